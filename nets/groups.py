@@ -1,0 +1,303 @@
+"""Exact finite groups acting on images by pixel permutations.
+
+Every group in the paper (and the extras here) acts on the pixel grid by a
+permutation, so the action is an index gather, never an interpolation: values
+are moved, not resampled, and ``act`` is exact for every dtype.
+
+Elements are numbered ``0 .. order-1`` with ``0`` the identity. The action is a
+left action: ``act(x, compose(a, b)) == act(act(x, b), a)``.
+
+For an element ``g`` and image size ``(H, W)`` the cached source index
+``s_g = index(g, H, W)`` (shape ``(H*W,)``) defines the action on flattened
+images, ``(g x)[p] = x[s_g[p]]``, and so the permutation matrix
+``P_g[p, s_g[p]] = 1`` with ``vec(g x) = P_g vec(x)``.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from functools import lru_cache
+from typing import Callable, Union
+
+import numpy as np
+import torch
+
+Element = Union[int, torch.Tensor]
+
+__all__ = [
+    "Group",
+    "Rotations",
+    "CyclicTranslations",
+    "Dihedral4",
+    "R4",
+    "T3",
+    "D4",
+    "get_group",
+    "available_groups",
+]
+
+
+class Group(ABC):
+    """A finite group acting on images ``(..., H, W)`` by pixel permutations."""
+
+    name: str
+    order: int
+    identity: int = 0
+
+    # ---- algebra -------------------------------------------------------
+    @abstractmethod
+    def compose(self, a: int, b: int) -> int:
+        """The product ``a b`` (apply ``b`` first, then ``a``)."""
+
+    @abstractmethod
+    def inverse(self, a: int) -> int:
+        """The element ``a^{-1}`` with ``a a^{-1} = a^{-1} a = identity``."""
+
+    @property
+    def elements(self) -> range:
+        return range(self.order)
+
+    def cayley_table(self) -> np.ndarray:
+        """``table[a, b] = compose(a, b)``, shape ``(order, order)``."""
+        return np.array([[self.compose(a, b) for b in self.elements] for a in self.elements])
+
+    # ---- geometry (implemented per group) -------------------------------
+    @abstractmethod
+    def _act_reference(self, grid: torch.Tensor, g: int) -> torch.Tensor:
+        """Reference action on one ``(H, W)`` grid (torch.rot90 / roll / flip).
+
+        Only used to build the cached index; the fast path is the gather.
+        """
+
+    def check_shape(self, H: int, W: int) -> None:
+        """Raise ``ValueError`` if the group cannot act on ``(H, W)`` images."""
+        if H < 1 or W < 1:
+            raise ValueError(f"{self.name}: image size must be positive, got H={H}, W={W}")
+
+    # ---- action ----------------------------------------------------------
+    def _check_element(self, g: int) -> int:
+        if isinstance(g, bool) or not isinstance(g, (int, np.integer)):
+            raise ValueError(f"{self.name}: group element must be an int, got {type(g).__name__}")
+        g = int(g)
+        if not 0 <= g < self.order:
+            raise ValueError(
+                f"{self.name}: element {g} is outside the group (elements are 0..{self.order - 1})"
+            )
+        return g
+
+    def index(self, g: int, H: int, W: int) -> torch.Tensor:
+        """Source index ``s_g`` of shape ``(H*W,)``: ``vec(g x)[p] = vec(x)[s_g[p]]``."""
+        g = self._check_element(g)
+        return self.orbit_index(H, W)[g]
+
+    def orbit_index(self, H: int, W: int, device: torch.device | str | None = None) -> torch.Tensor:
+        """Source indices of every element, shape ``(order, H*W)``, cached per size and device."""
+        self.check_shape(H, W)
+        return _orbit_index(self, int(H), int(W), str(torch.device(device or "cpu")))
+
+    def act(self, x: torch.Tensor, g: Element) -> torch.Tensor:
+        """Apply ``g`` to images.
+
+        x: ``(..., H, W)``; g: an int (same element for all images) or a tensor of
+        per-sample elements of shape ``(N,)`` for x of shape ``(N, ..., H, W)``.
+        Returns a tensor of the same shape and dtype as ``x``.
+        """
+        H, W = _image_size(self, x)
+        flat = x.reshape(*x.shape[:-2], H * W)
+        if isinstance(g, torch.Tensor):
+            if g.ndim == 0:
+                return self.act(x, int(g.item()))
+            if g.ndim != 1 or x.ndim < 3 or g.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"{self.name}: per-sample elements must have shape (N,) matching the batch of "
+                    f"x with shape (N, ..., H, W); got g of shape {tuple(g.shape)} and x of shape "
+                    f"{tuple(x.shape)}"
+                )
+            if g.dtype.is_floating_point or g.dtype == torch.bool:
+                raise ValueError(f"{self.name}: per-sample elements must be integers, got {g.dtype}")
+            if g.numel() and (int(g.min()) < 0 or int(g.max()) >= self.order):
+                raise ValueError(
+                    f"{self.name}: per-sample elements outside the group (elements are "
+                    f"0..{self.order - 1}); got values in [{int(g.min())}, {int(g.max())}]"
+                )
+            idx = self.orbit_index(H, W, x.device)[g.to(x.device, torch.long)]  # (N, HW)
+            idx = idx.view(g.shape[0], *([1] * (x.ndim - 3)), H * W).expand_as(flat)
+            return torch.gather(flat, -1, idx).view(x.shape)
+        g = self._check_element(g)
+        if g == self.identity:
+            return x.clone()
+        idx = self.orbit_index(H, W, x.device)[g]
+        return flat[..., idx].view(x.shape)
+
+    def orbit(self, x: torch.Tensor) -> torch.Tensor:
+        """All transformed copies of ``x``: ``(..., H, W) -> (order, ..., H, W)``,
+        with ``out[g] = act(x, g)``."""
+        H, W = _image_size(self, x)
+        flat = x.reshape(*x.shape[:-2], H * W)
+        out = flat[..., self.orbit_index(H, W, x.device)]  # (..., order, HW)
+        return out.movedim(-2, 0).reshape(self.order, *x.shape)
+
+    def permutation_matrix(self, g: int, H: int, W: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """Matrix ``P_g`` of shape ``(H*W, H*W)`` with ``vec(g x) = P_g vec(x)``."""
+        idx = self.index(g, H, W)
+        P = torch.zeros(H * W, H * W, dtype=dtype)
+        P[torch.arange(H * W), idx] = 1
+        return P
+
+    def random_elements(self, n: int, generator: torch.Generator | None = None,
+                        device: torch.device | str | None = None) -> torch.Tensor:
+        """``n`` elements drawn uniformly, shape ``(n,)``, dtype long."""
+        g = torch.randint(0, self.order, (n,), generator=generator)
+        return g.to(device) if device is not None else g
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, order={self.order})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Group) and type(other) is type(self) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.name))
+
+
+@lru_cache(maxsize=None)
+def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
+    grid = torch.arange(H * W, dtype=torch.long).view(H, W)
+    idx = torch.stack([group._act_reference(grid, g).reshape(-1) for g in group.elements])
+    return idx.to(device)
+
+
+def _image_size(group: Group, x: torch.Tensor) -> tuple[int, int]:
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{group.name}: x must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"{group.name}: x must have shape (..., H, W), got {tuple(x.shape)}")
+    H, W = x.shape[-2:]
+    group.check_shape(H, W)
+    return H, W
+
+
+class Rotations(Group):
+    """Cyclic rotations by multiples of ``360/n`` degrees; only ``n = 4`` (or 2)
+    permutes a square grid exactly. Element ``k`` rotates by ``k * 90`` degrees
+    counter-clockwise (``torch.rot90``)."""
+
+    def __init__(self, n: int = 4):
+        if n not in (2, 4):
+            raise ValueError(f"rotations act on the pixel grid exactly only for n in (2, 4), got {n}")
+        self.n = n
+        self.order = n
+        self.name = f"r{n}"
+
+    def compose(self, a: int, b: int) -> int:
+        return (self._check_element(a) + self._check_element(b)) % self.n
+
+    def inverse(self, a: int) -> int:
+        return (-self._check_element(a)) % self.n
+
+    def check_shape(self, H: int, W: int) -> None:
+        super().check_shape(H, W)
+        if H != W:
+            raise ValueError(f"{self.name}: rotations need a square image, got H={H}, W={W}")
+
+    def _act_reference(self, grid: torch.Tensor, g: int) -> torch.Tensor:
+        return torch.rot90(grid, k=g * (4 // self.n), dims=(-2, -1))
+
+
+class CyclicTranslations(Group):
+    """Cyclic translations by multiples of ``size/n`` pixels along x (width) or y
+    (height). Element ``k`` shifts by ``k * size / n`` pixels (``torch.roll``).
+    ``n = 3`` along x is the paper's T^2_3."""
+
+    def __init__(self, n: int = 3, axis: str = "x"):
+        if n < 1:
+            raise ValueError(f"number of translations must be >= 1, got {n}")
+        if axis not in ("x", "y"):
+            raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+        self.n = n
+        self.axis = axis
+        self.order = n
+        self.name = f"t{n}" if axis == "x" else f"t{n}y"
+
+    def compose(self, a: int, b: int) -> int:
+        return (self._check_element(a) + self._check_element(b)) % self.n
+
+    def inverse(self, a: int) -> int:
+        return (-self._check_element(a)) % self.n
+
+    def check_shape(self, H: int, W: int) -> None:
+        super().check_shape(H, W)
+        size, what = (W, "width") if self.axis == "x" else (H, "height")
+        if size % self.n:
+            raise ValueError(
+                f"{self.name}: image {what} {size} is not divisible by the group order {self.n}"
+            )
+
+    def _act_reference(self, grid: torch.Tensor, g: int) -> torch.Tensor:
+        dim = -1 if self.axis == "x" else -2
+        return torch.roll(grid, shifts=g * (grid.shape[dim] // self.n), dims=dim)
+
+
+class Dihedral4(Group):
+    """The dihedral group of the square (order 8). Element ``r + 4 s`` is
+    ``rot90^r`` after a horizontal flip applied ``s`` times (s in {0, 1}).
+
+    Product: ``(r1, s1)(r2, s2) = (r1 + (-1)^s1 r2 mod 4, s1 xor s2)``, since a
+    flip conjugates a rotation into its inverse."""
+
+    name = "d4"
+    order = 8
+
+    def compose(self, a: int, b: int) -> int:
+        r1, s1 = divmod_rs(self._check_element(a))
+        r2, s2 = divmod_rs(self._check_element(b))
+        return (r1 + (-r2 if s1 else r2)) % 4 + 4 * (s1 ^ s2)
+
+    def inverse(self, a: int) -> int:
+        r, s = divmod_rs(self._check_element(a))
+        return a if s else (-r) % 4
+
+    def check_shape(self, H: int, W: int) -> None:
+        super().check_shape(H, W)
+        if H != W:
+            raise ValueError(f"{self.name}: rotations need a square image, got H={H}, W={W}")
+
+    def _act_reference(self, grid: torch.Tensor, g: int) -> torch.Tensor:
+        r, s = divmod_rs(g)
+        if s:
+            grid = torch.flip(grid, dims=(-1,))
+        return torch.rot90(grid, k=r, dims=(-2, -1))
+
+
+def divmod_rs(g: int) -> tuple[int, int]:
+    """Split a D4 element ``r + 4 s`` into ``(r, s)``."""
+    return g % 4, g // 4
+
+
+R4 = Rotations(4)
+T3 = CyclicTranslations(3, "x")
+D4 = Dihedral4()
+
+_NAMED: dict[str, Callable[[], Group]] = {
+    "r4": lambda: R4,
+    "r2": lambda: Rotations(2),
+    "t3": lambda: T3,
+    "d4": lambda: D4,
+}
+
+
+def get_group(name: str) -> Group:
+    """Look a group up by name: ``r4``, ``r2``, ``t3``, ``d4``, ``t<n>`` / ``t<n>x``
+    (translations along x) or ``t<n>y`` (along y). Case-insensitive."""
+    key = name.strip().lower()
+    if key in _NAMED:
+        return _NAMED[key]()
+    m = re.fullmatch(r"t(\d+)([xy]?)", key)
+    if m:
+        return CyclicTranslations(int(m.group(1)), m.group(2) or "x")
+    raise ValueError(f"unknown group {name!r}; known: {', '.join(available_groups())}, t<n>, t<n>y")
+
+
+def available_groups() -> list[str]:
+    return list(_NAMED)

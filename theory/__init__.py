@@ -1,0 +1,1 @@
+"""Proposition 3.1 (invariance-induced spectral decay), checked symbolically and numerically."""
