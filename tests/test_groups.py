@@ -1,0 +1,89 @@
+"""Unit tests of nets.groups: lookup, the paper's conventions, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nets.groups import D4, R4, T3, CyclicTranslations, Rotations, get_group
+
+
+def test_lookup_by_name_returns_the_paper_groups():
+    assert get_group("r4") is R4 and get_group("R4") is R4
+    assert get_group("t3") is T3
+    assert get_group("d4") is D4
+    t5y = get_group("t5y")
+    assert isinstance(t5y, CyclicTranslations) and t5y.order == 5 and t5y.axis == "y"
+    assert get_group("t4x") == CyclicTranslations(4, "x")
+
+
+def test_unknown_group_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown group 'so3'"):
+        get_group("so3")
+
+
+def test_r4_generator_rotates_counter_clockwise_by_90_degrees():
+    x = torch.tensor([[1, 2], [3, 4]])
+    assert torch.equal(R4.act(x, 1), torch.tensor([[2, 4], [1, 3]]))
+
+
+def test_t3_shifts_by_a_third_of_the_width_cyclically():
+    x = torch.arange(6).view(1, 6)
+    assert torch.equal(T3.act(x, 1), torch.tensor([[4, 5, 0, 1, 2, 3]]))
+    assert T3.order == 3
+
+
+def test_d4_contains_a_reflection():
+    x = torch.tensor([[1, 2], [3, 4]])
+    assert torch.equal(D4.act(x, 4), torch.tensor([[2, 1], [4, 3]]))
+
+
+def test_rotation_of_non_square_image_is_rejected():
+    with pytest.raises(ValueError, match="square"):
+        R4.act(torch.zeros(2, 4, 5), 1)
+    with pytest.raises(ValueError, match="square"):
+        D4.orbit(torch.zeros(4, 5))
+
+
+def test_width_not_divisible_by_group_order_is_rejected():
+    with pytest.raises(ValueError, match="width 35 is not divisible by the group order 3"):
+        T3.act(torch.zeros(1, 36, 35), 1)
+    with pytest.raises(ValueError, match="height 7 is not divisible"):
+        get_group("t2y").act(torch.zeros(7, 4), 1)
+
+
+def test_element_outside_the_group_is_rejected():
+    with pytest.raises(ValueError, match="element 4 is outside the group"):
+        R4.act(torch.zeros(3, 3), 4)
+    with pytest.raises(ValueError, match="outside the group"):
+        R4.act(torch.zeros(2, 3, 3), torch.tensor([0, 7]))
+    with pytest.raises(ValueError, match="outside the group"):
+        R4.compose(0, -1)
+
+
+def test_per_sample_elements_must_match_the_batch():
+    with pytest.raises(ValueError, match=r"shape \(N,\) matching the batch"):
+        R4.act(torch.zeros(3, 4, 4), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="must be integers"):
+        R4.act(torch.zeros(2, 4, 4), torch.tensor([0.0, 1.0]))
+
+
+def test_input_without_two_spatial_dimensions_is_rejected():
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., H, W\)"):
+        R4.act(torch.zeros(5), 1)
+
+
+def test_rotations_only_exist_for_orders_that_permute_the_grid():
+    with pytest.raises(ValueError, match="n in \\(2, 4\\)"):
+        Rotations(8)
+
+
+def test_action_keeps_device_dtype_and_does_not_alias_input():
+    x = torch.arange(16, dtype=torch.int16).view(4, 4)
+    y = R4.act(x, 0)
+    y[0, 0] = 99
+    assert x[0, 0] == 0 and y.dtype == torch.int16
+
+
+def test_orbit_index_is_cached():
+    assert R4.orbit_index(36, 36) is R4.orbit_index(36, 36)
