@@ -1,1 +1,47 @@
-"""Proposition 3.1 (invariance-induced spectral decay), checked symbolically and numerically."""
+"""Proposition 3.1 (invariance-induced spectral decay), checked symbolically and numerically.
+
+Modules: :mod:`theory.checks` (the :class:`CheckResult` every check returns),
+:mod:`theory.symbolic` (sympy proofs of the proof's steps), :mod:`theory.numeric`
+(numpy/scipy checks and extensions (a)-(d)), :mod:`theory.images` (extension (e), the paper's
+groups on images; imports torch), :mod:`theory.spectral_flow` (the report,
+``python -m theory.spectral_flow``). ``images`` and ``spectral_flow`` are not imported here:
+the first needs torch, the second is the ``-m`` entry point.
+"""
+
+from .checks import EPS64, CheckResult
+from .numeric import (
+    cyclic_group_matrices,
+    flow_expm,
+    flow_ode,
+    gradient_descent,
+    invariance_covariance,
+    invariance_residuals,
+    logit_invariance_error,
+    logit_invariance_grad,
+    rank_one_exp,
+    sigma_max,
+    singular_values,
+    span_projector,
+    task_loss_flow,
+)
+from .symbolic import ALL_SYMBOLIC_CHECKS, rank_one_exp_closed_form
+
+__all__ = [
+    "EPS64",
+    "CheckResult",
+    "cyclic_group_matrices",
+    "flow_expm",
+    "flow_ode",
+    "gradient_descent",
+    "invariance_covariance",
+    "invariance_residuals",
+    "logit_invariance_error",
+    "logit_invariance_grad",
+    "rank_one_exp",
+    "sigma_max",
+    "singular_values",
+    "span_projector",
+    "task_loss_flow",
+    "ALL_SYMBOLIC_CHECKS",
+    "rank_one_exp_closed_form",
+]

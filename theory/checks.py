@@ -1,0 +1,83 @@
+"""The result of one named check of Proposition 3.1, and how a check decides.
+
+Every check in :mod:`theory.symbolic`, :mod:`theory.numeric` and :mod:`theory.images`
+returns a :class:`CheckResult`. Three kinds of decision exist:
+
+* ``"residual"``: ``value`` is an error (max abs or relative), passed iff ``value <= tolerance``;
+* ``"bound"``: ``value`` is a measured excess of an inequality, e.g.
+  ``max_t sigma_max(W(t)) - sigma_max(W(0))``; it may be negative; passed iff ``value <= tolerance``;
+* ``"counterexample"``: ``value`` is a measured growth that should exist, passed iff
+  ``value > tolerance`` (the tolerance is the margin the growth must clear).
+
+A NaN value fails every kind, because every comparison with NaN is false.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+
+Kind = Literal["residual", "bound", "counterexample"]
+
+#: Unit roundoff of float64, the only dtype the theory checks use.
+EPS64: float = float(np.finfo(np.float64).eps)
+
+__all__ = ["CheckResult", "Kind", "EPS64", "at_most", "exceeds"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of one named check.
+
+    name: stable identifier (used as the JSON key and in the printed report).
+    passed: the decision, already taken by the check.
+    value: the measured residual, bound excess or growth (float64).
+    tolerance: the threshold ``value`` was compared with.
+    kind: how ``value`` and ``tolerance`` are compared (see the module docstring).
+    detail: one human-readable line (what was measured, on what instance).
+    """
+
+    name: str
+    passed: bool
+    value: float
+    tolerance: float
+    kind: Kind
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict; non-finite floats become strings (``"nan"``, ``"inf"``)."""
+        out = asdict(self)
+        for key in ("value", "tolerance"):
+            v = out[key]
+            out[key] = v if math.isfinite(v) else str(v)
+        out["passed"] = bool(out["passed"])
+        return out
+
+    def decide(self, tolerance: float) -> "CheckResult":
+        """The same measurement decided again against another tolerance (same kind)."""
+        tolerance = float(tolerance)
+        passed = self.value > tolerance if self.kind == "counterexample" else self.value <= tolerance
+        return replace(self, passed=bool(passed), tolerance=tolerance)
+
+    def line(self) -> str:
+        """One report line: ``PASS name  value <= tol  (detail)``."""
+        op = ">" if self.kind == "counterexample" else "<="
+        status = "PASS" if self.passed else "FAIL"
+        return (f"{status}  {self.name:<44s} {self.kind:<14s} {self.value: .3e} {op} "
+                f"{self.tolerance:.3e}  {self.detail}")
+
+
+def at_most(name: str, value: float, tolerance: float, detail: str = "",
+            kind: Literal["residual", "bound"] = "residual") -> CheckResult:
+    """A residual or bound check: passed iff ``value <= tolerance`` (NaN fails)."""
+    value, tolerance = float(value), float(tolerance)
+    return CheckResult(name, bool(value <= tolerance), value, tolerance, kind, detail)
+
+
+def exceeds(name: str, value: float, threshold: float, detail: str = "") -> CheckResult:
+    """A counterexample check: passed iff ``value > threshold`` (NaN fails)."""
+    value, threshold = float(value), float(threshold)
+    return CheckResult(name, bool(value > threshold), value, threshold, "counterexample", detail)

@@ -1,0 +1,461 @@
+"""Numerical (numpy/scipy, float64) checks of Proposition 3.1 and of its extensions.
+
+Notation of Section 3.3: ``W: (m, n)`` weights of ``h(x) = W x``; samples ``X: (N, n)``;
+a group given by its representation matrices ``Gs: (k, n, n)``; residuals
+``eps = x - G x`` stacked as ``E: (N*k, n)``; ``Sigma = E^T E = sum eps eps^T: (n, n)``.
+The gradient flow of the logit invariance error Eq. (2) is Eq. (5), ``dW/dt = -W Sigma``,
+with solution Eq. (6), ``W(t) = W(0) exp(-Sigma t)``.
+
+Each ``check_*`` function returns a :class:`theory.checks.CheckResult`; its tolerance is
+stated in the docstring as a function of float64 roundoff ``u`` and the instance, so that it
+does not hide a real discrepancy and does not fail on rounding.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import scipy.linalg as sla
+from scipy.integrate import solve_ivp
+
+from .checks import EPS64, CheckResult, at_most, exceeds
+
+__all__ = [
+    "invariance_residuals",
+    "invariance_covariance",
+    "logit_invariance_error",
+    "logit_invariance_grad",
+    "rank_one_exp",
+    "flow_expm",
+    "flow_ode",
+    "gradient_descent",
+    "task_loss_flow",
+    "singular_values",
+    "sigma_max",
+    "span_projector",
+    "cyclic_group_matrices",
+    "check_gradient_finite_differences",
+    "check_closed_form_vs_expm",
+    "check_exp_spectral_norm_is_one",
+    "check_ode_vs_closed_form",
+    "check_sigma_max_bound",
+    "check_covariance_psd",
+    "check_singular_values_nonincreasing",
+    "check_limit_is_projection",
+    "check_limit_is_invariant",
+    "check_gd_below_step_bound",
+    "check_gd_above_step_bound_grows",
+    "check_task_loss_can_grow_sigma_max",
+]
+
+Array = np.ndarray
+
+
+# ---------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------
+def invariance_residuals(X: Array, Gs: Array) -> Array:
+    """All residuals ``eps = x - G x`` over samples and group elements.
+
+    X: (N, n), Gs: (k, n, n); returns (N*k, n), row ``i*k + j`` is ``X[i] - Gs[j] @ X[i]``.
+    """
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    Gs = np.asarray(Gs, dtype=np.float64).reshape(-1, X.shape[1], X.shape[1])
+    GX = np.einsum("kab,nb->nka", Gs, X)  # (N, k, n)
+    return (X[:, None, :] - GX).reshape(-1, X.shape[1])
+
+
+def invariance_covariance(eps: Array) -> Array:
+    """``Sigma = sum_i eps_i eps_i^T`` for residuals eps: (M, n); returns (n, n), symmetric PSD."""
+    eps = np.atleast_2d(np.asarray(eps, dtype=np.float64))
+    S = eps.T @ eps
+    return 0.5 * (S + S.T)
+
+
+def logit_invariance_error(W: Array, X: Array, Gs: Array) -> float:
+    """Eq. (2) for ``h(x) = W x``: ``sum_x sum_g 1/2 ||W x - W g x||^2``. W: (m, n)."""
+    R = invariance_residuals(X, Gs) @ np.asarray(W, dtype=np.float64).T  # (M, m)
+    return 0.5 * float(np.sum(R * R))
+
+
+def logit_invariance_grad(W: Array, X: Array, Gs: Array) -> Array:
+    """Gradient of Eq. (2) in W: ``W Sigma`` (proof of Prop. 3.1). Returns (m, n)."""
+    return np.asarray(W, dtype=np.float64) @ invariance_covariance(invariance_residuals(X, Gs))
+
+
+def rank_one_exp(eps: Array, t: float | Array) -> Array:
+    """Closed form ``exp(-eps eps^T t) = I - (1 - e^{-t s}) eps eps^T / s``, ``s = eps^T eps``.
+
+    eps: (n,) nonzero; t: scalar or (T,); returns (n, n) or (T, n, n). ``1 - e^{-ts}`` is
+    computed as ``-expm1(-ts)`` so that small ``ts`` keeps full relative accuracy.
+    """
+    eps = np.asarray(eps, dtype=np.float64)
+    s = float(eps @ eps)
+    t_arr = np.asarray(t, dtype=np.float64)
+    coef = -np.expm1(-t_arr * s) / s  # (T,) or ()
+    out = np.eye(eps.size) - coef[..., None, None] * np.outer(eps, eps)
+    return out
+
+
+def flow_expm(W0: Array, Sigma: Array, ts: Array) -> Array:
+    """Eq. (6) with ``scipy.linalg.expm``: ``W(t) = W0 expm(-Sigma t)``.
+
+    W0: (m, n), Sigma: (n, n), ts: (T,); returns (T, m, n).
+    """
+    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    E = sla.expm(-ts[:, None, None] * np.asarray(Sigma, dtype=np.float64)[None])
+    return np.asarray(W0, dtype=np.float64)[None] @ E
+
+
+def flow_ode(W0: Array, Sigma: Array, ts: Array, rtol: float = 1e-12,
+             atol: float = 1e-14) -> Array:
+    """Eq. (5) integrated by ``scipy.integrate.solve_ivp`` (DOP853): ``dW/dt = -W Sigma``.
+
+    W0: (m, n), Sigma: (n, n), ts: (T,) non-negative and increasing (the integration starts at
+    t = 0); returns (T, m, n). ``atol`` is scaled by ``max |W0|``.
+    """
+    W0 = np.asarray(W0, dtype=np.float64)
+    Sigma = np.asarray(Sigma, dtype=np.float64)
+    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    m, n = W0.shape
+    scale = max(float(np.abs(W0).max()), 1e-300)
+
+    def rhs(_t: float, w: Array) -> Array:
+        return -(w.reshape(m, n) @ Sigma).ravel()
+
+    sol = solve_ivp(rhs, (0.0, float(ts.max())), W0.ravel(), method="DOP853", t_eval=ts,
+                    rtol=rtol, atol=atol * scale)
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp failed: {sol.message}")
+    return sol.y.T.reshape(len(ts), m, n)
+
+
+def gradient_descent(W0: Array, Sigma: Array, alpha: float, steps: int) -> Array:
+    """Discrete version of Eq. (5) as in the proof: ``W_{k+1} = W_k (I - alpha Sigma)``.
+
+    W0: (m, n); returns the iterates (steps + 1, m, n), iterate 0 being W0.
+    """
+    W = np.asarray(W0, dtype=np.float64)
+    A = np.eye(W.shape[1]) - alpha * np.asarray(Sigma, dtype=np.float64)
+    out = [W]
+    for _ in range(steps):
+        W = W @ A
+        out.append(W)
+    return np.stack(out)
+
+
+def singular_values(W: Array) -> Array:
+    """Singular values, descending: (..., m, n) -> (..., min(m, n))."""
+    return np.linalg.svd(np.asarray(W, dtype=np.float64), compute_uv=False)
+
+
+def sigma_max(W: Array) -> Array:
+    """Largest singular value ``||W||_2``: (..., m, n) -> (...)."""
+    return singular_values(W)[..., 0]
+
+
+def span_projector(eps: Array) -> tuple[Array, int]:
+    """Orthogonal projector P onto ``span{eps_i}`` from an orthonormal basis (``scipy.linalg.orth``).
+
+    eps: (M, n); returns ``(P, r)`` with P: (n, n) and r the numerical rank.
+    """
+    Q = sla.orth(np.atleast_2d(np.asarray(eps, dtype=np.float64)).T)  # (n, r)
+    return Q @ Q.T, Q.shape[1]
+
+
+def cyclic_group_matrices(perm: Sequence[int]) -> Array:
+    """Permutation representation of the cyclic group generated by ``perm``.
+
+    ``(G x)[p] = x[perm[p]]``; returns all powers ``G^0 = I, G, G^2, ...`` up to the order of
+    perm, shape (order, n, n).
+    """
+    perm = np.asarray(perm, dtype=np.int64)
+    n = perm.size
+    ident = np.arange(n)
+    mats, cur = [], ident.copy()
+    while True:
+        M = np.zeros((n, n))
+        M[ident, cur] = 1.0
+        mats.append(M)
+        cur = cur[perm]
+        if np.array_equal(cur, ident):
+            break
+    return np.stack(mats)
+
+
+def _positive_spectrum(Sigma: Array, rank: int) -> tuple[float, float]:
+    """``(lambda_max, smallest nonzero eigenvalue)`` of a PSD Sigma of known rank."""
+    lam = np.linalg.eigvalsh(Sigma)[::-1]
+    return float(lam[0]), float(lam[rank - 1])
+
+
+# ---------------------------------------------------------------------------------------
+# Checks of Proposition 3.1 (rank one, one sample, one group element)
+# ---------------------------------------------------------------------------------------
+def check_gradient_finite_differences(W: Array, X: Array, Gs: Array,
+                                      name: str = "gradient_vs_finite_differences") -> CheckResult:
+    """``W Sigma`` is the gradient of Eq. (2) summed over samples and group elements.
+
+    Oracle: central differences with step ``h = u^(1/3) max(1, max|W|)``. Eq. (2) is quadratic
+    in W, so central differences have no truncation error and only cancellation is left,
+    at most about ``u |LI| / h`` per entry; residual ``max |FD - W Sigma| / max |W Sigma|``,
+    tolerance ``100 u (1 + |LI|) / (h max |W Sigma|)``.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    h = EPS64 ** (1 / 3) * max(1.0, float(np.abs(W).max()))
+    fd = np.zeros_like(W)
+    for idx in np.ndindex(*W.shape):
+        D = np.zeros_like(W)
+        D[idx] = h
+        fd[idx] = (logit_invariance_error(W + D, X, Gs) - logit_invariance_error(W - D, X, Gs)) / (2 * h)
+    g = logit_invariance_grad(W, X, Gs)
+    gscale = max(float(np.abs(g).max()), 1e-300)
+    err = float(np.abs(fd - g).max() / gscale)
+    tol = 100 * EPS64 * (1 + abs(logit_invariance_error(W, X, Gs))) / (h * gscale)
+    return at_most(name, err, tol, f"relative max |FD - W Sigma|, W {W.shape}, "
+                   f"{len(invariance_residuals(X, Gs))} residuals")
+
+
+def check_closed_form_vs_expm(eps: Array, ts: Array,
+                              name: str = "closed_form_vs_expm") -> CheckResult:
+    """Rank-one closed form of ``exp(-Sigma t)`` against ``scipy.linalg.expm``.
+
+    Residual: ``max_t max_ij |closed - expm|``; both matrices have norm <= 1, and expm's
+    scaling-and-squaring error grows with ``||Sigma t|| = s t``, so the tolerance is
+    ``n u (1 + s t_max)``.
+    """
+    eps = np.asarray(eps, dtype=np.float64)
+    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    s = float(eps @ eps)
+    Sigma = np.outer(eps, eps)
+    ex = sla.expm(-ts[:, None, None] * Sigma[None])
+    err = float(np.abs(rank_one_exp(eps, ts) - ex).max())
+    tol = eps.size * EPS64 * (1 + s * float(ts.max()))
+    return at_most(name, err, tol, f"max abs error over {len(ts)} times up to t*s={s * ts.max():.3g}, n={eps.size}")
+
+
+def check_exp_spectral_norm_is_one(eps: Array, ts: Array,
+                                   name: str = "rank_one_exp_spectral_norm_is_one") -> CheckResult:
+    """Proof step after Eq. (7): ``||exp(-Sigma t)||_2 = 1`` for rank-one Sigma, n >= 2, t >= 0.
+
+    Measured on ``scipy.linalg.expm``; residual ``max_t | ||expm(-Sigma t)||_2 - 1 |`` with
+    tolerance ``n u (1 + s t_max)`` (the expm error bound of :func:`check_closed_form_vs_expm`).
+    """
+    eps = np.asarray(eps, dtype=np.float64)
+    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    s = float(eps @ eps)
+    ex = sla.expm(-ts[:, None, None] * np.outer(eps, eps)[None])
+    err = float(np.abs(sigma_max(ex) - 1.0).max())
+    tol = eps.size * EPS64 * (1 + s * float(ts.max()))
+    return at_most(name, err, tol, f"max_t | ||expm(-Sigma t)||_2 - 1 |, n={eps.size}")
+
+
+def check_ode_vs_closed_form(W0: Array, eps: Array, ts: Array, rtol: float = 1e-12,
+                             name: str = "ode_vs_closed_form") -> CheckResult:
+    """Eq. (5) integrated by ``solve_ivp`` (DOP853, rtol=1e-12) against the closed form Eq. (6).
+
+    Residual: ``max_t max |W_ode(t) - W0 E(t)| / max |W0|``. DOP853's global error is a small
+    multiple of rtol over a horizon of a few ``1/s``; the tolerance is ``1e3 rtol``.
+    """
+    W0 = np.asarray(W0, dtype=np.float64)
+    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    Wode = flow_ode(W0, np.outer(eps, eps), ts, rtol=rtol)
+    Wcf = W0[None] @ rank_one_exp(eps, ts)
+    err = float(np.abs(Wode - Wcf).max() / max(float(np.abs(W0).max()), 1e-300))
+    return at_most(name, err, 1e3 * rtol,
+                   f"relative max abs error over {len(ts)} times, W0 {W0.shape}")
+
+
+def check_sigma_max_bound(W0: Array, Sigma: Array, ts: Array,
+                          name: str = "sigma_max_bound") -> CheckResult:
+    """Proposition 3.1: ``sigma_max(W(t)) <= sigma_max(W(0))`` along Eq. (6) for every t in ts.
+
+    W(t) from ``scipy.linalg.expm`` (not from a formula that has the bound built in), at the
+    times ``t > 0`` of ts (t = 0 would make the excess trivially >= 0).
+    Measured: ``max_{t > 0} sigma_max(W(t)) - sigma_max(W0)``; tolerance
+    ``n u (1 + lambda_max t_max) sigma_max(W0)`` (expm's rounding, relative to the scale).
+    """
+    W0 = np.asarray(W0, dtype=np.float64)
+    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    ts = ts[ts > 0]
+    s0 = float(sigma_max(W0))
+    excess = float(sigma_max(flow_expm(W0, Sigma, ts)).max() - s0)
+    lmax = float(np.linalg.eigvalsh(Sigma)[-1])
+    tol = W0.shape[1] * EPS64 * (1 + lmax * float(ts.max())) * s0
+    return at_most(name, excess, tol, f"max_(t>0) sigma_max(W(t)) - sigma_max(W0), sigma_max(W0)="
+                   f"{s0:.4g}, {len(ts)} times up to t*lambda_max={lmax * ts.max():.3g}", kind="bound")
+
+
+# ---------------------------------------------------------------------------------------
+# Extension (a): dataset and orbit, Sigma = sum eps eps^T of any rank
+# ---------------------------------------------------------------------------------------
+def check_covariance_psd(eps: Array, name: str = "dataset_sigma_psd") -> CheckResult:
+    """Extension (a): ``Sigma = sum_i eps_i eps_i^T`` is PSD (here, of rank > 1 in general).
+
+    Measured: ``-lambda_min(Sigma)``; tolerance ``n u lambda_max`` (eigvalsh backward error).
+    """
+    Sigma = invariance_covariance(eps)
+    lam = np.linalg.eigvalsh(Sigma)
+    _, r = span_projector(eps)
+    tol = Sigma.shape[0] * EPS64 * max(float(lam[-1]), 1e-300)
+    return at_most(name, float(-lam[0]), tol, f"-lambda_min(Sigma), rank {r} of n={Sigma.shape[0]}",
+                   kind="bound")
+
+
+def check_singular_values_nonincreasing(W0: Array, Sigma: Array, ts: Array,
+                                        name: str = "dataset_all_singular_values_nonincreasing"
+                                        ) -> CheckResult:
+    """Extension (a): every singular value of ``W(t) = W0 expm(-Sigma t)`` is non-increasing in t.
+
+    (Reason: ``W(t') = W(t) exp(-Sigma (t'-t))`` and ``sigma_i(AB) <= sigma_i(A) ||B||_2`` with
+    ``||exp(-Sigma dt)||_2 <= 1`` for PSD Sigma.) Measured:
+    ``max_k max_i sigma_i(W(t_{k+1})) - sigma_i(W(t_k))`` over an increasing grid ts;
+    tolerance as in :func:`check_sigma_max_bound`.
+    """
+    W0 = np.asarray(W0, dtype=np.float64)
+    ts = np.sort(np.atleast_1d(np.asarray(ts, dtype=np.float64)))
+    sv = singular_values(flow_expm(W0, Sigma, ts))  # (T, min(m, n))
+    excess = float(np.diff(sv, axis=0).max()) if len(ts) > 1 else 0.0
+    lmax = float(np.linalg.eigvalsh(Sigma)[-1])
+    tol = W0.shape[1] * EPS64 * (1 + lmax * float(ts.max())) * float(sv[0, 0])
+    return at_most(name, excess, tol, f"max increase of any sigma_i between consecutive times, "
+                   f"{sv.shape[1]} singular values, {len(ts)} times", kind="bound")
+
+
+# ---------------------------------------------------------------------------------------
+# Extension (b): the limit t -> infinity
+# ---------------------------------------------------------------------------------------
+def check_limit_is_projection(W0: Array, eps: Array, decay: float = 40.0,
+                              name: str = "limit_is_projection") -> CheckResult:
+    """Extension (b): ``W(oo) = W0 (I - P)``, P the orthogonal projector onto ``span{eps_i}``.
+
+    P from an orthonormal basis (``scipy.linalg.orth``); compared with ``W0 expm(-Sigma T)`` at
+    ``T = decay / lambda_min+`` (lambda_min+ the smallest nonzero eigenvalue of Sigma). Residual
+    ``max |W0 expm(-Sigma T) - W0 (I - P)| / sigma_max(W0)``. Tolerance: the distance left to the
+    limit, ``exp(-lambda_min+ T) = e^-decay``, plus expm's rounding ``n u (1 + lambda_max T)``.
+    """
+    W0 = np.asarray(W0, dtype=np.float64)
+    eps = np.atleast_2d(np.asarray(eps, dtype=np.float64))
+    Sigma = invariance_covariance(eps)
+    P, r = span_projector(eps)
+    lmax, lmin = _positive_spectrum(Sigma, r)
+    T = decay / lmin
+    n = Sigma.shape[0]
+    W_T = W0 @ sla.expm(-Sigma * T)
+    W_inf = W0 @ (np.eye(n) - P)
+    s0 = max(float(sigma_max(W0)), 1e-300)
+    err = float(np.abs(W_T - W_inf).max() / s0)
+    tol = float(np.exp(-decay)) + n * EPS64 * (1 + lmax * T)
+    return at_most(name, err, tol, f"rank {r}, lambda_max/lambda_min+={lmax / lmin:.3g}, "
+                   f"T={decay:g}/lambda_min+")
+
+
+def check_limit_is_invariant(W0: Array, X: Array, Gs: Array,
+                             name: str = "limit_is_invariant") -> CheckResult:
+    """Extension (b): the limit ``W(oo) = W0 (I - P)`` has zero logit invariance error Eq. (2)
+    on the data: ``W(oo) (x - g x) = 0`` for every sample and group element.
+
+    Residual ``max |W(oo) eps| / (sigma_max(W0) max ||eps||)``; tolerance ``n u`` times 10.
+    """
+    eps = invariance_residuals(X, Gs)
+    P, r = span_projector(eps)
+    W_inf = np.asarray(W0, dtype=np.float64) @ (np.eye(P.shape[0]) - P)
+    scale = max(float(sigma_max(W0)) * float(np.linalg.norm(eps, axis=1).max()), 1e-300)
+    err = float(np.abs(eps @ W_inf.T).max() / scale)
+    return at_most(name, err, 10 * P.shape[0] * EPS64, f"relative max |W(oo)(x - gx)|, rank {r}")
+
+
+# ---------------------------------------------------------------------------------------
+# Extension (c): discrete gradient descent and the step-size bound
+# ---------------------------------------------------------------------------------------
+def check_gd_below_step_bound(W0: Array, Sigma: Array, alpha_factor: float, steps: int,
+                              name: str = "gd_below_step_bound") -> CheckResult:
+    """Extension (c): ``W <- W (I - alpha Sigma)`` keeps sigma_max non-increasing when
+    ``alpha = alpha_factor / lambda_max(Sigma)`` with ``alpha_factor <= 2`` (then every
+    eigenvalue ``1 - alpha lambda`` of ``I - alpha Sigma`` lies in [-1, 1]).
+
+    Measured: ``max_k sigma_max(W_{k+1}) - sigma_max(W_k)``; tolerance
+    ``4 n u sigma_max(W0)`` (one matrix product and one SVD per step).
+    """
+    W0 = np.asarray(W0, dtype=np.float64)
+    lmax = float(np.linalg.eigvalsh(Sigma)[-1])
+    smax = sigma_max(gradient_descent(W0, Sigma, alpha_factor / lmax, steps))
+    excess = float(np.diff(smax).max())
+    tol = 4 * W0.shape[1] * EPS64 * float(smax[0])
+    return at_most(name, excess, tol, f"alpha={alpha_factor:g}/lambda_max, {steps} steps, "
+                   f"sigma_max {smax[0]:.4g} -> {smax[-1]:.4g}", kind="bound")
+
+
+def check_gd_above_step_bound_grows(Sigma: Array, m: int = 1, alpha_factor: float = 3.0,
+                                    steps: int = 5,
+                                    name: str = "gd_above_step_bound_counterexample") -> CheckResult:
+    """Extension (c), counterexample: with ``alpha = alpha_factor / lambda_max > 2 / lambda_max``
+    and every row of W0 along the top eigenvector v of Sigma, ``W_k = (1 - alpha lambda_max)^k W0``,
+    so sigma_max grows by ``|1 - alpha_factor|`` per step.
+
+    Measured: ``sigma_max(W_steps) / sigma_max(W0) - 1``; it must exceed ``1/2`` (the predicted
+    value, ``(alpha_factor - 1)^steps - 1``, is in the detail).
+    """
+    lam, U = np.linalg.eigh(Sigma)
+    v = U[:, -1]
+    W0 = np.outer(np.arange(1, m + 1, dtype=np.float64), v)  # rank one, rows along v
+    smax = sigma_max(gradient_descent(W0, Sigma, alpha_factor / lam[-1], steps))
+    growth = float(smax[-1] / smax[0] - 1)
+    predicted = abs(1 - alpha_factor) ** steps - 1
+    return exceeds(name, growth, 0.5, f"alpha={alpha_factor:g}/lambda_max, W0 along top eigenvector, "
+                   f"{steps} steps: growth {growth:.4g} (predicted {predicted:.4g})")
+
+
+# ---------------------------------------------------------------------------------------
+# Extension (d): a task loss breaks the bound
+# ---------------------------------------------------------------------------------------
+def task_loss_flow(W0: Array, x: Array, G: Array, y: Array, nu: float, ts: Array) -> Array:
+    """Gradient flow of Eq. (4) with a squared task loss, for one sample:
+    ``L = 1/2 ||W x - y||^2 + nu/2 ||W x - W G x||^2``, so
+    ``dW/dt = -(W x - y) x^T - nu W Sigma`` with ``Sigma = eps eps^T``, ``eps = x - G x``.
+
+    W0: (m, n), x: (n,), G: (n, n), y: (m,), ts: (T,) >= 0; integrated by ``solve_ivp``
+    (DOP853, rtol=1e-10); returns (T, m, n).
+    """
+    W0 = np.asarray(W0, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    eps = x - np.asarray(G, dtype=np.float64) @ x
+    Sigma = np.outer(eps, eps)
+    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    m, n = W0.shape
+
+    def rhs(_t: float, w: Array) -> Array:
+        W = w.reshape(m, n)
+        return (-np.outer(W @ x - y, x) - nu * W @ Sigma).ravel()
+
+    scale = max(float(np.abs(W0).max()), float(np.abs(y).max()), 1e-300)
+    sol = solve_ivp(rhs, (0.0, float(ts.max())), W0.ravel(), method="DOP853", t_eval=ts,
+                    rtol=1e-10, atol=1e-12 * scale)
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp failed: {sol.message}")
+    return sol.y.T.reshape(len(ts), m, n)
+
+
+def check_task_loss_can_grow_sigma_max(W0: Array, x: Array, G: Array, y: Array, nu: float = 1.0,
+                                       t_max: float = 10.0,
+                                       name: str = "task_loss_counterexample") -> CheckResult:
+    """Extension (d), counterexample: with Eq. (4)'s task loss added (:func:`task_loss_flow`),
+    sigma_max can increase: the proposition is about the invariance term alone.
+    Integrated over ``t in [0, t_max / ||x||^2]``.
+
+    Measured: ``sigma_max(W(T)) - sigma_max(W0)`` with a target y much larger than ``W0 x``;
+    it must exceed ``1`` (absolute; W0 of order one). The detail also gives the change under the
+    invariance term alone from the same W0, which is <= 0 by the proposition.
+    """
+    W0 = np.asarray(W0, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    T = t_max / float(x @ x)
+    W_T = task_loss_flow(W0, x, G, y, nu, np.array([T]))[-1]
+    eps = x - np.asarray(G, dtype=np.float64) @ x
+    s0 = float(sigma_max(W0))
+    growth = float(sigma_max(W_T)) - s0
+    inv_only = float(sigma_max(W0 @ rank_one_exp(eps, nu * T))) - s0
+    return exceeds(name, growth, 1.0, f"task+invariance: sigma_max {s0:.4g} -> {s0 + growth:.4g}; "
+                   f"invariance alone: change {inv_only:.3g}; ||y||={np.linalg.norm(y):.3g}")

@@ -1,0 +1,498 @@
+"""Report on Proposition 3.1 (invariance-induced spectral decay): ``python -m theory.spectral_flow``.
+
+Runs every named check (symbolic, numerical, extensions (a)-(e)), prints one line per check
+with PASS/FAIL, the measured residual or bound and its tolerance, optionally writes the same
+as JSON (``--json PATH``, atomically) and a figure of ``sigma_max(W(t))`` (``--plot PATH``),
+and exits with status 1 if any check fails.
+
+    python -m theory.spectral_flow --seed 0 --json results/spectral_flow.json --plot results/spectral_flow.png
+
+Every random instance is drawn from ``numpy.random.default_rng`` seeded by ``(seed, instance
+name)``, so a seed fixes every number in the report (timings aside).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import numeric as nm
+from . import symbolic as sy
+from ._blas import single_threaded_blas
+from .checks import CheckResult
+
+__all__ = [
+    "Config",
+    "Instances",
+    "make_instances",
+    "default_checks",
+    "select_checks",
+    "run_checks",
+    "format_report",
+    "report_dict",
+    "write_json_atomic",
+    "plot_flow",
+    "main",
+]
+
+Check = Callable[[], CheckResult]
+
+
+@dataclass
+class Config:
+    """Everything the report depends on; the defaults are what ``main`` runs.
+
+    Times are in units of ``1 / lambda_max(Sigma)`` of the instance (``t_max``), step sizes in
+    units of ``1 / lambda_max`` (``alpha_*``).
+    """
+
+    seed: int = 0
+    n: int = 6                      # input dimension of the random instances
+    m: int = 4                      # outputs of h(x) = W x
+    n_samples: int = 4              # samples in the dataset instance, extension (a)
+    n_times: int = 41               # linear time grid on [0, t_max / lambda_max] ...
+    t_max: float = 8.0              # ... extended geometrically to 50 / lambda_min+
+    gd_steps: int = 60
+    alpha_below: tuple[float, ...] = (1.0, 1.9, 2.0)   # alpha * lambda_max <= 2: bound holds
+    alpha_above: float = 3.0                           # > 2: counterexample
+    task_target_scale: float = 100.0                   # ||y|| in extension (d)
+    task_nu: float = 1.0
+    limit_decay: float = 40.0       # T = limit_decay / lambda_min+ for the limit checks
+    image_size: int = 6
+    image_groups: tuple[str, ...] = ("r4", "t3")
+    image_samples: int = 3
+    image_outputs: int = 10
+    tolerance_scale: float = 1.0    # multiplies every tolerance (0 demands exact equality)
+
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    """Generator for one named instance: independent of the order instances are drawn in."""
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode())])
+
+
+def _random_cycle(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A random n-cycle: the cyclic group it generates has order n and fixes only constants."""
+    order = rng.permutation(n)
+    perm = np.empty(n, dtype=np.int64)
+    perm[order] = np.roll(order, -1)
+    return perm
+
+
+def _time_grid(t_lin: float, t_far: float, n_lin: int) -> np.ndarray:
+    """Linear grid on [0, t_lin], then 10 geometric points up to t_far (if larger)."""
+    ts = np.linspace(0.0, t_lin, n_lin)
+    if t_far > t_lin:
+        ts = np.concatenate([ts, np.geomspace(t_lin, t_far, 11)[1:]])
+    return ts
+
+
+@dataclass
+class Instances:
+    """The random instances shared by the checks (all float64).
+
+    Rank one (the proposition): ``x: (n,)``, ``G: (n, n)`` a cyclic permutation, ``eps = x - G x``.
+    Dataset (extension (a)): ``X: (N, n)``, ``Gs: (n, n, n)`` the whole cyclic group,
+    ``eps_data: (N*n, n)``, ``Sigma_data: (n, n)``. ``W0: (m, n)``; ``y: (m,)`` target for (d).
+    """
+
+    W0: np.ndarray
+    x: np.ndarray
+    G: np.ndarray
+    eps: np.ndarray
+    X: np.ndarray
+    Gs: np.ndarray
+    eps_data: np.ndarray
+    Sigma_data: np.ndarray
+    y: np.ndarray
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    W0_images: np.ndarray | None = None
+
+
+def make_instances(cfg: Config) -> Instances:
+    """Draw every instance from ``cfg.seed`` (see :class:`Instances`)."""
+    n, m = cfg.n, cfg.m
+    r = _rng(cfg.seed, "weights")
+    W0 = r.standard_normal((m, n)) / np.sqrt(n)
+    r = _rng(cfg.seed, "rank_one")
+    Gs_one = nm.cyclic_group_matrices(_random_cycle(r, n))
+    x = r.standard_normal(n)
+    G = Gs_one[1]
+    r = _rng(cfg.seed, "dataset")
+    Gs = nm.cyclic_group_matrices(_random_cycle(r, n))
+    X = r.standard_normal((cfg.n_samples, n))
+    eps_data = nm.invariance_residuals(X, Gs)
+    r = _rng(cfg.seed, "task")
+    y = r.standard_normal(m)
+    y *= cfg.task_target_scale / np.linalg.norm(y)
+    r = _rng(cfg.seed, "images")
+    S = cfg.image_size
+    images = {g: r.standard_normal((cfg.image_samples, S, S)) for g in cfg.image_groups}
+    W0_images = r.standard_normal((cfg.image_outputs, S * S)) / S
+    return Instances(W0=W0, x=x, G=G, eps=x - G @ x, X=X, Gs=Gs, eps_data=eps_data,
+                     Sigma_data=nm.invariance_covariance(eps_data), y=y, images=images,
+                     W0_images=W0_images)
+
+
+def _rank_one_times(cfg: Config, eps: np.ndarray) -> np.ndarray:
+    s = float(eps @ eps)
+    return _time_grid(cfg.t_max / s, 50.0 / s, cfg.n_times)
+
+
+def _data_times(cfg: Config, eps: np.ndarray) -> np.ndarray:
+    Sigma = nm.invariance_covariance(eps)
+    _, r = nm.span_projector(eps)
+    lam = np.linalg.eigvalsh(Sigma)[::-1]
+    return _time_grid(cfg.t_max / lam[0], 50.0 / lam[r - 1], cfg.n_times)
+
+
+def _image_checks(cfg: Config, inst: Instances) -> dict[str, Check]:
+    """Extension (e) checks for every group in ``cfg.image_groups``, by name.
+
+    ``nets.groups`` (and so torch) is imported only when one of them runs.
+    """
+
+    def group_of(gname: str):  # noqa: ANN202 - nets.groups.Group, imported lazily
+        from nets.groups import get_group
+
+        return get_group(gname)
+
+    def eps_of(gname: str) -> np.ndarray:
+        from .images import image_residuals
+
+        return image_residuals(group_of(gname), inst.images[gname])
+
+    def data_of(gname: str) -> tuple[np.ndarray, np.ndarray]:
+        from .images import representation_matrices
+
+        imgs = inst.images[gname]
+        return imgs.reshape(len(imgs), -1), representation_matrices(group_of(gname), *imgs.shape[1:])
+
+    def orbit_check(gname: str, name: str) -> CheckResult:
+        from .images import check_representation_matches_orbit
+
+        return check_representation_matches_orbit(group_of(gname), inst.images[gname], name=name)
+
+    W0 = inst.W0_images
+    checks: dict[str, Check] = {}
+    for g in cfg.image_groups:
+        pre = f"image_{g}"
+        checks.update({
+            f"{pre}_representation_matches_orbit":
+                lambda g=g, pre=pre: orbit_check(g, f"{pre}_representation_matches_orbit"),
+            f"{pre}_sigma_max_bound": lambda g=g, pre=pre: nm.check_sigma_max_bound(
+                W0, nm.invariance_covariance(eps_of(g)), _data_times(cfg, eps_of(g)),
+                name=f"{pre}_sigma_max_bound"),
+            f"{pre}_all_singular_values_nonincreasing":
+                lambda g=g, pre=pre: nm.check_singular_values_nonincreasing(
+                    W0, nm.invariance_covariance(eps_of(g)), _data_times(cfg, eps_of(g)),
+                    name=f"{pre}_all_singular_values_nonincreasing"),
+            f"{pre}_limit_is_projection": lambda g=g, pre=pre: nm.check_limit_is_projection(
+                W0, eps_of(g), cfg.limit_decay, name=f"{pre}_limit_is_projection"),
+            f"{pre}_limit_is_invariant": lambda g=g, pre=pre: nm.check_limit_is_invariant(
+                W0, *data_of(g), name=f"{pre}_limit_is_invariant"),
+        })
+    return checks
+
+
+def default_checks(cfg: Config, inst: Instances | None = None) -> dict[str, Check]:
+    """Every check of the report, in report order: name -> zero-argument callable.
+
+    Each name equals the ``name`` of the :class:`CheckResult` its callable returns.
+    """
+    inst = inst or make_instances(cfg)
+    W0, eps, S_data = inst.W0, inst.eps, inst.Sigma_data
+    Sigma = np.outer(eps, eps)
+    ts1 = _rank_one_times(cfg, eps)
+    tsd = _data_times(cfg, inst.eps_data)
+    checks: dict[str, Check] = dict(sy.ALL_SYMBOLIC_CHECKS)
+    checks.update({
+        # Proposition 3.1 itself: one sample, one group element, rank-one Sigma.
+        "gradient_vs_finite_differences": lambda: nm.check_gradient_finite_differences(
+            W0, inst.x[None], inst.G[None], name="gradient_vs_finite_differences"),
+        "closed_form_vs_expm": lambda: nm.check_closed_form_vs_expm(eps, ts1),
+        "rank_one_exp_spectral_norm_is_one": lambda: nm.check_exp_spectral_norm_is_one(eps, ts1),
+        "ode_vs_closed_form": lambda: nm.check_ode_vs_closed_form(W0, eps, ts1[: cfg.n_times]),
+        "sigma_max_bound": lambda: nm.check_sigma_max_bound(W0, Sigma, ts1, name="sigma_max_bound"),
+        "limit_is_projection": lambda: nm.check_limit_is_projection(
+            W0, eps[None], cfg.limit_decay, name="limit_is_projection"),
+        # (a) dataset and orbit.
+        "dataset_gradient_vs_finite_differences": lambda: nm.check_gradient_finite_differences(
+            W0, inst.X, inst.Gs, name="dataset_gradient_vs_finite_differences"),
+        "dataset_sigma_psd": lambda: nm.check_covariance_psd(inst.eps_data),
+        "dataset_sigma_max_bound": lambda: nm.check_sigma_max_bound(
+            W0, S_data, tsd, name="dataset_sigma_max_bound"),
+        "dataset_all_singular_values_nonincreasing":
+            lambda: nm.check_singular_values_nonincreasing(W0, S_data, tsd),
+        # (b) the limit.
+        "dataset_limit_is_projection": lambda: nm.check_limit_is_projection(
+            W0, inst.eps_data, cfg.limit_decay, name="dataset_limit_is_projection"),
+        "dataset_limit_is_invariant": lambda: nm.check_limit_is_invariant(
+            W0, inst.X, inst.Gs, name="dataset_limit_is_invariant"),
+    })
+    # (c) discrete gradient descent.
+    for a in cfg.alpha_below:
+        name = f"gd_below_step_bound_alpha{a:g}"
+        checks[name] = lambda a=a, name=name: nm.check_gd_below_step_bound(
+            W0, S_data, a, cfg.gd_steps, name=name)
+    name = f"gd_above_step_bound_alpha{cfg.alpha_above:g}_counterexample"
+    checks[name] = lambda name=name: nm.check_gd_above_step_bound_grows(
+        S_data, cfg.m, cfg.alpha_above, name=name)
+    # (d) a task loss.
+    checks["task_loss_counterexample"] = lambda: nm.check_task_loss_can_grow_sigma_max(
+        W0, inst.x, inst.G, inst.y, cfg.task_nu)
+    # (e) R4 and T3 on images.
+    checks.update(_image_checks(cfg, inst))
+    return checks
+
+
+def select_checks(checks: dict[str, Check], only: Sequence[str] | None) -> dict[str, Check]:
+    """The checks whose name contains one of the substrings in ``only`` (all if None/empty).
+
+    Raises ValueError if a substring selects nothing (a typo should not pass silently).
+    """
+    if not only:
+        return dict(checks)
+    for pat in only:
+        if not any(pat in name for name in checks):
+            raise ValueError(f"--only {pat!r} matches no check; names: {', '.join(checks)}")
+    return {k: v for k, v in checks.items() if any(p in k for p in only)}
+
+
+def run_checks(checks: dict[str, Check] | Sequence[Check], tolerance_scale: float = 1.0
+               ) -> tuple[list[CheckResult], dict[str, float]]:
+    """Run each check (a name -> check dict, or a sequence of checks); one that raises becomes
+    a FAIL carrying the exception, under its name if it has one.
+
+    Returns the results (tolerances multiplied by ``tolerance_scale`` and re-decided) and the
+    seconds each took, by name.
+    """
+    named = list(checks.items()) if isinstance(checks, dict) else [
+        (getattr(c, "__name__", f"check_{i}"), c) for i, c in enumerate(checks)]
+    results: list[CheckResult] = []
+    seconds: dict[str, float] = {}
+    for name, check in named:
+        t0 = time.perf_counter()
+        try:
+            res = check()
+        except Exception as exc:  # a crashing check is a failing check, not a crashed report
+            res = CheckResult(name, False, float("nan"), float("nan"), "residual",
+                              f"raised {type(exc).__name__}: {exc}")
+        if tolerance_scale != 1.0 and np.isfinite(res.tolerance):
+            res = res.decide(res.tolerance * tolerance_scale)
+        seconds[res.name] = time.perf_counter() - t0
+        results.append(res)
+    return results, seconds
+
+
+def format_report(results: Sequence[CheckResult], seconds: float | None = None) -> str:
+    """The printed report: one line per check, then a summary line."""
+    lines = ["Proposition 3.1 (invariance-induced spectral decay): named checks", ""]
+    lines += [r.line() for r in results]
+    failed = [r.name for r in results if not r.passed]
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    lines += ["", f"{len(results) - len(failed)}/{len(results)} checks passed{took}"
+              + (f"; FAILED: {', '.join(failed)}" if failed else "")]
+    return "\n".join(lines)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("numpy", "scipy", "sympy", "matplotlib", "torch"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def report_dict(cfg: Config, results: Sequence[CheckResult], seconds: dict[str, float],
+                total_s: float, plot: str | None = None) -> dict[str, Any]:
+    """The JSON document: verdict, seed, config, versions, checks, timings."""
+    return {
+        "report": "theory.spectral_flow",
+        "claim": "Proposition 3.1: sigma_max(W(t)) <= sigma_max(W(0)) under the gradient flow "
+                 "of the logit invariance error (Eqs. 2, 5-7), with extensions (a)-(e)",
+        "passed": all(r.passed for r in results),
+        "n_checks": len(results),
+        "n_failed": sum(not r.passed for r in results),
+        "seed": cfg.seed,
+        "config": asdict(cfg),
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "checks": [r.to_dict() for r in results],
+        "timing_s": {"total": total_s, "per_check": seconds},
+        "plot": plot,
+    }
+
+
+def _atomic_target(path: Path) -> tuple[int, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+
+def write_json_atomic(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write ``doc`` as JSON to a temporary file beside ``path``, then ``os.replace`` it."""
+    path = Path(path)
+    fd, tmp = _atomic_target(path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent=2, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def plot_flow(cfg: Config, inst: Instances, path: str | os.PathLike[str]) -> None:
+    """Figure of ``sigma_max(W(t))``: PDF if ``path`` ends in ``.pdf``, PNG otherwise.
+
+    (1) the rank-one instance: closed form Eq. (6), the ODE Eq. (5) integrated by solve_ivp,
+    and discrete GD below the step-size bound (alpha = 1.9/lambda_max);
+    (2) GD below versus above (alpha = 3/lambda_max) the bound, extension (c);
+    (3) every singular value under the dataset/orbit flow, extension (a);
+    (4) invariance term alone versus task loss plus invariance, extension (d).
+    Written to a temporary file and moved into place.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fmt = "pdf" if path.suffix.lower() == ".pdf" else "png"
+    W0, eps = inst.W0, inst.eps
+    s = float(eps @ eps)
+    Sigma = np.outer(eps, eps)
+    s0 = float(nm.sigma_max(W0))
+    # Fixed margins: constrained layout costs seconds of text measuring.
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.07, top=0.94, wspace=0.22, hspace=0.32)
+    axes = axes.ravel()
+
+    ax = axes[0]
+    t = np.linspace(0, 6 / s, 200)
+    ax.plot(t * s, nm.sigma_max(W0[None] @ nm.rank_one_exp(eps, t)), "k-", lw=2,
+            label="closed form $W_0 e^{-\\Sigma t}$ (Eq. 6)")
+    t_ode = t[::10]
+    ax.plot(t_ode * s, nm.sigma_max(nm.flow_ode(W0, Sigma, t_ode)), "o", mfc="none", color="C0",
+            label="ODE (Eq. 5), solve_ivp")
+    k = int(6 / 1.9) + 1
+    ax.plot(np.arange(k + 1) * 1.9, nm.sigma_max(nm.gradient_descent(W0, Sigma, 1.9 / s, k)),
+            "s--", color="C2", label="GD, $\\alpha = 1.9/\\lambda_{max}$")
+    ax.axhline(s0, color="gray", lw=0.8, ls="--", label="$\\sigma_{max}(W(0))$")
+    ax.set_xlabel("$t \\cdot \\lambda_{max}(\\Sigma)$  (GD: $k \\alpha \\lambda_{max}$)")
+    ax.set_ylabel("$\\sigma_{max}(W(t))$")
+    ax.set_title("Prop. 3.1: one sample, $\\Sigma = \\epsilon\\epsilon^T$")
+    ax.legend(fontsize=8)
+
+    ax = axes[1]
+    steps = 8
+    for a, style in ((1.9, "s--"), (2.0, "d-."), (cfg.alpha_above, "^:")):
+        gd = nm.sigma_max(nm.gradient_descent(W0, Sigma, a / s, steps))
+        ax.plot(np.arange(steps + 1), gd, style, label=f"$\\alpha = {a:g}/\\lambda_{{max}}$"
+                + (" (above the bound 2)" if a > 2 else ""))
+    ax.axhline(s0, color="gray", lw=0.8, ls="--", label="$\\sigma_{max}(W(0))$")
+    ax.set_yscale("log")
+    ax.set_xlabel("GD step $k$,  $W \\leftarrow W(I - \\alpha\\Sigma)$")
+    ax.set_ylabel("$\\sigma_{max}(W_k)$")
+    ax.set_title("(c) discrete GD: step size above $2/\\lambda_{max}$ breaks the bound")
+    ax.legend(fontsize=8)
+
+    ax = axes[2]
+    lam = np.linalg.eigvalsh(inst.Sigma_data)[::-1]
+    _, r = nm.span_projector(inst.eps_data)
+    t = np.geomspace(0.01 / lam[0], 20 / lam[r - 1], 150)
+    sv = nm.singular_values(nm.flow_expm(W0, inst.Sigma_data, t))
+    for i in range(sv.shape[1]):
+        ax.plot(t * lam[0], sv[:, i], label=f"$\\sigma_{i + 1}(W(t))$")
+    ax.set_xscale("log")
+    ax.set_xlabel("$t \\cdot \\lambda_{max}(\\Sigma)$")
+    ax.set_ylabel("singular values of $W(t)$")
+    ax.set_title(f"(a) dataset + orbit, rank $\\Sigma$ = {r}: all non-increasing")
+    ax.legend(fontsize=8)
+
+    ax = axes[3]
+    xx = float(inst.x @ inst.x)
+    t = np.linspace(0, 10 / xx, 100)
+    task = nm.sigma_max(nm.task_loss_flow(W0, inst.x, inst.G, inst.y, cfg.task_nu, t))
+    inv = nm.sigma_max(W0[None] @ nm.rank_one_exp(eps, cfg.task_nu * t))
+    ax.plot(t * xx, inv, "k-", label="invariance term only")
+    ax.plot(t * xx, task, "C3-", label=f"task loss + invariance, $||y|| = {cfg.task_target_scale:g}$")
+    ax.set_yscale("log")
+    ax.set_xlabel("$t \\cdot ||x||^2$")
+    ax.set_ylabel("$\\sigma_{max}(W(t))$")
+    ax.set_title("(d) with a task loss, $\\sigma_{max}$ can grow")
+    ax.legend(fontsize=8)
+
+    fd, tmp = _atomic_target(path)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=fmt, dpi=110)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    finally:
+        plt.close(fig)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m theory.spectral_flow", description=__doc__.split("\n")[0])
+    p.add_argument("--seed", type=int, default=Config.seed, help="seed of every random instance")
+    p.add_argument("--json", metavar="PATH", help="write the report as JSON (atomically)")
+    p.add_argument("--plot", metavar="PATH", help="write the sigma_max(W(t)) figure (.png or .pdf)")
+    p.add_argument("--tolerance-scale", type=float, default=Config.tolerance_scale,
+                   help="multiply every tolerance (e.g. 0 demands exact equality, so residuals fail)")
+    p.add_argument("--only", action="append", metavar="SUBSTRING",
+                   help="run only the checks whose name contains SUBSTRING (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="print only the summary line")
+    return p
+
+
+def main(argv: Sequence[str] | None = None,
+         checks: dict[str, Check] | Sequence[Check] | None = None) -> int:
+    """Run the report; returns the exit status (0 iff every check passed, 2 for a bad ``--only``).
+
+    ``checks`` replaces the default checks (for tests and for reusing the report machinery).
+    """
+    args = _parser().parse_args(argv)
+    cfg = Config(seed=args.seed, tolerance_scale=args.tolerance_scale)
+    t0 = time.perf_counter()
+    with single_threaded_blas():
+        inst = make_instances(cfg)
+        if checks is None:
+            try:
+                checks = select_checks(default_checks(cfg, inst), args.only)
+            except ValueError as exc:
+                print(exc, file=sys.stderr)
+                return 2
+        results, seconds = run_checks(checks, cfg.tolerance_scale)
+        if args.plot:
+            plot_flow(cfg, inst, args.plot)
+    total = time.perf_counter() - t0
+    text = format_report(results, total)
+    print(text.splitlines()[-1] if args.quiet else text)
+    if args.json:
+        write_json_atomic(report_dict(cfg, results, seconds, total, args.plot), args.json)
+    return 0 if all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
