@@ -243,7 +243,7 @@ class DirSource:
     root: Path
     datasets: frozenset[str] = frozenset(DATASETS)
     max_depth: int = 3
-    label: str = "from"
+    label: str = "folder"
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).expanduser()
@@ -583,7 +583,7 @@ def fetch(
             if dataset not in source.datasets:
                 continue
             t0 = time.perf_counter()
-            workdir = Path(tempfile.mkdtemp(dir=root, prefix=".fetch-"))
+            workdir = _workdir(root)
             try:
                 try:
                     candidates = source.provide(dataset, list(missing), workdir, progress)
@@ -616,6 +616,15 @@ def fetch(
     if failures:
         raise FetchError(_failure_message(failures, root, manifest))
     return report
+
+
+def _workdir(root: Path) -> Path:
+    """A temporary folder for one source's downloads: inside the cache root (same
+    filesystem as the destination), or the system's temp folder if that is read-only."""
+    try:
+        return Path(tempfile.mkdtemp(dir=root, prefix=".fetch-"))
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="genuine-invariance-fetch-"))
 
 
 def _failure_message(failures: Mapping[str, _Attempts], root: Path, manifest: Mapping[str, Sequence[FileSpec]]) -> str:

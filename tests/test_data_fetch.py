@@ -112,7 +112,7 @@ def test_files_from_user_folder_are_cached_uncompressed_under_their_usual_names(
     assert set(report["mnist"]) == set(NAMES)
     for n in NAMES:
         r = report["mnist"][n]
-        assert r.verified and r.source == f"from {src}"
+        assert r.verified and r.source == f"folder {src}"
         assert r.path == cache / "mnist" / n
         assert r.path.read_bytes() == tiny.files["mnist"][n]  # stored uncompressed
     assert _cached_files(cache) == sorted(f"mnist/{n}" for n in NAMES)
@@ -128,7 +128,7 @@ def test_torchvision_layout_with_both_datasets_is_told_apart_by_checksum(tiny: T
     for dataset, folder in (("mnist", "mnist"), ("fmnist", "fashion-mnist")):
         for n in NAMES:
             assert (cache / folder / n).read_bytes() == tiny.files[dataset][n]
-            assert report[dataset][n].source.startswith("from ")
+            assert report[dataset][n].source.startswith("folder ")
 
 
 def test_wrong_dataset_in_a_flat_folder_is_rejected_by_checksum(tiny: Tiny, tmp_path: Path):
@@ -154,7 +154,7 @@ def test_corrupt_candidate_falls_through_to_the_next_source(tiny: Tiny, tmp_path
     report = fetch("mnist", from_dir=bad, cache_dir=cache, sources=[good], progress=False, manifest=tiny.manifest)
     assert report["mnist"][NAMES[0]].source == "local mirror"
     assert any("checksum mismatch" in t for t in report["mnist"][NAMES[0]].tried)
-    assert report["mnist"][NAMES[1]].source == f"from {bad}"
+    assert report["mnist"][NAMES[1]].source == f"folder {bad}"
     assert (cache / "mnist" / NAMES[0]).read_bytes() == tiny.files["mnist"][NAMES[0]]
 
 
@@ -324,7 +324,7 @@ def test_from_folder_comes_from_the_environment_when_not_given(tiny: Tiny, tmp_p
     src = tiny.write(tmp_path / "env-src", "mnist")
     monkeypatch.setenv(ENV_FROM, str(src))
     report = fetch("mnist", cache_dir=tmp_path / "c", sources=[], progress=False, manifest=tiny.manifest)
-    assert {r.source for r in report["mnist"].values()} == {f"from {src}"}
+    assert {r.source for r in report["mnist"].values()} == {f"folder {src}"}
 
 
 def test_cache_root_follows_the_documented_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
