@@ -1,0 +1,390 @@
+"""Tests of nets.train: the regularizer forms (Eq. 1, 2, Section 4.4), the nu rule
+(Section 4.1), the stacked fast path against separate ordinary models, resuming,
+best-validation selection, determinism and that training learns.
+
+Everything runs on small synthetic data (18x18 images) with small models.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from nets.data import Split, Splits, synthetic_splits
+from nets.groups import get_group
+from nets.models import MLP, InvariantMLP
+from nets.stacked import StackedMLP
+from nets.train import (
+    NORMALIZED_LOGIT_EPS,
+    TrainConfig,
+    TrainingDiverged,
+    _batch_inputs,
+    _member_losses,
+    _orbit_cayley,
+    _OrbitData,
+    checkpoint_path,
+    invariance_regularizer,
+    orbit_accuracy,
+    select_nu,
+    train_runs,
+    tune_nu,
+)
+
+SMALL = dict(hidden=16, n_hidden_layers=2, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def splits() -> Splits:
+    return synthetic_splits(n_train=96, n_val=24, n_test=8, seed=0, size=18)
+
+
+def small(method: str = "DA", epochs: int = 4, **kw) -> TrainConfig:
+    return TrainConfig(method=method, epochs=epochs, **{**SMALL, **kw})
+
+
+def weights(run) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------
+# Regularizer forms
+# ---------------------------------------------------------------------------
+# Orbit of |G| = 3 members, 2 samples, 2 classes. Sample 0: f(x) = [1, 2],
+# f(h1 x) = [1, 0], f(h2 x) = [3, 2]; sample 1: all members equal.
+HAND = torch.tensor(
+    [[[1.0, 2.0], [5.0, 5.0]],
+     [[1.0, 0.0], [5.0, 5.0]],
+     [[3.0, 2.0], [5.0, 5.0]]], dtype=torch.float64
+)
+
+
+def test_logit_regularizer_matches_hand_computed_eq2():
+    # sample 0: 1/2 ||(0, 2)||^2 = 2 and 1/2 ||(-2, 0)||^2 = 2; sample 1: 0 -> mean 1.
+    assert invariance_regularizer(HAND, "logit").item() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_kl_regularizer_matches_hand_computed_eq1():
+    # u = softmax(1, 2), q = softmax(1, 0) = softmax(3, 2): KL(u || q) = (e - 1) / (e + 1) = tanh(1/2).
+    assert invariance_regularizer(HAND, "kl").item() == pytest.approx(math.tanh(0.5) / 2, abs=1e-12)
+
+
+def test_normalized_logit_regularizer_matches_hand_computed_section_4_4():
+    # sample 0: ||d||^2 / ||f(x)||^2 = 4 / 5 for both members; sample 1: 0.
+    expected = (4 / (5 + NORMALIZED_LOGIT_EPS)) / 2
+    assert invariance_regularizer(HAND, "normalized_logit").item() == pytest.approx(expected, abs=1e-12)
+
+
+logit_arrays = arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(2, 5)),
+                      elements=st.floats(-20, 20, allow_nan=False))
+
+
+@settings(max_examples=25, deadline=None)
+@given(logits=logit_arrays, order=st.integers(2, 5), form=st.sampled_from(["logit", "kl", "normalized_logit"]))
+def test_every_regularizer_vanishes_when_orbit_logits_are_equal(logits, order, form):
+    orbit = torch.from_numpy(logits).unsqueeze(0).expand(order, -1, -1)
+    assert invariance_regularizer(orbit, form).item() == pytest.approx(0.0, abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(logits=arrays(np.float64, (3, 2, 4), elements=st.floats(-10, 10, allow_nan=False)),
+       shift=arrays(np.float64, (3, 2, 1), elements=st.floats(-10, 10, allow_nan=False)))
+def test_kl_regularizer_is_unchanged_by_a_constant_added_to_each_logit_vector(logits, shift):
+    a, c = torch.from_numpy(logits), torch.from_numpy(shift)
+    assert invariance_regularizer(a + c, "kl").item() == pytest.approx(invariance_regularizer(a, "kl").item(),
+                                                                      abs=1e-9)
+
+
+def test_logit_regularizer_changes_when_a_constant_is_added_to_one_logit_vector():
+    a = torch.zeros(2, 1, 3, dtype=torch.float64)
+    shifted = a.clone()
+    shifted[1] += 1.0  # f(hx) = f(x) + 1: the same distribution, different logits
+    assert invariance_regularizer(shifted, "kl").item() == pytest.approx(0.0, abs=1e-12)
+    assert invariance_regularizer(shifted, "logit").item() == pytest.approx(1.5)  # 1/2 * 3
+
+
+def test_regularizer_refuses_an_orbit_of_one_member():
+    with pytest.raises(ValueError, match="at least two"):
+        invariance_regularizer(torch.zeros(1, 2, 3), "logit")
+
+
+# ---------------------------------------------------------------------------
+# The nu rule
+# ---------------------------------------------------------------------------
+def test_select_nu_picks_the_smallest_nu_reaching_the_target():
+    assert select_nu([0.1, 1.0, 10.0], [0.5, 0.96, 0.99], target=0.95) == 1.0
+    assert select_nu([0.1, 1.0], [0.95, 0.99], target=0.95) == 0.1  # SI >= target passes
+
+
+def test_select_nu_returns_none_when_no_nu_reaches_the_target():
+    assert select_nu([0.1, 1.0, 10.0], [0.5, 0.9, 0.94], target=0.95) is None
+    assert select_nu([1.0], [float("nan")]) is None
+
+
+def test_select_nu_handles_an_unsorted_grid():
+    assert select_nu([10.0, 0.1, 1.0, 3.0], [0.99, 0.5, 0.97, 0.98], target=0.95) == 1.0
+
+
+def test_select_nu_refuses_mismatched_lengths():
+    with pytest.raises(ValueError, match="differ in length"):
+        select_nu([0.1, 1.0], [0.9])
+
+
+# ---------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------
+def test_config_defaults_are_the_papers_protocol():
+    c = TrainConfig()
+    assert (c.epochs, c.batch_size, c.lr, c.method, c.regularizer, c.pool) == (300, 512, 8e-4, "DA", "logit", "max")
+    assert (c.hidden, c.n_hidden_layers, c.n_classes) == (128, 5, 9)
+
+
+def test_config_key_is_stable_and_distinguishes_runs():
+    assert TrainConfig(method="IR", nu=1.0).key() == "r4-IR-logit-nu1"
+    assert TrainConfig(method="IR", group="T3", regularizer="kl", nu=0.05).key() == "t3-IR-kl-nu0.05"
+    assert TrainConfig(method="DA").key() == "r4-DA"
+    assert TrainConfig(method="WT", pool="mean").key() == "r4-WT-mean"
+    keys = {small("DA").key(), small("WT").key(), small("IR", nu=1.0).key(), small("IR", nu=2.0).key(),
+            small("DA", epochs=5).key()}
+    assert len(keys) == 5
+    assert all(set(k) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_+") for k in keys)
+
+
+def test_config_refuses_nu_for_methods_without_regularizer():
+    with pytest.raises(ValueError, match="nu=0"):
+        TrainConfig(method="DA", nu=1.0)
+    with pytest.raises(ValueError, match="unknown group"):
+        TrainConfig(group="so3")
+
+
+# ---------------------------------------------------------------------------
+# Fast path == reference
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("group_name", ["r4", "t3", "d4"])
+def test_batch_inputs_are_the_group_action_and_its_orbit(splits, group_name):
+    group = get_group(group_name)
+    data = _OrbitData(splits.train, group, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.randint(0, len(splits.train), (2, 5), generator=gen)
+    elem = torch.randint(0, group.order, (2, 5), generator=gen)
+    x = splits.train.x
+    da = _batch_inputs(data, "DA", elem, idx, _orbit_cayley(group, torch.device("cpu")))
+    ir = _batch_inputs(data, "IR", elem, idx, _orbit_cayley(group, torch.device("cpu")))
+    for s in range(2):
+        aug = group.act(x[idx[s]], elem[s])
+        assert torch.equal(da[s], aug.flatten(1))
+        assert torch.equal(ir[s], group.orbit(aug).flatten(2))  # member h = h (g x), h = e first
+
+
+@pytest.mark.parametrize(
+    "method,form",
+    [("DA", "logit"), ("WT", "logit"), ("IR", "logit"), ("IR", "kl"), ("IR", "normalized_logit")],
+)
+def test_stacked_losses_and_gradients_equal_separate_models(splits, method, form):
+    """The vectorized multi-model (baddbmm, orbit table, one forward per orbit)
+    gives every member the loss and gradient of an ordinary MLP / InvariantMLP
+    trained alone on the same batch (float64, so the tolerance is tight)."""
+    group = get_group("r4")
+    S, n, dev = 3, 7, torch.device("cpu")
+    nus = [0.0, 0.5, 2.0] if method == "IR" else [0.0] * S
+    data = _OrbitData(splits.train, group, dev, dtype=torch.float64)
+    stacked = StackedMLP(S, (18, 18), 9, 16, 2, group=group if method == "WT" else None, dtype=torch.float64)
+    stacked.reset_parameters([torch.Generator().manual_seed(s) for s in range(S)])
+    gen = torch.Generator().manual_seed(2)
+    idx = torch.randint(0, len(splits.train), (S, n), generator=gen)
+    elem = torch.randint(0, group.order, (S, n), generator=gen)
+    y = data.y[idx]
+    x = _batch_inputs(data, method, elem, idx, _orbit_cayley(group, dev))
+    task, reg = _member_losses(stacked, x, y, method, form)
+    (task + torch.tensor(nus, dtype=torch.float64) * reg).sum().backward()
+
+    for s in range(S):
+        kw = dict(in_shape=(18, 18), n_classes=9, hidden=16, n_hidden_layers=2)
+        ref = (InvariantMLP(group, **kw) if method == "WT" else MLP(**kw)).double()
+        ref.load_state_dict(stacked.member_state_dict(s))
+        aug = group.act(splits.train.x[idx[s]].double(), elem[s])
+        if method == "IR":
+            orbit = group.orbit(aug)  # (|G|, n, H, W), [0] = aug
+            logits = ref(orbit.reshape(-1, 18, 18)).view(group.order, n, -1)
+            ref_task = F.cross_entropy(logits[0], y[s])
+            ref_reg = invariance_regularizer(logits, form)
+        else:
+            ref_task = F.cross_entropy(ref(aug), y[s])
+            ref_reg = torch.zeros((), dtype=torch.float64)
+        (ref_task + nus[s] * ref_reg).backward()
+        assert task[s].item() == pytest.approx(ref_task.item(), rel=1e-10, abs=1e-12)
+        assert reg[s].item() == pytest.approx(ref_reg.item(), rel=1e-10, abs=1e-12)
+        for l, layer in enumerate(ref.layers):
+            torch.testing.assert_close(stacked.weights[l].grad[s], layer.weight.grad, rtol=1e-9, atol=1e-12)
+            torch.testing.assert_close(stacked.biases[l].grad[s], layer.bias.grad, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_stacked_forward_on_shared_inputs_equals_each_member(splits, tied):
+    group = get_group("r4")
+    stacked = StackedMLP(2, (18, 18), 9, 16, 2, group=group if tied else None, dtype=torch.float64)
+    stacked.reset_parameters([torch.Generator().manual_seed(s) for s in range(2)])
+    x = splits.val.x.double()
+    out = stacked.forward_shared(x.flatten(1))
+    for s in range(2):
+        kw = dict(in_shape=(18, 18), n_classes=9, hidden=16, n_hidden_layers=2)
+        ref = (InvariantMLP(group, **kw) if tied else MLP(**kw)).double()
+        ref.load_state_dict(stacked.member_state_dict(s))
+        torch.testing.assert_close(out[s], ref(x), rtol=1e-10, atol=1e-12)
+
+
+def test_stacked_training_matches_training_each_run_alone(splits):
+    configs = [small("IR", epochs=2, nu=0.5), small("IR", epochs=2, nu=2.0)]
+    together = train_runs(configs, [0, 1], splits, device="cpu", progress=False, stack=True)
+    alone = train_runs(configs, [0, 1], splits, device="cpu", progress=False, stack=False)
+    assert [r.stack_size for r in together] == [4] * 4 and [r.stack_size for r in alone] == [1] * 4
+    for a, b in zip(together, alone):
+        assert (a.config, a.seed) == (b.config, b.seed)
+        np.testing.assert_allclose(a.history["loss"], b.history["loss"], rtol=1e-4)
+        for k, v in weights(a).items():
+            torch.testing.assert_close(v, weights(b)[k], rtol=1e-3, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# Protocol: selection, determinism, learning
+# ---------------------------------------------------------------------------
+def test_final_model_is_the_best_validation_epoch(splits):
+    (run,) = train_runs([small("DA", epochs=6, lr=0.05)], [0], splits, device="cpu", progress=False)
+    acc = run.history["val_accuracy"]
+    assert len(acc) == 6 and all(len(v) == 6 for v in run.history.values())
+    assert run.best_epoch == int(np.argmax(acc))  # first epoch among ties
+    assert run.best_val_accuracy == acc[run.best_epoch] == max(acc)
+    # The returned model holds that epoch's weights: its orbit accuracy is the recorded one.
+    assert orbit_accuracy(run.model, splits.val, "r4") == pytest.approx(run.best_val_accuracy, abs=1e-12)
+
+
+def test_orbit_accuracy_averages_over_every_group_element(splits):
+    group = get_group("t3")
+    model = MLP(in_shape=(18, 18), hidden=8, n_hidden_layers=1)
+    with torch.no_grad():
+        per_g = [(model(group.act(splits.val.x, g)).argmax(-1) == splits.val.y).double().mean().item()
+                 for g in group.elements]
+    assert orbit_accuracy(model, splits.val, group, chunk_size=5) == pytest.approx(np.mean(per_g), abs=1e-12)
+
+
+def test_same_seed_gives_the_same_numbers(splits):
+    cfg = [small("IR", epochs=2, nu=1.0, regularizer="kl")]
+    a = train_runs(cfg, [3], splits, device="cpu", progress=False)[0]
+    b = train_runs(cfg, [3], splits, device="cpu", progress=False)[0]
+    c = train_runs(cfg, [4], splits, device="cpu", progress=False)[0]
+    assert a.history == b.history
+    assert all(torch.equal(v, weights(b)[k]) for k, v in weights(a).items())
+    assert a.history["loss"] != c.history["loss"]
+
+
+def test_same_seed_starts_every_method_from_the_same_weights(splits):
+    runs = train_runs([small("DA", epochs=1, lr=1e-12), small("WT", epochs=1, lr=1e-12)], [0], splits,
+                      device="cpu", progress=False)
+    for k, v in weights(runs[0]).items():
+        torch.testing.assert_close(v, weights(runs[1])[k], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["DA", "WT", "IR"])
+def test_training_decreases_the_loss(splits, method):
+    cfg = small(method, epochs=8, lr=1e-2, nu=0.1 if method == "IR" else 0.0)
+    (run,) = train_runs([cfg], [0], splits, device="cpu", progress=False)
+    loss = run.history["loss"]
+    assert loss[-1] < 0.5 * loss[0]
+    assert run.best_val_accuracy > 1.5 / 9  # better than chance
+
+
+def test_weight_tied_run_is_exactly_invariant(splits):
+    (run,) = train_runs([small("WT", epochs=2)], [0], splits, device="cpu", progress=False)
+    x = splits.val.x
+    group = get_group("r4")
+    with torch.no_grad():
+        ref = run.model(x)
+        for g in group.elements:
+            torch.testing.assert_close(run.model(group.act(x, g)), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_nan_loss_stops_with_an_error_naming_the_run_and_epoch(splits):
+    x = splits.train.x.clone()
+    x[0] = float("nan")
+    bad = replace(splits, train=Split(x, splits.train.y))
+    with pytest.raises(TrainingDiverged, match=r"epoch 1 of run\(s\) r4-DA-e4-bs32-h16-l2 seed 5"):
+        train_runs([small("DA")], [5], bad, device="cpu", progress=False)
+
+
+# ---------------------------------------------------------------------------
+# Checkpoints and resuming
+# ---------------------------------------------------------------------------
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_at(k: int):
+    def hook(done: int) -> None:
+        if done == k:
+            raise _Interrupt
+
+    return hook
+
+
+@pytest.mark.parametrize("method", ["DA", "IR"])
+def test_resumed_run_gives_the_same_result_as_an_uninterrupted_one(splits, tmp_path, method):
+    configs = [small(method, epochs=5, nu=1.0 if method == "IR" else 0.0)]
+    seeds = [0, 1]
+    straight = train_runs(configs, seeds, splits, device="cpu", progress=False)
+    # Interrupt after epoch 3; the last checkpoint is from epoch 2, so epoch 3 is redone.
+    with pytest.raises(_Interrupt):
+        train_runs(configs, seeds, splits, device="cpu", progress=False, run_dir=tmp_path, checkpoint_every=2,
+                   on_epoch_end=_interrupt_at(3))
+    ckpt = torch.load(checkpoint_path(tmp_path, configs[0], 0), weights_only=True)
+    assert ckpt["epoch"] == 2 and not ckpt["finished"]
+    epochs_run = []
+    resumed = train_runs(configs, seeds, splits, device="cpu", progress=False, run_dir=tmp_path,
+                         checkpoint_every=2, on_epoch_end=epochs_run.append)
+    assert epochs_run == [3, 4, 5]
+    for a, b in zip(straight, resumed):
+        assert a.history == b.history and a.best_epoch == b.best_epoch
+        assert all(torch.equal(v, weights(b)[k]) for k, v in weights(a).items())
+
+
+def test_finished_runs_are_loaded_not_retrained(splits, tmp_path):
+    configs = [small("WT", epochs=2)]
+    first = train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path)
+    ckpt = torch.load(checkpoint_path(tmp_path, configs[0], 0), weights_only=True)
+    assert ckpt["finished"] and ckpt["epoch"] == 2
+    calls = []
+    again = train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path,
+                       on_epoch_end=calls.append)
+    assert calls == []
+    assert isinstance(again[0].model, InvariantMLP)
+    assert again[0].history == first[0].history and again[0].best_val_accuracy == first[0].best_val_accuracy
+    assert all(torch.equal(v, weights(again[0])[k]) for k, v in weights(first[0]).items())
+
+
+def test_a_checkpoint_of_another_config_is_refused(splits, tmp_path):
+    cfg = small("DA", epochs=1)
+    train_runs([cfg], [0], splits, device="cpu", progress=False, run_dir=tmp_path)
+    other = torch.load(checkpoint_path(tmp_path, cfg, 0), weights_only=True)
+    other["config"]["lr"] = 1.0
+    torch.save(other, checkpoint_path(tmp_path, cfg, 0))
+    with pytest.raises(ValueError, match="checkpoint is for config"):
+        train_runs([cfg], [0], splits, device="cpu", progress=False, run_dir=tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# tune_nu
+# ---------------------------------------------------------------------------
+def test_tune_nu_reports_every_grid_value_and_applies_the_rule(splits):
+    base = small("IR", epochs=1)
+    sel, runs = tune_nu(base, [1.0, 0.0], [0, 1], splits, n_si_samples=4, device="cpu", progress=False,
+                        n_steps=4)
+    assert sel.grid == [1.0, 0.0] and len(sel.si) == 2 and len(sel.accuracy) == 2
+    assert [r.config.nu for r in runs] == [1.0, 1.0, 0.0, 0.0] and [r.seed for r in runs] == [0, 1, 0, 1]
+    assert sel.chosen == select_nu(sel.grid, sel.si, sel.target)
+    assert sel.to_dict()["target"] == 0.95
