@@ -272,13 +272,15 @@ def check_sigma_max_bound(W0: Array, Sigma: Array, ts: Array,
     """Proposition 3.1: ``sigma_max(W(t)) <= sigma_max(W(0))`` along Eq. (6) for every t in ts.
 
     W(t) from ``scipy.linalg.expm`` (not from a formula that has the bound built in), at the
-    times ``t > 0`` of ts (t = 0 would make the excess trivially >= 0).
+    times ``t > 0`` of ts (t = 0 would make the excess trivially >= 0; it is used only when ts
+    has no other time, and then the excess is 0).
     Measured: ``max_{t > 0} sigma_max(W(t)) - sigma_max(W0)``; tolerance
     ``n u (1 + lambda_max t_max) sigma_max(W0)`` (expm's rounding, relative to the scale).
     """
     W0 = np.asarray(W0, dtype=np.float64)
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
-    ts = ts[ts > 0]
+    if np.any(ts > 0):
+        ts = ts[ts > 0]
     s0 = float(sigma_max(W0))
     excess = float(sigma_max(flow_expm(W0, Sigma, ts)).max() - s0)
     lmax = float(np.linalg.eigvalsh(Sigma)[-1])

@@ -282,18 +282,24 @@ def run_checks(checks: dict[str, Check] | Sequence[Check], tolerance_scale: floa
         (getattr(c, "__name__", f"check_{i}"), c) for i, c in enumerate(checks)]
     results: list[CheckResult] = []
     seconds: dict[str, float] = {}
-    for name, check in named:
-        t0 = time.perf_counter()
-        try:
-            res = check()
-        except Exception as exc:  # a crashing check is a failing check, not a crashed report
-            res = CheckResult(name, False, float("nan"), float("nan"), "residual",
-                              f"raised {type(exc).__name__}: {exc}")
-        if tolerance_scale != 1.0 and np.isfinite(res.tolerance):
-            res = res.decide(res.tolerance * tolerance_scale)
-        seconds[res.name] = time.perf_counter() - t0
-        results.append(res)
+    with single_threaded_blas():
+        for name, check in named:
+            results.append(_run_one(name, check, tolerance_scale, seconds))
     return results, seconds
+
+
+def _run_one(name: str, check: Check, tolerance_scale: float, seconds: dict[str, float]
+             ) -> CheckResult:
+    t0 = time.perf_counter()
+    try:
+        res = check()
+    except Exception as exc:  # a crashing check is a failing check, not a crashed report
+        res = CheckResult(name, False, float("nan"), float("nan"), "residual",
+                          f"raised {type(exc).__name__}: {exc}")
+    if tolerance_scale != 1.0 and np.isfinite(res.tolerance):
+        res = res.decide(res.tolerance * tolerance_scale)
+    seconds[res.name] = time.perf_counter() - t0
+    return res
 
 
 def format_report(results: Sequence[CheckResult], seconds: float | None = None) -> str:
@@ -360,6 +366,12 @@ def write_json_atomic(doc: dict[str, Any], path: str | os.PathLike[str]) -> None
 
 
 def plot_flow(cfg: Config, inst: Instances, path: str | os.PathLike[str]) -> None:
+    """Figure of ``sigma_max(W(t))`` (see :func:`_plot_flow`), with single-threaded BLAS."""
+    with single_threaded_blas():
+        _plot_flow(cfg, inst, path)
+
+
+def _plot_flow(cfg: Config, inst: Instances, path: str | os.PathLike[str]) -> None:
     """Figure of ``sigma_max(W(t))``: PDF if ``path`` ends in ``.pdf``, PNG otherwise.
 
     (1) the rank-one instance: closed form Eq. (6), the ODE Eq. (5) integrated by solve_ivp,

@@ -1,0 +1,340 @@
+"""Proposition 3.1 (invariance-induced spectral decay) and its extensions, as properties.
+
+Notation of Section 3.3: ``h(x) = W x`` with ``W: (m, n)``; ``eps = x - G x``;
+``Sigma = sum eps eps^T``; Eq. (5) ``dW/dt = -W Sigma``; Eq. (6) ``W(t) = W(0) exp(-Sigma t)``.
+
+Hypothesis draws dimensions (n in 2..8, m in 1..6, N in 1..5 samples), bounded finite float64
+arrays (``hypothesis.extra.numpy``), permutations (the group representation) and times.
+Degenerate draws (eps = 0, an ill-conditioned Sigma for the limit) are assumed away.
+Tolerances are relative and float64: a multiple of the unit roundoff ``u`` times the size of the
+quantities involved, as derived in each check's docstring in ``theory.numeric``.
+
+Set ``GI_HYPOTHESIS_SCALE=10`` to run ten times as many examples.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from nets.groups import get_group
+from theory import images as im
+from theory import numeric as nm
+from theory import symbolic as sy
+from theory._blas import single_threaded_blas
+from theory.checks import EPS64
+
+SCALE = int(os.environ.get("GI_HYPOTHESIS_SCALE", "1"))
+FAST = settings(max_examples=30 * SCALE, deadline=None)
+SLOW = settings(max_examples=10 * SCALE, deadline=None)
+
+# Bounded finite float64 entries; magnitudes below 1e-6 become exactly 0 so that products of
+# entries never underflow into subnormals (a rounding regime the tolerances do not model).
+FINITE = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False, allow_subnormal=False,
+                   width=64).map(lambda v: v if abs(v) >= 1e-6 else 0.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread() -> Iterator[None]:
+    # Tiny matrices: BLAS threads only add overhead (see theory/_blas.py).
+    with single_threaded_blas():
+        yield
+
+
+# ---------------------------------------------------------------------------------------
+# Strategies
+# ---------------------------------------------------------------------------------------
+@dataclass
+class RankOne:
+    """One sample, one group element: W0 (m, n), x (n,), G (n, n) permutation, eps (n,)."""
+
+    W0: np.ndarray
+    x: np.ndarray
+    G: np.ndarray
+    eps: np.ndarray
+
+    @property
+    def s(self) -> float:
+        return float(self.eps @ self.eps)
+
+
+@dataclass
+class Dataset:
+    """N samples X (N, n) and a whole cyclic group Gs (k, n, n): eps (N*k, n), Sigma (n, n)."""
+
+    W0: np.ndarray
+    X: np.ndarray
+    Gs: np.ndarray
+    eps: np.ndarray
+    Sigma: np.ndarray
+
+    @property
+    def lam_max(self) -> float:
+        return float(np.linalg.eigvalsh(self.Sigma)[-1])
+
+
+@st.composite
+def rank_one(draw: st.DrawFn) -> RankOne:
+    n = draw(st.integers(2, 8))
+    m = draw(st.integers(1, 6))
+    perm = np.array(draw(st.permutations(range(n))))
+    x = draw(arrays(np.float64, n, elements=FINITE))
+    W0 = draw(arrays(np.float64, (m, n), elements=FINITE))
+    G = np.eye(n)[perm]  # (G x)[p] = x[perm[p]]
+    eps = x - G @ x
+    assume(eps @ eps > 1e-2)
+    return RankOne(W0, x, G, eps)
+
+
+@st.composite
+def dataset(draw: st.DrawFn) -> Dataset:
+    n = draw(st.integers(2, 8))
+    m = draw(st.integers(1, 6))
+    N = draw(st.integers(1, 5))
+    Gs = nm.cyclic_group_matrices(draw(st.permutations(range(n))))
+    X = draw(arrays(np.float64, (N, n), elements=FINITE))
+    W0 = draw(arrays(np.float64, (m, n), elements=FINITE))
+    eps = nm.invariance_residuals(X, Gs)
+    Sigma = nm.invariance_covariance(eps)
+    assume(np.trace(Sigma) > 1e-2)
+    return Dataset(W0, X, Gs, eps, Sigma)
+
+
+def scaled_times(scale: float, max_tau: float = 50.0) -> st.SearchStrategy[np.ndarray]:
+    """Sorted times ``tau / scale`` with tau in [0, max_tau] (tau = t * lambda_max)."""
+    taus = st.lists(st.floats(0.0, max_tau, allow_nan=False), min_size=1, max_size=12)
+    return taus.map(lambda ts: np.sort(np.asarray(ts, dtype=np.float64)) / scale)
+
+
+# ---------------------------------------------------------------------------------------
+# Proposition 3.1: one sample, one group element, Sigma = eps eps^T
+# ---------------------------------------------------------------------------------------
+@FAST
+@given(dataset())
+def test_gradient_of_logit_invariance_error_is_W_Sigma(d: Dataset) -> None:
+    """Proof of Prop. 3.1: grad_W of Eq. (2) is ``W Sigma`` (torch autograd as the oracle)."""
+    W = torch.tensor(d.W0, requires_grad=True)
+    X = torch.from_numpy(d.X)
+    GX = torch.einsum("kab,nb->nka", torch.from_numpy(d.Gs), X)
+    diff = X[:, None, :] @ W.T - GX @ W.T  # (N, k, m): h(x) - h(gx)
+    (0.5 * (diff ** 2).sum()).backward()
+    ours = nm.logit_invariance_grad(d.W0, d.X, d.Gs)
+    # Both sum M*n products of size |W| |eps|^2: rounding <= (M + n) u |W|_F sum |eps|^2.
+    tol = 10 * (len(d.eps) + d.W0.shape[1]) * EPS64 * np.linalg.norm(d.W0) * np.sum(d.eps ** 2)
+    assert np.abs(W.grad.numpy() - ours).max() <= tol
+
+
+@FAST
+@given(rank_one(), st.lists(st.floats(0.0, 50.0), min_size=1, max_size=8))
+def test_rank_one_closed_form_equals_expm(r: RankOne, taus: list[float]) -> None:
+    """``exp(-Sigma t) = I - (1 - e^{-t s}) eps eps^T / s`` against ``scipy.linalg.expm``."""
+    res = nm.check_closed_form_vs_expm(r.eps, np.asarray(taus) / r.s)
+    assert res.value <= res.tolerance, res.line()
+
+
+@SLOW
+@given(rank_one())
+def test_closed_form_flow_matches_ode_integrator(r: RankOne) -> None:
+    """Eq. (6) is the solution of Eq. (5): ``solve_ivp`` (rtol 1e-12) agrees to 1e-9 relative."""
+    ts = np.linspace(0.0, 5.0 / r.s, 11)
+    res = nm.check_ode_vs_closed_form(r.W0, r.eps, ts)
+    assert res.value <= res.tolerance, res.line()
+
+
+@FAST
+@given(rank_one(), st.floats(0.0, 200.0))
+def test_exp_of_rank_one_sigma_has_unit_spectral_norm(r: RankOne, tau: float) -> None:
+    """Proof step after Eq. (7): ``||exp(-Sigma t)||_2 = 1`` for t >= 0 and n >= 2."""
+    E = nm.rank_one_exp(r.eps, tau / r.s)
+    assert abs(float(nm.sigma_max(E)) - 1.0) <= 4 * r.eps.size * EPS64
+
+
+@FAST
+@given(st.data())
+def test_sigma_max_never_exceeds_initial_along_rank_one_flow(data: st.DataObject) -> None:
+    """Proposition 3.1: ``sigma_max(W(t)) <= sigma_max(W(0))`` (W(t) from scipy expm)."""
+    r = data.draw(rank_one())
+    ts = data.draw(scaled_times(r.s))
+    res = nm.check_sigma_max_bound(r.W0, np.outer(r.eps, r.eps), ts)
+    assert res.value <= res.tolerance, res.line()
+
+
+# ---------------------------------------------------------------------------------------
+# (a) dataset and whole orbit: Sigma = sum eps eps^T, any rank
+# ---------------------------------------------------------------------------------------
+@FAST
+@given(dataset())
+def test_orbit_sigma_is_positive_semidefinite(d: Dataset) -> None:
+    """Extension (a): ``Sigma = sum_x sum_g (x - gx)(x - gx)^T`` is PSD."""
+    lam = np.linalg.eigvalsh(d.Sigma)
+    assert lam[0] >= -d.Sigma.shape[0] * EPS64 * lam[-1]
+
+
+@FAST
+@given(st.data())
+def test_sigma_max_bound_holds_for_dataset_and_orbit_sigma(data: st.DataObject) -> None:
+    """Extension (a): the bound of Prop. 3.1 holds for PSD Sigma of any rank."""
+    d = data.draw(dataset())
+    ts = data.draw(scaled_times(d.lam_max))
+    res = nm.check_sigma_max_bound(d.W0, d.Sigma, ts)
+    assert res.value <= res.tolerance, res.line()
+
+
+@FAST
+@given(st.data())
+def test_every_singular_value_is_nonincreasing_along_flow(data: st.DataObject) -> None:
+    """Extension (a): not only sigma_max: each sigma_i(W(t)) is non-increasing in t."""
+    d = data.draw(dataset())
+    ts = data.draw(scaled_times(d.lam_max))
+    res = nm.check_singular_values_nonincreasing(d.W0, d.Sigma, ts)
+    assert res.value <= res.tolerance, res.line()
+
+
+# ---------------------------------------------------------------------------------------
+# (b) the limit t -> infinity
+# ---------------------------------------------------------------------------------------
+def _well_conditioned(eps: np.ndarray, max_cond: float = 1e8) -> bool:
+    """Sigma's nonzero spectrum is resolvable: lambda_max / lambda_min+ <= max_cond."""
+    P, r = nm.span_projector(eps)
+    lam = np.linalg.eigvalsh(nm.invariance_covariance(eps))[::-1]
+    return r >= 1 and lam[r - 1] > 0 and lam[0] / lam[r - 1] <= max_cond
+
+
+@FAST
+@given(dataset())
+def test_limit_of_flow_is_W0_times_complement_of_span_projector(d: Dataset) -> None:
+    """Extension (b): ``W0 expm(-Sigma T) -> W0 (I - P)``, P projector onto span{x - gx}."""
+    assume(_well_conditioned(d.eps))
+    res = nm.check_limit_is_projection(d.W0, d.eps)
+    assert res.value <= res.tolerance, res.line()
+
+
+@FAST
+@given(dataset())
+def test_limit_has_zero_logit_invariance_error_on_the_data(d: Dataset) -> None:
+    """Extension (b): ``W0 (I - P)`` maps every ``x - g x`` of the data to 0."""
+    res = nm.check_limit_is_invariant(d.W0, d.X, d.Gs)
+    assert res.value <= res.tolerance, res.line()
+
+
+# ---------------------------------------------------------------------------------------
+# (c) discrete gradient descent
+# ---------------------------------------------------------------------------------------
+@FAST
+@given(dataset(), st.floats(1e-3, 2.0), st.integers(1, 30))
+def test_gd_with_step_at_most_two_over_lambda_max_never_increases_sigma_max(
+        d: Dataset, factor: float, steps: int) -> None:
+    """Extension (c): ``W <- W (I - alpha Sigma)``, ``alpha <= 2/lambda_max``: sigma_max non-increasing."""
+    res = nm.check_gd_below_step_bound(d.W0, d.Sigma, factor, steps)
+    assert res.value <= res.tolerance, res.line()
+
+
+@FAST
+@given(dataset(), st.floats(2.5, 5.0), st.integers(1, 6))
+def test_gd_step_above_bound_multiplies_sigma_max_of_top_eigenvector_rows(
+        d: Dataset, factor: float, m: int) -> None:
+    """Extension (c), counterexample: for ``alpha = factor / lambda_max`` with factor > 2 and W0
+    with rows along the top eigenvector, one step multiplies sigma_max by ``factor - 1 > 1``."""
+    lam, U = np.linalg.eigh(d.Sigma)
+    W0 = np.outer(np.arange(1.0, m + 1), U[:, -1])
+    s = nm.sigma_max(nm.gradient_descent(W0, d.Sigma, factor / lam[-1], 1))
+    assert s[1] / s[0] == pytest.approx(factor - 1.0, rel=1e-10)
+
+
+# ---------------------------------------------------------------------------------------
+# (d) with a task loss the bound can fail (one constructed instance)
+# ---------------------------------------------------------------------------------------
+def test_task_loss_plus_invariance_can_increase_sigma_max() -> None:
+    """Extension (d): ``1/2||Wx - y||^2 + 1/2||Wx - WGx||^2`` with a large target y increases
+    sigma_max, while the invariance term alone (same W0, same time) does not."""
+    rng = np.random.default_rng(0)
+    n, m = 5, 3
+    W0 = rng.standard_normal((m, n)) / np.sqrt(n)
+    x = rng.standard_normal(n)
+    G = np.eye(n)[np.roll(np.arange(n), 1)]
+    y = 50.0 * np.ones(m)
+    T = 10.0 / float(x @ x)
+    W_T = nm.task_loss_flow(W0, x, G, y, 1.0, np.array([T]))[-1]
+    assert nm.sigma_max(W_T) > 2 * nm.sigma_max(W0)
+
+
+# ---------------------------------------------------------------------------------------
+# (e) the paper's groups acting on images
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("gname", ["r4", "t3"])
+@SLOW
+@given(images=arrays(np.float64, st.tuples(st.integers(1, 3), st.just(6), st.just(6)),
+                     elements=FINITE),
+       W0=arrays(np.float64, st.tuples(st.integers(1, 6), st.just(36)), elements=FINITE))
+def test_sigma_max_bound_holds_for_group_acting_on_images(gname: str, images: np.ndarray,
+                                                          W0: np.ndarray) -> None:
+    """Extension (e): with G the permutation representation of R4 / T3 on 6x6 images."""
+    eps = im.image_residuals(get_group(gname), images)
+    Sigma = nm.invariance_covariance(eps)
+    lam_max = float(np.linalg.eigvalsh(Sigma)[-1])
+    assume(lam_max > 1e-2)
+    res = nm.check_sigma_max_bound(W0, Sigma, np.linspace(0.0, 50.0, 11) / lam_max)
+    assert res.value <= res.tolerance, res.line()
+
+
+@pytest.mark.parametrize("gname", ["r4", "t3"])
+@SLOW
+@given(images=arrays(np.float64, st.tuples(st.integers(1, 3), st.just(6), st.just(6)),
+                     elements=FINITE),
+       W0=arrays(np.float64, st.tuples(st.integers(1, 6), st.just(36)), elements=FINITE))
+def test_limit_for_group_acting_on_images_is_projection(gname: str, images: np.ndarray,
+                                                        W0: np.ndarray) -> None:
+    """Extension (e): ``W(oo) = W0 (I - P)``, P the projector onto span{x - P_g x}."""
+    eps = im.image_residuals(get_group(gname), images)
+    assume(np.abs(eps).max() > 1e-1 and _well_conditioned(eps))
+    res = nm.check_limit_is_projection(W0, eps)
+    assert res.value <= res.tolerance, res.line()
+
+
+# ---------------------------------------------------------------------------------------
+# Symbolic pieces (sympy), one test each
+# ---------------------------------------------------------------------------------------
+def test_symbolic_gradient_of_logit_invariance_error_is_W_eps_epsT() -> None:
+    assert sy.check_gradient(3, 2).value == 0
+
+
+def test_symbolic_W0_exp_minus_Sigma_t_solves_gradient_flow() -> None:
+    assert sy.check_flow_solves_ode(2, 2).value == 0
+
+
+def test_symbolic_rank_one_closed_form_solves_ode_with_identity_start() -> None:
+    assert sy.check_closed_form_solves_ode(3).value == 0
+
+
+def test_symbolic_closed_form_equals_sympy_matrix_exponential() -> None:
+    assert sy.check_closed_form_matches_sympy_exp().value == 0
+
+
+def test_symbolic_closed_form_has_eigenvalues_one_and_decay_and_unit_norm() -> None:
+    assert sy.check_closed_form_spectrum(3).value == 0
+
+
+def test_symbolic_limit_is_orthogonal_projector_annihilating_eps() -> None:
+    assert sy.check_limit_is_projector(3).value == 0
+
+
+def test_symbolic_check_detects_a_wrong_closed_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The symbolic ODE check can fail: with the decay rate off by a factor 2 it reports
+    nonzero entries."""
+
+    def wrong(eps: sp.Matrix, t: sp.Expr) -> sp.Matrix:
+        s = (eps.T * eps)[0, 0]
+        return sp.eye(eps.shape[0]) - (1 - sp.exp(-2 * t * s)) * (eps * eps.T) / s
+
+    monkeypatch.setattr(sy, "rank_one_exp_closed_form", wrong)
+    res = sy.check_closed_form_solves_ode(2)
+    assert res.value > 0 and not res.passed
