@@ -1,0 +1,69 @@
+"""``python -m nets EXPERIMENT --profile P [--device D] [--results DIR] [--seeds S ...]``
+
+Experiments: table1, drift (Figure 4), spectral (Figure 5), tsne (Figure 2),
+saliency (Figures 1 and 3), reproduce (all of them, then REPORT.md), and report
+(redraw every figure from the JSON files and rewrite REPORT.md; trains nothing).
+Results go to ``<results>/<profile>/``; finished training runs are loaded from
+``<results>/<profile>/checkpoints/``, so an interrupted sweep resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Sequence
+
+from nets.experiments.common import EXPERIMENTS, RESULTS_ROOT, command_line, draw, figure_dir, out_dir
+from nets.experiments.profiles import PROFILES, get_profile
+
+COMMANDS = (*EXPERIMENTS, "reproduce", "report")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nets", description=__doc__.split("\n\n")[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("experiment", choices=COMMANDS)
+    p.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                   help="sizes: smoke (seconds, CI), quick (<15 min on 2 CPU cores), paper (the exact protocol)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--results", default=str(RESULTS_ROOT), help="results root (default: %(default)s)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the profile's seeds")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice; 1 is much faster on a machine shared with "
+                        "other CPU-heavy processes)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    profile = get_profile(args.profile)
+    if args.seeds:
+        profile = profile.with_seeds(args.seeds)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    command = command_line(None if argv is None else ["python", "-m", "nets", *argv])
+    started = time.time()
+    if args.experiment == "report":
+        from nets.report import load_results, write_report
+
+        results = load_results(out_dir(profile, args.results))
+        for name, r in results.items():
+            draw(name, r, figure_dir(profile, args.results))
+        path = write_report(out_dir(profile, args.results))
+        print(f"wrote {path}")
+        return 0
+    from nets.experiments import runner
+
+    out = runner(args.experiment)(profile, args.results, device=args.device, progress=not args.no_progress,
+                                  command=command)
+    where = out if args.experiment == "reproduce" else out_dir(profile, args.results) / f"{args.experiment}.json"
+    print(f"{args.experiment} ({profile.name}) finished in {time.time() - started:.0f} s: {where}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""What every experiment shares: where results go, run metadata, atomic JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from nets.experiments.profiles import Profile
+
+__all__ = [
+    "RESULTS_ROOT",
+    "EXPERIMENTS",
+    "out_dir",
+    "checkpoint_dir",
+    "figure_dir",
+    "result_path",
+    "write_json",
+    "read_json",
+    "dumps",
+    "versions",
+    "command_line",
+    "metadata",
+    "mean_std",
+    "to_jsonable",
+    "draw",
+]
+
+RESULTS_ROOT = Path("results")
+#: Experiments in the order ``reproduce`` runs them (drift reuses table1's models).
+EXPERIMENTS = ("table1", "drift", "spectral", "tsne", "saliency")
+
+
+def out_dir(profile: Profile, results_root: str | os.PathLike | None = None) -> Path:
+    """``<results_root>/<profile name>/``."""
+    return Path(results_root if results_root is not None else RESULTS_ROOT) / profile.name
+
+
+def checkpoint_dir(profile: Profile, results_root=None) -> Path:
+    return out_dir(profile, results_root) / "checkpoints"
+
+
+def figure_dir(profile: Profile, results_root=None) -> Path:
+    return out_dir(profile, results_root) / "figures"
+
+
+def result_path(profile: Profile, experiment: str, results_root=None) -> Path:
+    return out_dir(profile, results_root) / f"{experiment}.json"
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, tuples, numpy and torch scalars/arrays -> plain JSON types.
+    Non-finite floats become ``None`` (JSON has no NaN)."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # torch tensor
+        obj = obj.detach().cpu().numpy()
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    return obj
+
+
+def dumps(obj: Any, indent: int = 1, _level: int = 0) -> str:
+    """JSON with dicts (and lists of dicts) indented, but every list of numbers or
+    strings, however nested, on one line: readable, and small for maps and coordinates."""
+    pad, inner = " " * (indent * _level), " " * (indent * (_level + 1))
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k))}: {dumps(v, indent, _level + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list) and any(isinstance(v, dict) for v in obj):
+        return "[\n" + ",\n".join(inner + dumps(v, indent, _level + 1) for v in obj) + "\n" + pad + "]"
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def write_json(path: str | os.PathLike, data: dict) -> Path:
+    """Write ``data`` as JSON atomically: a temporary file in the same folder,
+    then ``os.replace``, so a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(dumps(to_jsonable(data)))
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def versions() -> dict[str, str]:
+    import matplotlib
+    import sklearn
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "matplotlib": matplotlib.__version__,
+        "platform": platform.platform(),
+        "torch_threads": str(torch.get_num_threads()),
+    }
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command as a user would type it again (``python -m nets ...``)."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv and argv[0].endswith(os.path.join("nets", "__main__.py")):
+        argv = ["python", "-m", "nets", *argv[1:]]
+    return shlex.join(argv)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def metadata(profile: Profile, experiment: str, *, device: str, started: float,
+             command: str | None = None) -> dict:
+    """The provenance block every results JSON carries."""
+    return {
+        "experiment": experiment,
+        "profile": profile.to_dict(),
+        "seeds": list(profile.seeds),
+        "epochs": profile.epochs,
+        "device": device,
+        "versions": versions(),
+        "git_commit": _git_commit(),
+        "command": command if command is not None else command_line(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "wall_time_s": round(time.time() - started, 2),
+    }
+
+
+def mean_std(values: Sequence[float]) -> dict[str, float]:
+    """Mean and population standard deviation (ddof=0: 0 for one seed) over seeds."""
+    a = np.asarray(values, dtype=np.float64)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=0))}
+
+
+def draw(experiment: str, results: dict, fig_dir: str | os.PathLike) -> list[Path]:
+    """Draw and save (PNG + PDF) every figure of one experiment from its results dict."""
+    from nets.plots import figures_for, save_figure
+
+    paths: list[Path] = []
+    for stem, fig in figures_for(experiment, results).items():
+        paths += save_figure(fig, Path(fig_dir) / stem)
+    return paths

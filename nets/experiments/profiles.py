@@ -1,0 +1,152 @@
+"""Experiment profiles: one frozen dataclass whose defaults are the paper's protocol.
+
+A profile changes *sizes* (seeds, epochs, sample counts, how many points of the
+nu grid are tried), never the *method* (groups, the SI target, the saliency
+function's IG steps, the drift grid, the regularizer forms, the t-SNE settings).
+``tests/test_experiments.py`` checks that every profile agrees with ``paper`` on
+every method field and that its nu grids are subsets of the paper's.
+
+Paper protocol (Section 4.1): 10k / 2k / 50k train / validation / test images,
+300 epochs, 4 seeds, nu tuned so that SI >= 0.95 on validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Mapping
+
+__all__ = ["Profile", "PROFILES", "SIZE_FIELDS", "METHOD_FIELDS", "get_profile"]
+
+#: The three regularizer forms of Section 4.4 (the first is the paper's IR).
+REGULARIZERS = ("logit", "kl", "normalized_logit")
+
+# Regularizer weights nu tried by ``tune_nu``, per regularizer form. The forms live
+# on different scales: DA reaches LI ~ 50-100 (Table 1), DI ~ 0.1-0.3 nats, and the
+# normalized logit error ||f(x) - f(gx)||^2 / ||f(x)||^2 is scale free (O(1) for DA);
+# so each form gets its own log grid. The paper gives no grid; the values are ours.
+PAPER_NU_GRIDS: tuple[tuple[str, tuple[float, ...]], ...] = (
+    ("logit", (0.1, 0.3, 1.0, 3.0, 10.0)),
+    ("kl", (1.0, 3.0, 10.0, 30.0, 100.0)),
+    ("normalized_logit", (1.0, 3.0, 10.0, 30.0, 100.0)),
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything an experiment needs beyond the library defaults.
+
+    Size fields (a profile may change these):
+
+    - ``seeds``: training seeds; results are mean +- std over them.
+    - ``epochs``: training epochs for every model (paper: 300).
+    - ``n_train`` / ``n_val`` / ``n_test``: sizes of the splits used (paper 10k/2k/50k).
+    - ``nu_grids``: per regularizer form, the nu values ``tune_nu`` tries.
+    - ``n_si_samples``: samples for SI, on validation (tuning) and test (Table 1).
+    - ``n_drift_samples``: test samples of D(beta) per drift degree.
+    - ``n_sigma_samples``: test samples for sigma_max(J) (Figure 5).
+    - ``n_tsne_samples``: test samples embedded (each with its whole orbit) in Figure 2.
+    - ``n_saliency_samples``: rows of the saliency grids (Figures 1 and 3).
+
+    Method fields (equal in every profile): ``dataset``, ``groups``, ``split_seed``,
+    ``si_target``, ``ig_steps``, ``betas``, ``drift_mode``, ``regularizers``,
+    ``tsne_perplexity``, ``tsne_seed``, ``sample_seed``.
+    """
+
+    name: str = "paper"
+    # ---- sizes --------------------------------------------------------------
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    epochs: int = 300
+    n_train: int = 10_000
+    n_val: int = 2_000
+    n_test: int = 50_000
+    nu_grids: tuple[tuple[str, tuple[float, ...]], ...] = PAPER_NU_GRIDS
+    n_si_samples: int = 1_000
+    n_drift_samples: int = 50_000
+    n_sigma_samples: int = 1_000
+    n_tsne_samples: int = 300
+    n_saliency_samples: int = 4
+    # ---- method -------------------------------------------------------------
+    dataset: str = "mnist"
+    groups: tuple[str, ...] = ("r4", "t3")
+    split_seed: int = 0
+    si_target: float = 0.95
+    ig_steps: int = 50
+    betas: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    drift_mode: str = "interpolate"
+    regularizers: tuple[str, ...] = REGULARIZERS
+    tsne_perplexity: float = 30.0
+    tsne_seed: int = 0
+    sample_seed: int = 0
+
+    def nu_grid(self, regularizer: str) -> tuple[float, ...]:
+        """The nu values tried for one regularizer form."""
+        grids = dict(self.nu_grids)
+        if regularizer not in grids:
+            raise ValueError(f"profile {self.name!r} has no nu grid for regularizer {regularizer!r}")
+        return grids[regularizer]
+
+    def with_seeds(self, seeds: tuple[int, ...] | list[int]) -> "Profile":
+        """The same profile with other seeds (the CLI's ``--seeds``)."""
+        seeds = tuple(int(s) for s in seeds)
+        if not seeds:
+            raise ValueError("at least one seed is needed")
+        return replace(self, seeds=seeds)
+
+    def to_dict(self) -> dict:
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = {k: list(g) for k, g in v} if f.name == "nu_grids" else (
+                list(v) if isinstance(v, tuple) else v)
+        return out
+
+
+SIZE_FIELDS: tuple[str, ...] = (
+    "seeds", "epochs", "n_train", "n_val", "n_test", "nu_grids", "n_si_samples",
+    "n_drift_samples", "n_sigma_samples", "n_tsne_samples", "n_saliency_samples",
+)
+METHOD_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(Profile) if f.name not in SIZE_FIELDS and f.name != "name"
+)
+
+
+def _subgrid(pick: Mapping[str, tuple[int, ...]]) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    """Pick points (by index) of the paper's grids: smaller profiles try fewer nu."""
+    return tuple((reg, tuple(grid[i] for i in pick[reg])) for reg, grid in PAPER_NU_GRIDS)
+
+
+PROFILES: dict[str, Profile] = {
+    "paper": Profile(name="paper"),
+    # One seed, fewer epochs; sized to finish `reproduce` in < 15 min on 2 CPU cores.
+    "quick": Profile(
+        name="quick",
+        seeds=(0,),
+        epochs=30,
+        n_si_samples=200,
+        n_drift_samples=10_000,
+        n_sigma_samples=500,
+        n_tsne_samples=200,
+    ),
+    # Seconds: tiny subsets of the real data, end to end (CI).
+    "smoke": Profile(
+        name="smoke",
+        seeds=(0,),
+        epochs=2,
+        n_train=512,
+        n_val=256,
+        n_test=512,
+        nu_grids=_subgrid({"logit": (0, 4), "kl": (0, 4), "normalized_logit": (0, 4)}),
+        n_si_samples=32,
+        n_drift_samples=256,
+        n_sigma_samples=64,
+        n_tsne_samples=24,
+        n_saliency_samples=2,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}") from None

@@ -1,0 +1,172 @@
+"""Table 1 (Section 4.2): accuracy, LI, DI and SI of WT, DA and IR for R4 and T3.
+
+Protocol. Models: WT (``InvariantMLP``), DA (``MLP`` with augmentation) and IR
+(``MLP`` with augmentation and the logit regularizer, Eq. 4), each trained for
+``profile.epochs`` epochs per seed and selected on validation accuracy. IR's
+nu is the one ``tune_nu`` picks on validation for SI >= ``profile.si_target``
+(the largest-SI nu when none reaches it, recorded as ``reached_target: false``).
+Measures on the test split: accuracy over the full test orbit (every sample
+under every group element), LI and DI over the whole test split, SI on the first
+``profile.n_si_samples`` test samples (the split is a seeded permutation of the
+pooled data, so these are a random sample); the LI/DI/SI averages run over the
+non-identity elements (``nets.metrics``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, replace
+
+from nets.data import Splits, load_splits
+from nets.experiments.common import (
+    checkpoint_dir,
+    draw,
+    figure_dir,
+    mean_std,
+    metadata,
+    read_json,
+    result_path,
+    write_json,
+)
+from nets.experiments.profiles import Profile
+from nets.groups import get_group
+from nets.metrics import distribution_invariance, logit_invariance, saliency_invariance
+from nets.train import TrainConfig, TrainedRun, orbit_accuracy, resolve_device, train_runs, tune_nu
+
+
+__all__ = ["run_table1", "profile_splits", "table1_configs", "table1_models", "chosen_nus", "tune"]
+
+METHODS = ("WT", "DA", "IR")
+
+
+def profile_splits(profile: Profile) -> Splits:
+    """The dataset's splits cut to the profile's sizes (first n of each split)."""
+    s = load_splits(profile.dataset, profile.split_seed)
+    return replace(s, train=s.train.subset(min(profile.n_train, len(s.train))),
+                   val=s.val.subset(min(profile.n_val, len(s.val))),
+                   test=s.test.subset(min(profile.n_test, len(s.test))))
+
+
+def table1_configs(profile: Profile, group: str, nu: float | None = None) -> dict[str, TrainConfig]:
+    """WT, DA and IR configs of one group (IR with ``nu``; ``None``: the base config to tune)."""
+    base = dict(group=group, epochs=profile.epochs)
+    return {
+        "WT": TrainConfig(method="WT", **base),
+        "DA": TrainConfig(method="DA", **base),
+        "IR": TrainConfig(method="IR", regularizer="logit", nu=0.0 if nu is None else float(nu), **base),
+    }
+
+
+SELECTION_RULE = ("the smallest nu whose mean validation SI reaches the target; if none does, the nu with "
+                  "the largest validation SI (reached_target: false)")
+
+
+def tune(base: TrainConfig, profile: Profile, splits: Splits, *, device, run_dir,
+         progress: bool = True) -> tuple[dict, list[TrainedRun]]:
+    """Tune IR's nu over the profile's grid for ``base.regularizer``; returns the
+    selection record (JSON-ready) and the chosen nu's runs (seed order).
+
+    ``tune_nu`` picks the smallest nu with validation SI >= target, or none; then
+    the largest-SI nu is used instead and the record says ``reached_target: false``."""
+    grid = list(profile.nu_grid(base.regularizer))
+    k = len(profile.seeds)
+    sel, runs = tune_nu(base, grid, list(profile.seeds), splits, si_target=profile.si_target,
+                        n_si_samples=profile.n_si_samples, device=device, run_dir=run_dir, progress=progress,
+                        n_steps=profile.ig_steps)
+    record = dict(sel.to_dict())
+    reached = sel.chosen is not None
+    si = [float("-inf") if v is None or v != v else float(v) for v in sel.si]
+    chosen = float(sel.chosen) if reached else float(grid[max(range(len(grid)), key=si.__getitem__)])
+    record.update(regularizer=base.regularizer, chosen=chosen, reached_target=reached, rule=SELECTION_RULE,
+                  n_si_samples=min(profile.n_si_samples, len(splits.val)))
+    j = grid.index(chosen)
+    return record, runs[j * k:(j + 1) * k]
+
+
+def table1_models(profile: Profile, group: str, nu: float, splits: Splits, *, device, run_dir,
+                  progress: bool = True) -> dict[str, list[TrainedRun]]:
+    """The trained WT / DA / IR(nu) runs of one group (loaded from ``run_dir``
+    when finished there, trained otherwise), per method in seed order."""
+    cfgs = table1_configs(profile, group, nu)
+    runs = train_runs(list(cfgs.values()), list(profile.seeds), splits, device=device, run_dir=run_dir,
+                      progress=progress)
+    k = len(profile.seeds)
+    return {m: runs[i * k:(i + 1) * k] for i, m in enumerate(cfgs)}
+
+
+def chosen_nus(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
+               command: str | None = None) -> dict[str, float]:
+    """IR's nu per group from ``table1.json`` (running ``table1`` first if missing)."""
+    path = result_path(profile, "table1", results_root)
+    if not path.exists():
+        run_table1(profile, results_root, device=device, progress=progress, command=command)
+    t1 = read_json(path)
+    missing = [g for g in profile.groups if g not in t1["groups"]]
+    if missing or list(t1["meta"]["seeds"]) != list(profile.seeds):
+        run_table1(profile, results_root, device=device, progress=progress, command=command)
+        t1 = read_json(path)
+    return {g: float(t1["groups"][g]["methods"]["IR"]["nu"]) for g in profile.groups}
+
+
+def evaluate(run: TrainedRun, splits: Splits, group_name: str, profile: Profile, device) -> dict:
+    """Table 1's four measures of one trained run on the test split."""
+    group = get_group(group_name)
+    model = run.model.to(device).eval()
+    test = splits.test.to(device)
+    si = splits.test.subset(min(profile.n_si_samples, len(splits.test))).to(device)
+    return {
+        "seed": run.seed,
+        "accuracy": float(orbit_accuracy(model, test, group)),
+        "LI": float(logit_invariance(model, test.x, group)),
+        "DI": float(distribution_invariance(model, test.x, group)),
+        "SI": float(saliency_invariance(model, si.x, si.y, group, n_steps=profile.ig_steps)),
+        "best_epoch": run.best_epoch,
+        "best_val_accuracy": run.best_val_accuracy,
+        "train_wall_time_s": run.wall_time_s,
+        "history": run.history,
+    }
+
+
+def summarize(config: TrainConfig, per_seed: list[dict]) -> dict:
+    out = {"config": asdict(config), "key": config.key(), "nu": config.nu if config.method == "IR" else None,
+           "runs": per_seed}
+    for measure in ("accuracy", "LI", "DI", "SI"):
+        out[measure] = mean_std([r[measure] for r in per_seed])
+    return out
+
+
+def run_table1(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
+               command: str | None = None) -> dict:
+    """Train (or load) every Table 1 model, measure, write ``table1.json`` and figures."""
+    started = time.time()
+    dev = resolve_device(device)
+    run_dir = checkpoint_dir(profile, results_root)
+    splits = profile_splits(profile)
+    groups = {}
+    for g in profile.groups:
+        base = table1_configs(profile, g)
+        fixed = train_runs([base["WT"], base["DA"]], list(profile.seeds), splits, device=dev, run_dir=run_dir,
+                           progress=progress)
+        k = len(profile.seeds)
+        selection, ir_runs = tune(base["IR"], profile, splits, device=dev, run_dir=run_dir, progress=progress)
+        runs = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
+        methods = {m: summarize(rs[0].config, [evaluate(r, splits, g, profile, dev) for r in rs])
+                   for m, rs in runs.items()}
+        groups[g] = {"methods": methods, "nu_selection": selection}
+    results = {
+        "meta": metadata(profile, "table1", device=str(dev), started=started, command=command),
+        "protocol": {
+            "accuracy": "Accuracy: over the full test orbit (every test sample under every group element).",
+            "LI": f"LI, DI: over all {len(splits.test)} test samples, mean over the non-identity elements.",
+            "SI": f"SI: on the first {min(profile.n_si_samples, len(splits.test))} test samples, "
+                  f"integrated gradients with {profile.ig_steps} steps, mean over the non-identity elements.",
+            "nu": f"IR's nu: tuned on validation SI (target {profile.si_target}) over the profile's grid: "
+                  + SELECTION_RULE + ".",
+            "n_test": len(splits.test),
+            "n_si_samples": min(profile.n_si_samples, len(splits.test)),
+        },
+        "groups": groups,
+    }
+    write_json(result_path(profile, "table1", results_root), results)
+    draw("table1", results, figure_dir(profile, results_root))
+    return results

@@ -1,0 +1,210 @@
+"""Experiments layer: profiles, figures drawn from hand-made results, the CLI, and an
+end-to-end ``reproduce`` on the real data with the ``smoke`` profile."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import fields
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from nets import plots
+from nets.experiments.common import write_json
+from nets.experiments.profiles import METHOD_FIELDS, PROFILES, SIZE_FIELDS, Profile, get_profile
+from test_report import fake_drift, fake_results, fake_saliency, fake_spectral, fake_table1, fake_tsne
+
+
+# ---- profiles ---------------------------------------------------------------------
+def test_paper_profile_is_the_papers_protocol():
+    p = PROFILES["paper"]
+    assert p.seeds == (0, 1, 2, 3)  # "averaged over 4 common random seeds"
+    assert p.epochs == 300
+    assert (p.n_train, p.n_val, p.n_test) == (10_000, 2_000, 50_000)  # "10k/50k/2k train/test/validation"
+    assert p.si_target == 0.95
+    assert p.ig_steps == 50
+    assert p.groups == ("r4", "t3")
+    assert p.betas == tuple(round(0.1 * i, 1) for i in range(11))
+    assert p.regularizers == ("logit", "kl", "normalized_logit")
+    assert all(len(p.nu_grid(r)) == 5 for r in p.regularizers)
+    assert p.n_si_samples == 1_000 and p.n_sigma_samples == 1_000
+    assert p == Profile()  # the dataclass defaults are the paper's values
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_profiles_differ_from_paper_only_in_size_fields(name):
+    p, paper = PROFILES[name], PROFILES["paper"]
+    for f in METHOD_FIELDS:
+        assert getattr(p, f) == getattr(paper, f), f"profile {name} changes method field {f}"
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_profile_nu_grids_are_subsets_of_the_papers(name):
+    p, paper = PROFILES[name], PROFILES["paper"]
+    assert [r for r, _ in p.nu_grids] == [r for r, _ in paper.nu_grids]
+    for reg in p.regularizers:
+        assert set(p.nu_grid(reg)) <= set(paper.nu_grid(reg)) and p.nu_grid(reg)
+
+
+def test_every_field_is_either_size_or_method():
+    names = {f.name for f in fields(Profile)} - {"name"}
+    assert set(SIZE_FIELDS) | set(METHOD_FIELDS) == names
+    assert not set(SIZE_FIELDS) & set(METHOD_FIELDS)
+
+
+def test_smaller_profiles_are_smaller():
+    paper = PROFILES["paper"]
+    for p in (PROFILES["quick"], PROFILES["smoke"]):
+        for f in SIZE_FIELDS:
+            if f in ("seeds", "nu_grids"):
+                continue
+            assert getattr(p, f) <= getattr(paper, f), f
+        assert set(p.seeds) <= set(paper.seeds)
+
+
+def test_with_seeds_changes_only_seeds():
+    p = get_profile("quick").with_seeds([5, 6])
+    assert p.seeds == (5, 6)
+    assert p.epochs == PROFILES["quick"].epochs
+    with pytest.raises(ValueError):
+        get_profile("nope")
+
+
+def test_profile_to_dict_is_json():
+    d = PROFILES["paper"].to_dict()
+    assert json.loads(json.dumps(d))["nu_grids"]["logit"] == list(PROFILES["paper"].nu_grid("logit"))
+
+
+# ---- results IO --------------------------------------------------------------------
+def test_write_json_is_atomic_and_converts_numpy(tmp_path):
+    path = write_json(tmp_path / "sub" / "r.json", {"a": np.float32(1.5), "b": np.arange(3), "c": float("nan"),
+                                                     "d": (1, 2)})
+    assert json.loads(path.read_text()) == {"a": 1.5, "b": [0, 1, 2], "c": None, "d": [1, 2]}
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]  # no temporary file left
+
+
+def test_json_keeps_number_lists_on_one_line():
+    from nets.experiments.common import dumps
+
+    data = {"maps": [[[1.0, 2.0], [3.0, 4.0]]], "runs": [{"seed": 0, "x": [1, 2]}], "s": "a [b, c]"}
+    text = dumps(data)
+    assert json.loads(text) == data
+    assert '"maps": [[[1.0,2.0],[3.0,4.0]]]' in text
+    assert '"s": "a [b, c]"' in text
+
+
+# ---- figures -----------------------------------------------------------------------
+def _labels(fig: Figure) -> list[str]:
+    return [t for ax in fig.axes for t in (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) if t]
+
+
+def test_table1_figure_has_one_axis_per_measure_with_paper_markers():
+    fig = plots.plot_table1(fake_table1())
+    assert len(fig.axes) == 4
+    ylabels = [ax.get_ylabel() for ax in fig.axes]
+    assert ylabels == [plots.MEASURE_TEX[m] for m in ("accuracy", "LI", "DI", "SI")]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [r"$\mathbb{R}^2_4$", r"$\mathbb{T}^2_3$"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["WT", "DA", "IR", "paper (Table 1)"]
+
+
+def test_nu_selection_figure_plots_si_and_accuracy_per_group():
+    fig = plots.plot_nu_selection(fake_spectral())
+    assert len(fig.axes) == 4
+    assert fig.axes[0].get_xscale() == "log"
+    assert r"$SI_f$ on validation" in _labels(fig)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["logit", "KL", "normalized logit", r"chosen $\nu$"]
+    assert len(plots.plot_nu_selection(fake_table1()).axes) == 4
+
+
+def test_drift_figure_has_di_and_accuracy_ratio_rows():
+    fig = plots.plot_drift(fake_drift())
+    assert len(fig.axes) == 4
+    labels = _labels(fig)
+    assert r"$DI_f$ on $\mathcal{D}_{1\to 2}(\beta)$" in labels
+    assert any("Acc" in s for s in labels) and any(r"$\beta$" in s for s in labels)
+    assert len(fig.axes[0].get_lines()) == 3  # one line per method
+
+
+def test_spectral_figure_has_one_bar_per_model():
+    fig = plots.plot_spectral(fake_spectral())
+    assert len(fig.axes) == 4
+    assert fig.axes[0].get_ylabel().startswith(r"$\sigma_{\max}(J)$")
+    assert len(fig.axes[0].patches) == 4  # DA + three IR forms
+
+
+def test_tsne_figure_has_a_panel_per_group_and_method():
+    fig = plots.plot_tsne(fake_tsne())
+    assert len(fig.axes) == 6
+    assert "orbit / class distance = 0.90" in fig.axes[1].get_title()
+
+
+def test_saliency_figure_has_a_cell_per_sample_element_and_method():
+    res = fake_saliency(n=2)
+    fig = plots.plot_saliency(res, "r4")
+    assert len(fig.axes) == 2 * 4 * 3
+    fig = plots.plot_saliency(res, "t3")
+    assert len(fig.axes) == 2 * 3 * 3
+
+
+# ---- CLI ---------------------------------------------------------------------------
+def test_cli_report_redraws_figures_from_json(tmp_path, capsys):
+    from nets.__main__ import main
+
+    out = tmp_path / "smoke"
+    for name, r in fake_results().items():
+        write_json(out / f"{name}.json", r)
+    assert main(["report", "--profile", "smoke", "--results", str(tmp_path)]) == 0
+    assert (out / "REPORT.md").exists()
+    stems = ["table1", "nu_selection_table1", "drift", "spectral", "nu_selection_spectral", "tsne",
+             "saliency_r4", "saliency_t3"]
+    for stem in stems:
+        for ext in (".png", ".pdf"):
+            assert (out / "figures" / f"{stem}{ext}").stat().st_size > 1000
+    assert "![" in (out / "REPORT.md").read_text()
+
+
+def test_cli_rejects_unknown_experiment():
+    from nets.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["nope", "--profile", "smoke"])
+
+
+# ---- end to end on the real data ----------------------------------------------------
+def _real_data_available() -> bool:
+    from nets.fetch import dataset_dir
+
+    names = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")
+    return all((dataset_dir(d) / n).exists() for d in ("mnist", "fmnist") for n in names)
+
+
+@pytest.mark.skipif(not _real_data_available() and os.environ.get("CI", "").lower() != "true",
+                    reason="MNIST / Fashion-MNIST not fetched (python -m nets.data fetch); required on CI")
+def test_smoke_reproduce_end_to_end(tmp_path):
+    from nets.__main__ import main
+
+    assert main(["reproduce", "--profile", "smoke", "--results", str(tmp_path), "--no-progress"]) == 0
+    out = tmp_path / "smoke"
+    for name in ("table1", "drift", "spectral", "tsne", "saliency"):
+        r = json.loads((out / f"{name}.json").read_text())
+        assert r["meta"]["profile"]["name"] == "smoke"
+        assert r["meta"]["command"].startswith("python -m nets reproduce")
+        assert set(r["groups"]) == {"r4", "t3"}
+    t1 = json.loads((out / "table1.json").read_text())
+    wt = t1["groups"]["r4"]["methods"]["WT"]
+    assert wt["LI"]["mean"] < 1e-6  # weight tying is invariant whatever the training
+    sel = t1["groups"]["r4"]["nu_selection"]
+    assert sel["grid"] == list(PROFILES["smoke"].nu_grid("logit")) and "reached_target" in sel
+    for stem in ("table1", "drift", "spectral", "tsne", "saliency_r4", "saliency_t3"):
+        assert (out / "figures" / f"{stem}.png").exists() and (out / "figures" / f"{stem}.pdf").exists()
+    report = (out / "REPORT.md").read_text()
+    assert "## Verdicts" in report and "not drawn" not in report
+    assert any((out / "checkpoints").iterdir())
+    # a second run reuses the checkpoints (no retraining) and gives the same numbers
+    assert main(["table1", "--profile", "smoke", "--results", str(tmp_path), "--no-progress"]) == 0
+    again = json.loads((out / "table1.json").read_text())
+    assert again["groups"]["r4"]["methods"]["DA"]["accuracy"] == t1["groups"]["r4"]["methods"]["DA"]["accuracy"]

@@ -1,0 +1,261 @@
+"""REPORT.md: the verdict logic on hand-made numbers, the rendering, the paper's table.
+
+The hand-made results dicts here follow the JSON schema the experiments write;
+``tests/test_experiments.py`` draws every figure from them too.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from nets.report import (
+    PAPER_TABLE1,
+    PAPER_TABLE1_STD,
+    Thresholds,
+    render_report,
+    verdicts,
+    write_report,
+)
+
+GROUPS = ("r4", "t3")
+ORDER = {"r4": 4, "t3": 3}
+BETAS = [round(0.1 * i, 1) for i in range(11)]
+
+
+def _ms(mean, std=0.0):
+    return {"mean": mean, "std": std}
+
+
+def _meta(name):
+    return {"experiment": name, "profile": {"name": "smoke", "seeds": [0], "epochs": 2, "n_train": 512,
+                                            "n_val": 256, "n_test": 512},
+            "seeds": [0], "epochs": 2, "device": "cpu", "versions": {"python": "3", "torch": "2"},
+            "git_commit": "abc", "command": f"python -m nets {name} --profile smoke", "started_at": "now",
+            "wall_time_s": 1.5}
+
+
+def _selection(reg="logit", reached=True):
+    si = [0.5, 0.8, 0.96, 0.97, 0.99] if reached else [0.5, 0.6, 0.7, 0.8, 0.9]
+    grid = [0.1, 0.3, 1.0, 3.0, 10.0]
+    return {"grid": grid, "si": si, "accuracy": [0.95, 0.94, 0.92, 0.9, 0.85],
+            "chosen": 1.0 if reached else 10.0, "target": 0.95, "regularizer": reg, "reached_target": reached}
+
+
+def fake_table1(wt=(0.946, 1e-10, 1e-12, 1.0), da=(0.94, 98.6, 0.3, 0.17), ir=(0.879, 0.02, 0.001, 0.96),
+                reached=True):
+    groups = {}
+    for g in GROUPS:
+        methods = {}
+        for m, (acc, li, di, si) in (("WT", wt), ("DA", da), ("IR", ir)):
+            methods[m] = {"config": {"method": m, "group": g}, "key": f"{m}-{g}", "nu": 1.0 if m == "IR" else None,
+                          "runs": [{"seed": 0, "accuracy": acc, "LI": li, "DI": di, "SI": si}],
+                          "accuracy": _ms(acc, 0.001), "LI": _ms(li), "DI": _ms(di), "SI": _ms(si)}
+        groups[g] = {"methods": methods, "nu_selection": _selection(reached=reached)}
+    return {"meta": _meta("table1"), "protocol": {"accuracy": "full test orbit"}, "groups": groups}
+
+
+def fake_drift(da_growth=10.0, low=0.01, wt_keeps=True):
+    groups = {}
+    b = np.asarray(BETAS)
+    for g in GROUPS:
+        curves = {
+            "WT": (low * b, 1 - 0.5 * b if wt_keeps else 1 - 0.9 * b),
+            "DA": (0.1 * (1 + (da_growth - 1) * b), 1 - 0.7 * b),
+            "IR": (low * b, 1 - 0.6 * b),
+        }
+        groups[g] = {m: {"nu": None, "DI": {"mean": di.tolist(), "std": [0.0] * len(b)},
+                         "accuracy": {"mean": (0.9 * r).tolist(), "std": [0.0] * len(b)},
+                         "accuracy_ratio": {"mean": r.tolist(), "std": [0.01] * len(b)},
+                         "runs": []} for m, (di, r) in curves.items()}
+    return {"meta": _meta("drift"), "protocol": {"data": "interpolate"}, "betas": BETAS, "groups": groups}
+
+
+def fake_spectral(ir_sigma=(0.5, 0.6, 0.4), da_sigma=2.0, reached=True):
+    groups = {}
+    for g in GROUPS:
+        models = {"DA": {"method": "DA", "regularizer": None, "nu": None, "sigma_max": _ms(da_sigma, 0.1),
+                         "accuracy": _ms(0.94, 0.01), "runs": []}}
+        for reg, s in zip(("logit", "kl", "normalized_logit"), ir_sigma):
+            models[f"IR-{reg}"] = {"method": "IR", "regularizer": reg, "nu": 1.0, "sigma_max": _ms(s, 0.05),
+                                   "accuracy": _ms(0.88, 0.01), "runs": []}
+        groups[g] = {"models": models,
+                     "nu_selections": {r: _selection(r, reached) for r in ("logit", "kl", "normalized_logit")}}
+    return {"meta": _meta("spectral"), "protocol": {}, "groups": groups}
+
+
+def fake_tsne(n=6, wt_ratio=0.0, da_ratio=0.9):
+    rng = np.random.default_rng(0)
+    groups = {}
+    for g in GROUPS:
+        G = ORDER[g]
+        methods = {m: {"seed": 0, "nu": None, "coords": rng.normal(size=(G * n, 2)).round(3).tolist(),
+                       "ratio": _ms(r), "ratio_per_seed": [r]}
+                   for m, r in (("WT", wt_ratio), ("DA", da_ratio), ("IR", 0.1))}
+        groups[g] = {"labels": [i % 9 for i in range(n)],
+                     "element_labels": [f"{k * 360 // G}°" if g == "r4" else f"+{k * 12} px" for k in range(G)],
+                     "methods": methods}
+    return {"meta": _meta("tsne"), "protocol": {}, "groups": groups}
+
+
+def fake_saliency(n=2, size=8):
+    rng = np.random.default_rng(1)
+    groups = {}
+    for g in GROUPS:
+        G = ORDER[g]
+        methods = {m: {"seed": 0, "nu": None, "maps": rng.random((G, n, size, size)).round(3).tolist(),
+                       "similarity": rng.random((G, n)).round(3).tolist(), "predicted": [0] * n}
+                   for m in ("DA", "IR", "WT")}
+        groups[g] = {"sample_index": list(range(n)), "labels": list(range(n)),
+                     "images": rng.normal(size=(n, size, size)).round(3).tolist(),
+                     "element_labels": [str(k) for k in range(G)], "methods": methods}
+    return {"meta": _meta("saliency"), "protocol": {}, "groups": groups}
+
+
+def fake_results(**kw):
+    """All five experiments; every claim holds with the defaults."""
+    return {"table1": fake_table1(), "drift": fake_drift(), "spectral": fake_spectral(), "tsne": fake_tsne(),
+            "saliency": fake_saliency()}
+
+
+def _status(results, claim):
+    return {v.claim: v for v in verdicts(results)}[claim]
+
+
+# ---- the paper's numbers -----------------------------------------------------------
+def test_paper_table1_holds_the_published_values():
+    assert PAPER_TABLE1["r4"]["WT"] == (94.6, 0.00, 0.0, 1.00)
+    assert PAPER_TABLE1["r4"]["DA"] == (94.0, 98.6, 0.3, 0.17)
+    assert PAPER_TABLE1["r4"]["IR"] == (87.9, 0.02, 0.0, 0.95)
+    assert PAPER_TABLE1["t3"]["WT"] == (96.6, 0.0, 0.0, 1.00)
+    assert PAPER_TABLE1["t3"]["DA"] == (96.2, 50.8, 0.1, 0.57)
+    assert PAPER_TABLE1["t3"]["IR"] == (93.1, 0.01, 0.0, 0.95)
+    assert PAPER_TABLE1_STD["r4"]["DA"] == (0.5, 5.4, 0.1, 0.04)
+
+
+# ---- verdicts ----------------------------------------------------------------------
+def test_every_claim_holds_on_numbers_that_satisfy_it():
+    vs = verdicts(fake_results())
+    assert {v.claim: v.status for v in vs} == {c: "holds" for c in ("1", "2", "3", "4", "5", "Fig. 2")}
+
+
+def test_missing_experiments_leave_claims_not_evaluated():
+    assert {v.status for v in verdicts({})} == {"not evaluated"}
+
+
+def test_claim1_fails_when_weight_tied_model_is_not_invariant():
+    r = fake_results()
+    r["table1"] = fake_table1(wt=(0.946, 0.5, 0.01, 0.9))
+    assert _status(r, "1").status == "does not hold"
+
+
+def test_claim2_fails_when_augmented_model_has_low_logit_error_and_high_saliency_similarity():
+    r = fake_results()
+    r["table1"] = fake_table1(da=(0.94, 0.05, 0.001, 0.97))
+    v = _status(r, "2")
+    assert v.status == "partly holds"  # accuracy and DI still fine
+    failed = {c.what for c in v.checks if c.passed is False}
+    assert failed == {"R4 DA LI", "R4 DA SI", "T3 DA LI", "T3 DA SI"}
+
+
+def test_claim2_fails_when_augmented_model_loses_accuracy():
+    r = fake_results()
+    r["table1"] = fake_table1(da=(0.80, 98.6, 0.3, 0.17))
+    assert any(c.what == "R4 DA accuracy (%)" and c.passed is False for c in _status(r, "2").checks)
+
+
+def test_claim3_fails_when_regularized_model_misses_the_saliency_target():
+    r = fake_results()
+    r["table1"] = fake_table1(ir=(0.879, 0.02, 0.001, 0.80), reached=False)
+    v = _status(r, "3")
+    assert v.status == "partly holds"
+    assert any("no nu" in n for n in v.notes)
+
+
+def test_claim3_fails_without_an_accuracy_cost():
+    r = fake_results()
+    r["table1"] = fake_table1(ir=(0.95, 0.02, 0.001, 0.96))
+    assert any("IR accuracy" in c.what and c.passed is False for c in _status(r, "3").checks)
+
+
+def test_claim4_fails_when_augmented_invariance_does_not_degrade():
+    r = fake_results()
+    r["drift"] = fake_drift(da_growth=1.2)
+    v = _status(r, "4")
+    assert v.status == "partly holds"
+    assert [c.what for c in v.checks if c.passed is False] == ["R4 DA DI(beta=1)", "T3 DA DI(beta=1)"]
+
+
+def test_claim4_fails_when_weight_tied_model_keeps_less_accuracy():
+    r = fake_results()
+    r["drift"] = fake_drift(wt_keeps=False)
+    assert any("WT mean Acc ratio" in c.what and c.passed is False for c in _status(r, "4").checks)
+
+
+def test_claim4_fails_when_regularized_invariance_degrades():
+    r = fake_results()
+    r["drift"] = fake_drift(low=0.5)
+    assert any("IR max DI" in c.what and c.passed is False for c in _status(r, "4").checks)
+
+
+def test_claim5_fails_when_one_form_does_not_lower_sigma_max():
+    r = fake_results()
+    r["spectral"] = fake_spectral(ir_sigma=(0.5, 2.5, 0.4))
+    v = _status(r, "5")
+    assert v.status == "partly holds"
+    assert {c.what for c in v.checks if c.passed is False} == {"R4 IR-kl sigma_max", "T3 IR-kl sigma_max"}
+
+
+def test_claim5_does_not_hold_when_no_form_lowers_sigma_max():
+    r = fake_results()
+    r["spectral"] = fake_spectral(ir_sigma=(3.0, 3.0, 3.0))
+    assert _status(r, "5").status == "does not hold"
+
+
+def test_thresholds_decide_borderline_values():
+    r = fake_results()
+    r["spectral"] = fake_spectral(ir_sigma=(1.9, 1.9, 1.9), da_sigma=2.0)  # lower, but not by 10%
+    assert _status(r, "5").status == "does not hold"
+    assert verdicts(r, Thresholds(spectral_ratio_max=1.0))[4].status == "holds"
+
+
+def test_figure2_check_fails_when_orbits_do_not_spread():
+    r = fake_results()
+    r["tsne"] = fake_tsne(da_ratio=0.1)
+    assert _status(r, "Fig. 2").status == "partly holds"
+
+
+# ---- rendering ---------------------------------------------------------------------
+def test_report_shows_paper_values_beside_ours_and_the_verdicts():
+    text = render_report(fake_results(), command="python -m nets reproduce --profile smoke",
+                         total_wall_time_s=12.0)
+    assert "94.6 ± 0.1" in text and "98.6 ± 5.4" in text  # paper's Table 1
+    assert "94.6 ± 0.1" in text
+    assert "**holds**" in text
+    assert "python -m nets reproduce --profile smoke" in text
+    assert "Not the paper's protocol" in text
+    for stem in ("table1", "drift", "spectral", "tsne", "saliency_r4", "saliency_t3"):
+        assert f"(figures/{stem}.png)" in text
+
+
+def test_report_states_a_failed_claim_and_an_unreached_target():
+    r = fake_results()
+    r["table1"] = fake_table1(ir=(0.879, 0.02, 0.001, 0.80), reached=False)
+    r["spectral"] = fake_spectral(ir_sigma=(3.0, 3.0, 3.0))
+    text = render_report(r)
+    assert "**does not hold**" in text
+    assert "no ν reached SI ≥ 0.95" in text
+    assert "σ_max" in text
+
+
+def test_write_report_reads_the_json_files(tmp_path):
+    for name, r in fake_results().items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(r))
+    path = write_report(tmp_path, command="cmd")
+    text = path.read_text()
+    assert path.name == "REPORT.md"
+    assert "## Verdicts" in text
+    assert "*(figure `drift` not drawn)*" in text  # no figures folder: said, not linked
