@@ -188,6 +188,23 @@ class StackedMLP(nn.Module):
         z = z.view(M, S, out, G).permute(1, 3, 0, 2) + b0.view(S, 1, 1, out)  # (S, G, M, out)
         return self._tail(self._pool(z, dim=1))
 
+    def forward_shared_orbit(self, x_orbit: torch.Tensor) -> torch.Tensor:
+        """Weight-tied members on the same inputs given with their orbits:
+        ``x_orbit: (|G|, M, D)``, ``x_orbit[k, i] = vec(k x_i)`` -> logits ``(S, M, C)``.
+
+        The first layer pools ``relu(W vec(k x_i) + b)`` over ``k``: the pre-activations
+        of the whole orbit are one matmul, and the pooled set is the same for every
+        ``g x_i`` of the orbit, so these are the logits of every orbit member.
+        """
+        if not self.tied:
+            raise ValueError("forward_shared_orbit is for weight-tied members")
+        W0, b0 = self.weights[0], self.biases[0]
+        S, out, D = W0.shape
+        G, M, _ = x_orbit.shape
+        z = x_orbit.reshape(G * M, D) @ W0.reshape(S * out, D).T  # (G*M, S*out)
+        z = z.view(G, M, S, out).permute(2, 0, 1, 3) + b0.view(S, 1, 1, out)  # (S, G, M, out)
+        return self._tail(self._pool(z, dim=1))
+
     def extra_repr(self) -> str:
         kind = f"tied to {self.group.name}, pool={self.pool!r}" if self.tied else "plain"
         return f"members={self.n_members}, widths={self.widths}, {kind}"

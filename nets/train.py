@@ -329,7 +329,12 @@ class _OrbitData:
         self.y = split.y.to(device=device, dtype=torch.long)
         self.flat = x.reshape(self.N, self.D)
         if self.G * self.N * self.D * x.element_size() <= MAX_ORBIT_TABLE_BYTES:
-            self.table: torch.Tensor | None = group.orbit(x).reshape(self.G * self.N, self.D)
+            # One column gather per element straight into the table (no (N, |G|, D) temporary).
+            idx = group.orbit_index(self.H, self.W, device)
+            table = torch.empty(self.G, self.N, self.D, device=device, dtype=dtype)
+            for g in range(self.G):
+                torch.index_select(self.flat, 1, idx[g], out=table[g])
+            self.table: torch.Tensor | None = table.view(self.G * self.N, self.D)
         else:
             self.table = None
             self.oi = group.orbit_index(self.H, self.W, device)
@@ -377,13 +382,28 @@ def _batch_inputs(data: _OrbitData, method: Method, elem: torch.Tensor, idx: tor
 
 @torch.no_grad()
 def _stacked_orbit_accuracy(model: StackedMLP, data: _OrbitData) -> torch.Tensor:
-    """Accuracy of every member over the full orbit of ``data``: ``(S,)`` on the device."""
+    """Accuracy of every member over the full orbit of ``data``: ``(S,)`` on the device.
+
+    Plain members classify all ``|G| N`` orbit inputs. Weight-tied members pool the
+    first layer over the orbit of their input, and the orbit of ``g x_i`` is the
+    orbit of ``x_i``: built from the orbit table, the pooled pre-activations are the
+    same numbers for every ``g``, so each sample is classified once from its orbit
+    rows and counted ``|G|`` times (``1/|G|`` of the work, same result).
+    """
     S = model.n_members
-    width = S * model.hidden * (data.G if model.tied else 1)
-    chunk = int(min(8192, max(256, 2**24 // width)))
+    chunk = int(min(8192, max(256, 2**24 // (S * model.hidden))))
     correct = torch.zeros(S, dtype=torch.long, device=data.y.device)
-    for x, y in data.orbit_chunks(chunk):
-        correct += (model.forward_shared(x).argmax(-1) == y).sum(1)
+    if model.tied and data.table is not None:
+        orbit = data.table.view(data.G, data.N, data.D)
+        n = max(1, chunk // data.G)
+        for a in range(0, data.N, n):
+            pred = model.forward_shared_orbit(orbit[:, a:a + n]).argmax(-1)
+            correct += data.G * (pred == data.y[a:a + n]).sum(1)
+    else:
+        if model.tied:
+            chunk = max(256, chunk // data.G)
+        for x, y in data.orbit_chunks(chunk):
+            correct += (model.forward_shared(x).argmax(-1) == y).sum(1)
     return correct.to(torch.float64) / (data.G * data.N)
 
 
@@ -546,7 +566,7 @@ def _train_stack(
     N, B, G = train.N, cfg.batch_size, group.order
     cayley_t = _orbit_cayley(group, device)
     label = cfg.key() if S == 1 else "-".join(
-        [cfg.group, method] + ([cfg.regularizer] if method == "IR" else []) + [f"[{S} runs]"])
+        [cfg.group, method] + ([cfg.regularizer] if method == "IR" else [])) + f" [{S} runs]"
     bar = None
     if progress:
         from tqdm.auto import tqdm

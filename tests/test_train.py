@@ -238,6 +238,22 @@ def test_stacked_forward_on_shared_inputs_equals_each_member(splits, tied):
         ref = (InvariantMLP(group, **kw) if tied else MLP(**kw)).double()
         ref.load_state_dict(stacked.member_state_dict(s))
         torch.testing.assert_close(out[s], ref(x), rtol=1e-10, atol=1e-12)
+        if tied:  # the orbit form gives the logits of every orbit member
+            orbit_out = stacked.forward_shared_orbit(group.orbit(x).flatten(2))
+            for g in group.elements:
+                torch.testing.assert_close(orbit_out[s], ref(group.act(x, g)), rtol=1e-10, atol=1e-12)
+
+
+def test_per_pixel_gather_fallback_trains_exactly_like_the_orbit_table(splits, monkeypatch):
+    import nets.train as T
+
+    configs = [small("IR", epochs=2, nu=1.0), small("WT", epochs=2)]
+    with_table = train_runs(configs, [0], splits, device="cpu", progress=False)
+    monkeypatch.setattr(T, "MAX_ORBIT_TABLE_BYTES", 0)
+    without = train_runs(configs, [0], splits, device="cpu", progress=False)
+    for a, b in zip(with_table, without):
+        assert a.history == b.history
+        assert all(torch.equal(v, weights(b)[k]) for k, v in weights(a).items())
 
 
 def test_stacked_training_matches_training_each_run_alone(splits):
@@ -255,8 +271,9 @@ def test_stacked_training_matches_training_each_run_alone(splits):
 # ---------------------------------------------------------------------------
 # Protocol: selection, determinism, learning
 # ---------------------------------------------------------------------------
-def test_final_model_is_the_best_validation_epoch(splits):
-    (run,) = train_runs([small("DA", epochs=6, lr=0.05)], [0], splits, device="cpu", progress=False)
+@pytest.mark.parametrize("method", ["DA", "WT"])
+def test_final_model_is_the_best_validation_epoch(splits, method):
+    (run,) = train_runs([small(method, epochs=6, lr=0.05)], [0], splits, device="cpu", progress=False)
     acc = run.history["val_accuracy"]
     assert len(acc) == 6 and all(len(v) == 6 for v in run.history.values())
     assert run.best_epoch == int(np.argmax(acc))  # first epoch among ties
