@@ -76,6 +76,7 @@ __all__ = [
     "TrainConfig",
     "TrainedRun",
     "NuSelection",
+    "TrainingDiverged",
     "NORMALIZED_LOGIT_EPS",
     "resolve_device",
     "invariance_regularizer",
@@ -574,49 +575,50 @@ def _train_stack(
         bar = tqdm(total=cfg.epochs, initial=start, desc=label, unit="epoch", leave=True, dynamic_ncols=True)
 
     t0 = time.perf_counter()
-    for epoch in range(start, cfg.epochs):
-        perm = torch.stack([torch.randperm(N, generator=g) for g in data_gens]).to(device, non_blocking=True)
-        elem = torch.stack([torch.randint(0, G, (N,), generator=g) for g in data_gens]).to(device, non_blocking=True)
-        y_epoch = train.y[perm]  # (S, N)
-        sums = torch.zeros(3, S, dtype=torch.float64, device=device)
-        for a in range(0, N, B):
-            b = min(a + B, N)
-            x = _batch_inputs(train, method, elem[:, a:b], perm[:, a:b], cayley_t)
-            task, reg = _member_losses(model, x, y_epoch[:, a:b], method, cfg.regularizer)
-            loss = task + nu * reg
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            opt.step()
-            sums += torch.stack([loss, task, reg]).detach() * (b - a)
-        val_acc = _stacked_orbit_accuracy(model, val)
-        with torch.no_grad():
-            improved = val_acc > best_acc
-            best_acc = torch.where(improved, val_acc, best_acc)
-            best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
-            for p, bp in zip(params, best_params):
-                bp.copy_(torch.where(improved.view(-1, *([1] * (p.ndim - 1))), p, bp))
-        stats = torch.cat([sums / N, val_acc.unsqueeze(0)]).cpu().tolist()  # the one sync per epoch
-        for s in range(S):
-            for k, row in zip(HISTORY_KEYS, stats):
-                histories[s][k].append(float(row[s]))
-        bad = [s for s in range(S) if not math.isfinite(stats[0][s])]
-        if bad:
-            who = ", ".join(f"{members[s].config.key()} seed {members[s].seed}" for s in bad)
+    try:
+        for epoch in range(start, cfg.epochs):
+            # One permutation and one element per sample and epoch, from each run's own generator.
+            perm = torch.stack([torch.randperm(N, generator=g) for g in data_gens]).to(device)
+            elem = torch.stack([torch.randint(0, G, (N,), generator=g) for g in data_gens]).to(device)
+            y_epoch = train.y[perm]  # (S, N)
+            sums = torch.zeros(3, S, dtype=torch.float64, device=device)
+            for a in range(0, N, B):
+                b = min(a + B, N)
+                x = _batch_inputs(train, method, elem[:, a:b], perm[:, a:b], cayley_t)
+                task, reg = _member_losses(model, x, y_epoch[:, a:b], method, cfg.regularizer)
+                loss = task + nu * reg
+                opt.zero_grad(set_to_none=True)
+                loss.sum().backward()
+                opt.step()
+                sums += torch.stack([loss, task, reg]).detach() * (b - a)
+            val_acc = _stacked_orbit_accuracy(model, val)
+            with torch.no_grad():
+                improved = val_acc > best_acc
+                best_acc = torch.where(improved, val_acc, best_acc)
+                best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
+                for p, bp in zip(params, best_params):
+                    bp.copy_(torch.where(improved.view(-1, *([1] * (p.ndim - 1))), p, bp))
+            stats = torch.cat([sums / N, val_acc.unsqueeze(0)]).cpu().tolist()  # the one sync per epoch
+            for s in range(S):
+                for k, row in zip(HISTORY_KEYS, stats):
+                    histories[s][k].append(float(row[s]))
+            bad = [s for s in range(S) if not math.isfinite(stats[0][s])]
+            if bad:
+                who = ", ".join(f"{members[s].config.key()} seed {members[s].seed}" for s in bad)
+                raise TrainingDiverged(f"loss became {stats[0][bad[0]]} in epoch {epoch + 1} of run(s) {who}")
+            done = epoch + 1
             if bar is not None:
-                bar.close()
-            raise TrainingDiverged(f"loss became {stats[0][bad[0]]} in epoch {epoch + 1} of run(s) {who}")
-        done = epoch + 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(stats[0]):.4f}", val_acc=f"{np.mean(stats[3]):.4f}")
+            if members[0].path is not None and (done % checkpoint_every == 0 or done == cfg.epochs):
+                elapsed = time.perf_counter() - t0
+                _save_members(members, model, opt, names, best_params, best_acc, best_epoch, data_gens,
+                              histories, [w + elapsed / S for w in prev_wall], done, cfg.epochs)
+            if on_epoch_end is not None:
+                on_epoch_end(done)
+    finally:
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(stats[0]):.4f}", val_acc=f"{np.mean(stats[3]):.4f}")
-        if members[0].path is not None and (done % checkpoint_every == 0 or done == cfg.epochs):
-            elapsed = time.perf_counter() - t0
-            _save_members(members, model, opt, names, best_params, best_acc, best_epoch, data_gens,
-                          histories, [w + elapsed / S for w in prev_wall], done, cfg.epochs)
-        if on_epoch_end is not None:
-            on_epoch_end(done)
-    if bar is not None:
-        bar.close()
+            bar.close()
     elapsed = time.perf_counter() - t0
 
     runs = []
@@ -724,8 +726,8 @@ def train_runs(
     if len(splits.val) == 0 or len(splits.train) == 0:
         raise ValueError("train_runs needs non-empty train and val splits")
     in_shape = (int(splits.train.x.shape[-2]), int(splits.train.x.shape[-1]))
+    n_lab = int(max(splits.train.y.max(), splits.val.y.max())) + 1
     for c in configs:
-        n_lab = int(max(splits.train.y.max(), splits.val.y.max())) + 1
         if n_lab > c.n_classes:
             raise ValueError(f"labels go up to {n_lab - 1} but {c.key()} has n_classes={c.n_classes}")
 
