@@ -1,0 +1,453 @@
+"""Unit tests of the invariance measures against oracles (captum, dense SVD,
+brute-force loops over the group) and of their error handling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from captum.attr import IntegratedGradients
+from torch import nn
+
+from nets.groups import D4, R4, T3, get_group
+from nets.metrics import (
+    distribution_invariance,
+    gaussian_kernel,
+    gaussian_smooth,
+    ig_quadrature,
+    integrated_gradients,
+    jacobian_spectral_norm,
+    layer_invariance_profile,
+    logit_invariance,
+    orbit_centroid_invariance,
+    saliency_invariance,
+    saliency_map,
+)
+from nets.models import InvariantMLP, MLP
+
+CAPTUM_METHODS = ["gausslegendre", "riemann_left", "riemann_right", "riemann_middle"]
+
+
+class SmoothMLP(nn.Module):
+    """tanh/softplus perceptron on (N, H, W) images: a smooth integrand for IG."""
+
+    def __init__(self, size: int = 6, hidden: int = 16, n_classes: int = 5):
+        super().__init__()
+        self.l1 = nn.Linear(size * size, hidden)
+        self.l2 = nn.Linear(hidden, hidden)
+        self.l3 = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.l1(x.flatten(1)))
+        return self.l3(F.softplus(self.l2(h)))
+
+
+def smooth_model(seed: int = 0) -> SmoothMLP:
+    torch.manual_seed(seed)
+    return SmoothMLP().double()
+
+
+def small_mlp(seed: int = 0, size: int = 6) -> MLP:
+    torch.manual_seed(seed)
+    return MLP(in_shape=(size, size), n_classes=5, hidden=16, n_hidden_layers=3).double()
+
+
+def images(n: int = 5, size: int = 6, seed: int = 1) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, size, size, generator=gen, dtype=torch.float64)
+
+
+# ---- integrated gradients -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", CAPTUM_METHODS)
+def test_integrated_gradients_match_captum(method):
+    """Agreement to ~1e-8 (captum casts its quadrature weights to float32); with
+    6 steps the methods, and 5 vs 6 steps, differ by 1e-5 or more."""
+    model, x = smooth_model(), 2 * images()
+    baseline = 0.3 * images(seed=7)
+    target = torch.tensor([0, 1, 2, 3, 4])
+    ours = integrated_gradients(model, x, target, baseline, n_steps=6, method=method)
+    theirs = IntegratedGradients(model).attribute(x, baselines=baseline, target=target, n_steps=6, method=method)
+    torch.testing.assert_close(ours, theirs.detach(), atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", CAPTUM_METHODS)
+def test_convergence_delta_matches_captum(method):
+    model, x = smooth_model(), images()
+    target = 2
+    _, ours = integrated_gradients(model, x, target, None, n_steps=5, method=method, return_convergence_delta=True)
+    _, theirs = IntegratedGradients(model).attribute(x, target=target, n_steps=5, method=method,
+                                                     return_convergence_delta=True)
+    torch.testing.assert_close(ours, theirs.detach(), atol=1e-7, rtol=1e-6)
+
+
+def test_trapezoid_rule_is_captums_rescaled_by_n_over_n_minus_1():
+    """captum 0.9's riemann_trapezoid weights (1/n, halved ends) sum to (n-1)/n."""
+    model, x, n = smooth_model(), images(), 9
+    ours = integrated_gradients(model, x, 1, n_steps=n, method="riemann_trapezoid")
+    theirs = IntegratedGradients(model).attribute(x, target=1, n_steps=n, method="riemann_trapezoid")
+    torch.testing.assert_close(ours, theirs.detach() * n / (n - 1), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", CAPTUM_METHODS + ["riemann_trapezoid"])
+def test_quadrature_weights_sum_to_one(method):
+    _, w = ig_quadrature(method, 13)
+    assert w.sum() == pytest.approx(1.0, abs=1e-14)
+
+
+@pytest.mark.parametrize("method", CAPTUM_METHODS + ["riemann_trapezoid"])
+def test_integrated_gradients_are_complete_for_a_linear_model(method):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 4)).double()
+    _, delta = integrated_gradients(model, images(), 3, 0.5, n_steps=4, method=method, return_convergence_delta=True)
+    assert float(delta.abs().max()) < 1e-12
+
+
+@pytest.mark.parametrize("method", ["riemann_trapezoid", "riemann_middle", "gausslegendre"])
+def test_completeness_gap_shrinks_as_steps_grow_on_a_smooth_model(method):
+    model, x = smooth_model(), 2 * images()
+    gaps = []
+    for n in (2, 4, 8):
+        _, delta = integrated_gradients(model, x, 0, n_steps=n, method=method, return_convergence_delta=True)
+        gaps.append(float(delta.abs().mean()))
+    assert gaps[0] > gaps[1] > gaps[2]
+
+
+def test_integrated_gradients_do_not_depend_on_chunking():
+    model, x = smooth_model(), images(n=7)
+    full = integrated_gradients(model, x, 1, chunk_size=64)
+    chunked = integrated_gradients(model, x, 1, chunk_size=3)
+    torch.testing.assert_close(chunked, full, atol=1e-14, rtol=1e-12)
+
+
+def test_integrated_gradients_leave_parameter_gradients_untouched():
+    model = smooth_model()
+    integrated_gradients(model, images(), 0)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_integrated_gradients_work_inside_no_grad():
+    model, x = smooth_model(), images()
+    with torch.no_grad():
+        inside = integrated_gradients(model, x, 0)
+    torch.testing.assert_close(inside, integrated_gradients(model, x, 0))
+
+
+def test_integrated_gradients_reject_a_target_of_the_wrong_shape():
+    with pytest.raises(ValueError, match=r"shape \(N,\)"):
+        integrated_gradients(smooth_model(), images(n=5), torch.zeros(4, dtype=torch.long))
+
+
+def test_integrated_gradients_reject_an_out_of_range_target():
+    with pytest.raises(ValueError, match=r"\[0, 5\)"):
+        integrated_gradients(smooth_model(), images(), 5)
+
+
+def test_integrated_gradients_reject_a_float_target():
+    with pytest.raises(ValueError, match="integer"):
+        integrated_gradients(smooth_model(), images(), torch.zeros(5))
+
+
+def test_integrated_gradients_reject_an_unknown_method():
+    with pytest.raises(ValueError, match="method"):
+        integrated_gradients(smooth_model(), images(), 0, method="simpson")  # type: ignore[arg-type]
+
+
+def test_integrated_gradients_reject_a_baseline_that_does_not_broadcast():
+    with pytest.raises(ValueError, match="broadcast"):
+        integrated_gradients(smooth_model(), images(), 0, baseline=torch.zeros(5, 5))
+
+
+# ---- saliency maps -----------------------------------------------------------------------------
+
+
+def test_gaussian_kernel_is_normalised_and_dihedrally_symmetric():
+    k = gaussian_kernel(3, 1.0, dtype=torch.float64)
+    assert float(k.sum()) == pytest.approx(1.0, abs=1e-15)
+    for g in D4.elements:
+        torch.testing.assert_close(D4.act(k, g), k, atol=0, rtol=0)
+
+
+def test_gaussian_kernel_has_the_sigma_one_weights():
+    k = gaussian_kernel(3, 1.0, dtype=torch.float64)
+    e = torch.exp(torch.tensor(-0.5, dtype=torch.float64))
+    assert float(k[0, 0] / k[1, 1]) == pytest.approx(float(e**2), rel=1e-12)
+    assert float(k[0, 1] / k[1, 1]) == pytest.approx(float(e), rel=1e-12)
+
+
+def test_circular_smoothing_keeps_a_constant_map_constant():
+    maps = torch.full((2, 5, 7), 3.0, dtype=torch.float64)
+    torch.testing.assert_close(gaussian_smooth(maps), maps, atol=1e-14, rtol=0)
+
+
+def test_thresholded_saliency_keeps_only_values_near_the_maximum():
+    model, x = small_mlp(), images()
+    raw = integrated_gradients(model, x, 0).abs()
+    maps = saliency_map(model, x, 0, smooth=False)
+    keep = raw >= 0.9 * raw.amax(dim=(1, 2), keepdim=True)
+    torch.testing.assert_close(maps, torch.where(keep, raw, torch.zeros_like(raw)), atol=0, rtol=0)
+
+
+def test_saliency_map_is_smoothed_thresholded_absolute_ig():
+    model, x = small_mlp(), images()
+    torch.testing.assert_close(saliency_map(model, x, 1), gaussian_smooth(saliency_map(model, x, 1, smooth=False)))
+
+
+# ---- LI, DI, SI against brute-force loops ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("group", [R4, T3, D4], ids=lambda g: g.name)
+def test_logit_invariance_is_equation_2(group):
+    model, x = small_mlp(), images()
+    with torch.no_grad():
+        f = model(x)
+        terms = [0.5 * (f - model(group.act(x, g))).pow(2).sum(1) for g in group.elements if g != 0]
+    expected = torch.stack(terms).mean(0)
+    torch.testing.assert_close(logit_invariance(model, x, group, reduction="none"), expected)
+
+
+@pytest.mark.parametrize("group", [R4, T3, D4], ids=lambda g: g.name)
+def test_distribution_invariance_is_equation_1(group):
+    model, x = small_mlp(), images()
+    with torch.no_grad():
+        u = F.softmax(model(x), dim=1)
+        terms = []
+        for g in range(1, group.order):
+            q = F.softmax(model(group.act(x, g)), dim=1)
+            terms.append((u * (u.log() - q.log())).sum(1))
+    expected = torch.stack(terms).mean(0)
+    torch.testing.assert_close(distribution_invariance(model, x, group, reduction="none"), expected)
+
+
+@pytest.mark.parametrize("group", [R4, T3, D4], ids=lambda g: g.name)
+def test_saliency_invariance_is_equation_3(group):
+    model, x = small_mlp(), images()
+    y = torch.tensor([0, 1, 2, 3, 4])
+    m = saliency_map(model, x, y, n_steps=8)
+    terms = []
+    for g in range(1, group.order):
+        aligned = group.act(saliency_map(model, group.act(x, g), y, n_steps=8), group.inverse(g))
+        terms.append(F.cosine_similarity(m.flatten(1), aligned.flatten(1), dim=1))
+    expected = torch.stack(terms).mean(0)
+    torch.testing.assert_close(saliency_invariance(model, x, y, group, n_steps=8, reduction="none"), expected)
+
+
+def test_predicted_target_saliency_uses_each_inputs_own_prediction():
+    model, x = small_mlp(), images()
+    with torch.no_grad():
+        pred = [model(R4.act(x, g)).argmax(1) for g in R4.elements]
+    m = saliency_map(model, x, pred[0], n_steps=8)
+    terms = []
+    for g in range(1, 4):
+        aligned = R4.act(saliency_map(model, R4.act(x, g), pred[g], n_steps=8), R4.inverse(g))
+        terms.append(F.cosine_similarity(m.flatten(1), aligned.flatten(1), dim=1))
+    si = saliency_invariance(model, x, None, R4, target="predicted", n_steps=8, reduction="none")
+    torch.testing.assert_close(si, torch.stack(terms).mean(0))
+
+
+@pytest.mark.parametrize("measure", [logit_invariance, distribution_invariance, orbit_centroid_invariance])
+def test_output_measures_do_not_depend_on_chunking(measure):
+    model, x = small_mlp(), images(n=9)
+    torch.testing.assert_close(measure(model, x, R4, reduction="none", chunk_size=2),
+                               measure(model, x, R4, reduction="none"), atol=1e-14, rtol=1e-12)
+
+
+def test_saliency_invariance_does_not_depend_on_chunking():
+    model, x = small_mlp(), images(n=5)
+    y = torch.tensor([0, 1, 2, 3, 4])
+    torch.testing.assert_close(saliency_invariance(model, x, y, R4, n_steps=6, reduction="none", chunk_size=2),
+                               saliency_invariance(model, x, y, R4, n_steps=6, reduction="none"))
+
+
+@pytest.mark.parametrize("measure", [logit_invariance, distribution_invariance, orbit_centroid_invariance])
+def test_reduction_none_gives_one_value_per_sample_whose_mean_is_the_default(measure):
+    model, x = small_mlp(), images(n=6)
+    per_sample = measure(model, x, R4, reduction="none")
+    assert per_sample.shape == (6,)
+    torch.testing.assert_close(measure(model, x, R4), per_sample.mean())
+    torch.testing.assert_close(measure(model, x, R4, reduction="sum"), per_sample.sum())
+
+
+def test_saliency_reduction_none_gives_one_value_per_sample():
+    model, x = small_mlp(), images(n=3)
+    si = saliency_invariance(model, x, torch.tensor([0, 1, 2]), R4, n_steps=4, reduction="none")
+    assert si.shape == (3,)
+
+
+@pytest.mark.parametrize("measure", [logit_invariance, distribution_invariance])
+@pytest.mark.parametrize("group", [R4, T3, D4], ids=lambda g: g.name)
+def test_including_the_identity_scales_output_errors_by_g_minus_one_over_g(measure, group):
+    model, x = small_mlp(), images()
+    without = measure(model, x, group, reduction="none")
+    with_identity = measure(model, x, group, include_identity=True, reduction="none")
+    torch.testing.assert_close(with_identity, without * (group.order - 1) / group.order)
+
+
+def test_including_the_identity_pulls_saliency_similarity_towards_one():
+    model, x, y = small_mlp(), images(), torch.tensor([0, 1, 2, 3, 4])
+    without = saliency_invariance(model, x, y, R4, n_steps=6, reduction="none")
+    with_identity = saliency_invariance(model, x, y, R4, n_steps=6, include_identity=True, reduction="none")
+    torch.testing.assert_close(with_identity, (3 * without + 1) / 4)
+
+
+def test_saliency_similarity_with_identity_cannot_fall_below_one_over_order():
+    """Why the default skips the identity: Table 1's SI = 0.17 (DA, R4) < 1/4."""
+    model, x, y = small_mlp(), images(), torch.tensor([0, 1, 2, 3, 4])
+    with_identity = saliency_invariance(model, x, y, R4, n_steps=6, include_identity=True, reduction="none")
+    assert bool((with_identity >= 0.25 - 1e-12).all())
+
+
+def test_layer_profile_has_one_entry_per_hidden_layer_and_the_logits():
+    profile = layer_invariance_profile(small_mlp(), images(), R4)
+    assert profile.shape == (4,)
+    assert bool((profile > 0).all())
+
+
+def test_layer_profile_of_a_weight_tied_model_vanishes():
+    torch.manual_seed(0)
+    model = InvariantMLP(R4, in_shape=(6, 6), n_classes=5, hidden=16, n_hidden_layers=3).double()
+    assert float(layer_invariance_profile(model, images(), R4).abs().max()) < 1e-12
+
+
+def test_layer_profile_needs_hidden_activations():
+    with pytest.raises(TypeError, match="hidden_activations"):
+        layer_invariance_profile(smooth_model(), images(), R4)
+
+
+# ---- input sensitivity (Section 4.4) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["auto", "jacrev", "power"])
+def test_spectral_norm_of_a_linear_model_is_the_operator_norm_of_its_weight(method):
+    torch.manual_seed(0)
+    linear = nn.Linear(36, 7).double()
+    model = nn.Sequential(nn.Flatten(), linear)
+    sigma = jacobian_spectral_norm(model, images(n=3), method=method, tol=1e-13, n_iter=10_000)
+    expected = torch.linalg.matrix_norm(linear.weight.detach(), ord=2)
+    torch.testing.assert_close(sigma, expected.expand(3), atol=1e-10, rtol=1e-10)
+
+
+def dense_sigma_max(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Oracle: SVD of each sample's Jacobian from torch.autograd.functional.jacobian."""
+    out = []
+    for xi in x:
+        J = torch.autograd.functional.jacobian(lambda z: model(z.unsqueeze(0)).squeeze(0), xi)
+        out.append(torch.linalg.svdvals(J.reshape(J.shape[0], -1))[0])
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("method", ["jacrev", "power"])
+@pytest.mark.parametrize("make", [small_mlp, smooth_model,
+                                  lambda: InvariantMLP(R4, in_shape=(6, 6), n_classes=5, hidden=16).double()],
+                         ids=["mlp", "smooth", "invariant"])
+def test_spectral_norm_methods_agree_with_dense_svd(method, make):
+    torch.manual_seed(0)
+    model, x = make(), images(n=6)
+    sigma = jacobian_spectral_norm(model, x, method=method, tol=1e-13, n_iter=20_000, chunk_size=4)
+    torch.testing.assert_close(sigma, dense_sigma_max(model, x), atol=1e-9, rtol=1e-7)
+
+
+def test_spectral_norm_returns_one_value_per_sample():
+    assert jacobian_spectral_norm(small_mlp(), images(n=5)).shape == (5,)
+
+
+def test_spectral_norm_rejects_an_unknown_method():
+    with pytest.raises(ValueError, match="method"):
+        jacobian_spectral_norm(small_mlp(), images(), method="lanczos")  # type: ignore[arg-type]
+
+
+# ---- bad inputs ------------------------------------------------------------------------------------
+
+ALL_MEASURES = {
+    "LI": lambda m, x, g: logit_invariance(m, x, g),
+    "DI": lambda m, x, g: distribution_invariance(m, x, g),
+    "SI": lambda m, x, g: saliency_invariance(m, x, torch.zeros(x.shape[0] if x.ndim else 0, dtype=torch.long), g),
+    "OCI": lambda m, x, g: orbit_centroid_invariance(m, x, g),
+    "profile": lambda m, x, g: layer_invariance_profile(m, x, g),
+}
+
+
+@pytest.mark.parametrize("name", ALL_MEASURES)
+def test_measures_surface_the_groups_error_for_non_square_images(name):
+    torch.manual_seed(0)
+    model = MLP(in_shape=(6, 8), n_classes=5, hidden=8).double()
+    with pytest.raises(ValueError, match="square"):
+        ALL_MEASURES[name](model, torch.zeros(2, 6, 8, dtype=torch.float64), R4)
+
+
+@pytest.mark.parametrize("name", ALL_MEASURES)
+def test_measures_surface_the_groups_error_for_indivisible_widths(name):
+    torch.manual_seed(0)
+    model = MLP(in_shape=(6, 7), n_classes=5, hidden=8).double()
+    with pytest.raises(ValueError, match="divisible"):
+        ALL_MEASURES[name](model, torch.zeros(2, 6, 7, dtype=torch.float64), T3)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("name", ALL_MEASURES)
+def test_measures_reject_non_finite_inputs(name, bad):
+    x = images()
+    x[1, 2, 3] = bad
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ALL_MEASURES[name](small_mlp(), x, R4)
+
+
+@pytest.mark.parametrize("name", ALL_MEASURES)
+def test_measures_reject_an_empty_batch(name):
+    with pytest.raises(ValueError, match="empty"):
+        ALL_MEASURES[name](small_mlp(), torch.zeros(0, 6, 6, dtype=torch.float64), R4)
+
+
+@pytest.mark.parametrize("name", ALL_MEASURES)
+def test_measures_reject_inputs_that_are_not_image_batches(name):
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        ALL_MEASURES[name](small_mlp(), torch.zeros(2, 36, dtype=torch.float64), R4)
+
+
+def test_integrated_gradients_reject_non_finite_inputs():
+    x = images()
+    x[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        integrated_gradients(small_mlp(), x, 0)
+
+
+def test_spectral_norm_rejects_an_empty_batch():
+    with pytest.raises(ValueError, match="empty"):
+        jacobian_spectral_norm(small_mlp(), torch.zeros(0, 6, 6, dtype=torch.float64))
+
+
+def test_saliency_invariance_rejects_labels_of_the_wrong_length():
+    with pytest.raises(ValueError, match=r"shape \(N,\)"):
+        saliency_invariance(small_mlp(), images(n=5), torch.zeros(3, dtype=torch.long), R4)
+
+
+def test_saliency_invariance_needs_labels_for_the_label_target():
+    with pytest.raises(ValueError, match="labels"):
+        saliency_invariance(small_mlp(), images(), None, R4)
+
+
+def test_saliency_invariance_rejects_a_baseline_the_group_moves():
+    baseline = torch.zeros(6, 6, dtype=torch.float64)
+    baseline[0, 0] = 1.0
+    with pytest.raises(ValueError, match="invariant"):
+        saliency_invariance(small_mlp(), images(), torch.zeros(5, dtype=torch.long), R4, baseline=baseline)
+
+
+def test_saliency_invariance_accepts_a_baseline_the_group_fixes():
+    baseline = torch.ones(6, 6, dtype=torch.float64)
+    baseline[2:4, 2:4] = 2.0  # centre block: fixed by every rotation
+    si = saliency_invariance(small_mlp(), images(), torch.zeros(5, dtype=torch.long), R4, baseline=baseline,
+                             n_steps=4)
+    assert 0.0 <= float(si) <= 1.0
+
+
+@pytest.mark.parametrize("reduction", ["max", None])
+def test_measures_reject_an_unknown_reduction(reduction):
+    with pytest.raises(ValueError, match="reduction"):
+        logit_invariance(small_mlp(), images(), R4, reduction=reduction)  # type: ignore[arg-type]
+
+
+def test_trivial_group_without_identity_has_nothing_to_average():
+    with pytest.raises(ValueError, match="include_identity"):
+        logit_invariance(small_mlp(), images(), get_group("t1"))
