@@ -1,4 +1,16 @@
-"""genuine-invariance: groups, data, models, invariance measures and experiments."""
+"""genuine-invariance: exact groups, Transforming-MNIST/FMNIST, models, invariance measures,
+training and the paper's experiments.
+
+The public names live in small modules (``nets.groups``, ``nets.data``, ``nets.models``,
+``nets.metrics``, ``nets.train``) and are re-exported here, so ``from nets import
+logit_invariance`` works. Everything but the groups is imported lazily: ``import nets`` stays
+cheap and ``python -m nets.data`` does not import its own module twice.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from nets.groups import (  # noqa: F401
     D4,
@@ -13,3 +25,59 @@ from nets.groups import (  # noqa: F401
 )
 
 __version__ = "0.1.0"
+
+_LAZY: dict[str, tuple[str, ...]] = {
+    "nets.models": ("MLP", "InvariantMLP", "check_invariance", "count_parameters"),
+    "nets.metrics": (
+        "logit_invariance",
+        "distribution_invariance",
+        "saliency_invariance",
+        "orbit_centroid_invariance",
+        "layer_invariance_profile",
+        "saliency_map",
+        "integrated_gradients",
+        "jacobian_spectral_norm",
+    ),
+    "nets.data": (
+        "Split",
+        "Splits",
+        "fetch",
+        "load_splits",
+        "augment",
+        "fixed_elements",
+        "transformed",
+        "full_orbit",
+        "drift_split",
+        "synthetic_splits",
+    ),
+    "nets.train": (
+        "TrainConfig",
+        "TrainedRun",
+        "NuSelection",
+        "train_runs",
+        "tune_nu",
+        "select_nu",
+        "invariance_regularizer",
+        "orbit_accuracy",
+        "resolve_device",
+    ),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+__all__ = [
+    "D4", "R4", "T3", "CyclicTranslations", "Dihedral4", "Group", "Rotations",
+    "available_groups", "get_group", *_WHERE,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,30 @@
+"""The package re-exports its public names (captum-style: private modules, public package)."""
+
+import subprocess
+import sys
+
+import nets
+
+
+def test_every_public_name_resolves_to_its_module_object():
+    from nets import metrics, models
+
+    assert nets.logit_invariance is metrics.logit_invariance
+    assert nets.MLP is models.MLP
+    for name in nets.__all__:
+        assert getattr(nets, name) is not None
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    try:
+        nets.not_a_name  # noqa: B018
+    except AttributeError as err:
+        assert "not_a_name" in str(err)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_importing_nets_does_not_import_torch_heavy_modules():
+    code = "import sys, nets; print('nets.metrics' in sys.modules, 'nets.train' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
