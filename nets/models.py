@@ -148,12 +148,15 @@ class InvariantMLP(MLP):
     Implementation. ``W P_g`` is a column gather of ``W``; the first layer
     gathers the ``|G|`` column-permuted copies of ``W`` into one
     ``(|G| hidden, H*W)`` matrix and does one matmul, instead of building the
-    input orbit ``(N, |G|, H*W)`` and multiplying that. Same arithmetic; the
-    weight gather touches ``|G| hidden H W`` numbers instead of ``N |G| H W``.
-    Measured on this project's CPU machine (2 cores, torch 2.13, R4, 36x36,
-    hidden 128, float32; ``compare_first_layer_implementations``), forward of
-    the first layer: N=1000: weight gather 2.9 ms, input orbit 4.4 ms;
-    N=512 forward+backward: weight gather 5.4 ms, input orbit 8.6 ms.
+    input orbit ``(N, |G|, H*W)`` and multiplying that by ``W``. Same FLOPs;
+    the two took the same time within the noise of this project's shared
+    2-core CPU (``compare_first_layer_implementations``, R4, 36x36, hidden 128,
+    float32, load average 4-5: forward N=1000 96 ms vs 105 ms; forward+backward
+    N=512 224 ms vs 192 ms; a second run 200 vs 204 ms and 529 vs 488 ms). The
+    weight gather is kept because it never materializes the orbit: at N=512 it
+    gathers 2.7 MB of weights instead of 10.6 MB of inputs, and backward saves
+    ``x`` rather than its orbit. The input-orbit version stays as
+    ``_first_layer_input_orbit`` (reference for tests and timing).
 
     Args:
         group: the group ``G`` acting on ``in_shape`` images (checked at construction).

@@ -162,11 +162,14 @@ def test_integrated_gradients_reject_a_baseline_that_does_not_broadcast():
 # ---- saliency maps -----------------------------------------------------------------------------
 
 
-def test_gaussian_kernel_is_normalised_and_dihedrally_symmetric():
+def test_gaussian_kernel_is_normalised():
+    assert float(gaussian_kernel(3, 1.0, dtype=torch.float64).sum()) == pytest.approx(1.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("g", D4.elements)
+def test_gaussian_kernel_is_fixed_by_every_rotation_and_flip(g):
     k = gaussian_kernel(3, 1.0, dtype=torch.float64)
-    assert float(k.sum()) == pytest.approx(1.0, abs=1e-15)
-    for g in D4.elements:
-        torch.testing.assert_close(D4.act(k, g), k, atol=0, rtol=0)
+    torch.testing.assert_close(D4.act(k, g), k, atol=0, rtol=0)
 
 
 def test_gaussian_kernel_has_the_sigma_one_weights():
@@ -323,9 +326,9 @@ def test_spectral_norm_of_a_linear_model_is_the_operator_norm_of_its_weight(meth
     torch.manual_seed(0)
     linear = nn.Linear(36, 7).double()
     model = nn.Sequential(nn.Flatten(), linear)
-    sigma = jacobian_spectral_norm(model, images(n=3), method=method, tol=1e-13, n_iter=10_000)
+    sigma = jacobian_spectral_norm(model, images(n=3), method=method, tol=1e-11, n_iter=10_000)
     expected = torch.linalg.matrix_norm(linear.weight.detach(), ord=2)
-    torch.testing.assert_close(sigma, expected.expand(3), atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(sigma, expected.expand(3), atol=0, rtol=1e-8)
 
 
 def dense_sigma_max(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -344,8 +347,8 @@ def dense_sigma_max(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def test_spectral_norm_methods_agree_with_dense_svd(method, make):
     torch.manual_seed(0)
     model, x = make(), images(n=6)
-    sigma = jacobian_spectral_norm(model, x, method=method, tol=1e-13, n_iter=20_000, chunk_size=4)
-    torch.testing.assert_close(sigma, dense_sigma_max(model, x), atol=1e-9, rtol=1e-7)
+    sigma = jacobian_spectral_norm(model, x, method=method, tol=1e-11, n_iter=10_000, chunk_size=4)
+    torch.testing.assert_close(sigma, dense_sigma_max(model, x), atol=0, rtol=1e-8)
 
 
 def test_spectral_norm_returns_one_value_per_sample():
