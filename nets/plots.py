@@ -306,7 +306,8 @@ def plot_tsne(results: Mapping) -> Figure:
                         linewidth=0.4, alpha=0.35, zorder=1)
             for k in range(order):
                 ax.scatter(xy[k, :, 0], xy[k, :, 1], c=[CLASS_COLORS[c % len(CLASS_COLORS)] for c in labels],
-                           marker=ELEMENT_MARKERS[k % len(ELEMENT_MARKERS)], s=10, linewidths=0, zorder=2)
+                           marker=ELEMENT_MARKERS[k % len(ELEMENT_MARKERS)], s=18, alpha=0.85,
+                           edgecolors="white", linewidths=0.3, zorder=2)
             ratio = m.get("ratio", {}).get("mean")
             ax.set_title(f"{group_tex(g)}  {method}: orbit / class distance = "
                          + ("n/a" if ratio is None else f"{ratio:.2f}"), fontsize=10)
@@ -351,12 +352,13 @@ def plot_saliency(results: Mapping, group: str | None = None) -> Figure:
         for i in range(n):
             for k in range(order):
                 ax = axes[i, k]
-                ax.imshow(images[i], cmap="gray_r", interpolation="nearest")
+                # the digit faint, the saliency strong: the figure is about where the maps sit
+                ax.imshow(images[i], cmap="Greys", alpha=0.35, interpolation="nearest")
                 sal = maps[k, i]
                 peak = sal.max()
                 if peak > 0:
                     ax.imshow(np.ma.masked_less_equal(sal / peak, 0.05), cmap="Reds", vmin=0, vmax=1,
-                              alpha=0.75, interpolation="nearest")
+                              interpolation="nearest")
                 ax.text(0.03, 0.97, f"{sims[k, i]:.2f}", transform=ax.transAxes, ha="left", va="top",
                         fontsize=7, color="black", bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none",
                                                               alpha=0.8))

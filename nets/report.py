@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
@@ -318,7 +318,7 @@ def _selection_rows(g: str, reg: str, sel: Mapping) -> list[list[str]]:
     rows = []
     for nu, si, acc in zip(sel.get("grid", []), sel.get("si", []), sel.get("accuracy", [])):
         chosen = "**chosen**" if sel.get("chosen") is not None and math.isclose(nu, sel["chosen"]) else ""
-        rows.append([g.upper(), reg, fmt(nu), fmt(si), fmt(None if acc is None else 100 * acc), chosen])
+        rows.append([g.upper(), reg, f"{nu:g}", fmt(si), fmt(None if acc is None else 100 * acc), chosen])
     return rows
 
 
@@ -345,7 +345,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         ("seeds", ", ".join(str(s) for s in prof.get("seeds", []))),
         ("epochs", str(prof.get("epochs", "?"))),
         ("train / val / test", f"{prof.get('n_train')} / {prof.get('n_val')} / {prof.get('n_test')}"),
-        ("device", str(any_meta.get("device", "?"))),
+        ("device", f"{any_meta.get('device', '?')} (torch threads: "
+                   f"{any_meta.get('versions', {}).get('torch_threads', '?')})"),
         ("versions", ", ".join(f"{k} {v}" for k, v in any_meta.get("versions", {}).items()
                                if k in ("python", "torch", "numpy", "scikit-learn", "matplotlib"))),
         ("git commit", f"`{any_meta.get('git_commit')}`"),
@@ -353,7 +354,9 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     if command:
         run.append(("command", f"`{command}`"))
     if total_wall_time_s is not None:
-        run.append(("total wall time", f"{total_wall_time_s / 60:.1f} min ({total_wall_time_s:.0f} s)"))
+        run.append(("wall time of the sweep",
+                    f"{total_wall_time_s / 60:.1f} min ({total_wall_time_s:.0f} s); runs already in the "
+                    "checkpoints are loaded, not retrained"))
     lines.append(_table(["", ""], run) + "\n")
 
     # verdicts
@@ -382,7 +385,7 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         rows = []
         for g, entry in t1["groups"].items():
             for m, e in entry["methods"].items():
-                nu = f" (ν = {fmt(e['nu'])})" if e.get("nu") is not None else ""
+                nu = f" (ν = {e['nu']:g})" if e.get("nu") is not None else ""
                 rows.append([GROUP_NAMES.get(g, g), m + nu,
                              _pm(e.get("accuracy"), 100.0), _paper_cell(g, m, 0),
                              _pm(e.get("LI")), _paper_cell(g, m, 1),
@@ -398,7 +401,7 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                 rows += _selection_rows(g, sel.get("regularizer", "logit"), sel)
                 if not sel.get("reached_target", True):
                     lines.append(f"> **{g.upper()}: no ν reached SI ≥ {sel.get('target')} on validation**; "
-                                 f"the largest-SI ν = {fmt(sel.get('chosen'))} was used.\n")
+                                 f"the largest-SI ν = {sel.get('chosen'):g} was used.\n")
         lines.append(_table(["group", "regularizer", "ν", "SI (validation)", "Acc % (validation)", ""], rows)
                      + "\n")
         _figure(lines, fig_dir, "nu_selection_table1", "SI and validation accuracy against ν.",
@@ -459,13 +462,13 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         sel_rows = []
         for g, entry in sp["groups"].items():
             for key, m in entry["models"].items():
-                rows.append([g.upper(), key, "—" if m.get("nu") is None else fmt(m["nu"]),
+                rows.append([g.upper(), key, "—" if m.get("nu") is None else f"{m['nu']:g}",
                              _pm(m.get("sigma_max")), _pm(m.get("accuracy"), 100.0)])
             for reg, sel in (entry.get("nu_selections") or {}).items():
                 sel_rows += _selection_rows(g, reg, sel)
                 if not sel.get("reached_target", True):
                     lines.append(f"> **{g.upper()} IR-{reg}: no ν reached SI ≥ {sel.get('target')} on "
-                                 f"validation**; the largest-SI ν = {fmt(sel.get('chosen'))} was used.\n")
+                                 f"validation**; the largest-SI ν = {sel.get('chosen'):g} was used.\n")
         lines.append(_table(["group", "model", "ν", "σ_max(J)", "Acc % (test orbit)"], rows) + "\n")
         _figure(lines, fig_dir, "spectral", "σ_max of the input Jacobian (top) and accuracy (bottom).",
                 available_figures)
@@ -508,9 +511,17 @@ def load_results(results_dir: str | os.PathLike,
 
 def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
                  total_wall_time_s: float | None = None, thresholds: Thresholds = Thresholds()) -> Path:
-    """Write ``<results_dir>/REPORT.md`` (atomically) from the JSON files there."""
+    """Write ``<results_dir>/REPORT.md`` (atomically) from the JSON files there.
+
+    ``command`` and ``total_wall_time_s`` default to those of ``reproduce.json``
+    (the last ``reproduce`` sweep), when present."""
     results_dir = Path(results_dir)
     results = load_results(results_dir)
+    sweep = results_dir / "reproduce.json"  # written by `reproduce`: the sweep's command and wall time
+    if sweep.exists():
+        meta = json.loads(sweep.read_text()).get("meta", {})
+        command = command if command is not None else meta.get("command")
+        total_wall_time_s = total_wall_time_s if total_wall_time_s is not None else meta.get("wall_time_s")
     fig_dir = results_dir / "figures"
     available = {p.name for p in fig_dir.glob("*.png")} if fig_dir.exists() else set()
     text = render_report(results, thresholds=thresholds, fig_dir="figures", available_figures=available,

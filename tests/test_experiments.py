@@ -185,9 +185,32 @@ def _real_data_available() -> bool:
 @pytest.mark.skipif(not _real_data_available() and os.environ.get("CI", "").lower() != "true",
                     reason="MNIST / Fashion-MNIST not fetched (python -m nets.data fetch); required on CI")
 def test_smoke_reproduce_end_to_end(tmp_path):
+    import torch
+
     from nets.__main__ import main
 
-    assert main(["reproduce", "--profile", "smoke", "--results", str(tmp_path), "--no-progress"]) == 0
+    threads = torch.get_num_threads()
+    try:
+        # one thread: the smoke sizes gain nothing from two, and a shared CI core stays usable
+        assert main(["reproduce", "--profile", "smoke", "--results", str(tmp_path), "--no-progress",
+                     "--threads", "1"]) == 0
+        _check_smoke_results(tmp_path)
+        # a second run reuses the checkpoints (no retraining) and gives the same numbers
+        before = json.loads((tmp_path / "smoke" / "table1.json").read_text())
+        ckpts = {p: p.stat().st_mtime_ns for p in (tmp_path / "smoke" / "checkpoints").glob("*.pt")}
+        assert main(["table1", "--profile", "smoke", "--results", str(tmp_path), "--no-progress",
+                     "--threads", "1"]) == 0
+        again = json.loads((tmp_path / "smoke" / "table1.json").read_text())
+        assert {p: p.stat().st_mtime_ns for p in ckpts} == ckpts  # loaded, not rewritten
+        for g in ("r4", "t3"):
+            for m in ("WT", "DA", "IR"):
+                assert again["groups"][g]["methods"][m]["runs"][0]["accuracy"] == \
+                    before["groups"][g]["methods"][m]["runs"][0]["accuracy"]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check_smoke_results(tmp_path):
     out = tmp_path / "smoke"
     for name in ("table1", "drift", "spectral", "tsne", "saliency"):
         r = json.loads((out / f"{name}.json").read_text())
@@ -203,8 +226,6 @@ def test_smoke_reproduce_end_to_end(tmp_path):
         assert (out / "figures" / f"{stem}.png").exists() and (out / "figures" / f"{stem}.pdf").exists()
     report = (out / "REPORT.md").read_text()
     assert "## Verdicts" in report and "not drawn" not in report
+    assert "python -m nets reproduce --profile smoke" in report
+    assert json.loads((out / "reproduce.json").read_text())["meta"]["experiment"] == "reproduce"
     assert any((out / "checkpoints").iterdir())
-    # a second run reuses the checkpoints (no retraining) and gives the same numbers
-    assert main(["table1", "--profile", "smoke", "--results", str(tmp_path), "--no-progress"]) == 0
-    again = json.loads((out / "table1.json").read_text())
-    assert again["groups"]["r4"]["methods"]["DA"]["accuracy"] == t1["groups"]["r4"]["methods"]["DA"]["accuracy"]

@@ -6,11 +6,9 @@ The hand-made results dicts here follow the JSON schema the experiments write;
 
 from __future__ import annotations
 
-import copy
 import json
 
 import numpy as np
-import pytest
 
 from nets.report import (
     PAPER_TABLE1,

@@ -35,6 +35,7 @@ __all__ = [
     "mean_std",
     "to_jsonable",
     "draw",
+    "finish",
 ]
 
 RESULTS_ROOT = Path("results")
@@ -185,3 +186,15 @@ def draw(experiment: str, results: dict, fig_dir: str | os.PathLike) -> list[Pat
     for stem, fig in figures_for(experiment, results).items():
         paths += save_figure(fig, Path(fig_dir) / stem)
     return paths
+
+
+def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, device: str, started: float,
+           command: str | None = None) -> dict:
+    """Close an experiment: draw its figures from the JSON form of its results (so
+    figures never depend on anything the JSON lacks), then write ``<experiment>.json``
+    with the provenance block (wall time including the figures). Returns the dict."""
+    results = json.loads(dumps(to_jsonable(body)))
+    draw(experiment, results, figure_dir(profile, results_root))
+    results = {"meta": metadata(profile, experiment, device=device, started=started, command=command), **results}
+    write_json(result_path(profile, experiment, results_root), results)
+    return results

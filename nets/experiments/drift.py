@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from nets.data import drift_split
-from nets.experiments.common import checkpoint_dir, draw, figure_dir, metadata, result_path, write_json
+from nets.experiments.common import checkpoint_dir, finish
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import chosen_nus, profile_splits, table1_models
 from nets.groups import get_group
@@ -70,7 +70,6 @@ def run_drift(profile: Profile, results_root=None, *, device: str = "auto", prog
                          for s, r in enumerate(runs)],
             }
     results = {
-        "meta": metadata(profile, "drift", device=str(dev), started=started, command=command),
         "protocol": {
             "data": f"D(beta) = (1 - beta) MNIST + beta FMNIST: pixel interpolation ({profile.drift_mode}) of "
                     f"paired test images, MNIST labels, first {n_samples} test samples per beta.",
@@ -82,6 +81,4 @@ def run_drift(profile: Profile, results_root=None, *, device: str = "auto", prog
         "betas": betas,
         "groups": groups,
     }
-    write_json(result_path(profile, "drift", results_root), results)
-    draw("drift", results, figure_dir(profile, results_root))
-    return results
+    return finish(profile, "drift", results, results_root, device=str(dev), started=started, command=command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from nets.experiments.common import EXPERIMENTS, out_dir
+from nets.experiments.common import EXPERIMENTS, metadata, out_dir, result_path, write_json
 from nets.experiments.profiles import Profile
 
 __all__ = ["run_reproduce", "RUNNERS"]
@@ -28,13 +28,19 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
     then write ``REPORT.md``; returns its path."""
     from nets.experiments.common import command_line
     from nets.report import write_report
+    from nets.train import resolve_device
 
     started = time.time()
     command = command if command is not None else command_line()
     runners = _runners()
+    walls = {}
     for name in EXPERIMENTS:
-        runners[name](profile, results_root, device=device, progress=progress, command=command)
-    return write_report(out_dir(profile, results_root), command=command, total_wall_time_s=time.time() - started)
+        walls[name] = runners[name](profile, results_root, device=device, progress=progress,
+                                    command=command)["meta"]["wall_time_s"]
+    # the whole sweep's provenance, for REPORT.md (also when `report` rewrites it later)
+    meta = metadata(profile, "reproduce", device=str(resolve_device(device)), started=started, command=command)
+    write_json(result_path(profile, "reproduce", results_root), {"meta": meta, "experiment_wall_time_s": walls})
+    return write_report(out_dir(profile, results_root))
 
 
 def RUNNERS() -> dict:

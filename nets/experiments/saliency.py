@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from nets.experiments.common import checkpoint_dir, draw, figure_dir, metadata, result_path, write_json
+from nets.experiments.common import checkpoint_dir, finish
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import chosen_nus, profile_splits, table1_models
 from nets.experiments.tsne import element_labels
@@ -77,14 +77,13 @@ def run_saliency(profile: Profile, results_root=None, *, device: str = "auto", p
             methods[m] = {
                 "seed": run.seed,
                 "nu": nus[g] if m == "IR" else None,
-                "maps": np.round(maps.cpu().numpy(), 4),
+                "maps": np.round(maps.cpu().numpy(), 3),
                 "similarity": _cosine(maps, maps[:1].expand_as(maps)).cpu(),
                 "predicted": pred.cpu(),
             }
-        groups[g] = {"sample_index": idx, "labels": y.cpu(), "images": np.round(x.cpu().numpy(), 3),
+        groups[g] = {"sample_index": idx, "labels": y.cpu(), "images": np.round(x.cpu().numpy(), 2),
                      "element_labels": element_labels(group, x.shape[-1]), "methods": methods}
     results = {
-        "meta": metadata(profile, "saliency", device=str(dev), started=started, command=command),
         "protocol": {
             "maps": f"Saliency maps of the true class (|IG|, {profile.ig_steps} steps, zero baseline, threshold 0.9 "
                     "of the maximum, 3x3 Gaussian sigma 1) of g x for every element g, realigned as "
@@ -93,6 +92,4 @@ def run_saliency(profile: Profile, results_root=None, *, device: str = "auto", p
         },
         "groups": groups,
     }
-    write_json(result_path(profile, "saliency", results_root), results)
-    draw("saliency", results, figure_dir(profile, results_root))
-    return results
+    return finish(profile, "saliency", results, results_root, device=str(dev), started=started, command=command)

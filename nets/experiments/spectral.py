@@ -13,15 +13,7 @@ from __future__ import annotations
 
 import time
 
-from nets.experiments.common import (
-    checkpoint_dir,
-    draw,
-    figure_dir,
-    mean_std,
-    metadata,
-    result_path,
-    write_json,
-)
+from nets.experiments.common import checkpoint_dir, finish, mean_std
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import profile_splits, table1_configs, tune
 from nets.groups import get_group
@@ -77,7 +69,6 @@ def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", p
             }
         groups[g] = {"models": models, "nu_selections": selections}
     results = {
-        "meta": metadata(profile, "spectral", device=str(dev), started=started, command=command),
         "protocol": {
             "sigma_max": f"sigma_max(J): largest singular value of the (classes x pixels) input Jacobian of the "
                          f"logits, per sample on the first {n_sigma} test samples, averaged.",
@@ -87,6 +78,4 @@ def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", p
         },
         "groups": groups,
     }
-    write_json(result_path(profile, "spectral", results_root), results)
-    draw("spectral", results, figure_dir(profile, results_root))
-    return results
+    return finish(profile, "spectral", results, results_root, device=str(dev), started=started, command=command)

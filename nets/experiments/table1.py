@@ -18,16 +18,7 @@ import time
 from dataclasses import asdict, replace
 
 from nets.data import Splits, load_splits
-from nets.experiments.common import (
-    checkpoint_dir,
-    draw,
-    figure_dir,
-    mean_std,
-    metadata,
-    read_json,
-    result_path,
-    write_json,
-)
+from nets.experiments.common import checkpoint_dir, finish, mean_std, read_json, result_path
 from nets.experiments.profiles import Profile
 from nets.groups import get_group
 from nets.metrics import distribution_invariance, logit_invariance, saliency_invariance
@@ -154,7 +145,6 @@ def run_table1(profile: Profile, results_root=None, *, device: str = "auto", pro
                    for m, rs in runs.items()}
         groups[g] = {"methods": methods, "nu_selection": selection}
     results = {
-        "meta": metadata(profile, "table1", device=str(dev), started=started, command=command),
         "protocol": {
             "accuracy": "Accuracy: over the full test orbit (every test sample under every group element).",
             "LI": f"LI, DI: over all {len(splits.test)} test samples, mean over the non-identity elements.",
@@ -167,6 +157,4 @@ def run_table1(profile: Profile, results_root=None, *, device: str = "auto", pro
         },
         "groups": groups,
     }
-    write_json(result_path(profile, "table1", results_root), results)
-    draw("table1", results, figure_dir(profile, results_root))
-    return results
+    return finish(profile, "table1", results, results_root, device=str(dev), started=started, command=command)

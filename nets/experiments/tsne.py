@@ -24,15 +24,7 @@ import numpy as np
 import torch
 
 from nets.data import full_orbit
-from nets.experiments.common import (
-    checkpoint_dir,
-    draw,
-    figure_dir,
-    mean_std,
-    metadata,
-    result_path,
-    write_json,
-)
+from nets.experiments.common import checkpoint_dir, finish, mean_std
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import chosen_nus, profile_splits, table1_models
 from nets.groups import Group, get_group
@@ -121,7 +113,6 @@ def run_tsne(profile: Profile, results_root=None, *, device: str = "auto", progr
         groups[g] = {"labels": data.y.cpu(), "element_labels": element_labels(group, data.x.shape[-1]),
                      "methods": methods}
     results = {
-        "meta": metadata(profile, "tsne", device=str(dev), started=started, command=command),
         "protocol": {
             "samples": f"The first {n} test samples, each under every group element; penultimate features "
                        f"(128-d); t-SNE (perplexity {profile.tsne_perplexity}, PCA init, random_state "
@@ -133,6 +124,4 @@ def run_tsne(profile: Profile, results_root=None, *, device: str = "auto", progr
         },
         "groups": groups,
     }
-    write_json(result_path(profile, "tsne", results_root), results)
-    draw("tsne", results, figure_dir(profile, results_root))
-    return results
+    return finish(profile, "tsne", results, results_root, device=str(dev), started=started, command=command)
