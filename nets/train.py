@@ -160,10 +160,13 @@ class TrainConfig:
             raise ValueError(f"nu is IR's regularizer weight; method {self.method} needs nu=0, got {self.nu}")
         object.__setattr__(self, "nu", nu)
         for name in ("epochs", "batch_size", "hidden", "n_hidden_layers", "n_classes"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not float(self.lr) > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or int(value) < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if not (math.isfinite(float(self.lr)) and float(self.lr) > 0):
+            raise ValueError(f"lr must be finite and > 0, got {self.lr}")
+        object.__setattr__(self, "lr", float(self.lr))
 
     def key(self) -> str:
         """Stable, filesystem-safe id: ``"r4-DA"``, ``"r4-WT"``, ``"r4-IR-logit-nu1"``; every
