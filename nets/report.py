@@ -349,7 +349,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                    f"{any_meta.get('versions', {}).get('torch_threads', '?')})"),
         ("versions", ", ".join(f"{k} {v}" for k, v in any_meta.get("versions", {}).items()
                                if k in ("python", "torch", "numpy", "scikit-learn", "matplotlib"))),
-        ("git commit", f"`{any_meta.get('git_commit')}`"),
+        ("git commit", f"`{any_meta.get('git_commit')}`"
+                       + (" (nets/ had uncommitted changes)" if any_meta.get("git_dirty") else "")),
     ]
     if command:
         run.append(("command", f"`{command}`"))

@@ -146,13 +146,23 @@ def command_line(argv: Sequence[str] | None = None) -> str:
     return shlex.join(argv)
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> subprocess.CompletedProcess | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).resolve().parent)
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def _git_commit() -> str | None:
+    out = _git("rev-parse", "HEAD")
+    return (out.stdout.strip() or None) if out is not None and out.returncode == 0 else None
+
+
+def _git_dirty() -> bool | None:
+    """Whether the library code (``nets/``) differs from the recorded commit."""
+    out = _git("diff", "--quiet", "HEAD", "--", str(Path(__file__).resolve().parents[1]))
+    return None if out is None or out.returncode not in (0, 1) else out.returncode == 1
 
 
 def metadata(profile: Profile, experiment: str, *, device: str, started: float,
@@ -166,6 +176,7 @@ def metadata(profile: Profile, experiment: str, *, device: str, started: float,
         "device": device,
         "versions": versions(),
         "git_commit": _git_commit(),
+        "git_dirty": _git_dirty(),
         "command": command if command is not None else command_line(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "wall_time_s": round(time.time() - started, 2),
