@@ -27,7 +27,13 @@ from nets.groups import (  # noqa: F401
 __version__ = "0.1.0"
 
 _LAZY: dict[str, tuple[str, ...]] = {
-    "nets.models": ("MLP", "InvariantMLP", "check_invariance", "count_parameters"),
+    "nets.models": (
+        "MLP",
+        "InvariantMLP",
+        "check_invariance",
+        "count_parameters",
+        "compare_first_layer_implementations",
+    ),
     "nets.metrics": (
         "logit_invariance",
         "distribution_invariance",
@@ -37,6 +43,9 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "saliency_map",
         "integrated_gradients",
         "jacobian_spectral_norm",
+        "gaussian_smooth",
+        "gaussian_kernel",
+        "ig_quadrature",
     ),
     "nets.data": (
         "Split",
