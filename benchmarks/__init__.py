@@ -1,0 +1,1 @@
+"""Benchmarks of the fast training and evaluation paths against a plain PyTorch reference."""
