@@ -380,7 +380,7 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         proto = t1.get("protocol", {})
         lines.append(
             f"Ours (mean ± std over seeds {t1['meta'].get('seeds')}) beside the paper's ({PAPER_CITATION}). "
-            + " ".join(f"{k}: {v}" for k, v in proto.items() if isinstance(v, str)) + "\n")
+            + " ".join(v for v in proto.values() if isinstance(v, str)) + "\n")
         header = ["group", "model", "Acc % (ours)", "Acc % (paper)", "LI (ours)", "LI (paper)",
                   "DI (ours)", "DI (paper)", "SI (ours)", "SI (paper)"]
         rows = []

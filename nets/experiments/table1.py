@@ -24,11 +24,7 @@ from nets.groups import get_group
 from nets.metrics import distribution_invariance, logit_invariance, saliency_invariance
 from nets.train import TrainConfig, TrainedRun, orbit_accuracy, resolve_device, train_runs, tune_nu
 
-
 __all__ = ["run_table1", "profile_splits", "table1_configs", "table1_models", "chosen_nus", "tune"]
-
-METHODS = ("WT", "DA", "IR")
-
 
 def profile_splits(profile: Profile) -> Splits:
     """The dataset's splits cut to the profile's sizes (first n of each split)."""
@@ -146,11 +142,11 @@ def run_table1(profile: Profile, results_root=None, *, device: str = "auto", pro
         groups[g] = {"methods": methods, "nu_selection": selection}
     results = {
         "protocol": {
-            "accuracy": "Accuracy: over the full test orbit (every test sample under every group element).",
-            "LI": f"LI, DI: over all {len(splits.test)} test samples, mean over the non-identity elements.",
-            "SI": f"SI: on the first {min(profile.n_si_samples, len(splits.test))} test samples, "
+            "accuracy": "Accuracy over the full test orbit (every test sample under every group element).",
+            "LI": f"LI and DI over all {len(splits.test)} test samples, mean over the non-identity elements.",
+            "SI": f"SI on the first {min(profile.n_si_samples, len(splits.test))} test samples, "
                   f"integrated gradients with {profile.ig_steps} steps, mean over the non-identity elements.",
-            "nu": f"IR's nu: tuned on validation SI (target {profile.si_target}) over the profile's grid: "
+            "nu": f"IR's nu tuned on validation SI (target {profile.si_target}) over the profile's grid: "
                   + SELECTION_RULE + ".",
             "n_test": len(splits.test),
             "n_si_samples": min(profile.n_si_samples, len(splits.test)),
