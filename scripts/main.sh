@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Set everything up and run the main job: the Proposition 3.1 report.
+# Set everything up and run the main job: the Proposition 3.1 report, then the paper's
+# experiments at the `quick` profile (REPORT.md under results/quick/).
+# PROFILE=paper bash scripts/main.sh runs the exact protocol instead (resumable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 mkdir -p results
 .venv/bin/python -m theory.spectral_flow --json results/spectral_flow.json --plot results/spectral_flow.png
+.venv/bin/python -m nets.data fetch
+.venv/bin/python -m nets reproduce --profile "${PROFILE:-quick}" "$@"
