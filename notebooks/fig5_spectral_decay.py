@@ -1,0 +1,64 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Figure 5: invariance-induced spectral decay in trained networks (Section 4.4)
+#
+# Proposition 3.1 shows that, for a linear network, minimizing the logit invariance error
+# cannot increase $\sigma_{\max}(W)$ (see `prop31_spectral_flow`). The paper's Figure 5
+# checks the consequence on the MLPs: networks trained with invariance regularization (IR)
+# are less sensitive to input perturbations than networks trained with data augmentation
+# only (DA), as measured by the largest singular value of the input Jacobian,
+# $\sigma_{\max}(J)$, and this for three forms of the regularizer: the logit error
+# $\frac12\|f(x)-f(gx)\|_2^2$, the KL divergence between predictive distributions, and the
+# logit error normalized by $\|f(x)\|_2^2$. Each form's weight $\nu$ is tuned until the
+# validation $SI_f \geq 0.95$. The paper also notes that every form costs accuracy.
+#
+# Top row: $\sigma_{\max}(J)$ (mean over test inputs, then mean ± std over seeds), one bar per
+# model; bottom row: test-orbit accuracy; one column per group. The second figure shows
+# the $\nu$ selection of each regularizer form (validation $SI_f$ and accuracy against $\nu$).
+
+# %% tags=["parameters"]
+import os
+
+PROFILE = os.environ.get("GI_PROFILE", "quick")  # smoke | quick | paper
+RESULTS = os.environ.get("GI_RESULTS", "results")  # results root of `python -m nets`
+FIGURES = os.environ.get("GI_FIGURES", "build/notebooks/figures")  # where the PNG and PDF go
+
+# %%
+from nets.notebooks import load_results, markdown_table, resolve, show_figures, show_markdown, show_verdicts
+from nets.plots import figures_for
+
+results = load_results("spectral", PROFILE, resolve(RESULTS))
+
+# %% [markdown]
+# ## $\sigma_{\max}(J)$ and accuracy per model, mean ± std over seeds
+
+# %%
+rows = []
+for g, entry in results["groups"].items():
+    da = entry["models"].get("DA", {}).get("sigma_max", {}).get("mean")
+    for key, m in entry["models"].items():
+        s, acc = m["sigma_max"], m["accuracy"]
+        rel = "" if da in (None, 0) or s["mean"] is None else f"{s['mean'] / da:.2f}"
+        sel = (entry.get("nu_selections") or {}).get(m.get("regularizer") or "", {})
+        reached = "" if m["method"] != "IR" else ("yes" if sel.get("reached_target", True) else "no")
+        rows.append([g, key, "" if m.get("nu") is None else f"{m['nu']:g}", reached,
+                     f"{s['mean']:.3g} ± {s['std'] or 0:.2g}", rel,
+                     f"{100 * acc['mean']:.1f} ± {100 * (acc['std'] or 0):.1f}"])
+show_markdown(markdown_table(["group", "model", "ν", "SI ≥ 0.95 reached", "σ_max(J)", "σ_max / DA's",
+                              "Acc. (%)"], rows))
+verdicts = show_verdicts({"spectral": results}, ["5"])
+
+# %%
+paths = show_figures(figures_for("spectral", results), resolve(FIGURES))

@@ -1,0 +1,187 @@
+"""Notebooks (``notebooks/*.py``, jupytext percent format) and their headless runner
+``python -m nets.notebooks``: every notebook parses and reads its settings from the
+environment; the runner names a failing cell; and, on the real data, every notebook
+executes against ``smoke`` results and writes its figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+from jupytext.formats import guess_format
+
+from nets.notebooks import NOTEBOOK_DIR, main, notebook_paths, resolve
+
+#: Every notebook and the figure stems it must write (PNG and PDF each).
+EXPECTED = {
+    "table1": ("table1", "nu_selection_table1"),
+    "fig1_fig3_saliency": ("saliency_r4", "saliency_t3"),
+    "fig2_tsne": ("tsne",),
+    "fig4_drift": ("drift",),
+    "fig5_spectral_decay": ("spectral", "nu_selection_spectral"),
+    "prop31_spectral_flow": ("spectral_flow",),
+}
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.py"))
+VERSION_LINE = re.compile(r"^#\s+(format_version|jupytext_version):.*\n", re.MULTILINE)
+
+
+def _cells(path: Path):
+    return jupytext.read(path).cells
+
+
+def _parameters_cell(path: Path):
+    cells = [c for c in _cells(path) if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: needs exactly one code cell tagged 'parameters'"
+    return cells[0]
+
+
+# ---- the notebooks as files ------------------------------------------------------------
+def test_every_expected_notebook_is_present():
+    assert {p.stem for p in NOTEBOOKS} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_percent_format_and_round_trips(path):
+    text = path.read_text()
+    assert guess_format(text, ".py")[0] == "percent"
+    nb = jupytext.reads(text, fmt="py:percent")
+    markers = sum(1 for line in text.splitlines() if line.startswith("# %%"))
+    assert len(nb.cells) == markers  # every cell marker made a cell, and nothing else did
+    # Writing back gives the file again, up to the version stamps jupytext adds to the header.
+    assert VERSION_LINE.sub("", jupytext.writes(nb, fmt="py:percent")) == text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_explains_itself_in_markdown_and_its_code_compiles(path):
+    cells = _cells(path)
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ")
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "code":
+            compile(cell.source, f"{path.name}, cell {i}", "exec")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_reads_profile_and_paths_from_the_environment(path, monkeypatch):
+    source = _parameters_cell(path).source
+    monkeypatch.delenv("GI_PROFILE", raising=False)
+    monkeypatch.delenv("GI_RESULTS", raising=False)
+    monkeypatch.delenv("GI_FIGURES", raising=False)
+    ns: dict = {}
+    exec(source, ns)
+    assert (ns["PROFILE"], ns["RESULTS"], ns["FIGURES"]) == ("quick", "results", "build/notebooks/figures")
+    monkeypatch.setenv("GI_PROFILE", "smoke")
+    monkeypatch.setenv("GI_RESULTS", "/somewhere/results")
+    monkeypatch.setenv("GI_FIGURES", "/somewhere/figures")
+    ns = {}
+    exec(source, ns)
+    assert (ns["PROFILE"], ns["RESULTS"], ns["FIGURES"]) == ("smoke", "/somewhere/results", "/somewhere/figures")
+
+
+def test_relative_paths_resolve_from_the_repository_root(tmp_path):
+    assert resolve("results") == NOTEBOOK_DIR.parent / "results"
+    assert resolve(tmp_path) == tmp_path
+
+
+def test_only_selects_by_stem_and_rejects_unknown_names():
+    assert [p.stem for p in notebook_paths(only=["fig4_drift", "table1.py"])] == ["fig4_drift", "table1"]
+    with pytest.raises(ValueError, match="no notebook named nope"):
+        notebook_paths(only=["nope"])
+    assert main(["--only", "nope"]) == 2
+
+
+# ---- the runner ---------------------------------------------------------------------------
+def test_runner_fails_naming_the_failing_cell(tmp_path, capsys):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    (folder / "good.py").write_text('# %% [markdown]\n# fine\n\n# %%\nimport os\nPROFILE = os.environ["GI_PROFILE"]\n'
+                                    'print(PROFILE)\n')
+    (folder / "bad.py").write_text('# %%\nx = 1\n\n# %%\nraise KeyError("no such results")\n')
+    code = main(["--notebooks", str(folder), "--out", str(tmp_path / "out"), "--profile", "smoke"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert re.search(r"^ok\s+good\b", out, re.MULTILINE)
+    assert re.search(r"^FAILED\s+bad\b.*cell 2 raised KeyError", out, re.MULTILINE)
+    assert 'raise KeyError("no such results")' in err and "\x1b[" not in err  # the cell, without colour codes
+    good = nbformat.read(tmp_path / "out" / "good.ipynb", as_version=4)
+    assert good.cells[1].outputs[0]["text"] == "smoke\n"  # the profile reached the kernel
+    assert good.metadata.kernelspec.name == "python3"
+    assert (tmp_path / "out" / "bad.ipynb").exists()  # kept for inspection, as far as it got
+
+
+# ---- end to end on the real data ------------------------------------------------------------
+def _real_data_available() -> bool:
+    from nets.fetch import dataset_dir
+
+    names = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")
+    return all((dataset_dir(d) / n).exists() for d in ("mnist", "fmnist") for n in names)
+
+
+needs_data = pytest.mark.skipif(
+    not _real_data_available() and os.environ.get("CI", "").lower() != "true",
+    reason="MNIST / Fashion-MNIST not fetched (python -m nets.data fetch); required on CI")
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory) -> Path:
+    """A results root holding every experiment of the ``smoke`` profile (run once)."""
+    import torch
+
+    from nets.__main__ import main as nets_main
+
+    root = tmp_path_factory.mktemp("smoke-results")
+    threads = torch.get_num_threads()
+    try:  # one thread: much faster on a small machine shared with other work (as the CLI's help says)
+        assert nets_main(["reproduce", "--profile", "smoke", "--results", str(root), "--no-progress",
+                          "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return root
+
+
+def _errors(nb) -> list[str]:
+    return [f"{o['ename']}: {o['evalue']}" for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+@needs_data
+def test_every_notebook_executes_on_smoke_results_and_writes_its_figures(smoke_results, tmp_path, capsys):
+    out = tmp_path / "build"
+    code = main(["--profile", "smoke", "--results", str(smoke_results), "--out", str(out), "--jobs", "2",
+                 "--threads", "1"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    for name, stems in EXPECTED.items():
+        assert re.search(rf"^ok\s+{name}\b", printed, re.MULTILINE), printed
+        nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
+        assert not _errors(nb)
+        code_cells = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.get("execution_count") for c in code_cells), f"{name}: a cell did not run"
+        shown = sum("image/png" in o.get("data", {}) for c in code_cells for o in c.outputs)
+        assert shown == len(stems), f"{name}: {shown} figures shown, expected {len(stems)}"
+        for stem in stems:
+            for ext in (".png", ".pdf"):
+                assert (out / "figures" / f"{stem}{ext}").stat().st_size > 1000, f"{name}: {stem}{ext}"
+    # The notebooks read the results; they did not rerun anything.
+    assert json.loads((smoke_results / "smoke" / "table1.json").read_text())["meta"]["command"].startswith(
+        "python -m nets reproduce")
+
+
+@needs_data
+def test_notebook_runs_its_experiment_when_the_results_file_is_missing(smoke_results, tmp_path, capsys):
+    # A copy without tsne.json, keeping the checkpoints: the notebook produces the file
+    # with `python -m nets tsne`'s runner (no training: Table 1's models are reused).
+    root = tmp_path / "results"
+    shutil.copytree(smoke_results / "smoke", root / "smoke", ignore=shutil.ignore_patterns("tsne.json"))
+    out = tmp_path / "build"
+    code = main(["--profile", "smoke", "--results", str(root), "--out", str(out), "--only", "fig2_tsne",
+                 "--threads", "1"])
+    assert code == 0, capsys.readouterr()
+    produced = json.loads((root / "smoke" / "tsne.json").read_text())
+    assert produced["meta"]["command"] == f"python -m nets tsne --profile smoke --results {root}"
+    assert (out / "figures" / "tsne.png").exists() and (out / "figures" / "tsne.pdf").exists()
