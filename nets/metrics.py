@@ -72,6 +72,7 @@ IG_METHODS: tuple[str, ...] = ("riemann_trapezoid", "gausslegendre", "riemann_le
 DEFAULT_CHUNK = 1024
 DEFAULT_IG_CHUNK = 64
 DEFAULT_JAC_CHUNK = 256
+_FINITE_CHECK_CHUNK = 4096
 
 
 # ---- input checks ---------------------------------------------------------------
@@ -89,8 +90,10 @@ def _check_finite_nonempty(x: torch.Tensor, what: str = "x") -> None:
     if x.ndim < 1 or x.shape[0] == 0:
         raise ValueError(f"{what} is an empty batch (shape {tuple(x.shape)}); need at least one sample")
     if x.is_floating_point() or x.is_complex():
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError(f"{what} contains NaN or inf values")
+        # chunked, so the boolean mask of a 50k-image test set is never held at once
+        for start in range(0, x.shape[0], _FINITE_CHECK_CHUNK):
+            if not bool(torch.isfinite(x[start:start + _FINITE_CHECK_CHUNK]).all()):
+                raise ValueError(f"{what} contains NaN or inf values")
 
 
 def _check_images(x: torch.Tensor, group: Optional[Group] = None) -> tuple[int, int, int]:
