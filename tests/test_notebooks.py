@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import jupytext
@@ -112,6 +113,22 @@ def test_runner_fails_naming_the_failing_cell(tmp_path, capsys):
     assert good.cells[1].outputs[0]["text"] == "smoke\n"  # the profile reached the kernel
     assert good.metadata.kernelspec.name == "python3"
     assert (tmp_path / "out" / "bad.ipynb").exists()  # kept for inspection, as far as it got
+
+
+def test_runner_uses_this_interpreter_whatever_kernel_specs_are_installed(tmp_path, monkeypatch, capsys):
+    # A user-level "python3" spec that cannot start: the runner must not pick it up.
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": ["false", "{connection_file}"], "display_name": "broken",
+                                                  "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    (folder / "which.py").write_text("# %%\nimport sys\nprint(sys.executable)\n")
+    assert main(["--notebooks", str(folder), "--out", str(tmp_path / "out")]) == 0, capsys.readouterr()
+    nb = nbformat.read(tmp_path / "out" / "which.ipynb", as_version=4)
+    assert Path(nb.cells[0].outputs[0]["text"].strip()) == Path(sys.executable)
 
 
 # ---- end to end on the real data ------------------------------------------------------------
