@@ -58,17 +58,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--n-steps", type=int, default=50, help="integrated-gradients steps")
     parser.add_argument("--repeats", type=int, default=20, help="repeats of the first-layer timing")
     parser.add_argument("--skip-power", action="store_true", help="skip the (slow) power-iteration timing")
+    parser.add_argument("--images", choices=("random", "test"), default="random",
+                        help="random standard-normal images, or the first n real Transforming-MNIST "
+                             "test images with their labels (fetched through nets.data)")
     args = parser.parse_args(argv)
 
     group = get_group(args.group)
     torch.manual_seed(args.seed)
     models = {"MLP": MLP(), f"InvariantMLP({group.name})": InvariantMLP(group)}
-    x = torch.randn(args.n, 36, 36)
-    y = torch.randint(0, 9, (args.n,))
+    if args.images == "test":
+        from nets.data import load_splits
+
+        test = load_splits("mnist").test.subset(args.n)
+        x, y = test.x, test.y
+    else:
+        x = torch.randn(args.n, 36, 36)
+        y = torch.randint(0, 9, (args.n,))
 
     results: dict[str, Any] = {
         "setup": {
-            "n": args.n, "group": group.name, "seed": args.seed, "n_steps": args.n_steps,
+            "n": args.n, "images": args.images, "group": group.name, "seed": args.seed, "n_steps": args.n_steps,
             "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "machine": platform.machine(), "loadavg_start": os.getloadavg(),
             "note": "wall times on a shared machine; loadavg shows contention from other jobs",
