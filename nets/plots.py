@@ -16,6 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Mapping
 
+import functools
+
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -70,15 +73,29 @@ GROUP_TEX = {"r4": r"$\mathbb{R}^2_4$", "t3": r"$\mathbb{T}^2_3$"}
 MEASURE_TEX = {
     "accuracy": "accuracy on the test orbit (%)",
     "LI": r"$LI_f$ (logit invariance error)",
-    "DI": r"$DI_f$ (distribution invariance error)",
+    "DI": r"$DI_f$ (distribution invariance error, nats)",
     "SI": r"$SI_f$ (saliency invariance similarity)",
     "sigma_max": r"$\sigma_{\max}(J)$",
 }
-#: Nine classes (MNIST without the digit 9): Okabe-Ito's eight colours and grey.
-CLASS_COLORS = [
-    OKABE_ITO[k] for k in ("blue", "orange", "bluish_green", "vermillion", "reddish_purple",
-                           "sky_blue", "yellow", "black", "grey")
-]
+#: Paul Tol's 'muted' qualitative scheme: nine colour-blind-safe colours, none as pale as
+#: Okabe-Ito's yellow and no black (black draws the highlighted orbits in the t-SNE figure).
+TOL_MUTED = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677",
+             "#882255", "#AA4499"]
+#: Nine classes (MNIST without the digit 9).
+CLASS_COLORS = list(TOL_MUTED)
+#: Hatches per model in Figure 5, so DA and the IR forms differ in greyscale too.
+REGULARIZER_HATCHES = {"logit": "//", "kl": "..", "normalized_logit": "xx"}
+#: Print sizes: a figure is at most ~7.5 in (a page) wide, its text at least 8 pt.
+PAGE_WIDTH = 7.2
+_PRINT_RC = {
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "figure.titlesize": 10,
+}
 ELEMENT_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 METHOD_ORDER = ("WT", "DA", "IR")
 
@@ -86,6 +103,21 @@ METHOD_ORDER = ("WT", "DA", "IR")
 def group_tex(name: str) -> str:
     """Mathtext name of a group (``r4`` -> R^2_4); unknown names pass through."""
     return GROUP_TEX.get(name, name)
+
+
+def _print_sized(plot: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Build the figure under :data:`_PRINT_RC`, and pin the tick label sizes on every axis
+    (ticks are re-made at draw time, from whatever rcParams hold then)."""
+
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs) -> Figure:
+        with matplotlib.rc_context(_PRINT_RC):
+            fig = plot(*args, **kwargs)
+        for ax in fig.axes:
+            ax.tick_params(labelsize=_PRINT_RC["xtick.labelsize"])
+        return fig
+
+    return wrapper
 
 
 def _style(ax) -> None:
@@ -99,19 +131,27 @@ def _methods(d: Mapping) -> list[str]:
 
 
 # ---- Table 1 ------------------------------------------------------------------
+def _log_headroom(top: float) -> float:
+    """An upper limit for a (sym)log axis that leaves room above ``top`` (~0.4 decade)."""
+    return 2.5 * top if top > 0 else 1.0
+
+
+@_print_sized
 def plot_table1(results: Mapping, paper: Mapping | None = None) -> Figure:
     """Table 1 as bars: accuracy, LI, DI and SI per group and method (mean +- std
     over seeds); the paper's values (``paper[group][method] = (acc %, LI, DI, SI)``,
-    default ``nets.report.PAPER_TABLE1``) as black diamonds."""
+    default ``nets.report.PAPER_TABLE1``) as black diamonds. Accuracy bars start at 0
+    and carry their value; LI and DI are on symlog axes (linear near 0)."""
     if paper is None:
         from nets.report import PAPER_TABLE1 as paper
     groups = list(results["groups"])
     measures = ("accuracy", "LI", "DI", "SI")
-    fig = Figure(figsize=(13, 3.6), layout="constrained")
-    axes = fig.subplots(1, 4)
+    fig = Figure(figsize=(PAGE_WIDTH, 5.4), layout="constrained")
+    axes = np.asarray(fig.subplots(2, 2)).ravel()
     methods = _methods(results["groups"][groups[0]]["methods"])
     width = 0.8 / len(methods)
     for ax, measure in zip(axes, measures):
+        top = 0.0
         for j, method in enumerate(methods):
             xs = np.arange(len(groups)) + (j - (len(methods) - 1) / 2) * width
             means, stds, paper_vals = [], [], []
@@ -122,22 +162,26 @@ def plot_table1(results: Mapping, paper: Mapping | None = None) -> Figure:
                 stds.append(0.0 if entry is None else scale * _num(entry[measure]["std"]))
                 row = paper.get(g, {}).get(method)
                 paper_vals.append(np.nan if row is None else row[measures.index(measure)])
-            ax.bar(xs, means, width=width * 0.9, yerr=stds, capsize=3, color=METHOD_COLORS.get(method),
-                   label=method, edgecolor="white", linewidth=0.5)
+            bars = ax.bar(xs, means, width=width * 0.9, yerr=stds, capsize=2.5, color=METHOD_COLORS.get(method),
+                          label=method, edgecolor="white", linewidth=0.5, error_kw=dict(linewidth=0.8))
+            if measure == "accuracy":  # the differences are small next to the 0-100 axis: print them
+                ax.bar_label(bars, labels=["" if np.isnan(v) else f"{v:.1f}" for v in means], label_type="center",
+                             rotation=90, color="white", fontsize=8, fontweight="bold")
             ax.plot(xs, paper_vals, linestyle="none", marker="D", markersize=5,
-                    markerfacecolor="white", markeredgecolor="black", label="_paper")
+                    markerfacecolor="white", markeredgecolor="black", label="_paper", zorder=3, clip_on=False)
+            top = np.nanmax([top, *(np.asarray(means) + np.asarray(stds)), *paper_vals])
         ax.set_xticks(np.arange(len(groups)), [group_tex(g) for g in groups])
         ax.set_xlabel("group")
         ax.set_ylabel(MEASURE_TEX[measure])
         if measure in ("LI", "DI"):
-            ax.set_yscale("symlog", linthresh=1e-3 if measure == "DI" else 1e-2)
-            ax.set_ylim(bottom=0)
+            ax.set_yscale("symlog", linthresh=1e-4 if measure == "DI" else 1e-2)
+            ax.set_ylim(0, _log_headroom(top))
         if measure == "SI":
-            ax.set_ylim(0, 1.05)
+            ax.set_ylim(0, 1.1)
+            ax.set_yticks(np.linspace(0, 1, 6))
         if measure == "accuracy":
-            lo = np.nanmin([_num(results["groups"][g]["methods"][m]["accuracy"]["mean"]) * 100
-                            for g in groups for m in methods])
-            ax.set_ylim(max(0.0, min(lo, 85.0) - 5), 100)
+            ax.set_ylim(0, 105)
+            ax.set_yticks(np.arange(0, 101, 20))
         _style(ax)
     handles = [Line2D([], [], color=METHOD_COLORS.get(m), linewidth=8, label=m) for m in methods]
     handles.append(Line2D([], [], linestyle="none", marker="D", markerfacecolor="white",
@@ -163,12 +207,13 @@ def _selections(results: Mapping) -> list[dict]:
     return out
 
 
+@_print_sized
 def plot_nu_selection(results: Mapping) -> Figure:
     """SI and validation accuracy against nu, one column per group, one line per
     regularizer form; the SI target dashed, the chosen nu circled."""
     sels = _selections(results)
     groups = list(dict.fromkeys(s["group"] for s in sels))
-    fig = Figure(figsize=(4.2 * len(groups) + 1, 5.6), layout="constrained")
+    fig = Figure(figsize=(min(PAGE_WIDTH, 3.4 * len(groups) + 0.4), 5.0), layout="constrained")
     axes = np.asarray(fig.subplots(2, len(groups), squeeze=False))
     for col, g in enumerate(groups):
         ax_si, ax_acc = axes[0, col], axes[1, col]
@@ -208,15 +253,18 @@ def plot_nu_selection(results: Mapping) -> Figure:
 
 
 # ---- Figure 4: drift ------------------------------------------------------------
+@_print_sized
 def plot_drift(results: Mapping) -> Figure:
-    """Figure 4: DI (top) and the accuracy ratio Acc(D(beta)) / Acc(D(0)) (bottom)
-    against the drift degree beta; one column per group, mean +- std over seeds."""
+    """Figure 4: DI (top, symlog: linear below 1e-4 nats) and the accuracy ratio
+    Acc(D(beta)) / Acc(D(0)) (bottom) against the drift degree beta; one column per
+    group, mean +- std over seeds."""
     betas = np.asarray(results["betas"], dtype=float)
     groups = list(results["groups"])
-    fig = Figure(figsize=(4.4 * len(groups) + 0.6, 6.0), layout="constrained")
+    fig = Figure(figsize=(min(PAGE_WIDTH, 3.4 * len(groups) + 0.4), 5.2), layout="constrained")
     axes = np.asarray(fig.subplots(2, len(groups), squeeze=False, sharex=True))
     for col, g in enumerate(groups):
         methods = results["groups"][g]
+        top = 0.0
         for method in _methods(methods):
             m = methods[method]
             for row, key in ((0, "DI"), (1, "accuracy_ratio")):
@@ -224,14 +272,17 @@ def plot_drift(results: Mapping) -> Figure:
                 std = np.asarray([_num(v) for v in m[key]["std"]])
                 ax = axes[row, col]
                 ax.plot(betas, mean, marker=METHOD_MARKERS.get(method, "o"), markersize=4,
-                        color=METHOD_COLORS.get(method), label=method)
-                ax.fill_between(betas, mean - std, mean + std, color=METHOD_COLORS.get(method), alpha=0.2,
-                                linewidth=0)
+                        color=METHOD_COLORS.get(method), label=method, clip_on=False, zorder=3)
+                ax.fill_between(betas, np.maximum(mean - std, 0.0), mean + std, color=METHOD_COLORS.get(method),
+                                alpha=0.2, linewidth=0)
+                if key == "DI":
+                    top = np.nanmax([top, *(mean + std)])
         axes[0, col].set_title(group_tex(g))
-        axes[0, col].set_ylabel(r"$DI_f$ on $\mathcal{D}_{1\to 2}(\beta)$")
+        axes[0, col].set_ylabel(r"$DI_f$ on $\mathcal{D}_{1\to 2}(\beta)$ (nats)")
         axes[1, col].set_ylabel(r"$\mathrm{Acc}(\mathcal{D}_{1\to 2}(\beta))\,/\,\mathrm{Acc}(\mathcal{D}_1)$")
         axes[1, col].set_xlabel(r"drift degree $\beta$ (MNIST $\to$ FMNIST)")
-        axes[0, col].set_ylim(bottom=0)
+        axes[0, col].set_yscale("symlog", linthresh=1e-4)
+        axes[0, col].set_ylim(0, _log_headroom(top))
         axes[1, col].set_ylim(0, 1.05)
         for ax in axes[:, col]:
             _style(ax)
@@ -244,7 +295,7 @@ def plot_drift(results: Mapping) -> Figure:
 # ---- Figure 5: spectral ---------------------------------------------------------
 def _model_label(model: Mapping) -> str:
     if model["method"] == "IR":
-        return "IR\n" + REGULARIZER_SHORT.get(model["regularizer"], model["regularizer"])
+        return "IR\n" + REGULARIZER_SHORT.get(model["regularizer"], model["regularizer"]).replace(" ", "\n")
     return model["method"]
 
 
@@ -254,63 +305,94 @@ def _model_color(model: Mapping) -> str:
     return METHOD_COLORS.get(model["method"], OKABE_ITO["grey"])
 
 
+def _model_hatch(model: Mapping) -> str:
+    return REGULARIZER_HATCHES.get(model.get("regularizer"), "") if model["method"] == "IR" else ""
+
+
+@_print_sized
 def plot_spectral(results: Mapping) -> Figure:
     """Figure 5: sigma_max of the input Jacobian (top) and test-orbit accuracy
-    (bottom) for DA and IR with each regularizer form; one column per group."""
+    (bottom, from 0) for DA and IR with each regularizer form; one column per group.
+    Each IR form has its own hatch as well as its colour."""
     groups = list(results["groups"])
-    fig = Figure(figsize=(4.4 * len(groups) + 0.6, 6.0), layout="constrained")
+    fig = Figure(figsize=(min(PAGE_WIDTH, 3.4 * len(groups) + 0.4), 5.6), layout="constrained")
     axes = np.asarray(fig.subplots(2, len(groups), squeeze=False))
     for col, g in enumerate(groups):
         models = list(results["groups"][g]["models"].values())
         xs = np.arange(len(models))
         colors = [_model_color(m) for m in models]
-        for row, key, scale in ((0, "sigma_max", 1.0), (1, "accuracy", 100.0)):
+        for row, key, scale, fmt in ((0, "sigma_max", 1.0, ".2f"), (1, "accuracy", 100.0, ".1f")):
             ax = axes[row, col]
             mean = [scale * _num(m[key]["mean"]) for m in models]
             std = [scale * _num(m[key]["std"]) for m in models]
-            bars = ax.bar(xs, mean, yerr=std, capsize=3, color=colors, edgecolor="white")
-            ax.bar_label(bars, labels=[f"{v:.3g}" for v in mean], padding=2, fontsize=8)
+            bars = ax.bar(xs, mean, yerr=std, capsize=3, color=colors, edgecolor="black", linewidth=0.6,
+                          error_kw=dict(linewidth=0.8))
+            for bar, model in zip(bars, models):
+                bar.set_hatch(_model_hatch(model))
+            ax.bar_label(bars, labels=[format(v, fmt) for v in mean], padding=2, fontsize=8)
             ax.set_xticks(xs, [_model_label(m) for m in models], fontsize=8)
             _style(ax)
         axes[0, col].set_title(group_tex(g))
         axes[0, col].set_ylabel(r"$\sigma_{\max}(J)$ (mean over test inputs)")
         axes[1, col].set_ylabel("accuracy on the test orbit (%)")
-        axes[1, col].set_xlabel(r"model (IR: regularizer form, $\nu$ tuned to $SI_f \geq 0.95$)")
-        lo = min(100 * _num(m["accuracy"]["mean"]) for m in models)
-        axes[1, col].set_ylim(max(0.0, lo - 10), 100)
+        axes[1, col].set_xlabel("model (IR: regularizer form,\n" r"$\nu$ tuned to $SI_f \geq 0.95$)")
+        axes[1, col].set_ylim(0, 112)
+        axes[1, col].set_yticks(np.arange(0, 101, 20))
         axes[0, col].margins(y=0.15)
     return fig
 
 
 # ---- Figure 2: t-SNE -----------------------------------------------------------
-def plot_tsne(results: Mapping) -> Figure:
+def _highlighted_samples(labels: np.ndarray, k: int = 5) -> list[int]:
+    """``k`` samples to draw boldly: the first sample of each of the first ``k`` classes
+    present (deterministic, and of distinct classes so their colours differ)."""
+    out: list[int] = []
+    for c in sorted(set(int(v) for v in labels)):
+        out.append(int(np.flatnonzero(labels == c)[0]))
+        if len(out) == k:
+            break
+    return out
+
+
+@_print_sized
+def plot_tsne(results: Mapping, highlight: int = 5) -> Figure:
     """Figure 2: t-SNE of penultimate features of test samples under every group
-    element; colour = class, marker = group element, thin lines join one orbit.
-    Rows are groups, columns methods; titles give the orbit / class distance ratio
-    (feature space, not t-SNE space)."""
+    element; colour = class, marker = group element, lines join one orbit. The orbits
+    of ``highlight`` samples (one per class) are drawn bold with black lines, the rest
+    faint; their markers shrink with the element index, so an orbit that t-SNE collapses
+    onto one point shows as nested markers. Rows are groups, columns methods; titles
+    give the orbit / class distance ratio (feature space, not t-SNE space)."""
     groups = list(results["groups"])
     methods = _methods(results["groups"][groups[0]]["methods"])
-    fig = Figure(figsize=(4.3 * len(methods), 4.3 * len(groups) + 0.8), layout="constrained")
+    fig = Figure(figsize=(PAGE_WIDTH, 2.35 * len(groups) + 1.1), layout="constrained")
     axes = np.asarray(fig.subplots(len(groups), len(methods), squeeze=False))
     for row, g in enumerate(groups):
         entry = results["groups"][g]
         labels = np.asarray(entry["labels"])
         n, order = len(labels), len(entry["element_labels"])
+        bold = _highlighted_samples(labels, highlight)
+        colors = [CLASS_COLORS[c % len(CLASS_COLORS)] for c in labels]
         for col, method in enumerate(methods):
             ax = axes[row, col]
             m = entry["methods"][method]
             xy = np.asarray(m["coords"], dtype=float).reshape(order, n, 2)  # element-major
             for i in range(n):  # closed loop through the orbit of sample i
                 loop = np.concatenate([xy[:, i], xy[:1, i]])
-                ax.plot(loop[:, 0], loop[:, 1], color=CLASS_COLORS[labels[i] % len(CLASS_COLORS)],
-                        linewidth=0.4, alpha=0.35, zorder=1)
+                if i in bold:
+                    ax.plot(loop[:, 0], loop[:, 1], color="black", linewidth=1.3, zorder=3)
+                else:
+                    ax.plot(loop[:, 0], loop[:, 1], color=colors[i], linewidth=0.5, alpha=0.3, zorder=1)
             for k in range(order):
-                ax.scatter(xy[k, :, 0], xy[k, :, 1], c=[CLASS_COLORS[c % len(CLASS_COLORS)] for c in labels],
-                           marker=ELEMENT_MARKERS[k % len(ELEMENT_MARKERS)], s=18, alpha=0.85,
-                           edgecolors="white", linewidths=0.3, zorder=2)
+                marker = ELEMENT_MARKERS[k % len(ELEMENT_MARKERS)]
+                ax.scatter(xy[k, :, 0], xy[k, :, 1], c=colors, marker=marker, s=14, alpha=0.6,
+                           linewidths=0, zorder=2)
+                # shrinking sizes, smallest on top: an orbit collapsed onto one point shows as nested markers
+                ax.scatter(xy[k, bold, 0], xy[k, bold, 1], c=[colors[i] for i in bold], marker=marker,
+                           s=80 * (1 - 0.75 * k / max(order - 1, 1)), edgecolors="black", linewidths=0.8,
+                           zorder=4 + k)
             ratio = m.get("ratio", {}).get("mean")
-            ax.set_title(f"{group_tex(g)}  {method}: orbit / class distance = "
-                         + ("n/a" if ratio is None else f"{ratio:.2f}"), fontsize=10)
+            ax.set_title(f"{group_tex(g)}, {method}\norbit / class distance = "
+                         + ("n/a" if ratio is None else f"{ratio:.2f}"))
             ax.set_xlabel("t-SNE 1")
             ax.set_ylabel("t-SNE 2")
             ax.set_xticks([])
@@ -324,25 +406,31 @@ def plot_tsne(results: Mapping) -> Figure:
         names = " | ".join(f"{o[k]}" for o in orders if k < len(o))
         handles.append(Line2D([], [], linestyle="none", marker=ELEMENT_MARKERS[k % len(ELEMENT_MARKERS)], color="k",
                               markerfacecolor="none", label=f"$g$ = {names}"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 7), frameon=False,
-               fontsize=8)
+    handles.append(Line2D([], [], color="black", linewidth=1.3, marker="o", markerfacecolor="white",
+                          markeredgecolor="black", label=f"one orbit ({highlight} in bold)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=5, frameon=False, columnspacing=1.0,
+               handletextpad=0.3)
     return fig
 
 
 # ---- Figures 1 and 3: saliency --------------------------------------------------
+@_print_sized
 def plot_saliency(results: Mapping, group: str | None = None) -> Figure:
     """Figures 1 and 3: saliency grids for one group (default: the first).
 
     Rows are test samples; for each method, one column per group element g with the
-    realigned map g^{-1} m_f(g x) (red) over the untransformed image x (grey); the
-    corner number is its cosine similarity with m_f(x) (one term of SI_f, Eq. 3)."""
+    realigned map g^{-1} m_f(g x) (red) over the untransformed image x (grey), each map
+    scaled to its own maximum; the number under it is its cosine similarity with m_f(x)
+    (one term of SI_f, Eq. 3)."""
     group = group or next(iter(results["groups"]))
     entry = results["groups"][group]
     images = np.asarray(entry["images"], dtype=float)  # (N, H, W)
     elements = entry["element_labels"]
     methods = _methods(entry["methods"])
     n, order = images.shape[0], len(elements)
-    fig = Figure(figsize=(1.25 * order * len(methods) + 0.4, 1.35 * n + 1.0), layout="constrained")
+    cell = min(0.85, (PAGE_WIDTH - 0.3 * len(methods)) / (order * len(methods)))
+    fig = Figure(figsize=(cell * order * len(methods) + 0.3 * len(methods), (cell + 0.2) * n + 1.0),
+                 layout="constrained")
     subfigs = np.atleast_1d(fig.subfigures(1, len(methods), wspace=0.02))
     for sub, method in zip(subfigs, methods):
         m = entry["methods"][method]
@@ -359,18 +447,17 @@ def plot_saliency(results: Mapping, group: str | None = None) -> Figure:
                 if peak > 0:
                     ax.imshow(np.ma.masked_less_equal(sal / peak, 0.05), cmap="Reds", vmin=0, vmax=1,
                               interpolation="nearest")
-                ax.text(0.03, 0.97, f"{sims[k, i]:.2f}", transform=ax.transAxes, ha="left", va="top",
-                        fontsize=7, color="black", bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none",
-                                                              alpha=0.8))
+                ax.set_xlabel(f"{sims[k, i]:.2f}", fontsize=8, labelpad=1)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if i == 0:
-                    ax.set_title(f"$g$ = {elements[k]}", fontsize=8)
+                    ax.set_title(f"{elements[k]}", fontsize=8)
                 if k == 0:
                     ax.set_ylabel(f"class {entry['labels'][i]}", fontsize=8)
-        sub.suptitle(f"{method}: $g^{{-1}} m_f(g x)$", fontsize=10)
-    fig.suptitle(f"{group_tex(group)}: saliency maps realigned to a common orientation "
-                 r"(number: cosine similarity with $m_f(x)$)", fontsize=10)
+        sub.suptitle(f"{method}: $g^{{-1}} m_f(g x)$", fontsize=9)
+    fig.suptitle(f"{group_tex(group)}: saliency maps realigned to a common orientation; columns: "
+                 "group element $g$;\neach map scaled to its own maximum; "
+                 r"number below: cosine similarity with $m_f(x)$", fontsize=9)
     return fig
 
 
@@ -390,11 +477,15 @@ def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
     return makers[experiment]()
 
 
-def save_figure(fig: Figure, stem: str | Path, dpi: int = 150) -> list[Path]:
-    """Save ``fig`` as ``<stem>.png`` and ``<stem>.pdf``; returns both paths."""
+def save_figure(fig: Figure, stem: str | Path, dpi: int = 200) -> list[Path]:
+    """Save ``fig`` as ``<stem>.png`` (at ``dpi``, at least 150) and ``<stem>.pdf`` (TrueType
+    fonts); returns both paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    for p in paths:
-        fig.savefig(p, dpi=dpi, metadata=None if p.suffix == ".png" else {"CreationDate": None})
+    # TrueType (Type 42) fonts in the PDF: Type 3 fonts render badly and some publishers refuse them.
+    with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
+        for p in paths:
+            fig.savefig(p, dpi=max(int(dpi), 150),
+                        metadata=None if p.suffix == ".png" else {"CreationDate": None})
     return paths

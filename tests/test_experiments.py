@@ -124,7 +124,7 @@ def test_drift_figure_has_di_and_accuracy_ratio_rows():
     fig = plots.plot_drift(fake_drift())
     assert len(fig.axes) == 4
     labels = _labels(fig)
-    assert r"$DI_f$ on $\mathcal{D}_{1\to 2}(\beta)$" in labels
+    assert r"$DI_f$ on $\mathcal{D}_{1\to 2}(\beta)$ (nats)" in labels
     assert any("Acc" in s for s in labels) and any(r"$\beta$" in s for s in labels)
     assert len(fig.axes[0].get_lines()) == 3  # one line per method
 
