@@ -7,9 +7,12 @@ compares the DA epoch with the machine's matmul rate.
 
 An epoch here is what ``train_runs`` does per epoch: the training pass *and*
 the validation accuracy over the full validation orbit (|G| x 2k inputs).
-Times are the median over the timed epochs (the first epoch is a warm-up).
+Each measurement is the second epoch of a ``train_runs`` call (the first is a
+warm-up), timed between ``on_epoch_end`` callbacks; stacked and sequential
+measurements alternate for ``--rounds`` rounds (the machine may be shared), and
+the report gives medians and the median of the per-round ratios.
 
-    .venv/bin/python benchmarks/train_throughput_quick.py [--epochs 4] [--seeds 4] [--json out.json]
+    .venv/bin/python benchmarks/train_throughput_quick.py [--rounds 3] [--seeds 4] [--threads 1 --cpu-time]
 
 FLOPs counted for the DA epoch (per sample, multiply-adds x 2): forward of all
 layers; backward: weight gradients of all layers, input gradients of all but
@@ -60,35 +63,71 @@ def da_epoch_flops(n_train: int, n_val_orbit: int, widths: list[int]) -> float:
     return n_train * (fwd + bwd) + n_val_orbit * fwd
 
 
-def epoch_times(configs, seeds, splits, device, stack: bool, epochs: int) -> list[float]:
-    """Epoch times of training ``configs x seeds`` (stacked, or one by one and summed)."""
+def one_epoch(cfg: TrainConfig, seeds, splits, device, stack: bool) -> float:
+    """Seconds of the second epoch of ``train_runs([cfg], seeds)`` (the first is a warm-up)."""
     stamps: list[float] = []
 
     def hook(done: int) -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         stamps.append(CLOCK())
 
-    if stack:
-        train_runs(configs, seeds, splits, device=device, progress=False, stack=True, on_epoch_end=hook)
-        per = [b - a for a, b in zip(stamps[:-1], stamps[1:])][: epochs - 1]
-        return per
-    total = []
-    for s in seeds:
-        stamps.clear()
-        train_runs(configs, [s], splits, device=device, progress=False, stack=False, on_epoch_end=hook)
-        total.append([b - a for a, b in zip(stamps[:-1], stamps[1:])])
-    # sequential time of one "epoch of every run" = sum over runs of their epoch times
-    return [sum(col) for col in zip(*total)]
+    train_runs([cfg], seeds, splits, device=device, progress=False, stack=stack, on_epoch_end=hook)
+    return stamps[1] - stamps[0]
+
+
+def reference_epoch_fn(cfg: TrainConfig, splits, device):
+    """One epoch of ``benchmarks/reference.py`` (DataLoader, rot90 per element, nn.Sequential,
+    default Adam, validation orbit accuracy), as a callable; None if it cannot be imported."""
+    try:
+        from benchmarks import reference as R
+    except Exception:  # the reference belongs to the benchmark suite; optional here
+        return None
+    from nets.groups import get_group
+
+    group = get_group(cfg.group)
+    torch.manual_seed(0)
+    model = (R.ReferenceInvariantMLP(group, (36, 36), 9, 128, 5) if cfg.method == "WT"
+             else R.reference_mlp((36, 36), 9, 128, 5)).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    loader = R.reference_loader(splits.train.x, splits.train.y, cfg.batch_size)
+    gen = torch.Generator().manual_seed(0)
+    val = (splits.val.x, splits.val.y)
+    fn = lambda: R.reference_train_epoch(model, opt, loader, cfg.method, group, cfg.nu, device, gen, val)  # noqa: E731
+    fn()  # warm-up
+    return fn
+
+
+def interleaved(cfg: TrainConfig, seeds, splits, device, rounds: int, reference: bool = False):
+    """Per round: one stacked epoch of all ``seeds``, then one epoch of each seed alone
+    (summed), then (``reference``) one reference epoch. Adjacent measurements see the
+    same machine load; returns seconds per run-epoch (stacked, sequential, reference)
+    for every round."""
+    ref_fn = reference_epoch_fn(cfg, splits, device) if reference else None
+    stacked, sequential, ref = [], [], []
+    for _ in range(rounds):
+        stacked.append(one_epoch(cfg, seeds, splits, device, True) / len(seeds))
+        sequential.append(sum(one_epoch(cfg, [s], splits, device, False) for s in seeds) / len(seeds))
+        if ref_fn is not None:
+            t = CLOCK()
+            ref_fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            ref.append(CLOCK() - t)
+    return stacked, sequential, ref
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=4, help="epochs per measurement (first is warm-up)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved (stacked, sequential) rounds")
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--methods", default="DA,IR,WT")
     p.add_argument("--group", default="r4")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--reference", action="store_true",
+                   help="also time benchmarks/reference.py's plain epoch, interleaved")
     p.add_argument("--cpu-time", action="store_true",
                    help="time with the process CPU clock (use with --threads 1 on a busy machine)")
     args = p.parse_args(argv)
@@ -103,20 +142,26 @@ def main(argv=None) -> int:
     mm_big = matmul_gflops(dev, 2048, 2048, 2048, reps=5)
     mm_layer = matmul_gflops(dev, 512, 1296, 128, reps=20)
     print(f"device {dev}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"clock {'process CPU' if args.cpu_time else 'wall'}; per run-epoch = median epoch time / runs")
+          f"clock {'process CPU' if args.cpu_time else 'wall'}; seconds per run-epoch (median of rounds)")
     print(f"matmul GFLOP/s: 2048^3 {mm_big:.1f}; 512x1296x128 {mm_layer:.1f}")
     out = {"device": str(dev), "threads": torch.get_num_threads(), "matmul_gflops_2048": mm_big,
            "matmul_gflops_512x1296x128": mm_layer, "methods": {}}
     for method in args.methods.split(","):
-        cfg = TrainConfig(method=method, group=args.group, epochs=args.epochs, nu=1.0 if method == "IR" else 0.0)
-        row = {}
-        for stack in (True, False):
-            per = epoch_times([cfg], seeds, splits, dev, stack, args.epochs)
-            row["stacked" if stack else "sequential"] = statistics.median(per) / len(seeds)
-        row["speedup_stacked"] = row["sequential"] / row["stacked"]
+        cfg = TrainConfig(method=method, group=args.group, epochs=2, nu=1.0 if method == "IR" else 0.0)
+        st, sq, ref = interleaved(cfg, seeds, splits, dev, args.rounds, args.reference)
+        row = {"stacked": statistics.median(st), "sequential": statistics.median(sq),
+               "speedup_stacked": statistics.median(b / a for a, b in zip(st, sq)),
+               "rounds_stacked": st, "rounds_sequential": sq}
+        if ref:
+            row.update(reference=statistics.median(ref), rounds_reference=ref,
+                       speedup_vs_reference_sequential=statistics.median(r / a for a, r in zip(sq, ref)),
+                       speedup_vs_reference_stacked=statistics.median(r / a for a, r in zip(st, ref)))
         out["methods"][method] = row
         line = (f"{method}: per run-epoch stacked({len(seeds)}) {row['stacked']:.3f} s, "
                 f"sequential {row['sequential']:.3f} s, stacked speedup {row['speedup_stacked']:.2f}x")
+        if ref:
+            line += (f"; reference {row['reference']:.3f} s -> ours {row['speedup_vs_reference_sequential']:.2f}x "
+                     f"alone, {row['speedup_vs_reference_stacked']:.2f}x stacked")
         if method == "DA":
             from nets.groups import get_group
 

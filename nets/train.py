@@ -333,11 +333,11 @@ class _OrbitData:
         self.y = split.y.to(device=device, dtype=torch.long)
         self.flat = x.reshape(self.N, self.D)
         if self.G * self.N * self.D * x.element_size() <= MAX_ORBIT_TABLE_BYTES:
-            # One column gather per element straight into the table (no (N, |G|, D) temporary).
+            # One pixel gather per element straight into the table (no (N, |G|, D) temporary).
             idx = group.orbit_index(self.H, self.W, device)
             table = torch.empty(self.G, self.N, self.D, device=device, dtype=dtype)
             for g in range(self.G):
-                torch.index_select(self.flat, 1, idx[g], out=table[g])
+                torch.gather(self.flat, 1, idx[g].expand(self.N, -1), out=table[g])
             self.table: torch.Tensor | None = table.view(self.G * self.N, self.D)
         else:
             self.table = None
