@@ -125,7 +125,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
         seeds=(0,),
-        epochs=10,
+        epochs=25,
         n_test=10_000,
         nu_grids=_subgrid({"logit": (1, 3, 4), "kl": (1, 3, 4), "normalized_logit": (1, 3, 4)}),
         n_si_samples=100,
