@@ -152,6 +152,25 @@ def _orbit_outputs(model: nn.Module, xc: torch.Tensor, group: Group) -> torch.Te
     return out.view(G, n, -1)
 
 
+def _orbit_logit_measure(
+    model: nn.Module,
+    x: torch.Tensor,
+    group: Group,
+    per_sample: Callable[[torch.Tensor], torch.Tensor],
+    reduction: Reduction,
+    chunk_size: int,
+) -> torch.Tensor:
+    """Shared body of the logit measures: validate, evaluate the orbit logits
+    ``(|G|, n, C)`` chunk by chunk, map them to per-sample values ``(n,)`` with
+    ``per_sample``, and reduce over the samples."""
+    _check_images(x, group)
+    _check_reduction(reduction)
+    chunk_size = _check_chunk_size(chunk_size)
+    out = [per_sample(_orbit_outputs(model, x[s : s + chunk_size], group))
+           for s in _chunks(x.shape[0], chunk_size)]
+    return _reduce(torch.cat(out), reduction)
+
+
 # ---- LI, DI, orbit centroid, per-layer profile ---------------------------------------
 
 
@@ -172,16 +191,12 @@ def logit_invariance(
     (see the module docstring). x: ``(N, H, W)``. Returns a scalar, or ``(N,)``
     with ``reduction="none"``.
     """
-    _check_images(x, group)
-    _check_reduction(reduction)
-    chunk_size = _check_chunk_size(chunk_size)
     elems = _elements(group, include_identity)
-    out = []
-    for s in _chunks(x.shape[0], chunk_size):
-        logits = _orbit_outputs(model, x[s : s + chunk_size], group)
-        d = 0.5 * (logits[elems] - logits[0]).pow(2).sum(-1)  # (|elems|, n)
-        out.append(d.mean(0))
-    return _reduce(torch.cat(out), reduction)
+
+    def per_sample(logits: torch.Tensor) -> torch.Tensor:
+        return (0.5 * (logits[elems] - logits[0]).pow(2).sum(-1)).mean(0)  # (|elems|, n) -> (n,)
+
+    return _orbit_logit_measure(model, x, group, per_sample, reduction, chunk_size)
 
 
 @torch.no_grad()
@@ -206,18 +221,15 @@ def distribution_invariance(
     logits, unlike LI, so ``LI = 0`` implies ``DI = 0`` but not conversely.
     x: ``(N, H, W)``. Returns a scalar, or ``(N,)`` with ``reduction="none"``.
     """
-    _check_images(x, group)
-    _check_reduction(reduction)
-    chunk_size = _check_chunk_size(chunk_size)
     elems = _elements(group, include_identity)
-    out = []
-    for s in _chunks(x.shape[0], chunk_size):
-        logits = _orbit_outputs(model, x[s : s + chunk_size], group)
+
+    def per_sample(logits: torch.Tensor) -> torch.Tensor:
         logp = F.log_softmax(logits.to(_wide_dtype(logits)), dim=-1)
         p0 = logp[0]
         kl = (p0.exp() * (p0 - logp[elems])).sum(-1).clamp_min(0)  # (|elems|, n)
-        out.append(kl.mean(0).to(logits.dtype))
-    return _reduce(torch.cat(out), reduction)
+        return kl.mean(0).to(logits.dtype)
+
+    return _orbit_logit_measure(model, x, group, per_sample, reduction, chunk_size)
 
 
 @torch.no_grad()
@@ -237,15 +249,12 @@ def orbit_centroid_invariance(
     the all-pairs average ``1/(2|G|^2) sum_{g,h} 1/2 ||f(gx) - f(hx)||^2``.
     x: ``(N, H, W)``. Returns a scalar, or ``(N,)`` with ``reduction="none"``.
     """
-    _check_images(x, group)
-    _check_reduction(reduction)
-    chunk_size = _check_chunk_size(chunk_size)
-    out = []
-    for s in _chunks(x.shape[0], chunk_size):
-        logits = _orbit_outputs(model, x[s : s + chunk_size], group)
+
+    def per_sample(logits: torch.Tensor) -> torch.Tensor:
         c = logits.mean(0, keepdim=True)
-        out.append(0.5 * (logits - c).pow(2).sum(-1).mean(0))
-    return _reduce(torch.cat(out), reduction)
+        return 0.5 * (logits - c).pow(2).sum(-1).mean(0)
+
+    return _orbit_logit_measure(model, x, group, per_sample, reduction, chunk_size)
 
 
 @torch.no_grad()
