@@ -21,6 +21,7 @@ __all__ = [
     "PAPER_TABLE1_STD",
     "PAPER_CITATION",
     "Thresholds",
+    "completeness",
     "Check",
     "Verdict",
     "verdicts",
@@ -318,8 +319,28 @@ def _selection_rows(g: str, reg: str, sel: Mapping) -> list[list[str]]:
     rows = []
     for nu, si, acc in zip(sel.get("grid", []), sel.get("si", []), sel.get("accuracy", [])):
         chosen = "**chosen**" if sel.get("chosen") is not None and math.isclose(nu, sel["chosen"]) else ""
+        if si is None:  # the ascending search stopped before this nu
+            rows.append([g.upper(), reg, f"{nu:g}", "not trained", "not trained",
+                         "a smaller ν reached the target"])
+            continue
         rows.append([g.upper(), reg, f"{nu:g}", fmt(si), fmt(None if acc is None else 100 * acc), chosen])
     return rows
+
+
+def completeness(results: Mapping[str, Mapping]) -> list[str]:
+    """What is missing from a sweep, one phrase per gap (empty when every
+    experiment ran on every group): experiments not run, groups still pending."""
+    from nets.experiments.common import EXPERIMENTS
+
+    gaps = []
+    for name in EXPERIMENTS:
+        r = results.get(name)
+        if not r:
+            gaps.append(f"`{name}` has not run")
+        elif r.get("pending_groups"):
+            done = ", ".join(g.upper() for g in r.get("groups", {})) or "none"
+            gaps.append(f"`{name}` covers {done} only ({', '.join(g.upper() for g in r['pending_groups'])} pending)")
+    return gaps
 
 
 def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Thresholds(),
@@ -340,6 +361,11 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
             f"> **Not the paper's protocol**: profile `{prof.get('name')}` uses {len(prof.get('seeds', []))} seed(s) "
             f"and {prof.get('epochs')} epochs (paper: 4 seeds, 300 epochs), and fewer samples for some measures "
             "(see Provenance). Its verdicts describe these runs, not the paper's.\n")
+    partial = completeness(results)
+    if partial:
+        lines.append("> **Partial results**: " + "; ".join(partial) + ". Verdicts use only what ran; a claim "
+                     "whose experiments did not run is *not evaluated*. Running the same command again resumes "
+                     "from the checkpoints.\n")
     run = [
         ("profile", f"`{prof.get('name', '?')}`"),
         ("seeds", ", ".join(str(s) for s in prof.get("seeds", []))),

@@ -14,6 +14,7 @@ from nets.report import (
     PAPER_TABLE1,
     PAPER_TABLE1_STD,
     Thresholds,
+    completeness,
     render_report,
     verdicts,
     write_report,
@@ -247,6 +248,34 @@ def test_report_states_a_failed_claim_and_an_unreached_target():
     assert "**does not hold**" in text
     assert "no ν reached SI ≥ 0.95" in text
     assert "σ_max" in text
+
+
+def test_a_complete_sweep_has_no_partial_banner():
+    assert completeness(fake_results()) == []
+    assert "Partial results" not in render_report(fake_results())
+
+
+def test_a_partial_sweep_says_what_is_pending_and_leaves_the_rest_not_evaluated():
+    t1 = fake_table1()
+    del t1["groups"]["t3"]
+    t1.update(complete=False, pending_groups=["t3"])
+    text = render_report({"table1": t1})
+    assert "**Partial results**" in text
+    assert "`table1` covers R4 only (T3 pending)" in text
+    for name in ("drift", "spectral", "tsne", "saliency"):
+        assert f"`{name}` has not run" in text
+    assert _status({"table1": t1}, "4").status == "not evaluated"
+    assert _status({"table1": t1}, "1").status == "holds"  # what ran is still judged
+
+
+def test_a_selection_with_untrained_grid_values_renders(tmp_path):
+    t1 = fake_table1()
+    sel = t1["groups"]["r4"]["nu_selection"]
+    sel.update(si=[0.5, 0.96, None, None, None], accuracy=[0.95, 0.94, None, None, None], chosen=0.3,
+               search="ascending")
+    text = render_report({"table1": t1})
+    assert "| R4 | logit | 0.3 | 0.96 |" in text
+    assert "| R4 | logit | 3 | not trained | not trained | a smaller ν reached the target |" in text
 
 
 def test_write_report_reads_the_json_files(tmp_path):

@@ -400,8 +400,38 @@ def test_a_checkpoint_of_another_config_is_refused(splits, tmp_path):
 def test_tune_nu_reports_every_grid_value_and_applies_the_rule(splits):
     base = small("IR", epochs=1)
     sel, runs = tune_nu(base, [1.0, 0.0], [0, 1], splits, n_si_samples=4, device="cpu", progress=False,
-                        n_steps=4)
+                        n_steps=4, search="full")
     assert sel.grid == [1.0, 0.0] and len(sel.si) == 2 and len(sel.accuracy) == 2
-    assert [r.config.nu for r in runs] == [1.0, 1.0, 0.0, 0.0] and [r.seed for r in runs] == [0, 1, 0, 1]
+    assert None not in sel.si and None not in sel.accuracy
+    assert {nu: [(r.config.nu, r.seed) for r in rs] for nu, rs in runs.items()} == {
+        1.0: [(1.0, 0), (1.0, 1)], 0.0: [(0.0, 0), (0.0, 1)]}
     assert sel.chosen == select_nu(sel.grid, sel.si, sel.target)
-    assert sel.to_dict()["target"] == 0.95
+    assert sel.to_dict()["target"] == 0.95 and sel.to_dict()["search"] == "full"
+
+
+def test_ascending_nu_search_stops_at_the_first_nu_reaching_the_target(splits):
+    base = small("IR", epochs=1)
+    full, _ = tune_nu(base, [3.0, 0.0, 1.0], [0], splits, n_si_samples=4, device="cpu", progress=False,
+                      n_steps=4, search="full")
+    target = full.si[1] - 1e-4  # the smallest nu (0.0) reaches it: nothing else is trained
+    sel, runs = tune_nu(base, [3.0, 0.0, 1.0], [0], splits, si_target=target, n_si_samples=4, device="cpu",
+                        progress=False, n_steps=4, search="ascending")
+    assert sel.search == "ascending" and sel.trained == [0.0] and list(runs) == [0.0]
+    assert sel.si == [None, full.si[1], None] and sel.chosen == 0.0
+
+
+def test_ascending_nu_search_picks_the_same_nu_as_the_full_grid(splits):
+    base = small("IR", epochs=1)
+    grid = [1.0, 0.0, 10.0]
+    full, _ = tune_nu(base, grid, [0], splits, n_si_samples=4, device="cpu", progress=False, n_steps=4,
+                      search="full")
+    for target in [v - 1e-4 for v in full.si] + [2.0]:  # each SI just reached, and a target nobody reaches
+        full_choice = select_nu(full.grid, full.si, target)
+        sel, _ = tune_nu(base, grid, [0], splits, si_target=target, n_si_samples=4, device="cpu",
+                         progress=False, n_steps=4, search="ascending")
+        assert sel.chosen == full_choice
+        trained = sel.trained
+        assert sorted(trained) == sorted(grid)[:len(trained)]  # a prefix of the ascending grid
+        assert all(sel.si[grid.index(v)] == pytest.approx(full.si[grid.index(v)], abs=1e-5) for v in trained)
+        if full_choice is None:
+            assert sorted(trained) == sorted(grid)  # nothing reached it: the whole grid was tried

@@ -54,10 +54,12 @@ def tune(base: TrainConfig, profile: Profile, splits: Splits, *, device, run_dir
     selection record (JSON-ready) and the chosen nu's runs (seed order).
 
     ``tune_nu`` picks the smallest nu with validation SI >= target, or none; then
-    the largest-SI nu is used instead and the record says ``reached_target: false``."""
+    the largest-SI nu is used instead and the record says ``reached_target: false``.
+    On CPU the grid is searched smallest nu first and stops at the first that
+    reaches the target (``nets.train.AUTO_NU_SEARCH``); the record's ``search`` says
+    which, and grid values never trained have SI and accuracy ``null``."""
     grid = list(profile.nu_grid(base.regularizer))
-    k = len(profile.seeds)
-    sel, runs = tune_nu(base, grid, list(profile.seeds), splits, si_target=profile.si_target,
+    sel, by_nu = tune_nu(base, grid, list(profile.seeds), splits, si_target=profile.si_target,
                         n_si_samples=profile.n_si_samples, device=device, run_dir=run_dir, progress=progress,
                         n_steps=profile.ig_steps)
     record = dict(sel.to_dict())
@@ -66,8 +68,7 @@ def tune(base: TrainConfig, profile: Profile, splits: Splits, *, device, run_dir
     chosen = float(sel.chosen) if reached else float(grid[max(range(len(grid)), key=si.__getitem__)])
     record.update(regularizer=base.regularizer, chosen=chosen, reached_target=reached, rule=SELECTION_RULE,
                   n_si_samples=min(profile.n_si_samples, len(splits.val)))
-    j = grid.index(chosen)
-    return record, runs[j * k:(j + 1) * k]
+    return record, by_nu[chosen]
 
 
 def table1_models(profile: Profile, group: str, nu: float, splits: Splits, *, device, run_dir,
@@ -88,7 +89,7 @@ def chosen_nus(profile: Profile, results_root=None, *, device: str = "auto", pro
     if not path.exists():
         run_table1(profile, results_root, device=device, progress=progress, command=command)
     t1 = read_json(path)
-    missing = [g for g in profile.groups if g not in t1["groups"]]
+    missing = [g for g in profile.groups if g not in t1["groups"]]  # a partial table1 resumes
     if missing or list(t1["meta"]["seeds"]) != list(profile.seeds):
         run_table1(profile, results_root, device=device, progress=progress, command=command)
         t1 = read_json(path)
@@ -140,7 +141,17 @@ def run_table1(profile: Profile, results_root=None, *, device: str = "auto", pro
         methods = {m: summarize(rs[0].config, [evaluate(r, splits, g, profile, dev) for r in rs])
                    for m, rs in runs.items()}
         groups[g] = {"methods": methods, "nu_selection": selection}
-    results = {
+        pending = [h for h in profile.groups if h not in groups]
+        # written after every group, so a sweep stopped later keeps what finished
+        out = finish(profile, "table1", _body(profile, splits, groups, pending), results_root, device=str(dev),
+                     started=started, command=command)
+    return out
+
+
+def _body(profile: Profile, splits: Splits, groups: dict, pending: list[str]) -> dict:
+    return {
+        "complete": not pending,
+        "pending_groups": pending,
         "protocol": {
             "accuracy": "Accuracy over the full test orbit (every test sample under every group element).",
             "LI": f"LI and DI over all {len(splits.test)} test samples, mean over the non-identity elements.",
@@ -153,4 +164,3 @@ def run_table1(profile: Profile, results_root=None, *, device: str = "auto", pro
         },
         "groups": groups,
     }
-    return finish(profile, "table1", results, results_root, device=str(dev), started=started, command=command)
