@@ -88,3 +88,17 @@ def test_fast_path_and_reference_give_equal_losses_and_gradients(method, group, 
     for l, lin in enumerate(linears):
         torch.testing.assert_close(stacked.weights[l].grad[0], lin.weight.grad, **tol)
         torch.testing.assert_close(stacked.biases[l].grad[0], lin.bias.grad, **tol)
+
+
+def test_protocol_flop_count_brackets_the_ascending_nu_search():
+    from benchmarks import bench
+
+    p = bench.paper_protocol(100.0)
+    for g in p["per_group"].values():
+        G = g["order"]
+        run = lambda m: p["seeds"] * p["epochs"] * (p["n_train"] * bench.train_flops(m, G)  # noqa: E731
+                                                    + p["n_val"] * bench.validation_flops(m, G))
+        assert g["gflop"] * 1e9 == run("WT") + run("DA") + 15 * run("IR")  # 3 forms x 5 nu
+        assert g["gflop_ascending_best_case"] * 1e9 == run("WT") + run("DA") + 3 * run("IR")
+    assert p["total_gflop_ascending_best_case"] < p["total_gflop"]
+    assert p["lower_bound_s_at_matmul_rate"] == pytest.approx(p["total_gflop"] / 100.0)

@@ -218,6 +218,7 @@ def _check_smoke_results(tmp_path):
         assert r["meta"]["command"].startswith("python -m nets reproduce")
         assert set(r["groups"]) == {"r4", "t3"}
     t1 = json.loads((out / "table1.json").read_text())
+    assert t1["complete"] is True and t1["pending_groups"] == []
     wt = t1["groups"]["r4"]["methods"]["WT"]
     assert wt["LI"]["mean"] < 1e-6  # weight tying is invariant whatever the training
     sel = t1["groups"]["r4"]["nu_selection"]
@@ -229,3 +230,37 @@ def _check_smoke_results(tmp_path):
     assert "python -m nets reproduce --profile smoke" in report
     assert json.loads((out / "reproduce.json").read_text())["meta"]["experiment"] == "reproduce"
     assert any((out / "checkpoints").iterdir())
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.skipif(not _real_data_available() and os.environ.get("CI", "").lower() != "true",
+                    reason="MNIST / Fashion-MNIST not fetched (python -m nets.data fetch); required on CI")
+def test_table1_stopped_in_the_second_group_keeps_the_first(tmp_path, monkeypatch):
+    import torch
+
+    from nets.experiments import table1
+    from nets.report import write_report
+
+    real_tune = table1.tune
+
+    def tune_until_t3(base, *a, **kw):
+        if base.group == "t3":
+            raise _Stop  # the sweep is killed while the second group trains
+        return real_tune(base, *a, **kw)
+
+    monkeypatch.setattr(table1, "tune", tune_until_t3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.raises(_Stop):
+            table1.run_table1(PROFILES["smoke"], tmp_path, device="cpu", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    t1 = json.loads((tmp_path / "smoke" / "table1.json").read_text())
+    assert list(t1["groups"]) == ["r4"] and t1["pending_groups"] == ["t3"] and t1["complete"] is False
+    assert set(t1["groups"]["r4"]["methods"]) == {"WT", "DA", "IR"}
+    report = write_report(tmp_path / "smoke").read_text()
+    assert "`table1` covers R4 only (T3 pending)" in report
