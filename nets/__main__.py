@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--results", default=str(RESULTS_ROOT), help="results root (default: %(default)s)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the profile's seeds")
+    p.add_argument("--groups", nargs="+", default=None, metavar="GROUP",
+                   help="run only these of the profile's groups (r4, t3); results of the others already in the "
+                        "results folder are kept, and the JSON lists the groups still pending")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice; 1 is much faster on a machine shared with "
                         "other CPU-heavy processes)")
@@ -41,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = get_profile(args.profile)
     if args.seeds:
         profile = profile.with_seeds(args.seeds)
+    if args.groups:
+        profile = profile.with_groups(args.groups)
     if args.threads is not None:
         import torch
 

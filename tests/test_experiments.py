@@ -72,6 +72,45 @@ def test_with_seeds_changes_only_seeds():
         get_profile("nope")
 
 
+def test_with_groups_keeps_the_profiles_order_and_refuses_unknown_groups():
+    p = get_profile("paper").with_groups(["T3", "r4"])
+    assert p.groups == ("r4", "t3") and p.epochs == 300
+    assert get_profile("paper").with_groups(["t3"]).groups == ("t3",)
+    for bad in ([], ["d4"]):
+        with pytest.raises(ValueError, match="subset"):
+            get_profile("paper").with_groups(bad)
+
+
+def _finish_groups(tmp_path, profile, groups):
+    from nets.experiments.common import finish
+
+    body = {"groups": {g: {"value": g} for g in groups}}
+    return finish(profile, "tsne_merge_test", body, tmp_path, device="cpu", started=0.0, command="test")
+
+
+def test_a_run_on_some_groups_keeps_the_other_groups_results(tmp_path, monkeypatch):
+    from nets.experiments import common
+
+    monkeypatch.setattr(common, "draw", lambda *a, **k: [])
+    paper = PROFILES["paper"]
+    first = _finish_groups(tmp_path, paper.with_groups(["t3"]), ["t3"])
+    assert first["complete"] is False and first["pending_groups"] == ["r4"]
+    both = _finish_groups(tmp_path, paper.with_groups(["r4"]), ["r4"])
+    assert list(both["groups"]) == ["r4", "t3"] and both["complete"] is True and both["pending_groups"] == []
+    on_disk = json.loads((tmp_path / "paper" / "tsne_merge_test.json").read_text())
+    assert on_disk["groups"] == {"r4": {"value": "r4"}, "t3": {"value": "t3"}}
+
+
+def test_results_of_another_sweep_are_not_merged(tmp_path, monkeypatch):
+    from nets.experiments import common
+
+    monkeypatch.setattr(common, "draw", lambda *a, **k: [])
+    paper = PROFILES["paper"]
+    _finish_groups(tmp_path, paper.with_groups(["t3"]), ["t3"])
+    other_seeds = _finish_groups(tmp_path, paper.with_seeds([7]).with_groups(["r4"]), ["r4"])
+    assert list(other_seeds["groups"]) == ["r4"] and other_seeds["pending_groups"] == ["t3"]
+
+
 def test_profile_to_dict_is_json():
     d = PROFILES["paper"].to_dict()
     assert json.loads(json.dumps(d))["nu_grids"]["logit"] == list(PROFILES["paper"].nu_grid("logit"))
@@ -165,6 +204,21 @@ def test_cli_report_redraws_figures_from_json(tmp_path, capsys):
         for ext in (".png", ".pdf"):
             assert (out / "figures" / f"{stem}{ext}").stat().st_size > 1000
     assert "![" in (out / "REPORT.md").read_text()
+
+
+def test_cli_passes_groups_to_the_experiment(tmp_path, monkeypatch):
+    from nets import experiments
+    from nets.__main__ import main
+
+    seen = {}
+
+    def fake_runner(profile, results_root, **kw):
+        seen["groups"] = profile.groups
+        return {}
+
+    monkeypatch.setattr(experiments, "runner", lambda name: fake_runner)
+    assert main(["drift", "--profile", "paper", "--groups", "t3", "--results", str(tmp_path), "--no-progress"]) == 0
+    assert seen["groups"] == ("t3",)
 
 
 def test_cli_rejects_unknown_experiment():

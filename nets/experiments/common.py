@@ -205,7 +205,40 @@ def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, 
     figures never depend on anything the JSON lacks), then write ``<experiment>.json``
     with the provenance block (wall time including the figures). Returns the dict."""
     results = json.loads(dumps(to_jsonable(body)))
+    path = result_path(profile, experiment, results_root)
+    if "groups" in results:
+        results = _merge_groups(profile, results, path)
     draw(experiment, results, figure_dir(profile, results_root))
     results = {"meta": metadata(profile, experiment, device=device, started=started, command=command), **results}
-    write_json(result_path(profile, experiment, results_root), results)
+    write_json(path, results)
     return results
+
+
+def _same_sweep(meta: dict, profile: Profile) -> bool:
+    """Whether results with provenance ``meta`` come from ``profile`` but for the groups."""
+    old = dict(meta.get("profile") or {})
+    new = profile.to_dict()
+    old.pop("groups", None)
+    new.pop("groups", None)
+    return old == new
+
+
+def _merge_groups(profile: Profile, results: dict, path: Path) -> dict:
+    """Keep the groups of an existing ``path`` that this run did not compute (when
+    that file is from the same profile, sizes and seeds), and say which of the
+    profile's groups are still missing: ``complete`` and ``pending_groups``."""
+    from nets.experiments.profiles import PROFILES
+
+    groups = dict(results["groups"])
+    if path.exists():
+        try:
+            old = read_json(path)
+        except (OSError, ValueError):
+            old = None
+        if old and _same_sweep(old.get("meta", {}), profile):
+            kept = {g: v for g, v in old.get("groups", {}).items() if g not in groups}
+            groups = {**kept, **groups}
+    full = PROFILES[profile.name].groups if profile.name in PROFILES else profile.groups
+    order = [g for g in full if g in groups] + [g for g in groups if g not in full]
+    pending = [g for g in full if g not in groups]
+    return {**results, "complete": not pending, "pending_groups": pending, "groups": {g: groups[g] for g in order}}

@@ -95,6 +95,16 @@ class Profile:
             raise ValueError("at least one seed is needed")
         return replace(self, seeds=seeds)
 
+    def with_groups(self, groups: tuple[str, ...] | list[str]) -> "Profile":
+        """The same profile on a subset of its groups (the CLI's ``--groups``): a
+        sweep too long for one sitting can be run a group at a time; results of
+        the other groups already on disk are kept (``nets.experiments.common.finish``)."""
+        groups = tuple(dict.fromkeys(str(g).lower() for g in groups))
+        unknown = [g for g in groups if g not in self.groups]
+        if not groups or unknown:
+            raise ValueError(f"groups must be a non-empty subset of {list(self.groups)}, got {list(groups)}")
+        return replace(self, groups=tuple(g for g in self.groups if g in groups))
+
     def to_dict(self) -> dict:
         out = {}
         for f in fields(self):

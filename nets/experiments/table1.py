@@ -141,17 +141,14 @@ def run_table1(profile: Profile, results_root=None, *, device: str = "auto", pro
         methods = {m: summarize(rs[0].config, [evaluate(r, splits, g, profile, dev) for r in rs])
                    for m, rs in runs.items()}
         groups[g] = {"methods": methods, "nu_selection": selection}
-        pending = [h for h in profile.groups if h not in groups]
         # written after every group, so a sweep stopped later keeps what finished
-        out = finish(profile, "table1", _body(profile, splits, groups, pending), results_root, device=str(dev),
+        out = finish(profile, "table1", _body(profile, splits, groups), results_root, device=str(dev),
                      started=started, command=command)
     return out
 
 
-def _body(profile: Profile, splits: Splits, groups: dict, pending: list[str]) -> dict:
+def _body(profile: Profile, splits: Splits, groups: dict) -> dict:
     return {
-        "complete": not pending,
-        "pending_groups": pending,
         "protocol": {
             "accuracy": "Accuracy over the full test orbit (every test sample under every group element).",
             "LI": f"LI and DI over all {len(splits.test)} test samples, mean over the non-identity elements.",
