@@ -165,6 +165,11 @@ def _git_dirty() -> bool | None:
     return None if out is None or out.returncode not in (0, 1) else out.returncode == 1
 
 
+# The code a process runs is the code it imported: a sweep that runs for hours records the
+# commit (and whether nets/ had uncommitted changes) as they were when it started.
+_CODE_AT_START = (_git_commit(), _git_dirty())
+
+
 def metadata(profile: Profile, experiment: str, *, device: str, started: float,
              command: str | None = None) -> dict:
     """The provenance block every results JSON carries."""
@@ -175,8 +180,8 @@ def metadata(profile: Profile, experiment: str, *, device: str, started: float,
         "epochs": profile.epochs,
         "device": device,
         "versions": versions(),
-        "git_commit": _git_commit(),
-        "git_dirty": _git_dirty(),
+        "git_commit": _CODE_AT_START[0],
+        "git_dirty": _CODE_AT_START[1],
         "command": command if command is not None else command_line(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "wall_time_s": round(time.time() - started, 2),
