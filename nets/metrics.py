@@ -47,6 +47,7 @@ from nets.groups import Group
 __all__ = [
     "logit_invariance",
     "distribution_invariance",
+    "orbit_measures",
     "saliency_invariance",
     "orbit_centroid_invariance",
     "layer_invariance_profile",
@@ -172,6 +173,52 @@ def _orbit_logit_measure(
 
 
 # ---- LI, DI, orbit centroid, per-layer profile ---------------------------------------
+def _li_per_sample(logits: torch.Tensor, elems: list[int]) -> torch.Tensor:
+    """Orbit logits ``(|G|, n, C)`` -> per-sample LI ``(n,)``: mean over ``elems`` of 1/2 ||f(x) - f(gx)||^2."""
+    return (0.5 * (logits[elems] - logits[0]).pow(2).sum(-1)).mean(0)
+
+
+def _di_per_sample(logits: torch.Tensor, elems: list[int]) -> torch.Tensor:
+    """Orbit logits ``(|G|, n, C)`` -> per-sample DI ``(n,)``: mean over ``elems`` of KL(u_x || q_gx), in float64."""
+    logp = F.log_softmax(logits.to(_wide_dtype(logits)), dim=-1)
+    p0 = logp[0]
+    kl = (p0.exp() * (p0 - logp[elems])).sum(-1).clamp_min(0)  # (|elems|, n)
+    return kl.mean(0).to(logits.dtype)
+
+
+@torch.no_grad()
+def orbit_measures(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    group: Group,
+    *,
+    include_identity: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> dict[str, float]:
+    """Accuracy over the full orbit, LI (Eq. 2) and DI (Eq. 1) from one pass over the orbit logits.
+
+    The same numbers as ``nets.train.orbit_accuracy``, :func:`logit_invariance` and
+    :func:`distribution_invariance` (up to float round-off in the batching), at a third
+    of their cost: each orbit input is classified once. x: ``(N, H, W)``, y: ``(N,)``.
+    Returns ``{"accuracy", "LI", "DI"}`` (LI/DI averaged as those functions do).
+    """
+    N = _check_images(x, group)[0]
+    if not isinstance(y, torch.Tensor) or y.shape != (N,):
+        raise ValueError(f"y must be a tensor of shape ({N},) matching x, got "
+                         f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+    chunk_size = _check_chunk_size(chunk_size)
+    elems = _elements(group, include_identity)
+    y = y.to(x.device)
+    correct, li, di = 0, [], []
+    for s in _chunks(N, chunk_size):
+        logits = _orbit_outputs(model, x[s : s + chunk_size], group)  # (|G|, n, C)
+        correct += int((logits.argmax(-1) == y[s : s + chunk_size]).sum())
+        li.append(_li_per_sample(logits, elems))
+        di.append(_di_per_sample(logits, elems))
+    return {"accuracy": correct / (group.order * N), "LI": float(torch.cat(li).mean()),
+            "DI": float(torch.cat(di).mean())}
+
 
 
 @torch.no_grad()
@@ -192,11 +239,7 @@ def logit_invariance(
     with ``reduction="none"``.
     """
     elems = _elements(group, include_identity)
-
-    def per_sample(logits: torch.Tensor) -> torch.Tensor:
-        return (0.5 * (logits[elems] - logits[0]).pow(2).sum(-1)).mean(0)  # (|elems|, n) -> (n,)
-
-    return _orbit_logit_measure(model, x, group, per_sample, reduction, chunk_size)
+    return _orbit_logit_measure(model, x, group, lambda z: _li_per_sample(z, elems), reduction, chunk_size)
 
 
 @torch.no_grad()
@@ -222,14 +265,7 @@ def distribution_invariance(
     x: ``(N, H, W)``. Returns a scalar, or ``(N,)`` with ``reduction="none"``.
     """
     elems = _elements(group, include_identity)
-
-    def per_sample(logits: torch.Tensor) -> torch.Tensor:
-        logp = F.log_softmax(logits.to(_wide_dtype(logits)), dim=-1)
-        p0 = logp[0]
-        kl = (p0.exp() * (p0 - logp[elems])).sum(-1).clamp_min(0)  # (|elems|, n)
-        return kl.mean(0).to(logits.dtype)
-
-    return _orbit_logit_measure(model, x, group, per_sample, reduction, chunk_size)
+    return _orbit_logit_measure(model, x, group, lambda z: _di_per_sample(z, elems), reduction, chunk_size)
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ from nets.metrics import (
     layer_invariance_profile,
     logit_invariance,
     orbit_centroid_invariance,
+    orbit_measures,
     saliency_invariance,
     saliency_map,
 )
@@ -208,6 +209,24 @@ def test_logit_invariance_is_equation_2(group):
         terms = [0.5 * (f - model(group.act(x, g))).pow(2).sum(1) for g in group.elements if g != 0]
     expected = torch.stack(terms).mean(0)
     torch.testing.assert_close(logit_invariance(model, x, group, reduction="none"), expected)
+
+
+@pytest.mark.parametrize("group", [R4, T3, D4], ids=lambda g: g.name)
+def test_orbit_measures_equal_the_separate_measures_from_one_pass(group):
+    from nets.data import Split
+    from nets.train import orbit_accuracy
+
+    model, x = small_mlp(), images(n=23)
+    y = torch.arange(23) % 5
+    out = orbit_measures(model, x, y, group, chunk_size=7)
+    assert out["accuracy"] == orbit_accuracy(model, Split(x, y), group)
+    assert out["LI"] == pytest.approx(float(logit_invariance(model, x, group)), rel=1e-12)
+    assert out["DI"] == pytest.approx(float(distribution_invariance(model, x, group)), rel=1e-12)
+
+
+def test_orbit_measures_reject_labels_that_do_not_match_the_images():
+    with pytest.raises(ValueError, match="y must be a tensor of shape"):
+        orbit_measures(small_mlp(), images(n=4), torch.zeros(3, dtype=torch.long), R4)
 
 
 @pytest.mark.parametrize("group", [R4, T3, D4], ids=lambda g: g.name)

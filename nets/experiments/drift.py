@@ -20,8 +20,8 @@ from nets.experiments.common import checkpoint_dir, finish
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import chosen_nus, profile_splits, table1_models
 from nets.groups import get_group
-from nets.metrics import distribution_invariance
-from nets.train import orbit_accuracy, resolve_device
+from nets.metrics import orbit_measures
+from nets.train import resolve_device
 
 __all__ = ["run_drift"]
 
@@ -54,8 +54,9 @@ def run_drift(profile: Profile, results_root=None, *, device: str = "auto", prog
             for m, runs in ms.items():
                 for s, run in enumerate(runs):
                     model = run.model.to(dev).eval()
-                    acc[g][m][s][b] = float(orbit_accuracy(model, data, group))
-                    di[g][m][s][b] = float(distribution_invariance(model, data.x, group))
+                    measured = orbit_measures(model, data.x, data.y, group)  # one pass over the orbit
+                    acc[g][m][s][b] = measured["accuracy"]
+                    di[g][m][s][b] = measured["DI"]
     groups = {}
     for g, ms in models.items():
         groups[g] = {}

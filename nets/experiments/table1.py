@@ -21,8 +21,8 @@ from nets.data import Splits, load_splits
 from nets.experiments.common import checkpoint_dir, finish, mean_std, read_json, result_path
 from nets.experiments.profiles import Profile
 from nets.groups import get_group
-from nets.metrics import distribution_invariance, logit_invariance, saliency_invariance
-from nets.train import TrainConfig, TrainedRun, orbit_accuracy, resolve_device, train_runs, tune_nu
+from nets.metrics import orbit_measures, saliency_invariance
+from nets.train import TrainConfig, TrainedRun, resolve_device, train_runs, tune_nu
 
 __all__ = ["run_table1", "profile_splits", "table1_configs", "table1_models", "chosen_nus", "tune"]
 
@@ -102,11 +102,12 @@ def evaluate(run: TrainedRun, splits: Splits, group_name: str, profile: Profile,
     model = run.model.to(device).eval()
     test = splits.test.to(device)
     si = splits.test.subset(min(profile.n_si_samples, len(splits.test))).to(device)
+    measured = orbit_measures(model, test.x, test.y, group)  # accuracy, LI, DI from one pass over the orbit
     return {
         "seed": run.seed,
-        "accuracy": float(orbit_accuracy(model, test, group)),
-        "LI": float(logit_invariance(model, test.x, group)),
-        "DI": float(distribution_invariance(model, test.x, group)),
+        "accuracy": measured["accuracy"],
+        "LI": measured["LI"],
+        "DI": measured["DI"],
         "SI": float(saliency_invariance(model, si.x, si.y, group, n_steps=profile.ig_steps)),
         "best_epoch": run.best_epoch,
         "best_val_accuracy": run.best_val_accuracy,
