@@ -616,6 +616,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-si", type=int, default=None, help="samples for SI (default 250, quick 50)")
     ap.add_argument("--n-sigma", type=int, default=None, help="samples for sigma_max(J) (default 1000, quick 100)")
     ap.add_argument("--no-memory", action="store_true", help="skip the per-item memory subprocesses")
+    ap.add_argument("--protocol-from", type=Path, default=None, metavar="JSON",
+                    help="recount the paper protocol's FLOPs at the matmul rate measured in this results file "
+                         "and rewrite its paper_protocol entry (times nothing)")
     ap.add_argument("--memory-item", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--data-file", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -625,6 +628,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    if args.protocol_from:
+        res = json.loads(args.protocol_from.read_text())
+        res["paper_protocol"] = paper_protocol(res["matmul"]["interleaved_median"])
+        write_json(args.protocol_from, res)
+        p = res["paper_protocol"]
+        print(f"paper protocol at {res['matmul']['interleaved_median']:.1f} GFLOP/s: full grid "
+              f"{p['total_gflop']:,.0f} GFLOP ({p['lower_bound_s_at_matmul_rate'] / 3600:.2f} h), ascending nu "
+              f"search best case {p['total_gflop_ascending_best_case']:,.0f} GFLOP "
+              f"({p['lower_bound_s_ascending_best_case'] / 3600:.2f} h); wrote {args.protocol_from}")
+        return 0
     if args.memory_item:
         print(json.dumps(run_memory_item(args.memory_item, args)))
         return 0
