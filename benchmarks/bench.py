@@ -574,16 +574,20 @@ def table(res: dict) -> str:
                 lines.append(f"{name:28} {'failed':>9}")
             else:
                 lines.append(f"{name:28} {r['peak_bytes'] / 2**20:9,.0f} {r['delta_bytes'] / 2**20:9,.0f}")
-    p = res["paper_protocol"]
-    lines += ["", f"paper protocol: {p['total_gflop']:,.0f} GFLOP; lower bound at the matmul rate "
-                  f"{p['lower_bound_s_at_matmul_rate'] / 3600:.2f} h ({p['source']}); with the ascending nu "
-                  f"search {p['total_gflop_ascending_best_case']:,.0f} GFLOP, "
-                  f"{p['lower_bound_s_ascending_best_case'] / 3600:.2f} h, in the best case (every form's "
-                  "smallest nu reaches the SI target)"]
+    lines += ["", protocol_summary(res["paper_protocol"])]
     t = res["targets"]
     lines += ["", "targets: " + "; ".join(f"{k} {'met' if v['met'] else 'NOT met'} ({v['value']:.3g})"
                                           for k, v in t.items())]
     return "\n".join(lines)
+
+
+def protocol_summary(p: dict) -> str:
+    """One line on :func:`paper_protocol`'s count: the full grid and the ascending search's best case."""
+    return (f"paper protocol: {p['total_gflop']:,.0f} GFLOP; lower bound at the matmul rate "
+            f"{p['lower_bound_s_at_matmul_rate'] / 3600:.2f} h ({p['source']}); with the ascending nu "
+            f"search {p['total_gflop_ascending_best_case']:,.0f} GFLOP, "
+            f"{p['lower_bound_s_ascending_best_case'] / 3600:.2f} h, in the best case (every form's "
+            "smallest nu reaches the SI target)")
 
 
 def targets(res: dict) -> dict:
@@ -632,11 +636,8 @@ def main(argv: list[str] | None = None) -> int:
         res = json.loads(args.protocol_from.read_text())
         res["paper_protocol"] = paper_protocol(res["matmul"]["interleaved_median"])
         write_json(args.protocol_from, res)
-        p = res["paper_protocol"]
-        print(f"paper protocol at {res['matmul']['interleaved_median']:.1f} GFLOP/s: full grid "
-              f"{p['total_gflop']:,.0f} GFLOP ({p['lower_bound_s_at_matmul_rate'] / 3600:.2f} h), ascending nu "
-              f"search best case {p['total_gflop_ascending_best_case']:,.0f} GFLOP "
-              f"({p['lower_bound_s_ascending_best_case'] / 3600:.2f} h); wrote {args.protocol_from}")
+        print(f"at {res['matmul']['interleaved_median']:.1f} GFLOP/s, {protocol_summary(res['paper_protocol'])}; "
+              f"wrote {args.protocol_from}")
         return 0
     if args.memory_item:
         print(json.dumps(run_memory_item(args.memory_item, args)))

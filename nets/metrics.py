@@ -164,12 +164,17 @@ def _orbit_logit_measure(
     """Shared body of the logit measures: validate, evaluate the orbit logits
     ``(|G|, n, C)`` chunk by chunk, map them to per-sample values ``(n,)`` with
     ``per_sample``, and reduce over the samples."""
-    _check_images(x, group)
+    chunks = _orbit_logit_chunks(model, x, group, chunk_size)
     _check_reduction(reduction)
+    return _reduce(torch.cat([per_sample(logits) for _, logits in chunks]), reduction)
+
+
+def _orbit_logit_chunks(model: nn.Module, x: torch.Tensor, group: Group, chunk_size: int):
+    """Validate ``x`` and ``chunk_size`` now; return a lazy iterator of ``(start, logits)``
+    with the orbit logits ``(|G|, n, C)`` of ``x[start : start + chunk_size]``."""
+    _check_images(x, group)
     chunk_size = _check_chunk_size(chunk_size)
-    out = [per_sample(_orbit_outputs(model, x[s : s + chunk_size], group))
-           for s in _chunks(x.shape[0], chunk_size)]
-    return _reduce(torch.cat(out), reduction)
+    return ((s, _orbit_outputs(model, x[s : s + chunk_size], group)) for s in _chunks(x.shape[0], chunk_size))
 
 
 # ---- LI, DI, orbit centroid, per-layer profile ---------------------------------------
@@ -203,22 +208,20 @@ def orbit_measures(
     of their cost: each orbit input is classified once. x: ``(N, H, W)``, y: ``(N,)``.
     Returns ``{"accuracy", "LI", "DI"}`` (LI/DI averaged as those functions do).
     """
-    N = _check_images(x, group)[0]
+    chunks = _orbit_logit_chunks(model, x, group, chunk_size)  # validates x; nothing evaluated yet
+    N = x.shape[0]
     if not isinstance(y, torch.Tensor) or y.shape != (N,):
         raise ValueError(f"y must be a tensor of shape ({N},) matching x, got "
                          f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
-    chunk_size = _check_chunk_size(chunk_size)
     elems = _elements(group, include_identity)
     y = y.to(x.device)
     correct, li, di = 0, [], []
-    for s in _chunks(N, chunk_size):
-        logits = _orbit_outputs(model, x[s : s + chunk_size], group)  # (|G|, n, C)
-        correct += int((logits.argmax(-1) == y[s : s + chunk_size]).sum())
+    for s, logits in chunks:  # logits: (|G|, n, C)
+        correct += int((logits.argmax(-1) == y[s : s + logits.shape[1]]).sum())
         li.append(_li_per_sample(logits, elems))
         di.append(_di_per_sample(logits, elems))
     return {"accuracy": correct / (group.order * N), "LI": float(torch.cat(li).mean()),
             "DI": float(torch.cat(di).mean())}
-
 
 
 @torch.no_grad()
