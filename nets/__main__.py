@@ -36,11 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch CPU threads (default: torch's choice; 1 is much faster on a machine shared with "
                         "other CPU-heavy processes)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--recompute", action="store_true",
+                   help="reproduce: run every experiment for every group again (default: a group whose results "
+                        "from this same sweep are already on disk is kept, so an interrupted reproduce resumes)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.recompute and args.experiment != "reproduce":
+        parser.error("--recompute applies to reproduce only (a single experiment always runs the groups it is given)")
     profile = get_profile(args.profile)
     if args.seeds:
         profile = profile.with_seeds(args.seeds)
@@ -63,8 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from nets.experiments import runner
 
+    extra = {"recompute": args.recompute} if args.experiment == "reproduce" else {}
     out = runner(args.experiment)(profile, args.results, device=args.device, progress=not args.no_progress,
-                                  command=command)
+                                  command=command, **extra)
     where = out if args.experiment == "reproduce" else out_dir(profile, args.results) / f"{args.experiment}.json"
     print(f"{args.experiment} ({profile.name}) finished in {time.time() - started:.0f} s: {where}")
     return 0

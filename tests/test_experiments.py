@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,6 +110,79 @@ def test_results_of_another_sweep_are_not_merged(tmp_path, monkeypatch):
     _finish_groups(tmp_path, paper.with_groups(["t3"]), ["t3"])
     other_seeds = _finish_groups(tmp_path, paper.with_seeds([7]).with_groups(["r4"]), ["r4"])
     assert list(other_seeds["groups"]) == ["r4"] and other_seeds["pending_groups"] == ["t3"]
+
+
+def _fake_reproduce_runners(monkeypatch, calls: list):
+    """Runners that record the groups they are asked for and write a JSON as the real ones do."""
+    from nets.experiments import common, reproduce
+    from nets.experiments.common import EXPERIMENTS, finish
+
+    def make(name):
+        def run(profile, results_root, **kw):
+            calls.append((name, profile.groups))
+            body = {"groups": {g: {"value": g} for g in profile.groups}}
+            return finish(profile, name, body, results_root, device="cpu", started=0.0, command=kw.get("command"))
+        return run
+
+    monkeypatch.setattr(common, "draw", lambda *a, **k: [])
+    monkeypatch.setattr(reproduce, "_runners", lambda: {n: make(n) for n in EXPERIMENTS})
+    monkeypatch.setattr("nets.report.write_report", lambda d, **k: Path(d) / "REPORT.md")
+
+
+def test_reproduce_runs_only_the_groups_missing_from_this_sweeps_results(tmp_path, monkeypatch):
+    from nets.experiments.reproduce import run_reproduce
+
+    calls = []
+    _fake_reproduce_runners(monkeypatch, calls)
+    paper = PROFILES["paper"]
+    _finish_groups_as(tmp_path, paper.with_groups(["r4"]), "table1")  # an interrupted sweep: table1 on R4 only
+    _finish_groups_as(tmp_path, paper, "drift")  # drift on both groups
+    run_reproduce(paper, tmp_path, progress=False, command="test")
+    assert dict(calls) == {"table1": ("t3",), "spectral": ("r4", "t3"), "tsne": ("r4", "t3"),
+                           "saliency": ("r4", "t3")}  # drift: nothing left to run
+    table1 = json.loads((tmp_path / "paper" / "table1.json").read_text())
+    assert table1["complete"] is True and list(table1["groups"]) == ["r4", "t3"]
+    sweep = json.loads((tmp_path / "paper" / "reproduce.json").read_text())
+    assert sweep["kept_groups"]["drift"] == ["r4", "t3"] and "drift" not in sweep["experiment_wall_time_s"]
+
+
+def test_reproduce_does_not_keep_results_of_another_sweep(tmp_path, monkeypatch):
+    from nets.experiments.reproduce import run_reproduce
+
+    calls = []
+    _fake_reproduce_runners(monkeypatch, calls)
+    paper = PROFILES["paper"]
+    _finish_groups_as(tmp_path, paper.with_seeds([7]), "table1")  # same folder, other seeds
+    run_reproduce(paper, tmp_path, progress=False, command="test")
+    assert dict(calls)["table1"] == ("r4", "t3")
+
+
+def test_reproduce_recompute_runs_every_group_again(tmp_path, monkeypatch):
+    from nets.experiments.reproduce import run_reproduce
+
+    calls = []
+    _fake_reproduce_runners(monkeypatch, calls)
+    paper = PROFILES["paper"]
+    for name in ("table1", "drift", "spectral", "tsne", "saliency"):
+        _finish_groups_as(tmp_path, paper, name)
+    run_reproduce(paper, tmp_path, progress=False, command="test")
+    assert calls == []  # a finished sweep: nothing to run
+    run_reproduce(paper, tmp_path, progress=False, command="test", recompute=True)
+    assert [g for _, g in calls] == [("r4", "t3")] * 5
+
+
+def test_cli_recompute_is_for_reproduce_only(tmp_path):
+    from nets.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["drift", "--profile", "smoke", "--recompute", "--results", str(tmp_path)])
+
+
+def _finish_groups_as(tmp_path, profile, experiment):
+    from nets.experiments.common import finish
+
+    body = {"groups": {g: {"value": g} for g in profile.groups}}
+    return finish(profile, experiment, body, tmp_path, device="cpu", started=0.0, command="earlier")
 
 
 def test_profile_to_dict_is_json():

@@ -219,6 +219,22 @@ def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, 
     return results
 
 
+def finished_groups(profile: Profile, experiment: str, results_root=None) -> tuple[str, ...]:
+    """The groups of ``profile`` whose results ``<experiment>.json`` already holds from
+    this same sweep (same profile, sizes and seeds; see :func:`_same_sweep`), in the
+    profile's order; ``()`` when the file is missing, unreadable or from another sweep."""
+    path = result_path(profile, experiment, results_root)
+    if not path.exists():
+        return ()
+    try:
+        old = read_json(path)
+    except (OSError, ValueError):
+        return ()
+    if not _same_sweep(old.get("meta", {}), profile):
+        return ()
+    return tuple(g for g in profile.groups if g in (old.get("groups") or {}))
+
+
 def _same_sweep(meta: dict, profile: Profile) -> bool:
     """Whether results with provenance ``meta`` come from ``profile`` but for the groups."""
     old = dict(meta.get("profile") or {})

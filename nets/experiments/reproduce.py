@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from nets.experiments.common import EXPERIMENTS, metadata, out_dir, result_path, write_json
+from nets.experiments.common import EXPERIMENTS, finished_groups, metadata, out_dir, result_path, write_json
 from nets.experiments.profiles import Profile
 
 __all__ = ["run_reproduce", "RUNNERS"]
@@ -23,9 +23,15 @@ def _runners():
 
 
 def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-                  command: str | None = None) -> Path:
+                  command: str | None = None, recompute: bool = False) -> Path:
     """Run every experiment in order (table1 first: the others reuse its models),
-    then write ``REPORT.md``; returns its path."""
+    then write ``REPORT.md``; returns its path.
+
+    An interrupted sweep resumes: training runs are loaded from their checkpoints,
+    and an experiment whose JSON already holds a group's results from this same
+    sweep (same profile, sizes and seeds) is run only for the groups still missing,
+    or skipped when none is (``recompute=True`` runs every group again). Each JSON
+    keeps the groups it did not recompute (``nets.experiments.common.finish``)."""
     from nets.experiments.common import command_line
     from nets.report import write_report
     from nets.train import resolve_device
@@ -33,13 +39,24 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
     started = time.time()
     command = command if command is not None else command_line()
     runners = _runners()
-    walls = {}
+    walls: dict[str, float] = {}
+    kept: dict[str, list[str]] = {}
     for name in EXPERIMENTS:
-        walls[name] = runners[name](profile, results_root, device=device, progress=progress,
+        done = () if recompute else finished_groups(profile, name, results_root)
+        todo = [g for g in profile.groups if g not in done]
+        kept[name] = list(done)
+        if done:
+            print(f"{name}: keeping {', '.join(done)} from {result_path(profile, name, results_root)}"
+                  + (f"; running {', '.join(todo)}" if todo else "; nothing to run"), flush=True)
+        if not todo:
+            continue
+        part = profile if len(todo) == len(profile.groups) else profile.with_groups(todo)
+        walls[name] = runners[name](part, results_root, device=device, progress=progress,
                                     command=command)["meta"]["wall_time_s"]
     # the whole sweep's provenance, for REPORT.md (also when `report` rewrites it later)
     meta = metadata(profile, "reproduce", device=str(resolve_device(device)), started=started, command=command)
-    write_json(result_path(profile, "reproduce", results_root), {"meta": meta, "experiment_wall_time_s": walls})
+    write_json(result_path(profile, "reproduce", results_root),
+               {"meta": meta, "experiment_wall_time_s": walls, "kept_groups": kept})
     return write_report(out_dir(profile, results_root))
 
 
