@@ -1,0 +1,171 @@
+"""Where the wall time of a profile's sweep went, read back from what the sweep wrote.
+
+Usage::
+
+    python benchmarks/sweep_time.py results/paper --matmul-from benchmarks/results/cpu.json \\
+        --out benchmarks/results/paper_sweep_cpu.json
+
+A long sweep runs in several sittings (``python -m nets ... --groups``, resumed
+from checkpoints), so no single process sees its whole wall time. Every
+checkpoint keeps its run's training time (``wall_time_s``: a stacked run's
+time divided among its seeds, summed over the sittings that trained it), and
+every experiment's JSON keeps the wall time of the process that wrote it. This
+script adds them up:
+
+- **training**, per configuration (group, method, regularizer form, nu): epochs
+  trained, time, and the FLOPs executed, counted with ``bench.py``'s model
+  (``train_flops(..., executed=True)`` per training sample plus
+  ``validation_flops`` per validation sample, every epoch; the regularizer forms
+  differ only in elementwise work, which is not counted). Achieved GFLOP/s, and
+  its share of the machine's matrix-product rate when ``--matmul-from`` names a
+  ``bench.py`` result;
+- **experiments**: each JSON's command, wall time, device and pending groups.
+  ``table1`` and ``spectral`` train what is missing, so their wall time includes
+  that training; ``drift``, ``tsne`` and ``saliency`` only load checkpoints.
+
+Nothing is timed here; the numbers are the sweep's own records. Every
+checkpoint in the folder is counted, including the nu values the search tried
+and did not choose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from benchmarks.bench import train_flops, validation_flops  # noqa: E402
+from nets.experiments.common import EXPERIMENTS, write_json  # noqa: E402
+from nets.experiments.profiles import Profile, get_profile  # noqa: E402
+from nets.groups import get_group  # noqa: E402
+
+
+def config_label(cfg: dict) -> str:
+    """``r4 IR logit nu=10``, ``t3 DA``: one configuration of the sweep."""
+    if cfg["method"] == "IR":
+        return f"{cfg['group']} IR {cfg['regularizer']} nu={cfg['nu']:g}"
+    return f"{cfg['group']} {cfg['method']}"
+
+
+def config_order(cfg: dict) -> tuple:
+    """Sort key: group, method (WT, DA, IR), regularizer form, nu as a number."""
+    return (cfg["group"], ("WT", "DA", "IR").index(cfg["method"]) if cfg["method"] in ("WT", "DA", "IR") else 9,
+            cfg.get("regularizer") or "", float(cfg.get("nu") or 0))
+
+
+def checkpoint_runs(run_dir: Path, profile: Profile) -> list[dict]:
+    """One record per checkpoint file: its configuration, epochs trained, time, FLOPs."""
+    runs = []
+    checkpoints = [(path, torch.load(path, map_location="cpu", weights_only=True))
+                   for path in sorted(Path(run_dir).glob("*.pt"))]
+    for path, ck in sorted(checkpoints, key=lambda pc: (config_order(pc[1]["config"]), pc[1]["seed"])):
+        cfg = ck["config"]
+        G = get_group(cfg["group"]).order
+        epochs = int(ck["epoch"])
+        per_epoch = profile.n_train * train_flops(cfg["method"], G, executed=True) \
+            + profile.n_val * validation_flops(cfg["method"], G)
+        runs.append({"file": path.name, "label": config_label(cfg), "seed": int(ck["seed"]),
+                     "epochs": epochs, "finished": bool(ck["finished"]), "wall_time_s": float(ck["wall_time_s"]),
+                     "stack_size": int(ck.get("stack_size", 1)), "gflop": epochs * per_epoch / 1e9})
+    return runs
+
+
+def by_config(runs: list[dict], matmul_gflops: float | None) -> dict[str, dict]:
+    """Runs summed per configuration (over seeds)."""
+    out: dict[str, dict] = defaultdict(lambda: {"seeds": [], "epochs": 0, "finished": 0, "wall_time_s": 0.0,
+                                                "gflop": 0.0})
+    for r in runs:
+        c = out[r["label"]]
+        c["seeds"].append(r["seed"])
+        c["epochs"] += r["epochs"]
+        c["finished"] += r["finished"]
+        c["wall_time_s"] += r["wall_time_s"]
+        c["gflop"] += r["gflop"]
+    for c in out.values():
+        _rate(c, matmul_gflops)
+    return dict(out)
+
+
+def _rate(c: dict, matmul_gflops: float | None) -> None:
+    c["gflop_per_s"] = c["gflop"] / c["wall_time_s"] if c["wall_time_s"] > 0 else None
+    c["pct_of_matmul"] = (100 * c["gflop_per_s"] / matmul_gflops
+                          if matmul_gflops and c["gflop_per_s"] is not None else None)
+
+
+def experiments(results_dir: Path) -> dict[str, dict]:
+    out = {}
+    for name in EXPERIMENTS:
+        path = results_dir / f"{name}.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        m = r.get("meta", {})
+        out[name] = {"command": m.get("command"), "wall_time_s": m.get("wall_time_s"), "device": m.get("device"),
+                     "started_at": m.get("started_at"), "git_commit": m.get("git_commit"),
+                     "groups": list(r.get("groups", {})), "pending_groups": r.get("pending_groups", [])}
+    return out
+
+
+def sweep_time(results_dir: Path, profile: Profile, matmul_gflops: float | None = None) -> dict:
+    """Everything above as one JSON-able dict."""
+    runs = checkpoint_runs(results_dir / "checkpoints", profile)
+    configs = by_config(runs, matmul_gflops)
+    total = {"runs": len(runs), "finished": sum(r["finished"] for r in runs),
+             "wall_time_s": sum(r["wall_time_s"] for r in runs), "gflop": sum(r["gflop"] for r in runs)}
+    _rate(total, matmul_gflops)
+    return {"results_dir": str(results_dir), "profile": profile.name, "matmul_gflops": matmul_gflops,
+            "training_total": total, "training_by_config": configs, "experiments": experiments(results_dir),
+            "runs": runs}
+
+
+def table(res: dict) -> str:
+    lines = [f"{'configuration':<28} {'seeds':>5} {'epochs':>7} {'done':>4} {'time (min)':>10} "
+             f"{'TFLOP':>7} {'GFLOP/s':>8} {'% matmul':>8}"]
+    rows = list(res["training_by_config"].items()) + [("total", res["training_total"])]
+    for label, c in rows:
+        seeds = len(c["seeds"]) if "seeds" in c else c["runs"]
+        pct = f"{c['pct_of_matmul']:.0f}" if c.get("pct_of_matmul") is not None else "-"
+        rate = f"{c['gflop_per_s']:.1f}" if c.get("gflop_per_s") is not None else "-"
+        lines.append(f"{label:<28} {seeds:>5} {c['epochs'] if 'epochs' in c else '':>7} {c['finished']:>4} "
+                     f"{c['wall_time_s'] / 60:>10.1f} {c['gflop'] / 1e3:>7.1f} {rate:>8} {pct:>8}")
+    lines.append("")
+    for name, e in res["experiments"].items():
+        pending = f", pending {e['pending_groups']}" if e["pending_groups"] else ""
+        lines.append(f"{name:<9} {e['wall_time_s'] / 60:6.1f} min  groups {e['groups']}{pending}  `{e['command']}`")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("results_dir", type=Path, help="a profile's results folder, e.g. results/paper")
+    p.add_argument("--profile", default=None, help="profile name (default: the folder's name)")
+    p.add_argument("--matmul-from", type=Path, default=None,
+                   help="a bench.py JSON whose measured matrix-product rate the achieved rate is compared with")
+    p.add_argument("--out", type=Path, default=None, help="write the JSON here")
+    args = p.parse_args(argv)
+    if not (args.results_dir / "checkpoints").is_dir():
+        p.error(f"{args.results_dir}/checkpoints is not a folder: give a profile's results folder")
+    profile = get_profile(args.profile or args.results_dir.name)
+    matmul = None
+    if args.matmul_from is not None:
+        matmul = json.loads(args.matmul_from.read_text())["matmul"]["interleaved_median"]
+    res = sweep_time(args.results_dir, profile, matmul)
+    if args.matmul_from is not None:
+        res["matmul_from"] = str(args.matmul_from)
+    print(table(res))
+    if args.out is not None:
+        write_json(args.out, res)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
