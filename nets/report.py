@@ -514,13 +514,37 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         if not r or "meta" not in r:
             continue
         m = r["meta"]
-        rows.append([name, f"`{m.get('command')}`", f"{m.get('wall_time_s', 0):.0f}", m.get("device", "?"),
-                     m.get("started_at", "?")])
+        sittings = _sittings(r)
+        if len(sittings) <= 1:
+            rows.append([name, f"`{m.get('command')}`", f"{m.get('wall_time_s', 0):.0f}", m.get("device", "?"),
+                         m.get("started_at", "?")])
+            continue
+        for groups, p in sittings:  # computed in several sittings (`--groups`): one row each
+            rows.append([f"{name} ({', '.join(groups)})", f"`{p.get('command')}`",
+                         f"{p.get('wall_time_s') or 0:.0f}", p.get("device", "?"), p.get("started_at", "?")])
     lines.append(_table(["experiment", "command", "wall time (s)", "device", "started"], rows) + "\n")
     if prof:
         lines.append("Profile fields:\n")
         lines.append(_table(["field", "value"], [[k, f"`{json.dumps(v)}`"] for k, v in prof.items()]) + "\n")
     return "\n".join(lines)
+
+
+def _sittings(result: dict) -> list[tuple[list[str], dict]]:
+    """The sittings that computed an experiment's groups, in the groups' order:
+    ``[(groups, provenance), ...]``, one entry per distinct provenance."""
+    prov = result.get("group_provenance") or {}
+    out: list[tuple[list[str], dict]] = []
+    for g in result.get("groups", {}):
+        p = prov.get(g)
+        if p is None:
+            continue
+        for groups, q in out:
+            if q == p:
+                groups.append(g)
+                break
+        else:
+            out.append(([g], p))
+    return out
 
 
 # ---- IO -------------------------------------------------------------------------

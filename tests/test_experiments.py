@@ -102,6 +102,36 @@ def test_a_run_on_some_groups_keeps_the_other_groups_results(tmp_path, monkeypat
     assert on_disk["groups"] == {"r4": {"value": "r4"}, "t3": {"value": "t3"}}
 
 
+def test_each_group_keeps_the_provenance_of_the_sitting_that_computed_it(tmp_path, monkeypatch):
+    from nets.experiments import common
+    from nets.experiments.common import finish
+
+    monkeypatch.setattr(common, "draw", lambda *a, **k: [])
+    paper = PROFILES["paper"]
+    finish(paper.with_groups(["r4"]), "tsne_merge_test", {"groups": {"r4": 1}}, tmp_path, device="cpu",
+           started=0.0, command="first sitting")
+    both = finish(paper.with_groups(["t3"]), "tsne_merge_test", {"groups": {"t3": 2}}, tmp_path, device="cpu",
+                  started=0.0, command="second sitting")
+    assert both["meta"]["command"] == "second sitting"
+    assert both["group_provenance"]["r4"]["command"] == "first sitting"
+    assert both["group_provenance"]["t3"]["command"] == "second sitting"
+    again = finish(paper.with_groups(["t3"]), "tsne_merge_test", {"groups": {"t3": 3}}, tmp_path, device="cpu",
+                   started=0.0, command="third sitting")
+    assert again["group_provenance"]["r4"]["command"] == "first sitting"  # carried over, not re-stamped
+
+
+def test_report_lists_one_provenance_row_per_sitting():
+    from nets.report import render_report
+
+    results = fake_results()
+    t1 = results["table1"]
+    t1["group_provenance"] = {"r4": {**t1["meta"], "command": "python -m nets table1 --groups r4"},
+                              "t3": {**t1["meta"], "command": "python -m nets table1 --groups t3"}}
+    text = render_report(results)
+    assert "| table1 (r4) | `python -m nets table1 --groups r4`" in text
+    assert "| table1 (t3) | `python -m nets table1 --groups t3`" in text
+
+
 def test_results_of_another_sweep_are_not_merged(tmp_path, monkeypatch):
     from nets.experiments import common
 

@@ -214,9 +214,22 @@ def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, 
     if "groups" in results:
         results = _merge_groups(profile, results, path)
     draw(experiment, results, figure_dir(profile, results_root))
-    results = {"meta": metadata(profile, experiment, device=device, started=started, command=command), **results}
+    meta = metadata(profile, experiment, device=device, started=started, command=command)
+    if "groups" in results:  # which sitting computed each group (kept groups keep theirs)
+        kept = results.pop("group_provenance", {})
+        results["group_provenance"] = {g: kept.get(g) or provenance(meta) for g in results["groups"]}
+    results = {"meta": meta, **results}
     write_json(path, results)
     return results
+
+
+#: The fields of ``meta`` that say which sitting computed a group's results.
+PROVENANCE_FIELDS = ("command", "started_at", "wall_time_s", "git_commit", "git_dirty", "device")
+
+
+def provenance(meta: dict) -> dict:
+    """The sitting-specific part of a ``meta`` block (see :data:`PROVENANCE_FIELDS`)."""
+    return {k: meta.get(k) for k in PROVENANCE_FIELDS}
 
 
 def finished_groups(profile: Profile, experiment: str, results_root=None) -> tuple[str, ...]:
@@ -259,6 +272,9 @@ def _merge_groups(profile: Profile, results: dict, path: Path) -> dict:
         if old and _same_sweep(old.get("meta", {}), profile):
             kept = {g: v for g, v in old.get("groups", {}).items() if g not in groups}
             groups = {**kept, **groups}
+            old_prov = old.get("group_provenance") or {}
+            results = {**results, "group_provenance": {g: old_prov.get(g) or provenance(old.get("meta", {}))
+                                                       for g in kept}}
     full = PROFILES[profile.name].groups if profile.name in PROFILES else profile.groups
     order = [g for g in full if g in groups] + [g for g in groups if g not in full]
     pending = [g for g in full if g not in groups]
