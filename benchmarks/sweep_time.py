@@ -19,7 +19,9 @@ script adds them up:
   differ only in elementwise work, which is not counted). Achieved GFLOP/s, and
   its share of the machine's matrix-product rate when ``--matmul-from`` names a
   ``bench.py`` result;
-- **experiments**: each JSON's command, wall time, device and pending groups.
+- **experiments**: each JSON's sittings (per group: command, wall time, commit,
+  from ``group_provenance``; a file written in one sitting has one), their summed
+  wall time, and the groups still pending.
   ``table1`` and ``spectral`` train what is missing, so their wall time includes
   that training; ``drift``, ``tsne`` and ``saliency`` only load checkpoints.
 
@@ -43,7 +45,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from benchmarks.bench import train_flops, validation_flops  # noqa: E402
-from nets.experiments.common import EXPERIMENTS, write_json  # noqa: E402
+from nets.experiments.common import EXPERIMENTS, result_sittings, write_json  # noqa: E402
 from nets.experiments.profiles import Profile, get_profile  # noqa: E402
 from nets.groups import get_group  # noqa: E402
 
@@ -108,9 +110,12 @@ def experiments(results_dir: Path) -> dict[str, dict]:
             continue
         r = json.loads(path.read_text())
         m = r.get("meta", {})
-        out[name] = {"command": m.get("command"), "wall_time_s": m.get("wall_time_s"), "device": m.get("device"),
-                     "started_at": m.get("started_at"), "git_commit": m.get("git_commit"),
-                     "groups": list(r.get("groups", {})), "pending_groups": r.get("pending_groups", [])}
+        # a results file merged over several sittings (--groups) lists each; else its one meta
+        runs = [{"groups": groups, **prov} for groups, prov in result_sittings(r)] or [
+            {"groups": list(r.get("groups", {})), **{k: m.get(k) for k in
+                                                     ("command", "started_at", "wall_time_s", "git_commit", "device")}}]
+        out[name] = {"groups": list(r.get("groups", {})), "pending_groups": r.get("pending_groups", []),
+                     "sittings": runs, "wall_time_s": sum(s.get("wall_time_s") or 0 for s in runs)}
     return out
 
 
@@ -138,8 +143,10 @@ def table(res: dict) -> str:
                      f"{c['wall_time_s'] / 60:>10.1f} {c['gflop'] / 1e3:>7.1f} {rate:>8} {pct:>8}")
     lines.append("")
     for name, e in res["experiments"].items():
-        pending = f", pending {e['pending_groups']}" if e["pending_groups"] else ""
-        lines.append(f"{name:<9} {e['wall_time_s'] / 60:6.1f} min  groups {e['groups']}{pending}  `{e['command']}`")
+        pending = f" (pending: {', '.join(e['pending_groups'])})" if e["pending_groups"] else ""
+        lines.append(f"{name}: {e['wall_time_s'] / 60:.1f} min in {len(e['sittings'])} sitting(s){pending}")
+        for s in e["sittings"]:
+            lines.append(f"    {', '.join(s['groups']):<7} {(s.get('wall_time_s') or 0) / 60:6.1f} min  `{s.get('command')}`")
     return "\n".join(lines)
 
 

@@ -508,13 +508,15 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         lines.append("*(spectral not run)*\n")
 
     # provenance
+    from nets.experiments.common import result_sittings
+
     lines.append("## Provenance\n")
     rows = []
     for name, r in results.items():
         if not r or "meta" not in r:
             continue
         m = r["meta"]
-        sittings = _sittings(r)
+        sittings = result_sittings(r)
         if len(sittings) <= 1:
             rows.append([name, f"`{m.get('command')}`", f"{m.get('wall_time_s', 0):.0f}", m.get("device", "?"),
                          m.get("started_at", "?")])
@@ -527,24 +529,6 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         lines.append("Profile fields:\n")
         lines.append(_table(["field", "value"], [[k, f"`{json.dumps(v)}`"] for k, v in prof.items()]) + "\n")
     return "\n".join(lines)
-
-
-def _sittings(result: dict) -> list[tuple[list[str], dict]]:
-    """The sittings that computed an experiment's groups, in the groups' order:
-    ``[(groups, provenance), ...]``, one entry per distinct provenance."""
-    prov = result.get("group_provenance") or {}
-    out: list[tuple[list[str], dict]] = []
-    for g in result.get("groups", {}):
-        p = prov.get(g)
-        if p is None:
-            continue
-        for groups, q in out:
-            if q == p:
-                groups.append(g)
-                break
-        else:
-            out.append(([g], p))
-    return out
 
 
 # ---- IO -------------------------------------------------------------------------

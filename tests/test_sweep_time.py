@@ -68,6 +68,17 @@ def test_total_is_the_sum_over_every_checkpoint(sweep_dir):
 def test_experiment_wall_times_and_pending_groups_come_from_the_json(sweep_dir):
     drift = sweep_time(sweep_dir, PROFILES["paper"])["experiments"]["drift"]
     assert drift["wall_time_s"] == 120.0 and drift["groups"] == ["r4"] and drift["pending_groups"] == ["t3"]
+    assert [s["command"] for s in drift["sittings"]] == ["python -m nets drift"]
+
+
+def test_an_experiment_run_in_two_sittings_counts_both(sweep_dir):
+    prov = {"r4": {"command": "first", "wall_time_s": 100.0}, "t3": {"command": "second", "wall_time_s": 30.0}}
+    (sweep_dir / "tsne.json").write_text(json.dumps(
+        {"meta": {"command": "second", "wall_time_s": 30.0}, "groups": {"r4": {}, "t3": {}},
+         "group_provenance": prov, "pending_groups": []}))
+    tsne = sweep_time(sweep_dir, PROFILES["paper"])["experiments"]["tsne"]
+    assert tsne["wall_time_s"] == 130.0
+    assert [(s["groups"], s["command"]) for s in tsne["sittings"]] == [(["r4"], "first"), (["t3"], "second")]
 
 
 def test_cli_refuses_a_folder_without_checkpoints(tmp_path):

@@ -248,6 +248,24 @@ def finished_groups(profile: Profile, experiment: str, results_root=None) -> tup
     return tuple(g for g in profile.groups if g in (old.get("groups") or {}))
 
 
+def result_sittings(result: dict) -> list[tuple[list[str], dict]]:
+    """The sittings that computed an experiment's groups, in the groups' order:
+    ``[(groups, provenance), ...]``, one entry per distinct provenance."""
+    prov = result.get("group_provenance") or {}
+    out: list[tuple[list[str], dict]] = []
+    for g in result.get("groups", {}):
+        p = prov.get(g)
+        if p is None:
+            continue
+        for groups, q in out:
+            if q == p:
+                groups.append(g)
+                break
+        else:
+            out.append(([g], p))
+    return out
+
+
 def _same_sweep(meta: dict, profile: Profile) -> bool:
     """Whether results with provenance ``meta`` come from ``profile`` but for the groups."""
     old = dict(meta.get("profile") or {})
