@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -45,7 +47,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from benchmarks.bench import train_flops, validation_flops  # noqa: E402
-from nets.experiments.common import EXPERIMENTS, result_sittings, write_json  # noqa: E402
+from nets.experiments.common import EXPERIMENTS, _git_commit, result_sittings, versions, write_json  # noqa: E402
 from nets.experiments.profiles import Profile, get_profile  # noqa: E402
 from nets.groups import get_group  # noqa: E402
 
@@ -167,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     res = sweep_time(args.results_dir, profile, matmul)
     if args.matmul_from is not None:
         res["matmul_from"] = str(args.matmul_from)
+    res["meta"] = {"command": shlex.join(["python", "benchmarks/sweep_time.py", *(argv if argv is not None
+                                                                                  else sys.argv[1:])]),
+                   "git_commit": _git_commit(), "versions": versions(),
+                   "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     print(table(res))
     if args.out is not None:
         write_json(args.out, res)
