@@ -47,7 +47,8 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from benchmarks.bench import train_flops, validation_flops  # noqa: E402
-from nets.experiments.common import EXPERIMENTS, _git_commit, result_sittings, versions, write_json  # noqa: E402
+from nets.experiments.common import (EXPERIMENTS, _git_commit, provenance, result_sittings,  # noqa: E402
+                                     versions, write_json)
 from nets.experiments.profiles import Profile, get_profile  # noqa: E402
 from nets.groups import get_group  # noqa: E402
 
@@ -114,8 +115,7 @@ def experiments(results_dir: Path) -> dict[str, dict]:
         m = r.get("meta", {})
         # a results file merged over several sittings (--groups) lists each; else its one meta
         runs = [{"groups": groups, **prov} for groups, prov in result_sittings(r)] or [
-            {"groups": list(r.get("groups", {})), **{k: m.get(k) for k in
-                                                     ("command", "started_at", "wall_time_s", "git_commit", "device")}}]
+            {"groups": list(r.get("groups", {})), **provenance(m)}]
         out[name] = {"groups": list(r.get("groups", {})), "pending_groups": r.get("pending_groups", []),
                      "sittings": runs, "wall_time_s": sum(s.get("wall_time_s") or 0 for s in runs)}
     return out

@@ -236,16 +236,20 @@ def finished_groups(profile: Profile, experiment: str, results_root=None) -> tup
     """The groups of ``profile`` whose results ``<experiment>.json`` already holds from
     this same sweep (same profile, sizes and seeds; see :func:`_same_sweep`), in the
     profile's order; ``()`` when the file is missing, unreadable or from another sweep."""
-    path = result_path(profile, experiment, results_root)
+    old = _sweep_results(result_path(profile, experiment, results_root), profile)
+    return tuple(g for g in profile.groups if g in ((old or {}).get("groups") or {}))
+
+
+def _sweep_results(path: Path, profile: Profile) -> dict | None:
+    """The results file at ``path`` if it exists, reads, and comes from this same sweep
+    as ``profile`` (:func:`_same_sweep`); else ``None``."""
     if not path.exists():
-        return ()
+        return None
     try:
         old = read_json(path)
     except (OSError, ValueError):
-        return ()
-    if not _same_sweep(old.get("meta", {}), profile):
-        return ()
-    return tuple(g for g in profile.groups if g in (old.get("groups") or {}))
+        return None
+    return old if _same_sweep(old.get("meta", {}), profile) else None
 
 
 def result_sittings(result: dict) -> list[tuple[list[str], dict]]:
@@ -282,17 +286,13 @@ def _merge_groups(profile: Profile, results: dict, path: Path) -> dict:
     from nets.experiments.profiles import PROFILES
 
     groups = dict(results["groups"])
-    if path.exists():
-        try:
-            old = read_json(path)
-        except (OSError, ValueError):
-            old = None
-        if old and _same_sweep(old.get("meta", {}), profile):
-            kept = {g: v for g, v in old.get("groups", {}).items() if g not in groups}
-            groups = {**kept, **groups}
-            old_prov = old.get("group_provenance") or {}
-            results = {**results, "group_provenance": {g: old_prov.get(g) or provenance(old.get("meta", {}))
-                                                       for g in kept}}
+    old = _sweep_results(path, profile)
+    if old is not None:
+        kept = {g: v for g, v in old.get("groups", {}).items() if g not in groups}
+        groups = {**kept, **groups}
+        old_prov = old.get("group_provenance") or {}
+        results = {**results, "group_provenance": {g: old_prov.get(g) or provenance(old.get("meta", {}))
+                                                   for g in kept}}
     full = PROFILES[profile.name].groups if profile.name in PROFILES else profile.groups
     order = [g for g in full if g in groups] + [g for g in groups if g not in full]
     pending = [g for g in full if g not in groups]
