@@ -8,4 +8,10 @@ bash scripts/setup.sh
 mkdir -p results
 .venv/bin/python -m theory.spectral_flow --json results/spectral_flow.json --plot results/spectral_flow.png
 .venv/bin/python -m nets.data fetch
-.venv/bin/python -m nets reproduce --profile "${PROFILE:-quick}" "$@"
+# The quick profile is recomputed from scratch (its results are committed, its checkpoints
+# are not, so `reproduce` alone would keep the committed numbers); the paper profile resumes
+# from its committed checkpoints and results.
+PROFILE="${PROFILE:-quick}"
+FRESH=(--recompute)
+[ "$PROFILE" = paper ] && FRESH=()
+.venv/bin/python -m nets reproduce --profile "$PROFILE" "${FRESH[@]}" "$@"
