@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from benchmarks.bench import train_flops, validation_flops  # noqa: E402
-from nets.experiments.common import (EXPERIMENTS, _git_commit, provenance, result_sittings,  # noqa: E402
+from nets.experiments.common import (EXPERIMENTS, git_commit, provenance, result_sittings,  # noqa: E402
                                      versions, write_json)
 from nets.experiments.profiles import Profile, get_profile  # noqa: E402
 from nets.groups import get_group  # noqa: E402
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         res["matmul_from"] = str(args.matmul_from)
     res["meta"] = {"command": shlex.join(["python", "benchmarks/sweep_time.py", *(argv if argv is not None
                                                                                   else sys.argv[1:])]),
-                   "git_commit": _git_commit(), "versions": versions(),
+                   "git_commit": git_commit(), "versions": versions(),
                    "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     print(table(res))
     if args.out is not None:

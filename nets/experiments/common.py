@@ -154,7 +154,8 @@ def _git(*args: str) -> subprocess.CompletedProcess | None:
         return None
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """The commit checked out where this code lives (``None`` outside a git clone)."""
     out = _git("rev-parse", "HEAD")
     return (out.stdout.strip() or None) if out is not None and out.returncode == 0 else None
 
@@ -167,7 +168,7 @@ def _git_dirty() -> bool | None:
 
 # The code a process runs is the code it imported: a sweep that runs for hours records the
 # commit (and whether nets/ had uncommitted changes) as they were when it started.
-_CODE_AT_START = (_git_commit(), _git_dirty())
+_CODE_AT_START = (git_commit(), _git_dirty())
 
 
 def metadata(profile: Profile, experiment: str, *, device: str, started: float,
