@@ -279,6 +279,15 @@ def test_spectral_figure_has_one_bar_per_model():
     assert len(fig.axes[0].patches) == 4  # DA + three IR forms
 
 
+def test_spectral_figure_marks_a_form_whose_nu_search_missed_the_target():
+    labels = lambda fig: [t.get_text() for t in fig.axes[0].get_xticklabels()]  # noqa: E731
+    reached = plots.plot_spectral(fake_spectral(reached=True))
+    missed = plots.plot_spectral(fake_spectral(reached=False))
+    assert not any("dagger" in s for s in labels(reached))
+    assert sum("dagger" in s for s in labels(missed)) == 3  # every IR form, not DA
+    assert "grid reached" in missed.get_supxlabel() and "grid reached" not in reached.get_supxlabel()
+
+
 def test_tsne_figure_has_a_panel_per_group_and_method():
     fig = plots.plot_tsne(fake_tsne())
     assert len(fig.axes) == 6
