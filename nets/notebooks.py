@@ -83,12 +83,15 @@ def resolve(path: str | os.PathLike) -> Path:
 
 
 def _stale_fields(meta: Mapping, profile_name: str) -> list[str]:
-    """Profile fields where a results file's recorded profile differs from the current one."""
+    """Profile fields where a results file's recorded profile differs from the current one.
+
+    ``groups`` is left out: a ``--groups`` run records the subset it ran, and a file that
+    lacks some of the profile's groups says so in ``pending_groups`` (reported separately)."""
     from nets.experiments.profiles import get_profile
 
     current = json.loads(json.dumps(get_profile(profile_name).to_dict()))
     recorded = meta.get("profile") or {}
-    return sorted(k for k in current if k in recorded and recorded[k] != current[k])
+    return sorted(k for k in current if k != "groups" and k in recorded and recorded[k] != current[k])
 
 
 def load_results(experiment: str, profile: str, results_root: str | os.PathLike, *,
@@ -122,6 +125,10 @@ def load_results(experiment: str, profile: str, results_root: str | os.PathLike,
         if stale:
             print(f"  WARNING: made with other {profile!r} profile settings than the current ones "
                   f"({', '.join(stale)}); rerun the experiment to refresh")
+        pending = results.get("pending_groups") or []
+        if pending:
+            print(f"  partial: groups {', '.join(pending)} still pending "
+                  f"(`python -m nets {experiment} --profile {profile} --groups {' '.join(pending)}` adds them)")
     return results
 
 

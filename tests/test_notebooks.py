@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from jupytext.formats import guess_format
 
-from nets.notebooks import NOTEBOOK_DIR, main, notebook_paths, resolve
+from nets.notebooks import NOTEBOOK_DIR, load_results, main, notebook_paths, resolve
 
 #: Every notebook and the figure stems it must write (PNG and PDF each).
 EXPECTED = {
@@ -87,6 +87,30 @@ def test_parameters_cell_reads_profile_and_paths_from_the_environment(path, monk
 def test_relative_paths_resolve_from_the_repository_root(tmp_path):
     assert resolve("results") == NOTEBOOK_DIR.parent / "results"
     assert resolve(tmp_path) == tmp_path
+
+
+def _write_results(root: Path, profile: str, experiment: str, **profile_changes) -> None:
+    from nets.experiments import get_profile
+
+    recorded = {**json.loads(json.dumps(get_profile(profile).to_dict())), **profile_changes}
+    path = root / profile / f"{experiment}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"meta": {"profile": recorded, "command": "made by hand"}, "groups": {},
+                                "complete": False, "pending_groups": ["t3"]}))
+
+
+def test_results_of_a_groups_run_are_reported_partial_not_stale(tmp_path, capsys):
+    _write_results(tmp_path, "paper", "spectral", groups=["r4"])
+    load_results("spectral", "paper", tmp_path)
+    out = capsys.readouterr().out
+    assert "WARNING" not in out
+    assert "groups t3 still pending" in out and "--groups t3" in out
+
+
+def test_results_made_with_other_profile_sizes_are_reported_stale(tmp_path, capsys):
+    _write_results(tmp_path, "paper", "spectral", groups=["r4"], epochs=12)
+    load_results("spectral", "paper", tmp_path)
+    assert "WARNING: made with other 'paper' profile settings than the current ones (epochs)" in capsys.readouterr().out
 
 
 def test_only_selects_by_stem_and_rejects_unknown_names():
