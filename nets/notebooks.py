@@ -83,15 +83,15 @@ def resolve(path: str | os.PathLike) -> Path:
 
 
 def _stale_fields(meta: Mapping, profile_name: str) -> list[str]:
-    """Profile fields where a results file's recorded profile differs from the current one.
-
-    ``groups`` is left out: a ``--groups`` run records the subset it ran, and a file that
-    lacks some of the profile's groups says so in ``pending_groups`` (reported separately)."""
+    """Profile fields where a results file's recorded profile differs from the current one
+    (:func:`~nets.experiments.common.profile_differences`, so ``groups`` never counts), leaving
+    out fields that one of the two does not have."""
+    from nets.experiments.common import profile_differences
     from nets.experiments.profiles import get_profile
 
-    current = json.loads(json.dumps(get_profile(profile_name).to_dict()))
+    profile = get_profile(profile_name)
     recorded = meta.get("profile") or {}
-    return sorted(k for k in current if k != "groups" and k in recorded and recorded[k] != current[k])
+    return [k for k in profile_differences(meta, profile) if k in recorded and k in profile.to_dict()]
 
 
 def load_results(experiment: str, profile: str, results_root: str | os.PathLike, *,

@@ -271,13 +271,22 @@ def result_sittings(result: dict) -> list[tuple[list[str], dict]]:
     return out
 
 
+def profile_differences(meta: dict, profile: Profile) -> list[str]:
+    """The profile fields, other than ``groups``, in which the profile recorded in a results
+    file's ``meta`` differs from ``profile`` (a field present on one side only counts).
+
+    ``groups`` never counts: a ``--groups`` run records the subset it ran, and the file says
+    which of the profile's groups are still missing in ``pending_groups``."""
+    old = meta.get("profile") or {}
+    new = json.loads(json.dumps(profile.to_dict()))
+    missing = object()
+    return sorted(k for k in old.keys() | new.keys()
+                  if k != "groups" and old.get(k, missing) != new.get(k, missing))
+
+
 def _same_sweep(meta: dict, profile: Profile) -> bool:
     """Whether results with provenance ``meta`` come from ``profile`` but for the groups."""
-    old = dict(meta.get("profile") or {})
-    new = profile.to_dict()
-    old.pop("groups", None)
-    new.pop("groups", None)
-    return old == new
+    return not profile_differences(meta, profile)
 
 
 def _merge_groups(profile: Profile, results: dict, path: Path) -> dict:
