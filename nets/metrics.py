@@ -57,6 +57,7 @@ __all__ = [
     "integrated_gradients",
     "ig_quadrature",
     "jacobian_spectral_norm",
+    "class_common_logit_share",
 ]
 
 Reduction = Literal["mean", "none", "sum"]
@@ -783,3 +784,23 @@ def jacobian_spectral_norm(
             else:
                 out.append(_spectral_norm_power(model, xc, n_iter, tol, gen).detach())
     return torch.cat(out)
+
+
+def class_common_logit_share(logits: torch.Tensor) -> torch.Tensor:
+    """Share of each logit vector's norm along the all-ones direction, which the
+    softmax ignores: ``|mean_c f_c| sqrt(C) / ||f||`` (the |cosine| between ``f`` and
+    ``1``), in [0, 1]; 0 where ``f = 0``.
+
+    A model can shrink the normalized logit error ``||f(x) - f(gx)||^2 / ||f(x)||^2``
+    (Section 4.4) by growing a shift common to every class instead of becoming
+    invariant; this share shows how much of ``f`` such a shift makes up.
+
+    logits: ``(N, C)``. Returns ``(N,)``.
+    """
+    if logits.dim() != 2:
+        raise ValueError(f"logits must be (N, C), got shape {tuple(logits.shape)}")
+    _check_finite_nonempty(logits, "logits")
+    f = logits.detach().to(_wide_dtype(logits))
+    norm = torch.linalg.vector_norm(f, dim=1)
+    common = f.mean(dim=1).abs() * f.shape[1] ** 0.5
+    return torch.where(norm > 0, common / norm.clamp_min(torch.finfo(f.dtype).tiny), torch.zeros_like(norm))

@@ -25,6 +25,7 @@ from nets.groups import Group
 __all__ = [
     "MLP",
     "InvariantMLP",
+    "CenteredLogits",
     "check_invariance",
     "count_parameters",
     "compare_first_layer_implementations",
@@ -212,6 +213,23 @@ class InvariantMLP(MLP):
 
     def extra_repr(self) -> str:
         return f"group={self.group.name}, pool={self.pool!r}"
+
+
+class CenteredLogits(nn.Module):
+    """``f(x) - mean_c f_c(x)``: the logits without their class-common part.
+
+    The softmax (and with it the prediction, the cross-entropy and DI) ignores a shift
+    of every logit by the same amount, so this is the part of ``f`` the task sees.
+    Wraps ``model`` (no parameters of its own); ``(N, ...) -> (N, C)``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.model(x)
+        return f - f.mean(dim=-1, keepdim=True)
 
 
 @torch.no_grad()

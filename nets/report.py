@@ -490,13 +490,15 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         for g, entry in sp["groups"].items():
             for key, m in entry["models"].items():
                 rows.append([g.upper(), key, "—" if m.get("nu") is None else f"{m['nu']:g}",
-                             _pm(m.get("sigma_max")), _pm(m.get("accuracy"), 100.0)])
+                             _pm(m.get("sigma_max")), _pm(m.get("sigma_max_centered")),
+                             _pm(m.get("common_logit_share")), _pm(m.get("accuracy"), 100.0)])
             for reg, sel in (entry.get("nu_selections") or {}).items():
                 sel_rows += _selection_rows(g, reg, sel)
                 if not sel.get("reached_target", True):
                     lines.append(f"> **{g.upper()} IR-{reg}: no ν reached SI ≥ {sel.get('target')} on "
                                  f"validation**; the largest-SI ν = {sel.get('chosen'):g} was used.\n")
-        lines.append(_table(["group", "model", "ν", "σ_max(J)", "Acc % (test orbit)"], rows) + "\n")
+        lines.append(_table(["group", "model", "ν", "σ_max(J)", "σ_max(J), centered logits",
+                             "class-common share of ||f||", "Acc % (test orbit)"], rows) + "\n")
         _figure(lines, fig_dir, "spectral", "σ_max of the input Jacobian (top) and accuracy (bottom).",
                 available_figures)
         lines.append("### Choice of ν per regularizer form\n")

@@ -5,7 +5,9 @@ Protocol. DA, and IR with each regularizer form of ``profile.regularizers``
 ``normalized_logit``: ||f(x) - f(gx)||^2 / ||f(x)||^2), each form's nu tuned
 separately by ``tune_nu`` on validation for SI >= ``profile.si_target``. Measured
 on the test split: sigma_max of the input Jacobian of the logits, per sample on
-the first ``profile.n_sigma_samples`` test samples, averaged; accuracy over the
+the first ``profile.n_sigma_samples`` test samples, averaged, for the logits and
+for the logits less their class-common part (what the softmax sees), and the
+share of the logits' norm along that class-common direction; accuracy over the
 full test orbit. Mean +- std over seeds.
 """
 
@@ -13,11 +15,14 @@ from __future__ import annotations
 
 import time
 
+import torch
+
 from nets.experiments.common import checkpoint_dir, finish, mean_std
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import profile_splits, table1_configs, tune
 from nets.groups import get_group
-from nets.metrics import jacobian_spectral_norm
+from nets.metrics import class_common_logit_share, jacobian_spectral_norm
+from nets.models import CenteredLogits
 from nets.train import TrainConfig, orbit_accuracy, resolve_device, train_runs
 
 __all__ = ["run_spectral"]
@@ -50,9 +55,13 @@ def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", p
             per_seed = []
             for r in rs:
                 model = r.model.to(dev).eval()
+                with torch.no_grad():
+                    common = class_common_logit_share(model(x_sigma))
                 per_seed.append({
                     "seed": r.seed,
                     "sigma_max": float(jacobian_spectral_norm(model, x_sigma).mean()),
+                    "sigma_max_centered": float(jacobian_spectral_norm(CenteredLogits(model), x_sigma).mean()),
+                    "common_logit_share": float(common.mean()),
                     "accuracy": float(orbit_accuracy(model, test, group)),
                     "best_epoch": r.best_epoch,
                     "train_wall_time_s": r.wall_time_s,
@@ -64,6 +73,8 @@ def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", p
                 "nu": cfg.nu if cfg.method == "IR" else None,
                 "key": cfg.key(),
                 "sigma_max": mean_std([p["sigma_max"] for p in per_seed]),
+                "sigma_max_centered": mean_std([p["sigma_max_centered"] for p in per_seed]),
+                "common_logit_share": mean_std([p["common_logit_share"] for p in per_seed]),
                 "accuracy": mean_std([p["accuracy"] for p in per_seed]),
                 "runs": per_seed,
             }
@@ -72,6 +83,10 @@ def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", p
         "protocol": {
             "sigma_max": f"sigma_max(J): largest singular value of the (classes x pixels) input Jacobian of the "
                          f"logits, per sample on the first {n_sigma} test samples, averaged.",
+            "sigma_max_centered": "sigma_max_centered: the same for the logits less their class-common part "
+                                  "(f - mean_c f_c, what the softmax sees).",
+            "common_logit_share": "common_logit_share: share of the logit vector's norm along the all-ones "
+                                  "direction, |mean_c f_c| sqrt(C) / ||f||, on the same samples, averaged.",
             "accuracy": "Accuracy: over the full test orbit.",
             "nu": f"Each IR form's nu tuned separately on validation SI (>= {profile.si_target}).",
             "n_sigma_samples": n_sigma,
