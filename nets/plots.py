@@ -323,11 +323,12 @@ def _model_hatch(model: Mapping) -> str:
 def plot_spectral(results: Mapping) -> Figure:
     """Figure 5: sigma_max of the input Jacobian (top) and test-orbit accuracy
     (bottom, from 0) for DA and IR with each regularizer form; one column per group.
-    Each IR form has its own hatch as well as its colour."""
+    Each IR form has its own hatch as well as its colour. Where the results have it,
+    a white diamond marks sigma_max of the centered logits (what the softmax sees)."""
     groups = list(results["groups"])
     fig = Figure(figsize=(min(PAGE_WIDTH, 3.4 * len(groups) + 0.4), 5.8), layout="constrained")
     axes = np.asarray(fig.subplots(2, len(groups), squeeze=False))
-    any_missed = False
+    any_missed = any_centered = False
     for col, g in enumerate(groups):
         entry = results["groups"][g]
         models = list(entry["models"].values())
@@ -346,12 +347,20 @@ def plot_spectral(results: Mapping) -> Figure:
             ax.bar_label(bars, labels=[format(v, fmt) for v in mean], padding=2, fontsize=8)
             ax.set_xticks(xs, [_model_label(m, x) for m, x in zip(models, missed)], fontsize=8)
             _style(ax)
+        centered = [m.get("sigma_max_centered") for m in models]
+        if all(c is not None for c in centered):  # results from before this measure lack it
+            axes[0, col].plot(xs, [_num(c["mean"]) for c in centered], linestyle="none", marker="D",
+                              markersize=5, markerfacecolor="white", markeredgecolor="black",
+                              label=r"$\sigma_{\max}$ of the centered logits $f - \bar f\,\mathbf{1}$")
+            any_centered = True
         axes[0, col].set_title(group_tex(g))
         axes[0, col].set_ylabel(r"$\sigma_{\max}(J)$ (mean over test inputs)")
         axes[1, col].set_ylabel("accuracy on the test orbit (%)")
         axes[1, col].set_ylim(0, 112)
         axes[1, col].set_yticks(np.arange(0, 101, 20))
         axes[0, col].margins(y=0.15)
+    if any_centered:
+        axes[0, 0].legend(loc="upper left", fontsize=7, frameon=False)
     target = results.get("meta", {}).get("profile", {}).get("si_target", 0.95)
     xlabel = f"model (IR: regularizer form, $\\nu$ tuned to $SI_f \\geq {target:g}$ on validation)"
     if any_missed:

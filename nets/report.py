@@ -90,6 +90,8 @@ class Thresholds:
     drift_low_di_max: float = 0.1  # max over beta of DI for WT and IR
     # (5) every IR form lowers sigma_max(J) below DA's
     spectral_ratio_max: float = 0.9  # sigma_IR <= this * sigma_DA
+    common_share_note: float = 0.5  # a failing IR form whose class-common logit share is at least
+    # this gets a note with sigma_max on the centered logits (no effect on the verdict)
     # Figure 2 (supplementary): orbit / class distance ratio in feature space
     tsne_wt_ratio_max: float = 0.05
     tsne_da_ratio_min: float = 0.5
@@ -108,6 +110,8 @@ class Thresholds:
             ("4", "drift: WT keeps more accuracy",
              "mean over beta > 0 of Acc ratio: WT >= DA"),
             ("5", "sigma_max(J)", f"every IR form: sigma_IR <= {t.spectral_ratio_max:g} x sigma_DA"),
+            ("5", "note only", f"a failing IR form whose logits are >= {t.common_share_note:g} class-common shift: "
+                               "sigma_max of the centered logits is noted (verdict unchanged)"),
             ("Fig. 2", "orbit / class distance",
              f"WT <= {t.tsne_wt_ratio_max:g}, DA >= {t.tsne_da_ratio_min:g}"),
         ]
@@ -273,6 +277,17 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                                           None if da is None else t.spectral_ratio_max * da,
                                           None if da is None else
                                           f"{fmt(t.spectral_ratio_max * da)} = {t.spectral_ratio_max:g} x DA's {fmt(da)}"))
+                # where the logits grew along the class-common direction the softmax ignores,
+                # say what sigma_max is on the rest (informative; the verdict stays on f itself)
+                share = _mean(m.get("common_logit_share"))
+                s_c = _mean(m.get("sigma_max_centered"))
+                da_c = _mean(models.get("DA", {}).get("sigma_max_centered"))
+                if (share is not None and share >= t.common_share_note and s_c is not None
+                        and da_c is not None and da is not None and s is not None and s > t.spectral_ratio_max * da):
+                    v["5"].notes.append(
+                        f"{G} IR-{m['regularizer']}: {fmt(share)} of its logits' norm is a shift common to all "
+                        f"classes, which the softmax ignores; on the centered logits sigma_max = {fmt(s_c)} "
+                        f"({fmt(s_c / da_c)} x DA's {fmt(da_c)}).")
             for reg, sel in (entry.get("nu_selections") or {}).items():
                 if not sel.get("reached_target", True):
                     v["5"].notes.append(
@@ -498,7 +513,7 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                     lines.append(f"> **{g.upper()} IR-{reg}: no ν reached SI ≥ {sel.get('target')} on "
                                  f"validation**; the largest-SI ν = {sel.get('chosen'):g} was used.\n")
         lines.append(_table(["group", "model", "ν", "σ_max(J)", "σ_max(J), centered logits",
-                             "class-common share of ||f||", "Acc % (test orbit)"], rows) + "\n")
+                             "class-common share of the logits", "Acc % (test orbit)"], rows) + "\n")
         _figure(lines, fig_dir, "spectral", "σ_max of the input Jacobian (top) and accuracy (bottom).",
                 available_figures)
         lines.append("### Choice of ν per regularizer form\n")

@@ -279,6 +279,21 @@ def test_spectral_figure_has_one_bar_per_model():
     assert len(fig.axes[0].patches) == 4  # DA + three IR forms
 
 
+def test_spectral_figure_marks_sigma_max_of_centered_logits_only_when_measured():
+    from test_report import _with_class_common_shift
+
+    def diamonds(fig: Figure) -> list:
+        return [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "D"]
+
+    plain = plots.plot_spectral(fake_spectral())
+    assert not diamonds(plain) and plain.axes[0].get_legend() is None
+    fig = plots.plot_spectral(_with_class_common_shift(fake_spectral(), "normalized_logit", 0.99, 0.25))
+    assert len(diamonds(fig)) == 1
+    assert len(diamonds(fig)[0].get_ydata()) == 4  # DA + three IR forms
+    assert list(diamonds(fig)[0].get_ydata())[-1] == pytest.approx(0.25)  # the normalized-logit bar
+    assert "centered logits" in fig.axes[0].get_legend().get_texts()[0].get_text()
+
+
 def test_spectral_figure_marks_a_form_whose_nu_search_missed_the_target():
     labels = lambda fig: [t.get_text() for t in fig.axes[0].get_xticklabels()]  # noqa: E731
     reached = plots.plot_spectral(fake_spectral(reached=True))
@@ -390,6 +405,10 @@ def _check_smoke_results(tmp_path):
     assert wt["LI"]["mean"] < 1e-6  # weight tying is invariant whatever the training
     sel = t1["groups"]["r4"]["nu_selection"]
     assert sel["grid"] == list(PROFILES["smoke"].nu_grid("logit")) and "reached_target" in sel
+    for model in json.loads((out / "spectral.json").read_text())["groups"]["r4"]["models"].values():
+        # centering is a projection of the logits: it never raises sigma_max
+        assert model["sigma_max_centered"]["mean"] <= model["sigma_max"]["mean"] * (1 + 1e-5)
+        assert 0.0 <= model["common_logit_share"]["mean"] <= 1.0
     for stem in ("table1", "drift", "spectral", "tsne", "saliency_r4", "saliency_t3"):
         assert (out / "figures" / f"{stem}.png").exists() and (out / "figures" / f"{stem}.pdf").exists()
     report = (out / "REPORT.md").read_text()

@@ -214,6 +214,35 @@ def test_claim5_does_not_hold_when_no_form_lowers_sigma_max():
     assert _status(r, "5").status == "does not hold"
 
 
+def _with_class_common_shift(spectral: dict, form: str, share: float, centered: float) -> dict:
+    for entry in spectral["groups"].values():
+        for m in entry["models"].values():
+            m["common_logit_share"] = _ms(0.3, 0.01)
+            m["sigma_max_centered"] = _ms(0.95 * m["sigma_max"]["mean"], 0.01)
+        entry["models"][f"IR-{form}"]["common_logit_share"] = _ms(share, 0.001)
+        entry["models"][f"IR-{form}"]["sigma_max_centered"] = _ms(centered, 0.01)
+    return spectral
+
+
+def test_claim5_notes_sigma_max_on_centered_logits_for_a_failing_shifted_form():
+    r = fake_results()
+    r["spectral"] = _with_class_common_shift(fake_spectral(ir_sigma=(0.5, 0.6, 9.0)), "normalized_logit",
+                                             share=0.99, centered=1.0)
+    v = _status(r, "5")
+    assert v.status == "partly holds"  # the note never changes the verdict
+    notes = [n for n in v.notes if "centered logits" in n]
+    assert len(notes) == 2 and all("IR-normalized_logit" in n and "0.99" in n for n in notes)
+
+
+def test_claim5_adds_no_centered_note_when_the_form_passes_or_its_logits_are_not_shifted():
+    r = fake_results()
+    r["spectral"] = _with_class_common_shift(fake_spectral(ir_sigma=(0.5, 0.6, 9.0)), "normalized_logit",
+                                             share=0.2, centered=1.0)
+    assert not any("centered logits" in n for n in _status(r, "5").notes)
+    r["spectral"] = _with_class_common_shift(fake_spectral(), "normalized_logit", share=0.99, centered=0.3)
+    assert not any("centered logits" in n for n in _status(r, "5").notes)
+
+
 def test_thresholds_decide_borderline_values():
     r = fake_results()
     r["spectral"] = fake_spectral(ir_sigma=(1.9, 1.9, 1.9), da_sigma=2.0)  # lower, but not by 10%

@@ -7,7 +7,9 @@ homogeneous of degree 2 in ``W``, so its gradient always has a component along
 ``||f(x) - f(gx)||^2 / ||f(x)||^2`` is homogeneous of degree 0 in the logits, so
 its gradient has *no* component along the last layer's parameters: it exerts no
 pull on the network's scale. These properties explain why, in our Figure 5, the
-normalized form does not reduce sigma_max(J) the way the logit and KL forms do.
+normalized form does not reduce sigma_max(J) the way the logit and KL forms do; the
+trained models grow their logits along the class-common direction the softmax ignores
+(``verify/test_class_common_logits.py``).
 
 The ``eps`` guard in the normalized form's denominator (``NORMALIZED_LOGIT_EPS``)
 breaks the degree-0 homogeneity by a relative amount ``eps / ||f(x)||^2``, so
