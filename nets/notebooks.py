@@ -90,8 +90,8 @@ def _stale_fields(meta: Mapping, profile_name: str) -> list[str]:
     from nets.experiments.profiles import get_profile
 
     profile = get_profile(profile_name)
-    recorded = meta.get("profile") or {}
-    return [k for k in profile_differences(meta, profile) if k in recorded and k in profile.to_dict()]
+    recorded, current = meta.get("profile") or {}, profile.to_dict()
+    return [k for k in profile_differences(meta, profile) if k in recorded and k in current]
 
 
 def load_results(experiment: str, profile: str, results_root: str | os.PathLike, *,

@@ -273,17 +273,18 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 if m["method"] != "IR":
                     continue
                 s = _mean(m.get("sigma_max"))
-                v["5"].checks.append(_cmp(f"{G} IR-{m['regularizer']} sigma_max", s, "<=",
-                                          None if da is None else t.spectral_ratio_max * da,
-                                          None if da is None else
-                                          f"{fmt(t.spectral_ratio_max * da)} = {t.spectral_ratio_max:g} x DA's {fmt(da)}"))
-                # where the logits grew along the class-common direction the softmax ignores,
-                # say what sigma_max is on the rest (informative; the verdict stays on f itself)
+                check = _cmp(f"{G} IR-{m['regularizer']} sigma_max", s, "<=",
+                             None if da is None else t.spectral_ratio_max * da,
+                             None if da is None else
+                             f"{fmt(t.spectral_ratio_max * da)} = {t.spectral_ratio_max:g} x DA's {fmt(da)}")
+                v["5"].checks.append(check)
+                # where a failing form's logits grew along the class-common direction the softmax
+                # ignores, say what sigma_max is on the rest (informative; the verdict stays on f)
                 share = _mean(m.get("common_logit_share"))
                 s_c = _mean(m.get("sigma_max_centered"))
                 da_c = _mean(models.get("DA", {}).get("sigma_max_centered"))
-                if (share is not None and share >= t.common_share_note and s_c is not None
-                        and da_c is not None and da is not None and s is not None and s > t.spectral_ratio_max * da):
+                if (check.passed is False and share is not None and share >= t.common_share_note
+                        and s_c is not None and da_c is not None):
                     v["5"].notes.append(
                         f"{G} IR-{m['regularizer']}: {fmt(share)} of its logits' norm is a shift common to all "
                         f"classes, which the softmax ignores; on the centered logits sigma_max = {fmt(s_c)} "
