@@ -305,8 +305,10 @@ def _model_label(model: Mapping, missed_target: bool = False) -> str:
 
 def _missed_target(entry: Mapping, model: Mapping) -> bool:
     """Whether ``model``'s regularizer form has a nu selection that did not reach the target."""
-    sel = (entry.get("nu_selections") or {}).get(model.get("regularizer") or "", {})
-    return model["method"] == "IR" and sel.get("reached_target", True) is False
+    from nets.report import missed_target
+
+    sel = (entry.get("nu_selections") or {}).get(model.get("regularizer") or "")
+    return model["method"] == "IR" and missed_target(sel)
 
 
 def _model_color(model: Mapping) -> str:

@@ -231,10 +231,8 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                      None if cost_bound is None else f"{fmt(cost_bound)} = WT {fmt(acc['WT'])} - {t.ir_acc_cost_min:g}"),
             ]
             sel = t1["groups"][g].get("nu_selection")
-            if sel and not sel.get("reached_target", True):
-                v["3"].notes.append(
-                    f"{G}: no nu in the grid {sel.get('grid')} reached SI >= {sel.get('target')} on validation; "
-                    f"the largest-SI nu = {sel.get('chosen')} was used.")
+            if missed_target(sel):
+                v["3"].notes.append(_missed_target_note(G, sel))
 
     dr = results.get("drift")
     if dr:
@@ -290,10 +288,8 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                         f"classes, which the softmax ignores; on the centered logits sigma_max = {fmt(s_c)} "
                         f"({fmt(s_c / da_c)} x DA's {fmt(da_c)}).")
             for reg, sel in (entry.get("nu_selections") or {}).items():
-                if not sel.get("reached_target", True):
-                    v["5"].notes.append(
-                        f"{G} IR-{reg}: no nu in {sel.get('grid')} reached SI >= {sel.get('target')} on "
-                        f"validation; the largest-SI nu = {sel.get('chosen')} was used.")
+                if missed_target(sel):
+                    v["5"].notes.append(_missed_target_note(f"{G} IR-{reg}", sel))
 
     ts = results.get("tsne")
     if ts:
@@ -341,6 +337,24 @@ def _selection_rows(g: str, reg: str, sel: Mapping) -> list[list[str]]:
             continue
         rows.append([g.upper(), reg, f"{nu:g}", fmt(si), fmt(None if acc is None else 100 * acc), chosen])
     return rows
+
+
+def missed_target(sel: Mapping | None) -> bool:
+    """Whether a nu selection record (``nets.experiments.table1.tune``) says no nu of
+    its grid reached the SI target, so the largest-SI nu was used instead."""
+    return bool(sel) and sel.get("reached_target", True) is False
+
+
+def _missed_target_note(label: str, sel: Mapping) -> str:
+    """A verdict note for a selection where :func:`missed_target` holds."""
+    return (f"{label}: no nu in the grid {sel.get('grid')} reached SI >= {sel.get('target')} on validation; "
+            f"the largest-SI nu = {sel.get('chosen')} was used.")
+
+
+def _missed_target_banner(label: str, sel: Mapping) -> str:
+    """The report's highlighted line for a selection where :func:`missed_target` holds."""
+    return (f"> **{label}: no ν reached SI ≥ {sel.get('target')} on validation**; "
+            f"the largest-SI ν = {sel.get('chosen'):g} was used.\n")
 
 
 def completeness(results: Mapping[str, Mapping]) -> list[str]:
@@ -442,9 +456,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
             sel = entry.get("nu_selection")
             if sel:
                 rows += _selection_rows(g, sel.get("regularizer", "logit"), sel)
-                if not sel.get("reached_target", True):
-                    lines.append(f"> **{g.upper()}: no ν reached SI ≥ {sel.get('target')} on validation**; "
-                                 f"the largest-SI ν = {sel.get('chosen'):g} was used.\n")
+                if missed_target(sel):
+                    lines.append(_missed_target_banner(g.upper(), sel))
         lines.append(_table(["group", "regularizer", "ν", "SI (validation)", "Acc % (validation)", ""], rows)
                      + "\n")
         _figure(lines, fig_dir, "nu_selection_table1", "SI and validation accuracy against ν.",
@@ -510,9 +523,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                              _pm(m.get("common_logit_share")), _pm(m.get("accuracy"), 100.0)])
             for reg, sel in (entry.get("nu_selections") or {}).items():
                 sel_rows += _selection_rows(g, reg, sel)
-                if not sel.get("reached_target", True):
-                    lines.append(f"> **{g.upper()} IR-{reg}: no ν reached SI ≥ {sel.get('target')} on "
-                                 f"validation**; the largest-SI ν = {sel.get('chosen'):g} was used.\n")
+                if missed_target(sel):
+                    lines.append(_missed_target_banner(f"{g.upper()} IR-{reg}", sel))
         lines.append(_table(["group", "model", "ν", "σ_max(J)", "σ_max(J), centered logits",
                              "class-common share of the logits", "Acc % (test orbit)"], rows) + "\n")
         _figure(lines, fig_dir, "spectral", "σ_max of the input Jacobian (top) and accuracy (bottom).",

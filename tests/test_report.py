@@ -15,6 +15,7 @@ from nets.report import (
     PAPER_TABLE1_STD,
     Thresholds,
     completeness,
+    missed_target,
     render_report,
     verdicts,
     write_report,
@@ -277,6 +278,26 @@ def test_report_states_a_failed_claim_and_an_unreached_target():
     assert "**does not hold**" in text
     assert "no ν reached SI ≥ 0.95" in text
     assert "σ_max" in text
+
+
+def test_missed_target_is_only_an_explicit_false():
+    assert missed_target(_selection(reached=False))
+    assert not missed_target(_selection(reached=True))
+    assert not missed_target(None) and not missed_target({})
+    assert not missed_target({"grid": [1.0], "chosen": 1.0})  # records older than the field
+
+
+def test_every_unreached_spectral_form_gets_a_note_and_a_banner():
+    r = fake_results()
+    r["spectral"] = fake_spectral(reached=False)
+    v = {x.claim: x for x in verdicts(r)}
+    notes = [n for n in v["5"].notes if "no nu in the grid" in n]
+    assert len(notes) == 2 * 3  # both groups, every form
+    assert all("the largest-SI nu = 10.0 was used" in n for n in notes)
+    text = render_report(r)
+    for g in ("R4", "T3"):
+        for reg in ("logit", "kl", "normalized_logit"):
+            assert f"> **{g} IR-{reg}: no ν reached SI ≥ 0.95 on validation**" in text
 
 
 def test_a_complete_sweep_has_no_partial_banner():
