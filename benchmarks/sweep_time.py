@@ -134,14 +134,15 @@ def sweep_time(results_dir: Path, profile: Profile, matmul_gflops: float | None 
 
 
 def table(res: dict) -> str:
-    lines = [f"{'configuration':<28} {'seeds':>5} {'epochs':>7} {'done':>4} {'time (min)':>10} "
-             f"{'TFLOP':>7} {'GFLOP/s':>8} {'% matmul':>8}"]
     rows = list(res["training_by_config"].items()) + [("total", res["training_total"])]
+    w = max([28] + [len(label) for label, _ in rows])
+    lines = [f"{'configuration':<{w}} {'seeds':>5} {'epochs':>7} {'done':>4} {'time (min)':>10} "
+             f"{'TFLOP':>7} {'GFLOP/s':>8} {'% matmul':>8}"]
     for label, c in rows:
         seeds = len(c["seeds"]) if "seeds" in c else c["runs"]
         pct = f"{c['pct_of_matmul']:.0f}" if c.get("pct_of_matmul") is not None else "-"
         rate = f"{c['gflop_per_s']:.1f}" if c.get("gflop_per_s") is not None else "-"
-        lines.append(f"{label:<28} {seeds:>5} {c['epochs'] if 'epochs' in c else '':>7} {c['finished']:>4} "
+        lines.append(f"{label:<{w}} {seeds:>5} {c['epochs'] if 'epochs' in c else '':>7} {c['finished']:>4} "
                      f"{c['wall_time_s'] / 60:>10.1f} {c['gflop'] / 1e3:>7.1f} {rate:>8} {pct:>8}")
     lines.append("")
     for name, e in res["experiments"].items():
