@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import reference as R  # noqa: E402
 from nets.data import Split  # noqa: E402
+from nets.experiments.profiles import PROFILES  # noqa: E402
 from nets.groups import R4, T3, Group  # noqa: E402
 from nets.models import MLP, InvariantMLP  # noqa: E402
 from nets.stacked import StackedMLP  # noqa: E402
@@ -94,11 +95,15 @@ def test_protocol_flop_count_brackets_the_ascending_nu_search():
     from benchmarks import bench
 
     p = bench.paper_protocol(100.0)
+    paper = PROFILES["paper"]
+    n_ir = sum(len(paper.nu_grid(r)) for r in paper.regularizers)  # every form's whole grid
+    assert p["nu_grid_sizes"] == {r: len(paper.nu_grid(r)) for r in paper.regularizers}
     for g in p["per_group"].values():
         G = g["order"]
         run = lambda m: p["seeds"] * p["epochs"] * (p["n_train"] * bench.train_flops(m, G)  # noqa: E731
                                                     + p["n_val"] * bench.validation_flops(m, G))
-        assert g["gflop"] * 1e9 == run("WT") + run("DA") + 15 * run("IR")  # 3 forms x 5 nu
+        assert g["configs"]["IR"] == n_ir
+        assert g["gflop"] * 1e9 == run("WT") + run("DA") + n_ir * run("IR")
         assert g["gflop_ascending_best_case"] * 1e9 == run("WT") + run("DA") + 3 * run("IR")
     assert p["total_gflop_ascending_best_case"] < p["total_gflop"]
     assert p["lower_bound_s_at_matmul_rate"] == pytest.approx(p["total_gflop"] / 100.0)
