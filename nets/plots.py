@@ -23,6 +23,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from nets.report import form_missed_target
+
 __all__ = [
     "OKABE_ITO",
     "METHOD_COLORS",
@@ -303,14 +305,6 @@ def _model_label(model: Mapping, missed_target: bool = False) -> str:
     return model["method"]
 
 
-def _missed_target(entry: Mapping, model: Mapping) -> bool:
-    """Whether ``model``'s regularizer form has a nu selection that did not reach the target."""
-    from nets.report import missed_target
-
-    sel = (entry.get("nu_selections") or {}).get(model.get("regularizer") or "")
-    return model["method"] == "IR" and missed_target(sel)
-
-
 def _model_color(model: Mapping) -> str:
     if model["method"] == "IR":
         return REGULARIZER_COLORS.get(model["regularizer"], METHOD_COLORS["IR"])
@@ -334,7 +328,7 @@ def plot_spectral(results: Mapping) -> Figure:
     for col, g in enumerate(groups):
         entry = results["groups"][g]
         models = list(entry["models"].values())
-        missed = [_missed_target(entry, m) for m in models]
+        missed = [form_missed_target(entry, m) for m in models]
         any_missed |= any(missed)
         xs = np.arange(len(models))
         colors = [_model_color(m) for m in models]

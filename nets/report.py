@@ -267,6 +267,7 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
             G = g.upper()
             models = entry["models"]
             da = _mean(models.get("DA", {}).get("sigma_max"))
+            da_c = _mean(models.get("DA", {}).get("sigma_max_centered"))
             for key, m in models.items():
                 if m["method"] != "IR":
                     continue
@@ -280,7 +281,6 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 # ignores, say what sigma_max is on the rest (informative; the verdict stays on f)
                 share = _mean(m.get("common_logit_share"))
                 s_c = _mean(m.get("sigma_max_centered"))
-                da_c = _mean(models.get("DA", {}).get("sigma_max_centered"))
                 if (check.passed is False and share is not None and share >= t.common_share_note
                         and s_c is not None and da_c is not None):
                     v["5"].notes.append(
@@ -343,6 +343,13 @@ def missed_target(sel: Mapping | None) -> bool:
     """Whether a nu selection record (``nets.experiments.table1.tune``) says no nu of
     its grid reached the SI target, so the largest-SI nu was used instead."""
     return bool(sel) and sel.get("reached_target", True) is False
+
+
+def form_missed_target(entry: Mapping, model: Mapping) -> bool:
+    """Whether ``model``, one of a Figure 5 group ``entry``'s models, is IR with a
+    regularizer form whose nu selection missed the target (:func:`missed_target`)."""
+    sel = (entry.get("nu_selections") or {}).get(model.get("regularizer") or "")
+    return model["method"] == "IR" and missed_target(sel)
 
 
 def _missed_target_note(label: str, sel: Mapping) -> str:

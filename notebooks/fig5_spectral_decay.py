@@ -41,7 +41,7 @@ FIGURES = os.environ.get("GI_FIGURES", "build/notebooks/figures")  # where the P
 # %%
 from nets.notebooks import load_results, markdown_table, resolve, show_figures, show_markdown, show_verdicts
 from nets.plots import figures_for
-from nets.report import missed_target
+from nets.report import form_missed_target
 
 results = load_results("spectral", PROFILE, resolve(RESULTS))
 
@@ -55,8 +55,7 @@ for g, entry in results["groups"].items():
     for key, m in entry["models"].items():
         s, acc = m["sigma_max"], m["accuracy"]
         rel = "" if da in (None, 0) or s["mean"] is None else f"{s['mean'] / da:.2f}"
-        sel = (entry.get("nu_selections") or {}).get(m.get("regularizer") or "")
-        reached = "" if m["method"] != "IR" else ("no" if missed_target(sel) else "yes")
+        reached = "" if m["method"] != "IR" else ("no" if form_missed_target(entry, m) else "yes")
         # absent from results written before these two measures existed
         sc, share = m.get("sigma_max_centered"), m.get("common_logit_share")
         rows.append([g, key, "" if m.get("nu") is None else f"{m['nu']:g}", reached,

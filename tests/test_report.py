@@ -15,6 +15,7 @@ from nets.report import (
     PAPER_TABLE1_STD,
     Thresholds,
     completeness,
+    form_missed_target,
     missed_target,
     render_report,
     verdicts,
@@ -285,6 +286,15 @@ def test_missed_target_is_only_an_explicit_false():
     assert not missed_target(_selection(reached=True))
     assert not missed_target(None) and not missed_target({})
     assert not missed_target({"grid": [1.0], "chosen": 1.0})  # records older than the field
+
+
+def test_form_missed_target_reads_the_models_own_form_and_never_flags_da():
+    entry = fake_spectral()["groups"]["r4"]
+    entry["nu_selections"]["kl"] = _selection("kl", reached=False)
+    models = entry["models"]
+    assert form_missed_target(entry, models["IR-kl"])
+    assert not form_missed_target(entry, models["IR-logit"])
+    assert not form_missed_target(entry, models["DA"])
 
 
 def test_every_unreached_spectral_form_gets_a_note_and_a_banner():
