@@ -95,7 +95,7 @@ def test_a_class_common_shift_lowers_the_normalized_error_but_not_the_centered_o
     softmax sees, and hence how invariant the model is, stay exactly as they were."""
     r4 = get_group("r4")
     x = images(seed)
-    orbit = torch.stack([r4.act(x, k) for k in range(r4.order)])  # (|G|, N, 6, 6)
+    orbit = r4.orbit(x)  # (|G|, N, 6, 6)
 
     @torch.no_grad()
     def errors(model: MLP) -> tuple[float, float]:
