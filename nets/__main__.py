@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Sequence
 
+from nets.checkpoint_archive import ArchiveError, read_manifest, restore
 from nets.experiments.common import EXPERIMENTS, RESULTS_ROOT, command_line, draw, figure_dir, out_dir
 from nets.experiments.profiles import PROFILES, get_profile
 
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    rest = list(sys.argv[1:] if argv is None else argv)
+    if rest[:1] == ["checkpoints"]:
+        from nets.checkpoints_cli import main as checkpoints_main
+
+        return checkpoints_main(rest[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.recompute and args.experiment != "reproduce":
@@ -69,6 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from nets.experiments import runner
 
+    if read_manifest(out_dir(profile, args.results)) is not None:  # checkpoints kept in the history
+        try:
+            report = restore(out_dir(profile, args.results))
+        except ArchiveError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        if report.restored:
+            print(report.summary(), flush=True)
     extra = {"recompute": args.recompute} if args.experiment == "reproduce" else {}
     out = runner(args.experiment)(profile, args.results, device=args.device, progress=not args.no_progress,
                                   command=command, **extra)

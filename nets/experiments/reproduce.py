@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from nets.experiments.common import EXPERIMENTS, finished_groups, metadata, out_dir, result_path, write_json
+from nets.experiments.common import (EXPERIMENTS, finished_groups, metadata, out_dir, profile_differences,
+                                     read_json, result_path, write_json)
 from nets.experiments.profiles import Profile
 
 __all__ = ["run_reproduce", "RUNNERS"]
@@ -53,11 +54,23 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
         part = profile if len(todo) == len(profile.groups) else profile.with_groups(todo)
         walls[name] = runners[name](part, results_root, device=device, progress=progress,
                                     command=command)["meta"]["wall_time_s"]
-    # the whole sweep's provenance, for REPORT.md (also when `report` rewrites it later)
-    meta = metadata(profile, "reproduce", device=str(resolve_device(device)), started=started, command=command)
-    write_json(result_path(profile, "reproduce", results_root),
-               {"meta": meta, "experiment_wall_time_s": walls, "kept_groups": kept})
+    # the whole sweep's provenance, for REPORT.md (also when `report` rewrites it later); a
+    # sitting that ran nothing keeps the record of the sitting that did, so REPORT.md is unchanged
+    sweep = result_path(profile, "reproduce", results_root)
+    if walls or not _same_sweep_recorded(sweep, profile):
+        meta = metadata(profile, "reproduce", device=str(resolve_device(device)), started=started, command=command)
+        write_json(sweep, {"meta": meta, "experiment_wall_time_s": walls, "kept_groups": kept})
+    else:
+        print(f"reproduce: every experiment was already complete; keeping {sweep}", flush=True)
     return write_report(out_dir(profile, results_root))
+
+
+def _same_sweep_recorded(path: Path, profile: Profile) -> bool:
+    """Whether ``path`` (a ``reproduce.json``) exists, reads, and records this same sweep."""
+    try:
+        return not profile_differences(read_json(path).get("meta", {}), profile)
+    except (OSError, ValueError):
+        return False
 
 
 def RUNNERS() -> dict:

@@ -1,0 +1,218 @@
+"""Checkpoints kept in the repository's history instead of its tracked tree.
+
+A profile's trained models (``results/<profile>/checkpoints/*.pt``, 128 MB for the
+paper profile) are too large for the tree a user clones or ships to a GPU machine,
+yet a sweep that took hours must never need retraining. So the files live in one
+past commit, and the tracked tree holds only a manifest,
+``results/<profile>/checkpoints.manifest.json``::
+
+    {"format": 1, "profile": "paper", "commit": "<40 hex>", "directory": "results/paper/checkpoints",
+     "files": [{"name": "r4-DA-seed0.pt", "sha256": "...", "size": 123456, "blob": "<git blob id>"}, ...]}
+
+:func:`restore` reads each file back from that commit (``git cat-file``), checks its
+size and SHA-256, and writes it atomically into the checkpoint folder; files already
+there with the right hash are left alone. It needs the commit in the local history:
+a shallow clone is told to ``git fetch --unshallow``. :func:`write_manifest` builds
+the manifest from the files as committed at ``HEAD`` (so the recorded commit really
+holds them). Nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "ArchiveError",
+    "RestoreReport",
+    "manifest_path",
+    "read_manifest",
+    "write_manifest",
+    "restore",
+    "sha256_file",
+]
+
+MANIFEST_FORMAT = 1
+
+
+class ArchiveError(RuntimeError):
+    """A restore or manifest step that cannot go on; the message is one line naming the fix."""
+
+
+@dataclass
+class RestoreReport:
+    """What :func:`restore` did: files written, files already present and verified, the folder."""
+
+    restored: list[str]
+    verified: list[str]
+    directory: Path
+
+    def summary(self) -> str:
+        return (f"{len(self.restored)} checkpoint(s) restored, {len(self.verified)} already present and verified, "
+                f"in {self.directory}")
+
+
+def manifest_path(results_dir: str | os.PathLike) -> Path:
+    """``<results_dir>/checkpoints.manifest.json`` (``results_dir`` is ``results/<profile>``)."""
+    return Path(results_dir) / "checkpoints.manifest.json"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _git(repo: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=not binary, timeout=120)
+    except FileNotFoundError as e:
+        raise ArchiveError("git is not installed; restoring checkpoints from the repository's history needs it") \
+            from e
+
+
+def _repo_root(start: Path) -> Path:
+    """The top of the git clone holding ``start``, else the one holding this package;
+    an :class:`ArchiveError` when neither is a clone."""
+    start = start.resolve()
+    for probe in (start, Path(__file__).resolve().parent):
+        while not probe.exists():
+            probe = probe.parent
+        out = _git(probe, "rev-parse", "--show-toplevel")
+        if out.returncode == 0:
+            return Path(out.stdout.strip())
+    raise ArchiveError(f"{start} is not inside a git clone; the checkpoints live in the repository's history: "
+                       "clone the repository with git (not a source archive) and run this again")
+
+
+def read_manifest(results_dir: str | os.PathLike) -> dict | None:
+    """The manifest of ``results_dir`` (``None`` when it has none); an :class:`ArchiveError`
+    when it cannot be read or is not a manifest of this format."""
+    path = manifest_path(results_dir)
+    if not path.exists():
+        return None
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ArchiveError(f"cannot read the checkpoint manifest {path}: {e}") from e
+    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT or not isinstance(m.get("files"), list):
+        raise ArchiveError(f"{path} is not a checkpoint manifest of format {MANIFEST_FORMAT}")
+    return m
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_manifest(results_dir: str | os.PathLike, profile: str, *, commit: str = "HEAD") -> Path:
+    """Write the manifest for the ``*.pt`` files of ``<results_dir>/checkpoints`` as they are
+    committed at ``commit`` (resolved to its full id and recorded). Every file in the folder
+    must be committed there with the same bytes, else an :class:`ArchiveError` says which is not."""
+    results_dir = Path(results_dir)
+    ckdir = results_dir / "checkpoints"
+    names = sorted(p.name for p in ckdir.glob("*.pt"))
+    if not names:
+        raise ArchiveError(f"no *.pt checkpoints in {ckdir} to put in a manifest")
+    repo = _repo_root(ckdir)
+    rev = _git(repo, "rev-parse", "--verify", f"{commit}^{{commit}}")
+    if rev.returncode != 0:
+        raise ArchiveError(f"{commit!r} is not a commit of {repo}")
+    full = rev.stdout.strip()
+    rel = ckdir.resolve().relative_to(repo).as_posix()
+    files = []
+    for name in names:
+        blob = _git(repo, "rev-parse", f"{full}:{rel}/{name}")
+        if blob.returncode != 0:
+            raise ArchiveError(f"{rel}/{name} is not committed at {full[:12]}; commit the checkpoints first")
+        local = ckdir / name
+        digest = sha256_file(local)
+        committed = _git(repo, "cat-file", "blob", blob.stdout.strip(), binary=True).stdout
+        if hashlib.sha256(committed).hexdigest() != digest:
+            raise ArchiveError(f"{local} differs from the copy committed at {full[:12]}")
+        files.append({"name": name, "sha256": digest, "size": local.stat().st_size, "blob": blob.stdout.strip()})
+    manifest = {"format": MANIFEST_FORMAT, "profile": profile, "commit": full, "directory": rel, "files": files}
+    path = manifest_path(results_dir)
+    _atomic_write(path, (json.dumps(manifest, indent=1) + "\n").encode())
+    return path
+
+
+def _missing_commit_error(repo: Path, commit: str) -> ArchiveError:
+    shallow = _git(repo, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    if shallow:
+        return ArchiveError(f"this is a shallow clone without commit {commit[:12]}, which holds the checkpoints: "
+                            "run `git fetch --unshallow` and try again")
+    return ArchiveError(f"commit {commit[:12]}, which holds the checkpoints, is not in this clone's history: "
+                        "run `git fetch origin` (or clone the full repository) and try again")
+
+
+def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = None) -> RestoreReport:
+    """Restore the checkpoints listed in ``<results_dir>``'s manifest into ``<results_dir>/checkpoints``.
+
+    ``names``: only these files of the manifest (default: all). A file already present with
+    the manifest's SHA-256 is kept; any other copy there is replaced. Every written file is
+    checked (size and SHA-256) before it is moved into place.
+
+    Raises:
+        ArchiveError: no manifest; not a git clone; the commit is missing (shallow clone:
+            ``git fetch --unshallow``); a committed file whose hash differs from the manifest's.
+    """
+    results_dir = Path(results_dir)
+    m = read_manifest(results_dir)
+    if m is None:
+        raise ArchiveError(f"{manifest_path(results_dir)} does not exist: this results folder keeps no "
+                           "checkpoints in the repository's history")
+    entries = m["files"]
+    if names is not None:
+        wanted = set(names)
+        unknown = wanted - {e["name"] for e in entries}
+        if unknown:
+            raise ArchiveError(f"not in the manifest {manifest_path(results_dir)}: {', '.join(sorted(unknown))}")
+        entries = [e for e in entries if e["name"] in wanted]
+    ckdir = results_dir / "checkpoints"
+    ckdir.mkdir(parents=True, exist_ok=True)
+    restored, verified = [], []
+    todo = []
+    for e in entries:
+        local = ckdir / e["name"]
+        if local.exists() and local.stat().st_size == e["size"] and sha256_file(local) == e["sha256"]:
+            verified.append(e["name"])
+        else:
+            todo.append(e)
+    if todo:
+        repo = _repo_root(ckdir)
+        commit = m["commit"]
+        if _git(repo, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+            raise _missing_commit_error(repo, commit)
+        for e in todo:
+            spec = e.get("blob") or f"{commit}:{m['directory']}/{e['name']}"
+            out = _git(repo, "cat-file", "blob", spec, binary=True)
+            if out.returncode != 0:
+                raise ArchiveError(f"{m['directory']}/{e['name']} cannot be read from commit {commit[:12]}: "
+                                   f"{out.stderr.decode(errors='replace').strip()}")
+            data = out.stdout
+            if len(data) != e["size"] or hashlib.sha256(data).hexdigest() != e["sha256"]:
+                raise ArchiveError(f"{e['name']} from commit {commit[:12]} does not match the manifest's SHA-256; "
+                                   "the manifest or the history was changed: check out a matching manifest")
+            _atomic_write(ckdir / e["name"], data)
+            restored.append(e["name"])
+    return RestoreReport(restored=restored, verified=verified, directory=ckdir)

@@ -1,0 +1,49 @@
+"""``python -m nets checkpoints restore|manifest --profile P [--results DIR]``.
+
+``restore`` brings back a profile's checkpoints from the commit its manifest names
+(``results/<profile>/checkpoints.manifest.json``) and verifies every SHA-256, so the
+experiments load the trained models instead of training them again. ``manifest``
+writes that manifest from the checkpoints committed at ``HEAD`` (maintainers, after
+committing new checkpoints). Errors are one line on stderr, exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from nets.checkpoint_archive import ArchiveError, restore, write_manifest
+from nets.experiments.common import RESULTS_ROOT, out_dir
+from nets.experiments.profiles import PROFILES, get_profile
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nets checkpoints", description=__doc__.split("\n\n")[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=("restore", "manifest"),
+                   help="restore: write <results>/<profile>/checkpoints/*.pt from the repository's history, "
+                        "verified; manifest: write <results>/<profile>/checkpoints.manifest.json")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="paper", help="default: %(default)s")
+    p.add_argument("--results", default=str(RESULTS_ROOT), help="results root (default: %(default)s)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    folder = out_dir(get_profile(args.profile), args.results)
+    try:
+        if args.action == "restore":
+            print(restore(folder).summary())
+        else:
+            print(f"wrote {write_manifest(folder, args.profile)}")
+    except ArchiveError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

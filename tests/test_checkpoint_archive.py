@@ -1,0 +1,143 @@
+"""Checkpoints kept in the repository's history: manifest, restore, and the errors that name the fix."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nets.checkpoint_archive import ArchiveError, manifest_path, read_manifest, restore, write_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = {"r4-DA-seed0.pt": b"first checkpoint bytes", "r4-DA-seed1.pt": bytes(range(256)) * 40}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def archived(tmp_path: Path) -> Path:
+    """A git repo whose checkpoints were committed, put in a manifest, then removed from the tree."""
+    repo = tmp_path / "repo"
+    ck = repo / "results" / "paper" / "checkpoints"
+    ck.mkdir(parents=True)
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "t@example.org")
+    git(repo, "config", "user.name", "t")
+    for name, data in FILES.items():
+        (ck / name).write_bytes(data)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "checkpoints")
+    write_manifest(repo / "results" / "paper", "paper")
+    git(repo, "rm", "-q", "-r", "--cached", "results/paper/checkpoints")
+    git(repo, "add", "results/paper/checkpoints.manifest.json")
+    git(repo, "commit", "-q", "-m", "checkpoints leave the tree")
+    for p in ck.iterdir():
+        p.unlink()
+    return repo
+
+
+def test_manifest_records_size_hash_and_the_commit_that_holds_each_file(archived):
+    m = read_manifest(archived / "results" / "paper")
+    assert m["commit"] == git(archived, "rev-parse", "HEAD~1").strip()
+    assert {e["name"]: (e["size"], e["sha256"]) for e in m["files"]} == {
+        n: (len(d), hashlib.sha256(d).hexdigest()) for n, d in FILES.items()}
+
+
+def test_restore_brings_back_every_file_byte_identical(archived):
+    report = restore(archived / "results" / "paper")
+    assert sorted(report.restored) == sorted(FILES)
+    ck = archived / "results" / "paper" / "checkpoints"
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == FILES
+
+
+def test_restore_twice_keeps_verified_files(archived):
+    restore(archived / "results" / "paper")
+    again = restore(archived / "results" / "paper")
+    assert again.restored == [] and sorted(again.verified) == sorted(FILES)
+
+
+def test_restore_replaces_a_damaged_copy(archived):
+    ck = archived / "results" / "paper" / "checkpoints"
+    ck.mkdir(exist_ok=True)
+    (ck / "r4-DA-seed0.pt").write_bytes(b"truncated")
+    report = restore(archived / "results" / "paper")
+    assert "r4-DA-seed0.pt" in report.restored
+    assert (ck / "r4-DA-seed0.pt").read_bytes() == FILES["r4-DA-seed0.pt"]
+
+
+def test_a_manifest_hash_that_disagrees_with_history_is_refused(archived):
+    path = manifest_path(archived / "results" / "paper")
+    m = json.loads(path.read_text())
+    m["files"][0]["sha256"] = "0" * 64
+    path.write_text(json.dumps(m))
+    with pytest.raises(ArchiveError, match="does not match the manifest's SHA-256"):
+        restore(archived / "results" / "paper")
+    assert not (archived / "results" / "paper" / "checkpoints" / m["files"][0]["name"]).exists()
+
+
+def test_a_shallow_clone_is_told_to_unshallow(archived, tmp_path):
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{archived}", str(shallow)], check=True)
+    with pytest.raises(ArchiveError, match="git fetch --unshallow"):
+        restore(shallow / "results" / "paper")
+
+
+def test_a_folder_without_manifest_says_so(tmp_path):
+    with pytest.raises(ArchiveError, match="does not exist"):
+        restore(tmp_path)
+
+
+def test_manifest_refuses_files_not_committed(archived):
+    ck = archived / "results" / "paper" / "checkpoints"
+    (ck / "r4-WT-seed0.pt").write_bytes(b"never committed")
+    with pytest.raises(ArchiveError, match="not committed"):
+        write_manifest(archived / "results" / "paper", "paper")
+
+
+def test_cli_restores_and_reports_errors_in_one_line(archived, tmp_path):
+    cmd = [sys.executable, "-m", "nets", "checkpoints", "restore", "--profile", "paper",
+           "--results", str(archived / "results")]
+    ok = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert ok.returncode == 0, ok.stderr
+    assert "2 checkpoint(s) restored" in ok.stdout
+    bad = subprocess.run([*cmd[:-1], str(tmp_path / "nowhere")], capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode == 1
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: ")
+
+
+def test_the_committed_paper_manifest_points_into_this_clones_history():
+    m = read_manifest(REPO / "results" / "paper")
+    assert m is not None and len(m["files"]) == 140
+    out = subprocess.run(["git", "-C", str(REPO), "cat-file", "--batch-check"], check=True, capture_output=True,
+                         text=True, input="".join(e["blob"] + "\n" for e in m["files"])).stdout.split("\n")
+    assert [line.split()[-1] for line in out if line] == [str(e["size"]) for e in m["files"]]
+
+
+def test_the_tracked_tree_is_small_enough_to_ship():
+    names = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], check=True, capture_output=True).stdout
+    total = sum((REPO / n).stat().st_size for n in names.decode().split("\0") if n and (REPO / n).is_file())
+    assert total <= 16 * 2**20, f"tracked files are {total / 2**20:.1f} MiB"
+
+
+def test_reproduce_with_every_experiment_complete_rewrites_nothing(tmp_path):
+    import shutil
+
+    from nets.experiments.profiles import get_profile
+    from nets.experiments.reproduce import run_reproduce
+
+    src = REPO / "results" / "paper"
+    dst = tmp_path / "paper"
+    dst.mkdir()
+    for p in src.glob("*.json"):
+        shutil.copy(p, dst / p.name)
+    shutil.copy(src / "REPORT.md", dst / "REPORT.md")
+    shutil.copytree(src / "figures", dst / "figures")
+    run_reproduce(get_profile("paper"), tmp_path, device="cpu", progress=False, command="test")
+    for name in ("reproduce.json", "REPORT.md"):
+        assert (dst / name).read_bytes() == (src / name).read_bytes(), name
