@@ -240,13 +240,14 @@ def test_a_notebook_executes_through_plain_jupyter_nbconvert(smoke_results, tmp_
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                # this checkout's `nets`, whichever checkout the environment was installed from
                PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))
-    commands = ([sys.executable, "-m", "jupytext", "--to", "notebook", str(NOTEBOOK_DIR / "table1.py"),
-                 "-o", str(ipynb)],
-                [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", str(ipynb),
-                 "--output-dir", str(executed), "--ExecutePreprocessor.timeout=600"])
-    for command in commands:
-        done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, f"{' '.join(command[2:5])} failed:\n{done.stderr[-3000:]}"
+    commands = {"jupytext --to notebook": ["jupytext", "--to", "notebook", str(NOTEBOOK_DIR / "table1.py"),
+                                           "-o", str(ipynb)],
+                "jupyter nbconvert --execute": ["jupyter", "nbconvert", "--to", "notebook", "--execute", str(ipynb),
+                                                "--output-dir", str(executed), "--ExecutePreprocessor.timeout=600"]}
+    for name, command in commands.items():
+        done = subprocess.run([sys.executable, "-m", *command], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=900)
+        assert done.returncode == 0, f"{name} failed:\n{done.stderr[-3000:]}"
     nb = nbformat.read(executed / "table1.ipynb", as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     assert not _errors(nb)
