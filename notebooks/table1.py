@@ -23,10 +23,10 @@
 # - **IR**, data augmentation plus the logit invariance error as a regularizer (Eq. 4), with
 #   its weight $\nu$ tuned on validation until $SI_f \geq 0.95$.
 #
-# Measures (Section 3.2): accuracy over the whole test orbit; $LI_f$, the logit invariance
-# error (Eq. 1, lower is more invariant); $DI_f$, the predictive-distribution invariance
-# error (Eq. 2, KL); $SI_f$, the saliency invariance similarity (Eq. 3, 1 = the saliency map
-# moves exactly with the input).
+# Measures (Section 3.2): accuracy over the whole test orbit; $DI_f$, the predictive-distribution
+# invariance error (Eq. 1, KL); $LI_f$, the logit invariance error (Eq. 2, lower is more
+# invariant); $SI_f$, the saliency invariance similarity (Eq. 3, 1 = the saliency map moves
+# exactly with the input).
 #
 # The paper's claims checked here: (1) WT is exactly invariant; (2) DA classifies orbits
 # well and has a low $DI_f$ but a high $LI_f$ and a low $SI_f$: it solves the invariant task

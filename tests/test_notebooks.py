@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -226,3 +227,31 @@ def test_notebook_runs_its_experiment_when_the_results_file_is_missing(smoke_res
     produced = json.loads((root / "smoke" / "tsne.json").read_text())
     assert produced["meta"]["command"] == f"python -m nets tsne --profile smoke --results {root}"
     assert (out / "figures" / "tsne.png").exists() and (out / "figures" / "tsne.pdf").exists()
+
+
+# ---- the Jupyter path, without the project's runner ------------------------------------------
+@needs_data
+def test_a_notebook_executes_through_plain_jupyter_nbconvert(smoke_results, tmp_path):
+    # What a Jupyter user runs (README): jupytext makes the .ipynb, nbconvert executes it in
+    # the "python3" kernel. Settings reach the kernel through its environment, as in Jupyter.
+    repo = NOTEBOOK_DIR.parent
+    ipynb, executed = tmp_path / "table1.ipynb", tmp_path / "executed"
+    env = dict(os.environ, GI_PROFILE="smoke", GI_RESULTS=str(smoke_results), GI_FIGURES=str(tmp_path / "figures"),
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               # this checkout's `nets`, whichever checkout the environment was installed from
+               PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))
+    commands = {"jupytext --to notebook": ["jupytext", "--to", "notebook", str(NOTEBOOK_DIR / "table1.py"),
+                                           "-o", str(ipynb)],
+                "jupyter nbconvert --execute": ["jupyter", "nbconvert", "--to", "notebook", "--execute", str(ipynb),
+                                                "--output-dir", str(executed), "--ExecutePreprocessor.timeout=600"]}
+    for name, command in commands.items():
+        done = subprocess.run([sys.executable, "-m", *command], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=900)
+        assert done.returncode == 0, f"{name} failed:\n{done.stderr[-3000:]}"
+    nb = nbformat.read(executed / "table1.ipynb", as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert not _errors(nb)
+    assert all(c.get("execution_count") for c in code_cells), "a cell did not run"
+    assert sum("image/png" in o.get("data", {}) for c in code_cells for o in c.outputs) == len(EXPECTED["table1"])
+    printed = "".join(o.get("text", "") for c in code_cells for o in c.outputs)
+    assert str(smoke_results / "smoke" / "table1.json") in printed  # it read the smoke results, not the committed ones
