@@ -24,8 +24,8 @@
 #   its weight $\nu$ tuned on validation until $SI_f \geq 0.95$.
 #
 # Measures (Section 3.2): accuracy over the whole test orbit; $LI_f$, the logit invariance
-# error (Eq. 1, lower is more invariant); $DI_f$, the predictive-distribution invariance
-# error (Eq. 2, KL); $SI_f$, the saliency invariance similarity (Eq. 3, 1 = the saliency map
+# error (Eq. 2, lower is more invariant); $DI_f$, the predictive-distribution invariance
+# error (Eq. 1, KL); $SI_f$, the saliency invariance similarity (Eq. 3, 1 = the saliency map
 # moves exactly with the input).
 #
 # The paper's claims checked here: (1) WT is exactly invariant; (2) DA classifies orbits
