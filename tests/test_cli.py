@@ -184,3 +184,36 @@ def test_a_full_or_read_only_folder_is_one_line_naming_it_and_nothing_half_writt
     rc, _, err = _run(capsys, "report", "--profile", "quick", "--results", str(quick_copy))
     assert rc == 1 and str(quick_copy / "quick") in err and len(err.strip().splitlines()) == 1
     assert _tree_digest(quick_copy / "quick") == before  # no temporary file left, nothing replaced
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="root writes into read-only folders; the monkeypatched tests above cover it")
+def test_a_read_only_results_folder_is_one_line_naming_it(capsys, quick_copy):
+    folder = quick_copy / "quick"
+    before = _tree_digest(folder)
+    folder.chmod(0o555)
+    try:
+        rc, _, err = _run(capsys, "report", "--profile", "quick", "--results", str(quick_copy))
+    finally:
+        folder.chmod(0o755)
+    assert rc == 1 and str(folder) in err and len(err.strip().splitlines()) == 1
+    assert _tree_digest(folder) == before
+
+
+def test_a_training_run_into_a_full_disk_stops_with_one_line_and_leaves_no_temporary_file(capsys, monkeypatch,
+                                                                                         tmp_path):
+    import errno
+    import os
+
+    import nets.results_io.atomic as atomic
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "replace", full)  # the first checkpoint cannot be written
+    rc, _, err = _run(capsys, "table1", "--profile", "smoke", "--groups", "r4", "--no-progress",
+                      "--results", str(tmp_path))
+    ckpts = tmp_path / "smoke" / "checkpoints"
+    assert rc == 1 and "the disk is full" in err and str(ckpts) in err
+    assert len([ln for ln in err.splitlines() if "error:" in ln]) == 1
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing half-written

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -166,7 +167,11 @@ def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = Fa
     with other settings (:func:`settings_conflicts`), unless ``overwrite``. Call it before
     anything is trained or written: a refused run changes nothing."""
     conflicts = settings_conflicts(profile, results_root)
-    if not conflicts or overwrite:
+    if not conflicts:
+        return
+    if overwrite:
+        print(f"--overwrite: results in {conflicts[0][0].parent}/ computed with other settings "
+              f"({', '.join(p.name for p, _ in conflicts)}) are replaced as this run rewrites them", file=sys.stderr)
         return
     path, diff = conflicts[0]
     old = (read_json(path).get("meta") or {}).get("profile") or {}
