@@ -217,3 +217,25 @@ def test_a_training_run_into_a_full_disk_stops_with_one_line_and_leaves_no_tempo
     assert rc == 1 and "the disk is full" in err and str(ckpts) in err
     assert len([ln for ln in err.splitlines() if "error:" in ln]) == 1
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing half-written
+
+
+def test_a_subcommand_module_listed_in_extensions_is_added_and_called(capsys, monkeypatch):
+    import types
+
+    import nets.__main__ as cli
+
+    seen = {}
+    ext = types.ModuleType("fake_audit_cli")
+
+    def add_parser(subparsers):
+        p = subparsers.add_parser("audit", description="audit a model: LI, DI, SI, sigma_max")
+        p.add_argument("--n", type=int)
+        return p
+
+    ext.add_parser = add_parser
+    ext.main = lambda argv: seen.setdefault("argv", argv) and 0
+    monkeypatch.setitem(__import__("sys").modules, "fake_audit_cli", ext)
+    monkeypatch.setattr(cli, "EXTENSIONS", ("fake_audit_cli", "not_a_module_yet"))
+    rc, out, _ = _run(capsys, "--help")
+    assert rc == 0 and "  audit      audit a model: LI, DI, SI, sigma_max" in out
+    assert main(["audit", "--n", "5"]) == 0 and seen["argv"] == ["--n", "5"]
