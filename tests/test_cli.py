@@ -239,3 +239,17 @@ def test_a_subcommand_module_listed_in_extensions_is_added_and_called(capsys, mo
     rc, out, _ = _run(capsys, "--help")
     assert rc == 0 and "  audit      audit a model: LI, DI, SI, sigma_max" in out
     assert main(["audit", "--n", "5"]) == 0 and seen["argv"] == ["--n", "5"]
+
+
+def test_ctrl_c_inside_matplotlib_is_one_line_exit_130_and_nothing_half_written(capsys, monkeypatch, quick_copy):
+    import nets.plots
+
+    def interrupted(fig, path, **kw):
+        raise KeyboardInterrupt  # as if Ctrl-C arrived while matplotlib renders
+
+    monkeypatch.setattr(nets.plots, "save_figure_file", interrupted)
+    before = _tree_digest(quick_copy)
+    rc, _, err = _run(capsys, "report", "--profile", "quick", "--results", str(quick_copy))
+    assert rc == 130 and err.startswith("interrupted:") and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    assert _tree_digest(quick_copy) == before
