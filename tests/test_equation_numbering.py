@@ -28,6 +28,8 @@ def test_the_wrong_numbering_is_detected():
 def test_li_is_eq2_and_di_is_eq1_in_every_file():
     bad = []
     for path in _tracked_text_files():
+        if path.resolve() == Path(__file__).resolve():  # its own example of the wrong numbering
+            continue
         text = re.sub(r"\n\s*#\s*", " ", path.read_text(errors="replace"))  # join comment lines
         bad += [f"{path.relative_to(ROOT)}: {m.group(0)!r}" for p in WRONG for m in p.finditer(text)]
     assert not bad, bad
