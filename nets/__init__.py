@@ -20,6 +20,7 @@ from nets.groups import (  # noqa: F401
     Dihedral4,
     Group,
     Rotations,
+    as_group,
     available_groups,
     get_group,
 )
@@ -75,7 +76,7 @@ _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = [
     "D4", "R4", "T3", "CyclicTranslations", "Dihedral4", "Group", "Rotations",
-    "available_groups", "get_group", *_WHERE,
+    "as_group", "available_groups", "get_group", *_WHERE,
 ]
 
 

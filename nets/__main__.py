@@ -1,94 +1,279 @@
-"""``python -m nets EXPERIMENT --profile P [--device D] [--results DIR] [--seeds S ...]``
+"""``python -m nets SUBCOMMAND ...``: run the paper's experiments and write their report.
 
-Experiments: table1, drift (Figure 4), spectral (Figure 5), tsne (Figure 2),
-saliency (Figures 1 and 3), reproduce (all of them, then REPORT.md), and report
-(redraw every figure from the JSON files and rewrite REPORT.md; trains nothing).
-Results go to ``<results>/<profile>/``; finished training runs are loaded from
-``<results>/<profile>/checkpoints/``, so an interrupted sweep resumes.
+Every subcommand is one entry of :data:`SUBCOMMANDS` (built in this file) or one module of
+:data:`EXTENSIONS` (a module with ``add_parser(subparsers)`` returning its parser, and
+``main(argv)`` taking the arguments after the subcommand's name), so adding one is one line.
+
+Bad input gets one line on stderr and exit code 2 (nothing is loaded or written first); a
+refused overwrite exit 2; a damaged or missing results file for ``report``, or a folder that
+cannot be written, exit 1; Ctrl-C exit 130, saying what was saved.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
+from dataclasses import dataclass
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
-from nets.experiments.common import EXPERIMENTS, RESULTS_ROOT, command_line, draw, figure_dir, out_dir
-from nets.experiments.profiles import PROFILES, get_profile
+from nets.experiments.profiles import PROFILES
+from nets.results_io import EXPERIMENTS, RESULTS_ROOT
 
-COMMANDS = (*EXPERIMENTS, "reproduce", "report")
+#: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
+#: A module not (yet) present is skipped.
+EXTENSIONS: tuple[str, ...] = ("nets.audit_cli", "nets.checkpoints_cli")
+
+EXAMPLE = "python -m nets reproduce --profile quick --results results/local"
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    summary: str  # one line, for `python -m nets --help`
+    writes: str  # what it writes and where, for its own --help
+    example: str
+
+
+_OUT = "<results>/<profile>/"  # --results (default results/) and --profile (default quick)
+_EXPERIMENT_FIGURES = {
+    "table1": ("Table 1: accuracy, LI, DI, SI of WT / DA / IR on R4 and T3", "table1.json",
+               "figures/table1 and figures/nu_selection_table1"),
+    "drift": ("Figure 4: invariance under a drifting transformation (reuses table1's models)", "drift.json",
+              "figures/drift"),
+    "spectral": ("Figure 5: sigma_max of the input-output Jacobian, three regularizer forms", "spectral.json",
+                 "figures/spectral and figures/nu_selection_spectral"),
+    "tsne": ("Figure 2: t-SNE of the orbits' penultimate features", "tsne.json", "figures/tsne"),
+    "saliency": ("Figures 1 and 3: saliency maps under the group", "saliency.json", "figures/saliency_*"),
+}
+SUBCOMMANDS: dict[str, Subcommand] = {
+    **{name: Subcommand(name, summary, f"{_OUT}{js} and {_OUT}{figs}.png/.pdf; trains (or loads) the models "
+                        f"into {_OUT}checkpoints/", f"python -m nets {name} --profile smoke")
+       for name, (summary, js, figs) in _EXPERIMENT_FIGURES.items()},
+    "reproduce": Subcommand("reproduce", "every experiment above, then REPORT.md (resumes an interrupted sweep)",
+                            f"every experiment's JSON and figures, {_OUT}reproduce.json and {_OUT}REPORT.md; "
+                            f"checkpoints in {_OUT}checkpoints/", EXAMPLE),
+    "report": Subcommand("report", "redraw the figures and rewrite REPORT.md from the JSON files (trains nothing)",
+                         f"{_OUT}figures/*.png/.pdf and {_OUT}REPORT.md (never a number of the JSON files)",
+                         "python -m nets report --profile paper"),
+}
+
+
+class UsageError(ValueError):
+    """Bad command-line input: one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors on one line (``prog: error: ...``) instead of usage + error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options every experiment subcommand takes (also accepted before the subcommand, as before
+    subcommands existed: ``python -m nets --profile smoke table1``)."""
+    d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
+    p.add_argument("--profile", choices=sorted(PROFILES), default=d("quick"),
+                   help="sizes: smoke (seconds, CI), quick (<15 min on 2 CPU cores), paper (the exact protocol)")
+    p.add_argument("--device", default=d("auto"), help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--results", default=d(str(RESULTS_ROOT)), help=f"results root (default: {RESULTS_ROOT})")
+    p.add_argument("--seeds", type=int, nargs="+", default=d(None), help="override the profile's seeds")
+    p.add_argument("--groups", nargs="+", default=d(None), metavar="GROUP",
+                   help="run only these of the profile's groups (r4, t3); results of the others already in the "
+                        "results folder are kept, and the JSON lists the groups still pending")
+    p.add_argument("--threads", type=int, default=d(None),
+                   help="torch CPU threads (default: torch's choice; 1 is much faster on a machine shared with "
+                        "other CPU-heavy processes)")
+    p.add_argument("--no-progress", action="store_true", default=d(False), help="no progress bars")
+    p.add_argument("--overwrite", action="store_true", default=d(False),
+                   help="replace results in the folder that were computed with other settings (profile sizes, "
+                        "seeds); without it such a run is refused and nothing is written")
+
+
+_DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
+                 no_progress=False, overwrite=False, recompute=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m nets", description=__doc__.split("\n\n")[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=COMMANDS)
-    p.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                   help="sizes: smoke (seconds, CI), quick (<15 min on 2 CPU cores), paper (the exact protocol)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
-    p.add_argument("--results", default=str(RESULTS_ROOT), help="results root (default: %(default)s)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the profile's seeds")
-    p.add_argument("--groups", nargs="+", default=None, metavar="GROUP",
-                   help="run only these of the profile's groups (r4, t3); results of the others already in the "
-                        "results folder are kept, and the JSON lists the groups still pending")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice; 1 is much faster on a machine shared with "
-                        "other CPU-heavy processes)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--recompute", action="store_true",
-                   help="reproduce: run every experiment for every group again (default: a group whose results "
-                        "from this same sweep are already on disk is kept, so an interrupted reproduce resumes)")
+    lines = [f"  {s.name:<12} {s.summary}" for s in SUBCOMMANDS.values()]
+    p = _Parser(prog="python -m nets", formatter_class=argparse.RawDescriptionHelpFormatter,
+                description="Reproduce 'On genuine invariance learning without weight-tying': train, measure, "
+                            "report.\n\nsubcommands:\n" + "\n".join(lines) + "\n  (EXTENSIONS)",
+                epilog="examples:\n"
+                       "  python -m nets table1 --profile smoke --results /tmp/gi   # seconds: one experiment\n"
+                       f"  {EXAMPLE}   # minutes: everything, then REPORT.md\n"
+                       "  python -m nets report --profile paper   # redraw the committed results\n"
+                       "Results go to <results>/<profile>/ (default results/quick/); a run never replaces results "
+                       "computed with other settings unless given --overwrite.")
+    _run_options(p, suppress=True)
+    sub = p.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser,
+                           help="one of the subcommands above; `python -m nets SUBCOMMAND --help` for its options")
+    for s in SUBCOMMANDS.values():
+        sp = sub.add_parser(s.name, description=f"{s.summary}.\n\nwrites: {s.writes}.",
+                            epilog=f"example: {s.example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        _run_options(sp, suppress=True)
+        if s.name == "reproduce":
+            sp.add_argument("--recompute", action="store_true", default=argparse.SUPPRESS,
+                            help="run every experiment for every group again (default: a group whose results from "
+                                 "this same sweep are already on disk is kept, so an interrupted reproduce resumes)")
+    extra = []
+    for module in _extensions():
+        sp = module.add_parser(sub)
+        sp.set_defaults(_extension=module)
+        extra.append(f"  {sp.prog.split()[-1]:<12} {(sp.description or '').splitlines()[0] if sp.description else ''}")
+    p.description = p.description.replace("\n  (EXTENSIONS)", "".join("\n" + e for e in extra))
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    rest = list(sys.argv[1:] if argv is None else argv)
-    if rest[:1] == ["checkpoints"]:
-        from nets.checkpoints_cli import main as checkpoints_main
-
-        return checkpoints_main(rest[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.recompute and args.experiment != "reproduce":
-        parser.error("--recompute applies to reproduce only (a single experiment always runs the groups it is given)")
-    profile = get_profile(args.profile)
-    if args.seeds:
-        profile = profile.with_seeds(args.seeds)
-    if args.groups:
-        profile = profile.with_groups(args.groups)
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    command = command_line(None if argv is None else ["python", "-m", "nets", *argv])
-    started = time.time()
-    if args.experiment == "report":
-        from nets.report import load_results, write_report
-
-        results = load_results(out_dir(profile, args.results))
-        for name, r in results.items():
-            draw(name, r, figure_dir(profile, args.results))
-        path = write_report(out_dir(profile, args.results))
-        print(f"wrote {path}")
-        return 0
-    from nets.experiments import runner
-
-    if read_manifest(out_dir(profile, args.results)) is not None:  # checkpoints kept in the history
+def _extensions() -> list:
+    out = []
+    for name in EXTENSIONS:
         try:
-            report = restore(out_dir(profile, args.results))
-        except ArchiveError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
+            out.append(importlib.import_module(name))
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+    return out
+
+
+# ---- checks made before anything is loaded -----------------------------------------
+def _check_seeds(seeds: Sequence[int] | None) -> None:
+    if seeds is None:
+        return
+    bad = [s for s in seeds if s < 0]
+    if bad:
+        raise UsageError(f"--seeds must be non-negative integers, got {bad[0]}")
+    repeated = sorted({s for s in seeds if list(seeds).count(s) > 1})
+    if repeated:
+        raise UsageError(f"--seeds lists seed {repeated[0]} more than once")
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device this machine does not have (before any data is loaded)."""
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: CUDA is not available on this machine (torch "
+                             f"{torch.__version__}); use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type not in ("cpu", "mps"):
+        raise UsageError(f"--device {device}: only auto, cpu, cuda and cuda:N are supported")
+
+
+def _profile(args: argparse.Namespace):
+    from nets.experiments.profiles import get_profile
+
+    _check_seeds(args.seeds)
+    try:
+        profile = get_profile(args.profile)
+        if args.seeds:
+            profile = profile.with_seeds(args.seeds)
+        if args.groups:
+            profile = profile.with_groups(args.groups)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return profile
+
+
+# ---- subcommands ---------------------------------------------------------------------
+def _report(args: argparse.Namespace, profile) -> int:
+    from nets.experiments.common import draw
+    from nets.report import load_results, write_report
+    from nets.results_io import figure_dir, out_dir
+
+    folder = out_dir(profile, args.results)
+    results = load_results(folder)
+    if not results:
+        print(f"no results in {folder}/: nothing to report; run `python -m nets reproduce --profile "
+              f"{profile.name} --results {args.results}` first", file=sys.stderr)
+        return 1
+    for name, r in results.items():
+        draw(name, r, figure_dir(profile, args.results))
+    print(f"wrote {write_report(folder)}")
+    return 0
+
+
+def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -> int:
+    from nets.experiments import runner
+    from nets.experiments.common import check_overwrite
+    from nets.results_io import code_version, command_line, out_dir
+
+    check_overwrite(profile, args.results, overwrite=args.overwrite)
+    if read_manifest(out_dir(profile, args.results)) is not None:  # checkpoints kept in the repository's history
+        report = restore(out_dir(profile, args.results))
         if report.restored:
             print(report.summary(), flush=True)
-    extra = {"recompute": args.recompute} if args.experiment == "reproduce" else {}
-    out = runner(args.experiment)(profile, args.results, device=args.device, progress=not args.no_progress,
-                                  command=command, **extra)
-    where = out if args.experiment == "reproduce" else out_dir(profile, args.results) / f"{args.experiment}.json"
-    print(f"{args.experiment} ({profile.name}) finished in {time.time() - started:.0f} s: {where}")
+    code_version()  # the code as it is now, recorded before a run that may last hours
+    command = command_line(None if argv is None else ["python", "-m", "nets", *argv])
+    started = time.time()
+    extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
+    out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
+                               command=command, **extra)
+    where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{args.command}.json"
+    print(f"{args.command} ({profile.name}) finished in {time.time() - started:.0f} s: {where}")
     return 0
+
+
+def _interrupted(args: argparse.Namespace, profile) -> int:
+    from nets.results_io import checkpoint_dir, out_dir
+
+    if args.command == "report":
+        print("interrupted: REPORT.md and each figure are written whole or not at all; run the same command "
+              "again", file=sys.stderr)
+    else:
+        print(f"interrupted: finished results are in {out_dir(profile, args.results)}/ and every training run's "
+              f"last checkpoint (a finished run's final one, a run in progress's latest) in "
+              f"{checkpoint_dir(profile, args.results)}/; run the same command again to resume", file=sys.stderr)
+    return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_extension", None) is not None:
+        return int(args._extension.main(argv[argv.index(args.command) + 1:]) or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    for k, v in _DEFAULTS.items():
+        if not hasattr(args, k):
+            setattr(args, k, v)
+    from nets.experiments.common import SettingsMismatch
+    from nets.results_io import ResultsFileError, ResultsWriteError
+
+    profile = None
+    try:
+        profile = _profile(args)
+        _check_device(args.device)
+        if args.threads is not None:
+            if args.threads < 1:
+                raise UsageError(f"--threads must be >= 1, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
+        if args.command == "report":
+            return _report(args, profile)
+        return _experiment(args, profile, argv)
+    except (UsageError, SettingsMismatch) as e:
+        print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (ResultsFileError, ResultsWriteError, ArchiveError) as e:
+        print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return _interrupted(args, profile) if profile is not None else 130
 
 
 if __name__ == "__main__":

@@ -14,21 +14,33 @@ import sys
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, restore, write_manifest
-from nets.experiments.common import RESULTS_ROOT, out_dir
+from nets.results_io import RESULTS_ROOT, out_dir
 from nets.experiments.profiles import PROFILES, get_profile
 
-__all__ = ["build_parser", "main"]
+__all__ = ["add_parser", "build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m nets checkpoints", description=__doc__.split("\n\n")[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def _options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("action", choices=("restore", "manifest"),
                    help="restore: write <results>/<profile>/checkpoints/*.pt from the repository's history, "
                         "verified; manifest: write <results>/<profile>/checkpoints.manifest.json")
     p.add_argument("--profile", choices=sorted(PROFILES), default="paper", help="default: %(default)s")
     p.add_argument("--results", default=str(RESULTS_ROOT), help="results root (default: %(default)s)")
     return p
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """The ``checkpoints`` subcommand of ``python -m nets``."""
+    return _options(subparsers.add_parser(
+        "checkpoints", description="restore a profile's checkpoints from the repository's history, verified\n\n"
+        "writes: <results>/<profile>/checkpoints/*.pt (restore) or <results>/<profile>/checkpoints.manifest.json "
+        "(manifest)", epilog="example: python -m nets checkpoints restore --profile paper",
+        formatter_class=argparse.RawDescriptionHelpFormatter))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return _options(argparse.ArgumentParser(prog="python -m nets checkpoints", description=__doc__.split("\n\n")[1],
+                                            formatter_class=argparse.RawDescriptionHelpFormatter))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

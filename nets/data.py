@@ -49,6 +49,7 @@ from nets.fetch import (
 )
 from nets.groups import Group, get_group
 from nets.idx import IdxError, read_idx
+from nets.results_io.atomic import save_figure_file
 
 __all__ = [
     "DATASETS",
@@ -539,11 +540,10 @@ def plot_orbits(split: Split, group: GroupLike, n: int = 4, out: PathLike = "orb
                 ax.set_ylabel(f"y={int(sub.y[i])}", fontsize=9)
     fig.suptitle(title or f"{group.name} orbits", fontsize=10)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    try:
+        return save_figure_file(fig, out, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
@@ -625,10 +625,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     common(p)
     args = parser.parse_args(argv)
+    try:  # names first: an unknown dataset or group is a usage error (exit 2), listing the known ones
+        for d in [args.dataset] if isinstance(args.dataset, str) else args.dataset:
+            canonical_name(d)
+        if args.command == "show":
+            get_group(args.group)
+    except ValueError as e:
+        print(f"python -m nets.data {args.command}: error: {e}", file=sys.stderr)
+        return 2
     try:
-        if args.command == "fetch":
-            for d in args.dataset:
-                canonical_name(d)
         return {"fetch": _cmd_fetch, "info": _cmd_info, "show": _cmd_show}[args.command](args)
     except (FetchError, IdxError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -47,6 +47,7 @@ from typing import Iterable, Mapping, Protocol, Sequence, Union, runtime_checkab
 from tqdm.auto import tqdm
 
 from nets.idx import is_gzip, open_maybe_gzip
+from nets.results_io.atomic import atomic_write
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -492,13 +493,11 @@ def install_verified(candidate: Path, dest: Path, spec: FileSpec, progress: bool
             candidate.unlink(missing_ok=True)
             raise ChecksumMismatch(candidate, spec.filename, spec.sha256, actual, removed=True)
         return actual
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
     h = hashlib.sha256()
-    try:
+
+    def copy_verified(out) -> None:  # written to a temporary file that replaces dest only on success
         gz = is_gzip(candidate)
-        with open(candidate, "rb") as raw, os.fdopen(fd, "wb") as out, tqdm(
+        with open(candidate, "rb") as raw, tqdm(
             total=candidate.stat().st_size, unit="B", unit_scale=True, leave=False,
             desc=f"verify {spec.filename}", disable=not progress,
         ) as bar:
@@ -509,13 +508,11 @@ def install_verified(candidate: Path, dest: Path, spec: FileSpec, progress: bool
                 out.write(chunk)
                 bar.update(raw.tell() - pos)
                 pos = raw.tell()
-        actual = h.hexdigest()
-        if actual != spec.sha256:
-            raise ChecksumMismatch(candidate, spec.filename, spec.sha256, actual)
-        os.replace(tmp, dest)
-        return actual
-    finally:
-        tmp.unlink(missing_ok=True)
+        if h.hexdigest() != spec.sha256:
+            raise ChecksumMismatch(candidate, spec.filename, spec.sha256, h.hexdigest())
+
+    atomic_write(dest, copy_verified, binary=True)
+    return h.hexdigest()
 
 
 @dataclass

@@ -16,7 +16,7 @@ images, ``(g x)[p] = x[s_g[p]]``, and so the permutation matrix
 from __future__ import annotations
 
 import re
-from abc import ABC, abstractmethod
+from abc import ABC, ABCMeta, abstractmethod
 from functools import lru_cache
 from typing import Callable, Union
 
@@ -34,12 +34,28 @@ __all__ = [
     "T3",
     "D4",
     "get_group",
+    "as_group",
     "available_groups",
 ]
 
 
-class Group(ABC):
-    """A finite group acting on images ``(..., H, W)`` by pixel permutations."""
+class _GroupMeta(ABCMeta):
+    """Checks every group right after construction: its action must permute the pixel grid."""
+
+    def __call__(cls, *args, **kwargs):
+        group = super().__call__(*args, **kwargs)
+        group._check_action()
+        return group
+
+
+class Group(ABC, metaclass=_GroupMeta):
+    """A finite group acting on images ``(..., H, W)`` by pixel permutations.
+
+    A custom group subclasses this and defines ``name``, ``order``, ``compose``, ``inverse`` and
+    ``_act_reference`` (the action on one ``(H, W)`` grid). Construction checks, on a small image
+    size the group accepts, that every element's action is a permutation of the pixel grid and
+    that the identity (element 0) leaves it unchanged, and raises ``ValueError`` otherwise (the
+    same check runs for every image size the group is later used at)."""
 
     name: str
     order: int
@@ -74,6 +90,19 @@ class Group(ABC):
         """Raise ``ValueError`` if the group cannot act on ``(H, W)`` images."""
         if H < 1 or W < 1:
             raise ValueError(f"{self.name}: image size must be positive, got H={H}, W={W}")
+
+    def _check_action(self) -> None:
+        """Raise ``ValueError`` unless the action permutes the pixel grid (at one accepted size)."""
+        order = int(getattr(self, "order", 0))
+        if order < 1:
+            raise ValueError(f"{type(self).__name__}: a group needs an order >= 1, got {order}")
+        for n in dict.fromkeys((36, 28, 2 * order, order, 12, 6, 4, 3, 2, 1)):
+            try:
+                self.check_shape(n, n)
+            except ValueError:
+                continue
+            _orbit_index(self, n, n, "cpu")  # validates every element's index
+            return
 
     # ---- action ----------------------------------------------------------
     def _check_element(self, g: int) -> int:
@@ -166,7 +195,19 @@ class Group(ABC):
 @lru_cache(maxsize=None)
 def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
     grid = torch.arange(H * W, dtype=torch.long).view(H, W)
-    idx = torch.stack([group._act_reference(grid, g).reshape(-1) for g in group.elements])
+    rows = []
+    for g in group.elements:
+        out = group._act_reference(grid.clone(), g)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (H, W) or out.dtype != torch.long \
+                or not torch.equal(out.reshape(-1).sort().values, grid.reshape(-1)):
+            raise ValueError(
+                f"{group.name}: element {g} does not act by a permutation of the pixel grid of {H}x{W} images "
+                f"(its action on the index grid must return a ({H}, {W}) long tensor holding every index once); "
+                f"a Group must move pixel values, never resample or blend them")
+        rows.append(out.reshape(-1))
+    idx = torch.stack(rows)
+    if not torch.equal(idx[group.identity], grid.reshape(-1)):
+        raise ValueError(f"{group.name}: element {group.identity} (the identity) must leave every pixel in place")
     return idx.to(device)
 
 
@@ -299,6 +340,17 @@ def get_group(name: str) -> Group:
     if m:
         return CyclicTranslations(int(m.group(1)), m.group(2) or "x")
     raise ValueError(f"unknown group {name!r}; known: {', '.join(available_groups())}, t<n>, t<n>y")
+
+
+def as_group(group: Group | str) -> Group:
+    """``group`` itself if it is a :class:`Group`, else the group of that name (:func:`get_group`).
+    Raises ``ValueError`` for an unknown name (listing the known ones), ``TypeError`` otherwise."""
+    if isinstance(group, Group):
+        return group
+    if isinstance(group, str):
+        return get_group(group)
+    raise TypeError(f"expected a Group or a group name ({', '.join(available_groups())}, t<n>, t<n>y), "
+                    f"got {type(group).__name__}")
 
 
 def available_groups() -> list[str]:

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from nets.report import form_missed_target
+from nets.results_io import save_figure_file
 
 __all__ = [
     "OKABE_ITO",
@@ -142,10 +143,10 @@ def _log_headroom(top: float) -> float:
 def plot_table1(results: Mapping, paper: Mapping | None = None) -> Figure:
     """Table 1 as bars: accuracy, LI, DI and SI per group and method (mean +- std
     over seeds); the paper's values (``paper[group][method] = (acc %, LI, DI, SI)``,
-    default ``nets.report.PAPER_TABLE1``) as black diamonds. Accuracy bars start at 0
+    default ``nets.results_io.PAPER_TABLE1``) as black diamonds. Accuracy bars start at 0
     and carry their value; LI and DI are on symlog axes (linear near 0)."""
     if paper is None:
-        from nets.report import PAPER_TABLE1 as paper
+        from nets.results_io import PAPER_TABLE1 as paper
     groups = list(results["groups"])
     measures = ("accuracy", "LI", "DI", "SI")
     fig = Figure(figsize=(PAGE_WIDTH, 5.4), layout="constrained")
@@ -509,6 +510,6 @@ def save_figure(fig: Figure, stem: str | Path, dpi: int = 200) -> list[Path]:
     # TrueType (Type 42) fonts in the PDF: Type 3 fonts render badly and some publishers refuse them.
     with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
         for p in paths:
-            fig.savefig(p, dpi=max(int(dpi), 150),
-                        metadata=None if p.suffix == ".png" else {"CreationDate": None})
+            save_figure_file(fig, p, dpi=max(int(dpi), 150),
+                             metadata=None if p.suffix == ".png" else {"CreationDate": None})
     return paths

@@ -16,6 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
+from nets.results_io import (  # the paper's numbers are re-exported here
+    EXPERIMENTS,
+    PAPER_CITATION,
+    PAPER_TABLE1,
+    PAPER_TABLE1_STD,
+    read_json,
+    result_sittings,
+    write_text,
+)
+
 __all__ = [
     "PAPER_TABLE1",
     "PAPER_TABLE1_STD",
@@ -30,38 +40,6 @@ __all__ = [
     "load_results",
 ]
 
-PAPER_CITATION = (
-    "Moskalev, Sepliarskaia, Bekkers, Smeulders (2023), \"On genuine invariance learning "
-    "without weight-tying\", Table 1"
-)
-
-#: Table 1 of the paper (Transforming-MNIST, mean over 4 seeds):
-#: ``PAPER_TABLE1[group][method] = (accuracy %, LI, DI, SI)``.
-PAPER_TABLE1: dict[str, dict[str, tuple[float, float, float, float]]] = {
-    "r4": {
-        "WT": (94.6, 0.00, 0.0, 1.00),
-        "DA": (94.0, 98.6, 0.3, 0.17),
-        "IR": (87.9, 0.02, 0.0, 0.95),
-    },
-    "t3": {
-        "WT": (96.6, 0.0, 0.0, 1.00),
-        "DA": (96.2, 50.8, 0.1, 0.57),
-        "IR": (93.1, 0.01, 0.0, 0.95),
-    },
-}
-#: The +- of Table 1 (same layout as :data:`PAPER_TABLE1`).
-PAPER_TABLE1_STD: dict[str, dict[str, tuple[float, float, float, float]]] = {
-    "r4": {
-        "WT": (0.1, 0.0, 0.0, 0.00),
-        "DA": (0.5, 5.4, 0.1, 0.04),
-        "IR": (0.8, 0.0, 0.0, 0.03),
-    },
-    "t3": {
-        "WT": (0.1, 0.0, 0.0, 0.0),
-        "DA": (0.2, 6.8, 0.0, 0.08),
-        "IR": (0.1, 0.0, 0.0, 0.07),
-    },
-}
 MEASURES = ("accuracy", "LI", "DI", "SI")
 GROUP_NAMES = {"r4": "R²₄ (4 rotations)", "t3": "T²₃ (3 x-translations)"}
 
@@ -367,8 +345,6 @@ def _missed_target_banner(label: str, sel: Mapping) -> str:
 def completeness(results: Mapping[str, Mapping]) -> list[str]:
     """What is missing from a sweep, one phrase per gap (empty when every
     experiment ran on every group): experiments not run, groups still pending."""
-    from nets.experiments.common import EXPERIMENTS
-
     gaps = []
     for name in EXPERIMENTS:
         r = results.get(name)
@@ -545,8 +521,6 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         lines.append("*(spectral not run)*\n")
 
     # provenance
-    from nets.experiments.common import result_sittings
-
     lines.append("## Provenance\n")
     rows = []
     for name, r in results.items():
@@ -576,8 +550,7 @@ def load_results(results_dir: str | os.PathLike,
     for name in experiments:
         p = Path(results_dir) / f"{name}.json"
         if p.exists():
-            with open(p) as f:
-                out[name] = json.load(f)
+            out[name] = read_json(p)  # a damaged file: ResultsFileError naming it
     return out
 
 
@@ -591,7 +564,7 @@ def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
     results = load_results(results_dir)
     sweep = results_dir / "reproduce.json"  # written by `reproduce`: the sweep's command and wall time
     if sweep.exists():
-        meta = json.loads(sweep.read_text()).get("meta", {})
+        meta = read_json(sweep).get("meta", {})
         command = command if command is not None else meta.get("command")
         total_wall_time_s = total_wall_time_s if total_wall_time_s is not None else meta.get("wall_time_s")
     fig_dir = results_dir / "figures"
@@ -599,7 +572,4 @@ def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
     text = render_report(results, thresholds=thresholds, fig_dir="figures", available_figures=available,
                          command=command, total_wall_time_s=total_wall_time_s)
     path = results_dir / "REPORT.md"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    return write_text(path, text)

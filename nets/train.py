@@ -54,7 +54,6 @@ result as an uninterrupted run (same device and the same stacking).
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -68,6 +67,7 @@ from torch import nn
 from nets.data import Split, Splits
 from nets.groups import Group, get_group
 from nets.models import MLP, InvariantMLP
+from nets.results_io import atomic_torch_save, load_torch_file
 from nets.stacked import StackedMLP
 
 __all__ = [
@@ -456,15 +456,13 @@ def checkpoint_path(run_dir: Path | str, config: TrainConfig, seed: int) -> Path
 
 
 def _atomic_save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_torch_save(obj, path)
 
 
 def _load_checkpoint(path: Path, config: TrainConfig, seed: int) -> dict | None:
-    if not path.exists():
+    ckpt = load_torch_file(path, "checkpoint")  # None: missing, or damaged and moved aside
+    if ckpt is None:
         return None
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT}")
     if ckpt.get("config") != config.to_dict() or ckpt.get("seed") != int(seed):

@@ -391,9 +391,19 @@ def test_unknown_dataset_is_a_clear_error(tmp_path: Path):
         load_splits("svhn", data_dir=tmp_path)
 
 
-def test_cli_reports_unknown_dataset_and_exits_nonzero(capsys: pytest.CaptureFixture):
-    assert main(["fetch", "--dataset", "svhn", "--quiet"]) == 1
-    assert "unknown dataset 'svhn'" in capsys.readouterr().err
+@pytest.mark.parametrize("argv", [["fetch", "--dataset", "svhn", "--quiet"], ["info", "--dataset", "svhn"],
+                                  ["show", "--dataset", "svhn", "--out", "x.png"]])
+def test_cli_reports_unknown_dataset_in_one_line_and_exits_2(capsys: pytest.CaptureFixture, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "unknown dataset 'svhn'; known: mnist, fmnist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_reports_unknown_group_in_one_line_and_exits_2(capsys: pytest.CaptureFixture, tmp_path: Path):
+    assert main(["show", "--group", "r5", "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown group 'r5'; known: r4" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_plot_orbits_writes_a_grid_of_samples_by_elements(tmp_path: Path):

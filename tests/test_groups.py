@@ -87,3 +87,73 @@ def test_action_keeps_device_dtype_and_does_not_alias_input():
 
 def test_orbit_index_is_cached():
     assert R4.orbit_index(36, 36) is R4.orbit_index(36, 36)
+
+
+# ---- custom groups and groups given by name (issue 16.5) -------------------------------------
+def _custom_group(action):
+    from nets.groups import Group
+
+    class Custom(Group):
+        name, order = "custom", 2
+
+        def compose(self, a, b):
+            return (a + b) % 2
+
+        def inverse(self, a):
+            return a
+
+        def _act_reference(self, grid, g):
+            return grid if g == 0 else action(grid)
+
+    return Custom
+
+
+@pytest.mark.parametrize("action", [
+    lambda grid: (grid + grid.roll(1, -1)) // 2,  # blends pixels: not a permutation
+    lambda grid: grid.float() * 1.0,  # right values, but resampled as floats
+    lambda grid: grid[:-1],  # changes the image size
+], ids=["blend", "float", "crop"])
+def test_a_custom_group_whose_action_is_not_a_pixel_permutation_is_refused_at_construction(action):
+    with pytest.raises(ValueError, match="does not act by a permutation of the pixel grid"):
+        _custom_group(action)()
+
+
+def test_a_custom_group_whose_identity_moves_pixels_is_refused():
+    from nets.groups import Group
+
+    class Shifted(Group):
+        name, order = "shifted", 1
+
+        def compose(self, a, b):
+            return 0
+
+        def inverse(self, a):
+            return 0
+
+        def _act_reference(self, grid, g):
+            return grid.roll(1, -1)
+
+    with pytest.raises(ValueError, match="identity"):
+        Shifted()
+
+
+def test_a_custom_group_acting_by_a_permutation_is_accepted():
+    group = _custom_group(lambda grid: grid.flip(-1))()
+    x = torch.arange(16.0).view(1, 4, 4)
+    assert torch.equal(group.act(x, 1), x.flip(-1))
+
+
+def test_as_group_accepts_a_group_or_its_name():
+    from nets.groups import R4, as_group
+
+    assert as_group("r4") is R4
+    assert as_group(R4) is R4
+
+
+def test_as_group_refuses_an_unknown_name_listing_the_known_ones():
+    from nets.groups import as_group
+
+    with pytest.raises(ValueError, match="known: r4"):
+        as_group("r5")
+    with pytest.raises(TypeError, match="expected a Group or a group name"):
+        as_group(4)

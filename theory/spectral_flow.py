@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -343,26 +342,11 @@ def report_dict(cfg: Config, results: Sequence[CheckResult], seconds: dict[str, 
     }
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-
-
 def write_json_atomic(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write ``doc`` as JSON to a temporary file beside ``path``, then ``os.replace`` it."""
-    path = Path(path)
-    fd, tmp = _atomic_target(path)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=2, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from nets.results_io import write_text
+
+    write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
 
 
 def plot_flow(cfg: Config, inst: Instances, path: str | os.PathLike[str]) -> None:
@@ -484,15 +468,10 @@ def _plot_flow(cfg: Config, inst: Instances, path: str | os.PathLike[str]) -> No
         ax.set_title("(d) with a task loss,\n" r"$\sigma_{\max}$ can grow")
         ax.legend()
 
-        fd, tmp = _atomic_target(path)
-        os.close(fd)
+        from nets.results_io import save_figure_file
+
         try:
-            fig.savefig(tmp, format=fmt, dpi=200)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            save_figure_file(fig, path, format=fmt, dpi=200)
         finally:
             plt.close(fig)
 

@@ -1,23 +1,41 @@
-"""What every experiment shares: where results go, run metadata, atomic JSON."""
+"""What every experiment shares: drawing and closing an experiment (``finish``), merging
+``--groups`` runs, and refusing to replace results computed with other settings.
+
+Paths, JSON, atomic writes and provenance live in :mod:`nets.results_io` (re-exported here for
+the experiments' convenience)."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import platform
-import shlex
-import subprocess
 import sys
-import tempfile
-import time
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from nets.experiments.profiles import Profile
+from nets.results_io import (  # noqa: F401  (re-exported)
+    EXPERIMENTS,
+    PROVENANCE_FIELDS,
+    RESULTS_ROOT,
+    checkpoint_dir,
+    command_line,
+    dumps,
+    figure_dir,
+    git_commit,
+    metadata,
+    out_dir,
+    profile_differences,
+    provenance,
+    read_json,
+    read_results,
+    result_path,
+    result_sittings,
+    to_jsonable,
+    versions,
+    write_json,
+)
 
 __all__ = [
     "RESULTS_ROOT",
@@ -36,157 +54,11 @@ __all__ = [
     "to_jsonable",
     "draw",
     "finish",
+    "finished_groups",
+    "SettingsMismatch",
+    "settings_conflicts",
+    "check_overwrite",
 ]
-
-RESULTS_ROOT = Path("results")
-#: Experiments in the order ``reproduce`` runs them (drift reuses table1's models).
-EXPERIMENTS = ("table1", "drift", "spectral", "tsne", "saliency")
-
-
-def out_dir(profile: Profile, results_root: str | os.PathLike | None = None) -> Path:
-    """``<results_root>/<profile name>/``."""
-    return Path(results_root if results_root is not None else RESULTS_ROOT) / profile.name
-
-
-def checkpoint_dir(profile: Profile, results_root=None) -> Path:
-    return out_dir(profile, results_root) / "checkpoints"
-
-
-def figure_dir(profile: Profile, results_root=None) -> Path:
-    return out_dir(profile, results_root) / "figures"
-
-
-def result_path(profile: Profile, experiment: str, results_root=None) -> Path:
-    return out_dir(profile, results_root) / f"{experiment}.json"
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Dataclasses, tuples, numpy and torch scalars/arrays -> plain JSON types.
-    Non-finite floats become ``None`` (JSON has no NaN)."""
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return to_jsonable(asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # torch tensor
-        obj = obj.detach().cpu().numpy()
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
-
-
-def dumps(obj: Any, indent: int = 1, _level: int = 0) -> str:
-    """JSON with dicts (and lists of dicts) indented, but every list of numbers or
-    strings, however nested, on one line: readable, and small for maps and coordinates."""
-    pad, inner = " " * (indent * _level), " " * (indent * (_level + 1))
-    if isinstance(obj, dict):
-        if not obj:
-            return "{}"
-        items = [f"{inner}{json.dumps(str(k))}: {dumps(v, indent, _level + 1)}" for k, v in obj.items()]
-        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(obj, list) and any(isinstance(v, dict) for v in obj):
-        return "[\n" + ",\n".join(inner + dumps(v, indent, _level + 1) for v in obj) + "\n" + pad + "]"
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
-
-
-def write_json(path: str | os.PathLike, data: dict) -> Path:
-    """Write ``data`` as JSON atomically: a temporary file in the same folder,
-    then ``os.replace``, so a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(dumps(to_jsonable(data)))
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    with open(path) as f:
-        return json.load(f)
-
-
-def versions() -> dict[str, str]:
-    import matplotlib
-    import sklearn
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "matplotlib": matplotlib.__version__,
-        "platform": platform.platform(),
-        "torch_threads": str(torch.get_num_threads()),
-    }
-
-
-def command_line(argv: Sequence[str] | None = None) -> str:
-    """The command as a user would type it again (``python -m nets ...``)."""
-    argv = list(sys.argv if argv is None else argv)
-    if argv and argv[0].endswith(os.path.join("nets", "__main__.py")):
-        argv = ["python", "-m", "nets", *argv[1:]]
-    return shlex.join(argv)
-
-
-def _git(*args: str) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
-                              cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def git_commit() -> str | None:
-    """The commit checked out where this code lives (``None`` outside a git clone)."""
-    out = _git("rev-parse", "HEAD")
-    return (out.stdout.strip() or None) if out is not None and out.returncode == 0 else None
-
-
-def _git_dirty() -> bool | None:
-    """Whether the library code (``nets/``) differs from the recorded commit."""
-    out = _git("diff", "--quiet", "HEAD", "--", str(Path(__file__).resolve().parents[1]))
-    return None if out is None or out.returncode not in (0, 1) else out.returncode == 1
-
-
-# The code a process runs is the code it imported: a sweep that runs for hours records the
-# commit (and whether nets/ had uncommitted changes) as they were when it started.
-_CODE_AT_START = (git_commit(), _git_dirty())
-
-
-def metadata(profile: Profile, experiment: str, *, device: str, started: float,
-             command: str | None = None) -> dict:
-    """The provenance block every results JSON carries."""
-    return {
-        "experiment": experiment,
-        "profile": profile.to_dict(),
-        "seeds": list(profile.seeds),
-        "epochs": profile.epochs,
-        "device": device,
-        "versions": versions(),
-        "git_commit": _CODE_AT_START[0],
-        "git_dirty": _CODE_AT_START[1],
-        "command": command if command is not None else command_line(),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "wall_time_s": round(time.time() - started, 2),
-    }
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:
@@ -224,15 +96,6 @@ def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, 
     return results
 
 
-#: The fields of ``meta`` that say which sitting computed a group's results.
-PROVENANCE_FIELDS = ("command", "started_at", "wall_time_s", "git_commit", "git_dirty", "device")
-
-
-def provenance(meta: dict) -> dict:
-    """The sitting-specific part of a ``meta`` block (see :data:`PROVENANCE_FIELDS`)."""
-    return {k: meta.get(k) for k in PROVENANCE_FIELDS}
-
-
 def finished_groups(profile: Profile, experiment: str, results_root=None) -> tuple[str, ...]:
     """The groups of ``profile`` whose results ``<experiment>.json`` already holds from
     this same sweep (same profile, sizes and seeds; see :func:`_same_sweep`), in the
@@ -244,44 +107,8 @@ def finished_groups(profile: Profile, experiment: str, results_root=None) -> tup
 def _sweep_results(path: Path, profile: Profile) -> dict | None:
     """The results file at ``path`` if it exists, reads, and comes from this same sweep
     as ``profile`` (:func:`_same_sweep`); else ``None``."""
-    if not path.exists():
-        return None
-    try:
-        old = read_json(path)
-    except (OSError, ValueError):
-        return None
-    return old if _same_sweep(old.get("meta", {}), profile) else None
-
-
-def result_sittings(result: dict) -> list[tuple[list[str], dict]]:
-    """The sittings that computed an experiment's groups, in the groups' order:
-    ``[(groups, provenance), ...]``, one entry per distinct provenance."""
-    prov = result.get("group_provenance") or {}
-    out: list[tuple[list[str], dict]] = []
-    for g in result.get("groups", {}):
-        p = prov.get(g)
-        if p is None:
-            continue
-        for groups, q in out:
-            if q == p:
-                groups.append(g)
-                break
-        else:
-            out.append(([g], p))
-    return out
-
-
-def profile_differences(meta: dict, profile: Profile) -> list[str]:
-    """The profile fields, other than ``groups``, in which the profile recorded in a results
-    file's ``meta`` differs from ``profile`` (a field present on one side only counts).
-
-    ``groups`` never counts: a ``--groups`` run records the subset it ran, and the file says
-    which of the profile's groups are still missing in ``pending_groups``."""
-    old = meta.get("profile") or {}
-    new = json.loads(json.dumps(profile.to_dict()))
-    missing = object()
-    return sorted(k for k in old.keys() | new.keys()
-                  if k != "groups" and old.get(k, missing) != new.get(k, missing))
+    old = read_results(path)  # a damaged file is moved aside (and so recomputed)
+    return old if old is not None and _same_sweep(old.get("meta", {}), profile) else None
 
 
 def _same_sweep(meta: dict, profile: Profile) -> bool:
@@ -307,3 +134,51 @@ def _merge_groups(profile: Profile, results: dict, path: Path) -> dict:
     order = [g for g in full if g in groups] + [g for g in groups if g not in full]
     pending = [g for g in full if g not in groups]
     return {**results, "complete": not pending, "pending_groups": pending, "groups": {g: groups[g] for g in order}}
+
+
+class SettingsMismatch(ValueError):
+    """A run would replace results that were computed with other settings; ``str(e)`` is one
+    line naming the folder, the difference and the way out."""
+
+
+def settings_conflicts(profile: Profile, results_root=None) -> list[tuple[Path, list[str]]]:
+    """The results files in ``profile``'s folder (every experiment's JSON and ``reproduce.json``)
+    written with settings other than ``profile``'s, each with the differing profile fields
+    (:func:`~nets.results_io.profile_differences`: sizes, seeds, method fields; a ``--groups``
+    subset of the same sweep is no difference). A damaged file is moved aside, not a conflict."""
+    out = []
+    for name in (*EXPERIMENTS, "reproduce"):
+        path = result_path(profile, name, results_root)
+        old = read_results(path)
+        if old is not None:
+            diff = profile_differences(old.get("meta", {}), profile)
+            if diff:
+                out.append((path, diff))
+    return out
+
+
+def _short(v) -> str:
+    text = json.dumps(v, separators=(",", ":"))
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = False) -> None:
+    """Refuse (raise :class:`SettingsMismatch`) a run into a folder holding results computed
+    with other settings (:func:`settings_conflicts`), unless ``overwrite``. Call it before
+    anything is trained or written: a refused run changes nothing."""
+    conflicts = settings_conflicts(profile, results_root)
+    if not conflicts:
+        return
+    if overwrite:
+        print(f"--overwrite: results in {conflicts[0][0].parent}/ computed with other settings "
+              f"({', '.join(p.name for p, _ in conflicts)}) are replaced as this run rewrites them", file=sys.stderr)
+        return
+    path, diff = conflicts[0]
+    old = (read_json(path).get("meta") or {}).get("profile") or {}
+    new = json.loads(json.dumps(profile.to_dict()))
+    what = "; ".join(f"{k} {_short(old.get(k))} there, {_short(new.get(k))} here" for k in diff[:3])
+    more = f" (and {len(conflicts) - 1} other file{'s' if len(conflicts) > 2 else ''})" if len(conflicts) > 1 else ""
+    raise SettingsMismatch(
+        f"refusing to replace the results in {path.parent}/: {path.name}{more} was computed with other settings "
+        f"({what}{'; ...' if len(diff) > 3 else ''}); write elsewhere with --results ANOTHER_DIR, "
+        f"or replace them with --overwrite")

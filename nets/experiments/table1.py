@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, replace
 
 from nets.data import Splits, load_splits
-from nets.experiments.common import checkpoint_dir, finish, mean_std, read_json, result_path
+from nets.experiments.common import checkpoint_dir, finish, mean_std, read_json, read_results, result_path
 from nets.experiments.profiles import Profile
 from nets.groups import get_group
 from nets.metrics import orbit_measures, saliency_invariance
@@ -86,9 +86,10 @@ def chosen_nus(profile: Profile, results_root=None, *, device: str = "auto", pro
                command: str | None = None) -> dict[str, float]:
     """IR's nu per group from ``table1.json`` (running ``table1`` first if missing)."""
     path = result_path(profile, "table1", results_root)
-    if not path.exists():
+    t1 = read_results(path)  # a damaged table1.json is moved aside and recomputed
+    if t1 is None:
         run_table1(profile, results_root, device=device, progress=progress, command=command)
-    t1 = read_json(path)
+        t1 = read_json(path)
     missing = [g for g in profile.groups if g not in t1["groups"]]  # a partial table1 resumes
     if missing or list(t1["meta"]["seeds"]) != list(profile.seeds):
         run_table1(profile, results_root, device=device, progress=progress, command=command)

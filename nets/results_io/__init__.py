@@ -1,0 +1,63 @@
+"""Results I/O at the bottom of the import graph: where results live, atomic writes, JSON,
+damaged files moved aside, provenance, and the paper's reference numbers.
+
+It imports nothing from ``nets`` but itself, so every other module (experiments, plots,
+report, the trainer, the data cache, the CLI) can use it without an import cycle; importing
+it runs no subprocess (git is asked only when a results file's metadata is written).
+
+- :mod:`nets.results_io.atomic`: :func:`atomic_write` and its text / bytes / ``torch.save`` /
+  figure forms, the one atomic-write implementation, honouring the umask;
+- :mod:`nets.results_io.files`: results paths, JSON (:func:`write_json`, :func:`read_json`),
+  :func:`read_results` and :func:`load_torch_file`, which move a damaged file aside;
+- :mod:`nets.results_io.provenance`: versions, CPU, git commit, command line, ``meta`` blocks;
+- :mod:`nets.results_io.paper`: the paper's Table 1.
+"""
+
+from nets.results_io.atomic import (  # noqa: F401
+    ResultsWriteError,
+    atomic_torch_save,
+    atomic_write,
+    file_mode,
+    save_figure_file,
+    write_bytes,
+    write_text,
+)
+from nets.results_io.files import (  # noqa: F401
+    EXPERIMENTS,
+    RESULTS_ROOT,
+    ResultsFileError,
+    checkpoint_dir,
+    dumps,
+    figure_dir,
+    load_torch_file,
+    move_aside,
+    out_dir,
+    read_json,
+    read_results,
+    result_path,
+    to_jsonable,
+    write_json,
+)
+from nets.results_io.paper import PAPER_CITATION, PAPER_TABLE1, PAPER_TABLE1_STD  # noqa: F401
+from nets.results_io.provenance import (  # noqa: F401
+    PROVENANCE_FIELDS,
+    code_version,
+    command_line,
+    cpu_info,
+    git_commit,
+    metadata,
+    profile_differences,
+    provenance,
+    result_sittings,
+    versions,
+)
+
+__all__ = [
+    "ResultsWriteError", "atomic_torch_save", "atomic_write", "file_mode", "save_figure_file", "write_bytes",
+    "write_text",
+    "EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "checkpoint_dir", "dumps", "figure_dir", "load_torch_file",
+    "move_aside", "out_dir", "read_json", "read_results", "result_path", "to_jsonable", "write_json",
+    "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD",
+    "PROVENANCE_FIELDS", "code_version", "command_line", "cpu_info", "git_commit", "metadata",
+    "profile_differences", "provenance", "result_sittings", "versions",
+]

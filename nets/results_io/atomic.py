@@ -1,0 +1,114 @@
+"""Atomic file writes: the one implementation every writer in the package uses.
+
+A file is written to a temporary file in the destination's folder, flushed, and moved over the
+destination with ``os.replace``; a reader never sees a half-written file, and a failure (an
+exception, Ctrl-C, a full disk) leaves the destination as it was and no temporary file behind.
+The file gets the permissions a plain ``open(path, "w")`` would give it (``0o666`` less the
+process's umask), not ``tempfile.mkstemp``'s private ``0o600``.
+
+An ``OSError`` saying the folder cannot take the file (read-only, disk full, no permission) is re-raised as
+:class:`ResultsWriteError`, whose message is one line naming the folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Callable
+
+__all__ = [
+    "ResultsWriteError",
+    "atomic_write",
+    "write_text",
+    "write_bytes",
+    "atomic_torch_save",
+    "save_figure_file",
+    "file_mode",
+]
+
+
+class ResultsWriteError(OSError):
+    """A file could not be written (read-only folder, disk full, ...); nothing was half-written.
+    ``str(e)`` is one line naming the folder; ``e.errno`` is the underlying error's."""
+
+    def __init__(self, message: str, errno_: int | None = None):
+        super().__init__(message)
+        self.errno = errno_
+
+
+def file_mode() -> int:
+    """``0o666`` less the current umask: the mode ``open(path, "w")`` gives a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT, errno.EFBIG}
+
+
+def _is_storage_error(e: OSError) -> bool:
+    """Whether ``e`` says the folder cannot take the file (read-only, full, not permitted)."""
+    return isinstance(e, PermissionError) or e.errno in _STORAGE_ERRNOS
+
+
+def _why(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return "the disk is full"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) or isinstance(e, PermissionError):
+        return "the folder is not writable"
+    return e.strerror or type(e).__name__
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
+    """Create or replace ``path`` atomically with what ``write(f)`` writes to the open file ``f``.
+
+    Raises :class:`ResultsWriteError` (one line naming the folder) on an ``OSError``; any
+    exception, ``KeyboardInterrupt`` included, leaves ``path`` untouched and removes the
+    temporary file."""
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it takes the real name: a crash leaves old or new
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        if isinstance(e, ResultsWriteError) or not _is_storage_error(e):
+            raise  # e.g. a corrupt gzip read by ``write``: not the folder's fault
+        raise ResultsWriteError(f"cannot write {path.name} in {path.parent}: {_why(e)} "
+                                         f"({e.strerror or e}); nothing was changed there", e.errno) from e
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write(path, lambda f: f.write(text))
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, lambda f: f.write(data), binary=True)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj, path)``, atomically."""
+    import torch
+
+    return atomic_write(path, lambda f: torch.save(obj, f), binary=True)
+
+
+def save_figure_file(fig: Any, path: str | os.PathLike, **savefig_kw: Any) -> Path:
+    """``fig.savefig(path, **savefig_kw)`` atomically; the format is taken from the suffix."""
+    path = Path(path)
+    fmt = savefig_kw.pop("format", None) or path.suffix.lstrip(".")
+    return atomic_write(path, lambda f: fig.savefig(f, format=fmt, **savefig_kw), binary=True)

@@ -1,0 +1,188 @@
+"""Where results live, and reading and writing them: paths, JSON, and damaged files moved aside.
+
+Layout: ``<results_root>/<profile>/<experiment>.json``, figures in ``.../figures/``, training
+checkpoints in ``.../checkpoints/``. Every write is atomic (:mod:`nets.results_io.atomic`).
+
+A file that exists but cannot be read (truncated, empty, garbage) is never deleted: the
+functions that recover from it (:func:`read_results`, :func:`load_torch_file`) move it aside to
+``<name>.corrupt`` (kept for inspection), print one line naming it, and return ``None`` so the
+caller recomputes; :func:`read_json` instead raises :class:`ResultsFileError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from nets.results_io.atomic import atomic_write
+
+__all__ = [
+    "RESULTS_ROOT",
+    "EXPERIMENTS",
+    "out_dir",
+    "checkpoint_dir",
+    "figure_dir",
+    "result_path",
+    "to_jsonable",
+    "dumps",
+    "write_json",
+    "read_json",
+    "read_results",
+    "ResultsFileError",
+    "move_aside",
+    "load_torch_file",
+]
+
+RESULTS_ROOT = Path("results")
+#: Experiments in the order ``reproduce`` runs them (drift reuses table1's models).
+EXPERIMENTS = ("table1", "drift", "spectral", "tsne", "saliency")
+
+
+class ResultsFileError(ValueError):
+    """A results file exists but is not valid JSON; ``str(e)`` is one line naming it."""
+
+
+def _name(profile: Any) -> str:
+    return profile if isinstance(profile, str) else profile.name
+
+
+def out_dir(profile: Any, results_root: str | os.PathLike | None = None) -> Path:
+    """``<results_root>/<profile name>/`` (``profile``: a ``Profile`` or its name)."""
+    return Path(results_root if results_root is not None else RESULTS_ROOT) / _name(profile)
+
+
+def checkpoint_dir(profile: Any, results_root=None) -> Path:
+    return out_dir(profile, results_root) / "checkpoints"
+
+
+def figure_dir(profile: Any, results_root=None) -> Path:
+    return out_dir(profile, results_root) / "figures"
+
+
+def result_path(profile: Any, experiment: str, results_root=None) -> Path:
+    return out_dir(profile, results_root) / f"{experiment}.json"
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, tuples, numpy and torch scalars/arrays -> plain JSON types.
+    Non-finite floats become ``None`` (JSON has no NaN)."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # torch tensor
+        obj = obj.detach().cpu().numpy()
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy array or scalar
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return obj
+
+
+def dumps(obj: Any, indent: int = 1, _level: int = 0) -> str:
+    """JSON with dicts (and lists of dicts) indented, but every list of numbers or
+    strings, however nested, on one line: readable, and small for maps and coordinates."""
+    pad, inner = " " * (indent * _level), " " * (indent * (_level + 1))
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k))}: {dumps(v, indent, _level + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list) and any(isinstance(v, dict) for v in obj):
+        return "[\n" + ",\n".join(inner + dumps(v, indent, _level + 1) for v in obj) + "\n" + pad + "]"
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` (made JSON-ready by :func:`to_jsonable`) as JSON, atomically."""
+    text = dumps(to_jsonable(data)) + "\n"
+    return atomic_write(path, lambda f: f.write(text))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON in ``path``. Raises :class:`ResultsFileError` (one line naming the file) when
+    it is empty or not valid JSON, ``FileNotFoundError`` when it does not exist."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        if not raw.strip():
+            raise ValueError("the file is empty")
+        return json.loads(raw.decode("utf-8"))
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ResultsFileError(f"{path} is not a valid results file ({why}); move it away or "
+                               f"recompute it (the experiment's command with --overwrite)") from None
+
+
+def move_aside(path: str | os.PathLike) -> Path:
+    """Rename a damaged ``path`` to ``<path>.corrupt`` (``.corrupt.1``, ... if taken); returns the new path."""
+    path = Path(path)
+    target = path.with_name(path.name + ".corrupt")
+    k = 0
+    while target.exists():
+        k += 1
+        target = path.with_name(f"{path.name}.corrupt.{k}")
+    os.replace(path, target)
+    return target
+
+
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def read_results(path: str | os.PathLike) -> dict | None:
+    """The results dict in ``path``; ``None`` when the file does not exist, or when it is
+    damaged: then it is moved aside (:func:`move_aside`) with one line saying so, and the
+    caller recomputes it."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        data = read_json(path)
+        if not isinstance(data, dict):
+            raise ResultsFileError(f"{path} holds a JSON {type(data).__name__}, not a results object")
+        return data
+    except ResultsFileError:
+        aside = move_aside(path)
+        _warn(f"warning: {path} is damaged (not valid JSON); moved it to {aside.name} and recomputing it")
+        return None
+
+
+def load_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> dict | None:
+    """``torch.load(path, weights_only=True)`` on the CPU, for a file that holds a dict.
+
+    Returns ``None`` when ``path`` does not exist. A file that cannot be loaded (empty,
+    truncated, garbage, or not a dict) is moved aside to ``<name>.corrupt`` (kept), with one
+    line naming it and saying that ``what`` is rebuilt from scratch; then returns ``None``."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(obj, dict):
+            raise TypeError(f"holds a {type(obj).__name__}, not a dict")
+        return obj
+    except (EOFError, RuntimeError, ValueError, TypeError, OSError, pickle.UnpicklingError,
+            zipfile.BadZipFile, AttributeError, IndexError, KeyError, UnicodeDecodeError) as e:
+        if isinstance(e, (FileNotFoundError, PermissionError)):
+            raise
+        why = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        aside = move_aside(path)
+        _warn(f"warning: {what} {path} is damaged ({type(e).__name__}: {why}); moved it to {aside.name} "
+              f"and starting that run from scratch")
+        return None

@@ -1,0 +1,169 @@
+"""Provenance of a results file: versions, the git commit, the command line, the CPU.
+
+Nothing here runs at import: ``git`` is asked the first time :func:`code_version` is called
+(the CLI calls it when a run starts, so a sweep that runs for hours records the code it
+imported), and every other function reads only the running process and ``/proc``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = [
+    "versions",
+    "cpu_info",
+    "command_line",
+    "git_commit",
+    "code_version",
+    "metadata",
+    "PROVENANCE_FIELDS",
+    "provenance",
+    "result_sittings",
+    "profile_differences",
+]
+
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding nets/
+
+
+def versions() -> dict[str, str]:
+    """Python, torch, numpy, scikit-learn and matplotlib versions, the platform, torch's threads."""
+    import matplotlib
+    import numpy as np
+    import sklearn
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "matplotlib": matplotlib.__version__,
+        "platform": platform.platform(),
+        "torch_threads": str(torch.get_num_threads()),
+    }
+
+
+#: The CPU flags that decide which vector kernels torch uses (and so, in the last digits, the numbers).
+_SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+               "avx512_bf16", "amx_bf16", "amx_tile", "asimd", "sve")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_info() -> dict[str, Any]:
+    """The CPU model, its vector-instruction flags (the subset in ``_SIMD_FLAGS``) and the
+    number of logical CPUs, from ``/proc/cpuinfo`` where it exists (no subprocess)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Model", "cpu model") and value.strip():
+                    model = value.strip()
+                elif key in ("flags", "Features"):
+                    flags.update(value.split())
+    except OSError:
+        pass
+    return {"model": model, "flags": [f for f in _SIMD_FLAGS if f in flags], "logical_cpus": os.cpu_count()}
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command as a user would type it again (``python -m nets ...``)."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv and argv[0].endswith(os.path.join("nets", "__main__.py")):
+        argv = ["python", "-m", "nets", *argv[1:]]
+    return shlex.join(argv)
+
+
+def _git(*args: str) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=_PACKAGE_ROOT)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def git_commit() -> str | None:
+    """The commit checked out where this code lives (``None`` outside a git clone)."""
+    out = _git("rev-parse", "HEAD")
+    return (out.stdout.strip() or None) if out is not None and out.returncode == 0 else None
+
+
+def _git_dirty() -> bool | None:
+    """Whether the library code (``nets/``) differs from the recorded commit."""
+    out = _git("diff", "--quiet", "HEAD", "--", str(_PACKAGE_ROOT / "nets"))
+    return None if out is None or out.returncode not in (0, 1) else out.returncode == 1
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> tuple[str | None, bool | None]:
+    """``(commit, dirty)`` of the code this process runs, asked of git once (the first call)."""
+    return git_commit(), _git_dirty()
+
+
+def metadata(profile: Any, experiment: str, *, device: str, started: float,
+             command: str | None = None) -> dict:
+    """The provenance block every results JSON carries (``profile``: a ``Profile``)."""
+    commit, dirty = code_version()
+    return {
+        "experiment": experiment,
+        "profile": profile.to_dict(),
+        "seeds": list(profile.seeds),
+        "epochs": profile.epochs,
+        "device": device,
+        "versions": versions(),
+        "cpu": cpu_info(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "command": command if command is not None else command_line(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "wall_time_s": round(time.time() - started, 2),
+    }
+
+
+#: The fields of ``meta`` that say which sitting computed a group's results.
+PROVENANCE_FIELDS = ("command", "started_at", "wall_time_s", "git_commit", "git_dirty", "device")
+
+
+def provenance(meta: dict) -> dict:
+    """The sitting-specific part of a ``meta`` block (see :data:`PROVENANCE_FIELDS`)."""
+    return {k: meta.get(k) for k in PROVENANCE_FIELDS}
+
+
+def result_sittings(result: dict) -> list[tuple[list[str], dict]]:
+    """The sittings that computed an experiment's groups, in the groups' order:
+    ``[(groups, provenance), ...]``, one entry per distinct provenance."""
+    prov = result.get("group_provenance") or {}
+    out: list[tuple[list[str], dict]] = []
+    for g in result.get("groups", {}):
+        p = prov.get(g)
+        if p is None:
+            continue
+        for groups, q in out:
+            if q == p:
+                groups.append(g)
+                break
+        else:
+            out.append(([g], p))
+    return out
+
+
+def profile_differences(meta: dict, profile: Any) -> list[str]:
+    """The profile fields, other than ``groups``, in which the profile recorded in a results
+    file's ``meta`` differs from ``profile`` (a field present on one side only counts).
+
+    ``groups`` never counts: a ``--groups`` run records the subset it ran, and the file says
+    which of the profile's groups are still missing in ``pending_groups``."""
+    old = meta.get("profile") or {}
+    new = json.loads(json.dumps(profile.to_dict()))
+    missing = object()
+    return sorted(k for k in old.keys() | new.keys()
+                  if k != "groups" and old.get(k, missing) != new.get(k, missing))

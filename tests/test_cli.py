@@ -1,0 +1,255 @@
+"""``python -m nets``: a map of the tool, one-line errors with exit code 2 before anything is
+loaded, and no run that replaces results computed with other settings (issue 16, parts 2 and 4)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from nets.__main__ import SUBCOMMANDS, build_parser, main
+from nets.experiments.common import SettingsMismatch, check_overwrite
+from nets.experiments.profiles import get_profile
+from nets.results_io import EXPERIMENTS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        rc = main(list(argv))
+    except SystemExit as e:  # argparse's --help and its own errors
+        rc = e.code
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def quick_copy(tmp_path) -> Path:
+    """A copy of the committed quick results (JSON and REPORT.md, no figures or checkpoints)."""
+    dst = tmp_path / "results" / "quick"
+    dst.mkdir(parents=True)
+    for p in (ROOT / "results" / "quick").glob("*"):
+        if p.is_file():
+            shutil.copy2(p, dst / p.name)
+    return tmp_path / "results"
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """Fail the test if any experiment starts loading data."""
+    import nets.data
+
+    def refuse(*a, **k):
+        raise AssertionError("data was loaded")
+
+    monkeypatch.setattr(nets.data, "load_splits", refuse)
+    for name in EXPERIMENTS:
+        mod = __import__(f"nets.experiments.{name}", fromlist=["x"])
+        if hasattr(mod, "load_splits"):
+            monkeypatch.setattr(mod, "load_splits", refuse)
+
+
+# ---- the map ---------------------------------------------------------------------------
+def test_help_lists_every_subcommand_with_one_line_and_an_example(capsys):
+    rc, out, _ = _run(capsys, "--help")
+    assert rc == 0
+    for name, sub in SUBCOMMANDS.items():
+        assert f"  {name:<12} {sub.summary}" in out
+    assert "examples:" in out and "python -m nets reproduce" in out
+
+
+@pytest.mark.parametrize("name", list(SUBCOMMANDS))
+def test_every_subcommand_help_says_what_it_writes_and_where(capsys, name):
+    rc, out, _ = _run(capsys, name, "--help")
+    assert rc == 0 and "writes: " in out and "<results>/<profile>/" in out and "example:" in out
+
+
+def test_options_before_the_subcommand_still_work():
+    a = build_parser().parse_args(["--profile", "smoke", "--no-progress", "table1", "--seeds", "1"])
+    assert (a.command, a.profile, a.seeds, a.no_progress) == ("table1", "smoke", [1], True)
+
+
+# ---- bad input: one line, exit 2, nothing loaded --------------------------------------------
+BAD = {
+    "repeated seeds": (["table1", "--seeds", "0", "0"], "more than once"),
+    "negative seed": (["table1", "--seeds", "-1"], "non-negative"),
+    "unknown group": (["table1", "--groups", "r5"], "['r4', 't3']"),
+    "unknown profile": (["table1", "--profile", "huge"], "'paper', 'quick', 'smoke'"),
+    "unknown subcommand": (["table2"], "table1"),
+    "bad threads": (["table1", "--threads", "0"], "--threads"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_and_exit_2(capsys, no_data, tmp_path, case):
+    argv, says = BAD[case]
+    rc, _, err = _run(capsys, *argv, "--results", str(tmp_path))
+    assert rc == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_is_refused_before_any_data_is_loaded(capsys, no_data, tmp_path):
+    rc, _, err = _run(capsys, "table1", "--profile", "smoke", "--device", "cuda", "--results", str(tmp_path))
+    assert rc == 2 and "CUDA is not available" in err and len(err.strip().splitlines()) == 1
+
+
+# ---- nothing overwritten by accident ----------------------------------------------------
+@pytest.mark.parametrize("argv", [[e] for e in EXPERIMENTS] + [["reproduce"], ["reproduce", "--recompute"]],
+                         ids=lambda a: " ".join(a))
+def test_a_run_with_other_seeds_refuses_and_changes_nothing(capsys, no_data, quick_copy, argv):
+    before = _tree_digest(quick_copy)
+    rc, _, err = _run(capsys, *argv, "--profile", "quick", "--seeds", "0", "1", "--results", str(quick_copy))
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert str(quick_copy / "quick") in err and "seeds [0] there, [0,1] here" in err
+    assert "--results ANOTHER_DIR" in err and "--overwrite" in err
+    assert _tree_digest(quick_copy) == before
+
+
+def test_a_run_with_other_sizes_refuses(quick_copy):
+    from dataclasses import replace
+
+    with pytest.raises(SettingsMismatch, match="epochs 25 there, 3 here"):
+        check_overwrite(replace(get_profile("quick"), epochs=3), quick_copy)
+
+
+def test_a_groups_subset_of_the_same_sweep_may_still_merge(quick_copy):
+    check_overwrite(get_profile("quick").with_groups(["r4"]), quick_copy)  # no SettingsMismatch
+
+
+def test_overwrite_lets_the_run_replace_them(quick_copy):
+    check_overwrite(get_profile("quick").with_seeds([0, 1]), quick_copy, overwrite=True)
+
+
+def test_the_issue_command_no_longer_touches_the_committed_paper_results(capsys, no_data, tmp_path):
+    paper = tmp_path / "results" / "paper"
+    paper.mkdir(parents=True)
+    shutil.copy2(ROOT / "results" / "paper" / "table1.json", paper / "table1.json")
+    before = _tree_digest(tmp_path)
+    rc, _, err = _run(capsys, "table1", "--profile", "paper", "--groups", "r4", "--seeds", "0",
+                      "--results", str(tmp_path / "results"))
+    assert rc == 2 and "seeds [0,1,2,3] there, [0] here" in err
+    assert _tree_digest(tmp_path) == before
+
+
+def test_main_sh_writes_to_a_git_ignored_folder_of_its_own():
+    import subprocess
+
+    text = (ROOT / "scripts" / "main.sh").read_text()
+    assert '--results "$RESULTS"' in text and 'RESULTS="${RESULTS:-results/local}"' in text
+    out = subprocess.run(["git", "check-ignore", "-q", "results/local/quick/table1.json"], cwd=ROOT)
+    assert out.returncode == 0  # ignored
+
+
+# ---- report ---------------------------------------------------------------------------------
+def test_report_on_an_empty_folder_is_one_line(capsys, tmp_path):
+    rc, _, err = _run(capsys, "report", "--profile", "smoke", "--results", str(tmp_path))
+    assert rc == 1 and "no results in" in err and len(err.strip().splitlines()) == 1
+
+
+def test_report_names_a_corrupt_results_file_and_exits_1(capsys, quick_copy):
+    (quick_copy / "quick" / "drift.json").write_text('{"meta": {"experiment": "dri')
+    before = _tree_digest(quick_copy)
+    rc, _, err = _run(capsys, "report", "--profile", "quick", "--results", str(quick_copy))
+    assert rc == 1 and "drift.json" in err and len(err.strip().splitlines()) == 1
+    assert _tree_digest(quick_copy) == before
+
+
+@pytest.mark.parametrize("errno_name", ["ENOSPC", "EROFS"])
+def test_a_full_or_read_only_folder_is_one_line_naming_it_and_nothing_half_written(capsys, monkeypatch,
+                                                                                   quick_copy, errno_name):
+    # Tests run as root, where chmod cannot make a folder read-only; os.replace is made to
+    # fail as it does on a full disk or read-only filesystem instead.
+    import errno
+    import os
+
+    import nets.results_io.atomic as atomic
+
+    code = getattr(errno, errno_name)
+
+    def fail(*a, **k):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(atomic.os, "replace", fail)
+    before = _tree_digest(quick_copy / "quick")
+    rc, _, err = _run(capsys, "report", "--profile", "quick", "--results", str(quick_copy))
+    assert rc == 1 and str(quick_copy / "quick") in err and len(err.strip().splitlines()) == 1
+    assert _tree_digest(quick_copy / "quick") == before  # no temporary file left, nothing replaced
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="root writes into read-only folders; the monkeypatched tests above cover it")
+def test_a_read_only_results_folder_is_one_line_naming_it(capsys, quick_copy):
+    folder = quick_copy / "quick"
+    before = _tree_digest(folder)
+    folder.chmod(0o555)
+    try:
+        rc, _, err = _run(capsys, "report", "--profile", "quick", "--results", str(quick_copy))
+    finally:
+        folder.chmod(0o755)
+    assert rc == 1 and str(folder) in err and len(err.strip().splitlines()) == 1
+    assert _tree_digest(folder) == before
+
+
+def test_a_training_run_into_a_full_disk_stops_with_one_line_and_leaves_no_temporary_file(capsys, monkeypatch,
+                                                                                         tmp_path):
+    import errno
+    import os
+
+    import nets.results_io.atomic as atomic
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "replace", full)  # the first checkpoint cannot be written
+    rc, _, err = _run(capsys, "table1", "--profile", "smoke", "--groups", "r4", "--no-progress",
+                      "--results", str(tmp_path))
+    ckpts = tmp_path / "smoke" / "checkpoints"
+    assert rc == 1 and "the disk is full" in err and str(ckpts) in err
+    assert len([ln for ln in err.splitlines() if "error:" in ln]) == 1
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing half-written
+
+
+def test_a_subcommand_module_listed_in_extensions_is_added_and_called(capsys, monkeypatch):
+    import types
+
+    import nets.__main__ as cli
+
+    seen = {}
+    ext = types.ModuleType("fake_audit_cli")
+
+    def add_parser(subparsers):
+        p = subparsers.add_parser("audit", description="audit a model: LI, DI, SI, sigma_max")
+        p.add_argument("--n", type=int)
+        return p
+
+    ext.add_parser = add_parser
+    ext.main = lambda argv: seen.setdefault("argv", argv) and 0
+    monkeypatch.setitem(__import__("sys").modules, "fake_audit_cli", ext)
+    monkeypatch.setattr(cli, "EXTENSIONS", ("fake_audit_cli", "not_a_module_yet"))
+    rc, out, _ = _run(capsys, "--help")
+    assert rc == 0 and "  audit        audit a model: LI, DI, SI, sigma_max" in out
+    assert main(["audit", "--n", "5"]) == 0 and seen["argv"] == ["--n", "5"]
+
+
+def test_ctrl_c_inside_matplotlib_is_one_line_exit_130_and_nothing_half_written(capsys, monkeypatch, quick_copy):
+    import nets.plots
+
+    def interrupted(fig, path, **kw):
+        raise KeyboardInterrupt  # as if Ctrl-C arrived while matplotlib renders
+
+    monkeypatch.setattr(nets.plots, "save_figure_file", interrupted)
+    before = _tree_digest(quick_copy)
+    rc, _, err = _run(capsys, "report", "--profile", "quick", "--results", str(quick_copy))
+    assert rc == 130 and err.startswith("interrupted:") and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    assert _tree_digest(quick_copy) == before

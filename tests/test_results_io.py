@@ -1,0 +1,153 @@
+"""nets.results_io: the one atomic writer, JSON I/O, damaged files moved aside, and its place at
+the bottom of the import graph."""
+
+from __future__ import annotations
+
+import ast
+import errno
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nets import results_io as rio
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.parametrize("kind", ["text", "json", "bytes", "torch", "figure"])
+def test_every_atomic_writer_honours_the_umask(tmp_path, umask_022, kind):
+    from matplotlib.figure import Figure
+
+    path = tmp_path / f"out.{ 'png' if kind == 'figure' else kind}"
+    {"text": lambda: rio.write_text(path, "x"),
+     "json": lambda: rio.write_json(path, {"a": 1}),
+     "bytes": lambda: rio.write_bytes(path, b"x"),
+     "torch": lambda: rio.atomic_torch_save({"a": torch.ones(2)}, path),
+     "figure": lambda: rio.save_figure_file(Figure(), path)}[kind]()
+    assert _mode(path) == 0o644
+
+
+def test_the_data_cache_install_honours_the_umask(tmp_path, umask_022):
+    import hashlib
+
+    from nets.fetch import FileSpec, install_verified
+
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"payload")
+    spec = FileSpec("x.bin", hashlib.sha256(b"payload").hexdigest())
+    install_verified(src, tmp_path / "cache" / "x.bin", spec)
+    assert _mode(tmp_path / "cache" / "x.bin") == 0o644
+
+
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EACCES])
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch, error):
+    # We run as root, where chmod cannot make a folder read-only: the failure is simulated
+    # by an os.replace that raises what a full disk / read-only folder raises.
+    path = rio.write_json(tmp_path / "r.json", {"old": 1})
+
+    def fail(*a, **k):
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(rio.atomic.os, "replace", fail)
+    with pytest.raises(rio.ResultsWriteError) as e:
+        rio.write_json(path, {"new": 2})
+    assert str(tmp_path) in str(e.value) and "\n" not in str(e.value)
+    assert rio.read_json(path) == {"old": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_an_interrupted_write_keeps_the_old_file(tmp_path):
+    path = rio.write_text(tmp_path / "r.txt", "old")
+
+    def interrupt(f):
+        f.write("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rio.atomic_write(path, interrupt)
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["r.txt"]
+
+
+@pytest.mark.parametrize("content", [b"", b"{\"meta\": {", b"\x00\xff garbage"])
+def test_read_json_names_a_damaged_file(tmp_path, content):
+    path = tmp_path / "table1.json"
+    path.write_bytes(content)
+    with pytest.raises(rio.ResultsFileError, match="table1.json"):
+        rio.read_json(path)
+
+
+def test_read_results_moves_a_damaged_file_aside(tmp_path, capsys):
+    path = tmp_path / "table1.json"
+    path.write_text("{ truncated")
+    assert rio.read_results(path) is None
+    assert not path.exists() and (tmp_path / "table1.json.corrupt").read_text() == "{ truncated"
+    assert "table1.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_load_torch_file_moves_a_damaged_checkpoint_aside(tmp_path, capsys, damage):
+    path = tmp_path / "r4-DA-seed0.pt"
+    rio.atomic_torch_save({"w": torch.arange(1000.0)}, path)
+    data = path.read_bytes()
+    path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "garbage": b"not a checkpoint"}[damage])
+    assert rio.load_torch_file(path, "checkpoint") is None
+    assert (tmp_path / "r4-DA-seed0.pt.corrupt").exists() and not path.exists()
+    err = capsys.readouterr().err.strip()
+    assert str(path) in err and "from scratch" in err and len(err.splitlines()) == 1
+
+
+def test_load_torch_file_reads_a_good_file(tmp_path):
+    path = rio.atomic_torch_save({"w": torch.arange(3.0)}, tmp_path / "ok.pt")
+    assert torch.equal(rio.load_torch_file(path)["w"], torch.arange(3.0))
+
+
+def _nets_imports(path: Path) -> set[str]:
+    """The ``nets`` modules a file imports at module level (not inside functions)."""
+    out = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nets"):
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("nets"))
+    return out
+
+
+def test_results_io_imports_nothing_from_nets_but_itself():
+    for f in (ROOT / "nets" / "results_io").glob("*.py"):
+        assert all(m.startswith("nets.results_io") for m in _nets_imports(f)), f
+
+
+def test_report_plots_and_experiments_import_no_cycle():
+    # report -> (results_io only); plots -> report; experiments.common -> plots only lazily
+    assert _nets_imports(ROOT / "nets" / "report.py") <= {"nets.results_io"}
+    for f in ("report.py", "plots.py"):
+        body = (ROOT / "nets" / f).read_text()
+        assert "from nets.experiments" not in body and "import nets.experiments" not in body, f
+
+
+def test_importing_the_library_runs_no_subprocess():
+    modules = ["nets", "nets.results_io", "nets.experiments", "nets.experiments.common", "nets.report",
+               "nets.plots", "nets.train", "nets.data", "nets.fetch", "nets.metrics", "nets.__main__"]
+    code = ("import subprocess\n"
+            "def boom(*a, **k): raise AssertionError('subprocess at import: %r' % (a,))\n"
+            "subprocess.Popen.__init__ = boom\n"
+            "import os; os.system = boom\n"
+            + "".join(f"import {m}\n" for m in modules))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
