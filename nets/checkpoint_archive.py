@@ -23,10 +23,11 @@ import hashlib
 import json
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+from nets.results_io.atomic import write_bytes, write_text
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -109,21 +110,6 @@ def read_manifest(results_dir: str | os.PathLike) -> dict | None:
     return m
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_manifest(results_dir: str | os.PathLike, profile: str, *, commit: str = "HEAD") -> Path:
     """Write the manifest for the ``*.pt`` files of ``<results_dir>/checkpoints`` as they are
     committed at ``commit`` (resolved to its full id and recorded). Every file in the folder
@@ -152,7 +138,7 @@ def write_manifest(results_dir: str | os.PathLike, profile: str, *, commit: str 
         files.append({"name": name, "sha256": digest, "size": local.stat().st_size, "blob": blob.stdout.strip()})
     manifest = {"format": MANIFEST_FORMAT, "profile": profile, "commit": full, "directory": rel, "files": files}
     path = manifest_path(results_dir)
-    _atomic_write(path, (json.dumps(manifest, indent=1) + "\n").encode())
+    write_text(path, json.dumps(manifest, indent=1) + "\n")
     return path
 
 
@@ -213,6 +199,6 @@ def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = Non
             if len(data) != e["size"] or hashlib.sha256(data).hexdigest() != e["sha256"]:
                 raise ArchiveError(f"{e['name']} from commit {commit[:12]} does not match the manifest's SHA-256; "
                                    "the manifest or the history was changed: check out a matching manifest")
-            _atomic_write(ckdir / e["name"], data)
+            write_bytes(ckdir / e["name"], data)
             restored.append(e["name"])
     return RestoreReport(restored=restored, verified=verified, directory=ckdir)
