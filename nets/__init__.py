@@ -47,7 +47,11 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "gaussian_smooth",
         "gaussian_kernel",
         "ig_quadrature",
+        "orbit_measures",
+        "class_common_logit_share",
+        "cosine_similarity",
     ),
+    "nets.audit": ("audit", "AuditResult"),
     "nets.data": (
         "Split",
         "Splits",

@@ -332,9 +332,12 @@ def test_layer_profile_of_a_weight_tied_model_vanishes():
     assert float(layer_invariance_profile(model, images(), R4).abs().max()) < 1e-12
 
 
-def test_layer_profile_needs_hidden_activations():
-    with pytest.raises(TypeError, match="hidden_activations"):
-        layer_invariance_profile(smooth_model(), images(), R4)
+def test_layer_profile_without_hidden_activations_reads_every_submodule_by_hooks():
+    """SmoothMLP has l1, l2, l3 and no hidden_activations: one entry each, then the logits,
+    which l3 returns (so the last two entries agree)."""
+    profile = layer_invariance_profile(smooth_model(), images(), R4)
+    assert profile.shape == (4,)
+    torch.testing.assert_close(profile[2], profile[3], atol=0, rtol=1e-12)
 
 
 # ---- input sensitivity (Section 4.4) --------------------------------------------------------------
@@ -423,7 +426,7 @@ def test_measures_reject_an_empty_batch(name):
 
 @pytest.mark.parametrize("name", ALL_MEASURES)
 def test_measures_reject_inputs_that_are_not_image_batches(name):
-    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+    with pytest.raises(ValueError, match=r"\(N, \*C, H, W\)"):
         ALL_MEASURES[name](small_mlp(), torch.zeros(2, 36, dtype=torch.float64), R4)
 
 

@@ -21,7 +21,7 @@ from nets.experiments.profiles import Profile
 from nets.experiments.table1 import chosen_nus, profile_splits, table1_models
 from nets.experiments.tsne import element_labels
 from nets.groups import Group, get_group
-from nets.metrics import saliency_map
+from nets.metrics import cosine_similarity, saliency_map
 from nets.train import resolve_device
 
 __all__ = ["run_saliency", "pick_samples", "realigned_maps"]
@@ -44,13 +44,6 @@ def realigned_maps(model, x: torch.Tensor, y: torch.Tensor, group: Group, n_step
         m = saliency_map(model, group.act(x, g), y, n_steps=n_steps)
         out.append(group.act(m, group.inverse(g)))
     return torch.stack(out).detach()
-
-
-def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity of flattened maps, 0 when either is all zero (as in SI)."""
-    a, b = a.flatten(-2), b.flatten(-2)
-    norms = a.norm(dim=-1) * b.norm(dim=-1)
-    return torch.where(norms > 0, (a * b).sum(-1) / norms.clamp_min(1e-30), torch.zeros_like(norms))
 
 
 def run_saliency(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
@@ -78,7 +71,7 @@ def run_saliency(profile: Profile, results_root=None, *, device: str = "auto", p
                 "seed": run.seed,
                 "nu": nus[g] if m == "IR" else None,
                 "maps": np.round(maps.cpu().numpy(), 3),
-                "similarity": _cosine(maps, maps[:1].expand_as(maps)).cpu(),
+                "similarity": cosine_similarity(maps.flatten(-2), maps[:1].expand_as(maps).flatten(-2)).cpu(),
                 "predicted": pred.cpu(),
             }
         groups[g] = {"sample_index": idx, "labels": y.cpu(), "images": np.round(x.cpu().numpy(), 2),

@@ -1,0 +1,121 @@
+"""Per-layer invariance of any model, read with forward hooks on its named submodules.
+
+For the activations ``a_l`` that submodule ``l`` returns (flattened per sample) and the logits:
+
+    r_l = sum_{i, g} ||a_l(x_i) - a_l(g x_i)||^2 / sum_{i, g} (||a_l(x_i)||^2 + ||a_l(g x_i)||^2) / 2,
+
+the relative invariance error of :func:`nets.metrics.layer_invariance_profile`, summed over
+the samples ``i`` and the group elements ``g`` averaged over (the non-identity ones by
+default). ``r_l = 0`` for a layer whose output is invariant; an equivariant layer (a
+convolution before pooling) is not invariant and has ``r_l > 0``.
+
+Which layers: :func:`default_layers` walks the module tree from the top and lists every
+submodule that is not a plain container (``nn.Sequential``, ``nn.ModuleList``,
+``nn.ModuleDict``), descending into containers only. For ``nn.Sequential`` this is each layer;
+for a torchvision ResNet ``conv1, bn1, relu, maxpool, layer1.0, ..., layer4.1, avgpool, fc``
+(each residual block as a whole); for the paper's MLP the ``nn.Linear`` maps (before the
+ReLU that its forward applies as a function). A submodule called more than once per forward
+contributes all its outputs, concatenated. Outputs that are not tensors are skipped.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, Sequence
+
+import torch
+from torch import nn
+
+from nets.groups import Group
+from nets.measure_inputs import chunks, model_logits
+
+__all__ = ["default_layers", "recorded_activations", "layer_invariance_terms"]
+
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+def default_layers(model: nn.Module) -> list[str]:
+    """Names of the submodules a profile reads by default (module docstring), in registration order."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"a per-layer profile needs an nn.Module (to hook its submodules), got {type(model).__name__}")
+
+    def walk(module: nn.Module, prefix: str) -> list[str]:
+        out = []
+        for name, child in module.named_children():
+            full = f"{prefix}{name}"
+            out.extend(walk(child, full + ".") if isinstance(child, _CONTAINERS) else [full])
+        return out
+
+    return walk(model, "")
+
+
+@contextmanager
+def recorded_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, list[torch.Tensor]]]:
+    """Forward hooks on the submodules named ``layers``; yields ``{name: [outputs of each call]}``,
+    cleared by the caller between forwards. The hooks are removed on exit."""
+    modules = dict(model.named_modules())
+    missing = [n for n in layers if n not in modules]
+    if missing:
+        raise ValueError(f"{type(model).__name__} has no submodule named {missing[0]!r} "
+                         f"(named submodules include {', '.join(default_layers(model)[:6])} ...)")
+    store: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+    handles = []
+
+    def hook_for(name: str) -> Callable:
+        def hook(_module, _inputs, output):
+            if isinstance(output, torch.Tensor):
+                store[name].append(output.detach())
+        return hook
+
+    try:
+        for n in layers:
+            handles.append(modules[n].register_forward_hook(hook_for(n)))
+        yield store
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.no_grad()
+def layer_invariance_terms(
+    model: nn.Module,
+    x: torch.Tensor,
+    group: Group,
+    elems: Sequence[int],
+    *,
+    layers: Optional[Sequence[str]] = None,
+    chunk_size: int = 1024,
+) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Per-sample numerator and denominator of ``r_l`` (module docstring).
+
+    x: ``(N, *C, H, W)`` images, already checked. Returns ``(names, num, den)``: the names of
+    the layers that produced tensors, then ``"logits"``; ``num``, ``den``: ``(N, L)`` float64,
+    ``num[i, l] = sum_g ||a_l(x_i) - a_l(g x_i)||^2``, ``den[i, l] = sum_g (||a_l(x_i)||^2 +
+    ||a_l(g x_i)||^2) / 2`` over ``g`` in ``elems``. ``r_l = num[:, l].sum() / den[:, l].sum()``.
+    """
+    names = list(default_layers(model) if layers is None else layers)
+    nums, dens = [], []
+    produced: Optional[list[str]] = None
+    with recorded_activations(model, names) as store:
+        for s in chunks(x.shape[0], chunk_size):
+            xc = x[s : s + chunk_size]
+            G, n = group.order, xc.shape[0]
+            flat = group.orbit(xc).reshape(G * n, *xc.shape[1:])
+            for v in store.values():
+                v.clear()
+            logits = model_logits(model, flat)
+            acts = {k: torch.cat([a.reshape(G * n, -1) for a in v], dim=1)
+                    for k, v in store.items() if v and all(a.shape[0] == G * n for a in v)}
+            if produced is None:
+                produced = [k for k in names if k in acts]
+            acts["logits"] = logits
+            num_c, den_c = [], []
+            for k in [*produced, "logits"]:
+                a = acts[k].to(torch.float64).reshape(G, n, -1)
+                ref, other = a[0], a[list(elems)]
+                num_c.append((other - ref).pow(2).sum(-1).sum(0))
+                den_c.append(0.5 * (ref.pow(2).sum(-1) + other.pow(2).sum(-1)).sum(0))
+            nums.append(torch.stack(num_c, dim=1))
+            dens.append(torch.stack(den_c, dim=1))
+    assert produced is not None
+    return [*produced, "logits"], torch.cat(nums), torch.cat(dens)

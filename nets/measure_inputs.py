@@ -1,0 +1,242 @@
+"""What every measure checks before it measures: images, groups, models and their logits.
+
+Conventions shared by :mod:`nets.metrics`, :mod:`nets.attribution`, :mod:`nets.sensitivity`
+and :mod:`nets.audit`:
+
+* Images are ``x: (N, *C, H, W)``: a batch axis, zero or more channel axes, and the two
+  spatial axes the group acts on. The paper's data is ``(N, H, W)``; a CNN takes
+  ``(N, 1, H, W)`` or ``(N, 3, H, W)``. Every batch handed to the model keeps this layout,
+  with ``N`` replaced by the number of inputs (an orbit of ``n`` samples is
+  ``(|G| n, *C, H, W)``, element-major).
+* The model is any ``nn.Module`` or callable mapping ``(M, *C, H, W)`` to logits ``(M, classes)``.
+* A group is a :class:`nets.groups.Group` or its name (``"r4"``, see :func:`nets.groups.get_group`).
+
+Each check raises ``ValueError`` with one line that names the problem.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from nets.groups import Group, get_group
+
+__all__ = [
+    "Reduction",
+    "Target",
+    "as_group",
+    "check_chunk_size",
+    "check_finite_nonempty",
+    "check_images",
+    "check_reduction",
+    "reduce",
+    "group_elements",
+    "wide_dtype",
+    "chunks",
+    "check_model",
+    "model_logits",
+    "class_targets",
+    "cosine_similarity",
+]
+
+Reduction = Literal["mean", "none", "sum"]
+Target = Union[int, torch.Tensor, Sequence[int]]
+
+_FINITE_CHECK_CHUNK = 4096
+
+
+def as_group(group: Union[Group, str]) -> Group:
+    """A :class:`Group`, or its name looked up with :func:`nets.groups.get_group`."""
+    if isinstance(group, Group):
+        return group
+    if isinstance(group, str):
+        return get_group(group)
+    raise ValueError(f"group must be a nets.groups.Group or a group name such as 'r4', got {type(group).__name__}")
+
+
+def check_chunk_size(chunk_size: int) -> int:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    return int(chunk_size)
+
+
+def check_finite_nonempty(x: torch.Tensor, what: str = "x") -> None:
+    """``x`` is a tensor with at least one sample and no NaN/inf (checked in chunks)."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"{what} is an empty batch (shape {tuple(x.shape)}); need at least one sample")
+    if x.is_floating_point() or x.is_complex():
+        # chunked, so the boolean mask of a 50k-image test set is never held at once
+        for start in range(0, x.shape[0], _FINITE_CHECK_CHUNK):
+            if not bool(torch.isfinite(x[start:start + _FINITE_CHECK_CHUNK]).all()):
+                raise ValueError(f"{what} contains NaN or inf values")
+
+
+def check_images(x: torch.Tensor, group: Optional[Group] = None) -> tuple[int, int, int]:
+    """Validate images ``x: (N, *C, H, W)`` (non-empty, floating, finite, acted on by
+    ``group`` on the last two axes); return ``(N, H, W)``."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < 3:
+        raise ValueError(f"x must be a batch of images of shape (N, *C, H, W), got {tuple(x.shape)}")
+    N, H, W = x.shape[0], x.shape[-2], x.shape[-1]
+    if N == 0:
+        raise ValueError(f"x is an empty batch (shape {tuple(x.shape)}); need at least one sample")
+    if not x.is_floating_point():
+        raise ValueError(f"x has dtype {x.dtype}; the measures need floating-point images "
+                         f"(convert and normalize them as the model was trained, e.g. x.float() / 255)")
+    if group is not None:
+        if not isinstance(group, Group):
+            raise ValueError(f"group must be a nets.groups.Group, got {type(group).__name__}")
+        group.check_shape(H, W)  # the group's own ValueError (e.g. non-square for R4)
+    check_finite_nonempty(x)
+    return N, H, W
+
+
+def check_reduction(reduction: str) -> None:
+    if reduction not in ("mean", "none", "sum"):
+        raise ValueError(f"reduction must be 'mean', 'none' or 'sum', got {reduction!r}")
+
+
+def reduce(values: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values
+
+
+def group_elements(group: Group, include_identity: bool) -> list[int]:
+    """The elements an orbit average runs over: all, or all but the identity (the paper's)."""
+    elems = [g for g in group.elements if include_identity or g != group.identity]
+    if not elems:  # the trivial group without its identity: nothing to average over
+        raise ValueError(f"{group.name} has no non-identity elements; use include_identity=True")
+    return elems
+
+
+def wide_dtype(t: torch.Tensor) -> torch.dtype:
+    """float64 where the device has it (MPS does not), for round-off-sensitive sums."""
+    return torch.float32 if t.device.type == "mps" else torch.float64
+
+
+def chunks(n: int, chunk_size: int) -> range:
+    return range(0, n, chunk_size)
+
+
+# ---- the model ---------------------------------------------------------------------------------
+
+
+def _batch_dependent_modules(model: nn.Module) -> list[str]:
+    """Submodules whose output for one sample depends on the rest of the batch or on chance:
+    batch normalization using batch statistics, dropout in training mode."""
+    found = []
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if m.training or m.running_mean is None:
+                found.append(f"{name or type(model).__name__} ({type(m).__name__} using batch statistics)")
+        elif isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
+            found.append(f"{name or type(model).__name__} ({type(m).__name__} in training mode)")
+    return found
+
+
+def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
+    """Refuse a model the measures cannot evaluate sample by sample.
+
+    * not callable;
+    * an ``nn.Module`` with batch normalization that uses batch statistics (training mode, or
+      ``track_running_stats=False``) or active dropout: its output for one sample depends on the
+      other samples of the batch (an orbit, an IG path) or on chance, so no measure of it is a
+      property of the model. The measures never change the model's mode; call ``model.eval()``.
+    * floating-point parameters of another dtype than ``x`` (a float32 model given float64
+      images, say): cast one of them.
+    """
+    if not callable(model):
+        raise ValueError(f"model must be an nn.Module or a callable returning logits, got {type(model).__name__}")
+    if not isinstance(model, nn.Module):
+        return
+    bad = _batch_dependent_modules(model)
+    if bad:
+        raise ValueError(f"model outputs depend on the rest of the batch or on chance: {', '.join(bad[:3])}"
+                         f"{' ...' if len(bad) > 3 else ''}; call model.eval() before measuring it")
+    p = next((t for t in model.parameters() if t.is_floating_point()), None)
+    if p is not None and p.dtype != x.dtype:
+        raise ValueError(f"x has dtype {x.dtype} but the model's parameters are {p.dtype}; "
+                         f"cast one of them (e.g. x.to({p.dtype}))")
+
+
+def _probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int, ...]]:
+    """The layout a model accepts when it refuses ``inputs``: one channel axis added or removed."""
+    probe = inputs[:2]
+    candidates = [probe.unsqueeze(1)]
+    if probe.ndim >= 4 and probe.shape[1] == 1:
+        candidates.append(probe.squeeze(1))
+    if probe.ndim >= 4 and probe.shape[1] != 3:
+        candidates.append(probe.expand(probe.shape[0], 3, *probe.shape[2:]) if probe.shape[1] == 1
+                          else probe[:, :1].expand(probe.shape[0], 3, *probe.shape[2:]))
+    if probe.ndim == 3:
+        candidates.append(probe.unsqueeze(1).expand(probe.shape[0], 3, *probe.shape[1:]))
+    for c in candidates:
+        try:
+            with torch.no_grad():
+                out = model(c)
+        except Exception:  # noqa: BLE001 - any refusal means "not this layout either"
+            continue
+        if isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[0] == c.shape[0]:
+            return ("M", *c.shape[1:])  # type: ignore[return-value]
+    return None
+
+
+def _shape_str(shape: Sequence) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+    """``model(inputs)``, checked: logits ``(M, classes)`` for ``inputs (M, ...)``, all finite.
+
+    A model that raises on ``inputs`` gets a one-line ``ValueError`` naming the shape given and,
+    when adding or removing one channel axis makes the model accept it, the shape it needs.
+    Gradients flow through (the caller chooses ``no_grad``).
+    """
+    try:
+        out = model(inputs)
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:
+        needed = _probe_layouts(model, inputs.detach())
+        need = f"; it accepts {_shape_str(needed)}" if needed else ""
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"model refused input of shape {_shape_str(inputs.shape)}{need} "
+                         f"(images must be (N, *C, H, W) as the model expects; model said: {first})") from e
+    M = inputs.shape[0]
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != M:
+        got = _shape_str(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"model must map inputs ({M}, ...) to logits ({M}, classes); got output {got}")
+    if not bool(torch.isfinite(out.detach()).all()):
+        raise ValueError(f"model returned NaN or inf logits for inputs of shape {_shape_str(inputs.shape)}")
+    return out
+
+
+def class_targets(target: Target, n: int, device: torch.device) -> torch.Tensor:
+    """An int or a length-``n`` integer sequence/tensor -> ``(n,)`` long tensor."""
+    if isinstance(target, bool):
+        raise ValueError("target must be an int or an (N,) integer tensor, got a bool")
+    if isinstance(target, (int, np.integer)):
+        return torch.full((n,), int(target), dtype=torch.long, device=device)
+    t = torch.as_tensor(target, device=device)
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise ValueError(f"target must hold integer class indices, got dtype {t.dtype}")
+    if t.ndim == 0:
+        return t.long().expand(n).clone()
+    if t.shape != (n,):
+        raise ValueError(f"target must be an int or have shape (N,) = ({n},), got shape {tuple(t.shape)}")
+    return t.long()
+
+
+def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity over the last axis, ``<a, b> / (||a|| ||b||)``, defined as 0 where
+    either vector is zero (it has no direction). ``(..., D), (..., D) -> (...)``."""
+    dot = (a * b).sum(-1)
+    norms = a.norm(dim=-1) * b.norm(dim=-1)
+    return torch.where(norms > 0, dot / norms.clamp_min(torch.finfo(norms.dtype).tiny), torch.zeros_like(dot))
