@@ -85,6 +85,7 @@ __all__ = [
     "logit_invariance",
     "distribution_invariance",
     "orbit_measures",
+    "orbit_terms",
     "saliency_invariance",
     "orbit_centroid_invariance",
     "layer_invariance_profile",
@@ -155,6 +156,42 @@ def _di_per_sample(logits: torch.Tensor, elems: list[int]) -> torch.Tensor:
 
 
 @torch.no_grad()
+def orbit_terms(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    group: GroupLike,
+    *,
+    include_identity: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> dict[str, torch.Tensor]:
+    """Per-sample terms of :func:`orbit_measures` from one pass over the orbit logits:
+    ``{"correct": (N,) long, "LI": (N,), "DI": (N,)}``, with ``correct[i]`` the number of
+    elements ``g`` (all of ``G``) with ``argmax f(g x_i) = y_i`` and LI/DI as
+    :func:`logit_invariance` / :func:`distribution_invariance` with ``reduction="none"``.
+    x: ``(N, *C, H, W)``, y: ``(N,)`` integer labels in ``[0, classes)`` (else ``ValueError``).
+    """
+    group = as_group(group)
+    chunks_ = _orbit_logit_chunks(model, x, group, chunk_size)  # validates x; nothing evaluated yet
+    N = x.shape[0]
+    if not isinstance(y, torch.Tensor) or y.shape != (N,):
+        raise ValueError(f"y must be a tensor of shape ({N},) matching x, got "
+                         f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+    elems = group_elements(group, include_identity)
+    y = y.to(x.device)
+    correct, li, di = [], [], []
+    for s, logits in chunks_:  # logits: (|G|, n, C)
+        if s == 0 and (int(y.min()) < 0 or int(y.max()) >= logits.shape[-1]):
+            raise ValueError(f"labels y must be in [0, {logits.shape[-1]}) for a model with {logits.shape[-1]} "
+                             f"classes, got values in [{int(y.min())}, {int(y.max())}]")
+        correct.append((logits.argmax(-1) == y[s : s + logits.shape[1]]).sum(0))
+        li.append(_li_per_sample(logits, elems))
+        di.append(_di_per_sample(logits, elems))
+    return {"correct": torch.cat(correct), "LI": torch.cat(li), "DI": torch.cat(di)}
+
+
 def orbit_measures(
     model: nn.Module,
     x: torch.Tensor,
@@ -169,28 +206,13 @@ def orbit_measures(
     The same numbers as ``nets.train.orbit_accuracy``, :func:`logit_invariance` and
     :func:`distribution_invariance` (up to float round-off in the batching), at a third
     of their cost: each orbit input is classified once. x: ``(N, *C, H, W)``, y: ``(N,)``.
-    Returns ``{"accuracy", "LI", "DI"}`` (LI/DI averaged as those functions do).
+    Returns ``{"accuracy", "LI", "DI"}`` (LI/DI averaged as those functions do); the
+    per-sample terms are :func:`orbit_terms`.
     """
     group = as_group(group)
-    chunks_ = _orbit_logit_chunks(model, x, group, chunk_size)  # validates x; nothing evaluated yet
-    N = x.shape[0]
-    if not isinstance(y, torch.Tensor) or y.shape != (N,):
-        raise ValueError(f"y must be a tensor of shape ({N},) matching x, got "
-                         f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
-    elems = group_elements(as_group(group), include_identity)
-    y = y.to(x.device)
-    correct, li, di = 0, [], []
-    if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-    for s, logits in chunks_:  # logits: (|G|, n, C)
-        if s == 0 and (int(y.min()) < 0 or int(y.max()) >= logits.shape[-1]):
-            raise ValueError(f"labels y must be in [0, {logits.shape[-1]}) for a model with {logits.shape[-1]} "
-                             f"classes, got values in [{int(y.min())}, {int(y.max())}]")
-        correct += int((logits.argmax(-1) == y[s : s + logits.shape[1]]).sum())
-        li.append(_li_per_sample(logits, elems))
-        di.append(_di_per_sample(logits, elems))
-    return {"accuracy": correct / (group.order * N), "LI": float(torch.cat(li).mean()),
-            "DI": float(torch.cat(di).mean())}
+    t = orbit_terms(model, x, y, group, include_identity=include_identity, chunk_size=chunk_size)
+    return {"accuracy": int(t["correct"].sum()) / (group.order * x.shape[0]), "LI": float(t["LI"].mean()),
+            "DI": float(t["DI"].mean())}
 
 
 @torch.no_grad()

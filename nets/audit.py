@@ -1,0 +1,244 @@
+"""Audit any image classifier: is it genuinely invariant, and where does invariance build up?
+
+:func:`audit` measures one model on labelled images under one group and returns an
+:class:`AuditResult`: the paper's LI (Eq. 2), DI (Eq. 1), SI (Eq. 3), the input sensitivity
+``sigma_max(J)`` (Section 4.4), the accuracy over the full orbit, and the per-layer relative
+invariance error ``r_l`` of :func:`nets.metrics.layer_invariance_profile` over the model's named
+submodules (forward hooks; :func:`nets.layer_profile.default_layers`). Every number comes with a
+95% bootstrap interval over the samples.
+
+Interval method: the percentile bootstrap of :func:`scipy.stats.bootstrap`
+(``method="percentile"``, ``n_resamples`` resamples of the samples with replacement, a seeded
+``numpy.random.Generator``). For LI, DI, SI, ``sigma_max`` and accuracy the statistic is the mean
+of the per-sample values; for ``r_l`` (a ratio of sums) it is the ratio of the means of the
+per-sample numerators and denominators, resampled together (``paired=True``). The percentile
+method (rather than scipy's default BCa) is used because an exactly invariant model gives
+constant per-sample values (SI = 1, LI = 0), for which BCa is undefined; its interval is then
+the point itself. The intervals are over samples only: the model (its training seed) is fixed.
+
+Conventions of :mod:`nets.measure_inputs`: x ``(N, *C, H, W)``, any ``nn.Module`` or callable
+returning logits ``(N, classes)``, group a :class:`~nets.groups.Group` or its name. Errors are
+``ValueError`` with one line naming the problem. Usage: ``docs/audit.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import nn
+
+from nets.groups import Group
+from nets.layer_profile import layer_invariance_terms
+from nets.measure_inputs import as_group, check_images, check_model, group_elements
+from nets.metrics import orbit_terms, saliency_invariance
+from nets.sensitivity import jacobian_spectral_norm
+
+__all__ = ["Estimate", "AuditResult", "audit", "bootstrap_mean", "bootstrap_ratio"]
+
+MEASURES = ("accuracy", "LI", "DI", "SI", "sigma_max")
+DESCRIPTIONS = {
+    "accuracy": "accuracy over the full orbit",
+    "LI": "logit invariance error, Eq. 2 (0 = invariant)",
+    "DI": "predictive distribution invariance error, Eq. 1 (0 = invariant)",
+    "SI": "saliency invariance similarity, Eq. 3 (1 = invariant)",
+    "sigma_max": "input sensitivity sigma_max(df/dx), Section 4.4",
+}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate and its bootstrap interval ``[low, high]``."""
+
+    value: float
+    low: float
+    high: float
+
+    def to_dict(self) -> dict[str, Optional[float]]:
+        return {k: (None if math.isnan(v) else v) for k, v in
+                (("value", self.value), ("low", self.low), ("high", self.high))}
+
+
+def _interval(res: Any) -> tuple[float, float]:
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def bootstrap_mean(values: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
+                   seed: int = 0) -> Estimate:
+    """Mean of ``values (N,)`` with its percentile-bootstrap interval (scipy.stats.bootstrap)."""
+    v = np.asarray(values, dtype=np.float64)
+    point = float(v.mean())
+    if v.size < 2:
+        return Estimate(point, float("nan"), float("nan"))
+    res = stats.bootstrap((v,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                          method="percentile", vectorized=True, rng=np.random.default_rng(seed))
+    return Estimate(point, *_interval(res))
+
+
+def bootstrap_ratio(num: np.ndarray, den: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
+                    seed: int = 0) -> Estimate:
+    """``mean(num) / mean(den)`` with its paired percentile-bootstrap interval (scipy.stats.bootstrap)."""
+    a, b = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        point = float(a.mean() / b.mean())
+        if a.size < 2 or not math.isfinite(point):
+            return Estimate(point, float("nan"), float("nan"))
+        res = stats.bootstrap((a, b), lambda p, q, axis=-1: p.mean(axis) / q.mean(axis), paired=True,
+                              confidence_level=confidence, n_resamples=n_resamples, method="percentile",
+                              vectorized=True, rng=np.random.default_rng(seed))
+    return Estimate(point, *_interval(res))
+
+
+@dataclass
+class AuditResult:
+    """What :func:`audit` measured. ``measures``: name -> :class:`Estimate` (:data:`MEASURES`);
+    ``layers``: ``(submodule name, r_l)`` in forward order, the logits last; ``settings``: how."""
+
+    model: str
+    group: str
+    input_shape: tuple[int, ...]
+    n_samples: int
+    measures: dict[str, Estimate]
+    layers: list[tuple[str, Estimate]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN becomes ``None``)."""
+        return {
+            "model": self.model,
+            "group": self.group,
+            "input_shape": list(self.input_shape),
+            "n_samples": self.n_samples,
+            "measures": {k: v.to_dict() for k, v in self.measures.items()},
+            "layers": [{"name": n, **e.to_dict()} for n, e in self.layers],
+            "settings": dict(self.settings),
+        }
+
+    def to_markdown(self) -> str:
+        """The measures, then the layer profile, as markdown tables with their intervals."""
+        pct = f"{100 * self.settings.get('confidence', 0.95):g}%"
+        rows = [f"Audit of {self.model} under {self.group} on {self.n_samples} samples of shape "
+                f"{tuple(self.input_shape[1:])}", "",
+                f"| measure | value | {pct} interval | meaning |", "|---|---:|---|---|"]
+        for k, e in self.measures.items():
+            n = self.settings.get("n_samples_per_measure", {}).get(k, self.n_samples)
+            what = DESCRIPTIONS[k] + ("" if n == self.n_samples else f"; first {n} samples")
+            rows.append(f"| {k} | {_fmt(e.value)} | [{_fmt(e.low)}, {_fmt(e.high)}] | {what} |")
+        rows += ["", f"| layer | r_l | {pct} interval |", "|---|---:|---|"]
+        rows += [f"| {self._label(n)} | {_fmt(e.value)} | [{_fmt(e.low)}, {_fmt(e.high)}] |" for n, e in self.layers]
+        return "\n".join(rows) + "\n"
+
+    def _label(self, name: str) -> str:
+        kind = self.settings.get("layer_types", {}).get(name)
+        return f"{name} ({kind})" if kind else name
+
+    def figure(self):
+        """A matplotlib figure: accuracy and SI with intervals (left), the layer profile r_l (right)."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [1, 2.4]})
+        keys = [k for k in ("accuracy", "SI") if k in self.measures]
+        for i, k in enumerate(keys):
+            e = self.measures[k]
+            ax0.bar(i, e.value, color="#4c72b0" if k == "accuracy" else "#dd8452")
+            ax0.errorbar(i, e.value, yerr=[[e.value - e.low], [e.high - e.value]], color="k", capsize=4)
+        ax0.set_xticks(range(len(keys)), keys)
+        ax0.set_ylim(0, 1.05)
+        li, di, sg = (self.measures.get(k) for k in ("LI", "DI", "sigma_max"))
+        ax0.set_title("  ".join(f"{k}={_fmt(e.value)}" for k, e in (("LI", li), ("DI", di), ("σmax", sg)) if e),
+                      fontsize=8)
+        names = [self._label(n) for n, _ in self.layers]
+        vals = np.array([e.value for _, e in self.layers], dtype=float)
+        lo = np.array([e.low for _, e in self.layers], dtype=float)
+        hi = np.array([e.high for _, e in self.layers], dtype=float)
+        floor = 1e-16
+        x = np.arange(len(names))
+        ax1.fill_between(x, np.clip(np.nan_to_num(lo, nan=floor), floor, None),
+                         np.clip(np.nan_to_num(hi, nan=floor), floor, None), alpha=0.3)
+        ax1.plot(x, np.clip(vals, floor, None), marker="o")
+        ax1.set_yscale("log")
+        ax1.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
+        ax1.set_ylabel("relative invariance error r_l")
+        ax1.set_title(f"{self.model} under {self.group}: per-layer invariance", fontsize=9)
+        fig.tight_layout()
+        return fig
+
+
+def _fmt(v: float) -> str:
+    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
+
+
+def _first(x: torch.Tensor, n: Optional[int]) -> torch.Tensor:
+    return x if n is None else x[: max(1, int(n))]
+
+
+def audit(
+    model: Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    group: Union[Group, str],
+    *,
+    n_steps: int = 50,
+    si_samples: Optional[int] = None,
+    sigma_samples: Optional[int] = None,
+    layers: Optional[Sequence[str]] = None,
+    include_identity: bool = False,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    name: Optional[str] = None,
+    chunk_size: int = 256,
+) -> AuditResult:
+    """Measure ``model`` on images ``x (N, *C, H, W)`` with labels ``y (N,)`` under ``group``.
+
+    LI, DI and accuracy use all ``N`` samples, SI the first ``si_samples`` and ``sigma_max`` the
+    first ``sigma_samples`` (default: all; SI costs ``|G| n_steps`` forward/backward passes per
+    sample). SI uses the true labels, ``n_steps`` Gauss-Legendre points and a zero baseline, as
+    Table 1. Averages over ``g`` skip the identity unless ``include_identity`` (see
+    :mod:`nets.metrics`). The layer profile is over ``layers`` (names of submodules; default
+    :func:`nets.layer_profile.default_layers`) and needs an ``nn.Module``. Intervals: module
+    docstring. Raises ``ValueError`` (one line) for any input the measures refuse.
+    """
+    group = as_group(group)
+    check_images(x, group)
+    check_model(model, x)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    terms = orbit_terms(model, x, y, group, include_identity=include_identity, chunk_size=chunk_size)
+    xs, ys = _first(x, si_samples), _first(y, si_samples)
+    si = saliency_invariance(model, xs, ys, group, n_steps=n_steps, include_identity=include_identity,
+                             reduction="none", chunk_size=max(1, chunk_size // 4))
+    sigma = jacobian_spectral_norm(model, _first(x, sigma_samples), chunk_size=chunk_size)
+    per_sample = {
+        "accuracy": terms["correct"].double() / group.order,
+        "LI": terms["LI"], "DI": terms["DI"], "SI": si, "sigma_max": sigma,
+    }
+    boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
+    measures = {k: bootstrap_mean(v.detach().double().cpu().numpy(), **boot) for k, v in per_sample.items()}
+    prof: list[tuple[str, Estimate]] = []
+    layer_types: dict[str, str] = {}
+    if isinstance(model, nn.Module):
+        elems = group_elements(group, include_identity)
+        names, num, den = layer_invariance_terms(model, x, group, elems, layers=layers, chunk_size=chunk_size)
+        modules = dict(model.named_modules())
+        layer_types = {n: type(modules[n]).__name__ for n in names if n in modules}
+        prof = [(n, bootstrap_ratio(num[:, j].cpu().numpy(), den[:, j].cpu().numpy(), **boot))
+                for j, n in enumerate(names)]
+    settings = {
+        "n_steps": n_steps, "include_identity": include_identity, "confidence": confidence,
+        "n_resamples": n_resamples, "seed": seed,
+        "interval": "percentile bootstrap over samples (scipy.stats.bootstrap, method='percentile')",
+        "n_samples_per_measure": {k: int(v.shape[0]) for k, v in per_sample.items()},
+        "layer_types": layer_types,
+        "saliency": "|IG| summed over channel axes, threshold 0.9 of the maximum, 3x3 Gaussian sigma 1, "
+                    "true-label target, zero baseline",
+    }
+    return AuditResult(model=name or type(model).__name__, group=group.name, input_shape=tuple(x.shape),
+                       n_samples=int(x.shape[0]), measures=measures, layers=prof, settings=settings)

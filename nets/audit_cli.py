@@ -1,0 +1,200 @@
+"""``python -m nets audit``: audit your own model on Transforming-MNIST / -FMNIST test images.
+
+    python -m nets audit --model PKG.MODULE:FACTORY [--weights FILE.pt] --dataset mnist|fmnist
+                         --group r4|t3|d4|... --n 1000 --out DIR [--channels 0|1|3]
+
+``FACTORY()`` (called with no arguments) builds the model; ``--weights`` loads a state dict
+saved with ``torch.save(model.state_dict(), FILE)`` (or one of this project's checkpoints,
+whose ``"best_state"`` is used) with ``torch.load(..., weights_only=True)``. The model is put
+in eval mode (the output says so), so batch normalization uses its running statistics. The
+first ``--n`` test images (36 x 36, normalized) reach the model as ``(N, 1, 36, 36)`` by
+default; ``--channels 0`` gives ``(N, 36, 36)``, ``--channels 3`` repeats the image on three
+channels ``(N, 3, 36, 36)``. Prints the table of :meth:`nets.audit.AuditResult.to_markdown` and
+writes ``audit.json``, ``audit.png`` and ``audit.pdf`` into ``DIR`` (each through a temporary
+file and ``os.replace``). Any problem is one line on stderr, ``error: ...``, exit status 2,
+and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["AuditError", "add_parser", "build_parser", "main", "load_factory", "load_weights", "audit_images"]
+
+
+class AuditError(ValueError):
+    """A problem with the command's inputs; printed as one line."""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``audit`` subcommand to an ``argparse`` subparsers object."""
+    p = subparsers.add_parser("audit", help="audit your own model (LI, DI, SI, sigma_max, per-layer profile)",
+                              description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_arguments(p)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nets audit", description=__doc__.split("\n\n")[0],
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_arguments(p)
+    return p
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="PKG.MODULE:FACTORY",
+                   help="importable factory returning the nn.Module (called with no arguments)")
+    p.add_argument("--weights", default=None, metavar="FILE.pt", help="state dict (torch.save(model.state_dict()))")
+    p.add_argument("--dataset", choices=("mnist", "fmnist"), default="mnist")
+    p.add_argument("--group", required=True, help="r4, r2, t3, d4, t<n>, t<n>y")
+    p.add_argument("--n", type=int, default=1000, help="test samples (default %(default)s)")
+    p.add_argument("--channels", type=int, choices=(0, 1, 3), default=1,
+                   help="0: (N, 36, 36); 1: (N, 1, 36, 36) (default); 3: (N, 3, 36, 36), the image repeated")
+    p.add_argument("--out", required=True, metavar="DIR", help="where audit.json, audit.png, audit.pdf go")
+    p.add_argument("--n-steps", type=int, default=50, help="integrated-gradients steps for SI (default %(default)s)")
+    p.add_argument("--si-samples", type=int, default=None, help="SI on the first this many samples (default all)")
+    p.add_argument("--sigma-samples", type=int, default=None,
+                   help="sigma_max on the first this many samples (default all)")
+    p.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
+
+
+def load_factory(spec: str) -> nn.Module:
+    """``"pkg.module:factory"`` -> ``factory()``, which must be an ``nn.Module``."""
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise AuditError(f"--model must be PKG.MODULE:FACTORY, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - any import failure is the user's module
+        raise AuditError(f"cannot import module {module_name!r} for --model {spec}: {type(e).__name__}: {e}") from e
+    factory = getattr(module, attr, None)
+    if factory is None or not callable(factory):
+        raise AuditError(f"module {module_name!r} has no callable {attr!r} (--model {spec})")
+    try:
+        model = factory()
+    except Exception as e:  # noqa: BLE001
+        raise AuditError(f"{spec}() failed: {type(e).__name__}: {_one_line(e)}") from e
+    if not isinstance(model, nn.Module):
+        raise AuditError(f"{spec}() returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def load_weights(model: nn.Module, path: str) -> None:
+    """Load a state dict (or a project checkpoint's ``"best_state"``) with ``weights_only=True``;
+    a file that does not match the model names the first mismatch."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as e:
+        raise AuditError(f"weights file {path} does not exist") from e
+    except Exception as e:  # noqa: BLE001 - unpickling refusals, corrupt archives
+        raise AuditError(f"cannot load weights {path} with weights_only=True: {type(e).__name__}: {_one_line(e)}") from e
+    state = obj.get("best_state", obj) if isinstance(obj, dict) else obj
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise AuditError(f"weights file {path} holds no state dict (a mapping of names to tensors)")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]!r})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]!r})")
+        if shapes:
+            k = shapes[0]
+            parts.append(f"{k!r} is {tuple(state[k].shape)} in the file but {tuple(own[k].shape)} in the model")
+        raise AuditError(f"weights file {path} does not match the model: {'; '.join(parts)}")
+    model.load_state_dict(state)
+
+
+def audit_images(dataset: str, n: int, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` test images of Transforming-MNIST/-FMNIST in the layout ``channels`` asks for."""
+    from nets.data import load_splits
+
+    test = load_splits(dataset, progress=False).test
+    if not 1 <= n <= len(test.y):
+        raise AuditError(f"--n must be in [1, {len(test.y)}] for the {dataset} test split, got {n}")
+    x, y = test.x[:n], test.y[:n]
+    if channels == 1:
+        x = x.unsqueeze(1)
+    elif channels == 3:
+        x = x.unsqueeze(1).repeat(1, 3, 1, 1)
+    return x, y
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the results from other users
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from nets.audit import audit
+
+    try:
+        device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                              ("cpu" if args.device == "auto" else args.device))
+        model = load_factory(args.model)
+        if args.weights:
+            load_weights(model, args.weights)
+        model = model.to(device).eval()
+        x, y = audit_images(args.dataset, args.n, args.channels)
+        result = audit(model, x.to(device), y.to(device), args.group, n_steps=args.n_steps,
+                       si_samples=args.si_samples, sigma_samples=args.sigma_samples,
+                       n_resamples=args.n_resamples, seed=args.seed, name=args.model)
+    except ValueError as e:  # AuditError and every measure's one-line ValueError
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    result.settings["source"] = {"model": args.model, "weights": args.weights, "dataset": args.dataset,
+                                 "split": "test", "channels": args.channels, "eval_mode": True,
+                                 "device": str(device)}
+    table = result.to_markdown()
+    print("(model put in eval mode: batch normalization uses running statistics, dropout is off)")
+    print(table)
+    import matplotlib.pyplot as plt
+
+    fig = result.figure()
+    blobs = {"audit.json": (json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n").encode()}
+    for fmt in ("png", "pdf"):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=150)
+        blobs[f"audit.{fmt}"] = buf.getvalue()
+    plt.close(fig)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in blobs.items():
+        _atomic_write(out / name, data)
+    print(f"wrote {', '.join(str(out / n) for n in blobs)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
