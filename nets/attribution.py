@@ -21,6 +21,7 @@ from nets.measure_inputs import (
     Target,
     check_chunk_size,
     check_finite_nonempty,
+    check_floating,
     check_model,
     chunks,
     class_targets,
@@ -156,6 +157,7 @@ def integrated_gradients(
         attributions ``(N, *S)`` (detached), and the gap ``(N,)`` if asked.
     """
     check_finite_nonempty(x)
+    check_floating(x)
     check_model(model, x)
     chunk_size = check_chunk_size(chunk_size)
     alphas_np, weights_np = ig_quadrature(method, n_steps)

@@ -30,6 +30,7 @@ __all__ = [
     "as_group",
     "check_chunk_size",
     "check_finite_nonempty",
+    "check_floating",
     "check_images",
     "check_reduction",
     "reduce",
@@ -76,6 +77,13 @@ def check_finite_nonempty(x: torch.Tensor, what: str = "x") -> None:
                 raise ValueError(f"{what} contains NaN or inf values")
 
 
+def check_floating(x: torch.Tensor) -> None:
+    """Measures differentiate and average: integer images get a one-line ``ValueError``."""
+    if not x.is_floating_point():
+        raise ValueError(f"x has dtype {x.dtype}; the measures need floating-point images "
+                         f"(convert and normalize them as the model was trained, e.g. x.float() / 255)")
+
+
 def check_images(x: torch.Tensor, group: Optional[Group] = None) -> tuple[int, int, int]:
     """Validate images ``x: (N, *C, H, W)`` (non-empty, floating, finite, acted on by
     ``group`` on the last two axes); return ``(N, H, W)``."""
@@ -86,9 +94,7 @@ def check_images(x: torch.Tensor, group: Optional[Group] = None) -> tuple[int, i
     N, H, W = x.shape[0], x.shape[-2], x.shape[-1]
     if N == 0:
         raise ValueError(f"x is an empty batch (shape {tuple(x.shape)}); need at least one sample")
-    if not x.is_floating_point():
-        raise ValueError(f"x has dtype {x.dtype}; the measures need floating-point images "
-                         f"(convert and normalize them as the model was trained, e.g. x.float() / 255)")
+    check_floating(x)
     if group is not None:
         if not isinstance(group, Group):
             raise ValueError(f"group must be a nets.groups.Group, got {type(group).__name__}")

@@ -14,6 +14,7 @@ import torch
 from nets.measure_inputs import (
     check_chunk_size,
     check_finite_nonempty,
+    check_floating,
     check_model,
     chunks,
     model_logits,
@@ -121,6 +122,7 @@ def jacobian_spectral_norm(
     ``(N, *C, H, W)``. Returns ``(N,)`` (detached).
     """
     check_finite_nonempty(x)
+    check_floating(x)
     check_model(model, x)
     chunk_size = check_chunk_size(chunk_size)
     if method not in ("auto", "jacrev", "power"):

@@ -1,0 +1,146 @@
+"""nets.audit on models the paper never saw: invariant models audit as invariant, every number has
+a bootstrap interval around it, and the per-layer profile reads nn.Sequential, a CNN with pooling and
+residual networks (torchvision's ResNet-18 on 3-channel images built from MNIST)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from nets.audit import MEASURES, audit, bootstrap_mean
+from nets.data import load_splits
+from nets.groups import R4
+from nets.layer_profile import default_layers
+from nets.models import InvariantMLP
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    test = load_splits("mnist", progress=False).test
+    return test.x[:64], test.y[:64]
+
+
+def small_cnn(channels: int = 1, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(channels, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(3), nn.Flatten(),
+                         nn.Linear(36, 9)).eval()
+
+
+class OrbitAveraged(nn.Module):
+    """f(x) = mean_g h(g x): invariant by construction, whatever h is."""
+
+    def __init__(self, h: nn.Module):
+        super().__init__()
+        self.h = h
+
+    def forward(self, x):
+        orbit = R4.orbit(x)  # (|G|, M, C, H, W)
+        return self.h(orbit.reshape(-1, *x.shape[1:])).view(R4.order, x.shape[0], -1).mean(0)
+
+
+def test_an_orbit_averaged_cnn_audits_as_exactly_invariant(mnist):
+    x, y = mnist
+    r = audit(OrbitAveraged(small_cnn().double()), x[:16].unsqueeze(1).double(), y[:16], "r4", n_steps=4,
+              n_resamples=200)
+    # LI is second order in the round-off; DI first order (log-probabilities, distribution_invariance)
+    assert r.measures["LI"].value < 1e-24 and r.measures["DI"].value < 1e-14
+    assert abs(r.measures["SI"].value - 1) < 1e-9
+
+
+def test_the_weight_tied_paper_model_audits_as_exactly_invariant_on_images_without_channels(mnist):
+    x, y = mnist
+    torch.manual_seed(0)
+    r = audit(InvariantMLP(R4, hidden=16, n_hidden_layers=2).double().eval(), x[:16].double(), y[:16], R4,
+              n_steps=4, n_resamples=200)
+    # LI is second order in the round-off; DI first order (log-probabilities, distribution_invariance)
+    assert r.measures["LI"].value < 1e-24 and r.measures["DI"].value < 1e-14
+    assert abs(r.measures["SI"].value - 1) < 1e-9
+    assert max(e.value for _, e in r.layers) < 1e-20  # every hooked layer after the tied one
+
+
+def test_every_bootstrap_interval_contains_its_point_estimate(mnist):
+    x, y = mnist
+    r = audit(small_cnn(), x[:32].unsqueeze(1), y[:32], R4, n_steps=4, n_resamples=500)
+    for name, e in [*r.measures.items(), *r.layers]:
+        assert e.low <= e.value <= e.high, name
+
+
+def test_bootstrap_interval_of_a_constant_is_the_constant():
+    e = bootstrap_mean(torch.full((50,), 0.25).numpy())
+    assert (e.value, e.low, e.high) == (0.25, 0.25, 0.25)
+
+
+def test_the_audit_is_reproducible_with_its_seed(mnist):
+    x, y = mnist
+    a = audit(small_cnn(), x[:16].unsqueeze(1), y[:16], R4, n_steps=3, n_resamples=200, seed=3)
+    b = audit(small_cnn(), x[:16].unsqueeze(1), y[:16], R4, n_steps=3, n_resamples=200, seed=3)
+    assert a.to_dict() == b.to_dict()
+
+
+def test_the_record_has_every_measure_and_every_layer_in_json_markdown_and_a_figure(mnist):
+    x, y = mnist
+    r = audit(small_cnn(), x[:16].unsqueeze(1), y[:16], R4, n_steps=3, n_resamples=200)
+    d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert list(d["measures"]) == list(MEASURES)
+    assert [layer["name"] for layer in d["layers"]] == [*default_layers(small_cnn()), "logits"]
+    table = r.to_markdown()
+    assert all(f"| {k} |" in table for k in MEASURES)
+    assert len(r.figure().axes) == 2
+
+
+class Block(nn.Module):
+    """A residual block with batch normalization (ResNet's BasicBlock, one width)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+        self.conv2, self.bn2 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return torch.relu(x + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
+class TinyResNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.layer1 = nn.Sequential(Block(4), Block(4))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4, 9)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.layer1(self.stem(x))).flatten(1))
+
+
+def test_a_residual_network_is_profiled_block_by_block(mnist):
+    x, y = mnist
+    torch.manual_seed(0)
+    r = audit(TinyResNet().eval(), x[:16].unsqueeze(1).repeat(1, 3, 1, 1), y[:16], R4, n_steps=3,
+              n_resamples=200)
+    assert [n for n, _ in r.layers] == ["stem", "layer1.0", "layer1.1", "pool", "fc", "logits"]
+
+
+def _torchvision():
+    try:
+        import torchvision
+    except Exception:  # noqa: BLE001 - a wheel built for another torch fails with RuntimeError, not ImportError
+        return None
+    return torchvision
+
+
+@pytest.mark.skipif(_torchvision() is None, reason="torchvision is not importable (the 'test' extra installs it)")
+def test_a_random_torchvision_resnet18_audits_on_three_channel_mnist(mnist):
+    x, y = mnist
+    torch.manual_seed(0)
+    model = _torchvision().models.resnet18(num_classes=9).eval()
+    r = audit(model, x.unsqueeze(1).repeat(1, 3, 1, 1), y, R4, n_steps=4, si_samples=16, sigma_samples=16,
+              n_resamples=200)
+    names = [n for n, _ in r.layers]
+    assert names == ["conv1", "bn1", "relu", "maxpool", "layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0",
+                     "layer3.1", "layer4.0", "layer4.1", "avgpool", "fc", "logits"]
+    assert all(e.low <= e.value <= e.high for e in r.measures.values())
+    assert 0 <= r.measures["accuracy"].value <= 1 and r.measures["LI"].value > 0

@@ -1,0 +1,124 @@
+"""``python -m nets audit`` on a model defined outside the package: it writes the JSON and the figures,
+and every bad input is one line on stderr, exit status 2, and nothing written."""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from nets import audit_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MODELS = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+    def cnn(channels=1, classes=9):
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(channels, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, classes))
+
+    def rgb_cnn():
+        return cnn(channels=3)
+
+    def five_classes():
+        return cnn(classes=5)
+
+    def feature_maps():
+        return nn.Conv2d(1, 2, 3)
+
+    class NaNNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(36 * 36, 9)
+
+        def forward(self, x):
+            return self.lin(x.flatten(1)) * float("nan")
+
+    def nan_logits():
+        return NaNNet()
+
+    def broken():
+        raise RuntimeError("cannot build")
+''')
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    d = tmp_path / "usermods"
+    d.mkdir()
+    (d / "user_models_for_audit.py").write_text(MODELS)
+    monkeypatch.syspath_prepend(str(d))
+    sys.modules.pop("user_models_for_audit", None)
+    return d
+
+
+def run_main(out: Path, *args: str) -> int:
+    return audit_cli.main(["--group", "r4", "--n", "8", "--n-steps", "2", "--n-resamples", "50",
+                           "--out", str(out), *args])
+
+
+def test_the_audit_command_runs_end_to_end_on_a_model_outside_the_package(tmp_path, user_module):
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(user_module), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-m", "nets", "audit", "--model", "user_models_for_audit:cnn",
+                           "--dataset", "mnist", "--group", "r4", "--n", "16", "--n-steps", "3",
+                           "--n-resamples", "100", "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "| SI |" in proc.stdout and "eval mode" in proc.stdout
+    record = json.loads((out / "audit.json").read_text())
+    assert record["n_samples"] == 16 and record["input_shape"] == [16, 1, 36, 36]
+    assert (out / "audit.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "audit.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_weights_load_from_a_state_dict_file(tmp_path, user_module):
+    import user_models_for_audit as m
+
+    model = m.cnn()
+    with torch.no_grad():
+        model[-1].bias.fill_(100.0)  # every class alike: the audit must see the loaded weights
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    assert run_main(tmp_path / "out", "--model", "user_models_for_audit:cnn", "--weights", str(tmp_path / "w.pt")) == 0
+    record = json.loads((tmp_path / "out" / "audit.json").read_text())
+    assert record["settings"]["source"]["weights"] == str(tmp_path / "w.pt")
+
+
+BAD = {
+    "factory that cannot be imported": (["--model", "no_such_module_for_audit:cnn"], "cannot import module"),
+    "factory that fails": (["--model", "user_models_for_audit:broken"], "cannot build"),
+    "output not (N, classes)": (["--model", "user_models_for_audit:feature_maps"], r"logits"),
+    "input shape the model refuses": (["--model", "user_models_for_audit:rgb_cnn"],
+                                      r"refused input of shape \(32, 1, 36, 36\); it accepts \(M, 3, 36, 36\)"),
+    "group that does not fit": (["--model", "user_models_for_audit:cnn", "--group", "t5"], "divisible"),
+    "NaN logits": (["--model", "user_models_for_audit:nan_logits", "--channels", "0"], "NaN or inf logits"),
+    "labels out of range": (["--model", "user_models_for_audit:five_classes"], r"labels y must be in \[0, 5\)"),
+    "weights that do not match": (["--model", "user_models_for_audit:cnn", "--weights", "{mismatch}"],
+                                  "does not match the model"),
+    "weights file missing": (["--model", "user_models_for_audit:cnn", "--weights", "{missing}"], "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_a_bad_input_is_one_line_exit_two_and_nothing_written(case, tmp_path, user_module, capsys):
+    import user_models_for_audit as m
+
+    torch.save(m.five_classes().state_dict(), tmp_path / "mismatch.pt")
+    args, message = BAD[case]
+    args = [a.format(mismatch=tmp_path / "mismatch.pt", missing=tmp_path / "missing.pt") for a in args]
+    out = tmp_path / "out"
+    assert run_main(out, *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert re.search(message, err), err
+    assert not out.exists()

@@ -1,0 +1,242 @@
+"""The measures on any image classifier: images (N, *C, H, W), CNNs with channel axes, groups by name,
+and the one-line errors for models and inputs they cannot measure. Oracles: loops over the group
+elements, captum, a dense SVD of each sample's Jacobian."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from captum.attr import IntegratedGradients
+from torch import nn
+
+from nets.groups import R4, T3
+from nets.metrics import (
+    class_common_logit_share,
+    distribution_invariance,
+    gaussian_smooth,
+    integrated_gradients,
+    jacobian_spectral_norm,
+    layer_invariance_profile,
+    logit_invariance,
+    orbit_centroid_invariance,
+    orbit_measures,
+    saliency_invariance,
+    saliency_map,
+)
+
+SIZE = 6
+
+
+def cnn(channels: int, seed: int = 0, n_classes: int = 5) -> nn.Module:
+    """A small CNN with pooling on (N, channels, 6, 6) images, float64, eval mode."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(channels, 4, 3, padding=1), nn.Tanh(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3, padding=1), nn.Softplus(), nn.Flatten(), nn.Linear(4 * 9, n_classes),
+    ).double().eval()
+
+
+def images(channels: int, n: int = 4, seed: int = 1) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, channels, SIZE, SIZE, generator=gen, dtype=torch.float64)
+
+
+LABELS = torch.tensor([0, 1, 2, 3])
+CHANNELS = [1, 3]
+
+
+def orbit_logits_by_loop(model, x, group):
+    """Oracle: the model on act(x, g), one element at a time, (|G|, N, C)."""
+    with torch.no_grad():
+        return torch.stack([model(group.act(x, g)) for g in group.elements])
+
+
+# ---- every measure on (N, 1, H, W) and (N, 3, H, W) ------------------------------------------
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+def test_logit_invariance_of_a_cnn_matches_a_loop_over_the_group(c):
+    z = orbit_logits_by_loop(cnn(c), images(c), R4)
+    expected = (0.5 * (z[1:] - z[0]).pow(2).sum(-1)).mean(0)
+    torch.testing.assert_close(logit_invariance(cnn(c), images(c), R4, reduction="none"), expected)
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+def test_distribution_invariance_of_a_cnn_matches_a_loop_over_the_group(c):
+    z = orbit_logits_by_loop(cnn(c), images(c), R4)
+    logp = torch.log_softmax(z, -1)
+    expected = (logp[0].exp() * (logp[0] - logp[1:])).sum(-1).mean(0)
+    torch.testing.assert_close(distribution_invariance(cnn(c), images(c), R4, reduction="none"), expected)
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+def test_orbit_centroid_invariance_of_a_cnn_matches_a_loop_over_the_group(c):
+    z = orbit_logits_by_loop(cnn(c), images(c), R4)
+    expected = (0.5 * (z - z.mean(0)).pow(2).sum(-1)).mean(0)
+    torch.testing.assert_close(orbit_centroid_invariance(cnn(c), images(c), R4, reduction="none"), expected)
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+def test_orbit_accuracy_of_a_cnn_counts_correct_orbit_members(c):
+    z = orbit_logits_by_loop(cnn(c), images(c), R4)
+    expected = float((z.argmax(-1) == LABELS).double().mean())
+    assert orbit_measures(cnn(c), images(c), LABELS, R4)["accuracy"] == expected
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+def test_layer_profile_of_a_cnn_has_one_entry_per_submodule_and_the_logits(c):
+    profile = layer_invariance_profile(cnn(c), images(c), R4)
+    assert profile.shape == (8,)  # 7 modules of the Sequential, then the logits
+    torch.testing.assert_close(profile[-2], profile[-1])  # the Linear's output is the logits
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+def test_integrated_gradients_of_a_cnn_match_captum(c):
+    model, x = cnn(c), images(c)
+    ours = integrated_gradients(model, x, LABELS, n_steps=6)
+    theirs = IntegratedGradients(model).attribute(x, target=LABELS, n_steps=6)
+    torch.testing.assert_close(ours, theirs.detach(), atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+def test_saliency_map_sums_absolute_attributions_over_the_channels(c):
+    model, x = cnn(c), images(c)
+    a = IntegratedGradients(model).attribute(x, target=LABELS, n_steps=6).detach().abs().sum(1)
+    a = torch.where(a >= 0.9 * a.amax(dim=(-2, -1), keepdim=True), a, torch.zeros_like(a))
+    ours = saliency_map(model, x, LABELS, n_steps=6)
+    assert ours.shape == (4, SIZE, SIZE)
+    torch.testing.assert_close(ours, gaussian_smooth(a), atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+def test_saliency_invariance_of_a_cnn_matches_a_loop_realigning_with_the_inverse(c):
+    model, x = cnn(c), images(c)
+    ref = saliency_map(model, x, LABELS, n_steps=4).flatten(1)
+    sims = []
+    for g in (1, 2, 3):
+        m = R4.act(saliency_map(model, R4.act(x, g), LABELS, n_steps=4), R4.inverse(g)).flatten(1)
+        sims.append(torch.nn.functional.cosine_similarity(ref, m, dim=1))
+    expected = torch.stack(sims).mean(0)
+    torch.testing.assert_close(saliency_invariance(model, x, LABELS, R4, n_steps=4, reduction="none"), expected)
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+def test_jacobian_spectral_norm_of_a_cnn_matches_a_dense_svd(c):
+    model, x = cnn(c), images(c)
+    oracle = []
+    for xi in x:
+        J = torch.autograd.functional.jacobian(lambda z: model(z.unsqueeze(0)).squeeze(0), xi)
+        oracle.append(torch.linalg.svdvals(J.reshape(J.shape[0], -1))[0])
+    torch.testing.assert_close(jacobian_spectral_norm(model, x), torch.stack(oracle), atol=0, rtol=1e-10)
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+def test_class_common_share_of_cnn_logits_is_in_the_unit_interval(c):
+    with torch.no_grad():
+        share = class_common_logit_share(cnn(c)(images(c)))
+    assert share.shape == (4,) and bool(((share >= 0) & (share <= 1)).all())
+
+
+# ---- the orbit reaches the model as one batch ----------------------------------------------------
+
+
+class Recorder(nn.Module):
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner, self.shapes = inner, []
+
+    def forward(self, x):
+        self.shapes.append(tuple(x.shape))
+        return self.inner(x)
+
+
+def test_the_orbit_reaches_the_model_as_one_batch_with_the_channel_axis_intact():
+    model = Recorder(cnn(3))
+    logit_invariance(model, images(3, n=5), R4)
+    assert model.shapes == [(4 * 5, 3, SIZE, SIZE)]
+
+
+def test_a_group_given_by_name_gives_the_same_numbers_as_the_group():
+    assert float(logit_invariance(cnn(1), images(1), "r4")) == float(logit_invariance(cnn(1), images(1), R4))
+    assert float(saliency_invariance(cnn(1), images(1), LABELS, "r4", n_steps=3)) == float(
+        saliency_invariance(cnn(1), images(1), LABELS, R4, n_steps=3))
+
+
+# ---- one-line errors ------------------------------------------------------------------------------
+
+MEASURES = {
+    "LI": lambda m, x: logit_invariance(m, x, R4),
+    "DI": lambda m, x: distribution_invariance(m, x, R4),
+    "orbit": lambda m, x: orbit_measures(m, x, LABELS[: x.shape[0]], R4),
+    "profile": lambda m, x: layer_invariance_profile(m, x, R4),
+    "IG": lambda m, x: integrated_gradients(m, x, 0, n_steps=3),
+    "SI": lambda m, x: saliency_invariance(m, x, LABELS[: x.shape[0]], R4, n_steps=3),
+    "sigma": lambda m, x: jacobian_spectral_norm(m, x),
+    "sigma_power": lambda m, x: jacobian_spectral_norm(m, x, method="power", n_iter=3),
+}
+
+
+@pytest.mark.parametrize("name", MEASURES)
+def test_a_cnn_given_images_without_their_channel_axis_names_both_shapes(name):
+    with pytest.raises(ValueError, match=r"refused input of shape \(\d+, 6, 6\); it accepts \(M, 1, 6, 6\)"):
+        MEASURES[name](cnn(1), images(1).squeeze(1))
+
+
+@pytest.mark.parametrize("name", MEASURES)
+def test_batch_norm_using_batch_statistics_is_refused(name):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(32, 5)).double().train()
+    with pytest.raises(ValueError, match="batch statistics.*model.eval"):
+        MEASURES[name](model, images(1))
+
+
+@pytest.mark.parametrize("name", MEASURES)
+def test_batch_norm_in_eval_mode_is_measured(name):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(32, 5)).double().eval()
+    MEASURES[name](model, images(1))
+
+
+@pytest.mark.parametrize("name", MEASURES)
+def test_active_dropout_is_refused(name):
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(36, 5)).double().train()
+    with pytest.raises(ValueError, match="Dropout in training mode"):
+        MEASURES[name](model, images(1))
+
+
+@pytest.mark.parametrize("name", MEASURES)
+def test_float64_images_for_a_float32_model_are_refused_in_one_line(name):
+    with pytest.raises(ValueError, match="dtype torch.float64 but the model's parameters are torch.float32"):
+        MEASURES[name](cnn(1).float(), images(1))
+
+
+@pytest.mark.parametrize("name", MEASURES)
+def test_integer_images_are_refused(name):
+    with pytest.raises(ValueError, match="floating-point images"):
+        MEASURES[name](cnn(1), (images(1) * 100).to(torch.uint8))
+
+
+class NaNModel(nn.Module):
+    def forward(self, x):
+        return torch.full((x.shape[0], 5), float("nan"), dtype=x.dtype) + 0 * x.flatten(1).sum(1, keepdim=True)
+
+
+@pytest.mark.parametrize("name", MEASURES)
+def test_nan_logits_are_refused(name):
+    with pytest.raises(ValueError, match="NaN or inf logits"):
+        MEASURES[name](NaNModel(), images(1))
+
+
+@pytest.mark.parametrize("name", MEASURES)
+def test_an_output_that_is_not_batch_by_classes_is_refused(name):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3)).double()  # (N, 2, 4, 4) feature maps, not logits
+    with pytest.raises(ValueError, match=r"logits \(\d+, classes\)"):
+        MEASURES[name](model, images(1))
+
+
+def test_labels_out_of_range_are_refused():
+    with pytest.raises(ValueError, match=r"labels y must be in \[0, 5\)"):
+        orbit_measures(cnn(1), images(1), torch.tensor([0, 1, 2, 7]), R4)
+
+
+def test_a_group_that_does_not_fit_the_spatial_axes_is_refused():
+    with pytest.raises(ValueError, match="divisible"):
+        logit_invariance(cnn(1), torch.zeros(2, 1, 6, 7, dtype=torch.float64), T3)
