@@ -15,7 +15,9 @@ submodule that is not a plain container (``nn.Sequential``, ``nn.ModuleList``,
 for a torchvision ResNet ``conv1, bn1, relu, maxpool, layer1.0, ..., layer4.1, avgpool, fc``
 (each residual block as a whole); for the paper's MLP the ``nn.Linear`` maps (before the
 ReLU that its forward applies as a function). A submodule called more than once per forward
-contributes all its outputs, concatenated. Outputs that are not tensors are skipped.
+contributes all its outputs, concatenated. Outputs that are not tensors, or whose first axis is
+not the batch the model was given (a submodule run on something else, e.g. inside a wrapper that
+averages over the orbit), are left out.
 """
 
 from __future__ import annotations
