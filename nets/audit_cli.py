@@ -165,7 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = load_factory(args.model)
         if args.weights:
             load_weights(model, args.weights)
-        model = model.to(device).eval()
+        try:
+            model = model.to(device).eval()
+        except (RuntimeError, AssertionError) as e:  # e.g. --device cuda on a machine without it
+            raise AuditError(f"cannot move the model to --device {args.device}: {_one_line(e)}") from e
         x, y = audit_images(args.dataset, args.n, args.channels)
         result = audit(model, x.to(device), y.to(device), args.group, n_steps=args.n_steps,
                        si_samples=args.si_samples, sigma_samples=args.sigma_samples,

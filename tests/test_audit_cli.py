@@ -122,3 +122,12 @@ def test_a_bad_input_is_one_line_exit_two_and_nothing_written(case, tmp_path, us
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert re.search(message, err), err
     assert not out.exists()
+
+
+def test_the_subcommand_plugs_into_another_parser():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m nets")
+    audit_cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["audit", "--model", "m:f", "--group", "d4", "--channels", "3", "--out", "o"])
+    assert (args.command, args.model, args.group, args.channels, args.n) == ("audit", "m:f", "d4", 3, 1000)
