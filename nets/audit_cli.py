@@ -40,7 +40,8 @@ class AuditError(ValueError):
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``audit`` subcommand to an ``argparse`` subparsers object."""
     p = subparsers.add_parser("audit", help="audit your own model (LI, DI, SI, sigma_max, per-layer profile)",
-                              description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=__doc__.split("\n\n")[0],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_arguments(p)
     return p
 
@@ -106,7 +107,8 @@ def load_weights(model: nn.Module, path: str) -> None:
     except FileNotFoundError as e:
         raise AuditError(f"weights file {path} does not exist") from e
     except Exception as e:  # noqa: BLE001 - unpickling refusals, corrupt archives
-        raise AuditError(f"cannot load weights {path} with weights_only=True: {type(e).__name__}: {_one_line(e)}") from e
+        raise AuditError(f"cannot load weights {path} with weights_only=True: "
+                         f"{type(e).__name__}: {_one_line(e)}") from e
     state = obj.get("best_state", obj) if isinstance(obj, dict) else obj
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise AuditError(f"weights file {path} holds no state dict (a mapping of names to tensors)")

@@ -50,7 +50,8 @@ def load_model(name: str) -> tuple[torch.nn.Module, str]:
 
 def measures(m, model, group, x, y, xs, ys):
     return {
-        "orbit_measures": lambda: torch.tensor(list(m.orbit_measures(model, x, y, group).values()), dtype=torch.float64),
+        "orbit_measures": lambda: torch.tensor(list(m.orbit_measures(model, x, y, group).values()),
+                                               dtype=torch.float64),
         "LI": lambda: m.logit_invariance(model, x, group),
         "LI_none_with_identity": lambda: m.logit_invariance(model, x, group, reduction="none", include_identity=True),
         "DI": lambda: m.distribution_invariance(model, x, group, reduction="none"),

@@ -132,7 +132,8 @@ def _torchvision():
     return torchvision
 
 
-@pytest.mark.skipif(_torchvision() is None, reason="torchvision is not importable (the 'test' extra installs it)")
+@pytest.mark.skipif(_torchvision() is None,
+                    reason="torchvision is not importable (pip install '.[vision]', built for the installed torch)")
 def test_a_random_torchvision_resnet18_audits_on_three_channel_mnist(mnist):
     x, y = mnist
     torch.manual_seed(0)
