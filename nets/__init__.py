@@ -2,7 +2,7 @@
 training and the paper's experiments.
 
 The public names live in small modules (``nets.groups``, ``nets.data``, ``nets.models``,
-``nets.metrics``, ``nets.train``) and are re-exported here, so ``from nets import
+``nets.metrics``, ``nets.audit``, ``nets.train``) and are re-exported here, so ``from nets import
 logit_invariance`` works. Everything but the groups is imported lazily: ``import nets`` stays
 cheap and ``python -m nets.data`` does not import its own module twice.
 """
@@ -48,6 +48,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "gaussian_kernel",
         "ig_quadrature",
         "orbit_measures",
+        "orbit_terms",
         "class_common_logit_share",
         "cosine_similarity",
     ),
