@@ -10,9 +10,9 @@ in eval mode (the output says so), so batch normalization uses its running stati
 first ``--n`` test images (36 x 36, normalized) reach the model as ``(N, 1, 36, 36)`` by
 default; ``--channels 0`` gives ``(N, 36, 36)``, ``--channels 3`` repeats the image on three
 channels ``(N, 3, 36, 36)``. Prints the table of :meth:`nets.audit.AuditResult.to_markdown` and
-writes ``audit.json``, ``audit.png`` and ``audit.pdf`` into ``DIR`` (each through a temporary
-file and ``os.replace``). Any problem is one line on stderr, ``error: ...``, exit status 2,
-and nothing written.
+writes ``audit.json``, ``audit.png`` and ``audit.pdf`` into ``DIR`` (each atomically, :func:`nets.results_io.write_bytes`).
+Any problem with the inputs is one line on stderr, ``error: ...``, exit status 2, and nothing
+written; a folder that cannot be written, one line and exit status 1.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import argparse
 import importlib
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import nn
+
+from nets.results_io import ResultsWriteError, write_bytes
 
 __all__ = ["AuditError", "add_parser", "build_parser", "main", "load_factory", "load_weights", "audit_images"]
 
@@ -37,18 +37,23 @@ class AuditError(ValueError):
     """A problem with the command's inputs; printed as one line."""
 
 
+SUMMARY = "audit your own model: LI, DI, SI, sigma_max, orbit accuracy, per-layer invariance, 95% intervals"
+
+
+def _description() -> str:
+    return SUMMARY + ".\n\n" + "\n\n".join(__doc__.split("\n\n")[1:])
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``audit`` subcommand to an ``argparse`` subparsers object."""
-    p = subparsers.add_parser("audit", help="audit your own model (LI, DI, SI, sigma_max, per-layer profile)",
-                              description=__doc__.split("\n\n")[0],
+    """Add the ``audit`` subcommand to an ``argparse`` subparsers object; return its parser."""
+    p = subparsers.add_parser("audit", help=SUMMARY.replace("%", "%%"), description=_description(),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_arguments(p)
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m nets audit", description=__doc__.split("\n\n")[0],
-                                epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+    p = argparse.ArgumentParser(prog="python -m nets audit", description=_description(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_arguments(p)
     return p
@@ -144,19 +149,6 @@ def audit_images(dataset: str, n: int, channels: int) -> tuple[torch.Tensor, tor
     return x, y
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the results from other users
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from nets.audit import audit
@@ -194,9 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         blobs[f"audit.{fmt}"] = buf.getvalue()
     plt.close(fig)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, data in blobs.items():
-        _atomic_write(out / name, data)
+    try:
+        for name, data in blobs.items():
+            write_bytes(out / name, data)
+    except ResultsWriteError as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 1
     print(f"wrote {', '.join(str(out / n) for n in blobs)}")
     return 0
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nets.groups import Group, get_group
+from nets.groups import Group, as_group  # noqa: F401  (re-exported: a Group or its name)
 
 __all__ = [
     "Reduction",
@@ -47,15 +47,6 @@ Reduction = Literal["mean", "none", "sum"]
 Target = Union[int, torch.Tensor, Sequence[int]]
 
 _FINITE_CHECK_CHUNK = 4096
-
-
-def as_group(group: Union[Group, str]) -> Group:
-    """A :class:`Group`, or its name looked up with :func:`nets.groups.get_group`."""
-    if isinstance(group, Group):
-        return group
-    if isinstance(group, str):
-        return get_group(group)
-    raise ValueError(f"group must be a nets.groups.Group or a group name such as 'r4', got {type(group).__name__}")
 
 
 def check_chunk_size(chunk_size: int) -> int:
