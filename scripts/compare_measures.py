@@ -5,6 +5,7 @@ Transforming-MNIST, and compares every measure of the working tree's ``nets.metr
 one in ``git show REV:nets/metrics.py`` (imported from a temporary file as a separate module),
 with ``torch.equal`` (same bits). Exit status 1 if any differs.
 
+    python -m nets checkpoints restore --profile paper   # once: the checkpoints live in the history
     python scripts/compare_measures.py [--rev main] [--n 200] [--n-si 24]
 """
 
