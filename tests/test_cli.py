@@ -51,9 +51,10 @@ def no_data(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("data was loaded")
 
+    # import every experiment first: one imported while nets.data is patched would keep `refuse` for good
+    mods = [__import__(f"nets.experiments.{name}", fromlist=["x"]) for name in EXPERIMENTS]
     monkeypatch.setattr(nets.data, "load_splits", refuse)
-    for name in EXPERIMENTS:
-        mod = __import__(f"nets.experiments.{name}", fromlist=["x"])
+    for mod in mods:
         if hasattr(mod, "load_splits"):
             monkeypatch.setattr(mod, "load_splits", refuse)
 
