@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recompute", action="store_true",
                    help="reproduce: run every experiment for every group again (default: a group whose results "
                         "from this same sweep are already on disk is kept, so an interrupted reproduce resumes)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: train in this process as the experiments go (default); ray: first train every "
+                        "training stack the experiment needs as a Ray task, then run it (docs/scaling.md)")
+    p.add_argument("--address", default=None,
+                   help="with --executor ray: the Ray cluster (auto, or HOST:PORT; default: RAY_ADDRESS, else a "
+                        "new local cluster)")
     return p
 
 
@@ -47,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.recompute and args.experiment != "reproduce":
         parser.error("--recompute applies to reproduce only (a single experiment always runs the groups it is given)")
+    if args.address is not None and args.executor != "ray":
+        parser.error("--address applies to --executor ray only")
+    if args.executor == "ray" and args.experiment == "report":
+        parser.error("--executor ray applies to experiments that train; report trains nothing")
     profile = get_profile(args.profile)
     if args.seeds:
         profile = profile.with_seeds(args.seeds)
@@ -69,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from nets.experiments import runner
 
+    if args.executor == "ray":
+        from nets.distributed import pretrain
+
+        pretrain(profile, args.experiment, args.results, device=args.device, address=args.address,
+                 progress=not args.no_progress)
     extra = {"recompute": args.recompute} if args.experiment == "reproduce" else {}
     out = runner(args.experiment)(profile, args.results, device=args.device, progress=not args.no_progress,
                                   command=command, **extra)
