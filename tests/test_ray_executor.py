@@ -141,3 +141,9 @@ def test_the_ray_executor_trains_into_the_checkpoint_folder_and_a_rerun_resumes(
     stamps = [p.stat().st_mtime_ns for p in paths]
     train_jobs([job], profile_splits(profile), run_dir, executor="ray", device="cpu", progress=False)
     assert [p.stat().st_mtime_ns for p in paths] == stamps  # finished runs are loaded, not retrained
+
+
+def test_the_cli_refuses_an_address_without_the_ray_executor(capsys):
+    with pytest.raises(SystemExit):
+        main(["table1", "--profile", "smoke", "--address", "auto"])
+    assert "--address applies to --executor ray only" in capsys.readouterr().err
