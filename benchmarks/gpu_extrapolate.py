@@ -97,7 +97,7 @@ def extrapolate(stages: list[dict], results: Path, profile_name: str, device: st
         name, secs, status = st["stage"], float(st["seconds"]), st["status"]
         exp, _, groups = name.partition("_")
         row = {"stage": name, "seconds": secs, "status": status}
-        if profile.name and exp in ("table1", "spectral", "drift", "tsne", "saliency") and status == "ok":
+        if exp in ("table1", "spectral", "drift", "tsne", "saliency") and status == "ok":
             gs = groups.split("_")
             new = [r for r in runs_of(profile.with_groups(gs), exp, device) if (r[2], r[3]) not in seen]
             seen.update((r[2], r[3]) for r in new)
