@@ -260,7 +260,7 @@ class Data:
     test_y: torch.Tensor
 
 
-def load_data(device: torch.device, quick: bool, data_file: Path | None = None) -> Data:
+def load_data(device: torch.device, quick: bool, data_file: Path | None = None, n_train: int | None = None) -> Data:
     """The real splits (test cut to 10k with ``quick``), else synthetic ones of the same sizes;
     or the splits saved by :func:`save_data` (the memory subprocesses: a quicker start than
     building the splits from MNIST again, and the same data as the parent)."""
@@ -280,6 +280,9 @@ def load_data(device: torch.device, quick: bool, data_file: Path | None = None) 
             kind = f"synthetic ({type(e).__name__}: {e})"[:200]
         if quick:
             splits = replace(splits, test=splits.test.subset(10_000))
+        if n_train is not None:  # a smoke run: the first n_train training and n_train / 5 validation samples
+            splits = replace(splits, train=splits.train.subset(min(n_train, len(splits.train))),
+                             val=splits.val.subset(min(max(n_train // 5, 1), len(splits.val))))
     return Data(kind, splits, splits.test.x.to(device), splits.test.y.to(device))
 
 
@@ -620,6 +623,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-si", type=int, default=None, help="samples for SI (default 250, quick 50)")
     ap.add_argument("--n-sigma", type=int, default=None, help="samples for sigma_max(J) (default 1000, quick 100)")
     ap.add_argument("--no-memory", action="store_true", help="skip the per-item memory subprocesses")
+    ap.add_argument("--n-train", type=int, default=None,
+                    help="train on the first N samples and validate on N/5 (default: all 10k / 2k; a smoke run "
+                         "of this script, as scripts/gpu_check.sh's CPU path does)")
     ap.add_argument("--protocol-from", type=Path, default=None, metavar="JSON",
                     help="recount the paper protocol's FLOPs at the matmul rate measured in this results file "
                          "and rewrite its paper_protocol entry (times nothing)")
@@ -651,8 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     res["matmul"] = {"start": matmul_rate(device)}
     mm = res["matmul"]["start"]["gflops_median"]
     group = get_group(args.group)
-    data = load_data(device, args.quick)
+    data = load_data(device, args.quick, n_train=args.n_train)
     res["data"] = data.kind
+    res["n_train"], res["n_val"] = len(data.splits.train), len(data.splits.val)
     print(f"training ({data.kind}, {args.group}, {rounds} rounds) ...", flush=True)
     res["training"] = bench_training(group, data, device, rounds, mm)
     print("evaluation ...", flush=True)

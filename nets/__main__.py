@@ -94,7 +94,7 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 
 _DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
-                 no_progress=False, overwrite=False, recompute=False)
+                 no_progress=False, overwrite=False, recompute=False, executor="local", address=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(s.name, description=f"{s.summary}.\n\nwrites: {s.writes}.",
                             epilog=f"example: {s.example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         _run_options(sp, suppress=True)
+        if s.name != "report":
+            sp.add_argument("--executor", choices=("local", "ray"), default=argparse.SUPPRESS,
+                            help="local: train in this process as the experiment goes (default); ray: first train "
+                                 "every training stack it needs as a Ray task, then run it (docs/scaling.md)")
+            sp.add_argument("--address", default=argparse.SUPPRESS,
+                            help="with --executor ray: the Ray cluster (auto, or HOST:PORT; default: RAY_ADDRESS, "
+                                 "else a new local cluster)")
         if s.name == "reproduce":
             sp.add_argument("--recompute", action="store_true", default=argparse.SUPPRESS,
                             help="run every experiment for every group again (default: a group whose results from "
@@ -217,6 +224,11 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     code_version()  # the code as it is now, recorded before a run that may last hours
     command = command_line(None if argv is None else ["python", "-m", "nets", *argv])
     started = time.time()
+    if args.executor == "ray":
+        from nets.distributed import pretrain
+
+        pretrain(profile, args.command, args.results, device=args.device, address=args.address,
+                 progress=not args.no_progress)
     extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
     out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
                                command=command, **extra)
@@ -263,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
+        if args.address is not None and args.executor != "ray":
+            raise UsageError("--address applies to --executor ray only")
         if args.command == "report":
             return _report(args, profile)
         return _experiment(args, profile, argv)

@@ -527,8 +527,11 @@ def _train_stack(
     checkpoint_every: int,
     progress: bool,
     on_epoch_end: Callable[[int], None] | None,
+    precision: str = "fp32",
 ) -> list[TrainedRun]:
     """Train ``members`` (same stack key and start epoch) together; see :func:`train_runs`."""
+    from nets.precision import training_autocast
+
     cfg = members[0].config
     S = len(members)
     start = members[0].start_epoch
@@ -592,8 +595,9 @@ def _train_stack(
             for a in range(0, N, B):
                 b = min(a + B, N)
                 x = _batch_inputs(train, method, elem[:, a:b], perm[:, a:b], cayley_t)
-                task, reg = _member_losses(model, x, y_epoch[:, a:b], method, cfg.regularizer)
-                loss = task + nu * reg
+                with training_autocast(precision, device):
+                    task, reg = _member_losses(model, x, y_epoch[:, a:b], method, cfg.regularizer)
+                    loss = (task + nu * reg).float()
                 opt.zero_grad(set_to_none=True)
                 loss.sum().backward()
                 opt.step()
@@ -688,6 +692,7 @@ def train_runs(
     max_stack: int | None = None,
     checkpoint_every: int = 10,
     on_epoch_end: Callable[[int], None] | None = None,
+    precision: str = "fp32",
 ) -> list[TrainedRun]:
     """Train every ``(config, seed)`` on ``splits.train``, selecting on ``splits.val``.
 
@@ -707,6 +712,10 @@ def train_runs(
         checkpoint_every: epochs between checkpoints (and one at the end).
         on_epoch_end: called with the number of finished epochs after each epoch
             of each stack (after its checkpoint, if any).
+        precision: ``"fp32"``, or ``"bf16"``: the training forward and loss under bf16
+            autocast, weights, Adam state and validation in float32
+            (:mod:`nets.precision`; refused on a CPU without bf16 instructions). bf16
+            checkpoints live in ``run_dir / "bf16"``, apart from the float32 ones.
 
     Raises:
         TrainingDiverged: a loss became NaN or infinite (names the runs and the epoch).
@@ -725,9 +734,14 @@ def train_runs(
     if len(set(keys)) != len(keys):
         raise ValueError("duplicate (config, seed) pairs in train_runs")
     dev = resolve_device(device)
+    from nets.precision import check_precision
+
+    check_precision(precision, dev)
     if stack is None:
         stack = AUTO_STACK.get(dev.type, True)
     rdir = Path(run_dir) if run_dir is not None else None
+    if rdir is not None and precision != "fp32":
+        rdir = rdir / precision
     if rdir is not None:
         rdir.mkdir(parents=True, exist_ok=True)
     if len(splits.val) == 0 or len(splits.train) == 0:
@@ -763,7 +777,7 @@ def train_runs(
                 data_cache[gname] = (_OrbitData(splits.train, g, dev), _OrbitData(splits.val, g, dev))
             tr, va = data_cache[gname]
             runs = _train_stack([m for _, m in chunk], tr, va, dev, checkpoint_every=checkpoint_every,
-                                progress=progress, on_epoch_end=on_epoch_end)
+                                progress=progress, on_epoch_end=on_epoch_end, precision=precision)
             for (i, _), r in zip(chunk, runs):
                 results[i] = r
     return [results[i] for i in range(len(keys))]

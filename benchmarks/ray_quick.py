@@ -1,0 +1,104 @@
+"""Wall time of a profile's ``reproduce``: serial (2 threads) against Ray (2 one-thread workers).
+
+Usage::
+
+    python benchmarks/ray_quick.py [--profile quick] [--out benchmarks/results/ray_quick_cpu.json]
+
+Side by side in one run, each from an empty results folder (so everything trains):
+
+* serial: ``python -m nets reproduce --profile P --threads 2`` (the local executor);
+* Ray: ``python -m nets reproduce --profile P --threads 2 --executor ray`` on a local
+  Ray cluster it starts with ``num_cpus=2``: every training stack is a task declaring
+  one CPU and training with one thread, two at a time; the experiments then evaluate
+  in the driver with 2 threads, as serially.
+
+Each is a fresh process timed from start to exit (Ray's start-up included). The JSON
+records both wall times, their ratio, whether every number of every results file is
+equal (provenance and wall times left out), the CPU model and the flags that matter,
+and the load average before and after (the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from nets.experiments.common import write_json  # noqa: E402
+
+#: CPU flags that decide the speed of our kernels (vector width, bf16/AMX units).
+FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "amx_int8")
+
+
+def cpu_info() -> dict:
+    model, flags = None, set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model is None:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return {"model": model, "cpu_count": os.cpu_count(), "flags": {f: f in flags for f in FLAGS}}
+
+
+def numbers(obj):
+    """A results file's content without the fields that describe the sitting."""
+    if isinstance(obj, dict):
+        return {k: numbers(v) for k, v in obj.items() if k not in ("meta", "group_provenance") and "wall_time" not in k}
+    if isinstance(obj, list):
+        return [numbers(v) for v in obj]
+    return obj
+
+
+def timed(cmd: list[str], log: Path) -> float:
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, check=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="JSON output (default benchmarks/results/ray_<profile>_cpu.json)")
+    args = ap.parse_args(argv)
+    out = args.out or ROOT / "benchmarks" / "results" / f"ray_{args.profile}_cpu.json"
+    base = [sys.executable, "-m", "nets", "reproduce", "--profile", args.profile, "--threads", "2", "--no-progress",
+            "--device", "cpu"]
+    res: dict = {"profile": args.profile, "cpu": cpu_info(), "loadavg_start": list(os.getloadavg())}
+    with tempfile.TemporaryDirectory(prefix="ray_quick_") as tmp:
+        tmp = Path(tmp)
+        runs = {"serial_2_threads": base + ["--results", str(tmp / "serial")],
+                "ray_2_workers_1_thread": base + ["--results", str(tmp / "ray"), "--executor", "ray"]}
+        for name, cmd in runs.items():
+            print(f"{name}: {' '.join(cmd[1:])}", flush=True)
+            res[name] = {"command": " ".join(["python", *cmd[1:]]), "wall_s": round(timed(cmd, tmp / f"{name}.log"), 2)}
+            print(f"  {res[name]['wall_s']} s", flush=True)
+        a, b = tmp / "serial" / args.profile, tmp / "ray" / args.profile
+        files = sorted(p.name for p in a.glob("*.json"))
+        res["results_files"] = files
+        res["equal_numbers"] = bool(files) and files == sorted(p.name for p in b.glob("*.json")) and all(
+            numbers(json.loads((a / n).read_text())) == numbers(json.loads((b / n).read_text())) for n in files)
+    res["speedup"] = round(res["serial_2_threads"]["wall_s"] / res["ray_2_workers_1_thread"]["wall_s"], 3)
+    res["loadavg_end"] = list(os.getloadavg())
+    write_json(out, res)
+    print(f"serial {res['serial_2_threads']['wall_s']} s, ray {res['ray_2_workers_1_thread']['wall_s']} s "
+          f"(x{res['speedup']}), equal numbers: {res['equal_numbers']}; wrote {out}")
+    return 0 if res["equal_numbers"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,241 @@
+"""Training an experiment's runs ahead of it, serially or as Ray tasks.
+
+An experiment (``nets.experiments``) trains its models as it goes: it calls
+``nets.train.train_runs`` / ``tune_nu``, which load every run already finished in
+the checkpoint folder and train the rest. This module plans those same runs up
+front (:func:`plan`) and trains them with an executor (:func:`train_jobs`), so
+that the experiment afterwards finds every run finished and only loads and
+measures. The results are the serial path's in every number because
+
+* each :class:`TrainingJob` is exactly one stack the serial path trains (a
+  group x method x regularizer x nu with its seeds stacked; on a device whose
+  ``AUTO_NU_SEARCH`` is ``"full"``, a regularizer's whole nu grid, as
+  ``tune_nu`` stacks it there; one run per job where ``AUTO_STACK`` is off), and
+* a run's numbers depend only on its config, seed, data, device and stacking
+  (``nets.train``'s contract), not on the process that trains it.
+
+The nu searches: the plan trains a regularizer's whole grid, in parallel on a
+cluster; the experiment's ascending search then measures the finished runs
+smallest nu first and stops at the first that reaches the SI target, exactly as
+serially, so the chosen nu, and every recorded number, is the serial one (grid
+values past the chosen one were trained for nothing, but concurrently).
+
+Executors: ``"local"`` trains the jobs one after another in this process;
+``"ray"`` sends each job as a Ray task (``ray.remote`` with ``num_cpus``,
+``num_gpus`` and ``max_retries``) that sets torch's threads to its CPU share,
+trains into the checkpoint folder and returns. A task whose worker dies is
+retried by Ray and resumes from the run's last checkpoint. The checkpoint folder
+must be on storage every node of the cluster sees (docs/scaling.md). Ray is an
+optional dependency (``pip install -e ".[distributed]"``), imported only by
+the ``"ray"`` executor.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from nets.data import Splits
+from nets.experiments.profiles import Profile
+from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, resolve_device, train_runs
+
+__all__ = ["EXECUTORS", "TrainingJob", "plan", "pretrain", "train_jobs", "training_splits"]
+
+#: The executors :func:`train_jobs` knows.
+EXECUTORS: tuple[str, ...] = ("local", "ray")
+
+#: Which runs each experiment trains: Table 1's models (WT, DA, IR-logit with its
+#: nu search), or Figure 5's (DA, IR with each regularizer form's nu search).
+_TABLE1_MODELS = ("table1", "drift", "tsne", "saliency")
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One stack of training runs: every config in ``configs`` (they differ only in
+    ``nu``) with every seed in ``seeds``, trained by one ``train_runs`` call."""
+
+    configs: tuple[TrainConfig, ...]
+    seeds: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        """``"r4-DA x seeds 0,1"``; a grid job lists its configs joined by ``+``."""
+        return f"{'+'.join(c.key() for c in self.configs)} x seeds {','.join(map(str, self.seeds))}"
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.configs) * len(self.seeds)
+
+
+def _grid_jobs(base: TrainConfig, grid: Sequence[float], seeds: tuple[int, ...], search: str) -> list[TrainingJob]:
+    configs = [replace(base, nu=float(v)) for v in grid]
+    if search == "full":  # tune_nu's "full" search trains the grid as one stack
+        return [TrainingJob(tuple(configs), seeds)]
+    return [TrainingJob((c,), seeds) for c in sorted(configs, key=lambda c: c.nu)]
+
+
+def plan(profile: Profile, experiment: str, device: str | torch.device = "auto") -> list[TrainingJob]:
+    """Every training job ``experiment`` (one of ``nets.experiments.EXPERIMENTS`` or
+    ``"reproduce"``) needs under ``profile`` on ``device``, each once, in the order
+    the serial path would train them (per group: WT, DA, then each nu search).
+
+    Raises ``ValueError`` for an unknown experiment."""
+    from nets.experiments.common import EXPERIMENTS
+    from nets.experiments.table1 import table1_configs
+
+    if experiment != "reproduce" and experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}, reproduce")
+    dev = resolve_device(device)
+    search = AUTO_NU_SEARCH.get(dev.type, "full")
+    seeds = tuple(int(s) for s in profile.seeds)
+    wanted = set(EXPERIMENTS) if experiment == "reproduce" else {experiment}
+    jobs: list[TrainingJob] = []
+    for g in profile.groups:
+        base = table1_configs(profile, g)
+        methods, forms = [], []
+        if wanted & set(_TABLE1_MODELS):
+            methods += ["WT", "DA"]
+            forms.append("logit")
+        if "spectral" in wanted:
+            methods.append("DA")
+            forms += list(profile.regularizers)
+        for m in dict.fromkeys(methods):
+            jobs.append(TrainingJob((base[m],), seeds))
+        for reg in dict.fromkeys(forms):
+            jobs += _grid_jobs(replace(base["IR"], regularizer=reg), profile.nu_grid(reg), seeds, search)
+    if not AUTO_STACK.get(dev.type, True):  # the serial path trains each run alone there
+        jobs = [TrainingJob((c,), (s,)) for j in jobs for c in j.configs for s in j.seeds]
+    return jobs
+
+
+def training_splits(splits: Splits) -> Splits:
+    """``splits`` without its test images (training reads train and val only), so
+    that shipping it to the workers of a cluster costs only what training needs."""
+    return replace(splits, test=splits.test.subset(0))
+
+
+def _train_job(job: TrainingJob, splits: Splits, run_dir: str, device: str, threads: int | None,
+               on_epoch_end: Callable[[int], None] | None) -> dict:
+    """Train one job into ``run_dir`` (finished runs there are loaded, unfinished
+    ones resume); returns its name, wall time and process id."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    started = time.time()
+    train_runs(list(job.configs), list(job.seeds), splits, device=device, run_dir=run_dir, progress=False,
+               on_epoch_end=on_epoch_end)
+    return {"job": job.name, "wall_time_s": time.time() - started, "pid": os.getpid()}
+
+
+def train_jobs(
+    jobs: Sequence[TrainingJob],
+    splits: Splits,
+    run_dir: str | os.PathLike,
+    *,
+    executor: str = "local",
+    device: str | torch.device = "auto",
+    address: str | None = None,
+    cpus_per_task: int = 1,
+    gpus_per_task: float | None = None,
+    max_retries: int = 3,
+    on_epoch_end: Callable[[int], None] | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Train every job into ``run_dir``; returns one record per job (``job``,
+    ``wall_time_s``, ``pid``) in the order of ``jobs``.
+
+    ``executor="local"``: in this process, one job after another (torch's threads
+    as they are). ``executor="ray"``: one Ray task per job, declaring
+    ``cpus_per_task`` CPUs (torch's threads inside the task are set to it) and,
+    on CUDA, ``gpus_per_task`` GPUs (default 1); a task whose worker dies is
+    retried up to ``max_retries`` times. Connects to the Ray cluster at ``address``
+    (``"auto"``: the one running on this machine; ``None``: ``RAY_ADDRESS`` or a
+    new local cluster), or uses the one this process already joined
+    (``ray.is_initialized()``); a cluster started here is shut down at the end.
+    ``on_epoch_end`` goes to ``train_runs`` (must be picklable for Ray).
+
+    Raises ``ValueError`` for an unknown executor or a CPU share < 1, ``ImportError``
+    with the install command when Ray is missing, and the first job's error (for
+    instance ``nets.train.TrainingDiverged``) once every task has ended."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
+    if int(cpus_per_task) < 1:
+        raise ValueError(f"cpus_per_task must be >= 1, got {cpus_per_task}")
+    dev = resolve_device(device)
+    run_dir = str(Path(run_dir).resolve())  # workers may run elsewhere
+    jobs = list(jobs)
+    if executor == "local":
+        out = []
+        for k, job in enumerate(jobs):
+            out.append(_train_job(job, splits, run_dir, str(dev), None, on_epoch_end))
+            if progress:
+                print(f"[{k + 1}/{len(jobs)}] trained {job.name} in {out[-1]['wall_time_s']:.1f} s", flush=True)
+        return out
+    return _train_ray(jobs, splits, run_dir, dev, address, int(cpus_per_task), gpus_per_task, max_retries,
+                      on_epoch_end, progress)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError("the ray executor needs Ray: pip install -e \".[distributed]\"") from e
+    return ray
+
+
+def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_epoch_end, progress) -> list[dict]:
+    ray = _import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=progress)
+    try:
+        if dev.type == "cuda":
+            gpus = 1 if gpus is None else gpus
+            task_device = "cuda"  # Ray sets CUDA_VISIBLE_DEVICES to the task's GPU(s)
+        else:
+            gpus, task_device = 0, str(dev)
+        remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=max_retries)(_train_job)
+        data = ray.put(training_splits(splits))
+        refs = [remote.remote(job, data, run_dir, task_device, cpus, on_epoch_end) for job in jobs]
+        index = {ref: k for k, ref in enumerate(refs)}
+        out: list[dict | None] = [None] * len(refs)
+        errors: list[BaseException] = []
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            k = index[ready[0]]
+            try:
+                out[k] = ray.get(ready[0])
+            except Exception as e:  # noqa: BLE001 - re-raised below, after every task ended
+                errors.append(e)
+                continue
+            if progress:
+                print(f"[{len(refs) - len(pending)}/{len(refs)}] trained {jobs[k].name} in "
+                      f"{out[k]['wall_time_s']:.1f} s", flush=True)
+        if errors:
+            raise errors[0]
+        return out  # type: ignore[return-value]
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def pretrain(profile: Profile, experiment: str, results_root=None, *, executor: str = "ray",
+             device: str | torch.device = "auto", progress: bool = True, **executor_kwargs) -> list[dict]:
+    """Train every job :func:`plan` lists for ``experiment`` into the profile's checkpoint
+    folder (``<results_root>/<profile>/checkpoints``) with ``executor``, on the profile's
+    splits; running the experiment afterwards then trains nothing. ``executor_kwargs``
+    go to :func:`train_jobs` (``address``, ``cpus_per_task``, ``max_retries``, ...)."""
+    from nets.experiments.common import checkpoint_dir
+    from nets.experiments.table1 import profile_splits
+
+    jobs = plan(profile, experiment, device)
+    if progress:
+        print(f"{experiment} ({profile.name}): {len(jobs)} training stacks, "
+              f"{sum(j.n_runs for j in jobs)} runs, executor {executor}", flush=True)
+    return train_jobs(jobs, profile_splits(profile), checkpoint_dir(profile, results_root), executor=executor,
+                      device=device, progress=progress, **executor_kwargs)

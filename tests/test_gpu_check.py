@@ -1,0 +1,66 @@
+"""``scripts/gpu_check.sh``'s CPU path (``DEVICE=cpu PROFILE=smoke``), end to end.
+
+The script is what a lent GPU machine runs once; its CPU path runs here so that the
+script, the benchmark it calls and the extrapolation it writes cannot rot unnoticed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def check(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("gpu_check")
+    env = {**os.environ, "DEVICE": "cpu", "PROFILE": "smoke", "OUT": str(out / "out"),
+           "RESULTS": str(out / "results"), "PYTHON": sys.executable, "BUDGET_S": "1200"}
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=1500)
+    return out / "out", proc
+
+
+def test_the_cpu_path_finishes_and_every_stage_succeeds(check):
+    out, proc = check
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(out / "stages.tsv") as f:
+        stages = {r["stage"]: r for r in csv.DictReader(f, delimiter="\t")}
+    assert {"cuda_tests", "bench", "table1_r4"} <= set(stages)
+    assert all(r["status"] == "ok" for r in stages.values()), stages
+    assert all(float(r["seconds"]) > 0 for r in stages.values())
+
+
+def test_the_cuda_tests_are_collected_and_skip_with_a_reason_without_cuda(check):
+    out, _ = check
+    suite = ET.parse(out / "cuda_tests.xml").getroot().find("testsuite")
+    assert int(suite.get("tests")) > 0 and int(suite.get("skipped")) == int(suite.get("tests"))
+    reasons = [s.get("message") for s in suite.iter("skipped")]
+    assert all("no CUDA device" in r for r in reasons)
+
+
+def test_the_benchmark_records_the_devices_matmul_rate_and_our_share(check):
+    out, _ = check
+    bench = json.loads((out / "cpu.json").read_text())
+    assert bench["matmul"]["start"]["gflops_median"] > 0
+    assert bench["training"]["DA"]["ours_1seed"]["pct_of_matmul"] > 0
+
+
+def test_the_extrapolation_covers_the_whole_protocol_from_the_measured_stages(check):
+    out, _ = check
+    ex = json.loads((out / "protocol_extrapolation.json").read_text())
+    table1 = next(s for s in ex["stages"] if s["stage"] == "table1_r4")
+    assert table1["runs_trained"] > 0 and table1["train_s"] > 0
+    # every stage ran on the CPU path, so nothing of the smoke protocol is left unmeasured
+    assert ex["protocol"]["lower_bound"] is False
+    assert ex["protocol"]["total_s"] == pytest.approx(ex["protocol"]["training"]["s"]
+                                                      + ex["protocol"]["evaluation"]["s"], abs=0.2)
+    assert (out / "results" / "smoke" / "table1.json").exists()

@@ -1,0 +1,149 @@
+"""Distributed sweeps on Ray (``nets.distributed``), on one real local Ray cluster.
+
+The oracle is the serial path: the smoke profile's ``reproduce`` run in this process.
+Through Ray (every training stack a task, then the experiments load them) every number
+of every results file must equal it; so must a sweep whose first task's worker is
+killed mid-training (Ray retries it). Fields that record the sitting (``meta``,
+``group_provenance``, wall times) are left out of the comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e \".[distributed]\")")
+
+from nets.__main__ import main  # noqa: E402
+from nets.distributed import TrainingJob, plan, pretrain, train_jobs  # noqa: E402
+from nets.experiments.common import checkpoint_dir, out_dir  # noqa: E402
+from nets.experiments.profiles import get_profile  # noqa: E402
+from nets.experiments.reproduce import run_reproduce  # noqa: E402
+from nets.experiments.table1 import profile_splits, run_table1  # noqa: E402
+from nets.train import checkpoint_path  # noqa: E402
+
+SMOKE = get_profile("smoke")
+SITTING_KEYS = ("meta", "group_provenance")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tasks train with one thread (their CPU share); the serial oracle does too."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local Ray cluster (head with 2 CPUs) for the whole module."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # workers cannot import this test module: ship the hook below by value
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory) -> Path:
+    """The oracle: the smoke profile reproduced serially (local executor)."""
+    root = tmp_path_factory.mktemp("serial")
+    run_reproduce(SMOKE, root, device="cpu", progress=False, command="serial oracle")
+    return root
+
+
+def numbers(path: Path) -> dict:
+    """A results file without the fields that describe the sitting (provenance, wall times)."""
+    def strip(obj):
+        if isinstance(obj, dict):
+            return {k: strip(v) for k, v in obj.items() if k not in SITTING_KEYS and "wall_time" not in k}
+        if isinstance(obj, list):
+            return [strip(v) for v in obj]
+        return obj
+    return strip(json.loads(path.read_text()))
+
+
+class KillFirstAttempt:
+    """``on_epoch_end`` hook: the first call anywhere (marker file absent) creates the
+    marker and kills its own process, as a node failure would; later calls do nothing."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __call__(self, epoch: int) -> None:
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, f"killed pid {os.getpid()} after epoch {epoch}\n".encode())
+        os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_plan_covers_every_run_the_serial_sweep_trains(serial):
+    planned = {checkpoint_path(Path("."), c, s).name for j in plan(SMOKE, "reproduce", "cpu")
+               for c in j.configs for s in j.seeds}
+    trained = {p.name for p in checkpoint_dir(SMOKE, serial).glob("*.pt")}
+    assert trained and trained <= planned
+    # beyond those: only nu values the ascending search never reached (the whole grid is planned)
+    assert all("-IR-" in name for name in planned - trained)
+
+
+def test_plan_stacks_seeds_and_splits_the_nu_grid_on_cpu():
+    profile = SMOKE.with_seeds([0, 1])
+    jobs = plan(profile, "table1", "cpu")
+    per_group = 2 + len(profile.nu_grid("logit"))  # WT, DA, one job per nu (ascending search on CPU)
+    assert len(jobs) == per_group * len(profile.groups)
+    assert all(j.seeds == (0, 1) and len(j.configs) == 1 for j in jobs)
+
+
+def test_unknown_executor_and_experiment_are_refused():
+    with pytest.raises(ValueError, match="unknown executor"):
+        train_jobs([], None, ".", executor="slurm")
+    with pytest.raises(ValueError, match="unknown experiment"):
+        plan(SMOKE, "table2")
+
+
+def test_smoke_reproduce_through_ray_equals_the_serial_run(ray_cluster, serial, tmp_path):
+    assert main(["reproduce", "--profile", "smoke", "--results", str(tmp_path), "--device", "cpu",
+                 "--executor", "ray", "--no-progress"]) == 0
+    files = sorted(p.name for p in out_dir(SMOKE, serial).glob("*.json"))
+    assert files == sorted(p.name for p in out_dir(SMOKE, tmp_path).glob("*.json"))
+    assert "table1.json" in files and "spectral.json" in files
+    for name in files:
+        assert numbers(out_dir(SMOKE, tmp_path) / name) == numbers(out_dir(SMOKE, serial) / name), name
+
+
+def test_a_worker_killed_mid_task_is_retried_and_the_sweep_completes(ray_cluster, serial, tmp_path):
+    marker = tmp_path / "killed"
+    records = pretrain(SMOKE, "table1", tmp_path, executor="ray", device="cpu", progress=False,
+                       on_epoch_end=KillFirstAttempt(marker), max_retries=2)
+    assert marker.exists(), "no task was killed: the test did not test a retry"
+    killed_pid = int(marker.read_text().split()[2])
+    assert killed_pid not in {r["pid"] for r in records}  # every job finished in a live worker
+    run_table1(SMOKE, tmp_path, device="cpu", progress=False)
+    assert numbers(out_dir(SMOKE, tmp_path) / "table1.json") == numbers(out_dir(SMOKE, serial) / "table1.json")
+
+
+def test_the_ray_executor_trains_into_the_checkpoint_folder_and_a_rerun_resumes(ray_cluster, tmp_path):
+    profile = SMOKE.with_groups(["r4"])
+    job = TrainingJob(tuple(c for c in plan(profile, "table1", "cpu")[0].configs), profile.seeds)
+    run_dir = tmp_path / "ckpt"
+    train_jobs([job], profile_splits(profile), run_dir, executor="ray", device="cpu", progress=False)
+    paths = [checkpoint_path(run_dir, c, s) for c in job.configs for s in job.seeds]
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    train_jobs([job], profile_splits(profile), run_dir, executor="ray", device="cpu", progress=False)
+    assert [p.stat().st_mtime_ns for p in paths] == stamps  # finished runs are loaded, not retrained
+
+
+def test_the_cli_refuses_an_address_without_the_ray_executor(capsys):
+    with pytest.raises(SystemExit):
+        main(["table1", "--profile", "smoke", "--address", "auto"])
+    assert "--address applies to --executor ray only" in capsys.readouterr().err
