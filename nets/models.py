@@ -116,6 +116,17 @@ class MLP(nn.Module):
             out.append(h)
         return out
 
+    def first_layer(self, x: torch.Tensor) -> torch.Tensor:
+        """The first hidden layer with its ReLU, ``(N, H, W)`` or ``(N, H*W)`` -> ``(N, hidden)``
+        (with :meth:`after_first_layer`, the :class:`nets.train.pooling.FirstLayerPooling` protocol)."""
+        return self._first_layer(self._flatten(x))
+
+    def after_first_layer(self, h: torch.Tensor) -> torch.Tensor:
+        """Everything after the first hidden layer: ``(N, hidden)`` -> logits ``(N, n_classes)``."""
+        for layer in self.layers[1:-1]:
+            h = F.relu(layer(h))
+        return self.layers[-1](h)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate representation (last hidden layer), ``(N, hidden)``."""
         h = self._first_layer(self._flatten(x))

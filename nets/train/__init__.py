@@ -4,8 +4,14 @@ The package, one concern per module: :mod:`~nets.train.config` (:class:`TrainCon
 :class:`TrainedRun`, names, seeds), :mod:`~nets.train.losses` (task loss, regularizer forms),
 :mod:`~nets.train.batches` (the orbit data on the device, batch inputs),
 :mod:`~nets.train.evaluate` (accuracy over the full orbit), :mod:`~nets.train.checkpoints`
-(path, atomic save, load, layout), :mod:`~nets.train.loop` (the epoch loop, :func:`train_runs`),
+(path, atomic save, load, layout), :mod:`~nets.train.stacks` (the members of a stack: the paper
+MLP as a StackedMLP, any model by ``vmap`` or one at a time), :mod:`~nets.train.pooling` (WT for
+any model), :mod:`~nets.train.loop` (the epoch loop), :mod:`~nets.train.runs` (:func:`train_runs`),
 :mod:`~nets.train.nu` (choosing ``nu``: :func:`select_nu`, :func:`tune_nu`).
+
+Any model. ``TrainConfig(model="name")`` with ``train_runs(..., model_fn=f)`` trains the model
+``f(config)`` with DA, WT or IR (see :mod:`~nets.train.stacks` and :mod:`~nets.train.pooling`,
+and docs/trainer.md); ``model="mlp"`` (the default) is the paper's MLP.
 
 * ``DA``: the plain :class:`~nets.models.MLP` trained with data augmentation, a
   uniformly random group element per sample per epoch.
@@ -60,7 +66,7 @@ result as an uninterrupted run (same device and the same stacking).
 
 from __future__ import annotations
 
-from nets.train.batches import MAX_ORBIT_TABLE_BYTES, OrbitData, batch_inputs, orbit_cayley
+from nets.train.batches import MAX_ORBIT_TABLE_BYTES, OrbitData, batch_inputs, orbit_cayley, orbit_index_nd
 from nets.train.checkpoints import (
     CHECKPOINT_FORMAT,
     atomic_save,
@@ -73,6 +79,7 @@ from nets.train.checkpoints import (
 from nets.train.config import (
     HISTORY_KEYS,
     METHODS,
+    PAPER_MODEL,
     REGULARIZERS,
     Method,
     Pool,
@@ -84,15 +91,21 @@ from nets.train.config import (
     stream_seed,
 )
 from nets.train.evaluate import orbit_accuracy, stacked_orbit_accuracy
-from nets.train.loop import AUTO_STACK, Member, make_adam, train_runs, train_stack
+from nets.train.loop import Member, make_adam, train_stack
 from nets.train.losses import (
     NORMALIZED_LOGIT_EPS,
+    half_squared_logit_distance,
     invariance_regularizer,
+    kl_from_log_probs,
     member_losses,
+    normalized_logit_distance,
     regularizer_members,
     task_loss_members,
 )
 from nets.train.nu import AUTO_NU_SEARCH, NuSearch, NuSelection, select_nu, tune_nu
+from nets.train.pooling import FirstLayerPooling, GroupPooled, wt_pooling_of
+from nets.train.runs import AUTO_STACK, train_runs
+from nets.train.stacks import GenericStack, MLPStack, ModelFn, can_stack, init_model, input_shape_of
 
 __all__ = [
     "Method",
@@ -100,6 +113,7 @@ __all__ = [
     "Pool",
     "METHODS",
     "REGULARIZERS",
+    "PAPER_MODEL",
     "HISTORY_KEYS",
     "TrainConfig",
     "TrainedRun",
@@ -114,11 +128,15 @@ __all__ = [
     "resolve_device",
     "stream_seed",
     "invariance_regularizer",
+    "half_squared_logit_distance",
+    "kl_from_log_probs",
+    "normalized_logit_distance",
     "regularizer_members",
     "task_loss_members",
     "member_losses",
     "OrbitData",
     "orbit_cayley",
+    "orbit_index_nd",
     "batch_inputs",
     "orbit_accuracy",
     "stacked_orbit_accuracy",
@@ -134,4 +152,13 @@ __all__ = [
     "train_runs",
     "select_nu",
     "tune_nu",
+    "ModelFn",
+    "FirstLayerPooling",
+    "GroupPooled",
+    "wt_pooling_of",
+    "MLPStack",
+    "GenericStack",
+    "can_stack",
+    "init_model",
+    "input_shape_of",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from nets.data import Split
@@ -12,36 +14,52 @@ from nets.train.config import Method
 MAX_ORBIT_TABLE_BYTES = 4 * 2**30
 
 
-class OrbitData:
-    """A split's images and labels on the device, with the orbit table when it fits.
+def orbit_index_nd(group: Group, sample_shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Source index ``(|G|, D)`` of the group acting on the last two axes of a flattened sample of
+    shape ``(*C, H, W)`` (``D = prod(C) H W``): ``vec(g x) = vec(x)[idx[g]]``, every channel
+    transformed alike. With no channel axes it is :meth:`Group.orbit_index` itself."""
+    H, W = sample_shape[-2:]
+    idx = group.orbit_index(H, W, device)
+    n_channels = math.prod(sample_shape[:-2])
+    if n_channels == 1:
+        return idx
+    offsets = torch.arange(n_channels, device=device).view(1, -1, 1) * (H * W)
+    return (offsets + idx.unsqueeze(1)).reshape(idx.shape[0], n_channels * H * W)
 
-    ``rows(elem, idx)`` returns ``vec(elem * x_idx)`` for index tensors of any shape
-    ``(...)``, as ``(..., D)``: one row gather from the table ``(|G| N, D)`` (row
-    ``g N + i`` is ``vec(g x_i)``), or, for tables over ``MAX_ORBIT_TABLE_BYTES``,
-    a row gather and a pixel gather.
+
+class OrbitData:
+    """A split's images ``(N, *C, H, W)`` and labels on the device, with the orbit table when it fits.
+
+    The group acts on the last two axes; a sample is kept flat as ``D = prod(C) H W`` values
+    (``sample_shape`` is ``(*C, H, W)``). ``rows(elem, idx)`` returns ``vec(elem * x_idx)`` for
+    index tensors of any shape ``(...)``, as ``(..., D)``: one row gather from the table
+    ``(|G| N, D)`` (row ``g N + i`` is ``vec(g x_i)``), or, for tables over
+    ``MAX_ORBIT_TABLE_BYTES``, a row gather and a pixel gather.
     """
 
     def __init__(self, split: Split, group: Group, device: torch.device,
                  dtype: torch.dtype = torch.float32) -> None:
         x = split.x.to(device=device, dtype=dtype)
-        if x.ndim != 3:
-            raise ValueError(f"expected images (N, H, W), got {tuple(x.shape)}")
-        self.N, self.H, self.W = x.shape
-        self.D = self.H * self.W
+        if x.ndim < 3:
+            raise ValueError(f"expected images (N, *C, H, W), got {tuple(x.shape)}")
+        self.N = x.shape[0]
+        self.sample_shape: tuple[int, ...] = tuple(int(d) for d in x.shape[1:])
+        self.H, self.W = self.sample_shape[-2:]
+        self.D = math.prod(self.sample_shape)
         self.G = group.order
         self.group = group
         self.y = split.y.to(device=device, dtype=torch.long)
         self.flat = x.reshape(self.N, self.D)
         if self.G * self.N * self.D * x.element_size() <= MAX_ORBIT_TABLE_BYTES:
             # One pixel gather per element straight into the table (no (N, |G|, D) temporary).
-            idx = group.orbit_index(self.H, self.W, device)
+            idx = orbit_index_nd(group, self.sample_shape, device)
             table = torch.empty(self.G, self.N, self.D, device=device, dtype=dtype)
             for g in range(self.G):
                 torch.gather(self.flat, 1, idx[g].expand(self.N, -1), out=table[g])
             self.table: torch.Tensor | None = table.view(self.G * self.N, self.D)
         else:
             self.table = None
-            self.oi = group.orbit_index(self.H, self.W, device)
+            self.oi = orbit_index_nd(group, self.sample_shape, device)
 
     def rows(self, elem: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         if self.table is not None:

@@ -1,18 +1,30 @@
 """Checkpoints: where a run's file lives, the atomic save, the load (checked against the run's
-config and seed), the checkpoint layout, and a finished run rebuilt from its file."""
+config and seed), the checkpoint layout, and a finished run rebuilt from its file.
+
+Layout (format 1; plain tensors, dicts, lists and numbers, so it loads with
+``torch.load(..., weights_only=True)``): ``format``, ``config`` (:meth:`TrainConfig.to_dict`),
+``seed``, ``epoch`` (epochs done), ``finished``, ``best_state`` (the state dict of the best
+validation epoch), ``best_epoch``, ``best_val_accuracy``, ``generator`` (the data generator's
+state), ``history``, ``wall_time_s``, ``stack_size``, ``torch_version``; while unfinished also
+``state`` (current state dict) and ``optimizer`` (Adam's ``step``, ``exp_avg``, ``exp_avg_sq``
+per parameter). Runs of a factory model also record ``engine`` and ``wt_pooling`` (WT), and,
+when trained one at a time, the global RNG state ``rng_state`` (and ``cuda_rng_state`` on CUDA)
+that random layers draw from.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from nets.groups import get_group
 from nets.models import MLP, InvariantMLP
-from nets.train.config import TrainConfig, TrainedRun
+from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun
+from nets.train.stacks import ModelFn, init_model
 
 #: Version of the checkpoint layout; a different version is refused on load.
 CHECKPOINT_FORMAT = 1
@@ -24,12 +36,18 @@ def checkpoint_path(run_dir: Path | str, config: TrainConfig, seed: int) -> Path
 
 
 def atomic_save(obj: dict, path: Path) -> None:
+    """``torch.save(obj, path)`` through a temporary file in the same folder and ``os.replace``,
+    so ``path`` is either the old file or the complete new one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
 
 def load_checkpoint(path: Path, config: TrainConfig, seed: int) -> dict | None:
+    """The checkpoint at ``path`` (``None`` if there is none), loaded with ``weights_only=True``.
+
+    Raises ValueError when its format is not :data:`CHECKPOINT_FORMAT` or it belongs to another
+    config or seed."""
     if not path.exists():
         return None
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -43,7 +61,17 @@ def load_checkpoint(path: Path, config: TrainConfig, seed: int) -> dict | None:
     return ckpt
 
 
-def build_model(config: TrainConfig, in_shape: tuple[int, int], state: dict, device: torch.device) -> nn.Module:
+def build_model(config: TrainConfig, in_shape: tuple[int, int], state: dict, device: torch.device,
+                model_fn: ModelFn | None = None) -> nn.Module:
+    """The trained model of ``config`` holding ``state``, in eval mode on ``device``: the paper's
+    :class:`MLP` / :class:`InvariantMLP` (``in_shape``: ``(H, W)``), or for another model
+    ``model_fn(config)`` (wrapped in :class:`~nets.train.pooling.GroupPooled` for WT)."""
+    if config.model != PAPER_MODEL:
+        if model_fn is None:
+            raise ValueError(f"{config.key()}: model {config.model!r} needs its model_fn")
+        model = init_model(config, 0, model_fn)
+        model.load_state_dict(state)
+        return model.to(device).eval()
     kw = dict(in_shape=in_shape, n_classes=config.n_classes, hidden=config.hidden,
               n_hidden_layers=config.n_hidden_layers)
     if config.method == "WT":
@@ -55,20 +83,29 @@ def build_model(config: TrainConfig, in_shape: tuple[int, int], state: dict, dev
 
 
 def run_from_checkpoint(config: TrainConfig, seed: int, ckpt: dict, in_shape: tuple[int, int],
-                         device: torch.device) -> TrainedRun:
+                        device: torch.device, model_fn: ModelFn | None = None) -> TrainedRun:
+    """The finished run stored in ``ckpt`` (its best-validation model, see :func:`build_model`)."""
+    mlp_pooling = f"first_layer-{config.pool}" if config.method == "WT" else None
     return TrainedRun(
-        config=config, seed=int(seed), model=build_model(config, in_shape, ckpt["best_state"], device),
+        config=config, seed=int(seed), model=build_model(config, in_shape, ckpt["best_state"], device, model_fn),
         best_epoch=int(ckpt["best_epoch"]), best_val_accuracy=float(ckpt["best_val_accuracy"]),
         history={k: list(v) for k, v in ckpt["history"].items()}, wall_time_s=float(ckpt["wall_time_s"]),
-        stack_size=int(ckpt.get("stack_size", 1)),
+        stack_size=int(ckpt.get("stack_size", 1)), engine=str(ckpt.get("engine", "stacked_mlp")),
+        wt_pooling=ckpt.get("wt_pooling", mlp_pooling),
     )
 
 
+def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_params: int,
+                 opt: torch.optim.Optimizer, names: Sequence[str], best_state: Sequence[torch.Tensor],
+                 best_acc: torch.Tensor, best_epoch: torch.Tensor, data_gens: Sequence[torch.Generator],
+                 histories: Sequence[dict], wall: Sequence[float], done: int, epochs: int,
+                 extras: Sequence[dict] | None = None) -> None:
+    """Write the checkpoint of every member ``s`` of a stack to ``members[s].path`` (layout above).
 
-def save_members(members, model, opt, names, best_params, best_acc, best_epoch, data_gens, histories,
-                  wall, done, epochs) -> None:
+    tensors: the stack's state ``(S, ...)`` in ``names`` order, the first ``n_params`` of them
+    Adam's parameters; best_state likewise; extras: per member, keys added to its checkpoint."""
     finished = done == epochs
-    params = list(model.weights) + list(model.biases)
+    params = list(tensors[:n_params])
     step = None
     if not finished:
         st = opt.state[params[0]]
@@ -81,7 +118,7 @@ def save_members(members, model, opt, names, best_params, best_acc, best_epoch, 
             "seed": int(m.seed),
             "epoch": int(done),
             "finished": bool(finished),
-            "best_state": {n: bp[s].detach().cpu().clone() for n, bp in zip(names, best_params)},
+            "best_state": {n: bp[s].detach().cpu().clone() for n, bp in zip(names, best_state)},
             "best_epoch": int(ep[s]),
             "best_val_accuracy": float(acc[s]),
             "generator": data_gens[s].get_state(),
@@ -91,12 +128,14 @@ def save_members(members, model, opt, names, best_params, best_acc, best_epoch, 
             "torch_version": str(torch.__version__),
         }
         if not finished:  # a finished run never resumes: only its selected weights are kept
-            ckpt["state"] = {n: p[s].detach().cpu().clone() for n, p in zip(names, params)}
+            ckpt["state"] = {n: p[s].detach().cpu().clone() for n, p in zip(names, tensors)}
             ckpt["optimizer"] = {
                 "step": step,
                 "exp_avg": {n: opt.state[p]["exp_avg"][s].detach().cpu().clone() for n, p in zip(names, params)},
                 "exp_avg_sq": {n: opt.state[p]["exp_avg_sq"][s].detach().cpu().clone()
                                for n, p in zip(names, params)},
             }
+        if extras is not None:
+            ckpt.update(extras[s])
         atomic_save(ckpt, m.path)
 

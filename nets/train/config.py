@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -19,6 +20,10 @@ Pool = Literal["max", "mean"]
 
 METHODS: tuple[str, ...] = ("DA", "WT", "IR")
 REGULARIZERS: tuple[str, ...] = ("logit", "kl", "normalized_logit")
+
+#: The model name of the paper's MLP, trained as a :class:`~nets.stacked.StackedMLP`.
+PAPER_MODEL = "mlp"
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_.]+")
 
 
 def _fmt(x: float) -> str:
@@ -39,7 +44,12 @@ class TrainConfig:
         epochs: 300. batch_size: 512. lr: Adam's learning rate 0.0008.
         pool: WT's pooling over the group (``"max"``; only used by ``WT``).
         hidden, n_hidden_layers, n_classes: the model (:class:`nets.models.MLP`:
-            128, 5 hidden layers, 9 classes; 233,225 parameters on 36x36 inputs).
+            128, 5 hidden layers, 9 classes; 233,225 parameters on 36x36 inputs);
+            another model's factory may read them (it must give ``n_classes`` logits).
+        model: which model: ``"mlp"`` (:data:`PAPER_MODEL`, the paper's MLP) or the name of
+            a factory handed to :func:`~nets.train.train_runs` (``model_fn``); letters,
+            digits, ``_`` and ``.``. Another name prefixes the key (``"cnn-r4-DA"``), so
+            checkpoints of different models never collide; the paper MLP's keys are unchanged.
     """
 
     method: Method = "DA"
@@ -53,8 +63,11 @@ class TrainConfig:
     hidden: int = 128
     n_hidden_layers: int = 5
     n_classes: int = 9
+    model: str = PAPER_MODEL
 
     def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not _MODEL_NAME.fullmatch(self.model):
+            raise ValueError(f"model must be a name of letters, digits, '_' and '.', got {self.model!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.regularizer not in REGULARIZERS:
@@ -83,6 +96,8 @@ class TrainConfig:
         field that differs from its default and matters for the method is appended
         (``"-mean"``, ``"-e20"``, ``"-bs64"``, ``"-lr0.001"``, ``"-h32"``, ``"-l2"``, ``"-c10"``)."""
         parts = [self.group, self.method]
+        if self.model != PAPER_MODEL:
+            parts.insert(0, self.model)
         if self.method == "IR":
             parts += [self.regularizer, f"nu{_fmt(self.nu)}"]
         if self.method == "WT" and self.pool != "max":
@@ -96,7 +111,12 @@ class TrainConfig:
         return "-".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict; ``model`` only when it is not the paper's MLP, so the paper's
+        records and checkpoints keep the layout they were written with."""
+        d = asdict(self)
+        if self.model == PAPER_MODEL:
+            d.pop("model")
+        return d
 
     def stack_key(self) -> tuple:
         """Runs with equal stack keys can train as members of one stacked model."""
@@ -127,6 +147,12 @@ class TrainedRun:
         wall_time_s: training time of this run; for a stacked run, the stack's
             time divided by its number of members (summed over resumed sessions).
         stack_size: number of runs trained together with this one (1 = alone).
+        engine: how the members were trained: ``"stacked_mlp"`` (the paper MLP as a
+            :class:`~nets.stacked.StackedMLP`), ``"vmap"`` (any model, members stacked with
+            ``torch.func``) or ``"one_at_a_time"`` (a model that cannot be stacked).
+        wt_pooling: WT only, where the group pooling sits: ``"first_layer-max"`` /
+            ``"first_layer-mean"`` (the paper's, at the first layer) or ``"logits-mean"``
+            (mean of the logits over the orbit); ``None`` for DA and IR.
     """
 
     config: TrainConfig
@@ -137,6 +163,8 @@ class TrainedRun:
     history: dict[str, list[float]]
     wall_time_s: float
     stack_size: int = 1
+    engine: str = "stacked_mlp"
+    wt_pooling: str | None = None
 
 
 HISTORY_KEYS: tuple[str, ...] = ("loss", "task_loss", "reg_loss", "val_accuracy")
@@ -153,12 +181,10 @@ def as_group(group: Group | str) -> Group:
     return get_group(group) if isinstance(group, str) else group
 
 
-
 def stream_seed(seed: int, stream: int) -> int:
     """Independent 63-bit seed for stream ``stream`` of run seed ``seed`` (NumPy SeedSequence)."""
     state = np.random.SeedSequence([int(seed), int(stream)]).generate_state(1, dtype=np.uint64)[0]
     return int(state >> np.uint64(1))
-
 
 
 class TrainingDiverged(FloatingPointError):

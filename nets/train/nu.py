@@ -13,7 +13,7 @@ import torch
 from nets.data import Splits
 from nets.groups import get_group
 from nets.train.config import TrainConfig, TrainedRun, resolve_device
-from nets.train.loop import train_runs
+from nets.train.runs import train_runs
 
 #: How ``tune_nu(search=None)`` walks the nu grid, per device type. ``"ascending"``
 #: trains one nu at a time (its seeds stacked), smallest first, and stops at the first
