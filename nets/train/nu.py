@@ -77,6 +77,7 @@ def tune_nu(
     progress: bool = True,
     stack: bool | None = None,
     search: NuSearch | None = None,
+    model_fn: Any = None,
     **si_kwargs: Any,
 ) -> tuple[NuSelection, dict[float, list[TrainedRun]]]:
     """Train ``base`` with the ``nu`` of ``grid`` and every seed, and pick ``nu``.
@@ -93,6 +94,9 @@ def tune_nu(
     and stops once one reaches the target, so it picks the same ``nu`` as
     ``"full"`` with fewer runs; ``None``: :data:`AUTO_NU_SEARCH` for the device.
     Both resume from ``run_dir``.
+
+    ``model_fn``: as in :func:`~nets.train.train_runs`, for a ``base`` whose model is not the
+    paper MLP.
 
     Returns the selection and the trained runs per ``nu`` (seed order).
     ``si_kwargs`` go to ``saliency_invariance``.
@@ -125,14 +129,14 @@ def tune_nu(
     scores: dict[float, tuple[float, float]] = {}
     if search == "full":
         runs = train_runs([replace(base, nu=v) for v in grid], seeds, splits, device=dev, run_dir=run_dir,
-                          progress=progress, stack=stack)
+                          progress=progress, stack=stack, model_fn=model_fn)
         for j, v in enumerate(grid):
             by_nu[v] = runs[j * k:(j + 1) * k]
             scores[v] = measure(by_nu[v])
     else:
         for v in sorted(grid):
             by_nu[v] = train_runs([replace(base, nu=v)], seeds, splits, device=dev, run_dir=run_dir,
-                                  progress=progress, stack=stack)
+                                  progress=progress, stack=stack, model_fn=model_fn)
             scores[v] = measure(by_nu[v])
             if scores[v][0] >= si_target:
                 break
