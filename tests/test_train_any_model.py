@@ -17,7 +17,7 @@ from nets.data import Splits, load_splits
 from nets.fetch import ENV_FROM, FOLDERS, MANIFEST, cache_root
 from nets.groups import R4
 from nets.models import check_invariance
-from nets.train import TrainConfig, half_squared_logit_distance, init_model, train_runs
+from nets.train import TrainConfig, half_squared_logit_distance, init_model, orbit_accuracy, train_runs
 
 
 def _data_available() -> bool:
@@ -87,6 +87,12 @@ def _logit_invariance(model: nn.Module, x: torch.Tensor) -> float:
         orbit = R4.orbit(x)  # (4, N, 1, H, W)
         logits = model(orbit.reshape(-1, *x.shape[1:])).view(4, x.shape[0], -1)
     return float(half_squared_logit_distance(logits[0], logits[1:]).mean())
+
+
+def test_selected_epoch_is_the_best_orbit_accuracy_of_the_returned_model(runs, splits):
+    for method, run in runs.items():
+        assert run.history["val_accuracy"][run.best_epoch] == max(run.history["val_accuracy"]), method
+        assert orbit_accuracy(run.model, splits.val, "r4") == pytest.approx(run.best_val_accuracy, abs=1e-12), method
 
 
 def test_cnn_trains_with_every_method_to_finite_losses_stacked_by_vmap(runs):

@@ -135,8 +135,9 @@ class TrainedRun:
 
     Attributes:
         model: :class:`~nets.models.MLP` (DA, IR) or :class:`~nets.models.InvariantMLP`
-            (WT) holding the weights of the best validation epoch, in eval mode,
-            on the training device.
+            (WT), or for another model ``model_fn(config)`` (WT: wrapped in
+            :class:`~nets.train.pooling.GroupPooled`), holding the state of the best
+            validation epoch, in eval mode, on the training device.
         best_epoch: 0-based index of that epoch into the history lists, so
             ``history["val_accuracy"][best_epoch] == best_val_accuracy`` (epoch
             ``best_epoch + 1`` of ``config.epochs``; the first epoch wins ties).

@@ -45,9 +45,10 @@ def orbit_accuracy(model: nn.Module, split: Split, group: Group | str, chunk_siz
     """Accuracy of ``model`` over the full orbit of ``split``: the fraction of pairs
     ``(x_i, g)`` with ``argmax f(g x_i) = y_i``, over all samples and all ``g`` in ``G``.
 
-    model maps ``(M, H, W)`` to logits ``(M, C)``; split: ``x (N, H, W)``, ``y (N,)``,
-    moved to the model's device. ``chunk_size`` samples (``|G|`` times as many
-    inputs) per forward. The model's train/eval mode is left as it is.
+    model maps ``(M, *in)`` to logits ``(M, C)``, ``in`` being ``model.input_shape`` when it
+    has one (as in training), else the split's sample shape; split: ``x (N, *C, H, W)`` (the
+    group acts on the last two axes), ``y (N,)``, moved to the model's device. ``chunk_size``
+    samples (``|G|`` times as many inputs) per forward. The model's train/eval mode is left as it is.
     """
     group = as_group(group)
     p = next(iter(model.parameters()), None)
@@ -57,9 +58,9 @@ def orbit_accuracy(model: nn.Module, split: Split, group: Group | str, chunk_siz
         raise ValueError("orbit_accuracy needs a non-empty split")
     correct = torch.zeros((), dtype=torch.long, device=device)
     for a in range(0, len(y), chunk_size):
-        orb = group.orbit(x[a:a + chunk_size])  # (|G|, n, H, W)
+        orb = group.orbit(x[a:a + chunk_size])  # (|G|, n, *C, H, W)
         G, n = orb.shape[:2]
-        pred = model(orb.reshape(G * n, *orb.shape[2:])).argmax(-1).view(G, n)
+        pred = model(orb.reshape(G * n, *getattr(model, "input_shape", orb.shape[2:]))).argmax(-1).view(G, n)
         correct += (pred == y[a:a + chunk_size]).sum()
     return int(correct) / (group.order * len(y))
 
