@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(not _data_available(), reason="real MNIST not fe
 class SmallCNN(nn.Module):
     """Three 3x3 convolutions, global average pooling, a linear head; takes ``(N, 1, 36, 36)``."""
 
-    def __init__(self, n_classes: int = 9, width: int = 8, batch_norm: bool = False) -> None:
+    def __init__(self, n_classes: int = 9, width: int = 8, batch_norm: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
         self.input_shape = (1, 36, 36)  # the trainer reshapes (N, 36, 36) images to this
         self.conv1 = nn.Conv2d(1, width, 3, stride=2, padding=1)
@@ -42,7 +42,8 @@ class SmallCNN(nn.Module):
             nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
         )
-        self.head = nn.Linear(width, n_classes)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, n_classes)) if dropout else nn.Linear(
+            width, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.rest(self.conv1(x)).mean((-2, -1)))
@@ -62,6 +63,7 @@ FACTORIES = {
     "cnn": lambda c: SmallCNN(c.n_classes),
     "cnn_first": lambda c: FirstLayerCNN(c.n_classes),
     "cnn_bn": lambda c: SmallCNN(c.n_classes, batch_norm=True),
+    "cnn_dropout": lambda c: SmallCNN(c.n_classes, dropout=0.3),
 }
 BASE = dict(model="cnn", epochs=2, batch_size=64, lr=1e-2)
 
@@ -146,10 +148,12 @@ class _Stop(Exception):
     pass
 
 
-@pytest.mark.parametrize("model", ["cnn", "cnn_bn"])
-def test_resumed_training_is_bitwise_the_uninterrupted_run(splits, tmp_path, model):
+@pytest.mark.parametrize("model, engine", [("cnn", "vmap"), ("cnn_bn", "one_at_a_time"),
+                                           ("cnn_dropout", "one_at_a_time")])
+def test_resumed_training_is_bitwise_the_uninterrupted_run(splits, tmp_path, model, engine):
     config = TrainConfig(method="IR", nu=1.0, **{**BASE, "model": model})
     whole = train_runs([config], [0, 1], splits, device="cpu", progress=False, model_fn=FACTORIES)
+    assert [r.engine for r in whole] == [engine] * 2
 
     def stop_after_first(done: int) -> None:
         if done == 1:
