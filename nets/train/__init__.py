@@ -42,15 +42,17 @@ orbit table ``(|G| N, D)`` is built once, so an augmented batch (or the orbit
 of one, for IR and WT) is a single row gather; one random permutation and one
 draw of group elements per epoch. Several runs of one method/group/regularizer
 (different seeds and ``nu``) train together as one :class:`~nets.stacked.StackedMLP`
-(``torch.baddbmm`` over the members); member ``s`` still has its own
+(``torch.baddbmm`` over the members; another model: ``stack_module_state`` +
+``vmap(functional_call)``, or one at a time, :mod:`~nets.train.stacks`); member ``s`` still has its own
 initialisation, data order, augmentation draws and ``nu``, and gets exactly the
 gradient of its own loss. Adam is fused where the device supports it. The
 host reads device values once per epoch (losses and validation accuracy).
 
 Randomness. Every run draws from two explicit CPU ``torch.Generator`` objects
 derived from its seed (initial weights; data order and augmentation), never
-from the global RNG, so a seed gives the same initial weights and the same
-batches on every device and whether it is stacked or not, and the same seed
+from the global RNG (a factory model's initial weights and random layers come from
+the global RNG forked and seeded from the run's seed, :mod:`~nets.train.stacks`),
+so a seed gives the same initial weights and the same batches on every device and whether it is stacked or not, and the same seed
 on the same device gives the same numbers. Two runs with the same seed but
 different methods start from the same weights and see the same batches
 ("common random seeds", Section 4.2).

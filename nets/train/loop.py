@@ -155,7 +155,8 @@ def train_stack(
     N = train.N
     cayley_t = orbit_cayley(group, device)
     label = cfg.key() if S == 1 else "-".join(
-        [cfg.group, method] + ([cfg.regularizer] if method == "IR" else [])) + f" [{S} runs]"
+        ([cfg.model] if cfg.model != PAPER_MODEL else []) + [cfg.group, method]
+        + ([cfg.regularizer] if method == "IR" else [])) + f" [{S} runs]"
     bar = None
     if progress:
         from tqdm.auto import tqdm
