@@ -435,3 +435,24 @@ def test_ascending_nu_search_picks_the_same_nu_as_the_full_grid(splits):
         assert all(sel.si[grid.index(v)] == pytest.approx(full.si[grid.index(v)], abs=1e-5) for v in trained)
         if full_choice is None:
             assert sorted(trained) == sorted(grid)  # nothing reached it: the whole grid was tried
+
+
+def test_committed_paper_checkpoints_load_as_finished_runs_under_their_unchanged_keys():
+    """Every results/paper/checkpoints/*.pt is found under its config's key, loads as a finished
+    run (nothing trains), and gives back the stored selection and weights."""
+    from pathlib import Path
+
+    ckpt_dir = Path(__file__).resolve().parent.parent / "results" / "paper" / "checkpoints"
+    files = sorted(ckpt_dir.glob("*.pt"))
+    if not files:
+        pytest.skip("no committed paper checkpoints in this checkout")
+    data = synthetic_splits(n_train=4, n_val=4, n_test=0, seed=0, size=36)
+    for f in files:
+        ckpt = torch.load(f, map_location="cpu", weights_only=True)
+        config = TrainConfig(**ckpt["config"])
+        assert checkpoint_path(ckpt_dir, config, ckpt["seed"]) == f
+        (run,) = train_runs([config], [ckpt["seed"]], data, device="cpu", progress=False, run_dir=ckpt_dir,
+                            on_epoch_end=lambda done: pytest.fail(f"{f.name} trained instead of loading"))
+        assert (run.best_epoch, run.best_val_accuracy) == (ckpt["best_epoch"], ckpt["best_val_accuracy"])
+        state = run.model.state_dict()
+        assert all(torch.equal(state[k], v) for k, v in ckpt["best_state"].items()), f.name
