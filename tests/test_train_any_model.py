@@ -181,3 +181,15 @@ def test_checkpoint_keys_of_different_models_differ_and_the_paper_mlp_key_is_unc
     config = TrainConfig(method="IR", nu=1.0)
     assert config.key() == "r4-IR-logit-nu1" and "model" not in config.to_dict()
     assert replace(config, model="cnn").key() == "cnn-r4-IR-logit-nu1"
+
+
+def test_stacked_and_one_at_a_time_training_agree_to_float_round_off(splits):
+    config = TrainConfig(method="IR", nu=1.0, **BASE)
+    together = train_runs([config], [0, 1], splits, device="cpu", progress=False, model_fn=FACTORIES, stack=True)
+    alone = train_runs([config], [0, 1], splits, device="cpu", progress=False, model_fn=FACTORIES, stack=False)
+    assert [r.engine for r in together + alone] == ["vmap"] * 2 + ["one_at_a_time"] * 2
+    for a, b in zip(together, alone):
+        torch.testing.assert_close(torch.tensor(a.history["loss"]), torch.tensor(b.history["loss"]), rtol=1e-4, atol=0)
+        sa, sb = a.model.state_dict(), b.model.state_dict()
+        for k in sa:
+            torch.testing.assert_close(sa[k], sb[k], rtol=1e-3, atol=1e-5)
