@@ -41,3 +41,22 @@ def test_normalized_logit_distance_divides_by_the_reference_norm_plus_eps():
         for i in range(ref.shape[0]):
             want = float(((other[h, i] - ref[i]) ** 2).sum() / ((ref[i] ** 2).sum() + NORMALIZED_LOGIT_EPS))
             assert abs(float(out[h, i]) - want) <= 1e-12 * max(1.0, want)
+
+
+def test_metrics_li_and_di_per_sample_are_bitwise_the_formulas_they_had_before_sharing_them():
+    """nets.metrics now calls these functions; its LI / DI per sample equal, bit for bit, the
+    expressions it computed inline before (on a seeded model's orbit logits)."""
+    from nets import metrics
+    from nets.groups import R4
+    from nets.models import MLP
+
+    torch.manual_seed(0)
+    model = MLP(in_shape=(12, 12), hidden=16, n_hidden_layers=2).eval()
+    x = torch.randn(20, 12, 12)
+    with torch.no_grad():
+        logits = model(R4.orbit(x).reshape(-1, 12, 12)).view(4, 20, -1)
+    li_before = (0.5 * (logits[[1, 2, 3]] - logits[0]).pow(2).sum(-1)).mean(0)
+    logp = F.log_softmax(logits.double(), dim=-1)
+    di_before = (logp[0].exp() * (logp[0] - logp[[1, 2, 3]])).sum(-1).clamp_min(0).mean(0).float()
+    assert torch.equal(metrics.logit_invariance(model, x, R4, reduction="none"), li_before)
+    assert torch.equal(metrics.distribution_invariance(model, x, R4, reduction="none"), di_before)
