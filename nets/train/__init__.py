@@ -92,7 +92,7 @@ from nets.train.config import (
     resolve_device,
     stream_seed,
 )
-from nets.train.evaluate import orbit_accuracy, stacked_orbit_accuracy
+from nets.train.evaluate import orbit_accuracy, shared_orbit_accuracy, stacked_orbit_accuracy
 from nets.train.loop import Member, make_adam, train_stack
 from nets.train.losses import (
     NORMALIZED_LOGIT_EPS,
@@ -142,6 +142,7 @@ __all__ = [
     "batch_inputs",
     "orbit_accuracy",
     "stacked_orbit_accuracy",
+    "shared_orbit_accuracy",
     "checkpoint_path",
     "atomic_save",
     "load_checkpoint",

@@ -3,6 +3,8 @@ selection) and of one ordinary model on a split."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -11,6 +13,20 @@ from nets.groups import Group
 from nets.stacked import StackedMLP
 from nets.train.batches import OrbitData
 from nets.train.config import as_group
+
+
+@torch.no_grad()
+def shared_orbit_accuracy(forward_shared: Callable[[torch.Tensor], torch.Tensor], data: OrbitData,
+                          n_members: int, chunk_rows: int) -> torch.Tensor:
+    """Accuracy of ``n_members`` stacked members over the full orbit of ``data``, ``(S,)`` float64
+    on the device: every orbit input ``vec(g x_i)`` classified by every member.
+
+    forward_shared: ``(M, D) -> (S, M, C)``, the members' logits on the same inputs;
+    ``chunk_rows`` orbit inputs per call."""
+    correct = torch.zeros(n_members, dtype=torch.long, device=data.y.device)
+    for x, y in data.orbit_chunks(chunk_rows):
+        correct += (forward_shared(x).argmax(-1) == y).sum(1)
+    return correct.to(torch.float64) / (data.G * data.N)
 
 
 @torch.no_grad()
@@ -25,18 +41,14 @@ def stacked_orbit_accuracy(model: StackedMLP, data: OrbitData) -> torch.Tensor:
     """
     S = model.n_members
     chunk = int(min(8192, max(256, 2**24 // (S * model.hidden))))
+    if not (model.tied and data.table is not None):
+        return shared_orbit_accuracy(model.forward_shared, data, S, max(256, chunk // data.G) if model.tied else chunk)
     correct = torch.zeros(S, dtype=torch.long, device=data.y.device)
-    if model.tied and data.table is not None:
-        orbit = data.table.view(data.G, data.N, data.D)
-        n = max(1, chunk // data.G)
-        for a in range(0, data.N, n):
-            pred = model.forward_shared_orbit(orbit[:, a:a + n]).argmax(-1)
-            correct += data.G * (pred == data.y[a:a + n]).sum(1)
-    else:
-        if model.tied:
-            chunk = max(256, chunk // data.G)
-        for x, y in data.orbit_chunks(chunk):
-            correct += (model.forward_shared(x).argmax(-1) == y).sum(1)
+    orbit = data.table.view(data.G, data.N, data.D)
+    n = max(1, chunk // data.G)
+    for a in range(0, data.N, n):
+        pred = model.forward_shared_orbit(orbit[:, a:a + n]).argmax(-1)
+        correct += data.G * (pred == data.y[a:a + n]).sum(1)
     return correct.to(torch.float64) / (data.G * data.N)
 
 

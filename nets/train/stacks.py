@@ -40,7 +40,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from nets.stacked import StackedMLP
 from nets.train.batches import OrbitData
 from nets.train.config import TrainConfig, stream_seed
-from nets.train.evaluate import stacked_orbit_accuracy
+from nets.train.evaluate import shared_orbit_accuracy, stacked_orbit_accuracy
 from nets.train.pooling import GroupPooled
 
 ModelFn = Callable[[TrainConfig], nn.Module]
@@ -183,10 +183,7 @@ class GenericStack:
         """Accuracy of every member over the full orbit of ``data``, ``(S,)`` float64 on the device
         (each orbit input classified by every member; WT pools over its orbit inside the model)."""
         chunk = max(64, 4096 // (self.S * (self.G if self.wt_pooling else 1)))
-        correct = torch.zeros(self.S, dtype=torch.long, device=data.y.device)
-        for x, y in data.orbit_chunks(chunk):
-            correct += (self._forward(x, shared=True).argmax(-1) == y).sum(1)
-        return correct.to(torch.float64) / (data.G * data.N)
+        return shared_orbit_accuracy(lambda x: self._forward(x, shared=True), data, self.S, chunk)
 
     @torch.no_grad()
     def load_member(self, s: int, state: dict[str, torch.Tensor]) -> None:
