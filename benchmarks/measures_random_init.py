@@ -18,14 +18,18 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from nets.groups import get_group
-from nets.metrics import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.first_layer import compare_first_layer_implementations  # noqa: E402
+from nets.groups import get_group  # noqa: E402
+from nets.metrics import (  # noqa: E402
     distribution_invariance,
     integrated_gradients,
     jacobian_spectral_norm,
@@ -34,7 +38,7 @@ from nets.metrics import (
     orbit_centroid_invariance,
     saliency_invariance,
 )
-from nets.models import InvariantMLP, MLP, compare_first_layer_implementations, count_parameters
+from nets.models import InvariantMLP, MLP, count_parameters  # noqa: E402
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

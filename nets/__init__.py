@@ -33,7 +33,6 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "InvariantMLP",
         "check_invariance",
         "count_parameters",
-        "compare_first_layer_implementations",
     ),
     "nets.metrics": (
         "logit_invariance",

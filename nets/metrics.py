@@ -80,6 +80,7 @@ from nets.sensitivity import (  # noqa: F401  (re-exported)
     class_common_logit_share,
     jacobian_spectral_norm,
 )
+from nets.train.losses import half_squared_logit_distance, kl_from_log_probs
 
 __all__ = [
     "logit_invariance",
@@ -144,14 +145,14 @@ def _orbit_logit_chunks(model: nn.Module, x: torch.Tensor, group: GroupLike, chu
 # ---- LI, DI, orbit centroid, per-layer profile ---------------------------------------
 def _li_per_sample(logits: torch.Tensor, elems: list[int]) -> torch.Tensor:
     """Orbit logits ``(|G|, n, C)`` -> per-sample LI ``(n,)``: mean over ``elems`` of 1/2 ||f(x) - f(gx)||^2."""
-    return (0.5 * (logits[elems] - logits[0]).pow(2).sum(-1)).mean(0)
+    return half_squared_logit_distance(logits[0], logits[elems]).mean(0)
 
 
 def _di_per_sample(logits: torch.Tensor, elems: list[int]) -> torch.Tensor:
     """Orbit logits ``(|G|, n, C)`` -> per-sample DI ``(n,)``: mean over ``elems`` of KL(u_x || q_gx), in float64."""
     logp = F.log_softmax(logits.to(_wide_dtype(logits)), dim=-1)
     p0 = logp[0]
-    kl = (p0.exp() * (p0 - logp[elems])).sum(-1).clamp_min(0)  # (|elems|, n)
+    kl = kl_from_log_probs(p0, logp[elems]).clamp_min(0)  # (|elems|, n)
     return kl.mean(0).to(logits.dtype)
 
 

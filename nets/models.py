@@ -3,9 +3,13 @@ group-invariant weight-tied counterpart.
 
 Both keep every parameter in ``self.layers`` (an ``nn.ModuleList`` of
 ``nn.Linear``), so the state-dict keys are ``layers.0.weight`` ... ``layers.L.bias``
-for both models and a trainer can map stacked multi-seed parameters onto either
-one (``torch.func.functional_call``). The forward passes contain no
-data-dependent Python control flow, so they run under ``torch.func.vmap``.
+for both models. The trainer trains the paper's runs as a :class:`nets.stacked.StackedMLP`,
+whose members convert to and from this layout; its generic engine (any model) stacks
+modules with ``torch.func.stack_module_state`` and runs them with
+``vmap(functional_call)``, which these models also support: the forward passes contain
+no data-dependent Python control flow. :meth:`MLP.first_layer` and
+:meth:`MLP.after_first_layer` split the model at its first layer (the trainer's
+first-layer group pooling, :mod:`nets.train.pooling`).
 
 Inputs are images ``(N, H, W)`` or flattened images ``(N, H*W)``; the output is
 logits ``(N, n_classes)``.
@@ -13,7 +17,6 @@ logits ``(N, n_classes)``.
 
 from __future__ import annotations
 
-import time
 from typing import Literal, Sequence
 
 import torch
@@ -28,7 +31,6 @@ __all__ = [
     "CenteredLogits",
     "check_invariance",
     "count_parameters",
-    "compare_first_layer_implementations",
 ]
 
 Pool = Literal["max", "mean"]
@@ -116,6 +118,17 @@ class MLP(nn.Module):
             out.append(h)
         return out
 
+    def first_layer(self, x: torch.Tensor) -> torch.Tensor:
+        """The first hidden layer with its ReLU, ``(N, H, W)`` or ``(N, H*W)`` -> ``(N, hidden)``
+        (with :meth:`after_first_layer`, the :class:`nets.train.pooling.FirstLayerPooling` protocol)."""
+        return self._first_layer(self._flatten(x))
+
+    def after_first_layer(self, h: torch.Tensor) -> torch.Tensor:
+        """Everything after the first hidden layer: ``(N, hidden)`` -> logits ``(N, n_classes)``."""
+        for layer in self.layers[1:-1]:
+            h = F.relu(layer(h))
+        return self.layers[-1](h)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate representation (last hidden layer), ``(N, hidden)``."""
         h = self._first_layer(self._flatten(x))
@@ -149,15 +162,9 @@ class InvariantMLP(MLP):
     Implementation. ``W P_g`` is a column gather of ``W``; the first layer
     gathers the ``|G|`` column-permuted copies of ``W`` into one
     ``(|G| hidden, H*W)`` matrix and does one matmul, instead of building the
-    input orbit ``(N, |G|, H*W)`` and multiplying that by ``W``. Same FLOPs;
-    the two took the same time within the noise of this project's shared
-    2-core CPU (``compare_first_layer_implementations``, R4, 36x36, hidden 128,
-    float32, load average 4-5: forward N=1000 96 ms vs 105 ms; forward+backward
-    N=512 224 ms vs 192 ms; a second run 200 vs 204 ms and 529 vs 488 ms). The
-    weight gather is kept because it never materializes the orbit: at N=512 it
-    gathers 2.7 MB of weights instead of 10.6 MB of inputs, and backward saves
-    ``x`` rather than its orbit. The input-orbit version stays as
-    ``_first_layer_input_orbit`` (reference for tests and timing).
+    input orbit ``(N, |G|, H*W)`` and multiplying that by ``W`` (same FLOPs and
+    time; it never materializes the orbit; the comparison and its timings are in
+    ``benchmarks/first_layer.py``).
 
     Args:
         group: the group ``G`` acting on ``in_shape`` images (checked at construction).
@@ -201,16 +208,6 @@ class InvariantMLP(MLP):
             return F.relu(z.amax(dim=-2))
         return F.relu(z).mean(dim=-2)
 
-    def _first_layer_input_orbit(self, x_flat: torch.Tensor) -> torch.Tensor:
-        """Reference implementation through the input orbit (kept for tests and timing)."""
-        layer = self.layers[0]
-        idx = self.group.orbit_index(*self.in_shape, device=x_flat.device)
-        orbit = x_flat[:, idx]  # (N, |G|, HW), orbit[:, g] = vec(g x)
-        z = layer(orbit)  # (N, |G|, hidden)
-        if self.pool == "max":
-            return F.relu(z.amax(dim=-2))
-        return F.relu(z).mean(dim=-2)
-
     def extra_repr(self) -> str:
         return f"group={self.group.name}, pool={self.pool!r}"
 
@@ -248,35 +245,3 @@ def check_invariance(model: nn.Module, group: Group, x: torch.Tensor) -> float:
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of scalar parameters (all, or only those with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def compare_first_layer_implementations(
-    model: InvariantMLP, x: torch.Tensor, repeats: int = 20, backward: bool = False
-) -> dict[str, float]:
-    """Median seconds of the tied first layer by weight gather vs input orbit.
-
-    The two implementations alternate within each repeat, so a machine shared
-    with other jobs slows both alike. x: ``(N, H, W)`` or ``(N, H*W)``. Returns
-    ``{"weight_gather": s, "input_orbit": s, "max_abs_diff": d}`` (``d``: largest
-    difference between the two outputs); used by ``benchmarks/measures_random_init.py``.
-    """
-    x_flat = model._flatten(x)
-    impls = {"weight_gather": model._first_layer, "input_orbit": model._first_layer_input_orbit}
-    times: dict[str, list[float]] = {k: [] for k in impls}
-    outs: dict[str, torch.Tensor] = {}
-    for r in range(repeats + 1):
-        order = list(impls) if r % 2 == 0 else list(impls)[::-1]
-        for name in order:
-            model.zero_grad(set_to_none=True)
-            t0 = time.perf_counter()
-            with torch.set_grad_enabled(backward):
-                out = impls[name](x_flat)
-                if backward:
-                    out.sum().backward()
-            if r > 0:  # the first round warms up
-                times[name].append(time.perf_counter() - t0)
-            outs[name] = out.detach()
-    model.zero_grad(set_to_none=True)
-    results = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
-    results["max_abs_diff"] = float((outs["weight_gather"] - outs["input_orbit"]).abs().max())
-    return results

@@ -21,7 +21,7 @@ from nets.experiments.profiles import PROFILES  # noqa: E402
 from nets.groups import R4, T3, Group  # noqa: E402
 from nets.models import MLP, InvariantMLP  # noqa: E402
 from nets.stacked import StackedMLP  # noqa: E402
-from nets.train import _batch_inputs, _member_losses, _orbit_cayley, _OrbitData  # noqa: E402
+from nets.train import batch_inputs, member_losses, orbit_cayley, OrbitData  # noqa: E402
 
 # Small but not tiny: a few hidden layers of width 16, 12x12 images (R4 and T3 act on them).
 SHAPE, HIDDEN, LAYERS, CLASSES, B = (12, 12), 16, 3, 5, 24
@@ -51,9 +51,9 @@ def _fast_batch(method: str, group: Group, x: torch.Tensor, y: torch.Tensor, ele
     """The trainer's batch of one member: row gathers from the orbit table of ``(x, y)``.
     DA ``(1, B, D)``; IR and WT ``(1, |G|, B, D)``, the orbit of each augmented sample
     with the augmented sample itself first."""
-    data = _OrbitData(Split(x, y), group, torch.device("cpu"), dtype=x.dtype)
+    data = OrbitData(Split(x, y), group, torch.device("cpu"), dtype=x.dtype)
     idx = torch.arange(B).unsqueeze(0)
-    return _batch_inputs(data, method, elements.unsqueeze(0), idx, _orbit_cayley(group, torch.device("cpu")))
+    return batch_inputs(data, method, elements.unsqueeze(0), idx, orbit_cayley(group, torch.device("cpu")))
 
 
 @pytest.mark.parametrize("group", [R4, T3], ids=lambda g: g.name)
@@ -73,7 +73,7 @@ def test_fast_path_and_reference_give_equal_losses_and_gradients(method, group, 
     x_aug = R.augment(x, group, elements)
     stacked, ref = _models(method, group, dtype)
 
-    task, reg = _member_losses(stacked, _fast_batch(method, group, x, y, elements), y.unsqueeze(0), method, "logit")
+    task, reg = member_losses(stacked, _fast_batch(method, group, x, y, elements), y.unsqueeze(0), method, "logit")
     nu = NU if method == "IR" else 0.0
     (task + nu * reg).sum().backward()
     ref_loss, ref_task, ref_reg = R.reference_loss(ref, x_aug, y, method, group, nu)

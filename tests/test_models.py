@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from nets.groups import D4, R4, T3, CyclicTranslations, get_group
-from nets.models import InvariantMLP, MLP, check_invariance, compare_first_layer_implementations, count_parameters
+from nets.models import InvariantMLP, MLP, check_invariance, count_parameters
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.first_layer import compare_first_layer_implementations, first_layer_input_orbit  # noqa: E402
 
 
 def test_default_mlp_has_233225_parameters():
@@ -117,8 +123,7 @@ def test_weight_gather_and_input_orbit_first_layers_agree(pool):
     torch.manual_seed(0)
     model = InvariantMLP(R4, pool=pool)
     x = torch.randn(16, 36, 36)
-    torch.testing.assert_close(model._first_layer(x.reshape(16, -1)),
-                               model._first_layer_input_orbit(x.reshape(16, -1)), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(model.first_layer(x), first_layer_input_orbit(model, x), atol=1e-5, rtol=1e-5)
 
 
 def test_first_layer_timing_helper_reports_both_implementations():

@@ -26,10 +26,10 @@ from nets.train import (
     NORMALIZED_LOGIT_EPS,
     TrainConfig,
     TrainingDiverged,
-    _batch_inputs,
-    _member_losses,
-    _orbit_cayley,
-    _OrbitData,
+    batch_inputs,
+    member_losses,
+    orbit_cayley,
+    OrbitData,
     checkpoint_path,
     invariance_regularizer,
     orbit_accuracy,
@@ -170,13 +170,13 @@ def test_config_refuses_nu_for_methods_without_regularizer():
 @pytest.mark.parametrize("group_name", ["r4", "t3", "d4"])
 def test_batch_inputs_are_the_group_action_and_its_orbit(splits, group_name):
     group = get_group(group_name)
-    data = _OrbitData(splits.train, group, torch.device("cpu"))
+    data = OrbitData(splits.train, group, torch.device("cpu"))
     gen = torch.Generator().manual_seed(1)
     idx = torch.randint(0, len(splits.train), (2, 5), generator=gen)
     elem = torch.randint(0, group.order, (2, 5), generator=gen)
     x = splits.train.x
-    da = _batch_inputs(data, "DA", elem, idx, _orbit_cayley(group, torch.device("cpu")))
-    ir = _batch_inputs(data, "IR", elem, idx, _orbit_cayley(group, torch.device("cpu")))
+    da = batch_inputs(data, "DA", elem, idx, orbit_cayley(group, torch.device("cpu")))
+    ir = batch_inputs(data, "IR", elem, idx, orbit_cayley(group, torch.device("cpu")))
     for s in range(2):
         aug = group.act(x[idx[s]], elem[s])
         assert torch.equal(da[s], aug.flatten(1))
@@ -194,15 +194,15 @@ def test_stacked_losses_and_gradients_equal_separate_models(splits, method, form
     group = get_group("r4")
     S, n, dev = 3, 7, torch.device("cpu")
     nus = [0.0, 0.5, 2.0] if method == "IR" else [0.0] * S
-    data = _OrbitData(splits.train, group, dev, dtype=torch.float64)
+    data = OrbitData(splits.train, group, dev, dtype=torch.float64)
     stacked = StackedMLP(S, (18, 18), 9, 16, 2, group=group if method == "WT" else None, dtype=torch.float64)
     stacked.reset_parameters([torch.Generator().manual_seed(s) for s in range(S)])
     gen = torch.Generator().manual_seed(2)
     idx = torch.randint(0, len(splits.train), (S, n), generator=gen)
     elem = torch.randint(0, group.order, (S, n), generator=gen)
     y = data.y[idx]
-    x = _batch_inputs(data, method, elem, idx, _orbit_cayley(group, dev))
-    task, reg = _member_losses(stacked, x, y, method, form)
+    x = batch_inputs(data, method, elem, idx, orbit_cayley(group, dev))
+    task, reg = member_losses(stacked, x, y, method, form)
     (task + torch.tensor(nus, dtype=torch.float64) * reg).sum().backward()
 
     for s in range(S):
@@ -245,7 +245,7 @@ def test_stacked_forward_on_shared_inputs_equals_each_member(splits, tied):
 
 
 def test_per_pixel_gather_fallback_trains_exactly_like_the_orbit_table(splits, monkeypatch):
-    import nets.train as T
+    import nets.train.batches as T
 
     configs = [small("IR", epochs=2, nu=1.0), small("WT", epochs=2)]
     with_table = train_runs(configs, [0], splits, device="cpu", progress=False)
@@ -435,3 +435,24 @@ def test_ascending_nu_search_picks_the_same_nu_as_the_full_grid(splits):
         assert all(sel.si[grid.index(v)] == pytest.approx(full.si[grid.index(v)], abs=1e-5) for v in trained)
         if full_choice is None:
             assert sorted(trained) == sorted(grid)  # nothing reached it: the whole grid was tried
+
+
+def test_committed_paper_checkpoints_load_as_finished_runs_under_their_unchanged_keys():
+    """Every results/paper/checkpoints/*.pt is found under its config's key, loads as a finished
+    run (nothing trains), and gives back the stored selection and weights."""
+    from pathlib import Path
+
+    ckpt_dir = Path(__file__).resolve().parent.parent / "results" / "paper" / "checkpoints"
+    files = sorted(ckpt_dir.glob("*.pt"))
+    if not files:
+        pytest.skip("no committed paper checkpoints in this checkout")
+    data = synthetic_splits(n_train=4, n_val=4, n_test=0, seed=0, size=36)
+    for f in files:
+        ckpt = torch.load(f, map_location="cpu", weights_only=True)
+        config = TrainConfig(**ckpt["config"])
+        assert checkpoint_path(ckpt_dir, config, ckpt["seed"]) == f
+        (run,) = train_runs([config], [ckpt["seed"]], data, device="cpu", progress=False, run_dir=ckpt_dir,
+                            on_epoch_end=lambda done: pytest.fail(f"{f.name} trained instead of loading"))
+        assert (run.best_epoch, run.best_val_accuracy) == (ckpt["best_epoch"], ckpt["best_val_accuracy"])
+        state = run.model.state_dict()
+        assert all(torch.equal(state[k], v) for k, v in ckpt["best_state"].items()), f.name

@@ -15,7 +15,7 @@ non-identity elements (``nets.metrics``).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 from nets.data import Splits, load_splits
 from nets.experiments.common import checkpoint_dir, finish, mean_std, read_json, read_results, result_path
@@ -118,7 +118,7 @@ def evaluate(run: TrainedRun, splits: Splits, group_name: str, profile: Profile,
 
 
 def summarize(config: TrainConfig, per_seed: list[dict]) -> dict:
-    out = {"config": asdict(config), "key": config.key(), "nu": config.nu if config.method == "IR" else None,
+    out = {"config": config.to_dict(), "key": config.key(), "nu": config.nu if config.method == "IR" else None,
            "runs": per_seed}
     for measure in ("accuracy", "LI", "DI", "SI"):
         out[measure] = mean_std([r[measure] for r in per_seed])

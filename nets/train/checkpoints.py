@@ -1,0 +1,143 @@
+"""Checkpoints: where a run's file lives, the atomic save, the load (checked against the run's
+config and seed), the checkpoint layout, and a finished run rebuilt from its file.
+
+Layout (format 1; plain tensors, dicts, lists and numbers, so it loads with
+``torch.load(..., weights_only=True)``): ``format``, ``config`` (:meth:`TrainConfig.to_dict`),
+``seed``, ``epoch`` (epochs done), ``finished``, ``best_state`` (the state dict of the best
+validation epoch), ``best_epoch``, ``best_val_accuracy``, ``generator`` (the data generator's
+state), ``history``, ``wall_time_s``, ``stack_size``, ``torch_version``; while unfinished also
+``state`` (current state dict) and ``optimizer`` (Adam's ``step``, ``exp_avg``, ``exp_avg_sq``
+per parameter). Runs of a factory model also record ``engine`` and ``wt_pooling`` (WT), and,
+when trained one at a time, the global RNG state ``rng_state`` (and ``cuda_rng_state`` on CUDA)
+that random layers draw from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from nets.groups import get_group
+from nets.models import MLP, InvariantMLP
+from nets.results_io import ResultsFileError, atomic_torch_save, load_torch_file
+from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun
+from nets.train.stacks import ModelFn, init_model
+
+#: Version of the checkpoint layout; a different version is refused on load.
+CHECKPOINT_FORMAT = 1
+
+
+def checkpoint_path(run_dir: Path | str, config: TrainConfig, seed: int) -> Path:
+    """Where :func:`train_runs` keeps the checkpoint of ``(config, seed)``."""
+    return Path(run_dir) / f"{config.key()}-seed{int(seed)}.pt"
+
+
+def atomic_save(obj: dict, path: Path) -> None:
+    """``torch.save(obj, path)`` atomically (:func:`nets.results_io.atomic_torch_save`): ``path``
+    is either the old file or the complete new one."""
+    atomic_torch_save(obj, path)
+
+
+def load_checkpoint(path: Path, config: TrainConfig, seed: int) -> dict | None:
+    """The checkpoint at ``path``, loaded with ``weights_only=True``; ``None`` if there is none,
+    or if it is damaged (empty, truncated, not a checkpoint): then it is moved aside to
+    ``*.corrupt`` with a one-line warning (:func:`nets.results_io.load_torch_file`) and the run
+    starts again.
+
+    Raises :class:`nets.results_io.ResultsFileError` (a ``ValueError``) when its format is not
+    :data:`CHECKPOINT_FORMAT` or it belongs to another config or seed."""
+    ckpt = load_torch_file(path, "checkpoint")
+    if ckpt is None:
+        return None
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ResultsFileError(f"{path}: checkpoint format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT}; "
+                               "move it away or use another results folder")
+    if ckpt.get("config") != config.to_dict() or ckpt.get("seed") != int(seed):
+        raise ResultsFileError(
+            f"{path}: checkpoint is for config {ckpt.get('config')} seed {ckpt.get('seed')}, "
+            f"not {config.to_dict()} seed {seed}; move it away or use another run_dir"
+        )
+    return ckpt
+
+
+def build_model(config: TrainConfig, in_shape: tuple[int, int], state: dict, device: torch.device,
+                model_fn: ModelFn | None = None) -> nn.Module:
+    """The trained model of ``config`` holding ``state``, in eval mode on ``device``: the paper's
+    :class:`MLP` / :class:`InvariantMLP` (``in_shape``: ``(H, W)``), or for another model
+    ``model_fn(config)`` (wrapped in :class:`~nets.train.pooling.GroupPooled` for WT)."""
+    if config.model != PAPER_MODEL:
+        if model_fn is None:
+            raise ValueError(f"{config.key()}: model {config.model!r} needs its model_fn")
+        model = init_model(config, 0, model_fn)
+        model.load_state_dict(state)
+        return model.to(device).eval()
+    kw = dict(in_shape=in_shape, n_classes=config.n_classes, hidden=config.hidden,
+              n_hidden_layers=config.n_hidden_layers)
+    if config.method == "WT":
+        model: nn.Module = InvariantMLP(get_group(config.group), pool=config.pool, **kw)
+    else:
+        model = MLP(**kw)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def run_from_checkpoint(config: TrainConfig, seed: int, ckpt: dict, in_shape: tuple[int, int],
+                        device: torch.device, model_fn: ModelFn | None = None) -> TrainedRun:
+    """The finished run stored in ``ckpt`` (its best-validation model, see :func:`build_model`)."""
+    mlp_pooling = f"first_layer-{config.pool}" if config.method == "WT" else None
+    return TrainedRun(
+        config=config, seed=int(seed), model=build_model(config, in_shape, ckpt["best_state"], device, model_fn),
+        best_epoch=int(ckpt["best_epoch"]), best_val_accuracy=float(ckpt["best_val_accuracy"]),
+        history={k: list(v) for k, v in ckpt["history"].items()}, wall_time_s=float(ckpt["wall_time_s"]),
+        stack_size=int(ckpt.get("stack_size", 1)), engine=str(ckpt.get("engine", "stacked_mlp")),
+        wt_pooling=ckpt.get("wt_pooling", mlp_pooling),
+    )
+
+
+def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_params: int,
+                 opt: torch.optim.Optimizer, names: Sequence[str], best_state: Sequence[torch.Tensor],
+                 best_acc: torch.Tensor, best_epoch: torch.Tensor, data_gens: Sequence[torch.Generator],
+                 histories: Sequence[dict], wall: Sequence[float], done: int, epochs: int,
+                 extras: Sequence[dict] | None = None) -> None:
+    """Write the checkpoint of every member ``s`` of a stack to ``members[s].path`` (layout above).
+
+    tensors: the stack's state ``(S, ...)`` in ``names`` order, the first ``n_params`` of them
+    Adam's parameters; best_state likewise; extras: per member, keys added to its checkpoint."""
+    finished = done == epochs
+    params = list(tensors[:n_params])
+    step = None
+    if not finished:
+        st = opt.state[params[0]]
+        step = float(st["step"])
+    acc, ep = best_acc.cpu().tolist(), best_epoch.cpu().tolist()
+    for s, m in enumerate(members):
+        ckpt: dict[str, Any] = {
+            "format": CHECKPOINT_FORMAT,
+            "config": m.config.to_dict(),
+            "seed": int(m.seed),
+            "epoch": int(done),
+            "finished": bool(finished),
+            "best_state": {n: bp[s].detach().cpu().clone() for n, bp in zip(names, best_state)},
+            "best_epoch": int(ep[s]),
+            "best_val_accuracy": float(acc[s]),
+            "generator": data_gens[s].get_state(),
+            "history": {k: list(v) for k, v in histories[s].items()},
+            "wall_time_s": float(wall[s]),
+            "stack_size": len(members),
+            "torch_version": str(torch.__version__),
+        }
+        if not finished:  # a finished run never resumes: only its selected weights are kept
+            ckpt["state"] = {n: p[s].detach().cpu().clone() for n, p in zip(names, tensors)}
+            ckpt["optimizer"] = {
+                "step": step,
+                "exp_avg": {n: opt.state[p]["exp_avg"][s].detach().cpu().clone() for n, p in zip(names, params)},
+                "exp_avg_sq": {n: opt.state[p]["exp_avg_sq"][s].detach().cpu().clone()
+                               for n, p in zip(names, params)},
+            }
+        if extras is not None:
+            ckpt.update(extras[s])
+        atomic_save(ckpt, m.path)
+

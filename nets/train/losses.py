@@ -1,0 +1,116 @@
+"""The training losses: the task loss (cross-entropy) and the invariance regularizer ``I_f`` of
+Eq. 4 in its three forms, per stacked member.
+
+This module is the one home of the pairwise formulas comparing the logits ``f(x)`` of a sample
+with the logits ``f(hx)`` of a transformed copy; the trainer's regularizer and the measures of
+:mod:`nets.metrics` (LI, DI) both call them:
+
+* :func:`half_squared_logit_distance`, Eq. 2: ``1/2 ||f(x) - f(hx)||_2^2``;
+* :func:`kl_from_log_probs`, Eq. 1: ``KL(u_x || q_hx) = sum_c u_c (log u_c - log q_c)``;
+* :func:`normalized_logit_distance`, Section 4.4: ``||f(x) - f(hx)||^2 / (||f(x)||^2 + eps)``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from nets.train.config import REGULARIZERS, Method, Regularizer
+
+#: Guard in the denominator of the normalized logit form, ``||f(x)||^2 + eps``.
+NORMALIZED_LOGIT_EPS = 1e-6
+
+
+def half_squared_logit_distance(ref: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """Eq. 2's summand, ``1/2 ||f(x) - f(hx)||_2^2`` over the last (class) axis.
+
+    ref: logits ``f(x)`` ``(..., C)``; other: logits ``f(hx)``, broadcastable against ``ref``.
+    Returns the broadcast shape without the class axis, computed as ``0.5 * sum_c (other - ref)^2``.
+    """
+    return 0.5 * (other - ref).pow(2).sum(-1)
+
+
+def kl_from_log_probs(logp_ref: torch.Tensor, logp_other: torch.Tensor) -> torch.Tensor:
+    """Eq. 1's summand, ``KL(u_x || q_hx) = sum_c u_c (log u_c - log q_c)`` over the last axis.
+
+    logp_ref: ``log_softmax f(x)`` ``(..., C)``; logp_other: ``log_softmax f(hx)``, broadcastable.
+    Taking log-probabilities (not probabilities) keeps it stable for large logits; the caller
+    chooses the dtype (the measures use float64) and whether to clamp round-off below 0.
+    """
+    return (logp_ref.exp() * (logp_ref - logp_other)).sum(-1)
+
+
+def normalized_logit_distance(ref: torch.Tensor, other: torch.Tensor,
+                              eps: float = NORMALIZED_LOGIT_EPS) -> torch.Tensor:
+    """Section 4.4's normalized logit form, ``||f(x) - f(hx)||^2 / (||f(x)||^2 + eps)`` over the
+    last axis; ``eps`` (:data:`NORMALIZED_LOGIT_EPS`, our guard, not in the paper) keeps the
+    denominator away from 0. Shapes as in :func:`half_squared_logit_distance`."""
+    return (other - ref).pow(2).sum(-1) / (ref.pow(2).sum(-1) + eps)
+
+
+def regularizer_members(logits: torch.Tensor, form: Regularizer) -> torch.Tensor:
+    """Per-member regularizer: ``logits (S, |G|, B, C)`` with ``[:, 0]`` the reference
+    ``f(x)``; returns ``(S,)``, the mean over ``h = 1 .. |G|-1`` and the batch."""
+    ref, other = logits[:, :1], logits[:, 1:]
+    if form == "logit":  # Eq. 2
+        per = half_squared_logit_distance(ref, other)
+    elif form == "kl":  # Eq. 1
+        logp = torch.log_softmax(logits, dim=-1)
+        per = kl_from_log_probs(logp[:, :1], logp[:, 1:])
+    elif form == "normalized_logit":  # Section 4.4
+        per = normalized_logit_distance(ref, other)
+    else:
+        raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {form!r}")
+    return per.mean(dim=(1, 2))
+
+
+def invariance_regularizer(logits_orbit: torch.Tensor, form: Regularizer = "logit") -> torch.Tensor:
+    """Invariance regularizer ``I_f`` of Eq. 4 on the logits of whole orbits.
+
+    logits_orbit: ``(|G|, B, C)``, member ``0`` the reference ``f(x)`` and member
+    ``h`` the logits ``f(h x)`` of the same ``B`` samples. Returns the scalar mean
+    over ``h != 0`` and the batch of
+
+    * ``"logit"`` (Eq. 2): ``1/2 ||f(x) - f(hx)||_2^2``;
+    * ``"kl"`` (Eq. 1): ``KL(softmax f(x) || softmax f(hx))`` (computed from ``log_softmax``;
+      unchanged by adding a constant to a logit vector);
+    * ``"normalized_logit"`` (Section 4.4): ``||f(x) - f(hx)||^2 / (||f(x)||^2 + 1e-6)``
+      (the ``eps`` guard is ours).
+
+    Gradients flow through both ``f(x)`` and ``f(hx)``. With ``|G| = 1`` there is
+    nothing to compare and the mean over an empty set is NaN, so it is refused.
+    """
+    if logits_orbit.ndim != 3:
+        raise ValueError(f"logits_orbit must have shape (|G|, B, C), got {tuple(logits_orbit.shape)}")
+    if logits_orbit.shape[0] < 2:
+        raise ValueError("logits_orbit needs at least two orbit members (|G| >= 2)")
+    return regularizer_members(logits_orbit.unsqueeze(0), form)[0]
+
+
+def task_loss_members(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy per member: ``logits (S, B, C)``, ``y (S, B)`` -> ``(S,)``."""
+    S, B, C = logits.shape
+    return F.cross_entropy(logits.reshape(S * B, C), y.reshape(S * B), reduction="none").view(S, B).mean(1)
+
+
+def member_losses(
+    model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, method: Method,
+    form: Regularizer,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Task loss and regularizer of every member on its batch, each ``(S,)``.
+
+    model: the stacked members, ``(S, M, ...) -> (S, M, C)`` (a :class:`~nets.stacked.StackedMLP`
+    or the generic stack of :mod:`nets.train.generic`). x: DA ``(S, B, D)`` the augmented
+    samples; IR ``(S, |G|, B, D)`` the orbit of each augmented sample with ``x[:, 0]`` the
+    augmented sample itself; WT whatever the model pools (the StackedMLP takes the orbit).
+    y: ``(S, B)``. The regularizer is zero for DA and WT.
+    """
+    if method == "IR":
+        S, G, B, D = x.shape
+        logits = model(x.reshape(S, G * B, D)).view(S, G, B, -1)
+        return task_loss_members(logits[:, 0], y), regularizer_members(logits, form)
+    task = task_loss_members(model(x), y)
+    return task, torch.zeros_like(task)
+

@@ -1,0 +1,167 @@
+"""Training many runs: :func:`train_runs` loads finished runs from their checkpoints, groups the
+others into stacks (runs that differ only in seed and ``nu``) and trains each stack with
+:func:`~nets.train.loop.train_stack`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from nets.data import Splits
+from nets.groups import get_group
+from nets.precision import check_precision
+from nets.train.batches import OrbitData
+from nets.train.checkpoints import checkpoint_path, load_checkpoint, run_from_checkpoint
+from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, resolve_device
+from nets.train.loop import Member, train_stack
+from nets.train.stacks import ModelFn, can_stack, init_model, input_shape_of
+
+#: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type.
+#: Measured with ``benchmarks/train_throughput_quick.py`` on the project's 2-core CPU
+#: (torch 2.13, 2 threads, 4 seeds, paper MLP, 10k/2k samples), seconds per run-epoch
+#: stacked vs one at a time: DA 0.29 vs 0.33, IR 0.86 vs 0.91, WT 0.64 vs 0.67; on a
+#: busy machine stacking gained far more (DA 1.9x), as larger kernels amortise thread
+#: synchronisation. On CUDA, stacking turns small kernels into large ones (not measured
+#: here: no GPU was available).
+AUTO_STACK: dict[str, bool] = {"cpu": True, "cuda": True}
+
+
+def _factory(config: TrainConfig, model_fn) -> ModelFn | None:
+    """The factory of ``config.model``: ``None`` for the paper MLP, else ``model_fn`` (a callable,
+    or a mapping from model names to callables). Raises ValueError when there is none."""
+    if config.model == PAPER_MODEL:
+        return None
+    fn = model_fn.get(config.model) if isinstance(model_fn, Mapping) else model_fn
+    if not callable(fn):
+        raise ValueError(f"{config.key()}: model {config.model!r} needs a factory: pass "
+                         f"train_runs(..., model_fn=f) with f(config) -> nn.Module")
+    return fn
+
+
+def _stackable(config: TrainConfig, factory: ModelFn, splits: Splits) -> bool:
+    """Whether ``config``'s model can train stacked (:func:`~nets.train.stacks.can_stack` on two
+    training samples, shaped as the model takes them)."""
+    model = init_model(config, 0, factory)
+    x = splits.train.x[:2].to(torch.float32)
+    return can_stack(model, x.reshape(2, *input_shape_of(model, tuple(x.shape[1:]))))
+
+
+def train_runs(
+    configs: Sequence[TrainConfig],
+    seeds: Sequence[int],
+    splits: Splits,
+    *,
+    device: str | torch.device | None = "auto",
+    run_dir: Path | str | None = None,
+    progress: bool = True,
+    stack: bool | None = None,
+    max_stack: int | None = None,
+    checkpoint_every: int = 10,
+    on_epoch_end: Callable[[int], None] | None = None,
+    model_fn: Callable[[TrainConfig], nn.Module] | Mapping[str, Callable[[TrainConfig], nn.Module]] | None = None,
+    precision: str = "fp32",
+) -> list[TrainedRun]:
+    """Train every ``(config, seed)`` on ``splits.train``, selecting on ``splits.val``.
+
+    Returns the runs configs-major: ``[(c0, s0), (c0, s1), ..., (c1, s0), ...]``.
+
+    Args:
+        configs, seeds: the runs (seeds are non-negative integers).
+        splits: ``train`` and ``val`` images ``(N, *C, H, W)`` (the group acts on the last two
+            axes; the paper MLP takes ``(N, H, W)``) and labels ``(N,)``.
+        device: ``"auto"`` (CUDA when available) or a device.
+        run_dir: where checkpoints live (:func:`checkpoint_path`); finished runs are
+            loaded instead of trained, unfinished ones continue from their checkpoint.
+        progress: a tqdm bar per trained stack (epoch, loss, validation accuracy, ETA).
+        stack: train runs that differ only in seed and ``nu`` together as one
+            stacked model (``True``), one at a time (``False``), or per
+            ``AUTO_STACK`` for the device (``None``). A factory model that cannot be
+            stacked (:func:`~nets.train.stacks.can_stack`) always trains one at a time.
+        max_stack: at most this many runs per stack (``None``: no limit).
+        checkpoint_every: epochs between checkpoints (and one at the end).
+        on_epoch_end: called with the number of finished epochs after each epoch
+            of each stack (after its checkpoint, if any).
+        model_fn: the factory ``model_fn(config) -> nn.Module`` of every config whose ``model``
+            is not ``"mlp"`` (or a mapping from model names to factories). The module maps
+            ``(M, *in)`` to logits ``(M, n_classes)``, ``in`` being ``model.input_shape`` if it
+            has one, else the data's sample shape; see :mod:`nets.train.stacks` (engines) and
+            :mod:`nets.train.pooling` (WT).
+        precision: ``"fp32"``, or ``"bf16"``: the training forward and loss under bf16
+            autocast, weights, Adam state and validation in float32 (:mod:`nets.precision`;
+            refused on a CPU without bf16 instructions). bf16 checkpoints live in
+            ``run_dir / "bf16"``, apart from the float32 ones.
+
+    Raises:
+        TrainingDiverged: a loss became NaN or infinite (names the runs and the epoch).
+    """
+    configs = list(configs)
+    seeds = [int(s) for s in seeds]
+    if any(s < 0 for s in seeds):
+        raise ValueError(f"seeds must be non-negative, got {seeds}")
+    if not configs or not seeds:
+        return []
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+    if max_stack is not None and max_stack < 1:
+        raise ValueError(f"max_stack must be >= 1, got {max_stack}")
+    keys = [(c.key(), s) for c in configs for s in seeds]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate (config, seed) pairs in train_runs")
+    dev = resolve_device(device)
+    check_precision(precision, dev)
+    if stack is None:
+        stack = AUTO_STACK.get(dev.type, True)
+    rdir = Path(run_dir) if run_dir is not None else None
+    if rdir is not None and precision != "fp32":
+        rdir = rdir / precision
+    if rdir is not None:
+        rdir.mkdir(parents=True, exist_ok=True)
+    if len(splits.val) == 0 or len(splits.train) == 0:
+        raise ValueError("train_runs needs non-empty train and val splits")
+    in_shape = (int(splits.train.x.shape[-2]), int(splits.train.x.shape[-1]))
+    n_lab = int(max(splits.train.y.max(), splits.val.y.max())) + 1
+    factories = {c.key(): _factory(c, model_fn) for c in configs}
+    for c in configs:
+        if n_lab > c.n_classes:
+            raise ValueError(f"labels go up to {n_lab - 1} but {c.key()} has n_classes={c.n_classes}")
+        if factories[c.key()] is None and splits.train.x.ndim != 3:
+            raise ValueError(f"{c.key()}: the paper MLP takes images (N, H, W), got {tuple(splits.train.x.shape)}")
+
+    results: dict[int, TrainedRun] = {}
+    pending: list[tuple[int, Member]] = []
+    for i, (c, s) in enumerate((c, s) for c in configs for s in seeds):
+        path = checkpoint_path(rdir, c, s) if rdir is not None else None
+        ckpt = load_checkpoint(path, c, s) if path is not None else None
+        if ckpt is not None and ckpt["finished"]:
+            results[i] = run_from_checkpoint(c, s, ckpt, in_shape, dev, factories[c.key()])
+        else:
+            pending.append((i, Member(c, s, path, ckpt)))
+
+    stackable: dict[tuple, bool] = {}
+    groups: dict[tuple, list[tuple[int, Member]]] = {}
+    for i, m in pending:
+        sk, fn = m.config.stack_key(), factories[m.config.key()]
+        if stack and sk not in stackable:
+            stackable[sk] = fn is None or _stackable(m.config, fn, splits)
+        k = (sk, m.start_epoch) if stack and stackable[sk] else (i,)
+        groups.setdefault(k, []).append((i, m))
+    data_cache: dict[str, tuple[OrbitData, OrbitData]] = {}
+    for grp in groups.values():
+        size = max_stack or len(grp)
+        for a in range(0, len(grp), size):
+            chunk = grp[a:a + size]
+            gname = chunk[0][1].config.group
+            if gname not in data_cache:
+                g = get_group(gname)
+                data_cache[gname] = (OrbitData(splits.train, g, dev), OrbitData(splits.val, g, dev))
+            tr, va = data_cache[gname]
+            cfg = chunk[0][1].config
+            runs = train_stack([m for _, m in chunk], tr, va, dev, checkpoint_every=checkpoint_every,
+                               progress=progress, on_epoch_end=on_epoch_end, model_fn=factories[cfg.key()],
+                               vmap=stack and stackable[cfg.stack_key()], precision=precision)
+            for (i, _), r in zip(chunk, runs):
+                results[i] = r
+    return [results[i] for i in range(len(keys))]

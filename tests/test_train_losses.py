@@ -1,0 +1,62 @@
+"""The pairwise formulas of nets.train.losses (the one home of Eq. 1, Eq. 2 and Section 4.4's
+normalized form, used by the trainer's regularizer and by nets.metrics), each against an oracle."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from nets.train.losses import (
+    NORMALIZED_LOGIT_EPS,
+    half_squared_logit_distance,
+    kl_from_log_probs,
+    normalized_logit_distance,
+)
+
+
+def _logits():
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(7, 5, generator=gen, dtype=torch.float64) * 3, torch.randn(
+        4, 7, 5, generator=gen, dtype=torch.float64) * 3
+
+
+def test_half_squared_logit_distance_is_half_the_squared_euclidean_distance():
+    ref, other = _logits()
+    oracle = 0.5 * torch.stack([torch.cdist(ref.unsqueeze(1), o.unsqueeze(1)).squeeze(-1).squeeze(-1) ** 2
+                                for o in other])
+    torch.testing.assert_close(half_squared_logit_distance(ref, other), oracle, rtol=1e-12, atol=1e-12)
+
+
+def test_kl_from_log_probs_matches_torch_kl_div():
+    ref, other = _logits()
+    lp, lq = F.log_softmax(ref, -1), F.log_softmax(other, -1)
+    oracle = F.kl_div(lq, lp.expand_as(lq), log_target=True, reduction="none").sum(-1)  # KL(p || q)
+    torch.testing.assert_close(kl_from_log_probs(lp, lq), oracle, rtol=1e-12, atol=1e-12)
+
+
+def test_normalized_logit_distance_divides_by_the_reference_norm_plus_eps():
+    ref, other = _logits()
+    out = normalized_logit_distance(ref, other)
+    for h in range(other.shape[0]):
+        for i in range(ref.shape[0]):
+            want = float(((other[h, i] - ref[i]) ** 2).sum() / ((ref[i] ** 2).sum() + NORMALIZED_LOGIT_EPS))
+            assert abs(float(out[h, i]) - want) <= 1e-12 * max(1.0, want)
+
+
+def test_metrics_li_and_di_per_sample_are_bitwise_the_formulas_they_had_before_sharing_them():
+    """nets.metrics now calls these functions; its LI / DI per sample equal, bit for bit, the
+    expressions it computed inline before (on a seeded model's orbit logits)."""
+    from nets import metrics
+    from nets.groups import R4
+    from nets.models import MLP
+
+    torch.manual_seed(0)
+    model = MLP(in_shape=(12, 12), hidden=16, n_hidden_layers=2).eval()
+    x = torch.randn(20, 12, 12)
+    with torch.no_grad():
+        logits = model(R4.orbit(x).reshape(-1, 12, 12)).view(4, 20, -1)
+    li_before = (0.5 * (logits[[1, 2, 3]] - logits[0]).pow(2).sum(-1)).mean(0)
+    logp = F.log_softmax(logits.double(), dim=-1)
+    di_before = (logp[0].exp() * (logp[0] - logp[[1, 2, 3]])).sum(-1).clamp_min(0).mean(0).float()
+    assert torch.equal(metrics.logit_invariance(model, x, R4, reduction="none"), li_before)
+    assert torch.equal(metrics.distribution_invariance(model, x, R4, reduction="none"), di_before)
