@@ -144,6 +144,5 @@ def test_the_ray_executor_trains_into_the_checkpoint_folder_and_a_rerun_resumes(
 
 
 def test_the_cli_refuses_an_address_without_the_ray_executor(capsys):
-    with pytest.raises(SystemExit):
-        main(["table1", "--profile", "smoke", "--address", "auto"])
+    assert main(["table1", "--profile", "smoke", "--address", "auto"]) == 2
     assert "--address applies to --executor ray only" in capsys.readouterr().err
