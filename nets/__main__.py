@@ -45,6 +45,8 @@ _EXPERIMENT_FIGURES = {
               "figures/drift"),
     "spectral": ("Figure 5: sigma_max of the input-output Jacobian, three regularizer forms", "spectral.json",
                  "figures/spectral and figures/nu_selection_spectral"),
+    "centered": ("Figure 5 for our centered normalized-logit form (beyond the paper; needs spectral.json)",
+                 "centered.json", "figures/centered"),
     "tsne": ("Figure 2: t-SNE of the orbits' penultimate features", "tsne.json", "figures/tsne"),
     "saliency": ("Figures 1 and 3: saliency maps under the group", "saliency.json", "figures/saliency_*"),
 }
@@ -115,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(s.name, description=f"{s.summary}.\n\nwrites: {s.writes}.",
                             epilog=f"example: {s.example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         _run_options(sp, suppress=True)
-        if s.name != "report":
+        if s.name not in ("report", "centered"):  # centered: reads spectral.json, trains one form (local)
             sp.add_argument("--executor", choices=("local", "ray"), default=argparse.SUPPRESS,
                             help="local: train in this process as the experiment goes (default); ray: first train "
                                  "every training stack it needs as a Ray task, then run it (docs/scaling.md)")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
+from nets.centered_report import centered_section
 from nets.results_io import (  # the paper's numbers are re-exported here
     EXPERIMENTS,
     PAPER_CITATION,
@@ -520,6 +521,9 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     else:
         lines.append("*(spectral not run)*\n")
 
+    lines += centered_section(results.get("centered"), ratio_max=thresholds.spectral_ratio_max, fig_dir=fig_dir,
+                              available_figures=available_figures)  # ours, beyond the paper: only with centered.json
+
     # provenance
     lines.append("## Provenance\n")
     rows = []
@@ -544,7 +548,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
 
 # ---- IO -------------------------------------------------------------------------
 def load_results(results_dir: str | os.PathLike,
-                 experiments: Sequence[str] = ("table1", "drift", "spectral", "tsne", "saliency")) -> dict[str, dict]:
+                 experiments: Sequence[str] = ("table1", "drift", "spectral", "tsne", "saliency", "centered")
+                 ) -> dict[str, dict]:
     """The JSON of every experiment present in ``results_dir``."""
     out = {}
     for name in experiments:
