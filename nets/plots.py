@@ -72,7 +72,7 @@ REGULARIZER_TEX = {
     "normalized_logit": r"normalized: $\frac{\|f(x)-f(gx)\|_2^2}{\|f(x)\|_2^2}$",
 }
 REGULARIZER_SHORT = {"logit": "logit", "kl": "KL", "normalized_logit": "normalized logit",
-                     "centered_normalized_logit": "centered normalized"}
+                     "centered_normalized_logit": "centered norm."}
 METHOD_MARKERS = {"WT": "s", "DA": "o", "IR": "^"}
 GROUP_TEX = {"r4": r"$\mathbb{R}^2_4$", "t3": r"$\mathbb{T}^2_3$"}
 MEASURE_TEX = {
