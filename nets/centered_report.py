@@ -99,7 +99,7 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fig_dir: str
     lines = ["### Beyond the paper: the centered normalized-logit form\n",
              f"`{form.get('name')}`: {form.get('equation')} ({form.get('origin')}). "
              + " ".join(v for v in centered.get("protocol", {}).values() if isinstance(v, str))
-             + f" DA and the paper's forms from `spectral.json` ({centered.get('spectral_source', {}).get('started_at')}); "
+             + f" (`spectral.json` started {centered.get('spectral_source', {}).get('started_at')}.) "
                "† marks a form whose grid never reached the SI target (largest-SI ν used).\n"]
     rows, sel_rows = [], []
     for g, entry in centered["groups"].items():
