@@ -1,8 +1,9 @@
 """``python -m nets EXPERIMENT --profile P [--device D] [--results DIR] [--seeds S ...]``
 
 Experiments: table1, drift (Figure 4), spectral (Figure 5), tsne (Figure 2),
-saliency (Figures 1 and 3), reproduce (all of them, then REPORT.md), and report
-(redraw every figure from the JSON files and rewrite REPORT.md; trains nothing).
+saliency (Figures 1 and 3), reproduce (all of them, then REPORT.md), report
+(redraw every figure from the JSON files and rewrite REPORT.md; trains nothing), and
+intervals (bootstrap intervals over test samples from the checkpoints; trains nothing).
 Results go to ``<results>/<profile>/``; finished training runs are loaded from
 ``<results>/<profile>/checkpoints/``, so an interrupted sweep resumes.
 """
@@ -17,7 +18,7 @@ from typing import Sequence
 from nets.experiments.common import EXPERIMENTS, RESULTS_ROOT, command_line, draw, figure_dir, out_dir
 from nets.experiments.profiles import PROFILES, get_profile
 
-COMMANDS = (*EXPERIMENTS, "reproduce", "report")
+COMMANDS = (*EXPERIMENTS, "reproduce", "report", "intervals")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             draw(name, r, figure_dir(profile, args.results))
         path = write_report(out_dir(profile, args.results))
         print(f"wrote {path}")
+        return 0
+    if args.experiment == "intervals":
+        from nets.experiments.intervals import run_intervals
+
+        run_intervals(profile, args.results, device=args.device, progress=not args.no_progress, command=command)
+        print(f"intervals ({profile.name}) finished in {time.time() - started:.0f} s: "
+              f"{out_dir(profile, args.results) / 'intervals.json'}")
         return 0
     from nets.experiments import runner
 
