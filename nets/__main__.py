@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         results = load_results(out_dir(profile, args.results))
         for name, r in results.items():
-            draw(name, r, figure_dir(profile, args.results))
+            if name in EXPERIMENTS:  # intervals.json has no figure
+                draw(name, r, figure_dir(profile, args.results))
         path = write_report(out_dir(profile, args.results))
         print(f"wrote {path}")
         return 0

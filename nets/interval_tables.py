@@ -20,6 +20,8 @@ __all__ = [
     "seed_cell",
     "run_list_cell",
     "paired_ratio_cell",
+    "bootstrap_cell",
+    "spectral_bootstrap_rows",
 ]
 
 Fmt = Callable[..., str]
@@ -44,23 +46,35 @@ def _seeds(method: Mapping, measure: str) -> ev.SeedValues:
     return ev.per_seed(method.get("runs"), ev.measure(measure, _scale(measure)))
 
 
+def bootstrap_cell(entry: Mapping | None, fmt: Fmt, scale: float = 1.0) -> str:
+    """``mean [low, high]`` of one bootstrap record of ``intervals.json``."""
+    if not entry or entry.get("low") is None:
+        return "n/a"
+    return f"{fmt(scale * entry['mean'])} [{fmt(scale * entry['low'])}, {fmt(scale * entry['high'])}]"
+
+
 def table1_interval_rows(t1: Mapping, paper: Mapping, paper_std: Mapping, group_names: Mapping,
-                         fmt: Fmt) -> list[list[str]]:
-    """One row per (group, model, measure): ours with its interval, the paper's
-    mean ± std, the range :data:`WITHIN_RULE` uses, and whether ours lies within it."""
+                         fmt: Fmt, boot: Mapping | None = None) -> list[list[str]]:
+    """One row per (group, model, measure): ours with its interval over seeds, the
+    paper's mean ± std, the range :data:`WITHIN_RULE` uses, whether ours lies within
+    it, and (with ``boot``, the ``intervals.json`` results) the bootstrap interval
+    over test samples."""
     rows = []
     for g, entry in t1["groups"].items():
         for m, e in entry["methods"].items():
             for k, measure in enumerate(MEASURES):
                 iv = ev.interval(_seeds(e, measure))
+                extra = [] if boot is None else [bootstrap_cell(
+                    boot.get("groups", {}).get(g, {}).get("table1", {}).get(m, {}).get(measure), fmt,
+                    _scale(measure))]
                 ref = paper.get(g, {}).get(m)
                 if ref is None:
-                    rows.append([group_names.get(g, g), m, measure, ev.iv_text(iv, fmt), "n/a", "n/a", "n/a"])
+                    rows.append([group_names.get(g, g), m, measure, ev.iv_text(iv, fmt), *extra, "n/a", "n/a", "n/a"])
                     continue
                 mean, std = ref[k], paper_std[g][m][k]
                 lo, hi = ev.paper_range(mean, std, measure)
                 inside = None if iv is None else overlaps(iv, lo, hi)
-                rows.append([group_names.get(g, g), m, measure, ev.iv_text(iv, fmt), f"{mean:g} ± {std:g}",
+                rows.append([group_names.get(g, g), m, measure, ev.iv_text(iv, fmt), *extra, f"{mean:g} ± {std:g}",
                              f"[{fmt(lo)}, {fmt(hi)}]", "n/a" if inside is None else ("yes" if inside else "**no**")])
     return rows
 
@@ -103,3 +117,18 @@ def paired_ratio_cell(runs_a: object, runs_b: object, measure: str, fmt: Fmt) ->
     test = ev.paired(ev.per_seed(runs_a, ev.measure(measure)), ev.per_seed(runs_b, ev.measure(measure)),
                      log=True)  # type: ignore[arg-type]
     return "n/a" if test is None else f"{ev.ratio_text(test, fmt)}; {ev.p_text(test)}"
+
+
+def spectral_bootstrap_rows(boot: Mapping, fmt: Fmt) -> list[list[str]]:
+    """Figure 5's numbers with their bootstrap interval over test samples (models
+    fixed) from ``intervals.json``: sigma_max, centered sigma_max, class-common
+    share, and the IR / DA ratio of mean sigma_max (samples paired)."""
+    rows = []
+    for g, entry in boot.get("groups", {}).items():
+        for key, m in entry.get("spectral", {}).items():
+            r = m.get("sigma_max_ratio_to_DA")
+            ratio = "—" if not r else f"{fmt(r['ratio'])} [{fmt(r['low'])}, {fmt(r['high'])}]"
+            rows.append([g.upper(), key, bootstrap_cell(m.get("sigma_max"), fmt),
+                         bootstrap_cell(m.get("sigma_max_centered"), fmt), ratio,
+                         bootstrap_cell(m.get("common_logit_share"), fmt)])
+    return rows

@@ -479,7 +479,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         "and is *undecided* when the interval straddles the threshold (or there is one seed, hence no interval). "
         "A claim: **holds** (every check holds), **partly holds** (some hold, some fail), **not supported** (checks "
         "fail, none holds), **undecided at n = k seeds** (none fails, some undecided). p-values are two-sided. "
-        "No interval over samples (bootstrap) is given: the results JSON holds per-seed values only.\n")
+        "Where `intervals.json` is present (`python -m nets intervals`), Table 1's and Figure 5's numbers also get "
+        "a bootstrap interval over test samples (trained models fixed); verdicts use the interval over seeds.\n")
     lines.append("Thresholds (in `nets.report.Thresholds`; accuracy in %, DI in nats):\n")
     lines.append(_table(["claim", "quantity", "threshold"], thresholds.describe()) + "\n")
 
@@ -505,9 +506,17 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         lines.append(_table(header, rows) + "\n")
         _figure(lines, fig_dir, "table1", "Table 1 as bars; diamonds: the paper's values.", available_figures)
         lines.append("### Table 1 with 95% intervals beside the paper's spread\n")
-        lines.append("Ours: mean [Student's t 95% interval over seeds]. " + it.WITHIN_RULE + "\n")
-        lines.append(_table(["group", "model", "measure", "ours", "paper", "paper's range", "within"],
-                            it.table1_interval_rows(t1, PAPER_TABLE1, PAPER_TABLE1_STD, GROUP_NAMES, fmt)) + "\n")
+        boot = results.get("intervals")
+        lines.append("Ours: mean [Student's t 95% interval over seeds]"
+                     + ("" if boot is None else "; beside it, the 95% bootstrap interval over test samples with the "
+                        "trained models held fixed (`intervals.json`: " + boot.get("protocol", {}).get("interval", "").rstrip(".")
+                        + ")") + ". " + it.WITHIN_RULE + " The \"within\" column uses the interval over seeds, "
+                     "the spread the paper reports.\n")
+        lines.append(_table(["group", "model", "measure", "ours (t over seeds)"]
+                            + ([] if boot is None else ["ours (bootstrap over test samples)"])
+                            + ["paper", "paper's range", "within"],
+                            it.table1_interval_rows(t1, PAPER_TABLE1, PAPER_TABLE1_STD, GROUP_NAMES, fmt, boot))
+                     + "\n")
         lines.append("### Paired comparisons of the Table 1 models\n")
         lines.append("Over the common seeds (same initial weights and batches per seed): accuracy (points) and SI as "
                      "the mean per-seed difference, LI and DI as the geometric-mean ratio (paired t-test on the "
@@ -603,6 +612,13 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                      "Figure 5 as a plot, without numbers to set beside these.\n")
         lines.append(_table(["group", "model", "ν", "σ_max(J)", "σ_max(J), centered logits", "σ_max(J): IR / DA",
                              "class-common share of the logits", "Acc % (test orbit)"], rows) + "\n")
+        boot = results.get("intervals")
+        if boot:
+            lines.append("The same numbers with the 95% bootstrap interval over test samples, trained models held "
+                         "fixed (`intervals.json`; " + boot.get("protocol", {}).get("ratio", "").rstrip(".") + "):\n")
+            lines.append(_table(["group", "model", "σ_max(J)", "σ_max(J), centered logits",
+                                 "mean σ_max: IR / DA", "class-common share"],
+                                it.spectral_bootstrap_rows(boot, fmt)) + "\n")
         _figure(lines, fig_dir, "spectral", "σ_max of the input Jacobian (top) and accuracy (bottom).",
                 available_figures)
         lines.append("### Choice of ν per regularizer form\n")
@@ -639,7 +655,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
 
 # ---- IO -------------------------------------------------------------------------
 def load_results(results_dir: str | os.PathLike,
-                 experiments: Sequence[str] = ("table1", "drift", "spectral", "tsne", "saliency")) -> dict[str, dict]:
+                 experiments: Sequence[str] = ("table1", "drift", "spectral", "tsne", "saliency", "intervals"),
+                 ) -> dict[str, dict]:
     """The JSON of every experiment present in ``results_dir``."""
     out = {}
     for name in experiments:

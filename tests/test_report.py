@@ -415,3 +415,25 @@ def test_report_sets_our_interval_beside_the_papers_range_and_says_if_it_lies_wi
     r["table1"] = fake_table1(da=(0.94, 40.0, 0.3, 0.17))  # LI far below the paper's 98.6 ± 5.4
     assert "| 98.6 ± 5.4 | [93.1, 104.0] | **no** |" in render_report(r)
     assert "### Paired comparisons of the Table 1 models" in text
+
+
+def _boot(mean, low, high):
+    return {"mean": mean, "low": low, "high": high, "n_samples": 100}
+
+
+def test_report_shows_the_bootstrap_over_test_samples_when_intervals_json_is_present():
+    r = fake_results()
+    r["intervals"] = {"meta": _meta("intervals"), "protocol": {"interval": "bootstrap.", "ratio": "paired."},
+                      "groups": {"r4": {"table1": {"WT": {"accuracy": _boot(0.9461, 0.9452, 0.9473)}},
+                                        "spectral": {"IR-kl": {"sigma_max": _boot(0.6, 0.55, 0.65),
+                                                               "sigma_max_ratio_to_DA": {"ratio": 0.3, "low": 0.28,
+                                                                                         "high": 0.32}}}}}}
+    text = render_report(r)
+    assert "ours (bootstrap over test samples)" in text
+    assert "| R²₄ (4 rotations) | WT | accuracy | 94.6 [" in text and "| 94.6 [94.5, 94.7] |" in text
+    assert "| R4 | IR-kl | 0.6 [0.55, 0.65] | n/a | 0.3 [0.28, 0.32] | n/a |" in text
+    assert "python -m nets intervals --profile smoke" in text  # its provenance row
+
+
+def test_report_without_intervals_json_has_no_bootstrap_column():
+    assert "bootstrap over test samples)" not in render_report(fake_results())
