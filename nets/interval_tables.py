@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from nets import evidence as ev
+import nets.evidence as ev
 from nets.stats import overlaps
 
 __all__ = [

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from nets import evidence as ev
-from nets import interval_tables as it
+import nets.evidence as ev
+import nets.interval_tables as it
 from nets.stats import Interval, Outcome, PairedTest, claim_status, decide
 
 from nets.results_io import (  # the paper's numbers are re-exported here
