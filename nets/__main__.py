@@ -57,6 +57,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "reproduce": Subcommand("reproduce", "every experiment above, then REPORT.md (resumes an interrupted sweep)",
                             f"every experiment's JSON and figures, {_OUT}reproduce.json and {_OUT}REPORT.md; "
                             f"checkpoints in {_OUT}checkpoints/", EXAMPLE),
+    "intervals": Subcommand("intervals", "bootstrap intervals over test samples from the checkpoints (trains nothing)",
+                            f"{_OUT}intervals.json (REPORT.md shows them beside the intervals over seeds); reads "
+                            f"the models from {_OUT}checkpoints/ and refuses to train a missing one",
+                            "python -m nets intervals --profile paper"),
     "report": Subcommand("report", "redraw the figures and rewrite REPORT.md from the JSON files (trains nothing)",
                          f"{_OUT}figures/*.png/.pdf and {_OUT}REPORT.md (never a number of the JSON files)",
                          "python -m nets report --profile paper"),
@@ -208,7 +212,8 @@ def _report(args: argparse.Namespace, profile) -> int:
               f"{profile.name} --results {args.results}` first", file=sys.stderr)
         return 1
     for name, r in results.items():
-        draw(name, r, figure_dir(profile, args.results))
+        if name in (*EXPERIMENTS, "centered"):  # intervals.json has no figure
+            draw(name, r, figure_dir(profile, args.results))
     print(f"wrote {write_report(folder)}")
     return 0
 

@@ -2,8 +2,8 @@
 Eq. 4 in its three forms, per stacked member.
 
 This module is the one home of the pairwise formulas comparing the logits ``f(x)`` of a sample
-with the logits ``f(hx)`` of a transformed copy; the trainer's regularizer and the measures of
-:mod:`nets.metrics` (LI, DI) both call them:
+with the logits ``f(hx)`` of a transformed copy. The trainer's regularizer and the measures LI
+and DI (:mod:`nets.metrics`) both call them.
 
 * :func:`half_squared_logit_distance`, Eq. 2: ``1/2 ||f(x) - f(hx)||_2^2``;
 * :func:`kl_from_log_probs`, Eq. 1: ``KL(u_x || q_hx) = sum_c u_c (log u_c - log q_c)``;
