@@ -47,6 +47,8 @@ _EXPERIMENT_FIGURES = {
                  "figures/spectral and figures/nu_selection_spectral"),
     "tsne": ("Figure 2: t-SNE of the orbits' penultimate features", "tsne.json", "figures/tsne"),
     "saliency": ("Figures 1 and 3: saliency maps under the group", "saliency.json", "figures/saliency_*"),
+    "cnn": ("Table 1, Figures 4 and 5 for a small CNN (claims 1-5 beyond the MLP; not part of reproduce)",
+            "cnn.json", "figures/cnn_*"),
 }
 SUBCOMMANDS: dict[str, Subcommand] = {
     **{name: Subcommand(name, summary, f"{_OUT}{js} and {_OUT}{figs}.png/.pdf; trains (or loads) the models "
