@@ -47,21 +47,27 @@ class CNNSizes:
     - ``epochs``: training epochs of every CNN model.
     - ``nu_grid``: IR's (logit form) nu values, searched smallest first; a subset of the
       paper's logit grid (1, 3, 10, 30, 100).
-    - ``n_drift_samples``: test samples per drift degree (``None``: the profile's).
+    - ``n_test``, ``n_si_samples``, ``n_drift_samples``, ``n_sigma_samples``: evaluation sizes
+      (``None``: the profile's).
     - ``why``: the reason for these values, recorded in ``cnn.json``.
     """
 
     epochs: int
     nu_grid: tuple[float, ...]
+    n_test: int | None = None
+    n_si_samples: int | None = None
     n_drift_samples: int | None = None
+    n_sigma_samples: int | None = None
     why: str = ""
 
 
 CNN_SIZES: dict[str, CNNSizes] = {
-    "smoke": CNNSizes(epochs=2, nu_grid=(10.0,), why="CI: seconds, end to end"),
-    "quick": CNNSizes(epochs=6, nu_grid=(10.0, 100.0),
-                      why="fits ~30 min on the shared 2-core CPU (1 seed, 10k training images): "
-                          "measured epoch times in docs/cnn.md"),
+    "smoke": CNNSizes(epochs=2, nu_grid=(10.0,), n_test=256, n_si_samples=8, n_drift_samples=64,
+                      n_sigma_samples=16, why="CI: under a minute, end to end"),
+    "quick": CNNSizes(epochs=6, nu_grid=(30.0,),
+                      why="fits ~45 min on the shared 2-core CPU (1 seed, 10k training images); one nu, the "
+                          "value at which the MLP's logit form first reached SI 0.95 in the pilot "
+                          "(nets/experiments/profiles.py); measured epoch times in docs/cnn.md"),
     "paper": CNNSizes(epochs=12, nu_grid=(3.0, 10.0, 30.0, 100.0), n_drift_samples=10_000,
                       why="300 epochs do not fit 4 hours on the 2-core CPU (docs/cnn.md: measured epoch "
                           "times); 12 epochs of 4 seeds, DA, WT and up to four IR nu on both groups do"),
@@ -75,13 +81,15 @@ def build_cnn(config: TrainConfig) -> SmallCNN:
 
 def cnn_profile(profile: Profile) -> Profile:
     """``profile`` with the CNN's sizes (:data:`CNN_SIZES` of its name): epochs, IR's logit nu grid
-    (the only form trained) and the drift samples. Raises ValueError for a profile name without
+    (the only form trained) and the evaluation sizes it sets. Raises ValueError for a profile name without
     CNN sizes."""
     if profile.name not in CNN_SIZES:
         raise ValueError(f"no CNN sizes for profile {profile.name!r}; known: {', '.join(CNN_SIZES)}")
     s = CNN_SIZES[profile.name]
+    evaluation = {k: getattr(s, k) for k in ("n_test", "n_si_samples", "n_drift_samples", "n_sigma_samples")
+                  if getattr(s, k) is not None}
     return replace(profile, epochs=s.epochs, nu_grids=(("logit", tuple(s.nu_grid)),), regularizers=("logit",),
-                   n_drift_samples=s.n_drift_samples or profile.n_drift_samples)
+                   **evaluation)
 
 
 def _sizes_record(profile: Profile) -> dict:
