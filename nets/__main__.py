@@ -279,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         if args.address is not None and args.executor != "ray":
             raise UsageError("--address applies to --executor ray only")
+        if args.command == "cnn" and args.executor == "ray":
+            raise UsageError("--executor ray does not plan the cnn experiment's runs; use --executor local")
         if args.command == "report":
             return _report(args, profile)
         return _experiment(args, profile, argv)
