@@ -68,10 +68,12 @@ CNN_SIZES: dict[str, CNNSizes] = {
                       why="fits ~45 min on the shared 2-core CPU (1 seed, 10k training images); one nu, the "
                           "value at which the MLP's logit form first reached SI 0.95 in the pilot "
                           "(nets/experiments/profiles.py); measured epoch times in docs/cnn.md"),
-    "paper": CNNSizes(epochs=6, nu_grid=(10.0, 30.0, 100.0), n_drift_samples=10_000,
-                      why="300 epochs do not fit 4 hours on the shared 2-core CPU; 6 epochs of 4 seeds, DA, WT "
-                          "and up to three IR nu on both groups do (docs/cnn.md: measured epoch times); the "
-                          "validation curves (figures/cnn_val_curves) show the models still improving"),
+    "paper": CNNSizes(epochs=6, nu_grid=(10.0, 30.0, 100.0), n_test=10_000, n_si_samples=200,
+                      n_drift_samples=2_000, n_sigma_samples=500,
+                      why="300 epochs do not fit 4 hours on the shared 2-core CPU (93 to 180 hours for 4 seeds); "
+                          "6 epochs of 4 seeds, DA, WT and up to three IR nu on both groups, with the evaluation "
+                          "cut to the quick profile's sizes (SI on 200 samples), take about 4 hours (docs/cnn.md); "
+                          "the validation curves (figures/cnn_val_curves) are still rising at epoch 6"),
 }
 
 
