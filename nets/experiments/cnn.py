@@ -12,7 +12,7 @@ smallest of the CNN's grid whose mean validation SI reaches the target, searched
 (:func:`nets.experiments.table1.tune`, as for the MLP). The measures are those of the MLP's
 experiments, through the same functions: Table 1 (:func:`~nets.experiments.table1.evaluate`),
 Figure 4 (:func:`~nets.experiments.drift.drift_results`) and Figure 5 for DA and IR
-(:func:`~nets.experiments.spectral.spectral_models`).
+(:func:`~nets.experiments.spectral.spectral_entry`).
 
 Sizes. The CNN costs about 20 times the MLP per image, so its epochs and nu grid are its own,
 per profile name (:data:`CNN_SIZES`; docs/cnn.md gives the measured epoch times behind them);
@@ -29,7 +29,7 @@ from nets.cnn import CNN_CHANNELS, CNN_STRIDES, SmallCNN
 from nets.experiments.common import checkpoint_dir, finish
 from nets.experiments.drift import drift_results
 from nets.experiments.profiles import Profile
-from nets.experiments.spectral import spectral_models
+from nets.experiments.spectral import spectral_entry
 from nets.experiments.table1 import evaluate, profile_splits, summarize, table1_configs, tune
 from nets.groups import get_group
 from nets.train import TrainConfig, resolve_device, train_runs
@@ -126,8 +126,8 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
             methods[m] = summarize(rs[0].config, [evaluate(r, splits, g, prof, dev) for r in rs])
             methods[m].update(engine=rs[0].engine, wt_pooling=rs[0].wt_pooling)
         table1[g] = {"methods": methods, "nu_selection": selection}
-        spectral[g] = {"models": spectral_models({"DA": models[g]["DA"], "IR-logit": models[g]["IR"]}, x_sigma,
-                                                 test, get_group(g)),
+        spectral[g] = {"models": {key: spectral_entry(models[g][m], x_sigma, test, get_group(g), dev)
+                                  for key, m in (("DA", "DA"), ("IR-logit", "IR"))},
                        "nu_selections": {"logit": selection}}
     drift = drift_results(models, nus, prof, dev)
     body = {
