@@ -49,6 +49,8 @@ _EXPERIMENT_FIGURES = {
                  "centered.json", "figures/centered"),
     "tsne": ("Figure 2: t-SNE of the orbits' penultimate features", "tsne.json", "figures/tsne"),
     "saliency": ("Figures 1 and 3: saliency maps under the group", "saliency.json", "figures/saliency_*"),
+    "cnn": ("Table 1, Figures 4 and 5 for a small CNN (claims 1-5 beyond the MLP; not part of reproduce)",
+            "cnn.json", "figures/cnn_*"),
 }
 SUBCOMMANDS: dict[str, Subcommand] = {
     **{name: Subcommand(name, summary, f"{_OUT}{js} and {_OUT}{figs}.png/.pdf; trains (or loads) the models "
@@ -284,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         if args.address is not None and args.executor != "ray":
             raise UsageError("--address applies to --executor ray only")
+        if args.command == "cnn" and args.executor == "ray":
+            raise UsageError("--executor ray does not plan the cnn experiment's runs; use --executor local")
         if args.command == "report":
             return _report(args, profile)
         return _experiment(args, profile, argv)

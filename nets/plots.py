@@ -499,6 +499,7 @@ def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
         "centered": lambda: {"centered": plot_centered(results)},
         "tsne": lambda: {"tsne": plot_tsne(results)},
         "saliency": lambda: {f"saliency_{g}": plot_saliency(results, g) for g in results["groups"]},
+        "cnn": lambda: __import__("nets.cnn_report", fromlist=["cnn_figures"]).cnn_figures(results),
     }
     if experiment not in makers:
         raise ValueError(f"no figures for experiment {experiment!r}; known: {', '.join(makers)}")

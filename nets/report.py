@@ -662,5 +662,9 @@ def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
     available = {p.name for p in fig_dir.glob("*.png")} if fig_dir.exists() else set()
     text = render_report(results, thresholds=thresholds, fig_dir="figures", available_figures=available,
                          command=command, total_wall_time_s=total_wall_time_s)
+    from nets.cnn_report import cnn_section  # "Claims 1-5 on a CNN", only when cnn.json exists
+
+    cnn = cnn_section(results_dir, results)
+    text = text + ("\n" + cnn if cnn else "")
     path = results_dir / "REPORT.md"
     return write_text(path, text)

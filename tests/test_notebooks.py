@@ -28,6 +28,7 @@ EXPECTED = {
     "fig4_drift": ("drift",),
     "fig5_spectral_decay": ("spectral", "nu_selection_spectral"),
     "prop31_spectral_flow": ("spectral_flow",),
+    "cnn": ("cnn_table1", "cnn_nu_selection", "cnn_drift", "cnn_spectral", "cnn_val_curves"),
 }
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.py"))
 VERSION_LINE = re.compile(r"^#\s+(format_version|jupytext_version):.*\n", re.MULTILINE)

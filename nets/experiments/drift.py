@@ -23,7 +23,7 @@ from nets.groups import get_group
 from nets.metrics import orbit_measures
 from nets.train import resolve_device
 
-__all__ = ["run_drift"]
+__all__ = ["run_drift", "drift_results"]
 
 
 def _curve(per_seed: list[list[float]]) -> dict[str, list[float]]:
@@ -31,15 +31,11 @@ def _curve(per_seed: list[list[float]]) -> dict[str, list[float]]:
     return {"mean": a.mean(0).tolist(), "std": a.std(0, ddof=0).tolist()}
 
 
-def run_drift(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-              command: str | None = None) -> dict:
-    """Measure DI and accuracy of Table 1's models on D(beta); write ``drift.json`` and Figure 4."""
-    started = time.time()
-    dev = resolve_device(device)
-    nus = chosen_nus(profile, results_root, device=device, progress=progress, command=command)
-    splits = profile_splits(profile)
-    models = {g: table1_models(profile, g, nus[g], splits, device=dev, run_dir=checkpoint_dir(profile, results_root),
-                               progress=progress) for g in profile.groups}
+def drift_results(models: dict[str, dict[str, list]], nus: dict[str, float], profile: Profile, dev) -> dict:
+    """Figure 4's measures of trained models: ``models[group][method]`` is a list of
+    :class:`~nets.train.TrainedRun` (seed order), ``nus[group]`` IR's nu (recorded only).
+    Returns ``{"protocol", "betas", "groups"}`` as in ``drift.json`` (module docstring), on the
+    profile's ``betas``, ``drift_mode``, ``split_seed`` and ``n_drift_samples``."""
     betas = [float(b) for b in profile.betas]
     # acc[g][method][seed_index][beta_index]
     acc = {g: {m: [[0.0] * len(betas) for _ in runs] for m, runs in ms.items()} for g, ms in models.items()}
@@ -82,4 +78,17 @@ def run_drift(profile: Profile, results_root=None, *, device: str = "auto", prog
         "betas": betas,
         "groups": groups,
     }
+    return results
+
+
+def run_drift(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
+              command: str | None = None) -> dict:
+    """Measure DI and accuracy of Table 1's models on D(beta); write ``drift.json`` and Figure 4."""
+    started = time.time()
+    dev = resolve_device(device)
+    nus = chosen_nus(profile, results_root, device=device, progress=progress, command=command)
+    splits = profile_splits(profile)
+    models = {g: table1_models(profile, g, nus[g], splits, device=dev, run_dir=checkpoint_dir(profile, results_root),
+                               progress=progress) for g in profile.groups}
+    results = drift_results(models, nus, profile, dev)
     return finish(profile, "drift", results, results_root, device=str(dev), started=started, command=command)

@@ -24,7 +24,8 @@ from nets.groups import get_group
 from nets.metrics import orbit_measures, saliency_invariance
 from nets.train import TrainConfig, TrainedRun, resolve_device, train_runs, tune_nu
 
-__all__ = ["run_table1", "profile_splits", "table1_configs", "table1_models", "chosen_nus", "tune"]
+__all__ = ["run_table1", "profile_splits", "table1_configs", "table1_models", "chosen_nus", "tune", "evaluate",
+           "summarize"]
 
 def profile_splits(profile: Profile) -> Splits:
     """The dataset's splits cut to the profile's sizes (first n of each split)."""
@@ -34,9 +35,10 @@ def profile_splits(profile: Profile) -> Splits:
                    test=s.test.subset(min(profile.n_test, len(s.test))))
 
 
-def table1_configs(profile: Profile, group: str, nu: float | None = None) -> dict[str, TrainConfig]:
-    """WT, DA and IR configs of one group (IR with ``nu``; ``None``: the base config to tune)."""
-    base = dict(group=group, epochs=profile.epochs)
+def table1_configs(profile: Profile, group: str, nu: float | None = None, model: str = "mlp") -> dict[str, TrainConfig]:
+    """WT, DA and IR configs of one group (IR with ``nu``; ``None``: the base config to tune), for
+    ``model`` (``TrainConfig.model``: ``"mlp"``, the paper's, or a factory's name)."""
+    base = dict(group=group, epochs=profile.epochs, model=model)
     return {
         "WT": TrainConfig(method="WT", **base),
         "DA": TrainConfig(method="DA", **base),
@@ -49,7 +51,7 @@ SELECTION_RULE = ("the smallest nu whose mean validation SI reaches the target; 
 
 
 def tune(base: TrainConfig, profile: Profile, splits: Splits, *, device, run_dir,
-         progress: bool = True) -> tuple[dict, list[TrainedRun]]:
+         progress: bool = True, model_fn=None) -> tuple[dict, list[TrainedRun]]:
     """Tune IR's nu over the profile's grid for ``base.regularizer``; returns the
     selection record (JSON-ready) and the chosen nu's runs (seed order).
 
@@ -57,11 +59,12 @@ def tune(base: TrainConfig, profile: Profile, splits: Splits, *, device, run_dir
     the largest-SI nu is used instead and the record says ``reached_target: false``.
     On CPU the grid is searched smallest nu first and stops at the first that
     reaches the target (``nets.train.AUTO_NU_SEARCH``); the record's ``search`` says
-    which, and grid values never trained have SI and accuracy ``null``."""
+    which, and grid values never trained have SI and accuracy ``null``. ``model_fn``: the
+    factory of a ``base`` whose model is not the paper MLP (:func:`~nets.train.train_runs`)."""
     grid = list(profile.nu_grid(base.regularizer))
     sel, by_nu = tune_nu(base, grid, list(profile.seeds), splits, si_target=profile.si_target,
                         n_si_samples=profile.n_si_samples, device=device, run_dir=run_dir, progress=progress,
-                        n_steps=profile.ig_steps)
+                        n_steps=profile.ig_steps, model_fn=model_fn)
     record = dict(sel.to_dict())
     reached = sel.chosen is not None
     si = [float("-inf") if v is None or v != v else float(v) for v in sel.si]

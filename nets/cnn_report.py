@@ -1,0 +1,114 @@
+"""The CNN's results (``cnn.json``, :mod:`nets.experiments.cnn`) as figures and as the REPORT.md
+section "Claims 1-5 on a CNN", the CNN's verdicts beside the MLP's.
+
+The verdicts are :func:`nets.report.verdicts` with the report's thresholds, applied to the CNN's
+Table 1, drift and spectral results exactly as to the MLP's; nothing here decides a claim on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+from matplotlib.figure import Figure
+
+__all__ = ["CNN_FIGURES", "cnn_figures", "plot_validation_curves", "cnn_verdicts", "cnn_section"]
+
+#: File stems (under ``figures/``) of the CNN's figures.
+CNN_FIGURES = ("cnn_table1", "cnn_nu_selection", "cnn_drift", "cnn_spectral", "cnn_val_curves")
+
+
+def plot_validation_curves(results: Mapping) -> Figure:
+    """Validation orbit accuracy against the epoch for every CNN run (one column per group, one
+    colour per method, one line per seed), the selected epoch marked: what justifies the CNN's
+    number of epochs (docs/cnn.md)."""
+    import numpy as np
+
+    from nets.plots import METHOD_COLORS, PAGE_WIDTH, group_tex
+
+    groups = list(results["table1"]["groups"])
+    fig = Figure(figsize=(min(PAGE_WIDTH, 3.4 * len(groups) + 0.4), 3.0), layout="constrained")
+    axes = np.asarray(fig.subplots(1, len(groups), squeeze=False)).ravel()
+    for ax, g in zip(axes, groups):
+        for m, entry in results["table1"]["groups"][g]["methods"].items():
+            for i, run in enumerate(entry["runs"]):
+                val = [100.0 * v for v in run["history"]["val_accuracy"]]
+                epochs = np.arange(1, len(val) + 1)
+                label = (f"{m}" + (f" (nu = {entry['nu']:g})" if entry.get("nu") is not None else "")) if i == 0 \
+                    else "_"
+                ax.plot(epochs, val, color=METHOD_COLORS.get(m), label=label, linewidth=1)
+                ax.plot(run["best_epoch"] + 1, val[run["best_epoch"]], marker="o", color=METHOD_COLORS.get(m),
+                        markersize=4)
+        ax.set_title(group_tex(g))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation orbit accuracy (%)")
+        ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def cnn_figures(results: Mapping) -> dict[str, Figure]:
+    """Every figure of ``cnn.json``, keyed by file stem (:data:`CNN_FIGURES`): Table 1 (the
+    paper's MLP values as diamonds), the nu selection, Figure 4, Figure 5 (DA vs IR) and the
+    validation curves; drawn by the MLP's plotting functions."""
+    from nets.plots import plot_drift, plot_nu_selection, plot_spectral, plot_table1
+
+    meta = {"meta": results.get("meta", {})}
+    return {"cnn_table1": plot_table1(results["table1"]), "cnn_nu_selection": plot_nu_selection(results["table1"]),
+            "cnn_drift": plot_drift(results["drift"]), "cnn_spectral": plot_spectral({**meta, **results["spectral"]}),
+            "cnn_val_curves": plot_validation_curves(results)}
+
+
+def cnn_verdicts(cnn: Mapping) -> list:
+    """:func:`nets.report.verdicts` of the CNN's results (claims 1-5; Figure 2 is not run)."""
+    from nets.report import verdicts
+
+    return [v for v in verdicts({k: cnn[k] for k in ("table1", "drift", "spectral")}) if v.claim != "Fig. 2"]
+
+
+def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mapping] | None = None,
+                fig_dir: str = "figures") -> str:
+    """The Markdown section "Claims 1-5 on a CNN" for ``<results_dir>/REPORT.md``, or ``""`` when
+    ``<results_dir>/cnn.json`` does not exist. ``mlp_results``: the MLP's results by experiment
+    (default: read from ``results_dir``), for its verdicts beside the CNN's."""
+    from nets.notebooks import markdown_table as _table
+    from nets.report import fmt, load_results, verdicts
+    from nets.results_io import read_json
+
+    path = Path(results_dir) / "cnn.json"
+    if not path.exists():
+        return ""
+    cnn = read_json(path)
+    mlp = {v.claim: v for v in verdicts(mlp_results if mlp_results is not None else load_results(results_dir))}
+    ours = cnn_verdicts(cnn)
+    sizes, model, meta = cnn.get("cnn_sizes", {}), cnn.get("model", {}), cnn.get("meta", {})
+    lines = ["## Claims 1-5 on a CNN\n",
+             f"The paper's claims checked on a small CNN (`{model.get('class')}`: 3x3 convolutions with "
+             f"{model.get('channels')} channels, strides {model.get('strides')}, global average pooling, a linear "
+             f"head; {model.get('parameters'):,} parameters against the MLP's 233,225), trained as the MLP is "
+             f"(Adam 8e-4, batch 512, best validation orbit accuracy) for {sizes.get('epochs')} epochs "
+             f"({sizes.get('why')}), seeds {meta.get('seeds')}. WT pools the first layer over the orbit "
+             f"({', '.join(model.get('wt_pooling') or [])}); IR is the logit form with nu tuned to validation "
+             f"SI >= 0.95 over {sizes.get('nu_grid')}. Same thresholds as above; claim 5 has one IR form here "
+             "(logit). Command: `" + str(meta.get("command")) + "`.\n"]
+    rows = [[f"{v.claim}", v.statement, mlp[v.claim].status if v.claim in mlp else "not evaluated", f"**{v.status}**"]
+            for v in ours]
+    lines.append(_table(["claim", "statement", "MLP", "CNN"], rows) + "\n")
+    rows = []
+    for g, entry in cnn["table1"]["groups"].items():
+        for m, e in entry["methods"].items():
+            cells = [f"{fmt(100 * e['accuracy']['mean'])} ± {fmt(100 * (e['accuracy']['std'] or 0), 2)}"]
+            cells += [f"{fmt(e[k]['mean'])} ± {fmt(e[k]['std'] or 0, 2)}" for k in ("LI", "DI", "SI")]
+            rows.append([g.upper(), m, "" if e.get("nu") is None else f"{e['nu']:g}", *cells])
+    lines.append("CNN Table 1 (mean ± std over seeds):\n")
+    lines.append(_table(["group", "method", "nu", "Acc. (%)", "LI", "DI", "SI"], rows) + "\n")
+    lines.append("CNN checks:\n")
+    for v in ours:
+        lines += [f"- claim {v.claim}: {c.detail}" for c in v.checks]
+        lines += [f"- claim {v.claim}, note: {n}" for n in v.notes]
+    lines.append("")
+    for stem, caption in (("cnn_table1", "CNN Table 1 (diamonds: the paper's MLP)"),
+                          ("cnn_drift", "CNN Figure 4: drift"), ("cnn_spectral", "CNN Figure 5: DA vs IR"),
+                          ("cnn_val_curves", "CNN validation curves")):
+        lines.append(f"![{caption}]({fig_dir}/{stem}.png)\n")
+    return "\n".join(lines)

@@ -1,0 +1,165 @@
+"""The paper's claims 1-5 on a CNN (issue 17, part 3): Table 1, Figure 4 and Figure 5 for
+:class:`nets.cnn.SmallCNN`.
+
+Protocol. The paper's, with the CNN in place of the MLP: WT, DA and IR on each group of the
+profile, Adam (lr 8e-4), batch size 512, the best-validation-orbit-accuracy epoch kept
+(:class:`~nets.train.TrainConfig`'s defaults), trained by :func:`nets.train.train_runs` with the
+CNN's factory. WT pools the first layer over the orbit, ``after_first_layer(max_g relu(conv1(g
+x)))``, the paper's weight tying at the first layer (Section 4.1), because the CNN exposes
+``first_layer`` / ``after_first_layer`` (pooling the logits instead would average the whole network
+over the orbit, a different model from the paper's WT). IR is the logit form (Eq. 4), its nu the
+smallest of the CNN's grid whose mean validation SI reaches the target, searched in ascending order
+(:func:`nets.experiments.table1.tune`, as for the MLP). The measures are those of the MLP's
+experiments, through the same functions: Table 1 (:func:`~nets.experiments.table1.evaluate`),
+Figure 4 (:func:`~nets.experiments.drift.drift_results`) and Figure 5 for DA and IR
+(:func:`~nets.experiments.spectral.spectral_entry`).
+
+Sizes. The CNN costs about 20 times the MLP per image, so its epochs and nu grid are its own,
+per profile name (:data:`CNN_SIZES`; docs/cnn.md gives the measured epoch times behind them);
+every other size is the profile's. ``cnn.json`` records them (``cnn_sizes``), and its
+``meta.profile`` is the profile as run: the named profile with the CNN's sizes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+
+from nets.cnn import CNN_CHANNELS, CNN_STRIDES, SmallCNN
+from nets.experiments.common import checkpoint_dir, finish
+from nets.experiments.drift import drift_results
+from nets.experiments.profiles import Profile
+from nets.experiments.spectral import spectral_entry
+from nets.experiments.table1 import evaluate, profile_splits, summarize, table1_configs, tune
+from nets.groups import get_group
+from nets.train import TrainConfig, resolve_device, train_runs
+
+__all__ = ["CNNSizes", "CNN_SIZES", "MODEL_NAME", "build_cnn", "cnn_profile", "run_cnn"]
+
+#: ``TrainConfig.model`` of the CNN's runs (their keys and checkpoints start ``cnn-``).
+MODEL_NAME = "cnn"
+
+
+@dataclass(frozen=True)
+class CNNSizes:
+    """The CNN's own sizes for one profile (the others are the profile's).
+
+    - ``epochs``: training epochs of every CNN model.
+    - ``nu_grid``: IR's (logit form) nu values, searched smallest first; a subset of the
+      paper's logit grid (1, 3, 10, 30, 100).
+    - ``n_test``, ``n_si_samples``, ``n_drift_samples``, ``n_sigma_samples``: evaluation sizes
+      (``None``: the profile's).
+    - ``why``: the reason for these values, recorded in ``cnn.json``.
+    """
+
+    epochs: int
+    nu_grid: tuple[float, ...]
+    n_test: int | None = None
+    n_si_samples: int | None = None
+    n_drift_samples: int | None = None
+    n_sigma_samples: int | None = None
+    why: str = ""
+
+
+CNN_SIZES: dict[str, CNNSizes] = {
+    "smoke": CNNSizes(epochs=2, nu_grid=(10.0,), n_test=256, n_si_samples=8, n_drift_samples=64,
+                      n_sigma_samples=16, why="CI: under a minute, end to end"),
+    "quick": CNNSizes(epochs=6, nu_grid=(30.0,),
+                      why="fits ~45 min on the shared 2-core CPU (1 seed, 10k training images); one nu, the "
+                          "value at which the MLP's logit form first reached SI 0.95 in the pilot "
+                          "(nets/experiments/profiles.py); measured epoch times in docs/cnn.md"),
+    "paper": CNNSizes(epochs=6, nu_grid=(10.0, 30.0, 100.0), n_test=10_000, n_si_samples=200,
+                      n_drift_samples=2_000, n_sigma_samples=500,
+                      why="300 epochs do not fit 4 hours on the shared 2-core CPU (93 to 180 hours for 4 seeds); "
+                          "6 epochs of 4 seeds, DA, WT and up to three IR nu on both groups, with the evaluation "
+                          "cut to the quick profile's sizes (SI on 200 samples), take about 4 hours (docs/cnn.md); "
+                          "the validation curves (figures/cnn_val_curves) are still rising at epoch 6"),
+}
+
+
+def build_cnn(config: TrainConfig) -> SmallCNN:
+    """The factory :func:`nets.train.train_runs` calls for every CNN run."""
+    return SmallCNN(config.n_classes)
+
+
+def cnn_profile(profile: Profile) -> Profile:
+    """``profile`` with the CNN's sizes (:data:`CNN_SIZES` of its name): epochs, IR's logit nu grid
+    (the only form trained) and the evaluation sizes it sets. Raises ValueError for a profile name without
+    CNN sizes."""
+    if profile.name not in CNN_SIZES:
+        raise ValueError(f"no CNN sizes for profile {profile.name!r}; known: {', '.join(CNN_SIZES)}")
+    s = CNN_SIZES[profile.name]
+    evaluation = {k: getattr(s, k) for k in ("n_test", "n_si_samples", "n_drift_samples", "n_sigma_samples")
+                  if getattr(s, k) is not None}
+    return replace(profile, epochs=s.epochs, nu_grids=(("logit", tuple(s.nu_grid)),), regularizers=("logit",),
+                   **evaluation)
+
+
+def _sizes_record(profile: Profile) -> dict:
+    return {"profile": profile.name, **asdict(CNN_SIZES[profile.name])}
+
+
+def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
+            command: str | None = None) -> dict:
+    """Train (or load) the CNN's WT, DA and IR on every group of ``profile`` (with the CNN's sizes,
+    :func:`cnn_profile`), measure Table 1, Figure 4 and Figure 5 (DA vs IR), and write
+    ``<results_root>/<profile>/cnn.json`` and its figures (``figures/cnn_*``). Returns the results."""
+    started = time.time()
+    prof = cnn_profile(profile)
+    dev = resolve_device(device)
+    run_dir = checkpoint_dir(prof, results_root)
+    splits = profile_splits(prof)
+    test = splits.test.to(dev)
+    x_sigma = test.x[:min(prof.n_sigma_samples, len(test))]
+    k = len(prof.seeds)
+    table1, models, nus, spectral = {}, {}, {}, {}
+    for g in prof.groups:
+        base = table1_configs(prof, g, model=MODEL_NAME)
+        fixed = train_runs([base["WT"], base["DA"]], list(prof.seeds), splits, device=dev, run_dir=run_dir,
+                           progress=progress, model_fn=build_cnn)
+        selection, ir_runs = tune(base["IR"], prof, splits, device=dev, run_dir=run_dir, progress=progress,
+                                  model_fn=build_cnn)
+        models[g] = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
+        nus[g] = float(ir_runs[0].config.nu)
+        methods = {}
+        for m, rs in models[g].items():
+            methods[m] = summarize(rs[0].config, [evaluate(r, splits, g, prof, dev) for r in rs])
+            methods[m].update(engine=rs[0].engine, wt_pooling=rs[0].wt_pooling)
+        table1[g] = {"methods": methods, "nu_selection": selection}
+        spectral[g] = {"models": {key: spectral_entry(models[g][m], x_sigma, test, get_group(g), dev)
+                                  for key, m in (("DA", "DA"), ("IR-logit", "IR"))},
+                       "nu_selections": {"logit": selection}}
+    drift = drift_results(models, nus, prof, dev)
+    body = {
+        "model": {"class": "nets.cnn.SmallCNN", "name": MODEL_NAME, "channels": list(CNN_CHANNELS),
+                  "strides": list(CNN_STRIDES), "parameters": sum(p.numel() for p in SmallCNN().parameters()),
+                  "wt_pooling": sorted({m["WT"][0].wt_pooling for m in models.values()})},
+        "cnn_sizes": _sizes_record(prof),
+        "protocol": {
+            "training": "Adam lr 8e-4, batch size 512, best validation orbit accuracy epoch kept; "
+                        f"{prof.epochs} epochs (cnn_sizes), seeds {list(prof.seeds)}.",
+            "WT": "first-layer group pooling: after_first_layer(max_g relu(conv1(g x))), as the paper's WT.",
+            "IR": f"logit form, nu tuned on validation SI >= {prof.si_target}, ascending search over "
+                  f"{list(CNN_SIZES[prof.name].nu_grid)}.",
+            "measures": "as table1.json, drift.json and spectral.json (DA and IR-logit only) of the MLP; "
+                        "each sub-dict holds its protocol.",
+        },
+        "table1": {"protocol": _table1_protocol(prof, splits), "groups": table1},
+        "drift": drift,
+        "spectral": {"protocol": {"sigma_max": f"sigma_max(J) of the logits' input Jacobian, per sample on the "
+                                               f"first {len(x_sigma)} test samples, averaged; also on the "
+                                               "centered logits; accuracy over the full test orbit.",
+                                  "n_sigma_samples": len(x_sigma)},
+                     "groups": spectral},
+    }
+    return finish(prof, "cnn", body, results_root, device=str(dev), started=started, command=command)
+
+
+def _table1_protocol(profile: Profile, splits) -> dict:
+    from nets.experiments.table1 import SELECTION_RULE
+
+    n_si = min(profile.n_si_samples, len(splits.test))
+    return {"accuracy": "Accuracy over the full test orbit.",
+            "LI": f"LI and DI over all {len(splits.test)} test samples, mean over the non-identity elements.",
+            "SI": f"SI on the first {n_si} test samples, integrated gradients with {profile.ig_steps} steps.",
+            "nu": f"IR's nu: {SELECTION_RULE}.", "n_test": len(splits.test), "n_si_samples": n_si}

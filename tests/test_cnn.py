@@ -1,0 +1,55 @@
+"""The small CNN of the claims-on-a-CNN experiment (:mod:`nets.cnn`): its size, its split at the
+first layer, and the trainer's weight tying on it being exactly invariant."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nets.cnn import CNN_PARAMETERS, SmallCNN
+from nets.groups import R4, T3
+from nets.models import MLP, count_parameters
+from nets.train import GroupPooled, wt_pooling_of
+
+
+def test_parameter_count_is_the_stated_one_and_within_one_percent_of_the_papers_mlp():
+    cnn, mlp = SmallCNN(), MLP()
+    assert count_parameters(cnn) == CNN_PARAMETERS == 232_825
+    assert count_parameters(mlp) == 233_225
+    assert abs(count_parameters(cnn) - count_parameters(mlp)) / count_parameters(mlp) < 0.01
+
+
+def test_takes_images_with_or_without_the_channel_axis_and_returns_logits():
+    torch.manual_seed(0)
+    model, x = SmallCNN(), torch.randn(5, 1, 36, 36)
+    out = model(x)
+    assert out.shape == (5, 9)
+    torch.testing.assert_close(model(x[:, 0]), out, rtol=0, atol=0)
+
+
+def test_forward_is_after_first_layer_of_first_layer():
+    torch.manual_seed(1)
+    model, x = SmallCNN(), torch.randn(3, 1, 36, 36)
+    h = model.first_layer(x)
+    assert h.shape == (3, 32, 18, 18) and bool((h >= 0).all())  # the ReLU is part of the first layer
+    torch.testing.assert_close(model.after_first_layer(h), model(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("group", [R4, T3], ids=["r4", "t3"])
+def test_weight_tied_cnn_pools_the_first_layer_and_is_exactly_invariant(group):
+    torch.manual_seed(2)
+    model = SmallCNN()
+    assert wt_pooling_of(model, "max") == "first_layer-max"
+    wt, x = GroupPooled(model, group, "max").eval(), torch.randn(4, 1, 36, 36)
+    with torch.no_grad():
+        base = wt(x)
+        for k in range(group.order):
+            # max over the orbit does not depend on its order: bit for bit the same logits
+            torch.testing.assert_close(wt(group.act(x, k)), base, rtol=0, atol=0)
+
+
+def test_bad_sizes_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="equal length"):
+        SmallCNN(channels=(8, 8), strides=(2,))
+    with pytest.raises(ValueError, match=">= 1"):
+        SmallCNN(n_classes=0)
