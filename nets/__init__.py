@@ -2,7 +2,7 @@
 training and the paper's experiments.
 
 The public names live in small modules (``nets.groups``, ``nets.data``, ``nets.models``,
-``nets.metrics``, ``nets.audit``, ``nets.train``) and are re-exported here, so ``from nets import
+``nets.metrics``, ``nets.auditing``, ``nets.train``) and are re-exported here, so ``from nets import
 logit_invariance`` works. Everything but the groups is imported lazily: ``import nets`` stays
 cheap and ``python -m nets.data`` does not import its own module twice.
 """
@@ -51,7 +51,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "class_common_logit_share",
         "cosine_similarity",
     ),
-    "nets.audit": ("audit", "AuditResult"),
+    "nets.auditing": ("audit", "AuditResult"),
     "nets.data": (
         "Split",
         "Splits",

@@ -9,7 +9,7 @@ whose ``"best_state"`` is used) with ``torch.load(..., weights_only=True)``. The
 in eval mode (the output says so), so batch normalization uses its running statistics. The
 first ``--n`` test images (36 x 36, normalized) reach the model as ``(N, 1, 36, 36)`` by
 default; ``--channels 0`` gives ``(N, 36, 36)``, ``--channels 3`` repeats the image on three
-channels ``(N, 3, 36, 36)``. Prints the table of :meth:`nets.audit.AuditResult.to_markdown` and
+channels ``(N, 3, 36, 36)``. Prints the table of :meth:`nets.auditing.AuditResult.to_markdown` and
 writes ``audit.json``, ``audit.png`` and ``audit.pdf`` into ``DIR`` (each atomically, :func:`nets.results_io.write_bytes`).
 Any problem with the inputs is one line on stderr, ``error: ...``, exit status 2, and nothing
 written; a folder that cannot be written, one line and exit status 1.
@@ -151,7 +151,7 @@ def audit_images(dataset: str, n: int, channels: int) -> tuple[torch.Tensor, tor
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from nets.audit import audit
+    from nets.auditing import audit
 
     try:
         device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else

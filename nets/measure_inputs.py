@@ -1,7 +1,7 @@
 """What every measure checks before it measures: images, groups, models and their logits.
 
 Conventions shared by :mod:`nets.metrics`, :mod:`nets.attribution`, :mod:`nets.sensitivity`
-and :mod:`nets.audit`:
+and :mod:`nets.auditing`:
 
 * Images are ``x: (N, *C, H, W)``: a batch axis, zero or more channel axes, and the two
   spatial axes the group acts on. The paper's data is ``(N, H, W)``; a CNN takes

@@ -1,4 +1,4 @@
-"""nets.audit on models the paper never saw: invariant models audit as invariant, every number has
+"""nets.auditing on models the paper never saw: invariant models audit as invariant, every number has
 a bootstrap interval around it, and the per-layer profile reads nn.Sequential, a CNN with pooling and
 residual networks (torchvision's ResNet-18 on 3-channel images built from MNIST)."""
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from nets.audit import MEASURES, audit, bootstrap_mean
+from nets.auditing import MEASURES, audit, bootstrap_mean
 from nets.data import load_splits
 from nets.groups import R4
 from nets.layer_profile import default_layers

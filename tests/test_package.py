@@ -28,3 +28,18 @@ def test_importing_nets_does_not_import_torch_heavy_modules():
     code = "import sys, nets; print('nets.metrics' in sys.modules, 'nets.train' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_every_re_exported_name_is_the_function_even_after_its_submodules_are_imported():
+    import importlib
+    import pkgutil
+
+    import nets
+
+    for info in pkgutil.iter_modules(nets.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"nets.{info.name}")
+    from nets import audit, logit_invariance
+
+    assert callable(audit) and audit.__module__ == "nets.auditing"
+    assert callable(logit_invariance)

@@ -195,10 +195,10 @@ def test_stacked_and_one_at_a_time_training_agree_to_float_round_off(splits):
             torch.testing.assert_close(sa[k], sb[k], rtol=1e-3, atol=1e-5)
 
 
-# ---- the trained CNNs audited (nets.audit) ------------------------------------------------
+# ---- the trained CNNs audited (nets.auditing) ------------------------------------------------
 @pytest.fixture(scope="module")
 def audits(runs, splits):
-    from nets.audit import audit
+    from nets.auditing import audit
 
     x = splits.val.x[:48].unsqueeze(1)  # (48, 1, 36, 36): the CNN's own input shape
     y = splits.val.y[:48]
