@@ -32,14 +32,14 @@ def _curve(per_seed: list[list[float]]) -> dict[str, list[float]]:
 
 
 def run_drift(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-              command: str | None = None) -> dict:
+              command: str | None = None, precision: str = "fp32") -> dict:
     """Measure DI and accuracy of Table 1's models on D(beta); write ``drift.json`` and Figure 4."""
     started = time.time()
     dev = resolve_device(device)
-    nus = chosen_nus(profile, results_root, device=device, progress=progress, command=command)
+    nus = chosen_nus(profile, results_root, device=device, progress=progress, command=command, precision=precision)
     splits = profile_splits(profile)
     models = {g: table1_models(profile, g, nus[g], splits, device=dev, run_dir=checkpoint_dir(profile, results_root),
-                               progress=progress) for g in profile.groups}
+                               progress=progress, precision=precision) for g in profile.groups}
     betas = [float(b) for b in profile.betas]
     # acc[g][method][seed_index][beta_index]
     acc = {g: {m: [[0.0] * len(betas) for _ in runs] for m, runs in ms.items()} for g, ms in models.items()}
@@ -82,4 +82,5 @@ def run_drift(profile: Profile, results_root=None, *, device: str = "auto", prog
         "betas": betas,
         "groups": groups,
     }
-    return finish(profile, "drift", results, results_root, device=str(dev), started=started, command=command)
+    return finish(profile, "drift", results, results_root, device=str(dev), started=started, command=command,
+                  precision=precision)
