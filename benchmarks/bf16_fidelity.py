@@ -108,10 +108,10 @@ def main(argv: list[str] | None = None) -> int:
            "fp32": _source(args.fp32, fp32), "bf16": _source(args.bf16, bf16),
            "spread_source": _source(args.spread, ref), **compare(fp32, bf16, ref, args.k)}
     write_json(args.out, out)
+    g4 = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
     for r in out["rows"]:
-        flag = "MOVED" if r["moved"] else ""
-        print(f"{r['group']} {r['method']:<3} {r['measure']:<8} fp32 {r['fp32']!s:>10.10} bf16 {r['bf16']!s:>10.10} "
-              f"z {r.get('z')!s:>8.8} {flag}")
+        print(f"{r['group']} {r['method']:<3} {r['measure']:<8} fp32 {g4(r['fp32']):>10} bf16 {g4(r['bf16']):>10} "
+              f"z {g4(r.get('z')):>7} {'MOVED' if r['moved'] else ''}")
     print(f"{out['n_moved']} of {out['n_numbers']} numbers (+ nu) moved beyond {args.k} x spread: "
           f"{', '.join(out['moved']) or 'none'}; wrote {args.out}")
     return 0
