@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.fp32} must be an fp32 run and {args.bf16} a bf16 run", file=sys.stderr)
         return 2
     out = {"command": " ".join(["python", *sys.argv]),
-           "spread_rule": __doc__.split("\n\n")[2].replace("\n", " ").strip(),
+           "spread_rule": next(p for p in __doc__.split("\n\n") if p.startswith("The spread.")).replace("\n", " "),
            "fp32": _source(args.fp32, fp32), "bf16": _source(args.bf16, bf16),
            "spread_source": _source(args.spread, ref), **compare(fp32, bf16, ref, args.k)}
     write_json(args.out, out)
