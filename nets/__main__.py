@@ -46,6 +46,8 @@ _EXPERIMENT_FIGURES = {
               "figures/drift"),
     "spectral": ("Figure 5: sigma_max of the input-output Jacobian, three regularizer forms", "spectral.json",
                  "figures/spectral and figures/nu_selection_spectral"),
+    "centered": ("Figure 5 for our centered normalized-logit form (beyond the paper; needs spectral.json)",
+                 "centered.json", "figures/centered"),
     "tsne": ("Figure 2: t-SNE of the orbits' penultimate features", "tsne.json", "figures/tsne"),
     "saliency": ("Figures 1 and 3: saliency maps under the group", "saliency.json", "figures/saliency_*"),
 }
@@ -56,6 +58,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "reproduce": Subcommand("reproduce", "every experiment above, then REPORT.md (resumes an interrupted sweep)",
                             f"every experiment's JSON and figures, {_OUT}reproduce.json and {_OUT}REPORT.md; "
                             f"checkpoints in {_OUT}checkpoints/", EXAMPLE),
+    "intervals": Subcommand("intervals", "bootstrap intervals over test samples from the checkpoints (trains nothing)",
+                            f"{_OUT}intervals.json (REPORT.md shows them beside the intervals over seeds); reads "
+                            f"the models from {_OUT}checkpoints/ and refuses to train a missing one",
+                            "python -m nets intervals --profile paper"),
     "report": Subcommand("report", "redraw the figures and rewrite REPORT.md from the JSON files (trains nothing)",
                          f"{_OUT}figures/*.png/.pdf and {_OUT}REPORT.md (never a number of the JSON files)",
                          "python -m nets report --profile paper"),
@@ -119,13 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(s.name, description=f"{s.summary}.\n\nwrites: {s.writes}.",
                             epilog=f"example: {s.example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         _run_options(sp, suppress=True)
-        if s.name != "report":
+        if s.name not in ("report", "centered"):  # centered: reads spectral.json, trains one form (local)
             sp.add_argument("--executor", choices=("local", "ray"), default=argparse.SUPPRESS,
                             help="local: train in this process as the experiment goes (default); ray: first train "
                                  "every training stack it needs as a Ray task, then run it (docs/scaling.md)")
             sp.add_argument("--address", default=argparse.SUPPRESS,
                             help="with --executor ray: the Ray cluster (auto, or HOST:PORT; default: RAY_ADDRESS, "
                                  "else a new local cluster)")
+        if s.name not in ("report", "centered", "intervals"):  # intervals evaluates float32 checkpoints only
             sp.add_argument("--precision", choices=PRECISIONS, default=argparse.SUPPRESS,
                             help="fp32 (default), or bf16: the training forward and loss under bfloat16 autocast, "
                                  "weights, optimizer and every measure float32; needs CUDA or a CPU with avx512_bf16 "
@@ -227,7 +234,8 @@ def _report(args: argparse.Namespace, profile) -> int:
               f"{profile.name} --results {args.results}` first", file=sys.stderr)
         return 1
     for name, r in results.items():
-        draw(name, r, figure_dir(profile, args.results))
+        if name in (*EXPERIMENTS, "centered"):  # intervals.json has no figure
+            draw(name, r, figure_dir(profile, args.results))
     print(f"wrote {write_report(folder)}")
     return 0
 

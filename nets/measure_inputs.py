@@ -235,5 +235,16 @@ def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Cosine similarity over the last axis, ``<a, b> / (||a|| ||b||)``, defined as 0 where
     either vector is zero (it has no direction). ``(..., D), (..., D) -> (...)``."""
     dot = (a * b).sum(-1)
-    norms = a.norm(dim=-1) * b.norm(dim=-1)
-    return torch.where(norms > 0, dot / norms.clamp_min(torch.finfo(norms.dtype).tiny), torch.zeros_like(dot))
+    na, nb = a.norm(dim=-1), b.norm(dim=-1)
+    norms = na * nb
+    tiny = torch.finfo(norms.dtype).tiny
+    cos = dot / norms.clamp_min(tiny)
+    # where the squares underflow (entries of ~1e-150 in float64), rescale each vector by its
+    # largest entry first: the cosine does not depend on the scale
+    small = (norms < tiny ** 0.5) & (na > 0) & (nb > 0)
+    if bool(small.any()):
+        sa = a / a.abs().amax(-1, keepdim=True).clamp_min(tiny)
+        sb = b / b.abs().amax(-1, keepdim=True).clamp_min(tiny)
+        rescaled = (sa * sb).sum(-1) / (sa.norm(dim=-1) * sb.norm(dim=-1)).clamp_min(tiny)
+        cos = torch.where(small, rescaled, cos)
+    return torch.where((na > 0) & (nb > 0), cos, torch.zeros_like(dot))

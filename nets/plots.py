@@ -64,13 +64,15 @@ REGULARIZER_COLORS = {
     "logit": OKABE_ITO["bluish_green"],
     "kl": OKABE_ITO["orange"],
     "normalized_logit": OKABE_ITO["reddish_purple"],
+    "centered_normalized_logit": OKABE_ITO["sky_blue"],  # ours, beyond the paper
 }
 REGULARIZER_TEX = {
     "logit": r"logit: $\frac{1}{2}\|f(x)-f(gx)\|_2^2$",
     "kl": r"KL: $D_{KL}(u_x\,\|\,q_{gx})$",
     "normalized_logit": r"normalized: $\frac{\|f(x)-f(gx)\|_2^2}{\|f(x)\|_2^2}$",
 }
-REGULARIZER_SHORT = {"logit": "logit", "kl": "KL", "normalized_logit": "normalized logit"}
+REGULARIZER_SHORT = {"logit": "logit", "kl": "KL", "normalized_logit": "normalized logit",
+                     "centered_normalized_logit": "centered norm."}
 METHOD_MARKERS = {"WT": "s", "DA": "o", "IR": "^"}
 GROUP_TEX = {"r4": r"$\mathbb{R}^2_4$", "t3": r"$\mathbb{T}^2_3$"}
 MEASURE_TEX = {
@@ -87,7 +89,7 @@ TOL_MUTED = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "
 #: Nine classes (MNIST without the digit 9).
 CLASS_COLORS = list(TOL_MUTED)
 #: Hatches per model in Figure 5, so DA and the IR forms differ in greyscale too.
-REGULARIZER_HATCHES = {"logit": "//", "kl": "..", "normalized_logit": "xx"}
+REGULARIZER_HATCHES = {"logit": "//", "kl": "..", "normalized_logit": "xx", "centered_normalized_logit": "++"}
 #: Print sizes: a figure is at most ~7.5 in (a page) wide, its text at least 8 pt.
 PAGE_WIDTH = 7.2
 _PRINT_RC = {
@@ -488,11 +490,13 @@ def plot_saliency(results: Mapping, group: str | None = None) -> Figure:
 # ---- registry and saving --------------------------------------------------------
 def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
     """Every figure of one experiment, keyed by file stem."""
+    from nets.plots_centered import plot_centered  # our form, beyond the paper
     makers: dict[str, Callable[[], dict[str, Figure]]] = {
         "table1": lambda: {"table1": plot_table1(results), "nu_selection_table1": plot_nu_selection(results)},
         "drift": lambda: {"drift": plot_drift(results)},
         "spectral": lambda: {"spectral": plot_spectral(results),
                              "nu_selection_spectral": plot_nu_selection(results)},
+        "centered": lambda: {"centered": plot_centered(results)},
         "tsne": lambda: {"tsne": plot_tsne(results)},
         "saliency": lambda: {f"saliency_{g}": plot_saliency(results, g) for g in results["groups"]},
     }

@@ -14,8 +14,13 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import Mapping, Sequence
 
+import nets.evidence as ev
+import nets.interval_tables as it
+from nets.stats import Interval, Outcome, PairedTest, claim_status, decide
+
+from nets.centered_report import centered_section
 from nets.results_io import (  # the paper's numbers are re-exported here
     EXPERIMENTS,
     PAPER_CITATION,
@@ -43,12 +48,11 @@ __all__ = [
 MEASURES = ("accuracy", "LI", "DI", "SI")
 GROUP_NAMES = {"r4": "R²₄ (4 rotations)", "t3": "T²₃ (3 x-translations)"}
 
-Status = Literal["holds", "partly holds", "does not hold", "not evaluated"]
-
-
 @dataclass(frozen=True)
 class Thresholds:
-    """Every number a verdict is decided by (means over seeds; accuracy in %)."""
+    """Every bound a verdict is decided by (accuracy in %). A check holds when the
+    95% interval of its quantity over seeds lies wholly on the bound's side, fails
+    when it lies wholly on the other side, and is undecided otherwise."""
 
     # (1) WT is exactly invariant
     wt_li_max: float = 1e-3
@@ -75,19 +79,20 @@ class Thresholds:
     tsne_da_ratio_min: float = 0.5
 
     def describe(self) -> list[tuple[str, str, str]]:
-        """(claim, quantity, threshold) rows for the report."""
+        """(claim, quantity, threshold) rows for the report; each is decided on the
+        95% interval of the quantity (:func:`nets.stats.decide`)."""
         t = self
         return [
             ("1", "WT: LI, DI, SI", f"LI <= {t.wt_li_max:g}, DI <= {t.wt_di_max:g}, SI >= {t.wt_si_min:g}"),
-            ("2", "DA: accuracy", f">= WT accuracy - {t.da_acc_gap_max:g} points"),
+            ("2", "DA: accuracy", f"paired DA - WT accuracy >= -{t.da_acc_gap_max:g} points"),
             ("2", "DA: DI / LI / SI", f"DI <= {t.da_di_max:g}, LI >= {t.da_li_min:g}, SI <= {t.da_si_max:g}"),
             ("3", "IR: SI, LI", f"SI >= {t.ir_si_min:g} (0.95 at two decimals), LI <= {t.ir_li_max:g}"),
-            ("3", "IR: accuracy cost", f"IR accuracy <= WT accuracy - {t.ir_acc_cost_min:g} points"),
-            ("4", "drift: DA's DI grows", f"DI_DA(beta=1) >= {t.drift_da_growth_min:g} x DI_DA(beta=0)"),
-            ("4", "drift: WT's, IR's DI stay low", f"max over beta of DI <= {t.drift_low_di_max:g}"),
+            ("3", "IR: accuracy cost", f"paired IR - WT accuracy <= -{t.ir_acc_cost_min:g} points"),
+            ("4", "drift: DA's DI grows", f"DI_DA(beta=1) / DI_DA(beta=0) >= {t.drift_da_growth_min:g} (paired over seeds, log-ratio)"),
+            ("4", "drift: WT's, IR's DI stay low", f"per-seed max over beta of DI <= {t.drift_low_di_max:g}"),
             ("4", "drift: WT keeps more accuracy",
-             "mean over beta > 0 of Acc ratio: WT >= DA"),
-            ("5", "sigma_max(J)", f"every IR form: sigma_IR <= {t.spectral_ratio_max:g} x sigma_DA"),
+             "paired WT - DA of the per-seed mean over beta > 0 of Acc ratio >= 0"),
+            ("5", "sigma_max(J)", f"every IR form: sigma_IR / sigma_DA <= {t.spectral_ratio_max:g} (paired over seeds, log-ratio)"),
             ("5", "note only", f"a failing IR form whose logits are >= {t.common_share_note:g} class-common shift: "
                                "sigma_max of the centered logits is noted (verdict unchanged)"),
             ("Fig. 2", "orbit / class distance",
@@ -97,11 +102,20 @@ class Thresholds:
 
 @dataclass
 class Check:
-    """One comparison of a measured number with a threshold."""
+    """One comparison of a measured number (with its 95% interval) with a threshold.
+
+    ``outcome`` follows :func:`nets.stats.decide`; ``n`` is the number of seeds
+    (pairs, for a paired comparison) the interval rests on."""
 
     what: str
-    passed: bool | None  # None: the number is missing
+    outcome: Outcome
     detail: str
+    n: int = 0
+
+    @property
+    def passed(self) -> bool | None:
+        """True when it holds, False when it fails, None when undecided or not measured."""
+        return {"holds": True, "fails": False}.get(self.outcome)
 
 
 @dataclass
@@ -112,15 +126,10 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def status(self) -> Status:
-        decided = [c.passed for c in self.checks if c.passed is not None]
-        if not decided:
-            return "not evaluated"
-        if all(decided) and len(decided) == len(self.checks):
-            return "holds"
-        if not any(decided):
-            return "does not hold"
-        return "partly holds"
+    def status(self) -> str:
+        """:func:`nets.stats.claim_status` of the checks' outcomes."""
+        n = max((c.n for c in self.checks if c.outcome == "undecided"), default=0)
+        return claim_status([c.outcome for c in self.checks], n)
 
 
 CLAIMS = {
@@ -158,24 +167,49 @@ def _mean(entry: Mapping | None, scale: float = 1.0) -> float | None:
     return scale * float(entry["mean"])
 
 
-def _cmp(what: str, value: float | None, op: str, bound: float | None, bound_text: str | None = None) -> Check:
-    if value is None or bound is None:
-        return Check(what, None, f"{what}: not measured")
-    passed = value <= bound if op == "<=" else value >= bound
-    text = bound_text if bound_text is not None else fmt(bound)
-    return Check(what, passed, f"{what} = {fmt(value)} {'✓' if passed else '✗'} (needs {op} {text})")
+_MARK = {"holds": "✓ holds", "fails": "✗ fails", "undecided": "? undecided"}
+
+
+def _check(what: str, iv: Interval | None, op: str, bound: float | None, bound_text: str | None = None, *,
+           label: str | None = None, shown: str | None = None, test: PairedTest | None = None) -> Check:
+    """Decide ``iv <op> bound`` by :func:`nets.stats.decide` and say how."""
+    outcome = decide(iv, op, bound)
+    if outcome == "not measured":
+        return Check(what, outcome, f"{what}: not measured (no per-seed values)")
+    value = shown if shown is not None else ev.iv_text(iv, fmt)
+    how = "" if test is None or not iv.defined else f" ({ev.p_text(test)})"
+    mark = _MARK[outcome]
+    if not iv.defined:  # one seed: no interval, so no decision; say which side the point lies on
+        point = iv.estimate <= bound if op == "<=" else iv.estimate >= bound
+        mark += f" (the point value {'meets' if point else 'misses'} it)"
+    return Check(what, outcome, f"{label or what} = {value}{how} {mark} "
+                                f"(needs {op} {bound_text if bound_text is not None else fmt(bound)})", iv.n)
+
+
+def _log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, bound_text: str,
+               label: str) -> Check:
+    """Decide a paired log-ratio against ``log(ratio_bound)``, shown as a ratio."""
+    if test is None:
+        return _check(what, None, op, None)
+    return _check(what, test.interval, op, math.log(ratio_bound), bound_text, label=label,
+                  shown=ev.ratio_text(test, fmt), test=test)
 
 
 # ---- verdicts -------------------------------------------------------------------
-def _table1_mean(t1: Mapping, group: str, method: str, measure: str) -> float | None:
-    m = t1.get("groups", {}).get(group, {}).get("methods", {}).get(method)
-    return None if m is None else _mean(m.get(measure), 100.0 if measure == "accuracy" else 1.0)
+def _table1_seeds(t1: Mapping, group: str, method: str, measure: str) -> ev.SeedValues:
+    m = t1.get("groups", {}).get(group, {}).get("methods", {}).get(method) or {}
+    return ev.per_seed(m.get("runs"), ev.measure(measure, 100.0 if measure == "accuracy" else 1.0))
 
 
 def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds()) -> list[Verdict]:
     """One :class:`Verdict` per claim from results dicts keyed by experiment name
     (``table1``, ``drift``, ``spectral``, ``tsne``); a missing experiment leaves its
-    claim "not evaluated"."""
+    claim "not evaluated".
+
+    Each check is decided on a 95% interval over seeds (:mod:`nets.stats`): a
+    single model's number by Student's t interval on its per-seed values, a
+    comparison of two models by a paired t-test over their common seeds (on
+    differences for accuracy, on log-ratios for DI growth and sigma_max)."""
     t = thresholds
     out = [Verdict(k, s) for k, s in CLAIMS.items()]
     v = {x.claim: x for x in out}
@@ -184,29 +218,32 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
     if t1:
         for g in t1["groups"]:
             G = g.upper()
-            acc = {m: _table1_mean(t1, g, m, "accuracy") for m in ("WT", "DA", "IR")}
+
+            def one(m: str, key: str) -> Interval | None:
+                return ev.interval(_table1_seeds(t1, g, m, key))
+
             # (1)
             v["1"].checks += [
-                _cmp(f"{G} WT LI", _table1_mean(t1, g, "WT", "LI"), "<=", t.wt_li_max),
-                _cmp(f"{G} WT DI", _table1_mean(t1, g, "WT", "DI"), "<=", t.wt_di_max),
-                _cmp(f"{G} WT SI", _table1_mean(t1, g, "WT", "SI"), ">=", t.wt_si_min),
+                _check(f"{G} WT LI", one("WT", "LI"), "<=", t.wt_li_max),
+                _check(f"{G} WT DI", one("WT", "DI"), "<=", t.wt_di_max),
+                _check(f"{G} WT SI", one("WT", "SI"), ">=", t.wt_si_min),
             ]
             # (2)
-            gap_bound = None if acc["WT"] is None else acc["WT"] - t.da_acc_gap_max
+            gap = ev.paired(_table1_seeds(t1, g, "DA", "accuracy"), _table1_seeds(t1, g, "WT", "accuracy"))
             v["2"].checks += [
-                _cmp(f"{G} DA accuracy (%)", acc["DA"], ">=", gap_bound,
-                     None if gap_bound is None else f"{fmt(gap_bound)} = WT {fmt(acc['WT'])} - {t.da_acc_gap_max:g}"),
-                _cmp(f"{G} DA DI", _table1_mean(t1, g, "DA", "DI"), "<=", t.da_di_max),
-                _cmp(f"{G} DA LI", _table1_mean(t1, g, "DA", "LI"), ">=", t.da_li_min),
-                _cmp(f"{G} DA SI", _table1_mean(t1, g, "DA", "SI"), "<=", t.da_si_max),
+                _check(f"{G} DA accuracy (%)", gap and gap.interval, ">=", -t.da_acc_gap_max,
+                       f"-{t.da_acc_gap_max:g} points", label=f"{G} DA - WT accuracy (points)", test=gap),
+                _check(f"{G} DA DI", one("DA", "DI"), "<=", t.da_di_max),
+                _check(f"{G} DA LI", one("DA", "LI"), ">=", t.da_li_min),
+                _check(f"{G} DA SI", one("DA", "SI"), "<=", t.da_si_max),
             ]
             # (3)
-            cost_bound = None if acc["WT"] is None else acc["WT"] - t.ir_acc_cost_min
+            cost = ev.paired(_table1_seeds(t1, g, "IR", "accuracy"), _table1_seeds(t1, g, "WT", "accuracy"))
             v["3"].checks += [
-                _cmp(f"{G} IR SI", _table1_mean(t1, g, "IR", "SI"), ">=", t.ir_si_min),
-                _cmp(f"{G} IR LI", _table1_mean(t1, g, "IR", "LI"), "<=", t.ir_li_max),
-                _cmp(f"{G} IR accuracy (%)", acc["IR"], "<=", cost_bound,
-                     None if cost_bound is None else f"{fmt(cost_bound)} = WT {fmt(acc['WT'])} - {t.ir_acc_cost_min:g}"),
+                _check(f"{G} IR SI", one("IR", "SI"), ">=", t.ir_si_min),
+                _check(f"{G} IR LI", one("IR", "LI"), "<=", t.ir_li_max),
+                _check(f"{G} IR accuracy (%)", cost and cost.interval, "<=", -t.ir_acc_cost_min,
+                       f"-{t.ir_acc_cost_min:g} points", label=f"{G} IR - WT accuracy (points)", test=cost),
             ]
             sel = t1["groups"][g].get("nu_selection")
             if missed_target(sel):
@@ -219,67 +256,67 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
         later = [i for i, b in enumerate(betas) if b > min(betas)]
         for g, methods in dr["groups"].items():
             G = g.upper()
-            da = methods.get("DA")
-            if da:
-                di0, di1 = da["DI"]["mean"][i0], da["DI"]["mean"][i1]
-                v["4"].checks.append(_cmp(f"{G} DA DI(beta={betas[i1]:g})", di1, ">=",
-                                          None if di0 is None else t.drift_da_growth_min * di0,
-                                          None if di0 is None else
-                                          f"{fmt(t.drift_da_growth_min * di0)} = {t.drift_da_growth_min:g} x DI(beta={betas[i0]:g}) {fmt(di0)}"))
+            if "DA" in methods:
+                runs = methods["DA"].get("runs")
+                growth = ev.paired(ev.per_seed(runs, lambda r: r["DI"][i1]),
+                                   ev.per_seed(runs, lambda r: r["DI"][i0]), log=True)
+                v["4"].checks.append(_log_check(
+                    f"{G} DA DI(beta={betas[i1]:g})", growth, ">=", t.drift_da_growth_min,
+                    f"{t.drift_da_growth_min:g}", f"{G} DA DI(beta={betas[i1]:g}) / DI(beta={betas[i0]:g})"))
             for m in ("WT", "IR"):
                 if m in methods:
-                    vals = [x for x in methods[m]["DI"]["mean"] if x is not None]
-                    v["4"].checks.append(_cmp(f"{G} {m} max DI over beta", max(vals) if vals else None, "<=",
-                                              t.drift_low_di_max))
+                    worst = ev.per_seed(methods[m].get("runs"), lambda r: max(r["DI"]))
+                    v["4"].checks.append(_check(f"{G} {m} max DI over beta", ev.interval(worst), "<=",
+                                                t.drift_low_di_max))
             if "WT" in methods and "DA" in methods and later:
-                def avg(m):
-                    xs = [methods[m]["accuracy_ratio"]["mean"][i] for i in later]
-                    return None if any(x is None for x in xs) else sum(xs) / len(xs)
-                wt, da_r = avg("WT"), avg("DA")
-                v["4"].checks.append(_cmp(f"{G} WT mean Acc ratio over beta>0", wt, ">=", da_r,
-                                          None if da_r is None else f"DA's {fmt(da_r)}"))
+                def kept(m: str) -> ev.SeedValues:
+                    return ev.per_seed(methods[m].get("runs"),
+                                       lambda r: sum(r["accuracy_ratio"][i] for i in later) / len(later))
+                diff = ev.paired(kept("WT"), kept("DA"))
+                v["4"].checks.append(_check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=",
+                                            0.0, "0 (WT keeps at least DA's share)",
+                                            label=f"{G} WT - DA mean Acc ratio over beta>0", test=diff))
 
     sp = results.get("spectral")
     if sp:
         for g, entry in sp["groups"].items():
             G = g.upper()
             models = entry["models"]
-            da = _mean(models.get("DA", {}).get("sigma_max"))
-            da_c = _mean(models.get("DA", {}).get("sigma_max_centered"))
+            da_runs = models.get("DA", {}).get("runs")
             for key, m in models.items():
                 if m["method"] != "IR":
                     continue
-                s = _mean(m.get("sigma_max"))
-                check = _cmp(f"{G} IR-{m['regularizer']} sigma_max", s, "<=",
-                             None if da is None else t.spectral_ratio_max * da,
-                             None if da is None else
-                             f"{fmt(t.spectral_ratio_max * da)} = {t.spectral_ratio_max:g} x DA's {fmt(da)}")
+                test = ev.paired(ev.per_seed(m.get("runs"), ev.measure("sigma_max")),
+                                 ev.per_seed(da_runs, ev.measure("sigma_max")), log=True)
+                check = _log_check(f"{G} IR-{m['regularizer']} sigma_max", test, "<=", t.spectral_ratio_max,
+                                   f"{t.spectral_ratio_max:g}", f"{G} IR-{m['regularizer']} / DA sigma_max")
                 v["5"].checks.append(check)
                 # where a failing form's logits grew along the class-common direction the softmax
                 # ignores, say what sigma_max is on the rest (informative; the verdict stays on f)
                 share = _mean(m.get("common_logit_share"))
-                s_c = _mean(m.get("sigma_max_centered"))
-                if (check.passed is False and share is not None and share >= t.common_share_note
-                        and s_c is not None and da_c is not None):
+                centered = ev.paired(ev.per_seed(m.get("runs"), ev.measure("sigma_max_centered")),
+                                     ev.per_seed(da_runs, ev.measure("sigma_max_centered")), log=True)
+                if (check.outcome != "holds" and share is not None and share >= t.common_share_note
+                        and centered is not None):
                     v["5"].notes.append(
                         f"{G} IR-{m['regularizer']}: {fmt(share)} of its logits' norm is a shift common to all "
-                        f"classes, which the softmax ignores; on the centered logits sigma_max = {fmt(s_c)} "
-                        f"({fmt(s_c / da_c)} x DA's {fmt(da_c)}).")
+                        f"classes, which the softmax ignores; on the centered logits sigma_max = "
+                        f"{fmt(_mean(m.get('sigma_max_centered')))}, IR / DA = {ev.ratio_text(centered, fmt)} "
+                        f"({ev.p_text(centered)}).")
             for reg, sel in (entry.get("nu_selections") or {}).items():
                 if missed_target(sel):
                     v["5"].notes.append(_missed_target_note(f"{G} IR-{reg}", sel))
 
     ts = results.get("tsne")
     if ts:
+        seeds = ts.get("meta", {}).get("seeds")
         for g, entry in ts["groups"].items():
             G = g.upper()
             ms = entry["methods"]
-            if "WT" in ms:
-                v["Fig. 2"].checks.append(_cmp(f"{G} WT orbit/class distance", _mean(ms["WT"].get("ratio")), "<=",
-                                               t.tsne_wt_ratio_max))
-            if "DA" in ms:
-                v["Fig. 2"].checks.append(_cmp(f"{G} DA orbit/class distance", _mean(ms["DA"].get("ratio")), ">=",
-                                               t.tsne_da_ratio_min))
+            for m, op, bound in (("WT", "<=", t.tsne_wt_ratio_max), ("DA", ">=", t.tsne_da_ratio_min)):
+                if m in ms:
+                    iv = ev.interval(ev.per_seed(ev.tsne_runs(ms[m], seeds), ev.measure("ratio")))
+                    v["Fig. 2"].checks.append(_check(f"{G} {m} orbit/class distance", iv, op, bound))
     return out
 
 
@@ -404,11 +441,23 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     vs = verdicts(results, thresholds)
     rows = []
     for x in vs:
-        ev = "<br>".join(c.detail for c in x.checks) or "—"
+        evidence = "<br>".join(c.detail for c in x.checks) or "—"
         if x.notes:
-            ev += "<br>" + "<br>".join(f"**note:** {n}" for n in x.notes)
-        rows.append([x.claim, x.statement, f"**{x.status}**", ev])
-    lines.append(_table(["claim", "statement", "verdict", "evidence (means over seeds)"], rows) + "\n")
+            evidence += "<br>" + "<br>".join(f"**note:** {n}" for n in x.notes)
+        rows.append([x.claim, x.statement, f"**{x.status}**", evidence])
+    lines.append(_table(["claim", "statement", "verdict", "evidence: mean [95% interval] over seeds"], rows) + "\n")
+    lines.append(
+        "How the verdicts are decided (details in `docs/statistics.md`): a single model's number is given with "
+        "Student's t 95% interval on its mean over the seeds (n - 1 degrees of freedom: with 4 seeds the interval "
+        "is mean ± 3.18 s / 2); a claim comparing two models is a paired t-test over their common seeds (the same "
+        "seed gives both models the same initial weights and batches), on per-seed differences for accuracy and "
+        "on per-seed log-ratios for DI growth and sigma_max (shown as geometric-mean ratios). A check *holds* when "
+        "the whole interval lies on the threshold's side, *fails* when the whole interval lies on the other side, "
+        "and is *undecided* when the interval straddles the threshold (or there is one seed, hence no interval). "
+        "A claim: **holds** (every check holds), **partly holds** (some hold, some fail), **not supported** (checks "
+        "fail, none holds), **undecided at n = k seeds** (none fails, some undecided). p-values are two-sided. "
+        "Where `intervals.json` is present (`python -m nets intervals`), Table 1's and Figure 5's numbers also get "
+        "a bootstrap interval over test samples (trained models fixed); verdicts use the interval over seeds.\n")
     lines.append("Thresholds (in `nets.report.Thresholds`; accuracy in %, DI in nats):\n")
     lines.append(_table(["claim", "quantity", "threshold"], thresholds.describe()) + "\n")
 
@@ -433,6 +482,25 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                              _pm(e.get("SI")), _paper_cell(g, m, 3)])
         lines.append(_table(header, rows) + "\n")
         _figure(lines, fig_dir, "table1", "Table 1 as bars; diamonds: the paper's values.", available_figures)
+        lines.append("### Table 1 with 95% intervals beside the paper's spread\n")
+        boot = results.get("intervals")
+        lines.append("Ours: mean [Student's t 95% interval over seeds]"
+                     + ("" if boot is None else "; beside it, the 95% bootstrap interval over test samples with the "
+                        "trained models held fixed (`intervals.json`: " + boot.get("protocol", {}).get("interval", "").rstrip(".")
+                        + ")") + ". " + it.WITHIN_RULE + " The \"within\" column uses the interval over seeds, "
+                     "the spread the paper reports.\n")
+        lines.append(_table(["group", "model", "measure", "ours (t over seeds)"]
+                            + ([] if boot is None else ["ours (bootstrap over test samples)"])
+                            + ["paper", "paper's range", "within"],
+                            it.table1_interval_rows(t1, PAPER_TABLE1, PAPER_TABLE1_STD, GROUP_NAMES, fmt, boot))
+                     + "\n")
+        lines.append("### Paired comparisons of the Table 1 models\n")
+        lines.append("Over the common seeds (same initial weights and batches per seed): accuracy (points) and SI as "
+                     "the mean per-seed difference, LI and DI as the geometric-mean ratio (paired t-test on the "
+                     "per-seed log-ratios); [95% interval]; two-sided p-value of the paired t-test "
+                     "(`scipy.stats.ttest_rel`).\n")
+        lines.append(_table(["group", "measure", "comparison", "estimate [95% interval]", "test"],
+                            it.table1_paired_rows(t1, fmt)) + "\n")
         lines.append("### Choice of ν for IR (logit regularizer)\n")
         rows = []
         for g, entry in t1["groups"].items():
@@ -454,9 +522,11 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     if ts:
         proto = ts.get("protocol", {})
         lines.append(" ".join(str(v) for v in proto.values() if isinstance(v, str)) + "\n")
-        rows = [[g.upper(), m, _pm(e.get("ratio"))] for g, entry in ts["groups"].items()
-                for m, e in entry["methods"].items()]
-        lines.append(_table(["group", "model", "orbit / class distance (features)"], rows) + "\n")
+        seeds = ts.get("meta", {}).get("seeds")
+        rows = [[g.upper(), m, _pm(e.get("ratio")), it.seed_cell(ev.tsne_runs(e, seeds), "ratio", fmt)]
+                for g, entry in ts["groups"].items() for m, e in entry["methods"].items()]
+        lines.append(_table(["group", "model", "orbit / class distance (features), mean ± std",
+                             "mean [95% t interval over seeds]"], rows) + "\n")
         _figure(lines, fig_dir, "tsne", "t-SNE of penultimate features; lines join one orbit.", available_figures)
     else:
         lines.append("*(tsne not run)*\n")
@@ -484,8 +554,10 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         rows = []
         for g, methods in dr["groups"].items():
             for m, e in methods.items():
-                rows.append([g.upper(), m] + [fmt(e["DI"]["mean"][i]) for i in show] +
-                            [fmt(e["accuracy_ratio"]["mean"][i]) for i in show if i > 0])
+                rows.append([g.upper(), m] + [it.run_list_cell(e.get("runs"), "DI", i, fmt) for i in show] +
+                            [it.run_list_cell(e.get("runs"), "accuracy_ratio", i, fmt) for i in show if i > 0])
+        lines.append("Mean [Student's t 95% interval over seeds]; the paper gives Figure 4 as a plot, without "
+                     "numbers to set beside these.\n")
         lines.append(_table(header, rows) + "\n")
         _figure(lines, fig_dir, "drift", "DI (top) and accuracy ratio (bottom) against the drift degree β.",
                 available_figures)
@@ -501,15 +573,29 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         sel_rows = []
         for g, entry in sp["groups"].items():
             for key, m in entry["models"].items():
+                runs = m.get("runs")
+                da_runs = entry["models"].get("DA", {}).get("runs")
                 rows.append([g.upper(), key, "—" if m.get("nu") is None else f"{m['nu']:g}",
-                             _pm(m.get("sigma_max")), _pm(m.get("sigma_max_centered")),
-                             _pm(m.get("common_logit_share")), _pm(m.get("accuracy"), 100.0)])
+                             it.seed_cell(runs, "sigma_max", fmt), it.seed_cell(runs, "sigma_max_centered", fmt),
+                             "—" if key == "DA" else it.paired_ratio_cell(runs, da_runs, "sigma_max", fmt),
+                             it.seed_cell(runs, "common_logit_share", fmt),
+                             it.seed_cell(runs, "accuracy", fmt, 100.0)])
             for reg, sel in (entry.get("nu_selections") or {}).items():
                 sel_rows += _selection_rows(g, reg, sel)
                 if missed_target(sel):
                     lines.append(_missed_target_banner(f"{g.upper()} IR-{reg}", sel))
-        lines.append(_table(["group", "model", "ν", "σ_max(J)", "σ_max(J), centered logits",
+        lines.append("Mean [Student's t 95% interval over seeds]; IR / DA: the geometric-mean ratio of σ_max(J) "
+                     "over common seeds, its 95% interval and the paired t-test on the log-ratios. The paper gives "
+                     "Figure 5 as a plot, without numbers to set beside these.\n")
+        lines.append(_table(["group", "model", "ν", "σ_max(J)", "σ_max(J), centered logits", "σ_max(J): IR / DA",
                              "class-common share of the logits", "Acc % (test orbit)"], rows) + "\n")
+        boot = results.get("intervals")
+        if boot:
+            lines.append("The same numbers with the 95% bootstrap interval over test samples, trained models held "
+                         "fixed (`intervals.json`; " + boot.get("protocol", {}).get("ratio", "").rstrip(".") + "):\n")
+            lines.append(_table(["group", "model", "σ_max(J)", "σ_max(J), centered logits",
+                                 "mean σ_max: IR / DA", "class-common share"],
+                                it.spectral_bootstrap_rows(boot, fmt)) + "\n")
         _figure(lines, fig_dir, "spectral", "σ_max of the input Jacobian (top) and accuracy (bottom).",
                 available_figures)
         lines.append("### Choice of ν per regularizer form\n")
@@ -519,6 +605,9 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                 available_figures)
     else:
         lines.append("*(spectral not run)*\n")
+
+    lines += centered_section(results.get("centered"), ratio_max=thresholds.spectral_ratio_max, fmt=fmt,
+                              fig_dir=fig_dir, available_figures=available_figures)  # ours: only with centered.json
 
     # provenance
     lines.append("## Provenance\n")
@@ -544,7 +633,9 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
 
 # ---- IO -------------------------------------------------------------------------
 def load_results(results_dir: str | os.PathLike,
-                 experiments: Sequence[str] = ("table1", "drift", "spectral", "tsne", "saliency")) -> dict[str, dict]:
+                 experiments: Sequence[str] = ("table1", "drift", "spectral", "tsne", "saliency", "intervals",
+                                               "centered"),
+                 ) -> dict[str, dict]:
     """The JSON of every experiment present in ``results_dir``."""
     out = {}
     for name in experiments:

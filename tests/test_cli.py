@@ -254,3 +254,20 @@ def test_ctrl_c_inside_matplotlib_is_one_line_exit_130_and_nothing_half_written(
     assert rc == 130 and err.startswith("interrupted:") and len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
     assert _tree_digest(quick_copy) == before
+
+
+def test_a_checkpoint_of_another_config_is_named_in_one_line_exit_1_and_kept(capsys, tmp_path):
+    from nets.train import TrainConfig, checkpoint_path
+
+    smoke = get_profile("smoke")
+    mine = TrainConfig(method="DA", group="r4", epochs=smoke.epochs)
+    other = TrainConfig(method="DA", group="r4", epochs=smoke.epochs, lr=1e-3)
+    path = checkpoint_path(tmp_path / "smoke" / "checkpoints", mine, 0)
+    path.parent.mkdir(parents=True)
+    torch.save({"format": 1, "config": other.to_dict(), "seed": 0, "finished": True}, path)
+    before = path.read_bytes()
+    rc, _, err = _run(capsys, "table1", "--profile", "smoke", "--groups", "r4", "--seeds", "0", "--no-progress",
+                      "--results", str(tmp_path))
+    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert str(path) in err and "move it away" in err
+    assert path.read_bytes() == before  # the user's file is kept as it was

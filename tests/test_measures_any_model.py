@@ -240,3 +240,12 @@ def test_labels_out_of_range_are_refused():
 def test_a_group_that_does_not_fit_the_spatial_axes_is_refused():
     with pytest.raises(ValueError, match="divisible"):
         logit_invariance(cnn(1), torch.zeros(2, 1, 6, 7, dtype=torch.float64), T3)
+
+
+def test_cosine_similarity_of_parallel_vectors_is_one_even_when_their_norms_product_underflows():
+    from nets.metrics import cosine_similarity
+
+    a = torch.full((2, 36), 6.3e-158, dtype=torch.float64)
+    a[1] = 0.0
+    cos = cosine_similarity(a, 3 * a)
+    assert cos[0].item() == pytest.approx(1.0, abs=1e-12) and cos[1].item() == 0.0

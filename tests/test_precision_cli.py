@@ -89,8 +89,9 @@ def test_an_unknown_precision_is_one_line_exit_2(capsys, no_data, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_report_takes_no_precision(capsys, tmp_path):
-    rc, _, err = _run(capsys, "report", "--precision", "bf16", "--results", str(tmp_path))
+@pytest.mark.parametrize("command", ["report", "centered", "intervals"])
+def test_subcommands_that_train_nothing_of_their_own_take_no_precision(capsys, tmp_path, command):
+    rc, _, err = _run(capsys, command, "--precision", "bf16", "--results", str(tmp_path))
     assert rc == 2 and "--precision" in err
 
 

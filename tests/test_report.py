@@ -25,16 +25,25 @@ from nets.report import (
 GROUPS = ("r4", "t3")
 ORDER = {"r4": 4, "t3": 3}
 BETAS = [round(0.1 * i, 1) for i in range(11)]
+SEEDS = [0, 1, 2, 3]
+#: per-seed factors around each hand-made mean: 4 seeds with a 0.2% spread, so every
+#: interval is narrow and every check that is not borderline is decided
+JITTER = (0.997, 0.999, 1.001, 1.003)
 
 
 def _ms(mean, std=0.0):
     return {"mean": mean, "std": std}
 
 
+def _seeds(value):
+    """The hand-made per-seed values around ``value``."""
+    return [value * f for f in JITTER]
+
+
 def _meta(name):
     return {"experiment": name, "profile": {"name": "smoke", "seeds": [0], "epochs": 2, "n_train": 512,
                                             "n_val": 256, "n_test": 512},
-            "seeds": [0], "epochs": 2, "device": "cpu", "versions": {"python": "3", "torch": "2"},
+            "seeds": SEEDS, "epochs": 2, "device": "cpu", "versions": {"python": "3", "torch": "2"},
             "git_commit": "abc", "command": f"python -m nets {name} --profile smoke", "started_at": "now",
             "wall_time_s": 1.5}
 
@@ -53,7 +62,9 @@ def fake_table1(wt=(0.946, 1e-10, 1e-12, 1.0), da=(0.94, 98.6, 0.3, 0.17), ir=(0
         methods = {}
         for m, (acc, li, di, si) in (("WT", wt), ("DA", da), ("IR", ir)):
             methods[m] = {"config": {"method": m, "group": g}, "key": f"{m}-{g}", "nu": 1.0 if m == "IR" else None,
-                          "runs": [{"seed": 0, "accuracy": acc, "LI": li, "DI": di, "SI": si}],
+                          "runs": [{"seed": s, "accuracy": a, "LI": li_s, "DI": di_s, "SI": si_s}
+                                   for s, a, li_s, di_s, si_s in zip(SEEDS, _seeds(acc), _seeds(li), _seeds(di),
+                                                                     _seeds(si))],
                           "accuracy": _ms(acc, 0.001), "LI": _ms(li), "DI": _ms(di), "SI": _ms(si)}
         groups[g] = {"methods": methods, "nu_selection": _selection(reached=reached)}
     return {"meta": _meta("table1"), "protocol": {"accuracy": "full test orbit"}, "groups": groups}
@@ -71,18 +82,26 @@ def fake_drift(da_growth=10.0, low=0.01, wt_keeps=True):
         groups[g] = {m: {"nu": None, "DI": {"mean": di.tolist(), "std": [0.0] * len(b)},
                          "accuracy": {"mean": (0.9 * r).tolist(), "std": [0.0] * len(b)},
                          "accuracy_ratio": {"mean": r.tolist(), "std": [0.01] * len(b)},
-                         "runs": []} for m, (di, r) in curves.items()}
+                         "runs": [{"seed": s, "DI": (f * di).tolist(), "accuracy": (0.9 * f * r).tolist(),
+                                   "accuracy_ratio": (f * r).tolist()} for s, f in zip(SEEDS, JITTER)]}
+                     for m, (di, r) in curves.items()}
     return {"meta": _meta("drift"), "protocol": {"data": "interpolate"}, "betas": BETAS, "groups": groups}
+
+
+def _spectral_runs(sigma, acc, centered=None, share=0.3):
+    centered = 0.95 * sigma if centered is None else centered
+    return [{"seed": s, "sigma_max": a, "sigma_max_centered": c, "common_logit_share": sh, "accuracy": ac}
+            for s, a, c, sh, ac in zip(SEEDS, _seeds(sigma), _seeds(centered), _seeds(share), _seeds(acc))]
 
 
 def fake_spectral(ir_sigma=(0.5, 0.6, 0.4), da_sigma=2.0, reached=True):
     groups = {}
     for g in GROUPS:
         models = {"DA": {"method": "DA", "regularizer": None, "nu": None, "sigma_max": _ms(da_sigma, 0.1),
-                         "accuracy": _ms(0.94, 0.01), "runs": []}}
+                         "accuracy": _ms(0.94, 0.01), "runs": _spectral_runs(da_sigma, 0.94)}}
         for reg, s in zip(("logit", "kl", "normalized_logit"), ir_sigma):
             models[f"IR-{reg}"] = {"method": "IR", "regularizer": reg, "nu": 1.0, "sigma_max": _ms(s, 0.05),
-                                   "accuracy": _ms(0.88, 0.01), "runs": []}
+                                   "accuracy": _ms(0.88, 0.01), "runs": _spectral_runs(s, 0.88)}
         groups[g] = {"models": models,
                      "nu_selections": {r: _selection(r, reached) for r in ("logit", "kl", "normalized_logit")}}
     return {"meta": _meta("spectral"), "protocol": {}, "groups": groups}
@@ -94,7 +113,7 @@ def fake_tsne(n=6, wt_ratio=0.0, da_ratio=0.9):
     for g in GROUPS:
         G = ORDER[g]
         methods = {m: {"seed": 0, "nu": None, "coords": rng.normal(size=(G * n, 2)).round(3).tolist(),
-                       "ratio": _ms(r), "ratio_per_seed": [r]}
+                       "ratio": _ms(r), "ratio_per_seed": _seeds(r)}
                    for m, r in (("WT", wt_ratio), ("DA", da_ratio), ("IR", 0.1))}
         groups[g] = {"labels": [i % 9 for i in range(n)],
                      "element_labels": [f"{k * 360 // G}°" if g == "r4" else f"+{k * 12} px" for k in range(G)],
@@ -150,7 +169,7 @@ def test_missing_experiments_leave_claims_not_evaluated():
 def test_claim1_fails_when_weight_tied_model_is_not_invariant():
     r = fake_results()
     r["table1"] = fake_table1(wt=(0.946, 0.5, 0.01, 0.9))
-    assert _status(r, "1").status == "does not hold"
+    assert _status(r, "1").status == "not supported"
 
 
 def test_claim2_fails_when_augmented_model_has_low_logit_error_and_high_saliency_similarity():
@@ -213,7 +232,7 @@ def test_claim5_fails_when_one_form_does_not_lower_sigma_max():
 def test_claim5_does_not_hold_when_no_form_lowers_sigma_max():
     r = fake_results()
     r["spectral"] = fake_spectral(ir_sigma=(3.0, 3.0, 3.0))
-    assert _status(r, "5").status == "does not hold"
+    assert _status(r, "5").status == "not supported"
 
 
 def _with_class_common_shift(spectral: dict, form: str, share: float, centered: float) -> dict:
@@ -221,8 +240,10 @@ def _with_class_common_shift(spectral: dict, form: str, share: float, centered: 
         for m in entry["models"].values():
             m["common_logit_share"] = _ms(0.3, 0.01)
             m["sigma_max_centered"] = _ms(0.95 * m["sigma_max"]["mean"], 0.01)
-        entry["models"][f"IR-{form}"]["common_logit_share"] = _ms(share, 0.001)
-        entry["models"][f"IR-{form}"]["sigma_max_centered"] = _ms(centered, 0.01)
+        m = entry["models"][f"IR-{form}"]
+        m["common_logit_share"] = _ms(share, 0.001)
+        m["sigma_max_centered"] = _ms(centered, 0.01)
+        m["runs"] = _spectral_runs(m["sigma_max"]["mean"], 0.88, centered=centered, share=share)
     return spectral
 
 
@@ -248,7 +269,7 @@ def test_claim5_adds_no_centered_note_when_the_form_passes_or_its_logits_are_not
 def test_thresholds_decide_borderline_values():
     r = fake_results()
     r["spectral"] = fake_spectral(ir_sigma=(1.9, 1.9, 1.9), da_sigma=2.0)  # lower, but not by 10%
-    assert _status(r, "5").status == "does not hold"
+    assert _status(r, "5").status == "not supported"
     assert verdicts(r, Thresholds(spectral_ratio_max=1.0))[4].status == "holds"
 
 
@@ -276,7 +297,7 @@ def test_report_states_a_failed_claim_and_an_unreached_target():
     r["table1"] = fake_table1(ir=(0.879, 0.02, 0.001, 0.80), reached=False)
     r["spectral"] = fake_spectral(ir_sigma=(3.0, 3.0, 3.0))
     text = render_report(r)
-    assert "**does not hold**" in text
+    assert "**not supported**" in text
     assert "no ν reached SI ≥ 0.95" in text
     assert "σ_max" in text
 
@@ -346,3 +367,73 @@ def test_write_report_reads_the_json_files(tmp_path):
     assert path.name == "REPORT.md"
     assert "## Verdicts" in text
     assert "*(figure `drift` not drawn)*" in text  # no figures folder: said, not linked
+
+
+# ---- intervals and paired decisions --------------------------------------------------
+def test_a_mean_past_the_threshold_with_an_interval_across_it_is_undecided():
+    r = fake_results()
+    t1 = fake_table1(ir=(0.879, 0.02, 0.001, 0.96))
+    for g in GROUPS:  # mean SI 0.95 >= 0.945, but seeds spread 0.93 .. 0.97
+        for run, si in zip(t1["groups"][g]["methods"]["IR"]["runs"], (0.93, 0.94, 0.96, 0.97)):
+            run["SI"] = si
+    r["table1"] = t1
+    v = _status(r, "3")
+    assert v.status == "undecided at n = 4 seeds"
+    assert {c.what for c in v.checks if c.outcome == "undecided"} == {"R4 IR SI", "T3 IR SI"}
+
+
+def test_one_seed_gives_no_interval_so_every_claim_is_undecided():
+    t1 = fake_table1()
+    for entry in t1["groups"].values():
+        for m in entry["methods"].values():
+            m["runs"] = m["runs"][:1]
+    v = _status({"table1": t1}, "1")
+    assert v.status == "undecided at n = 1 seed"
+    assert all("no interval" in c.detail and "the point value meets it" in c.detail for c in v.checks)
+
+
+def test_comparisons_of_two_models_name_the_paired_test_and_its_p_value():
+    v = _status(fake_results(), "3")
+    detail = next(c.detail for c in v.checks if c.what == "R4 IR accuracy (%)")
+    assert "IR - WT accuracy (points)" in detail and "paired t, n = 4: p = " in detail
+
+
+def test_checks_without_per_seed_values_are_not_measured():
+    t1 = fake_table1()
+    for entry in t1["groups"].values():
+        for m in entry["methods"].values():
+            m["runs"] = []
+    assert _status({"table1": t1}, "1").status == "not evaluated"
+
+
+def test_report_sets_our_interval_beside_the_papers_range_and_says_if_it_lies_within():
+    text = render_report(fake_results())
+    # fake R4 WT accuracy 94.6 %: inside the paper's 94.6 ± 0.1; fake DA LI 98.6 inside 98.6 ± 5.4
+    assert "| R²₄ (4 rotations) | WT | accuracy | 94.6 [" in text
+    assert "| 94.6 ± 0.1 | [94.4, 94.8] | yes |" in text
+    r = fake_results()
+    r["table1"] = fake_table1(da=(0.94, 40.0, 0.3, 0.17))  # LI far below the paper's 98.6 ± 5.4
+    assert "| 98.6 ± 5.4 | [93.1, 104.0] | **no** |" in render_report(r)
+    assert "### Paired comparisons of the Table 1 models" in text
+
+
+def _boot(mean, low, high):
+    return {"mean": mean, "low": low, "high": high, "n_samples": 100}
+
+
+def test_report_shows_the_bootstrap_over_test_samples_when_intervals_json_is_present():
+    r = fake_results()
+    r["intervals"] = {"meta": _meta("intervals"), "protocol": {"interval": "bootstrap.", "ratio": "paired."},
+                      "groups": {"r4": {"table1": {"WT": {"accuracy": _boot(0.9461, 0.9452, 0.9473)}},
+                                        "spectral": {"IR-kl": {"sigma_max": _boot(0.6, 0.55, 0.65),
+                                                               "sigma_max_ratio_to_DA": {"ratio": 0.3, "low": 0.28,
+                                                                                         "high": 0.32}}}}}}
+    text = render_report(r)
+    assert "ours (bootstrap over test samples)" in text
+    assert "| R²₄ (4 rotations) | WT | accuracy | 94.6 [" in text and "| 94.6 [94.5, 94.7] |" in text
+    assert "| R4 | IR-kl | 0.6 [0.55, 0.65] | n/a | 0.3 [0.28, 0.32] | n/a |" in text
+    assert "python -m nets intervals --profile smoke" in text  # its provenance row
+
+
+def test_report_without_intervals_json_has_no_bootstrap_column():
+    assert "bootstrap over test samples)" not in render_report(fake_results())

@@ -193,3 +193,35 @@ def test_stacked_and_one_at_a_time_training_agree_to_float_round_off(splits):
         sa, sb = a.model.state_dict(), b.model.state_dict()
         for k in sa:
             torch.testing.assert_close(sa[k], sb[k], rtol=1e-3, atol=1e-5)
+
+
+# ---- the trained CNNs audited (nets.audit) ------------------------------------------------
+@pytest.fixture(scope="module")
+def audits(runs, splits):
+    from nets.audit import audit
+
+    x = splits.val.x[:48].unsqueeze(1)  # (48, 1, 36, 36): the CNN's own input shape
+    y = splits.val.y[:48]
+    return {m: audit(r.model, x, y, "r4", si_samples=8, sigma_samples=8, n_steps=8, n_resamples=200, name=m)
+            for m, r in runs.items()}
+
+
+def test_the_audit_of_the_trained_wt_cnn_finds_it_invariant_and_the_da_cnn_not(audits):
+    wt, da = audits["WT"].measures, audits["DA"].measures
+    assert wt["LI"].value < 1e-8 and wt["DI"].value < 1e-8 and wt["SI"].value == pytest.approx(1.0, abs=1e-4)
+    assert da["LI"].value > 1e3 * max(wt["LI"].value, 1e-12)
+
+
+def test_the_audit_of_the_trained_ir_cnn_has_lower_li_than_da_at_equal_seeds(audits):
+    assert audits["IR"].measures["LI"].value < audits["DA"].measures["LI"].value
+
+
+def test_every_audited_number_of_the_trained_cnns_lies_in_its_interval(audits):
+    for method, rec in audits.items():
+        for name, e in [*rec.measures.items(), *rec.layers]:
+            assert e.low - 1e-12 <= e.value <= e.high + 1e-12, (method, name, e)
+
+
+def test_the_audit_profiles_the_trained_cnn_layer_by_layer_ending_with_the_logits(audits):
+    names = [n for n, _ in audits["DA"].layers]
+    assert names[0] == "conv1" and names[-1] == "logits" and len(names) >= 4

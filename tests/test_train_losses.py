@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from nets.train.losses import (
     NORMALIZED_LOGIT_EPS,
+    centered_normalized_logit_distance,
     half_squared_logit_distance,
     kl_from_log_probs,
     normalized_logit_distance,
@@ -41,6 +42,48 @@ def test_normalized_logit_distance_divides_by_the_reference_norm_plus_eps():
         for i in range(ref.shape[0]):
             want = float(((other[h, i] - ref[i]) ** 2).sum() / ((ref[i] ** 2).sum() + NORMALIZED_LOGIT_EPS))
             assert abs(float(out[h, i]) - want) <= 1e-12 * max(1.0, want)
+
+
+def test_centered_normalized_logit_distance_is_the_normalized_form_of_mean_centered_logits():
+    """Oracle: explicit loops, centering each logit vector by its mean over the classes."""
+    ref, other = _logits()
+    out = centered_normalized_logit_distance(ref, other)
+    assert out.shape == (other.shape[0], ref.shape[0])
+    for h in range(other.shape[0]):
+        for i in range(ref.shape[0]):
+            r = ref[i] - ref[i].mean()
+            o = other[h, i] - other[h, i].mean()
+            want = float(((o - r) ** 2).sum() / ((r ** 2).sum() + NORMALIZED_LOGIT_EPS))
+            assert abs(float(out[h, i]) - want) <= 1e-12 * max(1.0, want)
+
+
+def test_a_class_common_shift_leaves_the_centered_form_unchanged_and_lowers_the_paper_normalized_form():
+    ref, other = _logits()
+    shift = 1e3
+    torch.testing.assert_close(centered_normalized_logit_distance(ref + shift, other + shift),
+                               centered_normalized_logit_distance(ref, other), rtol=1e-9, atol=1e-12)
+    assert bool((normalized_logit_distance(ref + shift, other + shift)
+                 < 1e-3 * normalized_logit_distance(ref, other)).all())
+
+
+def test_the_trainer_regularizer_accepts_the_centered_form_by_name():
+    from nets.train import TrainConfig, invariance_regularizer
+
+    ref, other = _logits()
+    orbit = torch.cat([ref.unsqueeze(0), other], 0)  # (|G| = 5, B, C)
+    got = invariance_regularizer(orbit, "centered_normalized_logit")
+    torch.testing.assert_close(got, centered_normalized_logit_distance(ref, other).mean(), rtol=1e-12, atol=0)
+    cfg = TrainConfig(method="IR", group="r4", regularizer="centered_normalized_logit", nu=10)
+    assert cfg.key() == "r4-IR-centered_normalized_logit-nu10"
+
+
+def test_the_paper_forms_checkpoint_keys_are_unchanged_by_the_new_form():
+    from nets.train import TrainConfig
+
+    keys = [TrainConfig(method="IR", group="t3", regularizer=r, nu=100).key()
+            for r in ("logit", "kl", "normalized_logit")]
+    assert keys == ["t3-IR-logit-nu100", "t3-IR-kl-nu100", "t3-IR-normalized_logit-nu100"]
+    assert TrainConfig(method="DA", group="r4").key() == "r4-DA"
 
 
 def test_metrics_li_and_di_per_sample_are_bitwise_the_formulas_they_had_before_sharing_them():

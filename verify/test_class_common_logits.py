@@ -107,3 +107,27 @@ def test_a_class_common_shift_lowers_the_normalized_error_but_not_the_centered_o
     plain, shifted = errors(small_mlp(seed)), errors(small_mlp(seed, 1e3))
     assert np.isclose(shifted[1], plain[1], rtol=1e-6, atol=1e-12)
     assert shifted[0] <= plain[0] * 1e-3 + 1e-12
+
+
+@given(SEEDS, SHIFTS)
+@SETTINGS
+def test_the_centered_normalized_form_ignores_a_class_common_shift_that_moves_the_paper_form(
+        seed: int, shift: float) -> None:
+    """Our centered normalized form (``centered_normalized_logit``, not the paper's) closes the
+    loophole: a class-common shift of the output bias, which the softmax ignores, leaves it
+    unchanged, while the paper's normalized form changes with it (its denominator moves)."""
+    r4 = get_group("r4")
+    x = images(seed)
+    orbit = r4.orbit(x)
+
+    @torch.no_grad()
+    def forms(model: MLP) -> tuple[float, float]:
+        logits = model(orbit.flatten(0, 1)).unflatten(0, (r4.order, x.shape[0]))
+        return (float(invariance_regularizer(logits, "normalized_logit")),
+                float(invariance_regularizer(logits, "centered_normalized_logit")))
+
+    (plain_paper, plain_ours), (shifted_paper, shifted_ours) = forms(small_mlp(seed)), forms(small_mlp(seed, shift))
+    # float64 logits of size ~|shift|: centering cancels the shift up to round-off ~1e-16 |shift|
+    assert np.isclose(shifted_ours, plain_ours, rtol=1e-6 * (1 + abs(shift)), atol=1e-12)
+    if abs(shift) >= 1.0:  # a shift of at least 1 moves the paper's form measurably
+        assert not np.isclose(shifted_paper, plain_paper, rtol=1e-6, atol=0)

@@ -31,6 +31,10 @@ def runner(name: str):
 
     if name == "reproduce":
         return run_reproduce
+    if name == "intervals":
+        from nets.experiments.intervals import run_intervals
+
+        return run_intervals
     runners = RUNNERS()
     if name not in runners:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(runners)}, reproduce")

@@ -13,6 +13,7 @@ __all__ = ["run_reproduce", "RUNNERS"]
 
 
 def _runners():
+    from nets.experiments.centered import run_centered
     from nets.experiments.drift import run_drift
     from nets.experiments.saliency import run_saliency
     from nets.experiments.spectral import run_spectral
@@ -20,7 +21,7 @@ def _runners():
     from nets.experiments.tsne import run_tsne
 
     return {"table1": run_table1, "drift": run_drift, "spectral": run_spectral, "tsne": run_tsne,
-            "saliency": run_saliency}
+            "saliency": run_saliency, "centered": run_centered}  # centered: not in EXPERIMENTS (not reproduce's)
 
 
 def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,

@@ -25,7 +25,38 @@ from nets.metrics import class_common_logit_share, jacobian_spectral_norm
 from nets.models import CenteredLogits
 from nets.train import TrainConfig, orbit_accuracy, resolve_device, train_runs
 
-__all__ = ["run_spectral"]
+__all__ = ["run_spectral", "spectral_entry"]
+
+
+def spectral_entry(runs: list, x_sigma: torch.Tensor, test, group, device) -> dict:
+    """Figure 5's numbers for the runs of one model (one per seed, all of one config): per seed
+    sigma_max(J) and sigma_max of the centered logits (per sample on ``x_sigma``, averaged), the
+    class-common share of the logits on ``x_sigma``, accuracy over the full orbit of ``test``
+    under ``group``; and their mean +- std over seeds, with the config's method, form, nu, key."""
+    per_seed = []
+    for r in runs:
+        model = r.model.to(device).eval()
+        with torch.no_grad():
+            common = class_common_logit_share(model(x_sigma))
+        per_seed.append({
+            "seed": r.seed,
+            "sigma_max": float(jacobian_spectral_norm(model, x_sigma).mean()),
+            "sigma_max_centered": float(jacobian_spectral_norm(CenteredLogits(model), x_sigma).mean()),
+            "common_logit_share": float(common.mean()),
+            "accuracy": float(orbit_accuracy(model, test, group)),
+            "best_epoch": r.best_epoch,
+            "train_wall_time_s": r.wall_time_s,
+        })
+    cfg = runs[0].config
+    return {
+        "method": cfg.method,
+        "regularizer": cfg.regularizer if cfg.method == "IR" else None,
+        "nu": cfg.nu if cfg.method == "IR" else None,
+        "key": cfg.key(),
+        **{k: mean_std([p[k] for p in per_seed])
+           for k in ("sigma_max", "sigma_max_centered", "common_logit_share", "accuracy")},
+        "runs": per_seed,
+    }
 
 
 def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
@@ -50,34 +81,7 @@ def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", p
             base = TrainConfig(method="IR", group=g, regularizer=reg, epochs=profile.epochs)
             selections[reg], runs[f"IR-{reg}"] = tune(base, profile, splits, device=dev, run_dir=run_dir,
                                                       progress=progress, precision=precision)
-        models = {}
-        for key, rs in runs.items():
-            per_seed = []
-            for r in rs:
-                model = r.model.to(dev).eval()
-                with torch.no_grad():
-                    common = class_common_logit_share(model(x_sigma))
-                per_seed.append({
-                    "seed": r.seed,
-                    "sigma_max": float(jacobian_spectral_norm(model, x_sigma).mean()),
-                    "sigma_max_centered": float(jacobian_spectral_norm(CenteredLogits(model), x_sigma).mean()),
-                    "common_logit_share": float(common.mean()),
-                    "accuracy": float(orbit_accuracy(model, test, group)),
-                    "best_epoch": r.best_epoch,
-                    "train_wall_time_s": r.wall_time_s,
-                })
-            cfg = rs[0].config
-            models[key] = {
-                "method": cfg.method,
-                "regularizer": cfg.regularizer if cfg.method == "IR" else None,
-                "nu": cfg.nu if cfg.method == "IR" else None,
-                "key": cfg.key(),
-                "sigma_max": mean_std([p["sigma_max"] for p in per_seed]),
-                "sigma_max_centered": mean_std([p["sigma_max_centered"] for p in per_seed]),
-                "common_logit_share": mean_std([p["common_logit_share"] for p in per_seed]),
-                "accuracy": mean_std([p["accuracy"] for p in per_seed]),
-                "runs": per_seed,
-            }
+        models = {key: spectral_entry(rs, x_sigma, test, group, dev) for key, rs in runs.items()}
         groups[g] = {"models": models, "nu_selections": selections}
     results = {
         "protocol": {

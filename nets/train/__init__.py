@@ -30,7 +30,9 @@ and the batch:
 * ``"kl"`` (Eq. 1): ``KL(softmax f(x) || softmax f(hx))``, from ``log_softmax``;
 * ``"normalized_logit"`` (Section 4.4): ``||f(x) - f(hx)||^2 / (||f(x)||^2 + eps)``
   with ``eps = NORMALIZED_LOGIT_EPS`` (1e-6; our guard, not in the paper,
-  against a vanishing denominator).
+  against a vanishing denominator);
+* ``"centered_normalized_logit"`` (ours, not the paper's): the normalized form on the
+  class-centered logits ``v - mean_c v_c``, which a class-common shift cannot lower.
 
 Protocol (Section 4.1, "Training details"): Adam, learning rate 0.0008, batch
 size 512, 300 epochs; the final model is the epoch with the best validation
@@ -96,6 +98,8 @@ from nets.train.evaluate import orbit_accuracy, shared_orbit_accuracy, stacked_o
 from nets.train.loop import Member, make_adam, train_stack
 from nets.train.losses import (
     NORMALIZED_LOGIT_EPS,
+    centered_normalized_logit_distance,
+    class_centered,
     half_squared_logit_distance,
     invariance_regularizer,
     kl_from_log_probs,
@@ -133,6 +137,8 @@ __all__ = [
     "half_squared_logit_distance",
     "kl_from_log_probs",
     "normalized_logit_distance",
+    "centered_normalized_logit_distance",
+    "class_centered",
     "regularizer_members",
     "task_loss_members",
     "member_losses",

@@ -15,11 +15,12 @@ from torch import nn
 from nets.groups import Group, get_group
 
 Method = Literal["DA", "WT", "IR"]
-Regularizer = Literal["logit", "kl", "normalized_logit"]
+Regularizer = Literal["logit", "kl", "normalized_logit", "centered_normalized_logit"]
 Pool = Literal["max", "mean"]
 
 METHODS: tuple[str, ...] = ("DA", "WT", "IR")
-REGULARIZERS: tuple[str, ...] = ("logit", "kl", "normalized_logit")
+#: The paper's three forms (Section 4.4), then ours: the normalized form on class-centered logits.
+REGULARIZERS: tuple[str, ...] = ("logit", "kl", "normalized_logit", "centered_normalized_logit")
 
 #: The model name of the paper's MLP, trained as a :class:`~nets.stacked.StackedMLP`.
 PAPER_MODEL = "mlp"

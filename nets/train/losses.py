@@ -2,12 +2,14 @@
 Eq. 4 in its three forms, per stacked member.
 
 This module is the one home of the pairwise formulas comparing the logits ``f(x)`` of a sample
-with the logits ``f(hx)`` of a transformed copy; the trainer's regularizer and the measures of
-:mod:`nets.metrics` (LI, DI) both call them:
+with the logits ``f(hx)`` of a transformed copy. The trainer's regularizer and the measures LI
+and DI (:mod:`nets.metrics`) both call them.
 
 * :func:`half_squared_logit_distance`, Eq. 2: ``1/2 ||f(x) - f(hx)||_2^2``;
 * :func:`kl_from_log_probs`, Eq. 1: ``KL(u_x || q_hx) = sum_c u_c (log u_c - log q_c)``;
-* :func:`normalized_logit_distance`, Section 4.4: ``||f(x) - f(hx)||^2 / (||f(x)||^2 + eps)``.
+* :func:`normalized_logit_distance`, Section 4.4: ``||f(x) - f(hx)||^2 / (||f(x)||^2 + eps)``;
+* :func:`centered_normalized_logit_distance`, ours (not the paper's): the same on class-centered
+  logits, ``||c(f(x)) - c(f(hx))||^2 / (||c(f(x))||^2 + eps)``, ``c(v) = v - mean_c v_c``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,27 @@ def normalized_logit_distance(ref: torch.Tensor, other: torch.Tensor,
     return (other - ref).pow(2).sum(-1) / (ref.pow(2).sum(-1) + eps)
 
 
+def class_centered(logits: torch.Tensor) -> torch.Tensor:
+    """``c(v) = v - mean_c v_c`` over the last (class) axis: the logits less their class-common
+    part, which the softmax ignores (the same centering as :class:`nets.models.CenteredLogits`)."""
+    return logits - logits.mean(-1, keepdim=True)
+
+
+def centered_normalized_logit_distance(ref: torch.Tensor, other: torch.Tensor,
+                                       eps: float = NORMALIZED_LOGIT_EPS) -> torch.Tensor:
+    """The centered normalized logit form, **ours, not the paper's** (a method change beyond it):
+
+        ``||c(f(x)) - c(f(hx))||^2 / (||c(f(x))||^2 + eps)``,  ``c(v) = v - mean_c v_c``,
+
+    i.e. :func:`normalized_logit_distance` of the class-centered logits (:func:`class_centered`).
+    A shift ``s`` added to every logit of ``f(x)`` and ``f(hx)`` leaves it unchanged, so, unlike
+    Section 4.4's form, it cannot be lowered by growing a class-common logit shift (which
+    inflates ``||f(x)||^2`` without making the model any more invariant; docs/findings.md).
+    Shapes as in :func:`half_squared_logit_distance`; ``eps`` as in the normalized form.
+    """
+    return normalized_logit_distance(class_centered(ref), class_centered(other), eps)
+
+
 def regularizer_members(logits: torch.Tensor, form: Regularizer) -> torch.Tensor:
     """Per-member regularizer: ``logits (S, |G|, B, C)`` with ``[:, 0]`` the reference
     ``f(x)``; returns ``(S,)``, the mean over ``h = 1 .. |G|-1`` and the batch."""
@@ -61,6 +84,8 @@ def regularizer_members(logits: torch.Tensor, form: Regularizer) -> torch.Tensor
         per = kl_from_log_probs(logp[:, :1], logp[:, 1:])
     elif form == "normalized_logit":  # Section 4.4
         per = normalized_logit_distance(ref, other)
+    elif form == "centered_normalized_logit":  # ours, beyond the paper
+        per = centered_normalized_logit_distance(ref, other)
     else:
         raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {form!r}")
     return per.mean(dim=(1, 2))
@@ -77,7 +102,10 @@ def invariance_regularizer(logits_orbit: torch.Tensor, form: Regularizer = "logi
     * ``"kl"`` (Eq. 1): ``KL(softmax f(x) || softmax f(hx))`` (computed from ``log_softmax``;
       unchanged by adding a constant to a logit vector);
     * ``"normalized_logit"`` (Section 4.4): ``||f(x) - f(hx)||^2 / (||f(x)||^2 + 1e-6)``
-      (the ``eps`` guard is ours).
+      (the ``eps`` guard is ours);
+    * ``"centered_normalized_logit"`` (ours, not the paper's): the normalized form on the
+      class-centered logits ``c(v) = v - mean_c v_c``
+      (:func:`centered_normalized_logit_distance`).
 
     Gradients flow through both ``f(x)`` and ``f(hx)``. With ``|G| = 1`` there is
     nothing to compare and the mean over an empty set is NaN, so it is refused.

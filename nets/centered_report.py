@@ -1,0 +1,132 @@
+"""REPORT.md's subsection for the centered normalized-logit form (ours, beyond the paper), under
+Figure 5: its numbers beside DA's and the paper's three forms (all from ``centered.json``), the
+choice of nu, and a verdict: does closing the class-common loophole restore claim 5 for the
+normalized family? Per group, as claim 5 is decided for the other forms (``nets.report``): the
+paired t-test over common seeds of log(sigma_IR / sigma_DA) against log(``ratio_max``), decided by
+:func:`nets.stats.decide` on its 95% interval; and the chosen nu must have reached validation
+SI >= the target (else the group fails: the form was never tuned to the claim's premise). The
+answer combines the groups with :func:`nets.stats.claim_status`.
+
+Pure: a results dict in, Markdown lines out; nothing when ``centered.json`` is absent. The number
+format ``fmt`` is passed in by the report (this module imports only the statistics).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from nets.evidence import measure, paired, per_seed, ratio_text
+from nets.stats import Outcome, PairedTest, claim_status, decide
+
+__all__ = ["GroupCheck", "centered_checks", "centered_verdict", "centered_section"]
+
+LABELS = {"logit": "IR, logit", "kl": "IR, KL", "normalized_logit": "IR, normalized logit",
+          "centered_normalized_logit": "**IR, centered normalized logit (ours)**"}
+ANSWERS = {"holds": "yes", "not supported": "no", "partly holds": "partly"}
+
+
+@dataclass(frozen=True)
+class GroupCheck:
+    """Claim 5's test for the centered form on one group."""
+
+    group: str
+    test: PairedTest | None  # log(sigma_centered_form / sigma_DA) over common seeds
+    reached_target: bool  # validation SI >= target at the chosen nu
+    ratio_max: float
+
+    @property
+    def sigma_outcome(self) -> Outcome:
+        return decide(None if self.test is None else self.test.interval, "<=", math.log(self.ratio_max))
+
+    @property
+    def outcome(self) -> Outcome:
+        """``fails`` when the SI target was missed (whatever sigma_max does), else the sigma decision."""
+        if self.sigma_outcome == "not measured":
+            return "not measured"
+        return self.sigma_outcome if self.reached_target else "fails"
+
+
+def centered_checks(centered: Mapping, ratio_max: float) -> list[GroupCheck]:
+    """One :class:`GroupCheck` per group of a ``centered.json`` dict."""
+    out = []
+    for g, entry in centered.get("groups", {}).items():
+        da = entry.get("comparison", {}).get("DA", {})
+        test = paired(per_seed(entry["model"].get("runs"), measure("sigma_max")),
+                      per_seed(da.get("runs"), measure("sigma_max")), log=True)
+        out.append(GroupCheck(g, test, bool(entry.get("nu_selection", {}).get("reached_target", False)), ratio_max))
+    return out
+
+
+def centered_verdict(checks: list[GroupCheck]) -> str:
+    """``yes`` / ``no`` / ``partly`` / ``undecided at n = k seeds`` / ``not evaluated``
+    (:func:`nets.stats.claim_status` over the groups' outcomes)."""
+    n = min((c.test.n for c in checks if c.test is not None), default=0)
+    status = claim_status([c.outcome for c in checks], n)
+    return ANSWERS.get(status, status)
+
+
+def _pm(entry: Mapping | None, fmt: Callable[..., str], scale: float = 1.0) -> str:
+    if not entry or entry.get("mean") is None:
+        return "n/a"
+    return f"{fmt(scale * entry['mean'])} ± {fmt(scale * (entry.get('std') or 0.0), 2)}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
+            *("| " + " | ".join(r) + " |" for r in rows), ""]
+
+
+def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
+    if c.test is None:
+        return f"{c.group.upper()}: not measured"
+    si = f"validation SI {'≥' if c.reached_target else 'below'} {target:g}"
+    return (f"{c.group.upper()}: σ_max / DA's = {ratio_text(c.test, fmt)} vs {c.ratio_max:g} "
+            f"({c.sigma_outcome}), {si}: **{c.outcome}**")
+
+
+def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callable[..., str],
+                     fig_dir: str = "figures", available_figures: set[str] | None = None) -> list[str]:
+    """The Markdown lines of the subsection (``[]`` when ``centered`` is ``None``); ``fmt``
+    formats a number (``nets.report.fmt``)."""
+    if not centered:
+        return []
+    form = centered.get("form", {})
+    target = next((e["nu_selection"].get("target") for e in centered["groups"].values()), 0.95)
+    lines = ["### Beyond the paper: the centered normalized-logit form\n",
+             f"`{form.get('name')}`: {form.get('equation')} ({form.get('origin')}). "
+             + " ".join(v for v in centered.get("protocol", {}).values() if isinstance(v, str))
+             + f" (`spectral.json` started {centered.get('spectral_source', {}).get('started_at')}.) "
+               "† marks a form whose grid never reached the SI target (largest-SI ν used).\n"]
+    rows, sel_rows = [], []
+    for g, entry in centered["groups"].items():
+        models = [*entry["comparison"].values(),
+                  {**entry["model"], "reached_target": entry["nu_selection"].get("reached_target", True)}]
+        for m in models:
+            label = LABELS.get(m.get("regularizer"), m.get("regularizer")) if m["method"] == "IR" else m["method"]
+            nu = "" if m.get("nu") is None else f"{m['nu']:g}" + (" †" if m.get("reached_target") is False else "")
+            rows.append([g.upper(), label, nu] + [_pm(m.get(k), fmt) for k in
+                                                  ("sigma_max", "sigma_max_centered", "common_logit_share")]
+                        + [_pm(m.get("accuracy"), fmt, 100.0)])
+        sel = entry["nu_selection"]
+        for nu, si, acc in zip(sel.get("grid", []), sel.get("si", []), sel.get("accuracy", [])):
+            chosen = sel.get("chosen") is not None and math.isclose(nu, sel["chosen"])
+            sel_rows.append([g.upper(), f"{nu:g}", "not trained" if si is None else fmt(si),
+                             "not trained" if acc is None else fmt(100 * acc), "**chosen**" if chosen else ""])
+    lines += _table(["group", "model", "ν", "σ_max(J)", "σ_max(J), centered logits",
+                     "class-common share of the logits", "Acc % (test orbit)"], rows)
+    checks = centered_checks(centered, ratio_max)
+    answer = centered_verdict(checks)
+    lines.append(f"**Does closing the loophole restore claim 5 for the normalized family? {answer}** "
+                 f"(needs, per group, validation SI ≥ {target:g} at the chosen ν, and σ_max(J) ≤ {ratio_max:g} x "
+                 "DA's, decided on the 95% interval of the paired log-ratio over common seeds): "
+                 + "; ".join(_check_line(c, target, fmt) for c in checks) + ".\n")
+    lines.append("Choice of ν for the centered form (ascending search, smallest ν first):\n")
+    lines += _table(["group", "ν", "SI (validation)", "Acc % (validation)", ""], sel_rows)
+    if available_figures is not None and "centered.png" not in available_figures:
+        lines.append("*(figure `centered` not drawn)*\n")
+    else:
+        cap = "Figure 5 with the centered normalized form: σ_max(J) (top; diamonds: centered logits), accuracy (bottom)."
+        lines += [f"![{cap}]({fig_dir}/centered.png)\n", f"*{cap}* ([PDF]({fig_dir}/centered.pdf))\n"]
+    return lines

@@ -1,0 +1,114 @@
+"""Per-seed values out of the results JSON, as intervals and paired tests.
+
+The experiments store one record per seed (``runs``: ``{"seed": s, <measure>: v, ...}``;
+the t-SNE record stores ``ratio_per_seed`` in the order of its ``meta.seeds``). This
+module turns those into :class:`nets.stats.Interval` (over seeds) and
+:class:`nets.stats.PairedTest` (two models over their common seeds: the same seed means
+the same initial weights and batches), for ``nets.report`` to decide and render.
+Functions return None when a record holds no per-seed values (older JSON).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping, Sequence
+
+from nets.stats import Interval, PairedTest, paired_t, t_interval
+
+__all__ = [
+    "PAPER_ROUNDING",
+    "SeedValues",
+    "per_seed",
+    "measure",
+    "tsne_runs",
+    "interval",
+    "paired",
+    "paper_range",
+    "ratio_text",
+    "iv_text",
+    "p_text",
+]
+
+SeedValues = dict[int, float]
+
+#: Half a unit of the last digit the paper prints for Table 1's spread, per measure
+#: (accuracy, LI, DI as ``± 0.1``-style one decimal; SI as ``± 0.04``-style two): the
+#: paper's printed values stand for anything within that rounding.
+PAPER_ROUNDING = {"accuracy": 0.05, "LI": 0.05, "DI": 0.05, "SI": 0.005}
+
+
+def per_seed(runs: Sequence[Mapping] | None, value: Callable[[Mapping], float | None]) -> SeedValues:
+    """``{seed: value(run)}`` over ``runs``, leaving out runs whose value is missing
+    or not finite."""
+    out: SeedValues = {}
+    for r in runs or ():
+        v = value(r)
+        if v is not None and math.isfinite(float(v)):
+            out[int(r["seed"])] = float(v)
+    return out
+
+
+def measure(key: str, scale: float = 1.0) -> Callable[[Mapping], float | None]:
+    """The value getter for one scalar ``key`` of a run record, times ``scale``."""
+    def get(run: Mapping) -> float | None:
+        v = run.get(key)
+        return None if v is None else scale * float(v)
+    return get
+
+
+def tsne_runs(entry: Mapping, seeds: Sequence[int] | None) -> list[dict]:
+    """A t-SNE method record's ``ratio_per_seed`` as run records ``{"seed", "ratio"}``
+    (the list is in the order of the experiment's ``meta.seeds``; without those seeds
+    the positions 0, 1, ... stand in)."""
+    vals = entry.get("ratio_per_seed") or []
+    seeds = list(seeds) if seeds is not None and len(seeds) == len(vals) else list(range(len(vals)))
+    return [{"seed": s, "ratio": v} for s, v in zip(seeds, vals)]
+
+
+def interval(values: SeedValues) -> Interval | None:
+    """Student's t interval over the seeds (None when there are none)."""
+    return t_interval([values[s] for s in sorted(values)]) if values else None
+
+
+def paired(a: SeedValues, b: SeedValues, *, log: bool = False) -> PairedTest | None:
+    """Paired t-test of ``a`` against ``b`` over their common seeds (None when they
+    share none; with ``log`` also when a value is not positive)."""
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    x, y = [a[s] for s in common], [b[s] for s in common]
+    if log and (min(x) <= 0 or min(y) <= 0):
+        return None
+    return paired_t(x, y, log=log)
+
+
+def paper_range(mean: float, std: float, measure_name: str) -> tuple[float, float]:
+    """The paper's reported spread as a closed range: mean +- (std + the rounding of
+    :data:`PAPER_ROUNDING`)."""
+    h = std + PAPER_ROUNDING[measure_name]
+    return mean - h, mean + h
+
+
+def ratio_text(test: PairedTest, fmt: Callable[[float], str]) -> str:
+    """A log-ratio paired test as the geometric-mean ratio with its interval."""
+    iv = test.interval
+    if not iv.defined:
+        return f"{fmt(math.exp(iv.estimate))} (n = {iv.n}, no interval)"
+    return f"{fmt(math.exp(iv.estimate))} [{fmt(math.exp(iv.low))}, {fmt(math.exp(iv.high))}]"
+
+
+def iv_text(iv: Interval | None, fmt: Callable[..., str]) -> str:
+    """``mean [low, high]``, or the mean with "(n = 1, no interval)" when none exists."""
+    if iv is None:
+        return "n/a"
+    if not iv.defined:
+        return f"{fmt(iv.estimate)} (n = {iv.n}, no interval)"
+    return f"{fmt(iv.estimate)} [{fmt(iv.low)}, {fmt(iv.high)}]"
+
+
+def p_text(test: PairedTest) -> str:
+    """The named test with its two-sided p-value and the number of pairs."""
+    if math.isnan(test.p_value):
+        why = "no spread in the differences" if test.interval.defined else "one pair"
+        return f"paired t, n = {test.n}: p n/a ({why})"
+    return f"paired t, n = {test.n}: p = {test.p_value:.2g}"

@@ -1,0 +1,179 @@
+"""Bootstrap intervals over test samples for Table 1 and Figure 5, from the
+committed checkpoints (evaluation only: a run that would need training is an error).
+
+The results JSON of ``table1`` and ``spectral`` hold one number per seed, enough for
+the t intervals over seeds (``nets.stats``) but not for an interval over the test
+samples. This experiment loads the same models, recomputes each measure per test
+sample (accuracy over the sample's orbit, LI, DI, SI, sigma_max(J), sigma_max of the
+centered logits, class-common logit share), averages each sample's value over the
+seeds, and bootstraps the mean over samples: an interval for the test-set sampling
+error with the trained models held fixed (the t interval over seeds holds the test
+set fixed and varies the training). For each IR form it also bootstraps the ratio
+of mean sigma_max to DA's over the same samples (paired by sample). The per-seed
+means recomputed here are stored beside the JSON's (``per_seed`` / ``per_seed_json``)
+as a check that the same models were measured.
+
+``python -m nets intervals --profile P`` writes ``<results>/<P>/intervals.json``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from scipy import stats
+
+from nets.experiments.common import checkpoint_dir, metadata, read_json, result_path, write_json
+from nets.experiments.profiles import Profile
+from nets.experiments.table1 import profile_splits, table1_configs
+from nets.groups import Group, get_group
+from nets.metrics import (
+    class_common_logit_share,
+    distribution_invariance,
+    jacobian_spectral_norm,
+    logit_invariance,
+    saliency_invariance,
+)
+from nets.models import CenteredLogits
+from nets.stats import CONFIDENCE, bootstrap_interval
+from nets.train import TrainConfig, TrainedRun, checkpoint_path, resolve_device, train_runs
+
+__all__ = ["run_intervals", "load_runs", "orbit_correct", "N_RESAMPLES", "METHOD"]
+
+N_RESAMPLES = 1999
+METHOD = "percentile"  # BCa's jackknife over 50,000 samples is too costly on 2 cores
+BOOT_SEED = 0
+
+
+class WouldTrain(RuntimeError):
+    """A checkpoint needed for evaluation is missing or unfinished."""
+
+
+def load_runs(configs: list[TrainConfig], seeds: list[int], splits, run_dir, device) -> list[TrainedRun]:
+    """The finished runs of ``configs`` x ``seeds`` from ``run_dir``; raises
+    :class:`WouldTrain` naming the run when a checkpoint is missing or would need
+    any further training."""
+    for c in configs:
+        for s in seeds:
+            if not checkpoint_path(run_dir, c, s).exists():
+                raise WouldTrain(f"no checkpoint {checkpoint_path(run_dir, c, s)}; this command evaluates only")
+
+    def refuse(epoch: int) -> None:
+        raise WouldTrain(f"a checkpoint in {run_dir} is unfinished (training reached epoch {epoch}); "
+                         "this command evaluates only")
+
+    return train_runs(configs, seeds, splits, device=device, run_dir=run_dir, progress=False,
+                      on_epoch_end=refuse)
+
+
+@torch.no_grad()
+def orbit_correct(model, x: torch.Tensor, y: torch.Tensor, group: Group, chunk: int = 5000) -> np.ndarray:
+    """Per sample, the share of its orbit (every group element) classified as ``y``: ``(N,)``."""
+    out = []
+    for s in range(0, x.shape[0], chunk):
+        xs, ys = x[s:s + chunk], y[s:s + chunk]
+        hits = torch.stack([(model(group.act(xs, g)).argmax(-1) == ys) for g in range(group.order)])
+        out.append(hits.double().mean(0))
+    return torch.cat(out).cpu().numpy()
+
+
+def _summary(per_seed_samples: list[np.ndarray], json_per_seed: list[float] | None) -> dict:
+    """The bootstrap interval over samples of the seed-averaged per-sample values."""
+    values = np.mean(np.stack(per_seed_samples), axis=0)
+    iv = bootstrap_interval(values, np.mean, n_resamples=N_RESAMPLES, seed=BOOT_SEED, method=METHOD)
+    return {"mean": iv.estimate, "low": iv.low, "high": iv.high, "n_samples": int(values.size),
+            "per_seed": [float(v.mean()) for v in per_seed_samples], "per_seed_json": json_per_seed}
+
+
+def _ratio(ir: list[np.ndarray], da: list[np.ndarray]) -> dict:
+    """Bootstrap over samples (paired: one sample is resampled for both models) of
+    mean sigma_IR / mean sigma_DA, both averaged over seeds."""
+    a, b = np.mean(np.stack(ir), 0), np.mean(np.stack(da), 0)
+    res = stats.bootstrap((a, b), lambda u, v: np.mean(u) / np.mean(v), paired=True, vectorized=False,
+                          n_resamples=N_RESAMPLES, method=METHOD, confidence_level=CONFIDENCE,
+                          rng=np.random.default_rng(BOOT_SEED))
+    ci = res.confidence_interval
+    return {"ratio": float(a.mean() / b.mean()), "low": float(ci.low), "high": float(ci.high),
+            "n_samples": int(a.size)}
+
+
+def _json_seeds(entry: dict | None, key: str, seeds: list[int]) -> list[float] | None:
+    runs = {r["seed"]: r.get(key) for r in (entry or {}).get("runs", [])}
+    return [runs.get(s) for s in seeds] if runs else None
+
+
+def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
+                  command: str | None = None) -> dict:
+    """Bootstrap intervals over test samples for every Table 1 and Figure 5 number
+    of ``profile``, from its checkpoints and its ``table1.json`` / ``spectral.json``
+    (for IR's chosen nu per form); writes ``intervals.json``. Trains nothing."""
+    started = time.time()
+    dev = resolve_device(device)
+    run_dir = checkpoint_dir(profile, results_root)
+    t1 = read_json(result_path(profile, "table1", results_root))
+    sp = read_json(result_path(profile, "spectral", results_root))
+    splits = profile_splits(profile)
+    test = splits.test.to(dev)
+    n_si = min(profile.n_si_samples, len(splits.test))
+    n_sigma = min(profile.n_sigma_samples, len(splits.test))
+    seeds = list(profile.seeds)
+    groups = {}
+    for g in profile.groups:
+        group = get_group(g)
+        cfgs = table1_configs(profile, g, t1["groups"][g]["methods"]["IR"]["nu"])
+        table, spectral, sigma = {}, {}, {}
+        for m, cfg in cfgs.items():
+            runs = load_runs([cfg], seeds, splits, run_dir, dev)
+            per = {"accuracy": [], "LI": [], "DI": [], "SI": []}
+            for r in runs:
+                model = r.model.to(dev).eval()
+                per["accuracy"].append(orbit_correct(model, test.x, test.y, group))
+                per["LI"].append(logit_invariance(model, test.x, group, reduction="none").double().cpu().numpy())
+                per["DI"].append(distribution_invariance(model, test.x, group, reduction="none")
+                                 .double().cpu().numpy())
+                per["SI"].append(saliency_invariance(model, test.x[:n_si], test.y[:n_si], group,
+                                                     n_steps=profile.ig_steps, reduction="none")
+                                 .double().cpu().numpy())
+            entry = t1["groups"][g]["methods"].get(m)
+            table[m] = {k: _summary(v, _json_seeds(entry, k, seeds)) for k, v in per.items()}
+        for key, m in sp["groups"][g]["models"].items():
+            cfg = (cfgs["DA"] if m["method"] == "DA" else
+                   TrainConfig(method="IR", group=g, regularizer=m["regularizer"], nu=m["nu"], epochs=profile.epochs))
+            if cfg.key() != m["key"]:
+                raise ValueError(f"spectral.json model {key}: key {m['key']!r}, rebuilt as {cfg.key()!r}")
+            per = {"sigma_max": [], "sigma_max_centered": [], "common_logit_share": []}
+            for r in load_runs([cfg], seeds, splits, run_dir, dev):
+                model = r.model.to(dev).eval()
+                xs = test.x[:n_sigma]
+                per["sigma_max"].append(jacobian_spectral_norm(model, xs).double().cpu().numpy())
+                per["sigma_max_centered"].append(jacobian_spectral_norm(CenteredLogits(model), xs)
+                                                 .double().cpu().numpy())
+                with torch.no_grad():
+                    per["common_logit_share"].append(class_common_logit_share(model(xs)).double().cpu().numpy())
+            sigma[key] = per["sigma_max"]
+            spectral[key] = {k: _summary(v, _json_seeds(m, k, seeds)) for k, v in per.items()}
+        for key in spectral:
+            if key != "DA" and "DA" in sigma:
+                spectral[key]["sigma_max_ratio_to_DA"] = _ratio(sigma[key], sigma["DA"])
+        groups[g] = {"table1": table, "spectral": spectral}
+        if progress:
+            print(f"intervals: {g} done ({time.time() - started:.0f} s)", flush=True)
+    body = {
+        "meta": metadata(profile, "intervals", device=str(dev), started=started, command=command),
+        "protocol": {
+            "interval": f"{CONFIDENCE:.0%} bootstrap interval over test samples ({METHOD}, {N_RESAMPLES} "
+                        f"resamples, numpy seed {BOOT_SEED}) of the mean of each sample's value averaged over "
+                        "the seeds; the trained models are held fixed (test-set sampling error only).",
+            "samples": f"accuracy (share of the sample's orbit classified correctly), LI, DI: all "
+                       f"{len(splits.test)} test samples; SI: the first {n_si}; sigma_max, centered sigma_max, "
+                       f"class-common share: the first {n_sigma} (as table1 and spectral).",
+            "ratio": "sigma_max_ratio_to_DA: mean sigma_IR / mean sigma_DA over the same samples, bootstrapped "
+                     "with samples paired across the two models.",
+            "check": "per_seed: the per-seed means recomputed here; per_seed_json: those of table1.json / "
+                     "spectral.json.",
+        },
+        "groups": groups,
+    }
+    write_json(result_path(profile, "intervals", results_root), body)
+    return body

@@ -1,0 +1,35 @@
+"""The figure of the centered normalized-logit experiment (``centered.json``; ours, beyond the
+paper): Figure 5's panels with our form's bar beside DA's and the three paper forms', drawn by
+:func:`nets.plots.plot_spectral` from the JSON alone (the comparison numbers are copied there)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from matplotlib.figure import Figure
+
+__all__ = ["as_spectral_results", "plot_centered"]
+
+
+def as_spectral_results(centered: Mapping) -> dict:
+    """``centered.json`` in the layout of ``spectral.json``: per group the comparison models
+    (DA, the paper's forms) then ours, and ``nu_selections`` carrying each form's
+    ``reached_target`` (ours: its full selection record)."""
+    groups = {}
+    for g, entry in centered["groups"].items():
+        models = {**entry["comparison"], f"IR-{entry['model']['regularizer']}": entry["model"]}
+        sels = {m["regularizer"]: {"reached_target": m.get("reached_target", True)}
+                for m in entry["comparison"].values() if m.get("method") == "IR"}
+        sels[entry["model"]["regularizer"]] = entry["nu_selection"]
+        groups[g] = {"models": models, "nu_selections": sels}
+    return {"meta": centered.get("meta", {}), "groups": groups}
+
+
+def plot_centered(centered: Mapping) -> Figure:
+    """sigma_max(J) (top, white diamonds: centered logits) and test-orbit accuracy (bottom) of DA,
+    the paper's three forms and our centered normalized form; one column per group."""
+    from nets.plots import plot_spectral
+
+    fig = plot_spectral(as_spectral_results(centered))
+    fig.suptitle("Figure 5 with the centered normalized-logit form (ours, not the paper's)", fontsize=9)
+    return fig

@@ -1,0 +1,185 @@
+"""Intervals, paired tests and the decision rule behind every verdict in REPORT.md.
+
+Everything here is generic (numbers in, intervals / decisions out) and delegates
+the statistics to :mod:`scipy.stats`; ``nets.evidence`` reads the per-seed values
+out of the results JSON and ``nets.report`` renders the outcome. The methods are
+described in ``docs/statistics.md``.
+
+- :func:`t_interval`: Student's t interval on a mean over seeds (``scipy.stats.t.interval``).
+- :func:`bootstrap_interval`: a bootstrap interval over samples (``scipy.stats.bootstrap``).
+- :func:`paired_t`: a paired t-test over common seeds on differences or log-ratios
+  (``scipy.stats.ttest_rel`` and its confidence interval).
+- :func:`decide` / :func:`claim_status`: a bound is *held* when the whole 95% interval
+  lies on its side, *failed* when the whole interval lies on the other side, and
+  *undecided* otherwise; a claim combines its checks' outcomes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Literal, Sequence
+
+import numpy as np
+from scipy import stats
+
+__all__ = [
+    "CONFIDENCE",
+    "Interval",
+    "PairedTest",
+    "Outcome",
+    "t_interval",
+    "bootstrap_interval",
+    "paired_t",
+    "decide",
+    "claim_status",
+    "overlaps",
+]
+
+#: The confidence level of every interval in the reports.
+CONFIDENCE = 0.95
+
+Outcome = Literal["holds", "fails", "undecided", "not measured"]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided interval; ``low``/``high`` are NaN when
+    no interval can be formed (fewer than two values)."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+    method: str
+
+    @property
+    def defined(self) -> bool:
+        return not (math.isnan(self.low) or math.isnan(self.high))
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A paired t-test of ``a`` against ``b`` over ``n`` common seeds.
+
+    ``interval`` is the t interval of the mean per-seed difference ``a - b``
+    (``log=False``) or of the mean per-seed log-ratio ``log(a / b)`` (``log=True``);
+    ``p_value`` is two-sided, for a mean difference (log-ratio) of zero; NaN when the
+    differences have no spread or ``n < 2``."""
+
+    interval: Interval
+    p_value: float
+    log: bool
+    test: str = "paired t-test (scipy.stats.ttest_rel)"
+
+    @property
+    def n(self) -> int:
+        return self.interval.n
+
+
+def _values(values: Sequence[float], what: str = "values") -> np.ndarray:
+    x = np.asarray(values, dtype=float).ravel()
+    if x.size == 0:
+        raise ValueError(f"{what}: no values")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what}: non-finite value in {x.tolist()}")
+    return x
+
+
+def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
+    """Student's t interval on the mean of ``values`` (n - 1 degrees of freedom,
+    standard error s / sqrt(n)). With n = 1 the interval is undefined (NaN bounds);
+    with no spread it is the mean itself. Raises ValueError on empty or non-finite input."""
+    x = _values(values)
+    n, mean = x.size, float(x.mean())
+    if n < 2:
+        return Interval(mean, math.nan, math.nan, n, "t")
+    sem = float(stats.sem(x))
+    if sem == 0.0:
+        return Interval(mean, mean, mean, n, "t")
+    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem)
+    return Interval(mean, float(low), float(high), n, "t")
+
+
+def bootstrap_interval(values: Sequence[float], statistic: Callable[..., float] = np.mean, *,
+                       confidence: float = CONFIDENCE, n_resamples: int = 9999, seed: int = 0,
+                       method: str = "BCa") -> Interval:
+    """A bootstrap interval of ``statistic`` over ``values`` (one value per sample),
+    by ``scipy.stats.bootstrap`` with a fixed ``seed`` (so the same input gives the
+    same interval). Undefined (NaN bounds) for fewer than two values; the statistic
+    itself when the values have no spread."""
+    x = _values(values)
+    est = float(statistic(x))
+    if x.size < 2:
+        return Interval(est, math.nan, math.nan, x.size, f"bootstrap-{method}")
+    if np.all(x == x[0]):
+        return Interval(est, est, est, x.size, f"bootstrap-{method}")
+    res = stats.bootstrap((x,), statistic, confidence_level=confidence, n_resamples=n_resamples,
+                          method=method, rng=np.random.default_rng(seed), vectorized=False)
+    ci = res.confidence_interval
+    return Interval(est, float(ci.low), float(ci.high), x.size, f"bootstrap-{method}")
+
+
+def paired_t(a: Sequence[float], b: Sequence[float], *, log: bool = False,
+             confidence: float = CONFIDENCE) -> PairedTest:
+    """Paired t-test of ``a`` against ``b`` (``a[i]`` and ``b[i]`` from the same seed).
+
+    With ``log=True`` the test is on the log-ratios log(a_i / b_i) (both must be
+    positive): its interval bounds the geometric-mean ratio after ``exp``. Raises
+    ValueError for unequal lengths, empty or non-finite input, or non-positive values
+    under ``log``."""
+    x, y = _values(a, "a"), _values(b, "b")
+    if x.shape != y.shape:
+        raise ValueError(f"paired_t: {x.size} values against {y.size}; pairs need equal lengths")
+    if log:
+        if np.any(x <= 0) or np.any(y <= 0):
+            raise ValueError("paired_t(log=True): every value must be positive")
+        x, y = np.log(x), np.log(y)
+    d = x - y
+    n, mean = d.size, float(d.mean())
+    if n < 2:
+        return PairedTest(Interval(mean, math.nan, math.nan, n, "paired t"), math.nan, log)
+    if np.ptp(d) <= 1e-12 * np.max(np.abs(d)):  # no spread (up to rounding): exact, no test statistic
+        return PairedTest(Interval(mean, mean, mean, n, "paired t"), math.nan, log)
+    res = stats.ttest_rel(x, y)
+    ci = res.confidence_interval(confidence)
+    return PairedTest(Interval(mean, float(ci.low), float(ci.high), n, "paired t"), float(res.pvalue), log)
+
+
+def decide(interval: Interval | None, op: str, bound: float | None) -> Outcome:
+    """The decision rule: for a claim ``value <op> bound`` (``op`` is "<=" or ">="),
+    "holds" when the whole interval satisfies it, "fails" when the whole interval
+    violates it, "undecided" when the interval straddles the bound or is undefined
+    (n < 2), "not measured" when the value or the bound is missing."""
+    if op not in ("<=", ">="):
+        raise ValueError(f"decide: op must be '<=' or '>=', got {op!r}")
+    if interval is None or bound is None or math.isnan(interval.estimate):
+        return "not measured"
+    if not interval.defined:
+        return "undecided"
+    if op == "<=":
+        return "holds" if interval.high <= bound else "fails" if interval.low > bound else "undecided"
+    return "holds" if interval.low >= bound else "fails" if interval.high < bound else "undecided"
+
+
+def claim_status(outcomes: Sequence[Outcome], n_seeds: int) -> str:
+    """A claim's verdict from its checks' outcomes: "holds" (every check holds),
+    "not supported" (a check fails and none holds), "partly holds" (some hold, some
+    fail), "undecided at n = k seeds" (none fails but some cannot be decided),
+    "not evaluated" (nothing measured)."""
+    measured = [o for o in outcomes if o != "not measured"]
+    if not measured:
+        return "not evaluated"
+    if "fails" in measured:
+        return "partly holds" if "holds" in measured else "not supported"
+    if "undecided" in measured:
+        return f"undecided at n = {n_seeds} seed{'s' if n_seeds != 1 else ''}"
+    return "holds" if len(measured) == len(outcomes) else "partly holds"
+
+
+def overlaps(interval: Interval, low: float, high: float) -> bool | None:
+    """Whether ``interval`` meets the closed range [low, high] (None when the
+    interval is undefined: then only the estimate is compared)."""
+    if not interval.defined:
+        return None
+    return interval.low <= high and interval.high >= low

@@ -1,0 +1,150 @@
+"""The centered normalized-logit experiment (ours, beyond the paper; issue 17 part 2):
+``python -m nets centered`` end to end at smoke size, its refusals, its report verdict.
+
+The smoke run needs the folder's ``spectral.json`` (DA's and the paper forms' numbers are read
+from it, never retrained): the fixture runs ``python -m nets spectral --profile smoke`` first,
+then ``centered``, into one temporary results folder (about 45 s on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nets.__main__ import main
+from nets.centered_report import GroupCheck, centered_section, centered_verdict
+from nets.experiments.centered import CENTERED_FORM, CENTERED_NU_GRIDS
+from nets.experiments.profiles import PROFILES
+from nets.stats import paired_t
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _checkpoints(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (folder / "checkpoints").glob("*.pt")}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    """``<tmp>/smoke/`` after ``spectral`` then ``centered`` at smoke size (one thread), and the
+    checkpoints (name -> mtime) that were there before ``centered`` ran."""
+    import torch
+
+    root = tmp_path_factory.mktemp("results")
+    threads = torch.get_num_threads()
+    argv = ["--profile", "smoke", "--results", str(root), "--no-progress", "--threads", "1"]
+    try:
+        assert main(["spectral", *argv]) == 0
+        before = _checkpoints(root / "smoke")
+        assert main(["centered", *argv]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return root / "smoke", before
+
+
+def _read(folder: Path, name: str) -> dict:
+    return json.loads((folder / f"{name}.json").read_text())
+
+
+def test_smoke_run_writes_every_group_with_the_chosen_nus_figure5_numbers_per_seed(smoke):
+    smoke = smoke[0]
+    c = _read(smoke, "centered")
+    assert list(c["groups"]) == ["r4", "t3"] and c["complete"] is True
+    for entry in c["groups"].values():
+        m = entry["model"]
+        assert (m["method"], m["regularizer"]) == ("IR", CENTERED_FORM)
+        assert m["nu"] == entry["nu_selection"]["chosen"]
+        assert entry["nu_selection"]["grid"] == list(CENTERED_NU_GRIDS["smoke"])
+        assert [r["seed"] for r in m["runs"]] == list(PROFILES["smoke"].seeds)
+        for k in ("sigma_max", "sigma_max_centered", "common_logit_share", "accuracy"):
+            assert m[k]["mean"] == pytest.approx(sum(r[k] for r in m["runs"]) / len(m["runs"]))
+            assert all(r[k] >= 0 for r in m["runs"])
+
+
+def test_da_and_the_paper_forms_are_copied_from_spectral_json_not_retrained(smoke):
+    smoke, before = smoke
+    c, sp = _read(smoke, "centered"), _read(smoke, "spectral")
+    assert c["spectral_source"]["started_at"] == sp["meta"]["started_at"]
+    for g, entry in c["groups"].items():
+        assert list(entry["comparison"]) == list(sp["groups"][g]["models"])
+        for key, m in entry["comparison"].items():
+            assert m["sigma_max"] == sp["groups"][g]["models"][key]["sigma_max"]
+    after = _checkpoints(smoke)
+    assert {n: after[n] for n in before} == before  # spectral's checkpoints untouched
+    new = set(after) - set(before)
+    assert new and all(f"-IR-{CENTERED_FORM}-" in n for n in new)  # only our form was trained
+
+
+def test_results_record_the_profile_unchanged_so_the_folder_stays_one_sweep(smoke):
+    smoke = smoke[0]
+    c, sp = _read(smoke, "centered"), _read(smoke, "spectral")
+    assert c["meta"]["profile"] == sp["meta"]["profile"]
+    assert CENTERED_FORM not in c["meta"]["profile"]["regularizers"]
+    assert CENTERED_FORM not in c["meta"]["profile"]["nu_grids"]
+    assert c["nu_grid"] == list(CENTERED_NU_GRIDS["smoke"])
+
+
+def test_the_figure_is_drawn_and_report_renders_the_subsection_under_figure5(smoke, capsys):
+    smoke = smoke[0]
+    assert (smoke / "figures" / "centered.png").stat().st_size > 0
+    assert (smoke / "figures" / "centered.pdf").stat().st_size > 0
+    rc, _, _ = _run(capsys, "report", "--profile", "smoke", "--results", str(smoke.parent))
+    text = (smoke / "REPORT.md").read_text()
+    assert rc == 0
+    sub = text.index("### Beyond the paper: the centered normalized-logit form")
+    assert text.index("## Figure 5") < sub < text.index("## Provenance")
+    assert "Does closing the loophole restore claim 5 for the normalized family?" in text
+
+
+def test_without_spectral_json_it_refuses_in_one_line_and_writes_nothing(tmp_path, capsys):
+    rc, _, err = _run(capsys, "centered", "--profile", "smoke", "--results", str(tmp_path), "--no-progress")
+    assert rc == 1
+    assert len(err.strip().splitlines()) == 1 and "spectral.json is missing" in err
+    assert not (tmp_path / "smoke" / "centered.json").exists()
+
+
+def test_grids_ascend_and_smaller_profiles_try_subsets_of_the_paper_grid():
+    assert set(CENTERED_NU_GRIDS) == set(PROFILES)
+    for grid in CENTERED_NU_GRIDS.values():
+        assert list(grid) == sorted(grid) and all(v > 0 for v in grid)
+        assert set(grid) <= set(CENTERED_NU_GRIDS["paper"])
+
+
+def test_the_paper_profiles_regularizer_forms_are_still_the_papers_three():
+    for p in PROFILES.values():
+        assert p.regularizers == ("logit", "kl", "normalized_logit")
+
+
+# ---- the verdict (pure) -------------------------------------------------------------
+DA = [10.0, 10.4, 9.7, 10.1]
+
+
+def _check(ratio: float, reached: bool = True, seeds: int = 4, group: str = "r4") -> GroupCheck:
+    """A check whose form's sigma_max is ``ratio`` x DA's on every seed, up to a small spread."""
+    ours = [ratio * d * (1 + 0.01 * k) for k, d in enumerate(DA[:seeds])]
+    test = paired_t(ours, DA[:seeds], log=True) if seeds else None
+    return GroupCheck(group, test, reached, 0.9)
+
+
+def test_a_group_holds_only_with_si_at_target_and_the_whole_ratio_interval_at_most_0_9():
+    assert _check(0.5).outcome == "holds"
+    assert _check(2.0).outcome == "fails"
+    assert _check(0.5, reached=False).outcome == "fails"  # never tuned to the claim's premise
+    assert _check(0.5, seeds=1).outcome == "undecided"  # one seed: no interval
+
+
+def test_the_verdict_combines_the_groups_like_every_claim():
+    assert centered_verdict([_check(0.5), _check(0.4, group="t3")]) == "yes"
+    assert centered_verdict([_check(0.5), _check(2.0, group="t3")]) == "partly"
+    assert centered_verdict([_check(2.0), _check(0.5, reached=False, group="t3")]) == "no"
+    assert centered_verdict([_check(0.5, seeds=1), _check(0.5, seeds=1, group="t3")]) == "undecided at n = 1 seed"
+
+
+def test_no_centered_results_no_subsection():
+    assert centered_section(None, ratio_max=0.9, fmt=str) == []

@@ -1,0 +1,146 @@
+"""nets.stats: each interval, test and decision against a scipy / numpy oracle or by definition."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from nets.stats import Interval, bootstrap_interval, claim_status, decide, overlaps, paired_t, t_interval
+
+X = [0.9473, 0.9431, 0.9462, 0.9458]
+Y = [0.8243, 0.8512, 0.8601, 0.8470]
+
+
+def test_t_interval_is_mean_plus_minus_the_t_quantile_times_the_standard_error():
+    x = np.asarray(X)
+    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    iv = t_interval(X)
+    assert iv.estimate == pytest.approx(x.mean())
+    assert (iv.low, iv.high) == pytest.approx((x.mean() - half, x.mean() + half))
+    assert iv.n == 4
+
+
+def test_t_interval_matches_scipy_t_interval_at_another_level():
+    x = np.asarray(Y)
+    assert (t_interval(Y, 0.9).low, t_interval(Y, 0.9).high) == pytest.approx(
+        stats.t.interval(0.9, 3, loc=x.mean(), scale=stats.sem(x)))
+
+
+def test_t_interval_of_one_value_is_undefined():
+    iv = t_interval([0.5])
+    assert iv.estimate == 0.5 and not iv.defined
+
+
+def test_t_interval_without_spread_is_the_value_itself():
+    iv = t_interval([1.0, 1.0, 1.0, 1.0])
+    assert (iv.low, iv.estimate, iv.high) == (1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [float("inf"), 1.0]])
+def test_t_interval_rejects_empty_or_non_finite_input(bad):
+    with pytest.raises(ValueError):
+        t_interval(bad)
+
+
+def test_paired_t_matches_ttest_rel_and_its_interval():
+    res = stats.ttest_rel(X, Y)
+    ci = res.confidence_interval(0.95)
+    test = paired_t(X, Y)
+    assert test.p_value == pytest.approx(res.pvalue)
+    assert (test.interval.low, test.interval.high) == pytest.approx((ci.low, ci.high))
+    assert test.interval.estimate == pytest.approx(np.mean(np.subtract(X, Y)))
+
+
+def test_paired_t_is_the_one_sample_t_test_of_the_differences():
+    d = np.subtract(X, Y)
+    assert paired_t(X, Y).p_value == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue)
+    iv = t_interval(d)
+    assert (paired_t(X, Y).interval.low, paired_t(X, Y).interval.high) == pytest.approx((iv.low, iv.high))
+
+
+def test_paired_t_on_log_ratios_tests_the_logarithms():
+    a, b = [4.9, 5.2, 4.7, 4.8], [10.2, 9.6, 11.0, 9.9]
+    res = stats.ttest_rel(np.log(a), np.log(b))
+    test = paired_t(a, b, log=True)
+    assert test.log and test.p_value == pytest.approx(res.pvalue)
+    assert math.exp(test.interval.estimate) == pytest.approx(stats.gmean(np.divide(a, b)))
+
+
+def test_paired_t_without_spread_in_the_differences_has_an_exact_interval_and_no_p_value():
+    test = paired_t([2.0, 3.0, 4.0], [1.0, 2.0, 3.0])
+    assert (test.interval.low, test.interval.high) == (1.0, 1.0) and math.isnan(test.p_value)
+
+
+def test_paired_t_rejects_unequal_lengths_and_non_positive_log_values():
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_t([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="positive"):
+        paired_t([1.0, 0.0], [1.0, 1.0], log=True)
+
+
+def test_an_exact_sign_flip_test_over_four_pairs_cannot_reach_five_percent():
+    # why the reports use the t-test: the smallest two-sided p over 4 pairs is 2 / 2**4
+    d = np.array([0.1, 0.2, 0.3, 0.4])
+    res = stats.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=np.inf)
+    assert res.pvalue == pytest.approx(0.125)
+
+
+def test_bootstrap_interval_matches_scipy_bootstrap_with_the_same_seed():
+    x = np.random.default_rng(1).normal(size=200)
+    iv = bootstrap_interval(x, n_resamples=999, seed=3, method="percentile")
+    ref = stats.bootstrap((x,), np.mean, n_resamples=999, method="percentile",
+                          rng=np.random.default_rng(3), vectorized=False).confidence_interval
+    assert (iv.low, iv.high) == pytest.approx((ref.low, ref.high))
+    assert iv.low < x.mean() < iv.high
+
+
+def test_bootstrap_interval_is_reproducible():
+    x = np.random.default_rng(2).random(100)
+    assert bootstrap_interval(x, n_resamples=499) == bootstrap_interval(x, n_resamples=499)
+
+
+def _iv(low, high):
+    return Interval((low + high) / 2, low, high, 4, "t")
+
+
+@pytest.mark.parametrize("iv, op, bound, outcome", [
+    (_iv(0.95, 0.97), ">=", 0.945, "holds"),
+    (_iv(0.94, 0.96), ">=", 0.945, "undecided"),
+    (_iv(0.90, 0.94), ">=", 0.945, "fails"),
+    (_iv(0.40, 0.60), "<=", 0.9, "holds"),
+    (_iv(0.45, 1.76), "<=", 0.9, "undecided"),
+    (_iv(4.8, 11.7), "<=", 0.9, "fails"),
+])
+def test_decide_holds_fails_or_is_undecided_by_where_the_interval_lies(iv, op, bound, outcome):
+    assert decide(iv, op, bound) == outcome
+
+
+def test_decide_without_an_interval_or_a_bound():
+    assert decide(Interval(1.0, math.nan, math.nan, 1, "t"), "<=", 2.0) == "undecided"
+    assert decide(None, "<=", 2.0) == "not measured"
+    assert decide(_iv(0, 1), "<=", None) == "not measured"
+    with pytest.raises(ValueError, match="op"):
+        decide(_iv(0, 1), "<", 1.0)
+
+
+@pytest.mark.parametrize("outcomes, status", [
+    (["holds", "holds"], "holds"),
+    (["holds", "fails"], "partly holds"),
+    (["holds", "fails", "undecided"], "partly holds"),
+    (["fails", "fails"], "not supported"),
+    (["fails", "undecided"], "not supported"),
+    (["holds", "undecided"], "undecided at n = 4 seeds"),
+    (["not measured"], "not evaluated"),
+    ([], "not evaluated"),
+])
+def test_claim_status_combines_the_outcomes(outcomes, status):
+    assert claim_status(outcomes, 4) == status
+
+
+def test_overlaps_is_interval_intersection():
+    assert overlaps(_iv(82.0, 87.1), 87.05, 88.75)
+    assert not overlaps(_iv(91.8, 92.7), 92.95, 93.25)
+    assert overlaps(Interval(1.0, math.nan, math.nan, 1, "t"), 0.0, 2.0) is None
