@@ -10,15 +10,16 @@ stacked, the paper's model and batch size) and each round, one ``train_runs`` ca
 precision, alternating (fp32, bf16, fp32, ...); an epoch's time is read between
 ``on_epoch_end`` callbacks (set-up and the first epoch excluded). Reported: the median
 epoch time per precision and the median of the per-round ratios. Where the time goes:
-one one-epoch ``train_runs`` call per method and precision under ``torch.profiler`` (its set-up
-included: building the orbit table, initialising the weights), the operators with the
-most self time and their share. The JSON records the device, the CPU's bf16-relevant
-flags and the load average. bf16 is refused where ``nets.precision`` refuses it.
+per method and precision, one two-epoch ``train_runs`` call whose second epoch (its training
+steps and validation; no set-up) runs under ``torch.profiler``: the operators with the
+most self time and their share. The JSON records the device, the CPU's model and the flags
+that matter, torch's threads and the load average per round. bf16 is refused where ``nets.precision`` refuses it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -33,6 +34,7 @@ if str(ROOT) not in sys.path:
 
 from nets.data import load_splits  # noqa: E402
 from nets.experiments.common import write_json  # noqa: E402
+from nets.results_io import cpu_info  # noqa: E402
 from nets.precision import BF16_CPU_FLAGS, check_precision, cpu_flags  # noqa: E402
 from nets.train import TrainConfig, train_runs  # noqa: E402
 
@@ -57,9 +59,18 @@ def top_ops(cfg: TrainConfig, splits, device, precision: str, seeds: int, n: int
     from torch.profiler import ProfilerActivity, profile
 
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=acts) as prof:
-        train_runs([replace(cfg, epochs=1)], list(range(seeds)), splits, device=device, progress=False,
-                   stack=True, precision=precision)
+    prof = profile(activities=acts)
+
+    def window(done: int) -> None:  # profile the second epoch only (set-up and first epoch excluded)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if done == 1:
+            prof.start()
+        elif done == 2:
+            prof.stop()
+
+    train_runs([replace(cfg, epochs=2)], list(range(seeds)), splits, device=device, progress=False,
+               stack=True, precision=precision, on_epoch_end=window)
     rows = [(e.key, e.self_device_time_total if device.type == "cuda" else e.self_cpu_time_total)
             for e in prof.key_averages()]
     total = sum(t for _, t in rows) or 1.0
@@ -87,16 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         splits = replace(splits, train=splits.train.subset(min(args.n_train, len(splits.train))),
                          val=splits.val.subset(min(max(args.n_train // 5, 1), len(splits.val))))
     flags = cpu_flags()
-    res: dict = {"command": " ".join(["python", *sys.argv]), "device": str(device),
+    res: dict = {"command": " ".join(["python", *sys.argv]), "device": str(device), "cpu": cpu_info(),
                  "torch": torch.__version__, "threads": torch.get_num_threads(),
                  "cpu_flags": {f: f in flags for f in (*BF16_CPU_FLAGS, "avx512f", "amx_tile")},
                  "n_train": len(splits.train), "n_val": len(splits.val), "seeds": args.seeds,
-                 "loadavg_start": list(__import__("os").getloadavg()), "methods": {}}
+                 "loadavg_start": list(os.getloadavg()), "methods": {}}
     for m in args.methods:
         cfg = TrainConfig(group="r4", epochs=args.epochs, **METHODS[m])
         times = {"fp32": [], "bf16": []}
-        ratios = []
+        ratios, loads = [], []
         for r in range(args.rounds):
+            loads.append(os.getloadavg()[0])
             t32 = statistics.median(epoch_times(cfg, splits, device, "fp32", args.seeds))
             t16 = statistics.median(epoch_times(cfg, splits, device, "bf16", args.seeds))
             times["fp32"].append(t32)
@@ -104,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             ratios.append(t32 / t16)
         res["methods"][m] = {
             "epoch_s": times,
+            "loadavg_1min_per_round": loads,
             "epoch_s_median": {p: statistics.median(v) for p, v in times.items()},
             "bf16_speedup_median": statistics.median(ratios),
             "top_ops": {p: top_ops(cfg, splits, device, p, args.seeds) for p in ("fp32", "bf16")},
@@ -111,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{m}: fp32 {res['methods'][m]['epoch_s_median']['fp32']:.3f} s, bf16 "
               f"{res['methods'][m]['epoch_s_median']['bf16']:.3f} s per epoch ({args.seeds} seeds): "
               f"x{res['methods'][m]['bf16_speedup_median']:.2f}", flush=True)
-    res["loadavg_end"] = list(__import__("os").getloadavg())
+    res["loadavg_end"] = list(os.getloadavg())
     out = args.out or ROOT / "benchmarks" / "results" / f"bf16_epoch_{device.type}.json"
     write_json(out, res)
     print(f"wrote {out}")

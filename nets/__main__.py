@@ -20,6 +20,7 @@ from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
 from nets.experiments.profiles import PROFILES
+from nets.precision import PRECISIONS
 from nets.results_io import EXPERIMENTS, RESULTS_ROOT
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
@@ -102,7 +103,10 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 
 _DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
-                 no_progress=False, overwrite=False, recompute=False, executor="local", address=None)
+                 no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
+                 precision="fp32")
+#: The results root of a bf16 run not given --results: apart from the float32 results.
+BF16_RESULTS_ROOT = RESULTS_ROOT / "bf16"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--address", default=argparse.SUPPRESS,
                             help="with --executor ray: the Ray cluster (auto, or HOST:PORT; default: RAY_ADDRESS, "
                                  "else a new local cluster)")
+        if s.name not in ("report", "centered", "intervals", "cnn"):  # fp32 only: intervals evaluates fp32 checkpoints
+            sp.add_argument("--precision", choices=PRECISIONS, default=argparse.SUPPRESS,
+                            help="fp32 (default), or bf16: the training forward and loss under bfloat16 autocast, "
+                                 "weights, optimizer and every measure float32; needs CUDA or a CPU with avx512_bf16 "
+                                 f"or amx_bf16; results default to {BF16_RESULTS_ROOT}/ (docs/scaling.md)")
         if s.name == "reproduce":
             sp.add_argument("--recompute", action="store_true", default=argparse.SUPPRESS,
                             help="run every experiment for every group again (default: a group whose results from "
@@ -186,6 +195,19 @@ def _check_device(device: str) -> None:
         raise UsageError(f"--device {device}: only auto, cpu, cuda and cuda:N are supported")
 
 
+def _check_precision(precision: str, device: str) -> None:
+    """Refuse bf16 where it cannot run (before any data is loaded): one line naming the missing CPU flags."""
+    if precision == "fp32":
+        return
+    from nets.precision import check_precision
+    from nets.train import resolve_device
+
+    try:
+        check_precision(precision, resolve_device(device))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def _profile(args: argparse.Namespace):
     from nets.experiments.profiles import get_profile
 
@@ -225,7 +247,7 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     from nets.experiments.common import check_overwrite
     from nets.results_io import code_version, command_line, out_dir
 
-    check_overwrite(profile, args.results, overwrite=args.overwrite)
+    check_overwrite(profile, args.results, overwrite=args.overwrite, precision=args.precision)
     if read_manifest(out_dir(profile, args.results)) is not None:  # checkpoints kept in the repository's history
         report = restore(out_dir(profile, args.results))
         if report.restored:
@@ -237,8 +259,10 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         from nets.distributed import pretrain
 
         pretrain(profile, args.command, args.results, device=args.device, address=args.address,
-                 progress=not args.no_progress)
+                 progress=not args.no_progress, precision=args.precision)
     extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
+    if args.precision != "fp32":  # fp32 runs call every runner exactly as before
+        extra["precision"] = args.precision
     out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
                                command=command, **extra)
     where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{args.command}.json"
@@ -268,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if getattr(args, "precision", "fp32") != "fp32" and not hasattr(args, "results"):
+        args.results = str(BF16_RESULTS_ROOT)
     for k, v in _DEFAULTS.items():
         if not hasattr(args, k):
             setattr(args, k, v)
@@ -278,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         profile = _profile(args)
         _check_device(args.device)
+        _check_precision(args.precision, args.device)
         if args.threads is not None:
             if args.threads < 1:
                 raise UsageError(f"--threads must be >= 1, got {args.threads}")

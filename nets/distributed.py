@@ -41,6 +41,7 @@ from typing import Callable, Sequence
 import torch
 
 from nets.data import Splits
+from nets.precision import check_precision
 from nets.experiments.profiles import Profile
 from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, resolve_device, train_runs
 
@@ -120,14 +121,14 @@ def training_splits(splits: Splits) -> Splits:
 
 
 def _train_job(job: TrainingJob, splits: Splits, run_dir: str, device: str, threads: int | None,
-               on_epoch_end: Callable[[int], None] | None) -> dict:
-    """Train one job into ``run_dir`` (finished runs there are loaded, unfinished
-    ones resume); returns its name, wall time and process id."""
+               on_epoch_end: Callable[[int], None] | None, precision: str = "fp32") -> dict:
+    """Train one job into ``run_dir`` at ``precision`` (finished runs there are loaded,
+    unfinished ones resume); returns its name, wall time and process id."""
     if threads is not None:
         torch.set_num_threads(threads)
     started = time.time()
     train_runs(list(job.configs), list(job.seeds), splits, device=device, run_dir=run_dir, progress=False,
-               on_epoch_end=on_epoch_end)
+               on_epoch_end=on_epoch_end, precision=precision)
     return {"job": job.name, "wall_time_s": time.time() - started, "pid": os.getpid()}
 
 
@@ -144,6 +145,7 @@ def train_jobs(
     max_retries: int = 3,
     on_epoch_end: Callable[[int], None] | None = None,
     progress: bool = True,
+    precision: str = "fp32",
 ) -> list[dict]:
     """Train every job into ``run_dir``; returns one record per job (``job``,
     ``wall_time_s``, ``pid``) in the order of ``jobs``.
@@ -156,9 +158,11 @@ def train_jobs(
     (``"auto"``: the one running on this machine; ``None``: ``RAY_ADDRESS`` or a
     new local cluster), or uses the one this process already joined
     (``ray.is_initialized()``); a cluster started here is shut down at the end.
-    ``on_epoch_end`` goes to ``train_runs`` (must be picklable for Ray).
+    ``on_epoch_end`` goes to ``train_runs`` (must be picklable for Ray), and so does
+    ``precision`` (checked here, in the driver, for ``device``; each task checks it again
+    on its own node: a CPU node without bf16 instructions refuses bf16).
 
-    Raises ``ValueError`` for an unknown executor or a CPU share < 1, ``ImportError``
+    Raises ``ValueError`` for an unknown executor or precision, or a CPU share < 1, ``ImportError``
     with the install command when Ray is missing, and the first job's error (for
     instance ``nets.train.TrainingDiverged``) once every task has ended."""
     if executor not in EXECUTORS:
@@ -166,17 +170,18 @@ def train_jobs(
     if int(cpus_per_task) < 1:
         raise ValueError(f"cpus_per_task must be >= 1, got {cpus_per_task}")
     dev = resolve_device(device)
+    check_precision(precision, dev)
     run_dir = str(Path(run_dir).resolve())  # workers may run elsewhere
     jobs = list(jobs)
     if executor == "local":
         out = []
         for k, job in enumerate(jobs):
-            out.append(_train_job(job, splits, run_dir, str(dev), None, on_epoch_end))
+            out.append(_train_job(job, splits, run_dir, str(dev), None, on_epoch_end, precision))
             if progress:
                 print(f"[{k + 1}/{len(jobs)}] trained {job.name} in {out[-1]['wall_time_s']:.1f} s", flush=True)
         return out
     return _train_ray(jobs, splits, run_dir, dev, address, int(cpus_per_task), gpus_per_task, max_retries,
-                      on_epoch_end, progress)
+                      on_epoch_end, progress, precision)
 
 
 def _import_ray():
@@ -187,7 +192,8 @@ def _import_ray():
     return ray
 
 
-def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_epoch_end, progress) -> list[dict]:
+def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_epoch_end, progress,
+               precision="fp32") -> list[dict]:
     ray = _import_ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -200,7 +206,7 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
             gpus, task_device = 0, str(dev)
         remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=max_retries)(_train_job)
         data = ray.put(training_splits(splits))
-        refs = [remote.remote(job, data, run_dir, task_device, cpus, on_epoch_end) for job in jobs]
+        refs = [remote.remote(job, data, run_dir, task_device, cpus, on_epoch_end, precision) for job in jobs]
         index = {ref: k for k, ref in enumerate(refs)}
         out: list[dict | None] = [None] * len(refs)
         errors: list[BaseException] = []
@@ -229,7 +235,7 @@ def pretrain(profile: Profile, experiment: str, results_root=None, *, executor: 
     """Train every job :func:`plan` lists for ``experiment`` into the profile's checkpoint
     folder (``<results_root>/<profile>/checkpoints``) with ``executor``, on the profile's
     splits; running the experiment afterwards then trains nothing. ``executor_kwargs``
-    go to :func:`train_jobs` (``address``, ``cpus_per_task``, ``max_retries``, ...)."""
+    go to :func:`train_jobs` (``address``, ``cpus_per_task``, ``max_retries``, ``precision``, ...)."""
     from nets.experiments.common import checkpoint_dir
     from nets.experiments.table1 import profile_splits
 

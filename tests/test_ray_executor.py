@@ -26,6 +26,7 @@ from nets.experiments.common import checkpoint_dir, out_dir  # noqa: E402
 from nets.experiments.profiles import get_profile  # noqa: E402
 from nets.experiments.reproduce import run_reproduce  # noqa: E402
 from nets.experiments.table1 import profile_splits, run_table1  # noqa: E402
+from nets.precision import BF16_CPU_FLAGS, cpu_flags  # noqa: E402
 from nets.train import checkpoint_path  # noqa: E402
 
 SMOKE = get_profile("smoke")
@@ -146,3 +147,15 @@ def test_the_ray_executor_trains_into_the_checkpoint_folder_and_a_rerun_resumes(
 def test_the_cli_refuses_an_address_without_the_ray_executor(capsys):
     assert main(["table1", "--profile", "smoke", "--address", "auto"]) == 2
     assert "--address applies to --executor ray only" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not any(f in cpu_flags() for f in BF16_CPU_FLAGS),
+                    reason="Ray workers see the real CPU flags, and this CPU has no bf16 instructions")
+def test_a_ray_task_trains_at_the_precision_it_is_given(ray_cluster, tmp_path):
+    from nets.train import TrainConfig
+
+    cfg = TrainConfig(group="r4", method="DA", epochs=1)
+    splits = profile_splits(SMOKE)
+    train_jobs([TrainingJob((cfg,), (0,))], splits, tmp_path, executor="ray", device="cpu", progress=False,
+               precision="bf16")
+    assert checkpoint_path(tmp_path / "bf16", cfg, 0).exists() and not checkpoint_path(tmp_path, cfg, 0).exists()

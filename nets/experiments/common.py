@@ -30,6 +30,7 @@ from nets.results_io import (  # noqa: F401  (re-exported)
     provenance,
     read_json,
     read_results,
+    recorded_precision,
     result_path,
     result_sittings,
     to_jsonable,
@@ -78,16 +79,17 @@ def draw(experiment: str, results: dict, fig_dir: str | os.PathLike) -> list[Pat
 
 
 def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, device: str, started: float,
-           command: str | None = None) -> dict:
+           command: str | None = None, precision: str = "fp32") -> dict:
     """Close an experiment: draw its figures from the JSON form of its results (so
     figures never depend on anything the JSON lacks), then write ``<experiment>.json``
-    with the provenance block (wall time including the figures). Returns the dict."""
+    with the provenance block (wall time including the figures; ``precision``: the
+    training precision it records). Returns the dict."""
     results = json.loads(dumps(to_jsonable(body)))
     path = result_path(profile, experiment, results_root)
     if "groups" in results:
-        results = _merge_groups(profile, results, path)
+        results = _merge_groups(profile, results, path, precision)
     draw(experiment, results, figure_dir(profile, results_root))
-    meta = metadata(profile, experiment, device=device, started=started, command=command)
+    meta = metadata(profile, experiment, device=device, started=started, command=command, precision=precision)
     if "groups" in results:  # which sitting computed each group (kept groups keep theirs)
         kept = results.pop("group_provenance", {})
         results["group_provenance"] = {g: kept.get(g) or provenance(meta) for g in results["groups"]}
@@ -96,34 +98,35 @@ def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, 
     return results
 
 
-def finished_groups(profile: Profile, experiment: str, results_root=None) -> tuple[str, ...]:
+def finished_groups(profile: Profile, experiment: str, results_root=None,
+                    precision: str = "fp32") -> tuple[str, ...]:
     """The groups of ``profile`` whose results ``<experiment>.json`` already holds from
-    this same sweep (same profile, sizes and seeds; see :func:`_same_sweep`), in the
+    this same sweep (same profile, sizes, seeds and precision; see :func:`_same_sweep`), in the
     profile's order; ``()`` when the file is missing, unreadable or from another sweep."""
-    old = _sweep_results(result_path(profile, experiment, results_root), profile)
+    old = _sweep_results(result_path(profile, experiment, results_root), profile, precision)
     return tuple(g for g in profile.groups if g in ((old or {}).get("groups") or {}))
 
 
-def _sweep_results(path: Path, profile: Profile) -> dict | None:
+def _sweep_results(path: Path, profile: Profile, precision: str = "fp32") -> dict | None:
     """The results file at ``path`` if it exists, reads, and comes from this same sweep
-    as ``profile`` (:func:`_same_sweep`); else ``None``."""
+    as ``profile`` at ``precision`` (:func:`_same_sweep`); else ``None``."""
     old = read_results(path)  # a damaged file is moved aside (and so recomputed)
-    return old if old is not None and _same_sweep(old.get("meta", {}), profile) else None
+    return old if old is not None and _same_sweep(old.get("meta", {}), profile, precision) else None
 
 
-def _same_sweep(meta: dict, profile: Profile) -> bool:
-    """Whether results with provenance ``meta`` come from ``profile`` but for the groups."""
-    return not profile_differences(meta, profile)
+def _same_sweep(meta: dict, profile: Profile, precision: str = "fp32") -> bool:
+    """Whether results with provenance ``meta`` come from ``profile`` at ``precision`` but for the groups."""
+    return not profile_differences(meta, profile, precision)
 
 
-def _merge_groups(profile: Profile, results: dict, path: Path) -> dict:
+def _merge_groups(profile: Profile, results: dict, path: Path, precision: str = "fp32") -> dict:
     """Keep the groups of an existing ``path`` that this run did not compute (when
     that file is from the same profile, sizes and seeds), and say which of the
     profile's groups are still missing: ``complete`` and ``pending_groups``."""
     from nets.experiments.profiles import PROFILES
 
     groups = dict(results["groups"])
-    old = _sweep_results(path, profile)
+    old = _sweep_results(path, profile, precision)
     if old is not None:
         kept = {g: v for g, v in old.get("groups", {}).items() if g not in groups}
         groups = {**kept, **groups}
@@ -141,17 +144,18 @@ class SettingsMismatch(ValueError):
     line naming the folder, the difference and the way out."""
 
 
-def settings_conflicts(profile: Profile, results_root=None) -> list[tuple[Path, list[str]]]:
+def settings_conflicts(profile: Profile, results_root=None, precision: str = "fp32") -> list[tuple[Path, list[str]]]:
     """The results files in ``profile``'s folder (every experiment's JSON and ``reproduce.json``)
-    written with settings other than ``profile``'s, each with the differing profile fields
-    (:func:`~nets.results_io.profile_differences`: sizes, seeds, method fields; a ``--groups``
-    subset of the same sweep is no difference). A damaged file is moved aside, not a conflict."""
+    written with settings other than ``profile``'s at ``precision``, each with the differing
+    fields (:func:`~nets.results_io.profile_differences`: sizes, seeds, method fields, the
+    training precision; a ``--groups`` subset of the same sweep is no difference). A damaged
+    file is moved aside, not a conflict."""
     out = []
     for name in (*EXPERIMENTS, "reproduce"):
         path = result_path(profile, name, results_root)
         old = read_results(path)
         if old is not None:
-            diff = profile_differences(old.get("meta", {}), profile)
+            diff = profile_differences(old.get("meta", {}), profile, precision)
             if diff:
                 out.append((path, diff))
     return out
@@ -162,11 +166,11 @@ def _short(v) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = False) -> None:
+def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = False, precision: str = "fp32") -> None:
     """Refuse (raise :class:`SettingsMismatch`) a run into a folder holding results computed
     with other settings (:func:`settings_conflicts`), unless ``overwrite``. Call it before
     anything is trained or written: a refused run changes nothing."""
-    conflicts = settings_conflicts(profile, results_root)
+    conflicts = settings_conflicts(profile, results_root, precision)
     if not conflicts:
         return
     if overwrite:
@@ -174,8 +178,9 @@ def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = Fa
               f"({', '.join(p.name for p, _ in conflicts)}) are replaced as this run rewrites them", file=sys.stderr)
         return
     path, diff = conflicts[0]
-    old = (read_json(path).get("meta") or {}).get("profile") or {}
-    new = json.loads(json.dumps(profile.to_dict()))
+    meta = read_json(path).get("meta") or {}
+    old = {**(meta.get("profile") or {}), "precision": recorded_precision(meta)}
+    new = {**json.loads(json.dumps(profile.to_dict())), "precision": precision}
     what = "; ".join(f"{k} {_short(old.get(k))} there, {_short(new.get(k))} here" for k in diff[:3])
     more = f" (and {len(conflicts) - 1} other file{'s' if len(conflicts) > 2 else ''})" if len(conflicts) > 1 else ""
     raise SettingsMismatch(

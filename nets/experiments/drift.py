@@ -82,13 +82,14 @@ def drift_results(models: dict[str, dict[str, list]], nus: dict[str, float], pro
 
 
 def run_drift(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-              command: str | None = None) -> dict:
+              command: str | None = None, precision: str = "fp32") -> dict:
     """Measure DI and accuracy of Table 1's models on D(beta); write ``drift.json`` and Figure 4."""
     started = time.time()
     dev = resolve_device(device)
-    nus = chosen_nus(profile, results_root, device=device, progress=progress, command=command)
+    nus = chosen_nus(profile, results_root, device=device, progress=progress, command=command, precision=precision)
     splits = profile_splits(profile)
     models = {g: table1_models(profile, g, nus[g], splits, device=dev, run_dir=checkpoint_dir(profile, results_root),
-                               progress=progress) for g in profile.groups}
+                               progress=progress, precision=precision) for g in profile.groups}
     results = drift_results(models, nus, profile, dev)
-    return finish(profile, "drift", results, results_root, device=str(dev), started=started, command=command)
+    return finish(profile, "drift", results, results_root, device=str(dev), started=started, command=command,
+                  precision=precision)

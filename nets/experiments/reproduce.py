@@ -28,7 +28,7 @@ def _runners():
 
 
 def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-                  command: str | None = None, recompute: bool = False) -> Path:
+                  command: str | None = None, recompute: bool = False, precision: str = "fp32") -> Path:
     """Run every experiment in order (table1 first: the others reuse its models),
     then write ``REPORT.md``; returns its path.
 
@@ -36,7 +36,9 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
     and an experiment whose JSON already holds a group's results from this same
     sweep (same profile, sizes and seeds) is run only for the groups still missing,
     or skipped when none is (``recompute=True`` runs every group again). Each JSON
-    keeps the groups it did not recompute (``nets.experiments.common.finish``)."""
+    keeps the groups it did not recompute (``nets.experiments.common.finish``).
+    ``precision``: the training precision of every experiment (``nets.precision``); results
+    from another precision are never kept."""
     from nets.experiments.common import command_line
     from nets.report import write_report
     from nets.train import resolve_device
@@ -47,7 +49,7 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
     walls: dict[str, float] = {}
     kept: dict[str, list[str]] = {}
     for name in EXPERIMENTS:
-        done = () if recompute else finished_groups(profile, name, results_root)
+        done = () if recompute else finished_groups(profile, name, results_root, precision)
         todo = [g for g in profile.groups if g not in done]
         kept[name] = list(done)
         if done:
@@ -57,22 +59,28 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
             continue
         part = profile if len(todo) == len(profile.groups) else profile.with_groups(todo)
         walls[name] = runners[name](part, results_root, device=device, progress=progress,
-                                    command=command)["meta"]["wall_time_s"]
+                                    command=command, **_precision_kw(precision))["meta"]["wall_time_s"]
     # the whole sweep's provenance, for REPORT.md (also when `report` rewrites it later); a
     # sitting that ran nothing keeps the record of the sitting that did, so REPORT.md is unchanged
     sweep = result_path(profile, "reproduce", results_root)
-    if walls or not _same_sweep_recorded(sweep, profile):
-        meta = metadata(profile, "reproduce", device=str(resolve_device(device)), started=started, command=command)
+    if walls or not _same_sweep_recorded(sweep, profile, precision):
+        meta = metadata(profile, "reproduce", device=str(resolve_device(device)), started=started, command=command,
+                        precision=precision)
         write_json(sweep, {"meta": meta, "experiment_wall_time_s": walls, "kept_groups": kept})
     else:
         print(f"reproduce: every experiment was already complete; keeping {sweep}", flush=True)
     return write_report(out_dir(profile, results_root))
 
 
-def _same_sweep_recorded(path: Path, profile: Profile) -> bool:
+def _precision_kw(precision: str) -> dict:
+    """``precision`` as a runner's keyword, left out for fp32 (a runner that predates it runs as it did)."""
+    return {} if precision == "fp32" else {"precision": precision}
+
+
+def _same_sweep_recorded(path: Path, profile: Profile, precision: str = "fp32") -> bool:
     """Whether ``path`` (a ``reproduce.json``) exists, reads, and records this same sweep."""
     try:
-        return not profile_differences(read_json(path).get("meta", {}), profile)
+        return not profile_differences(read_json(path).get("meta", {}), profile, precision)
     except (OSError, ValueError):
         return False
 

@@ -47,11 +47,11 @@ def realigned_maps(model, x: torch.Tensor, y: torch.Tensor, group: Group, n_step
 
 
 def run_saliency(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-                 command: str | None = None) -> dict:
+                 command: str | None = None, precision: str = "fp32") -> dict:
     """Saliency grids of Table 1's models; write ``saliency.json`` and Figures 1/3."""
     started = time.time()
     dev = resolve_device(device)
-    nus = chosen_nus(profile, results_root, device=device, progress=progress, command=command)
+    nus = chosen_nus(profile, results_root, device=device, progress=progress, command=command, precision=precision)
     splits = profile_splits(profile)
     idx = pick_samples(splits.test.y, profile.n_saliency_samples)
     x, y = splits.test.x[idx].to(dev), splits.test.y[idx].to(dev)
@@ -59,7 +59,7 @@ def run_saliency(profile: Profile, results_root=None, *, device: str = "auto", p
     for g in profile.groups:
         group = get_group(g)
         runs = table1_models(profile, g, nus[g], splits, device=dev, run_dir=checkpoint_dir(profile, results_root),
-                             progress=progress)
+                             progress=progress, precision=precision)
         methods = {}
         for m in METHOD_ORDER:
             run = runs[m][0]
@@ -85,4 +85,5 @@ def run_saliency(profile: Profile, results_root=None, *, device: str = "auto", p
         },
         "groups": groups,
     }
-    return finish(profile, "saliency", results, results_root, device=str(dev), started=started, command=command)
+    return finish(profile, "saliency", results, results_root, device=str(dev), started=started, command=command,
+                  precision=precision)

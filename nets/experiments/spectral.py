@@ -60,7 +60,7 @@ def spectral_entry(runs: list, x_sigma: torch.Tensor, test, group, device) -> di
 
 
 def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-                 command: str | None = None) -> dict:
+                 command: str | None = None, precision: str = "fp32") -> dict:
     """Train (or load) DA and every IR form, measure sigma_max(J) and accuracy; write
     ``spectral.json`` and Figure 5."""
     started = time.time()
@@ -75,12 +75,12 @@ def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", p
         group = get_group(g)
         da_cfg = table1_configs(profile, g)["DA"]
         runs = {"DA": train_runs([da_cfg], list(profile.seeds), splits, device=dev, run_dir=run_dir,
-                                 progress=progress)}
+                                 progress=progress, precision=precision)}
         selections = {}
         for reg in profile.regularizers:
             base = TrainConfig(method="IR", group=g, regularizer=reg, epochs=profile.epochs)
             selections[reg], runs[f"IR-{reg}"] = tune(base, profile, splits, device=dev, run_dir=run_dir,
-                                                      progress=progress)
+                                                      progress=progress, precision=precision)
         models = {key: spectral_entry(rs, x_sigma, test, group, dev) for key, rs in runs.items()}
         groups[g] = {"models": models, "nu_selections": selections}
     results = {
@@ -97,4 +97,5 @@ def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", p
         },
         "groups": groups,
     }
-    return finish(profile, "spectral", results, results_root, device=str(dev), started=started, command=command)
+    return finish(profile, "spectral", results, results_root, device=str(dev), started=started, command=command,
+                  precision=precision)

@@ -18,7 +18,8 @@ import time
 from dataclasses import replace
 
 from nets.data import Splits, load_splits
-from nets.experiments.common import checkpoint_dir, finish, mean_std, read_json, read_results, result_path
+from nets.experiments.common import (checkpoint_dir, finish, mean_std, read_json, read_results,
+                                     recorded_precision, result_path)
 from nets.experiments.profiles import Profile
 from nets.groups import get_group
 from nets.metrics import orbit_measures, saliency_invariance
@@ -51,7 +52,7 @@ SELECTION_RULE = ("the smallest nu whose mean validation SI reaches the target; 
 
 
 def tune(base: TrainConfig, profile: Profile, splits: Splits, *, device, run_dir,
-         progress: bool = True, model_fn=None) -> tuple[dict, list[TrainedRun]]:
+         progress: bool = True, model_fn=None, precision: str = "fp32") -> tuple[dict, list[TrainedRun]]:
     """Tune IR's nu over the profile's grid for ``base.regularizer``; returns the
     selection record (JSON-ready) and the chosen nu's runs (seed order).
 
@@ -64,7 +65,7 @@ def tune(base: TrainConfig, profile: Profile, splits: Splits, *, device, run_dir
     grid = list(profile.nu_grid(base.regularizer))
     sel, by_nu = tune_nu(base, grid, list(profile.seeds), splits, si_target=profile.si_target,
                         n_si_samples=profile.n_si_samples, device=device, run_dir=run_dir, progress=progress,
-                        n_steps=profile.ig_steps, model_fn=model_fn)
+                        n_steps=profile.ig_steps, model_fn=model_fn, precision=precision)
     record = dict(sel.to_dict())
     reached = sel.chosen is not None
     si = [float("-inf") if v is None or v != v else float(v) for v in sel.si]
@@ -75,27 +76,28 @@ def tune(base: TrainConfig, profile: Profile, splits: Splits, *, device, run_dir
 
 
 def table1_models(profile: Profile, group: str, nu: float, splits: Splits, *, device, run_dir,
-                  progress: bool = True) -> dict[str, list[TrainedRun]]:
+                  progress: bool = True, precision: str = "fp32") -> dict[str, list[TrainedRun]]:
     """The trained WT / DA / IR(nu) runs of one group (loaded from ``run_dir``
     when finished there, trained otherwise), per method in seed order."""
     cfgs = table1_configs(profile, group, nu)
     runs = train_runs(list(cfgs.values()), list(profile.seeds), splits, device=device, run_dir=run_dir,
-                      progress=progress)
+                      progress=progress, precision=precision)
     k = len(profile.seeds)
     return {m: runs[i * k:(i + 1) * k] for i, m in enumerate(cfgs)}
 
 
 def chosen_nus(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-               command: str | None = None) -> dict[str, float]:
-    """IR's nu per group from ``table1.json`` (running ``table1`` first if missing)."""
+               command: str | None = None, precision: str = "fp32") -> dict[str, float]:
+    """IR's nu per group from ``table1.json`` (running ``table1`` first if missing, or if it
+    was computed with other seeds or another precision)."""
     path = result_path(profile, "table1", results_root)
     t1 = read_results(path)  # a damaged table1.json is moved aside and recomputed
     if t1 is None:
-        run_table1(profile, results_root, device=device, progress=progress, command=command)
+        run_table1(profile, results_root, device=device, progress=progress, command=command, precision=precision)
         t1 = read_json(path)
     missing = [g for g in profile.groups if g not in t1["groups"]]  # a partial table1 resumes
-    if missing or list(t1["meta"]["seeds"]) != list(profile.seeds):
-        run_table1(profile, results_root, device=device, progress=progress, command=command)
+    if missing or list(t1["meta"]["seeds"]) != list(profile.seeds) or recorded_precision(t1["meta"]) != precision:
+        run_table1(profile, results_root, device=device, progress=progress, command=command, precision=precision)
         t1 = read_json(path)
     return {g: float(t1["groups"][g]["methods"]["IR"]["nu"]) for g in profile.groups}
 
@@ -129,8 +131,10 @@ def summarize(config: TrainConfig, per_seed: list[dict]) -> dict:
 
 
 def run_table1(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-               command: str | None = None) -> dict:
-    """Train (or load) every Table 1 model, measure, write ``table1.json`` and figures."""
+               command: str | None = None, precision: str = "fp32") -> dict:
+    """Train (or load) every Table 1 model, measure, write ``table1.json`` and figures.
+
+    ``precision``: the training precision (``nets.precision``; measures are float32 either way)."""
     started = time.time()
     dev = resolve_device(device)
     run_dir = checkpoint_dir(profile, results_root)
@@ -139,16 +143,17 @@ def run_table1(profile: Profile, results_root=None, *, device: str = "auto", pro
     for g in profile.groups:
         base = table1_configs(profile, g)
         fixed = train_runs([base["WT"], base["DA"]], list(profile.seeds), splits, device=dev, run_dir=run_dir,
-                           progress=progress)
+                           progress=progress, precision=precision)
         k = len(profile.seeds)
-        selection, ir_runs = tune(base["IR"], profile, splits, device=dev, run_dir=run_dir, progress=progress)
+        selection, ir_runs = tune(base["IR"], profile, splits, device=dev, run_dir=run_dir, progress=progress,
+                                  precision=precision)
         runs = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
         methods = {m: summarize(rs[0].config, [evaluate(r, splits, g, profile, dev) for r in rs])
                    for m, rs in runs.items()}
         groups[g] = {"methods": methods, "nu_selection": selection}
         # written after every group, so a sweep stopped later keeps what finished
         out = finish(profile, "table1", _body(profile, splits, groups), results_root, device=str(dev),
-                     started=started, command=command)
+                     started=started, command=command, precision=precision)
     return out
 
 

@@ -77,13 +77,13 @@ def orbit_features(model, x: torch.Tensor, group: Group) -> torch.Tensor:
 
 
 def run_tsne(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-             command: str | None = None) -> dict:
+             command: str | None = None, precision: str = "fp32") -> dict:
     """Embed Table 1's models' orbit features; write ``tsne.json`` and Figure 2."""
     from sklearn.manifold import TSNE
 
     started = time.time()
     dev = resolve_device(device)
-    nus = chosen_nus(profile, results_root, device=device, progress=progress, command=command)
+    nus = chosen_nus(profile, results_root, device=device, progress=progress, command=command, precision=precision)
     splits = profile_splits(profile)
     n = min(profile.n_tsne_samples, len(splits.test))
     data = splits.test.subset(n).to(dev)
@@ -91,7 +91,7 @@ def run_tsne(profile: Profile, results_root=None, *, device: str = "auto", progr
     for g in profile.groups:
         group = get_group(g)
         runs = table1_models(profile, g, nus[g], splits, device=dev, run_dir=checkpoint_dir(profile, results_root),
-                             progress=progress)
+                             progress=progress, precision=precision)
         methods = {}
         for m, rs in runs.items():
             ratios, coords = [], None
@@ -124,4 +124,5 @@ def run_tsne(profile: Profile, results_root=None, *, device: str = "auto", progr
         },
         "groups": groups,
     }
-    return finish(profile, "tsne", results, results_root, device=str(dev), started=started, command=command)
+    return finish(profile, "tsne", results, results_root, device=str(dev), started=started, command=command,
+                  precision=precision)

@@ -29,6 +29,7 @@ __all__ = [
     "provenance",
     "result_sittings",
     "profile_differences",
+    "recorded_precision",
 ]
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding nets/
@@ -110,8 +111,10 @@ def code_version() -> tuple[str | None, bool | None]:
 
 
 def metadata(profile: Any, experiment: str, *, device: str, started: float,
-             command: str | None = None) -> dict:
-    """The provenance block every results JSON carries (``profile``: a ``Profile``)."""
+             command: str | None = None, precision: str = "fp32") -> dict:
+    """The provenance block every results JSON carries (``profile``: a ``Profile``;
+    ``precision``: the training precision, ``nets.precision``; ``cpu`` lists the CPU's
+    flags that matter, the bf16 ones included)."""
     commit, dirty = code_version()
     return {
         "experiment": experiment,
@@ -119,6 +122,7 @@ def metadata(profile: Any, experiment: str, *, device: str, started: float,
         "seeds": list(profile.seeds),
         "epochs": profile.epochs,
         "device": device,
+        "precision": precision,
         "versions": versions(),
         "cpu": cpu_info(),
         "git_commit": commit,
@@ -156,14 +160,24 @@ def result_sittings(result: dict) -> list[tuple[list[str], dict]]:
     return out
 
 
-def profile_differences(meta: dict, profile: Any) -> list[str]:
+def recorded_precision(meta: dict) -> str:
+    """The training precision a results file's ``meta`` records; ``"fp32"`` for a file written
+    before precision was recorded (every run was float32 then)."""
+    return str(meta.get("precision") or "fp32")
+
+
+def profile_differences(meta: dict, profile: Any, precision: str = "fp32") -> list[str]:
     """The profile fields, other than ``groups``, in which the profile recorded in a results
-    file's ``meta`` differs from ``profile`` (a field present on one side only counts).
+    file's ``meta`` differs from ``profile`` (a field present on one side only counts), and
+    ``"precision"`` when the file's training precision (:func:`recorded_precision`) is not
+    ``precision``.
 
     ``groups`` never counts: a ``--groups`` run records the subset it ran, and the file says
     which of the profile's groups are still missing in ``pending_groups``."""
     old = meta.get("profile") or {}
     new = json.loads(json.dumps(profile.to_dict()))
     missing = object()
-    return sorted(k for k in old.keys() | new.keys()
-                  if k != "groups" and old.get(k, missing) != new.get(k, missing))
+    diff = [k for k in old.keys() | new.keys() if k != "groups" and old.get(k, missing) != new.get(k, missing)]
+    if recorded_precision(meta) != precision:
+        diff.append("precision")
+    return sorted(diff)

@@ -78,6 +78,7 @@ def tune_nu(
     stack: bool | None = None,
     search: NuSearch | None = None,
     model_fn: Any = None,
+    precision: str = "fp32",
     **si_kwargs: Any,
 ) -> tuple[NuSelection, dict[float, list[TrainedRun]]]:
     """Train ``base`` with the ``nu`` of ``grid`` and every seed, and pick ``nu``.
@@ -96,7 +97,8 @@ def tune_nu(
     Both resume from ``run_dir``.
 
     ``model_fn``: as in :func:`~nets.train.train_runs`, for a ``base`` whose model is not the
-    paper MLP.
+    paper MLP. ``precision``: the training precision (:func:`~nets.train.train_runs`); the SI
+    that selects nu is measured in float32 either way.
 
     Returns the selection and the trained runs per ``nu`` (seed order).
     ``si_kwargs`` go to ``saliency_invariance``.
@@ -129,14 +131,14 @@ def tune_nu(
     scores: dict[float, tuple[float, float]] = {}
     if search == "full":
         runs = train_runs([replace(base, nu=v) for v in grid], seeds, splits, device=dev, run_dir=run_dir,
-                          progress=progress, stack=stack, model_fn=model_fn)
+                          progress=progress, stack=stack, model_fn=model_fn, precision=precision)
         for j, v in enumerate(grid):
             by_nu[v] = runs[j * k:(j + 1) * k]
             scores[v] = measure(by_nu[v])
     else:
         for v in sorted(grid):
             by_nu[v] = train_runs([replace(base, nu=v)], seeds, splits, device=dev, run_dir=run_dir,
-                                  progress=progress, stack=stack, model_fn=model_fn)
+                                  progress=progress, stack=stack, model_fn=model_fn, precision=precision)
             scores[v] = measure(by_nu[v])
             if scores[v][0] >= si_target:
                 break

@@ -1,0 +1,121 @@
+"""Fidelity of bf16 training: every Table 1 number of a bf16 run against the float32 run.
+
+Usage::
+
+    python benchmarks/bf16_fidelity.py [--fp32 results/quick/table1.json]
+        [--bf16 results/bf16/quick/table1.json] [--spread results/paper/table1.json]
+        [--k 2] [--out benchmarks/results/bf16_fidelity_quick.json]
+
+For every group, method (WT, DA, IR) and measure (accuracy, LI, DI, SI), and IR's chosen
+nu: the float32 and bf16 values (means over the runs' seeds), their difference, and
+whether it is beyond the float32 run's seed spread. A group the bf16 file does not hold
+yet (a run stopped early) is listed in ``groups_pending``, not compared.
+
+The spread. The quick profile trains one seed, so its own files have no seed spread;
+the spread used is the per-number seed standard deviation (population, 4 seeds) of the
+``--spread`` file (the paper profile's float32 Table 1). For accuracy and SI (bounded, on
+the same scale in both profiles) it is used as is; LI and DI grow with training length
+(DA's LI is about 5.6 after the quick profile's 25 epochs, 72 after the paper's 300), so
+for them it is scaled by |fp32 quick value| / |paper mean| (the paper's coefficient of
+variation applied to the quick value). A number "moved" when
+``|bf16 - fp32| > k * spread`` (default k = 2). Where the spread is 0 (WT's LI and DI,
+exactly 0 by construction; its SI, exactly 1), any difference moves it. The two runs are
+each one seed, so their difference has a seed noise of about sqrt(2) * spread: k = 2 is
+about 1.4 standard deviations of that noise, a sensitive test; ``z`` (difference over
+spread) is recorded too. Both runs' provenance (precision, command, CPU flags) is copied
+into the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from nets.results_io import read_json, recorded_precision, write_json  # noqa: E402
+
+MEASURES = ("accuracy", "LI", "DI", "SI")
+SCALED = ("LI", "DI")  # measures whose spread is scaled by the quick/paper ratio of means
+
+
+def spread(measure: str, fp32_value: float, ref: dict) -> float:
+    """The seed spread of one number (see the module docstring); ``ref``: ``{"mean", "std"}``."""
+    std = float(ref["std"])
+    if measure in SCALED:
+        mean = abs(float(ref["mean"]))
+        return std * abs(fp32_value) / mean if mean > 0 else std
+    return std
+
+
+def compare(fp32: dict, bf16: dict, ref: dict, k: float = 2.0) -> dict:
+    """Every Table 1 number of ``bf16`` against ``fp32`` (results dicts of ``table1.json``),
+    with the spread from ``ref`` (another table1.json with several seeds)."""
+    rows, moved = [], []
+    pending = [g for g in fp32["groups"] if g not in bf16["groups"]]
+    for g, gv in fp32["groups"].items():
+        if g in pending:  # a bf16 run stopped before this group: nothing to compare
+            continue
+        for m, mv in gv["methods"].items():
+            bv, rv = bf16["groups"][g]["methods"][m], ref["groups"][g]["methods"][m]
+            for meas in MEASURES:
+                a, b = float(mv[meas]["mean"]), float(bv[meas]["mean"])
+                s = spread(meas, a, rv[meas])
+                d = b - a
+                beyond = abs(d) > k * s
+                row = {"group": g, "method": m, "measure": meas, "fp32": a, "bf16": b, "diff": d,
+                       "rel_diff": d / abs(a) if a else None, "spread": s,
+                       "z": d / s if s > 0 else (0.0 if d == 0 else None), "moved": beyond}
+                rows.append(row)
+                if beyond:
+                    moved.append(f"{g} {m} {meas}")
+        nu32 = gv["methods"]["IR"]["nu"]
+        nu16 = bf16["groups"][g]["methods"]["IR"]["nu"]
+        rows.append({"group": g, "method": "IR", "measure": "nu", "fp32": nu32, "bf16": nu16,
+                     "diff": None if nu32 is None or nu16 is None else nu16 - nu32, "moved": nu32 != nu16})
+        if nu32 != nu16:
+            moved.append(f"{g} IR nu")
+    return {"k": k, "rows": rows, "moved": moved, "groups_compared": [g for g in fp32["groups"] if g not in pending],
+            "groups_pending": pending,
+            "n_numbers": sum(1 for r in rows if r["measure"] != "nu"), "n_moved": len(moved)}
+
+
+def _source(path: Path, t: dict) -> dict:
+    meta = t.get("meta", {})
+    return {"file": str(path), "precision": recorded_precision(meta), "command": meta.get("command"),
+            "seeds": meta.get("seeds"), "epochs": meta.get("epochs"), "git_commit": meta.get("git_commit"),
+            "cpu": meta.get("cpu"), "torch_threads": (meta.get("versions") or {}).get("torch_threads"),
+            "wall_time_s": meta.get("wall_time_s")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fp32", type=Path, default=ROOT / "results" / "quick" / "table1.json")
+    ap.add_argument("--bf16", type=Path, default=ROOT / "results" / "bf16" / "quick" / "table1.json")
+    ap.add_argument("--spread", type=Path, default=ROOT / "results" / "paper" / "table1.json")
+    ap.add_argument("--k", type=float, default=2.0)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bf16_fidelity_quick.json")
+    args = ap.parse_args(argv)
+    fp32, bf16, ref = (read_json(p) for p in (args.fp32, args.bf16, args.spread))
+    if recorded_precision(fp32["meta"]) != "fp32" or recorded_precision(bf16["meta"]) != "bf16":
+        print(f"error: {args.fp32} must be an fp32 run and {args.bf16} a bf16 run", file=sys.stderr)
+        return 2
+    out = {"command": " ".join(["python", *sys.argv]),
+           "spread_rule": next(p for p in __doc__.split("\n\n") if p.startswith("The spread.")).replace("\n", " "),
+           "fp32": _source(args.fp32, fp32), "bf16": _source(args.bf16, bf16),
+           "spread_source": _source(args.spread, ref), **compare(fp32, bf16, ref, args.k)}
+    write_json(args.out, out)
+    g4 = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+    for r in out["rows"]:
+        print(f"{r['group']} {r['method']:<3} {r['measure']:<8} fp32 {g4(r['fp32']):>10} bf16 {g4(r['bf16']):>10} "
+              f"z {g4(r.get('z')):>7} {'MOVED' if r['moved'] else ''}")
+    print(f"{out['n_moved']} of {out['n_numbers']} numbers (+ nu) moved beyond {args.k} x spread: "
+          f"{', '.join(out['moved']) or 'none'}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
