@@ -40,21 +40,6 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def no_data(monkeypatch):
-    """Fail the test if any experiment starts loading data."""
-    import nets.data
-
-    def refuse(*a, **k):
-        raise AssertionError("data was loaded")
-
-    mods = [__import__(f"nets.experiments.{name}", fromlist=["x"]) for name in EXPERIMENTS]
-    monkeypatch.setattr(nets.data, "load_splits", refuse)
-    for mod in mods:
-        if hasattr(mod, "load_splits"):
-            monkeypatch.setattr(mod, "load_splits", refuse)
-
-
-@pytest.fixture
 def no_bf16(monkeypatch):
     monkeypatch.setattr(P, "cpu_flags", lambda *a: frozenset({"avx2", "avx512f"}))
 
