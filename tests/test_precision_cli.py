@@ -19,7 +19,7 @@ import nets.precision as P
 from nets.__main__ import main
 from nets.experiments.common import SettingsMismatch, check_overwrite, metadata
 from nets.experiments.profiles import get_profile
-from nets.results_io import EXPERIMENTS, profile_differences, read_json
+from nets.results_io import profile_differences, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = get_profile("quick")
