@@ -19,13 +19,9 @@ from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, resolve_devi
 from nets.train.loop import Member, train_stack
 from nets.train.stacks import ModelFn, can_stack, init_model, input_shape_of
 
-#: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type.
-#: Measured with ``benchmarks/train_throughput_quick.py`` on the project's 2-core CPU
-#: (torch 2.13, 2 threads, 4 seeds, paper MLP, 10k/2k samples), seconds per run-epoch
-#: stacked vs one at a time: DA 0.29 vs 0.33, IR 0.86 vs 0.91, WT 0.64 vs 0.67; on a
-#: busy machine stacking gained far more (DA 1.9x), as larger kernels amortise thread
-#: synchronisation. On CUDA, stacking turns small kernels into large ones (not measured
-#: here: no GPU was available).
+#: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type: stacking was
+#: faster for every method on the CPU (``benchmarks/train_throughput_quick.py``; the
+#: measurement is in docs/trainer.md), and on CUDA it turns small kernels into large ones.
 AUTO_STACK: dict[str, bool] = {"cpu": True, "cuda": True}
 
 
