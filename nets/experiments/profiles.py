@@ -20,19 +20,9 @@ __all__ = ["Profile", "PROFILES", "SIZE_FIELDS", "METHOD_FIELDS", "get_profile"]
 #: The three regularizer forms of Section 4.4 (the first is the paper's IR).
 REGULARIZERS = ("logit", "kl", "normalized_logit")
 
-# Regularizer weights nu tried by ``tune_nu``, per regularizer form (the paper gives
-# no grid; these are ours). The forms live on different scales: DA reaches LI ~ 50-100
-# (Table 1) but DI only ~ 0.1-0.3 nats, so KL needs a larger nu for the same pull.
-# Pilot (R4, 10 epochs, 1 seed, validation SI on 100 samples): logit nu = 1 / 10 / 30
-# gave SI 0.82 / 0.94 / 0.95 (LI 0.03 / 0.002 / 0.0009); KL nu = 100 / 1000 gave SI
-# 0.91 / 0.96; normalized logit nu = 10 / 30 gave SI 0.81 / 0.93 and nu = 100
-# collapsed to a constant output (accuracy 10%). Each grid brackets those values.
-# At 300 epochs no normalized-logit nu up to 100 reached SI 0.95 (paper profile: 0.63
-# on R4, 0.82 on T3 at nu = 100, SI still rising), so its grid goes on to 300 and 1000:
-# the paper tunes every form "such that SI >= 0.95", and the ascending search trains
-# the extra values only when the smaller ones fall short. Neither reached it either
-# (R4 0.69 / 0.92, T3 0.83 / 0.43: at nu = 1000 training sits at one predicted class
-# for most or all of the 300 epochs; results/paper/spectral.json).
+# Regularizer weights nu tried by ``tune_nu``, per regularizer form (the paper gives no grid;
+# these are ours). Why each grid brackets what it does (the forms' scales, the pilot runs, the
+# normalized form's extension to 300 and 1000) is in docs/protocol.md, "Choice of nu".
 PAPER_NU_GRIDS: tuple[tuple[str, tuple[float, ...]], ...] = (
     ("logit", (1.0, 3.0, 10.0, 30.0, 100.0)),
     ("kl", (10.0, 30.0, 100.0, 300.0, 1000.0)),
