@@ -38,7 +38,6 @@ __all__ = [
     "plot_spectral",
     "plot_tsne",
     "plot_saliency",
-    "figures_for",
     "save_figure",
 ]
 
@@ -487,25 +486,7 @@ def plot_saliency(results: Mapping, group: str | None = None) -> Figure:
     return fig
 
 
-# ---- registry and saving --------------------------------------------------------
-def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
-    """Every figure of one experiment, keyed by file stem."""
-    from nets.plots_centered import plot_centered  # our form, beyond the paper
-    makers: dict[str, Callable[[], dict[str, Figure]]] = {
-        "table1": lambda: {"table1": plot_table1(results), "nu_selection_table1": plot_nu_selection(results)},
-        "drift": lambda: {"drift": plot_drift(results)},
-        "spectral": lambda: {"spectral": plot_spectral(results),
-                             "nu_selection_spectral": plot_nu_selection(results)},
-        "centered": lambda: {"centered": plot_centered(results)},
-        "tsne": lambda: {"tsne": plot_tsne(results)},
-        "saliency": lambda: {f"saliency_{g}": plot_saliency(results, g) for g in results["groups"]},
-        "cnn": lambda: __import__("nets.cnn_report", fromlist=["cnn_figures"]).cnn_figures(results),
-    }
-    if experiment not in makers:
-        raise ValueError(f"no figures for experiment {experiment!r}; known: {', '.join(makers)}")
-    return makers[experiment]()
-
-
+# ---- saving ---------------------------------------------------------------------
 def save_figure(fig: Figure, stem: str | Path, dpi: int = 200) -> list[Path]:
     """Save ``fig`` as ``<stem>.png`` (at ``dpi``, at least 150) and ``<stem>.pdf`` (TrueType
     fonts); returns both paths."""

@@ -8,6 +8,8 @@ from typing import Mapping
 
 from matplotlib.figure import Figure
 
+from nets.plots import plot_spectral
+
 __all__ = ["as_spectral_results", "plot_centered"]
 
 
@@ -28,8 +30,6 @@ def as_spectral_results(centered: Mapping) -> dict:
 def plot_centered(centered: Mapping) -> Figure:
     """sigma_max(J) (top, white diamonds: centered logits) and test-orbit accuracy (bottom) of DA,
     the paper's three forms and our centered normalized form; one column per group."""
-    from nets.plots import plot_spectral
-
     fig = plot_spectral(as_spectral_results(centered))
     fig.suptitle("Figure 5 with the centered normalized-logit form (ours, not the paper's)", fontsize=9)
     return fig

@@ -38,7 +38,7 @@ FIGURES = os.environ.get("GI_FIGURES", "build/notebooks/figures")  # where the P
 
 # %%
 from nets.notebooks import load_results, markdown_table, resolve, show_figures, show_markdown, show_verdicts
-from nets.plots import figures_for
+from nets.figures import figures_for
 
 results = load_results("tsne", PROFILE, resolve(RESULTS))
 

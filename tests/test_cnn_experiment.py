@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from nets.__main__ import main
-from nets.cnn_report import CNN_FIGURES, cnn_section
+from nets.cnn_report import cnn_section
+from nets.plots_cnn import CNN_FIGURES
 from nets.experiments.cnn import CNN_SIZES, cnn_profile
 from nets.experiments.profiles import METHOD_FIELDS, PROFILES
 from nets.fetch import ENV_FROM, FOLDERS, MANIFEST, cache_root

@@ -1,0 +1,31 @@
+"""Which figures each experiment draws: the one registry over :mod:`nets.plots` (the paper's
+figures), :mod:`nets.plots_centered` and :mod:`nets.plots_cnn` (beyond the paper)."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from matplotlib.figure import Figure
+
+from nets.plots import (plot_drift, plot_nu_selection, plot_saliency, plot_spectral, plot_table1, plot_tsne)
+from nets.plots_centered import plot_centered
+from nets.plots_cnn import cnn_figures
+
+__all__ = ["figures_for"]
+
+
+def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
+    """Every figure of one experiment, keyed by file stem."""
+    makers: dict[str, Callable[[], dict[str, Figure]]] = {
+        "table1": lambda: {"table1": plot_table1(results), "nu_selection_table1": plot_nu_selection(results)},
+        "drift": lambda: {"drift": plot_drift(results)},
+        "spectral": lambda: {"spectral": plot_spectral(results),
+                             "nu_selection_spectral": plot_nu_selection(results)},
+        "centered": lambda: {"centered": plot_centered(results)},
+        "tsne": lambda: {"tsne": plot_tsne(results)},
+        "saliency": lambda: {f"saliency_{g}": plot_saliency(results, g) for g in results["groups"]},
+        "cnn": lambda: cnn_figures(results),
+    }
+    if experiment not in makers:
+        raise ValueError(f"no figures for experiment {experiment!r}; known: {', '.join(makers)}")
+    return makers[experiment]()
