@@ -74,19 +74,20 @@ from nets.measure_inputs import (  # noqa: F401  (cosine_similarity re-exported)
     reduce,
 )
 from nets.measure_inputs import wide_dtype as _wide_dtype
+from nets.pairwise import half_squared_logit_distance, kl_from_log_probs
 from nets.sensitivity import (  # noqa: F401  (re-exported)
     DEFAULT_JAC_CHUNK,
     JacobianMethod,
     class_common_logit_share,
     jacobian_spectral_norm,
 )
-from nets.train.losses import half_squared_logit_distance, kl_from_log_probs
 
 __all__ = [
     "logit_invariance",
     "distribution_invariance",
     "orbit_measures",
     "orbit_terms",
+    "ORBIT_TERMS",
     "saliency_invariance",
     "orbit_centroid_invariance",
     "layer_invariance_profile",
@@ -102,6 +103,9 @@ __all__ = [
 
 SaliencyTarget = Literal["label", "predicted"]
 GroupLike = Union[Group, str]
+
+#: The per-sample terms :func:`orbit_terms` computes.
+ORBIT_TERMS = ("correct", "LI", "DI")
 
 # Default chunk size (samples per chunk). LI/DI evaluate |G| * chunk inputs at once.
 DEFAULT_CHUNK = 1024
@@ -165,13 +169,19 @@ def orbit_terms(
     *,
     include_identity: bool = False,
     chunk_size: int = DEFAULT_CHUNK,
+    terms: Sequence[str] = ORBIT_TERMS,
 ) -> dict[str, torch.Tensor]:
     """Per-sample terms of :func:`orbit_measures` from one pass over the orbit logits:
     ``{"correct": (N,) long, "LI": (N,), "DI": (N,)}``, with ``correct[i]`` the number of
-    elements ``g`` (all of ``G``) with ``argmax f(g x_i) = y_i`` and LI/DI as
-    :func:`logit_invariance` / :func:`distribution_invariance` with ``reduction="none"``.
+    elements ``g`` (all of ``G``) with ``argmax f(g x_i) = y_i`` (the one count behind every
+    accuracy over the orbit, the trainer's :func:`nets.train.orbit_accuracy` included) and LI/DI
+    as :func:`logit_invariance` / :func:`distribution_invariance` with ``reduction="none"``.
     x: ``(N, *C, H, W)``, y: ``(N,)`` integer labels in ``[0, classes)`` (else ``ValueError``).
+    ``terms``: which of :data:`ORBIT_TERMS` to compute (and return).
     """
+    unknown = sorted(set(terms) - set(ORBIT_TERMS))
+    if unknown:
+        raise ValueError(f"unknown orbit terms {unknown}; known: {', '.join(ORBIT_TERMS)}")
     group = as_group(group)
     chunks_ = _orbit_logit_chunks(model, x, group, chunk_size)  # validates x; nothing evaluated yet
     N = x.shape[0]
@@ -182,15 +192,17 @@ def orbit_terms(
         raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
     elems = group_elements(group, include_identity)
     y = y.to(x.device)
-    correct, li, di = [], [], []
+    per_sample = {"correct": lambda logits, s: (logits.argmax(-1) == y[s : s + logits.shape[1]]).sum(0),
+                  "LI": lambda logits, s: _li_per_sample(logits, elems),
+                  "DI": lambda logits, s: _di_per_sample(logits, elems)}
+    out: dict[str, list[torch.Tensor]] = {t: [] for t in ORBIT_TERMS if t in terms}
     for s, logits in chunks_:  # logits: (|G|, n, C)
         if s == 0 and (int(y.min()) < 0 or int(y.max()) >= logits.shape[-1]):
             raise ValueError(f"labels y must be in [0, {logits.shape[-1]}) for a model with {logits.shape[-1]} "
                              f"classes, got values in [{int(y.min())}, {int(y.max())}]")
-        correct.append((logits.argmax(-1) == y[s : s + logits.shape[1]]).sum(0))
-        li.append(_li_per_sample(logits, elems))
-        di.append(_di_per_sample(logits, elems))
-    return {"correct": torch.cat(correct), "LI": torch.cat(li), "DI": torch.cat(di)}
+        for t, values in out.items():
+            values.append(per_sample[t](logits, s))
+    return {t: torch.cat(values) for t, values in out.items()}
 
 
 def orbit_measures(

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nets.groups import Group
+from nets.pairwise import class_centered
 
 __all__ = [
     "MLP",
@@ -226,7 +227,7 @@ class CenteredLogits(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.model(x)
-        return f - f.mean(dim=-1, keepdim=True)
+        return class_centered(f)
 
 
 @torch.no_grad()

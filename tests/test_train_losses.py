@@ -1,4 +1,4 @@
-"""The pairwise formulas of nets.train.losses (the one home of Eq. 1, Eq. 2 and Section 4.4's
+"""The pairwise formulas of nets.pairwise (the one home of Eq. 1, Eq. 2 and Section 4.4's
 normalized form, used by the trainer's regularizer and by nets.metrics), each against an oracle."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from nets.train.losses import (
+from nets.pairwise import (
     NORMALIZED_LOGIT_EPS,
     centered_normalized_logit_distance,
     half_squared_logit_distance,

@@ -3,7 +3,7 @@
 The paper's normalized form ``||f(x) - f(gx)||^2 / ||f(x)||^2`` can be lowered by a logit shift
 common to every class, which the softmax ignores (docs/findings.md: 99.5-99.9% of the trained
 models' logit norm is such a shift, and their sigma_max(J) is not below DA's). Our form,
-``centered_normalized_logit`` (:func:`nets.train.losses.centered_normalized_logit_distance`),
+``centered_normalized_logit`` (:func:`nets.pairwise.centered_normalized_logit_distance`),
 computes it on the class-centered logits ``c(v) = v - mean_c v_c`` and so closes that loophole.
 It is a method change of ours, so it never replaces the paper's form: it has its own experiment
 and results file, and the profile (recorded by every results file) is left as it is.

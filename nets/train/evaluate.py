@@ -10,6 +10,7 @@ from torch import nn
 
 from nets.data import Split
 from nets.groups import Group
+from nets.metrics import orbit_terms
 from nets.stacked import StackedMLP
 from nets.train.batches import OrbitData
 from nets.train.config import as_group
@@ -55,12 +56,14 @@ def stacked_orbit_accuracy(model: StackedMLP, data: OrbitData) -> torch.Tensor:
 @torch.no_grad()
 def orbit_accuracy(model: nn.Module, split: Split, group: Group | str, chunk_size: int = 2048) -> float:
     """Accuracy of ``model`` over the full orbit of ``split``: the fraction of pairs
-    ``(x_i, g)`` with ``argmax f(g x_i) = y_i``, over all samples and all ``g`` in ``G``.
+    ``(x_i, g)`` with ``argmax f(g x_i) = y_i``, over all samples and all ``g`` in ``G``
+    (the count is :func:`nets.metrics.orbit_terms`'s ``"correct"``).
 
     model maps ``(M, *in)`` to logits ``(M, C)``, ``in`` being ``model.input_shape`` when it
     has one (as in training), else the split's sample shape; split: ``x (N, *C, H, W)`` (the
     group acts on the last two axes), ``y (N,)``, moved to the model's device. ``chunk_size``
     samples (``|G|`` times as many inputs) per forward. The model's train/eval mode is left as it is.
+    ``ValueError`` for an empty split, labels out of range, or logits that are not ``(M, C)`` or not finite.
     """
     group = as_group(group)
     p = next(iter(model.parameters()), None)
@@ -68,11 +71,7 @@ def orbit_accuracy(model: nn.Module, split: Split, group: Group | str, chunk_siz
     x, y = split.x.to(device), split.y.to(device)
     if len(y) == 0:
         raise ValueError("orbit_accuracy needs a non-empty split")
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    for a in range(0, len(y), chunk_size):
-        orb = group.orbit(x[a:a + chunk_size])  # (|G|, n, *C, H, W)
-        G, n = orb.shape[:2]
-        pred = model(orb.reshape(G * n, *getattr(model, "input_shape", orb.shape[2:]))).argmax(-1).view(G, n)
-        correct += (pred == y[a:a + chunk_size]).sum()
-    return int(correct) / (group.order * len(y))
-
+    shape = getattr(model, "input_shape", None)
+    forward = model if shape is None else (lambda t: model(t.reshape(t.shape[0], *shape)))
+    correct = orbit_terms(forward, x, y, group, chunk_size=chunk_size, terms=("correct",))["correct"]
+    return int(correct.sum()) / (group.order * len(y))

@@ -1,15 +1,6 @@
 """The training losses: the task loss (cross-entropy) and the invariance regularizer ``I_f`` of
-Eq. 4 in its three forms, per stacked member.
-
-This module is the one home of the pairwise formulas comparing the logits ``f(x)`` of a sample
-with the logits ``f(hx)`` of a transformed copy. The trainer's regularizer and the measures LI
-and DI (:mod:`nets.metrics`) both call them.
-
-* :func:`half_squared_logit_distance`, Eq. 2: ``1/2 ||f(x) - f(hx)||_2^2``;
-* :func:`kl_from_log_probs`, Eq. 1: ``KL(u_x || q_hx) = sum_c u_c (log u_c - log q_c)``;
-* :func:`normalized_logit_distance`, Section 4.4: ``||f(x) - f(hx)||^2 / (||f(x)||^2 + eps)``;
-* :func:`centered_normalized_logit_distance`, ours (not the paper's): the same on class-centered
-  logits, ``||c(f(x)) - c(f(hx))||^2 / (||c(f(x))||^2 + eps)``, ``c(v) = v - mean_c v_c``.
+Eq. 4 in its four forms, per stacked member. The pairwise formulas themselves live in
+:mod:`nets.pairwise` (shared with the measures LI and DI) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,58 +10,15 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from nets.pairwise import (  # noqa: F401  (re-exported)
+    NORMALIZED_LOGIT_EPS,
+    centered_normalized_logit_distance,
+    class_centered,
+    half_squared_logit_distance,
+    kl_from_log_probs,
+    normalized_logit_distance,
+)
 from nets.train.config import REGULARIZERS, Method, Regularizer
-
-#: Guard in the denominator of the normalized logit form, ``||f(x)||^2 + eps``.
-NORMALIZED_LOGIT_EPS = 1e-6
-
-
-def half_squared_logit_distance(ref: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-    """Eq. 2's summand, ``1/2 ||f(x) - f(hx)||_2^2`` over the last (class) axis.
-
-    ref: logits ``f(x)`` ``(..., C)``; other: logits ``f(hx)``, broadcastable against ``ref``.
-    Returns the broadcast shape without the class axis, computed as ``0.5 * sum_c (other - ref)^2``.
-    """
-    return 0.5 * (other - ref).pow(2).sum(-1)
-
-
-def kl_from_log_probs(logp_ref: torch.Tensor, logp_other: torch.Tensor) -> torch.Tensor:
-    """Eq. 1's summand, ``KL(u_x || q_hx) = sum_c u_c (log u_c - log q_c)`` over the last axis.
-
-    logp_ref: ``log_softmax f(x)`` ``(..., C)``; logp_other: ``log_softmax f(hx)``, broadcastable.
-    Taking log-probabilities (not probabilities) keeps it stable for large logits; the caller
-    chooses the dtype (the measures use float64) and whether to clamp round-off below 0.
-    """
-    return (logp_ref.exp() * (logp_ref - logp_other)).sum(-1)
-
-
-def normalized_logit_distance(ref: torch.Tensor, other: torch.Tensor,
-                              eps: float = NORMALIZED_LOGIT_EPS) -> torch.Tensor:
-    """Section 4.4's normalized logit form, ``||f(x) - f(hx)||^2 / (||f(x)||^2 + eps)`` over the
-    last axis; ``eps`` (:data:`NORMALIZED_LOGIT_EPS`, our guard, not in the paper) keeps the
-    denominator away from 0. Shapes as in :func:`half_squared_logit_distance`."""
-    return (other - ref).pow(2).sum(-1) / (ref.pow(2).sum(-1) + eps)
-
-
-def class_centered(logits: torch.Tensor) -> torch.Tensor:
-    """``c(v) = v - mean_c v_c`` over the last (class) axis: the logits less their class-common
-    part, which the softmax ignores (the same centering as :class:`nets.models.CenteredLogits`)."""
-    return logits - logits.mean(-1, keepdim=True)
-
-
-def centered_normalized_logit_distance(ref: torch.Tensor, other: torch.Tensor,
-                                       eps: float = NORMALIZED_LOGIT_EPS) -> torch.Tensor:
-    """The centered normalized logit form, **ours, not the paper's** (a method change beyond it):
-
-        ``||c(f(x)) - c(f(hx))||^2 / (||c(f(x))||^2 + eps)``,  ``c(v) = v - mean_c v_c``,
-
-    i.e. :func:`normalized_logit_distance` of the class-centered logits (:func:`class_centered`).
-    A shift ``s`` added to every logit of ``f(x)`` and ``f(hx)`` leaves it unchanged, so, unlike
-    Section 4.4's form, it cannot be lowered by growing a class-common logit shift (which
-    inflates ``||f(x)||^2`` without making the model any more invariant; docs/findings.md).
-    Shapes as in :func:`half_squared_logit_distance`; ``eps`` as in the normalized form.
-    """
-    return normalized_logit_distance(class_centered(ref), class_centered(other), eps)
 
 
 def regularizer_members(logits: torch.Tensor, form: Regularizer) -> torch.Tensor:

@@ -10,6 +10,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
+from nets import metrics
 from nets.data import Splits
 from nets.groups import get_group
 from nets.train.config import TrainConfig, TrainedRun, resolve_device
@@ -103,8 +104,6 @@ def tune_nu(
     Returns the selection and the trained runs per ``nu`` (seed order).
     ``si_kwargs`` go to ``saliency_invariance``.
     """
-    from nets import metrics
-
     if base.method != "IR":
         raise ValueError(f"tune_nu tunes IR's regularizer weight; got method {base.method}")
     grid = [float(v) for v in grid]
