@@ -21,6 +21,7 @@ from nets.metrics import (
     logit_invariance,
     orbit_centroid_invariance,
     orbit_measures,
+    orbit_terms,
     saliency_invariance,
     saliency_map,
 )
@@ -222,6 +223,16 @@ def test_orbit_measures_equal_the_separate_measures_from_one_pass(group):
     assert out["accuracy"] == orbit_accuracy(model, Split(x, y), group)
     assert out["LI"] == pytest.approx(float(logit_invariance(model, x, group)), rel=1e-12)
     assert out["DI"] == pytest.approx(float(distribution_invariance(model, x, group)), rel=1e-12)
+
+
+def test_orbit_terms_computes_only_the_terms_asked_for_with_the_same_values():
+    model, x = small_mlp(), images(n=11)
+    y = torch.arange(11) % 5
+    full = orbit_terms(model, x, y, R4, chunk_size=4)
+    only = orbit_terms(model, x, y, R4, chunk_size=4, terms=("correct",))
+    assert set(only) == {"correct"} and torch.equal(only["correct"], full["correct"])
+    with pytest.raises(ValueError, match="unknown orbit terms"):
+        orbit_terms(model, x, y, R4, terms=("accuracy",))
 
 
 def test_orbit_measures_reject_labels_that_do_not_match_the_images():
