@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from nets.evidence import measure, paired, per_seed, ratio_text
+from nets.markdown import markdown_table
 from nets.stats import Outcome, PairedTest, claim_status, decide
 
 __all__ = ["GroupCheck", "centered_checks", "centered_verdict", "centered_section"]
@@ -73,11 +74,6 @@ def _pm(entry: Mapping | None, fmt: Callable[..., str], scale: float = 1.0) -> s
     return f"{fmt(scale * entry['mean'])} ± {fmt(scale * (entry.get('std') or 0.0), 2)}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
-            *("| " + " | ".join(r) + " |" for r in rows), ""]
-
-
 def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
     if c.test is None:
         return f"{c.group.upper()}: not measured"
@@ -114,8 +110,8 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callabl
             chosen = sel.get("chosen") is not None and math.isclose(nu, sel["chosen"])
             sel_rows.append([g.upper(), f"{nu:g}", "not trained" if si is None else fmt(si),
                              "not trained" if acc is None else fmt(100 * acc), "**chosen**" if chosen else ""])
-    lines += _table(["group", "model", "ν", "σ_max(J)", "σ_max(J), centered logits",
-                     "class-common share of the logits", "Acc % (test orbit)"], rows)
+    lines += [markdown_table(["group", "model", "ν", "σ_max(J)", "σ_max(J), centered logits",
+                              "class-common share of the logits", "Acc % (test orbit)"], rows), ""]
     checks = centered_checks(centered, ratio_max)
     answer = centered_verdict(checks)
     lines.append(f"**Does closing the loophole restore claim 5 for the normalized family? {answer}** "
@@ -123,7 +119,7 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callabl
                  "DA's, decided on the 95% interval of the paired log-ratio over common seeds): "
                  + "; ".join(_check_line(c, target, fmt) for c in checks) + ".\n")
     lines.append("Choice of ν for the centered form (ascending search, smallest ν first):\n")
-    lines += _table(["group", "ν", "SI (validation)", "Acc % (validation)", ""], sel_rows)
+    lines += [markdown_table(["group", "ν", "SI (validation)", "Acc % (validation)", ""], sel_rows), ""]
     if available_figures is not None and "centered.png" not in available_figures:
         lines.append("*(figure `centered` not drawn)*\n")
     else:

@@ -1,7 +1,7 @@
 """The CNN's results (``cnn.json``, :mod:`nets.experiments.cnn`) as the REPORT.md section
 "Claims 1-5 on a CNN", the CNN's verdicts beside the MLP's (its figures: :mod:`nets.plots_cnn`).
 
-The verdicts are :func:`nets.report.verdicts` with the report's thresholds, applied to the CNN's
+The verdicts are :func:`nets.verdicts.verdicts` with the report's thresholds, applied to the CNN's
 Table 1, drift and spectral results exactly as to the MLP's; nothing here decides a claim on its own.
 """
 
@@ -11,12 +11,14 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from nets.markdown import markdown_table
+from nets.results_io import load_results, read_json
+from nets.verdicts import fmt, verdicts
+
 __all__ = ["cnn_verdicts", "cnn_section"]
 
 def cnn_verdicts(cnn: Mapping) -> list:
-    """:func:`nets.report.verdicts` of the CNN's results (claims 1-5; Figure 2 is not run)."""
-    from nets.report import verdicts
-
+    """:func:`nets.verdicts.verdicts` of the CNN's results (claims 1-5; Figure 2 is not run)."""
     return [v for v in verdicts({k: cnn[k] for k in ("table1", "drift", "spectral")}) if v.claim != "Fig. 2"]
 
 
@@ -25,10 +27,6 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
     """The Markdown section "Claims 1-5 on a CNN" for ``<results_dir>/REPORT.md``, or ``""`` when
     ``<results_dir>/cnn.json`` does not exist. ``mlp_results``: the MLP's results by experiment
     (default: read from ``results_dir``), for its verdicts beside the CNN's."""
-    from nets.notebooks import markdown_table as _table
-    from nets.report import fmt, load_results, verdicts
-    from nets.results_io import read_json
-
     path = Path(results_dir) / "cnn.json"
     if not path.exists():
         return ""
@@ -47,7 +45,7 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
              "(logit). Command: `" + str(meta.get("command")) + "`.\n"]
     rows = [[f"{v.claim}", v.statement, mlp[v.claim].status if v.claim in mlp else "not evaluated", f"**{v.status}**"]
             for v in ours]
-    lines.append(_table(["claim", "statement", "MLP", "CNN"], rows) + "\n")
+    lines.append(markdown_table(["claim", "statement", "MLP", "CNN"], rows) + "\n")
     rows = []
     for g, entry in cnn["table1"]["groups"].items():
         for m, e in entry["methods"].items():
@@ -55,7 +53,7 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
             cells += [f"{fmt(e[k]['mean'])} ± {fmt(e[k]['std'] or 0, 2)}" for k in ("LI", "DI", "SI")]
             rows.append([g.upper(), m, "" if e.get("nu") is None else f"{e['nu']:g}", *cells])
     lines.append("CNN Table 1 (mean ± std over seeds):\n")
-    lines.append(_table(["group", "method", "nu", "Acc. (%)", "LI", "DI", "SI"], rows) + "\n")
+    lines.append(markdown_table(["group", "method", "nu", "Acc. (%)", "LI", "DI", "SI"], rows) + "\n")
     lines.append("CNN checks:\n")
     for v in ours:
         lines += [f"- claim {v.claim}: {c.detail}" for c in v.checks]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import json
 import os
 import re
 import sys
@@ -32,6 +31,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+
+from nets.markdown import markdown_table  # noqa: F401  (re-exported for the notebooks)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -176,12 +177,6 @@ def show_markdown(text: str) -> None:
         print(text)
     else:
         display(Markdown(text))
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A Markdown table (header row, separator, one line per row)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
 def show_verdicts(results: Mapping[str, Mapping], claims: Sequence[str]) -> list:

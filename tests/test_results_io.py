@@ -3,7 +3,6 @@ the bottom of the import graph."""
 
 from __future__ import annotations
 
-import ast
 import errno
 import os
 import stat
@@ -115,36 +114,6 @@ def test_load_torch_file_moves_a_damaged_checkpoint_aside(tmp_path, capsys, dama
 def test_load_torch_file_reads_a_good_file(tmp_path):
     path = rio.atomic_torch_save({"w": torch.arange(3.0)}, tmp_path / "ok.pt")
     assert torch.equal(rio.load_torch_file(path)["w"], torch.arange(3.0))
-
-
-def _nets_imports(path: Path) -> set[str]:
-    """The ``nets`` modules a file imports at module level (not inside functions)."""
-    out = set()
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nets"):
-            out.add(node.module)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names if a.name.startswith("nets"))
-    return out
-
-
-def test_results_io_imports_nothing_from_nets_but_itself():
-    for f in (ROOT / "nets" / "results_io").glob("*.py"):
-        assert all(m.startswith("nets.results_io") for m in _nets_imports(f)), f
-
-
-#: What the report may import: the results I/O and the statistics, which import only each other.
-REPORT_BASE = {"nets.results_io", "nets.stats", "nets.evidence", "nets.interval_tables", "nets.centered_report"}
-
-
-def test_report_plots_and_experiments_import_no_cycle():
-    # report -> (results_io and the statistics only); plots -> report; experiments.common -> plots only lazily
-    assert _nets_imports(ROOT / "nets" / "report.py") <= REPORT_BASE
-    for m in REPORT_BASE - {"nets.results_io"}:
-        assert _nets_imports(ROOT / "nets" / (m.split(".")[1] + ".py")) <= REPORT_BASE, m
-    for f in ("report.py", "plots.py"):
-        body = (ROOT / "nets" / f).read_text()
-        assert "from nets.experiments" not in body and "import nets.experiments" not in body, f
 
 
 def test_importing_the_library_runs_no_subprocess():

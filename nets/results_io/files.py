@@ -17,13 +17,14 @@ import os
 import sys
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from nets.results_io.atomic import atomic_write
 
 __all__ = [
     "RESULTS_ROOT",
     "EXPERIMENTS",
+    "REPORT_EXPERIMENTS",
     "out_dir",
     "checkpoint_dir",
     "figure_dir",
@@ -33,6 +34,7 @@ __all__ = [
     "write_json",
     "read_json",
     "read_results",
+    "load_results",
     "ResultsFileError",
     "move_aside",
     "load_torch_file",
@@ -41,6 +43,8 @@ __all__ = [
 RESULTS_ROOT = Path("results")
 #: Experiments in the order ``reproduce`` runs them (drift reuses table1's models).
 EXPERIMENTS = ("table1", "drift", "spectral", "tsne", "saliency")
+#: The results files REPORT.md's MLP part reads (``cnn.json`` is read by its own section).
+REPORT_EXPERIMENTS = (*EXPERIMENTS, "intervals", "centered")
 
 
 class ResultsFileError(ValueError):
@@ -122,6 +126,18 @@ def read_json(path: str | os.PathLike) -> Any:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ResultsFileError(f"{path} is not a valid results file ({why}); move it away or "
                                f"recompute it (the experiment's command with --overwrite)") from None
+
+
+def load_results(results_dir: str | os.PathLike,
+                 experiments: Sequence[str] = REPORT_EXPERIMENTS) -> dict[str, Any]:
+    """The JSON of every experiment of ``experiments`` whose ``<name>.json`` is in ``results_dir``,
+    by name (an absent file is left out; a damaged one raises :class:`ResultsFileError` naming it)."""
+    out = {}
+    for name in experiments:
+        p = Path(results_dir) / f"{name}.json"
+        if p.exists():
+            out[name] = read_json(p)
+    return out
 
 
 def move_aside(path: str | os.PathLike) -> Path:

@@ -1,0 +1,327 @@
+"""The verdict per claim: each of the paper's claims 1-5 (and Figure 2's) decided from the measured
+numbers by explicit thresholds (:class:`Thresholds`), every check on a 95% interval over seeds or
+a paired comparison (:mod:`nets.stats`, :mod:`nets.evidence`).
+
+:func:`verdicts` is pure: results dicts (experiment name -> the JSON's dict) in, :class:`Verdict`
+objects out. :mod:`nets.report` renders them into REPORT.md; :mod:`nets.cnn_report` applies them
+to the CNN's results. A claim that does not reproduce is reported as such, with the numbers that
+decide it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import nets.evidence as ev
+from nets.stats import Interval, Outcome, PairedTest, claim_status, decide
+
+__all__ = [
+    "MEASURES",
+    "GROUP_NAMES",
+    "CLAIMS",
+    "Thresholds",
+    "Check",
+    "Verdict",
+    "verdicts",
+    "fmt",
+    "pm_text",
+    "missed_target",
+    "form_missed_target",
+    "missed_target_note",
+]
+
+MEASURES = ("accuracy", "LI", "DI", "SI")
+GROUP_NAMES = {"r4": "R²₄ (4 rotations)", "t3": "T²₃ (3 x-translations)"}
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every bound a verdict is decided by (accuracy in %). A check holds when the
+    95% interval of its quantity over seeds lies wholly on the bound's side, fails
+    when it lies wholly on the other side, and is undecided otherwise."""
+
+    # (1) WT is exactly invariant
+    wt_li_max: float = 1e-3
+    wt_di_max: float = 1e-4
+    wt_si_min: float = 0.99
+    # (2) DA classifies orbits well, low DI, yet high LI and low SI
+    da_acc_gap_max: float = 3.0  # DA accuracy >= WT accuracy - this (points)
+    da_di_max: float = 0.5  # nats
+    da_li_min: float = 1.0
+    da_si_max: float = 0.8
+    # (3) IR reaches SI >= 0.95, LI near WT's, at a cost in accuracy
+    ir_si_min: float = 0.945  # the paper's 0.95 at its two-decimal rounding
+    ir_li_max: float = 0.1
+    ir_acc_cost_min: float = 0.5  # IR accuracy <= WT accuracy - this (points)
+    # (4) drift: DA's DI grows, WT's and IR's stay low, WT keeps more accuracy
+    drift_da_growth_min: float = 2.0  # DI_DA(beta=1) >= this * DI_DA(beta=0)
+    drift_low_di_max: float = 0.1  # max over beta of DI for WT and IR
+    # (5) every IR form lowers sigma_max(J) below DA's
+    spectral_ratio_max: float = 0.9  # sigma_IR <= this * sigma_DA
+    common_share_note: float = 0.5  # a failing IR form whose class-common logit share is at least
+    # this gets a note with sigma_max on the centered logits (no effect on the verdict)
+    # Figure 2 (supplementary): orbit / class distance ratio in feature space
+    tsne_wt_ratio_max: float = 0.05
+    tsne_da_ratio_min: float = 0.5
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(claim, quantity, threshold) rows for the report; each is decided on the
+        95% interval of the quantity (:func:`nets.stats.decide`)."""
+        t = self
+        return [
+            ("1", "WT: LI, DI, SI", f"LI <= {t.wt_li_max:g}, DI <= {t.wt_di_max:g}, SI >= {t.wt_si_min:g}"),
+            ("2", "DA: accuracy", f"paired DA - WT accuracy >= -{t.da_acc_gap_max:g} points"),
+            ("2", "DA: DI / LI / SI", f"DI <= {t.da_di_max:g}, LI >= {t.da_li_min:g}, SI <= {t.da_si_max:g}"),
+            ("3", "IR: SI, LI", f"SI >= {t.ir_si_min:g} (0.95 at two decimals), LI <= {t.ir_li_max:g}"),
+            ("3", "IR: accuracy cost", f"paired IR - WT accuracy <= -{t.ir_acc_cost_min:g} points"),
+            ("4", "drift: DA's DI grows", f"DI_DA(beta=1) / DI_DA(beta=0) >= {t.drift_da_growth_min:g} (paired over seeds, log-ratio)"),
+            ("4", "drift: WT's, IR's DI stay low", f"per-seed max over beta of DI <= {t.drift_low_di_max:g}"),
+            ("4", "drift: WT keeps more accuracy",
+             "paired WT - DA of the per-seed mean over beta > 0 of Acc ratio >= 0"),
+            ("5", "sigma_max(J)", f"every IR form: sigma_IR / sigma_DA <= {t.spectral_ratio_max:g} (paired over seeds, log-ratio)"),
+            ("5", "note only", f"a failing IR form whose logits are >= {t.common_share_note:g} class-common shift: "
+                               "sigma_max of the centered logits is noted (verdict unchanged)"),
+            ("Fig. 2", "orbit / class distance",
+             f"WT <= {t.tsne_wt_ratio_max:g}, DA >= {t.tsne_da_ratio_min:g}"),
+        ]
+
+
+@dataclass
+class Check:
+    """One comparison of a measured number (with its 95% interval) with a threshold.
+
+    ``outcome`` follows :func:`nets.stats.decide`; ``n`` is the number of seeds
+    (pairs, for a paired comparison) the interval rests on."""
+
+    what: str
+    outcome: Outcome
+    detail: str
+    n: int = 0
+
+    @property
+    def passed(self) -> bool | None:
+        """True when it holds, False when it fails, None when undecided or not measured."""
+        return {"holds": True, "fails": False}.get(self.outcome)
+
+
+@dataclass
+class Verdict:
+    claim: str  # "1" .. "5", "Fig. 2"
+    statement: str
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """:func:`nets.stats.claim_status` of the checks' outcomes."""
+        n = max((c.n for c in self.checks if c.outcome == "undecided"), default=0)
+        return claim_status([c.outcome for c in self.checks], n)
+
+
+CLAIMS = {
+    "1": "WT is exactly invariant (LI, DI about 0, SI = 1).",
+    "2": "DA classifies orbits well and has low DI, yet high LI and low SI.",
+    "3": "IR reaches SI >= 0.95 and LI near WT's, at a cost in accuracy.",
+    "4": "Under drift, DA's DI grows fast while WT's and IR's stay low; WT keeps more accuracy.",
+    "5": "Every IR form lowers sigma_max(J) below DA's.",
+    "Fig. 2": "Orbit members lie far apart in DA's feature space (within the class), together in WT's.",
+}
+
+
+# ---- formatting -----------------------------------------------------------------
+def fmt(v: float | None, digits: int = 3) -> str:
+    """Compact number: fixed for ordinary magnitudes, scientific for tiny ones."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    v = float(v)
+    if v == 0:
+        return "0"
+    if abs(v) < 10 ** -(digits - 1) or abs(v) >= 1e5:
+        return f"{v:.1e}"
+    return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:.{max(digits - len(str(int(abs(v)))), 1)}f}"
+
+
+def pm_text(entry: Mapping | None, scale: float = 1.0, digits: int = 3) -> str:
+    if not entry or entry.get("mean") is None:
+        return "n/a"
+    return f"{fmt(scale * entry['mean'], digits)} ± {fmt(scale * (entry.get('std') or 0.0), 2)}"
+
+
+def _mean(entry: Mapping | None, scale: float = 1.0) -> float | None:
+    if not entry or entry.get("mean") is None:
+        return None
+    return scale * float(entry["mean"])
+
+
+_MARK = {"holds": "✓ holds", "fails": "✗ fails", "undecided": "? undecided"}
+
+
+def _check(what: str, iv: Interval | None, op: str, bound: float | None, bound_text: str | None = None, *,
+           label: str | None = None, shown: str | None = None, test: PairedTest | None = None) -> Check:
+    """Decide ``iv <op> bound`` by :func:`nets.stats.decide` and say how."""
+    outcome = decide(iv, op, bound)
+    if outcome == "not measured":
+        return Check(what, outcome, f"{what}: not measured (no per-seed values)")
+    value = shown if shown is not None else ev.iv_text(iv, fmt)
+    how = "" if test is None or not iv.defined else f" ({ev.p_text(test)})"
+    mark = _MARK[outcome]
+    if not iv.defined:  # one seed: no interval, so no decision; say which side the point lies on
+        point = iv.estimate <= bound if op == "<=" else iv.estimate >= bound
+        mark += f" (the point value {'meets' if point else 'misses'} it)"
+    return Check(what, outcome, f"{label or what} = {value}{how} {mark} "
+                                f"(needs {op} {bound_text if bound_text is not None else fmt(bound)})", iv.n)
+
+
+def _log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, bound_text: str,
+               label: str) -> Check:
+    """Decide a paired log-ratio against ``log(ratio_bound)``, shown as a ratio."""
+    if test is None:
+        return _check(what, None, op, None)
+    return _check(what, test.interval, op, math.log(ratio_bound), bound_text, label=label,
+                  shown=ev.ratio_text(test, fmt), test=test)
+
+
+def missed_target(sel: Mapping | None) -> bool:
+    """Whether a nu selection record (``nets.experiments.table1.tune``) says no nu of
+    its grid reached the SI target, so the largest-SI nu was used instead."""
+    return bool(sel) and sel.get("reached_target", True) is False
+
+
+def form_missed_target(entry: Mapping, model: Mapping) -> bool:
+    """Whether ``model``, one of a Figure 5 group ``entry``'s models, is IR with a
+    regularizer form whose nu selection missed the target (:func:`missed_target`)."""
+    sel = (entry.get("nu_selections") or {}).get(model.get("regularizer") or "")
+    return model["method"] == "IR" and missed_target(sel)
+
+
+def missed_target_note(label: str, sel: Mapping) -> str:
+    """A verdict note for a selection where :func:`missed_target` holds."""
+    return (f"{label}: no nu in the grid {sel.get('grid')} reached SI >= {sel.get('target')} on validation; "
+            f"the largest-SI nu = {sel.get('chosen')} was used.")
+
+
+
+# ---- verdicts -------------------------------------------------------------------
+def _table1_seeds(t1: Mapping, group: str, method: str, measure: str) -> ev.SeedValues:
+    m = t1.get("groups", {}).get(group, {}).get("methods", {}).get(method) or {}
+    return ev.per_seed(m.get("runs"), ev.measure(measure, 100.0 if measure == "accuracy" else 1.0))
+
+
+def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds()) -> list[Verdict]:
+    """One :class:`Verdict` per claim from results dicts keyed by experiment name
+    (``table1``, ``drift``, ``spectral``, ``tsne``); a missing experiment leaves its
+    claim "not evaluated".
+
+    Each check is decided on a 95% interval over seeds (:mod:`nets.stats`): a
+    single model's number by Student's t interval on its per-seed values, a
+    comparison of two models by a paired t-test over their common seeds (on
+    differences for accuracy, on log-ratios for DI growth and sigma_max)."""
+    t = thresholds
+    out = [Verdict(k, s) for k, s in CLAIMS.items()]
+    v = {x.claim: x for x in out}
+
+    t1 = results.get("table1")
+    if t1:
+        for g in t1["groups"]:
+            G = g.upper()
+
+            def one(m: str, key: str) -> Interval | None:
+                return ev.interval(_table1_seeds(t1, g, m, key))
+
+            # (1)
+            v["1"].checks += [
+                _check(f"{G} WT LI", one("WT", "LI"), "<=", t.wt_li_max),
+                _check(f"{G} WT DI", one("WT", "DI"), "<=", t.wt_di_max),
+                _check(f"{G} WT SI", one("WT", "SI"), ">=", t.wt_si_min),
+            ]
+            # (2)
+            gap = ev.paired(_table1_seeds(t1, g, "DA", "accuracy"), _table1_seeds(t1, g, "WT", "accuracy"))
+            v["2"].checks += [
+                _check(f"{G} DA accuracy (%)", gap and gap.interval, ">=", -t.da_acc_gap_max,
+                       f"-{t.da_acc_gap_max:g} points", label=f"{G} DA - WT accuracy (points)", test=gap),
+                _check(f"{G} DA DI", one("DA", "DI"), "<=", t.da_di_max),
+                _check(f"{G} DA LI", one("DA", "LI"), ">=", t.da_li_min),
+                _check(f"{G} DA SI", one("DA", "SI"), "<=", t.da_si_max),
+            ]
+            # (3)
+            cost = ev.paired(_table1_seeds(t1, g, "IR", "accuracy"), _table1_seeds(t1, g, "WT", "accuracy"))
+            v["3"].checks += [
+                _check(f"{G} IR SI", one("IR", "SI"), ">=", t.ir_si_min),
+                _check(f"{G} IR LI", one("IR", "LI"), "<=", t.ir_li_max),
+                _check(f"{G} IR accuracy (%)", cost and cost.interval, "<=", -t.ir_acc_cost_min,
+                       f"-{t.ir_acc_cost_min:g} points", label=f"{G} IR - WT accuracy (points)", test=cost),
+            ]
+            sel = t1["groups"][g].get("nu_selection")
+            if missed_target(sel):
+                v["3"].notes.append(missed_target_note(G, sel))
+
+    dr = results.get("drift")
+    if dr:
+        betas = list(dr["betas"])
+        i0, i1 = betas.index(min(betas)), betas.index(max(betas))
+        later = [i for i, b in enumerate(betas) if b > min(betas)]
+        for g, methods in dr["groups"].items():
+            G = g.upper()
+            if "DA" in methods:
+                runs = methods["DA"].get("runs")
+                growth = ev.paired(ev.per_seed(runs, lambda r: r["DI"][i1]),
+                                   ev.per_seed(runs, lambda r: r["DI"][i0]), log=True)
+                v["4"].checks.append(_log_check(
+                    f"{G} DA DI(beta={betas[i1]:g})", growth, ">=", t.drift_da_growth_min,
+                    f"{t.drift_da_growth_min:g}", f"{G} DA DI(beta={betas[i1]:g}) / DI(beta={betas[i0]:g})"))
+            for m in ("WT", "IR"):
+                if m in methods:
+                    worst = ev.per_seed(methods[m].get("runs"), lambda r: max(r["DI"]))
+                    v["4"].checks.append(_check(f"{G} {m} max DI over beta", ev.interval(worst), "<=",
+                                                t.drift_low_di_max))
+            if "WT" in methods and "DA" in methods and later:
+                def kept(m: str) -> ev.SeedValues:
+                    return ev.per_seed(methods[m].get("runs"),
+                                       lambda r: sum(r["accuracy_ratio"][i] for i in later) / len(later))
+                diff = ev.paired(kept("WT"), kept("DA"))
+                v["4"].checks.append(_check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=",
+                                            0.0, "0 (WT keeps at least DA's share)",
+                                            label=f"{G} WT - DA mean Acc ratio over beta>0", test=diff))
+
+    sp = results.get("spectral")
+    if sp:
+        for g, entry in sp["groups"].items():
+            G = g.upper()
+            models = entry["models"]
+            da_runs = models.get("DA", {}).get("runs")
+            for key, m in models.items():
+                if m["method"] != "IR":
+                    continue
+                test = ev.paired(ev.per_seed(m.get("runs"), ev.measure("sigma_max")),
+                                 ev.per_seed(da_runs, ev.measure("sigma_max")), log=True)
+                check = _log_check(f"{G} IR-{m['regularizer']} sigma_max", test, "<=", t.spectral_ratio_max,
+                                   f"{t.spectral_ratio_max:g}", f"{G} IR-{m['regularizer']} / DA sigma_max")
+                v["5"].checks.append(check)
+                # where a failing form's logits grew along the class-common direction the softmax
+                # ignores, say what sigma_max is on the rest (informative; the verdict stays on f)
+                share = _mean(m.get("common_logit_share"))
+                centered = ev.paired(ev.per_seed(m.get("runs"), ev.measure("sigma_max_centered")),
+                                     ev.per_seed(da_runs, ev.measure("sigma_max_centered")), log=True)
+                if (check.outcome != "holds" and share is not None and share >= t.common_share_note
+                        and centered is not None):
+                    v["5"].notes.append(
+                        f"{G} IR-{m['regularizer']}: {fmt(share)} of its logits' norm is a shift common to all "
+                        f"classes, which the softmax ignores; on the centered logits sigma_max = "
+                        f"{fmt(_mean(m.get('sigma_max_centered')))}, IR / DA = {ev.ratio_text(centered, fmt)} "
+                        f"({ev.p_text(centered)}).")
+            for reg, sel in (entry.get("nu_selections") or {}).items():
+                if missed_target(sel):
+                    v["5"].notes.append(missed_target_note(f"{G} IR-{reg}", sel))
+
+    ts = results.get("tsne")
+    if ts:
+        seeds = ts.get("meta", {}).get("seeds")
+        for g, entry in ts["groups"].items():
+            G = g.upper()
+            ms = entry["methods"]
+            for m, op, bound in (("WT", "<=", t.tsne_wt_ratio_max), ("DA", ">=", t.tsne_da_ratio_min)):
+                if m in ms:
+                    iv = ev.interval(ev.per_seed(ev.tsne_runs(ms[m], seeds), ev.measure("ratio")))
+                    v["Fig. 2"].checks.append(_check(f"{G} {m} orbit/class distance", iv, op, bound))
+    return out
