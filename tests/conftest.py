@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
 
+from nets.__main__ import main
 from nets.results_io import EXPERIMENTS
 
 
@@ -21,3 +25,27 @@ def no_data(monkeypatch):
     for mod in mods:
         if hasattr(mod, "load_splits"):
             monkeypatch.setattr(mod, "load_splits", refuse)
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """``run_cli(*argv) -> (exit code, stdout, stderr)`` of ``python -m nets *argv``, in process
+    (argparse's own exits, ``--help`` included, give their code)."""
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            rc = main(list(argv))
+        except SystemExit as e:
+            rc = e.code
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+    return run
+
+
+@pytest.fixture
+def tree_digest():
+    """``tree_digest(folder) -> {relative path: sha256}`` of every file under ``folder``: equal
+    before and after a command means it changed, added and removed nothing there."""
+    def digest(folder: Path) -> dict[str, str]:
+        return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+    return digest

@@ -3,7 +3,6 @@ loaded, and no run that replaces results computed with other settings (issue 16,
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -18,20 +17,6 @@ from nets.results_io import EXPERIMENTS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:  # argparse's --help and its own errors
-        rc = e.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def _tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 @pytest.fixture
 def quick_copy(tmp_path) -> Path:
     """A copy of the committed quick results (JSON and REPORT.md, no figures or checkpoints)."""
@@ -44,8 +29,8 @@ def quick_copy(tmp_path) -> Path:
 
 
 # ---- the map ---------------------------------------------------------------------------
-def test_help_lists_every_subcommand_with_one_line_and_an_example(capsys):
-    rc, out, _ = _run(capsys, "--help")
+def test_help_lists_every_subcommand_with_one_line_and_an_example(run_cli):
+    rc, out, _ = run_cli("--help")
     assert rc == 0
     for name, sub in SUBCOMMANDS.items():
         assert f"  {name:<12} {sub.summary}" in out
@@ -53,8 +38,8 @@ def test_help_lists_every_subcommand_with_one_line_and_an_example(capsys):
 
 
 @pytest.mark.parametrize("name", list(SUBCOMMANDS))
-def test_every_subcommand_help_says_what_it_writes_and_where(capsys, name):
-    rc, out, _ = _run(capsys, name, "--help")
+def test_every_subcommand_help_says_what_it_writes_and_where(run_cli, name):
+    rc, out, _ = run_cli(name, "--help")
     assert rc == 0 and "writes: " in out and "<results>/<profile>/" in out and "example:" in out
 
 
@@ -75,29 +60,29 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD))
-def test_bad_input_is_one_line_and_exit_2(capsys, no_data, tmp_path, case):
+def test_bad_input_is_one_line_and_exit_2(run_cli, no_data, tmp_path, case):
     argv, says = BAD[case]
-    rc, _, err = _run(capsys, *argv, "--results", str(tmp_path))
+    rc, _, err = run_cli(*argv, "--results", str(tmp_path))
     assert rc == 2 and says in err and len(err.strip().splitlines()) == 1, err
     assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_device_cuda_without_cuda_is_refused_before_any_data_is_loaded(capsys, no_data, tmp_path):
-    rc, _, err = _run(capsys, "table1", "--profile", "smoke", "--device", "cuda", "--results", str(tmp_path))
+def test_device_cuda_without_cuda_is_refused_before_any_data_is_loaded(run_cli, no_data, tmp_path):
+    rc, _, err = run_cli("table1", "--profile", "smoke", "--device", "cuda", "--results", str(tmp_path))
     assert rc == 2 and "CUDA is not available" in err and len(err.strip().splitlines()) == 1
 
 
 # ---- nothing overwritten by accident ----------------------------------------------------
 @pytest.mark.parametrize("argv", [[e] for e in EXPERIMENTS] + [["reproduce"], ["reproduce", "--recompute"]],
                          ids=lambda a: " ".join(a))
-def test_a_run_with_other_seeds_refuses_and_changes_nothing(capsys, no_data, quick_copy, argv):
-    before = _tree_digest(quick_copy)
-    rc, _, err = _run(capsys, *argv, "--profile", "quick", "--seeds", "0", "1", "--results", str(quick_copy))
+def test_a_run_with_other_seeds_refuses_and_changes_nothing(run_cli, no_data, quick_copy, argv, tree_digest):
+    before = tree_digest(quick_copy)
+    rc, _, err = run_cli(*argv, "--profile", "quick", "--seeds", "0", "1", "--results", str(quick_copy))
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert str(quick_copy / "quick") in err and "seeds [0] there, [0,1] here" in err
     assert "--results ANOTHER_DIR" in err and "--overwrite" in err
-    assert _tree_digest(quick_copy) == before
+    assert tree_digest(quick_copy) == before
 
 
 def test_a_run_with_other_sizes_refuses(quick_copy):
@@ -115,15 +100,15 @@ def test_overwrite_lets_the_run_replace_them(quick_copy):
     check_overwrite(get_profile("quick").with_seeds([0, 1]), quick_copy, overwrite=True)
 
 
-def test_the_issue_command_no_longer_touches_the_committed_paper_results(capsys, no_data, tmp_path):
+def test_the_issue_command_no_longer_touches_the_committed_paper_results(run_cli, no_data, tmp_path, tree_digest):
     paper = tmp_path / "results" / "paper"
     paper.mkdir(parents=True)
     shutil.copy2(ROOT / "results" / "paper" / "table1.json", paper / "table1.json")
-    before = _tree_digest(tmp_path)
-    rc, _, err = _run(capsys, "table1", "--profile", "paper", "--groups", "r4", "--seeds", "0",
+    before = tree_digest(tmp_path)
+    rc, _, err = run_cli("table1", "--profile", "paper", "--groups", "r4", "--seeds", "0",
                       "--results", str(tmp_path / "results"))
     assert rc == 2 and "seeds [0,1,2,3] there, [0] here" in err
-    assert _tree_digest(tmp_path) == before
+    assert tree_digest(tmp_path) == before
 
 
 def test_main_sh_writes_to_a_git_ignored_folder_of_its_own():
@@ -136,22 +121,22 @@ def test_main_sh_writes_to_a_git_ignored_folder_of_its_own():
 
 
 # ---- report ---------------------------------------------------------------------------------
-def test_report_on_an_empty_folder_is_one_line(capsys, tmp_path):
-    rc, _, err = _run(capsys, "report", "--profile", "smoke", "--results", str(tmp_path))
+def test_report_on_an_empty_folder_is_one_line(run_cli, tmp_path):
+    rc, _, err = run_cli("report", "--profile", "smoke", "--results", str(tmp_path))
     assert rc == 1 and "no results in" in err and len(err.strip().splitlines()) == 1
 
 
-def test_report_names_a_corrupt_results_file_and_exits_1(capsys, quick_copy):
+def test_report_names_a_corrupt_results_file_and_exits_1(run_cli, quick_copy, tree_digest):
     (quick_copy / "quick" / "drift.json").write_text('{"meta": {"experiment": "dri')
-    before = _tree_digest(quick_copy)
-    rc, _, err = _run(capsys, "report", "--profile", "quick", "--results", str(quick_copy))
+    before = tree_digest(quick_copy)
+    rc, _, err = run_cli("report", "--profile", "quick", "--results", str(quick_copy))
     assert rc == 1 and "drift.json" in err and len(err.strip().splitlines()) == 1
-    assert _tree_digest(quick_copy) == before
+    assert tree_digest(quick_copy) == before
 
 
 @pytest.mark.parametrize("errno_name", ["ENOSPC", "EROFS"])
-def test_a_full_or_read_only_folder_is_one_line_naming_it_and_nothing_half_written(capsys, monkeypatch,
-                                                                                   quick_copy, errno_name):
+def test_a_full_or_read_only_folder_is_one_line_naming_it_and_nothing_half_written(run_cli, monkeypatch,
+                                                                                   quick_copy, errno_name, tree_digest):
     # Tests run as root, where chmod cannot make a folder read-only; os.replace is made to
     # fail as it does on a full disk or read-only filesystem instead.
     import errno
@@ -165,27 +150,27 @@ def test_a_full_or_read_only_folder_is_one_line_naming_it_and_nothing_half_writt
         raise OSError(code, os.strerror(code))
 
     monkeypatch.setattr(atomic.os, "replace", fail)
-    before = _tree_digest(quick_copy / "quick")
-    rc, _, err = _run(capsys, "report", "--profile", "quick", "--results", str(quick_copy))
+    before = tree_digest(quick_copy / "quick")
+    rc, _, err = run_cli("report", "--profile", "quick", "--results", str(quick_copy))
     assert rc == 1 and str(quick_copy / "quick") in err and len(err.strip().splitlines()) == 1
-    assert _tree_digest(quick_copy / "quick") == before  # no temporary file left, nothing replaced
+    assert tree_digest(quick_copy / "quick") == before  # no temporary file left, nothing replaced
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
                     reason="root writes into read-only folders; the monkeypatched tests above cover it")
-def test_a_read_only_results_folder_is_one_line_naming_it(capsys, quick_copy):
+def test_a_read_only_results_folder_is_one_line_naming_it(run_cli, quick_copy, tree_digest):
     folder = quick_copy / "quick"
-    before = _tree_digest(folder)
+    before = tree_digest(folder)
     folder.chmod(0o555)
     try:
-        rc, _, err = _run(capsys, "report", "--profile", "quick", "--results", str(quick_copy))
+        rc, _, err = run_cli("report", "--profile", "quick", "--results", str(quick_copy))
     finally:
         folder.chmod(0o755)
     assert rc == 1 and str(folder) in err and len(err.strip().splitlines()) == 1
-    assert _tree_digest(folder) == before
+    assert tree_digest(folder) == before
 
 
-def test_a_training_run_into_a_full_disk_stops_with_one_line_and_leaves_no_temporary_file(capsys, monkeypatch,
+def test_a_training_run_into_a_full_disk_stops_with_one_line_and_leaves_no_temporary_file(run_cli, monkeypatch,
                                                                                          tmp_path):
     import errno
     import os
@@ -196,7 +181,7 @@ def test_a_training_run_into_a_full_disk_stops_with_one_line_and_leaves_no_tempo
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(atomic.os, "replace", full)  # the first checkpoint cannot be written
-    rc, _, err = _run(capsys, "table1", "--profile", "smoke", "--groups", "r4", "--no-progress",
+    rc, _, err = run_cli("table1", "--profile", "smoke", "--groups", "r4", "--no-progress",
                       "--results", str(tmp_path))
     ckpts = tmp_path / "smoke" / "checkpoints"
     assert rc == 1 and "the disk is full" in err and str(ckpts) in err
@@ -204,7 +189,7 @@ def test_a_training_run_into_a_full_disk_stops_with_one_line_and_leaves_no_tempo
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing half-written
 
 
-def test_a_subcommand_module_listed_in_extensions_is_added_and_called(capsys, monkeypatch):
+def test_a_subcommand_module_listed_in_extensions_is_added_and_called(run_cli, monkeypatch):
     import types
 
     import nets.__main__ as cli
@@ -221,26 +206,26 @@ def test_a_subcommand_module_listed_in_extensions_is_added_and_called(capsys, mo
     ext.main = lambda argv: seen.setdefault("argv", argv) and 0
     monkeypatch.setitem(__import__("sys").modules, "fake_audit_cli", ext)
     monkeypatch.setattr(cli, "EXTENSIONS", ("fake_audit_cli", "not_a_module_yet"))
-    rc, out, _ = _run(capsys, "--help")
+    rc, out, _ = run_cli("--help")
     assert rc == 0 and "  audit        audit a model: LI, DI, SI, sigma_max" in out
     assert main(["audit", "--n", "5"]) == 0 and seen["argv"] == ["--n", "5"]
 
 
-def test_ctrl_c_inside_matplotlib_is_one_line_exit_130_and_nothing_half_written(capsys, monkeypatch, quick_copy):
+def test_ctrl_c_inside_matplotlib_is_one_line_exit_130_and_nothing_half_written(run_cli, monkeypatch, quick_copy, tree_digest):
     import nets.plots
 
     def interrupted(fig, path, **kw):
         raise KeyboardInterrupt  # as if Ctrl-C arrived while matplotlib renders
 
     monkeypatch.setattr(nets.plots, "save_figure_file", interrupted)
-    before = _tree_digest(quick_copy)
-    rc, _, err = _run(capsys, "report", "--profile", "quick", "--results", str(quick_copy))
+    before = tree_digest(quick_copy)
+    rc, _, err = run_cli("report", "--profile", "quick", "--results", str(quick_copy))
     assert rc == 130 and err.startswith("interrupted:") and len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
-    assert _tree_digest(quick_copy) == before
+    assert tree_digest(quick_copy) == before
 
 
-def test_a_checkpoint_of_another_config_is_named_in_one_line_exit_1_and_kept(capsys, tmp_path):
+def test_a_checkpoint_of_another_config_is_named_in_one_line_exit_1_and_kept(run_cli, tmp_path):
     from nets.train import TrainConfig, checkpoint_path
 
     smoke = get_profile("smoke")
@@ -250,7 +235,7 @@ def test_a_checkpoint_of_another_config_is_named_in_one_line_exit_1_and_kept(cap
     path.parent.mkdir(parents=True)
     torch.save({"format": 1, "config": other.to_dict(), "seed": 0, "finished": True}, path)
     before = path.read_bytes()
-    rc, _, err = _run(capsys, "table1", "--profile", "smoke", "--groups", "r4", "--seeds", "0", "--no-progress",
+    rc, _, err = run_cli("table1", "--profile", "smoke", "--groups", "r4", "--seeds", "0", "--no-progress",
                       "--results", str(tmp_path))
     assert rc == 1 and len(err.strip().splitlines()) == 1
     assert str(path) in err and "move it away" in err

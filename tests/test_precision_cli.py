@@ -7,7 +7,6 @@ as tests/test_precision.py does; without real bf16 instructions the run is only 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -16,27 +15,12 @@ import pytest
 import torch
 
 import nets.precision as P
-from nets.__main__ import main
 from nets.experiments.common import SettingsMismatch, check_overwrite, metadata
 from nets.experiments.profiles import get_profile
 from nets.results_io import profile_differences, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = get_profile("quick")
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:  # argparse's own errors
-        rc = e.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -59,24 +43,24 @@ def _fp32_copy(dst: Path) -> Path:
 
 # ---- the flag's errors -------------------------------------------------------------------
 @pytest.mark.parametrize("command", ["table1", "reproduce", "spectral"])
-def test_bf16_on_a_cpu_without_bf16_instructions_is_one_line_exit_2_before_any_data(capsys, no_data, no_bf16,
+def test_bf16_on_a_cpu_without_bf16_instructions_is_one_line_exit_2_before_any_data(run_cli, no_data, no_bf16,
                                                                                      tmp_path, command):
-    rc, _, err = _run(capsys, command, "--profile", "smoke", "--device", "cpu", "--precision", "bf16",
+    rc, _, err = run_cli(command, "--profile", "smoke", "--device", "cpu", "--precision", "bf16",
                       "--results", str(tmp_path))
     assert rc == 2 and len(err.strip().splitlines()) == 1, err
     assert "avx512_bf16" in err and "amx_bf16" in err and "refused on this CPU" in err
     assert not any(tmp_path.iterdir())
 
 
-def test_an_unknown_precision_is_one_line_exit_2(capsys, no_data, tmp_path):
-    rc, _, err = _run(capsys, "table1", "--precision", "fp16", "--results", str(tmp_path))
+def test_an_unknown_precision_is_one_line_exit_2(run_cli, no_data, tmp_path):
+    rc, _, err = run_cli("table1", "--precision", "fp16", "--results", str(tmp_path))
     assert rc == 2 and "invalid choice: 'fp16'" in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("command", ["report", "centered", "intervals"])
-def test_subcommands_that_train_nothing_of_their_own_take_no_precision(capsys, tmp_path, command):
-    rc, _, err = _run(capsys, command, "--precision", "bf16", "--results", str(tmp_path))
+def test_subcommands_that_train_nothing_of_their_own_take_no_precision(run_cli, tmp_path, command):
+    rc, _, err = run_cli(command, "--precision", "bf16", "--results", str(tmp_path))
     assert rc == 2 and "--precision" in err
 
 
@@ -88,21 +72,21 @@ def test_the_committed_fp32_results_are_still_the_same_sweep_for_fp32_and_anothe
     assert profile_differences(meta, QUICK, "bf16") == ["precision"]
 
 
-def test_a_bf16_run_into_a_folder_of_fp32_results_refuses_and_changes_nothing(capsys, no_data, bf16_cpu, tmp_path):
+def test_a_bf16_run_into_a_folder_of_fp32_results_refuses_and_changes_nothing(run_cli, no_data, bf16_cpu, tmp_path, tree_digest):
     root = _fp32_copy(tmp_path / "results")
-    before = _digest(root)
-    rc, _, err = _run(capsys, "table1", "--profile", "quick", "--device", "cpu", "--precision", "bf16",
+    before = tree_digest(root)
+    rc, _, err = run_cli("table1", "--profile", "quick", "--device", "cpu", "--precision", "bf16",
                       "--results", str(root))
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert 'precision "fp32" there, "bf16" here' in err and "--results ANOTHER_DIR" in err
-    assert _digest(root) == before
+    assert tree_digest(root) == before
     check_overwrite(QUICK, root)  # the same folder is fine for fp32
 
 
-def test_a_bf16_run_without_results_goes_to_results_bf16(capsys, no_data, bf16_cpu, tmp_path, monkeypatch):
+def test_a_bf16_run_without_results_goes_to_results_bf16(run_cli, no_data, bf16_cpu, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _fp32_copy(tmp_path / "results" / "bf16")  # float32 results where bf16's default folder is: refused there
-    rc, _, err = _run(capsys, "table1", "--profile", "quick", "--device", "cpu", "--precision", "bf16")
+    rc, _, err = run_cli("table1", "--profile", "quick", "--device", "cpu", "--precision", "bf16")
     assert rc == 2 and str(Path("results") / "bf16" / "quick") in err
 
 
@@ -119,12 +103,12 @@ def test_bf16_results_from_another_folder_are_refused_for_fp32_too(tmp_path):
 
 # ---- fp32 exactly as before ------------------------------------------------------------
 @pytest.mark.parametrize("extra", [[], ["--precision", "fp32"]], ids=["default", "named"])
-def test_an_fp32_run_calls_the_experiment_exactly_as_before_the_flag(capsys, monkeypatch, tmp_path, extra):
+def test_an_fp32_run_calls_the_experiment_exactly_as_before_the_flag(run_cli, monkeypatch, tmp_path, extra):
     calls = []
     import nets.experiments
 
     monkeypatch.setattr(nets.experiments, "runner", lambda name: lambda *a, **k: calls.append(k) or {})
-    rc, _, _ = _run(capsys, "table1", "--profile", "smoke", "--device", "cpu", "--results", str(tmp_path), *extra)
+    rc, _, _ = run_cli("table1", "--profile", "smoke", "--device", "cpu", "--results", str(tmp_path), *extra)
     assert rc == 0 and len(calls) == 1 and "precision" not in calls[0]
 
 
@@ -136,8 +120,8 @@ def test_fp32_metadata_keeps_the_profile_dict_and_records_the_precision():
 
 
 # ---- bf16 end to end ---------------------------------------------------------------------
-def test_a_bf16_smoke_table1_runs_end_to_end_and_records_its_precision(capsys, bf16_cpu, tmp_path):
-    rc, out, err = _run(capsys, "table1", "--profile", "smoke", "--groups", "r4", "--device", "cpu",
+def test_a_bf16_smoke_table1_runs_end_to_end_and_records_its_precision(run_cli, bf16_cpu, tmp_path):
+    rc, out, err = run_cli("table1", "--profile", "smoke", "--groups", "r4", "--device", "cpu",
                         "--precision", "bf16", "--no-progress", "--results", str(tmp_path))
     assert rc == 0, err
     t1 = read_json(tmp_path / "smoke" / "table1.json")
