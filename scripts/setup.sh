@@ -17,3 +17,13 @@ if [ -n "$TORCH_SPEC" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check ${TORCH_INDEX[@]+"${TORCH_INDEX[@]}"} "$TORCH_SPEC"
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+# torchvision, for the test that audits a torchvision ResNet-18 (tests/test_audit.py): the release
+# made for the installed torch (torch 2.N pairs with torchvision 0.(N+15)), --no-deps so that it never
+# replaces torch. TORCHVISION_SPEC="" skips it; where pip cannot install it, that test skips, saying why.
+TORCHVISION_SPEC="${TORCHVISION_SPEC-auto}"
+if [ "$TORCHVISION_SPEC" = auto ]; then
+    TORCHVISION_SPEC="$(.venv/bin/python -c 'import torch; v = torch.__version__.split("+")[0].split("."); print(f"torchvision==0.{int(v[1]) + 15}.*" if v[0] == "2" else "")')"
+fi
+if [ -n "$TORCHVISION_SPEC" ] && ! .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "$TORCHVISION_SPEC"; then
+    echo "setup.sh: could not install $TORCHVISION_SPEC; the torchvision ResNet-18 test will skip" >&2
+fi
