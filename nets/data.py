@@ -39,7 +39,6 @@ import torch
 from nets.fetch import (
     DATASETS,
     FOLDERS,
-    MANIFEST,
     FetchError,
     FileSpec,
     Source,

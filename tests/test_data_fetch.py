@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import sys
-import tarfile
 import textwrap
 import time
 from dataclasses import dataclass, field

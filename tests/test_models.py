@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nets.groups import D4, R4, T3, CyclicTranslations, get_group
+from nets.groups import D4, R4, T3, get_group
 from nets.models import InvariantMLP, MLP, check_invariance, count_parameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
