@@ -94,6 +94,14 @@ def test_weights_load_from_a_state_dict_file(tmp_path, user_module):
     assert record["settings"]["source"]["weights"] == str(tmp_path / "w.pt")
 
 
+def test_the_record_says_which_code_machine_and_command_made_it(tmp_path, user_module):
+    assert run_main(tmp_path / "out", "--model", "user_models_for_audit:cnn", "--seed", "3") == 0
+    prov = json.loads((tmp_path / "out" / "audit.json").read_text())["settings"]["provenance"]
+    assert prov["command"].startswith("python -m nets audit --group r4") and "--seed 3" in prov["command"]
+    assert prov["versions"]["torch"] == torch.__version__ and "flags" in json.dumps(prov["cpu"])
+    assert {"git_commit", "git_dirty", "started_at", "wall_time_s", "precision"} <= set(prov)
+
+
 BAD = {
     "factory that cannot be imported": (["--model", "no_such_module_for_audit:cnn"], "cannot import module"),
     "factory that fails": (["--model", "user_models_for_audit:broken"], "cannot build"),
