@@ -23,7 +23,6 @@ from nets.groups import R4
 from nets.models import MLP, InvariantMLP
 from nets.results_io import (
     code_version,
-    command_line,
     cpu_info,
     read_json,
     versions,
