@@ -16,7 +16,7 @@ import importlib
 import sys
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
 from nets.experiments.profiles import PROFILES
@@ -110,6 +110,12 @@ BF16_RESULTS_ROOT = RESULTS_ROOT / "bf16"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m nets`` parser: the experiments' subcommands and the extensions'."""
+    return _build()[0]
+
+
+def _build() -> tuple[argparse.ArgumentParser, Any]:
+    """The parser and its subcommands action (``.choices``: name -> subparser)."""
     lines = [f"  {s.name:<12} {s.summary}" for s in SUBCOMMANDS.values()]
     p = _Parser(prog="python -m nets", formatter_class=argparse.RawDescriptionHelpFormatter,
                 description="Reproduce 'On genuine invariance learning without weight-tying': train, measure, "
@@ -149,7 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(_extension=module)
         extra.append(f"  {sp.prog.split()[-1]:<12} {(sp.description or '').splitlines()[0] if sp.description else ''}")
     p.description = p.description.replace("\n  (EXTENSIONS)", "".join("\n" + e for e in extra))
-    return p
+    return p, sub
+
+
+def subcommand_names() -> tuple[str, ...]:
+    """Every subcommand ``python -m nets`` accepts, the extensions' included, in the help's order."""
+    return tuple(_build()[1].choices)
 
 
 def _extensions() -> list:

@@ -155,7 +155,7 @@ def _fake_reproduce_runners(monkeypatch, calls: list):
         return run
 
     monkeypatch.setattr(common, "draw", lambda *a, **k: [])
-    monkeypatch.setattr(reproduce, "_runners", lambda: {n: make(n) for n in EXPERIMENTS})
+    monkeypatch.setattr(reproduce, "experiment_runners", lambda: {n: make(n) for n in EXPERIMENTS})
     monkeypatch.setattr("nets.report.write_report", lambda d, **k: Path(d) / "REPORT.md")
 
 

@@ -27,7 +27,7 @@ __all__ = [
 
 def runner(name: str):
     """The ``run_<name>`` function of one experiment (or ``reproduce``)."""
-    from nets.experiments.reproduce import RUNNERS, run_reproduce
+    from nets.experiments.reproduce import experiment_runners, run_reproduce
 
     if name == "reproduce":
         return run_reproduce
@@ -35,7 +35,7 @@ def runner(name: str):
         from nets.experiments.intervals import run_intervals
 
         return run_intervals
-    runners = RUNNERS()
+    runners = experiment_runners()
     if name not in runners:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(runners)}, reproduce")
     return runners[name]

@@ -9,10 +9,11 @@ from nets.experiments.common import (EXPERIMENTS, finished_groups, metadata, out
                                      read_json, result_path, write_json)
 from nets.experiments.profiles import Profile
 
-__all__ = ["run_reproduce", "RUNNERS"]
+__all__ = ["run_reproduce", "experiment_runners"]
 
 
-def _runners():
+def experiment_runners() -> dict:
+    """Experiment name -> its ``run_<name>`` function (imported on call: they import torch-heavy modules)."""
     from nets.experiments.centered import run_centered
     from nets.experiments.cnn import run_cnn
     from nets.experiments.drift import run_drift
@@ -45,7 +46,7 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
 
     started = time.time()
     command = command if command is not None else command_line()
-    runners = _runners()
+    runners = experiment_runners()
     walls: dict[str, float] = {}
     kept: dict[str, list[str]] = {}
     for name in EXPERIMENTS:
@@ -83,8 +84,3 @@ def _same_sweep_recorded(path: Path, profile: Profile, precision: str = "fp32") 
         return not profile_differences(read_json(path).get("meta", {}), profile, precision)
     except (OSError, ValueError):
         return False
-
-
-def RUNNERS() -> dict:
-    """Experiment name -> runner (imported lazily: they import torch-heavy modules)."""
-    return _runners()
