@@ -30,8 +30,8 @@ from dataclasses import replace
 from nets.experiments.common import (SettingsMismatch, checkpoint_dir, finish, profile_differences, read_json,
                                      read_results, result_path)
 from nets.experiments.profiles import Profile
-from nets.experiments.spectral import spectral_entry
-from nets.experiments.table1 import profile_splits, tune
+from nets.experiments.spectral import sigma_inputs, spectral_entry
+from nets.experiments.table1 import tune
 from nets.groups import get_group
 from nets.results_io import ResultsFileError
 from nets.train import TrainConfig, resolve_device
@@ -130,10 +130,8 @@ def run_centered(profile: Profile, results_root=None, *, device: str = "auto", p
     _check_grid(profile, results_root, grid)
     dev = resolve_device(device)
     run_dir = checkpoint_dir(profile, results_root)
-    splits = profile_splits(profile)
-    test = splits.test.to(dev)
-    n_sigma = min(profile.n_sigma_samples, len(splits.test))
-    x_sigma = test.x[:n_sigma]
+    splits, test, x_sigma = sigma_inputs(profile, dev)
+    n_sigma = len(x_sigma)
     # the profile with one more grid, used for the search only (results record ``profile`` itself)
     tuning = replace(profile, nu_grids=(*profile.nu_grids, (CENTERED_FORM, grid)))
     groups = {}

@@ -29,8 +29,8 @@ from nets.cnn import CNN_CHANNELS, CNN_STRIDES, SmallCNN
 from nets.experiments.common import checkpoint_dir, finish
 from nets.experiments.drift import drift_results
 from nets.experiments.profiles import Profile
-from nets.experiments.spectral import spectral_entry
-from nets.experiments.table1 import evaluate, profile_splits, summarize, table1_configs, tune
+from nets.experiments.spectral import sigma_inputs, spectral_entry
+from nets.experiments.table1 import SELECTION_RULE, evaluate, summarize, table1_configs, tune
 from nets.groups import get_group
 from nets.train import TrainConfig, resolve_device, train_runs
 
@@ -108,9 +108,7 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
     prof = cnn_profile(profile)
     dev = resolve_device(device)
     run_dir = checkpoint_dir(prof, results_root)
-    splits = profile_splits(prof)
-    test = splits.test.to(dev)
-    x_sigma = test.x[:min(prof.n_sigma_samples, len(test))]
+    splits, test, x_sigma = sigma_inputs(prof, dev)
     k = len(prof.seeds)
     table1, models, nus, spectral = {}, {}, {}, {}
     for g in prof.groups:
@@ -156,8 +154,6 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
 
 
 def _table1_protocol(profile: Profile, splits) -> dict:
-    from nets.experiments.table1 import SELECTION_RULE
-
     n_si = min(profile.n_si_samples, len(splits.test))
     return {"accuracy": "Accuracy over the full test orbit.",
             "LI": f"LI and DI over all {len(splits.test)} test samples, mean over the non-identity elements.",

@@ -25,7 +25,16 @@ from nets.metrics import class_common_logit_share, jacobian_spectral_norm
 from nets.models import CenteredLogits
 from nets.train import TrainConfig, orbit_accuracy, resolve_device, train_runs
 
-__all__ = ["run_spectral", "spectral_entry"]
+__all__ = ["run_spectral", "spectral_entry", "sigma_inputs"]
+
+
+def sigma_inputs(profile: Profile, device: torch.device) -> tuple:
+    """Figure 5's inputs for ``profile``: ``(splits, test, x_sigma)``, the profile's splits, its test
+    split on ``device`` and the first ``profile.n_sigma_samples`` test images (at most all of them),
+    on which sigma_max(J) is measured."""
+    splits = profile_splits(profile)
+    test = splits.test.to(device)
+    return splits, test, test.x[:min(profile.n_sigma_samples, len(test))]
 
 
 def spectral_entry(runs: list, x_sigma: torch.Tensor, test, group, device) -> dict:
@@ -66,10 +75,8 @@ def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", p
     started = time.time()
     dev = resolve_device(device)
     run_dir = checkpoint_dir(profile, results_root)
-    splits = profile_splits(profile)
-    test = splits.test.to(dev)
-    n_sigma = min(profile.n_sigma_samples, len(splits.test))
-    x_sigma = test.x[:n_sigma]
+    splits, test, x_sigma = sigma_inputs(profile, dev)
+    n_sigma = len(x_sigma)
     groups = {}
     for g in profile.groups:
         group = get_group(g)
