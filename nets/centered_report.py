@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from nets.evidence import measure, paired, per_seed, ratio_text
 from nets.markdown import markdown_table
 from nets.stats import Outcome, PairedTest, claim_status, decide
+from nets.verdicts import pm_text
 
 __all__ = ["GroupCheck", "centered_checks", "centered_verdict", "centered_section"]
 
@@ -49,29 +50,32 @@ class GroupCheck:
         return self.sigma_outcome if self.reached_target else "fails"
 
 
-def centered_checks(centered: Mapping, ratio_max: float) -> list[GroupCheck]:
-    """One :class:`GroupCheck` per group of a ``centered.json`` dict."""
+def centered_checks(centered: Mapping, ratio_max: float, groups: Sequence[str] = ()) -> list[GroupCheck]:
+    """One :class:`GroupCheck` per group of a ``centered.json`` dict, then one ("not measured") per
+    group of ``groups`` it lacks (the groups Figure 5 covers, when the form ran on fewer)."""
     out = []
     for g, entry in centered.get("groups", {}).items():
         da = entry.get("comparison", {}).get("DA", {})
         test = paired(per_seed(entry["model"].get("runs"), measure("sigma_max")),
                       per_seed(da.get("runs"), measure("sigma_max")), log=True)
         out.append(GroupCheck(g, test, bool(entry.get("nu_selection", {}).get("reached_target", False)), ratio_max))
+    out += [GroupCheck(g, None, False, ratio_max) for g in groups if g not in centered.get("groups", {})]
     return out
 
 
 def centered_verdict(checks: list[GroupCheck]) -> str:
     """``yes`` / ``no`` / ``partly`` / ``undecided at n = k seeds`` / ``not evaluated``
-    (:func:`nets.stats.claim_status` over the groups' outcomes)."""
+    (:func:`nets.stats.claim_status` over the groups' outcomes). A failing group answers ``no``
+    whatever the others; otherwise groups not measured are named (``yes on R4 (T3 not measured)``)."""
     n = min((c.test.n for c in checks if c.test is not None), default=0)
     status = claim_status([c.outcome for c in checks], n)
-    return ANSWERS.get(status, status)
-
-
-def _pm(entry: Mapping | None, fmt: Callable[..., str], scale: float = 1.0) -> str:
-    if not entry or entry.get("mean") is None:
-        return "n/a"
-    return f"{fmt(scale * entry['mean'])} ± {fmt(scale * (entry.get('std') or 0.0), 2)}"
+    missing = [c.group.upper() for c in checks if c.outcome == "not measured"]
+    if not missing or status in ("not supported", "not evaluated"):
+        return ANSWERS.get(status, status)
+    measured = [c for c in checks if c.outcome != "not measured"]
+    inner = claim_status([c.outcome for c in measured], n)
+    return (f"{ANSWERS.get(inner, inner)} on {', '.join(c.group.upper() for c in measured)} "
+            f"({', '.join(missing)} not measured)")
 
 
 def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
@@ -83,9 +87,11 @@ def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
 
 
 def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callable[..., str],
-                     fig_dir: str = "figures", available_figures: set[str] | None = None) -> list[str]:
+                     fig_dir: str = "figures", available_figures: set[str] | None = None,
+                     groups: Sequence[str] = ()) -> list[str]:
     """The Markdown lines of the subsection (``[]`` when ``centered`` is ``None``); ``fmt``
-    formats a number (``nets.report.fmt``)."""
+    formats a number (``nets.verdicts.fmt``); ``groups``: those the verdict should cover (Figure 5's),
+    a group the centered form has not run on being named "not measured"."""
     if not centered:
         return []
     form = centered.get("form", {})
@@ -102,9 +108,9 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callabl
         for m in models:
             label = LABELS.get(m.get("regularizer"), m.get("regularizer")) if m["method"] == "IR" else m["method"]
             nu = "" if m.get("nu") is None else f"{m['nu']:g}" + (" †" if m.get("reached_target") is False else "")
-            rows.append([g.upper(), label, nu] + [_pm(m.get(k), fmt) for k in
+            rows.append([g.upper(), label, nu] + [pm_text(m.get(k)) for k in
                                                   ("sigma_max", "sigma_max_centered", "common_logit_share")]
-                        + [_pm(m.get("accuracy"), fmt, 100.0)])
+                        + [pm_text(m.get("accuracy"), 100.0)])
         sel = entry["nu_selection"]
         for nu, si, acc in zip(sel.get("grid", []), sel.get("si", []), sel.get("accuracy", [])):
             chosen = sel.get("chosen") is not None and math.isclose(nu, sel["chosen"])
@@ -112,7 +118,7 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callabl
                              "not trained" if acc is None else fmt(100 * acc), "**chosen**" if chosen else ""])
     lines += [markdown_table(["group", "model", "ν", "σ_max(J)", "σ_max(J), centered logits",
                               "class-common share of the logits", "Acc % (test orbit)"], rows), ""]
-    checks = centered_checks(centered, ratio_max)
+    checks = centered_checks(centered, ratio_max, groups)
     answer = centered_verdict(checks)
     lines.append(f"**Does closing the loophole restore claim 5 for the normalized family? {answer}** "
                  f"(needs, per group, validation SI ≥ {target:g} at the chosen ν, and σ_max(J) ≤ {ratio_max:g} x "

@@ -320,7 +320,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         lines.append("*(spectral not run)*\n")
 
     lines += centered_section(results.get("centered"), ratio_max=thresholds.spectral_ratio_max, fmt=fmt,
-                              fig_dir=fig_dir, available_figures=available_figures)  # ours: only with centered.json
+                              fig_dir=fig_dir, available_figures=available_figures,  # ours: only with centered.json
+                              groups=list((results.get("spectral") or {}).get("groups", {})))
 
     # provenance
     lines.append("## Provenance\n")

@@ -146,5 +146,13 @@ def test_the_verdict_combines_the_groups_like_every_claim():
     assert centered_verdict([_check(0.5, seeds=1), _check(0.5, seeds=1, group="t3")]) == "undecided at n = 1 seed"
 
 
+def test_a_group_the_form_has_not_run_on_is_named_and_never_turns_a_no_into_a_yes():
+    missing = GroupCheck("t3", None, False, 0.9)
+    assert missing.outcome == "not measured"
+    assert centered_verdict([_check(0.5), missing]) == "yes on R4 (T3 not measured)"
+    assert centered_verdict([_check(0.5, reached=False), missing]) == "no"
+    assert centered_verdict([_check(0.5, seeds=1), missing]) == "undecided at n = 1 seed on R4 (T3 not measured)"
+
+
 def test_no_centered_results_no_subsection():
     assert centered_section(None, ratio_max=0.9, fmt=str) == []
