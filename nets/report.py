@@ -158,7 +158,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         if x.notes:
             evidence += "<br>" + "<br>".join(f"**note:** {n}" for n in x.notes)
         rows.append([x.claim, x.statement, f"**{x.status}**", evidence])
-    lines.append(markdown_table(["claim", "statement", "verdict", "evidence: mean [95% interval] over seeds"], rows) + "\n")
+    header = ["claim", "statement", "verdict", "evidence: mean [95% interval] over seeds"]
+    lines.append(markdown_table(header, rows) + "\n")
     lines.append(
         "How the verdicts are decided (details in `docs/statistics.md`): a single model's number is given with "
         "Student's t 95% interval on its mean over the seeds (n - 1 degrees of freedom: with 4 seeds the interval "
@@ -312,7 +313,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         _figure(lines, fig_dir, "spectral", "σ_max of the input Jacobian (top) and accuracy (bottom).",
                 available_figures)
         lines.append("### Choice of ν per regularizer form\n")
-        lines.append(markdown_table(["group", "regularizer", "ν", "SI (validation)", "Acc % (validation)", ""], sel_rows)
+        lines.append(markdown_table(["group", "regularizer", "ν", "SI (validation)", "Acc % (validation)", ""],
+                                    sel_rows)
                      + "\n")
         _figure(lines, fig_dir, "nu_selection_spectral", "SI and validation accuracy against ν per form.",
                 available_figures)

@@ -58,7 +58,8 @@ from nets.results_io.provenance import (  # noqa: F401
 __all__ = [
     "ResultsWriteError", "atomic_torch_save", "atomic_write", "file_mode", "save_figure_file", "write_bytes",
     "write_text",
-    "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "checkpoint_dir", "dumps", "figure_dir", "load_results", "load_torch_file",
+    "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "checkpoint_dir", "dumps", "figure_dir",
+    "load_results", "load_torch_file",
     "move_aside", "out_dir", "read_json", "read_results", "result_path", "to_jsonable", "write_json",
     "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD",
     "PROVENANCE_FIELDS", "code_version", "command_line", "cpu_info", "git_commit", "metadata",
