@@ -31,5 +31,6 @@ def plot_centered(centered: Mapping) -> Figure:
     """sigma_max(J) (top, white diamonds: centered logits) and test-orbit accuracy (bottom) of DA,
     the paper's three forms and our centered normalized form; one column per group."""
     fig = plot_spectral(as_spectral_results(centered))
-    fig.suptitle("Figure 5 with the centered normalized-logit form (ours, not the paper's)", fontsize=9)
+    sep = " " if len(centered["groups"]) > 1 else "\n"  # one column: too narrow for one line
+    fig.suptitle(f"Figure 5 with the centered normalized-logit form{sep}(ours, not the paper's)", fontsize=9)
     return fig
