@@ -2,7 +2,7 @@
 with its 95% interval over seeds, the paper's values beside Table 1's with a
 "within" column, and the paired comparisons of the Table 1 models.
 
-Pure functions of the results dicts; the number formatter ``fmt`` (``nets.report.fmt``)
+Pure functions of the results dicts; the number formatter ``fmt`` (``nets.verdicts.fmt``)
 is passed in, so this module depends on nothing above ``nets.evidence``.
 """
 

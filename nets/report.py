@@ -117,7 +117,7 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     lines.append(
         "Checks the experimental claims of Section 4 of the paper (Moskalev et al., 2023, "
         "\"On genuine invariance learning without weight-tying\") on Transforming-MNIST. "
-        "Every verdict below is computed by `nets/report.py` from the measured numbers with the thresholds "
+        "Every verdict below is computed by `nets/verdicts.py` from the measured numbers with the thresholds "
         "listed; nothing is tuned toward the paper's values.\n")
     if prof.get("name") != "paper":
         lines.append(
@@ -172,7 +172,7 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         "fail, none holds), **undecided at n = k seeds** (none fails, some undecided). p-values are two-sided. "
         "Where `intervals.json` is present (`python -m nets intervals`), Table 1's and Figure 5's numbers also get "
         "a bootstrap interval over test samples (trained models fixed); verdicts use the interval over seeds.\n")
-    lines.append("Thresholds (in `nets.report.Thresholds`; accuracy in %, DI in nats):\n")
+    lines.append("Thresholds (in `nets.verdicts.Thresholds`; accuracy in %, DI in nats):\n")
     lines.append(markdown_table(["claim", "quantity", "threshold"], thresholds.describe()) + "\n")
 
     # Table 1

@@ -71,7 +71,7 @@ show_markdown(markdown_table(["group", "model", "σ_max(J)", "σ_max / DA's", "A
 # %% [markdown]
 # ## Verdicts of claims 1-5 for the CNN
 #
-# Each claim's checks, with the thresholds of the MLP's report (`nets.report.Thresholds`).
+# Each claim's checks, with the thresholds of the MLP's report (`nets.verdicts.Thresholds`).
 
 # %%
 lines = []

@@ -78,7 +78,7 @@ show_markdown(markdown_table(["group", "method", "ν", "Acc. (%)", "LI ⇓", "DI
 # %% [markdown]
 # ## Verdicts
 #
-# Decided from the numbers above with the thresholds of `nets.report.Thresholds` (the same
+# Decided from the numbers above with the thresholds of `nets.verdicts.Thresholds` (the same
 # verdicts as `REPORT.md`).
 
 # %%
