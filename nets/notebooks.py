@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from nets.markdown import markdown_table  # noqa: F401  (re-exported for the notebooks)
+from nets.verdicts import verdicts
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -180,11 +181,9 @@ def show_markdown(text: str) -> None:
 
 
 def show_verdicts(results: Mapping[str, Mapping], claims: Sequence[str]) -> list:
-    """Show the verdicts of ``nets.report`` (the ones REPORT.md gives) for ``claims``
+    """Show the verdicts of :mod:`nets.verdicts` (the ones REPORT.md gives) for ``claims``
     (``"1"`` .. ``"5"``, ``"Fig. 2"``), computed from ``results`` (experiment name ->
     results dict) with the report's thresholds; returns the verdicts shown."""
-    from nets.report import verdicts
-
     shown = [v for v in verdicts(results) if v.claim in claims]
     lines = []
     for v in shown:

@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from nets.report import form_missed_target
+from nets.verdicts import form_missed_target
 from nets.results_io import save_figure_file
 
 __all__ = [

@@ -41,7 +41,7 @@ FIGURES = os.environ.get("GI_FIGURES", "build/notebooks/figures")  # where the P
 # %%
 from nets.notebooks import load_results, markdown_table, resolve, show_figures, show_markdown, show_verdicts
 from nets.figures import figures_for
-from nets.report import form_missed_target
+from nets.verdicts import form_missed_target
 
 results = load_results("spectral", PROFILE, resolve(RESULTS))
 

@@ -10,17 +10,8 @@ import json
 
 import numpy as np
 
-from nets.report import (
-    PAPER_TABLE1,
-    PAPER_TABLE1_STD,
-    Thresholds,
-    completeness,
-    form_missed_target,
-    missed_target,
-    render_report,
-    verdicts,
-    write_report,
-)
+from nets.report import PAPER_TABLE1, PAPER_TABLE1_STD, completeness, render_report, write_report
+from nets.verdicts import Thresholds, form_missed_target, missed_target, verdicts
 
 GROUPS = ("r4", "t3")
 ORDER = {"r4": 4, "t3": 3}
