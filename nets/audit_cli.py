@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from nets.results_io import ResultsWriteError, code_version, command_line, cpu_info, versions, write_bytes
+from nets.results_io import ResultsWriteError, run_provenance, write_bytes
 
 __all__ = ["AuditError", "add_parser", "build_parser", "main", "load_factory", "load_weights", "audit_images"]
 
@@ -176,12 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     result.settings["source"] = {"model": args.model, "weights": args.weights, "dataset": args.dataset,
                                  "split": "test", "channels": args.channels, "eval_mode": True,
                                  "device": str(device)}
-    commit, dirty = code_version()
-    result.settings["provenance"] = {
-        "command": shlex.join(["python", "-m", "nets", "audit", *argv]) if argv is not None else command_line(),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "wall_time_s": round(time.time() - started, 2), "git_commit": commit, "git_dirty": dirty,
-        "versions": versions(), "cpu": cpu_info(), "precision": "fp32"}
+    result.settings["provenance"] = run_provenance(
+        device=str(device), started=started,
+        command=shlex.join(["python", "-m", "nets", "audit", *argv]) if argv is not None else None)
     table = result.to_markdown()
     print("(model put in eval mode: batch normalization uses running statistics, dropout is off)")
     print(table)

@@ -21,13 +21,7 @@ from nets.audit_cli import audit_images, load_weights
 from nets.auditing import audit
 from nets.groups import R4
 from nets.models import MLP, InvariantMLP
-from nets.results_io import (
-    code_version,
-    cpu_info,
-    read_json,
-    versions,
-    write_json,
-)
+from nets.results_io import read_json, run_provenance, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,10 +42,7 @@ def main() -> None:
         result = audit(model.eval(), x, y, R4, name=f"paper {method} (R4, seed 0, {file})")
         print(result.to_markdown())
         records[method] = {"checkpoint": file, **result.to_dict()}
-    commit, dirty = code_version()
-    meta = {"command": shlex.join(["python", *sys.argv]), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-            "wall_time_s": round(time.time() - started, 2), "git_commit": commit, "git_dirty": dirty,
-            "versions": versions(), "cpu": cpu_info(), "device": "cpu", "precision": "fp32",
+    meta = {**run_provenance(device="cpu", started=started, command=shlex.join(["python", *sys.argv])),
             "data": {"dataset": "mnist", "split": "test", "n": args.n, "layout": "(N, 36, 36)"}}
     print(f"wrote {write_json(args.out, {'models': records, 'meta': meta})}")
 

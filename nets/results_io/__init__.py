@@ -52,6 +52,7 @@ from nets.results_io.provenance import (  # noqa: F401
     provenance,
     recorded_precision,
     result_sittings,
+    run_provenance,
     versions,
 )
 
@@ -63,5 +64,5 @@ __all__ = [
     "move_aside", "out_dir", "read_json", "read_results", "result_path", "to_jsonable", "write_json",
     "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD",
     "PROVENANCE_FIELDS", "code_version", "command_line", "cpu_info", "git_commit", "metadata",
-    "profile_differences", "provenance", "recorded_precision", "result_sittings", "versions",
+    "profile_differences", "provenance", "recorded_precision", "result_sittings", "run_provenance", "versions",
 ]

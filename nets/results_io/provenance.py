@@ -25,6 +25,7 @@ __all__ = [
     "git_commit",
     "code_version",
     "metadata",
+    "run_provenance",
     "PROVENANCE_FIELDS",
     "provenance",
     "result_sittings",
@@ -110,17 +111,13 @@ def code_version() -> tuple[str | None, bool | None]:
     return git_commit(), _git_dirty()
 
 
-def metadata(profile: Any, experiment: str, *, device: str, started: float,
-             command: str | None = None, precision: str = "fp32") -> dict:
-    """The provenance block every results JSON carries (``profile``: a ``Profile``;
-    ``precision``: the training precision, ``nets.precision``; ``cpu`` lists the CPU's
-    flags that matter, the bf16 ones included)."""
+def run_provenance(*, device: str, started: float, command: str | None = None, precision: str = "fp32") -> dict:
+    """How and where a run was made: ``device``, ``precision`` (the training precision,
+    ``nets.precision``), package versions, the CPU's model and the flags that matter (the bf16 ones
+    included), the git commit and whether ``nets/`` differed from it, ``command`` (default: this
+    process's), start time and wall time so far (``started``: a ``time.time()``)."""
     commit, dirty = code_version()
     return {
-        "experiment": experiment,
-        "profile": profile.to_dict(),
-        "seeds": list(profile.seeds),
-        "epochs": profile.epochs,
         "device": device,
         "precision": precision,
         "versions": versions(),
@@ -130,6 +127,19 @@ def metadata(profile: Any, experiment: str, *, device: str, started: float,
         "command": command if command is not None else command_line(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "wall_time_s": round(time.time() - started, 2),
+    }
+
+
+def metadata(profile: Any, experiment: str, *, device: str, started: float,
+             command: str | None = None, precision: str = "fp32") -> dict:
+    """The provenance block every experiment's results JSON carries (``profile``: a ``Profile``):
+    the experiment, the profile, its seeds and epochs, then :func:`run_provenance`."""
+    return {
+        "experiment": experiment,
+        "profile": profile.to_dict(),
+        "seeds": list(profile.seeds),
+        "epochs": profile.epochs,
+        **run_provenance(device=device, started=started, command=command, precision=precision),
     }
 
 
