@@ -30,7 +30,7 @@ from nets.experiments.common import checkpoint_dir, finish
 from nets.experiments.drift import drift_results
 from nets.experiments.profiles import Profile
 from nets.experiments.spectral import sigma_inputs, spectral_entry
-from nets.experiments.table1 import SELECTION_RULE, evaluate, summarize, table1_configs, tune
+from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_protocol, tune
 from nets.groups import get_group
 from nets.train import TrainConfig, resolve_device, train_runs
 
@@ -142,7 +142,7 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
             "measures": "as table1.json, drift.json and spectral.json (DA and IR-logit only) of the MLP; "
                         "each sub-dict holds its protocol.",
         },
-        "table1": {"protocol": _table1_protocol(prof, splits), "groups": table1},
+        "table1": {"protocol": table1_protocol(prof, splits), "groups": table1},
         "drift": drift,
         "spectral": {"protocol": {"sigma_max": f"sigma_max(J) of the logits' input Jacobian, per sample on the "
                                                f"first {len(x_sigma)} test samples, averaged; also on the "
@@ -151,11 +151,3 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
                      "groups": spectral},
     }
     return finish(prof, "cnn", body, results_root, device=str(dev), started=started, command=command)
-
-
-def _table1_protocol(profile: Profile, splits) -> dict:
-    n_si = min(profile.n_si_samples, len(splits.test))
-    return {"accuracy": "Accuracy over the full test orbit.",
-            "LI": f"LI and DI over all {len(splits.test)} test samples, mean over the non-identity elements.",
-            "SI": f"SI on the first {n_si} test samples, integrated gradients with {profile.ig_steps} steps.",
-            "nu": f"IR's nu: {SELECTION_RULE}.", "n_test": len(splits.test), "n_si_samples": n_si}

@@ -26,7 +26,7 @@ from nets.metrics import orbit_measures, saliency_invariance
 from nets.train import TrainConfig, TrainedRun, resolve_device, train_runs, tune_nu
 
 __all__ = ["run_table1", "profile_splits", "table1_configs", "table1_models", "chosen_nus", "tune", "evaluate",
-           "summarize"]
+           "summarize", "table1_protocol"]
 
 def profile_splits(profile: Profile) -> Splits:
     """The dataset's splits cut to the profile's sizes (first n of each split)."""
@@ -157,17 +157,20 @@ def run_table1(profile: Profile, results_root=None, *, device: str = "auto", pro
     return out
 
 
-def _body(profile: Profile, splits: Splits, groups: dict) -> dict:
+def table1_protocol(profile: Profile, splits: Splits) -> dict:
+    """How Table 1's numbers are measured on ``splits`` with ``profile``'s sizes (the ``protocol``
+    block of ``table1.json``, and of the CNN's Table 1)."""
     return {
-        "protocol": {
-            "accuracy": "Accuracy over the full test orbit (every test sample under every group element).",
-            "LI": f"LI and DI over all {len(splits.test)} test samples, mean over the non-identity elements.",
-            "SI": f"SI on the first {min(profile.n_si_samples, len(splits.test))} test samples, "
-                  f"integrated gradients with {profile.ig_steps} steps, mean over the non-identity elements.",
-            "nu": f"IR's nu tuned on validation SI (target {profile.si_target}) over the profile's grid: "
-                  + SELECTION_RULE + ".",
-            "n_test": len(splits.test),
-            "n_si_samples": min(profile.n_si_samples, len(splits.test)),
-        },
-        "groups": groups,
+        "accuracy": "Accuracy over the full test orbit (every test sample under every group element).",
+        "LI": f"LI and DI over all {len(splits.test)} test samples, mean over the non-identity elements.",
+        "SI": f"SI on the first {min(profile.n_si_samples, len(splits.test))} test samples, "
+              f"integrated gradients with {profile.ig_steps} steps, mean over the non-identity elements.",
+        "nu": f"IR's nu tuned on validation SI (target {profile.si_target}) over the profile's grid: "
+              + SELECTION_RULE + ".",
+        "n_test": len(splits.test),
+        "n_si_samples": min(profile.n_si_samples, len(splits.test)),
     }
+
+
+def _body(profile: Profile, splits: Splits, groups: dict) -> dict:
+    return {"protocol": table1_protocol(profile, splits), "groups": groups}
