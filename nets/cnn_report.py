@@ -13,7 +13,7 @@ from typing import Mapping
 
 from nets.markdown import markdown_table
 from nets.results_io import load_results, read_json
-from nets.verdicts import fmt, verdicts
+from nets.verdicts import pm_text, verdicts
 
 __all__ = ["cnn_verdicts", "cnn_section"]
 
@@ -49,8 +49,7 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
     rows = []
     for g, entry in cnn["table1"]["groups"].items():
         for m, e in entry["methods"].items():
-            cells = [f"{fmt(100 * e['accuracy']['mean'])} ± {fmt(100 * (e['accuracy']['std'] or 0), 2)}"]
-            cells += [f"{fmt(e[k]['mean'])} ± {fmt(e[k]['std'] or 0, 2)}" for k in ("LI", "DI", "SI")]
+            cells = [pm_text(e["accuracy"], 100.0), *(pm_text(e[k]) for k in ("LI", "DI", "SI"))]
             rows.append([g.upper(), m, "" if e.get("nu") is None else f"{e['nu']:g}", *cells])
     lines.append("CNN Table 1 (mean ± std over seeds):\n")
     lines.append(markdown_table(["group", "method", "nu", "Acc. (%)", "LI", "DI", "SI"], rows) + "\n")
