@@ -106,7 +106,7 @@ def test_the_issue_command_no_longer_touches_the_committed_paper_results(run_cli
     shutil.copy2(ROOT / "results" / "paper" / "table1.json", paper / "table1.json")
     before = tree_digest(tmp_path)
     rc, _, err = run_cli("table1", "--profile", "paper", "--groups", "r4", "--seeds", "0",
-                      "--results", str(tmp_path / "results"))
+                         "--results", str(tmp_path / "results"))
     assert rc == 2 and "seeds [0,1,2,3] there, [0] here" in err
     assert tree_digest(tmp_path) == before
 
@@ -182,7 +182,7 @@ def test_a_training_run_into_a_full_disk_stops_with_one_line_and_leaves_no_tempo
 
     monkeypatch.setattr(atomic.os, "replace", full)  # the first checkpoint cannot be written
     rc, _, err = run_cli("table1", "--profile", "smoke", "--groups", "r4", "--no-progress",
-                      "--results", str(tmp_path))
+                         "--results", str(tmp_path))
     ckpts = tmp_path / "smoke" / "checkpoints"
     assert rc == 1 and "the disk is full" in err and str(ckpts) in err
     assert len([ln for ln in err.splitlines() if "error:" in ln]) == 1
@@ -211,7 +211,8 @@ def test_a_subcommand_module_listed_in_extensions_is_added_and_called(run_cli, m
     assert main(["audit", "--n", "5"]) == 0 and seen["argv"] == ["--n", "5"]
 
 
-def test_ctrl_c_inside_matplotlib_is_one_line_exit_130_and_nothing_half_written(run_cli, monkeypatch, quick_copy, tree_digest):
+def test_ctrl_c_inside_matplotlib_is_one_line_exit_130_and_nothing_half_written(run_cli, monkeypatch, quick_copy,
+                                                                                 tree_digest):
     import nets.plots
 
     def interrupted(fig, path, **kw):
@@ -236,7 +237,7 @@ def test_a_checkpoint_of_another_config_is_named_in_one_line_exit_1_and_kept(run
     torch.save({"format": 1, "config": other.to_dict(), "seed": 0, "finished": True}, path)
     before = path.read_bytes()
     rc, _, err = run_cli("table1", "--profile", "smoke", "--groups", "r4", "--seeds", "0", "--no-progress",
-                      "--results", str(tmp_path))
+                         "--results", str(tmp_path))
     assert rc == 1 and len(err.strip().splitlines()) == 1
     assert str(path) in err and "move it away" in err
     assert path.read_bytes() == before  # the user's file is kept as it was

@@ -46,7 +46,7 @@ def _fp32_copy(dst: Path) -> Path:
 def test_bf16_on_a_cpu_without_bf16_instructions_is_one_line_exit_2_before_any_data(run_cli, no_data, no_bf16,
                                                                                      tmp_path, command):
     rc, _, err = run_cli(command, "--profile", "smoke", "--device", "cpu", "--precision", "bf16",
-                      "--results", str(tmp_path))
+                         "--results", str(tmp_path))
     assert rc == 2 and len(err.strip().splitlines()) == 1, err
     assert "avx512_bf16" in err and "amx_bf16" in err and "refused on this CPU" in err
     assert not any(tmp_path.iterdir())
@@ -72,11 +72,12 @@ def test_the_committed_fp32_results_are_still_the_same_sweep_for_fp32_and_anothe
     assert profile_differences(meta, QUICK, "bf16") == ["precision"]
 
 
-def test_a_bf16_run_into_a_folder_of_fp32_results_refuses_and_changes_nothing(run_cli, no_data, bf16_cpu, tmp_path, tree_digest):
+def test_a_bf16_run_into_a_folder_of_fp32_results_refuses_and_changes_nothing(run_cli, no_data, bf16_cpu, tmp_path,
+                                                                              tree_digest):
     root = _fp32_copy(tmp_path / "results")
     before = tree_digest(root)
     rc, _, err = run_cli("table1", "--profile", "quick", "--device", "cpu", "--precision", "bf16",
-                      "--results", str(root))
+                         "--results", str(root))
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert 'precision "fp32" there, "bf16" here' in err and "--results ANOTHER_DIR" in err
     assert tree_digest(root) == before
@@ -122,7 +123,7 @@ def test_fp32_metadata_keeps_the_profile_dict_and_records_the_precision():
 # ---- bf16 end to end ---------------------------------------------------------------------
 def test_a_bf16_smoke_table1_runs_end_to_end_and_records_its_precision(run_cli, bf16_cpu, tmp_path):
     rc, out, err = run_cli("table1", "--profile", "smoke", "--groups", "r4", "--device", "cpu",
-                        "--precision", "bf16", "--no-progress", "--results", str(tmp_path))
+                           "--precision", "bf16", "--no-progress", "--results", str(tmp_path))
     assert rc == 0, err
     t1 = read_json(tmp_path / "smoke" / "table1.json")
     assert t1["meta"]["precision"] == "bf16" and "bf16" in t1["meta"]["command"]
