@@ -258,7 +258,13 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     from nets.experiments.common import check_overwrite
     from nets.results_io import code_version, command_line, out_dir
 
-    check_overwrite(profile, args.results, overwrite=args.overwrite, precision=args.precision)
+    if args.command == "cnn":  # it writes cnn.json only, computed with the CNN's own sizes
+        from nets.experiments.cnn import cnn_profile
+
+        check_overwrite(cnn_profile(profile), args.results, overwrite=args.overwrite, precision=args.precision,
+                        experiments=("cnn",))
+    else:
+        check_overwrite(profile, args.results, overwrite=args.overwrite, precision=args.precision)
     if read_manifest(out_dir(profile, args.results)) is not None:  # checkpoints kept in the repository's history
         report = restore(out_dir(profile, args.results))
         if report.restored:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Mapping
 
 from nets.markdown import markdown_table
-from nets.results_io import load_results, read_json
+from nets.results_io import load_results, read_json, result_sittings
 from nets.verdicts import pm_text, verdicts
 
 __all__ = ["cnn_verdicts", "cnn_section"]
@@ -20,6 +20,15 @@ __all__ = ["cnn_verdicts", "cnn_section"]
 def cnn_verdicts(cnn: Mapping) -> list:
     """:func:`nets.verdicts.verdicts` of the CNN's results (claims 1-5; Figure 2 is not run)."""
     return [v for v in verdicts({k: cnn[k] for k in ("table1", "drift", "spectral")}) if v.claim != "Fig. 2"]
+
+
+def _commands(cnn: Mapping) -> str:
+    """The command(s) that computed ``cnn``: one, or one per sitting of a ``--groups`` run."""
+    sittings = result_sittings(cnn)
+    if len(sittings) <= 1:
+        return f"Command: `{cnn.get('meta', {}).get('command')}`."
+    return "Commands: " + "; ".join(f"`{p.get('command')}` ({', '.join(g.upper() for g in groups)})"
+                                    for groups, p in sittings) + "."
 
 
 def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mapping] | None = None,
@@ -42,7 +51,10 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
              f"({sizes.get('why')}), seeds {meta.get('seeds')}. WT pools the first layer over the orbit "
              f"({', '.join(model.get('wt_pooling') or [])}); IR is the logit form with nu tuned to validation "
              f"SI >= 0.95 over {sizes.get('nu_grid')}. Same thresholds as above; claim 5 has one IR form here "
-             "(logit). Command: `" + str(meta.get("command")) + "`.\n"]
+             f"(logit). {_commands(cnn)}\n"]
+    if cnn.get("pending_groups"):
+        lines.append(f"> **Not yet run on {', '.join(g.upper() for g in cnn['pending_groups'])}**: the verdicts "
+                     "below rest on the other groups only.\n")
     rows = [[f"{v.claim}", v.statement, mlp[v.claim].status if v.claim in mlp else "not evaluated", f"**{v.status}**"]
             for v in ours]
     lines.append(markdown_table(["claim", "statement", "MLP", "CNN"], rows) + "\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -107,3 +108,66 @@ def test_smoke_run_writes_every_figure_and_the_report_section(smoke):
     assert "## Claims 1-5 on a CNN" in text
     for claim in ("1", "2", "3", "4", "5"):
         assert f"\n| {claim} |" in text
+
+
+def _without_timings(obj):
+    """``obj`` less every wall-time field (the only numbers two runs of one seed may differ in)."""
+    if isinstance(obj, dict):
+        return {k: _without_timings(v) for k, v in obj.items() if "wall_time" not in k}
+    if isinstance(obj, list):
+        return [_without_timings(v) for v in obj]
+    return obj
+
+
+@pytest.fixture(scope="module")
+def by_group(tmp_path_factory):
+    """cnn.json after ``--groups r4`` alone, then after ``--groups t3`` into the same folder."""
+    root = tmp_path_factory.mktemp("cnn-by-group")
+    threads = torch.get_num_threads()
+    after = []
+    try:
+        for g in ("r4", "t3"):
+            assert main(["cnn", "--profile", "smoke", "--groups", g, "--results", str(root), "--no-progress",
+                         "--threads", "1"]) == 0
+            after.append(json.loads((root / "smoke" / "cnn.json").read_text()))
+    finally:
+        torch.set_num_threads(threads)
+    return root / "smoke", after
+
+
+@needs_data
+def test_a_groups_run_says_which_groups_are_pending(by_group):
+    _, (first, _) = by_group
+    assert first["pending_groups"] == ["t3"] and first["complete"] is False
+    assert all(list(first[s]["groups"]) == ["r4"] for s in ("table1", "drift", "spectral"))
+
+
+@needs_data
+def test_groups_run_one_at_a_time_add_up_to_one_run_number_for_number(by_group, smoke):
+    _, (_, both) = by_group
+    _, whole = smoke
+    assert both["complete"] is True and both["pending_groups"] == []
+    for s in ("table1", "drift", "spectral"):
+        assert list(both[s]["groups"]) == ["r4", "t3"]
+        assert _without_timings(both[s]["groups"]) == _without_timings(whole[s]["groups"]), s
+    commands = {g: p["command"] for g, p in both["group_provenance"].items()}
+    assert "--groups r4" in commands["r4"] and "--groups t3" in commands["t3"]
+
+
+@needs_data
+def test_report_names_each_sitting_and_a_pending_group(by_group, tmp_path):
+    folder, (first, _) = by_group
+    text = cnn_section(folder)
+    assert "Commands: `python -m nets cnn --profile smoke --groups r4" in text and "(T3)." in text
+    (tmp_path / "cnn.json").write_text(json.dumps(first))
+    assert "**Not yet run on T3**" in cnn_section(tmp_path, mlp_results={})
+
+
+@needs_data
+def test_a_cnn_run_with_other_seeds_is_refused_and_changes_nothing(smoke, tmp_path, run_cli, tree_digest):
+    folder, _ = smoke
+    shutil.copytree(folder, tmp_path / "smoke")
+    before = tree_digest(tmp_path)
+    rc, _, err = run_cli("cnn", "--profile", "smoke", "--seeds", "7", "--results", str(tmp_path), "--no-progress")
+    assert rc == 2 and "refusing to replace" in err and "cnn.json" in err and "seeds" in err
+    assert tree_digest(tmp_path) == before

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from nets.experiments.profiles import Profile
+from nets.experiments.profiles import PROFILES, Profile
 from nets.results_io import (  # noqa: F401  (re-exported)
     EXPERIMENTS,
     PROVENANCE_FIELDS,
@@ -24,6 +24,7 @@ from nets.results_io import (  # noqa: F401  (re-exported)
     dumps,
     figure_dir,
     git_commit,
+    group_sections,
     metadata,
     out_dir,
     profile_differences,
@@ -31,6 +32,7 @@ from nets.results_io import (  # noqa: F401  (re-exported)
     read_json,
     read_results,
     recorded_precision,
+    result_groups,
     result_path,
     result_sittings,
     to_jsonable,
@@ -81,19 +83,21 @@ def draw(experiment: str, results: dict, fig_dir: str | os.PathLike) -> list[Pat
 
 def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, device: str, started: float,
            command: str | None = None, precision: str = "fp32") -> dict:
-    """Close an experiment: draw its figures from the JSON form of its results (so
-    figures never depend on anything the JSON lacks), then write ``<experiment>.json``
-    with the provenance block (wall time including the figures; ``precision``: the
-    training precision it records). Returns the dict."""
+    """Close an experiment: keep the groups an earlier ``--groups`` run of the same sweep wrote
+    (:func:`_merge_groups`), draw its figures from the JSON form of its results (so figures never
+    depend on anything the JSON lacks), then write ``<experiment>.json`` with the provenance block
+    (wall time including the figures; ``precision``: the training precision it records) and each
+    group's sitting (``group_provenance``). Returns the dict."""
     results = json.loads(dumps(to_jsonable(body)))
     path = result_path(profile, experiment, results_root)
-    if "groups" in results:
+    by_group = bool(group_sections(results))
+    if by_group:
         results = _merge_groups(profile, results, path, precision)
     draw(experiment, results, figure_dir(profile, results_root))
     meta = metadata(profile, experiment, device=device, started=started, command=command, precision=precision)
-    if "groups" in results:  # which sitting computed each group (kept groups keep theirs)
+    if by_group:  # which sitting computed each group (kept groups keep theirs)
         kept = results.pop("group_provenance", {})
-        results["group_provenance"] = {g: kept.get(g) or provenance(meta) for g in results["groups"]}
+        results["group_provenance"] = {g: kept.get(g) or provenance(meta) for g in result_groups(results)}
     results = {"meta": meta, **results}
     write_json(path, results)
     return results
@@ -121,23 +125,30 @@ def _same_sweep(meta: dict, profile: Profile, precision: str = "fp32") -> bool:
 
 
 def _merge_groups(profile: Profile, results: dict, path: Path, precision: str = "fp32") -> dict:
-    """Keep the groups of an existing ``path`` that this run did not compute (when
-    that file is from the same profile, sizes and seeds), and say which of the
-    profile's groups are still missing: ``complete`` and ``pending_groups``."""
-    from nets.experiments.profiles import PROFILES
-
-    groups = dict(results["groups"])
+    """Keep the groups of an existing ``path`` that this run did not compute (when that file is
+    from the same profile, sizes and seeds), in every part keyed by group
+    (:func:`~nets.results_io.group_sections`: the top-level ``groups``, or each section's, as in
+    ``cnn.json``), and say which of the profile's groups are still missing: ``complete`` and
+    ``pending_groups``."""
+    results = json.loads(json.dumps(results))  # the caller's dict is left as it was
+    done = result_groups(results)
     old = _sweep_results(path, profile, precision)
     if old is not None:
-        kept = {g: v for g, v in old.get("groups", {}).items() if g not in groups}
-        groups = {**kept, **groups}
+        old_sections = group_sections(old)
+        for key, section in group_sections(results).items():
+            before = old_sections.get(key, {}).get("groups", {})
+            section["groups"] = {**{g: v for g, v in before.items() if g not in done}, **section["groups"]}
         old_prov = old.get("group_provenance") or {}
-        results = {**results, "group_provenance": {g: old_prov.get(g) or provenance(old.get("meta", {}))
-                                                   for g in kept}}
+        results["group_provenance"] = {g: old_prov.get(g) or provenance(old.get("meta", {}))
+                                       for g in result_groups(old) if g not in done}
     full = PROFILES[profile.name].groups if profile.name in PROFILES else profile.groups
-    order = [g for g in full if g in groups] + [g for g in groups if g not in full]
-    pending = [g for g in full if g not in groups]
-    return {**results, "complete": not pending, "pending_groups": pending, "groups": {g: groups[g] for g in order}}
+    have = result_groups(results)
+    order = [g for g in full if g in have] + [g for g in have if g not in full]
+    for section in group_sections(results).values():
+        section["groups"] = {g: section["groups"][g] for g in order if g in section["groups"]}
+    pending = [g for g in full if g not in have]
+    results.update(complete=not pending, pending_groups=pending)
+    return results
 
 
 class SettingsMismatch(ValueError):
@@ -145,14 +156,15 @@ class SettingsMismatch(ValueError):
     line naming the folder, the difference and the way out."""
 
 
-def settings_conflicts(profile: Profile, results_root=None, precision: str = "fp32") -> list[tuple[Path, list[str]]]:
-    """The results files in ``profile``'s folder (every experiment's JSON and ``reproduce.json``)
-    written with settings other than ``profile``'s at ``precision``, each with the differing
-    fields (:func:`~nets.results_io.profile_differences`: sizes, seeds, method fields, the
-    training precision; a ``--groups`` subset of the same sweep is no difference). A damaged
-    file is moved aside, not a conflict."""
+def settings_conflicts(profile: Profile, results_root=None, precision: str = "fp32",
+                       experiments: Sequence[str] = (*EXPERIMENTS, "reproduce")) -> list[tuple[Path, list[str]]]:
+    """The results files ``<name>.json`` of ``experiments`` in ``profile``'s folder (default: every
+    experiment's and ``reproduce.json``) written with settings other than ``profile``'s at
+    ``precision``, each with the differing fields (:func:`~nets.results_io.profile_differences`:
+    sizes, seeds, method fields, the training precision; a ``--groups`` subset of the same sweep is
+    no difference). A damaged file is moved aside, not a conflict."""
     out = []
-    for name in (*EXPERIMENTS, "reproduce"):
+    for name in experiments:
         path = result_path(profile, name, results_root)
         old = read_results(path)
         if old is not None:
@@ -167,11 +179,12 @@ def _short(v) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = False, precision: str = "fp32") -> None:
-    """Refuse (raise :class:`SettingsMismatch`) a run into a folder holding results computed
-    with other settings (:func:`settings_conflicts`), unless ``overwrite``. Call it before
-    anything is trained or written: a refused run changes nothing."""
-    conflicts = settings_conflicts(profile, results_root, precision)
+def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = False, precision: str = "fp32",
+                    experiments: Sequence[str] = (*EXPERIMENTS, "reproduce")) -> None:
+    """Refuse (raise :class:`SettingsMismatch`) a run into a folder holding results of
+    ``experiments`` computed with other settings (:func:`settings_conflicts`), unless
+    ``overwrite``. Call it before anything is trained or written: a refused run changes nothing."""
+    conflicts = settings_conflicts(profile, results_root, precision, experiments)
     if not conflicts:
         return
     if overwrite:

@@ -17,12 +17,14 @@ import os
 import sys
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from nets.results_io.atomic import atomic_write
 
 __all__ = [
     "RESULTS_ROOT",
+    "group_sections",
+    "result_groups",
     "EXPERIMENTS",
     "REPORT_EXPERIMENTS",
     "out_dir",
@@ -70,6 +72,21 @@ def figure_dir(profile: Any, results_root=None) -> Path:
 
 def result_path(profile: Any, experiment: str, results_root=None) -> Path:
     return out_dir(profile, results_root) / f"{experiment}.json"
+
+
+def group_sections(result: Mapping[str, Any]) -> dict[str | None, dict]:
+    """The parts of a results dict keyed by group, by name: ``{None: result}`` when it has a
+    top-level ``groups`` (``table1.json``, ``drift.json``, ...), else each top-level section that
+    has one (``cnn.json``'s ``table1``, ``drift`` and ``spectral``), in the file's order; ``{}``
+    when none has. The values are the dicts themselves, not copies."""
+    if "groups" in result:
+        return {None: result}  # type: ignore[dict-item]
+    return {k: v for k, v in result.items() if isinstance(v, dict) and "groups" in v}
+
+
+def result_groups(result: Mapping[str, Any]) -> list[str]:
+    """The groups a results dict covers, in its order (the union over :func:`group_sections`)."""
+    return list(dict.fromkeys(g for section in group_sections(result).values() for g in section["groups"]))
 
 
 def to_jsonable(obj: Any) -> Any:

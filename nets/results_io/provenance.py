@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from nets.results_io.files import result_groups
+
 __all__ = [
     "versions",
     "cpu_info",
@@ -157,7 +159,7 @@ def result_sittings(result: dict) -> list[tuple[list[str], dict]]:
     ``[(groups, provenance), ...]``, one entry per distinct provenance."""
     prov = result.get("group_provenance") or {}
     out: list[tuple[list[str], dict]] = []
-    for g in result.get("groups", {}):
+    for g in result_groups(result):
         p = prov.get(g)
         if p is None:
             continue
