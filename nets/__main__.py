@@ -104,7 +104,7 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 _DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32")
+                 precision="fp32", epochs=None, nu_grid=None)
 #: The results root of a bf16 run not given --results: apart from the float32 results.
 BF16_RESULTS_ROOT = RESULTS_ROOT / "bf16"
 
@@ -145,6 +145,13 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                             help="fp32 (default), or bf16: the training forward and loss under bfloat16 autocast, "
                                  "weights, optimizer and every measure float32; needs CUDA or a CPU with avx512_bf16 "
                                  f"or amx_bf16; results default to {BF16_RESULTS_ROOT}/ (docs/scaling.md)")
+        if s.name == "cnn":
+            sp.add_argument("--epochs", type=int, default=argparse.SUPPRESS, metavar="N",
+                            help="train every CNN for N epochs instead of the profile's CNN epochs (6 for paper; "
+                                 "300 is the paper's, docs/cnn.md); recorded in cnn.json's cnn_sizes")
+            sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
+                            help="IR's (logit form) nu values, searched smallest first, instead of the profile's "
+                                 "CNN grid (paper: 10 30 100; the paper's MLP grid: 1 3 10 30 100)")
         if s.name == "reproduce":
             sp.add_argument("--recompute", action="store_true", default=argparse.SUPPRESS,
                             help="run every experiment for every group again (default: a group whose results from "
@@ -258,11 +265,18 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     from nets.experiments.common import check_overwrite
     from nets.results_io import code_version, command_line, out_dir
 
+    extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
     if args.command == "cnn":  # it writes cnn.json only, computed with the CNN's own sizes
-        from nets.experiments.cnn import cnn_profile
+        from nets.experiments.cnn import cnn_profile, cnn_sizes
 
-        check_overwrite(cnn_profile(profile), args.results, overwrite=args.overwrite, precision=args.precision,
-                        experiments=("cnn",))
+        try:
+            sizes = cnn_sizes(profile.name, epochs=args.epochs, nu_grid=args.nu_grid)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if args.epochs is not None or args.nu_grid is not None:
+            extra["sizes"] = sizes
+        check_overwrite(cnn_profile(profile, sizes), args.results, overwrite=args.overwrite,
+                        precision=args.precision, experiments=("cnn",))
     else:
         check_overwrite(profile, args.results, overwrite=args.overwrite, precision=args.precision)
     if read_manifest(out_dir(profile, args.results)) is not None:  # checkpoints kept in the repository's history
@@ -277,7 +291,6 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
 
         pretrain(profile, args.command, args.results, device=args.device, address=args.address,
                  progress=not args.no_progress, precision=args.precision)
-    extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
     if args.precision != "fp32":  # fp32 runs call every runner exactly as before
         extra["precision"] = args.precision
     out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,

@@ -17,7 +17,7 @@ import torch
 from nets.__main__ import main
 from nets.cnn_report import cnn_section
 from nets.plots_cnn import CNN_FIGURES
-from nets.experiments.cnn import CNN_SIZES, cnn_profile
+from nets.experiments.cnn import CNN_SIZES, cnn_profile, cnn_sizes
 from nets.experiments.profiles import METHOD_FIELDS, PROFILES
 from nets.fetch import ENV_FROM, FOLDERS, MANIFEST, cache_root
 from nets.report import write_report
@@ -58,6 +58,29 @@ def test_cnn_sizes_change_sizes_only_and_keep_the_profiles_method():
 def test_a_profile_without_cnn_sizes_is_refused():
     with pytest.raises(ValueError, match="no CNN sizes for profile 'mine'"):
         cnn_profile(replace(PROFILES["smoke"], name="mine"))
+
+
+def test_epochs_and_nu_grid_can_be_set_for_one_run_and_say_so():
+    s = cnn_sizes("paper", epochs=300, nu_grid=(100, 1, 3, 30, 10, 3))
+    assert s.epochs == 300 and s.nu_grid == (1.0, 3.0, 10.0, 30.0, 100.0)  # sorted: the search is ascending
+    assert s.n_si_samples == CNN_SIZES["paper"].n_si_samples  # the evaluation sizes stay
+    assert "--epochs 300, --nu-grid 1 3 10 30 100" in s.why and "6 epochs" in s.why
+    assert cnn_sizes("paper") is CNN_SIZES["paper"] and cnn_profile(PROFILES["paper"], s).epochs == 300
+
+
+@pytest.mark.parametrize("kw, message", [({"epochs": 0}, "--epochs must be >= 1, got 0"),
+                                         ({"nu_grid": (10.0, -1.0)}, "--nu-grid needs positive finite values, got -1"),
+                                         ({"nu_grid": (float("nan"),)}, "got nan"),
+                                         ({"nu_grid": ()}, "got none")])
+def test_bad_epochs_or_nu_grid_are_refused(kw, message):
+    with pytest.raises(ValueError, match=message):
+        cnn_sizes("smoke", **kw)
+
+
+def test_bad_epochs_on_the_command_line_is_a_usage_error(run_cli, tmp_path):
+    rc, _, err = run_cli("cnn", "--profile", "smoke", "--epochs", "0", "--results", str(tmp_path))
+    assert rc == 2 and "--epochs must be >= 1" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
 
 
 def test_report_section_is_empty_without_cnn_json(tmp_path):
@@ -171,3 +194,30 @@ def test_a_cnn_run_with_other_seeds_is_refused_and_changes_nothing(smoke, tmp_pa
     rc, _, err = run_cli("cnn", "--profile", "smoke", "--seeds", "7", "--results", str(tmp_path), "--no-progress")
     assert rc == 2 and "refusing to replace" in err and "cnn.json" in err and "seeds" in err
     assert tree_digest(tmp_path) == before
+
+
+@needs_data
+def test_a_cnn_run_with_other_epochs_is_refused_where_the_profiles_run_is(smoke, tmp_path, run_cli, tree_digest):
+    folder, _ = smoke
+    shutil.copytree(folder, tmp_path / "smoke")
+    before = tree_digest(tmp_path)
+    rc, _, err = run_cli("cnn", "--profile", "smoke", "--epochs", "1", "--results", str(tmp_path), "--no-progress")
+    assert rc == 2 and "refusing to replace" in err and "epochs" in err
+    assert tree_digest(tmp_path) == before
+
+
+@needs_data
+def test_epochs_and_nu_grid_from_the_command_line_are_trained_and_recorded(tmp_path, run_cli):
+    threads = torch.get_num_threads()
+    try:
+        rc, _, err = run_cli("cnn", "--profile", "smoke", "--groups", "t3", "--epochs", "1", "--nu-grid", "3",
+                             "--results", str(tmp_path), "--no-progress", "--threads", "1")
+    finally:
+        torch.set_num_threads(threads)
+    assert rc == 0, err
+    r = json.loads((tmp_path / "smoke" / "cnn.json").read_text())
+    assert r["cnn_sizes"]["epochs"] == r["meta"]["epochs"] == 1 and r["cnn_sizes"]["nu_grid"] == [3.0]
+    assert "--epochs 1, --nu-grid 3" in r["cnn_sizes"]["why"]
+    assert r["table1"]["groups"]["t3"]["methods"]["IR"]["nu"] == 3.0
+    names = sorted(p.name for p in (tmp_path / "smoke" / "checkpoints").glob("cnn-*.pt"))
+    assert names and all("-e1-" in n for n in names)

@@ -16,14 +16,17 @@ Figure 4 (:func:`~nets.experiments.drift.drift_results`) and Figure 5 for DA and
 
 Sizes. The CNN costs about 20 times the MLP per image, so its epochs and nu grid are its own,
 per profile name (:data:`CNN_SIZES`; docs/cnn.md gives the measured epoch times behind them);
-every other size is the profile's. ``cnn.json`` records them (``cnn_sizes``), and its
+every other size is the profile's; ``--epochs`` and ``--nu-grid`` replace the first two for one
+run (:func:`cnn_sizes`; the full 300 epochs on a GPU). ``cnn.json`` records them (``cnn_sizes``), and its
 ``meta.profile`` is the profile as run: the named profile with the CNN's sizes.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, replace
+from typing import Sequence
 
 from nets.cnn import CNN_CHANNELS, CNN_STRIDES, SmallCNN
 from nets.experiments.common import checkpoint_dir, finish
@@ -34,7 +37,7 @@ from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_
 from nets.groups import get_group
 from nets.train import TrainConfig, resolve_device, train_runs
 
-__all__ = ["CNNSizes", "CNN_SIZES", "MODEL_NAME", "build_cnn", "cnn_profile", "run_cnn"]
+__all__ = ["CNNSizes", "CNN_SIZES", "MODEL_NAME", "build_cnn", "cnn_profile", "cnn_sizes", "run_cnn"]
 
 #: ``TrainConfig.model`` of the CNN's runs (their keys and checkpoints start ``cnn-``).
 MODEL_NAME = "cnn"
@@ -82,30 +85,56 @@ def build_cnn(config: TrainConfig) -> SmallCNN:
     return SmallCNN(config.n_classes)
 
 
-def cnn_profile(profile: Profile) -> Profile:
-    """``profile`` with the CNN's sizes (:data:`CNN_SIZES` of its name): epochs, IR's logit nu grid
-    (the only form trained) and the evaluation sizes it sets. Raises ValueError for a profile name without
-    CNN sizes."""
-    if profile.name not in CNN_SIZES:
-        raise ValueError(f"no CNN sizes for profile {profile.name!r}; known: {', '.join(CNN_SIZES)}")
-    s = CNN_SIZES[profile.name]
+def cnn_sizes(profile_name: str, *, epochs: int | None = None,
+              nu_grid: Sequence[float] | None = None) -> CNNSizes:
+    """:data:`CNN_SIZES` of ``profile_name``, with ``epochs`` and the IR ``nu_grid`` replaced where
+    given (``python -m nets cnn --epochs N --nu-grid NU ...``; the grid is searched smallest first,
+    so it is sorted); ``why`` then records the change. Raises ValueError for a profile name without
+    CNN sizes, epochs < 1, or an empty grid or a nu that is not a positive finite number."""
+    if profile_name not in CNN_SIZES:
+        raise ValueError(f"no CNN sizes for profile {profile_name!r}; known: {', '.join(CNN_SIZES)}")
+    base = CNN_SIZES[profile_name]
+    if epochs is None and nu_grid is None:
+        return base
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {epochs}")
+    if nu_grid is not None:
+        bad = [nu for nu in nu_grid if not (math.isfinite(nu) and nu > 0)]
+        if not nu_grid or bad:
+            raise ValueError(f"--nu-grid needs positive finite values, got {bad[0] if bad else 'none'}")
+        nu_grid = tuple(sorted({float(nu) for nu in nu_grid}))
+    changed = ([f"--epochs {epochs}"] if epochs is not None else []) + \
+              ([f"--nu-grid {' '.join(f'{nu:g}' for nu in nu_grid)}"] if nu_grid is not None else [])
+    return replace(base, epochs=base.epochs if epochs is None else epochs,
+                   nu_grid=base.nu_grid if nu_grid is None else nu_grid,
+                   why=f"set on the command line ({', '.join(changed)}); the {profile_name} profile's own: "
+                       f"{base.epochs} epochs, nu grid {list(base.nu_grid)} ({base.why})")
+
+
+def cnn_profile(profile: Profile, sizes: CNNSizes | None = None) -> Profile:
+    """``profile`` with the CNN's sizes (``sizes``, default :data:`CNN_SIZES` of its name): epochs,
+    IR's logit nu grid (the only form trained) and the evaluation sizes it sets. Raises ValueError
+    for a profile name without CNN sizes."""
+    s = sizes if sizes is not None else cnn_sizes(profile.name)
     evaluation = {k: getattr(s, k) for k in ("n_test", "n_si_samples", "n_drift_samples", "n_sigma_samples")
                   if getattr(s, k) is not None}
     return replace(profile, epochs=s.epochs, nu_grids=(("logit", tuple(s.nu_grid)),), regularizers=("logit",),
                    **evaluation)
 
 
-def _sizes_record(profile: Profile) -> dict:
-    return {"profile": profile.name, **asdict(CNN_SIZES[profile.name])}
+def _sizes_record(profile_name: str, sizes: CNNSizes) -> dict:
+    return {"profile": profile_name, **asdict(sizes)}
 
 
 def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-            command: str | None = None) -> dict:
-    """Train (or load) the CNN's WT, DA and IR on every group of ``profile`` (with the CNN's sizes,
-    :func:`cnn_profile`), measure Table 1, Figure 4 and Figure 5 (DA vs IR), and write
-    ``<results_root>/<profile>/cnn.json`` and its figures (``figures/cnn_*``). Returns the results."""
+            command: str | None = None, sizes: CNNSizes | None = None) -> dict:
+    """Train (or load) the CNN's WT, DA and IR on every group of ``profile`` (with the CNN's sizes:
+    ``sizes``, default :data:`CNN_SIZES` of the profile's name; :func:`cnn_profile`), measure
+    Table 1, Figure 4 and Figure 5 (DA vs IR), and write ``<results_root>/<profile>/cnn.json`` and
+    its figures (``figures/cnn_*``). Returns the results."""
     started = time.time()
-    prof = cnn_profile(profile)
+    sizes = sizes if sizes is not None else cnn_sizes(profile.name)
+    prof = cnn_profile(profile, sizes)
     dev = resolve_device(device)
     run_dir = checkpoint_dir(prof, results_root)
     splits, test, x_sigma = sigma_inputs(prof, dev)
@@ -132,13 +161,13 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
         "model": {"class": "nets.cnn.SmallCNN", "name": MODEL_NAME, "channels": list(CNN_CHANNELS),
                   "strides": list(CNN_STRIDES), "parameters": sum(p.numel() for p in SmallCNN().parameters()),
                   "wt_pooling": sorted({m["WT"][0].wt_pooling for m in models.values()})},
-        "cnn_sizes": _sizes_record(prof),
+        "cnn_sizes": _sizes_record(prof.name, sizes),
         "protocol": {
             "training": "Adam lr 8e-4, batch size 512, best validation orbit accuracy epoch kept; "
                         f"{prof.epochs} epochs (cnn_sizes), seeds {list(prof.seeds)}.",
             "WT": "first-layer group pooling: after_first_layer(max_g relu(conv1(g x))), as the paper's WT.",
             "IR": f"logit form, nu tuned on validation SI >= {prof.si_target}, ascending search over "
-                  f"{list(CNN_SIZES[prof.name].nu_grid)}.",
+                  f"{list(sizes.nu_grid)}.",
             "measures": "as table1.json, drift.json and spectral.json (DA and IR-logit only) of the MLP; "
                         "each sub-dict holds its protocol.",
         },
