@@ -21,6 +21,7 @@ from nets.experiments.cnn import CNN_SIZES, cnn_profile, cnn_sizes
 from nets.experiments.profiles import METHOD_FIELDS, PROFILES
 from nets.fetch import ENV_FROM, FOLDERS, MANIFEST, cache_root
 from nets.report import write_report
+from nets.results_io import without_sitting
 
 
 def _data_available() -> bool:
@@ -133,15 +134,6 @@ def test_smoke_run_writes_every_figure_and_the_report_section(smoke):
         assert f"\n| {claim} |" in text
 
 
-def _without_timings(obj):
-    """``obj`` less every wall-time field (the only numbers two runs of one seed may differ in)."""
-    if isinstance(obj, dict):
-        return {k: _without_timings(v) for k, v in obj.items() if "wall_time" not in k}
-    if isinstance(obj, list):
-        return [_without_timings(v) for v in obj]
-    return obj
-
-
 @pytest.fixture(scope="module")
 def by_group(tmp_path_factory):
     """cnn.json after ``--groups r4`` alone, then after ``--groups t3`` into the same folder."""
@@ -172,7 +164,7 @@ def test_groups_run_one_at_a_time_add_up_to_one_run_number_for_number(by_group, 
     assert both["complete"] is True and both["pending_groups"] == []
     for s in ("table1", "drift", "spectral"):
         assert list(both[s]["groups"]) == ["r4", "t3"]
-        assert _without_timings(both[s]["groups"]) == _without_timings(whole[s]["groups"]), s
+        assert without_sitting(both[s]["groups"]) == without_sitting(whole[s]["groups"]), s
     commands = {g: p["command"] for g, p in both["group_provenance"].items()}
     assert "--groups r4" in commands["r4"] and "--groups t3" in commands["t3"]
 
@@ -187,22 +179,14 @@ def test_report_names_each_sitting_and_a_pending_group(by_group, tmp_path):
 
 
 @needs_data
-def test_a_cnn_run_with_other_seeds_is_refused_and_changes_nothing(smoke, tmp_path, run_cli, tree_digest):
+@pytest.mark.parametrize("flags, named", [(("--seeds", "7"), "seeds"), (("--epochs", "1"), "epochs")])
+def test_a_cnn_run_with_other_settings_is_refused_and_changes_nothing(smoke, tmp_path, run_cli, tree_digest,
+                                                                      flags, named):
     folder, _ = smoke
     shutil.copytree(folder, tmp_path / "smoke")
     before = tree_digest(tmp_path)
-    rc, _, err = run_cli("cnn", "--profile", "smoke", "--seeds", "7", "--results", str(tmp_path), "--no-progress")
-    assert rc == 2 and "refusing to replace" in err and "cnn.json" in err and "seeds" in err
-    assert tree_digest(tmp_path) == before
-
-
-@needs_data
-def test_a_cnn_run_with_other_epochs_is_refused_where_the_profiles_run_is(smoke, tmp_path, run_cli, tree_digest):
-    folder, _ = smoke
-    shutil.copytree(folder, tmp_path / "smoke")
-    before = tree_digest(tmp_path)
-    rc, _, err = run_cli("cnn", "--profile", "smoke", "--epochs", "1", "--results", str(tmp_path), "--no-progress")
-    assert rc == 2 and "refusing to replace" in err and "epochs" in err
+    rc, _, err = run_cli("cnn", "--profile", "smoke", *flags, "--results", str(tmp_path), "--no-progress")
+    assert rc == 2 and "refusing to replace" in err and "cnn.json" in err and named in err
     assert tree_digest(tmp_path) == before
 
 

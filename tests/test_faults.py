@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from nets.results_io import read_json
+from nets.results_io import read_json, without_sitting
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["table1", "--profile", "smoke", "--groups", "r4", "--no-progress", "--threads", "1"]
@@ -31,15 +31,7 @@ def _run(results: Path) -> subprocess.CompletedProcess:
 
 def _numbers(results: Path) -> dict:
     """table1.json without what legitimately differs between sittings (provenance, wall times)."""
-    def strip(v):
-        if isinstance(v, dict):
-            return {k: strip(x) for k, x in v.items() if "wall_time" not in k}
-        if isinstance(v, list):
-            return [strip(x) for x in v]
-        return v
-
-    data = read_json(results / "smoke" / "table1.json")
-    return strip({k: v for k, v in data.items() if k not in ("meta", "group_provenance")})
+    return without_sitting(read_json(results / "smoke" / "table1.json"))
 
 
 @pytest.fixture(scope="module")

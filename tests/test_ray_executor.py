@@ -27,10 +27,10 @@ from nets.experiments.profiles import get_profile  # noqa: E402
 from nets.experiments.reproduce import run_reproduce  # noqa: E402
 from nets.experiments.table1 import profile_splits, run_table1  # noqa: E402
 from nets.precision import BF16_CPU_FLAGS, cpu_flags  # noqa: E402
+from nets.results_io import without_sitting  # noqa: E402
 from nets.train import checkpoint_path  # noqa: E402
 
 SMOKE = get_profile("smoke")
-SITTING_KEYS = ("meta", "group_provenance")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -62,13 +62,7 @@ def serial(tmp_path_factory) -> Path:
 
 def numbers(path: Path) -> dict:
     """A results file without the fields that describe the sitting (provenance, wall times)."""
-    def strip(obj):
-        if isinstance(obj, dict):
-            return {k: strip(v) for k, v in obj.items() if k not in SITTING_KEYS and "wall_time" not in k}
-        if isinstance(obj, list):
-            return [strip(v) for v in obj]
-        return obj
-    return strip(json.loads(path.read_text()))
+    return without_sitting(json.loads(path.read_text()))
 
 
 class KillFirstAttempt:

@@ -126,3 +126,11 @@ def test_importing_the_library_runs_no_subprocess():
             + "".join(f"import {m}\n" for m in modules))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+
+
+def test_without_sitting_keeps_the_numbers_and_drops_provenance_and_wall_times_at_any_depth():
+    result = {"meta": {"wall_time_s": 3.0}, "group_provenance": {"r4": {}},
+              "groups": {"r4": {"acc": [0.5, 0.25], "train_wall_time_s": 9.0,
+                                "runs": [{"seed": 0, "wall_time_s": 1.0, "meta": {}}]}}}
+    assert rio.without_sitting(result) == {"groups": {"r4": {"acc": [0.5, 0.25], "runs": [{"seed": 0}]}}}
+    assert result["meta"] == {"wall_time_s": 3.0}  # the argument is left as it was

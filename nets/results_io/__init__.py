@@ -56,6 +56,7 @@ from nets.results_io.provenance import (  # noqa: F401
     result_sittings,
     run_provenance,
     versions,
+    without_sitting,
 )
 
 __all__ = [
@@ -67,4 +68,5 @@ __all__ = [
     "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD",
     "PROVENANCE_FIELDS", "code_version", "command_line", "cpu_info", "git_commit", "metadata",
     "profile_differences", "provenance", "recorded_precision", "result_sittings", "run_provenance", "versions",
+    "without_sitting",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "PROVENANCE_FIELDS",
     "provenance",
     "result_sittings",
+    "without_sitting",
     "profile_differences",
     "recorded_precision",
 ]
@@ -152,6 +153,19 @@ PROVENANCE_FIELDS = ("command", "started_at", "wall_time_s", "git_commit", "git_
 def provenance(meta: dict) -> dict:
     """The sitting-specific part of a ``meta`` block (see :data:`PROVENANCE_FIELDS`)."""
     return {k: meta.get(k) for k in PROVENANCE_FIELDS}
+
+
+def without_sitting(result: Any) -> Any:
+    """A results dict (or any part of one) less what describes the sitting that computed it rather
+    than its numbers: ``meta``, ``group_provenance`` and every ``*wall_time*`` field, at any depth.
+    The tests compare a serial run with a Ray run, a killed and resumed run with an uninterrupted one,
+    and ``--groups`` runs with one run this way, number for number."""
+    if isinstance(result, dict):
+        return {k: without_sitting(v) for k, v in result.items()
+                if k not in ("meta", "group_provenance") and "wall_time" not in k}
+    if isinstance(result, list):
+        return [without_sitting(v) for v in result]
+    return result
 
 
 def result_sittings(result: dict) -> list[tuple[list[str], dict]]:
