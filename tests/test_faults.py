@@ -49,8 +49,16 @@ def _copy(reference: Path, tmp_path: Path) -> Path:
     return dst
 
 
+def _default_sigint() -> None:
+    """In the child, before Python starts: Ctrl-C's default disposition. A shell starts a background
+    job (``bash scripts/test.sh &``) with SIGINT ignored, its children inherit that, and Python then
+    installs no KeyboardInterrupt handler, so the run would not see the test's Ctrl-C at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_after_first_checkpoint(results: Path, sig: int) -> subprocess.CompletedProcess:
-    proc = subprocess.Popen(_cmd(results), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(_cmd(results), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     ckpts = results / "smoke" / "checkpoints"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not any(ckpts.glob("*.pt")):
