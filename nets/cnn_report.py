@@ -23,12 +23,14 @@ def cnn_verdicts(cnn: Mapping) -> list:
 
 
 def _commands(cnn: Mapping) -> str:
-    """The command(s) that computed ``cnn``: one, or one per sitting of a ``--groups`` run."""
+    """The command(s) that computed ``cnn`` with their wall times: one, or one per sitting of a
+    ``--groups`` run."""
     sittings = result_sittings(cnn)
     if len(sittings) <= 1:
-        return f"Command: `{cnn.get('meta', {}).get('command')}`."
-    return "Commands: " + "; ".join(f"`{p.get('command')}` ({', '.join(g.upper() for g in groups)})"
-                                    for groups, p in sittings) + "."
+        meta = cnn.get("meta", {})
+        return f"Command: `{meta.get('command')}` ({meta.get('wall_time_s') or 0:.0f} s)."
+    return "Commands: " + "; ".join(f"`{p.get('command')}` ({', '.join(g.upper() for g in groups)}, "
+                                    f"{p.get('wall_time_s') or 0:.0f} s)" for groups, p in sittings) + "."
 
 
 def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mapping] | None = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import replace
 
@@ -173,7 +174,8 @@ def test_groups_run_one_at_a_time_add_up_to_one_run_number_for_number(by_group, 
 def test_report_names_each_sitting_and_a_pending_group(by_group, tmp_path):
     folder, (first, _) = by_group
     text = cnn_section(folder)
-    assert "Commands: `python -m nets cnn --profile smoke --groups r4" in text and "(T3)." in text
+    assert "Commands: `python -m nets cnn --profile smoke --groups r4" in text
+    assert re.search(r"--groups t3 [^`]*` \(T3, \d+ s\)\.", text)
     (tmp_path / "cnn.json").write_text(json.dumps(first))
     assert "**Not yet run on T3**" in cnn_section(tmp_path, mlp_results={})
 
