@@ -270,11 +270,9 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         from nets.experiments.cnn import cnn_profile, cnn_sizes
 
         try:
-            sizes = cnn_sizes(profile.name, epochs=args.epochs, nu_grid=args.nu_grid)
+            extra["sizes"] = sizes = cnn_sizes(profile.name, epochs=args.epochs, nu_grid=args.nu_grid)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        if args.epochs is not None or args.nu_grid is not None:
-            extra["sizes"] = sizes
         check_overwrite(cnn_profile(profile, sizes), args.results, overwrite=args.overwrite,
                         precision=args.precision, experiments=("cnn",))
     else:

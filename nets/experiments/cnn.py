@@ -122,10 +122,6 @@ def cnn_profile(profile: Profile, sizes: CNNSizes | None = None) -> Profile:
                    **evaluation)
 
 
-def _sizes_record(profile_name: str, sizes: CNNSizes) -> dict:
-    return {"profile": profile_name, **asdict(sizes)}
-
-
 def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
             command: str | None = None, sizes: CNNSizes | None = None) -> dict:
     """Train (or load) the CNN's WT, DA and IR on every group of ``profile`` (with the CNN's sizes:
@@ -161,7 +157,7 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
         "model": {"class": "nets.cnn.SmallCNN", "name": MODEL_NAME, "channels": list(CNN_CHANNELS),
                   "strides": list(CNN_STRIDES), "parameters": sum(p.numel() for p in SmallCNN().parameters()),
                   "wt_pooling": sorted({m["WT"][0].wt_pooling for m in models.values()})},
-        "cnn_sizes": _sizes_record(prof.name, sizes),
+        "cnn_sizes": {"profile": prof.name, **asdict(sizes)},
         "protocol": {
             "training": "Adam lr 8e-4, batch size 512, best validation orbit accuracy epoch kept; "
                         f"{prof.epochs} epochs (cnn_sizes), seeds {list(prof.seeds)}.",

@@ -129,8 +129,7 @@ def _merge_groups(profile: Profile, results: dict, path: Path, precision: str = 
     from the same profile, sizes and seeds), in every part keyed by group
     (:func:`~nets.results_io.group_sections`: the top-level ``groups``, or each section's, as in
     ``cnn.json``), and say which of the profile's groups are still missing: ``complete`` and
-    ``pending_groups``."""
-    results = json.loads(json.dumps(results))  # the caller's dict is left as it was
+    ``pending_groups``. Updates ``results`` (:func:`finish`'s fresh JSON copy) in place and returns it."""
     done = result_groups(results)
     old = _sweep_results(path, profile, precision)
     if old is not None:
