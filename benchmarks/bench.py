@@ -397,17 +397,19 @@ def bench_training(group: Group, data: Data, device: torch.device, rounds: int, 
 
 
 def eval_items(data: Data, group: Group, device: torch.device, n_si: int, n_sigma: int):
-    """``{item: (n_samples, {"ours": fn, "reference": fn})}``; each fn returns the metric."""
+    """``{item: (n_samples, {"ours": fn, "reference": fn})}``; each fn returns the metric. Without
+    captum (:func:`benchmarks.reference.captum_missing`) SI has no ``"reference"``."""
     ours, ref = eval_model(device)
     xt, yt = data.test_x, data.test_y
     xs, ys, xj = xt[:n_si], yt[:n_si], xt[:n_sigma]
+    si_ref = {} if R.captum_missing() else {
+        "reference": lambda: R.reference_saliency_invariance(ref, xs, ys, group, 50, device=device)}
     return {
         "LI": (len(xt), {"ours": lambda: metrics.logit_invariance(ours, xt, group),
                          "reference": lambda: R.reference_logit_invariance(ref, xt, group, device=device)}),
         "DI": (len(xt), {"ours": lambda: metrics.distribution_invariance(ours, xt, group),
                          "reference": lambda: R.reference_distribution_invariance(ref, xt, group, device=device)}),
-        "SI": (n_si, {"ours": lambda: metrics.saliency_invariance(ours, xs, ys, group, n_steps=50),
-                      "reference": lambda: R.reference_saliency_invariance(ref, xs, ys, group, 50, device=device)}),
+        "SI": (n_si, {"ours": lambda: metrics.saliency_invariance(ours, xs, ys, group, n_steps=50), **si_ref}),
         "sigma": (n_sigma, {"ours": lambda: metrics.jacobian_spectral_norm(ours, xj).mean(),
                             "reference": lambda: R.reference_jacobian_spectral_norm(ref, xj, device).mean()}),
     }
@@ -424,26 +426,31 @@ def bench_eval(group: Group, data: Data, device: torch.device, rounds: int, n_si
         mm = probe.median
         values = {k: float(v) for k, v in last.items()}
         fl = eval_flops(item, group.order)
+        has_ref = "reference" in fns
         row: dict = {"n_samples": n, "flops_per_sample": fl, "times_s": times, "values": values,
-                     "abs_diff": abs(values["ours"] - values["reference"]),
+                     "abs_diff": abs(values["ours"] - values["reference"]) if has_ref else None,
                      "matmul_gflops_interleaved": probe.rates}
+        if not has_ref:
+            row["reference"], row["reference_skipped"] = None, R.captum_missing()
         for name in fns:
             t = statistics.median(times[name])
             gflops = n * fl / t / 1e9
             row[name] = {"s_median": t, "samples_per_s": n / t, "s_per_1000": 1000 * t / n, "gflops": gflops,
                          "pct_of_matmul": 100 * gflops / mm, "pct_of_matmul_start": 100 * gflops / mm_start}
-        row["speedup"] = speedup(times["reference"], times["ours"])
+        row["speedup"] = speedup(times["reference"], times["ours"]) if has_ref else None
         out[item] = row
-        print(f"  {item} on {n:,}: ours {row['ours']['samples_per_s']:,.0f}/s, reference "
-              f"{row['reference']['samples_per_s']:,.0f}/s (x{row['speedup']:.2f}); "
-              f"values {values['ours']:.6g} / {values['reference']:.6g}", flush=True)
+        versus = (f"reference {row['reference']['samples_per_s']:,.0f}/s (x{row['speedup']:.2f}); values "
+                  f"{values['ours']:.6g} / {values['reference']:.6g}" if has_ref
+                  else f"value {values['ours']:.6g}; no reference: {row['reference_skipped']}")
+        print(f"  {item} on {n:,}: ours {row['ours']['samples_per_s']:,.0f}/s, {versus}", flush=True)
     return out
 
 
 # ---- memory (one subprocess per item) ---------------------------------------------------
 def memory_item_names() -> list[str]:
     train = [f"train:{m}:{who}" for m in METHODS for who in ("ours_1seed", "ours_4seeds", "reference")]
-    evals = [f"eval:{i}:{who}" for i in ("LI", "DI", "SI", "sigma") for who in ("ours", "reference")]
+    evals = [f"eval:{i}:{who}" for i in ("LI", "DI", "SI", "sigma") for who in ("ours", "reference")
+             if not (i == "SI" and who == "reference" and R.captum_missing())]
     return train + evals
 
 
@@ -567,7 +574,10 @@ def table(res: dict) -> str:
     for item, row in res["eval"].items():
         for who in ("ours", "reference"):
             r = row[who]
-            sp = f"x{row['speedup']:.2f}" if who == "ours" else ""
+            if r is None:
+                lines.append(f"{item:8} {who:12} skipped: {row['reference_skipped']}")
+                continue
+            sp = f"x{row['speedup']:.2f}" if who == "ours" and row["speedup"] is not None else ""
             lines.append(f"{item:8} {who:12} {row['n_samples']:7,} {r['samples_per_s']:11,.0f} "
                          f"{r['s_per_1000']:8.3f} {r['pct_of_matmul']:7.1f}% {sp:>9}")
     if res.get("memory"):

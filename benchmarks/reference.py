@@ -271,6 +271,16 @@ def reference_distribution_invariance(
     return total / (x.shape[0] * (group.order - 1))
 
 
+def captum_missing() -> str | None:
+    """Why :func:`reference_saliency_invariance` cannot run here, or ``None`` when it can: captum
+    is a test extra, absent on a bare GPU machine (``scripts/gpu_check.sh``)."""
+    try:
+        import captum.attr  # noqa: F401  (an optional extra: probed, not required)
+    except ImportError as e:
+        return f"captum cannot be imported ({e}); the SI reference needs it"
+    return None
+
+
 def reference_saliency_invariance(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, group: Group, n_steps: int = 50,
     batch_size: int = 64, device: torch.device | str = "cpu",
