@@ -49,6 +49,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "orbit_measures",
         "orbit_terms",
         "class_common_logit_share",
+        "centered_logit_norm",
         "cosine_similarity",
     ),
     "nets.auditing": ("audit", "AuditResult"),

@@ -5,8 +5,8 @@ Every subcommand is one entry of :data:`SUBCOMMANDS` (built in this file) or one
 ``main(argv)`` taking the arguments after the subcommand's name), so adding one is one line.
 
 Bad input gets one line on stderr and exit code 2 (nothing is loaded or written first); a
-refused overwrite exit 2; a damaged or missing results file for ``report``, or a folder that
-cannot be written, exit 1; Ctrl-C exit 130, saying what was saved.
+refused overwrite exit 2; a damaged or missing results file for ``report``, a folder that
+cannot be written, or a checkpoint that an evaluation-only subcommand lacks, exit 1; Ctrl-C exit 130, saying what was saved.
 """
 
 from __future__ import annotations
@@ -64,6 +64,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                             f"{_OUT}intervals.json (REPORT.md shows them beside the intervals over seeds); reads "
                             f"the models from {_OUT}checkpoints/ and refuses to train a missing one",
                             "python -m nets intervals --profile paper"),
+    "scale": Subcommand("scale", "Figure 5's sigma_max split into logit scale and sigma per unit of scale (beyond "
+                        "the paper; from the checkpoints, trains nothing)",
+                        f"{_OUT}scale.json and {_OUT}figures/scale.png/.pdf; reads spectral.json (and centered.json "
+                        f"when present) for the chosen nu, the models from {_OUT}checkpoints/, and refuses to train "
+                        "a missing one", "python -m nets scale --profile paper"),
     "report": Subcommand("report", "redraw the figures and rewrite REPORT.md from the JSON files (trains nothing)",
                          f"{_OUT}figures/*.png/.pdf and {_OUT}REPORT.md (never a number of the JSON files)",
                          "python -m nets report --profile paper"),
@@ -133,14 +138,14 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
         sp = sub.add_parser(s.name, description=f"{s.summary}.\n\nwrites: {s.writes}.",
                             epilog=f"example: {s.example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         _run_options(sp, suppress=True)
-        if s.name not in ("report", "centered"):  # centered: reads spectral.json, trains one form (local)
+        if s.name not in ("report", "centered", "scale"):  # centered trains one form (local); scale trains none
             sp.add_argument("--executor", choices=("local", "ray"), default=argparse.SUPPRESS,
                             help="local: train in this process as the experiment goes (default); ray: first train "
                                  "every training stack it needs as a Ray task, then run it (docs/scaling.md)")
             sp.add_argument("--address", default=argparse.SUPPRESS,
                             help="with --executor ray: the Ray cluster (auto, or HOST:PORT; default: RAY_ADDRESS, "
                                  "else a new local cluster)")
-        if s.name not in ("report", "centered", "intervals", "cnn"):  # fp32 only: intervals evaluates fp32 checkpoints
+        if s.name not in ("report", "centered", "intervals", "cnn", "scale"):  # fp32 only: these evaluate fp32 checkpoints
             sp.add_argument("--precision", choices=PRECISIONS, default=argparse.SUPPRESS,
                             help="fp32 (default), or bf16: the training forward and loss under bfloat16 autocast, "
                                  "weights, optimizer and every measure float32; needs CUDA or a CPU with avx512_bf16 "
@@ -254,7 +259,7 @@ def _report(args: argparse.Namespace, profile) -> int:
               f"{profile.name} --results {args.results}` first", file=sys.stderr)
         return 1
     for name, r in results.items():
-        if name in (*EXPERIMENTS, "centered"):  # intervals.json has no figure
+        if name in (*EXPERIMENTS, "centered", "scale"):  # intervals.json has no figure
             draw(name, r, figure_dir(profile, args.results))
     print(f"wrote {write_report(folder)}")
     return 0
@@ -326,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, k):
             setattr(args, k, v)
     from nets.experiments.common import SettingsMismatch
-    from nets.results_io import ResultsFileError, ResultsWriteError
+    from nets.results_io import ResultsFileError, ResultsWriteError, WouldTrain
 
     profile = None
     try:
@@ -349,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SettingsMismatch) as e:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except (ResultsFileError, ResultsWriteError, ArchiveError) as e:
+    except (ResultsFileError, ResultsWriteError, ArchiveError, WouldTrain) as e:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

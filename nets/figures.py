@@ -1,5 +1,5 @@
 """Which figures each experiment draws: the one registry over :mod:`nets.plots` (the paper's
-figures), :mod:`nets.plots_centered` and :mod:`nets.plots_cnn` (beyond the paper)."""
+figures), :mod:`nets.plots_centered`, :mod:`nets.plots_scale` and :mod:`nets.plots_cnn` (beyond the paper)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from nets.plots import (plot_drift, plot_nu_selection, plot_saliency, plot_spectral, plot_table1, plot_tsne)
 from nets.plots_centered import plot_centered
 from nets.plots_cnn import cnn_figures
+from nets.plots_scale import plot_scale
 
 __all__ = ["figures_for"]
 
@@ -22,6 +23,7 @@ def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
         "spectral": lambda: {"spectral": plot_spectral(results),
                              "nu_selection_spectral": plot_nu_selection(results)},
         "centered": lambda: {"centered": plot_centered(results)},
+        "scale": lambda: {"scale": plot_scale(results)},
         "tsne": lambda: {"tsne": plot_tsne(results)},
         "saliency": lambda: {f"saliency_{g}": plot_saliency(results, g) for g in results["groups"]},
         "cnn": lambda: cnn_figures(results),

@@ -78,6 +78,7 @@ from nets.pairwise import half_squared_logit_distance, kl_from_log_probs
 from nets.sensitivity import (  # noqa: F401  (re-exported)
     DEFAULT_JAC_CHUNK,
     JacobianMethod,
+    centered_logit_norm,
     class_common_logit_share,
     jacobian_spectral_norm,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "ig_quadrature",
     "jacobian_spectral_norm",
     "class_common_logit_share",
+    "centered_logit_norm",
 ]
 
 SaliencyTarget = Literal["label", "predicted"]

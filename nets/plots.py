@@ -32,6 +32,9 @@ __all__ = [
     "GROUP_TEX",
     "MEASURE_TEX",
     "group_tex",
+    "print_sized",
+    "style_axes",
+    "model_color",
     "plot_table1",
     "plot_nu_selection",
     "plot_drift",
@@ -109,7 +112,7 @@ def group_tex(name: str) -> str:
     return GROUP_TEX.get(name, name)
 
 
-def _print_sized(plot: Callable[..., Figure]) -> Callable[..., Figure]:
+def print_sized(plot: Callable[..., Figure]) -> Callable[..., Figure]:
     """Build the figure under :data:`_PRINT_RC`, and pin the tick label sizes on every axis
     (ticks are re-made at draw time, from whatever rcParams hold then)."""
 
@@ -124,7 +127,8 @@ def _print_sized(plot: Callable[..., Figure]) -> Callable[..., Figure]:
     return wrapper
 
 
-def _style(ax) -> None:
+def style_axes(ax) -> None:
+    """The house style of every panel: a light grid, no top or right spine."""
     ax.grid(True, alpha=0.3, linewidth=0.6)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -140,7 +144,7 @@ def _log_headroom(top: float) -> float:
     return 2.5 * top if top > 0 else 1.0
 
 
-@_print_sized
+@print_sized
 def plot_table1(results: Mapping, paper: Mapping | None = None) -> Figure:
     """Table 1 as bars: accuracy, LI, DI and SI per group and method (mean +- std
     over seeds); the paper's values (``paper[group][method] = (acc %, LI, DI, SI)``,
@@ -186,7 +190,7 @@ def plot_table1(results: Mapping, paper: Mapping | None = None) -> Figure:
         if measure == "accuracy":
             ax.set_ylim(0, 105)
             ax.set_yticks(np.arange(0, 101, 20))
-        _style(ax)
+        style_axes(ax)
     handles = [Line2D([], [], color=METHOD_COLORS.get(m), linewidth=8, label=m) for m in methods]
     handles.append(Line2D([], [], linestyle="none", marker="D", markerfacecolor="white",
                           markeredgecolor="black", label="paper (Table 1)"))
@@ -211,7 +215,7 @@ def _selections(results: Mapping) -> list[dict]:
     return out
 
 
-@_print_sized
+@print_sized
 def plot_nu_selection(results: Mapping) -> Figure:
     """SI and validation accuracy against nu, one column per group, one line per
     regularizer form; the SI target dashed, the chosen nu circled."""
@@ -246,7 +250,7 @@ def plot_nu_selection(results: Mapping) -> Figure:
         for ax in (ax_si, ax_acc):
             ax.set_xscale("log")
             ax.set_xlabel(r"regularizer weight $\nu$")
-            _style(ax)
+            style_axes(ax)
         ax_si.set_ylim(min(0.0, np.nanmin(ax_si.get_ylim())), 1.02)
     handles = [Line2D([], [], color=REGULARIZER_COLORS.get(r, "k"), marker="o", label=REGULARIZER_SHORT.get(r, r))
                for r in dict.fromkeys(s["regularizer"] for s in sels)]
@@ -257,7 +261,7 @@ def plot_nu_selection(results: Mapping) -> Figure:
 
 
 # ---- Figure 4: drift ------------------------------------------------------------
-@_print_sized
+@print_sized
 def plot_drift(results: Mapping) -> Figure:
     """Figure 4: DI (top, symlog: linear below 1e-4 nats) and the accuracy ratio
     Acc(D(beta)) / Acc(D(0)) (bottom) against the drift degree beta; one column per
@@ -289,7 +293,7 @@ def plot_drift(results: Mapping) -> Figure:
         axes[0, col].set_ylim(0, _log_headroom(top))
         axes[1, col].set_ylim(0, 1.05)
         for ax in axes[:, col]:
-            _style(ax)
+            style_axes(ax)
     handles = [Line2D([], [], color=METHOD_COLORS.get(m), marker=METHOD_MARKERS.get(m, "o"), label=m)
                for m in _methods(results["groups"][groups[0]])]
     fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), frameon=False)
@@ -307,7 +311,8 @@ def _model_label(model: Mapping, missed_target: bool = False) -> str:
     return model["method"]
 
 
-def _model_color(model: Mapping) -> str:
+def model_color(model: Mapping) -> str:
+    """The colour of a Figure 5 model: IR's by regularizer form, else by method."""
     if model["method"] == "IR":
         return REGULARIZER_COLORS.get(model["regularizer"], METHOD_COLORS["IR"])
     return METHOD_COLORS.get(model["method"], OKABE_ITO["grey"])
@@ -317,7 +322,7 @@ def _model_hatch(model: Mapping) -> str:
     return REGULARIZER_HATCHES.get(model.get("regularizer"), "") if model["method"] == "IR" else ""
 
 
-@_print_sized
+@print_sized
 def plot_spectral(results: Mapping) -> Figure:
     """Figure 5: sigma_max of the input Jacobian (top) and test-orbit accuracy
     (bottom, from 0) for DA and IR with each regularizer form; one column per group.
@@ -333,7 +338,7 @@ def plot_spectral(results: Mapping) -> Figure:
         missed = [form_missed_target(entry, m) for m in models]
         any_missed |= any(missed)
         xs = np.arange(len(models))
-        colors = [_model_color(m) for m in models]
+        colors = [model_color(m) for m in models]
         for row, key, scale, fmt in ((0, "sigma_max", 1.0, ".2f"), (1, "accuracy", 100.0, ".1f")):
             ax = axes[row, col]
             mean = [scale * _num(m[key]["mean"]) for m in models]
@@ -344,7 +349,7 @@ def plot_spectral(results: Mapping) -> Figure:
                 bar.set_hatch(_model_hatch(model))
             ax.bar_label(bars, labels=[format(v, fmt) for v in mean], padding=2, fontsize=8)
             ax.set_xticks(xs, [_model_label(m, x) for m, x in zip(models, missed)], fontsize=8)
-            _style(ax)
+            style_axes(ax)
         centered = [m.get("sigma_max_centered") for m in models]
         if all(c is not None for c in centered):  # results from before this measure lack it
             axes[0, col].plot(xs, [_num(c["mean"]) for c in centered], linestyle="none", marker="D",
@@ -379,7 +384,7 @@ def _highlighted_samples(labels: np.ndarray, k: int = 5) -> list[int]:
     return out
 
 
-@_print_sized
+@print_sized
 def plot_tsne(results: Mapping, highlight: int = 5) -> Figure:
     """Figure 2: t-SNE of penultimate features of test samples under every group
     element; colour = class, marker = group element, lines join one orbit. The orbits
@@ -439,7 +444,7 @@ def plot_tsne(results: Mapping, highlight: int = 5) -> Figure:
 
 
 # ---- Figures 1 and 3: saliency --------------------------------------------------
-@_print_sized
+@print_sized
 def plot_saliency(results: Mapping, group: str | None = None) -> Figure:
     """Figures 1 and 3: saliency grids for one group (default: the first).
 

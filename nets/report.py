@@ -3,7 +3,8 @@
 :func:`render_report` is pure (results dicts in, Markdown out); :func:`write_report` reads the
 JSON files of one results folder (:func:`nets.results_io.load_results`) and writes ``REPORT.md``
 next to them, with the sections of the experiments beyond the paper: the centered form's
-(:mod:`nets.centered_report`) and the CNN's (:mod:`nets.cnn_report`, only when ``cnn.json`` exists).
+(:mod:`nets.centered_report`), the logit scale's (:mod:`nets.scale_report`) and the CNN's
+(:mod:`nets.cnn_report`), each only when its JSON exists.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from nets.results_io import (  # the paper's numbers are re-exported here
     result_sittings,
     write_text,
 )
+from nets.scale_report import scale_section
 from nets.verdicts import GROUP_NAMES, Thresholds, fmt, missed_target, pm_text, verdicts
 
 __all__ = [
@@ -308,6 +310,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     lines += centered_section(results.get("centered"), ratio_max=thresholds.spectral_ratio_max, fmt=fmt,
                               fig_dir=fig_dir, available_figures=available_figures,  # ours: only with centered.json
                               groups=list((results.get("spectral") or {}).get("groups", {})))
+    lines += scale_section(results.get("scale"), fmt=fmt, fig_dir=fig_dir,  # ours: only with scale.json
+                           available_figures=available_figures)
 
     # provenance
     lines.append("## Provenance\n")

@@ -20,8 +20,9 @@ from nets.measure_inputs import (
     model_logits,
     wide_dtype,
 )
+from nets.pairwise import class_centered
 
-__all__ = ["JacobianMethod", "jacobian_spectral_norm", "class_common_logit_share"]
+__all__ = ["JacobianMethod", "jacobian_spectral_norm", "class_common_logit_share", "centered_logit_norm"]
 
 JacobianMethod = Literal["auto", "jacrev", "power"]
 
@@ -162,3 +163,19 @@ def class_common_logit_share(logits: torch.Tensor) -> torch.Tensor:
     norm = torch.linalg.vector_norm(f, dim=1)
     common = f.mean(dim=1).abs() * f.shape[1] ** 0.5
     return torch.where(norm > 0, common / norm.clamp_min(torch.finfo(f.dtype).tiny), torch.zeros_like(norm))
+
+
+def centered_logit_norm(logits: torch.Tensor) -> torch.Tensor:
+    """The logit scale the softmax sees: ``||f - mean_c f_c||`` per sample, the norm of the
+    class-centered logits (a shift common to every class does not count).
+
+    ``f -> a f`` multiplies it by ``|a|``, as it does ``sigma_max`` of the centered logits'
+    Jacobian, so their ratio is a sensitivity per unit of logit scale (``python -m nets scale``).
+
+    logits: ``(N, C)``. Returns ``(N,)`` in float64 (float32 on MPS), detached.
+    """
+    if logits.dim() != 2:
+        raise ValueError(f"logits must be (N, C), got shape {tuple(logits.shape)}")
+    check_finite_nonempty(logits, "logits")
+    f = logits.detach().to(wide_dtype(logits))
+    return torch.linalg.vector_norm(class_centered(f), dim=1)

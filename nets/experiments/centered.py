@@ -36,8 +36,8 @@ from nets.groups import get_group
 from nets.results_io import ResultsFileError
 from nets.train import TrainConfig, resolve_device
 
-__all__ = ["CENTERED_FORM", "CENTERED_NU_GRIDS", "centered_grid", "MissingSpectralResults", "spectral_comparison",
-           "run_centered"]
+__all__ = ["CENTERED_FORM", "CENTERED_NU_GRIDS", "centered_grid", "MissingSpectralResults", "spectral_results",
+           "spectral_comparison", "run_centered"]
 
 #: The regularizer form this experiment trains (ours, not the paper's).
 CENTERED_FORM = "centered_normalized_logit"
@@ -89,15 +89,16 @@ def spectral_comparison(spectral: dict, group: str) -> dict:
     return out
 
 
-def _spectral(profile: Profile, results_root) -> dict:
-    """The folder's ``spectral.json``, required to be from this profile and to hold its groups."""
+def spectral_results(profile: Profile, results_root, needed_for: str) -> dict:
+    """The folder's ``spectral.json``, required to be from this profile and to hold its groups;
+    else :class:`MissingSpectralResults`, whose one line says what ``needed_for`` it and how to
+    make it."""
     path = result_path(profile, "spectral", results_root)
     how = f"run `python -m nets spectral --profile {profile.name}` first (into the same --results folder)"
     try:
         sp = read_json(path)  # a damaged file: ResultsFileError naming it (left where it is)
     except FileNotFoundError:
-        raise MissingSpectralResults(f"{path} is missing: DA's numbers for the comparison come from it; "
-                                     f"{how}") from None
+        raise MissingSpectralResults(f"{path} is missing: {needed_for} come from it; {how}") from None
     diff = profile_differences(sp.get("meta", {}), profile)
     if diff:
         raise MissingSpectralResults(f"{path} was computed with other settings ({', '.join(diff[:3])}); {how}")
@@ -126,7 +127,7 @@ def run_centered(profile: Profile, results_root=None, *, device: str = "auto", p
     ``spectral.json`` is missing, from other settings, or lacks one of the profile's groups."""
     started = time.time()
     grid = centered_grid(profile)
-    sp = _spectral(profile, results_root)
+    sp = spectral_results(profile, results_root, "DA's numbers for the comparison")
     _check_grid(profile, results_root, grid)
     dev = resolve_device(device)
     run_dir = checkpoint_dir(profile, results_root)

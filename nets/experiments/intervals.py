@@ -25,6 +25,7 @@ import torch
 from scipy import stats
 
 from nets.experiments.common import checkpoint_dir, metadata, read_json, result_path, write_json
+from nets.results_io import WouldTrain
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import profile_splits, table1_configs
 from nets.groups import Group, get_group
@@ -39,15 +40,11 @@ from nets.models import CenteredLogits
 from nets.stats import CONFIDENCE, bootstrap_interval
 from nets.train import TrainConfig, TrainedRun, checkpoint_path, resolve_device, train_runs
 
-__all__ = ["run_intervals", "load_runs", "orbit_correct", "N_RESAMPLES", "METHOD"]
+__all__ = ["run_intervals", "load_runs", "orbit_correct", "WouldTrain", "N_RESAMPLES", "METHOD"]
 
 N_RESAMPLES = 1999
 METHOD = "percentile"  # BCa's jackknife over 50,000 samples is too costly on 2 cores
 BOOT_SEED = 0
-
-
-class WouldTrain(RuntimeError):
-    """A checkpoint needed for evaluation is missing or unfinished."""
 
 
 def load_runs(configs: list[TrainConfig], seeds: list[int], splits, run_dir, device) -> list[TrainedRun]:

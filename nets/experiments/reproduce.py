@@ -18,6 +18,7 @@ def experiment_runners() -> dict:
     from nets.experiments.cnn import run_cnn
     from nets.experiments.drift import run_drift
     from nets.experiments.saliency import run_saliency
+    from nets.experiments.scale import run_scale
     from nets.experiments.spectral import run_spectral
     from nets.experiments.table1 import run_table1
     from nets.experiments.tsne import run_tsne
@@ -25,7 +26,7 @@ def experiment_runners() -> dict:
     return {"table1": run_table1, "drift": run_drift, "spectral": run_spectral, "tsne": run_tsne,
             "saliency": run_saliency,
             # beyond the paper, not in EXPERIMENTS (reproduce does not run them): their own subcommands
-            "centered": run_centered, "cnn": run_cnn}
+            "centered": run_centered, "cnn": run_cnn, "scale": run_scale}
 
 
 def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,

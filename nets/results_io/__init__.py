@@ -27,6 +27,7 @@ from nets.results_io.files import (  # noqa: F401
     REPORT_EXPERIMENTS,
     RESULTS_ROOT,
     ResultsFileError,
+    WouldTrain,
     checkpoint_dir,
     dumps,
     figure_dir,
@@ -62,7 +63,7 @@ from nets.results_io.provenance import (  # noqa: F401
 __all__ = [
     "ResultsWriteError", "atomic_torch_save", "atomic_write", "file_mode", "save_figure_file", "write_bytes",
     "write_text",
-    "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "checkpoint_dir", "dumps", "figure_dir",
+    "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "WouldTrain", "checkpoint_dir", "dumps", "figure_dir",
     "group_sections", "load_results", "load_torch_file",
     "move_aside", "out_dir", "read_json", "read_results", "result_groups", "result_path", "to_jsonable", "write_json",
     "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD",

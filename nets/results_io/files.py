@@ -23,6 +23,7 @@ from nets.results_io.atomic import atomic_write
 
 __all__ = [
     "RESULTS_ROOT",
+    "WouldTrain",
     "group_sections",
     "result_groups",
     "EXPERIMENTS",
@@ -46,11 +47,16 @@ RESULTS_ROOT = Path("results")
 #: Experiments in the order ``reproduce`` runs them (drift reuses table1's models).
 EXPERIMENTS = ("table1", "drift", "spectral", "tsne", "saliency")
 #: The results files REPORT.md's MLP part reads (``cnn.json`` is read by its own section).
-REPORT_EXPERIMENTS = (*EXPERIMENTS, "intervals", "centered")
+REPORT_EXPERIMENTS = (*EXPERIMENTS, "intervals", "centered", "scale")
 
 
 class ResultsFileError(ValueError):
     """A results file exists but is not valid JSON; ``str(e)`` is one line naming it."""
+
+
+class WouldTrain(RuntimeError):
+    """An evaluation-only command (``intervals``, ``scale``) found a checkpoint it needs missing or
+    unfinished; ``str(e)`` is one line naming it."""
 
 
 def _name(profile: Any) -> str:

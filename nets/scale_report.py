@@ -1,0 +1,124 @@
+"""REPORT.md's subsection for the logit-scale experiment (``scale.json``; ours, beyond the paper),
+under Figure 5: each model's sigma_max(J) of the centered logits split into their scale and the
+sensitivity per unit of scale, each IR model against DA.
+
+The rule. Per IR model and measure, the paired t-test over common seeds of log(IR / DA)
+(:func:`nets.evidence.paired`); its 95% interval entirely below 0 reads "lower", entirely above
+"higher", else "not distinguishable" (:func:`nets.stats.decide`). Since sigma = scale x relative
+per seed, log(sigma ratio) = log(scale ratio) + log(relative ratio) exactly, and the share of the
+first in the sum says how much of IR's drop in sigma_max its smaller scale carries. An IR model's
+mechanism: "smaller scale" when its scale is lower and its relative sensitivity is not,
+"smoother" when the reverse, "both", or "undecided". The reading of docs/centered.md (a scale-free
+form smooths the function but does not pull the scale down) is "supported" on a group when the
+centered form is "smoother" there, "not supported" when its relative sensitivity is higher or
+its scale lower, else "undecided".
+
+Pure: a results dict in, Markdown lines out; nothing when ``scale.json`` is absent.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from nets.evidence import measure, paired, per_seed, ratio_text
+from nets.markdown import markdown_table
+from nets.stats import PairedTest, decide
+from nets.verdicts import pm_text
+
+__all__ = ["direction", "ratio_tests", "mechanism", "scale_reading", "scale_section"]
+
+CENTERED_KEY = "IR-centered_normalized_logit"
+LABELS = {"logit": "IR, logit", "kl": "IR, KL", "normalized_logit": "IR, normalized logit",
+          "centered_normalized_logit": "IR, centered normalized logit (ours)"}
+MEASURES = ("sigma_max_centered", "logit_scale", "relative_sensitivity")
+
+
+def direction(test: PairedTest | None) -> str:
+    """``lower`` / ``higher`` / ``not distinguishable`` for a log-ratio test against 0."""
+    if test is None:
+        return "not measured"
+    outcome = decide(test.interval, "<=", 0.0)
+    return {"holds": "lower", "fails": "higher"}.get(outcome, "not distinguishable")
+
+
+def ratio_tests(model: Mapping, da: Mapping) -> dict[str, PairedTest | None]:
+    """Per measure, the paired log-ratio test of ``model`` against ``da`` over common seeds."""
+    return {k: paired(per_seed(model.get("runs"), measure(k)), per_seed(da.get("runs"), measure(k)), log=True)
+            for k in MEASURES}
+
+
+def mechanism(tests: Mapping[str, PairedTest | None]) -> str:
+    """How an IR model's sigma_max differs from DA's (see the module's rule)."""
+    scale, rel = direction(tests["logit_scale"]), direction(tests["relative_sensitivity"])
+    if scale == "lower":
+        return "both" if rel == "lower" else "smaller scale"
+    return "smoother" if rel == "lower" else "undecided"
+
+
+def scale_reading(tests: Mapping[str, PairedTest | None] | None) -> str:
+    """The scale-free reading on one group, from the centered form's tests (None: not measured)."""
+    if tests is None:
+        return "not measured"
+    scale, rel = direction(tests["logit_scale"]), direction(tests["relative_sensitivity"])
+    if rel == "higher" or scale == "lower":
+        return "not supported"
+    return "supported" if rel == "lower" else "undecided"
+
+
+def _ratio_cell(test: PairedTest | None, fmt: Callable[..., str]) -> str:
+    """The ratio with its interval, and the direction when the interval decides it."""
+    if test is None:
+        return "not measured"
+    d = direction(test)
+    return ratio_text(test, fmt) + (f" **{d}**" if d in ("lower", "higher") else "")
+
+
+def _scale_share(tests: Mapping[str, PairedTest | None]) -> str:
+    s, sc = tests["sigma_max_centered"], tests["logit_scale"]
+    if s is None or sc is None or abs(s.interval.estimate) < 0.05:  # sigma within ~5% of DA's: no drop to split
+        return "—"
+    return f"{100 * sc.interval.estimate / s.interval.estimate:.0f}%"
+
+
+def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: str = "figures",
+                  available_figures: set[str] | None = None) -> list[str]:
+    """The Markdown lines of the subsection (``[]`` when ``scale`` is ``None``)."""
+    if not scale:
+        return []
+    lines = ["### Beyond the paper: Figure 5 split into logit scale and sensitivity per unit of scale\n",
+             " ".join(v for v in scale.get("protocol", {}).values() if isinstance(v, str))
+             + " Ratios to DA: geometric mean over seeds [95% paired t interval]; lower / higher: the interval "
+               "is entirely below / above 1 (bold). Scale's share: log(scale ratio) / log(σ ratio), the part of IR's "
+               "change in σ_max that its logit scale carries (σ = scale × σ per unit of scale, exactly).\n"]
+    rows, mechanisms, readings = [], [], []
+    for g, entry in scale["groups"].items():
+        models = entry["models"]
+        da = models.get("DA")
+        for key, m in models.items():
+            label = LABELS.get(m.get("regularizer"), m.get("regularizer")) if m["method"] == "IR" else m["method"]
+            nu = "" if m.get("nu") is None else f"{m['nu']:g}"
+            row = [g.upper(), label, nu] + [pm_text(m.get(k)) for k in MEASURES]
+            if m["method"] == "IR" and da is not None:
+                tests = ratio_tests(m, da)
+                row += [_ratio_cell(tests[k], fmt) for k in MEASURES] + [_scale_share(tests)]
+                mechanisms.append(f"{g.upper()} {label}: {mechanism(tests)}")
+            else:
+                row += ["", "", "", ""]
+            rows.append(row)
+        centered = models.get(CENTERED_KEY)
+        tests = ratio_tests(centered, da) if centered is not None and da is not None else None
+        readings.append(f"{g.upper()}: {scale_reading(tests)}")
+    lines += [markdown_table(["group", "model", "ν", "σ_max(J), centered logits", "logit scale",
+                              "σ_max per unit of scale", "σ_max: IR / DA", "scale: IR / DA",
+                              "σ_max per scale: IR / DA", "scale's share"], rows), ""]
+    lines.append("**How each IR model's σ_max differs from DA's** (smaller scale: scale lower, σ per unit of "
+                 "scale not; smoother: the reverse): " + "; ".join(mechanisms) + ".\n")
+    lines.append("**Does a scale-free form smooth the function without pulling the logit scale down** (the "
+                 "reading of the centered form's result; supported when its σ per unit of scale is lower than "
+                 "DA's and its scale is not)? " + "; ".join(readings) + ".\n")
+    if available_figures is not None and "scale.png" not in available_figures:
+        lines.append("*(figure `scale` not drawn)*\n")
+    else:
+        cap = "σ_max(J) of the centered logits against their scale, per model and seed (dashed: DA's σ per unit of scale)."
+        lines += [f"![{cap}]({fig_dir}/scale.png)\n", f"*{cap}* ([PDF]({fig_dir}/scale.pdf))\n"]
+    return lines
