@@ -9,6 +9,7 @@ from typing import Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from nets.plots import (METHOD_MARKERS, PAGE_WIDTH, REGULARIZER_SHORT, group_tex, model_color, print_sized,
                         style_axes)
@@ -43,7 +44,7 @@ def plot_scale(results: Mapping) -> Figure:
             color, marker = model_color(m), METHOD_MARKERS.get(m["method"], "o")
             ax.scatter(xs, ys, s=14, color=color, marker=marker, alpha=0.55, linewidths=0)
             ax.scatter([np.exp(np.log(xs).mean())], [np.exp(np.log(ys).mean())], s=70, color=color, marker=marker,
-                       edgecolors="black", linewidths=0.7, label=_label(m), zorder=3)
+                       edgecolors="black", linewidths=0.7, alpha=0.85, label=_label(m), zorder=3)
             lo, hi = min(lo, xs.min()), max(hi, xs.max())
         da = models.get("DA")
         if da is not None and hi > 0:
@@ -53,6 +54,10 @@ def plot_scale(results: Mapping) -> Figure:
                     label=f"DA's $\\sigma_{{\\max}}$ / scale = {r:.3g}")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(NullFormatter())
         ax.set_title(group_tex(g))
         ax.set_xlabel(r"logit scale $\|f - \bar f\,\mathbf{1}\|$ (mean over test inputs)")
         ax.set_ylabel(r"$\sigma_{\max}(J)$ of the centered logits")
