@@ -9,6 +9,9 @@ past commit, and the tracked tree holds only a manifest,
     {"format": 1, "profile": "paper", "commit": "<40 hex>", "directory": "results/paper/checkpoints",
      "files": [{"name": "r4-DA-seed0.pt", "sha256": "...", "size": 123456, "blob": "<git blob id>"}, ...]}
 
+A file archived later, from another commit, names it in its own entry (``"commit": "<40 hex>"``;
+:func:`write_manifest` with ``add``); the top-level ``commit`` holds every other file.
+
 :func:`restore` reads each file back from that commit (``git cat-file``), checks its
 size and SHA-256, and writes it atomically into the checkpoint folder; files already
 there with the right hash are left alone. It needs the commit in the local history:
@@ -110,13 +113,27 @@ def read_manifest(results_dir: str | os.PathLike) -> dict | None:
     return m
 
 
-def write_manifest(results_dir: str | os.PathLike, profile: str, *, commit: str = "HEAD") -> Path:
+def write_manifest(results_dir: str | os.PathLike, profile: str, *, commit: str = "HEAD",
+                   add: Sequence[str] | None = None) -> Path:
     """Write the manifest for the ``*.pt`` files of ``<results_dir>/checkpoints`` as they are
     committed at ``commit`` (resolved to its full id and recorded). Every file in the folder
-    must be committed there with the same bytes, else an :class:`ArchiveError` says which is not."""
+    must be committed there with the same bytes, else an :class:`ArchiveError` says which is not.
+
+    ``add``: instead, keep the existing manifest and append these files of the folder, each
+    entry naming ``commit`` as the one that holds it (a file already listed is an error)."""
     results_dir = Path(results_dir)
     ckdir = results_dir / "checkpoints"
-    names = sorted(p.name for p in ckdir.glob("*.pt"))
+    old = read_manifest(results_dir) if add is not None else None
+    if add is not None:
+        if old is None:
+            raise ArchiveError(f"{manifest_path(results_dir)} does not exist: write it first, without adding")
+        listed = sorted(set(add) & {e["name"] for e in old["files"]})
+        if listed:
+            raise ArchiveError(f"already in the manifest {manifest_path(results_dir)}: {', '.join(listed)}")
+        missing = sorted(n for n in add if not (ckdir / n).is_file())
+        if missing:
+            raise ArchiveError(f"not in {ckdir}: {', '.join(missing)}")
+    names = sorted(add) if add is not None else sorted(p.name for p in ckdir.glob("*.pt"))
     if not names:
         raise ArchiveError(f"no *.pt checkpoints in {ckdir} to put in a manifest")
     repo = _repo_root(ckdir)
@@ -135,8 +152,12 @@ def write_manifest(results_dir: str | os.PathLike, profile: str, *, commit: str 
         committed = _git(repo, "cat-file", "blob", blob.stdout.strip(), binary=True).stdout
         if hashlib.sha256(committed).hexdigest() != digest:
             raise ArchiveError(f"{local} differs from the copy committed at {full[:12]}")
-        files.append({"name": name, "sha256": digest, "size": local.stat().st_size, "blob": blob.stdout.strip()})
-    manifest = {"format": MANIFEST_FORMAT, "profile": profile, "commit": full, "directory": rel, "files": files}
+        files.append({"name": name, "sha256": digest, "size": local.stat().st_size, "blob": blob.stdout.strip(),
+                      **({"commit": full} if old is not None else {})})
+    if old is not None:
+        manifest = {**old, "files": [*old["files"], *files]}
+    else:
+        manifest = {"format": MANIFEST_FORMAT, "profile": profile, "commit": full, "directory": rel, "files": files}
     path = manifest_path(results_dir)
     write_text(path, json.dumps(manifest, indent=1) + "\n")
     return path
@@ -186,10 +207,11 @@ def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = Non
             todo.append(e)
     if todo:
         repo = _repo_root(ckdir)
-        commit = m["commit"]
-        if _git(repo, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
-            raise _missing_commit_error(repo, commit)
+        for commit in dict.fromkeys(e.get("commit", m["commit"]) for e in todo):
+            if _git(repo, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+                raise _missing_commit_error(repo, commit)
         for e in todo:
+            commit = e.get("commit", m["commit"])
             spec = e.get("blob") or f"{commit}:{m['directory']}/{e['name']}"
             out = _git(repo, "cat-file", "blob", spec, binary=True)
             if out.returncode != 0:

@@ -4,7 +4,8 @@
 (``results/<profile>/checkpoints.manifest.json``) and verifies every SHA-256, so the
 experiments load the trained models instead of training them again. ``manifest``
 writes that manifest from the checkpoints committed at ``HEAD`` (maintainers, after
-committing new checkpoints). Errors are one line on stderr, exit code 1.
+committing new checkpoints; ``--add FILE ...`` appends files committed later). Errors are
+one line on stderr, exit code 1.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def _options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "verified; manifest: write <results>/<profile>/checkpoints.manifest.json")
     p.add_argument("--profile", choices=sorted(PROFILES), default="paper", help="default: %(default)s")
     p.add_argument("--results", default=str(RESULTS_ROOT), help="results root (default: %(default)s)")
+    p.add_argument("--add", nargs="+", default=None, metavar="FILE",
+                   help="with manifest: keep the manifest and add these checkpoint files, committed at HEAD "
+                        "(checkpoints archived after the others)")
     return p
 
 
@@ -47,10 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     folder = out_dir(get_profile(args.profile), args.results)
     try:
+        if args.add is not None and args.action != "manifest":
+            raise ArchiveError("--add applies to `manifest` only")
         if args.action == "restore":
             print(restore(folder).summary())
         else:
-            print(f"wrote {write_manifest(folder, args.profile)}")
+            print(f"wrote {write_manifest(folder, args.profile, add=args.add)}")
     except ArchiveError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

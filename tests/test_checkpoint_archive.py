@@ -100,6 +100,38 @@ def test_manifest_refuses_files_not_committed(archived):
         write_manifest(archived / "results" / "paper", "paper")
 
 
+def _archive_later(repo: Path, name: str, data: bytes) -> str:
+    """Commit one more checkpoint, add it to the manifest, take it out of the tree; its commit id."""
+    ck = repo / "results" / "paper" / "checkpoints"
+    (ck / name).write_bytes(data)
+    git(repo, "add", "-f", f"results/paper/checkpoints/{name}")
+    git(repo, "commit", "-q", "-m", "one more checkpoint")
+    held = git(repo, "rev-parse", "HEAD").strip()
+    write_manifest(repo / "results" / "paper", "paper", add=[name])
+    git(repo, "rm", "-q", "--cached", f"results/paper/checkpoints/{name}")
+    git(repo, "add", "results/paper/checkpoints.manifest.json")
+    git(repo, "commit", "-q", "-m", "it leaves the tree")
+    (ck / name).unlink()
+    return held
+
+
+def test_a_file_archived_later_names_its_own_commit_and_restores_with_the_others(archived):
+    first = read_manifest(archived / "results" / "paper")
+    held = _archive_later(archived, "r4-WT-seed0.pt", b"archived later")
+    m = read_manifest(archived / "results" / "paper")
+    assert m["commit"] == first["commit"] and m["files"][:2] == first["files"]
+    assert m["files"][2]["commit"] == held and held != first["commit"]
+    report = restore(archived / "results" / "paper")
+    assert sorted(report.restored) == sorted([*FILES, "r4-WT-seed0.pt"])
+    assert (archived / "results" / "paper" / "checkpoints" / "r4-WT-seed0.pt").read_bytes() == b"archived later"
+
+
+def test_adding_a_file_already_in_the_manifest_is_refused(archived):
+    restore(archived / "results" / "paper")
+    with pytest.raises(ArchiveError, match="already in the manifest"):
+        write_manifest(archived / "results" / "paper", "paper", add=["r4-DA-seed0.pt"])
+
+
 def test_cli_restores_and_reports_errors_in_one_line(archived, tmp_path):
     cmd = [sys.executable, "-m", "nets", "checkpoints", "restore", "--profile", "paper",
            "--results", str(archived / "results")]
