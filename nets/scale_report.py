@@ -81,8 +81,9 @@ def _scale_share(tests: Mapping[str, PairedTest | None]) -> str:
 
 
 def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: str = "figures",
-                  available_figures: set[str] | None = None) -> list[str]:
-    """The Markdown lines of the subsection (``[]`` when ``scale`` is ``None``)."""
+                  available_figures: set[str] | None = None, with_figure: bool = True) -> list[str]:
+    """The Markdown lines of the subsection (``[]`` when ``scale`` is ``None``); ``with_figure=False``
+    leaves out the figure's lines (a notebook shows the figure itself)."""
     if not scale:
         return []
     lines = ["### Beyond the paper: Figure 5 split into logit scale and sensitivity per unit of scale\n",
@@ -116,6 +117,8 @@ def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: st
     lines.append("**Does a scale-free form smooth the function without pulling the logit scale down** (the "
                  "reading of the centered form's result; supported when its σ per unit of scale is lower than "
                  "DA's and its scale is not)? " + "; ".join(readings) + ".\n")
+    if not with_figure:
+        return lines
     if available_figures is not None and "scale.png" not in available_figures:
         lines.append("*(figure `scale` not drawn)*\n")
     else:

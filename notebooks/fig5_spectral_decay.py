@@ -69,3 +69,21 @@ verdicts = show_verdicts({"spectral": results}, ["5"])
 
 # %%
 paths = show_figures(figures_for("spectral", results), resolve(FIGURES))
+
+# %% [markdown]
+# ## Beyond the paper: $\sigma_{\max}$ as logit scale × sensitivity per unit of scale
+#
+# Ours, not the paper's (`python -m nets scale`, docs/findings.md). A network can lower
+# $\sigma_{\max}(J)$ by shrinking its logits without becoming any smoother: multiplying $f$ by
+# $a$ multiplies $\sigma_{\max}$ by $a$ too. So each model's $\sigma_{\max}$ of the centered
+# logits is split into their scale $\|f - \bar f\,\mathbf{1}\|$ and the ratio of the two
+# (unchanged by $f \to a f$), and each IR model is compared with DA, seed by seed. The models are
+# read from the checkpoints above; nothing is trained.
+
+# %%
+from nets.scale_report import scale_section
+from nets.verdicts import fmt
+
+scale = load_results("scale", PROFILE, resolve(RESULTS))
+show_markdown("\n".join(scale_section(scale, fmt=fmt, with_figure=False)))
+paths += show_figures(figures_for("scale", scale), resolve(FIGURES))

@@ -26,7 +26,7 @@ EXPECTED = {
     "fig1_fig3_saliency": ("saliency_r4", "saliency_t3"),
     "fig2_tsne": ("tsne",),
     "fig4_drift": ("drift",),
-    "fig5_spectral_decay": ("spectral", "nu_selection_spectral"),
+    "fig5_spectral_decay": ("spectral", "nu_selection_spectral", "scale"),
     "prop31_spectral_flow": ("spectral_flow",),
     "cnn": ("cnn_table1", "cnn_nu_selection", "cnn_drift", "cnn_spectral", "cnn_val_curves"),
 }
