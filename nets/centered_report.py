@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from nets.evidence import measure, paired, per_seed, ratio_text
-from nets.markdown import markdown_table
+from nets.markdown import figure_lines, markdown_table
 from nets.stats import Outcome, PairedTest, claim_status, decide
 from nets.verdicts import pm_text
 
@@ -126,9 +126,5 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callabl
                  + "; ".join(_check_line(c, target, fmt) for c in checks) + ".\n")
     lines.append("Choice of ν for the centered form (ascending search, smallest ν first):\n")
     lines += [markdown_table(["group", "ν", "SI (validation)", "Acc % (validation)", ""], sel_rows), ""]
-    if available_figures is not None and "centered.png" not in available_figures:
-        lines.append("*(figure `centered` not drawn)*\n")
-    else:
-        cap = "Figure 5 with the centered normalized form: σ_max(J) (top; diamonds: centered logits), accuracy (bottom)."
-        lines += [f"![{cap}]({fig_dir}/centered.png)\n", f"*{cap}* ([PDF]({fig_dir}/centered.pdf))\n"]
-    return lines
+    cap = "Figure 5 with the centered normalized form: σ_max(J) (top; diamonds: centered logits), accuracy (bottom)."
+    return lines + figure_lines(fig_dir, "centered", cap, available_figures)

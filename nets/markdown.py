@@ -1,11 +1,11 @@
-"""Markdown tables: the one formatter behind REPORT.md's tables (:mod:`nets.report` and its
-sections) and the notebooks' (:mod:`nets.notebooks`)."""
+"""Markdown tables and figure links: the one formatter behind REPORT.md's tables and figures
+(:mod:`nets.report` and its sections) and the notebooks' tables (:mod:`nets.notebooks`)."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-__all__ = ["markdown_table"]
+__all__ = ["markdown_table", "figure_lines"]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -13,3 +13,12 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     written with ``str``), joined by newlines, no trailing newline."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
+
+
+def figure_lines(fig_dir: str, stem: str, caption: str, available: set[str] | None = None) -> list[str]:
+    """A figure in REPORT.md: the PNG inline and the caption with a link to the PDF, both under
+    ``fig_dir``; when ``available`` (the figure files drawn) lacks ``<stem>.png``, one line saying
+    it was not drawn."""
+    if available is not None and f"{stem}.png" not in available:
+        return [f"*(figure `{stem}` not drawn)*\n"]
+    return [f"![{caption}]({fig_dir}/{stem}.png)\n", f"*{caption}* ([PDF]({fig_dir}/{stem}.pdf))\n"]

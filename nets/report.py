@@ -19,7 +19,7 @@ import nets.evidence as ev
 import nets.interval_tables as it
 from nets.centered_report import centered_section
 from nets.cnn_report import cnn_section
-from nets.markdown import markdown_table
+from nets.markdown import figure_lines, markdown_table
 from nets.results_io import (  # the paper's numbers are re-exported here
     EXPERIMENTS,
     PAPER_CITATION,
@@ -50,14 +50,6 @@ def _paper_cell(group: str, method: str, k: int) -> str:
     if row is None:
         return "n/a"
     return f"{row[k]:g} ± {PAPER_TABLE1_STD[group][method][k]:g}"
-
-
-def _figure(lines: list[str], fig_dir: str, stem: str, caption: str, available: set[str] | None) -> None:
-    if available is not None and f"{stem}.png" not in available:
-        lines.append(f"*(figure `{stem}` not drawn)*\n")
-        return
-    lines.append(f"![{caption}]({fig_dir}/{stem}.png)\n")
-    lines.append(f"*{caption}* ([PDF]({fig_dir}/{stem}.pdf))\n")
 
 
 def _selection_rows(g: str, reg: str, sel: Mapping) -> list[list[str]]:
@@ -181,7 +173,7 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                              pm_text(e.get("DI")), _paper_cell(g, m, 2),
                              pm_text(e.get("SI")), _paper_cell(g, m, 3)])
         lines.append(markdown_table(header, rows) + "\n")
-        _figure(lines, fig_dir, "table1", "Table 1 as bars; diamonds: the paper's values.", available_figures)
+        lines += figure_lines(fig_dir, "table1", "Table 1 as bars; diamonds: the paper's values.", available_figures)
         lines.append("### Table 1 with 95% intervals beside the paper's spread\n")
         boot = results.get("intervals")
         lines.append("Ours: mean [Student's t 95% interval over seeds]"
@@ -211,8 +203,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                     lines.append(_missed_target_banner(g.upper(), sel))
         lines.append(markdown_table(["group", "regularizer", "ν", "SI (validation)", "Acc % (validation)", ""], rows)
                      + "\n")
-        _figure(lines, fig_dir, "nu_selection_table1", "SI and validation accuracy against ν.",
-                available_figures)
+        lines += figure_lines(fig_dir, "nu_selection_table1", "SI and validation accuracy against ν.",
+                              available_figures)
     else:
         lines.append("*(table1 not run)*\n")
 
@@ -227,7 +219,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                 for g, entry in ts["groups"].items() for m, e in entry["methods"].items()]
         lines.append(markdown_table(["group", "model", "orbit / class distance (features), mean ± std",
                              "mean [95% t interval over seeds]"], rows) + "\n")
-        _figure(lines, fig_dir, "tsne", "t-SNE of penultimate features; lines join one orbit.", available_figures)
+        lines += figure_lines(fig_dir, "tsne", "t-SNE of penultimate features; lines join one orbit.",
+                              available_figures)
     else:
         lines.append("*(tsne not run)*\n")
 
@@ -237,8 +230,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     if sa:
         lines.append(" ".join(str(v) for v in sa.get("protocol", {}).values() if isinstance(v, str)) + "\n")
         for g in sa["groups"]:
-            _figure(lines, fig_dir, f"saliency_{g}", f"{g.upper()}: g⁻¹ m(g x) for DA, IR and WT.",
-                    available_figures)
+            lines += figure_lines(fig_dir, f"saliency_{g}", f"{g.upper()}: g⁻¹ m(g x) for DA, IR and WT.",
+                                  available_figures)
     else:
         lines.append("*(saliency not run)*\n")
 
@@ -259,8 +252,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         lines.append("Mean [Student's t 95% interval over seeds]; the paper gives Figure 4 as a plot, without "
                      "numbers to set beside these.\n")
         lines.append(markdown_table(header, rows) + "\n")
-        _figure(lines, fig_dir, "drift", "DI (top) and accuracy ratio (bottom) against the drift degree β.",
-                available_figures)
+        lines += figure_lines(fig_dir, "drift", "DI (top) and accuracy ratio (bottom) against the drift degree β.",
+                              available_figures)
     else:
         lines.append("*(drift not run)*\n")
 
@@ -296,14 +289,14 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
             lines.append(markdown_table(["group", "model", "σ_max(J)", "σ_max(J), centered logits",
                                  "mean σ_max: IR / DA", "class-common share"],
                                 it.spectral_bootstrap_rows(boot, fmt)) + "\n")
-        _figure(lines, fig_dir, "spectral", "σ_max of the input Jacobian (top) and accuracy (bottom).",
-                available_figures)
+        lines += figure_lines(fig_dir, "spectral", "σ_max of the input Jacobian (top) and accuracy (bottom).",
+                              available_figures)
         lines.append("### Choice of ν per regularizer form\n")
         lines.append(markdown_table(["group", "regularizer", "ν", "SI (validation)", "Acc % (validation)", ""],
                                     sel_rows)
                      + "\n")
-        _figure(lines, fig_dir, "nu_selection_spectral", "SI and validation accuracy against ν per form.",
-                available_figures)
+        lines += figure_lines(fig_dir, "nu_selection_spectral", "SI and validation accuracy against ν per form.",
+                              available_figures)
     else:
         lines.append("*(spectral not run)*\n")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 from nets.evidence import measure, paired, per_seed, ratio_text
-from nets.markdown import markdown_table
+from nets.markdown import figure_lines, markdown_table
 from nets.stats import PairedTest, decide
 from nets.verdicts import pm_text
 
@@ -119,9 +119,5 @@ def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: st
                  "DA's and its scale is not)? " + "; ".join(readings) + ".\n")
     if not with_figure:
         return lines
-    if available_figures is not None and "scale.png" not in available_figures:
-        lines.append("*(figure `scale` not drawn)*\n")
-    else:
-        cap = "σ_max(J) of the centered logits against their scale, per model and seed (dashed: DA's σ per unit of scale)."
-        lines += [f"![{cap}]({fig_dir}/scale.png)\n", f"*{cap}* ([PDF]({fig_dir}/scale.pdf))\n"]
-    return lines
+    cap = "σ_max(J) of the centered logits against their scale, per model and seed (dashed: DA's σ per unit of scale)."
+    return lines + figure_lines(fig_dir, "scale", cap, available_figures)
