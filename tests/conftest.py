@@ -1,4 +1,4 @@
-"""Fixtures shared by the CLI tests."""
+"""Fixtures shared by the CLI tests, and the smoke run that the centered and scale tests share."""
 
 from __future__ import annotations
 
@@ -49,3 +49,33 @@ def tree_digest():
         return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
                 for p in sorted(Path(folder).rglob("*")) if p.is_file()}
     return digest
+
+
+def _checkpoint_mtimes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (Path(folder) / "checkpoints").glob("*.pt")}
+
+
+@pytest.fixture(scope="session")
+def checkpoint_mtimes():
+    """``checkpoint_mtimes(folder) -> {name: mtime_ns}`` of ``<folder>/checkpoints/*.pt``: equal
+    before and after a command means it trained (and rewrote) nothing there."""
+    return _checkpoint_mtimes
+
+
+@pytest.fixture(scope="session")
+def centered_smoke(tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    """``<tmp>/smoke/`` after ``spectral`` then ``centered`` at smoke size (one thread), and the
+    checkpoints (name -> mtime) that were there before ``centered`` ran; shared by
+    tests/test_centered.py and tests/test_scale_experiment.py (which adds ``scale.json``)."""
+    import torch
+
+    root = tmp_path_factory.mktemp("results")
+    threads = torch.get_num_threads()
+    argv = ["--profile", "smoke", "--results", str(root), "--no-progress", "--threads", "1"]
+    try:
+        assert main(["spectral", *argv]) == 0
+        before = _checkpoint_mtimes(root / "smoke")
+        assert main(["centered", *argv]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return root / "smoke", before

@@ -2,8 +2,9 @@
 ``python -m nets centered`` end to end at smoke size, its refusals, its report verdict.
 
 The smoke run needs the folder's ``spectral.json`` (DA's and the paper forms' numbers are read
-from it, never retrained): the fixture runs ``python -m nets spectral --profile smoke`` first,
-then ``centered``, into one temporary results folder (about 45 s on 2 CPU cores).
+from it, never retrained): the shared fixture (tests/conftest.py, ``centered_smoke``) runs
+``python -m nets spectral --profile smoke`` first, then ``centered``, into one temporary results
+folder (about 45 s on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -26,26 +27,10 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
     return rc, out.out, out.err
 
 
-def _checkpoints(folder: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in (folder / "checkpoints").glob("*.pt")}
-
-
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> tuple[Path, dict[str, int]]:
-    """``<tmp>/smoke/`` after ``spectral`` then ``centered`` at smoke size (one thread), and the
-    checkpoints (name -> mtime) that were there before ``centered`` ran."""
-    import torch
-
-    root = tmp_path_factory.mktemp("results")
-    threads = torch.get_num_threads()
-    argv = ["--profile", "smoke", "--results", str(root), "--no-progress", "--threads", "1"]
-    try:
-        assert main(["spectral", *argv]) == 0
-        before = _checkpoints(root / "smoke")
-        assert main(["centered", *argv]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return root / "smoke", before
+def smoke(centered_smoke) -> tuple[Path, dict[str, int]]:
+    """The shared smoke folder after spectral then centered (tests/conftest.py)."""
+    return centered_smoke
 
 
 def _read(folder: Path, name: str) -> dict:
@@ -67,7 +52,7 @@ def test_smoke_run_writes_every_group_with_the_chosen_nus_figure5_numbers_per_se
             assert all(r[k] >= 0 for r in m["runs"])
 
 
-def test_da_and_the_paper_forms_are_copied_from_spectral_json_not_retrained(smoke):
+def test_da_and_the_paper_forms_are_copied_from_spectral_json_not_retrained(smoke, checkpoint_mtimes):
     smoke, before = smoke
     c, sp = _read(smoke, "centered"), _read(smoke, "spectral")
     assert c["spectral_source"]["started_at"] == sp["meta"]["started_at"]
@@ -75,7 +60,7 @@ def test_da_and_the_paper_forms_are_copied_from_spectral_json_not_retrained(smok
         assert list(entry["comparison"]) == list(sp["groups"][g]["models"])
         for key, m in entry["comparison"].items():
             assert m["sigma_max"] == sp["groups"][g]["models"][key]["sigma_max"]
-    after = _checkpoints(smoke)
+    after = checkpoint_mtimes(smoke)
     assert {n: after[n] for n in before} == before  # spectral's checkpoints untouched
     new = set(after) - set(before)
     assert new and all(f"-IR-{CENTERED_FORM}-" in n for n in new)  # only our form was trained

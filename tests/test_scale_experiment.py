@@ -68,24 +68,19 @@ def test_a_shift_common_to_every_class_changes_none_of_the_measures():
 
 
 # ---- end to end, smoke profile ------------------------------------------------------------------
-def _checkpoints(folder: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in (folder / "checkpoints").glob("*.pt")}
-
-
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> tuple[Path, dict[str, int]]:
-    """``<tmp>/smoke/`` after spectral, centered, scale (one thread); the checkpoints before scale."""
-    root = tmp_path_factory.mktemp("results")
+def smoke(centered_smoke, checkpoint_mtimes) -> tuple[Path, dict[str, int]]:
+    """The shared smoke folder (spectral, then centered; tests/conftest.py) after ``scale`` (one
+    thread), and its checkpoints before scale ran."""
+    folder = centered_smoke[0]
+    before = checkpoint_mtimes(folder)
     threads = torch.get_num_threads()
-    argv = ["--profile", "smoke", "--results", str(root), "--no-progress", "--threads", "1"]
     try:
-        assert main(["spectral", *argv]) == 0
-        assert main(["centered", *argv]) == 0
-        before = _checkpoints(root / "smoke")
-        assert main(["scale", *argv]) == 0
+        assert main(["scale", "--profile", "smoke", "--results", str(folder.parent), "--no-progress",
+                     "--threads", "1"]) == 0
     finally:
         torch.set_num_threads(threads)
-    return root / "smoke", before
+    return folder, before
 
 
 def _read(folder: Path, name: str) -> dict:
@@ -116,9 +111,9 @@ def test_the_recomputed_sigma_equals_the_one_spectral_and_centered_recorded(smok
                 assert r["sigma_max_centered"] == pytest.approx(r["sigma_max_centered_recorded"], rel=1e-5)
 
 
-def test_scale_trains_nothing(smoke):
+def test_scale_trains_nothing(smoke, checkpoint_mtimes):
     folder, before = smoke
-    assert _checkpoints(folder) == before
+    assert checkpoint_mtimes(folder) == before
 
 
 def test_the_figure_and_the_report_section_are_written(smoke, capsys):
