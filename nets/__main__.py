@@ -254,7 +254,7 @@ def _report(args: argparse.Namespace, profile) -> int:
 
     folder = out_dir(profile, args.results)
     results = load_results(folder)
-    if not results:
+    if not results and not (folder / "cnn.json").exists():
         print(f"no results in {folder}/: nothing to report; run `python -m nets reproduce --profile "
               f"{profile.name} --results {args.results}` first", file=sys.stderr)
         return 1

@@ -42,7 +42,8 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
     if not path.exists():
         return ""
     cnn = read_json(path)
-    mlp = {v.claim: v for v in verdicts(mlp_results if mlp_results is not None else load_results(results_dir))}
+    mlp_results = mlp_results if mlp_results is not None else load_results(results_dir)
+    mlp = {v.claim: v for v in verdicts(mlp_results)}
     ours = cnn_verdicts(cnn)
     sizes, model, meta = cnn.get("cnn_sizes", {}), cnn.get("model", {}), cnn.get("meta", {})
     lines = ["## Claims 1-5 on a CNN\n",
@@ -57,9 +58,13 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
     if cnn.get("pending_groups"):
         lines.append(f"> **Not yet run on {', '.join(g.upper() for g in cnn['pending_groups'])}**: the verdicts "
                      "below rest on the other groups only.\n")
-    rows = [[f"{v.claim}", v.statement, mlp[v.claim].status if v.claim in mlp else "not evaluated", f"**{v.status}**"]
-            for v in ours]
-    lines.append(markdown_table(["claim", "statement", "MLP", "CNN"], rows) + "\n")
+    if mlp_results:
+        rows = [[f"{v.claim}", v.statement, mlp[v.claim].status if v.claim in mlp else "not evaluated",
+                 f"**{v.status}**"] for v in ours]
+        lines.append(markdown_table(["claim", "statement", "MLP", "CNN"], rows) + "\n")
+    else:  # a folder of CNN results only: the MLP's verdicts are in the paper profile's REPORT.md
+        rows = [[f"{v.claim}", v.statement, f"**{v.status}**"] for v in ours]
+        lines.append(markdown_table(["claim", "statement", "CNN"], rows) + "\n")
     rows = []
     for g, entry in cnn["table1"]["groups"].items():
         for m, e in entry["methods"].items():

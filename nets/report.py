@@ -331,7 +331,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
 # ---- the file -----------------------------------------------------------------------
 def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
                  total_wall_time_s: float | None = None, thresholds: Thresholds = Thresholds()) -> Path:
-    """Write ``<results_dir>/REPORT.md`` (atomically) from the JSON files there.
+    """Write ``<results_dir>/REPORT.md`` (atomically) from the JSON files there (a folder holding
+    only ``cnn.json`` gets the CNN's section alone).
 
     ``command`` and ``total_wall_time_s`` default to those of ``reproduce.json``
     (the last ``reproduce`` sweep), when present."""
@@ -344,9 +345,12 @@ def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
         total_wall_time_s = total_wall_time_s if total_wall_time_s is not None else meta.get("wall_time_s")
     fig_dir = results_dir / "figures"
     available = {p.name for p in fig_dir.glob("*.png")} if fig_dir.exists() else set()
-    text = render_report(results, thresholds=thresholds, fig_dir="figures", available_figures=available,
-                         command=command, total_wall_time_s=total_wall_time_s)
     cnn = cnn_section(results_dir, results)  # "Claims 1-5 on a CNN", only when cnn.json exists
-    text = text + ("\n" + cnn if cnn else "")
+    if results:
+        text = render_report(results, thresholds=thresholds, fig_dir="figures", available_figures=available,
+                             command=command, total_wall_time_s=total_wall_time_s)
+        text = text + ("\n" + cnn if cnn else "")
+    else:  # a folder of CNN results only (`python -m nets cnn --results DIR`)
+        text = f"# The paper's claims on a CNN: {results_dir.name} profile, `{results_dir.parent}`\n\n" + cnn
     path = results_dir / "REPORT.md"
     return write_text(path, text)

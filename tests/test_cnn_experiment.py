@@ -135,6 +135,14 @@ def test_smoke_run_writes_every_figure_and_the_report_section(smoke):
         assert f"\n| {claim} |" in text
 
 
+def test_a_folder_of_cnn_results_only_gets_a_report_of_the_cnn_alone(smoke, run_cli):
+    folder, _ = smoke
+    rc, _, err = run_cli("report", "--profile", "smoke", "--results", str(folder.parent))
+    assert rc == 0, err
+    text = (folder / "REPORT.md").read_text()
+    assert text.startswith("# The paper's claims on a CNN") and "## Claims 1-5 on a CNN" in text
+    assert "## Table 1" not in text and "| MLP |" not in text  # no empty MLP sections, no MLP column
+
 @pytest.fixture(scope="module")
 def by_group(tmp_path_factory):
     """cnn.json after ``--groups r4`` alone, then after ``--groups t3`` into the same folder."""
