@@ -27,7 +27,7 @@ from nets.verdicts import pm_text
 
 __all__ = ["direction", "ratio_tests", "mechanism", "scale_reading", "scale_section"]
 
-CENTERED_KEY = "IR-centered_normalized_logit"
+CENTERED_FORM = "centered_normalized_logit"  # our form (nets.experiments.centered), read from each model's record
 LABELS = {"logit": "IR, logit", "kl": "IR, KL", "normalized_logit": "IR, normalized logit",
           "centered_normalized_logit": "IR, centered normalized logit (ours)"}
 MEASURES = ("sigma_max_centered", "logit_scale", "relative_sensitivity")
@@ -106,7 +106,7 @@ def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: st
             else:
                 row += ["", "", "", ""]
             rows.append(row)
-        centered = models.get(CENTERED_KEY)
+        centered = next((m for m in models.values() if m.get("regularizer") == CENTERED_FORM), None)
         tests = ratio_tests(centered, da) if centered is not None and da is not None else None
         readings.append(f"{g.upper()}: {scale_reading(tests)}")
     lines += [markdown_table(["group", "model", "ν", "σ_max(J), centered logits", "logit scale",
