@@ -25,8 +25,8 @@ import torch
 from scipy import stats
 
 from nets.experiments.common import checkpoint_dir, metadata, read_json, result_path, write_json
-from nets.results_io import WouldTrain
 from nets.experiments.profiles import Profile
+from nets.experiments.spectral import spectral_config
 from nets.experiments.table1 import profile_splits, table1_configs
 from nets.groups import Group, get_group
 from nets.metrics import (
@@ -37,6 +37,7 @@ from nets.metrics import (
     saliency_invariance,
 )
 from nets.models import CenteredLogits
+from nets.results_io import WouldTrain
 from nets.stats import CONFIDENCE, bootstrap_interval
 from nets.train import TrainConfig, TrainedRun, checkpoint_path, resolve_device, train_runs
 
@@ -135,10 +136,7 @@ def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", 
             entry = t1["groups"][g]["methods"].get(m)
             table[m] = {k: _summary(v, _json_seeds(entry, k, seeds)) for k, v in per.items()}
         for key, m in sp["groups"][g]["models"].items():
-            cfg = (cfgs["DA"] if m["method"] == "DA" else
-                   TrainConfig(method="IR", group=g, regularizer=m["regularizer"], nu=m["nu"], epochs=profile.epochs))
-            if cfg.key() != m["key"]:
-                raise ValueError(f"spectral.json model {key}: key {m['key']!r}, rebuilt as {cfg.key()!r}")
+            cfg = spectral_config(profile, g, key, m)
             per = {"sigma_max": [], "sigma_max_centered": [], "common_logit_share": []}
             for r in load_runs([cfg], seeds, splits, run_dir, dev):
                 model = r.model.to(dev).eval()

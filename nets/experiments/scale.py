@@ -33,8 +33,7 @@ from nets.experiments.centered import CENTERED_FORM, spectral_results
 from nets.experiments.common import checkpoint_dir, finish, mean_std, profile_differences, read_results, result_path
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import Profile
-from nets.experiments.spectral import sigma_inputs
-from nets.experiments.table1 import table1_configs
+from nets.experiments.spectral import sigma_inputs, spectral_config
 from nets.models import CenteredLogits
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
 from nets.train import TrainConfig, TrainedRun, resolve_device
@@ -56,25 +55,14 @@ def scale_measures(model, x: torch.Tensor) -> dict[str, float]:
             "relative_sensitivity": sigma / scale if scale > 0 else float("nan")}
 
 
-def _ir_config(profile: Profile, group: str, regularizer: str, nu: float) -> TrainConfig:
-    return TrainConfig(method="IR", group=group, regularizer=regularizer, nu=nu, epochs=profile.epochs)
-
-
 def model_configs(profile: Profile, group: str, spectral: dict, centered: dict | None) -> dict[str, tuple]:
     """``{key: (config, source entry, source file)}`` for DA and each IR form's chosen nu of
-    ``group``, as ``spectral.json`` (and ``centered.json``, when given) recorded them; a config
-    whose key differs from the recorded one is a ``ValueError`` (code and results disagree)."""
-    out = {}
+    ``group``, as ``spectral.json`` (and ``centered.json``, when given) recorded them
+    (:func:`nets.experiments.spectral.spectral_config`)."""
     entries = [(k, m, "spectral.json") for k, m in spectral["groups"][group]["models"].items()]
     if centered is not None and group in centered.get("groups", {}):
         entries.append((f"IR-{CENTERED_FORM}", centered["groups"][group]["model"], "centered.json"))
-    for key, m, source in entries:
-        cfg = (table1_configs(profile, group)["DA"] if m["method"] == "DA"
-               else _ir_config(profile, group, m["regularizer"], m["nu"]))
-        if cfg.key() != m["key"]:
-            raise ValueError(f"{source} model {key}: key {m['key']!r}, rebuilt as {cfg.key()!r}")
-        out[key] = (cfg, m, source)
-    return out
+    return {key: (spectral_config(profile, group, key, m, source), m, source) for key, m, source in entries}
 
 
 def _entry(cfg: TrainConfig, source_entry: dict, source: str, runs: list[TrainedRun], x: torch.Tensor,
@@ -128,7 +116,7 @@ def run_scale(profile: Profile, results_root=None, *, device: str = "auto", prog
                       "present), loaded from the checkpoints, never trained.",
             "n_sigma_samples": len(x),
         },
-        "sources": {name: {k: (src or {}).get("meta", {}).get(k) for k in ("command", "started_at", "git_commit")}
+        "sources": {name: {k: src.get("meta", {}).get(k) for k in ("command", "started_at", "git_commit")}
                     for name, src in (("spectral.json", sp), ("centered.json", centered)) if src is not None},
         "groups": groups,
     }

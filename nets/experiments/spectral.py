@@ -25,7 +25,7 @@ from nets.metrics import class_common_logit_share, jacobian_spectral_norm
 from nets.models import CenteredLogits
 from nets.train import TrainConfig, orbit_accuracy, resolve_device, train_runs
 
-__all__ = ["run_spectral", "spectral_entry", "sigma_inputs"]
+__all__ = ["run_spectral", "spectral_entry", "spectral_config", "sigma_inputs"]
 
 
 def sigma_inputs(profile: Profile, device: torch.device) -> tuple:
@@ -35,6 +35,19 @@ def sigma_inputs(profile: Profile, device: torch.device) -> tuple:
     splits = profile_splits(profile)
     test = splits.test.to(device)
     return splits, test, test.x[:min(profile.n_sigma_samples, len(test))]
+
+
+def spectral_config(profile: Profile, group: str, name: str, entry: dict,
+                    source: str = "spectral.json") -> TrainConfig:
+    """The training config of one model ``entry`` of ``source`` (``spectral.json``'s, or
+    ``centered.json``'s) named ``name``: DA's Table 1 config, or IR with the entry's form and nu.
+    A ``ValueError`` when its key differs from the recorded one (code and results disagree)."""
+    cfg = (table1_configs(profile, group)["DA"] if entry["method"] == "DA" else
+           TrainConfig(method="IR", group=group, regularizer=entry["regularizer"], nu=entry["nu"],
+                       epochs=profile.epochs))
+    if cfg.key() != entry["key"]:
+        raise ValueError(f"{source} model {name}: key {entry['key']!r}, rebuilt as {cfg.key()!r}")
+    return cfg
 
 
 def spectral_entry(runs: list, x_sigma: torch.Tensor, test, group, device) -> dict:
