@@ -68,7 +68,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                         "the paper; from the checkpoints, trains nothing)",
                         f"{_OUT}scale.json and {_OUT}figures/scale.png/.pdf; reads spectral.json (and centered.json "
                         f"when present) for the chosen nu, the models from {_OUT}checkpoints/, and refuses to train "
-                        "a missing one", "python -m nets scale --profile paper"),
+                        "a missing one (--model cnn: the CNN's, from cnn.json, into cnn_scale.json)",
+                        "python -m nets scale --profile paper"),
     "report": Subcommand("report", "redraw the figures and rewrite REPORT.md from the JSON files (trains nothing)",
                          f"{_OUT}figures/*.png/.pdf and {_OUT}REPORT.md (never a number of the JSON files)",
                          "python -m nets report --profile paper"),
@@ -109,7 +110,7 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 _DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32", epochs=None, nu_grid=None)
+                 precision="fp32", epochs=None, nu_grid=None, model="mlp")
 #: The results root of a bf16 run not given --results: apart from the float32 results.
 BF16_RESULTS_ROOT = RESULTS_ROOT / "bf16"
 
@@ -157,6 +158,11 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
             sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
                             help="IR's (logit form) nu values, searched smallest first, instead of the profile's "
                                  "CNN grid (paper: 10 30 100; the paper's MLP grid: 1 3 10 30 100)")
+        if s.name == "scale":
+            sp.add_argument("--model", choices=("mlp", "cnn"), default=argparse.SUPPRESS,
+                            help="mlp: the paper's MLP (default; reads spectral.json and centered.json); cnn: the "
+                                 "CNN of `python -m nets cnn` (reads cnn.json, with the CNN's sizes it records; "
+                                 "writes cnn_scale.json and figures/cnn_scale)")
         if s.name == "reproduce":
             sp.add_argument("--recompute", action="store_true", default=argparse.SUPPRESS,
                             help="run every experiment for every group again (default: a group whose results from "
@@ -271,6 +277,8 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     from nets.results_io import code_version, command_line, out_dir
 
     extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
+    if args.command == "scale" and args.model != "mlp":
+        extra["model"] = args.model
     if args.command == "cnn":  # it writes cnn.json only, computed with the CNN's own sizes
         from nets.experiments.cnn import cnn_profile, cnn_sizes
 
@@ -298,7 +306,8 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         extra["precision"] = args.precision
     out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
                                command=command, **extra)
-    where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{args.command}.json"
+    name = f"{args.model}_scale" if args.command == "scale" and args.model != "mlp" else args.command
+    where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{name}.json"
     print(f"{args.command} ({profile.name}) finished in {time.time() - started:.0f} s: {where}")
     return 0
 

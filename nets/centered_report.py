@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from nets.evidence import measure, paired, per_seed, ratio_text
-from nets.markdown import figure_lines, markdown_table
+from nets.markdown import figure_lines, markdown_table, model_label
 from nets.stats import Outcome, PairedTest, claim_status, decide
+from nets.train import CENTERED_FORM
 from nets.verdicts import pm_text
 
 __all__ = ["GroupCheck", "centered_checks", "centered_verdict", "centered_section"]
 
-LABELS = {"logit": "IR, logit", "kl": "IR, KL", "normalized_logit": "IR, normalized logit",
-          "centered_normalized_logit": "**IR, centered normalized logit (ours)**"}
 ANSWERS = {"holds": "yes", "not supported": "no", "partly holds": "partly"}
 
 
@@ -106,7 +105,7 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callabl
         models = [*entry["comparison"].values(),
                   {**entry["model"], "reached_target": entry["nu_selection"].get("reached_target", True)}]
         for m in models:
-            label = LABELS.get(m.get("regularizer"), m.get("regularizer")) if m["method"] == "IR" else m["method"]
+            label = model_label(m, bold=(CENTERED_FORM,))
             nu = "" if m.get("nu") is None else f"{m['nu']:g}" + (" †" if m.get("reached_target") is False else "")
             rows.append([g.upper(), label, nu] + [pm_text(m.get(k)) for k in
                                                   ("sigma_max", "sigma_max_centered", "common_logit_share")]

@@ -120,14 +120,13 @@ def write_manifest(results_dir: str | os.PathLike, profile: str, *, commit: str 
     must be committed there with the same bytes, else an :class:`ArchiveError` says which is not.
 
     ``add``: instead, keep the existing manifest and append these files of the folder, each
-    entry naming ``commit`` as the one that holds it (a file already listed is an error)."""
+    entry naming ``commit`` as the one that holds it (a file already listed is an error); in a
+    folder without a manifest, start one that holds these files only (the others stay local)."""
     results_dir = Path(results_dir)
     ckdir = results_dir / "checkpoints"
     old = read_manifest(results_dir) if add is not None else None
     if add is not None:
-        if old is None:
-            raise ArchiveError(f"{manifest_path(results_dir)} does not exist: write it first, without adding")
-        listed = sorted(set(add) & {e["name"] for e in old["files"]})
+        listed = sorted(set(add) & {e["name"] for e in (old or {}).get("files", [])})
         if listed:
             raise ArchiveError(f"already in the manifest {manifest_path(results_dir)}: {', '.join(listed)}")
         missing = sorted(n for n in add if not (ckdir / n).is_file())

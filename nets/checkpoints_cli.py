@@ -29,7 +29,7 @@ def _options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--results", default=str(RESULTS_ROOT), help="results root (default: %(default)s)")
     p.add_argument("--add", nargs="+", default=None, metavar="FILE",
                    help="with manifest: keep the manifest and add these checkpoint files, committed at HEAD "
-                        "(checkpoints archived after the others)")
+                        "(checkpoints archived after the others; without a manifest, start one with these only)")
     return p
 
 

@@ -13,7 +13,8 @@ from typing import Mapping
 
 from nets.markdown import markdown_table
 from nets.results_io import load_results, read_json, result_sittings
-from nets.verdicts import pm_text, verdicts
+from nets.scale_report import scale_section
+from nets.verdicts import fmt, pm_text, verdicts
 
 __all__ = ["cnn_verdicts", "cnn_section"]
 
@@ -36,7 +37,8 @@ def _commands(cnn: Mapping) -> str:
 def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mapping] | None = None,
                 fig_dir: str = "figures") -> str:
     """The Markdown section "Claims 1-5 on a CNN" for ``<results_dir>/REPORT.md``, or ``""`` when
-    ``<results_dir>/cnn.json`` does not exist. ``mlp_results``: the MLP's results by experiment
+    ``<results_dir>/cnn.json`` does not exist; with ``cnn_scale.json`` there, its logit-scale
+    subsection (:func:`nets.scale_report.scale_section`). ``mlp_results``: the MLP's results by experiment
     (default: read from ``results_dir``), for its verdicts beside the CNN's."""
     path = Path(results_dir) / "cnn.json"
     if not path.exists():
@@ -81,4 +83,10 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
                           ("cnn_drift", "CNN Figure 4: drift"), ("cnn_spectral", "CNN Figure 5: DA vs IR"),
                           ("cnn_val_curves", "CNN validation curves")):
         lines.append(f"![{caption}]({fig_dir}/{stem}.png)\n")
+    scale_path = Path(results_dir) / "cnn_scale.json"  # `python -m nets scale --model cnn`, when run
+    if scale_path.exists():
+        available = {p.name for p in (Path(results_dir) / fig_dir).glob("*.png")}
+        lines += scale_section(read_json(scale_path), fmt=fmt, fig_dir=fig_dir, available_figures=available,
+                               title="### The CNN's Figure 5 split into logit scale and sensitivity per unit of "
+                                     "scale (beyond the paper)", stem="cnn_scale")
     return "\n".join(lines)

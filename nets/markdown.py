@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
-__all__ = ["markdown_table", "figure_lines"]
+__all__ = ["IR_LABELS", "markdown_table", "figure_lines", "model_label"]
+
+#: Each IR form's name in REPORT.md's tables (the last is ours: :mod:`nets.experiments.centered`).
+IR_LABELS = {"logit": "IR, logit", "kl": "IR, KL", "normalized_logit": "IR, normalized logit",
+             "centered_normalized_logit": "IR, centered normalized logit (ours)"}  # nets.train.REGULARIZERS
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -22,3 +26,13 @@ def figure_lines(fig_dir: str, stem: str, caption: str, available: set[str] | No
     if available is not None and f"{stem}.png" not in available:
         return [f"*(figure `{stem}` not drawn)*\n"]
     return [f"![{caption}]({fig_dir}/{stem}.png)\n", f"*{caption}* ([PDF]({fig_dir}/{stem}.pdf))\n"]
+
+
+def model_label(model: Mapping, bold: Sequence[str] = ()) -> str:
+    """A results entry's name in a table: its ``method``, or for IR its form's :data:`IR_LABELS`
+    entry (the form's own name when unlisted), in bold when the form is in ``bold``."""
+    if model["method"] != "IR":
+        return model["method"]
+    form = model.get("regularizer")
+    label = IR_LABELS.get(form, form)
+    return f"**{label}**" if form in bold else label

@@ -21,15 +21,13 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 from nets.evidence import measure, paired, per_seed, ratio_text
-from nets.markdown import figure_lines, markdown_table
+from nets.markdown import figure_lines, markdown_table, model_label
 from nets.stats import PairedTest, decide
+from nets.train import CENTERED_FORM
 from nets.verdicts import pm_text
 
-__all__ = ["direction", "ratio_tests", "mechanism", "scale_reading", "scale_section"]
+__all__ = ["TITLE", "direction", "ratio_tests", "mechanism", "scale_reading", "scale_section"]
 
-CENTERED_FORM = "centered_normalized_logit"  # our form (nets.experiments.centered), read from each model's record
-LABELS = {"logit": "IR, logit", "kl": "IR, KL", "normalized_logit": "IR, normalized logit",
-          "centered_normalized_logit": "IR, centered normalized logit (ours)"}
 MEASURES = ("sigma_max_centered", "logit_scale", "relative_sensitivity")
 
 
@@ -80,13 +78,19 @@ def _scale_share(tests: Mapping[str, PairedTest | None]) -> str:
     return f"{100 * sc.interval.estimate / s.interval.estimate:.0f}%"
 
 
+TITLE = "### Beyond the paper: Figure 5 split into logit scale and sensitivity per unit of scale"
+
+
 def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: str = "figures",
-                  available_figures: set[str] | None = None, with_figure: bool = True) -> list[str]:
-    """The Markdown lines of the subsection (``[]`` when ``scale`` is ``None``); ``with_figure=False``
-    leaves out the figure's lines (a notebook shows the figure itself)."""
+                  available_figures: set[str] | None = None, with_figure: bool = True, title: str = TITLE,
+                  stem: str = "scale") -> list[str]:
+    """The Markdown lines of the subsection headed ``title`` (``[]`` when ``scale`` is ``None``);
+    ``with_figure=False`` leaves out the figure's lines (a notebook shows the figure itself), else
+    the figure is ``<fig_dir>/<stem>.png``. The centered form's reading is given only when some
+    group has the centered form (``cnn_scale.json`` has none)."""
     if not scale:
         return []
-    lines = ["### Beyond the paper: Figure 5 split into logit scale and sensitivity per unit of scale\n",
+    lines = [title + "\n",
              " ".join(v for v in scale.get("protocol", {}).values() if isinstance(v, str))
              + " Ratios to DA: geometric mean over seeds [95% paired t interval]; lower / higher: the interval "
                "is entirely below / above 1 (bold). Scale's share: log(scale ratio) / log(σ ratio), the part of IR's "
@@ -96,7 +100,7 @@ def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: st
         models = entry["models"]
         da = models.get("DA")
         for key, m in models.items():
-            label = LABELS.get(m.get("regularizer"), m.get("regularizer")) if m["method"] == "IR" else m["method"]
+            label = model_label(m)
             nu = "" if m.get("nu") is None else f"{m['nu']:g}"
             row = [g.upper(), label, nu] + [pm_text(m.get(k)) for k in MEASURES]
             if m["method"] == "IR" and da is not None:
@@ -107,17 +111,19 @@ def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: st
                 row += ["", "", "", ""]
             rows.append(row)
         centered = next((m for m in models.values() if m.get("regularizer") == CENTERED_FORM), None)
-        tests = ratio_tests(centered, da) if centered is not None and da is not None else None
-        readings.append(f"{g.upper()}: {scale_reading(tests)}")
+        if centered is not None:
+            tests = ratio_tests(centered, da) if da is not None else None
+            readings.append(f"{g.upper()}: {scale_reading(tests)}")
     lines += [markdown_table(["group", "model", "ν", "σ_max(J), centered logits", "logit scale",
                               "σ_max per unit of scale", "σ_max: IR / DA", "scale: IR / DA",
                               "σ_max per scale: IR / DA", "scale's share"], rows), ""]
     lines.append("**How each IR model's σ_max differs from DA's** (smaller scale: scale lower, σ per unit of "
                  "scale not; smoother: the reverse): " + "; ".join(mechanisms) + ".\n")
-    lines.append("**Does a scale-free form smooth the function without pulling the logit scale down** (the "
-                 "reading of the centered form's result; supported when its σ per unit of scale is lower than "
-                 "DA's and its scale is not)? " + "; ".join(readings) + ".\n")
+    if readings:
+        lines.append("**Does a scale-free form smooth the function without pulling the logit scale down** (the "
+                     "reading of the centered form's result; supported when its σ per unit of scale is lower than "
+                     "DA's and its scale is not)? " + "; ".join(readings) + ".\n")
     if not with_figure:
         return lines
     cap = "σ_max(J) of the centered logits against their scale, per model and seed (dashed: DA's σ per unit of scale)."
-    return lines + figure_lines(fig_dir, "scale", cap, available_figures)
+    return lines + figure_lines(fig_dir, stem, cap, available_figures)

@@ -126,6 +126,26 @@ def test_a_file_archived_later_names_its_own_commit_and_restores_with_the_others
     assert (archived / "results" / "paper" / "checkpoints" / "r4-WT-seed0.pt").read_bytes() == b"archived later"
 
 
+def test_adding_to_a_folder_without_a_manifest_archives_those_files_only(tmp_path):
+    repo = tmp_path / "repo"
+    ck = repo / "results" / "paper" / "checkpoints"
+    ck.mkdir(parents=True)
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "t@example.org")
+    git(repo, "config", "user.name", "t")
+    for name, data in FILES.items():
+        (ck / name).write_bytes(data)
+    git(repo, "add", "results/paper/checkpoints/r4-DA-seed1.pt")
+    git(repo, "commit", "-q", "-m", "the one checkpoint worth keeping")
+    write_manifest(repo / "results" / "paper", "paper", add=["r4-DA-seed1.pt"])
+    m = read_manifest(repo / "results" / "paper")
+    assert [e["name"] for e in m["files"]] == ["r4-DA-seed1.pt"]
+    assert m["commit"] == git(repo, "rev-parse", "HEAD").strip()
+    (ck / "r4-DA-seed1.pt").unlink()
+    assert restore(repo / "results" / "paper").restored == ["r4-DA-seed1.pt"]
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == FILES
+
+
 def test_adding_a_file_already_in_the_manifest_is_refused(archived):
     restore(archived / "results" / "paper")
     with pytest.raises(ArchiveError, match="already in the manifest"):

@@ -34,13 +34,11 @@ from nets.experiments.spectral import sigma_inputs, spectral_entry
 from nets.experiments.table1 import tune
 from nets.groups import get_group
 from nets.results_io import ResultsFileError
-from nets.train import TrainConfig, resolve_device
+from nets.train import CENTERED_FORM, TrainConfig, resolve_device
 
 __all__ = ["CENTERED_FORM", "CENTERED_NU_GRIDS", "centered_grid", "MissingSpectralResults", "spectral_results",
            "spectral_comparison", "run_centered"]
 
-#: The regularizer form this experiment trains (ours, not the paper's).
-CENTERED_FORM = "centered_normalized_logit"
 
 #: nu tried (ascending) per profile name; ours, the paper has no such form. Pilot
 #: (``scripts/centered_pilot.py``: quick sizes, 1 seed, 25 epochs, validation SI on 100 samples,

@@ -37,7 +37,7 @@ from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_
 from nets.groups import get_group
 from nets.train import TrainConfig, resolve_device, train_runs
 
-__all__ = ["CNNSizes", "CNN_SIZES", "MODEL_NAME", "build_cnn", "cnn_profile", "cnn_sizes", "run_cnn"]
+__all__ = ["CNNSizes", "CNN_SIZES", "MODEL_NAME", "build_cnn", "cnn_profile", "cnn_sizes", "recorded_sizes", "run_cnn"]
 
 #: ``TrainConfig.model`` of the CNN's runs (their keys and checkpoints start ``cnn-``).
 MODEL_NAME = "cnn"
@@ -109,6 +109,20 @@ def cnn_sizes(profile_name: str, *, epochs: int | None = None,
                    nu_grid=base.nu_grid if nu_grid is None else nu_grid,
                    why=f"set on the command line ({', '.join(changed)}); the {profile_name} profile's own: "
                        f"{base.epochs} epochs, nu grid {list(base.nu_grid)} ({base.why})")
+
+
+def recorded_sizes(cnn: dict) -> CNNSizes:
+    """The :class:`CNNSizes` a ``cnn.json`` was computed with (its ``cnn_sizes``), so that a later
+    evaluation rebuilds exactly the profile it ran (``--epochs`` and ``--nu-grid`` included).
+    A ``ValueError`` naming the problem when the record is missing or malformed."""
+    rec = cnn.get("cnn_sizes")
+    if not isinstance(rec, dict):
+        raise ValueError("cnn.json has no cnn_sizes record")
+    try:
+        fields = {k: v for k, v in rec.items() if k != "profile"}
+        return CNNSizes(**{**fields, "nu_grid": tuple(float(nu) for nu in fields["nu_grid"])})
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"cnn.json's cnn_sizes cannot be read back ({e})") from None
 
 
 def cnn_profile(profile: Profile, sizes: CNNSizes | None = None) -> Profile:

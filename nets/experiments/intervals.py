@@ -48,8 +48,10 @@ METHOD = "percentile"  # BCa's jackknife over 50,000 samples is too costly on 2 
 BOOT_SEED = 0
 
 
-def load_runs(configs: list[TrainConfig], seeds: list[int], splits, run_dir, device) -> list[TrainedRun]:
-    """The finished runs of ``configs`` x ``seeds`` from ``run_dir``; raises
+def load_runs(configs: list[TrainConfig], seeds: list[int], splits, run_dir, device,
+              model_fn=None) -> list[TrainedRun]:
+    """The finished runs of ``configs`` x ``seeds`` from ``run_dir`` (``model_fn``: the factory of a
+    model other than the paper's MLP, as :func:`nets.train.train_runs` takes it); raises
     :class:`WouldTrain` naming the run when a checkpoint is missing or would need
     any further training."""
     for c in configs:
@@ -62,7 +64,7 @@ def load_runs(configs: list[TrainConfig], seeds: list[int], splits, run_dir, dev
                          "this command evaluates only")
 
     return train_runs(configs, seeds, splits, device=device, run_dir=run_dir, progress=False,
-                      on_epoch_end=refuse)
+                      on_epoch_end=refuse, model_fn=model_fn)
 
 
 @torch.no_grad()

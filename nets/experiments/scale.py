@@ -20,28 +20,58 @@ So per seed sigma = scale x relative exactly, and each IR model's log-ratio to D
 seeds) is the sum of a scale part and a relative part; the report decides each against 1 on the
 95% t interval of the paired log-ratio (``nets.scale_report``).
 
-``python -m nets scale --profile P`` writes ``<results>/<P>/scale.json`` and ``figures/scale``.
+The CNN (``--model cnn``, beyond the MLP): the same split for DA and IR (logit form, the nu
+``cnn.json`` chose) of :mod:`nets.experiments.cnn`, on its own profile as ``cnn.json`` records it
+(:func:`nets.experiments.cnn.recorded_sizes`: epochs, nu grid, evaluation sizes), from the CNN's
+checkpoints in the same folder.
+
+``python -m nets scale --profile P`` writes ``<results>/<P>/scale.json`` and ``figures/scale``;
+with ``--model cnn``, ``cnn_scale.json`` and ``figures/cnn_scale``.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
-from nets.experiments.centered import CENTERED_FORM, spectral_results
+from nets.experiments.centered import spectral_results
+from nets.experiments.cnn import MODEL_NAME, build_cnn, cnn_profile, recorded_sizes
 from nets.experiments.common import checkpoint_dir, finish, mean_std, profile_differences, read_results, result_path
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import Profile
 from nets.experiments.spectral import sigma_inputs, spectral_config
 from nets.models import CenteredLogits
+from nets.results_io import ResultsFileError
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
-from nets.train import TrainConfig, TrainedRun, resolve_device
+from nets.train import CENTERED_FORM, TrainConfig, TrainedRun, resolve_device
 
-__all__ = ["MEASURES", "scale_measures", "model_configs", "run_scale"]
+__all__ = ["MEASURES", "OUTPUTS", "MissingCNNResults", "ScalePlan", "scale_measures", "model_configs", "mlp_plan",
+           "cnn_plan", "run_scale"]
 
 #: Per seed and model, in this order: sigma_max_centered = logit_scale x relative_sensitivity.
 MEASURES = ("sigma_max_centered", "logit_scale", "relative_sensitivity")
+#: The results file (and figure stem) of each model family (``--model``).
+OUTPUTS = {"mlp": "scale", "cnn": "cnn_scale"}
+
+
+class MissingCNNResults(ResultsFileError):
+    """The folder has no usable ``cnn.json`` for this profile (the CNN's chosen nu come from it)."""
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    """What to measure: the ``profile`` the models were trained with, per group ``{key: (config,
+    source entry, source file)}``, the source files' results by name, the model factory
+    (``None``: the paper's MLP) and a sentence on the models for the protocol."""
+
+    profile: Profile
+    configs: dict[str, dict[str, tuple]]
+    sources: dict[str, dict]
+    model_fn: Callable | None
+    models: str
 
 
 def scale_measures(model, x: torch.Tensor) -> dict[str, float]:
@@ -55,14 +85,56 @@ def scale_measures(model, x: torch.Tensor) -> dict[str, float]:
             "relative_sensitivity": sigma / scale if scale > 0 else float("nan")}
 
 
-def model_configs(profile: Profile, group: str, spectral: dict, centered: dict | None) -> dict[str, tuple]:
+def model_configs(profile: Profile, group: str, spectral: dict, centered: dict | None = None, *,
+                  source: str = "spectral.json", model: str = "mlp") -> dict[str, tuple]:
     """``{key: (config, source entry, source file)}`` for DA and each IR form's chosen nu of
-    ``group``, as ``spectral.json`` (and ``centered.json``, when given) recorded them
+    ``group``, as ``spectral`` (``spectral.json``, or ``cnn.json``'s spectral section with
+    ``source="cnn.json", model="cnn"``) and ``centered.json`` (when given) recorded them
     (:func:`nets.experiments.spectral.spectral_config`)."""
-    entries = [(k, m, "spectral.json") for k, m in spectral["groups"][group]["models"].items()]
+    entries = [(k, m, source) for k, m in spectral["groups"][group]["models"].items()]
     if centered is not None and group in centered.get("groups", {}):
         entries.append((f"IR-{CENTERED_FORM}", centered["groups"][group]["model"], "centered.json"))
-    return {key: (spectral_config(profile, group, key, m, source), m, source) for key, m, source in entries}
+    return {key: (spectral_config(profile, group, key, m, src, model=model), m, src) for key, m, src in entries}
+
+
+def mlp_plan(profile: Profile, results_root=None) -> ScalePlan:
+    """The MLP's models: DA and every IR form's chosen nu of ``spectral.json``, and the centered
+    form's of ``centered.json`` when the folder has one from the same profile. Raises
+    :class:`nets.experiments.centered.MissingSpectralResults` without a usable ``spectral.json``."""
+    sp = spectral_results(profile, results_root, "the chosen nu of each IR form")
+    c = read_results(result_path(profile, "centered", results_root))
+    centered = c if c is not None and not profile_differences(c.get("meta", {}), profile) else None
+    return ScalePlan(profile, {g: model_configs(profile, g, sp, centered) for g in profile.groups},
+                     {"spectral.json": sp, **({"centered.json": centered} if centered is not None else {})}, None,
+                     "DA and each IR form at the nu its experiment chose (spectral.json; centered.json when "
+                     "present), loaded from the checkpoints, never trained.")
+
+
+def cnn_plan(profile: Profile, results_root=None) -> ScalePlan:
+    """The CNN's models: DA and IR (logit form) at the nu ``cnn.json`` chose, on the CNN profile it
+    records (:func:`nets.experiments.cnn.recorded_sizes`). Raises :class:`MissingCNNResults`
+    (one line saying how to make it) when ``cnn.json`` is missing, unreadable as a CNN record, from
+    another profile, or lacks one of ``profile``'s groups."""
+    path = result_path(profile, "cnn", results_root)
+    how = f"run `python -m nets cnn --profile {profile.name}` first (into the same --results folder)"
+    cnn = read_results(path)
+    if cnn is None:
+        raise MissingCNNResults(f"{path} is missing: the CNN's chosen nu come from it; {how}")
+    try:
+        prof = cnn_profile(profile, recorded_sizes(cnn))
+    except ValueError as e:
+        raise MissingCNNResults(f"{path}: {e}; {how}") from None
+    diff = profile_differences(cnn.get("meta", {}), prof)
+    if diff:
+        raise MissingCNNResults(f"{path} was computed with other settings ({', '.join(diff[:3])}); {how}")
+    missing = [g for g in prof.groups if g not in cnn.get("spectral", {}).get("groups", {})]
+    if missing:
+        raise MissingCNNResults(f"{path} has no results for {', '.join(missing)}; {how} with --groups "
+                                f"{' '.join(missing)}, or measure the others with --groups")
+    configs = {g: model_configs(prof, g, cnn["spectral"], source="cnn.json", model=MODEL_NAME) for g in prof.groups}
+    return ScalePlan(prof, configs, {"cnn.json": cnn}, build_cnn,
+                     "the CNN's DA and IR (logit form) at the nu cnn.json chose, loaded from the checkpoints, "
+                     "never trained.")
 
 
 def _entry(cfg: TrainConfig, source_entry: dict, source: str, runs: list[TrainedRun], x: torch.Tensor,
@@ -77,47 +149,47 @@ def _entry(cfg: TrainConfig, source_entry: dict, source: str, runs: list[Trained
             **{k: mean_std([p[k] for p in per_seed]) for k in MEASURES}, "runs": per_seed}
 
 
-def _centered(profile: Profile, results_root) -> dict | None:
-    """The folder's ``centered.json`` when it is from this profile, else ``None``."""
-    c = read_results(result_path(profile, "centered", results_root))
-    return c if c is not None and not profile_differences(c.get("meta", {}), profile) else None
+def _provenance(src: dict) -> dict:
+    """Which run made a source file: its command, start and commit (and each group's sitting)."""
+    out = {k: src.get("meta", {}).get(k) for k in ("command", "started_at", "git_commit")}
+    return {**out, "group_provenance": src["group_provenance"]} if src.get("group_provenance") else out
 
 
 def run_scale(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-              command: str | None = None) -> dict:
-    """Measure :data:`MEASURES` for DA and every IR form's chosen nu from the checkpoints; write
-    ``scale.json`` and its figure. Raises :class:`nets.experiments.centered.MissingSpectralResults`
-    without ``spectral.json`` and :class:`nets.results_io.WouldTrain` for a missing or
-    unfinished checkpoint, before anything is written."""
+              command: str | None = None, model: str = "mlp") -> dict:
+    """Measure :data:`MEASURES` for DA and every IR form's chosen nu from the checkpoints of
+    ``model``'s experiment (``"mlp"``: :func:`mlp_plan`; ``"cnn"``: :func:`cnn_plan`); write
+    ``scale.json`` (``cnn_scale.json``) and its figure. Raises the plan's error for a missing
+    source file and :class:`nets.results_io.WouldTrain` for a missing or unfinished checkpoint,
+    before anything is written."""
     started = time.time()
-    sp = spectral_results(profile, results_root, "the chosen nu of each IR form")
-    centered = _centered(profile, results_root)
+    if model not in OUTPUTS:
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(OUTPUTS)}")
+    plan = (cnn_plan if model == "cnn" else mlp_plan)(profile, results_root)
     dev = resolve_device(device)
-    run_dir = checkpoint_dir(profile, results_root)
-    splits, _, x = sigma_inputs(profile, dev)
-    seeds = list(profile.seeds)
-    configs = {g: model_configs(profile, g, sp, centered) for g in profile.groups}
-    runs = {g: {k: load_runs([cfg], seeds, splits, run_dir, dev) for k, (cfg, _, _) in cfgs.items()}
-            for g, cfgs in configs.items()}  # every checkpoint loaded (or refused) before measuring
+    run_dir = checkpoint_dir(plan.profile, results_root)
+    splits, _, x = sigma_inputs(plan.profile, dev)
+    seeds = list(plan.profile.seeds)
+    runs = {g: {k: load_runs([cfg], seeds, splits, run_dir, dev, plan.model_fn) for k, (cfg, _, _) in cfgs.items()}
+            for g, cfgs in plan.configs.items()}  # every checkpoint loaded (or refused) before measuring
     groups = {}
-    for g, cfgs in configs.items():
+    for g, cfgs in plan.configs.items():
         groups[g] = {"models": {k: _entry(cfg, m, source, runs[g][k], x, dev)
                                 for k, (cfg, m, source) in cfgs.items()}}
         if progress:
             print(f"scale: {g} done ({time.time() - started:.0f} s)", flush=True)
     results = {
         "protocol": {
-            "samples": f"the first {len(x)} test samples (as spectral.json); per seed, each measure averaged "
-                       "over them.",
+            "samples": f"the first {len(x)} test samples (as {next(iter(plan.sources))}); per seed, each measure "
+                       "averaged over them.",
             "sigma_max_centered": "sigma_max of the input Jacobian of the centered logits c(f) = f - mean_c f_c.",
             "logit_scale": "||c(f(x))||, the norm of the centered logits.",
             "relative_sensitivity": "sigma_max_centered / logit_scale (per seed; unchanged by f -> a f).",
-            "models": "DA and each IR form at the nu its experiment chose (spectral.json; centered.json when "
-                      "present), loaded from the checkpoints, never trained.",
+            "models": plan.models,
             "n_sigma_samples": len(x),
         },
-        "sources": {name: {k: src.get("meta", {}).get(k) for k in ("command", "started_at", "git_commit")}
-                    for name, src in (("spectral.json", sp), ("centered.json", centered)) if src is not None},
+        "sources": {name: _provenance(src) for name, src in plan.sources.items()},
         "groups": groups,
     }
-    return finish(profile, "scale", results, results_root, device=str(dev), started=started, command=command)
+    return finish(plan.profile, OUTPUTS[model], results, results_root, device=str(dev), started=started,
+                  command=command)

@@ -38,13 +38,14 @@ def sigma_inputs(profile: Profile, device: torch.device) -> tuple:
 
 
 def spectral_config(profile: Profile, group: str, name: str, entry: dict,
-                    source: str = "spectral.json") -> TrainConfig:
-    """The training config of one model ``entry`` of ``source`` (``spectral.json``'s, or
-    ``centered.json``'s) named ``name``: DA's Table 1 config, or IR with the entry's form and nu.
+                    source: str = "spectral.json", model: str = "mlp") -> TrainConfig:
+    """The training config of one model ``entry`` of ``source`` (``spectral.json``'s,
+    ``centered.json``'s, or ``cnn.json``'s spectral section with ``model="cnn"``) named ``name``:
+    DA's Table 1 config, or IR with the entry's form and nu, of ``model`` (``TrainConfig.model``).
     A ``ValueError`` when its key differs from the recorded one (code and results disagree)."""
-    cfg = (table1_configs(profile, group)["DA"] if entry["method"] == "DA" else
+    cfg = (table1_configs(profile, group, model=model)["DA"] if entry["method"] == "DA" else
            TrainConfig(method="IR", group=group, regularizer=entry["regularizer"], nu=entry["nu"],
-                       epochs=profile.epochs))
+                       epochs=profile.epochs, model=model))
     if cfg.key() != entry["key"]:
         raise ValueError(f"{source} model {name}: key {entry['key']!r}, rebuilt as {cfg.key()!r}")
     return cfg

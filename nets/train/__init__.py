@@ -81,6 +81,7 @@ from nets.train.checkpoints import (
     save_members,
 )
 from nets.train.config import (
+    CENTERED_FORM,
     HISTORY_KEYS,
     METHODS,
     PAPER_MODEL,
@@ -119,6 +120,7 @@ __all__ = [
     "Pool",
     "METHODS",
     "REGULARIZERS",
+    "CENTERED_FORM",
     "PAPER_MODEL",
     "HISTORY_KEYS",
     "TrainConfig",

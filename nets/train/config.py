@@ -21,6 +21,8 @@ Pool = Literal["max", "mean"]
 METHODS: tuple[str, ...] = ("DA", "WT", "IR")
 #: The paper's three forms (Section 4.4), then ours: the normalized form on class-centered logits.
 REGULARIZERS: tuple[str, ...] = ("logit", "kl", "normalized_logit", "centered_normalized_logit")
+#: Our form (not the paper's; :mod:`nets.experiments.centered` trains it).
+CENTERED_FORM = REGULARIZERS[3]
 
 #: The model name of the paper's MLP, trained as a :class:`~nets.stacked.StackedMLP`.
 PAPER_MODEL = "mlp"
