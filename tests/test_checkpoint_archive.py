@@ -20,9 +20,8 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
-@pytest.fixture
-def archived(tmp_path: Path) -> Path:
-    """A git repo whose checkpoints were committed, put in a manifest, then removed from the tree."""
+def _repo_with_checkpoints(tmp_path: Path) -> tuple[Path, Path]:
+    """A new git repo with :data:`FILES` in ``results/paper/checkpoints`` (not yet committed)."""
     repo = tmp_path / "repo"
     ck = repo / "results" / "paper" / "checkpoints"
     ck.mkdir(parents=True)
@@ -31,6 +30,13 @@ def archived(tmp_path: Path) -> Path:
     git(repo, "config", "user.name", "t")
     for name, data in FILES.items():
         (ck / name).write_bytes(data)
+    return repo, ck
+
+
+@pytest.fixture
+def archived(tmp_path: Path) -> Path:
+    """A git repo whose checkpoints were committed, put in a manifest, then removed from the tree."""
+    repo, ck = _repo_with_checkpoints(tmp_path)
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "checkpoints")
     write_manifest(repo / "results" / "paper", "paper")
@@ -127,14 +133,7 @@ def test_a_file_archived_later_names_its_own_commit_and_restores_with_the_others
 
 
 def test_adding_to_a_folder_without_a_manifest_archives_those_files_only(tmp_path):
-    repo = tmp_path / "repo"
-    ck = repo / "results" / "paper" / "checkpoints"
-    ck.mkdir(parents=True)
-    git(repo, "init", "-q")
-    git(repo, "config", "user.email", "t@example.org")
-    git(repo, "config", "user.name", "t")
-    for name, data in FILES.items():
-        (ck / name).write_bytes(data)
+    repo, ck = _repo_with_checkpoints(tmp_path)
     git(repo, "add", "results/paper/checkpoints/r4-DA-seed1.pt")
     git(repo, "commit", "-q", "-m", "the one checkpoint worth keeping")
     write_manifest(repo / "results" / "paper", "paper", add=["r4-DA-seed1.pt"])
