@@ -256,7 +256,7 @@ def _profile(args: argparse.Namespace):
 def _report(args: argparse.Namespace, profile) -> int:
     from nets.experiments.common import draw
     from nets.report import load_results, write_report
-    from nets.results_io import figure_dir, out_dir
+    from nets.results_io import figure_dir, out_dir, read_json
 
     folder = out_dir(profile, args.results)
     results = load_results(folder)
@@ -267,6 +267,9 @@ def _report(args: argparse.Namespace, profile) -> int:
     for name, r in results.items():
         if name in (*EXPERIMENTS, "centered", "scale"):  # intervals.json has no figure
             draw(name, r, figure_dir(profile, args.results))
+    for name in ("cnn", "cnn_scale"):  # the CNN's (its section reads them itself)
+        if (folder / f"{name}.json").exists():
+            draw(name, read_json(folder / f"{name}.json"), figure_dir(profile, args.results))
     print(f"wrote {write_report(folder)}")
     return 0
 

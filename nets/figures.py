@@ -24,7 +24,7 @@ def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
                              "nu_selection_spectral": plot_nu_selection(results)},
         "centered": lambda: {"centered": plot_centered(results)},
         "scale": lambda: {"scale": plot_scale(results)},
-        "cnn_scale": lambda: {"cnn_scale": plot_scale(results)},
+        "cnn_scale": lambda: {"cnn_scale": plot_scale(results, "CNN")},
         "tsne": lambda: {"tsne": plot_tsne(results)},
         "saliency": lambda: {f"saliency_{g}": plot_saliency(results, g) for g in results["groups"]},
         "cnn": lambda: cnn_figures(results),

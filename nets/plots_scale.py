@@ -24,10 +24,11 @@ def _label(m: Mapping) -> str:
 
 
 @print_sized
-def plot_scale(results: Mapping) -> Figure:
+def plot_scale(results: Mapping, model: str = "") -> Figure:
     """One panel per group: x the logit scale ||c(f(x))||, y sigma_max(J) of c(f), both means over
     the test samples; small markers per seed, a large one at the seeds' geometric mean; the dashed
-    line is DA's mean sensitivity per unit of scale (sigma = r_DA x scale)."""
+    line is DA's mean sensitivity per unit of scale (sigma = r_DA x scale). ``model``: the
+    network's name in the title (``"CNN"``; empty for the paper's MLP)."""
     groups = list(results["groups"])
     fig = Figure(figsize=(min(PAGE_WIDTH, 3.5 * len(groups) + 0.3), 3.9), layout="constrained")
     axes = np.asarray(fig.subplots(1, len(groups), squeeze=False))[0]
@@ -63,6 +64,6 @@ def plot_scale(results: Mapping) -> Figure:
         ax.set_ylabel(r"$\sigma_{\max}(J)$ of the centered logits")
         style_axes(ax)
         ax.legend(fontsize=7, frameon=False, loc="upper left")
-    fig.suptitle("Figure 5 split into logit scale and sensitivity per unit of scale (ours, not the paper's)",
+    fig.suptitle(f"{model + ': ' if model else ''}Figure 5 split into logit scale and sensitivity per unit of scale (ours, not the paper's)",
                  fontsize=9)
     return fig

@@ -83,10 +83,13 @@ def test_the_cnn_scale_step_trains_nothing(smoke, checkpoint_mtimes):
     assert checkpoint_mtimes(folder) == before
 
 
-def test_the_cnn_report_section_shows_the_split_and_its_figure(smoke):
+def test_the_cnn_report_section_shows_the_split_and_report_redraws_its_figure(smoke):
     folder, _ = smoke
-    assert (folder / "figures" / "cnn_scale.png").stat().st_size > 0
+    figure = folder / "figures" / "cnn_scale.png"
+    assert figure.stat().st_size > 0
+    figure.unlink()
     assert main(["report", "--profile", "smoke", "--results", str(folder.parent)]) == 0
+    assert figure.stat().st_size > 0
     report = (folder / "REPORT.md").read_text()
     assert "The CNN's Figure 5 split into logit scale" in report and "figures/cnn_scale.png" in report
     assert "scale-free form" not in report  # the centered form's reading: the CNN has no centered form

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from nets.data import Split, Splits, synthetic_splits
+from nets.experiments.cnn import MODEL_NAME, build_cnn
 from nets.groups import get_group
 from nets.models import MLP, InvariantMLP
 from nets.stacked import StackedMLP
@@ -451,14 +452,15 @@ def test_committed_paper_checkpoints_load_as_finished_runs_under_their_unchanged
     shutil.copy(manifest_path(paper), manifest_path(tmp_path / "paper"))
     ckpt_dir = restore(tmp_path / "paper").directory
     files = sorted(ckpt_dir.glob("*.pt"))
-    assert len(files) == len(read_manifest(paper)["files"])  # 148: the sweep's 140, the centered form's 8
+    assert len(files) == len(read_manifest(paper)["files"])  # the sweep's 140, the centered form's 8, the CNN's 16
     data = synthetic_splits(n_train=4, n_val=4, n_test=0, seed=0, size=36)
     for f in files:
         ckpt = torch.load(f, map_location="cpu", weights_only=True)
         config = TrainConfig(**ckpt["config"])
         assert checkpoint_path(ckpt_dir, config, ckpt["seed"]) == f
         (run,) = train_runs([config], [ckpt["seed"]], data, device="cpu", progress=False, run_dir=ckpt_dir,
-                            on_epoch_end=lambda done: pytest.fail(f"{f.name} trained instead of loading"))
+                            on_epoch_end=lambda done: pytest.fail(f"{f.name} trained instead of loading"),
+                            model_fn={MODEL_NAME: build_cnn})
         assert (run.best_epoch, run.best_val_accuracy) == (ckpt["best_epoch"], ckpt["best_val_accuracy"])
         state = run.model.state_dict()
         assert all(torch.equal(state[k], v) for k, v in ckpt["best_state"].items()), f.name
