@@ -2,7 +2,9 @@
 
 :func:`audit` measures one model on labelled images under one group and returns an
 :class:`AuditResult`: the paper's LI (Eq. 2), DI (Eq. 1), SI (Eq. 3), the input sensitivity
-``sigma_max(J)`` (Section 4.4), the accuracy over the full orbit, and the per-layer relative
+``sigma_max(J)`` (Section 4.4), the accuracy over the full orbit, the logit scale and the
+sensitivity per unit of it (ours, beyond the paper: a small ``sigma_max`` may be only small
+logits; docs/findings.md), and the per-layer relative
 invariance error ``r_l`` of :func:`nets.metrics.layer_invariance_profile` over the model's named
 submodules (forward hooks; :func:`nets.layer_profile.default_layers`). Every number comes with a
 95% bootstrap interval over the samples.
@@ -36,17 +38,20 @@ from nets.groups import Group
 from nets.layer_profile import layer_invariance_terms
 from nets.measure_inputs import as_group, check_images, check_model, group_elements
 from nets.metrics import orbit_terms, saliency_invariance
-from nets.sensitivity import jacobian_spectral_norm
+from nets.pairwise import class_centered
+from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
 
 __all__ = ["Estimate", "AuditResult", "audit", "bootstrap_mean", "bootstrap_ratio"]
 
-MEASURES = ("accuracy", "LI", "DI", "SI", "sigma_max")
+MEASURES = ("accuracy", "LI", "DI", "SI", "sigma_max", "logit_scale", "sigma_per_scale")
 DESCRIPTIONS = {
     "accuracy": "accuracy over the full orbit",
     "LI": "logit invariance error, Eq. 2 (0 = invariant)",
     "DI": "predictive distribution invariance error, Eq. 1 (0 = invariant)",
     "SI": "saliency invariance similarity, Eq. 3 (1 = invariant)",
     "sigma_max": "input sensitivity sigma_max(df/dx), Section 4.4",
+    "logit_scale": "||f - mean_c f_c||, the norm of the centered logits (ours)",
+    "sigma_per_scale": "sigma_max of the centered logits / logit_scale: unchanged by f -> a f (ours)",
 }
 
 
@@ -200,7 +205,9 @@ def audit(
 
     LI, DI and accuracy use all ``N`` samples, SI the first ``si_samples`` and ``sigma_max`` the
     first ``sigma_samples`` (default: all; SI costs ``|G| n_steps`` forward/backward passes per
-    sample). SI uses the true labels, ``n_steps`` Gauss-Legendre points and a zero baseline, as
+    sample); ``logit_scale`` and ``sigma_per_scale`` use the sigma samples too (the latter the ratio
+    of the means of sigma_max of the centered logits ``f - mean_c f_c`` and of their norm, as
+    ``python -m nets scale``; its interval the paired bootstrap of that ratio). SI uses the true labels, ``n_steps`` Gauss-Legendre points and a zero baseline, as
     Table 1. Averages over ``g`` skip the identity unless ``include_identity`` (see
     :mod:`nets.metrics`). The layer profile is over ``layers`` (names of submodules; default
     :func:`nets.layer_profile.default_layers`) and needs an ``nn.Module``. Intervals: module
@@ -215,13 +222,20 @@ def audit(
     xs, ys = _first(x, si_samples), _first(y, si_samples)
     si = saliency_invariance(model, xs, ys, group, n_steps=n_steps, include_identity=include_identity,
                              reduction="none", chunk_size=max(1, chunk_size // 4))
-    sigma = jacobian_spectral_norm(model, _first(x, sigma_samples), chunk_size=chunk_size)
+    x_sigma = _first(x, sigma_samples)
+    sigma = jacobian_spectral_norm(model, x_sigma, chunk_size=chunk_size)
+    sigma_centered = jacobian_spectral_norm(lambda v: class_centered(model(v)), x_sigma, chunk_size=chunk_size)
+    with torch.no_grad():
+        scale = torch.cat([centered_logit_norm(model(c)) for c in x_sigma.split(chunk_size)])
     per_sample = {
         "accuracy": terms["correct"].double() / group.order,
-        "LI": terms["LI"], "DI": terms["DI"], "SI": si, "sigma_max": sigma,
+        "LI": terms["LI"], "DI": terms["DI"], "SI": si, "sigma_max": sigma, "logit_scale": scale,
     }
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
-    measures = {k: bootstrap_mean(v.detach().double().cpu().numpy(), **boot) for k, v in per_sample.items()}
+    numpy = {k: v.detach().double().cpu().numpy() for k, v in per_sample.items()}
+    measures = {k: bootstrap_mean(v, **boot) for k, v in numpy.items()}
+    measures["sigma_per_scale"] = bootstrap_ratio(sigma_centered.detach().double().cpu().numpy(), numpy["logit_scale"],
+                                                  **boot)
     prof: list[tuple[str, Estimate]] = []
     layer_types: dict[str, str] = {}
     if isinstance(model, nn.Module):
@@ -235,7 +249,8 @@ def audit(
         "n_steps": n_steps, "include_identity": include_identity, "confidence": confidence,
         "n_resamples": n_resamples, "seed": seed,
         "interval": "percentile bootstrap over samples (scipy.stats.bootstrap, method='percentile')",
-        "n_samples_per_measure": {k: int(v.shape[0]) for k, v in per_sample.items()},
+        "n_samples_per_measure": {**{k: int(v.shape[0]) for k, v in per_sample.items()},
+                                  "sigma_per_scale": int(x_sigma.shape[0])},
         "layer_types": layer_types,
         "saliency": "|IG| summed over channel axes, threshold 0.9 of the maximum, 3x3 Gaussian sigma 1, "
                     "true-label target, zero baseline",

@@ -16,6 +16,7 @@ from torch import nn
 
 from nets.auditing import MEASURES, audit, bootstrap_mean
 from nets.data import load_splits
+from nets.experiments.scale import scale_measures
 from nets.groups import R4
 from nets.layer_profile import default_layers
 from nets.models import InvariantMLP
@@ -83,6 +84,39 @@ def test_the_audit_is_reproducible_with_its_seed(mnist):
     a = audit(small_cnn(), x[:16].unsqueeze(1), y[:16], R4, n_steps=3, n_resamples=200, seed=3)
     b = audit(small_cnn(), x[:16].unsqueeze(1), y[:16], R4, n_steps=3, n_resamples=200, seed=3)
     assert a.to_dict() == b.to_dict()
+
+
+class Affine(nn.Module):
+    """``a h(x) + b``: the same classifier at another logit scale, shifted in every class alike."""
+
+    def __init__(self, h: nn.Module, a: float, b: float):
+        super().__init__()
+        self.h, self.a, self.b = h, a, b
+
+    def forward(self, x):
+        return self.a * self.h(x) + self.b
+
+
+def test_scaling_the_logits_scales_the_logit_scale_but_not_the_sensitivity_per_unit_of_it(mnist):
+    x, y = mnist
+    x = x[:12].unsqueeze(1).double()
+    base = audit(small_cnn().double(), x, y[:12], R4, n_steps=2, n_resamples=100).measures
+    moved = audit(Affine(small_cnn().double(), 3.0, -7.0), x, y[:12], R4, n_steps=2, n_resamples=100).measures
+    assert moved["logit_scale"].value == pytest.approx(3.0 * base["logit_scale"].value, rel=1e-10)
+    assert moved["sigma_max"].value == pytest.approx(3.0 * base["sigma_max"].value, rel=1e-10)
+    for end in ("value", "low", "high"):
+        assert getattr(moved["sigma_per_scale"], end) == pytest.approx(getattr(base["sigma_per_scale"], end),
+                                                                       rel=1e-10)
+
+
+def test_the_sensitivity_per_unit_of_scale_is_the_one_the_scale_experiment_measures(mnist):
+    x, y = mnist
+    model, x = small_cnn().double(), x[:12].unsqueeze(1).double()
+    r = audit(model, x, y[:12], R4, n_steps=2, n_resamples=100, sigma_samples=8)
+    expected = scale_measures(model, x[:8])
+    assert r.measures["sigma_per_scale"].value == pytest.approx(expected["relative_sensitivity"], rel=1e-10)
+    assert r.measures["logit_scale"].value == pytest.approx(expected["logit_scale"], rel=1e-10)
+    assert r.settings["n_samples_per_measure"]["sigma_per_scale"] == 8
 
 
 def test_the_record_has_every_measure_and_every_layer_in_json_markdown_and_a_figure(mnist):
