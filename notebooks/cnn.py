@@ -86,3 +86,27 @@ show_markdown("\n".join(lines))
 
 # %%
 paths = show_figures(figures_for("cnn", results), resolve(FIGURES))
+
+# %% [markdown]
+# ## Beyond the paper: the CNN's $\sigma_{\max}$ as logit scale × sensitivity per unit of scale
+#
+# Ours (`python -m nets scale --model cnn`, docs/findings.md): each model's $\sigma_{\max}$ of the
+# centered logits split into their scale $\|f - \bar f\,\mathbf{1}\|$ and the ratio of the two
+# (unchanged by $f \to a f$), IR against DA seed by seed, from the CNN's checkpoints (measured
+# here first when the results folder has no `cnn_scale.json`; nothing is trained).
+
+# %%
+from nets.experiments import get_profile, read_json
+from nets.experiments.scale import run_scale
+from nets.scale_report import scale_section
+from nets.verdicts import fmt
+
+scale_path = resolve(RESULTS) / PROFILE / "cnn_scale.json"
+if scale_path.exists():
+    scale = read_json(scale_path)
+else:
+    command = f"python -m nets scale --model cnn --profile {PROFILE} --results {RESULTS}"
+    print(f"{scale_path} is missing: running `{command}`")
+    scale = run_scale(get_profile(PROFILE), resolve(RESULTS), model="cnn", progress=False, command=command)
+show_markdown("\n".join(scale_section(scale, fmt=fmt, with_figure=False)[1:]))
+paths += show_figures(figures_for("cnn_scale", scale), resolve(FIGURES))

@@ -28,7 +28,7 @@ EXPECTED = {
     "fig4_drift": ("drift",),
     "fig5_spectral_decay": ("spectral", "nu_selection_spectral", "scale"),
     "prop31_spectral_flow": ("spectral_flow",),
-    "cnn": ("cnn_table1", "cnn_nu_selection", "cnn_drift", "cnn_spectral", "cnn_val_curves"),
+    "cnn": ("cnn_table1", "cnn_nu_selection", "cnn_drift", "cnn_spectral", "cnn_val_curves", "cnn_scale"),
 }
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.py"))
 VERSION_LINE = re.compile(r"^#\s+(format_version|jupytext_version):.*\n", re.MULTILINE)
