@@ -158,6 +158,11 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
             sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
                             help="IR's (logit form) nu values, searched smallest first, instead of the profile's "
                                  "CNN grid (paper: 10 30 100; the paper's MLP grid: 1 3 10 30 100)")
+        if s.name == "centered":
+            sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
+                            help="the centered form's nu values, searched smallest first, instead of the "
+                                 "profile's (paper: 10 30 50 100 150 300 1000); a folder whose centered.json "
+                                 "used another grid is refused, so write elsewhere with --results")
         if s.name == "scale":
             sp.add_argument("--model", choices=("mlp", "cnn"), default=argparse.SUPPRESS,
                             help="mlp: the paper's MLP (default; reads spectral.json and centered.json); cnn: the "
@@ -282,6 +287,13 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
     if args.command == "scale" and args.model != "mlp":
         extra["model"] = args.model
+    if args.command == "centered" and args.nu_grid is not None:
+        from nets.experiments.profiles import check_nu_grid
+
+        try:
+            extra["grid"] = check_nu_grid(args.nu_grid)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     if args.command == "cnn":  # it writes cnn.json only, computed with the CNN's own sizes
         from nets.experiments.cnn import cnn_profile, cnn_sizes
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Sequence
 
 from nets.experiments.common import (SettingsMismatch, checkpoint_dir, finish, profile_differences, read_json,
                                      read_results, result_path)
-from nets.experiments.profiles import Profile
+from nets.experiments.profiles import Profile, check_nu_grid
 from nets.experiments.spectral import sigma_inputs, spectral_entry
 from nets.experiments.table1 import tune
 from nets.groups import get_group
@@ -117,14 +118,17 @@ def _check_grid(profile: Profile, results_root, grid: tuple[float, ...]) -> None
 
 
 def run_centered(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-                 command: str | None = None) -> dict:
-    """Tune nu for the centered form, measure Figure 5's numbers on the chosen nu's runs, copy
-    DA's and the paper forms' from ``spectral.json``; write ``centered.json`` and its figure.
+                 command: str | None = None, grid: Sequence[float] | None = None) -> dict:
+    """Tune nu for the centered form over ``grid`` (default :func:`centered_grid`; ``--nu-grid``,
+    checked by :func:`nets.experiments.profiles.check_nu_grid`), measure Figure 5's numbers on the
+    chosen nu's runs, copy DA's and the paper forms' from ``spectral.json``; write
+    ``centered.json`` and its figure. A folder whose ``centered.json`` of this sweep used another
+    grid is refused (:class:`SettingsMismatch`): write elsewhere with ``--results``.
 
     Raises :class:`MissingSpectralResults` (before training anything) when the folder's
     ``spectral.json`` is missing, from other settings, or lacks one of the profile's groups."""
     started = time.time()
-    grid = centered_grid(profile)
+    grid = centered_grid(profile) if grid is None else check_nu_grid(grid)
     sp = spectral_results(profile, results_root, "DA's numbers for the comparison")
     _check_grid(profile, results_root, grid)
     dev = resolve_device(device)

@@ -23,7 +23,6 @@ run (:func:`cnn_sizes`; the full 300 epochs on a GPU). ``cnn.json`` records them
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Sequence
@@ -31,7 +30,7 @@ from typing import Sequence
 from nets.cnn import CNN_CHANNELS, CNN_STRIDES, SmallCNN
 from nets.experiments.common import checkpoint_dir, finish
 from nets.experiments.drift import drift_results
-from nets.experiments.profiles import Profile
+from nets.experiments.profiles import Profile, check_nu_grid
 from nets.experiments.spectral import sigma_inputs, spectral_entry
 from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_protocol, tune
 from nets.groups import get_group
@@ -99,10 +98,7 @@ def cnn_sizes(profile_name: str, *, epochs: int | None = None,
     if epochs is not None and epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {epochs}")
     if nu_grid is not None:
-        bad = [nu for nu in nu_grid if not (math.isfinite(nu) and nu > 0)]
-        if not nu_grid or bad:
-            raise ValueError(f"--nu-grid needs positive finite values, got {bad[0] if bad else 'none'}")
-        nu_grid = tuple(sorted({float(nu) for nu in nu_grid}))
+        nu_grid = check_nu_grid(nu_grid)
     changed = ([f"--epochs {epochs}"] if epochs is not None else []) + \
               ([f"--nu-grid {' '.join(f'{nu:g}' for nu in nu_grid)}"] if nu_grid is not None else [])
     return replace(base, epochs=base.epochs if epochs is None else epochs,

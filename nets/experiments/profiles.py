@@ -12,10 +12,11 @@ Paper protocol (Section 4.1): 10k / 2k / 50k train / validation / test images,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
-from typing import Mapping
+from typing import Mapping, Sequence
 
-__all__ = ["Profile", "PROFILES", "SIZE_FIELDS", "METHOD_FIELDS", "get_profile"]
+__all__ = ["Profile", "PROFILES", "SIZE_FIELDS", "METHOD_FIELDS", "get_profile", "check_nu_grid"]
 
 #: The three regularizer forms of Section 4.4 (the first is the paper's IR).
 REGULARIZERS = ("logit", "kl", "normalized_logit")
@@ -162,3 +163,12 @@ def get_profile(name: str) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}") from None
+
+
+def check_nu_grid(values: Sequence[float]) -> tuple[float, ...]:
+    """A nu grid given on the command line (``--nu-grid``), sorted and without repeats (searches go
+    smallest first). Raises ValueError for an empty grid or a nu that is not a positive finite number."""
+    bad = [nu for nu in values if not (math.isfinite(nu) and nu > 0)]
+    if not values or bad:
+        raise ValueError(f"--nu-grid needs positive finite values, got {bad[0] if bad else 'none'}")
+    return tuple(sorted({float(nu) for nu in values}))
