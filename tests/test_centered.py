@@ -94,6 +94,33 @@ def test_without_spectral_json_it_refuses_in_one_line_and_writes_nothing(tmp_pat
     assert not (tmp_path / "smoke" / "centered.json").exists()
 
 
+def test_a_grid_from_the_command_line_is_searched_and_recorded(smoke, tmp_path, capsys):
+    copy = tmp_path / "smoke"
+    copy.mkdir()
+    (copy / "spectral.json").write_bytes((smoke[0] / "spectral.json").read_bytes())
+    rc, _, err = _run(capsys, "centered", "--profile", "smoke", "--groups", "r4", "--nu-grid", "30", "10", "--results",
+                      str(tmp_path), "--no-progress", "--threads", "1")
+    assert rc == 0, err
+    ce = _read(copy, "centered")
+    assert ce["nu_grid"] == [10.0, 30.0] and ce["groups"]["r4"]["nu_selection"]["grid"][0] == 10.0
+    assert ce["groups"]["r4"]["model"]["nu"] in (10.0, 30.0)
+
+
+def test_another_grid_than_the_folders_is_refused_before_training(smoke, capsys, checkpoint_mtimes):
+    folder, _ = smoke
+    before, text = checkpoint_mtimes(folder), (folder / "centered.json").read_text()
+    rc, _, err = _run(capsys, "centered", "--profile", "smoke", "--nu-grid", "3", "--results", str(folder.parent),
+                      "--no-progress")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "used the nu grid" in err
+    assert checkpoint_mtimes(folder) == before and (folder / "centered.json").read_text() == text
+
+
+@pytest.mark.parametrize("grid", [["0"], ["-1", "10"], ["nan"]])
+def test_a_grid_that_is_not_positive_and_finite_is_refused_in_one_line(grid, tmp_path, capsys):
+    rc, _, err = _run(capsys, "centered", "--profile", "smoke", "--nu-grid", *grid, "--results", str(tmp_path))
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "--nu-grid needs positive finite values" in err
+
+
 def test_grids_ascend_and_smaller_profiles_try_subsets_of_the_paper_grid():
     assert set(CENTERED_NU_GRIDS) == set(PROFILES)
     for grid in CENTERED_NU_GRIDS.values():
