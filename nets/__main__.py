@@ -321,7 +321,12 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         extra["precision"] = args.precision
     out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
                                command=command, **extra)
-    name = f"{args.model}_scale" if args.command == "scale" and args.model != "mlp" else args.command
+    if args.command == "scale":
+        from nets.experiments.scale import OUTPUTS
+
+        name = OUTPUTS[args.model]
+    else:
+        name = args.command
     where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{name}.json"
     print(f"{args.command} ({profile.name}) finished in {time.time() - started:.0f} s: {where}")
     return 0

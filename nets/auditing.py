@@ -38,7 +38,7 @@ from nets.groups import Group
 from nets.layer_profile import layer_invariance_terms
 from nets.measure_inputs import as_group, check_images, check_model, group_elements
 from nets.metrics import orbit_terms, saliency_invariance
-from nets.pairwise import class_centered
+from nets.models import CenteredLogits
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
 
 __all__ = ["Estimate", "AuditResult", "audit", "bootstrap_mean", "bootstrap_ratio"]
@@ -224,7 +224,7 @@ def audit(
                              reduction="none", chunk_size=max(1, chunk_size // 4))
     x_sigma = _first(x, sigma_samples)
     sigma = jacobian_spectral_norm(model, x_sigma, chunk_size=chunk_size)
-    sigma_centered = jacobian_spectral_norm(lambda v: class_centered(model(v)), x_sigma, chunk_size=chunk_size)
+    sigma_centered = jacobian_spectral_norm(CenteredLogits(model), x_sigma, chunk_size=chunk_size)
     with torch.no_grad():
         scale = torch.cat([centered_logit_norm(model(c)) for c in x_sigma.split(chunk_size)])
     per_sample = {

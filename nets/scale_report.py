@@ -99,6 +99,8 @@ def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: st
     for g, entry in scale["groups"].items():
         models = entry["models"]
         da = models.get("DA")
+        centered = next((m for m in models.values() if m.get("regularizer") == CENTERED_FORM), None)
+        centered_tests = None  # its tests against DA (from the table's loop), for the scale-free reading
         for key, m in models.items():
             label = model_label(m)
             nu = "" if m.get("nu") is None else f"{m['nu']:g}"
@@ -107,13 +109,13 @@ def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: st
                 tests = ratio_tests(m, da)
                 row += [_ratio_cell(tests[k], fmt) for k in MEASURES] + [_scale_share(tests)]
                 mechanisms.append(f"{g.upper()} {label}: {mechanism(tests)}")
+                if m is centered:
+                    centered_tests = tests
             else:
                 row += ["", "", "", ""]
             rows.append(row)
-        centered = next((m for m in models.values() if m.get("regularizer") == CENTERED_FORM), None)
         if centered is not None:
-            tests = ratio_tests(centered, da) if da is not None else None
-            readings.append(f"{g.upper()}: {scale_reading(tests)}")
+            readings.append(f"{g.upper()}: {scale_reading(centered_tests)}")
     lines += [markdown_table(["group", "model", "ν", "σ_max(J), centered logits", "logit scale",
                               "σ_max per unit of scale", "σ_max: IR / DA", "scale: IR / DA",
                               "σ_max per scale: IR / DA", "scale's share"], rows), ""]
