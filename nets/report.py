@@ -147,7 +147,10 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         "the whole interval lies on the threshold's side, *fails* when the whole interval lies on the other side, "
         "and is *undecided* when the interval straddles the threshold (or there is one seed, hence no interval). "
         "A claim: **holds** (every check holds), **partly holds** (some hold, some fail), **not supported** (checks "
-        "fail, none holds), **undecided at n = k seeds** (none fails, some undecided). p-values are two-sided. "
+        "fail, none holds), **undecided at n = k seeds** (none fails, some undecided). An undecided check says how "
+        "many seeds would decide it and towards which outcome: the n at which the test on the estimate's side of "
+        "the threshold has 80% power, were the true mean and spread the measured ones (a planning figure: with 4 "
+        "seeds the spread itself is uncertain). p-values are two-sided. "
         "Where `intervals.json` is present (`python -m nets intervals`), Table 1's and Figure 5's numbers also get "
         "a bootstrap interval over test samples (trained models fixed); verdicts use the interval over seeds.\n")
     lines.append("Thresholds (in `nets.verdicts.Thresholds`; accuracy in %, DI in nats):\n")

@@ -12,6 +12,9 @@ described in ``docs/statistics.md``.
 - :func:`decide` / :func:`claim_status`: a bound is *held* when the whole 95% interval
   lies on its side, *failed* when the whole interval lies on the other side, and
   *undecided* otherwise; a claim combines its checks' outcomes.
+- :func:`seeds_to_decide`: for an undecided check, how many seeds a new experiment would
+  need to decide it with 80% power if the measured mean and spread were the true ones
+  (the noncentral t, ``scipy.stats.nct``).
 """
 
 from __future__ import annotations
@@ -33,11 +36,18 @@ __all__ = [
     "paired_t",
     "decide",
     "claim_status",
+    "PLANNING_POWER",
+    "MAX_PLANNED_SEEDS",
+    "seeds_to_decide",
     "overlaps",
 ]
 
 #: The confidence level of every interval in the reports.
 CONFIDENCE = 0.95
+#: The probability of a decision that :func:`seeds_to_decide` plans for.
+PLANNING_POWER = 0.8
+#: :func:`seeds_to_decide` searches no further (it returns this + 1 for "more").
+MAX_PLANNED_SEEDS = 10_000
 
 Outcome = Literal["holds", "fails", "undecided", "not measured"]
 
@@ -175,6 +185,39 @@ def claim_status(outcomes: Sequence[Outcome], n_seeds: int) -> str:
     if "undecided" in measured:
         return f"undecided at n = {n_seeds} seed{'s' if n_seeds != 1 else ''}"
     return "holds" if len(measured) == len(outcomes) else "partly holds"
+
+
+def seeds_to_decide(interval: Interval | None, op: str, bound: float | None, *,
+                    power: float = PLANNING_POWER, confidence: float = CONFIDENCE,
+                    max_n: int = MAX_PLANNED_SEEDS) -> int | None:
+    """The number of seeds n at which :func:`decide` would decide ``value <op> bound`` with
+    probability ``power``, were the true mean and standard deviation the measured ones: the
+    smallest n whose one-sided t-test at level (1 - ``confidence``) / 2, on the side of the bound
+    where the estimate lies (towards "holds" or towards "fails"), has that power; the power of a
+    one-sample (or paired) t-test is ``scipy.stats.nct.sf(t_crit, n - 1, d sqrt(n))``, with d the
+    distance to the bound in standard deviations.
+
+    A planning figure, not a result: the measured mean and spread are themselves uncertain (at
+    n = 4 the standard deviation may be off by a factor of two), so read it as an order of
+    magnitude. ``interval`` must be a Student's t interval (``"t"`` or ``"paired t"``), whose
+    half-width gives the standard deviation back. Returns ``None`` when there is nothing to plan:
+    no interval (n < 2), another kind of interval, no spread, or the estimate on the bound; and
+    ``max_n + 1`` when even ``max_n`` seeds fall short."""
+    if op not in ("<=", ">="):
+        raise ValueError(f"seeds_to_decide: op must be '<=' or '>=', got {op!r}")
+    if not 0 < power < 1:
+        raise ValueError(f"seeds_to_decide: power must lie in (0, 1), got {power}")
+    if interval is None or bound is None or not interval.defined or interval.method not in ("t", "paired t"):
+        return None
+    n = interval.n
+    sd = (interval.high - interval.low) / 2 / stats.t.ppf((1 + confidence) / 2, n - 1) * math.sqrt(n)
+    gap = abs(interval.estimate - bound)
+    if not sd > 0 or gap == 0:
+        return None
+    ns = np.arange(2, max_n + 1)
+    crit = stats.t.ppf((1 + confidence) / 2, ns - 1)
+    reached = stats.nct.sf(crit, ns - 1, gap / sd * np.sqrt(ns)) >= power
+    return int(ns[np.argmax(reached)]) if reached.any() else max_n + 1
 
 
 def overlaps(interval: Interval, low: float, high: float) -> bool | None:

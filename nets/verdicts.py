@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 import nets.evidence as ev
-from nets.stats import Interval, Outcome, PairedTest, claim_status, decide
+from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, claim_status, decide, seeds_to_decide
 
 __all__ = [
     "MEASURES",
@@ -92,12 +92,16 @@ class Check:
     """One comparison of a measured number (with its 95% interval) with a threshold.
 
     ``outcome`` follows :func:`nets.stats.decide`; ``n`` is the number of seeds
-    (pairs, for a paired comparison) the interval rests on."""
+    (pairs, for a paired comparison) the interval rests on; for an undecided check on a t interval,
+    ``seeds_to_decide`` is :func:`nets.stats.seeds_to_decide` (a planning figure) and ``towards``
+    the outcome its estimate's side of the bound points to ("holds" or "fails")."""
 
     what: str
     outcome: Outcome
     detail: str
     n: int = 0
+    seeds_to_decide: int | None = None
+    towards: Outcome | None = None
 
     @property
     def passed(self) -> bool | None:
@@ -169,8 +173,14 @@ def _check(what: str, iv: Interval | None, op: str, bound: float | None, bound_t
     if not iv.defined:  # one seed: no interval, so no decision; say which side the point lies on
         point = iv.estimate <= bound if op == "<=" else iv.estimate >= bound
         mark += f" (the point value {'meets' if point else 'misses'} it)"
-    return Check(what, outcome, f"{label or what} = {value}{how} {mark} "
-                                f"(needs {op} {bound_text if bound_text is not None else fmt(bound)})", iv.n)
+    needs = f"needs {op} {bound_text if bound_text is not None else fmt(bound)}"
+    plan = seeds_to_decide(iv, op, bound) if outcome == "undecided" else None
+    towards = None
+    if plan is not None:
+        towards = "holds" if (iv.estimate <= bound if op == "<=" else iv.estimate >= bound) else "fails"
+        many = f"more than {MAX_PLANNED_SEEDS}" if plan > MAX_PLANNED_SEEDS else f"about {plan}"
+        needs += f"; {many} seeds would decide it, towards {towards}"
+    return Check(what, outcome, f"{label or what} = {value}{how} {mark} ({needs})", iv.n, plan, towards)
 
 
 def _log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, bound_text: str,

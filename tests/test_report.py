@@ -11,6 +11,7 @@ import json
 import numpy as np
 
 from nets.report import PAPER_TABLE1, PAPER_TABLE1_STD, completeness, render_report, write_report
+from nets.stats import seeds_to_decide, t_interval
 from nets.verdicts import Thresholds, form_missed_target, missed_target, verdicts
 
 GROUPS = ("r4", "t3")
@@ -262,6 +263,19 @@ def test_thresholds_decide_borderline_values():
     r["spectral"] = fake_spectral(ir_sigma=(1.9, 1.9, 1.9), da_sigma=2.0)  # lower, but not by 10%
     assert _status(r, "5").status == "not supported"
     assert verdicts(r, Thresholds(spectral_ratio_max=1.0))[4].status == "holds"
+
+
+def test_an_undecided_check_says_how_many_seeds_would_decide_it_and_which_way():
+    r = fake_results()
+    r["table1"] = fake_table1(ir=(0.879, 0.02, 0.001, 0.946))  # SI 0.946 with a 0.2% spread: straddles 0.945
+    checks = {c.what: c for c in _status(r, "3").checks}
+    si = checks["R4 IR SI"]
+    assert si.outcome == "undecided" and si.towards == "holds"
+    values = [0.946 * j for j in JITTER]
+    assert si.seeds_to_decide == seeds_to_decide(t_interval(values), ">=", 0.945) > len(SEEDS)
+    assert f"about {si.seeds_to_decide} seeds would decide it, towards holds" in si.detail
+    decided = checks["R4 IR LI"]
+    assert decided.outcome == "holds" and decided.seeds_to_decide is None and "would decide" not in decided.detail
 
 
 def test_figure2_check_fails_when_orbits_do_not_spread():
