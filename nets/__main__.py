@@ -22,6 +22,7 @@ from nets.checkpoint_archive import ArchiveError, read_manifest, restore
 from nets.experiments.profiles import PROFILES
 from nets.precision import PRECISIONS
 from nets.results_io import EXPERIMENTS, RESULTS_ROOT
+from nets.reuse import ReuseRefused, reuse_checkpoints
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
 #: A module not (yet) present is skipped.
@@ -106,11 +107,15 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     p.add_argument("--overwrite", action="store_true", default=d(False),
                    help="replace results in the folder that were computed with other settings (profile sizes, "
                         "seeds); without it such a run is refused and nothing is written")
+    p.add_argument("--reuse-from", default=d(None), metavar="RESULTS",
+                   help="before running, link the finished checkpoints of this other results root's folder of "
+                        "the same profile (its results files must differ in the seeds only) into --results, so "
+                        "added seeds train and the old ones load (docs/statistics.md)")
 
 
 _DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32", epochs=None, nu_grid=None, model="mlp")
+                 precision="fp32", epochs=None, nu_grid=None, model="mlp", reuse_from=None)
 #: The results root of a bf16 run not given --results: apart from the float32 results.
 BF16_RESULTS_ROOT = RESULTS_ROOT / "bf16"
 
@@ -301,14 +306,19 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
             extra["sizes"] = sizes = cnn_sizes(profile.name, epochs=args.epochs, nu_grid=args.nu_grid)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        check_overwrite(cnn_profile(profile, sizes), args.results, overwrite=args.overwrite,
-                        precision=args.precision, experiments=("cnn",))
+        run_profile, experiments = cnn_profile(profile, sizes), ("cnn",)
+        check_overwrite(run_profile, args.results, overwrite=args.overwrite, precision=args.precision,
+                        experiments=experiments)
     else:
+        run_profile, experiments = profile, EXPERIMENTS
         check_overwrite(profile, args.results, overwrite=args.overwrite, precision=args.precision)
     if read_manifest(out_dir(profile, args.results)) is not None:  # checkpoints kept in the repository's history
         report = restore(out_dir(profile, args.results))
         if report.restored:
             print(report.summary(), flush=True)
+    if args.reuse_from is not None:
+        print(reuse_checkpoints(run_profile, args.reuse_from, args.results, precision=args.precision,
+                                experiments=experiments).summary(), flush=True)
     code_version()  # the code as it is now, recorded before a run that may last hours
     command = command_line(None if argv is None else ["python", "-m", "nets", *argv])
     started = time.time()
@@ -380,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return _report(args, profile)
         return _experiment(args, profile, argv)
-    except (UsageError, SettingsMismatch) as e:
+    except (UsageError, SettingsMismatch, ReuseRefused) as e:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
         return 2
     except (ResultsFileError, ResultsWriteError, ArchiveError, WouldTrain) as e:
