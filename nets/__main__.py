@@ -388,6 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "cnn" and args.executor == "ray":
             raise UsageError("--executor ray does not plan the cnn experiment's runs; use --executor local")
         if args.command == "report":
+            if args.reuse_from is not None:
+                raise UsageError("--reuse-from links checkpoints for a run that trains; report trains nothing")
             return _report(args, profile)
         return _experiment(args, profile, argv)
     except (UsageError, SettingsMismatch, ReuseRefused) as e:

@@ -104,3 +104,8 @@ def test_the_committed_paper_run_lends_its_archived_checkpoints_to_more_seeds(tm
     names = sorted(f["name"] for f in read_manifest(paper)["files"])
     assert sorted(report.restored) == names and sorted(report.linked) == names
     assert report.target == tmp_path / "dst" / "paper" / "checkpoints"
+
+
+def test_report_refuses_it_in_one_line(run_cli, one_seed, tmp_path):
+    rc, _, err = run_cli("report", "--profile", "smoke", "--results", str(one_seed), "--reuse-from", str(tmp_path))
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "--reuse-from" in err
