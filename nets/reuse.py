@@ -20,13 +20,13 @@ repository's history) is restored first (:func:`nets.checkpoint_archive.restore`
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from nets.checkpoint_archive import read_manifest, restore
-from nets.results_io import EXPERIMENTS, checkpoint_dir, out_dir, profile_differences, read_results, result_path
+from nets.results_io import (EXPERIMENTS, atomic_write, checkpoint_dir, out_dir, precision_dir, profile_differences,
+                              read_json, result_path)
 
 __all__ = ["ReuseRefused", "ReuseReport", "reuse_checkpoints"]
 
@@ -56,22 +56,25 @@ class ReuseReport:
 
 
 def _checked_source(profile: Any, source_root, precision: str, experiments: Sequence[str]) -> Path:
-    """The source's checkpoint folder, once its results files show the same profile but for the seeds."""
+    """The source's checkpoint folder, once its results files show the same profile but for the seeds.
+    They are only read (:func:`nets.results_io.read_json`): a damaged one is an error naming it, left
+    where it is, not moved aside as a run's own damaged results file is."""
     recorded = []
     for name in experiments:
-        old = read_results(result_path(profile, name, source_root))
-        if old is None:
+        path = result_path(profile, name, source_root)
+        if not path.exists():
             continue
-        diff = [k for k in profile_differences(old.get("meta", {}), profile, precision) if k not in ALLOWED_DIFFERENCES]
+        old = read_json(path)
+        meta = old.get("meta", {}) if isinstance(old, dict) else {}
+        diff = [k for k in profile_differences(meta, profile, precision) if k not in ALLOWED_DIFFERENCES]
         if diff:
-            raise ReuseRefused(f"{result_path(profile, name, source_root)} was computed with other settings "
+            raise ReuseRefused(f"{path} was computed with other settings "
                                f"({', '.join(diff[:3])}); only the seeds may differ, so its checkpoints are other runs")
         recorded.append(name)
     if not recorded:
         raise ReuseRefused(f"{out_dir(profile, source_root)}/ holds no results file of {', '.join(experiments)} "
                            f"to show which profile its checkpoints were trained with; nothing reused")
-    folder = checkpoint_dir(profile, source_root)
-    return folder / precision if precision != "fp32" else folder
+    return precision_dir(checkpoint_dir(profile, source_root), precision)
 
 
 def reuse_checkpoints(profile: Any, source_root, results_root, *, precision: str = "fp32",
@@ -81,15 +84,15 @@ def reuse_checkpoints(profile: Any, source_root, results_root, *, precision: str
     from it). ``experiments``: the results files that must record ``profile`` but for the seeds
     (``("cnn",)`` for the CNN, whose profile is its own). Raises :class:`ReuseRefused` when the two
     folders are the same, the source has no such results file, or one records other settings;
-    :class:`nets.checkpoint_archive.ArchiveError` when its manifest cannot be restored."""
+    :class:`nets.checkpoint_archive.ArchiveError` when its manifest cannot be restored,
+    :class:`nets.results_io.ResultsFileError` when one of its results files is damaged."""
     src_out, dst_out = out_dir(profile, source_root), out_dir(profile, results_root)
     if src_out.resolve() == dst_out.resolve():
         raise ReuseRefused(f"--reuse-from names the run's own folder {dst_out}/; give the folder to take "
                            "checkpoints from")
     restored = restore(src_out).restored if read_manifest(src_out) is not None else []
     source = _checked_source(profile, source_root, precision, experiments)
-    target = checkpoint_dir(profile, results_root)
-    target = target / precision if precision != "fp32" else target
+    target = precision_dir(checkpoint_dir(profile, results_root), precision)
     linked, present = [], []
     files = sorted(source.glob("*.pt")) if source.is_dir() else []
     if files:
@@ -106,10 +109,8 @@ def reuse_checkpoints(profile: Any, source_root, results_root, *, precision: str
 
 def _link_or_copy(src: Path, dest: Path) -> None:
     """A hard link (the trainer replaces checkpoints by rename, so the source is never changed through
-    it), else a copy written to a temporary name and renamed into place."""
+    it), else an atomic copy (:func:`nets.results_io.atomic_write`)."""
     try:
         os.link(src, dest)
     except OSError:
-        tmp = dest.with_name(dest.name + ".part")
-        shutil.copy2(src, tmp)
-        os.replace(tmp, dest)
+        atomic_write(dest, lambda f: f.write(src.read_bytes()), binary=True)

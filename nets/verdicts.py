@@ -170,14 +170,14 @@ def _check(what: str, iv: Interval | None, op: str, bound: float | None, bound_t
     value = shown if shown is not None else ev.iv_text(iv, fmt)
     how = "" if test is None or not iv.defined else f" ({ev.p_text(test)})"
     mark = _MARK[outcome]
+    meets = iv.estimate <= bound if op == "<=" else iv.estimate >= bound  # the estimate's side of the bound
     if not iv.defined:  # one seed: no interval, so no decision; say which side the point lies on
-        point = iv.estimate <= bound if op == "<=" else iv.estimate >= bound
-        mark += f" (the point value {'meets' if point else 'misses'} it)"
+        mark += f" (the point value {'meets' if meets else 'misses'} it)"
     needs = f"needs {op} {bound_text if bound_text is not None else fmt(bound)}"
     plan = seeds_to_decide(iv, op, bound) if outcome == "undecided" else None
     towards = None
     if plan is not None:
-        towards = "holds" if (iv.estimate <= bound if op == "<=" else iv.estimate >= bound) else "fails"
+        towards = "holds" if meets else "fails"
         many = f"more than {MAX_PLANNED_SEEDS}" if plan > MAX_PLANNED_SEEDS else f"about {plan}"
         needs += f"; {many} seeds would decide it, towards {towards}"
     return Check(what, outcome, f"{label or what} = {value}{how} {mark} ({needs})", iv.n, plan, towards)

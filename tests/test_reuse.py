@@ -109,3 +109,12 @@ def test_the_committed_paper_run_lends_its_archived_checkpoints_to_more_seeds(tm
 def test_report_refuses_it_in_one_line(run_cli, one_seed, tmp_path):
     rc, _, err = run_cli("report", "--profile", "smoke", "--results", str(one_seed), "--reuse-from", str(tmp_path))
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "--reuse-from" in err
+
+
+def test_a_damaged_results_file_in_the_source_is_named_and_left_where_it_is(run_cli, one_seed, tmp_path):
+    src = tmp_path / "src" / "smoke"
+    src.mkdir(parents=True)
+    (src / "table1.json").write_text("{not json")
+    rc, _, err = run_cli(*ARGS, "--seeds", "0", "--results", str(tmp_path / "dst"), "--reuse-from", str(tmp_path / "src"))
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and "table1.json" in err
+    assert sorted(p.name for p in src.iterdir()) == ["table1.json"]  # not moved aside: the source is only read

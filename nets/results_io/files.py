@@ -30,6 +30,7 @@ __all__ = [
     "REPORT_EXPERIMENTS",
     "out_dir",
     "checkpoint_dir",
+    "precision_dir",
     "figure_dir",
     "result_path",
     "to_jsonable",
@@ -70,6 +71,13 @@ def out_dir(profile: Any, results_root: str | os.PathLike | None = None) -> Path
 
 def checkpoint_dir(profile: Any, results_root=None) -> Path:
     return out_dir(profile, results_root) / "checkpoints"
+
+
+def precision_dir(run_dir: str | os.PathLike, precision: str = "fp32") -> Path:
+    """Where the checkpoints of runs trained at ``precision`` live in the checkpoint folder
+    ``run_dir``: the folder itself for float32, ``run_dir / precision`` (``bf16/``) otherwise,
+    apart from the float32 ones."""
+    return Path(run_dir) if precision == "fp32" else Path(run_dir) / precision
 
 
 def figure_dir(profile: Any, results_root=None) -> Path:

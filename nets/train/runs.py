@@ -13,6 +13,7 @@ from torch import nn
 from nets.data import Splits
 from nets.groups import get_group
 from nets.precision import check_precision
+from nets.results_io import precision_dir
 from nets.train.batches import OrbitData
 from nets.train.checkpoints import checkpoint_path, load_checkpoint, run_from_checkpoint
 from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, resolve_device
@@ -110,9 +111,7 @@ def train_runs(
     check_precision(precision, dev)
     if stack is None:
         stack = AUTO_STACK.get(dev.type, True)
-    rdir = Path(run_dir) if run_dir is not None else None
-    if rdir is not None and precision != "fp32":
-        rdir = rdir / precision
+    rdir = precision_dir(run_dir, precision) if run_dir is not None else None
     if rdir is not None:
         rdir.mkdir(parents=True, exist_ok=True)
     if len(splits.val) == 0 or len(splits.train) == 0:
