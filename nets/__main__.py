@@ -16,10 +16,12 @@ import importlib
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
-from nets.experiments.profiles import PROFILES
+from nets.experiments.profiles import PAPER_DATASET, PROFILES
+from nets.fetch import DATASETS
 from nets.precision import PRECISIONS
 from nets.results_io import EXPERIMENTS, RESULTS_ROOT
 from nets.reuse import ReuseRefused, reuse_checkpoints
@@ -107,6 +109,10 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     p.add_argument("--overwrite", action="store_true", default=d(False),
                    help="replace results in the folder that were computed with other settings (profile sizes, "
                         "seeds); without it such a run is refused and nothing is written")
+    p.add_argument("--dataset", choices=DATASETS, default=d(PAPER_DATASET),
+                   help="mnist: the paper's Transforming-MNIST (default); fmnist: Transforming-FMNIST, which the "
+                        "paper builds but trains nothing on (Figure 4's drift then goes from FMNIST to MNIST); "
+                        "results default to results/fmnist/ (docs/fmnist.md)")
     p.add_argument("--reuse-from", default=d(None), metavar="RESULTS",
                    help="before running, link the finished checkpoints of this other results root's folder of "
                         "the same profile (its results files must differ in the seeds only) into --results, so "
@@ -115,9 +121,19 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 _DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32", epochs=None, nu_grid=None, model="mlp", reuse_from=None)
+                 precision="fp32", epochs=None, nu_grid=None, model="mlp", reuse_from=None, dataset=PAPER_DATASET)
+
+
+def default_results_root(dataset: str = PAPER_DATASET, precision: str = "fp32") -> Path:
+    """The results root of a run not given ``--results``: ``results/`` for the paper's dataset in
+    float32, else apart from those, one subfolder for another dataset and one for another training
+    precision: ``results/bf16/``, ``results/fmnist/``, ``results/fmnist/bf16/``."""
+    root = RESULTS_ROOT if dataset == PAPER_DATASET else RESULTS_ROOT / dataset
+    return root if precision == "fp32" else root / precision
+
+
 #: The results root of a bf16 run not given --results: apart from the float32 results.
-BF16_RESULTS_ROOT = RESULTS_ROOT / "bf16"
+BF16_RESULTS_ROOT = default_results_root(precision="bf16")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,6 +273,8 @@ def _profile(args: argparse.Namespace):
             profile = profile.with_seeds(args.seeds)
         if args.groups:
             profile = profile.with_groups(args.groups)
+        if args.dataset != PAPER_DATASET:
+            profile = profile.with_dataset(args.dataset)
     except ValueError as e:
         raise UsageError(str(e)) from None
     return profile
@@ -364,8 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    if getattr(args, "precision", "fp32") != "fp32" and not hasattr(args, "results"):
-        args.results = str(BF16_RESULTS_ROOT)
+    if not hasattr(args, "results"):
+        args.results = str(default_results_root(getattr(args, "dataset", PAPER_DATASET),
+                                                getattr(args, "precision", "fp32")))
     for k, v in _DEFAULTS.items():
         if not hasattr(args, k):
             setattr(args, k, v)

@@ -455,28 +455,34 @@ def drift_split(
     mode: DriftMode = "interpolate",
     split: str = "test",
     data_dir: PathLike | None = None,
+    source: str = "mnist",
 ) -> Split:
-    """The drifted dataset ``D(beta) = (1 - beta) D_MNIST + beta D_FMNIST`` (Section 4.3).
+    """The drifted dataset ``D(beta) = (1 - beta) D_source + beta D_target`` (Section 4.3): the
+    paper's ``D_MNIST -> D_FMNIST`` with the default ``source="mnist"``; ``source="fmnist"``
+    drifts the other way, from Transforming-FMNIST towards Transforming-MNIST (the target is
+    always the other dataset).
 
     ``mode="interpolate"`` (default, what the experiments use): pixel-wise
-    interpolation, in raw [0, 1] pixel space, of the i-th MNIST image of ``split``
-    with the i-th Fashion-MNIST image of the same split (same ``split_seed``),
-    keeping the MNIST label; ``beta = 0`` gives exactly ``load_splits("mnist").test``.
+    interpolation, in raw [0, 1] pixel space, of the i-th source image of ``split``
+    with the i-th target image of the same split (same ``split_seed``),
+    keeping the source label; ``beta = 0`` gives exactly ``load_splits(source).test``.
 
     ``mode="mixture"``: a ``beta`` fraction of the samples (chosen by a seeded
-    permutation, nested in beta) is replaced by the paired Fashion-MNIST samples
-    *with their Fashion-MNIST labels*; accuracy on it therefore mixes two tasks.
+    permutation, nested in beta) is replaced by the paired target samples
+    *with their own labels*; accuracy on it therefore mixes two tasks.
 
-    Both are normalized with the MNIST training statistics (the normalization
-    the MNIST model was trained with), not FMNIST's. Returns ``x (N, 36, 36)``
-    float32, ``y (N,)`` int64.
+    Both are normalized with the source's training statistics (the normalization
+    the source's models were trained with), not the target's. Returns ``x (N, 36, 36)``
+    float32, ``y (N,)`` int64. Raises ValueError for an unknown split or dataset name.
     """
     if split not in ("train", "val", "test"):
         raise ValueError(f"unknown split {split!r}; known: train, val, test")
-    m = _raw_splits("mnist", split_seed, data_dir, None, None, True)
-    f = _raw_splits("fmnist", split_seed, data_dir, None, None, True)
-    mean, std = pixel_statistics(m.train.x)
-    return drift(getattr(m, split), getattr(f, split), beta, mean, std, mode, split_seed)
+    source = canonical_name(source)
+    target = next(d for d in DATASETS if d != source)
+    s = _raw_splits(source, split_seed, data_dir, None, None, True)
+    t = _raw_splits(target, split_seed, data_dir, None, None, True)
+    mean, std = pixel_statistics(s.train.x)
+    return drift(getattr(s, split), getattr(t, split), beta, mean, std, mode, split_seed)
 
 
 # ---------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 Protocol. The models are Table 1's (WT, DA, IR with the nu chosen there), loaded
 from the checkpoints. For each drift degree beta, D(beta) = (1 - beta) MNIST +
 beta FMNIST is the pixel interpolation of paired test images keeping the MNIST
-label (``nets.data.drift_split``, mode ``profile.drift_mode``), first
+label (``nets.data.drift_split``, mode ``profile.drift_mode``; a profile on
+``fmnist``, ``--dataset fmnist``, drifts the other way, FMNIST -> MNIST, and
+``drift.json`` names both in ``datasets``), first
 ``profile.n_drift_samples`` samples. Measured on D(beta): DI (mean over the
 non-identity elements) and accuracy over the FULL orbit of every sample; the
 accuracy ratio is Acc(D(beta)) / Acc(D(0)) per seed, then mean +- std over seeds.
@@ -15,7 +17,7 @@ import time
 
 import numpy as np
 
-from nets.data import drift_split
+from nets.data import DATASETS, drift_split
 from nets.experiments.common import checkpoint_dir, finish
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import chosen_nus, profile_splits, table1_models
@@ -37,12 +39,14 @@ def drift_results(models: dict[str, dict[str, list]], nus: dict[str, float], pro
     Returns ``{"protocol", "betas", "groups"}`` as in ``drift.json`` (module docstring), on the
     profile's ``betas``, ``drift_mode``, ``split_seed`` and ``n_drift_samples``."""
     betas = [float(b) for b in profile.betas]
+    source = profile.dataset
+    target = next(d for d in DATASETS if d != source)
     # acc[g][method][seed_index][beta_index]
     acc = {g: {m: [[0.0] * len(betas) for _ in runs] for m, runs in ms.items()} for g, ms in models.items()}
     di = {g: {m: [[0.0] * len(betas) for _ in runs] for m, runs in ms.items()} for g, ms in models.items()}
     n_samples = None
     for b, beta in enumerate(betas):
-        data = drift_split(beta, profile.split_seed, mode=profile.drift_mode, split="test")
+        data = drift_split(beta, profile.split_seed, mode=profile.drift_mode, split="test", source=source)
         data = data.subset(min(profile.n_drift_samples, len(data))).to(dev)
         n_samples = len(data)
         for g, ms in models.items():
@@ -68,13 +72,15 @@ def drift_results(models: dict[str, dict[str, list]], nus: dict[str, float], pro
             }
     results = {
         "protocol": {
-            "data": f"D(beta) = (1 - beta) MNIST + beta FMNIST: pixel interpolation ({profile.drift_mode}) of "
-                    f"paired test images, MNIST labels, first {n_samples} test samples per beta.",
+            "data": f"D(beta) = (1 - beta) {source.upper()} + beta {target.upper()}: pixel interpolation "
+                    f"({profile.drift_mode}) of paired test images, {source.upper()} labels, first {n_samples} test "
+                    "samples per beta.",
             "accuracy": "Accuracy over the full orbit of every sample (every group element); "
                         "ratio Acc(D(beta)) / Acc(D(0)) per seed.",
             "DI": "DI on D(beta), mean over the non-identity elements. Models: Table 1's (IR with its chosen nu).",
             "n_samples": n_samples,
         },
+        "datasets": [source, target],
         "betas": betas,
         "groups": groups,
     }

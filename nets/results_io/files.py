@@ -70,7 +70,13 @@ def out_dir(profile: Any, results_root: str | os.PathLike | None = None) -> Path
 
 
 def checkpoint_dir(profile: Any, results_root=None) -> Path:
-    return out_dir(profile, results_root) / "checkpoints"
+    """Where the trainer keeps the checkpoints of ``profile``'s runs: ``<out_dir>/checkpoints/`` on
+    the paper's dataset, ``<out_dir>/checkpoints/<dataset>/`` on another (a profile whose
+    ``dataset`` is not ``"mnist"``), so a checkpoint trained on one dataset is never loaded as a
+    finished run on the other (a checkpoint's name is its config key and seed only)."""
+    base = out_dir(profile, results_root) / "checkpoints"
+    dataset = getattr(profile, "dataset", "mnist")
+    return base if dataset == "mnist" else base / dataset
 
 
 def precision_dir(run_dir: str | os.PathLike, precision: str = "fp32") -> Path:

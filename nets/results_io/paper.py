@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD"]
+__all__ = ["PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "DATASET_TITLES", "paper_table1_for"]
 
 PAPER_CITATION = (
     "Moskalev, Sepliarskaia, Bekkers, Smeulders (2023), \"On genuine invariance learning "
     "without weight-tying\", Table 1"
 )
+
+#: The paper's names for its two datasets (Section 4.1), by ``nets.data`` name.
+DATASET_TITLES = {"mnist": "Transforming-MNIST", "fmnist": "Transforming-FMNIST"}
 
 #: Table 1 of the paper (Transforming-MNIST, mean over 4 seeds):
 #: ``PAPER_TABLE1[group][method] = (accuracy %, LI, DI, SI)``.
@@ -36,3 +39,12 @@ PAPER_TABLE1_STD: dict[str, dict[str, tuple[float, float, float, float]]] = {
         "IR": (0.1, 0.0, 0.0, 0.07),
     },
 }
+
+
+def paper_table1_for(meta: dict) -> tuple[dict, dict]:
+    """``(PAPER_TABLE1, PAPER_TABLE1_STD)`` for results whose ``meta`` (a results file's provenance
+    block) records the paper's dataset, Transforming-MNIST (or no dataset: files older than the
+    field); ``({}, {})`` for another dataset, where the paper published no numbers to set beside
+    ours."""
+    dataset = ((meta or {}).get("profile") or {}).get("dataset", "mnist")
+    return (PAPER_TABLE1, PAPER_TABLE1_STD) if dataset == "mnist" else ({}, {})
