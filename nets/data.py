@@ -75,6 +75,7 @@ __all__ = [
     "transformed",
     "full_orbit",
     "drift",
+    "drift_target",
     "drift_split",
     "synthetic_splits",
     "plot_orbits",
@@ -449,6 +450,14 @@ def drift(
     raise ValueError(f"unknown drift mode {mode!r}; known: interpolate, mixture")
 
 
+def drift_target(source: str) -> str:
+    """The dataset a drift from ``source`` moves towards: the other of :data:`DATASETS`
+    (``"mnist"`` -> ``"fmnist"``, the paper's Figure 4, and back). Raises ValueError for an
+    unknown name."""
+    source = canonical_name(source)
+    return next(d for d in DATASETS if d != source)
+
+
 def drift_split(
     beta: float,
     split_seed: int = 0,
@@ -477,8 +486,7 @@ def drift_split(
     """
     if split not in ("train", "val", "test"):
         raise ValueError(f"unknown split {split!r}; known: train, val, test")
-    source = canonical_name(source)
-    target = next(d for d in DATASETS if d != source)
+    source, target = canonical_name(source), drift_target(source)
     s = _raw_splits(source, split_seed, data_dir, None, None, True)
     t = _raw_splits(target, split_seed, data_dir, None, None, True)
     mean, std = pixel_statistics(s.train.x)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from nets.__main__ import default_results_root
-from nets.data import drift_split, load_splits
+from nets.data import drift_split, drift_target, load_splits
 from nets.experiments.profiles import PAPER_DATASET, get_profile
 from nets.experiments.table1 import profile_splits
 from nets.report import render_report
@@ -74,6 +74,10 @@ def test_fmnist_drift_at_beta_1_is_mnist_under_fmnists_normalization_with_fmnist
     assert torch.allclose(d1.x, (pixels - f.mean) / f.std, atol=1e-5)
     assert torch.equal(d1.y, f.test.y)
     assert not torch.allclose(d1.x, m.test.x, atol=1e-3)
+
+
+def test_a_drift_moves_towards_the_other_dataset():
+    assert drift_target("mnist") == "fmnist" and drift_target("Fashion-MNIST") == "mnist"
 
 
 def test_the_paper_drift_is_unchanged_by_default():

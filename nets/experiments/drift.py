@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from nets.data import DATASETS, drift_split
+from nets.data import drift_split, drift_target
 from nets.experiments.common import checkpoint_dir, finish
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import chosen_nus, profile_splits, table1_models
@@ -39,8 +39,7 @@ def drift_results(models: dict[str, dict[str, list]], nus: dict[str, float], pro
     Returns ``{"protocol", "betas", "groups"}`` as in ``drift.json`` (module docstring), on the
     profile's ``betas``, ``drift_mode``, ``split_seed`` and ``n_drift_samples``."""
     betas = [float(b) for b in profile.betas]
-    source = profile.dataset
-    target = next(d for d in DATASETS if d != source)
+    source, target = profile.dataset, drift_target(profile.dataset)
     # acc[g][method][seed_index][beta_index]
     acc = {g: {m: [[0.0] * len(betas) for _ in runs] for m, runs in ms.items()} for g, ms in models.items()}
     di = {g: {m: [[0.0] * len(betas) for _ in runs] for m, runs in ms.items()} for g, ms in models.items()}
