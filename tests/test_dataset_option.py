@@ -140,6 +140,14 @@ def test_paper_numbers_are_only_for_the_paper_dataset():
     assert paper_table1_for({"profile": {"dataset": "fmnist"}}) == ({}, {})
 
 
+def test_the_fmnist_table1_figure_has_no_paper_legend_entry(fmnist_smoke):
+    from nets.plots import plot_table1
+
+    labels = lambda fig: [t.get_text() for leg in fig.legends for t in leg.get_texts()]  # noqa: E731
+    assert "paper (Table 1)" not in labels(plot_table1(read_json(fmnist_smoke / "table1.json")))
+    assert "paper (Table 1)" in labels(plot_table1(json.loads((ROOT / "results" / "quick" / "table1.json").read_text())))
+
+
 def test_the_mnist_report_keeps_the_paper_columns():
     results = {"table1": json.loads((ROOT / "results" / "quick" / "table1.json").read_text())}
     text = render_report(results)
