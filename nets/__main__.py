@@ -273,8 +273,7 @@ def _profile(args: argparse.Namespace):
             profile = profile.with_seeds(args.seeds)
         if args.groups:
             profile = profile.with_groups(args.groups)
-        if args.dataset != PAPER_DATASET:
-            profile = profile.with_dataset(args.dataset)
+        profile = profile.with_dataset(args.dataset)
     except ValueError as e:
         raise UsageError(str(e)) from None
     return profile

@@ -24,11 +24,13 @@ from nets.results_io import (  # the paper's numbers are re-exported here
     EXPERIMENTS,
     DATASET_TITLES,
     PAPER_CITATION,
+    PAPER_DATASET,
     PAPER_TABLE1,
     PAPER_TABLE1_STD,
     load_results,
     paper_table1_for,
     read_json,
+    recorded_dataset,
     result_sittings,
     write_text,
 )
@@ -93,16 +95,16 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     lines: list[str] = []
     any_meta = next((r["meta"] for r in results.values() if r and "meta" in r), {})
     prof = any_meta.get("profile", {})
-    dataset = prof.get("dataset", "mnist")
+    dataset = recorded_dataset(any_meta)
     title = DATASET_TITLES.get(dataset, dataset)
     lines.append(f"# Reproduction report: profile `{prof.get('name', '?')}`"
-                 + ("" if dataset == "mnist" else f", {title}") + "\n")
+                 + ("" if dataset == PAPER_DATASET else f", {title}") + "\n")
     lines.append(
         "Checks the experimental claims of Section 4 of the paper (Moskalev et al., 2023, "
         f"\"On genuine invariance learning without weight-tying\") on {title}. "
         "Every verdict below is computed by `nets/verdicts.py` from the measured numbers with the thresholds "
         "listed; nothing is tuned toward the paper's values.\n")
-    if dataset != "mnist":
+    if dataset != PAPER_DATASET:
         lines.append(
             f"> **Beyond the paper**: the paper builds {title} (Section 4.1) but reports Table 1 and Figures 1-3 "
             "and 5 on Transforming-MNIST only, and uses this dataset only as Figure 4's drift target; here every "
@@ -174,7 +176,6 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     if t1:
         proto = t1.get("protocol", {})
         paper, paper_std = paper_table1_for(t1.get("meta", {}))
-        n_paper = 0 if not paper else 3  # the columns of the paper's numbers in the intervals table
         lines.append(
             f"Ours (mean ± std over seeds {t1['meta'].get('seeds')}) "
             + (f"beside the paper's ({PAPER_CITATION}). " if paper else f"(the paper has no Table 1 on {title}). ")
@@ -200,10 +201,12 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                         + ")") + "." + ((" " + it.WITHIN_RULE + " The \"within\" column uses the interval over seeds, "
                      "the spread the paper reports.") if paper else "") + "\n")
         interval_rows = it.table1_interval_rows(t1, paper, paper_std, GROUP_NAMES, fmt, boot)
+        if not paper:  # its last three columns, the paper's number, range and "within", would be n/a
+            interval_rows = [r[:-3] for r in interval_rows]
         lines.append(markdown_table(["group", "model", "measure", "ours (t over seeds)"]
                             + ([] if boot is None else ["ours (bootstrap over test samples)"])
-                            + ["paper", "paper's range", "within"][:n_paper],
-                            [r[:len(r) - 3 + n_paper] for r in interval_rows])
+                            + (["paper", "paper's range", "within"] if paper else []),
+                            interval_rows)
                      + "\n")
         lines.append("### Paired comparisons of the Table 1 models\n")
         lines.append("Over the common seeds (same initial weights and batches per seed): accuracy (points) and SI as "

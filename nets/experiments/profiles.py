@@ -17,11 +17,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Mapping, Sequence
 
 from nets.fetch import canonical_name
+from nets.results_io.paper import PAPER_DATASET
 
 __all__ = ["Profile", "PROFILES", "SIZE_FIELDS", "METHOD_FIELDS", "PAPER_DATASET", "get_profile", "check_nu_grid"]
-
-#: The dataset of the paper's Table 1 and Figures 1-3 and 5 (and the source of Figure 4's drift).
-PAPER_DATASET = "mnist"
 
 #: The three regularizer forms of Section 4.4 (the first is the paper's IR).
 REGULARIZERS = ("logit", "kl", "normalized_logit")

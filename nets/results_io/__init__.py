@@ -44,7 +44,7 @@ from nets.results_io.files import (  # noqa: F401
     to_jsonable,
     write_json,
 )
-from nets.results_io.paper import PAPER_CITATION, PAPER_TABLE1, PAPER_TABLE1_STD, DATASET_TITLES, paper_table1_for  # noqa: F401
+from nets.results_io.paper import PAPER_CITATION, PAPER_TABLE1, PAPER_TABLE1_STD, PAPER_DATASET, DATASET_TITLES, paper_table1_for, recorded_dataset  # noqa: F401
 from nets.results_io.provenance import (  # noqa: F401
     PROVENANCE_FIELDS,
     code_version,
@@ -67,7 +67,8 @@ __all__ = [
     "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "WouldTrain", "checkpoint_dir", "dumps", "figure_dir",
     "group_sections", "load_results", "load_torch_file",
     "move_aside", "out_dir", "precision_dir", "read_json", "read_results", "result_groups", "result_path", "to_jsonable", "write_json",
-    "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "DATASET_TITLES", "paper_table1_for",
+    "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "PAPER_DATASET", "DATASET_TITLES", "paper_table1_for",
+    "recorded_dataset",
     "PROVENANCE_FIELDS", "code_version", "command_line", "cpu_info", "git_commit", "metadata",
     "profile_differences", "provenance", "recorded_precision", "result_sittings", "run_provenance", "versions",
     "without_sitting",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from nets.results_io.atomic import atomic_write
+from nets.results_io.paper import PAPER_DATASET
 
 __all__ = [
     "RESULTS_ROOT",
@@ -72,11 +73,12 @@ def out_dir(profile: Any, results_root: str | os.PathLike | None = None) -> Path
 def checkpoint_dir(profile: Any, results_root=None) -> Path:
     """Where the trainer keeps the checkpoints of ``profile``'s runs: ``<out_dir>/checkpoints/`` on
     the paper's dataset, ``<out_dir>/checkpoints/<dataset>/`` on another (a profile whose
-    ``dataset`` is not ``"mnist"``), so a checkpoint trained on one dataset is never loaded as a
-    finished run on the other (a checkpoint's name is its config key and seed only)."""
+    ``dataset`` is not :data:`~nets.results_io.paper.PAPER_DATASET`), so a checkpoint trained on one
+    dataset is never loaded as a finished run on the other (a checkpoint's name is its config key
+    and seed only)."""
     base = out_dir(profile, results_root) / "checkpoints"
-    dataset = getattr(profile, "dataset", "mnist")
-    return base if dataset == "mnist" else base / dataset
+    dataset = getattr(profile, "dataset", PAPER_DATASET)
+    return base if dataset == PAPER_DATASET else base / dataset
 
 
 def precision_dir(run_dir: str | os.PathLike, precision: str = "fp32") -> Path:

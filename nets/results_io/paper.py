@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "DATASET_TITLES", "paper_table1_for"]
+__all__ = ["PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "PAPER_DATASET", "DATASET_TITLES",
+           "recorded_dataset", "paper_table1_for"]
 
 PAPER_CITATION = (
     "Moskalev, Sepliarskaia, Bekkers, Smeulders (2023), \"On genuine invariance learning "
     "without weight-tying\", Table 1"
 )
+
+#: The dataset of the paper's Table 1 and Figures 1-3 and 5 (and the source of Figure 4's drift),
+#: by ``nets.data`` name.
+PAPER_DATASET = "mnist"
 
 #: The paper's names for its two datasets (Section 4.1), by ``nets.data`` name.
 DATASET_TITLES = {"mnist": "Transforming-MNIST", "fmnist": "Transforming-FMNIST"}
@@ -41,10 +46,14 @@ PAPER_TABLE1_STD: dict[str, dict[str, tuple[float, float, float, float]]] = {
 }
 
 
+def recorded_dataset(meta: dict) -> str:
+    """The dataset a results file's ``meta`` (its provenance block) records in its profile;
+    :data:`PAPER_DATASET` for a file older than the field."""
+    return ((meta or {}).get("profile") or {}).get("dataset", PAPER_DATASET)
+
+
 def paper_table1_for(meta: dict) -> tuple[dict, dict]:
-    """``(PAPER_TABLE1, PAPER_TABLE1_STD)`` for results whose ``meta`` (a results file's provenance
-    block) records the paper's dataset, Transforming-MNIST (or no dataset: files older than the
-    field); ``({}, {})`` for another dataset, where the paper published no numbers to set beside
-    ours."""
-    dataset = ((meta or {}).get("profile") or {}).get("dataset", "mnist")
-    return (PAPER_TABLE1, PAPER_TABLE1_STD) if dataset == "mnist" else ({}, {})
+    """``(PAPER_TABLE1, PAPER_TABLE1_STD)`` for results whose ``meta`` records the paper's
+    dataset (:func:`recorded_dataset`); ``({}, {})`` for another dataset, where the paper published
+    no numbers to set beside ours."""
+    return (PAPER_TABLE1, PAPER_TABLE1_STD) if recorded_dataset(meta) == PAPER_DATASET else ({}, {})
