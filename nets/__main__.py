@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
 from nets.experiments.profiles import PAPER_DATASET, PROFILES
-from nets.fetch import DATASETS
+from nets.dataset_files import DATASETS
 from nets.precision import PRECISIONS
 from nets.results_io import EXPERIMENTS, RESULTS_ROOT
 from nets.reuse import ReuseRefused, reuse_checkpoints

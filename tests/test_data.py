@@ -27,7 +27,6 @@ from nets.data import (
     full_orbit,
     load_raw,
     load_splits,
-    main,
     normalize,
     normalize_splits,
     pad_center,
@@ -37,6 +36,7 @@ from nets.data import (
     synthetic_splits,
     transformed,
 )
+from nets.data.cli import main
 from nets.fetch import ENV_CACHE, ENV_FROM, FileSpec
 from nets.groups import get_group
 from nets.idx import IdxError, write_idx

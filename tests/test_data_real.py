@@ -19,8 +19,8 @@ from nets.data import (
     drift_split,
     load_raw,
     load_splits,
-    main,
 )
+from nets.data.cli import main
 from nets.fetch import ENV_FROM, FOLDERS, MANIFEST, FetchError, cache_root, fetch
 
 

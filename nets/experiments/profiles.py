@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Mapping, Sequence
 
-from nets.fetch import canonical_name
+from nets.dataset_files import canonical_name
 from nets.results_io.paper import PAPER_DATASET
 
 __all__ = ["Profile", "PROFILES", "SIZE_FIELDS", "METHOD_FIELDS", "PAPER_DATASET", "get_profile", "check_nu_grid"]
