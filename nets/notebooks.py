@@ -157,8 +157,8 @@ def show_files(paths: Sequence[Path]) -> list[Path]:
 
 def show_figures(figures: Mapping[str, "Figure"], folder: str | os.PathLike) -> list[Path]:
     """Save each figure as ``<folder>/<stem>.png`` and ``.pdf`` with
-    :func:`nets.plots.save_figure` (what the CLI uses) and show the PNGs inline."""
-    from nets.plots import save_figure
+    :func:`nets.plot_style.save_figure` (what the CLI uses) and show the PNGs inline."""
+    from nets.plot_style import save_figure
 
     paths: list[Path] = []
     for stem, fig in figures.items():

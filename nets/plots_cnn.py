@@ -8,8 +8,8 @@ from typing import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
-from nets.plots import (METHOD_COLORS, PAGE_WIDTH, group_tex, plot_drift, plot_nu_selection, plot_spectral,
-                        plot_table1)
+from nets.plot_style import METHOD_COLORS, PAGE_WIDTH, group_tex
+from nets.plots import plot_drift, plot_nu_selection, plot_spectral, plot_table1
 
 __all__ = ["CNN_FIGURES", "cnn_figures", "plot_validation_curves"]
 

@@ -11,8 +11,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from nets.plots import (METHOD_MARKERS, PAGE_WIDTH, REGULARIZER_SHORT, group_tex, model_color, print_sized,
-                        style_axes)
+from nets.plot_style import METHOD_MARKERS, PAGE_WIDTH, REGULARIZER_SHORT, group_tex, print_sized, style_axes
+from nets.plots import model_color
 
 __all__ = ["plot_scale"]
 

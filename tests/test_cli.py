@@ -213,12 +213,12 @@ def test_a_subcommand_module_listed_in_extensions_is_added_and_called(run_cli, m
 
 def test_ctrl_c_inside_matplotlib_is_one_line_exit_130_and_nothing_half_written(run_cli, monkeypatch, quick_copy,
                                                                                  tree_digest):
-    import nets.plots
+    import nets.plot_style
 
     def interrupted(fig, path, **kw):
         raise KeyboardInterrupt  # as if Ctrl-C arrived while matplotlib renders
 
-    monkeypatch.setattr(nets.plots, "save_figure_file", interrupted)
+    monkeypatch.setattr(nets.plot_style, "save_figure_file", interrupted)
     before = tree_digest(quick_copy)
     rc, _, err = run_cli("report", "--profile", "quick", "--results", str(quick_copy))
     assert rc == 130 and err.startswith("interrupted:") and len(err.strip().splitlines()) == 1

@@ -73,7 +73,7 @@ def mean_std(values: Sequence[float]) -> dict[str, float]:
 def draw(experiment: str, results: dict, fig_dir: str | os.PathLike) -> list[Path]:
     """Draw and save (PNG + PDF) every figure of one experiment from its results dict."""
     from nets.figures import figures_for
-    from nets.plots import save_figure
+    from nets.plot_style import save_figure
 
     paths: list[Path] = []
     for stem, fig in figures_for(experiment, results).items():
