@@ -39,12 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from nets import dataset_files, fetch_sources
+from nets.dataset_files import *  # noqa: F403  (re-exported: the files, checksums and verified install)
 from nets.dataset_files import (
-    CHUNK_BYTES,
     DATASETS,
-    ENV_CACHE,
     ENV_FROM,
-    FOLDER_HINTS,
     FOLDERS,
     MANIFEST,
     ChecksumMismatch,
@@ -55,51 +54,12 @@ from nets.dataset_files import (
     SourceUnavailable,
     cache_root,
     canonical_name,
-    dataset_dir,
-    idx_variants,
     install_verified,
-    sha256_file,
 )
-from nets.fetch_sources import (
-    CacheSource,
-    Candidates,
-    DebSource,
-    DirSource,
-    MirrorSource,
-    NpmSource,
-    Source,
-    default_remote_sources,
-)
+from nets.fetch_sources import *  # noqa: F403  (re-exported: the sources)
+from nets.fetch_sources import CacheSource, DirSource, Source, default_remote_sources
 
-__all__ = [
-    "DATASETS",
-    "ENV_FROM",
-    "ENV_CACHE",
-    "CHUNK_BYTES",
-    "FileSpec",
-    "MANIFEST",
-    "FOLDERS",
-    "FOLDER_HINTS",
-    "FileReport",
-    "FetchError",
-    "ChecksumMismatch",
-    "SourceUnavailable",
-    "Candidates",
-    "Source",
-    "DirSource",
-    "CacheSource",
-    "MirrorSource",
-    "NpmSource",
-    "DebSource",
-    "default_remote_sources",
-    "canonical_name",
-    "cache_root",
-    "dataset_dir",
-    "idx_variants",
-    "fetch",
-    "install_verified",
-    "sha256_file",
-]
+__all__ = [*dataset_files.__all__, *fetch_sources.__all__, "fetch"]
 
 
 @dataclass

@@ -27,69 +27,11 @@ Modules: :mod:`nets.data.splits` (containers, construction, loading),
 :mod:`nets.data.synthetic` (small data for tests); every public name is re-exported here.
 """
 
-from nets.data.drifting import DriftMode, drift, drift_split, drift_target
-from nets.data.orbits import augment, fixed_elements, full_orbit, plot_orbits, transformed
-from nets.data.splits import (
-    DATASETS,
-    DROPPED_CLASS,
-    IMAGE_SIZE,
-    N_CLASSES,
-    PAD,
-    PADDED_SIZE,
-    SPLIT_SIZES,
-    FetchError,
-    IdxError,
-    RawSplits,
-    Split,
-    Splits,
-    build_raw_splits,
-    clear_memory_cache,
-    drop_class,
-    fetch,
-    load_raw,
-    load_splits,
-    normalize,
-    normalize_splits,
-    pad_center,
-    pixel_statistics,
-    raw_splits,
-    split_indices,
-)
-from nets.data.synthetic import synthetic_splits
+# Each submodule's public names (its __all__), re-exported: one list per name, in its module.
+from nets.data import drifting, orbits, splits, synthetic
+from nets.data.drifting import *  # noqa: F403
+from nets.data.orbits import *  # noqa: F403
+from nets.data.splits import *  # noqa: F403
+from nets.data.synthetic import *  # noqa: F403
 
-__all__ = [
-    "DATASETS",
-    "Split",
-    "Splits",
-    "RawSplits",
-    "SPLIT_SIZES",
-    "IMAGE_SIZE",
-    "PADDED_SIZE",
-    "PAD",
-    "N_CLASSES",
-    "DROPPED_CLASS",
-    "fetch",
-    "load_raw",
-    "load_splits",
-    "raw_splits",
-    "build_raw_splits",
-    "normalize_splits",
-    "split_indices",
-    "drop_class",
-    "pad_center",
-    "pixel_statistics",
-    "normalize",
-    "augment",
-    "fixed_elements",
-    "transformed",
-    "full_orbit",
-    "DriftMode",
-    "drift",
-    "drift_target",
-    "drift_split",
-    "synthetic_splits",
-    "plot_orbits",
-    "clear_memory_cache",
-    "FetchError",
-    "IdxError",
-]
+__all__ = [*splits.__all__, *orbits.__all__, *drifting.__all__, *synthetic.__all__]
