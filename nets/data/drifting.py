@@ -9,16 +9,15 @@ from typing import Literal
 import torch
 
 from nets.data.splits import (
-    DATASETS,
     PathLike,
     Split,
-    canonical_name,
     normalize,
     pixel_statistics,
     raw_splits,
     standardize_,
     to_unit,
 )
+from nets.dataset_files import DATASETS, canonical_name
 
 __all__ = ["DriftMode", "drift", "drift_target", "drift_split"]
 

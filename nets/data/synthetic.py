@@ -8,6 +8,7 @@ from nets.data.splits import PAD, RawSplits, Split, Splits, normalize_splits, pa
 
 __all__ = ["synthetic_splits"]
 
+
 def synthetic_splits(
     n_train: int = 64, n_val: int = 16, n_test: int = 32, seed: int = 0, size: int = 36, n_classes: int = 9
 ) -> Splits:
