@@ -9,16 +9,12 @@ from typing import Union
 import torch
 
 from nets.data.splits import PathLike, Split
-from nets.groups import Group, get_group
+from nets.groups import Group, as_group
 from nets.results_io.atomic import save_figure_file
 
 __all__ = ["GroupLike", "augment", "fixed_elements", "transformed", "full_orbit", "plot_orbits"]
 
 GroupLike = Union[Group, str]
-
-
-def _as_group(group: GroupLike) -> Group:
-    return get_group(group) if isinstance(group, str) else group
 
 
 def augment(
@@ -30,7 +26,7 @@ def augment(
     ``(N,)`` (long, on ``x.device``) and ``(g x)[i] = act(x[i], g[i])``. The
     elements are drawn with ``generator`` on its own device (CPU by default).
     """
-    group = _as_group(group)
+    group = as_group(group)
     n = x.shape[0]
     if generator is None or generator.device.type == "cpu":
         g = group.random_elements(n, generator=generator)
@@ -43,13 +39,13 @@ def augment(
 def fixed_elements(n: int, group: GroupLike, seed: int = 0) -> torch.Tensor:
     """``n`` group elements drawn uniformly from a CPU generator seeded by ``seed``:
     the same ``(n,)`` long tensor on every call, for evaluation."""
-    return _as_group(group).random_elements(n, generator=torch.Generator().manual_seed(int(seed)))
+    return as_group(group).random_elements(n, generator=torch.Generator().manual_seed(int(seed)))
 
 
 def transformed(split: Split, group: GroupLike, seed: int = 0) -> Split:
     """Each sample under its fixed seeded element: ``x_i -> g_i x_i`` with
     ``g = fixed_elements(len(split), group, seed)``; labels unchanged."""
-    group = _as_group(group)
+    group = as_group(group)
     g = fixed_elements(len(split), group, seed).to(split.x.device)
     return Split(group.act(split.x, g), split.y.clone())
 
@@ -57,7 +53,7 @@ def transformed(split: Split, group: GroupLike, seed: int = 0) -> Split:
 def full_orbit(split: Split, group: GroupLike) -> Split:
     """Every sample under every element, element-major: ``x`` of shape
     ``(|G| N, ..., H, W)`` with ``out.x[g N + i] = g x_i`` and ``out.y[g N + i] = y_i``."""
-    group = _as_group(group)
+    group = as_group(group)
     orbit = group.orbit(split.x)  # (|G|, N, ..., H, W)
     return Split(orbit.reshape(-1, *split.x.shape[1:]), split.y.repeat(group.order))
 
@@ -69,7 +65,7 @@ def plot_orbits(split: Split, group: GroupLike, n: int = 4, out: PathLike = "orb
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    group = _as_group(group)
+    group = as_group(group)
     sub = split.subset(min(n, len(split)))
     orbit = group.orbit(sub.x.cpu()).numpy()  # (|G|, n, H, W)
     rows, cols = orbit.shape[1], orbit.shape[0]

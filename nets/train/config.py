@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nets.groups import Group, get_group
+from nets.groups import get_group
 
 Method = Literal["DA", "WT", "IR"]
 Regularizer = Literal["logit", "kl", "normalized_logit", "centered_normalized_logit"]
@@ -179,10 +179,6 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def as_group(group: Group | str) -> Group:
-    return get_group(group) if isinstance(group, str) else group
 
 
 def stream_seed(seed: int, stream: int) -> int:

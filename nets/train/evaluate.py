@@ -13,7 +13,7 @@ from nets.groups import Group
 from nets.metrics import orbit_terms
 from nets.stacked import StackedMLP
 from nets.train.batches import OrbitData
-from nets.train.config import as_group
+from nets.groups import as_group
 
 
 @torch.no_grad()
