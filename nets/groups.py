@@ -34,6 +34,7 @@ __all__ = [
     "T3",
     "D4",
     "get_group",
+    "GroupLike",
     "as_group",
     "available_groups",
 ]
@@ -342,7 +343,11 @@ def get_group(name: str) -> Group:
     raise ValueError(f"unknown group {name!r}; known: {', '.join(available_groups())}, t<n>, t<n>y")
 
 
-def as_group(group: Group | str) -> Group:
+#: A group or its name (``"r4"``, ``"t3"``, ...), as every measure and split function accepts.
+GroupLike = Union[Group, str]
+
+
+def as_group(group: GroupLike) -> Group:
     """``group`` itself if it is a :class:`Group`, else the group of that name (:func:`get_group`).
     Raises ``ValueError`` for an unknown name (listing the known ones), ``TypeError`` otherwise."""
     if isinstance(group, Group):

@@ -4,7 +4,7 @@ For the activations ``a_l`` that submodule ``l`` returns (flattened per sample) 
 
     r_l = sum_{i, g} ||a_l(x_i) - a_l(g x_i)||^2 / sum_{i, g} (||a_l(x_i)||^2 + ||a_l(g x_i)||^2) / 2,
 
-the relative invariance error of :func:`nets.metrics.layer_invariance_profile`, summed over
+the relative invariance error of :func:`layer_invariance_profile` (re-exported by :mod:`nets.metrics`), summed over
 the samples ``i`` and the group elements ``g`` averaged over (the non-identity ones by
 default). ``r_l = 0`` for a layer whose output is invariant; an equivariant layer (a
 convolution before pooling) is not invariant and has ``r_l > 0``.
@@ -28,10 +28,18 @@ from typing import Callable, Iterator, Optional, Sequence
 import torch
 from torch import nn
 
-from nets.groups import Group
-from nets.measure_inputs import chunks, model_logits
+from nets.groups import Group, GroupLike, as_group
+from nets.measure_inputs import (
+    DEFAULT_CHUNK,
+    check_chunk_size,
+    check_images,
+    check_model,
+    chunks,
+    group_elements,
+    model_logits,
+)
 
-__all__ = ["default_layers", "recorded_activations", "layer_invariance_terms"]
+__all__ = ["default_layers", "recorded_activations", "layer_invariance_terms", "layer_invariance_profile"]
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -121,3 +129,60 @@ def layer_invariance_terms(
             dens.append(torch.stack(den_c, dim=1))
     assert produced is not None
     return [*produced, "logits"], torch.cat(nums), torch.cat(dens)
+
+
+@torch.no_grad()
+def layer_invariance_profile(
+    model: nn.Module,
+    x: torch.Tensor,
+    group: GroupLike,
+    *,
+    include_identity: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+    layers: Optional[Sequence[str]] = None,
+) -> torch.Tensor:
+    """Relative logit-invariance error of every hidden layer and of the logits.
+
+    For the activations ``a_l`` after layer ``l`` (and the logits last):
+
+        r_l = E_{x,g} ||a_l(x) - a_l(gx)||^2 / E_{x,g} (||a_l(x)||^2 + ||a_l(gx)||^2) / 2,
+
+    averaged over the non-identity elements by default. ``r_l = 0`` for an
+    invariant layer; two orthogonal activations of equal norm give 2 (the
+    maximum for non-negative ReLU activations). Shows where invariance builds
+    up: a weight-tied model is exactly invariant from layer 1 on.
+
+    Which activations: with ``layers=None`` and a model that provides
+    ``hidden_activations(x) -> list of (M, d_l)`` (as :class:`nets.models.MLP`
+    does), those (after each ReLU). Otherwise the outputs of the named submodules
+    ``layers`` read with forward hooks (default :func:`default_layers`; the names and
+    the per-sample terms come from :func:`layer_invariance_terms`, summed here in
+    float64). x: ``(N, *C, H, W)``. Returns ``(L + 1,)``, the logits last; NaN for a
+    layer whose activations are all zero.
+    """
+    group = as_group(group)
+    check_images(x, group)
+    check_model(model, x)
+    chunk_size = check_chunk_size(chunk_size)
+    elems = group_elements(group, include_identity)
+    if layers is not None or not callable(getattr(model, "hidden_activations", None)):
+        _, num_i, den_i = layer_invariance_terms(model, x, group, elems, layers=layers, chunk_size=chunk_size)
+        return (num_i.sum(0) / den_i.sum(0)).to(x.dtype)
+    num: Optional[torch.Tensor] = None
+    den: Optional[torch.Tensor] = None
+    for s in chunks(x.shape[0], chunk_size):
+        xc = x[s : s + chunk_size]
+        orbit = group.orbit(xc)
+        G, n = orbit.shape[:2]
+        flat = orbit.reshape(G * n, *xc.shape[1:])
+        acts = list(model.hidden_activations(flat)) + [model_logits(model, flat)]
+        nums, dens = [], []
+        for a in acts:
+            a = a.reshape(G, n, -1)
+            ref, other = a[0], a[elems]
+            nums.append((other - ref).pow(2).sum(-1).sum())
+            dens.append(0.5 * (ref.pow(2).sum(-1) + other.pow(2).sum(-1)).sum())
+        num = torch.stack(nums) if num is None else num + torch.stack(nums)
+        den = torch.stack(dens) if den is None else den + torch.stack(dens)
+    assert num is not None and den is not None
+    return num / den

@@ -25,6 +25,7 @@ from torch import nn
 from nets.groups import Group, as_group  # noqa: F401  (re-exported: a Group or its name)
 
 __all__ = [
+    "DEFAULT_CHUNK",
     "Reduction",
     "Target",
     "as_group",
@@ -45,6 +46,9 @@ __all__ = [
 
 Reduction = Literal["mean", "none", "sum"]
 Target = Union[int, torch.Tensor, Sequence[int]]
+
+#: Default chunk size of the orbit measures (samples per chunk; each evaluates |G| times as many inputs).
+DEFAULT_CHUNK = 1024
 
 _FINITE_CHECK_CHUNK = 4096
 

@@ -9,9 +9,11 @@ Every measure has the form ``measure(model, x, group, ...) -> tensor``:
 * :func:`orbit_measures`: accuracy over the full orbit, LI and DI from one pass.
 * :func:`orbit_centroid_invariance`, :func:`layer_invariance_profile`: extras.
 
-The saliency map, integrated gradients and smoothing live in :mod:`nets.attribution`, the
-input sensitivity ``sigma_max(J)`` of Section 4.4 in :mod:`nets.sensitivity`; both are
-re-exported here, so ``from nets.metrics import jacobian_spectral_norm`` keeps working.
+This module holds the orbit-logit measures (LI, DI, the orbit centroid); the others live in
+one module each and are re-exported here, so ``from nets.metrics import X`` works for every
+measure: SI in :mod:`nets.saliency_invariance`, the saliency map, integrated gradients and
+smoothing in :mod:`nets.attribution`, the per-layer profile in :mod:`nets.layer_profile`, the
+input sensitivity ``sigma_max(J)`` of Section 4.4 in :mod:`nets.sensitivity`.
 
 Why the group averages skip the identity by default. Eq. 1-3 write the sums
 over ``g ~ G``; the identity contributes ``0`` to LI and DI and exactly ``1`` to
@@ -39,7 +41,7 @@ is bounded independently of ``N``. All returned tensors are detached.
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Optional, Sequence, Union
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -56,18 +58,17 @@ from nets.attribution import (  # noqa: F401  (re-exported)
     integrated_gradients,
     saliency_map,
 )
-from nets.groups import Group
-from nets.layer_profile import layer_invariance_terms
+from nets.groups import Group, GroupLike
+from nets.layer_profile import layer_invariance_profile  # noqa: F401  (re-exported)
 from nets.measure_inputs import (  # noqa: F401  (cosine_similarity re-exported)
+    DEFAULT_CHUNK,
     Reduction,
-    Target,
     as_group,
     check_chunk_size,
     check_images,
     check_model,
     check_reduction,
     chunks,
-    class_targets,
     cosine_similarity,
     group_elements,
     model_logits,
@@ -75,6 +76,7 @@ from nets.measure_inputs import (  # noqa: F401  (cosine_similarity re-exported)
 )
 from nets.measure_inputs import wide_dtype as _wide_dtype
 from nets.pairwise import half_squared_logit_distance, kl_from_log_probs
+from nets.saliency_invariance import SaliencyTarget, saliency_invariance  # noqa: F401  (re-exported)
 from nets.sensitivity import (  # noqa: F401  (re-exported)
     DEFAULT_JAC_CHUNK,
     JacobianMethod,
@@ -103,14 +105,8 @@ __all__ = [
     "centered_logit_norm",
 ]
 
-SaliencyTarget = Literal["label", "predicted"]
-GroupLike = Union[Group, str]
-
 #: The per-sample terms :func:`orbit_terms` computes.
 ORBIT_TERMS = ("correct", "LI", "DI")
-
-# Default chunk size (samples per chunk). LI/DI evaluate |G| * chunk inputs at once.
-DEFAULT_CHUNK = 1024
 
 
 def _orbit_outputs(model: nn.Module, xc: torch.Tensor, group: Group) -> torch.Tensor:
@@ -300,151 +296,3 @@ def orbit_centroid_invariance(
         return 0.5 * (logits - c).pow(2).sum(-1).mean(0)
 
     return _orbit_logit_measure(model, x, group, per_sample, reduction, chunk_size)
-
-
-@torch.no_grad()
-def layer_invariance_profile(
-    model: nn.Module,
-    x: torch.Tensor,
-    group: GroupLike,
-    *,
-    include_identity: bool = False,
-    chunk_size: int = DEFAULT_CHUNK,
-    layers: Optional[Sequence[str]] = None,
-) -> torch.Tensor:
-    """Relative logit-invariance error of every hidden layer and of the logits.
-
-    For the activations ``a_l`` after layer ``l`` (and the logits last):
-
-        r_l = E_{x,g} ||a_l(x) - a_l(gx)||^2 / E_{x,g} (||a_l(x)||^2 + ||a_l(gx)||^2) / 2,
-
-    averaged over the non-identity elements by default. ``r_l = 0`` for an
-    invariant layer; two orthogonal activations of equal norm give 2 (the
-    maximum for non-negative ReLU activations). Shows where invariance builds
-    up: a weight-tied model is exactly invariant from layer 1 on.
-
-    Which activations: with ``layers=None`` and a model that provides
-    ``hidden_activations(x) -> list of (M, d_l)`` (as :class:`nets.models.MLP`
-    does), those (after each ReLU). Otherwise the outputs of the named submodules
-    ``layers`` read with forward hooks (default
-    :func:`nets.layer_profile.default_layers`; the names and the per-sample terms
-    come from :func:`nets.layer_profile.layer_invariance_terms`, summed here in
-    float64). x: ``(N, *C, H, W)``. Returns ``(L + 1,)``, the logits last; NaN for
-    a layer whose activations are all zero.
-    """
-    group = as_group(group)
-    check_images(x, group)
-    check_model(model, x)
-    chunk_size = check_chunk_size(chunk_size)
-    elems = group_elements(group, include_identity)
-    if layers is not None or not callable(getattr(model, "hidden_activations", None)):
-        _, num_i, den_i = layer_invariance_terms(model, x, group, elems, layers=layers, chunk_size=chunk_size)
-        return (num_i.sum(0) / den_i.sum(0)).to(x.dtype)
-    num: Optional[torch.Tensor] = None
-    den: Optional[torch.Tensor] = None
-    for s in chunks(x.shape[0], chunk_size):
-        xc = x[s : s + chunk_size]
-        orbit = group.orbit(xc)
-        G, n = orbit.shape[:2]
-        flat = orbit.reshape(G * n, *xc.shape[1:])
-        acts = list(model.hidden_activations(flat)) + [model_logits(model, flat)]
-        nums, dens = [], []
-        for a in acts:
-            a = a.reshape(G, n, -1)
-            ref, other = a[0], a[elems]
-            nums.append((other - ref).pow(2).sum(-1).sum())
-            dens.append(0.5 * (ref.pow(2).sum(-1) + other.pow(2).sum(-1)).sum())
-        num = torch.stack(nums) if num is None else num + torch.stack(nums)
-        den = torch.stack(dens) if den is None else den + torch.stack(dens)
-    assert num is not None and den is not None
-    return num / den
-
-
-# ---- saliency invariance ---------------------------------------------------------------
-
-
-def _check_invariant_baseline(baseline: Baseline, group: Group, H: int, W: int, like: torch.Tensor) -> Baseline:
-    """SI needs ``g b = b``; accept a number, an ``(H, W)`` tensor (the same for every channel) or a
-    tensor of one image's shape ``(*C, H, W)``, fixed by the group."""
-    if baseline is None or (isinstance(baseline, (int, float)) and not isinstance(baseline, bool)):
-        return baseline
-    image_shape = tuple(like.shape[1:])
-    if not isinstance(baseline, torch.Tensor) or tuple(baseline.shape) not in ((H, W), (1, H, W), image_shape):
-        raise ValueError(f"saliency_invariance needs a baseline that is None, a number, an ({H}, {W}) tensor "
-                         f"or one of shape {image_shape}")
-    b = baseline.to(device=like.device, dtype=like.dtype)
-    b = b.reshape(image_shape) if tuple(b.shape) == image_shape and len(image_shape) > 2 else b.reshape(H, W)
-    if not bool((group.orbit(b) == b).all()):
-        raise ValueError(
-            f"the baseline must be invariant under {group.name} (g b = b for every g), otherwise "
-            f"saliency maps of an invariant model are not equivariant"
-        )
-    return b
-
-
-def saliency_invariance(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: Optional[torch.Tensor],
-    group: GroupLike,
-    *,
-    target: SaliencyTarget = "label",
-    n_steps: int = 50,
-    method: IGMethod = "gausslegendre",
-    baseline: Baseline = None,
-    include_identity: bool = False,
-    reduction: Reduction = "mean",
-    threshold: Optional[float] = 0.9,
-    smooth: bool = True,
-    chunk_size: int = DEFAULT_IG_CHUNK,
-) -> torch.Tensor:
-    """Saliency invariance similarity SI_f (Eq. 3): mean over ``x`` and ``g`` of
-    the cosine similarity between ``m(x)`` and ``g^{-1} m(gx)`` (flattened maps).
-
-    ``m`` is :func:`saliency_map`. The target class is the true label ``y``
-    (``target="label"``, the same for the whole orbit) or each input's own
-    predicted class (``target="predicted"``, ``argmax f(gx)`` for ``m(gx)``; y
-    may be None). The baseline must be fixed by the group (zero by default).
-    A map that is all zero has no direction; its similarity is defined as 0.
-
-    With absolute maps every similarity is in ``[0, 1]``; the identity would
-    contribute exactly 1, hence the default average over non-identity elements
-    (module docstring). Multi-channel images: ``m`` sums ``|IG|`` over the channel
-    axes (:func:`saliency_map`), so maps are ``(H, W)`` and ``g^{-1}`` realigns them on
-    the spatial axes. x: ``(N, *C, H, W)``, y: ``(N,)`` integer labels. Returns a
-    scalar, or ``(N,)`` with ``reduction="none"``.
-    """
-    group = as_group(group)
-    N, H, W = check_images(x, group)
-    check_model(model, x)
-    check_reduction(reduction)
-    chunk_size = check_chunk_size(chunk_size)
-    if target not in ("label", "predicted"):
-        raise ValueError(f"target must be 'label' or 'predicted', got {target!r}")
-    if target == "label":
-        if y is None:
-            raise ValueError("target='label' needs labels y of shape (N,)")
-        y = class_targets(y, N, x.device)
-    baseline = _check_invariant_baseline(baseline, group, H, W, x)
-    elems = group_elements(as_group(group), include_identity)
-    G = group.order
-    inv = torch.tensor([group.inverse(g) for g in group.elements], device=x.device)
-    out = []
-    for s in chunks(N, chunk_size):
-        xc = x[s : s + chunk_size]
-        n = xc.shape[0]
-        flat = group.orbit(xc).reshape(G * n, *xc.shape[1:])  # element-major: flat[g*n + i] = g x_i
-        if target == "label":
-            assert y is not None
-            tgt = y[s : s + n].repeat(G)
-        else:
-            with torch.no_grad():
-                tgt = torch.cat([model_logits(model, flat[i : i + chunk_size]).argmax(-1)
-                                 for i in range(0, G * n, chunk_size)])
-        maps = saliency_map(model, flat, tgt, n_steps=n_steps, baseline=baseline, threshold=threshold,
-                            smooth=smooth, method=method, chunk_size=chunk_size)
-        aligned = group.act(maps, inv.repeat_interleave(n)).view(G, n, H * W)  # g^{-1} m(g x)
-        out.append(cosine_similarity(aligned[0], aligned[elems]).mean(0))
-    return reduce(torch.cat(out), reduction)
-
-

@@ -4,17 +4,13 @@ elements for evaluation, the whole orbit, and a figure of a few orbits."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
-
 import torch
 
 from nets.data.splits import PathLike, Split
-from nets.groups import Group, as_group
+from nets.groups import GroupLike, as_group
 from nets.results_io.atomic import save_figure_file
 
 __all__ = ["GroupLike", "augment", "fixed_elements", "transformed", "full_orbit", "plot_orbits"]
-
-GroupLike = Union[Group, str]
 
 
 def augment(
