@@ -1,8 +1,7 @@
 """``python -m nets SUBCOMMAND ...``: run the paper's experiments and write their report.
 
-Every subcommand is one entry of :data:`SUBCOMMANDS` (built in this file) or one module of
-:data:`EXTENSIONS` (a module with ``add_parser(subparsers)`` returning its parser, and
-``main(argv)`` taking the arguments after the subcommand's name), so adding one is one line.
+The subcommands and their parser are :mod:`nets.commands`; this module checks the options and
+runs the one asked for.
 
 Bad input gets one line on stderr and exit code 2 (nothing is loaded or written first); a
 refused overwrite exit 2; a damaged or missing results file for ``report``, a folder that
@@ -12,211 +11,15 @@ cannot be written, or a checkpoint that an evaluation-only subcommand lacks, exi
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
-from nets.experiments.profiles import PAPER_DATASET, PROFILES
-from nets.dataset_files import DATASETS
-from nets.precision import PRECISIONS
-from nets.results_io import EXPERIMENTS, RESULTS_ROOT
+from nets.commands import DEFAULTS, UsageError, build_parser, default_results_root
+from nets.experiments.profiles import PAPER_DATASET
+from nets.results_io import EXPERIMENTS
 from nets.reuse import ReuseRefused, reuse_checkpoints
-
-#: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
-#: A module not (yet) present is skipped.
-EXTENSIONS: tuple[str, ...] = ("nets.audit_cli", "nets.checkpoints_cli")
-
-EXAMPLE = "python -m nets reproduce --profile quick --results results/local"
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    name: str
-    summary: str  # one line, for `python -m nets --help`
-    writes: str  # what it writes and where, for its own --help
-    example: str
-
-
-_OUT = "<results>/<profile>/"  # --results (default results/) and --profile (default quick)
-_EXPERIMENT_FIGURES = {
-    "table1": ("Table 1: accuracy, LI, DI, SI of WT / DA / IR on R4 and T3", "table1.json",
-               "figures/table1 and figures/nu_selection_table1"),
-    "drift": ("Figure 4: invariance under a drifting transformation (reuses table1's models)", "drift.json",
-              "figures/drift"),
-    "spectral": ("Figure 5: sigma_max of the input-output Jacobian, three regularizer forms", "spectral.json",
-                 "figures/spectral and figures/nu_selection_spectral"),
-    "centered": ("Figure 5 for our centered normalized-logit form (beyond the paper; needs spectral.json)",
-                 "centered.json", "figures/centered"),
-    "tsne": ("Figure 2: t-SNE of the orbits' penultimate features", "tsne.json", "figures/tsne"),
-    "saliency": ("Figures 1 and 3: saliency maps under the group", "saliency.json", "figures/saliency_*"),
-    "cnn": ("Table 1, Figures 4 and 5 for a small CNN (claims 1-5 beyond the MLP; not part of reproduce)",
-            "cnn.json", "figures/cnn_*"),
-}
-SUBCOMMANDS: dict[str, Subcommand] = {
-    **{name: Subcommand(name, summary, f"{_OUT}{js} and {_OUT}{figs}.png/.pdf; trains (or loads) the models "
-                        f"into {_OUT}checkpoints/", f"python -m nets {name} --profile smoke")
-       for name, (summary, js, figs) in _EXPERIMENT_FIGURES.items()},
-    "reproduce": Subcommand("reproduce", "every experiment above, then REPORT.md (resumes an interrupted sweep)",
-                            f"every experiment's JSON and figures, {_OUT}reproduce.json and {_OUT}REPORT.md; "
-                            f"checkpoints in {_OUT}checkpoints/", EXAMPLE),
-    "intervals": Subcommand("intervals", "bootstrap intervals over test samples from the checkpoints (trains nothing)",
-                            f"{_OUT}intervals.json (REPORT.md shows them beside the intervals over seeds); reads "
-                            f"the models from {_OUT}checkpoints/ and refuses to train a missing one",
-                            "python -m nets intervals --profile paper"),
-    "scale": Subcommand("scale", "Figure 5's sigma_max split into logit scale and sigma per unit of scale (beyond "
-                        "the paper; from the checkpoints, trains nothing)",
-                        f"{_OUT}scale.json and {_OUT}figures/scale.png/.pdf; reads spectral.json (and centered.json "
-                        f"when present) for the chosen nu, the models from {_OUT}checkpoints/, and refuses to train "
-                        "a missing one (--model cnn: the CNN's, from cnn.json, into cnn_scale.json)",
-                        "python -m nets scale --profile paper"),
-    "report": Subcommand("report", "redraw the figures and rewrite REPORT.md from the JSON files (trains nothing)",
-                         f"{_OUT}figures/*.png/.pdf and {_OUT}REPORT.md (never a number of the JSON files)",
-                         "python -m nets report --profile paper"),
-}
-
-
-class UsageError(ValueError):
-    """Bad command-line input: one line, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with errors on one line (``prog: error: ...``) instead of usage + error."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """The options every experiment subcommand takes (also accepted before the subcommand, as before
-    subcommands existed: ``python -m nets --profile smoke table1``)."""
-    d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
-    p.add_argument("--profile", choices=sorted(PROFILES), default=d("quick"),
-                   help="sizes: smoke (seconds, CI), quick (<15 min on 2 CPU cores), paper (the exact protocol)")
-    p.add_argument("--device", default=d("auto"), help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
-    p.add_argument("--results", default=d(str(RESULTS_ROOT)), help=f"results root (default: {RESULTS_ROOT})")
-    p.add_argument("--seeds", type=int, nargs="+", default=d(None), help="override the profile's seeds")
-    p.add_argument("--groups", nargs="+", default=d(None), metavar="GROUP",
-                   help="run only these of the profile's groups (r4, t3); results of the others already in the "
-                        "results folder are kept, and the JSON lists the groups still pending")
-    p.add_argument("--threads", type=int, default=d(None),
-                   help="torch CPU threads (default: torch's choice; 1 is much faster on a machine shared with "
-                        "other CPU-heavy processes)")
-    p.add_argument("--no-progress", action="store_true", default=d(False), help="no progress bars")
-    p.add_argument("--overwrite", action="store_true", default=d(False),
-                   help="replace results in the folder that were computed with other settings (profile sizes, "
-                        "seeds); without it such a run is refused and nothing is written")
-    p.add_argument("--dataset", choices=DATASETS, default=d(PAPER_DATASET),
-                   help="mnist: the paper's Transforming-MNIST (default); fmnist: Transforming-FMNIST, which the "
-                        "paper builds but trains nothing on (Figure 4's drift then goes from FMNIST to MNIST); "
-                        "results default to results/fmnist/ (docs/fmnist.md)")
-    p.add_argument("--reuse-from", default=d(None), metavar="RESULTS",
-                   help="before running, link the finished checkpoints of this other results root's folder of "
-                        "the same profile (its results files must differ in the seeds only) into --results, so "
-                        "added seeds train and the old ones load (docs/statistics.md)")
-
-
-_DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
-                 no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32", epochs=None, nu_grid=None, model="mlp", reuse_from=None, dataset=PAPER_DATASET)
-
-
-def default_results_root(dataset: str = PAPER_DATASET, precision: str = "fp32") -> Path:
-    """The results root of a run not given ``--results``: ``results/`` for the paper's dataset in
-    float32, else apart from those, one subfolder for another dataset and one for another training
-    precision: ``results/bf16/``, ``results/fmnist/``, ``results/fmnist/bf16/``."""
-    root = RESULTS_ROOT if dataset == PAPER_DATASET else RESULTS_ROOT / dataset
-    return root if precision == "fp32" else root / precision
-
-
-#: The results root of a bf16 run not given --results: apart from the float32 results.
-BF16_RESULTS_ROOT = default_results_root(precision="bf16")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m nets`` parser: the experiments' subcommands and the extensions'."""
-    return _build()[0]
-
-
-def _build() -> tuple[argparse.ArgumentParser, Any]:
-    """The parser and its subcommands action (``.choices``: name -> subparser)."""
-    lines = [f"  {s.name:<12} {s.summary}" for s in SUBCOMMANDS.values()]
-    p = _Parser(prog="python -m nets", formatter_class=argparse.RawDescriptionHelpFormatter,
-                description="Reproduce 'On genuine invariance learning without weight-tying': train, measure, "
-                            "report.\n\nsubcommands:\n" + "\n".join(lines) + "\n  (EXTENSIONS)",
-                epilog="examples:\n"
-                       "  python -m nets table1 --profile smoke --results /tmp/gi   # seconds: one experiment\n"
-                       f"  {EXAMPLE}   # minutes: everything, then REPORT.md\n"
-                       "  python -m nets report --profile paper   # redraw the committed results\n"
-                       "Results go to <results>/<profile>/ (default results/quick/); a run never replaces results "
-                       "computed with other settings unless given --overwrite.")
-    _run_options(p, suppress=True)
-    sub = p.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser,
-                           help="one of the subcommands above; `python -m nets SUBCOMMAND --help` for its options")
-    for s in SUBCOMMANDS.values():
-        sp = sub.add_parser(s.name, description=f"{s.summary}.\n\nwrites: {s.writes}.",
-                            epilog=f"example: {s.example}", formatter_class=argparse.RawDescriptionHelpFormatter)
-        _run_options(sp, suppress=True)
-        if s.name not in ("report", "centered", "scale"):  # centered trains one form (local); scale trains none
-            sp.add_argument("--executor", choices=("local", "ray"), default=argparse.SUPPRESS,
-                            help="local: train in this process as the experiment goes (default); ray: first train "
-                                 "every training stack it needs as a Ray task, then run it (docs/scaling.md)")
-            sp.add_argument("--address", default=argparse.SUPPRESS,
-                            help="with --executor ray: the Ray cluster (auto, or HOST:PORT; default: RAY_ADDRESS, "
-                                 "else a new local cluster)")
-        if s.name not in ("report", "centered", "intervals", "cnn", "scale"):  # fp32 only: these evaluate fp32 checkpoints
-            sp.add_argument("--precision", choices=PRECISIONS, default=argparse.SUPPRESS,
-                            help="fp32 (default), or bf16: the training forward and loss under bfloat16 autocast, "
-                                 "weights, optimizer and every measure float32; needs CUDA or a CPU with avx512_bf16 "
-                                 f"or amx_bf16; results default to {BF16_RESULTS_ROOT}/ (docs/scaling.md)")
-        if s.name == "cnn":
-            sp.add_argument("--epochs", type=int, default=argparse.SUPPRESS, metavar="N",
-                            help="train every CNN for N epochs instead of the profile's CNN epochs (6 for paper; "
-                                 "300 is the paper's, docs/cnn.md); recorded in cnn.json's cnn_sizes")
-            sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
-                            help="IR's (logit form) nu values, searched smallest first, instead of the profile's "
-                                 "CNN grid (paper: 10 30 100; the paper's MLP grid: 1 3 10 30 100)")
-        if s.name == "centered":
-            sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
-                            help="the centered form's nu values, searched smallest first, instead of the "
-                                 "profile's (paper: 10 30 50 100 150 300 1000); a folder whose centered.json "
-                                 "used another grid is refused, so write elsewhere with --results")
-        if s.name == "scale":
-            sp.add_argument("--model", choices=("mlp", "cnn"), default=argparse.SUPPRESS,
-                            help="mlp: the paper's MLP (default; reads spectral.json and centered.json); cnn: the "
-                                 "CNN of `python -m nets cnn` (reads cnn.json, with the CNN's sizes it records; "
-                                 "writes cnn_scale.json and figures/cnn_scale)")
-        if s.name == "reproduce":
-            sp.add_argument("--recompute", action="store_true", default=argparse.SUPPRESS,
-                            help="run every experiment for every group again (default: a group whose results from "
-                                 "this same sweep are already on disk is kept, so an interrupted reproduce resumes)")
-    extra = []
-    for module in _extensions():
-        sp = module.add_parser(sub)
-        sp.set_defaults(_extension=module)
-        extra.append(f"  {sp.prog.split()[-1]:<12} {(sp.description or '').splitlines()[0] if sp.description else ''}")
-    p.description = p.description.replace("\n  (EXTENSIONS)", "".join("\n" + e for e in extra))
-    return p, sub
-
-
-def subcommand_names() -> tuple[str, ...]:
-    """Every subcommand ``python -m nets`` accepts, the extensions' included, in the help's order."""
-    return tuple(_build()[1].choices)
-
-
-def _extensions() -> list:
-    out = []
-    for name in EXTENSIONS:
-        try:
-            out.append(importlib.import_module(name))
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-    return out
-
 
 # ---- checks made before anything is loaded -----------------------------------------
 def _check_seeds(seeds: Sequence[int] | None) -> None:
@@ -384,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "results"):
         args.results = str(default_results_root(getattr(args, "dataset", PAPER_DATASET),
                                                 getattr(args, "precision", "fp32")))
-    for k, v in _DEFAULTS.items():
+    for k, v in DEFAULTS.items():
         if not hasattr(args, k):
             setattr(args, k, v)
     from nets.experiments.common import SettingsMismatch

@@ -4,7 +4,7 @@ the verified, atomic install of one candidate copy (:func:`install_verified`).
 Every file is verified by the SHA-256 of its *uncompressed* content and stored uncompressed in
 the cache under its usual name (``train-images-idx3-ubyte``, ...), one folder per dataset
 (``mnist/``, ``fashion-mnist/``), so other tools can read the cache too. Where copies come from
-is :mod:`nets.fetch_sources`; the fetch step that tries the sources in turn is :mod:`nets.fetch`.
+is :mod:`nets.fetch_sources`; the fetch step that tries the sources in turn is :mod:`nets.fetch_step`.
 """
 
 from __future__ import annotations

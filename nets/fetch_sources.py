@@ -1,4 +1,4 @@
-"""Where the IDX files can come from: the sources :func:`nets.fetch.fetch` tries in turn.
+"""Where the IDX files can come from: the sources :func:`nets.fetch_step.fetch` tries in turn.
 
 A source is any object with a ``name``, a ``datasets`` set and a ``provide`` method
 (:class:`Source`) that returns candidate paths; the caller verifies them

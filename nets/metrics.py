@@ -11,7 +11,7 @@ Every measure has the form ``measure(model, x, group, ...) -> tensor``:
 
 This module holds the orbit-logit measures (LI, DI, the orbit centroid); the others live in
 one module each and are re-exported here, so ``from nets.metrics import X`` works for every
-measure: SI in :mod:`nets.saliency_invariance`, the saliency map, integrated gradients and
+measure: SI in :mod:`nets.saliency_measure`, the saliency map, integrated gradients and
 smoothing in :mod:`nets.attribution`, the per-layer profile in :mod:`nets.layer_profile`, the
 input sensitivity ``sigma_max(J)`` of Section 4.4 in :mod:`nets.sensitivity`.
 
@@ -76,7 +76,7 @@ from nets.measure_inputs import (  # noqa: F401  (cosine_similarity re-exported)
 )
 from nets.measure_inputs import wide_dtype as _wide_dtype
 from nets.pairwise import half_squared_logit_distance, kl_from_log_probs
-from nets.saliency_invariance import SaliencyTarget, saliency_invariance  # noqa: F401  (re-exported)
+from nets.saliency_measure import SaliencyTarget, saliency_invariance  # noqa: F401  (re-exported)
 from nets.sensitivity import (  # noqa: F401  (re-exported)
     DEFAULT_JAC_CHUNK,
     JacobianMethod,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nets.__main__ import SUBCOMMANDS, build_parser, main
+from nets.__main__ import main
+from nets.commands import SUBCOMMANDS, build_parser
 from nets.experiments.common import SettingsMismatch, check_overwrite
 from nets.experiments.profiles import get_profile
 from nets.results_io import EXPERIMENTS
@@ -192,7 +193,7 @@ def test_a_training_run_into_a_full_disk_stops_with_one_line_and_leaves_no_tempo
 def test_a_subcommand_module_listed_in_extensions_is_added_and_called(run_cli, monkeypatch):
     import types
 
-    import nets.__main__ as cli
+    import nets.commands as cli
 
     seen = {}
     ext = types.ModuleType("fake_audit_cli")

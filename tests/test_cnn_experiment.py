@@ -20,7 +20,7 @@ from nets.cnn_report import cnn_section
 from nets.plots_cnn import CNN_FIGURES
 from nets.experiments.cnn import CNN_SIZES, cnn_profile, cnn_sizes
 from nets.experiments.profiles import METHOD_FIELDS, PROFILES
-from nets.fetch import ENV_FROM, FOLDERS, MANIFEST, cache_root
+from nets.fetch_step import ENV_FROM, FOLDERS, MANIFEST, cache_root
 from nets.report import write_report
 from nets.results_io import without_sitting
 

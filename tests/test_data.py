@@ -37,7 +37,7 @@ from nets.data import (
     transformed,
 )
 from nets.data.cli import main
-from nets.fetch import ENV_CACHE, ENV_FROM, FileSpec
+from nets.fetch_step import ENV_CACHE, ENV_FROM, FileSpec
 from nets.groups import get_group
 from nets.idx import IdxError, write_idx
 

@@ -1,4 +1,4 @@
-"""The verified fetch step (nets.fetch) on tiny IDX files, with the network and
+"""The verified fetch step (nets.fetch_step) on tiny IDX files, with the network and
 package sources replaced by local ones: nothing here leaves the machine."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import pytest
 
-from nets.fetch import (
+from nets.fetch_step import (
     ENV_CACHE,
     ENV_FROM,
     MANIFEST,

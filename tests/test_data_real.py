@@ -21,7 +21,7 @@ from nets.data import (
     load_splits,
 )
 from nets.data.cli import main
-from nets.fetch import ENV_FROM, FOLDERS, MANIFEST, FetchError, cache_root, fetch
+from nets.fetch_step import ENV_FROM, FOLDERS, MANIFEST, FetchError, cache_root, fetch
 
 
 def _ci() -> bool:
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.skipif(
     reason="real MNIST/Fashion-MNIST not fetched (run `python -m nets.data fetch`); CI is not set",
 )
 
-# The published SHA-256 of the uncompressed IDX files (spelled out here, not read from nets.fetch).
+# The published SHA-256 of the uncompressed IDX files (spelled out here, not read from nets.fetch_step).
 PUBLISHED = {
     "mnist/train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     "mnist/train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nets.__main__ import default_results_root
+from nets.commands import default_results_root
 from nets.data import drift_split, drift_target, load_splits
 from nets.experiments.profiles import PAPER_DATASET, get_profile
 from nets.experiments.table1 import profile_splits

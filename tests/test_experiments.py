@@ -358,7 +358,7 @@ def test_cli_rejects_unknown_experiment():
 
 # ---- end to end on the real data ----------------------------------------------------
 def _real_data_available() -> bool:
-    from nets.fetch import dataset_dir
+    from nets.fetch_step import dataset_dir
 
     names = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")
     return all((dataset_dir(d) / n).exists() for d in ("mnist", "fmnist") for n in names)

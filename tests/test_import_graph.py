@@ -70,6 +70,6 @@ def test_results_io_imports_nothing_of_ours_but_itself():
 
 def test_the_file_manifest_sits_below_the_sources_and_the_sources_below_the_fetch_step():
     graph = import_graph()
-    assert "nets.fetch" not in graph["nets.fetch_sources"] | graph["nets.dataset_files"]
+    assert "nets.fetch_step" not in graph["nets.fetch_sources"] | graph["nets.dataset_files"]
     assert "nets.fetch_sources" not in graph["nets.dataset_files"]
-    assert {"nets.dataset_files", "nets.fetch_sources"} <= graph["nets.fetch"]
+    assert {"nets.dataset_files", "nets.fetch_sources"} <= graph["nets.fetch_step"]

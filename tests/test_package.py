@@ -31,15 +31,20 @@ def test_importing_nets_does_not_import_torch_heavy_modules():
 
 
 def test_every_re_exported_name_is_the_function_even_after_its_submodules_are_imported():
+    """Importing ``nets.X`` binds the attribute ``X`` of the package to the submodule, so no module
+    may be named like a re-exported name (``nets/fetch.py`` once shadowed ``nets.fetch``)."""
     import importlib
     import pkgutil
+    import types
 
     import nets
 
-    for info in pkgutil.iter_modules(nets.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"nets.{info.name}")
-    from nets import audit, logit_invariance
+    for info in pkgutil.walk_packages(nets.__path__, "nets."):
+        if not info.name.rsplit(".", 1)[-1].startswith("_"):
+            importlib.import_module(info.name)
+    modules = [name for name in nets.__all__ if isinstance(getattr(nets, name), types.ModuleType)]
+    assert modules == []
+    from nets import audit, fetch, logit_invariance, saliency_invariance
 
     assert callable(audit) and audit.__module__ == "nets.auditing"
-    assert callable(logit_invariance)
+    assert callable(logit_invariance) and callable(saliency_invariance) and callable(fetch)

@@ -41,7 +41,7 @@ def test_the_readme_example_runs_on_a_model_of_ones_own(capsys):
 
 
 def test_every_python_m_nets_subcommand_in_the_readme_exists():
-    from nets.__main__ import subcommand_names
+    from nets.commands import subcommand_names
 
     known = set(subcommand_names())
     used = set(re.findall(r"python -m nets (\w+)", README))

@@ -45,7 +45,7 @@ def test_every_atomic_writer_honours_the_umask(tmp_path, umask_022, kind):
 def test_the_data_cache_install_honours_the_umask(tmp_path, umask_022):
     import hashlib
 
-    from nets.fetch import FileSpec, install_verified
+    from nets.fetch_step import FileSpec, install_verified
 
     src = tmp_path / "src.bin"
     src.write_bytes(b"payload")
@@ -118,7 +118,7 @@ def test_load_torch_file_reads_a_good_file(tmp_path):
 
 def test_importing_the_library_runs_no_subprocess():
     modules = ["nets", "nets.results_io", "nets.experiments", "nets.experiments.common", "nets.report",
-               "nets.plots", "nets.train", "nets.data", "nets.fetch", "nets.metrics", "nets.__main__"]
+               "nets.plots", "nets.train", "nets.data", "nets.fetch_step", "nets.metrics", "nets.commands", "nets.__main__"]
     code = ("import subprocess\n"
             "def boom(*a, **k): raise AssertionError('subprocess at import: %r' % (a,))\n"
             "subprocess.Popen.__init__ = boom\n"

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from nets.data import Splits, load_splits
-from nets.fetch import ENV_FROM, FOLDERS, MANIFEST, cache_root
+from nets.fetch_step import ENV_FROM, FOLDERS, MANIFEST, cache_root
 from nets.groups import R4
 from nets.models import check_invariance
 from nets.train import TrainConfig, half_squared_logit_distance, init_model, orbit_accuracy, train_runs

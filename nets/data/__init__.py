@@ -18,7 +18,7 @@ Group transformations are applied on the fly (:func:`augment`), with fixed
 seeded elements for evaluation (:func:`transformed`), or over the whole orbit
 (:func:`full_orbit`).
 
-The raw files come through the verified fetch step (:mod:`nets.fetch`): see
+The raw files come through the verified fetch step (:mod:`nets.fetch_step`): see
 ``python -m nets.data fetch --help``. CLI: ``python -m nets.data
 {fetch,info,show}`` (:mod:`nets.data.cli`).
 

@@ -22,7 +22,7 @@ from nets.data.splits import (
     normalize_splits,
     raw_splits,
 )
-from nets.fetch import FOLDERS, cache_root, canonical_name, fetch
+from nets.fetch_step import FOLDERS, cache_root, canonical_name, fetch
 from nets.groups import get_group
 
 __all__ = ["main"]

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence, Union
 import numpy as np
 import torch
 
-from nets.fetch import (
+from nets.fetch_step import (
     DATASETS,
     FetchError,
     FileSpec,
@@ -300,9 +300,9 @@ def load_splits(
     """Transforming-MNIST / -FMNIST splits of the paper (Section 4.1), untransformed.
 
     name: ``"mnist"`` or ``"fmnist"``. data_dir: the cache root holding
-    ``mnist/`` and ``fashion-mnist/`` (default :func:`nets.fetch.cache_root`).
+    ``mnist/`` and ``fashion-mnist/`` (default :func:`nets.fetch_step.cache_root`).
     Missing files are fetched and every file is verified by SHA-256
-    (``from_dir`` and ``sources`` as in :func:`nets.fetch.fetch`).
+    (``from_dir`` and ``sources`` as in :func:`nets.fetch_step.fetch`).
 
     Returns train ``(10000, 36, 36)``, val ``(2000, 36, 36)``, test
     ``(50000, 36, 36)`` float32 images normalized with the scalar training
