@@ -24,29 +24,7 @@ counted), and the callback runs one reference epoch: the two alternate
 regularizer with ``nu = 1``. Ours runs with 1 seed and with 4 seeds stacked
 into one model (throughput per model = 4 x samples / epoch time).
 
-FLOP counts (analytic; multiply-add = 2 FLOPs; biases, activations, the loss and
-the optimizer are not counted). Per sample, for the paper's MLP with layer
-widths ``d_0 = H W = 1296, d_1..d_5 = 128, d_6 = C = 9``:
-
-    F        = 2 sum_l d_l d_{l+1}                = 465,152    (MLP forward)
-    F_first  = 2 d_0 d_1                          = 331,776    (first layer)
-    F_tail   = F - F_first                        = 133,376
-    F_WT     = |G| F_first + F_tail                             (WT forward: |G| first layers)
-
-    training, per sample (forward + backward = 3 x forward):
-        DA: 3 F
-        IR: 3 |G| F      (the whole orbit of the augmented sample; its identity
-                          copy gives the task loss)
-        WT: 3 F_WT
-      The images need no gradient, so the first layer's input gradient is never
-      run: the FLOPs executed are F_first (DA) or |G| F_first (IR, WT) fewer per
-      sample; "% of matmul (executed)" uses that count.
-    validation, per sample: |G| F, forward over the full orbit; for WT F_WT,
-      since every orbit member pools the same pre-activations (nets.train
-      classifies each sample once; the reference, naively, |G| times)
-    LI / DI, per sample:    |G| F                 (forward over the full orbit)
-    SI, per sample:         3 |G| n_steps F       (IG: forward + input gradient per step)
-    sigma_max(J), per sample: (1 + C) F           (one forward, C vector-Jacobian products)
+FLOP counts: :mod:`benchmarks.flops` (analytic, per sample, for each method and measure).
 
 An epoch counts ``n_train`` training samples plus ``n_val`` validation samples;
 samples/s is ``n_train`` / epoch time. GFLOP/s is FLOPs / wall time; "% of
@@ -69,22 +47,14 @@ the process's peak during the item (imports, data and model included),
 ``delta`` the item's own growth. On CUDA both come from
 ``torch.cuda.max_memory_allocated``.
 
-The paper protocol's total FLOPs come from ``nets.experiments.profiles.PROFILES["paper"]``
-(groups, seeds, epochs, split sizes, the nu grid of each regularizer form) and
-the formulas above: per group, WT + DA + sum over regularizer forms of the grid
-size (IR) configurations, each trained for every seed; per epoch, training on
-``n_train`` samples plus validation on the ``n_val`` set's full orbit. The
-lower-bound time is that count divided by the measured matmul rate.
+The paper protocol's total FLOPs and its lower-bound time: :func:`benchmarks.flops.paper_protocol`.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -107,148 +77,22 @@ from nets.experiments.common import write_json  # noqa: E402
 from nets.groups import Group, get_group  # noqa: E402
 from nets.models import MLP  # noqa: E402
 
-METHODS = ("DA", "IR", "WT")
-IN_SHAPE, HIDDEN, N_HIDDEN, N_CLASSES = (36, 36), 128, 5, 9
+from benchmarks.bench_report import environment, protocol_summary, table, targets  # noqa: E402
+from benchmarks.flops import (  # noqa: E402
+    HIDDEN,
+    IN_SHAPE,
+    METHODS,
+    N_CLASSES,
+    N_HIDDEN,
+    eval_flops,
+    paper_protocol,
+    train_flops,
+    validation_flops,
+)
+from benchmarks.peak_memory import peak_bytes, reset_peak  # noqa: E402
+from benchmarks.timing import MatmulProbe, interleaved, matmul_rate, speedup, sync  # noqa: E402
+
 BATCH, LR, NU = 512, 8e-4, 1.0
-
-
-# ---- FLOP model ---------------------------------------------------------------------
-def widths() -> list[int]:
-    return [IN_SHAPE[0] * IN_SHAPE[1]] + [HIDDEN] * N_HIDDEN + [N_CLASSES]
-
-
-def first_layer_flops() -> int:
-    w = widths()
-    return 2 * w[0] * w[1]
-
-
-def forward_flops(G: int = 1, tied: bool = False) -> int:
-    """Forward FLOPs per sample: ``F``, or ``F_WT = |G| F_first + F_tail`` when ``tied``."""
-    w = widths()
-    per_layer = [2 * a * b for a, b in zip(w[:-1], w[1:])]
-    return (G if tied else 1) * per_layer[0] + sum(per_layer[1:])
-
-
-def train_flops(method: str, G: int, executed: bool = False) -> int:
-    """Training FLOPs per sample: 3 x forward (the stated rule), or with ``executed`` the
-    FLOPs really run: no input gradient of the first layer (the images need none)."""
-    if method not in METHODS:
-        raise ValueError(method)
-    fwd = {"DA": forward_flops(), "IR": G * forward_flops(), "WT": forward_flops(G, tied=True)}[method]
-    first_layer_passes = 1 if method == "DA" else G
-    return 3 * fwd - (first_layer_passes * first_layer_flops() if executed else 0)
-
-
-def validation_flops(method: str, G: int) -> int:
-    """Validation FLOPs per sample for the accuracy over its full orbit: ``|G| F``; for WT
-    ``F_WT``, since every orbit member pools the same pre-activations (``nets.train``
-    classifies each sample once; the reference does all ``|G|``, i.e. more work)."""
-    return forward_flops(G, tied=True) if method == "WT" else G * forward_flops()
-
-
-def eval_flops(item: str, G: int, n_steps: int = 50) -> int:
-    F = forward_flops()
-    return {"LI": G * F, "DI": G * F, "SI": 3 * G * n_steps * F, "sigma": (1 + N_CLASSES) * F}[item]
-
-
-def paper_protocol(matmul_gflops: float) -> dict:
-    """Total FLOPs of the paper protocol (training + per-epoch validation) and the
-    lower-bound time at the given matmul rate (GFLOP/s)."""
-    try:
-        from nets.experiments.profiles import PROFILES
-
-        p = PROFILES["paper"]
-        prof = dict(groups=list(p.groups), seeds=len(p.seeds), epochs=p.epochs, n_train=p.n_train,
-                    n_val=p.n_val, nu_grid_sizes={r: len(p.nu_grid(r)) for r in p.regularizers},
-                    source="nets.experiments.profiles.PROFILES['paper']")
-    except Exception as e:  # the profile module is optional for this count
-        prof = dict(groups=["r4", "t3"], seeds=4, epochs=300, n_train=10_000, n_val=2_000,
-                    nu_grid_sizes={"logit": 5, "kl": 5, "normalized_logit": 5},
-                    source=f"stated protocol (PROFILES unavailable: {type(e).__name__})")
-    def run_flops(m: str, G: int) -> int:
-        return prof["seeds"] * prof["epochs"] * (prof["n_train"] * train_flops(m, G)
-                                                  + prof["n_val"] * validation_flops(m, G))
-
-    total = best = 0
-    per_group = {}
-    for name in prof["groups"]:
-        G = get_group(name).order
-        configs = {"WT": 1, "DA": 1, "IR": sum(prof["nu_grid_sizes"].values())}
-        flops = sum(n * run_flops(m, G) for m, n in configs.items())
-        # the ascending nu search (CPU default) stops at the first nu reaching the SI target:
-        # between one nu per regularizer form (best case) and the whole grid (none reaches it)
-        flops_best = run_flops("WT", G) + run_flops("DA", G) + len(prof["nu_grid_sizes"]) * run_flops("IR", G)
-        per_group[name] = {"order": G, "configs": configs, "gflop": flops / 1e9,
-                           "gflop_ascending_best_case": flops_best / 1e9}
-        total += flops
-        best += flops_best
-    return {**prof, "per_group": per_group, "total_gflop": total / 1e9,
-            "lower_bound_s_at_matmul_rate": total / 1e9 / matmul_gflops,
-            "total_gflop_ascending_best_case": best / 1e9,
-            "lower_bound_s_ascending_best_case": best / 1e9 / matmul_gflops}
-
-
-# ---- timing helpers ---------------------------------------------------------------------
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-class MatmulProbe:
-    """The machine's float32 ``n x n`` matmul rate, one product per call (``2 n^3`` FLOPs).
-
-    Called between the contenders of every round, so the percentages compare each
-    contender with the rate the machine gave at the same time (its load varies)."""
-
-    def __init__(self, device: torch.device, n: int = 2048) -> None:
-        self.device, self.n = device, n
-        self.a = torch.randn(n, n, device=device)
-        self.b = torch.randn(n, n, device=device)
-        self.rates: list[float] = []
-
-    def __call__(self) -> float:
-        sync(self.device)
-        t0 = time.perf_counter()
-        torch.mm(self.a, self.b)
-        sync(self.device)
-        self.rates.append(2 * self.n**3 / (time.perf_counter() - t0) / 1e9)
-        return self.rates[-1]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.rates)
-
-
-def matmul_rate(device: torch.device, repeats: int = 7) -> dict:
-    """Median GFLOP/s of ``repeats`` float32 2048 x 2048 products (after two warm-up products)."""
-    probe = MatmulProbe(device)
-    for _ in range(repeats + 2):
-        probe()
-    rates = probe.rates[2:]
-    return {"gflops_median": statistics.median(rates), "gflops_all": rates}
-
-
-def interleaved(fns: dict[str, Callable[[], object]], rounds: int, device: torch.device,
-                warmup: int = 1) -> tuple[dict[str, list[float]], dict[str, object]]:
-    """Seconds per call of each function, called in turn (A B A B ...) for ``rounds`` rounds
-    after ``warmup`` untimed rounds; also each function's last return value."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    last: dict[str, object] = {}
-    for r in range(warmup + rounds):
-        for name, fn in fns.items():
-            sync(device)
-            t0 = time.perf_counter()
-            last[name] = fn()
-            sync(device)
-            if r >= warmup:
-                times[name].append(time.perf_counter() - t0)
-    return times, last
-
-
-def speedup(slow: list[float], fast: list[float], fast_per: float = 1.0) -> float:
-    """Median over rounds of ``t_slow / (t_fast / fast_per)``: the speed-up of ``fast``
-    (``fast_per`` models trained per call)."""
-    return statistics.median(s / (f / fast_per) for s, f in zip(slow, fast))
 
 
 # ---- data and models ---------------------------------------------------------------------
@@ -454,39 +298,6 @@ def memory_item_names() -> list[str]:
     return train + evals
 
 
-def _reset_peak(device: torch.device) -> bool:
-    """Start a new peak from the current usage: CUDA's peak statistics, or on Linux the
-    resident high-water mark (``5`` to ``/proc/self/clear_refs``). Without the reset the
-    set-up's own transient peak could hide the item's."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        return True
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_bytes(device: torch.device) -> int:
-    """CUDA: ``max_memory_allocated``. CPU: the resident high-water mark ``VmHWM`` of
-    ``/proc/self/status``; ``ru_maxrss`` only where that is missing, because a child's
-    ``ru_maxrss`` starts at its parent's peak (Linux carries it across fork and exec)."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device)
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-
-
 def run_memory_item(name: str, args: argparse.Namespace) -> dict:
     """Child side: set up, reset the peak, run the item once, read the peak."""
     device = torch.device(args.device)
@@ -498,13 +309,13 @@ def run_memory_item(name: str, args: argparse.Namespace) -> dict:
               else lambda: ours_train(item, group, data, device, 4 if who == "ours_4seeds" else 1, epochs=1))
     else:
         fn = eval_items(data, group, device, args.n_si, args.n_sigma)[item][1][who]
-    reset = _reset_peak(device)
-    before = _peak_bytes(device)
+    reset = reset_peak(device)
+    before = peak_bytes(device)
     t0 = time.perf_counter()
     fn()
     sync(device)
     seconds = time.perf_counter() - t0
-    after = _peak_bytes(device)
+    after = peak_bytes(device)
     return {"item": name, "peak_before_bytes": before, "peak_bytes": after, "delta_bytes": after - before,
             "peak_reset": reset, "seconds": seconds,
             "measure": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "VmHWM"}
@@ -533,92 +344,6 @@ def _memory_child(name: str, args: argparse.Namespace, data_file: Path) -> dict:
     print(f"  {name}: peak {r['peak_bytes'] / 2**20:,.0f} MiB (+{r['delta_bytes'] / 2**20:,.0f} MiB "
           f"over {r['peak_before_bytes'] / 2**20:,.0f} MiB at its start)", flush=True)
     return r
-
-
-# ---- report -------------------------------------------------------------------------------
-def environment(device: torch.device) -> dict:
-    import numpy
-
-    env = {
-        "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
-        "platform": platform.platform(), "device": str(device), "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "loadavg_start": list(os.getloadavg()),
-    }
-    if device.type == "cuda":
-        env["gpu"] = torch.cuda.get_device_name(device)
-    try:
-        env["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                           cwd=ROOT, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return env
-
-
-def table(res: dict) -> str:
-    mm, env = res["matmul"], res["environment"]
-    lines = [f"device {env['device']} ({env['torch_threads']} torch threads), data {res['data']}, group {res['group']}",
-             f"matmul 2048 float32: {mm['start']['gflops_median']:.1f} GFLOP/s at the start, "
-             f"{mm['interleaved_median']:.1f} interleaved (median; the %matmul columns use each row's own), "
-             f"{mm['end']['gflops_median']:.1f} at the end; loadavg {env['loadavg_start'][0]:.2f} -> "
-             f"{env['loadavg_end'][0]:.2f}", "",
-             f"{'training':8} {'who':12} {'samples/s':>11} {'GFLOP/s':>8} {'%matmul':>8} {'%m exec':>8} "
-             f"{'speed-up':>9}"]
-    for m, row in res["training"].items():
-        for who, sp in (("ours_1seed", row["speedup_1seed"]), ("ours_4seeds", row["speedup_4seeds_per_model"]),
-                        ("reference", None)):
-            r = row[who]
-            lines.append(f"{m:8} {who:12} {r['samples_per_s']:11,.0f} {r['gflops']:8.1f} "
-                         f"{r['pct_of_matmul']:7.1f}% {r['pct_of_matmul_executed']:7.1f}% "
-                         f"{'' if sp is None else f'x{sp:.2f}':>9}")
-    lines += ["", f"{'eval':8} {'who':12} {'n':>7} {'samples/s':>11} {'s/1000':>8} {'%matmul':>8} {'speed-up':>9}"]
-    for item, row in res["eval"].items():
-        for who in ("ours", "reference"):
-            r = row[who]
-            if r is None:
-                lines.append(f"{item:8} {who:12} skipped: {row['reference_skipped']}")
-                continue
-            sp = f"x{row['speedup']:.2f}" if who == "ours" and row["speedup"] is not None else ""
-            lines.append(f"{item:8} {who:12} {row['n_samples']:7,} {r['samples_per_s']:11,.0f} "
-                         f"{r['s_per_1000']:8.3f} {r['pct_of_matmul']:7.1f}% {sp:>9}")
-    if res.get("memory"):
-        lines += ["", f"{'memory':28} {'peak MiB':>9} {'item MiB':>9}"]
-        for name, r in res["memory"].items():
-            if "error" in r:
-                lines.append(f"{name:28} {'failed':>9}")
-            else:
-                lines.append(f"{name:28} {r['peak_bytes'] / 2**20:9,.0f} {r['delta_bytes'] / 2**20:9,.0f}")
-    lines += ["", protocol_summary(res["paper_protocol"])]
-    t = res["targets"]
-    lines += ["", "targets: " + "; ".join(f"{k} {'met' if v['met'] else 'NOT met'} ({v['value']:.3g})"
-                                          for k, v in t.items())]
-    return "\n".join(lines)
-
-
-def protocol_summary(p: dict) -> str:
-    """One line on :func:`paper_protocol`'s count: the full grid and the ascending search's best case."""
-    return (f"paper protocol: {p['total_gflop']:,.0f} GFLOP; lower bound at the matmul rate "
-            f"{p['lower_bound_s_at_matmul_rate'] / 3600:.2f} h ({p['source']}); with the ascending nu "
-            f"search {p['total_gflop_ascending_best_case']:,.0f} GFLOP, "
-            f"{p['lower_bound_s_ascending_best_case'] / 3600:.2f} h, in the best case (every form's "
-            "smallest nu reaches the SI target)")
-
-
-def targets(res: dict) -> dict:
-    """The issue's targets, reported (not asserted)."""
-    out = {}
-    for m in METHODS:
-        v = res["training"][m]["speedup_1seed"]
-        out[f"{m} ours >= 2x reference (1 seed)"] = {"value": v, "met": v >= 2}
-    v = res["training"]["DA"]["ours_1seed"]["pct_of_matmul"]
-    out["DA >= 60% of matmul (1 seed)"] = {"value": v, "met": v >= 60}
-    v = res["training"]["DA"]["ours_4seeds"]["pct_of_matmul"]
-    out["DA >= 60% of matmul (4 seeds)"] = {"value": v, "met": v >= 60}
-    mem = res.get("memory") or {}
-    peaks = [r["peak_bytes"] for k, r in mem.items() if k.startswith("eval:") and k.endswith(":ours") and "peak_bytes" in r]
-    if peaks:
-        v = max(peaks) / 2**30
-        out["eval peak memory <= 4 GiB (ours)"] = {"value": v, "met": v <= 4}
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -35,19 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nets.data import Splits, synthetic_splits  # noqa: E402
 from nets.models import MLP  # noqa: E402
+from nets.results_io import cpu_info  # noqa: E402
 from nets.train import TrainConfig, train_runs  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "generic_vs_stacked_cpu.json"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def load_data(n_train: int, n_val: int) -> tuple[Splits, str]:
@@ -94,7 +84,7 @@ def main(argv=None) -> int:
     out: dict = {
         "what": "seconds per run-epoch of the paper MLP (233k parameters, batch 512), second epoch of "
                 "train_runs, stacked members; vmap / stacked_mlp ratio per round (>1: StackedMLP faster)",
-        "cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_model": cpu_info()["model"], "cpu": cpu_info(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "logical_cpus": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "data": data_name, "n_train": len(splits.train), "n_val": len(splits.val), "seeds": len(seeds),
         "rounds": args.rounds, "load_average_before": list(load_before), "methods": {},

@@ -34,32 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from nets.experiments.common import write_json  # noqa: E402
-
-#: CPU flags that decide the speed of our kernels (vector width, bf16/AMX units).
-FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "amx_int8")
-
-
-def cpu_info() -> dict:
-    model, flags = None, set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model is None:
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"model": model, "cpu_count": os.cpu_count(), "flags": {f: f in flags for f in FLAGS}}
-
-
-def numbers(obj):
-    """A results file's content without the fields that describe the sitting."""
-    if isinstance(obj, dict):
-        return {k: numbers(v) for k, v in obj.items() if k not in ("meta", "group_provenance") and "wall_time" not in k}
-    if isinstance(obj, list):
-        return [numbers(v) for v in obj]
-    return obj
-
+from nets.results_io import cpu_info, without_sitting  # noqa: E402
 
 def timed(cmd: list[str], log: Path) -> float:
     t0 = time.perf_counter()
@@ -91,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         files = sorted(p.name for p in a.glob("*.json"))
         res["results_files"] = files
         res["equal_numbers"] = bool(files) and files == sorted(p.name for p in b.glob("*.json")) and all(
-            numbers(json.loads((a / n).read_text())) == numbers(json.loads((b / n).read_text())) for n in files)
+            without_sitting(json.loads((a / n).read_text())) == without_sitting(json.loads((b / n).read_text())) for n in files)
     res["speedup"] = round(res["serial_2_threads"]["wall_s"] / res["ray_2_workers_1_thread"]["wall_s"], 3)
     res["loadavg_end"] = list(os.getloadavg())
     write_json(out, res)

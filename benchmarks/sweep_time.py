@@ -13,7 +13,7 @@ every experiment's JSON keeps the wall time of the process that wrote it. This
 script adds them up:
 
 - **training**, per configuration (group, method, regularizer form, nu): epochs
-  trained, time, and the FLOPs executed, counted with ``bench.py``'s model
+  trained, time, and the FLOPs executed, counted with :mod:`benchmarks.flops`' model
   (``train_flops(..., executed=True)`` per training sample plus
   ``validation_flops`` per validation sample, every epoch; the regularizer forms
   differ only in elementwise work, which is not counted). Achieved GFLOP/s, and
@@ -46,7 +46,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from benchmarks.bench import train_flops, validation_flops  # noqa: E402
+from benchmarks.flops import train_flops, validation_flops  # noqa: E402
 from nets.experiments.common import (EXPERIMENTS, git_commit, provenance, result_sittings,  # noqa: E402
                                      versions, write_json)
 from nets.experiments.profiles import Profile, get_profile  # noqa: E402

@@ -92,16 +92,16 @@ def test_fast_path_and_reference_give_equal_losses_and_gradients(method, group, 
 
 
 def test_protocol_flop_count_brackets_the_ascending_nu_search():
-    from benchmarks import bench
+    from benchmarks import flops
 
-    p = bench.paper_protocol(100.0)
+    p = flops.paper_protocol(100.0)
     paper = PROFILES["paper"]
     n_ir = sum(len(paper.nu_grid(r)) for r in paper.regularizers)  # every form's whole grid
     assert p["nu_grid_sizes"] == {r: len(paper.nu_grid(r)) for r in paper.regularizers}
     for g in p["per_group"].values():
         G = g["order"]
-        run = lambda m: p["seeds"] * p["epochs"] * (p["n_train"] * bench.train_flops(m, G)  # noqa: E731
-                                                    + p["n_val"] * bench.validation_flops(m, G))
+        run = lambda m: p["seeds"] * p["epochs"] * (p["n_train"] * flops.train_flops(m, G)  # noqa: E731
+                                                    + p["n_val"] * flops.validation_flops(m, G))
         assert g["configs"]["IR"] == n_ir
         assert g["gflop"] * 1e9 == run("WT") + run("DA") + n_ir * run("IR")
         assert g["gflop_ascending_best_case"] * 1e9 == run("WT") + run("DA") + 3 * run("IR")

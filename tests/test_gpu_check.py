@@ -62,6 +62,12 @@ def test_the_benchmark_records_the_devices_matmul_rate_and_our_share(check):
     assert bench["training"]["DA"]["ours_1seed"]["pct_of_matmul"] > 0
 
 
+def test_the_benchmark_records_the_cpus_model_and_flags(check):
+    out, _ = check
+    cpu = json.loads((out / "cpu.json").read_text())["environment"]["cpu"]
+    assert cpu["model"] and isinstance(cpu["flags"], list) and cpu["logical_cpus"] >= 1
+
+
 def test_the_benchmark_runs_without_captum_and_says_why_si_has_no_reference(check):
     out, _ = check
     si = json.loads((out / "cpu.json").read_text())["eval"]["SI"]

@@ -11,7 +11,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench import train_flops, validation_flops  # noqa: E402
+from benchmarks.flops import train_flops, validation_flops  # noqa: E402
 from benchmarks.sweep_time import main, sweep_time  # noqa: E402
 from nets.experiments.profiles import PROFILES  # noqa: E402
 
