@@ -37,7 +37,7 @@ FIGURES = os.environ.get("GI_FIGURES", "build/notebooks/figures")  # where the P
 
 # %%
 from nets.cnn_report import cnn_verdicts
-from nets.notebooks import load_results, markdown_table, resolve, show_figures, show_markdown
+from nets.notebook_helpers import load_results, markdown_table, resolve, show_figures, show_markdown
 from nets.figures import figures_for
 
 results = load_results("cnn", PROFILE, resolve(RESULTS))

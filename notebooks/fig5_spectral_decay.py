@@ -39,7 +39,7 @@ RESULTS = os.environ.get("GI_RESULTS", "results")  # results root of `python -m 
 FIGURES = os.environ.get("GI_FIGURES", "build/notebooks/figures")  # where the PNG and PDF go
 
 # %%
-from nets.notebooks import load_results, markdown_table, resolve, show_figures, show_markdown, show_verdicts
+from nets.notebook_helpers import load_results, markdown_table, resolve, show_figures, show_markdown, show_verdicts
 from nets.figures import figures_for
 from nets.verdicts import form_missed_target
 

@@ -49,7 +49,7 @@ SEED = 0  # seed of the random instances (as `python -m theory.spectral_flow --s
 # %%
 import numpy as np
 
-from nets.notebooks import markdown_table, resolve, show_files, show_markdown
+from nets.notebook_helpers import markdown_table, resolve, show_files, show_markdown
 from theory import flow_ode, gradient_descent, rank_one_exp, sigma_max
 from theory.spectral_flow import (Config, default_checks, format_report, make_instances, plot_flow, run_checks,
                                   select_checks)

@@ -18,7 +18,8 @@ import nbformat
 import pytest
 from jupytext.formats import guess_format
 
-from nets.notebooks import NOTEBOOK_DIR, load_results, main, notebook_paths, resolve
+from nets.notebook_helpers import NOTEBOOK_DIR, load_results, resolve
+from nets.notebooks import main, notebook_paths
 
 #: Every notebook and the figure stems it must write (PNG and PDF each).
 EXPECTED = {
