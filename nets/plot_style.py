@@ -31,6 +31,7 @@ __all__ = [
     "PRINT_RC",
     "ELEMENT_MARKERS",
     "METHOD_ORDER",
+    "methods_in_order",
     "group_tex",
     "print_sized",
     "style_axes",
@@ -99,6 +100,11 @@ PRINT_RC = {
 }
 ELEMENT_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 METHOD_ORDER = ("WT", "DA", "IR")
+
+
+def methods_in_order(d) -> list[str]:
+    """The method names of ``d`` (a mapping or a sequence) in :data:`METHOD_ORDER`, others after them."""
+    return [m for m in METHOD_ORDER if m in d] + [m for m in d if m not in METHOD_ORDER]
 
 
 def group_tex(name: str) -> str:
