@@ -1,15 +1,16 @@
 """Proposition 3.1 (invariance-induced spectral decay), checked symbolically and numerically.
 
 Modules: :mod:`theory.checks` (the :class:`CheckResult` every check returns),
-:mod:`theory.symbolic` (sympy proofs of the proof's steps), :mod:`theory.numeric`
-(numpy/scipy checks and extensions (a)-(d)), :mod:`theory.images` (extension (e), the paper's
+:mod:`theory.symbolic` (sympy proofs of the proof's steps), :mod:`theory.linear_flow` (the
+linear model, its residuals and flows in numpy/scipy), :mod:`theory.numeric` (numpy/scipy checks
+and extensions (a)-(d)), :mod:`theory.images` (extension (e), the paper's
 groups on images; imports torch), :mod:`theory.spectral_flow` (the report,
 ``python -m theory.spectral_flow``). ``images`` and ``spectral_flow`` are not imported here:
 the first needs torch, the second is the ``-m`` entry point.
 """
 
 from .checks import EPS64, CheckResult
-from .numeric import (
+from .linear_flow import (
     cyclic_group_matrices,
     flow_expm,
     flow_ode,

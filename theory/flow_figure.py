@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import numeric as nm
+from . import linear_flow as lf
 from ._blas import single_threaded_blas
 
 if TYPE_CHECKING:  # annotations only: spectral_flow imports this module
@@ -54,7 +54,7 @@ def _plot_flow(cfg: Config, inst: Instances, path: str | os.PathLike[str]) -> No
     W0, eps = inst.W0, inst.eps
     s = float(eps @ eps)
     Sigma = np.outer(eps, eps)
-    s0 = float(nm.sigma_max(W0))
+    s0 = float(lf.sigma_max(W0))
     smax_w0 = r"$\sigma_{\max}(W(0))$"
     lmax = r"\lambda_{\max}"
     with matplotlib.rc_context(rc):
@@ -65,13 +65,13 @@ def _plot_flow(cfg: Config, inst: Instances, path: str | os.PathLike[str]) -> No
 
         ax = axes[0]
         t = np.linspace(0, 6 / s, 200)
-        ax.plot(t * s, nm.sigma_max(W0[None] @ nm.rank_one_exp(eps, t)), "-", color=_OI["black"], lw=2,
+        ax.plot(t * s, lf.sigma_max(W0[None] @ lf.rank_one_exp(eps, t)), "-", color=_OI["black"], lw=2,
                 label="closed form $W_0 e^{-\\Sigma t}$ (Eq. 6)")
         t_ode = t[::10]
-        ax.plot(t_ode * s, nm.sigma_max(nm.flow_ode(W0, Sigma, t_ode)), "o", mfc="none", color=_OI["blue"],
+        ax.plot(t_ode * s, lf.sigma_max(lf.flow_ode(W0, Sigma, t_ode)), "o", mfc="none", color=_OI["blue"],
                 label="ODE (Eq. 5), solve_ivp")
         k = int(6 / 1.9) + 1
-        ax.plot(np.arange(k + 1) * 1.9, nm.sigma_max(nm.gradient_descent(W0, Sigma, 1.9 / s, k)),
+        ax.plot(np.arange(k + 1) * 1.9, lf.sigma_max(lf.gradient_descent(W0, Sigma, 1.9 / s, k)),
                 "s--", color=_OI["bluish_green"], label=f"GD, $\\alpha = 1.9/{lmax}$")
         ax.axhline(s0, color=_OI["grey"], lw=0.8, ls="--", label=smax_w0)
         ax.set_xlabel(f"$t \\cdot {lmax}(\\Sigma)$  (GD: $k \\alpha {lmax}$)")
@@ -85,7 +85,7 @@ def _plot_flow(cfg: Config, inst: Instances, path: str | os.PathLike[str]) -> No
         below = {}
         for a in (1.9, 2.0, cfg.alpha_above):
             style, color = styles.get(a, ("^:", _OI["vermillion"]))
-            ratio = nm.sigma_max(nm.gradient_descent(W0, Sigma, a / s, steps)) / s0
+            ratio = lf.sigma_max(lf.gradient_descent(W0, Sigma, a / s, steps)) / s0
             if a <= 2:
                 below[a] = (style, color, ratio)
             ax.plot(np.arange(steps + 1), ratio, style, color=color, label=f"$\\alpha = {a:g}/{lmax}$"
@@ -112,9 +112,9 @@ def _plot_flow(cfg: Config, inst: Instances, path: str | os.PathLike[str]) -> No
 
         ax = axes[2]
         lam = np.linalg.eigvalsh(inst.Sigma_data)[::-1]
-        _, r = nm.span_projector(inst.eps_data)
+        _, r = lf.span_projector(inst.eps_data)
         t = np.geomspace(0.01 / lam[0], 20 / lam[r - 1], 150)
-        sv = nm.singular_values(nm.flow_expm(W0, inst.Sigma_data, t))
+        sv = lf.singular_values(lf.flow_expm(W0, inst.Sigma_data, t))
         for i in range(sv.shape[1]):
             ax.plot(t * lam[0], sv[:, i], label=f"$\\sigma_{i + 1}(W(t))$")
         ax.set_xscale("log")
@@ -126,8 +126,8 @@ def _plot_flow(cfg: Config, inst: Instances, path: str | os.PathLike[str]) -> No
         ax = axes[3]
         xx = float(inst.x @ inst.x)
         t = np.linspace(0, 10 / xx, 100)
-        task = nm.sigma_max(nm.task_loss_flow(W0, inst.x, inst.G, inst.y, cfg.task_nu, t))
-        inv = nm.sigma_max(W0[None] @ nm.rank_one_exp(eps, cfg.task_nu * t))
+        task = lf.sigma_max(lf.task_loss_flow(W0, inst.x, inst.G, inst.y, cfg.task_nu, t))
+        inv = lf.sigma_max(W0[None] @ lf.rank_one_exp(eps, cfg.task_nu * t))
         ax.plot(t * xx, inv, "-", color=_OI["black"], label="invariance term only")
         ax.plot(t * xx, task, "-", color=_OI["vermillion"],
                 label=f"task loss + invariance, $||y|| = {cfg.task_target_scale:g}$")

@@ -1,8 +1,7 @@
 """Numerical (numpy/scipy, float64) checks of Proposition 3.1 and of its extensions.
 
-The notation and the building blocks (residuals, Sigma, the flows) are :mod:`theory.linear_flow`'s,
-re-exported here: ``W(t) = W(0) exp(-Sigma t)`` (Eq. 6) solves the flow Eq. (5) of the logit
-invariance error Eq. (2).
+The notation and the building blocks (residuals, Sigma, the flows) are :mod:`theory.linear_flow`'s:
+``W(t) = W(0) exp(-Sigma t)`` (Eq. 6) solves the flow Eq. (5) of the logit invariance error Eq. (2).
 
 Each ``check_*`` function returns a :class:`theory.checks.CheckResult`; its tolerance is
 stated in the docstring as a function of float64 roundoff ``u`` and the instance, so that it
@@ -16,7 +15,6 @@ import scipy.linalg as sla
 
 from .checks import EPS64, CheckResult, at_most, exceeds
 from .linear_flow import (
-    cyclic_group_matrices,
     flow_expm,
     flow_ode,
     gradient_descent,
@@ -32,19 +30,6 @@ from .linear_flow import (
 )
 
 __all__ = [
-    "invariance_residuals",
-    "invariance_covariance",
-    "logit_invariance_error",
-    "logit_invariance_grad",
-    "rank_one_exp",
-    "flow_expm",
-    "flow_ode",
-    "gradient_descent",
-    "task_loss_flow",
-    "singular_values",
-    "sigma_max",
-    "span_projector",
-    "cyclic_group_matrices",
     "check_gradient_finite_differences",
     "check_closed_form_vs_expm",
     "check_exp_spectral_norm_is_one",

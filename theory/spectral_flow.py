@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import linear_flow as lf
 from . import numeric as nm
 from . import symbolic as sy
 from ._blas import single_threaded_blas
@@ -125,13 +126,13 @@ def make_instances(cfg: Config) -> Instances:
     r = _rng(cfg.seed, "weights")
     W0 = r.standard_normal((m, n)) / np.sqrt(n)
     r = _rng(cfg.seed, "rank_one")
-    Gs_one = nm.cyclic_group_matrices(_random_cycle(r, n))
+    Gs_one = lf.cyclic_group_matrices(_random_cycle(r, n))
     x = r.standard_normal(n)
     G = Gs_one[1]
     r = _rng(cfg.seed, "dataset")
-    Gs = nm.cyclic_group_matrices(_random_cycle(r, n))
+    Gs = lf.cyclic_group_matrices(_random_cycle(r, n))
     X = r.standard_normal((cfg.n_samples, n))
-    eps_data = nm.invariance_residuals(X, Gs)
+    eps_data = lf.invariance_residuals(X, Gs)
     r = _rng(cfg.seed, "task")
     y = r.standard_normal(m)
     y *= cfg.task_target_scale / np.linalg.norm(y)
@@ -140,7 +141,7 @@ def make_instances(cfg: Config) -> Instances:
     images = {g: r.standard_normal((cfg.image_samples, S, S)) for g in cfg.image_groups}
     W0_images = r.standard_normal((cfg.image_outputs, S * S)) / S
     return Instances(W0=W0, x=x, G=G, eps=x - G @ x, X=X, Gs=Gs, eps_data=eps_data,
-                     Sigma_data=nm.invariance_covariance(eps_data), y=y, images=images,
+                     Sigma_data=lf.invariance_covariance(eps_data), y=y, images=images,
                      W0_images=W0_images)
 
 
@@ -150,8 +151,8 @@ def _rank_one_times(cfg: Config, eps: np.ndarray) -> np.ndarray:
 
 
 def _data_times(cfg: Config, eps: np.ndarray) -> np.ndarray:
-    Sigma = nm.invariance_covariance(eps)
-    _, r = nm.span_projector(eps)
+    Sigma = lf.invariance_covariance(eps)
+    _, r = lf.span_projector(eps)
     lam = np.linalg.eigvalsh(Sigma)[::-1]
     return _time_grid(cfg.t_max / lam[0], 50.0 / lam[r - 1], cfg.n_times)
 
@@ -191,11 +192,11 @@ def _image_checks(cfg: Config, inst: Instances) -> dict[str, Check]:
             f"{pre}_representation_matches_orbit":
                 lambda g=g, pre=pre: orbit_check(g, f"{pre}_representation_matches_orbit"),
             f"{pre}_sigma_max_bound": lambda g=g, pre=pre: nm.check_sigma_max_bound(
-                W0, nm.invariance_covariance(eps_of(g)), _data_times(cfg, eps_of(g)),
+                W0, lf.invariance_covariance(eps_of(g)), _data_times(cfg, eps_of(g)),
                 name=f"{pre}_sigma_max_bound"),
             f"{pre}_all_singular_values_nonincreasing":
                 lambda g=g, pre=pre: nm.check_singular_values_nonincreasing(
-                    W0, nm.invariance_covariance(eps_of(g)), _data_times(cfg, eps_of(g)),
+                    W0, lf.invariance_covariance(eps_of(g)), _data_times(cfg, eps_of(g)),
                     name=f"{pre}_all_singular_values_nonincreasing"),
             f"{pre}_limit_is_projection": lambda g=g, pre=pre: nm.check_limit_is_projection(
                 W0, eps_of(g), cfg.limit_decay, name=f"{pre}_limit_is_projection"),

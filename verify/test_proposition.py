@@ -28,6 +28,7 @@ from hypothesis.extra.numpy import arrays
 
 from nets.groups import get_group
 from theory import images as im
+from theory import linear_flow as lf
 from theory import numeric as nm
 from theory import symbolic as sy
 from theory._blas import single_threaded_blas
@@ -100,11 +101,11 @@ def dataset(draw: st.DrawFn) -> Dataset:
     n = draw(st.integers(2, 8))
     m = draw(st.integers(1, 6))
     N = draw(st.integers(1, 5))
-    Gs = nm.cyclic_group_matrices(draw(st.permutations(range(n))))
+    Gs = lf.cyclic_group_matrices(draw(st.permutations(range(n))))
     X = draw(arrays(np.float64, (N, n), elements=FINITE))
     W0 = draw(arrays(np.float64, (m, n), elements=FINITE))
-    eps = nm.invariance_residuals(X, Gs)
-    Sigma = nm.invariance_covariance(eps)
+    eps = lf.invariance_residuals(X, Gs)
+    Sigma = lf.invariance_covariance(eps)
     assume(np.trace(Sigma) > 1e-2)
     return Dataset(W0, X, Gs, eps, Sigma)
 
@@ -127,7 +128,7 @@ def test_gradient_of_logit_invariance_error_is_W_Sigma(d: Dataset) -> None:
     GX = torch.einsum("kab,nb->nka", torch.from_numpy(d.Gs), X)
     diff = X[:, None, :] @ W.T - GX @ W.T  # (N, k, m): h(x) - h(gx)
     (0.5 * (diff ** 2).sum()).backward()
-    ours = nm.logit_invariance_grad(d.W0, d.X, d.Gs)
+    ours = lf.logit_invariance_grad(d.W0, d.X, d.Gs)
     # Both sum M*n products of size |W| |eps|^2: rounding <= (M + n) u |W|_F sum |eps|^2.
     tol = 10 * (len(d.eps) + d.W0.shape[1]) * EPS64 * np.linalg.norm(d.W0) * np.sum(d.eps ** 2)
     assert np.abs(W.grad.numpy() - ours).max() <= tol
@@ -154,8 +155,8 @@ def test_closed_form_flow_matches_ode_integrator(r: RankOne) -> None:
 @given(rank_one(), st.floats(0.0, 200.0))
 def test_exp_of_rank_one_sigma_has_unit_spectral_norm(r: RankOne, tau: float) -> None:
     """Proof step after Eq. (7): ``||exp(-Sigma t)||_2 = 1`` for t >= 0 and n >= 2."""
-    E = nm.rank_one_exp(r.eps, tau / r.s)
-    assert abs(float(nm.sigma_max(E)) - 1.0) <= 4 * r.eps.size * EPS64
+    E = lf.rank_one_exp(r.eps, tau / r.s)
+    assert abs(float(lf.sigma_max(E)) - 1.0) <= 4 * r.eps.size * EPS64
 
 
 @FAST
@@ -204,8 +205,8 @@ def test_every_singular_value_is_nonincreasing_along_flow(data: st.DataObject) -
 # ---------------------------------------------------------------------------------------
 def _well_conditioned(eps: np.ndarray, max_cond: float = 1e8) -> bool:
     """Sigma's nonzero spectrum is resolvable: lambda_max / lambda_min+ <= max_cond."""
-    P, r = nm.span_projector(eps)
-    lam = np.linalg.eigvalsh(nm.invariance_covariance(eps))[::-1]
+    P, r = lf.span_projector(eps)
+    lam = np.linalg.eigvalsh(lf.invariance_covariance(eps))[::-1]
     return r >= 1 and lam[r - 1] > 0 and lam[0] / lam[r - 1] <= max_cond
 
 
@@ -246,7 +247,7 @@ def test_gd_step_above_bound_multiplies_sigma_max_of_top_eigenvector_rows(
     with rows along the top eigenvector, one step multiplies sigma_max by ``factor - 1 > 1``."""
     lam, U = np.linalg.eigh(d.Sigma)
     W0 = np.outer(np.arange(1.0, m + 1), U[:, -1])
-    s = nm.sigma_max(nm.gradient_descent(W0, d.Sigma, factor / lam[-1], 1))
+    s = lf.sigma_max(lf.gradient_descent(W0, d.Sigma, factor / lam[-1], 1))
     assert s[1] / s[0] == pytest.approx(factor - 1.0, rel=1e-10)
 
 
@@ -263,8 +264,8 @@ def test_task_loss_plus_invariance_can_increase_sigma_max() -> None:
     G = np.eye(n)[np.roll(np.arange(n), 1)]
     y = 50.0 * np.ones(m)
     T = 10.0 / float(x @ x)
-    W_T = nm.task_loss_flow(W0, x, G, y, 1.0, np.array([T]))[-1]
-    assert nm.sigma_max(W_T) > 2 * nm.sigma_max(W0)
+    W_T = lf.task_loss_flow(W0, x, G, y, 1.0, np.array([T]))[-1]
+    assert lf.sigma_max(W_T) > 2 * lf.sigma_max(W0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -279,7 +280,7 @@ def test_sigma_max_bound_holds_for_group_acting_on_images(gname: str, images: np
                                                           W0: np.ndarray) -> None:
     """Extension (e): with G the permutation representation of R4 / T3 on 6x6 images."""
     eps = im.image_residuals(get_group(gname), images)
-    Sigma = nm.invariance_covariance(eps)
+    Sigma = lf.invariance_covariance(eps)
     lam_max = float(np.linalg.eigvalsh(Sigma)[-1])
     assume(lam_max > 1e-2)
     res = nm.check_sigma_max_bound(W0, Sigma, np.linspace(0.0, 50.0, 11) / lam_max)
