@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import linear_flow as lf
 from ._blas import single_threaded_blas
-
-if TYPE_CHECKING:  # annotations only: spectral_flow imports this module
-    from .spectral_flow import Config, Instances
+from .instances import Config, Instances
 
 __all__ = ["plot_flow"]
 
