@@ -78,7 +78,7 @@ def member_losses(
     """Task loss and regularizer of every member on its batch, each ``(S,)``.
 
     model: the stacked members, ``(S, M, ...) -> (S, M, C)`` (a :class:`~nets.stacked.StackedMLP`
-    or the generic stack of :mod:`nets.train.generic`). x: DA ``(S, B, D)`` the augmented
+    or the generic stack :class:`nets.train.stacks.GenericStack`). x: DA ``(S, B, D)`` the augmented
     samples; IR ``(S, |G|, B, D)`` the orbit of each augmented sample with ``x[:, 0]`` the
     augmented sample itself; WT whatever the model pools (the StackedMLP takes the orbit).
     y: ``(S, B)``. The regularizer is zero for DA and WT.
