@@ -2,6 +2,7 @@
 
     python -m nets audit --model PKG.MODULE:FACTORY [--weights FILE.pt] --dataset mnist|fmnist
                          --group r4|t3|d4|... --n 1000 --out DIR [--channels 0|1|3]
+                         [--baseline PKG.MODULE:FACTORY [--baseline-weights FILE.pt]]
 
 ``FACTORY()`` (called with no arguments) builds the model; ``--weights`` loads a state dict
 saved with ``torch.save(model.state_dict(), FILE)`` (or one of this project's checkpoints,
@@ -11,6 +12,9 @@ first ``--n`` test images (36 x 36, normalized) reach the model as ``(N, 1, 36, 
 default; ``--channels 0`` gives ``(N, 36, 36)``, ``--channels 3`` repeats the image on three
 channels ``(N, 3, 36, 36)``. Prints the table of :meth:`nets.auditing.AuditResult.to_markdown` and
 writes ``audit.json``, ``audit.png`` and ``audit.pdf`` into ``DIR`` (each atomically, :func:`nets.results_io.write_bytes`).
+With ``--baseline``, the model (B) is also compared with that baseline model (A) on the same images
+(:func:`nets.audit_compare.compare_samples`: B - A or B / A per measure, paired bootstrap intervals
+over the samples, a direction), printed and written to ``DIR/compare.json``.
 Any problem with the inputs is one line on stderr, ``error: ...``, exit status 2, and nothing
 written; a folder that cannot be written, one line and exit status 1.
 """
@@ -78,6 +82,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
+    p.add_argument("--baseline", default=None, metavar="PKG.MODULE:FACTORY",
+                   help="also compare the model with this one on the same images (paired intervals; compare.json)")
+    p.add_argument("--baseline-weights", default=None, metavar="FILE.pt", help="state dict of the --baseline model")
 
 
 def load_factory(spec: str) -> nn.Module:
@@ -136,6 +143,22 @@ def load_weights(model: nn.Module, path: str) -> None:
     model.load_state_dict(state)
 
 
+def _label(spec: str, weights: str | None) -> str:
+    """How a compared model is named: its factory, and its weights file's name when one is loaded."""
+    return spec if not weights else f"{spec} ({Path(weights).name})"
+
+
+def _ready(spec: str, weights: str | None, device: torch.device, asked: str) -> nn.Module:
+    """The model of ``spec`` with ``weights`` loaded, on ``device``, in eval mode."""
+    model = load_factory(spec)
+    if weights:
+        load_weights(model, weights)
+    try:
+        return model.to(device).eval()
+    except (RuntimeError, AssertionError) as e:  # e.g. --device cuda on a machine without it
+        raise AuditError(f"cannot move the model to --device {asked}: {_one_line(e)}") from e
+
+
 def audit_images(dataset: str, n: int, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n`` test images of Transforming-MNIST/-FMNIST in the layout ``channels`` asks for."""
     from nets.data import load_splits
@@ -154,22 +177,31 @@ def audit_images(dataset: str, n: int, channels: int) -> tuple[torch.Tensor, tor
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.time()
-    from nets.auditing import audit
+    from nets.audit_compare import compare_samples
+    from nets.auditing import audit, sample_measures
 
     try:
+        if args.baseline_weights and not args.baseline:
+            raise AuditError("--baseline-weights needs --baseline")
         device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                               ("cpu" if args.device == "auto" else args.device))
-        model = load_factory(args.model)
-        if args.weights:
-            load_weights(model, args.weights)
-        try:
-            model = model.to(device).eval()
-        except (RuntimeError, AssertionError) as e:  # e.g. --device cuda on a machine without it
-            raise AuditError(f"cannot move the model to --device {args.device}: {_one_line(e)}") from e
+        model = _ready(args.model, args.weights, device, args.device)
+        baseline = _ready(args.baseline, args.baseline_weights, device, args.device) if args.baseline else None
         x, y = audit_images(args.dataset, args.n, args.channels)
-        result = audit(model, x.to(device), y.to(device), args.group, n_steps=args.n_steps,
-                       si_samples=args.si_samples, sigma_samples=args.sigma_samples,
-                       n_resamples=args.n_resamples, seed=args.seed, name=args.model)
+        x, y = x.to(device), y.to(device)
+        sizes = dict(n_steps=args.n_steps, si_samples=args.si_samples, sigma_samples=args.sigma_samples)
+        boot = dict(n_resamples=args.n_resamples, seed=args.seed)
+        result = audit(model, x, y, args.group, **sizes, **boot, name=args.model)
+        comparison = None
+        if baseline is not None:
+            try:
+                base = sample_measures(baseline, x, y, args.group, **sizes)
+            except ValueError as e:
+                raise AuditError(f"--baseline {args.baseline}: {_one_line(e)}") from None
+            names = (_label(args.baseline, args.baseline_weights), _label(args.model, args.weights))
+            comparison = compare_samples(base, result.samples, args.group, names=names,
+                                         input_shape=tuple(x.shape), **boot,
+                                         settings={"n_steps": args.n_steps, "include_identity": False})
     except ValueError as e:  # AuditError and every measure's one-line ValueError
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
@@ -182,10 +214,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = result.to_markdown()
     print("(model put in eval mode: batch normalization uses running statistics, dropout is off)")
     print(table)
+    if comparison is not None:
+        comparison.settings["source"] = {**result.settings["source"], "baseline": args.baseline,
+                                         "baseline_weights": args.baseline_weights}
+        comparison.settings["provenance"] = result.settings["provenance"]
+        print(comparison.to_markdown())
     import matplotlib.pyplot as plt
 
     fig = result.figure()
     blobs = {"audit.json": (json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n").encode()}
+    if comparison is not None:
+        blobs["compare.json"] = (json.dumps(comparison.to_dict(), indent=1, allow_nan=False) + "\n").encode()
     for fmt in ("png", "pdf"):
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=150)

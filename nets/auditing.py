@@ -41,7 +41,8 @@ from nets.metrics import orbit_terms, saliency_invariance
 from nets.models import CenteredLogits
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
 
-__all__ = ["Estimate", "AuditResult", "audit", "bootstrap_mean", "bootstrap_ratio"]
+__all__ = ["Estimate", "AuditResult", "audit", "sample_measures", "SAMPLE_MEANS", "MEASURES", "bootstrap_mean",
+           "bootstrap_ratio", "paired_bootstrap", "ratio_of_means"]
 
 MEASURES = ("accuracy", "LI", "DI", "SI", "sigma_max", "logit_scale", "sigma_per_scale")
 DESCRIPTIONS = {
@@ -64,7 +65,8 @@ class Estimate:
     high: float
 
     def to_dict(self) -> dict[str, Optional[float]]:
-        return {k: (None if math.isnan(v) else v) for k, v in
+        """NaN and infinity (a ratio over an exact 0) become ``None``: JSON has neither."""
+        return {k: (None if not math.isfinite(v) else v) for k, v in
                 (("value", self.value), ("low", self.low), ("high", self.high))}
 
 
@@ -84,24 +86,40 @@ def bootstrap_mean(values: np.ndarray, *, confidence: float = 0.95, n_resamples:
     return Estimate(point, *_interval(res))
 
 
+def paired_bootstrap(samples: Sequence[np.ndarray], statistic: Callable[..., Any], *, confidence: float = 0.95,
+                     n_resamples: int = 2000, seed: int = 0) -> Estimate:
+    """``statistic(*samples)`` with its percentile-bootstrap interval, resampling the samples' common
+    axis jointly (``scipy.stats.bootstrap(paired=True)``). ``samples``: arrays ``(N,)`` of the same
+    samples (per-sample numerators and denominators, two models' values); ``statistic(*arrays,
+    axis=-1)`` must be vectorized. NaN interval for fewer than 2 samples or a non-finite point."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in samples]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        point = float(statistic(*arrays, axis=-1))
+        if arrays[0].size < 2 or not math.isfinite(point):
+            return Estimate(point, float("nan"), float("nan"))
+        res = stats.bootstrap(tuple(arrays), statistic, paired=True, confidence_level=confidence,
+                              n_resamples=n_resamples, method="percentile", vectorized=True,
+                              rng=np.random.default_rng(seed))
+    return Estimate(point, *_interval(res))
+
+
+def ratio_of_means(num: np.ndarray, den: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``mean(num) / mean(den)`` along ``axis`` (the statistic of :func:`bootstrap_ratio`)."""
+    return num.mean(axis) / den.mean(axis)
+
+
 def bootstrap_ratio(num: np.ndarray, den: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
                     seed: int = 0) -> Estimate:
     """``mean(num) / mean(den)`` with its paired percentile-bootstrap interval (scipy.stats.bootstrap)."""
-    a, b = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        point = float(a.mean() / b.mean())
-        if a.size < 2 or not math.isfinite(point):
-            return Estimate(point, float("nan"), float("nan"))
-        res = stats.bootstrap((a, b), lambda p, q, axis=-1: p.mean(axis) / q.mean(axis), paired=True,
-                              confidence_level=confidence, n_resamples=n_resamples, method="percentile",
-                              vectorized=True, rng=np.random.default_rng(seed))
-    return Estimate(point, *_interval(res))
+    return paired_bootstrap((num, den), ratio_of_means, confidence=confidence, n_resamples=n_resamples, seed=seed)
 
 
 @dataclass
 class AuditResult:
     """What :func:`audit` measured. ``measures``: name -> :class:`Estimate` (:data:`MEASURES`);
-    ``layers``: ``(submodule name, r_l)`` in forward order, the logits last; ``settings``: how."""
+    ``layers``: ``(submodule name, r_l)`` in forward order, the logits last; ``settings``: how;
+    ``samples``: the per-sample values behind the measures (:func:`sample_measures`; not in
+    :meth:`to_dict`), which :func:`nets.audit_compare.compare_samples` pairs with another model's."""
 
     model: str
     group: str
@@ -110,6 +128,7 @@ class AuditResult:
     measures: dict[str, Estimate]
     layers: list[tuple[str, Estimate]]
     settings: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN becomes ``None``)."""
@@ -184,6 +203,47 @@ def _first(x: torch.Tensor, n: Optional[int]) -> torch.Tensor:
     return x if n is None else x[: max(1, int(n))]
 
 
+#: The measures of :func:`audit` that are means of per-sample values (``sigma_per_scale`` is a ratio).
+SAMPLE_MEANS = ("accuracy", "LI", "DI", "SI", "sigma_max", "logit_scale")
+
+
+def sample_measures(
+    model: Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    group: Union[Group, str],
+    *,
+    n_steps: int = 50,
+    si_samples: Optional[int] = None,
+    sigma_samples: Optional[int] = None,
+    include_identity: bool = False,
+    chunk_size: int = 256,
+) -> dict[str, np.ndarray]:
+    """The per-sample values behind :func:`audit`'s measures, float64 ``(n,)`` arrays: ``accuracy``
+    (fraction of the orbit classified correctly), ``LI``, ``DI`` (all ``N`` samples), ``SI`` (the
+    first ``si_samples``), ``sigma_max``, ``sigma_max_centered`` (of the centered logits) and
+    ``logit_scale`` (the first ``sigma_samples``). Arguments as :func:`audit`'s; raises its
+    ``ValueError``s."""
+    group = as_group(group)
+    check_images(x, group)
+    check_model(model, x)
+    terms = orbit_terms(model, x, y, group, include_identity=include_identity, chunk_size=chunk_size)
+    xs, ys = _first(x, si_samples), _first(y, si_samples)
+    si = saliency_invariance(model, xs, ys, group, n_steps=n_steps, include_identity=include_identity,
+                             reduction="none", chunk_size=max(1, chunk_size // 4))
+    x_sigma = _first(x, sigma_samples)
+    sigma = jacobian_spectral_norm(model, x_sigma, chunk_size=chunk_size)
+    sigma_centered = jacobian_spectral_norm(CenteredLogits(model), x_sigma, chunk_size=chunk_size)
+    with torch.no_grad():
+        scale = torch.cat([centered_logit_norm(model(c)) for c in x_sigma.split(chunk_size)])
+    per_sample = {
+        "accuracy": terms["correct"].double() / group.order,
+        "LI": terms["LI"], "DI": terms["DI"], "SI": si, "sigma_max": sigma, "logit_scale": scale,
+        "sigma_max_centered": sigma_centered,
+    }
+    return {k: v.detach().double().cpu().numpy() for k, v in per_sample.items()}
+
+
 def audit(
     model: Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]],
     x: torch.Tensor,
@@ -214,28 +274,13 @@ def audit(
     docstring. Raises ``ValueError`` (one line) for any input the measures refuse.
     """
     group = as_group(group)
-    check_images(x, group)
-    check_model(model, x)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    terms = orbit_terms(model, x, y, group, include_identity=include_identity, chunk_size=chunk_size)
-    xs, ys = _first(x, si_samples), _first(y, si_samples)
-    si = saliency_invariance(model, xs, ys, group, n_steps=n_steps, include_identity=include_identity,
-                             reduction="none", chunk_size=max(1, chunk_size // 4))
-    x_sigma = _first(x, sigma_samples)
-    sigma = jacobian_spectral_norm(model, x_sigma, chunk_size=chunk_size)
-    sigma_centered = jacobian_spectral_norm(CenteredLogits(model), x_sigma, chunk_size=chunk_size)
-    with torch.no_grad():
-        scale = torch.cat([centered_logit_norm(model(c)) for c in x_sigma.split(chunk_size)])
-    per_sample = {
-        "accuracy": terms["correct"].double() / group.order,
-        "LI": terms["LI"], "DI": terms["DI"], "SI": si, "sigma_max": sigma, "logit_scale": scale,
-    }
+    per_sample = sample_measures(model, x, y, group, n_steps=n_steps, si_samples=si_samples,
+                                 sigma_samples=sigma_samples, include_identity=include_identity, chunk_size=chunk_size)
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
-    numpy = {k: v.detach().double().cpu().numpy() for k, v in per_sample.items()}
-    measures = {k: bootstrap_mean(v, **boot) for k, v in numpy.items()}
-    measures["sigma_per_scale"] = bootstrap_ratio(sigma_centered.detach().double().cpu().numpy(), numpy["logit_scale"],
-                                                  **boot)
+    measures = {k: bootstrap_mean(per_sample[k], **boot) for k in SAMPLE_MEANS}
+    measures["sigma_per_scale"] = bootstrap_ratio(per_sample["sigma_max_centered"], per_sample["logit_scale"], **boot)
     prof: list[tuple[str, Estimate]] = []
     layer_types: dict[str, str] = {}
     if isinstance(model, nn.Module):
@@ -249,11 +294,12 @@ def audit(
         "n_steps": n_steps, "include_identity": include_identity, "confidence": confidence,
         "n_resamples": n_resamples, "seed": seed,
         "interval": "percentile bootstrap over samples (scipy.stats.bootstrap, method='percentile')",
-        "n_samples_per_measure": {**{k: int(v.shape[0]) for k, v in per_sample.items()},
-                                  "sigma_per_scale": int(x_sigma.shape[0])},
+        "n_samples_per_measure": {**{k: int(per_sample[k].shape[0]) for k in SAMPLE_MEANS},
+                                  "sigma_per_scale": int(per_sample["logit_scale"].shape[0])},
         "layer_types": layer_types,
         "saliency": "|IG| summed over channel axes, threshold 0.9 of the maximum, 3x3 Gaussian sigma 1, "
                     "true-label target, zero baseline",
     }
     return AuditResult(model=name or type(model).__name__, group=group.name, input_shape=tuple(x.shape),
-                       n_samples=int(x.shape[0]), measures=measures, layers=prof, settings=settings)
+                       n_samples=int(x.shape[0]), measures=measures, layers=prof, settings=settings,
+                       samples=per_sample)

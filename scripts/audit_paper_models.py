@@ -7,6 +7,12 @@ the trained model is fixed). The checkpoints live in the repository's history:
 
     python -m nets checkpoints restore --profile paper
     python scripts/audit_paper_models.py [--n 1000] [--out results/paper/audit_r4.json]
+
+With ``--compare`` it writes ``results/paper/compare_r4.json`` instead: WT and IR each against DA
+on the same images (:func:`nets.audit_compare.compare_samples`, paired bootstrap intervals over
+the samples), and prints the two tables:
+
+    python scripts/audit_paper_models.py --compare [--out results/paper/compare_r4.json]
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import time
 from pathlib import Path
 
 from nets.audit_cli import audit_images, load_weights
-from nets.auditing import audit
+from nets.audit_compare import compare_samples
+from nets.auditing import audit, sample_measures
 from nets.groups import R4
 from nets.models import MLP, InvariantMLP
 from nets.results_io import read_json, run_provenance, write_json
@@ -29,22 +36,36 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1000, help="test images (default %(default)s)")
-    p.add_argument("--out", default=str(ROOT / "results" / "paper" / "audit_r4.json"))
+    p.add_argument("--compare", action="store_true", help="WT and IR against DA (compare_r4.json) instead")
+    p.add_argument("--out", default=None, help="default results/paper/audit_r4.json, with --compare compare_r4.json")
     args = p.parse_args()
+    out = args.out or str(ROOT / "results" / "paper" / ("compare_r4.json" if args.compare else "audit_r4.json"))
     started = time.time()
     nu = read_json(ROOT / "results" / "paper" / "table1.json")["groups"]["r4"]["methods"]["IR"]["nu"]
     models = {"WT": (InvariantMLP(R4), "r4-WT-seed0.pt"), "DA": (MLP(), "r4-DA-seed0.pt"),
               "IR": (MLP(), f"r4-IR-logit-nu{nu:g}-seed0.pt")}
     x, y = audit_images("mnist", args.n, channels=0)  # (N, 36, 36): the paper's MLPs
-    records = {}
-    for method, (model, file) in models.items():
+    for model, file in models.values():
         load_weights(model, str(ROOT / "results" / "paper" / "checkpoints" / file))
-        result = audit(model.eval(), x, y, R4, name=f"paper {method} (R4, seed 0, {file})")
-        print(result.to_markdown())
-        records[method] = {"checkpoint": file, **result.to_dict()}
+        model.eval()
     meta = {**run_provenance(device="cpu", started=started, command=shlex.join(["python", *sys.argv])),
             "data": {"dataset": "mnist", "split": "test", "n": args.n, "layout": "(N, 36, 36)"}}
-    print(f"wrote {write_json(args.out, {'models': records, 'meta': meta})}")
+    if args.compare:
+        values = {m: sample_measures(model, x, y, R4) for m, (model, _) in models.items()}
+        records = {}
+        for method in ("WT", "IR"):
+            c = compare_samples(values["DA"], values[method], R4, names=("DA", method), input_shape=tuple(x.shape),
+                                settings={"n_steps": 50, "include_identity": False})
+            print(c.to_markdown())
+            records[f"{method}_vs_DA"] = {"checkpoints": {"a": models["DA"][1], "b": models[method][1]}, **c.to_dict()}
+        print(f"wrote {write_json(out, {'comparisons': records, 'meta': meta})}")
+        return
+    records = {}
+    for method, (model, file) in models.items():
+        result = audit(model, x, y, R4, name=f"paper {method} (R4, seed 0, {file})")
+        print(result.to_markdown())
+        records[method] = {"checkpoint": file, **result.to_dict()}
+    print(f"wrote {write_json(out, {'models': records, 'meta': meta})}")
 
 
 if __name__ == "__main__":

@@ -114,6 +114,11 @@ BAD = {
     "weights that do not match": (["--model", "user_models_for_audit:cnn", "--weights", "{mismatch}"],
                                   "does not match the model"),
     "weights file missing": (["--model", "user_models_for_audit:cnn", "--weights", "{missing}"], "does not exist"),
+    "baseline weights without a baseline": (["--model", "user_models_for_audit:cnn", "--baseline-weights",
+                                             "{mismatch}"], "--baseline-weights needs --baseline"),
+    "baseline that refuses the images": (["--model", "user_models_for_audit:cnn", "--baseline",
+                                          "user_models_for_audit:rgb_cnn"],
+                                         r"--baseline user_models_for_audit:rgb_cnn: .*refused input of shape"),
 }
 
 
@@ -139,3 +144,26 @@ def test_the_subcommand_plugs_into_another_parser():
     audit_cli.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["audit", "--model", "m:f", "--group", "d4", "--channels", "3", "--out", "o"])
     assert (args.command, args.model, args.group, args.channels, args.n) == ("audit", "m:f", "d4", 3, 1000)
+
+
+def test_a_baseline_is_compared_on_the_same_images_with_paired_intervals(tmp_path, user_module):
+    import user_models_for_audit as m
+
+    model = m.cnn()
+    with torch.no_grad():
+        model[-1].weight.mul_(2.0)  # twice the baseline's logits, up to the bias
+        model[-1].bias.mul_(2.0)
+    torch.save(model.state_dict(), tmp_path / "twice.pt")
+    out = tmp_path / "out"
+    assert run_main(out, "--model", "user_models_for_audit:cnn", "--weights", str(tmp_path / "twice.pt"),
+                    "--baseline", "user_models_for_audit:cnn") == 0
+    record = json.loads((out / "compare.json").read_text())
+    assert record["a"] == "user_models_for_audit:cnn" and record["b"] == "user_models_for_audit:cnn (twice.pt)"
+    effects = record["effects"]
+    assert effects["logit_scale"]["effect"]["value"] == pytest.approx(2.0, rel=1e-5)
+    assert effects["sigma_per_scale"]["effect"]["value"] == pytest.approx(1.0, rel=1e-5)
+    assert effects["accuracy"]["effect"]["value"] == 0 and effects["logit_scale"]["direction"] == "B > A"
+    assert record["settings"]["source"]["baseline"] == "user_models_for_audit:cnn"
+    audit_record = json.loads((out / "audit.json").read_text())  # B's own numbers are the audit's
+    assert effects["LI"]["b"] == audit_record["measures"]["LI"]
+

@@ -1,0 +1,220 @@
+"""Compare two image classifiers on the same images: is model B more invariant than model A, and
+by how much, with an interval?
+
+:func:`compare` measures both models with :func:`nets.auditing.sample_measures` on the same
+samples and estimates, for every measure of :func:`nets.auditing.audit`, the effect of B relative
+to A with a *paired* percentile-bootstrap interval over the samples (both models' values of a
+sample stay together in every resample, as the paper's claims compare two models on the same
+data): the difference ``B - A`` for the bounded measures (accuracy, SI) and the ratio of means
+``B / A`` for the scales and errors (LI, DI, sigma_max, logit_scale, sigma_per_scale, each a ratio
+of means itself for sigma_per_scale). The direction says where the interval lies: ``B < A`` or
+``B > A`` when it excludes no effect (0 for a difference, 1 for a ratio), else ``undecided``; a
+ratio whose A is exactly 0 (an exactly invariant model's LI) is ``undefined``.
+
+The intervals are over the test samples only: both trained models are fixed, so they say nothing
+about another training seed (for that, the experiments' paired tests over seeds, docs/statistics.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from nets.auditing import (
+    DESCRIPTIONS,
+    MEASURES,
+    SAMPLE_MEANS,
+    Estimate,
+    bootstrap_mean,
+    bootstrap_ratio,
+    paired_bootstrap,
+    ratio_of_means,
+    sample_measures,
+)
+from nets.groups import GroupLike, as_group
+
+__all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "direction"]
+
+Model = Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]]
+EffectKind = Literal["difference", "ratio"]
+
+#: How B is set against A for each measure of :data:`nets.auditing.MEASURES`.
+EFFECTS: dict[str, EffectKind] = {"accuracy": "difference", "SI": "difference", "LI": "ratio", "DI": "ratio",
+                                  "sigma_max": "ratio", "logit_scale": "ratio", "sigma_per_scale": "ratio"}
+
+
+def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return b.mean(axis) - a.mean(axis)
+
+
+def _mean_ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return ratio_of_means(b, a, axis)
+
+
+def _ratio_of_ratios(num_a: np.ndarray, den_a: np.ndarray, num_b: np.ndarray, den_b: np.ndarray,
+                     axis: int = -1) -> np.ndarray:
+    return ratio_of_means(num_b, den_b, axis) / ratio_of_means(num_a, den_a, axis)
+
+
+def direction(kind: EffectKind, effect: Estimate) -> str:
+    """``"B < A"``, ``"B > A"`` (the interval excludes no effect), ``"undecided"``, or ``"undefined"``
+    (no finite point or interval)."""
+    none = 0.0 if kind == "difference" else 1.0
+    if not all(math.isfinite(v) for v in (effect.value, effect.low, effect.high)):
+        return "undefined"
+    if effect.high < none:
+        return "B < A"
+    if effect.low > none:
+        return "B > A"
+    return "undecided"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One measure of both models and the effect of B relative to A."""
+
+    measure: str
+    kind: EffectKind
+    a: Estimate
+    b: Estimate
+    effect: Estimate
+
+    @property
+    def direction(self) -> str:
+        return direction(self.kind, self.effect)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "a": self.a.to_dict(), "b": self.b.to_dict(), "effect": self.effect.to_dict(),
+                "direction": self.direction}
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare` measured: ``effects`` per measure (:data:`nets.auditing.MEASURES` order)."""
+
+    a: str
+    b: str
+    group: str
+    input_shape: tuple[int, ...]
+    n_samples: int
+    effects: dict[str, Effect]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN becomes ``None``)."""
+        return {"a": self.a, "b": self.b, "group": self.group, "input_shape": list(self.input_shape),
+                "n_samples": self.n_samples, "effects": {k: e.to_dict() for k, e in self.effects.items()},
+                "settings": dict(self.settings)}
+
+    def to_markdown(self) -> str:
+        """One row per measure: A, B (each with its interval), the effect with its paired interval, the direction."""
+        pct = f"{100 * self.settings.get('confidence', 0.95):g}%"
+        rows = [f"B = {self.b} against A = {self.a} under {self.group} on the same {self.n_samples} samples "
+                f"(paired bootstrap over samples; the trained models are fixed)", "",
+                f"| measure | A [{pct}] | B [{pct}] | effect | B vs A [{pct}] | direction |",
+                "|---|---|---|---|---|---|"]
+        for k, e in self.effects.items():
+            what = "B - A" if e.kind == "difference" else "B / A"
+            rows.append(f"| {k} | {_cell(e.a)} | {_cell(e.b)} | {what} | {_cell(e.effect)} | {e.direction} |")
+        return "\n".join(rows) + "\n"
+
+
+def _fmt(v: float) -> str:
+    return "nan" if math.isnan(v) else f"{v:.4g}"
+
+
+def _cell(e: Estimate) -> str:
+    return f"{_fmt(e.value)} [{_fmt(e.low)}, {_fmt(e.high)}]"
+
+
+def compare(
+    model_a: Model,
+    model_b: Model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    group: GroupLike,
+    *,
+    names: tuple[str, str] = ("A", "B"),
+    n_steps: int = 50,
+    si_samples: Optional[int] = None,
+    sigma_samples: Optional[int] = None,
+    include_identity: bool = False,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    chunk_size: int = 256,
+) -> Comparison:
+    """Measure ``model_a`` and ``model_b`` on the same images ``x (N, *C, H, W)``, labels ``y (N,)``,
+    under ``group`` and estimate the effect of B relative to A for every measure (module docstring).
+
+    Arguments as :func:`nets.auditing.audit`'s; both models must take the same ``x`` (same device
+    and dtype). Each model's own estimates equal :func:`~nets.auditing.audit`'s with the same
+    settings. Raises ``ValueError`` (one line) for any input the measures refuse, naming the model.
+    """
+    group = as_group(group)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    kw = dict(n_steps=n_steps, si_samples=si_samples, sigma_samples=sigma_samples,
+              include_identity=include_identity, chunk_size=chunk_size)
+    values = {}
+    for label, model in zip(names, (model_a, model_b)):
+        try:
+            values[label] = sample_measures(model, x, y, group, **kw)
+        except ValueError as e:
+            raise ValueError(f"model {label}: {e}") from None
+    a, b = (values[n] for n in names)
+    return compare_samples(a, b, group, names=names, input_shape=tuple(x.shape), confidence=confidence,
+                           n_resamples=n_resamples, seed=seed,
+                           settings={"n_steps": n_steps, "include_identity": include_identity})
+
+
+def compare_samples(
+    a: dict[str, np.ndarray],
+    b: dict[str, np.ndarray],
+    group: GroupLike,
+    *,
+    names: tuple[str, str] = ("A", "B"),
+    input_shape: tuple[int, ...] = (),
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    settings: Optional[dict[str, Any]] = None,
+) -> Comparison:
+    """:func:`compare` from the per-sample values of both models (:func:`nets.auditing.sample_measures`,
+    or an :class:`~nets.auditing.AuditResult`'s ``samples``), which must be of the same samples:
+    raises ``ValueError`` when a measure has a different number of samples in A and B."""
+    group = as_group(group)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    for k in (*SAMPLE_MEANS, "sigma_max_centered"):
+        if a[k].shape != b[k].shape:
+            raise ValueError(f"{k} has {a[k].shape[0]} samples for {names[0]} but {b[k].shape[0]} for {names[1]}; "
+                             "compare the two models on the same samples")
+    boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
+    effects: dict[str, Effect] = {}
+    for k in MEASURES:
+        kind = EFFECTS[k]
+        if k in SAMPLE_MEANS:
+            est_a, est_b = bootstrap_mean(a[k], **boot), bootstrap_mean(b[k], **boot)
+            stat = _mean_difference if kind == "difference" else _mean_ratio
+            eff = paired_bootstrap((a[k], b[k]), stat, **boot)
+        else:  # sigma_per_scale: a ratio of means per model
+            pair = ("sigma_max_centered", "logit_scale")
+            est_a, est_b = (bootstrap_ratio(v[pair[0]], v[pair[1]], **boot) for v in (a, b))
+            eff = paired_bootstrap((a[pair[0]], a[pair[1]], b[pair[0]], b[pair[1]]), _ratio_of_ratios, **boot)
+        effects[k] = Effect(k, kind, est_a, est_b, eff)
+    settings = {
+        **(settings or {}), "confidence": confidence, "n_resamples": n_resamples, "seed": seed,
+        "interval": "paired percentile bootstrap over samples (scipy.stats.bootstrap, paired=True, "
+                    "method='percentile')",
+        "n_samples_per_measure": {k: int(a[k].shape[0]) for k in SAMPLE_MEANS},
+        "effects": {k: ("B - A" if v == "difference" else "B / A") for k, v in EFFECTS.items()},
+        "descriptions": DESCRIPTIONS,
+    }
+    return Comparison(a=names[0], b=names[1], group=group.name, input_shape=tuple(input_shape),
+                      n_samples=int(a["LI"].shape[0]), effects=effects, settings=settings)

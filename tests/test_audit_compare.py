@@ -1,0 +1,135 @@
+"""nets.audit_compare: two models on the same images, B against A per measure with a paired bootstrap
+interval over the samples and a direction. Oracles: a model against itself (no effect, a degenerate
+interval), a model against its own logits scaled by a constant (exact ratios), each model's own numbers
+against nets.auditing.audit, and a weight-tied model against an unconstrained one (the paper's claim)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nets.audit_compare import EFFECTS, compare, compare_samples, direction
+from nets.auditing import MEASURES, Estimate, audit, sample_measures
+from nets.groups import R4
+from nets.models import MLP, InvariantMLP
+
+SIZES = dict(n_steps=4, n_resamples=300)
+
+
+@pytest.fixture(scope="module")
+def data():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(24, 8, 8, generator=g), torch.randint(0, 3, (24,), generator=g)
+
+
+def mlp(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return MLP((8, 8), 3, 16, 2).eval()
+
+
+class Scaled(nn.Module):
+    """The logits of ``h`` times ``c``."""
+
+    def __init__(self, h: nn.Module, c: float):
+        super().__init__()
+        self.h, self.c = h, c
+
+    def forward(self, x):
+        return self.c * self.h(x)
+
+
+class Constant(nn.Module):
+    """The same logits for every input: LI = DI = 0 exactly."""
+
+    def forward(self, x):
+        return torch.tensor([1.0, 0.0, -1.0]).expand(x.shape[0], 3) + 0 * x.flatten(1)[:, :1]
+
+
+def test_every_measure_is_compared_as_a_difference_or_a_ratio(data):
+    c = compare(mlp(0), mlp(1), *data, R4, **SIZES)
+    assert list(c.effects) == list(MEASURES) and set(EFFECTS) == set(MEASURES)
+    assert {e.kind for k, e in c.effects.items() if k in ("accuracy", "SI")} == {"difference"}
+
+
+def test_a_model_against_itself_has_no_effect_and_a_degenerate_interval(data):
+    c = compare(mlp(), mlp(), *data, R4, **SIZES)
+    for e in c.effects.values():
+        none = 0.0 if e.kind == "difference" else 1.0
+        assert e.effect.value == pytest.approx(none, abs=1e-12)
+        assert e.effect.low == pytest.approx(none, abs=1e-12) and e.effect.high == pytest.approx(none, abs=1e-12)
+        assert e.direction == "undecided"
+
+
+def test_scaled_logits_give_the_exact_ratios(data):
+    c = compare(mlp(), Scaled(mlp(), 3.0), *data, R4, **SIZES)
+    ratio = {k: c.effects[k].effect.value for k in ("LI", "sigma_max", "logit_scale", "sigma_per_scale")}
+    assert ratio == pytest.approx({"LI": 9.0, "sigma_max": 3.0, "logit_scale": 3.0, "sigma_per_scale": 1.0},
+                                  rel=1e-5)
+    assert c.effects["accuracy"].effect.value == 0
+    assert c.effects["SI"].effect.value == pytest.approx(0.0, abs=1e-6)  # maps scale, their directions do not
+    assert c.effects["logit_scale"].direction == "B > A"
+
+
+def test_each_models_own_numbers_are_the_audits(data):
+    a, b = mlp(0), mlp(1)
+    c = compare(a, b, *data, R4, **SIZES)
+    for model, side in ((a, "a"), (b, "b")):
+        r = audit(model, *data, R4, **SIZES)
+        for k in MEASURES:
+            assert getattr(c.effects[k], side) == r.measures[k], k
+
+
+def test_weight_tying_is_more_invariant_than_an_unconstrained_model(data):
+    torch.manual_seed(0)
+    c = compare(mlp(), InvariantMLP(R4, (8, 8), 3, 16, 2).eval(), *data, R4, **SIZES)
+    assert c.effects["LI"].direction == "B < A" and c.effects["LI"].effect.high < 1e-9
+    assert c.effects["SI"].direction == "B > A"
+
+
+def test_a_ratio_against_an_exactly_invariant_model_is_undefined(data):
+    c = compare(Constant(), mlp(), *data, R4, **SIZES)
+    assert c.effects["LI"].a.value == 0 and c.effects["LI"].direction == "undefined"
+
+
+def test_the_direction_reads_where_the_interval_lies():
+    assert direction("ratio", Estimate(0.5, 0.4, 0.6)) == "B < A"
+    assert direction("ratio", Estimate(1.2, 0.9, 1.5)) == "undecided"
+    assert direction("difference", Estimate(0.2, 0.1, 0.3)) == "B > A"
+    assert direction("difference", Estimate(math.nan, math.nan, math.nan)) == "undefined"
+
+
+def test_values_of_different_samples_are_refused(data):
+    x, y = data
+    a = sample_measures(mlp(), x, y, R4, n_steps=2)
+    b = sample_measures(mlp(), x[:10], y[:10], R4, n_steps=2)
+    with pytest.raises(ValueError, match="accuracy has 24 samples for A but 10 for B"):
+        compare_samples(a, b, R4)
+
+
+def test_a_refused_input_names_the_model(data):
+    x, y = data
+    with pytest.raises(ValueError, match="^model B: "):
+        compare(mlp(), nn.Linear(64, 3), x, y, R4, **SIZES)
+
+
+def test_the_record_is_json_ready_and_the_table_has_a_row_per_measure(data):
+    import json
+
+    c = compare(Constant(), mlp(), *data, R4, names=("const", "mlp"), **SIZES)
+    record = json.loads(json.dumps(c.to_dict(), allow_nan=False))
+    assert record["a"] == "const" and record["effects"]["LI"]["effect"]["value"] is None
+    table = c.to_markdown()
+    assert all(f"| {k} |" in table for k in MEASURES) and "B = mlp against A = const" in table
+
+
+def test_the_paired_interval_is_narrower_than_the_two_models_intervals_suggest(data):
+    """Both models see the same samples: the per-sample spread common to both cancels in the paired
+    interval of the difference, so it is narrower than the spread of either model's own mean."""
+    x, y = data
+    c = compare(mlp(), Scaled(mlp(), 1.01), x, y, R4, **SIZES)
+    e = c.effects["sigma_max"]
+    assert np.log(e.effect.high / e.effect.low) < np.log(e.a.high / e.a.low) / 10
