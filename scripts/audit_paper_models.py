@@ -48,8 +48,6 @@ def main() -> None:
     for model, file in models.values():
         load_weights(model, str(ROOT / "results" / "paper" / "checkpoints" / file))
         model.eval()
-    meta = {**run_provenance(device="cpu", started=started, command=shlex.join(["python", *sys.argv])),
-            "data": {"dataset": "mnist", "split": "test", "n": args.n, "layout": "(N, 36, 36)"}}
     if args.compare:
         values = {m: sample_measures(model, x, y, R4) for m, (model, _) in models.items()}
         records = {}
@@ -58,14 +56,20 @@ def main() -> None:
                                 settings={"n_steps": 50, "include_identity": False})
             print(c.to_markdown())
             records[f"{method}_vs_DA"] = {"checkpoints": {"a": models["DA"][1], "b": models[method][1]}, **c.to_dict()}
-        print(f"wrote {write_json(out, {'comparisons': records, 'meta': meta})}")
+        print(f"wrote {write_json(out, {'comparisons': records, 'meta': _meta(args, started)})}")
         return
     records = {}
     for method, (model, file) in models.items():
         result = audit(model, x, y, R4, name=f"paper {method} (R4, seed 0, {file})")
         print(result.to_markdown())
         records[method] = {"checkpoint": file, **result.to_dict()}
-    print(f"wrote {write_json(out, {'models': records, 'meta': meta})}")
+    print(f"wrote {write_json(out, {'models': records, 'meta': _meta(args, started)})}")
+
+
+def _meta(args: argparse.Namespace, started: float) -> dict:
+    """Provenance (taken when the work is done, so its wall time covers it) and the data used."""
+    return {**run_provenance(device="cpu", started=started, command=shlex.join(["python", *sys.argv])),
+            "data": {"dataset": "mnist", "split": "test", "n": args.n, "layout": "(N, 36, 36)"}}
 
 
 if __name__ == "__main__":
