@@ -1,0 +1,166 @@
+"""Table 1's SI under other saliency maps (beyond the paper): how much do claims 1-3 rest on the map?
+
+The paper calls its saliency map function "a hyper-parameter" (Section 4.2: absolute integrated
+gradients of the target class, values below 0.9 of the maximum set to zero, a 3 x 3 Gaussian of
+standard deviation 1). This experiment measures the SI of Table 1's WT, DA and IR (every seed, every
+group, the same test samples) under the paper's map and under variants that change one choice at a time
+(:data:`SETTINGS`), and decides the claims' SI checks under each with the report's thresholds
+(:class:`nets.verdicts.Thresholds`): WT SI >= 0.99 (claim 1), DA SI <= 0.8 (claim 2), IR SI >= 0.945
+(claim 3), each on the Student's t 95% interval over seeds, and IR - DA paired over seeds. The
+``paper`` setting recomputes Table 1's SI; its per-seed values are stored beside ``table1.json``'s as a
+check that the same models were measured. IR's nu stays the one Table 1 chose with the paper's map.
+
+Evaluation only: the models come from the checkpoints (:func:`nets.experiments.intervals.load_runs`
+refuses to train). ``run_si_settings`` writes ``<results>/<profile>/si_settings.json``
+(``scripts/si_settings.py`` is the command).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from nets.experiments.common import checkpoint_dir, metadata, read_json, result_path, write_json
+from nets.experiments.intervals import load_runs
+from nets.experiments.profiles import Profile
+from nets.experiments.table1 import profile_splits, table1_configs
+from nets.groups import GroupLike, as_group
+from nets.saliency_measure import saliency_invariance
+from nets.stats import decide, paired_t, t_interval
+from nets.train import resolve_device
+from nets.verdicts import Thresholds
+
+__all__ = ["SETTINGS", "BLACK", "si_values", "summarize", "run_si_settings", "table_rows"]
+
+#: A baseline that stands for the images' black background (the constant value of a zero pixel after
+#: the dataset's normalization): constant images are invariant under every group, as SI needs.
+BLACK = "black"
+
+#: Each setting changes the paper's map (``{}``) in one respect; the keywords are
+#: :func:`nets.saliency_measure.saliency_invariance`'s.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "threshold 0.5": {"threshold": 0.5},
+    "no threshold": {"threshold": None},
+    "no smoothing": {"smooth": False},
+    "raw |IG| (no threshold, no smoothing)": {"threshold": None, "smooth": False},
+    "100 IG steps": {"n_steps": 100},
+    "black baseline": {"baseline": BLACK},
+    "predicted-class target": {"target": "predicted"},
+}
+
+
+def si_values(models: Mapping[str, Sequence[torch.nn.Module]], x: torch.Tensor, y: torch.Tensor, group: GroupLike,
+              settings: Mapping[str, Mapping[str, Any]] = SETTINGS, *, n_steps: int = 50,
+              black: float | None = None) -> dict[str, dict[str, list[float]]]:
+    """``{setting: {method: [SI of each model]}}``: each model's SI on ``x (N, *C, H, W)``, ``y (N,)``
+    under each setting (the paper's map with ``n_steps`` IG steps, changed as the setting says). A
+    setting's ``baseline: BLACK`` is the constant ``black`` (default: the smallest value in ``x``)."""
+    group = as_group(group)
+    black = float(x.min()) if black is None else black
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, change in settings.items():
+        kw = {"n_steps": n_steps, **change}
+        if kw.get("baseline") == BLACK:
+            kw["baseline"] = black
+        out[name] = {m: [float(saliency_invariance(model, x, y, group, **kw)) for model in ms]
+                     for m, ms in models.items()}
+    return out
+
+
+def _interval(values: Sequence[float]) -> dict[str, float]:
+    iv = t_interval(values)
+    return {"mean": iv.estimate, "low": iv.low, "high": iv.high}
+
+
+def summarize(per_seed: Mapping[str, Sequence[float]], thresholds: Thresholds = Thresholds()) -> dict[str, Any]:
+    """One setting of one group: ``per_seed`` ``{"WT": [...], "DA": [...], "IR": [...]}`` (same seed
+    order) -> each method's mean [t 95% interval over seeds], the claims' SI checks decided on it
+    (``holds`` / ``fails`` / ``undecided``, :func:`nets.stats.decide`), and IR - DA paired over seeds."""
+    t = thresholds
+    checks = {"WT": (">=", t.wt_si_min, "claim 1: WT SI"), "DA": ("<=", t.da_si_max, "claim 2: DA SI"),
+              "IR": (">=", t.ir_si_min, "claim 3: IR SI")}
+    out: dict[str, Any] = {"methods": {}}
+    for m, values in per_seed.items():
+        entry = {"per_seed": [float(v) for v in values], **_interval(values)}
+        if m in checks:
+            op, bound, what = checks[m]
+            entry["check"] = {"what": f"{what} {op} {bound:g}", "outcome": decide(t_interval(values), op, bound)}
+        out["methods"][m] = entry
+    if "IR" in per_seed and "DA" in per_seed:
+        test = paired_t(per_seed["IR"], per_seed["DA"])
+        out["IR_minus_DA"] = {"mean": test.interval.estimate, "low": test.interval.low, "high": test.interval.high,
+                              "p_value": test.p_value}
+    return out
+
+
+def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto",
+                    settings: Mapping[str, Mapping[str, Any]] = SETTINGS, command: str | None = None,
+                    progress: bool = True) -> dict:
+    """SI of ``profile``'s Table 1 models (from ``table1.json`` and the checkpoints) under every
+    setting, per group; writes ``si_settings.json`` (module docstring). Trains nothing: a missing or
+    unfinished checkpoint raises :class:`nets.results_io.WouldTrain`."""
+    started = time.time()
+    dev = resolve_device(device)
+    t1 = read_json(result_path(profile, "table1", results_root))
+    splits = profile_splits(profile)
+    n_si = min(profile.n_si_samples, len(splits.test))
+    test = splits.test.subset(n_si).to(dev)
+    black = float(splits.test.x.min())
+    seeds = list(profile.seeds)
+    groups: dict[str, Any] = {}
+    for g in profile.groups:
+        methods = t1["groups"][g]["methods"]
+        configs = table1_configs(profile, g, methods["IR"]["nu"])
+        run_dir = checkpoint_dir(profile, results_root)
+        models = {m: [r.model.to(dev).eval() for r in load_runs([cfg], seeds, splits, run_dir, dev)]
+                  for m, cfg in configs.items()}
+        values = si_values(models, test.x, test.y, g, settings, n_steps=profile.ig_steps, black=black)
+        recorded = {m: [r.get("SI") for r in sorted(methods[m].get("runs", []), key=lambda r: r["seed"])]
+                    for m in models}
+        check = None
+        if "paper" in values:
+            diffs = [abs(a - b) for m in models for a, b in zip(values["paper"][m], recorded[m]) if b is not None]
+            check = {"per_seed_table1_json": recorded, "max_abs_difference": max(diffs) if diffs else None}
+        groups[g] = {"nu_IR": methods["IR"]["nu"], "settings": {s: summarize(v) for s, v in values.items()},
+                     "paper_check": check}
+        if progress:
+            print(f"si_settings: {g} done ({time.time() - started:.0f} s)", flush=True)
+    body = {
+        "meta": metadata(profile, "si_settings", device=str(dev), started=started, command=command),
+        "protocol": {
+            "settings": {name: {k: (v if v != BLACK else f"black: the constant {black:.6g}") for k, v in change.items()}
+                         for name, change in settings.items()},
+            "samples": f"the first {n_si} test samples, as Table 1's SI; every seed {seeds}",
+            "paper_map": "absolute integrated gradients of the true class (Gauss-Legendre, "
+                         f"{profile.ig_steps} steps, zero baseline), values below 0.9 of the maximum set to zero, "
+                         "3 x 3 Gaussian (sigma 1); SI averages over the non-identity group elements",
+            "intervals": "Student's t 95% interval over seeds; IR - DA: paired t over seeds (scipy.stats.ttest_rel)",
+            "nu": "IR at the nu Table 1 chose with the paper's map",
+        },
+        "groups": groups,
+    }
+    write_json(result_path(profile, "si_settings", results_root), body)
+    return body
+
+
+def table_rows(result: Mapping[str, Any]) -> list[list[str]]:
+    """Markdown rows ``[group, setting, WT, DA, IR, IR - DA]`` of a ``si_settings.json`` dict, each
+    cell ``mean [low, high]`` and the check's outcome."""
+    def num(v: float | None, sign: str = "") -> str:
+        return "n/a" if v is None or v != v else f"{v:{sign}.3f}"
+
+    def cell(e: Mapping[str, Any], sign: str = "") -> str:
+        s = f"{num(e['mean'], sign)} [{num(e['low'], sign)}, {num(e['high'], sign)}]"
+        return s + (f" {e['check']['outcome']}" if "check" in e else "")
+
+    rows = []
+    for g, entry in result["groups"].items():
+        for name, s in entry["settings"].items():
+            d = s.get("IR_minus_DA")
+            rows.append([g.upper(), name, *(cell(s["methods"][m]) for m in ("WT", "DA", "IR") if m in s["methods"]),
+                         "" if d is None else cell(d, "+")])
+    return rows
+
