@@ -16,7 +16,7 @@ import time
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
-from nets.commands import DEFAULTS, UsageError, build_parser, default_results_root
+from nets.commands import DEFAULTS, RESULT_FILES, UsageError, build_parser, default_results_root
 from nets.experiments.profiles import PAPER_DATASET
 from nets.results_io import EXPERIMENTS
 from nets.reuse import ReuseRefused, reuse_checkpoints
@@ -156,7 +156,7 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
 
         name = OUTPUTS[args.model]
     else:
-        name = args.command
+        name = RESULT_FILES.get(args.command, args.command)
     where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{name}.json"
     print(f"{args.command} ({profile.name}) finished in {time.time() - started:.0f} s: {where}")
     return 0

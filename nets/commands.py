@@ -19,7 +19,7 @@ from nets.experiments.profiles import PAPER_DATASET, PROFILES
 from nets.precision import PRECISIONS
 from nets.results_io import RESULTS_ROOT
 
-__all__ = ["EXTENSIONS", "EXAMPLE", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
+__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "RESULT_FILES", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
            "BF16_RESULTS_ROOT", "build_parser", "subcommand_names", "extensions"]
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
@@ -69,6 +69,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                         f"when present) for the chosen nu, the models from {_OUT}checkpoints/, and refuses to train "
                         "a missing one (--model cnn: the CNN's, from cnn.json, into cnn_scale.json)",
                         "python -m nets scale --profile paper"),
+    "si-settings": Subcommand("si-settings", "Table 1's SI under other saliency maps (beyond the paper; from the "
+                              "checkpoints, trains nothing)",
+                              f"{_OUT}si_settings.json (REPORT.md gains its section); reads table1.json and Table 1's "
+                              f"models from {_OUT}checkpoints/, and refuses to train a missing one",
+                              "python -m nets si-settings --profile paper"),
     "report": Subcommand("report", "redraw the figures and rewrite REPORT.md from the JSON files (trains nothing)",
                          f"{_OUT}figures/*.png/.pdf and {_OUT}REPORT.md (never a number of the JSON files)",
                          "python -m nets report --profile paper"),
@@ -115,6 +120,12 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
                         "added seeds train and the old ones load (docs/statistics.md)")
 
 
+#: Subcommands that train nothing and evaluate checkpoints (no --executor, no --precision).
+EVALUATION_ONLY = ("scale", "si-settings")
+
+#: The results file of a subcommand whose name is not its file's (``scale --model cnn``: cnn_scale.json).
+RESULT_FILES = {"si-settings": "si_settings"}
+
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
@@ -157,14 +168,14 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
         sp = sub.add_parser(s.name, description=f"{s.summary}.\n\nwrites: {s.writes}.",
                             epilog=f"example: {s.example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         _run_options(sp, suppress=True)
-        if s.name not in ("report", "centered", "scale"):  # centered trains one form (local); scale trains none
+        if s.name not in ("report", "centered", *EVALUATION_ONLY):  # centered trains one form (local)
             sp.add_argument("--executor", choices=("local", "ray"), default=argparse.SUPPRESS,
                             help="local: train in this process as the experiment goes (default); ray: first train "
                                  "every training stack it needs as a Ray task, then run it (docs/scaling.md)")
             sp.add_argument("--address", default=argparse.SUPPRESS,
                             help="with --executor ray: the Ray cluster (auto, or HOST:PORT; default: RAY_ADDRESS, "
                                  "else a new local cluster)")
-        if s.name not in ("report", "centered", "intervals", "cnn", "scale"):  # fp32 only: these evaluate fp32 checkpoints
+        if s.name not in ("report", "centered", "intervals", "cnn", *EVALUATION_ONLY):  # these evaluate fp32 checkpoints
             sp.add_argument("--precision", choices=PRECISIONS, default=argparse.SUPPRESS,
                             help="fp32 (default), or bf16: the training forward and loss under bfloat16 autocast, "
                                  "weights, optimizer and every measure float32; needs CUDA or a CPU with avx512_bf16 "

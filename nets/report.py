@@ -3,7 +3,8 @@
 :func:`render_report` is pure (results dicts in, Markdown out); :func:`write_report` reads the
 JSON files of one results folder (:func:`nets.results_io.load_results`) and writes ``REPORT.md``
 next to them, with the sections of the experiments beyond the paper: the centered form's
-(:mod:`nets.centered_report`), the logit scale's (:mod:`nets.scale_report`) and the CNN's
+(:mod:`nets.centered_report`), the logit scale's (:mod:`nets.scale_report`), the saliency maps'
+(:mod:`nets.si_settings_report`) and the CNN's
 (:mod:`nets.cnn_report`), each only when its JSON exists.
 """
 
@@ -32,6 +33,7 @@ from nets.results_io import (  # the paper's numbers are re-exported here
     write_text,
 )
 from nets.scale_report import scale_section
+from nets.si_settings_report import si_settings_section
 from nets.verdicts import Thresholds, fmt, verdicts
 
 __all__ = [
@@ -154,6 +156,7 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                               groups=list((results.get("spectral") or {}).get("groups", {})))
     lines += scale_section(results.get("scale"), fmt=fmt, fig_dir=fig_dir,  # ours: only with scale.json
                            available_figures=available_figures)
+    lines += si_settings_section(results.get("si_settings"))  # ours: only with si_settings.json
 
     # provenance
     lines.append("## Provenance\n")

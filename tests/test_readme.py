@@ -44,5 +44,5 @@ def test_every_python_m_nets_subcommand_in_the_readme_exists():
     from nets.commands import subcommand_names
 
     known = set(subcommand_names())
-    used = set(re.findall(r"python -m nets (\w+)", README))
+    used = set(re.findall(r"python -m nets ([\w-]+)", README))
     assert used and used <= known, used - known

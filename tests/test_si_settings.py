@@ -1,7 +1,8 @@
 """nets.experiments.si_settings: Table 1's SI under other saliency maps. A weight-tied model has SI = 1
 under every map (its maps are exactly equivariant for any invariant baseline); the paper setting is
 Table 1's SI; each claim's SI check is decided on the interval over seeds; end to end on the smoke
-profile, the paper setting reproduces table1.json's per-seed SI."""
+profile, the paper setting reproduces table1.json's per-seed SI; `python -m nets si-settings` writes
+the file and REPORT.md shows it, naming the checks whose outcome moves with the map."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import json
 import pytest
 import torch
 
-from nets.experiments.si_settings import BLACK, SETTINGS, si_values, summarize, table_rows
+from nets.experiments.si_settings import BLACK, SETTINGS, si_values, summarize
+from nets.si_settings_report import moved_checks, si_settings_section, table_rows
 from nets.groups import R4
 from nets.models import MLP, InvariantMLP
 from nets.saliency_measure import saliency_invariance
@@ -68,3 +70,40 @@ def test_end_to_end_the_paper_setting_reproduces_table1s_per_seed_si(tmp_path, r
         assert set(entry["settings"]) == set(two)
     on_disk = json.loads((tmp_path / "smoke" / "si_settings.json").read_text())
     assert on_disk["meta"]["experiment"] == "si_settings" and len(table_rows(on_disk)) == 2 * len(result["groups"])
+
+
+def _setting(wt, da, ir):
+    return summarize({"WT": wt, "DA": da, "IR": ir})
+
+
+def test_the_report_names_the_checks_whose_outcome_moves_with_the_map():
+    paper = _setting([1.0] * 4, [0.30, 0.32, 0.31, 0.29], [0.97, 0.98, 0.97, 0.99])
+    other = _setting([1.0] * 4, [0.85, 0.86, 0.84, 0.87], [0.97, 0.98, 0.97, 0.99])
+    entry = {"settings": {"paper": paper, "no smoothing": other}, "paper_check": {"max_abs_difference": 0.0}}
+    assert moved_checks(entry) == {"WT": [], "DA": [("no smoothing", "fails")], "IR": []}
+    text = "\n".join(si_settings_section({"groups": {"r4": entry}}))
+    assert "claim 2 (claim 2: DA SI <= 0.8) holds under the paper's map; fails under no smoothing" in text
+    assert "IR's SI is above DA's (paired interval above 0) under every map" in text
+    assert text.count("| R4 |") == 2
+
+
+def test_no_file_no_section():
+    assert si_settings_section(None) == []
+
+
+def test_the_cli_writes_si_settings_and_the_report_shows_it(tmp_path, run_cli):
+    rc, _, err = run_cli("table1", "--profile", "smoke", "--results", str(tmp_path), "--no-progress")
+    assert rc == 0, err
+    rc, out, err = run_cli("si-settings", "--profile", "smoke", "--results", str(tmp_path), "--no-progress")
+    assert rc == 0, err
+    assert "si_settings.json" in out
+    result = json.loads((tmp_path / "smoke" / "si_settings.json").read_text())
+    assert set(next(iter(result["groups"].values()))["settings"]) == set(SETTINGS)
+    rc, _, err = run_cli("report", "--profile", "smoke", "--results", str(tmp_path))
+    assert rc == 0, err
+    assert "Table 1's SI under other saliency maps" in (tmp_path / "smoke" / "REPORT.md").read_text()
+
+
+def test_the_cli_refuses_to_train_a_missing_model(tmp_path, run_cli):
+    rc, _, err = run_cli("si-settings", "--profile", "smoke", "--results", str(tmp_path), "--no-progress")
+    assert rc != 0 and err.count("\n") <= 1

@@ -35,6 +35,10 @@ def runner(name: str):
         from nets.experiments.intervals import run_intervals
 
         return run_intervals
+    if name == "si-settings":
+        from nets.experiments.si_settings import run_si_settings
+
+        return run_si_settings
     runners = experiment_runners()
     if name not in runners:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(runners)}, reproduce")

@@ -12,7 +12,7 @@ check that the same models were measured. IR's nu stays the one Table 1 chose wi
 
 Evaluation only: the models come from the checkpoints (:func:`nets.experiments.intervals.load_runs`
 refuses to train). ``run_si_settings`` writes ``<results>/<profile>/si_settings.json``
-(``scripts/si_settings.py`` is the command).
+(``python -m nets si-settings`` is the command; REPORT.md's section is :mod:`nets.si_settings_report`).
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import profile_splits, table1_configs
 from nets.groups import GroupLike, as_group
+from nets.results_io import ResultsFileError
 from nets.saliency_measure import saliency_invariance
 from nets.stats import decide, paired_t, t_interval
 from nets.train import resolve_device
 from nets.verdicts import Thresholds
 
-__all__ = ["SETTINGS", "BLACK", "si_values", "summarize", "run_si_settings", "table_rows"]
+__all__ = ["SETTINGS", "BLACK", "si_values", "summarize", "run_si_settings"]
 
 #: A baseline that stands for the images' black background (the constant value of a zero pixel after
 #: the dataset's normalization): constant images are invariant under every group, as SI needs.
@@ -101,10 +102,19 @@ def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto"
                     progress: bool = True) -> dict:
     """SI of ``profile``'s Table 1 models (from ``table1.json`` and the checkpoints) under every
     setting, per group; writes ``si_settings.json`` (module docstring). Trains nothing: a missing or
-    unfinished checkpoint raises :class:`nets.results_io.WouldTrain`."""
+    unfinished checkpoint raises :class:`nets.results_io.WouldTrain`, a missing ``table1.json`` (or a
+    group it lacks) :class:`nets.results_io.ResultsFileError`, before anything is written."""
     started = time.time()
     dev = resolve_device(device)
-    t1 = read_json(result_path(profile, "table1", results_root))
+    path = result_path(profile, "table1", results_root)
+    if not path.exists():
+        raise ResultsFileError(f"no {path}: si-settings measures Table 1's models; run `python -m nets table1 "
+                               f"--profile {profile.name}` first (this command trains nothing)")
+    t1 = read_json(path)
+    missing = [g for g in profile.groups if g not in t1.get("groups", {})]
+    if missing:
+        raise ResultsFileError(f"{path} has no results for {', '.join(missing)}; run `python -m nets table1 "
+                               f"--profile {profile.name} --groups {' '.join(missing)}` first")
     splits = profile_splits(profile)
     n_si = min(profile.n_si_samples, len(splits.test))
     test = splits.test.subset(n_si).to(dev)
@@ -144,23 +154,3 @@ def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto"
     }
     write_json(result_path(profile, "si_settings", results_root), body)
     return body
-
-
-def table_rows(result: Mapping[str, Any]) -> list[list[str]]:
-    """Markdown rows ``[group, setting, WT, DA, IR, IR - DA]`` of a ``si_settings.json`` dict, each
-    cell ``mean [low, high]`` and the check's outcome."""
-    def num(v: float | None, sign: str = "") -> str:
-        return "n/a" if v is None or v != v else f"{v:{sign}.3f}"
-
-    def cell(e: Mapping[str, Any], sign: str = "") -> str:
-        s = f"{num(e['mean'], sign)} [{num(e['low'], sign)}, {num(e['high'], sign)}]"
-        return s + (f" {e['check']['outcome']}" if "check" in e else "")
-
-    rows = []
-    for g, entry in result["groups"].items():
-        for name, s in entry["settings"].items():
-            d = s.get("IR_minus_DA")
-            rows.append([g.upper(), name, *(cell(s["methods"][m]) for m in ("WT", "DA", "IR") if m in s["methods"]),
-                         "" if d is None else cell(d, "+")])
-    return rows
-
