@@ -41,7 +41,7 @@ def table_rows(result: Mapping[str, Any]) -> list[list[str]]:
     for g, entry in result["groups"].items():
         for name, s in entry["settings"].items():
             d = s.get("IR_minus_DA")
-            rows.append([g.upper(), name, *(_cell(s["methods"][m]) if m in s["methods"] else "n/a" for m in CHECKS),
+            rows.append([g.upper(), name.replace("|", "\\|"), *(_cell(s["methods"][m]) if m in s["methods"] else "n/a" for m in CHECKS),
                          "" if d is None else _cell(d, "+")])
     return rows
 
@@ -69,7 +69,7 @@ def _reading(entry: Mapping[str, Any]) -> str:
     parts = []
     for m, moved in moved_checks(entry).items():
         check = settings[PAPER]["methods"][m]["check"]
-        head = f"{CHECKS[m]} ({check['what']}) {check['outcome']} under the paper's map"
+        head = f"{check['what']} {check['outcome']} under the paper's map"
         if not moved:
             parts.append(f"{head} and under every other map")
         else:
@@ -99,7 +99,7 @@ def si_settings_section(result: Mapping[str, Any] | None) -> list[str]:
     readings = [f"**{g.upper()}**: {_reading(e)}." for g, e in result["groups"].items()]
     lines.append("**Which checks depend on the map** (outcomes that differ from the paper map's): "
                  + " ".join(readings) + "\n")
-    checks = [f"{g.upper()} {_num(e['paper_check']['max_abs_difference'])}"
+    checks = [f"{g.upper()} {e['paper_check']['max_abs_difference']:.2g}"
               for g, e in result["groups"].items() if e.get("paper_check")
               and e["paper_check"].get("max_abs_difference") is not None]
     if checks:

@@ -82,9 +82,15 @@ def test_the_report_names_the_checks_whose_outcome_moves_with_the_map():
     entry = {"settings": {"paper": paper, "no smoothing": other}, "paper_check": {"max_abs_difference": 0.0}}
     assert moved_checks(entry) == {"WT": [], "DA": [("no smoothing", "fails")], "IR": []}
     text = "\n".join(si_settings_section({"groups": {"r4": entry}}))
-    assert "claim 2 (claim 2: DA SI <= 0.8) holds under the paper's map; fails under no smoothing" in text
+    assert "claim 2: DA SI <= 0.8 holds under the paper's map; fails under no smoothing" in text
     assert "IR's SI is above DA's (paired interval above 0) under every map" in text
     assert text.count("| R4 |") == 2
+
+
+def test_a_bar_in_a_settings_name_does_not_break_the_table():
+    s = _setting([1.0] * 2, [0.3, 0.4], [0.9, 0.95])
+    rows = table_rows({"groups": {"t3": {"settings": {"raw |IG|": s}}}})
+    assert rows[0][1] == "raw \\|IG\\|"
 
 
 def test_no_file_no_section():
