@@ -16,7 +16,7 @@ import time
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
-from nets.commands import DEFAULTS, RESULT_FILES, UsageError, build_parser, default_results_root
+from nets.commands import DEFAULTS, UsageError, build_parser, default_results_root
 from nets.experiments.profiles import PAPER_DATASET
 from nets.results_io import EXPERIMENTS
 from nets.reuse import ReuseRefused, reuse_checkpoints
@@ -110,7 +110,7 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     from nets.results_io import code_version, command_line, out_dir
 
     extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
-    if args.command == "scale" and args.model != "mlp":
+    if args.command in ("scale", "si-settings") and args.model != "mlp":
         extra["model"] = args.model
     if args.command == "centered" and args.nu_grid is not None:
         from nets.experiments.profiles import check_nu_grid
@@ -151,12 +151,12 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         extra["precision"] = args.precision
     out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
                                command=command, **extra)
-    if args.command == "scale":
-        from nets.experiments.scale import OUTPUTS
+    if args.command in ("scale", "si-settings"):  # their file depends on --model
+        from nets.experiments import scale, si_settings
 
-        name = OUTPUTS[args.model]
+        name = (scale if args.command == "scale" else si_settings).OUTPUTS[args.model]
     else:
-        name = RESULT_FILES.get(args.command, args.command)
+        name = args.command
     where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{name}.json"
     print(f"{args.command} ({profile.name}) finished in {time.time() - started:.0f} s: {where}")
     return 0

@@ -14,6 +14,7 @@ from typing import Mapping
 from nets.markdown import markdown_table
 from nets.results_io import load_results, read_json, result_sittings
 from nets.scale_report import scale_section
+from nets.si_settings_report import si_settings_section
 from nets.verdicts import fmt, pm_text, verdicts
 
 __all__ = ["cnn_verdicts", "cnn_section"]
@@ -38,7 +39,8 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
                 fig_dir: str = "figures") -> str:
     """The Markdown section "Claims 1-5 on a CNN" for ``<results_dir>/REPORT.md``, or ``""`` when
     ``<results_dir>/cnn.json`` does not exist; with ``cnn_scale.json`` there, its logit-scale
-    subsection (:func:`nets.scale_report.scale_section`). ``mlp_results``: the MLP's results by experiment
+    subsection (:func:`nets.scale_report.scale_section`), with ``cnn_si_settings.json`` its saliency-map
+    subsection (:func:`nets.si_settings_report.si_settings_section`). ``mlp_results``: the MLP's results by experiment
     (default: read from ``results_dir``), for its verdicts beside the CNN's."""
     path = Path(results_dir) / "cnn.json"
     if not path.exists():
@@ -89,4 +91,8 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
         lines += scale_section(read_json(scale_path), fmt=fmt, fig_dir=fig_dir, available_figures=available,
                                title="### The CNN's Figure 5 split into logit scale and sensitivity per unit of "
                                      "scale (beyond the paper)", stem="cnn_scale")
+    si_path = Path(results_dir) / "cnn_si_settings.json"  # `python -m nets si-settings --model cnn`, when run
+    if si_path.exists():
+        lines += si_settings_section(read_json(si_path),
+                                     title="### The CNN's Table 1 SI under other saliency maps (beyond the paper)")
     return "\n".join(lines)

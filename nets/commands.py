@@ -19,7 +19,7 @@ from nets.experiments.profiles import PAPER_DATASET, PROFILES
 from nets.precision import PRECISIONS
 from nets.results_io import RESULTS_ROOT
 
-__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "RESULT_FILES", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
+__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
            "BF16_RESULTS_ROOT", "build_parser", "subcommand_names", "extensions"]
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
@@ -72,7 +72,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "si-settings": Subcommand("si-settings", "Table 1's SI under other saliency maps (beyond the paper; from the "
                               "checkpoints, trains nothing)",
                               f"{_OUT}si_settings.json (REPORT.md gains its section); reads table1.json and Table 1's "
-                              f"models from {_OUT}checkpoints/, and refuses to train a missing one",
+                              f"models from {_OUT}checkpoints/, and refuses to train a missing one (--model cnn: "
+                              "the CNN's, from cnn.json, into cnn_si_settings.json)",
                               "python -m nets si-settings --profile paper"),
     "report": Subcommand("report", "redraw the figures and rewrite REPORT.md from the JSON files (trains nothing)",
                          f"{_OUT}figures/*.png/.pdf and {_OUT}REPORT.md (never a number of the JSON files)",
@@ -122,9 +123,6 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 #: Subcommands that train nothing and evaluate checkpoints (no --executor, no --precision).
 EVALUATION_ONLY = ("scale", "si-settings")
-
-#: The results file of a subcommand whose name is not its file's (``scale --model cnn``: cnn_scale.json).
-RESULT_FILES = {"si-settings": "si_settings"}
 
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
@@ -197,6 +195,11 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                             help="mlp: the paper's MLP (default; reads spectral.json and centered.json); cnn: the "
                                  "CNN of `python -m nets cnn` (reads cnn.json, with the CNN's sizes it records; "
                                  "writes cnn_scale.json and figures/cnn_scale)")
+        if s.name == "si-settings":
+            sp.add_argument("--model", choices=("mlp", "cnn"), default=argparse.SUPPRESS,
+                            help="mlp: the paper's MLP (default; reads table1.json); cnn: the CNN of `python -m "
+                                 "nets cnn` (reads cnn.json's Table 1, with the CNN's sizes it records; writes "
+                                 "cnn_si_settings.json)")
         if s.name == "reproduce":
             sp.add_argument("--recompute", action="store_true", default=argparse.SUPPRESS,
                             help="run every experiment for every group again (default: a group whose results from "

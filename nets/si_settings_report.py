@@ -84,16 +84,16 @@ def _reading(entry: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def si_settings_section(result: Mapping[str, Any] | None) -> list[str]:
-    """The Markdown lines of the subsection (``[]`` when ``result`` is ``None``)."""
+def si_settings_section(result: Mapping[str, Any] | None, *, title: str = TITLE) -> list[str]:
+    """The Markdown lines of the subsection headed ``title`` (``[]`` when ``result`` is ``None``)."""
     if not result:
         return []
     protocol = result.get("protocol", {})
-    lines = [TITLE + "\n",
+    lines = [title + "\n",
              "The paper calls its saliency map a hyper-parameter. Here Table 1's models (the same checkpoints, "
              f"{protocol.get('samples', 'the same samples')}) are measured under its map "
              f"({protocol.get('paper_map', 'paper')}) and under maps that change one choice; "
-             f"{protocol.get('nu', '')}. Each cell: SI mean [Student's t 95% interval over seeds] and the claim's "
+             f"{protocol.get('nu', '')}{'; ' + protocol['models'] if 'models' in protocol else ''}. Each cell: SI mean [Student's t 95% interval over seeds] and the claim's "
              "SI check decided on it (thresholds as above); IR - DA paired over seeds.\n"]
     lines += [markdown_table(["group", "saliency map", "WT SI", "DA SI", "IR SI", "IR - DA"], table_rows(result)), ""]
     readings = [f"**{g.upper()}**: {_reading(e)}." for g, e in result["groups"].items()]
@@ -103,6 +103,6 @@ def si_settings_section(result: Mapping[str, Any] | None) -> list[str]:
               for g, e in result["groups"].items() if e.get("paper_check")
               and e["paper_check"].get("max_abs_difference") is not None]
     if checks:
-        lines.append("Same models as Table 1: the paper map's per-seed SI against `table1.json`'s, largest "
+        lines.append("Same models as Table 1: the paper map's per-seed SI against the recorded Table 1's, largest "
                      f"absolute difference: {', '.join(checks)}.\n")
     return lines

@@ -63,6 +63,23 @@ def checkpoint_mtimes():
 
 
 @pytest.fixture(scope="session")
+def cnn_smoke(tmp_path_factory) -> Path:
+    """A results root after ``cnn --profile smoke --epochs 1`` (one thread): ``<root>/smoke/cnn.json``
+    and the CNN's checkpoints; shared by tests/test_cnn_scale.py and tests/test_si_settings.py, each of
+    which copies ``<root>/smoke`` before writing into it."""
+    import torch
+
+    root = tmp_path_factory.mktemp("cnn-smoke")
+    threads = torch.get_num_threads()
+    try:
+        assert main(["cnn", "--profile", "smoke", "--epochs", "1", "--results", str(root), "--no-progress",
+                     "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return root
+
+
+@pytest.fixture(scope="session")
 def centered_smoke(tmp_path_factory) -> tuple[Path, dict[str, int]]:
     """``<tmp>/smoke/`` after ``spectral`` then ``centered`` at smoke size (one thread), and the
     checkpoints (name -> mtime) that were there before ``centered`` ran; shared by

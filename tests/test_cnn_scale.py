@@ -22,14 +22,13 @@ from nets.experiments.cnn import cnn_sizes, recorded_sizes
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory, checkpoint_mtimes) -> tuple[Path, dict[str, int]]:
-    """A CNN smoke folder after ``cnn --epochs 1`` then ``scale --model cnn`` (one thread), and its
-    checkpoints as the cnn run left them."""
+def smoke(tmp_path_factory, cnn_smoke, checkpoint_mtimes) -> tuple[Path, dict[str, int]]:
+    """A CNN smoke folder after ``cnn --epochs 1`` (a copy of the shared one) then ``scale --model
+    cnn`` (one thread), and its checkpoints as the cnn run left them."""
     root = tmp_path_factory.mktemp("cnn-scale")
+    shutil.copytree(cnn_smoke / "smoke", root / "smoke")
     threads = torch.get_num_threads()
     try:
-        assert main(["cnn", "--profile", "smoke", "--epochs", "1", "--results", str(root), "--no-progress",
-                     "--threads", "1"]) == 0
         before = checkpoint_mtimes(root / "smoke")
         assert main(["scale", "--model", "cnn", "--profile", "smoke", "--results", str(root), "--no-progress",
                      "--threads", "1"]) == 0

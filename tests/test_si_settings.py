@@ -7,6 +7,7 @@ the file and REPORT.md shows it, naming the checks whose outcome moves with the 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -57,12 +58,21 @@ def test_each_claims_si_check_is_decided_on_the_interval_over_seeds():
     assert s["IR_minus_DA"]["low"] > 0 and s["IR_minus_DA"]["mean"] == pytest.approx(0.6425)
 
 
-def test_end_to_end_the_paper_setting_reproduces_table1s_per_seed_si(tmp_path, run_cli):
+@pytest.fixture(scope="module")
+def table1_smoke(tmp_path_factory):
+    """A results root after ``table1 --profile smoke``; tests copy its ``smoke/`` before writing."""
+    from nets.__main__ import main
+
+    root = tmp_path_factory.mktemp("table1-smoke")
+    assert main(["table1", "--profile", "smoke", "--results", str(root), "--no-progress"]) == 0
+    return root
+
+
+def test_end_to_end_the_paper_setting_reproduces_table1s_per_seed_si(tmp_path, table1_smoke):
     from nets.experiments.profiles import get_profile
     from nets.experiments.si_settings import run_si_settings
 
-    rc, _, err = run_cli("table1", "--profile", "smoke", "--results", str(tmp_path), "--no-progress")
-    assert rc == 0, err
+    shutil.copytree(table1_smoke / "smoke", tmp_path / "smoke")
     two = {k: SETTINGS[k] for k in ("paper", "no smoothing")}
     result = run_si_settings(get_profile("smoke"), tmp_path, device="cpu", settings=two, progress=False)
     for g, entry in result["groups"].items():
@@ -97,9 +107,8 @@ def test_no_file_no_section():
     assert si_settings_section(None) == []
 
 
-def test_the_cli_writes_si_settings_and_the_report_shows_it(tmp_path, run_cli):
-    rc, _, err = run_cli("table1", "--profile", "smoke", "--results", str(tmp_path), "--no-progress")
-    assert rc == 0, err
+def test_the_cli_writes_si_settings_and_the_report_shows_it(tmp_path, table1_smoke, run_cli):
+    shutil.copytree(table1_smoke / "smoke", tmp_path / "smoke")
     rc, out, err = run_cli("si-settings", "--profile", "smoke", "--results", str(tmp_path), "--no-progress")
     assert rc == 0, err
     assert "si_settings.json" in out
@@ -113,3 +122,28 @@ def test_the_cli_writes_si_settings_and_the_report_shows_it(tmp_path, run_cli):
 def test_the_cli_refuses_to_train_a_missing_model(tmp_path, run_cli):
     rc, _, err = run_cli("si-settings", "--profile", "smoke", "--results", str(tmp_path), "--no-progress")
     assert rc != 0 and err.count("\n") <= 1
+
+
+def test_the_cnn_models_are_measured_from_cnn_json_and_reported_in_its_section(tmp_path, cnn_smoke, run_cli):
+    from nets.experiments.profiles import get_profile
+    from nets.experiments.si_settings import run_si_settings
+
+    shutil.copytree(cnn_smoke / "smoke", tmp_path / "smoke")
+    two = {k: SETTINGS[k] for k in ("paper", "no threshold")}
+    result = run_si_settings(get_profile("smoke"), tmp_path, device="cpu", settings=two, progress=False, model="cnn")
+    cnn = json.loads((tmp_path / "smoke" / "cnn.json").read_text())
+    on_disk = json.loads((tmp_path / "smoke" / "cnn_si_settings.json").read_text())
+    assert on_disk["meta"]["experiment"] == "cnn_si_settings" and "CNN" in on_disk["protocol"]["models"]
+    assert on_disk["meta"]["profile"]["epochs"] == 1  # the CNN profile cnn.json records, not smoke's own
+    for g, entry in result["groups"].items():
+        assert entry["paper_check"]["max_abs_difference"] < 1e-6, g
+        assert entry["nu_IR"] == cnn["table1"]["groups"][g]["methods"]["IR"]["nu"]
+    assert not (tmp_path / "smoke" / "si_settings.json").exists()
+    rc, _, err = run_cli("report", "--profile", "smoke", "--results", str(tmp_path))
+    assert rc == 0, err
+    assert "The CNN's Table 1 SI under other saliency maps" in (tmp_path / "smoke" / "REPORT.md").read_text()
+
+
+def test_the_cnn_without_cnn_json_is_a_one_line_error(tmp_path, run_cli):
+    rc, _, err = run_cli("si-settings", "--model", "cnn", "--profile", "smoke", "--results", str(tmp_path))
+    assert rc == 1 and "cnn.json" in err and err.count("\n") == 1

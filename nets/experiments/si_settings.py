@@ -13,18 +13,23 @@ check that the same models were measured. IR's nu stays the one Table 1 chose wi
 Evaluation only: the models come from the checkpoints (:func:`nets.experiments.intervals.load_runs`
 refuses to train). ``run_si_settings`` writes ``<results>/<profile>/si_settings.json``
 (``python -m nets si-settings`` is the command; REPORT.md's section is :mod:`nets.si_settings_report`).
+``--model cnn`` measures the CNN's Table 1 models (``cnn.json``, :mod:`nets.experiments.cnn`) and
+writes ``cnn_si_settings.json``.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
 from nets.experiments.common import checkpoint_dir, metadata, read_json, result_path, write_json
+from nets.experiments.cnn import MODEL_NAME, build_cnn
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import Profile
+from nets.experiments.scale import cnn_plan
 from nets.experiments.table1 import profile_splits, table1_configs
 from nets.groups import GroupLike, as_group
 from nets.results_io import ResultsFileError
@@ -33,7 +38,10 @@ from nets.stats import decide, paired_t, t_interval
 from nets.train import resolve_device
 from nets.verdicts import Thresholds
 
-__all__ = ["SETTINGS", "BLACK", "si_values", "summarize", "run_si_settings"]
+__all__ = ["SETTINGS", "BLACK", "OUTPUTS", "Table1Source", "si_values", "summarize", "table1_source", "run_si_settings"]
+
+#: The results file of each model: ``python -m nets si-settings [--model cnn]``.
+OUTPUTS = {"mlp": "si_settings", "cnn": "cnn_si_settings"}
 
 #: A baseline that stands for the images' black background (the constant value of a zero pixel after
 #: the dataset's normalization): constant images are invariant under every group, as SI needs.
@@ -97,15 +105,30 @@ def summarize(per_seed: Mapping[str, Sequence[float]], thresholds: Thresholds = 
     return out
 
 
-def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto",
-                    settings: Mapping[str, Mapping[str, Any]] = SETTINGS, command: str | None = None,
-                    progress: bool = True) -> dict:
-    """SI of ``profile``'s Table 1 models (from ``table1.json`` and the checkpoints) under every
-    setting, per group; writes ``si_settings.json`` (module docstring). Trains nothing: a missing or
-    unfinished checkpoint raises :class:`nets.results_io.WouldTrain`, a missing ``table1.json`` (or a
-    group it lacks) :class:`nets.results_io.ResultsFileError`, before anything is written."""
-    started = time.time()
-    dev = resolve_device(device)
+@dataclass(frozen=True)
+class Table1Source:
+    """Where Table 1's models come from: the ``profile`` they were trained with, Table 1's results
+    per group (``{"methods": {"WT": ..., "DA": ..., "IR": ...}}``), the model's name and factory
+    (:func:`nets.train.train_runs`'s ``model_fn``; ``None``: the paper's MLP) and the file read."""
+
+    profile: Profile
+    groups: dict[str, Any]
+    model: str
+    model_fn: Callable | None
+    file: str
+
+
+def table1_source(profile: Profile, results_root=None, model: str = "mlp") -> Table1Source:
+    """The MLP's Table 1 (``table1.json``) or the CNN's (``cnn.json``'s, on the CNN profile it
+    records: :func:`nets.experiments.scale.cnn_plan`). Raises
+    :class:`nets.results_io.ResultsFileError` (one line saying how to make it) when the file or one
+    of the profile's groups is missing."""
+    if model == "cnn":
+        plan = cnn_plan(profile, results_root)
+        t1 = plan.sources["cnn.json"]["table1"]["groups"]
+        return Table1Source(plan.profile, {g: t1[g] for g in plan.profile.groups}, MODEL_NAME, build_cnn, "cnn.json")
+    if model != "mlp":
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(OUTPUTS)}")
     path = result_path(profile, "table1", results_root)
     if not path.exists():
         raise ResultsFileError(f"no {path}: si-settings measures Table 1's models; run `python -m nets table1 "
@@ -115,17 +138,32 @@ def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto"
     if missing:
         raise ResultsFileError(f"{path} has no results for {', '.join(missing)}; run `python -m nets table1 "
                                f"--profile {profile.name} --groups {' '.join(missing)}` first")
+    return Table1Source(profile, {g: t1["groups"][g] for g in profile.groups}, "mlp", None, "table1.json")
+
+
+def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto",
+                    settings: Mapping[str, Mapping[str, Any]] = SETTINGS, command: str | None = None,
+                    progress: bool = True, model: str = "mlp") -> dict:
+    """SI of ``profile``'s Table 1 models (``model="mlp"``: from ``table1.json``; ``"cnn"``: the
+    CNN's, from ``cnn.json``) and the checkpoints under every setting, per group; writes
+    ``si_settings.json`` (``cnn_si_settings.json``; module docstring). Trains nothing: a missing or
+    unfinished checkpoint raises :class:`nets.results_io.WouldTrain`, a missing results file (or a
+    group it lacks) :class:`nets.results_io.ResultsFileError`, before anything is written."""
+    started = time.time()
+    dev = resolve_device(device)
+    source = table1_source(profile, results_root, model)
+    profile = source.profile
     splits = profile_splits(profile)
     n_si = min(profile.n_si_samples, len(splits.test))
     test = splits.test.subset(n_si).to(dev)
     black = float(splits.test.x.min())
     seeds = list(profile.seeds)
     groups: dict[str, Any] = {}
+    run_dir = checkpoint_dir(profile, results_root)
     for g in profile.groups:
-        methods = t1["groups"][g]["methods"]
-        configs = table1_configs(profile, g, methods["IR"]["nu"])
-        run_dir = checkpoint_dir(profile, results_root)
-        models = {m: [r.model.to(dev).eval() for r in load_runs([cfg], seeds, splits, run_dir, dev)]
+        methods = source.groups[g]["methods"]
+        configs = table1_configs(profile, g, methods["IR"]["nu"], model=source.model)
+        models = {m: [r.model.to(dev).eval() for r in load_runs([cfg], seeds, splits, run_dir, dev, source.model_fn)]
                   for m, cfg in configs.items()}
         values = si_values(models, test.x, test.y, g, settings, n_steps=profile.ig_steps, black=black)
         recorded = {m: [r.get("SI") for r in sorted(methods[m].get("runs", []), key=lambda r: r["seed"])]
@@ -133,13 +171,13 @@ def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto"
         check = None
         if "paper" in values:
             diffs = [abs(a - b) for m in models for a, b in zip(values["paper"][m], recorded[m]) if b is not None]
-            check = {"per_seed_table1_json": recorded, "max_abs_difference": max(diffs) if diffs else None}
+            check = {f"per_seed_{source.file.replace('.', '_')}": recorded, "max_abs_difference": max(diffs) if diffs else None}
         groups[g] = {"nu_IR": methods["IR"]["nu"], "settings": {s: summarize(v) for s, v in values.items()},
                      "paper_check": check}
         if progress:
             print(f"si_settings: {g} done ({time.time() - started:.0f} s)", flush=True)
     body = {
-        "meta": metadata(profile, "si_settings", device=str(dev), started=started, command=command),
+        "meta": metadata(profile, OUTPUTS[model], device=str(dev), started=started, command=command),
         "protocol": {
             "settings": {name: {k: (v if v != BLACK else f"black: the constant {black:.6g}") for k, v in change.items()}
                          for name, change in settings.items()},
@@ -149,8 +187,10 @@ def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto"
                          "3 x 3 Gaussian (sigma 1); SI averages over the non-identity group elements",
             "intervals": "Student's t 95% interval over seeds; IR - DA: paired t over seeds (scipy.stats.ttest_rel)",
             "nu": "IR at the nu Table 1 chose with the paper's map",
+            **({"models": f"the CNN's WT, DA and IR (logit form) of {source.file}'s Table 1, its profile "
+                          f"({profile.epochs} epochs), loaded from the checkpoints"} if model != "mlp" else {}),
         },
         "groups": groups,
     }
-    write_json(result_path(profile, "si_settings", results_root), body)
+    write_json(result_path(profile, OUTPUTS[model], results_root), body)
     return body
