@@ -110,6 +110,10 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     from nets.results_io import code_version, command_line, out_dir
 
     extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
+    if args.command == "si-settings" and args.settings is not None:
+        from nets.experiments.si_settings import SETTINGS
+
+        extra["settings"] = {k: SETTINGS[k] for k in dict.fromkeys(["paper", *args.settings])}
     if args.command in ("scale", "si-settings") and args.model != "mlp":
         extra["model"] = args.model
     if args.command == "centered" and args.nu_grid is not None:

@@ -19,7 +19,7 @@ from nets.experiments.profiles import PAPER_DATASET, PROFILES
 from nets.precision import PRECISIONS
 from nets.results_io import RESULTS_ROOT
 
-__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
+__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "SI_SETTING_NAMES", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
            "BF16_RESULTS_ROOT", "build_parser", "subcommand_names", "extensions"]
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
@@ -124,10 +124,14 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 #: Subcommands that train nothing and evaluate checkpoints (no --executor, no --precision).
 EVALUATION_ONLY = ("scale", "si-settings")
 
+#: The saliency maps of ``si-settings`` (:data:`nets.experiments.si_settings.SETTINGS`; a test keeps them equal).
+SI_SETTING_NAMES = ("paper", "threshold 0.5", "no threshold", "no smoothing", "raw |IG| (no threshold, no smoothing)",
+                    "100 IG steps", "black baseline", "predicted-class target")
+
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32", epochs=None, nu_grid=None, model="mlp", reuse_from=None, dataset=PAPER_DATASET)
+                 precision="fp32", epochs=None, nu_grid=None, model="mlp", settings=None, reuse_from=None, dataset=PAPER_DATASET)
 
 
 def default_results_root(dataset: str = PAPER_DATASET, precision: str = "fp32") -> Path:
@@ -196,6 +200,9 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                                  "CNN of `python -m nets cnn` (reads cnn.json, with the CNN's sizes it records; "
                                  "writes cnn_scale.json and figures/cnn_scale)")
         if s.name == "si-settings":
+            sp.add_argument("--settings", nargs="+", choices=SI_SETTING_NAMES, default=argparse.SUPPRESS,
+                            metavar="NAME", help="measure only these saliency maps, paper first (default: all: "
+                                                 + ", ".join(repr(n) for n in SI_SETTING_NAMES) + ")")
             sp.add_argument("--model", choices=("mlp", "cnn"), default=argparse.SUPPRESS,
                             help="mlp: the paper's MLP (default; reads table1.json); cnn: the CNN of `python -m "
                                  "nets cnn` (reads cnn.json's Table 1, with the CNN's sizes it records; writes "

@@ -147,3 +147,23 @@ def test_the_cnn_models_are_measured_from_cnn_json_and_reported_in_its_section(t
 def test_the_cnn_without_cnn_json_is_a_one_line_error(tmp_path, run_cli):
     rc, _, err = run_cli("si-settings", "--model", "cnn", "--profile", "smoke", "--results", str(tmp_path))
     assert rc == 1 and "cnn.json" in err and err.count("\n") == 1
+
+
+def test_the_cli_knows_every_saliency_map_by_name():
+    from nets.commands import SI_SETTING_NAMES
+
+    assert SI_SETTING_NAMES == tuple(SETTINGS)
+
+
+def test_settings_selects_the_maps_with_the_paper_first(tmp_path, table1_smoke, run_cli):
+    shutil.copytree(table1_smoke / "smoke", tmp_path / "smoke")
+    rc, _, err = run_cli("si-settings", "--profile", "smoke", "--results", str(tmp_path), "--no-progress",
+                         "--settings", "no threshold")
+    assert rc == 0, err
+    result = json.loads((tmp_path / "smoke" / "si_settings.json").read_text())
+    assert list(next(iter(result["groups"].values()))["settings"]) == ["paper", "no threshold"]
+
+
+def test_an_unknown_map_is_a_one_line_usage_error(run_cli):
+    rc, _, err = run_cli("si-settings", "--settings", "threshold 0.7")
+    assert rc == 2 and "threshold 0.7" in err and err.count("\n") == 1
