@@ -114,6 +114,8 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         from nets.experiments.si_settings import SETTINGS
 
         extra["settings"] = {k: SETTINGS[k] for k in dict.fromkeys(["paper", *args.settings])}
+    if args.command == "si-settings" and args.methods is not None:
+        extra["methods"] = tuple(m for m in ("WT", "DA", "IR") if m in args.methods)
     if args.command in ("scale", "si-settings") and args.model != "mlp":
         extra["model"] = args.model
     if args.command == "centered" and args.nu_grid is not None:

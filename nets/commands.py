@@ -131,7 +131,7 @@ SI_SETTING_NAMES = ("paper", "threshold 0.5", "no threshold", "no smoothing", "r
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32", epochs=None, nu_grid=None, model="mlp", settings=None, reuse_from=None, dataset=PAPER_DATASET)
+                 precision="fp32", epochs=None, nu_grid=None, model="mlp", settings=None, methods=None, reuse_from=None, dataset=PAPER_DATASET)
 
 
 def default_results_root(dataset: str = PAPER_DATASET, precision: str = "fp32") -> Path:
@@ -203,6 +203,8 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
             sp.add_argument("--settings", nargs="+", choices=SI_SETTING_NAMES, default=argparse.SUPPRESS,
                             metavar="NAME", help="measure only these saliency maps, paper first (default: all: "
                                                  + ", ".join(repr(n) for n in SI_SETTING_NAMES) + ")")
+            sp.add_argument("--methods", nargs="+", choices=("WT", "DA", "IR"), default=argparse.SUPPRESS,
+                            help="measure only these of Table 1's models (default: WT DA IR)")
             sp.add_argument("--model", choices=("mlp", "cnn"), default=argparse.SUPPRESS,
                             help="mlp: the paper's MLP (default; reads table1.json); cnn: the CNN of `python -m "
                                  "nets cnn` (reads cnn.json's Table 1, with the CNN's sizes it records; writes "

@@ -164,6 +164,18 @@ def test_settings_selects_the_maps_with_the_paper_first(tmp_path, table1_smoke, 
     assert list(next(iter(result["groups"].values()))["settings"]) == ["paper", "no threshold"]
 
 
+def test_methods_measures_only_those_models_and_the_report_says_na(tmp_path, table1_smoke, run_cli):
+    shutil.copytree(table1_smoke / "smoke", tmp_path / "smoke")
+    rc, _, err = run_cli("si-settings", "--profile", "smoke", "--results", str(tmp_path), "--no-progress",
+                         "--settings", "no threshold", "--methods", "IR", "DA")
+    assert rc == 0, err
+    result = json.loads((tmp_path / "smoke" / "si_settings.json").read_text())
+    for entry in result["groups"].values():
+        assert set(entry["settings"]["paper"]["methods"]) == {"DA", "IR"}
+        assert set(moved_checks(entry)) == {"DA", "IR"}
+    assert all(row[2] == "n/a" for row in table_rows(result))
+
+
 def test_an_unknown_map_is_a_one_line_usage_error(run_cli):
     rc, _, err = run_cli("si-settings", "--settings", "threshold 0.7")
     assert rc == 2 and "threshold 0.7" in err and err.count("\n") == 1

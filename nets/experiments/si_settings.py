@@ -38,7 +38,10 @@ from nets.stats import decide, paired_t, t_interval
 from nets.train import resolve_device
 from nets.verdicts import Thresholds
 
-__all__ = ["SETTINGS", "BLACK", "OUTPUTS", "Table1Source", "si_values", "summarize", "table1_source", "run_si_settings"]
+__all__ = ["SETTINGS", "BLACK", "METHODS", "OUTPUTS", "Table1Source", "si_values", "summarize", "table1_source", "run_si_settings"]
+
+#: Table 1's methods, in order.
+METHODS = ("WT", "DA", "IR")
 
 #: The results file of each model: ``python -m nets si-settings [--model cnn]``.
 OUTPUTS = {"mlp": "si_settings", "cnn": "cnn_si_settings"}
@@ -143,12 +146,16 @@ def table1_source(profile: Profile, results_root=None, model: str = "mlp") -> Ta
 
 def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto",
                     settings: Mapping[str, Mapping[str, Any]] = SETTINGS, command: str | None = None,
-                    progress: bool = True, model: str = "mlp") -> dict:
+                    progress: bool = True, model: str = "mlp", methods: Sequence[str] = METHODS) -> dict:
     """SI of ``profile``'s Table 1 models (``model="mlp"``: from ``table1.json``; ``"cnn"``: the
     CNN's, from ``cnn.json``) and the checkpoints under every setting, per group; writes
     ``si_settings.json`` (``cnn_si_settings.json``; module docstring). Trains nothing: a missing or
     unfinished checkpoint raises :class:`nets.results_io.WouldTrain`, a missing results file (or a
-    group it lacks) :class:`nets.results_io.ResultsFileError`, before anything is written."""
+    group it lacks) :class:`nets.results_io.ResultsFileError`, before anything is written.
+    ``methods``: which of WT, DA and IR to measure (the CNN's WT checkpoints are not archived)."""
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise ValueError(f"methods must be some of {', '.join(METHODS)}, got {list(methods)}")
     started = time.time()
     dev = resolve_device(device)
     source = table1_source(profile, results_root, model)
@@ -161,18 +168,18 @@ def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto"
     groups: dict[str, Any] = {}
     run_dir = checkpoint_dir(profile, results_root)
     for g in profile.groups:
-        methods = source.groups[g]["methods"]
-        configs = table1_configs(profile, g, methods["IR"]["nu"], model=source.model)
+        table1 = source.groups[g]["methods"]
+        configs = table1_configs(profile, g, table1["IR"]["nu"], model=source.model)
         models = {m: [r.model.to(dev).eval() for r in load_runs([cfg], seeds, splits, run_dir, dev, source.model_fn)]
-                  for m, cfg in configs.items()}
+                  for m, cfg in configs.items() if m in methods}
         values = si_values(models, test.x, test.y, g, settings, n_steps=profile.ig_steps, black=black)
-        recorded = {m: [r.get("SI") for r in sorted(methods[m].get("runs", []), key=lambda r: r["seed"])]
+        recorded = {m: [r.get("SI") for r in sorted(table1[m].get("runs", []), key=lambda r: r["seed"])]
                     for m in models}
         check = None
         if "paper" in values:
             diffs = [abs(a - b) for m in models for a, b in zip(values["paper"][m], recorded[m]) if b is not None]
             check = {f"per_seed_{source.file.replace('.', '_')}": recorded, "max_abs_difference": max(diffs) if diffs else None}
-        groups[g] = {"nu_IR": methods["IR"]["nu"], "settings": {s: summarize(v) for s, v in values.items()},
+        groups[g] = {"nu_IR": table1["IR"]["nu"], "settings": {s: summarize(v) for s, v in values.items()},
                      "paper_check": check}
         if progress:
             print(f"si_settings: {g} done ({time.time() - started:.0f} s)", flush=True)
