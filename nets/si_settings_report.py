@@ -93,7 +93,7 @@ def si_settings_section(result: Mapping[str, Any] | None, *, title: str = TITLE)
              "The paper calls its saliency map a hyper-parameter. Here Table 1's models (the same checkpoints, "
              f"{protocol.get('samples', 'the same samples')}) are measured under its map "
              f"({protocol.get('paper_map', 'paper')}) and under maps that change one choice; "
-             f"{protocol.get('nu', '')}{'; ' + protocol['models'] if 'models' in protocol else ''}. Each cell: SI mean [Student's t 95% interval over seeds] and the claim's "
+             f"{protocol.get('nu', '')}{''.join('; ' + protocol[k] for k in ('models', 'methods') if k in protocol)}. Each cell: SI mean [Student's t 95% interval over seeds] and the claim's "
              "SI check decided on it (thresholds as above); IR - DA paired over seeds.\n"]
     lines += [markdown_table(["group", "saliency map", "WT SI", "DA SI", "IR SI", "IR - DA"], table_rows(result)), ""]
     readings = [f"**{g.upper()}**: {_reading(e)}." for g, e in result["groups"].items()]

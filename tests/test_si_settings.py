@@ -133,7 +133,8 @@ def test_the_cnn_models_are_measured_from_cnn_json_and_reported_in_its_section(t
     result = run_si_settings(get_profile("smoke"), tmp_path, device="cpu", settings=two, progress=False, model="cnn")
     cnn = json.loads((tmp_path / "smoke" / "cnn.json").read_text())
     on_disk = json.loads((tmp_path / "smoke" / "cnn_si_settings.json").read_text())
-    assert on_disk["meta"]["experiment"] == "cnn_si_settings" and "CNN" in on_disk["protocol"]["models"]
+    assert on_disk["meta"]["experiment"] == "cnn_si_settings"
+    assert on_disk["protocol"]["models"].startswith("the CNN's WT, DA and IR (logit form) of cnn.json's Table 1")
     assert on_disk["meta"]["profile"]["epochs"] == 1  # the CNN profile cnn.json records, not smoke's own
     for g, entry in result["groups"].items():
         assert entry["paper_check"]["max_abs_difference"] < 1e-6, g
@@ -170,6 +171,7 @@ def test_methods_measures_only_those_models_and_the_report_says_na(tmp_path, tab
                          "--settings", "no threshold", "--methods", "IR", "DA")
     assert rc == 0, err
     result = json.loads((tmp_path / "smoke" / "si_settings.json").read_text())
+    assert result["protocol"]["methods"] == "DA and IR only"
     for entry in result["groups"].values():
         assert set(entry["settings"]["paper"]["methods"]) == {"DA", "IR"}
         assert set(moved_checks(entry)) == {"DA", "IR"}

@@ -82,6 +82,10 @@ def si_values(models: Mapping[str, Sequence[torch.nn.Module]], x: torch.Tensor, 
     return out
 
 
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _interval(values: Sequence[float]) -> dict[str, float]:
     iv = t_interval(values)
     return {"mean": iv.estimate, "low": iv.low, "high": iv.high}
@@ -194,8 +198,10 @@ def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto"
                          "3 x 3 Gaussian (sigma 1); SI averages over the non-identity group elements",
             "intervals": "Student's t 95% interval over seeds; IR - DA: paired t over seeds (scipy.stats.ttest_rel)",
             "nu": "IR at the nu Table 1 chose with the paper's map",
-            **({"models": f"the CNN's WT, DA and IR (logit form) of {source.file}'s Table 1, its profile "
-                          f"({profile.epochs} epochs), loaded from the checkpoints"} if model != "mlp" else {}),
+            **({"models": f"the CNN's {_and([m + (' (logit form)' if m == 'IR' else '') for m in methods])} "
+                          f"of {source.file}'s Table 1, its profile ({profile.epochs} epochs), loaded from the "
+                          "checkpoints"} if model != "mlp" else {}),
+            **({"methods": f"{_and(list(methods))} only"} if tuple(methods) != METHODS else {}),
         },
         "groups": groups,
     }
