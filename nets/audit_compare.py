@@ -120,16 +120,8 @@ class Comparison:
                 "|---|---|---|---|---|---|"]
         for k, e in self.effects.items():
             what = "B - A" if e.kind == "difference" else "B / A"
-            rows.append(f"| {k} | {_cell(e.a)} | {_cell(e.b)} | {what} | {_cell(e.effect)} | {e.direction} |")
+            rows.append(f"| {k} | {e.a.text()} | {e.b.text()} | {what} | {e.effect.text()} | {e.direction} |")
         return "\n".join(rows) + "\n"
-
-
-def _fmt(v: float) -> str:
-    return "nan" if math.isnan(v) else f"{v:.4g}"
-
-
-def _cell(e: Estimate) -> str:
-    return f"{_fmt(e.value)} [{_fmt(e.low)}, {_fmt(e.high)}]"
 
 
 def compare(

@@ -64,6 +64,10 @@ class Estimate:
     low: float
     high: float
 
+    def text(self) -> str:
+        """``value [low, high]``, each to 4 significant digits (``nan`` where undefined)."""
+        return f"{_fmt(self.value)} [{_fmt(self.low)}, {_fmt(self.high)}]"
+
     def to_dict(self) -> dict[str, Optional[float]]:
         """NaN and infinity (a ratio over an exact 0) become ``None``: JSON has neither."""
         return {k: (None if not math.isfinite(v) else v) for k, v in
