@@ -111,11 +111,13 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
 
     extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
     if args.command == "si-settings" and args.settings is not None:
-        from nets.experiments.si_settings import SETTINGS
+        from nets.experiments.si_maps import SETTINGS
 
         extra["settings"] = {k: SETTINGS[k] for k in dict.fromkeys(["paper", *args.settings])}
     if args.command == "si-settings" and args.methods is not None:
-        extra["methods"] = tuple(m for m in ("WT", "DA", "IR") if m in args.methods)
+        from nets.experiments.si_maps import METHODS
+
+        extra["methods"] = tuple(m for m in METHODS if m in args.methods)
     if args.command in ("scale", "si-settings") and args.model != "mlp":
         extra["model"] = args.model
     if args.command == "centered" and args.nu_grid is not None:

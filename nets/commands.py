@@ -16,10 +16,11 @@ from typing import Any
 
 from nets.dataset_files import DATASETS
 from nets.experiments.profiles import PAPER_DATASET, PROFILES
+from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.precision import PRECISIONS
 from nets.results_io import RESULTS_ROOT
 
-__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "SI_SETTING_NAMES", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
+__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
            "BF16_RESULTS_ROOT", "build_parser", "subcommand_names", "extensions"]
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
@@ -124,10 +125,6 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 #: Subcommands that train nothing and evaluate checkpoints (no --executor, no --precision).
 EVALUATION_ONLY = ("scale", "si-settings")
 
-#: The saliency maps of ``si-settings`` (:data:`nets.experiments.si_settings.SETTINGS`; a test keeps them equal).
-SI_SETTING_NAMES = ("paper", "threshold 0.5", "no threshold", "no smoothing", "raw |IG| (no threshold, no smoothing)",
-                    "100 IG steps", "black baseline", "predicted-class target")
-
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
@@ -200,10 +197,10 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                                  "CNN of `python -m nets cnn` (reads cnn.json, with the CNN's sizes it records; "
                                  "writes cnn_scale.json and figures/cnn_scale)")
         if s.name == "si-settings":
-            sp.add_argument("--settings", nargs="+", choices=SI_SETTING_NAMES, default=argparse.SUPPRESS,
+            sp.add_argument("--settings", nargs="+", choices=tuple(SI_SETTINGS), default=argparse.SUPPRESS,
                             metavar="NAME", help="measure only these saliency maps, paper first (default: all: "
-                                                 + ", ".join(repr(n) for n in SI_SETTING_NAMES) + ")")
-            sp.add_argument("--methods", nargs="+", choices=("WT", "DA", "IR"), default=argparse.SUPPRESS,
+                                                 + ", ".join(repr(n) for n in SI_SETTINGS) + ")")
+            sp.add_argument("--methods", nargs="+", choices=SI_METHODS, default=argparse.SUPPRESS,
                             help="measure only these of Table 1's models (default: WT DA IR)")
             sp.add_argument("--model", choices=("mlp", "cnn"), default=argparse.SUPPRESS,
                             help="mlp: the paper's MLP (default; reads table1.json); cnn: the CNN of `python -m "

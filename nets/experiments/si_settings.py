@@ -30,6 +30,7 @@ from nets.experiments.cnn import MODEL_NAME, build_cnn
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import Profile
 from nets.experiments.scale import cnn_plan
+from nets.experiments.si_maps import BLACK, METHODS, SETTINGS
 from nets.experiments.table1 import profile_splits, table1_configs
 from nets.groups import GroupLike, as_group
 from nets.results_io import ResultsFileError
@@ -40,28 +41,8 @@ from nets.verdicts import Thresholds
 
 __all__ = ["SETTINGS", "BLACK", "METHODS", "OUTPUTS", "Table1Source", "si_values", "summarize", "table1_source", "run_si_settings"]
 
-#: Table 1's methods, in order.
-METHODS = ("WT", "DA", "IR")
-
 #: The results file of each model: ``python -m nets si-settings [--model cnn]``.
 OUTPUTS = {"mlp": "si_settings", "cnn": "cnn_si_settings"}
-
-#: A baseline that stands for the images' black background (the constant value of a zero pixel after
-#: the dataset's normalization): constant images are invariant under every group, as SI needs.
-BLACK = "black"
-
-#: Each setting changes the paper's map (``{}``) in one respect; the keywords are
-#: :func:`nets.saliency_measure.saliency_invariance`'s.
-SETTINGS: dict[str, dict[str, Any]] = {
-    "paper": {},
-    "threshold 0.5": {"threshold": 0.5},
-    "no threshold": {"threshold": None},
-    "no smoothing": {"smooth": False},
-    "raw |IG| (no threshold, no smoothing)": {"threshold": None, "smooth": False},
-    "100 IG steps": {"n_steps": 100},
-    "black baseline": {"baseline": BLACK},
-    "predicted-class target": {"target": "predicted"},
-}
 
 
 def si_values(models: Mapping[str, Sequence[torch.nn.Module]], x: torch.Tensor, y: torch.Tensor, group: GroupLike,
