@@ -77,6 +77,8 @@ def _profile(args: argparse.Namespace):
         if args.groups:
             profile = profile.with_groups(args.groups)
         profile = profile.with_dataset(args.dataset)
+        if args.command == "table1" and args.nu_grid is not None:
+            profile = profile.with_nu_grid("logit", args.nu_grid)
     except ValueError as e:
         raise UsageError(str(e)) from None
     return profile

@@ -186,6 +186,11 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
             sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
                             help="IR's (logit form) nu values, searched smallest first, instead of the profile's "
                                  "CNN grid (paper: 10 30 100; the paper's MLP grid: 1 3 10 30 100)")
+        if s.name == "table1":
+            sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
+                            help="IR's (logit form) nu values, searched smallest first, instead of the profile's "
+                                 "(paper: 1 3 10 30 100); recorded in table1.json, and a folder whose results used "
+                                 "another grid is refused, so write elsewhere with --results (docs/fmnist.md)")
         if s.name == "centered":
             sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
                             help="the centered form's nu values, searched smallest first, instead of the "

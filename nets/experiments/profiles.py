@@ -105,6 +105,14 @@ class Profile:
             raise ValueError(f"groups must be a non-empty subset of {list(self.groups)}, got {list(groups)}")
         return replace(self, groups=tuple(g for g in self.groups if g in groups))
 
+    def with_nu_grid(self, regularizer: str, grid: Sequence[float]) -> "Profile":
+        """The same profile with another nu grid for one regularizer form (``table1 --nu-grid``
+        replaces the logit form's): the search then tries ``grid``, checked and sorted by
+        :func:`check_nu_grid`. Raises ValueError for a form the profile has no grid for, or a bad grid."""
+        self.nu_grid(regularizer)
+        grid = check_nu_grid(grid)
+        return replace(self, nu_grids=tuple((r, grid if r == regularizer else g) for r, g in self.nu_grids))
+
     def with_dataset(self, dataset: str) -> "Profile":
         """The same protocol on another dataset (the CLI's ``--dataset``): ``"mnist"``, the paper's
         Transforming-MNIST, or ``"fmnist"`` (aliases such as ``"fashion-mnist"`` accepted), the

@@ -1,0 +1,69 @@
+"""``python -m nets table1 --nu-grid NU ...``: IR's (logit form) nu search over a grid given on the
+command line instead of the profile's (docs/fmnist.md uses it to try nu beyond the paper's grid).
+
+One smoke run, R4 only, one seed (about 10 s on 2 CPU cores), shared by the tests of this module.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nets.__main__ import main
+from nets.experiments.profiles import PAPER_NU_GRIDS, get_profile
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory) -> Path:
+    """A smoke table1 folder whose logit grid is ``--nu-grid 300 100`` (given unsorted)."""
+    root = tmp_path_factory.mktemp("nu_grid")
+    assert main(["table1", "--profile", "smoke", "--groups", "r4", "--nu-grid", "300", "100", "--results", str(root),
+                 "--no-progress", "--threads", "1"]) == 0
+    return root / "smoke"
+
+
+def _table1(folder: Path) -> dict:
+    return json.loads((folder / "table1.json").read_text())
+
+
+def test_the_search_tries_the_given_grid_smallest_first_and_records_it(wide):
+    t = _table1(wide)
+    selection = t["groups"]["r4"]["nu_selection"]
+    assert selection["grid"] == [100.0, 300.0] and selection["search"] == "ascending"
+    assert selection["chosen"] in (100.0, 300.0)
+    assert t["meta"]["profile"]["nu_grids"]["logit"] == [100.0, 300.0]
+
+
+def test_only_the_logit_forms_grid_changes(wide):
+    grids = _table1(wide)["meta"]["profile"]["nu_grids"]
+    smoke = dict(get_profile("smoke").nu_grids)
+    assert {k: tuple(v) for k, v in grids.items() if k != "logit"} == {k: v for k, v in smoke.items() if k != "logit"}
+
+
+def test_the_command_line_is_recorded_for_rerunning(wide):
+    assert "--nu-grid 300 100" in _table1(wide)["meta"]["command"]
+
+
+def test_the_profiles_grid_on_that_folder_is_refused_before_training(wide, run_cli, tree_digest):
+    before = tree_digest(wide)
+    rc, _, err = run_cli("table1", "--profile", "smoke", "--groups", "r4", "--results", str(wide.parent), "--no-progress")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "nu_grids" in err and "--results" in err
+    assert tree_digest(wide) == before
+
+
+@pytest.mark.parametrize("grid", [["0"], ["-3"], ["inf", "10"]])
+def test_a_grid_that_is_not_positive_and_finite_is_refused_in_one_line(grid, run_cli, tmp_path):
+    rc, _, err = run_cli("table1", "--profile", "smoke", "--nu-grid", *grid, "--results", str(tmp_path))
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "--nu-grid needs positive finite values" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_with_nu_grid_replaces_one_form_sorted_and_refuses_an_unknown_form():
+    paper = get_profile("paper")
+    wider = paper.with_nu_grid("logit", [1000, 100, 300, 100])
+    assert wider.nu_grid("logit") == (100.0, 300.0, 1000.0)
+    assert wider.nu_grid("kl") == dict(PAPER_NU_GRIDS)["kl"] and paper.nu_grid("logit") == dict(PAPER_NU_GRIDS)["logit"]
+    with pytest.raises(ValueError, match="no nu grid for regularizer 'entropy'"):
+        paper.with_nu_grid("entropy", [1.0])
