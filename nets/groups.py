@@ -1,32 +1,23 @@
-"""Exact finite groups acting on images by pixel permutations.
+"""The paper's finite groups acting on images by pixel permutations, and the registry by name.
 
-Every group in the paper (and the extras here) acts on the pixel grid by a
-permutation, so the action is an index gather, never an interpolation: values
-are moved, not resampled, and ``act`` is exact for every dtype.
-
-Elements are numbered ``0 .. order-1`` with ``0`` the identity. The action is a
-left action: ``act(x, compose(a, b)) == act(act(x, b), a)``.
-
-For an element ``g`` and image size ``(H, W)`` the cached source index
-``s_g = index(g, H, W)`` (shape ``(H*W,)``) defines the action on flattened
-images, ``(g x)[p] = x[s_g[p]]``, and so the permutation matrix
-``P_g[p, s_g[p]] = 1`` with ``vec(g x) = P_g vec(x)``.
+R4 (rotations by multiples of 90 degrees) and T3 (cyclic translations by a third of the width)
+are the paper's; D4, R2 and the translation groups ``t<n>`` / ``t<n>y`` are extras. The
+abstract :class:`Group` (the action, its checks, orbits and permutation matrices) is in
+:mod:`nets.group_action`; a custom group subclasses it.
 """
 
 from __future__ import annotations
 
 import re
-from abc import ABC, ABCMeta, abstractmethod
-from functools import lru_cache
 from typing import Callable, Union
 
-import numpy as np
 import torch
 
-Element = Union[int, torch.Tensor]
+from nets.group_action import Element, Group
 
 __all__ = [
     "Group",
+    "Element",
     "Rotations",
     "CyclicTranslations",
     "Dihedral4",
@@ -38,188 +29,6 @@ __all__ = [
     "as_group",
     "available_groups",
 ]
-
-
-class _GroupMeta(ABCMeta):
-    """Checks every group right after construction: its action must permute the pixel grid."""
-
-    def __call__(cls, *args, **kwargs):
-        group = super().__call__(*args, **kwargs)
-        group._check_action()
-        return group
-
-
-class Group(ABC, metaclass=_GroupMeta):
-    """A finite group acting on images ``(..., H, W)`` by pixel permutations.
-
-    A custom group subclasses this and defines ``name``, ``order``, ``compose``, ``inverse`` and
-    ``_act_reference`` (the action on one ``(H, W)`` grid). Construction checks, on a small image
-    size the group accepts, that every element's action is a permutation of the pixel grid and
-    that the identity (element 0) leaves it unchanged, and raises ``ValueError`` otherwise (the
-    same check runs for every image size the group is later used at)."""
-
-    name: str
-    order: int
-    identity: int = 0
-
-    # ---- algebra -------------------------------------------------------
-    @abstractmethod
-    def compose(self, a: int, b: int) -> int:
-        """The product ``a b`` (apply ``b`` first, then ``a``)."""
-
-    @abstractmethod
-    def inverse(self, a: int) -> int:
-        """The element ``a^{-1}`` with ``a a^{-1} = a^{-1} a = identity``."""
-
-    @property
-    def elements(self) -> range:
-        return range(self.order)
-
-    def cayley_table(self) -> np.ndarray:
-        """``table[a, b] = compose(a, b)``, shape ``(order, order)``."""
-        return np.array([[self.compose(a, b) for b in self.elements] for a in self.elements])
-
-    # ---- geometry (implemented per group) -------------------------------
-    @abstractmethod
-    def _act_reference(self, grid: torch.Tensor, g: int) -> torch.Tensor:
-        """Reference action on one ``(H, W)`` grid (torch.rot90 / roll / flip).
-
-        Only used to build the cached index; the fast path is the gather.
-        """
-
-    def check_shape(self, H: int, W: int) -> None:
-        """Raise ``ValueError`` if the group cannot act on ``(H, W)`` images."""
-        if H < 1 or W < 1:
-            raise ValueError(f"{self.name}: image size must be positive, got H={H}, W={W}")
-
-    def _check_action(self) -> None:
-        """Raise ``ValueError`` unless the action permutes the pixel grid (at one accepted size)."""
-        order = int(getattr(self, "order", 0))
-        if order < 1:
-            raise ValueError(f"{type(self).__name__}: a group needs an order >= 1, got {order}")
-        for n in dict.fromkeys((36, 28, 2 * order, order, 12, 6, 4, 3, 2, 1)):
-            try:
-                self.check_shape(n, n)
-            except ValueError:
-                continue
-            _orbit_index(self, n, n, "cpu")  # validates every element's index
-            return
-
-    # ---- action ----------------------------------------------------------
-    def _check_element(self, g: int) -> int:
-        if isinstance(g, bool) or not isinstance(g, (int, np.integer)):
-            raise ValueError(f"{self.name}: group element must be an int, got {type(g).__name__}")
-        g = int(g)
-        if not 0 <= g < self.order:
-            raise ValueError(
-                f"{self.name}: element {g} is outside the group (elements are 0..{self.order - 1})"
-            )
-        return g
-
-    def index(self, g: int, H: int, W: int) -> torch.Tensor:
-        """Source index ``s_g`` of shape ``(H*W,)``: ``vec(g x)[p] = vec(x)[s_g[p]]``."""
-        g = self._check_element(g)
-        return self.orbit_index(H, W)[g]
-
-    def orbit_index(self, H: int, W: int, device: torch.device | str | None = None) -> torch.Tensor:
-        """Source indices of every element, shape ``(order, H*W)``, cached per size and device."""
-        self.check_shape(H, W)
-        return _orbit_index(self, int(H), int(W), str(torch.device(device or "cpu")))
-
-    def act(self, x: torch.Tensor, g: Element) -> torch.Tensor:
-        """Apply ``g`` to images.
-
-        x: ``(..., H, W)``; g: an int (same element for all images) or a tensor of
-        per-sample elements of shape ``(N,)`` for x of shape ``(N, ..., H, W)``.
-        Returns a tensor of the same shape and dtype as ``x``.
-        """
-        H, W = _image_size(self, x)
-        flat = x.reshape(*x.shape[:-2], H * W)
-        if isinstance(g, torch.Tensor):
-            if g.ndim == 0:
-                return self.act(x, int(g.item()))
-            if g.ndim != 1 or x.ndim < 3 or g.shape[0] != x.shape[0]:
-                raise ValueError(
-                    f"{self.name}: per-sample elements must have shape (N,) matching the batch of "
-                    f"x with shape (N, ..., H, W); got g of shape {tuple(g.shape)} and x of shape "
-                    f"{tuple(x.shape)}"
-                )
-            if g.dtype.is_floating_point or g.dtype == torch.bool:
-                raise ValueError(f"{self.name}: per-sample elements must be integers, got {g.dtype}")
-            if g.numel() and (int(g.min()) < 0 or int(g.max()) >= self.order):
-                raise ValueError(
-                    f"{self.name}: per-sample elements outside the group (elements are "
-                    f"0..{self.order - 1}); got values in [{int(g.min())}, {int(g.max())}]"
-                )
-            idx = self.orbit_index(H, W, x.device)[g.to(x.device, torch.long)]  # (N, HW)
-            idx = idx.view(g.shape[0], *([1] * (x.ndim - 3)), H * W).expand_as(flat)
-            return torch.gather(flat, -1, idx).view(x.shape)
-        g = self._check_element(g)
-        if g == self.identity:
-            return x.clone()
-        idx = self.orbit_index(H, W, x.device)[g]
-        # index_select is several times faster than advanced indexing flat[..., idx]
-        return torch.index_select(flat, -1, idx).view(x.shape)
-
-    def orbit(self, x: torch.Tensor) -> torch.Tensor:
-        """All transformed copies of ``x``: ``(..., H, W) -> (order, ..., H, W)``,
-        with ``out[g] = act(x, g)``."""
-        H, W = _image_size(self, x)
-        flat = x.reshape(*x.shape[:-2], H * W)
-        idx = self.orbit_index(H, W, x.device).reshape(-1)
-        out = torch.index_select(flat, -1, idx).view(*x.shape[:-2], self.order, H * W)
-        return out.movedim(-2, 0).reshape(self.order, *x.shape)
-
-    def permutation_matrix(self, g: int, H: int, W: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """Matrix ``P_g`` of shape ``(H*W, H*W)`` with ``vec(g x) = P_g vec(x)``."""
-        idx = self.index(g, H, W)
-        P = torch.zeros(H * W, H * W, dtype=dtype)
-        P[torch.arange(H * W), idx] = 1
-        return P
-
-    def random_elements(self, n: int, generator: torch.Generator | None = None,
-                        device: torch.device | str | None = None) -> torch.Tensor:
-        """``n`` elements drawn uniformly, shape ``(n,)``, dtype long."""
-        g = torch.randint(0, self.order, (n,), generator=generator)
-        return g.to(device) if device is not None else g
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, order={self.order})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Group) and type(other) is type(self) and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self.name))
-
-
-@lru_cache(maxsize=None)
-def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
-    grid = torch.arange(H * W, dtype=torch.long).view(H, W)
-    rows = []
-    for g in group.elements:
-        out = group._act_reference(grid.clone(), g)
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (H, W) or out.dtype != torch.long \
-                or not torch.equal(out.reshape(-1).sort().values, grid.reshape(-1)):
-            raise ValueError(
-                f"{group.name}: element {g} does not act by a permutation of the pixel grid of {H}x{W} images "
-                f"(its action on the index grid must return a ({H}, {W}) long tensor holding every index once); "
-                f"a Group must move pixel values, never resample or blend them")
-        rows.append(out.reshape(-1))
-    idx = torch.stack(rows)
-    if not torch.equal(idx[group.identity], grid.reshape(-1)):
-        raise ValueError(f"{group.name}: element {group.identity} (the identity) must leave every pixel in place")
-    return idx.to(device)
-
-
-def _image_size(group: Group, x: torch.Tensor) -> tuple[int, int]:
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{group.name}: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim < 2:
-        raise ValueError(f"{group.name}: x must have shape (..., H, W), got {tuple(x.shape)}")
-    H, W = x.shape[-2:]
-    group.check_shape(H, W)
-    return H, W
 
 
 class Rotations(Group):
