@@ -1,6 +1,6 @@
 """The verdict per claim: each of the paper's claims 1-5 (and Figure 2's) decided from the measured
 numbers by explicit thresholds (:class:`Thresholds`), every check on a 95% interval over seeds or
-a paired comparison (:mod:`nets.stats`, :mod:`nets.evidence`).
+a paired comparison (:mod:`nets.stats`, :mod:`nets.evidence`), each a :class:`nets.claim_checks.Check`.
 
 :func:`verdicts` is pure: results dicts (experiment name -> the JSON's dict) in, :class:`Verdict`
 objects out. :mod:`nets.report` renders them into REPORT.md; :mod:`nets.cnn_report` applies them
@@ -10,12 +10,12 @@ decide it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
 import nets.evidence as ev
-from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, claim_status, decide, seeds_to_decide
+from nets.claim_checks import Check, check, fmt, log_check, pm_text
+from nets.stats import Interval, claim_status
 
 __all__ = [
     "MEASURES",
@@ -34,6 +34,7 @@ __all__ = [
 
 MEASURES = ("accuracy", "LI", "DI", "SI")
 GROUP_NAMES = {"r4": "R²₄ (4 rotations)", "t3": "T²₃ (3 x-translations)"}
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -88,28 +89,6 @@ class Thresholds:
 
 
 @dataclass
-class Check:
-    """One comparison of a measured number (with its 95% interval) with a threshold.
-
-    ``outcome`` follows :func:`nets.stats.decide`; ``n`` is the number of seeds
-    (pairs, for a paired comparison) the interval rests on; for an undecided check on a t interval,
-    ``seeds_to_decide`` is :func:`nets.stats.seeds_to_decide` (a planning figure) and ``towards``
-    the outcome its estimate's side of the bound points to ("holds" or "fails")."""
-
-    what: str
-    outcome: Outcome
-    detail: str
-    n: int = 0
-    seeds_to_decide: int | None = None
-    towards: Outcome | None = None
-
-    @property
-    def passed(self) -> bool | None:
-        """True when it holds, False when it fails, None when undecided or not measured."""
-        return {"holds": True, "fails": False}.get(self.outcome)
-
-
-@dataclass
 class Verdict:
     claim: str  # "1" .. "5", "Fig. 2"
     statement: str
@@ -133,65 +112,7 @@ CLAIMS = {
 }
 
 
-# ---- formatting -----------------------------------------------------------------
-def fmt(v: float | None, digits: int = 3) -> str:
-    """Compact number: fixed for ordinary magnitudes, scientific for tiny ones."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    v = float(v)
-    if v == 0:
-        return "0"
-    if abs(v) < 10 ** -(digits - 1) or abs(v) >= 1e5:
-        return f"{v:.1e}"
-    return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:.{max(digits - len(str(int(abs(v)))), 1)}f}"
-
-
-def pm_text(entry: Mapping | None, scale: float = 1.0, digits: int = 3) -> str:
-    if not entry or entry.get("mean") is None:
-        return "n/a"
-    return f"{fmt(scale * entry['mean'], digits)} ± {fmt(scale * (entry.get('std') or 0.0), 2)}"
-
-
-def _mean(entry: Mapping | None, scale: float = 1.0) -> float | None:
-    if not entry or entry.get("mean") is None:
-        return None
-    return scale * float(entry["mean"])
-
-
-_MARK = {"holds": "✓ holds", "fails": "✗ fails", "undecided": "? undecided"}
-
-
-def _check(what: str, iv: Interval | None, op: str, bound: float | None, bound_text: str | None = None, *,
-           label: str | None = None, shown: str | None = None, test: PairedTest | None = None) -> Check:
-    """Decide ``iv <op> bound`` by :func:`nets.stats.decide` and say how."""
-    outcome = decide(iv, op, bound)
-    if outcome == "not measured":
-        return Check(what, outcome, f"{what}: not measured (no per-seed values)")
-    value = shown if shown is not None else ev.iv_text(iv, fmt)
-    how = "" if test is None or not iv.defined else f" ({ev.p_text(test)})"
-    mark = _MARK[outcome]
-    meets = iv.estimate <= bound if op == "<=" else iv.estimate >= bound  # the estimate's side of the bound
-    if not iv.defined:  # one seed: no interval, so no decision; say which side the point lies on
-        mark += f" (the point value {'meets' if meets else 'misses'} it)"
-    needs = f"needs {op} {bound_text if bound_text is not None else fmt(bound)}"
-    plan = seeds_to_decide(iv, op, bound) if outcome == "undecided" else None
-    towards = None
-    if plan is not None:
-        towards = "holds" if meets else "fails"
-        many = f"more than {MAX_PLANNED_SEEDS}" if plan > MAX_PLANNED_SEEDS else f"about {plan}"
-        needs += f"; {many} seeds would decide it, towards {towards}"
-    return Check(what, outcome, f"{label or what} = {value}{how} {mark} ({needs})", iv.n, plan, towards)
-
-
-def _log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, bound_text: str,
-               label: str) -> Check:
-    """Decide a paired log-ratio against ``log(ratio_bound)``, shown as a ratio."""
-    if test is None:
-        return _check(what, None, op, None)
-    return _check(what, test.interval, op, math.log(ratio_bound), bound_text, label=label,
-                  shown=ev.ratio_text(test, fmt), test=test)
-
-
+# ---- nu selections ----------------------------------------------------------
 def missed_target(sel: Mapping | None) -> bool:
     """Whether a nu selection record (``nets.experiments.table1.tune``) says no nu of
     its grid reached the SI target, so the largest-SI nu was used instead."""
@@ -210,6 +131,11 @@ def missed_target_note(label: str, sel: Mapping) -> str:
     return (f"{label}: no nu in the grid {sel.get('grid')} reached SI >= {sel.get('target')} on validation; "
             f"the largest-SI nu = {sel.get('chosen')} was used.")
 
+
+def _mean(entry: Mapping | None, scale: float = 1.0) -> float | None:
+    if not entry or entry.get("mean") is None:
+        return None
+    return scale * float(entry["mean"])
 
 
 # ---- verdicts -------------------------------------------------------------------
@@ -241,25 +167,25 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
 
             # (1)
             v["1"].checks += [
-                _check(f"{G} WT LI", one("WT", "LI"), "<=", t.wt_li_max),
-                _check(f"{G} WT DI", one("WT", "DI"), "<=", t.wt_di_max),
-                _check(f"{G} WT SI", one("WT", "SI"), ">=", t.wt_si_min),
+                check(f"{G} WT LI", one("WT", "LI"), "<=", t.wt_li_max),
+                check(f"{G} WT DI", one("WT", "DI"), "<=", t.wt_di_max),
+                check(f"{G} WT SI", one("WT", "SI"), ">=", t.wt_si_min),
             ]
             # (2)
             gap = ev.paired(_table1_seeds(t1, g, "DA", "accuracy"), _table1_seeds(t1, g, "WT", "accuracy"))
             v["2"].checks += [
-                _check(f"{G} DA accuracy (%)", gap and gap.interval, ">=", -t.da_acc_gap_max,
+                check(f"{G} DA accuracy (%)", gap and gap.interval, ">=", -t.da_acc_gap_max,
                        f"-{t.da_acc_gap_max:g} points", label=f"{G} DA - WT accuracy (points)", test=gap),
-                _check(f"{G} DA DI", one("DA", "DI"), "<=", t.da_di_max),
-                _check(f"{G} DA LI", one("DA", "LI"), ">=", t.da_li_min),
-                _check(f"{G} DA SI", one("DA", "SI"), "<=", t.da_si_max),
+                check(f"{G} DA DI", one("DA", "DI"), "<=", t.da_di_max),
+                check(f"{G} DA LI", one("DA", "LI"), ">=", t.da_li_min),
+                check(f"{G} DA SI", one("DA", "SI"), "<=", t.da_si_max),
             ]
             # (3)
             cost = ev.paired(_table1_seeds(t1, g, "IR", "accuracy"), _table1_seeds(t1, g, "WT", "accuracy"))
             v["3"].checks += [
-                _check(f"{G} IR SI", one("IR", "SI"), ">=", t.ir_si_min),
-                _check(f"{G} IR LI", one("IR", "LI"), "<=", t.ir_li_max),
-                _check(f"{G} IR accuracy (%)", cost and cost.interval, "<=", -t.ir_acc_cost_min,
+                check(f"{G} IR SI", one("IR", "SI"), ">=", t.ir_si_min),
+                check(f"{G} IR LI", one("IR", "LI"), "<=", t.ir_li_max),
+                check(f"{G} IR accuracy (%)", cost and cost.interval, "<=", -t.ir_acc_cost_min,
                        f"-{t.ir_acc_cost_min:g} points", label=f"{G} IR - WT accuracy (points)", test=cost),
             ]
             sel = t1["groups"][g].get("nu_selection")
@@ -277,20 +203,20 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 runs = methods["DA"].get("runs")
                 growth = ev.paired(ev.per_seed(runs, lambda r: r["DI"][i1]),
                                    ev.per_seed(runs, lambda r: r["DI"][i0]), log=True)
-                v["4"].checks.append(_log_check(
+                v["4"].checks.append(log_check(
                     f"{G} DA DI(beta={betas[i1]:g})", growth, ">=", t.drift_da_growth_min,
                     f"{t.drift_da_growth_min:g}", f"{G} DA DI(beta={betas[i1]:g}) / DI(beta={betas[i0]:g})"))
             for m in ("WT", "IR"):
                 if m in methods:
                     worst = ev.per_seed(methods[m].get("runs"), lambda r: max(r["DI"]))
-                    v["4"].checks.append(_check(f"{G} {m} max DI over beta", ev.interval(worst), "<=",
+                    v["4"].checks.append(check(f"{G} {m} max DI over beta", ev.interval(worst), "<=",
                                                 t.drift_low_di_max))
             if "WT" in methods and "DA" in methods and later:
                 def kept(m: str) -> ev.SeedValues:
                     return ev.per_seed(methods[m].get("runs"),
                                        lambda r: sum(r["accuracy_ratio"][i] for i in later) / len(later))
                 diff = ev.paired(kept("WT"), kept("DA"))
-                v["4"].checks.append(_check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=",
+                v["4"].checks.append(check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=",
                                             0.0, "0 (WT keeps at least DA's share)",
                                             label=f"{G} WT - DA mean Acc ratio over beta>0", test=diff))
 
@@ -305,15 +231,15 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                     continue
                 test = ev.paired(ev.per_seed(m.get("runs"), ev.measure("sigma_max")),
                                  ev.per_seed(da_runs, ev.measure("sigma_max")), log=True)
-                check = _log_check(f"{G} IR-{m['regularizer']} sigma_max", test, "<=", t.spectral_ratio_max,
+                c = log_check(f"{G} IR-{m['regularizer']} sigma_max", test, "<=", t.spectral_ratio_max,
                                    f"{t.spectral_ratio_max:g}", f"{G} IR-{m['regularizer']} / DA sigma_max")
-                v["5"].checks.append(check)
+                v["5"].checks.append(c)
                 # where a failing form's logits grew along the class-common direction the softmax
                 # ignores, say what sigma_max is on the rest (informative; the verdict stays on f)
                 share = _mean(m.get("common_logit_share"))
                 centered = ev.paired(ev.per_seed(m.get("runs"), ev.measure("sigma_max_centered")),
                                      ev.per_seed(da_runs, ev.measure("sigma_max_centered")), log=True)
-                if (check.outcome != "holds" and share is not None and share >= t.common_share_note
+                if (c.outcome != "holds" and share is not None and share >= t.common_share_note
                         and centered is not None):
                     v["5"].notes.append(
                         f"{G} IR-{m['regularizer']}: {fmt(share)} of its logits' norm is a shift common to all "
@@ -333,5 +259,5 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
             for m, op, bound in (("WT", "<=", t.tsne_wt_ratio_max), ("DA", ">=", t.tsne_da_ratio_min)):
                 if m in ms:
                     iv = ev.interval(ev.per_seed(ev.tsne_runs(ms[m], seeds), ev.measure("ratio")))
-                    v["Fig. 2"].checks.append(_check(f"{G} {m} orbit/class distance", iv, op, bound))
+                    v["Fig. 2"].checks.append(check(f"{G} {m} orbit/class distance", iv, op, bound))
     return out

@@ -1,0 +1,95 @@
+"""One check of a measured number against a claim's bound, and how it reads in REPORT.md.
+
+:func:`check` decides a 95% interval against a bound (:func:`nets.stats.decide`): it holds when
+the interval lies wholly on the bound's side, fails when it lies wholly on the other, and is
+undecided otherwise, with a planning figure of the seeds that would decide it; :func:`log_check`
+does so for a paired log-ratio, shown as a ratio. :func:`fmt` and :func:`pm_text` are the
+report's number formatters. :mod:`nets.verdicts` builds the claims' verdicts from these checks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import nets.evidence as ev
+from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
+
+__all__ = ["Check", "check", "log_check", "fmt", "pm_text"]
+
+
+@dataclass
+class Check:
+    """One comparison of a measured number (with its 95% interval) with a threshold.
+
+    ``outcome`` follows :func:`nets.stats.decide`; ``n`` is the number of seeds
+    (pairs, for a paired comparison) the interval rests on; for an undecided check on a t interval,
+    ``seeds_to_decide`` is :func:`nets.stats.seeds_to_decide` (a planning figure) and ``towards``
+    the outcome its estimate's side of the bound points to ("holds" or "fails")."""
+
+    what: str
+    outcome: Outcome
+    detail: str
+    n: int = 0
+    seeds_to_decide: int | None = None
+    towards: Outcome | None = None
+
+    @property
+    def passed(self) -> bool | None:
+        """True when it holds, False when it fails, None when undecided or not measured."""
+        return {"holds": True, "fails": False}.get(self.outcome)
+
+
+def fmt(v: float | None, digits: int = 3) -> str:
+    """Compact number: fixed for ordinary magnitudes, scientific for tiny ones."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    v = float(v)
+    if v == 0:
+        return "0"
+    if abs(v) < 10 ** -(digits - 1) or abs(v) >= 1e5:
+        return f"{v:.1e}"
+    return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:.{max(digits - len(str(int(abs(v)))), 1)}f}"
+
+
+def pm_text(entry: Mapping | None, scale: float = 1.0, digits: int = 3) -> str:
+    if not entry or entry.get("mean") is None:
+        return "n/a"
+    return f"{fmt(scale * entry['mean'], digits)} ± {fmt(scale * (entry.get('std') or 0.0), 2)}"
+
+
+_MARK = {"holds": "✓ holds", "fails": "✗ fails", "undecided": "? undecided"}
+
+
+def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_text: str | None = None, *,
+          label: str | None = None, shown: str | None = None, test: PairedTest | None = None) -> Check:
+    """Decide ``iv <op> bound`` (``op`` is ``"<="`` or ``">="``) by :func:`nets.stats.decide` and say how:
+    the :class:`Check`'s ``detail`` reads ``LABEL = VALUE [LOW, HIGH] MARK (needs OP BOUND)``, with the
+    seeds that would decide an undecided check. ``iv`` None (nothing measured) gives "not measured"."""
+    outcome = decide(iv, op, bound)
+    if outcome == "not measured":
+        return Check(what, outcome, f"{what}: not measured (no per-seed values)")
+    value = shown if shown is not None else ev.iv_text(iv, fmt)
+    how = "" if test is None or not iv.defined else f" ({ev.p_text(test)})"
+    mark = _MARK[outcome]
+    meets = iv.estimate <= bound if op == "<=" else iv.estimate >= bound  # the estimate's side of the bound
+    if not iv.defined:  # one seed: no interval, so no decision; say which side the point lies on
+        mark += f" (the point value {'meets' if meets else 'misses'} it)"
+    needs = f"needs {op} {bound_text if bound_text is not None else fmt(bound)}"
+    plan = seeds_to_decide(iv, op, bound) if outcome == "undecided" else None
+    towards = None
+    if plan is not None:
+        towards = "holds" if meets else "fails"
+        many = f"more than {MAX_PLANNED_SEEDS}" if plan > MAX_PLANNED_SEEDS else f"about {plan}"
+        needs += f"; {many} seeds would decide it, towards {towards}"
+    return Check(what, outcome, f"{label or what} = {value}{how} {mark} ({needs})", iv.n, plan, towards)
+
+
+def log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, bound_text: str,
+              label: str) -> Check:
+    """Decide a paired log-ratio against ``log(ratio_bound)``, shown as a ratio."""
+    if test is None:
+        return check(what, None, op, None)
+    return check(what, test.interval, op, math.log(ratio_bound), bound_text, label=label,
+                 shown=ev.ratio_text(test, fmt), test=test)
