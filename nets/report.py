@@ -18,6 +18,7 @@ from typing import Mapping
 from nets.centered_report import centered_section
 from nets.experiment_sections import drift_section, saliency_section, spectral_section, table1_section, tsne_section
 from nets.cnn_report import cnn_section
+from nets.experiments.profiles import PROFILES
 from nets.markdown import markdown_table
 from nets.results_io import (  # the paper's numbers are re-exported here
     EXPERIMENTS,
@@ -62,6 +63,20 @@ def completeness(results: Mapping[str, Mapping]) -> list[str]:
     return gaps
 
 
+def grid_notes(profile: Mapping) -> list[str]:
+    """One sentence per regularizer form whose recorded nu grid (a results file's ``meta.profile``)
+    is not its named profile's (``table1 --nu-grid``); none for a profile this package does not know."""
+    default = PROFILES.get(profile.get("name"))
+    if default is None:
+        return []
+    base = {form: [float(nu) for nu in grid] for form, grid in default.nu_grids}
+    used = {form: [float(nu) for nu in grid] for form, grid in (profile.get("nu_grids") or {}).items()}
+    return [f"IR's {form.replace('_', '-')} form searched ν over {', '.join(f'{nu:g}' for nu in grid)} "
+            f"(`--nu-grid`), not the `{profile['name']}` profile's {', '.join(f'{nu:g}' for nu in base[form])}; "
+            "every other setting is the profile's."
+            for form, grid in used.items() if form in base and grid != base[form]]
+
+
 def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Thresholds(),
                   fig_dir: str = "figures", available_figures: set[str] | None = None,
                   command: str | None = None, total_wall_time_s: float | None = None) -> str:
@@ -90,6 +105,7 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
             f"> **Not the paper's protocol**: profile `{prof.get('name')}` uses {len(prof.get('seeds', []))} seed(s) "
             f"and {prof.get('epochs')} epochs (paper: 4 seeds, 300 epochs), and fewer samples for some measures "
             "(see Provenance). Its verdicts describe these runs, not the paper's.\n")
+    lines += [f"> **Another ν grid**: {note}\n" for note in grid_notes(prof)]
     partial = completeness(results)
     if partial:
         lines.append("> **Partial results**: " + "; ".join(partial) + ". Verdicts use only what ran; a claim "

@@ -13,6 +13,7 @@ import pytest
 
 from nets.__main__ import main
 from nets.experiments.profiles import PAPER_NU_GRIDS, get_profile
+from nets.report import grid_notes, write_report
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +68,15 @@ def test_with_nu_grid_replaces_one_form_sorted_and_refuses_an_unknown_form():
     assert wider.nu_grid("kl") == dict(PAPER_NU_GRIDS)["kl"] and paper.nu_grid("logit") == dict(PAPER_NU_GRIDS)["logit"]
     with pytest.raises(ValueError, match="no nu grid for regularizer 'entropy'"):
         paper.with_nu_grid("entropy", [1.0])
+
+
+def test_the_report_says_which_grid_was_searched_instead_of_the_profiles(wide):
+    text = write_report(wide).read_text()
+    assert "> **Another ν grid**: IR's logit form searched ν over 100, 300 (`--nu-grid`), not the `smoke` profile's 1, 100" in text
+
+
+def test_a_report_of_the_profiles_own_grid_has_no_such_note():
+    assert grid_notes(get_profile("paper").to_dict()) == []
+    assert grid_notes(get_profile("quick").with_nu_grid("kl", [5.0]).to_dict()) == [
+        "IR's kl form searched ν over 5 (`--nu-grid`), not the `quick` profile's 30, 300, 1000; every other setting "
+        "is the profile's."]
