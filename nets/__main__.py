@@ -16,7 +16,7 @@ import time
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
-from nets.commands import DEFAULTS, UsageError, build_parser, default_results_root
+from nets.commands import DEFAULTS, LOGIT_GRID_COMMANDS, UsageError, build_parser, default_results_root
 from nets.experiments.profiles import PAPER_DATASET
 from nets.results_io import EXPERIMENTS
 from nets.reuse import ReuseRefused, reuse_checkpoints
@@ -77,7 +77,7 @@ def _profile(args: argparse.Namespace):
         if args.groups:
             profile = profile.with_groups(args.groups)
         profile = profile.with_dataset(args.dataset)
-        if args.command == "table1" and args.nu_grid is not None:
+        if args.command in LOGIT_GRID_COMMANDS and args.nu_grid is not None:
             profile = profile.with_nu_grid("logit", args.nu_grid)
     except ValueError as e:
         raise UsageError(str(e)) from None

@@ -20,7 +20,7 @@ from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTI
 from nets.precision import PRECISIONS
 from nets.results_io import RESULTS_ROOT
 
-__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
+__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "LOGIT_GRID_COMMANDS", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
            "BF16_RESULTS_ROOT", "build_parser", "subcommand_names", "extensions"]
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
@@ -125,6 +125,11 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 #: Subcommands that train nothing and evaluate checkpoints (no --executor, no --precision).
 EVALUATION_ONLY = ("scale", "si-settings")
 
+#: Subcommands whose ``--nu-grid`` replaces the profile's grid of IR's logit form (the CNN's and the
+#: centered form's ``--nu-grid`` are their own experiments' grids).
+LOGIT_GRID_COMMANDS = ("table1", "drift", "spectral", "tsne", "saliency", "reproduce", "intervals", "scale",
+                       "si-settings")
+
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
@@ -186,11 +191,12 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
             sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
                             help="IR's (logit form) nu values, searched smallest first, instead of the profile's "
                                  "CNN grid (paper: 10 30 100; the paper's MLP grid: 1 3 10 30 100)")
-        if s.name == "table1":
+        if s.name in LOGIT_GRID_COMMANDS:
             sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
                             help="IR's (logit form) nu values, searched smallest first, instead of the profile's "
-                                 "(paper: 1 3 10 30 100); recorded in table1.json, and a folder whose results used "
-                                 "another grid is refused, so write elsewhere with --results (docs/fmnist.md)")
+                                 "(paper: 1 3 10 30 100); recorded in every results file, and a folder whose "
+                                 "results used another grid is refused, so write elsewhere with --results and give "
+                                 "the same grid to every later command on that folder (docs/fmnist.md)")
         if s.name == "centered":
             sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
                             help="the centered form's nu values, searched smallest first, instead of the "

@@ -1,5 +1,6 @@
 """``python -m nets table1 --nu-grid NU ...``: IR's (logit form) nu search over a grid given on the
-command line instead of the profile's (docs/fmnist.md uses it to try nu beyond the paper's grid).
+command line instead of the profile's (docs/fmnist.md uses it to try nu beyond the paper's grid),
+and the later experiments on that folder given the same grid.
 
 One smoke run, R4 only, one seed (about 10 s on 2 CPU cores), shared by the tests of this module.
 """
@@ -80,3 +81,14 @@ def test_a_report_of_the_profiles_own_grid_has_no_such_note():
     assert grid_notes(get_profile("quick").with_nu_grid("kl", [5.0]).to_dict()) == [
         "IR's kl form searched ν over 5 (`--nu-grid`), not the `quick` profile's 30, 300, 1000; every other setting "
         "is the profile's."]
+
+
+def test_a_later_experiment_given_the_same_grid_runs_on_that_folders_models(wide, run_cli, checkpoint_mtimes):
+    before = checkpoint_mtimes(wide)
+    rc, _, err = run_cli("drift", "--profile", "smoke", "--groups", "r4", "--nu-grid", "100", "300", "--results",
+                         str(wide.parent), "--no-progress", "--threads", "1")
+    assert rc == 0, err
+    drift = json.loads((wide / "drift.json").read_text())
+    assert drift["meta"]["profile"]["nu_grids"]["logit"] == [100.0, 300.0]
+    assert checkpoint_mtimes(wide) == before  # Table 1's models are loaded, none retrained
+
