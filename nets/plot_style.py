@@ -135,7 +135,7 @@ def style_axes(ax) -> None:
 
 
 
-def save_figure(fig: Figure, stem: str | Path, dpi: int = 200) -> list[Path]:
+def save_figure(fig: Figure, stem: str | Path, dpi: int = 150) -> list[Path]:
     """Save ``fig`` as ``<stem>.png`` (at ``dpi``, at least 150) and ``<stem>.pdf`` (TrueType
     fonts); returns both paths."""
     stem = Path(stem)
