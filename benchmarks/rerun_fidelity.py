@@ -10,7 +10,7 @@ Usage::
 
 For every group both files hold, every method both trained alike (WT, DA; IR only where both chose
 the same nu) and every measure (accuracy, LI, DI, SI): the two means over seeds, the paired
-difference ``b - a`` over the common seeds with its 95% t interval (:func:`nets.stats.paired_t`),
+difference ``b - a`` over the common seeds with its 95% t interval (:func:`nets.evidence.paired`),
 ``a``'s seed standard deviation and ``z`` = |difference| / that std. For the nu search, every nu
 both files tried: the two mean validation SI and accuracy. Each file's provenance (commit, CPU,
 versions, command) is copied into the output. Runs are deterministic on one machine
@@ -27,24 +27,22 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import nets.evidence as ev  # noqa: E402
 from nets.results_io import read_json, write_json  # noqa: E402
-from nets.stats import paired_t  # noqa: E402
 
 MEASURES = ("accuracy", "LI", "DI", "SI")
 PROVENANCE = ("git_commit", "git_dirty", "command", "started_at", "device", "precision", "cpu", "versions")
 
 
+#: Profile fields two reruns may differ in: the nu grid searched and the groups run.
+MAY_DIFFER = ("nu_grids", "groups")
+
+
 def _same_protocol(a: dict, b: dict) -> None:
-    pa, pb = dict(a["meta"]["profile"]), dict(b["meta"]["profile"])
-    for p in (pa, pb):  # the grid and the groups run may differ; everything else must not
-        p.pop("nu_grids", None), p.pop("groups", None)
-    diff = sorted(k for k in pa.keys() | pb.keys() if pa.get(k) != pb.get(k))
+    pa, pb = a["meta"]["profile"], b["meta"]["profile"]
+    diff = sorted(k for k in pa.keys() | pb.keys() if k not in MAY_DIFFER and pa.get(k) != pb.get(k))
     if diff:
         raise ValueError(f"the two runs differ in {', '.join(diff)}: not reruns of one protocol")
-
-
-def _by_seed(entry: dict, measure: str) -> dict[int, float]:
-    return {int(r["seed"]): float(r[measure]) for r in entry["runs"]}
 
 
 def compare(a: dict, b: dict, groups: list[str] | None = None) -> dict:
@@ -58,15 +56,16 @@ def compare(a: dict, b: dict, groups: list[str] | None = None) -> dict:
             if method not in mb or ma[method].get("nu") != mb[method].get("nu"):
                 continue  # IR at another nu is another model, not a rerun
             for measure in MEASURES:
-                sa, sb = _by_seed(ma[method], measure), _by_seed(mb[method], measure)
-                seeds = sorted(sa.keys() & sb.keys())
-                test = paired_t([sb[s] for s in seeds], [sa[s] for s in seeds])
+                test = ev.paired(ev.per_seed(mb[method]["runs"], ev.measure(measure)),
+                                 ev.per_seed(ma[method]["runs"], ev.measure(measure)))
+                if test is None:
+                    raise ValueError(f"{g} {method} {measure}: the two runs share no seed")
                 std = float(ma[method][measure]["std"])
                 diff = test.interval.estimate
                 rows.append({"group": g, "method": method, "nu": ma[method].get("nu"), "measure": measure,
                              "a": float(ma[method][measure]["mean"]), "b": float(mb[method][measure]["mean"]),
                              "b_minus_a": diff, "low": test.interval.low, "high": test.interval.high,
-                             "p_value": test.p_value, "n": len(seeds), "a_seed_std": std,
+                             "p_value": test.p_value, "n": test.n, "a_seed_std": std,
                              "z": abs(diff) / std if std > 0 else None})
         sel_a, sel_b = a["groups"][g].get("nu_selection") or {}, b["groups"][g].get("nu_selection") or {}
         for i, nu in enumerate(sel_a.get("grid", [])):
