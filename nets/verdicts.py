@@ -175,7 +175,7 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
             gap = ev.paired(_table1_seeds(t1, g, "DA", "accuracy"), _table1_seeds(t1, g, "WT", "accuracy"))
             v["2"].checks += [
                 check(f"{G} DA accuracy (%)", gap and gap.interval, ">=", -t.da_acc_gap_max,
-                       f"-{t.da_acc_gap_max:g} points", label=f"{G} DA - WT accuracy (points)", test=gap),
+                      f"-{t.da_acc_gap_max:g} points", label=f"{G} DA - WT accuracy (points)", test=gap),
                 check(f"{G} DA DI", one("DA", "DI"), "<=", t.da_di_max),
                 check(f"{G} DA LI", one("DA", "LI"), ">=", t.da_li_min),
                 check(f"{G} DA SI", one("DA", "SI"), "<=", t.da_si_max),
@@ -186,7 +186,7 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 check(f"{G} IR SI", one("IR", "SI"), ">=", t.ir_si_min),
                 check(f"{G} IR LI", one("IR", "LI"), "<=", t.ir_li_max),
                 check(f"{G} IR accuracy (%)", cost and cost.interval, "<=", -t.ir_acc_cost_min,
-                       f"-{t.ir_acc_cost_min:g} points", label=f"{G} IR - WT accuracy (points)", test=cost),
+                      f"-{t.ir_acc_cost_min:g} points", label=f"{G} IR - WT accuracy (points)", test=cost),
             ]
             sel = t1["groups"][g].get("nu_selection")
             if missed_target(sel):
@@ -210,15 +210,15 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 if m in methods:
                     worst = ev.per_seed(methods[m].get("runs"), lambda r: max(r["DI"]))
                     v["4"].checks.append(check(f"{G} {m} max DI over beta", ev.interval(worst), "<=",
-                                                t.drift_low_di_max))
+                                               t.drift_low_di_max))
             if "WT" in methods and "DA" in methods and later:
                 def kept(m: str) -> ev.SeedValues:
                     return ev.per_seed(methods[m].get("runs"),
                                        lambda r: sum(r["accuracy_ratio"][i] for i in later) / len(later))
                 diff = ev.paired(kept("WT"), kept("DA"))
                 v["4"].checks.append(check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=",
-                                            0.0, "0 (WT keeps at least DA's share)",
-                                            label=f"{G} WT - DA mean Acc ratio over beta>0", test=diff))
+                                           0.0, "0 (WT keeps at least DA's share)",
+                                           label=f"{G} WT - DA mean Acc ratio over beta>0", test=diff))
 
     sp = results.get("spectral")
     if sp:
@@ -232,7 +232,7 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 test = ev.paired(ev.per_seed(m.get("runs"), ev.measure("sigma_max")),
                                  ev.per_seed(da_runs, ev.measure("sigma_max")), log=True)
                 c = log_check(f"{G} IR-{m['regularizer']} sigma_max", test, "<=", t.spectral_ratio_max,
-                                   f"{t.spectral_ratio_max:g}", f"{G} IR-{m['regularizer']} / DA sigma_max")
+                              f"{t.spectral_ratio_max:g}", f"{G} IR-{m['regularizer']} / DA sigma_max")
                 v["5"].checks.append(c)
                 # where a failing form's logits grew along the class-common direction the softmax
                 # ignores, say what sigma_max is on the rest (informative; the verdict stays on f)

@@ -106,7 +106,7 @@ class Profile:
         return replace(self, groups=tuple(g for g in self.groups if g in groups))
 
     def with_nu_grid(self, regularizer: str, grid: Sequence[float]) -> "Profile":
-        """The same profile with another nu grid for one regularizer form (``table1 --nu-grid``
+        """The same profile with another nu grid for one regularizer form (the CLI's ``--nu-grid``
         replaces the logit form's): the search then tries ``grid``, checked and sorted by
         :func:`check_nu_grid`. Raises ValueError for a form the profile has no grid for, or a bad grid."""
         self.nu_grid(regularizer)
