@@ -18,6 +18,7 @@ from typing import Sequence
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
 from nets.commands import DEFAULTS, LOGIT_GRID_COMMANDS, UsageError, build_parser, default_results_root
 from nets.experiments.profiles import PAPER_DATASET
+from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.results_io import EXPERIMENTS
 from nets.reuse import ReuseRefused, reuse_checkpoints
 
@@ -113,13 +114,9 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
 
     extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
     if args.command == "si-settings" and args.settings is not None:
-        from nets.experiments.si_maps import SETTINGS
-
-        extra["settings"] = {k: SETTINGS[k] for k in dict.fromkeys(["paper", *args.settings])}
+        extra["settings"] = {k: SI_SETTINGS[k] for k in dict.fromkeys(["paper", *args.settings])}
     if args.command == "si-settings" and args.methods is not None:
-        from nets.experiments.si_maps import METHODS
-
-        extra["methods"] = tuple(m for m in METHODS if m in args.methods)
+        extra["methods"] = tuple(m for m in SI_METHODS if m in args.methods)
     if args.command in ("scale", "si-settings") and args.model != "mlp":
         extra["model"] = args.model
     if args.command == "centered" and args.nu_grid is not None:
