@@ -137,7 +137,10 @@ def _batch_dependent_modules(model: nn.Module) -> list[str]:
     found = []
     for name, m in model.named_modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            if m.training or m.running_mean is None:
+            if m.running_mean is None:
+                found.append(f"{name or type(model).__name__} ({type(m).__name__} using batch statistics, "
+                             f"track_running_stats=False)")
+            elif m.training:
                 found.append(f"{name or type(model).__name__} ({type(m).__name__} using batch statistics)")
         elif isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
             found.append(f"{name or type(model).__name__} ({type(m).__name__} in training mode)")
@@ -161,8 +164,10 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
         return
     bad = _batch_dependent_modules(model)
     if bad:
+        fix = ("call model.eval() before measuring it" if any("track_running_stats" not in b for b in bad)
+               else "model.eval() cannot fix it: give the normalization running statistics")
         raise ValueError(f"model outputs depend on the rest of the batch or on chance: {', '.join(bad[:3])}"
-                         f"{' ...' if len(bad) > 3 else ''}; call model.eval() before measuring it")
+                         f"{' ...' if len(bad) > 3 else ''}; {fix}")
     p = next((t for t in model.parameters() if t.is_floating_point()), None)
     if p is not None and p.dtype != x.dtype:
         raise ValueError(f"x has dtype {x.dtype} but the model's parameters are {p.dtype}; "
@@ -198,18 +203,22 @@ def _shape_str(shape: Sequence) -> str:
 def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
     """``model(inputs)``, checked: logits ``(M, classes)`` for ``inputs (M, ...)``, all finite.
 
-    A model that raises on ``inputs`` gets a one-line ``ValueError`` naming the shape given and,
-    when adding or removing one channel axis makes the model accept it, the shape it needs.
-    Gradients flow through (the caller chooses ``no_grad``).
+    A model that raises on ``inputs`` (any ``Exception``: a shape mismatch, an ``assert`` on the
+    layout, a ``KeyError``) gets a one-line ``ValueError`` naming the layout given, ``(M, *C, H,
+    W)`` (``M`` is the batch the measure built: an orbit holds ``|G|`` times the samples), what the
+    model raised and, when adding or removing one channel axis makes the model accept it, the
+    layout it needs. Gradients flow through (the caller chooses ``no_grad``).
     """
     try:
         out = model(inputs)
-    except (RuntimeError, ValueError, TypeError, IndexError) as e:
+    except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
         needed = _probe_layouts(model, inputs.detach())
         need = f"; it accepts {_shape_str(needed)}" if needed else ""
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"model refused input of shape {_shape_str(inputs.shape)}{need} "
-                         f"(images must be (N, *C, H, W) as the model expects; model said: {first})") from e
+        said = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        said = f"{type(e).__name__}: {said}" if said else type(e).__name__
+        raise ValueError(f"model refused input of shape {_shape_str(('M', *inputs.shape[1:]))} "
+                         f"(M = {inputs.shape[0]}){need} (images must be (N, *C, H, W) as the model expects; "
+                         f"model raised {said})") from e
     M = inputs.shape[0]
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != M:
         got = _shape_str(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

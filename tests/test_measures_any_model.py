@@ -178,8 +178,23 @@ MEASURES = {
 
 @pytest.mark.parametrize("name", MEASURES)
 def test_a_cnn_given_images_without_their_channel_axis_names_both_shapes(name):
-    with pytest.raises(ValueError, match=r"refused input of shape \(\d+, 6, 6\); it accepts \(M, 1, 6, 6\)"):
+    with pytest.raises(ValueError, match=r"refused input of shape \(M, 6, 6\) \(M = \d+\); it accepts \(M, 1, 6, 6\)"):
         MEASURES[name](cnn(1), images(1).squeeze(1))
+
+
+class AssertsRGB(nn.Module):
+    """A user's model that checks its input layout with ``assert``, not a shape error of torch's."""
+
+    def forward(self, x):
+        assert x.ndim == 4 and x.shape[1] == 3, f"expected (N, 3, H, W), got {tuple(x.shape)}"
+        return x.mean(dim=(2, 3))
+
+
+@pytest.mark.parametrize("name", MEASURES)
+def test_a_model_that_asserts_on_its_input_is_refused_in_one_line_naming_what_it_raised(name):
+    with pytest.raises(ValueError, match=r"refused input of shape \(M, 1, 6, 6\).*AssertionError: expected") as e:
+        MEASURES[name](AssertsRGB().double(), images(1))
+    assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("name", MEASURES)
@@ -187,6 +202,14 @@ def test_batch_norm_using_batch_statistics_is_refused(name):
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(32, 5)).double().train()
     with pytest.raises(ValueError, match="batch statistics.*model.eval"):
         MEASURES[name](model, images(1))
+
+
+def test_batch_norm_without_running_statistics_is_refused_without_suggesting_eval():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False), nn.Flatten(),
+                          nn.Linear(32, 5)).double().eval()
+    with pytest.raises(ValueError, match="track_running_stats=False.*cannot fix it") as e:
+        MEASURES["LI"](model, images(1))
+    assert "call model.eval()" not in str(e.value)
 
 
 @pytest.mark.parametrize("name", MEASURES)
