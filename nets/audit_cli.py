@@ -25,6 +25,7 @@ import argparse
 import importlib
 import io
 import json
+import re
 import shlex
 import sys
 import time
@@ -34,7 +35,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from nets.results_io import ResultsWriteError, run_provenance, write_bytes
+from nets.results_io import ResultsWriteError, check_folder, run_provenance, write_bytes
 
 __all__ = ["AuditError", "add_parser", "build_parser", "main", "load_factory", "load_weights", "audit_images"]
 
@@ -87,18 +88,20 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline-weights", default=None, metavar="FILE.pt", help="state dict of the --baseline model")
 
 
-def load_factory(spec: str) -> nn.Module:
-    """``"pkg.module:factory"`` -> ``factory()``, which must be an ``nn.Module``."""
+def load_factory(spec: str, flag: str = "--model") -> nn.Module:
+    """``"pkg.module:factory"`` -> ``factory()``, which must be an ``nn.Module``; errors name
+    ``flag``, the option that gave ``spec``."""
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr:
-        raise AuditError(f"--model must be PKG.MODULE:FACTORY, got {spec!r}")
+        raise AuditError(f"{flag} must be PKG.MODULE:FACTORY, got {spec!r}")
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any import failure is the user's module
-        raise AuditError(f"cannot import module {module_name!r} for --model {spec}: {type(e).__name__}: {e}") from e
+        raise AuditError(f"cannot import module {module_name!r} for {flag} {spec}: "
+                         f"{type(e).__name__}: {_one_line(e)}") from e
     factory = getattr(module, attr, None)
     if factory is None or not callable(factory):
-        raise AuditError(f"module {module_name!r} has no callable {attr!r} (--model {spec})")
+        raise AuditError(f"module {module_name!r} has no callable {attr!r} ({flag} {spec})")
     try:
         model = factory()
     except Exception as e:  # noqa: BLE001
@@ -108,8 +111,13 @@ def load_factory(spec: str) -> nn.Module:
     return model
 
 
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _one_line(e: BaseException) -> str:
-    text = str(e).strip()
+    """The first line of ``e``'s message, without terminal formatting codes (torch's load errors
+    carry some)."""
+    text = _TERMINAL_CODES.sub("", str(e)).strip()
     return text.splitlines()[0] if text else type(e).__name__
 
 
@@ -148,9 +156,9 @@ def _label(spec: str, weights: str | None) -> str:
     return spec if not weights else f"{spec} ({Path(weights).name})"
 
 
-def _ready(spec: str, weights: str | None, device: torch.device, asked: str) -> nn.Module:
+def _ready(spec: str, weights: str | None, device: torch.device, asked: str, flag: str = "--model") -> nn.Module:
     """The model of ``spec`` with ``weights`` loaded, on ``device``, in eval mode."""
-    model = load_factory(spec)
+    model = load_factory(spec, flag)
     if weights:
         load_weights(model, weights)
     try:
@@ -181,12 +189,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nets.auditing import audit, sample_measures
 
     try:
+        check_folder(args.out)  # before the work, not after it
+    except ResultsWriteError as e:
+        print(f"error: --out {args.out}: {_one_line(e)}", file=sys.stderr)
+        return 1
+    try:
         if args.baseline_weights and not args.baseline:
             raise AuditError("--baseline-weights needs --baseline")
         device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                               ("cpu" if args.device == "auto" else args.device))
         model = _ready(args.model, args.weights, device, args.device)
-        baseline = _ready(args.baseline, args.baseline_weights, device, args.device) if args.baseline else None
+        baseline = (_ready(args.baseline, args.baseline_weights, device, args.device, "--baseline")
+                    if args.baseline else None)
         x, y = audit_images(args.dataset, args.n, args.channels)
         x, y = x.to(device), y.to(device)
         sizes = dict(n_steps=args.n_steps, si_samples=args.si_samples, sigma_samples=args.sigma_samples)

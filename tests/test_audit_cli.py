@@ -49,6 +49,14 @@ MODELS = textwrap.dedent('''
 
     def broken():
         raise RuntimeError("cannot build")
+
+    class AssertsRGB(nn.Module):
+        def forward(self, x):
+            assert x.shape[1] == 3, f"expected (N, 3, H, W), got {tuple(x.shape)}"
+            return x.mean(dim=(2, 3))
+
+    def asserting():
+        return AssertsRGB()
 ''')
 
 
@@ -63,7 +71,7 @@ def user_module(tmp_path, monkeypatch):
 
 
 def run_main(out: Path, *args: str) -> int:
-    return audit_cli.main(["--group", "r4", "--n", "8", "--n-steps", "2", "--n-resamples", "50",
+    return audit_cli.main(["--group", "r4", "--n", "8", "--n-steps", "2", "--n-resamples", "100",
                            "--out", str(out), *args])
 
 
@@ -107,7 +115,7 @@ BAD = {
     "factory that fails": (["--model", "user_models_for_audit:broken"], "cannot build"),
     "output not (N, classes)": (["--model", "user_models_for_audit:feature_maps"], r"logits"),
     "input shape the model refuses": (["--model", "user_models_for_audit:rgb_cnn"],
-                                      r"refused input of shape \(32, 1, 36, 36\); it accepts \(M, 3, 36, 36\)"),
+                                      r"refused input of shape \(M, 1, 36, 36\) \(M = 32\); it accepts \(M, 3, 36, 36\)"),
     "group that does not fit": (["--model", "user_models_for_audit:cnn", "--group", "t5"], "divisible"),
     "NaN logits": (["--model", "user_models_for_audit:nan_logits", "--channels", "0"], "NaN or inf logits"),
     "labels out of range": (["--model", "user_models_for_audit:five_classes"], r"labels y must be in \[0, 5\)"),
@@ -116,6 +124,13 @@ BAD = {
     "weights file missing": (["--model", "user_models_for_audit:cnn", "--weights", "{missing}"], "does not exist"),
     "baseline weights without a baseline": (["--model", "user_models_for_audit:cnn", "--baseline-weights",
                                              "{mismatch}"], "--baseline-weights needs --baseline"),
+    "model that asserts on its input": (["--model", "user_models_for_audit:asserting"],
+                                        r"refused input of shape \(M, 1, 36, 36\).*AssertionError: expected"),
+    "baseline that cannot be imported": (["--model", "user_models_for_audit:cnn", "--baseline",
+                                          "no_such_module_for_audit:cnn"],
+                                         "cannot import module 'no_such_module_for_audit' for --baseline"),
+    "whole model saved instead of its weights": (["--model", "user_models_for_audit:cnn", "--weights", "{whole}"],
+                                                 r"cannot load weights .*weights_only=True: [^\x1b]*$"),
     "baseline that refuses the images": (["--model", "user_models_for_audit:cnn", "--baseline",
                                           "user_models_for_audit:rgb_cnn"],
                                          r"--baseline user_models_for_audit:rgb_cnn: .*refused input of shape"),
@@ -127,14 +142,28 @@ def test_a_bad_input_is_one_line_exit_two_and_nothing_written(case, tmp_path, us
     import user_models_for_audit as m
 
     torch.save(m.five_classes().state_dict(), tmp_path / "mismatch.pt")
+    torch.save(m.cnn(), tmp_path / "whole.pt")  # the pickled module, which weights_only=True refuses
     args, message = BAD[case]
-    args = [a.format(mismatch=tmp_path / "mismatch.pt", missing=tmp_path / "missing.pt") for a in args]
+    args = [a.format(mismatch=tmp_path / "mismatch.pt", missing=tmp_path / "missing.pt", whole=tmp_path / "whole.pt")
+            for a in args]
     out = tmp_path / "out"
     assert run_main(out, *args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert re.search(message, err), err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("where", ["a file", "below a file"])
+def test_an_out_folder_that_cannot_be_made_is_one_line_exit_one_before_the_audit(where, tmp_path, user_module,
+                                                                                capsys, monkeypatch):
+    (tmp_path / "taken").write_text("a file")
+    out = tmp_path / "taken" if where == "a file" else tmp_path / "taken" / "sub"
+    monkeypatch.setattr(audit_cli, "audit_images", lambda *a: pytest.fail("the audit ran before --out was checked"))
+    assert run_main(out, "--model", "user_models_for_audit:cnn") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {out}: ") and err.count("\n") == 1 and "not a folder" in err, err
+    assert (tmp_path / "taken").read_text() == "a file"
 
 
 def test_the_subcommand_plugs_into_another_parser():

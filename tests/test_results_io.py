@@ -71,6 +71,23 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
 
 
+@pytest.mark.parametrize("where", ["the folder itself", "a folder above it"])
+def test_a_file_where_the_results_folder_should_be_is_one_line_before_and_at_the_write(tmp_path, where):
+    (tmp_path / "taken").write_text("a file")
+    folder = tmp_path / "taken" if where == "the folder itself" else tmp_path / "taken" / "sub"
+    with pytest.raises(rio.ResultsWriteError, match="is a file, not a folder") as before:
+        rio.check_folder(folder)
+    with pytest.raises(rio.ResultsWriteError, match="cannot create that folder") as at_write:
+        rio.write_json(folder / "r.json", {"new": 2})
+    assert all(str(folder) in str(e.value) and "\n" not in str(e.value) for e in (before, at_write))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_check_folder_accepts_a_missing_folder_under_a_writable_one_and_creates_nothing(tmp_path):
+    assert rio.check_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_interrupted_write_keeps_the_old_file(tmp_path):
     path = rio.write_text(tmp_path / "r.txt", "old")
 

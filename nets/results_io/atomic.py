@@ -6,8 +6,9 @@ exception, Ctrl-C, a full disk) leaves the destination as it was and no temporar
 The file gets the permissions a plain ``open(path, "w")`` would give it (``0o666`` less the
 process's umask), not ``tempfile.mkstemp``'s private ``0o600``.
 
-An ``OSError`` saying the folder cannot take the file (read-only, disk full, no permission) is re-raised as
-:class:`ResultsWriteError`, whose message is one line naming the folder.
+An ``OSError`` saying the folder cannot take the file (read-only, disk full, no permission, a
+file where a folder should be) is re-raised as :class:`ResultsWriteError`, whose message is one
+line naming the folder; :func:`check_folder` asks the same before a long run, creating nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import IO, Any, Callable
 
 __all__ = [
     "ResultsWriteError",
+    "check_folder",
     "atomic_write",
     "write_text",
     "write_bytes",
@@ -61,6 +63,23 @@ def _why(e: OSError) -> str:
     return e.strerror or type(e).__name__
 
 
+def check_folder(folder: str | os.PathLike) -> Path:
+    """Whether files can be written into ``folder`` (created if missing), asked before a long run
+    so that it fails at once, not after the work: ``folder`` or its nearest existing ancestor must
+    be a writable directory. Creates nothing; raises :class:`ResultsWriteError` (one line)."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists():
+        if probe.is_symlink():  # a dangling link: mkdir would fail on it
+            raise ResultsWriteError(f"cannot write into {folder}: {probe} is a broken link", errno.ENOENT)
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ResultsWriteError(f"cannot write into {folder}: {probe} is a file, not a folder", errno.ENOTDIR)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ResultsWriteError(f"cannot write into {folder}: {probe} is not writable", errno.EACCES)
+    return folder
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
     """Create or replace ``path`` atomically with what ``write(f)`` writes to the open file ``f``.
 
@@ -71,6 +90,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, b
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file where a folder should be, a read-only parent, ...
+        why = _why(e) if _is_storage_error(e) else "cannot create that folder"
+        raise ResultsWriteError(f"cannot write {path.name} in {path.parent}: {why} "
+                                f"({e.strerror or e}); nothing was changed there", e.errno) from e
+    try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)
