@@ -32,6 +32,7 @@ from nets.auditing import (
     Estimate,
     bootstrap_mean,
     bootstrap_ratio,
+    check_bootstrap,
     paired_bootstrap,
     ratio_of_means,
     sample_measures,
@@ -149,8 +150,7 @@ def compare(
     settings. Raises ``ValueError`` (one line) for any input the measures refuse, naming the model.
     """
     group = as_group(group)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    check_bootstrap(confidence, n_resamples)
     kw = dict(n_steps=n_steps, si_samples=si_samples, sigma_samples=sigma_samples,
               include_identity=include_identity, chunk_size=chunk_size)
     values = {}
@@ -181,8 +181,7 @@ def compare_samples(
     or an :class:`~nets.auditing.AuditResult`'s ``samples``), which must be of the same samples:
     raises ``ValueError`` when a measure has a different number of samples in A and B."""
     group = as_group(group)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    check_bootstrap(confidence, n_resamples)
     for k in (*SAMPLE_MEANS, "sigma_max_centered"):
         if a[k].shape != b[k].shape:
             raise ValueError(f"{k} has {a[k].shape[0]} samples for {names[0]} but {b[k].shape[0]} for {names[1]}; "

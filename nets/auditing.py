@@ -42,7 +42,7 @@ from nets.models import CenteredLogits
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
 
 __all__ = ["Estimate", "AuditResult", "audit", "sample_measures", "SAMPLE_MEANS", "MEASURES", "bootstrap_mean",
-           "bootstrap_ratio", "paired_bootstrap", "ratio_of_means"]
+           "bootstrap_ratio", "paired_bootstrap", "ratio_of_means", "check_bootstrap", "MIN_RESAMPLES"]
 
 MEASURES = ("accuracy", "LI", "DI", "SI", "sigma_max", "logit_scale", "sigma_per_scale")
 DESCRIPTIONS = {
@@ -78,9 +78,24 @@ def _interval(res: Any) -> tuple[float, float]:
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+#: Fewest resamples :func:`bootstrap_mean` and :func:`paired_bootstrap` accept: a percentile
+#: interval's ends are order statistics of the resamples, so a handful gives no interval at all.
+MIN_RESAMPLES = 100
+
+
+def check_bootstrap(confidence: float, n_resamples: int) -> None:
+    """``confidence`` in (0, 1) and ``n_resamples`` an int >= :data:`MIN_RESAMPLES`, or a one-line ``ValueError``."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < MIN_RESAMPLES:
+        raise ValueError(f"n_resamples must be an int >= {MIN_RESAMPLES} (the interval's ends are percentiles of "
+                         f"the resamples), got {n_resamples!r}")
+
+
 def bootstrap_mean(values: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
                    seed: int = 0) -> Estimate:
     """Mean of ``values (N,)`` with its percentile-bootstrap interval (scipy.stats.bootstrap)."""
+    check_bootstrap(confidence, n_resamples)
     v = np.asarray(values, dtype=np.float64)
     point = float(v.mean())
     if v.size < 2:
@@ -96,6 +111,7 @@ def paired_bootstrap(samples: Sequence[np.ndarray], statistic: Callable[..., Any
     axis jointly (``scipy.stats.bootstrap(paired=True)``). ``samples``: arrays ``(N,)`` of the same
     samples (per-sample numerators and denominators, two models' values); ``statistic(*arrays,
     axis=-1)`` must be vectorized. NaN interval for fewer than 2 samples or a non-finite point."""
+    check_bootstrap(confidence, n_resamples)
     arrays = [np.asarray(a, dtype=np.float64) for a in samples]
     with np.errstate(invalid="ignore", divide="ignore"):
         point = float(statistic(*arrays, axis=-1))
@@ -203,8 +219,13 @@ def _fmt(v: float) -> str:
     return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
 
 
-def _first(x: torch.Tensor, n: Optional[int]) -> torch.Tensor:
-    return x if n is None else x[: max(1, int(n))]
+def _first(x: torch.Tensor, n: Optional[int], what: str) -> torch.Tensor:
+    """The first ``n`` samples of ``x`` (all for ``None``); ``n`` must be a positive int."""
+    if n is None:
+        return x
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{what} must be a positive int or None (all samples), got {n!r}")
+    return x[: int(n)]
 
 
 #: The measures of :func:`audit` that are means of per-sample values (``sigma_per_scale`` is a ratio).
@@ -232,10 +253,10 @@ def sample_measures(
     check_images(x, group)
     check_model(model, x)
     terms = orbit_terms(model, x, y, group, include_identity=include_identity, chunk_size=chunk_size)
-    xs, ys = _first(x, si_samples), _first(y, si_samples)
+    xs, ys = _first(x, si_samples, "si_samples"), _first(y, si_samples, "si_samples")
     si = saliency_invariance(model, xs, ys, group, n_steps=n_steps, include_identity=include_identity,
                              reduction="none", chunk_size=max(1, chunk_size // 4))
-    x_sigma = _first(x, sigma_samples)
+    x_sigma = _first(x, sigma_samples, "sigma_samples")
     sigma = jacobian_spectral_norm(model, x_sigma, chunk_size=chunk_size)
     sigma_centered = jacobian_spectral_norm(CenteredLogits(model), x_sigma, chunk_size=chunk_size)
     with torch.no_grad():
@@ -278,8 +299,7 @@ def audit(
     docstring. Raises ``ValueError`` (one line) for any input the measures refuse.
     """
     group = as_group(group)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    check_bootstrap(confidence, n_resamples)  # before the work, not after it
     per_sample = sample_measures(model, x, y, group, n_steps=n_steps, si_samples=si_samples,
                                  sigma_samples=sigma_samples, include_identity=include_identity, chunk_size=chunk_size)
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)

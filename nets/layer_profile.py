@@ -102,8 +102,9 @@ def layer_invariance_terms(
     the layers that produced tensors, then ``"logits"``; ``num``, ``den``: ``(N, L)`` float64,
     ``num[i, l] = sum_g ||a_l(x_i) - a_l(g x_i)||^2``, ``den[i, l] = sum_g (||a_l(x_i)||^2 +
     ||a_l(g x_i)||^2) / 2`` over ``g`` in ``elems``. ``r_l = num[:, l].sum() / den[:, l].sum()``.
+    ``layers``: submodule names, or one name as a string.
     """
-    names = list(default_layers(model) if layers is None else layers)
+    names = default_layers(model) if layers is None else [layers] if isinstance(layers, str) else list(layers)
     nums, dens = [], []
     produced: Optional[list[str]] = None
     with recorded_activations(model, names) as store:

@@ -79,6 +79,32 @@ def test_bootstrap_interval_of_a_constant_is_the_constant():
     assert (e.value, e.low, e.high) == (0.25, 0.25, 0.25)
 
 
+@pytest.mark.parametrize("setting, value", [("si_samples", 0), ("sigma_samples", -3), ("n_resamples", 1),
+                                            ("n_resamples", 99), ("confidence", 1.0)])
+def test_a_sample_count_or_interval_setting_that_measures_nothing_is_refused_before_the_work(mnist, setting, value):
+    x, y = mnist
+    calls = []
+
+    def model(inputs):
+        calls.append(inputs.shape[0])
+        return small_cnn()(inputs)
+
+    with pytest.raises(ValueError, match=setting) as e:
+        audit(model, x[:4].unsqueeze(1), y[:4], R4, n_steps=2, **{setting: value})
+    assert "\n" not in str(e.value)
+    if setting in ("n_resamples", "confidence"):
+        assert calls == []  # checked before any model call
+
+
+def test_one_layer_named_by_a_string_is_that_layer_not_its_letters(mnist):
+    x, y = mnist
+    model = small_cnn()
+    as_str = audit(model, x[:8].unsqueeze(1), y[:8], R4, n_steps=2, n_resamples=100, layers="1")
+    as_list = audit(model, x[:8].unsqueeze(1), y[:8], R4, n_steps=2, n_resamples=100, layers=["1"])
+    assert as_str.to_dict()["layers"] == as_list.to_dict()["layers"]
+    assert [n for n, _ in as_str.layers] == ["1", "logits"]
+
+
 def test_the_audit_is_reproducible_with_its_seed(mnist):
     x, y = mnist
     a = audit(small_cnn(), x[:16].unsqueeze(1), y[:16], R4, n_steps=3, n_resamples=200, seed=3)
