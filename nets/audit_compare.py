@@ -25,19 +25,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from nets.auditing import (
-    DESCRIPTIONS,
-    MEASURES,
-    SAMPLE_MEANS,
+from nets.auditing import DESCRIPTIONS, MEASURES, SAMPLE_MEANS, sample_measures
+from nets.groups import GroupLike, as_group
+from nets.sample_bootstrap import (
     Estimate,
     bootstrap_mean,
     bootstrap_ratio,
     check_bootstrap,
     paired_bootstrap,
     ratio_of_means,
-    sample_measures,
 )
-from nets.groups import GroupLike, as_group
 
 __all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "direction"]
 

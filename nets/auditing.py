@@ -9,14 +9,7 @@ invariance error ``r_l`` of :func:`nets.metrics.layer_invariance_profile` over t
 submodules (forward hooks; :func:`nets.layer_profile.default_layers`). Every number comes with a
 95% bootstrap interval over the samples.
 
-Interval method: the percentile bootstrap of :func:`scipy.stats.bootstrap`
-(``method="percentile"``, ``n_resamples`` resamples of the samples with replacement, a seeded
-``numpy.random.Generator``). For LI, DI, SI, ``sigma_max`` and accuracy the statistic is the mean
-of the per-sample values; for ``r_l`` (a ratio of sums) it is the ratio of the means of the
-per-sample numerators and denominators, resampled together (``paired=True``). The percentile
-method (rather than scipy's default BCa) is used because an exactly invariant model gives
-constant per-sample values (SI = 1, LI = 0), for which BCa is undefined; its interval is then
-the point itself. The intervals are over samples only: the model (its training seed) is fixed.
+Intervals: :mod:`nets.sample_bootstrap` (percentile bootstrap over the samples, the model fixed).
 
 Conventions of :mod:`nets.measure_inputs`: x ``(N, *C, H, W)``, any ``nn.Module`` or callable
 returning logits ``(N, classes)``, group a :class:`~nets.groups.Group` or its name. Errors are
@@ -25,13 +18,11 @@ returning logits ``(N, classes)``, group a :class:`~nets.groups.Group` or its na
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import nn
 
 from nets.groups import Group
@@ -39,6 +30,16 @@ from nets.layer_profile import layer_invariance_terms
 from nets.measure_inputs import as_group, check_images, check_model, group_elements
 from nets.metrics import orbit_terms, saliency_invariance
 from nets.models import CenteredLogits
+from nets.sample_bootstrap import (  # noqa: F401  (re-exported: the audit's intervals)
+    MIN_RESAMPLES,
+    Estimate,
+    bootstrap_mean,
+    bootstrap_ratio,
+    check_bootstrap,
+    fmt_value,
+    paired_bootstrap,
+    ratio_of_means,
+)
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
 
 __all__ = ["Estimate", "AuditResult", "audit", "sample_measures", "SAMPLE_MEANS", "MEASURES", "bootstrap_mean",
@@ -54,84 +55,6 @@ DESCRIPTIONS = {
     "logit_scale": "||f - mean_c f_c||, the norm of the centered logits (ours)",
     "sigma_per_scale": "sigma_max of the centered logits / logit_scale: unchanged by f -> a f (ours)",
 }
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A point estimate and its bootstrap interval ``[low, high]``."""
-
-    value: float
-    low: float
-    high: float
-
-    def text(self) -> str:
-        """``value [low, high]``, each to 4 significant digits (``nan`` where undefined)."""
-        return f"{_fmt(self.value)} [{_fmt(self.low)}, {_fmt(self.high)}]"
-
-    def to_dict(self) -> dict[str, Optional[float]]:
-        """NaN and infinity (a ratio over an exact 0) become ``None``: JSON has neither."""
-        return {k: (None if not math.isfinite(v) else v) for k, v in
-                (("value", self.value), ("low", self.low), ("high", self.high))}
-
-
-def _interval(res: Any) -> tuple[float, float]:
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-#: Fewest resamples :func:`bootstrap_mean` and :func:`paired_bootstrap` accept: a percentile
-#: interval's ends are order statistics of the resamples, so a handful gives no interval at all.
-MIN_RESAMPLES = 100
-
-
-def check_bootstrap(confidence: float, n_resamples: int) -> None:
-    """``confidence`` in (0, 1) and ``n_resamples`` an int >= :data:`MIN_RESAMPLES`, or a one-line ``ValueError``."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < MIN_RESAMPLES:
-        raise ValueError(f"n_resamples must be an int >= {MIN_RESAMPLES} (the interval's ends are percentiles of "
-                         f"the resamples), got {n_resamples!r}")
-
-
-def bootstrap_mean(values: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
-                   seed: int = 0) -> Estimate:
-    """Mean of ``values (N,)`` with its percentile-bootstrap interval (scipy.stats.bootstrap)."""
-    check_bootstrap(confidence, n_resamples)
-    v = np.asarray(values, dtype=np.float64)
-    point = float(v.mean())
-    if v.size < 2:
-        return Estimate(point, float("nan"), float("nan"))
-    res = stats.bootstrap((v,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                          method="percentile", vectorized=True, rng=np.random.default_rng(seed))
-    return Estimate(point, *_interval(res))
-
-
-def paired_bootstrap(samples: Sequence[np.ndarray], statistic: Callable[..., Any], *, confidence: float = 0.95,
-                     n_resamples: int = 2000, seed: int = 0) -> Estimate:
-    """``statistic(*samples)`` with its percentile-bootstrap interval, resampling the samples' common
-    axis jointly (``scipy.stats.bootstrap(paired=True)``). ``samples``: arrays ``(N,)`` of the same
-    samples (per-sample numerators and denominators, two models' values); ``statistic(*arrays,
-    axis=-1)`` must be vectorized. NaN interval for fewer than 2 samples or a non-finite point."""
-    check_bootstrap(confidence, n_resamples)
-    arrays = [np.asarray(a, dtype=np.float64) for a in samples]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        point = float(statistic(*arrays, axis=-1))
-        if arrays[0].size < 2 or not math.isfinite(point):
-            return Estimate(point, float("nan"), float("nan"))
-        res = stats.bootstrap(tuple(arrays), statistic, paired=True, confidence_level=confidence,
-                              n_resamples=n_resamples, method="percentile", vectorized=True,
-                              rng=np.random.default_rng(seed))
-    return Estimate(point, *_interval(res))
-
-
-def ratio_of_means(num: np.ndarray, den: np.ndarray, axis: int = -1) -> np.ndarray:
-    """``mean(num) / mean(den)`` along ``axis`` (the statistic of :func:`bootstrap_ratio`)."""
-    return num.mean(axis) / den.mean(axis)
-
-
-def bootstrap_ratio(num: np.ndarray, den: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
-                    seed: int = 0) -> Estimate:
-    """``mean(num) / mean(den)`` with its paired percentile-bootstrap interval (scipy.stats.bootstrap)."""
-    return paired_bootstrap((num, den), ratio_of_means, confidence=confidence, n_resamples=n_resamples, seed=seed)
 
 
 @dataclass
@@ -171,9 +94,9 @@ class AuditResult:
         for k, e in self.measures.items():
             n = self.settings.get("n_samples_per_measure", {}).get(k, self.n_samples)
             what = DESCRIPTIONS[k] + ("" if n == self.n_samples else f"; first {n} samples")
-            rows.append(f"| {k} | {_fmt(e.value)} | [{_fmt(e.low)}, {_fmt(e.high)}] | {what} |")
+            rows.append(f"| {k} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] | {what} |")
         rows += ["", f"| layer | r_l | {pct} interval |", "|---|---:|---|"]
-        rows += [f"| {self._label(n)} | {_fmt(e.value)} | [{_fmt(e.low)}, {_fmt(e.high)}] |" for n, e in self.layers]
+        rows += [f"| {self._label(n)} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] |" for n, e in self.layers]
         return "\n".join(rows) + "\n"
 
     def _label(self, name: str) -> str:
@@ -196,7 +119,7 @@ class AuditResult:
         ax0.set_xticks(range(len(keys)), keys)
         ax0.set_ylim(0, 1.05)
         li, di, sg = (self.measures.get(k) for k in ("LI", "DI", "sigma_max"))
-        ax0.set_title("  ".join(f"{k}={_fmt(e.value)}" for k, e in (("LI", li), ("DI", di), ("σmax", sg)) if e),
+        ax0.set_title("  ".join(f"{k}={fmt_value(e.value)}" for k, e in (("LI", li), ("DI", di), ("σmax", sg)) if e),
                       fontsize=8)
         names = [self._label(n) for n, _ in self.layers]
         vals = np.array([e.value for _, e in self.layers], dtype=float)
@@ -213,10 +136,6 @@ class AuditResult:
         ax1.set_title(f"{self.model} under {self.group}: per-layer invariance", fontsize=9)
         fig.tight_layout()
         return fig
-
-
-def _fmt(v: float) -> str:
-    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
 
 
 def _first(x: torch.Tensor, n: Optional[int], what: str) -> torch.Tensor:

@@ -1,0 +1,109 @@
+"""Bootstrap intervals over samples: the intervals of :mod:`nets.auditing` and :mod:`nets.audit_compare`.
+
+Interval method: the percentile bootstrap of :func:`scipy.stats.bootstrap`
+(``method="percentile"``, ``n_resamples`` resamples of the samples with replacement, a seeded
+``numpy.random.Generator``). For LI, DI, SI, ``sigma_max`` and accuracy the statistic is the mean
+of the per-sample values; for ``r_l`` (a ratio of sums) it is the ratio of the means of the
+per-sample numerators and denominators, resampled together (``paired=True``). The percentile
+method (rather than scipy's default BCa) is used because an exactly invariant model gives
+constant per-sample values (SI = 1, LI = 0), for which BCa is undefined; its interval is then
+the point itself. The intervals are over samples only: the model (its training seed) is fixed.
+
+Each function returns an :class:`Estimate` (the point and its interval) and raises a one-line
+``ValueError`` for a confidence outside (0, 1) or fewer than :data:`MIN_RESAMPLES` resamples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["Estimate", "MIN_RESAMPLES", "check_bootstrap", "bootstrap_mean", "paired_bootstrap", "ratio_of_means",
+           "bootstrap_ratio", "fmt_value"]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate and its bootstrap interval ``[low, high]``."""
+
+    value: float
+    low: float
+    high: float
+
+    def text(self) -> str:
+        """``value [low, high]``, each to 4 significant digits (``nan`` where undefined)."""
+        return f"{fmt_value(self.value)} [{fmt_value(self.low)}, {fmt_value(self.high)}]"
+
+    def to_dict(self) -> dict[str, Optional[float]]:
+        """NaN and infinity (a ratio over an exact 0) become ``None``: JSON has neither."""
+        return {k: (None if not math.isfinite(v) else v) for k, v in
+                (("value", self.value), ("low", self.low), ("high", self.high))}
+
+
+def _interval(res: Any) -> tuple[float, float]:
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+#: Fewest resamples :func:`bootstrap_mean` and :func:`paired_bootstrap` accept: a percentile
+#: interval's ends are order statistics of the resamples, so a handful gives no interval at all.
+MIN_RESAMPLES = 100
+
+
+def check_bootstrap(confidence: float, n_resamples: int) -> None:
+    """``confidence`` in (0, 1) and ``n_resamples`` an int >= :data:`MIN_RESAMPLES`, or a one-line ``ValueError``."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < MIN_RESAMPLES:
+        raise ValueError(f"n_resamples must be an int >= {MIN_RESAMPLES} (the interval's ends are percentiles of "
+                         f"the resamples), got {n_resamples!r}")
+
+
+def bootstrap_mean(values: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
+                   seed: int = 0) -> Estimate:
+    """Mean of ``values (N,)`` with its percentile-bootstrap interval (scipy.stats.bootstrap)."""
+    check_bootstrap(confidence, n_resamples)
+    v = np.asarray(values, dtype=np.float64)
+    point = float(v.mean())
+    if v.size < 2:
+        return Estimate(point, float("nan"), float("nan"))
+    res = stats.bootstrap((v,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                          method="percentile", vectorized=True, rng=np.random.default_rng(seed))
+    return Estimate(point, *_interval(res))
+
+
+def paired_bootstrap(samples: Sequence[np.ndarray], statistic: Callable[..., Any], *, confidence: float = 0.95,
+                     n_resamples: int = 2000, seed: int = 0) -> Estimate:
+    """``statistic(*samples)`` with its percentile-bootstrap interval, resampling the samples' common
+    axis jointly (``scipy.stats.bootstrap(paired=True)``). ``samples``: arrays ``(N,)`` of the same
+    samples (per-sample numerators and denominators, two models' values); ``statistic(*arrays,
+    axis=-1)`` must be vectorized. NaN interval for fewer than 2 samples or a non-finite point."""
+    check_bootstrap(confidence, n_resamples)
+    arrays = [np.asarray(a, dtype=np.float64) for a in samples]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        point = float(statistic(*arrays, axis=-1))
+        if arrays[0].size < 2 or not math.isfinite(point):
+            return Estimate(point, float("nan"), float("nan"))
+        res = stats.bootstrap(tuple(arrays), statistic, paired=True, confidence_level=confidence,
+                              n_resamples=n_resamples, method="percentile", vectorized=True,
+                              rng=np.random.default_rng(seed))
+    return Estimate(point, *_interval(res))
+
+
+def ratio_of_means(num: np.ndarray, den: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``mean(num) / mean(den)`` along ``axis`` (the statistic of :func:`bootstrap_ratio`)."""
+    return num.mean(axis) / den.mean(axis)
+
+
+def bootstrap_ratio(num: np.ndarray, den: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
+                    seed: int = 0) -> Estimate:
+    """``mean(num) / mean(den)`` with its paired percentile-bootstrap interval (scipy.stats.bootstrap)."""
+    return paired_bootstrap((num, den), ratio_of_means, confidence=confidence, n_resamples=n_resamples, seed=seed)
+
+
+def fmt_value(v: float) -> str:
+    """``v`` to 4 significant digits, ``nan`` where undefined."""
+    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
