@@ -112,7 +112,15 @@ from nets.train.losses import (
 from nets.train.nu import AUTO_NU_SEARCH, NuSearch, NuSelection, select_nu, tune_nu
 from nets.train.pooling import FirstLayerPooling, GroupPooled, wt_pooling_of
 from nets.train.runs import AUTO_STACK, train_runs
-from nets.train.stacks import GenericStack, MLPStack, ModelFn, can_stack, init_model, input_shape_of
+from nets.train.stacks import (
+    GenericStack,
+    MLPStack,
+    ModelFn,
+    can_stack,
+    check_model_output,
+    init_model,
+    input_shape_of,
+)
 
 __all__ = [
     "Method",
@@ -170,6 +178,7 @@ __all__ = [
     "MLPStack",
     "GenericStack",
     "can_stack",
+    "check_model_output",
     "init_model",
     "input_shape_of",
 ]

@@ -18,7 +18,7 @@ from nets.train.batches import OrbitData
 from nets.train.checkpoints import checkpoint_path, load_checkpoint, run_from_checkpoint
 from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, resolve_device
 from nets.train.loop import Member, train_stack
-from nets.train.stacks import ModelFn, can_stack, init_model, input_shape_of
+from nets.train.stacks import ModelFn, can_stack, check_model_output, init_model, input_shape_of
 
 #: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type: stacking was
 #: faster for every method on the CPU (``benchmarks/train_throughput_quick.py``; the
@@ -38,12 +38,29 @@ def _factory(config: TrainConfig, model_fn) -> ModelFn | None:
     return fn
 
 
-def _stackable(config: TrainConfig, factory: ModelFn, splits: Splits) -> bool:
-    """Whether ``config``'s model can train stacked (:func:`~nets.train.stacks.can_stack` on two
-    training samples, shaped as the model takes them)."""
+def _checked_stackable(config: TrainConfig, factory: ModelFn, splits: Splits, stack: bool) -> bool:
+    """Check ``config``'s model on two training samples, shaped as it takes them
+    (:func:`~nets.train.stacks.check_model_output`), and say whether it can train stacked
+    (:func:`~nets.train.stacks.can_stack`; ``False`` when ``stack`` is off)."""
     model = init_model(config, 0, factory)
     x = splits.train.x[:2].to(torch.float32)
-    return can_stack(model, x.reshape(2, *input_shape_of(model, tuple(x.shape[1:]))))
+    x = x.reshape(2, *input_shape_of(model, tuple(x.shape[1:])))
+    check_model_output(model, x, config.n_classes, config.key())
+    return stack and can_stack(model, x)
+
+
+def _check_labels(splits: Splits, configs: Sequence[TrainConfig]) -> None:
+    """Labels are integer class indices in ``[0, n_classes)`` of every config, or a one-line ValueError."""
+    for name, part in (("train", splits.train), ("val", splits.val)):
+        y = part.y
+        if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+            raise ValueError(f"{name} labels must be integer class indices, got dtype {y.dtype}")
+        if int(y.min()) < 0:
+            raise ValueError(f"{name} labels must be class indices >= 0, got {int(y.min())}")
+    n_lab = int(max(splits.train.y.max(), splits.val.y.max())) + 1
+    for c in configs:
+        if n_lab > c.n_classes:
+            raise ValueError(f"labels go up to {n_lab - 1} but {c.key()} has n_classes={c.n_classes}")
 
 
 def train_runs(
@@ -117,11 +134,13 @@ def train_runs(
     if len(splits.val) == 0 or len(splits.train) == 0:
         raise ValueError("train_runs needs non-empty train and val splits")
     in_shape = (int(splits.train.x.shape[-2]), int(splits.train.x.shape[-1]))
-    n_lab = int(max(splits.train.y.max(), splits.val.y.max())) + 1
+    _check_labels(splits, configs)
+    if callable(model_fn) and not isinstance(model_fn, Mapping) and all(c.model == PAPER_MODEL for c in configs):
+        raise ValueError(f"model_fn is given but every config trains the paper MLP (TrainConfig.model="
+                         f"{PAPER_MODEL!r}); name your model, e.g. TrainConfig(model='mycnn', ...)")
     factories = {c.key(): _factory(c, model_fn) for c in configs}
-    for c in configs:
-        if n_lab > c.n_classes:
-            raise ValueError(f"labels go up to {n_lab - 1} but {c.key()} has n_classes={c.n_classes}")
+    for c in configs:  # every config's checks before any run trains, not when its turn comes
+        get_group(c.group).check_shape(*in_shape)
         if factories[c.key()] is None and splits.train.x.ndim != 3:
             raise ValueError(f"{c.key()}: the paper MLP takes images (N, H, W), got {tuple(splits.train.x.shape)}")
 
@@ -131,17 +150,23 @@ def train_runs(
         path = checkpoint_path(rdir, c, s) if rdir is not None else None
         ckpt = load_checkpoint(path, c, s) if path is not None else None
         if ckpt is not None and ckpt["finished"]:
-            results[i] = run_from_checkpoint(c, s, ckpt, in_shape, dev, factories[c.key()])
+            try:
+                results[i] = run_from_checkpoint(c, s, ckpt, in_shape, dev, factories[c.key()])
+            except RuntimeError as e:  # load_state_dict: the factory no longer builds the trained model
+                lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()] or [type(e).__name__]
+                raise ValueError(f"{path}: the finished run's weights do not fit the model its factory builds now "
+                                 f"({lines[1] if len(lines) > 1 else lines[0]}); train it again (move the file "
+                                 f"aside) or restore the factory it was trained with") from None
         else:
             pending.append((i, Member(c, s, path, ckpt)))
 
     stackable: dict[tuple, bool] = {}
     groups: dict[tuple, list[tuple[int, Member]]] = {}
-    for i, m in pending:
+    for i, m in pending:  # each stack's model checked before any of them trains
         sk, fn = m.config.stack_key(), factories[m.config.key()]
-        if stack and sk not in stackable:
-            stackable[sk] = fn is None or _stackable(m.config, fn, splits)
-        k = (sk, m.start_epoch) if stack and stackable[sk] else (i,)
+        if sk not in stackable:
+            stackable[sk] = stack if fn is None else _checked_stackable(m.config, fn, splits, stack)
+        k = (sk, m.start_epoch) if stackable[sk] else (i,)
         groups.setdefault(k, []).append((i, m))
     data_cache: dict[str, tuple[OrbitData, OrbitData]] = {}
     for grp in groups.values():
@@ -156,7 +181,7 @@ def train_runs(
             cfg = chunk[0][1].config
             runs = train_stack([m for _, m in chunk], tr, va, dev, checkpoint_every=checkpoint_every,
                                progress=progress, on_epoch_end=on_epoch_end, model_fn=factories[cfg.key()],
-                               vmap=stack and stackable[cfg.stack_key()], precision=precision)
+                               vmap=stackable[cfg.stack_key()], precision=precision)
             for (i, _), r in zip(chunk, runs):
                 results[i] = r
     return [results[i] for i in range(len(keys))]

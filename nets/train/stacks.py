@@ -4,7 +4,8 @@ A stack holds every member's state as stacked tensors ``(S, ...)`` (one Adam ove
 independent Adams, and the loss differentiated is the sum of the member losses, so member ``s``
 gets exactly the gradient of its own loss) and offers what the epoch loop needs:
 ``names`` (one member's state-dict keys, parameters first), ``params`` (Adam's tensors),
-``tensors`` (parameters then buffers, in ``names`` order), a training forward
+``tensors`` (parameters then buffers, in ``names`` order; a factory model's parameters with
+``requires_grad=False`` come after the trained ones, are not Adam's and stay as the factory made them), a training forward
 ``stack(x: (S, M, D)) -> (S, M, C)``, ``orbit_accuracy(data) -> (S,)``, ``load_member``,
 ``train()`` / ``eval()``, and ``batch_method`` (what :func:`~nets.train.batches.batch_inputs`
 builds for it). Three engines (recorded in the run as ``engine``):
@@ -73,18 +74,55 @@ def input_shape_of(model: nn.Module, sample_shape: tuple[int, ...]) -> tuple[int
     return shape
 
 
+def _forked_rng(x: torch.Tensor):
+    """The global RNG forked (CPU, and ``x``'s CUDA device), so a probe's random layers leave the caller's as it was."""
+    return torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else [])
+
+
+def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: str) -> None:
+    """Refuse, in one ``ValueError`` naming run ``key``, a model that cannot train on inputs ``x
+    (M, *in)``: one that raises on them (whatever it raises), returns anything but logits ``(M,
+    n_classes)``, or, pooling WT at its first layer, whose ``after_first_layer(first_layer(x))`` is
+    not its own forward. Runs on a copy, in training mode as training does (the first-layer check in
+    eval mode, where dropout is off), with the global RNG forked."""
+    probe = copy.deepcopy(model).train()
+    inner = probe.model if isinstance(probe, GroupPooled) else probe
+    where = f" under WT's {probe.pooling} pooling" if isinstance(probe, GroupPooled) else ""
+    layout = "(M, " + ", ".join(str(d) for d in x.shape[1:]) + ")"
+    with _forked_rng(x), torch.no_grad():
+        try:
+            out = probe(x)
+        except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
+            said = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ValueError(f"{key}: the model refused training inputs {layout}{where} ({type(e).__name__}: "
+                             f"{said}); give it a matching input_shape attribute or reshape the data") from None
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0], n_classes):
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"{key}: the model must map inputs {layout} to logits (M, n_classes) = "
+                             f"({x.shape[0]}, {n_classes}); got {got}")
+        if where and probe.pooling.startswith("first_layer"):
+            inner.eval()
+            whole, split = inner(x), inner.after_first_layer(inner.first_layer(x))
+            if whole.shape != split.shape or not torch.allclose(whole, split, rtol=1e-4, atol=1e-5):
+                raise ValueError(f"{key}: WT pools at the first layer, but the model's "
+                                 f"after_first_layer(first_layer(x)) is not its forward(x); make them agree, "
+                                 f"or remove those methods to pool the logits")
+
+
 def can_stack(model: nn.Module, x: torch.Tensor) -> bool:
     """Whether ``model`` can train stacked: on a copy, in training mode, a forward on ``x``
-    ``(M, *in)`` changes no buffer, and a ``vmap`` over two members runs."""
+    ``(M, *in)`` changes no buffer, and a ``vmap`` over two members, each with its own input as
+    in training, runs. The global RNG is forked: the caller's is left as it was."""
     probe = copy.deepcopy(model).train()
     before = [b.detach().clone() for b in probe.buffers()]
-    with torch.no_grad():
+    with _forked_rng(x), torch.no_grad():
         probe(x)
         if any(not torch.equal(a, b) for a, b in zip(before, probe.buffers())):
             return False
         params, buffers = stack_module_state([probe, probe])
         try:
-            vmap(lambda p, b, xx: functional_call(probe, (p, b), (xx,)), in_dims=(0, 0, None))(params, buffers, x)
+            vmap(lambda p, b, xx: functional_call(probe, (p, b), (xx,)), in_dims=(0, 0, 0))(
+                params, buffers, torch.stack([x, x.flip(0)]))
         except Exception:  # noqa: BLE001 - any refusal under vmap means "train one at a time"
             return False
     return True
@@ -140,17 +178,20 @@ class GenericStack:
         self.vmap = vmap
         self.S = len(seeds)
         self.G = data.G
+        self.n_classes = cfg.n_classes
         self.batch_method = "IR" if cfg.method == "IR" else "DA"  # WT pools inside the model
         models = [init_model(cfg, s, model_fn) for s in seeds]
         self.wt_pooling = models[0].pooling if cfg.method == "WT" else None
         self.input_shape = input_shape_of(models[0], data.sample_shape)
         params, buffers = stack_module_state(models)
+        frozen = {n for n, p in models[0].named_parameters() if not p.requires_grad}  # kept as the factory made them
         self.base = models[0].to(device)
-        self.param_dict = {n: p.detach().to(device).requires_grad_(True) for n, p in params.items()}
+        self.param_dict = {n: p.detach().to(device).requires_grad_(n not in frozen) for n, p in params.items()}
         self.buffer_dict = {n: b.detach().to(device) for n, b in buffers.items()}
-        self.names = list(self.param_dict) + list(self.buffer_dict)
-        self.params = list(self.param_dict.values())
-        self.tensors = self.params + list(self.buffer_dict.values())
+        trained = [n for n in self.param_dict if n not in frozen]
+        self.names = trained + [n for n in self.param_dict if n in frozen] + list(self.buffer_dict)
+        self.params = [self.param_dict[n] for n in trained]  # Adam's: the frozen ones stay as they are
+        self.tensors = [self.param_dict.get(n, self.buffer_dict.get(n)) for n in self.names]
         self._call = lambda p, b, x: functional_call(self.base, (p, b), (x,))
 
     def _forward(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
@@ -163,9 +204,9 @@ class GenericStack:
             p = {n: t[0] for n, t in self.param_dict.items()}
             b = {n: t[0] for n, t in self.buffer_dict.items()}
             out = self._call(p, b, x if shared else x[0]).unsqueeze(0)
-        if out.ndim != 3 or out.shape[:2] != (self.S, M):
-            raise ValueError(f"the model must return logits (M, classes) for inputs (M, *{self.input_shape}); "
-                             f"got {tuple(out.shape[1:])} for M={M}")
+        if out.ndim != 3 or out.shape != (self.S, M, self.n_classes):
+            raise ValueError(f"the model must return logits (M, n_classes) = ({M}, {self.n_classes}) for inputs "
+                             f"(M, *{self.input_shape}); got {tuple(out.shape[1:])}")
         return out
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

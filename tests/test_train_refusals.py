@@ -1,0 +1,154 @@
+"""The trainer on a researcher's own model: every input it cannot train on is refused in one line,
+naming the run, before any run trains; and what it trains leaves alone what it should (the
+caller's RNG, frozen parameters). Synthetic 12 x 12 images, 1 epoch: no data to fetch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from nets.data import Split, Splits
+from nets.train import TrainConfig, can_stack, init_model, train_runs
+
+BASE = dict(model="net", epochs=1, batch_size=16, n_classes=4)
+
+
+def splits(n: int = 32, size: int = 12, channels: tuple[int, ...] = (), seed: int = 0) -> Splits:
+    g = torch.Generator().manual_seed(seed)
+    part = lambda k: Split(torch.randn(k, *channels, size, size, generator=g),  # noqa: E731
+                           torch.randint(0, 4, (k,), generator=g))
+    return Splits("synthetic", part(n), part(n // 2), part(4), 0.0, 1.0, seed)
+
+
+class Net(nn.Module):
+    """A small CNN on ``(M, 1, H, W)``; ``classes`` logits."""
+
+    def __init__(self, classes: int = 4, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.input_shape = (1, 12, 12)
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4, classes))
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x)).mean((-2, -1)))
+
+
+class SplitWrong(Net):
+    """Claims first-layer pooling, but ``after_first_layer`` skips the non-linearity's output."""
+
+    def first_layer(self, x):
+        return torch.relu(self.conv(x))
+
+    def after_first_layer(self, h):
+        return self.head(h.mean((-2, -1)) * 2.0)
+
+
+class ReadsItem(Net):
+    """Reads a value from its input: runs alone, not under ``vmap`` with a batched input."""
+
+    def forward(self, x):
+        return super().forward(x / float(x.abs().max().item()))
+
+
+class Asserts(Net):
+    def forward(self, x):
+        assert x.shape[1] == 3, f"expected 3 channels, got {x.shape[1]}"
+        return super().forward(x)
+
+
+def refused(match: str, configs, data=None, **kw) -> str:
+    with pytest.raises(ValueError, match=match) as e:
+        train_runs(configs, [0], data or splits(), device="cpu", progress=False, **kw)
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("method", ["DA", "WT", "IR"])
+def test_logits_with_another_number_of_classes_than_the_config_are_refused(method):
+    refused(r"net-r4-.*logits \(M, n_classes\) = \(2, 4\); got \(2, 10\)", [TrainConfig(method=method, **BASE)],
+            model_fn=lambda c: Net(classes=10))
+
+
+def test_a_model_that_raises_on_the_training_inputs_is_named_with_the_layout_and_what_it_raised():
+    message = refused(r"net-r4-DA.*refused training inputs \(M, 1, 12, 12\) \(AssertionError: expected 3 channels",
+                      [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Asserts())
+    assert "input_shape" in message
+
+
+def test_wt_first_layer_methods_that_do_not_compose_to_the_forward_are_refused():
+    refused(r"net-r4-WT-e1-bs16-c4: WT pools at the first layer, but .*after_first_layer\(first_layer\(x\)\) is not",
+            [TrainConfig(method="WT", **BASE)], model_fn=lambda c: SplitWrong())
+
+
+@pytest.mark.parametrize("where, label, match", [("train", -1, "train labels must be class indices >= 0, got -1"),
+                                                 ("val", -3, "val labels must be class indices >= 0, got -3")])
+def test_negative_labels_are_refused(where, label, match):
+    data = splits()
+    getattr(data, where).y[0] = label
+    refused(match, [TrainConfig(method="DA", **BASE)], data, model_fn=lambda c: Net())
+
+
+def test_float_labels_are_refused_not_cast():
+    data = splits()
+    data = Splits(data.name, Split(data.train.x, data.train.y.float() + 0.5), data.val, data.test, 0.0, 1.0, 0)
+    refused("train labels must be integer class indices, got dtype torch.float32", [TrainConfig(method="DA", **BASE)],
+            data, model_fn=lambda c: Net())
+
+
+def test_a_factory_for_configs_that_all_train_the_paper_mlp_is_refused():
+    refused("model_fn is given but every config trains the paper MLP", [TrainConfig(method="DA", epochs=1)],
+            model_fn=lambda c: Net())
+
+
+def test_a_group_that_does_not_fit_a_later_config_is_refused_before_the_first_config_trains():
+    trained = []
+    refused("divisible", [TrainConfig(method="DA", **BASE), TrainConfig(method="DA", **{**BASE, "group": "t5"})],
+            model_fn=lambda c: Net(), on_epoch_end=trained.append)
+    assert trained == []
+
+
+def test_a_model_whose_forward_reads_a_value_of_its_input_cannot_stack_and_trains_one_at_a_time():
+    x = torch.randn(2, 1, 12, 12)
+    assert can_stack(Net(), x) and not can_stack(ReadsItem(), x)
+    (run,) = train_runs([TrainConfig(method="DA", **BASE)], [0], splits(), device="cpu", progress=False,
+                        model_fn=lambda c: ReadsItem())
+    assert run.engine == "one_at_a_time"
+
+
+def test_the_stacking_probe_leaves_the_callers_rng_as_it_was_for_a_model_with_dropout():
+    torch.manual_seed(123)
+    train_runs([TrainConfig(method="DA", **BASE)], [0], splits(), device="cpu", progress=False,
+               model_fn=lambda c: Net(dropout=0.5))
+    after = torch.rand(3)
+    torch.manual_seed(123)
+    assert torch.equal(after, torch.rand(3))
+
+
+@pytest.mark.parametrize("stack", [True, False])
+def test_frozen_parameters_stay_as_the_factory_made_them_and_the_rest_trains(stack):
+    def frozen_conv(c):
+        net = Net()
+        net.conv.requires_grad_(False)
+        return net
+
+    (run,) = train_runs([TrainConfig(method="DA", **BASE)], [0], splits(), device="cpu", progress=False,
+                        stack=stack, model_fn=frozen_conv)
+    start = init_model(TrainConfig(method="DA", **BASE), 0, frozen_conv)
+    assert torch.equal(run.model.conv.weight, start.conv.weight) and torch.equal(run.model.conv.bias, start.conv.bias)
+    assert not torch.equal(run.model.head[1].weight, start.head[1].weight)
+
+
+def test_reloading_a_finished_run_with_a_factory_that_builds_another_model_names_the_checkpoint(tmp_path):
+    cfg = TrainConfig(method="DA", **BASE)
+    train_runs([cfg], [0], splits(), device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net())
+
+    class Wider(Net):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 8, 3, padding=1)
+            self.head = nn.Sequential(nn.Dropout(0.0), nn.Linear(8, 4))
+
+    message = refused("the finished run's weights do not fit the model its factory builds now", [cfg],
+                      run_dir=tmp_path, model_fn=lambda c: Wider())
+    assert "net-r4-DA-e1-bs16-c4-seed0.pt" in message and "size mismatch for conv.weight" in message
