@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, k):
             setattr(args, k, v)
     from nets.experiments.common import SettingsMismatch
-    from nets.results_io import ResultsFileError, ResultsWriteError, WouldTrain
+    from nets.results_io import ResultsFileError, ResultsWriteError, WouldTrain, check_folder, out_dir
 
     profile = None
     try:
@@ -215,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("--address applies to --executor ray only")
         if args.command == "cnn" and args.executor == "ray":
             raise UsageError("--executor ray does not plan the cnn experiment's runs; use --executor local")
+        check_folder(out_dir(profile, args.results))  # a file there, or a read-only disk: before any data is loaded
         if args.command == "report":
             if args.reuse_from is not None:
                 raise UsageError("--reuse-from links checkpoints for a run that trains; report trains nothing")

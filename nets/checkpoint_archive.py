@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from nets.results_io.atomic import write_bytes, write_text
+from nets.results_io.atomic import make_folder, write_bytes, write_text
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -195,7 +195,7 @@ def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = Non
             raise ArchiveError(f"not in the manifest {manifest_path(results_dir)}: {', '.join(sorted(unknown))}")
         entries = [e for e in entries if e["name"] in wanted]
     ckdir = results_dir / "checkpoints"
-    ckdir.mkdir(parents=True, exist_ok=True)
+    make_folder(ckdir)
     restored, verified = [], []
     todo = []
     for e in entries:

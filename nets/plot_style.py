@@ -13,7 +13,7 @@ from typing import Callable
 import matplotlib
 from matplotlib.figure import Figure
 
-from nets.results_io import save_figure_file
+from nets.results_io import make_folder, save_figure_file
 
 __all__ = [
     "OKABE_ITO",
@@ -139,7 +139,7 @@ def save_figure(fig: Figure, stem: str | Path, dpi: int = 150) -> list[Path]:
     """Save ``fig`` as ``<stem>.png`` (at ``dpi``, at least 150) and ``<stem>.pdf`` (TrueType
     fonts); returns both paths."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(stem.parent)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     # TrueType (Type 42) fonts in the PDF: Type 3 fonts render badly and some publishers refuse them.
     with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from nets.checkpoint_archive import read_manifest, restore
-from nets.results_io import (EXPERIMENTS, atomic_write, checkpoint_dir, out_dir, precision_dir, profile_differences,
-                              read_json, result_path)
+from nets.results_io import (EXPERIMENTS, atomic_write, checkpoint_dir, make_folder, out_dir, precision_dir,
+                              profile_differences, read_json, result_path)
 
 __all__ = ["ReuseRefused", "ReuseReport", "reuse_checkpoints"]
 
@@ -96,7 +96,7 @@ def reuse_checkpoints(profile: Any, source_root, results_root, *, precision: str
     linked, present = [], []
     files = sorted(source.glob("*.pt")) if source.is_dir() else []
     if files:
-        target.mkdir(parents=True, exist_ok=True)
+        make_folder(target)
     for f in files:
         dest = target / f.name
         if dest.exists():

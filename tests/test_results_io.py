@@ -77,7 +77,7 @@ def test_a_file_where_the_results_folder_should_be_is_one_line_before_and_at_the
     folder = tmp_path / "taken" if where == "the folder itself" else tmp_path / "taken" / "sub"
     with pytest.raises(rio.ResultsWriteError, match="is a file, not a folder") as before:
         rio.check_folder(folder)
-    with pytest.raises(rio.ResultsWriteError, match="cannot create that folder") as at_write:
+    with pytest.raises(rio.ResultsWriteError, match="cannot create the folder .*a file stands where a folder") as at_write:
         rio.write_json(folder / "r.json", {"new": 2})
     assert all(str(folder) in str(e.value) and "\n" not in str(e.value) for e in (before, at_write))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
@@ -86,6 +86,20 @@ def test_a_file_where_the_results_folder_should_be_is_one_line_before_and_at_the
 def test_check_folder_accepts_a_missing_folder_under_a_writable_one_and_creates_nothing(tmp_path):
     assert rio.check_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_inside_torch_save_is_the_one_line_full_disk_error_and_leaves_no_file(tmp_path, monkeypatch):
+    # torch.save's writer reports ENOSPC as a RuntimeError ("unexpected pos ...") raised while the OSError is handled
+    def full(obj, f):
+        try:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 2240 vs 2134")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(rio.ResultsWriteError, match="cannot write c.pt in .*the disk is full") as e:
+        rio.atomic_torch_save({"w": torch.ones(2)}, tmp_path / "c.pt")
+    assert "\n" not in str(e.value) and list(tmp_path.iterdir()) == []
 
 
 def test_an_interrupted_write_keeps_the_old_file(tmp_path):

@@ -19,6 +19,7 @@ from nets.results_io.atomic import (  # noqa: F401
     atomic_write,
     check_folder,
     file_mode,
+    make_folder,
     save_figure_file,
     write_bytes,
     write_text,
@@ -63,7 +64,7 @@ from nets.results_io.provenance import (  # noqa: F401
 )
 
 __all__ = [
-    "ResultsWriteError", "atomic_torch_save", "atomic_write", "check_folder", "file_mode", "save_figure_file", "write_bytes",
+    "ResultsWriteError", "atomic_torch_save", "atomic_write", "check_folder", "file_mode", "make_folder", "save_figure_file", "write_bytes",
     "write_text",
     "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "WouldTrain", "checkpoint_dir", "dumps", "figure_dir",
     "group_sections", "load_results", "load_torch_file",

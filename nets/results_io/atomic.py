@@ -22,6 +22,7 @@ from typing import IO, Any, Callable
 __all__ = [
     "ResultsWriteError",
     "check_folder",
+    "make_folder",
     "atomic_write",
     "write_text",
     "write_bytes",
@@ -80,6 +81,19 @@ def check_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def make_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` and its parents, created if missing; an ``OSError`` (a file where a folder should
+    be, a read-only or full disk) is a one-line :class:`ResultsWriteError` naming it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = _why(e) if _is_storage_error(e) else "a file stands where a folder should be" if e.errno in (
+            errno.EEXIST, errno.ENOTDIR) else (e.strerror or type(e).__name__)
+        raise ResultsWriteError(f"cannot create the folder {folder}: {why} ({e.strerror or e})", e.errno) from e
+    return folder
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
     """Create or replace ``path`` atomically with what ``write(f)`` writes to the open file ``f``.
 
@@ -88,12 +102,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, b
     temporary file."""
     path = Path(path)
     tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:  # a file where a folder should be, a read-only parent, ...
-        why = _why(e) if _is_storage_error(e) else "cannot create that folder"
-        raise ResultsWriteError(f"cannot write {path.name} in {path.parent}: {why} "
-                                f"({e.strerror or e}); nothing was changed there", e.errno) from e
+    make_folder(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
@@ -107,7 +116,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, b
         if isinstance(e, ResultsWriteError) or not _is_storage_error(e):
             raise  # e.g. a corrupt gzip read by ``write``: not the folder's fault
         raise ResultsWriteError(f"cannot write {path.name} in {path.parent}: {_why(e)} "
-                                         f"({e.strerror or e}); nothing was changed there", e.errno) from e
+                                f"({e.strerror or e}); {path.name} was not changed", e.errno) from e
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
@@ -128,7 +137,16 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj, path)``, atomically."""
     import torch
 
-    return atomic_write(path, lambda f: torch.save(obj, f), binary=True)
+    def save(f: IO[bytes]) -> None:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:  # torch's writer turns a full disk into a RuntimeError
+            cause = e.__context__ or e.__cause__
+            if isinstance(cause, OSError):
+                raise cause from e
+            raise
+
+    return atomic_write(path, save, binary=True)
 
 
 def save_figure_file(fig: Any, path: str | os.PathLike, **savefig_kw: Any) -> Path:

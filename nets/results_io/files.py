@@ -236,8 +236,11 @@ def load_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> dict |
             zipfile.BadZipFile, AttributeError, IndexError, KeyError, UnicodeDecodeError) as e:
         if isinstance(e, (FileNotFoundError, PermissionError)):
             raise
-        why = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        first = (str(e).strip().splitlines() or [""])[0].strip()
+        if len(first) > 120:  # at a word, not mid-word
+            first = first[:120].rsplit(" ", 1)[0] + " ..."
+        why = f"{type(e).__name__}: {first}" if first and first != type(e).__name__ else type(e).__name__
         aside = move_aside(path)
-        _warn(f"warning: {what} {path} is damaged ({type(e).__name__}: {why}); moved it to {aside.name} "
+        _warn(f"warning: {what} {path} is damaged ({why}); moved it to {aside.name} "
               f"and starting that run from scratch")
         return None

@@ -13,7 +13,7 @@ from torch import nn
 from nets.data import Splits
 from nets.groups import get_group
 from nets.precision import check_precision
-from nets.results_io import precision_dir
+from nets.results_io import make_folder, precision_dir
 from nets.train.batches import OrbitData
 from nets.train.checkpoints import checkpoint_path, load_checkpoint, run_from_checkpoint
 from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, resolve_device
@@ -130,7 +130,7 @@ def train_runs(
         stack = AUTO_STACK.get(dev.type, True)
     rdir = precision_dir(run_dir, precision) if run_dir is not None else None
     if rdir is not None:
-        rdir.mkdir(parents=True, exist_ok=True)
+        make_folder(rdir)
     if len(splits.val) == 0 or len(splits.train) == 0:
         raise ValueError("train_runs needs non-empty train and val splits")
     in_shape = (int(splits.train.x.shape[-2]), int(splits.train.x.shape[-1]))
