@@ -127,6 +127,21 @@ def test_report_on_an_empty_folder_is_one_line(run_cli, tmp_path):
     assert rc == 1 and "no results in" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("command", ["table1", "report"])
+def test_results_that_name_a_file_are_one_line_exit_1_before_any_data_is_loaded(run_cli, no_data, tmp_path, command):
+    (tmp_path / "afile").write_text("not a folder")
+    rc, _, err = run_cli(command, "--profile", "smoke", "--results", str(tmp_path / "afile"))
+    assert rc == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"{tmp_path / 'afile'} is a file, not a folder" in err
+    assert (tmp_path / "afile").read_text() == "not a folder"
+
+
+def test_intervals_without_table1_is_one_line_naming_the_command_to_run_first(run_cli, tmp_path):
+    rc, _, err = run_cli("intervals", "--profile", "smoke", "--results", str(tmp_path))
+    assert rc == 1 and len(err.strip().splitlines()) == 1, err
+    assert "table1.json" in err and "python -m nets table1 --profile smoke" in err
+
+
 def test_report_names_a_corrupt_results_file_and_exits_1(run_cli, quick_copy, tree_digest):
     (quick_copy / "quick" / "drift.json").write_text('{"meta": {"experiment": "dri')
     before = tree_digest(quick_copy)

@@ -52,6 +52,7 @@ def test_the_profiles_grid_on_that_folder_is_refused_before_training(wide, run_c
     before = tree_digest(wide)
     rc, _, err = run_cli("table1", "--profile", "smoke", "--groups", "r4", "--results", str(wide.parent), "--no-progress")
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "nu_grids" in err and "--results" in err
+    assert "give the folder's grid again (--nu-grid 100 300)" in err  # sorted, as the folder holds it
     assert tree_digest(wide) == before
 
 

@@ -196,7 +196,11 @@ def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = Fa
     new = {**json.loads(json.dumps(profile.to_dict())), "precision": precision}
     what = "; ".join(f"{k} {_short(old.get(k))} there, {_short(new.get(k))} here" for k in diff[:3])
     more = f" (and {len(conflicts) - 1} other file{'s' if len(conflicts) > 2 else ''})" if len(conflicts) > 1 else ""
+    same_grid = ""
+    if "nu_grids" in diff:  # most often a --nu-grid folder given a later command without its grid
+        grid = (old.get("nu_grids") or {}).get("logit")
+        same_grid = f", give the folder's grid again (--nu-grid {' '.join(f'{v:g}' for v in grid)})" if grid else ""
     raise SettingsMismatch(
         f"refusing to replace the results in {path.parent}/: {path.name}{more} was computed with other settings "
-        f"({what}{'; ...' if len(diff) > 3 else ''}); write elsewhere with --results ANOTHER_DIR, "
+        f"({what}{'; ...' if len(diff) > 3 else ''}){same_grid}; write elsewhere with --results ANOTHER_DIR, "
         f"or replace them with --overwrite")

@@ -37,7 +37,7 @@ from nets.metrics import (
     saliency_invariance,
 )
 from nets.models import CenteredLogits
-from nets.results_io import WouldTrain
+from nets.results_io import ResultsFileError, WouldTrain
 from nets.stats import CONFIDENCE, bootstrap_interval
 from nets.train import TrainConfig, TrainedRun, checkpoint_path, resolve_device, train_runs
 
@@ -111,6 +111,11 @@ def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", 
     started = time.time()
     dev = resolve_device(device)
     run_dir = checkpoint_dir(profile, results_root)
+    for name in ("table1", "spectral"):
+        if not result_path(profile, name, results_root).exists():
+            raise ResultsFileError(f"no {result_path(profile, name, results_root)}: intervals measures the models of "
+                                   f"Table 1 and Figure 5; run `python -m nets {name} --profile {profile.name}` "
+                                   f"first (this command trains nothing)")
     t1 = read_json(result_path(profile, "table1", results_root))
     sp = read_json(result_path(profile, "spectral", results_root))
     splits = profile_splits(profile)

@@ -58,7 +58,7 @@ def load_checkpoint(path: Path, config: TrainConfig, seed: int) -> dict | None:
     if ckpt.get("config") != config.to_dict() or ckpt.get("seed") != int(seed):
         raise ResultsFileError(
             f"{path}: checkpoint is for config {ckpt.get('config')} seed {ckpt.get('seed')}, "
-            f"not {config.to_dict()} seed {seed}; move it away or use another run_dir"
+            f"not {config.to_dict()} seed {seed}; move it away or use another run_dir (--results on the command line)"
         )
     return ckpt
 
