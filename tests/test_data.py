@@ -406,6 +406,13 @@ def test_cli_reports_unknown_group_in_one_line_and_exits_2(capsys: pytest.Captur
     assert not (tmp_path / "x.png").exists()
 
 
+def test_cli_show_refuses_an_out_file_without_a_figure_suffix_in_one_line(capsys: pytest.CaptureFixture, tmp_path):
+    assert main(["show", "--out", str(tmp_path / "orbits")]) == 2
+    err = capsys.readouterr().err
+    assert "name the figure's file with .png, .pdf or .svg" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
 def test_plot_orbits_writes_a_grid_of_samples_by_elements(tmp_path: Path):
     import matplotlib.image as mpimg
 

@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--n", type=int, default=4, help="number of samples (rows)")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="the figure's file: .png, .pdf or .svg")
     common(p)
     args = parser.parse_args(argv)
     try:  # names first: an unknown dataset or group is a usage error (exit 2), listing the known ones
@@ -113,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             canonical_name(d)
         if args.command == "show":
             get_group(args.group)
+            if args.out.suffix.lower() not in (".png", ".pdf", ".svg"):
+                raise ValueError(f"--out {args.out}: name the figure's file with .png, .pdf or .svg")
     except ValueError as e:
         print(f"python -m nets.data {args.command}: error: {e}", file=sys.stderr)
         return 2
