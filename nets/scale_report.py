@@ -91,7 +91,7 @@ def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: st
     if not scale:
         return []
     lines = [title + "\n",
-             " ".join(v for v in scale.get("protocol", {}).values() if isinstance(v, str))
+             " ".join(f"{k}: {v}" for k, v in scale.get("protocol", {}).items() if isinstance(v, str))
              + " Ratios to DA: geometric mean over seeds [95% paired t interval]; lower / higher: the interval "
                "is entirely below / above 1 (bold). Scale's share: log(scale ratio) / log(σ ratio), the part of IR's "
                "change in σ_max that its logit scale carries (σ = scale × σ per unit of scale, exactly).\n"]
