@@ -40,6 +40,7 @@ __all__ = [
     "chunks",
     "check_model",
     "model_logits",
+    "raised",
     "class_targets",
     "cosine_similarity",
 ]
@@ -131,19 +132,21 @@ def chunks(n: int, chunk_size: int) -> range:
 # ---- the model ---------------------------------------------------------------------------------
 
 
-def _batch_dependent_modules(model: nn.Module) -> list[str]:
+def _batch_dependent_modules(model: nn.Module) -> list[tuple[str, bool]]:
     """Submodules whose output for one sample depends on the rest of the batch or on chance:
-    batch normalization using batch statistics, dropout in training mode."""
+    batch normalization using batch statistics, dropout in training mode. Each as ``(what,
+    eval_fixes)``: whether ``model.eval()`` would make it sample-wise (not for batch normalization
+    without running statistics)."""
     found = []
     for name, m in model.named_modules():
+        where = f"{name or type(model).__name__} ({type(m).__name__}"
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             if m.running_mean is None:
-                found.append(f"{name or type(model).__name__} ({type(m).__name__} using batch statistics, "
-                             f"track_running_stats=False)")
+                found.append((f"{where} using batch statistics, track_running_stats=False)", False))
             elif m.training:
-                found.append(f"{name or type(model).__name__} ({type(m).__name__} using batch statistics)")
+                found.append((f"{where} using batch statistics)", True))
         elif isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
-            found.append(f"{name or type(model).__name__} ({type(m).__name__} in training mode)")
+            found.append((f"{where} in training mode)", True))
     return found
 
 
@@ -164,10 +167,10 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
         return
     bad = _batch_dependent_modules(model)
     if bad:
-        fix = ("call model.eval() before measuring it" if any("track_running_stats" not in b for b in bad)
+        fix = ("call model.eval() before measuring it" if any(eval_fixes for _, eval_fixes in bad)
                else "model.eval() cannot fix it: give the normalization running statistics")
-        raise ValueError(f"model outputs depend on the rest of the batch or on chance: {', '.join(bad[:3])}"
-                         f"{' ...' if len(bad) > 3 else ''}; {fix}")
+        raise ValueError(f"model outputs depend on the rest of the batch or on chance: "
+                         f"{', '.join(what for what, _ in bad[:3])}{' ...' if len(bad) > 3 else ''}; {fix}")
     p = next((t for t in model.parameters() if t.is_floating_point()), None)
     if p is not None and p.dtype != x.dtype:
         raise ValueError(f"x has dtype {x.dtype} but the model's parameters are {p.dtype}; "
@@ -196,6 +199,13 @@ def _probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int,
     return None
 
 
+def raised(e: BaseException) -> str:
+    """What a model raised, in one line: ``"Type: first line of its message"`` (the type alone
+    for an empty message)."""
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+
 def _shape_str(shape: Sequence) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
@@ -214,11 +224,9 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
     except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
         needed = _probe_layouts(model, inputs.detach())
         need = f"; it accepts {_shape_str(needed)}" if needed else ""
-        said = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        said = f"{type(e).__name__}: {said}" if said else type(e).__name__
         raise ValueError(f"model refused input of shape {_shape_str(('M', *inputs.shape[1:]))} "
                          f"(M = {inputs.shape[0]}){need} (images must be (N, *C, H, W) as the model expects; "
-                         f"model raised {said})") from e
+                         f"model raised {raised(e)})") from e
     M = inputs.shape[0]
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != M:
         got = _shape_str(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

@@ -111,13 +111,12 @@ def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", 
     started = time.time()
     dev = resolve_device(device)
     run_dir = checkpoint_dir(profile, results_root)
-    for name in ("table1", "spectral"):
-        if not result_path(profile, name, results_root).exists():
-            raise ResultsFileError(f"no {result_path(profile, name, results_root)}: intervals measures the models of "
-                                   f"Table 1 and Figure 5; run `python -m nets {name} --profile {profile.name}` "
-                                   f"first (this command trains nothing)")
-    t1 = read_json(result_path(profile, "table1", results_root))
-    sp = read_json(result_path(profile, "spectral", results_root))
+    sources = {name: result_path(profile, name, results_root) for name in ("table1", "spectral")}
+    for name, path in sources.items():
+        if not path.exists():
+            raise ResultsFileError(f"no {path}: intervals measures the models of Table 1 and Figure 5; run "
+                                   f"`python -m nets {name} --profile {profile.name}` first (this command trains nothing)")
+    t1, sp = read_json(sources["table1"]), read_json(sources["spectral"])
     splits = profile_splits(profile)
     test = splits.test.to(dev)
     n_si = min(profile.n_si_samples, len(splits.test))

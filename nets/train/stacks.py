@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from nets.measure_inputs import raised
 from nets.stacked import StackedMLP
 from nets.train.batches import OrbitData
 from nets.train.config import TrainConfig, stream_seed
@@ -86,22 +87,21 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
     not its own forward. Runs on a copy, in training mode as training does (the first-layer check in
     eval mode, where dropout is off), with the global RNG forked."""
     probe = copy.deepcopy(model).train()
-    inner = probe.model if isinstance(probe, GroupPooled) else probe
-    where = f" under WT's {probe.pooling} pooling" if isinstance(probe, GroupPooled) else ""
+    pooled = isinstance(probe, GroupPooled)
+    where = f" under WT's {probe.pooling} pooling" if pooled else ""
     layout = "(M, " + ", ".join(str(d) for d in x.shape[1:]) + ")"
     with _forked_rng(x), torch.no_grad():
         try:
             out = probe(x)
         except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
-            said = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise ValueError(f"{key}: the model refused training inputs {layout}{where} ({type(e).__name__}: "
-                             f"{said}); give it a matching input_shape attribute or reshape the data") from None
+            raise ValueError(f"{key}: the model refused training inputs {layout}{where} ({raised(e)}); "
+                             f"give it a matching input_shape attribute or reshape the data") from None
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0], n_classes):
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(f"{key}: the model must map inputs {layout} to logits (M, n_classes) = "
                              f"({x.shape[0]}, {n_classes}); got {got}")
-        if where and probe.pooling.startswith("first_layer"):
-            inner.eval()
+        if pooled and probe.pooling.startswith("first_layer"):
+            inner = probe.model.eval()
             whole, split = inner(x), inner.after_first_layer(inner.first_layer(x))
             if whole.shape != split.shape or not torch.allclose(whole, split, rtol=1e-4, atol=1e-5):
                 raise ValueError(f"{key}: WT pools at the first layer, but the model's "
@@ -191,7 +191,8 @@ class GenericStack:
         trained = [n for n in self.param_dict if n not in frozen]
         self.names = trained + [n for n in self.param_dict if n in frozen] + list(self.buffer_dict)
         self.params = [self.param_dict[n] for n in trained]  # Adam's: the frozen ones stay as they are
-        self.tensors = [self.param_dict.get(n, self.buffer_dict.get(n)) for n in self.names]
+        state = {**self.param_dict, **self.buffer_dict}
+        self.tensors = [state[n] for n in self.names]
         self._call = lambda p, b, x: functional_call(self.base, (p, b), (x,))
 
     def _forward(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
