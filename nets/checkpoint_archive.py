@@ -10,7 +10,10 @@ past commit, and the tracked tree holds only a manifest,
      "files": [{"name": "r4-DA-seed0.pt", "sha256": "...", "size": 123456, "blob": "<git blob id>"}, ...]}
 
 A file archived later, from another commit, names it in its own entry (``"commit": "<40 hex>"``;
-:func:`write_manifest` with ``add``); the top-level ``commit`` holds every other file.
+:func:`write_manifest` with ``add``); the top-level ``commit`` holds every other file. Runs on a
+dataset other than the paper's keep their checkpoints in ``checkpoints/<dataset>/``
+(:func:`nets.results_io.checkpoints_in`); their manifest records ``"dataset": "<name>"`` and
+restores into that folder.
 
 :func:`restore` reads each file back from that commit (``git cat-file``), checks its
 size and SHA-256, and writes it atomically into the checkpoint folder; files already
@@ -31,6 +34,8 @@ from pathlib import Path
 from typing import Sequence
 
 from nets.results_io.atomic import make_folder, write_bytes, write_text
+from nets.results_io.files import checkpoints_in
+from nets.results_io.paper import PAPER_DATASET
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -114,17 +119,22 @@ def read_manifest(results_dir: str | os.PathLike) -> dict | None:
 
 
 def write_manifest(results_dir: str | os.PathLike, profile: str, *, commit: str = "HEAD",
-                   add: Sequence[str] | None = None) -> Path:
-    """Write the manifest for the ``*.pt`` files of ``<results_dir>/checkpoints`` as they are
+                   add: Sequence[str] | None = None, dataset: str = PAPER_DATASET) -> Path:
+    """Write the manifest for the ``*.pt`` files of ``<results_dir>/checkpoints`` (on ``dataset``
+    other than the paper's: ``<results_dir>/checkpoints/<dataset>``, recorded) as they are
     committed at ``commit`` (resolved to its full id and recorded). Every file in the folder
     must be committed there with the same bytes, else an :class:`ArchiveError` says which is not.
 
     ``add``: instead, keep the existing manifest and append these files of the folder, each
     entry naming ``commit`` as the one that holds it (a file already listed is an error); in a
-    folder without a manifest, start one that holds these files only (the others stay local)."""
+    folder without a manifest, start one that holds these files only (the others stay local);
+    adding files on another dataset than the manifest's is an error."""
     results_dir = Path(results_dir)
-    ckdir = results_dir / "checkpoints"
+    ckdir = checkpoints_in(results_dir, dataset)
     old = read_manifest(results_dir) if add is not None else None
+    if old is not None and old.get("dataset", PAPER_DATASET) != dataset:
+        raise ArchiveError(f"the manifest {manifest_path(results_dir)} holds checkpoints on "
+                           f"{old.get('dataset', PAPER_DATASET)}, not on {dataset}")
     if add is not None:
         listed = sorted(set(add) & {e["name"] for e in (old or {}).get("files", [])})
         if listed:
@@ -156,7 +166,8 @@ def write_manifest(results_dir: str | os.PathLike, profile: str, *, commit: str 
     if old is not None:
         manifest = {**old, "files": [*old["files"], *files]}
     else:
-        manifest = {"format": MANIFEST_FORMAT, "profile": profile, "commit": full, "directory": rel, "files": files}
+        manifest = {"format": MANIFEST_FORMAT, "profile": profile, "commit": full, "directory": rel,
+                    **({"dataset": dataset} if dataset != PAPER_DATASET else {}), "files": files}
     path = manifest_path(results_dir)
     write_text(path, json.dumps(manifest, indent=1) + "\n")
     return path
@@ -172,7 +183,8 @@ def _missing_commit_error(repo: Path, commit: str) -> ArchiveError:
 
 
 def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = None) -> RestoreReport:
-    """Restore the checkpoints listed in ``<results_dir>``'s manifest into ``<results_dir>/checkpoints``.
+    """Restore the checkpoints listed in ``<results_dir>``'s manifest into ``<results_dir>/checkpoints``
+    (``checkpoints/<dataset>`` for a manifest that records a dataset other than the paper's).
 
     ``names``: only these files of the manifest (default: all). A file already present with
     the manifest's SHA-256 is kept; any other copy there is replaced. Every written file is
@@ -194,7 +206,7 @@ def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = Non
         if unknown:
             raise ArchiveError(f"not in the manifest {manifest_path(results_dir)}: {', '.join(sorted(unknown))}")
         entries = [e for e in entries if e["name"] in wanted]
-    ckdir = results_dir / "checkpoints"
+    ckdir = checkpoints_in(results_dir, m.get("dataset", PAPER_DATASET))
     make_folder(ckdir)
     restored, verified = [], []
     todo = []

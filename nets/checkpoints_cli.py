@@ -15,7 +15,8 @@ import sys
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, restore, write_manifest
-from nets.results_io import RESULTS_ROOT, out_dir
+from nets.dataset_files import DATASETS
+from nets.results_io import PAPER_DATASET, RESULTS_ROOT, out_dir
 from nets.experiments.profiles import PROFILES, get_profile
 
 __all__ = ["add_parser", "build_parser", "main"]
@@ -27,6 +28,9 @@ def _options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "verified; manifest: write <results>/<profile>/checkpoints.manifest.json")
     p.add_argument("--profile", choices=sorted(PROFILES), default="paper", help="default: %(default)s")
     p.add_argument("--results", default=str(RESULTS_ROOT), help="results root (default: %(default)s)")
+    p.add_argument("--dataset", choices=DATASETS, default=PAPER_DATASET,
+                   help="with manifest: the checkpoints of runs on this dataset (fmnist: "
+                        "<results>/<profile>/checkpoints/fmnist/); restore follows the manifest (default: %(default)s)")
     p.add_argument("--add", nargs="+", default=None, metavar="FILE",
                    help="with manifest: keep the manifest and add these checkpoint files, committed at HEAD "
                         "(checkpoints archived after the others; without a manifest, start one with these only)")
@@ -56,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.action == "restore":
             print(restore(folder).summary())
         else:
-            print(f"wrote {write_manifest(folder, args.profile, add=args.add)}")
+            print(f"wrote {write_manifest(folder, args.profile, add=args.add, dataset=args.dataset)}")
     except ArchiveError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

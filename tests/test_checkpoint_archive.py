@@ -151,6 +151,37 @@ def test_adding_a_file_already_in_the_manifest_is_refused(archived):
         write_manifest(archived / "results" / "paper", "paper", add=["r4-DA-seed0.pt"])
 
 
+def test_checkpoints_on_another_dataset_restore_into_that_datasets_folder(tmp_path):
+    repo, ck = _repo_with_checkpoints(tmp_path)
+    fm = ck / "fmnist"
+    fm.mkdir()
+    (fm / "t3-DA-seed0.pt").write_bytes(b"an fmnist checkpoint")
+    git(repo, "add", "results/paper/checkpoints/fmnist/t3-DA-seed0.pt")
+    git(repo, "commit", "-q", "-m", "fmnist checkpoint")
+    write_manifest(repo / "results" / "paper", "paper", add=["t3-DA-seed0.pt"], dataset="fmnist")
+    m = read_manifest(repo / "results" / "paper")
+    assert m["dataset"] == "fmnist" and m["directory"] == "results/paper/checkpoints/fmnist"
+    (fm / "t3-DA-seed0.pt").unlink()
+    report = restore(repo / "results" / "paper")
+    assert report.restored == ["t3-DA-seed0.pt"] and report.directory == fm
+    assert (fm / "t3-DA-seed0.pt").read_bytes() == b"an fmnist checkpoint"
+    assert not (ck / "t3-DA-seed0.pt").exists()  # never where the paper dataset's runs would find it
+
+
+def test_adding_checkpoints_on_another_dataset_to_a_paper_manifest_is_refused(archived):
+    restore(archived / "results" / "paper")
+    with pytest.raises(ArchiveError, match="holds checkpoints on mnist, not on fmnist"):
+        write_manifest(archived / "results" / "paper", "paper", add=["r4-DA-seed0.pt"], dataset="fmnist")
+
+
+def test_the_committed_manifests_restore_into_their_datasets_checkpoint_folder():
+    for path in sorted((REPO / "results").glob("**/checkpoints.manifest.json")):
+        m = json.loads(path.read_text())
+        folder = path.parent.relative_to(REPO).as_posix()
+        expected = folder + "/checkpoints" + ("/" + m["dataset"] if "dataset" in m else "")
+        assert m["directory"] == expected, path
+
+
 def test_cli_restores_and_reports_errors_in_one_line(archived, tmp_path):
     cmd = [sys.executable, "-m", "nets", "checkpoints", "restore", "--profile", "paper",
            "--results", str(archived / "results")]

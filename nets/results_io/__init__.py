@@ -31,6 +31,7 @@ from nets.results_io.files import (  # noqa: F401
     ResultsFileError,
     WouldTrain,
     checkpoint_dir,
+    checkpoints_in,
     dumps,
     figure_dir,
     group_sections,
@@ -66,7 +67,7 @@ from nets.results_io.provenance import (  # noqa: F401
 __all__ = [
     "ResultsWriteError", "atomic_torch_save", "atomic_write", "check_folder", "file_mode", "make_folder", "save_figure_file", "write_bytes",
     "write_text",
-    "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "WouldTrain", "checkpoint_dir", "dumps", "figure_dir",
+    "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "WouldTrain", "checkpoint_dir", "checkpoints_in", "dumps", "figure_dir",
     "group_sections", "load_results", "load_torch_file",
     "move_aside", "out_dir", "precision_dir", "read_json", "read_results", "result_groups", "result_path", "to_jsonable", "write_json",
     "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "PAPER_DATASET", "DATASET_TITLES", "paper_table1_for",

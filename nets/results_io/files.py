@@ -76,8 +76,14 @@ def checkpoint_dir(profile: Any, results_root=None) -> Path:
     ``dataset`` is not :data:`~nets.results_io.paper.PAPER_DATASET`), so a checkpoint trained on one
     dataset is never loaded as a finished run on the other (a checkpoint's name is its config key
     and seed only)."""
-    base = out_dir(profile, results_root) / "checkpoints"
-    dataset = getattr(profile, "dataset", PAPER_DATASET)
+    return checkpoints_in(out_dir(profile, results_root), getattr(profile, "dataset", PAPER_DATASET))
+
+
+def checkpoints_in(folder: str | os.PathLike, dataset: str = PAPER_DATASET) -> Path:
+    """The checkpoint folder of the results folder ``folder`` (``<results_root>/<profile>/``) for
+    runs on ``dataset``: ``folder/checkpoints/``, or ``folder/checkpoints/<dataset>/`` on a dataset
+    other than the paper's (:func:`checkpoint_dir`'s rule, given the folder itself)."""
+    base = Path(folder) / "checkpoints"
     return base if dataset == PAPER_DATASET else base / dataset
 
 
