@@ -28,6 +28,7 @@ __all__ = [
     "base_folder",
     "resolve",
     "load_results",
+    "load_scale",
     "show_figures",
     "show_files",
     "show_markdown",
@@ -90,18 +91,54 @@ def load_results(experiment: str, profile: str, results_root: str | os.PathLike,
         if not quiet:
             print(f"... finished in {time.perf_counter() - t0:.0f} s")
     results = read_json(path)
-    meta = results.get("meta", {})
     if not quiet:
-        print(f"{experiment}: {path}\n  made by `{meta.get('command')}` on {meta.get('started_at')} "
-              f"(git {str(meta.get('git_commit'))[:10]}, {meta.get('wall_time_s')} s, device {meta.get('device')})")
-        stale = _stale_fields(meta, profile)
-        if stale:
-            print(f"  WARNING: made with other {profile!r} profile settings than the current ones "
-                  f"({', '.join(stale)}); rerun the experiment to refresh")
-        pending = results.get("pending_groups") or []
-        if pending:
-            print(f"  partial: groups {', '.join(pending)} still pending "
-                  f"(`python -m nets {experiment} --profile {profile} --groups {' '.join(pending)}` adds them)")
+        _describe(experiment, path, results, profile)
+    return results
+
+
+def _describe(experiment: str, path: Path, results: Mapping, profile: str, *, check_profile: bool = True) -> None:
+    """Print where ``results`` came from, and warn when they are partial or (``check_profile``:
+    results recorded on the profile itself, not on a profile of their own such as the CNN's) stale."""
+    meta = results.get("meta", {})
+    print(f"{experiment}: {path}\n  made by `{meta.get('command')}` on {meta.get('started_at')} "
+          f"(git {str(meta.get('git_commit'))[:10]}, {meta.get('wall_time_s')} s, device {meta.get('device')})")
+    stale = _stale_fields(meta, profile) if check_profile else []
+    if stale:
+        print(f"  WARNING: made with other {profile!r} profile settings than the current ones "
+              f"({', '.join(stale)}); rerun the experiment to refresh")
+    pending = results.get("pending_groups") or []
+    if pending:
+        print(f"  partial: groups {', '.join(pending)} still pending "
+              f"(`python -m nets {experiment} --profile {profile} --groups {' '.join(pending)}` adds them)")
+
+
+def load_scale(profile: str, results_root: str | os.PathLike, *, model: str = "mlp",
+               device: str = "auto") -> dict | None:
+    """The results of ``python -m nets scale [--model cnn]`` (``scale.json`` or ``cnn_scale.json``),
+    measured first from the checkpoints when the file is missing. ``scale`` evaluates and never
+    trains, so where the checkpoints it needs are not there (a fresh clone's ``quick`` results,
+    whose checkpoints are not in the repository) or the results it reads its models from are
+    missing, this prints one line saying so and what to run, and returns ``None``."""
+    from nets.experiments import get_profile, read_json
+    from nets.experiments.centered import MissingSpectralResults
+    from nets.experiments.scale import OUTPUTS, MissingCNNResults, run_scale
+    from nets.results_io import WouldTrain
+
+    root = Path(results_root)
+    path = root / profile / f"{OUTPUTS[model]}.json"
+    command = f"python -m nets scale{' --model cnn' if model == 'cnn' else ''} --profile {profile} --results {root}"
+    if not path.exists():
+        print(f"{path} is missing: running `{command}` (evaluation only)")
+        try:
+            run_scale(get_profile(profile), root, device=device, model=model, progress=False, command=command)
+        except (WouldTrain, MissingSpectralResults, MissingCNNResults) as e:
+            print(f"  not measured: {e}. The scale split needs the trained models: train them with the "
+                  f"experiment above (python -m nets {'cnn' if model == 'cnn' else 'spectral'} --profile {profile} "
+                  f"--results {root}), "
+                  f"then run `{command}`")
+            return None
+    results = read_json(path)
+    _describe(OUTPUTS[model], path, results, profile, check_profile=model == "mlp")
     return results
 
 

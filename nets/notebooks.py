@@ -33,12 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from nets.notebook_helpers import DEFAULT_PROFILE, DEFAULT_RESULTS, NOTEBOOK_DIR, base_folder
+from nets.notebook_helpers import DEFAULT_PROFILE, DEFAULT_RESULTS, NOTEBOOK_DIR, REPO_ROOT, base_folder
 
 __all__ = [
     "notebook_paths",
     "NotebookRun",
     "run_notebook",
+    "kernel_environment",
     "run_notebooks",
     "main",
 ]
@@ -223,6 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def kernel_environment(profile: str, results: str | os.PathLike, out: Path, *, threads: int | None = None,
+                       base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The notebooks' kernel environment: ``base`` (default ``os.environ``) with their settings
+    (``GI_PROFILE``, ``GI_RESULTS`` absolute, ``GI_FIGURES`` under ``out``), the thread counts,
+    and, in a checkout, this checkout's root first on ``PYTHONPATH``: a kernel imports the code
+    the runner runs, never another checkout that the virtual environment was installed from."""
+    base = os.environ if base is None else base
+    env = dict(base, GI_PROFILE=profile, GI_RESULTS=str(Path(results).resolve()), GI_FIGURES=str(out / "figures"))
+    if NOTEBOOK_DIR.is_dir():
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [base.get("PYTHONPATH")])])
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from nets.experiments import get_profile
@@ -238,10 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # Command-line paths are relative to where the command runs, as for python -m nets.
     out = Path(args.out).resolve()
-    env = dict(os.environ, GI_PROFILE=args.profile, GI_RESULTS=str(Path(args.results).resolve()),
-               GI_FIGURES=str(out / "figures"))
-    if args.threads is not None:
-        env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    env = kernel_environment(args.profile, args.results, out, threads=args.threads)
     print(f"notebooks: {len(paths)} from {args.notebooks}; profile {args.profile}; results {env['GI_RESULTS']}; "
           f"output {out}", flush=True)
     t0 = time.perf_counter()

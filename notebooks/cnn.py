@@ -96,17 +96,11 @@ paths = show_figures(figures_for("cnn", results), resolve(FIGURES))
 # here first when the results folder has no `cnn_scale.json`; nothing is trained).
 
 # %%
-from nets.experiments import get_profile, read_json
-from nets.experiments.scale import run_scale
+from nets.notebook_helpers import load_scale
 from nets.scale_report import scale_section
 from nets.verdicts import fmt
 
-scale_path = resolve(RESULTS) / PROFILE / "cnn_scale.json"
-if scale_path.exists():
-    scale = read_json(scale_path)
-else:
-    command = f"python -m nets scale --model cnn --profile {PROFILE} --results {RESULTS}"
-    print(f"{scale_path} is missing: running `{command}`")
-    scale = run_scale(get_profile(PROFILE), resolve(RESULTS), model="cnn", progress=False, command=command)
-show_markdown("\n".join(scale_section(scale, fmt=fmt, with_figure=False)[1:]))
-paths += show_figures(figures_for("cnn_scale", scale), resolve(FIGURES))
+scale = load_scale(PROFILE, resolve(RESULTS), model="cnn")
+if scale is not None:  # None: the checkpoints it measures are not here (it says what to run)
+    show_markdown("\n".join(scale_section(scale, fmt=fmt, with_figure=False)[1:]))
+    paths += show_figures(figures_for("cnn_scale", scale), resolve(FIGURES))

@@ -78,12 +78,15 @@ paths = show_figures(figures_for("spectral", results), resolve(FIGURES))
 # $a$ multiplies $\sigma_{\max}$ by $a$ too. So each model's $\sigma_{\max}$ of the centered
 # logits is split into their scale $\|f - \bar f\,\mathbf{1}\|$ and the ratio of the two
 # (unchanged by $f \to a f$), and each IR model is compared with DA, seed by seed. The models are
-# read from the checkpoints above; nothing is trained.
+# read from the checkpoints above (measured here first when the results folder has no
+# `scale.json`); nothing is trained.
 
 # %%
+from nets.notebook_helpers import load_scale
 from nets.scale_report import scale_section
 from nets.verdicts import fmt
 
-scale = load_results("scale", PROFILE, resolve(RESULTS))
-show_markdown("\n".join(scale_section(scale, fmt=fmt, with_figure=False)))
-paths += show_figures(figures_for("scale", scale), resolve(FIGURES))
+scale = load_scale(PROFILE, resolve(RESULTS))
+if scale is not None:  # None: the checkpoints it measures are not here (it says what to run)
+    show_markdown("\n".join(scale_section(scale, fmt=fmt, with_figure=False)))
+    paths += show_figures(figures_for("scale", scale), resolve(FIGURES))

@@ -18,8 +18,10 @@ import nbformat
 import pytest
 from jupytext.formats import guess_format
 
-from nets.notebook_helpers import NOTEBOOK_DIR, load_results, resolve
-from nets.notebooks import main, notebook_paths
+from nets.notebook_helpers import NOTEBOOK_DIR, REPO_ROOT, load_results, load_scale, resolve
+from nets.notebooks import kernel_environment, main, notebook_paths
+
+REPO = Path(__file__).resolve().parents[1]
 
 #: Every notebook and the figure stems it must write (PNG and PDF each).
 EXPECTED = {
@@ -114,6 +116,24 @@ def test_results_made_with_other_profile_sizes_are_reported_stale(tmp_path, caps
     _write_results(tmp_path, "paper", "spectral", groups=["r4"], epochs=12)
     load_results("spectral", "paper", tmp_path)
     assert "WARNING: made with other 'paper' profile settings than the current ones (epochs)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model, source", [("mlp", "spectral.json"), ("cnn", "cnn.json")])
+def test_scale_without_its_checkpoints_says_what_to_run_instead_of_failing(tmp_path, capsys, model, source):
+    # a fresh clone's quick results: the JSON the scale split reads its models from, no checkpoints
+    (tmp_path / "quick").mkdir()
+    (tmp_path / "quick" / source).write_bytes((REPO / "results" / "quick" / source).read_bytes())
+    assert load_scale("quick", tmp_path, model=model) is None
+    out = capsys.readouterr().out
+    assert "not measured: no checkpoint" in out
+    assert f"python -m nets scale{' --model cnn' if model == 'cnn' else ''} --profile quick" in out
+    assert not list((tmp_path / "quick").glob("*scale.json"))
+
+
+def test_kernels_import_the_runners_checkout_first():
+    env = kernel_environment("quick", "results", Path("/tmp/out"), threads=1, base={"PYTHONPATH": "/elsewhere"})
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO_ROOT), "/elsewhere"]
+    assert env["GI_RESULTS"] == str(Path("results").resolve()) and env["OMP_NUM_THREADS"] == "1"
 
 
 def test_only_selects_by_stem_and_rejects_unknown_names():
