@@ -162,10 +162,10 @@ def check_closed_form_spectrum(n: int = 3) -> CheckResult:
     charpoly = (lam * sp.eye(n) - E).det(method="berkowitz")
     bad = int(sp.cancel(sp.together(charpoly - (lam - 1) ** (n - 1) * (lam - q))) != 0)
     bad += _nonzero_entries(E - E.T)
-    # q = exp(-u) with u = t * sigma, t >= 0, sigma = eps^T eps > 0: q > 0, and q <= 1 iff -u <= 0.
+    # q = exp(-u) with u = t * eps^T eps, t >= 0: q > 0, and q <= 1 iff -u <= 0. sympy decides both
+    # signs from the real entries of eps (s is their sum of squares), not from an assumption on s.
     t = sp.Symbol("t", nonnegative=True)
-    sigma = sp.Symbol("sigma", positive=True)
-    u = t * sigma
+    u = t * s
     bad += int(sp.exp(-u).is_positive is not True) + int((-u).is_nonpositive is not True)
     return at_most(f"symbolic_closed_form_spectrum_n{n}", bad, 0,
                    f"charpoly == (l-1)^{n - 1}(l-q), E symmetric, 0<q<=1 for t>=0 "
