@@ -14,7 +14,11 @@ and the results JSON files those stages wrote. Method:
 * A finished stage trained the runs ``nets.distributed.plan`` lists for its experiment
   and groups that no earlier stage trained (the whole nu grids, as the experiment's
   search on the device does); its training time is their count times the time per run
-  of their kind, and the rest of its wall time is evaluation (with start-up and data).
+  of their kind, and the rest of its wall time, less the start-up, is evaluation.
+* Start-up: every stage is a new process that imports torch, loads the data and (on
+  CUDA) initializes the device; the ``startup`` stage times exactly that. It is taken
+  out of every stage's evaluation and counted once in the whole protocol, which
+  ``reproduce`` runs in one process.
 * The whole protocol (``reproduce``: every run of ``plan(profile, "reproduce")`` and
   every experiment for every group): training from the time per run of each run's kind
   and group; where a group's kind was not measured, the other group's, times the ratio
@@ -90,6 +94,7 @@ def runs_of(profile, experiment: str, device: str) -> list[tuple[str, str, str, 
 def extrapolate(stages: list[dict], results: Path, profile_name: str, device: str) -> dict:
     profile = get_profile(profile_name)
     rates = {k: sum(v) / len(v) for k, v in recorded_runs(results).items()}
+    startup = next((float(st["seconds"]) for st in stages if st["stage"] == "startup" and st["status"] == "ok"), None)
     seen: set[tuple[str, int]] = set()
     evaluation: dict[tuple[str, str], float] = {}
     out_stages = []
@@ -104,7 +109,7 @@ def extrapolate(stages: list[dict], results: Path, profile_name: str, device: st
             train = [per_run_time(rates, g, k)[0] for g, k, _, _ in new]
             if all(t is not None for t in train):
                 row.update(runs_trained=len(new), train_s=round(sum(train), 2),
-                           eval_s=round(max(secs - sum(train), 0.0), 2))
+                           eval_s=round(max(secs - sum(train) - (startup or 0.0), 0.0), 2))
                 for g in gs:  # a stage over several groups: split its evaluation by group order
                     share = get_group(g).order / sum(get_group(h).order for h in gs)
                     evaluation[(exp, g)] = row["eval_s"] * share
@@ -136,7 +141,8 @@ def extrapolate(stages: list[dict], results: Path, profile_name: str, device: st
                 lower_bound = True
             else:
                 eval_total += t
-    total = train_total + eval_total
+    lower_bound = lower_bound or startup is None
+    total = train_total + eval_total + (startup or 0.0)
     return {
         "profile": profile.name,
         "device": device,
@@ -146,6 +152,8 @@ def extrapolate(stages: list[dict], results: Path, profile_name: str, device: st
         "protocol": {
             "training": {"s": round(train_total, 1), "parts": train_parts},
             "evaluation": {"s": round(eval_total, 1), "parts": eval_parts},
+            "startup": {"s": None if startup is None else round(startup, 1),
+                        "basis": "measured once" if startup is not None else "not measured"},
             "total_s": round(total, 1),
             "lower_bound": lower_bound,
         },
@@ -172,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.out, res)
     p = res["protocol"]
     print(f"{args.profile} protocol on {device}: training {p['training']['s']} s + evaluation "
-          f"{p['evaluation']['s']} s = {p['total_s']} s{' (lower bound)' if p['lower_bound'] else ''}; "
+          f"{p['evaluation']['s']} s + start-up {p['startup']['s']} s = {p['total_s']} s{' (lower bound)' if p['lower_bound'] else ''}; "
           f"wrote {args.out}")
     return 0
 

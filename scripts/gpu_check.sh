@@ -6,23 +6,27 @@
 # numpy, scipy, sympy, pytest, hypothesis, scikit-learn, matplotlib and tqdm must be
 # there; tests that need captum, jupytext or ray skip).
 #
-#   DATA_DIR=gpu_data bash scripts/gpu_check.sh              # on the GPU machine
-#   DEVICE=cpu PROFILE=smoke bash scripts/gpu_check.sh       # its CPU path (CI)
+#   DATA_DIR=gpu_data bash scripts/gpu_check.sh                                 # on the GPU machine
+#   DEVICE=cpu PROFILE=smoke PYTHON=.venv/bin/python bash scripts/gpu_check.sh  # its CPU path (CI)
 #
 # Environment:
 #   DEVICE    cuda (default) or cpu
 #   PROFILE   paper (default) or quick / smoke: the sizes of the protocol stages
 #   DATA_DIR  folder with the MNIST / Fashion-MNIST (gzipped) IDX files, copied into the
-#             data cache first (python -m nets.data fetch --from DATA_DIR); default: the cache as it is
+#             data cache first (python -m nets.data fetch --from DATA_DIR --offline: never the
+#             network); default: the cache as it is
 #   OUT       output folder (default: $OUT if set, else build/gpu_check)
 #   BUDGET_S  seconds the whole script may take (default 450; the protocol stages get what is left)
-#   PYTHON    interpreter (default python3)
+#   PYTHON    interpreter with torch (default python3)
+#   RESULTS   where the protocol stages train (checkpoints): an empty or new folder, so that
+#             nothing an earlier run trained is loaded and timed as this run's (default: a new
+#             temporary folder)
 #
 # Writes under OUT: environment.json, cuda_tests.xml + cuda_tests.log, <DEVICE>.json
 # (benchmarks/bench.py: the device's own matmul rate and our share of it), stages.tsv
 # (stage, seconds, status), results/<PROFILE>/*.json (the protocol stages' results),
 # protocol_extrapolation.json (the whole protocol's time from the measured stages) and
-# one <stage>.log per stage. Checkpoints stay outside OUT (build/gpu_check_results).
+# one <stage>.log per stage. Checkpoints stay outside OUT (in RESULTS).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
@@ -31,10 +35,28 @@ PROFILE="${PROFILE:-paper}"
 OUT="${OUT:-build/gpu_check}"
 BUDGET_S="${BUDGET_S:-450}"
 PYTHON="${PYTHON:-python3}"
-RESULTS="${RESULTS:-build/gpu_check_results}"
+die() { echo "gpu_check: $*" >&2; exit 2; }
+
+# Refusals before anything runs, each one line.
+if [ -e "$OUT" ] && [ ! -d "$OUT" ]; then die "OUT=$OUT is a file, not a folder"; fi
+mkdir -p "$OUT" 2>/dev/null || die "cannot create OUT=$OUT"
+if [ -n "${RESULTS:-}" ]; then
+    if [ -e "$RESULTS" ] && [ ! -d "$RESULTS" ]; then die "RESULTS=$RESULTS is a file, not a folder"; fi
+    if [ -n "$(ls -A "$RESULTS" 2>/dev/null)" ]; then
+        die "RESULTS=$RESULTS is not empty: an earlier run's checkpoints would be loaded and timed as this run's; give an empty or new folder"
+    fi
+    mkdir -p "$RESULTS" 2>/dev/null || die "cannot create RESULTS=$RESULTS"
+else
+    RESULTS=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check_results.XXXXXX") || die "cannot create a temporary RESULTS folder"
+fi
+"$PYTHON" -c "import torch" 2>/dev/null || die "PYTHON=$PYTHON cannot import torch; set PYTHON to an interpreter that has it (e.g. PYTHON=.venv/bin/python)"
+if [ -n "${DATA_DIR:-}" ] && [ ! -d "$DATA_DIR" ]; then die "DATA_DIR=$DATA_DIR is not a folder"; fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export MPLBACKEND=Agg
-mkdir -p "$OUT" "$RESULTS"
+# Stopped (Ctrl-C, a time limit): stop the running stage too (timeout passes the signal on to it)
+# instead of leaving it running on its own.
+STAGE_PID=
+trap 'trap - TERM INT; [ -n "$STAGE_PID" ] && kill -TERM "$STAGE_PID" 2>/dev/null; wait; exit 143' TERM INT
 STAGES="$OUT/stages.tsv"
 printf 'stage\tseconds\tstatus\n' > "$STAGES"
 
@@ -47,8 +69,11 @@ stage() {
     local t0 ms rc status
     t0=$(date +%s%N)
     echo "== $name (limit ${limit} s, $(elapsed) s elapsed)"
-    timeout --signal=TERM --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
+    timeout --signal=TERM --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1 &
+    STAGE_PID=$!
+    wait "$STAGE_PID"
     rc=$?
+    STAGE_PID=
     ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     case $rc in 0) status=ok ;; 124|137) status=timed_out ;; *) status="failed_rc$rc" ;; esac
     printf '%s\t%d.%03d\t%s\n' "$name" $((ms / 1000)) $((ms % 1000)) "$status" >> "$STAGES"
@@ -57,23 +82,28 @@ stage() {
     return $rc
 }
 
-"$PYTHON" - "$OUT/environment.json" "$DEVICE" <<'EOF'
+"$PYTHON" - "$OUT/environment.json" "$DEVICE" "$PROFILE" "$BUDGET_S" <<'EOF'
 import json, os, platform, subprocess, sys
 import torch
-dev = sys.argv[2]
+from nets.results_io.provenance import code_version, cpu_info, versions
+dev, profile, budget = sys.argv[2], sys.argv[3], int(sys.argv[4])
+commit, dirty = code_version()
 env = {"python": platform.python_version(), "torch": torch.__version__, "cuda_build": torch.version.cuda,
        "cuda_available": torch.cuda.is_available(), "device": dev, "platform": platform.platform(),
-       "cpu_count": os.cpu_count()}
+       "cpu_count": os.cpu_count(), "cpu": cpu_info(), "versions": versions(), "git_commit": commit,
+       "git_dirty": dirty, "profile": profile, "budget_s": budget, "precision": "fp32"}
 if torch.cuda.is_available():
     p = torch.cuda.get_device_properties(0)
     env.update(gpu=p.name, gpu_memory_gib=round(p.total_memory / 2**30, 1), gpu_count=torch.cuda.device_count(),
-               capability=f"{p.major}.{p.minor}")
-try:
-    env["nvidia_smi"] = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
-except (OSError, subprocess.SubprocessError):
-    env["nvidia_smi"] = None
+               capability=f"{p.major}.{p.minor}", bf16_supported=torch.cuda.is_bf16_supported())
+for key, cmd in (("nvidia_smi", ["nvidia-smi", "-L"]),
+                 ("nvidia_driver", ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])):
+    try:
+        env[key] = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        env[key] = None
 json.dump(env, open(sys.argv[1], "w"), indent=1)
-print(json.dumps(env))
+print(json.dumps({k: env[k] for k in ("device", "torch", "cuda_available", "git_commit")}))
 EOF
 if [ "$DEVICE" != cpu ] && ! "$PYTHON" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
     echo "gpu_check: DEVICE=$DEVICE but torch sees no CUDA device (run with DEVICE=cpu for the CPU path)" >&2
@@ -81,8 +111,14 @@ if [ "$DEVICE" != cpu ] && ! "$PYTHON" -c "import torch, sys; sys.exit(not torch
 fi
 
 if [ -n "${DATA_DIR:-}" ]; then
-    stage data_fetch 120 "$PYTHON" -m nets.data fetch --from "$DATA_DIR" || { echo "gpu_check: no data" >&2; exit 3; }
+    stage data_fetch 120 "$PYTHON" -m nets.data fetch --from "$DATA_DIR" --offline --quiet \
+        || { echo "gpu_check: no data (the reason is in $OUT/data_fetch.log)" >&2; exit 3; }
 fi
+
+# 0. what every stage pays before its work (a new process: torch, the data, the device), so that
+#    the extrapolation counts it once, as reproduce's single process does
+stage startup 120 "$PYTHON" -c "import sys, torch; from nets.data import load_splits; load_splits('mnist'); \
+torch.zeros(1, device=sys.argv[1]).sum().item()" "$DEVICE"
 
 # 1. the CUDA tests (on DEVICE=cpu they are collected and skip, saying why)
 stage cuda_tests 150 "$PYTHON" -m pytest tests/test_cuda.py -m cuda -q -p no:cacheprovider \
@@ -99,7 +135,7 @@ stage table1_r4 "$(( $(left) - BENCH_S - MARGIN > 60 ? $(left) - BENCH_S - MARGI
 
 # 3. the throughput benchmark: matmul rate of this device, our training/evaluation share of it
 if [ "$PROFILE" = smoke ]; then BENCH=(--rounds 1 --n-si 8 --n-sigma 16 --n-train 256); else BENCH=(); fi
-stage bench "$BENCH_S" "$PYTHON" benchmarks/bench.py --device "$DEVICE" --out "$OUT/$DEVICE.json" \
+stage bench "$(( $(left) - MARGIN < BENCH_S ? ( $(left) - MARGIN > 30 ? $(left) - MARGIN : 30 ) : BENCH_S ))" "$PYTHON" benchmarks/bench.py --device "$DEVICE" --out "$OUT/$DEVICE.json" \
     --quick --no-memory "${BENCH[@]}"
 
 # 4. the rest of the protocol, stage by stage, while the budget lasts (an interrupted

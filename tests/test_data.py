@@ -413,6 +413,22 @@ def test_cli_show_refuses_an_out_file_without_a_figure_suffix_in_one_line(capsys
     assert not any(tmp_path.iterdir())
 
 
+def test_cli_fetch_from_a_folder_that_does_not_exist_is_one_line(capsys: pytest.CaptureFixture, tmp_path):
+    assert main(["fetch", "--from", str(tmp_path / "nowhere"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"--from {tmp_path / 'nowhere'} is not a folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_fetch_offline_tries_only_the_folder_and_the_cache(capsys: pytest.CaptureFixture, tmp_path):
+    (tmp_path / "empty").mkdir()
+    argv = ["fetch", "--from", str(tmp_path / "empty"), "--offline", "--quiet", "--dataset", "mnist",
+            "--cache", str(tmp_path / "cache")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    tried = [line.strip() for line in err.splitlines() if line.startswith("    - ")]
+    assert tried and all(t.startswith(("- folder ", "- cache: ")) for t in tried)  # no remote source tried
+
+
 def test_plot_orbits_writes_a_grid_of_samples_by_elements(tmp_path: Path):
     import matplotlib.image as mpimg
 

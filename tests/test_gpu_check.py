@@ -83,6 +83,41 @@ def test_the_extrapolation_covers_the_whole_protocol_from_the_measured_stages(ch
     assert table1["runs_trained"] > 0 and table1["train_s"] > 0
     # every stage ran on the CPU path, so nothing of the smoke protocol is left unmeasured
     assert ex["protocol"]["lower_bound"] is False
-    assert ex["protocol"]["total_s"] == pytest.approx(ex["protocol"]["training"]["s"]
-                                                      + ex["protocol"]["evaluation"]["s"], abs=0.2)
+    assert ex["protocol"]["startup"]["basis"] == "measured once"
+    assert ex["protocol"]["total_s"] == pytest.approx(ex["protocol"]["training"]["s"] + ex["protocol"]["evaluation"]["s"]
+                                                      + ex["protocol"]["startup"]["s"], abs=0.2)
     assert (out / "results" / "smoke" / "table1.json").exists()
+
+
+def test_the_environment_ties_the_run_to_code_cpu_and_settings(check):
+    out, _ = check
+    env = json.loads((out / "environment.json").read_text())
+    assert env["profile"] == "smoke" and env["precision"] == "fp32" and env["budget_s"] == 1200
+    assert env["git_commit"] and "flags" in env["cpu"] and "numpy" in env["versions"]
+
+
+def _refusal(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DEVICE": "cpu", "PROFILE": "smoke", "OUT": str(tmp_path / "out"),
+           "PYTHON": sys.executable, **settings}
+    return subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("setting, says", [
+    ("out_file", "is a file, not a folder"),
+    ("results_used", "is not empty: an earlier run's checkpoints would be loaded"),
+    ("python_without_torch", "cannot import torch"),
+    ("missing_data_dir", "is not a folder"),
+])
+def test_bad_settings_are_refused_in_one_line_before_anything_runs(tmp_path, setting, says):
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "smoke").mkdir()
+    settings = {"out_file": {"OUT": str(tmp_path / "a_file")},
+                "results_used": {"RESULTS": str(tmp_path / "used")},
+                "python_without_torch": {"PYTHON": "false"},
+                "missing_data_dir": {"DATA_DIR": str(tmp_path / "nowhere")}}[setting]
+    proc = _refusal(tmp_path, **settings)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("gpu_check: ") and says in proc.stderr
+    assert not (tmp_path / "out" / "stages.tsv").exists()

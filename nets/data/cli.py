@@ -31,7 +31,8 @@ DESCRIPTION = "Transforming-MNIST and Transforming-FMNIST (paper Section 4.1), a
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    report = fetch(args.dataset, from_dir=args.from_dir, cache_dir=args.cache, progress=not args.quiet)
+    report = fetch(args.dataset, from_dir=args.from_dir, cache_dir=args.cache, progress=not args.quiet,
+                   sources=[] if args.offline else None)
     width = max(len(f"{FOLDERS[d]}/{fn}") for d, files in report.items() for fn in files)
     for dataset, files in report.items():
         for fn, r in files.items():
@@ -93,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--from", dest="from_dir", type=Path, default=None,
                    help="a folder holding the IDX files (raw or .gz; default: $GENUINE_INVARIANCE_DATA_FROM)")
     p.add_argument("--dataset", nargs="+", default=list(DATASETS), help="datasets (default: both)")
+    p.add_argument("--offline", action="store_true",
+                   help="only the --from folder and the cache, never the network (a machine without one)")
     p.add_argument("-v", "--verbose", action="store_true", help="also list the sources that failed first")
     common(p)
     p = sub.add_parser("info", help="counts per split and class, normalization statistics, checksums")
@@ -115,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             get_group(args.group)
             if args.out.suffix.lower() not in (".png", ".pdf", ".svg"):
                 raise ValueError(f"--out {args.out}: name the figure's file with .png, .pdf or .svg")
+        if args.command == "fetch" and args.from_dir is not None and not args.from_dir.is_dir():
+            raise ValueError(f"--from {args.from_dir} is not a folder")
     except ValueError as e:
         print(f"python -m nets.data {args.command}: error: {e}", file=sys.stderr)
         return 2
