@@ -64,6 +64,14 @@ def test_subcommands_that_train_nothing_of_their_own_take_no_precision(run_cli, 
     assert rc == 2 and "--precision" in err
 
 
+def test_a_bf16_folder_given_a_float32_command_says_which_commands_read_it(tmp_path):
+    (tmp_path / "quick").mkdir()
+    for p in (ROOT / "results" / "bf16" / "quick").glob("*.json"):
+        shutil.copy2(p, tmp_path / "quick" / p.name)
+    with pytest.raises(SettingsMismatch, match=r"give the folder's precision again \(--precision bf16: table1, drift"):
+        check_overwrite(QUICK, tmp_path, experiments=("table1",))
+
+
 # ---- never mixed with float32 results ---------------------------------------------------
 def test_the_committed_fp32_results_are_still_the_same_sweep_for_fp32_and_another_for_bf16():
     meta = read_json(ROOT / "results" / "quick" / "table1.json")["meta"]
