@@ -35,7 +35,7 @@ __all__ = [
     "check_exp_spectral_norm_is_one",
     "check_ode_vs_closed_form",
     "check_sigma_max_bound",
-    "check_covariance_psd",
+    "check_orbit_covariance",
     "check_singular_values_nonincreasing",
     "check_limit_is_projection",
     "check_limit_is_invariant",
@@ -155,16 +155,21 @@ def check_sigma_max_bound(W0: Array, Sigma: Array, ts: Array,
 # ---------------------------------------------------------------------------------------
 # Extension (a): dataset and orbit, Sigma = sum eps eps^T of any rank
 # ---------------------------------------------------------------------------------------
-def check_covariance_psd(eps: Array, name: str = "dataset_sigma_psd") -> CheckResult:
-    """Extension (a): ``Sigma = sum_i eps_i eps_i^T`` is PSD (here, of rank > 1 in general).
+def check_orbit_covariance(X: Array, Gs: Array, name: str = "dataset_sigma_is_orbit_sum") -> CheckResult:
+    """Extension (a): the Sigma the flow uses, built from the residual matrix
+    (:func:`invariance_covariance` of :func:`invariance_residuals`), is
+    ``sum_x sum_g (x - g x)(x - g x)^T`` (a Gram matrix, hence PSD), against a loop over the
+    samples ``X: (N, n)`` and group elements ``Gs: (k, n, n)``.
 
-    Measured: ``-lambda_min(Sigma)``; tolerance ``n u lambda_max`` (eigvalsh backward error).
+    Measured: ``max |Sigma - loop| / max |loop|``; tolerance ``N k n u`` (summation rounding).
     """
-    Sigma = invariance_covariance(eps)
-    lam = np.linalg.eigvalsh(Sigma)
-    _, r = span_projector(eps)
-    tol = Sigma.shape[0] * EPS64 * max(float(lam[-1]), 1e-300)
-    return at_most(name, float(-lam[0]), tol, f"-lambda_min(Sigma), rank {r} of n={Sigma.shape[0]}",
+    X, Gs = np.atleast_2d(np.asarray(X, dtype=np.float64)), np.asarray(Gs, dtype=np.float64)
+    Sigma = invariance_covariance(invariance_residuals(X, Gs))
+    loop = sum(np.outer(x - g @ x, x - g @ x) for x in X for g in Gs)
+    scale = max(float(np.abs(loop).max()), 1e-300)
+    err = float(np.abs(Sigma - loop).max()) / scale
+    return at_most(name, err, X.shape[0] * Gs.shape[0] * X.shape[1] * EPS64,
+                   f"max |Sigma - sum_x sum_g eps eps^T| / max |.|, N={X.shape[0]}, |G|={Gs.shape[0]}",
                    kind="bound")
 
 

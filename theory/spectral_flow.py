@@ -123,7 +123,7 @@ def default_checks(cfg: Config, inst: Instances | None = None) -> dict[str, Chec
         # (a) dataset and orbit.
         "dataset_gradient_vs_finite_differences": lambda: nm.check_gradient_finite_differences(
             W0, inst.X, inst.Gs, name="dataset_gradient_vs_finite_differences"),
-        "dataset_sigma_psd": lambda: nm.check_covariance_psd(inst.eps_data),
+        "dataset_sigma_is_orbit_sum": lambda: nm.check_orbit_covariance(inst.X, inst.Gs),
         "dataset_sigma_max_bound": lambda: nm.check_sigma_max_bound(
             W0, S_data, tsd, name="dataset_sigma_max_bound"),
         "dataset_all_singular_values_nonincreasing":
