@@ -11,6 +11,7 @@ cannot be written, or a checkpoint that an evaluation-only subcommand lacks, exi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from typing import Sequence
@@ -197,8 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k, v in DEFAULTS.items():
         if not hasattr(args, k):
             setattr(args, k, v)
+    from nets.distributed import ClusterError, check_address
     from nets.experiments.common import SettingsMismatch
     from nets.results_io import ResultsFileError, ResultsWriteError, WouldTrain, check_folder, out_dir
+    from nets.train import TrainingDiverged
 
     profile = None
     try:
@@ -213,8 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         if args.address is not None and args.executor != "ray":
             raise UsageError("--address applies to --executor ray only")
-        if args.command == "cnn" and args.executor == "ray":
-            raise UsageError("--executor ray does not plan the cnn experiment's runs; use --executor local")
+        if args.executor == "ray":  # before any data is loaded
+            if importlib.util.find_spec("ray") is None:
+                raise UsageError('--executor ray needs Ray: pip install -e ".[distributed]"')
+            check_address(args.address)
         check_folder(out_dir(profile, args.results))  # a file there, or a read-only disk: before any data is loaded
         if args.command == "report":
             if args.reuse_from is not None:
@@ -224,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SettingsMismatch, ReuseRefused) as e:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except (ResultsFileError, ResultsWriteError, ArchiveError, WouldTrain) as e:
+    except (ResultsFileError, ResultsWriteError, ArchiveError, WouldTrain, ClusterError, TrainingDiverged) as e:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

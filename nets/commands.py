@@ -172,13 +172,14 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
         sp = sub.add_parser(s.name, description=f"{s.summary}.\n\nwrites: {s.writes}.",
                             epilog=f"example: {s.example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         _run_options(sp, suppress=True)
-        if s.name not in ("report", "centered", *EVALUATION_ONLY):  # centered trains one form (local)
+        # centered and cnn train their own runs locally; intervals, scale and si-settings train nothing
+        if s.name not in ("report", "centered", "cnn", "intervals", *EVALUATION_ONLY):
             sp.add_argument("--executor", choices=("local", "ray"), default=argparse.SUPPRESS,
                             help="local: train in this process as the experiment goes (default); ray: first train "
                                  "every training stack it needs as a Ray task, then run it (docs/scaling.md)")
             sp.add_argument("--address", default=argparse.SUPPRESS,
                             help="with --executor ray: the Ray cluster (auto, or HOST:PORT; default: RAY_ADDRESS, "
-                                 "else a new local cluster)")
+                                 "else a cluster `ray start` started on this machine, else a new local cluster)")
         if s.name not in ("report", "centered", "intervals", "cnn", *EVALUATION_ONLY):  # these evaluate fp32 checkpoints
             sp.add_argument("--precision", choices=PRECISIONS, default=argparse.SUPPRESS,
                             help="fp32 (default), or bf16: the training forward and loss under bfloat16 autocast, "

@@ -33,6 +33,7 @@ the ``"ray"`` executor.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,7 +46,8 @@ from nets.precision import check_precision
 from nets.experiments.profiles import Profile
 from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, resolve_device, train_runs
 
-__all__ = ["EXECUTORS", "TrainingJob", "plan", "pretrain", "train_jobs", "training_splits"]
+__all__ = ["EXECUTORS", "ClusterError", "TrainingJob", "check_address", "plan", "pretrain", "train_jobs",
+           "training_splits"]
 
 #: The executors :func:`train_jobs` knows.
 EXECUTORS: tuple[str, ...] = ("local", "ray")
@@ -155,16 +157,18 @@ def train_jobs(
     ``cpus_per_task`` CPUs (torch's threads inside the task are set to it) and,
     on CUDA, ``gpus_per_task`` GPUs (default 1); a task whose worker dies is
     retried up to ``max_retries`` times. Connects to the Ray cluster at ``address``
-    (``"auto"``: the one running on this machine; ``None``: ``RAY_ADDRESS`` or a
-    new local cluster), or uses the one this process already joined
+    (``"auto"``: the one running on this machine; ``None``: ``RAY_ADDRESS``, else one that
+    ``ray start`` started on this machine, else a new local cluster), or uses the one this process already joined
     (``ray.is_initialized()``); a cluster started here is shut down at the end.
     ``on_epoch_end`` goes to ``train_runs`` (must be picklable for Ray), and so does
     ``precision`` (checked here, in the driver, for ``device``; each task checks it again
     on its own node: a CPU node without bf16 instructions refuses bf16).
 
-    Raises ``ValueError`` for an unknown executor or precision, or a CPU share < 1, ``ImportError``
-    with the install command when Ray is missing, and the first job's error (for
-    instance ``nets.train.TrainingDiverged``) once every task has ended."""
+    Raises ``ValueError`` for an unknown executor or precision, or a CPU share < 1;
+    :class:`ClusterError` (one line) when Ray is missing (naming the install command), when
+    nothing answers at a ``HOST:PORT`` address, or when the cluster cannot be started or
+    joined; and the first job's own error (for instance ``nets.train.TrainingDiverged``, not
+    Ray's wrapper around it) once every task has ended, each failure printed as it happens."""
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     if int(cpus_per_task) < 1:
@@ -184,12 +188,38 @@ def train_jobs(
                       on_epoch_end, progress, precision)
 
 
+class ClusterError(RuntimeError):
+    """The Ray cluster could not be started or joined; the message is one line naming why."""
+
+
+def check_address(address: str | None) -> None:
+    """Fail in seconds, with a :class:`ClusterError`, where ``address`` (or ``RAY_ADDRESS``) is a
+    ``HOST:PORT`` at which nothing answers: given such an address, ``ray.init`` retries for
+    many minutes. ``None``, ``auto``, ``local`` and ``ray://`` client addresses are left to Ray."""
+    address = address if address is not None else os.environ.get("RAY_ADDRESS")
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ClusterError(f"Ray address {address!r} is not HOST:PORT, auto or local")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise ClusterError(f"nothing answers at the Ray address {address} ({e.strerror or type(e).__name__}): "
+                           "start the cluster there (ray start --head) or give its address") from None
+
+
 def _import_ray():
     try:
         import ray
     except ImportError as e:
-        raise ImportError("the ray executor needs Ray: pip install -e \".[distributed]\"") from e
+        raise ClusterError("the ray executor needs Ray: pip install -e \".[distributed]\"") from e
     return ray
+
+
+def _last_line(e: BaseException) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[-1] if lines else type(e).__name__
 
 
 def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_epoch_end, progress,
@@ -197,7 +227,12 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
     ray = _import_ray()
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=progress)
+        check_address(address)
+        try:  # worker output reaches the driver whatever --no-progress says: it carries their warnings
+            ray.init(address=address, include_dashboard=False, log_to_driver=True)
+        except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, ValueError or a bare Exception
+            where = f"join the Ray cluster at {address}" if address else "start or join a Ray cluster"
+            raise ClusterError(f"could not {where}: {_last_line(e)}") from None
     try:
         if dev.type == "cuda":
             gpus = 1 if gpus is None else gpus
@@ -217,7 +252,10 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
             try:
                 out[k] = ray.get(ready[0])
             except Exception as e:  # noqa: BLE001 - re-raised below, after every task ended
-                errors.append(e)
+                cause = getattr(e, "cause", None)  # a RayTaskError wraps what the task raised
+                errors.append(cause if isinstance(cause, BaseException) else e)
+                print(f"error in the Ray task {jobs[k].name}: {_last_line(errors[-1])} "
+                      "(raised once every other task has ended)", flush=True)
                 continue
             if progress:
                 print(f"[{len(refs) - len(pending)}/{len(refs)}] trained {jobs[k].name} in "

@@ -9,6 +9,7 @@ killed mid-training (Ray retries it). Fields that record the sitting (``meta``,
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -27,8 +28,8 @@ from nets.experiments.profiles import get_profile  # noqa: E402
 from nets.experiments.reproduce import run_reproduce  # noqa: E402
 from nets.experiments.table1 import profile_splits, run_table1  # noqa: E402
 from nets.precision import BF16_CPU_FLAGS, cpu_flags  # noqa: E402
-from nets.results_io import without_sitting  # noqa: E402
-from nets.train import checkpoint_path  # noqa: E402
+from nets.results_io import ResultsFileError, without_sitting  # noqa: E402
+from nets.train import TrainConfig, checkpoint_path  # noqa: E402
 
 SMOKE = get_profile("smoke")
 
@@ -146,10 +147,48 @@ def test_the_cli_refuses_an_address_without_the_ray_executor(capsys):
 @pytest.mark.skipif(not any(f in cpu_flags() for f in BF16_CPU_FLAGS),
                     reason="Ray workers see the real CPU flags, and this CPU has no bf16 instructions")
 def test_a_ray_task_trains_at_the_precision_it_is_given(ray_cluster, tmp_path):
-    from nets.train import TrainConfig
-
     cfg = TrainConfig(group="r4", method="DA", epochs=1)
     splits = profile_splits(SMOKE)
     train_jobs([TrainingJob((cfg,), (0,))], splits, tmp_path, executor="ray", device="cpu", progress=False,
                precision="bf16")
     assert checkpoint_path(tmp_path / "bf16", cfg, 0).exists() and not checkpoint_path(tmp_path, cfg, 0).exists()
+
+
+class RaiseOwnError:
+    """``on_epoch_end`` hook: the task fails with a one-line error of our own."""
+
+    def __call__(self, epoch: int) -> None:
+        raise ResultsFileError("a damaged file, said in one line")
+
+
+def test_a_tasks_own_error_is_raised_not_rays_wrapper_with_its_remote_traceback(ray_cluster, tmp_path):
+    cfg = TrainConfig(group="r4", method="DA", epochs=1)
+    with pytest.raises(ResultsFileError) as e:
+        train_jobs([TrainingJob((cfg,), (0,))], profile_splits(SMOKE), tmp_path, executor="ray", device="cpu",
+                   progress=False, on_epoch_end=RaiseOwnError(), max_retries=0)
+    assert str(e.value) == "a damaged file, said in one line"
+
+
+@pytest.mark.parametrize("address, says", [("127.0.0.1:1", "nothing answers at the Ray address 127.0.0.1:1"),
+                                           ("garbage", "Ray address 'garbage' is not HOST:PORT")])
+def test_a_ray_address_where_no_cluster_answers_is_one_line_before_any_data(capsys, tmp_path, address, says):
+    argv = ["table1", "--profile", "smoke", "--executor", "ray", "--address", address, "--results", str(tmp_path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_ray_executor_without_ray_installed_is_one_line_naming_the_install(monkeypatch, capsys, tmp_path):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    assert main(["table1", "--profile", "smoke", "--executor", "ray", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install -e ".[distributed]"' in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["intervals", "cnn"])
+def test_commands_that_plan_no_ray_tasks_take_no_executor(command, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--profile", "smoke", "--executor", "ray", "--results", str(tmp_path)])
+    assert e.value.code == 2
