@@ -158,8 +158,9 @@ def train_jobs(
     on CUDA, ``gpus_per_task`` GPUs (default 1); a task whose worker dies is
     retried up to ``max_retries`` times. Connects to the Ray cluster at ``address``
     (``"auto"``: the one running on this machine; ``None``: ``RAY_ADDRESS``, else one that
-    ``ray start`` started on this machine, else a new local cluster), or uses the one this process already joined
-    (``ray.is_initialized()``); a cluster started here is shut down at the end.
+    ``ray start`` started on this machine, else a new local cluster), or uses the one this
+    process already joined (``ray.is_initialized()``); a cluster started here is shut down at
+    the end.
     ``on_epoch_end`` goes to ``train_runs`` (must be picklable for Ray), and so does
     ``precision`` (checked here, in the driver, for ``device``; each task checks it again
     on its own node: a CPU node without bf16 instructions refuses bf16).
