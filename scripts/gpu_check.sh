@@ -20,7 +20,7 @@
 #   PYTHON    interpreter with torch (default python3)
 #   RESULTS   where the protocol stages train (checkpoints): an empty or new folder, so that
 #             nothing an earlier run trained is loaded and timed as this run's (default: a new
-#             temporary folder)
+#             temporary folder, removed at the end)
 #
 # Writes under OUT: environment.json, cuda_tests.xml + cuda_tests.log, <DEVICE>.json
 # (benchmarks/bench.py: the device's own matmul rate and our share of it), stages.tsv
@@ -40,17 +40,18 @@ die() { echo "gpu_check: $*" >&2; exit 2; }
 # Refusals before anything runs, each one line.
 if [ -e "$OUT" ] && [ ! -d "$OUT" ]; then die "OUT=$OUT is a file, not a folder"; fi
 mkdir -p "$OUT" 2>/dev/null || die "cannot create OUT=$OUT"
+"$PYTHON" -c "import torch" 2>/dev/null || die "PYTHON=$PYTHON cannot import torch; set PYTHON to an interpreter that has it (e.g. PYTHON=.venv/bin/python)"
+if [ -n "${DATA_DIR:-}" ] && [ ! -d "$DATA_DIR" ]; then die "DATA_DIR=$DATA_DIR is not a folder"; fi
 if [ -n "${RESULTS:-}" ]; then
     if [ -e "$RESULTS" ] && [ ! -d "$RESULTS" ]; then die "RESULTS=$RESULTS is a file, not a folder"; fi
     if [ -n "$(ls -A "$RESULTS" 2>/dev/null)" ]; then
         die "RESULTS=$RESULTS is not empty: an earlier run's checkpoints would be loaded and timed as this run's; give an empty or new folder"
     fi
     mkdir -p "$RESULTS" 2>/dev/null || die "cannot create RESULTS=$RESULTS"
-else
+else  # a temporary folder, removed at the end (the results JSON files are copied to OUT)
     RESULTS=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check_results.XXXXXX") || die "cannot create a temporary RESULTS folder"
+    trap 'rm -rf "$RESULTS"' EXIT
 fi
-"$PYTHON" -c "import torch" 2>/dev/null || die "PYTHON=$PYTHON cannot import torch; set PYTHON to an interpreter that has it (e.g. PYTHON=.venv/bin/python)"
-if [ -n "${DATA_DIR:-}" ] && [ ! -d "$DATA_DIR" ]; then die "DATA_DIR=$DATA_DIR is not a folder"; fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export MPLBACKEND=Agg
 # Stopped (Ctrl-C, a time limit): stop the running stage too (timeout passes the signal on to it)

@@ -98,7 +98,7 @@ def test_the_environment_ties_the_run_to_code_cpu_and_settings(check):
 
 def _refusal(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DEVICE": "cpu", "PROFILE": "smoke", "OUT": str(tmp_path / "out"),
-           "PYTHON": sys.executable, **settings}
+           "PYTHON": sys.executable, "TMPDIR": str(tmp_path), **settings}
     return subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
@@ -121,3 +121,4 @@ def test_bad_settings_are_refused_in_one_line_before_anything_runs(tmp_path, set
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("gpu_check: ") and says in proc.stderr
     assert not (tmp_path / "out" / "stages.tsv").exists()
+    assert not list(tmp_path.glob("gpu_check_results.*"))  # no temporary RESULTS folder left behind
