@@ -119,13 +119,13 @@ def load_scale(profile: str, results_root: str | os.PathLike, *, model: str = "m
     trains, so where the checkpoints it needs are not there (a fresh clone's ``quick`` results,
     whose checkpoints are not in the repository) or the results it reads its models from are
     missing, this prints one line saying so and what to run, and returns ``None``."""
-    from nets.experiments import get_profile, read_json
+    from nets.experiments import get_profile, read_json, result_path
     from nets.experiments.centered import MissingSpectralResults
     from nets.experiments.scale import OUTPUTS, MissingCNNResults, run_scale
     from nets.results_io import WouldTrain
 
     root = Path(results_root)
-    path = root / profile / f"{OUTPUTS[model]}.json"
+    path = result_path(profile, OUTPUTS[model], root)
     command = f"python -m nets scale{' --model cnn' if model == 'cnn' else ''} --profile {profile} --results {root}"
     if not path.exists():
         print(f"{path} is missing: running `{command}` (evaluation only)")

@@ -5,7 +5,8 @@ backward run under ``torch.autocast(dtype=torch.bfloat16)`` (matrix products in
 bf16, reductions and the loss in float32 as autocast decides); the master weights,
 Adam's state, validation and every measure stay float32.
 
-bf16 is allowed on a CUDA device with native bf16 (compute capability 8.0 or later), and on a CPU only when its flags (``/proc/cpuinfo``) include
+bf16 is allowed on a CUDA device with native bf16 (compute capability 8.0 or later), and on
+a CPU only when its flags (``/proc/cpuinfo``) include
 ``avx512_bf16`` or ``amx_bf16``: without bf16 matrix instructions PyTorch emulates
 bf16 and a step runs many times slower than in float32, so it is refused with an
 error naming the missing flags.
