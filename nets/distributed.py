@@ -46,7 +46,8 @@ from nets.precision import check_precision
 from nets.experiments.profiles import Profile
 from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, resolve_device, train_runs
 
-__all__ = ["EXECUTORS", "ClusterError", "TrainingJob", "check_address", "plan", "pretrain", "train_jobs",
+__all__ = ["EXECUTORS", "ClusterError", "TrainingJob", "auth_hint", "check_address", "plan", "pretrain",
+           "train_jobs",
            "training_splits"]
 
 #: The executors :func:`train_jobs` knows.
@@ -210,6 +211,19 @@ def check_address(address: str | None) -> None:
                            "start the cluster there (ray start --head) or give its address") from None
 
 
+def auth_hint(address: str | None) -> str:
+    """What to add to a failed join of a ``HOST:PORT`` address when this process does not use Ray's
+    token authentication (``RAY_AUTH_MODE`` is not ``token``): ``ray start`` turns it on by default
+    since Ray 2.59, and a driver joining by address must then present the cluster's token; "" else."""
+    address = address if address is not None else os.environ.get("RAY_ADDRESS")
+    if not address or address in ("auto", "local") or "://" in address:
+        return ""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return ""
+    return ("; if that cluster uses token authentication (ray start turns it on since Ray 2.59), "
+            "set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or ~/.ray/auth_token): docs/scaling.md")
+
+
 def _import_ray():
     try:
         import ray
@@ -233,7 +247,7 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
             ray.init(address=address, include_dashboard=False, log_to_driver=True)
         except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, ValueError or a bare Exception
             where = f"join the Ray cluster at {address}" if address else "start or join a Ray cluster"
-            raise ClusterError(f"could not {where}: {_last_line(e)}") from None
+            raise ClusterError(f"could not {where}: {_last_line(e)}{auth_hint(address)}") from None
     try:
         if dev.type == "cuda":
             gpus = 1 if gpus is None else gpus

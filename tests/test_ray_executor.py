@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import torch
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e \".[distributed]\")")
 
 from nets.__main__ import main  # noqa: E402
-from nets.distributed import TrainingJob, plan, pretrain, train_jobs  # noqa: E402
+from nets.distributed import ClusterError, TrainingJob, auth_hint, plan, pretrain, train_jobs  # noqa: E402
 from nets.experiments.common import checkpoint_dir, out_dir  # noqa: E402
 from nets.experiments.profiles import get_profile  # noqa: E402
 from nets.experiments.reproduce import run_reproduce  # noqa: E402
@@ -192,3 +193,34 @@ def test_commands_that_plan_no_ray_tasks_take_no_executor(command, tmp_path):
     with pytest.raises(SystemExit) as e:
         main([command, "--profile", "smoke", "--executor", "ray", "--results", str(tmp_path)])
     assert e.value.code == 2
+
+
+@pytest.mark.parametrize("address, mode, hinted", [("10.0.0.1:6379", None, True), ("10.0.0.1:6379", "token", False),
+                                                   ("auto", None, False), ("ray://10.0.0.1:10001", None, False)])
+def test_the_token_hint_is_given_for_a_host_port_join_made_without_token_authentication(
+        monkeypatch, address, mode, hinted):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if mode is None:
+        monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    else:
+        monkeypatch.setenv("RAY_AUTH_MODE", mode)
+    assert ("RAY_AUTH_MODE=token" in auth_hint(address)) is hinted
+
+
+def test_a_refused_join_by_address_is_one_line_saying_how_to_present_the_clusters_token(monkeypatch, tmp_path):
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+
+    def refused(*args, **kwargs):  # what ray.init raises when the cluster rejects a driver without its token
+        raise ConnectionError("Failed to connect to Ray cluster at 127.0.0.1:PORT")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refused)
+    with socket.create_server(("127.0.0.1", 0)) as server:  # something answers there, as a head node would
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        cfg = TrainConfig(group="r4", method="DA", epochs=1)
+        with pytest.raises(ClusterError) as e:
+            train_jobs([TrainingJob((cfg,), (0,))], profile_splits(SMOKE), tmp_path, executor="ray", device="cpu",
+                       address=address, progress=False)
+    message = str(e.value)
+    assert message.startswith(f"could not join the Ray cluster at {address}") and "\n" not in message
+    assert "RAY_AUTH_MODE=token" in message
