@@ -176,6 +176,7 @@ def claim_status(outcomes: Sequence[Outcome], n_seeds: int) -> str:
     """A claim's verdict from its checks' outcomes: "holds" (every check holds),
     "not supported" (a check fails and none holds), "partly holds" (some hold, some
     fail), "undecided at n = k seeds" (none fails but some cannot be decided),
+    "holds where measured (k of m checks not measured)" (every measured check holds),
     "not evaluated" (nothing measured)."""
     measured = [o for o in outcomes if o != "not measured"]
     if not measured:
@@ -184,7 +185,8 @@ def claim_status(outcomes: Sequence[Outcome], n_seeds: int) -> str:
         return "partly holds" if "holds" in measured else "not supported"
     if "undecided" in measured:
         return f"undecided at n = {n_seeds} seed{'s' if n_seeds != 1 else ''}"
-    return "holds" if len(measured) == len(outcomes) else "partly holds"
+    missing = len(outcomes) - len(measured)
+    return "holds" if not missing else f"holds where measured ({missing} of {len(outcomes)} checks not measured)"
 
 
 def seeds_to_decide(interval: Interval | None, op: str, bound: float | None, *,

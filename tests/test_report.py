@@ -151,7 +151,7 @@ def test_paper_table1_holds_the_published_values():
 # ---- verdicts ----------------------------------------------------------------------
 def test_every_claim_holds_on_numbers_that_satisfy_it():
     vs = verdicts(fake_results())
-    assert {v.claim: v.status for v in vs} == {c: "holds" for c in ("1", "2", "3", "4", "5", "Fig. 2")}
+    assert {v.claim: v.status for v in vs} == {c: "holds" for c in ("1", "1b", "2", "3", "4", "5", "Fig. 2")}
 
 
 def test_missing_experiments_leave_claims_not_evaluated():
@@ -282,6 +282,24 @@ def test_figure2_check_fails_when_orbits_do_not_spread():
     r = fake_results()
     r["tsne"] = fake_tsne(da_ratio=0.1)
     assert _status(r, "Fig. 2").status == "partly holds"
+
+
+def test_figure2_is_judged_on_the_papers_group_only_and_notes_the_others():
+    r = fake_results()
+    r["tsne"] = fake_tsne(da_ratio=0.1)
+    del r["tsne"]["groups"]["r4"]  # T3 alone: beyond the paper's figure, so noted, not counted
+    v = _status(r, "Fig. 2")
+    assert v.status == "not evaluated" and not v.checks
+    assert any(n.startswith("beyond the paper's figure") and "T3 DA orbit/class distance" in n and "fails" in n
+               for n in v.notes)
+
+
+def test_wt_with_less_accuracy_than_da_fails_the_highest_accuracy_claim():
+    r = fake_results()
+    r["table1"] = fake_table1(wt=(0.93, 1e-10, 1e-12, 1.0))  # DA 0.94 beats WT by a point on every seed
+    v = _status(r, "1b")
+    assert [c.outcome for c in v.checks] == ["fails", "holds"] * 2  # over DA fails, over IR (0.879) holds
+    assert v.status == "partly holds" and _status(r, "1").status == "holds"
 
 
 # ---- rendering ---------------------------------------------------------------------

@@ -133,6 +133,7 @@ def test_decide_without_an_interval_or_a_bound():
     (["fails", "fails"], "not supported"),
     (["fails", "undecided"], "not supported"),
     (["holds", "undecided"], "undecided at n = 4 seeds"),
+    (["holds", "not measured"], "holds where measured (1 of 2 checks not measured)"),
     (["not measured"], "not evaluated"),
     ([], "not evaluated"),
 ])
