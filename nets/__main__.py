@@ -108,6 +108,17 @@ def _report(args: argparse.Namespace, profile) -> int:
     return 0
 
 
+def _writes(args: argparse.Namespace) -> tuple[str, ...]:
+    """The results files (names as ``result_path`` takes them) the experiment command ``args`` writes."""
+    from nets.experiments import scale, si_settings
+
+    if args.command == "reproduce":
+        return (*EXPERIMENTS, "reproduce")
+    if args.command in ("scale", "si-settings"):  # their file depends on --model
+        return ((scale if args.command == "scale" else si_settings).OUTPUTS[args.model],)
+    return (args.command,)
+
+
 def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -> int:
     from nets.experiments import runner
     from nets.experiments.common import check_overwrite
@@ -139,7 +150,8 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
                         experiments=experiments)
     else:
         run_profile, experiments = profile, EXPERIMENTS
-        check_overwrite(profile, args.results, overwrite=args.overwrite, precision=args.precision)
+        check_overwrite(profile, args.results, overwrite=args.overwrite, precision=args.precision,
+                        writes=_writes(args))
     if read_manifest(out_dir(profile, args.results)) is not None:  # checkpoints kept in the repository's history
         report = restore(out_dir(profile, args.results))
         if report.restored:
@@ -159,13 +171,7 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         extra["precision"] = args.precision
     out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
                                command=command, **extra)
-    if args.command in ("scale", "si-settings"):  # their file depends on --model
-        from nets.experiments import scale, si_settings
-
-        name = (scale if args.command == "scale" else si_settings).OUTPUTS[args.model]
-    else:
-        name = args.command
-    where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{name}.json"
+    where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{_writes(args)[0]}.json"
     print(f"{args.command} ({profile.name}) finished in {time.time() - started:.0f} s: {where}")
     return 0
 

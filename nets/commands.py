@@ -111,7 +111,8 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     p.add_argument("--no-progress", action="store_true", default=d(False), help="no progress bars")
     p.add_argument("--overwrite", action="store_true", default=d(False),
                    help="replace results in the folder that were computed with other settings (profile sizes, "
-                        "seeds); without it such a run is refused and nothing is written")
+                        "seeds) or that a git repository tracks (the committed reference results); without it "
+                        "such a run is refused and nothing is written")
     p.add_argument("--dataset", choices=DATASETS, default=d(PAPER_DATASET),
                    help="mnist: the paper's Transforming-MNIST (default); fmnist: Transforming-FMNIST, which the "
                         "paper builds but trains nothing on (Figure 4's drift then goes from FMNIST to MNIST); "

@@ -4,6 +4,7 @@ loaded, and no run that replaces results computed with other settings (issue 16,
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,35 @@ def test_a_run_with_other_sizes_refuses(quick_copy):
 
 def test_a_groups_subset_of_the_same_sweep_may_still_merge(quick_copy):
     check_overwrite(get_profile("quick").with_groups(["r4"]), quick_copy)  # no SettingsMismatch
+
+
+def _commit(folder: Path, *files: Path) -> None:
+    """Make ``folder`` a git repository with ``files`` committed, as a clone holds its reference results."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(folder)]
+    subprocess.run([*git[:5], "init", "-q", str(folder)], check=True)
+    subprocess.run([*git, "add", *map(str, files)], check=True)
+    subprocess.run([*git, "commit", "-qm", "reference results"], check=True)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_run_that_would_rewrite_committed_results_refuses_and_changes_nothing(run_cli, no_data, quick_copy,
+                                                                                tree_digest):
+    _commit(quick_copy, quick_copy / "quick" / "table1.json")
+    before = tree_digest(quick_copy / "quick")
+    rc, _, err = run_cli("table1", "--profile", "quick", "--results", str(quick_copy))
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "committed to the repository" in err and "table1.json" in err and "--results results/local" in err
+    assert tree_digest(quick_copy / "quick") == before
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_committed_results_refuse_only_the_commands_that_would_rewrite_them(quick_copy):
+    _commit(quick_copy, quick_copy / "quick" / "table1.json")
+    quick = get_profile("quick")
+    check_overwrite(quick, quick_copy, writes=("scale",))  # adds scale.json beside them: no refusal
+    with pytest.raises(SettingsMismatch, match="committed to the repository"):
+        check_overwrite(quick, quick_copy, writes=("table1",))
+    check_overwrite(quick, quick_copy, writes=("table1",), overwrite=True)
 
 
 def test_overwrite_lets_the_run_replace_them(quick_copy):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -82,11 +83,11 @@ def test_with_groups_keeps_the_profiles_order_and_refuses_unknown_groups():
             get_profile("paper").with_groups(bad)
 
 
-def _finish_groups(tmp_path, profile, groups):
+def _finish_groups(tmp_path, profile, groups, started=0.0):
     from nets.experiments.common import finish
 
     body = {"groups": {g: {"value": g} for g in groups}}
-    return finish(profile, "tsne_merge_test", body, tmp_path, device="cpu", started=0.0, command="test")
+    return finish(profile, "tsne_merge_test", body, tmp_path, device="cpu", started=started, command="test")
 
 
 def test_a_run_on_some_groups_keeps_the_other_groups_results(tmp_path, monkeypatch):
@@ -138,8 +139,55 @@ def test_results_of_another_sweep_are_not_merged(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "draw", lambda *a, **k: [])
     paper = PROFILES["paper"]
     _finish_groups(tmp_path, paper.with_groups(["t3"]), ["t3"])
-    other_seeds = _finish_groups(tmp_path, paper.with_seeds([7]).with_groups(["r4"]), ["r4"])
+    # a later run (started after that file was written, and let through by check_overwrite's --overwrite)
+    other_seeds = _finish_groups(tmp_path, paper.with_seeds([7]).with_groups(["r4"]), ["r4"], started=time.time())
     assert list(other_seeds["groups"]) == ["r4"] and other_seeds["pending_groups"] == ["t3"]
+
+
+def test_a_run_does_not_replace_what_a_run_with_other_settings_wrote_while_it_ran(tmp_path, monkeypatch):
+    from nets.experiments import common
+    from nets.experiments.common import SettingsMismatch
+
+    monkeypatch.setattr(common, "draw", lambda *a, **k: [])
+    paper = PROFILES["paper"]
+    started = time.time() - 60  # this run began a minute ago; the other run's file is newer
+    _finish_groups(tmp_path, paper.with_seeds([7]).with_groups(["r4"]), ["r4"], started=time.time())
+    path = tmp_path / "paper" / "tsne_merge_test.json"
+    before = path.read_bytes()
+    with pytest.raises(SettingsMismatch, match="another run wrote .* while this one ran"):
+        _finish_groups(tmp_path, paper.with_groups(["t3"]), ["t3"], started=started)
+    assert path.read_bytes() == before
+
+
+def test_runs_of_one_sweep_finishing_together_keep_each_others_groups(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nets.experiments import common
+
+    monkeypatch.setattr(common, "draw", lambda *a, **k: [])
+    real_merge = common._merge_groups
+
+    def slow_merge(*args, **kwargs):  # widen the read-merge-write window where a lost update would happen
+        time.sleep(0.3)
+        return real_merge(*args, **kwargs)
+
+    monkeypatch.setattr(common, "_merge_groups", slow_merge)
+    paper, started = PROFILES["paper"], time.time()
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(_finish_groups, tmp_path, paper.with_groups([g]), [g], started) for g in ("r4", "t3")]
+        [j.result() for j in jobs]
+    merged = json.loads((tmp_path / "paper" / "tsne_merge_test.json").read_text())
+    assert list(merged["groups"]) == ["r4", "t3"] and merged["complete"] is True
+
+
+def test_figures_are_drawn_after_the_json_is_written(tmp_path, monkeypatch):
+    from nets.experiments import common
+
+    seen = []
+    monkeypatch.setattr(common, "draw", lambda name, results, fig_dir: seen.append(
+        (tmp_path / "paper" / f"{name}.json").exists()))
+    _finish_groups(tmp_path, PROFILES["paper"], ["r4", "t3"])
+    assert seen == [True]
 
 
 def _fake_reproduce_runners(monkeypatch, calls: list):
@@ -151,7 +199,8 @@ def _fake_reproduce_runners(monkeypatch, calls: list):
         def run(profile, results_root, **kw):
             calls.append((name, profile.groups))
             body = {"groups": {g: {"value": g} for g in profile.groups}}
-            return finish(profile, name, body, results_root, device="cpu", started=0.0, command=kw.get("command"))
+            return finish(profile, name, body, results_root, device="cpu", started=time.time(),
+                          command=kw.get("command"))
         return run
 
     monkeypatch.setattr(common, "draw", lambda *a, **k: [])

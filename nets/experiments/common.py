@@ -21,8 +21,10 @@ from nets.results_io import (  # noqa: F401  (re-exported)
     RESULTS_ROOT,
     checkpoint_dir,
     command_line,
+    committed_files,
     dumps,
     figure_dir,
+    folder_lock,
     git_commit,
     group_sections,
     metadata,
@@ -83,24 +85,47 @@ def draw(experiment: str, results: dict, fig_dir: str | os.PathLike) -> list[Pat
 
 def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, device: str, started: float,
            command: str | None = None, precision: str = "fp32") -> dict:
-    """Close an experiment: keep the groups an earlier ``--groups`` run of the same sweep wrote
-    (:func:`_merge_groups`), draw its figures from the JSON form of its results (so figures never
-    depend on anything the JSON lacks), then write ``<experiment>.json`` with the provenance block
-    (wall time including the figures; ``precision``: the training precision it records) and each
-    group's sitting (``group_provenance``). Returns the dict."""
+    """Close an experiment: holding the results folder's lock (:func:`~nets.results_io.folder_lock`,
+    so runs of other ``--groups`` finishing at the same time take turns), keep the groups an
+    earlier ``--groups`` run of the same sweep wrote (:func:`_merge_groups`) and write
+    ``<experiment>.json`` with the provenance block (wall time up to the write; ``precision``: the
+    training precision it records) and each group's sitting (``group_provenance``); then draw its
+    figures from that JSON form of its results (so figures never show anything the JSON lacks).
+    Returns the dict.
+
+    Raises :class:`SettingsMismatch` (writing nothing) where another run wrote ``<experiment>.json``
+    with other settings after this one started (``started``): the start-up check
+    (:func:`check_overwrite`) could not see it, and replacing it would lose that run's results."""
     results = json.loads(dumps(to_jsonable(body)))
     path = result_path(profile, experiment, results_root)
     by_group = bool(group_sections(results))
-    if by_group:
-        results = _merge_groups(profile, results, path, precision)
-    draw(experiment, results, figure_dir(profile, results_root))
-    meta = metadata(profile, experiment, device=device, started=started, command=command, precision=precision)
-    if by_group:  # which sitting computed each group (kept groups keep theirs)
-        kept = results.pop("group_provenance", {})
-        results["group_provenance"] = {g: kept.get(g) or provenance(meta) for g in result_groups(results)}
-    results = {"meta": meta, **results}
-    write_json(path, results)
+    with folder_lock(path.parent):
+        _refuse_a_concurrent_writer(path, profile, precision, started)
+        if by_group:
+            results = _merge_groups(profile, results, path, precision)
+        meta = metadata(profile, experiment, device=device, started=started, command=command, precision=precision)
+        if by_group:  # which sitting computed each group (kept groups keep theirs)
+            kept = results.pop("group_provenance", {})
+            results["group_provenance"] = {g: kept.get(g) or provenance(meta) for g in result_groups(results)}
+        results = {"meta": meta, **results}
+        write_json(path, results)
+    draw(experiment, {k: v for k, v in results.items() if k != "meta"}, figure_dir(profile, results_root))
     return results
+
+
+def _refuse_a_concurrent_writer(path: Path, profile: Profile, precision: str, started: float) -> None:
+    try:
+        written = path.stat().st_mtime
+    except OSError:
+        return
+    if written <= started:  # there before this run began: check_overwrite judged it
+        return
+    old = read_results(path)
+    diff = profile_differences((old or {}).get("meta", {}), profile, precision) if old is not None else []
+    if diff:
+        raise SettingsMismatch(
+            f"another run wrote {path} with other settings ({', '.join(diff[:3])}) while this one ran; this "
+            f"run's results were not written (its checkpoints are kept): rerun it with --results ANOTHER_DIR")
 
 
 def finished_groups(profile: Profile, experiment: str, results_root=None,
@@ -179,10 +204,20 @@ def _short(v) -> str:
 
 
 def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = False, precision: str = "fp32",
-                    experiments: Sequence[str] = (*EXPERIMENTS, "reproduce")) -> None:
+                    experiments: Sequence[str] = (*EXPERIMENTS, "reproduce"),
+                    writes: Sequence[str] | None = None) -> None:
     """Refuse (raise :class:`SettingsMismatch`) a run into a folder holding results of
-    ``experiments`` computed with other settings (:func:`settings_conflicts`), unless
-    ``overwrite``. Call it before anything is trained or written: a refused run changes nothing."""
+    ``experiments`` computed with other settings (:func:`settings_conflicts`), or one that would
+    rewrite a results file of ``writes`` (names as ``result_path`` takes them; default
+    ``experiments``) that a git repository tracks (:func:`~nets.results_io.committed_files`: the
+    repository's reference results, such as ``results/paper``), unless ``overwrite``. Call it
+    before anything is trained or written: a refused run changes nothing."""
+    committed = committed_files(result_path(profile, n, results_root) for n in (writes or experiments))
+    if committed and not overwrite:
+        raise SettingsMismatch(
+            f"refusing to replace results committed to the repository in {committed[0].parent}/ "
+            f"({', '.join(p.name for p in committed)}); write your own with --results results/local "
+            f"(or another folder), or replace them with --overwrite")
     conflicts = settings_conflicts(profile, results_root, precision, experiments)
     if not conflicts:
         return

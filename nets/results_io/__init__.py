@@ -19,6 +19,7 @@ from nets.results_io.atomic import (  # noqa: F401
     atomic_write,
     check_folder,
     file_mode,
+    folder_lock,
     make_folder,
     save_figure_file,
     write_bytes,
@@ -52,6 +53,7 @@ from nets.results_io.provenance import (  # noqa: F401
     PROVENANCE_FIELDS,
     code_version,
     command_line,
+    committed_files,
     cpu_info,
     git_commit,
     metadata,
@@ -65,14 +67,15 @@ from nets.results_io.provenance import (  # noqa: F401
 )
 
 __all__ = [
-    "ResultsWriteError", "atomic_torch_save", "atomic_write", "check_folder", "file_mode", "make_folder", "save_figure_file", "write_bytes",
+    "ResultsWriteError", "atomic_torch_save", "atomic_write", "check_folder", "file_mode", "folder_lock",
+    "make_folder", "save_figure_file", "write_bytes",
     "write_text",
     "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "WouldTrain", "checkpoint_dir", "checkpoints_in", "dumps", "figure_dir",
     "group_sections", "load_results", "load_torch_file",
     "move_aside", "out_dir", "precision_dir", "read_json", "read_results", "result_groups", "result_path", "to_jsonable", "write_json",
     "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "PAPER_DATASET", "DATASET_TITLES", "paper_table1_for",
     "recorded_dataset",
-    "PROVENANCE_FIELDS", "code_version", "command_line", "cpu_info", "git_commit", "metadata",
+    "PROVENANCE_FIELDS", "code_version", "command_line", "committed_files", "cpu_info", "git_commit", "metadata",
     "profile_differences", "provenance", "recorded_precision", "result_sittings", "run_provenance", "versions",
     "without_sitting",
 ]

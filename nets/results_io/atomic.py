@@ -13,11 +13,13 @@ line naming the folder; :func:`check_folder` asks the same before a long run, cr
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Iterator
 
 __all__ = [
     "ResultsWriteError",
@@ -92,6 +94,21 @@ def make_folder(folder: str | os.PathLike) -> Path:
             errno.EEXIST, errno.ENOTDIR) else (e.strerror or type(e).__name__)
         raise ResultsWriteError(f"cannot create the folder {folder}: {why} ({e.strerror or e})", e.errno) from e
     return folder
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive advisory lock (``fcntl.flock``) on ``folder`` (created if missing) for the
+    ``with`` block: two processes that read, merge and rewrite a results file in it take turns. The
+    lock is on the folder itself, so it leaves no file behind, and the kernel releases it when a
+    process dies."""
+    folder = make_folder(folder)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:

@@ -108,6 +108,23 @@ def _git_dirty() -> bool | None:
     return None if out is None or out.returncode not in (0, 1) else out.returncode == 1
 
 
+def committed_files(paths) -> list[Path]:
+    """Those of ``paths`` (existing files) that the git repository holding them tracks: results
+    committed as a repository's reference, which a run must not silently replace. ``[]`` where
+    git or a repository is missing."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_file():
+            try:
+                r = subprocess.run(["git", "ls-files", "--error-unmatch", "--", p.name], capture_output=True,
+                                   text=True, timeout=5, cwd=p.parent)
+            except (OSError, subprocess.SubprocessError):
+                return []
+            if r.returncode == 0:
+                out.append(p)
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def code_version() -> tuple[str | None, bool | None]:
     """``(commit, dirty)`` of the code this process runs, asked of git once (the first call)."""
