@@ -150,6 +150,9 @@ def write_manifest(results_dir: str | os.PathLike, profile: str, *, commit: str 
     if rev.returncode != 0:
         raise ArchiveError(f"{commit!r} is not a commit of {repo}")
     full = rev.stdout.strip()
+    if not ckdir.resolve().is_relative_to(repo):
+        raise ArchiveError(f"{ckdir} is not inside a git clone: a manifest lists checkpoints committed to the "
+                           "repository that holds them; commit them in a clone and run this there")
     rel = ckdir.resolve().relative_to(repo).as_posix()
     files = []
     for name in names:

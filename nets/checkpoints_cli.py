@@ -16,7 +16,7 @@ from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, restore, write_manifest
 from nets.dataset_files import DATASETS
-from nets.results_io import PAPER_DATASET, RESULTS_ROOT, out_dir
+from nets.results_io import PAPER_DATASET, RESULTS_ROOT, ResultsWriteError, out_dir
 from nets.experiments.profiles import PROFILES, get_profile
 
 __all__ = ["add_parser", "build_parser", "main"]
@@ -61,9 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(restore(folder).summary())
         else:
             print(f"wrote {write_manifest(folder, args.profile, add=args.add, dataset=args.dataset)}")
-    except ArchiveError as e:
+    except (ArchiveError, ResultsWriteError) as e:  # one line: a bad archive, or a folder it cannot write
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # every restored file is whole (atomic writes): a rerun goes on from there
+        print("interrupted: the checkpoints restored so far are whole and verified; run the same command "
+              "again to restore the rest", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -58,6 +58,7 @@ from nets.dataset_files import (
 )
 from nets.fetch_sources import *  # noqa: F403  (re-exported: the sources)
 from nets.fetch_sources import CacheSource, DirSource, Source, default_remote_sources
+from nets.results_io import check_folder, make_folder
 
 __all__ = [*dataset_files.__all__, *fetch_sources.__all__, "fetch"]
 
@@ -100,7 +101,8 @@ def fetch(
 
     Returns ``{dataset: {filename: FileReport}}``. Raises ``FetchError`` listing,
     for every file that no source could supply, each source tried and why it
-    failed, and how to supply the files by hand.
+    failed, and how to supply the files by hand; ``nets.results_io.ResultsWriteError`` (one line,
+    before any source is tried) where the cache's folder cannot be written (a file stands there).
     """
     if isinstance(names, str):
         names = [names]
@@ -115,7 +117,9 @@ def fetch(
 
     report: dict[str, dict[str, FileReport]] = {}
     failures: dict[str, _Attempts] = {}
-    root.mkdir(parents=True, exist_ok=True)
+    for dataset in datasets:  # a file where the cache's folder should be: one line now, not one per file later
+        check_folder(root / FOLDERS[dataset])
+    make_folder(root)
     for dataset in datasets:
         folder = root / FOLDERS[dataset]
         missing = list(manifest[dataset])

@@ -106,6 +106,25 @@ def test_manifest_refuses_files_not_committed(archived):
         write_manifest(archived / "results" / "paper", "paper")
 
 
+def test_a_manifest_of_checkpoints_outside_any_clone_is_refused_in_one_line(tmp_path):
+    ck = tmp_path / "elsewhere" / "paper" / "checkpoints"  # not inside a git clone
+    ck.mkdir(parents=True)
+    (ck / "r4-DA-seed0.pt").write_bytes(b"x")
+    with pytest.raises(ArchiveError, match="is not inside a git clone"):
+        write_manifest(tmp_path / "elsewhere" / "paper", "paper")
+
+
+def test_restore_where_a_file_stands_for_the_checkpoint_folder_is_one_line(archived, capsys):
+    from nets.checkpoints_cli import main
+
+    ck = archived / "results" / "paper" / "checkpoints"
+    ck.rmdir()
+    ck.write_bytes(b"not a folder")
+    assert main(["restore", "--profile", "paper", "--results", str(archived / "results")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(ck) in err
+
+
 def _archive_later(repo: Path, name: str, data: bytes) -> str:
     """Commit one more checkpoint, add it to the manifest, take it out of the tree; its commit id."""
     ck = repo / "results" / "paper" / "checkpoints"

@@ -350,3 +350,13 @@ def test_default_remote_sources_cover_both_datasets_in_the_documented_order():
         "apt dataset-fashion-mnist",
     ]
     assert [s.filename for s in MANIFEST["mnist"]] == list(NAMES)
+
+
+def test_the_fetch_command_with_a_file_for_its_cache_folder_is_one_line(tmp_path, capsys):
+    from nets.data.cli import main
+
+    cache = tmp_path / "not-a-folder"
+    cache.write_bytes(b"")
+    assert main(["fetch", "--cache", str(cache), "--offline"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "is a file, not a folder" in err

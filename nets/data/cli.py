@@ -24,6 +24,7 @@ from nets.data.splits import (
 )
 from nets.fetch_step import FOLDERS, cache_root, canonical_name, fetch
 from nets.groups import get_group
+from nets.results_io import ResultsWriteError
 
 __all__ = ["main"]
 
@@ -125,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return {"fetch": _cmd_fetch, "info": _cmd_info, "show": _cmd_show}[args.command](args)
-    except (FetchError, IdxError, ValueError) as e:
+    except (FetchError, IdxError, ValueError, ResultsWriteError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # downloads and cache files are written atomically: nothing half-written
+        print("interrupted: the files fetched so far are whole and verified; run the same command again",
+              file=sys.stderr)
+        return 130
