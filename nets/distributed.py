@@ -37,18 +37,18 @@ import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 
 from nets.data import Splits
 from nets.precision import check_precision
+from nets.results_io import profile_differences, read_results, result_path
 from nets.experiments.profiles import Profile
 from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, resolve_device, train_runs
 
 __all__ = ["EXECUTORS", "ClusterError", "TrainingJob", "auth_hint", "check_address", "plan", "pretrain",
-           "train_jobs",
-           "training_splits"]
+           "table1_chosen_nu", "train_jobs", "training_splits"]
 
 #: The executors :func:`train_jobs` knows.
 EXECUTORS: tuple[str, ...] = ("local", "ray")
@@ -56,6 +56,8 @@ EXECUTORS: tuple[str, ...] = ("local", "ray")
 #: Which runs each experiment trains: Table 1's models (WT, DA, IR-logit with its
 #: nu search), or Figure 5's (DA, IR with each regularizer form's nu search).
 _TABLE1_MODELS = ("table1", "drift", "tsne", "saliency")
+#: The experiments that use Table 1's IR at the nu it chose (and train no nu search of their own).
+_CHOSEN_NU_USERS = frozenset({"drift", "tsne", "saliency"})
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,14 @@ def _grid_jobs(base: TrainConfig, grid: Sequence[float], seeds: tuple[int, ...],
     return [TrainingJob((c,), seeds) for c in sorted(configs, key=lambda c: c.nu)]
 
 
-def plan(profile: Profile, experiment: str, device: str | torch.device = "auto") -> list[TrainingJob]:
+def plan(profile: Profile, experiment: str, device: str | torch.device = "auto",
+         chosen_nu: Mapping[str, float] | None = None) -> list[TrainingJob]:
     """Every training job ``experiment`` (one of ``nets.experiments.EXPERIMENTS`` or
     ``"reproduce"``) needs under ``profile`` on ``device``, each once, in the order
     the serial path would train them (per group: WT, DA, then each nu search).
+    ``chosen_nu`` (group -> IR's logit nu, as ``table1.json`` records it): for ``drift``,
+    ``tsne`` and ``saliency``, which use Table 1's models, such a group's IR is that one nu,
+    not its whole search grid.
 
     Raises ``ValueError`` for an unknown experiment."""
     from nets.experiments.common import EXPERIMENTS
@@ -110,6 +116,9 @@ def plan(profile: Profile, experiment: str, device: str | torch.device = "auto")
             forms += list(profile.regularizers)
         for m in dict.fromkeys(methods):
             jobs.append(TrainingJob((base[m],), seeds))
+        if chosen_nu and g in chosen_nu and wanted <= _CHOSEN_NU_USERS:  # Table 1 chose IR's nu already
+            jobs.append(TrainingJob((replace(base["IR"], regularizer="logit", nu=float(chosen_nu[g])),), seeds))
+            forms.remove("logit")
         for reg in dict.fromkeys(forms):
             jobs += _grid_jobs(replace(base["IR"], regularizer=reg), profile.nu_grid(reg), seeds, search)
     if not AUTO_STACK.get(dev.type, True):  # the serial path trains each run alone there
@@ -283,16 +292,29 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
             ray.shutdown()
 
 
+def table1_chosen_nu(profile: Profile, results_root=None, precision: str = "fp32") -> dict[str, float]:
+    """IR's logit nu per group that this sweep's ``table1.json`` chose (``{}`` where the file is
+    missing, unreadable or from other settings: then nothing is known yet)."""
+    t1 = read_results(result_path(profile, "table1", results_root))
+    if t1 is None or profile_differences(t1.get("meta", {}), profile, precision):
+        return {}
+    groups = t1.get("groups") or {}
+    return {g: float(groups[g]["methods"]["IR"]["nu"]) for g in profile.groups if g in groups}
+
+
 def pretrain(profile: Profile, experiment: str, results_root=None, *, executor: str = "ray",
              device: str | torch.device = "auto", progress: bool = True, **executor_kwargs) -> list[dict]:
     """Train every job :func:`plan` lists for ``experiment`` into the profile's checkpoint
     folder (``<results_root>/<profile>/checkpoints``) with ``executor``, on the profile's
     splits; running the experiment afterwards then trains nothing. ``executor_kwargs``
-    go to :func:`train_jobs` (``address``, ``cpus_per_task``, ``max_retries``, ``precision``, ...)."""
+    go to :func:`train_jobs` (``address``, ``cpus_per_task``, ``max_retries``, ``precision``, ...).
+    Where this sweep's ``table1.json`` (same settings and precision) already chose IR's nu for a
+    group, ``drift`` / ``tsne`` / ``saliency`` train that nu only (:func:`plan`'s ``chosen_nu``)."""
     from nets.experiments.common import checkpoint_dir
     from nets.experiments.table1 import profile_splits
 
-    jobs = plan(profile, experiment, device)
+    jobs = plan(profile, experiment, device,
+                chosen_nu=table1_chosen_nu(profile, results_root, executor_kwargs.get("precision", "fp32")))
     if progress:
         print(f"{experiment} ({profile.name}): {len(jobs)} training stacks, "
               f"{sum(j.n_runs for j in jobs)} runs, executor {executor}", flush=True)

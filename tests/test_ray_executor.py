@@ -23,7 +23,8 @@ import torch
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e \".[distributed]\")")
 
 from nets.__main__ import main  # noqa: E402
-from nets.distributed import ClusterError, TrainingJob, auth_hint, plan, pretrain, train_jobs  # noqa: E402
+from nets.distributed import (  # noqa: E402
+    ClusterError, TrainingJob, auth_hint, plan, pretrain, table1_chosen_nu, train_jobs)
 from nets.experiments.common import checkpoint_dir, out_dir  # noqa: E402
 from nets.experiments.profiles import get_profile  # noqa: E402
 from nets.experiments.reproduce import run_reproduce  # noqa: E402
@@ -99,6 +100,26 @@ def test_plan_stacks_seeds_and_splits_the_nu_grid_on_cpu():
     per_group = 2 + len(profile.nu_grid("logit"))  # WT, DA, one job per nu (ascending search on CPU)
     assert len(jobs) == per_group * len(profile.groups)
     assert all(j.seeds == (0, 1) and len(j.configs) == 1 for j in jobs)
+
+
+def test_after_table1_the_experiments_on_its_models_plan_only_the_chosen_nu(serial):
+    chosen = table1_chosen_nu(SMOKE, serial)
+    t1 = json.loads((serial / "smoke" / "table1.json").read_text())
+    assert chosen == {g: t1["groups"][g]["methods"]["IR"]["nu"] for g in SMOKE.groups}
+    for experiment in ("drift", "tsne", "saliency"):
+        ir = [c for j in plan(SMOKE, experiment, "cpu", chosen_nu=chosen) for c in j.configs if c.method == "IR"]
+        assert sorted((c.group, c.nu) for c in ir) == sorted(chosen.items())
+    # a group Table 1 has not done yet keeps its whole grid; table1 and spectral search for themselves
+    ir = [c for j in plan(SMOKE, "drift", "cpu", chosen_nu={"r4": chosen["r4"]}) for c in j.configs
+          if c.method == "IR" and c.group == "t3"]
+    assert sorted(c.nu for c in ir) == sorted(SMOKE.nu_grid("logit"))
+    for experiment in ("table1", "spectral", "reproduce"):
+        assert plan(SMOKE, experiment, "cpu", chosen_nu=chosen) == plan(SMOKE, experiment, "cpu")
+
+
+def test_no_nu_is_known_from_a_table1_of_other_settings(serial):
+    assert table1_chosen_nu(SMOKE.with_seeds([0, 1]), serial) == {}
+    assert table1_chosen_nu(SMOKE, serial, precision="bf16") == {}
 
 
 def test_unknown_executor_and_experiment_are_refused():
