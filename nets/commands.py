@@ -17,7 +17,7 @@ from typing import Any
 from nets.dataset_files import DATASETS
 from nets.experiments.profiles import PAPER_DATASET, PROFILES
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
-from nets.precision import PRECISIONS
+from nets.precision import PRECISION_COMMANDS, PRECISIONS
 from nets.results_io import RESULTS_ROOT
 
 __all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "LOGIT_GRID_COMMANDS", "MLP_STACK_COMMANDS", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
@@ -129,7 +129,7 @@ EVALUATION_ONLY = ("scale", "si-settings")
 #: Subcommands that train the MLP's training stacks (``nets.distributed.plan``), and so take
 #: ``--executor`` / ``--address`` and ``--precision``: ``centered`` and ``cnn`` train their own runs
 #: locally in float32, ``report``, ``intervals``, ``scale`` and ``si-settings`` train nothing.
-MLP_STACK_COMMANDS = ("table1", "drift", "spectral", "tsne", "saliency", "reproduce")
+MLP_STACK_COMMANDS = PRECISION_COMMANDS
 
 #: Subcommands whose ``--nu-grid`` replaces the profile's grid of IR's logit form (the CNN's and the
 #: centered form's ``--nu-grid`` are their own experiments' grids).

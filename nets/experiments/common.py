@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from nets.experiments.profiles import PROFILES, Profile
+from nets.precision import PRECISION_COMMANDS
 from nets.results_io import (  # noqa: F401  (re-exported)
     EXPERIMENTS,
     PROVENANCE_FIELDS,
@@ -236,8 +237,9 @@ def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = Fa
         grid = (old.get("nu_grids") or {}).get("logit")
         same_grid = f", give the folder's grid again (--nu-grid {' '.join(f'{v:g}' for v in grid)})" if grid else ""
     if "precision" in diff and old.get("precision") != "fp32":  # a bf16 folder: only the training commands read it
-        same_grid += (f", give the folder's precision again (--precision {old.get('precision')}: table1, drift, "
-                      "spectral, tsne, saliency and reproduce take it; the other commands read float32 folders only)")
+        takes = f"{', '.join(PRECISION_COMMANDS[:-1])} and {PRECISION_COMMANDS[-1]}"
+        same_grid += (f", give the folder's precision again (--precision {old.get('precision')}: {takes} take it; "
+                      "the other commands read float32 folders only)")
     raise SettingsMismatch(
         f"refusing to replace the results in {path.parent}/: {path.name}{more} was computed with other settings "
         f"({what}{'; ...' if len(diff) > 3 else ''}){same_grid}; write elsewhere with --results ANOTHER_DIR, "
