@@ -29,12 +29,12 @@ import hashlib
 import json
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from nets.results_io.atomic import make_folder, write_bytes, write_text
-from nets.results_io.files import checkpoints_in
+from nets.results_io.files import checkpoints_in, move_aside
 from nets.results_io.paper import PAPER_DATASET
 
 __all__ = [
@@ -57,15 +57,20 @@ class ArchiveError(RuntimeError):
 
 @dataclass
 class RestoreReport:
-    """What :func:`restore` did: files written, files already present and verified, the folder."""
+    """What :func:`restore` did: files written, files already present and verified, the folder,
+    and the local copies that differed from the manifest, kept under a new name (``moved_aside``)."""
 
     restored: list[str]
     verified: list[str]
     directory: Path
+    moved_aside: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        kept = (f"; {len(self.moved_aside)} local cop{'y' if len(self.moved_aside) == 1 else 'ies'} that differed "
+                f"kept as {', '.join(self.moved_aside[:3])}{', ...' if len(self.moved_aside) > 3 else ''}"
+                if self.moved_aside else "")
         return (f"{len(self.restored)} checkpoint(s) restored, {len(self.verified)} already present and verified, "
-                f"in {self.directory}")
+                f"in {self.directory}{kept}")
 
 
 def manifest_path(results_dir: str | os.PathLike) -> Path:
@@ -190,8 +195,9 @@ def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = Non
     (``checkpoints/<dataset>`` for a manifest that records a dataset other than the paper's).
 
     ``names``: only these files of the manifest (default: all). A file already present with
-    the manifest's SHA-256 is kept; any other copy there is replaced. Every written file is
-    checked (size and SHA-256) before it is moved into place.
+    the manifest's SHA-256 is kept; any other copy there (a damaged one, or a run retrained
+    here) is first renamed to ``<name>.corrupt`` (:func:`~nets.results_io.move_aside`), so nothing is
+    lost. Every written file is checked (size and SHA-256) before it is moved into place.
 
     Raises:
         ArchiveError: no manifest; not a git clone; the commit is missing (shallow clone:
@@ -211,7 +217,7 @@ def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = Non
         entries = [e for e in entries if e["name"] in wanted]
     ckdir = checkpoints_in(results_dir, m.get("dataset", PAPER_DATASET))
     make_folder(ckdir)
-    restored, verified = [], []
+    restored, verified, moved = [], [], []
     todo = []
     for e in entries:
         local = ckdir / e["name"]
@@ -235,6 +241,8 @@ def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = Non
             if len(data) != e["size"] or hashlib.sha256(data).hexdigest() != e["sha256"]:
                 raise ArchiveError(f"{e['name']} from commit {commit[:12]} does not match the manifest's SHA-256; "
                                    "the manifest or the history was changed: check out a matching manifest")
+            if (ckdir / e["name"]).exists():
+                moved.append(move_aside(ckdir / e["name"]).name)
             write_bytes(ckdir / e["name"], data)
             restored.append(e["name"])
-    return RestoreReport(restored=restored, verified=verified, directory=ckdir)
+    return RestoreReport(restored=restored, verified=verified, directory=ckdir, moved_aside=moved)

@@ -77,6 +77,16 @@ def test_restore_replaces_a_damaged_copy(archived):
     assert (ck / "r4-DA-seed0.pt").read_bytes() == FILES["r4-DA-seed0.pt"]
 
 
+def test_restore_keeps_the_local_copy_it_replaces_under_a_new_name(archived):
+    ck = archived / "results" / "paper" / "checkpoints"
+    ck.mkdir(exist_ok=True)
+    (ck / "r4-DA-seed0.pt").write_bytes(b"a run retrained here")
+    report = restore(archived / "results" / "paper")
+    assert report.moved_aside == ["r4-DA-seed0.pt.corrupt"]
+    assert (ck / "r4-DA-seed0.pt.corrupt").read_bytes() == b"a run retrained here"
+    assert "1 local copy that differed kept as r4-DA-seed0.pt.corrupt" in report.summary()
+
+
 def test_a_manifest_hash_that_disagrees_with_history_is_refused(archived):
     path = manifest_path(archived / "results" / "paper")
     m = json.loads(path.read_text())
