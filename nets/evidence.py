@@ -4,7 +4,7 @@ The experiments store one record per seed (``runs``: ``{"seed": s, <measure>: v,
 the t-SNE record stores ``ratio_per_seed`` in the order of its ``meta.seeds``). This
 module turns those into :class:`nets.stats.Interval` (over seeds) and
 :class:`nets.stats.PairedTest` (two models over their common seeds: the same seed means
-the same initial weights and batches), for ``nets.report`` to decide and render.
+the same seed for initial weights and batches), for ``nets.report`` to decide and render.
 Functions return None when a record holds no per-seed values (older JSON).
 """
 
@@ -19,6 +19,7 @@ __all__ = [
     "PAPER_ROUNDING",
     "SeedValues",
     "per_seed",
+    "left_out",
     "measure",
     "tsne_runs",
     "interval",
@@ -46,6 +47,13 @@ def per_seed(runs: Sequence[Mapping] | None, value: Callable[[Mapping], float | 
         if v is not None and math.isfinite(float(v)):
             out[int(r["seed"])] = float(v)
     return out
+
+
+def left_out(runs: Sequence[Mapping] | None, value: Callable[[Mapping], float | None]) -> list[int]:
+    """The seeds of ``runs`` that :func:`per_seed` leaves out (value missing or not finite), so that
+    a verdict can say its interval rests on fewer seeds than were run."""
+    kept = per_seed(runs, value)
+    return [int(r["seed"]) for r in runs or () if int(r["seed"]) not in kept]
 
 
 def measure(key: str, scale: float = 1.0) -> Callable[[Mapping], float | None]:

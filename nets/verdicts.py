@@ -206,6 +206,15 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
             sel = t1["groups"][g].get("nu_selection")
             if missed_target(sel):
                 v["3"].notes.append(missed_target_note(G, sel))
+            for m, claims in (("WT", ("1", "1b")), ("DA", ("1b", "2")), ("IR", ("1b", "3"))):
+                runs = (t1["groups"][g].get("methods", {}).get(m) or {}).get("runs")
+                for key in MEASURES:
+                    gone = ev.left_out(runs, ev.measure(key))
+                    if gone and runs:
+                        for c in claims:
+                            v[c].notes.append(f"{G} {m}: {key} is missing or not finite for seed"
+                                              f"{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))} of "
+                                              f"{len(runs)}; its interval rests on the others")
 
     dr = results.get("drift")
     if dr:

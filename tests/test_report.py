@@ -294,6 +294,16 @@ def test_figure2_is_judged_on_the_papers_group_only_and_notes_the_others():
                for n in v.notes)
 
 
+def test_a_seed_with_a_non_finite_measure_is_left_out_and_the_verdict_says_so():
+    r = fake_results()
+    r["table1"]["groups"]["r4"]["methods"]["IR"]["runs"][2]["SI"] = float("nan")
+    v = _status(r, "3")
+    assert v.status == "holds"  # the other three seeds still decide it
+    assert any("R4 IR: SI is missing or not finite for seed 2 of 4" in n for n in v.notes)
+    si = next(c for c in v.checks if c.what == "R4 IR SI")
+    assert si.n == 3
+
+
 def test_wt_with_less_accuracy_than_da_fails_the_highest_accuracy_claim():
     r = fake_results()
     r["table1"] = fake_table1(wt=(0.93, 1e-10, 1e-12, 1.0))  # DA 0.94 beats WT by a point on every seed
