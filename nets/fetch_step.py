@@ -54,6 +54,7 @@ from nets.dataset_files import (
     SourceUnavailable,
     cache_root,
     canonical_name,
+    idx_variants,
     install_verified,
 )
 from nets.fetch_sources import *  # noqa: F403  (re-exported: the sources)
@@ -142,7 +143,9 @@ def fetch(
                 for spec in list(missing):
                     paths = list(candidates.get(spec.filename, ()))
                     if not paths:
-                        attempts.add(spec.filename, source.name, "not found")
+                        where = (f"no file named {' or '.join(idx_variants(spec.filename))}"
+                                 if isinstance(source, DirSource) else "not found")
+                        attempts.add(spec.filename, source.name, where)
                         continue
                     for path in paths:
                         try:

@@ -360,3 +360,12 @@ def test_the_fetch_command_with_a_file_for_its_cache_folder_is_one_line(tmp_path
     assert main(["fetch", "--cache", str(cache), "--offline"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "is a file, not a folder" in err
+
+
+def test_a_folder_without_the_files_names_the_file_names_it_looked_for(tiny: Tiny, tmp_path: Path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FetchError) as e:
+        fetch("mnist", cache_dir=tmp_path / "cache", from_dir=empty, sources=[], progress=False, manifest=tiny.manifest)
+    name = next(iter(tiny.manifest["mnist"])).filename
+    assert f"no file named {name} or {name}.gz" in str(e.value)
