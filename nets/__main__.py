@@ -108,12 +108,16 @@ def _report(args: argparse.Namespace, profile) -> int:
     return 0
 
 
-def _writes(args: argparse.Namespace) -> tuple[str, ...]:
-    """The results files (names as ``result_path`` takes them) the experiment command ``args`` writes."""
+def _writes(args: argparse.Namespace, profile) -> tuple[str, ...]:
+    """The results files (names as ``result_path`` takes them) the experiment command ``args`` writes:
+    ``reproduce`` writes those of its experiments with groups still to run (all under --recompute)."""
     from nets.experiments import scale, si_settings
+    from nets.experiments.common import finished_groups
 
     if args.command == "reproduce":
-        return (*EXPERIMENTS, "reproduce")
+        pending = [n for n in EXPERIMENTS if args.recompute
+                   or set(profile.groups) - set(finished_groups(profile, n, args.results, args.precision))]
+        return (*pending, "reproduce") if pending else ()
     if args.command in ("scale", "si-settings"):  # their file depends on --model
         return ((scale if args.command == "scale" else si_settings).OUTPUTS[args.model],)
     return (args.command,)
@@ -151,7 +155,7 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     else:
         run_profile, experiments = profile, EXPERIMENTS
         check_overwrite(profile, args.results, overwrite=args.overwrite, precision=args.precision,
-                        writes=_writes(args))
+                        writes=_writes(args, profile))
     if read_manifest(out_dir(profile, args.results)) is not None:  # checkpoints kept in the repository's history
         report = restore(out_dir(profile, args.results))
         if report.restored:
@@ -171,7 +175,7 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         extra["precision"] = args.precision
     out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
                                command=command, **extra)
-    where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{_writes(args)[0]}.json"
+    where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{_writes(args, profile)[0]}.json"
     print(f"{args.command} ({profile.name}) finished in {time.time() - started:.0f} s: {where}")
     return 0
 

@@ -119,8 +119,9 @@ def fetch(
     report: dict[str, dict[str, FileReport]] = {}
     failures: dict[str, _Attempts] = {}
     for dataset in datasets:  # a file where the cache's folder should be: one line now, not one per file later
-        check_folder(root / FOLDERS[dataset])
-    make_folder(root)
+        check_folder(root / FOLDERS[dataset], writable=False)  # a read-only cache that holds the files is fine
+    if not root.is_dir():
+        make_folder(root)
     for dataset in datasets:
         folder = root / FOLDERS[dataset]
         missing = list(manifest[dataset])

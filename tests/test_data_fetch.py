@@ -369,3 +369,14 @@ def test_a_folder_without_the_files_names_the_file_names_it_looked_for(tiny: Tin
         fetch("mnist", cache_dir=tmp_path / "cache", from_dir=empty, sources=[], progress=False, manifest=tiny.manifest)
     name = next(iter(tiny.manifest["mnist"])).filename
     assert f"no file named {name} or {name}.gz" in str(e.value)
+
+
+def test_a_read_only_cache_that_holds_every_file_still_serves_them(tiny: Tiny, tmp_path: Path, monkeypatch):
+    cache = tmp_path / "cache"
+    fetch("mnist", from_dir=tiny.write(tmp_path / "u", "mnist"), cache_dir=cache, sources=[], progress=False,
+          manifest=tiny.manifest)
+    import nets.results_io.atomic as atomic
+
+    monkeypatch.setattr(atomic.os, "access", lambda *a, **k: False)  # as a read-only mount answers
+    report = fetch("mnist", cache_dir=cache, sources=[], progress=False, manifest=tiny.manifest)
+    assert set(report["mnist"]) == {spec.filename for spec in tiny.manifest["mnist"]}

@@ -4,6 +4,7 @@ end-to-end ``reproduce`` on the real data with the ``smoke`` profile."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
 from dataclasses import fields
@@ -139,43 +140,66 @@ def test_results_of_another_sweep_are_not_merged(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "draw", lambda *a, **k: [])
     paper = PROFILES["paper"]
     _finish_groups(tmp_path, paper.with_groups(["t3"]), ["t3"])
-    # a later run (started after that file was written, and let through by check_overwrite's --overwrite)
-    other_seeds = _finish_groups(tmp_path, paper.with_seeds([7]).with_groups(["r4"]), ["r4"], started=time.time())
+    # a later run, let through by check_overwrite's --overwrite
+    other_seeds = _finish_groups(tmp_path, paper.with_seeds([7]).with_groups(["r4"]), ["r4"])
     assert list(other_seeds["groups"]) == ["r4"] and other_seeds["pending_groups"] == ["t3"]
 
 
 def test_a_run_does_not_replace_what_a_run_with_other_settings_wrote_while_it_ran(tmp_path, monkeypatch):
     from nets.experiments import common
-    from nets.experiments.common import SettingsMismatch
+    from nets.experiments.common import SettingsMismatch, check_overwrite
 
     monkeypatch.setattr(common, "draw", lambda *a, **k: [])
     paper = PROFILES["paper"]
-    started = time.time() - 60  # this run began a minute ago; the other run's file is newer
-    _finish_groups(tmp_path, paper.with_seeds([7]).with_groups(["r4"]), ["r4"], started=time.time())
+    check_overwrite(paper.with_groups(["t3"]), tmp_path, experiments=("tsne_merge_test",))  # this run starts
+    other = multiprocessing.get_context("fork").Process(  # another process, with other seeds, finishes first
+        target=_finish_groups, args=(tmp_path, paper.with_seeds([7]).with_groups(["r4"]), ["r4"]))
+    other.start()
+    other.join(60)
+    assert other.exitcode == 0
     path = tmp_path / "paper" / "tsne_merge_test.json"
     before = path.read_bytes()
     with pytest.raises(SettingsMismatch, match="another run wrote .* while this one ran"):
-        _finish_groups(tmp_path, paper.with_groups(["t3"]), ["t3"], started=started)
+        _finish_groups(tmp_path, paper.with_groups(["t3"]), ["t3"])
     assert path.read_bytes() == before
 
 
-def test_runs_of_one_sweep_finishing_together_keep_each_others_groups(tmp_path, monkeypatch):
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_a_file_there_when_the_run_started_is_replaced_as_check_overwrite_allowed(tmp_path, monkeypatch):
     from nets.experiments import common
+    from nets.experiments.common import check_overwrite
 
     monkeypatch.setattr(common, "draw", lambda *a, **k: [])
+    paper = PROFILES["paper"]
+    path = tmp_path / "paper" / "tsne_merge_test.json"
+    _finish_groups(tmp_path, paper.with_seeds([7]).with_groups(["r4"]), ["r4"])
+    future = time.time() + 120  # its clock ahead of ours: only a change since the check counts
+    os.utime(path, (future, future))
+    check_overwrite(paper.with_groups(["t3"]), tmp_path, experiments=("tsne_merge_test",), overwrite=True)
+    assert list(_finish_groups(tmp_path, paper.with_groups(["t3"]), ["t3"])["groups"]) == ["t3"]
+
+
+def _finish_in_a_process(tmp_path, group):
+    from nets.experiments import common
+
+    common.draw = lambda *a, **k: []
     real_merge = common._merge_groups
 
     def slow_merge(*args, **kwargs):  # widen the read-merge-write window where a lost update would happen
-        time.sleep(0.3)
+        time.sleep(0.5)
         return real_merge(*args, **kwargs)
 
-    monkeypatch.setattr(common, "_merge_groups", slow_merge)
-    paper, started = PROFILES["paper"], time.time()
-    with ThreadPoolExecutor(2) as pool:
-        jobs = [pool.submit(_finish_groups, tmp_path, paper.with_groups([g]), [g], started) for g in ("r4", "t3")]
-        [j.result() for j in jobs]
+    common._merge_groups = slow_merge
+    _finish_groups(tmp_path, PROFILES["paper"].with_groups([group]), [group])
+
+
+def test_runs_of_one_sweep_finishing_together_keep_each_others_groups(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_finish_in_a_process, args=(tmp_path, g)) for g in ("r4", "t3")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
     merged = json.loads((tmp_path / "paper" / "tsne_merge_test.json").read_text())
     assert list(merged["groups"]) == ["r4", "t3"] and merged["complete"] is True
 

@@ -302,6 +302,7 @@ def test_a_seed_with_a_non_finite_measure_is_left_out_and_the_verdict_says_so():
     assert any("R4 IR: SI is missing or not finite for seed 2 of 4" in n for n in v.notes)
     si = next(c for c in v.checks if c.what == "R4 IR SI")
     assert si.n == 3
+    assert not any("SI is missing" in n for n in _status(r, "1b").notes)  # 1b reads accuracy only
 
 
 def test_wt_with_less_accuracy_than_da_fails_the_highest_accuracy_claim():

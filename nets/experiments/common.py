@@ -94,14 +94,15 @@ def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, 
     figures from that JSON form of its results (so figures never show anything the JSON lacks).
     Returns the dict.
 
-    Raises :class:`SettingsMismatch` (writing nothing) where another run wrote ``<experiment>.json``
-    with other settings after this one started (``started``): the start-up check
-    (:func:`check_overwrite`) could not see it, and replacing it would lose that run's results."""
+    Raises :class:`SettingsMismatch` (writing nothing) where ``<experiment>.json`` has changed since
+    this process's :func:`check_overwrite` looked at it and now holds other settings: another run
+    wrote it meanwhile, and replacing it would lose that run's results. (Without a
+    :func:`check_overwrite` call, as from the Python API, there is nothing to compare with.)"""
     results = json.loads(dumps(to_jsonable(body)))
     path = result_path(profile, experiment, results_root)
     by_group = bool(group_sections(results))
     with folder_lock(path.parent):
-        _refuse_a_concurrent_writer(path, profile, precision, started)
+        _refuse_a_concurrent_writer(path, profile, precision)
         if by_group:
             results = _merge_groups(profile, results, path, precision)
         meta = metadata(profile, experiment, device=device, started=started, command=command, precision=precision)
@@ -110,17 +111,29 @@ def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, 
             results["group_provenance"] = {g: kept.get(g) or provenance(meta) for g in result_groups(results)}
         results = {"meta": meta, **results}
         write_json(path, results)
-    draw(experiment, {k: v for k, v in results.items() if k != "meta"}, figure_dir(profile, results_root))
+        _SEEN[path.resolve()] = _identity(path)  # this process's own write is no one else's
+        # inside the lock: a run finishing later cannot have its figures overdrawn by this one's
+        draw(experiment, {k: v for k, v in results.items() if k != "meta"}, figure_dir(profile, results_root))
     return results
 
 
-def _refuse_a_concurrent_writer(path: Path, profile: Profile, precision: str, started: float) -> None:
+#: What :func:`check_overwrite` saw of each results file (inode, mtime in ns, size; None: absent),
+#: for :func:`finish` to tell whether another run wrote it since.
+_SEEN: dict[Path, tuple[int, int, int] | None] = {}
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
     try:
-        written = path.stat().st_mtime
+        st = path.stat()
     except OSError:
-        return
-    if written <= started:  # there before this run began: check_overwrite judged it
-        return
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _refuse_a_concurrent_writer(path: Path, profile: Profile, precision: str) -> None:
+    key = path.resolve()
+    if key not in _SEEN or _identity(path) == _SEEN[key] or _identity(path) is None:
+        return  # not looked at by check_overwrite, unchanged since, or gone
     old = read_results(path)
     diff = profile_differences((old or {}).get("meta", {}), profile, precision) if old is not None else []
     if diff:
@@ -213,12 +226,17 @@ def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = Fa
     ``experiments``) that a git repository tracks (:func:`~nets.results_io.committed_files`: the
     repository's reference results, such as ``results/paper``), unless ``overwrite``. Call it
     before anything is trained or written: a refused run changes nothing."""
-    committed = committed_files(result_path(profile, n, results_root) for n in (writes or experiments))
+    for name in experiments:
+        path = result_path(profile, name, results_root)
+        _SEEN[path.resolve()] = _identity(path)
+    committed = committed_files(result_path(profile, n, results_root) for n in (experiments if writes is None
+                                                                                 else writes))
     if committed and not overwrite:
         raise SettingsMismatch(
             f"refusing to replace results committed to the repository in {committed[0].parent}/ "
             f"({', '.join(p.name for p in committed)}); write your own with --results results/local "
-            f"(or another folder), or replace them with --overwrite")
+            f"(--reuse-from results starts it from the committed checkpoints), or replace them with --overwrite "
+            f"(git diff then shows what changed)")
     conflicts = settings_conflicts(profile, results_root, precision, experiments)
     if not conflicts:
         return

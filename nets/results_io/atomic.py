@@ -66,10 +66,12 @@ def _why(e: OSError) -> str:
     return e.strerror or type(e).__name__
 
 
-def check_folder(folder: str | os.PathLike) -> Path:
+def check_folder(folder: str | os.PathLike, *, writable: bool = True) -> Path:
     """Whether files can be written into ``folder`` (created if missing), asked before a long run
     so that it fails at once, not after the work: ``folder`` or its nearest existing ancestor must
-    be a writable directory. Creates nothing; raises :class:`ResultsWriteError` (one line)."""
+    be a directory, and (``writable``) a writable one; ``writable=False`` asks only that no file
+    stands where a folder should be (a read-only folder that already holds what is needed is
+    fine). Creates nothing; raises :class:`ResultsWriteError` (one line)."""
     folder = Path(folder)
     probe = folder
     while not probe.exists():
@@ -78,7 +80,7 @@ def check_folder(folder: str | os.PathLike) -> Path:
         probe = probe.parent
     if not probe.is_dir():
         raise ResultsWriteError(f"cannot write into {folder}: {probe} is a file, not a folder", errno.ENOTDIR)
-    if not os.access(probe, os.W_OK | os.X_OK):
+    if writable and not os.access(probe, os.W_OK | os.X_OK):
         raise ResultsWriteError(f"cannot write into {folder}: {probe} is not writable", errno.EACCES)
     return folder
 
@@ -96,16 +98,26 @@ def make_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
+#: The lock file :func:`folder_lock` keeps in a results folder (git-ignored).
+LOCK_FILE = ".results.lock"
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
-    """Hold an exclusive advisory lock (``fcntl.flock``) on ``folder`` (created if missing) for the
-    ``with`` block: two processes that read, merge and rewrite a results file in it take turns. The
-    lock is on the folder itself, so it leaves no file behind, and the kernel releases it when a
-    process dies."""
+    """Hold an exclusive advisory lock on ``folder`` (created if missing) for the ``with`` block:
+    two processes that read, merge and rewrite a results file in it take turns. It is a POSIX
+    record lock (``fcntl.lockf``) on the file :data:`LOCK_FILE` there, which NFS (v4, or v3 with
+    lockd) passes to the server, so processes on different nodes sharing the folder take turns too
+    (Lustre needs its ``flock`` mount option); the kernel releases it when a process dies. Not
+    re-entrant: a process must not take it twice."""
     folder = make_folder(folder)
-    fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, file_mode())
+    except OSError as e:
+        raise ResultsWriteError(f"cannot write into {folder}: {_why(e) if _is_storage_error(e) else e.strerror} "
+                                f"({e.strerror or e})", e.errno) from e
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
         yield folder
     finally:
         os.close(fd)  # closing releases the lock
