@@ -20,7 +20,7 @@ from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTI
 from nets.precision import PRECISION_COMMANDS, PRECISIONS
 from nets.results_io import RESULTS_ROOT
 
-__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "LOGIT_GRID_COMMANDS", "MLP_STACK_COMMANDS", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
+__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "LOGIT_GRID_COMMANDS", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
            "BF16_RESULTS_ROOT", "build_parser", "subcommand_names", "extensions"]
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
@@ -126,11 +126,6 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 #: Subcommands that train nothing and evaluate checkpoints (no --executor, no --precision).
 EVALUATION_ONLY = ("scale", "si-settings")
 
-#: Subcommands that train the MLP's training stacks (``nets.distributed.plan``), and so take
-#: ``--executor`` / ``--address`` and ``--precision``: ``centered`` and ``cnn`` train their own runs
-#: locally in float32, ``report``, ``intervals``, ``scale`` and ``si-settings`` train nothing.
-MLP_STACK_COMMANDS = PRECISION_COMMANDS
-
 #: Subcommands whose ``--nu-grid`` replaces the profile's grid of IR's logit form (the CNN's and the
 #: centered form's ``--nu-grid`` are their own experiments' grids).
 LOGIT_GRID_COMMANDS = ("table1", "drift", "spectral", "tsne", "saliency", "reproduce", "intervals", "scale",
@@ -178,14 +173,16 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
         sp = sub.add_parser(s.name, description=f"{s.summary}.\n\nwrites: {s.writes}.",
                             epilog=f"example: {s.example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         _run_options(sp, suppress=True)
-        if s.name in MLP_STACK_COMMANDS:
+        # the subcommands that train the MLP's stacks (nets.distributed.plan) take --executor / --address and
+        # --precision: centered and cnn train their own runs locally in float32; the others train nothing
+        if s.name in PRECISION_COMMANDS:
             sp.add_argument("--executor", choices=("local", "ray"), default=argparse.SUPPRESS,
                             help="local: train in this process as the experiment goes (default); ray: first train "
                                  "every training stack it needs as a Ray task, then run it (docs/scaling.md)")
             sp.add_argument("--address", default=argparse.SUPPRESS,
                             help="with --executor ray: the Ray cluster (auto, or HOST:PORT; default: RAY_ADDRESS, "
                                  "else a cluster `ray start` started on this machine, else a new local cluster)")
-        if s.name in MLP_STACK_COMMANDS:
+        if s.name in PRECISION_COMMANDS:
             sp.add_argument("--precision", choices=PRECISIONS, default=argparse.SUPPRESS,
                             help="fp32 (default), or bf16: the training forward and loss under bfloat16 autocast, "
                                  "weights, optimizer and every measure float32; needs CUDA or a CPU with avx512_bf16 "

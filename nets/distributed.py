@@ -203,12 +203,19 @@ class ClusterError(RuntimeError):
     """The Ray cluster could not be started or joined; the message is one line naming why."""
 
 
+def _host_port(address: str | None) -> str | None:
+    """``address`` (or ``RAY_ADDRESS``) where it names a cluster by ``HOST:PORT``; ``None`` for no
+    address, ``auto``, ``local`` and ``ray://`` client addresses, which are left to Ray."""
+    address = address if address is not None else os.environ.get("RAY_ADDRESS")
+    return None if not address or address in ("auto", "local") or "://" in address else address
+
+
 def check_address(address: str | None) -> None:
     """Fail in seconds, with a :class:`ClusterError`, where ``address`` (or ``RAY_ADDRESS``) is a
     ``HOST:PORT`` at which nothing answers: given such an address, ``ray.init`` retries for
     many minutes. ``None``, ``auto``, ``local`` and ``ray://`` client addresses are left to Ray."""
-    address = address if address is not None else os.environ.get("RAY_ADDRESS")
-    if not address or address in ("auto", "local") or "://" in address:
+    address = _host_port(address)
+    if address is None:
         return
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
@@ -224,10 +231,7 @@ def auth_hint(address: str | None) -> str:
     """What to add to a failed join of a ``HOST:PORT`` address when this process does not use Ray's
     token authentication (``RAY_AUTH_MODE`` is not ``token``): ``ray start`` turns it on by default
     since Ray 2.59, and a driver joining by address must then present the cluster's token; "" else."""
-    address = address if address is not None else os.environ.get("RAY_ADDRESS")
-    if not address or address in ("auto", "local") or "://" in address:
-        return ""
-    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+    if _host_port(address) is None or os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
         return ""
     return ("; if that cluster uses token authentication (ray start turns it on since Ray 2.59), "
             "set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or ~/.ray/auth_token): docs/scaling.md")

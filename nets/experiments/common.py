@@ -131,8 +131,8 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
 
 
 def _refuse_a_concurrent_writer(path: Path, profile: Profile, precision: str) -> None:
-    key = path.resolve()
-    if key not in _SEEN or _identity(path) == _SEEN[key] or _identity(path) is None:
+    key, now = path.resolve(), _identity(path)
+    if key not in _SEEN or now == _SEEN[key] or now is None:
         return  # not looked at by check_overwrite, unchanged since, or gone
     old = read_results(path)
     diff = profile_differences((old or {}).get("meta", {}), profile, precision) if old is not None else []

@@ -89,9 +89,9 @@ def command_line(argv: Sequence[str] | None = None) -> str:
     return shlex.join(argv)
 
 
-def _git(*args: str) -> subprocess.CompletedProcess | None:
+def _git(*args: str, cwd: str | os.PathLike = _PACKAGE_ROOT) -> subprocess.CompletedProcess | None:
     try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=_PACKAGE_ROOT)
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=cwd)
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -112,16 +112,15 @@ def committed_files(paths) -> list[Path]:
     """Those of ``paths`` (existing files) that the git repository holding them tracks: results
     committed as a repository's reference, which a run must not silently replace. ``[]`` where
     git or a repository is missing."""
-    out = []
+    by_folder: dict[Path, list[Path]] = {}
     for p in map(Path, paths):
         if p.is_file():
-            try:
-                r = subprocess.run(["git", "ls-files", "--error-unmatch", "--", p.name], capture_output=True,
-                                   text=True, timeout=5, cwd=p.parent)
-            except (OSError, subprocess.SubprocessError):
-                return []
-            if r.returncode == 0:
-                out.append(p)
+            by_folder.setdefault(p.parent, []).append(p)
+    out = []
+    for folder, files in by_folder.items():  # one git call per folder: it lists the tracked ones
+        r = _git("ls-files", "--", *(p.name for p in files), cwd=folder)
+        tracked = set(r.stdout.splitlines()) if r is not None and r.returncode == 0 else set()
+        out += [p for p in files if p.name in tracked]
     return out
 
 
