@@ -14,7 +14,7 @@ from nets.__main__ import main
 from nets.commands import SUBCOMMANDS, build_parser
 from nets.experiments.common import SettingsMismatch, check_overwrite
 from nets.experiments.profiles import get_profile
-from nets.results_io import EXPERIMENTS
+from nets.results_io import EXPERIMENTS, committed_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,6 +125,22 @@ def test_committed_results_refuse_only_the_commands_that_would_rewrite_them(quic
     with pytest.raises(SettingsMismatch, match="committed to the repository"):
         check_overwrite(quick, quick_copy, writes=("table1",))
     check_overwrite(quick, quick_copy, writes=("table1",), overwrite=True)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_repository_git_cannot_read_refuses_the_run_naming_the_problem_instead_of_guessing(quick_copy):
+    _commit(quick_copy, quick_copy / "quick" / "table1.json")
+    (quick_copy / ".git" / "HEAD").write_text("garbage\n")  # as broken for git as a dubious-ownership refusal
+    quick = get_profile("quick")
+    with pytest.raises(SettingsMismatch, match="cannot tell whether .* committed") as e:
+        check_overwrite(quick, quick_copy, writes=("table1",))
+    assert len(str(e.value).splitlines()) == 1 and "--overwrite" in str(e.value)
+    check_overwrite(quick, quick_copy, writes=("table1",), overwrite=True)
+
+
+def test_a_folder_outside_any_repository_has_nothing_committed(tmp_path):
+    (tmp_path / "table1.json").write_text("{}")
+    assert committed_files([tmp_path / "table1.json"]) == []
 
 
 def test_overwrite_lets_the_run_replace_them(quick_copy):

@@ -22,6 +22,7 @@ from nets.results_io import (  # noqa: F401  (re-exported)
     RESULTS_ROOT,
     checkpoint_dir,
     command_line,
+    GitUnanswered,
     committed_files,
     dumps,
     figure_dir,
@@ -224,14 +225,19 @@ def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = Fa
     ``experiments`` computed with other settings (:func:`settings_conflicts`), or one that would
     rewrite a results file of ``writes`` (names as ``result_path`` takes them; default
     ``experiments``) that a git repository tracks (:func:`~nets.results_io.committed_files`: the
-    repository's reference results, such as ``results/paper``), unless ``overwrite``. Call it
-    before anything is trained or written: a refused run changes nothing."""
+    repository's reference results, such as ``results/paper``), unless ``overwrite``; where a
+    repository holds the folder but git cannot say what it tracks (``GitUnanswered``), the run is
+    refused too, naming the fix. Call it before anything is trained or written: a refused run
+    changes nothing."""
     for name in experiments:
         path = result_path(profile, name, results_root)
         _SEEN[path.resolve()] = _identity(path)
-    committed = committed_files(result_path(profile, n, results_root) for n in (experiments if writes is None
-                                                                                 else writes))
-    if committed and not overwrite:
+    writing = (result_path(profile, n, results_root) for n in (experiments if writes is None else writes))
+    try:
+        committed = [] if overwrite else committed_files(writing)
+    except GitUnanswered as e:
+        raise SettingsMismatch(f"{e}; or write your own with --results results/local, or pass --overwrite") from None
+    if committed:
         raise SettingsMismatch(
             f"refusing to replace results committed to the repository in {committed[0].parent}/ "
             f"({', '.join(p.name for p in committed)}); write your own with --results results/local "

@@ -51,6 +51,7 @@ from nets.results_io.files import (  # noqa: F401
 from nets.results_io.paper import PAPER_CITATION, PAPER_TABLE1, PAPER_TABLE1_STD, PAPER_DATASET, DATASET_TITLES, paper_table1_for, recorded_dataset  # noqa: F401
 from nets.results_io.provenance import (  # noqa: F401
     PROVENANCE_FIELDS,
+    GitUnanswered,
     code_version,
     command_line,
     committed_files,

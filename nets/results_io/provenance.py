@@ -26,6 +26,9 @@ __all__ = [
     "command_line",
     "git_commit",
     "code_version",
+    "committed_files",
+    "GitUnanswered",
+    "repository_above",
     "metadata",
     "run_provenance",
     "PROVENANCE_FIELDS",
@@ -108,10 +111,24 @@ def _git_dirty() -> bool | None:
     return None if out is None or out.returncode not in (0, 1) else out.returncode == 1
 
 
+class GitUnanswered(RuntimeError):
+    """git could not list what the repository holding a results folder tracks (git missing, a
+    ``detected dubious ownership`` refusal, a damaged ``.git``): whether a run would replace
+    committed results is then unknown, and :func:`committed_files` says so instead of guessing."""
+
+
+def repository_above(folder: Path) -> Path | None:
+    """The nearest of ``folder`` and its parents holding a ``.git`` entry (a folder, or the file
+    a worktree or submodule has), ``None`` if there is none."""
+    folder = Path(folder).resolve()
+    return next((d for d in (folder, *folder.parents) if (d / ".git").exists()), None)
+
+
 def committed_files(paths) -> list[Path]:
     """Those of ``paths`` (existing files) that the git repository holding them tracks: results
-    committed as a repository's reference, which a run must not silently replace. ``[]`` where
-    git or a repository is missing."""
+    committed as a repository's reference, which a run must not silently replace. ``[]`` where no
+    repository holds them. Raises :class:`GitUnanswered` (one line, naming the fix) where a
+    repository holds them but git cannot answer: the guard never turns itself off silently."""
     by_folder: dict[Path, list[Path]] = {}
     for p in map(Path, paths):
         if p.is_file():
@@ -119,7 +136,16 @@ def committed_files(paths) -> list[Path]:
     out = []
     for folder, files in by_folder.items():  # one git call per folder: it lists the tracked ones
         r = _git("ls-files", "--", *(p.name for p in files), cwd=folder)
-        tracked = set(r.stdout.splitlines()) if r is not None and r.returncode == 0 else set()
+        if r is None or r.returncode != 0:
+            top = repository_above(folder)
+            if top is None:
+                continue
+            why = "git is not installed" if r is None else (r.stderr.strip().splitlines() or ["git failed"])[0]
+            fix = (f"git config --global --add safe.directory {top}" if "dubious ownership" in why
+                   else "a git that can read the repository")
+            raise GitUnanswered(f"cannot tell whether {folder}/ holds results committed to the repository at "
+                                f"{top}: {why.removeprefix('fatal: ')}; the fix: {fix}")
+        tracked = set(r.stdout.splitlines())
         out += [p for p in files if p.name in tracked]
     return out
 
