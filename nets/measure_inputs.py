@@ -34,6 +34,8 @@ __all__ = [
     "check_floating",
     "check_images",
     "check_reduction",
+    "check_samplewise",
+    "SAMPLEWISE_RTOL",
     "reduce",
     "group_elements",
     "wide_dtype",
@@ -158,13 +160,20 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
       ``track_running_stats=False``) or active dropout: its output for one sample depends on the
       other samples of the batch (an orbit, an IG path) or on chance, so no measure of it is a
       property of the model. The measures never change the model's mode; call ``model.eval()``.
+    * any model (module or plain callable) whose logits, probed on two samples, change between two
+      calls or when a sample is alone (:func:`check_samplewise`): the same two faults caused by
+      code the module check cannot see (``F.dropout``, a hand-written batch statistic).
     * floating-point parameters of another dtype than ``x`` (a float32 model given float64
       images, say): cast one of them.
     """
     if not callable(model):
         raise ValueError(f"model must be an nn.Module or a callable returning logits, got {type(model).__name__}")
-    if not isinstance(model, nn.Module):
-        return
+    if isinstance(model, nn.Module):
+        _check_module(model, x)
+    check_samplewise(model, x)
+
+
+def _check_module(model: nn.Module, x: torch.Tensor) -> None:
     bad = _batch_dependent_modules(model)
     if bad:
         fix = ("call model.eval() before measuring it" if any(eval_fixes for _, eval_fixes in bad)
@@ -175,6 +184,42 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     if p is not None and p.dtype != x.dtype:
         raise ValueError(f"x has dtype {x.dtype} but the model's parameters are {p.dtype}; "
                          f"cast one of them (e.g. x.to({p.dtype}))")
+
+
+#: How far (relative to the largest logit) a sample's logits may move between two calls, or between
+#: a batch of two and the sample alone, before the model counts as random or batch-mixing: kernel
+#: choices differ by batch size (round-off, TF32 convolutions on CUDA), sample mixing does not stay
+#: this small.
+SAMPLEWISE_RTOL = {"cpu": 1e-4, "other": 1e-2}
+
+
+def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
+    """Refuse (one-line ``ValueError``) a model whose logits for a sample change from one call to
+    the next (randomness left on in evaluation, such as ``F.dropout(h, p)`` whose ``training``
+    defaults to True) or depend on the other samples of the batch (a layer using batch
+    statistics), whatever modules cause it: probed on two samples of ``x`` (the first and, when
+    ``x`` holds one, that one flipped and halved), called twice and the first alone, without
+    gradients. A model that refuses the probe or returns malformed or non-finite logits passes it:
+    the measure's own call then reports that with the batch it built (:func:`model_logits`)."""
+    first = x[:1].detach()
+    pair = x[:2].detach() if x.shape[0] >= 2 else torch.cat([first, 0.5 * first.flip(-1, -2)])
+    try:
+        with torch.no_grad():
+            a, b, alone = model_logits(model, pair), model_logits(model, pair), model_logits(model, first)
+    except ValueError:
+        return
+    scale = float(a.abs().max()) + 1e-12
+    rtol = SAMPLEWISE_RTOL["cpu" if a.device.type == "cpu" else "other"]
+    moved = float((a - b).abs().max()) / scale
+    if moved > rtol:
+        raise ValueError(f"model output changes from one call to the next (by {moved:.2g} of the largest logit): "
+                         f"randomness is on (dropout? F.dropout needs training=self.training); the measures "
+                         f"need a deterministic model: call model.eval() or switch the randomness off")
+    moved = float((a[:1] - alone).abs().max()) / scale
+    if moved > rtol:
+        raise ValueError(f"model output for a sample depends on the rest of the batch (it moves by {moved:.2g} "
+                         f"of the largest logit when the sample is alone): a layer uses batch statistics; the "
+                         f"measures need a model that maps each sample on its own")
 
 
 def _probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int, ...]]:

@@ -17,12 +17,12 @@ input sensitivity ``sigma_max(J)`` of Section 4.4 in :mod:`nets.sensitivity`.
 
 Why the group averages skip the identity by default. Eq. 1-3 write the sums
 over ``g ~ G``; the identity contributes ``0`` to LI and DI and exactly ``1`` to
-SI. Table 1 reports SI = 0.17 for the data-augmented model on R4; including the
+SI (``0`` for a sample whose map is all zero, since a zero map has no direction). Table 1 reports SI = 0.17 for the data-augmented model on R4; including the
 identity in a 4-element average would force SI >= 1/4 = 0.25 for absolute
 (non-negative) saliency maps, whose cosine similarities are all >= 0. So the
 paper's averages run over the non-identity elements, and so do ours
 (``include_identity=True`` restores the full-orbit average: LI and DI are then
-multiplied by ``(|G|-1)/|G|`` and SI becomes ``((|G|-1) SI + 1)/|G|``).
+multiplied by ``(|G|-1)/|G|`` and SI becomes ``((|G|-1) SI + 1)/|G|`` where no map is all zero).
 
 Conventions (:mod:`nets.measure_inputs`). Images are ``x: (N, *C, H, W)``: zero or more
 channel axes, the group acting on the last two. The model is any ``nn.Module`` or callable
@@ -32,8 +32,9 @@ reaches it as one ``(|G| n, *C, H, W)`` batch (element-major). ``group`` is a
 have its dtype. Refused with a one-line ``ValueError``: images that are not floating or not
 finite, a group that does not fit ``(H, W)``, a model that refuses the input shape (both
 shapes named), an output that is not ``(M, classes)``, NaN or inf logits, and a model whose
-output for one sample depends on the rest of the batch (batch normalization with batch
-statistics, active dropout: call ``model.eval()``; the measures never change the mode).
+output for one sample depends on the rest of the batch or on chance (batch normalization
+with batch statistics, active dropout: call ``model.eval()``; the measures never change the
+mode; any other cause is caught by a probe on two samples, ``check_samplewise``).
 Work is done in chunks of ``chunk_size`` samples (each chunk evaluates its whole orbit,
 ``|G|`` times as many inputs, and integrated gradients ``n_steps`` times as many), so memory
 is bounded independently of ``N``. All returned tensors are detached.

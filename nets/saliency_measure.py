@@ -2,8 +2,8 @@
 
 SI compares the saliency map of an image with the realigned map of its transformed copy,
 ``cos(m(x), g^{-1} m(g x))``, averaged over samples and (by default) the non-identity group
-elements, as :mod:`nets.metrics` explains. The map ``m`` (absolute integrated gradients, smoothed
-and thresholded) is :func:`nets.attribution.saliency_map`; the input conventions and one-line
+elements, as :mod:`nets.metrics` explains. The map ``m`` (absolute integrated gradients, thresholded
+at 0.9 of the maximum, then smoothed) is :func:`nets.attribution.saliency_map`; the input conventions and one-line
 errors are :mod:`nets.measure_inputs`'. :mod:`nets.metrics` re-exports :func:`saliency_invariance`.
 """
 

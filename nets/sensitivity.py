@@ -117,7 +117,8 @@ def jacobian_spectral_norm(
             and maximum 0.98 over 200 of these samples).
 
     The model must not mix samples: one with batch normalization in training mode
-    (or active dropout) is refused with a ``ValueError``
+    (or active dropout), or whose logits a probe on two samples finds random or
+    batch-dependent, is refused with a ``ValueError``
     (:func:`nets.measure_inputs.check_model`); so are NaN or inf logits and a
     model that refuses the input shape. x: ``(N, *S)``, for images
     ``(N, *C, H, W)``. Returns ``(N,)`` (detached).

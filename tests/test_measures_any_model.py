@@ -10,6 +10,7 @@ from captum.attr import IntegratedGradients
 from torch import nn
 
 from nets.groups import R4, T3
+from nets.measure_inputs import check_samplewise
 from nets.metrics import (
     class_common_logit_share,
     distribution_invariance,
@@ -153,7 +154,8 @@ class Recorder(nn.Module):
 def test_the_orbit_reaches_the_model_as_one_batch_with_the_channel_axis_intact():
     model = Recorder(cnn(3))
     logit_invariance(model, images(3, n=5), R4)
-    assert model.shapes == [(4 * 5, 3, SIZE, SIZE)]
+    probe = [(2, 3, SIZE, SIZE), (2, 3, SIZE, SIZE), (1, 3, SIZE, SIZE)]  # check_samplewise, without gradients
+    assert model.shapes == [*probe, (4 * 5, 3, SIZE, SIZE)]
 
 
 def test_a_group_given_by_name_gives_the_same_numbers_as_the_group():
@@ -272,3 +274,49 @@ def test_cosine_similarity_of_parallel_vectors_is_one_even_when_their_norms_prod
     a[1] = 0.0
     cos = cosine_similarity(a, 3 * a)
     assert cos[0].item() == pytest.approx(1.0, abs=1e-12) and cos[1].item() == 0.0
+
+
+# ---- models that mix samples or draw at random, whatever their modules ---------------------------
+
+
+class BatchMeanMix(nn.Module):
+    """Adds the batch mean of its hidden units to each sample's: no BatchNorm module to spot."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        z = self.inner(x)
+        return torch.tanh(z + z.mean(0, keepdim=True))
+
+
+class FunctionalDropout(nn.Module):
+    """F.dropout with its default training=True: random even after model.eval()."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return torch.nn.functional.dropout(self.inner(x), 0.5)
+
+
+@pytest.mark.parametrize("measure", [logit_invariance, distribution_invariance])
+def test_a_model_that_mixes_the_samples_of_a_batch_is_refused_in_one_line(measure):
+    with pytest.raises(ValueError, match="depends on the rest of the batch") as e:
+        measure(BatchMeanMix(cnn(3)).eval(), images(3), R4)
+    assert len(str(e.value).splitlines()) == 1
+
+
+def test_a_model_random_in_eval_mode_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="changes from one call to the next") as e:
+        logit_invariance(FunctionalDropout(cnn(1)).eval(), images(1), R4)
+    assert len(str(e.value).splitlines()) == 1
+
+
+def test_the_sample_wise_probe_works_on_a_single_image_and_a_plain_callable():
+    model = cnn(1)
+    check_samplewise(lambda t: model(t), images(1, n=1))  # no error: the CNN maps each sample on its own
+    with pytest.raises(ValueError, match="rest of the batch"):
+        check_samplewise(BatchMeanMix(model), images(1, n=1))

@@ -1,6 +1,6 @@
 """Table 1's SI under other saliency maps (beyond the paper): how much do claims 1-3 rest on the map?
 
-The paper calls its saliency map function "a hyper-parameter" (Section 4.2: absolute integrated
+The paper calls its saliency map function "a hyper-parameter" (Section 4.1: absolute integrated
 gradients of the target class, values below 0.9 of the maximum set to zero, a 3 x 3 Gaussian of
 standard deviation 1). This experiment measures the SI of Table 1's WT, DA and IR (every seed, every
 group, the same test samples) under the paper's map and under variants that change one choice at a time
