@@ -18,11 +18,11 @@ from nets.experiments.profiles import PROFILES, Profile
 from nets.precision import PRECISION_COMMANDS
 from nets.results_io import (  # noqa: F401  (re-exported)
     EXPERIMENTS,
+    GitUnanswered,
     PROVENANCE_FIELDS,
     RESULTS_ROOT,
     checkpoint_dir,
     command_line,
-    GitUnanswered,
     committed_files,
     dumps,
     figure_dir,

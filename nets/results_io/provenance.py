@@ -28,7 +28,6 @@ __all__ = [
     "code_version",
     "committed_files",
     "GitUnanswered",
-    "repository_above",
     "metadata",
     "run_provenance",
     "PROVENANCE_FIELDS",
@@ -117,7 +116,7 @@ class GitUnanswered(RuntimeError):
     committed results is then unknown, and :func:`committed_files` says so instead of guessing."""
 
 
-def repository_above(folder: Path) -> Path | None:
+def _repository_above(folder: Path) -> Path | None:
     """The nearest of ``folder`` and its parents holding a ``.git`` entry (a folder, or the file
     a worktree or submodule has), ``None`` if there is none."""
     folder = Path(folder).resolve()
@@ -137,7 +136,7 @@ def committed_files(paths) -> list[Path]:
     for folder, files in by_folder.items():  # one git call per folder: it lists the tracked ones
         r = _git("ls-files", "--", *(p.name for p in files), cwd=folder)
         if r is None or r.returncode != 0:
-            top = repository_above(folder)
+            top = _repository_above(folder)
             if top is None:
                 continue
             why = "git is not installed" if r is None else (r.stderr.strip().splitlines() or ["git failed"])[0]
