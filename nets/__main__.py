@@ -17,7 +17,7 @@ import time
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
-from nets.commands import DEFAULTS, LOGIT_GRID_COMMANDS, UsageError, build_parser, default_results_root
+from nets.commands import DEFAULTS, EVALUATION_ONLY, LOGIT_GRID_COMMANDS, UsageError, build_parser, default_results_root
 from nets.experiments.profiles import PAPER_DATASET
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.results_io import EXPERIMENTS
@@ -125,7 +125,7 @@ def _writes(args: argparse.Namespace, profile) -> tuple[str, ...]:
 
 def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -> int:
     from nets.experiments import runner
-    from nets.experiments.common import check_overwrite
+    from nets.experiments.common import check_overwrite, folder_precision
     from nets.results_io import code_version, command_line, out_dir
 
     extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
@@ -154,7 +154,10 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
                         experiments=experiments)
     else:
         run_profile, experiments = profile, EXPERIMENTS
-        check_overwrite(profile, args.results, overwrite=args.overwrite, precision=args.precision,
+        # an evaluation-only command measures the folder's models at the precision they were trained at
+        precision = (folder_precision(profile, args.results) if args.command in EVALUATION_ONLY
+                     and args.model == "mlp" else args.precision)
+        check_overwrite(profile, args.results, overwrite=args.overwrite, precision=precision,
                         writes=_writes(args, profile))
     if read_manifest(out_dir(profile, args.results)) is not None:  # checkpoints kept in the repository's history
         report = restore(out_dir(profile, args.results))

@@ -123,8 +123,9 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
                         "added seeds train and the old ones load (docs/statistics.md)")
 
 
-#: Subcommands that train nothing and evaluate checkpoints (no --executor, no --precision).
-EVALUATION_ONLY = ("scale", "si-settings")
+#: Subcommands that train nothing and evaluate checkpoints (no --executor, no --precision): they load
+#: the folder's models at the precision its results files record, and measure them in float32.
+EVALUATION_ONLY = ("scale", "si-settings", "intervals")
 
 #: Subcommands whose ``--nu-grid`` replaces the profile's grid of IR's logit form (the CNN's and the
 #: centered form's ``--nu-grid`` are their own experiments' grids).

@@ -155,3 +155,55 @@ def test_the_local_executor_passes_the_precision_to_every_job(bf16_cpu, tmp_path
     train_jobs([TrainingJob((cfg,), (0,))], splits, tmp_path, executor="local", device="cpu", progress=False,
                precision="bf16")
     assert checkpoint_path(tmp_path / "bf16", cfg, 0).exists() and not checkpoint_path(tmp_path, cfg, 0).exists()
+
+
+# ---- evaluation-only commands read the folder's precision ---------------------------------
+@pytest.fixture(scope="module")
+def bf16_folder(tmp_path_factory):
+    """A smoke folder (R4) whose Table 1 and spectral models were trained in bf16 (checkpoints in
+    ``checkpoints/bf16/`` only)."""
+    from nets.__main__ import main
+
+    root = tmp_path_factory.mktemp("bf16")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(P, "cpu_flags", lambda *a: frozenset({"avx2", "avx512_bf16"}))
+        for command in ("table1", "spectral"):
+            assert main([command, "--profile", "smoke", "--groups", "r4", "--device", "cpu", "--precision", "bf16",
+                         "--no-progress", "--results", str(root)]) == 0
+    assert not list((root / "smoke" / "checkpoints").glob("*.pt")), "bf16 checkpoints only, none in float32's place"
+    return root
+
+
+def _per_seed_agreement(name: str, body: dict) -> list[tuple[float, float]]:
+    """(measured here, recorded by table1.json / spectral.json) per seed and model."""
+    g = body["groups"]["r4"]
+    if name == "scale":
+        return [(r["sigma_max_centered"], r["sigma_max_centered_recorded"]) for m in g["models"].values()
+                for r in m["runs"]]
+    if name == "intervals":
+        return [pair for m in g["table1"].values() for pair in zip(m["SI"]["per_seed"], m["SI"]["per_seed_json"])]
+    recorded = g["paper_check"]["per_seed_table1_json"]
+    return [pair for m, values in g["settings"]["paper"]["methods"].items()
+            for pair in zip(values["per_seed"], recorded[m])]
+
+
+@pytest.mark.parametrize("command", ["scale", "intervals", "si-settings"])
+def test_an_evaluation_command_measures_a_bf16_folders_own_models_on_a_cpu_without_bf16(run_cli, no_bf16,
+                                                                                         bf16_folder, command):
+    rc, _, err = run_cli(command, "--profile", "smoke", "--groups", "r4", "--device", "cpu", "--no-progress",
+                         "--results", str(bf16_folder))
+    assert rc == 0, err
+    name = command.replace("-", "_")
+    body = read_json(bf16_folder / "smoke" / f"{name}.json")
+    assert body["meta"]["precision"] == "bf16"
+    pairs = _per_seed_agreement(name, body)
+    assert pairs and all(abs(a - b) <= 1e-5 * max(1.0, abs(b)) for a, b in pairs), pairs
+
+
+def test_results_files_that_disagree_on_the_precision_are_refused_naming_both():
+    from nets.experiments.common import trained_precision
+    from nets.results_io import ResultsFileError
+
+    assert trained_precision({"table1.json": {"meta": {}}, "spectral.json": {"meta": {"precision": "fp32"}}}) == "fp32"
+    with pytest.raises(ResultsFileError, match="table1.json: bf16, spectral.json: fp32"):
+        trained_precision({"table1.json": {"meta": {"precision": "bf16"}}, "spectral.json": {"meta": {}}})

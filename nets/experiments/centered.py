@@ -34,7 +34,7 @@ from nets.experiments.profiles import Profile, check_nu_grid
 from nets.experiments.spectral import sigma_inputs, spectral_entry
 from nets.experiments.table1 import tune
 from nets.groups import get_group
-from nets.results_io import ResultsFileError
+from nets.results_io import ResultsFileError, recorded_precision
 from nets.train import CENTERED_FORM, TrainConfig, resolve_device
 
 __all__ = ["CENTERED_FORM", "CENTERED_NU_GRIDS", "centered_grid", "MissingSpectralResults", "spectral_results",
@@ -88,17 +88,18 @@ def spectral_comparison(spectral: dict, group: str) -> dict:
     return out
 
 
-def spectral_results(profile: Profile, results_root, needed_for: str) -> dict:
-    """The folder's ``spectral.json``, required to be from this profile and to hold its groups;
-    else :class:`MissingSpectralResults`, whose one line says what ``needed_for`` it and how to
-    make it."""
+def spectral_results(profile: Profile, results_root, needed_for: str, precision: str | None = "fp32") -> dict:
+    """The folder's ``spectral.json``, required to be from this profile at training ``precision``
+    (``None``: whichever it records) and to hold its groups; else :class:`MissingSpectralResults`,
+    whose one line says what ``needed_for`` it and how to make it."""
     path = result_path(profile, "spectral", results_root)
     how = f"run `python -m nets spectral --profile {profile.name}` first (into the same --results folder)"
     try:
         sp = read_json(path)  # a damaged file: ResultsFileError naming it (left where it is)
     except FileNotFoundError:
         raise MissingSpectralResults(f"{path} is missing: {needed_for} come from it; {how}") from None
-    diff = profile_differences(sp.get("meta", {}), profile)
+    meta = sp.get("meta", {})
+    diff = profile_differences(meta, profile, recorded_precision(meta) if precision is None else precision)
     if diff:
         raise MissingSpectralResults(f"{path} was computed with other settings ({', '.join(diff[:3])}); {how}")
     missing = [g for g in profile.groups if g not in sp.get("groups", {})]

@@ -21,6 +21,7 @@ from nets.results_io import (  # noqa: F401  (re-exported)
     GitUnanswered,
     PROVENANCE_FIELDS,
     RESULTS_ROOT,
+    ResultsFileError,
     checkpoint_dir,
     command_line,
     committed_files,
@@ -65,6 +66,8 @@ __all__ = [
     "SettingsMismatch",
     "settings_conflicts",
     "check_overwrite",
+    "trained_precision",
+    "folder_precision",
 ]
 
 
@@ -190,6 +193,33 @@ def _merge_groups(profile: Profile, results: dict, path: Path, precision: str = 
     return results
 
 
+def trained_precision(sources: dict[str, dict]) -> str:
+    """The training precision of the models that the results ``sources`` (file name -> results)
+    describe, as their ``meta`` records it (:func:`~nets.results_io.recorded_precision`; ``"fp32"``
+    for none): an evaluation-only command (``scale``, ``intervals``, ``si-settings``) loads those
+    models from that precision's checkpoints (:func:`~nets.results_io.precision_dir`), measures
+    them in float32 and records the precision they were trained at. Raises
+    :class:`~nets.results_io.ResultsFileError` when the files disagree: their models are not one
+    sweep's."""
+    found = {name: recorded_precision(r.get("meta") or {}) for name, r in sources.items()}
+    if len(set(found.values())) > 1:
+        raise ResultsFileError(f"the results files disagree on the training precision "
+                               f"({', '.join(f'{n}: {p}' for n, p in found.items())}): their models are not one "
+                               f"sweep's; rerun one of them with the other's --precision")
+    return next(iter(found.values()), "fp32")
+
+
+def folder_precision(profile: Profile, results_root=None) -> str:
+    """The training precision that the first results file of ``profile``'s folder (in
+    :data:`EXPERIMENTS` order) records; ``"fp32"`` for a folder with none. What an
+    evaluation-only command run on the folder reads and writes (:func:`trained_precision`)."""
+    for name in EXPERIMENTS:
+        old = read_results(result_path(profile, name, results_root))
+        if old is not None:
+            return recorded_precision(old.get("meta") or {})
+    return "fp32"
+
+
 class SettingsMismatch(ValueError):
     """A run would replace results that were computed with other settings; ``str(e)`` is one
     line naming the folder, the difference and the way out."""
@@ -263,7 +293,7 @@ def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = Fa
     if "precision" in diff and old.get("precision") != "fp32":  # a bf16 folder: only the training commands read it
         takes = f"{', '.join(PRECISION_COMMANDS[:-1])} and {PRECISION_COMMANDS[-1]}"
         same_grid += (f", give the folder's precision again (--precision {old.get('precision')}: {takes} take it; "
-                      "the other commands read float32 folders only)")
+                      "scale, intervals and si-settings read the folder's own)")
     raise SettingsMismatch(
         f"refusing to replace the results in {path.parent}/: {path.name}{more} was computed with other settings "
         f"({what}{'; ...' if len(diff) > 3 else ''}){same_grid}; write elsewhere with --results ANOTHER_DIR, "

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from nets.experiments.common import checkpoint_dir, metadata, read_json, result_path, write_json
+from nets.experiments.common import checkpoint_dir, metadata, read_json, result_path, trained_precision, write_json
 from nets.experiments.profiles import Profile
 from nets.experiments.spectral import spectral_config
 from nets.experiments.table1 import profile_splits, table1_configs
@@ -37,7 +37,7 @@ from nets.metrics import (
     saliency_invariance,
 )
 from nets.models import CenteredLogits
-from nets.results_io import ResultsFileError, WouldTrain
+from nets.results_io import ResultsFileError, WouldTrain, precision_dir
 from nets.stats import CONFIDENCE, bootstrap_interval
 from nets.train import TrainConfig, TrainedRun, checkpoint_path, resolve_device, train_runs
 
@@ -49,11 +49,14 @@ BOOT_SEED = 0
 
 
 def load_runs(configs: list[TrainConfig], seeds: list[int], splits, run_dir, device,
-              model_fn=None) -> list[TrainedRun]:
+              model_fn=None, precision: str = "fp32") -> list[TrainedRun]:
     """The finished runs of ``configs`` x ``seeds`` from ``run_dir`` (``model_fn``: the factory of a
-    model other than the paper's MLP, as :func:`nets.train.train_runs` takes it); raises
-    :class:`WouldTrain` naming the run when a checkpoint is missing or would need
-    any further training."""
+    model other than the paper's MLP, as :func:`nets.train.train_runs` takes it; ``precision``: the
+    precision they were trained at, whose checkpoints live in
+    :func:`~nets.results_io.precision_dir`; loading and every measure are float32, so a bf16 run
+    loads on any CPU); raises :class:`WouldTrain` naming the run when a checkpoint is missing or
+    would need any further training."""
+    run_dir = precision_dir(run_dir, precision)
     for c in configs:
         for s in seeds:
             if not checkpoint_path(run_dir, c, s).exists():
@@ -117,6 +120,7 @@ def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", 
             raise ResultsFileError(f"no {path}: intervals measures the models of Table 1 and Figure 5; run "
                                    f"`python -m nets {name} --profile {profile.name}` first (this command trains nothing)")
     t1, sp = read_json(sources["table1"]), read_json(sources["spectral"])
+    precision = trained_precision({"table1.json": t1, "spectral.json": sp})
     splits = profile_splits(profile)
     test = splits.test.to(dev)
     n_si = min(profile.n_si_samples, len(splits.test))
@@ -128,7 +132,7 @@ def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", 
         cfgs = table1_configs(profile, g, t1["groups"][g]["methods"]["IR"]["nu"])
         table, spectral, sigma = {}, {}, {}
         for m, cfg in cfgs.items():
-            runs = load_runs([cfg], seeds, splits, run_dir, dev)
+            runs = load_runs([cfg], seeds, splits, run_dir, dev, precision=precision)
             per = {"accuracy": [], "LI": [], "DI": [], "SI": []}
             for r in runs:
                 model = r.model.to(dev).eval()
@@ -144,7 +148,7 @@ def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", 
         for key, m in sp["groups"][g]["models"].items():
             cfg = spectral_config(profile, g, key, m)
             per = {"sigma_max": [], "sigma_max_centered": [], "common_logit_share": []}
-            for r in load_runs([cfg], seeds, splits, run_dir, dev):
+            for r in load_runs([cfg], seeds, splits, run_dir, dev, precision=precision):
                 model = r.model.to(dev).eval()
                 xs = test.x[:n_sigma]
                 per["sigma_max"].append(jacobian_spectral_norm(model, xs).double().cpu().numpy())
@@ -161,7 +165,8 @@ def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", 
         if progress:
             print(f"intervals: {g} done ({time.time() - started:.0f} s)", flush=True)
     body = {
-        "meta": metadata(profile, "intervals", device=str(dev), started=started, command=command),
+        "meta": metadata(profile, "intervals", device=str(dev), started=started, command=command,
+                         precision=precision),
         "protocol": {
             "interval": f"{CONFIDENCE:.0%} bootstrap interval over test samples ({METHOD}, {N_RESAMPLES} "
                         f"resamples, numpy seed {BOOT_SEED}) of the mean of each sample's value averaged over "

@@ -39,12 +39,13 @@ import torch
 
 from nets.experiments.centered import spectral_results
 from nets.experiments.cnn import MODEL_NAME, build_cnn, cnn_profile, recorded_sizes
-from nets.experiments.common import checkpoint_dir, finish, mean_std, profile_differences, read_results, result_path
+from nets.experiments.common import (checkpoint_dir, finish, mean_std, profile_differences, read_results, result_path,
+                                     trained_precision)
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import Profile
 from nets.experiments.spectral import sigma_inputs, spectral_config
 from nets.models import CenteredLogits
-from nets.results_io import ResultsFileError
+from nets.results_io import ResultsFileError, recorded_precision
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
 from nets.train import CENTERED_FORM, TrainConfig, TrainedRun, resolve_device
 
@@ -101,9 +102,10 @@ def mlp_plan(profile: Profile, results_root=None) -> ScalePlan:
     """The MLP's models: DA and every IR form's chosen nu of ``spectral.json``, and the centered
     form's of ``centered.json`` when the folder has one from the same profile. Raises
     :class:`nets.experiments.centered.MissingSpectralResults` without a usable ``spectral.json``."""
-    sp = spectral_results(profile, results_root, "the chosen nu of each IR form")
+    sp = spectral_results(profile, results_root, "the chosen nu of each IR form", precision=None)
     c = read_results(result_path(profile, "centered", results_root))
-    centered = c if c is not None and not profile_differences(c.get("meta", {}), profile) else None
+    same = c is not None and not profile_differences(c.get("meta", {}), profile, recorded_precision(sp.get("meta", {})))
+    centered = c if same else None  # centered.json of this sweep (its precision too) only
     return ScalePlan(profile, {g: model_configs(profile, g, sp, centered) for g in profile.groups},
                      {"spectral.json": sp, **({"centered.json": centered} if centered is not None else {})}, None,
                      "DA and each IR form at the nu its experiment chose (spectral.json; centered.json when "
@@ -170,7 +172,9 @@ def run_scale(profile: Profile, results_root=None, *, device: str = "auto", prog
     run_dir = checkpoint_dir(plan.profile, results_root)
     splits, _, x = sigma_inputs(plan.profile, dev)
     seeds = list(plan.profile.seeds)
-    runs = {g: {k: load_runs([cfg], seeds, splits, run_dir, dev, plan.model_fn) for k, (cfg, _, _) in cfgs.items()}
+    precision = trained_precision(plan.sources)
+    runs = {g: {k: load_runs([cfg], seeds, splits, run_dir, dev, plan.model_fn, precision)
+                for k, (cfg, _, _) in cfgs.items()}
             for g, cfgs in plan.configs.items()}  # every checkpoint loaded (or refused) before measuring
     groups = {}
     for g, cfgs in plan.configs.items():
@@ -192,4 +196,4 @@ def run_scale(profile: Profile, results_root=None, *, device: str = "auto", prog
         "groups": groups,
     }
     return finish(plan.profile, OUTPUTS[model], results, results_root, device=str(dev), started=started,
-                  command=command)
+                  command=command, precision=precision)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from nets.experiments.common import checkpoint_dir, metadata, read_json, result_path, write_json
+from nets.experiments.common import checkpoint_dir, metadata, read_json, result_path, trained_precision, write_json
 from nets.experiments.cnn import MODEL_NAME, build_cnn
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import Profile
@@ -97,13 +97,15 @@ def summarize(per_seed: Mapping[str, Sequence[float]], thresholds: Thresholds = 
 class Table1Source:
     """Where Table 1's models come from: the ``profile`` they were trained with, Table 1's results
     per group (``{"methods": {"WT": ..., "DA": ..., "IR": ...}}``), the model's name and factory
-    (:func:`nets.train.train_runs`'s ``model_fn``; ``None``: the paper's MLP) and the file read."""
+    (:func:`nets.train.train_runs`'s ``model_fn``; ``None``: the paper's MLP), the file read and
+    the precision the models were trained at (:func:`nets.experiments.common.trained_precision`)."""
 
     profile: Profile
     groups: dict[str, Any]
     model: str
     model_fn: Callable | None
     file: str
+    precision: str = "fp32"
 
 
 def table1_source(profile: Profile, results_root=None, model: str = "mlp") -> Table1Source:
@@ -114,7 +116,8 @@ def table1_source(profile: Profile, results_root=None, model: str = "mlp") -> Ta
     if model == "cnn":
         plan = cnn_plan(profile, results_root)
         t1 = plan.sources["cnn.json"]["table1"]["groups"]
-        return Table1Source(plan.profile, {g: t1[g] for g in plan.profile.groups}, MODEL_NAME, build_cnn, "cnn.json")
+        return Table1Source(plan.profile, {g: t1[g] for g in plan.profile.groups}, MODEL_NAME, build_cnn, "cnn.json",
+                            trained_precision(plan.sources))
     if model != "mlp":
         raise ValueError(f"unknown model {model!r}; known: {', '.join(OUTPUTS)}")
     path = result_path(profile, "table1", results_root)
@@ -126,7 +129,8 @@ def table1_source(profile: Profile, results_root=None, model: str = "mlp") -> Ta
     if missing:
         raise ResultsFileError(f"{path} has no results for {', '.join(missing)}; run `python -m nets table1 "
                                f"--profile {profile.name} --groups {' '.join(missing)}` first")
-    return Table1Source(profile, {g: t1["groups"][g] for g in profile.groups}, "mlp", None, "table1.json")
+    return Table1Source(profile, {g: t1["groups"][g] for g in profile.groups}, "mlp", None, "table1.json",
+                        trained_precision({"table1.json": t1}))
 
 
 def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto",
@@ -155,7 +159,8 @@ def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto"
     for g in profile.groups:
         table1 = source.groups[g]["methods"]
         configs = table1_configs(profile, g, table1["IR"]["nu"], model=source.model)
-        models = {m: [r.model.to(dev).eval() for r in load_runs([cfg], seeds, splits, run_dir, dev, source.model_fn)]
+        models = {m: [r.model.to(dev).eval() for r in load_runs([cfg], seeds, splits, run_dir, dev, source.model_fn,
+                                                                   source.precision)]
                   for m, cfg in configs.items() if m in methods}
         values = si_values(models, test.x, test.y, g, settings, n_steps=profile.ig_steps, black=black)
         recorded = {m: [r.get("SI") for r in sorted(table1[m].get("runs", []), key=lambda r: r["seed"])]
@@ -169,7 +174,8 @@ def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto"
         if progress:
             print(f"si_settings: {g} done ({time.time() - started:.0f} s)", flush=True)
     body = {
-        "meta": metadata(profile, OUTPUTS[model], device=str(dev), started=started, command=command),
+        "meta": metadata(profile, OUTPUTS[model], device=str(dev), started=started, command=command,
+                         precision=source.precision),
         "protocol": {
             "settings": {name: {k: (v if v != BLACK else f"black: the constant {black:.6g}") for k, v in change.items()}
                          for name, change in settings.items()},
