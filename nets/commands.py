@@ -103,8 +103,9 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     p.add_argument("--results", default=d(str(RESULTS_ROOT)), help=f"results root (default: {RESULTS_ROOT})")
     p.add_argument("--seeds", type=int, nargs="+", default=d(None), help="override the profile's seeds")
     p.add_argument("--groups", nargs="+", default=d(None), metavar="GROUP",
-                   help="run only these of the profile's groups (r4, t3); results of the others already in the "
-                        "results folder are kept, and the JSON lists the groups still pending")
+                   help="run only these of the profile's groups (r4, t3), or d4 (rotations and reflections, beyond the "
+                        "paper); results of the others already in the results folder are kept, and the JSON lists "
+                        "the profile's groups still pending")
     p.add_argument("--threads", type=int, default=d(None),
                    help="torch CPU threads (default: torch's choice; 1 is much faster on a machine shared with "
                         "other CPU-heavy processes)")

@@ -71,7 +71,7 @@ REGULARIZER_TEX = {
 REGULARIZER_SHORT = {"logit": "logit", "kl": "KL", "normalized_logit": "normalized logit",
                      "centered_normalized_logit": "centered norm."}
 METHOD_MARKERS = {"WT": "s", "DA": "o", "IR": "^"}
-GROUP_TEX = {"r4": r"$\mathbb{R}^2_4$", "t3": r"$\mathbb{T}^2_3$"}
+GROUP_TEX = {"r4": r"$\mathbb{R}^2_4$", "t3": r"$\mathbb{T}^2_3$", "d4": r"$\mathbb{D}^2_4$"}
 MEASURE_TEX = {
     "accuracy": "accuracy on the test orbit (%)",
     "LI": r"$LI_f$ (logit invariance error)",

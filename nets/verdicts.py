@@ -34,7 +34,8 @@ __all__ = [
 ]
 
 MEASURES = ("accuracy", "LI", "DI", "SI")
-GROUP_NAMES = {"r4": "R²₄ (4 rotations)", "t3": "T²₃ (3 x-translations)"}
+GROUP_NAMES = {"r4": "R²₄ (4 rotations)", "t3": "T²₃ (3 x-translations)",
+               "d4": "D²₄ (4 rotations, 4 reflections)"}
 #: The groups the paper's Figure 2 shows (R²₄ only); the others' t-SNE checks are notes, beyond the paper.
 FIGURE2_GROUPS = ("r4",)
 

@@ -79,7 +79,7 @@ def test_with_groups_keeps_the_profiles_order_and_refuses_unknown_groups():
     p = get_profile("paper").with_groups(["T3", "r4"])
     assert p.groups == ("r4", "t3") and p.epochs == 300
     assert get_profile("paper").with_groups(["t3"]).groups == ("t3",)
-    for bad in ([], ["d4"]):
+    for bad in ([], ["r5"], ["r4", "t4"]):
         with pytest.raises(ValueError, match="subset"):
             get_profile("paper").with_groups(bad)
 

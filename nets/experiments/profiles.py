@@ -19,7 +19,12 @@ from typing import Mapping, Sequence
 from nets.dataset_files import canonical_name
 from nets.results_io.paper import PAPER_DATASET
 
-__all__ = ["Profile", "PROFILES", "SIZE_FIELDS", "METHOD_FIELDS", "PAPER_DATASET", "get_profile", "check_nu_grid"]
+__all__ = ["Profile", "PROFILES", "BEYOND_PAPER_GROUPS", "SIZE_FIELDS", "METHOD_FIELDS", "PAPER_DATASET",
+           "get_profile", "check_nu_grid"]
+
+#: Groups of :mod:`nets.groups` that ``--groups`` accepts beside a profile's own (the paper's R4
+#: and T3): D4, the 4 rotations and their 4 reflections, whose orbits are twice R4's.
+BEYOND_PAPER_GROUPS: tuple[str, ...] = ("d4",)
 
 #: The three regularizer forms of Section 4.4 (the first is the paper's IR).
 REGULARIZERS = ("logit", "kl", "normalized_logit")
@@ -96,14 +101,18 @@ class Profile:
         return replace(self, seeds=seeds)
 
     def with_groups(self, groups: tuple[str, ...] | list[str]) -> "Profile":
-        """The same profile on a subset of its groups (the CLI's ``--groups``): a
-        sweep too long for one sitting can be run a group at a time; results of
-        the other groups already on disk are kept (``nets.experiments.common.finish``)."""
-        groups = tuple(dict.fromkeys(str(g).lower() for g in groups))
-        unknown = [g for g in groups if g not in self.groups]
+        """The same profile on some of its groups (the CLI's ``--groups``), or on a group of
+        :data:`BEYOND_PAPER_GROUPS` the paper did not use (``"d4"``: rotations and reflections),
+        each after the profile's own, in the profile's order. A sweep too long for one sitting can
+        be run a group at a time; results of the other groups already on disk are kept
+        (``nets.experiments.common.finish``), and a folder without all of the profile's groups lists
+        them as pending. Raises ValueError for an empty list or another group."""
+        groups = tuple(dict.fromkeys(str(g).strip().lower() for g in groups))
+        unknown = [g for g in groups if g not in self.groups and g not in BEYOND_PAPER_GROUPS]
         if not groups or unknown:
-            raise ValueError(f"groups must be a non-empty subset of {list(self.groups)}, got {list(groups)}")
-        return replace(self, groups=tuple(g for g in self.groups if g in groups))
+            raise ValueError(f"groups must be a non-empty subset of {list(self.groups)} (the paper's) and "
+                             f"{list(BEYOND_PAPER_GROUPS)} (beyond the paper), got {list(groups)}")
+        return replace(self, groups=tuple(g for g in (*self.groups, *BEYOND_PAPER_GROUPS) if g in groups))
 
     def with_nu_grid(self, regularizer: str, grid: Sequence[float]) -> "Profile":
         """The same profile with another nu grid for one regularizer form (the CLI's ``--nu-grid``
