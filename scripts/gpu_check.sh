@@ -6,7 +6,7 @@
 # numpy, scipy, sympy, pytest, hypothesis, scikit-learn, matplotlib and tqdm must be
 # there; tests that need captum, jupytext or ray skip).
 #
-#   DATA_DIR=gpu_data bash scripts/gpu_check.sh                                 # on the GPU machine
+#   DATA_DIR=gpu_data PACK=$OUT OUT=build/gpu_check GIT_COMMIT=<hash> bash scripts/gpu_check.sh  # on the GPU machine
 #   DEVICE=cpu PROFILE=smoke PYTHON=.venv/bin/python bash scripts/gpu_check.sh  # its CPU path (CI)
 #
 # Environment:
@@ -16,13 +16,19 @@
 #             data cache first (python -m nets.data fetch --from DATA_DIR --offline: never the
 #             network); default: the cache as it is
 #   OUT       output folder (default: $OUT if set, else build/gpu_check)
+#   PACK      a folder that receives, when the script ends (finished, failed or stopped), OUT packed
+#             as gpu_check.tar.gz and beside it stages.tsv, environment.json, <DEVICE>.json and
+#             protocol_extrapolation.json: 5 files at most, for a machine that sends back only a
+#             few files of a folder (default: none)
+#   GIT_COMMIT the commit of the tree, recorded in environment.json where no .git came along
+#             (there git_commit is null; nets_sha256, the digest of nets/**/*.py, ties it to the code)
 #   BUDGET_S  seconds the whole script may take (default 450; the protocol stages get what is left)
 #   PYTHON    interpreter with torch (default python3)
 #   RESULTS   where the protocol stages train (checkpoints): an empty or new folder, so that
 #             nothing an earlier run trained is loaded and timed as this run's (default: a new
 #             temporary folder, removed at the end)
 #
-# Writes under OUT: environment.json, cuda_tests.xml + cuda_tests.log, <DEVICE>.json
+# Writes under OUT (and packs it into PACK): environment.json, cuda_tests.xml + cuda_tests.log, <DEVICE>.json
 # (benchmarks/bench.py: the device's own matmul rate and our share of it), stages.tsv
 # (stage, seconds, status), results/<PROFILE>/*.json (the protocol stages' results),
 # protocol_extrapolation.json (the whole protocol's time from the measured stages) and
@@ -42,6 +48,11 @@ if [ -e "$OUT" ] && [ ! -d "$OUT" ]; then die "OUT=$OUT is a file, not a folder"
 mkdir -p "$OUT" 2>/dev/null || die "cannot create OUT=$OUT"
 "$PYTHON" -c "import torch" 2>/dev/null || die "PYTHON=$PYTHON cannot import torch; set PYTHON to an interpreter that has it (e.g. PYTHON=.venv/bin/python)"
 if [ -n "${DATA_DIR:-}" ] && [ ! -d "$DATA_DIR" ]; then die "DATA_DIR=$DATA_DIR is not a folder"; fi
+if [ -n "${PACK:-}" ]; then
+    if [ -e "$PACK" ] && [ ! -d "$PACK" ]; then die "PACK=$PACK is a file, not a folder"; fi
+    mkdir -p "$PACK" 2>/dev/null || die "cannot create PACK=$PACK"
+    [ "$(cd "$PACK" && pwd -P)" = "$(cd "$OUT" && pwd -P)" ] && die "PACK and OUT are one folder ($OUT); give OUT another (e.g. OUT=build/gpu_check)"
+fi
 if [ -n "${RESULTS:-}" ]; then
     if [ -e "$RESULTS" ] && [ ! -d "$RESULTS" ]; then die "RESULTS=$RESULTS is a file, not a folder"; fi
     if [ -n "$(ls -A "$RESULTS" 2>/dev/null)" ]; then
@@ -50,8 +61,23 @@ if [ -n "${RESULTS:-}" ]; then
     mkdir -p "$RESULTS" 2>/dev/null || die "cannot create RESULTS=$RESULTS"
 else  # a temporary folder, removed at the end (the results JSON files are copied to OUT)
     RESULTS=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check_results.XXXXXX") || die "cannot create a temporary RESULTS folder"
-    trap 'rm -rf "$RESULTS"' EXIT
+    TEMP_RESULTS=1
 fi
+# When the script ends, however it ends: the results JSON files into OUT, OUT packed into PACK,
+# a temporary RESULTS folder removed.
+finish_up() {
+    mkdir -p "$OUT/results/$PROFILE"
+    cp "$RESULTS/$PROFILE"/*.json "$OUT/results/$PROFILE/" 2>/dev/null
+    if [ -n "${PACK:-}" ]; then
+        tar -czf "$PACK/gpu_check.tar.gz" -C "$OUT" . \
+            && for f in stages.tsv environment.json "$DEVICE.json" protocol_extrapolation.json; do
+                [ -f "$OUT/$f" ] && cp "$OUT/$f" "$PACK/"
+            done
+        echo "gpu_check: packed $OUT into $PACK/gpu_check.tar.gz"
+    fi
+    [ -n "${TEMP_RESULTS:-}" ] && rm -rf "$RESULTS"
+}
+trap finish_up EXIT
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export MPLBACKEND=Agg
 # Stopped (Ctrl-C, a time limit): stop the running stage too (timeout passes the signal on to it)
@@ -86,13 +112,18 @@ stage() {
 "$PYTHON" - "$OUT/environment.json" "$DEVICE" "$PROFILE" "$BUDGET_S" <<'EOF'
 import json, os, platform, subprocess, sys
 import torch
+import hashlib, pathlib
 from nets.results_io.provenance import code_version, cpu_info, versions
 dev, profile, budget = sys.argv[2], sys.argv[3], int(sys.argv[4])
 commit, dirty = code_version()
+digest = hashlib.sha256()
+for f in sorted(pathlib.Path("nets").rglob("*.py")):
+    digest.update(f.as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
 env = {"python": platform.python_version(), "torch": torch.__version__, "cuda_build": torch.version.cuda,
        "cuda_available": torch.cuda.is_available(), "device": dev, "platform": platform.platform(),
        "cpu_count": os.cpu_count(), "cpu": cpu_info(), "versions": versions(), "git_commit": commit,
-       "git_dirty": dirty, "profile": profile, "budget_s": budget, "precision": "fp32"}
+       "git_dirty": dirty, "git_commit_declared": os.environ.get("GIT_COMMIT") or None,
+       "nets_sha256": digest.hexdigest(), "profile": profile, "budget_s": budget, "precision": "fp32"}
 if torch.cuda.is_available():
     p = torch.cuda.get_device_properties(0)
     env.update(gpu=p.name, gpu_memory_gib=round(p.total_memory / 2**30, 1), gpu_count=torch.cuda.device_count(),
@@ -111,10 +142,9 @@ if [ "$DEVICE" != cpu ] && ! "$PYTHON" -c "import torch, sys; sys.exit(not torch
     exit 2
 fi
 
-if [ -n "${DATA_DIR:-}" ]; then
-    stage data_fetch 120 "$PYTHON" -m nets.data fetch --from "$DATA_DIR" --offline --quiet \
-        || { echo "gpu_check: no data (the reason is in $OUT/data_fetch.log)" >&2; exit 3; }
-fi
+# the data: copied from DATA_DIR, or else the cache verified; never the network
+stage data_fetch 120 "$PYTHON" -m nets.data fetch ${DATA_DIR:+--from "$DATA_DIR"} --offline --quiet \
+    || { echo "gpu_check: no data (the reason is in $OUT/data_fetch.log; give DATA_DIR)" >&2; exit 3; }
 
 # 0. what every stage pays before its work (a new process: torch, the data, the device), so that
 #    the extrapolation counts it once, as reproduce's single process does
@@ -151,10 +181,8 @@ for s in spectral:r4 table1:t3 spectral:t3 drift:r4,t3 tsne:r4,t3 saliency:r4,t3
 done
 
 # 5. what was measured, and the whole protocol extrapolated from it
-mkdir -p "$OUT/results/$PROFILE"
-cp "$RESULTS/$PROFILE"/*.json "$OUT/results/$PROFILE/" 2>/dev/null
 "$PYTHON" benchmarks/gpu_extrapolate.py --stages "$STAGES" --results "$RESULTS/$PROFILE" --profile "$PROFILE" \
-    --out "$OUT/protocol_extrapolation.json"
+    --device "$DEVICE" --out "$OUT/protocol_extrapolation.json"
 rc=$?
 echo "gpu_check: $(elapsed) s in all; wrote $OUT"
 if grep -q $'\tfailed' "$STAGES"; then echo "gpu_check: a stage failed (see $STAGES and its log)" >&2; exit 1; fi

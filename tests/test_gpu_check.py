@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -29,8 +31,8 @@ NOT_ON_THE_GPU_MACHINE = ("captum", "torchvision", "ray", "jupytext", "nbclient"
 @pytest.fixture(scope="module")
 def check(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("gpu_check")
-    env = {**os.environ, "DEVICE": "cpu", "PROFILE": "smoke", "OUT": str(out / "out"),
-           "RESULTS": str(out / "results"), "PYTHON": sys.executable, "BUDGET_S": "1200",
+    env = {**os.environ, "DEVICE": "cpu", "PROFILE": "smoke", "OUT": str(out / "out"), "PACK": str(out / "pack"),
+           "GIT_COMMIT": "0123abc", "RESULTS": str(out / "results"), "PYTHON": sys.executable, "BUDGET_S": "1200",
            "PYTHONPATH": str(ROOT / "tests" / "bare_machine"), "GI_HIDE_MODULES": ",".join(NOT_ON_THE_GPU_MACHINE)}
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=1500)
@@ -96,6 +98,36 @@ def test_the_environment_ties_the_run_to_code_cpu_and_settings(check):
     assert env["git_commit"] and "flags" in env["cpu"] and "numpy" in env["versions"]
 
 
+def test_pack_holds_everything_in_few_files_a_lent_machine_sends_back(check):
+    """The lent machine sends back at most 8 files of its output folder, no more than 2 folders
+    down: PACK holds OUT as one archive, and the four files the docs copy beside it."""
+    out, _ = check
+    pack = out.parent / "pack"
+    files = sorted(p.name for p in pack.iterdir())
+    assert files == sorted(["gpu_check.tar.gz", "stages.tsv", "environment.json", "cpu.json",
+                            "protocol_extrapolation.json"])
+    with tarfile.open(pack / "gpu_check.tar.gz") as tar:
+        names = {n.removeprefix("./") for n in tar.getnames()}
+    have = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert names >= have and "results/smoke/table1.json" in names and "table1_r4.log" in names
+    assert (pack / "stages.tsv").read_bytes() == (out / "stages.tsv").read_bytes()
+
+
+def test_the_environment_records_the_declared_commit_and_a_digest_of_the_code(check):
+    out, _ = check
+    env = json.loads((out / "environment.json").read_text())
+    assert env["git_commit_declared"] == "0123abc" and len(env["nets_sha256"]) == 64
+
+
+def test_without_git_the_records_say_no_commit_rather_than_changed_code(tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "nets", tree / "nets", ignore=shutil.ignore_patterns("__pycache__"))
+    code = "from nets.results_io.provenance import code_version; print(code_version())"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(tree), "GIT_CEILING_DIRECTORIES": str(tmp_path)})
+    assert proc.stdout.strip() == "(None, None)", proc.stderr
+
+
 def _refusal(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DEVICE": "cpu", "PROFILE": "smoke", "OUT": str(tmp_path / "out"),
            "PYTHON": sys.executable, "TMPDIR": str(tmp_path), **settings}
@@ -108,6 +140,7 @@ def _refusal(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:
     ("results_used", "is not empty: an earlier run's checkpoints would be loaded"),
     ("python_without_torch", "cannot import torch"),
     ("missing_data_dir", "is not a folder"),
+    ("pack_is_out", "PACK and OUT are one folder"),
 ])
 def test_bad_settings_are_refused_in_one_line_before_anything_runs(tmp_path, setting, says):
     (tmp_path / "a_file").write_text("")
@@ -116,7 +149,8 @@ def test_bad_settings_are_refused_in_one_line_before_anything_runs(tmp_path, set
     settings = {"out_file": {"OUT": str(tmp_path / "a_file")},
                 "results_used": {"RESULTS": str(tmp_path / "used")},
                 "python_without_torch": {"PYTHON": "false"},
-                "missing_data_dir": {"DATA_DIR": str(tmp_path / "nowhere")}}[setting]
+                "missing_data_dir": {"DATA_DIR": str(tmp_path / "nowhere")},
+                "pack_is_out": {"PACK": str(tmp_path / "out")}}[setting]
     proc = _refusal(tmp_path, **settings)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("gpu_check: ") and says in proc.stderr

@@ -105,7 +105,10 @@ def git_commit() -> str | None:
 
 
 def _git_dirty() -> bool | None:
-    """Whether the library code (``nets/``) differs from the recorded commit."""
+    """Whether the library code (``nets/``) differs from the recorded commit; ``None`` where there
+    is no commit to differ from (a copy of the tree without ``.git``, as a lent machine gets)."""
+    if git_commit() is None:
+        return None
     out = _git("diff", "--quiet", "HEAD", "--", str(_PACKAGE_ROOT / "nets"))
     return None if out is None or out.returncode not in (0, 1) else out.returncode == 1
 
