@@ -169,7 +169,10 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     code_version()  # the code as it is now, recorded before a run that may last hours
     command = command_line(None if argv is None else ["python", "-m", "nets", *argv])
     started = time.time()
-    if args.executor == "ray":
+    if args.executor == "ray" and args.command == "reproduce" and not _writes(args, profile):
+        print(f"reproduce ({profile.name}): every experiment's results are in the folder; nothing to train on Ray",
+              flush=True)  # the serial pass below trains nothing either (a restored paper folder)
+    elif args.executor == "ray":
         from nets.distributed import pretrain
 
         pretrain(profile, args.command, args.results, device=args.device, address=args.address,

@@ -245,3 +245,24 @@ def test_a_refused_join_by_address_is_one_line_saying_how_to_present_the_cluster
     message = str(e.value)
     assert message.startswith(f"could not join the Ray cluster at {address}") and "\n" not in message
     assert "RAY_AUTH_MODE=token" in message
+
+
+def test_reproduce_on_ray_trains_nothing_where_every_experiment_is_done(tmp_path, monkeypatch, capsys):
+    """A folder whose results are all there (a restored paper folder, here the committed quick
+    one) has nothing left to train: the serial pass trains nothing, and neither may Ray, whose plan
+    covers whole nu grids that the serial ascending search never trained."""
+    import shutil
+
+    import nets.distributed
+    import nets.experiments
+
+    folder = tmp_path / "quick"
+    folder.mkdir()
+    for p in (Path(__file__).resolve().parents[1] / "results" / "quick").glob("*.json"):
+        shutil.copy2(p, folder / p.name)
+    calls = []
+    monkeypatch.setattr(nets.distributed, "pretrain", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(nets.experiments, "runner", lambda name: lambda *a, **k: tmp_path)
+    assert main(["reproduce", "--profile", "quick", "--results", str(tmp_path), "--executor", "ray",
+                 "--no-progress"]) == 0
+    assert calls == [] and "nothing to train on Ray" in capsys.readouterr().out
