@@ -41,6 +41,10 @@ the process's peak during the item (imports, data and model included),
 ``torch.cuda.max_memory_allocated``.
 
 The paper protocol's total FLOPs and its lower-bound time: :func:`benchmarks.flops.paper_protocol`.
+
+Every timing is float32 (``"precision"`` in the JSON). The JSON is rewritten, atomically, after
+each section (``"sections_done"``; ``"complete"`` stays false until the last), so a run stopped
+by a time limit, as scripts/gpu_check.sh's stage limit may stop it, keeps what it measured.
 """
 
 from __future__ import annotations
@@ -252,10 +256,21 @@ def main(argv: list[str] | None = None) -> int:
 
     device = torch.device(args.device)
     started = time.time()
+    out = args.out or ROOT / "build" / "bench" / f"{device.type}.json"
     res: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "quick": args.quick,
-                 "rounds": rounds, "environment": environment(device), "group": args.group}
+                 "rounds": rounds, "precision": "float32", "environment": environment(device),
+                 "group": args.group, "complete": False, "sections_done": []}
+
+    def done(section: str) -> None:
+        """Record ``section`` as measured and write what is measured so far (atomically), so that a
+        run stopped by a time limit (scripts/gpu_check.sh's stage limit) keeps its finished sections."""
+        res["sections_done"].append(section)
+        res["wall_time_s"] = time.time() - started
+        write_json(out, res)
+
     print(f"matmul rate on {device} ...", flush=True)
     res["matmul"] = {"start": matmul_rate(device)}
+    done("matmul")
     mm = res["matmul"]["start"]["gflops_median"]
     group = get_group(args.group)
     data = load_data(device, args.quick, n_train=args.n_train)
@@ -263,21 +278,22 @@ def main(argv: list[str] | None = None) -> int:
     res["n_train"], res["n_val"] = len(data.splits.train), len(data.splits.val)
     print(f"training ({data.kind}, {args.group}, {rounds} rounds) ...", flush=True)
     res["training"] = bench_training(group, data, device, rounds, mm)
+    done("training")
     print("evaluation ...", flush=True)
     res["eval"] = bench_eval(group, data, device, rounds, args.n_si, args.n_sigma, mm)
     res["matmul"]["end"] = matmul_rate(device)
     res["matmul"]["interleaved_median"] = statistics.median(
         r for sec in ("training", "eval") for row in res[sec].values() for r in row["matmul_gflops_interleaved"])
     res["environment"]["loadavg_end"] = list(os.getloadavg())
+    res["paper_protocol"] = paper_protocol(res["matmul"]["interleaved_median"])
+    done("eval")
     if not args.no_memory:
         print("memory (one subprocess per item) ...", flush=True)
         res["memory"] = bench_memory(args, data)
-    res["paper_protocol"] = paper_protocol(res["matmul"]["interleaved_median"])
     res["targets"] = targets(res)
     res["environment"]["loadavg_final"] = list(os.getloadavg())
-    res["wall_time_s"] = time.time() - started
-    out = args.out or ROOT / "build" / "bench" / f"{device.type}.json"
-    write_json(out, res)  # atomic: temporary file, then os.replace
+    res["complete"] = True
+    done("memory" if not args.no_memory else "targets")  # atomic: temporary file, then os.replace
     print()
     print(table(res))
     print(f"\nwrote {out}")

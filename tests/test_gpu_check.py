@@ -64,6 +64,30 @@ def test_the_benchmark_records_the_devices_matmul_rate_and_our_share(check):
     assert bench["training"]["DA"]["ours_1seed"]["pct_of_matmul"] > 0
 
 
+def test_the_benchmark_says_it_finished_and_in_which_precision_it_timed(check):
+    out, _ = check
+    bench = json.loads((out / "cpu.json").read_text())
+    assert bench["complete"] is True and bench["precision"] == "float32"
+    assert bench["sections_done"][:3] == ["matmul", "training", "eval"]
+
+
+def test_a_benchmark_stopped_mid_run_keeps_the_sections_it_finished(tmp_path, monkeypatch):
+    """The stage limit of gpu_check.sh may stop bench.py: what it measured before stays on disk."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import bench
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt("the stage's time limit")
+
+    monkeypatch.setattr(bench, "bench_eval", stopped)
+    out = tmp_path / "cpu.json"
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--quick", "--no-memory", "--n-train", "200", "--rounds", "1", "--threads", "1", "--out", str(out)])
+    partial = json.loads(out.read_text())
+    assert partial["complete"] is False and partial["sections_done"] == ["matmul", "training"]
+    assert partial["training"]["DA"]["ours_1seed"]["samples_per_s"] > 0 and "eval" not in partial
+
+
 def test_the_benchmark_records_the_cpus_model_and_flags(check):
     out, _ = check
     cpu = json.loads((out / "cpu.json").read_text())["environment"]["cpu"]
