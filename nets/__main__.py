@@ -112,11 +112,11 @@ def _writes(args: argparse.Namespace, profile) -> tuple[str, ...]:
     """The results files (names as ``result_path`` takes them) the experiment command ``args`` writes:
     ``reproduce`` writes those of its experiments with groups still to run (all under --recompute)."""
     from nets.experiments import scale, si_settings
-    from nets.experiments.common import finished_groups
+    from nets.experiments.reproduce import pending_groups
 
     if args.command == "reproduce":
-        pending = [n for n in EXPERIMENTS if args.recompute
-                   or set(profile.groups) - set(finished_groups(profile, n, args.results, args.precision))]
+        pending = [n for n, todo in pending_groups(profile, args.results, args.precision, args.recompute).items()
+                   if todo]
         return (*pending, "reproduce") if pending else ()
     if args.command in ("scale", "si-settings"):  # their file depends on --model
         return ((scale if args.command == "scale" else si_settings).OUTPUTS[args.model],)
@@ -176,7 +176,7 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         from nets.distributed import pretrain
 
         pretrain(profile, args.command, args.results, device=args.device, address=args.address,
-                 progress=not args.no_progress, precision=args.precision)
+                 progress=not args.no_progress, precision=args.precision, recompute=args.recompute)
     if args.precision != "fp32":  # fp32 runs call every runner exactly as before
         extra["precision"] = args.precision
     out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,

@@ -86,13 +86,16 @@ def _grid_jobs(base: TrainConfig, grid: Sequence[float], seeds: tuple[int, ...],
 
 
 def plan(profile: Profile, experiment: str, device: str | torch.device = "auto",
-         chosen_nu: Mapping[str, float] | None = None) -> list[TrainingJob]:
+         chosen_nu: Mapping[str, float] | None = None,
+         pending: Mapping[str, Sequence[str]] | None = None) -> list[TrainingJob]:
     """Every training job ``experiment`` (one of ``nets.experiments.EXPERIMENTS`` or
     ``"reproduce"``) needs under ``profile`` on ``device``, each once, in the order
     the serial path would train them (per group: WT, DA, then each nu search).
     ``chosen_nu`` (group -> IR's logit nu, as ``table1.json`` records it): for ``drift``,
     ``tsne`` and ``saliency``, which use Table 1's models, such a group's IR is that one nu,
-    not its whole search grid.
+    not its whole search grid. ``pending`` (experiment -> the groups it still has to run, as
+    :func:`nets.experiments.reproduce.pending_groups` finds them in a partly finished folder):
+    only what those experiments need in those groups; ``None``: every group.
 
     Raises ``ValueError`` for an unknown experiment."""
     from nets.experiments.common import EXPERIMENTS
@@ -103,9 +106,12 @@ def plan(profile: Profile, experiment: str, device: str | torch.device = "auto",
     dev = resolve_device(device)
     search = AUTO_NU_SEARCH.get(dev.type, "full")
     seeds = tuple(int(s) for s in profile.seeds)
-    wanted = set(EXPERIMENTS) if experiment == "reproduce" else {experiment}
+    experiments = set(EXPERIMENTS) if experiment == "reproduce" else {experiment}
     jobs: list[TrainingJob] = []
     for g in profile.groups:
+        wanted = {e for e in experiments if pending is None or g in pending.get(e, ())}
+        if not wanted:
+            continue
         base = table1_configs(profile, g)
         methods, forms = [], []
         if wanted & set(_TABLE1_MODELS):
@@ -307,18 +313,24 @@ def table1_chosen_nu(profile: Profile, results_root=None, precision: str = "fp32
 
 
 def pretrain(profile: Profile, experiment: str, results_root=None, *, executor: str = "ray",
-             device: str | torch.device = "auto", progress: bool = True, **executor_kwargs) -> list[dict]:
+             device: str | torch.device = "auto", progress: bool = True, recompute: bool = False,
+             **executor_kwargs) -> list[dict]:
     """Train every job :func:`plan` lists for ``experiment`` into the profile's checkpoint
     folder (``<results_root>/<profile>/checkpoints``) with ``executor``, on the profile's
     splits; running the experiment afterwards then trains nothing. ``executor_kwargs``
     go to :func:`train_jobs` (``address``, ``cpus_per_task``, ``max_retries``, ``precision``, ...).
     Where this sweep's ``table1.json`` (same settings and precision) already chose IR's nu for a
-    group, ``drift`` / ``tsne`` / ``saliency`` train that nu only (:func:`plan`'s ``chosen_nu``)."""
+    group, ``drift`` / ``tsne`` / ``saliency`` train that nu only (:func:`plan`'s ``chosen_nu``).
+    For ``"reproduce"``, only what the experiments and groups still to run need (unless
+    ``recompute``: everything), as the serial pass after it runs only those."""
     from nets.experiments.common import checkpoint_dir
+    from nets.experiments.reproduce import pending_groups
     from nets.experiments.table1 import profile_splits
 
-    jobs = plan(profile, experiment, device,
-                chosen_nu=table1_chosen_nu(profile, results_root, executor_kwargs.get("precision", "fp32")))
+    precision = executor_kwargs.get("precision", "fp32")
+    pending = pending_groups(profile, results_root, precision, recompute) if experiment == "reproduce" else None
+    jobs = plan(profile, experiment, device, chosen_nu=table1_chosen_nu(profile, results_root, precision),
+                pending=pending)
     if progress:
         print(f"{experiment} ({profile.name}): {len(jobs)} training stacks, "
               f"{sum(j.n_runs for j in jobs)} runs, executor {executor}", flush=True)

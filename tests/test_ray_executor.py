@@ -25,7 +25,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e \"
 from nets.__main__ import main  # noqa: E402
 from nets.distributed import (  # noqa: E402
     ClusterError, TrainingJob, auth_hint, plan, pretrain, table1_chosen_nu, train_jobs)
-from nets.experiments.common import checkpoint_dir, out_dir  # noqa: E402
+from nets.experiments.common import EXPERIMENTS, checkpoint_dir, out_dir  # noqa: E402
 from nets.experiments.profiles import get_profile  # noqa: E402
 from nets.experiments.reproduce import run_reproduce  # noqa: E402
 from nets.experiments.table1 import profile_splits, run_table1  # noqa: E402
@@ -115,6 +115,34 @@ def test_after_table1_the_experiments_on_its_models_plan_only_the_chosen_nu(seri
     assert sorted(c.nu for c in ir) == sorted(SMOKE.nu_grid("logit"))
     for experiment in ("table1", "spectral", "reproduce"):
         assert plan(SMOKE, experiment, "cpu", chosen_nu=chosen) == plan(SMOKE, experiment, "cpu")
+
+
+def test_pending_groups_plan_only_what_those_experiments_need_in_those_groups():
+    everything = plan(SMOKE, "reproduce", "cpu")
+    only_t3 = plan(SMOKE, "reproduce", "cpu", pending={e: ("t3",) for e in EXPERIMENTS})
+    assert only_t3 == [j for j in everything if j.configs[0].group == "t3"]
+    assert plan(SMOKE, "reproduce", "cpu", pending={"spectral": SMOKE.groups}) == plan(SMOKE, "spectral", "cpu")
+    assert plan(SMOKE, "reproduce", "cpu", pending={e: () for e in EXPERIMENTS}) == []
+
+
+def test_reproduce_on_ray_in_a_partly_finished_folder_trains_only_the_pending_experiments(
+        serial, tmp_path, monkeypatch):
+    """The serial oracle's folder without spectral.json: Ray is sent Figure 5's stacks only, not
+    Table 1's whole nu grids again (unless --recompute)."""
+    import shutil
+
+    import nets.distributed
+
+    folder = out_dir(SMOKE, tmp_path)
+    folder.mkdir(parents=True)
+    for p in out_dir(SMOKE, serial).glob("*.json"):
+        if p.name != "spectral.json":
+            shutil.copy2(p, folder / p.name)
+    sent = []
+    monkeypatch.setattr(nets.distributed, "train_jobs", lambda jobs, *a, **k: sent.append(list(jobs)))
+    pretrain(SMOKE, "reproduce", tmp_path, executor="local", device="cpu", progress=False)
+    pretrain(SMOKE, "reproduce", tmp_path, executor="local", device="cpu", progress=False, recompute=True)
+    assert sent == [plan(SMOKE, "spectral", "cpu"), plan(SMOKE, "reproduce", "cpu")]
 
 
 def test_no_nu_is_known_from_a_table1_of_other_settings(serial):

@@ -9,7 +9,20 @@ from nets.experiments.common import (EXPERIMENTS, finished_groups, metadata, out
                                      read_json, result_path, write_json)
 from nets.experiments.profiles import Profile
 
-__all__ = ["run_reproduce", "experiment_runners"]
+__all__ = ["run_reproduce", "experiment_runners", "pending_groups"]
+
+
+def pending_groups(profile: Profile, results_root=None, precision: str = "fp32",
+                   recompute: bool = False) -> dict[str, tuple[str, ...]]:
+    """Experiment (each of ``EXPERIMENTS``) -> the groups of ``profile`` that ``reproduce`` still
+    has to run for it, in the profile's order: those whose results its JSON does not yet hold from
+    this same sweep (:func:`~nets.experiments.common.finished_groups`); every group under ``recompute``.
+    An experiment with nothing to run maps to ``()``."""
+    out = {}
+    for name in EXPERIMENTS:
+        done = () if recompute else finished_groups(profile, name, results_root, precision)
+        out[name] = tuple(g for g in profile.groups if g not in done)
+    return out
 
 
 def experiment_runners() -> dict:
@@ -50,10 +63,9 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
     runners = experiment_runners()
     walls: dict[str, float] = {}
     kept: dict[str, list[str]] = {}
-    for name in EXPERIMENTS:
-        done = () if recompute else finished_groups(profile, name, results_root, precision)
-        todo = [g for g in profile.groups if g not in done]
-        kept[name] = list(done)
+    for name, todo in pending_groups(profile, results_root, precision, recompute).items():
+        done = [g for g in profile.groups if g not in todo]
+        kept[name] = done
         if done:
             print(f"{name}: keeping {', '.join(done)} from {result_path(profile, name, results_root)}"
                   + (f"; running {', '.join(todo)}" if todo else "; nothing to run"), flush=True)
