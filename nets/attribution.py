@@ -155,6 +155,9 @@ def integrated_gradients(
 
     Returns:
         attributions ``(N, *S)`` (detached), and the gap ``(N,)`` if asked.
+
+    Raises ``ValueError`` (one line) where the model's input gradients on the path are NaN or inf
+    (finite logits, undefined gradients: ``sqrt(x**2)`` at 0), which would make a saliency map of 0.
     """
     check_finite_nonempty(x)
     check_floating(x)
@@ -186,6 +189,9 @@ def integrated_gradients(
                                  f"[{int(tc.min())}, {int(tc.max())}]")
             selected = logits.gather(1, tc.repeat(S).unsqueeze(1)).sum()
             (grads,) = torch.autograd.grad(selected, path)
+        # a model whose logits are finite can still have NaN gradients (sqrt(x^2) at 0, ...): the
+        # saliency map and SI would come out 0 silently
+        check_finite_nonempty(grads, "the model's input gradients (integrated gradients' path)")
         avg_grad = (weights * grads.view(S, n, *rest)).sum(0)
         attributions[s : s + n] = avg_grad * diff
         if deltas is not None:

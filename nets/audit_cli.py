@@ -196,8 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.baseline_weights and not args.baseline:
             raise AuditError("--baseline-weights needs --baseline")
-        device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                              ("cpu" if args.device == "auto" else args.device))
+        try:
+            device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                                  ("cpu" if args.device == "auto" else args.device))
+        except RuntimeError as e:  # "gpu", "cuda:x": torch names the device types it knows
+            raise AuditError(f"--device {args.device} is not a device: {_one_line(e)}") from None
         model = _ready(args.model, args.weights, device, args.device)
         baseline = (_ready(args.baseline, args.baseline_weights, device, args.device, "--baseline")
                     if args.baseline else None)

@@ -48,6 +48,7 @@ def _spectral_norm_jacrev(model: Callable, xc: torch.Tensor) -> torch.Tensor:
     n = xc.shape[0]
     J = torch.func.jacrev(lambda z: model(z).sum(0))(xc)  # (C, n, *S)
     J = J.reshape(J.shape[0], n, -1).transpose(0, 1)  # (n, C, D)
+    check_finite_nonempty(J, "the model's input Jacobian")  # finite logits, NaN gradients: no sigma_max
     return _sigma_max_dense(J)
 
 
@@ -79,6 +80,7 @@ def _spectral_norm_power(model: Callable, xc: torch.Tensor, n_iter: int, tol: fl
         if converged:
             break
         v = w / wn.clamp_min(torch.finfo(wn.dtype).tiny).view(bview)
+    check_finite_nonempty(est, "the model's input Jacobian (power iteration's estimate)")
     return est
 
 
@@ -119,7 +121,8 @@ def jacobian_spectral_norm(
     The model must not mix samples: one with batch normalization in training mode
     (or active dropout), or whose logits a probe on two samples finds random or
     batch-dependent, is refused with a ``ValueError``
-    (:func:`nets.measure_inputs.check_model`); so are NaN or inf logits and a
+    (:func:`nets.measure_inputs.check_model`); so are NaN or inf logits, a Jacobian with
+    NaN or inf entries (finite logits, undefined gradients: ``sqrt(x**2)`` at 0) and a
     model that refuses the input shape. x: ``(N, *S)``, for images
     ``(N, *C, H, W)``. Returns ``(N,)`` (detached).
     """

@@ -250,6 +250,37 @@ def test_nan_logits_are_refused(name):
         MEASURES[name](NaNModel(), images(1))
 
 
+class NaNGradientModel(nn.Module):
+    """Finite logits, NaN input gradients where a pixel is 0 (d sqrt(x^2) / dx at 0 is 0/0)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = nn.Linear(SIZE * SIZE, 5).double()
+
+    def forward(self, x):
+        return self.linear(torch.sqrt(x**2).flatten(1))
+
+
+def images_with_zero_pixels() -> torch.Tensor:
+    x = images(1)
+    x[:2, :, 0, :] = 0
+    return x
+
+
+@pytest.mark.parametrize("measure", [
+    lambda m, x: integrated_gradients(m, x, LABELS, n_steps=2),
+    lambda m, x: saliency_invariance(m, x, LABELS, R4, n_steps=2, reduction="none"),
+    lambda m, x: jacobian_spectral_norm(m, x, method="jacrev"),
+    lambda m, x: jacobian_spectral_norm(m, x, method="power"),
+], ids=["integrated_gradients", "saliency_invariance", "sigma_max_jacrev", "sigma_max_power"])
+def test_nan_input_gradients_behind_finite_logits_are_refused_not_measured_as_zero(measure):
+    model, x = NaNGradientModel(), images_with_zero_pixels()
+    assert torch.isfinite(model(x)).all()
+    with pytest.raises(ValueError, match="input (gradients|Jacobian).* contains NaN or inf"):
+        measure(model, x)
+
+
 @pytest.mark.parametrize("name", MEASURES)
 def test_an_output_that_is_not_batch_by_classes_is_refused(name):
     model = nn.Sequential(nn.Conv2d(1, 2, 3)).double()  # (N, 2, 4, 4) feature maps, not logits
