@@ -147,7 +147,7 @@ def compare(
     settings. Raises ``ValueError`` (one line) for any input the measures refuse, naming the model.
     """
     group = as_group(group)
-    check_bootstrap(confidence, n_resamples)
+    check_bootstrap(confidence, n_resamples, seed)
     kw = dict(n_steps=n_steps, si_samples=si_samples, sigma_samples=sigma_samples,
               include_identity=include_identity, chunk_size=chunk_size)
     values = {}
@@ -178,7 +178,7 @@ def compare_samples(
     or an :class:`~nets.auditing.AuditResult`'s ``samples``), which must be of the same samples:
     raises ``ValueError`` when a measure has a different number of samples in A and B."""
     group = as_group(group)
-    check_bootstrap(confidence, n_resamples)
+    check_bootstrap(confidence, n_resamples, seed)
     for k in (*SAMPLE_MEANS, "sigma_max_centered"):
         if a[k].shape != b[k].shape:
             raise ValueError(f"{k} has {a[k].shape[0]} samples for {names[0]} but {b[k].shape[0]} for {names[1]}; "

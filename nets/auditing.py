@@ -218,7 +218,7 @@ def audit(
     docstring. Raises ``ValueError`` (one line) for any input the measures refuse.
     """
     group = as_group(group)
-    check_bootstrap(confidence, n_resamples)  # before the work, not after it
+    check_bootstrap(confidence, n_resamples, seed)  # before the work, not after it
     per_sample = sample_measures(model, x, y, group, n_steps=n_steps, si_samples=si_samples,
                                  sigma_samples=sigma_samples, include_identity=include_identity, chunk_size=chunk_size)
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)

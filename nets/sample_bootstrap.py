@@ -53,8 +53,11 @@ def _interval(res: Any) -> tuple[float, float]:
 MIN_RESAMPLES = 100
 
 
-def check_bootstrap(confidence: float, n_resamples: int) -> None:
-    """``confidence`` in (0, 1) and ``n_resamples`` an int >= :data:`MIN_RESAMPLES`, or a one-line ``ValueError``."""
+def check_bootstrap(confidence: float, n_resamples: int, seed: int = 0) -> None:
+    """``confidence`` in (0, 1), ``n_resamples`` an int >= :data:`MIN_RESAMPLES` and ``seed`` an int >= 0
+    (numpy's generators take no negative seed), or a one-line ``ValueError``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"the bootstrap seed must be an int >= 0, got {seed!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < MIN_RESAMPLES:
@@ -65,7 +68,7 @@ def check_bootstrap(confidence: float, n_resamples: int) -> None:
 def bootstrap_mean(values: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
                    seed: int = 0) -> Estimate:
     """Mean of ``values (N,)`` with its percentile-bootstrap interval (scipy.stats.bootstrap)."""
-    check_bootstrap(confidence, n_resamples)
+    check_bootstrap(confidence, n_resamples, seed)
     v = np.asarray(values, dtype=np.float64)
     point = float(v.mean())
     if v.size < 2:
@@ -81,7 +84,7 @@ def paired_bootstrap(samples: Sequence[np.ndarray], statistic: Callable[..., Any
     axis jointly (``scipy.stats.bootstrap(paired=True)``). ``samples``: arrays ``(N,)`` of the same
     samples (per-sample numerators and denominators, two models' values); ``statistic(*arrays,
     axis=-1)`` must be vectorized. NaN interval for fewer than 2 samples or a non-finite point."""
-    check_bootstrap(confidence, n_resamples)
+    check_bootstrap(confidence, n_resamples, seed)
     arrays = [np.asarray(a, dtype=np.float64) for a in samples]
     with np.errstate(invalid="ignore", divide="ignore"):
         point = float(statistic(*arrays, axis=-1))

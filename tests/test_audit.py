@@ -80,7 +80,7 @@ def test_bootstrap_interval_of_a_constant_is_the_constant():
 
 
 @pytest.mark.parametrize("setting, value", [("si_samples", 0), ("sigma_samples", -3), ("n_resamples", 1),
-                                            ("n_resamples", 99), ("confidence", 1.0)])
+                                            ("n_resamples", 99), ("confidence", 1.0), ("seed", -1)])
 def test_a_sample_count_or_interval_setting_that_measures_nothing_is_refused_before_the_work(mnist, setting, value):
     x, y = mnist
     calls = []
@@ -92,7 +92,7 @@ def test_a_sample_count_or_interval_setting_that_measures_nothing_is_refused_bef
     with pytest.raises(ValueError, match=setting) as e:
         audit(model, x[:4].unsqueeze(1), y[:4], R4, n_steps=2, **{setting: value})
     assert "\n" not in str(e.value)
-    if setting in ("n_resamples", "confidence"):
+    if setting in ("n_resamples", "confidence", "seed"):
         assert calls == []  # checked before any model call
 
 

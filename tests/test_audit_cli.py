@@ -118,6 +118,8 @@ BAD = {
                                       r"refused input of shape \(M, 1, 36, 36\) \(M = 32\); it accepts \(M, 3, 36, 36\)"),
     "group that does not fit": (["--model", "user_models_for_audit:cnn", "--group", "t5"], "divisible"),
     "NaN logits": (["--model", "user_models_for_audit:nan_logits", "--channels", "0"], "NaN or inf logits"),
+    "negative bootstrap seed": (["--model", "user_models_for_audit:cnn", "--seed", "-1"],
+                                "the bootstrap seed must be an int >= 0, got -1"),
     "device torch does not know": (["--model", "user_models_for_audit:cnn", "--device", "gpu"],
                                    "--device gpu is not a device"),
     "labels out of range": (["--model", "user_models_for_audit:five_classes"], r"labels y must be in \[0, 5\)"),
