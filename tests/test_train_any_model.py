@@ -172,6 +172,26 @@ def test_resumed_training_is_bitwise_the_uninterrupted_run(splits, tmp_path, mod
     assert [r.history for r in loaded] == [r.history for r in whole]
 
 
+@pytest.mark.parametrize("now, says", [(lambda c: SmallCNN(c.n_classes), "unexpected: rest.0."),
+                                       (lambda c: SmallCNN(c.n_classes, width=4, batch_norm=True), "other shape")])
+def test_resuming_an_unfinished_run_with_a_changed_factory_is_refused_naming_its_file(splits, tmp_path, now, says):
+    config = TrainConfig(method="DA", **{**BASE, "model": "cnn_bn"})
+
+    def stop_after_first(done: int) -> None:
+        if done == 1:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_runs([config], [0], splits, device="cpu", progress=False, model_fn=FACTORIES, run_dir=tmp_path,
+                   checkpoint_every=1, on_epoch_end=stop_after_first)
+    with pytest.raises(ValueError, match=says) as e:
+        train_runs([config], [0], splits, device="cpu", progress=False, model_fn={"cnn_bn": now}, run_dir=tmp_path,
+                   checkpoint_every=1)
+    message = str(e.value)
+    assert "\n" not in message
+    assert "the unfinished run's checkpoint does not fit" in message and str(tmp_path) in message
+
+
 def test_a_model_other_than_the_paper_mlp_needs_its_factory(splits):
     with pytest.raises(ValueError, match="needs a factory"):
         train_runs([TrainConfig(**BASE)], [0], splits, device="cpu", progress=False)

@@ -52,6 +52,23 @@ class Member:
         return int(self.ckpt["epoch"]) if self.ckpt is not None else 0
 
 
+def check_resumable(member: Member, names: list[str], shapes: list[torch.Tensor]) -> None:
+    """Raise a one-line ``ValueError`` naming ``member``'s checkpoint file where its saved weights
+    do not fit the model the stack built now (the factory changed since: a layer added, removed or
+    resized). ``names``: the stack's tensor names; ``shapes``: one member's tensor of each."""
+    for key in ("state", "best_state"):
+        saved = member.ckpt[key]
+        missing = [n for n in names if n not in saved]
+        extra = sorted(set(saved) - set(names))
+        resized = [n for n, t in zip(names, shapes) if n in saved and tuple(saved[n].shape) != tuple(t.shape)]
+        if missing or extra or resized:
+            what = "; ".join(f"{label}: {', '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for label, v in
+                             (("missing", missing), ("unexpected", extra), ("other shape", resized)) if v)
+            raise ValueError(f"{member.path}: the unfinished run's checkpoint does not fit the model its factory "
+                             f"builds now ({what}); train it again (move the file aside) or restore the factory "
+                             "it was trained with")
+
+
 def _resume(members: list[Member], stack, opt: torch.optim.Optimizer, best_state: list[torch.Tensor],
             data_gens: list[torch.Generator], histories: list[dict], device: torch.device
             ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
@@ -61,6 +78,7 @@ def _resume(members: list[Member], stack, opt: torch.optim.Optimizer, best_state
     with torch.no_grad():
         for s, m in enumerate(members):
             ck = m.ckpt
+            check_resumable(m, names, [b[s] for b in best_state])
             stack.load_member(s, ck["state"])
             for b, n in zip(best_state, names):
                 b[s].copy_(ck["best_state"][n])
