@@ -75,12 +75,13 @@ def _spectral_norm_power(model: Callable, xc: torch.Tensor, n_iter: int, tol: fl
         wn = w.reshape(n, -1).norm(dim=1)
         # ||J^T J v|| / ||J v|| lies in [||J v||, sigma_max]: the tighter lower bound.
         new = torch.where(un > 0, wn / un.clamp_min(torch.finfo(un.dtype).tiny), un)
+        # NaN never converges: refuse it at once, not after n_iter passes
+        check_finite_nonempty(new, "the model's input Jacobian (power iteration's estimate)")
         converged = bool(((new - est).abs() <= tol * new).all())
         est = new
         if converged:
             break
         v = w / wn.clamp_min(torch.finfo(wn.dtype).tiny).view(bview)
-    check_finite_nonempty(est, "the model's input Jacobian (power iteration's estimate)")
     return est
 
 
