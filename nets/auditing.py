@@ -95,6 +95,9 @@ class AuditResult:
             n = self.settings.get("n_samples_per_measure", {}).get(k, self.n_samples)
             what = DESCRIPTIONS[k] + ("" if n == self.n_samples else f"; first {n} samples")
             rows.append(f"| {k} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] | {what} |")
+        counts = self.settings.get("n_samples_per_measure", {})
+        if min([self.n_samples, *counts.values()]) < 2:
+            rows += ["", "A bootstrap interval needs at least 2 samples: measured on 1, its ends are nan (null in JSON)."]
         rows += ["", f"| layer | r_l | {pct} interval |", "|---|---:|---|"]
         rows += [f"| {self._label(n)} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] |" for n, e in self.layers]
         return "\n".join(rows) + "\n"

@@ -164,7 +164,9 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
       calls or when a sample is alone (:func:`check_samplewise`): the same two faults caused by
       code the module check cannot see (``F.dropout``, a hand-written batch statistic).
     * floating-point parameters of another dtype than ``x`` (a float32 model given float64
-      images, say): cast one of them.
+      images, say): cast one of them; parameters or buffers on the meta device (no values).
+    * a model that edits its input in place (``x.mul_(2)`` in its forward): the measures reuse the
+      images they hand it and differentiate through them (:func:`check_samplewise`).
     """
     if not callable(model):
         raise ValueError(f"model must be an nn.Module or a callable returning logits, got {type(model).__name__}")
@@ -180,6 +182,9 @@ def _check_module(model: nn.Module, x: torch.Tensor) -> None:
                else "model.eval() cannot fix it: give the normalization running statistics")
         raise ValueError(f"model outputs depend on the rest of the batch or on chance: "
                          f"{', '.join(what for what, _ in bad[:3])}{' ...' if len(bad) > 3 else ''}; {fix}")
+    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+        raise ValueError("the model's tensors are on the meta device (shapes without values); load or "
+                         "initialise its weights first (e.g. model.to_empty(device='cpu') and a state dict)")
     p = next((t for t in model.parameters() if t.is_floating_point()), None)
     if p is not None and p.dtype != x.dtype:
         raise ValueError(f"x has dtype {x.dtype} but the model's parameters are {p.dtype}; "
@@ -199,15 +204,23 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     defaults to True) or depend on the other samples of the batch (a layer using batch
     statistics), whatever modules cause it: probed on two samples of ``x`` (the first and, when
     ``x`` holds one, that one flipped and halved), called twice and the first alone, without
-    gradients. A model that refuses the probe or returns malformed or non-finite logits passes it:
-    the measure's own call then reports that with the batch it built (:func:`model_logits`)."""
-    first = x[:1].detach()
-    pair = x[:2].detach() if x.shape[0] >= 2 else torch.cat([first, 0.5 * first.flip(-1, -2)])
+    gradients, each call on its own copy (so ``x`` is never changed). Also refused: a model that
+    edits its input in place. A model that refuses the probe or returns malformed or non-finite
+    logits passes it: the measure's own call then reports that with the batch it built
+    (:func:`model_logits`)."""
+    first = x[:1].detach().clone()
+    pair = x[:2].detach().clone() if x.shape[0] >= 2 else torch.cat([first, 0.5 * first.flip(-1, -2)])
+    given = pair.clone()
     try:
         with torch.no_grad():
-            a, b, alone = model_logits(model, pair), model_logits(model, pair), model_logits(model, first)
+            a = model_logits(model, given)
+            b, alone = model_logits(model, pair.clone()), model_logits(model, first.clone())
     except ValueError:
         return
+    if not torch.equal(given, pair):
+        raise ValueError("the model edits its input in place (its forward changed the images it was given); the "
+                         "measures reuse the images and differentiate through them: compute out of place "
+                         "(x = x * 2, not x.mul_(2))")
     scale = float(a.abs().max()) + 1e-12
     rtol = SAMPLEWISE_RTOL["cpu" if a.device.type == "cpu" else "other"]
     moved = float((a - b).abs().max()) / scale

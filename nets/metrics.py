@@ -147,8 +147,15 @@ def _orbit_logit_chunks(model: nn.Module, x: torch.Tensor, group: GroupLike, chu
 
 # ---- LI, DI, orbit centroid, per-layer profile ---------------------------------------
 def _li_per_sample(logits: torch.Tensor, elems: list[int]) -> torch.Tensor:
-    """Orbit logits ``(|G|, n, C)`` -> per-sample LI ``(n,)``: mean over ``elems`` of 1/2 ||f(x) - f(gx)||^2."""
-    return half_squared_logit_distance(logits[0], logits[elems]).mean(0)
+    """Orbit logits ``(|G|, n, C)`` -> per-sample LI ``(n,)``: mean over ``elems`` of 1/2 ||f(x) - f(gx)||^2,
+    in float32 for float16 / bfloat16 logits (float16 overflows once a logit gap passes 256). A value
+    that still overflows (finite logits past about 1e19 in float32) is a one-line ``ValueError``."""
+    wide = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+    li = half_squared_logit_distance(wide[0], wide[elems]).mean(0)
+    if not bool(torch.isfinite(li).all()):
+        raise ValueError(f"LI overflows {li.dtype}: the model's logits reach {float(logits.abs().max()):.3g}, "
+                         f"whose squared gaps pass the dtype's range; measure it in float64 (model and images)")
+    return li
 
 
 def _di_per_sample(logits: torch.Tensor, elems: list[int]) -> torch.Tensor:

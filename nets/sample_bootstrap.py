@@ -9,7 +9,8 @@ method (rather than scipy's default BCa) is used because an exactly invariant mo
 constant per-sample values (SI = 1, LI = 0), for which BCa is undefined; its interval is then
 the point itself. The intervals are over samples only: the model (its training seed) is fixed.
 
-Each function returns an :class:`Estimate` (the point and its interval) and raises a one-line
+With fewer than 2 samples there is nothing to resample: the interval's ends are NaN (``None`` in
+JSON, ``nan`` in text). Each function returns an :class:`Estimate` (the point and its interval) and raises a one-line
 ``ValueError`` for a confidence outside (0, 1) or fewer than :data:`MIN_RESAMPLES` resamples.
 """
 
@@ -67,7 +68,8 @@ def check_bootstrap(confidence: float, n_resamples: int, seed: int = 0) -> None:
 
 def bootstrap_mean(values: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
                    seed: int = 0) -> Estimate:
-    """Mean of ``values (N,)`` with its percentile-bootstrap interval (scipy.stats.bootstrap)."""
+    """Mean of ``values (N,)`` with its percentile-bootstrap interval (scipy.stats.bootstrap); for
+    fewer than 2 values the interval is undefined: ``[nan, nan]``."""
     check_bootstrap(confidence, n_resamples, seed)
     v = np.asarray(values, dtype=np.float64)
     point = float(v.mean())

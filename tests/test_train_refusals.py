@@ -4,6 +4,8 @@ caller's RNG, frozen parameters). Synthetic 12 x 12 images, 1 epoch: no data to 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -152,3 +154,64 @@ def test_reloading_a_finished_run_with_a_factory_that_builds_another_model_names
     message = refused("the finished run's weights do not fit the model its factory builds now", [cfg],
                       run_dir=tmp_path, model_fn=lambda c: Wider())
     assert "net-r4-DA-e1-bs16-c4-seed0.pt" in message and "size mismatch for conv.weight" in message
+
+
+class BatchNormNet(Net):
+    """Net with BatchNorm1d before the head: in training mode it refuses a batch of one sample."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        return self.head(self.norm(torch.relu(self.conv(x)).mean((-2, -1))))
+
+
+class BatchNormAfterPooling(BatchNormNet):
+    """BatchNormNet that WT pools at its first layer: BatchNorm then sees one row per sample."""
+
+    def first_layer(self, x):
+        return torch.relu(self.conv(x))
+
+    def after_first_layer(self, h):
+        return self.head(self.norm(h.mean((-2, -1))))
+
+
+@pytest.mark.parametrize("method, factory", [("DA", BatchNormNet), ("WT", BatchNormAfterPooling)])
+def test_a_last_batch_of_one_sample_that_the_model_refuses_is_named_before_anything_trains(method, factory):
+    trained = []
+    message = refused(r"net-r4-.*the last batch of each epoch holds 1 sample alone \(n_train 33 = 2 x batch_size 16 \+ 1\)",
+                      [TrainConfig(method=method, **BASE)], splits(n=33), model_fn=lambda c: factory(),
+                      on_epoch_end=trained.append)
+    assert "Expected more than 1 value per channel" in message and trained == []
+
+
+@pytest.mark.parametrize("method", ["IR", "WT"])
+def test_a_last_sample_fed_with_its_orbit_lets_a_batch_norm_model_train(method):
+    """IR, and WT pooling the logits, feed the model the last sample's |G| orbit members together."""
+    (run,) = train_runs([TrainConfig(method=method, nu=1.0 if method == "IR" else 0.0, **BASE)], [0], splits(n=33),
+                        device="cpu", progress=False, model_fn=lambda c: BatchNormNet())
+    assert len(run.history["loss"]) == 1 and math.isfinite(run.history["loss"][0])
+
+
+def test_a_float64_model_trains_in_float64_close_to_the_same_run_in_float32():
+    runs = {dtype: train_runs([TrainConfig(method="IR", nu=1.0, **BASE)], [0], splits(), device="cpu", progress=False,
+                              model_fn=lambda c, d=dtype: Net().to(d))[0] for dtype in (torch.float32, torch.float64)}
+    w32, w64 = runs[torch.float32].model.conv.weight, runs[torch.float64].model.conv.weight
+    assert w64.dtype == torch.float64 and w32.dtype == torch.float32
+    assert torch.allclose(w64.float(), w32, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_weights_are_refused_naming_the_dtype_and_the_autocast_alternative(dtype):
+    refused(rf"net-r4-DA.*trains float32 or float64 models, got {dtype} parameters.*precision='bf16'",
+            [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Net().to(dtype))
+
+
+def test_a_model_on_the_meta_device_is_refused_not_blamed_on_the_layout():
+    def factory(c):
+        with torch.device("meta"):
+            return Net()
+
+    message = refused("net-r4-DA.*meta device", [TrainConfig(method="DA", **BASE)], model_fn=factory)
+    assert "input_shape" not in message

@@ -252,7 +252,8 @@ def _train_epoch(stack, opt: torch.optim.Optimizer, train: OrbitData, data_gens:
         x = batch_inputs(train, stack.batch_method, elem[:, a:b], perm[:, a:b], cayley_t)
         with training_autocast(precision, device):
             task, reg = member_losses(stack, x, y_epoch[:, a:b], method, cfg.regularizer)
-            loss = (task + nu * reg).float()  # a no-op in float32
+            loss = task + nu * reg
+            loss = loss if loss.dtype == torch.float64 else loss.float()  # bf16 autocast's losses to float32
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()

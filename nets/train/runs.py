@@ -18,7 +18,7 @@ from nets.train.batches import OrbitData
 from nets.train.checkpoints import checkpoint_path, load_checkpoint, run_from_checkpoint
 from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, resolve_device
 from nets.train.loop import Member, train_stack
-from nets.train.stacks import ModelFn, can_stack, check_model_output, init_model, input_shape_of
+from nets.train.stacks import ModelFn, can_stack, check_model_output, init_model, input_shape_of, model_dtype
 
 #: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type: stacking was
 #: faster for every method on the CPU (``benchmarks/train_throughput_quick.py``; the
@@ -38,15 +38,27 @@ def _factory(config: TrainConfig, model_fn) -> ModelFn | None:
     return fn
 
 
-def _checked_stackable(config: TrainConfig, factory: ModelFn, splits: Splits, stack: bool) -> bool:
-    """Check ``config``'s model on two training samples, shaped as it takes them
-    (:func:`~nets.train.stacks.check_model_output`), and say whether it can train stacked
-    (:func:`~nets.train.stacks.can_stack`; ``False`` when ``stack`` is off)."""
+def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack: bool,
+                   precision: str) -> tuple[bool, torch.dtype]:
+    """Check ``config``'s model on two training samples, shaped as it takes them, in its dtype
+    (:func:`~nets.train.stacks.check_model_output`), and on one where the last batch of an epoch
+    feeds it one sample alone (DA and WT with ``n_train % batch_size == 1``; IR feeds that sample's
+    whole orbit), which BatchNorm in training mode refuses. Returns whether it can train stacked
+    (:func:`~nets.train.stacks.can_stack`; ``False`` when ``stack`` is off) and the dtype it trains
+    in (:func:`~nets.train.stacks.model_dtype`)."""
     model = init_model(config, 0, factory)
-    x = splits.train.x[:2].to(torch.float32)
-    x = x.reshape(2, *input_shape_of(model, tuple(x.shape[1:])))
+    dtype = model_dtype(model, config.key())
+    if precision != "fp32" and dtype != torch.float32:
+        raise ValueError(f"{config.key()}: precision {precision!r} autocasts a float32 model; this one is {dtype}")
+    x = splits.train.x[:2].to(dtype)
+    x = x.reshape(x.shape[0], *input_shape_of(model, tuple(x.shape[1:])))
     check_model_output(model, x, config.n_classes, config.key())
-    return stack and can_stack(model, x)
+    n, b = splits.train.x.shape[0], config.batch_size
+    if config.method != "IR" and n % b == 1:
+        check_model_output(model, x[:1], config.n_classes, config.key(),
+                           fix=f"the last batch of each epoch holds 1 sample alone (n_train {n} = {n // b} x batch_size "
+                               f"{b} + 1): choose a batch_size that leaves 0 or at least 2 samples over")
+    return stack and can_stack(model, x), dtype
 
 
 def _check_labels(splits: Splits, configs: Sequence[TrainConfig]) -> None:
@@ -161,24 +173,26 @@ def train_runs(
             pending.append((i, Member(c, s, path, ckpt)))
 
     stackable: dict[tuple, bool] = {}
+    dtypes: dict[tuple, torch.dtype] = {}
     groups: dict[tuple, list[tuple[int, Member]]] = {}
     for i, m in pending:  # each stack's model checked before any of them trains
         sk, fn = m.config.stack_key(), factories[m.config.key()]
         if sk not in stackable:
-            stackable[sk] = stack if fn is None else _checked_stackable(m.config, fn, splits, stack)
+            stackable[sk], dtypes[sk] = ((stack, torch.float32) if fn is None
+                                         else _checked_model(m.config, fn, splits, stack, precision))
         k = (sk, m.start_epoch) if stackable[sk] else (i,)
         groups.setdefault(k, []).append((i, m))
-    data_cache: dict[str, tuple[OrbitData, OrbitData]] = {}
+    data_cache: dict[tuple[str, torch.dtype], tuple[OrbitData, OrbitData]] = {}
     for grp in groups.values():
         size = max_stack or len(grp)
         for a in range(0, len(grp), size):
             chunk = grp[a:a + size]
-            gname = chunk[0][1].config.group
-            if gname not in data_cache:
-                g = get_group(gname)
-                data_cache[gname] = (OrbitData(splits.train, g, dev), OrbitData(splits.val, g, dev))
-            tr, va = data_cache[gname]
             cfg = chunk[0][1].config
+            dk = (cfg.group, dtypes[cfg.stack_key()])
+            if dk not in data_cache:
+                g = get_group(cfg.group)
+                data_cache[dk] = (OrbitData(splits.train, g, dev, dk[1]), OrbitData(splits.val, g, dev, dk[1]))
+            tr, va = data_cache[dk]
             runs = train_stack([m for _, m in chunk], tr, va, dev, checkpoint_every=checkpoint_every,
                                progress=progress, on_epoch_end=on_epoch_end, model_fn=factories[cfg.key()],
                                vmap=stackable[cfg.stack_key()], precision=precision)

@@ -58,11 +58,32 @@ def init_model(config: TrainConfig, seed: int, model_fn: ModelFn) -> nn.Module:
         model = model_fn(config)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model_fn for {config.key()} must return an nn.Module, got {type(model).__name__}")
+    model_dtype(model, config.key())
     if config.method == "WT":
         from nets.groups import get_group
 
         model = GroupPooled(model, get_group(config.group), config.pool)
     return model
+
+
+#: The floating dtypes a factory model trains in; the data are cast to the model's. Half precision
+#: is autocast on a float32 model (``precision="bf16"``), not half-precision weights.
+TRAINABLE_DTYPES = (torch.float32, torch.float64)
+
+
+def model_dtype(model: nn.Module, key: str) -> torch.dtype:
+    """The dtype ``model`` trains in, that of its first floating-point parameter (float32 when it has
+    none): the images are cast to it. Raises a one-line ``ValueError`` naming run ``key`` for
+    parameters or buffers on the meta device (shapes without values) or a dtype not in
+    :data:`TRAINABLE_DTYPES`."""
+    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+        raise ValueError(f"{key}: the model's tensors are on the meta device (shapes without values); the factory "
+                         f"must build real weights (or call to_empty(device='cpu') and initialise them)")
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    if dtype not in TRAINABLE_DTYPES:
+        raise ValueError(f"{key}: the trainer trains float32 or float64 models, got {dtype} parameters; build it in "
+                         f"one of those (for bf16, precision='bf16' autocasts a float32 model)")
+    return dtype
 
 
 def input_shape_of(model: nn.Module, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -80,12 +101,13 @@ def _forked_rng(x: torch.Tensor):
     return torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else [])
 
 
-def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: str) -> None:
+def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: str,
+                       fix: str = "give it a matching input_shape attribute or reshape the data") -> None:
     """Refuse, in one ``ValueError`` naming run ``key``, a model that cannot train on inputs ``x
-    (M, *in)``: one that raises on them (whatever it raises), returns anything but logits ``(M,
-    n_classes)``, or, pooling WT at its first layer, whose ``after_first_layer(first_layer(x))`` is
-    not its own forward. Runs on a copy, in training mode as training does (the first-layer check in
-    eval mode, where dropout is off), with the global RNG forked."""
+    (M, *in)``: one that raises on them (whatever it raises; the message ends with ``fix``), returns
+    anything but logits ``(M, n_classes)``, or, pooling WT at its first layer, whose
+    ``after_first_layer(first_layer(x))`` is not its own forward. Runs on a copy, in training mode as
+    training does (the first-layer check in eval mode, where dropout is off), with the global RNG forked."""
     probe = copy.deepcopy(model).train()
     pooled = isinstance(probe, GroupPooled)
     where = f" under WT's {probe.pooling} pooling" if pooled else ""
@@ -94,8 +116,7 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
         try:
             out = probe(x)
         except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
-            raise ValueError(f"{key}: the model refused training inputs {layout}{where} ({raised(e)}); "
-                             f"give it a matching input_shape attribute or reshape the data") from None
+            raise ValueError(f"{key}: the model refused training inputs {layout}{where} ({raised(e)}); {fix}") from None
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0], n_classes):
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(f"{key}: the model must map inputs {layout} to logits (M, n_classes) = "

@@ -1,0 +1,112 @@
+"""Own-model edge cases of the measures that a fresh-eyes review found: a model with no values yet
+(the meta device), a model that edits its input in place, logits whose LI overflows their dtype, and
+an audit on one sample. Each is refused in one line or measured right, never a silent inf or a
+changed input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from nets.auditing import audit
+from nets.groups import R4
+from nets.metrics import (
+    distribution_invariance,
+    integrated_gradients,
+    jacobian_spectral_norm,
+    logit_invariance,
+    orbit_measures,
+    saliency_invariance,
+)
+
+LABELS = torch.tensor([0, 1, 2, 3])
+
+MEASURES = {
+    "LI": lambda m, x: logit_invariance(m, x, R4),
+    "DI": lambda m, x: distribution_invariance(m, x, R4),
+    "orbit": lambda m, x: orbit_measures(m, x, LABELS[: x.shape[0]], R4),
+    "IG": lambda m, x: integrated_gradients(m, x, 0, n_steps=3),
+    "SI": lambda m, x: saliency_invariance(m, x, LABELS[: x.shape[0]], R4, n_steps=3),
+    "sigma": lambda m, x: jacobian_spectral_norm(m, x),
+}
+
+
+def images(n: int = 4, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.randn(n, 1, 6, 6, generator=torch.Generator().manual_seed(1)).to(dtype)
+
+
+def linear(scale: float = 1.0, dtype: torch.dtype = torch.float32) -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 5))
+    with torch.no_grad():
+        model[1].weight.mul_(scale)
+    return model.to(dtype).eval()
+
+
+class ScalesInPlace(nn.Module):
+    """Normalizes its input in place before a linear layer (``x.mul_``), as careless user code does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = linear()
+
+    def forward(self, x):
+        x.mul_(2.0)
+        return self.body(x)
+
+
+@pytest.mark.parametrize("name", MEASURES)
+def test_a_model_on_the_meta_device_is_refused_in_one_line_not_blamed_on_the_layout(name):
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Flatten(), nn.Linear(36, 5))
+    with pytest.raises(ValueError, match="meta device") as e:
+        MEASURES[name](model, images())
+    assert "\n" not in str(e.value) and "shape" not in str(e.value).split("(")[0]
+
+
+@pytest.mark.parametrize("name", MEASURES)
+def test_a_model_that_edits_its_input_in_place_is_refused_and_the_callers_images_are_unchanged(name):
+    x = images()
+    before = x.clone()
+    with pytest.raises(ValueError, match="edits its input in place") as e:
+        MEASURES[name](ScalesInPlace(), x)
+    assert "\n" not in str(e.value) and "randomness" not in str(e.value)
+    assert torch.equal(x, before)
+
+
+def test_float16_logits_get_a_finite_li_equal_to_the_float32_computation_on_the_same_logits():
+    model, x = linear(scale=3e3, dtype=torch.float16), images(dtype=torch.float16)
+    with torch.no_grad():  # oracle: the same float16 logits, differences and squares in float64
+        logits = torch.stack([model(R4.act(x, g)) for g in R4.elements]).double()
+    expected = (0.5 * (logits[1:] - logits[0]).pow(2).sum(-1)).mean(0).mean()
+    assert float(logits.abs().max()) < 65504 and float(expected) > 65504  # finite logits, LI beyond float16
+    got = logit_invariance(model, x, R4)
+    assert torch.isfinite(got) and got.dtype == torch.float32
+    assert float(got) == pytest.approx(float(expected), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["LI", "orbit"])
+def test_an_li_that_overflows_float32_is_refused_in_one_line_not_reported_as_inf(name):
+    with pytest.raises(ValueError, match="LI overflows torch.float32.*float64") as e:
+        MEASURES[name](linear(scale=1e30), images())
+    assert "\n" not in str(e.value)
+
+
+def test_the_same_huge_logits_in_float64_are_measured():
+    assert math.isfinite(float(logit_invariance(linear(scale=1e30, dtype=torch.float64), images(dtype=torch.float64), R4)))
+
+
+def test_an_audit_of_one_sample_says_why_its_intervals_are_nan():
+    result = audit(linear(), images(1), LABELS[:1], R4, n_steps=3, n_resamples=100)
+    si = result.measures["SI"]
+    assert math.isfinite(si.value) and math.isnan(si.low) and math.isnan(si.high)
+    assert result.to_dict()["measures"]["SI"]["low"] is None
+    assert "needs at least 2 samples" in result.to_markdown()
+
+
+def test_an_audit_of_many_samples_has_no_such_note():
+    assert "needs at least 2 samples" not in audit(linear(), images(4), LABELS, R4, n_steps=3,
+                                                   n_resamples=100).to_markdown()
