@@ -14,6 +14,7 @@ import argparse
 import importlib.util
 import sys
 import time
+from dataclasses import replace
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
@@ -81,6 +82,11 @@ def _profile(args: argparse.Namespace):
         profile = profile.with_dataset(args.dataset)
         if args.command in LOGIT_GRID_COMMANDS and args.nu_grid is not None:
             profile = profile.with_nu_grid("logit", args.nu_grid)
+        if args.command == "cnn" and args.factory is not None:  # your model in place of the SmallCNN
+            from nets.experiments.cnn import cnn_model
+
+            profile = replace(profile, model=args.factory)
+            cnn_model(profile)  # imports and builds it once: a bad spec is refused before anything else
     except ValueError as e:
         raise UsageError(str(e)) from None
     return profile
@@ -125,7 +131,8 @@ def _writes(args: argparse.Namespace, profile) -> tuple[str, ...]:
 
 def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -> int:
     from nets.experiments import runner
-    from nets.experiments.common import check_overwrite, folder_precision
+    from nets.experiments.common import SettingsMismatch, check_overwrite, folder_precision
+    from nets.model_spec import one_line
     from nets.results_io import code_version, command_line, out_dir
 
     extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
@@ -179,8 +186,13 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
                  progress=not args.no_progress, precision=args.precision, recompute=args.recompute)
     if args.precision != "fp32":  # fp32 runs call every runner exactly as before
         extra["precision"] = args.precision
-    out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
-                               command=command, **extra)
+    try:
+        out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
+                                   command=command, **extra)
+    except ValueError as e:  # your model refused by the trainer or a measure: one line, not a traceback
+        if profile.model is None or isinstance(e, SettingsMismatch):
+            raise
+        raise UsageError(f"--model {profile.model}: {one_line(e)}") from None
     where = out if args.command == "reproduce" else out_dir(profile, args.results) / f"{_writes(args, profile)[0]}.json"
     print(f"{args.command} ({profile.name}) finished in {time.time() - started:.0f} s: {where}")
     return 0

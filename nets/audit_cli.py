@@ -22,10 +22,8 @@ written; a folder that cannot be written, one line and exit status 1.
 from __future__ import annotations
 
 import argparse
-import importlib
 import io
 import json
-import re
 import shlex
 import sys
 import time
@@ -35,9 +33,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from nets.model_spec import load_factory, load_weights, one_line
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, write_bytes
 
-__all__ = ["AuditError", "add_parser", "build_parser", "main", "load_factory", "load_weights", "audit_images"]
+__all__ = ["AuditError", "add_parser", "build_parser", "main", "audit_images"]
 
 
 class AuditError(ValueError):
@@ -88,69 +87,6 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline-weights", default=None, metavar="FILE.pt", help="state dict of the --baseline model")
 
 
-def load_factory(spec: str, flag: str = "--model") -> nn.Module:
-    """``"pkg.module:factory"`` -> ``factory()``, which must be an ``nn.Module``; errors name
-    ``flag``, the option that gave ``spec``."""
-    module_name, sep, attr = spec.rpartition(":")
-    if not sep or not module_name or not attr:
-        raise AuditError(f"{flag} must be PKG.MODULE:FACTORY, got {spec!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:  # noqa: BLE001 - any import failure is the user's module
-        raise AuditError(f"cannot import module {module_name!r} for {flag} {spec}: "
-                         f"{type(e).__name__}: {_one_line(e)}") from e
-    factory = getattr(module, attr, None)
-    if factory is None or not callable(factory):
-        raise AuditError(f"module {module_name!r} has no callable {attr!r} ({flag} {spec})")
-    try:
-        model = factory()
-    except Exception as e:  # noqa: BLE001
-        raise AuditError(f"{spec}() failed: {type(e).__name__}: {_one_line(e)}") from e
-    if not isinstance(model, nn.Module):
-        raise AuditError(f"{spec}() returned {type(model).__name__}, not a torch.nn.Module")
-    return model
-
-
-_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def _one_line(e: BaseException) -> str:
-    """The first line of ``e``'s message, without terminal formatting codes (torch's load errors
-    carry some)."""
-    text = _TERMINAL_CODES.sub("", str(e)).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def load_weights(model: nn.Module, path: str) -> None:
-    """Load a state dict (or a project checkpoint's ``"best_state"``) with ``weights_only=True``;
-    a file that does not match the model names the first mismatch."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as e:
-        raise AuditError(f"weights file {path} does not exist") from e
-    except Exception as e:  # noqa: BLE001 - unpickling refusals, corrupt archives
-        raise AuditError(f"cannot load weights {path} with weights_only=True: "
-                         f"{type(e).__name__}: {_one_line(e)}") from e
-    state = obj.get("best_state", obj) if isinstance(obj, dict) else obj
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise AuditError(f"weights file {path} holds no state dict (a mapping of names to tensors)")
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]!r})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]!r})")
-        if shapes:
-            k = shapes[0]
-            parts.append(f"{k!r} is {tuple(state[k].shape)} in the file but {tuple(own[k].shape)} in the model")
-        raise AuditError(f"weights file {path} does not match the model: {'; '.join(parts)}")
-    model.load_state_dict(state)
-
-
 def _label(spec: str, weights: str | None) -> str:
     """How a compared model is named: its factory, and its weights file's name when one is loaded."""
     return spec if not weights else f"{spec} ({Path(weights).name})"
@@ -164,7 +100,7 @@ def _ready(spec: str, weights: str | None, device: torch.device, asked: str, fla
     try:
         return model.to(device).eval()
     except (RuntimeError, AssertionError) as e:  # e.g. --device cuda on a machine without it
-        raise AuditError(f"cannot move the model to --device {asked}: {_one_line(e)}") from e
+        raise AuditError(f"cannot move the model to --device {asked}: {one_line(e)}") from e
 
 
 def audit_images(dataset: str, n: int, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_folder(args.out)  # before the work, not after it
     except ResultsWriteError as e:
-        print(f"error: --out {args.out}: {_one_line(e)}", file=sys.stderr)
+        print(f"error: --out {args.out}: {one_line(e)}", file=sys.stderr)
         return 1
     try:
         if args.baseline_weights and not args.baseline:
@@ -200,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                                   ("cpu" if args.device == "auto" else args.device))
         except RuntimeError as e:  # "gpu", "cuda:x": torch names the device types it knows
-            raise AuditError(f"--device {args.device} is not a device: {_one_line(e)}") from None
+            raise AuditError(f"--device {args.device} is not a device: {one_line(e)}") from None
         model = _ready(args.model, args.weights, device, args.device)
         baseline = (_ready(args.baseline, args.baseline_weights, device, args.device, "--baseline")
                     if args.baseline else None)
@@ -214,13 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 base = sample_measures(baseline, x, y, args.group, **sizes)
             except ValueError as e:
-                raise AuditError(f"--baseline {args.baseline}: {_one_line(e)}") from None
+                raise AuditError(f"--baseline {args.baseline}: {one_line(e)}") from None
             names = (_label(args.baseline, args.baseline_weights), _label(args.model, args.weights))
             comparison = compare_samples(base, result.samples, args.group, names=names,
                                          input_shape=tuple(x.shape), **boot,
                                          settings={"n_steps": args.n_steps, "include_identity": False})
     except ValueError as e:  # AuditError and every measure's one-line ValueError
-        print(f"error: {_one_line(e)}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     result.settings["source"] = {"model": args.model, "weights": args.weights, "dataset": args.dataset,
                                  "split": "test", "channels": args.channels, "eval_mode": True,
@@ -252,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, data in blobs.items():
             write_bytes(out / name, data)
     except ResultsWriteError as e:
-        print(f"error: {_one_line(e)}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
     print(f"wrote {', '.join(str(out / n) for n in blobs)}")
     return 0

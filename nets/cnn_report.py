@@ -50,13 +50,19 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
     mlp = {v.claim: v for v in verdicts(mlp_results)}
     ours = cnn_verdicts(cnn)
     sizes, model, meta = cnn.get("cnn_sizes", {}), cnn.get("model", {}), cnn.get("meta", {})
-    lines = ["## Claims 1-5 on a CNN\n",
-             f"The paper's claims checked on a small CNN (`{model.get('class')}`: 3x3 convolutions with "
-             f"{model.get('channels')} channels, strides {model.get('strides')}, global average pooling, a linear "
-             f"head; {model.get('parameters'):,} parameters against the MLP's 233,225), trained as the MLP is "
+    if model.get("factory"):  # python -m nets cnn --model PKG.MODULE:FACTORY
+        what = (f"your model (`{model['factory']}`, a `{model.get('class')}`; {model.get('parameters'):,} parameters "
+                f"against the MLP's 233,225)")
+        wt = f"WT pools over the orbit ({', '.join(model.get('wt_pooling') or [])})"
+    else:
+        what = (f"a small CNN (`{model.get('class')}`: 3x3 convolutions with {model.get('channels')} channels, "
+                f"strides {model.get('strides')}, global average pooling, a linear head; "
+                f"{model.get('parameters'):,} parameters against the MLP's 233,225)")
+        wt = f"WT pools the first layer over the orbit ({', '.join(model.get('wt_pooling') or [])})"
+    lines = ["## Claims 1-5 on your model\n" if model.get("factory") else "## Claims 1-5 on a CNN\n",
+             f"The paper's claims checked on {what}, trained as the MLP is "
              f"(Adam 8e-4, batch 512, best validation orbit accuracy) for {sizes.get('epochs')} epochs "
-             f"({sizes.get('why')}), seeds {meta.get('seeds')}. WT pools the first layer over the orbit "
-             f"({', '.join(model.get('wt_pooling') or [])}); IR is the logit form with nu tuned to validation "
+             f"({sizes.get('why')}), seeds {meta.get('seeds')}. {wt}; IR is the logit form with nu tuned to validation "
              f"SI >= 0.95 over {sizes.get('nu_grid')}. Same thresholds as above; claim 5 has one IR form here "
              f"(logit). {_commands(cnn)}\n"]
     if cnn.get("pending_groups"):

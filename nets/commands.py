@@ -50,7 +50,8 @@ _EXPERIMENT_FIGURES = {
                  "centered.json", "figures/centered"),
     "tsne": ("Figure 2: t-SNE of the orbits' penultimate features", "tsne.json", "figures/tsne"),
     "saliency": ("Figures 1 and 3: saliency maps under the group", "saliency.json", "figures/saliency_*"),
-    "cnn": ("Table 1, Figures 4 and 5 for a small CNN (claims 1-5 beyond the MLP; not part of reproduce)",
+    "cnn": ("Table 1, Figures 4 and 5 for a small CNN, or your own model with --model (claims 1-5 beyond the MLP; "
+            "not part of reproduce)",
             "cnn.json", "figures/cnn_*"),
 }
 SUBCOMMANDS: dict[str, Subcommand] = {
@@ -136,7 +137,7 @@ LOGIT_GRID_COMMANDS = ("table1", "drift", "spectral", "tsne", "saliency", "repro
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32", epochs=None, nu_grid=None, model="mlp", settings=None, methods=None, reuse_from=None, dataset=PAPER_DATASET)
+                 precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None, settings=None, methods=None, reuse_from=None, dataset=PAPER_DATASET)
 
 
 def default_results_root(dataset: str = PAPER_DATASET, precision: str = "fp32") -> Path:
@@ -190,6 +191,10 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                                  "weights, optimizer and every measure float32; needs CUDA or a CPU with avx512_bf16 "
                                  f"or amx_bf16; results default to {BF16_RESULTS_ROOT}/ (docs/scaling.md)")
         if s.name == "cnn":
+            sp.add_argument("--model", dest="factory", default=argparse.SUPPRESS, metavar="PKG.MODULE:FACTORY",
+                            help="your own model in place of the SmallCNN: FACTORY() returns an nn.Module mapping "
+                                 "images to 9 logits (its input_shape attribute, e.g. (1, 36, 36), sets the layout it "
+                                 "takes); write it to its own folder with --results (docs/cnn.md)")
             sp.add_argument("--epochs", type=int, default=argparse.SUPPRESS, metavar="N",
                             help="train every CNN for N epochs instead of the profile's CNN epochs (6 for paper; "
                                  "300 is the paper's, docs/cnn.md); recorded in cnn.json's cnn_sizes")

@@ -14,6 +14,10 @@ experiments, through the same functions: Table 1 (:func:`~nets.experiments.table
 Figure 4 (:func:`~nets.experiments.drift.drift_results`) and Figure 5 for DA and IR
 (:func:`~nets.experiments.spectral.spectral_entry`).
 
+Your model. ``python -m nets cnn --model PKG.MODULE:FACTORY`` (``Profile.model``) runs the same
+protocol, measures and verdicts on a model of your own in place of the SmallCNN (:func:`cnn_model`;
+docs/cnn.md).
+
 Sizes. The CNN costs about 20 times the MLP per image, so its epochs and nu grid are its own,
 per profile name (:data:`CNN_SIZES`; docs/cnn.md gives the measured epoch times behind them);
 every other size is the profile's; ``--epochs`` and ``--nu-grid`` replace the first two for one
@@ -25,7 +29,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Sequence
+from typing import Callable, Sequence
+
+from torch import nn
 
 from nets.cnn import CNN_CHANNELS, CNN_STRIDES, SmallCNN
 from nets.experiments.common import checkpoint_dir, finish
@@ -34,9 +40,12 @@ from nets.experiments.profiles import Profile, check_nu_grid
 from nets.experiments.spectral import sigma_inputs, spectral_entry
 from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_protocol, tune
 from nets.groups import get_group
+from nets.image_layout import image_layout
+from nets.model_spec import load_factory, spec_model_name
 from nets.train import TrainConfig, resolve_device, train_runs
 
-__all__ = ["CNNSizes", "CNN_SIZES", "MODEL_NAME", "build_cnn", "cnn_profile", "cnn_sizes", "recorded_sizes", "run_cnn"]
+__all__ = ["CNNSizes", "CNN_SIZES", "MODEL_NAME", "CNNModel", "build_cnn", "cnn_model", "cnn_profile", "cnn_sizes",
+           "recorded_sizes", "run_cnn"]
 
 #: ``TrainConfig.model`` of the CNN's runs (their keys and checkpoints start ``cnn-``).
 MODEL_NAME = "cnn"
@@ -82,6 +91,38 @@ CNN_SIZES: dict[str, CNNSizes] = {
 def build_cnn(config: TrainConfig) -> SmallCNN:
     """The factory :func:`nets.train.train_runs` calls for every CNN run."""
     return SmallCNN(config.n_classes)
+
+
+@dataclass(frozen=True)
+class CNNModel:
+    """The model the CNN experiment trains: ``name`` (``TrainConfig.model``, the prefix of its run
+    keys and checkpoints), ``factory(config) -> nn.Module`` for :func:`nets.train.train_runs`, and
+    ``record``, how ``cnn.json`` describes it."""
+
+    name: str
+    factory: Callable[[TrainConfig], nn.Module]
+    record: dict
+
+
+def cnn_model(profile: Profile) -> CNNModel:
+    """The model of ``profile``: :class:`~nets.cnn.SmallCNN` (``profile.model`` is ``None``), or the
+    one its factory spec ``PKG.MODULE:FACTORY`` builds when called with no arguments
+    (``python -m nets cnn --model``; :func:`nets.model_spec.load_factory`, whose one-line
+    :class:`~nets.model_spec.ModelSpecError` it raises). Such a model takes its inputs in the layout
+    its ``input_shape`` attribute declares (else as stored, ``(M, 36, 36)``), in training and in every
+    measure (:func:`nets.image_layout.image_layout`: its checkpoints hold it under ``inner.``), and
+    returns 9 logits; WT pools its first layer when it has ``first_layer`` / ``after_first_layer``,
+    else its logits."""
+    if profile.model is None:
+        return CNNModel(MODEL_NAME, build_cnn, {
+            "class": "nets.cnn.SmallCNN", "name": MODEL_NAME, "channels": list(CNN_CHANNELS),
+            "strides": list(CNN_STRIDES), "parameters": sum(p.numel() for p in SmallCNN().parameters())})
+    spec = profile.model
+    probe = load_factory(spec)
+    return CNNModel(spec_model_name(spec), lambda config: image_layout(load_factory(spec)), {
+        "factory": spec, "class": f"{type(probe).__module__}.{type(probe).__qualname__}",
+        "name": spec_model_name(spec), "parameters": sum(p.numel() for p in probe.parameters()),
+        "input_shape": list(getattr(probe, "input_shape", ())) or None})
 
 
 def cnn_sizes(profile_name: str, *, epochs: int | None = None,
@@ -141,17 +182,18 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
     started = time.time()
     sizes = sizes if sizes is not None else cnn_sizes(profile.name)
     prof = cnn_profile(profile, sizes)
+    own = cnn_model(prof)
     dev = resolve_device(device)
     run_dir = checkpoint_dir(prof, results_root)
     splits, test, x_sigma = sigma_inputs(prof, dev)
     k = len(prof.seeds)
     table1, models, nus, spectral = {}, {}, {}, {}
     for g in prof.groups:
-        base = table1_configs(prof, g, model=MODEL_NAME)
+        base = table1_configs(prof, g, model=own.name)
         fixed = train_runs([base["WT"], base["DA"]], list(prof.seeds), splits, device=dev, run_dir=run_dir,
-                           progress=progress, model_fn=build_cnn)
+                           progress=progress, model_fn=own.factory)
         selection, ir_runs = tune(base["IR"], prof, splits, device=dev, run_dir=run_dir, progress=progress,
-                                  model_fn=build_cnn)
+                                  model_fn=own.factory)
         models[g] = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
         nus[g] = float(ir_runs[0].config.nu)
         methods = {}
@@ -164,14 +206,15 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
                        "nu_selections": {"logit": selection}}
     drift = drift_results(models, nus, prof, dev)
     body = {
-        "model": {"class": "nets.cnn.SmallCNN", "name": MODEL_NAME, "channels": list(CNN_CHANNELS),
-                  "strides": list(CNN_STRIDES), "parameters": sum(p.numel() for p in SmallCNN().parameters()),
-                  "wt_pooling": sorted({m["WT"][0].wt_pooling for m in models.values()})},
+        "model": {**own.record, "wt_pooling": sorted({m["WT"][0].wt_pooling for m in models.values()})},
         "cnn_sizes": {"profile": prof.name, **asdict(sizes)},
         "protocol": {
             "training": "Adam lr 8e-4, batch size 512, best validation orbit accuracy epoch kept; "
                         f"{prof.epochs} epochs (cnn_sizes), seeds {list(prof.seeds)}.",
-            "WT": "first-layer group pooling: after_first_layer(max_g relu(conv1(g x))), as the paper's WT.",
+            "WT": ("first-layer group pooling: after_first_layer(max_g relu(conv1(g x))), as the paper's WT."
+                   if profile.model is None else "group pooling as nets.train.wt_pooling_of chooses for the model "
+                   "(its first layer where it has first_layer / after_first_layer, else its logits): "
+                   + ", ".join(sorted({m["WT"][0].wt_pooling for m in models.values()})) + "."),
             "IR": f"logit form, nu tuned on validation SI >= {prof.si_target}, ascending search over "
                   f"{list(sizes.nu_grid)}.",
             "measures": "as table1.json, drift.json and spectral.json (DA and IR-logit only) of the MLP; "

@@ -57,7 +57,10 @@ class Profile:
 
     Method fields (equal in every profile): ``dataset``, ``groups``, ``split_seed``,
     ``si_target``, ``ig_steps``, ``betas``, ``drift_mode``, ``regularizers``,
-    ``tsne_perplexity``, ``tsne_seed``, ``sample_seed``.
+    ``tsne_perplexity``, ``tsne_seed``, ``sample_seed``, ``model``: the factory
+    ``PKG.MODULE:FACTORY`` of a model of your own that ``python -m nets cnn --model`` trains in
+    place of its SmallCNN (``None``, every profile's: each experiment's own model; then left out of
+    :meth:`to_dict`, so results written before the field existed still compare equal).
     """
 
     name: str = "paper"
@@ -85,6 +88,7 @@ class Profile:
     tsne_perplexity: float = 30.0
     tsne_seed: int = 0
     sample_seed: int = 0
+    model: str | None = None
 
     def nu_grid(self, regularizer: str) -> tuple[float, ...]:
         """The nu values tried for one regularizer form."""
@@ -134,6 +138,8 @@ class Profile:
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
+            if f.name == "model" and v is None:
+                continue
             out[f.name] = {k: list(g) for k, g in v} if f.name == "nu_grids" else (
                 list(v) if isinstance(v, tuple) else v)
         return out

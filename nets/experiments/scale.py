@@ -32,13 +32,13 @@ with ``--model cnn``, ``cnn_scale.json`` and ``figures/cnn_scale``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
 
 from nets.experiments.centered import spectral_results
-from nets.experiments.cnn import MODEL_NAME, build_cnn, cnn_profile, recorded_sizes
+from nets.experiments.cnn import cnn_model, cnn_profile, recorded_sizes
 from nets.experiments.common import (checkpoint_dir, finish, mean_std, profile_differences, read_results, result_path,
                                      trained_precision)
 from nets.experiments.intervals import load_runs
@@ -123,7 +123,9 @@ def cnn_plan(profile: Profile, results_root=None) -> ScalePlan:
     if cnn is None:
         raise MissingCNNResults(f"{path} is missing: the CNN's chosen nu come from it; {how}")
     try:
-        prof = cnn_profile(profile, recorded_sizes(cnn))
+        recorded_model = ((cnn.get("meta") or {}).get("profile") or {}).get("model")  # python -m nets cnn --model
+        prof = cnn_profile(replace(profile, model=recorded_model), recorded_sizes(cnn))
+        own = cnn_model(prof)
     except ValueError as e:
         raise MissingCNNResults(f"{path}: {e}; {how}") from None
     diff = profile_differences(cnn.get("meta", {}), prof)
@@ -133,8 +135,8 @@ def cnn_plan(profile: Profile, results_root=None) -> ScalePlan:
     if missing:
         raise MissingCNNResults(f"{path} has no results for {', '.join(missing)}; {how} with --groups "
                                 f"{' '.join(missing)}, or measure the others with --groups")
-    configs = {g: model_configs(prof, g, cnn["spectral"], source="cnn.json", model=MODEL_NAME) for g in prof.groups}
-    return ScalePlan(prof, configs, {"cnn.json": cnn}, build_cnn,
+    configs = {g: model_configs(prof, g, cnn["spectral"], source="cnn.json", model=own.name) for g in prof.groups}
+    return ScalePlan(prof, configs, {"cnn.json": cnn}, own.factory,
                      "the CNN's DA and IR (logit form) at the nu cnn.json chose, loaded from the checkpoints, "
                      "never trained.")
 

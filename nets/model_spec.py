@@ -1,0 +1,93 @@
+"""A model named on the command line: ``PKG.MODULE:FACTORY`` imported and called, weights loaded.
+
+Shared by ``python -m nets audit`` (:mod:`nets.audit_cli`) and ``python -m nets cnn --model``
+(:mod:`nets.experiments.cnn`), so that both read a factory and a weights file the same way and
+refuse the same mistakes in one line (:class:`ModelSpecError`, a ``ValueError``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import torch
+from torch import nn
+
+__all__ = ["ModelSpecError", "load_factory", "load_weights", "one_line", "spec_model_name"]
+
+
+class ModelSpecError(ValueError):
+    """A factory or weights file that cannot be used; ``str(e)`` is one line naming it."""
+
+
+def load_factory(spec: str, flag: str = "--model") -> nn.Module:
+    """``"pkg.module:factory"`` -> ``factory()``, which must be an ``nn.Module``; errors name
+    ``flag``, the option that gave ``spec``."""
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ModelSpecError(f"{flag} must be PKG.MODULE:FACTORY, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - any import failure is the user's module
+        raise ModelSpecError(f"cannot import module {module_name!r} for {flag} {spec}: "
+                             f"{type(e).__name__}: {one_line(e)}") from e
+    factory = getattr(module, attr, None)
+    if factory is None or not callable(factory):
+        raise ModelSpecError(f"module {module_name!r} has no callable {attr!r} ({flag} {spec})")
+    try:
+        model = factory()
+    except Exception as e:  # noqa: BLE001
+        raise ModelSpecError(f"{spec}() failed: {type(e).__name__}: {one_line(e)}") from e
+    if not isinstance(model, nn.Module):
+        raise ModelSpecError(f"{spec}() returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def one_line(e: BaseException) -> str:
+    """The first line of ``e``'s message, without terminal formatting codes (torch's load errors
+    carry some)."""
+    text = _TERMINAL_CODES.sub("", str(e)).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def load_weights(model: nn.Module, path: str) -> None:
+    """Load a state dict (or a project checkpoint's ``"best_state"``) with ``weights_only=True``;
+    a file that does not match the model names the first mismatch."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as e:
+        raise ModelSpecError(f"weights file {path} does not exist") from e
+    except Exception as e:  # noqa: BLE001 - unpickling refusals, corrupt archives
+        raise ModelSpecError(f"cannot load weights {path} with weights_only=True: "
+                             f"{type(e).__name__}: {one_line(e)}") from e
+    state = obj.get("best_state", obj) if isinstance(obj, dict) else obj
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelSpecError(f"weights file {path} holds no state dict (a mapping of names to tensors)")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]!r})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]!r})")
+        if shapes:
+            k = shapes[0]
+            parts.append(f"{k!r} is {tuple(state[k].shape)} in the file but {tuple(own[k].shape)} in the model")
+        raise ModelSpecError(f"weights file {path} does not match the model: {'; '.join(parts)}")
+    model.load_state_dict(state)
+
+
+#: What :func:`spec_model_name` makes of a factory spec: the characters ``TrainConfig.model`` allows.
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.]")
+
+
+def spec_model_name(spec: str) -> str:
+    """The run-key prefix of the model a factory spec builds (``TrainConfig.model``):
+    ``"pkg.models:make_cnn"`` -> ``"pkg.models.make_cnn"``, so two factories never share checkpoints."""
+    return _NAME_CHARS.sub("_", spec.replace(":", "."))

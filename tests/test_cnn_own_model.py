@@ -1,0 +1,186 @@
+"""``python -m nets cnn --model PKG.MODULE:FACTORY``: the paper's claims 1-5 checked on a model of
+your own, trained and measured exactly as the SmallCNN is, end to end on the smoke profile (real
+data, 2 epochs); its results folder, its refusals, and the evaluation-only commands on it."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import torch
+
+from nets.__main__ import main
+from nets.experiments.profiles import Profile
+from nets.image_layout import ImageLayout, SplitImageLayout, image_layout
+from nets.model_spec import spec_model_name
+from nets.report import write_report
+from nets.train import FirstLayerPooling
+
+MODELS = '''
+import torch
+from torch import nn
+
+
+class Tiny(nn.Module):
+    """A convolution on (M, 1, 36, 36), declared by input_shape, and a linear head."""
+
+    def __init__(self, classes=9):
+        super().__init__()
+        self.input_shape = (1, 36, 36)
+        self.conv = nn.Conv2d(1, 4, 5, stride=3)
+        self.head = nn.Linear(4, classes)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x)).mean((-2, -1)))
+
+
+class Split(Tiny):
+    """Tiny split at its first layer: WT pools that layer, as the paper's."""
+
+    def first_layer(self, x):
+        return torch.relu(self.conv(x))
+
+    def after_first_layer(self, h):
+        return self.head(h.mean((-2, -1)))
+
+
+def tiny():
+    return Tiny()
+
+
+def split():
+    return Split()
+
+
+def ten_classes():
+    return Tiny(classes=10)
+'''
+
+SPEC = "own_models_for_cnn:split"
+
+
+@pytest.fixture(scope="module")
+def own_module(tmp_path_factory):
+    d = tmp_path_factory.mktemp("usermods")
+    (d / "own_models_for_cnn.py").write_text(MODELS)
+    sys.path.insert(0, str(d))
+    sys.modules.pop("own_models_for_cnn", None)
+    yield d
+    sys.path.remove(str(d))
+    sys.modules.pop("own_models_for_cnn", None)
+
+
+def run_cnn_cli(root, spec: str, *extra: str) -> int:
+    threads = torch.get_num_threads()
+    try:
+        return main(["cnn", "--profile", "smoke", "--model", spec, "--results", str(root), "--no-progress",
+                     "--threads", "1", *extra])
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def own(own_module, tmp_path_factory):
+    """The results folder of one ``cnn --model own_models_for_cnn:split`` smoke run, and its cnn.json."""
+    root = tmp_path_factory.mktemp("own-cnn")
+    assert run_cnn_cli(root, SPEC) == 0
+    return root / "smoke", json.loads((root / "smoke" / "cnn.json").read_text())
+
+
+# ---- the layout wrapper, without training ------------------------------------------------------
+
+
+def test_a_model_without_input_shape_is_given_the_images_as_they_are():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36 * 36, 9))
+    assert image_layout(model) is model
+
+
+def test_the_wrapped_model_gives_the_same_logits_for_stored_and_declared_layouts(own_module):
+    import own_models_for_cnn
+
+    wrapped = image_layout(own_models_for_cnn.tiny())
+    x = torch.randn(3, 36, 36)
+    assert type(wrapped) is ImageLayout
+    assert torch.equal(wrapped(x), wrapped(x.unsqueeze(1))) and torch.equal(wrapped(x), wrapped.inner(x.unsqueeze(1)))
+
+
+def test_a_model_split_at_its_first_layer_stays_split_so_wt_pools_that_layer(own_module):
+    import own_models_for_cnn
+
+    wrapped = image_layout(own_models_for_cnn.split())
+    x = torch.randn(3, 36, 36)
+    assert type(wrapped) is SplitImageLayout and isinstance(wrapped, FirstLayerPooling)
+    assert torch.equal(wrapped.after_first_layer(wrapped.first_layer(x)), wrapped(x))
+
+
+def test_a_profile_without_a_model_records_none_so_earlier_results_compare_equal():
+    assert "model" not in Profile().to_dict()
+    assert Profile(model=SPEC).to_dict()["model"] == SPEC
+
+
+def test_the_run_key_prefix_keeps_the_whole_spec():
+    assert spec_model_name("pkg.models:make_cnn") == "pkg.models.make_cnn"
+
+
+# ---- end to end ------------------------------------------------------------------------------------
+
+
+def test_the_results_record_your_model_and_its_checkpoints_are_its_own(own):
+    folder, cnn = own
+    assert cnn["model"]["factory"] == SPEC and cnn["model"]["class"] == "own_models_for_cnn.Split"
+    assert cnn["model"]["parameters"] == 4 * 25 + 4 + 4 * 9 + 9
+    assert cnn["meta"]["profile"]["model"] == SPEC
+    names = {p.name for p in (folder / "checkpoints").glob("*.pt")}
+    assert names and all(n.startswith(spec_model_name(SPEC) + "-") for n in names)
+
+
+def test_wt_of_your_model_pools_its_first_layer_and_is_exactly_invariant(own):
+    _, cnn = own
+    assert cnn["model"]["wt_pooling"] == ["first_layer-max"]
+    for g, entry in cnn["table1"]["groups"].items():
+        wt = entry["methods"]["WT"]
+        assert wt["LI"]["mean"] < 1e-10 and wt["DI"]["mean"] < 1e-10 and wt["SI"]["mean"] == pytest.approx(1.0), g
+
+
+def test_the_report_says_whose_claims_it_checked(own):
+    folder, _ = own
+    text = write_report(folder).read_text()
+    assert "## Claims 1-5 on your model" in text and f"`{SPEC}`" in text
+
+
+def test_scale_and_si_settings_measure_your_model_from_its_checkpoints(own, tmp_path, checkpoint_mtimes):
+    import shutil
+
+    folder = tmp_path / "smoke"
+    shutil.copytree(own[0], folder)
+    before = checkpoint_mtimes(folder)
+    for command in ("scale", "si-settings"):
+        assert main([command, "--model", "cnn", "--profile", "smoke", "--results", str(tmp_path), "--no-progress"]) == 0
+    assert (folder / "cnn_scale.json").exists() and (folder / "cnn_si_settings.json").exists()
+    assert checkpoint_mtimes(folder) == before  # measured, never trained
+
+
+def test_another_model_into_the_same_folder_is_refused_and_changes_nothing(own, tmp_path, run_cli, tree_digest):
+    import shutil
+
+    shutil.copytree(own[0], tmp_path / "smoke")
+    before = tree_digest(tmp_path)
+    rc, _, err = run_cli("cnn", "--profile", "smoke", "--model", "own_models_for_cnn:tiny", "--results", str(tmp_path),
+                         "--no-progress")
+    assert rc == 2 and '"own_models_for_cnn:split" there, "own_models_for_cnn:tiny" here' in err
+    assert tree_digest(tmp_path) == before
+
+
+def test_a_model_with_the_wrong_number_of_logits_is_one_line_naming_the_run(own_module, tmp_path, run_cli):
+    rc, _, err = run_cli("cnn", "--profile", "smoke", "--model", "own_models_for_cnn:ten_classes", "--results",
+                         str(tmp_path), "--no-progress")
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "own_models_for_cnn.ten_classes-r4-" in err and "(2, 9); got (2, 10)" in err
+
+
+@pytest.mark.parametrize("spec, message", [("no_such_module_for_cnn:f", "cannot import module 'no_such_module_for_cnn'"),
+                                           ("own_models_for_cnn", "--model must be PKG.MODULE:FACTORY")])
+def test_a_bad_spec_is_refused_before_anything_is_loaded(own_module, tmp_path, run_cli, no_data, spec, message):
+    rc, _, err = run_cli("cnn", "--profile", "smoke", "--model", spec, "--results", str(tmp_path))
+    assert rc == 2 and message in err and not (tmp_path / "smoke").exists()
