@@ -20,7 +20,8 @@ __all__ = ["ImageLayout", "SplitImageLayout", "image_layout"]
 
 class ImageLayout(nn.Module):
     """``inner`` (which declares ``input_shape``) given inputs ``(N, *s)`` of any layout with
-    ``prod(s) == prod(input_shape)``; its parameters are under ``inner.``."""
+    ``prod(s) == prod(input_shape)``; its parameters are under ``inner.`` (:data:`nets.model_spec.WRAPPED`,
+    which ``python -m nets audit --weights`` takes off a checkpoint)."""
 
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()

@@ -53,9 +53,15 @@ def one_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+#: Prefix of the weights in a ``python -m nets cnn --model`` run's checkpoint (the model wrapped by
+#: :func:`nets.image_layout.image_layout`), which :func:`load_weights` takes off.
+WRAPPED = "inner."
+
+
 def load_weights(model: nn.Module, path: str) -> None:
-    """Load a state dict (or a project checkpoint's ``"best_state"``) with ``weights_only=True``;
-    a file that does not match the model names the first mismatch."""
+    """Load a state dict (or a project checkpoint's ``"best_state"``, without the :data:`WRAPPED`
+    prefix of a ``cnn --model`` run's) with ``weights_only=True``; a file that does not match the
+    model names the first mismatch."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as e:
@@ -67,6 +73,9 @@ def load_weights(model: nn.Module, path: str) -> None:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelSpecError(f"weights file {path} holds no state dict (a mapping of names to tensors)")
     own = model.state_dict()
+    if isinstance(obj, dict) and "best_state" in obj and state and all(k.startswith(WRAPPED) for k in state) \
+            and not any(k.startswith(WRAPPED) for k in own):  # a `cnn --model` run's: nets.image_layout's wrapper
+        state = {k[len(WRAPPED):]: v for k, v in state.items()}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]

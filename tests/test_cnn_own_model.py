@@ -184,3 +184,15 @@ def test_a_model_with_the_wrong_number_of_logits_is_one_line_naming_the_run(own_
 def test_a_bad_spec_is_refused_before_anything_is_loaded(own_module, tmp_path, run_cli, no_data, spec, message):
     rc, _, err = run_cli("cnn", "--profile", "smoke", "--model", spec, "--results", str(tmp_path))
     assert rc == 2 and message in err and not (tmp_path / "smoke").exists()
+
+
+def test_a_da_checkpoint_of_your_model_audits_with_your_factory(own, tmp_path):
+    from nets import audit_cli
+    from nets.model_spec import WRAPPED
+
+    folder, _ = own
+    (ckpt,) = folder.glob("checkpoints/*-r4-DA-*seed0.pt")
+    assert all(k.startswith(WRAPPED) for k in torch.load(ckpt, weights_only=True)["best_state"])
+    assert audit_cli.main(["--model", SPEC, "--weights", str(ckpt), "--group", "r4", "--n", "8", "--n-steps", "2",
+                           "--n-resamples", "100", "--out", str(tmp_path / "audit")]) == 0
+    assert (tmp_path / "audit" / "audit.json").exists()
