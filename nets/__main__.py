@@ -132,7 +132,7 @@ def _writes(args: argparse.Namespace, profile) -> tuple[str, ...]:
 def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -> int:
     from nets.experiments import runner
     from nets.experiments.common import SettingsMismatch, check_overwrite, folder_precision
-    from nets.model_spec import one_line
+    from nets.model_spec import ModelSpecError, one_line
     from nets.results_io import code_version, command_line, out_dir
 
     extra = {"recompute": args.recompute} if args.command == "reproduce" else {}
@@ -189,6 +189,8 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     try:
         out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
                                    command=command, **extra)
+    except ModelSpecError as e:  # scale / si-settings --model cnn: cnn.json's own model cannot be built here
+        raise UsageError(one_line(e)) from None
     except ValueError as e:  # your model refused by the trainer or a measure: one line, not a traceback
         if profile.model is None or isinstance(e, SettingsMismatch):
             raise

@@ -53,17 +53,25 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
     if model.get("factory"):  # python -m nets cnn --model PKG.MODULE:FACTORY
         what = (f"your model (`{model['factory']}`, a `{model.get('class')}`; {model.get('parameters'):,} parameters "
                 f"against the MLP's 233,225)")
-        wt = f"WT pools over the orbit ({', '.join(model.get('wt_pooling') or [])})"
+        pooling = model.get("wt_pooling") or []
+        wt = (f"WT pools over the orbit ({', '.join(pooling)})" if "logits-mean" not in pooling else
+              f"WT averages the whole model's logits over the orbit ({', '.join(pooling)}; it has no first_layer / "
+              f"after_first_layer): invariant by construction, not the paper's first-layer weight tying, so claim 1 "
+              f"checks only that construction")
+        name = "Your model"
     else:
         what = (f"a small CNN (`{model.get('class')}`: 3x3 convolutions with {model.get('channels')} channels, "
                 f"strides {model.get('strides')}, global average pooling, a linear head; "
                 f"{model.get('parameters'):,} parameters against the MLP's 233,225)")
         wt = f"WT pools the first layer over the orbit ({', '.join(model.get('wt_pooling') or [])})"
+        name = "CNN"
+    whose = "Your model's" if name == "Your model" else "The CNN's"
+    thresholds = "Same thresholds as above" if mlp_results else "The thresholds are the MLP's (`nets.verdicts`)"
     lines = ["## Claims 1-5 on your model\n" if model.get("factory") else "## Claims 1-5 on a CNN\n",
              f"The paper's claims checked on {what}, trained as the MLP is "
              f"(Adam 8e-4, batch 512, best validation orbit accuracy) for {sizes.get('epochs')} epochs "
              f"({sizes.get('why')}), seeds {meta.get('seeds')}. {wt}; IR is the logit form with nu tuned to validation "
-             f"SI >= 0.95 over {sizes.get('nu_grid')}. Same thresholds as above; claim 5 has one IR form here "
+             f"SI >= 0.95 over {sizes.get('nu_grid')}. {thresholds}; claim 5 has one IR form here "
              f"(logit). {_commands(cnn)}\n"]
     if cnn.get("pending_groups"):
         lines.append(f"> **Not yet run on {', '.join(g.upper() for g in cnn['pending_groups'])}**: the verdicts "
@@ -71,34 +79,34 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
     if mlp_results:
         rows = [[f"{v.claim}", v.statement, mlp[v.claim].status if v.claim in mlp else "not evaluated",
                  f"**{v.status}**"] for v in ours]
-        lines.append(markdown_table(["claim", "statement", "MLP", "CNN"], rows) + "\n")
+        lines.append(markdown_table(["claim", "statement", "MLP", name], rows) + "\n")
     else:  # a folder of CNN results only: the MLP's verdicts are in the paper profile's REPORT.md
         rows = [[f"{v.claim}", v.statement, f"**{v.status}**"] for v in ours]
-        lines.append(markdown_table(["claim", "statement", "CNN"], rows) + "\n")
+        lines.append(markdown_table(["claim", "statement", name], rows) + "\n")
     rows = []
     for g, entry in cnn["table1"]["groups"].items():
         for m, e in entry["methods"].items():
             cells = [pm_text(e["accuracy"], 100.0), *(pm_text(e[k]) for k in ("LI", "DI", "SI"))]
             rows.append([g.upper(), m, "" if e.get("nu") is None else f"{e['nu']:g}", *cells])
-    lines.append("CNN Table 1 (mean ± std over seeds):\n")
+    lines.append(f"{name} Table 1 (mean ± std over seeds):\n")
     lines.append(markdown_table(["group", "method", "nu", "Acc. (%)", "LI", "DI", "SI"], rows) + "\n")
-    lines.append("CNN checks:\n")
+    lines.append(f"{name} checks:\n")
     for v in ours:
         lines += [f"- claim {v.claim}: {c.detail}" for c in v.checks]
         lines += [f"- claim {v.claim}, note: {n}" for n in v.notes]
     lines.append("")
-    for stem, caption in (("cnn_table1", "CNN Table 1 (diamonds: the paper's MLP)"),
-                          ("cnn_drift", "CNN Figure 4: drift"), ("cnn_spectral", "CNN Figure 5: DA vs IR"),
-                          ("cnn_val_curves", "CNN validation curves")):
+    for stem, caption in (("cnn_table1", f"{name} Table 1 (diamonds: the paper's MLP)"),
+                          ("cnn_drift", f"{name} Figure 4: drift"), ("cnn_spectral", f"{name} Figure 5: DA vs IR"),
+                          ("cnn_val_curves", f"{name} validation curves")):
         lines.append(f"![{caption}]({fig_dir}/{stem}.png)\n")
     scale_path = Path(results_dir) / "cnn_scale.json"  # `python -m nets scale --model cnn`, when run
     if scale_path.exists():
         available = {p.name for p in (Path(results_dir) / fig_dir).glob("*.png")}
         lines += scale_section(read_json(scale_path), fmt=fmt, fig_dir=fig_dir, available_figures=available,
-                               title="### The CNN's Figure 5 split into logit scale and sensitivity per unit of "
+                               title=f"### {whose} Figure 5 split into logit scale and sensitivity per unit of "
                                      "scale (beyond the paper)", stem="cnn_scale")
     si_path = Path(results_dir) / "cnn_si_settings.json"  # `python -m nets si-settings --model cnn`, when run
     if si_path.exists():
         lines += si_settings_section(read_json(si_path),
-                                     title="### The CNN's Table 1 SI under other saliency maps (beyond the paper)")
+                                     title=f"### {whose} Table 1 SI under other saliency maps (beyond the paper)")
     return "\n".join(lines)

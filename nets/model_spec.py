@@ -88,7 +88,11 @@ def load_weights(model: nn.Module, path: str) -> None:
         if shapes:
             k = shapes[0]
             parts.append(f"{k!r} is {tuple(state[k].shape)} in the file but {tuple(own[k].shape)} in the model")
-        raise ModelSpecError(f"weights file {path} does not match the model: {'; '.join(parts)}")
+        wt = (isinstance(obj, dict) and isinstance(obj.get("config"), dict) and obj["config"].get("method") == "WT"
+              and not any(k.startswith("model.") for k in own))
+        hint = ("; it is a WT run's checkpoint, which holds your model inside the group pooling (model.): audit a DA "
+                "or IR run's, or build the pooled model in Python (nets.train.GroupPooled)") if wt else ""
+        raise ModelSpecError(f"weights file {path} does not match the model: {'; '.join(parts)}{hint}")
     model.load_state_dict(state)
 
 

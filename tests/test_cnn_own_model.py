@@ -55,6 +55,10 @@ def split():
 
 def ten_classes():
     return Tiny(classes=10)
+
+
+def in_float64():
+    return Tiny().double()
 '''
 
 SPEC = "own_models_for_cnn:split"
@@ -196,3 +200,39 @@ def test_a_da_checkpoint_of_your_model_audits_with_your_factory(own, tmp_path):
     assert audit_cli.main(["--model", SPEC, "--weights", str(ckpt), "--group", "r4", "--n", "8", "--n-steps", "2",
                            "--n-resamples", "100", "--out", str(tmp_path / "audit")]) == 0
     assert (tmp_path / "audit" / "audit.json").exists()
+
+
+def test_a_float64_model_is_refused_before_anything_trains(own_module, tmp_path, run_cli):
+    rc, _, err = run_cli("cnn", "--profile", "smoke", "--model", "own_models_for_cnn:in_float64", "--results",
+                         str(tmp_path), "--no-progress")
+    assert rc == 2 and "builds torch.float64 weights" in err and not (tmp_path / "smoke").exists()
+
+
+def test_scale_on_a_folder_whose_model_cannot_be_imported_says_to_make_it_importable(own, tmp_path, run_cli,
+                                                                                     monkeypatch):
+    import shutil
+
+    shutil.copytree(own[0], tmp_path / "smoke")
+    monkeypatch.setitem(sys.modules, "own_models_for_cnn", None)  # not importable now
+    rc, _, err = run_cli("scale", "--model", "cnn", "--profile", "smoke", "--results", str(tmp_path), "--no-progress")
+    assert rc == 2 and "make its module importable" in err and "run `python -m nets cnn" not in err
+
+
+def test_the_report_says_when_wt_averages_the_logits_and_is_not_the_papers_weight_tying(own):
+    from nets.cnn_report import cnn_section
+
+    folder, cnn = own
+    cnn["model"]["wt_pooling"] = ["logits-mean"]
+    (folder.parent / "logits").mkdir(exist_ok=True)
+    (folder.parent / "logits" / "cnn.json").write_text(json.dumps(cnn))
+    text = cnn_section(folder.parent / "logits", {})
+    assert "not the paper's first-layer weight tying" in text and "Same thresholds as above" not in text
+
+
+def test_a_wt_checkpoint_given_to_audit_is_refused_saying_what_it_holds(own, tmp_path, capsys):
+    from nets import audit_cli
+
+    (ckpt,) = own[0].glob("checkpoints/*-r4-WT-*seed0.pt")
+    assert audit_cli.main(["--model", SPEC, "--weights", str(ckpt), "--group", "r4", "--n", "8",
+                           "--out", str(tmp_path / "audit")]) == 2
+    assert "a WT run's checkpoint" in capsys.readouterr().err and not (tmp_path / "audit").exists()

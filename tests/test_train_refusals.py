@@ -215,3 +215,41 @@ def test_a_model_on_the_meta_device_is_refused_not_blamed_on_the_layout():
 
     message = refused("net-r4-DA.*meta device", [TrainConfig(method="DA", **BASE)], model_fn=factory)
     assert "input_shape" not in message
+
+
+def test_a_factory_that_returns_one_module_object_every_call_is_refused(tmp_path):
+    shared = Net()
+    message = refused("share parameters from one call to the next", [TrainConfig(method="DA", **BASE)],
+                      run_dir=tmp_path / "runs", model_fn=lambda c: shared)
+    assert "net-r4-DA" in message and not (tmp_path / "runs").exists()  # refused before any folder is made
+
+
+def test_a_refused_call_leaves_no_checkpoint_folder(tmp_path):
+    refused(r"logits \(M, n_classes\)", [TrainConfig(method="DA", **BASE)], run_dir=tmp_path / "runs",
+            model_fn=lambda c: Net(classes=10))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_loaded_run_reports_the_wall_time_its_training_call_returned(tmp_path):
+    kw = dict(device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net())
+    (trained,) = train_runs([TrainConfig(method="DA", **BASE)], [0], splits(), **kw)
+    (loaded,) = train_runs([TrainConfig(method="DA", **BASE)], [0], splits(), **kw)
+    assert loaded.wall_time_s == trained.wall_time_s
+
+
+def test_tune_nu_measures_a_float64_model_on_float64_images():
+    from nets.train import tune_nu
+
+    _, by_nu = tune_nu(TrainConfig(method="IR", **BASE), [1.0], [0], splits(), device="cpu", progress=False,
+                       model_fn=lambda c: Net().double(), n_si_samples=4, n_steps=2)
+    assert by_nu[1.0][0].model.conv.weight.dtype == torch.float64
+
+
+def test_a_three_channel_input_shape_on_one_channel_images_says_how_to_wrap_it():
+    class ThreeChannels(Net):
+        def __init__(self):
+            super().__init__()
+            self.input_shape = (3, 12, 12)
+
+    refused(r"declare input_shape \(1, 12, 12\) and repeat the channel in its forward \(x.expand\(-1, 3, -1, -1\)\)",
+            [TrainConfig(method="DA", **BASE)], model_fn=lambda c: ThreeChannels())

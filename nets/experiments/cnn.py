@@ -31,6 +31,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Sequence
 
+import torch
 from torch import nn
 
 from nets.cnn import CNN_CHANNELS, CNN_STRIDES, SmallCNN
@@ -41,7 +42,7 @@ from nets.experiments.spectral import sigma_inputs, spectral_entry
 from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_protocol, tune
 from nets.groups import get_group
 from nets.image_layout import image_layout
-from nets.model_spec import load_factory, spec_model_name
+from nets.model_spec import ModelSpecError, load_factory, spec_model_name
 from nets.train import TrainConfig, resolve_device, train_runs
 
 __all__ = ["CNNSizes", "CNN_SIZES", "MODEL_NAME", "CNNModel", "build_cnn", "cnn_model", "cnn_profile", "cnn_sizes",
@@ -112,13 +113,17 @@ def cnn_model(profile: Profile) -> CNNModel:
     its ``input_shape`` attribute declares (else as stored, ``(M, 36, 36)``), in training and in every
     measure (:func:`nets.image_layout.image_layout`: its checkpoints hold it under ``inner.``), and
     returns 9 logits; WT pools its first layer when it has ``first_layer`` / ``after_first_layer``,
-    else its logits."""
+    else its logits. Its weights must be float32, as the experiment's images are."""
     if profile.model is None:
         return CNNModel(MODEL_NAME, build_cnn, {
             "class": "nets.cnn.SmallCNN", "name": MODEL_NAME, "channels": list(CNN_CHANNELS),
             "strides": list(CNN_STRIDES), "parameters": sum(p.numel() for p in SmallCNN().parameters())})
     spec = profile.model
     probe = load_factory(spec)
+    dtype = next((p.dtype for p in probe.parameters() if p.is_floating_point()), torch.float32)
+    if dtype != torch.float32:
+        raise ModelSpecError(f"--model {spec} builds {dtype} weights; the experiment measures in float32, as the "
+                             f"SmallCNN: build it in float32 (nets.train.train_runs trains a float64 model from Python)")
     return CNNModel(spec_model_name(spec), lambda config: image_layout(load_factory(spec)), {
         "factory": spec, "class": f"{type(probe).__module__}.{type(probe).__qualname__}",
         "name": spec_model_name(spec), "parameters": sum(p.numel() for p in probe.parameters()),

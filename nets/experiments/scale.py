@@ -44,6 +44,7 @@ from nets.experiments.common import (checkpoint_dir, finish, mean_std, profile_d
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import Profile
 from nets.experiments.spectral import sigma_inputs, spectral_config
+from nets.model_spec import ModelSpecError
 from nets.models import CenteredLogits
 from nets.results_io import ResultsFileError, recorded_precision
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
@@ -125,9 +126,13 @@ def cnn_plan(profile: Profile, results_root=None) -> ScalePlan:
     try:
         recorded_model = ((cnn.get("meta") or {}).get("profile") or {}).get("model")  # python -m nets cnn --model
         prof = cnn_profile(replace(profile, model=recorded_model), recorded_sizes(cnn))
-        own = cnn_model(prof)
     except ValueError as e:
         raise MissingCNNResults(f"{path}: {e}; {how}") from None
+    try:
+        own = cnn_model(prof)
+    except ModelSpecError as e:  # your model's module is not importable here: the fix is yours, not a rerun
+        raise ModelSpecError(f"{path} holds the results of your model, which cannot be built here ({e}); make its "
+                             f"module importable (e.g. PYTHONPATH=DIR) and run this again") from None
     diff = profile_differences(cnn.get("meta", {}), prof)
     if diff:
         raise MissingCNNResults(f"{path} was computed with other settings ({', '.join(diff[:3])}); {how}")

@@ -185,6 +185,7 @@ def train_stack(
         bar = tqdm(total=cfg.epochs, initial=start, desc=label, unit="epoch", leave=True, dynamic_ncols=True)
 
     t0 = time.perf_counter()
+    done, saved = start, None
     try:
         with _global_rng(stack, members, device):
             for epoch in range(start, cfg.epochs):
@@ -211,7 +212,7 @@ def train_stack(
                     bar.update(1)
                     bar.set_postfix(loss=f"{np.mean(stats[0]):.4f}", val_acc=f"{np.mean(stats[3]):.4f}")
                 if members[0].path is not None and (done % checkpoint_every == 0 or done == cfg.epochs):
-                    elapsed = time.perf_counter() - t0
+                    elapsed = saved = time.perf_counter() - t0
                     save_members(members, tensors, len(params), opt, names, best_state, best_acc, best_epoch,
                                  data_gens, histories, [w + elapsed / S for w in prev_wall], done, cfg.epochs,
                                  _extras(stack, members, device))
@@ -220,7 +221,8 @@ def train_stack(
     finally:
         if bar is not None:
             bar.close()
-    elapsed = time.perf_counter() - t0
+    # the wall time the final checkpoint holds, so a run loaded from it later reports the same one
+    elapsed = saved if saved is not None and done == cfg.epochs else time.perf_counter() - t0
 
     runs = []
     best_acc_l, best_epoch_l = best_acc.cpu().tolist(), best_epoch.cpu().tolist()

@@ -15,6 +15,7 @@ from nets.data import Splits
 from nets.groups import get_group
 from nets.train.config import TrainConfig, TrainedRun, resolve_device
 from nets.train.runs import train_runs
+from nets.train.stacks import input_shape_of, model_dtype
 
 #: How ``tune_nu(search=None)`` walks the nu grid, per device type. ``"ascending"``
 #: trains one nu at a time (its seeds stacked), smallest first, and stops at the first
@@ -121,8 +122,12 @@ def tune_nu(
     n = min(int(n_si_samples), len(splits.val))
     x, y = splits.val.x[:n].to(dev), splits.val.y[:n].to(dev)
 
+    def images_for(model: torch.nn.Module) -> torch.Tensor:  # x in the dtype and layout the model trained on
+        return x.to(model_dtype(model, base.key())).reshape(n, *input_shape_of(model, tuple(x.shape[1:])))
+
     def measure(runs: list[TrainedRun]) -> tuple[float, float]:
-        si = float(np.mean([float(metrics.saliency_invariance(r.model, x, y, group, **si_kwargs)) for r in runs]))
+        si = float(np.mean([float(metrics.saliency_invariance(r.model, images_for(r.model), y, group, **si_kwargs))
+                            for r in runs]))
         return si, float(np.mean([r.best_val_accuracy for r in runs]))
 
     k = len(seeds)

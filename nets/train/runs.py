@@ -43,10 +43,15 @@ def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack:
     """Check ``config``'s model on two training samples, shaped as it takes them, in its dtype
     (:func:`~nets.train.stacks.check_model_output`), and on one where the last batch of an epoch
     feeds it one sample alone (DA and WT with ``n_train % batch_size == 1``; IR feeds that sample's
-    whole orbit), which BatchNorm in training mode refuses. Returns whether it can train stacked
+    whole orbit), which BatchNorm in training mode refuses; and refuse a factory whose models of two
+    calls share parameters (it returns one module object, so every run would be the same model). Returns whether it can train stacked
     (:func:`~nets.train.stacks.can_stack`; ``False`` when ``stack`` is off) and the dtype it trains
     in (:func:`~nets.train.stacks.model_dtype`)."""
     model = init_model(config, 0, factory)
+    other = init_model(config, 1, factory)
+    if {id(p) for p in model.parameters()} & {id(p) for p in other.parameters()}:
+        raise ValueError(f"{config.key()}: the factory's models share parameters from one call to the next (the same "
+                         f"module object?); it must build a new model each call, e.g. return Net(), not a global one")
     dtype = model_dtype(model, config.key())
     if precision != "fp32" and dtype != torch.float32:
         raise ValueError(f"{config.key()}: precision {precision!r} autocasts a float32 model; this one is {dtype}")
@@ -141,8 +146,6 @@ def train_runs(
     if stack is None:
         stack = AUTO_STACK.get(dev.type, True)
     rdir = precision_dir(run_dir, precision) if run_dir is not None else None
-    if rdir is not None:
-        make_folder(rdir)
     if len(splits.val) == 0 or len(splits.train) == 0:
         raise ValueError("train_runs needs non-empty train and val splits")
     in_shape = (int(splits.train.x.shape[-2]), int(splits.train.x.shape[-1]))
@@ -182,6 +185,8 @@ def train_runs(
                                          else _checked_model(m.config, fn, splits, stack, precision))
         k = (sk, m.start_epoch) if stackable[sk] else (i,)
         groups.setdefault(k, []).append((i, m))
+    if rdir is not None and groups:  # after every check: a refused call leaves no folder behind
+        make_folder(rdir)
     data_cache: dict[tuple[str, torch.dtype], tuple[OrbitData, OrbitData]] = {}
     for grp in groups.values():
         size = max_stack or len(grp)

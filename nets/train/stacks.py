@@ -91,8 +91,12 @@ def input_shape_of(model: nn.Module, sample_shape: tuple[int, ...]) -> tuple[int
     values as ``sample_shape``, same last two axes, on which the group acts), else ``sample_shape``."""
     shape = tuple(int(d) for d in getattr(model, "input_shape", sample_shape))
     if math.prod(shape) != math.prod(sample_shape) or shape[-2:] != tuple(sample_shape[-2:]):
+        more = (f"; for a model on {shape[0]} channels of these images, declare input_shape "
+                f"{(math.prod(sample_shape[:-2]), *shape[-2:])} and repeat the channel in its forward "
+                f"(x.expand(-1, {shape[0]}, -1, -1))" if shape[-2:] == tuple(sample_shape[-2:]) and len(shape) == 3
+                and math.prod(sample_shape[:-2]) == 1 else "")
         raise ValueError(f"model.input_shape {shape} does not fit data samples of shape {tuple(sample_shape)} "
-                         f"(same number of values and the same last two axes needed)")
+                         f"(same number of values and the same last two axes needed){more}")
     return shape
 
 
