@@ -105,7 +105,8 @@ def test_a_factory_for_configs_that_all_train_the_paper_mlp_is_refused():
 
 def test_a_group_that_does_not_fit_a_later_config_is_refused_before_the_first_config_trains():
     trained = []
-    refused("divisible", [TrainConfig(method="DA", **BASE), TrainConfig(method="DA", **{**BASE, "group": "t5"})],
+    refused("net-t5-DA-e1-bs16-c4: .*divisible",
+            [TrainConfig(method="DA", **BASE), TrainConfig(method="DA", **{**BASE, "group": "t5"})],
             model_fn=lambda c: Net(), on_epoch_end=trained.append)
     assert trained == []
 

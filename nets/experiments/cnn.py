@@ -111,7 +111,8 @@ def cnn_model(profile: Profile) -> CNNModel:
     (``python -m nets cnn --model``; :func:`nets.model_spec.load_factory`, whose one-line
     :class:`~nets.model_spec.ModelSpecError` it raises). Such a model takes its inputs in the layout
     its ``input_shape`` attribute declares (else as stored, ``(M, 36, 36)``), in training and in every
-    measure (:func:`nets.image_layout.image_layout`: its checkpoints hold it under ``inner.``), and
+    measure (:func:`nets.image_layout.image_layout`: the checkpoints of one that declares
+    ``input_shape`` hold it under ``inner.``), and
     returns 9 logits; WT pools its first layer when it has ``first_layer`` / ``after_first_layer``,
     else its logits. Its weights must be float32, as the experiment's images are."""
     if profile.model is None:

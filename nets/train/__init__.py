@@ -11,7 +11,8 @@ any model), :mod:`~nets.train.loop` (the epoch loop), :mod:`~nets.train.runs` (:
 
 Any model. ``TrainConfig(model="name")`` with ``train_runs(..., model_fn=f)`` trains the model
 ``f(config)`` with DA, WT or IR (see :mod:`~nets.train.stacks` and :mod:`~nets.train.pooling`,
-and docs/trainer.md); ``model="mlp"`` (the default) is the paper's MLP.
+and docs/trainer.md), in the dtype of its parameters (float32 or float64,
+:func:`~nets.train.stacks.model_dtype`); ``model="mlp"`` (the default) is the paper's MLP.
 
 * ``DA``: the plain :class:`~nets.models.MLP` trained with data augmentation, a
   uniformly random group element per sample per epoch.

@@ -155,7 +155,10 @@ def train_runs(
                          f"{PAPER_MODEL!r}); name your model, e.g. TrainConfig(model='mycnn', ...)")
     factories = {c.key(): _factory(c, model_fn) for c in configs}
     for c in configs:  # every config's checks before any run trains, not when its turn comes
-        get_group(c.group).check_shape(*in_shape)
+        try:
+            get_group(c.group).check_shape(*in_shape)
+        except ValueError as e:
+            raise ValueError(f"{c.key()}: {e}") from None
         if factories[c.key()] is None and splits.train.x.ndim != 3:
             raise ValueError(f"{c.key()}: the paper MLP takes images (N, H, W), got {tuple(splits.train.x.shape)}")
 
