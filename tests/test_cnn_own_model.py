@@ -135,6 +135,8 @@ def test_the_results_record_your_model_and_its_checkpoints_are_its_own(own):
     assert cnn["model"]["factory"] == SPEC and cnn["model"]["class"] == "own_models_for_cnn.Split"
     assert cnn["model"]["parameters"] == 4 * 25 + 4 + 4 * 9 + 9
     assert cnn["meta"]["profile"]["model"] == SPEC
+    recorded = cnn["table1"]["groups"]["r4"]["methods"]["DA"]["config"]
+    assert recorded["model"] == spec_model_name(SPEC) and "hidden" not in recorded and "n_hidden_layers" not in recorded
     names = {p.name for p in (folder / "checkpoints").glob("*.pt")}
     assert names and all(n.startswith(spec_model_name(SPEC) + "-") for n in names)
 

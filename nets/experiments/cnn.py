@@ -94,6 +94,11 @@ def build_cnn(config: TrainConfig) -> SmallCNN:
     return SmallCNN(config.n_classes)
 
 
+#: ``TrainConfig`` fields that size the paper's MLP only: left out of the configs that ``cnn.json``
+#: records for a ``--model`` of your own (the SmallCNN's records keep them, as committed).
+MLP_ONLY_FIELDS = ("hidden", "n_hidden_layers")
+
+
 @dataclass(frozen=True)
 class CNNModel:
     """The model the CNN experiment trains: ``name`` (``TrainConfig.model``, the prefix of its run
@@ -206,6 +211,9 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
         for m, rs in models[g].items():
             methods[m] = summarize(rs[0].config, [evaluate(r, splits, g, prof, dev) for r in rs])
             methods[m].update(engine=rs[0].engine, wt_pooling=rs[0].wt_pooling)
+            if profile.model is not None:  # the paper MLP's sizes, which your model does not have
+                for field in MLP_ONLY_FIELDS:
+                    methods[m]["config"].pop(field, None)
         table1[g] = {"methods": methods, "nu_selection": selection}
         spectral[g] = {"models": {key: spectral_entry(models[g][m], x_sigma, test, get_group(g), dev)
                                   for key, m in (("DA", "DA"), ("IR-logit", "IR"))},
