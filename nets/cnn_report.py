@@ -58,16 +58,15 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
               f"WT averages the whole model's logits over the orbit ({', '.join(pooling)}; it has no first_layer / "
               f"after_first_layer): invariant by construction, not the paper's first-layer weight tying, so claim 1 "
               f"checks only that construction")
-        name = "Your model"
+        title, name, whose = "## Claims 1-5 on your model\n", "Your model", "Your model's"
     else:
         what = (f"a small CNN (`{model.get('class')}`: 3x3 convolutions with {model.get('channels')} channels, "
                 f"strides {model.get('strides')}, global average pooling, a linear head; "
                 f"{model.get('parameters'):,} parameters against the MLP's 233,225)")
         wt = f"WT pools the first layer over the orbit ({', '.join(model.get('wt_pooling') or [])})"
-        name = "CNN"
-    whose = "Your model's" if name == "Your model" else "The CNN's"
+        title, name, whose = "## Claims 1-5 on a CNN\n", "CNN", "The CNN's"
     thresholds = "Same thresholds as above" if mlp_results else "The thresholds are the MLP's (`nets.verdicts`)"
-    lines = ["## Claims 1-5 on your model\n" if model.get("factory") else "## Claims 1-5 on a CNN\n",
+    lines = [title,
              f"The paper's claims checked on {what}, trained as the MLP is "
              f"(Adam 8e-4, batch 512, best validation orbit accuracy) for {sizes.get('epochs')} epochs "
              f"({sizes.get('why')}), seeds {meta.get('seeds')}. {wt}; IR is the logit form with nu tuned to validation "

@@ -32,6 +32,7 @@ __all__ = [
     "check_chunk_size",
     "check_finite_nonempty",
     "check_floating",
+    "on_meta_device",
     "check_images",
     "check_reduction",
     "check_samplewise",
@@ -175,6 +176,12 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     check_samplewise(model, x)
 
 
+def on_meta_device(model: nn.Module) -> bool:
+    """Whether any parameter or buffer of ``model`` is on the meta device (a shape without values):
+    refused by the measures (:func:`check_model`) and by the trainer (:func:`nets.train.stacks.model_dtype`)."""
+    return any(t.is_meta for t in [*model.parameters(), *model.buffers()])
+
+
 def _check_module(model: nn.Module, x: torch.Tensor) -> None:
     bad = _batch_dependent_modules(model)
     if bad:
@@ -182,7 +189,7 @@ def _check_module(model: nn.Module, x: torch.Tensor) -> None:
                else "model.eval() cannot fix it: give the normalization running statistics")
         raise ValueError(f"model outputs depend on the rest of the batch or on chance: "
                          f"{', '.join(what for what, _ in bad[:3])}{' ...' if len(bad) > 3 else ''}; {fix}")
-    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+    if on_meta_device(model):
         raise ValueError("the model's tensors are on the meta device (shapes without values); load or "
                          "initialise its weights first (e.g. model.to_empty(device='cpu') and a state dict)")
     p = next((t for t in model.parameters() if t.is_floating_point()), None)
@@ -208,9 +215,9 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     edits its input in place. A model that refuses the probe or returns malformed or non-finite
     logits passes it: the measure's own call then reports that with the batch it built
     (:func:`model_logits`)."""
-    first = x[:1].detach().clone()
-    pair = x[:2].detach().clone() if x.shape[0] >= 2 else torch.cat([first, 0.5 * first.flip(-1, -2)])
-    given = pair.clone()
+    first = x[:1].detach()
+    pair = x[:2].detach() if x.shape[0] >= 2 else torch.cat([first, 0.5 * first.flip(-1, -2)])
+    given = pair.clone()  # the model gets copies only: x is never handed to it
     try:
         with torch.no_grad():
             a = model_logits(model, given)

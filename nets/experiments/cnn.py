@@ -44,6 +44,7 @@ from nets.groups import get_group
 from nets.image_layout import image_layout
 from nets.model_spec import ModelSpecError, load_factory, spec_model_name
 from nets.train import TrainConfig, resolve_device, train_runs
+from nets.train.stacks import model_dtype
 
 __all__ = ["CNNSizes", "CNN_SIZES", "MODEL_NAME", "CNNModel", "build_cnn", "cnn_model", "cnn_profile", "cnn_sizes",
            "recorded_sizes", "run_cnn"]
@@ -126,7 +127,10 @@ def cnn_model(profile: Profile) -> CNNModel:
             "strides": list(CNN_STRIDES), "parameters": sum(p.numel() for p in SmallCNN().parameters())})
     spec = profile.model
     probe = load_factory(spec)
-    dtype = next((p.dtype for p in probe.parameters() if p.is_floating_point()), torch.float32)
+    try:
+        dtype = model_dtype(probe, spec)  # the trainer's rule (meta and half-precision weights refused)
+    except ValueError as e:
+        raise ModelSpecError(str(e)) from None
     if dtype != torch.float32:
         raise ModelSpecError(f"--model {spec} builds {dtype} weights; the experiment measures in float32, as the "
                              f"SmallCNN: build it in float32 (nets.train.train_runs trains a float64 model from Python)")
@@ -219,8 +223,9 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
                                   for key, m in (("DA", "DA"), ("IR-logit", "IR"))},
                        "nu_selections": {"logit": selection}}
     drift = drift_results(models, nus, prof, dev)
+    pooling = sorted({m["WT"][0].wt_pooling for m in models.values()})
     body = {
-        "model": {**own.record, "wt_pooling": sorted({m["WT"][0].wt_pooling for m in models.values()})},
+        "model": {**own.record, "wt_pooling": pooling},
         "cnn_sizes": {"profile": prof.name, **asdict(sizes)},
         "protocol": {
             "training": "Adam lr 8e-4, batch size 512, best validation orbit accuracy epoch kept; "
@@ -228,7 +233,7 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
             "WT": ("first-layer group pooling: after_first_layer(max_g relu(conv1(g x))), as the paper's WT."
                    if profile.model is None else "group pooling as nets.train.wt_pooling_of chooses for the model "
                    "(its first layer where it has first_layer / after_first_layer, else its logits): "
-                   + ", ".join(sorted({m["WT"][0].wt_pooling for m in models.values()})) + "."),
+                   + ", ".join(pooling) + "."),
             "IR": f"logit form, nu tuned on validation SI >= {prof.si_target}, ascending search over "
                   f"{list(sizes.nu_grid)}.",
             "measures": "as table1.json, drift.json and spectral.json (DA and IR-logit only) of the MLP; "

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from nets.measure_inputs import raised
+from nets.measure_inputs import on_meta_device, raised
 from nets.stacked import StackedMLP
 from nets.train.batches import OrbitData
 from nets.train.config import TrainConfig, stream_seed
@@ -76,7 +76,7 @@ def model_dtype(model: nn.Module, key: str) -> torch.dtype:
     none): the images are cast to it. Raises a one-line ``ValueError`` naming run ``key`` for
     parameters or buffers on the meta device (shapes without values) or a dtype not in
     :data:`TRAINABLE_DTYPES`."""
-    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+    if on_meta_device(model):
         raise ValueError(f"{key}: the model's tensors are on the meta device (shapes without values); the factory "
                          f"must build real weights (or call to_empty(device='cpu') and initialise them)")
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
