@@ -67,13 +67,15 @@ class MissingCNNResults(ResultsFileError):
 class ScalePlan:
     """What to measure: the ``profile`` the models were trained with, per group ``{key: (config,
     source entry, source file)}``, the source files' results by name, the model factory
-    (``None``: the paper's MLP) and a sentence on the models for the protocol."""
+    (``None``: the paper's MLP), a sentence on the models for the protocol and the models'
+    ``TrainConfig.model`` (the prefix of their run keys)."""
 
     profile: Profile
     configs: dict[str, dict[str, tuple]]
     sources: dict[str, dict]
     model_fn: Callable | None
     models: str
+    model_name: str = "mlp"
 
 
 def scale_measures(model, x: torch.Tensor) -> dict[str, float]:
@@ -143,7 +145,7 @@ def cnn_plan(profile: Profile, results_root=None) -> ScalePlan:
     configs = {g: model_configs(prof, g, cnn["spectral"], source="cnn.json", model=own.name) for g in prof.groups}
     return ScalePlan(prof, configs, {"cnn.json": cnn}, own.factory,
                      "the CNN's DA and IR (logit form) at the nu cnn.json chose, loaded from the checkpoints, "
-                     "never trained.")
+                     "never trained.", own.name)
 
 
 def _entry(cfg: TrainConfig, source_entry: dict, source: str, runs: list[TrainedRun], x: torch.Tensor,

@@ -26,7 +26,6 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from nets.experiments.common import checkpoint_dir, metadata, read_json, result_path, trained_precision, write_json
-from nets.experiments.cnn import cnn_model
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import Profile
 from nets.experiments.scale import cnn_plan
@@ -116,9 +115,8 @@ def table1_source(profile: Profile, results_root=None, model: str = "mlp") -> Ta
     if model == "cnn":
         plan = cnn_plan(profile, results_root)
         t1 = plan.sources["cnn.json"]["table1"]["groups"]
-        own = cnn_model(plan.profile)
-        return Table1Source(plan.profile, {g: t1[g] for g in plan.profile.groups}, own.name, own.factory, "cnn.json",
-                            trained_precision(plan.sources))
+        return Table1Source(plan.profile, {g: t1[g] for g in plan.profile.groups}, plan.model_name, plan.model_fn,
+                            "cnn.json", trained_precision(plan.sources))
     if model != "mlp":
         raise ValueError(f"unknown model {model!r}; known: {', '.join(OUTPUTS)}")
     path = result_path(profile, "table1", results_root)
