@@ -26,8 +26,12 @@ script adds them up:
   that training; ``drift``, ``tsne`` and ``saliency`` only load checkpoints.
 
 Nothing is timed here; the numbers are the sweep's own records. Every
-checkpoint in the folder is counted, including the nu values the search tried
-and did not choose.
+checkpoint of the profile's protocol is counted, including the nu values the
+search tried and did not choose. A checkpoint of another experiment that shares
+the folder (a model other than the paper's MLP, as ``cnn`` / ``scale --model
+cnn`` train; another epoch count; an IR form outside the profile's nu grids, as
+``centered`` trains) is listed apart, under ``beyond_protocol``, and left out of
+the totals; FLOPs are counted for the paper's MLP only.
 """
 
 from __future__ import annotations
@@ -51,13 +55,27 @@ from nets.experiments.common import (EXPERIMENTS, git_commit, provenance, result
                                      versions, write_json)
 from nets.experiments.profiles import Profile, get_profile  # noqa: E402
 from nets.groups import get_group  # noqa: E402
+from nets.train import PAPER_MODEL  # noqa: E402
 
 
-def config_label(cfg: dict) -> str:
-    """``r4 IR logit nu=10``, ``t3 DA``: one configuration of the sweep."""
-    if cfg["method"] == "IR":
-        return f"{cfg['group']} IR {cfg['regularizer']} nu={cfg['nu']:g}"
-    return f"{cfg['group']} {cfg['method']}"
+def in_protocol(cfg: dict, profile: Profile) -> bool:
+    """Whether a checkpoint's configuration is one the profile's protocol trains: the paper's
+    MLP, the profile's epochs, and for IR a form the profile has a nu grid for."""
+    return (cfg.get("model", PAPER_MODEL) == PAPER_MODEL and int(cfg["epochs"]) == profile.epochs
+            and (cfg["method"] != "IR" or cfg.get("regularizer") in dict(profile.nu_grids)))
+
+
+def config_label(cfg: dict, profile: Profile | None = None) -> str:
+    """``r4 IR logit nu=10``, ``t3 DA``: one configuration of the sweep; another model than the
+    paper's MLP is named first (``cnn r4 DA``), and epochs other than the profile's last
+    (``... (6 epochs)``)."""
+    label = f"{cfg['group']} IR {cfg['regularizer']} nu={cfg['nu']:g}" if cfg["method"] == "IR" \
+        else f"{cfg['group']} {cfg['method']}"
+    if cfg.get("model", PAPER_MODEL) != PAPER_MODEL:
+        label = f"{cfg['model']} {label}"
+    if profile is not None and int(cfg["epochs"]) != profile.epochs:
+        label += f" ({cfg['epochs']} epochs)"
+    return label
 
 
 def config_order(cfg: dict) -> tuple:
@@ -75,11 +93,14 @@ def checkpoint_runs(run_dir: Path, profile: Profile) -> list[dict]:
         cfg = ck["config"]
         G = get_group(cfg["group"]).order
         epochs = int(ck["epoch"])
+        mlp = cfg.get("model", PAPER_MODEL) == PAPER_MODEL  # the FLOP model is the MLP's
         per_epoch = profile.n_train * train_flops(cfg["method"], G, executed=True) \
             + profile.n_val * validation_flops(cfg["method"], G)
-        runs.append({"file": path.name, "label": config_label(cfg), "seed": int(ck["seed"]),
+        runs.append({"file": path.name, "label": config_label(cfg, profile), "seed": int(ck["seed"]),
                      "epochs": epochs, "finished": bool(ck["finished"]), "wall_time_s": float(ck["wall_time_s"]),
-                     "stack_size": int(ck.get("stack_size", 1)), "gflop": epochs * per_epoch / 1e9})
+                     "stack_size": int(ck.get("stack_size", 1)),
+                     "gflop": epochs * per_epoch / 1e9 if mlp else None,
+                     "in_protocol": in_protocol(cfg, profile)})
     return runs
 
 
@@ -93,14 +114,14 @@ def by_config(runs: list[dict], matmul_gflops: float | None) -> dict[str, dict]:
         c["epochs"] += r["epochs"]
         c["finished"] += r["finished"]
         c["wall_time_s"] += r["wall_time_s"]
-        c["gflop"] += r["gflop"]
+        c["gflop"] = None if c["gflop"] is None or r["gflop"] is None else c["gflop"] + r["gflop"]
     for c in out.values():
         _rate(c, matmul_gflops)
     return dict(out)
 
 
 def _rate(c: dict, matmul_gflops: float | None) -> None:
-    c["gflop_per_s"] = c["gflop"] / c["wall_time_s"] if c["wall_time_s"] > 0 else None
+    c["gflop_per_s"] = c["gflop"] / c["wall_time_s"] if c["gflop"] is not None and c["wall_time_s"] > 0 else None
     c["pct_of_matmul"] = (100 * c["gflop_per_s"] / matmul_gflops
                           if matmul_gflops and c["gflop_per_s"] is not None else None)
 
@@ -122,28 +143,38 @@ def experiments(results_dir: Path) -> dict[str, dict]:
 
 
 def sweep_time(results_dir: Path, profile: Profile, matmul_gflops: float | None = None) -> dict:
-    """Everything above as one JSON-able dict."""
-    runs = checkpoint_runs(results_dir / "checkpoints", profile)
-    configs = by_config(runs, matmul_gflops)
+    """Everything above as one JSON-able dict: the protocol's runs in ``training_total`` /
+    ``training_by_config`` / ``runs``, the folder's other checkpoints in ``beyond_protocol``."""
+    every = checkpoint_runs(results_dir / "checkpoints", profile)
+    runs = [r for r in every if r.pop("in_protocol")]
+    others = [r for r in every if r not in runs]
     total = {"runs": len(runs), "finished": sum(r["finished"] for r in runs),
              "wall_time_s": sum(r["wall_time_s"] for r in runs), "gflop": sum(r["gflop"] for r in runs)}
     _rate(total, matmul_gflops)
     return {"results_dir": str(results_dir), "profile": profile.name, "matmul_gflops": matmul_gflops,
-            "training_total": total, "training_by_config": configs, "experiments": experiments(results_dir),
-            "runs": runs}
+            "training_total": total, "training_by_config": by_config(runs, matmul_gflops),
+            "experiments": experiments(results_dir), "runs": runs,
+            "beyond_protocol": {"training_by_config": by_config(others, matmul_gflops), "runs": others}}
 
 
 def table(res: dict) -> str:
     rows = list(res["training_by_config"].items()) + [("total", res["training_total"])]
-    w = max([28] + [len(label) for label, _ in rows])
+    others = res["beyond_protocol"]["training_by_config"]
+    w = max([28] + [len(label) for label in [*dict(rows), *others]])
     lines = [f"{'configuration':<{w}} {'seeds':>5} {'epochs':>7} {'done':>4} {'time (min)':>10} "
              f"{'TFLOP':>7} {'GFLOP/s':>8} {'% matmul':>8}"]
     for label, c in rows:
         seeds = len(c["seeds"]) if "seeds" in c else c["runs"]
         pct = f"{c['pct_of_matmul']:.0f}" if c.get("pct_of_matmul") is not None else "-"
         rate = f"{c['gflop_per_s']:.1f}" if c.get("gflop_per_s") is not None else "-"
+        tflop = f"{c['gflop'] / 1e3:.1f}" if c["gflop"] is not None else "-"
         lines.append(f"{label:<{w}} {seeds:>5} {c['epochs'] if 'epochs' in c else '':>7} {c['finished']:>4} "
-                     f"{c['wall_time_s'] / 60:>10.1f} {c['gflop'] / 1e3:>7.1f} {rate:>8} {pct:>8}")
+                     f"{c['wall_time_s'] / 60:>10.1f} {tflop:>7} {rate:>8} {pct:>8}")
+    if others:
+        lines.append(f"\nbeyond the {res['profile']} protocol (other experiments' checkpoints in the folder; "
+                     "not in the total):")
+        lines += [f"{label:<{w}} {len(c['seeds']):>5} {c['epochs']:>7} {c['finished']:>4} "
+                  f"{c['wall_time_s'] / 60:>10.1f}" for label, c in others.items()]
     lines.append("")
     for name, e in res["experiments"].items():
         pending = f" (pending: {', '.join(e['pending_groups'])})" if e["pending_groups"] else ""

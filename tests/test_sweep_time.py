@@ -16,8 +16,11 @@ from benchmarks.sweep_time import main, sweep_time  # noqa: E402
 from nets.experiments.profiles import PROFILES  # noqa: E402
 
 
-def _checkpoint(path, *, method, group, seed, epoch, wall, regularizer="logit", nu=1.0, finished=True):
-    cfg = {"method": method, "group": group, "regularizer": regularizer, "nu": nu, "epochs": 300}
+def _checkpoint(path, *, method, group, seed, epoch, wall, regularizer="logit", nu=1.0, finished=True,
+                epochs=300, model=None):
+    cfg = {"method": method, "group": group, "regularizer": regularizer, "nu": nu, "epochs": epochs}
+    if model is not None:
+        cfg["model"] = model
     torch.save({"config": cfg, "seed": seed, "epoch": epoch, "finished": finished, "wall_time_s": wall,
                 "stack_size": 2}, path)
 
@@ -91,3 +94,28 @@ def test_cli_writes_the_json(sweep_dir, tmp_path, capsys):
     assert main([str(sweep_dir), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["training_total"]["runs"] == 6
     assert "r4 DA" in capsys.readouterr().out
+
+
+def test_other_experiments_checkpoints_are_listed_apart_and_left_out_of_the_total(sweep_dir):
+    run_dir = sweep_dir / "checkpoints"
+    _checkpoint(run_dir / "cnn-r4-DA-e6-seed0.pt", method="DA", group="r4", seed=0, epoch=6, wall=30.0,
+                epochs=6, model="cnn")
+    _checkpoint(run_dir / "r4-IR-centered_normalized_logit-nu150-seed0.pt", method="IR", group="r4", seed=0,
+                epoch=300, wall=50.0, regularizer="centered_normalized_logit", nu=150.0)
+    _checkpoint(run_dir / "r4-DA-e6-seed0.pt", method="DA", group="r4", seed=0, epoch=6, wall=5.0, epochs=6)
+    res = sweep_time(sweep_dir, PROFILES["paper"], matmul_gflops=100.0)
+    assert res["training_total"]["runs"] == 6 and res["training_total"]["wall_time_s"] == pytest.approx(660.0)
+    others = res["beyond_protocol"]["training_by_config"]
+    assert list(others) == ["cnn r4 DA (6 epochs)", "r4 DA (6 epochs)",
+                            "r4 IR centered_normalized_logit nu=150"]
+    assert others["cnn r4 DA (6 epochs)"]["gflop"] is None  # the FLOP model is the paper MLP's
+    assert others["cnn r4 DA (6 epochs)"]["gflop_per_s"] is None
+    assert others["r4 DA (6 epochs)"]["gflop"] > 0
+
+
+def test_the_table_names_the_checkpoints_beyond_the_protocol(sweep_dir, capsys):
+    _checkpoint(sweep_dir / "checkpoints" / "cnn-t3-DA-e6-seed0.pt", method="DA", group="t3", seed=0, epoch=6,
+                wall=30.0, epochs=6, model="cnn")
+    assert main([str(sweep_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "beyond the paper protocol" in out and "cnn t3 DA (6 epochs)" in out
