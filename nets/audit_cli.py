@@ -1,8 +1,10 @@
-"""``python -m nets audit``: audit your own model on Transforming-MNIST / -FMNIST test images.
+"""``python -m nets audit``: audit your own model on Transforming-MNIST / -FMNIST test images, or on yours.
 
     python -m nets audit --model PKG.MODULE:FACTORY [--weights FILE.pt] --dataset mnist|fmnist
                          --group r4|t3|d4|... --n 1000 --out DIR [--channels 0|1|3]
                          [--baseline PKG.MODULE:FACTORY [--baseline-weights FILE.pt]]
+    python -m nets audit --model PKG.MODULE:FACTORY [--weights FILE.pt] --images FILE.pt|FILE.npz
+                         --group r4|t3|d4|... [--n N] --out DIR [--baseline ...]
 
 ``FACTORY()`` (called with no arguments) builds the model; ``--weights`` loads a state dict
 saved with ``torch.save(model.state_dict(), FILE)`` (or one of this project's checkpoints,
@@ -10,7 +12,10 @@ whose ``"best_state"`` is used) with ``torch.load(..., weights_only=True)``. The
 in eval mode (the output says so), so batch normalization uses its running statistics. The
 first ``--n`` test images (36 x 36, normalized) reach the model as ``(N, 1, 36, 36)`` by
 default; ``--channels 0`` gives ``(N, 36, 36)``, ``--channels 3`` repeats the image on three
-channels ``(N, 3, 36, 36)``. Prints the table of :meth:`nets.auditing.AuditResult.to_markdown` and
+channels ``(N, 3, 36, 36)``. ``--images`` takes your own labelled images instead, ``x (N, *C, H, W)``
+floating point and normalized as the model was trained, ``y (N,)`` integer labels, saved as
+``torch.save({"x": x, "y": y}, FILE.pt)`` or ``numpy.savez(FILE.npz, x=x, y=y)``
+(:mod:`nets.image_file`; the first ``--n``, default all, are used as stored). Prints the table of :meth:`nets.auditing.AuditResult.to_markdown` and
 writes ``audit.json``, ``audit.png`` and ``audit.pdf`` into ``DIR`` (each atomically, :func:`nets.results_io.write_bytes`).
 With ``--baseline``, the model (B) is also compared with that baseline model (A) on the same images
 (:func:`nets.audit_compare.compare_samples`: B - A or B / A per measure, paired bootstrap intervals
@@ -33,6 +38,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from nets.image_file import file_sha256, load_images
 from nets.model_spec import load_factory, load_weights, one_line
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, write_bytes
 
@@ -69,11 +75,18 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="PKG.MODULE:FACTORY",
                    help="importable factory returning the nn.Module (called with no arguments)")
     p.add_argument("--weights", default=None, metavar="FILE.pt", help="state dict (torch.save(model.state_dict()))")
-    p.add_argument("--dataset", choices=("mnist", "fmnist"), default="mnist")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--dataset", choices=("mnist", "fmnist"), default=None,
+                        help="this project's test images (default mnist)")
+    source.add_argument("--images", default=None, metavar="FILE.pt|FILE.npz",
+                        help='your labelled images: torch.save({"x": x, "y": y}, FILE) or numpy.savez(FILE, x=x, y=y), '
+                             "x (N, *C, H, W) float, normalized as the model was trained, y (N,) int")
     p.add_argument("--group", required=True, help="r4, r2, t3, d4, t<n>, t<n>y")
-    p.add_argument("--n", type=int, default=1000, help="test samples (default %(default)s)")
-    p.add_argument("--channels", type=int, choices=(0, 1, 3), default=1,
-                   help="0: (N, 36, 36); 1: (N, 1, 36, 36) (default); 3: (N, 3, 36, 36), the image repeated")
+    p.add_argument("--n", type=int, default=None,
+                   help="the first N samples (default 1000 of --dataset, every image of --images)")
+    p.add_argument("--channels", type=int, choices=(0, 1, 3), default=None,
+                   help="--dataset images as 0: (N, 36, 36); 1: (N, 1, 36, 36) (default); 3: (N, 3, 36, 36), "
+                        "the image repeated")
     p.add_argument("--out", required=True, metavar="DIR", help="where audit.json, audit.png, audit.pdf go")
     p.add_argument("--n-steps", type=int, default=50, help="integrated-gradients steps for SI (default %(default)s)")
     p.add_argument("--si-samples", type=int, default=None, help="SI on the first this many samples (default all)")
@@ -137,10 +150,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   ("cpu" if args.device == "auto" else args.device))
         except RuntimeError as e:  # "gpu", "cuda:x": torch names the device types it knows
             raise AuditError(f"--device {args.device} is not a device: {one_line(e)}") from None
+        if args.images and args.channels is not None:
+            raise AuditError("--channels shapes --dataset images; --images are used as stored in the file")
         model = _ready(args.model, args.weights, device, args.device)
         baseline = (_ready(args.baseline, args.baseline_weights, device, args.device, "--baseline")
                     if args.baseline else None)
-        x, y = audit_images(args.dataset, args.n, args.channels)
+        if args.images:
+            dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+            x, y = load_images(args.images, args.n, dtype)
+            images_sha256 = file_sha256(args.images)
+        else:
+            x, y = audit_images(args.dataset or "mnist", 1000 if args.n is None else args.n,
+                                1 if args.channels is None else args.channels)
         x, y = x.to(device), y.to(device)
         sizes = dict(n_steps=args.n_steps, si_samples=args.si_samples, sigma_samples=args.sigma_samples)
         boot = dict(n_resamples=args.n_resamples, seed=args.seed)
@@ -155,11 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             comparison = compare_samples(base, result.samples, args.group, names=names,
                                          input_shape=tuple(x.shape), **boot,
                                          settings={"n_steps": args.n_steps, "include_identity": False})
-    except ValueError as e:  # AuditError and every measure's one-line ValueError
+    except ValueError as e:  # AuditError, ImageFileError and every measure's one-line ValueError
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
-    result.settings["source"] = {"model": args.model, "weights": args.weights, "dataset": args.dataset,
-                                 "split": "test", "channels": args.channels, "eval_mode": True,
+    if args.images:
+        data = {"images": args.images, "images_sha256": images_sha256}
+    else:
+        data = {"dataset": args.dataset or "mnist", "split": "test",
+                "channels": 1 if args.channels is None else args.channels}
+    result.settings["source"] = {"model": args.model, "weights": args.weights, **data, "eval_mode": True,
                                  "device": str(device)}
     result.settings["provenance"] = run_provenance(
         device=str(device), started=started,

@@ -176,7 +176,7 @@ def test_the_subcommand_plugs_into_another_parser():
     parser = argparse.ArgumentParser(prog="python -m nets")
     audit_cli.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["audit", "--model", "m:f", "--group", "d4", "--channels", "3", "--out", "o"])
-    assert (args.command, args.model, args.group, args.channels, args.n) == ("audit", "m:f", "d4", 3, 1000)
+    assert (args.command, args.model, args.group, args.channels, args.n) == ("audit", "m:f", "d4", 3, None)
 
 
 def test_a_baseline_is_compared_on_the_same_images_with_paired_intervals(tmp_path, user_module):

@@ -1,0 +1,159 @@
+"""``python -m nets audit --images FILE``: your own labelled images of any shape ``(N, *C, H, W)``,
+from a ``.pt`` or ``.npz`` file, audited as the Python API audits the same tensors; a bad file is one
+line on stderr, exit status 2, and nothing written."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from nets import audit, audit_cli
+from nets.image_file import ImageFileError, file_sha256, load_images
+
+MODELS = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+    def rgb_cnn():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                             nn.Linear(24, 10))
+''')
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    d = tmp_path / "usermods"
+    d.mkdir()
+    (d / "user_models_for_images.py").write_text(MODELS)
+    monkeypatch.syspath_prepend(str(d))
+    sys.modules.pop("user_models_for_images", None)
+    return d
+
+
+@pytest.fixture
+def images():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(12, 3, 20, 20, generator=g), torch.randint(0, 10, (12,), generator=g)
+
+
+def run_main(out, *args):
+    return audit_cli.main(["--model", "user_models_for_images:rgb_cnn", "--group", "r4", "--n-steps", "2",
+                           "--n-resamples", "100", "--out", str(out), *args])
+
+
+def test_a_pt_file_and_an_npz_file_of_the_same_images_load_alike(tmp_path, images):
+    x, y = images
+    torch.save({"x": x, "y": y}, tmp_path / "a.pt")
+    np.savez(tmp_path / "a.npz", x=x.double().numpy(), y=y.numpy())  # numpy keeps float64
+    for name in ("a.pt", "a.npz"):
+        xl, yl = load_images(tmp_path / name)
+        assert xl.dtype == torch.float32 and torch.equal(xl, x) and torch.equal(yl, y)
+
+
+def test_n_takes_the_first_images_in_file_order(tmp_path, images):
+    x, y = images
+    torch.save({"x": x, "y": y}, tmp_path / "a.pt")
+    xl, yl = load_images(tmp_path / "a.pt", n=5)
+    assert torch.equal(xl, x[:5]) and torch.equal(yl, y[:5])
+
+
+def test_the_command_audits_the_file_as_the_api_audits_its_tensors(tmp_path, images, user_module):
+    import user_models_for_images as m
+
+    x, y = images
+    torch.save({"x": x, "y": y}, tmp_path / "imgs.pt")
+    out = tmp_path / "out"
+    assert run_main(out, "--images", str(tmp_path / "imgs.pt")) == 0
+    record = json.loads((out / "audit.json").read_text())
+    assert record["input_shape"] == [12, 3, 20, 20] and record["n_samples"] == 12
+    expected = audit(m.rgb_cnn().eval(), x, y, "r4", n_steps=2, n_resamples=100, seed=0).to_dict()
+    for name in ("LI", "DI", "SI", "accuracy"):
+        assert record["measures"][name] == expected["measures"][name], name
+    source = record["settings"]["source"]
+    assert source["images"] == str(tmp_path / "imgs.pt") and "dataset" not in source
+    assert source["images_sha256"] == file_sha256(tmp_path / "imgs.pt")
+
+
+def _write(tmp_path, case):
+    x, y = torch.randn(6, 3, 20, 20), torch.randint(0, 10, (6,))
+    path = tmp_path / "bad.pt"
+    if case == "no labels":
+        torch.save({"x": x}, path)
+    elif case == "integer images":
+        torch.save({"x": (x * 50 + 128).clamp(0, 255).to(torch.uint8), "y": y}, path)
+    elif case == "a label too few":
+        torch.save({"x": x, "y": y[:5]}, path)
+    elif case == "float labels":
+        torch.save({"x": x, "y": y.float()}, path)
+    elif case == "flat vectors":
+        torch.save({"x": x.flatten(1), "y": y}, path)
+    elif case == "a bare tensor":
+        torch.save(x, path)
+    elif case == "a pickled module":
+        torch.save({"x": torch.nn.Linear(2, 2), "y": y}, path)
+    elif case == "object arrays in npz":
+        path = tmp_path / "bad.npz"
+        np.savez(path, x=np.array([None] * 6, dtype=object), y=y.numpy())
+    elif case == "a text file":
+        path = tmp_path / "bad.npz"
+        path.write_text("not an archive")
+    elif case == "another suffix":
+        path = tmp_path / "bad.csv"
+        path.write_text("1,2,3")
+    elif case == "a missing file":
+        path = tmp_path / "missing.pt"
+    else:
+        raise AssertionError(case)
+    return path
+
+
+BAD_FILES = {
+    "no labels": r"needs arrays 'x' \(images\) and 'y' \(labels\); missing 'y', found \['x'\]",
+    "integer images": r"x has dtype torch.uint8; store floating-point images",
+    "a label too few": r"y must be one label per image, shape \(6,\), got \(5,\)",
+    "float labels": r"y must be integer class indices, got dtype torch.float32",
+    "flat vectors": r"x must be images \(N, \*C, H, W\), got shape \(6, 1200\)",
+    "a bare tensor": r"holds a Tensor, not a dict",
+    "a pickled module": r"cannot read it with torch.load\(weights_only=True\)",
+    "object arrays in npz": r"cannot read it as .npz without pickle",
+    "a text file": r"cannot read it as .npz without pickle",
+    "another suffix": r"use a .pt / .pth or .npz file, not '.csv'",
+    "a missing file": r"missing.pt does not exist",
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_a_bad_file_is_one_line_exit_two_and_nothing_written(case, tmp_path, user_module, capsys):
+    path = _write(tmp_path, case)
+    out = tmp_path / "out"
+    assert run_main(out, "--images", str(path)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --images ") and err.count("\n") == 1, err
+    assert re.search(BAD_FILES[case], err), err
+    assert not out.exists()
+
+
+def test_n_beyond_the_file_is_refused(tmp_path, images):
+    torch.save({"x": images[0], "y": images[1]}, tmp_path / "a.pt")
+    with pytest.raises(ImageFileError, match=r"--n must be in \[1, 12\] for the 12 images"):
+        load_images(tmp_path / "a.pt", n=13)
+
+
+def test_channels_are_for_dataset_images_only(tmp_path, images, user_module, capsys):
+    torch.save({"x": images[0], "y": images[1]}, tmp_path / "a.pt")
+    assert run_main(tmp_path / "out", "--images", str(tmp_path / "a.pt"), "--channels", "3") == 2
+    assert "--channels shapes --dataset images" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_images_and_a_dataset_are_one_or_the_other(tmp_path, user_module):
+    with pytest.raises(SystemExit) as e:
+        run_main(tmp_path / "out", "--images", "a.pt", "--dataset", "mnist")
+    assert e.value.code == 2
