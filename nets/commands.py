@@ -25,7 +25,7 @@ __all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "LOGIT_GRID_COMMANDS", "S
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
 #: A module not (yet) present is skipped.
-EXTENSIONS: tuple[str, ...] = ("nets.audit_cli", "nets.checkpoints_cli")
+EXTENSIONS: tuple[str, ...] = ("nets.audit_cli", "nets.own_data_cli", "nets.checkpoints_cli")
 
 EXAMPLE = "python -m nets reproduce --profile quick --results results/local"
 

@@ -1,4 +1,6 @@
-"""Your own labelled images from a file, for ``python -m nets audit --images FILE``.
+"""Your own labelled images from a file: ``python -m nets audit --images FILE`` (:func:`load_images`,
+arrays ``x``, ``y``) and ``python -m nets own-data --data FILE`` (:func:`load_split_file`, arrays
+``x_train``, ``y_train``, ``x_val``, ``y_val``, ``x_test``, ``y_test``).
 
 Two formats, both read without unpickling code:
 
@@ -22,7 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["ImageFileError", "IMAGE_FILE_SUFFIXES", "load_images", "file_sha256"]
+from nets.data import Split, Splits
+
+__all__ = ["ImageFileError", "IMAGE_FILE_SUFFIXES", "SPLIT_NAMES", "load_images", "load_split_file", "file_sha256"]
+
+#: The splits of a :func:`load_split_file` file, each as ``x_<split>`` and ``y_<split>``.
+SPLIT_NAMES = ("train", "val", "test")
 
 IMAGE_FILE_SUFFIXES = (".pt", ".pth", ".npz")
 
@@ -40,25 +47,54 @@ def file_sha256(path: Path | str) -> str:
     return h.hexdigest()
 
 
-def _read(path: Path) -> dict:
-    """The file's named arrays as tensors (keys as stored)."""
+def _read(path: Path, flag: str = "--images") -> dict:
+    """The file's named arrays as tensors (keys as stored); ``flag`` names the option in errors."""
+    if path.suffix not in IMAGE_FILE_SUFFIXES:
+        raise ImageFileError(f"{flag} {path}: use a .pt / .pth or .npz file, not {path.suffix or 'no suffix'!r}")
+    if not path.is_file():
+        raise ImageFileError(f"{flag} {path} does not exist")
     if path.suffix in (".pt", ".pth"):
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # a pickled object weights_only refuses, or not a torch file at all
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ImageFileError(f"--images {path}: cannot read it with torch.load(weights_only=True): {first}; "
+            raise ImageFileError(f"{flag} {path}: cannot read it with torch.load(weights_only=True): {first}; "
                                  'save it as torch.save({"x": images, "y": labels}, FILE)') from None
         if not isinstance(obj, dict):
-            raise ImageFileError(f"--images {path}: holds a {type(obj).__name__}, not a dict; "
+            raise ImageFileError(f"{flag} {path}: holds a {type(obj).__name__}, not a dict; "
                                  'save it as torch.save({"x": images, "y": labels}, FILE)')
         return obj
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: torch.from_numpy(np.ascontiguousarray(npz[k])) for k in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile) as e:  # not an npz, or an object array (pickle refused)
-        raise ImageFileError(f"--images {path}: cannot read it as .npz without pickle: {e}; "
+        raise ImageFileError(f"{flag} {path}: cannot read it as .npz without pickle: {e}; "
                              "save it as numpy.savez(FILE, x=images, y=labels) with numeric arrays") from None
+
+
+def _checked(arrays: dict, xk: str, yk: str, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``arrays[xk]``, ``arrays[yk]`` checked as images ``(N, *C, H, W)`` (floating point) and one
+    integer label per image; ``where`` begins every error (``--images FILE``)."""
+    missing = [k for k in (xk, yk) if k not in arrays]
+    if missing:
+        raise ImageFileError(f"{where}: needs arrays {xk!r} (images) and {yk!r} (labels); missing "
+                             f"{', '.join(map(repr, missing))}, found {sorted(map(str, arrays)) or 'none'}")
+    x, y = arrays[xk], arrays[yk]
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise ImageFileError(f"{where}: {xk!r} and {yk!r} must be tensors, got {type(x).__name__} and "
+                             f"{type(y).__name__}")
+    if x.dim() < 3:
+        raise ImageFileError(f"{where}: {xk} must be images (N, *C, H, W), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ImageFileError(f"{where}: {xk} has dtype {x.dtype}; store floating-point images, normalized "
+                             "as the model was trained (e.g. x.float() / 255)")
+    if y.dim() != 1 or len(y) != len(x):
+        raise ImageFileError(f"{where}: {yk} must be one label per image, shape ({len(x)},), got {tuple(y.shape)}")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ImageFileError(f"{where}: {yk} must be integer class indices, got dtype {y.dtype}")
+    if len(x) == 0:
+        raise ImageFileError(f"{where}: {xk} holds no images")
+    return x, y
 
 
 def load_images(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32
@@ -72,31 +108,28 @@ def load_images(path: Path | str, n: int | None = None, dtype: torch.dtype = tor
     first), ``y`` not one integer per image, or ``n`` outside ``[1, N]``.
     """
     path = Path(path)
-    if path.suffix not in IMAGE_FILE_SUFFIXES:
-        raise ImageFileError(f"--images {path}: use a .pt / .pth or .npz file, not {path.suffix or 'no suffix'!r}")
-    if not path.is_file():
-        raise ImageFileError(f"--images {path} does not exist")
-    arrays = _read(path)
-    missing = [k for k in ("x", "y") if k not in arrays]
-    if missing:
-        raise ImageFileError(f"--images {path}: needs arrays 'x' (images) and 'y' (labels); missing "
-                             f"{', '.join(map(repr, missing))}, found {sorted(map(str, arrays)) or 'none'}")
-    x, y = arrays["x"], arrays["y"]
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise ImageFileError(f"--images {path}: 'x' and 'y' must be tensors, got {type(x).__name__} and "
-                             f"{type(y).__name__}")
-    if x.dim() < 3:
-        raise ImageFileError(f"--images {path}: x must be images (N, *C, H, W), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ImageFileError(f"--images {path}: x has dtype {x.dtype}; store floating-point images, normalized "
-                             "as the model was trained (e.g. x.float() / 255)")
-    if y.dim() != 1 or len(y) != len(x):
-        raise ImageFileError(f"--images {path}: y must be one label per image, shape ({len(x)},), "
-                             f"got {tuple(y.shape)}")
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise ImageFileError(f"--images {path}: y must be integer class indices, got dtype {y.dtype}")
+    x, y = _checked(_read(path), "x", "y", f"--images {path}")
     if n is None:
         n = len(x)
     if not 1 <= n <= len(x):
         raise ImageFileError(f"--n must be in [1, {len(x)}] for the {len(x)} images of {path}, got {n}")
     return x[:n].to(dtype).contiguous(), y[:n].long()
+
+
+def load_split_file(path: Path | str, dtype: torch.dtype = torch.float32) -> Splits:
+    """The train / val / test splits of ``path`` (arrays ``x_train``, ``y_train``, ``x_val``, ``y_val``,
+    ``x_test``, ``y_test``; each as :func:`load_images` checks ``x`` and ``y``) as
+    :class:`nets.data.Splits` named ``"own"``, images as ``dtype``, already normalized
+    (``mean`` 0, ``std`` 1; ``split_seed`` -1: the file's own split).
+
+    Raises :class:`ImageFileError` for what :func:`load_images` refuses, and for splits whose images
+    differ in shape per sample."""
+    path = Path(path)
+    arrays = _read(path, "--data")
+    parts = {s: _checked(arrays, f"x_{s}", f"y_{s}", f"--data {path}") for s in SPLIT_NAMES}
+    shapes = {s: tuple(x.shape[1:]) for s, (x, _) in parts.items()}
+    if len(set(shapes.values())) > 1:
+        raise ImageFileError(f"--data {path}: the splits' images differ in shape: "
+                             + ", ".join(f"x_{s} {v}" for s, v in shapes.items()))
+    split = {s: Split(x.to(dtype).contiguous(), y.long()) for s, (x, y) in parts.items()}
+    return Splits("own", split["train"], split["val"], split["test"], mean=0.0, std=1.0, split_seed=-1)

@@ -1,0 +1,206 @@
+"""Claims 1, 1b, 2, 3 and 5 on your model and your own images (``python -m nets own-data``).
+
+Protocol. The same as Table 1's and Figure 5's for the CNN (:mod:`nets.experiments.cnn`), on the
+train / val / test splits of a file (:func:`nets.image_file.load_split_file`) instead of
+Transforming-MNIST: your model (a factory ``PKG.MODULE:FACTORY``, :func:`nets.experiments.cnn.cnn_model`)
+trained as WT, DA and IR (logit form, nu searched smallest first on validation SI >= ``si_target``)
+for ``epochs`` epochs per seed, the best validation orbit accuracy epoch kept; then, on the test
+split, Table 1's accuracy over the full orbit, LI, DI, SI (first ``n_si_samples``), and Figure 5's
+sigma_max(J) of DA and IR (first ``n_sigma_samples``). The verdicts are :func:`nets.verdicts.verdicts`
+of those results, thresholds and all; claim 4 (drift towards a second dataset) and Figure 2 are not
+run. The number of classes is the width of the model's logits.
+
+Writes ``<out>/own_data.json`` (results, settings, the data file's SHA-256, provenance) and
+``<out>/REPORT.md``; checkpoints go to ``<out>/checkpoints/``, so an interrupted run resumes.
+``<out>/source.json``, written before anything trains, ties the folder to one data file, model and
+settings: a later run with other ones is refused (:class:`OwnDataError`) instead of loading
+checkpoints trained on something else.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from nets.experiments.cnn import MLP_ONLY_FIELDS, cnn_model
+from nets.experiments.profiles import Profile, check_nu_grid
+from nets.experiments.spectral import spectral_entry
+from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_protocol, tune
+from nets.groups import get_group
+from nets.image_file import file_sha256, load_split_file
+from nets.markdown import markdown_table
+from nets.model_spec import one_line
+from nets.results_io import run_provenance, write_json, write_text
+from nets.train import resolve_device, train_runs
+from nets.verdicts import pm_text, verdicts
+
+__all__ = ["OwnDataError", "OwnDataSettings", "own_profile", "run_own_data", "own_data_report", "NOT_RUN"]
+
+#: Claims this experiment does not evaluate, and why.
+NOT_RUN = {"4": "needs a second dataset to drift towards", "Fig. 2": "t-SNE is not run"}
+
+
+class OwnDataError(ValueError):
+    """A folder, file or setting the experiment cannot use; one line."""
+
+
+@dataclass(frozen=True)
+class OwnDataSettings:
+    """Sizes of the run (the command's options): ``seeds``, ``epochs``, IR's ``nu_grid`` (logit form,
+    searched smallest first), ``n_si_samples`` (SI, validation and test), ``n_sigma_samples``
+    (sigma_max), ``ig_steps`` (integrated gradients), ``si_target`` (IR's validation SI target)."""
+
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    epochs: int = 20
+    nu_grid: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0)
+    n_si_samples: int = 200
+    n_sigma_samples: int = 500
+    ig_steps: int = 50
+    si_target: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds) \
+                or len(set(self.seeds)) != len(self.seeds):
+            raise OwnDataError(f"seeds must be distinct integers >= 0, got {list(self.seeds)}")
+        for name in ("epochs", "n_si_samples", "n_sigma_samples", "ig_steps"):
+            if getattr(self, name) < 1:
+                raise OwnDataError(f"{name} must be >= 1, got {getattr(self, name)}")
+        try:
+            object.__setattr__(self, "nu_grid", check_nu_grid(self.nu_grid))
+        except ValueError as e:
+            raise OwnDataError(str(e)) from None
+
+
+def own_profile(settings: OwnDataSettings, groups: Sequence[str], sizes: dict[str, int], model: str) -> Profile:
+    """The :class:`Profile` the shared Table 1 / Figure 5 code reads: ``settings``, the ``groups``,
+    the splits' ``sizes`` (``n_train``, ``n_val``, ``n_test``) and the factory spec ``model``."""
+    return Profile(name="own", seeds=tuple(settings.seeds), epochs=settings.epochs, nu_grids=(("logit", settings.nu_grid),),
+                   n_si_samples=settings.n_si_samples, n_sigma_samples=settings.n_sigma_samples,
+                   ig_steps=settings.ig_steps, si_target=settings.si_target, regularizers=("logit",),
+                   groups=tuple(groups), dataset="own", model=model, **sizes)
+
+
+def _claim_source(out: Path, source: dict) -> None:
+    """Write ``out/source.json``; where ``out/checkpoints/`` already holds checkpoints, first check that
+    the ``source.json`` there names the same data, model and settings."""
+    path, source = out / "source.json", json.loads(json.dumps(source))
+    if path.exists() and any((out / "checkpoints").glob("*.pt")):
+        old = json.loads(path.read_text())
+        changed = [k for k in source if old.get(k) != source[k]]
+        if changed:
+            raise OwnDataError(f"--out {out} holds checkpoints of a run with other {', '.join(changed)} "
+                               "(source.json); they would be loaded as this run's: give another --out")
+    write_json(path, source)
+
+
+def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str | Path,
+                 settings: OwnDataSettings = OwnDataSettings(), *, device: str = "auto", progress: bool = True,
+                 command: str | None = None) -> dict:
+    """Train (or load) WT, DA and IR of ``model`` on the file ``data`` for each group, measure
+    Table 1 and Figure 5, decide the claims, write ``own_data.json`` and ``REPORT.md`` into ``out``
+    (module docstring). Returns the results. Raises :class:`OwnDataError` /
+    :class:`~nets.image_file.ImageFileError` / the trainer's one-line ``ValueError`` for bad input,
+    before anything trains."""
+    started = time.time()
+    out = Path(out)
+    if not groups:
+        raise OwnDataError("give at least one group (--groups r4 ...)")
+    splits = load_split_file(data)
+    for g in groups:
+        get_group(g).check_shape(*splits.train.x.shape[-2:])  # an unknown name, or one that does not fit: one line
+    sizes = {"n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test)}
+    prof = own_profile(settings, groups, sizes, model)
+    own = cnn_model(prof)
+    try:
+        with torch.no_grad():
+            logits = own.factory(None).eval()(splits.train.x[:2])
+        width = int(logits.shape[-1])
+    except Exception as e:  # whatever the model raises on the images; the trainer's checks name more
+        raise OwnDataError(f"--model {model} refused 2 training images of shape "
+                           f"{tuple(splits.train.x[:2].shape)}: {type(e).__name__}: {one_line(e)}") from None
+    if logits.dim() != 2:
+        raise OwnDataError(f"--model {model} must return logits (N, classes); got shape {tuple(logits.shape)}")
+    for name in ("train", "val", "test"):
+        y = splits[name].y
+        if int(y.min()) < 0 or int(y.max()) >= width:
+            raise OwnDataError(f"y_{name} holds labels in [{int(y.min())}, {int(y.max())}], but the model has "
+                               f"{width} logits: labels must be in [0, {width})")
+    dev = resolve_device(device)
+    source = {"data": str(data), "data_sha256": file_sha256(data), "model": model, "settings": asdict(settings)}
+    _claim_source(out, source)
+    run_dir, k = out / "checkpoints", len(settings.seeds)
+    table1, spectral = {}, {}
+    test = splits.test.to(dev)
+    x_sigma = test.x[:min(settings.n_sigma_samples, len(test))]
+    for g in groups:
+        base = {m: replace(c, n_classes=width) for m, c in table1_configs(prof, g, model=own.name).items()}
+        fixed = train_runs([base["WT"], base["DA"]], list(settings.seeds), splits, device=dev, run_dir=run_dir,
+                           progress=progress, model_fn=own.factory)
+        selection, ir_runs = tune(base["IR"], prof, splits, device=dev, run_dir=run_dir, progress=progress,
+                                  model_fn=own.factory)
+        runs = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
+        methods = {}
+        for m, rs in runs.items():
+            methods[m] = summarize(rs[0].config, [evaluate(r, splits, g, prof, dev) for r in rs])
+            methods[m].update(engine=rs[0].engine, wt_pooling=rs[0].wt_pooling)
+            for field in MLP_ONLY_FIELDS:
+                methods[m]["config"].pop(field, None)
+        table1[g] = {"methods": methods, "nu_selection": selection}
+        spectral[g] = {"models": {key: spectral_entry(runs[m], x_sigma, test, get_group(g), dev)
+                                  for key, m in (("DA", "DA"), ("IR-logit", "IR"))},
+                       "nu_selections": {"logit": selection}}
+    results = {
+        "source": {**source, "sizes": sizes, "image_shape": list(splits.train.x.shape[1:]), "n_classes": width},
+        "model": own.record,
+        "table1": {"protocol": table1_protocol(prof, splits), "groups": table1},
+        "spectral": {"protocol": {"n_sigma_samples": len(x_sigma)}, "groups": spectral},
+    }
+    results["meta"] = run_provenance(device=str(dev), started=started, command=command)
+    write_json(out / "own_data.json", results)
+    write_text(out / "REPORT.md", own_data_report(results))
+    return results
+
+
+def _settings_text(st: dict) -> str:
+    return (f"Seeds {list(st['seeds'])}, {st['epochs']} epochs each; IR's nu searched smallest first over "
+            f"{[float(nu) for nu in st['nu_grid']]} for validation SI >= {st['si_target']}; SI on {st['n_si_samples']} "
+            f"images ({st['ig_steps']} integrated-gradients steps), sigma_max on {st['n_sigma_samples']}")
+
+
+def own_data_report(results: dict) -> str:
+    """REPORT.md of an ``own_data.json``: the verdicts, Table 1 and Figure 5 per group, every check."""
+    ours = [v for v in verdicts({k: results[k] for k in ("table1", "spectral")}) if v.claim not in NOT_RUN]
+    src, model = results["source"], results["model"]
+    lines = ["# The paper's claims on your model and your data\n",
+             f"Model `{src['model']}` ({model.get('class')}, {model.get('parameters'):,} parameters), data "
+             f"`{src['data']}` (SHA-256 {src['data_sha256'][:16]}..., images {tuple(src['image_shape'])}, "
+             f"{src['n_classes']} classes; train / val / test {src['sizes']['n_train']} / {src['sizes']['n_val']} / "
+             f"{src['sizes']['n_test']}). {_settings_text(src['settings'])}. Command: `{results['meta'].get('command')}` "
+             f"({results['meta'].get('wall_time_s') or 0:.0f} s).\n",
+             f"WT pools over the orbit as `nets.train` chose for the model: "
+             f"{', '.join(sorted({e['methods']['WT'].get('wt_pooling') or '?' for e in results['table1']['groups'].values()}))} "
+             "(`first_layer-*`: its first layer, as the paper's WT; `logits-mean`: the whole model's logits).\n",
+             "Each check is decided on a 95% interval over seeds (`nets.verdicts`, the paper profile's thresholds); "
+             "not run here: " + "; ".join(f"claim {c} ({why})" for c, why in NOT_RUN.items()) + ".\n",
+             markdown_table(["claim", "statement", "verdict"], [[v.claim, v.statement, f"**{v.status}**"]
+                                                                 for v in ours]) + "\n"]
+    rows = []
+    for g, entry in results["table1"]["groups"].items():
+        for m, e in entry["methods"].items():
+            rows.append([g.upper(), m, "" if e.get("nu") is None else f"{e['nu']:g}", pm_text(e["accuracy"], 100.0),
+                         *(pm_text(e[q]) for q in ("LI", "DI", "SI"))])
+    lines += ["Table 1 (mean ± std over seeds):\n",
+              markdown_table(["group", "method", "nu", "Acc. (%)", "LI", "DI", "SI"], rows) + "\n"]
+    rows = [[g.upper(), key, pm_text(e["sigma_max"]), pm_text(e["accuracy"], 100.0)]
+            for g, entry in results["spectral"]["groups"].items() for key, e in entry["models"].items()]
+    lines += ["Figure 5, sigma_max of the input Jacobian (mean ± std over seeds):\n",
+              markdown_table(["group", "model", "sigma_max", "Acc. (%)"], rows) + "\n", "Checks:\n"]
+    for v in ours:
+        lines += [f"- claim {v.claim}: {c.detail}" for c in v.checks]
+        lines += [f"- claim {v.claim}, note: {n}" for n in v.notes]
+    return "\n".join(lines) + "\n"

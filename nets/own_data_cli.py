@@ -1,0 +1,108 @@
+"""``python -m nets own-data``: the paper's claims on your model and your own images.
+
+    python -m nets own-data --model PKG.MODULE:FACTORY --data FILE.pt|FILE.npz --groups r4 [t4 ...]
+                            --out DIR [--epochs 20] [--seeds 0 1 2 3] [--nu-grid 1 3 10 30 100]
+                            [--si-samples 200] [--sigma-samples 500] [--device auto] [--threads N]
+
+``FILE`` holds your three splits, each images ``x_<split> (N, *C, H, W)`` (floating point, normalized
+as the model should see them) and integer labels ``y_<split> (N,)``:
+``torch.save({"x_train": ..., "y_train": ..., "x_val": ..., "y_val": ..., "x_test": ..., "y_test": ...}, FILE)``
+or ``numpy.savez(FILE, x_train=..., ...)``. ``FACTORY()`` builds the model (float32, logits
+``(N, classes)``); it is trained as WT, DA and IR with the paper's optimizer (Adam 8e-4, batch 512) for
+``--epochs`` per seed, then measured on the test split, and the paper's claims 1, 1b, 2, 3 and 5 are
+decided on 95% intervals over the seeds (:mod:`nets.experiments.own_data`). Writes
+``DIR/own_data.json``, ``DIR/REPORT.md`` and the checkpoints ``DIR/checkpoints/`` (an interrupted run
+resumes). Any problem with the inputs is one line on stderr, ``error: ...``, exit status 2, before
+anything trains; a folder that cannot be written, one line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any, Sequence
+
+import torch
+
+from nets.experiments.own_data import OwnDataSettings, run_own_data
+from nets.model_spec import one_line
+from nets.results_io import ResultsWriteError, check_folder
+
+__all__ = ["add_parser", "build_parser", "main"]
+
+SUMMARY = "the paper's claims 1-3 and 5 on your model trained on your own images (train / val / test in one file)"
+_DEFAULT = OwnDataSettings()
+
+
+def _description() -> str:
+    return SUMMARY + ".\n\n" + "\n\n".join(__doc__.split("\n\n")[1:])
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="PKG.MODULE:FACTORY",
+                   help="importable factory returning the nn.Module (called with no arguments)")
+    p.add_argument("--data", required=True, metavar="FILE.pt|FILE.npz",
+                   help="x_train, y_train, x_val, y_val, x_test, y_test (torch.save of a dict, or numpy.savez)")
+    p.add_argument("--groups", nargs="+", required=True, metavar="GROUP",
+                   help="r4, r2, t3, d4, t<n>, t<n>y: each must fit your images (rotations: square; t<n>: n | W)")
+    p.add_argument("--out", required=True, metavar="DIR", help="own_data.json, REPORT.md and checkpoints/ go here")
+    p.add_argument("--epochs", type=int, default=_DEFAULT.epochs, help="per seed (default %(default)s)")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(_DEFAULT.seeds), help="default %(default)s")
+    p.add_argument("--nu-grid", type=float, nargs="+", default=list(_DEFAULT.nu_grid), metavar="NU",
+                   help="IR's nu values, searched smallest first for validation SI >= 0.95 (default %(default)s)")
+    p.add_argument("--si-samples", type=int, default=_DEFAULT.n_si_samples,
+                   help="SI on the first this many validation / test images (default %(default)s)")
+    p.add_argument("--sigma-samples", type=int, default=_DEFAULT.n_sigma_samples,
+                   help="sigma_max on the first this many test images (default %(default)s)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``own-data`` subcommand to an ``argparse`` subparsers object; return its parser."""
+    p = subparsers.add_parser("own-data", help=SUMMARY, description=_description(),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_arguments(p)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nets own-data", description=_description(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_arguments(p)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        check_folder(args.out)  # before the work, not after it
+    except ResultsWriteError as e:
+        print(f"error: --out {args.out}: {one_line(e)}", file=sys.stderr)
+        return 1
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+            return 2
+        torch.set_num_threads(args.threads)
+    command = shlex.join(["python", "-m", "nets", "own-data", *(argv if argv is not None else sys.argv[2:])])
+    try:
+        settings = OwnDataSettings(seeds=tuple(args.seeds), epochs=args.epochs, nu_grid=tuple(args.nu_grid),
+                                   n_si_samples=args.si_samples, n_sigma_samples=args.sigma_samples)
+        results = run_own_data(args.model, args.data, args.groups, args.out, settings, device=args.device,
+                               progress=not args.no_progress, command=command)
+    except ResultsWriteError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 1
+    except ValueError as e:  # OwnDataError, ImageFileError, ModelSpecError, the trainer's and measures' errors
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}/own_data.json and {args.out}/REPORT.md "
+          f"({len(results['table1']['groups'])} group(s), seeds {list(settings.seeds)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

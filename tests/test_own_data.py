@@ -1,0 +1,159 @@
+"""``python -m nets own-data``: the paper's claims on a model of your own trained on your own images
+(train / val / test in one file). It trains WT, DA and IR, decides claims 1, 1b, 2, 3 and 5 (claim 4
+and Figure 2 not run), resumes instead of retraining, and refuses bad input in one line before
+anything is written."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from nets import own_data_cli
+from nets.image_file import ImageFileError, load_split_file
+
+MODELS = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+    def small():
+        return nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 144, 3))
+
+    def two_logits():
+        return nn.Sequential(nn.Flatten(), nn.Linear(144, 2))
+
+    def feature_maps():
+        return nn.Conv2d(1, 2, 3)
+
+    def rgb():
+        return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(2 * 10 * 10, 3))
+''')
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    d = tmp_path / "usermods"
+    d.mkdir()
+    (d / "user_models_for_own_data.py").write_text(MODELS)
+    monkeypatch.syspath_prepend(str(d))
+    sys.modules.pop("user_models_for_own_data", None)
+    return d
+
+
+def splits(sizes=(("train", 96), ("val", 32), ("test", 48)), shape=(1, 12, 12)):
+    g = torch.Generator().manual_seed(0)
+    out = {}
+    for name, n in sizes:
+        y = torch.randint(0, 3, (n,), generator=g)
+        x = 0.3 * torch.randn(n, *shape, generator=g)
+        x[..., 4:8, 4:8] += 1.5 * (y - 1).view(-1, *[1] * len(shape))  # the class is the centre's brightness
+        out[f"x_{name}"], out[f"y_{name}"] = x, y
+    return out
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "mine.pt"
+    torch.save(splits(), path)
+    return path
+
+
+def run_main(data, out, *args, model="user_models_for_own_data:small"):
+    return own_data_cli.main(["--model", model, "--data", str(data), "--out", str(out), "--epochs", "2",
+                              "--seeds", "0", "1", "--nu-grid", "10", "--si-samples", "8", "--sigma-samples", "8",
+                              "--threads", "1", "--no-progress", *args])
+
+
+def test_the_command_trains_measures_and_decides_the_claims(tmp_path, data, user_module):
+    out = tmp_path / "out"
+    assert run_main(data, out, "--groups", "r4", "t4") == 0
+    record = json.loads((out / "own_data.json").read_text())
+    assert record["source"]["n_classes"] == 3 and record["source"]["image_shape"] == [1, 12, 12]
+    for g in ("r4", "t4"):
+        methods = record["table1"]["groups"][g]["methods"]
+        assert set(methods) == {"WT", "DA", "IR"}
+        assert methods["WT"]["LI"]["mean"] < 1e-9 and methods["WT"]["SI"]["mean"] > 0.999  # weight tying
+        assert methods["DA"]["LI"]["mean"] > 1e-6  # an unconstrained CNN is not invariant
+        assert [r["seed"] for r in methods["DA"]["runs"]] == [0, 1]
+        assert set(record["spectral"]["groups"][g]["models"]) == {"DA", "IR-logit"}
+    report = (out / "REPORT.md").read_text()
+    claims = re.findall(r"^\| (\w+) \| .* \| \*\*(.+)\*\* \|$", report, flags=re.M)
+    assert [c for c, _ in claims] == ["1", "1b", "2", "3", "5"] and dict(claims)["1"] == "holds"
+    assert "claim 4 (needs a second dataset" in report
+
+
+def test_a_second_run_loads_the_checkpoints_and_gives_the_same_numbers(tmp_path, data, user_module):
+    out = tmp_path / "out"
+    assert run_main(data, out, "--groups", "r4") == 0
+    first = json.loads((out / "own_data.json").read_text())
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "checkpoints").glob("*.pt")}
+    assert run_main(data, out, "--groups", "r4") == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "checkpoints").glob("*.pt")} == stamps
+    again = json.loads((out / "own_data.json").read_text())
+    assert again["table1"] == first["table1"] and again["spectral"] == first["spectral"]
+
+
+def test_a_folder_trained_on_other_settings_is_refused(tmp_path, data, user_module, capsys):
+    out = tmp_path / "out"
+    assert run_main(data, out, "--groups", "r4") == 0
+    before = (out / "own_data.json").read_bytes()
+    assert run_main(data, out, "--groups", "r4", "--epochs", "3") == 2
+    assert "holds checkpoints of a run with other settings" in capsys.readouterr().err
+    torch.save(splits(sizes=(("train", 64), ("val", 32), ("test", 48))), data)  # the same path, other images
+    assert run_main(data, out, "--groups", "r4") == 2
+    assert "other data_sha256" in capsys.readouterr().err
+    assert (out / "own_data.json").read_bytes() == before
+
+
+def test_pt_and_npz_files_of_the_same_splits_load_alike(tmp_path):
+    d = splits()
+    torch.save(d, tmp_path / "a.pt")
+    np.savez(tmp_path / "a.npz", **{k: v.numpy() for k, v in d.items()})
+    a, b = load_split_file(tmp_path / "a.pt"), load_split_file(tmp_path / "a.npz")
+    for name in ("train", "val", "test"):
+        assert torch.equal(a[name].x, b[name].x) and torch.equal(a[name].y, b[name].y)
+
+
+def test_splits_of_different_image_shapes_are_refused(tmp_path):
+    d = splits()
+    d["x_test"] = d["x_test"][..., :10, :10]
+    torch.save(d, tmp_path / "a.pt")
+    with pytest.raises(ImageFileError, match=r"the splits' images differ in shape: .*x_test \(1, 10, 10\)"):
+        load_split_file(tmp_path / "a.pt")
+
+
+SMALL = "user_models_for_own_data:small"
+BAD = {  # the array left out of the file, the model, the options, the error
+    "no validation labels": ("y_val", SMALL, ["--groups", "r4"],
+                             r"needs arrays 'x_val' \(images\) and 'y_val' \(labels\); missing 'y_val'"),
+    "a group that does not fit": (None, SMALL, ["--groups", "t5"], r"t5: image width 12 is not divisible by the group order 5"),
+    "an unknown group": (None, SMALL, ["--groups", "r5"], r"r5"),
+    "labels beyond the logits": (None, "user_models_for_own_data:two_logits", ["--groups", "r4"],
+                                 r"y_train holds labels in \[0, 2\], but the model has 2 logits"),
+    "output not logits": (None, "user_models_for_own_data:feature_maps", ["--groups", "r4"],
+                          r"must return logits \(N, classes\); got shape \(2, 2, 10, 10\)"),
+    "a model that refuses the images": (None, "user_models_for_own_data:rgb", ["--groups", "r4"],
+                                        r"refused 2 training images of shape \(2, 1, 12, 12\): RuntimeError"),
+    "a negative seed": (None, SMALL, ["--groups", "r4", "--seeds", "-1"], r"seeds must be distinct integers >= 0, got \[-1\]"),
+    "no epochs": (None, SMALL, ["--groups", "r4", "--epochs", "0"], r"epochs must be >= 1, got 0"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_is_one_line_exit_two_and_nothing_written(case, tmp_path, user_module, capsys):
+    drop, model, args, message = BAD[case]
+    d = splits()
+    d.pop(drop, None)
+    path = tmp_path / "mine.pt"
+    torch.save(d, path)
+    out = tmp_path / "out"
+    assert run_main(path, out, *args, model=model) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert re.search(message, err), err
+    assert not out.exists()
