@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import pytest
 
 from nets.__main__ import main
 from nets.results_io import EXPERIMENTS
+
+
+@pytest.fixture
+def user_models(tmp_path, monkeypatch):
+    """``user_models(name, source)``: a module ``name`` of model factories, written to a folder of its
+    own outside the package and importable (as a user's ``--model PKG.MODULE:FACTORY`` would be);
+    returns that folder."""
+    def write(name: str, source: str) -> Path:
+        d = tmp_path / "usermods"
+        d.mkdir(exist_ok=True)
+        (d / f"{name}.py").write_text(source)
+        monkeypatch.syspath_prepend(str(d))
+        sys.modules.pop(name, None)
+        return d
+    return write
 
 
 @pytest.fixture

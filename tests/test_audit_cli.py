@@ -61,13 +61,8 @@ MODELS = textwrap.dedent('''
 
 
 @pytest.fixture
-def user_module(tmp_path, monkeypatch):
-    d = tmp_path / "usermods"
-    d.mkdir()
-    (d / "user_models_for_audit.py").write_text(MODELS)
-    monkeypatch.syspath_prepend(str(d))
-    sys.modules.pop("user_models_for_audit", None)
-    return d
+def user_module(user_models):
+    return user_models("user_models_for_audit", MODELS)
 
 
 def run_main(out: Path, *args: str) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import textwrap
 
 import numpy as np
@@ -28,13 +27,8 @@ MODELS = textwrap.dedent('''
 
 
 @pytest.fixture
-def user_module(tmp_path, monkeypatch):
-    d = tmp_path / "usermods"
-    d.mkdir()
-    (d / "user_models_for_images.py").write_text(MODELS)
-    monkeypatch.syspath_prepend(str(d))
-    sys.modules.pop("user_models_for_images", None)
-    return d
+def user_module(user_models):
+    return user_models("user_models_for_images", MODELS)
 
 
 @pytest.fixture
