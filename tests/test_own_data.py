@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,3 +154,20 @@ def test_bad_input_is_one_line_exit_two_and_nothing_written(case, tmp_path, user
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert re.search(message, err), err
     assert not out.exists()
+
+
+def test_the_worked_example_writes_mnist_with_all_ten_digits_for_its_model(tmp_path, monkeypatch):
+    root = Path(__file__).resolve().parents[1]
+    path = tmp_path / "mnist10.pt"
+    proc = subprocess.run([sys.executable, str(root / "scripts" / "own_data_example.py"), "--out", str(path),
+                           "--n-train", "300", "--n-val", "50", "--n-test", "60"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    s = load_split_file(path)
+    assert [len(s[k]) for k in ("train", "val", "test")] == [300, 50, 60]
+    assert s.train.x.shape[1:] == (1, 28, 28) and set(s.train.y.tolist()) == set(range(10))  # the 9s kept
+    assert abs(float(s.train.x.mean())) < 1e-4 and abs(float(s.train.x.std()) - 1) < 1e-3
+    monkeypatch.syspath_prepend(str(root / "scripts"))
+    from own_data_example import make_cnn
+
+    assert make_cnn()(s.test.x[:5]).shape == (5, 10)
