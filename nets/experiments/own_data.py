@@ -186,7 +186,8 @@ def own_data_report(results: dict) -> str:
              f"{', '.join(sorted({e['methods']['WT'].get('wt_pooling') or '?' for e in results['table1']['groups'].values()}))} "
              "(`first_layer-*`: its first layer, as the paper's WT; `logits-mean`: the whole model's logits).\n",
              "Each check is decided on a 95% interval over seeds (`nets.verdicts`, the paper profile's thresholds); "
-             "not run here: " + "; ".join(f"claim {c} ({why})" for c, why in NOT_RUN.items()) + ".\n",
+             "not run here: " + "; ".join(f"{c if c.startswith('Fig') else 'claim ' + c} ({why})"
+                                          for c, why in NOT_RUN.items()) + ".\n",
              markdown_table(["claim", "statement", "verdict"], [[v.claim, v.statement, f"**{v.status}**"]
                                                                  for v in ours]) + "\n"]
     rows = []
@@ -196,6 +197,12 @@ def own_data_report(results: dict) -> str:
                          *(pm_text(e[q]) for q in ("LI", "DI", "SI"))])
     lines += ["Table 1 (mean ± std over seeds):\n",
               markdown_table(["group", "method", "nu", "Acc. (%)", "LI", "DI", "SI"], rows) + "\n"]
+    rows = [[g.upper(), f"{nu:g}", "not trained" if si is None else f"{si:.4f}",
+             "" if acc is None else f"{100 * acc:.1f}", "**chosen**" if nu == sel["chosen"] else ""]
+            for g, entry in results["table1"]["groups"].items()
+            for sel in [entry["nu_selection"]] for nu, si, acc in zip(sel["grid"], sel["si"], sel["accuracy"])]
+    lines += [f"IR's nu search (validation SI, mean over seeds; target {src['settings']['si_target']}):\n",
+              markdown_table(["group", "nu", "validation SI", "validation Acc. (%)", ""], rows) + "\n"]
     rows = [[g.upper(), key, pm_text(e["sigma_max"]), pm_text(e["accuracy"], 100.0)]
             for g, entry in results["spectral"]["groups"].items() for key, e in entry["models"].items()]
     lines += ["Figure 5, sigma_max of the input Jacobian (mean ± std over seeds):\n",
