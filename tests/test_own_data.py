@@ -79,7 +79,8 @@ def test_the_command_trains_measures_and_decides_the_claims(tmp_path, data, user
         assert [r["seed"] for r in methods["DA"]["runs"]] == [0, 1]
         assert set(record["spectral"]["groups"][g]["models"]) == {"DA", "IR-logit"}
     report = (out / "REPORT.md").read_text()
-    claims = re.findall(r"^\| (\w+) \| .* \| \*\*(.+)\*\* \|$", report, flags=re.M)
+    table = report.split("| claim | statement | verdict |")[1].split("\n\n")[0]
+    claims = re.findall(r"^\| (\w+) \| .* \| \*\*(.+)\*\* \|$", table, flags=re.M)
     assert [c for c, _ in claims] == ["1", "1b", "2", "3", "5"] and dict(claims)["1"] == "holds"
     assert "claim 4 (needs a second dataset" in report
 
