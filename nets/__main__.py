@@ -23,6 +23,7 @@ from nets.experiments.profiles import PAPER_DATASET
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.results_io import EXPERIMENTS
 from nets.reuse import ReuseRefused, reuse_checkpoints
+from nets.train.config import check_device
 
 # ---- checks made before anything is loaded -----------------------------------------
 def _check_seeds(seeds: Sequence[int] | None) -> None:
@@ -38,22 +39,10 @@ def _check_seeds(seeds: Sequence[int] | None) -> None:
 
 def _check_device(device: str) -> None:
     """Refuse a device this machine does not have (before any data is loaded)."""
-    if device == "auto":
-        return
-    import torch
-
     try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {device}: CUDA is not available on this machine (torch "
-                             f"{torch.__version__}); use --device cpu or auto")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type not in ("cpu", "mps"):
-        raise UsageError(f"--device {device}: only auto, cpu, cuda and cuda:N are supported")
+        check_device(device)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _check_precision(precision: str, device: str) -> None:

@@ -88,6 +88,8 @@ def _checked(arrays: dict, xk: str, yk: str, where: str) -> tuple[torch.Tensor, 
     if not x.is_floating_point():
         raise ImageFileError(f"{where}: {xk} has dtype {x.dtype}; store floating-point images, normalized "
                              "as the model was trained (e.g. x.float() / 255)")
+    if not bool(torch.isfinite(x).all()):
+        raise ImageFileError(f"{where}: {xk} holds NaN or inf values")
     if y.dim() != 1 or len(y) != len(x):
         raise ImageFileError(f"{where}: {yk} must be one label per image, shape ({len(x)},), got {tuple(y.shape)}")
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
@@ -104,8 +106,8 @@ def load_images(path: Path | str, n: int | None = None, dtype: torch.dtype = tor
 
     Raises :class:`ImageFileError` for a missing file, another suffix than ``.pt`` / ``.pth`` /
     ``.npz``, a file that cannot be read without unpickling, missing ``x`` / ``y``, ``x`` with
-    fewer than 3 axes or not floating point (uint8 images: normalize them as the model was trained
-    first), ``y`` not one integer per image, or ``n`` outside ``[1, N]``.
+    fewer than 3 axes, not floating point (uint8 images: normalize them as the model was trained
+    first) or not finite, ``y`` not one integer per image, or ``n`` outside ``[1, N]``.
     """
     path = Path(path)
     x, y = _checked(_read(path), "x", "y", f"--images {path}")

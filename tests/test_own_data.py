@@ -172,3 +172,19 @@ def test_the_worked_example_writes_mnist_with_all_ten_digits_for_its_model(tmp_p
     from own_data_example import make_cnn
 
     assert make_cnn()(s.test.x[:5]).shape == (5, 10)
+
+
+def test_images_with_nan_are_refused_before_anything_is_written(tmp_path, user_module, capsys):
+    d = splits()
+    d["x_val"][3, 0, 5, 5] = float("nan")
+    torch.save(d, tmp_path / "mine.pt")
+    assert run_main(tmp_path / "mine.pt", tmp_path / "out", "--groups", "r4") == 2
+    assert "x_val holds NaN or inf values" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_device_the_machine_lacks_is_refused_before_anything_is_written(tmp_path, data, user_module, capsys):
+    assert run_main(data, tmp_path / "out", "--groups", "r4", "--device", "cuda") == 2
+    assert "--device cuda: CUDA is not available on this machine" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -36,7 +36,7 @@ from nets.image_file import file_sha256, load_split_file
 from nets.markdown import markdown_table
 from nets.model_spec import one_line
 from nets.results_io import run_provenance, write_json, write_text
-from nets.train import resolve_device, train_runs
+from nets.train import check_device, train_runs
 from nets.verdicts import pm_text, verdicts
 
 __all__ = ["OwnDataError", "OwnDataSettings", "own_profile", "run_own_data", "own_data_report", "NOT_RUN"]
@@ -108,6 +108,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     before anything trains."""
     started = time.time()
     out = Path(out)
+    dev = check_device(device)
     if not groups:
         raise OwnDataError("give at least one group (--groups r4 ...)")
     splits = load_split_file(data)
@@ -130,7 +131,6 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
         if int(y.min()) < 0 or int(y.max()) >= width:
             raise OwnDataError(f"y_{name} holds labels in [{int(y.min())}, {int(y.max())}], but the model has "
                                f"{width} logits: labels must be in [0, {width})")
-    dev = resolve_device(device)
     source = {"data": str(data), "data_sha256": file_sha256(data), "model": model, "settings": asdict(settings)}
     _claim_source(out, source)
     run_dir, k = out / "checkpoints", len(settings.seeds)

@@ -94,6 +94,7 @@ from nets.train.config import (
     TrainedRun,
     TrainingDiverged,
     resolve_device,
+    check_device,
     stream_seed,
 )
 from nets.train.evaluate import orbit_accuracy, shared_orbit_accuracy, stacked_orbit_accuracy
@@ -143,6 +144,7 @@ __all__ = [
     "AUTO_NU_SEARCH",
     "MAX_ORBIT_TABLE_BYTES",
     "resolve_device",
+    "check_device",
     "stream_seed",
     "invariance_regularizer",
     "half_squared_logit_distance",
