@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
             return 2
         torch.set_num_threads(args.threads)
-    command = shlex.join(["python", "-m", "nets", "own-data", *(argv if argv is not None else sys.argv[2:])])
+    command = shlex.join(["python", "-m", "nets", "own-data", *argv]) if argv is not None else None  # None: this process's
     try:
         settings = OwnDataSettings(seeds=tuple(args.seeds), epochs=args.epochs, nu_grid=tuple(args.nu_grid),
                                    n_si_samples=args.si_samples, n_sigma_samples=args.sigma_samples)
