@@ -145,9 +145,9 @@ def experiments(results_dir: Path) -> dict[str, dict]:
 def sweep_time(results_dir: Path, profile: Profile, matmul_gflops: float | None = None) -> dict:
     """Everything above as one JSON-able dict: the protocol's runs in ``training_total`` /
     ``training_by_config`` / ``runs``, the folder's other checkpoints in ``beyond_protocol``."""
-    every = checkpoint_runs(results_dir / "checkpoints", profile)
-    runs = [r for r in every if r.pop("in_protocol")]
-    others = [r for r in every if r not in runs]
+    runs, others = [], []
+    for r in checkpoint_runs(results_dir / "checkpoints", profile):
+        (runs if r.pop("in_protocol") else others).append(r)
     total = {"runs": len(runs), "finished": sum(r["finished"] for r in runs),
              "wall_time_s": sum(r["wall_time_s"] for r in runs), "gflop": sum(r["gflop"] for r in runs)}
     _rate(total, matmul_gflops)

@@ -38,9 +38,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from nets.image_file import file_sha256, load_images
+from nets.image_file import load_images
 from nets.model_spec import load_factory, load_weights, one_line
-from nets.results_io import ResultsWriteError, check_folder, run_provenance, write_bytes
+from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file, write_bytes
 
 __all__ = ["AuditError", "add_parser", "build_parser", "main", "audit_images"]
 
@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.images:
             dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
             x, y = load_images(args.images, args.n, dtype)
-            images_sha256 = file_sha256(args.images)
+            images_sha256 = sha256_file(args.images)
         else:
             x, y = audit_images(args.dataset or "mnist", 1000 if args.n is None else args.n,
                                 1 if args.channels is None else args.channels)

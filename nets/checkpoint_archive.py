@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Sequence
 
 from nets.results_io.atomic import make_folder, write_bytes, write_text
-from nets.results_io.files import checkpoints_in, move_aside
+from nets.results_io.files import checkpoints_in, move_aside, sha256_file
 from nets.results_io.paper import PAPER_DATASET
 
 __all__ = [
@@ -76,14 +76,6 @@ class RestoreReport:
 def manifest_path(results_dir: str | os.PathLike) -> Path:
     """``<results_dir>/checkpoints.manifest.json`` (``results_dir`` is ``results/<profile>``)."""
     return Path(results_dir) / "checkpoints.manifest.json"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _git(repo: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess:

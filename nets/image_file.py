@@ -17,7 +17,6 @@ themselves (the group fits ``H, W``, the model accepts the shape, labels in rang
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from pathlib import Path
 
@@ -25,8 +24,9 @@ import numpy as np
 import torch
 
 from nets.data import Split, Splits
+from nets.model_spec import one_line
 
-__all__ = ["ImageFileError", "IMAGE_FILE_SUFFIXES", "SPLIT_NAMES", "load_images", "load_split_file", "file_sha256"]
+__all__ = ["ImageFileError", "IMAGE_FILE_SUFFIXES", "SPLIT_NAMES", "load_images", "load_split_file"]
 
 #: The splits of a :func:`load_split_file` file, each as ``x_<split>`` and ``y_<split>``.
 SPLIT_NAMES = ("train", "val", "test")
@@ -36,15 +36,6 @@ IMAGE_FILE_SUFFIXES = (".pt", ".pth", ".npz")
 
 class ImageFileError(ValueError):
     """A file of images that cannot be used, with the reason in one line."""
-
-
-def file_sha256(path: Path | str) -> str:
-    """SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _read(path: Path, flag: str = "--images") -> dict:
@@ -57,8 +48,7 @@ def _read(path: Path, flag: str = "--images") -> dict:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # a pickled object weights_only refuses, or not a torch file at all
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ImageFileError(f"{flag} {path}: cannot read it with torch.load(weights_only=True): {first}; "
+            raise ImageFileError(f"{flag} {path}: cannot read it with torch.load(weights_only=True): {one_line(e)}; "
                                  'save it as torch.save({"x": images, "y": labels}, FILE)') from None
         if not isinstance(obj, dict):
             raise ImageFileError(f"{flag} {path}: holds a {type(obj).__name__}, not a dict; "

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from nets import audit, audit_cli
-from nets.image_file import ImageFileError, file_sha256, load_images
+from nets.image_file import ImageFileError, load_images
+from nets.results_io import sha256_file
 
 MODELS = textwrap.dedent('''
     import torch
@@ -72,7 +73,7 @@ def test_the_command_audits_the_file_as_the_api_audits_its_tensors(tmp_path, ima
         assert record["measures"][name] == expected["measures"][name], name
     source = record["settings"]["source"]
     assert source["images"] == str(tmp_path / "imgs.pt") and "dataset" not in source
-    assert source["images_sha256"] == file_sha256(tmp_path / "imgs.pt")
+    assert source["images_sha256"] == sha256_file(tmp_path / "imgs.pt")
 
 
 def _write(tmp_path, case):

@@ -32,10 +32,10 @@ from nets.experiments.profiles import Profile, check_nu_grid
 from nets.experiments.spectral import spectral_entry
 from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_protocol, tune
 from nets.groups import get_group
-from nets.image_file import file_sha256, load_split_file
+from nets.image_file import load_split_file
 from nets.markdown import markdown_table
 from nets.model_spec import one_line
-from nets.results_io import run_provenance, write_json, write_text
+from nets.results_io import run_provenance, sha256_file, write_json, write_text
 from nets.train import check_device, train_runs
 from nets.verdicts import pm_text, verdicts
 
@@ -131,7 +131,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
         if int(y.min()) < 0 or int(y.max()) >= width:
             raise OwnDataError(f"y_{name} holds labels in [{int(y.min())}, {int(y.max())}], but the model has "
                                f"{width} logits: labels must be in [0, {width})")
-    source = {"data": str(data), "data_sha256": file_sha256(data), "model": model, "settings": asdict(settings)}
+    source = {"data": str(data), "data_sha256": sha256_file(data), "model": model, "settings": asdict(settings)}
     _claim_source(out, source)
     run_dir, k = out / "checkpoints", len(settings.seeds)
     table1, spectral = {}, {}

@@ -40,6 +40,7 @@ from nets.results_io.files import (  # noqa: F401
     load_torch_file,
     move_aside,
     out_dir,
+    sha256_file,
     precision_dir,
     read_json,
     read_results,

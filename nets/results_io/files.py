@@ -11,6 +11,7 @@ caller recomputes; :func:`read_json` instead raises :class:`ResultsFileError` na
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -43,6 +44,7 @@ __all__ = [
     "ResultsFileError",
     "move_aside",
     "load_torch_file",
+    "sha256_file",
 ]
 
 RESULTS_ROOT = Path("results")
@@ -183,6 +185,16 @@ def load_results(results_dir: str | os.PathLike,
         if p.exists():
             out[name] = read_json(p)
     return out
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes as stored (hex), read in 1 MiB blocks: a checkpoint's in the
+    archive manifest, an images file's in ``audit.json`` / ``own_data.json``."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def move_aside(path: str | os.PathLike) -> Path:
