@@ -39,8 +39,10 @@ import torch
 from torch import nn
 
 from nets.image_file import load_images
+from nets.measure_inputs import parameter_dtype
 from nets.model_spec import load_factory, load_weights, one_line
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file, write_bytes
+from nets.train.config import check_device
 
 __all__ = ["AuditError", "add_parser", "build_parser", "main", "audit_images"]
 
@@ -112,7 +114,7 @@ def _ready(spec: str, weights: str | None, device: torch.device, asked: str, fla
         load_weights(model, weights)
     try:
         return model.to(device).eval()
-    except (RuntimeError, AssertionError) as e:  # e.g. --device cuda on a machine without it
+    except (RuntimeError, AssertionError) as e:  # e.g. out of device memory
         raise AuditError(f"cannot move the model to --device {asked}: {one_line(e)}") from e
 
 
@@ -146,17 +148,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.baseline_weights and not args.baseline:
             raise AuditError("--baseline-weights needs --baseline")
         try:
-            device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                                  ("cpu" if args.device == "auto" else args.device))
-        except RuntimeError as e:  # "gpu", "cuda:x": torch names the device types it knows
-            raise AuditError(f"--device {args.device} is not a device: {one_line(e)}") from None
+            device = check_device(args.device)
+        except ValueError as e:  # "gpu", "cuda:x", CUDA on a machine without it
+            raise AuditError(str(e)) from None
         if args.images and args.channels is not None:
             raise AuditError("--channels shapes --dataset images; --images are used as stored in the file")
         model = _ready(args.model, args.weights, device, args.device)
         baseline = (_ready(args.baseline, args.baseline_weights, device, args.device, "--baseline")
                     if args.baseline else None)
         if args.images:
-            dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+            dtype = parameter_dtype(model)
             x, y = load_images(args.images, args.n, dtype)
             images_sha256 = sha256_file(args.images)
         else:

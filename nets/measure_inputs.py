@@ -182,6 +182,12 @@ def on_meta_device(model: nn.Module) -> bool:
     return any(t.is_meta for t in [*model.parameters(), *model.buffers()])
 
 
+def parameter_dtype(model: nn.Module, default: Optional[torch.dtype] = torch.float32) -> Optional[torch.dtype]:
+    """The dtype of ``model``'s first floating-point parameter, ``default`` when it has none: the
+    dtype its images must have (the measures require it, the trainer and ``audit`` cast to it)."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), default)
+
+
 def _check_module(model: nn.Module, x: torch.Tensor) -> None:
     bad = _batch_dependent_modules(model)
     if bad:
@@ -192,10 +198,10 @@ def _check_module(model: nn.Module, x: torch.Tensor) -> None:
     if on_meta_device(model):
         raise ValueError("the model's tensors are on the meta device (shapes without values); load or "
                          "initialise its weights first (e.g. model.to_empty(device='cpu') and a state dict)")
-    p = next((t for t in model.parameters() if t.is_floating_point()), None)
-    if p is not None and p.dtype != x.dtype:
-        raise ValueError(f"x has dtype {x.dtype} but the model's parameters are {p.dtype}; "
-                         f"cast one of them (e.g. x.to({p.dtype}))")
+    dtype = parameter_dtype(model, None)
+    if dtype is not None and dtype != x.dtype:
+        raise ValueError(f"x has dtype {x.dtype} but the model's parameters are {dtype}; "
+                         f"cast one of them (e.g. x.to({dtype}))")
 
 
 #: How far (relative to the largest logit) a sample's logits may move between two calls, or between

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from nets.measure_inputs import on_meta_device, raised
+from nets.measure_inputs import on_meta_device, parameter_dtype, raised
 from nets.stacked import StackedMLP
 from nets.train.batches import OrbitData
 from nets.train.config import TrainConfig, stream_seed
@@ -79,7 +79,7 @@ def model_dtype(model: nn.Module, key: str) -> torch.dtype:
     if on_meta_device(model):
         raise ValueError(f"{key}: the model's tensors are on the meta device (shapes without values); the factory "
                          f"must build real weights (or call to_empty(device='cpu') and initialise them)")
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    dtype = parameter_dtype(model)
     if dtype not in TRAINABLE_DTYPES:
         raise ValueError(f"{key}: the trainer trains float32 or float64 models, got {dtype} parameters; build it in "
                          f"one of those (for bf16, precision='bf16' autocasts a float32 model)")
