@@ -19,7 +19,9 @@ from nets.groups import (  # noqa: F401
     CyclicTranslations,
     Dihedral4,
     Group,
+    Mirror,
     Rotations,
+    Translations2D,
     as_group,
     available_groups,
     get_group,
@@ -81,7 +83,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = [
-    "D4", "R4", "T3", "CyclicTranslations", "Dihedral4", "Group", "Rotations",
+    "D4", "R4", "T3", "CyclicTranslations", "Dihedral4", "Group", "Mirror", "Rotations", "Translations2D",
     "as_group", "available_groups", "get_group", *_WHERE,
 ]
 

@@ -1,7 +1,9 @@
 """The paper's finite groups acting on images by pixel permutations, and the registry by name.
 
 R4 (rotations by multiples of 90 degrees) and T3 (cyclic translations by a third of the width)
-are the paper's; D4, R2 and the translation groups ``t<n>`` / ``t<n>y`` are extras. The
+are the paper's; D4, R2, the translation groups ``t<n>`` / ``t<n>y`` / ``t<n>xy`` and the mirrors
+``f2`` / ``f2y`` are extras (for images whose symmetries the paper's groups miss: a left-right
+mirror for natural images, translations along both axes for a CNN's). The
 abstract :class:`Group` (the action, its checks, orbits and permutation matrices) is in
 :mod:`nets.group_action`; a custom group subclasses it.
 """
@@ -21,6 +23,8 @@ __all__ = [
     "Rotations",
     "CyclicTranslations",
     "Dihedral4",
+    "Mirror",
+    "Translations2D",
     "R4",
     "T3",
     "D4",
@@ -123,6 +127,62 @@ class Dihedral4(Group):
         return torch.rot90(grid, k=r, dims=(-2, -1))
 
 
+class Mirror(Group):
+    """The mirror group of order 2: element 1 flips the image left-right (``axis="x"``, name
+    ``f2``, ``torch.flip`` of the width) or upside down (``axis="y"``, name ``f2y``). Acts on every
+    image size."""
+
+    order = 2
+
+    def __init__(self, axis: str = "x"):
+        if axis not in ("x", "y"):
+            raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+        self.axis = axis
+        self.name = "f2" if axis == "x" else "f2y"
+
+    def compose(self, a: int, b: int) -> int:
+        return self._check_element(a) ^ self._check_element(b)
+
+    def inverse(self, a: int) -> int:
+        return self._check_element(a)
+
+    def _act_reference(self, grid: torch.Tensor, g: int) -> torch.Tensor:
+        return torch.flip(grid, dims=(-1 if self.axis == "x" else -2,)) if g else grid
+
+
+class Translations2D(Group):
+    """Cyclic translations along both axes, ``T_n x T_n`` (order ``n**2``, name ``t<n>xy``):
+    element ``i + n j`` shifts by ``i * W / n`` pixels along x and ``j * H / n`` along y
+    (``torch.roll``). Height and width must both be divisible by ``n``."""
+
+    def __init__(self, n: int = 3):
+        if n < 1:
+            raise ValueError(f"number of translations must be >= 1, got {n}")
+        self.n = n
+        self.order = n * n
+        self.name = f"t{n}xy"
+
+    def compose(self, a: int, b: int) -> int:
+        (ia, ja), (ib, jb) = (divmod(self._check_element(g), self.n)[::-1] for g in (a, b))
+        return (ia + ib) % self.n + self.n * ((ja + jb) % self.n)
+
+    def inverse(self, a: int) -> int:
+        j, i = divmod(self._check_element(a), self.n)
+        return (-i) % self.n + self.n * ((-j) % self.n)
+
+    def check_shape(self, H: int, W: int) -> None:
+        super().check_shape(H, W)
+        for size, what in ((W, "width"), (H, "height")):
+            if size % self.n:
+                raise ValueError(f"{self.name}: image {what} {size} is not divisible by {self.n}, the number of "
+                                 f"translations along each axis")
+
+    def _act_reference(self, grid: torch.Tensor, g: int) -> torch.Tensor:
+        j, i = divmod(g, self.n)
+        return torch.roll(grid, shifts=(j * (grid.shape[-2] // self.n), i * (grid.shape[-1] // self.n)),
+                          dims=(-2, -1))
+
+
 def divmod_rs(g: int) -> tuple[int, int]:
     """Split a D4 element ``r + 4 s`` into ``(r, s)``."""
     return g % 4, g // 4
@@ -137,19 +197,23 @@ _NAMED: dict[str, Callable[[], Group]] = {
     "r2": lambda: Rotations(2),
     "t3": lambda: T3,
     "d4": lambda: D4,
+    "f2": lambda: Mirror("x"),
+    "f2y": lambda: Mirror("y"),
 }
 
 
 def get_group(name: str) -> Group:
-    """Look a group up by name: ``r4``, ``r2``, ``t3``, ``d4``, ``t<n>`` / ``t<n>x``
-    (translations along x) or ``t<n>y`` (along y). Case-insensitive."""
+    """Look a group up by name: ``r4``, ``r2``, ``t3``, ``d4``, ``f2`` (left-right mirror), ``f2y``
+    (upside down), ``t<n>`` / ``t<n>x`` (translations along x), ``t<n>y`` (along y) or ``t<n>xy``
+    (along both). Case-insensitive."""
     key = name.strip().lower()
     if key in _NAMED:
         return _NAMED[key]()
-    m = re.fullmatch(r"t(\d+)([xy]?)", key)
+    m = re.fullmatch(r"t(\d+)(xy|x|y|)", key)
     if m:
-        return CyclicTranslations(int(m.group(1)), m.group(2) or "x")
-    raise ValueError(f"unknown group {name!r}; known: {', '.join(available_groups())}, t<n>, t<n>y")
+        n = int(m.group(1))
+        return Translations2D(n) if m.group(2) == "xy" else CyclicTranslations(n, m.group(2) or "x")
+    raise ValueError(f"unknown group {name!r}; known: {', '.join(available_groups())}, t<n>, t<n>y, t<n>xy")
 
 
 #: A group or its name (``"r4"``, ``"t3"``, ...), as every measure and split function accepts.
@@ -163,7 +227,7 @@ def as_group(group: GroupLike) -> Group:
         return group
     if isinstance(group, str):
         return get_group(group)
-    raise TypeError(f"expected a Group or a group name ({', '.join(available_groups())}, t<n>, t<n>y), "
+    raise TypeError(f"expected a Group or a group name ({', '.join(available_groups())}, t<n>, t<n>y, t<n>xy), "
                     f"got {type(group).__name__}")
 
 

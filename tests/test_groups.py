@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nets.groups import D4, R4, T3, CyclicTranslations, Rotations, get_group
+from nets.groups import D4, R4, T3, CyclicTranslations, Mirror, Rotations, Translations2D, get_group
 
 
 def test_lookup_by_name_returns_the_paper_groups():
@@ -15,6 +15,33 @@ def test_lookup_by_name_returns_the_paper_groups():
     t5y = get_group("t5y")
     assert isinstance(t5y, CyclicTranslations) and t5y.order == 5 and t5y.axis == "y"
     assert get_group("t4x") == CyclicTranslations(4, "x")
+
+
+def test_lookup_of_the_mirrors_and_the_translations_along_both_axes():
+    assert get_group("f2") == Mirror("x") and get_group("F2Y") == Mirror("y")
+    t3xy = get_group("t3xy")
+    assert isinstance(t3xy, Translations2D) and t3xy.order == 9 and t3xy.name == "t3xy"
+
+
+def test_f2_mirrors_left_right_and_f2y_upside_down_on_any_size():
+    x = torch.arange(6).view(2, 3)
+    assert torch.equal(get_group("f2").act(x, 1), torch.tensor([[2, 1, 0], [5, 4, 3]]))
+    assert torch.equal(get_group("f2y").act(x, 1), torch.tensor([[3, 4, 5], [0, 1, 2]]))
+
+
+def test_t2xy_element_i_plus_2j_shifts_by_i_half_widths_and_j_half_heights():
+    x = torch.arange(8).view(2, 4)
+    g = get_group("t2xy")
+    assert torch.equal(g.act(x, 1), torch.roll(x, 2, dims=-1))
+    assert torch.equal(g.act(x, 2), torch.roll(x, 1, dims=-2))
+    assert torch.equal(g.act(x, 3), torch.roll(x, (1, 2), dims=(-2, -1)))
+
+
+def test_t3xy_needs_height_and_width_divisible():
+    with pytest.raises(ValueError, match="t3xy: image height 35 is not divisible by 3"):
+        get_group("t3xy").act(torch.zeros(1, 35, 36), 1)
+    with pytest.raises(ValueError, match="t3xy: image width 28 is not divisible by 3"):
+        get_group("t3xy").act(torch.zeros(1, 36, 28), 1)
 
 
 def test_unknown_group_name_is_a_clear_error():

@@ -66,6 +66,18 @@ def run_main(data, out, *args, model="user_models_for_own_data:small"):
                               "--threads", "1", "--no-progress", *args])
 
 
+def test_the_mirror_and_translations_along_both_axes_train_end_to_end(tmp_path, data, user_module):
+    # groups beyond the paper's: WT under them is exactly invariant, an unconstrained CNN is not
+    out = tmp_path / "out"
+    assert run_main(data, out, "--groups", "f2", "t2xy") == 0
+    record = json.loads((out / "own_data.json").read_text())
+    for g in ("f2", "t2xy"):
+        methods = record["table1"]["groups"][g]["methods"]
+        assert methods["WT"]["LI"]["mean"] < 1e-9 and methods["WT"]["SI"]["mean"] > 0.999
+        assert methods["DA"]["LI"]["mean"] > 1e-6
+    assert "f2" in (out / "REPORT.md").read_text()
+
+
 def test_the_command_trains_measures_and_decides_the_claims(tmp_path, data, user_module):
     out = tmp_path / "out"
     assert run_main(data, out, "--groups", "r4", "t4") == 0

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from nets.groups import CyclicTranslations, Group, get_group
+from nets.groups import CyclicTranslations, Group, Translations2D, get_group
 
 GROUPS: list[Group] = [
     get_group("r4"),
@@ -23,6 +23,10 @@ GROUPS: list[Group] = [
     CyclicTranslations(4, "x"),
     CyclicTranslations(2, "y"),
     CyclicTranslations(6, "y"),
+    get_group("f2"),
+    get_group("f2y"),
+    get_group("t2xy"),
+    Translations2D(3),
 ]
 
 
@@ -35,6 +39,10 @@ def allowed_size(group: Group, k: int) -> tuple[int, int]:
     if isinstance(group, CyclicTranslations):
         n = group.order
         return (3 * k, n * k) if group.axis == "x" else (n * k, 3 * k + 1)
+    if isinstance(group, Translations2D):
+        return (group.n * k, group.n * (k + 1))  # both divisible, not square
+    if group.name in ("f2", "f2y"):
+        return (2 * k + 1, 3 * k)  # any size, odd and not square
     return (2 * k, 2 * k)
 
 
