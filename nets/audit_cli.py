@@ -83,7 +83,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     source.add_argument("--images", default=None, metavar="FILE.pt|FILE.npz",
                         help='your labelled images: torch.save({"x": x, "y": y}, FILE) or numpy.savez(FILE, x=x, y=y), '
                              "x (N, *C, H, W) float, normalized as the model was trained, y (N,) int")
-    p.add_argument("--group", required=True, help="r4, r2, t3, d4, f2 (left-right mirror), f2y, t<n>, t<n>y, t<n>xy")
+    p.add_argument("--group", required=True, help="r4, r2, t3, d4, f2 (left-right mirror), f2y, t<n>, t<n>y, t<n>xy, or your own "
+                   "nets.groups.Group as PKG.MODULE:GROUP")
     p.add_argument("--n", type=int, default=None,
                    help="the first N samples (default 1000 of --dataset, every image of --images)")
     p.add_argument("--channels", type=int, choices=(0, 1, 3), default=None,

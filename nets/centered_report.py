@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from nets.evidence import measure, paired, per_seed, ratio_text
+from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
 from nets.stats import Outcome, PairedTest, claim_status, decide
 from nets.train import CENTERED_FORM
@@ -68,20 +69,20 @@ def centered_verdict(checks: list[GroupCheck]) -> str:
     whatever the others; otherwise groups not measured are named (``yes on R4 (T3 not measured)``)."""
     n = min((c.test.n for c in checks if c.test is not None), default=0)
     status = claim_status([c.outcome for c in checks], n)
-    missing = [c.group.upper() for c in checks if c.outcome == "not measured"]
+    missing = [group_label(c.group) for c in checks if c.outcome == "not measured"]
     if not missing or status in ("not supported", "not evaluated"):
         return ANSWERS.get(status, status)
     measured = [c for c in checks if c.outcome != "not measured"]
     inner = claim_status([c.outcome for c in measured], n)
-    return (f"{ANSWERS.get(inner, inner)} on {', '.join(c.group.upper() for c in measured)} "
+    return (f"{ANSWERS.get(inner, inner)} on {', '.join(group_label(c.group) for c in measured)} "
             f"({', '.join(missing)} not measured)")
 
 
 def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
     if c.test is None:
-        return f"{c.group.upper()}: not measured"
+        return f"{group_label(c.group)}: not measured"
     si = f"validation SI {'≥' if c.reached_target else 'below'} {target:g}"
-    return (f"{c.group.upper()}: σ_max / DA's = {ratio_text(c.test, fmt)} vs {c.ratio_max:g} "
+    return (f"{group_label(c.group)}: σ_max / DA's = {ratio_text(c.test, fmt)} vs {c.ratio_max:g} "
             f"({c.sigma_outcome}), {si}: **{c.outcome}**")
 
 
@@ -107,13 +108,13 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callabl
         for m in models:
             label = model_label(m, bold=(CENTERED_FORM,))
             nu = "" if m.get("nu") is None else f"{m['nu']:g}" + (" †" if m.get("reached_target") is False else "")
-            rows.append([g.upper(), label, nu] + [pm_text(m.get(k)) for k in
+            rows.append([group_label(g), label, nu] + [pm_text(m.get(k)) for k in
                                                   ("sigma_max", "sigma_max_centered", "common_logit_share")]
                         + [pm_text(m.get("accuracy"), 100.0)])
         sel = entry["nu_selection"]
         for nu, si, acc in zip(sel.get("grid", []), sel.get("si", []), sel.get("accuracy", [])):
             chosen = sel.get("chosen") is not None and math.isclose(nu, sel["chosen"])
-            sel_rows.append([g.upper(), f"{nu:g}", "not trained" if si is None else fmt(si),
+            sel_rows.append([group_label(g), f"{nu:g}", "not trained" if si is None else fmt(si),
                              "not trained" if acc is None else fmt(100 * acc), "**chosen**" if chosen else ""])
     lines += [markdown_table(["group", "model", "ν", "σ_max(J)", "σ_max(J), centered logits",
                               "class-common share of the logits", "Acc % (test orbit)"], rows), ""]

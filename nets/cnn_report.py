@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from nets.groups import group_label
 from nets.markdown import markdown_table
 from nets.results_io import load_results, read_json, result_sittings
 from nets.scale_report import scale_section
@@ -31,7 +32,7 @@ def _commands(cnn: Mapping) -> str:
     if len(sittings) <= 1:
         meta = cnn.get("meta", {})
         return f"Command: `{meta.get('command')}` ({meta.get('wall_time_s') or 0:.0f} s)."
-    return "Commands: " + "; ".join(f"`{p.get('command')}` ({', '.join(g.upper() for g in groups)}, "
+    return "Commands: " + "; ".join(f"`{p.get('command')}` ({', '.join(group_label(g) for g in groups)}, "
                                     f"{p.get('wall_time_s') or 0:.0f} s)" for groups, p in sittings) + "."
 
 
@@ -73,7 +74,7 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
              f"SI >= 0.95 over {sizes.get('nu_grid')}. {thresholds}; claim 5 has one IR form here "
              f"(logit). {_commands(cnn)}\n"]
     if cnn.get("pending_groups"):
-        lines.append(f"> **Not yet run on {', '.join(g.upper() for g in cnn['pending_groups'])}**: the verdicts "
+        lines.append(f"> **Not yet run on {', '.join(group_label(g) for g in cnn['pending_groups'])}**: the verdicts "
                      "below rest on the other groups only.\n")
     if mlp_results:
         rows = [[f"{v.claim}", v.statement, mlp[v.claim].status if v.claim in mlp else "not evaluated",
@@ -86,7 +87,7 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
     for g, entry in cnn["table1"]["groups"].items():
         for m, e in entry["methods"].items():
             cells = [pm_text(e["accuracy"], 100.0), *(pm_text(e[k]) for k in ("LI", "DI", "SI"))]
-            rows.append([g.upper(), m, "" if e.get("nu") is None else f"{e['nu']:g}", *cells])
+            rows.append([group_label(g), m, "" if e.get("nu") is None else f"{e['nu']:g}", *cells])
     lines.append(f"{name} Table 1 (mean ± std over seeds):\n")
     lines.append(markdown_table(["group", "method", "nu", "Acc. (%)", "LI", "DI", "SI"], rows) + "\n")
     lines.append(f"{name} checks:\n")

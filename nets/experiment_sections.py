@@ -12,6 +12,7 @@ from typing import Mapping
 
 import nets.evidence as ev
 import nets.interval_tables as it
+from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table
 from nets.results_io import PAPER_CITATION, paper_table1_for
 from nets.verdicts import GROUP_NAMES, fmt, missed_target, pm_text
@@ -31,10 +32,10 @@ def _selection_rows(g: str, reg: str, sel: Mapping) -> list[list[str]]:
     for nu, si, acc in zip(sel.get("grid", []), sel.get("si", []), sel.get("accuracy", [])):
         chosen = "**chosen**" if sel.get("chosen") is not None and math.isclose(nu, sel["chosen"]) else ""
         if si is None:  # the ascending search stopped before this nu
-            rows.append([g.upper(), reg, f"{nu:g}", "not trained", "not trained",
+            rows.append([group_label(g), reg, f"{nu:g}", "not trained", "not trained",
                          "a smaller ν reached the target"])
             continue
-        rows.append([g.upper(), reg, f"{nu:g}", fmt(si), fmt(None if acc is None else 100 * acc), chosen])
+        rows.append([group_label(g), reg, f"{nu:g}", fmt(si), fmt(None if acc is None else 100 * acc), chosen])
     return rows
 
 
@@ -99,7 +100,7 @@ def table1_section(results: Mapping[str, Mapping], *, title: str, fig_dir: str, 
             if sel:
                 rows += _selection_rows(g, sel.get("regularizer", "logit"), sel)
                 if missed_target(sel):
-                    lines.append(_missed_target_banner(g.upper(), sel))
+                    lines.append(_missed_target_banner(group_label(g), sel))
         lines.append(markdown_table(["group", "regularizer", "ν", "SI (validation)", "Acc % (validation)", ""], rows)
                      + "\n")
         lines += figure_lines(fig_dir, "nu_selection_table1", "SI and validation accuracy against ν.",
@@ -118,7 +119,7 @@ def tsne_section(results: Mapping[str, Mapping], *, fig_dir: str, available_figu
         proto = ts.get("protocol", {})
         lines.append(" ".join(str(v) for v in proto.values() if isinstance(v, str)) + "\n")
         seeds = ts.get("meta", {}).get("seeds")
-        rows = [[g.upper(), m, pm_text(e.get("ratio")), it.seed_cell(ev.tsne_runs(e, seeds), "ratio", fmt)]
+        rows = [[group_label(g), m, pm_text(e.get("ratio")), it.seed_cell(ev.tsne_runs(e, seeds), "ratio", fmt)]
                 for g, entry in ts["groups"].items() for m, e in entry["methods"].items()]
         lines.append(markdown_table(["group", "model", "orbit / class distance (features), mean ± std",
                              "mean [95% t interval over seeds]"], rows) + "\n")
@@ -137,7 +138,7 @@ def saliency_section(results: Mapping[str, Mapping], *, fig_dir: str, available_
     if sa:
         lines.append(" ".join(str(v) for v in sa.get("protocol", {}).values() if isinstance(v, str)) + "\n")
         for g in sa["groups"]:
-            lines += figure_lines(fig_dir, f"saliency_{g}", f"{g.upper()}: g⁻¹ m(g x) for DA, IR and WT.",
+            lines += figure_lines(fig_dir, f"saliency_{g}", f"{group_label(g)}: g⁻¹ m(g x) for DA, IR and WT.",
                                   available_figures)
     else:
         lines.append("*(saliency not run)*\n")
@@ -158,7 +159,7 @@ def drift_section(results: Mapping[str, Mapping], *, fig_dir: str, available_fig
         rows = []
         for g, methods in dr["groups"].items():
             for m, e in methods.items():
-                rows.append([g.upper(), m] + [it.run_list_cell(e.get("runs"), "DI", i, fmt) for i in show] +
+                rows.append([group_label(g), m] + [it.run_list_cell(e.get("runs"), "DI", i, fmt) for i in show] +
                             [it.run_list_cell(e.get("runs"), "accuracy_ratio", i, fmt) for i in show if i > 0])
         lines.append("Mean [Student's t 95% interval over seeds]; the paper gives Figure 4 as a plot, without "
                      "numbers to set beside these.\n")
@@ -184,7 +185,7 @@ def spectral_section(results: Mapping[str, Mapping], *, fig_dir: str, available_
             for key, m in entry["models"].items():
                 runs = m.get("runs")
                 da_runs = entry["models"].get("DA", {}).get("runs")
-                rows.append([g.upper(), key, "—" if m.get("nu") is None else f"{m['nu']:g}",
+                rows.append([group_label(g), key, "—" if m.get("nu") is None else f"{m['nu']:g}",
                              it.seed_cell(runs, "sigma_max", fmt), it.seed_cell(runs, "sigma_max_centered", fmt),
                              "—" if key == "DA" else it.paired_ratio_cell(runs, da_runs, "sigma_max", fmt),
                              it.seed_cell(runs, "common_logit_share", fmt),
@@ -192,7 +193,7 @@ def spectral_section(results: Mapping[str, Mapping], *, fig_dir: str, available_
             for reg, sel in (entry.get("nu_selections") or {}).items():
                 sel_rows += _selection_rows(g, reg, sel)
                 if missed_target(sel):
-                    lines.append(_missed_target_banner(f"{g.upper()} IR-{reg}", sel))
+                    lines.append(_missed_target_banner(f"{group_label(g)} IR-{reg}", sel))
         lines.append("Mean [Student's t 95% interval over seeds]; IR / DA: the geometric-mean ratio of σ_max(J) "
                      "over common seeds, its 95% interval and the paired t-test on the log-ratios. The paper gives "
                      "Figure 5 as a plot, without numbers to set beside these.\n")

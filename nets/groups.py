@@ -11,11 +11,13 @@ abstract :class:`Group` (the action, its checks, orbits and permutation matrices
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Callable, Union
 
 import torch
 
 from nets.group_action import Element, Group
+from nets.model_spec import ModelSpecError, import_spec, one_line, spec_model_name
 
 __all__ = [
     "Group",
@@ -29,6 +31,9 @@ __all__ = [
     "T3",
     "D4",
     "get_group",
+    "group_name",
+    "group_key",
+    "group_label",
     "GroupLike",
     "as_group",
     "available_groups",
@@ -205,7 +210,13 @@ _NAMED: dict[str, Callable[[], Group]] = {
 def get_group(name: str) -> Group:
     """Look a group up by name: ``r4``, ``r2``, ``t3``, ``d4``, ``f2`` (left-right mirror), ``f2y``
     (upside down), ``t<n>`` / ``t<n>x`` (translations along x), ``t<n>y`` (along y) or ``t<n>xy``
-    (along both). Case-insensitive."""
+    (along both), case-insensitive; or your own group as ``"PKG.MODULE:ATTR"``, where ``ATTR`` is a
+    :class:`Group` instance or a class or function that returns one when called with no arguments
+    (imported once per process; any process that trains or measures it must be able to import it,
+    as with a model factory). Raises ``ValueError`` (one line) for an unknown name or a spec that
+    does not give a group."""
+    if ":" in name:
+        return _spec_group(name.strip())
     key = name.strip().lower()
     if key in _NAMED:
         return _NAMED[key]()
@@ -218,6 +229,45 @@ def get_group(name: str) -> Group:
 
 #: A group or its name (``"r4"``, ``"t3"``, ...), as every measure and split function accepts.
 GroupLike = Union[Group, str]
+
+
+@lru_cache(maxsize=None)
+def _spec_group(spec: str) -> Group:
+    obj = import_spec(spec, "group", "GROUP")
+    if not isinstance(obj, Group) and callable(obj):
+        try:
+            obj = obj()
+        except Exception as e:  # noqa: BLE001 - the user's constructor, whatever it raises
+            raise ModelSpecError(f"group {spec}() failed: {type(e).__name__}: {one_line(e)}") from e
+    if not isinstance(obj, Group):
+        raise ModelSpecError(f"group {spec} is a {type(obj).__name__}, not a nets.groups.Group (or a class or "
+                             f"function returning one)")
+    return obj
+
+
+def group_name(name: str) -> str:
+    """The canonical form of a group name as run configs store it: a built-in name in lower case
+    (``"R4"`` -> ``"r4"``), a ``"PKG.MODULE:ATTR"`` spec as given (module paths are case-sensitive).
+    Raises ``ValueError`` as :func:`get_group` does, and for a name that is not a string (a run
+    names its group, so that a checkpoint or another process can find it again: for a
+    :class:`Group` of your own, the ``"PKG.MODULE:ATTR"`` where it is defined)."""
+    if not isinstance(name, str):
+        raise ValueError(f"a run's group is a name or a 'PKG.MODULE:ATTR' spec, got {type(name).__name__}; for a "
+                         f"Group of your own, give the spec of where it is defined")
+    get_group(name)
+    return name.strip() if ":" in name else name.strip().lower()
+
+
+def group_key(name: str) -> str:
+    """The group's part of a run's file name: the name itself, or a spec with ``:`` and other
+    characters unsafe in a file name replaced (``"mypkg.groups:Hex"`` -> ``"mypkg.groups.Hex"``)."""
+    return spec_model_name(name) if ":" in name else name
+
+
+def group_label(name: str) -> str:
+    """How reports write a group name: a built-in one in capitals (``"r4"`` -> ``"R4"``), a
+    ``"PKG.MODULE:ATTR"`` spec as given."""
+    return name if ":" in name else name.upper()
 
 
 def as_group(group: GroupLike) -> Group:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 import nets.evidence as ev
+from nets.groups import group_label
 from nets.stats import overlaps
 
 __all__ = [
@@ -97,7 +98,7 @@ def table1_paired_rows(t1: Mapping, fmt: Fmt) -> list[list[str]]:
                     continue
                 what = f"{a} / {b} (ratio)" if log else f"{a} - {b}" + (" (points)" if measure == "accuracy" else "")
                 shown = ev.ratio_text(test, fmt) if log else ev.iv_text(test.interval, fmt)
-                rows.append([g.upper(), measure, what, shown, ev.p_text(test)])
+                rows.append([group_label(g), measure, what, shown, ev.p_text(test)])
     return rows
 
 
@@ -128,7 +129,7 @@ def spectral_bootstrap_rows(boot: Mapping, fmt: Fmt) -> list[list[str]]:
         for key, m in entry.get("spectral", {}).items():
             r = m.get("sigma_max_ratio_to_DA")
             ratio = "—" if not r else f"{fmt(r['ratio'])} [{fmt(r['low'])}, {fmt(r['high'])}]"
-            rows.append([g.upper(), key, bootstrap_cell(m.get("sigma_max"), fmt),
+            rows.append([group_label(g), key, bootstrap_cell(m.get("sigma_max"), fmt),
                          bootstrap_cell(m.get("sigma_max_centered"), fmt), ratio,
                          bootstrap_cell(m.get("common_logit_share"), fmt)])
     return rows

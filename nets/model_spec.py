@@ -20,20 +20,30 @@ class ModelSpecError(ValueError):
     """A factory or weights file that cannot be used; ``str(e)`` is one line naming it."""
 
 
-def load_factory(spec: str, flag: str = "--model") -> nn.Module:
-    """``"pkg.module:factory"`` -> ``factory()``, which must be an ``nn.Module``; errors name
-    ``flag``, the option that gave ``spec``."""
+def import_spec(spec: str, flag: str = "--model", what: str = "FACTORY") -> object:
+    """The object ``attr`` of ``"pkg.module:attr"``, importing the module; ``ModelSpecError`` (one
+    line naming ``flag``, the option that gave ``spec``) for a malformed spec, a module that fails
+    to import or an attribute it lacks."""
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr:
-        raise ModelSpecError(f"{flag} must be PKG.MODULE:FACTORY, got {spec!r}")
+        raise ModelSpecError(f"{flag} must be PKG.MODULE:{what}, got {spec!r}")
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any import failure is the user's module
         raise ModelSpecError(f"cannot import module {module_name!r} for {flag} {spec}: "
                              f"{type(e).__name__}: {one_line(e)}") from e
-    factory = getattr(module, attr, None)
+    if not hasattr(module, attr):
+        raise ModelSpecError(f"module {module_name!r} has no {attr!r} ({flag} {spec})")
+    return getattr(module, attr)
+
+
+def load_factory(spec: str, flag: str = "--model") -> nn.Module:
+    """``"pkg.module:factory"`` -> ``factory()``, which must be an ``nn.Module``; errors name
+    ``flag``, the option that gave ``spec``."""
+    factory = import_spec(spec, flag)
     if factory is None or not callable(factory):
-        raise ModelSpecError(f"module {module_name!r} has no callable {attr!r} ({flag} {spec})")
+        raise ModelSpecError(f"module {spec.rpartition(':')[0]!r} has no callable {spec.rpartition(':')[2]!r} "
+                             f"({flag} {spec})")
     try:
         model = factory()
     except Exception as e:  # noqa: BLE001

@@ -19,6 +19,7 @@ from nets.centered_report import centered_section
 from nets.experiment_sections import drift_section, saliency_section, spectral_section, table1_section, tsne_section
 from nets.cnn_report import cnn_section
 from nets.experiments.profiles import PROFILES
+from nets.groups import group_label
 from nets.markdown import markdown_table
 from nets.results_io import (  # the paper's numbers are re-exported here
     EXPERIMENTS,
@@ -58,8 +59,8 @@ def completeness(results: Mapping[str, Mapping]) -> list[str]:
         if not r:
             gaps.append(f"`{name}` has not run")
         elif r.get("pending_groups"):
-            done = ", ".join(g.upper() for g in r.get("groups", {})) or "none"
-            gaps.append(f"`{name}` covers {done} only ({', '.join(g.upper() for g in r['pending_groups'])} pending)")
+            done = ", ".join(group_label(g) for g in r.get("groups", {})) or "none"
+            gaps.append(f"`{name}` covers {done} only ({', '.join(group_label(g) for g in r['pending_groups'])} pending)")
     return gaps
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 from nets.evidence import measure, paired, per_seed, ratio_text
+from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
 from nets.stats import PairedTest, decide
 from nets.train import CENTERED_FORM
@@ -104,18 +105,18 @@ def scale_section(scale: Mapping | None, *, fmt: Callable[..., str], fig_dir: st
         for key, m in models.items():
             label = model_label(m)
             nu = "" if m.get("nu") is None else f"{m['nu']:g}"
-            row = [g.upper(), label, nu] + [pm_text(m.get(k)) for k in MEASURES]
+            row = [group_label(g), label, nu] + [pm_text(m.get(k)) for k in MEASURES]
             if m["method"] == "IR" and da is not None:
                 tests = ratio_tests(m, da)
                 row += [_ratio_cell(tests[k], fmt) for k in MEASURES] + [_scale_share(tests)]
-                mechanisms.append(f"{g.upper()} {label}: {mechanism(tests)}")
+                mechanisms.append(f"{group_label(g)} {label}: {mechanism(tests)}")
                 if m is centered:
                     centered_tests = tests
             else:
                 row += ["", "", "", ""]
             rows.append(row)
         if centered is not None:
-            readings.append(f"{g.upper()}: {scale_reading(centered_tests)}")
+            readings.append(f"{group_label(g)}: {scale_reading(centered_tests)}")
     lines += [markdown_table(["group", "model", "ν", "σ_max(J), centered logits", "logit scale",
                               "σ_max per unit of scale", "σ_max: IR / DA", "scale: IR / DA",
                               "σ_max per scale: IR / DA", "scale's share"], rows), ""]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from nets.groups import group_label
 from nets.markdown import markdown_table
 
 __all__ = ["TITLE", "CHECKS", "table_rows", "moved_checks", "si_settings_section"]
@@ -41,7 +42,7 @@ def table_rows(result: Mapping[str, Any]) -> list[list[str]]:
     for g, entry in result["groups"].items():
         for name, s in entry["settings"].items():
             d = s.get("IR_minus_DA")
-            rows.append([g.upper(), name.replace("|", "\\|"), *(_cell(s["methods"][m]) if m in s["methods"] else "n/a" for m in CHECKS),
+            rows.append([group_label(g), name.replace("|", "\\|"), *(_cell(s["methods"][m]) if m in s["methods"] else "n/a" for m in CHECKS),
                          "" if d is None else _cell(d, "+")])
     return rows
 
@@ -96,10 +97,10 @@ def si_settings_section(result: Mapping[str, Any] | None, *, title: str = TITLE)
              f"{protocol.get('nu', '')}{''.join('; ' + protocol[k] for k in ('models', 'methods') if k in protocol)}. Each cell: SI mean [Student's t 95% interval over seeds] and the claim's "
              "SI check decided on it (thresholds as above); IR - DA paired over seeds.\n"]
     lines += [markdown_table(["group", "saliency map", "WT SI", "DA SI", "IR SI", "IR - DA"], table_rows(result)), ""]
-    readings = [f"**{g.upper()}**: {_reading(e)}." for g, e in result["groups"].items()]
+    readings = [f"**{group_label(g)}**: {_reading(e)}." for g, e in result["groups"].items()]
     lines.append("**Which checks depend on the map** (outcomes that differ from the paper map's): "
                  + " ".join(readings) + "\n")
-    checks = [f"{g.upper()} {e['paper_check']['max_abs_difference']:.2g}"
+    checks = [f"{group_label(g)} {e['paper_check']['max_abs_difference']:.2g}"
               for g, e in result["groups"].items() if e.get("paper_check")
               and e["paper_check"].get("max_abs_difference") is not None]
     if checks:

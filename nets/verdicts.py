@@ -15,6 +15,7 @@ from typing import Mapping
 
 import nets.evidence as ev
 from nets.claim_checks import Check, check, fmt, log_check, pm_text
+from nets.groups import group_label
 from nets.stats import Interval, claim_status
 
 __all__ = [
@@ -170,7 +171,7 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
     t1 = results.get("table1")
     if t1:
         for g in t1["groups"]:
-            G = g.upper()
+            G = group_label(g)
             reads: dict[tuple[str, str], list[str]] = {}  # (method, measure) -> the claims whose checks read it
 
             def seeds(claim: str, m: str, key: str) -> ev.SeedValues:
@@ -226,7 +227,7 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
         i0, i1 = betas.index(min(betas)), betas.index(max(betas))
         later = [i for i, b in enumerate(betas) if b > min(betas)]
         for g, methods in dr["groups"].items():
-            G = g.upper()
+            G = group_label(g)
             if "DA" in methods:
                 runs = methods["DA"].get("runs")
                 growth = ev.paired(ev.per_seed(runs, lambda r: r["DI"][i1]),
@@ -251,7 +252,7 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
     sp = results.get("spectral")
     if sp:
         for g, entry in sp["groups"].items():
-            G = g.upper()
+            G = group_label(g)
             models = entry["models"]
             da_runs = models.get("DA", {}).get("runs")
             for key, m in models.items():
@@ -282,7 +283,7 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
     if ts:
         seeds = ts.get("meta", {}).get("seeds")
         for g, entry in ts["groups"].items():
-            G = g.upper()
+            G = group_label(g)
             ms = entry["methods"]
             for m, op, bound in (("WT", "<=", t.tsne_wt_ratio_max), ("DA", ">=", t.tsne_da_ratio_min)):
                 if m in ms:

@@ -31,7 +31,7 @@ from nets.experiments.cnn import MLP_ONLY_FIELDS, cnn_model
 from nets.experiments.profiles import Profile, check_nu_grid
 from nets.experiments.spectral import spectral_entry
 from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_protocol, tune
-from nets.groups import get_group
+from nets.groups import get_group, group_label
 from nets.image_file import load_split_file
 from nets.markdown import markdown_table
 from nets.model_spec import one_line
@@ -193,17 +193,17 @@ def own_data_report(results: dict) -> str:
     rows = []
     for g, entry in results["table1"]["groups"].items():
         for m, e in entry["methods"].items():
-            rows.append([g.upper(), m, "" if e.get("nu") is None else f"{e['nu']:g}", pm_text(e["accuracy"], 100.0),
+            rows.append([group_label(g), m, "" if e.get("nu") is None else f"{e['nu']:g}", pm_text(e["accuracy"], 100.0),
                          *(pm_text(e[q]) for q in ("LI", "DI", "SI"))])
     lines += ["Table 1 (mean ± std over seeds):\n",
               markdown_table(["group", "method", "nu", "Acc. (%)", "LI", "DI", "SI"], rows) + "\n"]
-    rows = [[g.upper(), f"{nu:g}", "not trained" if si is None else f"{si:.4f}",
+    rows = [[group_label(g), f"{nu:g}", "not trained" if si is None else f"{si:.4f}",
              "" if acc is None else f"{100 * acc:.1f}", "**chosen**" if nu == sel["chosen"] else ""]
             for g, entry in results["table1"]["groups"].items()
             for sel in [entry["nu_selection"]] for nu, si, acc in zip(sel["grid"], sel["si"], sel["accuracy"])]
     lines += [f"IR's nu search (validation SI, mean over seeds; target {src['settings']['si_target']}):\n",
               markdown_table(["group", "nu", "validation SI", "validation Acc. (%)", ""], rows) + "\n"]
-    rows = [[g.upper(), key, pm_text(e["sigma_max"]), pm_text(e["accuracy"], 100.0)]
+    rows = [[group_label(g), key, pm_text(e["sigma_max"]), pm_text(e["accuracy"], 100.0)]
             for g, entry in results["spectral"]["groups"].items() for key, e in entry["models"].items()]
     lines += ["Figure 5, sigma_max of the input Jacobian (mean ± std over seeds):\n",
               markdown_table(["group", "model", "sigma_max", "Acc. (%)"], rows) + "\n", "Checks:\n"]

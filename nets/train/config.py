@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nets.groups import get_group
+from nets.groups import group_key, group_name
 
 Method = Literal["DA", "WT", "IR"]
 Regularizer = Literal["logit", "kl", "normalized_logit", "centered_normalized_logit"]
@@ -77,8 +77,7 @@ class TrainConfig:
             raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {self.regularizer!r}")
         if self.pool not in ("max", "mean"):
             raise ValueError(f"pool must be 'max' or 'mean', got {self.pool!r}")
-        get_group(self.group)  # raises for an unknown name
-        object.__setattr__(self, "group", self.group.strip().lower())
+        object.__setattr__(self, "group", group_name(self.group))  # raises for an unknown name
         nu = float(self.nu)
         if not math.isfinite(nu) or nu < 0:
             raise ValueError(f"nu must be finite and >= 0, got {self.nu}")
@@ -98,7 +97,7 @@ class TrainConfig:
         """Stable, filesystem-safe id: ``"r4-DA"``, ``"r4-WT"``, ``"r4-IR-logit-nu1"``; every
         field that differs from its default and matters for the method is appended
         (``"-mean"``, ``"-e20"``, ``"-bs64"``, ``"-lr0.001"``, ``"-h32"``, ``"-l2"``, ``"-c10"``)."""
-        parts = [self.group, self.method]
+        parts = [group_key(self.group), self.method]
         if self.model != PAPER_MODEL:
             parts.insert(0, self.model)
         if self.method == "IR":
