@@ -80,12 +80,18 @@ class Group(ABC, metaclass=_GroupMeta):
         if H < 1 or W < 1:
             raise ValueError(f"{self.name}: image size must be positive, got H={H}, W={W}")
 
+    def probe_sizes(self) -> tuple[int, ...]:
+        """Square image sizes tried first (the smallest accepted one wins) when construction checks
+        the action; then 36, 28, ``2 * order``, ``order`` and a few small ones. A group whose
+        smallest image is far below ``2 * order`` pixels wide names it here (``t<n>xy``: ``n``)."""
+        return ()
+
     def _check_action(self) -> None:
         """Raise ``ValueError`` unless the action permutes the pixel grid (at one accepted size)."""
         order = int(getattr(self, "order", 0))
         if order < 1:
             raise ValueError(f"{type(self).__name__}: a group needs an order >= 1, got {order}")
-        for n in dict.fromkeys((36, 28, 2 * order, order, 12, 6, 4, 3, 2, 1)):
+        for n in dict.fromkeys((*self.probe_sizes(), 36, 28, 2 * order, order, 12, 6, 4, 3, 2, 1)):
             try:
                 self.check_shape(n, n)
             except ValueError:

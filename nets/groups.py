@@ -175,6 +175,9 @@ class Translations2D(Group):
         j, i = divmod(self._check_element(a), self.n)
         return (-i) % self.n + self.n * ((-j) % self.n)
 
+    def probe_sizes(self) -> tuple[int, ...]:
+        return (self.n,)  # not 2 * order = 2 n^2: the check would build (2 n^2)^2 x n^2 indices
+
     def check_shape(self, H: int, W: int) -> None:
         super().check_shape(H, W)
         for size, what in ((W, "width"), (H, "height")):
@@ -246,16 +249,17 @@ def _spec_group(spec: str) -> Group:
 
 
 def group_name(name: str) -> str:
-    """The canonical form of a group name as run configs store it: a built-in name in lower case
-    (``"R4"`` -> ``"r4"``), a ``"PKG.MODULE:ATTR"`` spec as given (module paths are case-sensitive).
+    """The canonical form of a group name as run configs store it: a built-in group's own name
+    (``"R4"`` -> ``"r4"``, ``"t4x"`` -> ``"t4"``, ``"t02xy"`` -> ``"t2xy"``), a ``"PKG.MODULE:ATTR"``
+    spec as given (module paths are case-sensitive).
     Raises ``ValueError`` as :func:`get_group` does, and for a name that is not a string (a run
     names its group, so that a checkpoint or another process can find it again: for a
     :class:`Group` of your own, the ``"PKG.MODULE:ATTR"`` where it is defined)."""
     if not isinstance(name, str):
         raise ValueError(f"a run's group is a name or a 'PKG.MODULE:ATTR' spec, got {type(name).__name__}; for a "
                          f"Group of your own, give the spec of where it is defined")
-    get_group(name)
-    return name.strip() if ":" in name else name.strip().lower()
+    group = get_group(name)
+    return name.strip() if ":" in name else group.name
 
 
 def group_key(name: str) -> str:

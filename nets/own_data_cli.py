@@ -46,7 +46,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="x_train, y_train, x_val, y_val, x_test, y_test (torch.save of a dict, or numpy.savez)")
     p.add_argument("--groups", nargs="+", required=True, metavar="GROUP",
                    help="r4, r2, t3, d4, f2 (mirror), f2y, t<n>, t<n>y, t<n>xy, or your own as PKG.MODULE:GROUP (a "
-                        "nets.groups.Group); each must fit your images (rotations: square; t<n>: n | W)")
+                        "nets.groups.Group); each must fit your images (rotations: square; t<n>: n | W; t<n>xy: n | H "
+                        "and n | W)")
     p.add_argument("--out", required=True, metavar="DIR", help="own_data.json, REPORT.md and checkpoints/ go here")
     p.add_argument("--epochs", type=int, default=_DEFAULT.epochs, help="per seed (default %(default)s)")
     p.add_argument("--seeds", type=int, nargs="+", default=list(_DEFAULT.seeds), help="default %(default)s")

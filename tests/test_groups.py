@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
-from nets.groups import D4, R4, T3, CyclicTranslations, Mirror, Rotations, Translations2D, get_group
+from nets.experiments.tsne import element_labels
+from nets.groups import D4, R4, T3, CyclicTranslations, Mirror, Rotations, Translations2D, get_group, group_name
 
 
 def test_lookup_by_name_returns_the_paper_groups():
@@ -42,6 +46,27 @@ def test_t3xy_needs_height_and_width_divisible():
         get_group("t3xy").act(torch.zeros(1, 35, 36), 1)
     with pytest.raises(ValueError, match="t3xy: image width 28 is not divisible by 3"):
         get_group("t3xy").act(torch.zeros(1, 36, 28), 1)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="caps the address space with RLIMIT_AS, as Linux has it")
+def test_a_fine_t_n_xy_builds_in_little_memory():
+    # construction checks the action on n x n images, not on 2 n^2 x 2 n^2 ones (34 GB for t32xy)
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)); "
+            "from nets.groups import get_group; import torch; "
+            "print(get_group('t32xy').orbit(torch.zeros(1, 32, 32)).shape[0])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["1024"], out.stderr[-500:]
+
+
+def test_a_run_stores_a_built_in_group_by_its_own_name():
+    assert [group_name(n) for n in ("R4", " t4x", "t02xy", "F2Y")] == ["r4", "t4", "t2xy", "f2y"]
+
+
+def test_figures_name_each_element_by_what_it_does():
+    assert element_labels(R4) == ["0°", "90°", "180°", "270°"] and element_labels(T3) == ["+0 px", "+12 px", "+24 px"]
+    assert element_labels(get_group("t3y")) == ["+0 px y", "+12 px y", "+24 px y"]
+    assert element_labels(get_group("t2xy")) == ["(+0, +0) px", "(+18, +0) px", "(+0, +18) px", "(+18, +18) px"]
+    assert element_labels(get_group("f2")) == ["id", "flip"] and element_labels(D4) == [str(g) for g in range(8)]
 
 
 def test_unknown_group_name_is_a_clear_error():

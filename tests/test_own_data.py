@@ -78,6 +78,12 @@ def test_the_mirror_and_translations_along_both_axes_train_end_to_end(tmp_path, 
     assert "f2" in (out / "REPORT.md").read_text()
 
 
+def test_one_group_named_twice_is_trained_once(tmp_path, data, user_module):
+    out = tmp_path / "out"
+    assert run_main(data, out, "--groups", "F2", "f2", "t02xy") == 0
+    assert list(json.loads((out / "own_data.json").read_text())["table1"]["groups"]) == ["f2", "t2xy"]
+
+
 def test_the_command_trains_measures_and_decides_the_claims(tmp_path, data, user_module):
     out = tmp_path / "out"
     assert run_main(data, out, "--groups", "r4", "t4") == 0

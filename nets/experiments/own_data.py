@@ -31,7 +31,7 @@ from nets.experiments.cnn import MLP_ONLY_FIELDS, cnn_model
 from nets.experiments.profiles import Profile, check_nu_grid
 from nets.experiments.spectral import spectral_entry
 from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_protocol, tune
-from nets.groups import get_group, group_label
+from nets.groups import get_group, group_label, group_name
 from nets.image_file import load_split_file
 from nets.markdown import markdown_table
 from nets.model_spec import one_line
@@ -111,9 +111,10 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     dev = check_device(device)
     if not groups:
         raise OwnDataError("give at least one group (--groups r4 ...)")
+    groups = list(dict.fromkeys(group_name(g) for g in groups))  # "F2 f2" is one group; an unknown name: one line
     splits = load_split_file(data)
     for g in groups:
-        get_group(g).check_shape(*splits.train.x.shape[-2:])  # an unknown name, or one that does not fit: one line
+        get_group(g).check_shape(*splits.train.x.shape[-2:])  # one that does not fit: one line
     sizes = {"n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test)}
     prof = own_profile(settings, groups, sizes, model)
     own = cnn_model(prof)

@@ -27,19 +27,25 @@ from nets.data import full_orbit
 from nets.experiments.common import checkpoint_dir, finish, mean_std
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import chosen_nus, profile_splits, table1_models
-from nets.groups import Group, get_group
+from nets.groups import CyclicTranslations, Group, Mirror, Rotations, Translations2D, get_group
 from nets.train import resolve_device
 
 __all__ = ["run_tsne", "orbit_class_distance_ratio", "element_labels"]
 
 
 def element_labels(group: Group, size: int = 36) -> list[str]:
-    """Human-readable names of the group elements (for figures): angles or shifts."""
+    """Human-readable names of the group elements (for figures) on ``size x size`` images: angles,
+    shifts (``+9 px``; ``+9 px y`` along y; ``(+9, +18) px`` along both), ``flip``; else the numbers."""
     n = group.order
-    if group.name.startswith("r"):
+    if isinstance(group, Rotations):
         return [f"{g * 360 // n}°" for g in group.elements]
-    if group.name.startswith("t"):
-        return [f"+{g * size // n} px" for g in group.elements]
+    if isinstance(group, CyclicTranslations):
+        return [f"+{g * size // n} px{'' if group.axis == 'x' else ' y'}" for g in group.elements]
+    if isinstance(group, Translations2D):
+        step = size // group.n
+        return [f"(+{(g % group.n) * step}, +{(g // group.n) * step}) px" for g in group.elements]
+    if isinstance(group, Mirror):
+        return ["id", "flip" if group.axis == "x" else "flip y"]
     return [str(g) for g in group.elements]
 
 
