@@ -23,7 +23,7 @@ from nets.experiments.profiles import PAPER_DATASET
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.results_io import EXPERIMENTS
 from nets.reuse import ReuseRefused, reuse_checkpoints
-from nets.train.config import check_device
+from nets.train.config import check_device, set_threads
 
 # ---- checks made before anything is loaded -----------------------------------------
 def _check_seeds(seeds: Sequence[int] | None) -> None:
@@ -227,12 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile = _profile(args)
         _check_device(args.device)
         _check_precision(args.precision, args.device)
-        if args.threads is not None:
-            if args.threads < 1:
-                raise UsageError(f"--threads must be >= 1, got {args.threads}")
-            import torch
-
-            torch.set_num_threads(args.threads)
+        try:
+            set_threads(args.threads)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
         if args.address is not None and args.executor != "ray":
             raise UsageError("--address applies to --executor ray only")
         if args.executor == "ray":  # before any data is loaded

@@ -1,10 +1,10 @@
 """``python -m nets audit``: audit your own model on Transforming-MNIST / -FMNIST test images, or on yours.
 
     python -m nets audit --model PKG.MODULE:FACTORY [--weights FILE.pt] --dataset mnist|fmnist
-                         --group r4|t3|d4|... --n 1000 --out DIR [--channels 0|1|3]
-                         [--baseline PKG.MODULE:FACTORY [--baseline-weights FILE.pt]]
+                         --group r4|t3|d4|f2|... --n 1000 --out DIR [--channels 0|1|3]
+                         [--baseline PKG.MODULE:FACTORY [--baseline-weights FILE.pt]] [--device D] [--threads N]
     python -m nets audit --model PKG.MODULE:FACTORY [--weights FILE.pt] --images FILE.pt|FILE.npz
-                         --group r4|t3|d4|... [--n N] --out DIR [--baseline ...]
+                         --group r4|t3|d4|f2|t3xy|PKG.MODULE:GROUP|... [--n N] --out DIR [--baseline ...]
 
 ``FACTORY()`` (called with no arguments) builds the model; ``--weights`` loads a state dict
 saved with ``torch.save(model.state_dict(), FILE)`` (or one of this project's checkpoints,
@@ -42,7 +42,7 @@ from nets.image_file import load_images
 from nets.measure_inputs import parameter_dtype
 from nets.model_spec import load_factory, load_weights, one_line
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file, write_bytes
-from nets.train.config import check_device
+from nets.train.config import check_device, set_threads
 
 __all__ = ["AuditError", "add_parser", "build_parser", "main", "audit_images"]
 
@@ -98,6 +98,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--baseline", default=None, metavar="PKG.MODULE:FACTORY",
                    help="also compare the model with this one on the same images (paired intervals; compare.json)")
     p.add_argument("--baseline-weights", default=None, metavar="FILE.pt", help="state dict of the --baseline model")
@@ -150,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise AuditError("--baseline-weights needs --baseline")
         try:
             device = check_device(args.device)
-        except ValueError as e:  # "gpu", "cuda:x", CUDA on a machine without it
+            set_threads(args.threads)
+        except ValueError as e:  # "gpu", "cuda:x", CUDA on a machine without it, --threads 0
             raise AuditError(str(e)) from None
         if args.images and args.channels is not None:
             raise AuditError("--channels shapes --dataset images; --images are used as stored in the file")

@@ -23,11 +23,10 @@ import shlex
 import sys
 from typing import Any, Sequence
 
-import torch
-
 from nets.experiments.own_data import OwnDataSettings, run_own_data
 from nets.model_spec import one_line
 from nets.results_io import ResultsWriteError, check_folder
+from nets.train.config import set_threads
 
 __all__ = ["add_parser", "build_parser", "main"]
 
@@ -84,11 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResultsWriteError as e:
         print(f"error: --out {args.out}: {one_line(e)}", file=sys.stderr)
         return 1
-    if args.threads is not None:
-        if args.threads < 1:
-            print(f"error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
-            return 2
-        torch.set_num_threads(args.threads)
+    try:
+        set_threads(args.threads)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     command = shlex.join(["python", "-m", "nets", "own-data", *argv]) if argv is not None else None  # None: this process's
     try:
         settings = OwnDataSettings(seeds=tuple(args.seeds), epochs=args.epochs, nu_grid=tuple(args.nu_grid),

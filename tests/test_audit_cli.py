@@ -117,6 +117,7 @@ BAD = {
                                 "the bootstrap seed must be an int >= 0, got -1"),
     "device torch does not know": (["--model", "user_models_for_audit:cnn", "--device", "gpu"],
                                    "unknown --device 'gpu'; use auto, cpu, cuda or cuda:N"),
+    "no threads": (["--model", "user_models_for_audit:cnn", "--threads", "0"], "--threads must be >= 1, got 0"),
     "CUDA device this machine lacks": (["--model", "user_models_for_audit:cnn", "--device", "cuda:99"],
                                        "--device cuda:99: (CUDA is not available|this machine has)"),
     "labels out of range": (["--model", "user_models_for_audit:five_classes"], r"labels y must be in \[0, 5\)"),

@@ -95,6 +95,7 @@ from nets.train.config import (
     TrainingDiverged,
     resolve_device,
     check_device,
+    set_threads,
     stream_seed,
 )
 from nets.train.evaluate import orbit_accuracy, shared_orbit_accuracy, stacked_orbit_accuracy
@@ -145,6 +146,7 @@ __all__ = [
     "MAX_ORBIT_TABLE_BYTES",
     "resolve_device",
     "check_device",
+    "set_threads",
     "stream_seed",
     "invariance_regularizer",
     "half_squared_logit_distance",

@@ -201,6 +201,16 @@ def check_device(device: str) -> torch.device:
     return dev
 
 
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)`` for a command's ``--threads`` (``None``: torch's choice,
+    left alone); ``ValueError``, one line, for fewer than 1."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+
+
 def stream_seed(seed: int, stream: int) -> int:
     """Independent 63-bit seed for stream ``stream`` of run seed ``seed`` (NumPy SeedSequence)."""
     state = np.random.SeedSequence([int(seed), int(stream)]).generate_state(1, dtype=np.uint64)[0]
