@@ -41,9 +41,9 @@ def load_factory(spec: str, flag: str = "--model") -> nn.Module:
     """``"pkg.module:factory"`` -> ``factory()``, which must be an ``nn.Module``; errors name
     ``flag``, the option that gave ``spec``."""
     factory = import_spec(spec, flag)
-    if factory is None or not callable(factory):
-        raise ModelSpecError(f"module {spec.rpartition(':')[0]!r} has no callable {spec.rpartition(':')[2]!r} "
-                             f"({flag} {spec})")
+    if not callable(factory):
+        module_name, _, attr = spec.rpartition(":")
+        raise ModelSpecError(f"module {module_name!r} has no callable {attr!r} ({flag} {spec})")
     try:
         model = factory()
     except Exception as e:  # noqa: BLE001

@@ -40,12 +40,12 @@ from nets.results_io.files import (  # noqa: F401
     load_torch_file,
     move_aside,
     out_dir,
-    sha256_file,
     precision_dir,
     read_json,
     read_results,
     result_groups,
     result_path,
+    sha256_file,
     to_jsonable,
     write_json,
 )

@@ -93,8 +93,8 @@ from nets.train.config import (
     TrainConfig,
     TrainedRun,
     TrainingDiverged,
-    resolve_device,
     check_device,
+    resolve_device,
     set_threads,
     stream_seed,
 )
