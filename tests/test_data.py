@@ -435,3 +435,16 @@ def test_plot_orbits_writes_a_grid_of_samples_by_elements(tmp_path: Path):
     out = plot_orbits(synthetic_splits().test, "d4", n=2, out=tmp_path / "orbits.png")
     img = mpimg.imread(out)
     assert img.shape[1] > 2 * img.shape[0]  # 8 columns, 2 rows
+
+
+def test_plot_orbits_wraps_a_large_group_into_rows_of_at_most_max_columns(tmp_path: Path):
+    import matplotlib.image as mpimg
+
+    out = plot_orbits(synthetic_splits().test, "t6xy", n=1, out=tmp_path / "orbits.png", max_columns=12)
+    img = mpimg.imread(out)
+    assert img.shape[1] < 4 * img.shape[0]  # 36 elements as 3 rows of 12, not one row of 36
+
+
+def test_plot_orbits_refuses_a_non_positive_column_count(tmp_path: Path):
+    with pytest.raises(ValueError, match="max_columns"):
+        plot_orbits(synthetic_splits().test, "r4", n=1, out=tmp_path / "o.png", max_columns=0)

@@ -77,7 +77,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     splits = load_splits(args.dataset, args.split_seed, args.cache, progress=not args.quiet)
     group = get_group(args.group)
     out = plot_orbits(splits[args.split], group, args.n, args.out,
-                      title=f"{canonical_name(args.dataset)} {args.split}: rows = samples, columns = {group.name} elements")
+                      title=f"{canonical_name(args.dataset)} {args.split}: each sample under every {group.name} element g")
     print(f"wrote {out}")
     return 0
 

@@ -54,28 +54,42 @@ def full_orbit(split: Split, group: GroupLike) -> Split:
     return Split(orbit.reshape(-1, *split.x.shape[1:]), split.y.repeat(group.order))
 
 
-def plot_orbits(split: Split, group: GroupLike, n: int = 4, out: PathLike = "orbits.png", title: str = "") -> Path:
-    """Save a grid of the first ``n`` samples (rows) under every group element (columns)."""
+def plot_orbits(split: Split, group: GroupLike, n: int = 4, out: PathLike = "orbits.png", title: str = "",
+                max_columns: int = 12) -> Path:
+    """Save a grid of the first ``n`` samples under every group element (columns ``g=0, 1, ...``).
+
+    A group of more than ``max_columns`` elements wraps: each sample then takes
+    ``ceil(|G| / max_columns)`` rows of ``max_columns`` panels (t6xy's 36 elements: 3 rows of 12),
+    so the figure stays readable whatever the group's order.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if max_columns < 1:
+        raise ValueError(f"max_columns must be >= 1, got {max_columns}")
     group = as_group(group)
     sub = split.subset(min(n, len(split)))
     orbit = group.orbit(sub.x.cpu()).numpy()  # (|G|, n, H, W)
-    rows, cols = orbit.shape[1], orbit.shape[0]
+    order, samples = orbit.shape[0], orbit.shape[1]
+    cols = min(order, max_columns)
+    bands = -(-order // cols)  # rows per sample
+    rows = samples * bands
     fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.4 * rows + 0.5), squeeze=False)
     vmin, vmax = float(orbit.min()), float(orbit.max())
-    for i in range(rows):
-        for g in range(cols):
-            ax = axes[i][g]
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for i in range(samples):
+        for g in range(order):
+            ax = axes[i * bands + g // cols][g % cols]
+            ax.set_axis_on()
             ax.imshow(orbit[g, i], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-            if i == 0:
+            if i == 0 or bands > 1:
                 ax.set_title(f"g={g}", fontsize=9)
-            if g == 0:
+            if g % cols == 0:
                 ax.set_ylabel(f"y={int(sub.y[i])}", fontsize=9)
     fig.suptitle(title or f"{group.name} orbits", fontsize=10)
     fig.tight_layout()
