@@ -12,8 +12,8 @@ loads them (:func:`nets.train.train_runs`), and the source folder is never writt
 A checkpoint's file name is its config's key and seed (:func:`nets.train.checkpoint_path`; the key
 names every config field that differs from the default), so a file of the same name is the same
 training run, provided it was trained on the same data: the source's results files must record the
-same profile (sizes, data, method fields, precision) but for the seeds and groups, and a source
-without results files is refused. A source with a checkpoint manifest (checkpoints archived in the
+same profile (sizes, data, method fields, precision) but for the seeds, groups and nu grids (a grid
+only chooses which IR runs exist), and a source without results files is refused. A source with a checkpoint manifest (checkpoints archived in the
 repository's history) is restored first (:func:`nets.checkpoint_archive.restore`, verified).
 """
 
@@ -30,8 +30,10 @@ from nets.results_io import (EXPERIMENTS, atomic_write, checkpoint_dir, make_fol
 
 __all__ = ["ReuseRefused", "ReuseReport", "reuse_checkpoints"]
 
-#: Differences between the source's and the run's profile that keep a checkpoint the same run.
-ALLOWED_DIFFERENCES = frozenset({"seeds"})
+#: Differences between the source's and the run's profile that keep a checkpoint the same run: the
+#: seeds, and the nu grids, which only choose which IR runs exist (a checkpoint's name holds its form
+#: and nu), so more seeds may be added at the nu the source chose (``--nu-grid 100``).
+ALLOWED_DIFFERENCES = frozenset({"seeds", "nu_grids"})
 
 
 class ReuseRefused(ValueError):
@@ -56,8 +58,8 @@ class ReuseReport:
 
 
 def _checked_source(profile: Any, source_root, precision: str, experiments: Sequence[str]) -> Path:
-    """The source's checkpoint folder, once its results files show the same profile but for the seeds.
-    They are only read (:func:`nets.results_io.read_json`): a damaged one is an error naming it, left
+    """The source's checkpoint folder, once its results files show the same profile but for the seeds
+    and nu grids. They are only read (:func:`nets.results_io.read_json`): a damaged one is an error naming it, left
     where it is, not moved aside as a run's own damaged results file is."""
     recorded = []
     for name in experiments:
@@ -69,7 +71,7 @@ def _checked_source(profile: Any, source_root, precision: str, experiments: Sequ
         diff = [k for k in profile_differences(meta, profile, precision) if k not in ALLOWED_DIFFERENCES]
         if diff:
             raise ReuseRefused(f"{path} was computed with other settings "
-                               f"({', '.join(diff[:3])}); only the seeds may differ, so its checkpoints are other runs")
+                               f"({', '.join(diff[:3])}); only the seeds and nu grids may differ, so its checkpoints are other runs")
         recorded.append(name)
     if not recorded:
         raise ReuseRefused(f"{out_dir(profile, source_root)}/ holds no results file of {', '.join(experiments)} "
@@ -81,8 +83,8 @@ def reuse_checkpoints(profile: Any, source_root, results_root, *, precision: str
                       experiments: Sequence[str] = EXPERIMENTS) -> ReuseReport:
     """Link every checkpoint of ``profile``'s folder under ``source_root`` (at ``precision``) that the
     folder under ``results_root`` lacks into it; a file it has already is left alone (its run goes on
-    from it). ``experiments``: the results files that must record ``profile`` but for the seeds
-    (``("cnn",)`` for the CNN, whose profile is its own). Raises :class:`ReuseRefused` when the two
+    from it). ``experiments``: the results files that must record ``profile`` but for the seeds and
+    nu grids (``("cnn",)`` for the CNN, whose profile is its own). Raises :class:`ReuseRefused` when the two
     folders are the same, the source has no such results file, or one records other settings;
     :class:`nets.checkpoint_archive.ArchiveError` when its manifest cannot be restored,
     :class:`nets.results_io.ResultsFileError` when one of its results files is damaged."""

@@ -78,6 +78,20 @@ def test_only_the_seeds_may_differ(one_seed, tmp_path):
     assert not again.linked and sorted(again.present) == sorted(report.linked)  # a file the run has is kept
 
 
+def test_another_nu_grid_reuses_the_runs_it_shares_with_the_source(run_cli, one_seed, tmp_path):
+    """A grid only chooses which IR runs exist: seeds added at the nu the source chose (--nu-grid 100,
+    the smoke grid being [1, 100]) load that nu's checkpoint and give the numbers of a run from scratch."""
+    grid = ("--nu-grid", "100")
+    rc, out, err = run_cli(*ARGS, *grid, "--seeds", "0", "1", "--results", str(tmp_path / "reused"),
+                           "--reuse-from", str(one_seed))
+    assert rc == 0, err
+    nu100 = [p.name for p in (one_seed / "smoke" / "checkpoints").glob("*nu100*seed0.pt")]
+    assert nu100 and all(os.path.samefile(one_seed / "smoke" / "checkpoints" / n,
+                                          tmp_path / "reused" / "smoke" / "checkpoints" / n) for n in nu100)
+    assert run_cli(*ARGS, *grid, "--seeds", "0", "1", "--results", str(tmp_path / "scratch"))[0] == 0
+    assert _runs(tmp_path / "reused") == _runs(tmp_path / "scratch")
+
+
 def test_its_own_folder_and_an_empty_source_are_refused(one_seed, tmp_path):
     smoke = get_profile("smoke")
     with pytest.raises(ReuseRefused, match="own folder"):
