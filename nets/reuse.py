@@ -13,8 +13,9 @@ A checkpoint's file name is its config's key and seed (:func:`nets.train.checkpo
 names every config field that differs from the default), so a file of the same name is the same
 training run, provided it was trained on the same data: the source's results files must record the
 same profile (sizes, data, method fields, precision) but for the seeds, groups and nu grids (a grid
-only chooses which IR runs exist), and a source without results files is refused. A source with a checkpoint manifest (checkpoints archived in the
-repository's history) is restored first (:func:`nets.checkpoint_archive.restore`, verified).
+only chooses which IR runs exist), and a source without results files is refused. A source with a
+checkpoint manifest (checkpoints archived in the repository's history) is restored first
+(:func:`nets.checkpoint_archive.restore`, verified).
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ class ReuseReport:
 
 def _checked_source(profile: Any, source_root, precision: str, experiments: Sequence[str]) -> Path:
     """The source's checkpoint folder, once its results files show the same profile but for the seeds
-    and nu grids. They are only read (:func:`nets.results_io.read_json`): a damaged one is an error naming it, left
-    where it is, not moved aside as a run's own damaged results file is."""
+    and nu grids. They are only read (:func:`nets.results_io.read_json`): a damaged one is an error
+    naming it, left where it is, not moved aside as a run's own damaged results file is."""
     recorded = []
     for name in experiments:
         path = result_path(profile, name, source_root)
@@ -70,8 +71,8 @@ def _checked_source(profile: Any, source_root, precision: str, experiments: Sequ
         meta = old.get("meta", {}) if isinstance(old, dict) else {}
         diff = [k for k in profile_differences(meta, profile, precision) if k not in ALLOWED_DIFFERENCES]
         if diff:
-            raise ReuseRefused(f"{path} was computed with other settings "
-                               f"({', '.join(diff[:3])}); only the seeds and nu grids may differ, so its checkpoints are other runs")
+            raise ReuseRefused(f"{path} was computed with other settings ({', '.join(diff[:3])}); only the "
+                               "seeds and nu grids may differ, so its checkpoints are other runs")
         recorded.append(name)
     if not recorded:
         raise ReuseRefused(f"{out_dir(profile, source_root)}/ holds no results file of {', '.join(experiments)} "
@@ -84,8 +85,8 @@ def reuse_checkpoints(profile: Any, source_root, results_root, *, precision: str
     """Link every checkpoint of ``profile``'s folder under ``source_root`` (at ``precision``) that the
     folder under ``results_root`` lacks into it; a file it has already is left alone (its run goes on
     from it). ``experiments``: the results files that must record ``profile`` but for the seeds and
-    nu grids (``("cnn",)`` for the CNN, whose profile is its own). Raises :class:`ReuseRefused` when the two
-    folders are the same, the source has no such results file, or one records other settings;
+    nu grids (``("cnn",)`` for the CNN, whose profile is its own). Raises :class:`ReuseRefused` when
+    the two folders are the same, the source has no such results file, or one records other settings;
     :class:`nets.checkpoint_archive.ArchiveError` when its manifest cannot be restored,
     :class:`nets.results_io.ResultsFileError` when one of its results files is damaged."""
     src_out, dst_out = out_dir(profile, source_root), out_dir(profile, results_root)

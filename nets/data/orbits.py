@@ -78,12 +78,9 @@ def plot_orbits(split: Split, group: GroupLike, n: int = 4, out: PathLike = "orb
     rows = samples * bands
     fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.4 * rows + 0.5), squeeze=False)
     vmin, vmax = float(orbit.min()), float(orbit.max())
-    for ax in axes.flat:
-        ax.set_axis_off()
     for i in range(samples):
         for g in range(order):
             ax = axes[i * bands + g // cols][g % cols]
-            ax.set_axis_on()
             ax.imshow(orbit[g, i], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
@@ -91,6 +88,9 @@ def plot_orbits(split: Split, group: GroupLike, n: int = 4, out: PathLike = "orb
                 ax.set_title(f"g={g}", fontsize=9)
             if g % cols == 0:
                 ax.set_ylabel(f"y={int(sub.y[i])}", fontsize=9)
+    for ax in axes.flat:  # the last band's panels past |G| stay blank
+        if not ax.images:
+            ax.set_axis_off()
     fig.suptitle(title or f"{group.name} orbits", fontsize=10)
     fig.tight_layout()
     try:
