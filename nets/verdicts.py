@@ -51,7 +51,7 @@ class Thresholds:
     wt_li_max: float = 1e-3
     wt_di_max: float = 1e-4
     wt_si_min: float = 0.99
-    # (1b) WT has the highest accuracy (Section 4.2: "the highest classification accuracy in both groups")
+    # (1b) WT has the highest accuracy in every group (Section 4.2: "the highest classification accuracy in both groups")
     wt_acc_margin_min: float = 0.0  # WT accuracy - DA's, and - IR's, >= this (points)
     # (2) DA classifies orbits well, low DI, yet high LI and low SI
     da_acc_gap_max: float = 3.0  # DA accuracy >= WT accuracy - this (points)
@@ -113,7 +113,7 @@ class Verdict:
 
 CLAIMS = {
     "1": "WT is exactly invariant (LI, DI about 0, SI = 1).",
-    "1b": "WT has the highest accuracy in both groups (Section 4.2: the performance upper bound).",
+    "1b": "WT has the highest accuracy in every group (Section 4.2: the performance upper bound).",
     "2": "DA classifies orbits well and has low DI, yet high LI and low SI.",
     "3": "IR reaches SI >= 0.95 and LI near WT's, at a cost in accuracy.",
     "4": "Under drift, DA's DI grows fast while WT's and IR's stay low; WT keeps more accuracy.",
