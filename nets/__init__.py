@@ -2,8 +2,8 @@
 training and the paper's experiments.
 
 The public names live in small modules (``nets.groups``, ``nets.data``, ``nets.models``,
-``nets.metrics``, ``nets.auditing``, ``nets.audit_compare``, ``nets.train``) and are re-exported here, so ``from nets import
-logit_invariance`` works. Everything but the groups is imported lazily: ``import nets`` stays
+``nets.metrics``, ``nets.auditing``, ``nets.class_accuracy``, ``nets.audit_compare``,
+``nets.train``) and are re-exported here, so ``from nets import logit_invariance`` works. Everything but the groups is imported lazily: ``import nets`` stays
 cheap and ``python -m nets.data`` does not import its own module twice.
 """
 
@@ -55,6 +55,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "cosine_similarity",
     ),
     "nets.auditing": ("audit", "AuditResult"),
+    "nets.class_accuracy": ("class_breakdown", "ClassBreakdown", "orbit_confusion"),
     "nets.audit_compare": ("compare", "Comparison"),
     "nets.data": (
         "Split",

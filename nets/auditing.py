@@ -4,7 +4,8 @@
 :class:`AuditResult`: the paper's LI (Eq. 2), DI (Eq. 1), SI (Eq. 3), the input sensitivity
 ``sigma_max(J)`` (Section 4.4), the accuracy over the full orbit, the logit scale and the
 sensitivity per unit of it (ours, beyond the paper: a small ``sigma_max`` may be only small
-logits; docs/findings.md), and the per-layer relative
+logits; docs/findings.md), the accuracy over the orbit per class with the class each is most
+often taken for (ours: :mod:`nets.class_accuracy`), and the per-layer relative
 invariance error ``r_l`` of :func:`nets.metrics.layer_invariance_profile` over the model's named
 submodules (forward hooks; :func:`nets.layer_profile.default_layers`). Every number comes with a
 95% bootstrap interval over the samples.
@@ -28,7 +29,8 @@ from torch import nn
 from nets.groups import Group
 from nets.layer_profile import layer_invariance_terms
 from nets.measure_inputs import as_group, check_images, check_model, group_elements
-from nets.metrics import orbit_terms, saliency_invariance
+from nets.class_accuracy import ClassBreakdown, class_breakdown_from_predictions
+from nets.metrics import ORBIT_TERMS, orbit_terms, saliency_invariance
 from nets.models import CenteredLogits
 from nets.sample_bootstrap import (  # noqa: F401  (re-exported: the audit's intervals)
     MIN_RESAMPLES,
@@ -62,7 +64,9 @@ class AuditResult:
     """What :func:`audit` measured. ``measures``: name -> :class:`Estimate` (:data:`MEASURES`);
     ``layers``: ``(submodule name, r_l)`` in forward order, the logits last; ``settings``: how;
     ``samples``: the per-sample values behind the measures (:func:`sample_measures`; not in
-    :meth:`to_dict`), which :func:`nets.audit_compare.compare_samples` pairs with another model's."""
+    :meth:`to_dict`), which :func:`nets.audit_compare.compare_samples` pairs with another model's;
+    ``classes``: the orbit accuracy per class and the class each is most often taken for
+    (:class:`nets.class_accuracy.ClassBreakdown`; ours, beyond the paper)."""
 
     model: str
     group: str
@@ -72,6 +76,7 @@ class AuditResult:
     layers: list[tuple[str, Estimate]]
     settings: dict[str, Any] = field(default_factory=dict)
     samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    classes: Optional[ClassBreakdown] = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN becomes ``None``)."""
@@ -83,6 +88,7 @@ class AuditResult:
             "measures": {k: v.to_dict() for k, v in self.measures.items()},
             "layers": [{"name": n, **e.to_dict()} for n, e in self.layers],
             "settings": dict(self.settings),
+            "classes": None if self.classes is None else self.classes.to_dict(),
         }
 
     def to_markdown(self) -> str:
@@ -98,6 +104,10 @@ class AuditResult:
         counts = self.settings.get("n_samples_per_measure", {})
         if min([self.n_samples, *counts.values()]) < 2:
             rows += ["", "A bootstrap interval needs at least 2 samples: measured on 1, its ends are nan (null in JSON)."]
+        if self.classes is not None:
+            rows += ["", "Accuracy over the orbit per class (a class whose orbit meets another's, a 6 turned into a 9, "
+                     "caps an invariant model there):", "",
+                     self.classes.to_markdown(self.settings.get("confidence", 0.95)).rstrip("\n")]
         rows += ["", f"| layer | r_l | {pct} interval |", "|---|---:|---|"]
         rows += [f"| {self._label(n)} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] |" for n, e in self.layers]
         return "\n".join(rows) + "\n"
@@ -169,12 +179,14 @@ def sample_measures(
     """The per-sample values behind :func:`audit`'s measures, float64 ``(n,)`` arrays: ``accuracy``
     (fraction of the orbit classified correctly), ``LI``, ``DI`` (all ``N`` samples), ``SI`` (the
     first ``si_samples``), ``sigma_max``, ``sigma_max_centered`` (of the centered logits) and
-    ``logit_scale`` (the first ``sigma_samples``). Arguments as :func:`audit`'s; raises its
-    ``ValueError``s."""
+    ``logit_scale`` (the first ``sigma_samples``); and ``orbit_predictions``, int64 ``(N, |G|)``
+    (the predicted class of every ``g x``, :mod:`nets.class_accuracy`). Arguments as
+    :func:`audit`'s; raises its ``ValueError``s."""
     group = as_group(group)
     check_images(x, group)
     check_model(model, x)
-    terms = orbit_terms(model, x, y, group, include_identity=include_identity, chunk_size=chunk_size)
+    terms = orbit_terms(model, x, y, group, include_identity=include_identity, chunk_size=chunk_size,
+                        terms=(*ORBIT_TERMS, "predictions"))
     xs, ys = _first(x, si_samples, "si_samples"), _first(y, si_samples, "si_samples")
     si = saliency_invariance(model, xs, ys, group, n_steps=n_steps, include_identity=include_identity,
                              reduction="none", chunk_size=max(1, chunk_size // 4))
@@ -188,7 +200,8 @@ def sample_measures(
         "LI": terms["LI"], "DI": terms["DI"], "SI": si, "sigma_max": sigma, "logit_scale": scale,
         "sigma_max_centered": sigma_centered,
     }
-    return {k: v.detach().double().cpu().numpy() for k, v in per_sample.items()}
+    return {**{k: v.detach().double().cpu().numpy() for k, v in per_sample.items()},
+            "orbit_predictions": terms["predictions"].cpu().numpy()}
 
 
 def audit(
@@ -246,6 +259,7 @@ def audit(
         "saliency": "|IG| summed over channel axes, threshold 0.9 of the maximum, 3x3 Gaussian sigma 1, "
                     "true-label target, zero baseline",
     }
+    classes = class_breakdown_from_predictions(per_sample["orbit_predictions"], y.cpu().numpy(), group.name, **boot)
     return AuditResult(model=name or type(model).__name__, group=group.name, input_shape=tuple(x.shape),
                        n_samples=int(x.shape[0]), measures=measures, layers=prof, settings=settings,
-                       samples=per_sample)
+                       samples=per_sample, classes=classes)

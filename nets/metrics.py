@@ -92,6 +92,7 @@ __all__ = [
     "orbit_measures",
     "orbit_terms",
     "ORBIT_TERMS",
+    "OPTIONAL_ORBIT_TERMS",
     "saliency_invariance",
     "orbit_centroid_invariance",
     "layer_invariance_profile",
@@ -108,6 +109,8 @@ __all__ = [
 
 #: The per-sample terms :func:`orbit_terms` computes.
 ORBIT_TERMS = ("correct", "LI", "DI")
+#: Terms :func:`orbit_terms` computes only when asked: ``predictions (N, |G|)``.
+OPTIONAL_ORBIT_TERMS = ("predictions",)
 
 
 def _orbit_outputs(model: nn.Module, xc: torch.Tensor, group: Group) -> torch.Tensor:
@@ -183,11 +186,14 @@ def orbit_terms(
     accuracy over the orbit, the trainer's :func:`nets.train.orbit_accuracy` included) and LI/DI
     as :func:`logit_invariance` / :func:`distribution_invariance` with ``reduction="none"``.
     x: ``(N, *C, H, W)``, y: ``(N,)`` integer labels in ``[0, classes)`` (else ``ValueError``).
-    ``terms``: which of :data:`ORBIT_TERMS` to compute (and return).
+    ``terms``: which of :data:`ORBIT_TERMS` and :data:`OPTIONAL_ORBIT_TERMS` to compute (and
+    return); ``"predictions"`` is ``(N, |G|)`` long, column ``g`` the argmax of ``f(g x)`` over all
+    of ``G`` in the group's element order (:mod:`nets.class_accuracy`).
     """
-    unknown = sorted(set(terms) - set(ORBIT_TERMS))
+    known = ORBIT_TERMS + OPTIONAL_ORBIT_TERMS
+    unknown = sorted(set(terms) - set(known))
     if unknown:
-        raise ValueError(f"unknown orbit terms {unknown}; known: {', '.join(ORBIT_TERMS)}")
+        raise ValueError(f"unknown orbit terms {unknown}; known: {', '.join(known)}")
     group = as_group(group)
     chunks_ = _orbit_logit_chunks(model, x, group, chunk_size)  # validates x; nothing evaluated yet
     N = x.shape[0]
@@ -200,8 +206,9 @@ def orbit_terms(
     y = y.to(x.device)
     per_sample = {"correct": lambda logits, s: (logits.argmax(-1) == y[s : s + logits.shape[1]]).sum(0),
                   "LI": lambda logits, s: _li_per_sample(logits, elems),
-                  "DI": lambda logits, s: _di_per_sample(logits, elems)}
-    out: dict[str, list[torch.Tensor]] = {t: [] for t in ORBIT_TERMS if t in terms}
+                  "DI": lambda logits, s: _di_per_sample(logits, elems),
+                  "predictions": lambda logits, s: logits.argmax(-1).T}
+    out: dict[str, list[torch.Tensor]] = {t: [] for t in known if t in terms}
     for s, logits in chunks_:  # logits: (|G|, n, C)
         if s == 0 and (int(y.min()) < 0 or int(y.max()) >= logits.shape[-1]):
             raise ValueError(f"labels y must be in [0, {logits.shape[-1]}) for a model with {logits.shape[-1]} "

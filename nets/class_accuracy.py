@@ -1,0 +1,192 @@
+"""Accuracy over the orbit per class, and the classes a group confuses (ours, beyond the paper).
+
+A group need not be a symmetry of the labels: turned by 180 degrees a 6 is a 9, which is why the
+paper's MNIST drops the 9. A genuinely invariant model gives a sample and every transformed copy one
+answer, so on such classes its orbit accuracy is capped, and the overall accuracy hides where. This
+module breaks the accuracy over the full orbit (the count behind Table 1's orbit accuracy,
+:func:`nets.metrics.orbit_terms`) down by true class and says which class each one is taken for.
+
+- :func:`orbit_confusion`: ``(C, C)`` fractions, row ``c`` the share of the orbit predictions of
+  the class-``c`` samples that are each class (a row sums to 1; a class with no sample is NaN).
+- :func:`class_breakdown_from_predictions` / :func:`class_breakdown`: a :class:`ClassBreakdown`,
+  the orbit accuracy of every class present with its percentile-bootstrap interval over that
+  class's samples (:func:`nets.sample_bootstrap.bootstrap_mean`, the model fixed) and its
+  confusion matrix.
+- :func:`per_class_over_seeds` / :func:`per_class_rows`: the same for trained methods over seeds
+  (``python -m nets own-data``): each seed's per-class orbit accuracy, and a table of the means
+  with WT - DA's paired t interval over seeds (:func:`nets.stats.paired_t`).
+
+Orbit predictions are ``(N, |G|)`` integer arrays, column ``g`` the argmax of ``f(g x)`` over every
+element of the group, the identity included (as the orbit accuracy). Errors: one-line
+``ValueError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from nets.groups import GroupLike, as_group
+from nets.metrics import orbit_terms
+from nets.sample_bootstrap import Estimate, bootstrap_mean, check_bootstrap, fmt_value
+from nets.stats import paired_t
+
+__all__ = ["ClassBreakdown", "orbit_confusion", "taken_for", "class_breakdown_from_predictions", "class_breakdown",
+           "per_class_over_seeds", "per_class_rows"]
+
+
+def _check(predictions: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p, t = np.asarray(predictions), np.asarray(y)
+    if p.ndim != 2 or t.shape != (p.shape[0],) or p.shape[0] == 0:
+        raise ValueError(f"orbit predictions must be (N, |G|) with labels y (N,), N >= 1; got {p.shape} and {t.shape}")
+    if not (np.issubdtype(p.dtype, np.integer) and np.issubdtype(t.dtype, np.integer)):
+        raise ValueError(f"orbit predictions and labels must be integer classes, got {p.dtype} and {t.dtype}")
+    if min(int(p.min()), int(t.min())) < 0:
+        raise ValueError("orbit predictions and labels must be classes >= 0")
+    return p, t
+
+
+def orbit_confusion(predictions: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(n_classes, n_classes)`` float64: entry ``[c, k]`` the fraction of the orbit predictions
+    ``(N, |G|)`` of the samples labelled ``c`` that are ``k`` (rows of absent classes NaN). Raises
+    ``ValueError`` for a class outside ``[0, n_classes)``."""
+    p, t = _check(predictions, y)
+    if max(int(p.max()), int(t.max())) >= n_classes:
+        raise ValueError(f"classes reach {max(int(p.max()), int(t.max()))}, but n_classes is {n_classes}")
+    counts = np.zeros((n_classes, n_classes), dtype=np.float64)
+    np.add.at(counts, (np.repeat(t, p.shape[1]), p.reshape(-1)), 1.0)
+    with np.errstate(invalid="ignore"):
+        return counts / counts.sum(1, keepdims=True)
+
+
+def taken_for(confusion: np.ndarray, c: int) -> tuple[int, float] | None:
+    """The class other than ``c`` that class ``c``'s orbit is most often predicted as in a
+    :func:`orbit_confusion` matrix, with that share of the orbit (the smallest such class on a tie);
+    ``None`` when it never is."""
+    row = np.nan_to_num(np.asarray(confusion, dtype=np.float64)[c], nan=0.0)
+    row[c] = -1.0
+    k = int(np.argmax(row))
+    return (k, float(row[k])) if row[k] > 0 else None
+
+
+@dataclass
+class ClassBreakdown:
+    """Orbit accuracy per class: ``classes`` (the labels present, ascending), ``counts`` (samples of
+    each), ``accuracy`` (an :class:`~nets.sample_bootstrap.Estimate` each), ``confusion`` (the
+    :func:`orbit_confusion` matrix over ``n_classes``) and the group's name."""
+
+    group: str
+    classes: list[int]
+    counts: list[int]
+    accuracy: list[Estimate]
+    confusion: np.ndarray
+
+    def taken_for(self, c: int) -> tuple[int, float] | None:
+        """:func:`taken_for` of class ``c`` in this confusion matrix."""
+        return taken_for(self.confusion, c)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN becomes ``None``)."""
+        conf = [[None if not np.isfinite(v) else float(v) for v in row] for row in self.confusion]
+        return {"group": self.group,
+                "classes": [{"class": c, "n": n, "accuracy": e.to_dict(),
+                             "taken_for": (lambda t: None if t is None else {"class": t[0], "fraction": t[1]})(
+                                 self.taken_for(c))}
+                            for c, n, e in zip(self.classes, self.counts, self.accuracy)],
+                "confusion": conf}
+
+    def to_markdown(self, confidence: float = 0.95) -> str:
+        """One row per class: samples, orbit accuracy with its interval, the class most often predicted instead."""
+        rows = [f"| class | samples | orbit accuracy | {100 * confidence:g}% interval | most often taken for |",
+                "|---|---:|---:|---|---|"]
+        for c, n, e in zip(self.classes, self.counts, self.accuracy):
+            t = self.taken_for(c)
+            other = "never wrong" if t is None else f"{t[0]} ({fmt_value(t[1])} of the orbit)"
+            rows.append(f"| {c} | {n} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] | {other} |")
+        return "\n".join(rows) + "\n"
+
+
+def class_breakdown_from_predictions(predictions: np.ndarray, y: np.ndarray, group: str, *,
+                                     n_classes: int | None = None, confidence: float = 0.95,
+                                     n_resamples: int = 2000, seed: int = 0) -> ClassBreakdown:
+    """The :class:`ClassBreakdown` of orbit predictions ``(N, |G|)`` against labels ``y (N,)``;
+    ``n_classes`` defaults to one more than the largest class seen. Each class's interval resamples
+    its own samples with the same ``seed``."""
+    check_bootstrap(confidence, n_resamples, seed)
+    p, t = _check(predictions, y)
+    width = max(int(p.max()), int(t.max())) + 1 if n_classes is None else int(n_classes)
+    confusion = orbit_confusion(p, t, width)
+    correct = (p == t[:, None]).mean(1)
+    classes = [int(c) for c in np.unique(t)]
+    counts = [int((t == c).sum()) for c in classes]
+    accuracy = [bootstrap_mean(correct[t == c], confidence=confidence, n_resamples=n_resamples, seed=seed)
+                for c in classes]
+    return ClassBreakdown(group=group, classes=classes, counts=counts, accuracy=accuracy, confusion=confusion)
+
+
+def class_breakdown(model: Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor,
+                    y: torch.Tensor, group: GroupLike, *, confidence: float = 0.95, n_resamples: int = 2000,
+                    seed: int = 0, chunk_size: int = 256) -> ClassBreakdown:
+    """Orbit accuracy per class of ``model`` on images ``x (N, *C, H, W)`` with labels ``y (N,)``
+    under ``group`` (module docstring), over the model's logit width. Raises the measures'
+    one-line ``ValueError``s (:mod:`nets.measure_inputs`)."""
+    group = as_group(group)
+    check_bootstrap(confidence, n_resamples, seed)
+    predictions = orbit_terms(model, x, y, group, chunk_size=chunk_size, terms=("predictions",))["predictions"]
+    with torch.no_grad():  # the logit width (orbit_terms has checked the model and its output)
+        width = int(model(x[:1]).shape[-1])
+    return class_breakdown_from_predictions(predictions.cpu().numpy(), y.cpu().numpy(), group.name,
+                                            n_classes=width, confidence=confidence, n_resamples=n_resamples,
+                                            seed=seed)
+
+
+def per_class_over_seeds(models: Mapping[str, Sequence[nn.Module]], x: torch.Tensor, y: torch.Tensor,
+                         group: GroupLike, *, chunk_size: int = 256) -> dict[str, Any]:
+    """Orbit accuracy per class of trained methods over seeds, JSON-ready: ``models`` maps a method
+    (``"WT"``, ...) to its models, one per seed in seed order, on ``x (N, *C, H, W)``, ``y (N,)``.
+    Returns ``{"classes", "counts", "methods": {m: {"accuracy": [per seed: [per class]],
+    "confusion": (C, C) mean over seeds}}}`` over the first model's logit width."""
+    group = as_group(group)
+    t = y.cpu().numpy()
+    classes = [int(c) for c in np.unique(t)]
+    out: dict[str, Any] = {"classes": classes, "counts": [int((t == c).sum()) for c in classes], "methods": {}}
+    for m, ms in models.items():
+        accs, confs = [], []
+        for model in ms:
+            pred = orbit_terms(model, x, y, group, chunk_size=chunk_size, terms=("predictions",))["predictions"]
+            with torch.no_grad():
+                width = int(model(x[:1]).shape[-1])
+            p = pred.cpu().numpy()
+            accs.append([float((p[t == c] == c).mean()) for c in classes])
+            confs.append(orbit_confusion(p, t, width))
+        conf = np.mean(confs, axis=0)
+        out["methods"][m] = {"accuracy": accs,
+                             "confusion": [[None if not np.isfinite(v) else float(v) for v in row] for row in conf]}
+    return out
+
+
+def per_class_rows(entry: Mapping[str, Any], methods: Sequence[str] = ("WT", "DA", "IR")) -> tuple[list, list]:
+    """Header and rows of a markdown table of :func:`per_class_over_seeds`'s ``entry``: per class the
+    samples, each method's orbit accuracy (%, mean over seeds), WT - DA in points with its 95% paired t
+    interval over seeds, and the class WT's orbit is most often taken for (mean share of the orbit)."""
+    ms = [m for m in methods if m in entry["methods"]]
+    header = ["class", "test samples", *(f"{m} Acc. (%)" for m in ms), "WT - DA (points) [95%]", "WT takes it for"]
+    rows = []
+    for j, c in enumerate(entry["classes"]):
+        acc = {m: np.array([seed[j] for seed in entry["methods"][m]["accuracy"]]) for m in ms}
+        row = [str(c), str(entry["counts"][j]), *(f"{100 * acc[m].mean():.1f}" for m in ms)]
+        if "WT" in acc and "DA" in acc:
+            iv = paired_t(100 * acc["WT"], 100 * acc["DA"]).interval
+            row.append(f"{fmt_value(iv.estimate)} [{fmt_value(iv.low)}, {fmt_value(iv.high)}]")
+        else:
+            row.append("")
+        other = taken_for(np.array(entry["methods"]["WT"]["confusion"], dtype=float), c) \
+            if "WT" in entry["methods"] else None
+        row.append("" if "WT" not in entry["methods"] else "never wrong" if other is None
+                   else f"{other[0]} ({other[1]:.2f})")
+        rows.append(row)
+    return header, rows

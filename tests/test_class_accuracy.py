@@ -1,0 +1,136 @@
+"""nets.class_accuracy: the orbit accuracy per class adds up to the audit's orbit accuracy, the
+confusion matrix equals a count made by hand, and where a group maps one class onto another (a 6
+turned into a 9) an invariant model is capped and the breakdown names the pair."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nets.auditing import audit
+from nets.class_accuracy import class_breakdown, class_breakdown_from_predictions, orbit_confusion
+from nets.groups import R4
+from nets.metrics import orbit_terms
+
+BOOT = dict(n_resamples=200)
+
+
+class OrbitAveraged(nn.Module):
+    """f(x) = mean_g h(g x): invariant under R4 by construction."""
+
+    def __init__(self, h: nn.Module):
+        super().__init__()
+        self.h = h
+
+    def forward(self, x):
+        orbit = R4.orbit(x)
+        return self.h(orbit.reshape(-1, *x.shape[1:])).view(R4.order, x.shape[0], -1).mean(0)
+
+
+class PairOrShifted(nn.Module):
+    """Logits (w.x, -w.x, 100 (mean(x) - 1)): classes 0 and 1 split by a random direction, class 2 by the mean."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(64, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x):
+        s = x.flatten(1) @ self.w
+        return torch.stack([s, -s, 100 * (x.flatten(1).mean(1) - 1)], dim=1)
+
+
+def linear(classes: int = 3, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, classes)).double().eval()
+
+
+def test_the_confusion_matrix_is_a_count_of_orbit_predictions_by_true_class():
+    rng = np.random.default_rng(0)
+    pred, y = rng.integers(0, 4, size=(30, 5)), rng.integers(0, 3, size=30)
+    brute = np.zeros((4, 4))
+    for i in range(30):
+        for g in range(5):
+            brute[y[i], pred[i, g]] += 1
+    got = orbit_confusion(pred, y, 4)
+    np.testing.assert_allclose(got[:3], brute[:3] / brute[:3].sum(1, keepdims=True))
+    assert np.isnan(got[3]).all()  # no sample of class 3: its row is undefined
+
+
+def test_the_orbit_predictions_agree_with_the_orbit_correct_count():
+    x, y = torch.randn(12, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (12,))
+    t = orbit_terms(linear(), x, y, R4, terms=("correct", "predictions"))
+    assert t["predictions"].shape == (12, R4.order)
+    assert torch.equal((t["predictions"] == y[:, None]).sum(1), t["correct"])
+
+
+def test_per_class_accuracy_weighted_by_class_size_is_the_audits_orbit_accuracy():
+    x, y = torch.randn(40, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (40,))
+    r = audit(linear(), x, y, "r4", n_steps=2, **BOOT)
+    c = r.classes
+    weighted = sum(n * e.value for n, e in zip(c.counts, c.accuracy)) / sum(c.counts)
+    assert weighted == pytest.approx(r.measures["accuracy"].value, abs=1e-12)
+    assert c.classes == sorted(set(y.tolist())) and sum(c.counts) == 40
+
+
+def test_an_invariant_model_cannot_tell_a_class_from_its_turned_copy_and_the_breakdown_names_the_pair():
+    # class 1 is class 0 turned by 180 degrees (a 6 and a 9); class 2 is unrelated
+    torch.manual_seed(1)
+    x0, x2 = torch.randn(20, 1, 8, 8, dtype=torch.float64), torch.randn(20, 1, 8, 8, dtype=torch.float64) + 2
+    x = torch.cat([x0, torch.rot90(x0, 2, dims=(-2, -1)), x2])
+    y = torch.tensor([0] * 20 + [1] * 20 + [2] * 20)
+    b = class_breakdown(OrbitAveraged(PairOrShifted()), x, y, "r4", **BOOT)
+    acc = dict(zip(b.classes, (e.value for e in b.accuracy)))
+    # each 6 / 9 pair gets one answer: the 9s called 6 are exactly the 6s called right, and the reverse
+    assert b.confusion[1, 0] == pytest.approx(acc[0]) and b.confusion[0, 1] == pytest.approx(acc[1])
+    assert acc[0] + acc[1] == pytest.approx(1.0) and acc[2] == 1.0
+    assert 0 < acc[0] < 1  # the random direction splits the pairs, so both classes are taken for each other
+    assert b.taken_for(0) == (1, pytest.approx(acc[1])) and b.taken_for(1) == (0, pytest.approx(acc[0]))
+    assert b.taken_for(2) is None
+
+
+def test_a_class_never_misclassified_says_so_and_its_interval_is_the_point():
+    pred, y = np.array([[0, 0], [0, 0], [1, 0]]), np.array([0, 0, 1])
+    b = class_breakdown_from_predictions(pred, y, "f2", **BOOT)
+    assert b.taken_for(0) is None and b.accuracy[0].low == b.accuracy[0].high == 1.0
+    assert "| 0 | 2 | 1 | [1, 1] | never wrong |" in b.to_markdown()
+    assert b.taken_for(1) == (0, 0.5)
+
+
+def test_the_breakdown_is_json_ready_with_a_single_sample_class_undefined():
+    b = class_breakdown_from_predictions(np.array([[0, 1], [0, 0], [2, 2]]), np.array([0, 0, 2]), "f2", **BOOT)
+    d = json.loads(json.dumps(b.to_dict(), allow_nan=False))
+    assert d["classes"][1] == {"class": 2, "n": 1, "accuracy": {"value": 1.0, "low": None, "high": None},
+                               "taken_for": None}
+    assert d["confusion"][1] == [None, None, None]  # class 1: no sample
+
+
+def test_the_audit_json_holds_the_breakdown():
+    x, y = torch.randn(10, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (10,))
+    d = audit(linear(), x, y, "r4", n_steps=2, **BOOT).to_dict()
+    assert d["classes"]["group"] == "r4" and len(d["classes"]["confusion"]) >= max(y.tolist()) + 1
+
+
+@pytest.mark.parametrize("pred, y, match", [
+    (np.zeros((3,), dtype=int), np.zeros(3, dtype=int), r"must be \(N, \|G\|\)"),
+    (np.zeros((3, 2), dtype=int), np.zeros(4, dtype=int), r"must be \(N, \|G\|\)"),
+    (np.zeros((3, 2)), np.zeros(3, dtype=int), "must be integer classes"),
+    (-np.ones((3, 2), dtype=int), np.zeros(3, dtype=int), "classes >= 0"),
+])
+def test_bad_predictions_are_one_line_errors(pred, y, match):
+    with pytest.raises(ValueError, match=match):
+        class_breakdown_from_predictions(pred, y, "r4", **BOOT)
+
+
+def test_a_class_beyond_the_matrix_is_refused():
+    with pytest.raises(ValueError, match="classes reach 3, but n_classes is 3"):
+        orbit_confusion(np.array([[3, 0]]), np.array([0]), 3)
+
+
+def test_an_unknown_orbit_term_is_refused_naming_the_known_ones():
+    with pytest.raises(ValueError, match="known: correct, LI, DI, predictions"):
+        orbit_terms(linear(), torch.randn(2, 1, 8, 8, dtype=torch.float64), torch.zeros(2, dtype=torch.long), R4,
+                    terms=("argmax",))
