@@ -181,7 +181,7 @@ def per_class_rows(entry: Mapping[str, Any], methods: Sequence[str] = ("WT", "DA
         row = [str(c), str(entry["counts"][j]), *(f"{100 * acc[m].mean():.1f}" for m in ms)]
         if "WT" in acc and "DA" in acc:
             iv = paired_t(100 * acc["WT"], 100 * acc["DA"]).interval
-            row.append(f"{fmt_value(iv.estimate)} [{fmt_value(iv.low)}, {fmt_value(iv.high)}]")
+            row.append(f"{iv.estimate:.3g} [{iv.low:.3g}, {iv.high:.3g}]")
         else:
             row.append("")
         other = taken_for(np.array(entry["methods"]["WT"]["confusion"], dtype=float), c) \
