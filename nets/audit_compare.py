@@ -36,7 +36,7 @@ from nets.sample_bootstrap import (
     ratio_of_means,
 )
 
-__all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "direction"]
+__all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "class_effects", "direction"]
 
 Model = Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]]
 EffectKind = Literal["difference", "ratio"]
@@ -93,7 +93,9 @@ class Effect:
 
 @dataclass
 class Comparison:
-    """What :func:`compare` measured: ``effects`` per measure (:data:`nets.auditing.MEASURES` order)."""
+    """What :func:`compare` measured: ``effects`` per measure (:data:`nets.auditing.MEASURES` order);
+    ``classes``: class -> (its number of samples, the effect B - A on its orbit accuracy, paired over
+    its samples), ours (:mod:`nets.class_accuracy`)."""
 
     a: str
     b: str
@@ -102,11 +104,13 @@ class Comparison:
     n_samples: int
     effects: dict[str, Effect]
     settings: dict[str, Any] = field(default_factory=dict)
+    classes: dict[int, tuple[int, Effect]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN becomes ``None``)."""
         return {"a": self.a, "b": self.b, "group": self.group, "input_shape": list(self.input_shape),
                 "n_samples": self.n_samples, "effects": {k: e.to_dict() for k, e in self.effects.items()},
+                "classes": {str(c): {"n": n, **e.to_dict()} for c, (n, e) in self.classes.items()},
                 "settings": dict(self.settings)}
 
     def to_markdown(self) -> str:
@@ -119,6 +123,12 @@ class Comparison:
         for k, e in self.effects.items():
             what = "B - A" if e.kind == "difference" else "B / A"
             rows.append(f"| {k} | {e.a.text()} | {e.b.text()} | {what} | {e.effect.text()} | {e.direction} |")
+        if self.classes:
+            rows += ["", "Accuracy over the orbit per class (paired over the class's samples):", "",
+                     f"| class | samples | A [{pct}] | B [{pct}] | B - A [{pct}] | direction |",
+                     "|---|---:|---|---|---|---|"]
+            rows += [f"| {c} | {n} | {e.a.text()} | {e.b.text()} | {e.effect.text()} | {e.direction} |"
+                     for c, (n, e) in self.classes.items()]
         return "\n".join(rows) + "\n"
 
 
@@ -205,4 +215,26 @@ def compare_samples(
         "descriptions": DESCRIPTIONS,
     }
     return Comparison(a=names[0], b=names[1], group=group.name, input_shape=tuple(input_shape),
-                      n_samples=int(a["LI"].shape[0]), effects=effects, settings=settings)
+                      n_samples=int(a["LI"].shape[0]), effects=effects, settings=settings,
+                      classes=class_effects(a, b, names=names, **boot))
+
+
+def class_effects(a: dict[str, np.ndarray], b: dict[str, np.ndarray], *, names: tuple[str, str] = ("A", "B"),
+                  confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> dict[int, tuple[int, Effect]]:
+    """Per class of the ``labels`` both sample dicts hold (:func:`nets.auditing.sample_measures`):
+    its number of samples and the :class:`Effect` B - A on its orbit ``accuracy``, a paired bootstrap
+    over that class's samples. Empty when either lacks labels; ``ValueError`` when the labels differ."""
+    if "labels" not in a or "labels" not in b:
+        return {}
+    if a["labels"].shape != b["labels"].shape or not np.array_equal(a["labels"], b["labels"]):
+        raise ValueError(f"{names[0]} and {names[1]} were measured on different labels; "
+                         "compare them on the same samples")
+    boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
+    out = {}
+    for c in np.unique(a["labels"]):
+        idx = a["labels"] == c
+        va, vb = a["accuracy"][idx], b["accuracy"][idx]
+        out[int(c)] = (int(idx.sum()), Effect(f"accuracy, class {int(c)}", "difference", bootstrap_mean(va, **boot),
+                                              bootstrap_mean(vb, **boot),
+                                              paired_bootstrap((va, vb), _mean_difference, **boot)))
+    return out

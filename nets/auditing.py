@@ -179,9 +179,9 @@ def sample_measures(
     """The per-sample values behind :func:`audit`'s measures, float64 ``(n,)`` arrays: ``accuracy``
     (fraction of the orbit classified correctly), ``LI``, ``DI`` (all ``N`` samples), ``SI`` (the
     first ``si_samples``), ``sigma_max``, ``sigma_max_centered`` (of the centered logits) and
-    ``logit_scale`` (the first ``sigma_samples``); and ``orbit_predictions``, int64 ``(N, |G|)``
-    (the predicted class of every ``g x``, :mod:`nets.class_accuracy`). Arguments as
-    :func:`audit`'s; raises its ``ValueError``s."""
+    ``logit_scale`` (the first ``sigma_samples``); ``orbit_predictions``, int64 ``(N, |G|)``
+    (the predicted class of every ``g x``, :mod:`nets.class_accuracy`) and ``labels``, int64 ``(N,)``
+    (``y``). Arguments as :func:`audit`'s; raises its ``ValueError``s."""
     group = as_group(group)
     check_images(x, group)
     check_model(model, x)
@@ -201,7 +201,7 @@ def sample_measures(
         "sigma_max_centered": sigma_centered,
     }
     return {**{k: v.detach().double().cpu().numpy() for k, v in per_sample.items()},
-            "orbit_predictions": terms["predictions"].cpu().numpy()}
+            "orbit_predictions": terms["predictions"].cpu().numpy(), "labels": y.cpu().long().numpy()}
 
 
 def audit(

@@ -134,3 +134,39 @@ def test_an_unknown_orbit_term_is_refused_naming_the_known_ones():
     with pytest.raises(ValueError, match="known: correct, LI, DI, predictions"):
         orbit_terms(linear(), torch.randn(2, 1, 8, 8, dtype=torch.float64), torch.zeros(2, dtype=torch.long), R4,
                     terms=("argmax",))
+
+
+def test_a_model_compared_with_itself_has_no_effect_in_any_class():
+    from nets.audit_compare import compare
+
+    x, y = torch.randn(30, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (30,))
+    c = compare(linear(), linear(), x, y, "r4", n_steps=2, **BOOT)
+    assert sorted(c.classes) == sorted(set(y.tolist()))
+    for n, e in c.classes.values():
+        assert (e.effect.value, e.effect.low, e.effect.high) == (0.0, 0.0, 0.0) and e.direction == "undecided"
+
+
+def test_the_per_class_effect_is_the_difference_of_the_two_breakdowns():
+    from nets.audit_compare import compare
+
+    x, y = torch.randn(30, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (30,))
+    a, b = linear(seed=1), linear(seed=2)
+    c = compare(a, b, x, y, "r4", n_steps=2, **BOOT)
+    ba, bb = (class_breakdown(m, x, y, "r4", **BOOT) for m in (a, b))
+    for j, cls in enumerate(ba.classes):
+        n, e = c.classes[cls]
+        assert n == ba.counts[j]
+        assert e.effect.value == pytest.approx(bb.accuracy[j].value - ba.accuracy[j].value, abs=1e-12)
+    assert "| class | samples | A [95%] | B [95%] | B - A [95%] | direction |" in c.to_markdown()
+    assert set(json.loads(json.dumps(c.to_dict()))["classes"]) == {str(k) for k in c.classes}
+
+
+def test_per_class_effects_of_samples_with_other_labels_are_refused():
+    from nets.audit_compare import compare_samples
+    from nets.auditing import sample_measures
+
+    x, y = torch.randn(12, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (12,))
+    a = sample_measures(linear(), x, y, "r4", n_steps=2)
+    b = sample_measures(linear(), x, (y + 1) % 3, "r4", n_steps=2)
+    with pytest.raises(ValueError, match="A and B were measured on different labels"):
+        compare_samples(a, b, "r4", **BOOT)
