@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from nets.auditing import DESCRIPTIONS, MEASURES, SAMPLE_MEANS, sample_measures
+from nets.class_accuracy import MAX_ROWS, lowest
 from nets.groups import GroupLike, as_group
 from nets.sample_bootstrap import (
     Estimate,
@@ -124,11 +125,17 @@ class Comparison:
             what = "B - A" if e.kind == "difference" else "B / A"
             rows.append(f"| {k} | {e.a.text()} | {e.b.text()} | {what} | {e.effect.text()} | {e.direction} |")
         if self.classes:
+            items = list(self.classes.items())
+            # at most MAX_ROWS classes: those where B and A differ most
+            keep, note = lowest([-abs(e.effect.value) for _, (_, e) in items], MAX_ROWS)
             rows += ["", "Accuracy over the orbit per class (paired over the class's samples):", "",
                      f"| class | samples | A [{pct}] | B [{pct}] | B - A [{pct}] | direction |",
                      "|---|---:|---|---|---|---|"]
             rows += [f"| {c} | {n} | {e.a.text()} | {e.b.text()} | {e.effect.text()} | {e.direction} |"
-                     for c, (n, e) in self.classes.items()]
+                     for c, (n, e) in (items[i] for i in keep)]
+            if note:
+                rows += ["", f"The {MAX_ROWS} of {len(items)} classes with the largest |B - A|; "
+                         "every class is in the JSON."]
         return "\n".join(rows) + "\n"
 
 

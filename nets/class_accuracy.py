@@ -16,6 +16,10 @@ module breaks the accuracy over the full orbit (the count behind Table 1's orbit
   (``python -m nets own-data``): each seed's per-class orbit accuracy, and a table of the means
   with WT - DA's paired t interval over seeds (:func:`nets.stats.paired_t`).
 
+Many classes (an ImageNet model's 1,000): the JSON keeps the confusion matrix up to
+:data:`MAX_CONFUSION_CLASSES` classes (every class's accuracy and the class it is taken for always),
+and a markdown table shows at most ``max_rows`` classes, those with the lowest orbit accuracy.
+
 Orbit predictions are ``(N, |G|)`` integer arrays, column ``g`` the argmax of ``f(g x)`` over every
 element of the group, the identity included (as the orbit accuracy). Errors: one-line
 ``ValueError``.
@@ -35,8 +39,15 @@ from nets.metrics import orbit_terms
 from nets.sample_bootstrap import Estimate, bootstrap_mean, check_bootstrap, fmt_value
 from nets.stats import paired_t
 
-__all__ = ["ClassBreakdown", "orbit_confusion", "taken_for", "class_breakdown_from_predictions", "class_breakdown",
+__all__ = ["MAX_CONFUSION_CLASSES", "MAX_ROWS", "ClassBreakdown", "orbit_confusion", "taken_for", "taken_for_dict",
+           "lowest", "class_breakdown_from_predictions", "class_breakdown",
            "per_class_over_seeds", "per_class_rows"]
+
+
+#: Widest confusion matrix written to JSON (a 1,000-class one would be a million numbers).
+MAX_CONFUSION_CLASSES = 100
+#: Most classes a markdown table shows (those with the lowest orbit accuracy).
+MAX_ROWS = 20
 
 
 def _check(predictions: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,6 +84,28 @@ def taken_for(confusion: np.ndarray, c: int) -> tuple[int, float] | None:
     return (k, float(row[k])) if row[k] > 0 else None
 
 
+def taken_for_dict(confusion: np.ndarray, c: int) -> dict[str, Any] | None:
+    """:func:`taken_for` as JSON: ``{"class": k, "fraction": f}`` or ``None``."""
+    t = taken_for(confusion, c)
+    return None if t is None else {"class": t[0], "fraction": t[1]}
+
+
+def _matrix_json(confusion: np.ndarray) -> list | None:
+    """The matrix as nested lists (NaN -> ``None``), or ``None`` past :data:`MAX_CONFUSION_CLASSES`."""
+    if confusion.shape[0] > MAX_CONFUSION_CLASSES:
+        return None
+    return [[None if not np.isfinite(v) else float(v) for v in row] for row in confusion]
+
+
+def lowest(values: Sequence[float], max_rows: int) -> tuple[list[int], str]:
+    """Indices (ascending) of the ``max_rows`` lowest ``values`` (all when there are no more), and the
+    note a table of them needs (``""`` when it shows every class)."""
+    if len(values) <= max_rows:
+        return list(range(len(values))), ""
+    keep = sorted(int(i) for i in np.argsort(np.asarray(values, dtype=float), kind="stable")[:max_rows])
+    return keep, f"The {max_rows} of {len(values)} classes with the lowest orbit accuracy; every class is in the JSON."
+
+
 @dataclass
 class ClassBreakdown:
     """Orbit accuracy per class: ``classes`` (the labels present, ascending), ``counts`` (samples of
@@ -90,24 +123,25 @@ class ClassBreakdown:
         return taken_for(self.confusion, c)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (NaN becomes ``None``)."""
-        conf = [[None if not np.isfinite(v) else float(v) for v in row] for row in self.confusion]
+        """JSON-ready (NaN becomes ``None``); ``confusion`` is ``None`` past :data:`MAX_CONFUSION_CLASSES`."""
         return {"group": self.group,
                 "classes": [{"class": c, "n": n, "accuracy": e.to_dict(),
-                             "taken_for": (lambda t: None if t is None else {"class": t[0], "fraction": t[1]})(
-                                 self.taken_for(c))}
+                             "taken_for": taken_for_dict(self.confusion, c)}
                             for c, n, e in zip(self.classes, self.counts, self.accuracy)],
-                "confusion": conf}
+                "confusion": _matrix_json(self.confusion)}
 
-    def to_markdown(self, confidence: float = 0.95) -> str:
-        """One row per class: samples, orbit accuracy with its interval, the class most often predicted instead."""
+    def to_markdown(self, confidence: float = 0.95, max_rows: int = MAX_ROWS) -> str:
+        """One row per class (at most ``max_rows``, the lowest, with a note): samples, orbit accuracy with
+        its interval, the class most often predicted instead."""
+        keep, note = lowest([e.value for e in self.accuracy], max_rows)
         rows = [f"| class | samples | orbit accuracy | {100 * confidence:g}% interval | most often taken for |",
                 "|---|---:|---:|---|---|"]
-        for c, n, e in zip(self.classes, self.counts, self.accuracy):
+        for i in keep:
+            c, n, e = self.classes[i], self.counts[i], self.accuracy[i]
             t = self.taken_for(c)
             other = "never wrong" if t is None else f"{t[0]} ({fmt_value(t[1])} of the orbit)"
             rows.append(f"| {c} | {n} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] | {other} |")
-        return "\n".join(rows) + "\n"
+        return "\n".join(rows + ([] if not note else ["", note])) + "\n"
 
 
 def class_breakdown_from_predictions(predictions: np.ndarray, y: np.ndarray, group: str, *,
@@ -149,7 +183,8 @@ def per_class_over_seeds(models: Mapping[str, Sequence[nn.Module]], x: torch.Ten
     """Orbit accuracy per class of trained methods over seeds, JSON-ready: ``models`` maps a method
     (``"WT"``, ...) to its models, one per seed in seed order, on ``x (N, *C, H, W)``, ``y (N,)``.
     Returns ``{"classes", "counts", "methods": {m: {"accuracy": [per seed: [per class]],
-    "confusion": (C, C) mean over seeds}}}`` over the first model's logit width."""
+    "taken_for": [per class: :func:`taken_for_dict`], "confusion": (C, C) mean over seeds, ``None``
+    past :data:`MAX_CONFUSION_CLASSES`}}}`` over each model's logit width."""
     group = as_group(group)
     t = y.cpu().numpy()
     classes = [int(c) for c in np.unique(t)]
@@ -164,19 +199,25 @@ def per_class_over_seeds(models: Mapping[str, Sequence[nn.Module]], x: torch.Ten
             accs.append([float((p[t == c] == c).mean()) for c in classes])
             confs.append(orbit_confusion(p, t, width))
         conf = np.mean(confs, axis=0)
-        out["methods"][m] = {"accuracy": accs,
-                             "confusion": [[None if not np.isfinite(v) else float(v) for v in row] for row in conf]}
+        out["methods"][m] = {"accuracy": accs, "taken_for": [taken_for_dict(conf, c) for c in classes],
+                             "confusion": _matrix_json(conf)}
     return out
 
 
-def per_class_rows(entry: Mapping[str, Any], methods: Sequence[str] = ("WT", "DA", "IR")) -> tuple[list, list]:
-    """Header and rows of a markdown table of :func:`per_class_over_seeds`'s ``entry``: per class the
-    samples, each method's orbit accuracy (%, mean over seeds), WT - DA in points with its 95% paired t
-    interval over seeds, and the class WT's orbit is most often taken for (mean share of the orbit)."""
+def per_class_rows(entry: Mapping[str, Any], methods: Sequence[str] = ("WT", "DA", "IR"),
+                   max_rows: int = MAX_ROWS) -> tuple[list, list, str]:
+    """Header, rows and note (:func:`lowest`) of a markdown table of :func:`per_class_over_seeds`'s
+    ``entry``: per class the samples, each method's orbit accuracy (%, mean over seeds), WT - DA in
+    points with its 95% paired t interval over seeds, and the class WT's orbit is most often taken for
+    (mean share of the orbit); at most ``max_rows`` classes, those with the lowest mean accuracy of
+    the first method."""
     ms = [m for m in methods if m in entry["methods"]]
     header = ["class", "test samples", *(f"{m} Acc. (%)" for m in ms), "WT - DA (points) [95%]", "WT takes it for"]
+    means = np.mean(entry["methods"][ms[0]]["accuracy"], axis=0)
+    keep, note = lowest(list(means), max_rows)
     rows = []
-    for j, c in enumerate(entry["classes"]):
+    for j in keep:
+        c = entry["classes"][j]
         acc = {m: np.array([seed[j] for seed in entry["methods"][m]["accuracy"]]) for m in ms}
         row = [str(c), str(entry["counts"][j]), *(f"{100 * acc[m].mean():.1f}" for m in ms)]
         if "WT" in acc and "DA" in acc:
@@ -184,9 +225,8 @@ def per_class_rows(entry: Mapping[str, Any], methods: Sequence[str] = ("WT", "DA
             row.append(f"{iv.estimate:.3g} [{iv.low:.3g}, {iv.high:.3g}]")
         else:
             row.append("")
-        other = taken_for(np.array(entry["methods"]["WT"]["confusion"], dtype=float), c) \
-            if "WT" in entry["methods"] else None
+        other = entry["methods"]["WT"]["taken_for"][j] if "WT" in entry["methods"] else None
         row.append("" if "WT" not in entry["methods"] else "never wrong" if other is None
-                   else f"{other[0]} ({other[1]:.2f})")
+                   else f"{other['class']} ({other['fraction']:.2f})")
         rows.append(row)
-    return header, rows
+    return header, rows, note

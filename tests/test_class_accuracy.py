@@ -170,3 +170,38 @@ def test_per_class_effects_of_samples_with_other_labels_are_refused():
     b = sample_measures(linear(), x, (y + 1) % 3, "r4", n_steps=2)
     with pytest.raises(ValueError, match="A and B were measured on different labels"):
         compare_samples(a, b, "r4", **BOOT)
+
+
+def test_a_thousand_classes_keep_every_class_in_json_but_not_the_matrix_and_the_table_shows_the_lowest():
+    from nets.class_accuracy import MAX_ROWS
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(1000), 2)
+    pred = np.where(rng.random((2000, 4)) < np.linspace(0, 1, 2000)[:, None], y[:, None], (y[:, None] + 1) % 1000)
+    b = class_breakdown_from_predictions(pred, y, "r4", **BOOT)
+    d = b.to_dict()
+    assert len(d["classes"]) == 1000 and d["confusion"] is None
+    assert d["classes"][5]["taken_for"]["class"] == 6
+    table = b.to_markdown()
+    shown = [int(line.split("|")[1]) for line in table.splitlines()[2:] if line.startswith("| ")]
+    worst = sorted(range(1000), key=lambda c: (b.accuracy[c].value, c))[:MAX_ROWS]
+    assert shown == sorted(worst) and "The 20 of 1000 classes with the lowest orbit accuracy" in table
+
+
+def test_a_comparison_over_many_classes_shows_those_that_differ_most():
+    from nets.audit_compare import compare_samples
+
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(40), 5)
+
+    def values(acc):
+        base = {k: rng.random(200) + 0.1 for k in ("LI", "DI", "SI", "sigma_max", "logit_scale", "sigma_max_centered")}
+        return {**base, "accuracy": acc, "labels": y}
+
+    a = values(np.full(200, 0.5))
+    b = values(np.where(y < 3, 0.0, 0.5) + np.where(y >= 37, 0.4, 0.0))  # classes 0-2 lose, 37-39 gain
+    c = compare_samples(a, b, "r4", **BOOT)
+    table = c.to_markdown().split("per class")[1]
+    shown = [int(line.split("|")[1]) for line in table.splitlines() if line.startswith("| ") and "class" not in line]
+    assert {0, 1, 2, 37, 38, 39} <= set(shown) and len(shown) == 20
+    assert "The 20 of 40 classes with the largest |B - A|" in table

@@ -7,9 +7,9 @@ trained as WT, DA and IR (logit form, nu searched smallest first on validation S
 for ``epochs`` epochs per seed, the best validation orbit accuracy epoch kept; then, on the test
 split, Table 1's accuracy over the full orbit, LI, DI, SI (first ``n_si_samples``), Figure 5's
 sigma_max(J) of DA and IR (first ``n_sigma_samples``), and the orbit accuracy per class of each
-method and seed (ours, :func:`nets.class_accuracy.per_class_over_seeds`). The verdicts are :func:`nets.verdicts.verdicts`
-of those results, thresholds and all; claim 4 (drift towards a second dataset) and Figure 2 are not
-run. The number of classes is the width of the model's logits.
+method and seed (ours, :func:`nets.class_accuracy.per_class_over_seeds`). The verdicts are
+:func:`nets.verdicts.verdicts` of those results, thresholds and all; claim 4 (drift towards a second
+dataset) and Figure 2 are not run. The number of classes is the width of the model's logits.
 
 Writes ``<out>/own_data.json`` (results, settings, the data file's SHA-256, provenance) and
 ``<out>/REPORT.md``; checkpoints go to ``<out>/checkpoints/``, so an interrupted run resumes.
@@ -215,9 +215,10 @@ def own_data_report(results: dict) -> str:
     lines += ["Figure 5, sigma_max of the input Jacobian (mean ± std over seeds):\n",
               markdown_table(["group", "model", "sigma_max", "Acc. (%)"], rows) + "\n"]
     for g, entry in results.get("per_class", {}).get("groups", {}).items():  # absent from runs before it existed
-        lines += [f"Accuracy over the orbit per class, {group_label(g)} (mean over seeds; a class the group maps onto "
-                  "another, a 6 turned into a 9, caps an invariant model there; `nets.class_accuracy`):\n",
-                  markdown_table(*per_class_rows(entry)) + "\n"]
+        header, rows, note = per_class_rows(entry)
+        lines += [f"Accuracy over the orbit per class, {group_label(g)} (mean over seeds; a class the group maps "
+                  "onto another, a 6 turned into a 9, caps an invariant model there; `nets.class_accuracy`):\n",
+                  markdown_table(header, rows) + "\n", *([note + "\n"] if note else [])]
     lines += ["Checks:\n"]
     for v in ours:
         lines += [f"- claim {v.claim}: {c.detail}" for c in v.checks]
