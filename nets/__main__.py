@@ -113,6 +113,8 @@ def _writes(args: argparse.Namespace, profile) -> tuple[str, ...]:
         pending = [n for n, todo in pending_groups(profile, args.results, args.precision, args.recompute).items()
                    if todo]
         return (*pending, "reproduce") if pending else ()
+    if args.command == "per-class":
+        return ("per_class",)
     if args.command in ("scale", "si-settings"):  # their file depends on --model
         return ((scale if args.command == "scale" else si_settings).OUTPUTS[args.model],)
     return (args.command,)

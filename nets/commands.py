@@ -77,6 +77,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                               f"models from {_OUT}checkpoints/, and refuses to train a missing one (--model cnn: "
                               "the CNN's, from cnn.json, into cnn_si_settings.json)",
                               "python -m nets si-settings --profile paper"),
+    "per-class": Subcommand("per-class", "Table 1's accuracy over the orbit per class (beyond the paper; from the "
+                            "checkpoints, trains nothing)",
+                            f"{_OUT}per_class.json (REPORT.md gains its section); reads table1.json and Table 1's "
+                            f"models from {_OUT}checkpoints/, and refuses to train a missing one",
+                            "python -m nets per-class --profile paper"),
     "report": Subcommand("report", "redraw the figures and rewrite REPORT.md from the JSON files (trains nothing)",
                          f"{_OUT}figures/*.png/.pdf and {_OUT}REPORT.md (never a number of the JSON files)",
                          "python -m nets report --profile paper"),
@@ -127,7 +132,7 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 #: Subcommands that train nothing and evaluate checkpoints (no --executor, no --precision): they load
 #: the folder's models at the precision its results files record, and measure them in float32.
-EVALUATION_ONLY = ("scale", "si-settings", "intervals")
+EVALUATION_ONLY = ("scale", "si-settings", "intervals", "per-class")
 
 #: Subcommands whose ``--nu-grid`` replaces the profile's grid of IR's logit form (the CNN's and the
 #: centered form's ``--nu-grid`` are their own experiments' grids).

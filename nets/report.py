@@ -4,7 +4,7 @@
 JSON files of one results folder (:func:`nets.results_io.load_results`) and writes ``REPORT.md``
 next to them, with the sections of the experiments beyond the paper: the centered form's
 (:mod:`nets.centered_report`), the logit scale's (:mod:`nets.scale_report`), the saliency maps'
-(:mod:`nets.si_settings_report`) and the CNN's
+(:mod:`nets.si_settings_report`), the orbit accuracy per class (:mod:`nets.per_class_report`) and the CNN's
 (:mod:`nets.cnn_report`), each only when its JSON exists.
 """
 
@@ -35,6 +35,7 @@ from nets.results_io import (  # the paper's numbers are re-exported here
     write_text,
 )
 from nets.scale_report import scale_section
+from nets.per_class_report import per_class_section
 from nets.si_settings_report import si_settings_section
 from nets.verdicts import Thresholds, fmt, verdicts
 
@@ -177,6 +178,7 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     lines += scale_section(results.get("scale"), fmt=fmt, fig_dir=fig_dir,  # ours: only with scale.json
                            available_figures=available_figures)
     lines += si_settings_section(results.get("si_settings"))  # ours: only with si_settings.json
+    lines += per_class_section(results.get("per_class"))  # ours: only with per_class.json
 
     # provenance
     lines.append("## Provenance\n")

@@ -35,6 +35,10 @@ def runner(name: str):
         from nets.experiments.intervals import run_intervals
 
         return run_intervals
+    if name == "per-class":
+        from nets.experiments.per_class import run_per_class
+
+        return run_per_class
     if name == "si-settings":
         from nets.experiments.si_settings import run_si_settings
 

@@ -107,11 +107,12 @@ class Table1Source:
     precision: str = "fp32"
 
 
-def table1_source(profile: Profile, results_root=None, model: str = "mlp") -> Table1Source:
+def table1_source(profile: Profile, results_root=None, model: str = "mlp",
+                  command: str = "si-settings") -> Table1Source:
     """The MLP's Table 1 (``table1.json``) or the CNN's (``cnn.json``'s, on the CNN profile it
     records: :func:`nets.experiments.scale.cnn_plan`). Raises
-    :class:`nets.results_io.ResultsFileError` (one line saying how to make it) when the file or one
-    of the profile's groups is missing."""
+    :class:`nets.results_io.ResultsFileError` (one line naming ``command`` and saying how to make it)
+    when the file or one of the profile's groups is missing."""
     if model == "cnn":
         plan = cnn_plan(profile, results_root)
         t1 = plan.sources["cnn.json"]["table1"]["groups"]
@@ -121,7 +122,7 @@ def table1_source(profile: Profile, results_root=None, model: str = "mlp") -> Ta
         raise ValueError(f"unknown model {model!r}; known: {', '.join(OUTPUTS)}")
     path = result_path(profile, "table1", results_root)
     if not path.exists():
-        raise ResultsFileError(f"no {path}: si-settings measures Table 1's models; run `python -m nets table1 "
+        raise ResultsFileError(f"no {path}: {command} measures Table 1's models; run `python -m nets table1 "
                                f"--profile {profile.name}` first (this command trains nothing)")
     t1 = read_json(path)
     missing = [g for g in profile.groups if g not in t1.get("groups", {})]
