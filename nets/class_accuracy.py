@@ -13,8 +13,9 @@ module breaks the accuracy over the full orbit (the count behind Table 1's orbit
   class's samples (:func:`nets.sample_bootstrap.bootstrap_mean`, the model fixed) and its
   confusion matrix.
 - :func:`per_class_over_seeds` / :func:`per_class_rows`: the same for trained methods over seeds
-  (``python -m nets own-data``): each seed's per-class orbit accuracy, and a table of the means
-  with WT - DA's paired t interval over seeds (:func:`nets.stats.paired_t`).
+  (``python -m nets own-data`` and ``python -m nets per-class``): each seed's per-class orbit
+  accuracy, and a table of the means with WT - DA's paired t interval over seeds
+  (:func:`nets.stats.paired_t`).
 
 Many classes (an ImageNet model's 1,000): the JSON keeps the confusion matrix up to
 :data:`MAX_CONFUSION_CLASSES` classes (every class's accuracy and the class it is taken for always),
@@ -39,8 +40,8 @@ from nets.metrics import orbit_terms
 from nets.sample_bootstrap import Estimate, bootstrap_mean, check_bootstrap, fmt_value
 from nets.stats import paired_t
 
-__all__ = ["MAX_CONFUSION_CLASSES", "MAX_ROWS", "ClassBreakdown", "orbit_confusion", "taken_for", "taken_for_dict",
-           "lowest", "class_breakdown_from_predictions", "class_breakdown",
+__all__ = ["MAX_CONFUSION_CLASSES", "MAX_ROWS", "ClassBreakdown", "orbit_correct_share", "orbit_confusion",
+           "taken_for", "taken_for_dict", "lowest", "class_breakdown_from_predictions", "class_breakdown",
            "per_class_over_seeds", "per_class_rows"]
 
 
@@ -59,6 +60,13 @@ def _check(predictions: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarr
     if min(int(p.min()), int(t.min())) < 0:
         raise ValueError("orbit predictions and labels must be classes >= 0")
     return p, t
+
+
+def orbit_correct_share(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per sample, the share of its orbit predictions ``(N, |G|)`` equal to its label: ``(N,)`` float64
+    (the per-sample orbit accuracy; a class's orbit accuracy is its samples' mean)."""
+    p, t = _check(predictions, y)
+    return (p == t[:, None]).mean(1)
 
 
 def orbit_confusion(predictions: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -154,7 +162,7 @@ def class_breakdown_from_predictions(predictions: np.ndarray, y: np.ndarray, gro
     p, t = _check(predictions, y)
     width = max(int(p.max()), int(t.max())) + 1 if n_classes is None else int(n_classes)
     confusion = orbit_confusion(p, t, width)
-    correct = (p == t[:, None]).mean(1)
+    correct = orbit_correct_share(p, t)
     classes = [int(c) for c in np.unique(t)]
     counts = [int((t == c).sum()) for c in classes]
     accuracy = [bootstrap_mean(correct[t == c], confidence=confidence, n_resamples=n_resamples, seed=seed)
@@ -196,7 +204,7 @@ def per_class_over_seeds(models: Mapping[str, Sequence[nn.Module]], x: torch.Ten
             with torch.no_grad():
                 width = int(model(x[:1]).shape[-1])
             p = pred.cpu().numpy()
-            accs.append([float((p[t == c] == c).mean()) for c in classes])
+            accs.append([float((p[t == c] == c).mean()) for c in classes])  # exact: a count over n_c |G|
             confs.append(orbit_confusion(p, t, width))
         conf = np.mean(confs, axis=0)
         out["methods"][m] = {"accuracy": accs, "taken_for": [taken_for_dict(conf, c) for c in classes],
