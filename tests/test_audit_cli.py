@@ -81,6 +81,8 @@ def test_the_audit_command_runs_end_to_end_on_a_model_outside_the_package(tmp_pa
     assert "| SI |" in proc.stdout and "eval mode" in proc.stdout
     record = json.loads((out / "audit.json").read_text())
     assert record["n_samples"] == 16 and record["input_shape"] == [16, 1, 36, 36]
+    assert "Accuracy over the orbit per class" in proc.stdout
+    assert sum(c["n"] for c in record["classes"]["classes"]) == 16
     assert (out / "audit.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "audit.pdf").read_bytes()[:4] == b"%PDF"
 
@@ -194,6 +196,7 @@ def test_a_baseline_is_compared_on_the_same_images_with_paired_intervals(tmp_pat
     assert effects["logit_scale"]["effect"]["value"] == pytest.approx(2.0, rel=1e-5)
     assert effects["sigma_per_scale"]["effect"]["value"] == pytest.approx(1.0, rel=1e-5)
     assert effects["accuracy"]["effect"]["value"] == 0 and effects["logit_scale"]["direction"] == "B > A"
+    assert all(c["effect"]["value"] == 0 for c in record["classes"].values())  # same argmax, class by class
     assert record["settings"]["source"]["baseline"] == "user_models_for_audit:cnn"
     audit_record = json.loads((out / "audit.json").read_text())  # B's own numbers are the audit's
     assert effects["LI"]["b"] == audit_record["measures"]["LI"]
