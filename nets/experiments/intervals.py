@@ -34,6 +34,7 @@ from nets.metrics import (
     distribution_invariance,
     jacobian_spectral_norm,
     logit_invariance,
+    orbit_terms,
     saliency_invariance,
 )
 from nets.models import CenteredLogits
@@ -70,15 +71,11 @@ def load_runs(configs: list[TrainConfig], seeds: list[int], splits, run_dir, dev
                       on_epoch_end=refuse, model_fn=model_fn)
 
 
-@torch.no_grad()
 def orbit_correct(model, x: torch.Tensor, y: torch.Tensor, group: Group, chunk: int = 5000) -> np.ndarray:
-    """Per sample, the share of its orbit (every group element) classified as ``y``: ``(N,)``."""
-    out = []
-    for s in range(0, x.shape[0], chunk):
-        xs, ys = x[s:s + chunk], y[s:s + chunk]
-        hits = torch.stack([(model(group.act(xs, g)).argmax(-1) == ys) for g in range(group.order)])
-        out.append(hits.double().mean(0))
-    return torch.cat(out).cpu().numpy()
+    """Per sample, the share of its orbit (every group element) classified as ``y``: ``(N,)``, the
+    correct count of :func:`nets.metrics.orbit_terms` (behind every orbit accuracy) over ``|G|``."""
+    correct = orbit_terms(model, x, y, group, chunk_size=chunk, terms=("correct",))["correct"]
+    return (correct.double() / group.order).cpu().numpy()
 
 
 def _summary(per_seed_samples: list[np.ndarray], json_per_seed: list[float] | None) -> dict:
