@@ -259,7 +259,8 @@ def audit(
         "saliency": "|IG| summed over channel axes, threshold 0.9 of the maximum, 3x3 Gaussian sigma 1, "
                     "true-label target, zero baseline",
     }
-    classes = class_breakdown_from_predictions(per_sample["orbit_predictions"], y.cpu().numpy(), group.name, **boot)
+    classes = class_breakdown_from_predictions(per_sample["orbit_predictions"], per_sample["labels"], group.name,
+                                               **boot)
     return AuditResult(model=name or type(model).__name__, group=group.name, input_shape=tuple(x.shape),
                        n_samples=int(x.shape[0]), measures=measures, layers=prof, settings=settings,
                        samples=per_sample, classes=classes)

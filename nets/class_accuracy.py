@@ -203,12 +203,12 @@ def per_class_over_seeds(models: Mapping[str, Sequence[nn.Module]], x: torch.Ten
             pred = orbit_terms(model, x, y, group, chunk_size=chunk_size, terms=("predictions",))["predictions"]
             with torch.no_grad():
                 width = int(model(x[:1]).shape[-1])
-            p = pred.cpu().numpy()
-            accs.append([float((p[t == c] == c).mean()) for c in classes])  # exact: a count over n_c |G|
-            confs.append(orbit_confusion(p, t, width))
-        conf = np.mean(confs, axis=0)
-        out["methods"][m] = {"accuracy": accs, "taken_for": [taken_for_dict(conf, c) for c in classes],
-                             "confusion": _matrix_json(conf)}
+            seed_conf = orbit_confusion(pred.cpu().numpy(), t, width)
+            accs.append([float(seed_conf[c, c]) for c in classes])  # the diagonal: a count over n_c |G|, exact
+            confs.append(seed_conf)
+        mean_conf = np.mean(confs, axis=0)
+        out["methods"][m] = {"accuracy": accs, "taken_for": [taken_for_dict(mean_conf, c) for c in classes],
+                             "confusion": _matrix_json(mean_conf)}
     return out
 
 
