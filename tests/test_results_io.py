@@ -114,6 +114,52 @@ def test_an_interrupted_write_keeps_the_old_file(tmp_path):
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["r.txt"]
 
 
+def test_ctrl_c_inside_torch_save_stays_a_keyboard_interrupt_and_keeps_the_old_file(tmp_path, monkeypatch):
+    # torch.save's real zip writer, interrupted mid-record, fails again in its cleanup ("unexpected
+    # pos ..."); that RuntimeError must not hide the Ctrl-C (a run would exit 1 with a traceback, not 130)
+    path = rio.atomic_torch_save({"w": torch.zeros(4)}, tmp_path / "c.pt")
+    real_fdopen = os.fdopen
+
+    class InterruptedFile:
+        def __init__(self, f):
+            self.f, self.written = f, 0
+
+        def write(self, data):
+            if self.written > 200:
+                raise KeyboardInterrupt
+            self.written += len(data)
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    monkeypatch.setattr(rio.atomic.os, "fdopen", lambda *a, **k: InterruptedFile(real_fdopen(*a, **k)))
+    with pytest.raises(KeyboardInterrupt) as e:
+        rio.atomic_torch_save({"w": torch.ones(4096)}, path)
+    assert e.value.__suppress_context__ or e.value.__context__ is None
+    monkeypatch.undo()
+    assert torch.equal(torch.load(path)["w"], torch.zeros(4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
+
+
+def test_an_error_raised_while_ctrl_c_is_handled_is_raised_as_the_ctrl_c(tmp_path):
+    def cleanup_fails(f):
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise RuntimeError("cleanup failed")
+
+    with pytest.raises(KeyboardInterrupt):
+        rio.atomic_write(tmp_path / "r.txt", cleanup_fails)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("content", [b"", b"{\"meta\": {", b"\x00\xff garbage"])
 def test_read_json_names_a_damaged_file(tmp_path, content):
     path = tmp_path / "table1.json"

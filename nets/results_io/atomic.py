@@ -123,12 +123,28 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
         os.close(fd)  # closing releases the lock
 
 
+def _interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
+    """The ``KeyboardInterrupt`` that ``e`` was raised while handling, if any (its ``__context__`` /
+    ``__cause__`` chain). torch.save's zip writer, interrupted by Ctrl-C in the middle of a record,
+    fails again in its cleanup with a ``RuntimeError`` ("unexpected pos ...") that hides the
+    interrupt; the interrupt is what happened."""
+    seen: set[int] = set()
+    cur: BaseException | None = e.__context__ or e.__cause__
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__context__ or cur.__cause__
+    return None
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
     """Create or replace ``path`` atomically with what ``write(f)`` writes to the open file ``f``.
 
     Raises :class:`ResultsWriteError` (one line naming the folder) on an ``OSError``; any
     exception, ``KeyboardInterrupt`` included, leaves ``path`` untouched and removes the
-    temporary file."""
+    temporary file. An error raised while a ``KeyboardInterrupt`` was being handled (a writer's
+    cleanup failing after Ctrl-C) is raised as that ``KeyboardInterrupt``, so Ctrl-C stays Ctrl-C."""
     path = Path(path)
     tmp: str | None = None
     make_folder(path.parent)
@@ -141,8 +157,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, b
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
         tmp = None
-    except OSError as e:
-        if isinstance(e, ResultsWriteError) or not _is_storage_error(e):
+    except Exception as e:
+        interrupt = _interrupt_behind(e)
+        if interrupt is not None:  # Ctrl-C mid-write, then the writer's cleanup failed (torch's zip writer)
+            raise interrupt from None
+        if not isinstance(e, OSError) or isinstance(e, ResultsWriteError) or not _is_storage_error(e):
             raise  # e.g. a corrupt gzip read by ``write``: not the folder's fault
         raise ResultsWriteError(f"cannot write {path.name} in {path.parent}: {_why(e)} "
                                 f"({e.strerror or e}); {path.name} was not changed", e.errno) from e
