@@ -38,7 +38,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from nets.image_file import load_images
+from nets.image_file import LabelledImages, load_labelled
 from nets.measure_inputs import parameter_dtype
 from nets.model_spec import load_factory, load_weights, one_line
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file, write_bytes
@@ -120,11 +120,13 @@ def _ready(spec: str, weights: str | None, device: torch.device, asked: str, fla
         raise AuditError(f"cannot move the model to --device {asked}: {one_line(e)}") from e
 
 
-def audit_images(dataset: str, n: int, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n`` test images of Transforming-MNIST/-FMNIST in the layout ``channels`` asks for."""
+def audit_images(dataset: str, n: int, channels: int) -> LabelledImages:
+    """The first ``n`` test images of Transforming-MNIST/-FMNIST in the layout ``channels`` asks for,
+    their labels and the dataset's class names (``None`` for MNIST, whose classes are their digits)."""
     from nets.data import load_splits
 
-    test = load_splits(dataset, progress=False).test
+    splits = load_splits(dataset, progress=False)
+    test = splits.test
     if not 1 <= n <= len(test.y):
         raise AuditError(f"--n must be in [1, {len(test.y)}] for the {dataset} test split, got {n}")
     x, y = test.x[:n], test.y[:n]
@@ -132,7 +134,7 @@ def audit_images(dataset: str, n: int, channels: int) -> tuple[torch.Tensor, tor
         x = x.unsqueeze(1)
     elif channels == 3:
         x = x.unsqueeze(1).repeat(1, 3, 1, 1)
-    return x, y
+    return LabelledImages(x, y, splits.class_names)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,15 +163,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if args.baseline else None)
         if args.images:
             dtype = parameter_dtype(model)
-            x, y = load_images(args.images, args.n, dtype)
+            x, y, class_names = load_labelled(args.images, args.n, dtype)
             images_sha256 = sha256_file(args.images)
         else:
-            x, y = audit_images(args.dataset or "mnist", 1000 if args.n is None else args.n,
-                                1 if args.channels is None else args.channels)
+            x, y, class_names = audit_images(args.dataset or "mnist", 1000 if args.n is None else args.n,
+                                             1 if args.channels is None else args.channels)
         x, y = x.to(device), y.to(device)
         sizes = dict(n_steps=args.n_steps, si_samples=args.si_samples, sigma_samples=args.sigma_samples)
         boot = dict(n_resamples=args.n_resamples, seed=args.seed)
-        result = audit(model, x, y, args.group, **sizes, **boot, name=args.model)
+        result = audit(model, x, y, args.group, **sizes, **boot, name=args.model, class_names=class_names)
         comparison = None
         if baseline is not None:
             try:
@@ -178,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise AuditError(f"--baseline {args.baseline}: {one_line(e)}") from None
             names = (_label(args.baseline, args.baseline_weights), _label(args.model, args.weights))
             comparison = compare_samples(base, result.samples, args.group, names=names,
-                                         input_shape=tuple(x.shape), **boot,
+                                         input_shape=tuple(x.shape), **boot, class_names=class_names,
                                          settings={"n_steps": args.n_steps, "include_identity": False})
     except ValueError as e:  # AuditError, ImageFileError and every measure's one-line ValueError
         print(f"error: {one_line(e)}", file=sys.stderr)

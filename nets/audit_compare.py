@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional, Union
+from typing import Any, Callable, Literal, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from nets.auditing import DESCRIPTIONS, MEASURES, SAMPLE_MEANS, sample_measures
-from nets.class_accuracy import MAX_ROWS, lowest
+from nets.class_accuracy import MAX_ROWS, class_label, lowest
 from nets.groups import GroupLike, as_group
 from nets.sample_bootstrap import (
     Estimate,
@@ -96,7 +96,7 @@ class Effect:
 class Comparison:
     """What :func:`compare` measured: ``effects`` per measure (:data:`nets.auditing.MEASURES` order);
     ``classes``: class -> (its number of samples, the effect B - A on its orbit accuracy, paired over
-    its samples), ours (:mod:`nets.class_accuracy`)."""
+    its samples), ours (:mod:`nets.class_accuracy`); ``class_names`` (label order) name them in the table."""
 
     a: str
     b: str
@@ -106,12 +106,14 @@ class Comparison:
     effects: dict[str, Effect]
     settings: dict[str, Any] = field(default_factory=dict)
     classes: dict[int, tuple[int, Effect]] = field(default_factory=dict)
+    class_names: Optional[tuple[str, ...]] = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN becomes ``None``)."""
         return {"a": self.a, "b": self.b, "group": self.group, "input_shape": list(self.input_shape),
                 "n_samples": self.n_samples, "effects": {k: e.to_dict() for k, e in self.effects.items()},
                 "classes": {str(c): {"n": n, **e.to_dict()} for c, (n, e) in self.classes.items()},
+                "class_names": None if self.class_names is None else list(self.class_names),
                 "settings": dict(self.settings)}
 
     def to_markdown(self) -> str:
@@ -131,7 +133,7 @@ class Comparison:
             rows += ["", "Accuracy over the orbit per class (paired over the class's samples):", "",
                      f"| class | samples | A [{pct}] | B [{pct}] | B - A [{pct}] | direction |",
                      "|---|---:|---|---|---|---|"]
-            rows += [f"| {c} | {n} | {e.a.text()} | {e.b.text()} | {e.effect.text()} | {e.direction} |"
+            rows += [f"| {class_label(c, self.class_names)} | {n} | {e.a.text()} | {e.b.text()} | {e.effect.text()} | {e.direction} |"
                      for c, (n, e) in (items[i] for i in keep)]
             if note:
                 rows += ["", f"The {MAX_ROWS} of {len(items)} classes with the largest |B - A|; "
@@ -155,13 +157,15 @@ def compare(
     n_resamples: int = 2000,
     seed: int = 0,
     chunk_size: int = 256,
+    class_names: Optional[Sequence[str]] = None,
 ) -> Comparison:
     """Measure ``model_a`` and ``model_b`` on the same images ``x (N, *C, H, W)``, labels ``y (N,)``,
     under ``group`` and estimate the effect of B relative to A for every measure (module docstring).
 
     Arguments as :func:`nets.auditing.audit`'s; both models must take the same ``x`` (same device
     and dtype). Each model's own estimates equal :func:`~nets.auditing.audit`'s with the same
-    settings. Raises ``ValueError`` (one line) for any input the measures refuse, naming the model.
+    settings; ``class_names`` (label order) name the classes of the per-class table. Raises
+    ``ValueError`` (one line) for any input the measures refuse, naming the model.
     """
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
@@ -175,7 +179,7 @@ def compare(
             raise ValueError(f"model {label}: {e}") from None
     a, b = (values[n] for n in names)
     return compare_samples(a, b, group, names=names, input_shape=tuple(x.shape), confidence=confidence,
-                           n_resamples=n_resamples, seed=seed,
+                           n_resamples=n_resamples, seed=seed, class_names=class_names,
                            settings={"n_steps": n_steps, "include_identity": include_identity})
 
 
@@ -190,6 +194,7 @@ def compare_samples(
     n_resamples: int = 2000,
     seed: int = 0,
     settings: Optional[dict[str, Any]] = None,
+    class_names: Optional[Sequence[str]] = None,
 ) -> Comparison:
     """:func:`compare` from the per-sample values of both models (:func:`nets.auditing.sample_measures`,
     or an :class:`~nets.auditing.AuditResult`'s ``samples``), which must be of the same samples:
@@ -223,7 +228,8 @@ def compare_samples(
     }
     return Comparison(a=names[0], b=names[1], group=group.name, input_shape=tuple(input_shape),
                       n_samples=int(a["LI"].shape[0]), effects=effects, settings=settings,
-                      classes=class_effects(a, b, names=names, **boot))
+                      classes=class_effects(a, b, names=names, **boot),
+                      class_names=None if class_names is None else tuple(class_names))
 
 
 def class_effects(a: dict[str, np.ndarray], b: dict[str, np.ndarray], *, names: tuple[str, str] = ("A", "B"),

@@ -220,6 +220,7 @@ def audit(
     seed: int = 0,
     name: Optional[str] = None,
     chunk_size: int = 256,
+    class_names: Optional[Sequence[str]] = None,
 ) -> AuditResult:
     """Measure ``model`` on images ``x (N, *C, H, W)`` with labels ``y (N,)`` under ``group``.
 
@@ -231,7 +232,8 @@ def audit(
     Table 1. Averages over ``g`` skip the identity unless ``include_identity`` (see
     :mod:`nets.metrics`). The layer profile is over ``layers`` (names of submodules; default
     :func:`nets.layer_profile.default_layers`) and needs an ``nn.Module``. Intervals: module
-    docstring. Raises ``ValueError`` (one line) for any input the measures refuse.
+    docstring. ``class_names`` (label order) name the classes of the per-class table. Raises
+    ``ValueError`` (one line) for any input the measures refuse.
     """
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)  # before the work, not after it
@@ -260,7 +262,7 @@ def audit(
                     "true-label target, zero baseline",
     }
     classes = class_breakdown_from_predictions(per_sample["orbit_predictions"], per_sample["labels"], group.name,
-                                               **boot)
+                                               class_names=class_names, **boot)
     return AuditResult(model=name or type(model).__name__, group=group.name, input_shape=tuple(x.shape),
                        n_samples=int(x.shape[0]), measures=measures, layers=prof, settings=settings,
                        samples=per_sample, classes=classes)

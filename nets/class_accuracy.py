@@ -29,7 +29,7 @@ element of the group, the identity included (as the orbit accuracy). Errors: one
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ from nets.sample_bootstrap import Estimate, bootstrap_mean, check_bootstrap, fmt
 from nets.stats import paired_t
 
 __all__ = ["MAX_CONFUSION_CLASSES", "MAX_ROWS", "ClassBreakdown", "orbit_correct_share", "orbit_confusion",
-           "taken_for", "taken_for_dict", "lowest", "class_breakdown_from_predictions", "class_breakdown",
+           "taken_for", "taken_for_dict", "class_label", "lowest", "class_breakdown_from_predictions", "class_breakdown",
            "per_class_over_seeds", "per_class_rows"]
 
 
@@ -105,6 +105,11 @@ def _matrix_json(confusion: np.ndarray) -> list | None:
     return [[None if not np.isfinite(v) else float(v) for v in row] for row in confusion]
 
 
+def class_label(c: int, names: Sequence[str] | None = None) -> str:
+    """How a table names class ``c``: ``"6"``, or ``"6 Shirt"`` where ``names`` (label order) names it."""
+    return f"{c} {names[c]}" if names is not None and 0 <= c < len(names) else str(c)
+
+
 def lowest(values: Sequence[float], max_rows: int) -> tuple[list[int], str]:
     """Indices (ascending) of the ``max_rows`` lowest ``values`` (all when there are no more), and the
     note a table of them needs (``""`` when it shows every class)."""
@@ -118,13 +123,15 @@ def lowest(values: Sequence[float], max_rows: int) -> tuple[list[int], str]:
 class ClassBreakdown:
     """Orbit accuracy per class: ``classes`` (the labels present, ascending), ``counts`` (samples of
     each), ``accuracy`` (an :class:`~nets.sample_bootstrap.Estimate` each), ``confusion`` (the
-    :func:`orbit_confusion` matrix over ``n_classes``) and the group's name."""
+    :func:`orbit_confusion` matrix over ``n_classes``), the group's name and the class names
+    (label order; ``None``: classes are shown by number)."""
 
     group: str
     classes: list[int]
     counts: list[int]
     accuracy: list[Estimate]
     confusion: np.ndarray
+    class_names: Optional[tuple[str, ...]] = None
 
     def taken_for(self, c: int) -> tuple[int, float] | None:
         """:func:`taken_for` of class ``c`` in this confusion matrix."""
@@ -136,7 +143,8 @@ class ClassBreakdown:
                 "classes": [{"class": c, "n": n, "accuracy": e.to_dict(),
                              "taken_for": taken_for_dict(self.confusion, c)}
                             for c, n, e in zip(self.classes, self.counts, self.accuracy)],
-                "confusion": _matrix_json(self.confusion)}
+                "confusion": _matrix_json(self.confusion),
+                "class_names": None if self.class_names is None else list(self.class_names)}
 
     def to_markdown(self, confidence: float = 0.95, max_rows: int = MAX_ROWS) -> str:
         """One row per class (at most ``max_rows``, the lowest, with a note): samples, orbit accuracy with
@@ -147,17 +155,18 @@ class ClassBreakdown:
         for i in keep:
             c, n, e = self.classes[i], self.counts[i], self.accuracy[i]
             t = self.taken_for(c)
-            other = "never wrong" if t is None else f"{t[0]} ({fmt_value(t[1])} of the orbit)"
-            rows.append(f"| {c} | {n} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] | {other} |")
+            other = "never wrong" if t is None else f"{class_label(t[0], self.class_names)} ({fmt_value(t[1])} of the orbit)"
+            rows.append(f"| {class_label(c, self.class_names)} | {n} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] | {other} |")
         return "\n".join(rows + ([] if not note else ["", note])) + "\n"
 
 
 def class_breakdown_from_predictions(predictions: np.ndarray, y: np.ndarray, group: str, *,
                                      n_classes: int | None = None, confidence: float = 0.95,
-                                     n_resamples: int = 2000, seed: int = 0) -> ClassBreakdown:
+                                     n_resamples: int = 2000, seed: int = 0,
+                                     class_names: Sequence[str] | None = None) -> ClassBreakdown:
     """The :class:`ClassBreakdown` of orbit predictions ``(N, |G|)`` against labels ``y (N,)``;
     ``n_classes`` defaults to one more than the largest class seen. Each class's interval resamples
-    its own samples with the same ``seed``."""
+    its own samples with the same ``seed``. ``class_names`` (label order) name the classes in tables."""
     check_bootstrap(confidence, n_resamples, seed)
     p, t = _check(predictions, y)
     width = max(int(p.max()), int(t.max())) + 1 if n_classes is None else int(n_classes)
@@ -167,14 +176,17 @@ def class_breakdown_from_predictions(predictions: np.ndarray, y: np.ndarray, gro
     counts = [int((t == c).sum()) for c in classes]
     accuracy = [bootstrap_mean(correct[t == c], confidence=confidence, n_resamples=n_resamples, seed=seed)
                 for c in classes]
-    return ClassBreakdown(group=group, classes=classes, counts=counts, accuracy=accuracy, confusion=confusion)
+    return ClassBreakdown(group=group, classes=classes, counts=counts, accuracy=accuracy, confusion=confusion,
+                          class_names=None if class_names is None else tuple(class_names))
 
 
 def class_breakdown(model: Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor,
                     y: torch.Tensor, group: GroupLike, *, confidence: float = 0.95, n_resamples: int = 2000,
-                    seed: int = 0, chunk_size: int = 256) -> ClassBreakdown:
+                    seed: int = 0, chunk_size: int = 256, class_names: Sequence[str] | None = None
+                    ) -> ClassBreakdown:
     """Orbit accuracy per class of ``model`` on images ``x (N, *C, H, W)`` with labels ``y (N,)``
-    under ``group`` (module docstring), over the model's logit width. Raises the measures'
+    under ``group`` (module docstring), over the model's logit width; ``class_names`` (label order)
+    name the classes in tables. Raises the measures'
     one-line ``ValueError``s (:mod:`nets.measure_inputs`)."""
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
@@ -183,7 +195,7 @@ def class_breakdown(model: Union[nn.Module, Callable[[torch.Tensor], torch.Tenso
         width = int(model(x[:1]).shape[-1])
     return class_breakdown_from_predictions(predictions.cpu().numpy(), y.cpu().numpy(), group.name,
                                             n_classes=width, confidence=confidence, n_resamples=n_resamples,
-                                            seed=seed)
+                                            seed=seed, class_names=class_names)
 
 
 def per_class_over_seeds(models: Mapping[str, Sequence[nn.Module]], x: torch.Tensor, y: torch.Tensor,
@@ -213,12 +225,12 @@ def per_class_over_seeds(models: Mapping[str, Sequence[nn.Module]], x: torch.Ten
 
 
 def per_class_rows(entry: Mapping[str, Any], methods: Sequence[str] = ("WT", "DA", "IR"),
-                   max_rows: int = MAX_ROWS) -> tuple[list, list, str]:
+                   max_rows: int = MAX_ROWS, class_names: Sequence[str] | None = None) -> tuple[list, list, str]:
     """Header, rows and note (:func:`lowest`) of a markdown table of :func:`per_class_over_seeds`'s
     ``entry``: per class the samples, each method's orbit accuracy (%, mean over seeds), WT - DA in
     points with its 95% paired t interval over seeds, and the class WT's orbit is most often taken for
     (mean share of the orbit); at most ``max_rows`` classes, those with the lowest mean accuracy of
-    the first method."""
+    the first method. ``class_names`` (label order) name the classes."""
     ms = [m for m in methods if m in entry["methods"]]
     header = ["class", "test samples", *(f"{m} Acc. (%)" for m in ms), "WT - DA (points) [95%]", "WT takes it for"]
     means = np.mean(entry["methods"][ms[0]]["accuracy"], axis=0)
@@ -227,7 +239,7 @@ def per_class_rows(entry: Mapping[str, Any], methods: Sequence[str] = ("WT", "DA
     for j in keep:
         c = entry["classes"][j]
         acc = {m: np.array([seed[j] for seed in entry["methods"][m]["accuracy"]]) for m in ms}
-        row = [str(c), str(entry["counts"][j]), *(f"{100 * acc[m].mean():.1f}" for m in ms)]
+        row = [class_label(c, class_names), str(entry["counts"][j]), *(f"{100 * acc[m].mean():.1f}" for m in ms)]
         if "WT" in acc and "DA" in acc:
             iv = paired_t(100 * acc["WT"], 100 * acc["DA"]).interval
             row.append(f"{iv.estimate:.3g} [{iv.low:.3g}, {iv.high:.3g}]")
@@ -235,6 +247,6 @@ def per_class_rows(entry: Mapping[str, Any], methods: Sequence[str] = ("WT", "DA
             row.append("")
         other = entry["methods"]["WT"]["taken_for"][j] if "WT" in entry["methods"] else None
         row.append("" if "WT" not in entry["methods"] else "never wrong" if other is None
-                   else f"{other['class']} ({other['fraction']:.2f})")
+                   else f"{class_label(other['class'], class_names)} ({other['fraction']:.2f})")
         rows.append(row)
     return header, rows, note

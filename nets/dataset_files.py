@@ -25,6 +25,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = [
     "DATASETS",
+    "CLASS_NAMES",
     "ENV_FROM",
     "ENV_CACHE",
     "FOLDERS",
@@ -45,6 +46,13 @@ __all__ = [
 ]
 
 DATASETS = ("mnist", "fmnist")
+
+#: Class names per dataset where a class number alone does not say what it is (Fashion-MNIST's, in
+#: label order, from its README); MNIST's classes are their own digits.
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "fmnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+               "Ankle boot"),
+}
 ENV_FROM = "GENUINE_INVARIANCE_DATA_FROM"
 ENV_CACHE = "GENUINE_INVARIANCE_CACHE"
 

@@ -9,7 +9,9 @@ Two formats, both read without unpickling code:
 
 ``x`` holds the images as the model takes them, ``(N, *C, H, W)`` (the group acts on the last two
 axes), floating point and already normalized as the model was trained; ``y`` the labels ``(N,)``,
-integers. :func:`load_images` returns both as tensors, ``x`` cast to the model's floating dtype
+integers. Optionally ``classes``, the class names in label order (a list of strings in ``.pt``, a
+string array in ``.npz``), which the per-class tables then show beside each class number
+(:func:`load_labelled`, :attr:`nets.data.Splits.class_names`). :func:`load_images` returns both as tensors, ``x`` cast to the model's floating dtype
 (``numpy.savez`` keeps float64, which a float32 model would refuse); the checks of the measures
 themselves (the group fits ``H, W``, the model accepts the shape, labels in range, no NaN) follow in
 :func:`nets.auditing.audit`. Every problem with the file raises :class:`ImageFileError`, one line.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -26,12 +29,24 @@ import torch
 from nets.data import Split, Splits
 from nets.model_spec import one_line
 
-__all__ = ["ImageFileError", "IMAGE_FILE_SUFFIXES", "SPLIT_NAMES", "load_images", "load_split_file"]
+__all__ = ["ImageFileError", "IMAGE_FILE_SUFFIXES", "SPLIT_NAMES", "CLASSES_KEY", "LabelledImages", "load_images",
+           "load_labelled", "load_split_file"]
 
 #: The splits of a :func:`load_split_file` file, each as ``x_<split>`` and ``y_<split>``.
 SPLIT_NAMES = ("train", "val", "test")
 
 IMAGE_FILE_SUFFIXES = (".pt", ".pth", ".npz")
+
+#: The optional entry of an image file naming the classes in label order.
+CLASSES_KEY = "classes"
+
+
+class LabelledImages(NamedTuple):
+    """Images ``x (N, *C, H, W)``, labels ``y (N,)`` and the file's class names (``None`` without them)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    class_names: Optional[tuple[str, ...]]
 
 
 class ImageFileError(ValueError):
@@ -55,8 +70,9 @@ def _read(path: Path, flag: str = "--images") -> dict:
                                  'save it as torch.save({"x": images, "y": labels}, FILE)')
         return obj
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: torch.from_numpy(np.ascontiguousarray(npz[k])) for k in npz.files}
+        with np.load(path, allow_pickle=False) as npz:  # a string array (the class names) stays a list
+            return {k: npz[k].tolist() if npz[k].dtype.kind in "US" else torch.from_numpy(np.ascontiguousarray(npz[k]))
+                    for k in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile) as e:  # not an npz, or an object array (pickle refused)
         raise ImageFileError(f"{flag} {path}: cannot read it as .npz without pickle: {e}; "
                              "save it as numpy.savez(FILE, x=images, y=labels) with numeric arrays") from None
@@ -89,32 +105,59 @@ def _checked(arrays: dict, xk: str, yk: str, where: str) -> tuple[torch.Tensor, 
     return x, y
 
 
-def load_images(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n`` (default all) images and labels of ``path``: ``x (n, *C, H, W)`` as ``dtype``,
-    ``y (n,)`` int64.
+def _class_names(arrays: dict, labels: list[torch.Tensor], where: str) -> tuple[str, ...] | None:
+    """The file's optional ``classes`` entry checked against its ``labels``: non-empty, distinct
+    strings, one for every class a label names."""
+    if CLASSES_KEY not in arrays:
+        return None
+    names = arrays[CLASSES_KEY]
+    if isinstance(names, torch.Tensor) or not isinstance(names, (list, tuple)) \
+            or not all(isinstance(s, str) and s.strip() for s in names):
+        raise ImageFileError(f"{where}: {CLASSES_KEY!r} must be the class names in label order, a list of "
+                             f"non-empty strings, got {type(names).__name__}")
+    if len(set(names)) != len(names):
+        raise ImageFileError(f"{where}: {CLASSES_KEY!r} names a class twice")
+    top = max(int(y.max()) for y in labels)
+    if top >= len(names):
+        raise ImageFileError(f"{where}: a label is class {top}, but {CLASSES_KEY!r} names only {len(names)} classes")
+    return tuple(str(s) for s in names)
+
+
+def load_labelled(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32) -> LabelledImages:
+    """The first ``n`` (default all) images and labels of ``path`` and its class names:
+    ``x (n, *C, H, W)`` as ``dtype``, ``y (n,)`` int64, ``class_names`` or ``None``.
 
     Raises :class:`ImageFileError` for a missing file, another suffix than ``.pt`` / ``.pth`` /
     ``.npz``, a file that cannot be read without unpickling, missing ``x`` / ``y``, ``x`` with
     fewer than 3 axes, not floating point (uint8 images: normalize them as the model was trained
-    first) or not finite, ``y`` not one integer per image, or ``n`` outside ``[1, N]``.
+    first) or not finite, ``y`` not one integer per image, ``n`` outside ``[1, N]``, or ``classes``
+    that are not distinct non-empty strings covering every label.
     """
     path = Path(path)
-    x, y = _checked(_read(path), "x", "y", f"--images {path}")
+    arrays = _read(path)
+    x, y = _checked(arrays, "x", "y", f"--images {path}")
+    names = _class_names(arrays, [y], f"--images {path}")
     if n is None:
         n = len(x)
     if not 1 <= n <= len(x):
         raise ImageFileError(f"--n must be in [1, {len(x)}] for the {len(x)} images of {path}, got {n}")
-    return x[:n].to(dtype).contiguous(), y[:n].long()
+    return LabelledImages(x[:n].to(dtype).contiguous(), y[:n].long(), names)
+
+
+def load_images(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`load_labelled`'s ``x`` and ``y``, without the class names."""
+    x, y, _ = load_labelled(path, n, dtype)
+    return x, y
 
 
 def load_split_file(path: Path | str, dtype: torch.dtype = torch.float32) -> Splits:
     """The train / val / test splits of ``path`` (arrays ``x_train``, ``y_train``, ``x_val``, ``y_val``,
-    ``x_test``, ``y_test``; each as :func:`load_images` checks ``x`` and ``y``) as
-    :class:`nets.data.Splits` named ``"own"``, images as ``dtype``, already normalized
-    (``mean`` 0, ``std`` 1; ``split_seed`` -1: the file's own split).
+    ``x_test``, ``y_test``; each as :func:`load_images` checks ``x`` and ``y``; optionally
+    ``classes``) as :class:`nets.data.Splits` named ``"own"``, images as ``dtype``, already normalized
+    (``mean`` 0, ``std`` 1; ``split_seed`` -1: the file's own split; ``class_names`` the file's).
 
-    Raises :class:`ImageFileError` for what :func:`load_images` refuses, and for splits whose images
+    Raises :class:`ImageFileError` for what :func:`load_labelled` refuses, and for splits whose images
     differ in shape per sample."""
     path = Path(path)
     arrays = _read(path, "--data")
@@ -123,5 +166,7 @@ def load_split_file(path: Path | str, dtype: torch.dtype = torch.float32) -> Spl
     if len(set(shapes.values())) > 1:
         raise ImageFileError(f"--data {path}: the splits' images differ in shape: "
                              + ", ".join(f"x_{s} {v}" for s, v in shapes.items()))
+    names = _class_names(arrays, [y for _, y in parts.values()], f"--data {path}")
     split = {s: Split(x.to(dtype).contiguous(), y.long()) for s, (x, y) in parts.items()}
-    return Splits("own", split["train"], split["val"], split["test"], mean=0.0, std=1.0, split_seed=-1)
+    return Splits("own", split["train"], split["val"], split["test"], mean=0.0, std=1.0, split_seed=-1,
+                  class_names=names)

@@ -44,7 +44,7 @@ def main() -> None:
     nu = read_json(ROOT / "results" / "paper" / "table1.json")["groups"]["r4"]["methods"]["IR"]["nu"]
     models = {"WT": (InvariantMLP(R4), "r4-WT-seed0.pt"), "DA": (MLP(), "r4-DA-seed0.pt"),
               "IR": (MLP(), f"r4-IR-logit-nu{nu:g}-seed0.pt")}
-    x, y = audit_images("mnist", args.n, channels=0)  # (N, 36, 36): the paper's MLPs
+    x, y, _ = audit_images("mnist", args.n, channels=0)  # (N, 36, 36): the paper's MLPs
     for model, file in models.values():
         load_weights(model, str(ROOT / "results" / "paper" / "checkpoints" / file))
         model.eval()

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from nets import audit, audit_cli
-from nets.image_file import ImageFileError, load_images
+from nets.image_file import ImageFileError, load_images, load_labelled, load_split_file
 from nets.results_io import sha256_file
 
 MODELS = textwrap.dedent('''
@@ -133,6 +133,56 @@ def test_a_bad_file_is_one_line_exit_two_and_nothing_written(case, tmp_path, use
     assert err.startswith("error: --images ") and err.count("\n") == 1, err
     assert re.search(BAD_FILES[case], err), err
     assert not out.exists()
+
+
+NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def test_class_names_in_a_pt_or_npz_file_come_back_in_label_order(tmp_path, images):
+    x, y = images
+    torch.save({"x": x, "y": y, "classes": NAMES}, tmp_path / "a.pt")
+    np.savez(tmp_path / "a.npz", x=x.numpy(), y=y.numpy(), classes=np.array(NAMES))
+    for name in ("a.pt", "a.npz"):
+        assert load_labelled(tmp_path / name).class_names == tuple(NAMES)
+    torch.save({"x": x, "y": y}, tmp_path / "b.pt")
+    assert load_labelled(tmp_path / "b.pt").class_names is None
+
+
+@pytest.mark.parametrize("classes, match", [
+    (NAMES[:5], r"a label is class \d, but 'classes' names only 5 classes"),
+    (["a"] * 10, r"'classes' names a class twice"),
+    ([*NAMES[:9], ""], r"'classes' must be the class names in label order, a list of non-empty strings"),
+    (torch.arange(10), r"'classes' must be .* got Tensor"),
+])
+def test_bad_class_names_are_one_line(tmp_path, images, classes, match):
+    x, y = images
+    y = y.clone()
+    y[0] = 9  # a label that five names do not cover
+    torch.save({"x": x, "y": y, "classes": classes}, tmp_path / "a.pt")
+    with pytest.raises(ImageFileError, match=match) as e:
+        load_labelled(tmp_path / "a.pt")
+    assert "\n" not in str(e.value)
+
+
+def test_a_split_file_carries_its_class_names_into_the_splits(tmp_path, images):
+    x, y = images
+    arrays = {f"{k}_{s}": v for s in ("train", "val", "test") for k, v in (("x", x), ("y", y))}
+    torch.save({**arrays, "classes": NAMES}, tmp_path / "d.pt")
+    assert load_split_file(tmp_path / "d.pt").class_names == tuple(NAMES)
+    torch.save({**arrays, "classes": NAMES[:3]}, tmp_path / "e.pt")
+    with pytest.raises(ImageFileError, match=r"--data .*e.pt: a label is class \d, but 'classes' names only 3"):
+        load_split_file(tmp_path / "e.pt")
+
+
+def test_the_audit_table_names_the_classes_of_the_file(tmp_path, images, user_module, capsys):
+    x, y = images
+    torch.save({"x": x, "y": y, "classes": NAMES}, tmp_path / "a.pt")
+    assert run_main(tmp_path / "out", "--images", str(tmp_path / "a.pt")) == 0
+    printed = capsys.readouterr().out
+    rows = [ln for ln in printed.splitlines() if "of the orbit" in ln or "never wrong" in ln]  # per class
+    assert rows and all(ln.startswith(f"| {ln.split()[1]} {NAMES[int(ln.split()[1])]} |") for ln in rows)
+    saved = json.loads((tmp_path / "out" / "audit.json").read_text())
+    assert saved["classes"]["class_names"] == NAMES
 
 
 def test_n_beyond_the_file_is_refused(tmp_path, images):

@@ -194,3 +194,25 @@ def test_a_comparison_over_many_classes_shows_those_that_differ_most():
     shown = [int(line.split("|")[1]) for line in table.splitlines() if line.startswith("| ") and "class" not in line]
     assert {0, 1, 2, 37, 38, 39} <= set(shown) and len(shown) == 20
     assert "The 20 of 40 classes with the largest |B - A|" in table
+
+
+def test_class_names_label_the_classes_and_what_they_are_taken_for_in_every_table():
+    from nets.audit_compare import compare_samples
+    from nets.class_accuracy import class_label, per_class_over_seeds, per_class_rows
+    from nets.auditing import sample_measures
+
+    names = ("cat", "dog", "owl")
+    assert class_label(1, names) == "1 dog" and class_label(1) == "1" and class_label(5, names) == "5"
+    b = class_breakdown_from_predictions(np.array([[0, 1], [0, 0], [2, 2]]), np.array([0, 0, 2]), "f2",
+                                         class_names=names, **BOOT)
+    assert "| 0 cat | 2 | 0.75 |" in b.to_markdown() and "| 1 dog (0.25 of the orbit) |" in b.to_markdown()
+    assert b.to_dict()["class_names"] == list(names)
+    x, y = torch.randn(12, 1, 8, 8, dtype=torch.float64), torch.tensor([0, 1, 2] * 4)
+    a, c = (sample_measures(linear(seed=s), x, y, "r4", n_steps=2) for s in (1, 2))
+    table = compare_samples(a, c, "r4", class_names=names, **BOOT).to_markdown().split("per class")[1]
+    assert [ln.split("|")[1].strip() for ln in table.splitlines()[4:]] == ["0 cat", "1 dog", "2 owl"]
+    entry = per_class_over_seeds({"WT": [linear(seed=1)], "DA": [linear(seed=2)]}, x, y, "r4")
+    _, rows, _ = per_class_rows(entry, class_names=names)
+    assert [r[0] for r in rows] == ["0 cat", "1 dog", "2 owl"]
+    assert all(r[-1] == "never wrong" or r[-1].split(" (")[0] in {f"{k} {n}" for k, n in enumerate(names)}
+               for r in rows)

@@ -112,6 +112,11 @@ def test_training_split_is_normalized_by_scalar_statistics_close_to_the_known_on
     assert s.train.x.double().std(unbiased=False).item() == pytest.approx(1.0, abs=1e-5)
 
 
+def test_fmnist_splits_name_their_classes_and_mnist_digits_need_no_names(mnist, fmnist):
+    assert mnist.class_names is None
+    assert len(fmnist.class_names) == 10 and fmnist.class_names[6] == "Shirt" and fmnist.class_names[9] == "Ankle boot"
+
+
 def test_same_split_seed_rebuilds_the_same_splits_and_another_seed_differs(mnist):
     clear_memory_cache()
     again = load_splits("mnist", 0, progress=False)

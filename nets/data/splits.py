@@ -23,6 +23,7 @@ from nets.fetch_step import (
     canonical_name,
     fetch,
 )
+from nets.dataset_files import CLASS_NAMES
 from nets.idx import IdxError, read_idx
 
 __all__ = [
@@ -104,6 +105,8 @@ class Splits:
 
     ``mean`` and ``std`` are computed on the raw padded training images (pixel
     values in [0, 1]); every split is normalized with them, ``(x - mean) / std``.
+    ``class_names``: class ``c``'s name at index ``c``, where the dataset has them
+    (:data:`nets.dataset_files.CLASS_NAMES`, or a file's ``classes``), else ``None``.
     """
 
     name: str
@@ -113,6 +116,7 @@ class Splits:
     mean: float
     std: float
     split_seed: int
+    class_names: tuple[str, ...] | None = None
 
     def __getitem__(self, split: str) -> Split:
         if split not in ("train", "val", "test"):
@@ -223,7 +227,8 @@ def normalize_splits(raw: RawSplits) -> Splits:
     """Normalize every split with the scalar statistics of the raw training split."""
     mean, std = pixel_statistics(raw.train.x)
     norm = {k: Split(normalize(getattr(raw, k).x, mean, std), getattr(raw, k).y.clone()) for k in ("train", "val", "test")}
-    return Splits(raw.name, norm["train"], norm["val"], norm["test"], mean, std, raw.split_seed)
+    return Splits(raw.name, norm["train"], norm["val"], norm["test"], mean, std, raw.split_seed,
+                  CLASS_NAMES.get(raw.name))
 
 
 def load_raw(

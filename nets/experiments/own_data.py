@@ -160,7 +160,8 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
                                   for key, m in (("DA", "DA"), ("IR-logit", "IR"))},
                        "nu_selections": {"logit": selection}}
     results = {
-        "source": {**source, "sizes": sizes, "image_shape": list(splits.train.x.shape[1:]), "n_classes": width},
+        "source": {**source, "sizes": sizes, "image_shape": list(splits.train.x.shape[1:]), "n_classes": width,
+                   "class_names": None if splits.class_names is None else list(splits.class_names)},
         "model": own.record,
         "table1": {"protocol": table1_protocol(prof, splits), "groups": table1},
         "spectral": {"protocol": {"n_sigma_samples": len(x_sigma)}, "groups": spectral},
@@ -215,7 +216,7 @@ def own_data_report(results: dict) -> str:
     lines += ["Figure 5, sigma_max of the input Jacobian (mean ± std over seeds):\n",
               markdown_table(["group", "model", "sigma_max", "Acc. (%)"], rows) + "\n"]
     for g, entry in results.get("per_class", {}).get("groups", {}).items():  # absent from runs before it existed
-        header, rows, note = per_class_rows(entry)
+        header, rows, note = per_class_rows(entry, class_names=src.get("class_names"))
         lines += [f"Accuracy over the orbit per class, {group_label(g)} (mean over seeds; a class the group maps "
                   "onto another, a 6 turned into a 9, caps an invariant model there; `nets.class_accuracy`):\n",
                   markdown_table(header, rows) + "\n", *([note + "\n"] if note else [])]

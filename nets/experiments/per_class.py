@@ -77,6 +77,7 @@ def run_per_class(profile: Profile, results_root=None, *, device: str = "auto", 
             "nu": "IR at the nu Table 1 chose",
         },
         "groups": groups,
+        "class_names": None if splits.class_names is None else list(splits.class_names),
     }
     write_json(result_path(profile, OUTPUT, results_root), body)
     return body
