@@ -21,7 +21,8 @@ With ``--baseline``, the model (B) is also compared with that baseline model (A)
 (:func:`nets.audit_compare.compare_samples`: B - A or B / A per measure, paired bootstrap intervals
 over the samples, a direction), printed and written to ``DIR/compare.json``.
 Any problem with the inputs is one line on stderr, ``error: ...``, exit status 2, and nothing
-written; a folder that cannot be written, one line and exit status 1.
+written; a folder that cannot be written, or running out of memory (which names ``--chunk-size``),
+one line and exit status 1.
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--si-samples", type=int, default=None, help="SI on the first this many samples (default all)")
     p.add_argument("--sigma-samples", type=int, default=None,
                    help="sigma_max on the first this many samples (default all)")
+    p.add_argument("--chunk-size", type=int, default=256,
+                   help="samples per pass through the model (SI: a quarter of it, times --n-steps); lower it "
+                        "for a large model or image that runs out of memory (default %(default)s)")
     p.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default %(default)s)")
@@ -118,6 +122,15 @@ def _ready(spec: str, weights: str | None, device: torch.device, asked: str, fla
         return model.to(device).eval()
     except (RuntimeError, AssertionError) as e:  # e.g. out of device memory
         raise AuditError(f"cannot move the model to --device {asked}: {one_line(e)}") from e
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is the allocator giving up: CUDA's ``torch.OutOfMemoryError``, the CPU
+    allocator's ``RuntimeError`` ("can't allocate memory"), or Python's ``MemoryError``."""
+    text = str(e).lower()
+    return isinstance(e, (torch.OutOfMemoryError, MemoryError)) or (
+        isinstance(e, RuntimeError) and any(s in text for s in ("out of memory", "can't allocate memory",
+                                                                  "not enough memory")))
 
 
 def audit_images(dataset: str, n: int, channels: int) -> LabelledImages:
@@ -169,7 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             x, y, class_names = audit_images(args.dataset or "mnist", 1000 if args.n is None else args.n,
                                              1 if args.channels is None else args.channels)
         x, y = x.to(device), y.to(device)
-        sizes = dict(n_steps=args.n_steps, si_samples=args.si_samples, sigma_samples=args.sigma_samples)
+        if args.chunk_size < 1:
+            raise AuditError(f"--chunk-size must be at least 1, got {args.chunk_size}")
+        sizes = dict(n_steps=args.n_steps, si_samples=args.si_samples, sigma_samples=args.sigma_samples,
+                     chunk_size=args.chunk_size)
         boot = dict(n_resamples=args.n_resamples, seed=args.seed)
         result = audit(model, x, y, args.group, **sizes, **boot, name=args.model, class_names=class_names)
         comparison = None
@@ -185,11 +201,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:  # AuditError, ImageFileError and every measure's one-line ValueError
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
+    except (RuntimeError, MemoryError) as e:
+        if not is_out_of_memory(e):
+            raise
+        print(f"error: out of memory on --device {args.device} at --chunk-size {args.chunk_size} "
+              f"({one_line(e)[:200]}); lower --chunk-size, or --si-samples / --sigma-samples", file=sys.stderr)
+        return 1
     if args.images:
         data = {"images": args.images, "images_sha256": images_sha256}
     else:
         data = {"dataset": args.dataset or "mnist", "split": "test",
                 "channels": 1 if args.channels is None else args.channels}
+    result.settings["chunk_size"] = args.chunk_size
     result.settings["source"] = {"model": args.model, "weights": args.weights, **data, "eval_mode": True,
                                  "device": str(device)}
     result.settings["provenance"] = run_provenance(

@@ -22,11 +22,22 @@ from nets.measure_inputs import (
 )
 from nets.pairwise import class_centered
 
-__all__ = ["JacobianMethod", "jacobian_spectral_norm", "class_common_logit_share", "centered_logit_norm"]
+__all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "jacobian_spectral_norm",
+           "class_common_logit_share", "centered_logit_norm"]
 
 JacobianMethod = Literal["auto", "jacrev", "power"]
 
 DEFAULT_JAC_CHUNK = 256
+
+#: ``method="auto"`` computes the dense Jacobian (exact) for models with up to this many classes and
+#: runs power iteration above: jacrev costs ``C`` backward passes and a ``C x C`` eigenproblem per
+#: sample, power iteration two passes an iteration whatever ``C``; side by side on a small CNN the
+#: two cross between 100 and 300 classes (``benchmarks/sigma_methods.py``, benchmarks/README.md).
+JACREV_MAX_CLASSES = 128
+
+#: Most bytes of dense Jacobian (with its float64 copy) one jacrev pass holds: a chunk whose
+#: ``(n, C, D)`` Jacobian would exceed it is split (per-sample values do not depend on the split).
+JACREV_CHUNK_BYTES = 512 * 2**20
 
 
 def _sigma_max_dense(J: torch.Tensor) -> torch.Tensor:
@@ -110,7 +121,8 @@ def jacobian_spectral_norm(
             or after ``n_iter`` iterations; a lower bound that converges at rate
             ``(sigma_2 / sigma_1)^2`` per iteration. Cheaper only when ``C`` is
             large.
-        ``"auto"``: ``"jacrev"``. For the paper's MLP (C = 9, 36x36) at
+        ``"auto"``: ``"jacrev"`` up to :data:`JACREV_MAX_CLASSES` classes, ``"power"``
+            above (an ImageNet model's 1,000). For the paper's MLP (C = 9, 36x36) at
             random init on 1,000 samples, on a shared 2-core CPU (load average
             2-7), jacrev took 1.5-5.6 s and power iteration 25-127 s
             (``benchmarks/measures_random_init.py``): the dense Jacobian costs
@@ -125,7 +137,8 @@ def jacobian_spectral_norm(
     (:func:`nets.measure_inputs.check_model`); so are NaN or inf logits, a Jacobian with
     NaN or inf entries (finite logits, undefined gradients: ``sqrt(x**2)`` at 0) and a
     model that refuses the input shape. x: ``(N, *S)``, for images
-    ``(N, *C, H, W)``. Returns ``(N,)`` (detached).
+    ``(N, *C, H, W)``. ``chunk_size`` samples go through the model at once (jacrev splits a chunk
+    further where its dense Jacobian would pass :data:`JACREV_CHUNK_BYTES`). Returns ``(N,)`` (detached).
     """
     check_finite_nonempty(x)
     check_floating(x)
@@ -133,18 +146,19 @@ def jacobian_spectral_norm(
     chunk_size = check_chunk_size(chunk_size)
     if method not in ("auto", "jacrev", "power"):
         raise ValueError(f"method must be 'auto', 'jacrev' or 'power', got {method!r}")
-    if method == "auto":
-        method = "jacrev"
     x = x.detach()
     gen = torch.Generator().manual_seed(seed)
     out = []
     for s in chunks(x.shape[0], chunk_size):
         xc = x[s : s + chunk_size]
-        with torch.no_grad():
-            model_logits(model, xc)  # shape, refusal and NaN checks, outside the torch.func transforms
+        with torch.no_grad():  # shape, refusal and NaN checks, outside the torch.func transforms
+            classes = model_logits(model, xc).shape[-1]
+        use = method if method != "auto" else "jacrev" if classes <= JACREV_MAX_CLASSES else "power"
         with torch.enable_grad():
-            if method == "jacrev":
-                out.append(_spectral_norm_jacrev(model, xc).detach())
+            if use == "jacrev":
+                per_sample = classes * xc[0].numel() * (xc.element_size() + 8)  # J and its float64 copy
+                step = max(1, JACREV_CHUNK_BYTES // per_sample)
+                out += [_spectral_norm_jacrev(model, xc[i : i + step]).detach() for i in range(0, len(xc), step)]
             else:
                 out.append(_spectral_norm_power(model, xc, n_iter, tol, gen).detach())
     return torch.cat(out)

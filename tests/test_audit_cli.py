@@ -120,6 +120,7 @@ BAD = {
     "device torch does not know": (["--model", "user_models_for_audit:cnn", "--device", "gpu"],
                                    "unknown --device 'gpu'; use auto, cpu, cuda or cuda:N"),
     "no threads": (["--model", "user_models_for_audit:cnn", "--threads", "0"], "--threads must be >= 1, got 0"),
+    "chunk size 0": (["--model", "user_models_for_audit:cnn", "--chunk-size", "0"], "--chunk-size must be at least 1"),
     "CUDA device this machine lacks": (["--model", "user_models_for_audit:cnn", "--device", "cuda:99"],
                                        "--device cuda:99: (CUDA is not available|this machine has)"),
     "labels out of range": (["--model", "user_models_for_audit:five_classes"], r"labels y must be in \[0, 5\)"),
@@ -168,6 +169,45 @@ def test_an_out_folder_that_cannot_be_made_is_one_line_exit_one_before_the_audit
     err = capsys.readouterr().err
     assert err.startswith(f"error: --out {out}: ") and err.count("\n") == 1 and "not a folder" in err, err
     assert (tmp_path / "taken").read_text() == "a file"
+
+
+def test_a_smaller_chunk_size_measures_the_same_numbers_and_is_recorded(tmp_path, user_module):
+    records = {}
+    for chunk in ("256", "3"):
+        assert run_main(tmp_path / chunk, "--model", "user_models_for_audit:cnn", "--chunk-size", chunk) == 0
+        records[chunk] = json.loads((tmp_path / chunk / "audit.json").read_text())
+    assert records["3"]["settings"]["chunk_size"] == 3
+    for k, e in records["256"]["measures"].items():
+        assert records["3"]["measures"][k]["value"] == pytest.approx(e["value"], rel=1e-5, abs=1e-9), k
+
+
+@pytest.mark.parametrize("error", [RuntimeError("[enforce fail at alloc_cpu.cpp:119] DefaultCPUAllocator: can't "
+                                                "allocate memory: you tried to allocate 9663676416 bytes."),
+                                   torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")])
+def test_running_out_of_memory_is_one_line_naming_the_chunk_size_exit_one_and_nothing_written(
+        error, tmp_path, user_module, capsys, monkeypatch):
+    from nets import auditing
+
+    def exhausted(*a, **k):
+        raise error
+
+    monkeypatch.setattr(auditing, "audit", exhausted)
+    out = tmp_path / "out"
+    assert run_main(out, "--model", "user_models_for_audit:cnn", "--chunk-size", "64") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: out of memory on --device cpu at --chunk-size 64") and err.count("\n") == 1, err
+    assert "lower --chunk-size" in err and not out.exists()
+
+
+def test_another_runtime_error_is_not_taken_for_running_out_of_memory(tmp_path, user_module, monkeypatch):
+    from nets import auditing
+
+    def broken(*a, **k):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(auditing, "audit", broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        run_main(tmp_path / "out", "--model", "user_models_for_audit:cnn")
 
 
 def test_the_subcommand_plugs_into_another_parser():

@@ -384,6 +384,42 @@ def test_spectral_norm_methods_agree_with_dense_svd(method, make):
     torch.testing.assert_close(sigma, dense_sigma_max(model, x), atol=0, rtol=1e-8)
 
 
+def test_auto_is_the_exact_dense_jacobian_up_to_the_class_limit_and_power_iteration_above(monkeypatch):
+    from nets import sensitivity
+
+    torch.manual_seed(0)
+    x = images(n=3)
+    few = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.Tanh(), nn.Linear(16, 5)).double()
+    many = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.Tanh(), nn.Linear(16, 40)).double()
+    monkeypatch.setattr(sensitivity, "JACREV_MAX_CLASSES", 10)
+    calls = []
+    for name in ("_spectral_norm_jacrev", "_spectral_norm_power"):
+        real = getattr(sensitivity, name)
+        monkeypatch.setattr(sensitivity, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    torch.testing.assert_close(jacobian_spectral_norm(few, x), dense_sigma_max(few, x), atol=0, rtol=1e-10)
+    assert calls == ["_spectral_norm_jacrev"]
+    calls.clear()
+    sigma = jacobian_spectral_norm(many, x, tol=1e-11, n_iter=10_000)
+    assert calls == ["_spectral_norm_power"]
+    torch.testing.assert_close(sigma, dense_sigma_max(many, x), atol=0, rtol=1e-8)
+
+
+def test_a_chunk_whose_dense_jacobian_is_too_large_is_split_with_the_same_values(monkeypatch):
+    from nets import sensitivity
+
+    torch.manual_seed(0)
+    model, x = small_mlp(), images(n=7)
+    whole = jacobian_spectral_norm(model, x, method="jacrev")
+    sizes = []
+    real = sensitivity._spectral_norm_jacrev
+    monkeypatch.setattr(sensitivity, "_spectral_norm_jacrev", lambda m, xc: sizes.append(len(xc)) or real(m, xc))
+    classes = model(x[:1]).shape[-1]
+    monkeypatch.setattr(sensitivity, "JACREV_CHUNK_BYTES", 3 * classes * x[0].numel() * (8 + 8))  # 3 samples
+    split = jacobian_spectral_norm(model, x, method="jacrev")
+    assert sizes == [3, 3, 1]
+    torch.testing.assert_close(split, whole, atol=0, rtol=1e-12)
+
+
 def test_spectral_norm_returns_one_value_per_sample():
     assert jacobian_spectral_norm(small_mlp(), images(n=5)).shape == (5,)
 
