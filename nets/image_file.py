@@ -70,12 +70,20 @@ def _read(path: Path, flag: str = "--images") -> dict:
                                  'save it as torch.save({"x": images, "y": labels}, FILE)')
         return obj
     try:
-        with np.load(path, allow_pickle=False) as npz:  # a string array (the class names) stays a list
-            return {k: npz[k].tolist() if npz[k].dtype.kind in "US" else torch.from_numpy(np.ascontiguousarray(npz[k]))
-                    for k in npz.files}
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: _from_npz(npz[k]) for k in npz.files}  # npz[k] reads the array: once each
     except (ValueError, OSError, zipfile.BadZipFile) as e:  # not an npz, or an object array (pickle refused)
         raise ImageFileError(f"{flag} {path}: cannot read it as .npz without pickle: {e}; "
                              "save it as numpy.savez(FILE, x=images, y=labels) with numeric arrays") from None
+
+
+def _from_npz(a: np.ndarray) -> torch.Tensor | list:
+    """A numeric array as a tensor; a string array (the class names) as a list of ``str``."""
+    if a.dtype.kind == "S":  # bytes: numpy.array([b"cat", ...])
+        return [b.decode("utf-8", "replace") if isinstance(b, bytes) else b for b in np.atleast_1d(a).tolist()]
+    if a.dtype.kind == "U":
+        return np.atleast_1d(a).tolist()
+    return torch.from_numpy(np.ascontiguousarray(a))
 
 
 def _checked(arrays: dict, xk: str, yk: str, where: str) -> tuple[torch.Tensor, torch.Tensor]:
