@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from nets.image_file import LabelledImages, load_labelled
-from nets.measure_inputs import parameter_dtype
+from nets.measure_inputs import is_out_of_memory, parameter_dtype
 from nets.model_spec import load_factory, load_weights, one_line
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file, write_bytes
 from nets.train.config import check_device, set_threads
@@ -124,15 +124,6 @@ def _ready(spec: str, weights: str | None, device: torch.device, asked: str, fla
         raise AuditError(f"cannot move the model to --device {asked}: {one_line(e)}") from e
 
 
-def is_out_of_memory(e: BaseException) -> bool:
-    """Whether ``e`` is the allocator giving up: CUDA's ``torch.OutOfMemoryError``, the CPU
-    allocator's ``RuntimeError`` ("can't allocate memory"), or Python's ``MemoryError``."""
-    text = str(e).lower()
-    return isinstance(e, (torch.OutOfMemoryError, MemoryError)) or (
-        isinstance(e, RuntimeError) and any(s in text for s in ("out of memory", "can't allocate memory",
-                                                                  "not enough memory")))
-
-
 def audit_images(dataset: str, n: int, channels: int) -> LabelledImages:
     """The first ``n`` test images of Transforming-MNIST/-FMNIST in the layout ``channels`` asks for,
     their labels and the dataset's class names (``None`` for MNIST, whose classes are their digits)."""
@@ -164,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.baseline_weights and not args.baseline:
             raise AuditError("--baseline-weights needs --baseline")
+        if args.chunk_size < 1:
+            raise AuditError(f"--chunk-size must be at least 1, got {args.chunk_size}")
         try:
             device = check_device(args.device)
             set_threads(args.threads)
@@ -182,8 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             x, y, class_names = audit_images(args.dataset or "mnist", 1000 if args.n is None else args.n,
                                              1 if args.channels is None else args.channels)
         x, y = x.to(device), y.to(device)
-        if args.chunk_size < 1:
-            raise AuditError(f"--chunk-size must be at least 1, got {args.chunk_size}")
         sizes = dict(n_steps=args.n_steps, si_samples=args.si_samples, sigma_samples=args.sigma_samples,
                      chunk_size=args.chunk_size)
         boot = dict(n_resamples=args.n_resamples, seed=args.seed)
@@ -197,7 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             names = (_label(args.baseline, args.baseline_weights), _label(args.model, args.weights))
             comparison = compare_samples(base, result.samples, args.group, names=names,
                                          input_shape=tuple(x.shape), **boot, class_names=class_names,
-                                         settings={"n_steps": args.n_steps, "include_identity": False})
+                                         settings={"n_steps": args.n_steps, "include_identity": False,
+                                                   "chunk_size": args.chunk_size})
     except ValueError as e:  # AuditError, ImageFileError and every measure's one-line ValueError
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
@@ -205,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not is_out_of_memory(e):
             raise
         print(f"error: out of memory on --device {args.device} at --chunk-size {args.chunk_size} "
-              f"({one_line(e)[:200]}); lower --chunk-size, or --si-samples / --sigma-samples", file=sys.stderr)
+              f"({one_line(e)[:200]}); lower --chunk-size (or --n, --si-samples, --sigma-samples)", file=sys.stderr)
         return 1
     if args.images:
         data = {"images": args.images, "images_sha256": images_sha256}

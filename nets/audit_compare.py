@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from nets.auditing import DESCRIPTIONS, MEASURES, SAMPLE_MEANS, sample_measures
-from nets.class_accuracy import MAX_ROWS, class_label, lowest
+from nets.class_accuracy import MAX_ROWS, check_class_names, class_label, lowest
 from nets.groups import GroupLike, as_group
 from nets.sample_bootstrap import (
     Estimate,
@@ -169,6 +169,7 @@ def compare(
     """
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
+    check_class_names(class_names)  # before the work, not after it
     kw = dict(n_steps=n_steps, si_samples=si_samples, sigma_samples=sigma_samples,
               include_identity=include_identity, chunk_size=chunk_size)
     values = {}
@@ -229,7 +230,7 @@ def compare_samples(
     return Comparison(a=names[0], b=names[1], group=group.name, input_shape=tuple(input_shape),
                       n_samples=int(a["LI"].shape[0]), effects=effects, settings=settings,
                       classes=class_effects(a, b, names=names, **boot),
-                      class_names=None if class_names is None else tuple(class_names))
+                      class_names=check_class_names(class_names, int(a["labels"].max()) + 1 if "labels" in a else 0))
 
 
 def class_effects(a: dict[str, np.ndarray], b: dict[str, np.ndarray], *, names: tuple[str, str] = ("A", "B"),

@@ -29,7 +29,7 @@ from torch import nn
 from nets.groups import Group
 from nets.layer_profile import layer_invariance_terms
 from nets.measure_inputs import as_group, check_images, check_model, group_elements
-from nets.class_accuracy import ClassBreakdown, class_breakdown_from_predictions
+from nets.class_accuracy import ClassBreakdown, check_class_names, class_breakdown_from_predictions
 from nets.metrics import ORBIT_TERMS, orbit_terms, saliency_invariance
 from nets.models import CenteredLogits
 from nets.sample_bootstrap import (  # noqa: F401  (re-exported: the audit's intervals)
@@ -237,6 +237,7 @@ def audit(
     """
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)  # before the work, not after it
+    check_class_names(class_names)
     per_sample = sample_measures(model, x, y, group, n_steps=n_steps, si_samples=si_samples,
                                  sigma_samples=sigma_samples, include_identity=include_identity, chunk_size=chunk_size)
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)

@@ -41,7 +41,7 @@ from nets.sample_bootstrap import Estimate, bootstrap_mean, check_bootstrap, fmt
 from nets.stats import paired_t
 
 __all__ = ["MAX_CONFUSION_CLASSES", "MAX_ROWS", "ClassBreakdown", "orbit_correct_share", "orbit_confusion",
-           "taken_for", "taken_for_dict", "class_label", "lowest", "class_breakdown_from_predictions", "class_breakdown",
+           "taken_for", "taken_for_dict", "class_label", "check_class_names", "lowest", "class_breakdown_from_predictions", "class_breakdown",
            "per_class_over_seeds", "per_class_rows"]
 
 
@@ -105,6 +105,29 @@ def _matrix_json(confusion: np.ndarray) -> list | None:
     return [[None if not np.isfinite(v) else float(v) for v in row] for row in confusion]
 
 
+def check_class_names(names: Any, n_labels: int = 0) -> tuple[str, ...] | None:
+    """``names`` (class ``c``'s at index ``c``) as a tuple of ``str``, or ``None`` for ``None``. Raises a
+    one-line ``ValueError`` naming the first bad entry unless ``names`` is a list or tuple of strings,
+    each non-empty, without ``|`` or control characters (they would break a table's row), distinct
+    once stripped of surrounding blanks, and at least ``n_labels`` of them (one for every label)."""
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
+        raise ValueError(f"class names must be a list of strings in label order, got {type(names).__name__}")
+    seen: dict[str, int] = {}
+    for i, s in enumerate(names):
+        if not isinstance(s, str):
+            raise ValueError(f"class name {i} must be a string, got {type(s).__name__} {s!r}")
+        if not s.strip() or "|" in s or any(ord(ch) < 32 or ord(ch) == 127 for ch in s):
+            raise ValueError(f"class name {i} must be non-empty, without '|' or control characters, got {s!r}")
+        if s.strip() in seen:
+            raise ValueError(f"class names {seen[s.strip()]} and {i} are both {s.strip()!r}")
+        seen[s.strip()] = i
+    if len(names) < n_labels:
+        raise ValueError(f"a label is class {n_labels - 1}, but the class names name only {len(names)} classes")
+    return tuple(names)
+
+
 def class_label(c: int, names: Sequence[str] | None = None) -> str:
     """How a table names class ``c``: ``"6"``, or ``"6 Shirt"`` where ``names`` (label order) names it."""
     return f"{c} {names[c]}" if names is not None and 0 <= c < len(names) else str(c)
@@ -166,9 +189,11 @@ def class_breakdown_from_predictions(predictions: np.ndarray, y: np.ndarray, gro
                                      class_names: Sequence[str] | None = None) -> ClassBreakdown:
     """The :class:`ClassBreakdown` of orbit predictions ``(N, |G|)`` against labels ``y (N,)``;
     ``n_classes`` defaults to one more than the largest class seen. Each class's interval resamples
-    its own samples with the same ``seed``. ``class_names`` (label order) name the classes in tables."""
+    its own samples with the same ``seed``. ``class_names`` (label order) name the classes in tables
+    (:func:`check_class_names`)."""
     check_bootstrap(confidence, n_resamples, seed)
     p, t = _check(predictions, y)
+    names = check_class_names(class_names, int(t.max()) + 1)
     width = max(int(p.max()), int(t.max())) + 1 if n_classes is None else int(n_classes)
     confusion = orbit_confusion(p, t, width)
     correct = orbit_correct_share(p, t)
@@ -177,7 +202,7 @@ def class_breakdown_from_predictions(predictions: np.ndarray, y: np.ndarray, gro
     accuracy = [bootstrap_mean(correct[t == c], confidence=confidence, n_resamples=n_resamples, seed=seed)
                 for c in classes]
     return ClassBreakdown(group=group, classes=classes, counts=counts, accuracy=accuracy, confusion=confusion,
-                          class_names=None if class_names is None else tuple(class_names))
+                          class_names=names)
 
 
 def class_breakdown(model: Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor,

@@ -26,6 +26,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 import torch
 
+from nets.class_accuracy import check_class_names
 from nets.data import Split, Splits
 from nets.model_spec import one_line
 
@@ -114,21 +115,14 @@ def _checked(arrays: dict, xk: str, yk: str, where: str) -> tuple[torch.Tensor, 
 
 
 def _class_names(arrays: dict, labels: list[torch.Tensor], where: str) -> tuple[str, ...] | None:
-    """The file's optional ``classes`` entry checked against its ``labels``: non-empty, distinct
-    strings, one for every class a label names."""
+    """The file's optional ``classes`` entry checked against its ``labels``
+    (:func:`nets.class_accuracy.check_class_names`: distinct strings, one for every class a label names)."""
     if CLASSES_KEY not in arrays:
         return None
-    names = arrays[CLASSES_KEY]
-    if isinstance(names, torch.Tensor) or not isinstance(names, (list, tuple)) \
-            or not all(isinstance(s, str) and s.strip() for s in names):
-        raise ImageFileError(f"{where}: {CLASSES_KEY!r} must be the class names in label order, a list of "
-                             f"non-empty strings, got {type(names).__name__}")
-    if len(set(names)) != len(names):
-        raise ImageFileError(f"{where}: {CLASSES_KEY!r} names a class twice")
-    top = max(int(y.max()) for y in labels)
-    if top >= len(names):
-        raise ImageFileError(f"{where}: a label is class {top}, but {CLASSES_KEY!r} names only {len(names)} classes")
-    return tuple(str(s) for s in names)
+    try:
+        return check_class_names(arrays[CLASSES_KEY], max(int(y.max()) for y in labels) + 1)
+    except ValueError as e:
+        raise ImageFileError(f"{where}: {CLASSES_KEY!r} holds the class names in label order: {e}") from None
 
 
 def load_labelled(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32) -> LabelledImages:

@@ -26,6 +26,8 @@ from nets.groups import Group, as_group  # noqa: F401  (re-exported: a Group or 
 
 __all__ = [
     "DEFAULT_CHUNK",
+    "OutOfMemoryError",
+    "is_out_of_memory",
     "Reduction",
     "Target",
     "as_group",
@@ -270,6 +272,22 @@ def _probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int,
     return None
 
 
+#: CUDA's out-of-memory error (``torch.OutOfMemoryError`` from torch 2.5, ``torch.cuda.OutOfMemoryError`` before).
+OutOfMemoryError = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is an allocator giving up: CUDA's :data:`OutOfMemoryError`, the CPU
+    allocator's ``RuntimeError`` ("can't allocate memory"), MPS's ("out of memory"), or Python's
+    ``MemoryError``. Measures let it through as it is (not as a model that refused its input),
+    so a caller can say to lower the chunk size."""
+    if isinstance(e, (OutOfMemoryError, MemoryError)):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and any(s in text for s in ("out of memory", "can't allocate memory",
+                                                                     "not enough memory"))
+
+
 def raised(e: BaseException) -> str:
     """What a model raised, in one line: ``"Type: first line of its message"`` (the type alone
     for an empty message)."""
@@ -288,11 +306,14 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
     layout, a ``KeyError``) gets a one-line ``ValueError`` naming the layout given, ``(M, *C, H,
     W)`` (``M`` is the batch the measure built: an orbit holds ``|G|`` times the samples), what the
     model raised and, when adding or removing one channel axis makes the model accept it, the
-    layout it needs. Gradients flow through (the caller chooses ``no_grad``).
+    layout it needs. Running out of memory (:func:`is_out_of_memory`) is raised as it is. Gradients
+    flow through (the caller chooses ``no_grad``).
     """
     try:
         out = model(inputs)
     except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
+        if is_out_of_memory(e):
+            raise  # not a layout the model refuses: the batch is too large for the memory
         needed = _probe_layouts(model, inputs.detach())
         need = f"; it accepts {_shape_str(needed)}" if needed else ""
         raise ValueError(f"model refused input of shape {_shape_str(('M', *inputs.shape[1:]))} "

@@ -37,6 +37,7 @@ JACREV_MAX_CLASSES = 128
 
 #: Most bytes of dense Jacobian (with its float64 copy) one jacrev pass holds: a chunk whose
 #: ``(n, C, D)`` Jacobian would exceed it is split (per-sample values do not depend on the split).
+#: It bounds the Jacobian, not the pass: the vmapped backward's activations come on top.
 JACREV_CHUNK_BYTES = 512 * 2**20
 
 

@@ -149,10 +149,13 @@ def test_class_names_in_a_pt_or_npz_file_come_back_in_label_order(tmp_path, imag
 
 
 @pytest.mark.parametrize("classes, match", [
-    (NAMES[:5], r"a label is class \d, but 'classes' names only 5 classes"),
-    (["a"] * 10, r"'classes' names a class twice"),
-    ([*NAMES[:9], ""], r"'classes' must be the class names in label order, a list of non-empty strings"),
-    (torch.arange(10), r"'classes' must be .* got Tensor"),
+    (NAMES[:5], r"a label is class 9, but the class names name only 5 classes"),
+    (["a", *NAMES[1:4], "a ", *NAMES[5:]], r"class names 0 and 4 are both 'a'"),
+    ([*NAMES[:9], ""], r"class name 9 must be non-empty, without '\|' or control characters, got ''"),
+    ([*NAMES[:2], "a|b", *NAMES[3:]], r"class name 2 must be non-empty, without '\|'"),
+    ([*NAMES[:2], "two\nlines", *NAMES[3:]], r"class name 2 .* got 'two\\nlines'"),
+    ([*NAMES[:3], 3, *NAMES[4:]], r"class name 3 must be a string, got int 3"),
+    (torch.arange(10), r"class names must be a list of strings in label order, got Tensor"),
 ])
 def test_bad_class_names_are_one_line(tmp_path, images, classes, match):
     x, y = images
@@ -161,7 +164,7 @@ def test_bad_class_names_are_one_line(tmp_path, images, classes, match):
     torch.save({"x": x, "y": y, "classes": classes}, tmp_path / "a.pt")
     with pytest.raises(ImageFileError, match=match) as e:
         load_labelled(tmp_path / "a.pt")
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and "'classes' holds the class names in label order: " in str(e.value)
 
 
 def test_a_split_file_carries_its_class_names_into_the_splits(tmp_path, images):
@@ -170,7 +173,7 @@ def test_a_split_file_carries_its_class_names_into_the_splits(tmp_path, images):
     torch.save({**arrays, "classes": NAMES}, tmp_path / "d.pt")
     assert load_split_file(tmp_path / "d.pt").class_names == tuple(NAMES)
     torch.save({**arrays, "classes": NAMES[:3]}, tmp_path / "e.pt")
-    with pytest.raises(ImageFileError, match=r"--data .*e.pt: a label is class \d, but 'classes' names only 3"):
+    with pytest.raises(ImageFileError, match=r"--data .*e.pt: 'classes' .*: a label is class \d, but the class names name only 3"):
         load_split_file(tmp_path / "e.pt")
 
 

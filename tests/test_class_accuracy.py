@@ -216,3 +216,15 @@ def test_class_names_label_the_classes_and_what_they_are_taken_for_in_every_tabl
     assert [r[0] for r in rows] == ["0 cat", "1 dog", "2 owl"]
     assert all(r[-1] == "never wrong" or r[-1].split(" (")[0] in {f"{k} {n}" for k, n in enumerate(names)}
                for r in rows)
+
+
+def test_class_names_from_python_are_checked_before_the_work():
+    from nets.audit_compare import compare
+
+    x, y = torch.randn(6, 1, 8, 8, dtype=torch.float64), torch.tensor([0, 1, 2] * 2)
+    for call in (lambda names: audit(linear(), x, y, "r4", n_steps=2, class_names=names, **BOOT),
+                 lambda names: compare(linear(), linear(seed=1), x, y, "r4", n_steps=2, class_names=names, **BOOT)):
+        with pytest.raises(ValueError, match="class names must be a list of strings in label order, got str"):
+            call("cat")  # not one name per character
+        with pytest.raises(ValueError, match="a label is class 2, but the class names name only 2 classes"):
+            call(["cat", "dog"])

@@ -160,6 +160,25 @@ def test_an_error_raised_while_ctrl_c_is_handled_is_raised_as_the_ctrl_c(tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_write_failing_while_a_caller_handles_ctrl_c_is_its_own_error_not_that_ctrl_c(tmp_path):
+    # a last save in an `except KeyboardInterrupt:` that hits a full disk: the one-line disk error
+    def full(f):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    caught = None
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        try:
+            rio.atomic_write(tmp_path / "r.txt", full)
+        except rio.ResultsWriteError as e:
+            caught = e
+        except KeyboardInterrupt:  # not raised on: it would end the test session
+            pytest.fail("the disk error came out as the KeyboardInterrupt the caller was handling")
+    assert caught is not None and "the disk is full" in str(caught)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("content", [b"", b"{\"meta\": {", b"\x00\xff garbage"])
 def test_read_json_names_a_damaged_file(tmp_path, content):
     path = tmp_path / "table1.json"

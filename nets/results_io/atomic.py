@@ -17,6 +17,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
@@ -123,18 +124,22 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
         os.close(fd)  # closing releases the lock
 
 
-def _interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
-    """The ``KeyboardInterrupt`` that ``e`` was raised while handling, if any (its ``__context__`` /
-    ``__cause__`` chain). torch.save's zip writer, interrupted by Ctrl-C in the middle of a record,
-    fails again in its cleanup with a ``RuntimeError`` ("unexpected pos ...") that hides the
-    interrupt; the interrupt is what happened."""
+def _interrupt_behind(e: BaseException, outer: BaseException | None) -> KeyboardInterrupt | None:
+    """The ``KeyboardInterrupt`` that ``e`` was raised while handling (its ``__context__`` /
+    ``__cause__`` chain), if it arrived after ``outer``, the exception already being handled when
+    the write began (an interrupt a caller is handling is not this write's). torch.save's zip
+    writer, interrupted by Ctrl-C in the middle of a record, fails again in its cleanup with a
+    ``RuntimeError`` ("unexpected pos ...") that hides the interrupt; the interrupt is what happened."""
     seen: set[int] = set()
-    cur: BaseException | None = e.__context__ or e.__cause__
-    while cur is not None and id(cur) not in seen:
+    todo = [c for c in (e.__context__, e.__cause__) if c is not None]
+    while todo:
+        cur = todo.pop()
+        if cur is outer or id(cur) in seen:
+            continue
         if isinstance(cur, KeyboardInterrupt):
             return cur
         seen.add(id(cur))
-        cur = cur.__context__ or cur.__cause__
+        todo += [c for c in (cur.__context__, cur.__cause__) if c is not None]
     return None
 
 
@@ -147,6 +152,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, b
     cleanup failing after Ctrl-C) is raised as that ``KeyboardInterrupt``, so Ctrl-C stays Ctrl-C."""
     path = Path(path)
     tmp: str | None = None
+    outer = sys.exc_info()[1]  # what a caller is handling (an interrupt there is not this write's)
     make_folder(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -158,7 +164,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, b
         os.replace(tmp, path)
         tmp = None
     except Exception as e:
-        interrupt = _interrupt_behind(e)
+        interrupt = _interrupt_behind(e, outer)
         if interrupt is not None:  # Ctrl-C mid-write, then the writer's cleanup failed (torch's zip writer)
             raise interrupt from None
         if not isinstance(e, OSError) or isinstance(e, ResultsWriteError) or not _is_storage_error(e):
