@@ -155,3 +155,4 @@ def test_cli_info_prints_counts_statistics_and_checksums(report, capsys):
     assert "after dropping class 9: 63042 images" in out and "after dropping class 9: 63000 images" in out
     assert "train 10000 / val 2000 / test 50000" in out
     assert PUBLISHED["fashion-mnist/t10k-images-idx3-ubyte"] in out
+    assert out.count("  classes ") == 1 and "  classes 0 T-shirt/top, 1 Trouser," in out  # FMNIST's; MNIST's are digits
