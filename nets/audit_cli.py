@@ -197,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not is_out_of_memory(e):
             raise
         print(f"error: out of memory on --device {args.device} at --chunk-size {args.chunk_size} "
-              f"({one_line(e)[:200]}); lower --chunk-size (or --n, --si-samples, --sigma-samples)", file=sys.stderr)
+              f"({one_line(e)[:200]}); lower --chunk-size (or --n, --si-samples, --sigma-samples)",
+              file=sys.stderr)
         return 1
     if args.images:
         data = {"images": args.images, "images_sha256": images_sha256}

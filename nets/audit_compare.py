@@ -133,7 +133,8 @@ class Comparison:
             rows += ["", "Accuracy over the orbit per class (paired over the class's samples):", "",
                      f"| class | samples | A [{pct}] | B [{pct}] | B - A [{pct}] | direction |",
                      "|---|---:|---|---|---|---|"]
-            rows += [f"| {class_label(c, self.class_names)} | {n} | {e.a.text()} | {e.b.text()} | {e.effect.text()} | {e.direction} |"
+            rows += [f"| {class_label(c, self.class_names)} | {n} | "
+                     f"{e.a.text()} | {e.b.text()} | {e.effect.text()} | {e.direction} |"
                      for c, (n, e) in (items[i] for i in keep)]
             if note:
                 rows += ["", f"The {MAX_ROWS} of {len(items)} classes with the largest |B - A|; "

@@ -41,7 +41,8 @@ from nets.sample_bootstrap import Estimate, bootstrap_mean, check_bootstrap, fmt
 from nets.stats import paired_t
 
 __all__ = ["MAX_CONFUSION_CLASSES", "MAX_ROWS", "ClassBreakdown", "orbit_correct_share", "orbit_confusion",
-           "taken_for", "taken_for_dict", "class_label", "check_class_names", "lowest", "class_breakdown_from_predictions", "class_breakdown",
+           "taken_for", "taken_for_dict", "class_label", "check_class_names", "lowest",
+           "class_breakdown_from_predictions", "class_breakdown",
            "per_class_over_seeds", "per_class_rows"]
 
 
@@ -177,9 +178,10 @@ class ClassBreakdown:
                 "|---|---:|---:|---|---|"]
         for i in keep:
             c, n, e = self.classes[i], self.counts[i], self.accuracy[i]
-            t = self.taken_for(c)
-            other = "never wrong" if t is None else f"{class_label(t[0], self.class_names)} ({fmt_value(t[1])} of the orbit)"
-            rows.append(f"| {class_label(c, self.class_names)} | {n} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] | {other} |")
+            t, name = self.taken_for(c), class_label(c, self.class_names)
+            other = "never wrong" if t is None else \
+                f"{class_label(t[0], self.class_names)} ({fmt_value(t[1])} of the orbit)"
+            rows.append(f"| {name} | {n} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] | {other} |")
         return "\n".join(rows + ([] if not note else ["", note])) + "\n"
 
 

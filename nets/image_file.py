@@ -11,7 +11,8 @@ Two formats, both read without unpickling code:
 axes), floating point and already normalized as the model was trained; ``y`` the labels ``(N,)``,
 integers. Optionally ``classes``, the class names in label order (a list of strings in ``.pt``, a
 string array in ``.npz``), which the per-class tables then show beside each class number
-(:func:`load_labelled`, :attr:`nets.data.Splits.class_names`). :func:`load_images` returns both as tensors, ``x`` cast to the model's floating dtype
+(:func:`load_labelled`, :attr:`nets.data.Splits.class_names`). :func:`load_images` returns both as
+tensors, ``x`` cast to the model's floating dtype
 (``numpy.savez`` keeps float64, which a float32 model would refuse); the checks of the measures
 themselves (the group fits ``H, W``, the model accepts the shape, labels in range, no NaN) follow in
 :func:`nets.auditing.audit`. Every problem with the file raises :class:`ImageFileError`, one line.
