@@ -28,7 +28,7 @@ from torch import nn
 
 from nets.groups import Group
 from nets.layer_profile import layer_invariance_terms
-from nets.measure_inputs import as_group, check_images, check_model, group_elements
+from nets.measure_inputs import as_group, check_images, check_model, group_elements, model_logits
 from nets.class_accuracy import ClassBreakdown, check_class_names, class_breakdown_from_predictions
 from nets.metrics import ORBIT_TERMS, orbit_terms, saliency_invariance
 from nets.models import CenteredLogits
@@ -42,7 +42,7 @@ from nets.sample_bootstrap import (  # noqa: F401  (re-exported: the audit's int
     paired_bootstrap,
     ratio_of_means,
 )
-from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
+from nets.sensitivity import auto_method, centered_logit_norm, jacobian_spectral_norm
 
 __all__ = ["Estimate", "AuditResult", "audit", "sample_measures", "SAMPLE_MEANS", "MEASURES", "bootstrap_mean",
            "bootstrap_ratio", "paired_bootstrap", "ratio_of_means", "check_bootstrap", "MIN_RESAMPLES"]
@@ -241,6 +241,8 @@ def audit(
     per_sample = sample_measures(model, x, y, group, n_steps=n_steps, si_samples=si_samples,
                                  sigma_samples=sigma_samples, include_identity=include_identity, chunk_size=chunk_size)
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
+    with torch.no_grad():  # the logit width: the confusion matrix's size, and how sigma_max was computed
+        width = int(model_logits(model, x[:1]).shape[-1])
     measures = {k: bootstrap_mean(per_sample[k], **boot) for k in SAMPLE_MEANS}
     measures["sigma_per_scale"] = bootstrap_ratio(per_sample["sigma_max_centered"], per_sample["logit_scale"], **boot)
     prof: list[tuple[str, Estimate]] = []
@@ -253,7 +255,9 @@ def audit(
         prof = [(n, bootstrap_ratio(num[:, j].cpu().numpy(), den[:, j].cpu().numpy(), **boot))
                 for j, n in enumerate(names)]
     settings = {
-        "n_steps": n_steps, "include_identity": include_identity, "confidence": confidence,
+        "n_steps": n_steps, "include_identity": include_identity, "confidence": confidence, "n_classes": width,
+        "sigma_max_method": {"jacrev": "jacrev: the dense Jacobian, exact",
+                             "power": "power iteration on J^T J, a lower bound within its tolerance"}[auto_method(width)],
         "n_resamples": n_resamples, "seed": seed,
         "interval": "percentile bootstrap over samples (scipy.stats.bootstrap, method='percentile')",
         "n_samples_per_measure": {**{k: int(per_sample[k].shape[0]) for k in SAMPLE_MEANS},
@@ -263,7 +267,7 @@ def audit(
                     "true-label target, zero baseline",
     }
     classes = class_breakdown_from_predictions(per_sample["orbit_predictions"], per_sample["labels"], group.name,
-                                               class_names=class_names, **boot)
+                                               n_classes=width, class_names=class_names, **boot)
     return AuditResult(model=name or type(model).__name__, group=group.name, input_shape=tuple(x.shape),
                        n_samples=int(x.shape[0]), measures=measures, layers=prof, settings=settings,
                        samples=per_sample, classes=classes)

@@ -22,7 +22,7 @@ from nets.measure_inputs import (
 )
 from nets.pairwise import class_centered
 
-__all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "jacobian_spectral_norm",
+__all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "auto_method", "jacobian_spectral_norm",
            "class_common_logit_share", "centered_logit_norm"]
 
 JacobianMethod = Literal["auto", "jacrev", "power"]
@@ -39,6 +39,12 @@ JACREV_MAX_CLASSES = 128
 #: ``(n, C, D)`` Jacobian would exceed it is split (per-sample values do not depend on the split).
 #: It bounds the Jacobian, not the pass: the vmapped backward's activations come on top.
 JACREV_CHUNK_BYTES = 512 * 2**20
+
+
+def auto_method(classes: int) -> JacobianMethod:
+    """The method ``method="auto"`` takes for a model with ``classes`` logits: ``"jacrev"`` (exact)
+    up to :data:`JACREV_MAX_CLASSES`, ``"power"`` above."""
+    return "jacrev" if classes <= JACREV_MAX_CLASSES else "power"
 
 
 def _sigma_max_dense(J: torch.Tensor) -> torch.Tensor:
@@ -154,7 +160,7 @@ def jacobian_spectral_norm(
         xc = x[s : s + chunk_size]
         with torch.no_grad():  # shape, refusal and NaN checks, outside the torch.func transforms
             classes = model_logits(model, xc).shape[-1]
-        use = method if method != "auto" else "jacrev" if classes <= JACREV_MAX_CLASSES else "power"
+        use = method if method != "auto" else auto_method(classes)
         with torch.enable_grad():
             if use == "jacrev":
                 per_sample = classes * xc[0].numel() * (xc.element_size() + 8)  # J and its float64 copy

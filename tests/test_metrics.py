@@ -404,6 +404,18 @@ def test_auto_is_the_exact_dense_jacobian_up_to_the_class_limit_and_power_iterat
     torch.testing.assert_close(sigma, dense_sigma_max(many, x), atol=0, rtol=1e-8)
 
 
+def test_the_audit_records_which_method_computed_sigma_max(monkeypatch):
+    from nets import sensitivity
+    from nets.auditing import audit
+
+    torch.manual_seed(0)
+    x, y = images(n=4).unsqueeze(1), torch.tensor([0, 1, 2, 3])
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 5)).double().eval()
+    assert audit(model, x, y, "r4", n_steps=2, n_resamples=100).settings["sigma_max_method"].startswith("jacrev")
+    monkeypatch.setattr(sensitivity, "JACREV_MAX_CLASSES", 4)
+    assert audit(model, x, y, "r4", n_steps=2, n_resamples=100).settings["sigma_max_method"].startswith("power")
+
+
 def test_a_chunk_whose_dense_jacobian_is_too_large_is_split_with_the_same_values(monkeypatch):
     from nets import sensitivity
 
