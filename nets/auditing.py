@@ -28,7 +28,7 @@ from torch import nn
 
 from nets.groups import Group
 from nets.layer_profile import layer_invariance_terms
-from nets.measure_inputs import as_group, check_images, check_model, group_elements, model_logits
+from nets.measure_inputs import as_group, check_images, check_model, group_elements, logit_width
 from nets.class_accuracy import ClassBreakdown, check_class_names, class_breakdown_from_predictions
 from nets.metrics import ORBIT_TERMS, orbit_terms, saliency_invariance
 from nets.models import CenteredLogits
@@ -241,8 +241,7 @@ def audit(
     per_sample = sample_measures(model, x, y, group, n_steps=n_steps, si_samples=si_samples,
                                  sigma_samples=sigma_samples, include_identity=include_identity, chunk_size=chunk_size)
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
-    with torch.no_grad():  # the logit width: the confusion matrix's size, and how sigma_max was computed
-        width = int(model_logits(model, x[:1]).shape[-1])
+    width = logit_width(model, x)  # the confusion matrix's size, and how sigma_max was computed
     measures = {k: bootstrap_mean(per_sample[k], **boot) for k in SAMPLE_MEANS}
     measures["sigma_per_scale"] = bootstrap_ratio(per_sample["sigma_max_centered"], per_sample["logit_scale"], **boot)
     prof: list[tuple[str, Estimate]] = []

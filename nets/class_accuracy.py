@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from nets.groups import GroupLike, as_group
+from nets.measure_inputs import logit_width
 from nets.metrics import orbit_terms
 from nets.sample_bootstrap import Estimate, bootstrap_mean, check_bootstrap, fmt_value
 from nets.stats import paired_t
@@ -218,8 +219,7 @@ def class_breakdown(model: Union[nn.Module, Callable[[torch.Tensor], torch.Tenso
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
     predictions = orbit_terms(model, x, y, group, chunk_size=chunk_size, terms=("predictions",))["predictions"]
-    with torch.no_grad():  # the logit width (orbit_terms has checked the model and its output)
-        width = int(model(x[:1]).shape[-1])
+    width = logit_width(model, x)
     return class_breakdown_from_predictions(predictions.cpu().numpy(), y.cpu().numpy(), group.name,
                                             n_classes=width, confidence=confidence, n_resamples=n_resamples,
                                             seed=seed, class_names=class_names)
@@ -240,9 +240,7 @@ def per_class_over_seeds(models: Mapping[str, Sequence[nn.Module]], x: torch.Ten
         accs, confs = [], []
         for model in ms:
             pred = orbit_terms(model, x, y, group, chunk_size=chunk_size, terms=("predictions",))["predictions"]
-            with torch.no_grad():
-                width = int(model(x[:1]).shape[-1])
-            seed_conf = orbit_confusion(pred.cpu().numpy(), t, width)
+            seed_conf = orbit_confusion(pred.cpu().numpy(), t, logit_width(model, x))
             accs.append([float(seed_conf[c, c]) for c in classes])  # the diagonal: a count over n_c |G|, exact
             confs.append(seed_conf)
         mean_conf = np.mean(confs, axis=0)

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_CHUNK",
     "OutOfMemoryError",
     "is_out_of_memory",
+    "logit_width",
     "Reduction",
     "Target",
     "as_group",
@@ -326,6 +327,13 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
     if not bool(torch.isfinite(out.detach()).all()):
         raise ValueError(f"model returned NaN or inf logits for inputs of shape {_shape_str(inputs.shape)}")
     return out
+
+
+def logit_width(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
+    """The number of logits ``model`` returns, from one image of ``x (N, *C, H, W)``
+    (:func:`model_logits`' checks; no gradients)."""
+    with torch.no_grad():
+        return int(model_logits(model, x[:1]).shape[-1])
 
 
 def class_targets(target: Target, n: int, device: torch.device) -> torch.Tensor:

@@ -62,7 +62,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"  pooled train+test: {sum(pooled)} images; per class {list(pooled)}")
         print(f"  after dropping class {DROPPED_CLASS[key]}: {kept} images, 9 classes (labels 0..8)")
         if splits.class_names:
-            print("  classes " + ", ".join(f"{c} {n}" for c, n in enumerate(splits.class_names[:9])))
+            print("  classes " + ", ".join(f"{c} {n}" for c, n in enumerate(splits.class_names[:N_CLASSES])))
         used = sum(len(splits[s]) for s in ("train", "val", "test"))
         print(f"  split seed {args.split_seed}: train {len(splits.train)} / val {len(splits.val)} / "
               f"test {len(splits.test)} (unused {kept - used}); images {tuple(splits.train.x.shape[1:])}")
