@@ -94,7 +94,7 @@ def _report(args: argparse.Namespace, profile) -> int:
               f"{profile.name} --results {args.results}` first", file=sys.stderr)
         return 1
     for name, r in results.items():
-        if name in (*EXPERIMENTS, "centered", "scale"):  # intervals.json has no figure
+        if name in (*EXPERIMENTS, "centered", "scale", "between"):  # intervals.json has no figure
             draw(name, r, figure_dir(profile, args.results))
     for name in ("cnn", "cnn_scale"):  # the CNN's (its section reads them itself)
         if (folder / f"{name}.json").exists():

@@ -82,6 +82,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                             f"{_OUT}per_class.json (REPORT.md gains its section); reads table1.json and Table 1's "
                             f"models from {_OUT}checkpoints/, and refuses to train a missing one",
                             "python -m nets per-class --profile paper"),
+    "between": Subcommand("between", "Table 1's models between the group's elements: rotations by any angle, shifts "
+                          "by any pixel (beyond the paper; from the checkpoints, trains nothing)",
+                          f"{_OUT}between.json and {_OUT}figures/between.png/.pdf (REPORT.md gains its section); "
+                          f"reads table1.json and Table 1's models from {_OUT}checkpoints/, and refuses to train a "
+                          "missing one", "python -m nets between --profile paper"),
     "report": Subcommand("report", "redraw the figures and rewrite REPORT.md from the JSON files (trains nothing)",
                          f"{_OUT}figures/*.png/.pdf and {_OUT}REPORT.md (never a number of the JSON files)",
                          "python -m nets report --profile paper"),
@@ -132,12 +137,12 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 #: Subcommands that train nothing and evaluate checkpoints (no --executor, no --precision): they load
 #: the folder's models at the precision its results files record, and measure them in float32.
-EVALUATION_ONLY = ("scale", "si-settings", "intervals", "per-class")
+EVALUATION_ONLY = ("scale", "si-settings", "intervals", "per-class", "between")
 
 #: Subcommands whose ``--nu-grid`` replaces the profile's grid of IR's logit form (the CNN's and the
 #: centered form's ``--nu-grid`` are their own experiments' grids).
 LOGIT_GRID_COMMANDS = ("table1", "drift", "spectral", "tsne", "saliency", "reproduce", "intervals", "scale",
-                       "si-settings", "per-class")
+                       "si-settings", "per-class", "between")
 
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,

@@ -1,5 +1,5 @@
 """Which figures each experiment draws: the one registry over :mod:`nets.plots` (the paper's
-figures), :mod:`nets.plots_centered`, :mod:`nets.plots_scale` and :mod:`nets.plots_cnn` (beyond the paper)."""
+figures), :mod:`nets.plots_centered`, :mod:`nets.plots_scale`, :mod:`nets.plots_between` and :mod:`nets.plots_cnn` (beyond the paper)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Callable, Mapping
 from matplotlib.figure import Figure
 
 from nets.plots import (plot_drift, plot_nu_selection, plot_saliency, plot_spectral, plot_table1, plot_tsne)
+from nets.plots_between import plot_between
 from nets.plots_centered import plot_centered
 from nets.plots_cnn import cnn_figures
 from nets.plots_scale import plot_scale
@@ -28,6 +29,7 @@ def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
         "tsne": lambda: {"tsne": plot_tsne(results)},
         "saliency": lambda: {f"saliency_{g}": plot_saliency(results, g) for g in results["groups"]},
         "cnn": lambda: cnn_figures(results),
+        "between": lambda: {"between": plot_between(results)},
     }
     if experiment not in makers:
         raise ValueError(f"no figures for experiment {experiment!r}; known: {', '.join(makers)}")

@@ -48,6 +48,8 @@ __all__ = [
     "model_logits",
     "raised",
     "class_targets",
+    "check_labels",
+    "check_label_range",
     "cosine_similarity",
 ]
 
@@ -334,6 +336,22 @@ def logit_width(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     (:func:`model_logits`' checks; no gradients)."""
     with torch.no_grad():
         return int(model_logits(model, x[:1]).shape[-1])
+
+
+def check_labels(y: torch.Tensor, n: int) -> None:
+    """Labels of ``n`` samples: an integer tensor of shape ``(n,)``, else a one-line ``ValueError``."""
+    if not isinstance(y, torch.Tensor) or y.shape != (n,):
+        raise ValueError(f"y must be a tensor of shape ({n},) matching x, got "
+                         f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+
+
+def check_label_range(y: torch.Tensor, classes: int) -> None:
+    """Labels ``y`` of a model with ``classes`` logits lie in ``[0, classes)``, else a one-line ``ValueError``."""
+    if int(y.min()) < 0 or int(y.max()) >= classes:
+        raise ValueError(f"labels y must be in [0, {classes}) for a model with {classes} "
+                         f"classes, got values in [{int(y.min())}, {int(y.max())}]")
 
 
 def class_targets(target: Target, n: int, device: torch.device) -> torch.Tensor:

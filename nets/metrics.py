@@ -67,6 +67,8 @@ from nets.measure_inputs import (  # noqa: F401  (cosine_similarity re-exported)
     as_group,
     check_chunk_size,
     check_images,
+    check_label_range,
+    check_labels,
     check_model,
     check_reduction,
     chunks,
@@ -91,6 +93,7 @@ __all__ = [
     "distribution_invariance",
     "orbit_measures",
     "orbit_terms",
+    "orbit_logits",
     "ORBIT_TERMS",
     "OPTIONAL_ORBIT_TERMS",
     "saliency_invariance",
@@ -113,9 +116,10 @@ ORBIT_TERMS = ("correct", "LI", "DI")
 OPTIONAL_ORBIT_TERMS = ("predictions",)
 
 
-def _orbit_outputs(model: nn.Module, xc: torch.Tensor, group: Group) -> torch.Tensor:
+def orbit_logits(model: nn.Module, xc: torch.Tensor, group: Group) -> torch.Tensor:
     """Logits of the whole orbit of a chunk: ``(n, *C, H, W) -> (|G|, n, classes)``, ``[0]`` = identity.
-    The model sees one ``(|G| n, *C, H, W)`` batch."""
+    The model sees one ``(|G| n, *C, H, W)`` batch (:func:`~nets.measure_inputs.model_logits`' checks;
+    unchecked images: the measures validate ``xc`` first)."""
     orbit = group.orbit(xc)  # (|G|, n, *C, H, W)
     G, n = orbit.shape[:2]
     out = model_logits(model, orbit.reshape(G * n, *xc.shape[1:]))
@@ -145,7 +149,7 @@ def _orbit_logit_chunks(model: nn.Module, x: torch.Tensor, group: GroupLike, chu
     check_images(x, group)
     check_model(model, x)
     chunk_size = check_chunk_size(chunk_size)
-    return ((s, _orbit_outputs(model, x[s : s + chunk_size], group)) for s in chunks(x.shape[0], chunk_size))
+    return ((s, orbit_logits(model, x[s : s + chunk_size], group)) for s in chunks(x.shape[0], chunk_size))
 
 
 # ---- LI, DI, orbit centroid, per-layer profile ---------------------------------------
@@ -196,12 +200,7 @@ def orbit_terms(
         raise ValueError(f"unknown orbit terms {unknown}; known: {', '.join(known)}")
     group = as_group(group)
     chunks_ = _orbit_logit_chunks(model, x, group, chunk_size)  # validates x; nothing evaluated yet
-    N = x.shape[0]
-    if not isinstance(y, torch.Tensor) or y.shape != (N,):
-        raise ValueError(f"y must be a tensor of shape ({N},) matching x, got "
-                         f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
-    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
-        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+    check_labels(y, x.shape[0])
     elems = group_elements(group, include_identity)
     y = y.to(x.device)
     per_sample = {"correct": lambda logits, s: (logits.argmax(-1) == y[s : s + logits.shape[1]]).sum(0),
@@ -210,9 +209,8 @@ def orbit_terms(
                   "predictions": lambda logits, s: logits.argmax(-1).T}
     out: dict[str, list[torch.Tensor]] = {t: [] for t in known if t in terms}
     for s, logits in chunks_:  # logits: (|G|, n, C)
-        if s == 0 and (int(y.min()) < 0 or int(y.max()) >= logits.shape[-1]):
-            raise ValueError(f"labels y must be in [0, {logits.shape[-1]}) for a model with {logits.shape[-1]} "
-                             f"classes, got values in [{int(y.min())}, {int(y.max())}]")
+        if s == 0:
+            check_label_range(y, logits.shape[-1])
         for t, values in out.items():
             values.append(per_sample[t](logits, s))
     return {t: torch.cat(values) for t, values in out.items()}

@@ -39,6 +39,10 @@ def runner(name: str):
         from nets.experiments.per_class import run_per_class
 
         return run_per_class
+    if name == "between":
+        from nets.experiments.between import run_between
+
+        return run_between
     if name == "si-settings":
         from nets.experiments.si_settings import run_si_settings
 
