@@ -91,6 +91,10 @@ class Group(ABC, metaclass=_GroupMeta):
         order = int(getattr(self, "order", 0))
         if order < 1:
             raise ValueError(f"{type(self).__name__}: a group needs an order >= 1, got {order}")
+        if self.identity != 0:  # every orbit's element 0 is the untransformed sample the measures compare with
+            raise ValueError(f"{type(self).__name__}: the identity must be element 0 (the measures take an orbit's "
+                             f"first member as the untransformed sample), got identity = {self.identity}; number "
+                             f"the elements from the identity")
         for n in dict.fromkeys((*self.probe_sizes(), 36, 28, 2 * order, order, 12, 6, 4, 3, 2, 1)):
             try:
                 self.check_shape(n, n)
@@ -181,7 +185,17 @@ class Group(ABC, metaclass=_GroupMeta):
         return f"{type(self).__name__}(name={self.name!r}, order={self.order})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Group) and type(other) is type(self) and other.name == self.name
+        """Same class, name and instance attributes (a custom group's parameters: two groups that share
+        a name but act differently are not one group, nor one cached action)."""
+        if not (isinstance(other, Group) and type(other) is type(self) and other.name == self.name):
+            return False
+        if other is self:
+            return True
+        try:
+            return vars(self).keys() == vars(other).keys() and all(
+                bool(vars(self)[k] == vars(other)[k]) for k in vars(self))
+        except Exception:  # noqa: BLE001 - attributes that do not compare (tensors): only the same object
+            return False
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.name))

@@ -216,18 +216,26 @@ def _check_module(model: nn.Module, x: torch.Tensor) -> None:
 SAMPLEWISE_RTOL = {"cpu": 1e-4, "other": 1e-2}
 
 
+#: How many of the first samples :func:`check_samplewise` searches for one unlike the first.
+_PROBE_SEARCH = 64
+
+
 def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
     """Refuse (one-line ``ValueError``) a model whose logits for a sample change from one call to
     the next (randomness left on in evaluation, such as ``F.dropout(h, p)`` whose ``training``
     defaults to True) or depend on the other samples of the batch (a layer using batch
-    statistics), whatever modules cause it: probed on two samples of ``x`` (the first and, when
-    ``x`` holds one, that one flipped and halved), called twice and the first alone, without
+    statistics), whatever modules cause it: probed on two samples of ``x`` (the first and the
+    next one unlike it among the first 64, or, when there is none, the first flipped and halved), called twice and the first alone, without
     gradients, each call on its own copy (so ``x`` is never changed). Also refused: a model that
     edits its input in place. A model that refuses the probe or returns malformed or non-finite
     logits passes it: the measure's own call then reports that with the batch it built
     (:func:`model_logits`)."""
     first = x[:1].detach()
-    pair = x[:2].detach() if x.shape[0] >= 2 else torch.cat([first, 0.5 * first.flip(-1, -2)])
+    # a second sample unlike the first (duplicates would hide a batch-mixing model), among the first few
+    head = x[:_PROBE_SEARCH].detach()
+    differs = (head != first).flatten(1).any(1)
+    other = head[int(differs.float().argmax())][None] if bool(differs.any()) else 0.5 * first.flip(-1, -2)
+    pair = torch.cat([first, other])
     given = pair.clone()  # the model gets copies only: x is never handed to it
     try:
         with torch.no_grad():
@@ -378,12 +386,15 @@ def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     norms = na * nb
     tiny = torch.finfo(norms.dtype).tiny
     cos = dot / norms.clamp_min(tiny)
-    # where the squares underflow (entries of ~1e-150 in float64), rescale each vector by its
-    # largest entry first: the cosine does not depend on the scale
-    small = (norms < tiny ** 0.5) & (na > 0) & (nb > 0)
-    if bool(small.any()):
-        sa = a / a.abs().amax(-1, keepdim=True).clamp_min(tiny)
-        sb = b / b.abs().amax(-1, keepdim=True).clamp_min(tiny)
+    # where the squares underflow (entries of ~1e-150 in float64, down to none left at all) or
+    # overflow (~1e155), rescale each vector by its largest entry first: the cosine does not depend
+    # on the scale
+    ma, mb = a.abs().amax(-1), b.abs().amax(-1)
+    nonzero = (ma > 0) & (mb > 0)
+    extreme = nonzero & ((norms < tiny ** 0.5) | ~torch.isfinite(dot) | ~torch.isfinite(norms))
+    if bool(extreme.any()):
+        sa = a / ma.unsqueeze(-1).clamp_min(tiny)
+        sb = b / mb.unsqueeze(-1).clamp_min(tiny)
         rescaled = (sa * sb).sum(-1) / (sa.norm(dim=-1) * sb.norm(dim=-1)).clamp_min(tiny)
-        cos = torch.where(small, rescaled, cos)
-    return torch.where((na > 0) & (nb > 0), cos, torch.zeros_like(dot))
+        cos = torch.where(extreme, rescaled, cos)
+    return torch.where(nonzero, cos, torch.zeros_like(dot))

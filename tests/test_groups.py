@@ -189,6 +189,51 @@ def test_a_custom_group_whose_identity_moves_pixels_is_refused():
         Shifted()
 
 
+def test_a_custom_group_whose_identity_is_not_element_0_is_refused_in_one_line():
+    from nets.groups import Group
+
+    class FlipFirst(Group):  # element 0 flips, element 1 is the identity
+        name, order, identity = "flipfirst", 2, 1
+
+        def compose(self, a, b):
+            return 1 if a == b else 0
+
+        def inverse(self, a):
+            return a
+
+        def _act_reference(self, grid, g):
+            return grid.flip(-1) if g == 0 else grid
+
+    with pytest.raises(ValueError, match="the identity must be element 0") as e:
+        FlipFirst()
+    assert "\n" not in str(e.value)
+
+
+def test_two_custom_groups_of_one_name_but_other_parameters_act_each_their_own_way():
+    from nets.groups import Group
+
+    class Shift(Group):
+        name, order = "shift", 2
+
+        def __init__(self, step):
+            self.step = step
+
+        def compose(self, a, b):
+            return (a + b) % 2
+
+        def inverse(self, a):
+            return a
+
+        def _act_reference(self, grid, g):
+            return grid.roll(g * self.step, -1)
+
+    one, two = Shift(1), Shift(2)
+    x = torch.arange(8.0).view(1, 2, 4)
+    assert torch.equal(one.act(x, 1), x.roll(1, -1))  # the first one used at this size first
+    assert torch.equal(two.act(x, 1), x.roll(2, -1))
+    assert one != two and Shift(2) == two
+
+
 def test_a_custom_group_acting_by_a_permutation_is_accepted():
     group = _custom_group(lambda grid: grid.flip(-1))()
     x = torch.arange(16.0).view(1, 4, 4)

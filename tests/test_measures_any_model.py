@@ -307,6 +307,16 @@ def test_cosine_similarity_of_parallel_vectors_is_one_even_when_their_norms_prod
     assert cos[0].item() == pytest.approx(1.0, abs=1e-12) and cos[1].item() == 0.0
 
 
+@pytest.mark.parametrize("dtype, scale", [(torch.float32, 1e-25), (torch.float32, 1e25),
+                                          (torch.float64, 1e-170), (torch.float64, 1e170)])
+def test_cosine_similarity_of_parallel_vectors_is_one_at_either_end_of_the_float_range(dtype, scale):
+    from nets.metrics import cosine_similarity
+
+    a = torch.tensor([[1.0, 2.0, 0.5]], dtype=dtype) * scale  # squares underflow to 0 / overflow to inf
+    assert cosine_similarity(a, 3 * a).item() == pytest.approx(1.0, abs=1e-6)
+    assert cosine_similarity(a, -a).item() == pytest.approx(-1.0, abs=1e-6)
+
+
 # ---- models that mix samples or draw at random, whatever their modules ---------------------------
 
 
@@ -338,6 +348,12 @@ def test_a_model_that_mixes_the_samples_of_a_batch_is_refused_in_one_line(measur
     with pytest.raises(ValueError, match="depends on the rest of the batch") as e:
         measure(BatchMeanMix(cnn(3)).eval(), images(3), R4)
     assert len(str(e.value).splitlines()) == 1
+
+
+def test_a_model_that_mixes_the_samples_is_refused_even_when_the_first_samples_are_duplicates():
+    x = images(3)
+    with pytest.raises(ValueError, match="depends on the rest of the batch"):
+        logit_invariance(BatchMeanMix(cnn(3)).eval(), torch.cat([x[:1], x[:1], x]), R4)
 
 
 def test_a_model_random_in_eval_mode_is_refused_in_one_line():
