@@ -121,6 +121,8 @@ def between_for(group: GroupLike, size: tuple[int, int], n_steps: int = DEFAULT_
     H, W = size
     g.check_shape(H, W)
     if isinstance(g, (Rotations, Dihedral4)):
+        if H != W:
+            raise ValueError(f"{g.name}: rotations between its elements need a square image, got H={H}, W={W}")
         if n_steps < 2:
             raise ValueError(f"n_steps must be >= 2 (the identity and the group's step), got {n_steps}")
         step = 360.0 / (g.n if isinstance(g, Rotations) else 4)

@@ -217,7 +217,43 @@ def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
     idx = torch.stack(rows)
     if not torch.equal(idx[group.identity], grid.reshape(-1)):
         raise ValueError(f"{group.name}: element {group.identity} (the identity) must leave every pixel in place")
+    _check_algebra(group, idx, H, W)
     return idx.to(device)
+
+
+#: :func:`_check_algebra` checks every pair of elements while ``order**2 * H * W`` stays below this,
+#: else every element against this many (a fixed sample, the same every time).
+_ALGEBRA_PAIRS_MAX, _ALGEBRA_SAMPLE = 20_000_000, 64
+
+
+def _check_algebra(group: Group, idx: torch.Tensor, H: int, W: int) -> None:
+    """Raise a one-line ``ValueError`` unless ``compose`` and ``inverse`` agree with the action on
+    ``H x W`` images (``idx``: every element's source index, ``(order, H*W)``): acting by ``b`` and
+    then ``a`` is acting by ``compose(a, b)``, and ``inverse(a)`` undoes ``a``. SI realigns saliency
+    maps by the inverse, so a wrong one would give wrong numbers, not an error."""
+    order, hw = idx.shape
+    firsts = range(order)
+    if order * order * hw > _ALGEBRA_PAIRS_MAX:
+        gen = torch.Generator().manual_seed(0)
+        firsts = sorted(torch.randperm(order, generator=gen)[:_ALGEBRA_SAMPLE].tolist())
+    grid = torch.arange(hw)
+    for a in firsts:
+        inv = group.inverse(a)
+        if not (isinstance(inv, (int, np.integer)) and 0 <= int(inv) < order) or \
+                not torch.equal(idx[a][idx[int(inv)]], grid):
+            raise ValueError(f"{group.name}: inverse({a}) = {inv!r} does not undo element {a} on {H}x{W} images; "
+                             f"inverse must match the action")
+        products = [group.compose(a, b) for b in range(order)]
+        if not all(isinstance(c, (int, np.integer)) and 0 <= int(c) < order for c in products):
+            raise ValueError(f"{group.name}: compose({a}, b) must be an element 0..{order - 1} for every b, got "
+                             f"{[c for c in products if not (isinstance(c, (int, np.integer)) and 0 <= int(c) < order)][:3]}")
+        applied = idx[:, idx[a]]  # row b: act by b first, then by a
+        wrong = (applied != idx[torch.tensor([int(c) for c in products])]).any(1)
+        if bool(wrong.any()):
+            b = int(wrong.float().argmax())
+            raise ValueError(f"{group.name}: compose({a}, {b}) = {products[b]}, but acting by {b} and then by {a} is "
+                             f"not element {products[b]}'s action on {H}x{W} images; compose(a, b) must be the "
+                             f"element that applies b first, then a")
 
 
 def _image_size(group: Group, x: torch.Tensor) -> tuple[int, int]:

@@ -42,7 +42,7 @@ __all__ = [
 
 class Rotations(Group):
     """Cyclic rotations by multiples of ``360/n`` degrees; only ``n = 4`` (or 2)
-    permutes a square grid exactly. Element ``k`` rotates by ``k * 90`` degrees
+    permutes a square grid exactly (``n = 2``, the half turn, any rectangle). Element ``k`` rotates by ``k * 90`` degrees
     counter-clockwise (``torch.rot90``)."""
 
     def __init__(self, n: int = 4):
@@ -60,8 +60,8 @@ class Rotations(Group):
 
     def check_shape(self, H: int, W: int) -> None:
         super().check_shape(H, W)
-        if H != W:
-            raise ValueError(f"{self.name}: rotations need a square image, got H={H}, W={W}")
+        if H != W and self.n == 4:  # a half turn maps any rectangle onto itself
+            raise ValueError(f"{self.name}: rotations by 90 degrees need a square image, got H={H}, W={W}")
 
     def _act_reference(self, grid: torch.Tensor, g: int) -> torch.Tensor:
         return torch.rot90(grid, k=g * (4 // self.n), dims=(-2, -1))

@@ -24,6 +24,15 @@ TORCHVISION_SPEC="${TORCHVISION_SPEC-auto}"
 if [ "$TORCHVISION_SPEC" = auto ]; then
     TORCHVISION_SPEC="$(.venv/bin/python -c 'import torch; v = torch.__version__.split("+")[0].split("."); print(f"torchvision==0.{int(v[1]) + 15}.*" if v[0] == "2" else "")')"
 fi
-if [ -n "$TORCHVISION_SPEC" ] && ! .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "$TORCHVISION_SPEC"; then
-    echo "setup.sh: could not install $TORCHVISION_SPEC; the torchvision ResNet-18 test will skip" >&2
+# From torch's own index (TORCH_INDEX_URL) where given: PyPI's Linux torchvision is built against CUDA
+# torch, and beside a CPU torch `import torchvision` fails ("operator torchvision::nms does not exist").
+if [ -n "$TORCHVISION_SPEC" ]; then
+    if ! .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps ${TORCH_INDEX[@]+"${TORCH_INDEX[@]}"} \
+            "$TORCHVISION_SPEC"; then
+        echo "setup.sh: could not install $TORCHVISION_SPEC; the torchvision ResNet-18 test will skip" >&2
+    elif ! .venv/bin/python -c "import torchvision" 2>/dev/null; then
+        echo "setup.sh: $TORCHVISION_SPEC is installed but \`import torchvision\` fails (a build for another torch:" \
+             "install it from torch's index, e.g. TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu); the tests" \
+             "import torchvision.models without it" >&2
+    fi
 fi

@@ -97,6 +97,13 @@ def test_rotation_of_non_square_image_is_rejected():
         D4.orbit(torch.zeros(4, 5))
 
 
+def test_the_half_turn_acts_on_any_rectangle():
+    from nets.groups import get_group
+
+    x = torch.arange(12.0).view(1, 3, 4)
+    assert torch.equal(get_group("r2").act(x, 1), torch.rot90(x, 2, (-2, -1)))
+
+
 def test_width_not_divisible_by_group_order_is_rejected():
     with pytest.raises(ValueError, match="width 35 is not divisible by the group order 3"):
         T3.act(torch.zeros(1, 36, 35), 1)
@@ -212,11 +219,11 @@ def test_a_custom_group_whose_identity_is_not_element_0_is_refused_in_one_line()
 def test_two_custom_groups_of_one_name_but_other_parameters_act_each_their_own_way():
     from nets.groups import Group
 
-    class Shift(Group):
-        name, order = "shift", 2
+    class HalfShift(Group):  # element 1 shifts by half the image along one axis
+        name, order = "halfshift", 2
 
-        def __init__(self, step):
-            self.step = step
+        def __init__(self, dim):
+            self.dim = dim
 
         def compose(self, a, b):
             return (a + b) % 2
@@ -225,13 +232,44 @@ def test_two_custom_groups_of_one_name_but_other_parameters_act_each_their_own_w
             return a
 
         def _act_reference(self, grid, g):
-            return grid.roll(g * self.step, -1)
+            return grid.roll(g * grid.shape[self.dim] // 2, self.dim)
 
-    one, two = Shift(1), Shift(2)
-    x = torch.arange(8.0).view(1, 2, 4)
-    assert torch.equal(one.act(x, 1), x.roll(1, -1))  # the first one used at this size first
-    assert torch.equal(two.act(x, 1), x.roll(2, -1))
-    assert one != two and Shift(2) == two
+    along_x, along_y = HalfShift(-1), HalfShift(-2)
+    x = torch.arange(16.0).view(1, 4, 4)
+    assert torch.equal(along_x.act(x, 1), x.roll(2, -1))  # the first one used at this size first
+    assert torch.equal(along_y.act(x, 1), x.roll(2, -2))
+    assert along_x != along_y and HalfShift(-2) == along_y
+
+
+def _rotations_with(compose=None, inverse=None):
+    from nets.groups import Group
+
+    class Rot(Group):
+        name, order = "rot", 4
+
+        def compose(self, a, b):
+            return (a + b) % 4 if compose is None else compose(a, b)
+
+        def inverse(self, a):
+            return (-a) % 4 if inverse is None else inverse(a)
+
+        def _act_reference(self, grid, g):
+            return torch.rot90(grid, g, (-2, -1))
+
+    return Rot
+
+
+def test_a_custom_group_whose_inverse_does_not_undo_its_action_is_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"rot: inverse\(1\) = 1 does not undo element 1") as e:
+        _rotations_with(inverse=lambda a: a)()  # SI would realign the saliency maps wrongly
+    assert "\n" not in str(e.value)
+
+
+def test_a_custom_group_whose_compose_disagrees_with_its_action_is_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"compose\(0, 1\) = 3, but acting by 1 and then by 0") as e:
+        _rotations_with(compose=lambda a, b: (a - b) % 4)()
+    assert "\n" not in str(e.value)
+    assert _rotations_with()().order == 4  # the right algebra is accepted
 
 
 def test_a_custom_group_acting_by_a_permutation_is_accepted():

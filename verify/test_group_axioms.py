@@ -41,7 +41,7 @@ def allowed_size(group: Group, k: int) -> tuple[int, int]:
         return (3 * k, n * k) if group.axis == "x" else (n * k, 3 * k + 1)
     if isinstance(group, Translations2D):
         return (group.n * k, group.n * (k + 1))  # both divisible, not square
-    if group.name in ("f2", "f2y"):
+    if group.name in ("f2", "f2y", "r2"):
         return (2 * k + 1, 3 * k)  # any size, odd and not square
     return (2 * k, 2 * k)
 
