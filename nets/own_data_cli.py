@@ -26,7 +26,7 @@ from typing import Any, Sequence
 from nets.experiments.own_data import OwnDataSettings, run_own_data
 from nets.model_spec import one_line
 from nets.results_io import ResultsWriteError, check_folder
-from nets.train.config import set_threads
+from nets.train.config import TrainingDiverged, set_threads
 
 __all__ = ["add_parser", "build_parser", "main"]
 
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    n_si_samples=args.si_samples, n_sigma_samples=args.sigma_samples)
         results = run_own_data(args.model, args.data, args.groups, args.out, settings, device=args.device,
                                progress=not args.no_progress, command=command)
-    except ResultsWriteError as e:
+    except (ResultsWriteError, TrainingDiverged) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
     except ValueError as e:  # OwnDataError, ImageFileError, ModelSpecError, the trainer's and measures' errors

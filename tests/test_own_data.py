@@ -34,6 +34,26 @@ MODELS = textwrap.dedent('''
 
     def rgb():
         return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(2 * 10 * 10, 3))
+
+    def linear():
+        return nn.Sequential(nn.Flatten(), nn.Linear(144, 3))
+
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = linear()
+
+        def forward(self, x):
+            return self.inner(x), x
+
+    def pair():
+        return Pair()
+
+    def nan_logits():
+        model = linear()
+        with torch.no_grad():
+            model[1].bias.fill_(float("nan"))
+        return model
 ''')
 
 
@@ -136,16 +156,50 @@ def test_a_second_run_loads_the_checkpoints_and_gives_the_same_numbers(tmp_path,
     assert again["table1"] == first["table1"] and again["spectral"] == first["spectral"]
 
 
-def test_a_folder_trained_on_other_settings_is_refused(tmp_path, data, user_module, capsys):
+def test_a_folder_trained_on_other_data_or_another_model_is_refused_naming_which(tmp_path, data, user_module,
+                                                                               capsys):
     out = tmp_path / "out"
     assert run_main(data, out, "--groups", "r4") == 0
     before = (out / "own_data.json").read_bytes()
-    assert run_main(data, out, "--groups", "r4", "--epochs", "3") == 2
-    assert "holds checkpoints of a run with other settings" in capsys.readouterr().err
+    assert run_main(data, out, "--groups", "r4", model="user_models_for_own_data:linear") == 2
+    assert "holds checkpoints trained on other model (user_models_for_own_data:small, " in capsys.readouterr().err
     torch.save(splits(sizes=(("train", 64), ("val", 32), ("test", 48))), data)  # the same path, other images
     assert run_main(data, out, "--groups", "r4") == 2
-    assert "other data_sha256" in capsys.readouterr().err
+    assert "holds checkpoints trained on other data (SHA-256 " in capsys.readouterr().err
     assert (out / "own_data.json").read_bytes() == before
+
+
+def test_other_settings_reuse_the_checkpoints_that_still_apply(tmp_path, data, user_module):
+    out = tmp_path / "out"
+    assert run_main(data, out, "--groups", "r4") == 0
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "checkpoints").glob("*.pt")}
+    assert run_main(data, out, "--groups", "r4", "--seeds", "0", "1", "2", "--si-samples", "4") == 0
+    now = {p.name: p.stat().st_mtime_ns for p in (out / "checkpoints").glob("*.pt")}
+    assert {k: now[k] for k in stamps} == stamps and len(now) > len(stamps)  # seeds 0, 1 loaded, seed 2 trained
+    result = json.loads((out / "own_data.json").read_text())
+    assert result["source"]["settings"]["seeds"] == [0, 1, 2]
+    assert "SI on 4 images" in (out / "REPORT.md").read_text()
+
+
+def test_a_run_on_fewer_groups_keeps_the_others_results(tmp_path, data, user_module, capsys):
+    out = tmp_path / "out"
+    assert run_main(data, out, "--groups", "r4", "f2") == 0
+    first = json.loads((out / "own_data.json").read_text())
+    assert run_main(data, out, "--groups", "f2") == 0
+    again = json.loads((out / "own_data.json").read_text())
+    assert set(again["table1"]["groups"]) == {"r4", "f2"}
+    assert again["table1"]["groups"]["r4"] == first["table1"]["groups"]["r4"]
+    assert "R4" in (out / "REPORT.md").read_text()
+    capsys.readouterr()
+    assert run_main(data, out, "--groups", "f2", "--si-samples", "4") == 0  # other settings: r4 is not kept
+    assert "holds r4 from other settings; not kept" in capsys.readouterr().out
+    assert set(json.loads((out / "own_data.json").read_text())["table1"]["groups"]) == {"f2"}
+
+
+def test_the_report_gives_the_sample_counts_it_used(tmp_path, data, user_module):
+    out = tmp_path / "out"
+    assert run_main(data, out, "--groups", "r4", "--si-samples", "1000", "--sigma-samples", "1000") == 0
+    assert "SI on 48 images (50 integrated-gradients steps), sigma_max on 48" in (out / "REPORT.md").read_text()
 
 
 def test_pt_and_npz_files_of_the_same_splits_load_alike(tmp_path):
@@ -174,7 +228,11 @@ BAD = {  # the array left out of the file, the model, the options, the error
     "labels beyond the logits": (None, "user_models_for_own_data:two_logits", ["--groups", "r4"],
                                  r"y_train holds labels in \[0, 2\], but the model has 2 logits"),
     "output not logits": (None, "user_models_for_own_data:feature_maps", ["--groups", "r4"],
-                          r"must return logits \(N, classes\); got shape \(2, 2, 10, 10\)"),
+                          r"must return logits \(N, classes\) for images \(N, ...\); got shape \(2, 2, 10, 10\)"),
+    "output a tuple": (None, "user_models_for_own_data:pair", ["--groups", "r4"],
+                       r"must return logits \(N, classes\) for images \(N, ...\); got tuple"),
+    "NaN logits": (None, "user_models_for_own_data:nan_logits", ["--groups", "r4"],
+                   r"returned NaN or inf logits for 2 training images, before any training"),
     "a model that refuses the images": (None, "user_models_for_own_data:rgb", ["--groups", "r4"],
                                         r"refused 2 training images of shape \(2, 1, 12, 12\): RuntimeError"),
     "a negative seed": (None, SMALL, ["--groups", "r4", "--seeds", "-1"], r"seeds must be distinct integers >= 0, got \[-1\]"),

@@ -13,9 +13,12 @@ dataset) and Figure 2 are not run. The number of classes is the width of the mod
 
 Writes ``<out>/own_data.json`` (results, settings, the data file's SHA-256, provenance) and
 ``<out>/REPORT.md``; checkpoints go to ``<out>/checkpoints/``, so an interrupted run resumes.
-``<out>/source.json``, written before anything trains, ties the folder to one data file, model and
-settings: a later run with other ones is refused (:class:`OwnDataError`) instead of loading
-checkpoints trained on something else.
+``<out>/source.json``, written before anything trains, ties the folder's checkpoints to one data
+file (its SHA-256) and model: a later run with another is refused (:class:`OwnDataError`, naming
+which) instead of loading checkpoints trained on something else. Other settings may change: a
+checkpoint's name holds its group, method, nu, epochs, classes and seed, so added seeds, epochs or
+nu values train and the rest load. A run on fewer ``groups`` keeps the other groups' results of
+``own_data.json`` when they were made with the same settings (else it says it drops them).
 """
 
 from __future__ import annotations
@@ -87,17 +90,51 @@ def own_profile(settings: OwnDataSettings, groups: Sequence[str], sizes: dict[st
                    groups=tuple(groups), dataset="own", model=model, **sizes)
 
 
+#: What ``source.json`` must keep for the checkpoints in the folder to be this run's (the rest of a
+#: checkpoint's identity is in its file name).
+CHECKPOINT_SOURCE = ("data_sha256", "model")
+
+
 def _claim_source(out: Path, source: dict) -> None:
     """Write ``out/source.json``; where ``out/checkpoints/`` already holds checkpoints, first check that
-    the ``source.json`` there names the same data, model and settings."""
+    the ``source.json`` there names the same data (SHA-256) and model (:data:`CHECKPOINT_SOURCE`)."""
     path, source = out / "source.json", json.loads(json.dumps(source))
     if path.exists() and any((out / "checkpoints").glob("*.pt")):
         old = json.loads(path.read_text())
-        changed = [k for k in source if old.get(k) != source[k]]
+        changed = [k for k in CHECKPOINT_SOURCE if old.get(k) != source[k]]
         if changed:
-            raise OwnDataError(f"--out {out} holds checkpoints of a run with other {', '.join(changed)} "
+            was = {"data_sha256": f"data (SHA-256 {str(old.get('data_sha256'))[:12]}..., "
+                                  f"{source['data_sha256'][:12]}... now)",
+                   "model": f"model ({old.get('model')}, {source['model']} now)"}
+            raise OwnDataError(f"--out {out} holds checkpoints trained on other {' and '.join(was[k] for k in changed)} "
                                "(source.json); they would be loaded as this run's: give another --out")
     write_json(path, source)
+
+
+def _kept_groups(out: Path, source: dict, groups: Sequence[str], progress: bool) -> dict:
+    """The other groups' sections of an earlier ``own_data.json`` in ``out`` made from the same data,
+    model and settings: ``{"table1": {g: ...}, "spectral": ..., "per_class": ...}`` (empty where there
+    is none); an earlier file made otherwise has its other groups dropped, said on stdout."""
+    path = out / "own_data.json"
+    try:
+        old = json.loads(path.read_text()) if path.exists() else None
+    except (OSError, ValueError):
+        old = None
+    if old is None:
+        return {}
+    others = [g for g in old.get("table1", {}).get("groups", {}) if g not in groups]
+    if not others:
+        return {}
+    now = json.loads(json.dumps(source))  # tuples as the file holds them, lists
+    same = all(old.get("source", {}).get(k) == now[k] for k in ("data_sha256", "model", "settings"))
+    if not same:
+        print(f"own-data: {path} holds {', '.join(others)} from other settings; not kept (add them to --groups to "
+              f"rerun them with these)", flush=True)
+        return {}
+    if progress:
+        print(f"own-data: keeping {', '.join(others)} from {path} (same data, model and settings)", flush=True)
+    return {k: {g: old[k]["groups"][g] for g in others if g in old.get(k, {}).get("groups", {})}
+            for k in ("table1", "spectral", "per_class")}
 
 
 def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str | Path,
@@ -123,12 +160,16 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     try:
         with torch.no_grad():
             logits = own.factory(None).eval()(splits.train.x[:2])
-        width = int(logits.shape[-1])
     except Exception as e:  # whatever the model raises on the images; the trainer's checks name more
         raise OwnDataError(f"--model {model} refused 2 training images of shape "
                            f"{tuple(splits.train.x[:2].shape)}: {type(e).__name__}: {one_line(e)}") from None
-    if logits.dim() != 2:
-        raise OwnDataError(f"--model {model} must return logits (N, classes); got shape {tuple(logits.shape)}")
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != 2:
+        got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise OwnDataError(f"--model {model} must return logits (N, classes) for images (N, ...); got {got} for 2 "
+                           f"training images")
+    if not bool(torch.isfinite(logits).all()):
+        raise OwnDataError(f"--model {model} returned NaN or inf logits for 2 training images, before any training")
+    width = int(logits.shape[-1])
     for name in ("train", "val", "test"):
         y = splits[name].y
         if int(y.min()) < 0 or int(y.max()) >= width:
@@ -159,6 +200,9 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
         spectral[g] = {"models": {key: spectral_entry(runs[m], x_sigma, test, get_group(g), dev)
                                   for key, m in (("DA", "DA"), ("IR-logit", "IR"))},
                        "nu_selections": {"logit": selection}}
+    kept = _kept_groups(out, source, groups, progress)
+    for name, section in (("table1", table1), ("spectral", spectral), ("per_class", per_class)):
+        section.update(kept.get(name, {}))
     results = {
         "source": {**source, "sizes": sizes, "image_shape": list(splits.train.x.shape[1:]), "n_classes": width,
                    "class_names": None if splits.class_names is None else list(splits.class_names)},
@@ -174,10 +218,11 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     return results
 
 
-def _settings_text(st: dict) -> str:
+def _settings_text(st: dict, n_test: int) -> str:
     return (f"Seeds {list(st['seeds'])}, {st['epochs']} epochs each; IR's nu searched smallest first over "
-            f"{[float(nu) for nu in st['nu_grid']]} for validation SI >= {st['si_target']}; SI on {st['n_si_samples']} "
-            f"images ({st['ig_steps']} integrated-gradients steps), sigma_max on {st['n_sigma_samples']}")
+            f"{[float(nu) for nu in st['nu_grid']]} for validation SI >= {st['si_target']}; SI on "
+            f"{min(st['n_si_samples'], n_test)} images ({st['ig_steps']} integrated-gradients steps), sigma_max "
+            f"on {min(st['n_sigma_samples'], n_test)}")
 
 
 def own_data_report(results: dict) -> str:
@@ -188,7 +233,7 @@ def own_data_report(results: dict) -> str:
              f"Model `{src['model']}` ({model.get('class')}, {model.get('parameters'):,} parameters), data "
              f"`{src['data']}` (SHA-256 {src['data_sha256'][:16]}..., images {tuple(src['image_shape'])}, "
              f"{src['n_classes']} classes; train / val / test {src['sizes']['n_train']} / {src['sizes']['n_val']} / "
-             f"{src['sizes']['n_test']}). {_settings_text(src['settings'])}. Command: `{results['meta'].get('command')}` "
+             f"{src['sizes']['n_test']}). {_settings_text(src['settings'], src['sizes']['n_test'])}. Command: `{results['meta'].get('command')}` "
              f"({results['meta'].get('wall_time_s') or 0:.0f} s).\n",
              f"WT pools over the orbit as `nets.train` chose for the model: "
              f"{', '.join(sorted({e['methods']['WT'].get('wt_pooling') or '?' for e in results['table1']['groups'].values()}))} "
