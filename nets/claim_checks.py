@@ -63,21 +63,31 @@ _MARK = {"holds": "✓ holds", "fails": "✗ fails", "undecided": "? undecided"}
 
 
 def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_text: str | None = None, *,
-          label: str | None = None, shown: str | None = None, test: PairedTest | None = None) -> Check:
+          label: str | None = None, shown: str | None = None, test: PairedTest | None = None,
+          counts: bool = False) -> Check:
     """Decide ``iv <op> bound`` (``op`` is ``"<="`` or ``">="``) by :func:`nets.stats.decide` and say how:
     the :class:`Check`'s ``detail`` reads ``LABEL = VALUE [LOW, HIGH] MARK (needs OP BOUND)``, with the
-    seeds that would decide an undecided check. ``iv`` None (nothing measured) gives "not measured"."""
+    seeds that would decide an undecided check. ``iv`` None (nothing measured) gives "not measured".
+    ``counts``: the values are shares of a finite test set (accuracies), which move in steps of one
+    image, so seeds that agree exactly may do so by chance: an interval of no width over several
+    seeds is then undecided, not exact (a continuous measure that agrees exactly, WT's LI of 0, is)."""
     outcome = decide(iv, op, bound)
     if outcome == "not measured":
         return Check(what, outcome, f"{what}: not measured (no per-seed values)")
+    tied = counts and iv.defined and iv.n >= 2 and iv.low == iv.high
+    if tied:
+        outcome = "undecided"
     value = shown if shown is not None else ev.iv_text(iv, fmt)
     how = "" if test is None or not iv.defined else f" ({ev.p_text(test)})"
     mark = _MARK[outcome]
     meets = iv.estimate <= bound if op == "<=" else iv.estimate >= bound  # the estimate's side of the bound
     if not iv.defined:  # one seed: no interval, so no decision; say which side the point lies on
         mark += f" (the point value {'meets' if meets else 'misses'} it)"
+    if tied:
+        mark += (f" (the {iv.n} seeds agree exactly: accuracies move in steps of one test image, so this can be "
+                 f"chance; more seeds or test images decide it; the point value {'meets' if meets else 'misses'} it)")
     needs = f"needs {op} {bound_text if bound_text is not None else fmt(bound)}"
-    plan = seeds_to_decide(iv, op, bound) if outcome == "undecided" else None
+    plan = seeds_to_decide(iv, op, bound) if outcome == "undecided" and not tied else None
     towards = None
     if plan is not None:
         towards = "holds" if meets else "fails"

@@ -192,12 +192,12 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 lead = ev.paired(seeds("1b", "WT", "accuracy"), seeds("1b", other, "accuracy"))
                 v["1b"].checks.append(check(f"{G} WT accuracy over {other}'s", lead and lead.interval, ">=",
                                             t.wt_acc_margin_min, f"{t.wt_acc_margin_min:g} points",
-                                            label=f"{G} WT - {other} accuracy (points)", test=lead))
+                                            label=f"{G} WT - {other} accuracy (points)", test=lead, counts=True))
             # (2)
             gap = ev.paired(seeds("2", "DA", "accuracy"), seeds("2", "WT", "accuracy"))
             v["2"].checks += [
                 check(f"{G} DA accuracy (%)", gap and gap.interval, ">=", -t.da_acc_gap_max,
-                      f"-{t.da_acc_gap_max:g} points", label=f"{G} DA - WT accuracy (points)", test=gap),
+                      f"-{t.da_acc_gap_max:g} points", label=f"{G} DA - WT accuracy (points)", test=gap, counts=True),
                 check(f"{G} DA DI", one("2", "DA", "DI"), "<=", t.da_di_max),
                 check(f"{G} DA LI", one("2", "DA", "LI"), ">=", t.da_li_min),
                 check(f"{G} DA SI", one("2", "DA", "SI"), "<=", t.da_si_max),
@@ -208,7 +208,8 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 check(f"{G} IR SI", one("3", "IR", "SI"), ">=", t.ir_si_min),
                 check(f"{G} IR LI", one("3", "IR", "LI"), "<=", t.ir_li_max),
                 check(f"{G} IR accuracy (%)", cost and cost.interval, "<=", -t.ir_acc_cost_min,
-                      f"-{t.ir_acc_cost_min:g} points", label=f"{G} IR - WT accuracy (points)", test=cost),
+                      f"-{t.ir_acc_cost_min:g} points", label=f"{G} IR - WT accuracy (points)", test=cost,
+                      counts=True),
             ]
             sel = t1["groups"][g].get("nu_selection")
             if missed_target(sel):
@@ -247,7 +248,7 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 diff = ev.paired(kept("WT"), kept("DA"))
                 v["4"].checks.append(check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=",
                                            0.0, "0 (WT keeps at least DA's share)",
-                                           label=f"{G} WT - DA mean Acc ratio over beta>0", test=diff))
+                                           label=f"{G} WT - DA mean Acc ratio over beta>0", test=diff, counts=True))
 
     sp = results.get("spectral")
     if sp:

@@ -416,6 +416,19 @@ def test_a_mean_past_the_threshold_with_an_interval_across_it_is_undecided():
     assert {c.what for c in v.checks if c.outcome == "undecided"} == {"R4 IR SI", "T3 IR SI"}
 
 
+def test_accuracies_that_agree_exactly_over_the_seeds_leave_a_check_undecided_not_exact():
+    r = fake_results()
+    t1 = fake_table1()
+    for g in GROUPS:  # WT 0.5 points above DA on every seed: a step of one image on a small test set
+        for wt, da in zip(t1["groups"][g]["methods"]["WT"]["runs"], t1["groups"][g]["methods"]["DA"]["runs"]):
+            wt["accuracy"] = da["accuracy"] + 0.005
+    r["table1"] = t1
+    v = _status(r, "1b")
+    tied = [c for c in v.checks if "WT - DA accuracy" in c.detail]
+    assert tied and all(c.outcome == "undecided" and "seeds agree exactly" in c.detail for c in tied)
+    assert _status(r, "1").status == "holds"  # WT's LI, DI, SI: continuous measures, decided as before
+
+
 def test_one_seed_gives_no_interval_so_every_claim_is_undecided():
     t1 = fake_table1()
     for entry in t1["groups"].values():
