@@ -225,6 +225,28 @@ def test_a_factory_that_returns_one_module_object_every_call_is_refused(tmp_path
     assert "net-r4-DA" in message and not (tmp_path / "runs").exists()  # refused before any folder is made
 
 
+def _seeded_net(c):
+    torch.manual_seed(0)  # the factory seeds the RNG itself: every seed starts alike
+    return Net()
+
+
+def test_seeds_that_start_from_the_same_weights_are_warned_of():
+    from nets.train.runs import SameInitialWeights
+
+    with pytest.warns(SameInitialWeights, match="seeds 0 and 1 build the same initial weights"):
+        train_runs([TrainConfig(method="DA", **BASE)], [0, 1], splits(), device="cpu", progress=False,
+                   model_fn=_seeded_net)
+
+
+def test_one_seed_or_seeds_with_their_own_weights_are_not_warned_of(recwarn):
+    from nets.train.runs import SameInitialWeights
+
+    train_runs([TrainConfig(method="DA", **BASE)], [0], splits(), device="cpu", progress=False, model_fn=_seeded_net)
+    train_runs([TrainConfig(method="DA", **BASE)], [0, 1], splits(), device="cpu", progress=False,
+               model_fn=lambda c: Net())
+    assert not [w for w in recwarn if issubclass(w.category, SameInitialWeights)]
+
+
 def test_a_refused_call_leaves_no_checkpoint_folder(tmp_path):
     refused(r"logits \(M, n_classes\)", [TrainConfig(method="DA", **BASE)], run_dir=tmp_path / "runs",
             model_fn=lambda c: Net(classes=10))

@@ -4,6 +4,7 @@ others into stacks (runs that differ only in seed and ``nu``) and trains each st
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -19,6 +20,11 @@ from nets.train.checkpoints import checkpoint_path, load_checkpoint, run_from_ch
 from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, resolve_device
 from nets.train.loop import Member, train_stack
 from nets.train.stacks import ModelFn, can_stack, check_model_output, init_model, input_shape_of, model_dtype
+
+class SameInitialWeights(UserWarning):
+    """Two seeds' models start from the same weights: the factory loads fixed (say pretrained) weights or
+    seeds the RNG itself, so the seeds differ only in batch order and augmentation draws."""
+
 
 #: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type: stacking was
 #: faster for every method on the CPU (``benchmarks/train_throughput_quick.py``; the
@@ -38,13 +44,20 @@ def _factory(config: TrainConfig, model_fn) -> ModelFn | None:
     return fn
 
 
+def _same_weights(a: nn.Module, b: nn.Module) -> bool:
+    """Whether two models hold equal trainable parameters (and have some)."""
+    pa, pb = [p for p in a.parameters() if p.requires_grad], [p for p in b.parameters() if p.requires_grad]
+    return bool(pa) and len(pa) == len(pb) and all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(pa, pb))
+
+
 def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack: bool,
-                   precision: str) -> tuple[bool, torch.dtype]:
+                   precision: str, several_seeds: bool = False) -> tuple[bool, torch.dtype]:
     """Check ``config``'s model on two training samples, shaped as it takes them, in its dtype
     (:func:`~nets.train.stacks.check_model_output`), and on one where the last batch of an epoch
     feeds it one sample alone (DA and WT with ``n_train % batch_size == 1``; IR feeds that sample's
     whole orbit), which BatchNorm in training mode refuses; and refuse a factory whose models of two
-    calls share parameters (it returns one module object, so every run would be the same model). Returns whether it can train stacked
+    calls share parameters (it returns one module object, so every run would be the same model); warn
+    (:class:`SameInitialWeights`) where ``several_seeds`` train from equal initial weights. Returns whether it can train stacked
     (:func:`~nets.train.stacks.can_stack`; ``False`` when ``stack`` is off) and the dtype it trains
     in (:func:`~nets.train.stacks.model_dtype`)."""
     model = init_model(config, 0, factory)
@@ -52,6 +65,10 @@ def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack:
     if {id(p) for p in model.parameters()} & {id(p) for p in other.parameters()}:
         raise ValueError(f"{config.key()}: the factory's models share parameters from one call to the next (the same "
                          f"module object?); it must build a new model each call, e.g. return Net(), not a global one")
+    if several_seeds and _same_weights(model, other):
+        warnings.warn(f"{config.key()}: seeds 0 and 1 build the same initial weights (the factory loads fixed weights "
+                      f"or calls torch.manual_seed itself): the seeds differ only in batch order and augmentation, "
+                      f"and intervals over seeds cover only that", SameInitialWeights, stacklevel=4)
     dtype = model_dtype(model, config.key())
     if precision != "fp32" and dtype != torch.float32:
         raise ValueError(f"{config.key()}: precision {precision!r} autocasts a float32 model; this one is {dtype}")
@@ -185,7 +202,8 @@ def train_runs(
         sk, fn = m.config.stack_key(), factories[m.config.key()]
         if sk not in stackable:
             stackable[sk], dtypes[sk] = ((stack, torch.float32) if fn is None
-                                         else _checked_model(m.config, fn, splits, stack, precision))
+                                         else _checked_model(m.config, fn, splits, stack, precision,
+                                                             several_seeds=len({p.seed for _, p in pending}) > 1))
         k = (sk, m.start_epoch) if stackable[sk] else (i,)
         groups.setdefault(k, []).append((i, m))
     if rdir is not None and groups:  # after every check: a refused call leaves no folder behind
