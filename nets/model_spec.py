@@ -68,10 +68,19 @@ def one_line(e: BaseException) -> str:
 WRAPPED = "inner."
 
 
+#: Prefix of the weights saved from ``nn.DataParallel`` / ``DistributedDataParallel``, taken off.
+PARALLEL = "module."
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
 def load_weights(model: nn.Module, path: str) -> None:
     """Load a state dict (or a project checkpoint's ``"best_state"``, without the :data:`WRAPPED`
-    prefix of a ``cnn --model`` run's) with ``weights_only=True``; a file that does not match the
-    model names the first mismatch."""
+    prefix of a ``cnn --model`` run's; or the one state dict inside a training checkpoint such as
+    ``{"state_dict": ..., "epoch": ...}``, without the :data:`PARALLEL` prefix of a data-parallel
+    model's) with ``weights_only=True``; a file that does not match the model names the first mismatch."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as e:
@@ -80,9 +89,18 @@ def load_weights(model: nn.Module, path: str) -> None:
         raise ModelSpecError(f"cannot load weights {path} with weights_only=True: "
                              f"{type(e).__name__}: {one_line(e)}") from e
     state = obj.get("best_state", obj) if isinstance(obj, dict) else obj
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelSpecError(f"weights file {path} holds no state dict (a mapping of names to tensors)")
+    if not _is_state_dict(state) and isinstance(obj, dict):  # a training checkpoint: {"state_dict": ..., "epoch": ...}
+        inside = [k for k, v in obj.items() if _is_state_dict(v)]
+        if len(inside) > 1:
+            raise ModelSpecError(f"weights file {path} holds state dicts under {', '.join(map(repr, inside))}; save the "
+                                 f"one to audit alone (torch.save(obj[{inside[0]!r}], FILE))")
+        state = obj[inside[0]] if inside else state
+    if not _is_state_dict(state):
+        raise ModelSpecError(f"weights file {path} holds no state dict (a mapping of names to tensors), at its top "
+                             f"level or under one key")
     own = model.state_dict()
+    if state and all(k.startswith(PARALLEL) for k in state) and not any(k.startswith(PARALLEL) for k in own):
+        state = {k[len(PARALLEL):]: v for k, v in state.items()}  # saved from nn.DataParallel / DDP
     if isinstance(obj, dict) and "best_state" in obj and state and all(k.startswith(WRAPPED) for k in state) \
             and not any(k.startswith(WRAPPED) for k in own):  # a `cnn --model` run's: nets.image_layout's wrapper
         state = {k[len(WRAPPED):]: v for k, v in state.items()}

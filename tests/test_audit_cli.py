@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from torch import nn
 import torch
 
 from nets import audit_cli
@@ -117,6 +118,29 @@ def test_weights_load_from_a_state_dict_file(tmp_path, user_module):
     assert run_main(tmp_path / "out", "--model", "user_models_for_audit:cnn", "--weights", str(tmp_path / "w.pt")) == 0
     record = json.loads((tmp_path / "out" / "audit.json").read_text())
     assert record["settings"]["source"]["weights"] == str(tmp_path / "w.pt")
+
+
+@pytest.mark.parametrize("wrap", ["training checkpoint", "data parallel"])
+def test_weights_load_from_a_training_checkpoint_or_a_data_parallel_model(tmp_path, wrap):
+    from nets.model_spec import load_weights
+
+    saved = nn.Linear(4, 3)
+    sd = saved.state_dict()
+    obj = {"state_dict": sd, "epoch": 7, "lr": 1e-3} if wrap == "training checkpoint" \
+        else {f"module.{k}": v for k, v in sd.items()}
+    torch.save(obj, tmp_path / "w.pt")
+    model = nn.Linear(4, 3)
+    load_weights(model, str(tmp_path / "w.pt"))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), sd.values()))
+
+
+def test_weights_file_with_two_state_dicts_names_them(tmp_path):
+    from nets.model_spec import ModelSpecError, load_weights
+
+    sd = nn.Linear(4, 3).state_dict()
+    torch.save({"model": sd, "ema": sd}, tmp_path / "w.pt")
+    with pytest.raises(ModelSpecError, match="holds state dicts under 'model', 'ema'; save the one to audit alone"):
+        load_weights(nn.Linear(4, 3), str(tmp_path / "w.pt"))
 
 
 def test_the_record_says_which_code_machine_and_command_made_it(tmp_path, user_module):
