@@ -56,6 +56,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SI on the first this many validation / test images (default %(default)s)")
     p.add_argument("--sigma-samples", type=int, default=_DEFAULT.n_sigma_samples,
                    help="sigma_max on the first this many test images (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=_DEFAULT.batch_size,
+                   help="training batch (default %(default)s, the paper's; a small training split wants fewer)")
+    p.add_argument("--lr", type=float, default=_DEFAULT.lr, help="Adam's learning rate (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -91,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "nets", "own-data", *argv]) if argv is not None else None  # None: this process's
     try:
         settings = OwnDataSettings(seeds=tuple(args.seeds), epochs=args.epochs, nu_grid=tuple(args.nu_grid),
-                                   n_si_samples=args.si_samples, n_sigma_samples=args.sigma_samples)
+                                   n_si_samples=args.si_samples, n_sigma_samples=args.sigma_samples,
+                                   batch_size=args.batch_size, lr=args.lr)
         results = run_own_data(args.model, args.data, args.groups, args.out, settings, device=args.device,
                                progress=not args.no_progress, command=command)
     except (ResultsWriteError, TrainingDiverged) as e:

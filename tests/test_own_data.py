@@ -196,6 +196,16 @@ def test_a_run_on_fewer_groups_keeps_the_others_results(tmp_path, data, user_mod
     assert set(json.loads((out / "own_data.json").read_text())["table1"]["groups"]) == {"f2"}
 
 
+def test_batch_size_and_learning_rate_reach_the_runs_and_the_report(tmp_path, data, user_module):
+    out = tmp_path / "out"
+    assert run_main(data, out, "--groups", "r4", "--batch-size", "16", "--lr", "0.002") == 0
+    result = json.loads((out / "own_data.json").read_text())
+    config = result["table1"]["groups"]["r4"]["methods"]["DA"]["config"]
+    assert config["batch_size"] == 16 and config["lr"] == 0.002
+    assert "(batch 16, Adam lr 0.002)" in (out / "REPORT.md").read_text()
+    assert all("bs16" in p.name and "lr0.002" in p.name for p in (out / "checkpoints").glob("*.pt"))
+
+
 def test_the_report_gives_the_sample_counts_it_used(tmp_path, data, user_module):
     out = tmp_path / "out"
     assert run_main(data, out, "--groups", "r4", "--si-samples", "1000", "--sigma-samples", "1000") == 0
@@ -237,6 +247,7 @@ BAD = {  # the array left out of the file, the model, the options, the error
                                         r"refused 2 training images of shape \(2, 1, 12, 12\): RuntimeError"),
     "a negative seed": (None, SMALL, ["--groups", "r4", "--seeds", "-1"], r"seeds must be distinct integers >= 0, got \[-1\]"),
     "no epochs": (None, SMALL, ["--groups", "r4", "--epochs", "0"], r"epochs must be >= 1, got 0"),
+    "a negative learning rate": (None, SMALL, ["--groups", "r4", "--lr", "-1"], r"lr must be a finite number > 0"),
 }
 
 

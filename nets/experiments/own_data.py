@@ -24,6 +24,7 @@ nu values train and the rest load. A run on fewer ``groups`` keeps the other gro
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -58,7 +59,9 @@ class OwnDataError(ValueError):
 class OwnDataSettings:
     """Sizes of the run (the command's options): ``seeds``, ``epochs``, IR's ``nu_grid`` (logit form,
     searched smallest first), ``n_si_samples`` (SI, validation and test), ``n_sigma_samples``
-    (sigma_max), ``ig_steps`` (integrated gradients), ``si_target`` (IR's validation SI target)."""
+    (sigma_max), ``ig_steps`` (integrated gradients), ``si_target`` (IR's validation SI target),
+    ``batch_size`` and Adam's ``lr`` (the paper's 512 and 8e-4; a small training split wants a smaller
+    batch, or an epoch is one step)."""
 
     seeds: tuple[int, ...] = (0, 1, 2, 3)
     epochs: int = 20
@@ -67,14 +70,18 @@ class OwnDataSettings:
     n_sigma_samples: int = 500
     ig_steps: int = 50
     si_target: float = 0.95
+    batch_size: int = 512
+    lr: float = 8e-4
 
     def __post_init__(self) -> None:
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds) \
                 or len(set(self.seeds)) != len(self.seeds):
             raise OwnDataError(f"seeds must be distinct integers >= 0, got {list(self.seeds)}")
-        for name in ("epochs", "n_si_samples", "n_sigma_samples", "ig_steps"):
+        for name in ("epochs", "n_si_samples", "n_sigma_samples", "ig_steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise OwnDataError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise OwnDataError(f"lr must be a finite number > 0, got {self.lr}")
         try:
             object.__setattr__(self, "nu_grid", check_nu_grid(self.nu_grid))
         except ValueError as e:
@@ -182,7 +189,8 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     test = splits.test.to(dev)
     x_sigma = test.x[:min(settings.n_sigma_samples, len(test))]
     for g in groups:
-        base = {m: replace(c, n_classes=width) for m, c in table1_configs(prof, g, model=own.name).items()}
+        base = {m: replace(c, n_classes=width, batch_size=settings.batch_size, lr=settings.lr)
+                for m, c in table1_configs(prof, g, model=own.name).items()}
         fixed = train_runs([base["WT"], base["DA"]], list(settings.seeds), splits, device=dev, run_dir=run_dir,
                            progress=progress, model_fn=own.factory)
         selection, ir_runs = tune(base["IR"], prof, splits, device=dev, run_dir=run_dir, progress=progress,
@@ -219,7 +227,11 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
 
 
 def _settings_text(st: dict, n_test: int) -> str:
-    return (f"Seeds {list(st['seeds'])}, {st['epochs']} epochs each; IR's nu searched smallest first over "
+    d = OwnDataSettings()
+    batch = st.get("batch_size", d.batch_size)
+    lr = st.get("lr", d.lr)
+    training = "" if (batch, lr) == (d.batch_size, d.lr) else f" (batch {batch}, Adam lr {lr:g})"
+    return (f"Seeds {list(st['seeds'])}, {st['epochs']} epochs each{training}; IR's nu searched smallest first over "
             f"{[float(nu) for nu in st['nu_grid']]} for validation SI >= {st['si_target']}; SI on "
             f"{min(st['n_si_samples'], n_test)} images ({st['ig_steps']} integrated-gradients steps), sigma_max "
             f"on {min(st['n_sigma_samples'], n_test)}")
