@@ -179,11 +179,11 @@ def layer_invariance_profile(
         acts = list(model.hidden_activations(flat)) + [model_logits(model, flat)]
         nums, dens = [], []
         for a in acts:
-            a = a.reshape(G, n, -1)
+            a = a.to(torch.float64).reshape(G, n, -1)  # as the hook path sums: no overflow in half precision
             ref, other = a[0], a[elems]
             nums.append((other - ref).pow(2).sum(-1).sum())
             dens.append(0.5 * (ref.pow(2).sum(-1) + other.pow(2).sum(-1)).sum())
         num = torch.stack(nums) if num is None else num + torch.stack(nums)
         den = torch.stack(dens) if den is None else den + torch.stack(dens)
     assert num is not None and den is not None
-    return num / den
+    return (num / den).to(x.dtype)
