@@ -79,6 +79,22 @@ def checkpoint_mtimes():
 
 
 @pytest.fixture(scope="session")
+def table1_smoke(tmp_path_factory) -> Path:
+    """A results root after ``table1 --profile smoke`` (one thread): ``<root>/smoke/table1.json`` and
+    Table 1's checkpoints; shared by the evaluation-only commands' tests (tests/test_per_class_experiment.py,
+    tests/test_between.py), each of which copies ``<root>/smoke`` before writing into it."""
+    import torch
+
+    root = tmp_path_factory.mktemp("table1-smoke")
+    threads = torch.get_num_threads()
+    try:
+        assert main(["table1", "--profile", "smoke", "--results", str(root), "--no-progress", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return root
+
+
+@pytest.fixture(scope="session")
 def cnn_smoke(tmp_path_factory) -> Path:
     """A results root after ``cnn --profile smoke --epochs 1`` (one thread): ``<root>/smoke/cnn.json``
     and the CNN's checkpoints; shared by tests/test_cnn_scale.py and tests/test_si_settings.py, each of

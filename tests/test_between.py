@@ -135,16 +135,6 @@ def test_a_transform_that_changes_the_shape_or_returns_nan_is_one_line():
 
 
 # ---- python -m nets between ----------------------------------------------------------------
-@pytest.fixture(scope="module")
-def table1_smoke(tmp_path_factory):
-    """A results root after ``table1 --profile smoke``; tests copy its ``smoke/`` before writing."""
-    from nets.__main__ import main
-
-    root = tmp_path_factory.mktemp("table1-smoke-between")
-    assert main(["table1", "--profile", "smoke", "--results", str(root), "--no-progress", "--threads", "1"]) == 0
-    return root
-
-
 def test_between_measures_table1s_models_trains_nothing_and_the_report_shows_it(tmp_path, table1_smoke, run_cli,
                                                                                checkpoint_mtimes):
     shutil.copytree(table1_smoke / "smoke", tmp_path / "smoke")

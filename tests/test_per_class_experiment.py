@@ -16,16 +16,6 @@ from nets.per_class_report import per_class_section
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def table1_smoke(tmp_path_factory):
-    """A results root after ``table1 --profile smoke``; tests copy its ``smoke/`` before writing."""
-    from nets.__main__ import main
-
-    root = tmp_path_factory.mktemp("table1-smoke-per-class")
-    assert main(["table1", "--profile", "smoke", "--results", str(root), "--no-progress", "--threads", "1"]) == 0
-    return root
-
-
 def test_per_class_weighs_back_to_table1s_accuracy_per_seed_and_the_report_shows_it(tmp_path, table1_smoke, run_cli,
                                                                                      checkpoint_mtimes):
     shutil.copytree(table1_smoke / "smoke", tmp_path / "smoke")
