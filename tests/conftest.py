@@ -78,19 +78,32 @@ def checkpoint_mtimes():
     return _checkpoint_mtimes
 
 
+def _main_one_thread(*argv: str) -> None:
+    """``python -m nets *argv --no-progress --threads 1`` in process, which must succeed; torch's thread
+    count is restored afterwards (the command sets it for the process)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        assert main([*argv, "--no-progress", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def main_one_thread():
+    """``main_one_thread(*argv)``: a command run in process on one thread, asserted to succeed, torch's
+    thread count restored (for fixtures that build a results folder)."""
+    return _main_one_thread
+
+
 @pytest.fixture(scope="session")
 def table1_smoke(tmp_path_factory) -> Path:
     """A results root after ``table1 --profile smoke`` (one thread): ``<root>/smoke/table1.json`` and
     Table 1's checkpoints; shared by the evaluation-only commands' tests (tests/test_per_class_experiment.py,
     tests/test_between.py), each of which copies ``<root>/smoke`` before writing into it."""
-    import torch
-
     root = tmp_path_factory.mktemp("table1-smoke")
-    threads = torch.get_num_threads()
-    try:
-        assert main(["table1", "--profile", "smoke", "--results", str(root), "--no-progress", "--threads", "1"]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    _main_one_thread("table1", "--profile", "smoke", "--results", str(root))
     return root
 
 
@@ -99,15 +112,8 @@ def cnn_smoke(tmp_path_factory) -> Path:
     """A results root after ``cnn --profile smoke --epochs 1`` (one thread): ``<root>/smoke/cnn.json``
     and the CNN's checkpoints; shared by tests/test_cnn_scale.py and tests/test_si_settings.py, each of
     which copies ``<root>/smoke`` before writing into it."""
-    import torch
-
     root = tmp_path_factory.mktemp("cnn-smoke")
-    threads = torch.get_num_threads()
-    try:
-        assert main(["cnn", "--profile", "smoke", "--epochs", "1", "--results", str(root), "--no-progress",
-                     "--threads", "1"]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    _main_one_thread("cnn", "--profile", "smoke", "--epochs", "1", "--results", str(root))
     return root
 
 
@@ -116,15 +122,8 @@ def centered_smoke(tmp_path_factory) -> tuple[Path, dict[str, int]]:
     """``<tmp>/smoke/`` after ``spectral`` then ``centered`` at smoke size (one thread), and the
     checkpoints (name -> mtime) that were there before ``centered`` ran; shared by
     tests/test_centered.py and tests/test_scale_experiment.py (which adds ``scale.json``)."""
-    import torch
-
     root = tmp_path_factory.mktemp("results")
-    threads = torch.get_num_threads()
-    argv = ["--profile", "smoke", "--results", str(root), "--no-progress", "--threads", "1"]
-    try:
-        assert main(["spectral", *argv]) == 0
-        before = _checkpoint_mtimes(root / "smoke")
-        assert main(["centered", *argv]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    _main_one_thread("spectral", "--profile", "smoke", "--results", str(root))
+    before = _checkpoint_mtimes(root / "smoke")
+    _main_one_thread("centered", "--profile", "smoke", "--results", str(root))
     return root / "smoke", before

@@ -36,14 +36,10 @@ needs_data = pytest.mark.skipif(not _data_available(), reason="MNIST / Fashion-M
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
+def smoke(tmp_path_factory, main_one_thread):
     """The results folder of one ``python -m nets cnn --profile smoke`` run, and its cnn.json."""
     root = tmp_path_factory.mktemp("cnn-results")
-    threads = torch.get_num_threads()
-    try:
-        assert main(["cnn", "--profile", "smoke", "--results", str(root), "--no-progress", "--threads", "1"]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    main_one_thread("cnn", "--profile", "smoke", "--results", str(root))
     return root / "smoke", json.loads((root / "smoke" / "cnn.json").read_text())
 
 
