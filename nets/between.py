@@ -140,7 +140,7 @@ def between_terms(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
                   chunk_size: int = DEFAULT_CHUNK) -> dict[str, torch.Tensor]:
     """Per-sample ``{"correct": (N,) long, "LI": (N,), "DI": (N,)}`` of ``model`` on ``transform(x)``
     against ``x`` (module docstring): ``correct[i]`` counts the elements ``g`` of ``group`` (all of
-    it) with ``argmax f(g t x_i) = y_i``; LI and DI average Eq. 2 and Eq. 1 between ``f(x_i)`` and
+    it) with ``argmax f(g t x_i) = y_i``; LI averages Eq. 2 and DI Eq. 1 between ``f(x_i)`` and
     ``f(g t x_i)`` over all of G (DI in float64, returned in the logits' dtype).
 
     x: ``(N, *C, H, W)`` on the model's device and dtype, y: ``(N,)`` labels in ``[0, classes)``;
