@@ -1,5 +1,6 @@
 """Which figures each experiment draws: the one registry over :mod:`nets.plots` (the paper's
-figures), :mod:`nets.plots_centered`, :mod:`nets.plots_scale`, :mod:`nets.plots_between` and :mod:`nets.plots_cnn` (beyond the paper)."""
+figures), :mod:`nets.plots_centered`, :mod:`nets.plots_scale`, :mod:`nets.plots_between` and
+:mod:`nets.plots_cnn` (beyond the paper)."""
 
 from __future__ import annotations
 

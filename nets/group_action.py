@@ -244,9 +244,10 @@ def _check_algebra(group: Group, idx: torch.Tensor, H: int, W: int) -> None:
             raise ValueError(f"{group.name}: inverse({a}) = {inv!r} does not undo element {a} on {H}x{W} images; "
                              f"inverse must match the action")
         products = [group.compose(a, b) for b in range(order)]
-        if not all(isinstance(c, (int, np.integer)) and 0 <= int(c) < order for c in products):
+        outside = [c for c in products if not (isinstance(c, (int, np.integer)) and 0 <= int(c) < order)]
+        if outside:
             raise ValueError(f"{group.name}: compose({a}, b) must be an element 0..{order - 1} for every b, got "
-                             f"{[c for c in products if not (isinstance(c, (int, np.integer)) and 0 <= int(c) < order)][:3]}")
+                             f"{outside[:3]}")
         applied = idx[:, idx[a]]  # row b: act by b first, then by a
         wrong = (applied != idx[torch.tensor([int(c) for c in products])]).any(1)
         if bool(wrong.any()):

@@ -42,8 +42,8 @@ __all__ = [
 
 class Rotations(Group):
     """Cyclic rotations by multiples of ``360/n`` degrees; only ``n = 4`` (or 2)
-    permutes a square grid exactly (``n = 2``, the half turn, any rectangle). Element ``k`` rotates by ``k * 90`` degrees
-    counter-clockwise (``torch.rot90``)."""
+    permutes a square grid exactly (``n = 2``, the half turn, any rectangle). Element ``k`` rotates by
+    ``k * 360 / n`` degrees counter-clockwise (``torch.rot90``)."""
 
     def __init__(self, n: int = 4):
         if n not in (2, 4):

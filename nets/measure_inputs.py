@@ -225,7 +225,8 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     the next (randomness left on in evaluation, such as ``F.dropout(h, p)`` whose ``training``
     defaults to True) or depend on the other samples of the batch (a layer using batch
     statistics), whatever modules cause it: probed on two samples of ``x`` (the first and the
-    next one unlike it among the first 64, or, when there is none, the first flipped and halved), called twice and the first alone, without
+    next one unlike it among the first 64, or, when there is none, the first flipped and halved),
+    called twice and the first alone, without
     gradients, each call on its own copy (so ``x`` is never changed). Also refused: a model that
     edits its input in place. A model that refuses the probe or returns malformed or non-finite
     logits passes it: the measure's own call then reports that with the batch it built

@@ -57,7 +57,8 @@ def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack:
     feeds it one sample alone (DA and WT with ``n_train % batch_size == 1``; IR feeds that sample's
     whole orbit), which BatchNorm in training mode refuses; and refuse a factory whose models of two
     calls share parameters (it returns one module object, so every run would be the same model); warn
-    (:class:`SameInitialWeights`) where ``several_seeds`` train from equal initial weights. Returns whether it can train stacked
+    (:class:`SameInitialWeights`) where ``several_seeds`` train from equal initial weights. Returns
+    whether it can train stacked
     (:func:`~nets.train.stacks.can_stack`; ``False`` when ``stack`` is off) and the dtype it trains
     in (:func:`~nets.train.stacks.model_dtype`)."""
     model = init_model(config, 0, factory)
