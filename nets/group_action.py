@@ -237,14 +237,17 @@ def _check_algebra(group: Group, idx: torch.Tensor, H: int, W: int) -> None:
         gen = torch.Generator().manual_seed(0)
         firsts = sorted(torch.randperm(order, generator=gen)[:_ALGEBRA_SAMPLE].tolist())
     grid = torch.arange(hw)
+
+    def is_element(c) -> bool:
+        return isinstance(c, (int, np.integer)) and 0 <= int(c) < order
+
     for a in firsts:
         inv = group.inverse(a)
-        if not (isinstance(inv, (int, np.integer)) and 0 <= int(inv) < order) or \
-                not torch.equal(idx[a][idx[int(inv)]], grid):
+        if not is_element(inv) or not torch.equal(idx[a][idx[int(inv)]], grid):
             raise ValueError(f"{group.name}: inverse({a}) = {inv!r} does not undo element {a} on {H}x{W} images; "
                              f"inverse must match the action")
         products = [group.compose(a, b) for b in range(order)]
-        outside = [c for c in products if not (isinstance(c, (int, np.integer)) and 0 <= int(c) < order)]
+        outside = [c for c in products if not is_element(c)]
         if outside:
             raise ValueError(f"{group.name}: compose({a}, b) must be an element 0..{order - 1} for every b, got "
                              f"{outside[:3]}")

@@ -86,6 +86,15 @@ def recorded_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[di
             h.remove()
 
 
+def _orbit_terms(a: torch.Tensor, G: int, n: int, elems: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's activations of an orbit, ``(G n, ...)`` element-major, -> per-sample ``(num, den)``
+    ``(n,)`` in float64: ``sum_g ||a(x) - a(g x)||^2`` and ``sum_g (||a(x)||^2 + ||a(g x)||^2) / 2``
+    over ``g`` in ``elems`` (wide, so half-precision activations do not overflow)."""
+    a = a.to(torch.float64).reshape(G, n, -1)
+    ref, other = a[0], a[list(elems)]
+    return (other - ref).pow(2).sum(-1).sum(0), 0.5 * (ref.pow(2).sum(-1) + other.pow(2).sum(-1)).sum(0)
+
+
 @torch.no_grad()
 def layer_invariance_terms(
     model: nn.Module,
@@ -120,14 +129,9 @@ def layer_invariance_terms(
             if produced is None:
                 produced = [k for k in names if k in acts]
             acts["logits"] = logits
-            num_c, den_c = [], []
-            for k in [*produced, "logits"]:
-                a = acts[k].to(torch.float64).reshape(G, n, -1)
-                ref, other = a[0], a[list(elems)]
-                num_c.append((other - ref).pow(2).sum(-1).sum(0))
-                den_c.append(0.5 * (ref.pow(2).sum(-1) + other.pow(2).sum(-1)).sum(0))
-            nums.append(torch.stack(num_c, dim=1))
-            dens.append(torch.stack(den_c, dim=1))
+            terms = [_orbit_terms(acts[k], G, n, elems) for k in [*produced, "logits"]]
+            nums.append(torch.stack([num for num, _ in terms], dim=1))
+            dens.append(torch.stack([den for _, den in terms], dim=1))
     assert produced is not None
     return [*produced, "logits"], torch.cat(nums), torch.cat(dens)
 
@@ -177,13 +181,9 @@ def layer_invariance_profile(
         G, n = orbit.shape[:2]
         flat = orbit.reshape(G * n, *xc.shape[1:])
         acts = list(model.hidden_activations(flat)) + [model_logits(model, flat)]
-        nums, dens = [], []
-        for a in acts:
-            a = a.to(torch.float64).reshape(G, n, -1)  # as the hook path sums: no overflow in half precision
-            ref, other = a[0], a[elems]
-            nums.append((other - ref).pow(2).sum(-1).sum())
-            dens.append(0.5 * (ref.pow(2).sum(-1) + other.pow(2).sum(-1)).sum())
-        num = torch.stack(nums) if num is None else num + torch.stack(nums)
-        den = torch.stack(dens) if den is None else den + torch.stack(dens)
+        terms = [_orbit_terms(a, G, n, elems) for a in acts]
+        nums, dens = torch.stack([t.sum() for t, _ in terms]), torch.stack([d.sum() for _, d in terms])
+        num = nums if num is None else num + nums
+        den = dens if den is None else den + dens
     assert num is not None and den is not None
     return (num / den).to(x.dtype)

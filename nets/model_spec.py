@@ -76,6 +76,14 @@ def _is_state_dict(obj) -> bool:
     return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
+def _without_prefix(state: dict, own: dict, prefix: str) -> dict:
+    """``state`` with ``prefix`` taken off its names where every name has it and none of the model's
+    (``own``) does; else ``state`` as it is."""
+    if state and all(k.startswith(prefix) for k in state) and not any(k.startswith(prefix) for k in own):
+        return {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
 def load_weights(model: nn.Module, path: str) -> None:
     """Load a state dict (or a project checkpoint's ``"best_state"``, without the :data:`WRAPPED`
     prefix of a ``cnn --model`` run's; or the one state dict inside a training checkpoint such as
@@ -99,11 +107,9 @@ def load_weights(model: nn.Module, path: str) -> None:
         raise ModelSpecError(f"weights file {path} holds no state dict (a mapping of names to tensors), at its top "
                              f"level or under one key")
     own = model.state_dict()
-    if state and all(k.startswith(PARALLEL) for k in state) and not any(k.startswith(PARALLEL) for k in own):
-        state = {k[len(PARALLEL):]: v for k, v in state.items()}  # saved from nn.DataParallel / DDP
-    if isinstance(obj, dict) and "best_state" in obj and state and all(k.startswith(WRAPPED) for k in state) \
-            and not any(k.startswith(WRAPPED) for k in own):  # a `cnn --model` run's: nets.image_layout's wrapper
-        state = {k[len(WRAPPED):]: v for k, v in state.items()}
+    state = _without_prefix(state, own, PARALLEL)  # saved from nn.DataParallel / DDP
+    if isinstance(obj, dict) and "best_state" in obj:  # a `cnn --model` run's: nets.image_layout's wrapper
+        state = _without_prefix(state, own, WRAPPED)
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]

@@ -103,9 +103,10 @@ CHECKPOINT_SOURCE = ("data_sha256", "model")
 
 
 def _claim_source(out: Path, source: dict) -> None:
-    """Write ``out/source.json``; where ``out/checkpoints/`` already holds checkpoints, first check that
-    the ``source.json`` there names the same data (SHA-256) and model (:data:`CHECKPOINT_SOURCE`)."""
-    path, source = out / "source.json", json.loads(json.dumps(source))
+    """Write ``out/source.json`` (``source`` in its JSON form); where ``out/checkpoints/`` already holds
+    checkpoints, first check that the ``source.json`` there names the same data (SHA-256) and model
+    (:data:`CHECKPOINT_SOURCE`)."""
+    path = out / "source.json"
     if path.exists() and any((out / "checkpoints").glob("*.pt")):
         old = json.loads(path.read_text())
         changed = [k for k in CHECKPOINT_SOURCE if old.get(k) != source[k]]
@@ -120,8 +121,9 @@ def _claim_source(out: Path, source: dict) -> None:
 
 def _kept_groups(out: Path, source: dict, groups: Sequence[str], progress: bool) -> dict:
     """The other groups' sections of an earlier ``own_data.json`` in ``out`` made from the same data,
-    model and settings: ``{"table1": {g: ...}, "spectral": ..., "per_class": ...}`` (empty where there
-    is none); an earlier file made otherwise has its other groups dropped, said on stdout."""
+    model and settings (``source`` in its JSON form): ``{"table1": {g: ...}, "spectral": ...,
+    "per_class": ...}`` (empty where there is none); an earlier file made otherwise has its other
+    groups dropped, said on stdout."""
     path = out / "own_data.json"
     try:
         old = json.loads(path.read_text()) if path.exists() else None
@@ -132,8 +134,7 @@ def _kept_groups(out: Path, source: dict, groups: Sequence[str], progress: bool)
     others = [g for g in old.get("table1", {}).get("groups", {}) if g not in groups]
     if not others:
         return {}
-    now = json.loads(json.dumps(source))  # tuples as the file holds them, lists
-    same = all(old.get("source", {}).get(k) == now[k] for k in ("data_sha256", "model", "settings"))
+    same = all(old.get("source", {}).get(k) == source[k] for k in (*CHECKPOINT_SOURCE, "settings"))
     if not same:
         print(f"own-data: {path} holds {', '.join(others)} from other settings; not kept (add them to --groups to "
               f"rerun them with these)", flush=True)
@@ -182,7 +183,9 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
         if int(y.min()) < 0 or int(y.max()) >= width:
             raise OwnDataError(f"y_{name} holds labels in [{int(y.min())}, {int(y.max())}], but the model has "
                                f"{width} logits: labels must be in [0, {width})")
-    source = {"data": str(data), "data_sha256": sha256_file(data), "model": model, "settings": asdict(settings)}
+    # as the files hold it (tuples as lists), so that it compares equal to what they read back
+    source = json.loads(json.dumps({"data": str(data), "data_sha256": sha256_file(data), "model": model,
+                                    "settings": asdict(settings)}))
     _claim_source(out, source)
     run_dir, k = out / "checkpoints", len(settings.seeds)
     table1, spectral, per_class = {}, {}, {}

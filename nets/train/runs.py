@@ -21,6 +21,7 @@ from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, resolve_devi
 from nets.train.loop import Member, train_stack
 from nets.train.stacks import ModelFn, can_stack, check_model_output, init_model, input_shape_of, model_dtype
 
+
 class SameInitialWeights(UserWarning):
     """Two seeds' models start from the same weights: the factory loads fixed (say pretrained) weights or
     seeds the RNG itself, so the seeds differ only in batch order and augmentation draws."""
@@ -199,12 +200,13 @@ def train_runs(
     stackable: dict[tuple, bool] = {}
     dtypes: dict[tuple, torch.dtype] = {}
     groups: dict[tuple, list[tuple[int, Member]]] = {}
+    several_seeds = len({m.seed for _, m in pending}) > 1
     for i, m in pending:  # each stack's model checked before any of them trains
         sk, fn = m.config.stack_key(), factories[m.config.key()]
         if sk not in stackable:
             stackable[sk], dtypes[sk] = ((stack, torch.float32) if fn is None
                                          else _checked_model(m.config, fn, splits, stack, precision,
-                                                             several_seeds=len({p.seed for _, p in pending}) > 1))
+                                                             several_seeds=several_seeds))
         k = (sk, m.start_epoch) if stackable[sk] else (i,)
         groups.setdefault(k, []).append((i, m))
     if rdir is not None and groups:  # after every check: a refused call leaves no folder behind
