@@ -94,7 +94,7 @@ def _report(args: argparse.Namespace, profile) -> int:
               f"{profile.name} --results {args.results}` first", file=sys.stderr)
         return 1
     for name, r in results.items():
-        if name in (*EXPERIMENTS, "centered", "scale", "between"):  # intervals.json has no figure
+        if name in (*EXPERIMENTS, "centered", "scale", "between", "train_size"):  # intervals.json has no figure
             draw(name, r, figure_dir(profile, args.results))
     for name in ("cnn", "cnn_scale"):  # the CNN's (its section reads them itself)
         if (folder / f"{name}.json").exists():
@@ -115,6 +115,8 @@ def _writes(args: argparse.Namespace, profile) -> tuple[str, ...]:
         return (*pending, "reproduce") if pending else ()
     if args.command == "per-class":
         return ("per_class",)
+    if args.command == "train-size":
+        return ("train_size",)
     if args.command in ("scale", "si-settings"):  # their file depends on --model
         return ((scale if args.command == "scale" else si_settings).OUTPUTS[args.model],)
     return (args.command,)
@@ -138,6 +140,13 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
 
         try:
             extra["grid"] = check_nu_grid(args.nu_grid)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    if args.command == "train-size" and args.sizes is not None:
+        from nets.experiments.train_size import check_sizes
+
+        try:
+            extra["sizes"] = check_sizes(profile, args.sizes)
         except ValueError as e:
             raise UsageError(str(e)) from None
     if args.command == "cnn":  # it writes cnn.json only, computed with the CNN's own sizes

@@ -87,6 +87,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                           f"{_OUT}between.json and {_OUT}figures/between.png/.pdf (REPORT.md gains its section); "
                           f"reads table1.json and Table 1's models from {_OUT}checkpoints/, and refuses to train a "
                           "missing one", "python -m nets between --profile paper"),
+    "train-size": Subcommand("train-size", "Table 1 on smaller training sets, at the paper's number of Adam steps "
+                             "(beyond the paper; IR at Table 1's nu)",
+                             f"{_OUT}train_size.json and {_OUT}figures/train_size.png/.pdf (REPORT.md gains its "
+                             f"section); reads table1.json, trains into {_OUT}checkpoints/train_size/",
+                             "python -m nets train-size --profile paper"),
     "report": Subcommand("report", "redraw the figures and rewrite REPORT.md from the JSON files (trains nothing)",
                          f"{_OUT}figures/*.png/.pdf and {_OUT}REPORT.md (never a number of the JSON files)",
                          "python -m nets report --profile paper"),
@@ -142,12 +147,12 @@ EVALUATION_ONLY = ("scale", "si-settings", "intervals", "per-class", "between")
 #: Subcommands whose ``--nu-grid`` replaces the profile's grid of IR's logit form (the CNN's and the
 #: centered form's ``--nu-grid`` are their own experiments' grids).
 LOGIT_GRID_COMMANDS = ("table1", "drift", "spectral", "tsne", "saliency", "reproduce", "intervals", "scale",
-                       "si-settings", "per-class", "between")
+                       "si-settings", "per-class", "between", "train-size")
 
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None, settings=None, methods=None, reuse_from=None, dataset=PAPER_DATASET)
+                 precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None, settings=None, methods=None, sizes=None, reuse_from=None, dataset=PAPER_DATASET)
 
 
 def default_results_root(dataset: str = PAPER_DATASET, precision: str = "fp32") -> Path:
@@ -237,6 +242,10 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                             help="mlp: the paper's MLP (default; reads table1.json); cnn: the CNN of `python -m "
                                  "nets cnn` (reads cnn.json's Table 1, with the CNN's sizes it records; writes "
                                  "cnn_si_settings.json)")
+        if s.name == "train-size":
+            sp.add_argument("--sizes", type=int, nargs="+", default=argparse.SUPPRESS, metavar="N",
+                            help="the training set sizes, each below the profile's (default: 1/40, 1/20, 1/10 and "
+                                 "1/4 of it; paper: 250 500 1000 2500); the full size is Table 1's runs")
         if s.name == "reproduce":
             sp.add_argument("--recompute", action="store_true", default=argparse.SUPPRESS,
                             help="run every experiment for every group again (default: a group whose results from "

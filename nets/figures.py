@@ -1,6 +1,6 @@
 """Which figures each experiment draws: the one registry over :mod:`nets.plots` (the paper's
-figures), :mod:`nets.plots_centered`, :mod:`nets.plots_scale`, :mod:`nets.plots_between` and
-:mod:`nets.plots_cnn` (beyond the paper)."""
+figures), :mod:`nets.plots_centered`, :mod:`nets.plots_scale`, :mod:`nets.plots_between`,
+:mod:`nets.plots_train_size` and :mod:`nets.plots_cnn` (beyond the paper)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from nets.plots_between import plot_between
 from nets.plots_centered import plot_centered
 from nets.plots_cnn import cnn_figures
 from nets.plots_scale import plot_scale
+from nets.plots_train_size import plot_train_size
 
 __all__ = ["figures_for"]
 
@@ -31,6 +32,7 @@ def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
         "saliency": lambda: {f"saliency_{g}": plot_saliency(results, g) for g in results["groups"]},
         "cnn": lambda: cnn_figures(results),
         "between": lambda: {"between": plot_between(results)},
+        "train_size": lambda: {"train_size": plot_train_size(results)},
     }
     if experiment not in makers:
         raise ValueError(f"no figures for experiment {experiment!r}; known: {', '.join(makers)}")

@@ -36,6 +36,7 @@ from nets.results_io import (  # the paper's numbers are re-exported here
 )
 from nets.scale_report import scale_section
 from nets.between_report import between_section
+from nets.train_size_report import train_size_section
 from nets.per_class_report import per_class_section
 from nets.si_settings_report import si_settings_section
 from nets.verdicts import Thresholds, fmt, verdicts
@@ -182,6 +183,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     lines += per_class_section(results.get("per_class"))  # ours: only with per_class.json
     lines += between_section(results.get("between"), fig_dir=fig_dir,  # ours: only with between.json
                              available_figures=available_figures)
+    lines += train_size_section(results.get("train_size"), fig_dir=fig_dir,  # ours: only with train_size.json
+                                available_figures=available_figures)
 
     # provenance
     lines.append("## Provenance\n")

@@ -43,6 +43,10 @@ def runner(name: str):
         from nets.experiments.between import run_between
 
         return run_between
+    if name == "train-size":
+        from nets.experiments.train_size import run_train_size
+
+        return run_train_size
     if name == "si-settings":
         from nets.experiments.si_settings import run_si_settings
 

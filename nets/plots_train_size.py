@@ -1,0 +1,65 @@
+"""The figure of ``train_size.json`` (:mod:`nets.experiments.train_size`, beyond the paper): per
+group, against the training set size (log scale), the orbit accuracy of WT, DA and IR (top; mean
++- std over seeds), WT - DA accuracy with its 95% paired t interval over seeds (middle) and SI
+(bottom). The last point of each curve is Table 1's own runs."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from nets.plot_style import METHOD_COLORS, METHOD_MARKERS, PAGE_WIDTH, group_tex, methods_in_order, print_sized, style_axes
+from nets.stats import paired_t
+
+__all__ = ["plot_train_size", "seed_values"]
+
+
+def seed_values(point: Mapping, method: str, measure: str) -> np.ndarray:
+    """One size's per-seed values of ``measure`` for ``method``, in seed order."""
+    runs = sorted(point["methods"][method]["runs"], key=lambda r: r["seed"])
+    return np.array([np.nan if r.get(measure) is None else r[measure] for r in runs], dtype=float)
+
+
+@print_sized
+def plot_train_size(results: Mapping) -> Figure:
+    """One column per group: accuracy (%), WT - DA (points) and SI against the training set size."""
+    groups = list(results["groups"])
+    fig = Figure(figsize=(min(PAGE_WIDTH, 3.4 * len(groups) + 0.4), 6.6), layout="constrained")
+    axes = np.asarray(fig.subplots(3, len(groups), squeeze=False))
+    methods: list[str] = []
+    for col, g in enumerate(groups):
+        entry = results["groups"][g]
+        points = entry["points"]
+        n = np.array([p["n_train"] for p in points], dtype=float)
+        methods = methods_in_order(points[0]["methods"])
+        for method in methods:
+            color, marker = METHOD_COLORS.get(method), METHOD_MARKERS.get(method, "o")
+            for row, key, scale in ((0, "accuracy", 100.0), (2, "SI", 1.0)):
+                v = np.array([scale * seed_values(p, method, key) for p in points])
+                mean, std = np.nanmean(v, axis=1), np.nanstd(v, axis=1)
+                axes[row, col].plot(n, mean, marker=marker, markersize=3.5, color=color, label=method, zorder=3)
+                axes[row, col].fill_between(n, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+        if "WT" in methods and "DA" in methods:
+            ivs = [paired_t(100 * seed_values(p, "WT", "accuracy"), 100 * seed_values(p, "DA", "accuracy")).interval
+                   for p in points]
+            est = np.array([iv.estimate for iv in ivs])
+            low = np.array([iv.low if iv.defined else iv.estimate for iv in ivs])
+            high = np.array([iv.high if iv.defined else iv.estimate for iv in ivs])
+            axes[1, col].errorbar(n, est, yerr=[est - low, high - est], color="black", marker="o", markersize=3.5,
+                                  capsize=2.5, linewidth=1.0)
+            axes[1, col].axhline(0.0, color="0.5", linewidth=0.8, linestyle=":")
+        axes[0, col].set_title(f"{group_tex(g)} (IR: $\\nu$ = {entry['nu_IR']:g})")
+        axes[0, col].set_ylabel("orbit accuracy (%)")
+        axes[1, col].set_ylabel("WT $-$ DA accuracy (points)")
+        axes[2, col].set_ylabel("$SI$")
+        for ax in axes[:, col]:
+            ax.set_xscale("log")
+            ax.set_xlabel("training images")
+            style_axes(ax)
+    handles = [Line2D([], [], color=METHOD_COLORS.get(m), marker=METHOD_MARKERS.get(m, "o"), label=m) for m in methods]
+    handles.append(Line2D([], [], color="black", marker="o", label="WT $-$ DA, 95% paired t"))
+    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), frameon=False)
+    return fig
