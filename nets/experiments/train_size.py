@@ -11,10 +11,10 @@ from ``table1.json``, not trained again.
 
 Equal training budget. Every size trains for ``profile.epochs`` epochs of the same number of Adam
 steps as the full-size run (``ceil(n_train / 512)``, 20 for the paper), so the batches shrink with
-the data: ``batch_size = ceil(n / steps)`` (:func:`batch_size_for`; one more where that would leave
-one sample alone in the last batch). Step count, epochs, learning rate and validation (the best
-epoch by validation orbit accuracy, on the whole validation split) are the paper's; only the data
-and the batch size change. A smaller ``n`` with the paper's batch of 512 would also train for fewer
+the data: ``batch_size = ceil(n * 512 / n_train)``, the same share of the data as Table 1's batch
+(:func:`batch_size_for`; larger where that would leave one sample alone in the last batch). Step
+count, epochs, learning rate and validation (the best epoch by validation orbit accuracy, on the
+whole validation split) are the paper's; only the data and the batch size change. A smaller ``n`` with the paper's batch of 512 would also train for fewer
 steps, and the curve would mix less data with less training.
 
 Checkpoints: ``<results>/<profile>/checkpoints/train_size/n<N>/`` (one folder per size: a run's
@@ -68,14 +68,17 @@ def check_sizes(profile: Profile, sizes: Sequence[int]) -> tuple[int, ...]:
 
 
 def batch_size_for(n: int, n_full: int, full_batch: int = PAPER_BATCH) -> int:
-    """The batch size that gives ``n`` training images as many steps per epoch as ``n_full`` has
-    with ``full_batch`` (``ceil(n_full / full_batch)``, at most ``n``): ``ceil(n / steps)``, plus one
-    where the last batch would hold one sample alone (the trainer refuses that for BatchNorm's sake)."""
+    """The batch size of ``n`` training images: the same share of them as ``full_batch`` is of
+    ``n_full``, ``ceil(n * full_batch / n_full)`` (at most ``n``), so an epoch takes at most as many
+    Adam steps as the full-size run's ``ceil(n_full / full_batch)`` (as many for the paper's sizes);
+    larger until the last batch no longer holds one sample alone (the trainer refuses that for
+    BatchNorm's sake). ``full_batch`` itself at ``n = n_full``."""
     if not 1 <= n <= n_full:
         raise ValueError(f"n must be in [1, {n_full}], got {n}")
-    steps = min(math.ceil(n_full / full_batch), n)
-    b = math.ceil(n / steps)
-    return b + 1 if n % b == 1 and b < n else b
+    b = min(math.ceil(n * full_batch / n_full), n)
+    while n % b == 1 and b < n:  # 25 images in batches of 2 or 3 both leave one alone
+        b += 1
+    return b
 
 
 def _check_sizes_of_folder(profile: Profile, results_root, sizes: tuple[int, ...]) -> None:
@@ -153,7 +156,8 @@ def _body(profile: Profile, splits, sizes: tuple[int, ...], groups: dict) -> dic
             "training": f"WT, DA and IR (logit form, Table 1's nu) for {profile.epochs} epochs of {steps} Adam "
                         f"step{'s' if steps != 1 else ''} each, as "
                         f"Table 1's runs on {profile.n_train} images with batches of {PAPER_BATCH}: batch_size = "
-                        "ceil(n / steps) (nets.experiments.train_size.batch_size_for); every seed of the profile",
+                        f"ceil(n * {PAPER_BATCH} / {profile.n_train}), the same share of the data "
+                        "(nets.experiments.train_size.batch_size_for); every seed of the profile",
             "measures": "Table 1's: orbit accuracy over the whole test split's orbit, LI and DI over the test split, "
                         f"SI on its first {min(profile.n_si_samples, len(splits.test))} samples "
                         "(nets.experiments.table1.evaluate)",
