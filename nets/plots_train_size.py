@@ -10,6 +10,7 @@ from typing import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullLocator
 
 from nets.plot_style import METHOD_COLORS, METHOD_MARKERS, PAGE_WIDTH, group_tex, methods_in_order, print_sized, style_axes
 from nets.stats import paired_t
@@ -57,6 +58,8 @@ def plot_train_size(results: Mapping) -> Figure:
         axes[2, col].set_ylabel("$SI$")
         for ax in axes[:, col]:
             ax.set_xscale("log")
+            ax.set_xticks(n, [f"{v:g}" for v in n])  # the sizes themselves, not log decades
+            ax.xaxis.set_minor_locator(NullLocator())
             ax.set_xlabel("training images")
             style_axes(ax)
     handles = [Line2D([], [], color=METHOD_COLORS.get(m), marker=METHOD_MARKERS.get(m, "o"), label=m) for m in methods]
