@@ -15,13 +15,21 @@ from matplotlib.ticker import NullLocator
 from nets.plot_style import METHOD_COLORS, METHOD_MARKERS, PAGE_WIDTH, group_tex, methods_in_order, print_sized, style_axes
 from nets.stats import paired_t
 
-__all__ = ["plot_train_size", "seed_values"]
+__all__ = ["plot_train_size", "seed_values", "wt_minus_da"]
 
 
 def seed_values(point: Mapping, method: str, measure: str) -> np.ndarray:
     """One size's per-seed values of ``measure`` for ``method``, in seed order."""
     runs = sorted(point["methods"][method]["runs"], key=lambda r: r["seed"])
     return np.array([np.nan if r.get(measure) is None else r[measure] for r in runs], dtype=float)
+
+
+def wt_minus_da(point: Mapping):
+    """WT - DA orbit accuracy (points) at one size: the paired t interval over seeds
+    (:class:`nets.stats.Interval`; ``None`` without both methods)."""
+    if "WT" not in point["methods"] or "DA" not in point["methods"]:
+        return None
+    return paired_t(100 * seed_values(point, "WT", "accuracy"), 100 * seed_values(point, "DA", "accuracy")).interval
 
 
 @print_sized
@@ -44,8 +52,7 @@ def plot_train_size(results: Mapping) -> Figure:
                 axes[row, col].plot(n, mean, marker=marker, markersize=3.5, color=color, label=method, zorder=3)
                 axes[row, col].fill_between(n, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
         if "WT" in methods and "DA" in methods:
-            ivs = [paired_t(100 * seed_values(p, "WT", "accuracy"), 100 * seed_values(p, "DA", "accuracy")).interval
-                   for p in points]
+            ivs = [wt_minus_da(p) for p in points]
             est = np.array([iv.estimate for iv in ivs])
             low = np.array([iv.low if iv.defined else iv.estimate for iv in ivs])
             high = np.array([iv.high if iv.defined else iv.estimate for iv in ivs])

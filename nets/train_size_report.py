@@ -11,20 +11,12 @@ from typing import Any, Mapping
 from nets.claim_checks import fmt
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table
-from nets.plots_train_size import seed_values
-from nets.stats import Interval, decide, paired_t
+from nets.plots_train_size import seed_values, wt_minus_da
+from nets.stats import Interval, decide
 
 __all__ = ["train_size_section", "train_size_rows", "wt_minus_da"]
 
 METHODS = ("WT", "DA", "IR")
-
-
-def wt_minus_da(point: Mapping) -> Interval | None:
-    """WT - DA orbit accuracy (points) at one size: the paired t interval over seeds (``None``
-    without both methods)."""
-    if "WT" not in point["methods"] or "DA" not in point["methods"]:
-        return None
-    return paired_t(100 * seed_values(point, "WT", "accuracy"), 100 * seed_values(point, "DA", "accuracy")).interval
 
 
 def _interval_text(iv: Interval | None) -> str:
