@@ -32,7 +32,8 @@ def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
         "saliency": lambda: {f"saliency_{g}": plot_saliency(results, g) for g in results["groups"]},
         "cnn": lambda: cnn_figures(results),
         "between": lambda: {"between": plot_between(results)},
-        "train_size": lambda: {"train_size": plot_train_size(results)},
+        # none until a group is complete (its sizes so far are under in_progress)
+        "train_size": lambda: {"train_size": plot_train_size(results)} if results["groups"] else {},
     }
     if experiment not in makers:
         raise ValueError(f"no figures for experiment {experiment!r}; known: {', '.join(makers)}")

@@ -37,7 +37,7 @@ def test_a_batch_never_leaves_one_sample_alone_and_steps_never_exceed_the_full_r
     steps = math.ceil(n_full / ts.PAPER_BATCH)
     for n in range(2, n_full + 1):
         b = ts.batch_size_for(n, n_full)
-        assert 1 <= b <= n and (n % b != 1 or b == n), n
+        assert 2 <= b <= n and (n % b != 1 or b == n), n  # no batch of one sample, first or last
         assert math.ceil(n / b) <= steps
 
 
@@ -116,11 +116,60 @@ def test_other_sizes_on_the_same_folder_are_refused_in_one_line(tmp_path, smoke_
 
 @pytest.mark.parametrize("argv, code, words", [
     (["--sizes", "512"], 2, "--sizes needs integers from 2 to 511"),
-    ([], 1, "table1"),
+    ([], 1, "train-size takes its full-size point and IR's nu from it; run `python -m nets table1"),
 ])
 def test_bad_input_gets_one_line(tmp_path, run_cli, argv, code, words):
     rc, _, err = run_cli("train-size", "--profile", "smoke", "--results", str(tmp_path), "--no-progress", *argv)
     assert rc == code and words in err and len(err.strip().splitlines()) == 1
+
+
+def _table1_with_meta(tmp_path, table1_smoke, **meta):
+    shutil.copytree(table1_smoke / "smoke", tmp_path / "smoke")
+    path = tmp_path / "smoke" / "table1.json"
+    t1 = json.loads(path.read_text())
+    for k, v in meta.items():
+        if k == "epochs":
+            t1["meta"]["profile"]["epochs"] = v
+        else:
+            t1["meta"][k] = v
+    path.write_text(json.dumps(t1))
+
+
+@pytest.mark.parametrize("meta, words", [
+    ({"epochs": 3}, "was computed with other settings (epochs) than this train-size run"),
+    ({"precision": "bf16"}, "records precision 'bf16'; train-size compares with Table 1's float32 runs"),
+])
+def test_a_table1_of_other_settings_or_precision_is_refused_before_training(tmp_path, table1_smoke, run_cli, meta,
+                                                                            words):
+    _table1_with_meta(tmp_path, table1_smoke, **meta)
+    rc, _, err = run_cli("train-size", "--profile", "smoke", "--results", str(tmp_path), "--no-progress",
+                         "--sizes", "13", "--overwrite")  # without it, the folder's settings check refuses first
+    errors = [line for line in err.strip().splitlines() if not line.startswith("--overwrite: ")]
+    assert rc == 1 and len(errors) == 1 and words in errors[0]
+    assert not (tmp_path / "smoke" / "train_size.json").exists()
+    assert not (tmp_path / "smoke" / "checkpoints" / "train_size").exists()
+
+
+def test_an_interrupted_run_lists_its_unfinished_group_as_pending_not_done(tmp_path, table1_smoke, monkeypatch):
+    shutil.copytree(table1_smoke / "smoke", tmp_path / "smoke")
+    real, calls = ts.train_runs, []
+
+    def dies_at_the_fourth(configs, seeds, splits, **kw):  # r4 13, r4 40, t3 13, then t3 40 fails
+        calls.append(len(splits.train))
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(configs, seeds, splits, **kw)
+
+    monkeypatch.setattr(ts, "train_runs", dies_at_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        ts.run_train_size(SMOKE, tmp_path, device="cpu", progress=False, sizes=[13, 40])
+    result = json.loads((tmp_path / "smoke" / "train_size.json").read_text())
+    assert list(result["groups"]) == ["r4"] and len(result["groups"]["r4"]["points"]) == 3
+    assert [p["n_train"] for p in result["in_progress"]["t3"]["points"]] == [13]
+    assert result["pending_groups"] == ["t3"] and result["complete"] is False
+    monkeypatch.setattr(ts, "train_runs", real)  # resumed: t3 completes, in_progress goes
+    done = ts.run_train_size(SMOKE, tmp_path, device="cpu", progress=False, sizes=[13, 40])
+    assert list(done["groups"]) == ["r4", "t3"] and "in_progress" not in done and done["complete"] is True
 
 
 def test_the_report_gains_the_section(tmp_path, smoke_run, run_cli):

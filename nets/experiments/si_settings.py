@@ -108,11 +108,12 @@ class Table1Source:
 
 
 def table1_source(profile: Profile, results_root=None, model: str = "mlp",
-                  command: str = "si-settings") -> Table1Source:
+                  command: str = "si-settings", why: str | None = None) -> Table1Source:
     """The MLP's Table 1 (``table1.json``) or the CNN's (``cnn.json``'s, on the CNN profile it
     records: :func:`nets.experiments.scale.cnn_plan`). Raises
     :class:`nets.results_io.ResultsFileError` (one line naming ``command`` and saying how to make it)
-    when the file or one of the profile's groups is missing."""
+    when the file or one of the profile's groups is missing; ``why`` says what ``command`` needs
+    it for (default: it measures Table 1's models and trains nothing)."""
     if model == "cnn":
         plan = cnn_plan(profile, results_root)
         t1 = plan.sources["cnn.json"]["table1"]["groups"]
@@ -122,8 +123,8 @@ def table1_source(profile: Profile, results_root=None, model: str = "mlp",
         raise ValueError(f"unknown model {model!r}; known: {', '.join(OUTPUTS)}")
     path = result_path(profile, "table1", results_root)
     if not path.exists():
-        raise ResultsFileError(f"no {path}: {command} measures Table 1's models; run `python -m nets table1 "
-                               f"--profile {profile.name}` first (this command trains nothing)")
+        why = why or f"{command} measures Table 1's models (and trains none)"
+        raise ResultsFileError(f"no {path}: {why}; run `python -m nets table1 --profile {profile.name}` first")
     t1 = read_json(path)
     missing = [g for g in profile.groups if g not in t1.get("groups", {})]
     if missing:
