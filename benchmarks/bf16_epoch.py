@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bf16_epoch.py [--device cpu] [--threads 2] [--rounds 3] [--n-train N]
-                                    [--out benchmarks/results/bf16_epoch_<device>.json]
+                                    [--out build/bench/bf16_epoch_<device>.json]
 
 For each method (DA, IR with the logit regularizer at nu = 1, WT; group R4; 4 seeds
 stacked, the paper's model and batch size) and each round, one ``train_runs`` call per
@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--n-train", type=int, default=None, help="first N training, N/5 validation samples")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=None, help="JSON output (default build/bench/bf16_epoch_<device>.json, "
+                    "git-ignored: a committed benchmarks/results/ file is written only when named here)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{res['methods'][m]['epoch_s_median']['bf16']:.3f} s per epoch ({args.seeds} seeds): "
               f"x{res['methods'][m]['bf16_speedup_median']:.2f}", flush=True)
     res["loadavg_end"] = list(os.getloadavg())
-    out = args.out or ROOT / "benchmarks" / "results" / f"bf16_epoch_{device.type}.json"
+    out = args.out or ROOT / "build" / "bench" / f"bf16_epoch_{device.type}.json"
     write_json(out, res)
     print(f"wrote {out}")
     return 0

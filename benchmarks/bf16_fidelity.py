@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bf16_fidelity.py [--fp32 results/quick/table1.json]
         [--bf16 results/bf16/quick/table1.json] [--spread results/paper/table1.json]
-        [--k 2] [--out benchmarks/results/bf16_fidelity_quick.json]
+        [--k 2] [--out build/bench/bf16_fidelity_quick.json]
 
 For every group, method (WT, DA, IR) and measure (accuracy, LI, DI, SI), and IR's chosen
 nu: the float32 and bf16 values (means over the runs' seeds), their difference, and
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bf16", type=Path, default=ROOT / "results" / "bf16" / "quick" / "table1.json")
     ap.add_argument("--spread", type=Path, default=ROOT / "results" / "paper" / "table1.json")
     ap.add_argument("--k", type=float, default=2.0)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bf16_fidelity_quick.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "bf16_fidelity_quick.json",
+                    help="JSON output (git-ignored by default: name benchmarks/results/... to replace the committed one)")
     args = ap.parse_args(argv)
     fp32, bf16, ref = (read_json(p) for p in (args.fp32, args.bf16, args.spread))
     if recorded_precision(fp32["meta"]) != "fp32" or recorded_precision(bf16["meta"]) != "bf16":

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/ray_quick.py [--profile quick] [--out benchmarks/results/ray_quick_cpu.json]
+    python benchmarks/ray_quick.py [--profile quick] [--out build/bench/ray_quick_cpu.json]
 
 Side by side in one run, each from an empty results folder (so everything trains):
 
@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--out", type=Path, default=None,
-                    help="JSON output (default benchmarks/results/ray_<profile>_cpu.json)")
+                    help="JSON output (default build/bench/ray_<profile>_cpu.json, git-ignored: a committed "
+                         "benchmarks/results/ file is written only when named here)")
     args = ap.parse_args(argv)
-    out = args.out or ROOT / "benchmarks" / "results" / f"ray_{args.profile}_cpu.json"
+    out = args.out or ROOT / "build" / "bench" / f"ray_{args.profile}_cpu.json"
     base = [sys.executable, "-m", "nets", "reproduce", "--profile", args.profile, "--threads", "2", "--no-progress",
             "--device", "cpu"]
     res: dict = {"profile": args.profile, "cpu": cpu_info(), "loadavg_start": list(os.getloadavg())}

@@ -6,7 +6,7 @@ and prints each model's table (measures and per-layer profile, 95% bootstrap int
 the trained model is fixed). The checkpoints live in the repository's history:
 
     python -m nets checkpoints restore --profile paper
-    python scripts/audit_paper_models.py [--n 1000] [--out results/paper/audit_r4.json]
+    python scripts/audit_paper_models.py [--n 1000] [--out results/paper/audit_r4.json]  # default build/audit/
 
 With ``--compare`` it writes ``results/paper/compare_r4.json`` instead: WT and IR each against DA
 on the same images (:func:`nets.audit_compare.compare_samples`, paired bootstrap intervals over
@@ -37,9 +37,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1000, help="test images (default %(default)s)")
     p.add_argument("--compare", action="store_true", help="WT and IR against DA (compare_r4.json) instead")
-    p.add_argument("--out", default=None, help="default results/paper/audit_r4.json, with --compare compare_r4.json")
+    p.add_argument("--out", default=None, help="default build/audit/audit_r4.json, with --compare compare_r4.json (git-ignored: "
+                   "the committed results/paper/ files are written only when named here)")
     args = p.parse_args()
-    out = args.out or str(ROOT / "results" / "paper" / ("compare_r4.json" if args.compare else "audit_r4.json"))
+    out = args.out or str(ROOT / "build" / "audit" / ("compare_r4.json" if args.compare else "audit_r4.json"))
     started = time.time()
     nu = read_json(ROOT / "results" / "paper" / "table1.json")["groups"]["r4"]["methods"]["IR"]["nu"]
     models = {"WT": (InvariantMLP(R4), "r4-WT-seed0.pt"), "DA": (MLP(), "r4-DA-seed0.pt"),
