@@ -12,7 +12,9 @@ precision, alternating (fp32, bf16, fp32, ...); an epoch's time is read between
 epoch time per precision and the median of the per-round ratios. Where the time goes:
 per method and precision, one two-epoch ``train_runs`` call whose second epoch (its training
 steps and validation; no set-up) runs under ``torch.profiler``: the operators with the
-most self time and their share. The JSON records the device, the CPU's model and the flags
+most self time and their share. The matrix products alone: the first layer's product (4 seeds
+stacked, a batch of 512 and of its R4 orbit, 2,048 rows, by 1,296 by 128), float32 against
+bf16, interleaved (``first_layer_matmul``: GFLOP/s and the ratio). The JSON records the device, the CPU's model and the flags
 that matter, torch's threads and the load average per round. bf16 is refused where ``nets.precision`` refuses it.
 """
 
@@ -32,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.flops import widths  # noqa: E402
+from benchmarks.timing import interleaved  # noqa: E402
 from nets.data import load_splits  # noqa: E402
 from nets.experiments.common import write_json  # noqa: E402
 from nets.results_io import cpu_info  # noqa: E402
@@ -53,6 +57,24 @@ def epoch_times(cfg: TrainConfig, splits, device, precision: str, seeds: int) ->
     train_runs([cfg], list(range(seeds)), splits, device=device, progress=False, stack=True,
                on_epoch_end=tick, precision=precision)
     return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
+def first_layer_matmul(device, seeds: int, rounds: int = 7) -> dict:
+    """The first layer's stacked product ``(seeds, rows, 1296) @ (seeds, 1296, 128)``, float32
+    against bf16 tensors (what autocast hands ``bmm``), interleaved: median GFLOP/s per precision
+    and the median per-round ratio, for a batch of 512 (DA) and of its R4 orbit (2,048 rows: IR, WT)."""
+    d_in, d_out = widths()[:2]
+    out = {}
+    for rows in (512, 2048):
+        a32, b32 = torch.randn(seeds, rows, d_in, device=device), torch.randn(seeds, d_in, d_out, device=device)
+        a16, b16 = a32.bfloat16(), b32.bfloat16()
+        reps = 20  # products per timed call, so a call lasts long enough to time
+        times, _ = interleaved({"fp32": lambda: [torch.bmm(a32, b32) for _ in range(reps)],
+                                "bf16": lambda: [torch.bmm(a16, b16) for _ in range(reps)]}, rounds, device)
+        flop = 2 * seeds * rows * d_in * d_out * reps
+        out[str(rows)] = {"gflops_median": {p: flop / statistics.median(t) / 1e9 for p, t in times.items()},
+                          "bf16_speedup_median": statistics.median(f / b for f, b in zip(times["fp32"], times["bf16"]))}
+    return out
 
 
 def top_ops(cfg: TrainConfig, splits, device, precision: str, seeds: int, n: int = 8) -> list[dict]:
@@ -128,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{m}: fp32 {res['methods'][m]['epoch_s_median']['fp32']:.3f} s, bf16 "
               f"{res['methods'][m]['epoch_s_median']['bf16']:.3f} s per epoch ({args.seeds} seeds): "
               f"x{res['methods'][m]['bf16_speedup_median']:.2f}", flush=True)
+    res["first_layer_matmul"] = first_layer_matmul(device, args.seeds)
+    print("first layer's matmul, bf16 / fp32 rate: " + ", ".join(
+        f"{rows} rows x{v['bf16_speedup_median']:.2f}" for rows, v in res["first_layer_matmul"].items()), flush=True)
     res["loadavg_end"] = list(os.getloadavg())
     out = args.out or ROOT / "build" / "bench" / f"bf16_epoch_{device.type}.json"
     write_json(out, res)
