@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bf16_fidelity.py [--fp32 results/quick/table1.json]
         [--bf16 results/bf16/quick/table1.json] [--spread results/paper/table1.json]
-        [--k 2] [--out build/bench/bf16_fidelity_quick.json]
+        [--k 2] [--mode auto|spread|paired] [--out build/bench/bf16_fidelity_quick.json]
 
 For every group, method (WT, DA, IR) and measure (accuracy, LI, DI, SI), and IR's chosen
 nu: the float32 and bf16 values (means over the runs' seeds), their difference, and
@@ -24,6 +24,16 @@ each one seed, so their difference has a seed noise of about sqrt(2) * spread: k
 about 1.4 standard deviations of that noise, a sensitive test; ``z`` (difference over
 spread) is recorded too. Both runs' provenance (precision, command, CPU flags) is copied
 into the output.
+
+Paired by seed. Where both runs trained the same seeds, two or more (``table1 --seeds 0 1 2 3``
+in each precision), no borrowed spread is needed (:func:`compare_paired`): a seed fixes the
+initialisation and the data order, so bf16 - fp32 per seed isolates the precision, and its
+95% paired t interval over seeds (:func:`nets.stats.paired_t`) says whether a number moved (the
+interval excludes 0). With 24 numbers about one such interval excludes 0 by chance, so the
+Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``) are given too and
+``moved_fdr`` lists the numbers with q < 0.05. A number below ``1e-6`` in every run of both
+(WT's LI and DI: zero up to round-off) is not tested. IR's nu is compared as before; where the two
+chose different nu its numbers compare different models (said in the row).
 """
 
 from __future__ import annotations
@@ -36,7 +46,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+from scipy.stats import false_discovery_control  # noqa: E402
+
 from nets.results_io import read_json, recorded_precision, write_json  # noqa: E402
+from nets.stats import paired_t  # noqa: E402
 
 MEASURES = ("accuracy", "LI", "DI", "SI")
 SCALED = ("LI", "DI")  # measures whose spread is scaled by the quick/paper ratio of means
@@ -83,6 +97,65 @@ def compare(fp32: dict, bf16: dict, ref: dict, k: float = 2.0) -> dict:
             "n_numbers": sum(1 for r in rows if r["measure"] != "nu"), "n_moved": len(moved)}
 
 
+#: Below this in every run of both precisions a number is round-off (WT's LI, DI): not tested.
+ROUND_OFF = 1e-6
+
+
+def seeds_of(table1: dict) -> list[int]:
+    """The seeds every method of every group of a ``table1.json`` trained (sorted; [] if they differ)."""
+    found = {tuple(sorted(r["seed"] for r in mv["runs"])) for gv in table1["groups"].values()
+             for mv in gv["methods"].values()}
+    return list(found.pop()) if len(found) == 1 else []
+
+
+def compare_paired(fp32: dict, bf16: dict) -> dict:
+    """Every Table 1 number of ``bf16`` against ``fp32``, paired by seed (module docstring):
+    per number the mean per-seed difference bf16 - fp32 with its 95% paired t interval, the
+    two-sided p-value, the Benjamini-Hochberg q-value over all tested numbers, and the fp32
+    seed std. Raises ``ValueError`` unless both files trained the same two or more seeds."""
+    seeds = seeds_of(fp32)
+    if len(seeds) < 2 or seeds_of(bf16) != seeds:
+        raise ValueError(f"paired comparison needs the same two or more seeds in both files; fp32 {seeds}, "
+                         f"bf16 {seeds_of(bf16)}")
+    rows = []
+    pending = [g for g in fp32["groups"] if g not in bf16["groups"]]
+    for g, gv in fp32["groups"].items():
+        if g in pending:
+            continue
+        nu32, nu16 = gv["methods"]["IR"]["nu"], bf16["groups"][g]["methods"]["IR"]["nu"]
+        for m, mv in gv["methods"].items():
+            runs32 = sorted(mv["runs"], key=lambda r: r["seed"])
+            runs16 = sorted(bf16["groups"][g]["methods"][m]["runs"], key=lambda r: r["seed"])
+            for meas in MEASURES:
+                a = np.array([r[meas] for r in runs16], dtype=float)
+                b = np.array([r[meas] for r in runs32], dtype=float)
+                row = {"group": g, "method": m, "measure": meas, "fp32": float(b.mean()), "bf16": float(a.mean()),
+                       "diff": float((a - b).mean()), "fp32_seed_std": float(b.std(ddof=1)),
+                       "bf16_seed_std": float(a.std(ddof=1))}
+                if m == "IR" and nu32 != nu16:
+                    row["note"] = f"IR at nu {nu32:g} (fp32) and {nu16:g} (bf16): different models"
+                if max(np.abs(a).max(), np.abs(b).max()) < ROUND_OFF:
+                    row.update(tested=False, moved=False, note="round-off in both (below 1e-6)")
+                else:
+                    test = paired_t(a, b)
+                    iv = test.interval
+                    row.update(tested=True, low=iv.low, high=iv.high, p_value=test.p_value,
+                               moved=bool(iv.defined and (iv.low > 0 or iv.high < 0)))
+                rows.append(row)
+        rows.append({"group": g, "method": "IR", "measure": "nu", "fp32": nu32, "bf16": nu16,
+                     "diff": None if nu32 is None or nu16 is None else nu16 - nu32, "tested": False,
+                     "moved": nu32 != nu16})
+    tested = [r for r in rows if r.get("tested") and not np.isnan(r["p_value"])]
+    for r, q in zip(tested, false_discovery_control([r["p_value"] for r in tested]) if tested else []):
+        r["q_value"] = float(q)
+    name = lambda r: f"{r['group']} {r['method']} {r['measure']}"  # noqa: E731
+    return {"rule": "paired", "seeds": seeds, "rows": rows, "moved": [name(r) for r in rows if r["moved"]],
+            "moved_fdr": [name(r) for r in rows if r.get("q_value", 1.0) < 0.05],
+            "groups_compared": [g for g in fp32["groups"] if g not in pending], "groups_pending": pending,
+            "n_numbers": sum(1 for r in rows if r["measure"] != "nu"),
+            "n_tested": sum(1 for r in rows if r.get("tested")), "n_moved": sum(1 for r in rows if r["moved"])}
+
+
 def _source(path: Path, t: dict) -> dict:
     meta = t.get("meta", {})
     return {"file": str(path), "precision": recorded_precision(meta), "command": meta.get("command"),
@@ -97,25 +170,47 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bf16", type=Path, default=ROOT / "results" / "bf16" / "quick" / "table1.json")
     ap.add_argument("--spread", type=Path, default=ROOT / "results" / "paper" / "table1.json")
     ap.add_argument("--k", type=float, default=2.0)
+    ap.add_argument("--mode", choices=("auto", "spread", "paired"), default="auto",
+                    help="auto: paired by seed where both files trained the same 2+ seeds, else the borrowed spread")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "bf16_fidelity_quick.json",
                     help="JSON output (git-ignored by default: name benchmarks/results/... to replace the committed one)")
     args = ap.parse_args(argv)
-    fp32, bf16, ref = (read_json(p) for p in (args.fp32, args.bf16, args.spread))
+    fp32, bf16 = read_json(args.fp32), read_json(args.bf16)
     if recorded_precision(fp32["meta"]) != "fp32" or recorded_precision(bf16["meta"]) != "bf16":
         print(f"error: {args.fp32} must be an fp32 run and {args.bf16} a bf16 run", file=sys.stderr)
         return 2
-    out = {"command": " ".join(["python", *sys.argv]),
-           "spread_rule": next(p for p in __doc__.split("\n\n") if p.startswith("The spread.")).replace("\n", " "),
-           "fp32": _source(args.fp32, fp32), "bf16": _source(args.bf16, bf16),
-           "spread_source": _source(args.spread, ref), **compare(fp32, bf16, ref, args.k)}
-    write_json(args.out, out)
+    out = {"command": " ".join(["python", *sys.argv]), "fp32": _source(args.fp32, fp32), "bf16": _source(args.bf16, bf16)}
     g4 = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
-    for r in out["rows"]:
-        print(f"{r['group']} {r['method']:<3} {r['measure']:<8} fp32 {g4(r['fp32']):>10} bf16 {g4(r['bf16']):>10} "
-              f"z {g4(r.get('z')):>7} {'MOVED' if r['moved'] else ''}")
-    print(f"{out['n_moved']} of {out['n_numbers']} numbers (+ nu) moved beyond {args.k} x spread: "
-          f"{', '.join(out['moved']) or 'none'}; wrote {args.out}")
+    paired = args.mode == "paired" or (args.mode == "auto" and len(seeds_of(fp32)) >= 2
+                                       and seeds_of(fp32) == seeds_of(bf16))
+    if paired:
+        try:
+            out.update(rule_text=_paragraph("Paired by seed."), **compare_paired(fp32, bf16))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        for r in out["rows"]:
+            iv = f"[{g4(r['low'])}, {g4(r['high'])}] q {g4(r.get('q_value'))}" if r.get("tested") else r.get("note", "")
+            print(f"{r['group']} {r['method']:<3} {r['measure']:<8} fp32 {g4(r['fp32']):>10} bf16 {g4(r['bf16']):>10} "
+                  f"diff {g4(r['diff']):>10} {iv} {'MOVED' if r['moved'] else ''}")
+        print(f"{out['n_moved']} of {out['n_tested']} tested numbers (+ nu) moved (95% paired t interval excludes 0); "
+              f"q < 0.05: {', '.join(out['moved_fdr']) or 'none'}; wrote {args.out}")
+    else:
+        ref = read_json(args.spread)
+        out.update(spread_rule=_paragraph("The spread."), spread_source=_source(args.spread, ref),
+                   **compare(fp32, bf16, ref, args.k))
+        for r in out["rows"]:
+            print(f"{r['group']} {r['method']:<3} {r['measure']:<8} fp32 {g4(r['fp32']):>10} bf16 {g4(r['bf16']):>10} "
+                  f"z {g4(r.get('z')):>7} {'MOVED' if r['moved'] else ''}")
+        print(f"{out['n_moved']} of {out['n_numbers']} numbers (+ nu) moved beyond {args.k} x spread: "
+              f"{', '.join(out['moved']) or 'none'}; wrote {args.out}")
+    write_json(args.out, out)
     return 0
+
+
+def _paragraph(start: str) -> str:
+    """The module docstring's paragraph that begins with ``start``, on one line."""
+    return next(p for p in __doc__.split("\n\n") if p.startswith(start)).replace("\n", " ")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """``benchmarks/bf16_fidelity.py``: a Table 1 number "moved" exactly when it differs from the
-float32 one by more than k times its seed spread (oracle: the committed quick and paper files)."""
+float32 one by more than k times its seed spread (oracle: the committed quick and paper files), or,
+with the same seeds in both precisions, when its paired t interval over seeds excludes 0 (oracle:
+scipy's ttest_rel)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import stats
 
-from benchmarks.bf16_fidelity import compare, spread
+from benchmarks.bf16_fidelity import compare, compare_paired, spread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,3 +51,50 @@ def test_a_group_the_bf16_run_has_not_reached_is_pending_not_compared(files):
     del bf16["groups"]["t3"]
     out = compare(quick, bf16, paper)
     assert out["groups_pending"] == ["t3"] and out["n_numbers"] == 12
+
+
+# ---- paired by seed (both precisions trained the same seeds) ---------------------------------
+def _table(shift: float = 0.0, seeds=(0, 1, 2, 3), nu=10.0):
+    """A table1.json-shaped dict: r4 with WT (LI, DI round-off), DA and IR, 4 seeds; DA's accuracy
+    per seed is 0.9 + seed / 100 + ``shift``."""
+    rng = np.random.default_rng(0)
+    methods = {}
+    for m in ("WT", "DA", "IR"):
+        runs = [{"seed": s, "accuracy": 0.9 + s / 100 + (shift if m == "DA" else 0.0),
+                 "LI": 1e-11 if m == "WT" else 5.0 + rng.normal(), "DI": 1e-12 if m == "WT" else 0.3 + s / 50,
+                 "SI": 1.0 if m == "WT" else 0.5 + s / 20} for s in seeds]
+        methods[m] = {"runs": runs, **({"nu": nu} if m == "IR" else {})}
+    return {"meta": {}, "groups": {"r4": {"methods": methods}}}
+
+
+def test_paired_identical_runs_move_nothing_and_round_off_is_not_tested():
+    out = compare_paired(_table(), _table())
+    assert out["moved"] == [] and out["moved_fdr"] == [] and out["n_numbers"] == 12
+    untested = [(r["method"], r["measure"]) for r in out["rows"] if r["measure"] != "nu" and not r["tested"]]
+    assert untested == [("WT", "LI"), ("WT", "DI")]
+
+
+def test_paired_interval_is_scipys_over_per_seed_differences():
+    fp32, bf16 = _table(), _table()
+    for i, r in enumerate(bf16["groups"]["r4"]["methods"]["DA"]["runs"]):
+        r["accuracy"] += 0.01 + 0.002 * (-1) ** i
+    out = compare_paired(fp32, bf16)
+    row = next(r for r in out["rows"] if r["method"] == "DA" and r["measure"] == "accuracy")
+    a = [r["accuracy"] for r in bf16["groups"]["r4"]["methods"]["DA"]["runs"]]
+    b = [r["accuracy"] for r in fp32["groups"]["r4"]["methods"]["DA"]["runs"]]
+    ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert (row["diff"], row["low"], row["high"]) == pytest.approx((0.01, ci.low, ci.high))
+    assert row["moved"] and out["moved"] == ["r4 DA accuracy"] and row["q_value"] >= row["p_value"]
+
+
+def test_paired_needs_the_same_two_or_more_seeds():
+    with pytest.raises(ValueError, match="same two or more seeds"):
+        compare_paired(_table(), _table(seeds=(0, 1, 2, 5)))
+    with pytest.raises(ValueError, match="same two or more seeds"):
+        compare_paired(_table(seeds=(0,)), _table(seeds=(0,)))
+
+
+def test_a_different_nu_is_reported_and_marks_irs_rows():
+    out = compare_paired(_table(), _table(nu=30.0))
+    assert "r4 IR nu" in out["moved"]
+    assert all("different models" in r["note"] for r in out["rows"] if r["method"] == "IR" and r["measure"] != "nu")
