@@ -17,16 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nets.measure_inputs import (
-    Target,
-    check_chunk_size,
-    check_finite_nonempty,
-    check_floating,
-    check_model,
-    chunks,
-    class_targets,
-    model_logits,
-)
+from nets.measure_inputs import Target, check_chunk_size, check_finite_nonempty, check_floating, chunks, class_targets
+from nets.model_checks import check_model, model_logits
 
 __all__ = [
     "IG_METHODS",

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from nets.image_file import LabelledImages, load_labelled
-from nets.measure_inputs import is_out_of_memory, parameter_dtype
+from nets.model_checks import is_out_of_memory, parameter_dtype
 from nets.model_spec import load_factory, load_weights, one_line
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file, write_bytes
 from nets.train.config import check_device, set_threads

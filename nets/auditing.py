@@ -28,7 +28,8 @@ from torch import nn
 
 from nets.groups import Group
 from nets.layer_profile import layer_invariance_terms
-from nets.measure_inputs import as_group, check_images, check_model, group_elements, logit_width
+from nets.measure_inputs import as_group, check_images, group_elements
+from nets.model_checks import check_model, logit_width
 from nets.class_accuracy import ClassBreakdown, check_class_names, class_breakdown_from_predictions
 from nets.metrics import ORBIT_TERMS, orbit_terms, saliency_invariance
 from nets.models import CenteredLogits

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from nets.groups import GroupLike, as_group
-from nets.measure_inputs import logit_width
+from nets.model_checks import logit_width
 from nets.metrics import orbit_terms
 from nets.sample_bootstrap import Estimate, bootstrap_mean, check_bootstrap, fmt_value
 from nets.stats import paired_t

@@ -29,15 +29,8 @@ import torch
 from torch import nn
 
 from nets.groups import Group, GroupLike, as_group
-from nets.measure_inputs import (
-    DEFAULT_CHUNK,
-    check_chunk_size,
-    check_images,
-    check_model,
-    chunks,
-    group_elements,
-    model_logits,
-)
+from nets.measure_inputs import DEFAULT_CHUNK, check_chunk_size, check_images, chunks, group_elements
+from nets.model_checks import check_model, model_logits
 
 __all__ = ["default_layers", "recorded_activations", "layer_invariance_terms", "layer_invariance_profile"]
 

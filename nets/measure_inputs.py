@@ -1,4 +1,5 @@
-"""What every measure checks before it measures: images, groups, models and their logits.
+"""What every measure checks before it measures: images, groups, labels and targets (the model and
+its logits: :mod:`nets.model_checks`).
 
 Conventions shared by :mod:`nets.metrics`, :mod:`nets.attribution`, :mod:`nets.sensitivity`
 and :mod:`nets.auditing`:
@@ -8,7 +9,8 @@ and :mod:`nets.auditing`:
   ``(N, 1, H, W)`` or ``(N, 3, H, W)``. Every batch handed to the model keeps this layout,
   with ``N`` replaced by the number of inputs (an orbit of ``n`` samples is
   ``(|G| n, *C, H, W)``, element-major).
-* The model is any ``nn.Module`` or callable mapping ``(M, *C, H, W)`` to logits ``(M, classes)``.
+* The model is any ``nn.Module`` or callable mapping ``(M, *C, H, W)`` to logits ``(M, classes)``
+  (checked by :mod:`nets.model_checks`).
 * A group is a :class:`nets.groups.Group` or its name (``"r4"``, see :func:`nets.groups.get_group`).
 
 Each check raises ``ValueError`` with one line that names the problem.
@@ -16,37 +18,27 @@ Each check raises ``ValueError`` with one line that names the problem.
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Optional, Sequence, Union
+from typing import Literal, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from torch import nn
 
 from nets.groups import Group, as_group  # noqa: F401  (re-exported: a Group or its name)
 
 __all__ = [
     "DEFAULT_CHUNK",
-    "OutOfMemoryError",
-    "is_out_of_memory",
-    "logit_width",
     "Reduction",
     "Target",
     "as_group",
     "check_chunk_size",
     "check_finite_nonempty",
     "check_floating",
-    "on_meta_device",
     "check_images",
     "check_reduction",
-    "check_samplewise",
-    "SAMPLEWISE_RTOL",
     "reduce",
     "group_elements",
     "wide_dtype",
     "chunks",
-    "check_model",
-    "model_logits",
-    "raised",
     "class_targets",
     "check_labels",
     "check_label_range",
@@ -135,216 +127,6 @@ def wide_dtype(t: torch.Tensor) -> torch.dtype:
 
 def chunks(n: int, chunk_size: int) -> range:
     return range(0, n, chunk_size)
-
-
-# ---- the model ---------------------------------------------------------------------------------
-
-
-def _batch_dependent_modules(model: nn.Module) -> list[tuple[str, bool]]:
-    """Submodules whose output for one sample depends on the rest of the batch or on chance:
-    batch normalization using batch statistics, dropout in training mode. Each as ``(what,
-    eval_fixes)``: whether ``model.eval()`` would make it sample-wise (not for batch normalization
-    without running statistics)."""
-    found = []
-    for name, m in model.named_modules():
-        where = f"{name or type(model).__name__} ({type(m).__name__}"
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            if m.running_mean is None:
-                found.append((f"{where} using batch statistics, track_running_stats=False)", False))
-            elif m.training:
-                found.append((f"{where} using batch statistics)", True))
-        elif isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
-            found.append((f"{where} in training mode)", True))
-    return found
-
-
-def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
-    """Refuse a model the measures cannot evaluate sample by sample.
-
-    * not callable;
-    * an ``nn.Module`` with batch normalization that uses batch statistics (training mode, or
-      ``track_running_stats=False``) or active dropout: its output for one sample depends on the
-      other samples of the batch (an orbit, an IG path) or on chance, so no measure of it is a
-      property of the model. The measures never change the model's mode; call ``model.eval()``.
-    * any model (module or plain callable) whose logits, probed on two samples, change between two
-      calls or when a sample is alone (:func:`check_samplewise`): the same two faults caused by
-      code the module check cannot see (``F.dropout``, a hand-written batch statistic).
-    * floating-point parameters of another dtype than ``x`` (a float32 model given float64
-      images, say): cast one of them; parameters or buffers on the meta device (no values).
-    * a model that edits its input in place (``x.mul_(2)`` in its forward): the measures reuse the
-      images they hand it and differentiate through them (:func:`check_samplewise`).
-    """
-    if not callable(model):
-        raise ValueError(f"model must be an nn.Module or a callable returning logits, got {type(model).__name__}")
-    if isinstance(model, nn.Module):
-        _check_module(model, x)
-    check_samplewise(model, x)
-
-
-def on_meta_device(model: nn.Module) -> bool:
-    """Whether any parameter or buffer of ``model`` is on the meta device (a shape without values):
-    refused by the measures (:func:`check_model`) and by the trainer (:func:`nets.train.stacks.model_dtype`)."""
-    return any(t.is_meta for t in [*model.parameters(), *model.buffers()])
-
-
-def parameter_dtype(model: nn.Module, default: Optional[torch.dtype] = torch.float32) -> Optional[torch.dtype]:
-    """The dtype of ``model``'s first floating-point parameter, ``default`` when it has none: the
-    dtype its images must have (the measures require it, the trainer and ``audit`` cast to it)."""
-    return next((p.dtype for p in model.parameters() if p.is_floating_point()), default)
-
-
-def _check_module(model: nn.Module, x: torch.Tensor) -> None:
-    bad = _batch_dependent_modules(model)
-    if bad:
-        fix = ("call model.eval() before measuring it" if any(eval_fixes for _, eval_fixes in bad)
-               else "model.eval() cannot fix it: give the normalization running statistics")
-        raise ValueError(f"model outputs depend on the rest of the batch or on chance: "
-                         f"{', '.join(what for what, _ in bad[:3])}{' ...' if len(bad) > 3 else ''}; {fix}")
-    if on_meta_device(model):
-        raise ValueError("the model's tensors are on the meta device (shapes without values); load or "
-                         "initialise its weights first (e.g. model.to_empty(device='cpu') and a state dict)")
-    dtype = parameter_dtype(model, None)
-    if dtype is not None and dtype != x.dtype:
-        raise ValueError(f"x has dtype {x.dtype} but the model's parameters are {dtype}; "
-                         f"cast one of them (e.g. x.to({dtype}))")
-
-
-#: How far (relative to the largest logit) a sample's logits may move between two calls, or between
-#: a batch of two and the sample alone, before the model counts as random or batch-mixing: kernel
-#: choices differ by batch size (round-off, TF32 convolutions on CUDA), sample mixing does not stay
-#: this small.
-SAMPLEWISE_RTOL = {"cpu": 1e-4, "other": 1e-2}
-
-
-#: How many of the first samples :func:`check_samplewise` searches for one unlike the first.
-_PROBE_SEARCH = 64
-
-
-def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
-    """Refuse (one-line ``ValueError``) a model whose logits for a sample change from one call to
-    the next (randomness left on in evaluation, such as ``F.dropout(h, p)`` whose ``training``
-    defaults to True) or depend on the other samples of the batch (a layer using batch
-    statistics), whatever modules cause it: probed on two samples of ``x`` (the first and the
-    next one unlike it among the first 64, or, when there is none, the first flipped and halved),
-    called twice and the first alone, without
-    gradients, each call on its own copy (so ``x`` is never changed). Also refused: a model that
-    edits its input in place. A model that refuses the probe or returns malformed or non-finite
-    logits passes it: the measure's own call then reports that with the batch it built
-    (:func:`model_logits`)."""
-    first = x[:1].detach()
-    # a second sample unlike the first (duplicates would hide a batch-mixing model), among the first few
-    head = x[:_PROBE_SEARCH].detach()
-    differs = (head != first).flatten(1).any(1)
-    other = head[int(differs.float().argmax())][None] if bool(differs.any()) else 0.5 * first.flip(-1, -2)
-    pair = torch.cat([first, other])
-    given = pair.clone()  # the model gets copies only: x is never handed to it
-    try:
-        with torch.no_grad():
-            a = model_logits(model, given)
-            b, alone = model_logits(model, pair.clone()), model_logits(model, first.clone())
-    except ValueError:
-        return
-    if not torch.equal(given, pair):
-        raise ValueError("the model edits its input in place (its forward changed the images it was given); the "
-                         "measures reuse the images and differentiate through them: compute out of place "
-                         "(x = x * 2, not x.mul_(2))")
-    scale = float(a.abs().max()) + 1e-12
-    rtol = SAMPLEWISE_RTOL["cpu" if a.device.type == "cpu" else "other"]
-    moved = float((a - b).abs().max()) / scale
-    if moved > rtol:
-        raise ValueError(f"model output changes from one call to the next (by {moved:.2g} of the largest logit): "
-                         f"randomness is on (dropout? F.dropout needs training=self.training); the measures "
-                         f"need a deterministic model: call model.eval() or switch the randomness off")
-    moved = float((a[:1] - alone).abs().max()) / scale
-    if moved > rtol:
-        raise ValueError(f"model output for a sample depends on the rest of the batch (it moves by {moved:.2g} "
-                         f"of the largest logit when the sample is alone): a layer uses batch statistics; the "
-                         f"measures need a model that maps each sample on its own")
-
-
-def _probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int, ...]]:
-    """The layout a model accepts when it refuses ``inputs``: one channel axis added or removed."""
-    probe = inputs[:2]
-    candidates = [probe.unsqueeze(1)]
-    if probe.ndim >= 4 and probe.shape[1] == 1:
-        candidates.append(probe.squeeze(1))
-    if probe.ndim >= 4 and probe.shape[1] != 3:
-        candidates.append(probe.expand(probe.shape[0], 3, *probe.shape[2:]) if probe.shape[1] == 1
-                          else probe[:, :1].expand(probe.shape[0], 3, *probe.shape[2:]))
-    if probe.ndim == 3:
-        candidates.append(probe.unsqueeze(1).expand(probe.shape[0], 3, *probe.shape[1:]))
-    for c in candidates:
-        try:
-            with torch.no_grad():
-                out = model(c)
-        except Exception:  # noqa: BLE001 - any refusal means "not this layout either"
-            continue
-        if isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[0] == c.shape[0]:
-            return ("M", *c.shape[1:])  # type: ignore[return-value]
-    return None
-
-
-#: CUDA's out-of-memory error (``torch.OutOfMemoryError`` from torch 2.5, ``torch.cuda.OutOfMemoryError`` before).
-OutOfMemoryError = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-
-
-def is_out_of_memory(e: BaseException) -> bool:
-    """Whether ``e`` is an allocator giving up: CUDA's :data:`OutOfMemoryError`, the CPU
-    allocator's ``RuntimeError`` ("can't allocate memory"), MPS's ("out of memory"), or Python's
-    ``MemoryError``. Measures let it through as it is (not as a model that refused its input),
-    so a caller can say to lower the chunk size."""
-    if isinstance(e, (OutOfMemoryError, MemoryError)):
-        return True
-    text = str(e).lower()
-    return isinstance(e, RuntimeError) and any(s in text for s in ("out of memory", "can't allocate memory",
-                                                                     "not enough memory"))
-
-
-def raised(e: BaseException) -> str:
-    """What a model raised, in one line: ``"Type: first line of its message"`` (the type alone
-    for an empty message)."""
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
-
-
-def _shape_str(shape: Sequence) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
-
-
-def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
-    """``model(inputs)``, checked: logits ``(M, classes)`` for ``inputs (M, ...)``, all finite.
-
-    A model that raises on ``inputs`` (any ``Exception``: a shape mismatch, an ``assert`` on the
-    layout, a ``KeyError``) gets a one-line ``ValueError`` naming the layout given, ``(M, *C, H,
-    W)`` (``M`` is the batch the measure built: an orbit holds ``|G|`` times the samples), what the
-    model raised and, when adding or removing one channel axis makes the model accept it, the
-    layout it needs. Running out of memory (:func:`is_out_of_memory`) is raised as it is. Gradients
-    flow through (the caller chooses ``no_grad``).
-    """
-    try:
-        out = model(inputs)
-    except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
-        if is_out_of_memory(e):
-            raise  # not a layout the model refuses: the batch is too large for the memory
-        needed = _probe_layouts(model, inputs.detach())
-        need = f"; it accepts {_shape_str(needed)}" if needed else ""
-        raise ValueError(f"model refused input of shape {_shape_str(('M', *inputs.shape[1:]))} "
-                         f"(M = {inputs.shape[0]}){need} (images must be (N, *C, H, W) as the model expects; "
-                         f"model raised {raised(e)})") from e
-    M = inputs.shape[0]
-    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != M:
-        got = _shape_str(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"model must map inputs ({M}, ...) to logits ({M}, classes); got output {got}")
-    if not bool(torch.isfinite(out.detach()).all()):
-        raise ValueError(f"model returned NaN or inf logits for inputs of shape {_shape_str(inputs.shape)}")
-    return out
-
-
-def logit_width(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
-    """The number of logits ``model`` returns, from one image of ``x (N, *C, H, W)``
-    (:func:`model_logits`' checks; no gradients)."""
-    with torch.no_grad():
-        return int(model_logits(model, x[:1]).shape[-1])
 
 
 def check_labels(y: torch.Tensor, n: int) -> None:

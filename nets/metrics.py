@@ -69,15 +69,14 @@ from nets.measure_inputs import (  # noqa: F401  (cosine_similarity re-exported)
     check_images,
     check_label_range,
     check_labels,
-    check_model,
     check_reduction,
     chunks,
     cosine_similarity,
     group_elements,
-    model_logits,
     reduce,
 )
 from nets.measure_inputs import wide_dtype as _wide_dtype
+from nets.model_checks import check_model, model_logits
 from nets.pairwise import half_squared_logit_distance, kl_from_log_probs
 from nets.saliency_measure import SaliencyTarget, saliency_invariance  # noqa: F401  (re-exported)
 from nets.sensitivity import (  # noqa: F401  (re-exported)
@@ -118,7 +117,7 @@ OPTIONAL_ORBIT_TERMS = ("predictions",)
 
 def orbit_logits(model: nn.Module, xc: torch.Tensor, group: Group) -> torch.Tensor:
     """Logits of the whole orbit of a chunk: ``(n, *C, H, W) -> (|G|, n, classes)``, ``[0]`` = identity.
-    The model sees one ``(|G| n, *C, H, W)`` batch (:func:`~nets.measure_inputs.model_logits`' checks;
+    The model sees one ``(|G| n, *C, H, W)`` batch (:func:`~nets.model_checks.model_logits`' checks;
     unchecked images: the measures validate ``xc`` first)."""
     orbit = group.orbit(xc)  # (|G|, n, *C, H, W)
     G, n = orbit.shape[:2]

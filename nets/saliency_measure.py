@@ -17,18 +17,10 @@ from torch import nn
 from nets.attribution import DEFAULT_IG_CHUNK, Baseline, IGMethod, saliency_map
 from nets.groups import Group, GroupLike, as_group
 from nets.measure_inputs import (
-    Reduction,
-    check_chunk_size,
-    check_images,
-    check_model,
-    check_reduction,
-    chunks,
-    class_targets,
-    cosine_similarity,
-    group_elements,
-    model_logits,
-    reduce,
+    Reduction, check_chunk_size, check_images, check_reduction, chunks, class_targets, cosine_similarity,
+    group_elements, reduce,
 )
+from nets.model_checks import check_model, model_logits
 
 __all__ = ["SaliencyTarget", "saliency_invariance"]
 

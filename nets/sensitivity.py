@@ -2,7 +2,7 @@
 class-common share of the logits.
 
 Images are ``x: (N, *S)`` (for images ``S = (*C, H, W)``); the model maps ``(M, *S)`` to logits
-``(M, classes)`` and must not mix samples (:func:`nets.measure_inputs.check_model`).
+``(M, classes)`` and must not mix samples (:func:`nets.model_checks.check_model`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,8 @@ from typing import Callable, Literal
 
 import torch
 
-from nets.measure_inputs import (
-    check_chunk_size,
-    check_finite_nonempty,
-    check_floating,
-    check_model,
-    chunks,
-    model_logits,
-    wide_dtype,
-)
+from nets.measure_inputs import check_chunk_size, check_finite_nonempty, check_floating, chunks, wide_dtype
+from nets.model_checks import check_model, model_logits
 from nets.pairwise import class_centered
 
 __all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "auto_method", "jacobian_spectral_norm",
@@ -120,7 +113,7 @@ def jacobian_spectral_norm(
         ``"jacrev"``: the dense per-sample Jacobians ``(C, D)`` from one
             ``torch.func.jacrev`` of the batch-summed logits (``C``
             vector-Jacobian products for the whole chunk; valid because samples
-            do not interact, which :func:`nets.measure_inputs.check_model`
+            do not interact, which :func:`nets.model_checks.check_model`
             enforces), then ``sigma_max = sqrt(lambda_max(J J^T))`` from the
             ``C x C`` Gram matrix in float64. Exact up to round-off.
         ``"power"``: batched power iteration on ``J^T J`` with jvp/vjp, stopped
@@ -141,7 +134,7 @@ def jacobian_spectral_norm(
     The model must not mix samples: one with batch normalization in training mode
     (or active dropout), or whose logits a probe on two samples finds random or
     batch-dependent, is refused with a ``ValueError``
-    (:func:`nets.measure_inputs.check_model`); so are NaN or inf logits, a Jacobian with
+    (:func:`nets.model_checks.check_model`); so are NaN or inf logits, a Jacobian with
     NaN or inf entries (finite logits, undefined gradients: ``sqrt(x**2)`` at 0) and a
     model that refuses the input shape. x: ``(N, *S)``, for images
     ``(N, *C, H, W)``. ``chunk_size`` samples go through the model at once (jacrev splits a chunk

@@ -76,7 +76,7 @@ MODELS = textwrap.dedent('''
                                             "allocate memory: you tried to allocate 9663676416 bytes."))
 
     def cuda_oom():
-        from nets.measure_inputs import OutOfMemoryError
+        from nets.model_checks import OutOfMemoryError
         return RunsOutOfMemory(OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"))
 ''')
 

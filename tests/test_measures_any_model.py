@@ -10,7 +10,7 @@ from captum.attr import IntegratedGradients
 from torch import nn
 
 from nets.groups import R4, T3
-from nets.measure_inputs import check_samplewise
+from nets.model_checks import check_samplewise
 from nets.metrics import (
     class_common_logit_share,
     distribution_invariance,

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from nets.measure_inputs import on_meta_device, parameter_dtype, raised
+from nets.model_checks import on_meta_device, parameter_dtype, raised
 from nets.stacked import StackedMLP
 from nets.train.batches import OrbitData
 from nets.train.config import TrainConfig, stream_seed
