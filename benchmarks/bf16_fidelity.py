@@ -111,8 +111,9 @@ def seeds_of(table1: dict) -> list[int]:
 def compare_paired(fp32: dict, bf16: dict) -> dict:
     """Every Table 1 number of ``bf16`` against ``fp32``, paired by seed (module docstring):
     per number the mean per-seed difference bf16 - fp32 with its 95% paired t interval, the
-    two-sided p-value, the Benjamini-Hochberg q-value over all tested numbers, and the fp32
-    seed std. Raises ``ValueError`` unless both files trained the same two or more seeds."""
+    two-sided p-value (0 for a non-zero difference the same on every seed, 1 for none), the
+    Benjamini-Hochberg q-value over all tested numbers, and the fp32 seed std. Raises
+    ``ValueError`` unless both files trained the same two or more seeds and the same methods."""
     seeds = seeds_of(fp32)
     if len(seeds) < 2 or seeds_of(bf16) != seeds:
         raise ValueError(f"paired comparison needs the same two or more seeds in both files; fp32 {seeds}, "
@@ -123,6 +124,9 @@ def compare_paired(fp32: dict, bf16: dict) -> dict:
         if g in pending:
             continue
         nu32, nu16 = gv["methods"]["IR"]["nu"], bf16["groups"][g]["methods"]["IR"]["nu"]
+        if set(gv["methods"]) != set(bf16["groups"][g]["methods"]):
+            raise ValueError(f"{g}: the fp32 file has the methods {sorted(gv['methods'])}, the bf16 file "
+                             f"{sorted(bf16['groups'][g]['methods'])}")
         for m, mv in gv["methods"].items():
             runs32 = sorted(mv["runs"], key=lambda r: r["seed"])
             runs16 = sorted(bf16["groups"][g]["methods"][m]["runs"], key=lambda r: r["seed"])
@@ -132,20 +136,26 @@ def compare_paired(fp32: dict, bf16: dict) -> dict:
                 row = {"group": g, "method": m, "measure": meas, "fp32": float(b.mean()), "bf16": float(a.mean()),
                        "diff": float((a - b).mean()), "fp32_seed_std": float(b.std(ddof=1)),
                        "bf16_seed_std": float(a.std(ddof=1))}
-                if m == "IR" and nu32 != nu16:
-                    row["note"] = f"IR at nu {nu32:g} (fp32) and {nu16:g} (bf16): different models"
+                notes = [f"IR at nu {nu32:g} (fp32) and {nu16:g} (bf16): different models"] \
+                    if m == "IR" and nu32 != nu16 else []
                 if max(np.abs(a).max(), np.abs(b).max()) < ROUND_OFF:
-                    row.update(tested=False, moved=False, note="round-off in both (below 1e-6)")
+                    notes.append("round-off in both (below 1e-6)")
+                    row.update(tested=False, moved=False)
                 else:
                     test = paired_t(a, b)
-                    iv = test.interval
-                    row.update(tested=True, low=iv.low, high=iv.high, p_value=test.p_value,
+                    iv, p_value = test.interval, test.p_value
+                    if np.isnan(p_value):  # the same difference on every seed: no spread to test against
+                        p_value = 1.0 if iv.estimate == 0 else 0.0
+                        notes.append("the same difference on every seed")
+                    row.update(tested=True, low=iv.low, high=iv.high, p_value=p_value,
                                moved=bool(iv.defined and (iv.low > 0 or iv.high < 0)))
+                if notes:
+                    row["note"] = "; ".join(notes)
                 rows.append(row)
         rows.append({"group": g, "method": "IR", "measure": "nu", "fp32": nu32, "bf16": nu16,
                      "diff": None if nu32 is None or nu16 is None else nu16 - nu32, "tested": False,
                      "moved": nu32 != nu16})
-    tested = [r for r in rows if r.get("tested") and not np.isnan(r["p_value"])]
+    tested = [r for r in rows if r.get("tested")]
     for r, q in zip(tested, false_discovery_control([r["p_value"] for r in tested]) if tested else []):
         r["q_value"] = float(q)
     name = lambda r: f"{r['group']} {r['method']} {r['measure']}"  # noqa: E731
@@ -153,7 +163,9 @@ def compare_paired(fp32: dict, bf16: dict) -> dict:
             "moved_fdr": [name(r) for r in rows if r.get("q_value", 1.0) < 0.05],
             "groups_compared": [g for g in fp32["groups"] if g not in pending], "groups_pending": pending,
             "n_numbers": sum(1 for r in rows if r["measure"] != "nu"),
-            "n_tested": sum(1 for r in rows if r.get("tested")), "n_moved": sum(1 for r in rows if r["moved"])}
+            "n_tested": sum(1 for r in rows if r.get("tested")),
+            "n_moved": sum(1 for r in rows if r["moved"] and r["measure"] != "nu"),
+            "nu_differs": [r["group"] for r in rows if r["measure"] == "nu" and r["moved"]]}
 
 
 def _source(path: Path, t: dict) -> dict:
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                                        and seeds_of(fp32) == seeds_of(bf16))
     if paired:
         try:
-            out.update(rule_text=_paragraph("Paired by seed."), **compare_paired(fp32, bf16))
+            out.update(paired_rule=_paragraph("Paired by seed."), **compare_paired(fp32, bf16))
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -193,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             iv = f"[{g4(r['low'])}, {g4(r['high'])}] q {g4(r.get('q_value'))}" if r.get("tested") else r.get("note", "")
             print(f"{r['group']} {r['method']:<3} {r['measure']:<8} fp32 {g4(r['fp32']):>10} bf16 {g4(r['bf16']):>10} "
                   f"diff {g4(r['diff']):>10} {iv} {'MOVED' if r['moved'] else ''}")
-        print(f"{out['n_moved']} of {out['n_tested']} tested numbers (+ nu) moved (95% paired t interval excludes 0); "
-              f"q < 0.05: {', '.join(out['moved_fdr']) or 'none'}; wrote {args.out}")
+        print(f"{out['n_moved']} of {out['n_tested']} tested numbers moved (95% paired t interval excludes 0); "
+              f"q < 0.05: {', '.join(out['moved_fdr']) or 'none'}; IR's nu differs in: "
+              f"{', '.join(out['nu_differs']) or 'none'}; wrote {args.out}")
     else:
         ref = read_json(args.spread)
         out.update(spread_rule=_paragraph("The spread."), spread_source=_source(args.spread, ref),

@@ -215,7 +215,7 @@ def class_breakdown(model: Union[nn.Module, Callable[[torch.Tensor], torch.Tenso
     """Orbit accuracy per class of ``model`` on images ``x (N, *C, H, W)`` with labels ``y (N,)``
     under ``group`` (module docstring), over the model's logit width; ``class_names`` (label order)
     name the classes in tables. Raises the measures'
-    one-line ``ValueError``s (:mod:`nets.measure_inputs`)."""
+    one-line ``ValueError``s (:mod:`nets.measure_inputs`, :mod:`nets.model_checks`)."""
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
     predictions = orbit_terms(model, x, y, group, chunk_size=chunk_size, terms=("predictions",))["predictions"]

@@ -1,14 +1,15 @@
 """Audit the paper profile's committed R4 models with ``nets.audit``: seed 0 of WT, DA and IR (the
 logit form at Table 1's chosen nu), on the first ``--n`` test images of Transforming-MNIST.
 
-Writes ``results/paper/audit_r4.json`` (each model's ``AuditResult.to_dict()`` and the provenance)
+Writes ``build/audit/audit_r4.json`` (git-ignored; ``--out results/paper/audit_r4.json`` for the
+committed one: each model's ``AuditResult.to_dict()`` and the provenance)
 and prints each model's table (measures and per-layer profile, 95% bootstrap intervals over samples;
 the trained model is fixed). The checkpoints live in the repository's history:
 
     python -m nets checkpoints restore --profile paper
-    python scripts/audit_paper_models.py [--n 1000] [--out results/paper/audit_r4.json]  # default build/audit/
+    python scripts/audit_paper_models.py [--n 1000] [--out results/paper/audit_r4.json]
 
-With ``--compare`` it writes ``results/paper/compare_r4.json`` instead: WT and IR each against DA
+With ``--compare`` it writes ``build/audit/compare_r4.json`` (or ``--out``) instead: WT and IR each against DA
 on the same images (:func:`nets.audit_compare.compare_samples`, paired bootstrap intervals over
 the samples), and prints the two tables:
 

@@ -98,3 +98,25 @@ def test_a_different_nu_is_reported_and_marks_irs_rows():
     out = compare_paired(_table(), _table(nu=30.0))
     assert "r4 IR nu" in out["moved"]
     assert all("different models" in r["note"] for r in out["rows"] if r["method"] == "IR" and r["measure"] != "nu")
+
+
+def test_q_values_are_benjamini_hochberg_over_every_tested_number_and_a_constant_shift_counts():
+    fp32, bf16 = _table(), _table()
+    for i, r in enumerate(bf16["groups"]["r4"]["methods"]["DA"]["runs"]):
+        r["accuracy"] += 0.05  # the same shift on every seed: no spread, p taken as 0
+        r["SI"] += 0.01 * (i - 1.5) + 0.002  # a small, noisy shift
+    for i, r in enumerate(bf16["groups"]["r4"]["methods"]["IR"]["runs"]):
+        r["DI"] += 0.02 + 0.01 * (-1) ** i
+    out = compare_paired(fp32, bf16)
+    tested = [r for r in out["rows"] if r.get("tested")]
+    assert len(tested) == out["n_tested"] == 10  # WT's LI and DI are round-off
+    q = stats.false_discovery_control([r["p_value"] for r in tested])
+    assert [r["q_value"] for r in tested] == pytest.approx(list(q))
+    assert "r4 DA accuracy" in out["moved_fdr"] and "r4 DA SI" not in out["moved_fdr"]
+
+
+def test_files_with_other_methods_are_refused():
+    bf16 = _table()
+    del bf16["groups"]["r4"]["methods"]["WT"]
+    with pytest.raises(ValueError, match="methods"):
+        compare_paired(_table(), bf16)
