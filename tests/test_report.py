@@ -12,7 +12,7 @@ import numpy as np
 
 from nets.report import PAPER_TABLE1, PAPER_TABLE1_STD, completeness, render_report, write_report
 from nets.stats import seeds_to_decide, t_interval
-from nets.verdicts import Thresholds, form_missed_target, missed_target, verdicts
+from nets.verdicts import Thresholds, form_missed_target, missed_target, missed_target_note, selection_ties, verdicts
 
 GROUPS = ("r4", "t3")
 ORDER = {"r4": 4, "t3": 3}
@@ -341,6 +341,25 @@ def test_missed_target_is_only_an_explicit_false():
     assert not missed_target(_selection(reached=True))
     assert not missed_target(None) and not missed_target({})
     assert not missed_target({"grid": [1.0], "chosen": 1.0})  # records older than the field
+
+
+def _fallback(chosen_si, other_si):
+    return {"grid": [3.0, 30.0], "si_per_seed": [other_si, chosen_si], "chosen": 30.0, "target": 0.95,
+            "reached_target": False}
+
+
+def test_a_fallback_nu_within_the_seeds_noise_of_another_is_named_as_a_tie():
+    sel = _fallback([0.880, 0.870, 0.890, 0.885], [0.878, 0.881, 0.879, 0.880])
+    assert selection_ties(sel) == [3.0]
+    assert "not told apart from nu = 3: the choice rests on seed noise" in missed_target_note("T3", sel)
+
+
+def test_a_fallback_nu_clearly_ahead_over_seeds_has_no_tie_and_the_old_note():
+    sel = _fallback([0.90, 0.91, 0.92, 0.905], [0.80, 0.81, 0.79, 0.80])
+    assert selection_ties(sel) == []
+    old = {k: v for k, v in sel.items() if k != "si_per_seed"}  # a record written before the field
+    assert selection_ties(old) == [] and missed_target_note("T3", sel) == missed_target_note("T3", old)
+    assert missed_target_note("T3", old).endswith("the largest-SI nu = 30.0 was used.")
 
 
 def test_form_missed_target_reads_the_models_own_form_and_never_flags_da():

@@ -410,6 +410,15 @@ def test_tune_nu_reports_every_grid_value_and_applies_the_rule(splits):
     assert sel.to_dict()["target"] == 0.95 and sel.to_dict()["search"] == "full"
 
 
+def test_tune_nu_records_each_seeds_si_whose_mean_is_the_si(splits):
+    base = small("IR", epochs=1)
+    sel, _ = tune_nu(base, [1.0, 0.0], [0, 1], splits, n_si_samples=4, device="cpu", progress=False,
+                     n_steps=4, search="full")
+    assert [len(v) for v in sel.si_per_seed] == [2, 2]
+    assert sel.si == [float(np.mean(v)) for v in sel.si_per_seed]
+    assert sel.to_dict()["si_per_seed"] == sel.si_per_seed
+
+
 def test_ascending_nu_search_stops_at_the_first_nu_reaching_the_target(splits):
     base = small("IR", epochs=1)
     full, _ = tune_nu(base, [3.0, 0.0, 1.0], [0], splits, n_si_samples=4, device="cpu", progress=False,
@@ -419,6 +428,7 @@ def test_ascending_nu_search_stops_at_the_first_nu_reaching_the_target(splits):
                         progress=False, n_steps=4, search="ascending")
     assert sel.search == "ascending" and sel.trained == [0.0] and list(runs) == [0.0]
     assert sel.si == [None, full.si[1], None] and sel.chosen == 0.0
+    assert sel.si_per_seed == [None, [full.si[1]], None]
 
 
 def test_ascending_nu_search_picks_the_same_nu_as_the_full_grid(splits):

@@ -3,7 +3,7 @@ validation saliency invariance reaches the target."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -34,7 +34,9 @@ class NuSelection:
     validation saliency invariance ``si`` and the mean best validation accuracy
     ``accuracy`` over seeds (``None`` for a value the ascending search never
     trained because a smaller one had reached the target), the chosen ``nu``
-    (``None`` if no value reached ``target``), the target and the ``search`` used."""
+    (``None`` if no value reached ``target``), the target and the ``search`` used;
+    ``si_per_seed``: per grid value the seeds' SI (seed order; ``None`` where not trained),
+    from which a report tells whether the choice rests on more than seed noise."""
 
     grid: list[float]
     si: list[float | None]
@@ -42,6 +44,7 @@ class NuSelection:
     chosen: float | None
     target: float
     search: str = "full"
+    si_per_seed: list[list[float] | None] = field(default_factory=list)
 
     @property
     def trained(self) -> list[float]:
@@ -50,7 +53,8 @@ class NuSelection:
 
     def to_dict(self) -> dict:
         return {"grid": list(self.grid), "si": list(self.si), "accuracy": list(self.accuracy),
-                "chosen": self.chosen, "target": self.target, "search": self.search}
+                "chosen": self.chosen, "target": self.target, "search": self.search,
+                "si_per_seed": [None if v is None else list(v) for v in self.si_per_seed]}
 
 
 def select_nu(grid: Sequence[float], si_values: Sequence[float | None], target: float = 0.95) -> float | None:
@@ -125,10 +129,10 @@ def tune_nu(
     def images_for(model: torch.nn.Module) -> torch.Tensor:  # x in the dtype and layout the model trained on
         return x.to(model_dtype(model, base.key())).reshape(n, *input_shape_of(model, tuple(x.shape[1:])))
 
-    def measure(runs: list[TrainedRun]) -> tuple[float, float]:
-        si = float(np.mean([float(metrics.saliency_invariance(r.model, images_for(r.model), y, group, **si_kwargs))
-                            for r in runs]))
-        return si, float(np.mean([r.best_val_accuracy for r in runs]))
+    def measure(runs: list[TrainedRun]) -> tuple[float, float, list[float]]:
+        per_seed = [float(metrics.saliency_invariance(r.model, images_for(r.model), y, group, **si_kwargs))
+                    for r in runs]
+        return float(np.mean(per_seed)), float(np.mean([r.best_val_accuracy for r in runs])), per_seed
 
     k = len(seeds)
     by_nu: dict[float, list[TrainedRun]] = {}
@@ -149,5 +153,6 @@ def tune_nu(
     si = [scores[v][0] if v in scores else None for v in grid]
     acc = [scores[v][1] if v in scores else None for v in grid]
     sel = NuSelection(grid=grid, si=si, accuracy=acc, chosen=select_nu(grid, si, si_target),
-                      target=float(si_target), search=str(search))
+                      target=float(si_target), search=str(search),
+                      si_per_seed=[scores[v][2] if v in scores else None for v in grid])
     return sel, by_nu
