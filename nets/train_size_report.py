@@ -14,7 +14,7 @@ from nets.markdown import figure_lines, markdown_table
 from nets.plots_train_size import seed_values, wt_minus_da
 from nets.stats import Interval, decide
 
-__all__ = ["train_size_section", "train_size_rows", "wt_minus_da"]
+__all__ = ["train_size_section", "train_size_rows"]
 
 METHODS = ("WT", "DA", "IR")
 

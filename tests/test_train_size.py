@@ -13,7 +13,8 @@ from scipy import stats
 
 from nets.experiments import train_size as ts
 from nets.experiments.profiles import get_profile
-from nets.train_size_report import train_size_rows, train_size_section, wt_minus_da
+from nets.plots_train_size import wt_minus_da
+from nets.train_size_report import train_size_rows, train_size_section
 
 PAPER, SMOKE = get_profile("paper"), get_profile("smoke")
 

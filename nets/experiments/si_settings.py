@@ -20,7 +20,7 @@ writes ``cnn_si_settings.json``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -96,8 +96,9 @@ def summarize(per_seed: Mapping[str, Sequence[float]], thresholds: Thresholds = 
 class Table1Source:
     """Where Table 1's models come from: the ``profile`` they were trained with, Table 1's results
     per group (``{"methods": {"WT": ..., "DA": ..., "IR": ...}}``), the model's name and factory
-    (:func:`nets.train.train_runs`'s ``model_fn``; ``None``: the paper's MLP), the file read and
-    the precision the models were trained at (:func:`nets.experiments.common.trained_precision`)."""
+    (:func:`nets.train.train_runs`'s ``model_fn``; ``None``: the paper's MLP), the file read,
+    the precision the models were trained at (:func:`nets.experiments.common.trained_precision`)
+    and the file's ``meta`` (its provenance and profile)."""
 
     profile: Profile
     groups: dict[str, Any]
@@ -105,6 +106,7 @@ class Table1Source:
     model_fn: Callable | None
     file: str
     precision: str = "fp32"
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def table1_source(profile: Profile, results_root=None, model: str = "mlp",
@@ -118,7 +120,7 @@ def table1_source(profile: Profile, results_root=None, model: str = "mlp",
         plan = cnn_plan(profile, results_root)
         t1 = plan.sources["cnn.json"]["table1"]["groups"]
         return Table1Source(plan.profile, {g: t1[g] for g in plan.profile.groups}, plan.model_name, plan.model_fn,
-                            "cnn.json", trained_precision(plan.sources))
+                            "cnn.json", trained_precision(plan.sources), plan.sources["cnn.json"].get("meta") or {})
     if model != "mlp":
         raise ValueError(f"unknown model {model!r}; known: {', '.join(OUTPUTS)}")
     path = result_path(profile, "table1", results_root)
@@ -131,7 +133,7 @@ def table1_source(profile: Profile, results_root=None, model: str = "mlp",
         raise ResultsFileError(f"{path} has no results for {', '.join(missing)}; run `python -m nets table1 "
                                f"--profile {profile.name} --groups {' '.join(missing)}` first")
     return Table1Source(profile, {g: t1["groups"][g] for g in profile.groups}, "mlp", None, "table1.json",
-                        trained_precision({"table1.json": t1}))
+                        trained_precision({"table1.json": t1}), t1.get("meta") or {})
 
 
 def run_si_settings(profile: Profile, results_root=None, *, device: str = "auto",

@@ -39,7 +39,7 @@ from nets.experiments.common import (SettingsMismatch, checkpoint_dir, finish, m
 from nets.experiments.profiles import Profile
 from nets.experiments.si_settings import Table1Source, table1_source
 from nets.experiments.table1 import evaluate, profile_splits, table1_configs
-from nets.results_io import ResultsFileError, read_json
+from nets.results_io import ResultsFileError
 from nets.train import resolve_device, train_runs
 
 __all__ = ["run_train_size", "train_sizes", "check_sizes", "batch_size_for", "table1_for", "OUTPUT", "FRACTIONS",
@@ -157,7 +157,7 @@ def table1_for(profile: Profile, results_root=None) -> Table1Source:
     source = table1_source(profile, results_root, command="train-size",
                            why="train-size takes its full-size point and IR's nu from it")
     path = result_path(profile, "table1", results_root)
-    diff = profile_differences(read_json(path).get("meta") or {}, profile, source.precision)
+    diff = profile_differences(source.meta, profile, source.precision)
     if diff:
         raise ResultsFileError(f"{path} was computed with other settings ({', '.join(diff[:3])}) than this "
                                f"train-size run; give the same ones, or write Table 1 with them first "
