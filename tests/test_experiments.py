@@ -482,6 +482,12 @@ def _check_smoke_results(tmp_path):
         # centering is a projection of the logits: it never raises sigma_max
         assert model["sigma_max_centered"]["mean"] <= model["sigma_max"]["mean"] * (1 + 1e-5)
         assert 0.0 <= model["common_logit_share"]["mean"] <= 1.0
+    # the rounded arrays hold their decimals, not the 17 digits of a float32 rounded in float32
+    saliency = json.loads((out / "saliency.json").read_text())["groups"]["r4"]
+    maps, images = np.asarray(saliency["methods"]["DA"]["maps"]), np.asarray(saliency["images"])
+    coords = np.asarray(json.loads((out / "tsne.json").read_text())["groups"]["r4"]["methods"]["DA"]["coords"])
+    assert np.array_equal(maps, np.round(maps, 3)) and np.array_equal(coords, np.round(coords, 3))
+    assert np.array_equal(images, np.round(images, 2))
     for stem in ("table1", "drift", "spectral", "tsne", "saliency_r4", "saliency_t3"):
         assert (out / "figures" / f"{stem}.png").exists() and (out / "figures" / f"{stem}.pdf").exists()
     report = (out / "REPORT.md").read_text()

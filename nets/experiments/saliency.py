@@ -22,6 +22,7 @@ from nets.experiments.table1 import chosen_nus, profile_splits, table1_models
 from nets.experiments.tsne import element_labels
 from nets.groups import Group, get_group
 from nets.metrics import cosine_similarity, saliency_map
+from nets.results_io import rounded
 from nets.train import resolve_device
 
 __all__ = ["run_saliency", "pick_samples", "realigned_maps"]
@@ -70,11 +71,11 @@ def run_saliency(profile: Profile, results_root=None, *, device: str = "auto", p
             methods[m] = {
                 "seed": run.seed,
                 "nu": nus[g] if m == "IR" else None,
-                "maps": np.round(maps.cpu().numpy(), 3),
+                "maps": rounded(maps, 3),
                 "similarity": cosine_similarity(maps.flatten(-2), maps[:1].expand_as(maps).flatten(-2)).cpu(),
                 "predicted": pred.cpu(),
             }
-        groups[g] = {"sample_index": idx, "labels": y.cpu(), "images": np.round(x.cpu().numpy(), 2),
+        groups[g] = {"sample_index": idx, "labels": y.cpu(), "images": rounded(x, 2),
                      "element_labels": element_labels(group, x.shape[-1]), "methods": methods}
     results = {
         "protocol": {

@@ -28,6 +28,7 @@ from nets.experiments.common import checkpoint_dir, finish, mean_std
 from nets.experiments.profiles import Profile
 from nets.experiments.table1 import chosen_nus, profile_splits, table1_models
 from nets.groups import CyclicTranslations, Group, Mirror, Rotations, Translations2D, get_group
+from nets.results_io import rounded
 from nets.train import resolve_device
 
 __all__ = ["run_tsne", "orbit_class_distance_ratio", "element_labels"]
@@ -112,7 +113,7 @@ def run_tsne(profile: Profile, results_root=None, *, device: str = "auto", progr
             methods[m] = {
                 "seed": rs[0].seed,
                 "nu": nus[g] if m == "IR" else None,
-                "coords": np.round(coords, 3),
+                "coords": rounded(coords, 3),
                 "ratio": mean_std(ratios),
                 "ratio_per_seed": ratios,
             }

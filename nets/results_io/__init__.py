@@ -10,7 +10,9 @@ it runs no subprocess (git is asked only when a results file's metadata is writt
 - :mod:`nets.results_io.files`: results paths, JSON (:func:`write_json`, :func:`read_json`),
   :func:`read_results` and :func:`load_torch_file`, which move a damaged file aside;
 - :mod:`nets.results_io.provenance`: versions, CPU, git commit, command line, ``meta`` blocks;
-- :mod:`nets.results_io.paper`: the paper's Table 1.
+- :mod:`nets.results_io.paper`: the paper's Table 1;
+- :mod:`nets.results_io.slim` and :mod:`nets.results_io.reround` (command-line tools, not
+  imported here): make committed results files smaller without changing a number.
 """
 
 from nets.results_io.atomic import (  # noqa: F401
@@ -34,6 +36,7 @@ from nets.results_io.files import (  # noqa: F401
     checkpoint_dir,
     checkpoints_in,
     dumps,
+    rounded,
     figure_dir,
     group_sections,
     load_results,

@@ -20,6 +20,8 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from nets.results_io.atomic import atomic_write
 from nets.results_io.paper import PAPER_DATASET
 
@@ -36,6 +38,7 @@ __all__ = [
     "figure_dir",
     "result_path",
     "to_jsonable",
+    "rounded",
     "dumps",
     "write_json",
     "read_json",
@@ -138,6 +141,16 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     return obj
+
+
+def rounded(values: Any, places: int) -> np.ndarray:
+    """``values`` (an array, a tensor or nested lists) rounded to ``places`` decimals in float64,
+    so that a results file holds exactly those digits. Rounding a float32 array keeps it float32,
+    and :func:`to_jsonable` writes a float32 value with the 17 digits of its float64 form
+    (0.123 as 0.12300000339746475): three times the text for the same numbers."""
+    if hasattr(values, "detach") and hasattr(values, "cpu"):  # torch tensor
+        values = values.detach().cpu().numpy()
+    return np.round(np.asarray(values, dtype=np.float64), places)
 
 
 def dumps(obj: Any, indent: int = 1, _level: int = 0) -> str:
