@@ -8,8 +8,10 @@ sample stay together in every resample, as the paper's claims compare two models
 data): the difference ``B - A`` for the bounded measures (accuracy, SI) and the ratio of means
 ``B / A`` for the scales and errors (LI, DI, sigma_max, logit_scale, sigma_per_scale, each a ratio
 of means itself for sigma_per_scale). The direction says where the interval lies: ``B < A`` or
-``B > A`` when it excludes no effect (0 for a difference, 1 for a ratio), else ``undecided``; a
-ratio whose A is exactly 0 (an exactly invariant model's LI) is ``undefined``.
+``B > A`` when it excludes no effect (0 for a difference, 1 for a ratio), ``B = A`` when the
+estimate and both ends are exactly no effect (every resample gave it: the models agree on every
+sample, as a model compared with itself does), else ``undecided``; a ratio whose A is exactly 0
+(an exactly invariant model's LI) is ``undefined``.
 
 The intervals are over the test samples only: both trained models are fixed, so they say nothing
 about another training seed (for that, the experiments' paired tests over seeds, docs/statistics.md).
@@ -61,8 +63,8 @@ def _ratio_of_ratios(num_a: np.ndarray, den_a: np.ndarray, num_b: np.ndarray, de
 
 
 def direction(kind: EffectKind, effect: Estimate) -> str:
-    """``"B < A"``, ``"B > A"`` (the interval excludes no effect), ``"undecided"``, or ``"undefined"``
-    (no finite point or interval)."""
+    """``"B < A"``, ``"B > A"`` (the interval excludes no effect), ``"B = A"`` (the estimate and
+    both ends are exactly no effect), ``"undecided"``, or ``"undefined"`` (no finite point or interval)."""
     none = 0.0 if kind == "difference" else 1.0
     if not all(math.isfinite(v) for v in (effect.value, effect.low, effect.high)):
         return "undefined"
@@ -70,6 +72,8 @@ def direction(kind: EffectKind, effect: Estimate) -> str:
         return "B < A"
     if effect.low > none:
         return "B > A"
+    if effect.value == effect.low == effect.high == none:
+        return "B = A"
     return "undecided"
 
 

@@ -55,13 +55,12 @@ def test_every_measure_is_compared_as_a_difference_or_a_ratio(data):
     assert {e.kind for k, e in c.effects.items() if k in ("accuracy", "SI")} == {"difference"}
 
 
-def test_a_model_against_itself_has_no_effect_and_a_degenerate_interval(data):
+def test_a_model_against_itself_has_exactly_no_effect_and_reads_b_equals_a(data):
     c = compare(mlp(), mlp(), *data, R4, **SIZES)
     for e in c.effects.values():
         none = 0.0 if e.kind == "difference" else 1.0
-        assert e.effect.value == pytest.approx(none, abs=1e-12)
-        assert e.effect.low == pytest.approx(none, abs=1e-12) and e.effect.high == pytest.approx(none, abs=1e-12)
-        assert e.direction == "undecided"
+        assert (e.effect.value, e.effect.low, e.effect.high) == (none, none, none)
+        assert e.direction == "B = A"
 
 
 def test_scaled_logits_give_the_exact_ratios(data):
@@ -98,6 +97,8 @@ def test_a_ratio_against_an_exactly_invariant_model_is_undefined(data):
 def test_the_direction_reads_where_the_interval_lies():
     assert direction("ratio", Estimate(0.5, 0.4, 0.6)) == "B < A"
     assert direction("ratio", Estimate(1.2, 0.9, 1.5)) == "undecided"
+    assert direction("ratio", Estimate(1.0, 1.0, 1.0)) == "B = A"
+    assert direction("ratio", Estimate(1.0, 1.0, 1.0 + 1e-12)) == "undecided"  # not every resample agreed
     assert direction("difference", Estimate(0.2, 0.1, 0.3)) == "B > A"
     assert direction("difference", Estimate(math.nan, math.nan, math.nan)) == "undefined"
 
