@@ -57,6 +57,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     "nets.auditing": ("audit", "AuditResult"),
     "nets.class_accuracy": ("class_breakdown", "ClassBreakdown", "orbit_confusion"),
     "nets.audit_compare": ("compare", "Comparison"),
+    "nets.weights_file": ("checkpoint_model",),
     "nets.data": (
         "Split",
         "Splits",

@@ -8,7 +8,8 @@
 
 ``FACTORY()`` (called with no arguments) builds the model; ``--weights`` loads a state dict
 saved with ``torch.save(model.state_dict(), FILE)`` (or one of this project's checkpoints,
-whose ``"best_state"`` is used) with ``torch.load(..., weights_only=True)``. The model is put
+whose ``"best_state"`` is used) with ``torch.load(..., weights_only=True)``; a WT run's checkpoint is
+measured pooled over its group as it was trained (:func:`nets.weights_file.checkpoint_model`). The model is put
 in eval mode (the output says so), so batch normalization uses its running statistics. The
 first ``--n`` test images (36 x 36, normalized) reach the model as ``(N, 1, 36, 36)`` by
 default; ``--channels 0`` gives ``(N, 36, 36)``, ``--channels 3`` repeats the image on three
@@ -39,10 +40,12 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from nets.weights_file import checkpoint_model
 from nets.image_file import LabelledImages, load_labelled
 from nets.model_checks import is_out_of_memory, parameter_dtype
-from nets.model_spec import load_factory, load_weights, one_line
+from nets.model_spec import load_factory, one_line
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file, write_bytes
+from nets.train import GroupPooled
 from nets.train.config import check_device, set_threads
 
 __all__ = ["AuditError", "add_parser", "build_parser", "main", "audit_images"]
@@ -108,18 +111,31 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline-weights", default=None, metavar="FILE.pt", help="state dict of the --baseline model")
 
 
+def _pooling(model: nn.Module) -> dict | None:
+    """The group pooling a WT model measures (``{"group", "pooling"}``), else ``None``."""
+    return {"group": model.group.name, "pooling": model.pooling} if isinstance(model, GroupPooled) else None
+
+
 def _label(spec: str, weights: str | None) -> str:
     """How a compared model is named: its factory, and its weights file's name when one is loaded."""
     return spec if not weights else f"{spec} ({Path(weights).name})"
 
 
-def _ready(spec: str, weights: str | None, device: torch.device, asked: str, flag: str = "--model") -> nn.Module:
-    """The model of ``spec`` with ``weights`` loaded, on ``device``, in eval mode."""
+def _ready(spec: str, weights: str | None, device: torch.device, asked: str,
+           flag: str = "--model") -> tuple[nn.Module, str | None]:
+    """The model of ``spec`` with ``weights`` loaded (a WT run's checkpoint: pooled as it was
+    trained, :func:`nets.weights_file.checkpoint_model`), on ``device``, in eval mode, and a
+    note to print when it holds no weights file's or is pooled (else ``None``)."""
     model = load_factory(spec, flag)
-    if weights:
-        load_weights(model, weights)
+    if not weights:
+        note = (f"{flag} has no weights file: the factory's own weights (untrained unless it loads some; "
+                f"new at every call unless it seeds them)")
+    else:
+        built, model = model, checkpoint_model(model, weights)
+        note = (f"{flag} weights: a WT run's checkpoint, measured pooled over {model.group.name} "
+                f"({model.pooling}) as it was trained" if model is not built else None)
     try:
-        return model.to(device).eval()
+        return model.to(device).eval(), note
     except (RuntimeError, AssertionError) as e:  # e.g. out of device memory
         raise AuditError(f"cannot move the model to --device {asked}: {one_line(e)}") from e
 
@@ -164,9 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise AuditError(str(e)) from None
         if args.images and args.channels is not None:
             raise AuditError("--channels shapes --dataset images; --images are used as stored in the file")
-        model = _ready(args.model, args.weights, device, args.device)
-        baseline = (_ready(args.baseline, args.baseline_weights, device, args.device, "--baseline")
-                    if args.baseline else None)
+        model, note = _ready(args.model, args.weights, device, args.device)
+        notes, baseline = [note], None
+        if args.baseline:
+            baseline, note = _ready(args.baseline, args.baseline_weights, device, args.device, "--baseline")
+            notes.append(note)
         if args.images:
             dtype = parameter_dtype(model)
             x, y, class_names = load_labelled(args.images, args.n, dtype)
@@ -207,16 +225,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "channels": 1 if args.channels is None else args.channels}
     result.settings["chunk_size"] = args.chunk_size
     result.settings["source"] = {"model": args.model, "weights": args.weights, **data, "eval_mode": True,
-                                 "device": str(device)}
+                                 "device": str(device), "wt_pooling": _pooling(model)}
     result.settings["provenance"] = run_provenance(
         device=str(device), started=started,
         command=shlex.join(["python", "-m", "nets", "audit", *argv]) if argv is not None else None)
     table = result.to_markdown()
+    for note in filter(None, notes):
+        print(f"({note})")
     print("(model put in eval mode: batch normalization uses running statistics, dropout is off)")
     print(table)
     if comparison is not None:
         comparison.settings["source"] = {**result.settings["source"], "baseline": args.baseline,
-                                         "baseline_weights": args.baseline_weights}
+                                         "baseline_weights": args.baseline_weights,
+                                         "baseline_wt_pooling": _pooling(baseline)}
         comparison.settings["provenance"] = result.settings["provenance"]
         print(comparison.to_markdown())
     import matplotlib.pyplot as plt

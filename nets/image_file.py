@@ -29,7 +29,7 @@ import torch
 
 from nets.class_accuracy import check_class_names
 from nets.data import Split, Splits
-from nets.model_spec import one_line
+from nets.model_spec import load_refusal, one_line, quiet_torch_load
 
 __all__ = ["ImageFileError", "IMAGE_FILE_SUFFIXES", "SPLIT_NAMES", "CLASSES_KEY", "LabelledImages", "load_images",
            "load_labelled", "load_split_file"]
@@ -55,28 +55,29 @@ class ImageFileError(ValueError):
     """A file of images that cannot be used, with the reason in one line."""
 
 
-def _read(path: Path, flag: str = "--images") -> dict:
-    """The file's named arrays as tensors (keys as stored); ``flag`` names the option in errors."""
+def _read(path: Path, flag: str = "--images", keys: tuple[str, ...] = ("x", "y")) -> dict:
+    """The file's named arrays as tensors (keys as stored); ``flag`` names the option in errors,
+    ``keys`` the arrays the caller needs (the format errors show how to save them)."""
     if path.suffix not in IMAGE_FILE_SUFFIXES:
         raise ImageFileError(f"{flag} {path}: use a .pt / .pth or .npz file, not {path.suffix or 'no suffix'!r}")
     if not path.is_file():
         raise ImageFileError(f"{flag} {path} does not exist")
     if path.suffix in (".pt", ".pth"):
+        how = "save it as torch.save({" + ", ".join(f'"{k}": {k}' for k in keys) + "}, FILE) with tensors"
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = quiet_torch_load(path)
         except Exception as e:  # a pickled object weights_only refuses, or not a torch file at all
-            raise ImageFileError(f"{flag} {path}: cannot read it with torch.load(weights_only=True): {one_line(e)}; "
-                                 'save it as torch.save({"x": images, "y": labels}, FILE)') from None
+            raise ImageFileError(f"{flag} {path}: cannot read it with torch.load(weights_only=True): "
+                                 f"{load_refusal(e)}; {how}") from None
         if not isinstance(obj, dict):
-            raise ImageFileError(f"{flag} {path}: holds a {type(obj).__name__}, not a dict; "
-                                 'save it as torch.save({"x": images, "y": labels}, FILE)')
+            raise ImageFileError(f"{flag} {path}: holds a {type(obj).__name__}, not a dict; {how}")
         return obj
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: _from_npz(npz[k]) for k in npz.files}  # npz[k] reads the array: once each
     except (ValueError, OSError, zipfile.BadZipFile) as e:  # not an npz, or an object array (pickle refused)
-        raise ImageFileError(f"{flag} {path}: cannot read it as .npz without pickle: {e}; "
-                             "save it as numpy.savez(FILE, x=images, y=labels) with numeric arrays") from None
+        raise ImageFileError(f"{flag} {path}: cannot read it as .npz without pickle: {one_line(e)}; save it as "
+                             f"numpy.savez(FILE, {', '.join(f'{k}={k}' for k in keys)}) with numeric arrays") from None
 
 
 def _from_npz(a: np.ndarray) -> torch.Tensor | list:
@@ -163,7 +164,7 @@ def load_split_file(path: Path | str, dtype: torch.dtype = torch.float32) -> Spl
     Raises :class:`ImageFileError` for what :func:`load_labelled` refuses, and for splits whose images
     differ in shape per sample."""
     path = Path(path)
-    arrays = _read(path, "--data")
+    arrays = _read(path, "--data", tuple(f"{a}_{s}" for s in SPLIT_NAMES for a in "xy"))
     parts = {s: _checked(arrays, f"x_{s}", f"y_{s}", f"--data {path}") for s in SPLIT_NAMES}
     shapes = {s: tuple(x.shape[1:]) for s, (x, _) in parts.items()}
     if len(set(shapes.values())) > 1:

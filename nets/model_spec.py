@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import importlib
 import re
+import warnings
 
 import torch
 from torch import nn
 
-__all__ = ["ModelSpecError", "load_factory", "load_weights", "one_line", "spec_model_name"]
+__all__ = ["ModelSpecError", "load_factory", "load_weights", "load_state", "read_weights", "wt_config", "one_line",
+           "load_refusal", "quiet_torch_load", "spec_model_name"]
 
 
 class ModelSpecError(ValueError):
@@ -63,6 +65,32 @@ def one_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def load_refusal(e: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in one line: the object it would
+    have had to unpickle (a numpy array is ``numpy...._reconstruct``), a plain ``pickle.dump`` file,
+    or the error's type and first line; never torch's advice to load with ``weights_only=False``."""
+    text = _TERMINAL_CODES.sub("", str(e))
+    found = _UNSUPPORTED_GLOBAL.search(text)
+    if found:
+        what = found.group(1)
+        kind = "a numpy array" if what.startswith("numpy") else "a Python object"
+        return f"it holds {kind} ({what}), which weights_only=True does not unpickle"
+    if "Unsupported operand" in text:
+        return "it was written by pickle, not torch.save"
+    return f"{type(e).__name__}: {one_line(e)}"
+
+
+def quiet_torch_load(path) -> object:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` without torch's warning about the
+    pickle protocol of a file ``pickle`` wrote (its error follows, :func:`load_refusal`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 #: Prefix of the weights in a ``python -m nets cnn --model`` run's checkpoint (the model wrapped by
 #: :func:`nets.image_layout.image_layout`), which :func:`load_weights` takes off.
 WRAPPED = "inner."
@@ -84,18 +112,17 @@ def _without_prefix(state: dict, own: dict, prefix: str) -> dict:
     return state
 
 
-def load_weights(model: nn.Module, path: str) -> None:
-    """Load a state dict (or a project checkpoint's ``"best_state"``, without the :data:`WRAPPED`
-    prefix of a ``cnn --model`` run's; or the one state dict inside a training checkpoint such as
-    ``{"state_dict": ..., "epoch": ...}``, without the :data:`PARALLEL` prefix of a data-parallel
-    model's) with ``weights_only=True``; a file that does not match the model names the first mismatch."""
+def read_weights(path: str) -> tuple[object, dict]:
+    """What a weights file holds, loaded with ``weights_only=True``, and the state dict in it: the
+    file itself, a project checkpoint's ``"best_state"``, or the one state dict inside a training
+    checkpoint such as ``{"state_dict": ..., "epoch": ...}``. ``ModelSpecError`` (one line) for a
+    file that is missing, cannot be loaded so, or holds no state dict or several."""
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = quiet_torch_load(path)
     except FileNotFoundError as e:
         raise ModelSpecError(f"weights file {path} does not exist") from e
     except Exception as e:  # noqa: BLE001 - unpickling refusals, corrupt archives
-        raise ModelSpecError(f"cannot load weights {path} with weights_only=True: "
-                             f"{type(e).__name__}: {one_line(e)}") from e
+        raise ModelSpecError(f"cannot load weights {path} with weights_only=True: {load_refusal(e)}") from e
     state = obj.get("best_state", obj) if isinstance(obj, dict) else obj
     if not _is_state_dict(state) and isinstance(obj, dict):  # a training checkpoint: {"state_dict": ..., "epoch": ...}
         inside = [k for k, v in obj.items() if _is_state_dict(v)]
@@ -106,6 +133,20 @@ def load_weights(model: nn.Module, path: str) -> None:
     if not _is_state_dict(state):
         raise ModelSpecError(f"weights file {path} holds no state dict (a mapping of names to tensors), at its top "
                              f"level or under one key")
+    return obj, state
+
+
+def wt_config(obj: object) -> dict | None:
+    """The training config of a WT run's checkpoint (what :func:`read_weights` loaded), else ``None``."""
+    config = obj.get("config") if isinstance(obj, dict) else None
+    return config if isinstance(config, dict) and config.get("method") == "WT" else None
+
+
+def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> None:
+    """Load ``state`` (read from ``path`` by :func:`read_weights`, which also gave ``obj``) into
+    ``model``, without the :data:`PARALLEL` prefix of a data-parallel model's and, for a project
+    checkpoint, the :data:`WRAPPED` prefix of a ``cnn --model`` run's; ``ModelSpecError`` naming
+    the first mismatch when it does not fit."""
     own = model.state_dict()
     state = _without_prefix(state, own, PARALLEL)  # saved from nn.DataParallel / DDP
     if isinstance(obj, dict) and "best_state" in obj:  # a `cnn --model` run's: nets.image_layout's wrapper
@@ -122,12 +163,18 @@ def load_weights(model: nn.Module, path: str) -> None:
         if shapes:
             k = shapes[0]
             parts.append(f"{k!r} is {tuple(state[k].shape)} in the file but {tuple(own[k].shape)} in the model")
-        wt = (isinstance(obj, dict) and isinstance(obj.get("config"), dict) and obj["config"].get("method") == "WT"
-              and not any(k.startswith("model.") for k in own))
-        hint = ("; it is a WT run's checkpoint, which holds your model inside the group pooling (model.): audit a DA "
-                "or IR run's, or build the pooled model in Python (nets.train.GroupPooled)") if wt else ""
+        wt = wt_config(obj) is not None and not any(k.startswith("model.") for k in own)
+        hint = ("; it is a WT run's checkpoint, which holds your model inside the group pooling (model.): "
+                "load it with nets.checkpoint_model(model, FILE)") if wt else ""
         raise ModelSpecError(f"weights file {path} does not match the model: {'; '.join(parts)}{hint}")
     model.load_state_dict(state)
+
+
+def load_weights(model: nn.Module, path: str) -> None:
+    """Load the state dict in the file ``path`` into ``model`` (:func:`read_weights`, then
+    :func:`load_state`)."""
+    obj, state = read_weights(path)
+    load_state(model, state, path, obj)
 
 
 #: What :func:`spec_model_name` makes of a factory spec: the characters ``TrainConfig.model`` allows.

@@ -24,10 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-from nets.audit_cli import audit_images, load_weights
+from nets.audit_cli import audit_images
 from nets.audit_compare import compare_samples
 from nets.auditing import audit, sample_measures
 from nets.groups import R4
+from nets.model_spec import load_weights
 from nets.models import MLP, InvariantMLP
 from nets.results_io import read_json, run_provenance, write_json
 

@@ -93,6 +93,12 @@ def _write(tmp_path, case):
         torch.save(x, path)
     elif case == "a pickled module":
         torch.save({"x": torch.nn.Linear(2, 2), "y": y}, path)
+    elif case == "numpy arrays in a .pt":
+        torch.save({"x": x.numpy(), "y": y.numpy()}, path)
+    elif case == "a pickle file":
+        import pickle
+
+        path.write_bytes(pickle.dumps({"x": x, "y": y}, protocol=4))
     elif case == "object arrays in npz":
         path = tmp_path / "bad.npz"
         np.savez(path, x=np.array([None] * 6, dtype=object), y=y.numpy())
@@ -117,6 +123,9 @@ BAD_FILES = {
     "flat vectors": r"x must be images \(N, \*C, H, W\), got shape \(6, 1200\)",
     "a bare tensor": r"holds a Tensor, not a dict",
     "a pickled module": r"cannot read it with torch.load\(weights_only=True\)",
+    "numpy arrays in a .pt": r"it holds a numpy array \(numpy\.[\w.]+\), which weights_only=True does not unpickle; "
+                             r'save it as torch.save\(\{"x": x, "y": y\}, FILE\) with tensors$',
+    "a pickle file": r"it was written by pickle, not torch.save; save it as torch.save",
     "object arrays in npz": r"cannot read it as .npz without pickle",
     "a text file": r"cannot read it as .npz without pickle",
     "another suffix": r"use a .pt / .pth or .npz file, not '.csv'",

@@ -231,10 +231,12 @@ def test_the_report_says_when_wt_averages_the_logits_and_is_not_the_papers_weigh
     assert "not the paper's first-layer weight tying" in text and "Same thresholds as above" not in text
 
 
-def test_a_wt_checkpoint_given_to_audit_is_refused_saying_what_it_holds(own, tmp_path, capsys):
+def test_a_wt_checkpoint_given_to_audit_is_measured_pooled_as_it_was_trained(own, tmp_path, capsys):
     from nets import audit_cli
 
     (ckpt,) = own[0].glob("checkpoints/*-r4-WT-*seed0.pt")
     assert audit_cli.main(["--model", SPEC, "--weights", str(ckpt), "--group", "r4", "--n", "8",
-                           "--out", str(tmp_path / "audit")]) == 2
-    assert "a WT run's checkpoint" in capsys.readouterr().err and not (tmp_path / "audit").exists()
+                           "--out", str(tmp_path / "audit")]) == 0
+    assert "a WT run's checkpoint, measured pooled over r4 (first_layer-max)" in capsys.readouterr().out
+    record = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    assert record["measures"]["LI"]["value"] < 1e-9  # the bare model its weights fit is not invariant

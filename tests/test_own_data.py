@@ -229,6 +229,16 @@ def test_splits_of_different_image_shapes_are_refused(tmp_path):
         load_split_file(tmp_path / "a.pt")
 
 
+def test_a_file_it_cannot_read_is_told_how_to_save_the_six_arrays(tmp_path):
+    torch.save({k: v.numpy() for k, v in splits().items()}, tmp_path / "a.pt")
+    with pytest.raises(ImageFileError, match=r'holds a numpy array .* save it as torch.save\(\{"x_train": x_train, '
+                                             r'"y_train": y_train, "x_val": x_val, .*"y_test": y_test\}, FILE\)'):
+        load_split_file(tmp_path / "a.pt")
+    np.savez(tmp_path / "b.npz", x_train=np.array([None], dtype=object))
+    with pytest.raises(ImageFileError, match=r"numpy.savez\(FILE, x_train=x_train, y_train=y_train, .*y_test=y_test\)"):
+        load_split_file(tmp_path / "b.npz")
+
+
 SMALL = "user_models_for_own_data:small"
 BAD = {  # the array left out of the file, the model, the options, the error
     "no validation labels": ("y_val", SMALL, ["--groups", "r4"],
