@@ -220,6 +220,18 @@ def test_scale_on_a_folder_whose_model_cannot_be_imported_says_to_make_it_import
     assert rc == 2 and "make its module importable" in err and "run `python -m nets cnn" not in err
 
 
+def test_scale_on_a_group_your_models_run_lacks_says_to_run_cnn_with_its_model(own, tmp_path, run_cli):
+    import shutil
+
+    shutil.copytree(own[0], tmp_path / "smoke")
+    cnn = json.loads((tmp_path / "smoke" / "cnn.json").read_text())
+    for section in ("table1", "drift", "spectral"):
+        cnn[section]["groups"].pop("t3")
+    (tmp_path / "smoke" / "cnn.json").write_text(json.dumps(cnn))
+    rc, _, err = run_cli("scale", "--model", "cnn", "--profile", "smoke", "--results", str(tmp_path), "--no-progress")
+    assert rc == 1 and f"run `python -m nets cnn --profile smoke --model {SPEC}` first" in err and "--groups t3" in err
+
+
 def test_the_report_says_when_wt_averages_the_logits_and_is_not_the_papers_weight_tying(own):
     from nets.cnn_report import cnn_section
 

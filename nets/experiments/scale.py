@@ -121,12 +121,16 @@ def cnn_plan(profile: Profile, results_root=None) -> ScalePlan:
     (one line saying how to make it) when ``cnn.json`` is missing, unreadable as a CNN record, from
     another profile, or lacks one of ``profile``'s groups."""
     path = result_path(profile, "cnn", results_root)
-    how = f"run `python -m nets cnn --profile {profile.name}` first (into the same --results folder)"
+    how = (f"run `python -m nets cnn --profile {profile.name}` first (with the --model of your own model, "
+           f"if it is one; into the same --results folder)")
     cnn = read_results(path)
     if cnn is None:
         raise MissingCNNResults(f"{path} is missing: the CNN's chosen nu come from it; {how}")
+    recorded_model = ((cnn.get("meta") or {}).get("profile") or {}).get("model")  # python -m nets cnn --model
+    if recorded_model:
+        how = (f"run `python -m nets cnn --profile {profile.name} --model {recorded_model}` first "
+               f"(into the same --results folder)")
     try:
-        recorded_model = ((cnn.get("meta") or {}).get("profile") or {}).get("model")  # python -m nets cnn --model
         prof = cnn_profile(replace(profile, model=recorded_model), recorded_sizes(cnn))
     except ValueError as e:
         raise MissingCNNResults(f"{path}: {e}; {how}") from None
