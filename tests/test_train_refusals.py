@@ -68,14 +68,20 @@ def refused(match: str, configs, data=None, **kw) -> str:
 
 @pytest.mark.parametrize("method", ["DA", "WT", "IR"])
 def test_logits_with_another_number_of_classes_than_the_config_are_refused(method):
-    refused(r"net-r4-.*logits \(M, n_classes\) = \(2, 4\); got \(2, 10\)", [TrainConfig(method=method, **BASE)],
-            model_fn=lambda c: Net(classes=10))
+    refused(r"net-r4-.*logits \(M, n_classes\) = \(2, 4\); got \(2, 10\): a model of 10 logits needs "
+            r"n_classes=10 in its TrainConfig$", [TrainConfig(method=method, **BASE)], model_fn=lambda c: Net(classes=10))
 
 
 def test_a_model_that_raises_on_the_training_inputs_is_named_with_the_layout_and_what_it_raised():
     message = refused(r"net-r4-DA.*refused training inputs \(M, 1, 12, 12\) \(AssertionError: expected 3 channels",
                       [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Asserts())
     assert "input_shape" in message
+
+
+def test_a_wt_run_whose_model_refuses_the_layout_blames_the_layout_not_the_pooling():
+    message = refused(r"net-r4-WT.*refused training inputs \(M, 1, 12, 12\) \(AssertionError: expected 3 channels",
+                      [TrainConfig(method="WT", **BASE)], model_fn=lambda c: Asserts())
+    assert "pooling" not in message
 
 
 def test_wt_first_layer_methods_that_do_not_compose_to_the_forward_are_refused():

@@ -120,11 +120,19 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
         try:
             out = probe(x)
         except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
-            raise ValueError(f"{key}: the model refused training inputs {layout}{where} ({raised(e)}); {fix}") from None
+            cause, at = e, where
+            if pooled:
+                try:  # the model alone: a layout it refuses too is not the pooling's doing
+                    probe.model(x)
+                except Exception as alone:  # noqa: BLE001
+                    cause, at = alone, ""
+            raise ValueError(f"{key}: the model refused training inputs {layout}{at} ({raised(cause)}); {fix}") from None
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0], n_classes):
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            hint = (f": a model of {got[1]} logits needs n_classes={got[1]} in its TrainConfig"
+                    if isinstance(got, tuple) and len(got) == 2 and got[0] == x.shape[0] else "")
             raise ValueError(f"{key}: the model must map inputs {layout} to logits (M, n_classes) = "
-                             f"({x.shape[0]}, {n_classes}); got {got}")
+                             f"({x.shape[0]}, {n_classes}); got {got}{hint}")
         if pooled and probe.pooling.startswith("first_layer"):
             inner = probe.model.eval()
             whole, split = inner(x), inner.after_first_layer(inner.first_layer(x))
