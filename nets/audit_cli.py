@@ -111,6 +111,18 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline-weights", default=None, metavar="FILE.pt", help="state dict of the --baseline model")
 
 
+#: The measures' keyword arguments that an error may begin with, and the options that set them.
+FLAGS = {"n_steps": "--n-steps", "si_samples": "--si-samples", "sigma_samples": "--sigma-samples",
+         "n_resamples": "--n-resamples", "chunk_size": "--chunk-size"}
+
+
+def as_flags(message: str) -> str:
+    """``message`` with a leading keyword argument of the measures named as its option
+    (``si_samples must be ...`` -> ``--si-samples must be ...``)."""
+    word = message.split(" ", 1)[0]
+    return FLAGS[word] + message[len(word):] if word in FLAGS else message
+
+
 def _pooling(model: nn.Module) -> dict | None:
     """The group pooling a WT model measures (``{"group", "pooling"}``), else ``None``."""
     return {"group": model.group.name, "pooling": model.pooling} if isinstance(model, GroupPooled) else None
@@ -209,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          settings={"n_steps": args.n_steps, "include_identity": False,
                                                    "chunk_size": args.chunk_size})
     except ValueError as e:  # AuditError, ImageFileError and every measure's one-line ValueError
-        print(f"error: {one_line(e)}", file=sys.stderr)
+        print(f"error: {as_flags(one_line(e))}", file=sys.stderr)
         return 2
     except (RuntimeError, MemoryError) as e:
         if not is_out_of_memory(e):

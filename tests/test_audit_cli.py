@@ -278,3 +278,10 @@ def test_a_baseline_is_compared_on_the_same_images_with_paired_intervals(tmp_pat
     audit_record = json.loads((out / "audit.json").read_text())  # B's own numbers are the audit's
     assert effects["LI"]["b"] == audit_record["measures"]["LI"]
 
+
+
+@pytest.mark.parametrize("flag, value", [("--si-samples", "0"), ("--n-resamples", "50"), ("--n-steps", "0")])
+def test_a_bad_size_is_named_by_its_option(flag, value, tmp_path, run_cli):
+    rc, _, err = run_cli("audit", "--model", "nets.models:MLP", "--group", "r4", "--channels", "0", "--n", "8",
+                         flag, value, "--out", str(tmp_path / "a"))
+    assert rc == 2 and err.startswith(f"error: {flag} must be") and err.count("\n") == 1, err
