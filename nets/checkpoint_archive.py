@@ -112,6 +112,10 @@ def read_manifest(results_dir: str | os.PathLike) -> dict | None:
         raise ArchiveError(f"cannot read the checkpoint manifest {path}: {e}") from e
     if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT or not isinstance(m.get("files"), list):
         raise ArchiveError(f"{path} is not a checkpoint manifest of format {MANIFEST_FORMAT}")
+    for e in m["files"]:  # a name is a plain file name: restore writes it into the checkpoints folder only
+        name = e.get("name") if isinstance(e, dict) else None
+        if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+            raise ArchiveError(f"{path} lists a file named {name!r}, not a plain file name")
     return m
 
 

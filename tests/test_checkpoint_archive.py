@@ -97,6 +97,18 @@ def test_a_manifest_hash_that_disagrees_with_history_is_refused(archived):
     assert not (archived / "results" / "paper" / "checkpoints" / m["files"][0]["name"]).exists()
 
 
+@pytest.mark.parametrize("name", ["../../../evil.pt", "sub/r4.pt", "/tmp/abs.pt", "..", ""])
+def test_a_manifest_naming_anything_but_a_plain_file_name_is_refused_and_nothing_written(archived, name):
+    path = manifest_path(archived / "results" / "paper")
+    m = json.loads(path.read_text())
+    m["files"][0]["name"] = name
+    path.write_text(json.dumps(m))
+    before = sorted(p for p in archived.rglob("*") if ".git" not in p.parts)
+    with pytest.raises(ArchiveError, match="not a plain file name"):
+        restore(archived / "results" / "paper")
+    assert sorted(p for p in archived.rglob("*") if ".git" not in p.parts) == before
+
+
 def test_a_shallow_clone_is_told_to_unshallow(archived, tmp_path):
     shallow = tmp_path / "shallow"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{archived}", str(shallow)], check=True)
