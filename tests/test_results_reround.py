@@ -74,6 +74,12 @@ def test_a_value_that_is_not_a_rounded_float32_is_refused_and_the_file_kept(tmp_
     assert path.read_text() == text
 
 
+def test_a_json_list_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "list.json").write_text("[]")
+    assert reround_results.main([str(tmp_path / "list.json")]) == 2
+    assert "it holds a JSON list, not an experiment results file" in capsys.readouterr().err
+
+
 def test_a_missing_file_is_a_one_line_error(tmp_path, capsys):
     assert reround_results.main([str(tmp_path / "nope.json")]) == 2
     err = capsys.readouterr().err

@@ -63,6 +63,9 @@ def test_other_files_and_a_second_slimming_are_refused_in_one_line(tmp_path, smo
     assert "only table1.json's histories are dropped" in capsys.readouterr().err
     with pytest.raises(ValueError, match="already dropped"):
         drop_histories({"meta": {"experiment": "table1"}, "histories_dropped": {}}, b"")
+    (tmp_path / "list.json").write_text("[]")
+    assert main([str(tmp_path / "list.json")]) == 2
+    assert "it holds a JSON list, not an experiment results file" in capsys.readouterr().err
 
 
 def test_the_committed_slimmed_files_full_version_is_in_this_clones_history():

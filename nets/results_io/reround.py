@@ -45,7 +45,9 @@ def reround(result: dict) -> int:
     """Rewrite ``result``'s rounded arrays in place; the number of values whose text changes.
     Raises ``ValueError`` (naming the array) when a value is neither a float32 nor already rounded,
     or would change its float32 value; ``result`` may then be partly rewritten (the file is not)."""
-    experiment = result.get("meta", {}).get("experiment")
+    if not isinstance(result, dict):
+        raise ValueError(f"it holds a JSON {type(result).__name__}, not an experiment results file")
+    experiment = (result.get("meta") or {}).get("experiment")
     changed = 0
     for g, entry in result.get("groups", {}).items():
         for path, places in ROUNDED_ARRAYS.get(experiment, []):
@@ -65,7 +67,7 @@ def reround(result: dict) -> int:
 def main(argv=None) -> int:
     """Rewrite each file in place (atomically); 2 and a one-line error for a file it refuses,
     leaving that file and the ones after it as they were; with ``--check``, 1 when a file would change."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m nets.results_io.reround", description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", type=Path)
     ap.add_argument("--check", action="store_true", help="report which files would change; write nothing")
     args = ap.parse_args(argv)

@@ -42,6 +42,8 @@ def drop_histories(data: dict, raw: bytes, command: str | None = None) -> dict:
     """``data`` (a ``table1.json`` read from the bytes ``raw``) with every run's ``history`` set to
     ``None`` and a ``histories_dropped`` record (module docstring). Raises :class:`SlimError` for
     another experiment's file or one already slimmed."""
+    if not isinstance(data, dict):
+        raise SlimError(f"it holds a JSON {type(data).__name__}, not an experiment results file")
     experiment = (data.get("meta") or {}).get("experiment")
     if experiment != "table1":
         raise SlimError(f"only table1.json's histories are dropped (nothing reads them); this file is "
