@@ -20,6 +20,7 @@ from torch import nn
 
 __all__ = [
     "check_model",
+    "check_differentiable",
     "check_samplewise",
     "SAMPLEWISE_RTOL",
     "on_meta_device",
@@ -71,6 +72,18 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     if isinstance(model, nn.Module):
         _check_module(model, x)
     check_samplewise(model, x)
+
+
+def check_differentiable(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, needs: str) -> None:
+    """Refuse, in one ``ValueError``, a model whose logits for ``x[:1]`` carry no gradient back to
+    the input (a ``.detach()``, an integer cast or ``torch.no_grad()`` in its forward): ``needs``
+    (the measure that differentiates it) would fail, or read zeros, on it."""
+    with torch.enable_grad():
+        probe = x[:1].detach().clone().requires_grad_(True)
+        out = model_logits(model, probe)
+    if not out.requires_grad:
+        raise ValueError(f"{needs} differentiates the logits with respect to the images, but the model's logits "
+                         f"carry no gradient (a .detach(), an integer cast or torch.no_grad() in its forward?)")
 
 
 def on_meta_device(model: nn.Module) -> bool:

@@ -12,7 +12,7 @@ from typing import Callable, Literal
 import torch
 
 from nets.measure_inputs import check_chunk_size, check_finite_nonempty, check_floating, chunks, wide_dtype
-from nets.model_checks import check_model, model_logits
+from nets.model_checks import check_differentiable, check_model, model_logits
 from nets.pairwise import class_centered
 
 __all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "auto_method", "jacobian_spectral_norm",
@@ -143,6 +143,7 @@ def jacobian_spectral_norm(
     check_finite_nonempty(x)
     check_floating(x)
     check_model(model, x)
+    check_differentiable(model, x, "sigma_max")
     chunk_size = check_chunk_size(chunk_size)
     if method not in ("auto", "jacrev", "power"):
         raise ValueError(f"method must be 'auto', 'jacrev' or 'power', got {method!r}")

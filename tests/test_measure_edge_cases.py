@@ -110,3 +110,27 @@ def test_an_audit_of_one_sample_says_why_its_intervals_are_nan():
 def test_an_audit_of_many_samples_has_no_such_note():
     assert "needs at least 2 samples" not in audit(linear(), images(4), LABELS, R4, n_steps=3,
                                                    n_resamples=100).to_markdown()
+
+
+class _DetachedLogits(nn.Module):
+    """Logits cut from the graph: input gradients cannot be taken."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(36 * 36, 4)
+
+    def forward(self, x):
+        return self.lin(x.flatten(1)).detach()
+
+
+def test_sigma_max_and_si_refuse_logits_that_carry_no_gradient_in_one_line():
+    from nets.attribution import integrated_gradients
+    from nets.sensitivity import jacobian_spectral_norm
+
+    x = torch.randn(3, 36, 36)
+    for measure, needs in ((lambda: jacobian_spectral_norm(_DetachedLogits(), x), "sigma_max"),
+                           (lambda: integrated_gradients(_DetachedLogits(), x, torch.zeros(3, dtype=torch.long)),
+                            r"integrated gradients \(SI\)")):
+        with pytest.raises(ValueError, match=needs + r" differentiates the logits .* carry no gradient") as e:
+            measure()
+        assert "\n" not in str(e.value)

@@ -84,6 +84,22 @@ def test_a_wt_run_whose_model_refuses_the_layout_blames_the_layout_not_the_pooli
     assert "pooling" not in message
 
 
+class Detached(Net):
+    def forward(self, x):
+        return super().forward(x).detach()
+
+
+@pytest.mark.parametrize("method", ["DA", "WT", "IR"])
+def test_a_model_whose_logits_carry_no_gradient_is_refused(method):
+    refused(r"net-r4-.*the model's logits carry no gradient to its parameters",
+            [TrainConfig(method=method, nu=1.0 if method == "IR" else 0.0, **BASE)], model_fn=lambda c: Detached())
+
+
+def test_a_model_without_trainable_parameters_is_refused():
+    refused(r"net-r4-DA.*the model has no trainable parameters",
+            [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Net().requires_grad_(False))
+
+
 def test_wt_first_layer_methods_that_do_not_compose_to_the_forward_are_refused():
     refused(r"net-r4-WT-e1-bs16-c4: WT pools at the first layer, but .*after_first_layer\(first_layer\(x\)\) is not",
             [TrainConfig(method="WT", **BASE)], model_fn=lambda c: SplitWrong())

@@ -109,7 +109,8 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
                        fix: str = "give it a matching input_shape attribute or reshape the data") -> None:
     """Refuse, in one ``ValueError`` naming run ``key``, a model that cannot train on inputs ``x
     (M, *in)``: one that raises on them (whatever it raises; the message ends with ``fix``), returns
-    anything but logits ``(M, n_classes)``, or, pooling WT at its first layer, whose
+    anything but logits ``(M, n_classes)``, has no trainable parameter or logits that carry no
+    gradient to them, or, pooling WT at its first layer, whose
     ``after_first_layer(first_layer(x))`` is not its own forward. Runs on a copy, in training mode as
     training does (the first-layer check in eval mode, where dropout is off), with the global RNG forked."""
     probe = copy.deepcopy(model).train()
@@ -133,6 +134,12 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
                     if isinstance(got, tuple) and len(got) == 2 and got[0] == x.shape[0] else "")
             raise ValueError(f"{key}: the model must map inputs {layout} to logits (M, n_classes) = "
                              f"({x.shape[0]}, {n_classes}); got {got}{hint}")
+        if not any(p.requires_grad for p in probe.parameters()):
+            raise ValueError(f"{key}: the model has no trainable parameters (none, or all with requires_grad=False)")
+        with torch.enable_grad():
+            if not probe(x).requires_grad:
+                raise ValueError(f"{key}: the model's logits carry no gradient to its parameters (a .detach(), an "
+                                 f"integer cast or torch.no_grad() in its forward?): nothing would train")
         if pooled and probe.pooling.startswith("first_layer"):
             inner = probe.model.eval()
             whole, split = inner(x), inner.after_first_layer(inner.first_layer(x))
