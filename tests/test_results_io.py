@@ -230,3 +230,13 @@ def test_without_sitting_keeps_the_numbers_and_drops_provenance_and_wall_times_a
                                 "runs": [{"seed": 0, "wall_time_s": 1.0, "meta": {}}]}}}
     assert rio.without_sitting(result) == {"groups": {"r4": {"acc": [0.5, 0.25], "runs": [{"seed": 0}]}}}
     assert result["meta"] == {"wall_time_s": 3.0}  # the argument is left as it was
+
+
+@pytest.mark.parametrize("content, why", [("[]", "a JSON list"), ("{}", "no meta record")])
+def test_report_on_json_that_is_not_a_results_object_is_one_line(tmp_path, run_cli, content, why):
+    (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / "table1.json").write_text(content)
+    rc, _, err = run_cli("report", "--profile", "smoke", "--results", str(tmp_path))
+    assert rc != 0 and err.count("\n") == 1, err
+    assert f"table1.json is not a valid results file ({why})" in err
+    assert (tmp_path / "smoke" / "table1.json").read_text() == content  # kept where it was

@@ -192,12 +192,18 @@ def read_json(path: str | os.PathLike) -> Any:
 def load_results(results_dir: str | os.PathLike,
                  experiments: Sequence[str] = REPORT_EXPERIMENTS) -> dict[str, Any]:
     """The JSON of every experiment of ``experiments`` whose ``<name>.json`` is in ``results_dir``,
-    by name (an absent file is left out; a damaged one raises :class:`ResultsFileError` naming it)."""
+    by name (an absent file is left out; a damaged one, or JSON that is not an object with the
+    ``meta`` record every experiment writes, raises :class:`ResultsFileError` naming it)."""
     out = {}
     for name in experiments:
         p = Path(results_dir) / f"{name}.json"
         if p.exists():
-            out[name] = read_json(p)
+            data = read_json(p)
+            if not isinstance(data, dict) or not isinstance(data.get("meta"), dict):
+                what = f"a JSON {type(data).__name__}" if not isinstance(data, dict) else "no meta record"
+                raise ResultsFileError(f"{p} is not a valid results file ({what}); move it away or recompute it "
+                                       f"(the experiment's command with --overwrite)")
+            out[name] = data
     return out
 
 
