@@ -40,13 +40,13 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from nets.weights_file import checkpoint_model
 from nets.image_file import LabelledImages, load_labelled
 from nets.model_checks import is_out_of_memory, parameter_dtype
 from nets.model_spec import load_factory, one_line
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file, write_bytes
 from nets.train import GroupPooled
 from nets.train.config import check_device, set_threads
+from nets.weights_file import checkpoint_model
 
 __all__ = ["AuditError", "add_parser", "build_parser", "main", "audit_images"]
 
