@@ -133,7 +133,7 @@ def test_a_model_compared_with_itself_has_no_effect_in_any_class():
     c = compare(linear(), linear(), x, y, "r4", n_steps=2, **BOOT)
     assert sorted(c.classes) == sorted(set(y.tolist()))
     for n, e in c.classes.values():
-        assert (e.effect.value, e.effect.low, e.effect.high) == (0.0, 0.0, 0.0) and e.direction == "undecided"
+        assert (e.effect.value, e.effect.low, e.effect.high) == (0.0, 0.0, 0.0) and e.direction == "B = A"
 
 
 def test_the_per_class_effect_is_the_difference_of_the_two_breakdowns():
