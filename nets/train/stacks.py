@@ -119,7 +119,8 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
     layout = "(M, " + ", ".join(str(d) for d in x.shape[1:]) + ")"
     with _forked_rng(x), torch.no_grad():
         try:
-            out = probe(x)
+            with torch.enable_grad():  # as training runs it: its logits must carry a gradient (checked below)
+                out = probe(x)
         except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
             cause, at = e, where
             if pooled:
@@ -136,10 +137,9 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
                              f"({x.shape[0]}, {n_classes}); got {got}{hint}")
         if not any(p.requires_grad for p in probe.parameters()):
             raise ValueError(f"{key}: the model has no trainable parameters (none, or all with requires_grad=False)")
-        with torch.enable_grad():
-            if not probe(x).requires_grad:
-                raise ValueError(f"{key}: the model's logits carry no gradient to its parameters (a .detach(), an "
-                                 f"integer cast or torch.no_grad() in its forward?): nothing would train")
+        if not out.requires_grad:
+            raise ValueError(f"{key}: the model's logits carry no gradient to its parameters (a .detach(), an "
+                             f"integer cast or torch.no_grad() in its forward?): nothing would train")
         if pooled and probe.pooling.startswith("first_layer"):
             inner = probe.model.eval()
             whole, split = inner(x), inner.after_first_layer(inner.first_layer(x))
