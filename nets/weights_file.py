@@ -16,6 +16,7 @@ from nets.groups import get_group
 from nets.model_spec import ModelSpecError, load_state, one_line, read_weights, wt_config
 from nets.models import InvariantMLP
 from nets.train import GroupPooled
+from nets.train.checkpoints import recorded_wt_pooling
 
 __all__ = ["POOLED_PREFIX", "checkpoint_model"]
 
@@ -46,11 +47,9 @@ def checkpoint_model(model: nn.Module, path: str) -> nn.Module:
     except ValueError as e:
         raise ModelSpecError(f"weights file {path} is a WT run's checkpoint over a group not known here: "
                              f"{one_line(e)}") from e
-    pool = config.get("pool", "max")
-    pooled = GroupPooled(model, group, pool=pool)
-    is_mlp = config.get("model", "mlp") == "mlp"
-    recorded = obj.get("wt_pooling") or (f"first_layer-{pool}" if is_mlp else None)
-    if recorded and pooled.pooling != recorded:
+    pooled = GroupPooled(model, group, pool=config.get("pool", "max"))
+    recorded = recorded_wt_pooling(obj)
+    if pooled.pooling != recorded:
         raise ModelSpecError(f"weights file {path} is a WT run trained with {recorded} pooling, but the model "
                              f"would be pooled as {pooled.pooling} (first-layer pooling needs first_layer and "
                              f"after_first_layer, as when it was trained)")

@@ -84,16 +84,25 @@ def build_model(config: TrainConfig, in_shape: tuple[int, int], state: dict, dev
     return model.to(device).eval()
 
 
+def recorded_wt_pooling(ckpt: dict) -> str | None:
+    """The pooling a WT run's checkpoint was trained with: its ``wt_pooling`` (a factory model's
+    run records it), else the paper MLP's first-layer pooling with the config's ``pool``; ``None``
+    for a DA or IR run's."""
+    config = ckpt.get("config") or {}
+    if config.get("method") != "WT":
+        return None
+    return ckpt.get("wt_pooling") or f"first_layer-{config.get('pool', 'max')}"
+
+
 def run_from_checkpoint(config: TrainConfig, seed: int, ckpt: dict, in_shape: tuple[int, int],
                         device: torch.device, model_fn: ModelFn | None = None) -> TrainedRun:
     """The finished run stored in ``ckpt`` (its best-validation model, see :func:`build_model`)."""
-    mlp_pooling = f"first_layer-{config.pool}" if config.method == "WT" else None
     return TrainedRun(
         config=config, seed=int(seed), model=build_model(config, in_shape, ckpt["best_state"], device, model_fn),
         best_epoch=int(ckpt["best_epoch"]), best_val_accuracy=float(ckpt["best_val_accuracy"]),
         history={k: list(v) for k, v in ckpt["history"].items()}, wall_time_s=float(ckpt["wall_time_s"]),
         stack_size=int(ckpt.get("stack_size", 1)), engine=str(ckpt.get("engine", "stacked_mlp")),
-        wt_pooling=ckpt.get("wt_pooling", mlp_pooling),
+        wt_pooling=recorded_wt_pooling(ckpt),
     )
 
 
