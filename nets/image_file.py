@@ -29,7 +29,8 @@ import torch
 
 from nets.class_accuracy import check_class_names
 from nets.data import Split, Splits
-from nets.model_spec import load_refusal, one_line, quiet_torch_load
+from nets.model_spec import one_line
+from nets.results_io import load_refusal, quiet_torch_load
 
 __all__ = ["ImageFileError", "IMAGE_FILE_SUFFIXES", "SPLIT_NAMES", "CLASSES_KEY", "LabelledImages", "load_images",
            "load_labelled", "load_split_file"]
@@ -68,7 +69,7 @@ def _read(path: Path, flag: str = "--images", keys: tuple[str, ...] = ("x", "y")
             obj = quiet_torch_load(path)
         except Exception as e:  # a pickled object weights_only refuses, or not a torch file at all
             raise ImageFileError(f"{flag} {path}: cannot read it with torch.load(weights_only=True): "
-                                 f"{load_refusal(e)}; {how}") from None
+                                 f"{load_refusal(e, path)}; {how}") from None
         if not isinstance(obj, dict):
             raise ImageFileError(f"{flag} {path}: holds a {type(obj).__name__}, not a dict; {how}")
         return obj
@@ -100,6 +101,7 @@ def _checked(arrays: dict, xk: str, yk: str, where: str) -> tuple[torch.Tensor, 
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise ImageFileError(f"{where}: {xk!r} and {yk!r} must be tensors, got {type(x).__name__} and "
                              f"{type(y).__name__}")
+    x, y = (t.to_dense() if t.layout != torch.strided else t for t in (x, y))  # a sparse tensor: read as dense
     if x.dim() < 3:
         raise ImageFileError(f"{where}: {xk} must be images (N, *C, H, W), got shape {tuple(x.shape)}")
     if not x.is_floating_point():

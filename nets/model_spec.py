@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib
 import re
-import warnings
 
 import torch
 from torch import nn
+
+from nets.results_io.torch_files import load_refusal, one_line, quiet_torch_load  # noqa: F401 - also used from here
 
 __all__ = ["ModelSpecError", "load_factory", "load_weights", "load_state", "read_weights", "wt_config", "one_line",
            "load_refusal", "quiet_torch_load", "spec_model_name"]
@@ -55,42 +56,6 @@ def load_factory(spec: str, flag: str = "--model") -> nn.Module:
     return model
 
 
-_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def one_line(e: BaseException) -> str:
-    """The first line of ``e``'s message, without terminal formatting codes (torch's load errors
-    carry some)."""
-    text = _TERMINAL_CODES.sub("", str(e)).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
-
-
-def load_refusal(e: BaseException) -> str:
-    """Why ``torch.load(..., weights_only=True)`` refused a file, in one line: the object it would
-    have had to unpickle (a numpy array is ``numpy...._reconstruct``), a plain ``pickle.dump`` file,
-    or the error's type and first line; never torch's advice to load with ``weights_only=False``."""
-    text = _TERMINAL_CODES.sub("", str(e))
-    found = _UNSUPPORTED_GLOBAL.search(text)
-    if found:
-        what = found.group(1)
-        kind = "a numpy array" if what.startswith("numpy") else "a Python object"
-        return f"it holds {kind} ({what}), which weights_only=True does not unpickle"
-    if "Unsupported operand" in text:
-        return "it was written by pickle, not torch.save"
-    return f"{type(e).__name__}: {one_line(e)}"
-
-
-def quiet_torch_load(path) -> object:
-    """``torch.load(path, map_location="cpu", weights_only=True)`` without torch's warning about the
-    pickle protocol of a file ``pickle`` wrote (its error follows, :func:`load_refusal`)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Detected pickle protocol")
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-
 #: Prefix of the weights in a ``python -m nets cnn --model`` run's checkpoint (the model wrapped by
 #: :func:`nets.image_layout.image_layout`), which :func:`load_weights` takes off.
 WRAPPED = "inner."
@@ -122,7 +87,7 @@ def read_weights(path: str) -> tuple[object, dict]:
     except FileNotFoundError as e:
         raise ModelSpecError(f"weights file {path} does not exist") from e
     except Exception as e:  # noqa: BLE001 - unpickling refusals, corrupt archives
-        raise ModelSpecError(f"cannot load weights {path} with weights_only=True: {load_refusal(e)}") from e
+        raise ModelSpecError(f"cannot load weights {path} with weights_only=True: {load_refusal(e, path)}") from e
     state = obj.get("best_state", obj) if isinstance(obj, dict) else obj
     if not _is_state_dict(state) and isinstance(obj, dict):  # a training checkpoint: {"state_dict": ..., "epoch": ...}
         inside = [k for k, v in obj.items() if _is_state_dict(v)]

@@ -32,6 +32,7 @@ from nets.results_io import (  # noqa: F401  (re-exported)
     group_sections,
     metadata,
     out_dir,
+    peek_results,
     profile_differences,
     provenance,
     read_json,
@@ -138,7 +139,7 @@ def _refuse_a_concurrent_writer(path: Path, profile: Profile, precision: str) ->
     key, now = path.resolve(), _identity(path)
     if key not in _SEEN or now == _SEEN[key] or now is None:
         return  # not looked at by check_overwrite, unchanged since, or gone
-    old = read_results(path)
+    old = peek_results(path)
     diff = profile_differences((old or {}).get("meta", {}), profile, precision) if old is not None else []
     if diff:
         raise SettingsMismatch(
@@ -214,7 +215,7 @@ def folder_precision(profile: Profile, results_root=None) -> str:
     :data:`EXPERIMENTS` order) records; ``"fp32"`` for a folder with none. What an
     evaluation-only command run on the folder reads and writes (:func:`trained_precision`)."""
     for name in EXPERIMENTS:
-        old = read_results(result_path(profile, name, results_root))
+        old = peek_results(result_path(profile, name, results_root))  # a damaged file: left for its command
         if old is not None:
             return recorded_precision(old.get("meta") or {})
     return "fp32"
@@ -231,11 +232,12 @@ def settings_conflicts(profile: Profile, results_root=None, precision: str = "fp
     experiment's and ``reproduce.json``) written with settings other than ``profile``'s at
     ``precision``, each with the differing fields (:func:`~nets.results_io.profile_differences`:
     sizes, seeds, method fields, the training precision; a ``--groups`` subset of the same sweep is
-    no difference). A damaged file is moved aside, not a conflict."""
+    no difference). A damaged file is no conflict, and is left where it is (the experiment that
+    rewrites it moves it aside, :func:`~nets.results_io.read_results`)."""
     out = []
     for name in experiments:
         path = result_path(profile, name, results_root)
-        old = read_results(path)
+        old = peek_results(path)
         if old is not None:
             diff = profile_differences(old.get("meta", {}), profile, precision)
             if diff:

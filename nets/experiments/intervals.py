@@ -38,7 +38,7 @@ from nets.metrics import (
     saliency_invariance,
 )
 from nets.models import CenteredLogits
-from nets.results_io import ResultsFileError, WouldTrain, precision_dir
+from nets.results_io import ResultsFileError, WouldTrain, precision_dir, read_torch_file
 from nets.stats import CONFIDENCE, bootstrap_interval
 from nets.train import TrainConfig, TrainedRun, checkpoint_path, resolve_device, train_runs
 
@@ -55,13 +55,19 @@ def load_runs(configs: list[TrainConfig], seeds: list[int], splits, run_dir, dev
     model other than the paper's MLP, as :func:`nets.train.train_runs` takes it; ``precision``: the
     precision they were trained at, whose checkpoints live in
     :func:`~nets.results_io.precision_dir`; loading and every measure are float32, so a bf16 run
-    loads on any CPU); raises :class:`WouldTrain` naming the run when a checkpoint is missing or
-    would need any further training."""
+    loads on any CPU); raises :class:`WouldTrain` naming the run when a checkpoint is missing,
+    damaged (left where it is) or would need any further training."""
     run_dir = precision_dir(run_dir, precision)
     for c in configs:
         for s in seeds:
-            if not checkpoint_path(run_dir, c, s).exists():
-                raise WouldTrain(f"no checkpoint {checkpoint_path(run_dir, c, s)}; this command evaluates only")
+            path = checkpoint_path(run_dir, c, s)
+            if not path.exists():
+                raise WouldTrain(f"no checkpoint {path}; this command evaluates only")
+            try:
+                read_torch_file(path)  # a damaged one stays where it is: the trainer would move it aside
+            except ResultsFileError as e:
+                raise WouldTrain(f"{e}; this command evaluates only and left it there: restore it (`python -m nets "
+                                 f"checkpoints restore` where the folder has a manifest) or train it again") from None
 
     def refuse(epoch: int) -> None:
         raise WouldTrain(f"a checkpoint in {run_dir} is unfinished (training reached epoch {epoch}); "

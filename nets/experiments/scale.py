@@ -39,14 +39,14 @@ import torch
 
 from nets.experiments.centered import spectral_results
 from nets.experiments.cnn import cnn_model, cnn_profile, recorded_sizes
-from nets.experiments.common import (checkpoint_dir, finish, mean_std, profile_differences, read_results, result_path,
+from nets.experiments.common import (checkpoint_dir, finish, mean_std, profile_differences, result_path,
                                      trained_precision)
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import Profile
 from nets.experiments.spectral import sigma_inputs, spectral_config
 from nets.model_spec import ModelSpecError
 from nets.models import CenteredLogits
-from nets.results_io import ResultsFileError, recorded_precision
+from nets.results_io import ResultsFileError, peek_results, read_json, recorded_precision
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
 from nets.train import CENTERED_FORM, TrainConfig, TrainedRun, resolve_device
 
@@ -106,7 +106,7 @@ def mlp_plan(profile: Profile, results_root=None) -> ScalePlan:
     form's of ``centered.json`` when the folder has one from the same profile. Raises
     :class:`nets.experiments.centered.MissingSpectralResults` without a usable ``spectral.json``."""
     sp = spectral_results(profile, results_root, "the chosen nu of each IR form", precision=None)
-    c = read_results(result_path(profile, "centered", results_root))
+    c = peek_results(result_path(profile, "centered", results_root))  # damaged: measured without it, left there
     same = c is not None and not profile_differences(c.get("meta", {}), profile, recorded_precision(sp.get("meta", {})))
     centered = c if same else None  # centered.json of this sweep (its precision too) only
     return ScalePlan(profile, {g: model_configs(profile, g, sp, centered) for g in profile.groups},
@@ -123,9 +123,11 @@ def cnn_plan(profile: Profile, results_root=None) -> ScalePlan:
     path = result_path(profile, "cnn", results_root)
     how = (f"run `python -m nets cnn --profile {profile.name}` first (with the --model of your own model, "
            f"if it is one; into the same --results folder)")
-    cnn = read_results(path)
-    if cnn is None:
+    if not path.exists():
         raise MissingCNNResults(f"{path} is missing: the CNN's chosen nu come from it; {how}")
+    cnn = read_json(path)  # a damaged file: ResultsFileError naming it, left where it is (this trains nothing)
+    if not isinstance(cnn, dict):
+        raise MissingCNNResults(f"{path} holds a JSON {type(cnn).__name__}, not the CNN's results; {how}")
     recorded_model = ((cnn.get("meta") or {}).get("profile") or {}).get("model")  # python -m nets cnn --model
     if recorded_model:
         how = (f"run `python -m nets cnn --profile {profile.name} --model {recorded_model}` first "

@@ -8,7 +8,9 @@ it runs no subprocess (git is asked only when a results file's metadata is writt
 - :mod:`nets.results_io.atomic`: :func:`atomic_write` and its text / bytes / ``torch.save`` /
   figure forms, the one atomic-write implementation, honouring the umask;
 - :mod:`nets.results_io.files`: results paths, JSON (:func:`write_json`, :func:`read_json`),
-  :func:`read_results` and :func:`load_torch_file`, which move a damaged file aside;
+  :func:`read_results`, which moves a damaged file aside (:func:`peek_results` leaves it);
+- :mod:`nets.results_io.torch_files`: ``torch.load(weights_only=True)`` with one-line reasons,
+  :func:`load_torch_file` (moves a damaged checkpoint aside) and :func:`read_torch_file` (leaves it);
 - :mod:`nets.results_io.provenance`: versions, CPU, git commit, command line, ``meta`` blocks;
 - :mod:`nets.results_io.paper`: the paper's Table 1;
 - :mod:`nets.results_io.slim` and :mod:`nets.results_io.reround` (command-line tools, not
@@ -19,6 +21,7 @@ from nets.results_io.atomic import (  # noqa: F401
     ResultsWriteError,
     atomic_torch_save,
     atomic_write,
+    check_file,
     check_folder,
     file_mode,
     folder_lock,
@@ -40,7 +43,7 @@ from nets.results_io.files import (  # noqa: F401
     figure_dir,
     group_sections,
     load_results,
-    load_torch_file,
+    peek_results,
     move_aside,
     out_dir,
     precision_dir,
@@ -52,6 +55,7 @@ from nets.results_io.files import (  # noqa: F401
     to_jsonable,
     write_json,
 )
+from nets.results_io.torch_files import load_refusal, load_torch_file, one_line, quiet_torch_load, read_torch_file  # noqa: F401
 from nets.results_io.paper import PAPER_CITATION, PAPER_TABLE1, PAPER_TABLE1_STD, PAPER_DATASET, DATASET_TITLES, paper_table1_for, recorded_dataset  # noqa: F401
 from nets.results_io.provenance import (  # noqa: F401
     PROVENANCE_FIELDS,
@@ -72,11 +76,12 @@ from nets.results_io.provenance import (  # noqa: F401
 )
 
 __all__ = [
-    "ResultsWriteError", "atomic_torch_save", "atomic_write", "check_folder", "file_mode", "folder_lock",
+    "ResultsWriteError", "atomic_torch_save", "atomic_write", "check_file", "check_folder", "file_mode", "folder_lock",
     "make_folder", "save_figure_file", "write_bytes",
     "write_text",
     "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "WouldTrain", "checkpoint_dir", "checkpoints_in", "dumps", "figure_dir",
-    "group_sections", "load_results", "load_torch_file",
+    "group_sections", "load_results", "load_torch_file", "peek_results", "read_torch_file", "load_refusal",
+    "one_line", "quiet_torch_load",
     "move_aside", "out_dir", "precision_dir", "read_json", "read_results", "result_groups", "result_path", "to_jsonable", "write_json",
     "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "PAPER_DATASET", "DATASET_TITLES", "paper_table1_for",
     "recorded_dataset",

@@ -4,7 +4,8 @@ Layout: ``<results_root>/<profile>/<experiment>.json``, figures in ``.../figures
 checkpoints in ``.../checkpoints/``. Every write is atomic (:mod:`nets.results_io.atomic`).
 
 A file that exists but cannot be read (truncated, empty, garbage) is never deleted: the
-functions that recover from it (:func:`read_results`, :func:`load_torch_file`) move it aside to
+functions that recover from it (:func:`read_results`, and
+:func:`nets.results_io.torch_files.load_torch_file` for checkpoints) move it aside to
 ``<name>.corrupt`` (kept for inspection), print one line naming it, and return ``None`` so the
 caller recomputes; :func:`read_json` instead raises :class:`ResultsFileError` naming the file.
 """
@@ -46,7 +47,7 @@ __all__ = [
     "load_results",
     "ResultsFileError",
     "move_aside",
-    "load_torch_file",
+    "peek_results",
     "sha256_file",
 ]
 
@@ -233,52 +234,28 @@ def _warn(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def read_results(path: str | os.PathLike) -> dict | None:
-    """The results dict in ``path``; ``None`` when the file does not exist, or when it is
-    damaged: then it is moved aside (:func:`move_aside`) with one line saying so, and the
-    caller recomputes it."""
+def peek_results(path: str | os.PathLike) -> dict | None:
+    """The results dict in ``path``; ``None`` when the file does not exist or is damaged (not a JSON
+    object). A damaged file is left where it is: a command that only looks at it (a settings check,
+    an evaluation-only command's precision) must not move aside a file it will not recompute."""
     path = Path(path)
     if not path.exists():
         return None
     try:
         data = read_json(path)
-        if not isinstance(data, dict):
-            raise ResultsFileError(f"{path} holds a JSON {type(data).__name__}, not a results object")
-        return data
     except ResultsFileError:
-        aside = move_aside(path)
-        _warn(f"warning: {path} is damaged (not valid JSON); moved it to {aside.name} and recomputing it")
         return None
+    return data if isinstance(data, dict) else None
 
 
-def load_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> dict | None:
-    """``torch.load(path, weights_only=True)`` on the CPU, for a file that holds a dict.
-
-    Returns ``None`` when ``path`` does not exist. A file that cannot be loaded (empty,
-    truncated, garbage, or not a dict) is moved aside to ``<name>.corrupt`` (kept), with one
-    line naming it and saying that ``what`` is rebuilt from scratch; then returns ``None``."""
-    import pickle
-    import zipfile
-
-    import torch
-
+def read_results(path: str | os.PathLike) -> dict | None:
+    """The results dict in ``path``; ``None`` when the file does not exist, or when it is
+    damaged: then it is moved aside (:func:`move_aside`) with one line saying so, and the
+    caller recomputes it (call this only where it does)."""
     path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(obj, dict):
-            raise TypeError(f"holds a {type(obj).__name__}, not a dict")
-        return obj
-    except (EOFError, RuntimeError, ValueError, TypeError, OSError, pickle.UnpicklingError,
-            zipfile.BadZipFile, AttributeError, IndexError, KeyError, UnicodeDecodeError) as e:
-        if isinstance(e, (FileNotFoundError, PermissionError)):
-            raise
-        first = (str(e).strip().splitlines() or [""])[0].strip()
-        if len(first) > 120:  # at a word, not mid-word
-            first = first[:120].rsplit(" ", 1)[0] + " ..."
-        why = f"{type(e).__name__}: {first}" if first and first != type(e).__name__ else type(e).__name__
+    data = peek_results(path)
+    if data is None and path.exists():
         aside = move_aside(path)
-        _warn(f"warning: {what} {path} is damaged ({why}); moved it to {aside.name} "
-              f"and starting that run from scratch")
-        return None
+        _warn(f"warning: {path} is damaged (not a JSON results object); moved it to {aside.name} and "
+              f"recomputing it")
+    return data
