@@ -52,11 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.add is not None and args.action != "manifest":
+        parser.error("--add applies to `manifest` only")  # a usage error: exit 2
     folder = out_dir(get_profile(args.profile), args.results)
     try:
-        if args.add is not None and args.action != "manifest":
-            raise ArchiveError("--add applies to `manifest` only")
         if args.action == "restore":
             print(restore(folder).summary())
         else:

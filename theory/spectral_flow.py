@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
 import time
 from dataclasses import asdict
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -256,13 +258,35 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_outputs(parser: argparse.ArgumentParser, paths: dict[str, str | None]) -> None:
+    """Refuse (``parser.error``, exit 2) an output file that cannot be written, before the checks run."""
+    if not any(p is not None for p in paths.values()):
+        return
+    from nets.results_io import ResultsWriteError, check_file  # torch is imported only when a file is written
+
+    for flag, path in paths.items():
+        if path is not None:
+            try:
+                check_file(path)
+            except ResultsWriteError as exc:
+                parser.error(f"{flag} {path}: {exc}")
+
+
 def main(argv: Sequence[str] | None = None,
          checks: dict[str, Check] | Sequence[Check] | None = None) -> int:
     """Run the report; returns the exit status (0 iff every check passed, 2 for a bad ``--only``).
 
     ``checks`` replaces the default checks (for tests and for reusing the report machinery).
     """
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.seed < 0:
+        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
+    if not (math.isfinite(args.tolerance_scale) and args.tolerance_scale >= 0):
+        parser.error(f"--tolerance-scale must be a finite number >= 0, got {args.tolerance_scale}")
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf"):
+        parser.error(f"--plot {args.plot}: name the figure's file with .png or .pdf")
+    _check_outputs(parser, {"--json": args.json, "--plot": args.plot})
     cfg = Config(seed=args.seed, tolerance_scale=args.tolerance_scale)
     t0 = time.perf_counter()
     with single_threaded_blas():
@@ -274,13 +298,21 @@ def main(argv: Sequence[str] | None = None,
                 print(exc, file=sys.stderr)
                 return 2
         results, seconds = run_checks(checks, cfg.tolerance_scale)
-        if args.plot:
-            plot_flow(cfg, inst, args.plot)
+        try:
+            if args.plot:
+                plot_flow(cfg, inst, args.plot)
+        except OSError as exc:  # the disk filled, or the folder went away, while the checks ran
+            print(f"error: --plot {args.plot}: {exc}", file=sys.stderr)
+            return 1
     total = time.perf_counter() - t0
     text = format_report(results, total)
     print(text.splitlines()[-1] if args.quiet else text)
     if args.json:
-        write_json_atomic(report_dict(cfg, results, seconds, total, args.plot), args.json)
+        try:
+            write_json_atomic(report_dict(cfg, results, seconds, total, args.plot), args.json)
+        except OSError as exc:  # ResultsWriteError: one line naming the folder
+            print(f"error: --json {args.json}: {exc}", file=sys.stderr)
+            return 1
     return 0 if all(r.passed for r in results) else 1
 
 

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import torch
 
-from nets.data.orbits import plot_orbits
+from nets.data.orbits import MAX_SAMPLES, plot_orbits
 from nets.data.splits import (
     DATASETS,
     DROPPED_CLASS,
@@ -24,7 +24,7 @@ from nets.data.splits import (
 )
 from nets.fetch_step import FOLDERS, cache_root, canonical_name, fetch
 from nets.groups import get_group
-from nets.results_io import ResultsWriteError
+from nets.results_io import ResultsWriteError, check_file
 
 __all__ = ["main"]
 
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--group", default="r4")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--n", type=int, default=4, help="number of samples (rows)")
+    p.add_argument("--n", type=int, default=4, help=f"number of samples (rows, at most {MAX_SAMPLES})")
     p.add_argument("--out", type=Path, required=True, help="the figure's file: .png, .pdf or .svg")
     common(p)
     args = parser.parse_args(argv)
@@ -121,12 +121,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             get_group(args.group)
             if args.out.suffix.lower() not in (".png", ".pdf", ".svg"):
                 raise ValueError(f"--out {args.out}: name the figure's file with .png, .pdf or .svg")
+            if not 1 <= args.n <= MAX_SAMPLES:
+                raise ValueError(f"--n must be in [1, {MAX_SAMPLES}] (one figure row per sample), got {args.n}")
         if args.command == "fetch" and args.from_dir is not None and not args.from_dir.is_dir():
             raise ValueError(f"--from {args.from_dir} is not a folder")
     except ValueError as e:
         print(f"python -m nets.data {args.command}: error: {e}", file=sys.stderr)
         return 2
     try:
+        if args.command == "show":
+            check_file(args.out)  # before the data is loaded, not after
         return {"fetch": _cmd_fetch, "info": _cmd_info, "show": _cmd_show}[args.command](args)
     except (FetchError, IdxError, ValueError, ResultsWriteError) as e:
         print(f"error: {e}", file=sys.stderr)

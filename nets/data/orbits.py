@@ -10,7 +10,7 @@ from nets.data.splits import PathLike, Split
 from nets.groups import GroupLike, as_group
 from nets.results_io.atomic import save_figure_file
 
-__all__ = ["GroupLike", "augment", "fixed_elements", "transformed", "full_orbit", "plot_orbits"]
+__all__ = ["GroupLike", "augment", "fixed_elements", "transformed", "full_orbit", "plot_orbits", "MAX_SAMPLES"]
 
 
 def augment(
@@ -54,13 +54,18 @@ def full_orbit(split: Split, group: GroupLike) -> Split:
     return Split(orbit.reshape(-1, *split.x.shape[1:]), split.y.repeat(group.order))
 
 
+#: The most samples :func:`plot_orbits` draws: each is a row of the figure.
+MAX_SAMPLES = 32
+
+
 def plot_orbits(split: Split, group: GroupLike, n: int = 4, out: PathLike = "orbits.png", title: str = "",
                 max_columns: int = 12) -> Path:
     """Save a grid of the first ``n`` samples under every group element (columns ``g=0, 1, ...``).
 
     A group of more than ``max_columns`` elements wraps: each sample then takes
     ``ceil(|G| / max_columns)`` rows of ``max_columns`` panels (t6xy's 36 elements: 3 rows of 12),
-    so the figure stays readable whatever the group's order.
+    so the figure stays readable whatever the group's order. Raises ValueError for ``n`` outside
+    ``[1, MAX_SAMPLES]``.
     """
     import matplotlib
 
@@ -69,6 +74,8 @@ def plot_orbits(split: Split, group: GroupLike, n: int = 4, out: PathLike = "orb
 
     if max_columns < 1:
         raise ValueError(f"max_columns must be >= 1, got {max_columns}")
+    if not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"n must be in [1, {MAX_SAMPLES}] (one figure row per sample), got {n}")
     group = as_group(group)
     sub = split.subset(min(n, len(split)))
     orbit = group.orbit(sub.x.cpu()).numpy()  # (|G|, n, H, W)

@@ -72,7 +72,11 @@ def check_folder(folder: str | os.PathLike, *, writable: bool = True) -> Path:
     so that it fails at once, not after the work: ``folder`` or its nearest existing ancestor must
     be a directory, and (``writable``) a writable one; ``writable=False`` asks only that no file
     stands where a folder should be (a read-only folder that already holds what is needed is
-    fine). Creates nothing; raises :class:`ResultsWriteError` (one line)."""
+    fine). An empty name (``--out ""``) is refused, not taken as the current folder. Creates
+    nothing; raises :class:`ResultsWriteError` (one line)."""
+    if not str(folder).strip():
+        raise ResultsWriteError('cannot write into a folder with an empty name; name one ("." for this one)',
+                                errno.ENOENT)
     folder = Path(folder)
     probe = folder
     while not probe.exists():
@@ -84,6 +88,19 @@ def check_folder(folder: str | os.PathLike, *, writable: bool = True) -> Path:
     if writable and not os.access(probe, os.W_OK | os.X_OK):
         raise ResultsWriteError(f"cannot write into {folder}: {probe} is not writable", errno.EACCES)
     return folder
+
+
+def check_file(path: str | os.PathLike) -> Path:
+    """Whether the file ``path`` can be written (created or replaced), asked before the work: it
+    must be named (not ``""``), must not be a folder, and its folder must pass
+    :func:`check_folder`. Creates nothing; raises :class:`ResultsWriteError` (one line)."""
+    if not str(path).strip():
+        raise ResultsWriteError("cannot write a file with an empty name; name one", errno.ENOENT)
+    path = Path(path)
+    if path.is_dir():
+        raise ResultsWriteError(f"cannot write {path}: it is a folder; name a file in it", errno.EISDIR)
+    check_folder(path.parent)
+    return path
 
 
 def make_folder(folder: str | os.PathLike) -> Path:
