@@ -23,7 +23,7 @@ With ``--baseline``, the model (B) is also compared with that baseline model (A)
 over the samples, a direction), printed and written to ``DIR/compare.json``.
 Any problem with the inputs is one line on stderr, ``error: ...``, exit status 2, and nothing
 written; a folder that cannot be written, or running out of memory (which names ``--chunk-size``),
-one line and exit status 1.
+one line and exit status 1; Ctrl-C, one line and exit status 130.
 """
 
 from __future__ import annotations
@@ -170,7 +170,17 @@ def audit_images(dataset: str, n: int, channels: int) -> LabelledImages:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``audit`` (module docstring); returns the exit status (Ctrl-C: 130)."""
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args, argv)
+    except KeyboardInterrupt:  # the files are written at the end, each atomically: none is half-written
+        print(f"interrupted: audit writes its files into {args.out}/ when it is done, each whole or not at "
+              "all; run the same command again", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     started = time.time()
     from nets.audit_compare import compare_samples
     from nets.auditing import audit, sample_measures

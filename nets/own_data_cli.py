@@ -13,7 +13,8 @@ or ``numpy.savez(FILE, x_train=..., ...)``. ``FACTORY()`` builds the model (floa
 decided on 95% intervals over the seeds (:mod:`nets.experiments.own_data`). Writes
 ``DIR/own_data.json``, ``DIR/REPORT.md`` and the checkpoints ``DIR/checkpoints/`` (an interrupted run
 resumes). Any problem with the inputs is one line on stderr, ``error: ...``, exit status 2, before
-anything trains; a folder that cannot be written, one line and exit status 1.
+anything trains; a folder that cannot be written, one line and exit status 1; Ctrl-C, one line and exit
+status 130 (the run resumes from its checkpoints).
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:  # OwnDataError, ImageFileError, ModelSpecError, the trainer's and measures' errors
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # checkpoints and results files are written atomically: none is half-written
+        print(f"interrupted: every training run's last checkpoint is in {args.out}/checkpoints/; run the same "
+              "command again to resume", file=sys.stderr)
+        return 130
     print(f"wrote {args.out}/own_data.json and {args.out}/REPORT.md "
           f"({len(results['table1']['groups'])} group(s), seeds {list(settings.seeds)})")
     return 0

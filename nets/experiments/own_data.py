@@ -42,7 +42,7 @@ from nets.image_file import load_split_file
 from nets.markdown import markdown_table
 from nets.model_spec import one_line
 from nets.results_io import run_provenance, sha256_file, write_json, write_text
-from nets.train import check_device, train_runs
+from nets.train import check_device, check_model_output, train_runs
 from nets.verdicts import pm_text, verdicts
 
 __all__ = ["OwnDataError", "OwnDataSettings", "own_profile", "run_own_data", "own_data_report", "NOT_RUN"]
@@ -183,7 +183,8 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
         if int(y.min()) < 0 or int(y.max()) >= width:
             raise OwnDataError(f"y_{name} holds labels in [{int(y.min())}, {int(y.max())}], but the model has "
                                f"{width} logits: labels must be in [0, {width})")
-    # as the files hold it (tuples as lists), so that it compares equal to what they read back
+    check_model_output(own.factory(None), splits.train.x[:2], width, f"--model {model}")  # nothing to train: before
+    # source.json is written. As the files hold it (tuples as lists), so that it compares equal to what they read back
     source = json.loads(json.dumps({"data": str(data), "data_sha256": sha256_file(data), "model": model,
                                     "settings": asdict(settings)}))
     _claim_source(out, source)
