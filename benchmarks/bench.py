@@ -66,6 +66,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from benchmarks import reference as R  # noqa: E402
+from nets.cli_types import group_arg, positive_int  # noqa: E402
 from nets.experiments.common import write_json  # noqa: E402
 from nets.groups import Group, get_group  # noqa: E402
 
@@ -218,15 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="JSON output (default build/bench/<device>.json, git-ignored: the committed "
                          "benchmarks/results/ files are written only when named here)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--group", default="r4")
+    ap.add_argument("--group", type=group_arg, default="r4")
     ap.add_argument("--quick", action="store_true", help="fewer rounds and samples (a smoke run)")
-    ap.add_argument("--threads", type=int, default=None,
+    ap.add_argument("--threads", type=positive_int, default=None,
                     help="torch CPU threads (default: torch's choice); on a shared machine 1 is steadier")
-    ap.add_argument("--rounds", type=int, default=None, help="timed rounds per comparison (default 3, quick 2)")
-    ap.add_argument("--n-si", type=int, default=None, help="samples for SI (default 250, quick 50)")
-    ap.add_argument("--n-sigma", type=int, default=None, help="samples for sigma_max(J) (default 1000, quick 100)")
+    ap.add_argument("--rounds", type=positive_int, default=None, help="timed rounds per comparison (default 3, quick 2)")
+    ap.add_argument("--n-si", type=positive_int, default=None, help="samples for SI (default 250, quick 50)")
+    ap.add_argument("--n-sigma", type=positive_int, default=None, help="samples for sigma_max(J) (default 1000, quick 100)")
     ap.add_argument("--no-memory", action="store_true", help="skip the per-item memory subprocesses")
-    ap.add_argument("--n-train", type=int, default=None,
+    ap.add_argument("--n-train", type=positive_int, default=None,
                     help="train on the first N samples and validate on N/5 (default: all 10k / 2k; a smoke run "
                          "of this script, as scripts/gpu_check.sh's CPU path does)")
     ap.add_argument("--protocol-from", type=Path, default=None, metavar="JSON",
@@ -235,11 +236,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-item", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--data-file", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.protocol_from is not None and not args.protocol_from.is_file():
+        ap.error(f"--protocol-from {args.protocol_from} does not exist")
     args.n_si = args.n_si or (50 if args.quick else 250)
     args.n_sigma = args.n_sigma or (100 if args.quick else 1000)
     rounds = args.rounds or (2 if args.quick else 3)
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        torch.device(args.device)
+    except RuntimeError:
+        ap.error(f"--device {args.device}: not a torch device (cpu, cuda, cuda:1, ...)")
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         ap.error(f"--device {args.device}: torch sees no CUDA device here")
 

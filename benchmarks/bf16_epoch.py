@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.flops import widths  # noqa: E402
 from benchmarks.timing import interleaved  # noqa: E402
+from nets.cli_types import positive_int  # noqa: E402
 from nets.data import load_splits  # noqa: E402
 from nets.experiments.common import write_json  # noqa: E402
 from nets.results_io import cpu_info  # noqa: E402
@@ -103,11 +104,11 @@ def top_ops(cfg: TrainConfig, splits, device, precision: str, seeds: int, n: int
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=3, help="epochs per call (the first is not timed)")
-    ap.add_argument("--seeds", type=int, default=4)
-    ap.add_argument("--n-train", type=int, default=None, help="first N training, N/5 validation samples")
+    ap.add_argument("--threads", type=positive_int, default=None)
+    ap.add_argument("--rounds", type=positive_int, default=3)
+    ap.add_argument("--epochs", type=positive_int, default=3, help="epochs per call (the first is not timed)")
+    ap.add_argument("--seeds", type=positive_int, default=4)
+    ap.add_argument("--n-train", type=positive_int, default=None, help="first N training, N/5 validation samples")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--out", type=Path, default=None, help="JSON output (default build/bench/bf16_epoch_<device>.json, "
                     "git-ignored: a committed benchmarks/results/ file is written only when named here)")

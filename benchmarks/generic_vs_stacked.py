@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nets.cli_types import positive_int  # noqa: E402
 from nets.data import Splits, synthetic_splits  # noqa: E402
 from nets.models import MLP  # noqa: E402
 from nets.results_io import cpu_info  # noqa: E402
@@ -64,12 +65,12 @@ def second_epoch(config: TrainConfig, seeds, splits: Splits, model_fn=None) -> t
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--seeds", type=int, default=4)
-    p.add_argument("--n-train", type=int, default=2000)
-    p.add_argument("--n-val", type=int, default=500)
+    p.add_argument("--rounds", type=positive_int, default=3)
+    p.add_argument("--seeds", type=positive_int, default=4)
+    p.add_argument("--n-train", type=positive_int, default=2000)
+    p.add_argument("--n-val", type=positive_int, default=500)
     p.add_argument("--methods", default="DA,IR,WT")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     if args.threads:

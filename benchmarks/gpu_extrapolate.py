@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
+import math
 import sys
 from pathlib import Path
 
@@ -45,6 +45,7 @@ from nets.distributed import plan  # noqa: E402
 from nets.experiments.common import write_json  # noqa: E402
 from nets.experiments.profiles import get_profile  # noqa: E402
 from nets.groups import get_group  # noqa: E402
+from nets.results_io import ResultsFileError, peek_results, read_json  # noqa: E402
 
 #: The whole-paper-profile target of issue 18 on one H100/H200-class GPU.
 TARGET_S = 300.0
@@ -61,7 +62,7 @@ def recorded_runs(results: Path) -> dict[tuple[str, str], list[float]]:
         path = results / f"{name}.json"
         if not path.exists():
             continue
-        for g, body in json.loads(path.read_text()).get("groups", {}).items():
+        for g, body in read_json(path).get("groups", {}).items():  # damaged: one-line ResultsFileError
             for m in body[models_key].values():
                 cfg = m.get("config") or {"method": m["method"], "regularizer": m.get("regularizer")}
                 for r in m["runs"]:
@@ -162,6 +163,35 @@ def extrapolate(stages: list[dict], results: Path, profile_name: str, device: st
     }
 
 
+STAGE_COLUMNS = ("stage", "seconds", "status")
+
+
+def read_stages(path: Path) -> list[dict]:
+    """The rows of a stages file (tab-separated, columns :data:`STAGE_COLUMNS`, as
+    scripts/gpu_check.sh writes it). Raises ValueError (one line) for a missing or empty file,
+    a missing column, or a time that is not a finite number of seconds >= 0."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"--stages {path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
+    if not rows:
+        raise ValueError(f"--stages {path}: no stages in it (a tab-separated file with columns "
+                         f"{', '.join(STAGE_COLUMNS)}, as scripts/gpu_check.sh writes)")
+    missing = [c for c in STAGE_COLUMNS if c not in rows[0]]
+    if missing:
+        raise ValueError(f"--stages {path}: no column {', '.join(missing)} (found {', '.join(map(str, rows[0]))}); "
+                         f"it needs {', '.join(STAGE_COLUMNS)}, tab-separated")
+    for i, row in enumerate(rows, start=2):
+        try:
+            secs = float(row["seconds"])
+        except (TypeError, ValueError):
+            secs = float("nan")
+        if not (math.isfinite(secs) and secs >= 0):
+            raise ValueError(f"--stages {path}: line {i}: seconds {row['seconds']!r} is not a time >= 0")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--stages", type=Path, required=True)
@@ -170,13 +200,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None, help="device of the stages (default: from the results files)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    with open(args.stages) as f:
-        stages = list(csv.DictReader(f, delimiter="\t"))
+    try:
+        get_profile(args.profile)
+        if not args.results.is_dir():
+            raise ValueError(f"--results {args.results} is not a folder")
+        stages = read_stages(args.stages)
+    except ValueError as e:
+        ap.error(str(e))
     device = args.device
     if device is None:
-        metas = [json.loads(p.read_text()).get("meta", {}) for p in sorted(args.results.glob("*.json"))]
+        metas = [(peek_results(p) or {}).get("meta") or {} for p in sorted(args.results.glob("*.json"))]
         device = next((m["device"] for m in metas if m.get("device")), "cpu")
-    res = extrapolate(stages, args.results, args.profile, device)
+    try:
+        res = extrapolate(stages, args.results, args.profile, device)
+    except ResultsFileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     write_json(args.out, res)
     p = res["protocol"]
     print(f"{args.profile} protocol on {device}: training {p['training']['s']} s + evaluation "

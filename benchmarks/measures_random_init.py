@@ -28,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.first_layer import compare_first_layer_implementations  # noqa: E402
+from nets.cli_types import group_arg, nonnegative_int, positive_int  # noqa: E402
 from nets.groups import get_group  # noqa: E402
 from nets.metrics import (  # noqa: E402
     distribution_invariance,
@@ -56,11 +57,11 @@ def to_py(v: Any) -> Any:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="where to write the JSON results")
-    parser.add_argument("--n", type=int, default=1000, help="number of random images")
-    parser.add_argument("--group", default="r4")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-steps", type=int, default=50, help="integrated-gradients steps")
-    parser.add_argument("--repeats", type=int, default=20, help="repeats of the first-layer timing")
+    parser.add_argument("--n", type=positive_int, default=1000, help="number of random images")
+    parser.add_argument("--group", type=group_arg, default="r4")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--n-steps", type=positive_int, default=50, help="integrated-gradients steps")
+    parser.add_argument("--repeats", type=positive_int, default=20, help="repeats of the first-layer timing")
     parser.add_argument("--skip-power", action="store_true", help="skip the (slow) power-iteration timing")
     parser.add_argument("--images", choices=("random", "test"), default="random",
                         help="random standard-normal images, or the first n real Transforming-MNIST "

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from nets.cli_types import group_arg  # noqa: E402
 import nets.evidence as ev  # noqa: E402
 from nets.results_io import read_json, write_json  # noqa: E402
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--a", type=Path, required=True, help="the first run's table1.json")
     ap.add_argument("--b", type=Path, required=True, help="the rerun's table1.json")
-    ap.add_argument("--groups", nargs="+", default=None, help="compare these groups only (default: both files')")
+    ap.add_argument("--groups", nargs="+", type=group_arg, default=None, help="compare these groups only (default: both files')")
     ap.add_argument("--out", type=Path, default=None, help="write the comparison here (JSON)")
     args = ap.parse_args(argv)
     try:

@@ -24,6 +24,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import interleaved  # noqa: E402
+from nets.cli_types import positive_int  # noqa: E402
 from nets.results_io import cpu_info, run_provenance, write_json  # noqa: E402
 from nets.sensitivity import jacobian_spectral_norm  # noqa: E402
 
@@ -38,10 +39,10 @@ def small_cnn(classes: int, seed: int = 0) -> nn.Module:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--classes", type=int, nargs="+", default=[10, 100, 1000])
-    p.add_argument("--n", type=int, default=32, help="samples (one chunk)")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--classes", type=positive_int, nargs="+", default=[10, 100, 1000])
+    p.add_argument("--n", type=positive_int, default=32, help="samples (one chunk)")
+    p.add_argument("--rounds", type=positive_int, default=3)
+    p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

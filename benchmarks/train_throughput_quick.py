@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nets.cli_types import group_arg, positive_int  # noqa: E402
 from nets.data import synthetic_splits  # noqa: E402
 from nets.train import TrainConfig, resolve_device, train_runs  # noqa: E402
 
@@ -119,12 +120,12 @@ def interleaved(cfg: TrainConfig, seeds, splits, device, rounds: int, reference:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--rounds", type=int, default=3, help="interleaved (stacked, sequential) rounds")
-    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--rounds", type=positive_int, default=3, help="interleaved (stacked, sequential) rounds")
+    p.add_argument("--seeds", type=positive_int, default=4)
     p.add_argument("--methods", default="DA,IR,WT")
-    p.add_argument("--group", default="r4")
+    p.add_argument("--group", type=group_arg, default="r4")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--reference", action="store_true",
                    help="also time benchmarks/reference.py's plain epoch, interleaved")

@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from nets.cli_types import positive_int
 from nets.audit_cli import audit_images
 from nets.audit_compare import compare_samples
 from nets.auditing import audit, sample_measures
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=1000, help="test images (default %(default)s)")
+    p.add_argument("--n", type=positive_int, default=1000, help="test images (default %(default)s)")
     p.add_argument("--compare", action="store_true", help="WT and IR against DA (compare_r4.json) instead")
     p.add_argument("--out", default=None, help="default build/audit/audit_r4.json, with --compare compare_r4.json (git-ignored: "
                    "the committed results/paper/ files are written only when named here)")

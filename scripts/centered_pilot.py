@@ -16,6 +16,7 @@ import time
 
 import torch
 
+from nets.cli_types import group_arg, positive_int
 from nets.experiments.profiles import get_profile
 from nets.experiments.table1 import profile_splits
 from nets.train import TrainConfig, tune_nu
@@ -26,9 +27,9 @@ GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run-dir", required=True)
-    ap.add_argument("--epochs", type=int, default=25)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--groups", nargs="+", default=["r4", "t3"])
+    ap.add_argument("--epochs", type=positive_int, default=25)
+    ap.add_argument("--threads", type=positive_int, default=1)
+    ap.add_argument("--groups", nargs="+", type=group_arg, default=["r4", "t3"])
     ap.add_argument("--grid", type=float, nargs="+", default=list(GRID), help="nu values (default: 1 .. 1000)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

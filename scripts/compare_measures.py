@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from nets.cli_types import positive_int
 from nets import metrics as new
 from nets.data import load_splits
 from nets.groups import get_group
@@ -71,8 +72,8 @@ def measures(m, model, group, x, y, xs, ys):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rev", default="main")
-    p.add_argument("--n", type=int, default=200)
-    p.add_argument("--n-si", type=int, default=24)
+    p.add_argument("--n", type=positive_int, default=200)
+    p.add_argument("--n-si", type=positive_int, default=24)
     args = p.parse_args(argv)
     old = load_reference(args.rev)
     test = load_splits("mnist", progress=False).test

@@ -29,6 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nets.cli_types import positive_int  # noqa: E402
 from nets.cnn import SmallCNN  # noqa: E402
 from nets.data.splits import load_raw  # noqa: E402
 from nets.results_io import write_bytes  # noqa: E402
@@ -58,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", choices=("mnist", "fmnist"), default="mnist")
     p.add_argument("--out", type=Path, default=Path("build/mnist10.pt"))
-    p.add_argument("--n-train", type=int, default=5_000)
-    p.add_argument("--n-val", type=int, default=1_000)
-    p.add_argument("--n-test", type=int, default=2_000)
+    p.add_argument("--n-train", type=positive_int, default=5_000)
+    p.add_argument("--n-val", type=positive_int, default=1_000)
+    p.add_argument("--n-test", type=positive_int, default=2_000)
     args = p.parse_args(argv)
     buf = io.BytesIO()
     torch.save(mnist10(args.n_train, args.n_val, args.n_test, args.dataset), buf)
