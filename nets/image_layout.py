@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nets.train import FirstLayerPooling
+from nets.train import FirstLayerPooling, declared_input_shape
 
 __all__ = ["ImageLayout", "SplitImageLayout", "image_layout"]
 
@@ -26,7 +26,7 @@ class ImageLayout(nn.Module):
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()
         self.inner = inner
-        self.input_shape = tuple(int(d) for d in inner.input_shape)
+        self.input_shape = declared_input_shape(inner)
 
     def shaped(self, x: torch.Tensor) -> torch.Tensor:
         """``x (N, *s)`` as ``(N, *input_shape)``."""

@@ -116,7 +116,8 @@ def group_elements(group: Group, include_identity: bool) -> list[int]:
     """The elements an orbit average runs over: all, or all but the identity (the paper's)."""
     elems = [g for g in group.elements if include_identity or g != group.identity]
     if not elems:  # the trivial group without its identity: nothing to average over
-        raise ValueError(f"{group.name} has no non-identity elements; use include_identity=True")
+        raise ValueError(f"{group.name} is the identity alone: every model is invariant to it, so there is nothing to "
+                         f"measure; give a group with more elements")
     return elems
 
 

@@ -68,8 +68,36 @@ def refused(match: str, configs, data=None, **kw) -> str:
 
 @pytest.mark.parametrize("method", ["DA", "WT", "IR"])
 def test_logits_with_another_number_of_classes_than_the_config_are_refused(method):
-    refused(r"net-r4-.*logits \(M, n_classes\) = \(2, 4\); got \(2, 10\): a model of 10 logits needs "
-            r"n_classes=10 in its TrainConfig$", [TrainConfig(method=method, **BASE)], model_fn=lambda c: Net(classes=10))
+    refused(r"net-r4-.*logits \(M, n_classes\) = \(2, 4\); got \(2, 10\): the run has 4 classes \(TrainConfig "
+            r"n_classes\); return 4 logits, or set n_classes=10 where the data has 10 classes$",
+            [TrainConfig(method=method, **BASE)], model_fn=lambda c: Net(classes=10))
+
+
+class ExtraAxis(Net):
+    def forward(self, x):
+        return super().forward(x).unsqueeze(1)
+
+
+class Pair(Net):
+    def forward(self, x):
+        out = super().forward(x)
+        return out, out
+
+
+@pytest.mark.parametrize("net, got", [(ExtraAxis, r"\(2, 1, 4\)"), (Pair, "tuple")])
+def test_a_wt_run_names_the_models_own_output_not_what_the_pooling_made_of_it(net, got):
+    refused(rf"net-r4-WT.*logits \(M, n_classes\) = \(2, 4\); got {got}$", [TrainConfig(method="WT", **BASE)],
+            model_fn=lambda c: net())
+
+
+@pytest.mark.parametrize("declared", ["abc", (0, 12, 12), 7])
+def test_an_input_shape_that_is_not_a_tuple_of_sizes_is_refused_in_one_line(declared):
+    class Declares(Net):
+        def __init__(self):
+            super().__init__()
+            self.input_shape = declared
+    refused(r"model.input_shape must be a tuple of positive sizes such as \(1, 36, 36\), got ",
+            [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Declares())
 
 
 def test_a_model_that_raises_on_the_training_inputs_is_named_with_the_layout_and_what_it_raised():

@@ -122,6 +122,7 @@ from nets.train.stacks import (
     can_stack,
     check_model_output,
     init_model,
+    declared_input_shape,
     input_shape_of,
 )
 
@@ -185,5 +186,6 @@ __all__ = [
     "can_stack",
     "check_model_output",
     "init_model",
+    "declared_input_shape",
     "input_shape_of",
 ]

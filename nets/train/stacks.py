@@ -86,10 +86,26 @@ def model_dtype(model: nn.Module, key: str) -> torch.dtype:
     return dtype
 
 
+def declared_input_shape(model: nn.Module) -> tuple[int, ...] | None:
+    """``model.input_shape`` as a tuple of ints; ``None`` where the model declares none. Raises
+    ValueError (one line) for one that is not a sequence of positive sizes (``"abc"``, ``(0, 36)``)."""
+    declared = getattr(model, "input_shape", None)
+    if declared is None:
+        return None
+    try:
+        shape = tuple(int(d) for d in declared)
+        if isinstance(declared, (str, bytes)) or not shape or min(shape) < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"model.input_shape must be a tuple of positive sizes such as (1, 36, 36), got "
+                         f"{declared!r}") from None
+    return shape
+
+
 def input_shape_of(model: nn.Module, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Per-sample input shape the model receives: ``model.input_shape`` if set (same number of
     values as ``sample_shape``, same last two axes, on which the group acts), else ``sample_shape``."""
-    shape = tuple(int(d) for d in getattr(model, "input_shape", sample_shape))
+    shape = declared_input_shape(model) or tuple(sample_shape)
     if math.prod(shape) != math.prod(sample_shape) or shape[-2:] != tuple(sample_shape[-2:]):
         more = (f"; for a model on {shape[0]} channels of these images, declare input_shape "
                 f"{(math.prod(sample_shape[:-2]), *shape[-2:])} and repeat the channel in its forward "
@@ -117,24 +133,34 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
     pooled = isinstance(probe, GroupPooled)
     where = f" under WT's {probe.pooling} pooling" if pooled else ""
     layout = "(M, " + ", ".join(str(d) for d in x.shape[1:]) + ")"
+
+    def refuse(cause: BaseException, at: str) -> ValueError:
+        return ValueError(f"{key}: the model refused training inputs {layout}{at} ({raised(cause)}); {fix}")
+
+    def check_logits(out: object) -> None:
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0], n_classes):
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            hint = (f": the run has {n_classes} classes (TrainConfig n_classes); return {n_classes} logits, or set "
+                    f"n_classes={got[1]} where the data has {got[1]} classes"
+                    if isinstance(got, tuple) and len(got) == 2 and got[0] == x.shape[0] else "")
+            raise ValueError(f"{key}: the model must map inputs {layout} to logits (M, n_classes) = "
+                             f"({x.shape[0]}, {n_classes}); got {got}{hint}")
+
     with _forked_rng(x), torch.no_grad():
+        alone_refused = None
+        if pooled:  # the model alone first: what it returns, or refuses, is not the pooling's doing
+            try:
+                alone = probe.model(x)
+            except Exception as e:  # noqa: BLE001 - a batch norm may refuse one sample that its orbit feeds
+                alone_refused = e
+            else:
+                check_logits(alone)
         try:
             with torch.enable_grad():  # as training runs it: its logits must carry a gradient (checked below)
                 out = probe(x)
         except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
-            cause, at = e, where
-            if pooled:
-                try:  # the model alone: a layout it refuses too is not the pooling's doing
-                    probe.model(x)
-                except Exception as alone:  # noqa: BLE001
-                    cause, at = alone, ""
-            raise ValueError(f"{key}: the model refused training inputs {layout}{at} ({raised(cause)}); {fix}") from None
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0], n_classes):
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            hint = (f": a model of {got[1]} logits needs n_classes={got[1]} in its TrainConfig"
-                    if isinstance(got, tuple) and len(got) == 2 and got[0] == x.shape[0] else "")
-            raise ValueError(f"{key}: the model must map inputs {layout} to logits (M, n_classes) = "
-                             f"({x.shape[0]}, {n_classes}); got {got}{hint}")
+            raise (refuse(alone_refused, "") if alone_refused is not None else refuse(e, where)) from None
+        check_logits(out)
         if not any(p.requires_grad for p in probe.parameters()):
             raise ValueError(f"{key}: the model has no trainable parameters (none, or all with requires_grad=False)")
         if not out.requires_grad:
