@@ -180,7 +180,9 @@ def _workdir(root: Path) -> Path:
 
 
 def _failure_message(failures: Mapping[str, _Attempts], root: Path, manifest: Mapping[str, Sequence[FileSpec]]) -> str:
-    lines = ["could not obtain verified copies of these files:"]
+    n = sum(len(a.reasons) for a in failures.values())
+    lines = [f"could not obtain verified copies of {n} data file{'s' if n != 1 else ''} ({', '.join(failures)}); "
+             f"below, what each source gave and how to supply them by hand:"]
     for dataset, attempts in failures.items():
         for filename, reasons in attempts.reasons.items():
             lines.append(f"  {FOLDERS[dataset]}/{filename}:")
