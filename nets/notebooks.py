@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from nets.cli_types import positive_int
 from nets.notebook_helpers import DEFAULT_PROFILE, DEFAULT_RESULTS, NOTEBOOK_DIR, REPO_ROOT, base_folder
 
 __all__ = [
@@ -214,12 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", metavar="NAME",
                    help="run only this notebook (file stem, e.g. fig4_drift; repeatable)")
     p.add_argument("--notebooks", default=str(NOTEBOOK_DIR), help="folder of the notebooks (default: %(default)s)")
-    p.add_argument("--jobs", "-j", type=int, default=1,
+    p.add_argument("--jobs", "-j", type=positive_int, default=1,
                    help="notebooks executed at the same time, each in its own kernel (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads of each kernel (OMP_NUM_THREADS, MKL_NUM_THREADS; default: the libraries' "
                         "choice; 1 is much faster on a machine shared with other CPU-heavy processes)")
-    p.add_argument("--timeout", type=int, default=None,
+    p.add_argument("--timeout", type=positive_int, default=None,
                    help="seconds one cell may run (default: no limit; a missing results file means training)")
     return p
 

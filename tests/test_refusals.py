@@ -30,6 +30,7 @@ from nets.experiments.profiles import get_profile
 from nets.experiments.scale import cnn_plan
 from nets.experiments.table1 import profile_splits, table1_configs
 from nets.image_file import load_labelled
+from nets.notebooks import main as notebooks_main
 from nets.results_io import (ResultsFileError, ResultsWriteError, WouldTrain, check_file, check_folder, load_refusal,
                              load_torch_file, peek_results, read_results, read_torch_file)
 from theory.spectral_flow import main as theory_main
@@ -267,3 +268,10 @@ def test_a_good_stages_file_reads_as_its_rows(tmp_path):
     path = tmp_path / "stages.tsv"
     path.write_text("stage\tseconds\tstatus\nstartup\t3.5\tok\ntable1_r4\t0\tskipped_budget\n")
     assert [r["stage"] for r in read_stages(path)] == ["startup", "table1_r4"]
+
+
+@pytest.mark.parametrize("option", ["--jobs", "--threads", "--timeout"])
+def test_the_notebook_runner_refuses_counts_below_one(option, capsys):
+    with pytest.raises(SystemExit) as e:
+        notebooks_main([option, "0", "--only", "table1"])
+    assert e.value.code == 2 and "must be at least 1, got 0" in capsys.readouterr().err
