@@ -56,7 +56,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ),
     "nets.auditing": ("audit", "AuditResult"),
     "nets.class_accuracy": ("class_breakdown", "ClassBreakdown", "orbit_confusion"),
-    "nets.audit_compare": ("compare", "Comparison"),
+    "nets.audit_compare": ("compare", "Comparison", "compare_samples"),
     "nets.weights_file": ("checkpoint_model",),
     "nets.data": (
         "Split",

@@ -40,6 +40,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from nets.checkpoint_archive import archived_hint
 from nets.image_file import LabelledImages, load_labelled
 from nets.model_checks import is_out_of_memory, parameter_dtype
 from nets.model_spec import load_factory, one_line
@@ -143,6 +144,9 @@ def _ready(spec: str, weights: str | None, device: torch.device, asked: str,
         note = (f"{flag} has no weights file: the factory's own weights (untrained unless it loads some; "
                 f"new at every call unless it seeds them)")
     else:
+        hint = archived_hint(weights)
+        if hint is not None:
+            raise AuditError(f"weights file {weights} does not exist; {hint}")
         built, model = model, checkpoint_model(model, weights)
         note = (f"{flag} weights: a WT run's checkpoint, measured pooled over {model.group.name} "
                 f"({model.pooling}) as it was trained" if model is not built else None)

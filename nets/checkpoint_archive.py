@@ -43,6 +43,7 @@ __all__ = [
     "RestoreReport",
     "manifest_path",
     "read_manifest",
+    "archived_hint",
     "write_manifest",
     "restore",
     "sha256_file",
@@ -98,6 +99,24 @@ def _repo_root(start: Path) -> Path:
             return Path(out.stdout.strip())
     raise ArchiveError(f"{start} is not inside a git clone; the checkpoints live in the repository's history: "
                        "clone the repository with git (not a source archive) and run this again")
+
+
+def archived_hint(path: str | os.PathLike) -> str | None:
+    """For a checkpoint ``path`` that does not exist but that its results folder's manifest lists
+    (``<results>/<profile>/checkpoints/NAME.pt``), the command that restores it, as a clause to add
+    to a "does not exist" error; else ``None`` (an unreadable manifest included)."""
+    path = Path(path)
+    if path.exists() or path.parent.name != "checkpoints":
+        return None
+    folder = path.parent.parent
+    try:
+        manifest = read_manifest(folder)
+    except ArchiveError:
+        return None
+    if manifest is None or path.name not in {e["name"] for e in manifest["files"]}:
+        return None
+    return (f"it is archived in the repository's history: python -m nets checkpoints restore --profile "
+            f"{manifest.get('profile', folder.name)} --results {folder.parent}")
 
 
 def read_manifest(results_dir: str | os.PathLike) -> dict | None:

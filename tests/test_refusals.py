@@ -12,6 +12,7 @@ documented exit status, and nothing moved, half-written or left behind.
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 import shutil
 import sys
@@ -22,6 +23,7 @@ import torch
 
 import nets.audit_cli as audit_cli
 import nets.own_data_cli as own_data_cli
+from nets.checkpoint_archive import archived_hint
 from nets.cli_types import group_arg, nonnegative_int, positive_int
 from nets.data.cli import main as data_main
 from nets.experiments.common import folder_precision, settings_conflicts
@@ -219,6 +221,48 @@ def test_ctrl_c_in_own_data_is_one_line_says_where_the_checkpoints_are_and_exit_
     assert rc == 130 and err.count("\n") == 0 and f"{out}/checkpoints/" in err and "resume" in err
 
 
+def _own_data_file(path: Path) -> Path:
+    g = torch.Generator().manual_seed(0)
+    data = {f"{a}_{s}": (torch.randn(8, 1, 6, 6, generator=g) if a == "x" else torch.arange(8) % 3)
+            for s in ("train", "val", "test") for a in "xy"}
+    torch.save(data, path)
+    return path
+
+
+def test_own_data_withdraws_its_source_json_when_training_refuses_the_model(user_models, tmp_path, run_cli):
+    user_models("split_models", "import torch.nn as nn\n"
+                                "class Split(nn.Module):\n"
+                                "    def __init__(self):\n"
+                                "        super().__init__(); self.a = nn.Linear(36, 5); self.b = nn.Linear(5, 3)\n"
+                                "    def first_layer(self, x): return self.a(x.flatten(1))\n"
+                                "    def after_first_layer(self, h): return self.b(h) * 2\n"
+                                "    def forward(self, x): return self.b(self.first_layer(x))\n"
+                                "def split(): return Split()\n")
+    data = _own_data_file(tmp_path / "data.pt")
+    kept, fresh = tmp_path / "kept", tmp_path / "fresh" / "od"
+    kept.mkdir()
+    for out in (kept, fresh):
+        rc, _, err = run_cli("own-data", "--model", "split_models:split", "--data", str(data), "--groups", "r4",
+                             "--out", str(out), "--epochs", "1", "--seeds", "0", "--no-progress")
+        assert rc == 2 and "after_first_layer(first_layer(x)) is not its forward(x)" in err
+    assert kept.is_dir() and not any(kept.iterdir())  # the user's folder stays, empty as it was
+    assert not fresh.exists()
+
+
+def test_a_missing_archived_checkpoint_is_named_with_the_command_that_restores_it(tmp_path, run_cli):
+    folder = tmp_path / "results" / "paper"
+    folder.mkdir(parents=True)
+    (folder / "checkpoints.manifest.json").write_text(json.dumps(
+        {"format": 1, "profile": "paper", "commit": "0" * 40, "directory": "results/paper/checkpoints",
+         "files": [{"name": "r4-DA-seed0.pt", "sha256": "0" * 64, "size": 1, "blob": "0" * 40}]}))
+    weights = folder / "checkpoints" / "r4-DA-seed0.pt"
+    rc, _, err = run_cli("audit", "--model", "nets.models:MLP", "--weights", str(weights), "--group", "r4",
+                         "--n", "4", "--channels", "0", "--out", str(tmp_path / "a"))
+    assert rc == 2
+    assert f"checkpoints restore --profile paper --results {tmp_path / 'results'}" in err
+    assert archived_hint(folder / "checkpoints" / "other.pt") is None
+
+
 def test_own_data_refuses_a_model_that_cannot_train_before_writing_anything(user_models, tmp_path, run_cli):
     user_models("frozen_models", "import torch.nn as nn\n"
                                  "class Frozen(nn.Module):\n"
@@ -226,10 +270,7 @@ def test_own_data_refuses_a_model_that_cannot_train_before_writing_anything(user
                                  "        super().__init__(); self.f = nn.Linear(36, 3)\n"
                                  "    def forward(self, x): return self.f(x.flatten(1)).detach()\n"
                                  "def frozen(): return Frozen()\n")
-    g = torch.Generator().manual_seed(0)
-    data = {f"{a}_{s}": (torch.randn(8, 1, 6, 6, generator=g) if a == "x" else torch.arange(8) % 3)
-            for s in ("train", "val", "test") for a in "xy"}
-    torch.save(data, tmp_path / "data.pt")
+    _own_data_file(tmp_path / "data.pt")
     out = tmp_path / "od"
     rc, _, err = run_cli("own-data", "--model", "frozen_models:frozen", "--data", str(tmp_path / "data.pt"),
                          "--groups", "r4", "--out", str(out), "--epochs", "1", "--no-progress")

@@ -23,12 +23,13 @@ nu values train and the rest load. A run on fewer ``groups`` keeps the other gro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
@@ -119,6 +120,22 @@ def _claim_source(out: Path, source: dict) -> None:
     write_json(path, source)
 
 
+@contextlib.contextmanager
+def _withdrawn_if_refused(out: Path, fresh: Sequence[Path]) -> Iterator[None]:
+    """Run the ``with`` block; where it raises ValueError (a refusal the checks before training could
+    not see: WT's first-layer pooling, a factory's shared modules, a batch norm's lone last sample)
+    before any checkpoint exists, remove what this run added to ``out`` (``fresh``: its
+    ``source.json``, then the folders it created, if empty), then re-raise."""
+    try:
+        yield
+    except ValueError:
+        if not any((out / "checkpoints").glob("**/*.pt")):
+            for path in fresh:
+                with contextlib.suppress(OSError):
+                    path.unlink() if path.name == "source.json" else path.rmdir()  # a folder: only when empty
+        raise
+
+
 def _kept_groups(out: Path, source: dict, groups: Sequence[str], progress: bool) -> dict:
     """The other groups' sections of an earlier ``own_data.json`` in ``out`` made from the same data,
     model and settings (``source`` in its JSON form): ``{"table1": {g: ...}, "spectral": ...,
@@ -187,31 +204,33 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     # source.json is written. As the files hold it (tuples as lists), so that it compares equal to what they read back
     source = json.loads(json.dumps({"data": str(data), "data_sha256": sha256_file(data), "model": model,
                                     "settings": asdict(settings)}))
+    fresh = [p for p in (out / "source.json", out / "checkpoints", out) if not p.exists()]  # what this run adds
     _claim_source(out, source)
     run_dir, k = out / "checkpoints", len(settings.seeds)
     table1, spectral, per_class = {}, {}, {}
     test = splits.test.to(dev)
     x_sigma = test.x[:min(settings.n_sigma_samples, len(test))]
-    for g in groups:
-        base = {m: replace(c, n_classes=width, batch_size=settings.batch_size, lr=settings.lr)
-                for m, c in table1_configs(prof, g, model=own.name).items()}
-        fixed = train_runs([base["WT"], base["DA"]], list(settings.seeds), splits, device=dev, run_dir=run_dir,
-                           progress=progress, model_fn=own.factory)
-        selection, ir_runs = tune(base["IR"], prof, splits, device=dev, run_dir=run_dir, progress=progress,
-                                  model_fn=own.factory)
-        runs = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
-        methods = {}
-        for m, rs in runs.items():
-            methods[m] = summarize(rs[0].config, [evaluate(r, splits, g, prof, dev) for r in rs])
-            methods[m].update(engine=rs[0].engine, wt_pooling=rs[0].wt_pooling)
-            for field in MLP_ONLY_FIELDS:
-                methods[m]["config"].pop(field, None)
-        table1[g] = {"methods": methods, "nu_selection": selection}
-        per_class[g] = per_class_over_seeds({m: [r.model.to(dev).eval() for r in rs] for m, rs in runs.items()},
-                                            test.x, test.y, g)
-        spectral[g] = {"models": {key: spectral_entry(runs[m], x_sigma, test, get_group(g), dev)
-                                  for key, m in (("DA", "DA"), ("IR-logit", "IR"))},
-                       "nu_selections": {"logit": selection}}
+    with _withdrawn_if_refused(out, fresh):  # a refusal at training leaves the folder as it was
+        for g in groups:
+            base = {m: replace(c, n_classes=width, batch_size=settings.batch_size, lr=settings.lr)
+                    for m, c in table1_configs(prof, g, model=own.name).items()}
+            fixed = train_runs([base["WT"], base["DA"]], list(settings.seeds), splits, device=dev, run_dir=run_dir,
+                               progress=progress, model_fn=own.factory)
+            selection, ir_runs = tune(base["IR"], prof, splits, device=dev, run_dir=run_dir, progress=progress,
+                                      model_fn=own.factory)
+            runs = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
+            methods = {}
+            for m, rs in runs.items():
+                methods[m] = summarize(rs[0].config, [evaluate(r, splits, g, prof, dev) for r in rs])
+                methods[m].update(engine=rs[0].engine, wt_pooling=rs[0].wt_pooling)
+                for field in MLP_ONLY_FIELDS:
+                    methods[m]["config"].pop(field, None)
+            table1[g] = {"methods": methods, "nu_selection": selection}
+            per_class[g] = per_class_over_seeds({m: [r.model.to(dev).eval() for r in rs] for m, rs in runs.items()},
+                                                test.x, test.y, g)
+            spectral[g] = {"models": {key: spectral_entry(runs[m], x_sigma, test, get_group(g), dev)
+                                      for key, m in (("DA", "DA"), ("IR-logit", "IR"))},
+                           "nu_selections": {"logit": selection}}
     kept = _kept_groups(out, source, groups, progress)
     for name, section in (("table1", table1), ("spectral", spectral), ("per_class", per_class)):
         section.update(kept.get(name, {}))
@@ -235,7 +254,7 @@ def _settings_text(st: dict, n_test: int) -> str:
     batch = st.get("batch_size", d.batch_size)
     lr = st.get("lr", d.lr)
     training = "" if (batch, lr) == (d.batch_size, d.lr) else f" (batch {batch}, Adam lr {lr:g})"
-    return (f"Seeds {list(st['seeds'])}, {st['epochs']} epochs each{training}; IR's nu searched smallest first over "
+    return (f"Seeds {list(st['seeds'])}, {st['epochs']} epoch{'s' if st['epochs'] != 1 else ''} each{training}; IR's nu searched smallest first over "
             f"{[float(nu) for nu in st['nu_grid']]} for validation SI >= {st['si_target']}; SI on "
             f"{min(st['n_si_samples'], n_test)} images ({st['ig_steps']} integrated-gradients steps), sigma_max "
             f"on {min(st['n_sigma_samples'], n_test)}")

@@ -165,7 +165,7 @@ def table1_protocol(profile: Profile, splits: Splits) -> dict:
         "LI": f"LI and DI over all {len(splits.test)} test samples, mean over the non-identity elements.",
         "SI": f"SI on the first {min(profile.n_si_samples, len(splits.test))} test samples, "
               f"integrated gradients with {profile.ig_steps} steps, mean over the non-identity elements.",
-        "nu": f"IR's nu tuned on validation SI (target {profile.si_target}) over the profile's grid: "
+        "nu": f"IR's nu tuned on validation SI (target {profile.si_target}) over its nu grid: "
               + SELECTION_RULE + ".",
         "n_test": len(splits.test),
         "n_si_samples": min(profile.n_si_samples, len(splits.test)),
