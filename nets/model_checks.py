@@ -233,9 +233,12 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
             raise  # not a layout the model refuses: the batch is too large for the memory
         needed = _probe_layouts(model, inputs.detach())
         need = f"; it accepts {_shape_str(needed)}" if needed else ""
+        group = getattr(model, "group", None) if getattr(model, "pooling", None) is not None else None
+        inner = (f"; as WT, it hands the model inside all {group.order} x M images of the orbits"
+                 if group is not None and hasattr(group, "order") else "")  # torch's message counts those
         raise ValueError(f"model refused input of shape {_shape_str(('M', *inputs.shape[1:]))} "
-                         f"(M = {inputs.shape[0]}){need} (images must be (N, *C, H, W) as the model expects; "
-                         f"model raised {raised(e)})") from e
+                         f"(M = {inputs.shape[0]}){inner}{need} (images must be (N, *C, H, W) as the model "
+                         f"expects; model raised {raised(e)})") from e
     M = inputs.shape[0]
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != M:
         got = _shape_str(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
