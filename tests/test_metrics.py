@@ -533,5 +533,5 @@ def test_measures_reject_an_unknown_reduction(reduction):
 
 
 def test_trivial_group_without_identity_has_nothing_to_average():
-    with pytest.raises(ValueError, match="include_identity"):
+    with pytest.raises(ValueError, match="t1 is the identity alone: every model is invariant to it, so there is nothing to measure"):
         logit_invariance(small_mlp(), images(), get_group("t1"))
