@@ -216,20 +216,51 @@ def _host_port(address: str | None) -> str | None:
     return None if not address or address in ("auto", "local") or "://" in address else address
 
 
+def recorded_cluster() -> str | None:
+    """The ``HOST:PORT`` of the cluster ``ray start`` last started on this machine, as Ray records it
+    (``<ray temp dir>/ray_current_cluster``; ``ray stop`` clears it): the one ``ray.init`` joins given
+    no address or ``auto``. ``None`` where there is none, or where Ray's reader is not there."""
+    try:
+        from ray._private.utils import read_ray_address  # Ray is optional: imported only for its executor
+        return read_ray_address() or None
+    except Exception:  # noqa: BLE001 - another Ray version: leave the address to Ray
+        return None
+
+
+def _answers(host_port: str) -> str | None:
+    """Why nothing answers at ``host_port`` (a TCP connect, 5 s at most); ``None`` when something does."""
+    host, _, port = host_port.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        return e.strerror or type(e).__name__
+    return None
+
+
 def check_address(address: str | None) -> None:
     """Fail in seconds, with a :class:`ClusterError`, where ``address`` (or ``RAY_ADDRESS``) is a
-    ``HOST:PORT`` at which nothing answers: given such an address, ``ray.init`` retries for
-    many minutes. ``None``, ``auto``, ``local`` and ``ray://`` client addresses are left to Ray."""
+    ``HOST:PORT`` at which nothing answers, or where no address (or ``auto``) would join the cluster
+    Ray records as started here (:func:`recorded_cluster`) and nothing answers there (a cluster
+    killed without ``ray stop``): given either, ``ray.init`` retries for many minutes. ``local`` and
+    ``ray://`` client addresses are left to Ray."""
+    given = address if address is not None else os.environ.get("RAY_ADDRESS")
+    if not given or given == "auto":
+        recorded = recorded_cluster()
+        why = _answers(recorded) if recorded and recorded.rpartition(":")[2].isdigit() else None
+        if why is not None:
+            raise ClusterError(f"Ray records a cluster started on this machine at {recorded}, which it joins given "
+                               f"no --address or auto, but nothing answers there ({why}): start it again (ray start "
+                               f"--head), clear Ray's record with `ray stop`, or give --address local")
+        return
     address = _host_port(address)
     if address is None:
         return
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise ClusterError(f"Ray address {address!r} is not HOST:PORT, auto or local")
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as e:
-        raise ClusterError(f"nothing answers at the Ray address {address} ({e.strerror or type(e).__name__}): "
+    why = _answers(address)
+    if why is not None:
+        raise ClusterError(f"nothing answers at the Ray address {address} ({why}): "
                            "start the cluster there (ray start --head) or give its address") from None
 
 

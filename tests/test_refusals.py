@@ -15,6 +15,7 @@ import argparse
 import json
 import pickle
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import nets.own_data_cli as own_data_cli
 from nets.checkpoint_archive import archived_hint
 from nets.cli_types import group_arg, nonnegative_int, positive_int
 from nets.data.cli import main as data_main
+from nets.distributed import ClusterError, check_address, recorded_cluster
 from nets.experiments.common import folder_precision, settings_conflicts
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import get_profile
@@ -316,3 +318,23 @@ def test_the_notebook_runner_refuses_counts_below_one(option, capsys):
     with pytest.raises(SystemExit) as e:
         notebooks_main([option, "0", "--only", "table1"])
     assert e.value.code == 2 and "must be at least 1, got 0" in capsys.readouterr().err
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_dead_cluster_that_ray_records_as_started_here_is_one_line_not_minutes_of_retries(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (tmp_path / "ray").mkdir()
+    dead = f"127.0.0.1:{_closed_port()}"
+    (tmp_path / "ray" / "ray_current_cluster").write_text(dead)  # as `ray start` left it, killed without `ray stop`
+    assert recorded_cluster() == dead
+    for address in (None, "auto"):
+        with pytest.raises(ClusterError, match=f"Ray records a cluster started on this machine at {dead}.*ray stop"):
+            check_address(address)
+    check_address("local")  # a new local cluster: Ray's record is not used
