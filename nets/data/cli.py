@@ -106,8 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--split-seed", type=int, default=0)
     common(p)
     p = sub.add_parser("show", help="plot a few samples under every group element")
-    p.add_argument("--dataset", default="mnist")
-    p.add_argument("--group", default="r4")
+    p.add_argument("--dataset", default="mnist", help="mnist or fmnist (default: %(default)s)")
+    p.add_argument("--group", default="r4", help="the group whose elements are the columns: r4, t3, d4, f2, "
+                   "t<n>xy, ... (default: %(default)s)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--n", type=int, default=4, help=f"number of samples (rows, at most {MAX_SAMPLES})")
