@@ -244,10 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        torch.device(args.device)
+        device_type = torch.device(args.device).type
     except RuntimeError:
         ap.error(f"--device {args.device}: not a torch device (cpu, cuda, cuda:1, ...)")
-    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+    if device_type == "cuda" and not torch.cuda.is_available():
         ap.error(f"--device {args.device}: torch sees no CUDA device here")
 
     if args.protocol_from:

@@ -261,7 +261,7 @@ def check_address(address: str | None) -> None:
     why = _answers(address)
     if why is not None:
         raise ClusterError(f"nothing answers at the Ray address {address} ({why}): "
-                           "start the cluster there (ray start --head) or give its address") from None
+                           "start the cluster there (ray start --head) or give its address")
 
 
 def auth_hint(address: str | None) -> str:

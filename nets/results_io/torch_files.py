@@ -49,9 +49,10 @@ def load_refusal(e: BaseException, path: str | os.PathLike | None = None) -> str
         what = found.group(1)
         kind = "a numpy array" if what.startswith("numpy") else "a Python object"
         return f"it holds {kind} ({what}), which weights_only=True does not unpickle"
-    if isinstance(e, EOFError) or "failed finding central directory" in text:
-        return "it is empty or cut short" if isinstance(e, EOFError) else \
-            "it is cut short, with no zip central directory"
+    if isinstance(e, EOFError):
+        return "it is empty or cut short"
+    if "failed finding central directory" in text:
+        return "it is cut short, with no zip central directory"
     if "Unsupported operand" in text:
         return ("it was written by pickle, not torch.save" if path is None or _starts_with(path, _PICKLE_START)
                 else "it is not a file torch.save wrote")
