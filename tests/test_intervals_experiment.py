@@ -3,14 +3,16 @@ and a refusal to train."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
-from nets.data import Split
+from nets.data import Split, Splits
 from nets.experiments.intervals import WouldTrain, load_runs, orbit_correct
 from nets.groups import get_group
 from nets.models import MLP
-from nets.train import TrainConfig, orbit_accuracy
+from nets.train import TrainConfig, checkpoint_path, orbit_accuracy, train_runs
 
 
 def test_per_sample_orbit_correctness_averages_to_the_orbit_accuracy():
@@ -23,6 +25,49 @@ def test_per_sample_orbit_correctness_averages_to_the_orbit_accuracy():
         assert per_sample.mean() == pytest.approx(orbit_accuracy(model, Split(x, y), g))
 
 
+def _tiny_splits(n=24):
+    g = torch.Generator().manual_seed(0)
+    make = lambda: Split(torch.randn(n, 12, 12, generator=g), torch.arange(n) % 3)  # noqa: E731
+    return Splits("synthetic", make(), make(), make(), 0.0, 1.0, 0)
+
+
+def _tiny_config(epochs):
+    return TrainConfig(method="DA", group="r4", epochs=epochs, n_classes=3, hidden=8, n_hidden_layers=1,
+                       batch_size=8)
+
+
 def test_a_missing_checkpoint_is_an_error_not_a_training_run(tmp_path):
     with pytest.raises(WouldTrain, match="evaluates only"):
-        load_runs([TrainConfig(method="DA", group="r4", epochs=1)], [0], None, tmp_path, "cpu")
+        load_runs([_tiny_config(1)], [0], _tiny_splits(), tmp_path, "cpu")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unfinished_checkpoint_is_named_with_its_epoch_and_trains_no_further(tmp_path):
+    splits = _tiny_splits()
+    with pytest.raises(_Stop):
+        train_runs([_tiny_config(2)], [0], splits, device="cpu", run_dir=tmp_path, progress=False,
+                   checkpoint_every=1, on_epoch_end=_stop_after_first_epoch)
+    path = checkpoint_path(tmp_path, _tiny_config(2), 0)
+    before = path.read_bytes()
+    with pytest.raises(WouldTrain, match=rf"checkpoint {re.escape(str(path))} is unfinished "
+                                         r"\(training reached epoch 1 of 2\); this command evaluates only"):
+        load_runs([_tiny_config(2)], [0], splits, tmp_path, "cpu")
+    assert path.read_bytes() == before
+
+
+def test_finished_runs_load_as_the_trainer_returned_them(tmp_path):
+    splits = _tiny_splits()
+    trained = train_runs([_tiny_config(1)], [0], splits, device="cpu", run_dir=tmp_path, progress=False)[0]
+    loaded = load_runs([_tiny_config(1)], [0], splits, tmp_path, "cpu")[0]
+    assert loaded.best_val_accuracy == trained.best_val_accuracy
+    for a, b in zip(trained.model.state_dict().values(), loaded.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_after_first_epoch(done):
+    if done == 1:
+        raise _Stop

@@ -38,9 +38,9 @@ from nets.metrics import (
     saliency_invariance,
 )
 from nets.models import CenteredLogits
-from nets.results_io import ResultsFileError, WouldTrain, precision_dir, read_torch_file
+from nets.results_io import ResultsFileError, WouldTrain, precision_dir
 from nets.stats import CONFIDENCE, bootstrap_interval
-from nets.train import TrainConfig, TrainedRun, checkpoint_path, resolve_device, train_runs
+from nets.train import TrainConfig, TrainedRun, resolve_device, train_runs
 
 __all__ = ["run_intervals", "load_runs", "orbit_correct", "WouldTrain", "N_RESAMPLES", "METHOD"]
 
@@ -57,24 +57,8 @@ def load_runs(configs: list[TrainConfig], seeds: list[int], splits, run_dir, dev
     :func:`~nets.results_io.precision_dir`; loading and every measure are float32, so a bf16 run
     loads on any CPU); raises :class:`WouldTrain` naming the run when a checkpoint is missing,
     damaged (left where it is) or would need any further training."""
-    run_dir = precision_dir(run_dir, precision)
-    for c in configs:
-        for s in seeds:
-            path = checkpoint_path(run_dir, c, s)
-            if not path.exists():
-                raise WouldTrain(f"no checkpoint {path}; this command evaluates only")
-            try:
-                read_torch_file(path)  # a damaged one stays where it is: the trainer would move it aside
-            except ResultsFileError as e:
-                raise WouldTrain(f"{e}; this command evaluates only and left it there: restore it (`python -m nets "
-                                 f"checkpoints restore` where the folder has a manifest) or train it again") from None
-
-    def refuse(epoch: int) -> None:
-        raise WouldTrain(f"a checkpoint in {run_dir} is unfinished (training reached epoch {epoch}); "
-                         "this command evaluates only")
-
-    return train_runs(configs, seeds, splits, device=device, run_dir=run_dir, progress=False,
-                      on_epoch_end=refuse, model_fn=model_fn)
+    return train_runs(configs, seeds, splits, device=device, run_dir=precision_dir(run_dir, precision),
+                      progress=False, model_fn=model_fn, finished_only=True)
 
 
 def orbit_correct(model, x: torch.Tensor, y: torch.Tensor, group: Group, chunk: int = 5000) -> np.ndarray:

@@ -22,7 +22,7 @@ from torch import nn
 
 from nets.groups import get_group
 from nets.models import MLP, InvariantMLP
-from nets.results_io import ResultsFileError, atomic_torch_save, load_torch_file
+from nets.results_io import ResultsFileError, WouldTrain, atomic_torch_save, load_torch_file, read_torch_file
 from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun
 from nets.train.stacks import ModelFn, init_model
 
@@ -47,11 +47,34 @@ def load_checkpoint(path: Path, config: TrainConfig, seed: int) -> dict | None:
     ``*.corrupt`` with a one-line warning (:func:`nets.results_io.load_torch_file`) and the run
     starts again.
 
-    Raises :class:`nets.results_io.ResultsFileError` (a ``ValueError``) when its format is not
-    :data:`CHECKPOINT_FORMAT` or it belongs to another config or seed."""
+    Raises :class:`nets.results_io.ResultsFileError` (a ``ValueError``) when it does not pass
+    :func:`check_checkpoint`."""
     ckpt = load_torch_file(path, "checkpoint")
-    if ckpt is None:
-        return None
+    return None if ckpt is None else check_checkpoint(ckpt, path, config, seed)
+
+
+def finished_checkpoint(path: Path, config: TrainConfig, seed: int) -> dict:
+    """The finished checkpoint at ``path``, for a command that evaluates and trains nothing: a
+    missing, damaged (left where it is) or unfinished one raises
+    :class:`nets.results_io.WouldTrain`, one line naming the file; one that does not pass
+    :func:`check_checkpoint` raises its :class:`~nets.results_io.ResultsFileError`."""
+    if not path.exists():
+        raise WouldTrain(f"no checkpoint {path}; this command evaluates only")
+    try:
+        ckpt = read_torch_file(path, "checkpoint")
+    except ResultsFileError as e:
+        raise WouldTrain(f"{e}; this command evaluates only and left it there: restore it (`python -m nets "
+                         f"checkpoints restore` where the folder has a manifest) or train it again") from None
+    check_checkpoint(ckpt, path, config, seed)
+    if not ckpt.get("finished"):
+        raise WouldTrain(f"checkpoint {path} is unfinished (training reached epoch {ckpt.get('epoch')} of "
+                         f"{config.epochs}); this command evaluates only: finish it with the command that trains it")
+    return ckpt
+
+
+def check_checkpoint(ckpt: dict, path: Path, config: TrainConfig, seed: int) -> dict:
+    """``ckpt`` (loaded from ``path``) if its format is :data:`CHECKPOINT_FORMAT` and it belongs to
+    ``config`` and ``seed``; else raises :class:`nets.results_io.ResultsFileError` naming the file."""
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ResultsFileError(f"{path}: checkpoint format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT}; "
                                "move it away or use another results folder")

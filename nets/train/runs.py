@@ -16,7 +16,7 @@ from nets.groups import get_group
 from nets.precision import check_precision
 from nets.results_io import make_folder, precision_dir
 from nets.train.batches import OrbitData
-from nets.train.checkpoints import checkpoint_path, load_checkpoint, run_from_checkpoint
+from nets.train.checkpoints import checkpoint_path, finished_checkpoint, load_checkpoint, run_from_checkpoint
 from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, resolve_device
 from nets.train.loop import Member, train_stack
 from nets.train.stacks import ModelFn, can_stack, check_model_output, init_model, input_shape_of, model_dtype
@@ -113,6 +113,7 @@ def train_runs(
     on_epoch_end: Callable[[int], None] | None = None,
     model_fn: Callable[[TrainConfig], nn.Module] | Mapping[str, Callable[[TrainConfig], nn.Module]] | None = None,
     precision: str = "fp32",
+    finished_only: bool = False,
 ) -> list[TrainedRun]:
     """Train every ``(config, seed)`` on ``splits.train``, selecting on ``splits.val``.
 
@@ -143,9 +144,13 @@ def train_runs(
             autocast, weights, Adam state and validation in float32 (:mod:`nets.precision`;
             refused on a CPU without bf16 instructions). bf16 checkpoints live in
             ``run_dir / "bf16"``, apart from the float32 ones.
+        finished_only: load the finished runs of ``run_dir`` and train nothing, for a command
+            that only evaluates (:func:`~nets.train.checkpoints.finished_checkpoint`).
 
     Raises:
         TrainingDiverged: a loss became NaN or infinite (names the runs and the epoch).
+        nets.results_io.WouldTrain: under ``finished_only``, a run's checkpoint is missing,
+            damaged (left where it is) or unfinished.
     """
     configs = list(configs)
     seeds = [int(s) for s in seeds]
@@ -155,6 +160,8 @@ def train_runs(
         return []
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+    if finished_only and run_dir is None:
+        raise ValueError("finished_only needs the run_dir that holds the finished runs")
     if max_stack is not None and max_stack < 1:
         raise ValueError(f"max_stack must be >= 1, got {max_stack}")
     keys = [(c.key(), s) for c in configs for s in seeds]
@@ -185,7 +192,10 @@ def train_runs(
     pending: list[tuple[int, Member]] = []
     for i, (c, s) in enumerate((c, s) for c in configs for s in seeds):
         path = checkpoint_path(rdir, c, s) if rdir is not None else None
-        ckpt = load_checkpoint(path, c, s) if path is not None else None
+        if finished_only:
+            ckpt = finished_checkpoint(path, c, s)
+        else:
+            ckpt = load_checkpoint(path, c, s) if path is not None else None
         if ckpt is not None and ckpt["finished"]:
             try:
                 results[i] = run_from_checkpoint(c, s, ckpt, in_shape, dev, factories[c.key()])
