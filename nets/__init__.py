@@ -33,6 +33,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     "nets.models": (
         "MLP",
         "InvariantMLP",
+        "TwoLogits",
         "check_invariance",
         "count_parameters",
     ),

@@ -30,6 +30,7 @@ __all__ = [
     "raised",
     "model_logits",
     "logit_width",
+    "ONE_LOGIT_FIX",
 ]
 
 
@@ -212,6 +213,10 @@ def raised(e: BaseException) -> str:
     return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
+#: How a binary classifier of one logit ``z`` becomes one the measures and the trainer take.
+ONE_LOGIT_FIX = "nets.TwoLogits(model), logits [-z/2, z/2] with the same probabilities (docs/audit.md#one-logit)"
+
+
 def _shape_str(shape: Sequence) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
@@ -240,6 +245,10 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
                          f"(M = {inputs.shape[0]}){inner}{need} (images must be (N, *C, H, W) as the model "
                          f"expects; model raised {raised(e)})") from e
     M = inputs.shape[0]
+    if isinstance(out, torch.Tensor) and tuple(out.shape) in ((M,), (M, 1)):
+        raise ValueError(f"model returned one logit per image, {_shape_str(out.shape)}, where the measures need "
+                         f"logits ({M}, classes), classes >= 2; for a binary classifier of one logit give "
+                         f"{ONE_LOGIT_FIX}")
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != M:
         got = _shape_str(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"model must map inputs ({M}, ...) to logits ({M}, classes); got output {got}")

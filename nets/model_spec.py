@@ -61,6 +61,11 @@ def load_factory(spec: str, flag: str = "--model") -> nn.Module:
 WRAPPED = "inner."
 
 
+#: Prefix of the names of a wrapped model's weights in the wrapper's (:class:`nets.models.TwoLogits`,
+#: :class:`nets.models.CenteredLogits`), put before the names of weights saved from the bare model.
+INNER = "model."
+
+
 #: Prefix of the weights saved from ``nn.DataParallel`` / ``DistributedDataParallel``, taken off.
 PARALLEL = "module."
 
@@ -74,6 +79,15 @@ def _without_prefix(state: dict, own: dict, prefix: str) -> dict:
     (``own``) does; else ``state`` as it is."""
     if state and all(k.startswith(prefix) for k in state) and not any(k.startswith(prefix) for k in own):
         return {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def _with_prefix(state: dict, own: dict, prefix: str) -> dict:
+    """``state`` with ``prefix`` put before its names where none has it and that makes them exactly
+    the model's (``own``): weights of the model inside a wrapper such as
+    :class:`nets.models.TwoLogits`; else ``state`` as it is."""
+    if state and not any(k.startswith(prefix) for k in state) and {prefix + k for k in state} == set(own):
+        return {prefix + k: v for k, v in state.items()}
     return state
 
 
@@ -110,12 +124,14 @@ def wt_config(obj: object) -> dict | None:
 def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> None:
     """Load ``state`` (read from ``path`` by :func:`read_weights`, which also gave ``obj``) into
     ``model``, without the :data:`PARALLEL` prefix of a data-parallel model's and, for a project
-    checkpoint, the :data:`WRAPPED` prefix of a ``cnn --model`` run's; ``ModelSpecError`` naming
+    checkpoint, the :data:`WRAPPED` prefix of a ``cnn --model`` run's, with the :data:`INNER` prefix
+    for the weights of the model inside a wrapper; ``ModelSpecError`` naming
     the first mismatch when it does not fit."""
     own = model.state_dict()
     state = _without_prefix(state, own, PARALLEL)  # saved from nn.DataParallel / DDP
     if isinstance(obj, dict) and "best_state" in obj:  # a `cnn --model` run's: nets.image_layout's wrapper
         state = _without_prefix(state, own, WRAPPED)
+    state = _with_prefix(state, own, INNER)  # the weights of the model a TwoLogits wraps
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]

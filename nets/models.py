@@ -30,6 +30,7 @@ __all__ = [
     "MLP",
     "InvariantMLP",
     "CenteredLogits",
+    "TwoLogits",
     "check_invariance",
     "count_parameters",
 ]
@@ -228,6 +229,33 @@ class CenteredLogits(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.model(x)
         return class_centered(f)
+
+
+class TwoLogits(nn.Module):
+    """A binary classifier of one logit ``z`` as the two-class classifier the measures and the
+    trainer take: logits ``[-z/2, z/2]``, ``(N, ...) -> (N, 2)``, class 1 where ``z > 0``.
+
+    Its softmax is ``[1 - sigmoid(z), sigmoid(z)]``, so its cross-entropy is the binary one of
+    ``z`` and its accuracy, DI (Eq. 1) and SI (Eq. 3: absolute saliency maps, compared by
+    direction, for either class) are those of ``model``; LI (Eq. 2) is half of ``1/2 |z(x) - z(gx)|^2``
+    and sigma_max of its input Jacobian is ``|grad z| / sqrt(2)``. Wraps ``model`` (no parameters
+    of its own), whose output is ``(N, 1)`` or ``(N,)``; keeps its ``input_shape`` if it has one.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        if hasattr(model, "input_shape"):
+            self.input_shape = model.input_shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.model(x)
+        if not isinstance(z, torch.Tensor) or z.shape not in ((x.shape[0],), (x.shape[0], 1)):
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"TwoLogits wraps a model of one logit per image, ({x.shape[0]}, 1) or "
+                             f"({x.shape[0]},); the model returned {got}")
+        z = z.reshape(-1, 1) / 2
+        return torch.cat([-z, z], dim=1)
 
 
 @torch.no_grad()

@@ -49,6 +49,9 @@ MODELS = textwrap.dedent('''
     def pair():
         return Pair()
 
+    def one_logit():
+        return nn.Sequential(nn.Flatten(), nn.Linear(144, 1))
+
     def nan_logits():
         model = linear()
         with torch.no_grad():
@@ -299,6 +302,14 @@ def test_images_with_nan_are_refused_before_anything_is_written(tmp_path, user_m
     torch.save(d, tmp_path / "mine.pt")
     assert run_main(tmp_path / "mine.pt", tmp_path / "out", "--groups", "r4") == 2
     assert "x_val holds NaN or inf values" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_of_one_logit_is_refused_naming_two_logits_before_anything_is_written(tmp_path, data, user_module,
+                                                                                      capsys):
+    assert run_main(data, tmp_path / "out", "--groups", "r4", model="user_models_for_own_data:one_logit") == 2
+    err = capsys.readouterr().err
+    assert "returns one logit per image" in err and "nets.TwoLogits(model)" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
 

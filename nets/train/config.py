@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from nets.groups import group_key, group_name
+from nets.model_checks import ONE_LOGIT_FIX
 
 Method = Literal["DA", "WT", "IR"]
 Regularizer = Literal["logit", "kl", "normalized_logit", "centered_normalized_logit"]
@@ -89,6 +90,9 @@ class TrainConfig:
             if isinstance(value, bool) or int(value) != value or int(value) < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
             object.__setattr__(self, name, int(value))
+        if self.n_classes == 1:
+            raise ValueError(f"n_classes must be >= 2: one class has nothing to classify (its cross-entropy is 0); "
+                             f"a binary classifier of one logit trains as {ONE_LOGIT_FIX}")
         if not (math.isfinite(float(self.lr)) and float(self.lr) > 0):
             raise ValueError(f"lr must be finite and > 0, got {self.lr}")
         object.__setattr__(self, "lr", float(self.lr))
