@@ -19,6 +19,7 @@ returning logits ``(N, classes)``, group a :class:`~nets.groups.Group` or its na
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -49,6 +50,10 @@ __all__ = ["Estimate", "AuditResult", "audit", "sample_measures", "SAMPLE_MEANS"
            "bootstrap_ratio", "paired_bootstrap", "ratio_of_means", "check_bootstrap", "MIN_RESAMPLES"]
 
 MEASURES = ("accuracy", "LI", "DI", "SI", "sigma_max", "logit_scale", "sigma_per_scale")
+#: What the audit says where it has no layer profile.
+NO_LAYERS = ("No layer profile: the model is not an nn.Module (a plain callable has no submodules to hook); "
+             "wrap it in one for the profile")
+
 DESCRIPTIONS = {
     "accuracy": "accuracy over the full orbit",
     "LI": "logit invariance error, Eq. 2 (0 = invariant)",
@@ -109,6 +114,8 @@ class AuditResult:
             rows += ["", "Accuracy over the orbit per class (a class whose orbit meets another's, a 6 turned into a 9, "
                      "caps an invariant model there):", "",
                      self.classes.to_markdown(self.settings.get("confidence", 0.95)).rstrip("\n")]
+        if not self.layers:
+            return "\n".join(rows + ["", NO_LAYERS]) + "\n"
         rows += ["", f"| layer | r_l | {pct} interval |", "|---|---:|---|"]
         rows += [f"| {self._label(n)} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] |" for n, e in self.layers]
         return "\n".join(rows) + "\n"
@@ -148,6 +155,10 @@ class AuditResult:
         ax1.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
         ax1.set_ylabel("relative invariance error r_l")
         ax1.set_title(f"{self.model} under {self.group}: per-layer invariance", fontsize=9)
+        if not self.layers:
+            ax1.set_axis_off()
+            ax1.text(0.5, 0.5, textwrap.fill(NO_LAYERS, 60), ha="center", va="center", fontsize=9,
+                     transform=ax1.transAxes)
         fig.tight_layout()
         return fig
 

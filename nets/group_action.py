@@ -29,10 +29,17 @@ __all__ = ["Group", "Element"]
 
 
 class _GroupMeta(ABCMeta):
-    """Checks every group right after construction: its action must permute the pixel grid."""
+    """Checks every group right after construction: a ``name`` and an ``order``, and an action that
+    permutes the pixel grid."""
 
     def __call__(cls, *args, **kwargs):
         group = super().__call__(*args, **kwargs)
+        name, order = getattr(group, "name", None), getattr(group, "order", None)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"group class {cls.__name__} must set name, a non-empty str (e.g. name = "
+                             f"{cls.__name__.lower()!r}), got {name!r}")
+        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+            raise ValueError(f"group {name}: order must be the number of elements, an int >= 1, got {order!r}")
         group._check_action()
         return group
 

@@ -248,16 +248,29 @@ def _spec_group(spec: str) -> Group:
     return obj
 
 
-def group_name(name: str) -> str:
+def _is_builtin(group: Group) -> bool:
+    """Whether ``group`` is the built-in group of its name (``R4``, ``get_group("t5y")``)."""
+    try:
+        return get_group(group.name) == group
+    except ValueError:
+        return False
+
+
+def group_name(name: str | Group) -> str:
     """The canonical form of a group name as run configs store it: a built-in group's own name
-    (``"R4"`` -> ``"r4"``, ``"t4x"`` -> ``"t4"``, ``"t02xy"`` -> ``"t2xy"``), a ``"PKG.MODULE:ATTR"``
-    spec as given (module paths are case-sensitive).
+    (``"R4"`` -> ``"r4"``, ``"t4x"`` -> ``"t4"``, ``"t02xy"`` -> ``"t2xy"``, the group ``R4`` ->
+    ``"r4"``), a ``"PKG.MODULE:ATTR"`` spec as given (module paths are case-sensitive).
     Raises ``ValueError`` as :func:`get_group` does, and for a name that is not a string (a run
     names its group, so that a checkpoint or another process can find it again: for a
     :class:`Group` of your own, the ``"PKG.MODULE:ATTR"`` where it is defined)."""
+    if isinstance(name, Group) and _is_builtin(name):
+        return name.name
+    if isinstance(name, Group):
+        raise ValueError(f"a run names its group, so that a checkpoint or another process can find it again: give "
+                         f"group {name.name!r} as the 'PKG.MODULE:ATTR' spec of where its class is defined (a group "
+                         f"defined in a notebook or a script has none: move it into a module)")
     if not isinstance(name, str):
-        raise ValueError(f"a run's group is a name or a 'PKG.MODULE:ATTR' spec, got {type(name).__name__}; for a "
-                         f"Group of your own, give the spec of where it is defined")
+        raise ValueError(f"a run's group is a name or a 'PKG.MODULE:ATTR' spec, got {type(name).__name__}")
     group = get_group(name)
     return name.strip() if ":" in name else group.name
 
@@ -281,6 +294,8 @@ def as_group(group: GroupLike) -> Group:
         return group
     if isinstance(group, str):
         return get_group(group)
+    if isinstance(group, type) and issubclass(group, Group):
+        raise TypeError(f"got the class {group.__name__}; pass a group, an instance of it: {group.__name__}()")
     raise TypeError(f"expected a Group or a group name ({', '.join(available_groups())}, t<n>, t<n>y, t<n>xy), "
                     f"got {type(group).__name__}")
 

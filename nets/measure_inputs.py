@@ -66,6 +66,8 @@ def check_finite_nonempty(x: torch.Tensor, what: str = "x") -> None:
         raise ValueError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim < 1 or x.shape[0] == 0:
         raise ValueError(f"{what} is an empty batch (shape {tuple(x.shape)}); need at least one sample")
+    if x.is_meta:
+        raise ValueError(f"{what} is on the meta device (a shape without values); give images that hold values")
     if x.is_floating_point() or x.is_complex():
         # chunked, so the boolean mask of a 50k-image test set is never held at once
         for start in range(0, x.shape[0], _FINITE_CHECK_CHUNK):

@@ -218,7 +218,7 @@ ONE_LOGIT_FIX = "nets.TwoLogits(model), logits [-z/2, z/2] with the same probabi
 
 
 def _shape_str(shape: Sequence) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
@@ -242,8 +242,8 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
         inner = (f"; as WT, it hands the model inside all {group.order} x M images of the orbits"
                  if group is not None and hasattr(group, "order") else "")  # torch's message counts those
         raise ValueError(f"model refused input of shape {_shape_str(('M', *inputs.shape[1:]))} "
-                         f"(M = {inputs.shape[0]}){inner}{need} (images must be (N, *C, H, W) as the model "
-                         f"expects; model raised {raised(e)})") from e
+                         f"(M = {inputs.shape[0]}, the batch the measure built){inner}{need} (images must be "
+                         f"(N, *C, H, W) as the model expects; model raised {raised(e)})") from e
     M = inputs.shape[0]
     if isinstance(out, torch.Tensor) and tuple(out.shape) in ((M,), (M, 1)):
         raise ValueError(f"model returned one logit per image, {_shape_str(out.shape)}, where the measures need "

@@ -123,14 +123,13 @@ def wt_config(obj: object) -> dict | None:
 
 def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> None:
     """Load ``state`` (read from ``path`` by :func:`read_weights`, which also gave ``obj``) into
-    ``model``, without the :data:`PARALLEL` prefix of a data-parallel model's and, for a project
-    checkpoint, the :data:`WRAPPED` prefix of a ``cnn --model`` run's, with the :data:`INNER` prefix
-    for the weights of the model inside a wrapper; ``ModelSpecError`` naming
+    ``model``, without the :data:`PARALLEL` prefix of a data-parallel model's and the :data:`WRAPPED`
+    prefix of a ``cnn --model`` run's, with the :data:`INNER` prefix for the weights of the model
+    inside a wrapper; ``ModelSpecError`` naming
     the first mismatch when it does not fit."""
     own = model.state_dict()
     state = _without_prefix(state, own, PARALLEL)  # saved from nn.DataParallel / DDP
-    if isinstance(obj, dict) and "best_state" in obj:  # a `cnn --model` run's: nets.image_layout's wrapper
-        state = _without_prefix(state, own, WRAPPED)
+    state = _without_prefix(state, own, WRAPPED)  # a `cnn --model` run's: nets.image_layout's wrapper
     state = _with_prefix(state, own, INNER)  # the weights of the model a TwoLogits wraps
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -147,6 +146,11 @@ def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> 
         wt = wt_config(obj) is not None and not any(k.startswith("model.") for k in own)
         hint = ("; it is a WT run's checkpoint, which holds your model inside the group pooling (model.): "
                 "load it with nets.checkpoint_model(model, FILE)") if wt else ""
+        if not wt and _without_prefix(state, own, INNER).keys() == own.keys():
+            hint = ("; its names are the model's behind 'model.': the state dict of a model inside a wrapper, such as "
+                    "a WT run's run.model (nets.train.GroupPooled, whose pooling makes it invariant): load that run's "
+                    "checkpoint file with nets.checkpoint_model(model, FILE), which rebuilds the pooling, or save "
+                    "the wrapped model alone, run.model.model.state_dict() (not invariant by itself)")
         raise ModelSpecError(f"weights file {path} does not match the model: {'; '.join(parts)}{hint}")
     model.load_state_dict(state)
 

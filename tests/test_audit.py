@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from nets.auditing import MEASURES, audit, bootstrap_mean
+from nets.auditing import MEASURES, NO_LAYERS, audit, bootstrap_mean
 from nets.data import load_splits
 from nets.experiments.scale import scale_measures
 from nets.groups import R4
@@ -230,3 +230,9 @@ def test_a_random_torchvision_resnet18_audits_on_three_channel_mnist(mnist):
                      "layer3.1", "layer4.0", "layer4.1", "avgpool", "fc", "logits"]
     assert all(e.low <= e.value <= e.high for e in r.measures.values())
     assert 0 <= r.measures["accuracy"].value <= 1 and r.measures["LI"].value > 0
+
+
+def test_a_plain_callable_is_audited_and_says_it_has_no_layer_profile():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 3)).eval()
+    result = audit(lambda z: model(z), torch.rand(4, 6, 6), torch.tensor([0, 1, 2, 0]), "r4", n_steps=4)
+    assert result.layers == [] and result.to_markdown().rstrip().endswith(NO_LAYERS)

@@ -156,7 +156,8 @@ BAD = {
     "factory that fails": (["--model", "user_models_for_audit:broken"], "cannot build"),
     "output not (N, classes)": (["--model", "user_models_for_audit:feature_maps"], r"logits"),
     "input shape the model refuses": (["--model", "user_models_for_audit:rgb_cnn"],
-                                      r"refused input of shape \(M, 1, 36, 36\) \(M = 32\); it accepts \(M, 3, 36, 36\)"),
+                                      r"refused input of shape \(M, 1, 36, 36\) \(M = 32, the batch the measure "
+                                      r"built\); it accepts \(M, 3, 36, 36\)"),
     "group that does not fit": (["--model", "user_models_for_audit:cnn", "--group", "t5"], "divisible"),
     "NaN logits": (["--model", "user_models_for_audit:nan_logits", "--channels", "0"], "NaN or inf logits"),
     "negative bootstrap seed": (["--model", "user_models_for_audit:cnn", "--seed", "-1"],

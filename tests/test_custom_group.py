@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nets import audit_cli, own_data_cli
-from nets.groups import get_group, group_key, group_label, group_name
+from nets.groups import R4, Group, as_group, get_group, group_key, group_label, group_name
 from nets.train import TrainConfig
 
 GROUPS = textwrap.dedent('''
@@ -88,8 +88,8 @@ def test_a_spec_keeps_its_case_in_configs_and_gets_a_safe_file_name(module):
 
 
 def test_a_run_names_its_group_rather_than_holding_a_group_object():
-    with pytest.raises(ValueError, match="a run's group is a name or a 'PKG.MODULE:ATTR' spec, got Rotations"):
-        TrainConfig(group=get_group("r4"), method="DA")
+    with pytest.raises(ValueError, match="a run's group is a name or a 'PKG.MODULE:ATTR' spec, got int"):
+        TrainConfig(group=4, method="DA")
 
 
 def test_own_data_trains_and_decides_the_claims_under_your_group(tmp_path, module):
@@ -122,3 +122,33 @@ def test_audit_measures_under_your_group(tmp_path, module):
                            "--out", str(out), "--n", "16"]) == 0
     record = json.loads((out / "audit.json").read_text())
     assert record["measures"]["LI"]["value"] > 0
+
+
+def _klein(**attrs):
+    body = {"compose": lambda self, a, b: a ^ b, "inverse": lambda self, a: a,
+            "_act_reference": lambda self, grid, g: torch.flip(grid, (-1,)) if g & 1 else grid, **attrs}
+    return type("Klein", (Group,), body)
+
+
+@pytest.mark.parametrize("attrs,message", [
+    ({"order": 2}, r"group class Klein must set name, a non-empty str \(e.g. name = 'klein'\), got None"),
+    ({"name": "", "order": 2}, r"must set name, a non-empty str"),
+    ({"name": "k", "order": "2"}, r"group k: order must be the number of elements, an int >= 1, got '2'"),
+])
+def test_a_group_class_without_a_name_or_order_is_named_when_built(attrs, message):
+    with pytest.raises(ValueError, match=message):
+        _klein(**attrs)()
+
+
+def test_a_group_class_given_for_its_instance_says_to_call_it():
+    with pytest.raises(TypeError, match=r"got the class Klein; pass a group, an instance of it: Klein\(\)"):
+        as_group(_klein(name="k", order=2))
+
+
+def test_a_built_in_group_object_names_a_run_by_its_name():
+    assert TrainConfig(group=R4).group == "r4" and TrainConfig(group=get_group("t5y")).key() == "t5y-DA"
+
+
+def test_a_group_object_of_your_own_is_refused_asking_for_its_spec():
+    with pytest.raises(ValueError, match=r"give group 'k' as the 'PKG.MODULE:ATTR' spec of where its class is defined"):
+        TrainConfig(group=_klein(name="k", order=2)())

@@ -46,11 +46,11 @@ class ReaderCNN(nn.Module):
 
 
 def reader_names() -> dict:
-    """The names the blocks leave to the reader: images (N, 1, 36, 36) for ``model``, (N, 36, 36)
-    where a block feeds the paper MLP, labels, a background value."""
+    """The names the blocks leave to the reader: images (N, 1, 36, 36) for ``model`` (the api.md
+    block that feeds the paper MLP takes their channel off), labels."""
     g = torch.Generator().manual_seed(0)
     return {"torch": torch, "model": ReaderCNN(0).eval(), "baseline": ReaderCNN(1), "my_cnn": ReaderCNN,
-            "x": torch.rand(6, 1, 36, 36, generator=g), "y": torch.arange(6) % 9, "bg": 0.0}
+            "x": torch.rand(6, 1, 36, 36, generator=g), "y": torch.arange(6) % 9}
 
 
 def small_splits(name: str = "mnist", **kwargs) -> Splits:
@@ -93,7 +93,7 @@ def run_api_measures(code, **_):
 
 
 def run_api_between(code, **_):
-    run_block("api.md", 4, code, reader_names())
+    run_block("api.md", 4, code, {**reader_names(), "splits": small_splits()})
 
 
 def run_audit(code, tmp_path, **_):

@@ -68,6 +68,12 @@ def test_a_model_on_the_meta_device_is_refused_in_one_line_not_blamed_on_the_lay
 
 
 @pytest.mark.parametrize("name", MEASURES)
+def test_images_on_the_meta_device_are_refused_in_one_line(name):
+    with pytest.raises(ValueError, match=r"^x is on the meta device \(a shape without values\)"):
+        MEASURES[name](nn.Sequential(nn.Flatten(), nn.Linear(36, 5)).eval(), images().to("meta"))
+
+
+@pytest.mark.parametrize("name", MEASURES)
 def test_a_model_that_edits_its_input_in_place_is_refused_and_the_callers_images_are_unchanged(name):
     x = images()
     before = x.clone()

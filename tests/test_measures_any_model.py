@@ -180,7 +180,8 @@ MEASURES = {
 
 @pytest.mark.parametrize("name", MEASURES)
 def test_a_cnn_given_images_without_their_channel_axis_names_both_shapes(name):
-    with pytest.raises(ValueError, match=r"refused input of shape \(M, 6, 6\) \(M = \d+\); it accepts \(M, 1, 6, 6\)"):
+    with pytest.raises(ValueError, match=r"refused input of shape \(M, 6, 6\) \(M = \d+, the batch the measure built\); "
+                                         r"it accepts \(M, 1, 6, 6\)"):
         MEASURES[name](cnn(1), images(1).squeeze(1))
 
 

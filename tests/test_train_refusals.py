@@ -66,6 +66,11 @@ def refused(match: str, configs, data=None, **kw) -> str:
     return str(e.value)
 
 
+def test_a_model_fn_mapping_without_the_configs_model_names_what_it_has():
+    refused(r"net-r4-DA-e1-bs16-c4: model_fn has no factory for model 'net' \(it has 'cnn'\); add 'net': f",
+            [TrainConfig(method="DA", **BASE)], model_fn={"cnn": lambda c: Net()})
+
+
 @pytest.mark.parametrize("method", ["DA", "WT", "IR"])
 def test_logits_with_another_number_of_classes_than_the_config_are_refused(method):
     refused(r"net-r4-.*logits \(M, n_classes\) = \(2, 4\); got \(2, 10\): the run has 4 classes \(TrainConfig "

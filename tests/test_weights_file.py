@@ -106,3 +106,29 @@ def test_audit_without_weights_says_the_weights_are_the_factorys(tmp_path, run_c
                              "--out", str(tmp_path / "a"))
     assert code == 0, err
     assert "--model has no weights file: the factory's own weights" in out
+
+
+def _small_cnn(input_shape=None):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+    if input_shape is not None:
+        model.input_shape = input_shape
+    return model
+
+
+def test_a_wt_models_state_dict_saved_from_python_is_refused_naming_both_ways(tmp_path):
+    pooled = GroupPooled(_small_cnn(), get_group("r4"), "mean")
+    torch.save(pooled.state_dict(), tmp_path / "wt.pt")
+    with pytest.raises(ModelSpecError, match=r"its names are the model's behind 'model.'.*nets.checkpoint_model\(model, "
+                                             r"FILE\).*run.model.model.state_dict\(\) \(not invariant by itself\)"):
+        checkpoint_model(_small_cnn(), str(tmp_path / "wt.pt"))
+
+
+def test_the_state_dict_of_an_image_layout_model_loads_into_the_bare_model(tmp_path):
+    laid = image_layout(_small_cnn((1, 6, 6)))
+    with torch.no_grad():
+        laid.inner[2].bias.fill_(5.0)
+    torch.save(laid.state_dict(), tmp_path / "laid.pt")
+    assert all(k.startswith("inner.") for k in laid.state_dict())
+    model = checkpoint_model(_small_cnn(), str(tmp_path / "laid.pt"))
+    assert torch.equal(model[2].bias, torch.full((3,), 5.0))

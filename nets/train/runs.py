@@ -39,6 +39,10 @@ def _factory(config: TrainConfig, model_fn) -> ModelFn | None:
     if config.model == PAPER_MODEL:
         return None
     fn = model_fn.get(config.model) if isinstance(model_fn, Mapping) else model_fn
+    if isinstance(model_fn, Mapping) and not callable(fn):
+        has = ", ".join(repr(k) for k in model_fn) or "none"
+        raise ValueError(f"{config.key()}: model_fn has no factory for model {config.model!r} (it has {has}); add "
+                         f"{config.model!r}: f with f(config) -> nn.Module")
     if not callable(fn):
         raise ValueError(f"{config.key()}: model {config.model!r} needs a factory: pass "
                          f"train_runs(..., model_fn=f) with f(config) -> nn.Module")
