@@ -31,6 +31,7 @@ __all__ = [
     "model_logits",
     "logit_width",
     "ONE_LOGIT_FIX",
+    "logits_inside",
 ]
 
 
@@ -251,10 +252,25 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
                          f"{ONE_LOGIT_FIX}")
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != M:
         got = _shape_str(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"model must map inputs ({M}, ...) to logits ({M}, classes); got output {got}")
+        raise ValueError(f"model must map inputs ({M}, ...) to logits ({M}, classes); got output {got}"
+                         f"{logits_inside(out)}")
     if not bool(torch.isfinite(out.detach()).all()):
         raise ValueError(f"model returned NaN or inf logits for inputs of shape {_shape_str(inputs.shape)}")
     return out
+
+
+def logits_inside(out: object) -> str:
+    """A hint where the logits are inside an output that is not them: a ``logits`` field (a Hugging
+    Face ``ModelOutput``, a dict) or the tensors of a tuple; else ``""``."""
+    field = out.get("logits") if isinstance(out, dict) else getattr(out, "logits", None)
+    if isinstance(field, torch.Tensor):
+        pick = '["logits"]' if isinstance(out, dict) and not hasattr(out, "logits") else ".logits"
+        return (f", whose logits field holds {_shape_str(field.shape)}: give a module that returns it, e.g. one "
+                f"whose forward is `return model(x){pick}`")
+    if isinstance(out, (tuple, list)):
+        shapes = ", ".join(_shape_str(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in out)
+        return f" of {shapes}: give a module that returns the logits alone"
+    return ""
 
 
 def logit_width(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:

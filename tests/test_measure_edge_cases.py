@@ -6,6 +6,7 @@ changed input."""
 from __future__ import annotations
 
 import math
+import types
 
 import pytest
 import torch
@@ -140,3 +141,30 @@ def test_sigma_max_and_si_refuse_logits_that_carry_no_gradient_in_one_line():
         with pytest.raises(ValueError, match=needs + r" differentiates the logits .* carry no gradient") as e:
             measure()
         assert "\n" not in str(e.value)
+
+
+class Outputs(nn.Module):
+    """Logits wrapped as a library may return them: a dict, an object with a logits field (a Hugging
+    Face ModelOutput), or a tuple with other tensors."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind, self.body = kind, nn.Sequential(nn.Flatten(), nn.Linear(36, 5))
+
+    def forward(self, x):
+        logits = self.body(x)
+        if self.kind == "dict":
+            return {"logits": logits, "hidden": x}
+        if self.kind == "object":
+            return types.SimpleNamespace(logits=logits)
+        return logits, x
+
+
+@pytest.mark.parametrize("kind, hint", [
+    ("dict", r'got output dict, whose logits field holds \(\d+, 5\): .*`return model\(x\)\["logits"\]`'),
+    ("object", r"got output SimpleNamespace, whose logits field holds \(\d+, 5\): .*`return model\(x\).logits`"),
+    ("tuple", r"got output tuple of \(\d+, 5\), \(\d+, 1, 6, 6\): give a module that returns the logits alone"),
+])
+def test_logits_inside_another_output_are_pointed_to(kind, hint):
+    with pytest.raises(ValueError, match=hint):
+        MEASURES["LI"](Outputs(kind).eval(), images())

@@ -89,7 +89,8 @@ class Pair(Net):
         return out, out
 
 
-@pytest.mark.parametrize("net, got", [(ExtraAxis, r"\(2, 1, 4\)"), (Pair, "tuple")])
+@pytest.mark.parametrize("net, got", [(ExtraAxis, r"\(2, 1, 4\)"),
+                                      (Pair, r"tuple of \(2, 4\), \(2, 4\): give a module that returns the logits alone")])
 def test_a_wt_run_names_the_models_own_output_not_what_the_pooling_made_of_it(net, got):
     refused(rf"net-r4-WT.*logits \(M, n_classes\) = \(2, 4\); got {got}$", [TrainConfig(method="WT", **BASE)],
             model_fn=lambda c: net())

@@ -41,7 +41,7 @@ from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_
 from nets.groups import get_group, group_label, group_name
 from nets.image_file import load_split_file
 from nets.markdown import markdown_table
-from nets.model_checks import ONE_LOGIT_FIX
+from nets.model_checks import ONE_LOGIT_FIX, logits_inside
 from nets.model_spec import one_line
 from nets.results_io import run_provenance, sha256_file, write_json, write_text
 from nets.train import check_device, check_model_output, train_runs
@@ -195,7 +195,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != 2:
         got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise OwnDataError(f"--model {model} must return logits (N, classes) for images (N, ...); got {got} for 2 "
-                           f"training images")
+                           f"training images{logits_inside(logits)}")
     if not bool(torch.isfinite(logits).all()):
         raise OwnDataError(f"--model {model} returned NaN or inf logits for 2 training images, before any training")
     width = int(logits.shape[-1])

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from nets.model_checks import ONE_LOGIT_FIX, on_meta_device, parameter_dtype, raised
+from nets.model_checks import ONE_LOGIT_FIX, logits_inside, on_meta_device, parameter_dtype, raised
 from nets.stacked import StackedMLP
 from nets.train.batches import OrbitData
 from nets.train.config import TrainConfig, stream_seed
@@ -145,6 +145,7 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
                     if isinstance(got, tuple) and len(got) == 2 and got[0] == x.shape[0] and got[1] > 1 else "")
             if got in ((x.shape[0],), (x.shape[0], 1)):
                 hint = f": one logit per image; for a binary classifier of one logit give {ONE_LOGIT_FIX}"
+            hint = hint or logits_inside(out)
             raise ValueError(f"{key}: the model must map inputs {layout} to logits (M, n_classes) = "
                              f"({x.shape[0]}, {n_classes}); got {got}{hint}")
 
