@@ -20,8 +20,13 @@ for them it is scaled by |fp32 quick value| / |paper mean| (the paper's coeffici
 variation applied to the quick value). A number "moved" when
 ``|bf16 - fp32| > k * spread`` (default k = 2). Where the spread is 0 (WT's LI and DI,
 exactly 0 by construction; its SI, exactly 1), any difference moves it. The two runs are
-each one seed, so their difference has a seed noise of about sqrt(2) * spread: k = 2 is
-about 1.4 standard deviations of that noise, a sensitive test; ``z`` (difference over
+each one seed, so their difference has a seed noise of sqrt(2) sigma, sigma a run's seed std.
+The spread is a population std of n seeds (n = 4), an estimate of sigma that falls short of
+it on average, so the rule is a sensitive test: if the difference is seed noise alone,
+|d| / (sqrt(2) sigma) over spread / sigma is a |t| with n - 1 degrees of freedom scaled by
+sqrt((n - 1) / (2 n)), and a number moves by chance with probability
+2 P(t_{n-1} > k sqrt((n - 1) / (2 n))) (``chance_rate``: 0.31 for k = 2, n = 4, where
+``expected_by_chance`` numbers of the tested ones would move). ``z`` (difference over
 spread) is recorded too. Both runs' provenance (precision, command, CPU flags) is copied
 into the output.
 
@@ -31,9 +36,11 @@ initialisation and the data order, so bf16 - fp32 per seed isolates the precisio
 95% paired t interval over seeds (:func:`nets.stats.paired_t`) says whether a number moved (the
 interval excludes 0). With 24 numbers about one such interval excludes 0 by chance, so the
 Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``) are given too and
-``moved_fdr`` lists the numbers with q < 0.05. A number below ``1e-6`` in every run of both
-(WT's LI and DI: zero up to round-off) is not tested. IR's nu is compared as before; where the two
-chose different nu its numbers compare different models (said in the row).
+``moved_fdr`` lists the numbers with q < 0.05. The family is the question "did bf16 move a number
+of the same model": a number below ``1e-6`` in every run of both (WT's LI and DI: zero up to
+round-off) or equal on every seed (WT's SI, exactly 1) is not tested, and where IR's two runs
+chose different nu its rows compare different models: they get their interval and p-value, said
+in the row, but no q-value and stay out of the family. IR's nu is compared as before.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 from scipy.stats import false_discovery_control  # noqa: E402
+from scipy.stats import t as student_t  # noqa: E402
 
 from nets.results_io import read_json, recorded_precision, write_json  # noqa: E402
 from nets.stats import paired_t  # noqa: E402
@@ -92,9 +100,21 @@ def compare(fp32: dict, bf16: dict, ref: dict, k: float = 2.0) -> dict:
                      "diff": None if nu32 is None or nu16 is None else nu16 - nu32, "moved": nu32 != nu16})
         if nu32 != nu16:
             moved.append(f"{g} IR nu")
+    n_ref = {len(mv["runs"]) for gv in ref["groups"].values() for mv in gv["methods"].values()}
+    n = n_ref.pop() if len(n_ref) == 1 else None
+    rate = chance_rate(k, n) if n else None
+    n_numbers = sum(1 for r in rows if r["measure"] != "nu")
+    n_spread = sum(1 for r in rows if r["measure"] != "nu" and r["spread"] > 0)
     return {"k": k, "rows": rows, "moved": moved, "groups_compared": [g for g in fp32["groups"] if g not in pending],
-            "groups_pending": pending,
-            "n_numbers": sum(1 for r in rows if r["measure"] != "nu"), "n_moved": len(moved)}
+            "groups_pending": pending, "n_numbers": n_numbers, "n_moved": len(moved),
+            "spread_seeds": n, "chance_rate": rate,
+            "expected_by_chance": None if rate is None else rate * n_spread, "n_with_spread": n_spread}
+
+
+def chance_rate(k: float, n: int) -> float:
+    """The probability that seed noise alone moves a number under ``|d| > k * spread`` (module
+    docstring): ``2 P(t_{n-1} > k sqrt((n - 1) / (2 n)))``, the spread a population std of ``n`` seeds."""
+    return float(2 * student_t.sf(k * np.sqrt((n - 1) / (2 * n)), n - 1))
 
 
 #: Below this in every run of both precisions a number is round-off (WT's LI, DI): not tested.
@@ -111,8 +131,9 @@ def seeds_of(table1: dict) -> list[int]:
 def compare_paired(fp32: dict, bf16: dict) -> dict:
     """Every Table 1 number of ``bf16`` against ``fp32``, paired by seed (module docstring):
     per number the mean per-seed difference bf16 - fp32 with its 95% paired t interval, the
-    two-sided p-value (0 for a non-zero difference the same on every seed, 1 for none), the
-    Benjamini-Hochberg q-value over all tested numbers, and the fp32 seed std. Raises
+    two-sided p-value (0 for a non-zero difference the same on every seed), the
+    Benjamini-Hochberg q-value over the family of tested numbers of the same model, and the fp32
+    seed std. Raises
     ``ValueError`` unless both files trained the same two or more seeds and the same methods."""
     seeds = seeds_of(fp32)
     if len(seeds) < 2 or seeds_of(bf16) != seeds:
@@ -141,6 +162,9 @@ def compare_paired(fp32: dict, bf16: dict) -> dict:
                 if max(np.abs(a).max(), np.abs(b).max()) < ROUND_OFF:
                     notes.append("round-off in both (below 1e-6)")
                     row.update(tested=False, moved=False)
+                elif np.array_equal(a, b):
+                    notes.append("equal on every seed")
+                    row.update(tested=False, moved=False)
                 else:
                     test = paired_t(a, b)
                     iv, p_value = test.interval, test.p_value
@@ -148,22 +172,23 @@ def compare_paired(fp32: dict, bf16: dict) -> dict:
                         p_value = 1.0 if iv.estimate == 0 else 0.0
                         notes.append("the same difference on every seed")
                     row.update(tested=True, low=iv.low, high=iv.high, p_value=p_value,
-                               moved=bool(iv.defined and (iv.low > 0 or iv.high < 0)))
+                               moved=bool(iv.defined and (iv.low > 0 or iv.high < 0)),
+                               same_model=not (m == "IR" and nu32 != nu16))
                 if notes:
                     row["note"] = "; ".join(notes)
                 rows.append(row)
         rows.append({"group": g, "method": "IR", "measure": "nu", "fp32": nu32, "bf16": nu16,
                      "diff": None if nu32 is None or nu16 is None else nu16 - nu32, "tested": False,
                      "moved": nu32 != nu16})
-    tested = [r for r in rows if r.get("tested")]
-    for r, q in zip(tested, false_discovery_control([r["p_value"] for r in tested]) if tested else []):
+    family = [r for r in rows if r.get("tested") and r["same_model"]]
+    for r, q in zip(family, false_discovery_control([r["p_value"] for r in family]) if family else []):
         r["q_value"] = float(q)
     name = lambda r: f"{r['group']} {r['method']} {r['measure']}"  # noqa: E731
     return {"rule": "paired", "seeds": seeds, "rows": rows, "moved": [name(r) for r in rows if r["moved"]],
             "moved_fdr": [name(r) for r in rows if r.get("q_value", 1.0) < 0.05],
             "groups_compared": [g for g in fp32["groups"] if g not in pending], "groups_pending": pending,
             "n_numbers": sum(1 for r in rows if r["measure"] != "nu"),
-            "n_tested": sum(1 for r in rows if r.get("tested")),
+            "n_tested": sum(1 for r in rows if r.get("tested")), "n_fdr_family": len(family),
             "n_moved": sum(1 for r in rows if r["moved"] and r["measure"] != "nu"),
             "nu_differs": [r["group"] for r in rows if r["measure"] == "nu" and r["moved"]]}
 
@@ -215,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in out["rows"]:
             print(f"{r['group']} {r['method']:<3} {r['measure']:<8} fp32 {g4(r['fp32']):>10} bf16 {g4(r['bf16']):>10} "
                   f"z {g4(r.get('z')):>7} {'MOVED' if r['moved'] else ''}")
-        print(f"{out['n_moved']} of {out['n_numbers']} numbers (+ nu) moved beyond {args.k} x spread: "
+        chance = "" if out["expected_by_chance"] is None else \
+            f" (seed noise alone would move about {out['expected_by_chance']:.1f} of the {out['n_with_spread']} with a spread)"
+        print(f"{out['n_moved']} of {out['n_numbers']} numbers (+ nu) moved beyond {args.k} x spread{chance}: "
               f"{', '.join(out['moved']) or 'none'}; wrote {args.out}")
     write_json(args.out, out)
     return 0

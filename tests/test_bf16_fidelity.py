@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchmarks.bf16_fidelity import compare, compare_paired, spread
+from benchmarks.bf16_fidelity import chance_rate, compare, compare_paired, spread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,11 +67,12 @@ def _table(shift: float = 0.0, seeds=(0, 1, 2, 3), nu=10.0):
     return {"meta": {}, "groups": {"r4": {"methods": methods}}}
 
 
-def test_paired_identical_runs_move_nothing_and_round_off_is_not_tested():
+def test_paired_identical_runs_move_nothing_and_test_nothing():
     out = compare_paired(_table(), _table())
-    assert out["moved"] == [] and out["moved_fdr"] == [] and out["n_numbers"] == 12
-    untested = [(r["method"], r["measure"]) for r in out["rows"] if r["measure"] != "nu" and not r["tested"]]
-    assert untested == [("WT", "LI"), ("WT", "DI")]
+    assert out["moved"] == [] and out["moved_fdr"] == [] and out["n_numbers"] == 12 and out["n_tested"] == 0
+    notes = {(r["method"], r["measure"]): r["note"] for r in out["rows"] if r["measure"] != "nu"}
+    assert notes[("WT", "LI")] == notes[("WT", "DI")] == "round-off in both (below 1e-6)"
+    assert notes[("WT", "SI")] == notes[("DA", "accuracy")] == "equal on every seed"
 
 
 def test_paired_interval_is_scipys_over_per_seed_differences():
@@ -109,10 +110,32 @@ def test_q_values_are_benjamini_hochberg_over_every_tested_number_and_a_constant
         r["DI"] += 0.02 + 0.01 * (-1) ** i
     out = compare_paired(fp32, bf16)
     tested = [r for r in out["rows"] if r.get("tested")]
-    assert len(tested) == out["n_tested"] == 10  # WT's LI and DI are round-off
+    assert len(tested) == out["n_tested"] == out["n_fdr_family"] == 3  # the rest are equal on every seed
     q = stats.false_discovery_control([r["p_value"] for r in tested])
     assert [r["q_value"] for r in tested] == pytest.approx(list(q))
     assert "r4 DA accuracy" in out["moved_fdr"] and "r4 DA SI" not in out["moved_fdr"]
+
+
+def test_irs_rows_at_a_different_nu_are_tested_but_left_out_of_the_false_discovery_family():
+    fp32, bf16 = _table(), _table(nu=30.0)
+    for i, (r, d) in enumerate(zip(bf16["groups"]["r4"]["methods"]["IR"]["runs"], (0.03, 0.05, 0.04, 0.06))):
+        r["accuracy"] += d
+    for i, r in enumerate(bf16["groups"]["r4"]["methods"]["DA"]["runs"]):
+        r["SI"] += 0.01 * (i - 1.5) + 0.002
+    out = compare_paired(fp32, bf16)
+    ir = next(r for r in out["rows"] if r["method"] == "IR" and r["measure"] == "accuracy")
+    da = next(r for r in out["rows"] if r["method"] == "DA" and r["measure"] == "SI")
+    assert ir["tested"] and ir["moved"] and not ir["same_model"] and "q_value" not in ir
+    assert out["n_tested"] == 2 and out["n_fdr_family"] == 1 and da["q_value"] == pytest.approx(da["p_value"])
+    assert "r4 IR accuracy" not in out["moved_fdr"]
+
+
+def test_the_chance_rate_of_the_spread_rule_is_what_seed_noise_gives():
+    rng = np.random.default_rng(0)
+    sigma, n, k = 1.0, 4, 2.0
+    spread = rng.normal(0, sigma, (200_000, n)).std(axis=1)  # a population std of n seeds
+    diff = rng.normal(0, sigma, 200_000) - rng.normal(0, sigma, 200_000)  # two one-seed runs
+    assert chance_rate(k, n) == pytest.approx(np.mean(np.abs(diff) > k * spread), abs=0.005)
 
 
 def test_files_with_other_methods_are_refused():
