@@ -1,0 +1,143 @@
+"""Optional stopping: what adding seeds until a check is decided costs, and the checks so decided
+held to a stricter interval.
+
+Seeds were added to a check only while it was undecided: 4, then 12 (``results/paper-s12``), then
+36 (``results/paper-s36``), each look a fixed-n 95% t interval (:func:`nets.stats.decide`). A
+check whose true value lies on its bound is decided wrongly with probability 2.5% at one look, but
+the chance accumulates over looks (:func:`stopping_error`, by simulation). A Bonferroni split of
+the 2.5% over the looks bounds that (:func:`adjusted_check`: the two-sided interval at confidence
+``1 - (1 - c) / looks``); a check that still holds under it holds at the stated rate whatever the
+stopping rule. ``python -m nets.sequential`` writes both, for the checks the committed runs decided
+after seeds were added, to ``results/sequential.json`` (docs/statistics.md#optional-stopping).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy import stats
+
+from nets.evidence import measure, per_seed
+from nets.results_io import read_json, run_provenance, write_json
+from nets.stats import CONFIDENCE, decide, t_interval
+
+__all__ = ["stopping_error", "adjusted_check", "DECIDED_AFTER_MORE_SEEDS", "main"]
+
+
+def stopping_error(looks: Sequence[int], *, confidence: float = CONFIDENCE, n_sims: int = 200_000,
+                   seed: int = 0) -> list[float]:
+    """P(a check of ``mean >= bound`` is decided "holds" although its true mean lies on the bound),
+    after each look, when the seeds grow through ``looks`` (nested: the first ``n`` of the next) and
+    the check stops once decided, each look a two-sided ``confidence`` t interval; normal seeds. By
+    symmetry the same for a wrong "fails", and for ``<=``. ``(len(looks),)`` cumulative
+    probabilities, the first ``(1 - confidence) / 2`` up to simulation error (about 3e-4 here)."""
+    looks = [int(n) for n in looks]
+    if not looks or looks != sorted(set(looks)) or looks[0] < 2:
+        raise ValueError(f"looks must be increasing seed counts >= 2, got {looks}")
+    x = np.random.default_rng(seed).standard_normal((n_sims, looks[-1]))
+    decided, wrong, out = np.zeros(n_sims, bool), np.zeros(n_sims, bool), []
+    for n in looks:
+        m, s = x[:, :n].mean(1), x[:, :n].std(1, ddof=1)
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * s / math.sqrt(n)
+        holds, fails = (m - half >= 0) & ~decided, (m + half < 0) & ~decided
+        wrong |= holds
+        decided |= holds | fails
+        out.append(float(wrong.mean()))
+    return out
+
+
+def adjusted_check(values: Sequence[float], op: str, bound: float, looks: int,
+                   confidence: float = CONFIDENCE) -> dict:
+    """The check ``mean(values) <op> bound`` at the stated ``confidence`` and Bonferroni-adjusted
+    over ``looks``: ``{n, estimate, interval, outcome, one_sided_p, adjusted_confidence,
+    adjusted_interval, adjusted_outcome}``; ``one_sided_p`` tests the bound (not 0) in the claim's
+    direction (NaN without spread)."""
+    x = np.asarray(values, dtype=float)
+    iv, adjusted = (t_interval(x, c) for c in (confidence, 1 - (1 - confidence) / looks))
+    se = x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else math.nan
+    z = (x.mean() - bound) / se if se > 0 else math.nan
+    p = float(stats.t.sf(z, x.size - 1) if op == ">=" else stats.t.cdf(z, x.size - 1)) if se > 0 else math.nan
+    return {"n": int(x.size), "estimate": iv.estimate, "interval": [iv.low, iv.high], "outcome": decide(iv, op, bound),
+            "one_sided_p": p, "adjusted_confidence": 1 - (1 - confidence) / looks,
+            "adjusted_interval": [adjusted.low, adjusted.high], "adjusted_outcome": decide(adjusted, op, bound)}
+
+
+def _difference(path: str, group: str, a: str, b: str, key: str, scale: float) -> Callable[[Path], list[float]]:
+    def values(root: Path) -> list[float]:
+        methods = read_json(root / path)["groups"][group]["methods"]
+        va, vb = (per_seed(methods[m]["runs"], measure(key, scale)) for m in (a, b))
+        return [va[s] - vb[s] for s in sorted(set(va) & set(vb))]
+    return values
+
+
+def _single(path: str, group: str, method: str, key: str) -> Callable[[Path], list[float]]:
+    def values(root: Path) -> list[float]:
+        runs = read_json(root / path)["groups"][group]["methods"][method]["runs"]
+        return list(per_seed(runs, measure(key)).values())
+    return values
+
+
+def _drift_difference(path: str, group: str) -> Callable[[Path], list[float]]:
+    def values(root: Path) -> list[float]:  # claim 4's per-seed mean Acc ratio over beta > its minimum
+        drift = read_json(root / path)
+        later = [i for i, b in enumerate(drift["betas"]) if b > min(drift["betas"])]
+        mean = lambda r: sum(r["accuracy_ratio"][i] for i in later) / len(later)  # noqa: E731
+        wt, da = (per_seed(drift["groups"][group][m]["runs"], mean) for m in ("WT", "DA"))
+        return [wt[s] - da[s] for s in sorted(set(wt) & set(da))]
+    return values
+
+
+#: The checks the committed runs decided only after seeds were added: (claim, what, op, bound,
+#: looks taken, values from the results root).
+DECIDED_AFTER_MORE_SEEDS: list[tuple[str, str, str, float, int, Callable[[Path], list[float]]]] = [
+    ("1b", "R4 WT - DA accuracy (points), 12 seeds", ">=", 0.0, 2,
+     _difference("paper-s12/paper/table1.json", "r4", "WT", "DA", "accuracy", 100.0)),
+    ("3", "T3 IR SI, 12 seeds", ">=", 0.945, 2, _single("paper-s12/paper/table1.json", "t3", "IR", "SI")),
+    ("4", "T3 WT - DA mean Acc ratio over beta > 0, 12 seeds", ">=", 0.0, 2,
+     _drift_difference("paper-s12/paper/drift.json", "t3")),
+    ("1b", "T3 WT - DA accuracy (points), 36 seeds", ">=", 0.0, 3,
+     _difference("paper-s36/paper/table1.json", "t3", "WT", "DA", "accuracy", 100.0)),
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m nets.sequential", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", type=Path, default=Path("results"), help="the results root (default: results)")
+    ap.add_argument("--out", type=Path, default=Path("results/sequential.json"))
+    ap.add_argument("--sims", type=int, default=200_000, help="simulated checks per stopping rule")
+    args = ap.parse_args(argv)
+    started = time.time()
+    rules = {"4, 12": [4, 12], "4, 12, 36": [4, 12, 36]}
+    record: dict[str, object] = {
+        "stopping_error": {k: dict(zip(map(str, v), stopping_error(v, n_sims=args.sims))) for k, v in rules.items()},
+        "checks": [], "meta": run_provenance(device="cpu", started=started),
+    }
+    for claim, what, op, bound, looks, values in DECIDED_AFTER_MORE_SEEDS:
+        try:
+            found = values(args.results)
+        except (OSError, KeyError, ValueError) as e:
+            print(f"error: {what}: cannot read its values under {args.results} ({type(e).__name__}: {e})",
+                  file=sys.stderr)
+            return 1
+        row = {"claim": claim, "what": what, "op": op, "bound": bound, "looks": looks,
+               **adjusted_check(found, op, bound, looks)}
+        record["checks"].append(row)
+        lo, hi = row["adjusted_interval"]
+        print(f"claim {claim}: {what} {row['estimate']:.4g}, {row['outcome']}; one-sided p vs {bound:g} "
+              f"{row['one_sided_p']:.2g}; at {row['adjusted_confidence']:.4f} [{lo:.4g}, {hi:.4g}] "
+              f"{row['adjusted_outcome']}")
+    for k, v in record["stopping_error"].items():
+        print(f"looks {k}: P(wrongly holds) after each look " + ", ".join(f"{p:.4f}" for p in v.values()))
+    write_json(args.out, record)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""nets.sequential: the cost of adding seeds until a check is decided, and the checks so decided
+held to a Bonferroni interval over their looks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from nets.sequential import DECIDED_AFTER_MORE_SEEDS, adjusted_check, main, stopping_error
+from nets.stats import t_interval
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def test_one_look_is_wrong_at_the_nominal_rate():
+    (rate,) = stopping_error([4], n_sims=100_000)
+    assert rate == pytest.approx(0.025, abs=0.002)
+
+
+def test_every_further_look_adds_to_the_chance_of_a_wrong_decision():
+    rates = stopping_error([4, 12, 36], n_sims=100_000)
+    assert rates[0] < rates[1] < rates[2] and rates[2] > 0.05
+
+
+def test_looks_must_be_increasing_seed_counts():
+    with pytest.raises(ValueError, match="increasing seed counts >= 2"):
+        stopping_error([12, 4])
+
+
+def test_the_one_sided_p_value_tests_the_bound_in_the_claims_direction():
+    x = np.array([0.951, 0.948, 0.957, 0.953, 0.949])
+    for op, alternative in ((">=", "greater"), ("<=", "less")):
+        row = adjusted_check(x, op, 0.945, looks=2)
+        assert row["one_sided_p"] == pytest.approx(stats.ttest_1samp(x, 0.945, alternative=alternative).pvalue)
+
+
+def test_the_adjusted_interval_is_the_t_interval_at_the_bonferroni_confidence():
+    x = np.array([0.3, -0.1, 0.5, 0.2, 0.4, 0.1])
+    row = adjusted_check(x, ">=", 0.0, looks=3)
+    iv = t_interval(x, 1 - 0.05 / 3)
+    assert row["adjusted_confidence"] == pytest.approx(1 - 0.05 / 3)
+    assert row["adjusted_interval"] == pytest.approx([iv.low, iv.high])
+    assert row["interval"][0] > row["adjusted_interval"][0]  # the adjusted interval is wider
+
+
+def test_a_check_that_holds_only_at_the_nominal_confidence_is_undecided_after_adjustment():
+    z = np.random.default_rng(0).standard_normal(12)
+    x = (z - z.mean()) / z.std(ddof=1) + 2.5 / np.sqrt(12)  # t = 2.5: past t(0.975, 11) = 2.20, not t(0.9917, 11)
+    row = adjusted_check(x, ">=", 0.0, looks=3)
+    assert (row["outcome"], row["adjusted_outcome"]) == ("holds", "undecided")
+
+
+@pytest.mark.parametrize("claim, what, op, bound, looks, values", DECIDED_AFTER_MORE_SEEDS,
+                         ids=[c[1] for c in DECIDED_AFTER_MORE_SEEDS])
+def test_the_committed_checks_decided_after_more_seeds_still_hold_after_adjustment(claim, what, op, bound, looks,
+                                                                                  values):
+    row = adjusted_check(values(RESULTS), op, bound, looks)
+    assert row["n"] in (12, 36) and row["outcome"] == row["adjusted_outcome"] == "holds"
+
+
+def test_the_command_writes_the_rates_and_the_checks(tmp_path, capsys):
+    assert main(["--results", str(RESULTS), "--out", str(tmp_path / "s.json"), "--sims", "2000"]) == 0
+    record = json.loads((tmp_path / "s.json").read_text())
+    assert list(record["stopping_error"]["4, 12, 36"]) == ["4", "12", "36"]
+    assert [c["looks"] for c in record["checks"]] == [2, 2, 2, 3] and "versions" in record["meta"]
+    assert "wrote" in capsys.readouterr().out
