@@ -141,13 +141,28 @@ def training_splits(splits: Splits) -> Splits:
 def _train_job(job: TrainingJob, splits: Splits, run_dir: str, device: str, threads: int | None,
                on_epoch_end: Callable[[int], None] | None, precision: str = "fp32") -> dict:
     """Train one job into ``run_dir`` at ``precision`` (finished runs there are loaded,
-    unfinished ones resume); returns its name, wall time and process id."""
+    unfinished ones resume); returns its name, wall time, process id and the epochs it trained
+    (summed over its stacks; 0 when every run had finished before)."""
     if threads is not None:
         torch.set_num_threads(threads)
-    started = time.time()
+    started, epochs = time.time(), [0]
+
+    def count(done: int) -> None:
+        epochs[0] += 1
+        if on_epoch_end is not None:
+            on_epoch_end(done)
+
     train_runs(list(job.configs), list(job.seeds), splits, device=device, run_dir=run_dir, progress=False,
-               on_epoch_end=on_epoch_end, precision=precision)
-    return {"job": job.name, "wall_time_s": time.time() - started, "pid": os.getpid()}
+               on_epoch_end=count, precision=precision)
+    return {"job": job.name, "wall_time_s": time.time() - started, "pid": os.getpid(), "epochs_trained": epochs[0]}
+
+
+def job_line(k: int, n: int, record: dict) -> str:
+    """The progress line of the ``k``-th of ``n`` jobs done: trained, or loaded where every run of
+    it had finished before (a resumed sweep)."""
+    if record.get("epochs_trained") == 0:
+        return f"[{k}/{n}] {record['job']}: finished before, loaded in {record['wall_time_s']:.1f} s"
+    return f"[{k}/{n}] trained {record['job']} in {record['wall_time_s']:.1f} s"
 
 
 def train_jobs(
@@ -166,7 +181,7 @@ def train_jobs(
     precision: str = "fp32",
 ) -> list[dict]:
     """Train every job into ``run_dir``; returns one record per job (``job``,
-    ``wall_time_s``, ``pid``) in the order of ``jobs``.
+    ``wall_time_s``, ``pid``, ``epochs_trained``) in the order of ``jobs``.
 
     ``executor="local"``: in this process, one job after another (torch's threads
     as they are). ``executor="ray"``: one Ray task per job, declaring
@@ -199,7 +214,7 @@ def train_jobs(
         for k, job in enumerate(jobs):
             out.append(_train_job(job, splits, run_dir, str(dev), None, on_epoch_end, precision))
             if progress:
-                print(f"[{k + 1}/{len(jobs)}] trained {job.name} in {out[-1]['wall_time_s']:.1f} s", flush=True)
+                print(job_line(k + 1, len(jobs), out[-1]), flush=True)
         return out
     return _train_ray(jobs, splits, run_dir, dev, address, int(cpus_per_task), gpus_per_task, max_retries,
                       on_epoch_end, progress, precision)
@@ -323,8 +338,7 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
                       "(raised once every other task has ended)", flush=True)
                 continue
             if progress:
-                print(f"[{len(refs) - len(pending)}/{len(refs)}] trained {jobs[k].name} in "
-                      f"{out[k]['wall_time_s']:.1f} s", flush=True)
+                print(job_line(len(refs) - len(pending), len(refs), out[k]), flush=True)
         if errors:
             raise errors[0]
         return out  # type: ignore[return-value]

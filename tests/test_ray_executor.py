@@ -178,15 +178,17 @@ def test_a_worker_killed_mid_task_is_retried_and_the_sweep_completes(ray_cluster
     assert numbers(out_dir(SMOKE, tmp_path) / "table1.json") == numbers(out_dir(SMOKE, serial) / "table1.json")
 
 
-def test_the_ray_executor_trains_into_the_checkpoint_folder_and_a_rerun_resumes(ray_cluster, tmp_path):
+def test_the_ray_executor_trains_into_the_checkpoint_folder_and_a_rerun_resumes(ray_cluster, tmp_path, capsys):
     profile = SMOKE.with_groups(["r4"])
     job = TrainingJob(tuple(c for c in plan(profile, "table1", "cpu")[0].configs), profile.seeds)
     run_dir = tmp_path / "ckpt"
-    train_jobs([job], profile_splits(profile), run_dir, executor="ray", device="cpu", progress=False)
+    first = train_jobs([job], profile_splits(profile), run_dir, executor="ray", device="cpu", progress=False)
     paths = [checkpoint_path(run_dir, c, s) for c in job.configs for s in job.seeds]
     stamps = [p.stat().st_mtime_ns for p in paths]
-    train_jobs([job], profile_splits(profile), run_dir, executor="ray", device="cpu", progress=False)
+    again = train_jobs([job], profile_splits(profile), run_dir, executor="ray", device="cpu", progress=True)
     assert [p.stat().st_mtime_ns for p in paths] == stamps  # finished runs are loaded, not retrained
+    assert first[0]["epochs_trained"] >= profile.epochs and again[0]["epochs_trained"] == 0
+    assert f"[1/1] {job.name}: finished before, loaded in" in capsys.readouterr().out
 
 
 def test_the_cli_refuses_an_address_without_the_ray_executor(capsys):

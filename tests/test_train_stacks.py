@@ -73,3 +73,18 @@ def test_stacked_mlp_and_generic_stack_give_equal_losses_and_gradients(method):
         assert float(r1.min()) > 0  # a regularizer that is there to compare
     for name, grad in g1.items():
         torch.testing.assert_close(grad, g2[prefix + name], rtol=1e-4, atol=1e-6)
+
+
+def test_a_resumed_sweep_says_which_stacks_had_finished_before(tmp_path, capsys):
+    from nets.distributed import TrainingJob, train_jobs
+    from nets.train import TrainConfig
+
+    jobs = [TrainingJob((TrainConfig(hidden=16, n_hidden_layers=2, batch_size=32, epochs=2, method=m),), (0, 1))
+            for m in ("DA", "WT")]
+    splits = synthetic_splits(n_train=64, n_val=16, n_test=8, seed=0, size=18)
+    train_jobs(jobs[:1], splits, tmp_path, executor="local", device="cpu", progress=False)
+    records = train_jobs(jobs, splits, tmp_path, executor="local", device="cpu", progress=True)
+    assert [r["epochs_trained"] for r in records] == [0, 2]
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"[1/2] {jobs[0].name}: finished before, loaded in")
+    assert out[1].startswith(f"[2/2] trained {jobs[1].name} in")
