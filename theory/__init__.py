@@ -1,7 +1,8 @@
 """Proposition 3.1 (invariance-induced spectral decay), checked symbolically and numerically.
 
 Modules: :mod:`theory.checks` (the :class:`CheckResult` every check returns),
-:mod:`theory.symbolic` (sympy proofs of the proof's steps), :mod:`theory.linear_flow` (the
+:mod:`theory.symbolic` (sympy checks of the proof's steps: exact identities for n = 2, 3, and
+the closed form and its norm for every n), :mod:`theory.linear_flow` (the
 linear model, its residuals and flows in numpy/scipy), :mod:`theory.numeric` (numpy/scipy checks
 and extensions (a)-(d)), :mod:`theory.images` (extension (e), the paper's
 groups on images; imports torch), :mod:`theory.spectral_flow` (the report,

@@ -67,13 +67,14 @@ def logit_invariance_grad(W: Array, X: Array, Gs: Array) -> Array:
 def rank_one_exp(eps: Array, t: float | Array) -> Array:
     """Closed form ``exp(-eps eps^T t) = I - (1 - e^{-t s}) eps eps^T / s``, ``s = eps^T eps``.
 
-    eps: (n,) nonzero; t: scalar or (T,); returns (n, n) or (T, n, n). ``1 - e^{-ts}`` is
-    computed as ``-expm1(-ts)`` so that small ``ts`` keeps full relative accuracy.
+    eps: (n,); t: scalar or (T,); returns (n, n) or (T, n, n). ``1 - e^{-ts}`` is
+    computed as ``-expm1(-ts)`` so that small ``ts`` keeps full relative accuracy. For
+    ``eps = 0`` (a sample the group element fixes) Sigma is 0 and the flow stands still: the identity.
     """
     eps = np.asarray(eps, dtype=np.float64)
     s = float(eps @ eps)
     t_arr = np.asarray(t, dtype=np.float64)
-    coef = -np.expm1(-t_arr * s) / s  # (T,) or ()
+    coef = -np.expm1(-t_arr * s) / s if s > 0 else np.zeros_like(t_arr)  # (T,) or ()
     out = np.eye(eps.size) - coef[..., None, None] * np.outer(eps, eps)
     return out
 

@@ -30,6 +30,7 @@ import numpy as np
 from . import linear_flow as lf
 from . import numeric as nm
 from . import symbolic as sy
+from . import tightness as tg
 from ._blas import single_threaded_blas
 from .checks import CheckResult
 from .flow_figure import plot_flow
@@ -149,6 +150,12 @@ def default_checks(cfg: Config, inst: Instances | None = None) -> dict[str, Chec
         W0, inst.x, inst.G, inst.y, cfg.task_nu)
     # (e) R4 and T3 on images.
     checks.update(_image_checks(cfg, inst))
+    # (f) how much decay: none at all for some W0, and a floor.
+    checks.update({
+        "sigma_max_can_stay_equal": lambda: tg.check_sigma_max_can_stay(W0, eps, ts1),
+        "decay_floor": lambda: tg.check_decay_floor(W0, eps, name="decay_floor"),
+        "dataset_decay_floor": lambda: tg.check_decay_floor(W0, inst.eps_data, name="dataset_decay_floor"),
+    })
     return checks
 
 

@@ -2,10 +2,14 @@
 
 Notation of Section 3.3: a linear network ``h(x) = W x`` with ``W: (m, n)``, an input
 ``x: (n,)``, a representation ``G: (n, n)`` of a group element, ``eps = x - G x`` and
-``Sigma = eps eps^T``. Every check here works with fully symbolic entries in small
-dimensions, and reports as residual the number of entries that did not simplify to 0
-(tolerance 0), so a PASS is an identity proved for all values of the symbols, not a
-numerical coincidence.
+``Sigma = eps eps^T``. Every check here but one works with fully symbolic entries in small
+dimensions (n = 2, 3), and reports as residual the number of entries that did not simplify to 0
+(tolerance 0), so a PASS is an identity proved for all values of the symbols in that dimension,
+not a numerical coincidence. The one in every dimension
+(:func:`check_any_n_in_the_projector_algebra`) works in the algebra of the projector onto eps.
+The last step of the proposition, ``sigma_max(W0 E) <= sigma_max(W0) ||E||_2`` (submultiplicativity
+of the spectral norm), is a textbook inequality, used and not re-derived; the bound itself is
+checked numerically (:mod:`theory.numeric`).
 
 To keep the algebra rational (and fast), the one transcendental quantity
 ``exp(-t eps^T eps)`` is replaced by a symbol ``q`` once every derivative in ``t`` is taken;
@@ -200,6 +204,35 @@ def check_limit_is_projector(n: int = 3) -> CheckResult:
                    f"trace n-1: {bad} failures (n={n})")
 
 
+def check_any_n_in_the_projector_algebra() -> CheckResult:
+    """The closed form and the norm step in every dimension n. With ``P = eps eps^T / eps^T eps``
+    (symmetric, and ``P^2 = P`` by associativity: ``eps (eps^T eps) eps^T / (eps^T eps)^2``) and
+    ``s = eps^T eps``, ``Sigma = s P``; every matrix here is a polynomial in P, so the algebra is
+    commutative and reduced modulo ``P^2 - P``. Checked, for symbolic ``s > 0`` and ``t``:
+
+    * ``E(t) = I - (1 - exp(-s t)) P`` solves ``E' = -Sigma E``, ``E(0) = I`` (so it is ``exp(-Sigma t)``);
+    * ``E^T E = E^2 = I - (1 - q^2) P`` with ``q = exp(-s t)``: ``||E u||^2 = ||u||^2 - (1 - q^2) ||P u||^2
+      <= ||u||^2`` for ``0 < q <= 1``, with equality for ``u`` orthogonal to eps, which exists for
+      n >= 2: ``||exp(-Sigma t)||_2 = 1``, whatever n.
+    """
+    p = sp.Symbol("P")
+    t = sp.Symbol("t", nonnegative=True)
+    s = sp.Symbol("s", positive=True)
+    q = sp.exp(-s * t)
+
+    def reduced(expr: sp.Expr) -> sp.Expr:  # modulo P^2 = P
+        return sp.expand(sp.rem(sp.expand(expr), p ** 2 - p, p))
+
+    E = 1 - (1 - q) * p
+    bad = int(reduced(sp.diff(E, t) + s * p * E) != 0)
+    bad += int(E.subs(t, 0) != 1)
+    bad += int(reduced(E * E - (1 - (1 - q ** 2) * p)) != 0)
+    bad += int(q.is_positive is not True) + int((-s * t).is_nonpositive is not True)  # 0 < q <= 1
+    return at_most("symbolic_any_n_projector_algebra", bad, 0,
+                   f"in the algebra of P (P^2 = P): I - (1 - q) P solves E' = -sPE, E(0) = I, and "
+                   f"E^T E = I - (1 - q^2) P with 0 < q <= 1, so ||E||_2 = 1 for every n >= 2: {bad} failures")
+
+
 #: The symbolic part of the report, in report order: name -> zero-argument check.
 #: Each name equals the ``name`` of the result its check returns.
 ALL_SYMBOLIC_CHECKS: dict[str, Callable[[], CheckResult]] = {
@@ -213,4 +246,5 @@ ALL_SYMBOLIC_CHECKS: dict[str, Callable[[], CheckResult]] = {
     "symbolic_closed_form_spectrum_n3": lambda: check_closed_form_spectrum(3),
     "symbolic_limit_is_projector_n2": lambda: check_limit_is_projector(2),
     "symbolic_limit_is_projector_n3": lambda: check_limit_is_projector(3),
+    "symbolic_any_n_projector_algebra": check_any_n_in_the_projector_algebra,
 }

@@ -32,6 +32,7 @@ from theory import images as im
 from theory import linear_flow as lf
 from theory import numeric as nm
 from theory import symbolic as sy
+from theory import tightness as tg
 from theory._blas import single_threaded_blas
 from theory.checks import EPS64
 
@@ -342,3 +343,63 @@ def test_symbolic_check_detects_a_wrong_closed_form(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(sy, "rank_one_exp_closed_form", wrong)
     res = sy.check_closed_form_solves_ode(2)
     assert res.value > 0 and not res.passed
+
+
+def test_symbolic_closed_form_and_its_unit_norm_hold_in_every_dimension() -> None:
+    assert sy.check_any_n_in_the_projector_algebra().passed
+
+
+# ---------------------------------------------------------------------------------------
+# The bound check can fail, and (f) how much decay the proposition gives
+# ---------------------------------------------------------------------------------------
+@FAST
+@given(rank_one())
+def test_the_bound_check_fails_for_a_flow_that_grows_w(r: RankOne) -> None:
+    """The check is not vacuous: the flow of the opposite sign, W(t) = W0 exp(+Sigma t), grows
+    sigma_max wherever W0's top right singular vector v has a component along eps
+    (||W0 E v||^2 >= sigma_1^2 (1 + 2 c (v . eps/|eps|)^2), c = e - 1 at t = 1 / |eps|^2), and the
+    check reports it."""
+    assume(np.linalg.norm(r.W0) > 1e-2)
+    v = np.linalg.svd(r.W0)[2][0]
+    assume(abs(v @ r.eps) > 1e-2 * np.sqrt(r.s))
+    res = nm.check_sigma_max_bound(r.W0, -np.outer(r.eps, r.eps), np.array([1.0 / r.s]))
+    assert not res.passed, res.line()
+
+
+@FAST
+@given(rank_one())
+def test_sigma_max_stays_where_w0s_top_direction_is_orthogonal_to_eps(r: RankOne) -> None:
+    """(f) The bound is attained: no decay at all when W0's top right singular vector is
+    orthogonal to eps, at any time."""
+    assume(r.eps.size >= 2 and np.linalg.norm(r.W0) > 1e-2)
+    sv = lf.singular_values(r.W0)
+    assume(sv[0] - (sv[1] if len(sv) > 1 else 0.0) > 1e-3 * sv[0])  # a unique top direction
+    vt = np.linalg.svd(r.W0)[2][0]
+    assume(np.linalg.norm(vt - (vt @ r.eps) * r.eps / r.s) > 1e-3)  # not along eps already
+    res = tg.check_sigma_max_can_stay(r.W0, r.eps, np.array([0.5, 5.0, 50.0]) / r.s)
+    assert res.passed, res.line()
+
+
+@FAST
+@given(dataset())
+def test_the_decay_stops_at_the_next_singular_value(d: Dataset) -> None:
+    """(f) sigma_max(W(oo)) >= sigma_{r+1}(W0), r the rank of the residuals (Cauchy interlacing)."""
+    res = tg.check_decay_floor(d.W0, d.eps)
+    assert res.passed, res.line()
+
+
+def test_the_decay_floor_is_reached_where_w0s_top_direction_is_eps() -> None:
+    """The floor is tight: with W0's top right singular vector along eps, sigma_max(W(oo)) is
+    exactly sigma_2(W0)."""
+    eps = np.array([1.0, -1.0, 0.0, 0.0])
+    V = np.linalg.qr(np.column_stack([eps, np.eye(4)[:, :3]]))[0]
+    W0 = np.diag([3.0, 2.0, 1.0]) @ V[:, :3].T
+    P, _ = lf.span_projector(eps[None])
+    assert float(lf.sigma_max(W0 @ (np.eye(4) - P))) == pytest.approx(2.0, rel=1e-12)
+    assert tg.check_decay_floor(W0, eps).value == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_sample_the_group_element_fixes_leaves_w_where_it_is() -> None:
+    """eps = x - Gx = 0: Sigma = 0, the closed form is the identity at every t (not NaN)."""
+    closed_form = lf.rank_one_exp(np.zeros(4), np.array([0.0, 1.0, 1e6]))
+    assert np.array_equal(closed_form, np.broadcast_to(np.eye(4), (3, 4, 4)))
