@@ -125,8 +125,7 @@ def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> 
     """Load ``state`` (read from ``path`` by :func:`read_weights`, which also gave ``obj``) into
     ``model``, without the :data:`PARALLEL` prefix of a data-parallel model's and the :data:`WRAPPED`
     prefix of a ``cnn --model`` run's, with the :data:`INNER` prefix for the weights of the model
-    inside a wrapper; ``ModelSpecError`` naming
-    the first mismatch when it does not fit."""
+    inside a wrapper; ``ModelSpecError`` naming the first mismatch when it does not fit."""
     own = model.state_dict()
     state = _without_prefix(state, own, PARALLEL)  # saved from nn.DataParallel / DDP
     state = _without_prefix(state, own, WRAPPED)  # a `cnn --model` run's: nets.image_layout's wrapper

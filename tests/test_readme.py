@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -46,3 +47,35 @@ def test_every_python_m_nets_subcommand_in_the_readme_exists():
     known = set(subcommand_names())
     used = set(re.findall(r"python -m nets ([\w-]+)", README))
     assert used and used <= known, used - known
+
+
+def _shown(text: str) -> tuple[float, float]:
+    """A number as the README prints it and half a unit of its last digit: "94.6" -> (94.6, 0.05),
+    "4.4e-11" -> (4.4e-11, 0.05e-11)."""
+    mantissa, _, exponent = text.partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    scale = 10.0 ** int(exponent) if exponent else 1.0
+    return float(text), 0.5 * 10.0 ** -decimals * scale
+
+
+def test_the_readmes_table1_is_the_committed_paper_run_and_the_papers_numbers():
+    from nets.results_io.paper import PAPER_TABLE1
+
+    results = json.loads((Path(__file__).resolve().parents[1] / "results" / "paper" / "table1.json").read_text())
+    rows = re.findall(r"^\| (R²₄|T²₃) \| (WT|DA|IR)[^|]* \| (.*) \|$", README, re.M)
+    assert len(rows) == 6
+    for group, method, cells in rows:
+        g = {"R²₄": "r4", "T²₃": "t3"}[group]
+        entry = results["groups"][g]["methods"][method]
+        if method == "IR":
+            assert f"nu = {entry['nu']:g}" in next(line for line in README.splitlines()
+                                                   if line.startswith(f"| {group} | IR"))
+        for measure, cell, paper in zip(("accuracy", "LI", "DI", "SI"), cells.split(" | "), PAPER_TABLE1[g][method]):
+            m = re.fullmatch(r"(\S+)(?: ± (\S+))? \[(\S+)\]", cell)
+            assert m, cell
+            scale = 100.0 if measure == "accuracy" else 1.0
+            for shown, value in ((m.group(1), entry[measure]["mean"] * scale),
+                                 (m.group(2), entry[measure]["std"] * scale), (m.group(3), paper)):
+                if shown is not None:
+                    number, half_unit = _shown(shown)
+                    assert abs(number - value) <= half_unit * (1 + 1e-9), (group, method, measure, shown, value)
