@@ -53,3 +53,15 @@ def test_bad_sizes_are_refused_in_one_line():
         SmallCNN(channels=(8, 8), strides=(2,))
     with pytest.raises(ValueError, match=">= 1"):
         SmallCNN(n_classes=0)
+
+
+def test_wt_pooling_of_the_logits_is_their_orbit_average():
+    torch.manual_seed(0)
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(3 * 6 * 6, 4)).double().eval()
+    wt = GroupPooled(cnn, R4, "max").eval()  # no first_layer: the logits are pooled, by their mean
+    x = torch.randn(5, 1, 8, 8, dtype=torch.float64)
+    assert wt.pooling == "logits-mean"
+    with torch.no_grad():
+        torch.testing.assert_close(wt(x), torch.stack([cnn(R4.act(x, g)) for g in R4.elements]).mean(0),
+                                   rtol=1e-12, atol=1e-12)

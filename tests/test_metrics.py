@@ -3,6 +3,8 @@ brute-force loops over the group) and of their error handling."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -535,3 +537,40 @@ def test_measures_reject_an_unknown_reduction(reduction):
 def test_trivial_group_without_identity_has_nothing_to_average():
     with pytest.raises(ValueError, match="t1 is the identity alone: every model is invariant to it, so there is nothing to measure"):
         logit_invariance(small_mlp(), images(), get_group("t1"))
+
+
+def _circular_3x3_sigma_one(maps: torch.Tensor) -> torch.Tensor:
+    """The SI maps' smoothing written out: sum over shifts (a, b) in -1..1 of exp(-(a^2 + b^2) / 2) / Z
+    times the map rolled by (a, b)."""
+    weights = {(a, b): math.exp(-(a * a + b * b) / 2) for a in (-1, 0, 1) for b in (-1, 0, 1)}
+    total = sum(weights.values())
+    return sum(w / total * torch.roll(maps, shifts=(a, b), dims=(-2, -1)) for (a, b), w in weights.items())
+
+
+def test_saliency_maps_are_smoothed_with_the_3x3_sigma_one_circular_kernel_by_default():
+    torch.manual_seed(0)
+    maps = torch.rand(3, 7, 9, dtype=torch.float64)
+    torch.testing.assert_close(gaussian_smooth(maps), _circular_3x3_sigma_one(maps), rtol=1e-12, atol=1e-14)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.Tanh(), nn.Linear(16, 5)).double().eval()
+    x = torch.randn(4, 6, 6, dtype=torch.float64)
+    torch.testing.assert_close(saliency_map(model, x, 1),
+                               _circular_3x3_sigma_one(saliency_map(model, x, 1, smooth=False)), rtol=1e-12, atol=1e-14)
+
+
+class _OrbitSummed(nn.Module):
+    """f(x) = sum_g W vec(g x) in float32: R4-invariant up to the order of the float32 sum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(36 * 36, 10)
+        torch.nn.init.normal_(self.lin.weight, std=0.5, generator=torch.Generator().manual_seed(0))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.lin(R4.orbit(z).flatten(2)).sum(0)
+
+
+def test_di_of_a_float32_model_invariant_up_to_round_off_is_second_order_in_it():
+    # KL is second order in the logit change; log-probabilities in float32 would put round-off in at first
+    # order (about 6e-8 here), which is why DI sums in float64 (about 2e-12)
+    x = torch.randn(64, 36, 36, generator=torch.Generator().manual_seed(1))
+    assert float(distribution_invariance(_OrbitSummed().eval(), x, "r4", reduction="none").max()) < 1e-10

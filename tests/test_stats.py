@@ -145,3 +145,15 @@ def test_overlaps_is_interval_intersection():
     assert overlaps(_iv(82.0, 87.1), 87.05, 88.75)
     assert not overlaps(_iv(91.8, 92.7), 92.95, 93.25)
     assert overlaps(Interval(1.0, math.nan, math.nan, 1, "t"), 0.0, 2.0) is None
+
+
+@pytest.mark.parametrize("low, high, op, bound, outcome", [
+    (0.5, 0.9, "<=", 0.9, "holds"),  # the closed interval touches the bound from its side
+    (0.9, 1.0, "<=", 0.9, "undecided"),  # from the other side
+    (0.945, 0.96, ">=", 0.945, "holds"),
+    (0.90, 0.945, ">=", 0.945, "undecided"),
+    (0.0, 0.0, ">=", 0.0, "holds"),  # no spread, exactly on the bound (WT's LI of 0, a tie)
+    (0.0, 0.0, "<=", 0.0, "holds"),
+])
+def test_an_interval_that_touches_its_bound_is_decided_by_the_closed_rule(low, high, op, bound, outcome):
+    assert decide(Interval((low + high) / 2, low, high, 4, "t"), op, bound) == outcome

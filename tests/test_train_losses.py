@@ -103,3 +103,12 @@ def test_metrics_li_and_di_per_sample_are_bitwise_the_formulas_they_had_before_s
     di_before = (logp[0].exp() * (logp[0] - logp[[1, 2, 3]])).sum(-1).clamp_min(0).mean(0).float()
     assert torch.equal(metrics.logit_invariance(model, x, R4, reduction="none"), li_before)
     assert torch.equal(metrics.distribution_invariance(model, x, R4, reduction="none"), di_before)
+
+
+def test_the_kl_regularizer_is_kl_of_the_reference_against_each_other_member():
+    from nets.train.losses import invariance_regularizer
+
+    logits = torch.randn(4, 6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2
+    lp = F.log_softmax(logits, -1)  # (|G|, B, C); member 0 is x itself, the others g x
+    oracle = F.kl_div(lp[1:], lp[:1].expand_as(lp[1:]), log_target=True, reduction="none").sum(-1).mean()
+    torch.testing.assert_close(invariance_regularizer(logits, "kl"), oracle, rtol=1e-12, atol=1e-12)
