@@ -474,3 +474,11 @@ def test_committed_paper_checkpoints_load_as_finished_runs_under_their_unchanged
         assert (run.best_epoch, run.best_val_accuracy) == (ckpt["best_epoch"], ckpt["best_val_accuracy"])
         state = run.model.state_dict()
         assert all(torch.equal(state[k], v) for k, v in ckpt["best_state"].items()), f.name
+
+
+def test_irs_loss_is_the_task_loss_plus_nu_times_the_regularizer_for_each_member(splits):
+    configs = [small("IR", epochs=1, nu=nu) for nu in (0.5, 3.0)]
+    for run in train_runs(configs, [0], splits, device="cpu", progress=False, stack=True):
+        h = run.history
+        assert h["reg_loss"][0] > 0
+        assert h["loss"][0] == pytest.approx(h["task_loss"][0] + run.config.nu * h["reg_loss"][0], rel=1e-6)  # float32 sums
