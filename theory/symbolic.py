@@ -162,9 +162,11 @@ def check_closed_form_spectrum(n: int = 3) -> CheckResult:
     q = sp.Symbol("q", positive=True)
     eps = symbolic_matrix("e", n, 1)
     s = (eps.T * eps)[0, 0]
-    E = sp.eye(n) - (1 - q) * (eps * eps.T) / s
+    tau = sp.Symbol("t", real=True)
+    E = rank_one_exp_closed_form(eps, tau).xreplace({sp.exp(-tau * s): q})  # the closed form the ODE check solves
+    bad = sum(1 for z in E if z.has(tau))  # every t went into q
     charpoly = (lam * sp.eye(n) - E).det(method="berkowitz")
-    bad = int(sp.cancel(sp.together(charpoly - (lam - 1) ** (n - 1) * (lam - q))) != 0)
+    bad += int(sp.cancel(sp.together(charpoly - (lam - 1) ** (n - 1) * (lam - q))) != 0)
     bad += _nonzero_entries(E - E.T)
     # q = exp(-u) with u = t * eps^T eps, t >= 0: q > 0, and q <= 1 iff -u <= 0. sympy decides both
     # signs from the real entries of eps (s is their sum of squares), not from an assumption on s.

@@ -333,8 +333,8 @@ def test_symbolic_limit_is_orthogonal_projector_annihilating_eps() -> None:
 
 
 def test_symbolic_check_detects_a_wrong_closed_form(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The symbolic ODE check can fail: with the decay rate off by a factor 2 it reports
-    nonzero entries."""
+    """The symbolic ODE and spectrum checks can fail: with the decay rate off by a factor 2 they
+    report nonzero entries."""
 
     def wrong(eps: sp.Matrix, t: sp.Expr) -> sp.Matrix:
         s = (eps.T * eps)[0, 0]
@@ -343,6 +343,7 @@ def test_symbolic_check_detects_a_wrong_closed_form(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(sy, "rank_one_exp_closed_form", wrong)
     res = sy.check_closed_form_solves_ode(2)
     assert res.value > 0 and not res.passed
+    assert not sy.check_closed_form_spectrum(2).passed  # the spectrum is read off the same closed form
 
 
 def test_symbolic_closed_form_and_its_unit_norm_hold_in_every_dimension() -> None:
