@@ -24,7 +24,8 @@ import numpy as np
 from scipy import stats
 
 from nets.evidence import measure, per_seed
-from nets.results_io import read_json, run_provenance, write_json
+from nets.cli_types import positive_int
+from nets.results_io import ResultsWriteError, check_file, read_json, run_provenance, write_json
 from nets.stats import CONFIDENCE, decide, t_interval
 
 __all__ = ["stopping_error", "adjusted_check", "DECIDED_AFTER_MORE_SEEDS", "main"]
@@ -110,8 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m nets.sequential", description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", type=Path, default=Path("results"), help="the results root (default: results)")
     ap.add_argument("--out", type=Path, default=Path("results/sequential.json"))
-    ap.add_argument("--sims", type=int, default=200_000, help="simulated checks per stopping rule")
+    ap.add_argument("--sims", type=positive_int, default=200_000, help="simulated checks per stopping rule")
     args = ap.parse_args(argv)
+    try:
+        check_file(args.out)
+    except ResultsWriteError as e:
+        ap.error(str(e))
     started = time.time()
     rules = {"4, 12": [4, 12], "4, 12, 36": [4, 12, 36]}
     record: dict[str, object] = {
@@ -122,8 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             found = values(args.results)
         except (OSError, KeyError, ValueError) as e:
-            print(f"error: {what}: cannot read its values under {args.results} ({type(e).__name__}: {e})",
-                  file=sys.stderr)
+            print(f"error: {what}: cannot read its values under {args.results} ({type(e).__name__}: {e}); "
+                  f"--results names the results root that holds paper-s12/ and paper-s36/", file=sys.stderr)
             return 1
         row = {"claim": claim, "what": what, "op": op, "bound": bound, "looks": looks,
                **adjusted_check(found, op, bound, looks)}
