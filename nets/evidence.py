@@ -21,6 +21,7 @@ __all__ = [
     "per_seed",
     "left_out",
     "measure",
+    "later_accuracy_ratio",
     "tsne_runs",
     "interval",
     "paired",
@@ -62,6 +63,15 @@ def measure(key: str, scale: float = 1.0) -> Callable[[Mapping], float | None]:
         v = run.get(key)
         return None if v is None else scale * float(v)
     return get
+
+
+def later_accuracy_ratio(betas: Sequence[float]) -> Callable[[Mapping], float] | None:
+    """Claim 4's value of a drift run (a ``drift.json`` run record): its mean accuracy ratio over
+    the betas above the smallest; ``None`` where there is no such beta."""
+    later = [i for i, b in enumerate(betas) if b > min(betas)]
+    if not later:
+        return None
+    return lambda r: sum(r["accuracy_ratio"][i] for i in later) / len(later)
 
 
 def tsne_runs(entry: Mapping, seeds: Sequence[int] | None) -> list[dict]:

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import stats
 
-from nets.evidence import measure, per_seed
+from nets.evidence import later_accuracy_ratio, measure, per_seed
 from nets.cli_types import positive_int
 from nets.results_io import ResultsWriteError, check_file, read_json, run_provenance, write_json
 from nets.stats import CONFIDENCE, decide, t_interval
@@ -61,9 +61,9 @@ def adjusted_check(values: Sequence[float], op: str, bound: float, looks: int,
     direction (NaN without spread)."""
     x = np.asarray(values, dtype=float)
     iv, adjusted = (t_interval(x, c) for c in (confidence, 1 - (1 - confidence) / looks))
-    se = x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else math.nan
-    z = (x.mean() - bound) / se if se > 0 else math.nan
-    p = float(stats.t.sf(z, x.size - 1) if op == ">=" else stats.t.cdf(z, x.size - 1)) if se > 0 else math.nan
+    spread = x.size > 1 and np.ptp(x) > 0
+    p = float(stats.ttest_1samp(x, bound, alternative="greater" if op == ">=" else "less").pvalue) if spread \
+        else math.nan
     return {"n": int(x.size), "estimate": iv.estimate, "interval": [iv.low, iv.high], "outcome": decide(iv, op, bound),
             "one_sided_p": p, "adjusted_confidence": 1 - (1 - confidence) / looks,
             "adjusted_interval": [adjusted.low, adjusted.high], "adjusted_outcome": decide(adjusted, op, bound)}
@@ -85,11 +85,10 @@ def _single(path: str, group: str, method: str, key: str) -> Callable[[Path], li
 
 
 def _drift_difference(path: str, group: str) -> Callable[[Path], list[float]]:
-    def values(root: Path) -> list[float]:  # claim 4's per-seed mean Acc ratio over beta > its minimum
+    def values(root: Path) -> list[float]:  # claim 4's per-seed WT - DA
         drift = read_json(root / path)
-        later = [i for i, b in enumerate(drift["betas"]) if b > min(drift["betas"])]
-        mean = lambda r: sum(r["accuracy_ratio"][i] for i in later) / len(later)  # noqa: E731
-        wt, da = (per_seed(drift["groups"][group][m]["runs"], mean) for m in ("WT", "DA"))
+        later = later_accuracy_ratio(drift["betas"])
+        wt, da = (per_seed(drift["groups"][group][m]["runs"], later) for m in ("WT", "DA"))
         return [wt[s] - da[s] for s in sorted(set(wt) & set(da))]
     return values
 

@@ -254,7 +254,7 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
     if dr:
         betas = list(dr["betas"])
         i0, i1 = betas.index(min(betas)), betas.index(max(betas))
-        later = [i for i, b in enumerate(betas) if b > min(betas)]
+        later = ev.later_accuracy_ratio(betas)
         for g, methods in dr["groups"].items():
             G = group_label(g)
             if "DA" in methods:
@@ -269,11 +269,9 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                     worst = ev.per_seed(methods[m].get("runs"), lambda r: max(r["DI"]))
                     v["4"].checks.append(check(f"{G} {m} max DI over beta", ev.interval(worst), "<=",
                                                t.drift_low_di_max))
-            if "WT" in methods and "DA" in methods and later:
-                def kept(m: str) -> ev.SeedValues:
-                    return ev.per_seed(methods[m].get("runs"),
-                                       lambda r: sum(r["accuracy_ratio"][i] for i in later) / len(later))
-                diff = ev.paired(kept("WT"), kept("DA"))
+            if "WT" in methods and "DA" in methods and later is not None:
+                diff = ev.paired(ev.per_seed(methods["WT"].get("runs"), later),
+                                 ev.per_seed(methods["DA"].get("runs"), later))
                 v["4"].checks.append(check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=",
                                            0.0, "0 (WT keeps at least DA's share)",
                                            label=f"{G} WT - DA mean Acc ratio over beta>0", test=diff, counts=True))
