@@ -31,6 +31,7 @@ __all__ = [
     "model_logits",
     "logit_width",
     "ONE_LOGIT_FIX",
+    "is_one_logit",
     "logits_inside",
 ]
 
@@ -218,6 +219,11 @@ def raised(e: BaseException) -> str:
 ONE_LOGIT_FIX = "nets.TwoLogits(model), logits [-z/2, z/2] with the same probabilities (docs/audit.md#one-logit)"
 
 
+def is_one_logit(out: object, n: int) -> bool:
+    """Whether ``out``, a model's output for ``n`` images, is one logit per image: ``(n, 1)`` or ``(n,)``."""
+    return isinstance(out, torch.Tensor) and tuple(out.shape) in ((n,), (n, 1))
+
+
 def _shape_str(shape: Sequence) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -246,7 +252,7 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
                          f"(M = {inputs.shape[0]}, the batch the measure built){inner}{need} (images must be "
                          f"(N, *C, H, W) as the model expects; model raised {raised(e)})") from e
     M = inputs.shape[0]
-    if isinstance(out, torch.Tensor) and tuple(out.shape) in ((M,), (M, 1)):
+    if is_one_logit(out, M):
         raise ValueError(f"model returned one logit per image, {_shape_str(out.shape)}, where the measures need "
                          f"logits ({M}, classes), classes >= 2; for a binary classifier of one logit give "
                          f"{ONE_LOGIT_FIX}")

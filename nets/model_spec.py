@@ -142,7 +142,7 @@ def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> 
         if shapes:
             k = shapes[0]
             parts.append(f"{k!r} is {tuple(state[k].shape)} in the file but {tuple(own[k].shape)} in the model")
-        wt = wt_config(obj) is not None and not any(k.startswith("model.") for k in own)
+        wt = wt_config(obj) is not None and not any(k.startswith(INNER) for k in own)
         hint = ("; it is a WT run's checkpoint, which holds your model inside the group pooling (model.): "
                 "load it with nets.checkpoint_model(model, FILE)") if wt else ""
         if not wt and _without_prefix(state, own, INNER).keys() == own.keys():

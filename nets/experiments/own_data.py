@@ -41,7 +41,7 @@ from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_
 from nets.groups import get_group, group_label, group_name
 from nets.image_file import load_split_file
 from nets.markdown import markdown_table
-from nets.model_checks import ONE_LOGIT_FIX, logits_inside
+from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside
 from nets.model_spec import one_line
 from nets.results_io import run_provenance, sha256_file, write_json, write_text
 from nets.train import check_device, check_model_output, train_runs
@@ -189,7 +189,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     except Exception as e:  # whatever the model raises on the images; the trainer's checks name more
         raise OwnDataError(f"--model {model} refused 2 training images of shape "
                            f"{tuple(splits.train.x[:2].shape)}: {type(e).__name__}: {one_line(e)}") from None
-    if isinstance(logits, torch.Tensor) and tuple(logits.shape) in ((2,), (2, 1)):
+    if is_one_logit(logits, 2):
         raise OwnDataError(f"--model {model} returns one logit per image ({tuple(logits.shape)} for 2 training "
                            f"images); for a binary classifier of one logit, let the factory return {ONE_LOGIT_FIX}")
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != 2:

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from nets.model_checks import ONE_LOGIT_FIX, logits_inside, on_meta_device, parameter_dtype, raised
+from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside, on_meta_device, parameter_dtype, raised
 from nets.stacked import StackedMLP
 from nets.train.batches import OrbitData
 from nets.train.config import TrainConfig, stream_seed
@@ -140,12 +140,13 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
     def check_logits(out: object) -> None:
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0], n_classes):
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            hint = (f": the run has {n_classes} classes (TrainConfig n_classes); return {n_classes} logits, or set "
-                    f"n_classes={got[1]} where the data has {got[1]} classes"
-                    if isinstance(got, tuple) and len(got) == 2 and got[0] == x.shape[0] and got[1] > 1 else "")
-            if got in ((x.shape[0],), (x.shape[0], 1)):
+            if is_one_logit(out, x.shape[0]):
                 hint = f": one logit per image; for a binary classifier of one logit give {ONE_LOGIT_FIX}"
-            hint = hint or logits_inside(out)
+            elif isinstance(got, tuple) and len(got) == 2 and got[0] == x.shape[0]:
+                hint = (f": the run has {n_classes} classes (TrainConfig n_classes); return {n_classes} logits, or "
+                        f"set n_classes={got[1]} where the data has {got[1]} classes")
+            else:
+                hint = logits_inside(out)
             raise ValueError(f"{key}: the model must map inputs {layout} to logits (M, n_classes) = "
                              f"({x.shape[0]}, {n_classes}); got {got}{hint}")
 
