@@ -29,8 +29,7 @@ import torch
 
 from nets.class_accuracy import check_class_names
 from nets.data import Split, Splits
-from nets.model_spec import one_line
-from nets.results_io import load_refusal, quiet_torch_load
+from nets.results_io import load_refusal, one_line, quiet_torch_load
 
 __all__ = ["ImageFileError", "IMAGE_FILE_SUFFIXES", "SPLIT_NAMES", "CLASSES_KEY", "LabelledImages", "load_images",
            "load_labelled", "load_split_file"]

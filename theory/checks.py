@@ -25,7 +25,14 @@ Kind = Literal["residual", "bound", "counterexample"]
 #: Unit roundoff of float64, the only dtype the theory checks use.
 EPS64: float = float(np.finfo(np.float64).eps)
 
-__all__ = ["CheckResult", "Kind", "EPS64", "at_most", "exceeds"]
+__all__ = ["CheckResult", "Kind", "EPS64", "expm_rounding", "at_most", "exceeds"]
+
+
+def expm_rounding(n: int, rate_time: float) -> float:
+    """The rounding the checks allow in ``expm(-Sigma t)`` of an ``n x n`` Sigma, relative to the
+    scale of what it multiplies: ``n u (1 + lambda t)``, ``rate_time = lambda t`` (the largest
+    eigenvalue of Sigma times the longest time), u the float64 unit roundoff."""
+    return n * EPS64 * (1 + rate_time)
 
 
 @dataclass(frozen=True)

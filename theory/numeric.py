@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from .checks import EPS64, CheckResult, at_most, exceeds
+from .checks import EPS64, CheckResult, at_most, exceeds, expm_rounding
 from .linear_flow import (
     flow_expm,
     flow_ode,
@@ -96,7 +96,7 @@ def check_closed_form_vs_expm(eps: Array, ts: Array,
     Sigma = np.outer(eps, eps)
     ex = sla.expm(-ts[:, None, None] * Sigma[None])
     err = float(np.abs(rank_one_exp(eps, ts) - ex).max())
-    tol = eps.size * EPS64 * (1 + s * float(ts.max()))
+    tol = expm_rounding(eps.size, s * float(ts.max()))
     return at_most(name, err, tol, f"max abs error over {len(ts)} times up to t*s={s * ts.max():.3g}, n={eps.size}")
 
 
@@ -112,7 +112,7 @@ def check_exp_spectral_norm_is_one(eps: Array, ts: Array,
     s = float(eps @ eps)
     ex = sla.expm(-ts[:, None, None] * np.outer(eps, eps)[None])
     err = float(np.abs(sigma_max(ex) - 1.0).max())
-    tol = eps.size * EPS64 * (1 + s * float(ts.max()))
+    tol = expm_rounding(eps.size, s * float(ts.max()))
     return at_most(name, err, tol, f"max_t | ||expm(-Sigma t)||_2 - 1 |, n={eps.size}")
 
 
@@ -150,7 +150,7 @@ def check_sigma_max_bound(W0: Array, Sigma: Array, ts: Array,
     s0 = float(sigma_max(W0))
     excess = float(sigma_max(flow_expm(W0, Sigma, ts)).max() - s0)
     lmax = float(np.linalg.eigvalsh(Sigma)[-1])
-    tol = W0.shape[1] * EPS64 * (1 + lmax * float(ts.max())) * s0
+    tol = expm_rounding(W0.shape[1], lmax * float(ts.max())) * s0
     return at_most(name, excess, tol, f"max_(t>0) sigma_max(W(t)) - sigma_max(W0), sigma_max(W0)="
                    f"{s0:.4g}, {len(ts)} times up to t*lambda_max={lmax * ts.max():.3g}", kind="bound")
 
@@ -191,7 +191,7 @@ def check_singular_values_nonincreasing(W0: Array, Sigma: Array, ts: Array,
     sv = singular_values(flow_expm(W0, Sigma, ts))  # (T, min(m, n))
     excess = float(np.diff(sv, axis=0).max()) if len(ts) > 1 else 0.0
     lmax = float(np.linalg.eigvalsh(Sigma)[-1])
-    tol = W0.shape[1] * EPS64 * (1 + lmax * float(ts.max())) * float(sv[0, 0])
+    tol = expm_rounding(W0.shape[1], lmax * float(ts.max())) * float(sv[0, 0])
     return at_most(name, excess, tol, f"max increase of any sigma_i between consecutive times, "
                    f"{sv.shape[1]} singular values, {len(ts)} times", kind="bound")
 
@@ -219,7 +219,7 @@ def check_limit_is_projection(W0: Array, eps: Array, decay: float = 40.0,
     W_inf = W0 @ (np.eye(n) - P)
     s0 = max(float(sigma_max(W0)), 1e-300)
     err = float(np.abs(W_T - W_inf).max() / s0)
-    tol = float(np.exp(-decay)) + n * EPS64 * (1 + lmax * T)
+    tol = float(np.exp(-decay)) + expm_rounding(n, lmax * T)
     return at_most(name, err, tol, f"rank {r}, lambda_max/lambda_min+={lmax / lmin:.3g}, "
                    f"T={decay:g}/lambda_min+")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import EPS64, CheckResult, at_most
+from .checks import EPS64, CheckResult, at_most, expm_rounding
 from .linear_flow import flow_expm, invariance_covariance, sigma_max, singular_values, span_projector
 
 Array = np.ndarray
@@ -54,7 +54,7 @@ def check_sigma_max_can_stay(W0: Array, eps: Array, ts: Array,
     s0 = float(sigma_max(W1))
     gap = float(np.abs(sigma_max(flow_expm(W1, Sigma, ts)) - s0).max())
     lmax = float(np.linalg.eigvalsh(Sigma)[-1])
-    tol = W1.shape[1] * EPS64 * (1 + lmax * float(ts.max())) * s0
+    tol = expm_rounding(W1.shape[1], lmax * float(ts.max())) * s0
     return at_most(name, gap, tol, f"max_t |sigma_max(W(t)) - sigma_max(W0)| with W0's top direction orthogonal "
                    f"to eps: no decay at all, {len(ts)} times up to t*lambda_max={lmax * ts.max():.3g}",
                    kind="bound")
