@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from nets.results_io.atomic import make_folder, write_bytes, write_text
+from nets.results_io.atomic import folder_lock, make_folder, write_bytes, write_text
 from nets.results_io.files import checkpoints_in, move_aside, sha256_file
 from nets.results_io.paper import PAPER_DATASET
 
@@ -213,6 +213,10 @@ def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = Non
     the manifest's SHA-256 is kept; any other copy there (a damaged one, or a run retrained
     here) is first renamed to ``<name>.corrupt`` (:func:`~nets.results_io.move_aside`), so nothing is
     lost. Every written file is checked (size and SHA-256) before it is moved into place.
+    Restores into one folder take turns (:func:`~nets.results_io.folder_lock` on ``results_dir``,
+    the lock its results files are written under), so two runs of other ``--groups`` started
+    together restore once, and a file that matches the manifest by the time it would be replaced
+    (another process restored it; a lock the file system ignores) is kept, never moved aside.
 
     Raises:
         ArchiveError: no manifest; not a git clone; the commit is missing (shallow clone:
@@ -232,11 +236,21 @@ def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = Non
         entries = [e for e in entries if e["name"] in wanted]
     ckdir = checkpoints_in(results_dir, m.get("dataset", PAPER_DATASET))
     make_folder(ckdir)
+    with folder_lock(results_dir):
+        return _restore_entries(results_dir, m, entries, ckdir)
+
+
+def _matches(local: Path, entry: dict) -> bool:
+    """Whether ``local`` exists with the manifest entry's size and SHA-256."""
+    return local.exists() and local.stat().st_size == entry["size"] and sha256_file(local) == entry["sha256"]
+
+
+def _restore_entries(results_dir: Path, m: dict, entries: list[dict], ckdir: Path) -> RestoreReport:
+    """:func:`restore`'s work, with the folder's lock held."""
     restored, verified, moved = [], [], []
     todo = []
     for e in entries:
-        local = ckdir / e["name"]
-        if local.exists() and local.stat().st_size == e["size"] and sha256_file(local) == e["sha256"]:
+        if _matches(ckdir / e["name"], e):
             verified.append(e["name"])
         else:
             todo.append(e)
@@ -256,6 +270,9 @@ def restore(results_dir: str | os.PathLike, *, names: Sequence[str] | None = Non
             if len(data) != e["size"] or hashlib.sha256(data).hexdigest() != e["sha256"]:
                 raise ArchiveError(f"{e['name']} from commit {commit[:12]} does not match the manifest's SHA-256; "
                                    "the manifest or the history was changed: check out a matching manifest")
+            if _matches(ckdir / e["name"], e):  # restored meanwhile (by another process)
+                verified.append(e["name"])
+                continue
             if (ckdir / e["name"]).exists():
                 moved.append(move_aside(ckdir / e["name"]).name)
             write_bytes(ckdir / e["name"], data)

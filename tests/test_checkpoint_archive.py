@@ -87,6 +87,43 @@ def test_restore_keeps_the_local_copy_it_replaces_under_a_new_name(archived):
     assert "1 local copy that differed kept as r4-DA-seed0.pt.corrupt" in report.summary()
 
 
+def test_a_file_another_process_restored_meanwhile_is_kept_not_moved_aside(archived, monkeypatch):
+    """Two runs of other ``--groups`` started together both restore: by the time one would write
+    a file, the other may have written it. That file matches the manifest and is kept (it was
+    moved aside as ``.corrupt``, one per checkpoint, before)."""
+    from nets import checkpoint_archive
+
+    ck = archived / "results" / "paper" / "checkpoints"
+    real_git = checkpoint_archive._git
+
+    def git_and_the_other_process(repo, *args, binary=False):
+        out = real_git(repo, *args, binary=binary)
+        if args[:2] == ("cat-file", "blob"):  # the other process writes the same file first
+            name = next(n for n, d in FILES.items() if d == out.stdout)
+            (ck / name).write_bytes(out.stdout)
+        return out
+
+    monkeypatch.setattr(checkpoint_archive, "_git", git_and_the_other_process)
+    report = restore(archived / "results" / "paper")
+    assert report.moved_aside == [] and sorted(report.verified) == sorted(FILES)
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == FILES
+
+
+def test_restores_into_one_folder_take_turns_on_its_lock(archived):
+    """A restore waits while another process holds the results folder's lock."""
+    from nets.results_io import folder_lock
+
+    folder = archived / "results" / "paper"
+    code = f"from nets.checkpoint_archive import restore; restore({str(folder)!r})"
+    with folder_lock(folder):
+        child = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+        with pytest.raises(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
+        assert not (folder / "checkpoints").exists() or not any((folder / "checkpoints").iterdir())
+    assert child.wait(timeout=60) == 0
+    assert {p.name: p.read_bytes() for p in (folder / "checkpoints").iterdir()} == FILES
+
+
 def test_a_manifest_hash_that_disagrees_with_history_is_refused(archived):
     path = manifest_path(archived / "results" / "paper")
     m = json.loads(path.read_text())
