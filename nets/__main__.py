@@ -94,7 +94,7 @@ def _report(args: argparse.Namespace, profile) -> int:
               f"{profile.name} --results {args.results}` first", file=sys.stderr)
         return 1
     for name, r in results.items():
-        if name in (*EXPERIMENTS, "centered", "scale", "between", "train_size"):  # intervals.json has no figure
+        if name in (*EXPERIMENTS, "centered", "detached", "scale", "between", "train_size"):  # intervals.json has no figure
             draw(name, r, figure_dir(profile, args.results))
     for name in ("cnn", "cnn_scale"):  # the CNN's (its section reads them itself)
         if (folder / f"{name}.json").exists():
@@ -135,7 +135,7 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         extra["methods"] = tuple(m for m in SI_METHODS if m in args.methods)
     if args.command in ("scale", "si-settings") and args.model != "mlp":
         extra["model"] = args.model
-    if args.command == "centered" and args.nu_grid is not None:
+    if args.command in ("centered", "detached") and args.nu_grid is not None:
         from nets.experiments.profiles import check_nu_grid
 
         try:

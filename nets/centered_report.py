@@ -1,7 +1,8 @@
-"""REPORT.md's subsection for the centered normalized-logit form (ours, beyond the paper), under
-Figure 5: its numbers beside DA's and the paper's three forms (all from ``centered.json``), the
-choice of nu, and a verdict: does closing the class-common loophole restore claim 5 for the
-normalized family? Per group, as claim 5 is decided for the other forms (``nets.report``): the
+"""REPORT.md's subsections for our two variants of the normalized-logit form (beyond the paper),
+under Figure 5: the centered form (``centered.json``) and the detached form (``detached.json``).
+Each gives the form's numbers beside DA's and the paper's three forms (all from its results file),
+the choice of nu, and a verdict (:data:`QUESTIONS`): does taking away the class-common loophole
+give the normalized family claim 5's lower sigma_max? Per group, as claim 5 is decided for the other forms (``nets.report``): the
 paired t-test over common seeds of log(sigma_IR / sigma_DA) against log(``ratio_max``), decided by
 :func:`nets.stats.decide` on its 95% interval; and the chosen nu must have reached validation
 SI >= the target (else the group fails: the form was never tuned to the claim's premise). The
@@ -15,18 +16,37 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 from nets.evidence import measure, paired, per_seed, ratio_text
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
 from nets.stats import Outcome, PairedTest, claim_status, decide
-from nets.train import CENTERED_FORM
+from nets.train import CENTERED_FORM, DETACHED_FORM
 from nets.verdicts import pm_text
 
-__all__ = ["GroupCheck", "centered_checks", "centered_verdict", "centered_section"]
+__all__ = ["GroupCheck", "QUESTIONS", "centered_checks", "centered_verdict", "centered_section"]
 
 ANSWERS = {"holds": "yes", "not supported": "no", "partly holds": "partly"}
+
+class Wording(NamedTuple):
+    """How a form of ours is named in its subsection, and the question its verdict answers."""
+
+    title: str  # "### Beyond the paper: <title>"
+    short: str  # in "Choice of ν for <short>"
+    caption: str  # in "Figure 5 with <caption>: ..."
+    question: str
+    stem: str  # its results file and figure: <stem>.json, figures/<stem>
+
+
+#: Per form of ours (the ``form.name`` its results file records).
+QUESTIONS = {
+    CENTERED_FORM: Wording("the centered normalized-logit form", "the centered form",
+                           "the centered normalized form", "Does closing the loophole restore claim 5 for the normalized family?", "centered"),
+    DETACHED_FORM: Wording("the normalized-logit form with its denominator detached", "the detached form",
+                           "the detached normalized form", "With no gradient through ||f(x)||², does the normalized form lower σ_max as claim 5 "
+                           "says?", "detached"),
+}
 
 
 @dataclass(frozen=True)
@@ -95,8 +115,9 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callabl
     if not centered:
         return []
     form = centered.get("form", {})
+    words = QUESTIONS[form.get("name", CENTERED_FORM)]
     target = next((e["nu_selection"].get("target") for e in centered["groups"].values()), 0.95)
-    lines = ["### Beyond the paper: the centered normalized-logit form\n",
+    lines = [f"### Beyond the paper: {words.title}\n",
              f"`{form.get('name')}`: {form.get('equation')} ({form.get('origin')}). "
              + " ".join(v for v in centered.get("protocol", {}).values() if isinstance(v, str))
              + f" (`spectral.json` started {centered.get('spectral_source', {}).get('started_at')}.) "
@@ -106,7 +127,7 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callabl
         models = [*entry["comparison"].values(),
                   {**entry["model"], "reached_target": entry["nu_selection"].get("reached_target", True)}]
         for m in models:
-            label = model_label(m, bold=(CENTERED_FORM,))
+            label = model_label(m, bold=(CENTERED_FORM, DETACHED_FORM))
             nu = "" if m.get("nu") is None else f"{m['nu']:g}" + (" †" if m.get("reached_target") is False else "")
             rows.append([group_label(g), label, nu] + [pm_text(m.get(k)) for k in
                                                   ("sigma_max", "sigma_max_centered", "common_logit_share")]
@@ -120,11 +141,11 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callabl
                               "class-common share of the logits", "Acc % (test orbit)"], rows), ""]
     checks = centered_checks(centered, ratio_max, groups)
     answer = centered_verdict(checks)
-    lines.append(f"**Does closing the loophole restore claim 5 for the normalized family? {answer}** "
+    lines.append(f"**{words.question} {answer}** "
                  f"(needs, per group, validation SI ≥ {target:g} at the chosen ν, and σ_max(J) ≤ {ratio_max:g} x "
                  "DA's, decided on the 95% interval of the paired log-ratio over common seeds): "
                  + "; ".join(_check_line(c, target, fmt) for c in checks) + ".\n")
-    lines.append("Choice of ν for the centered form (ascending search, smallest ν first):\n")
+    lines.append(f"Choice of ν for {words.short} (ascending search, smallest ν first):\n")
     lines += [markdown_table(["group", "ν", "SI (validation)", "Acc % (validation)", ""], sel_rows), ""]
-    cap = "Figure 5 with the centered normalized form: σ_max(J) (top; diamonds: centered logits), accuracy (bottom)."
-    return lines + figure_lines(fig_dir, "centered", cap, available_figures)
+    cap = f"Figure 5 with {words.caption}: σ_max(J) (top; diamonds: centered logits), accuracy (bottom)."
+    return lines + figure_lines(fig_dir, words.stem, cap, available_figures)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nets.dataset_files import DATASETS
+from nets.experiments.centered import BEYOND_FORMS
 from nets.experiments.profiles import PAPER_DATASET, PROFILES
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.precision import PRECISION_COMMANDS, PRECISIONS
@@ -48,6 +49,8 @@ _EXPERIMENT_FIGURES = {
                  "figures/spectral and figures/nu_selection_spectral"),
     "centered": ("Figure 5 for our centered normalized-logit form (beyond the paper; needs spectral.json)",
                  "centered.json", "figures/centered"),
+    "detached": ("Figure 5 for the normalized-logit form with its denominator detached (ours, beyond the paper; "
+                 "needs spectral.json)", "detached.json", "figures/detached"),
     "tsne": ("Figure 2: t-SNE of the orbits' penultimate features", "tsne.json", "figures/tsne"),
     "saliency": ("Figures 1 and 3: saliency maps under the group", "saliency.json", "figures/saliency_*"),
     "cnn": ("Table 1, Figures 4 and 5 for a small CNN, or your own model with --model (claims 1-5 beyond the MLP; "
@@ -145,7 +148,7 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 EVALUATION_ONLY = ("scale", "si-settings", "intervals", "per-class", "between")
 
 #: Subcommands whose ``--nu-grid`` replaces the profile's grid of IR's logit form (the CNN's and the
-#: centered form's ``--nu-grid`` are their own experiments' grids).
+#: centered and detached forms' ``--nu-grid`` are their own experiments' grids).
 LOGIT_GRID_COMMANDS = ("table1", "drift", "spectral", "tsne", "saliency", "reproduce", "intervals", "scale",
                        "si-settings", "per-class", "between", "train-size")
 
@@ -222,10 +225,11 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                                  "(paper: 1 3 10 30 100); recorded in every results file, and a folder whose "
                                  "results used another grid is refused, so write elsewhere with --results and give "
                                  "the same grid to every later command on that folder (docs/fmnist.md)")
-        if s.name == "centered":
+        if s.name in BEYOND_FORMS:
+            paper_grid = " ".join(f"{v:g}" for v in BEYOND_FORMS[s.name].grids["paper"])
             sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
-                            help="the centered form's nu values, searched smallest first, instead of the "
-                                 "profile's (paper: 10 30 50 100 150 300 1000); a folder whose centered.json "
+                            help=f"the {s.name} form's nu values, searched smallest first, instead of the "
+                                 f"profile's (paper: {paper_grid}); a folder whose {s.name}.json "
                                  "used another grid is refused, so write elsewhere with --results")
         if s.name == "scale":
             sp.add_argument("--model", choices=("mlp", "cnn"), default=argparse.SUPPRESS,

@@ -26,6 +26,7 @@ def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
         "spectral": lambda: {"spectral": plot_spectral(results),
                              "nu_selection_spectral": plot_nu_selection(results)},
         "centered": lambda: {"centered": plot_centered(results)},
+        "detached": lambda: {"detached": plot_centered(results)},
         "scale": lambda: {"scale": plot_scale(results)},
         "cnn_scale": lambda: {"cnn_scale": plot_scale(results, "CNN")},
         "tsne": lambda: {"tsne": plot_tsne(results)},

@@ -7,9 +7,10 @@ from typing import Mapping, Sequence
 
 __all__ = ["IR_LABELS", "markdown_table", "figure_lines", "model_label"]
 
-#: Each IR form's name in REPORT.md's tables (the last is ours: :mod:`nets.experiments.centered`).
+#: Each IR form's name in REPORT.md's tables (the last two are ours: :mod:`nets.experiments.centered`).
 IR_LABELS = {"logit": "IR, logit", "kl": "IR, KL", "normalized_logit": "IR, normalized logit",
-             "centered_normalized_logit": "IR, centered normalized logit (ours)"}  # nets.train.REGULARIZERS
+             "centered_normalized_logit": "IR, centered normalized logit (ours)",
+             "detached_normalized_logit": "IR, detached normalized logit (ours)"}  # nets.train.REGULARIZERS
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

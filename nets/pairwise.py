@@ -7,7 +7,8 @@ ours, so both can import it.
 
 * :func:`half_squared_logit_distance`, Eq. 2: ``1/2 ||f(x) - f(hx)||_2^2``;
 * :func:`kl_from_log_probs`, Eq. 1: ``KL(u_x || q_hx) = sum_c u_c (log u_c - log q_c)``;
-* :func:`normalized_logit_distance`, Section 4.4: ``||f(x) - f(hx)||^2 / (||f(x)||^2 + eps)``;
+* :func:`normalized_logit_distance`, Section 4.4: ``||f(x) - f(hx)||^2 / (||f(x)||^2 + eps)``, its
+  denominator optionally detached (our other reading of it, not the paper's);
 * :func:`centered_normalized_logit_distance`, ours (not the paper's): the same on class-centered
   logits, ``||c(f(x)) - c(f(hx))||^2 / (||c(f(x))||^2 + eps)``, ``c(v) = v - mean_c v_c``.
 """
@@ -49,11 +50,17 @@ def kl_from_log_probs(logp_ref: torch.Tensor, logp_other: torch.Tensor) -> torch
 
 
 def normalized_logit_distance(ref: torch.Tensor, other: torch.Tensor,
-                              eps: float = NORMALIZED_LOGIT_EPS) -> torch.Tensor:
+                              eps: float = NORMALIZED_LOGIT_EPS, *, detach_denominator: bool = False) -> torch.Tensor:
     """Section 4.4's normalized logit form, ``||f(x) - f(hx)||^2 / (||f(x)||^2 + eps)`` over the
     last axis; ``eps`` (:data:`NORMALIZED_LOGIT_EPS`, our guard, not in the paper) keeps the
-    denominator away from 0. Shapes as in :func:`half_squared_logit_distance`."""
-    return (other - ref).pow(2).sum(-1) / (ref.pow(2).sum(-1) + eps)
+    denominator away from 0. Shapes as in :func:`half_squared_logit_distance`.
+
+    ``detach_denominator=True`` (ours, the paper does not say): the same value, but no gradient
+    flows through ``||f(x)||^2``, so the gradient is the logit form's (Eq. 2) times
+    ``2 / (||f(x)||^2 + eps)`` per sample, and growing ``||f(x)||`` (a class-common shift, say)
+    no longer lowers the loss through the denominator."""
+    den = ref.pow(2).sum(-1) + eps
+    return (other - ref).pow(2).sum(-1) / (den.detach() if detach_denominator else den)
 
 
 def class_centered(logits: torch.Tensor) -> torch.Tensor:

@@ -62,6 +62,7 @@ REGULARIZER_COLORS = {
     "kl": OKABE_ITO["orange"],
     "normalized_logit": OKABE_ITO["reddish_purple"],
     "centered_normalized_logit": OKABE_ITO["sky_blue"],  # ours, beyond the paper
+    "detached_normalized_logit": OKABE_ITO["yellow"],  # ours, beyond the paper
 }
 REGULARIZER_TEX = {
     "logit": r"logit: $\frac{1}{2}\|f(x)-f(gx)\|_2^2$",
@@ -69,7 +70,7 @@ REGULARIZER_TEX = {
     "normalized_logit": r"normalized: $\frac{\|f(x)-f(gx)\|_2^2}{\|f(x)\|_2^2}$",
 }
 REGULARIZER_SHORT = {"logit": "logit", "kl": "KL", "normalized_logit": "normalized logit",
-                     "centered_normalized_logit": "centered norm."}
+                     "centered_normalized_logit": "centered norm.", "detached_normalized_logit": "detached norm."}
 METHOD_MARKERS = {"WT": "s", "DA": "o", "IR": "^"}
 GROUP_TEX = {"r4": r"$\mathbb{R}^2_4$", "t3": r"$\mathbb{T}^2_3$", "d4": r"$\mathbb{D}^2_4$"}
 MEASURE_TEX = {
@@ -86,7 +87,8 @@ TOL_MUTED = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "
 #: Nine classes (MNIST without the digit 9).
 CLASS_COLORS = list(TOL_MUTED)
 #: Hatches per model in Figure 5, so DA and the IR forms differ in greyscale too.
-REGULARIZER_HATCHES = {"logit": "//", "kl": "..", "normalized_logit": "xx", "centered_normalized_logit": "++"}
+REGULARIZER_HATCHES = {"logit": "//", "kl": "..", "normalized_logit": "xx", "centered_normalized_logit": "++",
+                       "detached_normalized_logit": "--"}
 #: Print sizes: a figure is at most ~7.5 in (a page) wide, its text at least 8 pt.
 PAGE_WIDTH = 7.2
 PRINT_RC = {

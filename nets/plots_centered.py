@@ -1,6 +1,7 @@
-"""The figure of the centered normalized-logit experiment (``centered.json``; ours, beyond the
-paper): Figure 5's panels with our form's bar beside DA's and the three paper forms', drawn by
-:func:`nets.plots.plot_spectral` from the JSON alone (the comparison numbers are copied there)."""
+"""The figure of the centered and detached normalized-logit experiments (``centered.json``,
+``detached.json``; ours, beyond the paper): Figure 5's panels with our form's bar beside DA's and
+the three paper forms', drawn by :func:`nets.plots.plot_spectral` from the JSON alone (the
+comparison numbers are copied there)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Mapping
 from matplotlib.figure import Figure
 
 from nets.plots import plot_spectral
+from nets.train.config import DETACHED_FORM
 
 __all__ = ["as_spectral_results", "plot_centered"]
 
@@ -29,8 +31,11 @@ def as_spectral_results(centered: Mapping) -> dict:
 
 def plot_centered(centered: Mapping) -> Figure:
     """sigma_max(J) (top, white diamonds: centered logits) and test-orbit accuracy (bottom) of DA,
-    the paper's three forms and our centered normalized form; one column per group."""
+    the paper's three forms and our form (centered or detached); one column per group."""
     fig = plot_spectral(as_spectral_results(centered))
     sep = " " if len(centered["groups"]) > 1 else "\n"  # one column: too narrow for one line
-    fig.suptitle(f"Figure 5 with the centered normalized-logit form{sep}(ours, not the paper's)", fontsize=9)
+    name = "the normalized-logit form, denominator detached" if any(
+        e["model"].get("regularizer") == DETACHED_FORM for e in centered["groups"].values()) else \
+        "the centered normalized-logit form"
+    fig.suptitle(f"Figure 5 with {name}{sep}(ours, not the paper's)", fontsize=9)
     return fig

@@ -2,8 +2,8 @@
 
 :func:`render_report` is pure (results dicts in, Markdown out); :func:`write_report` reads the
 JSON files of one results folder (:func:`nets.results_io.load_results`) and writes ``REPORT.md``
-next to them, with the sections of the experiments beyond the paper: the centered form's
-(:mod:`nets.centered_report`), the logit scale's (:mod:`nets.scale_report`), the saliency maps'
+next to them, with the sections of the experiments beyond the paper: the centered and detached
+forms' (:mod:`nets.centered_report`), the logit scale's (:mod:`nets.scale_report`), the saliency maps'
 (:mod:`nets.si_settings_report`), the orbit accuracy per class (:mod:`nets.per_class_report`) and the CNN's
 (:mod:`nets.cnn_report`), each only when its JSON exists.
 """
@@ -174,9 +174,10 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     lines += drift_section(results, **kw)
     lines += spectral_section(results, **kw)
 
-    lines += centered_section(results.get("centered"), ratio_max=thresholds.spectral_ratio_max, fmt=fmt,
-                              fig_dir=fig_dir, available_figures=available_figures,  # ours: only with centered.json
-                              groups=list((results.get("spectral") or {}).get("groups", {})))
+    for ours in ("centered", "detached"):  # ours: only with centered.json / detached.json
+        lines += centered_section(results.get(ours), ratio_max=thresholds.spectral_ratio_max, fmt=fmt,
+                                  fig_dir=fig_dir, available_figures=available_figures,
+                                  groups=list((results.get("spectral") or {}).get("groups", {})))
     lines += scale_section(results.get("scale"), fmt=fmt, fig_dir=fig_dir,  # ours: only with scale.json
                            available_figures=available_figures)
     lines += si_settings_section(results.get("si_settings"))  # ours: only with si_settings.json

@@ -127,3 +127,14 @@ def centered_smoke(tmp_path_factory) -> tuple[Path, dict[str, int]]:
     before = _checkpoint_mtimes(root / "smoke")
     _main_one_thread("centered", "--profile", "smoke", "--results", str(root))
     return root / "smoke", before
+
+
+@pytest.fixture(scope="session")
+def detached_smoke(tmp_path_factory, centered_smoke) -> Path:
+    """``<tmp>/smoke/`` with the centered smoke folder's ``spectral.json`` (DA's and the paper forms'
+    numbers) and then ``detached`` at smoke size (one thread): its own folder, so no centered.json."""
+    root = tmp_path_factory.mktemp("detached")
+    (root / "smoke").mkdir()
+    (root / "smoke" / "spectral.json").write_bytes((centered_smoke[0] / "spectral.json").read_bytes())
+    _main_one_thread("detached", "--profile", "smoke", "--results", str(root))
+    return root / "smoke"

@@ -77,6 +77,41 @@ def test_the_trainer_regularizer_accepts_the_centered_form_by_name():
     assert cfg.key() == "r4-IR-centered_normalized_logit-nu10"
 
 
+def test_the_detached_form_has_the_normalized_forms_value():
+    from nets.train import invariance_regularizer
+
+    ref, other = _logits()
+    orbit = torch.cat([ref.unsqueeze(0), other], 0)
+    assert torch.equal(normalized_logit_distance(ref, other, detach_denominator=True),
+                       normalized_logit_distance(ref, other))
+    assert torch.equal(invariance_regularizer(orbit, "detached_normalized_logit"),
+                       invariance_regularizer(orbit, "normalized_logit"))
+
+
+def test_the_detached_forms_gradient_is_the_logit_forms_times_two_over_the_reference_norm():
+    """Oracle: d/dv of ||v - w||^2 / sg(||v||^2 + eps) is 2 (v - w) / (||v||^2 + eps), i.e. the
+    gradient of Eq. 2's 1/2 ||v - w||^2 scaled per sample; for w the same with the sign flipped."""
+    ref, other = _logits()
+    got = torch.autograd.grad(normalized_logit_distance(ref.requires_grad_(), other.requires_grad_(),
+                                                        detach_denominator=True).sum(), (ref, other))
+    half = torch.autograd.grad(half_squared_logit_distance(ref, other).sum(), (ref, other))
+    scale = 2 / (ref.detach().pow(2).sum(-1, keepdim=True) + NORMALIZED_LOGIT_EPS)
+    torch.testing.assert_close(got[0], half[0] * scale, rtol=1e-12, atol=0)
+    torch.testing.assert_close(got[1], half[1] * scale, rtol=1e-12, atol=0)
+
+
+def test_a_class_common_shift_lowers_the_paper_form_by_its_gradient_but_not_the_detached_form():
+    """The loophole of docs/findings.md is in the gradient: a shift ``s`` common to f(x) and f(hx)
+    has d/ds < 0 for the paper's normalized form (at s = 100, where every logit of f(x) + s is
+    positive, so growing s grows ||f(x) + s||) and 0 (up to round-off) once the denominator is detached."""
+    ref, other = _logits()
+    grads = []
+    for detach in (False, True):
+        s = torch.tensor(100.0, dtype=torch.float64, requires_grad=True)
+        grads += torch.autograd.grad(normalized_logit_distance(ref + s, other + s, detach_denominator=detach).sum(), s)
+    assert float(grads[0]) < 0 and abs(float(grads[1])) <= 1e-12 * abs(float(grads[0]))  # 0 up to round-off
+
+
 def test_the_paper_forms_checkpoint_keys_are_unchanged_by_the_new_form():
     from nets.train import TrainConfig
 

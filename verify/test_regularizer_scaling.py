@@ -104,3 +104,13 @@ def test_normalized_logit_regularizer_has_no_radial_pull_on_the_last_layer(seed:
     assume(reg > 1e-8 and min_norm_sq > 0)
     roundoff = 1e-12 * magnitude
     assert -roundoff <= radial <= 2 * reg * NORMALIZED_LOGIT_EPS / min_norm_sq + roundoff
+
+
+@SETTINGS
+@given(seed=SEEDS)
+def test_detaching_the_normalized_forms_denominator_restores_the_logit_forms_pull(seed: int):
+    """With ``||f(x)||^2`` detached the form is degree-2 homogeneous in the last layer as far as its
+    gradient sees, so <grad R, theta_L> = 2 R, as for the logit form: it shrinks the last layer."""
+    reg, radial, _, _ = _last_layer_radial_pull("detached_normalized_logit", seed)
+    assume(reg > 1e-8)
+    assert radial == pytest.approx(2 * reg, rel=1e-9)

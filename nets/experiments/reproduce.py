@@ -27,7 +27,7 @@ def pending_groups(profile: Profile, results_root=None, precision: str = "fp32",
 
 def experiment_runners() -> dict:
     """Experiment name -> its ``run_<name>`` function (imported on call: they import torch-heavy modules)."""
-    from nets.experiments.centered import run_centered
+    from nets.experiments.centered import run_centered, run_detached
     from nets.experiments.cnn import run_cnn
     from nets.experiments.drift import run_drift
     from nets.experiments.saliency import run_saliency
@@ -39,7 +39,7 @@ def experiment_runners() -> dict:
     return {"table1": run_table1, "drift": run_drift, "spectral": run_spectral, "tsne": run_tsne,
             "saliency": run_saliency,
             # beyond the paper, not in EXPERIMENTS (reproduce does not run them): their own subcommands
-            "centered": run_centered, "cnn": run_cnn, "scale": run_scale}
+            "centered": run_centered, "detached": run_detached, "cnn": run_cnn, "scale": run_scale}
 
 
 def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,

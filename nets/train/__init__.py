@@ -33,7 +33,9 @@ and the batch:
   with ``eps = NORMALIZED_LOGIT_EPS`` (1e-6; our guard, not in the paper,
   against a vanishing denominator);
 * ``"centered_normalized_logit"`` (ours, not the paper's): the normalized form on the
-  class-centered logits ``v - mean_c v_c``, which a class-common shift cannot lower.
+  class-centered logits ``v - mean_c v_c``, which a class-common shift cannot lower;
+* ``"detached_normalized_logit"`` (ours, another reading of Section 4.4): the normalized
+  form's value with no gradient through its denominator ``||f(x)||^2``.
 
 Protocol (Section 4.1, "Training details"): Adam, learning rate 0.0008, batch
 size 512, 300 epochs; the final model is the epoch with the best validation
@@ -83,6 +85,7 @@ from nets.train.checkpoints import (
 )
 from nets.train.config import (
     CENTERED_FORM,
+    DETACHED_FORM,
     HISTORY_KEYS,
     METHODS,
     PAPER_MODEL,
@@ -133,6 +136,7 @@ __all__ = [
     "METHODS",
     "REGULARIZERS",
     "CENTERED_FORM",
+    "DETACHED_FORM",
     "PAPER_MODEL",
     "HISTORY_KEYS",
     "TrainConfig",

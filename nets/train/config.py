@@ -16,14 +16,17 @@ from nets.groups import group_key, group_name
 from nets.model_checks import ONE_LOGIT_FIX
 
 Method = Literal["DA", "WT", "IR"]
-Regularizer = Literal["logit", "kl", "normalized_logit", "centered_normalized_logit"]
+Regularizer = Literal["logit", "kl", "normalized_logit", "centered_normalized_logit", "detached_normalized_logit"]
 Pool = Literal["max", "mean"]
 
 METHODS: tuple[str, ...] = ("DA", "WT", "IR")
-#: The paper's three forms (Section 4.4), then ours: the normalized form on class-centered logits.
-REGULARIZERS: tuple[str, ...] = ("logit", "kl", "normalized_logit", "centered_normalized_logit")
-#: Our form (not the paper's; :mod:`nets.experiments.centered` trains it).
+#: The paper's three forms (Section 4.4), then two of ours: the normalized form on class-centered
+#: logits, and the normalized form with no gradient through its denominator.
+REGULARIZERS: tuple[str, ...] = ("logit", "kl", "normalized_logit", "centered_normalized_logit",
+                                 "detached_normalized_logit")
+#: Our forms (not the paper's; :mod:`nets.experiments.centered` trains them).
 CENTERED_FORM = REGULARIZERS[3]
+DETACHED_FORM = REGULARIZERS[4]
 
 #: The model name of the paper's MLP, trained as a :class:`~nets.stacked.StackedMLP`.
 PAPER_MODEL = "mlp"

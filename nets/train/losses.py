@@ -1,5 +1,5 @@
 """The training losses: the task loss (cross-entropy) and the invariance regularizer ``I_f`` of
-Eq. 4 in its four forms, per stacked member. The pairwise formulas themselves live in
+Eq. 4 in its five forms, per stacked member. The pairwise formulas themselves live in
 :mod:`nets.pairwise` (shared with the measures LI and DI) and are re-exported here.
 """
 
@@ -34,6 +34,8 @@ def regularizer_members(logits: torch.Tensor, form: Regularizer) -> torch.Tensor
         per = normalized_logit_distance(ref, other)
     elif form == "centered_normalized_logit":  # ours, beyond the paper
         per = centered_normalized_logit_distance(ref, other)
+    elif form == "detached_normalized_logit":  # ours: Section 4.4's form, no gradient through ||f(x)||^2
+        per = normalized_logit_distance(ref, other, detach_denominator=True)
     else:
         raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {form!r}")
     return per.mean(dim=(1, 2))
@@ -53,9 +55,11 @@ def invariance_regularizer(logits_orbit: torch.Tensor, form: Regularizer = "logi
       (the ``eps`` guard is ours);
     * ``"centered_normalized_logit"`` (ours, not the paper's): the normalized form on the
       class-centered logits ``c(v) = v - mean_c v_c``
-      (:func:`centered_normalized_logit_distance`).
+      (:func:`centered_normalized_logit_distance`);
+    * ``"detached_normalized_logit"`` (ours, another reading of Section 4.4): the normalized form's
+      value with its denominator ``||f(x)||^2`` detached, so no gradient flows through it.
 
-    Gradients flow through both ``f(x)`` and ``f(hx)``. With ``|G| = 1`` there is
+    Gradients flow through both ``f(x)`` and ``f(hx)`` (except that one denominator). With ``|G| = 1`` there is
     nothing to compare and the mean over an empty set is NaN, so it is refused.
     """
     if logits_orbit.ndim != 3:
