@@ -96,6 +96,26 @@ def test_every_model_of_spectral_and_centered_is_measured_at_its_chosen_nu(smoke
         assert {k: m["key"] for k, m in entry["models"].items()} == expected
 
 
+def test_the_detached_forms_model_is_measured_too_when_the_folder_has_detached_json(smoke, tmp_path):
+    import shutil
+
+    copy = tmp_path / "smoke"
+    shutil.copytree(smoke[0], copy)
+    threads = torch.get_num_threads()
+    try:
+        for cmd in ("detached", "scale"):
+            assert main([cmd, "--profile", "smoke", "--results", str(tmp_path), "--no-progress", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    sc, de = _read(copy, "scale"), _read(copy, "detached")
+    assert set(sc["sources"]) == {"spectral.json", "centered.json", "detached.json"}
+    for g, entry in sc["groups"].items():
+        m = entry["models"]["IR-detached_normalized_logit"]
+        assert m["key"] == de["groups"][g]["model"]["key"] and m["source"] == "detached.json"
+        for r in m["runs"]:
+            assert r["sigma_max_centered"] == pytest.approx(r["sigma_max_centered_recorded"], rel=1e-5)
+
+
 def test_sigma_is_scale_times_sensitivity_per_unit_of_scale_for_every_seed(smoke):
     for entry in _read(smoke[0], "scale")["groups"].values():
         for m in entry["models"].values():

@@ -8,8 +8,9 @@ sigma_max into scale times sensitivity per unit of scale.
 
 Measured (evaluation only: every model comes from the folder's checkpoints, and one that would
 need training is an error, as for ``intervals``) for DA and the chosen nu of each IR form in
-``spectral.json``, and of the centered form in ``centered.json`` when the folder has one from the
-same profile; per seed on the first ``profile.n_sigma_samples`` test samples ``x_i``:
+``spectral.json``, and of each form of ours (:data:`nets.experiments.centered.BEYOND_FORMS`: the
+centered form in ``centered.json``, the detached form in ``detached.json``) whose results file the
+folder has from the same profile; per seed on the first ``profile.n_sigma_samples`` test samples ``x_i``:
 
 - ``sigma_max_centered``: mean_i sigma_max(d c(f(x_i)) / dx), ``c(v) = v - mean_c v_c``, the
   centered logits the softmax sees (the same number as ``spectral.json``'s, recomputed);
@@ -33,11 +34,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 
-from nets.experiments.centered import spectral_results
+from nets.experiments.centered import BEYOND_FORMS, spectral_results
 from nets.experiments.cnn import cnn_model, cnn_profile, recorded_sizes
 from nets.experiments.common import (checkpoint_dir, finish, mean_std, profile_differences, result_path,
                                      trained_precision)
@@ -48,7 +49,7 @@ from nets.model_spec import ModelSpecError
 from nets.models import CenteredLogits
 from nets.results_io import ResultsFileError, peek_results, read_json, recorded_precision
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
-from nets.train import CENTERED_FORM, TrainConfig, TrainedRun, resolve_device
+from nets.train import TrainConfig, TrainedRun, resolve_device
 
 __all__ = ["MEASURES", "OUTPUTS", "MissingCNNResults", "ScalePlan", "scale_measures", "model_configs", "mlp_plan",
            "cnn_plan", "run_scale"]
@@ -89,30 +90,36 @@ def scale_measures(model, x: torch.Tensor) -> dict[str, float]:
             "relative_sensitivity": sigma / scale if scale > 0 else float("nan")}
 
 
-def model_configs(profile: Profile, group: str, spectral: dict, centered: dict | None = None, *,
+def model_configs(profile: Profile, group: str, spectral: dict, ours: Mapping[str, dict] | None = None, *,
                   source: str = "spectral.json", model: str = "mlp") -> dict[str, tuple]:
     """``{key: (config, source entry, source file)}`` for DA and each IR form's chosen nu of
     ``group``, as ``spectral`` (``spectral.json``, or ``cnn.json``'s spectral section with
-    ``source="cnn.json", model="cnn"``) and ``centered.json`` (when given) recorded them
+    ``source="cnn.json", model="cnn"``) and the results files of our forms in ``ours`` (file name ->
+    its dict, e.g. ``{"centered.json": ...}``) recorded them
     (:func:`nets.experiments.spectral.spectral_config`)."""
     entries = [(k, m, source) for k, m in spectral["groups"][group]["models"].items()]
-    if centered is not None and group in centered.get("groups", {}):
-        entries.append((f"IR-{CENTERED_FORM}", centered["groups"][group]["model"], "centered.json"))
+    for file, results in (ours or {}).items():
+        if group in results.get("groups", {}):
+            m = results["groups"][group]["model"]
+            entries.append((f"IR-{m['regularizer']}", m, file))
     return {key: (spectral_config(profile, group, key, m, src, model=model), m, src) for key, m, src in entries}
 
 
 def mlp_plan(profile: Profile, results_root=None) -> ScalePlan:
-    """The MLP's models: DA and every IR form's chosen nu of ``spectral.json``, and the centered
-    form's of ``centered.json`` when the folder has one from the same profile. Raises
-    :class:`nets.experiments.centered.MissingSpectralResults` without a usable ``spectral.json``."""
+    """The MLP's models: DA and every IR form's chosen nu of ``spectral.json``, and those of our
+    forms' ``centered.json`` and ``detached.json`` when the folder has them from the same profile.
+    Raises :class:`nets.experiments.centered.MissingSpectralResults` without a usable ``spectral.json``."""
     sp = spectral_results(profile, results_root, "the chosen nu of each IR form", precision=None)
-    c = peek_results(result_path(profile, "centered", results_root))  # damaged: measured without it, left there
-    same = c is not None and not profile_differences(c.get("meta", {}), profile, recorded_precision(sp.get("meta", {})))
-    centered = c if same else None  # centered.json of this sweep (its precision too) only
-    return ScalePlan(profile, {g: model_configs(profile, g, sp, centered) for g in profile.groups},
-                     {"spectral.json": sp, **({"centered.json": centered} if centered is not None else {})}, None,
-                     "DA and each IR form at the nu its experiment chose (spectral.json; centered.json when "
-                     "present), loaded from the checkpoints, never trained.")
+    ours = {}
+    for name in BEYOND_FORMS:
+        r = peek_results(result_path(profile, name, results_root))  # damaged: measured without it, left there
+        if r is not None and not profile_differences(r.get("meta", {}), profile,
+                                                     recorded_precision(sp.get("meta", {}))):
+            ours[f"{name}.json"] = r  # of this sweep (its precision too) only
+    return ScalePlan(profile, {g: model_configs(profile, g, sp, ours) for g in profile.groups},
+                     {"spectral.json": sp, **ours}, None,
+                     "DA and each IR form at the nu its experiment chose (spectral.json; centered.json and "
+                     "detached.json when present), loaded from the checkpoints, never trained.")
 
 
 def cnn_plan(profile: Profile, results_root=None) -> ScalePlan:
