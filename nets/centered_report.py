@@ -1,14 +1,15 @@
 """REPORT.md's subsections for our two variants of the normalized-logit form (beyond the paper),
 under Figure 5: the centered form (``centered.json``) and the detached form (``detached.json``).
 Each gives the form's numbers beside DA's and the paper's three forms (all from its results file),
-the choice of nu, and a verdict (:data:`QUESTIONS`): does taking away the class-common loophole
-give the normalized family claim 5's lower sigma_max? Per group, as claim 5 is decided for the other forms (``nets.report``): the
-paired t-test over common seeds of log(sigma_IR / sigma_DA) against log(``ratio_max``), decided by
-:func:`nets.stats.decide` on its 95% interval; and the chosen nu must have reached validation
+the choice of nu, and a verdict on the question :data:`WORDING` words per form: does taking away
+the class-common loophole give the normalized family claim 5's lower sigma_max? Per group, as
+claim 5 is decided for the other forms (``nets.report``): the paired t-test over common seeds of
+log(sigma_IR / sigma_DA) against log(``ratio_max``), decided by :func:`nets.stats.decide` on its
+95% interval; and the chosen nu must have reached validation
 SI >= the target (else the group fails: the form was never tuned to the claim's premise). The
 answer combines the groups with :func:`nets.stats.claim_status`.
 
-Pure: a results dict in, Markdown lines out; nothing when ``centered.json`` is absent. The number
+Pure: a results dict in, Markdown lines out; nothing when its results file is absent. The number
 format ``fmt`` is passed in by the report (this module imports only the statistics).
 """
 
@@ -25,7 +26,7 @@ from nets.stats import Outcome, PairedTest, claim_status, decide
 from nets.train import CENTERED_FORM, DETACHED_FORM
 from nets.verdicts import pm_text
 
-__all__ = ["GroupCheck", "QUESTIONS", "centered_checks", "centered_verdict", "centered_section"]
+__all__ = ["GroupCheck", "Wording", "WORDING", "centered_checks", "centered_verdict", "centered_section"]
 
 ANSWERS = {"holds": "yes", "not supported": "no", "partly holds": "partly"}
 
@@ -40,7 +41,7 @@ class Wording(NamedTuple):
 
 
 #: Per form of ours (the ``form.name`` its results file records).
-QUESTIONS = {
+WORDING = {
     CENTERED_FORM: Wording("the centered normalized-logit form", "the centered form",
                            "the centered normalized form", "Does closing the loophole restore claim 5 for the normalized family?", "centered"),
     DETACHED_FORM: Wording("the normalized-logit form with its denominator detached", "the detached form",
@@ -115,7 +116,7 @@ def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callabl
     if not centered:
         return []
     form = centered.get("form", {})
-    words = QUESTIONS[form.get("name", CENTERED_FORM)]
+    words = WORDING[form.get("name", CENTERED_FORM)]
     target = next((e["nu_selection"].get("target") for e in centered["groups"].values()), 0.95)
     lines = [f"### Beyond the paper: {words.title}\n",
              f"`{form.get('name')}`: {form.get('equation')} ({form.get('origin')}). "
