@@ -28,7 +28,7 @@ figure and report section.
 
 Grids: :data:`CENTERED_NU_GRIDS` and :data:`DETACHED_NU_GRIDS`, chosen from pilots
 (``scripts/centered_pilot.py [--form ...]``); the pilots' numbers and the paper runs' commands and
-times are in docs/centered.md.
+times are in docs/centered.md and docs/detached.md.
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ CENTERED_NU_GRIDS: dict[str, tuple[float, ...]] = {
 
 #: nu tried (ascending) per profile name for the detached form: the centered form's grids, not tuned
 #: again. Its pilot (``scripts/centered_pilot.py --form detached_normalized_logit``, quick sizes as
-#: above, docs/centered.md) gave the same picture: R4 SI 0.40 / 0.50 / 0.69 / 0.86 / 0.90 / 0.90
-#: at nu = 0.3 / 1 / 3 / 10 / 20 / 30, then a collapse (accuracy 31% at 50, 16% at 100); T3 SI
+#: above; ``results/pilots/detached.json``, docs/detached.md) gave the same picture: R4 SI 0.40 /
+#: 0.50 / 0.69 / 0.86 / 0.90 / 0.90 at nu = 0.3 / 1 / 3 / 10 / 20 / 30, then a collapse (accuracy
+#: 28% at 50, 16% at 100); T3 SI
 #: 0.47 / 0.52 / 0.47 / 0.69 at nu = 0.3 / 1 / 3 / 10 (accuracy 84%), collapse from 20. So nothing
 #: below 10 comes near SI 0.95, and at paper scale (the centered form's collapse came at a larger
 #: nu there than in its pilot) the same ascending grid from 10 covers the peak.
