@@ -73,10 +73,10 @@ CENTERED_NU_GRIDS: dict[str, tuple[float, ...]] = {
 #: again. Its pilot (``scripts/centered_pilot.py --form detached_normalized_logit``, quick sizes as
 #: above; ``results/pilots/detached.json``, docs/detached.md) gave the same picture: R4 SI 0.40 /
 #: 0.50 / 0.69 / 0.86 / 0.90 / 0.90 at nu = 0.3 / 1 / 3 / 10 / 20 / 30, then a collapse (accuracy
-#: 28% at 50, 16% at 100); T3 SI
-#: 0.47 / 0.52 / 0.47 / 0.69 at nu = 0.3 / 1 / 3 / 10 (accuracy 84%), collapse from 20. So nothing
-#: below 10 comes near SI 0.95, and at paper scale (the centered form's collapse came at a larger
-#: nu there than in its pilot) the same ascending grid from 10 covers the peak.
+#: 28% at 50, 16% at 100); T3 SI 0.47 / 0.52 / 0.47 / 0.69 at nu = 0.3 / 1 / 3 / 10 (accuracy
+#: 84%), collapse from 20. So nothing below 10 comes near SI 0.95, and at paper scale (the centered
+#: form's collapse came at a larger nu there than in its pilot) the same ascending grid from 10
+#: covers the peak.
 DETACHED_NU_GRIDS: dict[str, tuple[float, ...]] = dict(CENTERED_NU_GRIDS)
 
 
