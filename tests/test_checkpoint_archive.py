@@ -274,7 +274,7 @@ def test_cli_restores_and_reports_errors_in_one_line(archived, tmp_path):
 def test_the_committed_paper_manifest_points_into_this_clones_history():
     m = read_manifest(REPO / "results" / "paper")
     names = [e["name"] for e in m["files"]]
-    # the paper sweep's 140, then those archived later (the centered form's 8, the CNN's 16), each once
+    # the paper sweep's 140, then those archived later (the centered form's 8, the CNN's 16, the detached form's 8), each once
     assert len(names) >= 140 and len(set(names)) == len(names)
     out = subprocess.run(["git", "-C", str(REPO), "cat-file", "--batch-check"], check=True, capture_output=True,
                          text=True, input="".join(e["blob"] + "\n" for e in m["files"])).stdout.split("\n")
