@@ -22,7 +22,7 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 from nets.evidence import measure, paired, per_seed, ratio_text
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
-from nets.stats import Outcome, PairedTest, claim_status, decide
+from nets.stats import MAX_PLANNED_SEEDS, Outcome, PairedTest, claim_status, decide, seeds_to_decide
 from nets.train import CENTERED_FORM, DETACHED_FORM
 from nets.verdicts import pm_text
 
@@ -103,8 +103,14 @@ def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
     if c.test is None:
         return f"{group_label(c.group)}: not measured"
     si = f"validation SI {'≥' if c.reached_target else 'below'} {target:g}"
+    sigma = c.sigma_outcome
+    plan = seeds_to_decide(c.test.interval, "<=", math.log(c.ratio_max)) if sigma == "undecided" else None
+    if plan is not None:  # a planning figure, as every undecided check of the report gives
+        towards = "holds" if c.test.interval.estimate <= math.log(c.ratio_max) else "fails"
+        many = f"more than {MAX_PLANNED_SEEDS}" if plan > MAX_PLANNED_SEEDS else f"about {plan}"
+        sigma += f"; {many} seeds would decide it, towards {towards}"
     return (f"{group_label(c.group)}: σ_max / DA's = {ratio_text(c.test, fmt)} vs {c.ratio_max:g} "
-            f"({c.sigma_outcome}), {si}: **{c.outcome}**")
+            f"({sigma}), {si}: **{c.outcome}**")
 
 
 def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callable[..., str],

@@ -72,3 +72,23 @@ def test_the_trainer_takes_the_form_by_name(form):
     from nets.train import TrainConfig
 
     assert TrainConfig(method="IR", group="t3", regularizer=form, nu=30).key() == f"t3-IR-{form}-nu30"
+
+
+def test_an_undecided_group_says_how_many_seeds_would_decide_it_as_every_undecided_check_does():
+    """results/paper/detached.json: R4's sigma ratio is undecided at 4 seeds; its line gives the
+    planning figure of nets.stats.seeds_to_decide, on the side its estimate lies (below 0.9: holds)."""
+    import math
+
+    from nets.centered_report import centered_checks, centered_section
+    from nets.stats import seeds_to_decide
+    from nets.verdicts import fmt
+
+    paper = json.loads((Path(__file__).resolve().parents[1] / "results/paper/detached.json").read_text())
+    r4 = next(c for c in centered_checks(paper, 0.9) if c.group == "r4")
+    assert r4.sigma_outcome == "undecided" and r4.test.interval.estimate < math.log(0.9)
+    plan = seeds_to_decide(r4.test.interval, "<=", math.log(0.9))
+    text = "\n".join(centered_section(paper, ratio_max=0.9, fmt=fmt))
+    assert f"R4: σ_max / DA's = 0.662 [0.415, 1.06] vs 0.9 (undecided; about {plan} seeds would decide it, " \
+           "towards holds)" in text
+    assert "T3: σ_max / DA's = 0.388 [0.302, 0.499] vs 0.9 (holds)" in text  # decided: no planning figure
+
