@@ -5,9 +5,9 @@ the choice of nu, and a verdict on the question :data:`WORDING` words per form: 
 the class-common loophole give the normalized family claim 5's lower sigma_max? Per group, as
 claim 5 is decided for the other forms (``nets.report``): the paired t-test over common seeds of
 log(sigma_IR / sigma_DA) against log(``ratio_max``), decided by :func:`nets.stats.decide` on its
-95% interval; and the chosen nu must have reached validation
-SI >= the target (else the group fails: the form was never tuned to the claim's premise). The
-answer combines the groups with :func:`nets.stats.claim_status`.
+95% interval (an undecided one with its planning figure of seeds); and the chosen nu must have
+reached validation SI >= the target (else the group fails: the form was never tuned to the claim's
+premise). The answer combines the groups with :func:`nets.stats.claim_status`.
 
 Pure: a results dict in, Markdown lines out; nothing when its results file is absent. The number
 format ``fmt`` is passed in by the report (this module imports only the statistics).
@@ -22,13 +22,15 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 from nets.evidence import measure, paired, per_seed, ratio_text
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
-from nets.stats import MAX_PLANNED_SEEDS, Outcome, PairedTest, claim_status, decide, seeds_to_decide
+from nets.claim_checks import log_check, planning_text
+from nets.stats import Outcome, PairedTest, claim_status, decide
 from nets.train import CENTERED_FORM, DETACHED_FORM
 from nets.verdicts import pm_text
 
 __all__ = ["GroupCheck", "Wording", "WORDING", "centered_checks", "centered_verdict", "centered_section"]
 
 ANSWERS = {"holds": "yes", "not supported": "no", "partly holds": "partly"}
+
 
 class Wording(NamedTuple):
     """How a form of ours is named in its subsection, and the question its verdict answers."""
@@ -42,11 +44,13 @@ class Wording(NamedTuple):
 
 #: Per form of ours (the ``form.name`` its results file records).
 WORDING = {
-    CENTERED_FORM: Wording("the centered normalized-logit form", "the centered form",
-                           "the centered normalized form", "Does closing the loophole restore claim 5 for the normalized family?", "centered"),
+    CENTERED_FORM: Wording("the centered normalized-logit form", "the centered form", "the centered normalized form",
+                           "Does closing the loophole restore claim 5 for the normalized family?", "centered"),
     DETACHED_FORM: Wording("the normalized-logit form with its denominator detached", "the detached form",
-                           "the detached normalized form", "With no gradient through ||f(x)||², does the normalized form lower σ_max as claim 5 "
-                           "says?", "detached"),
+                           "the detached normalized form",
+                           "With no gradient through ||f(x)||², does the normalized form lower σ_max as claim 5 "
+                           "says?",
+                           "detached"),
 }
 
 
@@ -104,11 +108,9 @@ def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
         return f"{group_label(c.group)}: not measured"
     si = f"validation SI {'≥' if c.reached_target else 'below'} {target:g}"
     sigma = c.sigma_outcome
-    plan = seeds_to_decide(c.test.interval, "<=", math.log(c.ratio_max)) if sigma == "undecided" else None
-    if plan is not None:  # a planning figure, as every undecided check of the report gives
-        towards = "holds" if c.test.interval.estimate <= math.log(c.ratio_max) else "fails"
-        many = f"more than {MAX_PLANNED_SEEDS}" if plan > MAX_PLANNED_SEEDS else f"about {plan}"
-        sigma += f"; {many} seeds would decide it, towards {towards}"
+    planned = log_check("σ_max / DA's", c.test, "<=", c.ratio_max, f"{c.ratio_max:g}", "σ_max / DA's")
+    if planned.seeds_to_decide is not None:  # a planning figure, as every undecided check of the report gives
+        sigma += f"; {planning_text(planned.seeds_to_decide, planned.towards)}"
     return (f"{group_label(c.group)}: σ_max / DA's = {ratio_text(c.test, fmt)} vs {c.ratio_max:g} "
             f"({sigma}), {si}: **{c.outcome}**")
 

@@ -16,7 +16,7 @@ from typing import Mapping
 import nets.evidence as ev
 from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
 
-__all__ = ["Check", "check", "log_check", "fmt", "pm_text"]
+__all__ = ["Check", "check", "log_check", "planning_text", "fmt", "pm_text"]
 
 
 @dataclass
@@ -91,9 +91,15 @@ def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_te
     towards = None
     if plan is not None:
         towards = "holds" if meets else "fails"
-        many = f"more than {MAX_PLANNED_SEEDS}" if plan > MAX_PLANNED_SEEDS else f"about {plan}"
-        needs += f"; {many} seeds would decide it, towards {towards}"
+        needs += f"; {planning_text(plan, towards)}"
     return Check(what, outcome, f"{label or what} = {value}{how} {mark} ({needs})", iv.n, plan, towards)
+
+
+def planning_text(plan: int, towards: str) -> str:
+    """``about N seeds would decide it, towards holds`` for an undecided check's planning figure
+    (:func:`nets.stats.seeds_to_decide`; beyond :data:`~nets.stats.MAX_PLANNED_SEEDS`, "more than")."""
+    many = f"more than {MAX_PLANNED_SEEDS}" if plan > MAX_PLANNED_SEEDS else f"about {plan}"
+    return f"{many} seeds would decide it, towards {towards}"
 
 
 def log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, bound_text: str,
