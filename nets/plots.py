@@ -222,11 +222,13 @@ def plot_drift(results: Mapping) -> Figure:
 
 
 # ---- Figure 5: spectral ---------------------------------------------------------
-def _model_label(model: Mapping, missed_target: bool = False) -> str:
+def _model_label(model: Mapping, missed_target: bool = False, compact: bool = False) -> str:
     """Tick label of one Figure 5 bar; IR bars carry their nu, marked with a dagger
-    when no nu of the grid reached the SI target (the largest-SI nu was used)."""
+    when no nu of the grid reached the SI target (the largest-SI nu was used). ``compact``
+    (a panel of more than four bars): "normalized" shortened to "norm.", so neighbours do not touch."""
     if model["method"] == "IR":
-        form = REGULARIZER_SHORT.get(model["regularizer"], model["regularizer"]).replace(" ", "\n")
+        form = REGULARIZER_SHORT.get(model["regularizer"], model["regularizer"])
+        form = (form.replace("normalized", "norm.") if compact else form).replace(" ", "\n")
         nu = "" if model.get("nu") is None else f"\n$\\nu$ = {model['nu']:g}" + ("$^\\dagger$" if missed_target else "")
         return "IR\n" + form + nu
     return model["method"]
@@ -269,7 +271,8 @@ def plot_spectral(results: Mapping) -> Figure:
             for bar, model in zip(bars, models):
                 bar.set_hatch(_model_hatch(model))
             ax.bar_label(bars, labels=[format(v, fmt) for v in mean], padding=2, fontsize=8)
-            ax.set_xticks(xs, [_model_label(m, x) for m, x in zip(models, missed)], fontsize=8)
+            ax.set_xticks(xs, [_model_label(m, x, compact=len(models) > 4) for m, x in zip(models, missed)],
+                          fontsize=8)
             style_axes(ax)
         centered = [m.get("sigma_max_centered") for m in models]
         if all(c is not None for c in centered):  # results from before this measure lack it
@@ -282,7 +285,7 @@ def plot_spectral(results: Mapping) -> Figure:
         axes[1, col].set_ylabel("accuracy on the test orbit (%)")
         axes[1, col].set_ylim(0, 112)
         axes[1, col].set_yticks(np.arange(0, 101, 20))
-        axes[0, col].margins(y=0.15)
+        axes[0, col].margins(y=0.15 if len(models) <= 4 else 0.3)  # five bars: room for the legend above them
     if any_centered:
         axes[0, 0].legend(loc="upper left", fontsize=7, frameon=False)
     target = results.get("meta", {}).get("profile", {}).get("si_target", 0.95)

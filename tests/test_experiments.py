@@ -352,6 +352,18 @@ def test_spectral_figure_has_one_bar_per_model():
     assert len(fig.axes[0].patches) == 4  # DA + three IR forms
 
 
+def test_a_panel_of_five_bars_shortens_normalized_so_neighbouring_tick_labels_do_not_touch():
+    four = fake_spectral()
+    five = fake_spectral()
+    for entry in five["groups"].values():
+        entry["models"]["IR-detached_normalized_logit"] = {**entry["models"]["IR-normalized_logit"],
+                                                           "regularizer": "detached_normalized_logit"}
+    ticks = [[t.get_text() for t in plots.plot_spectral(r).axes[0].get_xticklabels()] for r in (four, five)]
+    assert any("normalized" in t for t in ticks[0])  # four bars: the full name, as the paper's Figure 5
+    assert len(ticks[1]) == 5 and not any("normalized" in t for t in ticks[1])
+    assert "IR\nnorm.\nlogit" in ticks[1][3] and "IR\ndetached\nnorm." in ticks[1][4]
+
+
 def test_spectral_figure_marks_sigma_max_of_centered_logits_only_when_measured():
     from test_report import _with_class_common_shift
 
