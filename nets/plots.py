@@ -261,6 +261,7 @@ def plot_spectral(results: Mapping) -> Figure:
         missed = [form_missed_target(entry, m) for m in models]
         any_missed |= any(missed)
         xs = np.arange(len(models))
+        crowded = len(models) > 4  # five bars: shorter labels, and room for the legend above them
         colors = [model_color(m) for m in models]
         for row, key, scale, fmt in ((0, "sigma_max", 1.0, ".2f"), (1, "accuracy", 100.0, ".1f")):
             ax = axes[row, col]
@@ -271,8 +272,7 @@ def plot_spectral(results: Mapping) -> Figure:
             for bar, model in zip(bars, models):
                 bar.set_hatch(_model_hatch(model))
             ax.bar_label(bars, labels=[format(v, fmt) for v in mean], padding=2, fontsize=8)
-            ax.set_xticks(xs, [_model_label(m, x, compact=len(models) > 4) for m, x in zip(models, missed)],
-                          fontsize=8)
+            ax.set_xticks(xs, [_model_label(m, x, compact=crowded) for m, x in zip(models, missed)], fontsize=8)
             style_axes(ax)
         centered = [m.get("sigma_max_centered") for m in models]
         if all(c is not None for c in centered):  # results from before this measure lack it
@@ -285,7 +285,7 @@ def plot_spectral(results: Mapping) -> Figure:
         axes[1, col].set_ylabel("accuracy on the test orbit (%)")
         axes[1, col].set_ylim(0, 112)
         axes[1, col].set_yticks(np.arange(0, 101, 20))
-        axes[0, col].margins(y=0.15 if len(models) <= 4 else 0.3)  # five bars: room for the legend above them
+        axes[0, col].margins(y=0.3 if crowded else 0.15)
     if any_centered:
         axes[0, 0].legend(loc="upper left", fontsize=7, frameon=False)
     target = results.get("meta", {}).get("profile", {}).get("si_target", 0.95)

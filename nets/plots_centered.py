@@ -9,8 +9,9 @@ from typing import Mapping
 
 from matplotlib.figure import Figure
 
+from nets.centered_report import WORDING
 from nets.plots import plot_spectral
-from nets.train.config import DETACHED_FORM
+from nets.train.config import CENTERED_FORM
 
 __all__ = ["as_spectral_results", "plot_centered"]
 
@@ -34,8 +35,6 @@ def plot_centered(centered: Mapping) -> Figure:
     the paper's three forms and our form (centered or detached); one column per group."""
     fig = plot_spectral(as_spectral_results(centered))
     sep = " " if len(centered["groups"]) > 1 else "\n"  # one column: too narrow for one line
-    name = "the normalized-logit form, denominator detached" if any(
-        e["model"].get("regularizer") == DETACHED_FORM for e in centered["groups"].values()) else \
-        "the centered normalized-logit form"
-    fig.suptitle(f"Figure 5 with {name}{sep}(ours, not the paper's)", fontsize=9)
+    title = WORDING[centered.get("form", {}).get("name", CENTERED_FORM)].title  # as its REPORT.md subsection
+    fig.suptitle(f"Figure 5 with {title}{sep}(ours, not the paper's)", fontsize=9)
     return fig

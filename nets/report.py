@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from nets.centered_report import centered_section
+from nets.centered_report import WORDING, centered_section
 from nets.experiment_sections import drift_section, saliency_section, spectral_section, table1_section, tsne_section
 from nets.cnn_report import cnn_section
 from nets.experiments.profiles import PROFILES
@@ -174,8 +174,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     lines += drift_section(results, **kw)
     lines += spectral_section(results, **kw)
 
-    for ours in ("centered", "detached"):  # ours: only with centered.json / detached.json
-        lines += centered_section(results.get(ours), ratio_max=thresholds.spectral_ratio_max, fmt=fmt,
+    for words in WORDING.values():  # ours: only with centered.json / detached.json
+        lines += centered_section(results.get(words.stem), ratio_max=thresholds.spectral_ratio_max, fmt=fmt,
                                   fig_dir=fig_dir, available_figures=available_figures,
                                   groups=list((results.get("spectral") or {}).get("groups", {})))
     lines += scale_section(results.get("scale"), fmt=fmt, fig_dir=fig_dir,  # ours: only with scale.json

@@ -110,11 +110,10 @@ def mlp_plan(profile: Profile, results_root=None) -> ScalePlan:
     forms' ``centered.json`` and ``detached.json`` when the folder has them from the same profile.
     Raises :class:`nets.experiments.centered.MissingSpectralResults` without a usable ``spectral.json``."""
     sp = spectral_results(profile, results_root, "the chosen nu of each IR form", precision=None)
-    ours = {}
+    ours, precision = {}, recorded_precision(sp.get("meta", {}))
     for name in BEYOND_FORMS:
         r = peek_results(result_path(profile, name, results_root))  # damaged: measured without it, left there
-        if r is not None and not profile_differences(r.get("meta", {}), profile,
-                                                     recorded_precision(sp.get("meta", {}))):
+        if r is not None and not profile_differences(r.get("meta", {}), profile, precision):
             ours[f"{name}.json"] = r  # of this sweep (its precision too) only
     return ScalePlan(profile, {g: model_configs(profile, g, sp, ours) for g in profile.groups},
                      {"spectral.json": sp, **ours}, None,
