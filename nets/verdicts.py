@@ -23,6 +23,7 @@ __all__ = [
     "GROUP_NAMES",
     "FIGURE2_GROUPS",
     "CLAIMS",
+    "PARTIAL_CLAIMS",
     "Thresholds",
     "Check",
     "Verdict",
@@ -122,6 +123,11 @@ CLAIMS = {
     "Fig. 2": "On R²₄ (the paper's figure), orbit members lie far apart in DA's feature space (within the class), "
               "together in WT's.",
 }
+
+
+#: The claims each experiment's results decide (Figure 2's is R4's alone, so it is not listed): a claim
+#: decided while its experiment's ``pending_groups`` is not empty gets a note naming the groups it rests on.
+PARTIAL_CLAIMS = {"table1": ("1", "1b", "2", "3"), "drift": ("4",), "spectral": ("5",)}
 
 
 # ---- nu selections ----------------------------------------------------------
@@ -320,4 +326,11 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                         v["Fig. 2"].checks.append(c)
                     else:  # the paper's figure is R4's; other groups are evidence beyond it, not its verdict
                         v["Fig. 2"].notes.append(f"beyond the paper's figure (R4 only), not counted: {c.detail}")
+    for name, claims in PARTIAL_CLAIMS.items():  # a claim decided on some of the profile's groups says which
+        pending = (results.get(name) or {}).get("pending_groups") or []
+        ran = [group_label(g) for g in (results.get(name) or {}).get("groups", {})]
+        for claim in claims if pending and ran else ():
+            if v[claim].checks:
+                v[claim].notes.append(f"decided on {', '.join(ran)} only: `{name}` has not run on "
+                                      f"{', '.join(group_label(g) for g in pending)}.")
     return out

@@ -402,6 +402,20 @@ def test_a_partial_sweep_says_what_is_pending_and_leaves_the_rest_not_evaluated(
     assert _status({"table1": t1}, "1").status == "holds"  # what ran is still judged
 
 
+
+def test_a_claim_decided_on_some_groups_names_them_and_the_pending_ones():
+    t1 = fake_table1()
+    del t1["groups"]["t3"]
+    t1.update(complete=False, pending_groups=["t3"])
+    sp = fake_spectral()
+    sp.update(complete=True, pending_groups=[])
+    by_claim = {v.claim: v for v in verdicts({"table1": t1, "spectral": sp})}
+    for claim in ("1", "1b", "2", "3"):
+        assert "decided on R4 only: `table1` has not run on T3." in by_claim[claim].notes
+    assert not any("decided on" in n for n in by_claim["5"].notes)  # spectral covers every group
+    assert by_claim["4"].notes == []  # not evaluated: nothing to qualify
+    assert by_claim["1b"].status == "holds"  # the note qualifies the verdict, it does not change it
+
 def test_a_selection_with_untrained_grid_values_renders(tmp_path):
     t1 = fake_table1()
     sel = t1["groups"]["r4"]["nu_selection"]
