@@ -87,7 +87,8 @@ def saliency_invariance(
         raise ValueError(f"target must be 'label' or 'predicted', got {target!r}")
     if target == "label":
         if y is None:
-            raise ValueError("target='label' needs labels y of shape (N,)")
+            raise ValueError("target='label' needs labels y of shape (N,); without labels, pass "
+                             "target='predicted' (each input's own predicted class)")
         y = class_targets(y, N, x.device)
     baseline = _check_invariant_baseline(baseline, group, H, W, x)
     elems = group_elements(group, include_identity)

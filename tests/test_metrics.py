@@ -281,6 +281,11 @@ def test_predicted_target_saliency_uses_each_inputs_own_prediction():
     torch.testing.assert_close(si, torch.stack(terms).mean(0))
 
 
+def test_saliency_without_labels_names_the_predicted_target():
+    with pytest.raises(ValueError, match="target='predicted'"):
+        saliency_invariance(small_mlp(), images(), None, R4, n_steps=8)
+
+
 @pytest.mark.parametrize("measure", [logit_invariance, distribution_invariance, orbit_centroid_invariance])
 def test_output_measures_do_not_depend_on_chunking(measure):
     model, x = small_mlp(), images(n=9)
