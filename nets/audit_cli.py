@@ -16,7 +16,9 @@ default; ``--channels 0`` gives ``(N, 36, 36)``, ``--channels 3`` repeats the im
 channels ``(N, 3, 36, 36)``. ``--images`` takes your own labelled images instead, ``x (N, *C, H, W)``
 floating point and normalized as the model was trained, ``y (N,)`` integer labels, saved as
 ``torch.save({"x": x, "y": y}, FILE.pt)`` or ``numpy.savez(FILE.npz, x=x, y=y)``
-(:mod:`nets.image_file`; the first ``--n``, default all, are used as stored). Prints the table of :meth:`nets.auditing.AuditResult.to_markdown` and
+(:mod:`nets.image_file`; the first ``--n``, default all, are used as stored). ``--no-labels``
+measures without labels (``--images`` then needs only ``x``): no accuracy, and SI's saliency maps
+target each input's own predicted class. Prints the table of :meth:`nets.auditing.AuditResult.to_markdown` and
 writes ``audit.json``, ``audit.png`` and ``audit.pdf`` into ``DIR`` (each atomically, :func:`nets.results_io.write_bytes`).
 With ``--baseline``, the model (B) is also compared with that baseline model (A) on the same images
 (:func:`nets.audit_compare.compare_samples`: B - A or B / A per measure, paired bootstrap intervals
@@ -41,7 +43,7 @@ import torch
 from torch import nn
 
 from nets.checkpoint_archive import archived_hint
-from nets.image_file import LabelledImages, load_labelled
+from nets.image_file import LabelledImages, load_labelled, load_unlabelled
 from nets.model_checks import is_out_of_memory, parameter_dtype
 from nets.model_spec import load_factory, one_line
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file, write_bytes
@@ -88,6 +90,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     source.add_argument("--images", default=None, metavar="FILE.pt|FILE.npz",
                         help='your labelled images: torch.save({"x": x, "y": y}, FILE) or numpy.savez(FILE, x=x, y=y), '
                              "x (N, *C, H, W) float, normalized as the model was trained, y (N,) int")
+    p.add_argument("--no-labels", action="store_true",
+                   help="measure without labels: --images needs only x (a y in it is not read); no accuracy, "
+                        "SI's saliency maps target each input's own predicted class")
     p.add_argument("--group", required=True, help="r4, r2, t3, d4, f2 (left-right mirror), f2y, t<n>, t<n>y, t<n>xy, or your own "
                    "nets.groups.Group as PKG.MODULE:GROUP")
     p.add_argument("--n", type=int, default=None,
@@ -211,14 +216,17 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         if args.baseline:
             baseline, note = _ready(args.baseline, args.baseline_weights, device, args.device, "--baseline")
             notes.append(note)
-        if args.images:
-            dtype = parameter_dtype(model)
-            x, y, class_names = load_labelled(args.images, args.n, dtype)
-            images_sha256 = sha256_file(args.images)
+        if args.images and args.no_labels:
+            x, y, class_names = load_unlabelled(args.images, args.n, parameter_dtype(model)), None, None
+        elif args.images:
+            x, y, class_names = load_labelled(args.images, args.n, parameter_dtype(model))
         else:
             x, y, class_names = audit_images(args.dataset or "mnist", 1000 if args.n is None else args.n,
                                              1 if args.channels is None else args.channels)
-        x, y = x.to(device), y.to(device)
+            if args.no_labels:
+                y, class_names = None, None
+        images_sha256 = sha256_file(args.images) if args.images else None
+        x, y = x.to(device), (None if y is None else y.to(device))
         sizes = dict(n_steps=args.n_steps, si_samples=args.si_samples, sigma_samples=args.sigma_samples,
                      chunk_size=args.chunk_size)
         boot = dict(n_resamples=args.n_resamples, seed=args.seed)
@@ -249,6 +257,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     else:
         data = {"dataset": args.dataset or "mnist", "split": "test",
                 "channels": 1 if args.channels is None else args.channels}
+    data["labels"] = not args.no_labels
     result.settings["chunk_size"] = args.chunk_size
     result.settings["source"] = {"model": args.model, "weights": args.weights, **data, "eval_mode": True,
                                  "device": str(device), "wt_pooling": _pooling(model)}

@@ -125,6 +125,8 @@ class Comparison:
         pct = f"{100 * self.settings.get('confidence', 0.95):g}%"
         rows = [f"B = {self.b} against A = {self.a} under {self.group} on the same {self.n_samples} samples "
                 f"(paired bootstrap over samples; the trained models are fixed)", "",
+                *(["Unlabelled images: no accuracy, and SI's saliency maps target each input's own predicted "
+                   "class.", ""] if self.settings.get("labels") is False else []),
                 f"| measure | A [{pct}] | B [{pct}] | effect | B vs A [{pct}] | direction |",
                 "|---|---|---|---|---|---|"]
         for k, e in self.effects.items():
@@ -204,16 +206,21 @@ def compare_samples(
 ) -> Comparison:
     """:func:`compare` from the per-sample values of both models (:func:`nets.auditing.sample_measures`,
     or an :class:`~nets.auditing.AuditResult`'s ``samples``), which must be of the same samples:
-    raises ``ValueError`` when a measure has a different number of samples in A and B."""
+    raises ``ValueError`` when a measure has a different number of samples in A and B, or was
+    measured for one of them only (``accuracy`` needs labels: give both or neither)."""
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
     for k in (*SAMPLE_MEANS, "sigma_max_centered"):
-        if a[k].shape != b[k].shape:
+        if (k in a) != (k in b):
+            raise ValueError(f"{k} was measured for {names[0] if k in a else names[1]} only; measure both models "
+                             "with labels or both without")
+        if k in a and a[k].shape != b[k].shape:
             raise ValueError(f"{k} has {a[k].shape[0]} samples for {names[0]} but {b[k].shape[0]} for {names[1]}; "
                              "compare the two models on the same samples")
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
     effects: dict[str, Effect] = {}
-    for k in MEASURES:
+    measured = [k for k in MEASURES if k in a or k not in SAMPLE_MEANS]  # no accuracy without labels
+    for k in measured:
         kind = EFFECTS[k]
         if k in SAMPLE_MEANS:
             est_a, est_b = bootstrap_mean(a[k], **boot), bootstrap_mean(b[k], **boot)
@@ -228,7 +235,8 @@ def compare_samples(
         **(settings or {}), "confidence": confidence, "n_resamples": n_resamples, "seed": seed,
         "interval": "paired percentile bootstrap over samples (scipy.stats.bootstrap, paired=True, "
                     "method='percentile')",
-        "n_samples_per_measure": {k: int(a[k].shape[0]) for k in SAMPLE_MEANS},
+        "n_samples_per_measure": {k: int(a[k].shape[0]) for k in SAMPLE_MEANS if k in a},
+        "labels": "labels" in a,
         "effects": {k: ("B - A" if v == "difference" else "B / A") for k, v in EFFECTS.items()},
         "descriptions": DESCRIPTIONS,
     }

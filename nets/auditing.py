@@ -102,6 +102,8 @@ class AuditResult:
         pct = f"{100 * self.settings.get('confidence', 0.95):g}%"
         rows = [f"Audit of {self.model} under {self.group} on {self.n_samples} samples of shape "
                 f"{tuple(self.input_shape[1:])}", "",
+                *(["Unlabelled images: no accuracy, and SI's saliency maps target each input's own predicted "
+                   "class.", ""] if self.settings.get("labels") is False else []),
                 f"| measure | value | {pct} interval | meaning |", "|---|---:|---|---|"]
         for k, e in self.measures.items():
             n = self.settings.get("n_samples_per_measure", {}).get(k, self.n_samples)
@@ -179,7 +181,7 @@ SAMPLE_MEANS = ("accuracy", "LI", "DI", "SI", "sigma_max", "logit_scale")
 def sample_measures(
     model: Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]],
     x: torch.Tensor,
-    y: torch.Tensor,
+    y: Optional[torch.Tensor],
     group: Union[Group, str],
     *,
     n_steps: int = 50,
@@ -193,33 +195,38 @@ def sample_measures(
     first ``si_samples``), ``sigma_max``, ``sigma_max_centered`` (of the centered logits) and
     ``logit_scale`` (the first ``sigma_samples``); ``orbit_predictions``, int64 ``(N, |G|)``
     (the predicted class of every ``g x``, :mod:`nets.class_accuracy`) and ``labels``, int64 ``(N,)``
-    (``y``). Arguments as :func:`audit`'s; raises its ``ValueError``s."""
+    (``y``). Without labels (``y=None``) there is no ``accuracy`` and no ``labels``, and SI takes
+    each input's own predicted class as its target. Arguments as :func:`audit`'s; raises its
+    ``ValueError``s."""
     group = as_group(group)
     check_images(x, group)
     check_model(model, x)
+    labelled = y is not None
     terms = orbit_terms(model, x, y, group, include_identity=include_identity, chunk_size=chunk_size,
-                        terms=(*ORBIT_TERMS, "predictions"))
-    xs, ys = _first(x, si_samples, "si_samples"), _first(y, si_samples, "si_samples")
-    si = saliency_invariance(model, xs, ys, group, n_steps=n_steps, include_identity=include_identity,
-                             reduction="none", chunk_size=max(1, chunk_size // 4))
+                        terms=(*(ORBIT_TERMS if labelled else ("LI", "DI")), "predictions"))
+    xs = _first(x, si_samples, "si_samples")
+    ys = _first(y, si_samples, "si_samples") if labelled else None
+    si = saliency_invariance(model, xs, ys, group, target="label" if labelled else "predicted", n_steps=n_steps,
+                             include_identity=include_identity, reduction="none", chunk_size=max(1, chunk_size // 4))
     x_sigma = _first(x, sigma_samples, "sigma_samples")
     sigma = jacobian_spectral_norm(model, x_sigma, chunk_size=chunk_size)
     sigma_centered = jacobian_spectral_norm(CenteredLogits(model), x_sigma, chunk_size=chunk_size)
     with torch.no_grad():
         scale = torch.cat([centered_logit_norm(model(c)) for c in x_sigma.split(chunk_size)])
     per_sample = {
-        "accuracy": terms["correct"].double() / group.order,
+        **({"accuracy": terms["correct"].double() / group.order} if labelled else {}),
         "LI": terms["LI"], "DI": terms["DI"], "SI": si, "sigma_max": sigma, "logit_scale": scale,
         "sigma_max_centered": sigma_centered,
     }
     return {**{k: v.detach().double().cpu().numpy() for k, v in per_sample.items()},
-            "orbit_predictions": terms["predictions"].cpu().numpy(), "labels": y.cpu().long().numpy()}
+            "orbit_predictions": terms["predictions"].cpu().numpy(),
+            **({"labels": y.cpu().long().numpy()} if labelled else {})}
 
 
 def audit(
     model: Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]],
     x: torch.Tensor,
-    y: torch.Tensor,
+    y: Optional[torch.Tensor],
     group: Union[Group, str],
     *,
     n_steps: int = 50,
@@ -240,21 +247,30 @@ def audit(
     first ``sigma_samples`` (default: all; SI costs ``|G| n_steps`` forward/backward passes per
     sample); ``logit_scale`` and ``sigma_per_scale`` use the sigma samples too (the latter the ratio
     of the means of sigma_max of the centered logits ``f - mean_c f_c`` and of their norm, as
-    ``python -m nets scale``; its interval the paired bootstrap of that ratio). SI uses the true labels, ``n_steps`` Gauss-Legendre points and a zero baseline, as
-    Table 1. Averages over ``g`` skip the identity unless ``include_identity`` (see
+    ``python -m nets scale``; its interval the paired bootstrap of that ratio). SI uses the true
+    labels, ``n_steps`` Gauss-Legendre points and a zero baseline, as Table 1. Averages over ``g`` skip the identity unless ``include_identity`` (see
     :mod:`nets.metrics`). The layer profile is over ``layers`` (names of submodules; default
     :func:`nets.layer_profile.default_layers`) and needs an ``nn.Module``. Intervals: module
-    docstring. ``class_names`` (label order) name the classes of the per-class table. Raises
-    ``ValueError`` (one line) for any input the measures refuse.
+    docstring. ``class_names`` (label order) name the classes of the per-class table.
+
+    Unlabelled images (``y=None``): LI, DI, SI, sigma_max and the layer profile need no labels, so
+    they are measured as above, except that SI's saliency maps take each input's own predicted class
+    (``argmax f(g x)`` for ``m(g x)``) as their target; there is no ``accuracy`` and no per-class
+    table (``classes`` is ``None``; ``settings["labels"]`` says which). Raises ``ValueError`` (one
+    line) for any input the measures refuse, and for ``class_names`` without labels.
     """
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)  # before the work, not after it
     check_class_names(class_names)
+    if y is None and class_names is not None:
+        raise ValueError("class_names name the classes of the per-class table, which needs labels y; "
+                         "pass y or leave out class_names")
     per_sample = sample_measures(model, x, y, group, n_steps=n_steps, si_samples=si_samples,
                                  sigma_samples=sigma_samples, include_identity=include_identity, chunk_size=chunk_size)
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
     width = logit_width(model, x)  # the confusion matrix's size, and how sigma_max was computed
-    measures = {k: bootstrap_mean(per_sample[k], **boot) for k in SAMPLE_MEANS}
+    measured = [k for k in SAMPLE_MEANS if k in per_sample]  # no accuracy without labels
+    measures = {k: bootstrap_mean(per_sample[k], **boot) for k in measured}
     measures["sigma_per_scale"] = bootstrap_ratio(per_sample["sigma_max_centered"], per_sample["logit_scale"], **boot)
     prof: list[tuple[str, Estimate]] = []
     layer_types: dict[str, str] = {}
@@ -271,14 +287,16 @@ def audit(
                              "power": "power iteration on J^T J, a lower bound within its tolerance"}[auto_method(width)],
         "n_resamples": n_resamples, "seed": seed,
         "interval": "percentile bootstrap over samples (scipy.stats.bootstrap, method='percentile')",
-        "n_samples_per_measure": {**{k: int(per_sample[k].shape[0]) for k in SAMPLE_MEANS},
+        "n_samples_per_measure": {**{k: int(per_sample[k].shape[0]) for k in measured},
                                   "sigma_per_scale": int(per_sample["logit_scale"].shape[0])},
         "layer_types": layer_types,
+        "labels": y is not None,
         "saliency": "|IG| summed over channel axes, threshold 0.9 of the maximum, 3x3 Gaussian sigma 1, "
-                    "true-label target, zero baseline",
+                    f"{'true-label' if y is not None else 'predicted-class (no labels)'} target, zero baseline",
     }
-    classes = class_breakdown_from_predictions(per_sample["orbit_predictions"], per_sample["labels"], group.name,
-                                               n_classes=width, class_names=class_names, **boot)
+    classes = None if y is None else class_breakdown_from_predictions(
+        per_sample["orbit_predictions"], per_sample["labels"], group.name, n_classes=width, class_names=class_names,
+        **boot)
     return AuditResult(model=name or type(model).__name__, group=group.name, input_shape=tuple(x.shape),
                        n_samples=int(x.shape[0]), measures=measures, layers=prof, settings=settings,
                        samples=per_sample, classes=classes)

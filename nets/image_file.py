@@ -32,7 +32,7 @@ from nets.data import Split, Splits
 from nets.results_io import load_refusal, one_line, quiet_torch_load
 
 __all__ = ["ImageFileError", "IMAGE_FILE_SUFFIXES", "SPLIT_NAMES", "CLASSES_KEY", "LabelledImages", "load_images",
-           "load_labelled", "load_split_file"]
+           "load_labelled", "load_unlabelled", "load_split_file"]
 
 #: The splits of a :func:`load_split_file` file, each as ``x_<split>`` and ``y_<split>``.
 SPLIT_NAMES = ("train", "val", "test")
@@ -89,18 +89,34 @@ def _from_npz(a: np.ndarray) -> torch.Tensor | list:
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
-def _checked(arrays: dict, xk: str, yk: str, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _checked(arrays: dict, xk: str, yk: str, where: str, hint: str = "") -> tuple[torch.Tensor, torch.Tensor]:
     """``arrays[xk]``, ``arrays[yk]`` checked as images ``(N, *C, H, W)`` (floating point) and one
-    integer label per image; ``where`` begins every error (``--images FILE``)."""
+    integer label per image; ``where`` begins every error (``--images FILE``), ``hint`` ends the
+    one for missing arrays."""
     missing = [k for k in (xk, yk) if k not in arrays]
     if missing:
         raise ImageFileError(f"{where}: needs arrays {xk!r} (images) and {yk!r} (labels); missing "
-                             f"{', '.join(map(repr, missing))}, found {sorted(map(str, arrays)) or 'none'}")
+                             f"{', '.join(map(repr, missing))}, found {sorted(map(str, arrays)) or 'none'}{hint}")
     x, y = arrays[xk], arrays[yk]
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise ImageFileError(f"{where}: {xk!r} and {yk!r} must be tensors, got {type(x).__name__} and "
-                             f"{type(y).__name__}")
-    x, y = (t.to_dense() if t.layout != torch.strided else t for t in (x, y))  # a sparse tensor: read as dense
+    if not isinstance(y, torch.Tensor):
+        raise ImageFileError(f"{where}: {yk!r} must be a tensor, got {type(y).__name__}")
+    x = _checked_images(arrays, xk, where)
+    y = y.to_dense() if y.layout != torch.strided else y  # a sparse tensor: read as dense
+    if y.dim() != 1 or len(y) != len(x):
+        raise ImageFileError(f"{where}: {yk} must be one label per image, shape ({len(x)},), got {tuple(y.shape)}")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ImageFileError(f"{where}: {yk} must be integer class indices, got dtype {y.dtype}")
+    return x, y
+
+
+def _checked_images(arrays: dict, xk: str, where: str) -> torch.Tensor:
+    """``arrays[xk]`` checked as images ``(N, *C, H, W)``: floating point, finite, at least one."""
+    if xk not in arrays:
+        raise ImageFileError(f"{where}: needs array {xk!r} (images); found {sorted(map(str, arrays)) or 'none'}")
+    x = arrays[xk]
+    if not isinstance(x, torch.Tensor):
+        raise ImageFileError(f"{where}: {xk!r} must be a tensor, got {type(x).__name__}")
+    x = x.to_dense() if x.layout != torch.strided else x  # a sparse tensor: read as dense
     if x.dim() < 3:
         raise ImageFileError(f"{where}: {xk} must be images (N, *C, H, W), got shape {tuple(x.shape)}")
     if not x.is_floating_point():
@@ -108,13 +124,9 @@ def _checked(arrays: dict, xk: str, yk: str, where: str) -> tuple[torch.Tensor, 
                              "as the model was trained (e.g. x.float() / 255)")
     if not bool(torch.isfinite(x).all()):
         raise ImageFileError(f"{where}: {xk} holds NaN or inf values")
-    if y.dim() != 1 or len(y) != len(x):
-        raise ImageFileError(f"{where}: {yk} must be one label per image, shape ({len(x)},), got {tuple(y.shape)}")
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise ImageFileError(f"{where}: {yk} must be integer class indices, got dtype {y.dtype}")
     if len(x) == 0:
         raise ImageFileError(f"{where}: {xk} holds no images")
-    return x, y
+    return x
 
 
 def _class_names(arrays: dict, labels: list[torch.Tensor], where: str) -> tuple[str, ...] | None:
@@ -140,13 +152,27 @@ def load_labelled(path: Path | str, n: int | None = None, dtype: torch.dtype = t
     """
     path = Path(path)
     arrays = _read(path)
-    x, y = _checked(arrays, "x", "y", f"--images {path}")
+    x, y = _checked(arrays, "x", "y", f"--images {path}", hint="; for images without labels: --no-labels")
     names = _class_names(arrays, [y], f"--images {path}")
-    if n is None:
-        n = len(x)
+    n = _count(n, x, path)
+    return LabelledImages(x[:n].to(dtype).contiguous(), y[:n].long(), names)
+
+
+def load_unlabelled(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The first ``n`` (default all) images ``x (n, *C, H, W)`` of ``path`` as ``dtype``, for an audit
+    without labels (``--no-labels``): a ``y`` or ``classes`` in the file is not read. Raises
+    :class:`ImageFileError` as :func:`load_labelled` does for the file and its ``x``."""
+    path = Path(path)
+    x = _checked_images(_read(path, keys=("x",)), "x", f"--images {path}")
+    return x[: _count(n, x, path)].to(dtype).contiguous()
+
+
+def _count(n: int | None, x: torch.Tensor, path: Path) -> int:
+    """``n`` (``None``: all of ``x``), checked to lie in ``[1, len(x)]``."""
+    n = len(x) if n is None else n
     if not 1 <= n <= len(x):
         raise ImageFileError(f"--n must be in [1, {len(x)}] for the {len(x)} images of {path}, got {n}")
-    return LabelledImages(x[:n].to(dtype).contiguous(), y[:n].long(), names)
+    return n
 
 
 def load_images(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32

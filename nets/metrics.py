@@ -42,7 +42,7 @@ is bounded independently of ``N``. All returned tensors are detached.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -176,7 +176,7 @@ def _di_per_sample(logits: torch.Tensor, elems: list[int]) -> torch.Tensor:
 def orbit_terms(
     model: nn.Module,
     x: torch.Tensor,
-    y: torch.Tensor,
+    y: Optional[torch.Tensor],
     group: GroupLike,
     *,
     include_identity: bool = False,
@@ -191,24 +191,28 @@ def orbit_terms(
     x: ``(N, *C, H, W)``, y: ``(N,)`` integer labels in ``[0, classes)`` (else ``ValueError``).
     ``terms``: which of :data:`ORBIT_TERMS` and :data:`OPTIONAL_ORBIT_TERMS` to compute (and
     return); ``"predictions"`` is ``(N, |G|)`` long, column ``g`` the argmax of ``f(g x)`` over all
-    of ``G`` in the group's element order (:mod:`nets.class_accuracy`).
+    of ``G`` in the group's element order (:mod:`nets.class_accuracy`). ``y`` may be ``None``
+    (unlabelled images) when ``terms`` leaves out ``"correct"``.
     """
     known = ORBIT_TERMS + OPTIONAL_ORBIT_TERMS
     unknown = sorted(set(terms) - set(known))
     if unknown:
         raise ValueError(f"unknown orbit terms {unknown}; known: {', '.join(known)}")
+    if y is None and "correct" in terms:
+        raise ValueError("the orbit accuracy needs labels y of shape (N,); without labels, leave out 'correct'")
     group = as_group(group)
     chunks_ = _orbit_logit_chunks(model, x, group, chunk_size)  # validates x; nothing evaluated yet
-    check_labels(y, x.shape[0])
+    if y is not None:
+        check_labels(y, x.shape[0])
+        y = y.to(x.device)
     elems = group_elements(group, include_identity)
-    y = y.to(x.device)
     per_sample = {"correct": lambda logits, s: (logits.argmax(-1) == y[s : s + logits.shape[1]]).sum(0),
                   "LI": lambda logits, s: _li_per_sample(logits, elems),
                   "DI": lambda logits, s: _di_per_sample(logits, elems),
                   "predictions": lambda logits, s: logits.argmax(-1).T}
     out: dict[str, list[torch.Tensor]] = {t: [] for t in known if t in terms}
     for s, logits in chunks_:  # logits: (|G|, n, C)
-        if s == 0:
+        if s == 0 and y is not None:
             check_label_range(y, logits.shape[-1])
         for t, values in out.items():
             values.append(per_sample[t](logits, s))

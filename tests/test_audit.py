@@ -236,3 +236,31 @@ def test_a_plain_callable_is_audited_and_says_it_has_no_layer_profile():
     model = nn.Sequential(nn.Flatten(), nn.Linear(36, 3)).eval()
     result = audit(lambda z: model(z), torch.rand(4, 6, 6), torch.tensor([0, 1, 2, 0]), "r4", n_steps=4)
     assert result.layers == [] and result.to_markdown().rstrip().endswith(NO_LAYERS)
+
+
+# ---- without labels ---------------------------------------------------------------------
+def test_without_labels_the_label_free_measures_equal_the_labelled_audits(mnist):
+    x, y = mnist[0][:16, None], mnist[1][:16]
+    kw = dict(n_steps=4, n_resamples=100)
+    labelled, unlabelled = audit(small_cnn(), x, y, "r4", **kw), audit(small_cnn(), x, None, "r4", **kw)
+    assert "accuracy" not in unlabelled.measures and unlabelled.classes is None
+    assert unlabelled.settings["labels"] is False and labelled.settings["labels"] is True
+    for k in ("LI", "DI", "sigma_max", "logit_scale", "sigma_per_scale"):
+        assert unlabelled.measures[k] == labelled.measures[k], k
+    assert unlabelled.layers == labelled.layers
+    assert "Unlabelled images" in unlabelled.to_markdown() and "Unlabelled" not in labelled.to_markdown()
+
+
+def test_without_labels_si_targets_each_inputs_own_predicted_class(mnist):
+    from nets import saliency_invariance
+
+    x = mnist[0][:8, None]
+    model = small_cnn()
+    rec = audit(model, x, None, "r4", n_steps=4, n_resamples=100)
+    expected = saliency_invariance(model, x, None, "r4", target="predicted", n_steps=4, reduction="none")
+    torch.testing.assert_close(torch.from_numpy(rec.samples["SI"]), expected.double())
+
+
+def test_class_names_without_labels_are_refused_before_the_work(mnist):
+    with pytest.raises(ValueError, match="needs labels y"):
+        audit(small_cnn(), mnist[0][:4, None], None, "r4", class_names=[str(c) for c in range(9)])

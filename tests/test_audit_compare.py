@@ -134,3 +134,19 @@ def test_the_paired_interval_is_narrower_than_the_two_models_intervals_suggest(d
     c = compare(mlp(), Scaled(mlp(), 1.01), x, y, R4, **SIZES)
     e = c.effects["sigma_max"]
     assert np.log(e.effect.high / e.effect.low) < np.log(e.a.high / e.a.low) / 10
+
+
+def test_two_models_compare_without_labels_on_every_label_free_measure(data):
+    x = data[0]
+    a, b = (sample_measures(mlp(seed), x, None, "r4", n_steps=2) for seed in (0, 1))
+    comp = compare_samples(a, b, "r4", n_resamples=100)
+    assert list(comp.effects) == [k for k in MEASURES if k != "accuracy"]
+    assert comp.classes == {} and comp.settings["labels"] is False
+    assert "Unlabelled images" in comp.to_markdown()
+
+
+def test_one_model_with_labels_and_one_without_are_not_compared(data):
+    x, y = data
+    a, b = sample_measures(mlp(0), x, y, "r4", n_steps=2), sample_measures(mlp(1), x, None, "r4", n_steps=2)
+    with pytest.raises(ValueError, match="accuracy was measured for A only"):
+        compare_samples(a, b, "r4", n_resamples=100)

@@ -214,3 +214,36 @@ def test_images_and_a_dataset_are_one_or_the_other(tmp_path, user_module):
     with pytest.raises(SystemExit) as e:
         run_main(tmp_path / "out", "--images", "a.pt", "--dataset", "mnist")
     assert e.value.code == 2
+
+
+# ---- images without labels: --no-labels ----------------------------------------------
+def test_a_file_without_labels_names_the_no_labels_option(tmp_path, images, user_module, capsys):
+    torch.save({"x": images[0]}, tmp_path / "x.pt")
+    assert run_main(tmp_path / "out", "--images", str(tmp_path / "x.pt")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "missing 'y'" in err and "--no-labels" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_labels_audits_the_images_alone_as_the_api_does_without_y(tmp_path, images, user_module):
+    import user_models_for_images as m
+
+    x, _ = images
+    torch.save({"x": x}, tmp_path / "x.pt")
+    out = tmp_path / "out"
+    assert run_main(out, "--images", str(tmp_path / "x.pt"), "--no-labels") == 0
+    record = json.loads((out / "audit.json").read_text())
+    expected = audit(m.rgb_cnn().eval(), x, None, "r4", n_steps=2, n_resamples=100, seed=0).to_dict()
+    assert "accuracy" not in record["measures"] and record["classes"] is None
+    assert record["measures"] == expected["measures"]
+    assert record["settings"]["labels"] is False and record["settings"]["source"]["labels"] is False
+
+
+def test_no_labels_does_not_read_the_labels_a_file_holds(tmp_path, images, user_module):
+    x, y = images
+    torch.save({"x": x}, tmp_path / "x.pt")
+    torch.save({"x": x, "y": y.float()}, tmp_path / "xy.pt")  # labels it could not use
+    assert run_main(tmp_path / "a", "--images", str(tmp_path / "x.pt"), "--no-labels") == 0
+    assert run_main(tmp_path / "b", "--images", str(tmp_path / "xy.pt"), "--no-labels") == 0
+    a, b = (json.loads((tmp_path / d / "audit.json").read_text())["measures"] for d in ("a", "b"))
+    assert a == b

@@ -579,3 +579,11 @@ def test_di_of_a_float32_model_invariant_up_to_round_off_is_second_order_in_it()
     # order (about 6e-8 here), which is why DI sums in float64 (about 2e-12)
     x = torch.randn(64, 36, 36, generator=torch.Generator().manual_seed(1))
     assert float(distribution_invariance(_OrbitSummed().eval(), x, "r4", reduction="none").max()) < 1e-10
+
+
+def test_orbit_accuracy_without_labels_is_refused_and_the_label_free_terms_are_not():
+    model, x = small_mlp(), images()
+    with pytest.raises(ValueError, match="needs labels"):
+        orbit_terms(model, x, None, R4)
+    free = orbit_terms(model, x, None, R4, terms=("LI", "DI", "predictions"))
+    torch.testing.assert_close(free["LI"], logit_invariance(model, x, R4, reduction="none"))
