@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nets.measure_inputs import Target, check_chunk_size, check_finite_nonempty, check_floating, chunks, class_targets
+from nets.measure_inputs import Target, check_finite_nonempty, check_floating, chunks, class_targets, model_chunk
 from nets.model_checks import check_differentiable, check_model, model_logits
 
 __all__ = [
@@ -155,7 +155,7 @@ def integrated_gradients(
     check_floating(x)
     check_model(model, x)
     check_differentiable(model, x, "integrated gradients (SI)")
-    chunk_size = check_chunk_size(chunk_size)
+    chunk_size = model_chunk(model, chunk_size)
     alphas_np, weights_np = ig_quadrature(method, n_steps)
     N = x.shape[0]
     x = x.detach()

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from nets.groups import Group, GroupLike, as_group
-from nets.measure_inputs import DEFAULT_CHUNK, check_chunk_size, check_images, chunks, group_elements
+from nets.measure_inputs import DEFAULT_CHUNK, check_chunk_size, check_images, chunks, group_elements, model_chunk
 from nets.model_checks import check_model, model_logits
 
 __all__ = ["default_layers", "recorded_activations", "layer_invariance_terms", "layer_invariance_profile"]
@@ -107,6 +107,7 @@ def layer_invariance_terms(
     ``layers``: submodule names, or one name as a string.
     """
     names = default_layers(model) if layers is None else [layers] if isinstance(layers, str) else list(layers)
+    chunk_size = model_chunk(model, chunk_size)
     nums, dens = [], []
     produced: Optional[list[str]] = None
     with recorded_activations(model, names) as store:
@@ -168,7 +169,7 @@ def layer_invariance_profile(
         return (num_i.sum(0) / den_i.sum(0)).to(x.dtype)
     num: Optional[torch.Tensor] = None
     den: Optional[torch.Tensor] = None
-    for s in chunks(x.shape[0], chunk_size):
+    for s in chunks(x.shape[0], model_chunk(model, chunk_size)):
         xc = x[s : s + chunk_size]
         orbit = group.orbit(xc)
         G, n = orbit.shape[:2]

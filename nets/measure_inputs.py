@@ -18,7 +18,7 @@ Each check raises ``ValueError`` with one line that names the problem.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Sequence, Union
+from typing import Callable, Literal, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ __all__ = [
     "group_elements",
     "wide_dtype",
     "chunks",
+    "model_chunk",
     "class_targets",
     "check_labels",
     "check_label_range",
@@ -58,6 +59,20 @@ def check_chunk_size(chunk_size: int) -> int:
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     return int(chunk_size)
+
+
+def model_chunk(model: Callable, chunk_size: int) -> int:
+    """``chunk_size`` (checked by :func:`check_chunk_size`) divided by the model's ``batch_expansion``
+    where it declares one (at least 1 is left): how many inputs the model runs for each input it is
+    given. A weight-tied :class:`nets.train.GroupPooled` model runs the whole orbit, ``|G|`` inputs
+    per input, so a chunk of its inputs costs ``|G|`` times a plain model's memory; divided, a pass
+    holds about as many images whatever the model (the numbers agree up to round-off). Raises
+    ``ValueError`` for a ``batch_expansion`` that is not a positive int."""
+    chunk_size = check_chunk_size(chunk_size)
+    k = getattr(model, "batch_expansion", 1)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"model.batch_expansion must be a positive int (inputs the model runs per input), got {k!r}")
+    return max(1, chunk_size // int(k))
 
 
 def check_finite_nonempty(x: torch.Tensor, what: str = "x") -> None:

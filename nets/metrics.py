@@ -66,6 +66,7 @@ from nets.measure_inputs import (  # noqa: F401  (cosine_similarity re-exported)
     Reduction,
     as_group,
     check_chunk_size,
+    model_chunk,
     check_images,
     check_label_range,
     check_labels,
@@ -147,7 +148,7 @@ def _orbit_logit_chunks(model: nn.Module, x: torch.Tensor, group: GroupLike, chu
     group = as_group(group)
     check_images(x, group)
     check_model(model, x)
-    chunk_size = check_chunk_size(chunk_size)
+    chunk_size = model_chunk(model, chunk_size)
     return ((s, orbit_logits(model, x[s : s + chunk_size], group)) for s in chunks(x.shape[0], chunk_size))
 
 

@@ -11,7 +11,7 @@ from typing import Callable, Literal
 
 import torch
 
-from nets.measure_inputs import check_chunk_size, check_finite_nonempty, check_floating, chunks, wide_dtype
+from nets.measure_inputs import check_finite_nonempty, check_floating, chunks, model_chunk, wide_dtype
 from nets.model_checks import check_differentiable, check_model, model_logits
 from nets.pairwise import class_centered
 
@@ -144,7 +144,7 @@ def jacobian_spectral_norm(
     check_floating(x)
     check_model(model, x)
     check_differentiable(model, x, "sigma_max")
-    chunk_size = check_chunk_size(chunk_size)
+    chunk_size = model_chunk(model, chunk_size)
     if method not in ("auto", "jacrev", "power"):
         raise ValueError(f"method must be 'auto', 'jacrev' or 'power', got {method!r}")
     x = x.detach()

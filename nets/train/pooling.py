@@ -71,6 +71,12 @@ class GroupPooled(nn.Module):
         if hasattr(model, "input_shape"):
             self.input_shape = tuple(model.input_shape)
 
+    @property
+    def batch_expansion(self) -> int:
+        """Inputs run per input (the orbit, ``|G|``): the measures divide their chunks by it
+        (:func:`nets.measure_inputs.model_chunk`)."""
+        return self.group.order
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         G, M = self.group.order, x.shape[0]
         orbit = self.group.orbit(x).reshape(G * M, *x.shape[1:])  # orbit[g * M + i] = g x_i
