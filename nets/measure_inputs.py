@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from nets.groups import Group, as_group  # noqa: F401  (re-exported: a Group or its name)
+from nets.model_checks import channels_last_hint
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -111,7 +112,10 @@ def check_images(x: torch.Tensor, group: Optional[Group] = None) -> tuple[int, i
     if group is not None:
         if not isinstance(group, Group):
             raise ValueError(f"group must be a nets.groups.Group, got {type(group).__name__}")
-        group.check_shape(H, W)  # the group's own ValueError (e.g. non-square for R4)
+        try:
+            group.check_shape(H, W)  # the group's own ValueError (e.g. non-square for R4)
+        except ValueError as e:
+            raise ValueError(f"{e}{channels_last_hint(x.shape)}") from None
     check_finite_nonempty(x)
     return N, H, W
 

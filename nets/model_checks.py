@@ -28,6 +28,7 @@ __all__ = [
     "OutOfMemoryError",
     "is_out_of_memory",
     "raised",
+    "channels_last_hint",
     "model_logits",
     "logit_width",
     "ONE_LOGIT_FIX",
@@ -224,6 +225,16 @@ def is_one_logit(out: object, n: int) -> bool:
     return isinstance(out, torch.Tensor) and tuple(out.shape) in ((n,), (n, 1))
 
 
+def channels_last_hint(shape: Sequence[int]) -> str:
+    """``"; x looks channels-last, ..."`` naming the fix (``x.permute(0, 3, 1, 2)``) for a batch of 4
+    axes whose last holds 1, 3 or 4 values and whose two before it hold more; ``""`` otherwise. Only an
+    error message's ending: the measures take ``(N, *C, H, W)`` and act on the last two axes."""
+    if len(shape) == 4 and shape[-1] in (1, 3, 4) and min(shape[1], shape[2]) > shape[-1]:
+        return (f"; x looks channels-last, (N, H, W, C) = {_shape_str(('N', *shape[1:]))}: give "
+                "x.permute(0, 3, 1, 2), (N, C, H, W)")
+    return ""
+
+
 def _shape_str(shape: Sequence) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -244,7 +255,7 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
         if is_out_of_memory(e):
             raise  # not a layout the model refuses: the batch is too large for the memory
         needed = _probe_layouts(model, inputs.detach())
-        need = f"; it accepts {_shape_str(needed)}" if needed else ""
+        need = channels_last_hint(inputs.shape) or (f"; it accepts {_shape_str(needed)}" if needed else "")
         group = getattr(model, "group", None) if getattr(model, "pooling", None) is not None else None
         inner = (f"; as WT, it hands the model inside all {group.order} x M images of the orbits"
                  if group is not None and hasattr(group, "order") else "")  # torch's message counts those

@@ -587,3 +587,15 @@ def test_orbit_accuracy_without_labels_is_refused_and_the_label_free_terms_are_n
         orbit_terms(model, x, None, R4)
     free = orbit_terms(model, x, None, R4, terms=("LI", "DI", "predictions"))
     torch.testing.assert_close(free["LI"], logit_invariance(model, x, R4, reduction="none"))
+
+
+@pytest.mark.parametrize("group", ["r4", "f2"])
+def test_channels_last_images_are_refused_naming_the_permute_that_fixes_them(group):
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(),
+                                torch.nn.LazyLinear(5)).eval()
+    model(torch.zeros(1, 3, 12, 12))  # materialize the lazy layer for 12 x 12 images
+    x = torch.randn(2, 12, 12, 3)
+    with pytest.raises(ValueError, match=r"looks channels-last, \(N, H, W, C\) = \(N, 12, 12, 3\): give "
+                                         r"x\.permute\(0, 3, 1, 2\)"):
+        logit_invariance(model, x, group)
+    logit_invariance(model, x.permute(0, 3, 1, 2), group)  # the fix named works
