@@ -22,11 +22,12 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from nets.experiments.own_data import OwnDataSettings, run_own_data
 from nets.model_spec import one_line
-from nets.results_io import ResultsWriteError, check_folder
+from nets.results_io import ResultsWriteError, check_folder, saved_checkpoints_text
 from nets.train.config import TrainingDiverged, set_threads
 
 __all__ = ["add_parser", "build_parser", "main"]
@@ -106,8 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # checkpoints and results files are written atomically: none is half-written
-        print(f"interrupted: every training run's last checkpoint is in {args.out}/checkpoints/; run the same "
-              "command again to resume", file=sys.stderr)
+        print(f"interrupted: {saved_checkpoints_text(Path(args.out) / 'checkpoints')}", file=sys.stderr)
         return 130
     print(f"wrote {args.out}/own_data.json and {args.out}/REPORT.md "
           f"({len(results['table1']['groups'])} group(s), seeds {list(settings.seeds)})")

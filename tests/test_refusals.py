@@ -213,14 +213,24 @@ def test_ctrl_c_in_an_audit_is_one_line_and_exit_130(monkeypatch, tmp_path, caps
     assert err.startswith("interrupted:") and err.count("\n") == 0 and "run the same command again" in err
 
 
-def test_ctrl_c_in_own_data_is_one_line_says_where_the_checkpoints_are_and_exit_130(monkeypatch, tmp_path, capsys):
+@pytest.mark.parametrize("saved", [0, 1, 3])
+def test_ctrl_c_in_own_data_is_one_line_says_what_the_checkpoints_hold_and_exit_130(monkeypatch, tmp_path, capsys,
+                                                                                   saved):
+    out = tmp_path / "od"
+
     def interrupted(*args, **kwargs):
+        (out / "checkpoints").mkdir(parents=True)
+        for i in range(saved):
+            (out / "checkpoints" / f"run{i}.pt").write_bytes(b"x")
         raise KeyboardInterrupt
     monkeypatch.setattr(own_data_cli, "run_own_data", interrupted)
-    out = tmp_path / "od"
     rc = own_data_cli.main(["--model", "m:f", "--data", "d.pt", "--groups", "r4", "--out", str(out)])
     err = capsys.readouterr().err.strip()
-    assert rc == 130 and err.count("\n") == 0 and f"{out}/checkpoints/" in err and "resume" in err
+    assert rc == 130 and err.count("\n") == 0 and f"{out}/checkpoints/" in err
+    if saved:  # what it says is there, is there
+        assert f"{saved} checkpoint file{'s' if saved > 1 else ''} in" in err and "resume" in err
+    else:  # nothing saved yet: it does not claim a checkpoint, and says the rerun starts over
+        assert "no training run had saved a checkpoint yet" in err and "start over" in err
 
 
 def _own_data_file(path: Path) -> Path:
