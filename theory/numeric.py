@@ -88,7 +88,7 @@ def check_closed_form_vs_expm(eps: Array, ts: Array,
 
     Residual: ``max_t max_ij |closed - expm|``; both matrices have norm <= 1, and expm's
     scaling-and-squaring error grows with ``||Sigma t|| = s t``, so the tolerance is
-    ``n u (1 + s t_max)``.
+    ``c n u (1 + s t_max)`` (:func:`~theory.checks.expm_rounding`).
     """
     eps = np.asarray(eps, dtype=np.float64)
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
@@ -105,7 +105,7 @@ def check_exp_spectral_norm_is_one(eps: Array, ts: Array,
     """Proof step after Eq. (7): ``||exp(-Sigma t)||_2 = 1`` for rank-one Sigma, n >= 2, t >= 0.
 
     Measured on ``scipy.linalg.expm``; residual ``max_t | ||expm(-Sigma t)||_2 - 1 |`` with
-    tolerance ``n u (1 + s t_max)`` (the expm error bound of :func:`check_closed_form_vs_expm`).
+    tolerance ``c n u (1 + s t_max)`` (the expm error bound of :func:`check_closed_form_vs_expm`).
     """
     eps = np.asarray(eps, dtype=np.float64)
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
@@ -141,7 +141,7 @@ def check_sigma_max_bound(W0: Array, Sigma: Array, ts: Array,
     times ``t > 0`` of ts (t = 0 would make the excess trivially >= 0; it is used only when ts
     has no other time, and then the excess is 0).
     Measured: ``max_{t > 0} sigma_max(W(t)) - sigma_max(W0)``; tolerance
-    ``n u (1 + lambda_max t_max) sigma_max(W0)`` (expm's rounding, relative to the scale).
+    ``c n u (1 + lambda_max t_max) sigma_max(W0)`` (expm's rounding, relative to the scale).
     """
     W0 = np.asarray(W0, dtype=np.float64)
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
@@ -206,7 +206,7 @@ def check_limit_is_projection(W0: Array, eps: Array, decay: float = 40.0,
     P from an orthonormal basis (``scipy.linalg.orth``); compared with ``W0 expm(-Sigma T)`` at
     ``T = decay / lambda_min+`` (lambda_min+ the smallest nonzero eigenvalue of Sigma). Residual
     ``max |W0 expm(-Sigma T) - W0 (I - P)| / sigma_max(W0)``. Tolerance: the distance left to the
-    limit, ``exp(-lambda_min+ T) = e^-decay``, plus expm's rounding ``n u (1 + lambda_max T)``.
+    limit, ``exp(-lambda_min+ T) = e^-decay``, plus expm's rounding ``c n u (1 + lambda_max T)``.
     """
     W0 = np.asarray(W0, dtype=np.float64)
     eps = np.atleast_2d(np.asarray(eps, dtype=np.float64))

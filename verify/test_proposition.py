@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.linalg import expm
@@ -138,6 +138,9 @@ def test_gradient_of_logit_invariance_error_is_W_Sigma(d: Dataset) -> None:
 
 @FAST
 @given(rank_one(), st.lists(st.floats(0.0, 50.0), min_size=1, max_size=8))
+# expm was 21 u off here on an AMD EPYC (Zen 5): within theory.checks.expm_rounding, kept as a case
+@example(RankOne(W0=np.zeros((1, 2)), x=np.array([0.0, 1.0]), G=np.array([[0.0, 1.0], [1.0, 0.0]]),
+                 eps=np.array([-1.0, 1.0])), [4.0])
 def test_rank_one_closed_form_equals_expm(r: RankOne, taus: list[float]) -> None:
     """``exp(-Sigma t) = I - (1 - e^{-t s}) eps eps^T / s`` against ``scipy.linalg.expm``."""
     res = nm.check_closed_form_vs_expm(r.eps, np.asarray(taus) / r.s)
