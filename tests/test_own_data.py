@@ -199,6 +199,23 @@ def test_a_run_on_fewer_groups_keeps_the_others_results(tmp_path, data, user_mod
     assert set(json.loads((out / "own_data.json").read_text())["table1"]["groups"]) == {"f2"}
 
 
+
+def test_a_merged_file_keeps_each_groups_command_and_place(tmp_path, data, user_module):
+    out = tmp_path / "out"
+    assert run_main(data, out, "--groups", "r4", "f2") == 0
+    first = json.loads((out / "own_data.json").read_text())
+    assert list(first["group_provenance"]) == ["r4", "f2"]
+    assert first["group_provenance"]["r4"]["command"] == first["meta"]["command"]
+    assert "Command: `" in (out / "REPORT.md").read_text()  # one sitting: one command, as before
+    assert run_main(data, out, "--groups", "r4") == 0
+    again = json.loads((out / "own_data.json").read_text())
+    for section in ("table1", "spectral", "per_class"):  # r4 rerun keeps its place before the kept f2
+        assert list(again[section]["groups"]) == ["r4", "f2"], section
+    assert again["group_provenance"]["f2"] == first["group_provenance"]["f2"]  # how the kept group was made
+    assert again["group_provenance"]["r4"]["started_at"] == again["meta"]["started_at"]
+    text = (out / "REPORT.md").read_text()
+    assert text.count("`python -m nets own-data") == 2 and "(R4; " in text and "(F2; " in text
+
 def test_batch_size_and_learning_rate_reach_the_runs_and_the_report(tmp_path, data, user_module):
     out = tmp_path / "out"
     assert run_main(data, out, "--groups", "r4", "--batch-size", "16", "--lr", "0.002") == 0

@@ -140,8 +140,9 @@ def _withdrawn_if_refused(out: Path, fresh: Sequence[Path]) -> Iterator[None]:
 def _kept_groups(out: Path, source: dict, groups: Sequence[str], progress: bool) -> dict:
     """The other groups' sections of an earlier ``own_data.json`` in ``out`` made from the same data,
     model and settings (``source`` in its JSON form): ``{"table1": {g: ...}, "spectral": ...,
-    "per_class": ...}`` (empty where there is none); an earlier file made otherwise has its other
-    groups dropped, said on stdout."""
+    "per_class": ..., "group_provenance": {g: how that group was made}, "order": the file's groups
+    in its order}`` (empty where there is none); an earlier file made otherwise has its other groups
+    dropped, said on stdout."""
     path = out / "own_data.json"
     try:
         old = json.loads(path.read_text()) if path.exists() else None
@@ -159,8 +160,16 @@ def _kept_groups(out: Path, source: dict, groups: Sequence[str], progress: bool)
         return {}
     if progress:
         print(f"own-data: keeping {', '.join(others)} from {path} (same data, model and settings)", flush=True)
-    return {k: {g: old[k]["groups"][g] for g in others if g in old.get(k, {}).get("groups", {})}
-            for k in ("table1", "spectral", "per_class")}
+    made = old.get("group_provenance") or {}  # a file from before per-group provenance: its meta for each
+    return {**{k: {g: old[k]["groups"][g] for g in others if g in old.get(k, {}).get("groups", {})}
+               for k in ("table1", "spectral", "per_class")},
+            "group_provenance": {g: made.get(g) or sitting(old.get("meta", {})) for g in others},
+            "order": list(old.get("table1", {}).get("groups", {}))}
+
+
+def sitting(meta: dict) -> dict:
+    """What ``group_provenance`` keeps of one sitting's ``meta``: its command, start and wall time."""
+    return {k: meta.get(k) for k in ("command", "started_at", "wall_time_s")}
 
 
 def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str | Path,
@@ -236,8 +245,11 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
                                       for key, m in (("DA", "DA"), ("IR-logit", "IR"))},
                            "nu_selections": {"logit": selection}}
     kept = _kept_groups(out, source, groups, progress)
-    for name, section in (("table1", table1), ("spectral", spectral), ("per_class", per_class)):
-        section.update(kept.get(name, {}))
+    merged = [{**kept.get(name, {}), **section}
+              for name, section in (("table1", table1), ("spectral", spectral), ("per_class", per_class))]
+    # a group keeps its place in the file, rerun or kept; groups new to it come after, in --groups order
+    order = [g for g in dict.fromkeys([*kept.get("order", []), *groups]) if g in merged[0]]
+    table1, spectral, per_class = ({g: m[g] for g in order if g in m} for m in merged)
     results = {
         "source": {**source, "sizes": sizes, "image_shape": list(splits.train.x.shape[1:]), "n_classes": width,
                    "class_names": None if splits.class_names is None else list(splits.class_names)},
@@ -248,6 +260,8 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
                       "groups": per_class},
     }
     results["meta"] = run_provenance(device=str(dev), started=started, command=command)
+    made = {**kept.get("group_provenance", {}), **{g: sitting(results["meta"]) for g in groups}}
+    results["group_provenance"] = {g: made[g] for g in order}
     write_json(out / "own_data.json", results)
     write_text(out / "REPORT.md", own_data_report(results))
     return results
@@ -264,6 +278,19 @@ def _settings_text(st: dict, n_test: int) -> str:
             f"on {min(st['n_sigma_samples'], n_test)}")
 
 
+def _commands_text(results: dict) -> str:
+    """``Command: `...` (N s)``, or, for a file whose groups were made by several commands (a run on
+    fewer ``--groups`` keeps the others), each command with the groups it made."""
+    made = results.get("group_provenance") or {}
+    sittings: dict[tuple, list[str]] = {}
+    for g, p in made.items():
+        sittings.setdefault((p.get("command"), p.get("started_at"), p.get("wall_time_s")), []).append(g)
+    if len(sittings) <= 1:
+        return f"Command: `{results['meta'].get('command')}` ({results['meta'].get('wall_time_s') or 0:.0f} s)"
+    return "Commands: " + "; ".join(f"`{cmd}` ({', '.join(group_label(g) for g in gs)}; {wall or 0:.0f} s)"
+                                    for (cmd, _, wall), gs in sittings.items())
+
+
 def own_data_report(results: dict) -> str:
     """REPORT.md of an ``own_data.json``: the verdicts, Table 1 and Figure 5 per group, every check."""
     ours = [v for v in verdicts({k: results[k] for k in ("table1", "spectral")}) if v.claim not in NOT_RUN]
@@ -272,8 +299,8 @@ def own_data_report(results: dict) -> str:
              f"Model `{src['model']}` ({model.get('class')}, {model.get('parameters'):,} parameters), data "
              f"`{src['data']}` (SHA-256 {src['data_sha256'][:16]}..., images {tuple(src['image_shape'])}, "
              f"{src['n_classes']} classes; train / val / test {src['sizes']['n_train']} / {src['sizes']['n_val']} / "
-             f"{src['sizes']['n_test']}). {_settings_text(src['settings'], src['sizes']['n_test'])}. Command: `{results['meta'].get('command')}` "
-             f"({results['meta'].get('wall_time_s') or 0:.0f} s).\n",
+             f"{src['sizes']['n_test']}). {_settings_text(src['settings'], src['sizes']['n_test'])}. "
+             f"{_commands_text(results)}.\n",
              f"WT pools over the orbit as `nets.train` chose for the model: "
              f"{', '.join(sorted({e['methods']['WT'].get('wt_pooling') or '?' for e in results['table1']['groups'].values()}))} "
              "(`first_layer-*`: its first layer, as the paper's WT; `logits-mean`: the whole model's logits).\n",
