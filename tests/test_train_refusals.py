@@ -332,3 +332,17 @@ def test_a_three_channel_input_shape_on_one_channel_images_says_how_to_wrap_it()
 
     refused(r"declare input_shape \(1, 12, 12\) and repeat the channel in its forward \(x.expand\(-1, 3, -1, -1\)\)",
             [TrainConfig(method="DA", **BASE)], model_fn=lambda c: ThreeChannels())
+
+
+def test_labels_that_name_fewer_classes_than_n_classes_are_warned_of(recwarn):
+    from nets.train.runs import UnusedClasses
+
+    nine = {**BASE, "n_classes": 9}  # the default: the paper's 9 digits, here on data of 4 classes
+    with pytest.warns(UnusedClasses, match=r"classes 0\.\.3 only, but n_classes=9: 5 logit\(s\) are never a target "
+                                           r"\(for data of 4 classes, TrainConfig\(n_classes=4\)\)"):
+        train_runs([TrainConfig(method="DA", **nine)], [0], splits(), device="cpu", progress=False,
+                   model_fn=lambda c: Net(classes=9))
+    recwarn.clear()
+    train_runs([TrainConfig(method="DA", **BASE)], [0], splits(), device="cpu", progress=False,
+               model_fn=lambda c: Net())
+    assert not [w for w in recwarn if issubclass(w.category, UnusedClasses)]

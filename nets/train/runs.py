@@ -22,6 +22,11 @@ from nets.train.loop import Member, train_stack
 from nets.train.stacks import ModelFn, can_stack, check_model_output, init_model, input_shape_of, model_dtype
 
 
+class UnusedClasses(UserWarning):
+    """The labels name fewer classes than a config's ``n_classes`` (default 9, the paper's): the model
+    trains logits that are never a target, which the measures (LI, DI, sigma_max) still count."""
+
+
 class SameInitialWeights(UserWarning):
     """Two seeds' models start from the same weights: the factory loads fixed (say pretrained) weights or
     seeds the RNG itself, so the seeds differ only in batch order and augmentation draws."""
@@ -89,8 +94,9 @@ def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack:
     return stack and can_stack(model, x), dtype
 
 
-def _check_labels(splits: Splits, configs: Sequence[TrainConfig]) -> None:
-    """Labels are integer class indices in ``[0, n_classes)`` of every config, or a one-line ValueError."""
+def _check_labels(splits: Splits, configs: Sequence[TrainConfig]) -> int:
+    """Labels are integer class indices in ``[0, n_classes)`` of every config, or a one-line ValueError;
+    returns the number of classes they name (the largest label + 1)."""
     for name, part in (("train", splits.train), ("val", splits.val)):
         y = part.y
         if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
@@ -101,6 +107,16 @@ def _check_labels(splits: Splits, configs: Sequence[TrainConfig]) -> None:
     for c in configs:
         if n_lab > c.n_classes:
             raise ValueError(f"labels go up to {n_lab - 1} but {c.key()} has n_classes={c.n_classes}")
+    return n_lab
+
+
+def _warn_unused_classes(n_lab: int, configs: Sequence[TrainConfig]) -> None:
+    """:class:`UnusedClasses` for each ``n_classes`` of ``configs`` (the runs about to train) above the
+    ``n_lab`` classes the labels name."""
+    for n in sorted({c.n_classes for c in configs if c.n_classes > n_lab}):
+        warnings.warn(f"the train and val labels name classes 0..{n_lab - 1} only, but n_classes={n}: {n - n_lab} "
+                      f"logit(s) are never a target (for data of {n_lab} classes, TrainConfig(n_classes={n_lab}))",
+                      UnusedClasses, stacklevel=3)
 
 
 def train_runs(
@@ -179,7 +195,7 @@ def train_runs(
     if len(splits.val) == 0 or len(splits.train) == 0:
         raise ValueError("train_runs needs non-empty train and val splits")
     in_shape = (int(splits.train.x.shape[-2]), int(splits.train.x.shape[-1]))
-    _check_labels(splits, configs)
+    n_lab = _check_labels(splits, configs)
     if callable(model_fn) and not isinstance(model_fn, Mapping) and all(c.model == PAPER_MODEL for c in configs):
         raise ValueError(f"model_fn is given but every config trains the paper MLP (TrainConfig.model="
                          f"{PAPER_MODEL!r}); name your model, e.g. TrainConfig(model='mycnn', ...)")
@@ -225,6 +241,7 @@ def train_runs(
         groups.setdefault(k, []).append((i, m))
     if rdir is not None and groups:  # after every check: a refused call leaves no folder behind
         make_folder(rdir)
+    _warn_unused_classes(n_lab, [m.config for _, m in pending])  # for what trains; a finished run loads as it is
     data_cache: dict[tuple[str, torch.dtype], tuple[OrbitData, OrbitData]] = {}
     for grp in groups.values():
         size = max_stack or len(grp)
