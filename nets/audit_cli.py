@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import shlex
 import sys
 import time
@@ -127,6 +128,14 @@ def as_flags(message: str) -> str:
     (``si_samples must be ...`` -> ``--si-samples must be ...``)."""
     word = message.split(" ", 1)[0]
     return FLAGS[word] + message[len(word):] if word in FLAGS else message
+
+
+def channels_hint(message: str) -> str:
+    """For a model that refused ``--dataset`` images but accepts a layout ``--channels`` gives
+    (``it accepts (M, 3, 36, 36)``, or ``(M, 36, 36)``): the option that gives it; else ``""``."""
+    m = re.search(r"it accepts \(M, (?:(\d+), )?36, 36\)", message)
+    channels = None if m is None else (m.group(1) or "0")
+    return f" (with --dataset: give --channels {channels})" if channels in ("0", "1", "3") else ""
 
 
 def _pooling(model: nn.Module) -> dict | None:
@@ -243,7 +252,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                                          settings={"n_steps": args.n_steps, "include_identity": False,
                                                    "chunk_size": args.chunk_size})
     except ValueError as e:  # AuditError, ImageFileError and every measure's one-line ValueError
-        print(f"error: {as_flags(one_line(e))}", file=sys.stderr)
+        message = as_flags(one_line(e))
+        print(f"error: {message}{'' if args.images else channels_hint(message)}", file=sys.stderr)
         return 2
     except (RuntimeError, MemoryError) as e:
         if not is_out_of_memory(e):

@@ -184,6 +184,9 @@ BAD = {
     "baseline that refuses the images": (["--model", "user_models_for_audit:cnn", "--baseline",
                                           "user_models_for_audit:rgb_cnn"],
                                          r"--baseline user_models_for_audit:rgb_cnn: .*refused input of shape"),
+    "three-channel model on one-channel dataset images": (["--model", "user_models_for_audit:rgb_cnn"],
+                                                          r"it accepts \(M, 3, 36, 36\).*\(with --dataset: give "
+                                                          r"--channels 3\)$"),
 }
 
 
