@@ -111,6 +111,14 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Inter
     return Interval(mean, float(low), float(high), n, "t")
 
 
+def t_half_width_factor(n: int, confidence: float = CONFIDENCE) -> float:
+    """The factor ``t_{n-1} / sqrt(n)`` by which :func:`t_interval`'s half-width multiplies the sample
+    standard deviation of ``n >= 2`` values (12.7 / sqrt(2) = 8.98 at n = 2, 1.59 at n = 4)."""
+    if n < 2:
+        raise ValueError(f"a t interval needs at least 2 values, got {n}")
+    return float(stats.t.ppf((1 + confidence) / 2, n - 1) / math.sqrt(n))
+
+
 def bootstrap_interval(values: Sequence[float], statistic: Callable[..., float] = np.mean, *,
                        confidence: float = CONFIDENCE, n_resamples: int = 9999, seed: int = 0,
                        method: str = "BCa") -> Interval:

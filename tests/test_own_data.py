@@ -335,3 +335,14 @@ def test_a_device_the_machine_lacks_is_refused_before_anything_is_written(tmp_pa
     assert run_main(data, tmp_path / "out", "--groups", "r4", "--device", "cuda") == 2
     assert "--device cuda: CUDA is not available on this machine" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_report_of_two_or_three_seeds_says_how_wide_their_intervals_are():
+    from nets.experiments.own_data import own_data_report
+
+    results = json.loads((Path(__file__).resolve().parents[1] / "results" / "own-data-mnist10" /
+                          "own_data.json").read_text())
+    assert "degree" not in own_data_report(results)  # 4 seeds: no paragraph
+    for n, factor in ((2, "8.98"), (3, "2.48")):
+        results["source"]["settings"]["seeds"] = list(range(n))
+        assert f"With {n} seeds an interval is the mean ± {factor} standard deviations" in own_data_report(results)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nets.stats import Interval, bootstrap_interval, claim_status, decide, overlaps, paired_t, t_interval
+from nets.stats import (Interval, bootstrap_interval, claim_status, decide, overlaps, paired_t, t_half_width_factor,
+                        t_interval)
 
 X = [0.9473, 0.9431, 0.9462, 0.9458]
 Y = [0.8243, 0.8512, 0.8601, 0.8470]
@@ -157,3 +158,12 @@ def test_overlaps_is_interval_intersection():
 ])
 def test_an_interval_that_touches_its_bound_is_decided_by_the_closed_rule(low, high, op, bound, outcome):
     assert decide(Interval((low + high) / 2, low, high, 4, "t"), op, bound) == outcome
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 12])
+def test_the_half_width_factor_is_the_t_intervals_half_width_over_the_standard_deviation(n):
+    values = np.arange(n, dtype=float) ** 1.5
+    iv = t_interval(values)
+    assert math.isclose((iv.high - iv.low) / 2 / values.std(ddof=1), t_half_width_factor(n), rel_tol=1e-12)
+    with pytest.raises(ValueError, match="at least 2 values"):
+        t_half_width_factor(1)

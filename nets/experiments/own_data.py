@@ -45,6 +45,7 @@ from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside
 from nets.model_spec import one_line
 from nets.results_io import run_provenance, sha256_file, write_json, write_text
 from nets.train import check_device, check_model_output, train_runs
+from nets.stats import t_half_width_factor
 from nets.verdicts import pm_text, verdicts
 
 __all__ = ["OwnDataError", "OwnDataSettings", "own_profile", "run_own_data", "own_data_report", "NOT_RUN"]
@@ -278,6 +279,16 @@ def _settings_text(st: dict, n_test: int) -> str:
             f"on {min(st['n_sigma_samples'], n_test)}")
 
 
+def _few_seeds_text(n: int) -> list[str]:
+    """For 2 or 3 seeds, a paragraph on how wide their t intervals are; nothing otherwise."""
+    if n not in (2, 3):
+        return []
+    return [f"With {n} seeds an interval is the mean ± {t_half_width_factor(n):.3g} standard deviations over the seeds "
+            f"({n - 1} degree{'s' if n > 2 else ''} of freedom): wide enough to reach past what a measure can be "
+            "(accuracy differences beyond 100 points, SI beyond 1, LI below 0), so few checks can be decided; "
+            "4 or more seeds give intervals that can.\n"]
+
+
 def _commands_text(results: dict) -> str:
     """``Command: `...` (N s)``, or, for a file whose groups were made by several commands (a run on
     fewer ``--groups`` keeps the others), each command with the groups it made."""
@@ -307,6 +318,7 @@ def own_data_report(results: dict) -> str:
              "Each check is decided on a 95% interval over seeds (`nets.verdicts`, the paper profile's thresholds); "
              "not run here: " + "; ".join(f"{c if c.startswith('Fig') else 'claim ' + c} ({why})"
                                           for c, why in NOT_RUN.items()) + ".\n",
+             *_few_seeds_text(len(src["settings"]["seeds"])),
              markdown_table(["claim", "statement", "verdict"], [[v.claim, v.statement, f"**{v.status}**"]
                                                                  for v in ours]) + "\n"]
     rows = []
