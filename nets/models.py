@@ -226,6 +226,12 @@ class CenteredLogits(nn.Module):
         super().__init__()
         self.model = model
 
+    @property
+    def batch_expansion(self) -> int:
+        """The wrapped model's inputs run per input (:func:`nets.measure_inputs.model_chunk`; 1 if it
+        declares none), so a weight-tied model's centered logits are measured in its chunks."""
+        return getattr(self.model, "batch_expansion", 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.model(x)
         return class_centered(f)
@@ -247,6 +253,11 @@ class TwoLogits(nn.Module):
         self.model = model
         if hasattr(model, "input_shape"):
             self.input_shape = model.input_shape
+
+    @property
+    def batch_expansion(self) -> int:
+        """The wrapped model's (:attr:`CenteredLogits.batch_expansion`)."""
+        return getattr(self.model, "batch_expansion", 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.model(x)

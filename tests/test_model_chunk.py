@@ -72,3 +72,13 @@ def test_a_batch_expansion_that_is_not_a_positive_int_is_refused(bad):
     model.batch_expansion = bad
     with pytest.raises(ValueError, match="batch_expansion must be a positive int"):
         model_chunk(model, 64)
+
+
+def test_the_centered_and_two_logit_wrappers_keep_the_expansion_of_the_model_they_wrap():
+    from nets.models import CenteredLogits, TwoLogits
+
+    assert CenteredLogits(pooled()).batch_expansion == 16 and CenteredLogits(Spy()).batch_expansion == 1
+    assert TwoLogits(pooled()).batch_expansion == 16
+    model = CenteredLogits(pooled())
+    jacobian_spectral_norm(model, images(), chunk_size=32)  # audit's sigma_max of the centered logits
+    assert model.model.model.largest <= 2 * 16
