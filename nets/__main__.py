@@ -201,15 +201,14 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
 
 
 def _interrupted(args: argparse.Namespace, profile) -> int:
-    from nets.results_io import checkpoint_dir, out_dir, precision_dir, saved_checkpoints_text
+    from nets.results_io import checkpoint_dir, out_dir, saved_checkpoints_text
 
     if args.command == "report":
         print("interrupted: REPORT.md and each figure are written whole or not at all; run the same command "
               "again", file=sys.stderr)
     else:
-        ckdir = precision_dir(checkpoint_dir(profile, args.results), args.precision)
         print(f"interrupted: finished results are in {out_dir(profile, args.results)}/; "
-              f"{saved_checkpoints_text(ckdir)}", file=sys.stderr)
+              f"{saved_checkpoints_text(checkpoint_dir(profile, args.results))}", file=sys.stderr)
     return 130
 
 

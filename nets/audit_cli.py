@@ -253,7 +253,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                                                    "chunk_size": args.chunk_size})
     except ValueError as e:  # AuditError, ImageFileError and every measure's one-line ValueError
         message = as_flags(one_line(e))
-        print(f"error: {message}{'' if args.images else channels_hint(message)}", file=sys.stderr)
+        hint = "" if args.images or message.startswith("--baseline") else channels_hint(message)
+        print(f"error: {message}{hint}", file=sys.stderr)
         return 2
     except (RuntimeError, MemoryError) as e:
         if not is_out_of_memory(e):

@@ -152,7 +152,7 @@ def compare(
     model_a: Model,
     model_b: Model,
     x: torch.Tensor,
-    y: torch.Tensor,
+    y: Optional[torch.Tensor],
     group: GroupLike,
     *,
     names: tuple[str, str] = ("A", "B"),
@@ -166,7 +166,8 @@ def compare(
     chunk_size: int = 256,
     class_names: Optional[Sequence[str]] = None,
 ) -> Comparison:
-    """Measure ``model_a`` and ``model_b`` on the same images ``x (N, *C, H, W)``, labels ``y (N,)``,
+    """Measure ``model_a`` and ``model_b`` on the same images ``x (N, *C, H, W)``, labels ``y (N,)``
+    (or ``None``: no accuracy, SI on each input's predicted class, as :func:`nets.auditing.audit`),
     under ``group`` and estimate the effect of B relative to A for every measure (module docstring).
 
     Arguments as :func:`nets.auditing.audit`'s; both models must take the same ``x`` (same device
@@ -177,6 +178,9 @@ def compare(
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
     check_class_names(class_names)  # before the work, not after it
+    if y is None and class_names is not None:
+        raise ValueError("class_names name the classes of the per-class table, which needs labels y; "
+                         "pass y or leave out class_names")
     kw = dict(n_steps=n_steps, si_samples=si_samples, sigma_samples=sigma_samples,
               include_identity=include_identity, chunk_size=chunk_size)
     values = {}
@@ -211,6 +215,9 @@ def compare_samples(
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
     for k in (*SAMPLE_MEANS, "sigma_max_centered"):
+        if k != "accuracy" and (k not in a or k not in b):
+            raise ValueError(f"{k} is missing from {names[0] if k not in a else names[1]}'s values; give "
+                             "nets.auditing.sample_measures' output for both")
         if (k in a) != (k in b):
             raise ValueError(f"{k} was measured for {names[0] if k in a else names[1]} only; measure both models "
                              "with labels or both without")
@@ -219,7 +226,7 @@ def compare_samples(
                              "compare the two models on the same samples")
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
     effects: dict[str, Effect] = {}
-    measured = [k for k in MEASURES if k in a or k not in SAMPLE_MEANS]  # no accuracy without labels
+    measured = [k for k in MEASURES if k != "accuracy" or k in a]  # no accuracy without labels
     for k in measured:
         kind = EFFECTS[k]
         if k in SAMPLE_MEANS:

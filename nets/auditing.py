@@ -29,7 +29,7 @@ from torch import nn
 
 from nets.groups import Group
 from nets.layer_profile import layer_invariance_terms
-from nets.measure_inputs import as_group, check_images, group_elements
+from nets.measure_inputs import as_group, check_images, group_elements, model_chunk
 from nets.model_checks import check_model, logit_width
 from nets.class_accuracy import ClassBreakdown, check_class_names, class_breakdown_from_predictions
 from nets.metrics import ORBIT_TERMS, orbit_terms, saliency_invariance
@@ -212,7 +212,7 @@ def sample_measures(
     sigma = jacobian_spectral_norm(model, x_sigma, chunk_size=chunk_size)
     sigma_centered = jacobian_spectral_norm(CenteredLogits(model), x_sigma, chunk_size=chunk_size)
     with torch.no_grad():
-        scale = torch.cat([centered_logit_norm(model(c)) for c in x_sigma.split(chunk_size)])
+        scale = torch.cat([centered_logit_norm(model(c)) for c in x_sigma.split(model_chunk(model, chunk_size))])
     per_sample = {
         **({"accuracy": terms["correct"].double() / group.order} if labelled else {}),
         "LI": terms["LI"], "DI": terms["DI"], "SI": si, "sigma_max": sigma, "logit_scale": scale,

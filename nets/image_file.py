@@ -160,7 +160,8 @@ def load_labelled(path: Path | str, n: int | None = None, dtype: torch.dtype = t
 
 def load_unlabelled(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The first ``n`` (default all) images ``x (n, *C, H, W)`` of ``path`` as ``dtype``, for an audit
-    without labels (``--no-labels``): a ``y`` or ``classes`` in the file is not read. Raises
+    without labels (``--no-labels``): a ``y`` or ``classes`` in the file is not used (it is not checked;
+    an ``.npz`` file is still read whole, so each of its arrays must load without pickle). Raises
     :class:`ImageFileError` as :func:`load_labelled` does for the file and its ``x``."""
     path = Path(path)
     x = _checked_images(_read(path, keys=("x",)), "x", f"--images {path}")

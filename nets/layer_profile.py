@@ -169,8 +169,9 @@ def layer_invariance_profile(
         return (num_i.sum(0) / den_i.sum(0)).to(x.dtype)
     num: Optional[torch.Tensor] = None
     den: Optional[torch.Tensor] = None
-    for s in chunks(x.shape[0], model_chunk(model, chunk_size)):
-        xc = x[s : s + chunk_size]
+    step = model_chunk(model, chunk_size)
+    for s in chunks(x.shape[0], step):
+        xc = x[s : s + step]
         orbit = group.orbit(xc)
         G, n = orbit.shape[:2]
         flat = orbit.reshape(G * n, *xc.shape[1:])

@@ -18,7 +18,7 @@ from nets.attribution import DEFAULT_IG_CHUNK, Baseline, IGMethod, saliency_map
 from nets.groups import Group, GroupLike, as_group
 from nets.measure_inputs import (
     Reduction, check_chunk_size, check_images, check_reduction, chunks, class_targets, cosine_similarity,
-    group_elements, reduce,
+    group_elements, model_chunk, reduce,
 )
 from nets.model_checks import check_model, model_logits
 
@@ -103,9 +103,9 @@ def saliency_invariance(
             assert y is not None
             tgt = y[s : s + n].repeat(G)
         else:
+            step = model_chunk(model, chunk_size)
             with torch.no_grad():
-                tgt = torch.cat([model_logits(model, flat[i : i + chunk_size]).argmax(-1)
-                                 for i in range(0, G * n, chunk_size)])
+                tgt = torch.cat([model_logits(model, flat[i : i + step]).argmax(-1) for i in range(0, G * n, step)])
         maps = saliency_map(model, flat, tgt, n_steps=n_steps, baseline=baseline, threshold=threshold,
                             smooth=smooth, method=method, chunk_size=chunk_size)
         aligned = group.act(maps, inv.repeat_interleave(n)).view(G, n, H * W)  # g^{-1} m(g x)

@@ -289,3 +289,10 @@ def test_a_bad_size_is_named_by_its_option(flag, value, tmp_path, run_cli):
     rc, _, err = run_cli("audit", "--model", "nets.models:MLP", "--group", "r4", "--channels", "0", "--n", "8",
                          flag, value, "--out", str(tmp_path / "a"))
     assert rc == 2 and err.startswith(f"error: {flag} must be") and err.count("\n") == 1, err
+
+
+def test_the_channels_hint_is_for_the_audited_model_not_for_a_refusing_baseline(tmp_path, user_module, capsys):
+    assert run_main(tmp_path / "out", "--model", "user_models_for_audit:cnn", "--baseline",
+                    "user_models_for_audit:rgb_cnn") == 2
+    err = capsys.readouterr().err
+    assert "--baseline user_models_for_audit:rgb_cnn" in err and "--channels" not in err

@@ -150,3 +150,15 @@ def test_one_model_with_labels_and_one_without_are_not_compared(data):
     a, b = sample_measures(mlp(0), x, y, "r4", n_steps=2), sample_measures(mlp(1), x, None, "r4", n_steps=2)
     with pytest.raises(ValueError, match="accuracy was measured for A only"):
         compare_samples(a, b, "r4", n_resamples=100)
+
+
+def test_class_names_without_labels_are_refused_before_the_work(data):
+    with pytest.raises(ValueError, match="needs labels y"):
+        compare(mlp(0), mlp(1), data[0], None, "r4", class_names=["a", "b", "c"], n_steps=2)
+
+
+def test_values_without_a_label_free_measure_are_refused_naming_it(data):
+    a = sample_measures(mlp(0), data[0], None, "r4", n_steps=2)
+    b = {k: v for k, v in a.items() if k != "sigma_max_centered"}
+    with pytest.raises(ValueError, match="sigma_max_centered is missing from B's values"):
+        compare_samples(a, b, "r4", n_resamples=100)

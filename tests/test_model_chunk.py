@@ -82,3 +82,29 @@ def test_the_centered_and_two_logit_wrappers_keep_the_expansion_of_the_model_the
     model = CenteredLogits(pooled())
     jacobian_spectral_norm(model, images(), chunk_size=32)  # audit's sigma_max of the centered logits
     assert model.model.model.largest <= 2 * 16
+
+
+def test_a_model_with_hidden_activations_and_an_expansion_has_the_plain_models_layer_profile():
+    from nets.models import MLP
+
+    class Declares(MLP):
+        batch_expansion = 4  # says it runs 4 inputs per input: only the chunking may change
+
+    torch.manual_seed(0)
+    plain = MLP((8, 8), 4, 16, 2).eval()
+    declares = Declares((8, 8), 4, 16, 2).eval()
+    declares.load_state_dict(plain.state_dict())
+    x = torch.randn(10, 8, 8, generator=torch.Generator().manual_seed(2))
+    expected = layer_invariance_profile(plain, x, "r4", chunk_size=1000)
+    for chunk in (4, 7, 1000):  # chunks of 1, 1 and 250 samples: each sample counted once
+        torch.testing.assert_close(layer_invariance_profile(declares, x, "r4", chunk_size=chunk), expected)
+
+
+def test_the_interrupted_message_counts_checkpoints_in_subfolders_too(tmp_path):
+    from nets.results_io import saved_checkpoints_text
+
+    assert "no training run had saved a checkpoint yet" in saved_checkpoints_text(tmp_path / "none")
+    (tmp_path / "train_size" / "n100").mkdir(parents=True)
+    for i in range(4):
+        (tmp_path / "train_size" / "n100" / f"r{i}.pt").write_bytes(b"x")
+    assert saved_checkpoints_text(tmp_path).startswith("4 checkpoint files in")

@@ -215,6 +215,8 @@ def test_a_merged_file_keeps_each_groups_command_and_place(tmp_path, data, user_
     assert again["group_provenance"]["r4"]["started_at"] == again["meta"]["started_at"]
     text = (out / "REPORT.md").read_text()
     assert text.count("`python -m nets own-data") == 2 and "(R4; " in text and "(F2; " in text
+    assert run_main(data, out, "--groups", "f2", "r4") == 0  # every group again, named in another order
+    assert list(json.loads((out / "own_data.json").read_text())["table1"]["groups"]) == ["r4", "f2"]
 
 def test_batch_size_and_learning_rate_reach_the_runs_and_the_report(tmp_path, data, user_module):
     out = tmp_path / "out"

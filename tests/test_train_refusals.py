@@ -339,7 +339,8 @@ def test_labels_that_name_fewer_classes_than_n_classes_are_warned_of(recwarn):
 
     nine = {**BASE, "n_classes": 9}  # the default: the paper's 9 digits, here on data of 4 classes
     with pytest.warns(UnusedClasses, match=r"classes 0\.\.3 only, but n_classes=9: 5 logit\(s\) are never a target "
-                                           r"\(for data of 4 classes, TrainConfig\(n_classes=4\)\)"):
+                                           r"\(for data of 4 classes: TrainConfig\(n_classes=4\) and a model of 4 "
+                                           r"logits\)"):
         train_runs([TrainConfig(method="DA", **nine)], [0], splits(), device="cpu", progress=False,
                    model_fn=lambda c: Net(classes=9))
     recwarn.clear()

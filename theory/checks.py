@@ -34,7 +34,8 @@ __all__ = ["CheckResult", "Kind", "EPS64", "EXPM_ROUNDING_CONSTANT", "expm_round
 #: not 1: scipy 1.17.1's expm on an AMD EPYC (Zen 5) was 21 u off the rank-one closed form at
 #: ``n = 2``, ``lambda t = 4`` (Hypothesis found it, 2.1 times ``n u (1 + lambda t)``), and up to 4.6
 #: times it over 20,000 random rank-one cases there. 16 leaves room above that, and a wrong formula is
-#: off by O(1), not by 1e-13.
+#: off by O(1), not by 1e-13. Every check that goes through expm takes it (the bound checks of
+#: theory.numeric and theory.tightness too: they allow 16 times more rounding, still about 1e-13).
 EXPM_ROUNDING_CONSTANT = 16
 
 

@@ -151,21 +151,21 @@ def _kept_groups(out: Path, source: dict, groups: Sequence[str], progress: bool)
         old = None
     if old is None:
         return {}
-    others = [g for g in old.get("table1", {}).get("groups", {}) if g not in groups]
+    order = list(old.get("table1", {}).get("groups", {}))  # a rerun group keeps its place, kept or not
+    others = [g for g in order if g not in groups]
     if not others:
-        return {}
+        return {"order": order}
     same = all(old.get("source", {}).get(k) == source[k] for k in (*CHECKPOINT_SOURCE, "settings"))
     if not same:
         print(f"own-data: {path} holds {', '.join(others)} from other settings; not kept (add them to --groups to "
               f"rerun them with these)", flush=True)
-        return {}
+        return {"order": order}
     if progress:
         print(f"own-data: keeping {', '.join(others)} from {path} (same data, model and settings)", flush=True)
     made = old.get("group_provenance") or {}  # a file from before per-group provenance: its meta for each
     return {**{k: {g: old[k]["groups"][g] for g in others if g in old.get(k, {}).get("groups", {})}
                for k in ("table1", "spectral", "per_class")},
-            "group_provenance": {g: made.get(g) or sitting(old.get("meta", {})) for g in others},
-            "order": list(old.get("table1", {}).get("groups", {}))}
+            "group_provenance": {g: made.get(g) or sitting(old.get("meta", {})) for g in others}, "order": order}
 
 
 def sitting(meta: dict) -> dict:

@@ -97,15 +97,16 @@ def checkpoints_in(folder: str | os.PathLike, dataset: str = PAPER_DATASET) -> P
 
 def saved_checkpoints_text(folder: str | os.PathLike) -> str:
     """What an interrupted run has saved in the checkpoint folder ``folder``, for its one-line
-    message: how many checkpoint files the folder holds (a finished run's final one, a run in
-    progress's latest, saved every few epochs), so the same command resumes from them; or that there
-    is none yet, so it starts over. Counts the ``.pt`` files directly in ``folder``."""
-    n = sum(1 for _ in Path(folder).glob("*.pt")) if Path(folder).is_dir() else 0
+    message: how many checkpoint files the folder and its subfolders hold (a finished run's final
+    one, a run in progress's latest, saved every few epochs; other precisions', datasets' and
+    experiments' such as ``train_size/`` included), so the same command resumes from them; or that
+    there is none yet, so it starts over."""
+    n = sum(1 for _ in Path(folder).rglob("*.pt")) if Path(folder).is_dir() else 0
     if n == 0:
         return (f"no training run had saved a checkpoint yet in {folder}/ (one is saved every few epochs and at "
                 "the end): run the same command again to start over")
-    return (f"{n} checkpoint file{'s' if n > 1 else ''} in {folder}/ (a finished run's final one, a run in "
-            "progress's latest, saved every few epochs): run the same command again to resume")
+    return (f"{n} checkpoint file{'s' if n > 1 else ''} in {folder}/ and below (a finished run's final one, a run "
+            "in progress's latest, saved every few epochs): run the same command again to resume")
 
 
 def precision_dir(run_dir: str | os.PathLike, precision: str = "fp32") -> Path:

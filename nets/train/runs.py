@@ -115,7 +115,8 @@ def _warn_unused_classes(n_lab: int, configs: Sequence[TrainConfig]) -> None:
     ``n_lab`` classes the labels name."""
     for n in sorted({c.n_classes for c in configs if c.n_classes > n_lab}):
         warnings.warn(f"the train and val labels name classes 0..{n_lab - 1} only, but n_classes={n}: {n - n_lab} "
-                      f"logit(s) are never a target (for data of {n_lab} classes, TrainConfig(n_classes={n_lab}))",
+                      f"logit(s) are never a target (for data of {n_lab} classes: TrainConfig(n_classes={n_lab}) and "
+                      f"a model of {n_lab} logits)",
                       UnusedClasses, stacklevel=3)
 
 
