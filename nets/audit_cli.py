@@ -92,7 +92,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                         help='your labelled images: torch.save({"x": x, "y": y}, FILE) or numpy.savez(FILE, x=x, y=y), '
                              "x (N, *C, H, W) float, normalized as the model was trained, y (N,) int")
     p.add_argument("--no-labels", action="store_true",
-                   help="measure without labels: --images needs only x (a y in it is not read); no accuracy, "
+                   help="measure without labels: --images needs only x (a y in it is not used); no accuracy, "
                         "SI's saliency maps target each input's own predicted class")
     p.add_argument("--group", required=True, help="r4, r2, t3, d4, f2 (left-right mirror), f2y, t<n>, t<n>y, t<n>xy, or your own "
                    "nets.groups.Group as PKG.MODULE:GROUP")

@@ -248,8 +248,8 @@ def audit(
     sample); ``logit_scale`` and ``sigma_per_scale`` use the sigma samples too (the latter the ratio
     of the means of sigma_max of the centered logits ``f - mean_c f_c`` and of their norm, as
     ``python -m nets scale``; its interval the paired bootstrap of that ratio). SI uses the true
-    labels, ``n_steps`` Gauss-Legendre points and a zero baseline, as Table 1. Averages over ``g`` skip the identity unless ``include_identity`` (see
-    :mod:`nets.metrics`). The layer profile is over ``layers`` (names of submodules; default
+    labels, ``n_steps`` Gauss-Legendre points and a zero baseline, as Table 1. Averages over ``g``
+    skip the identity unless ``include_identity`` (see :mod:`nets.metrics`). The layer profile is over ``layers`` (names of submodules; default
     :func:`nets.layer_profile.default_layers`) and needs an ``nn.Module``. Intervals: module
     docstring. ``class_names`` (label order) name the classes of the per-class table.
 

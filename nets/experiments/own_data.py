@@ -283,8 +283,8 @@ def _few_seeds_text(n: int) -> list[str]:
     """For 2 or 3 seeds, a paragraph on how wide their t intervals are; nothing otherwise."""
     if n not in (2, 3):
         return []
-    return [f"With {n} seeds an interval is the mean ± {t_half_width_factor(n):.3g} standard deviations over the seeds "
-            f"({n - 1} degree{'s' if n > 2 else ''} of freedom): wide enough to reach past what a measure can be "
+    return [f"With {n} seeds an interval is the mean ± {t_half_width_factor(n):.3g} standard deviations over the "
+            f"seeds ({n - 1} degree{'s' if n > 2 else ''} of freedom): wide enough to reach past what a measure can be "
             "(accuracy differences beyond 100 points, SI beyond 1, LI below 0), so few checks can be decided; "
             "4 or more seeds give intervals that can.\n"]
 
