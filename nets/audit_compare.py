@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from nets.auditing import DESCRIPTIONS, MEASURES, SAMPLE_MEANS, sample_measures
+from nets.auditing import (DESCRIPTIONS, MEASURES, SAMPLE_MEANS, UNLABELLED_NOTE, check_names_have_labels,
+                           sample_measures)
 from nets.class_accuracy import MAX_ROWS, check_class_names, class_label, lowest
 from nets.groups import GroupLike, as_group
 from nets.sample_bootstrap import (
@@ -125,8 +126,7 @@ class Comparison:
         pct = f"{100 * self.settings.get('confidence', 0.95):g}%"
         rows = [f"B = {self.b} against A = {self.a} under {self.group} on the same {self.n_samples} samples "
                 f"(paired bootstrap over samples; the trained models are fixed)", "",
-                *(["Unlabelled images: no accuracy, and SI's saliency maps target each input's own predicted "
-                   "class.", ""] if self.settings.get("labels") is False else []),
+                *([UNLABELLED_NOTE, ""] if self.settings.get("labels") is False else []),
                 f"| measure | A [{pct}] | B [{pct}] | effect | B vs A [{pct}] | direction |",
                 "|---|---|---|---|---|---|"]
         for k, e in self.effects.items():
@@ -178,9 +178,7 @@ def compare(
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
     check_class_names(class_names)  # before the work, not after it
-    if y is None and class_names is not None:
-        raise ValueError("class_names name the classes of the per-class table, which needs labels y; "
-                         "pass y or leave out class_names")
+    check_names_have_labels(y, class_names)
     kw = dict(n_steps=n_steps, si_samples=si_samples, sigma_samples=sigma_samples,
               include_identity=include_identity, chunk_size=chunk_size)
     values = {}

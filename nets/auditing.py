@@ -46,13 +46,25 @@ from nets.sample_bootstrap import (  # noqa: F401  (re-exported: the audit's int
 )
 from nets.sensitivity import auto_method, centered_logit_norm, jacobian_spectral_norm
 
-__all__ = ["Estimate", "AuditResult", "audit", "sample_measures", "SAMPLE_MEANS", "MEASURES", "bootstrap_mean",
+__all__ = ["Estimate", "AuditResult", "audit", "sample_measures", "SAMPLE_MEANS", "MEASURES", "UNLABELLED_NOTE",
+           "check_names_have_labels", "bootstrap_mean",
            "bootstrap_ratio", "paired_bootstrap", "ratio_of_means", "check_bootstrap", "MIN_RESAMPLES"]
 
 MEASURES = ("accuracy", "LI", "DI", "SI", "sigma_max", "logit_scale", "sigma_per_scale")
 #: What the audit says where it has no layer profile.
 NO_LAYERS = ("No layer profile: the model is not an nn.Module (a plain callable has no submodules to hook); "
              "wrap it in one for the profile")
+
+#: The line an audit or a comparison of unlabelled images begins its table with.
+UNLABELLED_NOTE = "Unlabelled images: no accuracy, and SI's saliency maps target each input's own predicted class."
+
+
+def check_names_have_labels(y: Optional[torch.Tensor], class_names: Optional[Sequence[str]]) -> None:
+    """Refuse ``class_names`` without labels ``y`` (they name the per-class table, which needs labels)."""
+    if y is None and class_names is not None:
+        raise ValueError("class_names name the classes of the per-class table, which needs labels y; "
+                         "pass y or leave out class_names")
+
 
 DESCRIPTIONS = {
     "accuracy": "accuracy over the full orbit",
@@ -102,8 +114,7 @@ class AuditResult:
         pct = f"{100 * self.settings.get('confidence', 0.95):g}%"
         rows = [f"Audit of {self.model} under {self.group} on {self.n_samples} samples of shape "
                 f"{tuple(self.input_shape[1:])}", "",
-                *(["Unlabelled images: no accuracy, and SI's saliency maps target each input's own predicted "
-                   "class.", ""] if self.settings.get("labels") is False else []),
+                *([UNLABELLED_NOTE, ""] if self.settings.get("labels") is False else []),
                 f"| measure | value | {pct} interval | meaning |", "|---|---:|---|---|"]
         for k, e in self.measures.items():
             n = self.settings.get("n_samples_per_measure", {}).get(k, self.n_samples)
@@ -249,9 +260,10 @@ def audit(
     of the means of sigma_max of the centered logits ``f - mean_c f_c`` and of their norm, as
     ``python -m nets scale``; its interval the paired bootstrap of that ratio). SI uses the true
     labels, ``n_steps`` Gauss-Legendre points and a zero baseline, as Table 1. Averages over ``g``
-    skip the identity unless ``include_identity`` (see :mod:`nets.metrics`). The layer profile is over ``layers`` (names of submodules; default
-    :func:`nets.layer_profile.default_layers`) and needs an ``nn.Module``. Intervals: module
-    docstring. ``class_names`` (label order) name the classes of the per-class table.
+    skip the identity unless ``include_identity`` (see :mod:`nets.metrics`). The layer profile is
+    over ``layers`` (names of submodules; default :func:`nets.layer_profile.default_layers`) and
+    needs an ``nn.Module``. Intervals: module docstring. ``class_names`` (label order) name the
+    classes of the per-class table.
 
     Unlabelled images (``y=None``): LI, DI, SI, sigma_max and the layer profile need no labels, so
     they are measured as above, except that SI's saliency maps take each input's own predicted class
@@ -262,9 +274,7 @@ def audit(
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)  # before the work, not after it
     check_class_names(class_names)
-    if y is None and class_names is not None:
-        raise ValueError("class_names name the classes of the per-class table, which needs labels y; "
-                         "pass y or leave out class_names")
+    check_names_have_labels(y, class_names)
     per_sample = sample_measures(model, x, y, group, n_steps=n_steps, si_samples=si_samples,
                                  sigma_samples=sigma_samples, include_identity=include_identity, chunk_size=chunk_size)
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)

@@ -94,6 +94,7 @@ def saliency_invariance(
     elems = group_elements(group, include_identity)
     G = group.order
     inv = torch.tensor([group.inverse(g) for g in group.elements], device=x.device)
+    step = model_chunk(model, chunk_size)  # the predicted-target pass, through the model itself
     out = []
     for s in chunks(N, chunk_size):
         xc = x[s : s + chunk_size]
@@ -103,7 +104,6 @@ def saliency_invariance(
             assert y is not None
             tgt = y[s : s + n].repeat(G)
         else:
-            step = model_chunk(model, chunk_size)
             with torch.no_grad():
                 tgt = torch.cat([model_logits(model, flat[i : i + step]).argmax(-1) for i in range(0, G * n, step)])
         maps = saliency_map(model, flat, tgt, n_steps=n_steps, baseline=baseline, threshold=threshold,

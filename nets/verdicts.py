@@ -327,8 +327,8 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                     else:  # the paper's figure is R4's; other groups are evidence beyond it, not its verdict
                         v["Fig. 2"].notes.append(f"beyond the paper's figure (R4 only), not counted: {c.detail}")
     for name, claims in PARTIAL_CLAIMS.items():  # a claim decided on some of the profile's groups says which
-        pending = (results.get(name) or {}).get("pending_groups") or []
-        ran = [group_label(g) for g in (results.get(name) or {}).get("groups", {})]
+        r = results.get(name) or {}
+        pending, ran = r.get("pending_groups") or [], [group_label(g) for g in r.get("groups", {})]
         for claim in claims if pending and ran else ():
             if v[claim].checks:
                 v[claim].notes.append(f"decided on {', '.join(ran)} only: `{name}` has not run on "
