@@ -226,9 +226,10 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             baseline, note = _ready(args.baseline, args.baseline_weights, device, args.device, "--baseline")
             notes.append(note)
         if args.images and args.no_labels:
-            x, y, class_names = load_unlabelled(args.images, args.n, parameter_dtype(model)), None, None
+            x = load_unlabelled(args.images, args.n, parameter_dtype(model), flag="--images")
+            y = class_names = None
         elif args.images:
-            x, y, class_names = load_labelled(args.images, args.n, parameter_dtype(model))
+            x, y, class_names = load_labelled(args.images, args.n, parameter_dtype(model), flag="--images")
         else:
             x, y, class_names = audit_images(args.dataset or "mnist", 1000 if args.n is None else args.n,
                                              1 if args.channels is None else args.channels)

@@ -55,28 +55,34 @@ class ImageFileError(ValueError):
     """A file of images that cannot be used, with the reason in one line."""
 
 
-def _read(path: Path, flag: str = "--images", keys: tuple[str, ...] = ("x", "y")) -> dict:
-    """The file's named arrays as tensors (keys as stored); ``flag`` names the option in errors,
-    ``keys`` the arrays the caller needs (the format errors show how to save them)."""
+def _where(path: Path, flag: str) -> str:
+    """How errors name the file: ``"--images FILE"`` for a command line's option, ``"FILE"`` from Python."""
+    return f"{flag} {path}" if flag else str(path)
+
+
+def _read(path: Path, flag: str = "", keys: tuple[str, ...] = ("x", "y")) -> dict:
+    """The file's named arrays as tensors (keys as stored); ``flag`` names the option in errors
+    (:func:`_where`), ``keys`` the arrays the caller needs (the format errors show how to save them)."""
+    where = _where(path, flag)
     if path.suffix not in IMAGE_FILE_SUFFIXES:
-        raise ImageFileError(f"{flag} {path}: use a .pt / .pth or .npz file, not {path.suffix or 'no suffix'!r}")
+        raise ImageFileError(f"{where}: use a .pt / .pth or .npz file, not {path.suffix or 'no suffix'!r}")
     if not path.is_file():
-        raise ImageFileError(f"{flag} {path} does not exist")
+        raise ImageFileError(f"{where} does not exist")
     if path.suffix in (".pt", ".pth"):
         how = "save it as torch.save({" + ", ".join(f'"{k}": {k}' for k in keys) + "}, FILE) with tensors"
         try:
             obj = quiet_torch_load(path)
         except Exception as e:  # a pickled object weights_only refuses, or not a torch file at all
-            raise ImageFileError(f"{flag} {path}: cannot read it with torch.load(weights_only=True): "
+            raise ImageFileError(f"{where}: cannot read it with torch.load(weights_only=True): "
                                  f"{load_refusal(e, path)}; {how}") from None
         if not isinstance(obj, dict):
-            raise ImageFileError(f"{flag} {path}: holds a {type(obj).__name__}, not a dict; {how}")
+            raise ImageFileError(f"{where}: holds a {type(obj).__name__}, not a dict; {how}")
         return obj
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: _from_npz(npz[k]) for k in npz.files}  # npz[k] reads the array: once each
     except (ValueError, OSError, zipfile.BadZipFile) as e:  # not an npz, or an object array (pickle refused)
-        raise ImageFileError(f"{flag} {path}: cannot read it as .npz without pickle: {one_line(e)}; save it as "
+        raise ImageFileError(f"{where}: cannot read it as .npz without pickle: {one_line(e)}; save it as "
                              f"numpy.savez(FILE, {', '.join(f'{k}={k}' for k in keys)}) with numeric arrays") from None
 
 
@@ -140,7 +146,8 @@ def _class_names(arrays: dict, labels: list[torch.Tensor], where: str) -> tuple[
         raise ImageFileError(f"{where}: {CLASSES_KEY!r} holds the class names in label order: {e}") from None
 
 
-def load_labelled(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32) -> LabelledImages:
+def load_labelled(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32, *,
+                  flag: str = "") -> LabelledImages:
     """The first ``n`` (default all) images and labels of ``path`` and its class names:
     ``x (n, *C, H, W)`` as ``dtype``, ``y (n,)`` int64, ``class_names`` or ``None``.
 
@@ -148,57 +155,63 @@ def load_labelled(path: Path | str, n: int | None = None, dtype: torch.dtype = t
     ``.npz``, a file that cannot be read without unpickling, missing ``x`` / ``y``, ``x`` with
     fewer than 3 axes, not floating point (uint8 images: normalize them as the model was trained
     first) or not finite, ``y`` not one integer per image, ``n`` outside ``[1, N]``, or ``classes``
-    that are not distinct non-empty strings covering every label.
+    that are not distinct non-empty strings covering every label. The errors begin with the file's
+    path, or with ``flag`` and the path where a command line's option (``"--images"``) gave it.
     """
     path = Path(path)
-    arrays = _read(path)
-    x, y = _checked(arrays, "x", "y", f"--images {path}", hint="; for images without labels: --no-labels")
-    names = _class_names(arrays, [y], f"--images {path}")
-    n = _count(n, x, path)
+    arrays = _read(path, flag)
+    unlabelled = "--no-labels" if flag else "load_unlabelled"
+    x, y = _checked(arrays, "x", "y", _where(path, flag), hint=f"; for images without labels: {unlabelled}")
+    names = _class_names(arrays, [y], _where(path, flag))
+    n = _count(n, x, path, flag)
     return LabelledImages(x[:n].to(dtype).contiguous(), y[:n].long(), names)
 
 
-def load_unlabelled(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def load_unlabelled(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32, *,
+                    flag: str = "") -> torch.Tensor:
     """The first ``n`` (default all) images ``x (n, *C, H, W)`` of ``path`` as ``dtype``, for an audit
     without labels (``--no-labels``): a ``y`` or ``classes`` in the file is not used (it is not checked;
     an ``.npz`` file is still read whole, so each of its arrays must load without pickle). Raises
-    :class:`ImageFileError` as :func:`load_labelled` does for the file and its ``x``."""
+    :class:`ImageFileError` as :func:`load_labelled` does for the file and its ``x`` (``flag`` too)."""
     path = Path(path)
-    x = _checked_images(_read(path, keys=("x",)), "x", f"--images {path}")
-    return x[: _count(n, x, path)].to(dtype).contiguous()
+    x = _checked_images(_read(path, flag, keys=("x",)), "x", _where(path, flag))
+    return x[: _count(n, x, path, flag)].to(dtype).contiguous()
 
 
-def _count(n: int | None, x: torch.Tensor, path: Path) -> int:
-    """``n`` (``None``: all of ``x``), checked to lie in ``[1, len(x)]``."""
+def _count(n: int | None, x: torch.Tensor, path: Path, flag: str) -> int:
+    """``n`` (``None``: all of ``x``), checked to lie in ``[1, len(x)]``; the error names ``--n``
+    where a command line gave the file (``flag``), else the argument ``n``."""
     n = len(x) if n is None else n
     if not 1 <= n <= len(x):
-        raise ImageFileError(f"--n must be in [1, {len(x)}] for the {len(x)} images of {path}, got {n}")
+        raise ImageFileError(f"{'--n' if flag else 'n'} must be in [1, {len(x)}] for the {len(x)} images of {path}, "
+                             f"got {n}")
     return n
 
 
-def load_images(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32
+def load_images(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32, *, flag: str = ""
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`load_labelled`'s ``x`` and ``y``, without the class names."""
-    x, y, _ = load_labelled(path, n, dtype)
+    x, y, _ = load_labelled(path, n, dtype, flag=flag)
     return x, y
 
 
-def load_split_file(path: Path | str, dtype: torch.dtype = torch.float32) -> Splits:
+def load_split_file(path: Path | str, dtype: torch.dtype = torch.float32, *, flag: str = "") -> Splits:
     """The train / val / test splits of ``path`` (arrays ``x_train``, ``y_train``, ``x_val``, ``y_val``,
     ``x_test``, ``y_test``; each as :func:`load_images` checks ``x`` and ``y``; optionally
     ``classes``) as :class:`nets.data.Splits` named ``"own"``, images as ``dtype``, already normalized
     (``mean`` 0, ``std`` 1; ``split_seed`` -1: the file's own split; ``class_names`` the file's).
 
     Raises :class:`ImageFileError` for what :func:`load_labelled` refuses, and for splits whose images
-    differ in shape per sample."""
+    differ in shape per sample; the errors begin as :func:`load_labelled`'s (``flag``: ``"--data"``)."""
     path = Path(path)
-    arrays = _read(path, "--data", tuple(f"{a}_{s}" for s in SPLIT_NAMES for a in "xy"))
-    parts = {s: _checked(arrays, f"x_{s}", f"y_{s}", f"--data {path}") for s in SPLIT_NAMES}
+    where = _where(path, flag)
+    arrays = _read(path, flag, tuple(f"{a}_{s}" for s in SPLIT_NAMES for a in "xy"))
+    parts = {s: _checked(arrays, f"x_{s}", f"y_{s}", where) for s in SPLIT_NAMES}
     shapes = {s: tuple(x.shape[1:]) for s, (x, _) in parts.items()}
     if len(set(shapes.values())) > 1:
-        raise ImageFileError(f"--data {path}: the splits' images differ in shape: "
+        raise ImageFileError(f"{where}: the splits' images differ in shape: "
                              + ", ".join(f"x_{s} {v}" for s, v in shapes.items()))
-    names = _class_names(arrays, [y for _, y in parts.values()], f"--data {path}")
+    names = _class_names(arrays, [y for _, y in parts.values()], where)
     split = {s: Split(x.to(dtype).contiguous(), y.long()) for s, (x, y) in parts.items()}
     return Splits("own", split["train"], split["val"], split["test"], mean=0.0, std=1.0, split_seed=-1,
                   class_names=names)

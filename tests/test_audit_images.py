@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from nets import audit, audit_cli
-from nets.image_file import ImageFileError, load_images, load_labelled, load_split_file
+from nets.image_file import ImageFileError, load_images, load_labelled, load_split_file, load_unlabelled
 from nets.results_io import sha256_file
 
 MODELS = textwrap.dedent('''
@@ -182,7 +182,7 @@ def test_a_split_file_carries_its_class_names_into_the_splits(tmp_path, images):
     torch.save({**arrays, "classes": NAMES}, tmp_path / "d.pt")
     assert load_split_file(tmp_path / "d.pt").class_names == tuple(NAMES)
     torch.save({**arrays, "classes": NAMES[:3]}, tmp_path / "e.pt")
-    with pytest.raises(ImageFileError, match=r"--data .*e.pt: 'classes' .*: a label is class \d, but the class names name only 3"):
+    with pytest.raises(ImageFileError, match=r"^\S*e.pt: 'classes' .*: a label is class \d, but the class names name only 3"):
         load_split_file(tmp_path / "e.pt")
 
 
@@ -199,8 +199,20 @@ def test_the_audit_table_names_the_classes_of_the_file(tmp_path, images, user_mo
 
 def test_n_beyond_the_file_is_refused(tmp_path, images):
     torch.save({"x": images[0], "y": images[1]}, tmp_path / "a.pt")
-    with pytest.raises(ImageFileError, match=r"--n must be in \[1, 12\] for the 12 images"):
+    with pytest.raises(ImageFileError, match=r"^n must be in \[1, 12\] for the 12 images"):
         load_images(tmp_path / "a.pt", n=13)
+
+
+def test_file_errors_name_the_command_line_option_only_where_one_gave_the_file(tmp_path, images):
+    torch.save({"x": images[0]}, tmp_path / "a.pt")
+    with pytest.raises(ImageFileError, match=r"^\S*a.pt: needs arrays 'x' .* for images without labels: load_unlabelled$"):
+        load_labelled(tmp_path / "a.pt")
+    with pytest.raises(ImageFileError, match=r"^--images \S*a.pt: needs arrays .* without labels: --no-labels$"):
+        load_labelled(tmp_path / "a.pt", flag="--images")
+    with pytest.raises(ImageFileError, match=r"^--n must be in \[1, 12\]"):
+        load_unlabelled(tmp_path / "a.pt", n=13, flag="--images")
+    with pytest.raises(ImageFileError, match=r"^--data \S*a.pt: needs arrays 'x_train'"):
+        load_split_file(tmp_path / "a.pt", flag="--data")
 
 
 def test_channels_are_for_dataset_images_only(tmp_path, images, user_module, capsys):

@@ -187,7 +187,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     if not groups:
         raise OwnDataError("give at least one group (--groups r4 ...)")
     groups = list(dict.fromkeys(group_name(g) for g in groups))  # "F2 f2" is one group; an unknown name: one line
-    splits = load_split_file(data)
+    splits = load_split_file(data, flag="--data")
     for g in groups:
         get_group(g).check_shape(*splits.train.x.shape[-2:])  # one that does not fit: one line
     sizes = {"n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test)}

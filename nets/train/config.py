@@ -49,7 +49,9 @@ class TrainConfig:
         regularizer: IR's regularizer form (only used by ``IR``).
         nu: IR's regularizer weight (Eq. 4); must be 0 for DA and WT.
         epochs: 300. batch_size: 512. lr: Adam's learning rate 0.0008.
-        pool: WT's pooling over the group (``"max"``; only used by ``WT``).
+        pool: WT's pooling over the group at the first layer (``"max"``; only used by ``WT``, and
+            only for a model with ``first_layer``: another is pooled by the mean of its logits,
+            which :attr:`TrainedRun.wt_pooling` records as ``"logits-mean"``, whatever ``pool`` says).
         hidden, n_hidden_layers, n_classes: the model (:class:`nets.models.MLP`:
             128, 5 hidden layers, 9 classes; 233,225 parameters on 36x36 inputs);
             another model's factory may read them (it must give ``n_classes`` logits).
