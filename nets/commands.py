@@ -16,12 +16,12 @@ from typing import Any
 
 from nets.dataset_files import DATASETS
 from nets.experiments.centered import BEYOND_FORMS
-from nets.experiments.profiles import PAPER_DATASET, PROFILES
+from nets.experiments.profiles import PAPER_DATASET, PROFILES, REGULARIZERS
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.precision import PRECISION_COMMANDS, PRECISIONS
 from nets.results_io import RESULTS_ROOT
 
-__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "LOGIT_GRID_COMMANDS", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
+__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "LOGIT_GRID_COMMANDS", "REGULARIZER_COMMANDS", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
            "BF16_RESULTS_ROOT", "build_parser", "subcommand_names", "extensions"]
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
@@ -155,7 +155,12 @@ LOGIT_GRID_COMMANDS = ("table1", "drift", "spectral", "tsne", "saliency", "repro
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None, settings=None, methods=None, sizes=None, reuse_from=None, dataset=PAPER_DATASET)
+                 precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None, settings=None, methods=None, sizes=None, reuse_from=None, dataset=PAPER_DATASET,
+                regularizers=None)
+
+#: Subcommands whose ``--regularizers`` chooses which of the paper's IR forms Figure 5 trains and
+#: compares (``spectral``; ``centered`` and ``detached`` read that file and record the same profile).
+REGULARIZER_COMMANDS = ("spectral", *BEYOND_FORMS)
 
 
 def default_results_root(dataset: str = PAPER_DATASET, precision: str = "fp32") -> Path:
@@ -231,6 +236,12 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                             help=f"the {s.name} form's nu values, searched smallest first, instead of the "
                                  f"profile's (paper: {paper_grid}); a folder whose {s.name}.json "
                                  "used another grid is refused, so write elsewhere with --results")
+        if s.name in REGULARIZER_COMMANDS:
+            sp.add_argument("--regularizers", nargs="*", choices=REGULARIZERS, default=argparse.SUPPRESS,
+                            metavar="FORM",
+                            help="only these of the paper's IR forms (" + " ".join(REGULARIZERS) + "; default: all), "
+                                 "none for DA alone; recorded in the profile, so give the same to spectral and to "
+                                 "the centered / detached run that reads its spectral.json (docs/detached.md)")
         if s.name == "scale":
             sp.add_argument("--model", choices=("mlp", "cnn"), default=argparse.SUPPRESS,
                             help="mlp: the paper's MLP (default; reads spectral.json and centered.json); cnn: the "

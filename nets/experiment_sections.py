@@ -208,12 +208,13 @@ def spectral_section(results: Mapping[str, Mapping], *, fig_dir: str, available_
                                 it.spectral_bootstrap_rows(boot, fmt)) + "\n")
         lines += figure_lines(fig_dir, "spectral", "σ_max of the input Jacobian (top) and accuracy (bottom).",
                               available_figures)
-        lines.append("### Choice of ν per regularizer form\n")
-        lines.append(markdown_table(["group", "regularizer", "ν", "SI (validation)", "Acc % (validation)", ""],
-                                    sel_rows)
-                     + "\n")
-        lines += figure_lines(fig_dir, "nu_selection_spectral", "SI and validation accuracy against ν per form.",
-                              available_figures)
+        if sel_rows:  # none for DA alone (``spectral --regularizers`` with no form)
+            lines.append("### Choice of ν per regularizer form\n")
+            lines.append(markdown_table(["group", "regularizer", "ν", "SI (validation)", "Acc % (validation)", ""],
+                                        sel_rows)
+                         + "\n")
+            lines += figure_lines(fig_dir, "nu_selection_spectral", "SI and validation accuracy against ν per form.",
+                                  available_figures)
     else:
         lines.append("*(spectral not run)*\n")
     return lines

@@ -8,7 +8,7 @@ from typing import Callable, Mapping
 
 from matplotlib.figure import Figure
 
-from nets.plots import (plot_drift, plot_nu_selection, plot_saliency, plot_spectral, plot_table1, plot_tsne)
+from nets.plots import nu_selections, plot_drift, plot_nu_selection, plot_saliency, plot_spectral, plot_table1, plot_tsne
 from nets.plots_between import plot_between
 from nets.plots_centered import plot_centered
 from nets.plots_cnn import cnn_figures
@@ -23,8 +23,10 @@ def figures_for(experiment: str, results: Mapping) -> dict[str, Figure]:
     makers: dict[str, Callable[[], dict[str, Figure]]] = {
         "table1": lambda: {"table1": plot_table1(results), "nu_selection_table1": plot_nu_selection(results)},
         "drift": lambda: {"drift": plot_drift(results)},
+        # no nu search to draw for DA alone (``--regularizers`` with no form)
         "spectral": lambda: {"spectral": plot_spectral(results),
-                             "nu_selection_spectral": plot_nu_selection(results)},
+                             **({"nu_selection_spectral": plot_nu_selection(results)} if nu_selections(results)
+                                else {})},
         "centered": lambda: {"centered": plot_centered(results)},
         "detached": lambda: {"detached": plot_centered(results)},
         "scale": lambda: {"scale": plot_scale(results)},

@@ -46,6 +46,7 @@ __all__ = [
     "style_axes",
     "model_color",
     "plot_table1",
+    "nu_selections",
     "plot_nu_selection",
     "plot_drift",
     "plot_spectral",
@@ -122,7 +123,7 @@ def _num(v) -> float:
 
 
 # ---- nu selection ---------------------------------------------------------------
-def _selections(results: Mapping) -> list[dict]:
+def nu_selections(results: Mapping) -> list[dict]:
     """Every nu selection in a table1 or spectral results dict, with its group."""
     out = []
     for g, entry in results["groups"].items():
@@ -138,7 +139,7 @@ def _selections(results: Mapping) -> list[dict]:
 def plot_nu_selection(results: Mapping) -> Figure:
     """SI and validation accuracy against nu, one column per group, one line per
     regularizer form; the SI target dashed, the chosen nu circled."""
-    sels = _selections(results)
+    sels = nu_selections(results)
     groups = list(dict.fromkeys(s["group"] for s in sels))
     fig = Figure(figsize=(min(PAGE_WIDTH, 3.4 * len(groups) + 0.4), 5.0), layout="constrained")
     axes = np.asarray(fig.subplots(2, len(groups), squeeze=False))

@@ -32,9 +32,10 @@ from nets.results_io import (EXPERIMENTS, atomic_write, checkpoint_dir, make_fol
 __all__ = ["ReuseRefused", "ReuseReport", "reuse_checkpoints"]
 
 #: Differences between the source's and the run's profile that keep a checkpoint the same run: the
-#: seeds, and the nu grids, which only choose which IR runs exist (a checkpoint's name holds its form
-#: and nu), so more seeds may be added at the nu the source chose (``--nu-grid 100``).
-ALLOWED_DIFFERENCES = frozenset({"seeds", "nu_grids"})
+#: seeds, and the nu grids and regularizer forms, which only choose which IR runs exist (a
+#: checkpoint's name holds its form and nu), so more seeds may be added at the nu the source chose
+#: (``--nu-grid 100``), or for DA alone (``spectral --regularizers``).
+ALLOWED_DIFFERENCES = frozenset({"seeds", "nu_grids", "regularizers"})
 
 
 class ReuseRefused(ValueError):
@@ -72,7 +73,7 @@ def _checked_source(profile: Any, source_root, precision: str, experiments: Sequ
         diff = [k for k in profile_differences(meta, profile, precision) if k not in ALLOWED_DIFFERENCES]
         if diff:
             raise ReuseRefused(f"{path} was computed with other settings ({', '.join(diff[:3])}); only the "
-                               "seeds and nu grids may differ, so its checkpoints are other runs")
+                               "seeds, nu grids and regularizer forms may differ, so its checkpoints are other runs")
         recorded.append(name)
     if not recorded:
         raise ReuseRefused(f"{out_dir(profile, source_root)}/ holds no results file of {', '.join(experiments)} "
@@ -84,7 +85,7 @@ def reuse_checkpoints(profile: Any, source_root, results_root, *, precision: str
                       experiments: Sequence[str] = EXPERIMENTS) -> ReuseReport:
     """Link every checkpoint of ``profile``'s folder under ``source_root`` (at ``precision``) that the
     folder under ``results_root`` lacks into it; a file it has already is left alone (its run goes on
-    from it). ``experiments``: the results files that must record ``profile`` but for the seeds and
+    from it). ``experiments``: the results files that must record ``profile`` but for the seeds, forms and
     nu grids (``("cnn",)`` for the CNN, whose profile is its own). Raises :class:`ReuseRefused` when
     the two folders are the same, the source has no such results file, or one records other settings;
     :class:`nets.checkpoint_archive.ArchiveError` when its manifest cannot be restored,

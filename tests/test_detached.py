@@ -92,3 +92,32 @@ def test_an_undecided_group_says_how_many_seeds_would_decide_it_as_every_undecid
            "towards holds)" in text
     assert "T3: σ_max / DA's = 0.388 [0.302, 0.499] vs 0.9 (holds)" in text  # decided: no planning figure
 
+
+
+def test_more_seeds_need_only_das_figure_5_spectral_with_no_paper_form_then_detached(detached_smoke, tmp_path,
+                                                                                    capsys):
+    """``spectral --regularizers`` (no form) trains and measures DA alone, and ``detached`` with the same
+    profile compares its form with that DA: the path for adding seeds to our form without the paper
+    forms' nu searches (docs/detached.md). DA's numbers are the full spectral run's, seed for seed."""
+    common = ["--profile", "smoke", "--groups", "r4", "--regularizers", "--results", str(tmp_path), "--no-progress",
+              "--threads", "1"]
+    assert main(["spectral", *common]) == 0 and main(["detached", *common]) == 0 and main(["report", *common[:2],
+                                                                                          *common[5:7]]) == 0
+    capsys.readouterr()
+    sp, d = _read(tmp_path / "smoke", "spectral"), _read(tmp_path / "smoke", "detached")
+    assert list(sp["groups"]["r4"]["models"]) == ["DA"] and sp["meta"]["profile"]["regularizers"] == []
+    full = _read(detached_smoke, "spectral")["groups"]["r4"]["models"]["DA"]
+    numbers = lambda runs: [{k: v for k, v in r.items() if k != "train_wall_time_s"} for r in runs]  # noqa: E731
+    assert numbers(sp["groups"]["r4"]["models"]["DA"]["runs"]) == numbers(full["runs"])
+    assert list(d["groups"]["r4"]["comparison"]) == ["DA"] and "DA alone" in d["protocol"]["comparison"]
+    names = {p.name for p in (tmp_path / "smoke" / "checkpoints").glob("*.pt")}
+    assert names and all("-DA-" in n or f"-IR-{DETACHED_FORM}-" in n for n in names)
+    text = (tmp_path / "smoke" / "REPORT.md").read_text()
+    assert "Choice of ν per regularizer form" not in text and "does the normalized form lower σ_max" in text
+    assert not (tmp_path / "smoke" / "figures" / "nu_selection_spectral.png").exists()
+
+
+def test_an_unknown_regularizer_form_is_refused_by_the_command_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["spectral", "--profile", "smoke", "--regularizers", "centered_normalized_logit"])
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err

@@ -84,6 +84,14 @@ def test_with_groups_keeps_the_profiles_order_and_refuses_unknown_groups():
             get_profile("paper").with_groups(bad)
 
 
+def test_with_regularizers_keeps_the_papers_order_allows_none_and_refuses_other_forms():
+    p = get_profile("paper")
+    assert p.with_regularizers(["normalized_logit", "logit"]).regularizers == ("logit", "normalized_logit")
+    assert p.with_regularizers([]).regularizers == () and p.with_regularizers([]).seeds == p.seeds
+    with pytest.raises(ValueError, match="the paper's forms"):
+        p.with_regularizers(["detached_normalized_logit"])
+
+
 def _finish_groups(tmp_path, profile, groups, started=0.0):
     from nets.experiments.common import finish
 

@@ -70,6 +70,13 @@ def test_a_source_of_other_sizes_is_refused_in_one_line_and_nothing_is_linked(ru
     assert not (tmp_path / "quick" / "checkpoints").exists()
 
 
+def test_fewer_paper_forms_reuse_the_source_runs_as_more_seeds_do(one_seed, tmp_path):
+    """The regularizer forms, like a nu grid, only choose which IR runs exist: DA alone
+    (``spectral --regularizers``) at more seeds takes the source's checkpoints."""
+    report = reuse_checkpoints(get_profile("smoke").with_regularizers([]).with_seeds([0, 1]), one_seed, tmp_path)
+    assert report.linked and any(n.startswith("r4-DA-") and n.endswith("seed0.pt") for n in report.linked)
+
+
 def test_only_the_seeds_may_differ(one_seed, tmp_path):
     smoke = get_profile("smoke")
     report = reuse_checkpoints(smoke.with_seeds([0, 1, 2]), one_seed, tmp_path)

@@ -135,6 +135,16 @@ def spectral_comparison(spectral: dict, group: str) -> dict:
     return out
 
 
+def comparison_text(profile: Profile) -> str:
+    """The protocol line of what the comparison copies: DA and the paper's forms that ``spectral``
+    trained (``profile.regularizers``; none: DA alone, ``--regularizers`` with no form)."""
+    forms = list(profile.regularizers)
+    which = ("DA and the three paper forms" if len(forms) == 3 else
+             f"DA and the paper form{'s' if len(forms) > 1 else ''} {', '.join(forms)}" if forms else
+             "DA alone (the profile's regularizers: none)")
+    return f"{which}: copied from spectral.json of the same folder and profile (not retrained)."
+
+
 def spectral_results(profile: Profile, results_root, needed_for: str, precision: str | None = "fp32") -> dict:
     """The folder's ``spectral.json``, required to be from this profile at training ``precision``
     (``None``: whichever it records) and to hold its groups; else :class:`MissingSpectralResults`,
@@ -204,8 +214,7 @@ def run_centered(profile: Profile, results_root=None, *, device: str = "auto", p
                   f"{profile.si_target}; if none does, the largest-SI nu (reached_target: false).",
             "measures": f"sigma_max(J), centered sigma_max and class-common share on the first {n_sigma} test "
                         "samples, accuracy over the full test orbit, as in spectral.json.",
-            "comparison": "DA and the three paper forms: copied from spectral.json of the same folder and "
-                          "profile (not retrained).",
+            "comparison": comparison_text(profile),
             "n_sigma_samples": n_sigma,
         },
         "spectral_source": {"file": "spectral.json",

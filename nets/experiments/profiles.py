@@ -126,6 +126,18 @@ class Profile:
         grid = check_nu_grid(grid)
         return replace(self, nu_grids=tuple((r, grid if r == regularizer else g) for r, g in self.nu_grids))
 
+    def with_regularizers(self, forms: Sequence[str]) -> "Profile":
+        """The same profile with some of the paper's IR forms (the CLI's ``--regularizers`` of
+        ``spectral``, ``centered`` and ``detached``), in :data:`REGULARIZERS`' order; none at all:
+        Figure 5 for DA only, the comparison that more seeds of our own forms need
+        (docs/detached.md). Recorded in every results file's profile. Raises ValueError for
+        another form."""
+        forms = tuple(dict.fromkeys(str(f) for f in forms))
+        unknown = [f for f in forms if f not in REGULARIZERS]
+        if unknown:
+            raise ValueError(f"regularizers must be some of {list(REGULARIZERS)} (the paper's forms), got {unknown}")
+        return replace(self, regularizers=tuple(r for r in REGULARIZERS if r in forms))
+
     def with_dataset(self, dataset: str) -> "Profile":
         """The same protocol on another dataset (the CLI's ``--dataset``): ``"mnist"``, the paper's
         Transforming-MNIST, or ``"fmnist"`` (aliases such as ``"fashion-mnist"`` accepted), the
