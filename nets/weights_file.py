@@ -29,7 +29,9 @@ def checkpoint_model(model: nn.Module, path: str) -> nn.Module:
     """``model`` (built by your factory) holding the weights in the file ``path``; for a WT run's
     checkpoint, wrapped in the :class:`~nets.train.GroupPooled` it was trained in (over the run's
     group, with its ``pool``), unless ``model`` is already pooled (a ``GroupPooled`` or an
-    ``InvariantMLP``). Returns the model to measure: ``model`` itself or its pooled form.
+    ``InvariantMLP``). Returns the model to measure, in eval mode (as the trainer's ``run.model``; a
+    BatchNorm or Dropout layer would otherwise make its outputs depend on the batch): ``model``
+    itself or its pooled form.
 
     Raises ``ModelSpecError`` (one line) for a file that cannot be read or does not fit, a
     checkpoint whose group is unknown here, or a model that pools differently from the recorded run
@@ -38,7 +40,7 @@ def checkpoint_model(model: nn.Module, path: str) -> nn.Module:
     config = wt_config(obj)
     if config is None or isinstance(model, (GroupPooled, InvariantMLP)):
         load_state(model, state, path, obj)
-        return model
+        return model.eval()
     if state and all(k.startswith(POOLED_PREFIX) for k in state):
         state = {k[len(POOLED_PREFIX):]: v for k, v in state.items()}
     load_state(model, state, path, obj)
@@ -53,4 +55,4 @@ def checkpoint_model(model: nn.Module, path: str) -> nn.Module:
         raise ModelSpecError(f"weights file {path} is a WT run trained with {recorded} pooling, but the model "
                              f"would be pooled as {pooled.pooling} (first-layer pooling needs first_layer and "
                              f"after_first_layer, as when it was trained)")
-    return pooled
+    return pooled.eval()

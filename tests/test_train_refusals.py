@@ -61,7 +61,7 @@ class Asserts(Net):
 
 def refused(match: str, configs, data=None, **kw) -> str:
     with pytest.raises(ValueError, match=match) as e:
-        train_runs(configs, [0], data or splits(), device="cpu", progress=False, **kw)
+        train_runs(configs, [0], data or splits(), **{"device": "cpu", "progress": False, **kw})
     assert "\n" not in str(e.value)
     return str(e.value)
 
@@ -347,3 +347,64 @@ def test_labels_that_name_fewer_classes_than_n_classes_are_warned_of(recwarn):
     train_runs([TrainConfig(method="DA", **BASE)], [0], splits(), device="cpu", progress=False,
                model_fn=lambda c: Net())
     assert not [w for w in recwarn if issubclass(w.category, UnusedClasses)]
+
+
+@pytest.mark.parametrize("where, bad", [("train", math.nan), ("val", math.inf)])
+def test_images_with_nan_or_inf_are_refused_naming_the_split(where, bad):
+    data = splits()
+    getattr(data, where).x[3, 5, 5] = bad
+    refused(f"{where} images hold NaN or inf values \\(1 of \\d+ images, the first at index 3\\)",
+            [TrainConfig(method="DA", **BASE)], data, model_fn=lambda c: Net())
+
+
+def test_integer_images_are_refused_not_trained_unnormalized():
+    data = splits()
+    data = Splits(data.name, Split((data.train.x.abs() * 50).to(torch.uint8), data.train.y), data.val, data.test,
+                  0.0, 1.0, 0)
+    refused(r"train images have dtype torch.uint8; train on floating-point images.*x.float\(\) / 255",
+            [TrainConfig(method="DA", **BASE)], data, model_fn=lambda c: Net())
+
+
+def test_a_finished_run_is_not_loaded_for_other_data_and_the_file_is_named(tmp_path):
+    cfg = TrainConfig(method="DA", **BASE)
+    kw = dict(device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net())
+    train_runs([cfg], [0], splits(seed=0), **kw)
+    message = refused("this run was trained on other train / val data", [cfg], splits(seed=1), **kw)
+    assert "net-r4-DA-e1-bs16-c4-seed0.pt" in message and "use another run_dir" in message
+    (again,) = train_runs([cfg], [0], splits(seed=0), **kw)  # the same data loads it
+    assert again.best_epoch == 0
+
+
+def test_an_unfinished_run_does_not_resume_on_other_data(tmp_path):
+    cfg = TrainConfig(method="DA", **{**BASE, "epochs": 2})
+    kw = dict(device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net(), checkpoint_every=1)
+
+    def stop(epoch):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_runs([cfg], [0], splits(seed=0), on_epoch_end=stop, **kw)
+    refused("this run was trained on other train / val data", [cfg], splits(seed=1), **kw)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_cuda_device_without_cuda_is_refused_in_one_line():
+    refused("device cuda: CUDA is not available on this machine", [TrainConfig(method="DA", **BASE)],
+            model_fn=lambda c: Net(), device="cuda")
+
+
+def test_a_label_beyond_n_classes_names_the_split_that_holds_it():
+    data = splits()
+    data.val.y[2] = 7
+    refused(r"^val labels go up to 7 but net-r4-DA-e1-bs16-c4 has n_classes=4", [TrainConfig(method="DA", **BASE)],
+            data, model_fn=lambda c: Net())
+
+
+def test_a_declared_input_shape_that_does_not_fit_the_data_names_the_run():
+    class Wrong(Net):
+        def __init__(self):
+            super().__init__()
+            self.input_shape = (1, 6, 24)
+
+    refused(r"^net-r4-DA-e1-bs16-c4: model.input_shape \(1, 6, 24\) does not fit data samples of shape \(12, 12\)",
+            [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Wrong())

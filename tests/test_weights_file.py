@@ -132,3 +132,19 @@ def test_the_state_dict_of_an_image_layout_model_loads_into_the_bare_model(tmp_p
     assert all(k.startswith("inner.") for k in laid.state_dict())
     model = checkpoint_model(_small_cnn(), str(tmp_path / "laid.pt"))
     assert torch.equal(model[2].bias, torch.full((3,), 5.0))
+
+
+@pytest.mark.parametrize("method", ["DA", "WT"])
+def test_the_model_comes_back_in_eval_mode_ready_to_measure(tmp_path, method):
+    trained = GroupPooled(image_layout(LayoutCNN()), R4) if method == "WT" else image_layout(LayoutCNN())
+    torch.save({"config": {"model": "mine", "method": method, "group": "r4", "pool": "max"},
+                "best_state": trained.state_dict(), **({"wt_pooling": "logits-mean"} if method == "WT" else {})},
+               tmp_path / "w.pt")
+    model = checkpoint_model(LayoutCNN().train(), str(tmp_path / "w.pt"))
+    assert not any(m.training for m in model.modules())
+
+
+def test_group_pooled_takes_a_group_name_and_refuses_an_unknown_one_at_construction():
+    assert GroupPooled(LayoutCNN(), "r4").group == R4
+    with pytest.raises(ValueError, match="r5"):
+        GroupPooled(LayoutCNN(), "r5")

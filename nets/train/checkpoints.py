@@ -9,17 +9,22 @@ state), ``history``, ``wall_time_s``, ``stack_size``, ``torch_version``; while u
 ``state`` (current state dict) and ``optimizer`` (Adam's ``step``, ``exp_avg``, ``exp_avg_sq``
 per parameter). Runs of a factory model also record ``engine`` and ``wt_pooling`` (WT), and,
 when trained one at a time, the global RNG state ``rng_state`` (and ``cuda_rng_state`` on CUDA)
-that random layers draw from.
+that random layers draw from. Runs trained by :func:`~nets.train.train_runs` record
+``data_sha256``, the fingerprint of the train and val data (:func:`data_fingerprint`), so a run is
+never loaded or resumed on other data (:func:`check_same_data`); a checkpoint without it (written
+before it existed: the archived paper runs) is not checked.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
+from nets.data import Splits
 from nets.groups import get_group
 from nets.models import MLP, InvariantMLP
 from nets.results_io import ResultsFileError, WouldTrain, atomic_torch_save, load_torch_file, read_torch_file
@@ -84,6 +89,27 @@ def check_checkpoint(ckpt: dict, path: Path, config: TrainConfig, seed: int) -> 
             f"not {config.to_dict()} seed {seed}; move it away or use another run_dir (--results on the command line)"
         )
     return ckpt
+
+
+def data_fingerprint(splits: Splits) -> str:
+    """SHA-256 of the train and val images and labels (their dtypes, shapes and bytes, in that
+    order): what a run was trained and selected on. The test split is not part of it."""
+    h = hashlib.sha256()
+    for t in (splits.train.x, splits.train.y, splits.val.x, splits.val.y):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def check_same_data(ckpt: dict, path: Path | None, fingerprint: str) -> None:
+    """A one-line ``ValueError`` naming ``path`` where ``ckpt`` records a ``data_sha256`` other than
+    ``fingerprint`` (a checkpoint without one is not checked)."""
+    got = ckpt.get("data_sha256")
+    if got is not None and got != fingerprint:
+        raise ValueError(f"{path}: this run was trained on other train / val data (data_sha256 {got[:12]}..., "
+                         f"these splits {fingerprint[:12]}...); use another run_dir for other data, or move the "
+                         f"file aside to train it again")
 
 
 def build_model(config: TrainConfig, in_shape: tuple[int, int], state: dict, device: torch.device,

@@ -189,24 +189,25 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return torch.device(device)
 
 
-def check_device(device: str) -> torch.device:
-    """:func:`resolve_device` of a device name given on a command line, refusing one this machine does
-    not have: ``ValueError``, one line (an unknown name, CUDA without CUDA, a CUDA index beyond the
-    devices, a device type other than cpu, mps and cuda)."""
+def check_device(device: str, what: str = "--device") -> torch.device:
+    """:func:`resolve_device` of a device name given on a command line (``what``, the name errors use:
+    ``"device"`` for an argument), refusing one this machine does not have: ``ValueError``, one line
+    (an unknown name, CUDA without CUDA, a CUDA index beyond the devices, a device type other than
+    cpu, mps and cuda)."""
     if device == "auto":
         return resolve_device(device)
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
-        raise ValueError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:N") from None
+        raise ValueError(f"unknown {what} {device!r}; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: CUDA is not available on this machine (torch "
-                             f"{torch.__version__}); use --device cpu or auto")
+            raise ValueError(f"{what} {device}: CUDA is not available on this machine (torch "
+                             f"{torch.__version__}); use {what} cpu or auto")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise ValueError(f"{what} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     elif dev.type not in ("cpu", "mps"):
-        raise ValueError(f"--device {device}: only auto, cpu, cuda and cuda:N are supported")
+        raise ValueError(f"{what} {device}: only auto, cpu, cuda and cuda:N are supported")
     return dev
 
 

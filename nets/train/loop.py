@@ -46,6 +46,7 @@ class Member:
     seed: int
     path: Path | None
     ckpt: dict | None
+    data_sha256: str | None = None  # the train / val data's fingerprint, saved in the checkpoint
 
     @property
     def start_epoch(self) -> int:
@@ -118,9 +119,11 @@ def _global_rng(stack, members: list[Member], device: torch.device) -> Iterator[
 
 
 def _extras(stack, members: list[Member], device: torch.device) -> list[dict] | None:
-    """Checkpoint keys a factory model's run adds (none for the paper MLP: its layout is unchanged)."""
+    """Checkpoint keys added to the layout: the data's fingerprint ``data_sha256`` (every run given
+    one), and a factory model's ``engine``, ``wt_pooling`` (WT) and global RNG state."""
+    data = [{"data_sha256": m.data_sha256} if m.data_sha256 is not None else {} for m in members]
     if isinstance(stack, MLPStack):
-        return None
+        return data if any(data) else None
     extra: dict = {"engine": stack.engine}
     if stack.wt_pooling is not None:
         extra["wt_pooling"] = stack.wt_pooling
@@ -128,7 +131,7 @@ def _extras(stack, members: list[Member], device: torch.device) -> list[dict] | 
         extra["rng_state"] = torch.get_rng_state()
         if device.type == "cuda":
             extra["cuda_rng_state"] = torch.cuda.get_rng_state(device)
-    return [dict(extra) for _ in members]
+    return [{**extra, **d} for d in data]
 
 
 def train_stack(

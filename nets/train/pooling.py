@@ -27,7 +27,7 @@ from typing import Literal, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from nets.groups import Group
+from nets.groups import GroupLike, as_group
 
 __all__ = ["FirstLayerPooling", "GroupPooled", "wt_pooling_of"]
 
@@ -52,7 +52,7 @@ class GroupPooled(nn.Module):
 
     Args:
         model: maps ``(M, *in)`` to logits ``(M, C)``; the group acts on the last two axes of ``in``.
-        group: the group.
+        group: the group, or its name (:func:`nets.groups.as_group`).
         pool: ``"max"`` or ``"mean"`` over the group at the first layer (first-layer pooling only;
             the logits are always averaged).
 
@@ -60,12 +60,12 @@ class GroupPooled(nn.Module):
     The parameters are the model's, under ``model.``. Forward: ``(M, *in) -> (M, C)``.
     """
 
-    def __init__(self, model: nn.Module, group: Group, pool: Literal["max", "mean"] = "max") -> None:
+    def __init__(self, model: nn.Module, group: GroupLike, pool: Literal["max", "mean"] = "max") -> None:
         super().__init__()
         if pool not in ("max", "mean"):
             raise ValueError(f"pool must be 'max' or 'mean', got {pool!r}")
         self.model = model
-        self.group = group
+        self.group = as_group(group)  # a name ("r4") too; an unknown one: ValueError, one line
         self.pool = pool
         self.pooling = wt_pooling_of(model, pool)
         if hasattr(model, "input_shape"):

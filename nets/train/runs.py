@@ -16,8 +16,9 @@ from nets.groups import get_group
 from nets.precision import check_precision
 from nets.results_io import make_folder, precision_dir
 from nets.train.batches import OrbitData
-from nets.train.checkpoints import checkpoint_path, finished_checkpoint, load_checkpoint, run_from_checkpoint
-from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, resolve_device
+from nets.train.checkpoints import (check_same_data, checkpoint_path, data_fingerprint, finished_checkpoint,
+                                    load_checkpoint, run_from_checkpoint)
+from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, check_device, resolve_device
 from nets.train.loop import Member, train_stack
 from nets.train.stacks import ModelFn, can_stack, check_model_output, init_model, input_shape_of, model_dtype
 
@@ -84,7 +85,10 @@ def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack:
     if precision != "fp32" and dtype != torch.float32:
         raise ValueError(f"{config.key()}: precision {precision!r} autocasts a float32 model; this one is {dtype}")
     x = splits.train.x[:2].to(dtype)
-    x = x.reshape(x.shape[0], *input_shape_of(model, tuple(x.shape[1:])))
+    try:
+        x = x.reshape(x.shape[0], *input_shape_of(model, tuple(x.shape[1:])))
+    except ValueError as e:  # a declared input_shape that does not fit the data
+        raise ValueError(f"{config.key()}: {e}") from None
     check_model_output(model, x, config.n_classes, config.key())
     n, b = splits.train.x.shape[0], config.batch_size
     if config.method != "IR" and n % b == 1:
@@ -92,6 +96,21 @@ def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack:
                            fix=f"the last batch of each epoch holds 1 sample alone (n_train {n} = {n // b} x batch_size "
                                f"{b} + 1): choose a batch_size that leaves 0 or at least 2 samples over")
     return stack and can_stack(model, x), dtype
+
+
+def _check_images(splits: Splits) -> None:
+    """The train and val images are floating point and finite, or a one-line ValueError naming the
+    split (integer images would train unnormalized; a NaN would end as a diverged loss, or in
+    validation as a silent prediction of class 0)."""
+    for name, part in (("train", splits.train), ("val", splits.val)):
+        x = part.x
+        if not x.is_floating_point():
+            raise ValueError(f"{name} images have dtype {x.dtype}; train on floating-point images, normalized as "
+                             f"the model should see them (e.g. x.float() / 255)")
+        bad = ~torch.isfinite(x.reshape(len(x), -1)).all(1)
+        if bool(bad.any()):
+            raise ValueError(f"{name} images hold NaN or inf values ({int(bad.sum())} of {len(x)} images, the first "
+                             f"at index {int(bad.nonzero()[0])})")
 
 
 def _check_labels(splits: Splits, configs: Sequence[TrainConfig]) -> int:
@@ -103,10 +122,12 @@ def _check_labels(splits: Splits, configs: Sequence[TrainConfig]) -> int:
             raise ValueError(f"{name} labels must be integer class indices, got dtype {y.dtype}")
         if int(y.min()) < 0:
             raise ValueError(f"{name} labels must be class indices >= 0, got {int(y.min())}")
-    n_lab = int(max(splits.train.y.max(), splits.val.y.max())) + 1
+    top = {name: int(part.y.max()) for name, part in (("train", splits.train), ("val", splits.val))}
+    n_lab = max(top.values()) + 1
+    where = " and ".join(name for name, t in top.items() if t == n_lab - 1)
     for c in configs:
         if n_lab > c.n_classes:
-            raise ValueError(f"labels go up to {n_lab - 1} but {c.key()} has n_classes={c.n_classes}")
+            raise ValueError(f"{where} labels go up to {n_lab - 1} but {c.key()} has n_classes={c.n_classes}")
     return n_lab
 
 
@@ -188,7 +209,7 @@ def train_runs(
     keys = [(c.key(), s) for c in configs for s in seeds]
     if len(set(keys)) != len(keys):
         raise ValueError("duplicate (config, seed) pairs in train_runs")
-    dev = resolve_device(device)
+    dev = check_device(device, "device") if isinstance(device, str) else resolve_device(device)
     check_precision(precision, dev)
     if stack is None:
         stack = AUTO_STACK.get(dev.type, True)
@@ -196,6 +217,7 @@ def train_runs(
     if len(splits.val) == 0 or len(splits.train) == 0:
         raise ValueError("train_runs needs non-empty train and val splits")
     in_shape = (int(splits.train.x.shape[-2]), int(splits.train.x.shape[-1]))
+    _check_images(splits)
     n_lab = _check_labels(splits, configs)
     if callable(model_fn) and not isinstance(model_fn, Mapping) and all(c.model == PAPER_MODEL for c in configs):
         raise ValueError(f"model_fn is given but every config trains the paper MLP (TrainConfig.model="
@@ -211,12 +233,15 @@ def train_runs(
 
     results: dict[int, TrainedRun] = {}
     pending: list[tuple[int, Member]] = []
+    data = data_fingerprint(splits) if rdir is not None else None
     for i, (c, s) in enumerate((c, s) for c in configs for s in seeds):
         path = checkpoint_path(rdir, c, s) if rdir is not None else None
         if finished_only:
             ckpt = finished_checkpoint(path, c, s)
         else:
             ckpt = load_checkpoint(path, c, s) if path is not None else None
+        if ckpt is not None:
+            check_same_data(ckpt, path, data)
         if ckpt is not None and ckpt["finished"]:
             try:
                 results[i] = run_from_checkpoint(c, s, ckpt, in_shape, dev, factories[c.key()])
@@ -226,7 +251,7 @@ def train_runs(
                                  f"({lines[1] if len(lines) > 1 else lines[0]}); train it again (move the file "
                                  f"aside) or restore the factory it was trained with") from None
         else:
-            pending.append((i, Member(c, s, path, ckpt)))
+            pending.append((i, Member(c, s, path, ckpt, data)))
 
     stackable: dict[tuple, bool] = {}
     dtypes: dict[tuple, torch.dtype] = {}
