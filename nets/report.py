@@ -174,10 +174,15 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     lines += drift_section(results, **kw)
     lines += spectral_section(results, **kw)
 
+    spectral = results.get("spectral") or {}
     for words in WORDING.values():  # ours: only with centered.json / detached.json
-        lines += centered_section(results.get(words.stem), ratio_max=thresholds.spectral_ratio_max, fmt=fmt,
+        form = results.get(words.stem)
+        # the groups its verdict covers: Figure 5's, and those still pending (named "not measured")
+        groups = [*spectral.get("groups", {}), *spectral.get("pending_groups", []),
+                  *(form or {}).get("pending_groups", [])]
+        lines += centered_section(form, ratio_max=thresholds.spectral_ratio_max, fmt=fmt,
                                   fig_dir=fig_dir, available_figures=available_figures,
-                                  groups=list((results.get("spectral") or {}).get("groups", {})))
+                                  groups=list(dict.fromkeys(groups)))
     lines += scale_section(results.get("scale"), fmt=fmt, fig_dir=fig_dir,  # ours: only with scale.json
                            available_figures=available_figures)
     lines += si_settings_section(results.get("si_settings"))  # ours: only with si_settings.json

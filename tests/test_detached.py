@@ -114,6 +114,7 @@ def test_more_seeds_need_only_das_figure_5_spectral_with_no_paper_form_then_deta
     assert names and all("-DA-" in n or f"-IR-{DETACHED_FORM}-" in n for n in names)
     text = (tmp_path / "smoke" / "REPORT.md").read_text()
     assert "Choice of ν per regularizer form" not in text and "does the normalized form lower σ_max" in text
+    assert "; T3: not measured." in text  # the groups still pending are named, not left out
     assert not (tmp_path / "smoke" / "figures" / "nu_selection_spectral.png").exists()
 
 
