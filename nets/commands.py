@@ -159,8 +159,9 @@ DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds
                 regularizers=None)
 
 #: Subcommands whose ``--regularizers`` chooses which of the paper's IR forms Figure 5 trains and
-#: compares (``spectral``; ``centered`` and ``detached`` read that file and record the same profile).
-REGULARIZER_COMMANDS = ("spectral", *BEYOND_FORMS)
+#: compares (``spectral``; ``centered``, ``detached`` and ``scale`` read that file and record the same
+#: profile).
+REGULARIZER_COMMANDS = ("spectral", *BEYOND_FORMS, "scale")
 
 
 def default_results_root(dataset: str = PAPER_DATASET, precision: str = "fp32") -> Path:
@@ -241,7 +242,8 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                             metavar="FORM",
                             help="only these of the paper's IR forms (" + " ".join(REGULARIZERS) + "; default: all), "
                                  "none for DA alone; recorded in the profile, so give the same to spectral and to "
-                                 "the centered / detached run that reads its spectral.json (docs/detached.md)")
+                                 "the centered / detached / scale run that reads its spectral.json "
+                                 "(docs/detached.md)")
         if s.name == "scale":
             sp.add_argument("--model", choices=("mlp", "cnn"), default=argparse.SUPPRESS,
                             help="mlp: the paper's MLP (default; reads spectral.json and centered.json); cnn: the "

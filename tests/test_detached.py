@@ -101,8 +101,8 @@ def test_more_seeds_need_only_das_figure_5_spectral_with_no_paper_form_then_deta
     forms' nu searches (docs/detached.md). DA's numbers are the full spectral run's, seed for seed."""
     common = ["--profile", "smoke", "--groups", "r4", "--regularizers", "--results", str(tmp_path), "--no-progress",
               "--threads", "1"]
-    assert main(["spectral", *common]) == 0 and main(["detached", *common]) == 0 and main(["report", *common[:2],
-                                                                                          *common[5:7]]) == 0
+    assert main(["spectral", *common]) == 0 and main(["detached", *common]) == 0 and main(["scale", *common]) == 0
+    assert main(["report", *common[:2], *common[5:7]]) == 0
     capsys.readouterr()
     sp, d = _read(tmp_path / "smoke", "spectral"), _read(tmp_path / "smoke", "detached")
     assert list(sp["groups"]["r4"]["models"]) == ["DA"] and sp["meta"]["profile"]["regularizers"] == []
@@ -110,6 +110,7 @@ def test_more_seeds_need_only_das_figure_5_spectral_with_no_paper_form_then_deta
     numbers = lambda runs: [{k: v for k, v in r.items() if k != "train_wall_time_s"} for r in runs]  # noqa: E731
     assert numbers(sp["groups"]["r4"]["models"]["DA"]["runs"]) == numbers(full["runs"])
     assert list(d["groups"]["r4"]["comparison"]) == ["DA"] and "DA alone" in d["protocol"]["comparison"]
+    assert list(_read(tmp_path / "smoke", "scale")["groups"]["r4"]["models"]) == ["DA", f"IR-{DETACHED_FORM}"]
     names = {p.name for p in (tmp_path / "smoke" / "checkpoints").glob("*.pt")}
     assert names and all("-DA-" in n or f"-IR-{DETACHED_FORM}-" in n for n in names)
     text = (tmp_path / "smoke" / "REPORT.md").read_text()
