@@ -408,3 +408,14 @@ def test_a_declared_input_shape_that_does_not_fit_the_data_names_the_run():
 
     refused(r"^net-r4-DA-e1-bs16-c4: model.input_shape \(1, 6, 24\) does not fit data samples of shape \(12, 12\)",
             [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Wrong())
+
+
+def test_images_without_a_channel_axis_that_the_model_refuses_are_told_how_to_add_one():
+    class NoShape(Net):
+        def __init__(self):
+            super().__init__()
+            del self.input_shape  # so the (M, 12, 12) images reach the convolution as they are
+
+    refused(r"refused training inputs \(M, 12, 12\) .*the images are \(N, 12, 12\), without a channel axis: give the "
+            r"model input_shape = \(1, 12, 12\), or store the images as \(N, 1, 12, 12\)",
+            [TrainConfig(method="DA", **BASE)], model_fn=lambda c: NoShape())

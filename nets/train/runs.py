@@ -20,7 +20,8 @@ from nets.train.checkpoints import (check_same_data, checkpoint_path, data_finge
                                     load_checkpoint, run_from_checkpoint)
 from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, check_device, resolve_device
 from nets.train.loop import Member, train_stack
-from nets.train.stacks import ModelFn, can_stack, check_model_output, init_model, input_shape_of, model_dtype
+from nets.train.stacks import (ModelFn, can_stack, check_model_output, declared_input_shape, init_model, input_shape_of,
+                               model_dtype)
 
 
 class UnusedClasses(UserWarning):
@@ -89,7 +90,12 @@ def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack:
         x = x.reshape(x.shape[0], *input_shape_of(model, tuple(x.shape[1:])))
     except ValueError as e:  # a declared input_shape that does not fit the data
         raise ValueError(f"{config.key()}: {e}") from None
-    check_model_output(model, x, config.n_classes, config.key())
+    fix = {}
+    if x.ndim == 3 and declared_input_shape(model) is None:  # (M, H, W): a conv would read M as channels
+        h, w = x.shape[-2:]
+        fix = {"fix": f"the images are (N, {h}, {w}), without a channel axis: give the model input_shape = "
+                      f"(1, {h}, {w}), or store the images as (N, 1, {h}, {w}) (x.unsqueeze(1))"}
+    check_model_output(model, x, config.n_classes, config.key(), **fix)
     n, b = splits.train.x.shape[0], config.batch_size
     if config.method != "IR" and n % b == 1:
         check_model_output(model, x[:1], config.n_classes, config.key(),
