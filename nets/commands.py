@@ -21,8 +21,8 @@ from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTI
 from nets.precision import PRECISION_COMMANDS, PRECISIONS
 from nets.results_io import RESULTS_ROOT
 
-__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "LOGIT_GRID_COMMANDS", "REGULARIZER_COMMANDS", "Subcommand", "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root",
-           "BF16_RESULTS_ROOT", "build_parser", "subcommand_names", "extensions"]
+__all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "LOGIT_GRID_COMMANDS", "REGULARIZER_COMMANDS", "Subcommand",
+           "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root", "BF16_RESULTS_ROOT", "build_parser", "subcommand_names", "extensions"]
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
 #: A module not (yet) present is skipped.
@@ -155,8 +155,8 @@ LOGIT_GRID_COMMANDS = ("table1", "drift", "spectral", "tsne", "saliency", "repro
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None, settings=None, methods=None, sizes=None, reuse_from=None, dataset=PAPER_DATASET,
-                regularizers=None)
+                 precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None, settings=None, methods=None,
+                 sizes=None, reuse_from=None, dataset=PAPER_DATASET, regularizers=None)
 
 #: Subcommands whose ``--regularizers`` chooses which of the paper's IR forms Figure 5 trains and
 #: compares (``spectral``; ``centered``, ``detached`` and ``scale`` read that file and record the same

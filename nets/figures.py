@@ -8,7 +8,8 @@ from typing import Callable, Mapping
 
 from matplotlib.figure import Figure
 
-from nets.plots import nu_selections, plot_drift, plot_nu_selection, plot_saliency, plot_spectral, plot_table1, plot_tsne
+from nets.plots import (nu_selections, plot_drift, plot_nu_selection, plot_saliency, plot_spectral, plot_table1,
+                        plot_tsne)
 from nets.plots_between import plot_between
 from nets.plots_centered import plot_centered
 from nets.plots_cnn import cnn_figures
