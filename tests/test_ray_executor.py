@@ -102,6 +102,12 @@ def test_plan_stacks_seeds_and_splits_the_nu_grid_on_cpu():
     assert all(j.seeds == (0, 1) and len(j.configs) == 1 for j in jobs)
 
 
+def test_spectral_with_no_paper_form_plans_das_runs_only():
+    jobs = plan(SMOKE.with_regularizers([]), "spectral", "cpu")
+    assert jobs and {c.method for j in jobs for c in j.configs} == {"DA"}
+    assert len(jobs) == len(SMOKE.groups)
+
+
 def test_after_table1_the_experiments_on_its_models_plan_only_the_chosen_nu(serial):
     chosen = table1_chosen_nu(SMOKE, serial)
     t1 = json.loads((serial / "smoke" / "table1.json").read_text())
