@@ -13,7 +13,8 @@ resident high-water mark, :mod:`benchmarks.peak_memory`, reset after set-up), th
 relative difference between the divided and undivided measures (they must agree to round-off), and
 the CPU (model, flags) and versions.
 
-    .venv/bin/python benchmarks/audit_chunking.py --n 20 --group t4xy --threads 2 --out benchmarks/results/audit_chunking_cpu.json
+    .venv/bin/python benchmarks/audit_chunking.py --n 20 --group t4xy --threads 2 --rounds 2 \
+        --out benchmarks/results/audit_chunking_cpu.json
 """
 
 from __future__ import annotations

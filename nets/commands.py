@@ -22,7 +22,8 @@ from nets.precision import PRECISION_COMMANDS, PRECISIONS
 from nets.results_io import RESULTS_ROOT
 
 __all__ = ["EXTENSIONS", "EXAMPLE", "EVALUATION_ONLY", "LOGIT_GRID_COMMANDS", "REGULARIZER_COMMANDS", "Subcommand",
-           "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root", "BF16_RESULTS_ROOT", "build_parser", "subcommand_names", "extensions"]
+           "SUBCOMMANDS", "UsageError", "DEFAULTS", "default_results_root", "BF16_RESULTS_ROOT", "build_parser",
+           "subcommand_names", "extensions"]
 
 #: Modules that add a subcommand: ``add_parser(subparsers) -> ArgumentParser`` and ``main(argv) -> int``.
 #: A module not (yet) present is skipped.

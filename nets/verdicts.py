@@ -16,6 +16,7 @@ from typing import Mapping
 import nets.evidence as ev
 from nets.claim_checks import Check, check, fmt, log_check, pm_text
 from nets.groups import group_label
+from nets.results_io.paper import PAPER_FORMS
 from nets.stats import Interval, claim_status, paired_t
 
 __all__ = [
@@ -284,6 +285,8 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
 
     sp = results.get("spectral")
     if sp:
+        forms = (sp.get("meta", {}).get("profile") or {}).get("regularizers")  # None: recorded before the field
+        left_out = [r for r in PAPER_FORMS if forms and r not in forms]  # none left out: DA alone, not evaluated
         for g, entry in sp["groups"].items():
             G = group_label(g)
             models = entry["models"]
@@ -311,6 +314,10 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
             for reg, sel in (entry.get("nu_selections") or {}).items():
                 if missed_target(sel):
                     v["5"].notes.append(missed_target_note(f"{G} IR-{reg}", sel))
+            for reg in left_out:  # `spectral --regularizers` ran some of the paper's forms
+                v["5"].checks.append(Check(f"{G} IR-{reg} sigma_max", "not measured",
+                                           f"{G} IR-{reg} / DA sigma_max: not measured (spectral ran without "
+                                           f"this form: --regularizers)"))
 
     ts = results.get("tsne")
     if ts:

@@ -182,7 +182,8 @@ def test_a_split_file_carries_its_class_names_into_the_splits(tmp_path, images):
     torch.save({**arrays, "classes": NAMES}, tmp_path / "d.pt")
     assert load_split_file(tmp_path / "d.pt").class_names == tuple(NAMES)
     torch.save({**arrays, "classes": NAMES[:3]}, tmp_path / "e.pt")
-    with pytest.raises(ImageFileError, match=r"^\S*e.pt: 'classes' .*: a label is class \d, but the class names name only 3"):
+    with pytest.raises(ImageFileError,
+                       match=r"^\S*e.pt: 'classes' .*: a label is class \d, but the class names name only 3"):
         load_split_file(tmp_path / "e.pt")
 
 
@@ -205,9 +206,11 @@ def test_n_beyond_the_file_is_refused(tmp_path, images):
 
 def test_file_errors_name_the_command_line_option_only_where_one_gave_the_file(tmp_path, images):
     torch.save({"x": images[0]}, tmp_path / "a.pt")
-    with pytest.raises(ImageFileError, match=r"^\S*a.pt: needs arrays 'x' .* for images without labels: load_unlabelled$"):
+    with pytest.raises(ImageFileError,
+                       match=r"^\S*a.pt: needs arrays 'x' .* for images without labels: load_unlabelled$"):
         load_labelled(tmp_path / "a.pt")
-    with pytest.raises(ImageFileError, match=r"^--images \S*a.pt: needs arrays .* without labels: --no-labels$"):
+    with pytest.raises(ImageFileError,
+                       match=r"^--images \S*a.pt: needs arrays .* without labels: --no-labels$"):
         load_labelled(tmp_path / "a.pt", flag="--images")
     with pytest.raises(ImageFileError, match=r"^--n must be in \[1, 12\]"):
         load_unlabelled(tmp_path / "a.pt", n=13, flag="--images")

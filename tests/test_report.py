@@ -384,6 +384,35 @@ def test_every_unreached_spectral_form_gets_a_note_and_a_banner():
             assert f"> **{g} IR-{reg}: no ν reached SI ≥ 0.95 on validation**" in text
 
 
+def test_claim_5_on_some_of_the_paper_forms_counts_the_others_as_not_measured():
+    """`spectral --regularizers logit kl`: the forms that hold cannot make "every IR form" hold."""
+    r = fake_results()
+    r["spectral"] = fake_spectral()
+    r["spectral"]["meta"]["profile"]["regularizers"] = ["logit", "kl"]
+    for entry in r["spectral"]["groups"].values():
+        del entry["models"]["IR-normalized_logit"], entry["nu_selections"]["normalized_logit"]
+    v = {x.claim: x for x in verdicts(r)}
+    assert v["5"].status == "holds where measured (2 of 6 checks not measured)"
+    assert sum("IR-normalized_logit / DA sigma_max: not measured (spectral ran without this form" in c.detail
+               for c in v["5"].checks) == 2
+    da_only = fake_spectral()
+    da_only["meta"]["profile"]["regularizers"] = []
+    for entry in da_only["groups"].values():
+        entry["models"] = {"DA": entry["models"]["DA"]}
+        entry["nu_selections"] = {}
+    assert {x.claim: x for x in verdicts({**r, "spectral": da_only})}["5"].status == "not evaluated"
+
+
+def test_a_model_with_one_form_of_its_own_and_the_full_profile_adds_no_not_measured_forms():
+    """The CNN's Figure 5 trains the logit form only, under a profile that names all three."""
+    r = fake_results()
+    r["spectral"] = fake_spectral()
+    r["spectral"]["meta"]["profile"]["regularizers"] = ["logit", "kl", "normalized_logit"]
+    for entry in r["spectral"]["groups"].values():
+        entry["models"] = {k: m for k, m in entry["models"].items() if k in ("DA", "IR-logit")}
+    assert not [c for c in {x.claim: x for x in verdicts(r)}["5"].checks if c.outcome == "not measured"]
+
+
 def test_a_complete_sweep_has_no_partial_banner():
     assert completeness(fake_results()) == []
     assert "Partial results" not in render_report(fake_results())

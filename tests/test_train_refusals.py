@@ -416,6 +416,6 @@ def test_images_without_a_channel_axis_that_the_model_refuses_are_told_how_to_ad
             super().__init__()
             del self.input_shape  # so the (M, 12, 12) images reach the convolution as they are
 
-    refused(r"refused training inputs \(M, 12, 12\) .*the images are \(N, 12, 12\), without a channel axis: give the "
-            r"model input_shape = \(1, 12, 12\), or store the images as \(N, 1, 12, 12\)",
+    refused(r"refused training inputs \(M, 12, 12\) .*the images are \(N, 12, 12\), without a channel axis: "
+            r"if the model takes \(N, C, H, W\), give it input_shape = \(1, 12, 12\), or store the images as \(N, 1, 12, 12\)",
             [TrainConfig(method="DA", **BASE)], model_fn=lambda c: NoShape())

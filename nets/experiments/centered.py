@@ -39,7 +39,7 @@ from typing import Mapping, Sequence
 
 from nets.experiments.common import (SettingsMismatch, checkpoint_dir, finish, profile_differences, read_json,
                                      read_results, result_path)
-from nets.experiments.profiles import Profile, check_nu_grid
+from nets.experiments.profiles import REGULARIZERS, Profile, check_nu_grid
 from nets.experiments.spectral import sigma_inputs, spectral_entry
 from nets.experiments.table1 import tune
 from nets.groups import get_group
@@ -139,7 +139,7 @@ def comparison_text(profile: Profile) -> str:
     """The protocol line of what the comparison copies: DA and the paper's forms that ``spectral``
     trained (``profile.regularizers``; none: DA alone, ``--regularizers`` with no form)."""
     forms = list(profile.regularizers)
-    which = ("DA and the three paper forms" if len(forms) == 3 else
+    which = ("DA and the three paper forms" if len(forms) == len(REGULARIZERS) else
              f"DA and the paper form{'s' if len(forms) > 1 else ''} {', '.join(forms)}" if forms else
              "DA alone (the profile's regularizers: none)")
     return f"{which}: copied from spectral.json of the same folder and profile (not retrained)."

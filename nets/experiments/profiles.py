@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Mapping, Sequence
 
 from nets.dataset_files import canonical_name
-from nets.results_io.paper import PAPER_DATASET
+from nets.results_io.paper import PAPER_DATASET, PAPER_FORMS
 
 __all__ = ["Profile", "PROFILES", "BEYOND_PAPER_GROUPS", "SIZE_FIELDS", "METHOD_FIELDS", "PAPER_DATASET",
            "get_profile", "check_nu_grid"]
@@ -27,7 +27,7 @@ __all__ = ["Profile", "PROFILES", "BEYOND_PAPER_GROUPS", "SIZE_FIELDS", "METHOD_
 BEYOND_PAPER_GROUPS: tuple[str, ...] = ("d4",)
 
 #: The three regularizer forms of Section 4.4 (the first is the paper's IR).
-REGULARIZERS = ("logit", "kl", "normalized_logit")
+REGULARIZERS = PAPER_FORMS
 
 # Regularizer weights nu tried by ``tune_nu``, per regularizer form (the paper gives no grid;
 # these are ours). Why each grid brackets what it does (the forms' scales, the pilot runs, the
@@ -128,7 +128,7 @@ class Profile:
 
     def with_regularizers(self, forms: Sequence[str]) -> "Profile":
         """The same profile with some of the paper's IR forms (the CLI's ``--regularizers`` of
-        ``spectral``, ``centered`` and ``detached``), in :data:`REGULARIZERS`' order; none at all:
+        ``spectral``, ``centered``, ``detached`` and ``scale``), in :data:`REGULARIZERS`' order; none at all:
         Figure 5 for DA only, the comparison that more seeds of our own forms need
         (docs/detached.md). Recorded in every results file's profile. Raises ValueError for
         another form."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "PAPER_DATASET", "DATASET_TITLES",
+__all__ = ["PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "PAPER_DATASET", "PAPER_FORMS", "DATASET_TITLES",
            "recorded_dataset", "paper_table1_for"]
 
 PAPER_CITATION = (
@@ -13,6 +13,9 @@ PAPER_CITATION = (
 #: The dataset of the paper's Table 1 and Figures 1-3 and 5 (and the source of Figure 4's drift),
 #: by ``nets.data`` name.
 PAPER_DATASET = "mnist"
+
+#: The three IR regularizer forms of Section 4.4 (the first is the paper's IR), which claim 5 is about.
+PAPER_FORMS: tuple[str, ...] = ("logit", "kl", "normalized_logit")
 
 #: The paper's names for its two datasets (Section 4.1), by ``nets.data`` name.
 DATASET_TITLES = {"mnist": "Transforming-MNIST", "fmnist": "Transforming-FMNIST"}

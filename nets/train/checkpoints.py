@@ -93,7 +93,9 @@ def check_checkpoint(ckpt: dict, path: Path, config: TrainConfig, seed: int) -> 
 
 def data_fingerprint(splits: Splits) -> str:
     """SHA-256 of the train and val images and labels (their dtypes, shapes and bytes, in that
-    order): what a run was trained and selected on. The test split is not part of it."""
+    order): what a run was trained and selected on. The test split is not part of it. The data as
+    given: the same images as ``(N, H, W)`` and ``(N, 1, H, W)``, or labels as int32 and int64,
+    fingerprint differently."""
     h = hashlib.sha256()
     for t in (splits.train.x, splits.train.y, splits.val.x, splits.val.y):
         t = t.detach().cpu().contiguous()

@@ -93,8 +93,9 @@ def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack:
     fix = {}
     if x.ndim == 3 and declared_input_shape(model) is None:  # (M, H, W): a conv would read M as channels
         h, w = x.shape[-2:]
-        fix = {"fix": f"the images are (N, {h}, {w}), without a channel axis: give the model input_shape = "
-                      f"(1, {h}, {w}), or store the images as (N, 1, {h}, {w}) (x.unsqueeze(1))"}
+        fix = {"fix": f"the images are (N, {h}, {w}), without a channel axis: if the model takes (N, C, H, W), "
+                      f"give it input_shape = (1, {h}, {w}), or store the images as (N, 1, {h}, {w}) "
+                      f"(x.unsqueeze(1))"}
     check_model_output(model, x, config.n_classes, config.key(), **fix)
     n, b = splits.train.x.shape[0], config.batch_size
     if config.method != "IR" and n % b == 1:
@@ -239,15 +240,21 @@ def train_runs(
 
     results: dict[int, TrainedRun] = {}
     pending: list[tuple[int, Member]] = []
-    data = data_fingerprint(splits) if rdir is not None else None
+    data: list[str] = []  # the splits' fingerprint, computed once when first needed
+
+    def fingerprint() -> str:
+        if not data:
+            data.append(data_fingerprint(splits))
+        return data[0]
+
     for i, (c, s) in enumerate((c, s) for c in configs for s in seeds):
         path = checkpoint_path(rdir, c, s) if rdir is not None else None
         if finished_only:
             ckpt = finished_checkpoint(path, c, s)
         else:
             ckpt = load_checkpoint(path, c, s) if path is not None else None
-        if ckpt is not None:
-            check_same_data(ckpt, path, data)
+        if ckpt is not None and "data_sha256" in ckpt:
+            check_same_data(ckpt, path, fingerprint())
         if ckpt is not None and ckpt["finished"]:
             try:
                 results[i] = run_from_checkpoint(c, s, ckpt, in_shape, dev, factories[c.key()])
@@ -257,7 +264,7 @@ def train_runs(
                                  f"({lines[1] if len(lines) > 1 else lines[0]}); train it again (move the file "
                                  f"aside) or restore the factory it was trained with") from None
         else:
-            pending.append((i, Member(c, s, path, ckpt, data)))
+            pending.append((i, Member(c, s, path, ckpt, fingerprint() if path is not None else None)))
 
     stackable: dict[tuple, bool] = {}
     dtypes: dict[tuple, torch.dtype] = {}
