@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.child import json_child  # noqa: E402
 from benchmarks.peak_memory import peak_bytes, reset_peak  # noqa: E402
 from nets.auditing import audit  # noqa: E402
 from nets.cli_types import positive_int  # noqa: E402
@@ -99,11 +99,7 @@ def child(name: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--item", name, "--n", str(args.n),
            "--group", args.group, "--classes", str(args.classes), "--n-steps", str(args.n_steps),
            "--chunk-size", str(args.chunk_size), "--threads", str(args.threads)]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    lines = [line for line in res.stdout.splitlines() if line.startswith("{")]
-    if res.returncode != 0 or not lines:
-        raise SystemExit(f"error: the {name} audit failed: {(res.stderr or res.stdout)[-1500:]}")
-    r = json.loads(lines[-1])
+    r = json_child(cmd, f"the {name} audit", ROOT)
     print(f"  {name}: {r['seconds']:.1f} s, peak {r['peak_bytes'] / 2**30:.2f} GiB", flush=True)
     return r
 

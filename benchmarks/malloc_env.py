@@ -25,7 +25,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.audit_chunking import tiny_cnn  # noqa: E402
+from benchmarks.child import json_child  # noqa: E402
 from nets.cli_types import positive_int  # noqa: E402
 from nets.data import Split, Splits  # noqa: E402
 from nets.metrics import saliency_invariance  # noqa: E402
@@ -78,11 +78,7 @@ def child(work: str, setting: str, threads: int) -> dict:
     for k, v in SETTINGS[setting].items():
         env.pop(k, None) if v is None else env.__setitem__(k, v)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--work", work, "--threads", str(threads)]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
-    lines = [line for line in res.stdout.splitlines() if line.startswith("{")]
-    if res.returncode != 0 or not lines:
-        raise SystemExit(f"error: {work} under {setting} failed: {(res.stderr or res.stdout)[-1500:]}")
-    r = json.loads(lines[-1])
+    r = json_child(cmd, f"{work} under {setting}", ROOT, env)
     print(f"  {work:5s} {setting:13s}: wall {r['wall_s']:.2f} s, user {r['user_s']:.2f} s, system "
           f"{r['system_s']:.2f} s, {r['minor_faults']:,} minor faults", flush=True)
     return r
