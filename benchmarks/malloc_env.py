@@ -76,7 +76,10 @@ def run_work(work: str, threads: int) -> dict:
 def child(work: str, setting: str, threads: int) -> dict:
     env = dict(os.environ)
     for k, v in SETTINGS[setting].items():
-        env.pop(k, None) if v is None else env.__setitem__(k, v)
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
     cmd = [sys.executable, str(Path(__file__).resolve()), "--work", work, "--threads", str(threads)]
     r = json_child(cmd, f"{work} under {setting}", ROOT, env)
     print(f"  {work:5s} {setting:13s}: wall {r['wall_s']:.2f} s, user {r['user_s']:.2f} s, system "
