@@ -29,6 +29,7 @@ import torch
 
 from nets.class_accuracy import check_class_names
 from nets.data import Split, Splits
+from nets.measure_inputs import nonfinite_samples
 from nets.results_io import load_refusal, one_line, quiet_torch_load
 
 __all__ = ["ImageFileError", "IMAGE_FILE_SUFFIXES", "SPLIT_NAMES", "CLASSES_KEY", "LabelledImages", "load_images",
@@ -128,7 +129,7 @@ def _checked_images(arrays: dict, xk: str, where: str) -> torch.Tensor:
     if not x.is_floating_point():
         raise ImageFileError(f"{where}: {xk} has dtype {x.dtype}; store floating-point images, normalized "
                              "as the model was trained (e.g. x.float() / 255)")
-    if not bool(torch.isfinite(x).all()):
+    if nonfinite_samples(x)[0]:
         raise ImageFileError(f"{where}: {xk} holds NaN or inf values")
     if len(x) == 0:
         raise ImageFileError(f"{where}: {xk} holds no images")

@@ -41,6 +41,7 @@ __all__ = [
     "wide_dtype",
     "chunks",
     "model_chunk",
+    "nonfinite_samples",
     "class_targets",
     "check_labels",
     "check_label_range",
@@ -84,11 +85,25 @@ def check_finite_nonempty(x: torch.Tensor, what: str = "x") -> None:
         raise ValueError(f"{what} is an empty batch (shape {tuple(x.shape)}); need at least one sample")
     if x.is_meta:
         raise ValueError(f"{what} is on the meta device (a shape without values); give images that hold values")
-    if x.is_floating_point() or x.is_complex():
-        # chunked, so the boolean mask of a 50k-image test set is never held at once
-        for start in range(0, x.shape[0], _FINITE_CHECK_CHUNK):
-            if not bool(torch.isfinite(x[start:start + _FINITE_CHECK_CHUNK]).all()):
-                raise ValueError(f"{what} contains NaN or inf values")
+    if nonfinite_samples(x)[0]:
+        raise ValueError(f"{what} contains NaN or inf values")
+
+
+def nonfinite_samples(x: torch.Tensor) -> tuple[int, int]:
+    """How many samples (along the first axis) of ``x`` hold a NaN or inf, and the index of the first
+    (``(0, -1)`` for none, and for integer tensors, which hold neither). Chunked, so the boolean mask
+    of a 50k-image set is never held at once."""
+    count, first = 0, -1
+    if not (x.is_floating_point() or x.is_complex()):
+        return count, first
+    for start in range(0, x.shape[0], _FINITE_CHECK_CHUNK):
+        chunk = x[start:start + _FINITE_CHECK_CHUNK]
+        bad = ~torch.isfinite(chunk.reshape(len(chunk), -1)).all(1)
+        n = int(bad.sum())
+        if n and first < 0:
+            first = start + int(bad.nonzero()[0])
+        count += n
+    return count, first
 
 
 def check_floating(x: torch.Tensor) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -104,13 +104,13 @@ def data_fingerprint(splits: Splits) -> str:
     return h.hexdigest()
 
 
-def check_same_data(ckpt: dict, path: Path | None, fingerprint: str) -> None:
+def check_same_data(ckpt: dict, path: Path | None, fingerprint: Callable[[], str]) -> None:
     """A one-line ``ValueError`` naming ``path`` where ``ckpt`` records a ``data_sha256`` other than
-    ``fingerprint`` (a checkpoint without one is not checked)."""
+    ``fingerprint()`` (called only then; a checkpoint without one is not checked)."""
     got = ckpt.get("data_sha256")
-    if got is not None and got != fingerprint:
+    if got is not None and got != fingerprint():
         raise ValueError(f"{path}: this run was trained on other train / val data (data_sha256 {got[:12]}..., "
-                         f"these splits {fingerprint[:12]}...); use another run_dir for other data, or move the "
+                         f"these splits {fingerprint()[:12]}...); use another run_dir for other data, or move the "
                          f"file aside to train it again")
 
 

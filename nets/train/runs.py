@@ -4,6 +4,7 @@ others into stacks (runs that differ only in seed and ``nu``) and trains each st
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -13,6 +14,7 @@ from torch import nn
 
 from nets.data import Splits
 from nets.groups import get_group
+from nets.measure_inputs import nonfinite_samples
 from nets.precision import check_precision
 from nets.results_io import make_folder, precision_dir
 from nets.train.batches import OrbitData
@@ -114,10 +116,10 @@ def _check_images(splits: Splits) -> None:
         if not x.is_floating_point():
             raise ValueError(f"{name} images have dtype {x.dtype}; train on floating-point images, normalized as "
                              f"the model should see them (e.g. x.float() / 255)")
-        bad = ~torch.isfinite(x.reshape(len(x), -1)).all(1)
-        if bool(bad.any()):
-            raise ValueError(f"{name} images hold NaN or inf values ({int(bad.sum())} of {len(x)} images, the first "
-                             f"at index {int(bad.nonzero()[0])})")
+        count, first = nonfinite_samples(x)
+        if count:
+            raise ValueError(f"{name} images hold NaN or inf values ({count} of {len(x)} images, the first "
+                             f"at index {first})")
 
 
 def _check_labels(splits: Splits, configs: Sequence[TrainConfig]) -> int:
@@ -240,12 +242,7 @@ def train_runs(
 
     results: dict[int, TrainedRun] = {}
     pending: list[tuple[int, Member]] = []
-    data: list[str] = []  # the splits' fingerprint, computed once when first needed
-
-    def fingerprint() -> str:
-        if not data:
-            data.append(data_fingerprint(splits))
-        return data[0]
+    fingerprint = functools.cache(lambda: data_fingerprint(splits))  # once, and only when a run needs it
 
     for i, (c, s) in enumerate((c, s) for c in configs for s in seeds):
         path = checkpoint_path(rdir, c, s) if rdir is not None else None
@@ -253,8 +250,8 @@ def train_runs(
             ckpt = finished_checkpoint(path, c, s)
         else:
             ckpt = load_checkpoint(path, c, s) if path is not None else None
-        if ckpt is not None and "data_sha256" in ckpt:
-            check_same_data(ckpt, path, fingerprint())
+        if ckpt is not None:
+            check_same_data(ckpt, path, fingerprint)
         if ckpt is not None and ckpt["finished"]:
             try:
                 results[i] = run_from_checkpoint(c, s, ckpt, in_shape, dev, factories[c.key()])
