@@ -375,6 +375,21 @@ def test_a_finished_run_is_not_loaded_for_other_data_and_the_file_is_named(tmp_p
     assert again.best_epoch == 0
 
 
+def test_the_same_data_stored_another_way_loads_the_run_a_unit_channel_axis_and_int32_labels(tmp_path):
+    """The fingerprint is of the data as the model sees it: ``(N, 1, H, W)`` images and int32 labels
+    are the ``(N, H, W)``, int64 data the run trained on; other values are not."""
+    cfg = TrainConfig(method="DA", **BASE)
+    kw = dict(device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net())
+    (first,) = train_runs([cfg], [0], splits(seed=0), **kw)
+    data = splits(seed=0)
+    other_form = lambda p: Split(p.x.unsqueeze(1), p.y.to(torch.int32))  # noqa: E731
+    data = Splits(data.name, other_form(data.train), other_form(data.val), data.test, 0.0, 1.0, 0)
+    (again,) = train_runs([cfg], [0], data, **kw)
+    assert again.history == first.history and again.wall_time_s == first.wall_time_s  # loaded, not trained again
+    data.train.x[0, 0, 0, 0] += 1.0
+    refused("this run was trained on other train / val data", [cfg], data, **kw)
+
+
 def test_an_unfinished_run_does_not_resume_on_other_data(tmp_path):
     cfg = TrainConfig(method="DA", **{**BASE, "epochs": 2})
     kw = dict(device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net(), checkpoint_every=1)

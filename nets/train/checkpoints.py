@@ -18,6 +18,7 @@ before it existed: the archived paper runs) is not checked.
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -92,15 +93,22 @@ def check_checkpoint(ckpt: dict, path: Path, config: TrainConfig, seed: int) -> 
 
 
 def data_fingerprint(splits: Splits) -> str:
-    """SHA-256 of the train and val images and labels (their dtypes, shapes and bytes, in that
+    """SHA-256 of the train and val images and labels (dtype, shape and bytes of each, in that
     order): what a run was trained and selected on. The test split is not part of it. The data as
-    given: the same images as ``(N, H, W)`` and ``(N, 1, H, W)``, or labels as int32 and int64,
-    fingerprint differently."""
+    the model sees it, so two ways of storing the same data agree: labels hash as int64 (int32 or
+    uint8 labels train the same), and images as ``(N, C, H, W)`` with their axes between the first
+    and the last two merged into ``C``, or ``(N, H, W)`` where that is 1 (``(N, H, W)`` and
+    ``(N, 1, H, W)`` agree; the model reads either through its ``input_shape``). Other image dtypes
+    or values, or other labels, fingerprint differently."""
     h = hashlib.sha256()
-    for t in (splits.train.x, splits.train.y, splits.val.x, splits.val.y):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    for part in (splits.train, splits.val):
+        x, y = part.x.detach().cpu(), part.y.detach().cpu().to(torch.int64)
+        channels = math.prod(x.shape[1:-2])
+        x = x.reshape(len(x), *((channels,) if channels != 1 else ()), *x.shape[-2:])
+        for t in (x, y):
+            t = t.contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy())
     return h.hexdigest()
 
 
