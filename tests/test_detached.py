@@ -106,6 +106,7 @@ def test_more_seeds_need_only_das_figure_5_spectral_with_no_paper_form_then_deta
     capsys.readouterr()
     sp, d = _read(tmp_path / "smoke", "spectral"), _read(tmp_path / "smoke", "detached")
     assert list(sp["groups"]["r4"]["models"]) == ["DA"] and sp["meta"]["profile"]["regularizers"] == []
+    assert "No IR form trained" in sp["protocol"]["nu"]
     full = _read(detached_smoke, "spectral")["groups"]["r4"]["models"]["DA"]
     numbers = lambda runs: [{k: v for k, v in r.items() if k != "train_wall_time_s"} for r in runs]  # noqa: E731
     assert numbers(sp["groups"]["r4"]["models"]["DA"]["runs"]) == numbers(full["runs"])

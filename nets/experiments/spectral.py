@@ -113,7 +113,8 @@ def run_spectral(profile: Profile, results_root=None, *, device: str = "auto", p
             "common_logit_share": "common_logit_share: share of the logit vector's norm along the all-ones "
                                   "direction, |mean_c f_c| sqrt(C) / ||f||, on the same samples, averaged.",
             "accuracy": "Accuracy: over the full test orbit.",
-            "nu": f"Each IR form's nu tuned separately on validation SI (>= {profile.si_target}).",
+            "nu": (f"Each IR form's nu tuned separately on validation SI (>= {profile.si_target})."
+                   if profile.regularizers else "No IR form trained: DA alone (--regularizers with none)."),
             "n_sigma_samples": n_sigma,
         },
         "groups": groups,
