@@ -18,8 +18,8 @@ from dataclasses import replace
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
-from nets.commands import (DEFAULTS, EVALUATION_ONLY, LOGIT_GRID_COMMANDS, REGULARIZER_COMMANDS, UsageError,
-                           build_parser, default_results_root)
+from nets.commands import (DEFAULTS, EPOCHS_COMMANDS, EVALUATION_ONLY, LOGIT_GRID_COMMANDS, REGULARIZER_COMMANDS,
+                           UsageError, build_parser, default_results_root)
 from nets.experiments.profiles import PAPER_DATASET
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.results_io import EXPERIMENTS
@@ -72,6 +72,8 @@ def _profile(args: argparse.Namespace):
         profile = profile.with_dataset(args.dataset)
         if args.command in LOGIT_GRID_COMMANDS and args.nu_grid is not None:
             profile = profile.with_nu_grid("logit", args.nu_grid)
+        if args.command in EPOCHS_COMMANDS and args.epochs is not None:
+            profile = profile.with_epochs(args.epochs)
         if args.command in REGULARIZER_COMMANDS and args.regularizers is not None:
             profile = profile.with_regularizers(args.regularizers)
         if args.command == "cnn" and args.factory is not None:  # your model in place of the SmallCNN

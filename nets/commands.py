@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nets.cli_types import positive_int
 from nets.dataset_files import DATASETS
 from nets.experiments.centered import BEYOND_FORMS
 from nets.experiments.profiles import PAPER_DATASET, PROFILES, REGULARIZERS
@@ -153,6 +154,10 @@ EVALUATION_ONLY = ("scale", "si-settings", "intervals", "per-class", "between")
 LOGIT_GRID_COMMANDS = ("table1", "drift", "spectral", "tsne", "saliency", "reproduce", "intervals", "scale",
                        "si-settings", "per-class", "between", "train-size")
 
+#: Subcommands whose ``--epochs`` replaces the profile's training length of every MLP (the CNN's
+#: ``--epochs`` is its own, recorded in cnn.json's cnn_sizes).
+EPOCHS_COMMANDS = (*LOGIT_GRID_COMMANDS, *BEYOND_FORMS)
+
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
@@ -220,7 +225,7 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                             help="your own model in place of the SmallCNN: FACTORY() returns an nn.Module mapping "
                                  "images to 9 logits (its input_shape attribute, e.g. (1, 36, 36), sets the layout it "
                                  "takes); write it to its own folder with --results (docs/cnn.md)")
-            sp.add_argument("--epochs", type=int, default=argparse.SUPPRESS, metavar="N",
+            sp.add_argument("--epochs", type=positive_int, default=argparse.SUPPRESS, metavar="N",
                             help="train every CNN for N epochs instead of the profile's CNN epochs (6 for paper; "
                                  "300 is the paper's, docs/cnn.md); recorded in cnn.json's cnn_sizes")
             sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",
@@ -232,6 +237,12 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                                  "(paper: 1 3 10 30 100); recorded in every results file, and a folder whose "
                                  "results used another grid is refused, so write elsewhere with --results and give "
                                  "the same grid to every later command on that folder (docs/fmnist.md)")
+        if s.name in EPOCHS_COMMANDS:
+            sp.add_argument("--epochs", type=positive_int, default=argparse.SUPPRESS, metavar="N",
+                            help="train every model for N epochs instead of the profile's (paper: 300), to see "
+                                 "whether a verdict moves with training length; recorded in every results file, "
+                                 "and a folder whose results used another length is refused, so write elsewhere "
+                                 "with --results and give the same N to every later command on that folder")
         if s.name in BEYOND_FORMS:
             paper_grid = " ".join(f"{v:g}" for v in BEYOND_FORMS[s.name].grids["paper"])
             sp.add_argument("--nu-grid", type=float, nargs="+", default=argparse.SUPPRESS, metavar="NU",

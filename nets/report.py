@@ -75,10 +75,20 @@ def grid_notes(profile: Mapping) -> list[str]:
         return []
     base = {form: [float(nu) for nu in grid] for form, grid in default.nu_grids}
     used = {form: [float(nu) for nu in grid] for form, grid in (profile.get("nu_grids") or {}).items()}
+    rest = "; every other setting is the profile's." if epochs_note(profile) is None else "."
     return [f"IR's {form.replace('_', '-')} form searched ν over {', '.join(f'{nu:g}' for nu in grid)} "
-            f"(`--nu-grid`), not the `{profile['name']}` profile's {', '.join(f'{nu:g}' for nu in base[form])}; "
-            "every other setting is the profile's."
+            f"(`--nu-grid`), not the `{profile['name']}` profile's {', '.join(f'{nu:g}' for nu in base[form])}{rest}"
             for form, grid in used.items() if form in base and grid != base[form]]
+
+
+def epochs_note(profile: Mapping) -> str | None:
+    """A sentence when the recorded training length (a results file's ``meta.profile``) is not its
+    named profile's (``--epochs``); ``None`` otherwise, or for a profile this package does not know."""
+    default = PROFILES.get(profile.get("name"))
+    if default is None or profile.get("epochs") in (None, default.epochs):
+        return None
+    return (f"every model trained {profile['epochs']} epochs (`--epochs`), not the `{profile['name']}` "
+            f"profile's {default.epochs}.")
 
 
 def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Thresholds(),
@@ -110,6 +120,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
             f"and {prof.get('epochs')} epochs (paper: 4 seeds, 300 epochs), and fewer samples for some measures "
             "(see Provenance). Its verdicts describe these runs, not the paper's.\n")
     lines += [f"> **Another ν grid**: {note}\n" for note in grid_notes(prof)]
+    if epochs_note(prof):
+        lines.append(f"> **Another training length**: {epochs_note(prof)}\n")
     partial = completeness(results)
     if partial:
         lines.append("> **Partial results**: " + "; ".join(partial) + ". Verdicts use only what ran; a claim "

@@ -292,6 +292,8 @@ def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = Fa
     if "nu_grids" in diff:  # most often a --nu-grid folder given a later command without its grid
         grid = (old.get("nu_grids") or {}).get("logit")
         same_grid = f", give the folder's grid again (--nu-grid {' '.join(f'{v:g}' for v in grid)})" if grid else ""
+    if "epochs" in diff and old.get("epochs") != (PROFILES.get(str(old.get("name"))) or profile).epochs:
+        same_grid += f", give the folder's length again (--epochs {old.get('epochs')})"  # an --epochs folder
     if "precision" in diff and old.get("precision") != "fp32":  # a bf16 folder: only the training commands read it
         takes = f"{', '.join(PRECISION_COMMANDS[:-1])} and {PRECISION_COMMANDS[-1]}"
         same_grid += (f", give the folder's precision again (--precision {old.get('precision')}: {takes} take it; "

@@ -126,6 +126,14 @@ class Profile:
         grid = check_nu_grid(grid)
         return replace(self, nu_grids=tuple((r, grid if r == regularizer else g) for r, g in self.nu_grids))
 
+    def with_epochs(self, epochs: int) -> "Profile":
+        """The same profile training every model for ``epochs`` epochs (the CLI's ``--epochs``): to
+        ask whether a verdict moves with longer (or shorter) training. Recorded in every results
+        file's profile, so a folder keeps one length. Raises ValueError for fewer than 1."""
+        if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1:
+            raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+        return replace(self, epochs=int(epochs))
+
     def with_regularizers(self, forms: Sequence[str]) -> "Profile":
         """The same profile with some of the paper's IR forms (the CLI's ``--regularizers`` of
         ``spectral``, ``centered``, ``detached`` and ``scale``), in :data:`REGULARIZERS`' order; none at all:
