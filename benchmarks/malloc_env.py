@@ -48,12 +48,16 @@ SETTINGS: dict[str, dict[str, str | None]] = {
     "keep_buffers": {"MALLOC_MMAP_THRESHOLD_": str(1 << 40), "MALLOC_TRIM_THRESHOLD_": str(1 << 40)},
 }
 WORK = ("train", "si")
+#: The sizes of both pieces of work, recorded in the results file.
+SIZES = {"images": [3, 32, 32], "n_train": 300, "n_val": 100, "n_classes": 4, "group": "t4xy",
+         "train": {"method": "WT", "epochs": 2, "batch_size": 128, "lr": 3e-3}, "si": {"n_samples": 8}}
 
 
 def _splits() -> Splits:
     g = torch.Generator().manual_seed(0)
-    part = lambda n: Split(torch.rand(n, 3, 32, 32, generator=g), torch.randint(0, 4, (n,), generator=g))  # noqa: E731
-    return Splits("noise", part(300), part(100), part(32), 0.0, 1.0, 0)
+    part = lambda n: Split(torch.rand(n, *SIZES["images"], generator=g),  # noqa: E731
+                           torch.randint(0, SIZES["n_classes"], (n,), generator=g))
+    return Splits("noise", part(SIZES["n_train"]), part(SIZES["n_val"]), part(32), 0.0, 1.0, 0)
 
 
 def run_work(work: str, threads: int) -> dict:
@@ -61,13 +65,15 @@ def run_work(work: str, threads: int) -> dict:
     torch.set_num_threads(threads)
     splits = _splits()
     r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    k, group = SIZES["n_classes"], SIZES["group"]
     if work == "train":
-        cfg = TrainConfig(method="WT", model="tiny", group="t4xy", epochs=2, batch_size=128, lr=3e-3, n_classes=4)
-        (run,) = train_runs([cfg], [0], splits, device="cpu", progress=False, model_fn=lambda c: tiny_cnn(4))
+        cfg = TrainConfig(model="tiny", group=group, n_classes=k, **SIZES["train"])
+        (run,) = train_runs([cfg], [0], splits, device="cpu", progress=False, model_fn=lambda c: tiny_cnn(k))
         value = run.history["loss"][-1]
     else:
-        model = GroupPooled(tiny_cnn(4), "t4xy").eval()
-        value = float(saliency_invariance(model, splits.test.x[:8], splits.test.y[:8], "t4xy"))
+        n = SIZES["si"]["n_samples"]
+        model = GroupPooled(tiny_cnn(k), group).eval()
+        value = float(saliency_invariance(model, splits.test.x[:n], splits.test.y[:n], group))
     wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
     return {"work": work, "value": value, "wall_s": wall, "user_s": r1.ru_utime - r0.ru_utime,
             "system_s": r1.ru_stime - r0.ru_stime, "minor_faults": r1.ru_minflt - r0.ru_minflt}
@@ -115,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"{w}: default / keep_buffers wall {summary[w]['default_over_keep_wall']:.2f}x, same numbers: "
               f"{summary[w]['same_numbers']}")
-    result = {"summary": summary, "rounds": rounds, "settings": SETTINGS, "threads": args.threads,
+    result = {"summary": summary, "rounds": rounds, "settings": SETTINGS, "sizes": SIZES, "threads": args.threads,
               "cpu": cpu_info(),
               "meta": run_provenance(device="cpu", started=started,
                                      command="python benchmarks/malloc_env.py " + " ".join(argv or sys.argv[1:]))}
