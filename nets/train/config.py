@@ -47,7 +47,8 @@ class TrainConfig:
         method: ``"DA"``, ``"WT"`` or ``"IR"`` (module docstring).
         group: group name for :func:`nets.groups.get_group` (``"r4"``, ``"t3"``, ...).
         regularizer: IR's regularizer form (only used by ``IR``).
-        nu: IR's regularizer weight (Eq. 4); must be 0 for DA and WT.
+        nu: IR's regularizer weight (Eq. 4); must be 0 for DA and WT. IR takes 0 too (the default,
+            so give it): whole-orbit batches with no regularizer, the unregularized point of a grid.
         epochs: 300. batch_size: 512. lr: Adam's learning rate 0.0008.
         pool: WT's pooling over the group at the first layer (``"max"``; only used by ``WT``, and
             only for a model with ``first_layer``: another is pooled by the mean of its logits,
