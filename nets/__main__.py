@@ -89,6 +89,7 @@ def _profile(args: argparse.Namespace):
 # ---- subcommands ---------------------------------------------------------------------
 def _report(args: argparse.Namespace, profile) -> int:
     from nets.experiments.common import draw
+    from nets.figures import FIGURE_EXPERIMENTS
     from nets.report import load_results, write_report
     from nets.results_io import figure_dir, out_dir, read_json
 
@@ -99,9 +100,9 @@ def _report(args: argparse.Namespace, profile) -> int:
               f"{profile.name} --results {args.results}` first", file=sys.stderr)
         return 1
     for name, r in results.items():
-        if name in (*EXPERIMENTS, "centered", "detached", "scale", "between", "train_size"):  # intervals.json has no figure
+        if name in FIGURE_EXPERIMENTS:  # intervals.json, si_settings.json, ... have none
             draw(name, r, figure_dir(profile, args.results))
-    for name in ("cnn", "cnn_scale"):  # the CNN's (its section reads them itself)
+    for name in ("cnn", "cnn_scale"):  # the CNN's, not among load_results' (its section reads them itself)
         if (folder / f"{name}.json").exists():
             draw(name, read_json(folder / f"{name}.json"), figure_dir(profile, args.results))
     print(f"wrote {write_report(folder)}")
