@@ -14,12 +14,13 @@ import argparse
 import importlib.util
 import sys
 import time
+import warnings
 from dataclasses import replace
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
 from nets.commands import (DEFAULTS, EPOCHS_COMMANDS, EVALUATION_ONLY, LOGIT_GRID_COMMANDS, REGULARIZER_COMMANDS,
-                           UsageError, build_parser, default_results_root)
+                           UsageError, build_parser, default_results_root, subcommand_names)
 from nets.experiments.profiles import PAPER_DATASET
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.results_io import EXPERIMENTS
@@ -219,7 +220,21 @@ def _interrupted(args: argparse.Namespace, profile) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m nets``: the exit status. Warnings print as one line each, ``python -m nets
+    SUBCOMMAND: warning: ...``, without the file, line and source text of Python's own format."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    sub = next((a for a in argv if a in subcommand_names()), None)
+    prog = f"python -m nets {sub}" if sub else "python -m nets"
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"{prog}: warning: {message}", file=sys.stderr if file is None else file)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_extension", None) is not None:

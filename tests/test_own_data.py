@@ -142,7 +142,7 @@ def test_the_orbit_accuracy_per_class_adds_up_to_table1s_for_every_method_and_se
 @pytest.mark.parametrize("folder", ["own-data-mnist10", "own-data-fmnist-f2"])
 def test_the_committed_reports_render_from_their_json(folder):
     # own-data-fmnist-f2 predates the per-class section: a results file without it still renders
-    from nets.experiments.own_data import own_data_report
+    from nets.own_data_report import own_data_report
 
     path = Path(__file__).resolve().parents[1] / "results" / folder
     assert own_data_report(json.loads((path / "own_data.json").read_text())) == (path / "REPORT.md").read_text()
@@ -340,7 +340,7 @@ def test_a_device_the_machine_lacks_is_refused_before_anything_is_written(tmp_pa
 
 
 def test_a_report_of_two_or_three_seeds_says_how_wide_their_intervals_are():
-    from nets.experiments.own_data import own_data_report
+    from nets.own_data_report import own_data_report
 
     results = json.loads((Path(__file__).resolve().parents[1] / "results" / "own-data-mnist10" /
                           "own_data.json").read_text())

@@ -294,6 +294,19 @@ def test_seeds_that_start_from_the_same_weights_are_warned_of():
                    model_fn=_seeded_net)
 
 
+def test_a_seed_added_to_finished_ones_is_warned_of_too(tmp_path):
+    """Seeds 0 and 1 load from their checkpoints and seed 2 alone trains: its start is theirs all the same."""
+    from nets.train import SameInitialWeights, seeds_share_initial_weights
+
+    kw = dict(device="cpu", progress=False, run_dir=tmp_path, model_fn=_seeded_net)
+    with pytest.warns(SameInitialWeights):
+        train_runs([TrainConfig(method="DA", **BASE)], [0, 1], splits(), **kw)
+    with pytest.warns(SameInitialWeights, match="seeds 0 and 1 build the same initial weights"):
+        train_runs([TrainConfig(method="DA", **BASE)], [0, 1, 2], splits(), **kw)
+    assert seeds_share_initial_weights(TrainConfig(method="DA", **BASE), _seeded_net)
+    assert not seeds_share_initial_weights(TrainConfig(method="DA", **BASE), lambda c: Net())
+
+
 def test_one_seed_or_seeds_with_their_own_weights_are_not_warned_of(recwarn):
     from nets.train.runs import SameInitialWeights
 

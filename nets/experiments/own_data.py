@@ -9,7 +9,11 @@ split, Table 1's accuracy over the full orbit, LI, DI, SI (first ``n_si_samples`
 sigma_max(J) of DA and IR (first ``n_sigma_samples``), and the orbit accuracy per class of each
 method and seed (ours, :func:`nets.class_accuracy.per_class_over_seeds`). The verdicts are
 :func:`nets.verdicts.verdicts` of those results, thresholds and all; claim 4 (drift towards a second
-dataset) and Figure 2 are not run. The number of classes is the width of the model's logits.
+dataset) and Figure 2 are not run. The number of classes is the width of the model's logits (labels
+must lie below it; where they name fewer classes, the report says so). Ours: each run's logit scale
+(the norm of the centred logits on the sigma_max images), since two of the thresholds depend on it;
+and the trainer's warnings (a factory that seeds itself, logits no label names) once each, in the
+results and the report (:mod:`nets.own_data_report`).
 
 Writes ``<out>/own_data.json`` (results, settings, the data file's SHA-256, provenance) and
 ``<out>/REPORT.md``; checkpoints go to ``<out>/checkpoints/``, so an interrupted run resumes.
@@ -27,31 +31,30 @@ import contextlib
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
 
-from nets.class_accuracy import per_class_over_seeds, per_class_rows
+from nets.class_accuracy import per_class_over_seeds
 from nets.experiments.cnn import MLP_ONLY_FIELDS, cnn_model
 from nets.experiments.profiles import Profile, check_nu_grid
 from nets.experiments.spectral import spectral_entry
 from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_protocol, tune
-from nets.groups import get_group, group_label, group_name
+from nets.experiments.common import mean_std
+from nets.groups import get_group, group_name
 from nets.image_file import load_split_file
-from nets.markdown import markdown_table
 from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside
 from nets.model_spec import one_line
+from nets.own_data_report import own_data_report
 from nets.results_io import run_provenance, sha256_file, write_json, write_text
-from nets.train import check_device, check_model_output, train_runs
-from nets.stats import t_half_width_factor
-from nets.verdicts import pm_text, verdicts
+from nets.sensitivity import centered_logit_norm
+from nets.train import (SameInitialWeights, TrainConfig, UnusedClasses, check_device, check_model_output,
+                        seeds_share_initial_weights, train_runs)
 
-__all__ = ["OwnDataError", "OwnDataSettings", "own_profile", "run_own_data", "own_data_report", "NOT_RUN"]
-
-#: Claims this experiment does not evaluate, and why.
-NOT_RUN = {"4": "needs a second dataset to drift towards", "Fig. 2": "t-SNE is not run"}
+__all__ = ["OwnDataError", "OwnDataSettings", "own_profile", "run_own_data"]
 
 
 class OwnDataError(ValueError):
@@ -73,8 +76,8 @@ class OwnDataSettings:
     n_sigma_samples: int = 500
     ig_steps: int = 50
     si_target: float = 0.95
-    batch_size: int = 512
-    lr: float = 8e-4
+    batch_size: int = TrainConfig.batch_size  # the paper's, as the trainer's
+    lr: float = TrainConfig.lr
 
     def __post_init__(self) -> None:
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds) \
@@ -173,6 +176,30 @@ def sitting(meta: dict) -> dict:
     return {k: meta.get(k) for k in ("command", "started_at", "wall_time_s")}
 
 
+def _logit_scale(model: torch.nn.Module, x: torch.Tensor, device) -> float:
+    """The mean norm of ``model``'s centred logits on ``x`` (``nets.audit``'s ``logit_scale``)."""
+    with torch.no_grad():
+        return float(centered_logit_norm(model.to(device).eval()(x)).mean())
+
+
+def _warnings(model: str, factory, config, n_seeds: int, n_labels: int, width: int) -> list[str]:
+    """What the trainer would warn of for this run, once each and whatever trains this time (so a
+    rerun that loads everything reports the same), each also given to :func:`warnings.warn`: seeds
+    that start from the same weights, and logits that no label names."""
+    out = []
+    if n_seeds > 1 and seeds_share_initial_weights(config, factory):
+        out.append(f"--model {model} builds the same initial weights for every seed (the factory loads fixed "
+                   "weights or calls torch.manual_seed itself): the seeds differ only in batch order and "
+                   "augmentation, and the intervals over seeds cover only that")
+    if n_labels < width:
+        out.append(f"the labels name {n_labels} classes (0 to {n_labels - 1}) but --model {model} gives {width} "
+                   f"logits: {width - n_labels} are never a target, yet LI, DI and sigma_max sum over all {width} "
+                   f"(a model of {n_labels} logits measures the classes alone)")
+    for text in out:
+        warnings.warn(text, stacklevel=3)
+    return out
+
+
 def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str | Path,
                  settings: OwnDataSettings = OwnDataSettings(), *, device: str = "auto", progress: bool = True,
                  command: str | None = None) -> dict:
@@ -215,6 +242,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
             raise OwnDataError(f"y_{name} holds labels in [{int(y.min())}, {int(y.max())}], but the model has "
                                f"{width} logits: labels must be in [0, {width})")
     check_model_output(own.factory(None), splits.train.x[:2], width, f"--model {model}")  # nothing to train: before
+    n_labels = 1 + max(int(splits[name].y.max()) for name in ("train", "val", "test"))
     # source.json is written. As the files hold it (tuples as lists), so that it compares equal to what they read back
     source = json.loads(json.dumps({"data": str(data), "data_sha256": sha256_file(data), "model": model,
                                     "settings": asdict(settings)}))
@@ -224,7 +252,11 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     table1, spectral, per_class = {}, {}, {}
     test = splits.test.to(dev)
     x_sigma = test.x[:min(settings.n_sigma_samples, len(test))]
-    with _withdrawn_if_refused(out, fresh):  # a refusal at training leaves the folder as it was
+    notes = _warnings(model, own.factory, replace(table1_configs(prof, groups[0], model=own.name)["DA"],
+                                                  n_classes=width), len(settings.seeds), n_labels, width)
+    with _withdrawn_if_refused(out, fresh), warnings.catch_warnings():  # a refusal leaves the folder as it was
+        for category in (SameInitialWeights, UnusedClasses):  # said once above, in this command's words
+            warnings.simplefilter("ignore", category)
         for g in groups:
             base = {m: replace(c, n_classes=width, batch_size=settings.batch_size, lr=settings.lr)
                     for m, c in table1_configs(prof, g, model=own.name).items()}
@@ -235,7 +267,10 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
             runs = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
             methods = {}
             for m, rs in runs.items():
-                methods[m] = summarize(rs[0].config, [evaluate(r, splits, g, prof, dev) for r in rs])
+                methods[m] = summarize(rs[0].config, [{**evaluate(r, splits, g, prof, dev),
+                                                       "logit_scale": _logit_scale(r.model, x_sigma, dev)}
+                                                      for r in rs])
+                methods[m]["logit_scale"] = mean_std([e["logit_scale"] for e in methods[m]["runs"]])
                 methods[m].update(engine=rs[0].engine, wt_pooling=rs[0].wt_pooling)
                 for field in MLP_ONLY_FIELDS:
                     methods[m]["config"].pop(field, None)
@@ -253,12 +288,14 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     table1, spectral, per_class = ({g: m[g] for g in order if g in m} for m in merged)
     results = {
         "source": {**source, "sizes": sizes, "image_shape": list(splits.train.x.shape[1:]), "n_classes": width,
+                   "n_labels": n_labels,
                    "class_names": None if splits.class_names is None else list(splits.class_names)},
         "model": own.record,
         "table1": {"protocol": table1_protocol(prof, splits), "groups": table1},
         "spectral": {"protocol": {"n_sigma_samples": len(x_sigma)}, "groups": spectral},
         "per_class": {"protocol": "orbit accuracy per class on the test split, per seed (nets.class_accuracy)",
                       "groups": per_class},
+        "warnings": notes,
     }
     results["meta"] = run_provenance(device=str(dev), started=started, command=command)
     made = {**kept.get("group_provenance", {}), **{g: sitting(results["meta"]) for g in groups}}
@@ -266,85 +303,3 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     write_json(out / "own_data.json", results)
     write_text(out / "REPORT.md", own_data_report(results))
     return results
-
-
-def _settings_text(st: dict, n_test: int) -> str:
-    d = OwnDataSettings()
-    batch = st.get("batch_size", d.batch_size)
-    lr = st.get("lr", d.lr)
-    training = "" if (batch, lr) == (d.batch_size, d.lr) else f" (batch {batch}, Adam lr {lr:g})"
-    return (f"Seeds {list(st['seeds'])}, {st['epochs']} epoch{'s' if st['epochs'] != 1 else ''} each{training}; IR's nu searched smallest first over "
-            f"{[float(nu) for nu in st['nu_grid']]} for validation SI >= {st['si_target']}; SI on "
-            f"{min(st['n_si_samples'], n_test)} images ({st['ig_steps']} integrated-gradients steps), sigma_max "
-            f"on {min(st['n_sigma_samples'], n_test)}")
-
-
-def _few_seeds_text(n: int) -> list[str]:
-    """For 2 or 3 seeds, a paragraph on how wide their t intervals are; nothing otherwise."""
-    if n not in (2, 3):
-        return []
-    return [f"With {n} seeds an interval is the mean ± {t_half_width_factor(n):.3g} standard deviations over the "
-            f"seeds ({n - 1} degree{'s' if n > 2 else ''} of freedom): wide enough to reach past what a measure can be "
-            "(accuracy differences beyond 100 points, SI beyond 1, LI below 0), so few checks can be decided; "
-            "4 or more seeds give intervals that can.\n"]
-
-
-def _commands_text(results: dict) -> str:
-    """``Command: `...` (N s)``, or, for a file whose groups were made by several commands (a run on
-    fewer ``--groups`` keeps the others), each command with the groups it made."""
-    made = results.get("group_provenance") or {}
-    sittings: dict[tuple, list[str]] = {}
-    for g, p in made.items():
-        sittings.setdefault((p.get("command"), p.get("started_at"), p.get("wall_time_s")), []).append(g)
-    if len(sittings) <= 1:
-        return f"Command: `{results['meta'].get('command')}` ({results['meta'].get('wall_time_s') or 0:.0f} s)"
-    return "Commands: " + "; ".join(f"`{cmd}` ({', '.join(group_label(g) for g in gs)}; {wall or 0:.0f} s)"
-                                    for (cmd, _, wall), gs in sittings.items())
-
-
-def own_data_report(results: dict) -> str:
-    """REPORT.md of an ``own_data.json``: the verdicts, Table 1 and Figure 5 per group, every check."""
-    ours = [v for v in verdicts({k: results[k] for k in ("table1", "spectral")}) if v.claim not in NOT_RUN]
-    src, model = results["source"], results["model"]
-    lines = ["# The paper's claims on your model and your data\n",
-             f"Model `{src['model']}` ({model.get('class')}, {model.get('parameters'):,} parameters), data "
-             f"`{src['data']}` (SHA-256 {src['data_sha256'][:16]}..., images {tuple(src['image_shape'])}, "
-             f"{src['n_classes']} classes; train / val / test {src['sizes']['n_train']} / {src['sizes']['n_val']} / "
-             f"{src['sizes']['n_test']}). {_settings_text(src['settings'], src['sizes']['n_test'])}. "
-             f"{_commands_text(results)}.\n",
-             f"WT pools over the orbit as `nets.train` chose for the model: "
-             f"{', '.join(sorted({e['methods']['WT'].get('wt_pooling') or '?' for e in results['table1']['groups'].values()}))} "
-             "(`first_layer-*`: its first layer, as the paper's WT; `logits-mean`: the whole model's logits).\n",
-             "Each check is decided on a 95% interval over seeds (`nets.verdicts`, the paper profile's thresholds); "
-             "not run here: " + "; ".join(f"{c if c.startswith('Fig') else 'claim ' + c} ({why})"
-                                          for c, why in NOT_RUN.items()) + ".\n",
-             *_few_seeds_text(len(src["settings"]["seeds"])),
-             markdown_table(["claim", "statement", "verdict"], [[v.claim, v.statement, f"**{v.status}**"]
-                                                                 for v in ours]) + "\n"]
-    rows = []
-    for g, entry in results["table1"]["groups"].items():
-        for m, e in entry["methods"].items():
-            rows.append([group_label(g), m, "" if e.get("nu") is None else f"{e['nu']:g}", pm_text(e["accuracy"], 100.0),
-                         *(pm_text(e[q]) for q in ("LI", "DI", "SI"))])
-    lines += ["Table 1 (mean ± std over seeds):\n",
-              markdown_table(["group", "method", "nu", "Acc. (%)", "LI", "DI", "SI"], rows) + "\n"]
-    rows = [[group_label(g), f"{nu:g}", "not trained" if si is None else f"{si:.4f}",
-             "" if acc is None else f"{100 * acc:.1f}", "**chosen**" if nu == sel["chosen"] else ""]
-            for g, entry in results["table1"]["groups"].items()
-            for sel in [entry["nu_selection"]] for nu, si, acc in zip(sel["grid"], sel["si"], sel["accuracy"])]
-    lines += [f"IR's nu search (validation SI, mean over seeds; target {src['settings']['si_target']}):\n",
-              markdown_table(["group", "nu", "validation SI", "validation Acc. (%)", ""], rows) + "\n"]
-    rows = [[group_label(g), key, pm_text(e["sigma_max"]), pm_text(e["accuracy"], 100.0)]
-            for g, entry in results["spectral"]["groups"].items() for key, e in entry["models"].items()]
-    lines += ["Figure 5, sigma_max of the input Jacobian (mean ± std over seeds):\n",
-              markdown_table(["group", "model", "sigma_max", "Acc. (%)"], rows) + "\n"]
-    for g, entry in results.get("per_class", {}).get("groups", {}).items():  # absent from runs before it existed
-        header, rows, note = per_class_rows(entry, class_names=src.get("class_names"))
-        lines += [f"Accuracy over the orbit per class, {group_label(g)} (mean over seeds; a class the group maps "
-                  "onto another, a 6 turned into a 9, caps an invariant model there; `nets.class_accuracy`):\n",
-                  markdown_table(header, rows) + "\n", *([note + "\n"] if note else [])]
-    lines += ["Checks:\n"]
-    for v in ours:
-        lines += [f"- claim {v.claim}: {c.detail}" for c in v.checks]
-        lines += [f"- claim {v.claim}, note: {n}" for n in v.notes]
-    return "\n".join(lines) + "\n"

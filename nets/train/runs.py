@@ -64,6 +64,12 @@ def _same_weights(a: nn.Module, b: nn.Module) -> bool:
     return bool(pa) and len(pa) == len(pb) and all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(pa, pb))
 
 
+def seeds_share_initial_weights(config: TrainConfig, factory: ModelFn) -> bool:
+    """Whether ``factory`` builds equal trainable weights for ``config`` under seeds 0 and 1 (it loads
+    fixed weights or seeds the RNG itself): what :class:`SameInitialWeights` warns of."""
+    return _same_weights(init_model(config, 0, factory), init_model(config, 1, factory))
+
+
 def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack: bool,
                    precision: str, several_seeds: bool = False) -> tuple[bool, torch.dtype]:
     """Check ``config``'s model on two training samples, shaped as it takes them, in its dtype
@@ -266,7 +272,7 @@ def train_runs(
     stackable: dict[tuple, bool] = {}
     dtypes: dict[tuple, torch.dtype] = {}
     groups: dict[tuple, list[tuple[int, Member]]] = {}
-    several_seeds = len({m.seed for _, m in pending}) > 1
+    several_seeds = len(set(seeds)) > 1  # of the call, loaded or not: a seed added later starts as the others did
     for i, m in pending:  # each stack's model checked before any of them trains
         sk, fn = m.config.stack_key(), factories[m.config.key()]
         if sk not in stackable:
