@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from nets.checkpoint_archive import archived_hint
+from nets.cli_types import OneLineParser
 from nets.image_file import LabelledImages, load_labelled, load_unlabelled
 from nets.model_checks import is_out_of_memory, parameter_dtype
 from nets.model_spec import load_factory, one_line
@@ -75,7 +76,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m nets audit", description=_description(),
+    p = OneLineParser(prog="python -m nets audit", description=_description(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_arguments(p)
     return p

@@ -15,6 +15,7 @@ import sys
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, restore, write_manifest
+from nets.cli_types import OneLineParser
 from nets.dataset_files import DATASETS
 from nets.results_io import PAPER_DATASET, RESULTS_ROOT, ResultsWriteError, out_dir
 from nets.experiments.profiles import PROFILES, get_profile
@@ -47,7 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return _options(argparse.ArgumentParser(prog="python -m nets checkpoints", description=__doc__.split("\n\n")[1],
+    return _options(OneLineParser(prog="python -m nets checkpoints", description=__doc__.split("\n\n")[1],
                                             formatter_class=argparse.RawDescriptionHelpFormatter))
 
 

@@ -1,5 +1,6 @@
-"""argparse types for the command-line tools in ``benchmarks/`` and ``scripts/``: a bad value is
-argparse's own one-line usage error (exit 2) naming the option, never a traceback later.
+"""argparse types for the command-line tools (``python -m nets``, ``benchmarks/``, ``scripts/``): a bad
+value is argparse's own usage error (exit 2) naming the option, never a traceback later; and
+:class:`OneLineParser`, which gives that error in one line.
 
     p.add_argument("--rounds", type=positive_int, default=3)
     p.add_argument("--group", type=group_arg, default="r4")
@@ -8,10 +9,19 @@ argparse's own one-line usage error (exit 2) naming the option, never a tracebac
 from __future__ import annotations
 
 import argparse
+import math
 
 from nets.groups import group_name
 
-__all__ = ["positive_int", "nonnegative_int", "group_arg"]
+__all__ = ["OneLineParser", "positive_int", "nonnegative_int", "positive_float", "group_arg"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (``prog: error: ... (see prog --help)``, exit 2)
+    instead of the usage text and then the error: the parser of every ``python -m nets`` command."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _int(text: str) -> int:
@@ -34,6 +44,17 @@ def nonnegative_int(text: str) -> int:
     value = _int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 

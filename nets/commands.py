@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nets.cli_types import positive_int
+from nets.cli_types import OneLineParser, positive_int
 from nets.dataset_files import DATASETS
 from nets.experiments.centered import BEYOND_FORMS
 from nets.experiments.profiles import PAPER_DATASET, PROFILES, REGULARIZERS
@@ -107,13 +107,6 @@ class UsageError(ValueError):
     """Bad command-line input: one line, exit 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, with errors on one line (``prog: error: ...``) instead of usage + error."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
 def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     """The options every experiment subcommand takes (also accepted before the subcommand, as before
     subcommands existed: ``python -m nets --profile smoke table1``)."""
@@ -190,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _build() -> tuple[argparse.ArgumentParser, Any]:
     """The parser and its subcommands action (``.choices``: name -> subparser)."""
     lines = [f"  {s.name:<12} {s.summary}" for s in SUBCOMMANDS.values()]
-    p = _Parser(prog="python -m nets", formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = OneLineParser(prog="python -m nets", formatter_class=argparse.RawDescriptionHelpFormatter,
                 description="Reproduce 'On genuine invariance learning without weight-tying': train, measure, "
                             "report.\n\nsubcommands:\n" + "\n".join(lines) + "\n  (EXTENSIONS)",
                 epilog="examples:\n"
@@ -200,7 +193,7 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                        "Results go to <results>/<profile>/ (default results/quick/); a run never replaces results "
                        "computed with other settings unless given --overwrite.")
     _run_options(p, suppress=True)
-    sub = p.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser,
+    sub = p.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=OneLineParser,
                            help="one of the subcommands above; `python -m nets SUBCOMMAND --help` for its options")
     for s in SUBCOMMANDS.values():
         sp = sub.add_parser(s.name, description=f"{s.summary}.\n\nwrites: {s.writes}.",

@@ -277,9 +277,14 @@ BAD = {  # the array left out of the file, the model, the options, the error
                    r"returned NaN or inf logits for 2 training images, before any training"),
     "a model that refuses the images": (None, "user_models_for_own_data:rgb", ["--groups", "r4"],
                                         r"refused 2 training images of shape \(2, 1, 12, 12\): RuntimeError"),
-    "a negative seed": (None, SMALL, ["--groups", "r4", "--seeds", "-1"], r"seeds must be distinct integers >= 0, got \[-1\]"),
-    "no epochs": (None, SMALL, ["--groups", "r4", "--epochs", "0"], r"epochs must be >= 1, got 0"),
-    "a negative learning rate": (None, SMALL, ["--groups", "r4", "--lr", "-1"], r"lr must be a finite number > 0"),
+    # the flags' own checks (argparse, naming the flag)
+    "a negative seed": (None, SMALL, ["--groups", "r4", "--seeds", "-1"], r"argument --seeds: must be >= 0, got -1"),
+    "a seed twice": (None, SMALL, ["--groups", "r4", "--seeds", "0", "0"], r"--seeds must be distinct, got \[0, 0\]"),
+    "no epochs": (None, SMALL, ["--groups", "r4", "--epochs", "0"], r"argument --epochs: must be at least 1, got 0"),
+    "no SI images": (None, SMALL, ["--groups", "r4", "--si-samples", "0"], r"argument --si-samples: must be at least 1"),
+    "a negative learning rate": (None, SMALL, ["--groups", "r4", "--lr", "-1"],
+                                 r"argument --lr: must be a finite number > 0, got -1"),
+    "a nu of 0": (None, SMALL, ["--groups", "r4", "--nu-grid", "0", "10"], r"--nu-grid needs positive finite values"),
 }
 
 
@@ -291,9 +296,12 @@ def test_bad_input_is_one_line_exit_two_and_nothing_written(case, tmp_path, user
     path = tmp_path / "mine.pt"
     torch.save(d, path)
     out = tmp_path / "out"
-    assert run_main(path, out, *args, model=model) == 2
+    try:
+        rc = run_main(path, out, *args, model=model)
+    except SystemExit as e:  # argparse's usage error
+        rc = e.code
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert rc == 2 and err.startswith(("error: ", "python -m nets own-data: error: ")) and err.count("\n") == 1, err
     assert re.search(message, err), err
     assert not out.exists()
 
