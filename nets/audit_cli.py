@@ -48,7 +48,7 @@ from nets.cli_types import OneLineParser
 from nets.image_file import LabelledImages, load_labelled, load_unlabelled
 from nets.model_checks import is_out_of_memory, parameter_dtype
 from nets.model_spec import load_factory, one_line
-from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file, write_bytes
+from nets.results_io import ResultsWriteError, check_folder, move_aside, run_provenance, sha256_file, write_bytes
 from nets.train import GroupPooled
 from nets.train.config import check_device, set_threads
 from nets.weights_file import checkpoint_model
@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     started = time.time()
-    from nets.audit_compare import compare_samples
+    from nets.audit_compare import compare_samples, logit_width
     from nets.auditing import audit, sample_measures
 
     try:
@@ -252,7 +252,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             comparison = compare_samples(base, result.samples, args.group, names=names,
                                          input_shape=tuple(x.shape), **boot, class_names=class_names,
                                          settings={"n_steps": args.n_steps, "include_identity": False,
-                                                   "chunk_size": args.chunk_size})
+                                                   "chunk_size": args.chunk_size},
+                                         n_logits=(logit_width(baseline, x), logit_width(model, x)))
     except ValueError as e:  # AuditError, ImageFileError and every measure's one-line ValueError
         message = as_flags(one_line(e))
         hint = "" if args.images or message.startswith("--baseline") else channels_hint(message)
@@ -307,6 +308,9 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
     print(f"wrote {', '.join(str(out / n) for n in blobs)}")
+    if comparison is None and (out / "compare.json").exists():  # an earlier audit's, of another run
+        print(f"moved {out / 'compare.json'}, an earlier audit's comparison, aside to "
+              f"{move_aside(out / 'compare.json', suffix='earlier').name}")
     return 0
 
 

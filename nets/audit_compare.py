@@ -20,6 +20,7 @@ about another training seed (for that, the experiments' paired tests over seeds,
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional, Sequence, Union
 
@@ -40,7 +41,7 @@ from nets.sample_bootstrap import (
     ratio_of_means,
 )
 
-__all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "class_effects", "direction"]
+__all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "class_effects", "direction", "logit_width"]
 
 Model = Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]]
 EffectKind = Literal["difference", "ratio"]
@@ -112,6 +113,17 @@ class Comparison:
     settings: dict[str, Any] = field(default_factory=dict)
     classes: dict[int, tuple[int, Effect]] = field(default_factory=dict)
     class_names: Optional[tuple[str, ...]] = None
+    n_logits: Optional[tuple[int, int]] = None
+
+    @property
+    def width_note(self) -> Optional[str]:
+        """A sentence where A and B give different numbers of logits (:func:`compare` records them),
+        else ``None``."""
+        if self.n_logits is None or self.n_logits[0] == self.n_logits[1]:
+            return None
+        return (f"A gives {self.n_logits[0]} logits and B {self.n_logits[1]}: LI, DI, sigma_max and logit_scale "
+                "sum over the logits, so B / A sets measures of different widths against each other; compare "
+                "models of the same classes")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN becomes ``None``)."""
@@ -119,6 +131,7 @@ class Comparison:
                 "n_samples": self.n_samples, "effects": {k: e.to_dict() for k, e in self.effects.items()},
                 "classes": {str(c): {"n": n, **e.to_dict()} for c, (n, e) in self.classes.items()},
                 "class_names": None if self.class_names is None else list(self.class_names),
+                "n_logits": None if self.n_logits is None else dict(zip(("a", "b"), self.n_logits)),
                 "settings": dict(self.settings)}
 
     def to_markdown(self) -> str:
@@ -127,6 +140,7 @@ class Comparison:
         rows = [f"B = {self.b} against A = {self.a} under {self.group} on the same {self.n_samples} samples "
                 f"(paired bootstrap over samples; the trained models are fixed)", "",
                 *([UNLABELLED_NOTE, ""] if self.settings.get("labels") is False else []),
+                *([f"**Note**: {self.width_note}.", ""] if self.width_note else []),
                 f"| measure | A [{pct}] | B [{pct}] | effect | B vs A [{pct}] | direction |",
                 "|---|---|---|---|---|---|"]
         for k, e in self.effects.items():
@@ -190,7 +204,14 @@ def compare(
     a, b = (values[n] for n in names)
     return compare_samples(a, b, group, names=names, input_shape=tuple(x.shape), confidence=confidence,
                            n_resamples=n_resamples, seed=seed, class_names=class_names,
-                           settings={"n_steps": n_steps, "include_identity": include_identity})
+                           settings={"n_steps": n_steps, "include_identity": include_identity},
+                           n_logits=(logit_width(model_a, x), logit_width(model_b, x)))
+
+
+def logit_width(model: Model, x: torch.Tensor) -> int:
+    """How many logits ``model`` gives for the images ``x (N, *C, H, W)`` (one forward of the first)."""
+    with torch.no_grad():
+        return int(model(x[:1]).shape[-1])
 
 
 def compare_samples(
@@ -205,11 +226,14 @@ def compare_samples(
     seed: int = 0,
     settings: Optional[dict[str, Any]] = None,
     class_names: Optional[Sequence[str]] = None,
+    n_logits: Optional[tuple[int, int]] = None,
 ) -> Comparison:
     """:func:`compare` from the per-sample values of both models (:func:`nets.auditing.sample_measures`,
     or an :class:`~nets.auditing.AuditResult`'s ``samples``), which must be of the same samples:
     raises ``ValueError`` when a measure has a different number of samples in A and B, or was
-    measured for one of them only (``accuracy`` needs labels: give both or neither)."""
+    measured for one of them only (``accuracy`` needs labels: give both or neither). ``n_logits``:
+    A's and B's numbers of logits (:func:`logit_width`), recorded; where they differ, the
+    comparison says so (:attr:`Comparison.width_note`) and a ``UserWarning`` is given."""
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
     for k in (*SAMPLE_MEANS, "sigma_max_centered"):
@@ -245,10 +269,14 @@ def compare_samples(
         "effects": {k: ("B - A" if v == "difference" else "B / A") for k, v in EFFECTS.items()},
         "descriptions": DESCRIPTIONS,
     }
-    return Comparison(a=names[0], b=names[1], group=group.name, input_shape=tuple(input_shape),
-                      n_samples=int(a["LI"].shape[0]), effects=effects, settings=settings,
-                      classes=class_effects(a, b, names=names, **boot),
-                      class_names=check_class_names(class_names, int(a["labels"].max()) + 1 if "labels" in a else 0))
+    out = Comparison(a=names[0], b=names[1], group=group.name, input_shape=tuple(input_shape),
+                     n_samples=int(a["LI"].shape[0]), effects=effects, settings=settings,
+                     classes=class_effects(a, b, names=names, **boot),
+                     class_names=check_class_names(class_names, int(a["labels"].max()) + 1 if "labels" in a else 0),
+                     n_logits=None if n_logits is None else (int(n_logits[0]), int(n_logits[1])))
+    if out.width_note:
+        warnings.warn(out.width_note, stacklevel=2)
+    return out
 
 
 def class_effects(a: dict[str, np.ndarray], b: dict[str, np.ndarray], *, names: tuple[str, str] = ("A", "B"),

@@ -296,3 +296,13 @@ def test_the_channels_hint_is_for_the_audited_model_not_for_a_refusing_baseline(
                     "user_models_for_audit:rgb_cnn") == 2
     err = capsys.readouterr().err
     assert "--baseline user_models_for_audit:rgb_cnn" in err and "--channels" not in err
+
+
+def test_an_audit_without_baseline_moves_an_earlier_comparison_aside_not_leaving_it_beside(tmp_path, user_module,
+                                                                                          capsys):
+    out = tmp_path / "out"
+    assert run_main(out, "--model", "user_models_for_audit:cnn", "--baseline", "user_models_for_audit:cnn") == 0
+    before = (out / "compare.json").read_bytes()
+    assert run_main(out, "--model", "user_models_for_audit:cnn") == 0
+    assert not (out / "compare.json").exists() and (out / "compare.json.earlier").read_bytes() == before
+    assert "an earlier audit's comparison, aside to compare.json.earlier" in capsys.readouterr().out

@@ -162,3 +162,17 @@ def test_values_without_a_label_free_measure_are_refused_naming_it(data):
     b = {k: v for k, v in a.items() if k != "sigma_max_centered"}
     with pytest.raises(ValueError, match="sigma_max_centered is missing from B's values"):
         compare_samples(a, b, "r4", n_resamples=100)
+
+
+def test_the_number_of_logits_of_each_model_is_recorded(data):
+    c = compare(mlp(0), mlp(1), *data, R4, **SIZES)
+    assert c.n_logits == (3, 3) and c.to_dict()["n_logits"] == {"a": 3, "b": 3}
+    assert c.width_note is None and "**Note**" not in c.to_markdown()
+
+
+def test_models_of_different_widths_are_compared_with_a_note_and_a_warning(data):
+    torch.manual_seed(0)
+    wider = MLP((8, 8), 4, 16, 2).eval()  # 4 logits, one that no label names
+    with pytest.warns(UserWarning, match="A gives 3 logits and B 4: LI, DI, sigma_max and logit_scale sum over"):
+        c = compare(mlp(0), wider, *data, R4, **SIZES)
+    assert c.n_logits == (3, 4) and f"**Note**: {c.width_note}." in c.to_markdown()

@@ -233,14 +233,16 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def move_aside(path: str | os.PathLike) -> Path:
-    """Rename a damaged ``path`` to ``<path>.corrupt`` (``.corrupt.1``, ... if taken); returns the new path."""
+def move_aside(path: str | os.PathLike, suffix: str = "corrupt") -> Path:
+    """Rename ``path`` to ``<path>.<suffix>`` (``.<suffix>.1``, ... if taken), so nothing is lost: a
+    damaged file (``corrupt``), or one that no longer belongs with the files beside it; returns the
+    new path."""
     path = Path(path)
-    target = path.with_name(path.name + ".corrupt")
+    target = path.with_name(f"{path.name}.{suffix}")
     k = 0
     while target.exists():
         k += 1
-        target = path.with_name(f"{path.name}.corrupt.{k}")
+        target = path.with_name(f"{path.name}.{suffix}.{k}")
     os.replace(path, target)
     return target
 
