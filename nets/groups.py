@@ -180,10 +180,10 @@ class Translations2D(Group):
 
     def check_shape(self, H: int, W: int) -> None:
         super().check_shape(H, W)
-        for size, what in ((W, "width"), (H, "height")):
-            if size % self.n:
-                raise ValueError(f"{self.name}: image {what} {size} is not divisible by {self.n}, the number of "
-                                 f"translations along each axis")
+        bad = [f"{what} {size}" for size, what in ((W, "width"), (H, "height")) if size % self.n]
+        if bad:
+            raise ValueError(f"{self.name}: image {' and '.join(bad)} {'is' if len(bad) == 1 else 'are'} not "
+                             f"divisible by {self.n}, the number of translations along each axis")
 
     def _act_reference(self, grid: torch.Tensor, g: int) -> torch.Tensor:
         j, i = divmod(g, self.n)

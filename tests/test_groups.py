@@ -46,6 +46,8 @@ def test_t3xy_needs_height_and_width_divisible():
         get_group("t3xy").act(torch.zeros(1, 35, 36), 1)
     with pytest.raises(ValueError, match="t3xy: image width 28 is not divisible by 3"):
         get_group("t3xy").act(torch.zeros(1, 36, 28), 1)
+    with pytest.raises(ValueError, match="t3xy: image width 40 and height 28 are not divisible by 3"):  # both named
+        get_group("t3xy").check_shape(28, 40)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="caps the address space with RLIMIT_AS, as Linux has it")

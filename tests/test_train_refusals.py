@@ -447,3 +447,15 @@ def test_images_without_a_channel_axis_that_the_model_refuses_are_told_how_to_ad
     refused(r"refused training inputs \(M, 12, 12\) .*the images are \(N, 12, 12\), without a channel axis: "
             r"if the model takes \(N, C, H, W\), give it input_shape = \(1, 12, 12\), or store the images as \(N, 1, 12, 12\)",
             [TrainConfig(method="DA", **BASE)], model_fn=lambda c: NoShape())
+
+
+def test_a_model_of_three_channels_on_images_of_one_is_told_to_repeat_the_channel_too():
+    class RGB(Net):
+        def __init__(self):
+            super().__init__()
+            del self.input_shape
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    message = refused(r"without a channel axis", [TrainConfig(method="DA", **BASE)], model_fn=lambda c: RGB())
+    assert message.endswith("its first convolution takes 3 channels, so also repeat the one channel in its forward "
+                            "(x.expand(-1, 3, -1, -1))")

@@ -101,9 +101,12 @@ def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack:
     fix = {}
     if x.ndim == 3 and declared_input_shape(model) is None:  # (M, H, W): a conv would read M as channels
         h, w = x.shape[-2:]
+        conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+        c = 1 if conv is None else conv.in_channels
         fix = {"fix": f"the images are (N, {h}, {w}), without a channel axis: if the model takes (N, C, H, W), "
                       f"give it input_shape = (1, {h}, {w}), or store the images as (N, 1, {h}, {w}) "
-                      f"(x.unsqueeze(1))"}
+                      f"(x.unsqueeze(1))" + ("" if c == 1 else f"; its first convolution takes {c} channels, so "
+                                             f"also repeat the one channel in its forward (x.expand(-1, {c}, -1, -1))")}
     check_model_output(model, x, config.n_classes, config.key(), **fix)
     n, b = splits.train.x.shape[0], config.batch_size
     if config.method != "IR" and n % b == 1:
