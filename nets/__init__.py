@@ -10,9 +10,15 @@ cheap and ``python -m nets.data`` does not import its own module twice.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
-from nets.groups import (  # noqa: F401
+if sys.argv[:1] == ["-m"]:  # ``python -m nets...`` is starting: Ctrl-C while it imports ends in one line
+    from nets.startup import install
+
+    install()
+
+from nets.groups import (  # noqa: F401,E402
     D4,
     R4,
     T3,

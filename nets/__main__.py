@@ -25,6 +25,7 @@ from nets.experiments.profiles import PAPER_DATASET
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.results_io import EXPERIMENTS
 from nets.reuse import ReuseRefused, reuse_checkpoints
+from nets.startup import STARTING
 from nets.train.config import check_device, set_threads
 
 # ---- checks made before anything is loaded -----------------------------------------
@@ -223,11 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m nets``: the exit status. Warnings print as one line each, ``python -m nets
     SUBCOMMAND: warning: ...``, without the file, line and source text of Python's own format."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    sub = next((a for a in argv if a in subcommand_names()), None)
-    prog = f"python -m nets {sub}" if sub else "python -m nets"
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"{prog}: warning: {message}", file=sys.stderr if file is None else file)
+        sub = next((a for a in argv if a in subcommand_names()), None)
+        print(f"python -m nets{' ' + sub if sub else ''}: warning: {message}",
+              file=sys.stderr if file is None else file)
 
     with warnings.catch_warnings():
         warnings.showwarning = show
@@ -235,8 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:  # the parser imports every extension, and the errors below their modules: Ctrl-C may come meanwhile
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        from nets.distributed import ClusterError, check_address
+        from nets.experiments.common import SettingsMismatch
+        from nets.results_io import ResultsFileError, ResultsWriteError, WouldTrain, check_folder, out_dir
+        from nets.train import TrainingDiverged
+    except KeyboardInterrupt:
+        print(STARTING, file=sys.stderr)
+        return 130
     if getattr(args, "_extension", None) is not None:
         return int(args._extension.main(argv[argv.index(args.command) + 1:]) or 0)
     if args.command is None:
@@ -248,11 +257,6 @@ def _main(argv: list[str]) -> int:
     for k, v in DEFAULTS.items():
         if not hasattr(args, k):
             setattr(args, k, v)
-    from nets.distributed import ClusterError, check_address
-    from nets.experiments.common import SettingsMismatch
-    from nets.results_io import ResultsFileError, ResultsWriteError, WouldTrain, check_folder, out_dir
-    from nets.train import TrainingDiverged
-
     profile = None
     try:
         profile = _profile(args)

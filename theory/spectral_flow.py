@@ -323,5 +323,15 @@ def main(argv: Sequence[str] | None = None,
     return 0 if all(r.passed for r in results) else 1
 
 
+def _main() -> int:
+    """``python -m theory.spectral_flow``: :func:`main`, with Ctrl-C one line and exit status 130 (the
+    report is written atomically at the end, so an interrupted run leaves none, or the earlier one)."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted: no report was written (run it again; it takes seconds)", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main())
