@@ -294,3 +294,18 @@ def test_as_group_refuses_an_unknown_name_listing_the_known_ones():
         as_group("r5")
     with pytest.raises(TypeError, match="expected a Group or a group name"):
         as_group(4)
+
+
+def test_this_packages_groups_are_built_without_the_probe_check_so_a_large_one_is_refused_at_once(monkeypatch):
+    """t99xy (9801 elements) probed at its smallest image, 99 x 99, would build a 9801 x 9801 index and
+    check its algebra for minutes; ours are checked only at the size they are used at."""
+    import nets.group_action as ga
+
+    def no_index(*a, **k):
+        raise AssertionError("an orbit index was built at construction")
+
+    monkeypatch.setattr(ga, "_orbit_index", no_index)
+    g = get_group("t99xy")
+    assert g.order == 99 * 99 and not g.check_on_construction
+    with pytest.raises(ValueError, match="t99xy: image width 36 and height 36 are not divisible by 99"):
+        g.check_shape(36, 36)
