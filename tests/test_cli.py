@@ -58,6 +58,7 @@ BAD = {
     "unknown profile": (["table1", "--profile", "huge"], "'paper', 'quick', 'smoke'"),
     "unknown subcommand": (["table2"], "table1"),
     "bad threads": (["table1", "--threads", "0"], "--threads"),
+    "threads by the ten thousand": (["table1", "--threads", "99999"], "is more than 4 per logical CPU of this machine"),
 }
 
 
@@ -73,6 +74,12 @@ def test_bad_input_is_one_line_and_exit_2(run_cli, no_data, tmp_path, case):
 def test_device_cuda_without_cuda_is_refused_before_any_data_is_loaded(run_cli, no_data, tmp_path):
     rc, _, err = run_cli("table1", "--profile", "smoke", "--device", "cuda", "--results", str(tmp_path))
     assert rc == 2 and "CUDA is not available" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
+def test_device_mps_without_mps_is_refused_before_any_data_is_loaded(run_cli, no_data, tmp_path):
+    rc, _, err = run_cli("table1", "--profile", "smoke", "--device", "mps", "--results", str(tmp_path))
+    assert rc == 2 and "MPS (Apple's GPU) is not available" in err and len(err.strip().splitlines()) == 1
 
 
 # ---- nothing overwritten by accident ----------------------------------------------------

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -207,18 +208,32 @@ def check_device(device: str, what: str = "--device") -> torch.device:
                              f"{torch.__version__}); use {what} cpu or auto")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"{what} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type not in ("cpu", "mps"):
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{what} {device}: MPS (Apple's GPU) is not available on this machine (torch "
+                             f"{torch.__version__}); use {what} cpu or auto")
+    elif dev.type != "cpu":
         raise ValueError(f"{what} {device}: only auto, cpu, cuda and cuda:N are supported")
     return dev
 
 
+#: ``--threads`` may ask for at most this many threads per logical CPU: far more only slows a run, and
+#: tens of thousands crash it (a segmentation fault, or a library that cannot map its memory).
+MAX_THREADS_PER_CPU = 4
+
+
 def set_threads(threads: int | None) -> None:
     """``torch.set_num_threads(threads)`` for a command's ``--threads`` (``None``: torch's choice,
-    left alone); ``ValueError``, one line, for fewer than 1."""
+    left alone); ``ValueError``, one line, for fewer than 1 or more than :data:`MAX_THREADS_PER_CPU`
+    per logical CPU of this machine."""
     if threads is None:
         return
     if threads < 1:
         raise ValueError(f"--threads must be >= 1, got {threads}")
+    cpus = os.cpu_count() or 1
+    if threads > MAX_THREADS_PER_CPU * cpus:
+        raise ValueError(f"--threads {threads} is more than {MAX_THREADS_PER_CPU} per logical CPU of this machine "
+                         f"({cpus}); use at most {MAX_THREADS_PER_CPU * cpus}")
     torch.set_num_threads(threads)
 
 
