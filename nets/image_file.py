@@ -79,12 +79,20 @@ def _read(path: Path, flag: str = "", keys: tuple[str, ...] = ("x", "y")) -> dic
         if not isinstance(obj, dict):
             raise ImageFileError(f"{where}: holds a {type(obj).__name__}, not a dict; {how}")
         return obj
+    how = f"save it as numpy.savez(FILE, {', '.join(f'{k}={k}' for k in keys)}) with numeric arrays"
+    if not zipfile.is_zipfile(path):  # empty, cut short, or another format (np.load would try pickle on it)
+        raise ImageFileError(f"{where}: not an .npz file (an .npz is a zip of arrays; this one is "
+                             f"{'empty' if path.stat().st_size == 0 else 'not a zip'}); {how}")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {k: _from_npz(npz[k]) for k in npz.files}  # npz[k] reads the array: once each
-    except (ValueError, OSError, zipfile.BadZipFile) as e:  # not an npz, or an object array (pickle refused)
-        raise ImageFileError(f"{where}: cannot read it as .npz without pickle: {one_line(e)}; save it as "
-                             f"numpy.savez(FILE, {', '.join(f'{k}={k}' for k in keys)}) with numeric arrays") from None
+            out = {k: npz[k] for k in npz.files}  # npz[k] reads the member: once each
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # a damaged member, or an object array
+        raise ImageFileError(f"{where}: cannot read it as .npz without pickle: {one_line(e)}; {how}") from None
+    odd = [k for k, v in out.items() if not isinstance(v, np.ndarray)]
+    if odd:  # a zip whose members are not .npy arrays: a torch.save file named .npz, for one
+        raise ImageFileError(f"{where}: a zip but not of numpy arrays ({odd[0]!r} is not one; a torch.save file is "
+                             f"read as .pt / .pth); {how}")
+    return {k: _from_npz(v) for k, v in out.items()}
 
 
 def _from_npz(a: np.ndarray) -> torch.Tensor | list:

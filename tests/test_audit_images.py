@@ -105,6 +105,12 @@ def _write(tmp_path, case):
     elif case == "a text file":
         path = tmp_path / "bad.npz"
         path.write_text("not an archive")
+    elif case == "an empty .npz":
+        path = tmp_path / "bad.npz"
+        path.write_bytes(b"")
+    elif case == "a torch file named .npz":
+        path = tmp_path / "bad.npz"
+        torch.save({"x": x, "y": y}, path)
     elif case == "another suffix":
         path = tmp_path / "bad.csv"
         path.write_text("1,2,3")
@@ -127,7 +133,9 @@ BAD_FILES = {
                              r'save it as torch.save\(\{"x": x, "y": y\}, FILE\) with tensors$',
     "a pickle file": r"it was written by pickle, not torch.save; save it as torch.save",
     "object arrays in npz": r"cannot read it as .npz without pickle",
-    "a text file": r"cannot read it as .npz without pickle",
+    "a text file": r"not an .npz file \(an .npz is a zip of arrays; this one is not a zip\); save it as numpy.savez",
+    "an empty .npz": r"not an .npz file \(an .npz is a zip of arrays; this one is empty\)",
+    "a torch file named .npz": r"a zip but not of numpy arrays \('[^']+' is not one; a torch.save file is read as .pt",
     "another suffix": r"use a .pt / .pth or .npz file, not '.csv'",
     "a missing file": r"missing.pt does not exist",
 }
