@@ -135,6 +135,11 @@ def read_manifest(results_dir: str | os.PathLike) -> dict | None:
         name = e.get("name") if isinstance(e, dict) else None
         if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
             raise ArchiveError(f"{path} lists a file named {name!r}, not a plain file name")
+    names = [e["name"] for e in m["files"]]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # restore would write one name twice, the second entry's blob over the first's
+        raise ArchiveError(f"{path} lists {twice[0]!r} more than once; a manifest names each file once "
+                           f"(rewrite it with python -m nets checkpoints manifest)")
     return m
 
 

@@ -146,6 +146,19 @@ def test_a_manifest_naming_anything_but_a_plain_file_name_is_refused_and_nothing
     assert sorted(p for p in archived.rglob("*") if ".git" not in p.parts) == before
 
 
+def test_a_manifest_naming_one_file_twice_is_refused_and_nothing_written(archived):
+    """Restored in turn, the second entry's blob would land in the first's file, verified against itself."""
+    path = manifest_path(archived / "results" / "paper")
+    m = json.loads(path.read_text())
+    assert len(m["files"]) >= 2
+    m["files"][1]["name"] = m["files"][0]["name"]
+    path.write_text(json.dumps(m))
+    before = sorted(p for p in archived.rglob("*") if ".git" not in p.parts)
+    with pytest.raises(ArchiveError, match=f"lists '{m['files'][0]['name']}' more than once"):
+        restore(archived / "results" / "paper")
+    assert sorted(p for p in archived.rglob("*") if ".git" not in p.parts) == before
+
+
 def test_a_shallow_clone_is_told_to_unshallow(archived, tmp_path):
     shallow = tmp_path / "shallow"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{archived}", str(shallow)], check=True)
