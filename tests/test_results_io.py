@@ -232,7 +232,8 @@ def test_without_sitting_keeps_the_numbers_and_drops_provenance_and_wall_times_a
     assert result["meta"] == {"wall_time_s": 3.0}  # the argument is left as it was
 
 
-@pytest.mark.parametrize("content, why", [("[]", "a JSON list"), ("{}", "no meta record")])
+@pytest.mark.parametrize("content, why", [("[]", "a JSON list"), ("{}", "no meta record"),
+                                          ('{"meta": {}, "protocol": {}}', "no groups object")])
 def test_report_on_json_that_is_not_a_results_object_is_one_line(tmp_path, run_cli, content, why):
     (tmp_path / "smoke").mkdir()
     (tmp_path / "smoke" / "table1.json").write_text(content)
@@ -240,3 +241,17 @@ def test_report_on_json_that_is_not_a_results_object_is_one_line(tmp_path, run_c
     assert rc != 0 and err.count("\n") == 1, err
     assert f"table1.json is not a valid results file ({why})" in err
     assert (tmp_path / "smoke" / "table1.json").read_text() == content  # kept where it was
+
+
+def test_a_grouped_results_file_without_groups_is_damaged_and_moved_aside_by_the_command_that_recomputes_it(tmp_path,
+                                                                                                          capsys):
+    from nets.results_io.files import read_results, results_damage
+
+    path = tmp_path / "table1.json"
+    path.write_text('{"meta": {}, "protocol": {}}')
+    assert results_damage(path, {"meta": {}}) == "no groups object"
+    assert results_damage(tmp_path / "reproduce.json", {"meta": {}}) is None  # not a file of groups
+    assert rio.peek_results(path) is None and path.exists()  # a look leaves it
+    assert read_results(path) is None and not path.exists()
+    assert (tmp_path / "table1.json.corrupt").read_text() == '{"meta": {}, "protocol": {}}'
+    assert "table1.json is damaged" in capsys.readouterr().err

@@ -49,6 +49,7 @@ __all__ = [
     "ResultsFileError",
     "move_aside",
     "peek_results",
+    "results_damage",
     "sha256_file",
 ]
 
@@ -58,6 +59,8 @@ EXPERIMENTS = ("table1", "drift", "spectral", "tsne", "saliency")
 #: The results files REPORT.md's MLP part reads (``cnn.json`` is read by its own section).
 REPORT_EXPERIMENTS = (*EXPERIMENTS, "intervals", "centered", "detached", "scale", "si_settings", "per_class", "between",
                       "train_size")
+#: Results files that hold their numbers per group under ``"groups"``: one without that object is damaged.
+GROUPED_RESULTS = (*REPORT_EXPERIMENTS, "cnn_scale")
 
 
 class ResultsFileError(ValueError):
@@ -215,12 +218,25 @@ def load_results(results_dir: str | os.PathLike,
         p = Path(results_dir) / f"{name}.json"
         if p.exists():
             data = read_json(p)
-            if not isinstance(data, dict) or not isinstance(data.get("meta"), dict):
-                what = f"a JSON {type(data).__name__}" if not isinstance(data, dict) else "no meta record"
+            what = results_damage(p, data)
+            if what:
                 raise ResultsFileError(f"{p} is not a valid results file ({what}); move it away or recompute it "
                                        f"(the experiment's command with --overwrite)")
             out[name] = data
     return out
+
+
+def results_damage(path: str | os.PathLike, data: Any) -> str | None:
+    """What makes ``data``, read from the results file ``path``, not a results file (``None`` when
+    nothing): not a JSON object, no ``meta`` record, or, for a file of :data:`GROUPED_RESULTS`, no
+    ``groups`` object."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}"
+    if not isinstance(data.get("meta"), dict):
+        return "no meta record"
+    if Path(path).stem in GROUPED_RESULTS and not isinstance(data.get("groups"), dict):
+        return "no groups object"
+    return None
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -262,7 +278,7 @@ def peek_results(path: str | os.PathLike) -> dict | None:
         data = read_json(path)
     except ResultsFileError:
         return None
-    return data if isinstance(data, dict) else None
+    return None if results_damage(path, data) else data
 
 
 def read_results(path: str | os.PathLike) -> dict | None:
@@ -273,6 +289,6 @@ def read_results(path: str | os.PathLike) -> dict | None:
     data = peek_results(path)
     if data is None and path.exists():
         aside = move_aside(path)
-        _warn(f"warning: {path} is damaged (not a JSON results object); moved it to {aside.name} and "
-              f"recomputing it")
+        _warn(f"warning: {path} is damaged (not a JSON results object with its meta record and groups); moved it "
+              f"to {aside.name} and recomputing it")
     return data
