@@ -263,7 +263,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         if not is_out_of_memory(e):
             raise
         print(f"error: out of memory on --device {args.device} at --chunk-size {args.chunk_size} "
-              f"({one_line(e)[:200]}); lower --chunk-size (or --n, --si-samples, --sigma-samples)",
+              f"({one_line(e)[:200]}); lower --chunk-size (or --n, --si-samples, --sigma-samples, or "
+              f"--n-resamples, whose bootstrap holds --n-resamples x --n values)",
               file=sys.stderr)
         return 1
     if args.images:

@@ -145,7 +145,8 @@ def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> 
         wt = wt_config(obj) is not None and not any(k.startswith(INNER) for k in own)
         hint = ("; it is a WT run's checkpoint, which holds your model inside the group pooling (model.): "
                 "load it with nets.checkpoint_model(model, FILE)") if wt else ""
-        if not wt and _without_prefix(state, own, INNER).keys() == own.keys():
+        if not wt and state and all(k.startswith(INNER) for k in state) \
+                and _without_prefix(state, own, INNER).keys() == own.keys():  # the names are behind "model."
             hint = ("; its names are the model's behind 'model.': the state dict of a model inside a wrapper, such as "
                     "a WT run's run.model (nets.train.GroupPooled, whose pooling makes it invariant): load that run's "
                     "checkpoint file with nets.checkpoint_model(model, FILE), which rebuilds the pooling, or save "

@@ -124,6 +124,14 @@ def test_a_wt_models_state_dict_saved_from_python_is_refused_naming_both_ways(tm
         checkpoint_model(_small_cnn(), str(tmp_path / "wt.pt"))
 
 
+def test_a_shape_mismatch_under_the_models_own_names_is_named_without_the_wrappers_hint(tmp_path):
+    state = _small_cnn().state_dict()
+    state["2.weight"] = torch.zeros(3, 5)
+    torch.save(state, tmp_path / "other.pt")
+    with pytest.raises(ModelSpecError, match=r"'2.weight' is \(3, 5\) in the file but \(3, 32\) in the model$"):
+        checkpoint_model(_small_cnn(), str(tmp_path / "other.pt"))
+
+
 def test_the_state_dict_of_an_image_layout_model_loads_into_the_bare_model(tmp_path):
     laid = image_layout(_small_cnn((1, 6, 6)))
     with torch.no_grad():
