@@ -215,8 +215,12 @@ def _interrupted(args: argparse.Namespace, profile) -> int:
         print("interrupted: REPORT.md and each figure are written whole or not at all; run the same command "
               "again", file=sys.stderr)
     else:
-        print(f"interrupted: finished results are in {out_dir(profile, args.results)}/; "
-              f"{saved_checkpoints_text(checkpoint_dir(profile, args.results))}", file=sys.stderr)
+        folder = out_dir(profile, args.results)
+        done = sorted(p.name for p in folder.glob("*.json") if p.name != "checkpoints.manifest.json")
+        results = (f"the results files in {folder}/ are whole ({', '.join(done)})" if done
+                   else f"no results file was written in {folder}/")
+        print(f"interrupted: {results}; {saved_checkpoints_text(checkpoint_dir(profile, args.results))}",
+              file=sys.stderr)
     return 130
 
 
