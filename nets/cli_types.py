@@ -40,10 +40,12 @@ def positive_int(text: str) -> int:
 
 
 def nonnegative_int(text: str) -> int:
-    """An integer >= 0 (a seed)."""
+    """An integer >= 0 and below 2**63 (a seed: torch and numpy take 64-bit seeds)."""
     value = _int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    if value >= 2 ** 63:
+        raise argparse.ArgumentTypeError(f"must be below 2**63, got {value}")
     return value
 
 

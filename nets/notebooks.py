@@ -35,6 +35,7 @@ from typing import Callable, Mapping, Sequence
 
 from nets.cli_types import positive_int
 from nets.notebook_helpers import DEFAULT_PROFILE, DEFAULT_RESULTS, NOTEBOOK_DIR, REPO_ROOT, base_folder
+from nets.results_io import ResultsWriteError, check_folder
 
 __all__ = [
     "notebook_paths",
@@ -255,6 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # Command-line paths are relative to where the command runs, as for python -m nets.
     out = Path(args.out).resolve()
+    try:
+        check_folder(out)  # a file there, or a folder it cannot write: before any notebook runs
+    except ResultsWriteError as exc:
+        print(f"error: --out {args.out}: {exc}", file=sys.stderr)
+        return 1
     env = kernel_environment(args.profile, args.results, out, threads=args.threads)
     print(f"notebooks: {len(paths)} from {args.notebooks}; profile {args.profile}; results {env['GI_RESULTS']}; "
           f"output {out}", flush=True)

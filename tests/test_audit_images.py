@@ -105,6 +105,8 @@ def _write(tmp_path, case):
     elif case == "a text file":
         path = tmp_path / "bad.npz"
         path.write_text("not an archive")
+    elif case == "a text file named .pt":
+        path.write_text("hello, not a torch file")
     elif case == "an empty .npz":
         path = tmp_path / "bad.npz"
         path.write_bytes(b"")
@@ -134,6 +136,7 @@ BAD_FILES = {
     "a pickle file": r"it was written by pickle, not torch.save; save it as torch.save",
     "object arrays in npz": r"cannot read it as .npz without pickle",
     "a text file": r"not an .npz file \(an .npz is a zip of arrays; this one is not a zip\); save it as numpy.savez",
+    "a text file named .pt": r"cannot read it with torch.load\(weights_only=True\): it is not a file torch.save wrote; ",
     "an empty .npz": r"not an .npz file \(an .npz is a zip of arrays; this one is empty\)",
     "a torch file named .npz": r"a zip but not of numpy arrays \('[^']+' is not one; a torch.save file is read as .pt",
     "another suffix": r"use a .pt / .pth or .npz file, not '.csv'",

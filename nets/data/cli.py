@@ -11,6 +11,7 @@ from typing import Sequence
 
 import torch
 
+from nets.cli_types import nonnegative_int
 from nets.data.orbits import MAX_SAMPLES, plot_orbits
 from nets.data.splits import (
     DATASETS,
@@ -103,14 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     common(p)
     p = sub.add_parser("info", help="counts per split and class, normalization statistics, checksums")
     p.add_argument("--dataset", nargs="+", default=list(DATASETS))
-    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--split-seed", type=nonnegative_int, default=0)
     common(p)
     p = sub.add_parser("show", help="plot a few samples under every group element")
     p.add_argument("--dataset", default="mnist", help="mnist or fmnist (default: %(default)s)")
     p.add_argument("--group", default="r4", help="the group whose elements are the columns: r4, t3, d4, f2, "
                    "t<n>xy, ... (default: %(default)s)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--split-seed", type=nonnegative_int, default=0)
     p.add_argument("--n", type=int, default=4, help=f"number of samples (rows, at most {MAX_SAMPLES})")
     p.add_argument("--out", type=Path, required=True, help="the figure's file: .png, .pdf or .svg")
     common(p)

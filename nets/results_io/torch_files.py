@@ -8,9 +8,11 @@ torch is imported when a file is loaded, not with this module (results I/O stays
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 from nets.results_io.files import ResultsFileError, move_aside
@@ -56,6 +58,11 @@ def load_refusal(e: BaseException, path: str | os.PathLike | None = None) -> str
     if "Unsupported operand" in text:
         return ("it was written by pickle, not torch.save" if path is None or _starts_with(path, _PICKLE_START)
                 else "it is not a file torch.save wrote")
+    if path is not None and isinstance(e, (KeyError, OSError, RuntimeError, pickle.UnpicklingError)):
+        if _starts_with(path, b"PK\x03\x04") and not zipfile.is_zipfile(path):  # torch.save writes a zip
+            return "it is cut short (a zip archive without its end)"
+        if not _starts_with(path, b"PK\x03\x04") and not _starts_with(path, _PICKLE_START):
+            return "it is not a file torch.save wrote"
     first = one_line(e)
     if len(first) > 120:  # at a word, not mid-word
         first = first[:120].rsplit(" ", 1)[0] + " ..."
