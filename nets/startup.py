@@ -1,6 +1,6 @@
 """Ctrl-C while a ``python -m nets ...`` command is still importing, before it starts (torch, scipy,
 matplotlib: a second or two), ends it with one line and exit status 130, not a traceback through the
-import machinery.
+import machinery; and SIGTERM stops a command as Ctrl-C does.
 
 :func:`install` sets :func:`interrupt` as the SIGINT handler; ``nets/__init__.py`` calls it only when
 the package is imported by ``python -m`` (``sys.argv[0]`` is ``"-m"`` while the module is located),
@@ -45,9 +45,15 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def install() -> None:
-    """Make :func:`interrupt` the SIGINT handler (where Python's own is still the one; not from a thread)."""
+    """Make :func:`interrupt` the SIGINT handler where Python's own is still the one (a shell's
+    background job ignores SIGINT, and keeps ignoring it), and the SIGTERM handler where none is set:
+    ``kill``, ``timeout`` or a batch scheduler's end of a job then stops a command as Ctrl-C does,
+    through its interrupted-run message, with no half-written temporary file left behind. Not from
+    a thread."""
     try:
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, interrupt)
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread
         pass

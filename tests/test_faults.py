@@ -81,6 +81,19 @@ def test_ctrl_c_says_what_was_saved_exits_130_and_the_rerun_gives_the_same_numbe
     assert _numbers(results) == _numbers(reference)
 
 
+def test_sigterm_stops_a_run_as_ctrl_c_does_leaving_no_temporary_file(reference, tmp_path):
+    """kill, timeout or a batch scheduler's end of a job: the interrupted-run line, exit 130, and the
+    atomic writers' temporary files removed as they unwind."""
+    results = tmp_path / "results"
+    out = _interrupt_after_first_checkpoint(results, signal.SIGTERM)
+    assert out.returncode == 130 and "Traceback" not in out.stderr, out.stderr
+    assert [ln for ln in out.stderr.splitlines() if ln.startswith("interrupted:")]
+    assert not [p for p in results.rglob("*") if p.name.endswith(".tmp")]
+    again = _run(results)
+    assert again.returncode == 0, again.stderr
+    assert _numbers(results) == _numbers(reference)
+
+
 def test_sigkill_mid_run_resumes_from_the_last_checkpoint_with_equal_numbers(reference, tmp_path):
     results = tmp_path / "results"
     out = _interrupt_after_first_checkpoint(results, signal.SIGKILL)
