@@ -199,6 +199,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _setup(record: dict) -> dict:
+    """What an ``audit.json`` record audited: everything but its numbers and how it was run."""
+    settings = {k: v for k, v in record.get("settings", {}).items() if k != "provenance"}
+    source = {k: v for k, v in settings.pop("source", {}).items() if k != "device"}
+    return {"model": record.get("model"), "group": record.get("group"), "input_shape": record.get("input_shape"),
+            "n_samples": record.get("n_samples"), "settings": settings, "source": source}
+
+
+def _another_audit(path: Path, record: dict) -> str | None:
+    """Where ``path`` holds an audit of another setup than ``record``'s (another model, weights, images,
+    group or sizes), what it audited (``"MODEL under GROUP"``); else ``None`` (none, a damaged file, or
+    the same audit run again, which the new one replaces)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(old, dict) or _setup(old) == _setup(json.loads(json.dumps(record))):
+        return None
+    return f"{old.get('model')} under {old.get('group')}"
+
+
 def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     started = time.time()
     from nets.audit_compare import compare_samples, logit_width
@@ -303,6 +324,10 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     plt.close(fig)
     out = Path(args.out)
     try:
+        earlier = _another_audit(out / "audit.json", result.to_dict())
+        if earlier:  # nothing lost: the earlier audit's record stays beside the new one (its figures are redrawn)
+            print(f"moved {out / 'audit.json'}, an audit of {earlier}, aside to "
+                  f"{move_aside(out / 'audit.json', suffix='earlier').name}")
         for name, data in blobs.items():
             write_bytes(out / name, data)
     except ResultsWriteError as e:

@@ -306,3 +306,16 @@ def test_an_audit_without_baseline_moves_an_earlier_comparison_aside_not_leaving
     assert run_main(out, "--model", "user_models_for_audit:cnn") == 0
     assert not (out / "compare.json").exists() and (out / "compare.json.earlier").read_bytes() == before
     assert "an earlier audit's comparison, aside to compare.json.earlier" in capsys.readouterr().out
+
+
+def test_an_audit_of_another_model_moves_the_earlier_record_aside_and_the_same_audit_replaces_it(tmp_path,
+                                                                                                 user_module, capsys):
+    out = tmp_path / "out"
+    assert run_main(out, "--model", "user_models_for_audit:cnn") == 0
+    first = (out / "audit.json").read_bytes()
+    assert run_main(out, "--model", "user_models_for_audit:cnn") == 0  # the same audit again: replaced
+    assert not (out / "audit.json.earlier").exists() and "aside" not in capsys.readouterr().out
+    assert run_main(out, "--model", "user_models_for_audit:cnn", "--n", "6") == 0  # other images: kept aside
+    assert (out / "audit.json.earlier").exists() and json.loads((out / "audit.json").read_text())["n_samples"] == 6
+    assert json.loads((out / "audit.json.earlier").read_text())["n_samples"] == json.loads(first)["n_samples"]
+    assert "an audit of user_models_for_audit:cnn under r4, aside to audit.json.earlier" in capsys.readouterr().out
