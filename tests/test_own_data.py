@@ -172,9 +172,10 @@ def test_a_folder_trained_on_other_data_or_another_model_is_refused_naming_which
     assert (out / "own_data.json").read_bytes() == before
 
 
-def test_other_settings_reuse_the_checkpoints_that_still_apply(tmp_path, data, user_module):
+def test_other_settings_reuse_the_checkpoints_that_still_apply(tmp_path, data, user_module, capsys):
     out = tmp_path / "out"
     assert run_main(data, out, "--groups", "r4") == 0
+    capsys.readouterr()
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "checkpoints").glob("*.pt")}
     assert run_main(data, out, "--groups", "r4", "--seeds", "0", "1", "2", "--si-samples", "4") == 0
     now = {p.name: p.stat().st_mtime_ns for p in (out / "checkpoints").glob("*.pt")}
@@ -182,6 +183,8 @@ def test_other_settings_reuse_the_checkpoints_that_still_apply(tmp_path, data, u
     result = json.loads((out / "own_data.json").read_text())
     assert result["source"]["settings"]["seeds"] == [0, 1, 2]
     assert "SI on 4 images" in (out / "REPORT.md").read_text()
+    assert ("own-data: replacing " + str(out / "own_data.json") + ", made with other settings (seeds [0, 1] there, "
+            "[0, 1, 2] here; n_si_samples 8 there, 4 here); its checkpoints are kept") in capsys.readouterr().out
 
 
 def test_a_run_on_fewer_groups_keeps_the_others_results(tmp_path, data, user_module, capsys):

@@ -171,6 +171,20 @@ def _kept_groups(out: Path, source: dict, groups: Sequence[str], progress: bool)
             "group_provenance": {g: made.get(g) or sitting(old.get("meta", {})) for g in others}, "order": order}
 
 
+def _say_replaced(path: Path, settings: dict) -> None:
+    """Say so on stdout where ``path`` holds results made with other settings than ``settings`` (in
+    their JSON form): this run replaces it, and its checkpoints, all kept, bring it back."""
+    try:
+        old = json.loads(path.read_text()).get("source", {}).get("settings", {}) if path.exists() else {}
+    except (OSError, ValueError, AttributeError):
+        return
+    changed = [k for k in settings if k in old and old[k] != settings[k]]
+    if changed:
+        what = "; ".join(f"{k} {old[k]} there, {settings[k]} here" for k in changed[:3])
+        print(f"own-data: replacing {path}, made with other settings ({what}); its checkpoints are kept, so "
+              "that command run again writes it back without training", flush=True)
+
+
 def sitting(meta: dict) -> dict:
     """What ``group_provenance`` keeps of one sitting's ``meta``: its command, start and wall time."""
     return {k: meta.get(k) for k in ("command", "started_at", "wall_time_s")}
@@ -300,6 +314,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     results["meta"] = run_provenance(device=str(dev), started=started, command=command)
     made = {**kept.get("group_provenance", {}), **{g: sitting(results["meta"]) for g in groups}}
     results["group_provenance"] = {g: made[g] for g in order}
+    _say_replaced(out / "own_data.json", source["settings"])
     write_json(out / "own_data.json", results)
     write_text(out / "REPORT.md", own_data_report(results))
     return results
