@@ -77,7 +77,7 @@ def test_bad_epochs_or_nu_grid_are_refused(kw, message):
 
 def test_bad_epochs_on_the_command_line_is_a_usage_error(run_cli, tmp_path):
     rc, _, err = run_cli("cnn", "--profile", "smoke", "--epochs", "0", "--results", str(tmp_path))
-    assert rc == 2 and "--epochs must be >= 1" in err and len(err.strip().splitlines()) == 1
+    assert rc == 2 and "argument --epochs: must be at least 1, got 0" in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
 
 
