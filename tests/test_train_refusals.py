@@ -403,6 +403,25 @@ def test_the_same_data_stored_another_way_loads_the_run_a_unit_channel_axis_and_
     refused("this run was trained on other train / val data", [cfg], data, **kw)
 
 
+def test_a_run_that_recorded_the_data_as_stored_still_loads_on_that_data(tmp_path):
+    """Checkpoints written before the fingerprint took the model's view recorded the data as given:
+    (N, 1, H, W) images and int32 labels hashed so still load on those splits."""
+    from nets.train.checkpoints import data_fingerprint
+
+    cfg = TrainConfig(method="DA", **BASE)
+    kw = dict(device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net())
+    data = splits(seed=0, channels=(1,))
+    data = Splits(data.name, Split(data.train.x, data.train.y.to(torch.int32)), data.val, data.test, 0.0, 1.0, 0)
+    (first,) = train_runs([cfg], [0], data, **kw)
+    (path,) = tmp_path.glob("*.pt")
+    ckpt = torch.load(path, weights_only=True)
+    assert data_fingerprint(data, as_given=True) != data_fingerprint(data)
+    ckpt["data_sha256"] = data_fingerprint(data, as_given=True)  # as the older code recorded it
+    torch.save(ckpt, path)
+    (again,) = train_runs([cfg], [0], data, **kw)
+    assert again.history == first.history and again.wall_time_s == first.wall_time_s
+
+
 def test_an_unfinished_run_does_not_resume_on_other_data(tmp_path):
     cfg = TrainConfig(method="DA", **{**BASE, "epochs": 2})
     kw = dict(device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net(), checkpoint_every=1)

@@ -92,19 +92,22 @@ def check_checkpoint(ckpt: dict, path: Path, config: TrainConfig, seed: int) -> 
     return ckpt
 
 
-def data_fingerprint(splits: Splits) -> str:
+def data_fingerprint(splits: Splits, *, as_given: bool = False) -> str:
     """SHA-256 of the train and val images and labels (dtype, shape and bytes of each, in that
     order): what a run was trained and selected on. The test split is not part of it. The data as
     the model sees it, so two ways of storing the same data agree: labels hash as int64 (int32 or
     uint8 labels train the same), and images as ``(N, C, H, W)`` with their axes between the first
     and the last two merged into ``C``, or ``(N, H, W)`` where that is 1 (``(N, H, W)`` and
     ``(N, 1, H, W)`` agree; the model reads either through its ``input_shape``). Other image dtypes
-    or values, or other labels, fingerprint differently."""
+    or values, or other labels, fingerprint differently. ``as_given``: the data exactly as stored
+    (the fingerprint checkpoints recorded before this one; for ``(N, H, W)`` float images and int64
+    labels the two agree)."""
     h = hashlib.sha256()
     for part in (splits.train, splits.val):
-        x, y = part.x.detach().cpu(), part.y.detach().cpu().to(torch.int64)
-        channels = math.prod(x.shape[1:-2])
-        x = x.reshape(len(x), *((channels,) if channels != 1 else ()), *x.shape[-2:])
+        x, y = part.x.detach().cpu(), part.y.detach().cpu()
+        if not as_given:
+            channels = math.prod(x.shape[1:-2])
+            x, y = x.reshape(len(x), *((channels,) if channels != 1 else ()), *x.shape[-2:]), y.to(torch.int64)
         for t in (x, y):
             t = t.contiguous()
             h.update(f"{t.dtype}{tuple(t.shape)}".encode())
@@ -112,14 +115,18 @@ def data_fingerprint(splits: Splits) -> str:
     return h.hexdigest()
 
 
-def check_same_data(ckpt: dict, path: Path | None, fingerprint: Callable[[], str]) -> None:
+def check_same_data(ckpt: dict, path: Path | None, fingerprint: Callable[[], str],
+                    as_given: Callable[[], str] | None = None) -> None:
     """A one-line ``ValueError`` naming ``path`` where ``ckpt`` records a ``data_sha256`` other than
-    ``fingerprint()`` (called only then; a checkpoint without one is not checked)."""
+    ``fingerprint()`` and other than ``as_given()`` too, where given (the data as stored, the way
+    checkpoints written before :func:`data_fingerprint` took the model's view recorded it); each is
+    called only when needed, and a checkpoint without a fingerprint is not checked."""
     got = ckpt.get("data_sha256")
-    if got is not None and got != fingerprint():
-        raise ValueError(f"{path}: this run was trained on other train / val data (data_sha256 {got[:12]}..., "
-                         f"these splits {fingerprint()[:12]}...); use another run_dir for other data, or move the "
-                         f"file aside to train it again")
+    if got is None or got == fingerprint() or (as_given is not None and got == as_given()):
+        return
+    raise ValueError(f"{path}: this run was trained on other train / val data (data_sha256 {got[:12]}..., "
+                     f"these splits {fingerprint()[:12]}...); use another run_dir for other data, or move the "
+                     f"file aside to train it again")
 
 
 def build_model(config: TrainConfig, in_shape: tuple[int, int], state: dict, device: torch.device,

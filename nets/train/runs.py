@@ -252,6 +252,7 @@ def train_runs(
     results: dict[int, TrainedRun] = {}
     pending: list[tuple[int, Member]] = []
     fingerprint = functools.cache(lambda: data_fingerprint(splits))  # once, and only when a run needs it
+    as_given = functools.cache(lambda: data_fingerprint(splits, as_given=True))  # what older checkpoints recorded
 
     for i, (c, s) in enumerate((c, s) for c in configs for s in seeds):
         path = checkpoint_path(rdir, c, s) if rdir is not None else None
@@ -260,7 +261,7 @@ def train_runs(
         else:
             ckpt = load_checkpoint(path, c, s) if path is not None else None
         if ckpt is not None:
-            check_same_data(ckpt, path, fingerprint)
+            check_same_data(ckpt, path, fingerprint, as_given)
         if ckpt is not None and ckpt["finished"]:
             try:
                 results[i] = run_from_checkpoint(c, s, ckpt, in_shape, dev, factories[c.key()])
