@@ -200,9 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _setup(record: dict) -> dict:
-    """What an ``audit.json`` record audited: everything but its numbers and how it was run."""
-    settings = {k: v for k, v in record.get("settings", {}).items() if k != "provenance"}
-    source = {k: v for k, v in settings.pop("source", {}).items() if k != "device"}
+    """What an ``audit.json`` record audited: everything but its numbers and how it was run (device,
+    chunk size, provenance); the weights and images files by their SHA-256, not their paths."""
+    settings = {k: v for k, v in record.get("settings", {}).items() if k not in ("provenance", "chunk_size")}
+    source = {k: v for k, v in settings.pop("source", {}).items() if k not in ("device", "weights", "images")}
     return {"model": record.get("model"), "group": record.get("group"), "input_shape": record.get("input_shape"),
             "n_samples": record.get("n_samples"), "settings": settings, "source": source}
 
@@ -295,7 +296,9 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                 "channels": 1 if args.channels is None else args.channels}
     data["labels"] = not args.no_labels
     result.settings["chunk_size"] = args.chunk_size
-    result.settings["source"] = {"model": args.model, "weights": args.weights, **data, "eval_mode": True,
+    result.settings["source"] = {"model": args.model, "weights": args.weights,
+                                 "weights_sha256": sha256_file(args.weights) if args.weights else None,
+                                 **data, "eval_mode": True,
                                  "device": str(device), "wt_pooling": _pooling(model)}
     result.settings["provenance"] = run_provenance(
         device=str(device), started=started,
@@ -325,18 +328,20 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     out = Path(args.out)
     try:
         earlier = _another_audit(out / "audit.json", result.to_dict())
-        if earlier:  # nothing lost: the earlier audit's record stays beside the new one (its figures are redrawn)
-            print(f"moved {out / 'audit.json'}, an audit of {earlier}, aside to "
-                  f"{move_aside(out / 'audit.json', suffix='earlier').name}")
+        # nothing lost: an earlier audit's record (and its comparison) stays beside the new one, its figures redrawn
+        for name in ("audit.json", "compare.json") if earlier else ():
+            if (out / name).exists():
+                print(f"moved {out / name}, from an audit of {earlier}, aside to "
+                      f"{move_aside(out / name, suffix='earlier').name}")
+        if comparison is None and (out / "compare.json").exists():  # an earlier audit's, of another run
+            print(f"moved {out / 'compare.json'}, an earlier audit's comparison, aside to "
+                  f"{move_aside(out / 'compare.json', suffix='earlier').name}")
         for name, data in blobs.items():
             write_bytes(out / name, data)
-    except ResultsWriteError as e:
+    except (ResultsWriteError, OSError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
     print(f"wrote {', '.join(str(out / n) for n in blobs)}")
-    if comparison is None and (out / "compare.json").exists():  # an earlier audit's, of another run
-        print(f"moved {out / 'compare.json'}, an earlier audit's comparison, aside to "
-              f"{move_aside(out / 'compare.json', suffix='earlier').name}")
     return 0
 
 

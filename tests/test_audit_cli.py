@@ -318,4 +318,22 @@ def test_an_audit_of_another_model_moves_the_earlier_record_aside_and_the_same_a
     assert run_main(out, "--model", "user_models_for_audit:cnn", "--n", "6") == 0  # other images: kept aside
     assert (out / "audit.json.earlier").exists() and json.loads((out / "audit.json").read_text())["n_samples"] == 6
     assert json.loads((out / "audit.json.earlier").read_text())["n_samples"] == json.loads(first)["n_samples"]
-    assert "an audit of user_models_for_audit:cnn under r4, aside to audit.json.earlier" in capsys.readouterr().out
+    assert "from an audit of user_models_for_audit:cnn under r4, aside to audit.json.earlier" in capsys.readouterr().out
+
+
+def test_weights_retrained_in_place_are_another_audit_and_its_comparison_is_kept_with_it(tmp_path, user_module,
+                                                                                        capsys):
+    import user_models_for_audit as m
+
+    out, weights = tmp_path / "out", tmp_path / "mine.pt"
+    torch.save(m.cnn().state_dict(), weights)
+    args = ("--model", "user_models_for_audit:cnn", "--weights", str(weights), "--baseline", "user_models_for_audit:cnn")
+    assert run_main(out, *args) == 0
+    before = (out / "compare.json").read_bytes()
+    model = m.cnn()
+    with torch.no_grad():
+        model[-1].bias.add_(1.0)
+    torch.save(model.state_dict(), weights)  # the same path, other weights
+    assert run_main(out, *args) == 0
+    assert (out / "compare.json.earlier").read_bytes() == before and (out / "audit.json.earlier").exists()
+    assert "compare.json, from an audit of user_models_for_audit:cnn under r4" in capsys.readouterr().out
