@@ -14,9 +14,9 @@ import sys
 from typing import Any
 
 if sys.argv[:1] == ["-m"]:  # ``python -m nets...`` is starting: Ctrl-C while it imports ends in one line
-    from nets.startup import install
+    from nets.startup import install, target
 
-    install()
+    install(target(getattr(sys, "orig_argv", [])))
 
 from nets.groups import (  # noqa: F401,E402
     D4,
