@@ -29,8 +29,9 @@ __all__ = ["Group", "Element"]
 
 
 class _GroupMeta(ABCMeta):
-    """Checks every group right after construction: a ``name`` and an ``order``, and an action that
-    permutes the pixel grid."""
+    """Checks every group right after construction: a ``name`` and an ``order``, and (unless its own
+    class sets ``check_on_construction = False``, as this package's tested groups do) an action that
+    permutes the pixel grid at a probe size."""
 
     def __call__(cls, *args, **kwargs):
         group = super().__call__(*args, **kwargs)
@@ -40,7 +41,7 @@ class _GroupMeta(ABCMeta):
                              f"{cls.__name__.lower()!r}), got {name!r}")
         if isinstance(order, bool) or not isinstance(order, int) or order < 1:
             raise ValueError(f"group {name}: order must be the number of elements, an int >= 1, got {order!r}")
-        if group.check_on_construction:
+        if cls.__dict__.get("check_on_construction", True):  # the class's own: a subclass of ours is probed
             group._check_action()
         return group
 
@@ -57,10 +58,11 @@ class Group(ABC, metaclass=_GroupMeta):
     name: str
     order: int
     identity: int = 0
-    #: Whether construction checks the action at a probe size (:meth:`_check_action`). This package's
-    #: own groups (tested in ``verify/``) set ``False``: a large one (``t99xy``, 9801 elements) is then
-    #: built at once, so an image it does not fit is refused at once, and its action is checked only at
-    #: the size it is used at, as every group's is.
+    #: Whether construction checks the action at a probe size (:meth:`_check_action`), read from the
+    #: group's own class only (a subclass is probed unless it says otherwise). This package's own groups
+    #: (tested in ``verify/``) set ``False``: a large one (``t99xy``, 9801 elements) is then built at
+    #: once, so an image it does not fit is refused at once, and its action is checked only at the size
+    #: it is used at, as every group's is.
     check_on_construction: bool = True
 
     # ---- algebra -------------------------------------------------------

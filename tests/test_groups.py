@@ -309,3 +309,12 @@ def test_this_packages_groups_are_built_without_the_probe_check_so_a_large_one_i
     assert g.order == 99 * 99 and not g.check_on_construction
     with pytest.raises(ValueError, match="t99xy: image width 36 and height 36 are not divisible by 99"):
         g.check_shape(36, 36)
+
+
+def test_a_subclass_of_one_of_ours_is_probed_at_construction_as_any_custom_group():
+    class Broken(Mirror):
+        def _act_reference(self, grid, g):
+            return grid * 0 if g else grid  # not a permutation
+
+    with pytest.raises(ValueError, match="does not act by a permutation of the pixel grid"):
+        Broken()
