@@ -20,7 +20,7 @@ from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
 from nets.commands import (DEFAULTS, EPOCHS_COMMANDS, EVALUATION_ONLY, LOGIT_GRID_COMMANDS, REGULARIZER_COMMANDS,
-                           UsageError, build_parser, default_results_root, subcommand_names)
+                           UsageError, build_parser, default_results_root)
 from nets.experiments.profiles import PAPER_DATASET
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.results_io import EXPERIMENTS
@@ -228,21 +228,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m nets``: the exit status. Warnings print as one line each, ``python -m nets
     SUBCOMMAND: warning: ...``, without the file, line and source text of Python's own format."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []  # the subcommand, once parsed
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        sub = next((a for a in argv if a in subcommand_names()), None)
-        print(f"python -m nets{' ' + sub if sub else ''}: warning: {message}",
+        print(f"python -m nets{''.join(' ' + c for c in command[:1])}: warning: {message}",
               file=sys.stderr if file is None else file)
 
     with warnings.catch_warnings():
         warnings.showwarning = show
-        return _main(argv)
+        return _main(argv, command)
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], command: list[str]) -> int:
     try:  # the parser imports every extension, and the errors below their modules: Ctrl-C may come meanwhile
         parser = build_parser()
         args = parser.parse_args(argv)
+        command[:] = [args.command] if args.command else []
         from nets.distributed import ClusterError, check_address
         from nets.experiments.common import SettingsMismatch
         from nets.results_io import ResultsFileError, ResultsWriteError, WouldTrain, check_folder, out_dir

@@ -36,10 +36,11 @@ def _scale_text(entry: dict) -> str | None:
     if any("logit_scale" not in e for e in methods.values()):
         return None
     da, ir = methods["DA"], methods["IR"]
-    ratio = ir["LI"]["mean"] / da["LI"]["mean"] if da["LI"]["mean"] > 0 else float("nan")
+    ratio = (f"IR's LI is {ir['LI']['mean'] / da['LI']['mean']:.3g}x DA's" if da["LI"]["mean"] > 0
+             else "DA's LI is 0, so IR's is not set against it")
     return (f"logit scale (the norm of the centred logits, mean over the σ images): DA "
             f"{da['logit_scale']['mean']:.3g}, IR {ir['logit_scale']['mean']:.3g}, WT "
-            f"{methods['WT']['logit_scale']['mean']:.3g}; IR's LI is {ratio:.3g}x DA's")
+            f"{methods['WT']['logit_scale']['mean']:.3g}; {ratio}")
 
 
 def _settings_text(st: dict, n_test: int) -> str:

@@ -87,7 +87,8 @@ def epochs_note(profile: Mapping) -> str | None:
     default = PROFILES.get(profile.get("name"))
     if default is None or profile.get("epochs") in (None, default.epochs):
         return None
-    return (f"every model trained {profile['epochs']} epochs (`--epochs`), not the `{profile['name']}` "
+    n = profile["epochs"]
+    return (f"the MLPs trained {n} epoch{'s' if n != 1 else ''} (`--epochs`), not the `{profile['name']}` "
             f"profile's {default.epochs}.")
 
 

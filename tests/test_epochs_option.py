@@ -55,13 +55,13 @@ def test_a_later_experiment_given_the_same_length_loads_that_folders_models(shor
 
 def test_the_report_says_the_models_trained_another_length(short):
     text = write_report(short).read_text()
-    assert "> **Another training length**: every model trained 1 epochs (`--epochs`), not the `smoke` profile's 2." in text
+    assert "> **Another training length**: the MLPs trained 1 epoch (`--epochs`), not the `smoke` profile's 2." in text
 
 
 def test_the_profiles_own_length_has_no_note_and_a_grid_note_then_claims_no_more():
     assert epochs_note(get_profile("paper").to_dict()) is None
     longer = get_profile("paper").with_epochs(600).with_nu_grid("logit", [5.0]).to_dict()
-    assert epochs_note(longer) == "every model trained 600 epochs (`--epochs`), not the `paper` profile's 300."
+    assert epochs_note(longer) == "the MLPs trained 600 epochs (`--epochs`), not the `paper` profile's 300."
     assert grid_notes(longer) == ["IR's logit form searched ν over 5 (`--nu-grid`), not the `paper` profile's "
                                   "1, 3, 10, 30, 100."]
 

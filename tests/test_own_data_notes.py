@@ -85,7 +85,7 @@ def test_logits_that_no_label_names_are_said_once_in_the_header_the_results_and_
     assert record["source"]["n_classes"] == 5 and record["source"]["n_labels"] == 3
     assert "images (1, 12, 12), 3 classes, the model's 5 logits;" in report
     (text,) = [w for w in said if "never a target" in w]  # once, not once per training call
-    assert text.startswith("the labels name 3 classes (0 to 2) but --model user_models_for_own_data_notes:wide "
+    assert text.startswith("the train and val labels name 3 classes (0 to 2) but --model user_models_for_own_data_notes:wide "
                            "gives 5 logits: 2 are never a target")
     assert record["warnings"] == [text] and f"> **Warning**: {text}" in report
 
@@ -111,6 +111,6 @@ def test_the_command_line_prints_each_warning_in_one_line_without_source_text(tm
                  str(tmp_path / "out"), "--groups", "f2", "--epochs", "1", "--seeds", "0", "--nu-grid", "10",
                  "--si-samples", "4", "--sigma-samples", "4", "--threads", "1", "--no-progress"]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert err == ["python -m nets own-data: warning: the labels name 3 classes (0 to 2) but --model "
+    assert err == ["python -m nets own-data: warning: the train and val labels name 3 classes (0 to 2) but --model "
                    "user_models_for_own_data_notes:wide gives 5 logits: 2 are never a target, yet LI, DI and "
                    "sigma_max sum over all 5 (a model of 3 logits measures the classes alone)"]

@@ -178,6 +178,8 @@ def _say_replaced(path: Path, settings: dict) -> None:
         old = json.loads(path.read_text()).get("source", {}).get("settings", {}) if path.exists() else {}
     except (OSError, ValueError, AttributeError):
         return
+    if not isinstance(old, dict):
+        return
     changed = [k for k in settings if k in old and old[k] != settings[k]]
     if changed:
         what = "; ".join(f"{k} {old[k]} there, {settings[k]} here" for k in changed[:3])
@@ -206,9 +208,9 @@ def _warnings(model: str, factory, config, n_seeds: int, n_labels: int, width: i
                    "weights or calls torch.manual_seed itself): the seeds differ only in batch order and "
                    "augmentation, and the intervals over seeds cover only that")
     if n_labels < width:
-        out.append(f"the labels name {n_labels} classes (0 to {n_labels - 1}) but --model {model} gives {width} "
-                   f"logits: {width - n_labels} are never a target, yet LI, DI and sigma_max sum over all {width} "
-                   f"(a model of {n_labels} logits measures the classes alone)")
+        out.append(f"the train and val labels name {n_labels} classes (0 to {n_labels - 1}) but --model {model} "
+                   f"gives {width} logits: {width - n_labels} are never a target, yet LI, DI and sigma_max sum "
+                   f"over all {width} (a model of {n_labels} logits measures the classes alone)")
     for text in out:
         warnings.warn(text, stacklevel=3)
     return out
@@ -256,8 +258,11 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
             raise OwnDataError(f"y_{name} holds labels in [{int(y.min())}, {int(y.max())}], but the model has "
                                f"{width} logits: labels must be in [0, {width})")
     check_model_output(own.factory(None), splits.train.x[:2], width, f"--model {model}")  # nothing to train: before
-    n_labels = 1 + max(int(splits[name].y.max()) for name in ("train", "val", "test"))
-    # source.json is written. As the files hold it (tuples as lists), so that it compares equal to what they read back
+    # source.json is written, as the warnings' probe, which builds the model for two seeds
+    n_labels = 1 + max(int(splits[name].y.max()) for name in ("train", "val"))  # the classes it trains on
+    notes = _warnings(model, own.factory, replace(table1_configs(prof, groups[0], model=own.name)["DA"],
+                                                  n_classes=width), len(settings.seeds), n_labels, width)
+    # As the files hold it (tuples as lists), so that it compares equal to what they read back
     source = json.loads(json.dumps({"data": str(data), "data_sha256": sha256_file(data), "model": model,
                                     "settings": asdict(settings)}))
     fresh = [p for p in (out / "source.json", out / "checkpoints", out) if not p.exists()]  # what this run adds
@@ -266,8 +271,6 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     table1, spectral, per_class = {}, {}, {}
     test = splits.test.to(dev)
     x_sigma = test.x[:min(settings.n_sigma_samples, len(test))]
-    notes = _warnings(model, own.factory, replace(table1_configs(prof, groups[0], model=own.name)["DA"],
-                                                  n_classes=width), len(settings.seeds), n_labels, width)
     with _withdrawn_if_refused(out, fresh), warnings.catch_warnings():  # a refusal leaves the folder as it was
         for category in (SameInitialWeights, UnusedClasses):  # said once above, in this command's words
             warnings.simplefilter("ignore", category)

@@ -288,7 +288,10 @@ def read_results(path: str | os.PathLike) -> dict | None:
     path = Path(path)
     data = peek_results(path)
     if data is None and path.exists():
+        try:
+            why = results_damage(path, read_json(path))
+        except ResultsFileError:
+            why = "not valid JSON"
         aside = move_aside(path)
-        _warn(f"warning: {path} is damaged (not a JSON results object with its meta record and groups); moved it "
-              f"to {aside.name} and recomputing it")
+        _warn(f"warning: {path} is damaged ({why}); moved it to {aside.name} and recomputing it")
     return data
