@@ -31,8 +31,6 @@ one line and exit status 1; Ctrl-C, one line and exit status 130.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import re
 import shlex
 import sys
@@ -48,7 +46,8 @@ from nets.cli_types import OneLineParser
 from nets.image_file import LabelledImages, load_labelled, load_unlabelled
 from nets.model_checks import is_out_of_memory, parameter_dtype
 from nets.model_spec import load_factory, one_line
-from nets.results_io import ResultsWriteError, check_folder, move_aside, run_provenance, sha256_file, write_bytes
+from nets.audit_outputs import write_audit
+from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file
 from nets.train import GroupPooled
 from nets.train.config import check_device, set_threads
 from nets.weights_file import checkpoint_model
@@ -199,28 +198,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _setup(record: dict) -> dict:
-    """What an ``audit.json`` record audited: everything but its numbers and how it was run (device,
-    chunk size, provenance); the weights and images files by their SHA-256, not their paths."""
-    settings = {k: v for k, v in record.get("settings", {}).items() if k not in ("provenance", "chunk_size")}
-    source = {k: v for k, v in settings.pop("source", {}).items() if k not in ("device", "weights", "images")}
-    return {"model": record.get("model"), "group": record.get("group"), "input_shape": record.get("input_shape"),
-            "n_samples": record.get("n_samples"), "settings": settings, "source": source}
-
-
-def _another_audit(path: Path, record: dict) -> str | None:
-    """Where ``path`` holds an audit of another setup than ``record``'s (another model, weights, images,
-    group or sizes), what it audited (``"MODEL under GROUP"``); else ``None`` (none, a damaged file, or
-    the same audit run again, which the new one replaces)."""
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(old, dict) or _setup(old) == _setup(json.loads(json.dumps(record))):
-        return None
-    return f"{old.get('model')} under {old.get('group')}"
-
-
 def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     started = time.time()
     from nets.audit_compare import compare_samples, logit_width
@@ -314,36 +291,13 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                                          "baseline_wt_pooling": _pooling(baseline)}
         comparison.settings["provenance"] = result.settings["provenance"]
         print(comparison.to_markdown())
-    import matplotlib.pyplot as plt
-
-    fig = result.figure()
-    blobs = {"audit.json": (json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n").encode()}
-    if comparison is not None:
-        blobs["compare.json"] = (json.dumps(comparison.to_dict(), indent=1, allow_nan=False) + "\n").encode()
-    for fmt in ("png", "pdf"):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=150)
-        blobs[f"audit.{fmt}"] = buf.getvalue()
-    plt.close(fig)
-    out = Path(args.out)
     try:
-        earlier = _another_audit(out / "audit.json", result.to_dict())
-        # nothing lost: an earlier audit's record (and its comparison) stays beside the new one, its figures redrawn
-        for name in ("audit.json", "compare.json") if earlier else ():
-            if (out / name).exists():
-                print(f"moved {out / name}, from an audit of {earlier}, aside to "
-                      f"{move_aside(out / name, suffix='earlier').name}")
-        if comparison is None and (out / "compare.json").exists():  # an earlier audit's, of another run
-            print(f"moved {out / 'compare.json'}, an earlier audit's comparison, aside to "
-                  f"{move_aside(out / 'compare.json', suffix='earlier').name}")
-        for name, data in blobs.items():
-            write_bytes(out / name, data)
+        written = write_audit(Path(args.out), result, comparison)
     except (ResultsWriteError, OSError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
-    print(f"wrote {', '.join(str(out / n) for n in blobs)}")
+    print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
