@@ -13,6 +13,7 @@ import torch
 from nets import audit_cli, own_data_cli
 from nets.groups import R4, Group, as_group, get_group, group_key, group_label, group_name
 from nets.train import TrainConfig
+from split_data import brightness_splits
 
 GROUPS = textwrap.dedent('''
     import torch
@@ -94,14 +95,7 @@ def test_a_run_names_its_group_rather_than_holding_a_group_object():
 
 def test_own_data_trains_and_decides_the_claims_under_your_group(tmp_path, module):
     data = tmp_path / "mine.pt"
-    g = torch.Generator().manual_seed(0)
-    splits = {}
-    for name, n in (("train", 64), ("val", 32), ("test", 32)):
-        y = torch.randint(0, 3, (n,), generator=g)
-        x = 0.3 * torch.randn(n, 1, 12, 12, generator=g)
-        x[..., 4:8, 4:8] += 1.5 * (y - 1).view(-1, 1, 1, 1)
-        splits[f"x_{name}"], splits[f"y_{name}"] = x, y
-    torch.save(splits, data)
+    torch.save(brightness_splits((("train", 64), ("val", 32), ("test", 32))), data)
     spec, out = f"{module}:HalfTurnMirror", tmp_path / "out"
     assert own_data_cli.main(["--model", f"{module}:small", "--data", str(data), "--groups", spec, "--out", str(out),
                               "--epochs", "2", "--seeds", "0", "1", "--nu-grid", "10", "--si-samples", "8",

@@ -18,6 +18,7 @@ import torch
 
 from nets import own_data_cli
 from nets.image_file import ImageFileError, load_split_file
+from split_data import brightness_splits as splits
 
 MODELS = textwrap.dedent('''
     import torch
@@ -63,17 +64,6 @@ MODELS = textwrap.dedent('''
 @pytest.fixture
 def user_module(user_models):
     return user_models("user_models_for_own_data", MODELS)
-
-
-def splits(sizes=(("train", 96), ("val", 32), ("test", 48)), shape=(1, 12, 12)):
-    g = torch.Generator().manual_seed(0)
-    out = {}
-    for name, n in sizes:
-        y = torch.randint(0, 3, (n,), generator=g)
-        x = 0.3 * torch.randn(n, *shape, generator=g)
-        x[..., 4:8, 4:8] += 1.5 * (y - 1).view(-1, *[1] * len(shape))  # the class is the centre's brightness
-        out[f"x_{name}"], out[f"y_{name}"] = x, y
-    return out
 
 
 @pytest.fixture

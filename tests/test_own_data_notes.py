@@ -13,6 +13,7 @@ import torch
 
 from nets import own_data_cli
 from nets.sensitivity import centered_logit_norm
+from split_data import brightness_splits
 
 MODELS = textwrap.dedent('''
     import torch
@@ -33,14 +34,7 @@ MODELS = textwrap.dedent('''
 @pytest.fixture
 def data(tmp_path, user_models):
     user_models("user_models_for_own_data_notes", MODELS)
-    g = torch.Generator().manual_seed(0)
-    out = {}
-    for name, n in (("train", 96), ("val", 32), ("test", 48)):
-        y = torch.randint(0, 3, (n,), generator=g)
-        x = 0.3 * torch.randn(n, 1, 12, 12, generator=g)
-        x[..., 4:8, 4:8] += 1.5 * (y - 1).view(-1, 1, 1, 1)
-        out[f"x_{name}"], out[f"y_{name}"] = x, y
-    torch.save(out, tmp_path / "mine.pt")
+    torch.save(brightness_splits(), tmp_path / "mine.pt")
     return tmp_path / "mine.pt"
 
 
