@@ -270,6 +270,7 @@ BAD = {  # the array left out of the file, the model, the options, the error
                    r"returned NaN or inf logits for 2 training images, before any training"),
     "a model that refuses the images": (None, "user_models_for_own_data:rgb", ["--groups", "r4"],
                                         r"refused 2 training images of shape \(2, 1, 12, 12\): RuntimeError"),
+    "one training class": ("one class", SMALL, ["--groups", "r4"], r"y_train holds one class only \(1\)"),
     # the flags' own checks (argparse, naming the flag)
     "a negative seed": (None, SMALL, ["--groups", "r4", "--seeds", "-1"], r"argument --seeds: must be >= 0, got -1"),
     "a seed twice": (None, SMALL, ["--groups", "r4", "--seeds", "0", "0"], r"--seeds must be distinct, got \[0, 0\]"),
@@ -286,6 +287,8 @@ def test_bad_input_is_one_line_exit_two_and_nothing_written(case, tmp_path, user
     drop, model, args, message = BAD[case]
     d = splits()
     d.pop(drop, None)
+    if drop == "one class":
+        d["y_train"] = torch.ones_like(d["y_train"])
     path = tmp_path / "mine.pt"
     torch.save(d, path)
     out = tmp_path / "out"

@@ -257,6 +257,9 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
         if int(y.min()) < 0 or int(y.max()) >= width:
             raise OwnDataError(f"y_{name} holds labels in [{int(y.min())}, {int(y.max())}], but the model has "
                                f"{width} logits: labels must be in [0, {width})")
+    if len(torch.unique(splits.train.y)) < 2:
+        raise OwnDataError(f"y_train holds one class only ({int(splits.train.y[0])}): a classifier needs at least two "
+                           "to learn, and accuracy, DI and SI mean nothing without them")
     check_model_output(own.factory(None), splits.train.x[:2], width, f"--model {model}")  # nothing to train: before
     # source.json is written, as the warnings' probe, which builds the model for two seeds
     n_labels = 1 + max(int(splits[name].y.max()) for name in ("train", "val"))  # the classes it trains on
