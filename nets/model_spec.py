@@ -23,6 +23,13 @@ class ModelSpecError(ValueError):
     """A factory or weights file that cannot be used; ``str(e)`` is one line naming it."""
 
 
+def _failure(e: BaseException) -> str:
+    """How a user's module or factory failed, in one line (``SystemExit``: the code it exited with)."""
+    if isinstance(e, SystemExit):
+        return f"it called sys.exit({e.code!r})"
+    return f"{type(e).__name__}: {one_line(e)}"
+
+
 def import_spec(spec: str, flag: str = "--model", what: str = "FACTORY") -> object:
     """The object ``attr`` of ``"pkg.module:attr"``, importing the module; ``ModelSpecError`` (one
     line naming ``flag``, the option that gave ``spec``) for a malformed spec, a module that fails
@@ -32,9 +39,9 @@ def import_spec(spec: str, flag: str = "--model", what: str = "FACTORY") -> obje
         raise ModelSpecError(f"{flag} must be PKG.MODULE:{what}, got {spec!r}")
     try:
         module = importlib.import_module(module_name)
-    except Exception as e:  # noqa: BLE001 - any import failure is the user's module
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - any import failure is the user's module
         raise ModelSpecError(f"cannot import module {module_name!r} for {flag} {spec}: "
-                             f"{type(e).__name__}: {one_line(e)}") from e
+                             f"{_failure(e)}") from e
     if not hasattr(module, attr):
         raise ModelSpecError(f"module {module_name!r} has no {attr!r} ({flag} {spec})")
     return getattr(module, attr)
@@ -49,8 +56,8 @@ def load_factory(spec: str, flag: str = "--model") -> nn.Module:
         raise ModelSpecError(f"module {module_name!r} has no callable {attr!r} ({flag} {spec})")
     try:
         model = factory()
-    except Exception as e:  # noqa: BLE001
-        raise ModelSpecError(f"{spec}() failed: {type(e).__name__}: {one_line(e)}") from e
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - a factory that calls sys.exit ends no command silently
+        raise ModelSpecError(f"{spec}() failed: {_failure(e)}") from e
     if not isinstance(model, nn.Module):
         raise ModelSpecError(f"{spec}() returned {type(model).__name__}, not a torch.nn.Module")
     return model

@@ -51,6 +51,10 @@ MODELS = textwrap.dedent('''
     def broken():
         raise RuntimeError("cannot build")
 
+    def exits():
+        import sys
+        sys.exit(3)
+
     class AssertsRGB(nn.Module):
         def forward(self, x):
             assert x.shape[1] == 3, f"expected (N, 3, H, W), got {tuple(x.shape)}"
@@ -154,6 +158,8 @@ def test_the_record_says_which_code_machine_and_command_made_it(tmp_path, user_m
 BAD = {
     "factory that cannot be imported": (["--model", "no_such_module_for_audit:cnn"], "cannot import module"),
     "factory that fails": (["--model", "user_models_for_audit:broken"], "cannot build"),
+    "factory that exits": (["--model", "user_models_for_audit:exits"],
+                           r"user_models_for_audit:exits\(\) failed: it called sys.exit\(3\)"),
     "output not (N, classes)": (["--model", "user_models_for_audit:feature_maps"], r"logits"),
     "input shape the model refuses": (["--model", "user_models_for_audit:rgb_cnn"],
                                       r"refused input of shape \(M, 1, 36, 36\) \(M = 32, the batch the measure "
