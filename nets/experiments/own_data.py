@@ -27,14 +27,13 @@ nu values train and the rest load. A run on fewer ``groups`` keeps the other gro
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 
@@ -44,6 +43,8 @@ from nets.experiments.profiles import Profile, check_nu_grid
 from nets.experiments.spectral import spectral_entry
 from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_protocol, tune
 from nets.experiments.common import mean_std
+from nets.experiments.own_data_folder import (OwnDataError, claim_source, kept_groups, say_replaced, sitting,
+                                              withdrawn_if_refused)
 from nets.groups import get_group, group_name
 from nets.image_file import load_split_file
 from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside
@@ -55,10 +56,6 @@ from nets.train import (SameInitialWeights, TrainConfig, UnusedClasses, check_de
                         seeds_share_initial_weights, train_runs)
 
 __all__ = ["OwnDataError", "OwnDataSettings", "own_profile", "run_own_data"]
-
-
-class OwnDataError(ValueError):
-    """A folder, file or setting the experiment cannot use; one line."""
 
 
 @dataclass(frozen=True)
@@ -101,95 +98,6 @@ def own_profile(settings: OwnDataSettings, groups: Sequence[str], sizes: dict[st
                    n_si_samples=settings.n_si_samples, n_sigma_samples=settings.n_sigma_samples,
                    ig_steps=settings.ig_steps, si_target=settings.si_target, regularizers=("logit",),
                    groups=tuple(groups), dataset="own", model=model, **sizes)
-
-
-#: What ``source.json`` must keep for the checkpoints in the folder to be this run's (the rest of a
-#: checkpoint's identity is in its file name).
-CHECKPOINT_SOURCE = ("data_sha256", "model")
-
-
-def _claim_source(out: Path, source: dict) -> None:
-    """Write ``out/source.json`` (``source`` in its JSON form); where ``out/checkpoints/`` already holds
-    checkpoints, first check that the ``source.json`` there names the same data (SHA-256) and model
-    (:data:`CHECKPOINT_SOURCE`)."""
-    path = out / "source.json"
-    if path.exists() and any((out / "checkpoints").glob("*.pt")):
-        old = json.loads(path.read_text())
-        changed = [k for k in CHECKPOINT_SOURCE if old.get(k) != source[k]]
-        if changed:
-            was = {"data_sha256": f"data (SHA-256 {str(old.get('data_sha256'))[:12]}..., "
-                                  f"{source['data_sha256'][:12]}... now)",
-                   "model": f"model ({old.get('model')}, {source['model']} now)"}
-            raise OwnDataError(f"--out {out} holds checkpoints trained on other {' and '.join(was[k] for k in changed)} "
-                               "(source.json); they would be loaded as this run's: give another --out")
-    write_json(path, source)
-
-
-@contextlib.contextmanager
-def _withdrawn_if_refused(out: Path, fresh: Sequence[Path]) -> Iterator[None]:
-    """Run the ``with`` block; where it raises ValueError (a refusal the checks before training could
-    not see: WT's first-layer pooling, a factory's shared modules, a batch norm's lone last sample)
-    before any checkpoint exists, remove what this run added to ``out`` (``fresh``: its
-    ``source.json``, then the folders it created, if empty), then re-raise."""
-    try:
-        yield
-    except ValueError:
-        if not any((out / "checkpoints").glob("**/*.pt")):
-            for path in fresh:
-                with contextlib.suppress(OSError):
-                    path.unlink() if path.name == "source.json" else path.rmdir()  # a folder: only when empty
-        raise
-
-
-def _kept_groups(out: Path, source: dict, groups: Sequence[str], progress: bool) -> dict:
-    """The other groups' sections of an earlier ``own_data.json`` in ``out`` made from the same data,
-    model and settings (``source`` in its JSON form): ``{"table1": {g: ...}, "spectral": ...,
-    "per_class": ..., "group_provenance": {g: how that group was made}, "order": the file's groups
-    in its order}`` (empty where there is none); an earlier file made otherwise has its other groups
-    dropped, said on stdout."""
-    path = out / "own_data.json"
-    try:
-        old = json.loads(path.read_text()) if path.exists() else None
-    except (OSError, ValueError):
-        old = None
-    if old is None:
-        return {}
-    order = list(old.get("table1", {}).get("groups", {}))  # a rerun group keeps its place, kept or not
-    others = [g for g in order if g not in groups]
-    if not others:
-        return {"order": order}
-    same = all(old.get("source", {}).get(k) == source[k] for k in (*CHECKPOINT_SOURCE, "settings"))
-    if not same:
-        print(f"own-data: {path} holds {', '.join(others)} from other settings; not kept (add them to --groups to "
-              f"rerun them with these)", flush=True)
-        return {"order": order}
-    if progress:
-        print(f"own-data: keeping {', '.join(others)} from {path} (same data, model and settings)", flush=True)
-    made = old.get("group_provenance") or {}  # a file from before per-group provenance: its meta for each
-    return {**{k: {g: old[k]["groups"][g] for g in others if g in old.get(k, {}).get("groups", {})}
-               for k in ("table1", "spectral", "per_class")},
-            "group_provenance": {g: made.get(g) or sitting(old.get("meta", {})) for g in others}, "order": order}
-
-
-def _say_replaced(path: Path, settings: dict) -> None:
-    """Say so on stdout where ``path`` holds results made with other settings than ``settings`` (in
-    their JSON form): this run replaces it, and its checkpoints, all kept, bring it back."""
-    try:
-        old = json.loads(path.read_text()).get("source", {}).get("settings", {}) if path.exists() else {}
-    except (OSError, ValueError, AttributeError):
-        return
-    if not isinstance(old, dict):
-        return
-    changed = [k for k in settings if k in old and old[k] != settings[k]]
-    if changed:
-        what = "; ".join(f"{k} {old[k]} there, {settings[k]} here" for k in changed[:3])
-        print(f"own-data: replacing {path}, made with other settings ({what}); its checkpoints are kept, so "
-              "that command run again writes it back without training", flush=True)
-
-
-def sitting(meta: dict) -> dict:
-    """What ``group_provenance`` keeps of one sitting's ``meta``: its command, start and wall time."""
-    return {k: meta.get(k) for k in ("command", "started_at", "wall_time_s")}
 
 
 def _logit_scale(model: torch.nn.Module, x: torch.Tensor, device) -> float:
@@ -269,12 +177,12 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     source = json.loads(json.dumps({"data": str(data), "data_sha256": sha256_file(data), "model": model,
                                     "settings": asdict(settings)}))
     fresh = [p for p in (out / "source.json", out / "checkpoints", out) if not p.exists()]  # what this run adds
-    _claim_source(out, source)
+    claim_source(out, source)
     run_dir, k = out / "checkpoints", len(settings.seeds)
     table1, spectral, per_class = {}, {}, {}
     test = splits.test.to(dev)
     x_sigma = test.x[:min(settings.n_sigma_samples, len(test))]
-    with _withdrawn_if_refused(out, fresh), warnings.catch_warnings():  # a refusal leaves the folder as it was
+    with withdrawn_if_refused(out, fresh), warnings.catch_warnings():  # a refusal leaves the folder as it was
         for category in (SameInitialWeights, UnusedClasses):  # said once above, in this command's words
             warnings.simplefilter("ignore", category)
         for g in groups:
@@ -300,7 +208,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
             spectral[g] = {"models": {key: spectral_entry(runs[m], x_sigma, test, get_group(g), dev)
                                       for key, m in (("DA", "DA"), ("IR-logit", "IR"))},
                            "nu_selections": {"logit": selection}}
-    kept = _kept_groups(out, source, groups, progress)
+    kept = kept_groups(out, source, groups, progress)
     merged = [{**kept.get(name, {}), **section}
               for name, section in (("table1", table1), ("spectral", spectral), ("per_class", per_class))]
     # a group keeps its place in the file, rerun or kept; groups new to it come after, in --groups order
@@ -320,7 +228,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     results["meta"] = run_provenance(device=str(dev), started=started, command=command)
     made = {**kept.get("group_provenance", {}), **{g: sitting(results["meta"]) for g in groups}}
     results["group_provenance"] = {g: made[g] for g in order}
-    _say_replaced(out / "own_data.json", source["settings"])
+    say_replaced(out / "own_data.json", source["settings"])
     write_json(out / "own_data.json", results)
     write_text(out / "REPORT.md", own_data_report(results))
     return results
