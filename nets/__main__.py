@@ -281,6 +281,12 @@ def _main(argv: list[str], command: list[str]) -> int:
         if args.command == "report":
             if args.reuse_from is not None:
                 raise UsageError("--reuse-from links checkpoints for a run that trains; report trains nothing")
+            given = [flag for flag, value in (("--seeds", args.seeds), ("--groups", args.groups),
+                                              ("--overwrite", args.overwrite or None)) if value is not None]
+            if given:  # it would be ignored: the report is of what the folder holds
+                raise UsageError(f"{given[0]} does not apply to report, which renders every result the folder "
+                                 f"{out_dir(profile, args.results)}/ holds, with the seeds and groups they were "
+                                 "computed for")
             return _report(args, profile)
         return _experiment(args, profile, argv)
     except (UsageError, SettingsMismatch, ReuseRefused) as e:

@@ -59,6 +59,8 @@ BAD = {
     "unknown subcommand": (["table2"], "table1"),
     "bad threads": (["table1", "--threads", "0"], "--threads"),
     "threads by the ten thousand": (["table1", "--threads", "99999"], "is more than 4 per logical CPU of this machine"),
+    "seeds given to report": (["report", "--profile", "smoke", "--seeds", "5"], "--seeds does not apply to report"),
+    "groups given to report": (["report", "--profile", "smoke", "--groups", "t3"], "--groups does not apply to report"),
 }
 
 
