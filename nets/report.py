@@ -121,8 +121,9 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
             f"and {prof.get('epochs')} epochs (paper: 4 seeds, 300 epochs), and fewer samples for some measures "
             "(see Provenance). Its verdicts describe these runs, not the paper's.\n")
     lines += [f"> **Another ν grid**: {note}\n" for note in grid_notes(prof)]
-    if epochs_note(prof):
-        lines.append(f"> **Another training length**: {epochs_note(prof)}\n")
+    length = epochs_note(prof)
+    if length:
+        lines.append(f"> **Another training length**: {length}\n")
     partial = completeness(results)
     if partial:
         lines.append("> **Partial results**: " + "; ".join(partial) + ". Verdicts use only what ran; a claim "

@@ -267,18 +267,23 @@ def _warn(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _examined(path: Path) -> tuple[dict | None, str | None]:
+    """The results dict in an existing ``path`` and ``None``, or ``None`` and what damages the file
+    (read once)."""
+    try:
+        data = read_json(path)
+    except ResultsFileError:
+        return None, "not valid JSON"
+    why = results_damage(path, data)
+    return (None, why) if why else (data, None)
+
+
 def peek_results(path: str | os.PathLike) -> dict | None:
     """The results dict in ``path``; ``None`` when the file does not exist or is damaged (not a JSON
     object). A damaged file is left where it is: a command that only looks at it (a settings check,
     an evaluation-only command's precision) must not move aside a file it will not recompute."""
     path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        data = read_json(path)
-    except ResultsFileError:
-        return None
-    return None if results_damage(path, data) else data
+    return _examined(path)[0] if path.exists() else None
 
 
 def read_results(path: str | os.PathLike) -> dict | None:
@@ -286,12 +291,10 @@ def read_results(path: str | os.PathLike) -> dict | None:
     damaged: then it is moved aside (:func:`move_aside`) with one line saying so, and the
     caller recomputes it (call this only where it does)."""
     path = Path(path)
-    data = peek_results(path)
-    if data is None and path.exists():
-        try:
-            why = results_damage(path, read_json(path))
-        except ResultsFileError:
-            why = "not valid JSON"
+    if not path.exists():
+        return None
+    data, why = _examined(path)
+    if why:
         aside = move_aside(path)
         _warn(f"warning: {path} is damaged ({why}); moved it to {aside.name} and recomputing it")
     return data

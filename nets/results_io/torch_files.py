@@ -23,6 +23,8 @@ _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 #: The first byte of a file ``pickle.dump`` wrote with protocol 2 or later.
 _PICKLE_START = b"\x80"
+#: How a file torch.save wrote starts: it is a zip archive.
+_ZIP_START = b"PK\x03\x04"
 
 
 def one_line(e: BaseException) -> str:
@@ -59,9 +61,10 @@ def load_refusal(e: BaseException, path: str | os.PathLike | None = None) -> str
         return ("it was written by pickle, not torch.save" if path is None or _starts_with(path, _PICKLE_START)
                 else "it is not a file torch.save wrote")
     if path is not None and isinstance(e, (KeyError, OSError, RuntimeError, pickle.UnpicklingError)):
-        if _starts_with(path, b"PK\x03\x04") and not zipfile.is_zipfile(path):  # torch.save writes a zip
+        zipped = _starts_with(path, _ZIP_START)
+        if zipped and not zipfile.is_zipfile(path):
             return "it is cut short (a zip archive without its end)"
-        if not _starts_with(path, b"PK\x03\x04") and not _starts_with(path, _PICKLE_START):
+        if not zipped and not _starts_with(path, _PICKLE_START):
             return "it is not a file torch.save wrote"
     first = one_line(e)
     if len(first) > 120:  # at a word, not mid-word
