@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nets.results_io import move_aside, write_bytes
+from nets.results_io import move_aside, palette_png, write_bytes
 
 __all__ = ["write_audit", "audit_setup", "another_audit"]
 
@@ -53,7 +53,7 @@ def write_audit(out: Path, result: Any, comparison: Any = None) -> list[Path]:
     for fmt in ("png", "pdf"):
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=150)
-        blobs[f"audit.{fmt}"] = buf.getvalue()
+        blobs[f"audit.{fmt}"] = palette_png(buf.getvalue()) if fmt == "png" else buf.getvalue()
     plt.close(fig)
     earlier = another_audit(out / "audit.json", result.to_dict())
     for name in ("audit.json", "compare.json") if earlier else ():  # its record and its comparison, kept

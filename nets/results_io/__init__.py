@@ -26,6 +26,7 @@ from nets.results_io.atomic import (  # noqa: F401
     file_mode,
     folder_lock,
     make_folder,
+    palette_png,
     save_figure_file,
     write_bytes,
     write_text,
@@ -78,7 +79,7 @@ from nets.results_io.provenance import (  # noqa: F401
 
 __all__ = [
     "ResultsWriteError", "atomic_torch_save", "atomic_write", "check_file", "check_folder", "file_mode", "folder_lock",
-    "make_folder", "save_figure_file", "write_bytes",
+    "make_folder", "palette_png", "save_figure_file", "write_bytes",
     "write_text",
     "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "WouldTrain", "checkpoint_dir", "checkpoints_in", "dumps", "figure_dir",
     "group_sections", "load_results", "load_torch_file", "peek_results", "read_torch_file", "load_refusal",

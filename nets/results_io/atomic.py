@@ -16,11 +16,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
+
+from PIL import Image, PngImagePlugin
 
 __all__ = [
     "ResultsWriteError",
@@ -31,6 +34,7 @@ __all__ = [
     "write_bytes",
     "atomic_torch_save",
     "save_figure_file",
+    "palette_png",
     "file_mode",
 ]
 
@@ -220,8 +224,32 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return atomic_write(path, save, binary=True)
 
 
+def palette_png(png: bytes) -> bytes:
+    """An opaque PNG re-encoded with a 256-colour palette (Pillow's median cut, no dithering), about a
+    third of the size for our figures, which are flat colours and anti-aliased text (the committed
+    figures' mean error is below 0.3 of 255 per channel); the resolution and text chunks (matplotlib's
+    ``Software``) are kept. A PNG with any transparent pixel is returned unchanged."""
+    with Image.open(io.BytesIO(png)) as im:
+        im.load()
+        if im.mode not in ("RGB", "RGBA") or (im.mode == "RGBA" and im.getextrema()[3][0] < 255):
+            return png
+        info = PngImagePlugin.PngInfo()
+        for key, value in getattr(im, "text", {}).items():
+            info.add_text(key, value)
+        pal = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        out = io.BytesIO()
+        pal.save(out, format="png", optimize=True, pnginfo=info,
+                 **({"dpi": im.info["dpi"]} if "dpi" in im.info else {}))
+    return out.getvalue()
+
+
 def save_figure_file(fig: Any, path: str | os.PathLike, **savefig_kw: Any) -> Path:
-    """``fig.savefig(path, **savefig_kw)`` atomically; the format is taken from the suffix."""
+    """``fig.savefig(path, **savefig_kw)`` atomically; the format is taken from the suffix. A PNG is
+    stored with a 256-colour palette (:func:`palette_png`); other formats as matplotlib writes them."""
     path = Path(path)
     fmt = savefig_kw.pop("format", None) or path.suffix.lstrip(".")
-    return atomic_write(path, lambda f: fig.savefig(f, format=fmt, **savefig_kw), binary=True)
+    if fmt.lower() != "png":
+        return atomic_write(path, lambda f: fig.savefig(f, format=fmt, **savefig_kw), binary=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **savefig_kw)
+    return write_bytes(path, palette_png(buf.getvalue()))
