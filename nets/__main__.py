@@ -93,7 +93,7 @@ def _report(args: argparse.Namespace, profile) -> int:
     from nets.experiments.common import draw
     from nets.figures import FIGURE_EXPERIMENTS
     from nets.report import load_results, write_report
-    from nets.results_io import figure_dir, out_dir, read_json
+    from nets.results_io import figure_dir, out_dir, read_json, reading
 
     folder = out_dir(profile, args.results)
     results = load_results(folder)
@@ -103,10 +103,12 @@ def _report(args: argparse.Namespace, profile) -> int:
         return 1
     for name, r in results.items():
         if name in FIGURE_EXPERIMENTS:  # intervals.json, si_settings.json, ... have none
-            draw(name, r, figure_dir(profile, args.results))
+            with reading(folder / f"{name}.json", "its figures"):
+                draw(name, r, figure_dir(profile, args.results))
     for name in ("cnn", "cnn_scale"):  # the CNN's, not among load_results' (its section reads them itself)
         if (folder / f"{name}.json").exists():
-            draw(name, read_json(folder / f"{name}.json"), figure_dir(profile, args.results))
+            with reading(folder / f"{name}.json", "its figures"):
+                draw(name, read_json(folder / f"{name}.json"), figure_dir(profile, args.results))
     print(f"wrote {write_report(folder)}")
     return 0
 

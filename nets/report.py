@@ -28,10 +28,13 @@ from nets.results_io import (  # the paper's numbers are re-exported here
     PAPER_DATASET,
     PAPER_TABLE1,
     PAPER_TABLE1_STD,
+    READ_ERRORS,
     load_results,
     read_json,
     recorded_dataset,
+    reading,
     result_sittings,
+    unreadable,
     write_text,
 )
 from nets.scale_report import scale_section
@@ -229,6 +232,18 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
 
 
 # ---- the file -----------------------------------------------------------------------
+def _unreadable_file(results_dir: Path, results: Mapping[str, Mapping], **kw) -> str:
+    """The results file that, rendered alone, raises one of :data:`READ_ERRORS`, when rendering them
+    all did; when none fails alone (a section that reads two files, ``detached`` with ``spectral``),
+    the folder's files, unnamed."""
+    for name in results:
+        try:
+            render_report({name: results[name]}, **kw)
+        except READ_ERRORS:
+            return str(results_dir / f"{name}.json")
+    return f"a results file in {results_dir}/"
+
+
 def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
                  total_wall_time_s: float | None = None, thresholds: Thresholds = Thresholds()) -> Path:
     """Write ``<results_dir>/REPORT.md`` (atomically) from the JSON files there (a folder holding
@@ -245,10 +260,15 @@ def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
         total_wall_time_s = total_wall_time_s if total_wall_time_s is not None else meta.get("wall_time_s")
     fig_dir = results_dir / "figures"
     available = {p.name for p in fig_dir.glob("*.png")} if fig_dir.exists() else set()
-    cnn = cnn_section(results_dir, results)  # "Claims 1-5 on a CNN", only when cnn.json exists
+    with reading(f"{results_dir / 'cnn.json'} (or a cnn_scale.json / cnn_si_settings.json beside it)",
+                 "the report's CNN section"):
+        cnn = cnn_section(results_dir, results)  # "Claims 1-5 on a CNN", only when cnn.json exists
     if results:
-        text = render_report(results, thresholds=thresholds, fig_dir="figures", available_figures=available,
-                             command=command, total_wall_time_s=total_wall_time_s)
+        kw = dict(thresholds=thresholds, fig_dir="figures", available_figures=available)
+        try:
+            text = render_report(results, command=command, total_wall_time_s=total_wall_time_s, **kw)
+        except READ_ERRORS as e:  # a results file that parses but lacks what a section reads: name it
+            raise unreadable(_unreadable_file(results_dir, results, **kw), e) from e
         text = text + ("\n" + cnn if cnn else "")
     else:  # a folder of CNN results only (`python -m nets cnn --results DIR`)
         text = f"# The paper's claims on a CNN: {results_dir.name} profile, `{results_dir.parent}`\n\n" + cnn

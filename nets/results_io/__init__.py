@@ -9,6 +9,8 @@ it runs no subprocess (git is asked only when a results file's metadata is writt
   figure forms, the one atomic-write implementation, honouring the umask;
 - :mod:`nets.results_io.files`: results paths, JSON (:func:`write_json`, :func:`read_json`),
   :func:`read_results`, which moves a damaged file aside (:func:`peek_results` leaves it);
+- :mod:`nets.results_io.reading`: a results file that parses but lacks what its reader needs, named in
+  one line (:func:`reading`);
 - :mod:`nets.results_io.torch_files`: ``torch.load(weights_only=True)`` with one-line reasons,
   :func:`load_torch_file` (moves a damaged checkpoint aside) and :func:`read_torch_file` (leaves it);
 - :mod:`nets.results_io.provenance`: versions, CPU, git commit, command line, ``meta`` blocks;
@@ -57,6 +59,7 @@ from nets.results_io.files import (  # noqa: F401
     to_jsonable,
     write_json,
 )
+from nets.results_io.reading import READ_ERRORS, reading, unreadable  # noqa: F401
 from nets.results_io.torch_files import load_refusal, load_torch_file, one_line, quiet_torch_load, read_torch_file  # noqa: F401
 from nets.results_io.paper import PAPER_CITATION, PAPER_TABLE1, PAPER_TABLE1_STD, PAPER_DATASET, DATASET_TITLES, paper_table1_for, recorded_dataset  # noqa: F401
 from nets.results_io.provenance import (  # noqa: F401
@@ -84,6 +87,7 @@ __all__ = [
     "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "WouldTrain", "checkpoint_dir", "checkpoints_in", "dumps", "figure_dir",
     "group_sections", "load_results", "load_torch_file", "peek_results", "read_torch_file", "load_refusal",
     "one_line", "quiet_torch_load",
+    "READ_ERRORS", "reading", "unreadable",
     "move_aside", "out_dir", "precision_dir", "saved_checkpoints_text", "read_json", "read_results", "result_groups", "result_path", "to_jsonable", "write_json",
     "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "PAPER_DATASET", "DATASET_TITLES", "paper_table1_for",
     "recorded_dataset",

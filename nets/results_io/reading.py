@@ -1,0 +1,48 @@
+"""A results file that parses but lacks what its reader needs: one line naming the file, not a traceback.
+
+:func:`~nets.results_io.files.results_damage` catches a file that is not a results file at all (not
+a JSON object, no ``meta`` record, no ``groups`` object); a file that passes it may still have been
+hand-edited, merged from two runs, or written by an older version, and lack a key deeper down or hold
+another type there. The code that reads such a file then raises one of :data:`READ_ERRORS`;
+:func:`reading` turns that into a :class:`~nets.results_io.files.ResultsFileError` whose message is
+one line naming the file, what was missing, and how to recompute or restore it. Nothing is moved or
+written: the file stays as it is, for its owner to inspect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+from nets.results_io.files import ResultsFileError
+
+__all__ = ["READ_ERRORS", "reading", "unreadable"]
+
+#: What code reading a results dict raises where a key is missing or a value has another type or
+#: length than the experiment writes (``float("x")``, an empty per-seed list's mean, ...).
+READ_ERRORS: tuple[type[Exception], ...] = (KeyError, IndexError, TypeError, AttributeError, ValueError,
+                                            ZeroDivisionError)
+
+
+def unreadable(path: str | os.PathLike, error: BaseException, purpose: str = "the report") -> ResultsFileError:
+    """The one-line error for ``path`` lacking what ``purpose`` (``"the report"``, ``"its figures"``, ...)
+    needs, ``error`` being what reading it raised."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    why = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return ResultsFileError(f"{path} lacks what is needed for {purpose} ({why}): a hand-edited, merged or partly written "
+                            f"file? recompute it (its experiment's command with --overwrite) or restore it "
+                            f"(`git checkout` where it is committed)")
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike, purpose: str = "the report") -> Iterator[None]:
+    """Within the block, :data:`READ_ERRORS` raised while ``path`` is read for ``purpose`` become
+    :func:`unreadable`'s one-line :class:`ResultsFileError` (chained to the original, for a debugger);
+    a ``ResultsFileError`` raised inside (a damaged file named already) passes unchanged."""
+    try:
+        yield
+    except ResultsFileError:
+        raise
+    except READ_ERRORS as e:
+        raise unreadable(path, e, purpose) from e

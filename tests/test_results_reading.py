@@ -1,0 +1,98 @@
+"""A results file that parses but lacks what its reader needs (hand-edited, merged, partly written)
+is named in one line, by the report and by its figures, and left where it is."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nets.report import write_report
+from nets.results_io import ResultsFileError, reading, unreadable
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = REPO / "results" / "quick"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """The committed quick profile's Table 1 and drift results, alone in a folder."""
+    out = tmp_path / "quick"
+    out.mkdir()
+    for name in ("table1.json", "drift.json"):
+        shutil.copy(QUICK / name, out / name)
+    return out
+
+
+def _edit(path: Path, edit) -> bytes:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    return path.read_bytes()
+
+
+def _drop_da_seed(d):
+    del d["groups"]["r4"]["methods"]["DA"]["runs"][0]["seed"]  # which seed a run is: the pairing needs it
+
+
+def test_a_key_error_while_reading_becomes_one_line_naming_the_file():
+    with pytest.raises(ResultsFileError) as e:
+        with reading("r/table1.json"):
+            {}["SI"]
+    assert str(e.value).startswith("r/table1.json lacks what is needed for the report (KeyError: 'SI')")
+    assert "\n" not in str(e.value)
+    assert isinstance(e.value.__cause__, KeyError)
+
+
+@pytest.mark.parametrize("error", [IndexError("list index out of range"), TypeError("'NoneType' object is not "
+                                                                                     "subscriptable"),
+                                   ValueError("could not convert string to float: 'x'"), ZeroDivisionError()])
+def test_every_read_error_is_named_with_its_type(error):
+    with pytest.raises(ResultsFileError, match=type(error).__name__):
+        with reading("r/drift.json", "its figures"):
+            raise error
+
+
+def test_a_damaged_file_already_named_passes_unchanged():
+    named = ResultsFileError("r/x.json is not a valid results file (the file is empty)")
+    with pytest.raises(ResultsFileError) as e:
+        with reading("r/other.json"):
+            raise named
+    assert e.value is named
+
+
+def test_errors_that_are_not_about_reading_pass_unchanged():
+    with pytest.raises(RuntimeError):
+        with reading("r/table1.json"):
+            raise RuntimeError("a bug, not a file")
+
+
+def test_a_multi_line_message_is_cut_to_its_first_line():
+    assert "\n" not in str(unreadable("r.json", ValueError("first\nsecond")))
+
+
+def test_the_report_names_the_file_that_lacks_a_key_not_the_others(folder):
+    before = _edit(folder / "table1.json", _drop_da_seed)
+    with pytest.raises(ResultsFileError) as e:
+        write_report(folder)
+    assert str(e.value).startswith(f"{folder / 'table1.json'} lacks what is needed for the report (KeyError: 'seed')")
+    assert (folder / "table1.json").read_bytes() == before  # left as it is, for its owner
+    assert not (folder / "REPORT.md").exists()
+
+
+def test_the_same_folder_renders_once_the_file_is_whole_again(folder):
+    assert write_report(folder).read_text().startswith("# Reproduction report")
+
+
+def test_the_report_command_says_it_in_one_line_without_a_traceback(folder):
+    _edit(folder / "drift.json", lambda d: d["groups"]["t3"]["DA"].pop("DI"))
+    run = subprocess.run([sys.executable, "-m", "nets", "report", "--profile", "quick", "--results",
+                          str(folder.parent)], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"{folder / 'drift.json'} lacks what is needed for its figures (KeyError: 'DI')" in lines[0]
