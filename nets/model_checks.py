@@ -13,6 +13,8 @@ Each check raises ``ValueError`` with one line that names the problem.
 
 from __future__ import annotations
 
+import functools
+import types
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -22,6 +24,7 @@ __all__ = [
     "check_model",
     "check_differentiable",
     "check_samplewise",
+    "modules_held",
     "SAMPLEWISE_RTOL",
     "on_meta_device",
     "parameter_dtype",
@@ -75,7 +78,56 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
         raise ValueError(f"model must be an nn.Module or a callable returning logits, got {type(model).__name__}")
     if isinstance(model, nn.Module):
         _check_module(model, x)
+    for held in modules_held(model):  # refused before the probe runs it, which would update their statistics
+        if _batch_dependent_modules(held):
+            try:
+                _check_module(held, x)
+            except ValueError as e:
+                raise ValueError(f"the callable given as the model calls an nn.Module ({type(held).__name__}) "
+                                 f"whose {str(e)[len('model '):].replace('call model.eval()', 'call .eval() on it')}") from None
     check_samplewise(model, x)
+
+
+def modules_held(fn: object, depth: int = 2) -> list[nn.Module]:
+    """The ``nn.Module`` objects a plain callable reaches, up to ``depth`` steps: the variables a
+    function or lambda closes over, a bound method's object, a ``functools.partial``'s function and
+    arguments, a callable object's attributes (each once; ``[]`` for a module itself, whose own
+    submodules :func:`check_model` checks). Lets a wrapper such as ``lambda z: net(normalize(z))``
+    be refused for ``net``'s training mode before anything runs it."""
+    found: dict[int, nn.Module] = {}
+
+    def visit(obj: object, left: int) -> None:
+        if isinstance(obj, nn.Module):
+            found.setdefault(id(obj), obj)
+            return
+        if left == 0 or obj is None or isinstance(obj, (str, bytes, int, float, bool, torch.Tensor, type)):
+            return
+        inner: list = []
+        if isinstance(obj, functools.partial):
+            inner = [obj.func, *obj.args, *obj.keywords.values()]
+        elif hasattr(obj, "__self__") and hasattr(obj, "__func__"):  # a bound method
+            inner = [obj.__self__, obj.__func__]
+        elif isinstance(obj, types.FunctionType):
+            inner = [c.cell_contents for c in obj.__closure__ or () if _filled(c)]
+            inner += [obj.__globals__[n] for n in obj.__code__.co_names if n in obj.__globals__]
+        elif isinstance(obj, (list, tuple)):
+            inner = list(obj)
+        elif callable(obj) and hasattr(obj, "__dict__"):  # a callable object of the user's
+            inner = list(vars(obj).values())
+        for item in inner:
+            visit(item, left - 1)
+
+    if not isinstance(fn, nn.Module):
+        visit(fn, depth)
+    return list(found.values())
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # a cell not yet assigned
+        return False
+    return True
 
 
 def check_differentiable(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, needs: str) -> None:
@@ -167,7 +219,8 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     moved = float((a[:1] - alone).abs().max()) / scale
     if moved > rtol:
         raise ValueError(f"model output for a sample depends on the rest of the batch (it moves by {moved:.2g} "
-                         f"of the largest logit when the sample is alone): a layer uses batch statistics; the "
+                         f"of the largest logit when the sample is alone): a layer uses batch statistics "
+                         f"(BatchNorm in training mode? call .eval() on the network the model calls); the "
                          f"measures need a model that maps each sample on its own")
 
 

@@ -4,6 +4,8 @@ elements, captum, a dense SVD of each sample's Jacobian."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from captum.attr import IntegratedGradients
@@ -205,6 +207,34 @@ def test_batch_norm_using_batch_statistics_is_refused(name):
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(32, 5)).double().train()
     with pytest.raises(ValueError, match="batch statistics.*model.eval"):
         MEASURES[name](model, images(1))
+
+
+def _wrappers(net):
+    """Ways a researcher hands a network to a measure inside a plain callable."""
+    class Normalizing:
+        def __init__(self, net):
+            self.net = net
+
+        def __call__(self, z):
+            return self.net(2 * z - 1)
+
+    return {"lambda": lambda z: net(2 * z - 1), "bound forward": net.forward,
+            "partial": functools.partial(net.forward), "callable object": Normalizing(net)}
+
+
+@pytest.mark.parametrize("how", ["lambda", "bound forward", "partial", "callable object"])
+def test_a_callable_wrapping_a_training_mode_network_is_refused_before_it_runs_leaving_its_statistics(how):
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(32, 5)).double().train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ValueError, match=r"calls an nn.Module \(Sequential\).*batch statistics.*call .eval\(\) on it"):
+        MEASURES["LI"](_wrappers(net)[how], images(1))
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize("how", ["lambda", "callable object"])
+def test_a_callable_wrapping_an_evaluation_mode_network_is_measured(how):
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(32, 5)).double().eval()
+    MEASURES["LI"](_wrappers(net)[how], images(1))
 
 
 def test_batch_norm_without_running_statistics_is_refused_without_suggesting_eval():
