@@ -4,12 +4,14 @@ training and the paper's experiments.
 The public names live in small modules (``nets.groups``, ``nets.data``, ``nets.models``,
 ``nets.metrics``, ``nets.auditing``, ``nets.class_accuracy``, ``nets.audit_compare``,
 ``nets.train``) and are re-exported here, so ``from nets import logit_invariance`` works. Everything but the groups is imported lazily: ``import nets`` stays
-cheap and ``python -m nets.data`` does not import its own module twice.
+cheap and ``python -m nets.data`` does not import its own module twice; a submodule is imported on
+first use too, so ``nets.class_accuracy.class_breakdown`` works after ``import nets``.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 
@@ -98,12 +100,16 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    """A re-exported name, imported on first use; or a submodule (``nets.train``, ``nets.class_accuracy``),
+    so a dotted name from the docs works after a bare ``import nets``, as scipy's submodules do."""
     module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'nets' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

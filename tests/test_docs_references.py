@@ -6,7 +6,10 @@ test must take its doc references along."""
 from __future__ import annotations
 
 import ast
+import importlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,3 +41,42 @@ def test_every_test_the_docs_give_as_evidence_exists():
 def test_the_checks_see_the_references_they_guard():
     texts = "\n".join(_texts().values())
     assert len(FILE.findall(texts)) > 20 and len(TEST.findall(texts)) > 5
+
+
+DOTTED = re.compile(r"\bnets(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def _dotted_names() -> set[tuple[str, str]]:
+    """``nets.X.Y`` names in the docs' code spans, with the doc naming each."""
+    return {(doc, name) for doc, text in _texts().items() for span in re.findall(r"`([^`]+)`", text)
+            for name in DOTTED.findall(span)}
+
+
+def _resolves(name: str) -> bool:
+    """Whether ``name`` is an importable module, or one followed by attributes that exist."""
+    parts = name.split(".")
+    for k in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+        except ModuleNotFoundError:
+            continue
+        try:
+            for attr in parts[k:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def test_every_dotted_name_the_docs_give_exists():
+    assert len(_dotted_names()) > 30
+    assert sorted((doc, name) for doc, name in _dotted_names() if not _resolves(name)) == []
+
+
+def test_a_dotted_name_one_level_down_works_after_a_bare_import_nets():
+    # `nets.class_accuracy.class_breakdown`, `nets.train.train_runs`: the package imports its submodules on use
+    code = ("import nets; nets.class_accuracy.class_breakdown; nets.train.train_runs; nets.image_file.load_split_file;"
+            " print(hasattr(nets, 'no_such_module'))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert (run.returncode, run.stdout.strip()) == (0, "False"), run.stderr
