@@ -124,6 +124,30 @@ def run_trainer(code, tmp_path, monkeypatch, **_):
     assert len(list((tmp_path / "runs" / "cnn").glob("*.pt"))) == 3
 
 
+def run_trainer_own_images(code, tmp_path, monkeypatch, **_):
+    monkeypatch.chdir(tmp_path)
+    assert "epochs=20" in code and "seeds=[0, 1, 2]" in code
+    code = code.replace("epochs=20", "epochs=1").replace("seeds=[0, 1, 2]", "seeds=[0]")
+    g = torch.Generator().manual_seed(0)
+
+    def part(n):
+        return torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 4, (n,), generator=g)
+
+    class ReaderRGB(nn.Module):
+        def __init__(self, n_classes):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4, n_classes)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.conv(x)).mean((-2, -1)))
+
+    (xt, yt), (xv, yv), (xs, ys) = part(64), part(32), part(32)
+    names = run_block("trainer.md", 2, code, {"x_train": xt, "y_train": yt, "x_val": xv, "y_val": yv,
+                                              "x_test": xs, "y_test": ys, "my_cnn": ReaderRGB})
+    assert [r.config.method for r in names["runs"]] == ["DA", "WT", "IR"]
+    assert len(list((tmp_path / "runs" / "mine").glob("mycnn-r4-*.pt"))) == 3
+
+
 RUNS = {
     ("api.md", 1): run_api_groups,
     ("api.md", 2): run_api_custom_group,
@@ -133,6 +157,7 @@ RUNS = {
     ("audit.md", 3): run_audit_compare,
     ("data.md", 1): run_data,
     ("trainer.md", 1): run_trainer,
+    ("trainer.md", 2): run_trainer_own_images,
 }
 
 
