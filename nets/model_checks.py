@@ -278,13 +278,14 @@ def is_one_logit(out: object, n: int) -> bool:
     return isinstance(out, torch.Tensor) and tuple(out.shape) in ((n,), (n, 1))
 
 
-def channels_last_hint(shape: Sequence[int]) -> str:
-    """``"; x looks channels-last, ..."`` naming the fix (``x.permute(0, 3, 1, 2)``) for a batch of 4
-    axes whose last holds 1, 3 or 4 values and whose two before it hold more; ``""`` otherwise. Only an
-    error message's ending: the measures take ``(N, *C, H, W)`` and act on the last two axes."""
+def channels_last_hint(shape: Sequence[int], subject: str = "x looks",
+                       fix: str = "give x.permute(0, 3, 1, 2)") -> str:
+    """``"; x looks channels-last, ..."`` (``subject`` and its verb, then) naming the fix (``fix``, default
+    ``x.permute(0, 3, 1, 2)``) for a batch of 4 axes whose last holds 1, 3 or 4 values and whose two before it hold more; ``""``
+    otherwise. Only an error message's ending: the measures and the trainer take ``(N, *C, H, W)`` and
+    act on the last two axes."""
     if len(shape) == 4 and shape[-1] in (1, 3, 4) and min(shape[1], shape[2]) > shape[-1]:
-        return (f"; x looks channels-last, (N, H, W, C) = {_shape_str(('N', *shape[1:]))}: give "
-                "x.permute(0, 3, 1, 2), (N, C, H, W)")
+        return f"; {subject} channels-last, (N, H, W, C) = {_shape_str(('N', *shape[1:]))}: {fix}, (N, C, H, W)"
     return ""
 
 

@@ -271,6 +271,13 @@ BAD = {  # the array left out of the file, the model, the options, the error
     "a model that refuses the images": (None, "user_models_for_own_data:rgb", ["--groups", "r4"],
                                         r"refused 2 training images of shape \(2, 1, 12, 12\): RuntimeError"),
     "one training class": ("one class", SMALL, ["--groups", "r4"], r"y_train holds one class only \(1\)"),
+    "channels-last images under a rotation": (
+        "channels last", "user_models_for_own_data:rgb", ["--groups", "r4"],
+        r"need a square image, got H=12, W=3; the --data images look channels-last, \(N, H, W, C\) = "
+        r"\(N, 12, 12, 3\): save x_train, x_val and x_test as x.permute\(0, 3, 1, 2\), \(N, C, H, W\)$"),
+    "channels-last images under the mirror": (
+        "channels last", "user_models_for_own_data:rgb", ["--groups", "f2"],
+        r"refused 2 training images of shape \(2, 12, 12, 3\): RuntimeError: .*; the --data images look channels-last"),
     # the flags' own checks (argparse, naming the flag)
     "a negative seed": (None, SMALL, ["--groups", "r4", "--seeds", "-1"], r"argument --seeds: must be >= 0, got -1"),
     "a seed twice": (None, SMALL, ["--groups", "r4", "--seeds", "0", "0"], r"--seeds must be distinct, got \[0, 0\]"),
@@ -289,6 +296,8 @@ def test_bad_input_is_one_line_exit_two_and_nothing_written(case, tmp_path, user
     d.pop(drop, None)
     if drop == "one class":
         d["y_train"] = torch.ones_like(d["y_train"])
+    if drop == "channels last":
+        d = splits(shape=(12, 12, 3))
     path = tmp_path / "mine.pt"
     torch.save(d, path)
     out = tmp_path / "out"

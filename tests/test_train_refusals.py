@@ -478,3 +478,26 @@ def test_a_model_of_three_channels_on_images_of_one_is_told_to_repeat_the_channe
     message = refused(r"without a channel axis", [TrainConfig(method="DA", **BASE)], model_fn=lambda c: RGB())
     assert message.endswith("its first convolution takes 3 channels, so also repeat the one channel in its forward "
                             "(x.expand(-1, 3, -1, -1))")
+
+
+def channels_last_splits() -> Splits:
+    """RGB images stored (N, H, W, 3), as PIL and numpy keep them."""
+    g = torch.Generator().manual_seed(0)
+    part = lambda k: Split(torch.randn(k, 12, 12, 3, generator=g), torch.randint(0, 4, (k,), generator=g))  # noqa: E731
+    return Splits("synthetic", part(32), part(16), part(4), 0.0, 1.0, 0)
+
+
+class RGBNet(Net):
+    def __init__(self):
+        super().__init__()
+        del self.input_shape
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+
+@pytest.mark.parametrize("group", ["r4", "f2"])
+def test_channels_last_training_images_are_told_to_permute_whether_the_group_or_the_model_refuses_them(group):
+    # r4: not square (12 x 3); f2 fits any shape, and the model's convolution refuses 12 channels
+    message = refused(r"the training images look channels-last, \(N, H, W, C\) = \(N, 12, 12, 3\): store them as "
+                      r"x.permute\(0, 3, 1, 2\), \(N, C, H, W\)$", [TrainConfig(method="DA", group=group, **BASE)],
+                      channels_last_splits(), model_fn=lambda c: RGBNet())
+    assert "input_shape" not in message  # the advice that cannot work for channels-last images

@@ -47,7 +47,7 @@ from nets.experiments.own_data_folder import (OwnDataError, claim_source, kept_g
                                               withdrawn_if_refused)
 from nets.groups import get_group, group_name
 from nets.image_file import load_split_file
-from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside
+from nets.model_checks import ONE_LOGIT_FIX, channels_last_hint, is_one_logit, logits_inside
 from nets.model_spec import one_line
 from nets.own_data_report import own_data_report
 from nets.results_io import run_provenance, sha256_file, write_json, write_text
@@ -139,8 +139,13 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
         raise OwnDataError("give at least one group (--groups r4 ...)")
     groups = list(dict.fromkeys(group_name(g) for g in groups))  # "F2 f2" is one group; an unknown name: one line
     splits = load_split_file(data, flag="--data")
+    chlast = channels_last_hint(splits.train.x.shape, "the --data images look",
+                                "save x_train, x_val and x_test as x.permute(0, 3, 1, 2)")
     for g in groups:
-        get_group(g).check_shape(*splits.train.x.shape[-2:])  # one that does not fit: one line
+        try:
+            get_group(g).check_shape(*splits.train.x.shape[-2:])  # one that does not fit: one line
+        except ValueError as e:
+            raise ValueError(f"{e}{chlast}") from None
     sizes = {"n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test)}
     prof = own_profile(settings, groups, sizes, model)
     own = cnn_model(prof)
@@ -149,7 +154,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
             logits = own.factory(None).eval()(splits.train.x[:2])
     except Exception as e:  # whatever the model raises on the images; the trainer's checks name more
         raise OwnDataError(f"--model {model} refused 2 training images of shape "
-                           f"{tuple(splits.train.x[:2].shape)}: {type(e).__name__}: {one_line(e)}") from None
+                           f"{tuple(splits.train.x[:2].shape)}: {type(e).__name__}: {one_line(e)}{chlast}") from None
     if is_one_logit(logits, 2):
         raise OwnDataError(f"--model {model} returns one logit per image ({tuple(logits.shape)} for 2 training "
                            f"images); for a binary classifier of one logit, let the factory return {ONE_LOGIT_FIX}")

@@ -15,6 +15,7 @@ from torch import nn
 from nets.data import Splits
 from nets.groups import get_group
 from nets.measure_inputs import nonfinite_samples
+from nets.model_checks import channels_last_hint
 from nets.precision import check_precision
 from nets.results_io import make_folder, precision_dir
 from nets.train.batches import OrbitData
@@ -24,6 +25,10 @@ from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun, check_device
 from nets.train.loop import Member, train_stack
 from nets.train.stacks import (ModelFn, can_stack, check_model_output, declared_input_shape, init_model, input_shape_of,
                                model_dtype)
+
+#: The trainer's channels-last hint: the images are ``splits.*.x``, fixed where they are built.
+CHANNELS_LAST = functools.partial(channels_last_hint, subject="the training images look",
+                                  fix="store them as x.permute(0, 3, 1, 2)")
 
 
 class UnusedClasses(UserWarning):
@@ -107,6 +112,8 @@ def _checked_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack:
                       f"give it input_shape = (1, {h}, {w}), or store the images as (N, 1, {h}, {w}) "
                       f"(x.unsqueeze(1))" + ("" if c == 1 else f"; its first convolution takes {c} channels, so "
                                              f"also repeat the one channel in its forward (x.expand(-1, {c}, -1, -1))")}
+    elif CHANNELS_LAST(splits.train.x.shape):  # (N, H, W, 3): a conv would read H as channels
+        fix = {"fix": CHANNELS_LAST(splits.train.x.shape)[2:]}
     check_model_output(model, x, config.n_classes, config.key(), **fix)
     n, b = splits.train.x.shape[0], config.batch_size
     if config.method != "IR" and n % b == 1:
@@ -245,7 +252,7 @@ def train_runs(
         try:
             get_group(c.group).check_shape(*in_shape)
         except ValueError as e:
-            raise ValueError(f"{c.key()}: {e}") from None
+            raise ValueError(f"{c.key()}: {e}{CHANNELS_LAST(splits.train.x.shape)}") from None
         if factories[c.key()] is None and splits.train.x.ndim != 3:
             raise ValueError(f"{c.key()}: the paper MLP takes images (N, H, W), got {tuple(splits.train.x.shape)}")
 
