@@ -115,7 +115,11 @@ class Group(ABC, metaclass=_GroupMeta):
                 self.check_shape(n, n)
             except ValueError:
                 continue
-            _orbit_index(self, n, n, "cpu")  # validates every element's index
+            try:
+                _orbit_index(self, n, n, "cpu")  # validates every element's index
+            except ValueError as e:
+                raise ValueError(f"{e} (found as the group was built, on a {n}x{n} probe image, whatever the size "
+                                 f"of your images)") from None
             return
 
     # ---- action ----------------------------------------------------------
@@ -222,6 +226,11 @@ def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
     rows = []
     for g in group.elements:
         out = group._act_reference(grid.clone(), g)
+        if isinstance(out, torch.Tensor) and out.ndim == 2 and tuple(out.shape) != (H, W):
+            raise ValueError(
+                f"{group.name}: element {g} turns {H}x{W} images into {out.shape[0]}x{out.shape[1]} ones; an action "
+                f"defined on some image shapes only (a transpose: square ones) must refuse the others in its "
+                f"check_shape (raise ValueError there, as the built-in rotations do)")
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (H, W) or out.dtype != torch.long \
                 or not torch.equal(out.reshape(-1).sort().values, grid.reshape(-1)):
             raise ValueError(

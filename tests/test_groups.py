@@ -169,14 +169,28 @@ def _custom_group(action):
     return Custom
 
 
-@pytest.mark.parametrize("action", [
-    lambda grid: (grid + grid.roll(1, -1)) // 2,  # blends pixels: not a permutation
-    lambda grid: grid.float() * 1.0,  # right values, but resampled as floats
-    lambda grid: grid[:-1],  # changes the image size
+@pytest.mark.parametrize("action,message", [
+    (lambda grid: (grid + grid.roll(1, -1)) // 2, "does not act by a permutation of the pixel grid"),  # blends
+    (lambda grid: grid.float() * 1.0, "does not act by a permutation of the pixel grid"),  # resampled as floats
+    (lambda grid: grid[:-1], "turns 36x36 images into 35x36 ones"),  # changes the image size
 ], ids=["blend", "float", "crop"])
-def test_a_custom_group_whose_action_is_not_a_pixel_permutation_is_refused_at_construction(action):
-    with pytest.raises(ValueError, match="does not act by a permutation of the pixel grid"):
+def test_a_custom_group_whose_action_is_not_a_pixel_permutation_is_refused_at_construction(action, message):
+    with pytest.raises(ValueError, match=message):
         _custom_group(action)()
+
+
+def test_a_refusal_at_construction_says_it_was_found_on_a_probe_image_not_the_users():
+    with pytest.raises(ValueError, match=r"found as the group was built, on a 36x36 probe image, whatever the size "
+                                         r"of your images\)$"):
+        _custom_group(lambda grid: grid * 0)()
+
+
+def test_an_action_for_square_images_only_met_with_others_is_told_to_refuse_them_in_check_shape():
+    transpose = _custom_group(lambda grid: grid.transpose(-2, -1))()  # probed on 36 x 36: it passes
+    with pytest.raises(ValueError, match=r"turns 32x28 images into 28x32 ones; an action defined on some image "
+                                         r"shapes only \(a transpose: square ones\) must refuse the others in its "
+                                         r"check_shape"):
+        transpose.orbit(torch.zeros(32, 28))
 
 
 def test_a_custom_group_whose_identity_moves_pixels_is_refused():
