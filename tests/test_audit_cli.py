@@ -343,3 +343,10 @@ def test_weights_retrained_in_place_are_another_audit_and_its_comparison_is_kept
     assert run_main(out, *args) == 0
     assert (out / "compare.json.earlier").read_bytes() == before and (out / "audit.json.earlier").exists()
     assert "compare.json, from an audit of user_models_for_audit:cnn under r4" in capsys.readouterr().out
+
+
+def test_own_datas_names_for_the_group_and_the_saliency_steps_are_taken_too():
+    base = ["--model", "m:f", "--out", "o"]
+    ours = audit_cli.build_parser().parse_args([*base, "--group", "r4", "--n-steps", "20"])
+    theirs = audit_cli.build_parser().parse_args([*base, "--groups", "r4", "--ig-steps", "20"])
+    assert (ours.group, ours.n_steps) == (theirs.group, theirs.n_steps) == ("r4", 20)
