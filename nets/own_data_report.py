@@ -54,6 +54,32 @@ def _settings_text(st: dict, n_test: int) -> str:
             f"on {min(st['n_sigma_samples'], n_test)}")
 
 
+#: A group whose every model's mean orbit accuracy is at most this many times chance (1 / classes)
+#: counts as not trained: its verdicts would describe untrained models.
+NEAR_CHANCE = 1.5
+
+
+def _untrained_text(results: dict) -> list[str]:
+    """A warning when, in some group, no model's mean orbit accuracy passes :data:`NEAR_CHANCE` times
+    chance (a smoke run, too few steps): its verdicts say nothing about what training does to
+    invariance. With the training split's size, the batch and the steps per epoch. Nothing otherwise."""
+    src = results["source"]
+    n_labels = src.get("n_labels", src["n_classes"])
+    groups = {g: max(m["accuracy"]["mean"] for m in e["methods"].values())
+              for g, e in results["table1"]["groups"].items()}
+    low = {g: acc for g, acc in groups.items() if acc <= NEAR_CHANCE / n_labels}
+    if not low:
+        return []
+    st, n_train = src["settings"], src["sizes"]["n_train"]
+    batch = st.get("batch_size", TrainConfig().batch_size)
+    steps = -(-n_train // batch)
+    return [f"> **Warning**: no model learned beyond chance in {', '.join(group_label(g) for g in low)} (best "
+            f"mean orbit accuracy {100 * max(low.values()):.1f}%; chance {100 / n_labels:.1f}% with {n_labels} "
+            f"classes): the verdicts there describe untrained models, not what training does to invariance. Train "
+            f"longer (--epochs, {st['epochs']} now) or take more steps an epoch (--batch-size: {n_train} training "
+            f"images in batches of {batch} are {steps} step{'s' if steps != 1 else ''} an epoch).\n"]
+
+
 def _few_seeds_text(n: int) -> list[str]:
     """For 2 or 3 seeds, a paragraph on how wide their t intervals are; nothing otherwise."""
     if n not in (2, 3):
@@ -94,6 +120,7 @@ def own_data_report(results: dict) -> str:
              "not run here: " + "; ".join(f"{c if c.startswith('Fig') else 'claim ' + c} ({why})"
                                           for c, why in NOT_RUN.items()) + ".\n",
              *_few_seeds_text(len(src["settings"]["seeds"])),
+             *_untrained_text(results),
              *(f"> **Warning**: {w}\n" for w in results.get("warnings", [])),
              markdown_table(["claim", "statement", "verdict"], [[v.claim, v.statement, f"**{v.status}**"]
                                                                  for v in ours]) + "\n"]

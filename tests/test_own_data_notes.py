@@ -4,14 +4,17 @@ each, in the results, the report and on stderr, the same on a rerun that trains 
 
 from __future__ import annotations
 
+import copy
 import json
 import textwrap
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 
 from nets import own_data_cli
+from nets.own_data_report import own_data_report
 from nets.sensitivity import centered_logit_norm
 from split_data import brightness_splits
 
@@ -108,3 +111,31 @@ def test_the_command_line_prints_each_warning_in_one_line_without_source_text(tm
     assert err == ["python -m nets own-data: warning: the train and val labels name 3 classes (0 to 2) but --model "
                    "user_models_for_own_data_notes:wide gives 5 logits: 2 are never a target, yet LI, DI and "
                    "sigma_max sum over all 5 (a model of 3 logits measures the classes alone)"]
+
+
+COMMITTED = json.loads((Path(__file__).resolve().parents[1] / "results" / "own-data-mnist10" / "own_data.json").read_text())
+
+
+def _at_accuracy(record: dict, acc: float) -> dict:
+    record = copy.deepcopy(record)
+    for entry in record["table1"]["groups"].values():
+        for m in entry["methods"].values():
+            m["accuracy"]["mean"] = acc
+    return record
+
+
+def test_models_that_learned_get_no_untrained_warning():
+    assert "no model learned beyond chance" not in own_data_report(COMMITTED)
+
+
+def test_models_near_chance_are_said_to_be_untrained_with_the_steps_an_epoch():
+    n_train, batch = COMMITTED["source"]["sizes"]["n_train"], COMMITTED["source"]["settings"].get("batch_size", 512)
+    report = own_data_report(_at_accuracy(COMMITTED, 0.12))  # 10 classes: chance 10%
+    assert (f"no model learned beyond chance in R4 (best mean orbit accuracy 12.0%; chance 10.0% with 10 classes)"
+            in report)
+    assert f"{n_train} training images in batches of {batch} are {-(-n_train // batch)} steps an epoch" in report
+
+
+def test_one_and_a_half_times_chance_is_still_untrained_and_above_it_is_not():
+    assert "no model learned beyond chance" in own_data_report(_at_accuracy(COMMITTED, 0.15))
+    assert "no model learned beyond chance" not in own_data_report(_at_accuracy(COMMITTED, 0.151))
