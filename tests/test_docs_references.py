@@ -6,11 +6,12 @@ test must take its doc references along."""
 from __future__ import annotations
 
 import ast
-import importlib
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from test_docstring_references import resolves  # one resolver for docstrings and docs
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -52,26 +53,9 @@ def _dotted_names() -> set[tuple[str, str]]:
             for name in DOTTED.findall(span)}
 
 
-def _resolves(name: str) -> bool:
-    """Whether ``name`` is an importable module, or one followed by attributes that exist."""
-    parts = name.split(".")
-    for k in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:k]))
-        except ModuleNotFoundError:
-            continue
-        try:
-            for attr in parts[k:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            return False
-        return True
-    return False
-
-
 def test_every_dotted_name_the_docs_give_exists():
     assert len(_dotted_names()) > 30
-    assert sorted((doc, name) for doc, name in _dotted_names() if not _resolves(name)) == []
+    assert sorted((doc, name) for doc, name in _dotted_names() if not resolves(name)) == []
 
 
 def test_a_dotted_name_one_level_down_works_after_a_bare_import_nets():

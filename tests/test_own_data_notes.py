@@ -131,7 +131,7 @@ def test_models_that_learned_get_no_untrained_warning():
 def test_models_near_chance_are_said_to_be_untrained_with_the_steps_an_epoch():
     n_train, batch = COMMITTED["source"]["sizes"]["n_train"], COMMITTED["source"]["settings"].get("batch_size", 512)
     report = own_data_report(_at_accuracy(COMMITTED, 0.12))  # 10 classes: chance 10%
-    assert (f"no model learned beyond chance in R4 (best mean orbit accuracy 12.0%; chance 10.0% with 10 classes)"
+    assert ("no model learned beyond chance in R4 (best mean orbit accuracy 12.0%; chance 10.0% with 10 classes)"
             in report)
     assert f"{n_train} training images in batches of {batch} are {-(-n_train // batch)} steps an epoch" in report
 
