@@ -13,18 +13,17 @@ Each check raises ``ValueError`` with one line that names the problem.
 
 from __future__ import annotations
 
-import functools
-import types
-from typing import Callable, Optional, Sequence
+import contextlib
+from typing import Callable, Iterator, Optional, Sequence
 
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_forward_pre_hook
 
 __all__ = [
     "check_model",
     "check_differentiable",
     "check_samplewise",
-    "modules_held",
     "SAMPLEWISE_RTOL",
     "on_meta_device",
     "parameter_dtype",
@@ -66,6 +65,9 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
       ``track_running_stats=False``) or active dropout: its output for one sample depends on the
       other samples of the batch (an orbit, an IG path) or on chance, so no measure of it is a
       property of the model. The measures never change the model's mode; call ``model.eval()``.
+    * a plain callable (a lambda, a bound method, an object of yours) that runs such a module: refused
+      as the module is called, before it runs (torch's global forward pre-hook), so the probe never
+      updates its running statistics;
     * any model (module or plain callable) whose logits, probed on two samples, change between two
       calls or when a sample is alone (:func:`check_samplewise`): the same two faults caused by
       code the module check cannot see (``F.dropout``, a hand-written batch statistic).
@@ -78,56 +80,47 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
         raise ValueError(f"model must be an nn.Module or a callable returning logits, got {type(model).__name__}")
     if isinstance(model, nn.Module):
         _check_module(model, x)
-    for held in modules_held(model):  # refused before the probe runs it, which would update their statistics
-        if _batch_dependent_modules(held):
-            try:
-                _check_module(held, x)
-            except ValueError as e:
-                raise ValueError(f"the callable given as the model calls an nn.Module ({type(held).__name__}) "
-                                 f"whose {str(e)[len('model '):].replace('call model.eval()', 'call .eval() on it')}") from None
-    check_samplewise(model, x)
+        check_samplewise(model, x)
+        return
+    try:  # a plain callable: a training-mode module it runs is refused as it is called, before it runs
+        with _refusing_batch_dependent_calls():
+            check_samplewise(model, x)
+    except _BatchDependentCall as e:
+        what, eval_fixes = _batch_dependent_modules(e.module)[0]
+        what = what.split(" (", 1)[-1].rstrip(")")  # "BatchNorm2d using batch statistics"
+        fix = ("call .eval() on the network it belongs to before measuring" if eval_fixes
+               else "model.eval() cannot fix it: give the normalization running statistics")
+        raise ValueError(f"the callable given as the model runs a module whose output depends on the rest of the "
+                         f"batch or on chance: {what}; {fix} (refused before it ran, so its running statistics "
+                         f"are as they were)") from None
 
 
-def modules_held(fn: object, depth: int = 2) -> list[nn.Module]:
-    """The ``nn.Module`` objects a plain callable reaches, up to ``depth`` steps: the variables a
-    function or lambda closes over, a bound method's object, a ``functools.partial``'s function and
-    arguments, a callable object's attributes (each once; ``[]`` for a module itself, whose own
-    submodules :func:`check_model` checks). Lets a wrapper such as ``lambda z: net(normalize(z))``
-    be refused for ``net``'s training mode before anything runs it."""
-    found: dict[int, nn.Module] = {}
+class _BatchDependentCall(BaseException):
+    """Raised inside the model's call as a batch-dependent module is about to run: a ``BaseException``,
+    so that neither the model's own ``except Exception`` nor :func:`model_logits` takes it for a refusal
+    of the input."""
 
-    def visit(obj: object, left: int) -> None:
-        if isinstance(obj, nn.Module):
-            found.setdefault(id(obj), obj)
-            return
-        if left == 0 or obj is None or isinstance(obj, (str, bytes, int, float, bool, torch.Tensor, type)):
-            return
-        inner: list = []
-        if isinstance(obj, functools.partial):
-            inner = [obj.func, *obj.args, *obj.keywords.values()]
-        elif hasattr(obj, "__self__") and hasattr(obj, "__func__"):  # a bound method
-            inner = [obj.__self__, obj.__func__]
-        elif isinstance(obj, types.FunctionType):
-            inner = [c.cell_contents for c in obj.__closure__ or () if _filled(c)]
-            inner += [obj.__globals__[n] for n in obj.__code__.co_names if n in obj.__globals__]
-        elif isinstance(obj, (list, tuple)):
-            inner = list(obj)
-        elif callable(obj) and hasattr(obj, "__dict__"):  # a callable object of the user's
-            inner = list(vars(obj).values())
-        for item in inner:
-            visit(item, left - 1)
-
-    if not isinstance(fn, nn.Module):
-        visit(fn, depth)
-    return list(found.values())
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__(type(module).__name__)
+        self.module = module
 
 
-def _filled(cell) -> bool:
+@contextlib.contextmanager
+def _refusing_batch_dependent_calls() -> Iterator[None]:
+    """Within the block, any ``nn.Module`` call (torch's global forward pre-hook) of a batch
+    normalization using batch statistics or an active dropout raises :class:`_BatchDependentCall`
+    before that module runs: whatever wraps the network (a lambda, a bound method, a dict of
+    networks, an object of the user's), its running statistics are never updated by the probe."""
+
+    def refuse(module: nn.Module, args: tuple) -> None:
+        if not any(True for _ in module.children()) and _batch_dependent_modules(module):
+            raise _BatchDependentCall(module)
+
+    handle = register_module_forward_pre_hook(refuse)
     try:
-        cell.cell_contents
-    except ValueError:  # a cell not yet assigned
-        return False
-    return True
+        yield
+    finally:
+        handle.remove()
 
 
 def check_differentiable(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, needs: str) -> None:
