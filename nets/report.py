@@ -28,6 +28,7 @@ from nets.results_io import (  # the paper's numbers are re-exported here
     PAPER_DATASET,
     PAPER_TABLE1,
     PAPER_TABLE1_STD,
+    DEBUG,
     READ_ERRORS,
     load_results,
     read_json,
@@ -268,6 +269,8 @@ def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
         try:
             text = render_report(results, command=command, total_wall_time_s=total_wall_time_s, **kw)
         except READ_ERRORS as e:  # a results file that parses but lacks what a section reads: name it
+            if os.environ.get(DEBUG):
+                raise
             raise unreadable(_unreadable_file(results_dir, results, **kw), e) from e
         text = text + ("\n" + cnn if cnn else "")
     else:  # a folder of CNN results only (`python -m nets cnn --results DIR`)

@@ -43,7 +43,7 @@ def test_a_key_error_while_reading_becomes_one_line_naming_the_file():
     with pytest.raises(ResultsFileError) as e:
         with reading("r/table1.json"):
             {}["SI"]
-    assert str(e.value).startswith("r/table1.json lacks what is needed for the report (KeyError: 'SI')")
+    assert str(e.value).startswith("r/table1.json could not be read for the report (KeyError: 'SI'): if it was hand-edited")
     assert "\n" not in str(e.value)
     assert isinstance(e.value.__cause__, KeyError)
 
@@ -79,13 +79,33 @@ def test_the_report_names_the_file_that_lacks_a_key_not_the_others(folder):
     before = _edit(folder / "table1.json", _drop_da_seed)
     with pytest.raises(ResultsFileError) as e:
         write_report(folder)
-    assert str(e.value).startswith(f"{folder / 'table1.json'} lacks what is needed for the report (KeyError: 'seed')")
+    assert str(e.value).startswith(f"{folder / 'table1.json'} could not be read for the report (KeyError: 'seed')")
     assert (folder / "table1.json").read_bytes() == before  # left as it is, for its owner
     assert not (folder / "REPORT.md").exists()
 
 
 def test_the_same_folder_renders_once_the_file_is_whole_again(folder):
+    whole = (folder / "table1.json").read_bytes()
+    _edit(folder / "table1.json", _drop_da_seed)
+    with pytest.raises(ResultsFileError):
+        write_report(folder)
+    (folder / "table1.json").write_bytes(whole)
     assert write_report(folder).read_text().startswith("# Reproduction report")
+
+
+def test_the_message_says_a_whole_file_that_cannot_be_read_is_a_bug_and_how_to_see_its_traceback():
+    message = str(unreadable("r/t.json", KeyError("x")))
+    assert "if it is as a run wrote it, it is a bug of ours: GI_DEBUG=1 shows the traceback" in message
+
+
+def test_with_gi_debug_the_original_error_comes_through(folder, monkeypatch):
+    monkeypatch.setenv("GI_DEBUG", "1")
+    with pytest.raises(KeyError, match="SI"):
+        with reading("r/table1.json"):
+            {}["SI"]
+    _edit(folder / "table1.json", _drop_da_seed)
+    with pytest.raises(KeyError, match="seed"):
+        write_report(folder)
 
 
 def test_the_report_command_says_it_in_one_line_without_a_traceback(folder):
@@ -95,4 +115,4 @@ def test_the_report_command_says_it_in_one_line_without_a_traceback(folder):
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
     lines = [line for line in run.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and f"{folder / 'drift.json'} lacks what is needed for its figures (KeyError: 'DI')" in lines[0]
+    assert len(lines) == 1 and f"{folder / 'drift.json'} could not be read for its figures (KeyError: 'DI')" in lines[0]

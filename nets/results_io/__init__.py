@@ -59,7 +59,7 @@ from nets.results_io.files import (  # noqa: F401
     to_jsonable,
     write_json,
 )
-from nets.results_io.reading import READ_ERRORS, reading, unreadable  # noqa: F401
+from nets.results_io.reading import DEBUG, READ_ERRORS, reading, unreadable  # noqa: F401
 from nets.results_io.torch_files import load_refusal, load_torch_file, one_line, quiet_torch_load, read_torch_file  # noqa: F401
 from nets.results_io.paper import PAPER_CITATION, PAPER_TABLE1, PAPER_TABLE1_STD, PAPER_DATASET, DATASET_TITLES, paper_table1_for, recorded_dataset  # noqa: F401
 from nets.results_io.provenance import (  # noqa: F401
@@ -87,7 +87,7 @@ __all__ = [
     "EXPERIMENTS", "REPORT_EXPERIMENTS", "RESULTS_ROOT", "ResultsFileError", "WouldTrain", "checkpoint_dir", "checkpoints_in", "dumps", "figure_dir",
     "group_sections", "load_results", "load_torch_file", "peek_results", "read_torch_file", "load_refusal",
     "one_line", "quiet_torch_load",
-    "READ_ERRORS", "reading", "unreadable",
+    "DEBUG", "READ_ERRORS", "reading", "unreadable",
     "move_aside", "out_dir", "precision_dir", "saved_checkpoints_text", "read_json", "read_results", "result_groups", "result_path", "to_jsonable", "write_json",
     "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "PAPER_DATASET", "DATASET_TITLES", "paper_table1_for",
     "recorded_dataset",
