@@ -226,7 +226,7 @@ def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
     rows = []
     for g in group.elements:
         out = group._act_reference(grid.clone(), g)
-        if isinstance(out, torch.Tensor) and out.ndim == 2 and tuple(out.shape) != (H, W):
+        if H != W and isinstance(out, torch.Tensor) and tuple(out.shape) == (W, H):  # a transpose, say
             raise ValueError(
                 f"{group.name}: element {g} turns {H}x{W} images into {out.shape[0]}x{out.shape[1]} ones; an action "
                 f"defined on some image shapes only (a transpose: square ones) must refuse the others in its "

@@ -76,3 +76,19 @@ def test_save_figure_file_stores_a_png_with_a_palette_and_a_pdf_as_matplotlib_wr
     assert Image.open(png).mode == "P"
     assert pdf.read_bytes()[:5] == b"%PDF-"
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def _encoded(image: Image.Image, **kw) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="png", **kw)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("case", ["transparent colour", "16-bit", "grey", "not a png"])
+def test_pngs_it_cannot_keep_exactly_are_returned_unchanged(case):
+    rgb = Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3))
+    png = {"transparent colour": lambda: _encoded(rgb, transparency=(0, 1, 2)),
+           "16-bit": lambda: _encoded(Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16))),
+           "grey": lambda: _encoded(rgb.convert("L")),
+           "not a png": lambda: b"\x89PNG\r\n\x1a\n" + bytes(30)}[case]()
+    assert rio.palette_png(png) == png

@@ -228,10 +228,18 @@ def palette_png(png: bytes) -> bytes:
     """An opaque PNG re-encoded with a 256-colour palette (Pillow's median cut, no dithering), about a
     third of the size for our figures, which are flat colours and anti-aliased text (the committed
     figures' mean error is below 0.3 of 255 per channel); the resolution and text chunks (matplotlib's
-    ``Software``) are kept. A PNG with any transparent pixel is returned unchanged."""
-    with Image.open(io.BytesIO(png)) as im:
+    ``Software``) are kept. Returned unchanged: a PNG with any transparent pixel or a transparent colour,
+    one of another bit depth than 8 or another mode than RGB / RGBA, one too large for Pillow to open."""
+    if len(png) < 26 or png[24] != 8:  # the IHDR chunk's bit depth (16-bit colour would lose precision)
+        return png
+    try:
+        im = Image.open(io.BytesIO(png))
         im.load()
-        if im.mode not in ("RGB", "RGBA") or (im.mode == "RGBA" and im.getextrema()[3][0] < 255):
+    except (Image.DecompressionBombError, OSError):
+        return png
+    with im:
+        if (im.mode not in ("RGB", "RGBA") or "transparency" in im.info
+                or (im.mode == "RGBA" and im.getextrema()[3][0] < 255)):
             return png
         info = PngImagePlugin.PngInfo()
         for key, value in getattr(im, "text", {}).items():
