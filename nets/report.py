@@ -256,9 +256,11 @@ def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
     results = load_results(results_dir)
     sweep = results_dir / "reproduce.json"  # written by `reproduce`: the sweep's command and wall time
     if sweep.exists():
-        meta = read_json(sweep).get("meta", {})
-        command = command if command is not None else meta.get("command")
-        total_wall_time_s = total_wall_time_s if total_wall_time_s is not None else meta.get("wall_time_s")
+        with reading(sweep):
+            meta = read_json(sweep).get("meta", {})
+            command = command if command is not None else meta.get("command")
+            if total_wall_time_s is None and meta.get("wall_time_s") is not None:
+                total_wall_time_s = float(meta["wall_time_s"])
     fig_dir = results_dir / "figures"
     available = {p.name for p in fig_dir.glob("*.png")} if fig_dir.exists() else set()
     with reading(f"{results_dir / 'cnn.json'} (or a cnn_scale.json / cnn_si_settings.json beside it)",

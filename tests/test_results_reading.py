@@ -116,3 +116,21 @@ def test_the_report_command_says_it_in_one_line_without_a_traceback(folder):
     assert "Traceback" not in run.stderr
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"{folder / 'drift.json'} could not be read for its figures (KeyError: 'DI')" in lines[0]
+
+
+@pytest.mark.parametrize("edit,why", [
+    (lambda d: d["groups"].pop("t3"), "no results for t3, which group_provenance says were computed"),
+    (lambda d: d["groups"].update(q7=d["groups"]["r4"]), "results for q7, which no run computed"),
+], ids=["a group deleted", "a group pasted in"])
+def test_a_group_deleted_or_pasted_in_by_hand_is_named_not_silently_left_out_of_the_verdicts(folder, edit, why):
+    _edit(folder / "table1.json", edit)
+    with pytest.raises(ResultsFileError, match=f"table1.json is not a valid results file \\(its groups and "
+                                               f"group_provenance disagree: {why}\\)"):
+        write_report(folder)
+
+
+@pytest.mark.parametrize("meta", [None, {"wall_time_s": "12 min"}], ids=["no meta", "a wall time in words"])
+def test_a_sweep_record_that_cannot_be_read_is_named(folder, meta):
+    (folder / "reproduce.json").write_text(json.dumps({"meta": meta}))
+    with pytest.raises(ResultsFileError, match="reproduce.json could not be read for the report"):
+        write_report(folder)

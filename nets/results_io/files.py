@@ -229,13 +229,20 @@ def load_results(results_dir: str | os.PathLike,
 def results_damage(path: str | os.PathLike, data: Any) -> str | None:
     """What makes ``data``, read from the results file ``path``, not a results file (``None`` when
     nothing): not a JSON object, no ``meta`` record, or, for a file of :data:`GROUPED_RESULTS`, no
-    ``groups`` object."""
+    ``groups`` object, or groups other than those its ``group_provenance`` says were computed (a group
+    deleted or pasted in by hand: the verdicts would silently use the rest)."""
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__}"
     if not isinstance(data.get("meta"), dict):
         return "no meta record"
     if Path(path).stem in GROUPED_RESULTS and not isinstance(data.get("groups"), dict):
         return "no groups object"
+    made = data.get("group_provenance")
+    if Path(path).stem in GROUPED_RESULTS and isinstance(made, dict) and set(made) != set(data["groups"]):
+        lost, unmade = sorted(set(made) - set(data["groups"])), sorted(set(data["groups"]) - set(made))
+        return "its groups and group_provenance disagree: " + "; ".join(
+            [*([f"no results for {', '.join(lost)}, which group_provenance says were computed"] if lost else []),
+             *([f"results for {', '.join(unmade)}, which no run computed"] if unmade else [])])
     return None
 
 
