@@ -94,18 +94,18 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-labels", action="store_true",
                    help="measure without labels: --images needs only x (a y in it is not used); no accuracy, "
                         "SI's saliency maps target each input's own predicted class")
-    p.add_argument("--group", "--groups", required=True,
+    p.add_argument("--group", required=True,
                    help="r4, r2, t3, d4, f2 (left-right mirror), f2y, t<n>, t<n>y, t<n>xy, or your own "
-                   "nets.groups.Group as PKG.MODULE:GROUP; one group (--groups, own-data's name, is taken too)")
+                   "nets.groups.Group as PKG.MODULE:GROUP; one group (run audit once per group)")
     p.add_argument("--n", type=int, default=None,
                    help="the first N samples (default 1000 of --dataset, every image of --images)")
     p.add_argument("--channels", type=int, choices=(0, 1, 3), default=None,
                    help="--dataset images as 0: (N, 36, 36); 1: (N, 1, 36, 36) (default); 3: (N, 3, 36, 36), "
                         "the image repeated")
     p.add_argument("--out", required=True, metavar="DIR", help="where audit.json, audit.png, audit.pdf go")
-    p.add_argument("--n-steps", "--ig-steps", type=int, default=50,
-                   help="integrated-gradients steps for SI (default %(default)s; --ig-steps, own-data's name, "
-                        "is taken too)")
+    p.add_argument("--n-steps", type=int, default=50, help="integrated-gradients steps for SI (default %(default)s)")
+    p.other_names = {"--groups": "audit measures one group, --group GROUP (run it once per group)",
+                     "--ig-steps": "audit names it --n-steps"}
     p.add_argument("--si-samples", type=int, default=None, help="SI on the first this many samples (default all)")
     p.add_argument("--sigma-samples", type=int, default=None,
                    help="sigma_max on the first this many samples (default all)")

@@ -9,6 +9,7 @@ value is argparse's own usage error (exit 2) naming the option, never a tracebac
 from __future__ import annotations
 
 import argparse
+import sys
 import math
 
 from nets.groups import group_name
@@ -20,8 +21,21 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, with a usage error on one line (``prog: error: ... (see prog --help)``, exit 2)
     instead of the usage text and then the error: the parser of every ``python -m nets`` command."""
 
+    #: Options another command names that this one names otherwise: {flag: what to say instead}, so a
+    #: user moving between ``audit`` and ``own-data`` is told the name here, not "unrecognized arguments".
+    other_names: dict[str, str] = {}
+
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        for arg in sys.argv[1:] if args is None else args:
+            if arg == "--":
+                break
+            name = arg.split("=", 1)[0]
+            if name in self.other_names:
+                self.error(f"{name} is another command's option: {self.other_names[name]}")
+        return super().parse_known_args(args, namespace)
 
 
 def _int(text: str) -> int:

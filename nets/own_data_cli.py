@@ -73,9 +73,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"SI on the first this many validation / test images (default {_DEFAULT.n_si_samples})")
     p.add_argument("--sigma-samples", type=positive_int,
                    help=f"sigma_max on the first this many test images (default {_DEFAULT.n_sigma_samples})")
-    p.add_argument("--ig-steps", "--n-steps", type=positive_int,
-                   help=f"integrated-gradients steps of each saliency map (default {_DEFAULT.ig_steps}; --n-steps, "
-                        f"audit's name, is taken too)")
+    p.add_argument("--ig-steps", type=positive_int,
+                   help=f"integrated-gradients steps of each saliency map (default {_DEFAULT.ig_steps})")
+    p.other_names = {"--n-steps": "own-data names it --ig-steps"}  # --group: argparse takes it for --groups
     p.add_argument("--batch-size", type=positive_int,
                    help=f"training batch (default {_DEFAULT.batch_size}, the paper's; a small training split wants "
                         "fewer)")

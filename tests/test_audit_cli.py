@@ -345,8 +345,17 @@ def test_weights_retrained_in_place_are_another_audit_and_its_comparison_is_kept
     assert "compare.json, from an audit of user_models_for_audit:cnn under r4" in capsys.readouterr().out
 
 
-def test_own_datas_names_for_the_group_and_the_saliency_steps_are_taken_too():
-    base = ["--model", "m:f", "--out", "o"]
-    ours = audit_cli.build_parser().parse_args([*base, "--group", "r4", "--n-steps", "20"])
-    theirs = audit_cli.build_parser().parse_args([*base, "--groups", "r4", "--ig-steps", "20"])
-    assert (ours.group, ours.n_steps) == (theirs.group, theirs.n_steps) == ("r4", 20)
+@pytest.mark.parametrize("flags,message", [
+    (["--groups", "r4", "t3"], "--groups is another command's option: audit measures one group, --group GROUP "
+                               "(run it once per group)"),
+    (["--group", "r4", "--ig-steps=20"], "--ig-steps is another command's option: audit names it --n-steps"),
+])
+def test_own_datas_names_for_options_are_told_audits_name_in_one_line(flags, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        audit_cli.build_parser().parse_args(["--model", "m:f", "--out", "o", *flags])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_an_abbreviated_option_still_works():
+    assert audit_cli.build_parser().parse_args(["--model", "m:f", "--out", "o", "--gro", "r4"]).group == "r4"

@@ -31,13 +31,10 @@ def test_a_flag_given_overrides_the_profile_and_the_rest_stays_the_profiles():
     assert (s.nu_grid, s.n_si_samples, s.n_sigma_samples) == ((10.0,), 8, 8)
 
 
-def test_audits_name_for_the_saliency_steps_is_taken_too():
-    assert settings("--n-steps", "20").ig_steps == settings("--ig-steps", "20").ig_steps == 20
-
-
 @pytest.mark.parametrize("flags, message", [
     (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
-    (["--ig-steps", "x"], "argument --ig-steps/--n-steps: 'x' is not an integer"),
+    (["--ig-steps", "x"], "argument --ig-steps: 'x' is not an integer"),
+    (["--n-steps", "20"], "--n-steps is another command's option: own-data names it --ig-steps"),
     (["--sigma-samples", "-2"], "argument --sigma-samples: must be at least 1, got -2"),
     (["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
     (["--lr", "nan"], "argument --lr: must be a finite number > 0, got nan"),
