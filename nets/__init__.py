@@ -11,7 +11,7 @@ first use too, so ``nets.class_accuracy.class_breakdown`` works after ``import n
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import pkgutil
 import sys
 from typing import Any
 
@@ -92,6 +92,8 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
+#: The package's public submodules and subpackages (its folder listed, nothing imported).
+_SUBMODULES = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 __all__ = [
     "D4", "R4", "T3", "CyclicTranslations", "Dihedral4", "Group", "Mirror", "Rotations", "Translations2D",
@@ -107,10 +109,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
-    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+    if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'nets' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

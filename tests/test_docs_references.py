@@ -61,6 +61,6 @@ def test_every_dotted_name_the_docs_give_exists():
 def test_a_dotted_name_one_level_down_works_after_a_bare_import_nets():
     # `nets.class_accuracy.class_breakdown`, `nets.train.train_runs`: the package imports its submodules on use
     code = ("import nets; nets.class_accuracy.class_breakdown; nets.train.train_runs; nets.image_file.load_split_file;"
-            " print(hasattr(nets, 'no_such_module'))")
+            " print(hasattr(nets, 'no_such_module'), 'train' in dir(nets), '__main__' in dir(nets))")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert (run.returncode, run.stdout.strip()) == (0, "False"), run.stderr
+    assert (run.returncode, run.stdout.strip()) == (0, "False True False"), run.stderr
