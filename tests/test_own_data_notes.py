@@ -31,6 +31,9 @@ MODELS = textwrap.dedent('''
     def seeded():
         torch.manual_seed(0)
         return small()
+
+    def flat_rgb():
+        return nn.Sequential(nn.Flatten(), nn.Linear(12 * 12 * 3, 3))
 ''')
 
 
@@ -143,3 +146,11 @@ def test_a_tenth_of_the_way_from_chance_to_all_right_is_still_untrained_and_abov
     record["source"]["n_labels"] = classes
     assert "no model learned beyond chance" in own_data_report(_at_accuracy(record, untrained))
     assert "no model learned beyond chance" not in own_data_report(_at_accuracy(record, trained))
+
+
+def test_channels_last_images_that_nothing_refuses_are_warned_of_in_the_results_and_the_report(tmp_path, data):
+    torch.save(brightness_splits(shape=(12, 12, 3)), tmp_path / "rgb.pt")
+    record, report, caught = run(tmp_path / "rgb.pt", tmp_path / "out", "flat_rgb", "0", "1")
+    said = "the --data images (96, 12, 12, 3) look channels-last, (N, H, W, C): the group acts on their last two axes"
+    assert [w for w in record["warnings"] if w.startswith(said)] and said in report
+    assert sum(said in w for w in caught) == 1  # once, in own-data's words; the trainer's own is not repeated

@@ -5,6 +5,7 @@ caller's RNG, frozen parameters). Synthetic 12 x 12 images, 1 epoch: no data to 
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from torch import nn
 
 from nets.data import Split, Splits
 from nets.train import TrainConfig, can_stack, init_model, train_runs
+from nets.train import ChannelsLast
 
 BASE = dict(model="net", epochs=1, batch_size=16, n_classes=4)
 
@@ -501,3 +503,19 @@ def test_channels_last_training_images_are_told_to_permute_whether_the_group_or_
                       r"x.permute\(0, 3, 1, 2\), \(N, C, H, W\)$", [TrainConfig(method="DA", group=group, **BASE)],
                       channels_last_splits(), model_fn=lambda c: RGBNet())
     assert "input_shape" not in message  # the advice that cannot work for channels-last images
+
+
+def test_channels_last_training_images_that_nothing_refuses_get_a_warning():
+    # a model that flattens its input trains on them, the mirror flipping the channel axis
+    flat = lambda c: nn.Sequential(nn.Flatten(), nn.Linear(12 * 12 * 3, 4))  # noqa: E731
+    with pytest.warns(ChannelsLast, match=r"the training images \(32, 12, 12, 3\) look channels-last, \(N, H, W, C\): "
+                                          r"the group acts on their last two axes, width and channels here"):
+        train_runs([TrainConfig(method="DA", group="f2", **BASE)], [0], channels_last_splits(), model_fn=flat,
+                   device="cpu", progress=False, run_dir=None)
+
+
+def test_images_with_the_channels_first_get_no_channels_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChannelsLast)
+        train_runs([TrainConfig(method="DA", group="f2", **BASE)], [0], splits(), model_fn=lambda c: Net(),
+                   device="cpu", progress=False, run_dir=None)

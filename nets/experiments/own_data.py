@@ -52,7 +52,7 @@ from nets.model_spec import one_line
 from nets.own_data_report import own_data_report
 from nets.results_io import run_provenance, sha256_file, write_json, write_text
 from nets.sensitivity import centered_logit_norm
-from nets.train import (SameInitialWeights, TrainConfig, UnusedClasses, check_device, check_model_output,
+from nets.train import (ChannelsLast, SameInitialWeights, TrainConfig, UnusedClasses, check_device, check_model_output,
                         seeds_share_initial_weights, train_runs)
 
 __all__ = ["OwnDataError", "OwnDataSettings", "own_profile", "run_own_data"]
@@ -106,11 +106,17 @@ def _logit_scale(model: torch.nn.Module, x: torch.Tensor, device) -> float:
         return float(centered_logit_norm(model.to(device).eval()(x)).mean())
 
 
-def _warnings(model: str, factory, config, n_seeds: int, n_labels: int, width: int) -> list[str]:
+def _warnings(model: str, factory, config, n_seeds: int, n_labels: int, width: int,
+              image_shape: tuple[int, ...]) -> list[str]:
     """What the trainer would warn of for this run, once each and whatever trains this time (so a
     rerun that loads everything reports the same), each also given to :func:`warnings.warn`: seeds
-    that start from the same weights, and logits that no label names."""
+    that start from the same weights, logits that no label names, images that look channels-last
+    (``image_shape``: the training split's, ``(N, *C, H, W)``)."""
     out = []
+    if channels_last_hint(image_shape):  # refused above where the group or the model refuses them
+        out.append(f"the --data images {tuple(image_shape)} look channels-last, (N, H, W, C): the group acts on "
+                   "their last two axes, width and channels here; if they are, save x_train, x_val and x_test as "
+                   "x.permute(0, 3, 1, 2), (N, C, H, W)")
     if n_seeds > 1 and seeds_share_initial_weights(config, factory):
         out.append(f"--model {model} builds the same initial weights for every seed (the factory loads fixed "
                    "weights or calls torch.manual_seed itself): the seeds differ only in batch order and "
@@ -177,7 +183,8 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     # source.json is written, as the warnings' probe, which builds the model for two seeds
     n_labels = 1 + max(int(splits[name].y.max()) for name in ("train", "val"))  # the classes it trains on
     notes = _warnings(model, own.factory, replace(table1_configs(prof, groups[0], model=own.name)["DA"],
-                                                  n_classes=width), len(settings.seeds), n_labels, width)
+                                                  n_classes=width), len(settings.seeds), n_labels, width,
+                   tuple(splits.train.x.shape))
     # As the files hold it (tuples as lists), so that it compares equal to what they read back
     source = json.loads(json.dumps({"data": str(data), "data_sha256": sha256_file(data), "model": model,
                                     "settings": asdict(settings)}))
@@ -188,7 +195,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     test = splits.test.to(dev)
     x_sigma = test.x[:min(settings.n_sigma_samples, len(test))]
     with withdrawn_if_refused(out, fresh), warnings.catch_warnings():  # a refusal leaves the folder as it was
-        for category in (SameInitialWeights, UnusedClasses):  # said once above, in this command's words
+        for category in (SameInitialWeights, UnusedClasses, ChannelsLast):  # said once above, in this command's words
             warnings.simplefilter("ignore", category)
         for g in groups:
             base = {m: replace(c, n_classes=width, batch_size=settings.batch_size, lr=settings.lr)

@@ -117,7 +117,7 @@ from nets.train.losses import (
 )
 from nets.train.nu import AUTO_NU_SEARCH, NuSearch, NuSelection, select_nu, tune_nu
 from nets.train.pooling import FirstLayerPooling, GroupPooled, wt_pooling_of
-from nets.train.runs import AUTO_STACK, SameInitialWeights, UnusedClasses, seeds_share_initial_weights, train_runs
+from nets.train.runs import AUTO_STACK, ChannelsLast, SameInitialWeights, UnusedClasses, seeds_share_initial_weights, train_runs
 from nets.train.stacks import (
     GenericStack,
     MLPStack,
@@ -130,6 +130,7 @@ from nets.train.stacks import (
 )
 
 __all__ = [
+    "ChannelsLast",
     "SameInitialWeights",
     "UnusedClasses",
     "seeds_share_initial_weights",

@@ -31,6 +31,11 @@ CHANNELS_LAST = functools.partial(channels_last_hint, subject="the training imag
                                   fix="store them as x.permute(0, 3, 1, 2)")
 
 
+class ChannelsLast(UserWarning):
+    """The training images look like ``(N, H, W, C)`` with C in 1, 3, 4: a group acts on the last two
+    axes, width and channels there, which a model that flattens its input trains on without complaint."""
+
+
 class UnusedClasses(UserWarning):
     """The labels name fewer classes than a config's ``n_classes`` (default 9, the paper's): the model
     trains logits that are never a target, which the measures (LI, DI, sigma_max) still count."""
@@ -255,6 +260,10 @@ def train_runs(
             raise ValueError(f"{c.key()}: {e}{CHANNELS_LAST(splits.train.x.shape)}") from None
         if factories[c.key()] is None and splits.train.x.ndim != 3:
             raise ValueError(f"{c.key()}: the paper MLP takes images (N, H, W), got {tuple(splits.train.x.shape)}")
+    if CHANNELS_LAST(splits.train.x.shape):  # a model that flattens them trains, the group acting on (W, C)
+        warnings.warn(f"the training images {tuple(splits.train.x.shape)} look channels-last, (N, H, W, C): the "
+                      f"group acts on their last two axes, width and channels here; if they are, store them as "
+                      f"x.permute(0, 3, 1, 2), (N, C, H, W)", ChannelsLast, stacklevel=2)
 
     results: dict[int, TrainedRun] = {}
     pending: list[tuple[int, Member]] = []
