@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from nets.groups import Group, as_group  # noqa: F401  (re-exported: a Group or its name)
-from nets.model_checks import channels_last_hint
+from nets.layout_hints import channels_last_hint
 
 __all__ = [
     "DEFAULT_CHUNK",

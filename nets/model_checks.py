@@ -14,11 +14,13 @@ Each check raises ``ValueError`` with one line that names the problem.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional
 
 import torch
 from torch import nn
 from torch.nn.modules.module import register_module_forward_pre_hook
+
+from nets.layout_hints import channels_last_hint, probe_layouts, shape_str
 
 __all__ = [
     "check_model",
@@ -30,7 +32,6 @@ __all__ = [
     "OutOfMemoryError",
     "is_out_of_memory",
     "raised",
-    "channels_last_hint",
     "model_logits",
     "logit_width",
     "ONE_LOGIT_FIX",
@@ -217,28 +218,6 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
                          f"measures need a model that maps each sample on its own")
 
 
-def _probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int, ...]]:
-    """The layout a model accepts when it refuses ``inputs``: one channel axis added or removed."""
-    probe = inputs[:2]
-    candidates = [probe.unsqueeze(1)]
-    if probe.ndim >= 4 and probe.shape[1] == 1:
-        candidates.append(probe.squeeze(1))
-    if probe.ndim >= 4 and probe.shape[1] != 3:
-        candidates.append(probe.expand(probe.shape[0], 3, *probe.shape[2:]) if probe.shape[1] == 1
-                          else probe[:, :1].expand(probe.shape[0], 3, *probe.shape[2:]))
-    if probe.ndim == 3:
-        candidates.append(probe.unsqueeze(1).expand(probe.shape[0], 3, *probe.shape[1:]))
-    for c in candidates:
-        try:
-            with torch.no_grad():
-                out = model(c)
-        except Exception:  # noqa: BLE001 - any refusal means "not this layout either"
-            continue
-        if isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[0] == c.shape[0]:
-            return ("M", *c.shape[1:])  # type: ignore[return-value]
-    return None
-
-
 #: CUDA's out-of-memory error (``torch.OutOfMemoryError`` from torch 2.5, ``torch.cuda.OutOfMemoryError`` before).
 OutOfMemoryError = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
 
@@ -271,21 +250,6 @@ def is_one_logit(out: object, n: int) -> bool:
     return isinstance(out, torch.Tensor) and tuple(out.shape) in ((n,), (n, 1))
 
 
-def channels_last_hint(shape: Sequence[int], subject: str = "x looks",
-                       fix: str = "give x.permute(0, 3, 1, 2)") -> str:
-    """``"; x looks channels-last, ..."`` (``subject`` and its verb, then) naming the fix (``fix``, default
-    ``x.permute(0, 3, 1, 2)``) for a batch of 4 axes whose last holds 1, 3 or 4 values and whose two before it hold more; ``""``
-    otherwise. Only an error message's ending: the measures and the trainer take ``(N, *C, H, W)`` and
-    act on the last two axes."""
-    if len(shape) == 4 and shape[-1] in (1, 3, 4) and min(shape[1], shape[2]) > shape[-1]:
-        return f"; {subject} channels-last, (N, H, W, C) = {_shape_str(('N', *shape[1:]))}: {fix}, (N, C, H, W)"
-    return ""
-
-
-def _shape_str(shape: Sequence) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
 def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
     """``model(inputs)``, checked: logits ``(M, classes)`` for ``inputs (M, ...)``, all finite.
 
@@ -301,25 +265,25 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
     except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
         if is_out_of_memory(e):
             raise  # not a layout the model refuses: the batch is too large for the memory
-        needed = _probe_layouts(model, inputs.detach())
-        need = channels_last_hint(inputs.shape) or (f"; it accepts {_shape_str(needed)}" if needed else "")
+        needed = probe_layouts(model, inputs.detach())
+        need = channels_last_hint(inputs.shape) or (f"; it accepts {shape_str(needed)}" if needed else "")
         group = getattr(model, "group", None) if getattr(model, "pooling", None) is not None else None
         inner = (f"; as WT, it hands the model inside all {group.order} x M images of the orbits"
                  if group is not None and hasattr(group, "order") else "")  # torch's message counts those
-        raise ValueError(f"model refused input of shape {_shape_str(('M', *inputs.shape[1:]))} "
+        raise ValueError(f"model refused input of shape {shape_str(('M', *inputs.shape[1:]))} "
                          f"(M = {inputs.shape[0]}, the batch the measure built){inner}{need} (images must be "
                          f"(N, *C, H, W) as the model expects; model raised {raised(e)})") from e
     M = inputs.shape[0]
     if is_one_logit(out, M):
-        raise ValueError(f"model returned one logit per image, {_shape_str(out.shape)}, where the measures need "
+        raise ValueError(f"model returned one logit per image, {shape_str(out.shape)}, where the measures need "
                          f"logits ({M}, classes), classes >= 2; for a binary classifier of one logit give "
                          f"{ONE_LOGIT_FIX}")
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != M:
-        got = _shape_str(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        got = shape_str(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"model must map inputs ({M}, ...) to logits ({M}, classes); got output {got}"
                          f"{logits_inside(out)}")
     if not bool(torch.isfinite(out.detach()).all()):
-        raise ValueError(f"model returned NaN or inf logits for inputs of shape {_shape_str(inputs.shape)}")
+        raise ValueError(f"model returned NaN or inf logits for inputs of shape {shape_str(inputs.shape)}")
     return out
 
 
@@ -329,10 +293,10 @@ def logits_inside(out: object) -> str:
     field = out.get("logits") if isinstance(out, dict) else getattr(out, "logits", None)
     if isinstance(field, torch.Tensor):
         pick = '["logits"]' if isinstance(out, dict) and not hasattr(out, "logits") else ".logits"
-        return (f", whose logits field holds {_shape_str(field.shape)}: give a module that returns it, e.g. one "
+        return (f", whose logits field holds {shape_str(field.shape)}: give a module that returns it, e.g. one "
                 f"whose forward is `return model(x){pick}`")
     if isinstance(out, (tuple, list)):
-        shapes = ", ".join(_shape_str(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in out)
+        shapes = ", ".join(shape_str(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in out)
         return f" of {shapes}: give a module that returns the logits alone"
     return ""
 

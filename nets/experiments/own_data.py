@@ -47,7 +47,8 @@ from nets.experiments.own_data_folder import (OwnDataError, claim_source, kept_g
                                               withdrawn_if_refused)
 from nets.groups import get_group, group_name
 from nets.image_file import load_split_file
-from nets.model_checks import ONE_LOGIT_FIX, channels_last_hint, is_one_logit, logits_inside
+from nets.layout_hints import channels_last_hint
+from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside
 from nets.model_spec import one_line
 from nets.own_data_report import own_data_report
 from nets.results_io import run_provenance, sha256_file, write_json, write_text

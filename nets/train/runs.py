@@ -15,7 +15,7 @@ from torch import nn
 from nets.data import Splits
 from nets.groups import get_group
 from nets.measure_inputs import nonfinite_samples
-from nets.model_checks import channels_last_hint
+from nets.layout_hints import channels_last_hint
 from nets.precision import check_precision
 from nets.results_io import make_folder, precision_dir
 from nets.train.batches import OrbitData

@@ -1,0 +1,50 @@
+"""Which image layout a model refused and which it would take, for the one-line errors of the
+measures (:func:`nets.model_checks.model_logits`), the trainer and ``own-data``: images that look
+channels-last, named with the permute that fixes them (:func:`channels_last_hint`), and the layout a
+model accepts when one channel axis is added or removed (:func:`probe_layouts`)."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+import torch
+
+__all__ = ["channels_last_hint", "probe_layouts", "shape_str"]
+
+
+def channels_last_hint(shape: Sequence[int], subject: str = "x looks",
+                       fix: str = "give x.permute(0, 3, 1, 2)") -> str:
+    """``"; x looks channels-last, ..."`` (``subject`` and its verb, then) naming the fix (``fix``, default
+    ``x.permute(0, 3, 1, 2)``) for a batch of 4 axes whose last holds 1, 3 or 4 values and whose two
+    before it hold more; ``""`` otherwise. Only an error message's ending: the measures and the trainer
+    take ``(N, *C, H, W)`` and act on the last two axes."""
+    if len(shape) == 4 and shape[-1] in (1, 3, 4) and min(shape[1], shape[2]) > shape[-1]:
+        return f"; {subject} channels-last, (N, H, W, C) = {shape_str(('N', *shape[1:]))}: {fix}, (N, C, H, W)"
+    return ""
+
+
+def shape_str(shape: Sequence) -> str:
+    """``(M, 1, 36, 36)``: a shape as the messages write it (a 1-tuple with its comma)."""
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int, ...]]:
+    """The layout a model accepts when it refuses ``inputs``: one channel axis added or removed."""
+    probe = inputs[:2]
+    candidates = [probe.unsqueeze(1)]
+    if probe.ndim >= 4 and probe.shape[1] == 1:
+        candidates.append(probe.squeeze(1))
+    if probe.ndim >= 4 and probe.shape[1] != 3:
+        candidates.append(probe.expand(probe.shape[0], 3, *probe.shape[2:]) if probe.shape[1] == 1
+                          else probe[:, :1].expand(probe.shape[0], 3, *probe.shape[2:]))
+    if probe.ndim == 3:
+        candidates.append(probe.unsqueeze(1).expand(probe.shape[0], 3, *probe.shape[1:]))
+    for c in candidates:
+        try:
+            with torch.no_grad():
+                out = model(c)
+        except Exception:  # noqa: BLE001 - any refusal means "not this layout either"
+            continue
+        if isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[0] == c.shape[0]:
+            return ("M", *c.shape[1:])  # type: ignore[return-value]
+    return None
