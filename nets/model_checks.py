@@ -14,6 +14,7 @@ Each check raises ``ValueError`` with one line that names the problem.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Callable, Iterator, Optional
 
 import torch
@@ -113,8 +114,11 @@ def _refusing_batch_dependent_calls() -> Iterator[None]:
     before that module runs: whatever wraps the network (a lambda, a bound method, a dict of
     networks, an object of the user's), its running statistics are never updated by the probe."""
 
+    thread = threading.get_ident()  # the hook is process-wide: another thread's training is left alone
+
     def refuse(module: nn.Module, args: tuple) -> None:
-        if not any(True for _ in module.children()) and _batch_dependent_modules(module):
+        if (threading.get_ident() == thread and not any(True for _ in module.children())
+                and _batch_dependent_modules(module)):
             raise _BatchDependentCall(module)
 
     handle = register_module_forward_pre_hook(refuse)
