@@ -134,3 +134,16 @@ def test_a_sweep_record_that_cannot_be_read_is_named(folder, meta):
     (folder / "reproduce.json").write_text(json.dumps({"meta": meta}))
     with pytest.raises(ResultsFileError, match="reproduce.json could not be read for the report"):
         write_report(folder)
+
+
+@pytest.mark.parametrize("command", ["per-class", "between", "si-settings", "intervals"])
+def test_the_evaluation_only_commands_name_a_table1_json_without_irs_nu_in_one_line(command, tmp_path):
+    out = tmp_path / "quick"
+    out.mkdir()
+    for name in ("table1.json", "spectral.json"):
+        shutil.copy(QUICK / name, out / name)
+    _edit(out / "table1.json", lambda d: d["groups"]["r4"]["methods"]["IR"].pop("nu"))
+    run = subprocess.run([sys.executable, "-m", "nets", command, "--profile", "quick", "--results", str(tmp_path),
+                          "--threads", "1"], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert f"{out / 'table1.json'} could not be read for `python -m nets {command}` (KeyError: 'nu')" in run.stderr

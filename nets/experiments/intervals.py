@@ -38,7 +38,7 @@ from nets.metrics import (
     saliency_invariance,
 )
 from nets.models import CenteredLogits
-from nets.results_io import ResultsFileError, WouldTrain, precision_dir
+from nets.results_io import ResultsFileError, WouldTrain, precision_dir, reading
 from nets.stats import CONFIDENCE, bootstrap_interval
 from nets.train import TrainConfig, TrainedRun, resolve_device, train_runs
 
@@ -116,7 +116,9 @@ def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", 
     groups = {}
     for g in profile.groups:
         group = get_group(g)
-        cfgs = table1_configs(profile, g, t1["groups"][g]["methods"]["IR"]["nu"])
+        with reading(sources["table1"], "`python -m nets intervals`"):
+            nu = float(t1["groups"][g]["methods"]["IR"]["nu"])
+        cfgs = table1_configs(profile, g, nu)
         table, spectral, sigma = {}, {}, {}
         for m, cfg in cfgs.items():
             runs = load_runs([cfg], seeds, splits, run_dir, dev, precision=precision)

@@ -47,7 +47,7 @@ from nets.experiments.profiles import Profile
 from nets.experiments.spectral import sigma_inputs, spectral_config
 from nets.model_spec import ModelSpecError
 from nets.models import CenteredLogits
-from nets.results_io import ResultsFileError, peek_results, read_json, recorded_precision
+from nets.results_io import ResultsFileError, peek_results, read_json, reading, recorded_precision
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
 from nets.train import TrainConfig, TrainedRun, resolve_device
 
@@ -97,7 +97,8 @@ def model_configs(profile: Profile, group: str, spectral: dict, ours: Mapping[st
     ``source="cnn.json", model="cnn"``) and the results files of our forms in ``ours`` (file name ->
     its dict, e.g. ``{"centered.json": ...}``) recorded them
     (:func:`nets.experiments.spectral.spectral_config`)."""
-    entries = [(k, m, source) for k, m in spectral["groups"][group]["models"].items()]
+    with reading(source, "`python -m nets scale`"):
+        entries = [(k, m, source) for k, m in spectral["groups"][group]["models"].items()]
     for file, results in (ours or {}).items():
         if group in results.get("groups", {}):
             m = results["groups"][group]["model"]

@@ -32,7 +32,7 @@ from nets.experiments.scale import cnn_plan
 from nets.experiments.si_maps import BLACK, METHODS, SETTINGS
 from nets.experiments.table1 import profile_splits, table1_configs
 from nets.groups import GroupLike, as_group
-from nets.results_io import ResultsFileError
+from nets.results_io import ResultsFileError, reading
 from nets.saliency_measure import saliency_invariance
 from nets.stats import decide, paired_t, t_interval
 from nets.train import resolve_device
@@ -132,6 +132,10 @@ def table1_source(profile: Profile, results_root=None, model: str = "mlp",
     if missing:
         raise ResultsFileError(f"{path} has no results for {', '.join(missing)}; run `python -m nets table1 "
                                f"--profile {profile.name} --groups {' '.join(missing)}` first")
+    with reading(path, f"`python -m nets {command}`"):  # what the commands read of it: IR's chosen nu per group
+        for g in profile.groups:
+            float(t1["groups"][g]["methods"]["IR"]["nu"])
+            t1["groups"][g]["methods"]["WT"], t1["groups"][g]["methods"]["DA"]  # present, or one line
     return Table1Source(profile, {g: t1["groups"][g] for g in profile.groups}, "mlp", None, "table1.json",
                         trained_precision({"table1.json": t1}), t1.get("meta") or {})
 
