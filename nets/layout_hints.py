@@ -9,7 +9,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-__all__ = ["channels_last_hint", "probe_layouts", "shape_str"]
+__all__ = ["channels_last_hint", "channels_last_warning", "probe_layouts", "shape_str"]
 
 
 def channels_last_hint(shape: Sequence[int], subject: str = "x looks",
@@ -21,6 +21,16 @@ def channels_last_hint(shape: Sequence[int], subject: str = "x looks",
     if len(shape) == 4 and shape[-1] in (1, 3, 4) and min(shape[1], shape[2]) > shape[-1]:
         return f"; {subject} channels-last, (N, H, W, C) = {shape_str(('N', *shape[1:]))}: {fix}, (N, C, H, W)"
     return ""
+
+
+def channels_last_warning(shape: Sequence[int], images: str, fix: str) -> str:
+    """The warning for ``images`` of ``shape`` that look channels-last (:func:`channels_last_hint`'s
+    test) where nothing refuses them: the group would act on width and channels; ``fix`` says how to
+    store them channels-first. ``""`` for images that do not look so."""
+    if not channels_last_hint(shape):
+        return ""
+    return (f"{images} {tuple(shape)} look channels-last, (N, H, W, C): the group acts on their last two axes, "
+            f"width and channels here; if they are, {fix}, (N, C, H, W)")
 
 
 def shape_str(shape: Sequence) -> str:

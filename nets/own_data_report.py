@@ -62,8 +62,9 @@ NEAR_CHANCE = 0.1
 
 def _untrained_text(results: dict) -> list[str]:
     """A warning when, in some group, no model's mean orbit accuracy passes chance by more than
-    :data:`NEAR_CHANCE` of the way to 100% (a smoke run, too few steps): its verdicts say nothing about what training does to
-    invariance. With the training split's size, the batch and the steps per epoch. Nothing otherwise."""
+    :data:`NEAR_CHANCE` of the way to 100% (a smoke run, too few steps): its verdicts say nothing about
+    what training does to invariance. With the training split's size, the batch and the steps per
+    epoch. Nothing otherwise."""
     src = results["source"]
     n_labels = src.get("n_labels", src["n_classes"])
     groups = {g: max(m["accuracy"]["mean"] for m in e["methods"].values())

@@ -28,14 +28,12 @@ from nets.results_io import (  # the paper's numbers are re-exported here
     PAPER_DATASET,
     PAPER_TABLE1,
     PAPER_TABLE1_STD,
-    DEBUG,
     READ_ERRORS,
     load_results,
     read_json,
     recorded_dataset,
     reading,
     result_sittings,
-    unreadable,
     write_text,
 )
 from nets.scale_report import scale_section
@@ -268,12 +266,8 @@ def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
         cnn = cnn_section(results_dir, results)  # "Claims 1-5 on a CNN", only when cnn.json exists
     if results:
         kw = dict(thresholds=thresholds, fig_dir="figures", available_figures=available)
-        try:
+        with reading(lambda: _unreadable_file(results_dir, results, **kw)):  # named only when one fails
             text = render_report(results, command=command, total_wall_time_s=total_wall_time_s, **kw)
-        except READ_ERRORS as e:  # a results file that parses but lacks what a section reads: name it
-            if os.environ.get(DEBUG):
-                raise
-            raise unreadable(_unreadable_file(results_dir, results, **kw), e) from e
         text = text + ("\n" + cnn if cnn else "")
     else:  # a folder of CNN results only (`python -m nets cnn --results DIR`)
         text = f"# The paper's claims on a CNN: {results_dir.name} profile, `{results_dir.parent}`\n\n" + cnn

@@ -47,7 +47,7 @@ from nets.experiments.own_data_folder import (OwnDataError, claim_source, kept_g
                                               withdrawn_if_refused)
 from nets.groups import get_group, group_name
 from nets.image_file import load_split_file
-from nets.layout_hints import channels_last_hint
+from nets.layout_hints import channels_last_hint, channels_last_warning
 from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside
 from nets.model_spec import one_line
 from nets.own_data_report import own_data_report
@@ -57,6 +57,9 @@ from nets.train import (ChannelsLast, SameInitialWeights, TrainConfig, UnusedCla
                         seeds_share_initial_weights, train_runs)
 
 __all__ = ["OwnDataError", "OwnDataSettings", "own_profile", "run_own_data"]
+
+#: How channels-last ``--data`` images are fixed, in the refusals and the warning that name them.
+SAVE_CHANNELS_FIRST = "save x_train, x_val and x_test as x.permute(0, 3, 1, 2)"
 
 
 @dataclass(frozen=True)
@@ -114,10 +117,9 @@ def _warnings(model: str, factory, config, n_seeds: int, n_labels: int, width: i
     that start from the same weights, logits that no label names, images that look channels-last
     (``image_shape``: the training split's, ``(N, *C, H, W)``)."""
     out = []
-    if channels_last_hint(image_shape):  # refused above where the group or the model refuses them
-        out.append(f"the --data images {tuple(image_shape)} look channels-last, (N, H, W, C): the group acts on "
-                   "their last two axes, width and channels here; if they are, save x_train, x_val and x_test as "
-                   "x.permute(0, 3, 1, 2), (N, C, H, W)")
+    unrefused = channels_last_warning(image_shape, "the --data images", SAVE_CHANNELS_FIRST)
+    if unrefused:  # refused above where the group or the model refuses them
+        out.append(unrefused)
     if n_seeds > 1 and seeds_share_initial_weights(config, factory):
         out.append(f"--model {model} builds the same initial weights for every seed (the factory loads fixed "
                    "weights or calls torch.manual_seed itself): the seeds differ only in batch order and "
@@ -146,8 +148,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
         raise OwnDataError("give at least one group (--groups r4 ...)")
     groups = list(dict.fromkeys(group_name(g) for g in groups))  # "F2 f2" is one group; an unknown name: one line
     splits = load_split_file(data, flag="--data")
-    chlast = channels_last_hint(splits.train.x.shape, "the --data images look",
-                                "save x_train, x_val and x_test as x.permute(0, 3, 1, 2)")
+    chlast = channels_last_hint(splits.train.x.shape, "the --data images look", SAVE_CHANNELS_FIRST)
     for g in groups:
         try:
             get_group(g).check_shape(*splits.train.x.shape[-2:])  # one that does not fit: one line

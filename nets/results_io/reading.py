@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from typing import Callable, Iterator
 
 from nets.results_io.files import ResultsFileError
 
@@ -42,10 +42,11 @@ def unreadable(path: str | os.PathLike, error: BaseException, purpose: str = "th
 
 
 @contextlib.contextmanager
-def reading(path: str | os.PathLike, purpose: str = "the report") -> Iterator[None]:
+def reading(path: str | os.PathLike | Callable[[], str], purpose: str = "the report") -> Iterator[None]:
     """Within the block, :data:`READ_ERRORS` raised while ``path`` is read for ``purpose`` become
     :func:`unreadable`'s one-line :class:`ResultsFileError` (chained to the original, for a debugger);
-    a ``ResultsFileError`` raised inside (a damaged file named already) passes unchanged."""
+    a ``ResultsFileError`` raised inside (a damaged file named already) passes unchanged. ``path`` may
+    be a function that names the file, called only on an error (which of several files failed)."""
     try:
         yield
     except ResultsFileError:
@@ -53,4 +54,4 @@ def reading(path: str | os.PathLike, purpose: str = "the report") -> Iterator[No
     except READ_ERRORS as e:
         if os.environ.get(DEBUG):
             raise
-        raise unreadable(path, e, purpose) from e
+        raise unreadable(path() if callable(path) else path, e, purpose) from e

@@ -15,7 +15,7 @@ from torch import nn
 from nets.data import Splits
 from nets.groups import get_group
 from nets.measure_inputs import nonfinite_samples
-from nets.layout_hints import channels_last_hint
+from nets.layout_hints import channels_last_hint, channels_last_warning
 from nets.precision import check_precision
 from nets.results_io import make_folder, precision_dir
 from nets.train.batches import OrbitData
@@ -260,10 +260,10 @@ def train_runs(
             raise ValueError(f"{c.key()}: {e}{CHANNELS_LAST(splits.train.x.shape)}") from None
         if factories[c.key()] is None and splits.train.x.ndim != 3:
             raise ValueError(f"{c.key()}: the paper MLP takes images (N, H, W), got {tuple(splits.train.x.shape)}")
-    if CHANNELS_LAST(splits.train.x.shape):  # a model that flattens them trains, the group acting on (W, C)
-        warnings.warn(f"the training images {tuple(splits.train.x.shape)} look channels-last, (N, H, W, C): the "
-                      f"group acts on their last two axes, width and channels here; if they are, store them as "
-                      f"x.permute(0, 3, 1, 2), (N, C, H, W)", ChannelsLast, stacklevel=2)
+    unrefused = channels_last_warning(splits.train.x.shape, "the training images",
+                                      "store them as x.permute(0, 3, 1, 2)")
+    if unrefused:  # a model that flattens them trains, the group acting on (W, C)
+        warnings.warn(unrefused, ChannelsLast, stacklevel=2)
 
     results: dict[int, TrainedRun] = {}
     pending: list[tuple[int, Member]] = []
