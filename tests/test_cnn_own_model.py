@@ -15,6 +15,7 @@ from nets.experiments.profiles import Profile
 from nets.image_layout import ImageLayout, SplitImageLayout, image_layout
 from nets.model_spec import spec_model_name
 from nets.report import write_report
+from nets.results_io import write_json
 from nets.train import FirstLayerPooling
 
 MODELS = '''
@@ -227,7 +228,7 @@ def test_scale_on_a_group_your_models_run_lacks_says_to_run_cnn_with_its_model(o
     cnn = json.loads((tmp_path / "smoke" / "cnn.json").read_text())
     for section in ("table1", "drift", "spectral"):
         cnn[section]["groups"].pop("t3")
-    (tmp_path / "smoke" / "cnn.json").write_text(json.dumps(cnn))
+    write_json(tmp_path / "smoke" / "cnn.json", cnn)  # as a run that computed R4 alone would have written it
     rc, _, err = run_cli("scale", "--model", "cnn", "--profile", "smoke", "--results", str(tmp_path), "--no-progress")
     assert rc == 1 and f"run `python -m nets cnn --profile smoke --model {SPEC}` first" in err and "--groups t3" in err
 
@@ -238,7 +239,7 @@ def test_the_report_says_when_wt_averages_the_logits_and_is_not_the_papers_weigh
     folder, cnn = own
     cnn["model"]["wt_pooling"] = ["logits-mean"]
     (folder.parent / "logits").mkdir(exist_ok=True)
-    (folder.parent / "logits" / "cnn.json").write_text(json.dumps(cnn))
+    write_json(folder.parent / "logits" / "cnn.json", cnn)  # as a run with that pooling would have written it
     text = cnn_section(folder.parent / "logits", {})
     assert "not the paper's first-layer weight tying" in text and "Same thresholds as above" not in text
 

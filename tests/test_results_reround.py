@@ -67,7 +67,7 @@ def test_a_value_that_is_not_a_rounded_float32_is_refused_and_the_file_kept(tmp_
     path = _old_saliency(tmp_path)
     data = json.loads(path.read_text())
     data["groups"]["r4"]["methods"]["DA"]["maps"][0][0][0][0] = 0.1234567  # float64 digits, not a rounded float32
-    path.write_text(json.dumps(data))
+    write_json(path, data)  # as a run that wrote such a value would
     text = path.read_text()
     assert reround_results.main([str(path)]) == 2
     assert "groups.r4.methods.DA.maps: a value is neither a float32" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from scipy import stats
 
 from nets.experiments import train_size as ts
 from nets.experiments.profiles import get_profile
+from nets.results_io import write_json
 from nets.plots_train_size import wt_minus_da
 from nets.train_size_report import train_size_rows, train_size_section
 
@@ -133,7 +134,7 @@ def _table1_with_meta(tmp_path, table1_smoke, **meta):
             t1["meta"]["profile"]["epochs"] = v
         else:
             t1["meta"][k] = v
-    path.write_text(json.dumps(t1))
+    write_json(path, t1)  # as a run of those settings would have written it
 
 
 @pytest.mark.parametrize("meta, words", [

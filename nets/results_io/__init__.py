@@ -15,8 +15,11 @@ it runs no subprocess (git is asked only when a results file's metadata is writt
   :func:`load_torch_file` (moves a damaged checkpoint aside) and :func:`read_torch_file` (leaves it);
 - :mod:`nets.results_io.provenance`: versions, CPU, git commit, command line, ``meta`` blocks;
 - :mod:`nets.results_io.paper`: the paper's Table 1;
+- :mod:`nets.results_io.seal`: the SHA-256 every results file carries of its content, so a file edited
+  since its run wrote it is refused (:func:`read_json`) rather than read as the run's;
 - :mod:`nets.results_io.slim` and :mod:`nets.results_io.reround` (command-line tools, not
-  imported here): make committed results files smaller without changing a number.
+  imported here): make committed results files smaller without changing a number;
+  :mod:`nets.results_io.add_seals` (likewise) seals files written before seals.
 """
 
 from nets.results_io.atomic import (  # noqa: F401

@@ -25,6 +25,7 @@ import numpy as np
 
 from nets.results_io.atomic import atomic_write
 from nets.results_io.paper import PAPER_DATASET
+from nets.results_io.seal import seal_damage, sealed
 
 __all__ = [
     "RESULTS_ROOT",
@@ -64,7 +65,12 @@ GROUPED_RESULTS = (*REPORT_EXPERIMENTS, "cnn_scale")
 
 
 class ResultsFileError(ValueError):
-    """A results file exists but is not valid JSON; ``str(e)`` is one line naming it."""
+    """A results file exists but is not valid JSON, or not as its run wrote it; ``str(e)`` is one
+    line naming it, ``why`` (when given) the reason alone."""
+
+    def __init__(self, message: str, why: str | None = None):
+        super().__init__(message)
+        self.why = why
 
 
 class WouldTrain(RuntimeError):
@@ -187,25 +193,33 @@ def dumps(obj: Any, indent: int = 1, _level: int = 0) -> str:
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` (made JSON-ready by :func:`to_jsonable`) as JSON, atomically."""
-    text = dumps(to_jsonable(data)) + "\n"
+    """Write ``data`` (made JSON-ready by :func:`to_jsonable`) as JSON, atomically; a dict with a
+    ``meta`` dict (a results file) is sealed (:mod:`nets.results_io.seal`), ``data`` left as it is."""
+    text = dumps(sealed(to_jsonable(data))) + "\n"
     return atomic_write(path, lambda f: f.write(text))
 
 
 def read_json(path: str | os.PathLike) -> Any:
     """The JSON in ``path``. Raises :class:`ResultsFileError` (one line naming the file) when
-    it is empty or not valid JSON, ``FileNotFoundError`` when it does not exist."""
+    it is empty or not valid JSON, or sealed and changed since (:func:`~nets.results_io.seal.seal_damage`;
+    the reason given is :func:`results_damage`'s, which names a deleted or pasted-in group first),
+    ``FileNotFoundError`` when it does not exist."""
     path = Path(path)
     with open(path, "rb") as f:
         raw = f.read()
     try:
         if not raw.strip():
             raise ValueError("the file is empty")
-        return json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ResultsFileError(f"{path} is not a valid results file ({why}); move it away or "
                                f"recompute it (the experiment's command with --overwrite)") from None
+    if seal_damage(data):
+        why = results_damage(path, data)
+        raise ResultsFileError(f"{path} is not as its run wrote it ({why}); restore it (`git checkout` where it is "
+                               f"committed, or a copy) or recompute it (the experiment's command with --overwrite)", why)
+    return data
 
 
 def load_results(results_dir: str | os.PathLike,
@@ -230,7 +244,8 @@ def results_damage(path: str | os.PathLike, data: Any) -> str | None:
     """What makes ``data``, read from the results file ``path``, not a results file (``None`` when
     nothing): not a JSON object, no ``meta`` record, or, for a file of :data:`GROUPED_RESULTS`, no
     ``groups`` object, or groups other than those its ``group_provenance`` says were computed (a group
-    deleted or pasted in by hand: the verdicts would silently use the rest)."""
+    deleted or pasted in by hand: the verdicts would silently use the rest), or, checked last, content
+    that no longer matches its seal (:func:`~nets.results_io.seal.seal_damage`)."""
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__}"
     if not isinstance(data.get("meta"), dict):
@@ -243,7 +258,7 @@ def results_damage(path: str | os.PathLike, data: Any) -> str | None:
         return "its groups and group_provenance disagree: " + "; ".join(
             [*([f"no results for {', '.join(lost)}, which group_provenance says were computed"] if lost else []),
              *([f"results for {', '.join(unmade)}, which no run computed"] if unmade else [])])
-    return None
+    return seal_damage(data)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -279,8 +294,8 @@ def _examined(path: Path) -> tuple[dict | None, str | None]:
     (read once)."""
     try:
         data = read_json(path)
-    except ResultsFileError:
-        return None, "not valid JSON"
+    except ResultsFileError as e:
+        return None, e.why or "not valid JSON"
     why = results_damage(path, data)
     return (None, why) if why else (data, None)
 

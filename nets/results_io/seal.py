@@ -1,0 +1,64 @@
+"""A results file's seal: the SHA-256 of its content, written with it, so a later edit is detected.
+
+Every JSON document with a ``meta`` record that :func:`~nets.results_io.files.write_json` writes
+(the experiments' results files, ``audit.json``, ``own_data.json``, benchmark records) carries
+``meta["content_sha256"]``: the hex SHA-256 of the document without that field, in
+:func:`canonical` form (keys sorted, no whitespace, numbers as Python writes them). Whitespace and
+key order may change (an editor's reformatting); a value may not. A file whose content no longer
+matches its seal (a group or model row deleted, a per-seed list shortened, a number changed, a
+group pasted in) would otherwise be read as a run wrote it, and its verdicts would silently use
+what is left; :func:`~nets.results_io.files.read_json` refuses it instead, in one line naming it.
+
+A file without the field (written before seals, or by hand, as in tests) is read as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+__all__ = ["SEAL_FIELD", "canonical", "content_digest", "sealed", "seal_damage"]
+
+#: The ``meta`` field that holds the seal.
+SEAL_FIELD = "content_sha256"
+
+
+def canonical(obj: Any) -> str:
+    """``obj`` (parsed JSON) as one canonical string: keys sorted, no whitespace, ASCII only, floats
+    as ``repr`` writes them (which round-trips, so parsing a file and writing it again gives the
+    same string). NaN and infinities, which no file we write holds, are written as JSON extensions
+    rather than refused, so a hand-edited file gets a mismatch, not a crash."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
+
+
+def _unsealed(doc: dict) -> dict:
+    return {**doc, "meta": {k: v for k, v in doc["meta"].items() if k != SEAL_FIELD}}
+
+
+def content_digest(doc: dict) -> str:
+    """The hex SHA-256 of :func:`canonical` ``doc`` with any seal left out of its ``meta``."""
+    return hashlib.sha256(canonical(_unsealed(doc)).encode("ascii")).hexdigest()
+
+
+def sealed(doc: Any) -> Any:
+    """``doc`` (plain JSON types) with its seal as the last field of ``meta`` (an earlier seal
+    replaced); a document that is not a dict with a ``meta`` dict is returned as it is."""
+    if not (isinstance(doc, dict) and isinstance(doc.get("meta"), dict)):
+        return doc
+    out = _unsealed(doc)
+    out["meta"][SEAL_FIELD] = content_digest(out)
+    return out
+
+
+def seal_damage(doc: Any) -> str | None:
+    """Why ``doc``, parsed from a file, does not match its seal; ``None`` when it matches or has no
+    seal (a document with no ``meta`` dict has none)."""
+    if not (isinstance(doc, dict) and isinstance(doc.get("meta"), dict)) or SEAL_FIELD not in doc["meta"]:
+        return None
+    seal = doc["meta"][SEAL_FIELD]
+    if not isinstance(seal, str):
+        return f"its meta.{SEAL_FIELD} is not a hex digest"
+    if content_digest(doc) != seal:
+        return f"its content no longer matches meta.{SEAL_FIELD}, the seal its run wrote"
+    return None

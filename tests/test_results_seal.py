@@ -1,0 +1,195 @@
+"""A results file carries the SHA-256 of its content (``meta.content_sha256``), written with it, and a file
+changed since is refused in one line naming it, instead of being read as its run wrote it: the edits that
+used to change a verdict silently (a group or model row deleted, a per-seed list shortened, a value nulled,
+a group pasted in) are each named; reformatting is not an edit; a file without a seal is read as it is."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nets.__main__ import main
+from nets.results_io import ResultsFileError, add_seals, dumps, load_results, read_json, read_results, write_json
+from nets.results_io.seal import SEAL_FIELD, content_digest, seal_damage, sealed
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = REPO / "results" / "quick"
+
+
+def _doc() -> dict:
+    return {"meta": {"experiment": "table1", "seeds": [0, 1]},
+            "groups": {"r4": {"methods": {"DA": {"runs": [{"seed": 0, "LI": 0.25}, {"seed": 1, "LI": 1e-12}]}}}},
+            "group_provenance": {"r4": {"command": "x"}}}
+
+
+@pytest.fixture
+def quick(tmp_path: Path) -> Path:
+    """A copy of the committed quick profile's Table 1 and drift results (sealed as committed)."""
+    out = tmp_path / "quick"
+    out.mkdir()
+    for name in ("table1.json", "drift.json"):
+        shutil.copy(QUICK / name, out / name)
+    return out
+
+
+def _rewrite(path: Path, edit) -> None:
+    """Edit a file's JSON by hand, as a person would: the seal stays as it was."""
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def test_write_json_seals_a_results_dict_with_the_digest_of_its_content(tmp_path):
+    write_json(tmp_path / "t.json", _doc())
+    data = read_json(tmp_path / "t.json")
+    assert data["meta"][SEAL_FIELD] == content_digest(_doc())
+    assert list(data["meta"])[-1] == SEAL_FIELD and {k: v for k, v in data["meta"].items() if k != SEAL_FIELD} == \
+        _doc()["meta"]
+
+
+def test_the_data_written_is_not_changed_by_sealing_it(tmp_path):
+    doc = _doc()
+    write_json(tmp_path / "t.json", doc)
+    assert doc == _doc()
+
+
+def test_a_document_without_a_meta_record_is_written_without_a_seal(tmp_path):
+    write_json(tmp_path / "m.json", {"entries": [1, 2]})
+    assert read_json(tmp_path / "m.json") == {"entries": [1, 2]}
+
+
+def test_reformatting_a_sealed_file_is_not_an_edit(tmp_path):
+    write_json(tmp_path / "t.json", _doc())
+    data = json.loads((tmp_path / "t.json").read_text())
+    data = {k: data[k] for k in reversed(list(data))}  # keys reordered, re-indented
+    (tmp_path / "t.json").write_text(json.dumps(data, indent=4, sort_keys=True))
+    assert read_json(tmp_path / "t.json")["groups"] == _doc()["groups"]
+
+
+def test_writing_a_sealed_dict_again_replaces_its_seal(tmp_path):
+    write_json(tmp_path / "t.json", _doc())
+    data = read_json(tmp_path / "t.json")
+    data["groups"]["t3"] = data["groups"]["r4"]  # as a --groups run's merge does, through write_json
+    data["group_provenance"]["t3"] = {"command": "y"}
+    write_json(tmp_path / "t.json", data)
+    assert read_json(tmp_path / "t.json")["meta"][SEAL_FIELD] == content_digest(data)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d["groups"]["r4"]["methods"]["DA"]["runs"].pop(),  # a per-seed list shortened
+    lambda d: d["groups"]["r4"]["methods"]["DA"]["runs"][0].update(LI=None),  # a value nulled
+    lambda d: d["groups"]["r4"]["methods"]["DA"]["runs"][1].update(LI=1.0000000000001e-12),  # a last digit
+    lambda d: d["groups"]["r4"]["methods"].pop("DA"),  # a model row deleted
+    lambda d: d["meta"].update(seeds=[0]),  # the seeds it says it used
+    lambda d: d["groups"]["r4"]["methods"]["DA"]["runs"][0].update(LI="0.25"),  # a number made a string
+], ids=["shortened", "nulled", "last-digit", "row-deleted", "meta", "to-string"])
+def test_any_changed_value_is_refused_in_one_line_naming_the_file(tmp_path, edit):
+    path = tmp_path / "t.json"
+    write_json(path, _doc())
+    _rewrite(path, edit)
+    before = path.read_bytes()
+    with pytest.raises(ResultsFileError) as e:
+        read_json(path)
+    assert str(e.value).startswith(f"{path} is not as its run wrote it (its content no longer matches meta.{SEAL_FIELD}")
+    assert "git checkout" in str(e.value) and "--overwrite" in str(e.value) and "\n" not in str(e.value)
+    assert path.read_bytes() == before  # left as it is
+
+
+def test_a_deleted_group_is_named_as_such_not_only_as_a_broken_seal(tmp_path):
+    path = tmp_path / "table1.json"
+    write_json(path, _doc())
+    _rewrite(path, lambda d: d["groups"].pop("r4"))
+    with pytest.raises(ResultsFileError, match="no results for r4, which group_provenance says were computed"):
+        read_json(path)
+
+
+def test_a_group_deleted_with_its_provenance_is_still_refused(tmp_path):
+    path = tmp_path / "table1.json"
+    write_json(path, _doc())
+    _rewrite(path, lambda d: (d["groups"].pop("r4"), d["group_provenance"].pop("r4")))
+    with pytest.raises(ResultsFileError, match="no longer matches"):
+        read_json(path)
+
+
+def test_a_seal_that_is_not_a_digest_is_refused(tmp_path):
+    path = tmp_path / "t.json"
+    write_json(path, _doc())
+    _rewrite(path, lambda d: d["meta"].update({SEAL_FIELD: None}))
+    with pytest.raises(ResultsFileError, match="is not a hex digest"):
+        read_json(path)
+
+
+def test_a_file_without_a_seal_is_read_as_it_is(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(_doc()))  # written before seals, or by hand
+    assert seal_damage(_doc()) is None and read_json(path) == _doc()
+
+
+def test_nan_in_an_edited_file_is_a_mismatch_not_a_crash():
+    doc = sealed(_doc())
+    doc["groups"]["r4"]["methods"]["DA"]["runs"][0]["LI"] = float("nan")
+    assert "no longer matches" in seal_damage(doc)
+
+
+def test_a_run_meeting_an_edited_results_file_moves_it_aside_and_says_why(tmp_path, capsys):
+    path = tmp_path / "table1.json"
+    write_json(path, _doc())
+    _rewrite(path, lambda d: d["groups"]["r4"]["methods"]["DA"]["runs"].pop())
+    assert read_results(path) is None
+    assert not path.exists() and (tmp_path / "table1.json.corrupt").exists()
+    assert "no longer matches meta.content_sha256" in capsys.readouterr().err
+
+
+def test_the_committed_quick_results_are_sealed_and_read(quick):
+    assert set(load_results(quick)) == {"table1", "drift"}
+    assert read_json(quick / "table1.json")["meta"][SEAL_FIELD]
+
+
+def test_the_report_refuses_a_shortened_per_seed_list_in_one_line(quick, capsys):
+    # Session 42's fuzzing: this edit gave statistics on fewer seeds under a header that said all of them.
+    _rewrite(quick / "drift.json", lambda d: d["groups"]["r4"]["DA"]["runs"].pop())
+    rc = main(["report", "--profile", "quick", "--results", str(quick.parent)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "drift.json is not as its run wrote it" in err and "Traceback" not in err
+    assert not (quick / "REPORT.md").exists()
+
+
+def test_every_committed_results_file_carries_a_seal_that_matches():
+    tracked = subprocess.run(["git", "ls-files", "*.json"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    results = [p for p in tracked if isinstance((d := json.loads((REPO / p).read_text())), dict)
+               and isinstance(d.get("meta"), dict)]
+    assert len(results) >= 90
+    unsealed = [p for p in results if SEAL_FIELD not in json.loads((REPO / p).read_text())["meta"]]
+    assert unsealed == []
+    for p in results:
+        read_json(REPO / p)  # raises on a mismatch
+
+
+def test_add_seals_seals_a_file_written_before_seals_adding_one_line(tmp_path, capsys):
+
+    path = tmp_path / "t.json"
+    path.write_text(dumps(_doc()) + "\n")  # as write_json wrote results files before seals
+    before = path.read_text().splitlines()
+    assert add_seals.main([str(path), "--check"]) == 1 and path.read_text().splitlines() == before
+    assert add_seals.main([str(path)]) == 0
+    after = path.read_text().splitlines()
+    assert len(after) == len(before) + 1 and f'  "{SEAL_FIELD}": "{content_digest(_doc())}"' in after
+    assert [line.rstrip(",") for line in after if line.strip() != f'"{SEAL_FIELD}": "{content_digest(_doc())}"'] == \
+        [line.rstrip(",") for line in before]  # nothing else changed but a comma
+    assert read_json(path)["meta"][SEAL_FIELD] == content_digest(_doc())
+    assert add_seals.main([str(path), "--check"]) == 0 and "sealed already" in capsys.readouterr().out
+
+
+def test_add_seals_refuses_to_seal_an_edited_file_again(tmp_path, capsys):
+    path = tmp_path / "t.json"
+    write_json(path, _doc())
+    _rewrite(path, lambda d: d["groups"]["r4"]["methods"]["DA"]["runs"].pop())
+    before = path.read_bytes()
+    assert add_seals.main([str(path)]) == 2
+    assert "no longer matches" in capsys.readouterr().err and path.read_bytes() == before
