@@ -15,7 +15,7 @@ import math
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from nets.results_io.files import dumps
+from nets.results_io.json_form import dumps
 from nets.results_io.seal import SEAL_FIELD, seal_damage, sealed
 
 SETTINGS = settings(max_examples=60, deadline=None)

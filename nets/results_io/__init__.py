@@ -7,6 +7,8 @@ it runs no subprocess (git is asked only when a results file's metadata is writt
 
 - :mod:`nets.results_io.atomic`: :func:`atomic_write` and its text / bytes / ``torch.save`` /
   figure forms, the one atomic-write implementation, honouring the umask;
+- :mod:`nets.results_io.json_form`: plain JSON types (:func:`to_jsonable`), rounding, the layout files
+  are written in (:func:`dumps`);
 - :mod:`nets.results_io.files`: results paths, JSON (:func:`write_json`, :func:`read_json`),
   :func:`read_results`, which moves a damaged file aside (:func:`peek_results` leaves it);
 - :mod:`nets.results_io.reading`: a results file that parses but lacks what its reader needs, named in
@@ -36,6 +38,7 @@ from nets.results_io.atomic import (  # noqa: F401
     write_bytes,
     write_text,
 )
+from nets.results_io.json_form import dumps, rounded, to_jsonable  # noqa: F401
 from nets.results_io.files import (  # noqa: F401
     EXPERIMENTS,
     REPORT_EXPERIMENTS,
@@ -44,8 +47,6 @@ from nets.results_io.files import (  # noqa: F401
     WouldTrain,
     checkpoint_dir,
     checkpoints_in,
-    dumps,
-    rounded,
     figure_dir,
     group_sections,
     load_results,
@@ -59,7 +60,6 @@ from nets.results_io.files import (  # noqa: F401
     result_path,
     saved_checkpoints_text,
     sha256_file,
-    to_jsonable,
     write_json,
 )
 from nets.results_io.reading import DEBUG, READ_ERRORS, reading, unreadable  # noqa: F401

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import sys
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
 from nets.results_io.atomic import atomic_write
+from nets.results_io.json_form import dumps, to_jsonable
 from nets.results_io.paper import PAPER_DATASET
 from nets.results_io.seal import seal_damage, sealed
 
@@ -40,9 +37,6 @@ __all__ = [
     "saved_checkpoints_text",
     "figure_dir",
     "result_path",
-    "to_jsonable",
-    "rounded",
-    "dumps",
     "write_json",
     "read_json",
     "read_results",
@@ -146,50 +140,6 @@ def group_sections(result: Mapping[str, Any]) -> dict[str | None, dict]:
 def result_groups(result: Mapping[str, Any]) -> list[str]:
     """The groups a results dict covers, in its order (the union over :func:`group_sections`)."""
     return list(dict.fromkeys(g for section in group_sections(result).values() for g in section["groups"]))
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Dataclasses, tuples, numpy and torch scalars/arrays -> plain JSON types.
-    Non-finite floats become ``None`` (JSON has no NaN)."""
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return to_jsonable(asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # torch tensor
-        obj = obj.detach().cpu().numpy()
-    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy array or scalar
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    return obj
-
-
-def rounded(values: Any, places: int) -> np.ndarray:
-    """``values`` (an array, a tensor or nested lists) rounded to ``places`` decimals in float64,
-    so that a results file holds exactly those digits. Rounding a float32 array keeps it float32,
-    and :func:`to_jsonable` writes a float32 value with the 17 digits of its float64 form
-    (0.123 as 0.12300000339746475): three times the text for the same numbers."""
-    if hasattr(values, "detach") and hasattr(values, "cpu"):  # torch tensor
-        values = values.detach().cpu().numpy()
-    return np.round(np.asarray(values, dtype=np.float64), places)
-
-
-def dumps(obj: Any, indent: int = 1, _level: int = 0) -> str:
-    """JSON with dicts (and lists of dicts) indented, but every list of numbers or
-    strings, however nested, on one line: readable, and small for maps and coordinates."""
-    pad, inner = " " * (indent * _level), " " * (indent * (_level + 1))
-    if isinstance(obj, dict):
-        if not obj:
-            return "{}"
-        items = [f"{inner}{json.dumps(str(k))}: {dumps(v, indent, _level + 1)}" for k, v in obj.items()]
-        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(obj, list) and any(isinstance(v, dict) for v in obj):
-        return "[\n" + ",\n".join(inner + dumps(v, indent, _level + 1) for v in obj) + "\n" + pad + "]"
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:

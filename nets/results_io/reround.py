@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nets.results_io.files import dumps, read_json, rounded, to_jsonable, write_json
+from nets.results_io.files import read_json, write_json
+from nets.results_io.json_form import dumps, rounded, to_jsonable
 
 __all__ = ["ROUNDED_ARRAYS", "reround", "main"]
 
