@@ -246,7 +246,7 @@ def _main(argv: list[str], command: list[str]) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         command[:] = [args.command] if args.command else []
-        from nets.distributed import ClusterError, check_address
+        from nets.ray_cluster import ClusterError, check_address
         from nets.experiments.common import SettingsMismatch
         from nets.results_io import ResultsFileError, ResultsWriteError, WouldTrain, check_folder, out_dir
         from nets.train import TrainingDiverged

@@ -33,7 +33,6 @@ the ``"ray"`` executor.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,10 +44,10 @@ from nets.data import Splits
 from nets.precision import check_precision
 from nets.results_io import profile_differences, read_results, result_path
 from nets.experiments.profiles import Profile
+from nets.ray_cluster import ClusterError, auth_hint, check_address, import_ray
 from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, resolve_device, train_runs
 
-__all__ = ["EXECUTORS", "ClusterError", "TrainingJob", "auth_hint", "check_address", "plan", "pretrain",
-           "table1_chosen_nu", "train_jobs", "training_splits"]
+__all__ = ["EXECUTORS", "TrainingJob", "plan", "pretrain", "table1_chosen_nu", "train_jobs", "training_splits"]
 
 #: The executors :func:`train_jobs` knows.
 EXECUTORS: tuple[str, ...] = ("local", "ray")
@@ -220,83 +219,6 @@ def train_jobs(
                       on_epoch_end, progress, precision)
 
 
-class ClusterError(RuntimeError):
-    """The Ray cluster could not be started or joined; the message is one line naming why."""
-
-
-def _host_port(address: str | None) -> str | None:
-    """``address`` (or ``RAY_ADDRESS``) where it names a cluster by ``HOST:PORT``; ``None`` for no
-    address, ``auto``, ``local`` and ``ray://`` client addresses, which are left to Ray."""
-    address = address if address is not None else os.environ.get("RAY_ADDRESS")
-    return None if not address or address in ("auto", "local") or "://" in address else address
-
-
-def recorded_cluster() -> str | None:
-    """The ``HOST:PORT`` of the cluster ``ray start`` last started on this machine, as Ray records it
-    (``<ray temp dir>/ray_current_cluster``; ``ray stop`` clears it): the one ``ray.init`` joins given
-    no address or ``auto``. ``None`` where there is none, or where Ray's reader is not there."""
-    try:
-        from ray._private.utils import read_ray_address  # Ray is optional: imported only for its executor
-        return read_ray_address() or None
-    except Exception:  # noqa: BLE001 - another Ray version: leave the address to Ray
-        return None
-
-
-def _answers(host_port: str) -> str | None:
-    """Why nothing answers at ``host_port`` (a TCP connect, 5 s at most); ``None`` when something does."""
-    host, _, port = host_port.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as e:
-        return e.strerror or type(e).__name__
-    return None
-
-
-def check_address(address: str | None) -> None:
-    """Fail in seconds, with a :class:`ClusterError`, where ``address`` (or ``RAY_ADDRESS``) is a
-    ``HOST:PORT`` at which nothing answers, or where no address (or ``auto``) would join the cluster
-    Ray records as started here (:func:`recorded_cluster`) and nothing answers there (a cluster
-    killed without ``ray stop``): given either, ``ray.init`` retries for many minutes. ``local`` and
-    ``ray://`` client addresses are left to Ray."""
-    given = address if address is not None else os.environ.get("RAY_ADDRESS")
-    if not given or given == "auto":
-        recorded = recorded_cluster()
-        why = _answers(recorded) if recorded and recorded.rpartition(":")[2].isdigit() else None
-        if why is not None:
-            raise ClusterError(f"Ray records a cluster started on this machine at {recorded}, which it joins given "
-                               f"no --address or auto, but nothing answers there ({why}): start it again (ray start "
-                               f"--head), clear Ray's record with `ray stop`, or give --address local")
-        return
-    address = _host_port(address)
-    if address is None:
-        return
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ClusterError(f"Ray address {address!r} is not HOST:PORT, auto or local")
-    why = _answers(address)
-    if why is not None:
-        raise ClusterError(f"nothing answers at the Ray address {address} ({why}): "
-                           "start the cluster there (ray start --head) or give its address")
-
-
-def auth_hint(address: str | None) -> str:
-    """What to add to a failed join of a ``HOST:PORT`` address when this process does not use Ray's
-    token authentication (``RAY_AUTH_MODE`` is not ``token``): ``ray start`` turns it on by default
-    since Ray 2.59, and a driver joining by address must then present the cluster's token; "" else."""
-    if _host_port(address) is None or os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
-        return ""
-    return ("; if that cluster uses token authentication (ray start turns it on since Ray 2.59), "
-            "set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or ~/.ray/auth_token): docs/scaling.md")
-
-
-def _import_ray():
-    try:
-        import ray
-    except ImportError as e:
-        raise ClusterError("the ray executor needs Ray: pip install -e \".[distributed]\"") from e
-    return ray
-
-
 def _last_line(e: BaseException) -> str:
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
     return lines[-1] if lines else type(e).__name__
@@ -304,7 +226,7 @@ def _last_line(e: BaseException) -> str:
 
 def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_epoch_end, progress,
                precision="fp32") -> list[dict]:
-    ray = _import_ray()
+    ray = import_ray()
     started_here = not ray.is_initialized()
     if started_here:
         check_address(address)

@@ -23,13 +23,13 @@ import torch
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e \".[distributed]\")")
 
 from nets.__main__ import main  # noqa: E402
-from nets.distributed import (  # noqa: E402
-    ClusterError, TrainingJob, auth_hint, plan, pretrain, table1_chosen_nu, train_jobs)
+from nets.distributed import TrainingJob, plan, pretrain, table1_chosen_nu, train_jobs  # noqa: E402
 from nets.experiments.common import EXPERIMENTS, checkpoint_dir, out_dir  # noqa: E402
 from nets.experiments.profiles import get_profile  # noqa: E402
 from nets.experiments.reproduce import run_reproduce  # noqa: E402
 from nets.experiments.table1 import profile_splits, run_table1  # noqa: E402
 from nets.precision import BF16_CPU_FLAGS, cpu_flags  # noqa: E402
+from nets.ray_cluster import ClusterError, auth_hint  # noqa: E402
 from nets.results_io import ResultsFileError, without_sitting  # noqa: E402
 from nets.train import TrainConfig, checkpoint_path  # noqa: E402
 

@@ -27,7 +27,7 @@ import nets.own_data_cli as own_data_cli
 from nets.checkpoint_archive import archived_hint
 from nets.cli_types import group_arg, nonnegative_int, positive_int
 from nets.data.cli import main as data_main
-from nets.distributed import ClusterError, check_address, recorded_cluster
+from nets.ray_cluster import ClusterError, check_address, recorded_cluster
 from nets.experiments.common import folder_precision, settings_conflicts
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import get_profile
