@@ -52,7 +52,7 @@ import torch  # noqa: E402
 
 from benchmarks.flops import train_flops, validation_flops  # noqa: E402
 from nets.experiments.common import (EXPERIMENTS, git_commit, provenance, result_sittings,  # noqa: E402
-                                     versions, write_json)
+                                     read_json, versions, write_json)
 from nets.experiments.profiles import Profile, get_profile  # noqa: E402
 from nets.groups import get_group  # noqa: E402
 from nets.train import PAPER_MODEL  # noqa: E402
@@ -132,7 +132,7 @@ def experiments(results_dir: Path) -> dict[str, dict]:
         path = results_dir / f"{name}.json"
         if not path.exists():
             continue
-        r = json.loads(path.read_text())
+        r = read_json(path)  # an edited results file: one line naming it, not its numbers
         m = r.get("meta", {})
         # a results file merged over several sittings (--groups) lists each; else its one meta
         runs = [{"groups": groups, **prov} for groups, prov in result_sittings(r)] or [

@@ -192,6 +192,21 @@ def test_a_run_on_fewer_groups_keeps_the_others_results(tmp_path, data, user_mod
     assert set(json.loads((out / "own_data.json").read_text())["table1"]["groups"]) == {"f2"}
 
 
+def test_an_edited_file_keeps_none_of_its_groups_and_is_moved_aside_not_sealed_again(tmp_path, data, user_module,
+                                                                                      capsys):
+    out = tmp_path / "out"
+    assert run_main(data, out, "--groups", "r4", "f2") == 0
+    edited = json.loads((out / "own_data.json").read_text())
+    edited["table1"]["groups"]["r4"]["methods"]["IR"]["accuracy"]["mean"] = 0.999  # a hand edit
+    (out / "own_data.json").write_text(json.dumps(edited))
+    capsys.readouterr()
+    assert run_main(data, out, "--groups", "f2") == 0
+    said = capsys.readouterr().out
+    assert "no longer matches meta.content_sha256" in said and "moved it to own_data.json.corrupt" in said
+    assert set(json.loads((out / "own_data.json").read_text())["table1"]["groups"]) == {"f2"}
+    assert json.loads((out / "own_data.json.corrupt").read_text()) == edited  # the edit is kept, as written
+
+
 
 def test_a_merged_file_keeps_each_groups_command_and_place(tmp_path, data, user_module):
     out = tmp_path / "out"

@@ -5,6 +5,7 @@ a group pasted in) are each named; reformatting is not an edit; a file without a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -51,10 +52,15 @@ def test_write_json_seals_a_results_dict_with_the_digest_of_its_content(tmp_path
         _doc()["meta"]
 
 
-def test_the_data_written_is_not_changed_by_sealing_it(tmp_path):
+def test_sealing_leaves_the_document_it_is_given_as_it_was():
     doc = _doc()
-    write_json(tmp_path / "t.json", doc)
-    assert doc == _doc()
+    assert SEAL_FIELD in sealed(doc)["meta"] and doc == _doc()
+
+
+def test_the_digest_is_the_sha256_of_the_canonical_form_keys_sorted_whole_numbers_without_a_fraction():
+    doc = {"meta": {"experiment": "x", SEAL_FIELD: "old"}, "b": [3.0, 0.25, True, None, "é"], "a": {"z": 1, "y": -0.0}}
+    spelled = '{"a":{"y":0,"z":1},"b":[3,0.25,true,null,"\\u00e9"],"meta":{"experiment":"x"}}'
+    assert content_digest(doc) == hashlib.sha256(spelled.encode("ascii")).hexdigest()
 
 
 def test_a_document_without_a_meta_record_is_written_without_a_seal(tmp_path):
@@ -68,6 +74,27 @@ def test_reformatting_a_sealed_file_is_not_an_edit(tmp_path):
     data = {k: data[k] for k in reversed(list(data))}  # keys reordered, re-indented
     (tmp_path / "t.json").write_text(json.dumps(data, indent=4, sort_keys=True))
     assert read_json(tmp_path / "t.json")["groups"] == _doc()["groups"]
+
+
+def test_a_reformatting_that_writes_whole_floats_as_integers_is_not_an_edit(tmp_path):
+    # jq and JavaScript's JSON.stringify write 3.0 as 3: the same JSON number
+    path = tmp_path / "t.json"
+    write_json(path, {**_doc(), "nu_grid": [10.0, 30.0, 0.5]})
+
+    def whole(node):
+        if isinstance(node, float) and node.is_integer():
+            return int(node)
+        return {k: whole(v) for k, v in node.items()} if isinstance(node, dict) else \
+            [whole(v) for v in node] if isinstance(node, list) else node
+
+    path.write_text(json.dumps(whole(json.loads(path.read_text())), indent=2))
+    assert "[\n    10,\n    30,\n    0.5\n  ]" in path.read_text() and read_json(path)["nu_grid"] == [10, 30, 0.5]
+
+
+def test_a_number_made_a_boolean_is_an_edit():
+    doc = sealed({**_doc(), "flags": [1, 0]})
+    doc["flags"] = [True, False]  # equal in Python, not in JSON
+    assert seal_damage(doc) is not None
 
 
 def test_writing_a_sealed_dict_again_replaces_its_seal(tmp_path):
@@ -144,6 +171,15 @@ def test_a_run_meeting_an_edited_results_file_moves_it_aside_and_says_why(tmp_pa
     assert "no longer matches meta.content_sha256" in capsys.readouterr().err
 
 
+def test_a_run_refused_before_it_starts_moves_no_edited_file_aside(quick, capsys):
+    # planning which groups are left reads the files before the settings check refuses the run
+    _rewrite(quick / "drift.json", lambda d: d["meta"].update(wall_time_s=999.0))
+    before = (quick / "drift.json").read_bytes()
+    rc = main(["reproduce", "--profile", "quick", "--results", str(quick.parent), "--seeds", "0", "1", "--no-progress"])
+    assert rc == 2 and "computed with other settings" in capsys.readouterr().err
+    assert (quick / "drift.json").read_bytes() == before and not list(quick.glob("*.corrupt"))
+
+
 def test_the_committed_quick_results_are_sealed_and_read(quick):
     assert set(load_results(quick)) == {"table1", "drift"}
     assert read_json(quick / "table1.json")["meta"][SEAL_FIELD]
@@ -193,3 +229,17 @@ def test_add_seals_refuses_to_seal_an_edited_file_again(tmp_path, capsys):
     before = path.read_bytes()
     assert add_seals.main([str(path)]) == 2
     assert "no longer matches" in capsys.readouterr().err and path.read_bytes() == before
+
+
+@pytest.mark.parametrize("text, why", [
+    ('{"meta": {"experiment": "x"}, "v": [1.5, NaN]}', "it holds NaN, which sealing would write as null"),
+    ('{"meta": {"experiment": "x"}, "v": Infinity}', "it holds Infinity"),
+    ('{"meta": {}, "g": {"r4": 1, "r4": 2}}', "it holds the key 'r4' twice in one object"),
+], ids=["nan", "infinity", "duplicate-key"])
+def test_add_seals_refuses_a_file_that_writing_would_change_beyond_the_seal(tmp_path, capsys, text, why):
+    path = tmp_path / "t.json"
+    path.write_text(text)
+    assert add_seals.main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {path}: {why}" + err[len(f"error: {path}: {why}"):] and err.count(str(path)) == 1
+    assert path.read_text() == text

@@ -116,6 +116,27 @@ def test_the_detached_forms_model_is_measured_too_when_the_folder_has_detached_j
             assert r["sigma_max_centered"] == pytest.approx(r["sigma_max_centered_recorded"], rel=1e-5)
 
 
+def test_an_edited_centered_json_is_named_measured_without_and_left_where_it_is(smoke, tmp_path, capsys):
+    import json
+    import shutil
+
+    copy = tmp_path / "smoke"
+    shutil.copytree(smoke[0], copy)
+    edited = json.loads((copy / "centered.json").read_text())
+    edited["meta"]["wall_time_s"] = 1.0  # any change after its run wrote it
+    (copy / "centered.json").write_text(json.dumps(edited))
+    capsys.readouterr()
+    threads = torch.get_num_threads()
+    try:
+        assert main(["scale", "--profile", "smoke", "--results", str(tmp_path), "--no-progress", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    err = capsys.readouterr().err
+    assert f"warning: {copy / 'centered.json'} is damaged (its content no longer matches" in err
+    assert "measures without its models" in err and json.loads((copy / "centered.json").read_text()) == edited
+    assert set(_read(copy, "scale")["sources"]) == {"spectral.json"}
+
+
 def test_sigma_is_scale_times_sensitivity_per_unit_of_scale_for_every_seed(smoke):
     for entry in _read(smoke[0], "scale")["groups"].values():
         for m in entry["models"].values():

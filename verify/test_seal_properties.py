@@ -1,22 +1,26 @@
 """The seal a results file carries (``nets.results_io.seal``), over arbitrary JSON documents.
 
 Two properties make it a seal: a document written and read back matches its seal, whatever it
-holds (floats to the last digit, nesting, unicode keys), and whatever formatting the file is given;
-changing any one value of it (a number's last digit, a string, a null, a deleted key or list
-element) below its ``meta`` record breaks the match (a file without that record has no seal, and
-is refused for lacking it).
+holds (floats to the last digit, nesting, unicode keys), and whatever formatting the file is given
+(indentation, key order, whole floats written as integers as jq and JavaScript do); changing any one
+value of it (a number's last digit, a number made a boolean, a string, a null, a deleted key or list
+element) other than its ``meta`` record as a whole breaks the match. (A document whose ``meta``
+record is gone has no seal; ``results_damage`` refuses it as a results file.)
 """
 
 from __future__ import annotations
 
 import json
 import math
+import tempfile
+from pathlib import Path
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from nets.results_io.files import read_json, write_json
 from nets.results_io.json_form import dumps
-from nets.results_io.seal import SEAL_FIELD, seal_damage, sealed
+from nets.results_io.seal import SEAL_FIELD, canonical, seal_damage, sealed
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -40,19 +44,34 @@ def _paths(node, path=()):
             yield from _paths(v, (*path, i))
 
 
-def _changed(value):
-    """A value that differs from ``value`` as JSON (not merely as Python: 1 == 1.0 == True)."""
-    if isinstance(value, float) and math.isfinite(value) and value not in (0.0, math.inf):
+def _changed(value, how: int):
+    """A value that differs from ``value`` as JSON (1 and 1.0 are one JSON number; 1 and true are not):
+    the next float, the boolean of a 0 or 1, or ``value`` wrapped in a list (``how`` picks)."""
+    if how == 0 and isinstance(value, float) and math.isfinite(value) and value != 0.0:
         bumped = math.nextafter(value, math.inf)
         if math.isfinite(bumped):
             return bumped
+    if how == 1 and not isinstance(value, bool) and isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
     return ["changed", value]
+
+
+def _whole_as_int(node):
+    if isinstance(node, float) and node.is_integer():
+        return int(node)
+    if isinstance(node, dict):
+        return {k: _whole_as_int(v) for k, v in node.items()}
+    return [_whole_as_int(v) for v in node] if isinstance(node, list) else node
 
 
 @SETTINGS
 @given(DOCS)
-def test_a_written_document_read_back_matches_its_seal(doc):
-    assert seal_damage(json.loads(dumps(sealed(doc)))) is None
+def test_a_document_written_by_write_json_is_read_back_by_read_json_as_it_was(doc):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "r.json"
+        write_json(path, doc)
+        back = read_json(path)  # raises where the seal does not match
+    assert back["meta"].pop(SEAL_FIELD) and canonical(back) == canonical(doc)
 
 
 @SETTINGS
@@ -60,6 +79,12 @@ def test_a_written_document_read_back_matches_its_seal(doc):
 def test_any_formatting_of_the_file_matches_its_seal(doc):
     text = json.dumps(sealed(doc), indent=3, sort_keys=True, ensure_ascii=False)
     assert seal_damage(json.loads(text)) is None
+
+
+@SETTINGS
+@given(DOCS)
+def test_whole_floats_written_as_integers_match_the_seal(doc):
+    assert seal_damage(json.loads(json.dumps(_whole_as_int(json.loads(dumps(sealed(doc))))))) is None
 
 
 @SETTINGS
@@ -72,7 +97,7 @@ def test_changing_any_one_value_breaks_the_seal(doc, data):
     parent = written
     for key in path[:-1]:
         parent = parent[key]
-    parent[path[-1]] = _changed(parent[path[-1]])
+    parent[path[-1]] = _changed(parent[path[-1]], data.draw(st.integers(0, 2)))
     assert seal_damage(written) is not None
 
 

@@ -151,15 +151,19 @@ def finished_groups(profile: Profile, experiment: str, results_root=None,
                     precision: str = "fp32") -> tuple[str, ...]:
     """The groups of ``profile`` whose results ``<experiment>.json`` already holds from
     this same sweep (same profile, sizes, seeds and precision; see :func:`_same_sweep`), in the
-    profile's order; ``()`` when the file is missing, unreadable or from another sweep."""
-    old = _sweep_results(result_path(profile, experiment, results_root), profile, precision)
+    profile's order; ``()`` when the file is missing, unreadable or from another sweep. A damaged
+    file is left where it is: a run plans with this before its overwrite check, and a refused run
+    changes nothing (the run that recomputes it moves it aside as it writes, :func:`_merge_groups`)."""
+    old = _sweep_results(result_path(profile, experiment, results_root), profile, precision, move_damaged=False)
     return tuple(g for g in profile.groups if g in ((old or {}).get("groups") or {}))
 
 
-def _sweep_results(path: Path, profile: Profile, precision: str = "fp32") -> dict | None:
+def _sweep_results(path: Path, profile: Profile, precision: str = "fp32", *, move_damaged: bool = True) -> dict | None:
     """The results file at ``path`` if it exists, reads, and comes from this same sweep
-    as ``profile`` at ``precision`` (:func:`_same_sweep`); else ``None``."""
-    old = read_results(path)  # a damaged file is moved aside (and so recomputed)
+    as ``profile`` at ``precision`` (:func:`_same_sweep`); else ``None``. A damaged file is moved
+    aside (:func:`~nets.results_io.read_results`, so it is recomputed) where ``move_damaged``, else
+    left where it is (:func:`~nets.results_io.peek_results`)."""
+    old = read_results(path) if move_damaged else peek_results(path)
     return old if old is not None and _same_sweep(old.get("meta", {}), profile, precision) else None
 
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from nets.results_io import write_json
+from nets.results_io import ResultsFileError, move_aside, read_json, write_json
 
 __all__ = ["OwnDataError", "CHECKPOINT_SOURCE", "claim_source", "withdrawn_if_refused", "kept_groups",
            "say_replaced", "sitting"]
@@ -63,12 +63,19 @@ def kept_groups(out: Path, source: dict, groups: Sequence[str], progress: bool) 
     model and settings (``source`` in its JSON form): ``{"table1": {g: ...}, "spectral": ...,
     "per_class": ..., "group_provenance": {g: how that group was made}, "order": the file's groups
     in its order}`` (empty where there is none); an earlier file made otherwise has its other groups
-    dropped, said on stdout."""
+    dropped, said on stdout. An earlier file that is damaged, or was changed after its run wrote it
+    (:mod:`nets.results_io.seal`), keeps nothing: it is moved aside (``own_data.json.corrupt``), said in
+    one line, so that an edit is neither lost nor carried into the new file under a new seal."""
     path = out / "own_data.json"
     try:
-        old = json.loads(path.read_text()) if path.exists() else None
-    except (OSError, ValueError):
+        old = read_json(path) if path.exists() else None
+    except OSError:
         old = None
+    except ResultsFileError as e:
+        aside = move_aside(path)
+        print(f"own-data: {path} is damaged ({e.why or 'not valid JSON'}); moved it to {aside.name}, and none of "
+              f"its groups are kept (add them to --groups to measure them again from their checkpoints)", flush=True)
+        return {}
     if old is None:
         return {}
     order = list(old.get("table1", {}).get("groups", {}))  # a rerun group keeps its place, kept or not

@@ -32,6 +32,7 @@ with ``--model cnn``, ``cnn_scale.json`` and ``figures/cnn_scale``.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping
@@ -47,7 +48,7 @@ from nets.experiments.profiles import Profile
 from nets.experiments.spectral import sigma_inputs, spectral_config
 from nets.model_spec import ModelSpecError
 from nets.models import CenteredLogits
-from nets.results_io import ResultsFileError, peek_results, read_json, reading, recorded_precision
+from nets.results_io import ResultsFileError, examine_results, read_json, reading, recorded_precision
 from nets.sensitivity import centered_logit_norm, jacobian_spectral_norm
 from nets.train import TrainConfig, TrainedRun, resolve_device
 
@@ -113,7 +114,11 @@ def mlp_plan(profile: Profile, results_root=None) -> ScalePlan:
     sp = spectral_results(profile, results_root, "the chosen nu of each IR form", precision=None)
     ours, precision = {}, recorded_precision(sp.get("meta", {}))
     for name in BEYOND_FORMS:
-        r = peek_results(result_path(profile, name, results_root))  # damaged: measured without it, left there
+        path = result_path(profile, name, results_root)
+        r, why = examine_results(path) if path.exists() else (None, None)
+        if why:  # measured without it, and left there for the command that recomputes it
+            print(f"warning: {path} is damaged ({why}); scale measures without its models and leaves it where it is",
+                  file=sys.stderr, flush=True)
         if r is not None and not profile_differences(r.get("meta", {}), profile, precision):
             ours[f"{name}.json"] = r  # of this sweep (its precision too) only
     return ScalePlan(profile, {g: model_configs(profile, g, sp, ours) for g in profile.groups},

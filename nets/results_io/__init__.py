@@ -47,6 +47,7 @@ from nets.results_io.files import (  # noqa: F401
     WouldTrain,
     checkpoint_dir,
     checkpoints_in,
+    examine_results,
     figure_dir,
     group_sections,
     load_results,

@@ -45,6 +45,7 @@ __all__ = [
     "move_aside",
     "peek_results",
     "results_damage",
+    "examine_results",
     "sha256_file",
 ]
 
@@ -239,9 +240,10 @@ def _warn(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _examined(path: Path) -> tuple[dict | None, str | None]:
+def examine_results(path: str | os.PathLike) -> tuple[dict | None, str | None]:
     """The results dict in an existing ``path`` and ``None``, or ``None`` and what damages the file
-    (read once)."""
+    (read once; nothing moved)."""
+    path = Path(path)
     try:
         data = read_json(path)
     except ResultsFileError as e:
@@ -255,7 +257,7 @@ def peek_results(path: str | os.PathLike) -> dict | None:
     object). A damaged file is left where it is: a command that only looks at it (a settings check,
     an evaluation-only command's precision) must not move aside a file it will not recompute."""
     path = Path(path)
-    return _examined(path)[0] if path.exists() else None
+    return examine_results(path)[0] if path.exists() else None
 
 
 def read_results(path: str | os.PathLike) -> dict | None:
@@ -265,7 +267,7 @@ def read_results(path: str | os.PathLike) -> dict | None:
     path = Path(path)
     if not path.exists():
         return None
-    data, why = _examined(path)
+    data, why = examine_results(path)
     if why:
         aside = move_aside(path)
         _warn(f"warning: {path} is damaged ({why}); moved it to {aside.name} and recomputing it")

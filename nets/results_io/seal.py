@@ -1,10 +1,11 @@
 """A results file's seal: the SHA-256 of its content, written with it, so a later edit is detected.
 
 Every JSON document with a ``meta`` record that :func:`~nets.results_io.files.write_json` writes
-(the experiments' results files, ``audit.json``, ``own_data.json``, benchmark records) carries
+(the experiments' results files, ``own_data.json``, benchmark records) carries
 ``meta["content_sha256"]``: the hex SHA-256 of the document without that field, in
-:func:`canonical` form (keys sorted, no whitespace, numbers as Python writes them). Whitespace and
-key order may change (an editor's reformatting); a value may not. A file whose content no longer
+:func:`canonical` form (keys sorted, no whitespace, each number in one shortest form). Whitespace,
+key order and the way a number is written may change (an editor's or jq's reformatting); a value
+may not. A file whose content no longer
 matches its seal (a group or model row deleted, a per-seed list shortened, a number changed, a
 group pasted in) would otherwise be read as a run wrote it, and its verdicts would silently use
 what is left; :func:`~nets.results_io.files.read_json` refuses it instead, in one line naming it.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 __all__ = ["SEAL_FIELD", "canonical", "content_digest", "sealed", "seal_damage"]
@@ -24,12 +26,25 @@ __all__ = ["SEAL_FIELD", "canonical", "content_digest", "sealed", "seal_damage"]
 SEAL_FIELD = "content_sha256"
 
 
+def _numbers(obj: Any) -> Any:
+    """``obj`` with every finite whole float as the int of the same value: JSON has one number type,
+    and tools that reformat a file (jq, JavaScript's ``JSON.stringify``) write ``3.0`` as ``3``."""
+    if isinstance(obj, float):
+        return int(obj) if math.isfinite(obj) and obj.is_integer() else obj
+    if isinstance(obj, dict):
+        return {k: _numbers(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_numbers(v) for v in obj]
+    return obj
+
+
 def canonical(obj: Any) -> str:
-    """``obj`` (parsed JSON) as one canonical string: keys sorted, no whitespace, ASCII only, floats
-    as ``repr`` writes them (which round-trips, so parsing a file and writing it again gives the
-    same string). NaN and infinities, which no file we write holds, are written as JSON extensions
-    rather than refused, so a hand-edited file gets a mismatch, not a crash."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
+    """``obj`` (parsed JSON) as one canonical string: keys sorted, no whitespace, ASCII only, a whole
+    number without a fraction (``3.0`` as ``3``), other floats as ``repr`` writes them (the shortest
+    text that reads back as the same double, as in JavaScript; so parsing a file and writing it again,
+    here or with jq, gives the same string). NaN and infinities, which no file we write holds, are
+    written as JSON extensions rather than refused, so a hand-edited file gets a mismatch, not a crash."""
+    return json.dumps(_numbers(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
 
 
 def _unsealed(doc: dict) -> dict:
