@@ -168,8 +168,11 @@ def read_json(path: str | os.PathLike) -> Any:
                                f"recompute it (the experiment's command with --overwrite)") from None
     if seal_damage(data):
         why = results_damage(path, data)
-        raise ResultsFileError(f"{path} is not as its run wrote it ({why}); restore it (`git checkout` where it is "
-                               f"committed, or a copy) or recompute it (the experiment's command with --overwrite)", why)
+        command = data["meta"].get("command")
+        again = f"`{command}`" if isinstance(command, str) and command else "the command that wrote it"
+        raise ResultsFileError(f"{path} is not as its run wrote it ({why}); restore it (`git checkout -- {path}` where it "
+                               f"is committed, or a copy) or recompute it ({again}; with --overwrite where the folder "
+                               f"holds committed results)", why)
     return data
 
 
