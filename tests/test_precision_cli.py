@@ -17,7 +17,7 @@ import torch
 import nets.precision as P
 from nets.experiments.common import SettingsMismatch, check_overwrite, metadata
 from nets.experiments.profiles import get_profile
-from nets.results_io import profile_differences, read_json
+from nets.results_io import profile_differences, read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = get_profile("quick")
@@ -104,7 +104,7 @@ def test_bf16_results_from_another_folder_are_refused_for_fp32_too(tmp_path):
     folder.mkdir()
     meta = json.loads((ROOT / "results" / "quick" / "table1.json").read_text())
     meta["meta"]["precision"] = "bf16"
-    (folder / "table1.json").write_text(json.dumps(meta))
+    write_json(folder / "table1.json", meta)  # as a bf16 run would have written it
     with pytest.raises(SettingsMismatch, match='precision "bf16" there, "fp32" here'):
         check_overwrite(QUICK, tmp_path)
     check_overwrite(QUICK, tmp_path, precision="bf16")
