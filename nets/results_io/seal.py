@@ -5,10 +5,10 @@ Every JSON document with a ``meta`` record that :func:`~nets.results_io.files.wr
 ``meta["content_sha256"]``: the hex SHA-256 of the document without that field, in
 :func:`canonical` form (keys sorted, no whitespace, each number in one shortest form). Whitespace,
 key order and the way a number is written may change (an editor's or jq's reformatting); a value
-may not. A file whose content no longer
-matches its seal (a group or model row deleted, a per-seed list shortened, a number changed, a
-group pasted in) would otherwise be read as a run wrote it, and its verdicts would silently use
-what is left; :func:`~nets.results_io.files.read_json` refuses it instead, in one line naming it.
+may not. A file whose content no longer matches its seal (a group or model row deleted, a per-seed
+list shortened, a number changed, a group pasted in) would otherwise be read as a run wrote it, and
+its verdicts would silently use what is left; :func:`~nets.results_io.files.read_json` refuses it
+instead, in one line naming it.
 
 A file without the field (written before seals, or by hand, as in tests) is read as it is.
 """
