@@ -36,6 +36,7 @@ from nets.results_io import (  # the paper's numbers are re-exported here
     result_sittings,
     write_text,
 )
+from nets.results_io.seal import SEAL_FIELD
 from nets.scale_report import scale_section
 from nets.between_report import between_section
 from nets.train_size_report import train_size_section
@@ -224,6 +225,12 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
             rows.append([f"{name} ({', '.join(groups)})", f"`{p.get('command')}`",
                          f"{p.get('wall_time_s') or 0:.0f}", p.get("device", "?"), p.get("started_at", "?")])
     lines.append(markdown_table(["experiment", "command", "wall time (s)", "device", "started"], rows) + "\n")
+    unsealed = [f"{name}.json" for name, r in results.items() if r and isinstance(r.get("meta"), dict)
+                and SEAL_FIELD not in r["meta"]]
+    if unsealed:
+        lines.append(f"Not sealed: {', '.join(unsealed)} (written before results files carried the SHA-256 of their "
+                     f"content, or with it removed), so an edit to them after their run would go unnoticed; "
+                     f"`python -m nets.results_io.add_seals FILE...` seals them as they are.\n")
     if prof:
         lines.append("Profile fields:\n")
         lines.append(markdown_table(["field", "value"], [[k, f"`{json.dumps(v)}`"] for k, v in prof.items()]) + "\n")

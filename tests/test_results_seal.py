@@ -243,3 +243,13 @@ def test_add_seals_refuses_a_file_that_writing_would_change_beyond_the_seal(tmp_
     err = capsys.readouterr().err
     assert err == f"error: {path}: {why}" + err[len(f"error: {path}: {why}"):] and err.count(str(path)) == 1
     assert path.read_text() == text
+
+
+def test_the_report_names_the_results_files_that_carry_no_seal(quick):
+    from nets.report import render_report
+
+    results = load_results(quick)
+    assert "Not sealed" not in render_report(results)
+    del results["drift"]["meta"][SEAL_FIELD]  # written before seals, or with the seal removed
+    noted = [line for line in render_report(results).splitlines() if line.startswith("Not sealed")]
+    assert len(noted) == 1 and noted[0].startswith("Not sealed: drift.json (") and "add_seals" in noted[0]
