@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,6 +26,17 @@ def user_models(tmp_path, monkeypatch):
         sys.modules.pop(name, None)
         return d
     return write
+
+
+@pytest.fixture
+def quick_table1_drift(tmp_path) -> Path:
+    """``<tmp>/quick/`` holding copies of the committed quick profile's ``table1.json`` and
+    ``drift.json`` (sealed as committed), and nothing else."""
+    out = tmp_path / "quick"
+    out.mkdir()
+    for name in ("table1.json", "drift.json"):
+        shutil.copy(Path(__file__).resolve().parents[1] / "results" / "quick" / name, out / name)
+    return out
 
 
 @pytest.fixture

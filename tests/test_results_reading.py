@@ -20,13 +20,9 @@ QUICK = REPO / "results" / "quick"
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
+def folder(quick_table1_drift: Path) -> Path:
     """The committed quick profile's Table 1 and drift results, alone in a folder."""
-    out = tmp_path / "quick"
-    out.mkdir()
-    for name in ("table1.json", "drift.json"):
-        shutil.copy(QUICK / name, out / name)
-    return out
+    return quick_table1_drift
 
 
 def _edit(path: Path, edit) -> bytes:

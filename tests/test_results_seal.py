@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from nets.results_io import ResultsFileError, add_seals, dumps, load_results, re
 from nets.results_io.seal import SEAL_FIELD, content_digest, seal_damage, sealed
 
 REPO = Path(__file__).resolve().parents[1]
-QUICK = REPO / "results" / "quick"
 
 
 def _doc() -> dict:
@@ -28,13 +26,9 @@ def _doc() -> dict:
 
 
 @pytest.fixture
-def quick(tmp_path: Path) -> Path:
+def quick(quick_table1_drift: Path) -> Path:
     """A copy of the committed quick profile's Table 1 and drift results (sealed as committed)."""
-    out = tmp_path / "quick"
-    out.mkdir()
-    for name in ("table1.json", "drift.json"):
-        shutil.copy(QUICK / name, out / name)
-    return out
+    return quick_table1_drift
 
 
 def _rewrite(path: Path, edit) -> None:
