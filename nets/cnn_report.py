@@ -13,7 +13,7 @@ from typing import Mapping
 
 from nets.groups import group_label
 from nets.markdown import markdown_table
-from nets.results_io import load_results, read_json, result_sittings
+from nets.results_io import load_results, result_sittings
 from nets.scale_report import scale_section
 from nets.si_settings_report import si_settings_section
 from nets.verdicts import fmt, pm_text, verdicts
@@ -46,7 +46,7 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
     path = Path(results_dir) / "cnn.json"
     if not path.exists():
         return ""
-    cnn = read_json(path)
+    cnn = load_results(results_dir, ("cnn",))["cnn"]  # damaged (no meta record, an edit): one line naming it
     mlp_results = mlp_results if mlp_results is not None else load_results(results_dir)
     mlp = {v.claim: v for v in verdicts(mlp_results)}
     ours = cnn_verdicts(cnn)
@@ -102,11 +102,11 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
     scale_path = Path(results_dir) / "cnn_scale.json"  # `python -m nets scale --model cnn`, when run
     if scale_path.exists():
         available = {p.name for p in (Path(results_dir) / fig_dir).glob("*.png")}
-        lines += scale_section(read_json(scale_path), fmt=fmt, fig_dir=fig_dir, available_figures=available,
+        lines += scale_section(load_results(results_dir, ("cnn_scale",))["cnn_scale"], fmt=fmt, fig_dir=fig_dir, available_figures=available,
                                title=f"### {whose} Figure 5 split into logit scale and sensitivity per unit of "
                                      "scale (beyond the paper)", stem="cnn_scale")
     si_path = Path(results_dir) / "cnn_si_settings.json"  # `python -m nets si-settings --model cnn`, when run
     if si_path.exists():
-        lines += si_settings_section(read_json(si_path),
+        lines += si_settings_section(load_results(results_dir, ("cnn_si_settings",))["cnn_si_settings"],
                                      title=f"### {whose} Table 1 SI under other saliency maps (beyond the paper)")
     return "\n".join(lines)

@@ -147,3 +147,16 @@ def test_the_evaluation_only_commands_name_a_table1_json_without_irs_nu_in_one_l
                           "--threads", "1"], cwd=REPO, capture_output=True, text=True)
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert f"{out / 'table1.json'} could not be read for `python -m nets {command}` (KeyError: 'nu')" in run.stderr
+
+
+@pytest.mark.parametrize("name", ["cnn.json", "cnn_scale.json"])
+def test_the_cnn_section_refuses_a_cnn_file_without_its_meta_record(tmp_path, name):
+    from nets.cnn_report import cnn_section
+
+    for f in ("cnn.json", "cnn_scale.json"):
+        shutil.copy(REPO / "results" / "cnn-e20" / "paper" / f, tmp_path / f)
+    data = json.loads((tmp_path / name).read_text())
+    del data["meta"]  # the seal goes with it: only the missing record tells
+    (tmp_path / name).write_text(json.dumps(data))
+    with pytest.raises(ResultsFileError, match=f"{name} is not a valid results file \\(no meta record\\)"):
+        cnn_section(tmp_path, mlp_results={})
