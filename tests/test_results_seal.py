@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -247,3 +248,18 @@ def test_the_report_names_the_results_files_that_carry_no_seal(quick):
     del results["drift"]["meta"][SEAL_FIELD]  # written before seals, or with the seal removed
     noted = [line for line in render_report(results).splitlines() if line.startswith("Not sealed")]
     assert len(noted) == 1 and noted[0].startswith("Not sealed: drift.json (") and "add_seals" in noted[0]
+
+
+@pytest.mark.parametrize("provenance, says", [
+    ({"r4": {"command": "python -m nets table1 --profile smoke"}}, "recompute it (`python -m nets table1 --profile smoke`;"),
+    ({"r4": {"command": "python -m nets table1 --groups r4"}, "t3": {"command": "python -m nets table1 --groups t3"}},
+     "recompute it (the commands its group_provenance records, one per group;"),
+], ids=["one sitting", "two sittings"])
+def test_the_error_names_the_command_or_commands_that_wrote_the_file(tmp_path, provenance, says):
+    doc = {**_doc(), "groups": {g: {} for g in provenance}, "group_provenance": provenance}
+    doc["meta"]["command"] = provenance[list(provenance)[-1]]["command"]
+    path = tmp_path / "table1.json"
+    write_json(path, doc)
+    _rewrite(path, lambda d: d["meta"].update(seeds=[0]))
+    with pytest.raises(ResultsFileError, match=re.escape(says)):
+        read_json(path)

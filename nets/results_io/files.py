@@ -168,8 +168,10 @@ def read_json(path: str | os.PathLike) -> Any:
                                f"recompute it (the experiment's command with --overwrite)") from None
     if seal_damage(data):
         why = results_damage(path, data)
-        command = data["meta"].get("command")
-        again = f"`{command}`" if isinstance(command, str) and command else "the command that wrote it"
+        command, made = data["meta"].get("command"), data.get("group_provenance")
+        sittings = {str(p.get("command")) for p in made.values() if isinstance(p, dict)} if isinstance(made, dict) else ()
+        again = ("the commands its group_provenance records, one per group" if len(sittings) > 1 else
+                 f"`{command}`" if isinstance(command, str) and command else "the command that wrote it")
         raise ResultsFileError(f"{path} is not as its run wrote it ({why}); restore it (`git checkout -- {path}` where it "
                                f"is committed, or a copy) or recompute it ({again}; with --overwrite where the folder "
                                f"holds committed results)", why)
