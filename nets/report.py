@@ -30,7 +30,6 @@ from nets.results_io import (  # the paper's numbers are re-exported here
     PAPER_TABLE1_STD,
     READ_ERRORS,
     load_results,
-    read_json,
     recorded_dataset,
     reading,
     result_sittings,
@@ -262,7 +261,7 @@ def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
     sweep = results_dir / "reproduce.json"  # written by `reproduce`: the sweep's command and wall time
     if sweep.exists():
         with reading(sweep):
-            meta = read_json(sweep).get("meta", {})
+            meta = load_results(results_dir, ("reproduce",))["reproduce"]["meta"]  # none: named in one line
             command = command if command is not None else meta.get("command")
             if total_wall_time_s is None and meta.get("wall_time_s") is not None:
                 total_wall_time_s = float(meta["wall_time_s"])

@@ -129,10 +129,17 @@ def test_a_group_deleted_or_pasted_in_by_hand_is_named_not_silently_left_out_of_
         write_report(folder)
 
 
-@pytest.mark.parametrize("meta", [None, {"wall_time_s": "12 min"}], ids=["no meta", "a wall time in words"])
-def test_a_sweep_record_that_cannot_be_read_is_named(folder, meta):
-    (folder / "reproduce.json").write_text(json.dumps({"meta": meta}))
+def test_a_sweep_record_that_cannot_be_read_is_named(folder):
+    (folder / "reproduce.json").write_text(json.dumps({"meta": {"wall_time_s": "12 min"}}))
     with pytest.raises(ResultsFileError, match="reproduce.json could not be read for the report"):
+        write_report(folder)
+
+
+@pytest.mark.parametrize("record", [{"meta": None}, {"experiment_wall_time_s": {}}], ids=["meta null", "no meta"])
+def test_a_sweep_record_without_its_meta_record_is_refused(folder, record):
+    # without it (and so without its seal) the report would leave out the sweep's command and wall time
+    (folder / "reproduce.json").write_text(json.dumps(record))
+    with pytest.raises(ResultsFileError, match="reproduce.json is not a valid results file \\(no meta record\\)"):
         write_report(folder)
 
 
