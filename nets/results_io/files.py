@@ -167,15 +167,21 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ResultsFileError(f"{path} is not a valid results file ({why}); move it away or "
                                f"recompute it (the experiment's command with --overwrite)") from None
     if seal_damage(data):
-        why = results_damage(path, data)
-        command, made = data["meta"].get("command"), data.get("group_provenance")
-        sittings = {str(p.get("command")) for p in made.values() if isinstance(p, dict)} if isinstance(made, dict) else ()
-        again = ("the commands its group_provenance records, one per group" if len(sittings) > 1 else
-                 f"`{command}`" if isinstance(command, str) and command else "the command that wrote it")
-        raise ResultsFileError(f"{path} is not as its run wrote it ({why}); restore it (`git checkout -- {path}` where it "
-                               f"is committed, or a copy) or recompute it ({again}; with --overwrite where the folder "
-                               f"holds committed results)", why)
+        raise _edited(path, data)
     return data
+
+
+def _edited(path: Path, data: dict) -> ResultsFileError:
+    """The one-line error for a sealed ``data`` read from ``path`` that no longer matches its seal: why
+    (:func:`results_damage`), and how to restore it or recompute it, with the command(s) that wrote it."""
+    why = results_damage(path, data)
+    command, made = data["meta"].get("command"), data.get("group_provenance")
+    sittings = {str(p.get("command")) for p in made.values() if isinstance(p, dict)} if isinstance(made, dict) else ()
+    again = ("the commands its group_provenance records, one per group" if len(sittings) > 1 else
+             f"`{command}`" if isinstance(command, str) and command else "the command that wrote it")
+    return ResultsFileError(f"{path} is not as its run wrote it ({why}); restore it (`git checkout -- {path}` where it "
+                            f"is committed, or a copy) or recompute it ({again}; with --overwrite where the folder "
+                            f"holds committed results)", why)
 
 
 def load_results(results_dir: str | os.PathLike,
