@@ -46,7 +46,9 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
     path = Path(results_dir) / "cnn.json"
     if not path.exists():
         return ""
-    cnn = load_results(results_dir, ("cnn",))["cnn"]  # damaged (no meta record, an edit): one line naming it
+    # with `python -m nets scale / si-settings --model cnn` run, their files too; a damaged one: one line naming it
+    files = load_results(results_dir, ("cnn", "cnn_scale", "cnn_si_settings"))
+    cnn = files["cnn"]
     mlp_results = mlp_results if mlp_results is not None else load_results(results_dir)
     mlp = {v.claim: v for v in verdicts(mlp_results)}
     ours = cnn_verdicts(cnn)
@@ -99,14 +101,12 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
                           ("cnn_drift", f"{name} Figure 4: drift"), ("cnn_spectral", f"{name} Figure 5: DA vs IR"),
                           ("cnn_val_curves", f"{name} validation curves")):
         lines.append(f"![{caption}]({fig_dir}/{stem}.png)\n")
-    scale_path = Path(results_dir) / "cnn_scale.json"  # `python -m nets scale --model cnn`, when run
-    if scale_path.exists():
+    if "cnn_scale" in files:
         available = {p.name for p in (Path(results_dir) / fig_dir).glob("*.png")}
-        lines += scale_section(load_results(results_dir, ("cnn_scale",))["cnn_scale"], fmt=fmt, fig_dir=fig_dir, available_figures=available,
+        lines += scale_section(files["cnn_scale"], fmt=fmt, fig_dir=fig_dir, available_figures=available,
                                title=f"### {whose} Figure 5 split into logit scale and sensitivity per unit of "
                                      "scale (beyond the paper)", stem="cnn_scale")
-    si_path = Path(results_dir) / "cnn_si_settings.json"  # `python -m nets si-settings --model cnn`, when run
-    if si_path.exists():
-        lines += si_settings_section(load_results(results_dir, ("cnn_si_settings",))["cnn_si_settings"],
+    if "cnn_si_settings" in files:
+        lines += si_settings_section(files["cnn_si_settings"],
                                      title=f"### {whose} Table 1 SI under other saliency maps (beyond the paper)")
     return "\n".join(lines)

@@ -27,8 +27,8 @@ from nets.train.stacks import (ModelFn, can_stack, check_model_output, declared_
                                model_dtype)
 
 #: The trainer's channels-last hint: the images are ``splits.*.x``, fixed where they are built.
-CHANNELS_LAST = functools.partial(channels_last_hint, subject="the training images look",
-                                  fix="store them as x.permute(0, 3, 1, 2)")
+_CHANNELS_FIRST = "store them as x.permute(0, 3, 1, 2)"
+CHANNELS_LAST = functools.partial(channels_last_hint, subject="the training images look", fix=_CHANNELS_FIRST)
 
 
 class ChannelsLast(UserWarning):
@@ -260,8 +260,7 @@ def train_runs(
             raise ValueError(f"{c.key()}: {e}{CHANNELS_LAST(splits.train.x.shape)}") from None
         if factories[c.key()] is None and splits.train.x.ndim != 3:
             raise ValueError(f"{c.key()}: the paper MLP takes images (N, H, W), got {tuple(splits.train.x.shape)}")
-    unrefused = channels_last_warning(splits.train.x.shape, "the training images",
-                                      "store them as x.permute(0, 3, 1, 2)")
+    unrefused = channels_last_warning(splits.train.x.shape, "the training images", _CHANNELS_FIRST)
     if unrefused:  # a model that flattens them trains, the group acting on (W, C)
         warnings.warn(unrefused, ChannelsLast, stacklevel=2)
 
