@@ -4,6 +4,7 @@ caller's RNG, frozen parameters). Synthetic 12 x 12 images, 1 epoch: no data to 
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 
@@ -289,7 +290,7 @@ def _seeded_net(c):
 
 
 def test_seeds_that_start_from_the_same_weights_are_warned_of():
-    from nets.train.runs import SameInitialWeights
+    from nets.train import SameInitialWeights
 
     with pytest.warns(SameInitialWeights, match="seeds 0 and 1 build the same initial weights"):
         train_runs([TrainConfig(method="DA", **BASE)], [0, 1], splits(), device="cpu", progress=False,
@@ -310,7 +311,7 @@ def test_a_seed_added_to_finished_ones_is_warned_of_too(tmp_path):
 
 
 def test_one_seed_or_seeds_with_their_own_weights_are_not_warned_of(recwarn):
-    from nets.train.runs import SameInitialWeights
+    from nets.train import SameInitialWeights
 
     train_runs([TrainConfig(method="DA", **BASE)], [0], splits(), device="cpu", progress=False, model_fn=_seeded_net)
     train_runs([TrainConfig(method="DA", **BASE)], [0, 1], splits(), device="cpu", progress=False,
@@ -350,7 +351,7 @@ def test_a_three_channel_input_shape_on_one_channel_images_says_how_to_wrap_it()
 
 
 def test_labels_that_name_fewer_classes_than_n_classes_are_warned_of(recwarn):
-    from nets.train.runs import UnusedClasses
+    from nets.train import UnusedClasses
 
     nine = {**BASE, "n_classes": 9}  # the default: the paper's 9 digits, here on data of 4 classes
     with pytest.warns(UnusedClasses, match=r"classes 0\.\.3 only, but n_classes=9: 5 logit\(s\) are never a target "
@@ -519,3 +520,22 @@ def test_images_with_the_channels_first_get_no_channels_warning():
         warnings.simplefilter("error", ChannelsLast)
         train_runs([TrainConfig(method="DA", group="f2", **BASE)], [0], splits(), model_fn=lambda c: Net(),
                    device="cpu", progress=False, run_dir=None)
+
+
+def test_the_trainers_warnings_point_at_the_line_that_called_train_runs():
+    """``warnings`` shows the file and line a warning is attributed to: the caller's, not the checks' module."""
+    from nets.train import SameInitialWeights, UnusedClasses
+
+    flat = lambda c: nn.Sequential(nn.Flatten(), nn.Linear(12 * 12 * 3, 4))  # noqa: E731
+    kw = dict(device="cpu", progress=False)
+    with pytest.warns(ChannelsLast) as channels:
+        line = inspect.currentframe().f_lineno + 1
+        train_runs([TrainConfig(method="DA", group="f2", **BASE)], [0], channels_last_splits(), model_fn=flat, **kw)
+    with pytest.warns(SameInitialWeights) as same:
+        train_runs([TrainConfig(method="DA", **BASE)], [0, 1], splits(), model_fn=_seeded_net, **kw)
+    with pytest.warns(UnusedClasses) as unused:
+        train_runs([TrainConfig(method="DA", **{**BASE, "n_classes": 9})], [0], splits(),
+                   model_fn=lambda c: Net(classes=9), **kw)
+    for record, category in [(channels, ChannelsLast), (same, SameInitialWeights), (unused, UnusedClasses)]:
+        assert {w.filename for w in record if issubclass(w.category, category)} == {__file__}, category.__name__
+    assert [w.lineno for w in channels if issubclass(w.category, ChannelsLast)] == [line]

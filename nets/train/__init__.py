@@ -6,7 +6,8 @@ The package, one concern per module: :mod:`~nets.train.config` (:class:`TrainCon
 :mod:`~nets.train.evaluate` (accuracy over the full orbit), :mod:`~nets.train.checkpoints`
 (path, atomic save, load, layout), :mod:`~nets.train.stacks` (the members of a stack: the paper
 MLP as a StackedMLP, any model by ``vmap`` or one at a time), :mod:`~nets.train.pooling` (WT for
-any model), :mod:`~nets.train.loop` (the epoch loop), :mod:`~nets.train.runs` (:func:`train_runs`),
+any model), :mod:`~nets.train.loop` (the epoch loop), :mod:`~nets.train.run_checks` (what is checked
+before anything trains), :mod:`~nets.train.runs` (:func:`train_runs`),
 :mod:`~nets.train.nu` (choosing ``nu``: :func:`select_nu`, :func:`tune_nu`).
 
 Any model. ``TrainConfig(model="name")`` with ``train_runs(..., model_fn=f)`` trains the model
@@ -117,7 +118,8 @@ from nets.train.losses import (
 )
 from nets.train.nu import AUTO_NU_SEARCH, NuSearch, NuSelection, select_nu, tune_nu
 from nets.train.pooling import FirstLayerPooling, GroupPooled, wt_pooling_of
-from nets.train.runs import AUTO_STACK, ChannelsLast, SameInitialWeights, UnusedClasses, seeds_share_initial_weights, train_runs
+from nets.train.run_checks import ChannelsLast, SameInitialWeights, UnusedClasses, seeds_share_initial_weights
+from nets.train.runs import AUTO_STACK, train_runs
 from nets.train.stacks import (
     GenericStack,
     MLPStack,
