@@ -14,8 +14,9 @@ import nets.evidence as ev
 import nets.interval_tables as it
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table
+from nets.nu_selection_notes import missed_target
 from nets.results_io import PAPER_CITATION, paper_table1_for
-from nets.verdicts import GROUP_NAMES, fmt, missed_target, pm_text
+from nets.verdicts import GROUP_NAMES, fmt, pm_text
 
 __all__ = ["table1_section", "tsne_section", "saliency_section", "drift_section", "spectral_section"]
 

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from nets.nu_selection_notes import form_missed_target
 from nets.plot_style import (
     GROUP_TEX,
     MEASURE_TEX,
@@ -34,7 +35,6 @@ from nets.plot_style import (
 )
 from nets.plots_representation import plot_saliency, plot_tsne  # noqa: F401  (re-exported)
 from nets.results_io import paper_table1_for
-from nets.verdicts import form_missed_target
 
 __all__ = [
     "OKABE_ITO",

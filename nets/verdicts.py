@@ -16,8 +16,9 @@ from typing import Mapping
 import nets.evidence as ev
 from nets.claim_checks import Check, check, fmt, log_check, pm_text
 from nets.groups import group_label
+from nets.nu_selection_notes import missed_target, missed_target_note
 from nets.results_io.paper import PAPER_FORMS
-from nets.stats import Interval, claim_status, paired_t
+from nets.stats import Interval, claim_status
 
 __all__ = [
     "MEASURES",
@@ -31,10 +32,6 @@ __all__ = [
     "verdicts",
     "fmt",
     "pm_text",
-    "missed_target",
-    "form_missed_target",
-    "missed_target_note",
-    "selection_ties",
 ]
 
 MEASURES = ("accuracy", "LI", "DI", "SI")
@@ -129,53 +126,6 @@ CLAIMS = {
 #: The claims each experiment's results decide (Figure 2's is R4's alone, so it is not listed): a claim
 #: decided while its experiment's ``pending_groups`` is not empty gets a note naming the groups it rests on.
 PARTIAL_CLAIMS = {"table1": ("1", "1b", "2", "3"), "drift": ("4",), "spectral": ("5",)}
-
-
-# ---- nu selections ----------------------------------------------------------
-def missed_target(sel: Mapping | None) -> bool:
-    """Whether a nu selection record (``nets.experiments.table1.tune``) says no nu of
-    its grid reached the SI target, so the largest-SI nu was used instead."""
-    return bool(sel) and sel.get("reached_target", True) is False
-
-
-def form_missed_target(entry: Mapping, model: Mapping) -> bool:
-    """Whether ``model``, one of a Figure 5 group ``entry``'s models, is IR with a
-    regularizer form whose nu selection missed the target (:func:`missed_target`)."""
-    sel = (entry.get("nu_selections") or {}).get(model.get("regularizer") or "")
-    return model["method"] == "IR" and missed_target(sel)
-
-
-def selection_ties(sel: Mapping) -> list[float]:
-    """The trained grid values that a largest-SI choice (:func:`missed_target`) cannot tell
-    from the chosen nu: those whose seeds' validation SI, paired by seed with the chosen
-    nu's, gives a 95% paired t interval of (chosen - other) that reaches 0
-    (:func:`nets.stats.paired_t`). ``[]`` when the record has no per-seed SI (files written
-    before ``si_per_seed``), fewer than two seeds, or the chosen nu beats every other."""
-    per_seed = dict(zip(sel.get("grid") or [], sel.get("si_per_seed") or []))
-    best = per_seed.get(sel.get("chosen"))
-    if not best or len(best) < 2:
-        return []
-    ties = []
-    for nu, values in per_seed.items():
-        if nu == sel.get("chosen") or not values or len(values) != len(best):
-            continue
-        try:
-            iv = paired_t(best, values).interval
-        except ValueError:  # a NaN SI: nothing to tell
-            continue
-        if not iv.defined or iv.low <= 0:
-            ties.append(float(nu))
-    return ties
-
-
-def missed_target_note(label: str, sel: Mapping) -> str:
-    """A verdict note for a selection where :func:`missed_target` holds; it adds the grid
-    values the choice cannot be told from over seeds (:func:`selection_ties`), if any."""
-    ties = selection_ties(sel)
-    tied = (f" By the seeds' validation SI (95% paired t) it is not told apart from nu = "
-            f"{', '.join(f'{v:g}' for v in ties)}: the choice rests on seed noise." if ties else "")
-    return (f"{label}: no nu in the grid {sel.get('grid')} reached SI >= {sel.get('target')} on validation; "
-            f"the largest-SI nu = {sel.get('chosen')} was used.{tied}")
 
 
 def _mean(entry: Mapping | None, scale: float = 1.0) -> float | None:

@@ -41,7 +41,7 @@ FIGURES = os.environ.get("GI_FIGURES", "build/notebooks/figures")  # where the P
 # %%
 from nets.notebook_helpers import load_results, markdown_table, resolve, show_figures, show_markdown, show_verdicts
 from nets.figures import figures_for
-from nets.verdicts import form_missed_target
+from nets.nu_selection_notes import form_missed_target
 
 results = load_results("spectral", PROFILE, resolve(RESULTS))
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from nets.report import PAPER_TABLE1, PAPER_TABLE1_STD, completeness, render_report, write_report
 from nets.stats import seeds_to_decide, t_interval
-from nets.verdicts import Thresholds, form_missed_target, missed_target, missed_target_note, selection_ties, verdicts
+from nets.nu_selection_notes import form_missed_target, missed_target, missed_target_note, selection_ties
+from nets.verdicts import Thresholds, verdicts
 
 GROUPS = ("r4", "t3")
 ORDER = {"r4": 4, "t3": 3}
