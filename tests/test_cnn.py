@@ -19,6 +19,32 @@ def test_parameter_count_is_the_stated_one_and_within_one_percent_of_the_papers_
     assert abs(count_parameters(cnn) - count_parameters(mlp)) / count_parameters(mlp) < 0.01
 
 
+def _multiply_adds(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Multiply-adds of one forward pass of ``x`` (one image), counted from each convolution's and linear
+    layer's output shape by forward hooks: out elements x (in channels / groups x kernel area)."""
+    total = []
+
+    def hook(m, inp, out):
+        if isinstance(m, torch.nn.Conv2d):
+            total.append(out.numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1])
+        elif isinstance(m, torch.nn.Linear):
+            total.append(out.numel() * m.in_features)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return sum(total)
+
+
+def test_one_image_costs_about_4_7_million_multiply_adds_20_times_the_mlps():
+    """docs/cnn.md's figures: about 4.7 M multiply-adds per image, 20 times the paper MLP's."""
+    cnn, mlp = _multiply_adds(SmallCNN(), torch.zeros(1, 36, 36)), _multiply_adds(MLP(), torch.zeros(1, 36, 36))
+    assert round(cnn / 1e6, 1) == 4.7
+    assert round(cnn / mlp) == 20
+
+
 def test_takes_images_with_or_without_the_channel_axis_and_returns_logits():
     torch.manual_seed(0)
     model, x = SmallCNN(), torch.randn(5, 1, 36, 36)
