@@ -64,6 +64,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "cosine_similarity",
     ),
     "nets.auditing": ("audit", "AuditResult"),
+    "nets.layout_hints": ("ChannelsLast",),
     "nets.class_accuracy": ("class_breakdown", "ClassBreakdown", "orbit_confusion"),
     "nets.audit_compare": ("compare", "Comparison", "compare_samples"),
     "nets.weights_file": ("checkpoint_model",),

@@ -35,6 +35,7 @@ import re
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -44,6 +45,7 @@ from torch import nn
 from nets.checkpoint_archive import archived_hint
 from nets.cli_types import OneLineParser
 from nets.image_file import LabelledImages, load_labelled, load_unlabelled
+from nets.layout_hints import CHANNELS_LAST_MODEL, ChannelsLast, channels_last_warning
 from nets.model_checks import is_out_of_memory, parameter_dtype
 from nets.model_spec import load_factory, one_line
 from nets.audit_outputs import write_audit
@@ -243,19 +245,24 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         sizes = dict(n_steps=args.n_steps, si_samples=args.si_samples, sigma_samples=args.sigma_samples,
                      chunk_size=args.chunk_size)
         boot = dict(n_resamples=args.n_resamples, seed=args.seed)
-        result = audit(model, x, y, args.group, **sizes, **boot, name=args.model, class_names=class_names)
-        comparison = None
-        if baseline is not None:
-            try:
-                base = sample_measures(baseline, x, y, args.group, **sizes)
-            except ValueError as e:
-                raise AuditError(f"--baseline {args.baseline}: {one_line(e)}") from None
-            names = (_label(args.baseline, args.baseline_weights), _label(args.model, args.weights))
-            comparison = compare_samples(base, result.samples, args.group, names=names,
-                                         input_shape=tuple(x.shape), **boot, class_names=class_names,
-                                         settings={"n_steps": args.n_steps, "include_identity": False,
-                                                   "chunk_size": args.chunk_size},
-                                         n_logits=(logit_width(baseline, x), logit_width(model, x)))
+        with warnings.catch_warnings():  # said once below, in this command's words
+            warnings.simplefilter("ignore", ChannelsLast)
+            result = audit(model, x, y, args.group, **sizes, **boot, name=args.model, class_names=class_names)
+            comparison = None
+            if baseline is not None:
+                try:
+                    base = sample_measures(baseline, x, y, args.group, **sizes)
+                except ValueError as e:
+                    raise AuditError(f"--baseline {args.baseline}: {one_line(e)}") from None
+                names = (_label(args.baseline, args.baseline_weights), _label(args.model, args.weights))
+                comparison = compare_samples(base, result.samples, args.group, names=names,
+                                             input_shape=tuple(x.shape), **boot, class_names=class_names,
+                                             settings={"n_steps": args.n_steps, "include_identity": False,
+                                                       "chunk_size": args.chunk_size},
+                                             n_logits=(logit_width(baseline, x), logit_width(model, x)))
+        unrefused = channels_last_warning(tuple(x.shape), "the --images images", "save x as x.permute(0, 3, 1, 2)")
+        if unrefused:  # measured all the same: the group acted on width and channels
+            warnings.warn(f"{unrefused} ({CHANNELS_LAST_MODEL})", ChannelsLast, stacklevel=1)
     except ValueError as e:  # AuditError, ImageFileError and every measure's one-line ValueError
         message = as_flags(one_line(e))
         hint = "" if args.images or message.startswith("--baseline") else channels_hint(message)

@@ -55,7 +55,9 @@ def default_layers(model: nn.Module) -> list[str]:
 @contextmanager
 def recorded_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, list[torch.Tensor]]]:
     """Forward hooks on the submodules named ``layers``; yields ``{name: [outputs of each call]}``,
-    cleared by the caller between forwards. The hooks are removed on exit."""
+    cleared by the caller between forwards. The hooks are removed on exit. Each output is stored as a
+    copy: a later in-place operation (``nn.ReLU(inplace=True)``, a residual ``out += identity``)
+    overwrites the tensor the submodule returned, and would give that submodule the next one's value."""
     modules = dict(model.named_modules())
     missing = [n for n in layers if n not in modules]
     if missing:
@@ -67,7 +69,7 @@ def recorded_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[di
     def hook_for(name: str) -> Callable:
         def hook(_module, _inputs, output):
             if isinstance(output, torch.Tensor):
-                store[name].append(output.detach())
+                store[name].append(output.detach().clone())
         return hook
 
     try:

@@ -1,7 +1,7 @@
 """Which image layout a model refused and which it would take, for the one-line errors of the
 measures (:func:`nets.model_checks.model_logits`), the trainer and ``own-data``: images that look
-channels-last, named with the permute that fixes them (:func:`channels_last_hint`), and the layout a
-model accepts when one channel axis is added or removed (:func:`probe_layouts`)."""
+channels-last, named with the permute that fixes them (:func:`channels_last_hint`) or warned of where
+nothing refuses them (:class:`ChannelsLast`), and the layout a model accepts when one channel axis is added or removed (:func:`probe_layouts`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-__all__ = ["channels_last_hint", "channels_last_warning", "probe_layouts", "shape_str"]
+__all__ = ["ChannelsLast", "CHANNELS_LAST_MODEL", "channels_last_hint", "channels_last_warning", "probe_layouts",
+           "shape_str"]
+
+#: What a model written for ``(N, H, W, C)`` images needs once the images are stored channels-first.
+CHANNELS_LAST_MODEL = ("a model written for (N, H, W, C) then takes them through a wrapper whose forward is "
+                       "net(x.permute(0, 2, 3, 1))")
+
+
+class ChannelsLast(UserWarning):
+    """Images look like ``(N, H, W, C)`` with C in 1, 3, 4 and nothing refused them: a group acts on the last
+    two axes, width and channels there (``f2`` would swap the colour channels rather than mirror the
+    image), which a model that takes that layout is measured or trained under without complaint."""
 
 
 def channels_last_hint(shape: Sequence[int], subject: str = "x looks",

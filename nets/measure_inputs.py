@@ -23,8 +23,9 @@ from typing import Callable, Literal, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from nets.caller_warning import warn_at_caller
 from nets.groups import Group, as_group  # noqa: F401  (re-exported: a Group or its name)
-from nets.layout_hints import channels_last_hint
+from nets.layout_hints import CHANNELS_LAST_MODEL, ChannelsLast, channels_last_hint, channels_last_warning, shape_str
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -115,7 +116,9 @@ def check_floating(x: torch.Tensor) -> None:
 
 def check_images(x: torch.Tensor, group: Optional[Group] = None) -> tuple[int, int, int]:
     """Validate images ``x: (N, *C, H, W)`` (non-empty, floating, finite, acted on by
-    ``group`` on the last two axes); return ``(N, H, W)``."""
+    ``group`` on the last two axes); return ``(N, H, W)``. Images that look channels-last and that the
+    group does not refuse are warned of (:class:`~nets.layout_hints.ChannelsLast`, at the caller's line):
+    the group would act on width and channels."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim < 3:
@@ -131,6 +134,10 @@ def check_images(x: torch.Tensor, group: Optional[Group] = None) -> tuple[int, i
             group.check_shape(H, W)  # the group's own ValueError (e.g. non-square for R4)
         except ValueError as e:
             raise ValueError(f"{e}{channels_last_hint(x.shape)}") from None
+        if channels_last_warning(x.shape, "x", ""):
+            warn_at_caller(f"x of shape {shape_str(('N', *x.shape[1:]))} looks channels-last, (N, H, W, C): the "
+                           f"group acts on its last two axes, width and channels here; if it is, give "
+                           f"x.permute(0, 3, 1, 2), (N, C, H, W) ({CHANNELS_LAST_MODEL})", ChannelsLast)
     check_finite_nonempty(x)
     return N, H, W
 

@@ -75,6 +75,20 @@ MODELS = textwrap.dedent('''
                 raise self.error
             return self.net(x)
 
+    class ChannelsLastNet(nn.Module):
+        """Written for (N, H, W, 3) images: a linear map of each pixel's colour, averaged over the image."""
+
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.lin = nn.Linear(3, 9)
+
+        def forward(self, x):
+            return self.lin(x).mean(dim=(1, 2))
+
+    def channels_last():
+        return ChannelsLastNet()
+
     def cpu_oom():
         return RunsOutOfMemory(RuntimeError("[enforce fail at alloc_cpu.cpp:119] DefaultCPUAllocator: can't "
                                             "allocate memory: you tried to allocate 9663676416 bytes."))
@@ -359,3 +373,19 @@ def test_own_datas_names_for_options_are_told_audits_name_in_one_line(flags, mes
 
 def test_an_abbreviated_option_still_works():
     assert audit_cli.build_parser().parse_args(["--model", "m:f", "--out", "o", "--gro", "r4"]).group == "r4"
+
+
+def test_channels_last_images_that_the_group_does_not_refuse_are_measured_with_one_warning(tmp_path, user_module,
+                                                                                          run_cli):
+    """f2 on (N, 8, 8, 3) flips the colour channels, not the image: measured as asked, and said once."""
+    torch.manual_seed(0)
+    torch.save({"x": torch.randn(8, 8, 8, 3), "y": torch.randint(0, 9, (8,))}, tmp_path / "nhwc.pt")
+    rc, out, err = run_cli("audit", "--model", "user_models_for_audit:channels_last", "--images",
+                           str(tmp_path / "nhwc.pt"), "--group", "f2", "--n-steps", "2", "--n-resamples", "100",
+                           "--out", str(tmp_path / "a"))
+    assert rc == 0, err
+    assert err.count("warning:") == 1, err
+    assert ("warning: the --images images (8, 8, 8, 3) look channels-last, (N, H, W, C): the group acts on their "
+            "last two axes, width and channels here; if they are, save x as x.permute(0, 3, 1, 2), (N, C, H, W) "
+            "(a model written for (N, H, W, C) then takes them through a wrapper whose forward is "
+            "net(x.permute(0, 2, 3, 1)))") in err

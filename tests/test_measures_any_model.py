@@ -93,6 +93,72 @@ def test_layer_profile_of_a_cnn_has_one_entry_per_submodule_and_the_logits(c):
     torch.testing.assert_close(profile[-2], profile[-1])  # the Linear's output is the logits
 
 
+def test_layer_profile_is_the_same_whether_a_layer_is_followed_by_an_in_place_op_or_not():
+    """torchvision's style (``nn.ReLU(inplace=True)``, ``out += identity``) overwrites the output a hook
+    saw; each layer must keep its own value, not the in-place op's."""
+
+    class Residual(nn.Module):
+        def __init__(self, inplace: bool):
+            super().__init__()
+            self.conv, self.relu = nn.Conv2d(3, 3, 3, padding=1), nn.ReLU(inplace=inplace)
+            self.inplace = inplace
+
+        def forward(self, x):
+            out = self.conv(x)
+            if self.inplace:
+                out += x
+            else:
+                out = out + x
+            return self.relu(out)
+
+    def net(inplace: bool) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.ReLU(inplace=inplace), Residual(inplace),
+                             nn.Flatten(), nn.Linear(3 * SIZE * SIZE, 5)).double().eval()
+
+    x = images(3)
+    plain, inplace = net(False), net(True)
+    assert torch.equal(plain(x), inplace(x))
+    torch.testing.assert_close(layer_invariance_profile(inplace, x, R4), layer_invariance_profile(plain, x, R4))
+    assert not torch.isclose(layer_invariance_profile(plain, x, R4)[0], layer_invariance_profile(plain, x, R4)[1])
+
+
+class PixelColours(nn.Module):
+    """A model written for channels-last images ``(N, H, W, 3)``."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = nn.Linear(3, 5).double()
+
+    def forward(self, x):
+        return self.lin(x).mean(dim=(1, 2))
+
+
+def test_channels_last_images_the_group_does_not_refuse_are_warned_of_at_the_callers_line():
+    """f2 acts on the last two axes: on (N, H, W, 3) it swaps the colour channels; measured, and warned of."""
+    import inspect
+
+    from nets import ChannelsLast
+
+    x = torch.randn(4, SIZE, SIZE, 3, dtype=torch.float64)
+    with pytest.warns(ChannelsLast, match=r"x of shape \(N, 6, 6, 3\) looks channels-last, \(N, H, W, C\): the "
+                                          r"group acts on its last two axes, width and channels here") as record:
+        line = inspect.currentframe().f_lineno + 1
+        logit_invariance(PixelColours(), x, "f2")
+    assert {(w.filename, w.lineno) for w in record if issubclass(w.category, ChannelsLast)} == {(__file__, line)}
+
+
+def test_channels_first_images_get_no_channels_last_warning():
+    import warnings
+
+    from nets import ChannelsLast
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChannelsLast)
+        logit_invariance(cnn(3), images(3), "f2")
+
+
 @pytest.mark.parametrize("c", CHANNELS)
 def test_integrated_gradients_of_a_cnn_match_captum(c):
     model, x = cnn(c), images(c)

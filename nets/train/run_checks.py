@@ -6,15 +6,15 @@ raises a one-line ValueError that names the config and the fix, or warns (:class
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
+from nets.caller_warning import warn_at_caller
 from nets.data import Splits
 from nets.groups import get_group
-from nets.layout_hints import channels_last_hint, channels_last_warning
+from nets.layout_hints import ChannelsLast, channels_last_hint, channels_last_warning
 from nets.measure_inputs import nonfinite_samples
 from nets.train.config import PAPER_MODEL, TrainConfig
 from nets.train.stacks import (ModelFn, can_stack, check_model_output, declared_input_shape, init_model, input_shape_of,
@@ -27,11 +27,6 @@ __all__ = ["CHANNELS_FIRST_FIX", "CHANNELS_LAST", "ChannelsLast", "UnusedClasses
 #: The trainer's channels-last hint: the images are ``splits.*.x``, fixed where they are built.
 CHANNELS_FIRST_FIX = "store them as x.permute(0, 3, 1, 2)"
 CHANNELS_LAST = functools.partial(channels_last_hint, subject="the training images look", fix=CHANNELS_FIRST_FIX)
-
-
-class ChannelsLast(UserWarning):
-    """The training images look like ``(N, H, W, C)`` with C in 1, 3, 4: a group acts on the last two
-    axes, width and channels there, which a model that flattens its input trains on without complaint."""
 
 
 class UnusedClasses(UserWarning):
@@ -89,9 +84,9 @@ def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, s
         raise ValueError(f"{config.key()}: the factory's models share parameters from one call to the next (the same "
                          f"module object?); it must build a new model each call, e.g. return Net(), not a global one")
     if several_seeds and same_weights(model, other):
-        warnings.warn(f"{config.key()}: seeds 0 and 1 build the same initial weights (the factory loads fixed weights "
+        warn_at_caller(f"{config.key()}: seeds 0 and 1 build the same initial weights (the factory loads fixed weights "
                       f"or calls torch.manual_seed itself): the seeds differ only in batch order and augmentation, "
-                      f"and intervals over seeds cover only that", SameInitialWeights, stacklevel=3)
+                      f"and intervals over seeds cover only that", SameInitialWeights)
     dtype = model_dtype(model, config.key())
     if precision != "fp32" and dtype != torch.float32:
         raise ValueError(f"{config.key()}: precision {precision!r} autocasts a float32 model; this one is {dtype}")
@@ -157,10 +152,10 @@ def warn_unused_classes(n_lab: int, configs: Sequence[TrainConfig]) -> None:
     """:class:`UnusedClasses` for each ``n_classes`` of ``configs`` (the runs about to train) above the
     ``n_lab`` classes the labels name."""
     for n in sorted({c.n_classes for c in configs if c.n_classes > n_lab}):
-        warnings.warn(f"the train and val labels name classes 0..{n_lab - 1} only, but n_classes={n}: {n - n_lab} "
+        warn_at_caller(f"the train and val labels name classes 0..{n_lab - 1} only, but n_classes={n}: {n - n_lab} "
                       f"logit(s) are never a target (for data of {n_lab} classes: TrainConfig(n_classes={n_lab}) and "
                       f"a model of {n_lab} logits)",
-                      UnusedClasses, stacklevel=3)
+                      UnusedClasses)
 
 
 def check_configs(configs: Sequence[TrainConfig], splits: Splits, model_fn) -> dict[str, ModelFn | None]:
@@ -183,5 +178,5 @@ def check_configs(configs: Sequence[TrainConfig], splits: Splits, model_fn) -> d
             raise ValueError(f"{c.key()}: the paper MLP takes images (N, H, W), got {tuple(splits.train.x.shape)}")
     unrefused = channels_last_warning(splits.train.x.shape, "the training images", CHANNELS_FIRST_FIX)
     if unrefused:  # a model that flattens them trains, the group acting on (W, C)
-        warnings.warn(unrefused, ChannelsLast, stacklevel=3)
+        warn_at_caller(unrefused, ChannelsLast)
     return factories
