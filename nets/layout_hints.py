@@ -9,8 +9,8 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-__all__ = ["ChannelsLast", "CHANNELS_LAST_MODEL", "channels_last_hint", "channels_last_warning", "probe_layouts",
-           "shape_str"]
+__all__ = ["ChannelsLast", "CHANNELS_LAST_MODEL", "accepts_channels_last", "channels_last_hint", "channels_last_warning",
+           "probe_layouts", "shape_str"]
 
 #: What a model written for ``(N, H, W, C)`` images needs once the images are stored channels-first.
 CHANNELS_LAST_MODEL = ("a model written for (N, H, W, C) then takes them through a wrapper whose forward is "
@@ -50,7 +50,8 @@ def shape_str(shape: Sequence) -> str:
 
 
 def probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int, ...]]:
-    """The layout a model accepts when it refuses ``inputs``: one channel axis added or removed."""
+    """The layout a model accepts when it refuses ``inputs``: one channel axis added or removed, or, for
+    ``(M, C, H, W)`` with C in 1, 3, 4, the channels last (:func:`accepts_channels_last`)."""
     probe = inputs[:2]
     candidates = [probe.unsqueeze(1)]
     if probe.ndim >= 4 and probe.shape[1] == 1:
@@ -60,6 +61,8 @@ def probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int, 
                           else probe[:, :1].expand(probe.shape[0], 3, *probe.shape[2:]))
     if probe.ndim == 3:
         candidates.append(probe.unsqueeze(1).expand(probe.shape[0], 3, *probe.shape[1:]))
+    if probe.ndim == 4 and probe.shape[1] in (1, 3, 4):  # a model written for channels-last images
+        candidates.append(probe.permute(0, 2, 3, 1))
     for c in candidates:
         try:
             with torch.no_grad():
@@ -69,3 +72,10 @@ def probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int, 
         if isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[0] == c.shape[0]:
             return ("M", *c.shape[1:])  # type: ignore[return-value]
     return None
+
+
+def accepts_channels_last(needed: Optional[Sequence], inputs_shape: Sequence[int]) -> bool:
+    """Whether ``needed`` (:func:`probe_layouts`) is ``inputs_shape`` ``(M, C, H, W)`` with its channels
+    moved last, ``(M, H, W, C)``: a model written for channels-last images."""
+    return (needed is not None and len(inputs_shape) == 4
+            and tuple(needed[1:]) == (*inputs_shape[2:], inputs_shape[1]))

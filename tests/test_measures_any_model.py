@@ -149,6 +149,12 @@ def test_channels_last_images_the_group_does_not_refuse_are_warned_of_at_the_cal
     assert {(w.filename, w.lineno) for w in record if issubclass(w.category, ChannelsLast)} == {(__file__, line)}
 
 
+def test_a_model_written_for_channels_last_refusing_channels_first_images_is_told_to_wrap_itself():
+    with pytest.raises(ValueError, match=r"; it accepts \(M, 6, 6, 3\), channels-last: wrap it, forward\(x\) = "
+                                         r"net\(x.permute\(0, 2, 3, 1\)\) \(images must be"):
+        logit_invariance(PixelColours(), images(3), "r4")
+
+
 def test_channels_first_images_get_no_channels_last_warning():
     import warnings
 

@@ -39,6 +39,17 @@ MODELS = textwrap.dedent('''
     def linear():
         return nn.Sequential(nn.Flatten(), nn.Linear(144, 3))
 
+    class PixelColours(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):  # written for (N, H, W, 3)
+            return self.lin(x).mean(dim=(1, 2))
+
+    def channels_last_model():
+        return PixelColours()
+
     class Pair(nn.Module):
         def __init__(self):
             super().__init__()
@@ -290,6 +301,17 @@ BAD = {  # the array left out of the file, the model, the options, the error
         "channels last", "user_models_for_own_data:rgb", ["--groups", "r4"],
         r"need a square image, got H=12, W=3; the --data images look channels-last, \(N, H, W, C\) = "
         r"\(N, 12, 12, 3\): save x_train, x_val and x_test as x.permute\(0, 3, 1, 2\), \(N, C, H, W\)$"),
+    "images without the channel axis the model takes": (
+        "no channel axis", "user_models_for_own_data:rgb", ["--groups", "r4"],
+        r"refused 2 training images of shape \(2, 12, 12\): RuntimeError: .*; it accepts \(M, 3, 12, 12\): save "
+        r"x_train, x_val and x_test in that layout$"),
+    "a model written for channels-last images": (
+        "rgb", "user_models_for_own_data:channels_last_model", ["--groups", "r4"],
+        r"refused 2 training images of shape \(2, 3, 12, 12\): RuntimeError: .*; it accepts \(M, 12, 12, 3\), "
+        r"channels-last: keep the images \(N, C, H, W\), on which the group acts, and wrap the model, forward\(x\) = "
+        r"net\(x.permute\(0, 2, 3, 1\)\)$"),
+    "a training split of one image (the model is not blamed)": (
+        "one image", SMALL, ["--groups", "r4"], r"error: y_train holds one class only"),
     "channels-last images under the mirror": (
         "channels last", "user_models_for_own_data:rgb", ["--groups", "f2"],
         r"refused 2 training images of shape \(2, 12, 12, 3\): RuntimeError: .*; the --data images look channels-last"),
@@ -313,6 +335,12 @@ def test_bad_input_is_one_line_exit_two_and_nothing_written(case, tmp_path, user
         d["y_train"] = torch.ones_like(d["y_train"])
     if drop == "channels last":
         d = splits(shape=(12, 12, 3))
+    if drop == "rgb":
+        d = splits(shape=(3, 12, 12))
+    if drop == "no channel axis":
+        d = splits(shape=(12, 12))
+    if drop == "one image":
+        d["x_train"], d["y_train"] = d["x_train"][:1], d["y_train"][:1]
     path = tmp_path / "mine.pt"
     torch.save(d, path)
     out = tmp_path / "out"

@@ -40,6 +40,7 @@ from nets.experiments.drift import drift_results
 from nets.experiments.profiles import Profile, check_nu_grid
 from nets.experiments.spectral import sigma_inputs, spectral_entry
 from nets.experiments.table1 import evaluate, summarize, table1_configs, table1_protocol, tune
+from nets.data.splits import N_CLASSES, PADDED_SIZE
 from nets.groups import get_group
 from nets.image_layout import image_layout
 from nets.model_spec import ModelSpecError, load_factory, spec_model_name
@@ -140,6 +141,23 @@ def cnn_model(profile: Profile) -> CNNModel:
         "input_shape": list(getattr(probe, "input_shape", ())) or None})
 
 
+def check_logit_count(spec: str) -> None:
+    """Refuse, in one :class:`~nets.model_spec.ModelSpecError`, a ``--model`` whose logits are not the
+    experiment's 9 classes (Transforming-MNIST's digits 0-8), tried on two blank images in the layout it
+    takes: ``cnn`` has no option for other classes (``own-data`` trains on data of your own). A model that
+    raises on them, or returns no ``(2, classes)`` tensor, or one logit, is left to the trainer's checks,
+    which name more."""
+    try:
+        with torch.no_grad():
+            out = image_layout(load_factory(spec)).eval()(torch.zeros(2, PADDED_SIZE, PADDED_SIZE))
+    except Exception:  # noqa: BLE001 - the trainer's checks say what the model refuses
+        return
+    if isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[0] == 2 and out.shape[1] not in (1, N_CLASSES):
+        raise ModelSpecError(f"--model {spec} returns {out.shape[1]} logits, but the experiment's data has "
+                             f"{N_CLASSES} classes (Transforming-MNIST's digits 0-{N_CLASSES - 1}): return "
+                             f"{N_CLASSES} logits; for data of your own, python -m nets own-data")
+
+
 def cnn_sizes(profile_name: str, *, epochs: int | None = None,
               nu_grid: Sequence[float] | None = None) -> CNNSizes:
     """:data:`CNN_SIZES` of ``profile_name``, with ``epochs`` and the IR ``nu_grid`` replaced where
@@ -198,6 +216,8 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
     sizes = sizes if sizes is not None else cnn_sizes(profile.name)
     prof = cnn_profile(profile, sizes)
     own = cnn_model(prof)
+    if prof.model is not None:
+        check_logit_count(prof.model)
     dev = resolve_device(device)
     run_dir = checkpoint_dir(prof, results_root)
     splits, test, x_sigma = sigma_inputs(prof, dev)

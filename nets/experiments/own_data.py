@@ -47,7 +47,8 @@ from nets.experiments.own_data_folder import (OwnDataError, claim_source, kept_g
                                               withdrawn_if_refused)
 from nets.groups import get_group, group_name
 from nets.image_file import load_split_file
-from nets.layout_hints import channels_last_hint, channels_last_warning
+from nets.layout_hints import (accepts_channels_last, channels_last_hint, channels_last_warning, probe_layouts,
+                                shape_str)
 from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside
 from nets.model_spec import one_line
 from nets.own_data_report import own_data_report
@@ -157,21 +158,31 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     sizes = {"n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test)}
     prof = own_profile(settings, groups, sizes, model)
     own = cnn_model(prof)
+    probe = splits.train.x[:2]  # two images, or the one a training split of one holds
+    k = len(probe)
+    images = f"{k} training image{'s' if k > 1 else ''}"
+    net = own.factory(None).eval()
     try:
         with torch.no_grad():
-            logits = own.factory(None).eval()(splits.train.x[:2])
+            logits = net(probe)
     except Exception as e:  # whatever the model raises on the images; the trainer's checks name more
-        raise OwnDataError(f"--model {model} refused 2 training images of shape "
-                           f"{tuple(splits.train.x[:2].shape)}: {type(e).__name__}: {one_line(e)}{chlast}") from None
-    if is_one_logit(logits, 2):
-        raise OwnDataError(f"--model {model} returns one logit per image ({tuple(logits.shape)} for 2 training "
-                           f"images); for a binary classifier of one logit, let the factory return {ONE_LOGIT_FIX}")
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != 2:
+        needed = None if chlast else probe_layouts(net, probe)
+        accepts = ("" if not needed else
+                   f"; it accepts {shape_str(needed)}, channels-last: keep the images (N, C, H, W), on which the "
+                   f"group acts, and wrap the model, forward(x) = net(x.permute(0, 2, 3, 1))"
+                   if accepts_channels_last(needed, probe.shape) else
+                   f"; it accepts {shape_str(needed)}: save x_train, x_val and x_test in that layout")
+        raise OwnDataError(f"--model {model} refused {images} of shape "
+                           f"{tuple(probe.shape)}: {type(e).__name__}: {one_line(e)}{chlast}{accepts}") from None
+    if is_one_logit(logits, k):
+        raise OwnDataError(f"--model {model} returns one logit per image ({tuple(logits.shape)} for {images}); "
+                           f"for a binary classifier of one logit, let the factory return {ONE_LOGIT_FIX}")
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != k:
         got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise OwnDataError(f"--model {model} must return logits (N, classes) for images (N, ...); got {got} for 2 "
-                           f"training images{logits_inside(logits)}")
+        raise OwnDataError(f"--model {model} must return logits (N, classes) for images (N, ...); got {got} for "
+                           f"{images}{logits_inside(logits)}")
     if not bool(torch.isfinite(logits).all()):
-        raise OwnDataError(f"--model {model} returned NaN or inf logits for 2 training images, before any training")
+        raise OwnDataError(f"--model {model} returned NaN or inf logits for {images}, before any training")
     width = int(logits.shape[-1])
     for name in ("train", "val", "test"):
         y = splits[name].y
