@@ -1,7 +1,8 @@
 """Which image layout a model refused and which it would take, for the one-line errors of the
 measures (:func:`nets.model_checks.model_logits`), the trainer and ``own-data``: images that look
 channels-last, named with the permute that fixes them (:func:`channels_last_hint`) or warned of where
-nothing refuses them (:class:`ChannelsLast`), and the layout a model accepts when one channel axis is added or removed (:func:`probe_layouts`)."""
+nothing refuses them (:class:`ChannelsLast`), and the layout a model accepts when one channel axis is
+added or removed, or its channels moved last (:func:`probe_layouts`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-__all__ = ["ChannelsLast", "CHANNELS_LAST_MODEL", "accepts_channels_last", "channels_last_hint", "channels_last_warning",
-           "probe_layouts", "shape_str"]
+__all__ = ["ChannelsLast", "CHANNELS_LAST_MODEL", "accepts_channels_last", "channels_last_hint",
+           "channels_last_warning", "probe_layouts", "shape_str"]
 
 #: What a model written for ``(N, H, W, C)`` images needs once the images are stored channels-first.
 CHANNELS_LAST_MODEL = ("a model written for (N, H, W, C) then takes them through a wrapper whose forward is "

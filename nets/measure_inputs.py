@@ -25,7 +25,7 @@ import torch
 
 from nets.caller_warning import warn_at_caller
 from nets.groups import Group, as_group  # noqa: F401  (re-exported: a Group or its name)
-from nets.layout_hints import CHANNELS_LAST_MODEL, ChannelsLast, channels_last_hint, channels_last_warning, shape_str
+from nets.layout_hints import CHANNELS_LAST_MODEL, ChannelsLast, channels_last_hint, shape_str
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -134,7 +134,7 @@ def check_images(x: torch.Tensor, group: Optional[Group] = None) -> tuple[int, i
             group.check_shape(H, W)  # the group's own ValueError (e.g. non-square for R4)
         except ValueError as e:
             raise ValueError(f"{e}{channels_last_hint(x.shape)}") from None
-        if channels_last_warning(x.shape, "x", ""):
+        if channels_last_hint(x.shape):  # and the group took them: it acts on width and channels
             warn_at_caller(f"x of shape {shape_str(('N', *x.shape[1:]))} looks channels-last, (N, H, W, C): the "
                            f"group acts on its last two axes, width and channels here; if it is, give "
                            f"x.permute(0, 3, 1, 2), (N, C, H, W) ({CHANNELS_LAST_MODEL})", ChannelsLast)

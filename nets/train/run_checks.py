@@ -20,9 +20,9 @@ from nets.train.config import PAPER_MODEL, TrainConfig
 from nets.train.stacks import (ModelFn, can_stack, check_model_output, declared_input_shape, init_model, input_shape_of,
                                model_dtype)
 
-__all__ = ["CHANNELS_FIRST_FIX", "CHANNELS_LAST", "ChannelsLast", "UnusedClasses", "SameInitialWeights", "model_factory",
-           "same_weights", "seeds_share_initial_weights", "check_factory_model", "check_images", "check_labels",
-           "check_configs", "warn_unused_classes"]
+__all__ = ["CHANNELS_FIRST_FIX", "CHANNELS_LAST", "ChannelsLast", "UnusedClasses", "SameInitialWeights",
+           "model_factory", "same_weights", "seeds_share_initial_weights", "check_factory_model", "check_images",
+           "check_labels", "check_configs", "warn_unused_classes"]
 
 #: The trainer's channels-last hint: the images are ``splits.*.x``, fixed where they are built.
 CHANNELS_FIRST_FIX = "store them as x.permute(0, 3, 1, 2)"
@@ -110,8 +110,8 @@ def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, s
     n, b = splits.train.x.shape[0], config.batch_size
     if config.method != "IR" and n % b == 1:
         check_model_output(model, x[:1], config.n_classes, config.key(),
-                           fix=f"the last batch of each epoch holds 1 sample alone (n_train {n} = {n // b} x batch_size "
-                               f"{b} + 1): choose a batch_size that leaves 0 or at least 2 samples over")
+                           fix=f"the last batch of each epoch holds 1 sample alone (n_train {n} = {n // b} x "
+                               f"batch_size {b} + 1): choose a batch_size that leaves 0 or at least 2 samples over")
     return stack and can_stack(model, x), dtype
 
 
