@@ -16,16 +16,21 @@ For an element ``g`` and image size ``(H, W)`` the cached source index
 from __future__ import annotations
 
 from abc import ABC, ABCMeta, abstractmethod
-from functools import lru_cache
 from typing import Union
 
 import numpy as np
 import torch
 
+from nets.group_checks import check_algebra, check_distinct
+
 #: A group element: its number, or a tensor of numbers (one per image).
 Element = Union[int, torch.Tensor]
 
-__all__ = ["Group", "Element"]
+__all__ = ["Group", "Element", "group_state"]
+
+
+#: Group's methods that read the action through the cached index; a subclass defines ``_act_reference``.
+_FIXED = ("act", "orbit", "index", "orbit_index", "permutation_matrix")
 
 
 class _GroupMeta(ABCMeta):
@@ -41,6 +46,12 @@ class _GroupMeta(ABCMeta):
                              f"{cls.__name__.lower()!r}), got {name!r}")
         if isinstance(order, bool) or not isinstance(order, int) or order < 1:
             raise ValueError(f"group {name}: order must be the number of elements, an int >= 1, got {order!r}")
+        ours = cls.__mro__[:cls.__mro__.index(Group)]  # the subclasses between Group and cls
+        overrides = [f"{k.__name__}.{m}" for k in ours for m in _FIXED if m in vars(k)]
+        if overrides:
+            raise ValueError(f"group {name}: {overrides[0]} overrides Group's; only _act_reference defines the action "
+                             f"(the trainer, the measures and SI's realignment all read it through the cached index, "
+                             f"so an override would be used by some and not others): write the action there")
         if cls.__dict__.get("check_on_construction", True):  # the class's own: a subclass of ours is probed
             group._check_action()
         return group
@@ -139,7 +150,8 @@ class Group(ABC, metaclass=_GroupMeta):
         return self.orbit_index(H, W)[g]
 
     def orbit_index(self, H: int, W: int, device: torch.device | str | None = None) -> torch.Tensor:
-        """Source indices of every element, shape ``(order, H*W)``, cached per size and device."""
+        """Source indices of every element, shape ``(order, H*W)``, cached per size and device and per the
+        group's state (:func:`group_state`: a parameter changed in place is another cached action)."""
         self.check_shape(H, W)
         return _orbit_index(self, int(H), int(W), str(torch.device(device or "cpu")))
 
@@ -220,8 +232,45 @@ class Group(ABC, metaclass=_GroupMeta):
         return hash((type(self).__name__, self.name))
 
 
-@lru_cache(maxsize=None)
+def _frozen(value: object) -> object:
+    """A hashable snapshot of one attribute value: tensors and arrays by dtype, shape and bytes,
+    containers element by element; anything else unhashable by its identity (only the same object
+    is the same state)."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", str(value.dtype), tuple(value.shape), value.detach().cpu().contiguous().numpy().tobytes())
+    if isinstance(value, np.ndarray):
+        return ("ndarray", str(value.dtype), value.shape, value.tobytes())
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_frozen(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted(((repr(k), _frozen(v)) for k, v in value.items()), key=lambda kv: kv[0])))
+    if isinstance(value, (set, frozenset)):
+        return ("set", tuple(sorted(repr(_frozen(v)) for v in value)))
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value))
+    return value
+
+
+def group_state(group: Group) -> tuple:
+    """What identifies ``group``'s action now: its class, name and a snapshot of its instance attributes
+    (:func:`_frozen`). The orbit index is cached under it, so a parameter changed in place after the
+    group was used (``G.axis = -2``) is another action, not the one cached before."""
+    return (type(group), group.name, tuple(sorted((k, _frozen(v)) for k, v in vars(group).items())))
+
+
+_ORBIT_INDEX: dict[tuple, torch.Tensor] = {}
+
+
 def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
+    key = (group_state(group), H, W, device)
+    if key not in _ORBIT_INDEX:
+        _ORBIT_INDEX[key] = _build_orbit_index(group, H, W).to(device)
+    return _ORBIT_INDEX[key]
+
+
+def _build_orbit_index(group: Group, H: int, W: int) -> torch.Tensor:
     grid = torch.arange(H * W, dtype=torch.long).view(H, W)
     rows = []
     for g in group.elements:
@@ -241,47 +290,9 @@ def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
     idx = torch.stack(rows)
     if not torch.equal(idx[group.identity], grid.reshape(-1)):
         raise ValueError(f"{group.name}: element {group.identity} (the identity) must leave every pixel in place")
-    _check_algebra(group, idx, H, W)
-    return idx.to(device)
-
-
-#: :func:`_check_algebra` checks every pair of elements while ``order**2 * H * W`` stays below this,
-#: else every element against this many (a fixed sample, the same every time).
-_ALGEBRA_PAIRS_MAX, _ALGEBRA_SAMPLE = 20_000_000, 64
-
-
-def _check_algebra(group: Group, idx: torch.Tensor, H: int, W: int) -> None:
-    """Raise a one-line ``ValueError`` unless ``compose`` and ``inverse`` agree with the action on
-    ``H x W`` images (``idx``: every element's source index, ``(order, H*W)``): acting by ``b`` and
-    then ``a`` is acting by ``compose(a, b)``, and ``inverse(a)`` undoes ``a``. SI realigns saliency
-    maps by the inverse, so a wrong one would give wrong numbers, not an error."""
-    order, hw = idx.shape
-    firsts = range(order)
-    if order * order * hw > _ALGEBRA_PAIRS_MAX:
-        gen = torch.Generator().manual_seed(0)
-        firsts = sorted(torch.randperm(order, generator=gen)[:_ALGEBRA_SAMPLE].tolist())
-    grid = torch.arange(hw)
-
-    def is_element(c) -> bool:
-        return isinstance(c, (int, np.integer)) and 0 <= int(c) < order
-
-    for a in firsts:
-        inv = group.inverse(a)
-        if not is_element(inv) or not torch.equal(idx[a][idx[int(inv)]], grid):
-            raise ValueError(f"{group.name}: inverse({a}) = {inv!r} does not undo element {a} on {H}x{W} images; "
-                             f"inverse must match the action")
-        products = [group.compose(a, b) for b in range(order)]
-        outside = [c for c in products if not is_element(c)]
-        if outside:
-            raise ValueError(f"{group.name}: compose({a}, b) must be an element 0..{order - 1} for every b, got "
-                             f"{outside[:3]}")
-        applied = idx[:, idx[a]]  # row b: act by b first, then by a
-        wrong = (applied != idx[torch.tensor([int(c) for c in products])]).any(1)
-        if bool(wrong.any()):
-            b = int(wrong.float().argmax())
-            raise ValueError(f"{group.name}: compose({a}, {b}) = {products[b]}, but acting by {b} and then by {a} is "
-                             f"not element {products[b]}'s action on {H}x{W} images; compose(a, b) must be the "
-                             f"element that applies b first, then a")
+    check_distinct(group, idx, H, W)
+    check_algebra(group, idx, H, W)
+    return idx
 
 
 def _image_size(group: Group, x: torch.Tensor) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from typing import Literal, Optional
 import torch
 from torch import nn
 
-from nets.attribution import DEFAULT_IG_CHUNK, Baseline, IGMethod, saliency_map
+from nets.attribution import DEFAULT_IG_CHUNK, Baseline, IGMethod, gaussian_smooth, saliency_map, smoothing_commutes
 from nets.groups import Group, GroupLike, as_group
 from nets.measure_inputs import (
     Reduction, check_chunk_size, check_images, check_reduction, chunks, class_targets, cosine_similarity,
@@ -71,6 +71,11 @@ def saliency_invariance(
     may be None). The baseline must be fixed by the group (zero by default).
     A map that is all zero has no direction; its similarity is defined as 0.
 
+    The smoothing of ``m`` commutes with every group of ``nets.groups``, so ``g^{-1}`` may realign
+    the smoothed maps; for a group it does not commute with (a custom permutation of image tiles,
+    say: :func:`~nets.attribution.smoothing_commutes`), the thresholded maps are realigned first and
+    smoothed after, so that an exactly invariant model still gets SI = 1.
+
     With absolute maps every similarity is in ``[0, 1]``; the identity would
     contribute exactly 1, hence the default average over non-identity elements
     (module docstring). Multi-channel images: ``m`` sums ``|IG|`` over the channel
@@ -94,6 +99,7 @@ def saliency_invariance(
     elems = group_elements(group, include_identity)
     G = group.order
     inv = torch.tensor([group.inverse(g) for g in group.elements], device=x.device)
+    smooth_first = smoothing_commutes(group, H, W)  # all of nets.groups: the maps as saliency_map gives them
     step = model_chunk(model, chunk_size)  # the predicted-target pass, through the model itself
     out = []
     for s in chunks(N, chunk_size):
@@ -107,8 +113,11 @@ def saliency_invariance(
             with torch.no_grad():
                 tgt = torch.cat([model_logits(model, flat[i : i + step]).argmax(-1) for i in range(0, G * n, step)])
         maps = saliency_map(model, flat, tgt, n_steps=n_steps, baseline=baseline, threshold=threshold,
-                            smooth=smooth, method=method, chunk_size=chunk_size)
-        aligned = group.act(maps, inv.repeat_interleave(n)).view(G, n, H * W)  # g^{-1} m(g x)
+                            smooth=smooth and smooth_first, method=method, chunk_size=chunk_size)
+        aligned = group.act(maps, inv.repeat_interleave(n))  # g^{-1} m(g x)
+        if smooth and not smooth_first:  # realigned first, then smoothed: what the smoothing does not commute with
+            aligned = gaussian_smooth(aligned)
+        aligned = aligned.view(G, n, H * W)
         out.append(cosine_similarity(aligned[0], aligned[elems]).mean(0))
     return reduce(torch.cat(out), reduction)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nets.experiments.tsne import element_labels
-from nets.groups import D4, R4, T3, CyclicTranslations, Mirror, Rotations, Translations2D, get_group, group_name
+from nets.groups import D4, R4, T3, CyclicTranslations, Group, Mirror, Rotations, Translations2D, get_group, group_name
 
 
 def test_lookup_by_name_returns_the_paper_groups():
@@ -177,6 +177,75 @@ def _custom_group(action):
 def test_a_custom_group_whose_action_is_not_a_pixel_permutation_is_refused_at_construction(action, message):
     with pytest.raises(ValueError, match=message):
         _custom_group(action)()
+
+
+def test_an_element_that_moves_no_pixel_is_refused_as_the_identitys_twin():
+    """Every model would read LI 0 and SI 1 under it, augmentation included."""
+    with pytest.raises(ValueError, match=r"custom: element 1 moves no pixel of 36x36 images; a group's elements must "
+                                         r"act differently"):
+        _custom_group(lambda grid: grid.clone())()
+
+
+def test_an_action_that_is_faithful_at_the_probe_size_but_not_at_the_users_is_refused_there():
+    shift = _custom_group(lambda grid: grid.roll(18, -1))()  # by 18 pixels: half a turn 36 wide, nothing 18 wide
+    with pytest.raises(ValueError, match=r"element 1 moves no pixel of 18x18 images"):
+        shift.orbit(torch.zeros(18, 18))
+
+
+def test_two_elements_that_act_alike_are_named():
+    from nets.groups import Group
+
+    class HalfTurnsAsZ4(Group):  # Z4 acting by half turns: 0 and 2 are the identity, 1 and 3 one half turn
+        name, order = "z4half", 4
+
+        def compose(self, a, b):
+            return (a + b) % 4
+
+        def inverse(self, a):
+            return (-a) % 4
+
+        def _act_reference(self, grid, g):
+            return torch.rot90(grid, 2 * g, (-2, -1))
+
+    with pytest.raises(ValueError, match=r"z4half: element 2 moves no pixel of 36x36 images"):
+        HalfTurnsAsZ4()
+
+
+class Flip(Group):
+    """A custom group with a parameter: the mirror along ``axis``."""
+
+    name, order = "flip", 2
+
+    def __init__(self, axis: int = -1):
+        self.axis = axis
+
+    def compose(self, a, b):
+        return (a + b) % 2
+
+    def inverse(self, a):
+        return a
+
+    def _act_reference(self, grid, g):
+        return grid if g == 0 else grid.flip(self.axis)
+
+
+def test_a_parameter_changed_in_place_changes_the_action_and_not_the_cached_one_of_new_groups():
+    x = torch.arange(4.0).view(2, 2)
+    g = Flip(-1)
+    assert torch.equal(g.act(x, 1), x.flip(-1))
+    g.axis = -2
+    assert torch.equal(g.act(x, 1), x.flip(-2))
+    assert torch.equal(Flip(-2).act(x, 1), x.flip(-2)) and torch.equal(Flip(-1).act(x, 1), x.flip(-1))
+
+
+def test_a_group_that_overrides_act_is_refused_since_the_trainer_would_not_use_it():
+    class ChannelFlip(Flip):
+        def act(self, x, g):
+            return x.flip(-3) if g else x
+
+    with pytest.raises(ValueError, match=r"group flip: ChannelFlip.act overrides Group's; only _act_reference defines "
+                                         r"the action"):
+        ChannelFlip()
 
 
 def test_a_refusal_at_construction_says_it_was_found_on_a_probe_image_not_the_users():

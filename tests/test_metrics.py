@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from captum.attr import IntegratedGradients
 from torch import nn
 
-from nets.groups import D4, R4, T3, get_group
+from nets.attribution import smoothing_commutes
+from nets.groups import D4, R4, T3, Group, get_group
 from nets.metrics import (
     distribution_invariance,
     gaussian_kernel,
@@ -265,6 +266,53 @@ def test_saliency_invariance_is_equation_3(group):
         aligned = group.act(saliency_map(model, group.act(x, g), y, n_steps=8), group.inverse(g))
         terms.append(F.cosine_similarity(m.flatten(1), aligned.flatten(1), dim=1))
     expected = torch.stack(terms).mean(0)
+    torch.testing.assert_close(saliency_invariance(model, x, y, group, n_steps=8, reduction="none"), expected)
+
+
+class QuadrantSwap(Group):
+    """Swaps the top two quadrants of the image, leaving the bottom half: a pixel permutation the
+    smoothing does not commute with (it breaks up the neighbourhoods where the halves meet)."""
+
+    name, order = "quadswap", 2
+
+    def compose(self, a, b):
+        return (a + b) % 2
+
+    def inverse(self, a):
+        return a
+
+    def _act_reference(self, grid, g):
+        if g == 0:
+            return grid
+        out, h, w = grid.clone(), grid.shape[-2] // 2, grid.shape[-1] // 2
+        out[:h, :w], out[:h, w:2 * w] = grid[:h, w:2 * w], grid[:h, :w]
+        return out
+
+
+class OrbitAveraged(nn.Module):
+    """``f(x) = mean_g h(g x)``: exactly invariant to ``group``."""
+
+    def __init__(self, inner: nn.Module, group):
+        super().__init__()
+        self.inner, self.group = inner, group
+
+    def forward(self, x):
+        return torch.stack([self.inner(self.group.act(x, g)) for g in self.group.elements]).mean(0)
+
+
+def test_an_invariant_model_gets_si_1_under_a_group_the_smoothing_does_not_commute_with():
+    group = QuadrantSwap()
+    assert not smoothing_commutes(group, 6, 6) and smoothing_commutes(R4, 6, 6)
+    model, x, y = OrbitAveraged(small_mlp(), group), images(), torch.tensor([0, 1, 2, 3, 4])
+    torch.testing.assert_close(saliency_invariance(model, x, y, group, n_steps=8, reduction="none"),
+                               torch.ones(5, dtype=torch.float64))
+
+
+def test_under_such_a_group_si_compares_the_maps_realigned_then_smoothed():
+    group, model, x, y = QuadrantSwap(), small_mlp(), images(), torch.tensor([0, 1, 2, 3, 4])
+    raw = lambda z: saliency_map(model, z, y, n_steps=8, smooth=False)  # noqa: E731
+    aligned = group.act(raw(group.act(x, 1)), 1)
+    expected = F.cosine_similarity(gaussian_smooth(raw(x)).flatten(1), gaussian_smooth(aligned).flatten(1), dim=1)
     torch.testing.assert_close(saliency_invariance(model, x, y, group, n_steps=8, reduction="none"), expected)
 
 
