@@ -101,6 +101,24 @@ class Group(ABC, metaclass=_GroupMeta):
         Only used to build the cached index; the fast path is the gather.
         """
 
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's own ``check_shape`` refuses a size in one line whatever it raises (an ``assert``
+        gives ``AssertionError``): the measures and commands catch ``ValueError``."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("check_shape")
+        if own is not None:
+            def check_shape(self, H: int, W: int) -> None:
+                try:
+                    own(self, H, W)
+                except ValueError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - the group's code refused the size its own way
+                    raise ValueError(f"{self.name}: check_shape({H}, {W}) raised {type(e).__name__}: "
+                                     f"{(str(e).strip() or '(no message)').splitlines()[0]} (a group refuses an image size by "
+                                     f"raising ValueError)") from None
+            check_shape.__doc__ = own.__doc__
+            cls.check_shape = check_shape
+
     def check_shape(self, H: int, W: int) -> None:
         """Raise ``ValueError`` if the group cannot act on ``(H, W)`` images."""
         if H < 1 or W < 1:
@@ -274,7 +292,12 @@ def _build_orbit_index(group: Group, H: int, W: int) -> torch.Tensor:
     grid = torch.arange(H * W, dtype=torch.long).view(H, W)
     rows = []
     for g in group.elements:
-        out = group._act_reference(grid.clone(), g)
+        try:
+            out = group._act_reference(grid.clone(), g)
+        except Exception as e:  # noqa: BLE001 - the group's code, at a size it did not refuse
+            raise ValueError(f"{group.name}: element {g}'s action (_act_reference) raised {type(e).__name__} on "
+                             f"{H}x{W} images: {(str(e).strip() or '(no message)').splitlines()[0]}; a size the action cannot take "
+                             f"must be refused in check_shape (raise ValueError there)") from None
         if H != W and isinstance(out, torch.Tensor) and tuple(out.shape) == (W, H):  # a transpose, say
             raise ValueError(
                 f"{group.name}: element {g} turns {H}x{W} images into {out.shape[0]}x{out.shape[1]} ones; an action "

@@ -248,6 +248,59 @@ def test_a_group_that_overrides_act_is_refused_since_the_trainer_would_not_use_i
         ChannelFlip()
 
 
+class SquareByAssert(Flip):
+    """Refuses non-square images with an ``assert``, not a ValueError."""
+
+    def check_shape(self, H, W):
+        assert H == W, f"needs square images, got {H}x{W}"
+
+
+def test_a_check_shape_that_asserts_refuses_the_size_in_one_line():
+    from nets.metrics import logit_invariance
+
+    with pytest.raises(ValueError, match=r"^flip: check_shape\(36, 32\) raised AssertionError: needs square images, "
+                                         r"got 36x32 \(a group refuses an image size by raising ValueError\)$"):
+        logit_invariance(lambda x: x.flatten(1)[:, :3], torch.zeros(2, 36, 32), SquareByAssert())
+
+
+MIRROR_FOR_36 = """
+import torch
+from nets.groups import Group
+
+
+class MirrorFor36(Group):
+    name, order = "mirror36", 2
+
+    def compose(self, a, b):
+        return (a + b) % 2
+
+    def inverse(self, a):
+        return a
+
+    def _act_reference(self, grid, g):  # written for 36-wide images: it indexes column 35
+        return grid if g == 0 else grid[:, torch.arange(35, -1, -1)]
+"""
+
+
+def test_an_action_that_fails_at_the_size_in_use_is_named_as_the_groups_not_the_models(user_models):
+    from nets.data import synthetic_splits
+    from nets.metrics import logit_invariance
+    from nets.train import TrainConfig, train_runs
+
+    user_models("groups_for_36", MIRROR_FOR_36)
+    group = get_group("groups_for_36:MirrorFor36")  # probed at 36 x 36: it passes
+    with pytest.raises(ValueError, match=r"^mirror36: element 1's action \(_act_reference\) raised IndexError on "
+                                         r"12x12 images: .*; a size the action cannot take must be refused in "
+                                         r"check_shape"):
+        logit_invariance(lambda x: x.flatten(1)[:, :3], torch.zeros(2, 12, 12), group)
+    splits = synthetic_splits(n_train=16, n_val=8, n_test=8, size=12, n_classes=3)
+    net = lambda c: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 3))  # noqa: E731
+    with pytest.raises(ValueError, match=r"element 1's action \(_act_reference\) raised IndexError") as e:
+        train_runs([TrainConfig(method="WT", group="groups_for_36:MirrorFor36", model="net", n_classes=3, epochs=1,
+                                batch_size=8)], [0], splits, device="cpu", progress=False, model_fn=net)
+    assert "the model refused" not in str(e.value)
+
+
 def test_a_refusal_at_construction_says_it_was_found_on_a_probe_image_not_the_users():
     with pytest.raises(ValueError, match=r"found as the group was built, on a 36x36 probe image, whatever the size "
                                          r"of your images\)$"):

@@ -153,6 +153,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     for g in groups:
         try:
             get_group(g).check_shape(*splits.train.x.shape[-2:])  # one that does not fit: one line
+            get_group(g).orbit_index(*splits.train.x.shape[-2:])  # its action at this size, before any model
         except ValueError as e:
             raise ValueError(f"{e}{chlast}") from None
     sizes = {"n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test)}
