@@ -391,6 +391,46 @@ def test_a_finished_run_is_not_loaded_for_other_data_and_the_file_is_named(tmp_p
     assert again.best_epoch == 0
 
 
+EDITABLE_GROUP = """
+from nets.groups import Group
+
+
+class Flip(Group):
+    name, order = "flip", 2
+
+    def __init__(self):
+        self.axis = -2  # upside down; the test sets -1 (left-right), as an edit of this line would
+
+    def compose(self, a, b):
+        return (a + b) % 2
+
+    def inverse(self, a):
+        return a
+
+    def _act_reference(self, grid, g):
+        return grid if g == 0 else grid.flip(self.axis)
+
+
+G = Flip()
+"""
+
+
+def test_a_run_is_not_loaded_under_a_custom_group_whose_action_changed_since(tmp_path, user_models):
+    from nets.groups import get_group
+
+    user_models("editable_group_for_runs", EDITABLE_GROUP)
+    cfg = TrainConfig(method="DA", group="editable_group_for_runs:G", **BASE)
+    kw = dict(device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net())
+    train_runs([cfg], [0], splits(), **kw)
+    get_group("editable_group_for_runs:G").axis = -1
+    message = refused(r"this run was trained under another action of group 'editable_group_for_runs:G' \(group_sha256",
+                      [cfg], **kw)
+    assert "the group's code changed since" in message
+    get_group("editable_group_for_runs:G").axis = -2
+    (again,) = train_runs([cfg], [0], splits(), **kw)  # the action it trained under loads it
+    assert again.best_epoch == 0
+
+
 def test_the_same_data_stored_another_way_loads_the_run_a_unit_channel_axis_and_int32_labels(tmp_path):
     """The fingerprint is of the data as the model sees it: ``(N, 1, H, W)`` images and int32 labels
     are the ``(N, H, W)``, int64 data the run trained on; other values are not."""

@@ -11,8 +11,10 @@ per parameter). Runs of a factory model also record ``engine`` and ``wt_pooling`
 when trained one at a time, the global RNG state ``rng_state`` (and ``cuda_rng_state`` on CUDA)
 that random layers draw from. Runs trained by :func:`~nets.train.train_runs` record
 ``data_sha256``, the fingerprint of the train and val data (:func:`data_fingerprint`), so a run is
-never loaded or resumed on other data (:func:`check_same_data`); a checkpoint without it (written
-before it existed: the archived paper runs) is not checked.
+never loaded or resumed on other data (:func:`check_same_data`), and ``group_sha256``, the fingerprint
+of the group's action at the images' size (:func:`group_fingerprint`), so a run is never loaded under a
+custom group whose code changed since (:func:`check_same_group`); a checkpoint without them (written
+before they existed: the archived paper runs) is not checked.
 """
 
 from __future__ import annotations
@@ -127,6 +129,28 @@ def check_same_data(ckpt: dict, path: Path | None, fingerprint: Callable[[], str
     raise ValueError(f"{path}: this run was trained on other train / val data (data_sha256 {got[:12]}..., "
                      f"these splits {fingerprint()[:12]}...); use another run_dir for other data, or move the "
                      f"file aside to train it again")
+
+
+def group_fingerprint(group: str, H: int, W: int) -> str:
+    """SHA-256 of ``group``'s action on ``H x W`` images, its source indices ``(order, H*W)``
+    (:meth:`nets.groups.Group.orbit_index`): what DA augments with, IR compares and WT pools over.
+    Another action under the same name (a custom group's code edited) fingerprints differently."""
+    idx = get_group(group).orbit_index(H, W).detach().cpu().to(torch.int64).contiguous()
+    h = hashlib.sha256(f"{tuple(idx.shape)}".encode())
+    h.update(idx.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def check_same_group(ckpt: dict, path: Path | None, fingerprint: Callable[[], str]) -> None:
+    """A one-line ``ValueError`` naming ``path`` where ``ckpt`` records a ``group_sha256`` other than
+    ``fingerprint()`` (:func:`group_fingerprint`; called only when the checkpoint has one)."""
+    got = ckpt.get("group_sha256")
+    if got is None or got == fingerprint():
+        return
+    group = (ckpt.get("config") or {}).get("group")
+    raise ValueError(f"{path}: this run was trained under another action of group {group!r} (group_sha256 "
+                     f"{got[:12]}..., its action now {fingerprint()[:12]}...): the group's code changed since; "
+                     f"use another run_dir, or move the file aside to train it again")
 
 
 def build_model(config: TrainConfig, in_shape: tuple[int, int], state: dict, device: torch.device,

@@ -47,6 +47,7 @@ class Member:
     path: Path | None
     ckpt: dict | None
     data_sha256: str | None = None  # the train / val data's fingerprint, saved in the checkpoint
+    group_sha256: str | None = None  # the group's action's fingerprint at the images' size, saved too
 
     @property
     def start_epoch(self) -> int:
@@ -119,9 +120,11 @@ def _global_rng(stack, members: list[Member], device: torch.device) -> Iterator[
 
 
 def _extras(stack, members: list[Member], device: torch.device) -> list[dict] | None:
-    """Checkpoint keys added to the layout: the data's fingerprint ``data_sha256`` (every run given
-    one), and a factory model's ``engine``, ``wt_pooling`` (WT) and global RNG state."""
-    data = [{"data_sha256": m.data_sha256} if m.data_sha256 is not None else {} for m in members]
+    """Checkpoint keys added to the layout: the data's and the group's fingerprints ``data_sha256`` and
+    ``group_sha256`` (every run given them), and a factory model's ``engine``, ``wt_pooling`` (WT) and
+    global RNG state."""
+    data = [{k: v for k, v in (("data_sha256", m.data_sha256), ("group_sha256", m.group_sha256)) if v is not None}
+            for m in members]
     if isinstance(stack, MLPStack):
         return data if any(data) else None
     extra: dict = {"engine": stack.engine}

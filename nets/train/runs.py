@@ -16,8 +16,8 @@ from nets.groups import get_group
 from nets.precision import check_precision
 from nets.results_io import make_folder, precision_dir
 from nets.train.batches import OrbitData
-from nets.train.checkpoints import (check_same_data, checkpoint_path, data_fingerprint, finished_checkpoint,
-                                    load_checkpoint, run_from_checkpoint)
+from nets.train.checkpoints import (check_same_data, check_same_group, checkpoint_path, data_fingerprint,
+                                    finished_checkpoint, group_fingerprint, load_checkpoint, run_from_checkpoint)
 from nets.train.config import TrainConfig, TrainedRun, check_device, resolve_device
 from nets.train.loop import Member, train_stack
 from nets.train.run_checks import check_configs, check_factory_model, check_images, check_labels, warn_unused_classes
@@ -115,6 +115,7 @@ def train_runs(
     pending: list[tuple[int, Member]] = []
     fingerprint = functools.cache(lambda: data_fingerprint(splits))  # once, and only when a run needs it
     as_given = functools.cache(lambda: data_fingerprint(splits, as_given=True))  # what older checkpoints recorded
+    group_fp = functools.cache(lambda group: group_fingerprint(group, *in_shape))
 
     for i, (c, s) in enumerate((c, s) for c in configs for s in seeds):
         path = checkpoint_path(rdir, c, s) if rdir is not None else None
@@ -124,6 +125,7 @@ def train_runs(
             ckpt = load_checkpoint(path, c, s) if path is not None else None
         if ckpt is not None:
             check_same_data(ckpt, path, fingerprint, as_given)
+            check_same_group(ckpt, path, functools.partial(group_fp, c.group))
         if ckpt is not None and ckpt["finished"]:
             try:
                 results[i] = run_from_checkpoint(c, s, ckpt, in_shape, dev, factories[c.key()])
@@ -133,7 +135,8 @@ def train_runs(
                                  f"({lines[1] if len(lines) > 1 else lines[0]}); train it again (move the file "
                                  f"aside) or restore the factory it was trained with") from None
         else:
-            pending.append((i, Member(c, s, path, ckpt, fingerprint() if path is not None else None)))
+            pending.append((i, Member(c, s, path, ckpt, fingerprint() if path is not None else None,
+                                      group_fp(c.group) if path is not None else None)))
 
     stackable: dict[tuple, bool] = {}
     dtypes: dict[tuple, torch.dtype] = {}
