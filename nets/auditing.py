@@ -271,6 +271,7 @@ def audit(
     table (``classes`` is ``None``; ``settings["labels"]`` says which). Raises ``ValueError`` (one
     line) for any input the measures refuse, and for ``class_names`` without labels.
     """
+    spec = group.strip() if isinstance(group, str) and ":" in group else None  # a custom group, as named
     group = as_group(group)
     check_bootstrap(confidence, n_resamples, seed)  # before the work, not after it
     check_class_names(class_names)
@@ -307,6 +308,6 @@ def audit(
     classes = None if y is None else class_breakdown_from_predictions(
         per_sample["orbit_predictions"], per_sample["labels"], group.name, n_classes=width, class_names=class_names,
         **boot)
-    return AuditResult(model=name or type(model).__name__, group=group.name, input_shape=tuple(x.shape),
+    return AuditResult(model=name or type(model).__name__, group=spec or group.name, input_shape=tuple(x.shape),
                        n_samples=int(x.shape[0]), measures=measures, layers=prof, settings=settings,
                        samples=per_sample, classes=classes)

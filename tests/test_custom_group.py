@@ -116,6 +116,7 @@ def test_audit_measures_under_your_group(tmp_path, module):
                            "--out", str(out), "--n", "16"]) == 0
     record = json.loads((out / "audit.json").read_text())
     assert record["measures"]["LI"]["value"] > 0
+    assert record["group"] == f"{module}:INSTANCE"  # the spec as given, not the group's name (docs/api.md)
 
 
 def _klein(**attrs):
