@@ -15,6 +15,8 @@ For an element ``g`` and image size ``(H, W)`` the cached source index
 
 from __future__ import annotations
 
+import functools
+import weakref
 from abc import ABC, ABCMeta, abstractmethod
 from typing import Union
 
@@ -26,7 +28,7 @@ from nets.group_checks import check_algebra, check_distinct
 #: A group element: its number, or a tensor of numbers (one per image).
 Element = Union[int, torch.Tensor]
 
-__all__ = ["Group", "Element", "group_state"]
+__all__ = ["Group", "Element"]
 
 
 #: Group's methods that read the action through the cached index; a subclass defines ``_act_reference``.
@@ -34,9 +36,10 @@ _FIXED = ("act", "orbit", "index", "orbit_index", "permutation_matrix")
 
 
 class _GroupMeta(ABCMeta):
-    """Checks every group right after construction: a ``name`` and an ``order``, and (unless its own
-    class sets ``check_on_construction = False``, as this package's tested groups do) an action that
-    permutes the pixel grid at a probe size."""
+    """Checks every group right after construction: a ``name`` and an ``order``, no override of the
+    methods that read the action through its cached index (:data:`_FIXED`), and (unless its own class
+    sets ``check_on_construction = False``, as this package's tested groups do) an action that permutes
+    the pixel grid at a probe size."""
 
     def __call__(cls, *args, **kwargs):
         group = super().__call__(*args, **kwargs)
@@ -107,16 +110,15 @@ class Group(ABC, metaclass=_GroupMeta):
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("check_shape")
         if own is not None:
+            @functools.wraps(own)
             def check_shape(self, H: int, W: int) -> None:
                 try:
                     own(self, H, W)
                 except ValueError:
                     raise
                 except Exception as e:  # noqa: BLE001 - the group's code refused the size its own way
-                    raise ValueError(f"{self.name}: check_shape({H}, {W}) raised {type(e).__name__}: "
-                                     f"{(str(e).strip() or '(no message)').splitlines()[0]} (a group refuses an image size by "
-                                     f"raising ValueError)") from None
-            check_shape.__doc__ = own.__doc__
+                    raise ValueError(f"{self.name}: check_shape({H}, {W}) raised {type(e).__name__}: {_first_line(e)} "
+                                     f"(a group refuses an image size by raising ValueError)") from None
             cls.check_shape = check_shape
 
     def check_shape(self, H: int, W: int) -> None:
@@ -168,8 +170,8 @@ class Group(ABC, metaclass=_GroupMeta):
         return self.orbit_index(H, W)[g]
 
     def orbit_index(self, H: int, W: int, device: torch.device | str | None = None) -> torch.Tensor:
-        """Source indices of every element, shape ``(order, H*W)``, cached per size and device and per the
-        group's state (:func:`group_state`: a parameter changed in place is another cached action)."""
+        """Source indices of every element, shape ``(order, H*W)``, cached per group object, size and
+        device; setting an attribute of the group (``G.axis = -2``) empties its cache."""
         self.check_shape(H, W)
         return _orbit_index(self, int(H), int(W), str(torch.device(device or "cpu")))
 
@@ -235,7 +237,7 @@ class Group(ABC, metaclass=_GroupMeta):
 
     def __eq__(self, other: object) -> bool:
         """Same class, name and instance attributes (a custom group's parameters: two groups that share
-        a name but act differently are not one group, nor one cached action)."""
+        a name but act differently are not one group). Each group object caches its own action."""
         if not (isinstance(other, Group) and type(other) is type(self) and other.name == self.name):
             return False
         if other is self:
@@ -246,46 +248,30 @@ class Group(ABC, metaclass=_GroupMeta):
         except Exception:  # noqa: BLE001 - attributes that do not compare (tensors): only the same object
             return False
 
+    def __setattr__(self, name: str, value: object) -> None:
+        """Set an attribute and forget the action cached for the old value (a parameter given by
+        assignment, ``G.axis = -2``; an object changed in place inside an attribute is not seen)."""
+        object.__setattr__(self, name, value)
+        _ORBIT_INDEX.pop(id(self), None)
+
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.name))
 
 
-def _frozen(value: object) -> object:
-    """A hashable snapshot of one attribute value: tensors and arrays by dtype, shape and bytes,
-    containers element by element; anything else unhashable by its identity (only the same object
-    is the same state)."""
-    if isinstance(value, torch.Tensor):
-        return ("tensor", str(value.dtype), tuple(value.shape), value.detach().cpu().contiguous().numpy().tobytes())
-    if isinstance(value, np.ndarray):
-        return ("ndarray", str(value.dtype), value.shape, value.tobytes())
-    if isinstance(value, (list, tuple)):
-        return (type(value).__name__, tuple(_frozen(v) for v in value))
-    if isinstance(value, dict):
-        return ("dict", tuple(sorted(((repr(k), _frozen(v)) for k, v in value.items()), key=lambda kv: kv[0])))
-    if isinstance(value, (set, frozenset)):
-        return ("set", tuple(sorted(repr(_frozen(v)) for v in value)))
-    try:
-        hash(value)
-    except TypeError:
-        return ("id", id(value))
-    return value
-
-
-def group_state(group: Group) -> tuple:
-    """What identifies ``group``'s action now: its class, name and a snapshot of its instance attributes
-    (:func:`_frozen`). The orbit index is cached under it, so a parameter changed in place after the
-    group was used (``G.axis = -2``) is another action, not the one cached before."""
-    return (type(group), group.name, tuple(sorted((k, _frozen(v)) for k, v in vars(group).items())))
-
-
-_ORBIT_INDEX: dict[tuple, torch.Tensor] = {}
+#: Each group object's orbit indices, ``{id(group): {(H, W, device): index}}``: per object, never shared
+#: between two groups however equal they compare (a new group cannot meet another's action), emptied
+#: when an attribute of the group is set (:meth:`Group.__setattr__`) and dropped with the group.
+_ORBIT_INDEX: dict[int, dict[tuple[int, int, str], torch.Tensor]] = {}
 
 
 def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
-    key = (group_state(group), H, W, device)
-    if key not in _ORBIT_INDEX:
-        _ORBIT_INDEX[key] = _build_orbit_index(group, H, W).to(device)
-    return _ORBIT_INDEX[key]
+    cached = _ORBIT_INDEX.get(id(group))
+    if cached is None:
+        cached = _ORBIT_INDEX[id(group)] = {}
+        weakref.finalize(group, _ORBIT_INDEX.pop, id(group), None)
+    if (H, W, device) not in cached:
+        cached[(H, W, device)] = _build_orbit_index(group, H, W).to(device)
+    return cached[(H, W, device)]
 
 
 def _build_orbit_index(group: Group, H: int, W: int) -> torch.Tensor:
@@ -296,8 +282,8 @@ def _build_orbit_index(group: Group, H: int, W: int) -> torch.Tensor:
             out = group._act_reference(grid.clone(), g)
         except Exception as e:  # noqa: BLE001 - the group's code, at a size it did not refuse
             raise ValueError(f"{group.name}: element {g}'s action (_act_reference) raised {type(e).__name__} on "
-                             f"{H}x{W} images: {(str(e).strip() or '(no message)').splitlines()[0]}; a size the action cannot take "
-                             f"must be refused in check_shape (raise ValueError there)") from None
+                             f"{H}x{W} images: {_first_line(e)}; a size the action cannot take must be refused in "
+                             f"check_shape (raise ValueError there)") from None
         if H != W and isinstance(out, torch.Tensor) and tuple(out.shape) == (W, H):  # a transpose, say
             raise ValueError(
                 f"{group.name}: element {g} turns {H}x{W} images into {out.shape[0]}x{out.shape[1]} ones; an action "
@@ -326,3 +312,8 @@ def _image_size(group: Group, x: torch.Tensor) -> tuple[int, int]:
     H, W = x.shape[-2:]
     group.check_shape(H, W)
     return H, W
+
+
+def _first_line(e: BaseException) -> str:
+    """The first line of an exception's message (pytest adds the assertion's source below it)."""
+    return (str(e).strip() or "(no message)").splitlines()[0]

@@ -61,6 +61,7 @@ def check_distinct(group, idx: torch.Tensor, H: int, W: int) -> None:
     a = int((first[:b] == first[b]).nonzero()[0])
     alike = (f"element {b} moves no pixel of {H}x{W} images" if a == group.identity
              else f"elements {a} and {b} act alike on {H}x{W} images")
+    fix = ("" if not type(group).__dict__.get("check_on_construction", True) else  # ours: the size is the problem
+           ": drop the repeated elements, or refuse this image size in check_shape")
     raise ValueError(f"{group.name}: {alike}; a group's elements must act differently (the measures average over "
-                     f"them, so every model would look more invariant than it is): drop the repeated elements, or "
-                     f"refuse this image size in check_shape")
+                     f"them, so every model would look more invariant than it is){fix}")

@@ -132,9 +132,9 @@ def check_images(x: torch.Tensor, group: Optional[Group] = None) -> tuple[int, i
             raise ValueError(f"group must be a nets.groups.Group, got {type(group).__name__}")
         try:
             group.check_shape(H, W)  # the group's own ValueError (e.g. non-square for R4)
+            group.orbit_index(H, W)  # its action checked at this size now, not blamed on the model later
         except ValueError as e:
             raise ValueError(f"{e}{channels_last_hint(x.shape)}") from None
-        group.orbit_index(H, W)  # a custom group's action checked at this size now, not blamed on the model later
         if channels_last_hint(x.shape):  # and the group took them: it acts on width and channels
             warn_at_caller(f"x of shape {shape_str(('N', *x.shape[1:]))} looks channels-last, (N, H, W, C): the "
                            f"group acts on its last two axes, width and channels here; if it is, give "

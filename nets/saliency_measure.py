@@ -99,7 +99,7 @@ def saliency_invariance(
     elems = group_elements(group, include_identity)
     G = group.order
     inv = torch.tensor([group.inverse(g) for g in group.elements], device=x.device)
-    smooth_first = smoothing_commutes(group, H, W)  # all of nets.groups: the maps as saliency_map gives them
+    smooth_first = not smooth or smoothing_commutes(group, H, W)  # all of nets.groups: saliency_map's maps
     step = model_chunk(model, chunk_size)  # the predicted-target pass, through the model itself
     out = []
     for s in chunks(N, chunk_size):

@@ -16,7 +16,7 @@ from typing import Mapping
 import nets.evidence as ev
 from nets.claim_checks import Check, check, fmt, log_check, pm_text
 from nets.groups import group_label
-from nets.nu_selection_notes import missed_target, missed_target_note
+from nets.nu_selection_notes import form_missed_target, missed_target, missed_target_note, selection_ties
 from nets.results_io.paper import PAPER_FORMS
 from nets.stats import Interval, claim_status
 
@@ -32,6 +32,11 @@ __all__ = [
     "verdicts",
     "fmt",
     "pm_text",
+    # also importable from here, where they were defined before nets.nu_selection_notes
+    "missed_target",
+    "form_missed_target",
+    "missed_target_note",
+    "selection_ties",
 ]
 
 MEASURES = ("accuracy", "LI", "DI", "SI")

@@ -211,6 +211,41 @@ def test_two_elements_that_act_alike_are_named():
         HalfTurnsAsZ4()
 
 
+def test_two_elements_that_act_alike_and_not_as_the_identity_are_named():
+    class TwoHalfTurns(Group):  # Klein four with a and b both half turns, so ab moves nothing
+        name, order = "twohalfturns", 4
+
+        def compose(self, a, b):
+            return a ^ b
+
+        def inverse(self, a):
+            return a
+
+        def _act_reference(self, grid, g):
+            return torch.rot90(grid, 2 * (bin(g).count("1") % 2), (-2, -1))
+
+    with pytest.raises(ValueError, match=r"twohalfturns: elements 1 and 2 act alike on 36x36 images; .*: drop the "
+                                         r"repeated elements, or refuse this image size in check_shape \(found as"):
+        TwoHalfTurns()
+
+
+def test_a_built_in_group_at_a_size_it_cannot_move_is_refused_without_advice_for_group_authors():
+    with pytest.raises(ValueError, match=r"f2: element 1 moves no pixel of 12x1 images; .* than it is\)$"):
+        get_group("f2").orbit(torch.zeros(12, 1))
+
+
+def test_many_new_groups_each_get_their_own_action_not_one_a_collected_group_left():
+    """The cache is per group object and dropped with it: a new group at a freed object's address
+    cannot meet that group's action."""
+    import gc
+
+    x = torch.arange(4.0).view(2, 2)
+    for k in range(200):
+        axis = -1 if k % 2 else -2
+        assert torch.equal(Flip(axis).act(x, 1), x.flip(axis)), k
+        gc.collect() if k % 50 == 0 else None
+
+
 class Flip(Group):
     """A custom group with a parameter: the mirror along ``axis``."""
 

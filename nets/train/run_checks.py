@@ -172,12 +172,9 @@ def check_configs(configs: Sequence[TrainConfig], splits: Splits, model_fn) -> d
     for c in configs:
         try:
             get_group(c.group).check_shape(*in_shape)
+            get_group(c.group).orbit_index(*in_shape)  # its action at this size, before a model could be blamed
         except ValueError as e:
             raise ValueError(f"{c.key()}: {e}{CHANNELS_LAST(splits.train.x.shape)}") from None
-        try:  # the group's action at this size, before a model probe could be blamed for it
-            get_group(c.group).orbit_index(*in_shape)
-        except ValueError as e:
-            raise ValueError(f"{c.key()}: {e}") from None
         if factories[c.key()] is None and splits.train.x.ndim != 3:
             raise ValueError(f"{c.key()}: the paper MLP takes images (N, H, W), got {tuple(splits.train.x.shape)}")
     unrefused = channels_last_warning(splits.train.x.shape, "the training images", CHANNELS_FIRST_FIX)

@@ -20,9 +20,11 @@ from nets.train.checkpoints import (check_same_data, check_same_group, checkpoin
                                     finished_checkpoint, group_fingerprint, load_checkpoint, run_from_checkpoint)
 from nets.train.config import TrainConfig, TrainedRun, check_device, resolve_device
 from nets.train.loop import Member, train_stack
-from nets.train.run_checks import check_configs, check_factory_model, check_images, check_labels, warn_unused_classes
+from nets.train.run_checks import (ChannelsLast, SameInitialWeights, UnusedClasses, check_configs, check_factory_model,
+                                   check_images, check_labels, warn_unused_classes)
 
-__all__ = ["AUTO_STACK", "train_runs"]
+#: The warnings, also importable from here, where they were defined before nets.train.run_checks.
+__all__ = ["AUTO_STACK", "train_runs", "ChannelsLast", "SameInitialWeights", "UnusedClasses"]
 
 
 #: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type: stacking was
