@@ -267,8 +267,11 @@ _ORBIT_INDEX: dict[int, dict[tuple[int, int, str], torch.Tensor]] = {}
 def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
     cached = _ORBIT_INDEX.get(id(group))
     if cached is None:
+        try:
+            weakref.finalize(group, _ORBIT_INDEX.pop, id(group), None)
+        except TypeError:  # a group class with __slots__ and no __weakref__: built anew at every use
+            return _build_orbit_index(group, H, W).to(device)
         cached = _ORBIT_INDEX[id(group)] = {}
-        weakref.finalize(group, _ORBIT_INDEX.pop, id(group), None)
     if (H, W, device) not in cached:
         cached[(H, W, device)] = _build_orbit_index(group, H, W).to(device)
     return cached[(H, W, device)]
