@@ -131,8 +131,7 @@ def check_images(x: torch.Tensor, group: Optional[Group] = None) -> tuple[int, i
         if not isinstance(group, Group):
             raise ValueError(f"group must be a nets.groups.Group, got {type(group).__name__}")
         try:
-            group.check_shape(H, W)  # the group's own ValueError (e.g. non-square for R4)
-            group.orbit_index(H, W)  # its action checked at this size now, not blamed on the model later
+            group.orbit_index(H, W)  # check_shape's own ValueError (non-square for R4), then the action at this size
         except ValueError as e:
             raise ValueError(f"{e}{channels_last_hint(x.shape)}") from None
         if channels_last_hint(x.shape):  # and the group took them: it acts on width and channels

@@ -152,8 +152,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     chlast = channels_last_hint(splits.train.x.shape, "the --data images look", SAVE_CHANNELS_FIRST)
     for g in groups:
         try:
-            get_group(g).check_shape(*splits.train.x.shape[-2:])  # one that does not fit: one line
-            get_group(g).orbit_index(*splits.train.x.shape[-2:])  # its action at this size, before any model
+            get_group(g).orbit_index(*splits.train.x.shape[-2:])  # check_shape (one line), then the action
         except ValueError as e:
             raise ValueError(f"{e}{chlast}") from None
     sizes = {"n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test)}

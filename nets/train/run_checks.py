@@ -171,8 +171,7 @@ def check_configs(configs: Sequence[TrainConfig], splits: Splits, model_fn) -> d
     factories = {c.key(): model_factory(c, model_fn) for c in configs}
     for c in configs:
         try:
-            get_group(c.group).check_shape(*in_shape)
-            get_group(c.group).orbit_index(*in_shape)  # its action at this size, before a model could be blamed
+            get_group(c.group).orbit_index(*in_shape)  # check_shape, then the action, before any model probe
         except ValueError as e:
             raise ValueError(f"{c.key()}: {e}{CHANNELS_LAST(splits.train.x.shape)}") from None
         if factories[c.key()] is None and splits.train.x.ndim != 3:
