@@ -10,12 +10,14 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-__all__ = ["ChannelsLast", "CHANNELS_LAST_MODEL", "accepts_channels_last", "channels_last_hint",
-           "channels_last_warning", "probe_layouts", "shape_str"]
+__all__ = ["ChannelsLast", "CHANNELS_LAST_MODEL", "CHANNELS_LAST_FORWARD", "accepts_channels_last",
+           "channels_last_hint", "channels_last_warning", "probe_layouts", "shape_str"]
 
+#: The forward of a wrapper that hands a model written for ``(N, H, W, C)`` channels-first images.
+CHANNELS_LAST_FORWARD = "net(x.permute(0, 2, 3, 1))"
 #: What a model written for ``(N, H, W, C)`` images needs once the images are stored channels-first.
 CHANNELS_LAST_MODEL = ("a model written for (N, H, W, C) then takes them through a wrapper whose forward is "
-                       "net(x.permute(0, 2, 3, 1))")
+                       f"{CHANNELS_LAST_FORWARD}")
 
 
 class ChannelsLast(UserWarning):

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn.modules.module import register_module_forward_pre_hook
 
-from nets.layout_hints import accepts_channels_last, channels_last_hint, probe_layouts, shape_str
+from nets.layout_hints import CHANNELS_LAST_FORWARD, accepts_channels_last, channels_last_hint, probe_layouts, shape_str
 
 __all__ = [
     "check_model",
@@ -272,7 +272,7 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
         needed = probe_layouts(model, inputs.detach())
         need = channels_last_hint(inputs.shape) or (f"; it accepts {shape_str(needed)}" if needed else "")
         if accepts_channels_last(needed, inputs.shape):  # keep the images channels-first, wrap the model
-            need += ", channels-last: wrap it, forward(x) = net(x.permute(0, 2, 3, 1))"
+            need += f", channels-last: wrap it, forward(x) = {CHANNELS_LAST_FORWARD}"
         group = getattr(model, "group", None) if getattr(model, "pooling", None) is not None else None
         inner = (f"; as WT, it hands the model inside all {group.order} x M images of the orbits"
                  if group is not None and hasattr(group, "order") else "")  # torch's message counts those

@@ -47,8 +47,8 @@ from nets.experiments.own_data_folder import (OwnDataError, claim_source, kept_g
                                               withdrawn_if_refused)
 from nets.groups import get_group, group_name
 from nets.image_file import load_split_file
-from nets.layout_hints import (accepts_channels_last, channels_last_hint, channels_last_warning, probe_layouts,
-                                shape_str)
+from nets.layout_hints import (CHANNELS_LAST_FORWARD, accepts_channels_last, channels_last_hint, channels_last_warning,
+                                probe_layouts, shape_str)
 from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside
 from nets.model_spec import one_line
 from nets.own_data_report import own_data_report
@@ -169,7 +169,7 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
         needed = None if chlast else probe_layouts(net, probe)
         accepts = ("" if not needed else
                    f"; it accepts {shape_str(needed)}, channels-last: keep the images (N, C, H, W), on which the "
-                   f"group acts, and wrap the model, forward(x) = net(x.permute(0, 2, 3, 1))"
+                   f"group acts, and wrap the model, forward(x) = {CHANNELS_LAST_FORWARD}"
                    if accepts_channels_last(needed, probe.shape) else
                    f"; it accepts {shape_str(needed)}: save x_train, x_val and x_test in that layout")
         raise OwnDataError(f"--model {model} refused {images} of shape "
