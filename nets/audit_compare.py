@@ -31,7 +31,7 @@ from torch import nn
 from nets.auditing import (DESCRIPTIONS, MEASURES, SAMPLE_MEANS, UNLABELLED_NOTE, check_names_have_labels,
                            sample_measures)
 from nets.class_accuracy import MAX_ROWS, check_class_names, class_label, lowest
-from nets.groups import GroupLike, as_group
+from nets.groups import GroupLike, as_group, group_record
 from nets.sample_bootstrap import (
     Estimate,
     bootstrap_mean,
@@ -189,7 +189,7 @@ def compare(
     settings; ``class_names`` (label order) name the classes of the per-class table. Raises
     ``ValueError`` (one line) for any input the measures refuse, naming the model.
     """
-    group = as_group(group)
+    given, group = group, as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
     check_class_names(class_names)  # before the work, not after it
     check_names_have_labels(y, class_names)
@@ -202,7 +202,7 @@ def compare(
         except ValueError as e:
             raise ValueError(f"model {label}: {e}") from None
     a, b = (values[n] for n in names)
-    return compare_samples(a, b, group, names=names, input_shape=tuple(x.shape), confidence=confidence,
+    return compare_samples(a, b, given, names=names, input_shape=tuple(x.shape), confidence=confidence,
                            n_resamples=n_resamples, seed=seed, class_names=class_names,
                            settings={"n_steps": n_steps, "include_identity": include_identity},
                            n_logits=(logit_width(model_a, x), logit_width(model_b, x)))
@@ -234,7 +234,8 @@ def compare_samples(
     measured for one of them only (``accuracy`` needs labels: give both or neither). ``n_logits``:
     A's and B's numbers of logits (:func:`logit_width`), recorded; where they differ, the
     comparison says so (:attr:`Comparison.width_note`) and a ``UserWarning`` is given."""
-    group = as_group(group)
+    as_group(group)  # refuses an unknown group
+    record = group_record(group)  # a custom group by its spec, as given
     check_bootstrap(confidence, n_resamples, seed)
     for k in (*SAMPLE_MEANS, "sigma_max_centered"):
         if k != "accuracy" and (k not in a or k not in b):
@@ -269,7 +270,7 @@ def compare_samples(
         "effects": {k: ("B - A" if v == "difference" else "B / A") for k, v in EFFECTS.items()},
         "descriptions": DESCRIPTIONS,
     }
-    out = Comparison(a=names[0], b=names[1], group=group.name, input_shape=tuple(input_shape),
+    out = Comparison(a=names[0], b=names[1], group=record, input_shape=tuple(input_shape),
                      n_samples=int(a["LI"].shape[0]), effects=effects, settings=settings,
                      classes=class_effects(a, b, names=names, **boot),
                      class_names=check_class_names(class_names, int(a["labels"].max()) + 1 if "labels" in a else 0),

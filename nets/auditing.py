@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nets.groups import Group
+from nets.groups import Group, group_record
 from nets.layer_profile import layer_invariance_terms
 from nets.measure_inputs import as_group, check_images, group_elements, model_chunk
 from nets.model_checks import check_model, logit_width
@@ -271,8 +271,7 @@ def audit(
     table (``classes`` is ``None``; ``settings["labels"]`` says which). Raises ``ValueError`` (one
     line) for any input the measures refuse, and for ``class_names`` without labels.
     """
-    spec = group.strip() if isinstance(group, str) and ":" in group else None  # a custom group, as named
-    group = as_group(group)
+    record, group = group_record(group), as_group(group)  # a custom group recorded by its spec, as given
     check_bootstrap(confidence, n_resamples, seed)  # before the work, not after it
     check_class_names(class_names)
     check_names_have_labels(y, class_names)
@@ -306,8 +305,8 @@ def audit(
                     f"{'true-label' if y is not None else 'predicted-class (no labels)'} target, zero baseline",
     }
     classes = None if y is None else class_breakdown_from_predictions(
-        per_sample["orbit_predictions"], per_sample["labels"], group.name, n_classes=width, class_names=class_names,
+        per_sample["orbit_predictions"], per_sample["labels"], record, n_classes=width, class_names=class_names,
         **boot)
-    return AuditResult(model=name or type(model).__name__, group=spec or group.name, input_shape=tuple(x.shape),
+    return AuditResult(model=name or type(model).__name__, group=record, input_shape=tuple(x.shape),
                        n_samples=int(x.shape[0]), measures=measures, layers=prof, settings=settings,
                        samples=per_sample, classes=classes)

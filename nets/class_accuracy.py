@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nets.groups import GroupLike, as_group
+from nets.groups import GroupLike, as_group, group_record
 from nets.model_checks import logit_width
 from nets.metrics import orbit_terms
 from nets.sample_bootstrap import Estimate, bootstrap_mean, check_bootstrap, fmt_value
@@ -216,11 +216,11 @@ def class_breakdown(model: Union[nn.Module, Callable[[torch.Tensor], torch.Tenso
     under ``group`` (module docstring), over the model's logit width; ``class_names`` (label order)
     name the classes in tables. Raises the measures'
     one-line ``ValueError``s (:mod:`nets.measure_inputs`, :mod:`nets.model_checks`)."""
-    group = as_group(group)
+    record, group = group_record(group), as_group(group)  # a custom group recorded by its spec, as given
     check_bootstrap(confidence, n_resamples, seed)
     predictions = orbit_terms(model, x, y, group, chunk_size=chunk_size, terms=("predictions",))["predictions"]
     width = logit_width(model, x)
-    return class_breakdown_from_predictions(predictions.cpu().numpy(), y.cpu().numpy(), group.name,
+    return class_breakdown_from_predictions(predictions.cpu().numpy(), y.cpu().numpy(), record,
                                             n_classes=width, confidence=confidence, n_resamples=n_resamples,
                                             seed=seed, class_names=class_names)
 

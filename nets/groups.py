@@ -310,5 +310,11 @@ def as_group(group: GroupLike) -> Group:
                     f"got {type(group).__name__}")
 
 
+def group_record(group: GroupLike) -> str:
+    """How a result names the group it was measured under: a ``"PKG.MODULE:ATTR"`` spec as given
+    (so that the group can be found again), else the group's ``name``."""
+    return group.strip() if isinstance(group, str) and ":" in group else as_group(group).name
+
+
 def available_groups() -> list[str]:
     return list(_NAMED)

@@ -119,6 +119,18 @@ def test_audit_measures_under_your_group(tmp_path, module):
     assert record["group"] == f"{module}:INSTANCE"  # the spec as given, not the group's name (docs/api.md)
 
 
+def test_every_record_of_an_audit_names_your_group_by_its_spec(tmp_path, module):
+    images = tmp_path / "images.pt"
+    torch.save({"x": torch.randn(16, 1, 12, 12, generator=torch.Generator().manual_seed(1)),
+                "y": torch.arange(16) % 3}, images)
+    out, spec = tmp_path / "audit", f"{module}:INSTANCE"
+    assert audit_cli.main(["--model", f"{module}:small", "--baseline", f"{module}:small", "--images", str(images),
+                           "--group", spec, "--out", str(out), "--n", "16", "--n-resamples", "200"]) == 0
+    record = json.loads((out / "audit.json").read_text())
+    assert (record["group"], record["classes"]["group"]) == (spec, spec)  # the group's name would not find it
+    assert json.loads((out / "compare.json").read_text())["group"] == spec
+
+
 def _klein(**attrs):
     body = {"compose": lambda self, a, b: a ^ b, "inverse": lambda self, a: a,
             "_act_reference": lambda self, grid, g: torch.flip(grid, (-1,)) if g & 1 else grid, **attrs}
