@@ -171,7 +171,8 @@ class Group(ABC, metaclass=_GroupMeta):
 
     def orbit_index(self, H: int, W: int, device: torch.device | str | None = None) -> torch.Tensor:
         """Source indices of every element, shape ``(order, H*W)``, cached per group object, size and
-        device; setting an attribute of the group (``G.axis = -2``) empties its cache."""
+        device (another device's copy is the CPU one moved, not built and checked again); setting an
+        attribute of the group (``G.axis = -2``) empties its cache."""
         self.check_shape(H, W)
         return _orbit_index(self, int(H), int(W), str(torch.device(device or "cpu")))
 
@@ -272,8 +273,9 @@ def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
         except TypeError:  # a group class with __slots__ and no __weakref__: built anew at every use
             return _build_orbit_index(group, H, W).to(device)
         cached = _ORBIT_INDEX[id(group)] = {}
-    if (H, W, device) not in cached:
-        cached[(H, W, device)] = _build_orbit_index(group, H, W).to(device)
+    if (H, W, device) not in cached:  # another device's copy is the CPU one moved, built and checked once
+        cached[(H, W, device)] = (_build_orbit_index(group, H, W) if device == "cpu"
+                                  else _orbit_index(group, H, W, "cpu").to(device))
     return cached[(H, W, device)]
 
 

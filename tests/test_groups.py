@@ -150,6 +150,16 @@ def test_orbit_index_is_cached():
     assert R4.orbit_index(36, 36) is R4.orbit_index(36, 36)
 
 
+def test_another_devices_orbit_index_is_the_checked_cpu_one_moved_not_built_again():
+    calls = []
+    group = _custom_group(lambda grid: calls.append(1) or grid.flip(-1))()
+    cpu = group.orbit_index(6, 6)
+    built = len(calls)
+    other = group.orbit_index(6, 6, "meta")  # stands in for CUDA here: a device that is not the CPU
+    assert len(calls) == built and other.device.type == "meta" and other.shape == cpu.shape
+    assert group.orbit_index(6, 6, "meta") is other
+
+
 # ---- custom groups and groups given by name (issue 16.5) -------------------------------------
 def _custom_group(action):
     from nets.groups import Group
