@@ -79,11 +79,10 @@ def _profile(args: argparse.Namespace):
         if args.command in REGULARIZER_COMMANDS and args.regularizers is not None:
             profile = profile.with_regularizers(args.regularizers)
         if args.command == "cnn" and args.factory is not None:  # your model in place of the SmallCNN
-            from nets.experiments.cnn import check_logit_count, cnn_model
+            from nets.experiments.cnn import cnn_model
 
             profile = replace(profile, model=args.factory)
-            cnn_model(profile)  # imports and builds it once: a bad spec is refused before anything else
-            check_logit_count(args.factory)
+            cnn_model(profile, check_logits=True)  # builds it once: a bad spec is refused before anything else
     except ValueError as e:
         raise UsageError(str(e)) from None
     return profile

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 
 from nets.__main__ import main
-from nets.experiments.profiles import Profile
+from nets.experiments.cnn import cnn_model
+from nets.experiments.profiles import Profile, get_profile
 from nets.image_layout import ImageLayout, SplitImageLayout, image_layout
 from nets.model_spec import spec_model_name
 from nets.report import write_report
@@ -60,6 +62,14 @@ def ten_classes():
 
 def in_float64():
     return Tiny().double()
+
+
+BUILT = []
+
+
+def counted():
+    BUILT.append(1)
+    return Tiny()
 '''
 
 SPEC = "own_models_for_cnn:split"
@@ -188,6 +198,14 @@ def test_a_model_with_the_wrong_number_of_logits_is_one_line_before_anything_is_
     assert ("--model own_models_for_cnn:ten_classes returns 10 logits, but the experiment's data has 9 classes "
             "(Transforming-MNIST's digits 0-8): return 9 logits; for data of your own, python -m nets own-data") in err
     assert "set n_classes" not in err and not (tmp_path / "smoke").exists()
+
+
+def test_describing_and_checking_your_model_builds_it_once(own_module):
+    import own_models_for_cnn
+
+    own_models_for_cnn.BUILT.clear()
+    own = cnn_model(replace(get_profile("smoke"), model="own_models_for_cnn:counted"), check_logits=True)
+    assert len(own_models_for_cnn.BUILT) == 1 and own.record["class"] == "own_models_for_cnn.Tiny"
 
 
 @pytest.mark.parametrize("spec, message", [("no_such_module_for_cnn:f", "cannot import module 'no_such_module_for_cnn'"),

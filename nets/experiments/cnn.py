@@ -112,7 +112,7 @@ class CNNModel:
     record: dict
 
 
-def cnn_model(profile: Profile) -> CNNModel:
+def cnn_model(profile: Profile, *, check_logits: bool = False) -> CNNModel:
     """The model of ``profile``: :class:`~nets.cnn.SmallCNN` (``profile.model`` is ``None``), or the
     one its factory spec ``PKG.MODULE:FACTORY`` builds when called with no arguments
     (``python -m nets cnn --model``; :func:`nets.model_spec.load_factory`, whose one-line
@@ -121,7 +121,9 @@ def cnn_model(profile: Profile) -> CNNModel:
     measure (:func:`nets.image_layout.image_layout`: the checkpoints of one that declares
     ``input_shape`` hold it under ``inner.``), and
     returns 9 logits; WT pools its first layer when it has ``first_layer`` / ``after_first_layer``,
-    else its logits. Its weights must be float32, as the experiment's images are."""
+    else its logits. Its weights must be float32, as the experiment's images are. ``check_logits``:
+    also refuse a model whose logits are not the experiment's 9 (:func:`check_logit_count`), on the
+    one model this builds to describe it."""
     if profile.model is None:
         return CNNModel(MODEL_NAME, build_cnn, {
             "class": "nets.cnn.SmallCNN", "name": MODEL_NAME, "channels": list(CNN_CHANNELS),
@@ -135,21 +137,24 @@ def cnn_model(profile: Profile) -> CNNModel:
     if dtype != torch.float32:
         raise ModelSpecError(f"--model {spec} builds {dtype} weights; the experiment measures in float32, as the "
                              f"SmallCNN: build it in float32 (nets.train.train_runs trains a float64 model from Python)")
-    return CNNModel(spec_model_name(spec), lambda config: image_layout(load_factory(spec)), {
-        "factory": spec, "class": f"{type(probe).__module__}.{type(probe).__qualname__}",
-        "name": spec_model_name(spec), "parameters": sum(p.numel() for p in probe.parameters()),
-        "input_shape": list(getattr(probe, "input_shape", ())) or None})
+    record = {"factory": spec, "class": f"{type(probe).__module__}.{type(probe).__qualname__}",
+              "name": spec_model_name(spec), "parameters": sum(p.numel() for p in probe.parameters()),
+              "input_shape": list(getattr(probe, "input_shape", ())) or None}
+    if check_logits:
+        check_logit_count(spec, probe)
+    return CNNModel(spec_model_name(spec), lambda config: image_layout(load_factory(spec)), record)
 
 
-def check_logit_count(spec: str) -> None:
+def check_logit_count(spec: str, model: nn.Module | None = None) -> None:
     """Refuse, in one :class:`~nets.model_spec.ModelSpecError`, a ``--model`` whose logits are not the
     experiment's 9 classes (Transforming-MNIST's digits 0-8), tried on two blank images in the layout it
     takes: ``cnn`` has no option for other classes (``own-data`` trains on data of your own). A model that
     raises on them, or returns no ``(2, classes)`` tensor, or one logit, is left to the trainer's checks,
-    which name more."""
+    which name more. ``model``: the one ``spec`` builds, if already built (it is put in eval mode)."""
     try:
         with torch.no_grad():
-            out = image_layout(load_factory(spec)).eval()(torch.zeros(2, PADDED_SIZE, PADDED_SIZE))
+            net = image_layout(model if model is not None else load_factory(spec)).eval()
+            out = net(torch.zeros(2, PADDED_SIZE, PADDED_SIZE))
     except Exception:  # noqa: BLE001 - the trainer's checks say what the model refuses
         return
     if isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[0] == 2 and out.shape[1] not in (1, N_CLASSES):
@@ -215,9 +220,7 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
     started = time.time()
     sizes = sizes if sizes is not None else cnn_sizes(profile.name)
     prof = cnn_profile(profile, sizes)
-    own = cnn_model(prof)
-    if prof.model is not None:
-        check_logit_count(prof.model)
+    own = cnn_model(prof, check_logits=True)
     dev = resolve_device(device)
     run_dir = checkpoint_dir(prof, results_root)
     splits, test, x_sigma = sigma_inputs(prof, dev)
