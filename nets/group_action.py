@@ -16,14 +16,13 @@ For an element ``g`` and image size ``(H, W)`` the cached source index
 from __future__ import annotations
 
 import functools
-import weakref
 from abc import ABC, ABCMeta, abstractmethod
 from typing import Union
 
 import numpy as np
 import torch
 
-from nets.group_checks import check_algebra, check_distinct
+from nets.orbit_cache import cached_orbit_index, first_line, forget_orbit_index
 
 #: A group element: its number, or a tensor of numbers (one per image).
 Element = Union[int, torch.Tensor]
@@ -117,7 +116,7 @@ class Group(ABC, metaclass=_GroupMeta):
                 except ValueError:
                     raise
                 except Exception as e:  # noqa: BLE001 - the group's code refused the size its own way
-                    raise ValueError(f"{self.name}: check_shape({H}, {W}) raised {type(e).__name__}: {_first_line(e)} "
+                    raise ValueError(f"{self.name}: check_shape({H}, {W}) raised {type(e).__name__}: {first_line(e)} "
                                      f"(a group refuses an image size by raising ValueError)") from None
             cls.check_shape = check_shape
 
@@ -147,7 +146,7 @@ class Group(ABC, metaclass=_GroupMeta):
             except ValueError:
                 continue
             try:
-                _orbit_index(self, n, n, "cpu")  # validates every element's index
+                cached_orbit_index(self, n, n, "cpu")  # validates every element's index
             except ValueError as e:
                 raise ValueError(f"{e} (found as the group was built, on a {n}x{n} probe image, whatever the size "
                                  f"of your images)") from None
@@ -174,7 +173,7 @@ class Group(ABC, metaclass=_GroupMeta):
         device (another device's copy is the CPU one moved, not built and checked again); setting an
         attribute of the group (``G.axis = -2``) empties its cache."""
         self.check_shape(H, W)
-        return _orbit_index(self, int(H), int(W), str(torch.device(device or "cpu")))
+        return cached_orbit_index(self, int(H), int(W), str(torch.device(device or "cpu")))
 
     def act(self, x: torch.Tensor, g: Element) -> torch.Tensor:
         """Apply ``g`` to images.
@@ -253,60 +252,10 @@ class Group(ABC, metaclass=_GroupMeta):
         """Set an attribute and forget the action cached for the old value (a parameter given by
         assignment, ``G.axis = -2``; an object changed in place inside an attribute is not seen)."""
         object.__setattr__(self, name, value)
-        _ORBIT_INDEX.pop(id(self), None)
+        forget_orbit_index(self)
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.name))
-
-
-#: Each group object's orbit indices, ``{id(group): {(H, W, device): index}}``: per object, never shared
-#: between two groups however equal they compare (a new group cannot meet another's action), emptied
-#: when an attribute of the group is set (:meth:`Group.__setattr__`) and dropped with the group.
-_ORBIT_INDEX: dict[int, dict[tuple[int, int, str], torch.Tensor]] = {}
-
-
-def _orbit_index(group: Group, H: int, W: int, device: str) -> torch.Tensor:
-    cached = _ORBIT_INDEX.get(id(group))
-    if cached is None:
-        try:
-            weakref.finalize(group, _ORBIT_INDEX.pop, id(group), None)
-        except TypeError:  # a group class with __slots__ and no __weakref__: built anew at every use
-            return _build_orbit_index(group, H, W).to(device)
-        cached = _ORBIT_INDEX[id(group)] = {}
-    if (H, W, device) not in cached:  # another device's copy is the CPU one moved, built and checked once
-        cached[(H, W, device)] = (_build_orbit_index(group, H, W) if device == "cpu"
-                                  else _orbit_index(group, H, W, "cpu").to(device))
-    return cached[(H, W, device)]
-
-
-def _build_orbit_index(group: Group, H: int, W: int) -> torch.Tensor:
-    grid = torch.arange(H * W, dtype=torch.long).view(H, W)
-    rows = []
-    for g in group.elements:
-        try:
-            out = group._act_reference(grid.clone(), g)
-        except Exception as e:  # noqa: BLE001 - the group's code, at a size it did not refuse
-            raise ValueError(f"{group.name}: element {g}'s action (_act_reference) raised {type(e).__name__} on "
-                             f"{H}x{W} images: {_first_line(e)}; a size the action cannot take must be refused in "
-                             f"check_shape (raise ValueError there)") from None
-        if H != W and isinstance(out, torch.Tensor) and tuple(out.shape) == (W, H):  # a transpose, say
-            raise ValueError(
-                f"{group.name}: element {g} turns {H}x{W} images into {out.shape[0]}x{out.shape[1]} ones; an action "
-                f"defined on some image shapes only (a transpose: square ones) must refuse the others in its "
-                f"check_shape (raise ValueError there, as the built-in rotations do)")
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (H, W) or out.dtype != torch.long \
-                or not torch.equal(out.reshape(-1).sort().values, grid.reshape(-1)):
-            raise ValueError(
-                f"{group.name}: element {g} does not act by a permutation of the pixel grid of {H}x{W} images "
-                f"(its action on the index grid must return a ({H}, {W}) long tensor holding every index once); "
-                f"a Group must move pixel values, never resample or blend them")
-        rows.append(out.reshape(-1))
-    idx = torch.stack(rows)
-    if not torch.equal(idx[group.identity], grid.reshape(-1)):
-        raise ValueError(f"{group.name}: element {group.identity} (the identity) must leave every pixel in place")
-    check_distinct(group, idx, H, W)
-    check_algebra(group, idx, H, W)
-    return idx
 
 
 def _image_size(group: Group, x: torch.Tensor) -> tuple[int, int]:
@@ -317,8 +266,3 @@ def _image_size(group: Group, x: torch.Tensor) -> tuple[int, int]:
     H, W = x.shape[-2:]
     group.check_shape(H, W)
     return H, W
-
-
-def _first_line(e: BaseException) -> str:
-    """The first line of an exception's message (pytest adds the assertion's source below it)."""
-    return (str(e).strip() or "(no message)").splitlines()[0]

@@ -485,7 +485,7 @@ def test_this_packages_groups_are_built_without_the_probe_check_so_a_large_one_i
     def no_index(*a, **k):
         raise AssertionError("an orbit index was built at construction")
 
-    monkeypatch.setattr(ga, "_orbit_index", no_index)
+    monkeypatch.setattr(ga, "cached_orbit_index", no_index)
     g = get_group("t99xy")
     assert g.order == 99 * 99 and not g.check_on_construction
     with pytest.raises(ValueError, match="t99xy: image width 36 and height 36 are not divisible by 99"):
