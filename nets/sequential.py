@@ -1,9 +1,10 @@
 """Optional stopping: what adding seeds until a check is decided costs, and the checks so decided
 held to a stricter interval.
 
-Seeds were added to a check only while it was undecided: 4, then 12 (``results/paper-s12``), then
-36 (``results/paper-s36``), each look a fixed-n 95% t interval (:func:`nets.stats.decide`). A
-check whose true value lies on its bound is decided wrongly with probability 2.5% at one look, but
+Seeds were added to a check only while it was undecided: 4, then 12 (``results/paper-s12``,
+``results/fmnist-s12``), then 36 (``results/paper-s36``), each look a fixed-n 95% t interval
+(:func:`nets.stats.decide`). A check whose true value lies on its bound is decided wrongly with
+probability 2.5% at one look, but
 the chance accumulates over looks (:func:`stopping_error`, by simulation). A Bonferroni split of
 the 2.5% over the looks bounds that (:func:`adjusted_check`: the two-sided interval at confidence
 ``1 - (1 - c) / looks``); a check that still holds under it holds at the stated rate whatever the
@@ -103,6 +104,8 @@ DECIDED_AFTER_MORE_SEEDS: list[tuple[str, str, str, float, int, Callable[[Path],
      _drift_difference("paper-s12/paper/drift.json", "t3")),
     ("1b", "T3 WT - DA accuracy (points), 36 seeds", ">=", 0.0, 3,
      _difference("paper-s36/paper/table1.json", "t3", "WT", "DA", "accuracy", 100.0)),
+    ("4", "FMNIST R4 WT - DA mean Acc ratio over beta > 0, 12 seeds", ">=", 0.0, 2,
+     _drift_difference("fmnist-s12/paper/drift.json", "r4")),
 ]
 
 
@@ -127,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             found = values(args.results)
         except (OSError, KeyError, ValueError) as e:
             print(f"error: {what}: cannot read its values under {args.results} ({type(e).__name__}: {e}); "
-                  f"--results names the results root that holds paper-s12/ and paper-s36/", file=sys.stderr)
+                  f"--results names the results root that holds paper-s12/, paper-s36/ and fmnist-s12/", file=sys.stderr)
             return 1
         row = {"claim": claim, "what": what, "op": op, "bound": bound, "looks": looks,
                **adjusted_check(found, op, bound, looks)}

@@ -66,7 +66,7 @@ def test_the_command_writes_the_rates_and_the_checks(tmp_path, capsys):
     assert main(["--results", str(RESULTS), "--out", str(tmp_path / "s.json"), "--sims", "2000"]) == 0
     record = json.loads((tmp_path / "s.json").read_text())
     assert list(record["stopping_error"]["4, 12, 36"]) == ["4", "12", "36"]
-    assert [c["looks"] for c in record["checks"]] == [2, 2, 2, 3] and "versions" in record["meta"]
+    assert [c["looks"] for c in record["checks"]] == [2, 2, 2, 3, 2] and "versions" in record["meta"]
     assert "wrote" in capsys.readouterr().out
 
 
@@ -81,5 +81,5 @@ def test_bad_options_are_one_line_and_exit_2(args, says, capsys):
 def test_a_results_root_without_the_runs_is_one_line_exit_1(tmp_path, capsys):
     assert main(["--results", str(tmp_path), "--out", str(tmp_path / "s.json"), "--sims", "100"]) == 1
     err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and "holds paper-s12/ and paper-s36/" in err
+    assert len(err.splitlines()) == 1 and "holds paper-s12/, paper-s36/ and fmnist-s12/" in err
     assert not (tmp_path / "s.json").exists()
