@@ -153,6 +153,16 @@ def _label(spec: str, weights: str | None) -> str:
     return spec if not weights else f"{spec} ({Path(weights).name})"
 
 
+def _pair_labels(args: argparse.Namespace) -> tuple[str, str]:
+    """The baseline's and the model's names in the comparison, told apart: by the weights files'
+    paths as given where their names alone agree (``runA/model.pt``, ``runB/model.pt``), else by a
+    ``baseline`` tag (the same factory, or the same file, compared with itself)."""
+    a, b = _label(args.baseline, args.baseline_weights), _label(args.model, args.weights)
+    if a == b and args.baseline_weights and args.weights:
+        a, b = f"{args.baseline} ({args.baseline_weights})", f"{args.model} ({args.weights})"
+    return (f"{a} [baseline]", b) if a == b else (a, b)
+
+
 def _ready(spec: str, weights: str | None, device: torch.device, asked: str,
            flag: str = "--model") -> tuple[nn.Module, str | None]:
     """The model of ``spec`` with ``weights`` loaded (a WT run's checkpoint: pooled as it was
@@ -254,7 +264,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                     base = sample_measures(baseline, x, y, args.group, **sizes)
                 except ValueError as e:
                     raise AuditError(f"--baseline {args.baseline}: {one_line(e)}") from None
-                names = (_label(args.baseline, args.baseline_weights), _label(args.model, args.weights))
+                names = _pair_labels(args)
                 comparison = compare_samples(base, result.samples, args.group, names=names,
                                              input_shape=tuple(x.shape), **boot, class_names=class_names,
                                              settings={"n_steps": args.n_steps, "include_identity": False,

@@ -41,7 +41,8 @@ from nets.sample_bootstrap import (
     ratio_of_means,
 )
 
-__all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "class_effects", "direction", "logit_width"]
+__all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "class_effects", "direction", "logit_width",
+           "check_pair_names"]
 
 Model = Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]]
 EffectKind = Literal["difference", "ratio"]
@@ -191,21 +192,33 @@ def compare(
     """
     given, group = group, as_group(group)
     check_bootstrap(confidence, n_resamples, seed)
+    check_pair_names(names)
     check_class_names(class_names)  # before the work, not after it
     check_names_have_labels(y, class_names)
     kw = dict(n_steps=n_steps, si_samples=si_samples, sigma_samples=sigma_samples,
               include_identity=include_identity, chunk_size=chunk_size)
-    values = {}
+    values = []
     for label, model in zip(names, (model_a, model_b)):
         try:
-            values[label] = sample_measures(model, x, y, group, **kw)
+            values.append(sample_measures(model, x, y, group, **kw))
         except ValueError as e:
             raise ValueError(f"model {label}: {e}") from None
-    a, b = (values[n] for n in names)
+    a, b = values
     return compare_samples(a, b, given, names=names, input_shape=tuple(x.shape), confidence=confidence,
                            n_resamples=n_resamples, seed=seed, class_names=class_names,
                            settings={"n_steps": n_steps, "include_identity": include_identity},
                            n_logits=(logit_width(model_a, x), logit_width(model_b, x)))
+
+
+def check_pair_names(names: Sequence[str]) -> tuple[str, str]:
+    """``names`` as a pair, A's and B's: a one-line ``ValueError`` unless they are two different
+    strings (the table, the JSON and every message tell A from B by them)."""
+    pair = tuple(names) if isinstance(names, (tuple, list)) else ()
+    if len(pair) != 2 or not all(isinstance(n, str) and n.strip() for n in pair):
+        raise ValueError(f"names must be two non-empty strings, A's and B's, got {names!r}")
+    if pair[0] == pair[1]:
+        raise ValueError(f"names must tell A from B, got {pair[0]!r} for both; give two different names")
+    return pair
 
 
 def logit_width(model: Model, x: torch.Tensor) -> int:
@@ -237,6 +250,7 @@ def compare_samples(
     as_group(group)  # refuses an unknown group
     record = group_record(group)  # a custom group by its spec, as given
     check_bootstrap(confidence, n_resamples, seed)
+    names = check_pair_names(names)
     for k in (*SAMPLE_MEANS, "sigma_max_centered"):
         if k != "accuracy" and (k not in a or k not in b):
             raise ValueError(f"{k} is missing from {names[0] if k not in a else names[1]}'s values; give "

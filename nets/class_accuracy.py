@@ -216,6 +216,9 @@ def class_breakdown(model: Union[nn.Module, Callable[[torch.Tensor], torch.Tenso
     under ``group`` (module docstring), over the model's logit width; ``class_names`` (label order)
     name the classes in tables. Raises the measures'
     one-line ``ValueError``s (:mod:`nets.measure_inputs`, :mod:`nets.model_checks`)."""
+    if y is None:
+        raise ValueError("class_breakdown needs labels y of shape (N,): its table is per true class (for unlabelled "
+                         "images, nets.audit(..., y=None) measures everything else)")
     record, group = group_record(group), as_group(group)  # a custom group recorded by its spec, as given
     check_bootstrap(confidence, n_resamples, seed)
     predictions = orbit_terms(model, x, y, group, chunk_size=chunk_size, terms=("predictions",))["predictions"]
@@ -232,6 +235,8 @@ def per_class_over_seeds(models: Mapping[str, Sequence[nn.Module]], x: torch.Ten
     Returns ``{"classes", "counts", "methods": {m: {"accuracy": [per seed: [per class]],
     "taken_for": [per class: :func:`taken_for_dict`], "confusion": (C, C) mean over seeds, ``None``
     past :data:`MAX_CONFUSION_CLASSES`}}}`` over each model's logit width."""
+    if y is None:
+        raise ValueError("per_class_over_seeds needs labels y of shape (N,): its table is per true class")
     group = as_group(group)
     t = y.cpu().numpy()
     classes = [int(c) for c in np.unique(t)]

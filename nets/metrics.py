@@ -237,6 +237,9 @@ def orbit_measures(
     Returns ``{"accuracy", "LI", "DI"}`` (LI/DI averaged as those functions do); the
     per-sample terms are :func:`orbit_terms`.
     """
+    if y is None:
+        raise ValueError("orbit_measures gives the orbit accuracy, which needs labels y of shape (N,); for unlabelled "
+                         "images, logit_invariance and distribution_invariance give LI and DI alone")
     group = as_group(group)
     t = orbit_terms(model, x, y, group, include_identity=include_identity, chunk_size=chunk_size)
     return {"accuracy": int(t["correct"].sum()) / (group.order * x.shape[0]), "LI": float(t["LI"].mean()),

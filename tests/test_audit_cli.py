@@ -126,6 +126,31 @@ def test_the_audit_command_runs_end_to_end_on_a_model_outside_the_package(tmp_pa
     assert (out / "audit.pdf").read_bytes()[:4] == b"%PDF"
 
 
+def test_two_weights_files_of_one_name_are_told_apart_by_their_paths(tmp_path, user_module):
+    import user_models_for_audit as m
+
+    model = m.cnn()
+    for run, c in (("runA", 1.0), ("runB", 2.0)):
+        with torch.no_grad():
+            model[-1].weight.mul_(c)
+        (tmp_path / run).mkdir()
+        torch.save(model.state_dict(), tmp_path / run / "model.pt")
+    a, b = (str(tmp_path / r / "model.pt") for r in ("runA", "runB"))
+    out = tmp_path / "out"
+    assert run_main(out, "--model", "user_models_for_audit:cnn", "--weights", b,
+                    "--baseline", "user_models_for_audit:cnn", "--baseline-weights", a) == 0
+    record = json.loads((out / "compare.json").read_text())
+    assert (record["a"], record["b"]) == (f"user_models_for_audit:cnn ({a})", f"user_models_for_audit:cnn ({b})")
+    assert record["effects"]["logit_scale"]["effect"]["value"] != pytest.approx(1.0, rel=1e-3)
+
+
+def test_a_model_compared_with_itself_is_told_apart_as_the_baseline(tmp_path, user_module):
+    out = tmp_path / "out"
+    assert run_main(out, "--model", "user_models_for_audit:cnn", "--baseline", "user_models_for_audit:cnn") == 0
+    record = json.loads((out / "compare.json").read_text())
+    assert (record["a"], record["b"]) == ("user_models_for_audit:cnn [baseline]", "user_models_for_audit:cnn")
+
+
 def test_weights_load_from_a_state_dict_file(tmp_path, user_module):
     import user_models_for_audit as m
 

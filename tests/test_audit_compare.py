@@ -55,6 +55,15 @@ def test_every_measure_is_compared_as_a_difference_or_a_ratio(data):
     assert {e.kind for k, e in c.effects.items() if k in ("accuracy", "SI")} == {"difference"}
 
 
+@pytest.mark.parametrize("names, says", [(("mine", "mine"), "names must tell A from B, got 'mine' for both"),
+                                         (("A",), "names must be two non-empty strings"),
+                                         (("A", ""), "names must be two non-empty strings")])
+def test_names_that_do_not_tell_a_from_b_are_refused_before_measuring(data, names, says):
+    """Equal names once stored B's values over A's: every effect read "B = A"."""
+    with pytest.raises(ValueError, match=says):
+        compare(mlp(0), mlp(1), *data, R4, names=names, **SIZES)
+
+
 def test_a_model_against_itself_has_exactly_no_effect_and_reads_b_equals_a(data):
     c = compare(mlp(), mlp(), *data, R4, **SIZES)
     for e in c.effects.values():

@@ -115,6 +115,14 @@ def test_bad_predictions_are_one_line_errors(pred, y, match):
         class_breakdown_from_predictions(pred, y, "r4", **BOOT)
 
 
+def test_a_breakdown_without_labels_is_one_line_before_the_orbit_is_measured():
+    def untouchable(x):
+        raise AssertionError("the model was run")
+
+    with pytest.raises(ValueError, match=r"class_breakdown needs labels y of shape \(N,\): its table is per true"):
+        class_breakdown(untouchable, torch.rand(4, 8, 8), None, R4)
+
+
 def test_a_class_beyond_the_matrix_is_refused():
     with pytest.raises(ValueError, match="classes reach 3, but n_classes is 3"):
         orbit_confusion(np.array([[3, 0]]), np.array([0]), 3)

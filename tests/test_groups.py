@@ -150,6 +150,28 @@ def test_orbit_index_is_cached():
     assert R4.orbit_index(36, 36) is R4.orbit_index(36, 36)
 
 
+def test_an_action_that_is_a_group_at_some_widths_only_is_told_to_refuse_the_others():
+    """A shift by a third of the width is a group on width 36, not on 40 (13 + 13 + 13 = 39)."""
+    from nets.groups import Group
+
+    class ShiftByThird(Group):
+        name, order = "shift3", 3
+
+        def compose(self, a, b):
+            return (a + b) % 3
+
+        def inverse(self, a):
+            return (-a) % 3
+
+        def _act_reference(self, grid, g):
+            return torch.roll(grid, g * (grid.shape[-1] // 3), dims=-1)
+
+    with pytest.raises(ValueError, match=r"shift3: inverse\(1\) = 2 does not undo element 1 on 6x40 images; inverse must "
+                                         r"match the action \(or, if the action is a group at some image sizes only, "
+                                         r"refuse this one in check_shape\)"):
+        ShiftByThird().orbit_index(6, 40)
+
+
 def test_another_devices_orbit_index_is_the_checked_cpu_one_moved_not_built_again():
     calls = []
     group = _custom_group(lambda grid: calls.append(1) or grid.flip(-1))()

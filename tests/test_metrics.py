@@ -243,6 +243,12 @@ def test_orbit_measures_reject_labels_that_do_not_match_the_images():
         orbit_measures(small_mlp(), images(n=4), torch.zeros(3, dtype=torch.long), R4)
 
 
+def test_orbit_measures_without_labels_name_the_measures_that_need_none():
+    with pytest.raises(ValueError, match="orbit_measures gives the orbit accuracy, which needs labels y of shape "
+                                         r"\(N,\); for unlabelled images, logit_invariance and distribution_"):
+        orbit_measures(small_mlp(), images(n=4), None, R4)
+
+
 @pytest.mark.parametrize("group", [R4, T3, D4], ids=lambda g: g.name)
 def test_distribution_invariance_is_equation_1(group):
     model, x = small_mlp(), images()
