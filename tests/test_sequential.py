@@ -1,5 +1,5 @@
 """nets.sequential: the cost of adding seeds until a check is decided, and the checks so decided
-held to a Bonferroni interval over their looks."""
+held to a Bonferroni interval over the plan's looks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nets.sequential import DECIDED_AFTER_MORE_SEEDS, adjusted_check, main, stopping_error
+from nets.sequential import DECIDED_AFTER_MORE_SEEDS, PLAN_LOOKS, adjusted_check, main, stopping_error
 from nets.stats import t_interval
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -24,6 +24,19 @@ def test_one_look_is_wrong_at_the_nominal_rate():
 def test_every_further_look_adds_to_the_chance_of_a_wrong_decision():
     rates = stopping_error([4, 12, 36], n_sims=100_000)
     assert rates[0] < rates[1] < rates[2] and rates[2] > 0.05
+
+
+def test_a_first_look_at_the_full_rate_keeps_the_procedure_above_it_whatever_the_later_looks():
+    """Bonferroni after a first look at 95% does not bring the whole procedure back to 2.5%."""
+    later = 1 - 0.05 / 3
+    as_run = stopping_error([4, 12, 36], confidence=[0.95, later, later], n_sims=100_000)
+    split = stopping_error([4, 12, 36], confidence=[later] * 3, n_sims=100_000)
+    assert as_run[-1] > 0.03 and split[-1] < 0.025
+
+
+def test_a_confidence_per_look_must_match_the_looks():
+    with pytest.raises(ValueError, match=r"one per look \(3\)"):
+        stopping_error([4, 12, 36], confidence=[0.95, 0.975])
 
 
 def test_looks_must_be_increasing_seed_counts():
@@ -58,7 +71,7 @@ def test_a_check_that_holds_only_at_the_nominal_confidence_is_undecided_after_ad
                          ids=[c[1] for c in DECIDED_AFTER_MORE_SEEDS])
 def test_the_committed_checks_decided_after_more_seeds_still_hold_after_adjustment(claim, what, op, bound, looks,
                                                                                   values):
-    row = adjusted_check(values(RESULTS), op, bound, looks)
+    row = adjusted_check(values(RESULTS), op, bound, len(PLAN_LOOKS))  # the plan's looks, whichever decided it
     assert row["n"] in (12, 36) and row["outcome"] == row["adjusted_outcome"] == "holds"
 
 
@@ -67,6 +80,8 @@ def test_the_command_writes_the_rates_and_the_checks(tmp_path, capsys):
     record = json.loads((tmp_path / "s.json").read_text())
     assert list(record["stopping_error"]["4, 12, 36"]) == ["4", "12", "36"]
     assert [c["looks"] for c in record["checks"]] == [2, 2, 2, 3, 2] and "versions" in record["meta"]
+    assert [c["adjusted_confidence"] for c in record["checks"]] == pytest.approx([1 - 0.05 / 3] * 5)
+    assert [list(v) for v in record["procedure_error"].values()] == [["4", "12", "36"]] * 2
     assert "wrote" in capsys.readouterr().out
 
 
