@@ -20,11 +20,15 @@ __all__ = [
     "SeedValues",
     "per_seed",
     "left_out",
+    "left_out_note",
     "measure",
+    "largest",
     "later_accuracy_ratio",
     "tsne_runs",
     "interval",
     "paired",
+    "paired_log",
+    "log_left_out_note",
     "paper_range",
     "ratio_text",
     "iv_text",
@@ -55,6 +59,29 @@ def left_out(runs: Sequence[Mapping] | None, value: Callable[[Mapping], float | 
     a verdict can say its interval rests on fewer seeds than were run."""
     kept = per_seed(runs, value)
     return [int(r["seed"]) for r in runs or () if int(r["seed"]) not in kept]
+
+
+def left_out_note(label: str, runs: Sequence[Mapping] | None, value: Callable[[Mapping], float | None]) -> str | None:
+    """The note a claim gives when :func:`per_seed` leaves seeds of ``runs`` out of ``label``'s
+    interval (their value missing or not finite), else ``None``."""
+    gone = left_out(runs, value)
+    if not gone or not runs:
+        return None
+    return (f"{label} is missing or not finite for seed{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))} "
+            f"of {len(runs)}; its interval rests on the others")
+
+
+def largest(key: str) -> Callable[[Mapping], float | None]:
+    """The getter of the largest of a run record's list ``key`` (claim 4's max DI over beta): NaN
+    when any entry is NaN (Python's ``max`` skips a NaN that is not first), so that the seed is
+    left out and said to be, not read at the others' maximum."""
+    def get(run: Mapping) -> float | None:
+        v = run.get(key)
+        if not v:
+            return None
+        values = [float(x) for x in v]
+        return math.nan if any(math.isnan(x) for x in values) else max(values)
+    return get
 
 
 def measure(key: str, scale: float = 1.0) -> Callable[[Mapping], float | None]:
@@ -98,6 +125,22 @@ def paired(a: SeedValues, b: SeedValues, *, log: bool = False) -> PairedTest | N
     if log and (min(x) <= 0 or min(y) <= 0):
         return None
     return paired_t(x, y, log=log)
+
+
+def paired_log(a: SeedValues, b: SeedValues) -> tuple[PairedTest | None, list[int]]:
+    """:func:`paired` on the log-ratios ``log(a / b)`` over the common seeds where both values are
+    positive, and the common seeds left out for a value <= 0 (no log-ratio), so that a check can
+    say so rather than lose every seed to one."""
+    common = sorted(set(a) & set(b))
+    bad = [s for s in common if a[s] <= 0 or b[s] <= 0]
+    keep = [s for s in common if s not in bad]
+    return paired({s: a[s] for s in keep}, {s: b[s] for s in keep}, log=True), bad
+
+
+def log_left_out_note(label: str, seeds: Sequence[int]) -> str:
+    """The note a claim gives for the ``seeds`` :func:`paired_log` left out of ``label``'s ratio."""
+    return (f"{label}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} left out of the ratio "
+            f"(a value <= 0 has no log-ratio); its interval rests on the others")
 
 
 def paper_range(mean: float, std: float, measure_name: str) -> tuple[float, float]:

@@ -206,11 +206,9 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 v["3"].notes.append(missed_target_note(G, sel))
             for (m, key), claims in reads.items():  # a seed left out of a check: its claim says so
                 runs = (t1["groups"][g].get("methods", {}).get(m) or {}).get("runs")
-                gone = ev.left_out(runs, ev.measure(key))
-                for c in dict.fromkeys(claims) if gone and runs else ():
-                    v[c].notes.append(f"{G} {m}: {key} is missing or not finite for seed"
-                                      f"{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))} of "
-                                      f"{len(runs)}; its interval rests on the others")
+                note = ev.left_out_note(f"{G} {m}: {key}", runs, ev.measure(key))
+                for c in dict.fromkeys(claims) if note else ():
+                    v[c].notes.append(note)
 
     dr = results.get("drift")
     if dr:
@@ -221,16 +219,20 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
             G = group_label(g)
             if "DA" in methods:
                 runs = methods["DA"].get("runs")
-                growth = ev.paired(ev.per_seed(runs, lambda r: r["DI"][i1]),
-                                   ev.per_seed(runs, lambda r: r["DI"][i0]), log=True)
+                growth, bad = ev.paired_log(ev.per_seed(runs, lambda r: r["DI"][i1]),
+                                            ev.per_seed(runs, lambda r: r["DI"][i0]))
+                v["4"].notes += [ev.log_left_out_note(f"{G} DA DI growth", bad)] if bad else []
                 v["4"].checks.append(log_check(
                     f"{G} DA DI(beta={betas[i1]:g})", growth, ">=", t.drift_da_growth_min,
                     f"{t.drift_da_growth_min:g}", f"{G} DA DI(beta={betas[i1]:g}) / DI(beta={betas[i0]:g})"))
             for m in ("WT", "IR"):
                 if m in methods:
-                    worst = ev.per_seed(methods[m].get("runs"), lambda r: max(r["DI"]))
+                    worst = ev.per_seed(methods[m].get("runs"), ev.largest("DI"))
                     v["4"].checks.append(check(f"{G} {m} max DI over beta", ev.interval(worst), "<=",
                                                t.drift_low_di_max))
+            for m, got in ((m, got) for m in methods for got in (("DI", ev.largest("DI")), ("Acc ratio", later))):
+                note = got[1] and ev.left_out_note(f"{G} {m}: {got[0]}", methods[m].get("runs"), got[1])
+                v["4"].notes += [note] if note else []  # a seed left out of a check: the claim says so
             if "WT" in methods and "DA" in methods and later is not None:
                 diff = ev.paired(ev.per_seed(methods["WT"].get("runs"), later),
                                  ev.per_seed(methods["DA"].get("runs"), later))
@@ -247,10 +249,13 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
             models = entry["models"]
             da_runs = models.get("DA", {}).get("runs")
             for key, m in models.items():
+                note = ev.left_out_note(f"{G} {key}: sigma_max", m.get("runs"), ev.measure("sigma_max"))
+                v["5"].notes += [note] if note else []
                 if m["method"] != "IR":
                     continue
-                test = ev.paired(ev.per_seed(m.get("runs"), ev.measure("sigma_max")),
-                                 ev.per_seed(da_runs, ev.measure("sigma_max")), log=True)
+                test, bad = ev.paired_log(ev.per_seed(m.get("runs"), ev.measure("sigma_max")),
+                                          ev.per_seed(da_runs, ev.measure("sigma_max")))
+                v["5"].notes += [ev.log_left_out_note(f"{G} IR-{m['regularizer']} / DA sigma_max", bad)] if bad else []
                 c = log_check(f"{G} IR-{m['regularizer']} sigma_max", test, "<=", t.spectral_ratio_max,
                               f"{t.spectral_ratio_max:g}", f"{G} IR-{m['regularizer']} / DA sigma_max")
                 v["5"].checks.append(c)

@@ -306,6 +306,36 @@ def test_a_seed_with_a_non_finite_measure_is_left_out_and_the_verdict_says_so():
     assert not any("SI is missing" in n for n in _status(r, "1b").notes)  # 1b reads accuracy only
 
 
+def test_a_nan_at_a_later_beta_leaves_the_seed_out_of_max_di_instead_of_skipping_the_nan():
+    """Python's max skips a NaN that is not first: the seed was read at its other betas' maximum."""
+    r = fake_results()
+    r["drift"]["groups"]["r4"]["IR"]["runs"][0]["DI"][-1] = float("nan")
+    v = _status(r, "4")
+    assert next(c for c in v.checks if c.what == "R4 IR max DI over beta").n == 3
+    assert any("R4 IR: DI is missing or not finite for seed 0 of 4" in n for n in v.notes)
+
+
+def test_an_infinite_di_is_not_dropped_silently():
+    r = fake_results()
+    r["drift"]["groups"]["t3"]["WT"]["runs"][1]["DI"][2] = float("inf")
+    assert any("T3 WT: DI is missing or not finite for seed 1 of 4" in n for n in _status(r, "4").notes)
+
+
+def test_a_zero_in_a_log_ratio_leaves_that_seed_out_not_the_whole_check():
+    r = fake_results()
+    r["drift"]["groups"]["r4"]["DA"]["runs"][3]["DI"][0] = 0.0  # DI(beta = 0) = 0: no log-ratio for seed 3
+    v = _status(r, "4")
+    growth = next(c for c in v.checks if c.what.startswith("R4 DA DI("))
+    assert growth.outcome == "holds" and growth.n == 3
+    assert any("R4 DA DI growth: seed 3 left out of the ratio (a value <= 0 has no log-ratio)" in n for n in v.notes)
+
+
+def test_a_seed_whose_sigma_max_is_not_finite_is_named():
+    r = fake_results()
+    r["spectral"]["groups"]["r4"]["models"]["IR-kl"]["runs"][2]["sigma_max"] = float("nan")
+    assert any("R4 IR-kl: sigma_max is missing or not finite for seed 2 of 4" in n for n in _status(r, "5").notes)
+
+
 def test_wt_with_less_accuracy_than_da_fails_the_highest_accuracy_claim():
     r = fake_results()
     r["table1"] = fake_table1(wt=(0.93, 1e-10, 1e-12, 1.0))  # DA 0.94 beats WT by a point on every seed
