@@ -11,7 +11,8 @@ of means itself for sigma_per_scale). The direction says where the interval lies
 ``B > A`` when it excludes no effect (0 for a difference, 1 for a ratio), ``B = A`` when the
 estimate and both ends are exactly no effect (every resample gave it: the models agree on every
 sample, as a model compared with itself does), else ``undecided``; a ratio whose A is exactly 0
-(an exactly invariant model's LI) is ``undefined``.
+(an exactly invariant model's LI) is ``undefined``; an effect of fewer than
+:data:`MIN_DIRECTION_SAMPLES` samples (a small class) has its interval and ``too few samples``.
 
 The intervals are over the test samples only: both trained models are fixed, so they say nothing
 about another training seed (for that, the experiments' paired tests over seeds, docs/statistics.md).
@@ -65,18 +66,28 @@ def _ratio_of_ratios(num_a: np.ndarray, den_a: np.ndarray, num_b: np.ndarray, de
     return ratio_of_means(num_b, den_b, axis) / ratio_of_means(num_a, den_a, axis)
 
 
-def direction(kind: EffectKind, effect: Estimate) -> str:
-    """``"B < A"``, ``"B > A"`` (the interval excludes no effect), ``"B = A"`` (the estimate and
-    both ends are exactly no effect), ``"undecided"``, or ``"undefined"`` (no finite point or interval)."""
+#: The fewest samples a direction is read from: below, the percentile bootstrap's "95%" interval
+#: covers far less (at 2 samples it is their range, which holds the mean about half the time), so
+#: ``B < A`` or ``B > A`` would be declared for models that do not differ (a class of a few images).
+MIN_DIRECTION_SAMPLES = 20
+
+
+def direction(kind: EffectKind, effect: Estimate, n: int | None = None) -> str:
+    """``"B < A"``, ``"B > A"`` (the interval excludes no effect, an infinite end included),
+    ``"B = A"`` (the estimate and both ends are exactly no effect), ``"undecided"``, ``"undefined"``
+    (no finite estimate, or no interval), or ``"too few samples"`` (``n`` below
+    :data:`MIN_DIRECTION_SAMPLES`: the interval is given, no direction is read from it)."""
     none = 0.0 if kind == "difference" else 1.0
-    if not all(math.isfinite(v) for v in (effect.value, effect.low, effect.high)):
+    if not math.isfinite(effect.value) or math.isnan(effect.low) or math.isnan(effect.high):
         return "undefined"
+    if effect.value == effect.low == effect.high == none:
+        return "B = A"  # every sample agrees: exact at any n
+    if n is not None and n < MIN_DIRECTION_SAMPLES:
+        return "too few samples"
     if effect.high < none:
         return "B < A"
     if effect.low > none:
         return "B > A"
-    if effect.value == effect.low == effect.high == none:
-        return "B = A"
     return "undecided"
 
 
@@ -89,10 +100,11 @@ class Effect:
     a: Estimate
     b: Estimate
     effect: Estimate
+    n: Optional[int] = None  # the paired samples behind it
 
     @property
     def direction(self) -> str:
-        return direction(self.kind, self.effect)
+        return direction(self.kind, self.effect, self.n)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "a": self.a.to_dict(), "b": self.b.to_dict(), "effect": self.effect.to_dict(),
@@ -274,7 +286,7 @@ def compare_samples(
             pair = ("sigma_max_centered", "logit_scale")
             est_a, est_b = (bootstrap_ratio(v[pair[0]], v[pair[1]], **boot) for v in (a, b))
             eff = paired_bootstrap((a[pair[0]], a[pair[1]], b[pair[0]], b[pair[1]]), _ratio_of_ratios, **boot)
-        effects[k] = Effect(k, kind, est_a, est_b, eff)
+        effects[k] = Effect(k, kind, est_a, est_b, eff, n=int(a[k if k in a else "logit_scale"].shape[0]))
     settings = {
         **(settings or {}), "confidence": confidence, "n_resamples": n_resamples, "seed": seed,
         "interval": "paired percentile bootstrap over samples (scipy.stats.bootstrap, paired=True, "
@@ -311,5 +323,5 @@ def class_effects(a: dict[str, np.ndarray], b: dict[str, np.ndarray], *, names: 
         va, vb = a["accuracy"][idx], b["accuracy"][idx]
         out[int(c)] = (int(idx.sum()), Effect(f"accuracy, class {int(c)}", "difference", bootstrap_mean(va, **boot),
                                               bootstrap_mean(vb, **boot),
-                                              paired_bootstrap((va, vb), _mean_difference, **boot)))
+                                              paired_bootstrap((va, vb), _mean_difference, **boot), n=int(idx.sum())))
     return out

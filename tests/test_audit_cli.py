@@ -315,7 +315,7 @@ def test_a_baseline_is_compared_on_the_same_images_with_paired_intervals(tmp_pat
     torch.save(model.state_dict(), tmp_path / "twice.pt")
     out = tmp_path / "out"
     assert run_main(out, "--model", "user_models_for_audit:cnn", "--weights", str(tmp_path / "twice.pt"),
-                    "--baseline", "user_models_for_audit:cnn") == 0
+                    "--baseline", "user_models_for_audit:cnn", "--n", "20") == 0  # 20: enough for a direction
     record = json.loads((out / "compare.json").read_text())
     assert record["a"] == "user_models_for_audit:cnn" and record["b"] == "user_models_for_audit:cnn (twice.pt)"
     effects = record["effects"]

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from nets.audit_compare import EFFECTS, compare, compare_samples, direction
+from nets.audit_compare import EFFECTS, MIN_DIRECTION_SAMPLES, compare, compare_samples, direction
 from nets.auditing import MEASURES, Estimate, audit, sample_measures
 from nets.groups import R4
 from nets.models import MLP, InvariantMLP
@@ -110,6 +110,26 @@ def test_the_direction_reads_where_the_interval_lies():
     assert direction("ratio", Estimate(1.0, 1.0, 1.0 + 1e-12)) == "undecided"  # not every resample agreed
     assert direction("difference", Estimate(0.2, 0.1, 0.3)) == "B > A"
     assert direction("difference", Estimate(math.nan, math.nan, math.nan)) == "undefined"
+
+
+def test_an_interval_with_an_infinite_end_still_reads_the_side_it_lies_on():
+    """A ratio whose A is 0 in some resamples: [3.33, inf] excludes 1."""
+    assert direction("ratio", Estimate(5.0, 3.33, math.inf)) == "B > A"
+    assert direction("ratio", Estimate(math.inf, 3.33, math.inf)) == "undefined"
+
+
+def test_too_few_samples_give_an_interval_but_no_direction():
+    """At 2 samples the percentile interval is their range: a direction for models that do not differ."""
+    assert direction("difference", Estimate(0.25, 0.1, 0.4), n=MIN_DIRECTION_SAMPLES - 1) == "too few samples"
+    assert direction("difference", Estimate(0.25, 0.1, 0.4), n=MIN_DIRECTION_SAMPLES) == "B > A"
+    assert direction("difference", Estimate(0.0, 0.0, 0.0), n=2) == "B = A"  # every sample agrees: exact
+
+
+def test_a_small_class_of_a_comparison_has_no_direction(data):
+    x, y = data  # 24 samples over 3 classes: each class below MIN_DIRECTION_SAMPLES
+    c = compare(mlp(0), Scaled(mlp(0), -1.0), x, y, R4, **SIZES)
+    assert all(n < MIN_DIRECTION_SAMPLES and e.direction in ("too few samples", "B = A") for n, e in c.classes.values())
+    assert c.effects["accuracy"].direction != "too few samples"  # all 24 samples
 
 
 def test_values_of_different_samples_are_refused(data):
