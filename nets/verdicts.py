@@ -108,16 +108,12 @@ class Verdict:
     statement: str
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)  # the profile's groups its experiments have not run on
 
     @property
     def status(self) -> str:
-        """:func:`nets.stats.claim_status` of the checks' outcomes; "holds where measured (T3 not
-        run)" where every check holds but ``pending`` groups were not measured."""
+        """:func:`nets.stats.claim_status` of the checks' outcomes."""
         n = max((c.n for c in self.checks if c.outcome == "undecided"), default=0)
-        status = claim_status([c.outcome for c in self.checks], n)
-        return f"holds where measured ({', '.join(self.pending)} not run)" if status == "holds" and self.pending \
-            else status
+        return claim_status([c.outcome for c in self.checks], n)
 
 
 CLAIMS = {
@@ -304,5 +300,4 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
             if v[claim].checks:
                 v[claim].notes.append(f"decided on {', '.join(ran)} only: `{name}` has not run on "
                                       f"{', '.join(group_label(g) for g in pending)}.")
-                v[claim].pending += [group_label(g) for g in pending if group_label(g) not in v[claim].pending]
     return out
