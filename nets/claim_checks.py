@@ -16,7 +16,7 @@ from typing import Mapping
 import nets.evidence as ev
 from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
 
-__all__ = ["Check", "check", "log_check", "planning_text", "fmt", "pm_text"]
+__all__ = ["Check", "check", "log_check", "capped", "planning_text", "fmt", "pm_text"]
 
 
 @dataclass
@@ -109,3 +109,13 @@ def log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, b
         return check(what, None, op, None)
     return check(what, test.interval, op, math.log(ratio_bound), bound_text, label=label,
                  shown=ev.ratio_text(test, fmt), test=test)
+
+
+def capped(c: Check, seeds: list[int], why: str) -> Check:
+    """``c``, undecided where it would hold on its other seeds although ``seeds``, left out of its
+    interval (no finite value), lie on its failing side (``why`` says how): a check must not hold
+    because its worst seeds were dropped."""
+    if not seeds or c.outcome != "holds":
+        return c
+    which = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+    return Check(c.what, "undecided", f"{c.detail}; undecided: {which}, left out, {why}", c.n)

@@ -79,7 +79,7 @@ def largest(key: str) -> Callable[[Mapping], float | None]:
         v = run.get(key)
         if not v:
             return None
-        values = [float(x) for x in v]
+        values = [math.nan if x is None else float(x) for x in v]  # a results file writes NaN and inf as null
         return math.nan if any(math.isnan(x) for x in values) else max(values)
     return get
 
@@ -94,11 +94,16 @@ def measure(key: str, scale: float = 1.0) -> Callable[[Mapping], float | None]:
 
 def later_accuracy_ratio(betas: Sequence[float]) -> Callable[[Mapping], float] | None:
     """Claim 4's value of a drift run (a ``drift.json`` run record): its mean accuracy ratio over
-    the betas above the smallest; ``None`` where there is no such beta."""
+    the betas above the smallest (NaN where one is ``null``: not finite when written); ``None``
+    where there is no such beta."""
     later = [i for i, b in enumerate(betas) if b > min(betas)]
     if not later:
         return None
-    return lambda r: sum(r["accuracy_ratio"][i] for i in later) / len(later)
+
+    def get(r: Mapping) -> float:
+        values = [r["accuracy_ratio"][i] for i in later]  # a results file writes NaN and inf as null
+        return math.nan if any(v is None for v in values) else sum(values) / len(values)
+    return get
 
 
 def tsne_runs(entry: Mapping, seeds: Sequence[int] | None) -> list[dict]:
@@ -127,12 +132,14 @@ def paired(a: SeedValues, b: SeedValues, *, log: bool = False) -> PairedTest | N
     return paired_t(x, y, log=log)
 
 
-def paired_log(a: SeedValues, b: SeedValues) -> tuple[PairedTest | None, list[int]]:
+def paired_log(a: SeedValues, b: SeedValues) -> tuple[PairedTest | None, dict[int, float]]:
     """:func:`paired` on the log-ratios ``log(a / b)`` over the common seeds where both values are
-    positive, and the common seeds left out for a value <= 0 (no log-ratio), so that a check can
-    say so rather than lose every seed to one."""
+    positive, and the common seeds left out for a value <= 0 (no log-ratio), each with the limit its
+    log-ratio stands for (``-inf``: ``a`` is 0, ``inf``: ``b`` is, NaN: both), so that a check can
+    say so, and tell a seed on its failing side, rather than lose every seed to one."""
     common = sorted(set(a) & set(b))
-    bad = [s for s in common if a[s] <= 0 or b[s] <= 0]
+    bad = {s: (math.nan if a[s] <= 0 and b[s] <= 0 else -math.inf if a[s] <= 0 else math.inf)
+           for s in common if a[s] <= 0 or b[s] <= 0}
     keep = [s for s in common if s not in bad]
     return paired({s: a[s] for s in keep}, {s: b[s] for s in keep}, log=True), bad
 

@@ -10,11 +10,13 @@ decide it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
 import nets.evidence as ev
-from nets.claim_checks import Check, check, fmt, log_check, pm_text
+from nets.claim_checks import Check, capped, check, fmt, log_check, pm_text
+from nets.drift_checks import drift_checks
 from nets.groups import group_label
 from nets.nu_selection_notes import form_missed_target, missed_target, missed_target_note, selection_ties
 from nets.results_io.paper import PAPER_FORMS
@@ -212,33 +214,9 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
 
     dr = results.get("drift")
     if dr:
-        betas = list(dr["betas"])
-        i0, i1 = betas.index(min(betas)), betas.index(max(betas))
-        later = ev.later_accuracy_ratio(betas)
-        for g, methods in dr["groups"].items():
-            G = group_label(g)
-            if "DA" in methods:
-                runs = methods["DA"].get("runs")
-                growth, bad = ev.paired_log(ev.per_seed(runs, lambda r: r["DI"][i1]),
-                                            ev.per_seed(runs, lambda r: r["DI"][i0]))
-                v["4"].notes += [ev.log_left_out_note(f"{G} DA DI growth", bad)] if bad else []
-                v["4"].checks.append(log_check(
-                    f"{G} DA DI(beta={betas[i1]:g})", growth, ">=", t.drift_da_growth_min,
-                    f"{t.drift_da_growth_min:g}", f"{G} DA DI(beta={betas[i1]:g}) / DI(beta={betas[i0]:g})"))
-            for m in ("WT", "IR"):
-                if m in methods:
-                    worst = ev.per_seed(methods[m].get("runs"), ev.largest("DI"))
-                    v["4"].checks.append(check(f"{G} {m} max DI over beta", ev.interval(worst), "<=",
-                                               t.drift_low_di_max))
-            for m, got in ((m, got) for m in methods for got in (("DI", ev.largest("DI")), ("Acc ratio", later))):
-                note = got[1] and ev.left_out_note(f"{G} {m}: {got[0]}", methods[m].get("runs"), got[1])
-                v["4"].notes += [note] if note else []  # a seed left out of a check: the claim says so
-            if "WT" in methods and "DA" in methods and later is not None:
-                diff = ev.paired(ev.per_seed(methods["WT"].get("runs"), later),
-                                 ev.per_seed(methods["DA"].get("runs"), later))
-                v["4"].checks.append(check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=",
-                                           0.0, "0 (WT keeps at least DA's share)",
-                                           label=f"{G} WT - DA mean Acc ratio over beta>0", test=diff, counts=True))
+        checks, notes = drift_checks(dr, t)
+        v["4"].checks += checks
+        v["4"].notes += notes
 
     sp = results.get("spectral")
     if sp:
@@ -255,9 +233,11 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                     continue
                 test, bad = ev.paired_log(ev.per_seed(m.get("runs"), ev.measure("sigma_max")),
                                           ev.per_seed(da_runs, ev.measure("sigma_max")))
-                v["5"].notes += [ev.log_left_out_note(f"{G} IR-{m['regularizer']} / DA sigma_max", bad)] if bad else []
+                v["5"].notes += [ev.log_left_out_note(f"{G} IR-{m['regularizer']} / DA sigma_max", list(bad))] if bad \
+                    else []
                 c = log_check(f"{G} IR-{m['regularizer']} sigma_max", test, "<=", t.spectral_ratio_max,
                               f"{t.spectral_ratio_max:g}", f"{G} IR-{m['regularizer']} / DA sigma_max")
+                c = capped(c, [s for s, r in bad.items() if r == math.inf], "has DA's sigma_max 0")
                 v["5"].checks.append(c)
                 # where a failing form's logits grew along the class-common direction the softmax
                 # ignores, say what sigma_max is on the rest (informative; the verdict stays on f)

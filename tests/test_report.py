@@ -11,6 +11,7 @@ import json
 import numpy as np
 
 from nets.report import PAPER_TABLE1, PAPER_TABLE1_STD, completeness, render_report, write_report
+from nets.results_io import read_json, write_json
 from nets.stats import seeds_to_decide, t_interval
 from nets.nu_selection_notes import form_missed_target, missed_target, missed_target_note, selection_ties
 from nets.verdicts import Thresholds, verdicts
@@ -306,28 +307,63 @@ def test_a_seed_with_a_non_finite_measure_is_left_out_and_the_verdict_says_so():
     assert not any("SI is missing" in n for n in _status(r, "1b").notes)  # 1b reads accuracy only
 
 
-def test_a_nan_at_a_later_beta_leaves_the_seed_out_of_max_di_instead_of_skipping_the_nan():
+def _on_disk(results, tmp_path):
+    """``results`` as a run writes and report reads them: NaN and inf become null."""
+    out = {}
+    for name, record in results.items():
+        write_json(tmp_path / f"{name}.json", record)
+        out[name] = read_json(tmp_path / f"{name}.json")
+    return out
+
+
+def test_a_nan_at_a_later_beta_leaves_the_seed_out_of_max_di_instead_of_skipping_the_nan(tmp_path):
     """Python's max skips a NaN that is not first: the seed was read at its other betas' maximum."""
     r = fake_results()
     r["drift"]["groups"]["r4"]["IR"]["runs"][0]["DI"][-1] = float("nan")
-    v = _status(r, "4")
+    v = _status(_on_disk(r, tmp_path), "4")
     assert next(c for c in v.checks if c.what == "R4 IR max DI over beta").n == 3
-    assert any("R4 IR: DI is missing or not finite for seed 0 of 4" in n for n in v.notes)
+    assert any("R4 IR: max DI over beta is missing or not finite for seed 0 of 4" in n for n in v.notes)
 
 
-def test_an_infinite_di_is_not_dropped_silently():
+def test_an_infinite_di_keeps_its_check_from_holding(tmp_path):
     r = fake_results()
     r["drift"]["groups"]["t3"]["WT"]["runs"][1]["DI"][2] = float("inf")
-    assert any("T3 WT: DI is missing or not finite for seed 1 of 4" in n for n in _status(r, "4").notes)
+    v = _status(r, "4")
+    c = next(c for c in v.checks if c.what == "T3 WT max DI over beta")
+    assert c.outcome == "undecided" and "seed 1, left out, has an infinite DI" in c.detail
+    assert any("T3 WT: max DI over beta is missing or not finite for seed 1 of 4" in n for n in v.notes)
+    assert any("T3 WT: max DI over beta is missing" in n for n in _status(_on_disk(r, tmp_path), "4").notes)
 
 
-def test_a_zero_in_a_log_ratio_leaves_that_seed_out_not_the_whole_check():
+def test_a_zero_at_the_first_beta_leaves_that_seed_out_of_the_growth_not_the_whole_check():
     r = fake_results()
-    r["drift"]["groups"]["r4"]["DA"]["runs"][3]["DI"][0] = 0.0  # DI(beta = 0) = 0: no log-ratio for seed 3
+    r["drift"]["groups"]["r4"]["DA"]["runs"][3]["DI"][0] = 0.0  # DI(beta = 0) = 0: unbounded growth, no log-ratio
     v = _status(r, "4")
     growth = next(c for c in v.checks if c.what.startswith("R4 DA DI("))
     assert growth.outcome == "holds" and growth.n == 3
     assert any("R4 DA DI growth: seed 3 left out of the ratio (a value <= 0 has no log-ratio)" in n for n in v.notes)
+
+
+def test_no_growth_left_out_of_the_ratio_keeps_the_growth_check_from_holding():
+    r = fake_results()
+    r["drift"]["groups"]["r4"]["DA"]["runs"][2]["DI"][-1] = 0.0  # DI(beta = 1) = 0: growth 0, against the claim
+    growth = next(c for c in _status(r, "4").checks if c.what.startswith("R4 DA DI("))
+    assert growth.outcome == "undecided" and "seed 2, left out, has no growth" in growth.detail
+
+
+def test_a_note_names_only_what_a_check_reads(tmp_path):
+    r = fake_results()
+    r["drift"]["groups"]["r4"]["DA"]["runs"][0]["DI"][2] = float("nan")  # a middle beta: DA's check reads none
+    r["drift"]["groups"]["r4"]["IR"]["runs"][0]["accuracy_ratio"][2] = float("nan")  # no check reads IR's
+    assert not any(n.startswith("R4 DA") or n.startswith("R4 IR") for n in _status(_on_disk(r, tmp_path), "4").notes)
+
+
+def test_a_null_accuracy_ratio_leaves_the_seed_out_of_the_drift_share(tmp_path):
+    r = fake_results()
+    r["drift"]["groups"]["t3"]["WT"]["runs"][0]["accuracy_ratio"][3] = float("inf")
+    v = _status(_on_disk(r, tmp_path), "4")
+    assert next(c for c in v.checks if c.what == "T3 WT mean Acc ratio over beta>0").n == 3
+    assert any("T3 WT: mean Acc ratio over beta>0 is missing or not finite for seed 0 of 4" in n for n in v.notes)
 
 
 def test_a_seed_whose_sigma_max_is_not_finite_is_named():

@@ -1,0 +1,73 @@
+"""Claim 4's checks from a ``drift.json`` (Figure 4), and the notes that say which seeds a check
+left out.
+
+Per group: DA's DI grows under drift (the paired log-ratio DI(beta_max) / DI(beta_min) >= the
+threshold), WT's and IR's DI stays low (each seed's largest DI over beta <= the threshold), and WT
+keeps at least DA's share of its accuracy (paired WT - DA of the mean accuracy ratio over the betas
+above the smallest >= 0). A seed whose value is missing or not finite (``null`` on disk) is left out
+of the check that reads it, and a note says so; a seed left out because its value lies on the
+check's failing side (an infinite DI, a DI at beta_max of 0) keeps the check from holding
+(:func:`nets.claim_checks.capped`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import nets.evidence as ev
+from nets.claim_checks import Check, capped, check, log_check
+from nets.groups import group_label
+
+__all__ = ["drift_checks"]
+
+
+def _di_at(i: int):
+    def get(run: Mapping) -> float | None:
+        v = run["DI"][i]
+        return None if v is None else float(v)
+    return get
+
+
+def drift_checks(dr: Mapping[str, Any], t: Any) -> tuple[list[Check], list[str]]:
+    """Claim 4's checks and notes from ``dr`` (a ``drift.json``) with the thresholds ``t``
+    (:class:`nets.verdicts.Thresholds`: ``drift_da_growth_min``, ``drift_low_di_max``)."""
+    checks: list[Check] = []
+    notes: list[str] = []
+    betas = list(dr["betas"])
+    i0, i1 = betas.index(min(betas)), betas.index(max(betas))
+    later = ev.later_accuracy_ratio(betas)
+
+    def note(label: str, runs, getter) -> None:
+        text = ev.left_out_note(label, runs, getter)
+        notes.extend([text] if text else [])
+
+    for g, methods in dr["groups"].items():
+        G = group_label(g)
+        if "DA" in methods:
+            runs = methods["DA"].get("runs")
+            for i in dict.fromkeys((i0, i1)):
+                note(f"{G} DA: DI at beta={betas[i]:g}", runs, _di_at(i))
+            growth, bad = ev.paired_log(ev.per_seed(runs, _di_at(i1)), ev.per_seed(runs, _di_at(i0)))
+            notes.extend([ev.log_left_out_note(f"{G} DA DI growth", list(bad))] if bad else [])
+            c = log_check(f"{G} DA DI(beta={betas[i1]:g})", growth, ">=", t.drift_da_growth_min,
+                          f"{t.drift_da_growth_min:g}", f"{G} DA DI(beta={betas[i1]:g}) / DI(beta={betas[i0]:g})")
+            checks.append(capped(c, [s for s, r in bad.items() if r == -math.inf], "has no growth (DI 0 at the "
+                                 "largest beta)"))
+        for m in ("WT", "IR"):
+            if m in methods:
+                runs = methods[m].get("runs")
+                note(f"{G} {m}: max DI over beta", runs, ev.largest("DI"))
+                worst = ev.per_seed(runs, ev.largest("DI"))
+                c = check(f"{G} {m} max DI over beta", ev.interval(worst), "<=", t.drift_low_di_max)
+                unbounded = [int(r["seed"]) for r in runs or () if ev.largest("DI")(r) == math.inf]
+                checks.append(capped(c, unbounded, "has an infinite DI"))
+        if "WT" in methods and "DA" in methods and later is not None:
+            for m in ("WT", "DA"):
+                note(f"{G} {m}: mean Acc ratio over beta>0", methods[m].get("runs"), later)
+            diff = ev.paired(ev.per_seed(methods["WT"].get("runs"), later),
+                             ev.per_seed(methods["DA"].get("runs"), later))
+            checks.append(check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=", 0.0,
+                                "0 (WT keeps at least DA's share)", label=f"{G} WT - DA mean Acc ratio over beta>0",
+                                test=diff, counts=True))
+    return checks, notes
