@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rules = {"4, 12": [4, 12], "4, 12, 36": [4, 12, 36]}
     k = len(PLAN_LOOKS)
     adjusted = 1 - (1 - CONFIDENCE) / k
-    procedures = {f"95% at 4, then {adjusted:.2%} at 12 and 36 (the rule the verdicts follow)": [CONFIDENCE] + [adjusted] * (k - 1),
+    procedures = {f"95% at 4, then {adjusted:.2%} at 12 and 36 (the re-checked conclusions' rule)": [CONFIDENCE] + [adjusted] * (k - 1),
                   f"{adjusted:.2%} at every look (a Bonferroni split)": [adjusted] * k}
     record: dict[str, object] = {
         "stopping_error": {k: dict(zip(map(str, v), stopping_error(v, n_sims=args.sims))) for k, v in rules.items()},
