@@ -145,7 +145,7 @@ def channels_hint(message: str) -> str:
 
 def _pooling(model: nn.Module) -> dict | None:
     """The group pooling a WT model measures (``{"group", "pooling"}``), else ``None``."""
-    return {"group": model.group.name, "pooling": model.pooling} if isinstance(model, GroupPooled) else None
+    return {"group": model.group_record, "pooling": model.pooling} if isinstance(model, GroupPooled) else None
 
 
 def _label(spec: str, weights: str | None) -> str:

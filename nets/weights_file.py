@@ -44,8 +44,9 @@ def checkpoint_model(model: nn.Module, path: str) -> nn.Module:
     if state and all(k.startswith(POOLED_PREFIX) for k in state):
         state = {k[len(POOLED_PREFIX):]: v for k, v in state.items()}
     load_state(model, state, path, obj)
+    group = str(config.get("group"))  # as the run named it: records give a custom group's spec
     try:
-        group = get_group(str(config.get("group")))
+        get_group(group)
     except ValueError as e:
         raise ModelSpecError(f"weights file {path} is a WT run's checkpoint over a group not known here: "
                              f"{one_line(e)}") from e

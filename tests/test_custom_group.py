@@ -105,6 +105,14 @@ def test_own_data_trains_and_decides_the_claims_under_your_group(tmp_path, modul
     assert methods["DA"]["LI"]["mean"] > 1e-6
     assert all(":" not in p.name for p in (out / "checkpoints").iterdir())
     assert f"| {spec} | WT |" in (out / "REPORT.md").read_text()
+    wt = next((out / "checkpoints").glob("*-WT-*seed0.pt"))  # audited pooled over the group it was trained under
+    images = tmp_path / "images.pt"
+    test = brightness_splits((("test", 16),))
+    torch.save({"x": test["x_test"], "y": test["y_test"]}, images)
+    assert audit_cli.main(["--model", f"{module}:small", "--weights", str(wt), "--images", str(images), "--group",
+                           spec, "--out", str(tmp_path / "audit"), "--n", "16", "--n-resamples", "100"]) == 0
+    record = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    assert record["settings"]["source"]["wt_pooling"]["group"] == spec  # the spec as given, not the group's name
 
 
 def test_audit_measures_under_your_group(tmp_path, module):

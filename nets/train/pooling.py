@@ -27,7 +27,7 @@ from typing import Literal, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from nets.groups import GroupLike, as_group
+from nets.groups import GroupLike, as_group, group_record
 
 __all__ = ["FirstLayerPooling", "GroupPooled", "wt_pooling_of"]
 
@@ -66,6 +66,7 @@ class GroupPooled(nn.Module):
             raise ValueError(f"pool must be 'max' or 'mean', got {pool!r}")
         self.model = model
         self.group = as_group(group)  # a name ("r4") too; an unknown one: ValueError, one line
+        self.group_record = group_record(group)  # how records name it: a custom group's spec, as given
         self.pool = pool
         self.pooling = wt_pooling_of(model, pool)
         if hasattr(model, "input_shape"):

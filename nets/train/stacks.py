@@ -60,9 +60,7 @@ def init_model(config: TrainConfig, seed: int, model_fn: ModelFn) -> nn.Module:
         raise TypeError(f"model_fn for {config.key()} must return an nn.Module, got {type(model).__name__}")
     model_dtype(model, config.key())
     if config.method == "WT":
-        from nets.groups import get_group
-
-        model = GroupPooled(model, get_group(config.group), config.pool)
+        model = GroupPooled(model, config.group, config.pool)  # by name: a custom group's spec is kept
     return model
 
 
