@@ -22,6 +22,7 @@ from typing import Union
 import numpy as np
 import torch
 
+from nets.group_checks import SIZE_HINT
 from nets.orbit_cache import cached_orbit_index, first_line, forget_orbit_index
 
 #: A group element: its number, or a tensor of numbers (one per image).
@@ -148,8 +149,8 @@ class Group(ABC, metaclass=_GroupMeta):
             try:
                 cached_orbit_index(self, n, n, "cpu")  # validates every element's index
             except ValueError as e:
-                raise ValueError(f"{e} (found as the group was built, on a {n}x{n} probe image, whatever the size "
-                                 f"of your images)") from None
+                raise ValueError(f"{str(e).replace(SIZE_HINT, '')} (found as the group was built, on a {n}x{n} probe "
+                                 f"image, whatever the size of your images)") from None  # not a size to refuse
             return
 
     # ---- action ----------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["check_distinct", "check_algebra"]
+__all__ = ["check_distinct", "check_algebra", "SIZE_HINT"]
 
 
 #: :func:`check_algebra` checks every pair of elements while ``order**2 * H * W`` stays below this,
@@ -17,7 +17,7 @@ _ALGEBRA_PAIRS_MAX, _ALGEBRA_SAMPLE = 20_000_000, 64
 
 
 #: The other fix of an action that is a group at some image sizes only (a shift by a third of the width).
-_SIZE_HINT = " (or, if the action is a group at some image sizes only, refuse this one in check_shape)"
+SIZE_HINT = " (or, if the action is a group at some image sizes only, refuse this one in check_shape)"
 
 
 def check_algebra(group, idx: torch.Tensor, H: int, W: int) -> None:
@@ -39,7 +39,7 @@ def check_algebra(group, idx: torch.Tensor, H: int, W: int) -> None:
         inv = group.inverse(a)
         if not is_element(inv) or not torch.equal(idx[a][idx[int(inv)]], grid):
             raise ValueError(f"{group.name}: inverse({a}) = {inv!r} does not undo element {a} on {H}x{W} images; "
-                             f"inverse must match the action{_SIZE_HINT}")
+                             f"inverse must match the action{SIZE_HINT}")
         products = [group.compose(a, b) for b in range(order)]
         outside = [c for c in products if not is_element(c)]
         if outside:
@@ -51,7 +51,7 @@ def check_algebra(group, idx: torch.Tensor, H: int, W: int) -> None:
             b = int(wrong.float().argmax())
             raise ValueError(f"{group.name}: compose({a}, {b}) = {products[b]}, but acting by {b} and then by {a} is "
                              f"not element {products[b]}'s action on {H}x{W} images; compose(a, b) must be the "
-                             f"element that applies b first, then a{_SIZE_HINT}")
+                             f"element that applies b first, then a{SIZE_HINT}")
 
 
 def check_distinct(group, idx: torch.Tensor, H: int, W: int) -> None:

@@ -132,10 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error(str(e))
     started = time.time()
     rules = {"4, 12": [4, 12], "4, 12, 36": [4, 12, 36]}
-    k = len(PLAN_LOOKS)
-    adjusted = 1 - (1 - CONFIDENCE) / k
-    procedures = {f"95% at 4, then {adjusted:.2%} at 12 and 36 (the re-checked conclusions' rule)": [CONFIDENCE] + [adjusted] * (k - 1),
-                  f"{adjusted:.2%} at every look (a Bonferroni split)": [adjusted] * k}
+    n_looks = len(PLAN_LOOKS)
+    adjusted = 1 - (1 - CONFIDENCE) / n_looks
+    procedures = {f"95% at 4, then {adjusted:.2%} at 12 and 36 (the re-checked conclusions' rule)":
+                  [CONFIDENCE] + [adjusted] * (n_looks - 1),
+                  f"{adjusted:.2%} at every look (a Bonferroni split)": [adjusted] * n_looks}
     record: dict[str, object] = {
         "stopping_error": {k: dict(zip(map(str, v), stopping_error(v, n_sims=args.sims))) for k, v in rules.items()},
         "procedure_error": {name: dict(zip(map(str, PLAN_LOOKS), stopping_error(PLAN_LOOKS, confidence=levels,
@@ -148,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             found = values(args.results)
         except (OSError, KeyError, ValueError) as e:
             print(f"error: {what}: cannot read its values under {args.results} ({type(e).__name__}: {e}); "
-                  f"--results names the results root that holds paper-s12/, paper-s36/ and fmnist-s12/", file=sys.stderr)
+                  "--results names the results root that holds paper-s12/, paper-s36/ and fmnist-s12/",
+                  file=sys.stderr)
             return 1
         row = {"claim": claim, "what": what, "op": op, "bound": bound, "looks": looks,
                **adjusted_check(found, op, bound, len(PLAN_LOOKS))}

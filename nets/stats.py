@@ -209,8 +209,8 @@ def seeds_to_decide(interval: Interval | None, op: str, bound: float | None, *,
 
     A planning figure, not a result: the measured mean and spread are themselves uncertain (at
     n = 4 the true standard deviation may be 0.57 to 3.7 times the measured one, so n up to
-    about 14 times larger), so read it as an order of magnitude. ``interval`` must be a Student's t interval (``"t"`` or ``"paired t"``), whose
-    half-width gives the standard deviation back. Returns ``None`` when there is nothing to plan:
+    about 14 times larger), so read it as an order of magnitude. ``interval`` must be a Student's
+    t interval (``"t"`` or ``"paired t"``), whose half-width gives the standard deviation back. Returns ``None`` when there is nothing to plan:
     no interval (n < 2), another kind of interval, no spread, or the estimate on the bound; and
     ``max_n + 1`` when even ``max_n`` seeds fall short."""
     if op not in ("<=", ">="):

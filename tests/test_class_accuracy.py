@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from nets.auditing import audit
-from nets.class_accuracy import class_breakdown, class_breakdown_from_predictions, orbit_confusion
+from nets.class_accuracy import (class_breakdown, class_breakdown_from_predictions, orbit_confusion,
+                                 per_class_over_seeds)
 from nets.groups import R4
 from nets.metrics import orbit_terms
 from nets.train import GroupPooled
@@ -121,6 +122,14 @@ def test_a_breakdown_without_labels_is_one_line_before_the_orbit_is_measured():
 
     with pytest.raises(ValueError, match=r"class_breakdown needs labels y of shape \(N,\): its table is per true"):
         class_breakdown(untouchable, torch.rand(4, 8, 8), None, R4)
+
+
+def test_per_class_over_seeds_without_labels_is_one_line_before_any_model_runs():
+    def untouchable(x):
+        raise AssertionError("the model was run")
+
+    with pytest.raises(ValueError, match=r"per_class_over_seeds needs labels y of shape \(N,\)"):
+        per_class_over_seeds({"WT": [untouchable]}, torch.rand(4, 8, 8), None, R4)
 
 
 def test_a_class_beyond_the_matrix_is_refused():

@@ -172,6 +172,27 @@ def test_an_action_that_is_a_group_at_some_widths_only_is_told_to_refuse_the_oth
         ShiftByThird().orbit_index(6, 40)
 
 
+def test_an_inverse_wrong_at_the_construction_probe_is_not_told_to_refuse_that_size():
+    """The probe's size is not the user's: the fix there is the inverse, not check_shape."""
+    from nets.groups import Group
+
+    class WrongInverse(Group):
+        name, order = "wrong_inverse", 3
+
+        def compose(self, a, b):
+            return (a + b) % 3
+
+        def inverse(self, a):
+            return a  # 1's inverse is 2
+
+        def _act_reference(self, grid, g):
+            return torch.roll(grid, g, dims=-1)
+
+    with pytest.raises(ValueError, match=r"inverse must match the action \(found as the group was built") as e:
+        WrongInverse()
+    assert "check_shape" not in str(e.value)
+
+
 def test_another_devices_orbit_index_is_the_checked_cpu_one_moved_not_built_again():
     calls = []
     group = _custom_group(lambda grid: calls.append(1) or grid.flip(-1))()
