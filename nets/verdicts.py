@@ -267,10 +267,13 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
             ms = entry["methods"]
             for m, op, bound in (("WT", "<=", t.tsne_wt_ratio_max), ("DA", ">=", t.tsne_da_ratio_min)):
                 if m in ms:
-                    iv = ev.interval(ev.per_seed(ev.tsne_runs(ms[m], seeds), ev.measure("ratio")))
+                    runs = ev.tsne_runs(ms[m], seeds)
+                    iv = ev.interval(ev.per_seed(runs, ev.measure("ratio")))
                     c = check(f"{G} {m} orbit/class distance", iv, op, bound)
+                    note = ev.left_out_note(f"{G} {m}: orbit/class distance", runs, ev.measure("ratio"))
                     if g in FIGURE2_GROUPS:
                         v["Fig. 2"].checks.append(c)
+                        v["Fig. 2"].notes += [note] if note else []
                     else:  # the paper's figure is R4's; other groups are evidence beyond it, not its verdict
                         v["Fig. 2"].notes.append(f"beyond the paper's figure (R4 only), not counted: {c.detail}")
     for name, claims in PARTIAL_CLAIMS.items():  # a claim decided on some of the profile's groups says which

@@ -366,6 +366,13 @@ def test_a_null_accuracy_ratio_leaves_the_seed_out_of_the_drift_share(tmp_path):
     assert any("T3 WT: mean Acc ratio over beta>0 is missing or not finite for seed 0 of 4" in n for n in v.notes)
 
 
+def test_a_seed_whose_tsne_ratio_is_null_is_named(tmp_path):
+    r = fake_results()
+    r["tsne"]["groups"]["r4"]["methods"]["DA"]["ratio_per_seed"][1] = float("nan")
+    v = _status(_on_disk(r, tmp_path), "Fig. 2")
+    assert any("R4 DA: orbit/class distance is missing or not finite for seed 1 of" in n for n in v.notes)
+
+
 def test_a_seed_whose_sigma_max_is_not_finite_is_named():
     r = fake_results()
     r["spectral"]["groups"]["r4"]["models"]["IR-kl"]["runs"][2]["sigma_max"] = float("nan")
