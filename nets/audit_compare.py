@@ -20,10 +20,9 @@ about another training seed (for that, the experiments' paired tests over seeds,
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -32,9 +31,9 @@ from torch import nn
 from nets.auditing import (DESCRIPTIONS, MEASURES, SAMPLE_MEANS, UNLABELLED_NOTE, check_names_have_labels,
                            sample_measures)
 from nets.class_accuracy import MAX_ROWS, check_class_names, class_label, lowest
+from nets.compare_effect import MIN_DIRECTION_SAMPLES, Effect, EffectKind, direction  # noqa: F401 (re-exported)
 from nets.groups import GroupLike, as_group, group_record
 from nets.sample_bootstrap import (
-    Estimate,
     bootstrap_mean,
     bootstrap_ratio,
     check_bootstrap,
@@ -43,11 +42,9 @@ from nets.sample_bootstrap import (
 )
 
 __all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "class_effects", "direction", "logit_width",
-           "check_pair_names"]
+           "check_pair_names", "MIN_DIRECTION_SAMPLES"]
 
 Model = Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]]
-EffectKind = Literal["difference", "ratio"]
-
 #: How B is set against A for each measure of :data:`nets.auditing.MEASURES`.
 EFFECTS: dict[str, EffectKind] = {"accuracy": "difference", "SI": "difference", "LI": "ratio", "DI": "ratio",
                                   "sigma_max": "ratio", "logit_scale": "ratio", "sigma_per_scale": "ratio"}
@@ -64,51 +61,6 @@ def _mean_ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
 def _ratio_of_ratios(num_a: np.ndarray, den_a: np.ndarray, num_b: np.ndarray, den_b: np.ndarray,
                      axis: int = -1) -> np.ndarray:
     return ratio_of_means(num_b, den_b, axis) / ratio_of_means(num_a, den_a, axis)
-
-
-#: The fewest samples a direction is read from: below, the percentile bootstrap's "95%" interval
-#: covers far less (at 2 samples it is their range, which holds the mean about half the time), so
-#: ``B < A`` or ``B > A`` would be declared for models that do not differ (a class of a few images).
-MIN_DIRECTION_SAMPLES = 20
-
-
-def direction(kind: EffectKind, effect: Estimate, n: int | None = None) -> str:
-    """``"B < A"``, ``"B > A"`` (the interval excludes no effect, an infinite end included),
-    ``"B = A"`` (the estimate and both ends are exactly no effect), ``"undecided"``, ``"undefined"``
-    (no finite estimate, or no interval), or ``"too few samples"`` (``n`` below
-    :data:`MIN_DIRECTION_SAMPLES`: the interval is given, no direction is read from it)."""
-    none = 0.0 if kind == "difference" else 1.0
-    if not math.isfinite(effect.value) or math.isnan(effect.low) or math.isnan(effect.high):
-        return "undefined"
-    if effect.value == effect.low == effect.high == none:
-        return "B = A"  # every sample agrees: exact at any n
-    if n is not None and n < MIN_DIRECTION_SAMPLES:
-        return "too few samples"
-    if effect.high < none:
-        return "B < A"
-    if effect.low > none:
-        return "B > A"
-    return "undecided"
-
-
-@dataclass(frozen=True)
-class Effect:
-    """One measure of both models and the effect of B relative to A."""
-
-    measure: str
-    kind: EffectKind
-    a: Estimate
-    b: Estimate
-    effect: Estimate
-    n: Optional[int] = None  # the paired samples behind it
-
-    @property
-    def direction(self) -> str:
-        return direction(self.kind, self.effect, self.n)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "a": self.a.to_dict(), "b": self.b.to_dict(), "effect": self.effect.to_dict(),
-                "direction": self.direction}
 
 
 @dataclass

@@ -130,6 +130,8 @@ def test_a_small_class_of_a_comparison_has_no_direction(data):
     c = compare(mlp(0), Scaled(mlp(0), -1.0), x, y, R4, **SIZES)
     assert all(n < MIN_DIRECTION_SAMPLES and e.direction in ("too few samples", "B = A") for n, e in c.classes.values())
     assert c.effects["accuracy"].direction != "too few samples"  # all 24 samples
+    record = c.to_dict()
+    assert record["effects"]["accuracy"]["n"] == 24 and record["effects"]["SI"]["n"] == c.effects["SI"].n
 
 
 def test_values_of_different_samples_are_refused(data):
