@@ -112,7 +112,7 @@ def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
     if planned.seeds_to_decide is not None:  # a planning figure, as every undecided check of the report gives
         sigma += f"; {planning_text(planned.seeds_to_decide, planned.towards)}"
     return (f"{group_label(c.group)}: σ_max / DA's = {ratio_text(c.test, fmt)} vs {c.ratio_max:g} "
-            f"({sigma}), {si}: **{c.outcome}**")
+            f"({sigma}), {si}; so **{c.outcome}**")
 
 
 def centered_section(centered: Mapping | None, *, ratio_max: float, fmt: Callable[..., str],
