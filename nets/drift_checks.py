@@ -5,9 +5,9 @@ Per group: DA's DI grows under drift (the paired log-ratio DI(beta_max) / DI(bet
 threshold), WT's and IR's DI stays low (each seed's largest DI over beta <= the threshold), and WT
 keeps at least DA's share of its accuracy (paired WT - DA of the mean accuracy ratio over the betas
 above the smallest >= 0). A seed whose value is missing or not finite (``null`` on disk) is left out
-of the check that reads it, and a note says so; a seed left out because its value lies on the
-check's failing side (an infinite DI, a DI at beta_max of 0) keeps the check from holding
-(:func:`nets.claim_checks.capped`).
+of the check that reads it, and a note says so; a seed left out whose value may lie on the
+check's failing side (a DI that is not finite, which a file cannot tell NaN from infinite; a DI at
+beta_max of 0) keeps the check from holding (:func:`nets.claim_checks.capped`).
 """
 
 from __future__ import annotations
@@ -60,8 +60,10 @@ def drift_checks(dr: Mapping[str, Any], t: Any) -> tuple[list[Check], list[str]]
                 note(f"{G} {m}: max DI over beta", runs, ev.largest("DI"))
                 worst = ev.per_seed(runs, ev.largest("DI"))
                 c = check(f"{G} {m} max DI over beta", ev.interval(worst), "<=", t.drift_low_di_max)
-                unbounded = [int(r["seed"]) for r in runs or () if ev.largest("DI")(r) == math.inf]
-                checks.append(capped(c, unbounded, "has an infinite DI"))
+                unknown = [int(r["seed"]) for r in runs or ()
+                           if r.get("DI") and not math.isfinite(ev.largest("DI")(r))]
+                checks.append(capped(c, unknown, "has no finite DI (NaN or infinite: a results file writes both "
+                                                 "as null)"))
         if "WT" in methods and "DA" in methods and later is not None:
             for m in ("WT", "DA"):
                 note(f"{G} {m}: mean Acc ratio over beta>0", methods[m].get("runs"), later)
