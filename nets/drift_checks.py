@@ -38,35 +38,29 @@ def drift_checks(dr: Mapping[str, Any], t: Any) -> tuple[list[Check], list[str]]
     i0, i1 = betas.index(min(betas)), betas.index(max(betas))
     later = ev.later_accuracy_ratio(betas)
 
-    def note(label: str, runs, getter) -> None:
-        text = ev.left_out_note(label, runs, getter)
-        notes.extend([text] if text else [])
-
     for g, methods in dr["groups"].items():
         G = group_label(g)
         if "DA" in methods:
             runs = methods["DA"].get("runs")
             for i in dict.fromkeys((i0, i1)):
-                note(f"{G} DA: DI at beta={betas[i]:g}", runs, _di_at(i))
+                notes += ev.left_out_notes(f"{G} DA: DI at beta={betas[i]:g}", runs, _di_at(i))
             growth, bad = ev.paired_log(ev.per_seed(runs, _di_at(i1)), ev.per_seed(runs, _di_at(i0)))
-            notes.extend([ev.log_left_out_note(f"{G} DA DI growth", list(bad))] if bad else [])
+            notes += ev.log_left_out_notes(f"{G} DA DI growth", list(bad))
             c = log_check(f"{G} DA DI(beta={betas[i1]:g})", growth, ">=", t.drift_da_growth_min,
                           f"{t.drift_da_growth_min:g}", f"{G} DA DI(beta={betas[i1]:g}) / DI(beta={betas[i0]:g})")
             checks.append(capped(c, [s for s, r in bad.items() if r == -math.inf], "has no growth (DI 0 at the "
                                  "largest beta)"))
         for m in ("WT", "IR"):
             if m in methods:
-                runs = methods[m].get("runs")
-                note(f"{G} {m}: max DI over beta", runs, ev.largest("DI"))
-                worst = ev.per_seed(runs, ev.largest("DI"))
-                c = check(f"{G} {m} max DI over beta", ev.interval(worst), "<=", t.drift_low_di_max)
-                unknown = [int(r["seed"]) for r in runs or ()
-                           if r.get("DI") and not math.isfinite(ev.largest("DI")(r))]
+                runs, worst = methods[m].get("runs"), ev.largest("DI")
+                notes += ev.left_out_notes(f"{G} {m}: max DI over beta", runs, worst)
+                c = check(f"{G} {m} max DI over beta", ev.interval(ev.per_seed(runs, worst)), "<=", t.drift_low_di_max)
+                unknown = [int(r["seed"]) for r in runs or () if r.get("DI") and not math.isfinite(worst(r))]
                 checks.append(capped(c, unknown, "has no finite DI (NaN or infinite: a results file writes both "
                                                  "as null)"))
         if "WT" in methods and "DA" in methods and later is not None:
             for m in ("WT", "DA"):
-                note(f"{G} {m}: mean Acc ratio over beta>0", methods[m].get("runs"), later)
+                notes += ev.left_out_notes(f"{G} {m}: mean Acc ratio over beta>0", methods[m].get("runs"), later)
             diff = ev.paired(ev.per_seed(methods["WT"].get("runs"), later),
                              ev.per_seed(methods["DA"].get("runs"), later))
             checks.append(check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=", 0.0,

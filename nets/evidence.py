@@ -20,7 +20,7 @@ __all__ = [
     "SeedValues",
     "per_seed",
     "left_out",
-    "left_out_note",
+    "left_out_notes",
     "measure",
     "largest",
     "later_accuracy_ratio",
@@ -28,7 +28,7 @@ __all__ = [
     "interval",
     "paired",
     "paired_log",
-    "log_left_out_note",
+    "log_left_out_notes",
     "paper_range",
     "ratio_text",
     "iv_text",
@@ -61,14 +61,15 @@ def left_out(runs: Sequence[Mapping] | None, value: Callable[[Mapping], float | 
     return [int(r["seed"]) for r in runs or () if int(r["seed"]) not in kept]
 
 
-def left_out_note(label: str, runs: Sequence[Mapping] | None, value: Callable[[Mapping], float | None]) -> str | None:
+def left_out_notes(label: str, runs: Sequence[Mapping] | None,
+                   value: Callable[[Mapping], float | None]) -> list[str]:
     """The note a claim gives when :func:`per_seed` leaves seeds of ``runs`` out of ``label``'s
-    interval (their value missing or not finite), else ``None``."""
+    interval (their value missing or not finite), in a list: empty when it leaves none out."""
     gone = left_out(runs, value)
     if not gone or not runs:
-        return None
-    return (f"{label} is missing or not finite for seed{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))} "
-            f"of {len(runs)}; its interval rests on the others")
+        return []
+    return [f"{label} is missing or not finite for seed{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))} "
+            f"of {len(runs)}; its interval rests on the others"]
 
 
 def largest(key: str) -> Callable[[Mapping], float | None]:
@@ -144,10 +145,13 @@ def paired_log(a: SeedValues, b: SeedValues) -> tuple[PairedTest | None, dict[in
     return paired({s: a[s] for s in keep}, {s: b[s] for s in keep}, log=True), bad
 
 
-def log_left_out_note(label: str, seeds: Sequence[int]) -> str:
-    """The note a claim gives for the ``seeds`` :func:`paired_log` left out of ``label``'s ratio."""
-    return (f"{label}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} left out of the ratio "
-            f"(a value <= 0 has no log-ratio); its interval rests on the others")
+def log_left_out_notes(label: str, seeds: Sequence[int]) -> list[str]:
+    """The note a claim gives for the ``seeds`` :func:`paired_log` left out of ``label``'s ratio, in a
+    list: empty when there are none."""
+    if not seeds:
+        return []
+    return [f"{label}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} left out of the ratio "
+            f"(a value <= 0 has no log-ratio); its interval rests on the others"]
 
 
 def paper_range(mean: float, std: float, measure_name: str) -> tuple[float, float]:

@@ -208,9 +208,8 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 v["3"].notes.append(missed_target_note(G, sel))
             for (m, key), claims in reads.items():  # a seed left out of a check: its claim says so
                 runs = (t1["groups"][g].get("methods", {}).get(m) or {}).get("runs")
-                note = ev.left_out_note(f"{G} {m}: {key}", runs, ev.measure(key))
-                for c in dict.fromkeys(claims) if note else ():
-                    v[c].notes.append(note)
+                for c in dict.fromkeys(claims):
+                    v[c].notes += ev.left_out_notes(f"{G} {m}: {key}", runs, ev.measure(key))
 
     dr = results.get("drift")
     if dr:
@@ -227,14 +226,12 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
             models = entry["models"]
             da_runs = models.get("DA", {}).get("runs")
             for key, m in models.items():
-                note = ev.left_out_note(f"{G} {key}: sigma_max", m.get("runs"), ev.measure("sigma_max"))
-                v["5"].notes += [note] if note else []
+                v["5"].notes += ev.left_out_notes(f"{G} {key}: sigma_max", m.get("runs"), ev.measure("sigma_max"))
                 if m["method"] != "IR":
                     continue
                 test, bad = ev.paired_log(ev.per_seed(m.get("runs"), ev.measure("sigma_max")),
                                           ev.per_seed(da_runs, ev.measure("sigma_max")))
-                v["5"].notes += [ev.log_left_out_note(f"{G} IR-{m['regularizer']} / DA sigma_max", list(bad))] if bad \
-                    else []
+                v["5"].notes += ev.log_left_out_notes(f"{G} IR-{m['regularizer']} / DA sigma_max", list(bad))
                 c = log_check(f"{G} IR-{m['regularizer']} sigma_max", test, "<=", t.spectral_ratio_max,
                               f"{t.spectral_ratio_max:g}", f"{G} IR-{m['regularizer']} / DA sigma_max")
                 c = capped(c, [s for s, r in bad.items() if r == math.inf], "has DA's sigma_max 0")
@@ -270,10 +267,10 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                     runs = ev.tsne_runs(ms[m], seeds)
                     iv = ev.interval(ev.per_seed(runs, ev.measure("ratio")))
                     c = check(f"{G} {m} orbit/class distance", iv, op, bound)
-                    note = ev.left_out_note(f"{G} {m}: orbit/class distance", runs, ev.measure("ratio"))
                     if g in FIGURE2_GROUPS:
                         v["Fig. 2"].checks.append(c)
-                        v["Fig. 2"].notes += [note] if note else []
+                        v["Fig. 2"].notes += ev.left_out_notes(f"{G} {m}: orbit/class distance", runs,
+                                                               ev.measure("ratio"))
                     else:  # the paper's figure is R4's; other groups are evidence beyond it, not its verdict
                         v["Fig. 2"].notes.append(f"beyond the paper's figure (R4 only), not counted: {c.detail}")
     for name, claims in PARTIAL_CLAIMS.items():  # a claim decided on some of the profile's groups says which
