@@ -150,46 +150,40 @@ def test_orbit_index_is_cached():
     assert R4.orbit_index(36, 36) is R4.orbit_index(36, 36)
 
 
-def test_an_action_that_is_a_group_at_some_widths_only_is_told_to_refuse_the_others():
-    """A shift by a third of the width is a group on width 36, not on 40 (13 + 13 + 13 = 39)."""
-    from nets.groups import Group
+def _shift_group(name: str, step, inverse):
+    """A group of order 3 shifting images along their width by ``step(W)`` pixels per element, with
+    ``inverse`` as given (right or wrong)."""
 
-    class ShiftByThird(Group):
-        name, order = "shift3", 3
+    class Shift(Group):
+        order = 3
 
         def compose(self, a, b):
             return (a + b) % 3
 
         def inverse(self, a):
-            return (-a) % 3
+            return inverse(a)
 
         def _act_reference(self, grid, g):
-            return torch.roll(grid, g * (grid.shape[-1] // 3), dims=-1)
+            return torch.roll(grid, g * step(grid.shape[-1]), dims=-1)
 
+    Shift.name = name
+    return Shift
+
+
+def test_an_action_that_is_a_group_at_some_widths_only_is_told_to_refuse_the_others():
+    """A shift by a third of the width is a group on width 36, not on 40 (13 + 13 + 13 = 39)."""
+    shift_by_third = _shift_group("shift3", lambda W: W // 3, lambda a: (-a) % 3)
     with pytest.raises(ValueError, match=r"shift3: inverse\(1\) = 2 does not undo element 1 on 6x40 images; inverse must "
                                          r"match the action \(or, if the action is a group at some image sizes only, "
                                          r"refuse this one in check_shape\)"):
-        ShiftByThird().orbit_index(6, 40)
+        shift_by_third().orbit_index(6, 40)
 
 
 def test_an_inverse_wrong_at_the_construction_probe_is_not_told_to_refuse_that_size():
     """The probe's size is not the user's: the fix there is the inverse, not check_shape."""
-    from nets.groups import Group
-
-    class WrongInverse(Group):
-        name, order = "wrong_inverse", 3
-
-        def compose(self, a, b):
-            return (a + b) % 3
-
-        def inverse(self, a):
-            return a  # 1's inverse is 2
-
-        def _act_reference(self, grid, g):
-            return torch.roll(grid, g, dims=-1)
-
+    wrong_inverse = _shift_group("wrong_inverse", lambda W: 1, lambda a: a)  # 1's inverse is 2
     with pytest.raises(ValueError, match=r"inverse must match the action \(found as the group was built") as e:
-        WrongInverse()
+        wrong_inverse()
     assert "check_shape" not in str(e.value)
 
 
