@@ -16,10 +16,10 @@ format ``fmt`` is passed in by the report (this module imports only the statisti
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple, Sequence
 
-from nets.evidence import measure, paired, per_seed, ratio_text
+from nets.evidence import measure, paired_log, per_seed, ratio_text
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
 from nets.claim_checks import log_check, planning_text
@@ -59,13 +59,17 @@ class GroupCheck:
     """Claim 5's test for the centered form on one group."""
 
     group: str
-    test: PairedTest | None  # log(sigma_centered_form / sigma_DA) over common seeds
+    test: PairedTest | None  # log(sigma_centered_form / sigma_DA) over the common seeds where both are > 0
     reached_target: bool  # validation SI >= target at the chosen nu
     ratio_max: float
+    left_out: Mapping[int, float] = field(default_factory=dict)  # seed -> its log-ratio's limit (paired_log)
 
     @property
     def sigma_outcome(self) -> Outcome:
-        return decide(None if self.test is None else self.test.interval, "<=", math.log(self.ratio_max))
+        """The paired log-ratio decided against log(``ratio_max``); undecided, not holds, where a seed left
+        out (DA's sigma_max 0) lies on the failing side."""
+        outcome = decide(None if self.test is None else self.test.interval, "<=", math.log(self.ratio_max))
+        return "undecided" if outcome == "holds" and math.inf in self.left_out.values() else outcome
 
     @property
     def outcome(self) -> Outcome:
@@ -81,9 +85,10 @@ def centered_checks(centered: Mapping, ratio_max: float, groups: Sequence[str] =
     out = []
     for g, entry in centered.get("groups", {}).items():
         da = entry.get("comparison", {}).get("DA", {})
-        test = paired(per_seed(entry["model"].get("runs"), measure("sigma_max")),
-                      per_seed(da.get("runs"), measure("sigma_max")), log=True)
-        out.append(GroupCheck(g, test, bool(entry.get("nu_selection", {}).get("reached_target", False)), ratio_max))
+        test, bad = paired_log(per_seed(entry["model"].get("runs"), measure("sigma_max")),
+                               per_seed(da.get("runs"), measure("sigma_max")))
+        out.append(GroupCheck(g, test, bool(entry.get("nu_selection", {}).get("reached_target", False)), ratio_max,
+                              bad))
     out += [GroupCheck(g, None, False, ratio_max) for g in groups if g not in centered.get("groups", {})]
     return out
 
@@ -111,6 +116,11 @@ def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
     planned = log_check("σ_max / DA's", c.test, "<=", c.ratio_max, f"{c.ratio_max:g}", "σ_max / DA's")
     if planned.seeds_to_decide is not None:  # a planning figure, as every undecided check of the report gives
         sigma += f"; {planning_text(planned.seeds_to_decide, planned.towards)}"
+    if c.left_out:
+        seeds = sorted(c.left_out)
+        sigma += (f"; seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} left out, a σ_max <= 0 "
+                  "has no log-ratio" + (", one of DA's 0, on the failing side" if math.inf in c.left_out.values()
+                                        else ""))
     return (f"{group_label(c.group)}: σ_max / DA's = {ratio_text(c.test, fmt)} vs {c.ratio_max:g} "
             f"({sigma}), {si}; so **{c.outcome}**")
 

@@ -114,10 +114,15 @@ def run_list_cell(runs: object, measure: str, index: int, fmt: Fmt) -> str:
 
 def paired_ratio_cell(runs_a: object, runs_b: object, measure: str, fmt: Fmt) -> str:
     """The geometric-mean ratio a / b of a positive measure over common seeds, its
-    95% interval and p-value (paired t-test on log-ratios)."""
-    test = ev.paired(ev.per_seed(runs_a, ev.measure(measure)), ev.per_seed(runs_b, ev.measure(measure)),
-                     log=True)  # type: ignore[arg-type]
-    return "n/a" if test is None else f"{ev.ratio_text(test, fmt)}; {ev.p_text(test)}"
+    95% interval and p-value (paired t-test on log-ratios); a seed where either value is <= 0 (no
+    log-ratio) is left out and named."""
+    test, bad = ev.paired_log(ev.per_seed(runs_a, ev.measure(measure)),  # type: ignore[arg-type]
+                              ev.per_seed(runs_b, ev.measure(measure)))  # type: ignore[arg-type]
+    left = (f"seed{'s' if len(bad) > 1 else ''} {', '.join(map(str, sorted(bad)))} left out (a value <= 0)"
+            if bad else "")
+    if test is None:
+        return left or "n/a"
+    return f"{ev.ratio_text(test, fmt)}; {ev.p_text(test)}" + (f"; {left}" if left else "")
 
 
 def spectral_bootstrap_rows(boot: Mapping, fmt: Fmt) -> list[list[str]]:

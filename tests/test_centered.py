@@ -10,12 +10,13 @@ folder (about 45 s on 2 CPU cores).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 from nets.__main__ import main
-from nets.centered_report import GroupCheck, centered_section, centered_verdict
+from nets.centered_report import GroupCheck, centered_checks, centered_section, centered_verdict
 from nets.experiments.centered import CENTERED_FORM, CENTERED_NU_GRIDS
 from nets.experiments.profiles import PROFILES
 from nets.stats import paired_t
@@ -168,3 +169,29 @@ def test_a_group_the_form_has_not_run_on_is_named_and_never_turns_a_no_into_a_ye
 
 def test_no_centered_results_no_subsection():
     assert centered_section(None, ratio_max=0.9, fmt=str) == []
+
+
+def _centered(ours: list[float], da: list[float]) -> dict:
+    """A ``centered.json`` dict of one group, R4, with these sigma_max per seed."""
+    runs = [[{"seed": s, "sigma_max": v} for s, v in enumerate(vals)] for vals in (ours, da)]
+    return {"form": {"name": CENTERED_FORM}, "groups": {"r4": {
+        "model": {"method": "IR", "regularizer": CENTERED_FORM, "nu": 150.0, "runs": runs[0]},
+        "comparison": {"DA": {"method": "DA", "runs": runs[1]}},
+        "nu_selection": {"target": 0.95, "reached_target": True, "grid": [150.0], "si": [0.96], "accuracy": [0.9],
+                         "chosen": 150.0}}}}
+
+
+def test_a_seed_with_a_sigma_max_of_0_is_left_out_of_the_ratio_and_named_not_the_whole_check():
+    ours = [0.5 * d * (1 + 0.01 * k) for k, d in enumerate(DA)] + [0.0, 5.0]
+    (check,) = centered_checks(_centered(ours, DA + [10.2, 10.3]), 0.9)
+    assert check.test.n == 5 and dict(check.left_out) == {4: -math.inf} and check.outcome == "holds"
+    text = "\n".join(centered_section(_centered(ours, DA + [10.2, 10.3]), ratio_max=0.9, fmt=lambda v: f"{v:.3g}"))
+    assert "seed 4 left out, a σ_max <= 0 has no log-ratio" in text and "so **holds**" in text
+
+
+def test_a_check_does_not_hold_on_its_other_seeds_when_das_sigma_max_is_0_on_one():
+    ours = [0.5 * d * (1 + 0.01 * k) for k, d in enumerate(DA)] + [5.0]
+    (check,) = centered_checks(_centered(ours, DA + [0.0]), 0.9)
+    assert check.test.n == 4 and check.outcome == "undecided"
+    text = "\n".join(centered_section(_centered(ours, DA + [0.0]), ratio_max=0.9, fmt=lambda v: f"{v:.3g}"))
+    assert "one of DA's 0, on the failing side" in text and "so **undecided**" in text

@@ -380,6 +380,13 @@ def test_a_seed_whose_sigma_max_is_not_finite_is_named():
     assert any("R4 IR-kl: sigma_max is missing or not finite for seed 2 of 4" in n for n in _status(r, "5").notes)
 
 
+def test_figure5s_ratio_cell_leaves_out_a_seed_whose_sigma_max_is_0_and_names_it():
+    r = fake_results()
+    r["spectral"]["groups"]["r4"]["models"]["IR-kl"]["runs"][2]["sigma_max"] = 0.0
+    row = next(line for line in render_report(r).splitlines() if line.startswith("| R4 | IR-kl |"))
+    assert "paired t, n = 3" in row and "seed 2 left out (a value <= 0)" in row
+
+
 def test_wt_with_less_accuracy_than_da_fails_the_highest_accuracy_claim():
     r = fake_results()
     r["table1"] = fake_table1(wt=(0.93, 1e-10, 1e-12, 1.0))  # DA 0.94 beats WT by a point on every seed
