@@ -10,6 +10,8 @@ Files written before a field existed (``logit_scale``, ``n_labels``, ``warnings`
 
 from __future__ import annotations
 
+import math
+
 from nets.class_accuracy import per_class_rows
 from nets.groups import group_label
 from nets.markdown import markdown_table
@@ -67,17 +69,21 @@ def _untrained_text(results: dict) -> list[str]:
     epoch. Nothing otherwise."""
     src = results["source"]
     n_labels = src.get("n_labels", src["n_classes"])
-    groups = {g: max(m["accuracy"]["mean"] for m in e["methods"].values())
-              for g, e in results["table1"]["groups"].items()}
+    groups = {g: [m["accuracy"]["mean"] for m in e["methods"].values()] for g, e in results["table1"]["groups"].items()}
     chance = 1 / n_labels
+    # a mean a results file wrote as null (NaN) is no model that learned: the best of the finite ones decides
+    groups = {g: max((a for a in accs if a is not None and math.isfinite(a)), default=-math.inf)
+              for g, accs in groups.items()}
     low = {g: acc for g, acc in groups.items() if acc <= chance + NEAR_CHANCE * (1 - chance)}
     if not low:
         return []
     st, n_train = src["settings"], src["sizes"]["n_train"]
     batch = st.get("batch_size", TrainConfig().batch_size)
     steps = -(-n_train // batch)
-    return [f"> **Warning**: no model learned beyond chance in {', '.join(group_label(g) for g in low)} (best "
-            f"mean orbit accuracy {100 * max(low.values()):.1f}%; chance {100 / n_labels:.1f}% with {n_labels} "
+    best = max(low.values())
+    best = f"best mean orbit accuracy {100 * best:.1f}%" if best > -math.inf else "no finite mean orbit accuracy"
+    return [f"> **Warning**: no model learned beyond chance in {', '.join(group_label(g) for g in low)} ({best}; "
+            f"chance {100 / n_labels:.1f}% with {n_labels} "
             f"classes): the verdicts there describe untrained models, not what training does to invariance. Train "
             f"longer (--epochs, {st['epochs']} now) or take more steps an epoch (--batch-size: {n_train} training "
             f"images in batches of {batch} are {steps} step{'s' if steps != 1 else ''} an epoch).\n"]

@@ -139,6 +139,17 @@ def test_models_near_chance_are_said_to_be_untrained_with_the_steps_an_epoch():
     assert f"{n_train} training images in batches of {batch} are {-(-n_train // batch)} steps an epoch" in report
 
 
+def test_a_null_mean_accuracy_is_no_model_that_learned_whatever_its_place_among_the_methods():
+    record = _at_accuracy(COMMITTED, 0.12)
+    (entry,) = record["table1"]["groups"].values()
+    first, *rest = entry["methods"].values()
+    first["accuracy"]["mean"] = None  # a results file writes NaN as null
+    assert "(best mean orbit accuracy 12.0%; chance 10.0%" in own_data_report(record)
+    for m in rest:
+        m["accuracy"]["mean"] = None
+    assert "(no finite mean orbit accuracy; chance 10.0%" in own_data_report(record)
+
+
 @pytest.mark.parametrize("classes,untrained,trained", [(10, 0.19, 0.191), (2, 0.55, 0.551)])
 def test_a_tenth_of_the_way_from_chance_to_all_right_is_still_untrained_and_above_it_is_not(classes, untrained,
                                                                                                trained):
