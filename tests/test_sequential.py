@@ -81,8 +81,7 @@ def test_a_check_that_holds_only_at_the_nominal_confidence_is_undecided_after_ad
 def test_the_committed_checks_decided_after_more_seeds_stay_decided_after_adjustment(claim, what, op, bound, looks,
                                                                                      values):
     row = adjusted_check(values(RESULTS), op, bound, len(PLAN_LOOKS))  # the plan's looks, whichever decided it
-    expected = "fails" if "centered" in what else "holds"  # the centered form's claim 5 failed at 21 seeds
-    assert row["n"] in (10, 12, 21, 36) and row["outcome"] == row["adjusted_outcome"] == expected
+    assert row["n"] in (10, 12, 21, 36) and row["outcome"] == row["adjusted_outcome"] != "undecided"
 
 
 def test_the_command_writes_the_rates_and_the_checks(tmp_path, capsys):
@@ -90,6 +89,7 @@ def test_the_command_writes_the_rates_and_the_checks(tmp_path, capsys):
     record = json.loads((tmp_path / "s.json").read_text())
     assert list(record["stopping_error"]["4, 12, 36"]) == ["4", "12", "36"]
     assert [c["looks"] for c in record["checks"]] == [2, 2, 2, 3, 2, 2, 2] and "versions" in record["meta"]
+    assert [c["outcome"] for c in record["checks"]] == ["holds"] * 6 + ["fails"]  # the centered form fails
     assert [c["adjusted_confidence"] for c in record["checks"]] == pytest.approx([1 - 0.05 / 3] * 7)
     assert [list(v) for v in record["procedure_error"].values()] == [["4", "12", "36"]] * 2
     assert "wrote" in capsys.readouterr().out
