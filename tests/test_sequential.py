@@ -88,11 +88,19 @@ def test_the_command_writes_the_rates_and_the_checks(tmp_path, capsys):
     assert main(["--results", str(RESULTS), "--out", str(tmp_path / "s.json"), "--sims", "2000"]) == 0
     record = json.loads((tmp_path / "s.json").read_text())
     assert list(record["stopping_error"]["4, 12, 36"]) == ["4", "12", "36"]
-    assert [c["looks"] for c in record["checks"]] == [2, 2, 2, 3, 2, 2, 2] and "versions" in record["meta"]
+    assert [len(c["looks"]) for c in record["checks"]] == [2, 2, 2, 3, 2, 2, 2] and "versions" in record["meta"]
+    assert all(c["looks"][0] == 4 and c["looks"][-1] == c["n"] for c in record["checks"])  # 4 seeds, then its n
     assert [c["outcome"] for c in record["checks"]] == ["holds"] * 6 + ["fails"]  # the centered form fails
     assert [c["adjusted_confidence"] for c in record["checks"]] == pytest.approx([1 - 0.05 / 3] * 7)
     assert [list(v) for v in record["procedure_error"].values()] == [["4", "12", "36"]] * 2
     assert "wrote" in capsys.readouterr().out
+
+
+def test_each_checks_own_looks_carry_the_rules_error_rate_above_the_nominal_one(tmp_path):
+    assert main(["--results", str(RESULTS), "--out", str(tmp_path / "s.json"), "--sims", "20000"]) == 0
+    rates = {tuple(c["looks"]): c["procedure_error"] for c in json.loads((tmp_path / "s.json").read_text())["checks"]}
+    assert all(0.028 < r < 0.045 for r in rates.values())  # 2.5% at the first look, and more after it
+    assert rates[(4, 12, 36)] > rates[(4, 12)]
 
 
 @pytest.mark.parametrize("args, says", [(["--sims", "0"], "--sims: must be at least 1"),
