@@ -67,8 +67,11 @@ class GroupCheck:
     @property
     def sigma_outcome(self) -> Outcome:
         """The paired log-ratio decided against log(``ratio_max``); undecided, not holds, where a seed left
-        out (DA's sigma_max 0) lies on the failing side."""
-        outcome = decide(None if self.test is None else self.test.interval, "<=", math.log(self.ratio_max))
+        out (DA's sigma_max 0) lies on the failing side, and where every seed was left out (no log-ratio);
+        ``not measured`` only where the form has no seeds in common with DA."""
+        if self.test is None:
+            return "undecided" if self.left_out else "not measured"
+        outcome = decide(self.test.interval, "<=", math.log(self.ratio_max))
         return "undecided" if outcome == "holds" and math.inf in self.left_out.values() else outcome
 
     @property
@@ -109,19 +112,21 @@ def centered_verdict(checks: list[GroupCheck]) -> str:
 
 
 def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
-    if c.test is None:
+    if c.test is None and not c.left_out:
         return f"{group_label(c.group)}: not measured"
     si = f"validation SI {'≥' if c.reached_target else 'below'} {target:g}"
     sigma = c.sigma_outcome
-    planned = log_check("σ_max / DA's", c.test, "<=", c.ratio_max, f"{c.ratio_max:g}", "σ_max / DA's")
-    if planned.seeds_to_decide is not None:  # a planning figure, as every undecided check of the report gives
-        sigma += f"; {planning_text(planned.seeds_to_decide, planned.towards)}"
+    if c.test is not None:
+        planned = log_check("σ_max / DA's", c.test, "<=", c.ratio_max, f"{c.ratio_max:g}", "σ_max / DA's")
+        if planned.seeds_to_decide is not None:  # a planning figure, as every undecided check of the report gives
+            sigma += f"; {planning_text(planned.seeds_to_decide, planned.towards)}"
     if c.left_out:
         seeds = sorted(c.left_out)
         sigma += (f"; seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} left out, a σ_max <= 0 "
-                  "has no log-ratio" + (", one of DA's 0, on the failing side" if math.inf in c.left_out.values()
+                  "has no log-ratio" + (" (where DA's is 0, on the failing side)" if math.inf in c.left_out.values()
                                         else ""))
-    return (f"{group_label(c.group)}: σ_max / DA's = {ratio_text(c.test, fmt)} vs {c.ratio_max:g} "
+    ratio = "no seed has one" if c.test is None else ratio_text(c.test, fmt)
+    return (f"{group_label(c.group)}: σ_max / DA's = {ratio} vs {c.ratio_max:g} "
             f"({sigma}), {si}; so **{c.outcome}**")
 
 

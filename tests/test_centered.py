@@ -194,4 +194,14 @@ def test_a_check_does_not_hold_on_its_other_seeds_when_das_sigma_max_is_0_on_one
     (check,) = centered_checks(_centered(ours, DA + [0.0]), 0.9)
     assert check.test.n == 4 and check.outcome == "undecided"
     text = "\n".join(centered_section(_centered(ours, DA + [0.0]), ratio_max=0.9, fmt=lambda v: f"{v:.3g}"))
-    assert "one of DA's 0, on the failing side" in text and "so **undecided**" in text
+    assert "has no log-ratio (where DA's is 0, on the failing side)" in text and "so **undecided**" in text
+
+
+def test_a_check_with_every_seed_left_out_is_undecided_and_names_them_not_not_measured():
+    (check,) = centered_checks(_centered([5.0, 4.0], [0.0, 0.0]), 0.9)
+    assert check.test is None and check.outcome == "undecided"
+    text = "\n".join(centered_section(_centered([5.0, 4.0], [0.0, 0.0]), ratio_max=0.9, fmt=lambda v: f"{v:.3g}"))
+    assert "R4: σ_max / DA's = no seed has one vs 0.9 (undecided; seeds 0, 1 left out" in text
+    missed = _centered([5.0, 4.0], [0.0, 0.0])
+    missed["groups"]["r4"]["nu_selection"]["reached_target"] = False
+    assert centered_checks(missed, 0.9)[0].outcome == "fails"  # the premise missed still decides it
