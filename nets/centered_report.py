@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple, Sequence
 
-from nets.evidence import measure, paired_log, per_seed, ratio_text
+from nets.evidence import measure, paired_log, per_seed, ratio_text, seeds_text
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
 from nets.claim_checks import log_check, planning_text
@@ -121,10 +121,8 @@ def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
         if planned.seeds_to_decide is not None:  # a planning figure, as every undecided check of the report gives
             sigma += f"; {planning_text(planned.seeds_to_decide, planned.towards)}"
     if c.left_out:
-        seeds = sorted(c.left_out)
-        sigma += (f"; seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} left out, a σ_max <= 0 "
-                  "has no log-ratio" + (" (where DA's is 0, on the failing side)" if math.inf in c.left_out.values()
-                                        else ""))
+        failing = " (where DA's is 0, on the failing side)" if math.inf in c.left_out.values() else ""
+        sigma += f"; {seeds_text(sorted(c.left_out))} left out, a σ_max <= 0 has no log-ratio{failing}"
     ratio = "no seed has one" if c.test is None else ratio_text(c.test, fmt)
     return (f"{group_label(c.group)}: σ_max / DA's = {ratio} vs {c.ratio_max:g} "
             f"({sigma}), {si}; so **{c.outcome}**")

@@ -117,5 +117,5 @@ def capped(c: Check, seeds: list[int], why: str) -> Check:
     because its worst seeds were dropped."""
     if not seeds or c.outcome != "holds":
         return c
-    which = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+    which = ev.seeds_text(seeds)
     return Check(c.what, "undecided", f"{c.detail}; undecided: {which}, left out, {why}", c.n)

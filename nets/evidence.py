@@ -20,6 +20,7 @@ __all__ = [
     "SeedValues",
     "per_seed",
     "left_out",
+    "seeds_text",
     "left_out_notes",
     "measure",
     "largest",
@@ -61,6 +62,11 @@ def left_out(runs: Sequence[Mapping] | None, value: Callable[[Mapping], float | 
     return [int(r["seed"]) for r in runs or () if int(r["seed"]) not in kept]
 
 
+def seeds_text(seeds: Sequence[int]) -> str:
+    """``seed 3`` / ``seeds 1, 2``: seeds named in a note, in the order given."""
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+
+
 def left_out_notes(label: str, runs: Sequence[Mapping] | None,
                    value: Callable[[Mapping], float | None]) -> list[str]:
     """The note a claim gives when :func:`per_seed` leaves seeds of ``runs`` out of ``label``'s
@@ -68,8 +74,8 @@ def left_out_notes(label: str, runs: Sequence[Mapping] | None,
     gone = left_out(runs, value)
     if not gone or not runs:
         return []
-    return [f"{label} is missing or not finite for seed{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))} "
-            f"of {len(runs)}; its interval rests on the others"]
+    return [f"{label} is missing or not finite for {seeds_text(gone)} of {len(runs)}; its interval rests on the "
+            "others"]
 
 
 def largest(key: str) -> Callable[[Mapping], float | None]:
@@ -150,7 +156,7 @@ def log_left_out_notes(label: str, seeds: Sequence[int]) -> list[str]:
     list: empty when there are none."""
     if not seeds:
         return []
-    return [f"{label}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} left out of the ratio "
+    return [f"{label}: {seeds_text(seeds)} left out of the ratio "
             f"(a value <= 0 has no log-ratio); its interval rests on the others"]
 
 

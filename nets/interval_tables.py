@@ -118,8 +118,7 @@ def paired_ratio_cell(runs_a: object, runs_b: object, measure: str, fmt: Fmt) ->
     log-ratio) is left out and named."""
     test, bad = ev.paired_log(ev.per_seed(runs_a, ev.measure(measure)),  # type: ignore[arg-type]
                               ev.per_seed(runs_b, ev.measure(measure)))  # type: ignore[arg-type]
-    left = (f"seed{'s' if len(bad) > 1 else ''} {', '.join(map(str, sorted(bad)))} left out (a value <= 0)"
-            if bad else "")
+    left = f"{ev.seeds_text(sorted(bad))} left out (a value <= 0)" if bad else ""
     if test is None:
         return left or "n/a"
     return f"{ev.ratio_text(test, fmt)}; {ev.p_text(test)}" + (f"; {left}" if left else "")
