@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import stats
 
-from nets.evidence import later_accuracy_ratio, measure, per_seed
+from nets.evidence import later_accuracy_ratio, measure, per_seed, seeds_text
 from nets.cli_types import positive_int
 from nets.results_io import ResultsWriteError, check_file, read_json, run_provenance, write_json
 from nets.stats import CONFIDENCE, decide, t_interval
@@ -121,7 +121,8 @@ def _log_sigma_ratio(path: str, group: str) -> Callable[[Path], list[float]]:
         common = sorted(set(form) & set(da))
         bad = [s for s in common if form[s] <= 0 or da[s] <= 0]
         if bad:
-            raise ValueError(f"seeds {bad} have a sigma_max <= 0, which has no log-ratio")
+            raise ValueError(f"{seeds_text(bad)} {'have' if len(bad) > 1 else 'has'} a sigma_max <= 0, which has "
+                             "no log-ratio")
         return [math.log(form[s] / da[s]) for s in common]
     return values
 

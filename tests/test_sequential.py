@@ -118,7 +118,7 @@ def test_a_sigma_max_of_0_is_refused_in_one_line_naming_the_seed(tmp_path, capsy
     assert main(["--results", str(tmp_path), "--out", str(tmp_path / "s.json"), "--sims", "100"]) == 1
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "R4 detached normalized form" in err
-    assert "seeds [3] have a sigma_max <= 0, which has no log-ratio" in err
+    assert "seed 3 has a sigma_max <= 0, which has no log-ratio" in err
 
 
 def test_a_results_root_without_the_runs_is_one_line_exit_1(tmp_path, capsys):
