@@ -22,8 +22,8 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 from nets.evidence import measure, paired_log, per_seed, ratio_text, seeds_text
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
-from nets.claim_checks import log_check, planning_text
-from nets.stats import Outcome, PairedTest, claim_status, decide
+from nets.claim_checks import Check, capped, log_check, planning_text
+from nets.stats import Outcome, PairedTest, claim_status
 from nets.train import CENTERED_FORM, DETACHED_FORM
 from nets.verdicts import pm_text
 
@@ -65,14 +65,20 @@ class GroupCheck:
     left_out: Mapping[int, float] = field(default_factory=dict)  # seed -> its log-ratio's limit (paired_log)
 
     @property
+    def sigma_check(self) -> Check:
+        """The paired log-ratio decided against ``ratio_max`` as the verdicts decide claim 5 for the paper's
+        forms (:func:`~nets.claim_checks.log_check`), and undecided, not holds, where a seed left out lies on
+        the failing side (DA's sigma_max 0: :func:`~nets.claim_checks.capped`)."""
+        c = log_check("σ_max / DA's", self.test, "<=", self.ratio_max, f"{self.ratio_max:g}", "σ_max / DA's")
+        return capped(c, [s for s, r in self.left_out.items() if r == math.inf], "has DA's σ_max 0")
+
+    @property
     def sigma_outcome(self) -> Outcome:
-        """The paired log-ratio decided against log(``ratio_max``); undecided, not holds, where a seed left
-        out (DA's sigma_max 0) lies on the failing side, and where every seed was left out (no log-ratio);
-        ``not measured`` only where the form has no seeds in common with DA."""
+        """:attr:`sigma_check`'s outcome; undecided where every seed was left out (no log-ratio), ``not
+        measured`` only where the form has no seeds in common with DA."""
         if self.test is None:
             return "undecided" if self.left_out else "not measured"
-        outcome = decide(self.test.interval, "<=", math.log(self.ratio_max))
-        return "undecided" if outcome == "holds" and math.inf in self.left_out.values() else outcome
+        return self.sigma_check.outcome
 
     @property
     def outcome(self) -> Outcome:
@@ -116,10 +122,9 @@ def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
         return f"{group_label(c.group)}: not measured"
     si = f"validation SI {'≥' if c.reached_target else 'below'} {target:g}"
     sigma = c.sigma_outcome
-    if c.test is not None:
-        planned = log_check("σ_max / DA's", c.test, "<=", c.ratio_max, f"{c.ratio_max:g}", "σ_max / DA's")
-        if planned.seeds_to_decide is not None:  # a planning figure, as every undecided check of the report gives
-            sigma += f"; {planning_text(planned.seeds_to_decide, planned.towards)}"
+    planned = c.sigma_check
+    if planned.seeds_to_decide is not None:  # a planning figure, as every undecided check of the report gives
+        sigma += f"; {planning_text(planned.seeds_to_decide, planned.towards)}"
     if c.left_out:
         failing = " (where DA's is 0, on the failing side)" if math.inf in c.left_out.values() else ""
         sigma += f"; {seeds_text(sorted(c.left_out))} left out, a σ_max <= 0 has no log-ratio{failing}"
