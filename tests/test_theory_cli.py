@@ -53,6 +53,16 @@ def test_cli_json_lists_every_named_check_as_passed(full_run) -> None:
     assert doc["passed"] is True and doc["n_failed"] == 0 and doc["n_checks"] == len(names)
 
 
+def test_every_tolerance_of_the_report_is_far_below_a_real_discrepancy(full_run) -> None:
+    """The report's residual and bound tolerances are rounding and integrator allowances, at most
+    1e-6 on the default instances: a careless edit that loosens one by orders of magnitude (the
+    expm constant times 1e12, a bound tolerance times 1e6) fails here, not silently."""
+    _, json_path, _ = full_run
+    loose = {c["name"]: c["tolerance"] for c in json.loads(json_path.read_text())["checks"]
+             if c["kind"] != "counterexample" and not c["tolerance"] <= 1e-6}
+    assert loose == {}
+
+
 def test_cli_json_records_versions_seed_and_config(full_run) -> None:
     _, json_path, _ = full_run
     doc = json.loads(json_path.read_text())

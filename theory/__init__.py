@@ -4,10 +4,12 @@ Modules: :mod:`theory.checks` (the :class:`CheckResult` every check returns),
 :mod:`theory.symbolic` (sympy checks of the proof's steps: exact identities for n = 2, 3, and
 the closed form and its norm for every n), :mod:`theory.linear_flow` (the
 linear model, its residuals and flows in numpy/scipy), :mod:`theory.numeric` (numpy/scipy checks
-and extensions (a)-(d)), :mod:`theory.images` (extension (e), the paper's
-groups on images; imports torch), :mod:`theory.spectral_flow` (the report,
-``python -m theory.spectral_flow``). ``images`` and ``spectral_flow`` are not imported here:
-the first needs torch, the second is the ``-m`` entry point.
+and extensions (a)-(c)), :mod:`theory.task_flow` (extension (d), a task loss added),
+:mod:`theory.images` (extension (e), the paper's groups on images; imports torch),
+:mod:`theory.tightness` (extension (f), how much decay), :mod:`theory.adam` (extension (g), Adam;
+imports torch), :mod:`theory.spectral_flow` (the report, ``python -m theory.spectral_flow``).
+``images``, ``adam`` and ``spectral_flow`` are not imported here: the first two need torch, the
+last is the ``-m`` entry point.
 """
 
 from .checks import EPS64, CheckResult
@@ -24,7 +26,9 @@ from .linear_flow import (
     sigma_max,
     singular_values,
     span_projector,
+    task_loss,
     task_loss_flow,
+    task_loss_velocity,
 )
 from .symbolic import ALL_SYMBOLIC_CHECKS, rank_one_exp_closed_form
 
@@ -43,7 +47,9 @@ __all__ = [
     "sigma_max",
     "singular_values",
     "span_projector",
+    "task_loss",
     "task_loss_flow",
+    "task_loss_velocity",
     "ALL_SYMBOLIC_CHECKS",
     "rank_one_exp_closed_form",
 ]

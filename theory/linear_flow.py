@@ -25,6 +25,8 @@ __all__ = [
     "flow_expm",
     "flow_ode",
     "gradient_descent",
+    "task_loss",
+    "task_loss_velocity",
     "task_loss_flow",
     "singular_values",
     "sigma_max",
@@ -165,25 +167,33 @@ def cyclic_group_matrices(perm: Sequence[int]) -> Array:
     return np.stack(mats)
 
 
+def task_loss(W: Array, x: Array, G: Array, y: Array, nu: float) -> float:
+    """Eq. (4) with a squared task loss, for one sample:
+    ``L = 1/2 ||W x - y||^2 + nu/2 ||W x - W G x||^2``. W: (m, n), x: (n,), G: (n, n), y: (m,)."""
+    W, x, y = (np.asarray(a, dtype=np.float64) for a in (W, x, y))
+    return 0.5 * float(np.sum((W @ x - y) ** 2)) + nu * logit_invariance_error(W, x[None], np.asarray(G)[None])
+
+
+def task_loss_velocity(W: Array, x: Array, G: Array, y: Array, nu: float) -> Array:
+    """``-grad L`` of :func:`task_loss` in W, the right-hand side of its gradient flow:
+    ``-(W x - y) x^T - nu W Sigma`` with ``Sigma = eps eps^T``, ``eps = x - G x``. Returns (m, n)."""
+    W, x, y = (np.asarray(a, dtype=np.float64) for a in (W, x, y))
+    return -np.outer(W @ x - y, x) - nu * logit_invariance_grad(W, x[None], np.asarray(G)[None])
+
+
 def task_loss_flow(W0: Array, x: Array, G: Array, y: Array, nu: float, ts: Array) -> Array:
-    """Gradient flow of Eq. (4) with a squared task loss, for one sample:
-    ``L = 1/2 ||W x - y||^2 + nu/2 ||W x - W G x||^2``, so
-    ``dW/dt = -(W x - y) x^T - nu W Sigma`` with ``Sigma = eps eps^T``, ``eps = x - G x``.
+    """Gradient flow of :func:`task_loss`: ``dW/dt =`` :func:`task_loss_velocity`.
 
     W0: (m, n), x: (n,), G: (n, n), y: (m,), ts: (T,) >= 0; integrated by ``solve_ivp``
     (DOP853, rtol=1e-10); returns (T, m, n).
     """
     W0 = np.asarray(W0, dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    eps = x - np.asarray(G, dtype=np.float64) @ x
-    Sigma = np.outer(eps, eps)
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
     m, n = W0.shape
 
     def rhs(_t: float, w: Array) -> Array:
-        W = w.reshape(m, n)
-        return (-np.outer(W @ x - y, x) - nu * W @ Sigma).ravel()
+        return task_loss_velocity(w.reshape(m, n), x, G, y, nu).ravel()
 
     scale = max(float(np.abs(W0).max()), float(np.abs(y).max()), 1e-300)
     sol = solve_ivp(rhs, (0.0, float(ts.max())), W0.ravel(), method="DOP853", t_eval=ts,

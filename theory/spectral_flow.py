@@ -1,6 +1,6 @@
 """Report on Proposition 3.1 (invariance-induced spectral decay): ``python -m theory.spectral_flow``.
 
-Runs every named check (symbolic, numerical, extensions (a)-(e)), prints one line per check
+Runs every named check (symbolic, numerical, extensions (a)-(g)), prints one line per check
 with PASS/FAIL, the measured residual or bound and its tolerance, optionally writes the same
 as JSON (``--json PATH``, atomically) and a figure of ``sigma_max(W(t))`` (``--plot PATH``),
 and exits with status 1 if any check fails.
@@ -30,6 +30,7 @@ import numpy as np
 from . import linear_flow as lf
 from . import numeric as nm
 from . import symbolic as sy
+from . import task_flow as tl
 from . import tightness as tg
 from ._blas import single_threaded_blas
 from .checks import CheckResult
@@ -87,6 +88,9 @@ def _image_checks(cfg: Config, inst: Instances) -> dict[str, Check]:
         checks.update({
             f"{pre}_representation_matches_orbit":
                 lambda g=g, pre=pre: orbit_check(g, f"{pre}_representation_matches_orbit"),
+            f"{pre}_flow_expm_vs_ode": lambda g=g, pre=pre: nm.check_flow_expm_vs_ode(
+                W0, lf.invariance_covariance(eps_of(g)), data_times(cfg, eps_of(g))[: cfg.n_times],
+                name=f"{pre}_flow_expm_vs_ode"),
             f"{pre}_sigma_max_bound": lambda g=g, pre=pre: nm.check_sigma_max_bound(
                 W0, lf.invariance_covariance(eps_of(g)), data_times(cfg, eps_of(g)),
                 name=f"{pre}_sigma_max_bound"),
@@ -127,6 +131,7 @@ def default_checks(cfg: Config, inst: Instances | None = None) -> dict[str, Chec
         "dataset_gradient_vs_finite_differences": lambda: nm.check_gradient_finite_differences(
             W0, inst.X, inst.Gs, name="dataset_gradient_vs_finite_differences"),
         "dataset_sigma_is_orbit_sum": lambda: nm.check_orbit_covariance(inst.X, inst.Gs),
+        "dataset_flow_expm_vs_ode": lambda: nm.check_flow_expm_vs_ode(W0, S_data, tsd[: cfg.n_times]),
         "dataset_sigma_max_bound": lambda: nm.check_sigma_max_bound(
             W0, S_data, tsd, name="dataset_sigma_max_bound"),
         "dataset_all_singular_values_nonincreasing":
@@ -146,8 +151,12 @@ def default_checks(cfg: Config, inst: Instances | None = None) -> dict[str, Chec
     checks[name] = lambda name=name: nm.check_gd_above_step_bound_grows(
         S_data, cfg.m, cfg.alpha_above, name=name)
     # (d) a task loss.
-    checks["task_loss_counterexample"] = lambda: nm.check_task_loss_can_grow_sigma_max(
-        W0, inst.x, inst.G, inst.y, cfg.task_nu)
+    task = (W0, inst.x, inst.G, inst.y, cfg.task_nu)
+    checks.update({
+        "task_loss_flow_is_gradient_flow": lambda: tl.check_task_flow_is_gradient_flow(*task),
+        "task_loss_decreases_along_flow": lambda: tl.check_task_loss_decreases(*task),
+        "task_loss_counterexample": lambda: tl.check_task_loss_can_grow_sigma_max(*task),
+    })
     # (e) R4 and T3 on images.
     checks.update(_image_checks(cfg, inst))
     # (f) how much decay: none at all for some W0, and a floor.
@@ -156,7 +165,16 @@ def default_checks(cfg: Config, inst: Instances | None = None) -> dict[str, Chec
         "decay_floor": lambda: tg.check_decay_floor(W0, eps, name="decay_floor"),
         "dataset_decay_floor": lambda: tg.check_decay_floor(W0, inst.eps_data, name="dataset_decay_floor"),
     })
+    # (g) Adam, the paper's optimizer, is not covered: a counterexample.
+    checks["adam_can_grow_sigma_max"] = _adam_check
     return checks
+
+
+def _adam_check() -> CheckResult:
+    """Extension (g)'s check; :mod:`theory.adam` (and so torch) is imported only when it runs."""
+    from .adam import check_adam_can_grow_sigma_max
+
+    return check_adam_can_grow_sigma_max()
 
 
 def select_checks(checks: dict[str, Check], only: Sequence[str] | None) -> dict[str, Check]:
@@ -231,7 +249,7 @@ def report_dict(cfg: Config, results: Sequence[CheckResult], seconds: dict[str, 
     return {
         "report": "theory.spectral_flow",
         "claim": "Proposition 3.1: sigma_max(W(t)) <= sigma_max(W(0)) under the gradient flow "
-                 "of the logit invariance error (Eqs. 2, 5-7), with extensions (a)-(e)",
+                 "of the logit invariance error (Eqs. 2, 5-7), with extensions (a)-(g)",
         "passed": all(r.passed for r in results),
         "n_checks": len(results),
         "n_failed": sum(not r.passed for r in results),

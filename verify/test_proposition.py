@@ -32,7 +32,9 @@ from theory import images as im
 from theory import linear_flow as lf
 from theory import numeric as nm
 from theory import symbolic as sy
+from theory import task_flow as tl
 from theory import tightness as tg
+from theory.adam import adam_instance, adam_path, check_adam_can_grow_sigma_max
 from theory._blas import single_threaded_blas
 from theory.checks import EPS64
 
@@ -197,6 +199,23 @@ def test_sigma_max_bound_holds_for_dataset_and_orbit_sigma(data: st.DataObject) 
     assert res.value <= res.tolerance, res.line()
 
 
+@SLOW
+@given(dataset())
+def test_the_measured_flow_solves_eq5_for_sigma_of_any_rank(d: Dataset) -> None:
+    """Extension (a): ``flow_expm``, the W(t) every bound check measures, agrees with ``solve_ivp``
+    integrating ``dW/dt = -W Sigma`` for the dataset and orbit's Sigma (not only rank one)."""
+    res = nm.check_flow_expm_vs_ode(d.W0, d.Sigma, np.linspace(0.0, 5.0 / d.lam_max, 11))
+    assert res.passed, res.line()
+
+
+def test_the_flow_check_fails_for_a_contraction_at_another_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """W0 expm(-2 Sigma t) also contracts, so every bound check passes on it; the flow check does not."""
+    eps = lf.invariance_residuals(np.array([[1.0, 0.0, 0.0]]), lf.cyclic_group_matrices([1, 2, 0]))
+    monkeypatch.setattr(nm, "flow_expm", lambda W0, S, ts: lf.flow_expm(W0, 2 * S, ts))
+    res = nm.check_flow_expm_vs_ode(np.eye(2, 3), lf.invariance_covariance(eps), np.linspace(0.0, 1.0, 5))
+    assert not res.passed and res.value > 0.1, res.line()
+
+
 @FAST
 @given(st.data())
 def test_every_singular_value_is_nonincreasing_along_flow(data: st.DataObject) -> None:
@@ -273,6 +292,38 @@ def test_task_loss_plus_invariance_can_increase_sigma_max() -> None:
     T = 10.0 / float(x @ x)
     W_T = lf.task_loss_flow(W0, x, G, y, 1.0, np.array([T]))[-1]
     assert lf.sigma_max(W_T) > 2 * lf.sigma_max(W0)
+
+
+@FAST
+@given(rank_one(), arrays(np.float64, 6, elements=FINITE), st.floats(0.0, 3.0))
+def test_the_task_loss_flow_moves_along_minus_the_loss_gradient(r: RankOne, y6: np.ndarray, nu: float) -> None:
+    """Extension (d): the velocity the counterexample integrates is ``-grad`` of Eq. (4)'s loss
+    ``1/2 ||Wx - y||^2 + nu/2 ||Wx - WGx||^2`` (central differences as the oracle)."""
+    res = tl.check_task_flow_is_gradient_flow(r.W0, r.x, r.G, 10 * y6[: r.W0.shape[0]], nu)
+    assert res.passed, res.line()
+
+
+@pytest.mark.parametrize("wrong", ["gradient ascent", "no invariance term"])
+def test_the_task_flow_check_fails_for_another_velocity(monkeypatch: pytest.MonkeyPatch, wrong: str) -> None:
+    r = np.random.default_rng(0)
+    W0, x, y = r.standard_normal((3, 5)), r.standard_normal(5), 10 * r.standard_normal(3)
+    G = lf.cyclic_group_matrices([1, 2, 3, 4, 0])[1]
+    velocity = {"gradient ascent": lambda W, x, G, y, nu: -lf.task_loss_velocity(W, x, G, y, nu),
+                "no invariance term": lambda W, x, G, y, nu: lf.task_loss_velocity(W, x, G, y, 0.0)}[wrong]
+    monkeypatch.setattr(tl, "task_loss_velocity", velocity)
+    res = tl.check_task_flow_is_gradient_flow(W0, x, G, y, 1.0)
+    assert not res.passed and res.value > 1e-3, res.line()
+
+
+def test_the_loss_check_fails_for_a_path_that_climbs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A straight line up the gradient, W0 + t grad L, is caught by the loss-decrease check."""
+    r = np.random.default_rng(1)
+    W0, x, y = r.standard_normal((3, 5)), r.standard_normal(5), 10 * r.standard_normal(3)
+    G = lf.cyclic_group_matrices([1, 2, 3, 4, 0])[1]
+    monkeypatch.setattr(tl, "task_loss_flow", lambda W0, x, G, y, nu, ts: W0[None] - ts[:, None, None]
+                        * lf.task_loss_velocity(W0, x, G, y, nu)[None])
+    res = tl.check_task_loss_decreases(W0, x, G, y, 1.0)
+    assert not res.passed and res.value > 0, res.line()
 
 
 # ---------------------------------------------------------------------------------------
@@ -368,6 +419,44 @@ def test_the_bound_check_fails_for_a_flow_that_grows_w(r: RankOne) -> None:
     assume(abs(v @ r.eps) > 1e-2 * np.sqrt(r.s))
     res = nm.check_sigma_max_bound(r.W0, -np.outer(r.eps, r.eps), np.array([1.0 / r.s]))
     assert not res.passed, res.line()
+
+
+def test_the_bound_check_looks_at_every_time_not_only_the_best() -> None:
+    """A path that first dips below sigma_max(W0) and then grows past it (an indefinite Sigma):
+    sigma_max 0.670, 0.675, 3.69 against 1; the check reports the largest excess, 2.69."""
+    v, e = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    res = nm.check_sigma_max_bound(np.diag([1.0, 0.5]), 4 * np.outer(v, v) - np.outer(e, e),
+                                   np.array([0.1, 0.3, 2.0]))
+    assert not res.passed and res.value == pytest.approx(0.5 * np.exp(2.0) - 1.0, rel=1e-12), res.line()
+
+
+# ---------------------------------------------------------------------------------------
+# (g) Adam, the paper's optimizer, is not covered
+# ---------------------------------------------------------------------------------------
+def test_adam_on_the_invariance_error_alone_raises_sigma_max() -> None:
+    """Extension (g): at the paper's learning rate, Adam ends about where sign descent predicts
+    (W0 = (1, 0, 1), eps = (4, -3, -1): each step moves W by lr (-1, 1, 1) and lowers W eps = 3 by
+    8 lr, so W stops at (0.625, 0.375, 1.375)), larger than W0, where the gradient flow's limit is
+    smaller (extension (b))."""
+    res = check_adam_can_grow_sigma_max()
+    predicted = np.linalg.norm([0.625, 0.375, 1.375]) / np.sqrt(2.0) - 1  # 0.1004
+    assert res.passed and res.value == pytest.approx(predicted, abs=1e-3), res.line()
+
+
+def test_plain_gradient_steps_on_the_adam_instance_do_not_raise_sigma_max() -> None:
+    """The counterexample is Adam's, not the instance's: torch's SGD at the same learning rate and
+    step count (alpha far below 2 / lambda_max) keeps sigma_max non-increasing."""
+    W0, x, G = adam_instance()
+    eps = x - G @ x
+    W = torch.tensor(W0, requires_grad=True)
+    opt, out = torch.optim.SGD([W], lr=8e-4), [float(lf.sigma_max(W0))]
+    for _ in range(5000):
+        opt.zero_grad()
+        (0.5 * (W @ torch.tensor(eps)).square().sum()).backward()
+        opt.step()
+        out.append(float(torch.linalg.matrix_norm(W.detach(), ord=2)))
+    assert np.diff(out).max() <= 4 * EPS64 * out[0] and out[-1] < out[0]
+    assert adam_path(W0, eps, 8e-4, 5000).max() > out[0]
 
 
 @FAST
