@@ -3,8 +3,11 @@ under Figure 5: each model's sigma_max(J) of the centered logits split into thei
 sensitivity per unit of scale, each IR model against DA.
 
 The rule. Per IR model and measure, the paired t-test over common seeds of log(IR / DA)
-(:func:`nets.evidence.paired`); its 95% interval entirely below 0 reads "lower", entirely above
-"higher", else "not distinguishable" (:func:`nets.stats.decide`). Since sigma = scale x relative
+(:func:`nets.evidence.paired_log`); its 95% interval entirely below 0 reads "lower", entirely above
+"higher", else "not distinguishable" (:func:`nets.stats.decide`). A seed with no log-ratio (a value <= 0, or
+not finite) is left out of the test and named (:func:`nets.evidence.paired_log`); where its
+limit lies on the other side (IR's value 0 against "higher", DA's against "lower", or unknown),
+the direction is "not distinguishable", and with every seed left out too. Since sigma = scale x relative
 per seed, log(sigma ratio) = log(scale ratio) + log(relative ratio) exactly, and the share of the
 first in the sum says how much of IR's drop in sigma_max its smaller scale carries. An IR model's
 mechanism: "smaller scale" when its scale is lower and its relative sensitivity is not,
@@ -18,35 +21,58 @@ Pure: a results dict in, Markdown lines out; nothing when ``scale.json`` is abse
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from nets.evidence import measure, paired, per_seed, ratio_text
+from nets.evidence import left_out, measure, paired_log, per_seed, ratio_text, seeds_text
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
 from nets.stats import PairedTest, decide
 from nets.train import CENTERED_FORM
 from nets.verdicts import pm_text
 
-__all__ = ["TITLE", "direction", "ratio_tests", "mechanism", "scale_reading", "scale_section"]
+__all__ = ["TITLE", "RatioTest", "direction", "ratio_tests", "mechanism", "scale_reading", "scale_section"]
 
 MEASURES = ("sigma_max_centered", "logit_scale", "relative_sensitivity")
 
 
-def direction(test: PairedTest | None) -> str:
-    """``lower`` / ``higher`` / ``not distinguishable`` for a log-ratio test against 0."""
-    if test is None:
+@dataclass(frozen=True)
+class RatioTest:
+    """One measure's paired log-ratio test of a model against DA (None: no seed to test), and the
+    seeds both ran that it leaves out, each with the limit its log-ratio stands for: ``-inf`` (the
+    model's value is 0), ``inf`` (DA's is), NaN (both, or a value not finite)."""
+
+    test: PairedTest | None
+    left_out: dict[int, float] = field(default_factory=dict)
+
+
+def direction(rt: RatioTest | None) -> str:
+    """``lower`` / ``higher`` / ``not distinguishable`` for a log-ratio test against 0; ``not
+    measured`` with no test and no seed left out (see the module's rule for left-out seeds)."""
+    if rt is None or (rt.test is None and not rt.left_out):
         return "not measured"
-    outcome = decide(test.interval, "<=", 0.0)
-    return {"holds": "lower", "fails": "higher"}.get(outcome, "not distinguishable")
+    if rt.test is None:
+        return "not distinguishable"
+    d = {"holds": "lower", "fails": "higher"}.get(decide(rt.test.interval, "<=", 0.0), "not distinguishable")
+    other_side = {"lower": lambda v: math.isnan(v) or v > 0, "higher": lambda v: math.isnan(v) or v < 0}.get(d)
+    return "not distinguishable" if other_side and any(map(other_side, rt.left_out.values())) else d
 
 
-def ratio_tests(model: Mapping, da: Mapping) -> dict[str, PairedTest | None]:
-    """Per measure, the paired log-ratio test of ``model`` against ``da`` over common seeds."""
-    return {k: paired(per_seed(model.get("runs"), measure(k)), per_seed(da.get("runs"), measure(k)), log=True)
-            for k in MEASURES}
+def ratio_tests(model: Mapping, da: Mapping) -> dict[str, RatioTest]:
+    """Per measure, the paired log-ratio test of ``model`` against ``da`` over the common seeds
+    with a log-ratio, and the common seeds left out (:class:`RatioTest`)."""
+    out = {}
+    for k in MEASURES:
+        runs = (model.get("runs"), da.get("runs"))
+        test, bad = paired_log(*(per_seed(r, measure(k)) for r in runs))
+        both = {int(r["seed"]) for r in runs[0] or ()} & {int(r["seed"]) for r in runs[1] or ()}
+        unknown = {s: math.nan for r in runs for s in left_out(r, measure(k)) if s in both}
+        out[k] = RatioTest(test, dict(sorted({**bad, **unknown}.items())))
+    return out
 
 
-def mechanism(tests: Mapping[str, PairedTest | None]) -> str:
+def mechanism(tests: Mapping[str, RatioTest]) -> str:
     """How an IR model's sigma_max differs from DA's (see the module's rule)."""
     scale, rel = direction(tests["logit_scale"]), direction(tests["relative_sensitivity"])
     if scale == "lower":
@@ -54,7 +80,7 @@ def mechanism(tests: Mapping[str, PairedTest | None]) -> str:
     return "smoother" if rel == "lower" else "undecided"
 
 
-def scale_reading(tests: Mapping[str, PairedTest | None] | None) -> str:
+def scale_reading(tests: Mapping[str, RatioTest] | None) -> str:
     """The scale-free reading on one group, from the centered form's tests (None: not measured)."""
     if tests is None:
         return "not measured"
@@ -64,16 +90,17 @@ def scale_reading(tests: Mapping[str, PairedTest | None] | None) -> str:
     return "supported" if rel == "lower" else "undecided"
 
 
-def _ratio_cell(test: PairedTest | None, fmt: Callable[..., str]) -> str:
-    """The ratio with its interval, and the direction when the interval decides it."""
-    if test is None:
-        return "not measured"
-    d = direction(test)
-    return ratio_text(test, fmt) + (f" **{d}**" if d in ("lower", "higher") else "")
+def _ratio_cell(rt: RatioTest, fmt: Callable[..., str]) -> str:
+    """The ratio with its interval, the direction when it is decided, and the seeds left out."""
+    d = direction(rt)
+    if rt.test is None:
+        return d if not rt.left_out else f"— ({seeds_text(list(rt.left_out))} left out: no log-ratio)"
+    return (ratio_text(rt.test, fmt) + (f" **{d}**" if d in ("lower", "higher") else "")
+            + (f" ({seeds_text(list(rt.left_out))} left out: no log-ratio)" if rt.left_out else ""))
 
 
-def _scale_share(tests: Mapping[str, PairedTest | None]) -> str:
-    s, sc = tests["sigma_max_centered"], tests["logit_scale"]
+def _scale_share(tests: Mapping[str, RatioTest]) -> str:
+    s, sc = tests["sigma_max_centered"].test, tests["logit_scale"].test
     if s is None or sc is None or abs(s.interval.estimate) < 0.05:  # sigma within ~5% of DA's: no drop to split
         return "—"
     return f"{100 * sc.interval.estimate / s.interval.estimate:.0f}%"

@@ -9,6 +9,7 @@ run end to end (it follows ``spectral`` and ``centered`` into one temporary fold
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from torch import nn
 from nets.__main__ import main
 from nets.experiments.scale import MEASURES, scale_measures
 from nets.metrics import centered_logit_norm
-from nets.scale_report import mechanism, ratio_tests, scale_reading, scale_section
+from nets.scale_report import direction, mechanism, ratio_tests, scale_reading, scale_section
 from nets.verdicts import fmt
 
 
@@ -210,6 +211,35 @@ def test_the_scale_free_reading_is_supported_when_only_the_relative_sensitivity_
 def test_the_scale_free_reading_is_not_supported_when_the_scale_falls():
     ir = _model([20.0, 21.0, 20.5, 19.0], [0.34, 0.33, 0.35, 0.34])
     assert scale_reading(ratio_tests(ir, DA)) == "not supported"
+
+
+def test_a_seed_with_a_zero_scale_is_left_out_by_name_and_the_others_still_decide():
+    """A collapsed model (constant logits: scale 0, sigma 0, relative sensitivity undefined) on one
+    seed: the other seeds' ratios stand, on the side that seed's limit (-inf) agrees with."""
+    ir = _model([10.0, 10.5, 10.4, 9.6], [0.34, 0.33, 0.35, 0.34])
+    ir["runs"][3].update(logit_scale=0.0, sigma_max_centered=0.0, relative_sensitivity=float("nan"))
+    tests = ratio_tests(ir, DA)
+    assert tests["logit_scale"].left_out == {3: -math.inf} and tests["logit_scale"].test.interval.n == 3
+    (seed, limit), = tests["relative_sensitivity"].left_out.items()  # not finite: its side unknown
+    assert seed == 3 and math.isnan(limit)
+    assert direction(tests["logit_scale"]) == "lower" and mechanism(tests) == "smaller scale"
+
+
+def test_a_left_out_seed_on_the_other_side_keeps_the_direction_undecided():
+    """DA's scale 0 on one seed (its ratio +inf) stands against "lower" on the others."""
+    da = _model([30.0, 32.0, 31.0, 29.0], [0.33, 0.34, 0.35, 0.33], "DA")
+    da["runs"][3].update(logit_scale=0.0, sigma_max_centered=0.0)
+    ir = _model([10.0, 10.5, 10.4, 9.6], [0.34, 0.33, 0.35, 0.34])
+    assert direction(ratio_tests(ir, da)["logit_scale"]) == "not distinguishable"
+
+
+def test_every_seed_left_out_reads_not_distinguishable_and_names_them():
+    ir = _model([0.0, 0.0, 0.0, 0.0], [0.34, 0.33, 0.35, 0.34])
+    rt = ratio_tests(ir, DA)["logit_scale"]
+    assert rt.test is None and direction(rt) == "not distinguishable"
+    text = "\n".join(scale_section({"groups": {"r4": {"models": {"DA": DA, "IR-centered_normalized_logit": ir}}}},
+                                   fmt=fmt))
+    assert "seeds 0, 1, 2, 3 left out: no log-ratio" in text and "not measured" not in text
 
 
 def test_the_section_is_absent_without_scale_json_and_names_the_reading_with_it():
