@@ -11,7 +11,6 @@ cannot be written, or a checkpoint that an evaluation-only subcommand lacks, exi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 import warnings
@@ -194,6 +193,10 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
 
         pretrain(profile, args.command, args.results, device=args.device, address=args.address,
                  progress=not args.no_progress, precision=args.precision, recompute=args.recompute)
+        trained = time.time() - started
+        print(f"{args.command} ({profile.name}): training on Ray took {trained:.0f} s; now measuring", flush=True)
+        if args.command == "reproduce":  # its wall time counts the training on Ray too
+            extra.update(started=started, trained_before_s=trained)
     if args.precision != "fp32":  # fp32 runs call every runner exactly as before
         extra["precision"] = args.precision
     try:
@@ -246,7 +249,7 @@ def _main(argv: list[str], command: list[str]) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         command[:] = [args.command] if args.command else []
-        from nets.ray_cluster import ClusterError, check_address
+        from nets.ray_cluster import ClusterError, check_address, ray_import_error
         from nets.experiments.common import SettingsMismatch
         from nets.results_io import ResultsFileError, ResultsWriteError, WouldTrain, check_folder, out_dir
         from nets.train import TrainingDiverged
@@ -276,8 +279,9 @@ def _main(argv: list[str], command: list[str]) -> int:
         if args.address is not None and args.executor != "ray":
             raise UsageError("--address applies to --executor ray only")
         if args.executor == "ray":  # before any data is loaded
-            if importlib.util.find_spec("ray") is None:
-                raise UsageError('--executor ray needs Ray: pip install -e ".[distributed]"')
+            missing = ray_import_error()
+            if missing is not None:
+                raise UsageError(f"--executor ray {missing}")
             check_address(args.address)
         check_folder(out_dir(profile, args.results))  # a file there, or a read-only disk: before any data is loaded
         if args.command == "report":

@@ -206,8 +206,9 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                             help="local: train in this process as the experiment goes (default); ray: first train "
                                  "every training stack it needs as a Ray task, then run it (docs/scaling.md)")
             sp.add_argument("--address", default=argparse.SUPPRESS,
-                            help="with --executor ray: the Ray cluster (auto, or HOST:PORT; default: RAY_ADDRESS, "
-                                 "else a cluster `ray start` started on this machine, else a new local cluster)")
+                            help="with --executor ray: the Ray cluster (auto, HOST:PORT of its GCS, ray://HOST:PORT, or local for a "
+                                 "new cluster of this process; default: RAY_ADDRESS, else a cluster `ray start` "
+                                 "started on this machine, else a new local cluster)")
         if s.name in PRECISION_COMMANDS:
             sp.add_argument("--precision", choices=PRECISIONS, default=argparse.SUPPRESS,
                             help="fp32 (default), or bf16: the training forward and loss under bfloat16 autocast, "

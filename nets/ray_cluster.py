@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import socket
 
-__all__ = ["ClusterError", "auth_hint", "check_address", "host_port", "import_ray", "recorded_cluster"]
+__all__ = ["ClusterError", "auth_hint", "check_address", "host_port", "import_ray", "ray_import_error",
+           "recorded_cluster", "speaks_grpc"]
 
 
 class ClusterError(RuntimeError):
@@ -38,6 +39,12 @@ def recorded_cluster() -> str | None:
         return None
 
 
+#: An HTTP/2 client's connection preface and an empty SETTINGS frame (RFC 9113, sections 3.4 and
+#: 6.5): a gRPC server, as a Ray cluster's GCS is, answers with a SETTINGS frame of its own.
+_HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_SETTINGS = 4  # the frame type, byte 3 of a frame's 9-byte header
+
+
 def _answers(host_port: str) -> str | None:
     """Why nothing answers at ``host_port`` (a TCP connect, 5 s at most); ``None`` when something does."""
     host, _, port = host_port.rpartition(":")
@@ -48,6 +55,26 @@ def _answers(host_port: str) -> str | None:
     return None
 
 
+def speaks_grpc(host_port: str, timeout: float = 5.0) -> bool:
+    """Whether the server at ``host_port`` answers an HTTP/2 connection preface with a SETTINGS
+    frame, as a gRPC server does (Ray's GCS; not its dashboard, nor most other services), within
+    ``timeout`` seconds. Plaintext only: with ``RAY_USE_TLS`` set the caller does not ask."""
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(_HTTP2_HELLO)
+            head = b""
+            while len(head) < 9:
+                chunk = s.recv(9 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+    except OSError:
+        return False
+    return len(head) == 9 and head[3] == _SETTINGS
+
+
 def check_address(address: str | None) -> None:
     """Fail in seconds, with a :class:`ClusterError`, where ``address`` (or ``RAY_ADDRESS``) is a
     ``HOST:PORT`` at which nothing answers, or where no address (or ``auto``) would join the cluster
@@ -55,6 +82,7 @@ def check_address(address: str | None) -> None:
     killed without ``ray stop``): given either, ``ray.init`` retries for many minutes. ``local`` and
     ``ray://`` client addresses are left to Ray."""
     given = address if address is not None else os.environ.get("RAY_ADDRESS")
+    source = "" if address is not None else " (from RAY_ADDRESS)"
     if not given or given == "auto":
         recorded = recorded_cluster()
         why = _answers(recorded) if recorded and recorded.rpartition(":")[2].isdigit() else None
@@ -67,28 +95,52 @@ def check_address(address: str | None) -> None:
     if address is None:
         return
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ClusterError(f"Ray address {address!r} is not HOST:PORT, auto or local")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ClusterError(f"Ray address {address!r}{source} is not HOST:PORT (a port 1 to 65535), auto, local "
+                           "or ray://HOST:PORT")
     why = _answers(address)
     if why is not None:
-        raise ClusterError(f"nothing answers at the Ray address {address} ({why}): "
+        raise ClusterError(f"nothing answers at the Ray address {address}{source} ({why}): "
                            "start the cluster there (ray start --head) or give its address")
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", "") and not speaks_grpc(address):
+        raise ClusterError(f"something answers at {address}{source}, but not a Ray cluster's GCS (no gRPC reply): "
+                           "give the port `ray start --head` printed (6379 unless --port), not the dashboard's "
+                           "(8265); a Ray client server (10001) takes ray://HOST:PORT")
 
 
 def auth_hint(address: str | None) -> str:
-    """What to add to a failed join of a ``HOST:PORT`` address when this process does not use Ray's
-    token authentication (``RAY_AUTH_MODE`` is not ``token``): ``ray start`` turns it on by default
-    since Ray 2.59, and a driver joining by address must then present the cluster's token; "" else."""
-    if host_port(address) is None or os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+    """What to add to a failed join of a ``HOST:PORT`` address: without Ray's token authentication
+    (``RAY_AUTH_MODE`` is not ``token``), that ``ray start`` turns it on by default since Ray 2.59 and
+    a driver joining by address must then present the cluster's token; with it, to check that the
+    token is the cluster's; "" for other addresses."""
+    if host_port(address) is None:
         return ""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return ("; check that the token (RAY_AUTH_TOKEN, or ~/.ray/auth_token) is the cluster's: "
+                "`ray get-auth-token` on its head prints it")
     return ("; if that cluster uses token authentication (ray start turns it on since Ray 2.59), "
             "set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or ~/.ray/auth_token): docs/scaling.md")
 
 
-def import_ray():
-    """The ``ray`` module; a :class:`ClusterError` saying how to install it where it is missing."""
+def ray_import_error() -> str | None:
+    """Why ``import ray`` fails, in words that follow "the ray executor" (a missing Ray names the
+    extra to install; an installed one that does not import keeps its own error, where reinstalling
+    the extra may not help); ``None`` when it imports."""
     try:
-        import ray
+        import ray  # noqa: F401 - Ray is optional: imported only for its executor
     except ImportError as e:
-        raise ClusterError("the ray executor needs Ray: pip install -e \".[distributed]\"") from e
+        if isinstance(e, ModuleNotFoundError) and e.name == "ray":
+            return 'needs Ray: pip install -e ".[distributed]"'
+        return f"needs Ray, which is installed but does not import ({type(e).__name__}: {e})"
+    return None
+
+
+def import_ray():
+    """The ``ray`` module; a :class:`ClusterError` naming :func:`ray_import_error`'s reason where it
+    does not import."""
+    why = ray_import_error()
+    if why is not None:
+        raise ClusterError(f"the ray executor {why}")
+    import ray
+
     return ray

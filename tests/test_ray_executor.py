@@ -9,7 +9,7 @@ killed mid-training (Ray retries it). Fields that record the sitting (``meta``,
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.abc
 import json
 import os
 import signal
@@ -29,7 +29,8 @@ from nets.experiments.profiles import get_profile  # noqa: E402
 from nets.experiments.reproduce import run_reproduce  # noqa: E402
 from nets.experiments.table1 import profile_splits, run_table1  # noqa: E402
 from nets.precision import BF16_CPU_FLAGS, cpu_flags  # noqa: E402
-from nets.ray_cluster import ClusterError, auth_hint  # noqa: E402
+import nets.ray_cluster  # noqa: E402
+from nets.ray_cluster import ClusterError, auth_hint, check_address, speaks_grpc  # noqa: E402
 from nets.results_io import ResultsFileError, without_sitting  # noqa: E402
 from nets.train import TrainConfig, checkpoint_path  # noqa: E402
 
@@ -171,6 +172,8 @@ def test_smoke_reproduce_through_ray_equals_the_serial_run(ray_cluster, serial, 
     assert "table1.json" in files and "spectral.json" in files
     for name in files:
         assert numbers(out_dir(SMOKE, tmp_path) / name) == numbers(out_dir(SMOKE, serial) / name), name
+    sweep = json.loads((out_dir(SMOKE, tmp_path) / "reproduce.json").read_text())  # its wall time counts Ray's part
+    assert 0 < sweep["ray_training_wall_time_s"] < sweep["meta"]["wall_time_s"]
 
 
 def test_a_worker_killed_mid_task_is_retried_and_the_sweep_completes(ray_cluster, serial, tmp_path):
@@ -228,7 +231,8 @@ def test_a_tasks_own_error_is_raised_not_rays_wrapper_with_its_remote_traceback(
 
 
 @pytest.mark.parametrize("address, says", [("127.0.0.1:1", "nothing answers at the Ray address 127.0.0.1:1"),
-                                           ("garbage", "Ray address 'garbage' is not HOST:PORT")])
+                                           ("garbage", "Ray address 'garbage' is not HOST:PORT"),
+                                           ("127.0.0.1:99999", "is not HOST:PORT (a port 1 to 65535)")])
 def test_a_ray_address_where_no_cluster_answers_is_one_line_before_any_data(capsys, tmp_path, address, says):
     argv = ["table1", "--profile", "smoke", "--executor", "ray", "--address", address, "--results", str(tmp_path)]
     assert main(argv) == 1
@@ -238,11 +242,37 @@ def test_a_ray_address_where_no_cluster_answers_is_one_line_before_any_data(caps
 
 
 def test_the_ray_executor_without_ray_installed_is_one_line_naming_the_install(monkeypatch, capsys, tmp_path):
-    find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ModuleNotFoundError, as without Ray
     assert main(["table1", "--profile", "smoke", "--executor", "ray", "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert 'pip install -e ".[distributed]"' in err and len(err.strip().splitlines()) == 1
+    assert '--executor ray needs Ray: pip install -e ".[distributed]"' in err and len(err.strip().splitlines()) == 1
+
+
+class BrokenRay(importlib.abc.MetaPathFinder):
+    """Ray installed but not importable (a library of its own missing), as a finder raising on import."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "ray":
+            raise ImportError("libray_fake.so: cannot open shared object file: No such file or directory")
+        return None
+
+
+def test_a_ray_that_is_installed_but_does_not_import_keeps_its_own_error(monkeypatch, capsys, tmp_path):
+    """Reinstalling the extra is not the fix there: the line says what failed."""
+    monkeypatch.delitem(sys.modules, "ray")
+    monkeypatch.setattr(sys, "meta_path", [BrokenRay(), *sys.meta_path])
+    assert main(["table1", "--profile", "smoke", "--executor", "ray", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "installed but does not import (ImportError: libray_fake.so" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_gcs_address_of_a_real_cluster_passes_the_address_check(ray_cluster, monkeypatch):
+    """Ray's GCS answers the gRPC probe (nets.ray_cluster.speaks_grpc) that a web server fails."""
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    gcs = ray.get_runtime_context().gcs_address
+    assert speaks_grpc(gcs)
+    check_address(gcs)
 
 
 @pytest.mark.parametrize("command", ["intervals", "cnn"])
@@ -264,6 +294,11 @@ def test_the_token_hint_is_given_for_a_host_port_join_made_without_token_authent
     assert ("RAY_AUTH_MODE=token" in auth_hint(address)) is hinted
 
 
+def test_a_join_made_with_a_token_that_fails_says_to_check_the_token(monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    assert "is the cluster's: `ray get-auth-token`" in auth_hint("10.0.0.1:6379")
+
+
 def test_a_refused_join_by_address_is_one_line_saying_how_to_present_the_clusters_token(monkeypatch, tmp_path):
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
 
@@ -272,6 +307,7 @@ def test_a_refused_join_by_address_is_one_line_saying_how_to_present_the_cluster
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", refused)
+    monkeypatch.setattr(nets.ray_cluster, "speaks_grpc", lambda address: True)  # as a head node's GCS would
     with socket.create_server(("127.0.0.1", 0)) as server:  # something answers there, as a head node would
         address = f"127.0.0.1:{server.getsockname()[1]}"
         cfg = TrainConfig(group="r4", method="DA", epochs=1)

@@ -12,11 +12,13 @@ documented exit status, and nothing moved, half-written or left behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import pickle
 import shutil
 import socket
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -334,6 +336,48 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _server(reply: bytes):
+    """A local TCP server that answers every connection with ``reply`` and closes it; its HOST:PORT."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed
+                return
+            with conn:
+                conn.recv(64)
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+
+
+def test_a_port_where_a_web_server_answers_is_one_line_naming_the_gcs_port_not_minutes_of_retries(monkeypatch):
+    """The dashboard's port (8265) given for the cluster's: Ray would retry for about 14 minutes."""
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    with _server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n") as address:
+        with pytest.raises(ClusterError, match=f"something answers at {address}, but not a Ray cluster's GCS.*6379"):
+            check_address(address)
+
+
+def test_a_port_where_a_grpc_server_answers_passes_the_address_check(monkeypatch):
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    with _server(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])) as address:  # an HTTP/2 SETTINGS frame, as gRPC replies
+        check_address(address)
+
+
+def test_a_bad_address_from_ray_address_says_where_it_came_from(monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{_closed_port()}")
+    with pytest.raises(ClusterError, match=r"\(from RAY_ADDRESS\)"):
+        check_address(None)
 
 
 def test_a_dead_cluster_that_ray_records_as_started_here_is_one_line_not_minutes_of_retries(tmp_path, monkeypatch):

@@ -43,7 +43,8 @@ def experiment_runners() -> dict:
 
 
 def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
-                  command: str | None = None, recompute: bool = False, precision: str = "fp32") -> Path:
+                  command: str | None = None, recompute: bool = False, precision: str = "fp32",
+                  started: float | None = None, trained_before_s: float | None = None) -> Path:
     """Run every experiment in order (table1 first: the others reuse its models),
     then write ``REPORT.md``; returns its path.
 
@@ -53,12 +54,15 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
     or skipped when none is (``recompute=True`` runs every group again). Each JSON
     keeps the groups it did not recompute (``nets.experiments.common.finish``).
     ``precision``: the training precision of every experiment (``nets.precision``); results
-    from another precision are never kept."""
+    from another precision are never kept. ``started`` (a ``time.time()``; default: now) and
+    ``trained_before_s``: where the sitting trained before this call (the Ray executor's
+    ``nets.distributed.pretrain``), its start and that training's seconds, so that the sweep's
+    wall time counts the training too and ``reproduce.json`` says how much of it was on Ray."""
     from nets.experiments.common import command_line
     from nets.report import write_report
     from nets.train import resolve_device
 
-    started = time.time()
+    started = time.time() if started is None else started
     command = command if command is not None else command_line()
     runners = experiment_runners()
     walls: dict[str, float] = {}
@@ -80,7 +84,8 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
     if walls or not _same_sweep_recorded(sweep, profile, precision):
         meta = metadata(profile, "reproduce", device=str(resolve_device(device)), started=started, command=command,
                         precision=precision)
-        write_json(sweep, {"meta": meta, "experiment_wall_time_s": walls, "kept_groups": kept})
+        write_json(sweep, {"meta": meta, "experiment_wall_time_s": walls, "kept_groups": kept,
+                           **({} if trained_before_s is None else {"ray_training_wall_time_s": trained_before_s})})
     else:
         print(f"reproduce: every experiment was already complete; keeping {sweep}", flush=True)
     return write_report(out_dir(profile, results_root))
