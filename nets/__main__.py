@@ -189,14 +189,17 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         print(f"reproduce ({profile.name}): every experiment's results are in the folder; nothing to train on Ray",
               flush=True)  # the serial pass below trains nothing either (a restored paper folder)
     elif args.executor == "ray":
-        from nets.distributed import pretrain
+        from nets.distributed import machines, mixed_machines_warning, pretrain
 
-        pretrain(profile, args.command, args.results, device=args.device, address=args.address,
-                 progress=not args.no_progress, precision=args.precision, recompute=args.recompute)
+        trained_on = machines(pretrain(profile, args.command, args.results, device=args.device, address=args.address,
+                                       progress=not args.no_progress, precision=args.precision,
+                                       recompute=args.recompute))
         trained = time.time() - started
         print(f"{args.command} ({profile.name}): training on Ray took {trained:.0f} s; now measuring", flush=True)
-        if args.command == "reproduce":  # its wall time counts the training on Ray too
-            extra.update(started=started, trained_before_s=trained)
+        if mixed_machines_warning(trained_on):
+            print(f"warning: {mixed_machines_warning(trained_on)}", file=sys.stderr, flush=True)
+        if args.command == "reproduce":  # its wall time counts the training on Ray too, and says where it ran
+            extra.update(started=started, ray_training={"wall_time_s": trained, "machines": trained_on})
     if args.precision != "fp32":  # fp32 runs call every runner exactly as before
         extra["precision"] = args.precision
     try:

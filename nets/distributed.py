@@ -32,7 +32,9 @@ the ``"ray"`` executor.
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,7 +44,7 @@ import torch
 
 from nets.data import Splits
 from nets.precision import check_precision
-from nets.results_io import profile_differences, read_results, result_path
+from nets.results_io import cpu_info, profile_differences, read_results, result_path
 from nets.experiments.profiles import Profile
 from nets.ray_cluster import ClusterError, auth_hint, check_address, import_ray
 from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, resolve_device, train_runs
@@ -140,8 +142,9 @@ def training_splits(splits: Splits) -> Splits:
 def _train_job(job: TrainingJob, splits: Splits, run_dir: str, device: str, threads: int | None,
                on_epoch_end: Callable[[int], None] | None, precision: str = "fp32") -> dict:
     """Train one job into ``run_dir`` at ``precision`` (finished runs there are loaded,
-    unfinished ones resume); returns its name, wall time, process id and the epochs it trained
-    (summed over its stacks; 0 when every run had finished before)."""
+    unfinished ones resume); returns its name, wall time, process id, the epochs it trained
+    (summed over its stacks; 0 when every run had finished before) and the machine that trained
+    it (:func:`machine`)."""
     if threads is not None:
         torch.set_num_threads(threads)
     started, epochs = time.time(), [0]
@@ -153,7 +156,41 @@ def _train_job(job: TrainingJob, splits: Splits, run_dir: str, device: str, thre
 
     train_runs(list(job.configs), list(job.seeds), splits, device=device, run_dir=run_dir, progress=False,
                on_epoch_end=count, precision=precision)
-    return {"job": job.name, "wall_time_s": time.time() - started, "pid": os.getpid(), "epochs_trained": epochs[0]}
+    return {"job": job.name, "wall_time_s": time.time() - started, "pid": os.getpid(), "epochs_trained": epochs[0],
+            "machine": machine()}
+
+
+def machine() -> dict:
+    """What decides a training run's last digits on this machine: host, CPU model and vector flags,
+    torch build and threads (a Ray task's node, where the results files record the driver's)."""
+    cpu = cpu_info()
+    return {"host": socket.gethostname(), "cpu": cpu["model"], "flags": cpu["flags"],
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def machines(records: Sequence[Mapping]) -> list[dict]:
+    """The distinct machines (:func:`machine`, host aside) that trained the jobs of ``records``, each
+    with its hosts and the number of jobs it trained, most jobs first."""
+    seen: dict[str, dict] = {}
+    for r in records:
+        m = dict(r.get("machine") or {})
+        host = m.pop("host", "?")
+        entry = seen.setdefault(json.dumps(m, sort_keys=True), {**m, "hosts": [], "jobs": 0})
+        entry["jobs"] += 1
+        if host not in entry["hosts"]:
+            entry["hosts"].append(host)
+    return sorted(seen.values(), key=lambda e: -e["jobs"])
+
+
+def mixed_machines_warning(kinds: Sequence[Mapping]) -> str | None:
+    """One line where :func:`machines` found more than one kind of machine (CPU, flags, torch build
+    or threads differ): each stack's last digits are its node's; ``None`` for one kind."""
+    if len(kinds) < 2:
+        return None
+    return (f"the stacks trained on {len(kinds)} kinds of machine ("
+            + "; ".join(f"{m.get('cpu')} {'/'.join(m.get('flags') or [])}, torch {m.get('torch')}, "
+                        f"{m.get('torch_threads')} threads: {m['jobs']} stacks" for m in kinds)
+            + "): their numbers may differ from a serial run's by about the seed-to-seed spread (docs/scaling.md)")
 
 
 def job_line(k: int, n: int, record: dict) -> str:

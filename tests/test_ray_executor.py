@@ -173,7 +173,9 @@ def test_smoke_reproduce_through_ray_equals_the_serial_run(ray_cluster, serial, 
     for name in files:
         assert numbers(out_dir(SMOKE, tmp_path) / name) == numbers(out_dir(SMOKE, serial) / name), name
     sweep = json.loads((out_dir(SMOKE, tmp_path) / "reproduce.json").read_text())  # its wall time counts Ray's part
-    assert 0 < sweep["ray_training_wall_time_s"] < sweep["meta"]["wall_time_s"]
+    assert 0 < sweep["ray_training"]["wall_time_s"] < sweep["meta"]["wall_time_s"]
+    (one,) = sweep["ray_training"]["machines"]  # the local cluster's one kind of machine, as the driver's
+    assert one["cpu"] == sweep["meta"]["cpu"]["model"] and one["jobs"] >= 1 and one["torch_threads"] == 1
 
 
 def test_a_worker_killed_mid_task_is_retried_and_the_sweep_completes(ray_cluster, serial, tmp_path):
@@ -338,3 +340,16 @@ def test_reproduce_on_ray_trains_nothing_where_every_experiment_is_done(tmp_path
     assert main(["reproduce", "--profile", "quick", "--results", str(tmp_path), "--executor", "ray",
                  "--no-progress"]) == 0
     assert calls == [] and "nothing to train on Ray" in capsys.readouterr().out
+
+
+def test_stacks_trained_on_different_machines_are_counted_and_warned_about():
+    """Each task reports its node; the driver tells kinds of machine apart (hosts aside)."""
+    from nets.distributed import machines, mixed_machines_warning
+
+    node = {"cpu": "AMD EPYC", "flags": ["avx2"], "torch": "2.13.0+cpu", "torch_threads": 1}
+    records = [{"machine": {**node, "host": "a"}}, {"machine": {**node, "host": "b"}},
+               {"machine": {**node, "cpu": "Intel Xeon", "host": "c"}}]
+    kinds = machines(records)
+    assert [(k["cpu"], k["hosts"], k["jobs"]) for k in kinds] == [("AMD EPYC", ["a", "b"], 2), ("Intel Xeon", ["c"], 1)]
+    assert "2 kinds of machine" in mixed_machines_warning(kinds) and "seed-to-seed spread" in mixed_machines_warning(kinds)
+    assert mixed_machines_warning(machines(records[:2])) is None

@@ -44,7 +44,7 @@ def experiment_runners() -> dict:
 
 def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", progress: bool = True,
                   command: str | None = None, recompute: bool = False, precision: str = "fp32",
-                  started: float | None = None, trained_before_s: float | None = None) -> Path:
+                  started: float | None = None, ray_training: dict | None = None) -> Path:
     """Run every experiment in order (table1 first: the others reuse its models),
     then write ``REPORT.md``; returns its path.
 
@@ -55,9 +55,10 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
     keeps the groups it did not recompute (``nets.experiments.common.finish``).
     ``precision``: the training precision of every experiment (``nets.precision``); results
     from another precision are never kept. ``started`` (a ``time.time()``; default: now) and
-    ``trained_before_s``: where the sitting trained before this call (the Ray executor's
-    ``nets.distributed.pretrain``), its start and that training's seconds, so that the sweep's
-    wall time counts the training too and ``reproduce.json`` says how much of it was on Ray."""
+    ``ray_training`` (``{"wall_time_s", "machines"}``): where the sitting trained before this call
+    (the Ray executor's ``nets.distributed.pretrain``), its start, and that training's seconds and
+    machines (``nets.distributed.machines``), so that the sweep's wall time counts the training
+    too and ``reproduce.json`` says how long it took on Ray, and where."""
     from nets.experiments.common import command_line
     from nets.report import write_report
     from nets.train import resolve_device
@@ -85,7 +86,7 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
         meta = metadata(profile, "reproduce", device=str(resolve_device(device)), started=started, command=command,
                         precision=precision)
         write_json(sweep, {"meta": meta, "experiment_wall_time_s": walls, "kept_groups": kept,
-                           **({} if trained_before_s is None else {"ray_training_wall_time_s": trained_before_s})})
+                           **({} if ray_training is None else {"ray_training": ray_training})})
     else:
         print(f"reproduce: every experiment was already complete; keeping {sweep}", flush=True)
     return write_report(out_dir(profile, results_root))

@@ -201,12 +201,13 @@ def provenance(meta: dict) -> dict:
 
 def without_sitting(result: Any) -> Any:
     """A results dict (or any part of one) less what describes the sitting that computed it rather
-    than its numbers: ``meta``, ``group_provenance`` and every ``*wall_time*`` field, at any depth.
+    than its numbers: ``meta``, ``group_provenance``, ``ray_training`` (where a Ray sweep trained) and
+    every ``*wall_time*`` field, at any depth.
     The tests compare a serial run with a Ray run, a killed and resumed run with an uninterrupted one,
     and ``--groups`` runs with one run this way, number for number."""
     if isinstance(result, dict):
         return {k: without_sitting(v) for k, v in result.items()
-                if k not in ("meta", "group_provenance") and "wall_time" not in k}
+                if k not in ("meta", "group_provenance", "ray_training") and "wall_time" not in k}
     if isinstance(result, list):
         return [without_sitting(v) for v in result]
     return result
