@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -278,6 +279,11 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
             task_device = "cuda"  # Ray sets CUDA_VISIBLE_DEVICES to the task's GPU(s)
         else:
             gpus, task_device = 0, str(dev)
+            idle = ray.cluster_resources().get("GPU", 0)
+            if idle:  # --device is resolved on the driver: a CPU-only head leaves its workers' GPUs idle
+                print(f"warning: the cluster has {idle:g} GPU(s), but the stacks train on {dev} (the device this "
+                      "driver resolved); run the driver on a GPU node with --device cuda to use them "
+                      "(docs/scaling.md)", file=sys.stderr, flush=True)
         remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=max_retries)(_train_job)
         data = ray.put(training_splits(splits))
         refs = [remote.remote(job, data, run_dir, task_device, cpus, on_epoch_end, precision) for job in jobs]

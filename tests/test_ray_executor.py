@@ -353,3 +353,11 @@ def test_stacks_trained_on_different_machines_are_counted_and_warned_about():
     assert [(k["cpu"], k["hosts"], k["jobs"]) for k in kinds] == [("AMD EPYC", ["a", "b"], 2), ("Intel Xeon", ["c"], 1)]
     assert "2 kinds of machine" in mixed_machines_warning(kinds) and "seed-to-seed spread" in mixed_machines_warning(kinds)
     assert mixed_machines_warning(machines(records[:2])) is None
+
+
+def test_a_cpu_driver_on_a_cluster_with_gpus_warns_that_they_stay_idle(ray_cluster, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0, "GPU": 4.0})  # GPU workers, a CPU head
+    cfg = TrainConfig(group="r4", method="DA", epochs=1)
+    train_jobs([TrainingJob((cfg,), (0,))], profile_splits(SMOKE), tmp_path, executor="ray", device="cpu",
+               progress=False)
+    assert "the cluster has 4 GPU(s), but the stacks train on cpu" in capsys.readouterr().err
