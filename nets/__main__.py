@@ -196,8 +196,9 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
                                        recompute=args.recompute))
         trained = time.time() - started
         print(f"{args.command} ({profile.name}): training on Ray took {trained:.0f} s; now measuring", flush=True)
-        if mixed_machines_warning(trained_on):
-            print(f"warning: {mixed_machines_warning(trained_on)}", file=sys.stderr, flush=True)
+        mixed = mixed_machines_warning(trained_on)
+        if mixed:
+            print(f"warning: {mixed}", file=sys.stderr, flush=True)
         if args.command == "reproduce":  # its wall time counts the training on Ray too, and says where it ran
             extra.update(started=started, ray_training={"wall_time_s": trained, "machines": trained_on})
     if args.precision != "fp32":  # fp32 runs call every runner exactly as before

@@ -158,22 +158,27 @@ def _train_job(job: TrainingJob, splits: Splits, run_dir: str, device: str, thre
     train_runs(list(job.configs), list(job.seeds), splits, device=device, run_dir=run_dir, progress=False,
                on_epoch_end=count, precision=precision)
     return {"job": job.name, "wall_time_s": time.time() - started, "pid": os.getpid(), "epochs_trained": epochs[0],
-            "machine": machine()}
+            "machine": machine(device)}
 
 
-def machine() -> dict:
+def machine(device: str = "cpu") -> dict:
     """What decides a training run's last digits on this machine: host, CPU model and vector flags,
-    torch build and threads (a Ray task's node, where the results files record the driver's)."""
+    torch build and threads, and on ``device`` "cuda" the GPU's name (a Ray task's node, where the
+    results files record the driver's)."""
     cpu = cpu_info()
-    return {"host": socket.gethostname(), "cpu": cpu["model"], "flags": cpu["flags"],
+    gpu = torch.cuda.get_device_name() if str(device).startswith("cuda") and torch.cuda.is_available() else None
+    return {"host": socket.gethostname(), "cpu": cpu["model"], "flags": cpu["flags"], "gpu": gpu,
             "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
 def machines(records: Sequence[Mapping]) -> list[dict]:
     """The distinct machines (:func:`machine`, host aside) that trained the jobs of ``records``, each
-    with its hosts and the number of jobs it trained, most jobs first."""
+    with its hosts and the number of jobs it trained, most jobs first; a job that only loaded
+    finished runs (``epochs_trained`` 0) trained nothing and is not counted."""
     seen: dict[str, dict] = {}
     for r in records:
+        if r.get("epochs_trained") == 0:
+            continue
         m = dict(r.get("machine") or {})
         host = m.pop("host", "?")
         entry = seen.setdefault(json.dumps(m, sort_keys=True), {**m, "hosts": [], "jobs": 0})
@@ -189,8 +194,10 @@ def mixed_machines_warning(kinds: Sequence[Mapping]) -> str | None:
     if len(kinds) < 2:
         return None
     return (f"the stacks trained on {len(kinds)} kinds of machine ("
-            + "; ".join(f"{m.get('cpu')} {'/'.join(m.get('flags') or [])}, torch {m.get('torch')}, "
-                        f"{m.get('torch_threads')} threads: {m['jobs']} stacks" for m in kinds)
+            + "; ".join(f"{m.get('cpu')} {'/'.join(m.get('flags') or [])}"
+                        + (f", {m['gpu']}" if m.get("gpu") else "")
+                        + f", torch {m.get('torch')}, {m.get('torch_threads')} threads: {m['jobs']} stacks"
+                        for m in kinds)
             + "): their numbers may differ from a serial run's by about the seed-to-seed spread (docs/scaling.md)")
 
 
@@ -218,7 +225,7 @@ def train_jobs(
     precision: str = "fp32",
 ) -> list[dict]:
     """Train every job into ``run_dir``; returns one record per job (``job``,
-    ``wall_time_s``, ``pid``, ``epochs_trained``) in the order of ``jobs``.
+    ``wall_time_s``, ``pid``, ``epochs_trained``, ``machine``) in the order of ``jobs``.
 
     ``executor="local"``: in this process, one job after another (torch's threads
     as they are). ``executor="ray"``: one Ray task per job, declaring
@@ -254,7 +261,7 @@ def train_jobs(
                 print(job_line(k + 1, len(jobs), out[-1]), flush=True)
         return out
     return _train_ray(jobs, splits, run_dir, dev, address, int(cpus_per_task), gpus_per_task, max_retries,
-                      on_epoch_end, progress, precision)
+                      on_epoch_end, progress, precision, device_chosen=str(device) != "auto")
 
 
 def _last_line(e: BaseException) -> str:
@@ -263,7 +270,7 @@ def _last_line(e: BaseException) -> str:
 
 
 def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_epoch_end, progress,
-               precision="fp32") -> list[dict]:
+               precision="fp32", device_chosen=False) -> list[dict]:
     ray = import_ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -279,8 +286,8 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
             task_device = "cuda"  # Ray sets CUDA_VISIBLE_DEVICES to the task's GPU(s)
         else:
             gpus, task_device = 0, str(dev)
-            idle = ray.cluster_resources().get("GPU", 0)
-            if idle:  # --device is resolved on the driver: a CPU-only head leaves its workers' GPUs idle
+            idle = 0 if device_chosen else ray.cluster_resources().get("GPU", 0)
+            if idle:  # --device auto is resolved on the driver: a CPU-only head leaves its workers' GPUs idle
                 print(f"warning: the cluster has {idle:g} GPU(s), but the stacks train on {dev} (the device this "
                       "driver resolved); run the driver on a GPU node with --device cuda to use them "
                       "(docs/scaling.md)", file=sys.stderr, flush=True)

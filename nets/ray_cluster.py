@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 __all__ = ["ClusterError", "auth_hint", "check_address", "host_port", "import_ray", "ray_import_error",
-           "recorded_cluster", "speaks_grpc"]
+           "recorded_cluster", "speaks_grpc", "split_host_port"]
 
 
 class ClusterError(RuntimeError):
@@ -45,9 +46,18 @@ _HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0,
 _SETTINGS = 4  # the frame type, byte 3 of a frame's 9-byte header
 
 
+def split_host_port(address: str) -> tuple[str, str]:
+    """``(host, port)`` of ``HOST:PORT``, an IPv6 host's brackets taken off (``[::1]:6379``, as Ray
+    writes one); the port as given (it may not be a number), "" without a colon."""
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        return address, ""
+    return (host[1:-1] if host.startswith("[") and host.endswith("]") else host), port
+
+
 def _answers(host_port: str) -> str | None:
     """Why nothing answers at ``host_port`` (a TCP connect, 5 s at most); ``None`` when something does."""
-    host, _, port = host_port.rpartition(":")
+    host, port = split_host_port(host_port)
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as e:
@@ -58,14 +68,16 @@ def _answers(host_port: str) -> str | None:
 def speaks_grpc(host_port: str, timeout: float = 5.0) -> bool:
     """Whether the server at ``host_port`` answers an HTTP/2 connection preface with a SETTINGS
     frame, as a gRPC server does (Ray's GCS; not its dashboard, nor most other services), within
-    ``timeout`` seconds. Plaintext only: with ``RAY_USE_TLS`` set the caller does not ask."""
-    host, _, port = host_port.rpartition(":")
+    ``timeout`` seconds in all. Plaintext only: with ``RAY_USE_TLS`` set the caller does not ask.
+    Any gRPC port of a cluster passes (its raylet's too); it tells Ray's GCS from a web server."""
+    host, port = split_host_port(host_port)
+    deadline = time.monotonic() + timeout
     try:
         with socket.create_connection((host, int(port)), timeout=timeout) as s:
-            s.settimeout(timeout)
             s.sendall(_HTTP2_HELLO)
             head = b""
-            while len(head) < 9:
+            while len(head) < 9 and (left := deadline - time.monotonic()) > 0:
+                s.settimeout(left)
                 chunk = s.recv(9 - len(head))
                 if not chunk:
                     break
@@ -85,7 +97,7 @@ def check_address(address: str | None) -> None:
     source = "" if address is not None else " (from RAY_ADDRESS)"
     if not given or given == "auto":
         recorded = recorded_cluster()
-        why = _answers(recorded) if recorded and recorded.rpartition(":")[2].isdigit() else None
+        why = _answers(recorded) if recorded and split_host_port(recorded)[1].isdigit() else None
         if why is not None:
             raise ClusterError(f"Ray records a cluster started on this machine at {recorded}, which it joins given "
                                f"no --address or auto, but nothing answers there ({why}): start it again (ray start "
@@ -94,8 +106,8 @@ def check_address(address: str | None) -> None:
     address = host_port(address)
     if address is None:
         return
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    host, port = split_host_port(address)
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ClusterError(f"Ray address {address!r}{source} is not HOST:PORT (a port 1 to 65535), auto, local "
                            "or ray://HOST:PORT")
     why = _answers(address)
@@ -105,7 +117,7 @@ def check_address(address: str | None) -> None:
     if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", "") and not speaks_grpc(address):
         raise ClusterError(f"something answers at {address}{source}, but not a Ray cluster's GCS (no gRPC reply): "
                            "give the port `ray start --head` printed (6379 unless --port), not the dashboard's "
-                           "(8265); a Ray client server (10001) takes ray://HOST:PORT")
+                           "(8265); for a cluster with TLS, set RAY_USE_TLS=1 as its nodes do")
 
 
 def auth_hint(address: str | None) -> str:

@@ -346,18 +346,24 @@ def test_stacks_trained_on_different_machines_are_counted_and_warned_about():
     """Each task reports its node; the driver tells kinds of machine apart (hosts aside)."""
     from nets.distributed import machines, mixed_machines_warning
 
-    node = {"cpu": "AMD EPYC", "flags": ["avx2"], "torch": "2.13.0+cpu", "torch_threads": 1}
-    records = [{"machine": {**node, "host": "a"}}, {"machine": {**node, "host": "b"}},
-               {"machine": {**node, "cpu": "Intel Xeon", "host": "c"}}]
+    node = {"cpu": "AMD EPYC", "flags": ["avx2"], "gpu": None, "torch": "2.13.0+cpu", "torch_threads": 1}
+    records = [{"machine": {**node, "host": h}, "epochs_trained": 5} for h in ("a", "b")]
+    records.append({"machine": {**node, "cpu": "Intel Xeon", "host": "c"}, "epochs_trained": 5})
     kinds = machines(records)
     assert [(k["cpu"], k["hosts"], k["jobs"]) for k in kinds] == [("AMD EPYC", ["a", "b"], 2), ("Intel Xeon", ["c"], 1)]
-    assert "2 kinds of machine" in mixed_machines_warning(kinds) and "seed-to-seed spread" in mixed_machines_warning(kinds)
+    warning = mixed_machines_warning(kinds)
+    assert "2 kinds of machine" in warning and "seed-to-seed spread" in warning
     assert mixed_machines_warning(machines(records[:2])) is None
+    loaded = {**records[2], "epochs_trained": 0}  # a job that only loaded finished runs trained nothing there
+    assert mixed_machines_warning(machines([*records[:2], loaded])) is None
 
 
 def test_a_cpu_driver_on_a_cluster_with_gpus_warns_that_they_stay_idle(ray_cluster, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0, "GPU": 4.0})  # GPU workers, a CPU head
     cfg = TrainConfig(group="r4", method="DA", epochs=1)
-    train_jobs([TrainingJob((cfg,), (0,))], profile_splits(SMOKE), tmp_path, executor="ray", device="cpu",
+    train_jobs([TrainingJob((cfg,), (0,))], profile_splits(SMOKE), tmp_path / "auto", executor="ray", device="auto",
                progress=False)
     assert "the cluster has 4 GPU(s), but the stacks train on cpu" in capsys.readouterr().err
+    train_jobs([TrainingJob((cfg,), (0,))], profile_splits(SMOKE), tmp_path / "cpu", executor="ray", device="cpu",
+               progress=False)  # asked for by name: no warning
+    assert "GPU(s)" not in capsys.readouterr().err

@@ -19,6 +19,7 @@ import shutil
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ import nets.own_data_cli as own_data_cli
 from nets.checkpoint_archive import archived_hint
 from nets.cli_types import group_arg, nonnegative_int, positive_int
 from nets.data.cli import main as data_main
-from nets.ray_cluster import ClusterError, check_address, recorded_cluster
+from nets.ray_cluster import ClusterError, check_address, recorded_cluster, speaks_grpc
 from nets.experiments.common import folder_precision, settings_conflicts
 from nets.experiments.intervals import load_runs
 from nets.experiments.profiles import get_profile
@@ -372,6 +373,32 @@ def test_a_port_where_a_grpc_server_answers_passes_the_address_check(monkeypatch
     monkeypatch.delenv("RAY_USE_TLS", raising=False)
     with _server(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])) as address:  # an HTTP/2 SETTINGS frame, as gRPC replies
         check_address(address)
+
+
+def test_an_ipv6_address_in_brackets_as_ray_writes_it_is_checked_not_refused(monkeypatch):
+    monkeypatch.delenv("RAY_USE_TLS", raising=False)
+    server = socket.create_server(("::1", 0), family=socket.AF_INET6) if socket.has_ipv6 else None
+    if server is None:
+        pytest.skip("no IPv6 on this machine")
+    with server:  # listens, never replies: answers a TCP connect, fails the gRPC probe (after its 5 s)
+        address = f"[::1]:{server.getsockname()[1]}"
+        with pytest.raises(ClusterError, match=r"something answers at \[::1\]"):
+            check_address(address)
+
+
+def test_a_server_that_trickles_bytes_is_refused_within_the_probes_deadline():
+    """The probe's timeout is for the whole reply, not per byte."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def trickle():
+            conn, _ = server.accept()
+            with conn, contextlib.suppress(OSError):  # the probe hangs up after its deadline
+                for _ in range(8):
+                    conn.sendall(b"x")
+                    time.sleep(0.5)
+        threading.Thread(target=trickle, daemon=True).start()
+        t0 = time.monotonic()
+        assert not speaks_grpc(f"127.0.0.1:{server.getsockname()[1]}", timeout=1.0)
+        assert time.monotonic() - t0 < 2.5
 
 
 def test_a_bad_address_from_ray_address_says_where_it_came_from(monkeypatch):
