@@ -4,11 +4,13 @@ covered, even on the invariance error alone. One constructed counterexample.
 
 Why. For one sample and one group element the gradient of Eq. (2) is ``(W eps) eps^T``: the flow
 moves each row of W along eps only and stops at ``W0 (I - P)``, no larger (extension (b)). Adam
-divides each coordinate's step by a running scale of that coordinate's gradient, so its first steps
-go along ``-sign(W eps) sign(eps)``, not along eps. Each such step lowers ``W eps`` by
-``lr ||eps||_1``, so sign descent stops where ``W eps = 0``, at
-``W0 - (W0 eps / ||eps||_1) sign(eps)``; for an eps with unequal entries that move has a part
-orthogonal to eps, and it can make W larger.
+divides each coordinate's step by a running scale of that coordinate's own gradients. With one
+output, coordinate i's gradient is always ``eps_i`` times one common scalar ``W eps``, so that
+scale is ``|eps_i|`` times a common one, and every step, not only the first, moves every coordinate
+by the same amount: W moves along ``sign(eps)``, not along eps. On that line ``W eps`` falls to 0
+at ``W0 - (W0 eps / ||eps||_1) sign(eps)``, where Adam stops, at any learning rate small enough to
+settle (up to Adam's ``eps``); for an eps with unequal entries that move has a part orthogonal to
+eps, and it can make W larger.
 
 The instance: ``x = (4, 1, 0)``, G the cyclic shift ``(G x)[p] = x[p - 1]``, so
 ``eps = (4, -3, -1)``; one output, ``W0 = (1, 0, 1)``. Sign descent predicts
@@ -21,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from nets.train import TrainConfig
+
 from .checks import CheckResult, exceeds
 from .linear_flow import cyclic_group_matrices, sigma_max, span_projector
 
@@ -28,8 +32,8 @@ __all__ = ["adam_instance", "adam_path", "check_adam_can_grow_sigma_max"]
 
 Array = np.ndarray
 
-#: The paper's learning rate (Section 4.1, "Training details"; ``nets.train.TrainConfig.lr``).
-PAPER_LR = 8e-4
+#: The paper's learning rate (Section 4.1, "Training details"), as :mod:`nets.train` trains with it.
+PAPER_LR = TrainConfig().lr
 
 
 def adam_instance() -> tuple[Array, Array, Array]:
@@ -60,7 +64,7 @@ def check_adam_can_grow_sigma_max(lr: float = PAPER_LR, steps: int = 5000,
     :func:`adam_instance`, at the paper's learning rate by default.
 
     Measured: ``max_k sigma_max(W_k) / sigma_max(W0) - 1`` over ``steps`` steps; it must exceed
-    ``0.01``. The detail gives the last step's sigma_max, sign descent's prediction and the
+    ``0.01``. The detail gives the last step's sigma_max, the stop on the ``sign(eps)`` line and the
     gradient flow's limit ``W0 (I - P)``, which is at most sigma_max(W0) by the proposition.
     """
     W0, x, G = adam_instance()
@@ -72,5 +76,5 @@ def check_adam_can_grow_sigma_max(lr: float = PAPER_LR, steps: int = 5000,
     P, _ = span_projector(eps[None])
     flow_limit = float(sigma_max(W0 @ (np.eye(eps.size) - P)))
     return exceeds(name, growth, 0.01, f"Adam lr={lr:g}, {steps} steps: sigma_max {s0:.4g} -> "
-                   f"{path[-1]:.4g} (sign descent predicts {float(sigma_max(sign_stop)):.4g}); "
+                   f"{path[-1]:.4g} (the sign(eps) line's stop: {float(sigma_max(sign_stop)):.4g}); "
                    f"gradient flow's limit {flow_limit:.4g}")

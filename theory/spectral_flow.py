@@ -154,7 +154,7 @@ def default_checks(cfg: Config, inst: Instances | None = None) -> dict[str, Chec
     task = (W0, inst.x, inst.G, inst.y, cfg.task_nu)
     checks.update({
         "task_loss_flow_is_gradient_flow": lambda: tl.check_task_flow_is_gradient_flow(*task),
-        "task_loss_decreases_along_flow": lambda: tl.check_task_loss_decreases(*task),
+        "task_loss_flow_vs_exact": lambda: tl.check_task_flow_vs_exact(*task),
         "task_loss_counterexample": lambda: tl.check_task_loss_can_grow_sigma_max(*task),
     })
     # (e) R4 and T3 on images.

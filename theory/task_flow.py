@@ -4,19 +4,22 @@ sigma_max can grow. The proposition is about the invariance term alone.
 
 The counterexample is only as good as the flow it integrates, so two checks tie
 :func:`~theory.linear_flow.task_loss_flow` to its loss first: its velocity is minus the loss's
-gradient (central differences), and the loss does not increase along the integrated path. Each
-check returns a :class:`~theory.checks.CheckResult`.
+gradient (central differences), and the integrated path is the exact gradient flow of the loss,
+built from the loss alone (its Hessian and gradient by central differences, exact for a quadratic,
+then ``expm``). Each check returns a :class:`~theory.checks.CheckResult`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg as sla
 
 from .checks import EPS64, CheckResult, at_most, exceeds
 from .linear_flow import rank_one_exp, sigma_max, task_loss, task_loss_flow, task_loss_velocity
 from .numeric import finite_difference_gradient
 
-__all__ = ["check_task_flow_is_gradient_flow", "check_task_loss_decreases", "check_task_loss_can_grow_sigma_max"]
+__all__ = ["exact_gradient_flow", "check_task_flow_is_gradient_flow", "check_task_flow_vs_exact",
+           "check_task_loss_can_grow_sigma_max"]
 
 Array = np.ndarray
 
@@ -37,20 +40,40 @@ def check_task_flow_is_gradient_flow(W0: Array, x: Array, G: Array, y: Array, nu
                    f"relative max |dW/dt + FD grad L| at W0, nu={nu:g}, L(W0)={L0:.4g}")
 
 
-def check_task_loss_decreases(W0: Array, x: Array, G: Array, y: Array, nu: float = 1.0,
-                              t_max: float = 10.0, n_times: int = 41,
-                              name: str = "task_loss_decreases_along_flow") -> CheckResult:
-    """L does not increase along the integrated :func:`~theory.linear_flow.task_loss_flow`, on a
-    linear grid of ``n_times`` times in ``[0, t_max / ||x||^2]`` (a gradient flow's defining
-    property; the integration itself, not only its right-hand side). Measured: the largest increase
-    of L between consecutive times, relative to ``L(W0)``; tolerance ``1e-8`` (the integrator's rtol
-    is 1e-10).
+def exact_gradient_flow(loss, W0: Array, ts: Array) -> Array:
+    """The gradient flow ``dW/dt = -grad loss(W)`` of a quadratic ``loss`` of ``W0 (m, n)``, from the
+    loss alone: its Hessian ``K`` and gradient at 0 in ``vec(W)`` by central differences with step 1
+    (exact for a quadratic, up to rounding), then ``[vec W; 1](t) = expm(t [[-K, -g0], [0, 0]]) [vec W0; 1]``.
+    Returns (T, m, n)."""
+    W0 = np.asarray(W0, dtype=np.float64)
+    d = W0.size
+
+    def L(v: Array) -> float:
+        return loss(v.reshape(W0.shape))
+
+    e = np.eye(d)
+    g0 = np.array([(L(e[i]) - L(-e[i])) / 2 for i in range(d)])
+    K = np.array([[(L(e[i] + e[j]) - L(e[i] - e[j]) - L(e[j] - e[i]) + L(-e[i] - e[j])) / 4 for j in range(d)]
+                  for i in range(d)])
+    B = np.zeros((d + 1, d + 1))
+    B[:d, :d], B[:d, d] = -K, -g0
+    z0 = np.append(W0.ravel(), 1.0)
+    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    return np.stack([(sla.expm(t * B) @ z0)[:d].reshape(W0.shape) for t in ts])
+
+
+def check_task_flow_vs_exact(W0: Array, x: Array, G: Array, y: Array, nu: float = 1.0, t_max: float = 10.0,
+                             n_times: int = 11, name: str = "task_loss_flow_vs_exact") -> CheckResult:
+    """:func:`~theory.linear_flow.task_loss_flow` (``solve_ivp``, rtol 1e-10) against
+    :func:`exact_gradient_flow` of :func:`~theory.linear_flow.task_loss` on ``n_times`` times in
+    ``[0, t_max / ||x||^2]``: the integration, its speed and its loss, not only the velocity at W0.
+    Residual ``max |W_flow - W_exact| / max |W_exact|``; tolerance ``1e3 rtol = 1e-7``.
     """
     x = np.asarray(x, dtype=np.float64)
     ts = np.linspace(0.0, t_max / float(x @ x), n_times)
-    L = np.array([task_loss(W, x, G, y, nu) for W in task_loss_flow(W0, x, G, y, nu, ts)])
-    return at_most(name, float(np.diff(L).max()) / max(L[0], 1e-300), 1e-8,
-                   f"max increase of L over {n_times} times: L {L[0]:.4g} -> {L[-1]:.4g}", kind="bound")
+    exact = exact_gradient_flow(lambda W: task_loss(W, x, G, y, nu), W0, ts)
+    err = float(np.abs(task_loss_flow(W0, x, G, y, nu, ts) - exact).max() / np.abs(exact).max())
+    return at_most(name, err, 1e-7, f"relative max abs error over {n_times} times up to t*||x||^2={t_max:g}")
 
 
 def check_task_loss_can_grow_sigma_max(W0: Array, x: Array, G: Array, y: Array, nu: float = 1.0,
