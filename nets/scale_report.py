@@ -101,6 +101,8 @@ def _ratio_cell(rt: RatioTest, fmt: Callable[..., str]) -> str:
 
 def _scale_share(tests: Mapping[str, RatioTest]) -> str:
     s, sc = tests["sigma_max_centered"].test, tests["logit_scale"].test
+    if tests["sigma_max_centered"].left_out.keys() != tests["logit_scale"].left_out.keys():
+        return "—"  # the two means rest on different seeds: their ratio is no share
     if s is None or sc is None or abs(s.interval.estimate) < 0.05:  # sigma within ~5% of DA's: no drop to split
         return "—"
     return f"{100 * sc.interval.estimate / s.interval.estimate:.0f}%"

@@ -225,12 +225,22 @@ def test_a_seed_with_a_zero_scale_is_left_out_by_name_and_the_others_still_decid
     assert direction(tests["logit_scale"]) == "lower" and mechanism(tests) == "smaller scale"
 
 
-def test_a_left_out_seed_on_the_other_side_keeps_the_direction_undecided():
-    """DA's scale 0 on one seed (its ratio +inf) stands against "lower" on the others."""
+@pytest.mark.parametrize("zero_in, others_ratio", [("DA", "lower"), ("IR", "higher")])
+def test_a_left_out_seed_on_the_other_side_keeps_the_direction_undecided(zero_in, others_ratio):
+    """DA's scale 0 on one seed (its ratio +inf) stands against "lower" on the others, IR's (-inf)
+    against "higher"."""
     da = _model([30.0, 32.0, 31.0, 29.0], [0.33, 0.34, 0.35, 0.33], "DA")
-    da["runs"][3].update(logit_scale=0.0, sigma_max_centered=0.0)
-    ir = _model([10.0, 10.5, 10.4, 9.6], [0.34, 0.33, 0.35, 0.34])
+    scales = [10.0, 10.5, 10.4, 9.6] if others_ratio == "lower" else [90.0, 95.0, 93.0, 91.0]
+    ir = _model(scales, [0.34] * 4)
+    assert direction(ratio_tests(ir, da)["logit_scale"]) == others_ratio
+    ({"DA": da, "IR": ir}[zero_in])["runs"][3].update(logit_scale=0.0, sigma_max_centered=0.0)
     assert direction(ratio_tests(ir, da)["logit_scale"]) == "not distinguishable"
+
+
+def test_a_seed_whose_value_is_not_finite_keeps_either_direction_undecided():
+    ir = _model([10.0, 10.5, 10.4, 9.6], [0.34, 0.33, 0.35, 0.34])
+    ir["runs"][3]["logit_scale"] = float("nan")  # its side unknown
+    assert direction(ratio_tests(ir, DA)["logit_scale"]) == "not distinguishable"
 
 
 def test_every_seed_left_out_reads_not_distinguishable_and_names_them():
