@@ -189,7 +189,8 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         print(f"reproduce ({profile.name}): every experiment's results are in the folder; nothing to train on Ray",
               flush=True)  # the serial pass below trains nothing either (a restored paper folder)
     elif args.executor == "ray":
-        from nets.distributed import machines, mixed_machines_warning, pretrain
+        from nets.distributed import pretrain
+        from nets.node_provenance import machines, mixed_machines_warning
 
         trained_on = machines(pretrain(profile, args.command, args.results, device=args.device, address=args.address,
                                        progress=not args.no_progress, precision=args.precision,

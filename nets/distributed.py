@@ -32,9 +32,7 @@ the ``"ray"`` executor.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -45,8 +43,9 @@ import torch
 
 from nets.data import Splits
 from nets.precision import check_precision
-from nets.results_io import cpu_info, profile_differences, read_results, result_path
+from nets.results_io import profile_differences, read_results, result_path
 from nets.experiments.profiles import Profile
+from nets.node_provenance import machine
 from nets.ray_cluster import ClusterError, auth_hint, check_address, import_ray
 from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, resolve_device, train_runs
 
@@ -159,46 +158,6 @@ def _train_job(job: TrainingJob, splits: Splits, run_dir: str, device: str, thre
                on_epoch_end=count, precision=precision)
     return {"job": job.name, "wall_time_s": time.time() - started, "pid": os.getpid(), "epochs_trained": epochs[0],
             "machine": machine(device)}
-
-
-def machine(device: str = "cpu") -> dict:
-    """What decides a training run's last digits on this machine: host, CPU model and vector flags,
-    torch build and threads, and on ``device`` "cuda" the GPU's name (a Ray task's node, where the
-    results files record the driver's)."""
-    cpu = cpu_info()
-    gpu = torch.cuda.get_device_name() if str(device).startswith("cuda") and torch.cuda.is_available() else None
-    return {"host": socket.gethostname(), "cpu": cpu["model"], "flags": cpu["flags"], "gpu": gpu,
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
-
-
-def machines(records: Sequence[Mapping]) -> list[dict]:
-    """The distinct machines (:func:`machine`, host aside) that trained the jobs of ``records``, each
-    with its hosts and the number of jobs it trained, most jobs first; a job that only loaded
-    finished runs (``epochs_trained`` 0) trained nothing and is not counted."""
-    seen: dict[str, dict] = {}
-    for r in records:
-        if r.get("epochs_trained") == 0:
-            continue
-        m = dict(r.get("machine") or {})
-        host = m.pop("host", "?")
-        entry = seen.setdefault(json.dumps(m, sort_keys=True), {**m, "hosts": [], "jobs": 0})
-        entry["jobs"] += 1
-        if host not in entry["hosts"]:
-            entry["hosts"].append(host)
-    return sorted(seen.values(), key=lambda e: -e["jobs"])
-
-
-def mixed_machines_warning(kinds: Sequence[Mapping]) -> str | None:
-    """One line where :func:`machines` found more than one kind of machine (CPU, flags, torch build
-    or threads differ): each stack's last digits are its node's; ``None`` for one kind."""
-    if len(kinds) < 2:
-        return None
-    return (f"the stacks trained on {len(kinds)} kinds of machine ("
-            + "; ".join(f"{m.get('cpu')} {'/'.join(m.get('flags') or [])}"
-                        + (f", {m['gpu']}" if m.get("gpu") else "")
-                        + f", torch {m.get('torch')}, {m.get('torch_threads')} threads: {m['jobs']} stacks"
-                        for m in kinds)
-            + "): their numbers may differ from a serial run's by about the seed-to-seed spread (docs/scaling.md)")
 
 
 def job_line(k: int, n: int, record: dict) -> str:

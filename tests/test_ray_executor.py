@@ -28,6 +28,7 @@ from nets.experiments.common import EXPERIMENTS, checkpoint_dir, out_dir  # noqa
 from nets.experiments.profiles import get_profile  # noqa: E402
 from nets.experiments.reproduce import run_reproduce  # noqa: E402
 from nets.experiments.table1 import profile_splits, run_table1  # noqa: E402
+from nets.node_provenance import machines, mixed_machines_warning  # noqa: E402
 from nets.precision import BF16_CPU_FLAGS, cpu_flags  # noqa: E402
 import nets.ray_cluster  # noqa: E402
 from nets.ray_cluster import ClusterError, auth_hint, check_address, speaks_grpc  # noqa: E402
@@ -344,8 +345,6 @@ def test_reproduce_on_ray_trains_nothing_where_every_experiment_is_done(tmp_path
 
 def test_stacks_trained_on_different_machines_are_counted_and_warned_about():
     """Each task reports its node; the driver tells kinds of machine apart (hosts aside)."""
-    from nets.distributed import machines, mixed_machines_warning
-
     node = {"cpu": "AMD EPYC", "flags": ["avx2"], "gpu": None, "torch": "2.13.0+cpu", "torch_threads": 1}
     records = [{"machine": {**node, "host": h}, "epochs_trained": 5} for h in ("a", "b")]
     records.append({"machine": {**node, "cpu": "Intel Xeon", "host": "c"}, "epochs_trained": 5})
