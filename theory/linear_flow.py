@@ -185,7 +185,7 @@ def task_loss_flow(W0: Array, x: Array, G: Array, y: Array, nu: float, ts: Array
     """Gradient flow of :func:`task_loss`: ``dW/dt =`` :func:`task_loss_velocity`.
 
     W0: (m, n), x: (n,), G: (n, n), y: (m,), ts: (T,) >= 0; integrated by ``solve_ivp``
-    (DOP853, rtol=1e-10); returns (T, m, n).
+    (DOP853, rtol=1e-12, atol 1e-14 times the larger of max |W0| and max |y|); returns (T, m, n).
     """
     W0 = np.asarray(W0, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -197,7 +197,7 @@ def task_loss_flow(W0: Array, x: Array, G: Array, y: Array, nu: float, ts: Array
 
     scale = max(float(np.abs(W0).max()), float(np.abs(y).max()), 1e-300)
     sol = solve_ivp(rhs, (0.0, float(ts.max())), W0.ravel(), method="DOP853", t_eval=ts,
-                    rtol=1e-10, atol=1e-12 * scale)
+                    rtol=1e-12, atol=1e-14 * scale)
     if not sol.success:
         raise RuntimeError(f"solve_ivp failed: {sol.message}")
     return sol.y.T.reshape(len(ts), m, n)

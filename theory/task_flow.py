@@ -64,16 +64,18 @@ def exact_gradient_flow(loss, W0: Array, ts: Array) -> Array:
 
 def check_task_flow_vs_exact(W0: Array, x: Array, G: Array, y: Array, nu: float = 1.0, t_max: float = 10.0,
                              n_times: int = 11, name: str = "task_loss_flow_vs_exact") -> CheckResult:
-    """:func:`~theory.linear_flow.task_loss_flow` (``solve_ivp``, rtol 1e-10) against
+    """:func:`~theory.linear_flow.task_loss_flow` (``solve_ivp``, rtol 1e-12) against
     :func:`exact_gradient_flow` of :func:`~theory.linear_flow.task_loss` on ``n_times`` times in
     ``[0, t_max / ||x||^2]``: the integration, its speed and its loss, not only the velocity at W0.
-    Residual ``max |W_flow - W_exact| / max |W_exact|``; tolerance ``1e3 rtol = 1e-7``.
+    Residual ``max |W_flow - W_exact| / max |W_exact|`` (0 where both stand still at 0); tolerance
+    ``1e-6``, a heuristic allowance for the integrator, whose error here can exceed its rtol (up to
+    about 2e-7 seen over Hypothesis's draws), far below a wrong flow's 1e-3 or more.
     """
     x = np.asarray(x, dtype=np.float64)
     ts = np.linspace(0.0, t_max / float(x @ x), n_times)
     exact = exact_gradient_flow(lambda W: task_loss(W, x, G, y, nu), W0, ts)
-    err = float(np.abs(task_loss_flow(W0, x, G, y, nu, ts) - exact).max() / np.abs(exact).max())
-    return at_most(name, err, 1e-7, f"relative max abs error over {n_times} times up to t*||x||^2={t_max:g}")
+    err = float(np.abs(task_loss_flow(W0, x, G, y, nu, ts) - exact).max() / max(float(np.abs(exact).max()), 1e-300))
+    return at_most(name, err, 1e-6, f"relative max abs error over {n_times} times up to t*||x||^2={t_max:g}")
 
 
 def check_task_loss_can_grow_sigma_max(W0: Array, x: Array, G: Array, y: Array, nu: float = 1.0,
