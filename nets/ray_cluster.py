@@ -55,14 +55,32 @@ def split_host_port(address: str) -> tuple[str, str]:
     return (host[1:-1] if host.startswith("[") and host.endswith("]") else host), port
 
 
-def _answers(host_port: str) -> str | None:
-    """Why nothing answers at ``host_port`` (a TCP connect, 5 s at most); ``None`` when something does."""
+def _knock(host_port: str, timeout: float = 5.0) -> tuple[str | None, bytes]:
+    """Connect to ``host_port`` and send an HTTP/2 connection preface, ``timeout`` seconds in all:
+    ``(why nothing answers, None where the connection opened; the first 9 bytes of the reply, fewer
+    where it sent less in time)``."""
     host, port = split_host_port(host_port)
+    deadline = time.monotonic() + timeout
+    head = b""
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        with socket.create_connection((host, int(port)), timeout=timeout) as s:
+            try:
+                s.sendall(_HTTP2_HELLO)
+                while len(head) < 9 and (left := deadline - time.monotonic()) > 0:
+                    s.settimeout(left)
+                    chunk = s.recv(9 - len(head))
+                    if not chunk:
+                        break
+                    head += chunk
+            except OSError:  # it took the connection; what it sent before failing is the reply
+                pass
     except OSError as e:
-        return e.strerror or type(e).__name__
-    return None
+        return e.strerror or type(e).__name__, b""
+    return None, head
+
+
+def _is_settings(head: bytes) -> bool:
+    return len(head) == 9 and head[3] == _SETTINGS
 
 
 def speaks_grpc(host_port: str, timeout: float = 5.0) -> bool:
@@ -70,21 +88,8 @@ def speaks_grpc(host_port: str, timeout: float = 5.0) -> bool:
     frame, as a gRPC server does (Ray's GCS; not its dashboard, nor most other services), within
     ``timeout`` seconds in all. Plaintext only: with ``RAY_USE_TLS`` set the caller does not ask.
     Any gRPC port of a cluster passes (its raylet's too); it tells Ray's GCS from a web server."""
-    host, port = split_host_port(host_port)
-    deadline = time.monotonic() + timeout
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout) as s:
-            s.sendall(_HTTP2_HELLO)
-            head = b""
-            while len(head) < 9 and (left := deadline - time.monotonic()) > 0:
-                s.settimeout(left)
-                chunk = s.recv(9 - len(head))
-                if not chunk:
-                    break
-                head += chunk
-    except OSError:
-        return False
-    return len(head) == 9 and head[3] == _SETTINGS
+    why, head = _knock(host_port, timeout)
+    return why is None and _is_settings(head)
 
 
 def check_address(address: str | None) -> None:
@@ -97,7 +102,7 @@ def check_address(address: str | None) -> None:
     source = "" if address is not None else " (from RAY_ADDRESS)"
     if not given or given == "auto":
         recorded = recorded_cluster()
-        why = _answers(recorded) if recorded and split_host_port(recorded)[1].isdigit() else None
+        why = _knock(recorded)[0] if recorded and split_host_port(recorded)[1].isdigit() else None
         if why is not None:
             raise ClusterError(f"Ray records a cluster started on this machine at {recorded}, which it joins given "
                                f"no --address or auto, but nothing answers there ({why}): start it again (ray start "
@@ -110,11 +115,11 @@ def check_address(address: str | None) -> None:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ClusterError(f"Ray address {address!r}{source} is not HOST:PORT (a port 1 to 65535), auto, local "
                            "or ray://HOST:PORT")
-    why = _answers(address)
+    why, head = _knock(address)  # one connection: does anything answer, and is it gRPC
     if why is not None:
         raise ClusterError(f"nothing answers at the Ray address {address}{source} ({why}): "
                            "start the cluster there (ray start --head) or give its address")
-    if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", "") and not speaks_grpc(address):
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", "") and not _is_settings(head):
         raise ClusterError(f"something answers at {address}{source}, but not a Ray cluster's GCS (no gRPC reply): "
                            "give the port `ray start --head` printed (6379 unless --port), not the dashboard's "
                            "(8265); for a cluster with TLS, set RAY_USE_TLS=1 as its nodes do")

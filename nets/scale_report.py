@@ -55,8 +55,8 @@ def direction(rt: RatioTest | None) -> str:
     if rt.test is None:
         return "not distinguishable"
     d = {"holds": "lower", "fails": "higher"}.get(decide(rt.test.interval, "<=", 0.0), "not distinguishable")
-    other_side = {"lower": lambda v: math.isnan(v) or v > 0, "higher": lambda v: math.isnan(v) or v < 0}.get(d)
-    return "not distinguishable" if other_side and any(map(other_side, rt.left_out.values())) else d
+    same_side = {"lower": lambda v: v < 0, "higher": lambda v: v > 0}.get(d)  # False for NaN: side unknown
+    return d if same_side is None or all(map(same_side, rt.left_out.values())) else "not distinguishable"
 
 
 def ratio_tests(model: Mapping, da: Mapping) -> dict[str, RatioTest]:

@@ -9,12 +9,14 @@ killed mid-training (Ray retries it). Fields that record the sitting (``meta``,
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import json
 import os
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,6 @@ from nets.experiments.reproduce import run_reproduce  # noqa: E402
 from nets.experiments.table1 import profile_splits, run_table1  # noqa: E402
 from nets.node_provenance import machines, mixed_machines_warning  # noqa: E402
 from nets.precision import BF16_CPU_FLAGS, cpu_flags  # noqa: E402
-import nets.ray_cluster  # noqa: E402
 from nets.ray_cluster import ClusterError, auth_hint, check_address, speaks_grpc  # noqa: E402
 from nets.results_io import ResultsFileError, without_sitting  # noqa: E402
 from nets.train import TrainConfig, checkpoint_path  # noqa: E402
@@ -310,8 +311,14 @@ def test_a_refused_join_by_address_is_one_line_saying_how_to_present_the_cluster
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", refused)
-    monkeypatch.setattr(nets.ray_cluster, "speaks_grpc", lambda address: True)  # as a head node's GCS would
-    with socket.create_server(("127.0.0.1", 0)) as server:  # something answers there, as a head node would
+    with socket.create_server(("127.0.0.1", 0)) as server:  # something answers there, as a head node's GCS would:
+        def settings():  # with an HTTP/2 SETTINGS frame, as gRPC does
+            conn, _ = server.accept()
+            with conn, contextlib.suppress(OSError):
+                conn.recv(64)
+                conn.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+
+        threading.Thread(target=settings, daemon=True).start()
         address = f"127.0.0.1:{server.getsockname()[1]}"
         cfg = TrainConfig(group="r4", method="DA", epochs=1)
         with pytest.raises(ClusterError) as e:

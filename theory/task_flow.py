@@ -59,7 +59,7 @@ def exact_gradient_flow(loss, W0: Array, ts: Array) -> Array:
     B[:d, :d], B[:d, d] = -K, -g0
     z0 = np.append(W0.ravel(), 1.0)
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
-    return np.stack([(sla.expm(t * B) @ z0)[:d].reshape(W0.shape) for t in ts])
+    return (sla.expm(ts[:, None, None] * B[None]) @ z0)[:, :d].reshape(len(ts), *W0.shape)
 
 
 def check_task_flow_vs_exact(W0: Array, x: Array, G: Array, y: Array, nu: float = 1.0, t_max: float = 10.0,

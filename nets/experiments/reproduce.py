@@ -57,7 +57,7 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
     from another precision are never kept. ``started`` (a ``time.time()``; default: now) and
     ``ray_training`` (``{"wall_time_s", "machines"}``): where the sitting trained before this call
     (the Ray executor's ``nets.distributed.pretrain``), its start, and that training's seconds and
-    machines (``nets.distributed.machines``), so that the sweep's wall time counts the training
+    machines (:func:`nets.node_provenance.machines`), so that the sweep's wall time counts the training
     too and ``reproduce.json`` says how long it took on Ray, and where."""
     from nets.experiments.common import command_line
     from nets.report import write_report
