@@ -140,15 +140,6 @@ def test_the_orbit_accuracy_per_class_adds_up_to_table1s_for_every_method_and_se
         in (out / "REPORT.md").read_text()
 
 
-@pytest.mark.parametrize("folder", ["own-data-mnist10", "own-data-fmnist-f2"])
-def test_the_committed_reports_render_from_their_json(folder):
-    # own-data-fmnist-f2 predates the per-class section: a results file without it still renders
-    from nets.own_data_report import own_data_report
-
-    path = Path(__file__).resolve().parents[1] / "results" / folder
-    assert own_data_report(json.loads((path / "own_data.json").read_text())) == (path / "REPORT.md").read_text()
-
-
 def test_a_second_run_loads_the_checkpoints_and_gives_the_same_numbers(tmp_path, data, user_module):
     out = tmp_path / "out"
     assert run_main(data, out, "--groups", "r4") == 0
