@@ -19,10 +19,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple, Sequence
 
-from nets.evidence import measure, paired_log, per_seed, ratio_text, seeds_text
+from nets.evidence import measure, paired_log, per_seed, ratio_text, seeds_text, unread
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
-from nets.claim_checks import Check, capped, log_check, planning_text
+from nets.claim_checks import Check, planning_text, sigma_ratio_check
 from nets.stats import Outcome, PairedTest, claim_status
 from nets.train import CENTERED_FORM, DETACHED_FORM
 from nets.verdicts import pm_text
@@ -63,21 +63,22 @@ class GroupCheck:
     reached_target: bool  # validation SI >= target at the chosen nu
     ratio_max: float
     left_out: Mapping[int, float] = field(default_factory=dict)  # seed -> its log-ratio's limit (paired_log)
+    unread: Sequence[int] = ()  # common seeds whose sigma_max is missing or not finite (nets.evidence.unread)
 
     @property
     def sigma_check(self) -> Check:
         """The paired log-ratio decided against ``ratio_max`` as the verdicts decide claim 5 for the paper's
-        forms (:func:`~nets.claim_checks.log_check`), and undecided, not holds, where a seed left out lies on
-        the failing side (DA's sigma_max 0: :func:`~nets.claim_checks.capped`)."""
-        c = log_check("σ_max / DA's", self.test, "<=", self.ratio_max, f"{self.ratio_max:g}", "σ_max / DA's")
-        return capped(c, [s for s, r in self.left_out.items() if r == math.inf], "has DA's σ_max 0")
+        forms, undecided, not holds, where a seed left out lies or may lie on the failing side
+        (:func:`~nets.claim_checks.sigma_ratio_check`)."""
+        return sigma_ratio_check("σ_max / DA's", "σ_max / DA's", self.test, self.left_out, self.unread,
+                                 self.ratio_max, "σ_max")
 
     @property
     def sigma_outcome(self) -> Outcome:
-        """:attr:`sigma_check`'s outcome; undecided where every seed was left out (no log-ratio), ``not
-        measured`` only where the form has no seeds in common with DA."""
+        """:attr:`sigma_check`'s outcome; undecided where every seed was left out (no log-ratio, or not
+        finite), ``not measured`` only where the form has no seeds in common with DA."""
         if self.test is None:
-            return "undecided" if self.left_out else "not measured"
+            return "undecided" if self.left_out or self.unread else "not measured"
         return self.sigma_check.outcome
 
     @property
@@ -94,10 +95,10 @@ def centered_checks(centered: Mapping, ratio_max: float, groups: Sequence[str] =
     out = []
     for g, entry in centered.get("groups", {}).items():
         da = entry.get("comparison", {}).get("DA", {})
-        test, bad = paired_log(per_seed(entry["model"].get("runs"), measure("sigma_max")),
-                               per_seed(da.get("runs"), measure("sigma_max")))
+        runs = [entry["model"].get("runs"), da.get("runs")]
+        test, bad = paired_log(*(per_seed(r, measure("sigma_max")) for r in runs))
         out.append(GroupCheck(g, test, bool(entry.get("nu_selection", {}).get("reached_target", False)), ratio_max,
-                              bad))
+                              bad, unread(runs, measure("sigma_max"))))
     out += [GroupCheck(g, None, False, ratio_max) for g in groups if g not in centered.get("groups", {})]
     return out
 
@@ -118,7 +119,7 @@ def centered_verdict(checks: list[GroupCheck]) -> str:
 
 
 def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
-    if c.test is None and not c.left_out:
+    if c.test is None and not c.left_out and not c.unread:
         return f"{group_label(c.group)}: not measured"
     si = f"validation SI {'≥' if c.reached_target else 'below'} {target:g}"
     sigma = c.sigma_outcome
@@ -128,6 +129,8 @@ def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
     if c.left_out:
         failing = " (where DA's is 0, on the failing side)" if math.inf in c.left_out.values() else ""
         sigma += f"; {seeds_text(sorted(c.left_out))} left out, a σ_max <= 0 has no log-ratio{failing}"
+    if c.unread:
+        sigma += f"; {seeds_text(list(c.unread))} left out, σ_max not finite (where it lies is unknown)"
     ratio = "no seed has one" if c.test is None else ratio_text(c.test, fmt)
     return (f"{group_label(c.group)}: σ_max / DA's = {ratio} vs {c.ratio_max:g} "
             f"({sigma}), {si}; so **{c.outcome}**")

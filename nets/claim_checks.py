@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import nets.evidence as ev
 from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
 
-__all__ = ["Check", "check", "log_check", "capped", "planning_text", "fmt", "pm_text"]
+__all__ = ["Check", "check", "log_check", "capped", "not_finite", "sigma_ratio_check", "planning_text", "fmt", "pm_text"]
 
 
 @dataclass
@@ -111,11 +111,30 @@ def log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, b
                  shown=ev.ratio_text(test, fmt), test=test)
 
 
-def capped(c: Check, seeds: list[int], why: str) -> Check:
-    """``c``, undecided where it would hold on its other seeds although ``seeds``, left out of its
-    interval (no finite value), lie on its failing side (``why`` says how): a check must not hold
-    because its worst seeds were dropped."""
-    if not seeds or c.outcome != "holds":
+def capped(c: Check, *reasons: tuple[Sequence[int], str]) -> Check:
+    """``c``, undecided where it would hold on its other seeds although seeds left out of its interval
+    lie, or may lie, on its failing side: each reason is ``(seeds, why)``, ``why`` saying how (a
+    reason with no seeds is skipped). A check must not hold because its worst seeds were dropped."""
+    given = [(seeds, why) for seeds, why in reasons if seeds]
+    if not given or c.outcome != "holds":
         return c
-    which = ev.seeds_text(seeds)
-    return Check(c.what, "undecided", f"{c.detail}; undecided: {which}, left out, {why}", c.n)
+    text = "; ".join(f"{ev.seeds_text(list(seeds))}, left out, {why}" for seeds, why in given)
+    return Check(c.what, "undecided", f"{c.detail}; undecided: {text}", c.n)
+
+
+def not_finite(seeds: Sequence[int], name: str) -> tuple[Sequence[int], str]:
+    """:func:`capped`'s reason for ``seeds`` whose ``name`` is missing or not finite (:func:`nets.evidence.unread`):
+    their side of the bound is unknown, so it may be the failing one."""
+    return seeds, f"has no finite {name} (NaN or infinite: a results file writes both as null)"
+
+
+def sigma_ratio_check(what: str, label: str, test: PairedTest | None, left_out: Mapping[int, float],
+                      unread: Sequence[int], ratio_max: float, name: str = "sigma_max") -> Check:
+    """Claim 5's check: the paired log-ratio IR / DA of ``name`` (``test``, :func:`nets.evidence.paired_log`)
+    decided against ``ratio_max`` (:func:`log_check`), and undecided, not holding, where a seed left out
+    lies or may lie on its failing side (:func:`capped`): ``left_out`` (paired_log's seed -> limit) at
+    ``inf`` (DA's value 0) or NaN (both 0), or ``unread`` (:func:`nets.evidence.unread`: not finite)."""
+    c = log_check(what, test, "<=", ratio_max, f"{ratio_max:g}", label)
+    return capped(c, ([s for s, r in left_out.items() if r == math.inf], f"has DA's {name} 0"),
+                  ([s for s, r in left_out.items() if math.isnan(r)], f"has {name} 0 in both"),
+                  not_finite(unread, name))

@@ -5,9 +5,9 @@ Per group: DA's DI grows under drift (the paired log-ratio DI(beta_max) / DI(bet
 threshold), WT's and IR's DI stays low (each seed's largest DI over beta <= the threshold), and WT
 keeps at least DA's share of its accuracy (paired WT - DA of the mean accuracy ratio over the betas
 above the smallest >= 0). A seed whose value is missing or not finite (``null`` on disk) is left out
-of the check that reads it, and a note says so; a seed left out whose value may lie on the
-check's failing side (a DI that is not finite, which a file cannot tell NaN from infinite; a DI at
-beta_max of 0) keeps the check from holding (:func:`nets.claim_checks.capped`).
+of the check that reads it, and a note says so; a seed left out whose value lies, or may lie, on the
+check's failing side (any value that is not finite, which a file cannot tell NaN from infinite; a DI
+at beta_max of 0, or at both betas) keeps the check from holding (:func:`nets.claim_checks.capped`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import math
 from typing import Any, Mapping
 
 import nets.evidence as ev
-from nets.claim_checks import Check, capped, check, log_check
+from nets.claim_checks import Check, capped, check, log_check, not_finite
 from nets.groups import group_label
 
 __all__ = ["drift_checks"]
@@ -48,22 +48,24 @@ def drift_checks(dr: Mapping[str, Any], t: Any) -> tuple[list[Check], list[str]]
             notes += ev.log_left_out_notes(f"{G} DA DI growth", list(bad))
             c = log_check(f"{G} DA DI(beta={betas[i1]:g})", growth, ">=", t.drift_da_growth_min,
                           f"{t.drift_da_growth_min:g}", f"{G} DA DI(beta={betas[i1]:g}) / DI(beta={betas[i0]:g})")
-            checks.append(capped(c, [s for s, r in bad.items() if r == -math.inf], "has no growth (DI 0 at the "
-                                 "largest beta)"))
+            no_growth = [s for s, r in bad.items() if r == -math.inf]
+            zero_both = [s for s, r in bad.items() if math.isnan(r)]
+            unread = sorted({*ev.left_out(runs, _di_at(i0)), *ev.left_out(runs, _di_at(i1))})
+            checks.append(capped(c, (no_growth, "has no growth (DI 0 at the largest beta)"),
+                                 (zero_both, "has DI 0 at both betas"), not_finite(unread, "DI")))
         for m in ("WT", "IR"):
             if m in methods:
                 runs, worst = methods[m].get("runs"), ev.largest("DI")
                 notes += ev.left_out_notes(f"{G} {m}: max DI over beta", runs, worst)
                 c = check(f"{G} {m} max DI over beta", ev.interval(ev.per_seed(runs, worst)), "<=", t.drift_low_di_max)
-                unknown = [int(r["seed"]) for r in runs or () if r.get("DI") and not math.isfinite(worst(r))]
-                checks.append(capped(c, unknown, "has no finite DI (NaN or infinite: a results file writes both "
-                                                 "as null)"))
+                checks.append(capped(c, not_finite(ev.left_out(runs, worst), "DI")))
         if "WT" in methods and "DA" in methods and later is not None:
-            for m in ("WT", "DA"):
-                notes += ev.left_out_notes(f"{G} {m}: mean Acc ratio over beta>0", methods[m].get("runs"), later)
-            diff = ev.paired(ev.per_seed(methods["WT"].get("runs"), later),
-                             ev.per_seed(methods["DA"].get("runs"), later))
-            checks.append(check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=", 0.0,
-                                "0 (WT keeps at least DA's share)", label=f"{G} WT - DA mean Acc ratio over beta>0",
-                                test=diff, counts=True))
+            pair = [methods[m].get("runs") for m in ("WT", "DA")]
+            for m, runs in zip(("WT", "DA"), pair):
+                notes += ev.left_out_notes(f"{G} {m}: mean Acc ratio over beta>0", runs, later)
+            diff = ev.paired(*(ev.per_seed(runs, later) for runs in pair))
+            c = check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=", 0.0,
+                      "0 (WT keeps at least DA's share)", label=f"{G} WT - DA mean Acc ratio over beta>0",
+                      test=diff, counts=True)
+            checks.append(capped(c, not_finite(ev.unread(pair, later), "mean Acc ratio")))
     return checks, notes

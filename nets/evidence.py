@@ -20,6 +20,7 @@ __all__ = [
     "SeedValues",
     "per_seed",
     "left_out",
+    "unread",
     "seeds_text",
     "left_out_notes",
     "measure",
@@ -60,6 +61,15 @@ def left_out(runs: Sequence[Mapping] | None, value: Callable[[Mapping], float | 
     a verdict can say its interval rests on fewer seeds than were run."""
     kept = per_seed(runs, value)
     return [int(r["seed"]) for r in runs or () if int(r["seed"]) not in kept]
+
+
+def unread(runs: Sequence[Sequence[Mapping] | None], value: Callable[[Mapping], float | None]) -> list[int]:
+    """The seeds with a run in every one of ``runs`` (one list per model a check compares) that
+    :func:`per_seed` leaves out of any of them (value missing or not finite), in seed order: the seeds
+    such a check could not read. A results file writes NaN and both infinities as ``null``, so where
+    such a seed lies against the check's bound is unknown. One list: :func:`left_out`'s seeds."""
+    common = set.intersection(*({int(r["seed"]) for r in rs or ()} for rs in runs))
+    return sorted({s for rs in runs for s in left_out(rs, value) if s in common})
 
 
 def seeds_text(seeds: Sequence[int]) -> str:

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from nets.evidence import left_out, measure, paired_log, per_seed, ratio_text, seeds_text
+from nets.evidence import measure, paired_log, per_seed, ratio_text, seeds_text, unread
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
 from nets.stats import PairedTest, decide
@@ -66,8 +66,7 @@ def ratio_tests(model: Mapping, da: Mapping) -> dict[str, RatioTest]:
     for k in MEASURES:
         runs = (model.get("runs"), da.get("runs"))
         test, bad = paired_log(*(per_seed(r, measure(k)) for r in runs))
-        both = {int(r["seed"]) for r in runs[0] or ()} & {int(r["seed"]) for r in runs[1] or ()}
-        unknown = {s: math.nan for r in runs for s in left_out(r, measure(k)) if s in both}
+        unknown = dict.fromkeys(unread(runs, measure(k)), math.nan)
         out[k] = RatioTest(test, dict(sorted({**bad, **unknown}.items())))
     return out
 

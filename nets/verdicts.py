@@ -10,17 +10,16 @@ decide it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
 import nets.evidence as ev
-from nets.claim_checks import Check, capped, check, fmt, log_check, pm_text
+from nets.claim_checks import Check, capped, check, fmt, not_finite, pm_text, sigma_ratio_check
 from nets.drift_checks import drift_checks
 from nets.groups import group_label
 from nets.nu_selection_notes import form_missed_target, missed_target, missed_target_note, selection_ties
 from nets.results_io.paper import PAPER_FORMS
-from nets.stats import Interval, claim_status
+from nets.stats import claim_status
 
 __all__ = [
     "MEASURES",
@@ -170,46 +169,45 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 reads.setdefault((m, key), []).append(claim)
                 return _table1_seeds(t1, g, m, key)
 
-            def one(claim: str, m: str, key: str) -> Interval | None:
-                return ev.interval(seeds(claim, m, key))
+            def runs(m: str) -> list | None:
+                return (t1["groups"][g].get("methods", {}).get(m) or {}).get("runs")
+
+            def one(claim: str, m: str, key: str, op: str, bound: float) -> Check:
+                c = check(f"{G} {m} {key}", ev.interval(seeds(claim, m, key)), op, bound)
+                return capped(c, not_finite(ev.left_out(runs(m), ev.measure(key)), key))
+
+            def lead(claim: str, m: str, other: str, op: str, bound: float, bound_text: str, what: str) -> Check:
+                test = ev.paired(seeds(claim, m, "accuracy"), seeds(claim, other, "accuracy"))
+                c = check(what, test and test.interval, op, bound, bound_text,
+                          label=f"{G} {m} - {other} accuracy (points)", test=test, counts=True)
+                return capped(c, not_finite(ev.unread([runs(m), runs(other)], ev.measure("accuracy")), "accuracy"))
 
             # (1)
-            v["1"].checks += [
-                check(f"{G} WT LI", one("1", "WT", "LI"), "<=", t.wt_li_max),
-                check(f"{G} WT DI", one("1", "WT", "DI"), "<=", t.wt_di_max),
-                check(f"{G} WT SI", one("1", "WT", "SI"), ">=", t.wt_si_min),
-            ]
+            v["1"].checks += [one("1", "WT", "LI", "<=", t.wt_li_max), one("1", "WT", "DI", "<=", t.wt_di_max),
+                              one("1", "WT", "SI", ">=", t.wt_si_min)]
             # (1b)
             for other in ("DA", "IR"):
-                lead = ev.paired(seeds("1b", "WT", "accuracy"), seeds("1b", other, "accuracy"))
-                v["1b"].checks.append(check(f"{G} WT accuracy over {other}'s", lead and lead.interval, ">=",
-                                            t.wt_acc_margin_min, f"{t.wt_acc_margin_min:g} points",
-                                            label=f"{G} WT - {other} accuracy (points)", test=lead, counts=True))
+                v["1b"].checks.append(lead("1b", "WT", other, ">=", t.wt_acc_margin_min,
+                                           f"{t.wt_acc_margin_min:g} points", f"{G} WT accuracy over {other}'s"))
             # (2)
-            gap = ev.paired(seeds("2", "DA", "accuracy"), seeds("2", "WT", "accuracy"))
             v["2"].checks += [
-                check(f"{G} DA accuracy (%)", gap and gap.interval, ">=", -t.da_acc_gap_max,
-                      f"-{t.da_acc_gap_max:g} points", label=f"{G} DA - WT accuracy (points)", test=gap, counts=True),
-                check(f"{G} DA DI", one("2", "DA", "DI"), "<=", t.da_di_max),
-                check(f"{G} DA LI", one("2", "DA", "LI"), ">=", t.da_li_min),
-                check(f"{G} DA SI", one("2", "DA", "SI"), "<=", t.da_si_max),
+                lead("2", "DA", "WT", ">=", -t.da_acc_gap_max, f"-{t.da_acc_gap_max:g} points",
+                     f"{G} DA accuracy (%)"),
+                one("2", "DA", "DI", "<=", t.da_di_max), one("2", "DA", "LI", ">=", t.da_li_min),
+                one("2", "DA", "SI", "<=", t.da_si_max),
             ]
             # (3)
-            cost = ev.paired(seeds("3", "IR", "accuracy"), seeds("3", "WT", "accuracy"))
             v["3"].checks += [
-                check(f"{G} IR SI", one("3", "IR", "SI"), ">=", t.ir_si_min),
-                check(f"{G} IR LI", one("3", "IR", "LI"), "<=", t.ir_li_max),
-                check(f"{G} IR accuracy (%)", cost and cost.interval, "<=", -t.ir_acc_cost_min,
-                      f"-{t.ir_acc_cost_min:g} points", label=f"{G} IR - WT accuracy (points)", test=cost,
-                      counts=True),
+                one("3", "IR", "SI", ">=", t.ir_si_min), one("3", "IR", "LI", "<=", t.ir_li_max),
+                lead("3", "IR", "WT", "<=", -t.ir_acc_cost_min, f"-{t.ir_acc_cost_min:g} points",
+                     f"{G} IR accuracy (%)"),
             ]
             sel = t1["groups"][g].get("nu_selection")
             if missed_target(sel):
                 v["3"].notes.append(missed_target_note(G, sel))
             for (m, key), claims in reads.items():  # a seed left out of a check: its claim says so
-                runs = (t1["groups"][g].get("methods", {}).get(m) or {}).get("runs")
                 for c in dict.fromkeys(claims):
-                    v[c].notes += ev.left_out_notes(f"{G} {m}: {key}", runs, ev.measure(key))
+                    v[c].notes += ev.left_out_notes(f"{G} {m}: {key}", runs(m), ev.measure(key))
 
     dr = results.get("drift")
     if dr:
@@ -229,12 +227,11 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 v["5"].notes += ev.left_out_notes(f"{G} {key}: sigma_max", m.get("runs"), ev.measure("sigma_max"))
                 if m["method"] != "IR":
                     continue
-                test, bad = ev.paired_log(ev.per_seed(m.get("runs"), ev.measure("sigma_max")),
-                                          ev.per_seed(da_runs, ev.measure("sigma_max")))
-                v["5"].notes += ev.log_left_out_notes(f"{G} IR-{m['regularizer']} / DA sigma_max", list(bad))
-                c = log_check(f"{G} IR-{m['regularizer']} sigma_max", test, "<=", t.spectral_ratio_max,
-                              f"{t.spectral_ratio_max:g}", f"{G} IR-{m['regularizer']} / DA sigma_max")
-                c = capped(c, [s for s, r in bad.items() if r == math.inf], "has DA's sigma_max 0")
+                pair, label = [m.get("runs"), da_runs], f"{G} IR-{m['regularizer']} / DA sigma_max"
+                test, bad = ev.paired_log(*(ev.per_seed(r, ev.measure("sigma_max")) for r in pair))
+                v["5"].notes += ev.log_left_out_notes(label, list(bad))
+                c = sigma_ratio_check(f"{G} IR-{m['regularizer']} sigma_max", label, test, bad,
+                                      ev.unread(pair, ev.measure("sigma_max")), t.spectral_ratio_max)
                 v["5"].checks.append(c)
                 # where a failing form's logits grew along the class-common direction the softmax
                 # ignores, say what sigma_max is on the rest (informative; the verdict stays on f)
@@ -266,7 +263,8 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 if m in ms:
                     runs = ev.tsne_runs(ms[m], seeds)
                     iv = ev.interval(ev.per_seed(runs, ev.measure("ratio")))
-                    c = check(f"{G} {m} orbit/class distance", iv, op, bound)
+                    c = capped(check(f"{G} {m} orbit/class distance", iv, op, bound),
+                               not_finite(ev.left_out(runs, ev.measure("ratio")), "orbit/class distance"))
                     if g in FIGURE2_GROUPS:
                         v["Fig. 2"].checks.append(c)
                         v["Fig. 2"].notes += ev.left_out_notes(f"{G} {m}: orbit/class distance", runs,

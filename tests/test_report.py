@@ -11,7 +11,6 @@ import json
 import numpy as np
 
 from nets.report import PAPER_TABLE1, PAPER_TABLE1_STD, completeness, render_report, write_report
-from nets.results_io import read_json, write_json
 from nets.stats import seeds_to_decide, t_interval
 from nets.nu_selection_notes import form_missed_target, missed_target, missed_target_note, selection_ties
 from nets.verdicts import Thresholds, verdicts
@@ -294,97 +293,6 @@ def test_figure2_is_judged_on_the_papers_group_only_and_notes_the_others():
     assert v.status == "not evaluated" and not v.checks
     assert any(n.startswith("beyond the paper's figure") and "T3 DA orbit/class distance" in n and "fails" in n
                for n in v.notes)
-
-
-def test_a_seed_with_a_non_finite_measure_is_left_out_and_the_verdict_says_so():
-    r = fake_results()
-    r["table1"]["groups"]["r4"]["methods"]["IR"]["runs"][2]["SI"] = float("nan")
-    v = _status(r, "3")
-    assert v.status == "holds"  # the other three seeds still decide it
-    assert any("R4 IR: SI is missing or not finite for seed 2 of 4" in n for n in v.notes)
-    si = next(c for c in v.checks if c.what == "R4 IR SI")
-    assert si.n == 3
-    assert not any("SI is missing" in n for n in _status(r, "1b").notes)  # 1b reads accuracy only
-
-
-def _on_disk(results, tmp_path):
-    """``results`` as a run writes and report reads them: NaN and inf become null."""
-    out = {}
-    for name, record in results.items():
-        write_json(tmp_path / f"{name}.json", record)
-        out[name] = read_json(tmp_path / f"{name}.json")
-    return out
-
-
-def test_a_nan_at_a_later_beta_leaves_the_seed_out_of_max_di_instead_of_skipping_the_nan(tmp_path):
-    """Python's max skips a NaN that is not first: the seed was read at its other betas' maximum."""
-    r = fake_results()
-    r["drift"]["groups"]["r4"]["IR"]["runs"][0]["DI"][-1] = float("nan")
-    v = _status(_on_disk(r, tmp_path), "4")
-    assert next(c for c in v.checks if c.what == "R4 IR max DI over beta").n == 3
-    assert any("R4 IR: max DI over beta is missing or not finite for seed 0 of 4" in n for n in v.notes)
-
-
-def test_a_di_that_is_not_finite_keeps_its_check_from_holding(tmp_path):
-    """On disk an infinite DI is null, as a NaN is: either may be the worst seed, so neither may be dropped."""
-    r = fake_results()
-    r["drift"]["groups"]["t3"]["WT"]["runs"][1]["DI"][2] = float("inf")
-    for results in (r, _on_disk(r, tmp_path)):
-        v = _status(results, "4")
-        c = next(c for c in v.checks if c.what == "T3 WT max DI over beta")
-        assert c.outcome == "undecided" and "seed 1, left out, has no finite DI" in c.detail
-        assert any("T3 WT: max DI over beta is missing or not finite for seed 1 of 4" in n for n in v.notes)
-
-
-def test_a_zero_at_the_first_beta_leaves_that_seed_out_of_the_growth_not_the_whole_check():
-    r = fake_results()
-    r["drift"]["groups"]["r4"]["DA"]["runs"][3]["DI"][0] = 0.0  # DI(beta = 0) = 0: unbounded growth, no log-ratio
-    v = _status(r, "4")
-    growth = next(c for c in v.checks if c.what.startswith("R4 DA DI("))
-    assert growth.outcome == "holds" and growth.n == 3
-    assert any("R4 DA DI growth: seed 3 left out of the ratio (a value <= 0 has no log-ratio)" in n for n in v.notes)
-
-
-def test_no_growth_left_out_of_the_ratio_keeps_the_growth_check_from_holding():
-    r = fake_results()
-    r["drift"]["groups"]["r4"]["DA"]["runs"][2]["DI"][-1] = 0.0  # DI(beta = 1) = 0: growth 0, against the claim
-    growth = next(c for c in _status(r, "4").checks if c.what.startswith("R4 DA DI("))
-    assert growth.outcome == "undecided" and "seed 2, left out, has no growth" in growth.detail
-
-
-def test_a_note_names_only_what_a_check_reads(tmp_path):
-    r = fake_results()
-    r["drift"]["groups"]["r4"]["DA"]["runs"][0]["DI"][2] = float("nan")  # a middle beta: DA's check reads none
-    r["drift"]["groups"]["r4"]["IR"]["runs"][0]["accuracy_ratio"][2] = float("nan")  # no check reads IR's
-    assert not any(n.startswith("R4 DA") or n.startswith("R4 IR") for n in _status(_on_disk(r, tmp_path), "4").notes)
-
-
-def test_a_null_accuracy_ratio_leaves_the_seed_out_of_the_drift_share(tmp_path):
-    r = fake_results()
-    r["drift"]["groups"]["t3"]["WT"]["runs"][0]["accuracy_ratio"][3] = float("inf")
-    v = _status(_on_disk(r, tmp_path), "4")
-    assert next(c for c in v.checks if c.what == "T3 WT mean Acc ratio over beta>0").n == 3
-    assert any("T3 WT: mean Acc ratio over beta>0 is missing or not finite for seed 0 of 4" in n for n in v.notes)
-
-
-def test_a_seed_whose_tsne_ratio_is_null_is_named(tmp_path):
-    r = fake_results()
-    r["tsne"]["groups"]["r4"]["methods"]["DA"]["ratio_per_seed"][1] = float("nan")
-    v = _status(_on_disk(r, tmp_path), "Fig. 2")
-    assert any("R4 DA: orbit/class distance is missing or not finite for seed 1 of" in n for n in v.notes)
-
-
-def test_a_seed_whose_sigma_max_is_not_finite_is_named():
-    r = fake_results()
-    r["spectral"]["groups"]["r4"]["models"]["IR-kl"]["runs"][2]["sigma_max"] = float("nan")
-    assert any("R4 IR-kl: sigma_max is missing or not finite for seed 2 of 4" in n for n in _status(r, "5").notes)
-
-
-def test_figure5s_ratio_cell_leaves_out_a_seed_whose_sigma_max_is_0_and_names_it():
-    r = fake_results()
-    r["spectral"]["groups"]["r4"]["models"]["IR-kl"]["runs"][2]["sigma_max"] = 0.0
-    row = next(line for line in render_report(r).splitlines() if line.startswith("| R4 | IR-kl |"))
-    assert "paired t, n = 3" in row and "seed 2 left out (a value <= 0)" in row
 
 
 def test_wt_with_less_accuracy_than_da_fails_the_highest_accuracy_claim():

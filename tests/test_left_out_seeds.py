@@ -1,0 +1,211 @@
+"""A seed a check cannot read: its value missing or not finite (a results file writes NaN and both
+infinities as ``null``), or with no log-ratio (a value <= 0). Such a seed is left out of the check's
+interval and named in its claim's notes; where it lies, or may lie, on the check's failing side, the
+check is undecided rather than holding on the other seeds (``nets.claim_checks.capped``;
+docs/statistics.md). Every kind of check is covered: Table 1's single-model and paired accuracy
+checks, claim 4's three, claim 5's ratio (and the centered and detached forms' own), Figure 2's."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from nets.centered_report import centered_checks
+from nets.claim_checks import Check, capped, not_finite
+from nets.evidence import left_out, measure, unread
+from nets.report import render_report
+from nets.results_io import read_json, write_json
+from nets.verdicts import verdicts
+from test_report import fake_results
+
+
+def _status(results, claim):
+    return {v.claim: v for v in verdicts(results)}[claim]
+
+
+def _check(results, claim, what):
+    return next(c for c in _status(results, claim).checks if c.what == what)
+
+
+def test_a_seed_with_a_non_finite_measure_is_left_out_and_keeps_its_check_from_holding():
+    # the other three seeds alone would decide it; the seed left out may lie on the failing side
+    r = fake_results()
+    r["table1"]["groups"]["r4"]["methods"]["IR"]["runs"][2]["SI"] = float("nan")
+    v = _status(r, "3")
+    assert any("R4 IR: SI is missing or not finite for seed 2 of 4" in n for n in v.notes)
+    si = next(c for c in v.checks if c.what == "R4 IR SI")
+    assert si.n == 3 and si.outcome == "undecided" and "seed 2, left out, has no finite SI" in si.detail
+    assert _status(fake_results(), "3").status == "holds"
+    assert not any("SI is missing" in n for n in _status(r, "1b").notes)  # 1b reads accuracy only
+
+
+def _on_disk(results, tmp_path):
+    """``results`` as a run writes and report reads them: NaN and inf become null."""
+    out = {}
+    for name, record in results.items():
+        write_json(tmp_path / f"{name}.json", record)
+        out[name] = read_json(tmp_path / f"{name}.json")
+    return out
+
+
+def test_a_nan_at_a_later_beta_leaves_the_seed_out_of_max_di_instead_of_skipping_the_nan(tmp_path):
+    """Python's max skips a NaN that is not first: the seed was read at its other betas' maximum."""
+    r = fake_results()
+    r["drift"]["groups"]["r4"]["IR"]["runs"][0]["DI"][-1] = float("nan")
+    v = _status(_on_disk(r, tmp_path), "4")
+    assert next(c for c in v.checks if c.what == "R4 IR max DI over beta").n == 3
+    assert any("R4 IR: max DI over beta is missing or not finite for seed 0 of 4" in n for n in v.notes)
+
+
+def test_a_di_that_is_not_finite_keeps_its_check_from_holding(tmp_path):
+    """On disk an infinite DI is null, as a NaN is: either may be the worst seed, so neither may be dropped."""
+    r = fake_results()
+    r["drift"]["groups"]["t3"]["WT"]["runs"][1]["DI"][2] = float("inf")
+    for results in (r, _on_disk(r, tmp_path)):
+        v = _status(results, "4")
+        c = next(c for c in v.checks if c.what == "T3 WT max DI over beta")
+        assert c.outcome == "undecided" and "seed 1, left out, has no finite DI" in c.detail
+        assert any("T3 WT: max DI over beta is missing or not finite for seed 1 of 4" in n for n in v.notes)
+
+
+def test_a_zero_at_the_first_beta_leaves_that_seed_out_of_the_growth_not_the_whole_check():
+    r = fake_results()
+    r["drift"]["groups"]["r4"]["DA"]["runs"][3]["DI"][0] = 0.0  # DI(beta = 0) = 0: unbounded growth, no log-ratio
+    v = _status(r, "4")
+    growth = next(c for c in v.checks if c.what.startswith("R4 DA DI("))
+    assert growth.outcome == "holds" and growth.n == 3
+    assert any("R4 DA DI growth: seed 3 left out of the ratio (a value <= 0 has no log-ratio)" in n for n in v.notes)
+
+
+def test_no_growth_left_out_of_the_ratio_keeps_the_growth_check_from_holding():
+    r = fake_results()
+    r["drift"]["groups"]["r4"]["DA"]["runs"][2]["DI"][-1] = 0.0  # DI(beta = 1) = 0: growth 0, against the claim
+    growth = next(c for c in _status(r, "4").checks if c.what.startswith("R4 DA DI("))
+    assert growth.outcome == "undecided" and "seed 2, left out, has no growth" in growth.detail
+
+
+def test_a_note_names_only_what_a_check_reads(tmp_path):
+    r = fake_results()
+    r["drift"]["groups"]["r4"]["DA"]["runs"][0]["DI"][2] = float("nan")  # a middle beta: DA's check reads none
+    r["drift"]["groups"]["r4"]["IR"]["runs"][0]["accuracy_ratio"][2] = float("nan")  # no check reads IR's
+    assert not any(n.startswith("R4 DA") or n.startswith("R4 IR") for n in _status(_on_disk(r, tmp_path), "4").notes)
+
+
+def test_a_null_accuracy_ratio_leaves_the_seed_out_of_the_drift_share(tmp_path):
+    r = fake_results()
+    r["drift"]["groups"]["t3"]["WT"]["runs"][0]["accuracy_ratio"][3] = float("inf")
+    v = _status(_on_disk(r, tmp_path), "4")
+    share = next(c for c in v.checks if c.what == "T3 WT mean Acc ratio over beta>0")
+    assert share.n == 3 and share.outcome == "undecided" and "seed 0, left out, has no finite mean Acc" in share.detail
+    assert any("T3 WT: mean Acc ratio over beta>0 is missing or not finite for seed 0 of 4" in n for n in v.notes)
+
+
+def test_a_seed_whose_tsne_ratio_is_null_is_named_and_keeps_the_check_from_holding(tmp_path):
+    r = fake_results()
+    r["tsne"]["groups"]["r4"]["methods"]["DA"]["ratio_per_seed"][1] = float("nan")
+    v = _status(_on_disk(r, tmp_path), "Fig. 2")
+    assert any("R4 DA: orbit/class distance is missing or not finite for seed 1 of" in n for n in v.notes)
+    c = next(c for c in v.checks if c.what == "R4 DA orbit/class distance")
+    assert c.outcome == "undecided" and "seed 1, left out, has no finite orbit/class distance" in c.detail
+
+
+@pytest.mark.parametrize("model", ["IR-kl", "DA"])
+def test_a_seed_whose_sigma_max_is_not_finite_is_named_and_keeps_claim_5_from_holding(model, tmp_path):
+    # an IR sigma_max that overflowed lies on the failing side; on disk it is null, as a NaN is
+    r = fake_results()
+    r["spectral"]["groups"]["r4"]["models"][model]["runs"][2]["sigma_max"] = float("inf")
+    for results in (r, _on_disk(r, tmp_path)):
+        v = _status(results, "5")
+        assert any(f"R4 {model}: sigma_max is missing or not finite for seed 2 of 4" in n for n in v.notes)
+        c = _check(results, "5", "R4 IR-kl sigma_max")
+        assert c.n == 3 and c.outcome == "undecided" and "seed 2, left out, has no finite sigma_max" in c.detail
+    assert _check(fake_results(), "5", "R4 IR-kl sigma_max").outcome == "holds"
+
+
+def test_figure5s_ratio_cell_leaves_out_a_seed_whose_sigma_max_is_0_and_names_it():
+    r = fake_results()
+    r["spectral"]["groups"]["r4"]["models"]["IR-kl"]["runs"][2]["sigma_max"] = 0.0
+    row = next(line for line in render_report(r).splitlines() if line.startswith("| R4 | IR-kl |"))
+    assert "paired t, n = 3" in row and "seed 2 left out (a value <= 0)" in row
+
+
+def test_a_sigma_max_of_0_in_both_models_keeps_claim_5_from_holding():
+    r = fake_results()
+    for m in ("IR-kl", "DA"):
+        r["spectral"]["groups"]["r4"]["models"][m]["runs"][1]["sigma_max"] = 0.0  # 0 / 0: no side
+    c = _check(r, "5", "R4 IR-kl sigma_max")
+    assert c.outcome == "undecided" and "seed 1, left out, has sigma_max 0 in both" in c.detail
+
+
+@pytest.mark.parametrize("model", ["WT", "DA"])
+def test_an_accuracy_that_is_not_finite_keeps_the_paired_accuracy_checks_from_holding(model):
+    r = fake_results()
+    r["table1"]["groups"]["t3"]["methods"][model]["runs"][1]["accuracy"] = float("nan")
+    lead = _check(r, "1b", "T3 WT accuracy over DA's")
+    assert lead.n == 3 and lead.outcome == "undecided" and "seed 1, left out, has no finite accuracy" in lead.detail
+    gap = _check(r, "2", "T3 DA accuracy (%)")
+    assert gap.outcome == "undecided" and "seed 1, left out" in gap.detail
+    assert _check(r, "1b", "R4 WT accuracy over DA's").outcome == "holds"  # the other group reads none of it
+
+
+def test_a_seed_one_model_never_ran_is_not_a_seed_the_comparison_left_out():
+    r = fake_results()
+    r["table1"]["groups"]["r4"]["methods"]["DA"]["runs"].pop(3)  # WT has seed 3, DA does not: not compared
+    assert _check(r, "1b", "R4 WT accuracy over DA's").outcome == "holds"
+
+
+@pytest.mark.parametrize("beta_index", [0, -1])
+def test_a_di_at_the_growths_betas_that_is_not_finite_keeps_the_growth_from_holding(beta_index, tmp_path):
+    r = fake_results()
+    r["drift"]["groups"]["r4"]["DA"]["runs"][1]["DI"][beta_index] = float("inf")  # growth 0 or infinite
+    growth = next(c for c in _status(_on_disk(r, tmp_path), "4").checks if c.what.startswith("R4 DA DI("))
+    assert growth.outcome == "undecided" and "seed 1, left out, has no finite DI" in growth.detail
+
+
+def test_a_di_of_0_at_both_betas_keeps_the_growth_from_holding():
+    r = fake_results()
+    r["drift"]["groups"]["r4"]["DA"]["runs"][0]["DI"][0] = r["drift"]["groups"]["r4"]["DA"]["runs"][0]["DI"][-1] = 0.0
+    growth = next(c for c in _status(r, "4").checks if c.what.startswith("R4 DA DI("))
+    assert growth.outcome == "undecided" and "seed 0, left out, has DI 0 at both betas" in growth.detail
+
+
+def test_a_seed_left_out_never_turns_a_failing_check_into_an_undecided_one():
+    # the cap guards a "holds" only: the other seeds already fail it, whichever side the seed lies on
+    r = fake_results()
+    r["table1"]["groups"]["r4"]["methods"]["WT"]["runs"][0]["LI"] = math.nan
+    for run in r["table1"]["groups"]["r4"]["methods"]["WT"]["runs"][1:]:
+        run["LI"] = 0.5  # far above WT's bound
+    li = _check(r, "1", "R4 WT LI")
+    assert li.outcome == "fails" and "left out" not in li.detail
+
+
+def test_capped_names_each_reason_with_its_seeds_and_skips_a_reason_without_any():
+    held = Check("x", "holds", "x = 1 [0.9, 1.1] ✓ holds (needs <= 2)", 4)
+    c = capped(held, ([3], "has DA's sigma_max 0"), ([], "unused"), not_finite([1, 2], "sigma_max"))
+    assert c.outcome == "undecided" and c.n == 4
+    assert c.detail.endswith("; undecided: seed 3, left out, has DA's sigma_max 0; seeds 1, 2, left out, has no "
+                             "finite sigma_max (NaN or infinite: a results file writes both as null)")
+    assert capped(held, ([], "unused")) is held
+
+
+def test_unread_is_the_common_seeds_left_out_of_either_model_in_seed_order():
+    a = [{"seed": 4, "v": math.inf}, {"seed": 1, "v": 1.0}, {"seed": 2, "v": None}, {"seed": 7, "v": math.nan}]
+    b = [{"seed": 1, "v": math.nan}, {"seed": 2, "v": 1.0}, {"seed": 4, "v": 3.0}]  # no seed 7: not common
+    assert unread([a, b], measure("v")) == [1, 2, 4]
+    assert unread([a], measure("v")) == sorted(left_out(a, measure("v"))) == [2, 4, 7]
+
+
+def _centered(model_sigma, da_sigma):
+    runs = lambda values: [{"seed": s, "sigma_max": v} for s, v in enumerate(values)]  # noqa: E731
+    return {"groups": {"r4": {"model": {"runs": runs(model_sigma)}, "comparison": {"DA": {"runs": runs(da_sigma)}},
+                              "nu_selection": {"reached_target": True}}}}
+
+
+def test_the_centered_forms_check_is_capped_as_claim_5s_is():
+    da = [10.0, 10.2, 9.9, 10.1]
+    (ok,) = centered_checks(_centered([5.0, 5.1, 4.9, 5.05], da), 0.9)
+    assert ok.outcome == "holds"
+    (c,) = centered_checks(_centered([5.0, math.nan, 4.9, 5.05], da), 0.9)
+    assert c.unread == [1] and c.test.n == 3
+    assert c.outcome == "undecided" and "seed 1, left out, has no finite σ_max" in c.sigma_check.detail
