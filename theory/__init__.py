@@ -7,9 +7,10 @@ linear model, its residuals and flows in numpy/scipy), :mod:`theory.numeric` (nu
 and extensions (a)-(c)), :mod:`theory.task_flow` (extension (d), a task loss added),
 :mod:`theory.images` (extension (e), the paper's groups on images; imports torch),
 :mod:`theory.tightness` (extension (f), how much decay), :mod:`theory.adam` (extension (g), Adam;
-imports torch), :mod:`theory.spectral_flow` (the report, ``python -m theory.spectral_flow``).
-``images``, ``adam`` and ``spectral_flow`` are not imported here: the first two need torch, the
-last is the ``-m`` entry point.
+imports torch), :mod:`theory.momentum` (extension (h), SGD with momentum; imports torch),
+:mod:`theory.spectral_flow` (the report, ``python -m theory.spectral_flow``).
+``images``, ``adam``, ``momentum`` and ``spectral_flow`` are not imported here: the first three need
+torch, the last is the ``-m`` entry point.
 """
 
 from .checks import EPS64, CheckResult

@@ -1,6 +1,6 @@
 """Report on Proposition 3.1 (invariance-induced spectral decay): ``python -m theory.spectral_flow``.
 
-Runs every named check (symbolic, numerical, extensions (a)-(g)), prints one line per check
+Runs every named check (symbolic, numerical, extensions (a)-(h)), prints one line per check
 with PASS/FAIL, the measured residual or bound and its tolerance, optionally writes the same
 as JSON (``--json PATH``, atomically) and a figure of ``sigma_max(W(t))`` (``--plot PATH``),
 and exits with status 1 if any check fails.
@@ -167,6 +167,9 @@ def default_checks(cfg: Config, inst: Instances | None = None) -> dict[str, Chec
     })
     # (g) Adam, the paper's optimizer, is not covered: a counterexample.
     checks["adam_can_grow_sigma_max"] = _adam_check
+    # (h) SGD with momentum, at a step where gradient descent keeps the bound.
+    checks["momentum_can_grow_sigma_max"] = lambda: _momentum_growth(S_data, cfg.m)
+    checks["momentum_unsafe_steps"] = _momentum_steps
     return checks
 
 
@@ -175,6 +178,20 @@ def _adam_check() -> CheckResult:
     from .adam import check_adam_can_grow_sigma_max
 
     return check_adam_can_grow_sigma_max()
+
+
+def _momentum_growth(Sigma: np.ndarray, m: int) -> CheckResult:
+    """Extension (h)'s counterexample; :mod:`theory.momentum` (and so torch) is imported only when it runs."""
+    from .momentum import check_momentum_can_grow_sigma_max
+
+    return check_momentum_can_grow_sigma_max(Sigma, m)
+
+
+def _momentum_steps() -> CheckResult:
+    """Extension (h)'s scan of the steps momentum breaks the bound at (imported as :func:`_momentum_growth`)."""
+    from .momentum import check_momentum_unsafe_steps
+
+    return check_momentum_unsafe_steps()
 
 
 def select_checks(checks: dict[str, Check], only: Sequence[str] | None) -> dict[str, Check]:
@@ -249,7 +266,7 @@ def report_dict(cfg: Config, results: Sequence[CheckResult], seconds: dict[str, 
     return {
         "report": "theory.spectral_flow",
         "claim": "Proposition 3.1: sigma_max(W(t)) <= sigma_max(W(0)) under the gradient flow "
-                 "of the logit invariance error (Eqs. 2, 5-7), with extensions (a)-(g)",
+                 "of the logit invariance error (Eqs. 2, 5-7), with extensions (a)-(h)",
         "passed": all(r.passed for r in results),
         "n_checks": len(results),
         "n_failed": sum(not r.passed for r in results),
