@@ -127,8 +127,11 @@ def _check_line(c: GroupCheck, target: float, fmt: Callable[..., str]) -> str:
     if planned.seeds_to_decide is not None:  # a planning figure, as every undecided check of the report gives
         sigma += f"; {planning_text(planned.seeds_to_decide, planned.towards)}"
     if c.left_out:
-        failing = " (where DA's is 0, on the failing side)" if math.inf in c.left_out.values() else ""
-        sigma += f"; {seeds_text(sorted(c.left_out))} left out, a σ_max <= 0 has no log-ratio{failing}"
+        where = [text for hit, text in ((math.inf in c.left_out.values(), "where DA's is 0, on the failing side"),
+                                        (any(map(math.isnan, c.left_out.values())), "where both are 0, on an "
+                                                                                     "unknown one")) if hit]
+        sigma += (f"; {seeds_text(sorted(c.left_out))} left out, a σ_max <= 0 has no log-ratio"
+                  + (f" ({'; '.join(where)})" if where else ""))
     if c.unread:
         sigma += f"; {seeds_text(list(c.unread))} left out, σ_max not finite (where it lies is unknown)"
     ratio = "no seed has one" if c.test is None else ratio_text(c.test, fmt)

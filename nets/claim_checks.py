@@ -112,20 +112,33 @@ def log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, b
 
 
 def capped(c: Check, *reasons: tuple[Sequence[int], str]) -> Check:
-    """``c``, undecided where it would hold on its other seeds although seeds left out of its interval
-    lie, or may lie, on its failing side: each reason is ``(seeds, why)``, ``why`` saying how (a
-    reason with no seeds is skipped). A check must not hold because its worst seeds were dropped."""
-    given = [(seeds, why) for seeds, why in reasons if seeds]
-    if not given or c.outcome != "holds":
+    """``c`` with seeds left out of its interval that lie, or may lie, on its failing side: each reason
+    is ``(seeds, why)``, ``why`` saying how (a reason with no seeds is skipped). A check must not hold
+    because its worst seeds were dropped: one that would hold on the others is undecided (its mark
+    says it held there), one with every seed left out is undecided rather than "not measured", and
+    an undecided one names them and loses a planning figure towards "holds", which could not come
+    true while they stay unread (one towards "fails" stays). A failing check is returned as it is.
+    ``n`` becomes the seeds run: the interval's and those left out."""
+    given = [(list(seeds), why) for seeds, why in reasons if seeds]
+    if not given or c.outcome == "fails":
         return c
-    text = "; ".join(f"{ev.seeds_text(list(seeds))}, left out, {why}" for seeds, why in given)
-    return Check(c.what, "undecided", f"{c.detail}; undecided: {text}", c.n)
+    text = "; ".join(f"{ev.seeds_text(seeds)}, left out, {why}" for seeds, why in given)
+    n = c.n + len({s for seeds, _ in given for s in seeds})
+    if c.outcome == "not measured":
+        return Check(c.what, "undecided", f"{c.what}: {_MARK['undecided']}, every seed left out: {text}", n)
+    if c.outcome == "holds":
+        detail = c.detail.replace(_MARK["holds"], f"{_MARK['undecided']} (on the other seeds {_MARK['holds']})", 1)
+        return Check(c.what, "undecided", f"{detail}; undecided: {text}", n)
+    if c.towards == "holds" and c.seeds_to_decide is not None:
+        detail = c.detail.replace(f"; {planning_text(c.seeds_to_decide, 'holds')}", "", 1)
+        return Check(c.what, "undecided", f"{detail}; {text}", n)
+    return Check(c.what, "undecided", f"{c.detail}; {text}", n, c.seeds_to_decide, c.towards)
 
 
 def not_finite(seeds: Sequence[int], name: str) -> tuple[Sequence[int], str]:
     """:func:`capped`'s reason for ``seeds`` whose ``name`` is missing or not finite (:func:`nets.evidence.unread`):
     their side of the bound is unknown, so it may be the failing one."""
-    return seeds, f"has no finite {name} (NaN or infinite: a results file writes both as null)"
+    return seeds, f"has no finite {name} (missing, NaN or infinite: a results file writes NaN and infinities as null)"
 
 
 def sigma_ratio_check(what: str, label: str, test: PairedTest | None, left_out: Mapping[int, float],

@@ -23,8 +23,9 @@ __all__ = ["drift_checks"]
 
 
 def _di_at(i: int):
-    def get(run: Mapping) -> float | None:
-        v = run["DI"][i]
+    def get(run: Mapping) -> float | None:  # None (not read) where the run has no DI at beta i
+        curve = run.get("DI") or ()
+        v = curve[i] if -len(curve) <= i < len(curve) else None
         return None if v is None else float(v)
     return get
 

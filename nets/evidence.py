@@ -111,14 +111,15 @@ def measure(key: str, scale: float = 1.0) -> Callable[[Mapping], float | None]:
 
 def later_accuracy_ratio(betas: Sequence[float]) -> Callable[[Mapping], float] | None:
     """Claim 4's value of a drift run (a ``drift.json`` run record): its mean accuracy ratio over
-    the betas above the smallest (NaN where one is ``null``: not finite when written); ``None``
-    where there is no such beta."""
+    the betas above the smallest (NaN where one is ``null``, not finite when written, or missing);
+    ``None`` where there is no such beta."""
     later = [i for i, b in enumerate(betas) if b > min(betas)]
     if not later:
         return None
 
     def get(r: Mapping) -> float:
-        values = [r["accuracy_ratio"][i] for i in later]  # a results file writes NaN and inf as null
+        curve = r.get("accuracy_ratio") or ()  # a run without one (or a shorter one) is not read: NaN
+        values = [curve[i] if i < len(curve) else None for i in later]  # a results file writes NaN and inf as null
         return math.nan if any(v is None for v in values) else sum(values) / len(values)
     return get
 

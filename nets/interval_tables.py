@@ -115,10 +115,16 @@ def run_list_cell(runs: object, measure: str, index: int, fmt: Fmt) -> str:
 def paired_ratio_cell(runs_a: object, runs_b: object, measure: str, fmt: Fmt) -> str:
     """The geometric-mean ratio a / b of a positive measure over common seeds, its
     95% interval and p-value (paired t-test on log-ratios); a seed where either value is <= 0 (no
-    log-ratio) is left out and named."""
+    log-ratio), or missing or not finite (:func:`nets.evidence.unread`), is left out and named."""
     test, bad = ev.paired_log(ev.per_seed(runs_a, ev.measure(measure)),  # type: ignore[arg-type]
                               ev.per_seed(runs_b, ev.measure(measure)))  # type: ignore[arg-type]
-    left = f"{ev.seeds_text(sorted(bad))} left out (a value <= 0)" if bad else ""
+    unread = ev.unread([runs_a, runs_b], ev.measure(measure))  # type: ignore[list-item]
+    parts = []
+    if bad:
+        parts.append(f"{ev.seeds_text(sorted(bad))} left out (a value <= 0)")
+    if unread:
+        parts.append(f"{ev.seeds_text(unread)} left out (not finite)")
+    left = "; ".join(parts)
     if test is None:
         return left or "n/a"
     return f"{ev.ratio_text(test, fmt)}; {ev.p_text(test)}" + (f"; {left}" if left else "")

@@ -35,7 +35,9 @@ def test_a_seed_with_a_non_finite_measure_is_left_out_and_keeps_its_check_from_h
     v = _status(r, "3")
     assert any("R4 IR: SI is missing or not finite for seed 2 of 4" in n for n in v.notes)
     si = next(c for c in v.checks if c.what == "R4 IR SI")
-    assert si.n == 3 and si.outcome == "undecided" and "seed 2, left out, has no finite SI" in si.detail
+    assert si.outcome == "undecided" and "seed 2, left out, has no finite SI" in si.detail
+    assert si.n == 4 and v.status == "undecided at n = 4 seeds"  # the seeds run, not the 3 the interval rests on
+    assert "? undecided (on the other seeds ✓ holds)" in si.detail and "✓ holds (" not in si.detail
     assert _status(fake_results(), "3").status == "holds"
     assert not any("SI is missing" in n for n in _status(r, "1b").notes)  # 1b reads accuracy only
 
@@ -54,7 +56,8 @@ def test_a_nan_at_a_later_beta_leaves_the_seed_out_of_max_di_instead_of_skipping
     r = fake_results()
     r["drift"]["groups"]["r4"]["IR"]["runs"][0]["DI"][-1] = float("nan")
     v = _status(_on_disk(r, tmp_path), "4")
-    assert next(c for c in v.checks if c.what == "R4 IR max DI over beta").n == 3
+    worst = next(c for c in v.checks if c.what == "R4 IR max DI over beta")
+    assert worst.outcome == "undecided" and "[" in worst.detail and "seed 0, left out" in worst.detail
     assert any("R4 IR: max DI over beta is missing or not finite for seed 0 of 4" in n for n in v.notes)
 
 
@@ -97,7 +100,7 @@ def test_a_null_accuracy_ratio_leaves_the_seed_out_of_the_drift_share(tmp_path):
     r["drift"]["groups"]["t3"]["WT"]["runs"][0]["accuracy_ratio"][3] = float("inf")
     v = _status(_on_disk(r, tmp_path), "4")
     share = next(c for c in v.checks if c.what == "T3 WT mean Acc ratio over beta>0")
-    assert share.n == 3 and share.outcome == "undecided" and "seed 0, left out, has no finite mean Acc" in share.detail
+    assert share.n == 4 and share.outcome == "undecided" and "seed 0, left out, has no finite mean Acc" in share.detail
     assert any("T3 WT: mean Acc ratio over beta>0 is missing or not finite for seed 0 of 4" in n for n in v.notes)
 
 
@@ -119,7 +122,8 @@ def test_a_seed_whose_sigma_max_is_not_finite_is_named_and_keeps_claim_5_from_ho
         v = _status(results, "5")
         assert any(f"R4 {model}: sigma_max is missing or not finite for seed 2 of 4" in n for n in v.notes)
         c = _check(results, "5", "R4 IR-kl sigma_max")
-        assert c.n == 3 and c.outcome == "undecided" and "seed 2, left out, has no finite sigma_max" in c.detail
+        assert c.n == 4 and c.outcome == "undecided" and "seed 2, left out, has no finite sigma_max" in c.detail
+        assert "paired t, n = 3" in c.detail  # the interval rests on the other three
     assert _check(fake_results(), "5", "R4 IR-kl sigma_max").outcome == "holds"
 
 
@@ -143,7 +147,7 @@ def test_an_accuracy_that_is_not_finite_keeps_the_paired_accuracy_checks_from_ho
     r = fake_results()
     r["table1"]["groups"]["t3"]["methods"][model]["runs"][1]["accuracy"] = float("nan")
     lead = _check(r, "1b", "T3 WT accuracy over DA's")
-    assert lead.n == 3 and lead.outcome == "undecided" and "seed 1, left out, has no finite accuracy" in lead.detail
+    assert lead.n == 4 and lead.outcome == "undecided" and "seed 1, left out, has no finite accuracy" in lead.detail
     gap = _check(r, "2", "T3 DA accuracy (%)")
     assert gap.outcome == "undecided" and "seed 1, left out" in gap.detail
     assert _check(r, "1b", "R4 WT accuracy over DA's").outcome == "holds"  # the other group reads none of it
@@ -181,11 +185,12 @@ def test_a_seed_left_out_never_turns_a_failing_check_into_an_undecided_one():
 
 
 def test_capped_names_each_reason_with_its_seeds_and_skips_a_reason_without_any():
-    held = Check("x", "holds", "x = 1 [0.9, 1.1] ✓ holds (needs <= 2)", 4)
+    held = Check("x", "holds", "x = 1 [0.9, 1.1] ✓ holds (needs <= 2)", 1)
     c = capped(held, ([3], "has DA's sigma_max 0"), ([], "unused"), not_finite([1, 2], "sigma_max"))
-    assert c.outcome == "undecided" and c.n == 4
-    assert c.detail.endswith("; undecided: seed 3, left out, has DA's sigma_max 0; seeds 1, 2, left out, has no "
-                             "finite sigma_max (NaN or infinite: a results file writes both as null)")
+    assert c.outcome == "undecided" and c.n == 4  # one seed in the interval, three left out
+    assert c.detail == ("x = 1 [0.9, 1.1] ? undecided (on the other seeds ✓ holds) (needs <= 2); undecided: seed 3, "
+                        "left out, has DA's sigma_max 0; seeds 1, 2, left out, has no finite sigma_max (missing, NaN "
+                        "or infinite: a results file writes NaN and infinities as null)")
     assert capped(held, ([], "unused")) is held
 
 
@@ -209,3 +214,76 @@ def test_the_centered_forms_check_is_capped_as_claim_5s_is():
     (c,) = centered_checks(_centered([5.0, math.nan, 4.9, 5.05], da), 0.9)
     assert c.unread == [1] and c.test.n == 3
     assert c.outcome == "undecided" and "seed 1, left out, has no finite σ_max" in c.sigma_check.detail
+
+
+@pytest.mark.parametrize("where, claim, what", [
+    (("spectral", "r4", "IR-kl", "sigma_max"), "5", "R4 IR-kl sigma_max"),
+    (("table1", "r4", "WT", "LI"), "1", "R4 WT LI"),
+    (("table1", "t3", "DA", "accuracy"), "1b", "T3 WT accuracy over DA's"),
+])
+def test_every_seed_unread_leaves_the_check_undecided_not_unmeasured(where, claim, what, tmp_path):
+    # "not measured" would let the claim read "holds where measured" on its worst case: a measure that
+    # overflowed on every seed
+    r = fake_results()
+    exp, g, m, key = where
+    entry = r[exp]["groups"][g]["models" if exp == "spectral" else "methods"][m]
+    for run in entry["runs"]:
+        run[key] = math.inf
+    results = _on_disk(r, tmp_path)
+    c = _check(results, claim, what)
+    assert c.outcome == "undecided" and c.n == 4
+    assert "every seed left out: seeds 0, 1, 2, 3, left out, has no finite" in c.detail
+    assert _status(results, claim).status == "undecided at n = 4 seeds"
+
+
+def test_no_growth_on_every_seed_leaves_the_growth_undecided_not_unmeasured():
+    r = fake_results()
+    for run in r["drift"]["groups"]["r4"]["DA"]["runs"]:
+        run["DI"][-1] = 0.0
+    growth = next(c for c in _status(r, "4").checks if c.what.startswith("R4 DA DI("))
+    assert growth.outcome == "undecided" and "every seed left out: seeds 0, 1, 2, 3, left out, has no growth" \
+        in growth.detail
+
+
+def test_an_undecided_check_names_its_unread_seed_and_drops_a_plan_towards_holds():
+    # the other seeds point towards "holds", which a later run could not reach while seed 3 stays unread
+    r = fake_results()
+    for run, si in zip(r["table1"]["groups"]["t3"]["methods"]["IR"]["runs"], (0.955, 0.949, 0.96, math.nan)):
+        run["SI"] = si
+    c = _check(r, "3", "T3 IR SI")
+    assert c.outcome == "undecided" and c.seeds_to_decide is None and c.towards is None
+    assert "seeds would decide it" not in c.detail and c.detail.endswith("; seed 3, left out, has no finite SI "
+                                                                         "(missing, NaN or infinite: a results file "
+                                                                         "writes NaN and infinities as null)")
+
+
+def test_an_undecided_check_towards_fails_keeps_its_plan_with_an_unread_seed():
+    r = fake_results()
+    for run, si in zip(r["table1"]["groups"]["t3"]["methods"]["IR"]["runs"], (0.945, 0.93, 0.95, math.nan)):
+        run["SI"] = si
+    c = _check(r, "3", "T3 IR SI")
+    assert c.outcome == "undecided" and c.towards == "fails" and "towards fails" in c.detail
+    assert "seed 3, left out" in c.detail
+
+
+def test_a_drift_run_without_its_di_or_accuracy_curve_is_left_out_not_a_crash():
+    r = fake_results()
+    del r["drift"]["groups"]["r4"]["DA"]["runs"][1]["DI"]
+    del r["drift"]["groups"]["r4"]["WT"]["runs"][2]["accuracy_ratio"]
+    v = _status(r, "4")
+    growth = next(c for c in v.checks if c.what.startswith("R4 DA DI("))
+    share = next(c for c in v.checks if c.what == "R4 WT mean Acc ratio over beta>0")
+    assert "seed 1, left out, has no finite DI" in growth.detail
+    assert "seed 2, left out, has no finite mean Acc ratio" in share.detail
+
+
+def test_figure5s_ratio_cell_names_a_seed_whose_sigma_max_is_not_finite():
+    r = fake_results()
+    r["spectral"]["groups"]["r4"]["models"]["IR-kl"]["runs"][2]["sigma_max"] = math.nan
+    row = next(line for line in render_report(r).splitlines() if line.startswith("| R4 | IR-kl |"))
+    assert "paired t, n = 3" in row and "seed 2 left out (not finite)" in row
+
+
+def test_the_centered_line_says_why_a_seed_with_sigma_max_0_in_both_is_undecided():
+    (c,) = centered_checks(_centered([5.0, 0.0, 4.9, 5.05], [10.0, 0.0, 9.9, 10.1]), 0.9)
+    assert c.outcome == "undecided" and "seed 1, left out, has σ_max 0 in both" in c.sigma_check.detail

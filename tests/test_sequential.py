@@ -121,6 +121,28 @@ def test_a_sigma_max_of_0_is_refused_in_one_line_naming_the_seed(tmp_path, capsy
     assert "seed 3 has a sigma_max <= 0, which has no log-ratio" in err
 
 
+@pytest.mark.parametrize("path, where, key", [
+    ("paper-s12/paper/table1.json", ("groups", "t3", "methods", "IR", "runs", 5), "SI"),
+    ("paper-s12/paper/table1.json", ("groups", "r4", "methods", "DA", "runs", 2), "accuracy"),
+    ("detached-seeds/paper/detached.json", ("groups", "r4", "model", "runs", 1), "sigma_max"),
+])
+def test_a_seed_with_no_finite_value_is_refused_in_one_line_naming_it(path, where, key, tmp_path, capsys):
+    # REPORT.md leaves such a check undecided; a re-check on the other seeds would decide it
+    for folder in ("paper-s12", "paper-s36", "fmnist-s12", "detached-seeds", "centered-seeds", "detached-e600-s20"):
+        shutil.copytree(RESULTS / folder / "paper", tmp_path / folder / "paper",
+                        ignore=shutil.ignore_patterns("checkpoints", "figures", "*.md"))
+    record = json.loads((tmp_path / path).read_text())
+    run = record
+    for k in where:
+        run = run[k]
+    run[key] = float("nan")
+    write_json(tmp_path / path, record)  # sealed again: null, as a run writes a NaN
+    assert main(["--results", str(tmp_path), "--out", str(tmp_path / "s.json"), "--sims", "100"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert f"seed {where[-1]} has no finite {key} (missing, NaN or infinite)" in err
+
+
 def test_a_results_root_without_the_runs_is_one_line_exit_1(tmp_path, capsys):
     assert main(["--results", str(tmp_path), "--out", str(tmp_path / "s.json"), "--sims", "100"]) == 1
     err = capsys.readouterr().err
