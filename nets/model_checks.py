@@ -187,9 +187,10 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     next one unlike it among the first 64, or, when there is none, the first flipped and halved),
     called twice and the first alone, without
     gradients, each call on its own copy (so ``x`` is never changed). Also refused: a model that
-    edits its input in place. A model that refuses the probe or returns malformed or non-finite
-    logits passes it: the measure's own call then reports that with the batch it built
-    (:func:`model_logits`)."""
+    edits its input in place, and one that maps the pair but not the first sample alone (non-finite
+    logits from a batch variance of one sample, or a model that cannot take a batch of one). A model
+    that refuses the pair or returns malformed or non-finite logits for it passes: the measure's own
+    call then reports that with the batch it built (:func:`model_logits`)."""
     first = x[:1].detach()
     # a second sample unlike the first (duplicates would hide a batch-mixing model), among the first few
     head = x[:_PROBE_SEARCH].detach()
@@ -200,9 +201,18 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     try:
         with torch.no_grad():
             a = model_logits(model, given)
-            b, alone = model_logits(model, pair.clone()), model_logits(model, first.clone())
+            b = model_logits(model, pair.clone())
     except ValueError:
         return
+    try:
+        with torch.no_grad():
+            alone = model_logits(model, first.clone())
+    except ValueError as e:  # the pair maps, the sample alone does not: NaN from a batch variance of one sample
+        raise ValueError(f"the model maps two samples but not the first alone ({e}): a layer uses batch "
+                         f"statistics (BatchNorm in training mode, or x.std(0) / x.var(0) in its forward? call .eval() "
+                         f"on the network the model calls), or it cannot take a batch of one (a squeeze() of the "
+                         f"batch axis?); the measures need a model that maps each sample on its own, in batches of "
+                         f"any size") from None
     if not torch.equal(given, pair):
         raise ValueError("the model edits its input in place (its forward changed the images it was given); the "
                          "measures reuse the images and differentiate through them: compute out of place "

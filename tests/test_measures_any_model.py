@@ -497,6 +497,28 @@ def test_a_model_that_mixes_the_samples_of_a_batch_is_refused_in_one_line(measur
     assert len(str(e.value).splitlines()) == 1
 
 
+class BatchStandardize(nn.Module):
+    """Divides its hidden units by their standard deviation over the batch (a hand-written batch norm left in
+    training mode): NaN for a sample alone, finite and batch-mixing on two or more."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        z = self.inner(x)
+        return (z - z.mean(0)) / z.std(0)
+
+
+@pytest.mark.filterwarnings("ignore:std.*degrees of freedom")
+@pytest.mark.parametrize("measure", [logit_invariance, distribution_invariance])
+def test_a_model_whose_logits_are_nan_only_for_a_sample_alone_is_refused_as_batch_dependent(measure):
+    # the probe returned early on the lone sample's NaN, and LI came out 2e4x its eval-mode value, silently
+    with pytest.raises(ValueError, match="maps two samples but not the first alone") as e:
+        measure(BatchStandardize(cnn(3)).eval(), images(3), R4)
+    assert len(str(e.value).splitlines()) == 1 and "batch statistics" in str(e.value)
+
+
 def test_a_model_that_mixes_the_samples_is_refused_even_when_the_first_samples_are_duplicates():
     x = images(3)
     with pytest.raises(ValueError, match="depends on the rest of the batch"):
