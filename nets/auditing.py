@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from nets.groups import Group, group_record
-from nets.layer_profile import layer_invariance_terms
+from nets.layer_profile import layer_invariance_terms, left_out_text
 from nets.measure_inputs import as_group, check_images, group_elements, model_chunk
 from nets.model_checks import check_model, logit_width
 from nets.class_accuracy import ClassBreakdown, check_class_names, class_breakdown_from_predictions
@@ -131,6 +131,9 @@ class AuditResult:
             return "\n".join(rows + ["", NO_LAYERS]) + "\n"
         rows += ["", f"| layer | r_l | {pct} interval |", "|---|---:|---|"]
         rows += [f"| {self._label(n)} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] |" for n, e in self.layers]
+        left_out = self.settings.get("layers_left_out")
+        if left_out:
+            rows += ["", f"Left out of the layer profile: {left_out_text(left_out)}."]
         return "\n".join(rows) + "\n"
 
     def _label(self, name: str) -> str:
@@ -284,9 +287,11 @@ def audit(
     measures["sigma_per_scale"] = bootstrap_ratio(per_sample["sigma_max_centered"], per_sample["logit_scale"], **boot)
     prof: list[tuple[str, Estimate]] = []
     layer_types: dict[str, str] = {}
+    layers_left_out: dict[str, str] = {}
     if isinstance(model, nn.Module):
         elems = group_elements(group, include_identity)
-        names, num, den = layer_invariance_terms(model, x, group, elems, layers=layers, chunk_size=chunk_size)
+        names, num, den, layers_left_out = layer_invariance_terms(model, x, group, elems, layers=layers,
+                                                                  chunk_size=chunk_size)
         modules = dict(model.named_modules())
         layer_types = {n: type(modules[n]).__name__ for n in names if n in modules}
         prof = [(n, bootstrap_ratio(num[:, j].cpu().numpy(), den[:, j].cpu().numpy(), **boot))
@@ -300,6 +305,7 @@ def audit(
         "n_samples_per_measure": {**{k: int(per_sample[k].shape[0]) for k in measured},
                                   "sigma_per_scale": int(per_sample["logit_scale"].shape[0])},
         "layer_types": layer_types,
+        "layers_left_out": layers_left_out,
         "labels": y is not None,
         "saliency": "|IG| summed over channel axes, threshold 0.9 of the maximum, 3x3 Gaussian sigma 1, "
                     f"{'true-label' if y is not None else 'predicted-class (no labels)'} target, zero baseline",

@@ -30,9 +30,11 @@ from torch import nn
 
 from nets.groups import Group, GroupLike, as_group
 from nets.measure_inputs import DEFAULT_CHUNK, check_chunk_size, check_images, chunks, group_elements, model_chunk
+from nets.caller_warning import warn_at_caller
 from nets.model_checks import check_model, model_logits
 
-__all__ = ["default_layers", "recorded_activations", "layer_invariance_terms", "layer_invariance_profile"]
+__all__ = ["default_layers", "recorded_activations", "batch_layers", "layer_invariance_terms", "left_out_text",
+           "layer_invariance_profile"]
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -54,8 +56,8 @@ def default_layers(model: nn.Module) -> list[str]:
 
 @contextmanager
 def recorded_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, list[torch.Tensor]]]:
-    """Forward hooks on the submodules named ``layers``; yields ``{name: [outputs of each call]}``,
-    cleared by the caller between forwards. The hooks are removed on exit. Each output is stored as a
+    """Forward hooks on the submodules named ``layers``; yields ``{name: [outputs of each call]}``
+    (an output that is not a tensor, a tuple, as the name of its type), cleared by the caller between forwards. The hooks are removed on exit. Each output is stored as a
     copy: a later in-place operation (``nn.ReLU(inplace=True)``, a residual ``out += identity``)
     overwrites the tensor the submodule returned, and would give that submodule the next one's value."""
     modules = dict(model.named_modules())
@@ -67,9 +69,8 @@ def recorded_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[di
     handles = []
 
     def hook_for(name: str) -> Callable:
-        def hook(_module, _inputs, output):
-            if isinstance(output, torch.Tensor):
-                store[name].append(output.detach().clone())
+        def hook(_module, _inputs, output):  # an output that is not a tensor is kept as its type's name
+            store[name].append(output.detach().clone() if isinstance(output, torch.Tensor) else type(output).__name__)
         return hook
 
     try:
@@ -90,6 +91,35 @@ def _orbit_terms(a: torch.Tensor, G: int, n: int, elems: Sequence[int]) -> tuple
     return (other - ref).pow(2).sum(-1).sum(0), 0.5 * (ref.pow(2).sum(-1) + other.pow(2).sum(-1)).sum(0)
 
 
+def _why_left_out(outputs: list, batch: int) -> str | None:
+    """Why a layer's outputs of one forward on ``batch`` inputs are not read (None: they are)."""
+    if not outputs:
+        return "not called in the forward"
+    kinds = sorted({o for o in outputs if isinstance(o, str)})
+    if kinds:
+        return f"returns a {kinds[0]}, not a tensor"
+    if any(o.dim() == 0 or o.shape[0] != batch for o in outputs):
+        return "its output's first axis is not the batch"
+    return None
+
+
+def batch_layers(model: nn.Module, store: dict[str, list], flat: torch.Tensor) -> dict[str, str | None]:
+    """Per layer of ``store`` (:func:`recorded_activations`, holding one forward on ``flat``), why it is
+    left out of a profile, or None where it is read: its outputs must be tensors whose first axis is the
+    batch on ``flat`` and on ``flat[:1]`` too (a probe forward, run here), so a layer whose first axis
+    only happens to equal the batch (a sequence-first transformer layer, ``(S, N, d)`` with S tokens =
+    G n) is left out rather than read along the tokens. Empties ``store``."""
+    why = {k: _why_left_out(v, flat.shape[0]) for k, v in store.items()}
+    for v in store.values():
+        v.clear()
+    model_logits(model, flat[:1])
+    why = {k: w if w is not None else (None if _why_left_out(store[k], 1) is None else
+                                       "its output's first axis is not the batch") for k, w in why.items()}
+    for v in store.values():
+        v.clear()
+    return why
+
+
 @torch.no_grad()
 def layer_invariance_terms(
     model: nn.Module,
@@ -99,19 +129,21 @@ def layer_invariance_terms(
     *,
     layers: Optional[Sequence[str]] = None,
     chunk_size: int = 1024,
-) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+) -> tuple[list[str], torch.Tensor, torch.Tensor, dict[str, str]]:
     """Per-sample numerator and denominator of ``r_l`` (module docstring).
 
-    x: ``(N, *C, H, W)`` images, already checked. Returns ``(names, num, den)``: the names of
-    the layers that produced tensors, then ``"logits"``; ``num``, ``den``: ``(N, L)`` float64,
-    ``num[i, l] = sum_g ||a_l(x_i) - a_l(g x_i)||^2``, ``den[i, l] = sum_g (||a_l(x_i)||^2 +
-    ||a_l(g x_i)||^2) / 2`` over ``g`` in ``elems``. ``r_l = num[:, l].sum() / den[:, l].sum()``.
-    ``layers``: submodule names, or one name as a string.
+    x: ``(N, *C, H, W)`` images, already checked. Returns ``(names, num, den, left_out)``: the names
+    of the layers read (:func:`batch_layers`, decided on the first chunk), then ``"logits"``; ``num``,
+    ``den``: ``(N, L)`` float64, ``num[i, l] = sum_g ||a_l(x_i) - a_l(g x_i)||^2``, ``den[i, l] =
+    sum_g (||a_l(x_i)||^2 + ||a_l(g x_i)||^2) / 2`` over ``g`` in ``elems``, ``r_l = num[:, l].sum() /
+    den[:, l].sum()``; ``left_out``: each layer not read, with why. ``layers``: submodule names, or one
+    name as a string. A ``ValueError`` (one line) where a layer read on the first chunk has no output
+    with the batch on its first axis in a later one.
     """
     names = default_layers(model) if layers is None else [layers] if isinstance(layers, str) else list(layers)
     chunk_size = model_chunk(model, chunk_size)
     nums, dens = [], []
-    produced: Optional[list[str]] = None
+    why: Optional[dict[str, str | None]] = None
     with recorded_activations(model, names) as store:
         for s in chunks(x.shape[0], chunk_size):
             xc = x[s : s + chunk_size]
@@ -120,16 +152,27 @@ def layer_invariance_terms(
             for v in store.values():
                 v.clear()
             logits = model_logits(model, flat)
-            acts = {k: torch.cat([a.reshape(G * n, -1) for a in v], dim=1)
-                    for k, v in store.items() if v and all(a.shape[0] == G * n for a in v)}
-            if produced is None:
-                produced = [k for k in names if k in acts]
+            late = {k: _why_left_out(v, G * n) for k, v in store.items()}
+            acts = {k: torch.cat([a.reshape(G * n, -1) for a in store[k]], dim=1) for k, w in late.items() if w is None}
+            if why is None:
+                why = batch_layers(model, store, flat)
+            produced = [k for k in names if why[k] is None]
+            lost = [k for k in produced if k not in acts]
+            if lost:
+                raise ValueError(f"layer {lost[0]!r} of the per-layer profile: on {n} samples (an orbit batch of "
+                                 f"{G * n}) {late[lost[0]]}, though it was on the first chunk; pass layers= without "
+                                 "it, or a chunk_size that covers every sample")
             acts["logits"] = logits
             terms = [_orbit_terms(acts[k], G, n, elems) for k in [*produced, "logits"]]
             nums.append(torch.stack([num for num, _ in terms], dim=1))
             dens.append(torch.stack([den for _, den in terms], dim=1))
-    assert produced is not None
-    return [*produced, "logits"], torch.cat(nums), torch.cat(dens)
+    assert why is not None
+    return [*produced, "logits"], torch.cat(nums), torch.cat(dens), {k: w for k, w in why.items() if w is not None}
+
+
+def left_out_text(left_out: dict[str, str]) -> str:
+    """``attn (returns a tuple, not a tensor), enc (its output's first axis is not the batch)``."""
+    return ", ".join(f"{k} ({w})" for k, w in left_out.items())
 
 
 @torch.no_grad()
@@ -167,7 +210,11 @@ def layer_invariance_profile(
     chunk_size = check_chunk_size(chunk_size)
     elems = group_elements(group, include_identity)
     if layers is not None or not callable(getattr(model, "hidden_activations", None)):
-        _, num_i, den_i = layer_invariance_terms(model, x, group, elems, layers=layers, chunk_size=chunk_size)
+        _, num_i, den_i, left_out = layer_invariance_terms(model, x, group, elems, layers=layers, chunk_size=chunk_size)
+        if left_out:
+            warn_at_caller(f"layer_invariance_profile: left out (no entry in the result) {left_out_text(left_out)}; "
+                           "nets.layer_profile.layer_invariance_terms gives the names of the layers read",
+                           UserWarning)
         return (num_i.sum(0) / den_i.sum(0)).to(x.dtype)
     num: Optional[torch.Tensor] = None
     den: Optional[torch.Tensor] = None

@@ -1,0 +1,102 @@
+"""Which layers a per-layer profile reads (nets.layer_profile): those whose outputs are tensors with
+the batch on their first axis, decided on the first chunk and on a one-sample probe, so that a layer
+whose first axis only happens to equal the batch (a sequence-first transformer layer with as many
+tokens as the orbit batch) is left out, named, rather than read along its tokens."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from nets.auditing import audit
+from nets.groups import R4
+from nets.layer_profile import layer_invariance_terms
+from nets.metrics import layer_invariance_profile
+
+ELEMS = [1, 2, 3]
+
+
+class SequenceFirst(nn.Module):
+    """3x3 patches of 12x12 images, 16 tokens, through torch's default (sequence-first) encoder layer and
+    attention: ``enc`` returns ``(16, N, 8)``, ``attn`` a tuple. Four images under R4 are 16 inputs."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Linear(9, 8)
+        self.enc = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0)
+        self.attn = nn.MultiheadAttention(8, 2)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x):
+        n = x.shape[0]
+        tokens = x.reshape(n, 4, 3, 4, 3).permute(0, 1, 3, 2, 4).reshape(n, 16, 9)
+        h = self.enc(self.embed(tokens).transpose(0, 1))
+        h, _ = self.attn(h, h, h)
+        return self.head(h.mean(0))
+
+
+def _images(n: int) -> torch.Tensor:
+    return torch.randn(n, 12, 12, generator=torch.Generator().manual_seed(n))
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor")
+def test_a_sequence_first_layer_and_a_tuple_output_are_left_out_and_named():
+    names, num, den, left_out = layer_invariance_terms(SequenceFirst().eval(), _images(4), R4, ELEMS)
+    assert names == ["embed", "head", "logits"] and num.shape == den.shape == (4, 3)
+    assert left_out == {"enc": "its output's first axis is not the batch", "attn": "returns a tuple, not a tensor"}
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor")
+def test_the_layers_read_do_not_change_with_the_chunks_and_a_short_last_chunk_does_not_crash():
+    model, x = SequenceFirst().eval(), _images(5)
+    whole = layer_invariance_terms(model, x, R4, ELEMS)
+    chunked = layer_invariance_terms(model, x, R4, ELEMS, chunk_size=4)  # 4 images (16 = the tokens), then 1
+    assert whole[0] == chunked[0] and whole[3] == chunked[3]
+    torch.testing.assert_close(whole[1], chunked[1], rtol=1e-6, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor")
+def test_the_python_profile_warns_which_layers_have_no_entry():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = layer_invariance_profile(SequenceFirst().eval(), _images(4), R4)
+    assert r.shape == (3,)
+    said = [str(w.message) for w in caught if "left out" in str(w.message)]
+    assert said and "enc (its output's first axis is not the batch)" in said[0] and "attn (returns a tuple" in said[0]
+    assert caught[-1].filename == __file__
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor", "ignore:There is a performance drop")
+def test_the_audit_says_under_its_layer_table_which_layers_it_left_out():
+    x = _images(4)
+    result = audit(SequenceFirst().eval(), x, None, R4, n_resamples=100)
+    assert [n for n, _ in result.layers] == ["embed", "head", "logits"]
+    assert result.settings["layers_left_out"] == {"enc": "its output's first axis is not the batch",
+                                                  "attn": "returns a tuple, not a tensor"}
+    assert "Left out of the layer profile: enc (its output's first axis is not the batch), attn (returns a tuple, " \
+           "not a tensor)." in result.to_markdown()
+
+
+class TransposesAtTwelve(nn.Module):
+    """A side layer whose output is its input transposed on a batch of 12 (three images under R4):
+    batch-first on the first chunk (16) and on one sample, not on the last chunk."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin, self.head = nn.Linear(144, 5), nn.Linear(5, 4)
+        self.side = nn.Identity()
+
+    def forward(self, x):
+        h = self.lin(x.flatten(1))
+        self.side(h.t() if h.shape[0] == 12 else h)  # read by the profile only
+        return self.head(h)
+
+
+def test_a_layer_that_leaves_the_batch_axis_in_a_later_chunk_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="layer 'side' of the per-layer profile: on 3 samples") as e:
+        layer_invariance_terms(TransposesAtTwelve().eval(), _images(7), R4, ELEMS, chunk_size=4)
+    assert len(str(e.value).splitlines()) == 1 and "first axis is not the batch" in str(e.value)
