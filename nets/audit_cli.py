@@ -248,6 +248,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         else:
             x, y, class_names = audit_images(args.dataset or "mnist", 1000 if args.n is None else args.n,
                                              1 if args.channels is None else args.channels)
+            x = x.to(parameter_dtype(model))  # as --images: a float64 / float16 / bfloat16 model gets its own dtype
             if args.no_labels:
                 y, class_names = None, None
         images_sha256 = sha256_file(args.images) if args.images else None

@@ -89,6 +89,9 @@ MODELS = textwrap.dedent('''
     def channels_last():
         return ChannelsLastNet()
 
+    def double_cnn():
+        return cnn().double()
+
     def cpu_oom():
         return RunsOutOfMemory(RuntimeError("[enforce fail at alloc_cpu.cpp:119] DefaultCPUAllocator: can't "
                                             "allocate memory: you tried to allocate 9663676416 bytes."))
@@ -414,3 +417,12 @@ def test_channels_last_images_that_the_group_does_not_refuse_are_measured_with_o
             "last two axes, width and channels here; if they are, save x as x.permute(0, 3, 1, 2), (N, C, H, W) "
             "(a model written for (N, H, W, C) then takes them through a wrapper whose forward is "
             "net(x.permute(0, 2, 3, 1)))") in err
+
+
+def test_dataset_images_are_cast_to_a_float64_models_dtype_as_image_files_are(tmp_path, user_module):
+    # they were refused: "x has dtype torch.float32 but the model's parameters are torch.float64; cast one of them
+    # (e.g. x.to(torch.float64))", a fix a command-line user cannot apply
+    out = tmp_path / "out"
+    assert run_main(out, "--model", "user_models_for_audit:double_cnn", "--dataset", "mnist") == 0
+    record = json.loads((out / "audit.json").read_text())
+    assert record["n_samples"] == 8 and 0 <= record["measures"]["SI"]["value"] <= 1
