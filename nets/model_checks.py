@@ -131,7 +131,12 @@ def _refusing_batch_dependent_calls() -> Iterator[None]:
 def check_differentiable(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, needs: str) -> None:
     """Refuse, in one ``ValueError``, a model whose logits for ``x[:1]`` carry no gradient back to
     the input (a ``.detach()``, an integer cast or ``torch.no_grad()`` in its forward): ``needs``
-    (the measure that differentiates it) would fail, or read zeros, on it."""
+    (the measure that differentiates it) would fail, or read zeros, on it. Called under
+    ``torch.inference_mode()``, which no ``enable_grad`` undoes, it says so instead."""
+    if torch.is_inference_mode_enabled():
+        raise ValueError(f"{needs} differentiates the logits with respect to the images, but it was called under "
+                         f"torch.inference_mode(), where nothing has a gradient: call it outside (torch.no_grad() "
+                         f"is fine)")
     with torch.enable_grad():
         probe = x[:1].detach().clone().requires_grad_(True)
         out = model_logits(model, probe)

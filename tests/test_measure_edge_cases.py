@@ -143,6 +143,18 @@ def test_sigma_max_and_si_refuse_logits_that_carry_no_gradient_in_one_line():
         assert "\n" not in str(e.value)
 
 
+def test_sigma_max_and_si_under_inference_mode_name_the_callers_inference_mode_not_the_model():
+    from nets.attribution import integrated_gradients
+    from nets.sensitivity import jacobian_spectral_norm
+
+    model, x = nn.Sequential(nn.Flatten(), nn.Linear(36 * 36, 4)).eval(), torch.randn(3, 36, 36)
+    for measure in (lambda: jacobian_spectral_norm(model, x),
+                    lambda: integrated_gradients(model, x, torch.zeros(3, dtype=torch.long))):
+        with torch.inference_mode(), pytest.raises(ValueError, match=r"called under torch.inference_mode\(\)") as e:
+            measure()
+        assert "\n" not in str(e.value) and "in its forward" not in str(e.value)
+
+
 class Outputs(nn.Module):
     """Logits wrapped as a library may return them: a dict, an object with a logits field (a Hugging
     Face ModelOutput), or a tuple with other tensors."""
