@@ -14,6 +14,7 @@ Each check raises ``ValueError`` with one line that names the problem.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from typing import Callable, Iterator, Optional
 
@@ -301,8 +302,11 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
                          f"{ONE_LOGIT_FIX}")
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != M:
         got = shape_str(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        squeeze = (f"; a fully convolutional head's {got} gives them with out.flatten(1) at the end of its forward"
+                   if isinstance(out, torch.Tensor) and out.ndim > 2 and out.shape[0] == M
+                   and math.prod(out.shape[2:]) == 1 else "")
         raise ValueError(f"model must map inputs ({M}, ...) to logits ({M}, classes); got output {got}"
-                         f"{logits_inside(out)}")
+                         f"{logits_inside(out)}{squeeze}")
     if not bool(torch.isfinite(out.detach()).all()):
         raise ValueError(f"model returned NaN or inf logits for inputs of shape {shape_str(inputs.shape)}")
     return out

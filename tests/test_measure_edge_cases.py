@@ -180,3 +180,9 @@ class Outputs(nn.Module):
 def test_logits_inside_another_output_are_pointed_to(kind, hint):
     with pytest.raises(ValueError, match=hint):
         MEASURES["LI"](Outputs(kind).eval(), images())
+
+
+def test_a_fully_convolutional_heads_n_c_1_1_output_is_pointed_to_flatten():
+    model = nn.Sequential(nn.Conv2d(1, 5, 3, padding=1), nn.AdaptiveAvgPool2d(1)).eval()
+    with pytest.raises(ValueError, match=r"got output \(\d+, 5, 1, 1\); a fully convolutional head's .* out.flatten\(1\)"):
+        MEASURES["LI"](model, images())
