@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from nets.chance import untrained_groups, untrained_warning
+from nets.data.splits import N_CLASSES
 from nets.groups import group_label
 from nets.markdown import markdown_table
 from nets.results_io import load_results, result_sittings
@@ -75,6 +77,9 @@ def cnn_section(results_dir: str | os.PathLike, mlp_results: Mapping[str, Mappin
              f"({sizes.get('why')}), seeds {meta.get('seeds')}. {wt}; IR is the logit form with nu tuned to validation "
              f"SI >= 0.95 over {sizes.get('nu_grid')}. {thresholds}; claim 5 has one IR form here "
              f"(logit). {_commands(cnn)}\n"]
+    low = untrained_groups(cnn["table1"]["groups"], N_CLASSES)
+    if low:
+        lines.append(untrained_warning(low, N_CLASSES, f"Train longer (--epochs, {sizes.get('epochs')} now)."))
     if cnn.get("pending_groups"):
         lines.append(f"> **Not yet run on {', '.join(group_label(g) for g in cnn['pending_groups'])}**: the verdicts "
                      "below rest on the other groups only.\n")

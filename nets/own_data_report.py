@@ -10,8 +10,8 @@ Files written before a field existed (``logit_scale``, ``n_labels``, ``warnings`
 
 from __future__ import annotations
 
-import math
 
+from nets.chance import untrained_groups, untrained_warning
 from nets.class_accuracy import per_class_rows
 from nets.groups import group_label
 from nets.markdown import markdown_table
@@ -56,37 +56,20 @@ def _settings_text(st: dict, n_test: int) -> str:
             f"on {min(st['n_sigma_samples'], n_test)}")
 
 
-#: A group whose every model's mean orbit accuracy is at most chance (1 / classes) plus this share of
-#: the way from chance to 100% counts as not trained: its verdicts would describe untrained models
-#: (10 classes: 19%; 4: 32.5%; 2: 55%).
-NEAR_CHANCE = 0.1
-
-
 def _untrained_text(results: dict) -> list[str]:
-    """A warning when, in some group, no model's mean orbit accuracy passes chance by more than
-    :data:`NEAR_CHANCE` of the way to 100% (a smoke run, too few steps): its verdicts say nothing about
-    what training does to invariance. With the training split's size, the batch and the steps per
-    epoch. Nothing otherwise."""
+    """The warning of :mod:`nets.chance` for the groups where no model learned beyond chance, with the
+    training split's size, the batch and the steps per epoch; nothing otherwise."""
     src = results["source"]
     n_labels = src.get("n_labels", src["n_classes"])
-    groups = {g: [m["accuracy"]["mean"] for m in e["methods"].values()] for g, e in results["table1"]["groups"].items()}
-    chance = 1 / n_labels
-    # a mean a results file wrote as null (NaN) is no model that learned: the best of the finite ones decides
-    groups = {g: max((a for a in accs if a is not None and math.isfinite(a)), default=-math.inf)
-              for g, accs in groups.items()}
-    low = {g: acc for g, acc in groups.items() if acc <= chance + NEAR_CHANCE * (1 - chance)}
+    low = untrained_groups(results["table1"]["groups"], n_labels)
     if not low:
         return []
     st, n_train = src["settings"], src["sizes"]["n_train"]
     batch = st.get("batch_size", TrainConfig().batch_size)
     steps = -(-n_train // batch)
-    best = max(low.values())
-    best = f"best mean orbit accuracy {100 * best:.1f}%" if best > -math.inf else "no finite mean orbit accuracy"
-    return [f"> **Warning**: no model learned beyond chance in {', '.join(group_label(g) for g in low)} ({best}; "
-            f"chance {100 / n_labels:.1f}% with {n_labels} "
-            f"classes): the verdicts there describe untrained models, not what training does to invariance. Train "
-            f"longer (--epochs, {st['epochs']} now) or take more steps an epoch (--batch-size: {n_train} training "
-            f"images in batches of {batch} are {steps} step{'s' if steps != 1 else ''} an epoch).\n"]
+    return [untrained_warning(low, n_labels, f"Train longer (--epochs, {st['epochs']} now) or take more steps an "
+                              f"epoch (--batch-size: {n_train} training images in batches of {batch} are {steps} "
+                              f"step{'s' if steps != 1 else ''} an epoch).")]
 
 
 def _few_seeds_text(n: int) -> list[str]:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Mapping
 
 from nets.centered_report import WORDING, centered_section
+from nets.chance import untrained_groups, untrained_warning
+from nets.data.splits import N_CLASSES
 from nets.experiment_sections import drift_section, saliency_section, spectral_section, table1_section, tsne_section
 from nets.cnn_report import cnn_section
 from nets.experiments.profiles import PROFILES
@@ -122,6 +124,13 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
             f"> **Not the paper's protocol**: profile `{prof.get('name')}` uses {len(prof.get('seeds', []))} seed(s) "
             f"and {prof.get('epochs')} epochs (paper: 4 seeds, 300 epochs), and fewer samples for some measures "
             "(see Provenance). Its verdicts describe these runs, not the paper's.\n")
+    t1 = results.get("table1")
+    if t1:
+        low = untrained_groups(t1.get("groups", {}), N_CLASSES)
+        if low:
+            lines.append(untrained_warning(low, N_CLASSES, f"Train longer: profile `{prof.get('name')}` trains "
+                                           f"{prof.get('epochs')} epochs (`--profile quick` or `paper`, or "
+                                           f"`--epochs`)."))
     lines += [f"> **Another ν grid**: {note}\n" for note in grid_notes(prof)]
     length = epochs_note(prof)
     if length:

@@ -21,6 +21,7 @@ from nets.plots_cnn import CNN_FIGURES
 from nets.experiments.cnn import CNN_SIZES, cnn_profile, cnn_sizes
 from nets.experiments.profiles import METHOD_FIELDS, PROFILES
 from nets.fetch_step import ENV_FROM, FOLDERS, MANIFEST, cache_root
+from nets.chance import untrained_groups
 from nets.report import write_report
 from nets.results_io import without_sitting
 
@@ -129,6 +130,9 @@ def test_smoke_run_writes_every_figure_and_the_report_section(smoke):
     assert "## Claims 1-5 on a CNN" in text
     for claim in ("1", "2", "3", "4", "5"):
         assert f"\n| {claim} |" in text
+    # a smoke run's models may not have learned: the section says so exactly when nets.chance's rule says so
+    low = untrained_groups(json.loads((folder / "cnn.json").read_text())["table1"]["groups"], 9)
+    assert ("no model learned beyond chance" in text) == bool(low)
 
 
 def test_a_folder_of_cnn_results_only_gets_a_report_of_the_cnn_alone(smoke, run_cli):
