@@ -501,6 +501,17 @@ def test_a_declared_input_shape_that_does_not_fit_the_data_names_the_run():
             [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Wrong())
 
 
+def test_a_channels_last_input_shape_is_told_the_channels_first_one_and_the_permuting_wrapper():
+    class ChannelsLast(Net):
+        def __init__(self):
+            super().__init__()
+            self.input_shape = (12, 12, 1)
+
+    refused(r"model.input_shape \(12, 12, 1\) does not fit .*; \(12, 12, 1\) looks channels-last, \(H, W, C\): declare "
+            r"input_shape \(1, 12, 12\) and take the images through a wrapper whose forward is "
+            r"net\(x.permute\(0, 2, 3, 1\)\)$", [TrainConfig(method="DA", **BASE)], model_fn=lambda c: ChannelsLast())
+
+
 def test_images_without_a_channel_axis_that_the_model_refuses_are_told_how_to_add_one():
     class NoShape(Net):
         def __init__(self):
