@@ -91,30 +91,59 @@ def _orbit_terms(a: torch.Tensor, G: int, n: int, elems: Sequence[int]) -> tuple
     return (other - ref).pow(2).sum(-1).sum(0), 0.5 * (ref.pow(2).sum(-1) + other.pow(2).sum(-1)).sum(0)
 
 
-def _why_left_out(outputs: list, batch: int) -> str | None:
-    """Why a layer's outputs of one forward on ``batch`` inputs are not read (None: they are)."""
+def _kind(outputs: list) -> str | None:
+    """Why a layer's outputs of one forward cannot be read whatever their shape (None: tensors of one axis or more)."""
     if not outputs:
         return "not called in the forward"
     kinds = sorted({o for o in outputs if isinstance(o, str)})
     if kinds:
         return f"returns a {kinds[0]}, not a tensor"
-    if any(o.dim() == 0 or o.shape[0] != batch for o in outputs):
-        return "its output's first axis is not the batch"
-    return None
+    return "returns a 0-d tensor" if any(o.dim() == 0 for o in outputs) else None
+
+
+def _off_batch(outputs: list, batch: int) -> int | None:
+    """The first axis of the first of ``outputs`` (tensors) whose first axis is not ``batch``; None if none."""
+    return next((int(o.shape[0]) for o in outputs if o.shape[0] != batch), None)
+
+
+def _why_left_out(outputs: list, batch: int) -> str | None:
+    """Why a layer's outputs of one forward on ``batch`` inputs are not read (None: they are)."""
+    kind = _kind(outputs)
+    if kind is not None:
+        return kind
+    return None if _off_batch(outputs, batch) is None else "its output's first axis is not the batch"
 
 
 def batch_layers(model: nn.Module, store: dict[str, list], flat: torch.Tensor) -> dict[str, str | None]:
     """Per layer of ``store`` (:func:`recorded_activations`, holding one forward on ``flat``), why it is
     left out of a profile, or None where it is read: its outputs must be tensors whose first axis is the
-    batch on ``flat`` and on ``flat[:1]`` too (a probe forward, run here), so a layer whose first axis
-    only happens to equal the batch (a sequence-first transformer layer, ``(S, N, d)`` with S tokens =
-    G n) is left out rather than read along the tokens. Empties ``store``."""
-    why = {k: _why_left_out(v, flat.shape[0]) for k, v in store.items()}
+    batch on ``flat`` and on a probe of another size too (a forward on 2 of its inputs, 3 where it has 2,
+    run here: one more forward, which hooks and counters see), so a layer whose first axis only happens
+    to equal the batch (a sequence-first transformer layer, ``(S, N, d)`` with S tokens = G n) is left
+    out rather than read along the tokens. Empties ``store``. A ``ValueError`` (one line) where the model
+    refuses the probe."""
+    B = flat.shape[0]
+    main = {k: _kind(v) or _off_batch(v, B) for k, v in store.items()}  # a reason, the first axis, or None
     for v in store.values():
         v.clear()
-    model_logits(model, flat[:1])
-    why = {k: w if w is not None else (None if _why_left_out(store[k], 1) is None else
-                                       "its output's first axis is not the batch") for k, w in why.items()}
+    probe = flat[:2] if B != 2 else torch.cat([flat, flat[:1]])
+    P = probe.shape[0]
+    try:
+        model_logits(model, probe)
+    except ValueError as e:
+        raise ValueError(f"the per-layer profile's probe on {P} inputs, which decides which layers have the batch on "
+                         f"their first axis: {e}") from None
+    why: dict[str, str | None] = {}
+    for k, m in main.items():
+        p = _kind(store[k]) or _off_batch(store[k], P)
+        if isinstance(m, str) or (m is None and p is None):
+            why[k] = m
+        elif isinstance(p, str):
+            why[k] = f"on a {P}-input probe, {p}"
+        elif m is not None and p is not None and m % B == 0 and p % P == 0 and m // B == p // P:
+            why[k] = f"its output's first axis holds {m // B} inputs per input (inside an orbit-averaging wrapper?)"
+        else:
+            why[k] = "its output's first axis is not the batch" + (f" (on a {P}-input probe)" if m is None else "")
     for v in store.values():
         v.clear()
     return why
@@ -160,8 +189,9 @@ def layer_invariance_terms(
             lost = [k for k in produced if k not in acts]
             if lost:
                 raise ValueError(f"layer {lost[0]!r} of the per-layer profile: on {n} samples (an orbit batch of "
-                                 f"{G * n}) {late[lost[0]]}, though it was on the first chunk; pass layers= without "
-                                 "it, or a chunk_size that covers every sample")
+                                 f"{G * n}) {late[lost[0]]}, though it was on the first chunk; leave it out of the "
+                                 f"layers (layers=), or give a chunk size that covers every sample at once "
+                                 f"(chunk_size, --chunk-size; a model with batch_expansion needs that many times more)")
             acts["logits"] = logits
             terms = [_orbit_terms(acts[k], G, n, elems) for k in [*produced, "logits"]]
             nums.append(torch.stack([num for num, _ in terms], dim=1))

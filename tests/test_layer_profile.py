@@ -47,7 +47,9 @@ def _images(n: int) -> torch.Tensor:
 def test_a_sequence_first_layer_and_a_tuple_output_are_left_out_and_named():
     names, num, den, left_out = layer_invariance_terms(SequenceFirst().eval(), _images(4), R4, ELEMS)
     assert names == ["embed", "head", "logits"] and num.shape == den.shape == (4, 3)
-    assert left_out == {"enc": "its output's first axis is not the batch", "attn": "returns a tuple, not a tensor"}
+    # enc's 16 tokens equal the orbit batch (4 images x 4): the 2-input probe tells them apart
+    assert left_out == {"enc": "its output's first axis is not the batch (on a 2-input probe)",
+                        "attn": "returns a tuple, not a tensor"}
 
 
 @pytest.mark.filterwarnings("ignore:enable_nested_tensor")
@@ -55,7 +57,7 @@ def test_the_layers_read_do_not_change_with_the_chunks_and_a_short_last_chunk_do
     model, x = SequenceFirst().eval(), _images(5)
     whole = layer_invariance_terms(model, x, R4, ELEMS)
     chunked = layer_invariance_terms(model, x, R4, ELEMS, chunk_size=4)  # 4 images (16 = the tokens), then 1
-    assert whole[0] == chunked[0] and whole[3] == chunked[3]
+    assert whole[0] == chunked[0] and whole[3].keys() == chunked[3].keys() == {"enc", "attn"}
     torch.testing.assert_close(whole[1], chunked[1], rtol=1e-6, atol=0)
 
 
@@ -66,7 +68,8 @@ def test_the_python_profile_warns_which_layers_have_no_entry():
         r = layer_invariance_profile(SequenceFirst().eval(), _images(4), R4)
     assert r.shape == (3,)
     said = [str(w.message) for w in caught if "left out" in str(w.message)]
-    assert said and "enc (its output's first axis is not the batch)" in said[0] and "attn (returns a tuple" in said[0]
+    assert said and "enc (its output's first axis is not the batch (on a 2-input probe))" in said[0]
+    assert "attn (returns a tuple" in said[0]
     assert caught[-1].filename == __file__
 
 
@@ -75,10 +78,10 @@ def test_the_audit_says_under_its_layer_table_which_layers_it_left_out():
     x = _images(4)
     result = audit(SequenceFirst().eval(), x, None, R4, n_resamples=100)
     assert [n for n, _ in result.layers] == ["embed", "head", "logits"]
-    assert result.settings["layers_left_out"] == {"enc": "its output's first axis is not the batch",
-                                                  "attn": "returns a tuple, not a tensor"}
-    assert "Left out of the layer profile: enc (its output's first axis is not the batch), attn (returns a tuple, " \
-           "not a tensor)." in result.to_markdown()
+    assert result.settings["layers_left_out"] == {"enc": "its output's first axis is not the batch (on a 2-input "
+                                                         "probe)", "attn": "returns a tuple, not a tensor"}
+    assert "Left out of the layer profile: enc (its output's first axis is not the batch (on a 2-input probe)), attn " \
+           "(returns a tuple, not a tensor)." in result.to_markdown()
 
 
 class TransposesAtTwelve(nn.Module):
@@ -100,3 +103,40 @@ def test_a_layer_that_leaves_the_batch_axis_in_a_later_chunk_is_refused_in_one_l
     with pytest.raises(ValueError, match="layer 'side' of the per-layer profile: on 3 samples") as e:
         layer_invariance_terms(TransposesAtTwelve().eval(), _images(7), R4, ELEMS, chunk_size=4)
     assert len(str(e.value).splitlines()) == 1 and "first axis is not the batch" in str(e.value)
+
+
+class SqueezesItsBatch(nn.Module):
+    """A forward that squeezes its hidden batch axis and reshapes the logits back: fine on every batch but one."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin, self.fc = nn.Linear(144, 4), nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = self.lin(x.flatten(1)).squeeze()
+        return self.fc(h).reshape(x.shape[0], -1)
+
+
+def test_a_forward_that_differs_on_a_batch_of_one_keeps_its_batch_first_layers():
+    names, _, _, left_out = layer_invariance_terms(SqueezesItsBatch().eval(), _images(4), R4, ELEMS)
+    assert names == ["lin", "fc", "logits"] and left_out == {}
+
+
+class OrbitMean(nn.Module):
+    """Averages its model's logits over the R4 orbit of each input, as WT's GroupPooled does."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.model = nn.Sequential(nn.Flatten(), nn.Linear(144, 3))
+
+    def forward(self, x):
+        orbit = R4.orbit(x)  # (4, N, 12, 12)
+        return self.model(orbit.reshape(-1, 12, 12)).reshape(4, x.shape[0], -1).mean(0)
+
+
+def test_a_layer_run_on_the_orbit_of_each_input_is_named_as_such():
+    _, _, _, left_out = layer_invariance_terms(OrbitMean().eval(), _images(4), R4, ELEMS)
+    why = "its output's first axis holds 4 inputs per input (inside an orbit-averaging wrapper?)"
+    assert left_out == {"model.0": why, "model.1": why}
