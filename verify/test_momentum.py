@@ -11,12 +11,14 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from theory import linear_flow as lf
-from theory.momentum import (check_momentum_can_grow_sigma_max, check_momentum_unsafe_steps, heavy_ball_polynomials,
-                             second_step_roots, sgd_momentum_path)
+import theory.momentum as tm
+from theory.momentum import (breaks_bound, check_momentum_can_grow_sigma_max, check_momentum_unsafe_steps,
+                             heavy_ball_polynomials, second_step_roots, sgd_momentum_path)
 from test_proposition import FAST, Dataset, dataset
 
 
@@ -57,7 +59,7 @@ def test_momentum_0_9_at_a_step_gradient_descent_keeps_raises_sigma_max_by_p2() 
 
 def test_the_second_step_overshoots_only_above_momentum_2_sqrt_2_minus_2() -> None:
     edge = 2 * math.sqrt(2) - 2
-    assert second_step_roots(edge - 1e-9) is None
+    assert second_step_roots(edge - 1e-9) is None and second_step_roots(edge + 1e-6) is not None
     lo, hi = second_step_roots(0.9)
     assert (lo, hi) == pytest.approx((1.1298, 1.7702), abs=1e-4)
     assert heavy_ball_polynomials(np.array([lo, hi]), 0.9, 2)[2] == pytest.approx([-1.0, -1.0], abs=1e-12)
@@ -68,7 +70,44 @@ def test_at_momentum_0_9_exactly_the_steps_between_p2s_roots_break_the_bound() -
     assert res.passed, res.line()
 
 
-def test_at_momentum_0_95_later_steps_break_the_bound_below_p2s_roots() -> None:
-    # the scan's interval is p_2's only up to some momentum: at 0.95 steps from about 0.69 break it
+@pytest.mark.parametrize("beta", [0.8285, 0.85, 0.93])
+def test_up_to_momentum_0_93_the_breaking_steps_are_exactly_p2s_interval(beta: float) -> None:
+    res = check_momentum_unsafe_steps(beta, safe_betas=())
+    assert res.passed, res.line()
+
+
+def test_at_momentum_0_95_the_third_step_breaks_the_bound_below_p2s_interval_too() -> None:
     res = check_momentum_unsafe_steps(beta=0.95)
-    assert not res.passed and "in [0.69" in res.detail, res.line()
+    assert not res.passed and "([0.6918, 0.8648], [1.0562, 1.8940])" in res.detail, res.line()
+    assert np.abs(heavy_ball_polynomials(np.array([0.7, 0.8]), 0.95, 3)[3]).min() > 1  # p_3, outside (1.056, 1.894)
+    assert not check_momentum_unsafe_steps(beta=0.94, safe_betas=()).passed
+
+
+def test_a_momentum_that_breaks_the_bound_listed_as_safe_fails_the_check() -> None:
+    assert not check_momentum_unsafe_steps(safe_betas=(0.9,)).passed
+
+
+@pytest.mark.parametrize("beta", [0.8284, 0.9])
+def test_500_steps_find_every_step_that_breaks_the_bound(beta: float) -> None:
+    grid = np.linspace(2.0 / 4001, 2.0, 4001)
+    assert np.array_equal(breaks_bound(beta, grid, 500), breaks_bound(beta, grid, 5000))
+
+
+def test_the_counterexample_fails_where_torchs_path_is_not_the_recurrence(monkeypatch) -> None:
+    # any growth above 0.05 passed: a Nesterov step grew by 8e6 and the check still read PASS
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(6, 4))
+
+    def nesterov(W0, Sigma, lr, beta, steps):
+        W = torch.tensor(np.asarray(W0, dtype=np.float64), requires_grad=True)
+        opt, out = torch.optim.SGD([W], lr=lr, momentum=beta, nesterov=True), [W.detach().numpy().copy()]
+        for _ in range(steps):
+            opt.zero_grad()
+            (0.5 * ((W @ torch.tensor(Sigma)) * W).sum()).backward()
+            opt.step()
+            out.append(W.detach().numpy().copy())
+        return np.stack(out)
+
+    monkeypatch.setattr(tm, "sgd_momentum_path", nesterov)
+    res = check_momentum_can_grow_sigma_max(A @ A.T)
+    assert not res.passed and "they differ" in res.detail, res.line()
