@@ -171,6 +171,10 @@ class AuditResult:
         ax1.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
         ax1.set_ylabel("relative invariance error r_l")
         ax1.set_title(f"{self.model} under {self.group}: per-layer invariance", fontsize=9)
+        left_out = self.settings.get("layers_left_out")
+        if left_out and self.layers:  # as under the markdown table
+            ax1.text(0.01, 0.99, textwrap.fill(f"left out: {', '.join(left_out)}", 80), ha="left", va="top",
+                     fontsize=6, transform=ax1.transAxes)
         if not self.layers:
             ax1.set_axis_off()
             ax1.text(0.5, 0.5, textwrap.fill(NO_LAYERS, 60), ha="center", va="center", fontsize=9,

@@ -82,6 +82,8 @@ def test_the_audit_says_under_its_layer_table_which_layers_it_left_out():
                                                          "probe)", "attn": "returns a tuple, not a tensor"}
     assert "Left out of the layer profile: enc (its output's first axis is not the batch (on a 2-input probe)), attn " \
            "(returns a tuple, not a tensor)." in result.to_markdown()
+    fig = result.figure()
+    assert any(t.get_text() == "left out: enc, attn" for t in fig.axes[1].texts)
 
 
 class TransposesAtTwelve(nn.Module):
