@@ -6,6 +6,8 @@ the chosen one (:func:`selection_ties`), and the verdict note that says both
 
 from __future__ import annotations
 
+import math
+
 from typing import Mapping
 
 from nets.stats import paired_t
@@ -30,8 +32,9 @@ def selection_ties(sel: Mapping) -> list[float]:
     """The trained grid values that a largest-SI choice (:func:`missed_target`) cannot tell
     from the chosen nu: those whose seeds' validation SI, paired by seed with the chosen
     nu's, gives a 95% paired t interval of (chosen - other) that reaches 0
-    (:func:`nets.stats.paired_t`). ``[]`` when the record has no per-seed SI (files written
-    before ``si_per_seed``), fewer than two seeds, or the chosen nu beats every other."""
+    (:func:`nets.stats.paired_t`), or where a seed's SI of either is not finite (``null`` on disk: the
+    choice cannot be told from it). ``[]`` when the record has no per-seed SI (files written before
+    ``si_per_seed``), fewer than two seeds, or the chosen nu beats every other."""
     per_seed = dict(zip(sel.get("grid") or [], sel.get("si_per_seed") or []))
     best = per_seed.get(sel.get("chosen"))
     if not best or len(best) < 2:
@@ -40,10 +43,11 @@ def selection_ties(sel: Mapping) -> list[float]:
     for nu, values in per_seed.items():
         if nu == sel.get("chosen") or not values or len(values) != len(best):
             continue
-        try:
-            iv = paired_t(best, values).interval
-        except ValueError:  # a NaN SI: nothing to tell
+        pairs = [(a, b) for a, b in zip(best, values) if a is not None and b is not None]
+        if len(pairs) < len(best) or not all(math.isfinite(a) and math.isfinite(b) for a, b in pairs):
+            ties.append(float(nu))  # a seed's SI not finite (null on disk): the choice cannot be told from it
             continue
+        iv = paired_t([a for a, _ in pairs], [b for _, b in pairs]).interval
         if not iv.defined or iv.low <= 0:
             ties.append(float(nu))
     return ties

@@ -14,6 +14,7 @@ import pytest
 from nets.centered_report import centered_checks
 from nets.claim_checks import Check, capped, not_finite
 from nets.evidence import left_out, measure, unread
+from nets.nu_selection_notes import selection_ties
 from nets.report import render_report
 from nets.results_io import read_json, write_json
 from nets.verdicts import verdicts
@@ -287,3 +288,13 @@ def test_figure5s_ratio_cell_names_a_seed_whose_sigma_max_is_not_finite():
 def test_the_centered_line_says_why_a_seed_with_sigma_max_0_in_both_is_undecided():
     (c,) = centered_checks(_centered([5.0, 0.0, 4.9, 5.05], [10.0, 0.0, 9.9, 10.1]), 0.9)
     assert c.outcome == "undecided" and "seed 1, left out, has σ_max 0 in both" in c.sigma_check.detail
+
+
+@pytest.mark.parametrize("where", ["chosen", "other"])
+def test_a_null_validation_si_makes_a_fallback_nu_not_told_apart_from_the_other(where):
+    # the tie note went quiet: paired_t refused the NaN and the grid value was skipped
+    chosen, other = [0.90, 0.91, 0.92, 0.905], [0.80, 0.81, 0.79, 0.80]  # clearly apart on every seed
+    (chosen if where == "chosen" else other)[2] = None
+    sel = {"grid": [3.0, 30.0], "si_per_seed": [other, chosen], "chosen": 30.0, "target": 0.95,
+           "reached_target": False}
+    assert selection_ties(sel) == [3.0]
