@@ -10,10 +10,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+import nets.evidence as ev
 from nets.claim_checks import fmt
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table
-from nets.stats import paired_t
+from nets.stats import Interval
 
 __all__ = ["between_section", "between_rows"]
 
@@ -29,10 +30,22 @@ def _per_seed(entry: Mapping, method: str, key: str, j: int, round_trip: bool = 
     return np.array([(r["round_trip"] if round_trip else r)[key][j] for r in runs], dtype=float)
 
 
+def _wt_minus_da(entry: Mapping, j: int) -> Interval | None:
+    """WT - DA orbit accuracy (points) at step ``j``: the paired t interval over the seeds both ran, paired by
+    seed, a seed whose accuracy is not finite left out (None without a seed in common)."""
+    def acc(run: Mapping) -> float | None:
+        v = run["accuracy"][j]
+        return None if v is None else 100 * float(v)
+    test = ev.paired(*(ev.per_seed(entry["methods"][m]["runs"], acc) for m in ("WT", "DA")))
+    return None if test is None else test.interval
+
+
 def _wt_da(entry: Mapping, j: int) -> str:
     if "WT" not in entry["methods"] or "DA" not in entry["methods"]:
         return ""
-    iv = paired_t(100 * _per_seed(entry, "WT", "accuracy", j), 100 * _per_seed(entry, "DA", "accuracy", j)).interval
+    iv = _wt_minus_da(entry, j)
+    if iv is None:
+        return "—"
     return f"{iv.estimate:.3g}" if not iv.defined else f"{iv.estimate:.3g} [{iv.low:.3g}, {iv.high:.3g}]"
 
 
@@ -63,8 +76,8 @@ def _midway(g: str, entry: Mapping) -> str:
     at0 = {m: 100 * _per_seed(entry, m, "accuracy", 0) for m in acc}
     parts = [f"{m} {v.mean():.1f}% (at 0: {at0[m].mean():.1f}%)" for m, v in acc.items()]
     text = f"{group_label(g)} midway ({steps[j]:g}{_unit(entry)}): orbit accuracy " + ", ".join(parts)
-    if "WT" in acc and "DA" in acc:
-        iv = paired_t(acc["WT"], acc["DA"]).interval
+    iv = _wt_minus_da(entry, j) if "WT" in acc and "DA" in acc else None
+    if iv is not None:
         text += f"; WT - DA {iv.estimate:.3g}" + ("" if not iv.defined else f" [{iv.low:.3g}, {iv.high:.3g}]") + \
                 f" points (paired t, n = {iv.n})"
     if "WT" in entry["methods"]:

@@ -12,10 +12,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
+import nets.evidence as ev
 from nets.plot_style import METHOD_COLORS, METHOD_MARKERS, PAGE_WIDTH, group_tex, methods_in_order, print_sized, style_axes
-from nets.stats import paired_t
 
-__all__ = ["plot_train_size", "seed_values", "wt_minus_da"]
+__all__ = ["plot_train_size", "seed_values", "wt_minus_da", "wt_da_unread"]
 
 
 def seed_values(point: Mapping, method: str, measure: str) -> np.ndarray:
@@ -25,11 +25,20 @@ def seed_values(point: Mapping, method: str, measure: str) -> np.ndarray:
 
 
 def wt_minus_da(point: Mapping):
-    """WT - DA orbit accuracy (points) at one size: the paired t interval over seeds
-    (:class:`nets.stats.Interval`; ``None`` without both methods)."""
+    """WT - DA orbit accuracy (points) at one size: the paired t interval over the seeds both ran, paired by
+    seed, a seed whose accuracy is not finite left out (:class:`nets.stats.Interval`; ``None`` without both
+    methods or a seed in common)."""
     if "WT" not in point["methods"] or "DA" not in point["methods"]:
         return None
-    return paired_t(100 * seed_values(point, "WT", "accuracy"), 100 * seed_values(point, "DA", "accuracy")).interval
+    test = ev.paired(*(ev.per_seed(point["methods"][m]["runs"], ev.measure("accuracy", 100.0)) for m in ("WT", "DA")))
+    return None if test is None else test.interval
+
+
+def wt_da_unread(point: Mapping) -> list[int]:
+    """The seeds both methods ran at one size that :func:`wt_minus_da` leaves out (:func:`nets.evidence.unread`)."""
+    if "WT" not in point["methods"] or "DA" not in point["methods"]:
+        return []
+    return ev.unread([point["methods"][m]["runs"] for m in ("WT", "DA")], ev.measure("accuracy"))
 
 
 @print_sized
@@ -53,9 +62,9 @@ def plot_train_size(results: Mapping) -> Figure:
                 axes[row, col].fill_between(n, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
         if "WT" in methods and "DA" in methods:
             ivs = [wt_minus_da(p) for p in points]
-            est = np.array([iv.estimate for iv in ivs])
-            low = np.array([iv.low if iv.defined else iv.estimate for iv in ivs])
-            high = np.array([iv.high if iv.defined else iv.estimate for iv in ivs])
+            est = np.array([np.nan if iv is None else iv.estimate for iv in ivs])
+            low = np.array([np.nan if iv is None else iv.low if iv.defined else iv.estimate for iv in ivs])
+            high = np.array([np.nan if iv is None else iv.high if iv.defined else iv.estimate for iv in ivs])
             axes[1, col].errorbar(n, est, yerr=[est - low, high - est], color="black", marker="o", markersize=3.5,
                                   capsize=2.5, linewidth=1.0)
             axes[1, col].axhline(0.0, color="0.5", linewidth=0.8, linestyle=":")

@@ -11,7 +11,8 @@ from typing import Any, Mapping
 from nets.claim_checks import fmt
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table
-from nets.plots_train_size import seed_values, wt_minus_da
+from nets.evidence import seeds_text
+from nets.plots_train_size import seed_values, wt_da_unread, wt_minus_da
 from nets.stats import Interval, decide
 
 __all__ = ["train_size_section", "train_size_rows"]
@@ -19,11 +20,16 @@ __all__ = ["train_size_section", "train_size_rows"]
 METHODS = ("WT", "DA", "IR")
 
 
-def _interval_text(iv: Interval | None) -> str:
+def _interval_text(iv: Interval | None, unread: list[int]) -> str:
+    """The WT - DA cell: the interval and claim 1b's decision there, undecided rather than holding where a
+    seed's accuracy could not be read (named)."""
     if iv is None:
-        return ""
+        return f"— ({seeds_text(unread)} not finite)" if unread else ""
     text = f"{iv.estimate:.3g}" + (f" [{iv.low:.3g}, {iv.high:.3g}]" if iv.defined else "")
-    return f"{text} ({decide(iv, '>=', 0.0)})"
+    outcome = decide(iv, '>=', 0.0)
+    if unread:
+        outcome = f"{'undecided' if outcome == 'holds' else outcome}; {seeds_text(unread)} not finite"
+    return f"{text} ({outcome})"
 
 
 def _mean(point: Mapping, method: str, measure: str, scale: float = 1.0) -> float:
@@ -40,7 +46,7 @@ def train_size_rows(entry: Mapping) -> tuple[list[str], list[list[str]]]:
     for p in entry["points"]:
         n = f"{p['n_train']:,}" + (" (Table 1)" if p.get("source") == "table1.json" else "")
         row = [n, str(p.get("batch_size")), *(f"{_mean(p, m, 'accuracy', 100):.2f}" for m in ms),
-               _interval_text(wt_minus_da(p))]
+               _interval_text(wt_minus_da(p), wt_da_unread(p))]
         row += [fmt(_mean(p, m, k)) for m, k in (("DA", "DI"), ("DA", "SI"), ("IR", "SI")) if m in ms]
         rows.append(row)
     return header, rows

@@ -195,6 +195,16 @@ def test_wt_minus_da_is_scipys_paired_t_interval_in_points():
     assert (iv.estimate, iv.low, iv.high) == pytest.approx((100 * np.mean(np.subtract(wt, da)), ci.low, ci.high))
 
 
+def test_wt_minus_da_pairs_by_seed_and_a_null_accuracy_keeps_the_check_from_holding():
+    # seeds were paired by position, and one null accuracy stopped REPORT.md from rendering
+    point = _point(100, {"WT": [0.9, 0.91, 0.93, 0.92], "DA": [0.8, 0.8, 0.81, 0.82], "IR": [0.7] * 4})
+    point["methods"]["DA"]["runs"][3]["seed"] = 7  # DA ran seeds 0, 1, 2, 7: WT's seed 3 has no pair
+    assert wt_minus_da(point).n == 3
+    point["methods"]["WT"]["runs"][1]["accuracy"] = None  # null on disk: NaN or an infinity
+    _, rows = train_size_rows({"nu_IR": 10.0, "points": [point]})
+    assert wt_minus_da(point).n == 2 and rows[0][5].endswith("(undecided; seed 1 not finite)")
+
+
 def test_the_table_decides_claim_1bs_wt_minus_da_check_per_size():
     entry = {"nu_IR": 10.0, "points": [_point(100, {"WT": [0.9, 0.91, 0.93], "DA": [0.8, 0.8, 0.81],
                                                     "IR": [0.7] * 3}),
