@@ -127,9 +127,13 @@ def later_accuracy_ratio(betas: Sequence[float]) -> Callable[[Mapping], float] |
 def tsne_runs(entry: Mapping, seeds: Sequence[int] | None) -> list[dict]:
     """A t-SNE method record's ``ratio_per_seed`` as run records ``{"seed", "ratio"}``
     (the list is in the order of the experiment's ``meta.seeds``; without those seeds
-    the positions 0, 1, ... stand in)."""
+    the positions 0, 1, ... stand in). A list of another length than ``seeds`` cannot say which
+    value is whose: every seed's ratio is then ``None`` (not read), rather than values given to
+    the wrong seeds or a seed dropped unnamed."""
     vals = entry.get("ratio_per_seed") or []
-    seeds = list(seeds) if seeds is not None and len(seeds) == len(vals) else list(range(len(vals)))
+    if seeds is not None and len(seeds) != len(vals):
+        return [{"seed": s, "ratio": None} for s in seeds]
+    seeds = list(seeds) if seeds is not None else list(range(len(vals)))
     return [{"seed": s, "ratio": v} for s, v in zip(seeds, vals)]
 
 

@@ -298,3 +298,12 @@ def test_a_null_validation_si_makes_a_fallback_nu_not_told_apart_from_the_other(
     sel = {"grid": [3.0, 30.0], "si_per_seed": [other, chosen], "chosen": 30.0, "target": 0.95,
            "reached_target": False}
     assert selection_ties(sel) == [3.0]
+
+
+def test_a_tsne_ratio_list_shorter_than_its_seeds_is_read_as_no_seed_not_as_the_first_ones():
+    # the seeds were taken as positions 0, 1, ...: the missing seed dropped unnamed, and the check held
+    r = fake_results()
+    r["tsne"]["groups"]["r4"]["methods"]["DA"]["ratio_per_seed"].pop(1)
+    v = _status(r, "Fig. 2")
+    c = next(c for c in v.checks if c.what == "R4 DA orbit/class distance")
+    assert c.outcome == "undecided" and "every seed left out: seeds 0, 1, 2, 3" in c.detail
