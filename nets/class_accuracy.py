@@ -263,16 +263,23 @@ def per_class_rows(entry: Mapping[str, Any], methods: Sequence[str] = ("WT", "DA
     the first method. ``class_names`` (label order) name the classes."""
     ms = [m for m in methods if m in entry["methods"]]
     header = ["class", "test samples", *(f"{m} Acc. (%)" for m in ms), "WT - DA (points) [95%]", "WT takes it for"]
-    means = np.mean(entry["methods"][ms[0]]["accuracy"], axis=0)
+    per_seed = {m: np.array([[np.nan if v is None else v for v in seed] for seed in entry["methods"][m]["accuracy"]],
+                            dtype=float) for m in ms}  # (seeds, classes); a null (not finite when written) is NaN
+    means = per_seed[ms[0]].mean(axis=0)
     keep, note = lowest(list(means), max_rows)
     rows = []
     for j in keep:
         c = entry["classes"][j]
-        acc = {m: np.array([seed[j] for seed in entry["methods"][m]["accuracy"]]) for m in ms}
+        acc = {m: per_seed[m][:, j] for m in ms}
         row = [class_label(c, class_names), str(entry["counts"][j]), *(f"{100 * acc[m].mean():.1f}" for m in ms)]
         if "WT" in acc and "DA" in acc:
-            iv = paired_t(100 * acc["WT"], 100 * acc["DA"]).interval
-            row.append(f"{iv.estimate:.3g} [{iv.low:.3g}, {iv.high:.3g}]")
+            ok = np.isfinite(acc["WT"]) & np.isfinite(acc["DA"])  # a seed not finite in either is left out, said
+            if ok.any():
+                iv = paired_t(100 * acc["WT"][ok], 100 * acc["DA"][ok]).interval
+                row.append(f"{iv.estimate:.3g} [{iv.low:.3g}, {iv.high:.3g}]"
+                           + ("" if ok.all() else f" (n = {int(ok.sum())} of {ok.size}: not finite on the others)"))
+            else:
+                row.append("— (not finite)")
         else:
             row.append("")
         other = entry["methods"]["WT"]["taken_for"][j] if "WT" in entry["methods"] else None

@@ -246,3 +246,16 @@ def test_class_names_from_python_are_checked_before_the_work():
             call("cat")  # not one name per character
         with pytest.raises(ValueError, match="a label is class 2, but the class names name only 2 classes"):
             call(["cat", "dog"])
+
+
+def test_the_per_class_table_leaves_out_a_null_accuracy_and_says_so_rather_than_stopping_the_report():
+    # a null per-class accuracy raised TypeError in np.mean, so REPORT.md did not render
+    from nets.class_accuracy import per_class_rows
+
+    entry = {"classes": [0, 1], "counts": [10, 12],
+             "methods": {"WT": {"accuracy": [[0.9, 0.8], [0.92, 0.81], [None, 0.79]], "taken_for": [None, None]},
+                         "DA": {"accuracy": [[0.85, 0.8], [0.86, 0.8], [0.84, 0.78]]}}}
+    _, rows, _ = per_class_rows(entry, methods=("WT", "DA"))
+    by_class = {r[0]: r for r in rows}
+    assert by_class["0"][4].endswith("(n = 2 of 3: not finite on the others)") and by_class["0"][2] == "nan"
+    assert "not finite" not in by_class["1"][4]
