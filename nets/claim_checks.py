@@ -16,7 +16,8 @@ from typing import Mapping, Sequence
 import nets.evidence as ev
 from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
 
-__all__ = ["Check", "check", "log_check", "capped", "not_finite", "sigma_ratio_check", "planning_text", "fmt", "pm_text"]
+__all__ = ["Check", "check", "log_check", "capped", "not_finite", "sigma_ratio_check", "planning_text", "fmt",
+           "pm_text"]
 
 
 @dataclass

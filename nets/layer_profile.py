@@ -57,9 +57,10 @@ def default_layers(model: nn.Module) -> list[str]:
 @contextmanager
 def recorded_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, list[torch.Tensor]]]:
     """Forward hooks on the submodules named ``layers``; yields ``{name: [outputs of each call]}``
-    (an output that is not a tensor, a tuple, as the name of its type), cleared by the caller between forwards. The hooks are removed on exit. Each output is stored as a
-    copy: a later in-place operation (``nn.ReLU(inplace=True)``, a residual ``out += identity``)
-    overwrites the tensor the submodule returned, and would give that submodule the next one's value."""
+    (an output that is not a tensor, a tuple, as the name of its type), cleared by the caller between
+    forwards. The hooks are removed on exit. Each output is stored as a copy: a later in-place operation
+    (``nn.ReLU(inplace=True)``, a residual ``out += identity``) overwrites the tensor the submodule
+    returned, and would give that submodule the next one's value."""
     modules = dict(model.named_modules())
     missing = [n for n in layers if n not in modules]
     if missing:

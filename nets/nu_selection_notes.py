@@ -7,7 +7,6 @@ the chosen one (:func:`selection_ties`), and the verdict note that says both
 from __future__ import annotations
 
 import math
-
 from typing import Mapping
 
 from nets.stats import paired_t
