@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import nets.evidence as ev
 from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
 
-__all__ = ["Check", "check", "log_check", "capped", "not_finite", "sigma_ratio_check", "planning_text", "fmt",
+__all__ = ["Check", "LeftOut", "check", "outcome_left_out", "log_check", "not_finite", "sigma_ratio_check", "planning_text", "fmt",
            "pm_text"]
 
 
@@ -63,21 +63,46 @@ def pm_text(entry: Mapping | None, scale: float = 1.0, digits: int = 3) -> str:
 _MARK = {"holds": "✓ holds", "fails": "✗ fails", "undecided": "? undecided"}
 
 
+LeftOut = tuple[Sequence[int], str]
+"""Seeds left out of a check's interval and why: ``(seeds, why)``, ``why`` saying how they lie, or may
+lie, on its failing side (:func:`not_finite`)."""
+
+
+def outcome_left_out(outcome: Outcome, any_left_out: bool) -> Outcome:
+    """The rule of :func:`check`'s ``left_out`` for a decision alone: with seeds left out that may lie on
+    the failing side, only "fails" stands; "holds" and "not measured" become "undecided"."""
+    return "undecided" if any_left_out and outcome != "fails" else outcome
+
+
 def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_text: str | None = None, *,
           label: str | None = None, shown: str | None = None, test: PairedTest | None = None,
-          counts: bool = False) -> Check:
+          counts: bool = False, left_out: Sequence[LeftOut] = ()) -> Check:
     """Decide ``iv <op> bound`` (``op`` is ``"<="`` or ``">="``) by :func:`nets.stats.decide` and say how:
     the :class:`Check`'s ``detail`` reads ``LABEL = VALUE [LOW, HIGH] MARK (needs OP BOUND)``, with the
     seeds that would decide an undecided check. ``iv`` None (nothing measured) gives "not measured".
     ``counts``: the values are shares of a finite test set (accuracies), which move in steps of one
     image, so seeds that agree exactly may do so by chance: an interval of no width over several
-    seeds is then undecided, not exact (a continuous measure that agrees exactly, WT's LI of 0, is)."""
+    seeds is then undecided, not exact (a continuous measure that agrees exactly, WT's LI of 0, is).
+
+    ``left_out``: seeds missing from ``iv`` that lie, or may lie, on the failing side (a reason with no
+    seeds is skipped). A check must not hold because its worst seeds were dropped: one that would hold
+    on the others is undecided (its mark says it held there), one with every seed left out is
+    undecided rather than "not measured", and an undecided one names them and has no planning figure
+    towards "holds", which could not come true while they stay unread (one towards "fails" stays). A
+    failing check fails as it is. ``n`` then counts the seeds run: the interval's and those left out."""
+    given = [(list(seeds), why) for seeds, why in left_out if seeds]
+    unread_text = "; ".join(f"{ev.seeds_text(seeds)}, left out, {why}" for seeds, why in given)
+    n_left_out = len({s for seeds, _ in given for s in seeds})
     outcome = decide(iv, op, bound)
     if outcome == "not measured":
+        if given:
+            return Check(what, "undecided", f"{what}: {_MARK['undecided']}, every seed left out: {unread_text}",
+                         n_left_out)
         return Check(what, outcome, f"{what}: not measured (no per-seed values)")
     tied = counts and iv.defined and iv.n >= 2 and iv.low == iv.high
     if tied:
         outcome = "undecided"
+    capped = bool(given) and outcome_left_out(outcome, True) == "undecided"  # a failing check fails as it is
     value = shown if shown is not None else ev.iv_text(iv, fmt)
     how = "" if test is None or not iv.defined else f" ({ev.p_text(test)})"
     mark = _MARK[outcome]
@@ -92,8 +117,16 @@ def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_te
     towards = None
     if plan is not None:
         towards = "holds" if meets else "fails"
-        needs += f"; {planning_text(plan, towards)}"
-    return Check(what, outcome, f"{label or what} = {value}{how} {mark} ({needs})", iv.n, plan, towards)
+        if capped and towards == "holds":
+            plan = towards = None
+        else:
+            needs += f"; {planning_text(plan, towards)}"
+    if not capped:
+        return Check(what, outcome, f"{label or what} = {value}{how} {mark} ({needs})", iv.n, plan, towards)
+    if outcome == "holds":
+        mark, unread_text = f"{_MARK['undecided']} (on the other seeds {mark})", f"undecided: {unread_text}"
+    return Check(what, "undecided", f"{label or what} = {value}{how} {mark} ({needs}); {unread_text}",
+                 iv.n + n_left_out, plan, towards)
 
 
 def planning_text(plan: int, towards: str) -> str:
@@ -104,41 +137,17 @@ def planning_text(plan: int, towards: str) -> str:
 
 
 def log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, bound_text: str,
-              label: str) -> Check:
-    """Decide a paired log-ratio against ``log(ratio_bound)``, shown as a ratio."""
+              label: str, left_out: Sequence[LeftOut] = ()) -> Check:
+    """Decide a paired log-ratio against ``log(ratio_bound)``, shown as a ratio (``left_out`` as in :func:`check`)."""
     if test is None:
-        return check(what, None, op, None)
+        return check(what, None, op, None, left_out=left_out)
     return check(what, test.interval, op, math.log(ratio_bound), bound_text, label=label,
-                 shown=ev.ratio_text(test, fmt), test=test)
+                 shown=ev.ratio_text(test, fmt), test=test, left_out=left_out)
 
 
-def capped(c: Check, *reasons: tuple[Sequence[int], str]) -> Check:
-    """``c`` with seeds left out of its interval that lie, or may lie, on its failing side: each reason
-    is ``(seeds, why)``, ``why`` saying how (a reason with no seeds is skipped). A check must not hold
-    because its worst seeds were dropped: one that would hold on the others is undecided (its mark
-    says it held there), one with every seed left out is undecided rather than "not measured", and
-    an undecided one names them and loses a planning figure towards "holds", which could not come
-    true while they stay unread (one towards "fails" stays). A failing check is returned as it is.
-    ``n`` becomes the seeds run: the interval's and those left out."""
-    given = [(list(seeds), why) for seeds, why in reasons if seeds]
-    if not given or c.outcome == "fails":
-        return c
-    text = "; ".join(f"{ev.seeds_text(seeds)}, left out, {why}" for seeds, why in given)
-    n = c.n + len({s for seeds, _ in given for s in seeds})
-    if c.outcome == "not measured":
-        return Check(c.what, "undecided", f"{c.what}: {_MARK['undecided']}, every seed left out: {text}", n)
-    if c.outcome == "holds":
-        detail = c.detail.replace(_MARK["holds"], f"{_MARK['undecided']} (on the other seeds {_MARK['holds']})", 1)
-        return Check(c.what, "undecided", f"{detail}; undecided: {text}", n)
-    if c.towards == "holds" and c.seeds_to_decide is not None:
-        detail = c.detail.replace(f"; {planning_text(c.seeds_to_decide, 'holds')}", "", 1)
-        return Check(c.what, "undecided", f"{detail}; {text}", n)
-    return Check(c.what, "undecided", f"{c.detail}; {text}", n, c.seeds_to_decide, c.towards)
-
-
-def not_finite(seeds: Sequence[int], name: str) -> tuple[Sequence[int], str]:
-    """:func:`capped`'s reason for ``seeds`` whose ``name`` is missing or not finite (:func:`nets.evidence.unread`):
-    their side of the bound is unknown, so it may be the failing one."""
+def not_finite(seeds: Sequence[int], name: str) -> LeftOut:
+    """:func:`check`'s ``left_out`` reason for ``seeds`` whose ``name`` is missing or not finite
+    (:func:`nets.evidence.unread`): their side of the bound is unknown, so it may be the failing one."""
     return seeds, f"has no finite {name} (missing, NaN or infinite: a results file writes NaN and infinities as null)"
 
 
@@ -146,9 +155,9 @@ def sigma_ratio_check(what: str, label: str, test: PairedTest | None, left_out: 
                       unread: Sequence[int], ratio_max: float, name: str = "sigma_max") -> Check:
     """Claim 5's check: the paired log-ratio IR / DA of ``name`` (``test``, :func:`nets.evidence.paired_log`)
     decided against ``ratio_max`` (:func:`log_check`), and undecided, not holding, where a seed left out
-    lies or may lie on its failing side (:func:`capped`): ``left_out`` (paired_log's seed -> limit) at
+    lies or may lie on its failing side (:func:`check`'s ``left_out``): ``left_out`` (paired_log's seed -> limit) at
     ``inf`` (DA's value 0) or NaN (both 0), or ``unread`` (:func:`nets.evidence.unread`: not finite)."""
-    c = log_check(what, test, "<=", ratio_max, f"{ratio_max:g}", label)
-    return capped(c, ([s for s, r in left_out.items() if r == math.inf], f"has DA's {name} 0"),
-                  ([s for s, r in left_out.items() if math.isnan(r)], f"has {name} 0 in both"),
-                  not_finite(unread, name))
+    return log_check(what, test, "<=", ratio_max, f"{ratio_max:g}", label,
+                     [([s for s, r in left_out.items() if r == math.inf], f"has DA's {name} 0"),
+                      ([s for s, r in left_out.items() if math.isnan(r)], f"has {name} 0 in both"),
+                      not_finite(unread, name)])

@@ -7,7 +7,8 @@ keeps at least DA's share of its accuracy (paired WT - DA of the mean accuracy r
 above the smallest >= 0). A seed whose value is missing or not finite (``null`` on disk) is left out
 of the check that reads it, and a note says so; a seed left out whose value lies, or may lie, on the
 check's failing side (any value that is not finite, which a file cannot tell NaN from infinite; a DI
-at beta_max of 0, or at both betas) keeps the check from holding (:func:`nets.claim_checks.capped`).
+at beta_max of 0, or at both betas) keeps the check from holding (``left_out`` of
+:func:`nets.claim_checks.check`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 from typing import Any, Mapping
 
 import nets.evidence as ev
-from nets.claim_checks import Check, capped, check, log_check, not_finite
+from nets.claim_checks import Check, check, log_check, not_finite
 from nets.groups import group_label
 
 __all__ = ["drift_checks"]
@@ -47,26 +48,27 @@ def drift_checks(dr: Mapping[str, Any], t: Any) -> tuple[list[Check], list[str]]
                 notes += ev.left_out_notes(f"{G} DA: DI at beta={betas[i]:g}", runs, _di_at(i))
             growth, bad = ev.paired_log(ev.per_seed(runs, _di_at(i1)), ev.per_seed(runs, _di_at(i0)))
             notes += ev.log_left_out_notes(f"{G} DA DI growth", list(bad))
-            c = log_check(f"{G} DA DI(beta={betas[i1]:g})", growth, ">=", t.drift_da_growth_min,
-                          f"{t.drift_da_growth_min:g}", f"{G} DA DI(beta={betas[i1]:g}) / DI(beta={betas[i0]:g})")
             no_growth = [s for s, r in bad.items() if r == -math.inf]
             zero_both = [s for s, r in bad.items() if math.isnan(r)]
             unread = sorted({*ev.left_out(runs, _di_at(i0)), *ev.left_out(runs, _di_at(i1))})
-            checks.append(capped(c, (no_growth, "has no growth (DI 0 at the largest beta)"),
-                                 (zero_both, "has DI 0 at both betas"), not_finite(unread, "DI")))
+            label = f"{G} DA DI(beta={betas[i1]:g}) / DI(beta={betas[i0]:g})"
+            checks.append(log_check(f"{G} DA DI(beta={betas[i1]:g})", growth, ">=", t.drift_da_growth_min,
+                                    f"{t.drift_da_growth_min:g}", label,
+                                    [(no_growth, "has no growth (DI 0 at the largest beta)"),
+                                     (zero_both, "has DI 0 at both betas"), not_finite(unread, "DI")]))
         for m in ("WT", "IR"):
             if m in methods:
                 runs, worst = methods[m].get("runs"), ev.largest("DI")
                 notes += ev.left_out_notes(f"{G} {m}: max DI over beta", runs, worst)
-                c = check(f"{G} {m} max DI over beta", ev.interval(ev.per_seed(runs, worst)), "<=", t.drift_low_di_max)
-                checks.append(capped(c, not_finite(ev.left_out(runs, worst), "DI")))
+                checks.append(check(f"{G} {m} max DI over beta", ev.interval(ev.per_seed(runs, worst)), "<=",
+                                    t.drift_low_di_max, left_out=[not_finite(ev.left_out(runs, worst), "DI")]))
         if "WT" in methods and "DA" in methods and later is not None:
             pair = [methods[m].get("runs") for m in ("WT", "DA")]
             for m, runs in zip(("WT", "DA"), pair):
                 notes += ev.left_out_notes(f"{G} {m}: mean Acc ratio over beta>0", runs, later)
             diff = ev.paired(*(ev.per_seed(runs, later) for runs in pair))
-            c = check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=", 0.0,
-                      "0 (WT keeps at least DA's share)", label=f"{G} WT - DA mean Acc ratio over beta>0",
-                      test=diff, counts=True)
-            checks.append(capped(c, not_finite(ev.unread(pair, later), "mean Acc ratio")))
+            checks.append(check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=", 0.0,
+                                "0 (WT keeps at least DA's share)", label=f"{G} WT - DA mean Acc ratio over beta>0",
+                                test=diff, counts=True,
+                                left_out=[not_finite(ev.unread(pair, later), "mean Acc ratio")]))
     return checks, notes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from nets.claim_checks import fmt
+from nets.claim_checks import fmt, outcome_left_out
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table
 from nets.evidence import seeds_text
@@ -26,10 +26,8 @@ def _interval_text(iv: Interval | None, unread: list[int]) -> str:
     if iv is None:
         return f"— ({seeds_text(unread)} not finite)" if unread else ""
     text = f"{iv.estimate:.3g}" + (f" [{iv.low:.3g}, {iv.high:.3g}]" if iv.defined else "")
-    outcome = decide(iv, '>=', 0.0)
-    if unread:
-        outcome = f"{'undecided' if outcome == 'holds' else outcome}; {seeds_text(unread)} not finite"
-    return f"{text} ({outcome})"
+    outcome = outcome_left_out(decide(iv, '>=', 0.0), bool(unread))
+    return f"{text} ({outcome}{f'; {seeds_text(unread)} not finite' if unread else ''})"
 
 
 def _mean(point: Mapping, method: str, measure: str, scale: float = 1.0) -> float:

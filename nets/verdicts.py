@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 import nets.evidence as ev
-from nets.claim_checks import Check, capped, check, fmt, not_finite, pm_text, sigma_ratio_check
+from nets.claim_checks import Check, check, fmt, not_finite, pm_text, sigma_ratio_check
 from nets.drift_checks import drift_checks
 from nets.groups import group_label
 from nets.nu_selection_notes import form_missed_target, missed_target, missed_target_note, selection_ties
@@ -173,14 +173,15 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 return (t1["groups"][g].get("methods", {}).get(m) or {}).get("runs")
 
             def one(claim: str, m: str, key: str, op: str, bound: float) -> Check:
-                c = check(f"{G} {m} {key}", ev.interval(seeds(claim, m, key)), op, bound)
-                return capped(c, not_finite(ev.left_out(runs(m), ev.measure(key)), key))
+                return check(f"{G} {m} {key}", ev.interval(seeds(claim, m, key)), op, bound,
+                             left_out=[not_finite(ev.left_out(runs(m), ev.measure(key)), key)])
 
             def lead(claim: str, m: str, other: str, op: str, bound: float, bound_text: str, what: str) -> Check:
                 test = ev.paired(seeds(claim, m, "accuracy"), seeds(claim, other, "accuracy"))
-                c = check(what, test and test.interval, op, bound, bound_text,
-                          label=f"{G} {m} - {other} accuracy (points)", test=test, counts=True)
-                return capped(c, not_finite(ev.unread([runs(m), runs(other)], ev.measure("accuracy")), "accuracy"))
+                unread = ev.unread([runs(m), runs(other)], ev.measure("accuracy"))
+                return check(what, test and test.interval, op, bound, bound_text,
+                             label=f"{G} {m} - {other} accuracy (points)", test=test, counts=True,
+                             left_out=[not_finite(unread, "accuracy")])
 
             # (1)
             v["1"].checks += [one("1", "WT", "LI", "<=", t.wt_li_max), one("1", "WT", "DI", "<=", t.wt_di_max),
@@ -263,8 +264,8 @@ def verdicts(results: Mapping[str, Mapping], thresholds: Thresholds = Thresholds
                 if m in ms:
                     runs = ev.tsne_runs(ms[m], seeds)
                     iv = ev.interval(ev.per_seed(runs, ev.measure("ratio")))
-                    c = capped(check(f"{G} {m} orbit/class distance", iv, op, bound),
-                               not_finite(ev.left_out(runs, ev.measure("ratio")), "orbit/class distance"))
+                    c = check(f"{G} {m} orbit/class distance", iv, op, bound,
+                              left_out=[not_finite(ev.left_out(runs, ev.measure("ratio")), "orbit/class distance")])
                     if g in FIGURE2_GROUPS:
                         v["Fig. 2"].checks.append(c)
                         v["Fig. 2"].notes += ev.left_out_notes(f"{G} {m}: orbit/class distance", runs,

@@ -1,9 +1,9 @@
 """A seed a check cannot read: its value missing or not finite (a results file writes NaN and both
 infinities as ``null``), or with no log-ratio (a value <= 0). Such a seed is left out of the check's
 interval and named in its claim's notes; where it lies, or may lie, on the check's failing side, the
-check is undecided rather than holding on the other seeds (``nets.claim_checks.capped``;
-docs/statistics.md). Every kind of check is covered: Table 1's single-model and paired accuracy
-checks, claim 4's three, claim 5's ratio (and the centered and detached forms' own), Figure 2's."""
+check is undecided rather than holding on the other seeds (``left_out`` of ``nets.claim_checks.check``;
+docs/statistics.md). Every kind of check is covered: Table 1's single-model and paired accuracy checks,
+claim 4's three, claim 5's ratio (and the centered and detached forms' own), Figure 2's."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import math
 import pytest
 
 from nets.centered_report import centered_checks
-from nets.claim_checks import Check, capped, not_finite
+from nets.claim_checks import check, not_finite
 from nets.evidence import left_out, measure, unread
 from nets.nu_selection_notes import selection_ties
 from nets.report import render_report
 from nets.results_io import read_json, write_json
+from nets.stats import Interval
 from nets.verdicts import verdicts
 from test_report import fake_results
 
@@ -185,14 +186,17 @@ def test_a_seed_left_out_never_turns_a_failing_check_into_an_undecided_one():
     assert li.outcome == "fails" and "left out" not in li.detail
 
 
-def test_capped_names_each_reason_with_its_seeds_and_skips_a_reason_without_any():
-    held = Check("x", "holds", "x = 1 [0.9, 1.1] ✓ holds (needs <= 2)", 1)
-    c = capped(held, ([3], "has DA's sigma_max 0"), ([], "unused"), not_finite([1, 2], "sigma_max"))
-    assert c.outcome == "undecided" and c.n == 4  # one seed in the interval, three left out
-    assert c.detail == ("x = 1 [0.9, 1.1] ? undecided (on the other seeds ✓ holds) (needs <= 2); undecided: seed 3, "
-                        "left out, has DA's sigma_max 0; seeds 1, 2, left out, has no finite sigma_max (missing, NaN "
-                        "or infinite: a results file writes NaN and infinities as null)")
-    assert capped(held, ([], "unused")) is held
+def test_left_out_names_each_reason_with_its_seeds_and_skips_a_reason_without_any():
+    iv = Interval(1.0, 0.9, 1.1, 2, "t")
+    held = check("x", iv, "<=", 2.0)
+    assert held.outcome == "holds"
+    c = check("x", iv, "<=", 2.0, left_out=[([3], "has DA's sigma_max 0"), ([], "unused"),
+                                            not_finite([1, 2], "sigma_max")])
+    assert c.outcome == "undecided" and c.n == 5  # two seeds in the interval, three left out
+    assert c.detail == held.detail.replace("✓ holds", "? undecided (on the other seeds ✓ holds)") + (
+        "; undecided: seed 3, left out, has DA's sigma_max 0; seeds 1, 2, left out, has no finite sigma_max "
+        "(missing, NaN or infinite: a results file writes NaN and infinities as null)")
+    assert check("x", iv, "<=", 2.0, left_out=[([], "unused")]) == held
 
 
 def test_unread_is_the_common_seeds_left_out_of_either_model_in_seed_order():

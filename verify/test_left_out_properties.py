@@ -1,8 +1,9 @@
 """A value a check cannot read never helps a claim: on the committed paper-profile results (4 seeds),
 replacing any one per-seed value by NaN or an infinity (``null`` on disk) never turns a check that did
 not hold into one that holds, and no check of Table 1 or claim 5 that reads that value holds
-(``nets.claim_checks.capped``, docs/statistics.md). Until 2026-12-07 only claim 4's largest DI was so
-guarded: an infinite IR sigma_max was dropped and claim 5's check held on the other seeds.
+(``left_out`` of ``nets.claim_checks.check``, docs/statistics.md). Until 2026-12-07 only claim 4's
+largest DI was so guarded: an infinite IR sigma_max was dropped and claim 5's check held on the other
+seeds.
 
 Set ``GI_HYPOTHESIS_SCALE=10`` to run ten times as many examples."""
 
