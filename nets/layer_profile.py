@@ -174,6 +174,7 @@ def layer_invariance_terms(
     chunk_size = model_chunk(model, chunk_size)
     nums, dens = [], []
     why: Optional[dict[str, str | None]] = None
+    produced: list[str] = []  # the layers read, decided on the first chunk
     with recorded_activations(model, names) as store:
         for s in chunks(x.shape[0], chunk_size):
             xc = x[s : s + chunk_size]
@@ -182,11 +183,11 @@ def layer_invariance_terms(
             for v in store.values():
                 v.clear()
             logits = model_logits(model, flat)
-            late = {k: _why_left_out(v, G * n) for k, v in store.items()}
+            late = {k: _why_left_out(store[k], G * n) for k in (names if why is None else produced)}
             acts = {k: torch.cat([a.reshape(G * n, -1) for a in store[k]], dim=1) for k, w in late.items() if w is None}
             if why is None:
                 why = batch_layers(model, store, flat)
-            produced = [k for k in names if why[k] is None]
+                produced = [k for k in names if why[k] is None]
             lost = [k for k in produced if k not in acts]
             if lost:
                 raise ValueError(f"layer {lost[0]!r} of the per-layer profile: on {n} samples (an orbit batch of "
