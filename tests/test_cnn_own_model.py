@@ -64,6 +64,12 @@ def in_float64():
     return Tiny().double()
 
 
+def cropped():
+    model = Tiny()
+    model.input_shape = (1, 30, 30)  # fewer values than the experiment's 36 x 36 images
+    return model
+
+
 BUILT = []
 
 
@@ -231,6 +237,14 @@ def test_a_float64_model_is_refused_before_anything_trains(own_module, tmp_path,
     rc, _, err = run_cli("cnn", "--profile", "smoke", "--model", "own_models_for_cnn:in_float64", "--results",
                          str(tmp_path), "--no-progress")
     assert rc == 2 and "builds torch.float64 weights" in err and not (tmp_path / "smoke").exists()
+
+
+def test_an_input_shape_that_does_not_fit_the_images_names_the_model_not_a_run(own_module, tmp_path, run_cli, no_data):
+    rc, _, err = run_cli("cnn", "--profile", "smoke", "--model", "own_models_for_cnn:cropped", "--results",
+                         str(tmp_path), "--no-progress")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "smoke").exists()
+    assert "--model own_models_for_cnn:cropped: model.input_shape (1, 30, 30) does not fit data samples" in err
+    assert "-WT-" not in err  # it named the first run it refused (a WT run) for a fault of the model
 
 
 def test_scale_on_a_folder_whose_model_cannot_be_imported_says_to_make_it_importable(own, tmp_path, run_cli,

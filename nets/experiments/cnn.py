@@ -45,7 +45,7 @@ from nets.groups import get_group
 from nets.image_layout import image_layout
 from nets.model_spec import ModelSpecError, load_factory, spec_model_name
 from nets.train import TrainConfig, resolve_device, train_runs
-from nets.train.stacks import model_dtype
+from nets.train.stacks import input_shape_of, model_dtype
 
 __all__ = ["CNNSizes", "CNN_SIZES", "MODEL_NAME", "CNNModel", "build_cnn", "cnn_model", "cnn_profile", "cnn_sizes",
            "recorded_sizes", "run_cnn"]
@@ -137,6 +137,10 @@ def cnn_model(profile: Profile, *, check_logits: bool = False) -> CNNModel:
     if dtype != torch.float32:
         raise ModelSpecError(f"--model {spec} builds {dtype} weights; the experiment measures in float32, as the "
                              f"SmallCNN: build it in float32 (nets.train.train_runs trains a float64 model from Python)")
+    try:  # the model's own fault, named before any run is: its declared input_shape must fit the images
+        input_shape_of(probe, (PADDED_SIZE, PADDED_SIZE))
+    except ValueError as e:
+        raise ModelSpecError(f"--model {spec}: {e}") from None
     record = {"factory": spec, "class": f"{type(probe).__module__}.{type(probe).__qualname__}",
               "name": spec_model_name(spec), "parameters": sum(p.numel() for p in probe.parameters()),
               "input_shape": list(getattr(probe, "input_shape", ())) or None}
