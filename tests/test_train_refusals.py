@@ -593,3 +593,32 @@ def test_the_trainers_warnings_point_at_the_line_that_called_train_runs():
     for record, category in [(channels, ChannelsLast), (same, SameInitialWeights), (unused, UnusedClasses)]:
         assert {w.filename for w in record if issubclass(w.category, category)} == {__file__}, category.__name__
     assert [w.lineno for w in channels if issubclass(w.category, ChannelsLast)] == [line]
+
+
+def test_validation_images_of_another_layout_are_refused_before_anything_trains():
+    # as many values per sample, so the trainer reshaped them to the training layout and picked each run's
+    # best epoch on scrambled images, silently
+    data = channels_last_splits()
+    first = Splits("synthetic", Split(data.train.x.permute(0, 3, 1, 2).contiguous(), data.train.y), data.val,
+                   data.test, 0.0, 1.0, 0)
+    refused(r"^the val images are \(N, 12, 12, 3\), the train images \(N, 3, 12, 12\): give both splits one shape "
+            r"per sample \(validation picks each run's best epoch\); the val images look channels-last, .*"
+            r"store them as x.permute\(0, 3, 1, 2\), \(N, C, H, W\)$",
+            [TrainConfig(method="DA", group="r4", **BASE)], first, model_fn=lambda c: RGBNet())
+
+
+def test_validation_images_of_another_size_are_refused_before_anything_trains():
+    big, small = splits(size=12, channels=(1,)), splits(size=10, channels=(1,))
+    refused(r"^the val images are \(N, 1, 10, 10\), the train images \(N, 1, 12, 12\): give both splits one shape "
+            r"per sample \(validation picks each run's best epoch\)$",
+            [TrainConfig(method="DA", **BASE)], Splits("s", big.train, small.val, big.test, 0.0, 1.0, 0),
+            model_fn=lambda c: Net())
+
+
+@pytest.mark.parametrize("empty", ["train", "val"])
+def test_an_empty_split_is_named(empty):
+    data = splits()
+    parts = {"train": data.train, "val": data.val}
+    parts[empty] = Split(parts[empty].x[:0], parts[empty].y[:0])
+    refused(rf"non-empty train and val splits; {empty} has no samples$", [TrainConfig(method="DA", **BASE)],
+            Splits("s", parts["train"], parts["val"], data.test, 0.0, 1.0, 0), model_fn=lambda c: Net())

@@ -14,7 +14,7 @@ from torch import nn
 from nets.caller_warning import warn_at_caller
 from nets.data import Splits
 from nets.groups import get_group
-from nets.layout_hints import ChannelsLast, channels_last_hint, channels_last_warning
+from nets.layout_hints import ChannelsLast, channels_last_hint, channels_last_warning, shape_str
 from nets.measure_inputs import nonfinite_samples
 from nets.train.config import PAPER_MODEL, TrainConfig
 from nets.train.stacks import (ModelFn, can_stack, check_model_output, declared_input_shape, init_model, input_shape_of,
@@ -116,9 +116,16 @@ def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, s
 
 
 def check_images(splits: Splits) -> None:
-    """The train and val images are floating point and finite, or a one-line ValueError naming the
-    split (integer images would train unnormalized; a NaN would end as a diverged loss, or in
-    validation as a silent prediction of class 0)."""
+    """The train and val images are floating point and finite, and have one shape per sample, or a
+    one-line ValueError naming the split (integer images would train unnormalized; a NaN would end as
+    a diverged loss, or in validation as a silent prediction of class 0; validation images of another
+    layout with as many values would be reshaped to the training one, scrambled, and pick each run's
+    best epoch on them)."""
+    train, val = tuple(splits.train.x.shape[1:]), tuple(splits.val.x.shape[1:])
+    if train != val:
+        hint = channels_last_hint(splits.val.x.shape, "the val images look", CHANNELS_FIRST_FIX)
+        raise ValueError(f"the val images are {shape_str(('N', *val))}, the train images {shape_str(('N', *train))}: "
+                         f"give both splits one shape per sample (validation picks each run's best epoch){hint}")
     for name, part in (("train", splits.train), ("val", splits.val)):
         x = part.x
         if not x.is_floating_point():

@@ -106,8 +106,10 @@ def train_runs(
     if stack is None:
         stack = AUTO_STACK.get(dev.type, True)
     rdir = precision_dir(run_dir, precision) if run_dir is not None else None
-    if len(splits.val) == 0 or len(splits.train) == 0:
-        raise ValueError("train_runs needs non-empty train and val splits")
+    empty = [name for name, part in (("train", splits.train), ("val", splits.val)) if len(part) == 0]
+    if empty:
+        raise ValueError(f"train_runs needs non-empty train and val splits; {' and '.join(empty)} "
+                         f"{'has' if len(empty) == 1 else 'have'} no samples")
     in_shape = (int(splits.train.x.shape[-2]), int(splits.train.x.shape[-1]))
     check_images(splits)
     n_lab = check_labels(splits, configs)
