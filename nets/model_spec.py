@@ -15,7 +15,8 @@ from torch import nn
 
 from nets.results_io.torch_files import load_refusal, one_line, quiet_torch_load  # noqa: F401 - also used from here
 
-__all__ = ["ModelSpecError", "load_factory", "load_weights", "load_state", "read_weights", "wt_config", "one_line",
+__all__ = ["ModelSpecError", "load_factory", "load_weights", "load_state", "as_state_dict", "read_weights", "wt_config",
+           "one_line",
            "load_refusal", "quiet_torch_load", "spec_model_name"]
 
 
@@ -128,6 +129,28 @@ def wt_config(obj: object) -> dict | None:
     return config if isinstance(config, dict) and config.get("method") == "WT" else None
 
 
+def as_state_dict(model: nn.Module, state: dict) -> dict:
+    """``state`` under the names of ``model.state_dict()`` where it is keyed as the trainer keys a run
+    (``torch.func.stack_module_state``, so a checkpoint's ``"state"`` / ``"best_state"``): each tensor
+    once, under its first name, and every buffer, persistent or not. A tensor tied to another (``h2.weight
+    = h.weight``) is given under each of its names, and a non-persistent buffer
+    (``register_buffer(..., persistent=False)``) is left out, the model making its own. Other keys stay as
+    they are, for ``load_state_dict`` to judge; a state dict saved by ``model.state_dict()`` comes back
+    unchanged."""
+    out = dict(state)
+    first: dict[int, str] = {}
+    named = [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]
+    for name, t in named:
+        canonical = first.setdefault(id(t), name)
+        if canonical != name and name not in out and canonical in state:
+            out[name] = state[canonical]
+    persistent = model.state_dict().keys()
+    for name, _ in model.named_buffers(remove_duplicate=False):
+        if name not in persistent:
+            out.pop(name, None)
+    return out
+
+
 def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> None:
     """Load ``state`` (read from ``path`` by :func:`read_weights`, which also gave ``obj``) into
     ``model``, without the :data:`PARALLEL` prefix of a data-parallel model's and the :data:`WRAPPED`
@@ -137,6 +160,7 @@ def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> 
     state = _without_prefix(state, own, PARALLEL)  # saved from nn.DataParallel / DDP
     state = _without_prefix(state, own, WRAPPED)  # a `cnn --model` run's: nets.image_layout's wrapper
     state = _with_prefix(state, own, INNER)  # the weights of the model a TwoLogits wraps
+    state = as_state_dict(model, state)  # a checkpoint's: tied tensors once, non-persistent buffers included
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]

@@ -37,6 +37,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.nn.parameter import is_lazy
 
 from nets.layout_hints import CHANNELS_LAST_FORWARD
 from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside, on_meta_device, parameter_dtype, raised
@@ -73,8 +74,13 @@ TRAINABLE_DTYPES = (torch.float32, torch.float64)
 def model_dtype(model: nn.Module, key: str) -> torch.dtype:
     """The dtype ``model`` trains in, that of its first floating-point parameter (float32 when it has
     none): the images are cast to it. Raises a one-line ``ValueError`` naming run ``key`` for
-    parameters or buffers on the meta device (shapes without values) or a dtype not in
-    :data:`TRAINABLE_DTYPES`."""
+    parameters or buffers on the meta device (shapes without values), lazy modules not yet shaped
+    (``nn.LazyConv2d``), or a dtype not in :data:`TRAINABLE_DTYPES`."""
+    lazy = next((n for n, t in [*model.named_parameters(), *model.named_buffers()] if is_lazy(t)), None)
+    if lazy is not None:
+        raise ValueError(f"{key}: the model's {lazy!r} is a lazy module's, not shaped yet (nn.Lazy*): the factory "
+                         f"must build shaped weights, by one forward on a dummy batch (model(torch.zeros(1, *shape))) "
+                         f"or with the layer's in_features / in_channels")
     if on_meta_device(model):
         raise ValueError(f"{key}: the model's tensors are on the meta device (shapes without values); the factory "
                          f"must build real weights (or call to_empty(device='cpu') and initialise them)")
