@@ -285,6 +285,33 @@ def test_a_factory_that_returns_one_module_object_every_call_is_refused(tmp_path
     assert "net-r4-DA" in message and not (tmp_path / "runs").exists()  # refused before any folder is made
 
 
+def test_a_frozen_part_shared_between_calls_is_refused_naming_the_copy():
+    # a pretrained backbone built once, frozen: loading one run's weights and statistics would change every model
+    backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4)).requires_grad_(False)
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.input_shape, self.backbone, self.head = (1, 12, 12), backbone, nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.backbone(x)).mean((-2, -1)))
+
+    refused(r"share frozen parameters from one call to the next \(a pretrained part built once\?\).*"
+            r"copy.deepcopy\(backbone\)\)$", [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Head())
+
+
+def test_logits_that_are_not_finite_at_initialisation_are_refused_before_the_first_epoch():
+    def nan_net(c):
+        net = Net()
+        with torch.no_grad():
+            net.head[1].bias.fill_(float("nan"))
+        return net
+
+    refused(r"the model's logits on two training inputs \(M, 1, 12, 12\) are not finite \(NaN or inf\) before any "
+            r"training", [TrainConfig(method="DA", **BASE)], model_fn=nan_net)
+
+
 def _seeded_net(c):
     torch.manual_seed(0)  # the factory seeds the RNG itself: every seed starts alike
     return Net()

@@ -80,7 +80,13 @@ def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, s
     in (:func:`~nets.train.stacks.model_dtype`)."""
     model = init_model(config, 0, factory)
     other = init_model(config, 1, factory)
-    if {id(p) for p in model.parameters()} & {id(p) for p in other.parameters()}:
+    shared = {id(p) for p in model.parameters()} & {id(p) for p in other.parameters()}
+    if shared and all(not p.requires_grad for p in model.parameters() if id(p) in shared):
+        raise ValueError(f"{config.key()}: the factory's models share frozen parameters from one call to the next (a "
+                         f"pretrained part built once?); loading each run's weights, and its buffers such as "
+                         f"BatchNorm's statistics, would write into every model that shares them: build or copy "
+                         f"it each call (copy.deepcopy(backbone))")
+    if shared:
         raise ValueError(f"{config.key()}: the factory's models share parameters from one call to the next (the same "
                          f"module object?); it must build a new model each call, e.g. return Net(), not a global one")
     if several_seeds and same_weights(model, other):
