@@ -194,7 +194,8 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
 
         trained_on = machines(pretrain(profile, args.command, args.results, device=args.device, address=args.address,
                                        progress=not args.no_progress, precision=args.precision,
-                                       recompute=args.recompute))
+                                       recompute=args.recompute,
+                                       cpus_per_task=args.task_threads or args.threads or 1))
         trained = time.time() - started
         print(f"{args.command} ({profile.name}): training on Ray took {trained:.0f} s; now measuring", flush=True)
         mixed = mixed_machines_warning(trained_on)
@@ -281,8 +282,14 @@ def _main(argv: list[str], command: list[str]) -> int:
             set_threads(args.threads)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        if args.address is not None and args.executor != "ray":
-            raise UsageError("--address applies to --executor ray only")
+        for flag, value in (("--address", args.address), ("--task-threads", args.task_threads)):
+            if value is not None and args.executor != "ray":
+                raise UsageError(f"{flag} applies to --executor ray only")
+        if args.address is not None and (not args.address or args.address != args.address.strip()):
+            raise UsageError(f"--address {args.address!r} is empty or has spaces around it: give auto, HOST:PORT, "
+                             f"ray://HOST:PORT or local")
+        if args.task_threads is not None and args.task_threads < 1:
+            raise UsageError(f"--task-threads must be >= 1, got {args.task_threads}")
         if args.executor == "ray":  # before any data is loaded
             missing = ray_import_error()
             if missing is not None:

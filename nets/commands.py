@@ -154,8 +154,8 @@ EPOCHS_COMMANDS = (*LOGIT_GRID_COMMANDS, *BEYOND_FORMS)
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None, settings=None, methods=None,
-                 sizes=None, reuse_from=None, dataset=PAPER_DATASET, regularizers=None)
+                 task_threads=None, precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None,
+                 settings=None, methods=None, sizes=None, reuse_from=None, dataset=PAPER_DATASET, regularizers=None)
 
 #: Subcommands whose ``--regularizers`` chooses which of the paper's IR forms Figure 5 trains and
 #: compares (``spectral``; ``centered``, ``detached`` and ``scale`` read that file and record the same
@@ -205,6 +205,10 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
             sp.add_argument("--executor", choices=("local", "ray"), default=argparse.SUPPRESS,
                             help="local: train in this process as the experiment goes (default); ray: first train "
                                  "every training stack it needs as a Ray task, then run it (docs/scaling.md)")
+            sp.add_argument("--task-threads", type=int, default=argparse.SUPPRESS, metavar="N",
+                            help="with --executor ray: the CPUs each training task asks for and the torch threads it "
+                                 "trains on (default: --threads, else 1); a Ray run's numbers are a local run's "
+                                 "whose --threads is its --task-threads and --threads (docs/scaling.md)")
             sp.add_argument("--address", default=argparse.SUPPRESS,
                             help="with --executor ray: the Ray cluster (auto, HOST:PORT of its GCS, ray://HOST:PORT, or local for a "
                                  "new cluster of this process; default: RAY_ADDRESS, else a cluster `ray start` "

@@ -43,11 +43,11 @@ import torch
 
 from nets.data import Splits
 from nets.precision import check_precision
-from nets.results_io import profile_differences, read_results, result_path
+from nets.results_io import precision_dir, profile_differences, read_results, result_path
 from nets.experiments.profiles import Profile
 from nets.node_provenance import machine
-from nets.ray_cluster import ClusterError, auth_hint, check_address, import_ray
-from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, resolve_device, train_runs
+from nets.ray_cluster import ClusterError, auth_hint, check_address, import_ray, missing_resources
+from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, checkpoint_path, resolve_device, train_runs
 
 __all__ = ["EXECUTORS", "TrainingJob", "plan", "pretrain", "table1_chosen_nu", "train_jobs", "training_splits"]
 
@@ -210,7 +210,7 @@ def train_jobs(
         raise ValueError(f"cpus_per_task must be >= 1, got {cpus_per_task}")
     dev = resolve_device(device)
     check_precision(precision, dev)
-    run_dir = str(Path(run_dir).resolve())  # workers may run elsewhere
+    run_dir = str(Path(run_dir).absolute())  # workers may run elsewhere: the path as given, not this node's links
     jobs = list(jobs)
     if executor == "local":
         out = []
@@ -219,8 +219,26 @@ def train_jobs(
             if progress:
                 print(job_line(k + 1, len(jobs), out[-1]), flush=True)
         return out
-    return _train_ray(jobs, splits, run_dir, dev, address, int(cpus_per_task), gpus_per_task, max_retries,
-                      on_epoch_end, progress, precision, device_chosen=str(device) != "auto")
+    out = _train_ray(jobs, splits, run_dir, dev, address, int(cpus_per_task), gpus_per_task, max_retries,
+                     on_epoch_end, progress, precision, device_chosen=str(device) != "auto")
+    check_visible(jobs, precision_dir(run_dir, precision))
+    return out
+
+
+def check_visible(jobs: Sequence[TrainingJob], folder: Path, wait_s: float = 10.0) -> None:
+    """Every run of ``jobs`` has its checkpoint in ``folder`` as this process sees it, or a one-line
+    :class:`ClusterError`: the Ray tasks wrote into a folder of their own node (``--results`` on
+    storage the nodes do not share, or at another path there), and the experiment would train the
+    whole sweep again here, silently. Looks again for ``wait_s`` seconds (a network file system may
+    show a new file late)."""
+    paths = [checkpoint_path(folder, c, s) for j in jobs for c in j.configs for s in j.seeds]
+    deadline = time.monotonic() + wait_s
+    while (missing := [p for p in paths if not p.exists()]) and time.monotonic() < deadline:
+        time.sleep(1.0)
+    if missing:
+        raise ClusterError(f"the Ray tasks ended, but {len(missing)} of their {len(paths)} checkpoints are not in "
+                           f"{folder} as this driver sees it (e.g. {missing[0].name}): --results must be storage "
+                           f"every node sees at the same path (docs/scaling.md)")
 
 
 def _last_line(e: BaseException) -> str:
@@ -250,6 +268,11 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
                 print(f"warning: the cluster has {idle:g} GPU(s), but the stacks train on {dev} (the device this "
                       "driver resolved); run the driver on a GPU node with --device cuda to use them "
                       "(docs/scaling.md)", file=sys.stderr, flush=True)
+        lacking = missing_resources(ray, cpus, gpus)
+        if lacking and started_here:  # a cluster started by this call cannot grow: the tasks would wait for ever
+            raise ClusterError(lacking)
+        if lacking:  # an autoscaling cluster adds such a node when the tasks ask
+            print(f"warning: {lacking}; the tasks wait until such a node joins", file=sys.stderr, flush=True)
         remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=max_retries)(_train_job)
         data = ray.put(training_splits(splits))
         refs = [remote.remote(job, data, run_dir, task_device, cpus, on_epoch_end, precision) for job in jobs]
@@ -264,7 +287,9 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
                 out[k] = ray.get(ready[0])
             except Exception as e:  # noqa: BLE001 - re-raised below, after every task ended
                 cause = getattr(e, "cause", None)  # a RayTaskError wraps what the task raised
-                errors.append(cause if isinstance(cause, BaseException) else e)
+                errors.append(cause if isinstance(cause, BaseException) else ClusterError(
+                    f"the Ray task {jobs[k].name} failed in Ray ({type(e).__name__}: {_last_line(e)}), its retries "
+                    f"spent; what trained is saved: run the same command again to resume"))
                 print(f"error in the Ray task {jobs[k].name}: {_last_line(errors[-1])} "
                       "(raised once every other task has ended)", flush=True)
                 continue

@@ -14,19 +14,22 @@ from typing import Mapping, Sequence
 
 import torch
 
-from nets.results_io import cpu_info
+from nets.results_io import code_version, cpu_info
 
 __all__ = ["machine", "machines", "mixed_machines_warning"]
 
 
 def machine(device: str = "cpu") -> dict:
     """What decides a training run's last digits on this machine: host, CPU model and vector flags,
-    torch build and threads, and on ``device`` "cuda" the GPU's name (a Ray task's node, where the
-    results files record the driver's)."""
+    torch build and threads, on ``device`` "cuda" the GPU's name, and the code it ran (``code``: the
+    commit of its ``nets``, ``+dirty`` where that differs from it; None outside a git clone): a Ray
+    task's node, where the results files record the driver's."""
     cpu = cpu_info()
     gpu = torch.cuda.get_device_name() if str(device).startswith("cuda") and torch.cuda.is_available() else None
+    commit, dirty = code_version()
     return {"host": socket.gethostname(), "cpu": cpu["model"], "flags": cpu["flags"], "gpu": gpu,
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "code": None if commit is None else commit[:12] + ("+dirty" if dirty else "")}
 
 
 def machines(records: Sequence[Mapping]) -> list[dict]:
@@ -47,13 +50,14 @@ def machines(records: Sequence[Mapping]) -> list[dict]:
 
 
 def mixed_machines_warning(kinds: Sequence[Mapping]) -> str | None:
-    """One line where :func:`machines` found more than one kind of machine (CPU, flags, torch build
-    or threads differ): each stack's last digits are its node's; ``None`` for one kind."""
+    """One line where :func:`machines` found more than one kind of machine (CPU, flags, torch build,
+    threads or code differ): each stack's last digits are its node's; ``None`` for one kind."""
     if len(kinds) < 2:
         return None
     return (f"the stacks trained on {len(kinds)} kinds of machine ("
             + "; ".join(f"{m.get('cpu')} {'/'.join(m.get('flags') or [])}"
                         + (f", {m['gpu']}" if m.get("gpu") else "")
-                        + f", torch {m.get('torch')}, {m.get('torch_threads')} threads: {m['jobs']} stacks"
+                        + f", torch {m.get('torch')}, {m.get('torch_threads')} threads"
+                        + (f", code {m['code']}" if m.get("code") else "") + f": {m['jobs']} stacks"
                         for m in kinds)
             + "): their numbers may differ from a serial run's by about the seed-to-seed spread (docs/scaling.md)")

@@ -14,8 +14,8 @@ import os
 import socket
 import time
 
-__all__ = ["ClusterError", "auth_hint", "check_address", "host_port", "import_ray", "ray_import_error",
-           "recorded_cluster", "speaks_grpc", "split_host_port"]
+__all__ = ["ClusterError", "auth_hint", "check_address", "host_port", "import_ray", "missing_resources",
+           "ray_import_error", "recorded_cluster", "speaks_grpc", "split_host_port"]
 
 
 class ClusterError(RuntimeError):
@@ -137,6 +137,21 @@ def auth_hint(address: str | None) -> str:
                 "`ray get-auth-token` on its head prints it")
     return ("; if that cluster uses token authentication (ray start turns it on since Ray 2.59), "
             "set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or ~/.ray/auth_token): docs/scaling.md")
+
+
+def missing_resources(ray, cpus: int, gpus: float) -> str | None:
+    """Where no live node of the cluster ``ray`` has joined holds ``cpus`` CPUs and ``gpus`` GPUs at once,
+    the one task's worth that each training task asks for (Ray schedules a task on one node, and waits
+    while none fits: for ever on a cluster that cannot grow), a line saying so and naming the nodes'
+    resources; ``None`` where one has them."""
+    nodes = [n.get("Resources") or {} for n in ray.nodes() if n.get("Alive")]
+    if any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in nodes):
+        return None
+    need = f"{cpus} CPU(s)" + (f" and {gpus:g} GPU(s)" if gpus else "")
+    have = ", ".join(f"{r.get('CPU', 0):g} CPU / {r.get('GPU', 0):g} GPU" for r in nodes[:4]) or "none alive"
+    more = " ..." if len(nodes) > 4 else ""
+    return (f"no node of the Ray cluster has the {need} one training task asks for (its nodes: {have}{more}): "
+            f"give fewer --threads (each task's CPUs), or start nodes with more (ray start --num-cpus N --num-gpus N)")
 
 
 def ray_import_error() -> str | None:
