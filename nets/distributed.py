@@ -140,7 +140,7 @@ def training_splits(splits: Splits) -> Splits:
 
 
 def _train_job(job: TrainingJob, splits: Splits, run_dir: str, device: str, threads: int | None,
-               on_epoch_end: Callable[[int], None] | None, precision: str = "fp32") -> dict:
+               on_epoch_end: Callable[[int], None] | None, precision: str = "fp32", checkpoint_every: int = 10) -> dict:
     """Train one job into ``run_dir`` at ``precision`` (finished runs there are loaded,
     unfinished ones resume); returns its name, wall time, process id, the epochs it trained
     (summed over its stacks; 0 when every run had finished before) and the machine that trained
@@ -155,7 +155,7 @@ def _train_job(job: TrainingJob, splits: Splits, run_dir: str, device: str, thre
             on_epoch_end(done)
 
     train_runs(list(job.configs), list(job.seeds), splits, device=device, run_dir=run_dir, progress=False,
-               on_epoch_end=count, precision=precision)
+               on_epoch_end=count, precision=precision, checkpoint_every=checkpoint_every)
     return {"job": job.name, "wall_time_s": time.time() - started, "pid": os.getpid(), "epochs_trained": epochs[0],
             "machine": machine(device)}
 
@@ -182,6 +182,7 @@ def train_jobs(
     on_epoch_end: Callable[[int], None] | None = None,
     progress: bool = True,
     precision: str = "fp32",
+    checkpoint_every: int = 10,
 ) -> list[dict]:
     """Train every job into ``run_dir``; returns one record per job (``job``,
     ``wall_time_s``, ``pid``, ``epochs_trained``, ``machine``) in the order of ``jobs``.
@@ -197,7 +198,8 @@ def train_jobs(
     the end.
     ``on_epoch_end`` goes to ``train_runs`` (must be picklable for Ray), and so does
     ``precision`` (checked here, in the driver, for ``device``; each task checks it again
-    on its own node: a CPU node without bf16 instructions refuses bf16).
+    on its own node: a CPU node without bf16 instructions refuses bf16), and ``checkpoint_every``
+    (epochs between checkpoints: where a retried task resumes).
 
     Raises ``ValueError`` for an unknown executor or precision, or a CPU share < 1;
     :class:`ClusterError` (one line) when Ray is missing (naming the install command), when
@@ -215,12 +217,12 @@ def train_jobs(
     if executor == "local":
         out = []
         for k, job in enumerate(jobs):
-            out.append(_train_job(job, splits, run_dir, str(dev), None, on_epoch_end, precision))
+            out.append(_train_job(job, splits, run_dir, str(dev), None, on_epoch_end, precision, checkpoint_every))
             if progress:
                 print(job_line(k + 1, len(jobs), out[-1]), flush=True)
         return out
     out = _train_ray(jobs, splits, run_dir, dev, address, int(cpus_per_task), gpus_per_task, max_retries,
-                     on_epoch_end, progress, precision, device_chosen=str(device) != "auto")
+                     on_epoch_end, progress, precision, checkpoint_every, device_chosen=str(device) != "auto")
     check_visible(jobs, precision_dir(run_dir, precision))
     return out
 
@@ -247,7 +249,7 @@ def _last_line(e: BaseException) -> str:
 
 
 def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_epoch_end, progress,
-               precision="fp32", device_chosen=False) -> list[dict]:
+               precision="fp32", checkpoint_every=10, device_chosen=False) -> list[dict]:
     ray = import_ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -275,7 +277,8 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
             print(f"warning: {lacking}; the tasks wait until such a node joins", file=sys.stderr, flush=True)
         remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=max_retries)(_train_job)
         data = ray.put(training_splits(splits))
-        refs = [remote.remote(job, data, run_dir, task_device, cpus, on_epoch_end, precision) for job in jobs]
+        refs = [remote.remote(job, data, run_dir, task_device, cpus, on_epoch_end, precision, checkpoint_every)
+                for job in jobs]
         index = {ref: k for k, ref in enumerate(refs)}
         out: list[dict | None] = [None] * len(refs)
         errors: list[BaseException] = []

@@ -261,6 +261,36 @@ def test_a_worker_killed_mid_task_is_retried_and_the_sweep_completes(ray_cluster
     assert numbers(out_dir(SMOKE, tmp_path) / "table1.json") == numbers(out_dir(SMOKE, serial) / "table1.json")
 
 
+class KillOnceAfter(KillFirstAttempt):
+    """Kills its own process once, at the end of epoch ``epoch`` (after that epoch's checkpoint)."""
+
+    def __init__(self, marker: Path, epoch: int) -> None:
+        super().__init__(marker)
+        self.epoch = epoch
+
+    def __call__(self, epoch: int) -> None:
+        if epoch >= self.epoch:
+            super().__call__(epoch)
+
+
+def test_a_task_killed_after_a_checkpoint_resumes_there_and_ends_as_an_uninterrupted_run(ray_cluster, tmp_path):
+    # the smoke profile checkpoints only at its end: here every epoch, so the retry resumes mid-run (epoch 2 of 3)
+    job = TrainingJob((TrainConfig(group="r4", method="IR", epochs=3, nu=4.0),), (0, 1))
+    splits = profile_splits(SMOKE)
+    marker = tmp_path / "killed"
+    (retried,) = train_jobs([job], splits, tmp_path / "killed_run", executor="ray", device="cpu", progress=False,
+                            on_epoch_end=KillOnceAfter(marker, 2), max_retries=1, checkpoint_every=1)
+    assert marker.read_text().endswith("after epoch 2\n"), "no task was killed after a checkpoint"
+    assert retried["epochs_trained"] == 1  # the retry trained epoch 3 only: it resumed from epoch 2's checkpoint
+    (record,) = train_jobs([job], splits, tmp_path / "whole", executor="local", device="cpu", progress=False)
+    assert record["epochs_trained"] == 3
+    for s in job.seeds:
+        got, want = (torch.load(checkpoint_path(tmp_path / d, job.configs[0], s), weights_only=True)
+                     for d in ("killed_run", "whole"))
+        assert got["history"] == want["history"] and got["best_epoch"] == want["best_epoch"]
+        assert all(torch.equal(got["best_state"][k], want["best_state"][k]) for k in want["best_state"])
+
+
 def test_the_ray_executor_trains_into_the_checkpoint_folder_and_a_rerun_resumes(ray_cluster, tmp_path, capsys):
     profile = SMOKE.with_groups(["r4"])
     job = TrainingJob(tuple(c for c in plan(profile, "table1", "cpu")[0].configs), profile.seeds)
