@@ -46,7 +46,7 @@ from nets.precision import check_precision
 from nets.results_io import precision_dir, profile_differences, read_results, result_path
 from nets.experiments.profiles import Profile
 from nets.node_provenance import machine
-from nets.ray_cluster import ClusterError, auth_hint, check_address, import_ray, missing_resources
+from nets.ray_cluster import ClusterError, auth_hint, check_address, import_ray, missing_resources, starts_own_cluster
 from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, checkpoint_path, resolve_device, train_runs
 
 __all__ = ["EXECUTORS", "TrainingJob", "plan", "pretrain", "table1_chosen_nu", "train_jobs", "training_splits"]
@@ -252,6 +252,7 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
                precision="fp32", checkpoint_every=10, device_chosen=False) -> list[dict]:
     ray = import_ray()
     started_here = not ray.is_initialized()
+    own = started_here and starts_own_cluster(address)  # a cluster of this call's own, which cannot grow
     if started_here:
         check_address(address)
         try:  # worker output reaches the driver whatever --no-progress says: it carries their warnings
@@ -271,7 +272,7 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
                       "driver resolved); run the driver on a GPU node with --device cuda to use them "
                       "(docs/scaling.md)", file=sys.stderr, flush=True)
         lacking = missing_resources(ray, cpus, gpus)
-        if lacking and started_here:  # a cluster started by this call cannot grow: the tasks would wait for ever
+        if lacking and own:  # the tasks would wait for ever
             raise ClusterError(lacking)
         if lacking:  # an autoscaling cluster adds such a node when the tasks ask
             print(f"warning: {lacking}; the tasks wait until such a node joins", file=sys.stderr, flush=True)

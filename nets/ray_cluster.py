@@ -15,7 +15,7 @@ import socket
 import time
 
 __all__ = ["ClusterError", "auth_hint", "check_address", "host_port", "import_ray", "missing_resources",
-           "ray_import_error", "recorded_cluster", "speaks_grpc", "split_host_port"]
+           "ray_import_error", "recorded_cluster", "speaks_grpc", "split_host_port", "starts_own_cluster"]
 
 
 class ClusterError(RuntimeError):
@@ -38,6 +38,15 @@ def recorded_cluster() -> str | None:
         return read_ray_address() or None
     except Exception:  # noqa: BLE001 - another Ray version: leave the address to Ray
         return None
+
+
+def starts_own_cluster(address: str | None) -> bool:
+    """Whether ``ray.init(address=address)`` starts a cluster of this process's own, which ends with it
+    and cannot grow (``local``; or no address, no ``RAY_ADDRESS`` and no :func:`recorded_cluster`), rather
+    than joining one, which may (an autoscaling cluster adds the nodes its tasks ask for)."""
+    if address == "local":
+        return True
+    return address is None and not os.environ.get("RAY_ADDRESS") and recorded_cluster() is None
 
 
 #: An HTTP/2 client's connection preface and an empty SETTINGS frame (RFC 9113, sections 3.4 and

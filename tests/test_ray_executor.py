@@ -32,7 +32,8 @@ from nets.experiments.reproduce import run_reproduce  # noqa: E402
 from nets.experiments.table1 import profile_splits, run_table1  # noqa: E402
 from nets.node_provenance import machines, mixed_machines_warning  # noqa: E402
 from nets.precision import BF16_CPU_FLAGS, cpu_flags  # noqa: E402
-from nets.ray_cluster import ClusterError, auth_hint, check_address, missing_resources, speaks_grpc  # noqa: E402
+from nets.ray_cluster import (ClusterError, auth_hint, check_address, missing_resources, speaks_grpc,  # noqa: E402
+                               starts_own_cluster)
 from nets.results_io import ResultsFileError, without_sitting  # noqa: E402
 from nets.train import TrainConfig, checkpoint_path  # noqa: E402
 
@@ -207,6 +208,21 @@ def test_a_task_asking_for_more_cpus_than_any_node_has_is_named_not_left_waiting
         "no node of the Ray cluster has the 3 CPU(s) one training task asks for (its nodes: 2 CPU / 0 GPU): give "
         "fewer --threads (each task's CPUs), or start nodes with more (ray start --num-cpus N --num-gpus N)")
     assert "the 1 CPU(s) and 1 GPU(s) one training task" in missing_resources(Cluster, 1, 1)
+
+
+def test_only_a_cluster_of_this_process_own_counts_as_one_that_cannot_grow(monkeypatch):
+    import nets.ray_cluster
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(nets.ray_cluster, "recorded_cluster", lambda: None)
+    assert starts_own_cluster("local") and starts_own_cluster(None)
+    assert not starts_own_cluster("auto") and not starts_own_cluster("10.0.0.1:6379")
+    assert not starts_own_cluster("ray://10.0.0.1:10001")
+    monkeypatch.setattr(nets.ray_cluster, "recorded_cluster", lambda: "10.0.0.1:6379")  # `ray start` ran here
+    assert not starts_own_cluster(None) and starts_own_cluster("local")
+    monkeypatch.setattr(nets.ray_cluster, "recorded_cluster", lambda: None)
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    assert not starts_own_cluster(None)
 
 
 def test_a_cluster_started_here_that_cannot_fit_one_task_is_refused_in_one_line(ray_cluster, tmp_path, monkeypatch):
