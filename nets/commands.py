@@ -207,8 +207,9 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                                  "every training stack it needs as a Ray task, then run it (docs/scaling.md)")
             sp.add_argument("--task-threads", type=int, default=argparse.SUPPRESS, metavar="N",
                             help="with --executor ray: the CPUs each training task asks for and the torch threads it "
-                                 "trains on (default: --threads, else 1); a Ray run's numbers are a local run's "
-                                 "whose --threads is its --task-threads and --threads (docs/scaling.md)")
+                                 "trains on (default: --threads, else 1); a Ray run gives a local run's numbers "
+                                 "where its --task-threads and --threads both equal that run's --threads "
+                                 "(docs/scaling.md)")
             sp.add_argument("--address", default=argparse.SUPPRESS,
                             help="with --executor ray: the Ray cluster (auto, HOST:PORT of its GCS, ray://HOST:PORT, or local for a "
                                  "new cluster of this process; default: RAY_ADDRESS, else a cluster `ray start` "

@@ -11,8 +11,10 @@ measures. The results are the serial path's in every number because
   group x method x regularizer x nu with its seeds stacked; on a device whose
   ``AUTO_NU_SEARCH`` is ``"full"``, a regularizer's whole nu grid, as
   ``tune_nu`` stacks it there; one run per job where ``AUTO_STACK`` is off), and
-* a run's numbers depend only on its config, seed, data, device and stacking
-  (``nets.train``'s contract), not on the process that trains it.
+* a run's numbers depend only on its config, seed, data, device, stacking and
+  torch threads (``nets.train``'s contract), not on the process that trains it:
+  each task trains on ``--task-threads`` threads, by default the driver's
+  ``--threads``.
 
 The nu searches: the plan trains a regularizer's whole grid, in parallel on a
 cluster; the experiment's ascending search then measures the finished runs
@@ -203,8 +205,10 @@ def train_jobs(
 
     Raises ``ValueError`` for an unknown executor or precision, or a CPU share < 1;
     :class:`ClusterError` (one line) when Ray is missing (naming the install command), when
-    nothing answers at a ``HOST:PORT`` address, or when the cluster cannot be started or
-    joined; and the first job's own error (for instance ``nets.train.TrainingDiverged``, not
+    nothing answers at a ``HOST:PORT`` address, when the cluster cannot be started or
+    joined, when no node of a cluster of this call's own fits one task, when a task fails in
+    Ray rather than in its own code, or when the driver cannot see the checkpoints the tasks
+    wrote (:func:`check_visible`); and the first job's own error (for instance ``nets.train.TrainingDiverged``, not
     Ray's wrapper around it) once every task has ended, each failure printed as it happens."""
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
@@ -212,7 +216,7 @@ def train_jobs(
         raise ValueError(f"cpus_per_task must be >= 1, got {cpus_per_task}")
     dev = resolve_device(device)
     check_precision(precision, dev)
-    run_dir = str(Path(run_dir).absolute())  # workers may run elsewhere: the path as given, not this node's links
+    run_dir = str(Path(run_dir).resolve())  # workers may run elsewhere: the target of a link only the driver has
     jobs = list(jobs)
     if executor == "local":
         out = []
@@ -292,9 +296,10 @@ def _train_ray(jobs, splits, run_dir, dev, address, cpus, gpus, max_retries, on_
             except Exception as e:  # noqa: BLE001 - re-raised below, after every task ended
                 cause = getattr(e, "cause", None)  # a RayTaskError wraps what the task raised
                 errors.append(cause if isinstance(cause, BaseException) else ClusterError(
-                    f"the Ray task {jobs[k].name} failed in Ray ({type(e).__name__}: {_last_line(e)}), its retries "
-                    f"spent; what trained is saved: run the same command again to resume"))
-                print(f"error in the Ray task {jobs[k].name}: {_last_line(errors[-1])} "
+                    f"the Ray task {jobs[k].name} failed in Ray, not in its own code ({type(e).__name__}: "
+                    f"{_last_line(e)}; a worker that died was retried {max_retries} times first); what trained is "
+                    f"saved: once the cause is mended, the same command resumes"))
+                print(f"error in the Ray task {jobs[k].name}: {_last_line(cause if cause is not None else e)} "
                       "(raised once every other task has ended)", flush=True)
                 continue
             if progress:

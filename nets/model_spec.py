@@ -15,9 +15,8 @@ from torch import nn
 
 from nets.results_io.torch_files import load_refusal, one_line, quiet_torch_load  # noqa: F401 - also used from here
 
-__all__ = ["ModelSpecError", "load_factory", "load_weights", "load_state", "as_state_dict", "read_weights", "wt_config",
-           "one_line",
-           "load_refusal", "quiet_torch_load", "spec_model_name"]
+__all__ = ["ModelSpecError", "load_factory", "load_weights", "load_state", "as_state_dict", "set_unsaved_buffers",
+           "read_weights", "wt_config", "one_line", "load_refusal", "quiet_torch_load", "spec_model_name"]
 
 
 class ModelSpecError(ValueError):
@@ -134,9 +133,9 @@ def as_state_dict(model: nn.Module, state: dict) -> dict:
     (``torch.func.stack_module_state``, so a checkpoint's ``"state"`` / ``"best_state"``): each tensor
     once, under its first name, and every buffer, persistent or not. A tensor tied to another (``h2.weight
     = h.weight``) is given under each of its names, and a non-persistent buffer
-    (``register_buffer(..., persistent=False)``) is left out, the model making its own. Other keys stay as
-    they are, for ``load_state_dict`` to judge; a state dict saved by ``model.state_dict()`` comes back
-    unchanged."""
+    (``register_buffer(..., persistent=False)``) is left out, for :func:`set_unsaved_buffers` to load
+    (``load_state_dict`` refuses it). Other keys stay as they are, for ``load_state_dict`` to judge; a
+    state dict saved by ``model.state_dict()`` comes back unchanged."""
     out = dict(state)
     first: dict[int, str] = {}
     named = [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]
@@ -151,6 +150,17 @@ def as_state_dict(model: nn.Module, state: dict) -> dict:
     return out
 
 
+@torch.no_grad()
+def set_unsaved_buffers(model: nn.Module, state: dict) -> None:
+    """Copy into ``model`` the values ``state`` holds for its non-persistent buffers (a trainer checkpoint
+    keeps them, as trained: one the forward updates may differ from the model's own), where the shapes
+    agree; the rest of ``state`` is ``load_state_dict``'s (:func:`as_state_dict`)."""
+    persistent = model.state_dict().keys()
+    for name, buffer in model.named_buffers():
+        if name not in persistent and name in state and tuple(state[name].shape) == tuple(buffer.shape):
+            buffer.copy_(state[name])
+
+
 def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> None:
     """Load ``state`` (read from ``path`` by :func:`read_weights`, which also gave ``obj``) into
     ``model``, without the :data:`PARALLEL` prefix of a data-parallel model's and the :data:`WRAPPED`
@@ -160,7 +170,7 @@ def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> 
     state = _without_prefix(state, own, PARALLEL)  # saved from nn.DataParallel / DDP
     state = _without_prefix(state, own, WRAPPED)  # a `cnn --model` run's: nets.image_layout's wrapper
     state = _with_prefix(state, own, INNER)  # the weights of the model a TwoLogits wraps
-    state = as_state_dict(model, state)  # a checkpoint's: tied tensors once, non-persistent buffers included
+    saved, state = state, as_state_dict(model, state)  # a checkpoint's: tied tensors once, unsaved buffers too
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
@@ -184,6 +194,7 @@ def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> 
                     "the wrapped model alone, run.model.model.state_dict() (not invariant by itself)")
         raise ModelSpecError(f"weights file {path} does not match the model: {'; '.join(parts)}{hint}")
     model.load_state_dict(state)
+    set_unsaved_buffers(model, saved)
 
 
 def load_weights(model: nn.Module, path: str) -> None:

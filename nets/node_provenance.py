@@ -60,4 +60,6 @@ def mixed_machines_warning(kinds: Sequence[Mapping]) -> str | None:
                         + f", torch {m.get('torch')}, {m.get('torch_threads')} threads"
                         + (f", code {m['code']}" if m.get("code") else "") + f": {m['jobs']} stacks"
                         for m in kinds)
-            + "): their numbers may differ from a serial run's by about the seed-to-seed spread (docs/scaling.md)")
+            + "): their numbers may differ from a serial run's by about the seed-to-seed spread (docs/scaling.md)"
+            + ("; and they ran different code (code: the commit of each node's nets, none outside a git clone): "
+               "give every node the driver's" if len({m.get("code") for m in kinds}) > 1 else ""))

@@ -160,7 +160,8 @@ def missing_resources(ray, cpus: int, gpus: float) -> str | None:
     have = ", ".join(f"{r.get('CPU', 0):g} CPU / {r.get('GPU', 0):g} GPU" for r in nodes[:4]) or "none alive"
     more = " ..." if len(nodes) > 4 else ""
     return (f"no node of the Ray cluster has the {need} one training task asks for (its nodes: {have}{more}): "
-            f"give fewer --threads (each task's CPUs), or start nodes with more (ray start --num-cpus N --num-gpus N)")
+            f"give fewer --task-threads (each task's CPUs; by default --threads), or start nodes with more "
+            f"(ray start --num-cpus N --num-gpus N)")
 
 
 def ray_import_error() -> str | None:

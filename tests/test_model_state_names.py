@@ -53,6 +53,19 @@ class NonPersistent(Base):
         return super().forward(x * self.scale)
 
 
+class Counting(Base):
+    """A non-persistent buffer its forward updates in training: the trained value differs from a new model's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("seen", torch.zeros(()), persistent=False)
+
+    def forward(self, x):
+        if self.training:
+            self.seen += x.shape[0]
+        return super().forward(x)
+
+
 class Lazy(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -99,6 +112,15 @@ def test_a_tied_models_checkpoint_audits_with_its_factory(tmp_path):
     x = rgb_splits().val.x
     with torch.no_grad():
         assert torch.equal(model(x), run.model(x))
+
+
+def test_a_non_persistent_buffer_comes_back_as_trained_not_as_a_new_model_has_it(tmp_path):
+    run = train(Counting, "DA", tmp_path)
+    (ckpt,) = tmp_path.glob("*.pt")
+    trained = torch.load(ckpt, weights_only=True)["best_state"]["seen"]
+    assert trained > 0
+    assert train(Counting, "DA", tmp_path).model.seen == trained == run.model.seen
+    assert checkpoint_model(Counting(), str(ckpt)).seen == trained
 
 
 def test_a_state_dict_saved_by_the_model_comes_back_unchanged():

@@ -10,6 +10,7 @@ killed mid-training (Ray retries it). Fields that record the sitting (``meta``,
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.abc
 import json
 import os
@@ -206,7 +207,8 @@ def test_a_task_asking_for_more_cpus_than_any_node_has_is_named_not_left_waiting
     assert missing_resources(Cluster, 2, 0) is None
     assert missing_resources(Cluster, 3, 0) == (
         "no node of the Ray cluster has the 3 CPU(s) one training task asks for (its nodes: 2 CPU / 0 GPU): give "
-        "fewer --threads (each task's CPUs), or start nodes with more (ray start --num-cpus N --num-gpus N)")
+        "fewer --task-threads (each task's CPUs; by default --threads), or start nodes with more (ray start "
+        "--num-cpus N --num-gpus N)")
     assert "the 1 CPU(s) and 1 GPU(s) one training task" in missing_resources(Cluster, 1, 1)
 
 
@@ -247,8 +249,9 @@ class KillEveryAttempt:
 
 def test_a_task_whose_retries_ray_spends_is_one_line_saying_to_run_again(ray_cluster, tmp_path):
     cfg = TrainConfig(group="r4", method="DA", epochs=1)
-    with pytest.raises(ClusterError, match=r"^the Ray task .* failed in Ray \(.*\), its retries spent; what trained "
-                                           r"is saved: run the same command again to resume$") as e:
+    with pytest.raises(ClusterError, match=r"^the Ray task .* failed in Ray, not in its own code \(WorkerCrashedError: "
+                                           r".*; a worker that died was retried 0 times first\); what trained is saved: "
+                                           r"once the cause is mended, the same command resumes$") as e:
         train_jobs([TrainingJob((cfg,), (0,))], profile_splits(SMOKE), tmp_path, executor="ray", device="cpu",
                    progress=False, on_epoch_end=KillEveryAttempt(), max_retries=0)
     assert "\n" not in str(e.value)
@@ -264,6 +267,18 @@ def test_checkpoints_the_driver_cannot_see_are_named_not_trained_again_here(tmp_
     for s in (0, 1):
         checkpoint_path(tmp_path, cfg, s).touch()
     check_visible([TrainingJob((cfg,), (0, 1))], tmp_path, wait_s=0)
+
+
+def test_a_ray_sweep_whose_checkpoints_the_driver_cannot_see_ends_in_one_line(tmp_path, monkeypatch):
+    # as where the tasks wrote into their own node's folder: Ray "trains" here without writing anything
+    import nets.distributed
+
+    monkeypatch.setattr(nets.distributed, "_train_ray", lambda jobs, *a, **k: [{"job": j.name} for j in jobs])
+    monkeypatch.setattr(nets.distributed, "check_visible", functools.partial(check_visible, wait_s=0))
+    cfg = TrainConfig(group="r4", method="DA", epochs=1)
+    with pytest.raises(ClusterError, match="checkpoints are not in .* as this driver sees it"):
+        train_jobs([TrainingJob((cfg,), (0,))], profile_splits(SMOKE), tmp_path, executor="ray", device="cpu",
+                   progress=False)
 
 
 def test_a_worker_killed_mid_task_is_retried_and_the_sweep_completes(ray_cluster, serial, tmp_path):
@@ -490,6 +505,10 @@ def test_stacks_trained_on_different_machines_are_counted_and_warned_about():
     assert mixed_machines_warning(machines(records[:2])) is None
     loaded = {**records[2], "epochs_trained": 0}  # a job that only loaded finished runs trained nothing there
     assert mixed_machines_warning(machines([*records[:2], loaded])) is None
+    assert "different code" not in warning
+    other_code = {"machine": {**node, "host": "d", "code": "0123456789ab"}, "epochs_trained": 5}
+    warning = mixed_machines_warning(machines([*records[:2], other_code]))
+    assert "code 0123456789ab" in warning and "they ran different code" in warning
 
 
 def test_a_cpu_driver_on_a_cluster_with_gpus_warns_that_they_stay_idle(ray_cluster, tmp_path, monkeypatch, capsys):

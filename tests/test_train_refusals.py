@@ -285,7 +285,7 @@ def test_a_factory_that_returns_one_module_object_every_call_is_refused(tmp_path
     assert "net-r4-DA" in message and not (tmp_path / "runs").exists()  # refused before any folder is made
 
 
-def test_a_frozen_part_shared_between_calls_is_refused_naming_the_copy():
+def test_a_frozen_part_with_buffers_shared_between_calls_is_refused_naming_the_copy():
     # a pretrained backbone built once, frozen: loading one run's weights and statistics would change every model
     backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4)).requires_grad_(False)
 
@@ -297,19 +297,67 @@ def test_a_frozen_part_shared_between_calls_is_refused_naming_the_copy():
         def forward(self, x):
             return self.head(torch.relu(self.backbone(x)).mean((-2, -1)))
 
-    refused(r"share frozen parameters from one call to the next \(a pretrained part built once\?\).*"
-            r"copy.deepcopy\(backbone\)\)$", [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Head())
+    refused(r"share buffers from one call to the next \(a pretrained part built once, with BatchNorm's "
+            r"statistics\?\).*copy.deepcopy\(backbone\)\)$", [TrainConfig(method="DA", **BASE)],
+            model_fn=lambda c: Head())
 
 
-def test_logits_that_are_not_finite_at_initialisation_are_refused_before_the_first_epoch():
+def test_a_frozen_part_without_buffers_shared_between_calls_trains_and_stays_as_it_was():
+    backbone = nn.Conv2d(1, 4, 3, padding=1).requires_grad_(False)
+    before = backbone.weight.detach().clone()
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.input_shape, self.backbone, self.head = (1, 12, 12), backbone, nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.backbone(x)).mean((-2, -1)))
+
+    runs = train_runs([TrainConfig(method="DA", **BASE)], [0, 1], splits(), model_fn=lambda c: Head(), device="cpu",
+                      progress=False)
+    assert all(torch.equal(r.model.backbone.weight, before) for r in runs)
+    assert not torch.equal(runs[0].model.head.weight, runs[1].model.head.weight)
+
+
+def test_logits_that_hold_nan_at_initialisation_are_refused_before_the_first_epoch():
     def nan_net(c):
         net = Net()
         with torch.no_grad():
             net.head[1].bias.fill_(float("nan"))
         return net
 
-    refused(r"the model's logits on two training inputs \(M, 1, 12, 12\) are not finite \(NaN or inf\) before any "
-            r"training", [TrainConfig(method="DA", **BASE)], model_fn=nan_net)
+    refused(r"the model's logits on training inputs \(M, 1, 12, 12\) hold NaN before any training: its initial "
+            r"weights or its forward make them so$", [TrainConfig(method="DA", **BASE)], model_fn=nan_net)
+
+
+class BatchStd(Net):
+    """Standardizes its features over the batch: NaN for a batch of one sample."""
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x)).mean((-2, -1))
+        return self.head((h - h.mean(0)) / h.std(0))
+
+
+@pytest.mark.filterwarnings("ignore:std\\(\\)")  # one sample: torch warns of no degrees of freedom, as it should
+def test_nan_logits_on_a_last_batch_of_one_sample_name_the_batch_size():
+    message = refused(r"hold NaN before any training; the last batch of each epoch holds 1 sample alone",
+                      [TrainConfig(method="DA", **BASE)], splits(n=33), model_fn=lambda c: BatchStd())
+    assert "initial weights" not in message
+
+
+def test_a_masked_class_logit_of_minus_infinity_trains():
+    class Masked(Net):
+        def forward(self, x):  # class 3 never predicted
+            return super().forward(x).masked_fill(torch.arange(4) == 3, float("-inf"))
+
+    data = splits()
+    three = [Split(p.x, p.y % 3) for p in (data.train, data.val, data.test)]  # no sample of class 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # class 3 has no sample: warned of, as it should be
+        (run,) = train_runs([TrainConfig(method="DA", **BASE)], [0], Splits("s", *three, 0.0, 1.0, 0),
+                            model_fn=lambda c: Masked(), device="cpu", progress=False)
+    assert all(math.isfinite(v) for v in run.history["loss"])
 
 
 def _seeded_net(c):
@@ -640,6 +688,22 @@ def test_validation_images_of_another_size_are_refused_before_anything_trains():
             r"per sample \(validation picks each run's best epoch\)$",
             [TrainConfig(method="DA", **BASE)], Splits("s", big.train, small.val, big.test, 0.0, 1.0, 0),
             model_fn=lambda c: Net())
+
+
+def test_validation_images_without_the_training_images_axis_of_one_train_as_they_are():
+    data = splits(channels=(1,))
+    squeezed = Splits("s", data.train, Split(data.val.x[:, 0], data.val.y), data.test, 0.0, 1.0, 0)
+    runs = [train_runs([TrainConfig(method="DA", **BASE)], [0], d, model_fn=lambda c: Net(), device="cpu",
+                       progress=False)[0] for d in (data, squeezed)]
+    assert runs[0].history == runs[1].history
+
+
+def test_training_images_that_look_channels_last_get_the_hint_where_validation_images_do_not():
+    data = channels_last_splits()
+    val = Split(data.val.x.permute(0, 3, 1, 2).contiguous(), data.val.y)
+    refused(r"the train images \(N, 12, 12, 3\): .*; the training images look channels-last",
+            [TrainConfig(method="DA", group="r4", **BASE)], Splits("s", data.train, val, data.test, 0.0, 1.0, 0),
+            model_fn=lambda c: RGBNet())
 
 
 @pytest.mark.parametrize("empty", ["train", "val"])

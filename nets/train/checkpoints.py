@@ -29,7 +29,7 @@ from torch import nn
 
 from nets.data import Splits
 from nets.groups import get_group
-from nets.model_spec import as_state_dict
+from nets.model_spec import as_state_dict, set_unsaved_buffers
 from nets.models import MLP, InvariantMLP
 from nets.results_io import ResultsFileError, WouldTrain, atomic_torch_save, load_torch_file, read_torch_file
 from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun
@@ -164,6 +164,7 @@ def build_model(config: TrainConfig, in_shape: tuple[int, int], state: dict, dev
             raise ValueError(f"{config.key()}: model {config.model!r} needs its model_fn")
         model = init_model(config, 0, model_fn)
         model.load_state_dict(as_state_dict(model, state))
+        set_unsaved_buffers(model, state)
         return model.to(device).eval()
     kw = dict(in_shape=in_shape, n_classes=config.n_classes, hidden=config.hidden,
               n_hidden_layers=config.n_hidden_layers)

@@ -73,7 +73,8 @@ def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, s
     (:func:`~nets.train.stacks.check_model_output`), and on one where the last batch of an epoch
     feeds it one sample alone (DA and WT with ``n_train % batch_size == 1``; IR feeds that sample's
     whole orbit), which BatchNorm in training mode refuses; and refuse a factory whose models of two
-    calls share parameters (it returns one module object, so every run would be the same model); warn
+    calls share trainable parameters (it returns one module object, so every run would be the same
+    model) or buffers (loading one run's would change the others'); frozen shared weights pass; warn
     (:class:`SameInitialWeights`) where ``several_seeds`` train from equal initial weights. Returns
     whether it can train stacked
     (:func:`~nets.train.stacks.can_stack`; ``False`` when ``stack`` is off) and the dtype it trains
@@ -81,14 +82,13 @@ def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, s
     model = init_model(config, 0, factory)
     other = init_model(config, 1, factory)
     shared = {id(p) for p in model.parameters()} & {id(p) for p in other.parameters()}
-    if shared and all(not p.requires_grad for p in model.parameters() if id(p) in shared):
-        raise ValueError(f"{config.key()}: the factory's models share frozen parameters from one call to the next (a "
-                         f"pretrained part built once?); loading each run's weights, and its buffers such as "
-                         f"BatchNorm's statistics, would write into every model that shares them: build or copy "
-                         f"it each call (copy.deepcopy(backbone))")
-    if shared:
+    if any(p.requires_grad for p in model.parameters() if id(p) in shared):
         raise ValueError(f"{config.key()}: the factory's models share parameters from one call to the next (the same "
                          f"module object?); it must build a new model each call, e.g. return Net(), not a global one")
+    if {id(b) for b in model.buffers()} & {id(b) for b in other.buffers()}:  # frozen shared weights are harmless
+        raise ValueError(f"{config.key()}: the factory's models share buffers from one call to the next (a pretrained "
+                         f"part built once, with BatchNorm's statistics?); loading each run's would write them into "
+                         f"every model that shares them: build or copy that part each call (copy.deepcopy(backbone))")
     if several_seeds and same_weights(model, other):
         warn_at_caller(f"{config.key()}: seeds 0 and 1 build the same initial weights (the factory loads fixed weights "
                       f"or calls torch.manual_seed itself): the seeds differ only in batch order and augmentation, "
@@ -126,10 +126,13 @@ def check_images(splits: Splits) -> None:
     one-line ValueError naming the split (integer images would train unnormalized; a NaN would end as
     a diverged loss, or in validation as a silent prediction of class 0; validation images of another
     layout with as many values would be reshaped to the training one, scrambled, and pick each run's
-    best epoch on them)."""
+    best epoch on them; axes of size 1 aside, as ``(N, 1, H, W)`` against ``(N, H, W)``, which reshape
+    to the same images)."""
     train, val = tuple(splits.train.x.shape[1:]), tuple(splits.val.x.shape[1:])
-    if train != val:
-        hint = channels_last_hint(splits.val.x.shape, "the val images look", CHANNELS_FIRST_FIX)
+    if [d for d in train if d != 1] != [d for d in val if d != 1]:  # axes of 1 aside, which reshape harmlessly
+        hint = {(True, False): channels_last_hint(splits.val.x.shape, "the val images look", CHANNELS_FIRST_FIX),
+                (False, True): CHANNELS_LAST(splits.train.x.shape)}.get(
+            (bool(channels_last_hint(splits.val.x.shape)), bool(channels_last_hint(splits.train.x.shape))), "")
         raise ValueError(f"the val images are {shape_str(('N', *val))}, the train images {shape_str(('N', *train))}: "
                          f"give both splits one shape per sample (validation picks each run's best epoch){hint}")
     for name, part in (("train", splits.train), ("val", splits.val)):
