@@ -285,37 +285,30 @@ def test_a_factory_that_returns_one_module_object_every_call_is_refused(tmp_path
     assert "net-r4-DA" in message and not (tmp_path / "runs").exists()  # refused before any folder is made
 
 
+class SharedBackbone(nn.Module):
+    """A head of its own on ``backbone``, one module that every call shares (a pretrained part built once)."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.input_shape, self.backbone, self.head = (1, 12, 12), backbone, nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.backbone(x)).mean((-2, -1)))
+
+
 def test_a_frozen_part_with_buffers_shared_between_calls_is_refused_naming_the_copy():
-    # a pretrained backbone built once, frozen: loading one run's weights and statistics would change every model
+    # frozen, with BatchNorm: loading one run's statistics would change every model's
     backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4)).requires_grad_(False)
-
-    class Head(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.input_shape, self.backbone, self.head = (1, 12, 12), backbone, nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.head(torch.relu(self.backbone(x)).mean((-2, -1)))
-
     refused(r"share buffers from one call to the next \(a pretrained part built once, with BatchNorm's "
             r"statistics\?\).*copy.deepcopy\(backbone\)\)$", [TrainConfig(method="DA", **BASE)],
-            model_fn=lambda c: Head())
+            model_fn=lambda c: SharedBackbone(backbone))
 
 
 def test_a_frozen_part_without_buffers_shared_between_calls_trains_and_stays_as_it_was():
     backbone = nn.Conv2d(1, 4, 3, padding=1).requires_grad_(False)
     before = backbone.weight.detach().clone()
-
-    class Head(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.input_shape, self.backbone, self.head = (1, 12, 12), backbone, nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.head(torch.relu(self.backbone(x)).mean((-2, -1)))
-
-    runs = train_runs([TrainConfig(method="DA", **BASE)], [0, 1], splits(), model_fn=lambda c: Head(), device="cpu",
-                      progress=False)
+    runs = train_runs([TrainConfig(method="DA", **BASE)], [0, 1], splits(), model_fn=lambda c: SharedBackbone(backbone),
+                      device="cpu", progress=False)
     assert all(torch.equal(r.model.backbone.weight, before) for r in runs)
     assert not torch.equal(runs[0].model.head.weight, runs[1].model.head.weight)
 
