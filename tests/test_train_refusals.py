@@ -296,15 +296,20 @@ class SharedBackbone(nn.Module):
         return self.head(torch.relu(self.backbone(x)).mean((-2, -1)))
 
 
-def test_a_frozen_part_with_buffers_shared_between_calls_is_refused_naming_the_copy():
-    # frozen, with BatchNorm: loading one run's statistics would change every model's
+def test_a_frozen_part_with_batchnorm_shared_between_calls_leaves_each_run_its_own_statistics():
+    # a pretrained backbone built once, frozen, whose BatchNorm statistics still train: each run's model holds
+    # its own, and the shared module keeps the ones it had
     backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4)).requires_grad_(False)
-    refused(r"share buffers from one call to the next \(a pretrained part built once, with BatchNorm's "
-            r"statistics\?\).*copy.deepcopy\(backbone\)\)$", [TrainConfig(method="DA", **BASE)],
-            model_fn=lambda c: SharedBackbone(backbone))
+    before = backbone[1].running_mean.clone()
+    runs = train_runs([TrainConfig(method="DA", **BASE)], [0, 1], splits(), device="cpu", progress=False,
+                      model_fn=lambda c: SharedBackbone(backbone))
+    means = [r.model.backbone[1].running_mean for r in runs]
+    assert not torch.equal(means[0], means[1]) and not torch.equal(means[0], before)
+    assert torch.equal(backbone[1].running_mean, before)
+    assert all(r.model.backbone is not backbone for r in runs)
 
 
-def test_a_frozen_part_without_buffers_shared_between_calls_trains_and_stays_as_it_was():
+def test_a_frozen_part_shared_between_calls_trains_and_stays_as_it_was():
     backbone = nn.Conv2d(1, 4, 3, padding=1).requires_grad_(False)
     before = backbone.weight.detach().clone()
     runs = train_runs([TrainConfig(method="DA", **BASE)], [0, 1], splits(), model_fn=lambda c: SharedBackbone(backbone),

@@ -19,6 +19,7 @@ before they existed: the archived paper runs) is not checked.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from pathlib import Path
@@ -162,7 +163,7 @@ def build_model(config: TrainConfig, in_shape: tuple[int, int], state: dict, dev
     if config.model != PAPER_MODEL:
         if model_fn is None:
             raise ValueError(f"{config.key()}: model {config.model!r} needs its model_fn")
-        model = init_model(config, 0, model_fn)
+        model = copy.deepcopy(init_model(config, 0, model_fn))  # its own tensors: calls may share a frozen part
         model.load_state_dict(as_state_dict(model, state))
         set_unsaved_buffers(model, state)
         return model.to(device).eval()

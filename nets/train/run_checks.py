@@ -74,7 +74,7 @@ def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, s
     feeds it one sample alone (DA and WT with ``n_train % batch_size == 1``; IR feeds that sample's
     whole orbit), which BatchNorm in training mode refuses; and refuse a factory whose models of two
     calls share trainable parameters (it returns one module object, so every run would be the same
-    model) or buffers (loading one run's would change the others'); frozen shared weights pass; warn
+    model); a frozen part shared between calls passes (each run's model is loaded into a copy); warn
     (:class:`SameInitialWeights`) where ``several_seeds`` train from equal initial weights. Returns
     whether it can train stacked
     (:func:`~nets.train.stacks.can_stack`; ``False`` when ``stack`` is off) and the dtype it trains
@@ -85,10 +85,6 @@ def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, s
     if any(p.requires_grad for p in model.parameters() if id(p) in shared):
         raise ValueError(f"{config.key()}: the factory's models share parameters from one call to the next (the same "
                          f"module object?); it must build a new model each call, e.g. return Net(), not a global one")
-    if {id(b) for b in model.buffers()} & {id(b) for b in other.buffers()}:  # frozen shared weights are harmless
-        raise ValueError(f"{config.key()}: the factory's models share buffers from one call to the next (a pretrained "
-                         f"part built once, with BatchNorm's statistics?); loading each run's would write them into "
-                         f"every model that shares them: build or copy that part each call (copy.deepcopy(backbone))")
     if several_seeds and same_weights(model, other):
         warn_at_caller(f"{config.key()}: seeds 0 and 1 build the same initial weights (the factory loads fixed weights "
                       f"or calls torch.manual_seed itself): the seeds differ only in batch order and augmentation, "
