@@ -124,7 +124,7 @@ def test_an_edited_centered_json_is_named_measured_without_and_left_where_it_is(
     copy = tmp_path / "smoke"
     shutil.copytree(smoke[0], copy)
     edited = json.loads((copy / "centered.json").read_text())
-    edited["meta"]["wall_time_s"] = 1.0  # any change after its run wrote it
+    edited["meta"]["wall_time_s"] += 1.0  # any change after its run wrote it (a fixed 1.0 was none where it ran 1 s)
     (copy / "centered.json").write_text(json.dumps(edited))
     capsys.readouterr()
     threads = torch.get_num_threads()
