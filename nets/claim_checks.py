@@ -16,8 +16,8 @@ from typing import Mapping, Sequence
 import nets.evidence as ev
 from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
 
-__all__ = ["Check", "LeftOut", "check", "outcome_left_out", "log_check", "not_finite", "sigma_ratio_check", "planning_text", "fmt",
-           "pm_text"]
+__all__ = ["Check", "LeftOut", "check", "outcome_left_out", "log_check", "not_finite", "sigma_ratio_check",
+           "planning_text", "fmt", "pm_text"]
 
 
 @dataclass
@@ -102,7 +102,8 @@ def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_te
     tied = counts and iv.defined and iv.n >= 2 and iv.low == iv.high
     if tied:
         outcome = "undecided"
-    capped = bool(given) and outcome_left_out(outcome, True) == "undecided"  # a failing check fails as it is
+    final = outcome_left_out(outcome, bool(given))  # a failing check fails as it is
+    capped = bool(given) and final == "undecided"
     value = shown if shown is not None else ev.iv_text(iv, fmt)
     how = "" if test is None or not iv.defined else f" ({ev.p_text(test)})"
     mark = _MARK[outcome]
@@ -125,7 +126,7 @@ def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_te
         return Check(what, outcome, f"{label or what} = {value}{how} {mark} ({needs})", iv.n, plan, towards)
     if outcome == "holds":
         mark, unread_text = f"{_MARK['undecided']} (on the other seeds {mark})", f"undecided: {unread_text}"
-    return Check(what, "undecided", f"{label or what} = {value}{how} {mark} ({needs}); {unread_text}",
+    return Check(what, final, f"{label or what} = {value}{how} {mark} ({needs}); {unread_text}",
                  iv.n + n_left_out, plan, towards)
 
 

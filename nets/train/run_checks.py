@@ -126,9 +126,9 @@ def check_images(splits: Splits) -> None:
     to the same images)."""
     train, val = tuple(splits.train.x.shape[1:]), tuple(splits.val.x.shape[1:])
     if [d for d in train if d != 1] != [d for d in val if d != 1]:  # axes of 1 aside, which reshape harmlessly
-        hint = {(True, False): channels_last_hint(splits.val.x.shape, "the val images look", CHANNELS_FIRST_FIX),
-                (False, True): CHANNELS_LAST(splits.train.x.shape)}.get(
-            (bool(channels_last_hint(splits.val.x.shape)), bool(channels_last_hint(splits.train.x.shape))), "")
+        val_hint = channels_last_hint(splits.val.x.shape, "the val images look", CHANNELS_FIRST_FIX)
+        train_hint = CHANNELS_LAST(splits.train.x.shape)
+        hint = "" if bool(val_hint) == bool(train_hint) else val_hint or train_hint  # the split that looks so
         raise ValueError(f"the val images are {shape_str(('N', *val))}, the train images {shape_str(('N', *train))}: "
                          f"give both splits one shape per sample (validation picks each run's best epoch){hint}")
     for name, part in (("train", splits.train), ("val", splits.val)):
