@@ -36,7 +36,7 @@ def _wt_minus_da(entry: Mapping, j: int) -> Interval | None:
     def acc(run: Mapping) -> float | None:
         v = run["accuracy"][j]
         return None if v is None else 100 * float(v)
-    test = ev.paired(*(ev.per_seed(entry["methods"][m]["runs"], acc) for m in ("WT", "DA")))
+    test = ev.paired_methods(entry["methods"], "WT", "DA", acc)
     return None if test is None else test.interval
 
 

@@ -66,7 +66,7 @@ def drift_checks(dr: Mapping[str, Any], t: Any) -> tuple[list[Check], list[str]]
             pair = [methods[m].get("runs") for m in ("WT", "DA")]
             for m, runs in zip(("WT", "DA"), pair):
                 notes += ev.left_out_notes(f"{G} {m}: mean Acc ratio over beta>0", runs, later)
-            diff = ev.paired(*(ev.per_seed(runs, later) for runs in pair))
+            diff = ev.paired_methods(methods, "WT", "DA", later)
             checks.append(check(f"{G} WT mean Acc ratio over beta>0", diff and diff.interval, ">=", 0.0,
                                 "0 (WT keeps at least DA's share)", label=f"{G} WT - DA mean Acc ratio over beta>0",
                                 test=diff, counts=True,

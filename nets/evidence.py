@@ -29,6 +29,7 @@ __all__ = [
     "tsne_runs",
     "interval",
     "paired",
+    "paired_methods",
     "paired_log",
     "log_left_out_notes",
     "paper_range",
@@ -152,6 +153,15 @@ def paired(a: SeedValues, b: SeedValues, *, log: bool = False) -> PairedTest | N
     if log and (min(x) <= 0 or min(y) <= 0):
         return None
     return paired_t(x, y, log=log)
+
+
+def paired_methods(methods: Mapping, a: str, b: str, value: Callable[[Mapping], float | None]) -> PairedTest | None:
+    """:func:`paired` of method ``a``'s runs against method ``b``'s in one record's ``methods``
+    (``{name: {"runs": [...]}}``), each seed's ``value`` read with :func:`per_seed` (None without both
+    methods or a seed in common)."""
+    if a not in methods or b not in methods:
+        return None
+    return paired(per_seed(methods[a].get("runs"), value), per_seed(methods[b].get("runs"), value))
 
 
 def paired_log(a: SeedValues, b: SeedValues) -> tuple[PairedTest | None, dict[int, float]]:

@@ -28,9 +28,7 @@ def wt_minus_da(point: Mapping):
     """WT - DA orbit accuracy (points) at one size: the paired t interval over the seeds both ran, paired by
     seed, a seed whose accuracy is not finite left out (:class:`nets.stats.Interval`; ``None`` without both
     methods or a seed in common)."""
-    if "WT" not in point["methods"] or "DA" not in point["methods"]:
-        return None
-    test = ev.paired(*(ev.per_seed(point["methods"][m]["runs"], ev.measure("accuracy", 100.0)) for m in ("WT", "DA")))
+    test = ev.paired_methods(point["methods"], "WT", "DA", ev.measure("accuracy", 100.0))
     return None if test is None else test.interval
 
 
