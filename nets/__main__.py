@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Sequence
 
@@ -22,7 +23,7 @@ from nets.commands import (DEFAULTS, EPOCHS_COMMANDS, EVALUATION_ONLY, LOGIT_GRI
                            UsageError, build_parser, default_results_root)
 from nets.experiments.profiles import PAPER_DATASET
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
-from nets.results_io import EXPERIMENTS
+from nets.results_io import EXPERIMENTS, trained_elsewhere
 from nets.reuse import ReuseRefused, reuse_checkpoints
 from nets.startup import STARTING
 from nets.train.config import check_device, set_threads
@@ -185,6 +186,7 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     code_version()  # the code as it is now, recorded before a run that may last hours
     command = command_line(None if argv is None else ["python", "-m", "nets", *argv])
     started = time.time()
+    ray_training = None
     if args.executor == "ray" and args.command == "reproduce" and not _writes(args, profile):
         print(f"reproduce ({profile.name}): every experiment's results are in the folder; nothing to train on Ray",
               flush=True)  # the serial pass below trains nothing either (a restored paper folder)
@@ -201,13 +203,16 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         mixed = mixed_machines_warning(trained_on)
         if mixed:
             print(f"warning: {mixed}", file=sys.stderr, flush=True)
+        ray_training = {"wall_time_s": trained, "task_threads": args.task_threads or args.threads or 1,
+                        "machines": trained_on}
         if args.command == "reproduce":  # its wall time counts the training on Ray too, and says where it ran
-            extra.update(started=started, ray_training={"wall_time_s": trained, "machines": trained_on})
+            extra.update(started=started, ray_training=ray_training)
     if args.precision != "fp32":  # fp32 runs call every runner exactly as before
         extra["precision"] = args.precision
     try:
-        out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
-                                   command=command, **extra)
+        with trained_elsewhere(ray_training) if ray_training is not None else nullcontext():
+            out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
+                                       command=command, **extra)
     except ModelSpecError as e:  # scale / si-settings --model cnn: cnn.json's own model cannot be built here
         raise UsageError(one_line(e)) from None
     except ValueError as e:  # your model refused by the trainer or a measure: one line, not a traceback

@@ -180,6 +180,9 @@ def test_smoke_reproduce_through_ray_equals_the_serial_run(ray_cluster, serial, 
     assert 0 < sweep["ray_training"]["wall_time_s"] < sweep["meta"]["wall_time_s"]
     (one,) = sweep["ray_training"]["machines"]  # the local cluster's one kind of machine, as the driver's
     assert one["cpu"] == sweep["meta"]["cpu"]["model"] and one["jobs"] >= 1 and one["torch_threads"] == 1
+    for name in files:  # each experiment's own file says its models were trained on Ray, as reproduce.json does
+        if name != "reproduce.json":
+            assert json.loads((out_dir(SMOKE, tmp_path) / name).read_text())["meta"]["ray_training"]["machines"], name
 
 
 @pytest.mark.parametrize("seeds", [["0"], ["0", "1"]], ids=["one seed", "two seeds stacked"])
@@ -195,7 +198,11 @@ def test_a_ray_run_equals_a_local_run_with_the_same_threads_at_two_threads(ray_c
         torch.set_num_threads(1)  # the module's other tests run with one thread
     ray_run, serial_run = (out_dir(SMOKE, tmp_path / k) / "table1.json" for k in ("ray", "serial"))
     assert numbers(ray_run) == numbers(serial_run)
-    assert "--executor ray" in json.loads(ray_run.read_text())["meta"]["command"]
+    meta = json.loads(ray_run.read_text())["meta"]
+    assert "--executor ray" in meta["command"]
+    (one,) = meta["ray_training"]["machines"]  # where the models were trained, in the experiment's own file
+    assert meta["ray_training"]["task_threads"] == 2 and one["torch_threads"] == 2
+    assert "ray_training" not in json.loads(serial_run.read_text())["meta"]
 
 
 def test_a_task_asking_for_more_cpus_than_any_node_has_is_named_not_left_waiting():

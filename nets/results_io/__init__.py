@@ -80,6 +80,7 @@ from nets.results_io.provenance import (  # noqa: F401
     recorded_precision,
     result_sittings,
     run_provenance,
+    trained_elsewhere,
     versions,
     without_sitting,
 )
@@ -97,5 +98,6 @@ __all__ = [
     "recorded_dataset",
     "PROVENANCE_FIELDS", "code_version", "command_line", "committed_files", "cpu_info", "git_commit", "metadata",
     "profile_differences", "provenance", "recorded_precision", "result_sittings", "run_provenance", "versions",
+    "trained_elsewhere",
     "without_sitting",
 ]

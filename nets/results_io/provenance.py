@@ -7,6 +7,8 @@ imported), and every other function reads only the running process and ``/proc``
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
 import os
@@ -30,6 +32,7 @@ __all__ = [
     "GitUnanswered",
     "metadata",
     "run_provenance",
+    "trained_elsewhere",
     "PROVENANCE_FIELDS",
     "provenance",
     "result_sittings",
@@ -158,12 +161,31 @@ def code_version() -> tuple[str | None, bool | None]:
     return git_commit(), _git_dirty()
 
 
+#: Where this sitting's models were trained, when not in this process (:func:`trained_elsewhere`).
+_TRAINED_ELSEWHERE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("trained_elsewhere", default=None)
+
+
+@contextlib.contextmanager
+def trained_elsewhere(record: dict):
+    """Within the block, every :func:`run_provenance` records ``record`` as ``ray_training``: where
+    the models it measures were trained (``--executor ray``: the wall time of the training on Ray,
+    the threads of each task and the machines, :mod:`nets.node_provenance`), while the CPU,
+    versions and threads it records are this process's."""
+    token = _TRAINED_ELSEWHERE.set(record)
+    try:
+        yield
+    finally:
+        _TRAINED_ELSEWHERE.reset(token)
+
+
 def run_provenance(*, device: str, started: float, command: str | None = None, precision: str = "fp32") -> dict:
     """How and where a run was made: ``device``, ``precision`` (the training precision,
     ``nets.precision``), package versions, the CPU's model and the flags that matter (the bf16 ones
     included), the git commit and whether ``nets/`` differed from it, ``command`` (default: this
-    process's), start time and wall time so far (``started``: a ``time.time()``)."""
+    process's), start time and wall time so far (``started``: a ``time.time()``); and within
+    :func:`trained_elsewhere`, ``ray_training``: where the models were trained."""
     commit, dirty = code_version()
+    elsewhere = _TRAINED_ELSEWHERE.get()
     return {
         "device": device,
         "precision": precision,
@@ -174,6 +196,7 @@ def run_provenance(*, device: str, started: float, command: str | None = None, p
         "command": command if command is not None else command_line(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "wall_time_s": round(time.time() - started, 2),
+        **({} if elsewhere is None else {"ray_training": elsewhere}),
     }
 
 
