@@ -329,6 +329,21 @@ def test_logits_that_hold_nan_at_initialisation_are_refused_before_the_first_epo
             r"weights or its forward make them so$", [TrainConfig(method="DA", **BASE)], model_fn=nan_net)
 
 
+def test_nan_logits_on_a_training_set_of_one_image_are_put_down_to_the_model_not_to_the_batch():
+    def nan_net(c):
+        net = Net()
+        with torch.no_grad():
+            net.head[1].bias.fill_(float("nan"))
+        return net
+
+    data = splits()
+    one = Splits(data.name, Split(data.train.x[:1], data.train.y[:1]), data.val, data.test, data.mean, data.std,
+                 data.split_seed)
+    message = refused(r"hold NaN before any training: its initial weights or its forward make them so$",
+                      [TrainConfig(method="DA", **BASE)], one, model_fn=nan_net)
+    assert "batch" not in message and "input_shape" not in message
+
+
 class BatchStd(Net):
     """Standardizes its features over the batch: NaN for a batch of one sample."""
 

@@ -113,7 +113,8 @@ def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, s
     if config.method != "IR" and n % b == 1:
         check_model_output(model, x[:1], config.n_classes, config.key(),
                            fix=f"the last batch of each epoch holds 1 sample alone (n_train {n} = {n // b} x "
-                               f"batch_size {b} + 1): choose a batch_size that leaves 0 or at least 2 samples over")
+                               f"batch_size {b} + 1): choose a batch_size that leaves 0 or at least 2 samples over",
+                           alone=True)
     return stack and can_stack(model, x), dtype
 
 

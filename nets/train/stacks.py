@@ -131,10 +131,13 @@ def _forked_rng(x: torch.Tensor):
 
 
 def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: str,
-                       fix: str = "give it a matching input_shape attribute or reshape the data") -> None:
+                       fix: str = "give it a matching input_shape attribute or reshape the data",
+                       alone: bool = False) -> None:
     """Refuse, in one ``ValueError`` naming run ``key``, a model that cannot train on inputs ``x
     (M, *in)``: one that raises on them (whatever it raises; the message ends with ``fix``), returns
-    anything but logits ``(M, n_classes)``, logits that hold NaN, has no trainable parameter or
+    anything but logits ``(M, n_classes)``, logits that hold NaN (put down to ``fix`` where ``alone``:
+    ``x`` is the one sample a batch holds alone, as the last of an epoch may; else to the model's
+    initial weights or forward), has no trainable parameter or
     logits that carry no gradient to them, or, pooling WT at its first layer, whose
     ``after_first_layer(first_layer(x))`` is not its own forward. Runs on a copy, in training mode as
     training does (the first-layer check in eval mode, where dropout is off), with the global RNG forked."""
@@ -175,7 +178,7 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
             raise (refuse(alone_refused, "") if alone_refused is not None else refuse(e, where)) from None
         check_logits(out)
         if torch.isnan(out).any():  # -inf is a masked class's logit, which trains; NaN trains nothing
-            why = f"; {fix}" if x.shape[0] == 1 else ": its initial weights or its forward make them so"
+            why = f"; {fix}" if alone else ": its initial weights or its forward make them so"
             raise ValueError(f"{key}: the model's logits on training inputs {layout} hold NaN before any "
                              f"training{why}")
         if not any(p.requires_grad for p in probe.parameters()):
