@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import replace
 from typing import Sequence
 
@@ -27,6 +27,7 @@ from nets.results_io import EXPERIMENTS, trained_elsewhere
 from nets.reuse import ReuseRefused, reuse_checkpoints
 from nets.startup import STARTING
 from nets.train.config import check_device, set_threads
+from nets.train.runs import trained_before
 
 # ---- checks made before anything is loaded -----------------------------------------
 def _check_seeds(seeds: Sequence[int] | None) -> None:
@@ -210,7 +211,10 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     if args.precision != "fp32":  # fp32 runs call every runner exactly as before
         extra["precision"] = args.precision
     try:
-        with trained_elsewhere(ray_training) if ray_training is not None else nullcontext():
+        with ExitStack() as on_ray:
+            if ray_training is not None:  # every result records where it trained; a run the plan missed is named
+                on_ray.enter_context(trained_elsewhere(ray_training))
+                on_ray.enter_context(trained_before("on Ray"))
             out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
                                        command=command, **extra)
     except ModelSpecError as e:  # scale / si-settings --model cnn: cnn.json's own model cannot be built here

@@ -168,9 +168,10 @@ def test_unknown_executor_and_experiment_are_refused():
         plan(SMOKE, "table2")
 
 
-def test_smoke_reproduce_through_ray_equals_the_serial_run(ray_cluster, serial, tmp_path):
+def test_smoke_reproduce_through_ray_equals_the_serial_run(ray_cluster, serial, tmp_path, capsys):
     assert main(["reproduce", "--profile", "smoke", "--results", str(tmp_path), "--device", "cpu",
                  "--executor", "ray", "--no-progress"]) == 0
+    assert "not trained on Ray" not in capsys.readouterr().err  # the driver trained nothing: the plan had every run
     files = sorted(p.name for p in out_dir(SMOKE, serial).glob("*.json"))
     assert files == sorted(p.name for p in out_dir(SMOKE, tmp_path).glob("*.json"))
     assert "table1.json" in files and "spectral.json" in files
@@ -527,3 +528,13 @@ def test_a_cpu_driver_on_a_cluster_with_gpus_warns_that_they_stay_idle(ray_clust
     train_jobs([TrainingJob((cfg,), (0,))], profile_splits(SMOKE), tmp_path / "cpu", executor="ray", device="cpu",
                progress=False)  # asked for by name: no warning
     assert "GPU(s)" not in capsys.readouterr().err
+
+
+def test_a_run_the_plan_missed_is_named_when_the_driver_trains_it(monkeypatch, capsys, tmp_path):
+    """The driver measures what the tasks trained; a run it must train itself is one the plan missed, said so."""
+    monkeypatch.setattr("nets.distributed.pretrain", lambda *a, **k: [])  # a plan that missed every run
+    assert main(["table1", "--profile", "smoke", "--seeds", "0", "--device", "cpu", "--results", str(tmp_path),
+                 "--executor", "ray", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "2 run(s) were not trained on Ray (r4-WT-e2 seed 0, r4-DA-e2 seed 0)" in err and "the plan of the sweep missed them" in err
+    assert json.loads((out_dir(SMOKE, tmp_path) / "table1.json").read_text())["meta"]["ray_training"]["machines"] == []

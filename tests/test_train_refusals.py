@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from nets.data import Split, Splits
-from nets.train import TrainConfig, can_stack, init_model, train_runs
+from nets.train import TrainConfig, UnplannedTraining, can_stack, init_model, train_runs, trained_before
 from nets.train import ChannelsLast
 
 BASE = dict(model="net", epochs=1, batch_size=16, n_classes=4)
@@ -726,3 +726,13 @@ def test_an_empty_split_is_named(empty):
     parts[empty] = Split(parts[empty].x[:0], parts[empty].y[:0])
     refused(rf"non-empty train and val splits; {empty} has no samples$", [TrainConfig(method="DA", **BASE)],
             Splits("s", parts["train"], parts["val"], data.test, 0.0, 1.0, 0), model_fn=lambda c: Net())
+
+
+def test_within_trained_before_a_run_to_train_is_named_and_a_finished_one_is_not(tmp_path):
+    configs, data = [TrainConfig(method="DA", **BASE)], splits()
+    with trained_before("on Ray"), pytest.warns(UnplannedTraining, match=r"^1 run\(s\) were not trained on Ray "
+                                                 r"\(net-r4-DA-e1-bs16-c4 seed 0\): training them here instead"):
+        train_runs(configs, [0], data, device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net())
+    with trained_before("on Ray"), warnings.catch_warnings():
+        warnings.simplefilter("error", UnplannedTraining)  # finished: loaded, nothing to say
+        train_runs(configs, [0], data, device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net())

@@ -119,7 +119,7 @@ from nets.train.losses import (
 from nets.train.nu import AUTO_NU_SEARCH, NuSearch, NuSelection, select_nu, tune_nu
 from nets.train.pooling import FirstLayerPooling, GroupPooled, wt_pooling_of
 from nets.train.run_checks import ChannelsLast, SameInitialWeights, UnusedClasses, seeds_share_initial_weights
-from nets.train.runs import AUTO_STACK, train_runs
+from nets.train.runs import AUTO_STACK, UnplannedTraining, train_runs, trained_before
 from nets.train.stacks import (
     GenericStack,
     MLPStack,
@@ -185,6 +185,8 @@ __all__ = [
     "make_adam",
     "train_stack",
     "train_runs",
+    "trained_before",
+    "UnplannedTraining",
     "select_nu",
     "tune_nu",
     "ModelFn",

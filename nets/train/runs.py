@@ -4,6 +4,8 @@ finished runs from their checkpoints, groups the others into stacks (runs that d
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -11,6 +13,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from nets.caller_warning import warn_at_caller
 from nets.data import Splits
 from nets.groups import get_group
 from nets.precision import check_precision
@@ -24,13 +27,35 @@ from nets.train.run_checks import (ChannelsLast, SameInitialWeights, UnusedClass
                                    check_images, check_labels, warn_unused_classes)
 
 #: The warnings, also importable from here, where they were defined before nets.train.run_checks.
-__all__ = ["AUTO_STACK", "train_runs", "ChannelsLast", "SameInitialWeights", "UnusedClasses"]
+__all__ = ["AUTO_STACK", "train_runs", "trained_before", "UnplannedTraining", "ChannelsLast", "SameInitialWeights",
+           "UnusedClasses"]
 
 
 #: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type: stacking was
 #: faster for every method on the CPU (``benchmarks/train_throughput_quick.py``; the
 #: measurement is in docs/trainer.md), and on CUDA it turns small kernels into large ones.
 AUTO_STACK: dict[str, bool] = {"cpu": True, "cuda": True}
+
+
+class UnplannedTraining(UserWarning):
+    """Within :func:`trained_before`, :func:`train_runs` met runs that were not trained before it."""
+
+
+#: Where every run was trained before, while :func:`trained_before` holds (else None).
+_TRAINED_BEFORE: contextvars.ContextVar[str | None] = contextvars.ContextVar("trained_before", default=None)
+
+
+@contextlib.contextmanager
+def trained_before(where: str):
+    """Within the block, every run :func:`train_runs` meets is expected finished, trained ``where``
+    (``"on Ray"``: the driver of a Ray sweep measures what its tasks trained); a call that finds runs to
+    train warns (:class:`UnplannedTraining`), naming them, and trains them here: a run the sweep's plan
+    (:func:`nets.distributed.plan`) missed, which would otherwise train on the driver unsaid."""
+    token = _TRAINED_BEFORE.set(where)
+    try:
+        yield
+    finally:
+        _TRAINED_BEFORE.reset(token)
 
 
 def train_runs(
@@ -142,6 +167,12 @@ def train_runs(
             pending.append((i, Member(c, s, path, ckpt, fingerprint() if path is not None else None,
                                       group_fp(c.group) if path is not None else None)))
 
+    where = _TRAINED_BEFORE.get()
+    if pending and where is not None:
+        names = [f"{m.config.key()} seed {m.seed}" for _, m in pending]
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        warn_at_caller(f"{len(names)} run(s) were not trained {where} ({', '.join(names[:3])}{more}): training them "
+                       f"here instead; the plan of the sweep missed them (please report it)", UnplannedTraining)
     stackable: dict[tuple, bool] = {}
     dtypes: dict[tuple, torch.dtype] = {}
     groups: dict[tuple, list[tuple[int, Member]]] = {}
