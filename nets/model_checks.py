@@ -22,11 +22,13 @@ import torch
 from torch import nn
 from torch.nn.modules.module import register_module_forward_pre_hook
 
+from nets.caller_warning import warn_at_caller
 from nets.layout_hints import CHANNELS_LAST_FORWARD, accepts_channels_last, channels_last_hint, probe_layouts, shape_str
 
 __all__ = [
     "check_model",
     "check_differentiable",
+    "ZeroInputGradient",
     "check_samplewise",
     "SAMPLEWISE_RTOL",
     "on_meta_device",
@@ -129,10 +131,17 @@ def _refusing_batch_dependent_calls() -> Iterator[None]:
         handle.remove()
 
 
+class ZeroInputGradient(UserWarning):
+    """The logits' gradient with respect to the images is zero at the sample :func:`check_differentiable`
+    probes: a measure that differentiates them reads the model as not responding to its input."""
+
+
 def check_differentiable(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, needs: str) -> None:
     """Refuse, in one ``ValueError``, a model whose logits for ``x[:1]`` carry no gradient back to
-    the input (a ``.detach()``, an integer cast or ``torch.no_grad()`` in its forward): ``needs``
-    (the measure that differentiates it) would fail, or read zeros, on it. Called under
+    the input (a ``.detach()``, an integer cast or ``torch.no_grad()`` in its forward, of the logits or
+    of the input alone, the parameters still having theirs): ``needs`` (the measure that
+    differentiates it) would fail, or read zeros, on it; warn (:class:`ZeroInputGradient`) where that
+    gradient is there but zero (a ``round()`` of the input: the measure reads 0). Called under
     ``torch.inference_mode()``, which no ``enable_grad`` undoes, it says so instead."""
     if torch.is_inference_mode_enabled():
         raise ValueError(f"{needs} differentiates the logits with respect to the images, but it was called under "
@@ -141,9 +150,18 @@ def check_differentiable(model: Callable[[torch.Tensor], torch.Tensor], x: torch
     with torch.enable_grad():
         probe = x[:1].detach().clone().requires_grad_(True)
         out = model_logits(model, probe)
-    if not out.requires_grad:
+        # logits weighted unequally: a sum of probabilities or of centered logits has no gradient, they do
+        weights = torch.arange(1, out.shape[-1] + 1, dtype=out.dtype, device=out.device)
+        grad = (torch.autograd.grad(out @ weights, probe, torch.ones_like(out[:, 0]), allow_unused=True)[0]
+                if out.requires_grad else None)
+    if grad is None:  # none at all, or only to the parameters: the input is cut from the graph
+        to = "" if not out.requires_grad else " to the images (only to the model's parameters)"
         raise ValueError(f"{needs} differentiates the logits with respect to the images, but the model's logits "
-                         f"carry no gradient (a .detach(), an integer cast or torch.no_grad() in its forward?)")
+                         f"carry no gradient{to} (a .detach(), an integer cast or torch.no_grad() in its forward?)")
+    if not bool(grad.any()):
+        warn_at_caller(f"{needs}: the logits' gradient with respect to the images is zero on the first sample "
+                       f"(a round() or another quantization of the input in the model's forward?): {needs} "
+                       f"reads it as 0, an input the logits do not respond to", ZeroInputGradient)
 
 
 def on_meta_device(model: nn.Module) -> bool:

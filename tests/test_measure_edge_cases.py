@@ -143,6 +143,39 @@ def test_sigma_max_and_si_refuse_logits_that_carry_no_gradient_in_one_line():
         assert "\n" not in str(e.value)
 
 
+class _Preprocessed(nn.Module):
+    """A linear model behind a preprocessing of its input: its logits keep their gradient to the weights."""
+
+    def __init__(self, pre):
+        super().__init__()
+        self.pre, self.lin = pre, nn.Linear(36 * 36, 4)
+
+    def forward(self, x):
+        return self.lin(self.pre(x).flatten(1))
+
+
+@pytest.mark.parametrize("pre", [lambda x: x.detach(), lambda x: (x * 255).to(torch.uint8).float() / 255],
+                         ids=["input detached", "input cast to integers"])
+def test_sigma_max_and_si_refuse_an_input_cut_from_the_graph_whose_weights_still_have_gradients(pre):
+    from nets.attribution import integrated_gradients
+    from nets.sensitivity import jacobian_spectral_norm
+
+    x, model = torch.rand(3, 36, 36), _Preprocessed(pre).eval()
+    for measure in (lambda: jacobian_spectral_norm(model, x),
+                    lambda: integrated_gradients(model, x, torch.zeros(3, dtype=torch.long))):
+        with pytest.raises(ValueError, match=r"carry no gradient to the images \(only to the model's parameters\)"):
+            measure()  # sigma_max read 0 for every sample, SI raised autograd's own error
+
+
+def test_sigma_max_of_a_model_that_rounds_its_input_warns_that_it_reads_zero():
+    from nets.model_checks import ZeroInputGradient
+    from nets.sensitivity import jacobian_spectral_norm
+
+    model = _Preprocessed(lambda x: torch.round(x * 255) / 255).eval()
+    with pytest.warns(ZeroInputGradient, match=r"^sigma_max: the logits' gradient with respect to the images is zero"):
+        assert float(jacobian_spectral_norm(model, torch.rand(3, 36, 36)).abs().max()) == 0.0
+
+
 def test_sigma_max_and_si_under_inference_mode_name_the_callers_inference_mode_not_the_model():
     from nets.attribution import integrated_gradients
     from nets.sensitivity import jacobian_spectral_norm
