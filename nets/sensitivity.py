@@ -63,8 +63,9 @@ def _spectral_norm_jacrev(model: Callable, xc: torch.Tensor) -> torch.Tensor:
     return _sigma_max_dense(J)
 
 
-#: Power iteration stops for a sample once its remaining error, extrapolated from the last two steps,
-#: has been within the tolerance this many iterations running: one such step can be round-off.
+#: Power iteration on a float16 / bfloat16 model stops for a sample once its remaining error,
+#: extrapolated from its last two steps, has been within the tolerance this many iterations running:
+#: there one such step can be the products' round-off (at float32 and wider, one step suffices).
 POWER_STREAK = 3
 
 
@@ -79,8 +80,11 @@ def _spectral_norm_power(model: Callable, xc: torch.Tensor, n_iter: int, tol: fl
     kept in float64 (the products run in the model's dtype). A sample's estimate ``s_k``
     rises towards ``sigma_max`` geometrically; it is done once ``d_k / (1 - r_k)`` (``d_k =
     s_k - s_(k-1)``, ``r_k = d_k / d_(k-1)``: the rest of the geometric climb) is at most
-    ``max(tol, eps) s_k``, ``eps`` the model dtype's, for :data:`POWER_STREAK` iterations
-    running; the largest estimate seen is returned (each is a lower bound up to round-off).
+    ``max(tol, eps) s_k``, ``eps`` the model dtype's (for a float16 / bfloat16 model, :data:`POWER_STREAK`
+    iterations running); the largest estimate seen is returned (each is a lower bound up to round-off).
+    (Before 2026-12-07 it stopped on one step smaller than ``tol``: up to 4.9e-4 below the dense SVD on
+    the benchmark's float32 CNN, ``benchmarks/results/sigma_methods_cpu.json``, and 20-25% below on a
+    float16 / bfloat16 one.)
     A float16 / bfloat16 model's products round at about its ``eps``: there a stop on one small
     step (a floor of ``100 eps`` on ``tol``, as before 2026-12-07) read 20-25% low."""
     n = xc.shape[0]
@@ -91,6 +95,7 @@ def _spectral_norm_power(model: Callable, xc: torch.Tensor, n_iter: int, tol: fl
     v = torch.randn(xc.shape, generator=generator, dtype=torch.float64).to(device=xc.device, dtype=wide)
     v = v / v.reshape(n, -1).norm(dim=1).view(bview)
     tol = max(float(tol), torch.finfo(xc.dtype).eps)
+    needed = POWER_STREAK if torch.finfo(xc.dtype).eps > 1e-4 else 1
     tiny = torch.finfo(wide).tiny
     est = best = torch.zeros(n, dtype=wide, device=xc.device)
     step = torch.full_like(est, float("inf"))
@@ -110,7 +115,7 @@ def _spectral_norm_power(model: Callable, xc: torch.Tensor, n_iter: int, tol: fl
         left = torch.where(d > 0, d / (1 - rate), torch.zeros_like(d))
         streak = torch.where((left <= tol * new) & (k > 0), streak + 1, torch.zeros_like(streak))
         est, step, best = new, d, torch.maximum(best, new)
-        if bool((streak >= POWER_STREAK).all()):
+        if bool((streak >= needed).all()):
             break
         v = w / wn.clamp_min(tiny).view(bview)
     return best.to(xc.dtype)
@@ -138,8 +143,8 @@ def jacobian_spectral_norm(
             ``C x C`` Gram matrix in float64. Exact up to round-off.
         ``"power"``: batched power iteration on ``J^T J`` with jvp/vjp, stopped
             when every sample's remaining error, extrapolated from its last steps, is within
-            ``tol`` (relative; at least the model dtype's eps) for :data:`POWER_STREAK`
-            iterations running, or after ``n_iter`` iterations; a lower bound that converges at
+            ``tol`` (relative; at least the model dtype's eps; for a float16 / bfloat16 model
+            :data:`POWER_STREAK` iterations running), or after ``n_iter`` iterations; a lower bound that converges at
             rate ``(sigma_2 / sigma_1)^2`` per iteration. Cheaper only when ``C`` is
             large.
         ``"auto"``: ``"jacrev"`` up to :data:`JACREV_MAX_CLASSES` classes, ``"power"``
