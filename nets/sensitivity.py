@@ -11,11 +11,12 @@ from typing import Callable, Literal
 
 import torch
 
+from nets.caller_warning import warn_at_caller
 from nets.measure_inputs import check_finite_nonempty, check_floating, chunks, model_chunk, wide_dtype
 from nets.model_checks import check_differentiable, check_model, model_logits
 from nets.pairwise import class_centered
 
-__all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "POWER_STREAK", "auto_method",
+__all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "POWER_STREAK", "PowerNotConverged", "auto_method",
            "jacobian_spectral_norm", "class_common_logit_share", "centered_logit_norm"]
 
 JacobianMethod = Literal["auto", "jacrev", "power"]
@@ -69,6 +70,11 @@ def _spectral_norm_jacrev(model: Callable, xc: torch.Tensor) -> torch.Tensor:
 POWER_STREAK = 3
 
 
+class PowerNotConverged(UserWarning):
+    """Power iteration reached ``n_iter`` before its tolerance on some samples: their ``sigma_max``
+    are lower bounds further below than the tolerance."""
+
+
 def _spectral_norm_power(model: Callable, xc: torch.Tensor, n_iter: int, tol: float,
                          generator: torch.Generator) -> torch.Tensor:
     """Batched power iteration on ``J^T J``; samples are independent, so one
@@ -118,6 +124,13 @@ def _spectral_norm_power(model: Callable, xc: torch.Tensor, n_iter: int, tol: fl
         if bool((streak >= needed).all()):
             break
         v = w / wn.clamp_min(tiny).view(bview)
+    else:
+        short = streak < needed
+        below = float((left / new)[short].max().detach())
+        warn_at_caller(f"sigma_max: power iteration reached n_iter={n_iter} before its tolerance on "
+                       f"{int(short.sum())} of {n} samples (too few iterations for how close their top singular "
+                       f"values are): those values are lower bounds, up to {below:.2g} below by the rest of their "
+                       f"climb extrapolated; raise n_iter, or use method='jacrev'", PowerNotConverged)
     return best.to(xc.dtype)
 
 

@@ -462,6 +462,15 @@ def test_power_iteration_at_its_default_tolerance_reaches_the_dense_svd_in_the_m
     assert float((sigma / exact - 1).abs().max()) < 0.02
 
 
+def test_power_iteration_that_reaches_n_iter_before_its_tolerance_says_its_values_are_further_below():
+    from nets.sensitivity import PowerNotConverged
+
+    torch.manual_seed(0)
+    with pytest.warns(PowerNotConverged, match=r"^sigma_max: power iteration reached n_iter=2 before its tolerance "
+                                               r"on 3 of 3 samples .* lower bounds, up to [0-9.e-]+ below"):
+        jacobian_spectral_norm(small_mlp(), images(n=3), method="power", n_iter=2)
+
+
 def test_auto_is_the_exact_dense_jacobian_up_to_the_class_limit_and_power_iteration_above(monkeypatch):
     from nets import sensitivity
 
