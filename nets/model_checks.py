@@ -30,6 +30,8 @@ __all__ = [
     "check_differentiable",
     "ZeroInputGradient",
     "check_samplewise",
+    "check_copies_agree",
+    "COPIES",
     "SAMPLEWISE_RTOL",
     "on_meta_device",
     "parameter_dtype",
@@ -70,9 +72,13 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
       ``track_running_stats=False``) or active dropout: its output for one sample depends on the
       other samples of the batch (an orbit, an IG path) or on chance, so no measure of it is a
       property of the model. The measures never change the model's mode; call ``model.eval()``.
-    * a plain callable (a lambda, a bound method, an object of yours) that runs such a module: refused
-      as the module is called, before it runs (torch's global forward pre-hook), so the probe never
-      updates its running statistics;
+    * a plain callable (a lambda, a bound method, an object of yours), or a module that holds one
+      unregistered (in a Python list), that runs such a module: refused as the module is called, before
+      it runs (torch's global forward pre-hook), so the probe never updates its running statistics;
+    * a module whose buffers the probe changed (an ``InstanceNorm`` tracking running statistics in
+      training mode): refused, its buffers put back as they were;
+    * a module with any submodule in training mode whose logits differ between copies of one sample
+      in one batch (drop-path, stochastic depth: :func:`check_copies_agree`);
     * any model (module or plain callable) whose logits, probed on two samples, change between two
       calls or when a sample is alone (:func:`check_samplewise`): the same two faults caused by
       code the module check cannot see (``F.dropout``, a hand-written batch statistic).
@@ -83,21 +89,33 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     """
     if not callable(model):
         raise ValueError(f"model must be an nn.Module or a callable returning logits, got {type(model).__name__}")
-    if isinstance(model, nn.Module):
+    module = isinstance(model, nn.Module)
+    if module:
         _check_module(model, x)
-        check_samplewise(model, x)
-        return
-    try:  # a plain callable: a training-mode module it runs is refused as it is called, before it runs
+    buffers = [b.detach().clone() for b in model.buffers()] if module else []
+    try:  # a training-mode module the model runs is refused as it is called, before it runs: registered or not
         with _refusing_batch_dependent_calls():
             check_samplewise(model, x)
+            if module and any(m.training for m in model.modules()):
+                check_copies_agree(model, x)
     except _BatchDependentCall as e:
         what, eval_fixes = _batch_dependent_modules(e.module)[0]
         what = what.split(" (", 1)[-1].rstrip(")")  # "BatchNorm2d using batch statistics"
         fix = ("call .eval() on the network it belongs to before measuring" if eval_fixes
                else "model.eval() cannot fix it: give the normalization running statistics")
-        raise ValueError(f"the callable given as the model runs a module whose output depends on the rest of the "
-                         f"batch or on chance: {what}; {fix} (refused before it ran, so its running statistics "
-                         f"are as they were)") from None
+        given = ("the model runs a module it does not register" if module
+                 else "the callable given as the model runs a module")
+        raise ValueError(f"{given} whose output depends on the rest of the batch or on chance: {what}; {fix} "
+                         f"(refused before it ran, so its running statistics are as they were)") from None
+    changed = [name for (name, b), before in zip(model.named_buffers(), buffers)
+               if not torch.equal(b, before)] if module else []
+    if changed:  # running statistics updated in training mode (an InstanceNorm that tracks them): put back
+        with torch.no_grad():
+            for b, before in zip(model.buffers(), buffers):
+                b.copy_(before)
+        raise ValueError(f"the model changes its buffers as it runs ({', '.join(changed[:3])}"
+                         f"{' ...' if len(changed) > 3 else ''}: running statistics of a module in training mode?), so "
+                         f"measuring it would change it; call model.eval() (they were put back as they were)")
 
 
 class _BatchDependentCall(BaseException):
@@ -246,7 +264,7 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     moved = float((a - b).abs().max()) / scale
     if moved > rtol:
         raise ValueError(f"model output changes from one call to the next (by {moved:.2g} of the largest logit): "
-                         f"randomness is on (dropout? F.dropout needs training=self.training); the measures "
+                         f"randomness is on (dropout? F.dropout needs training=self.training; drop-path?); the measures "
                          f"need a deterministic model: call model.eval() or switch the randomness off")
     moved = float((a[:1] - alone).abs().max()) / scale
     if moved > rtol:
@@ -254,6 +272,33 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
                          f"of the largest logit when the sample is alone): a layer uses batch statistics "
                          f"(BatchNorm in training mode? call .eval() on the network the model calls); the "
                          f"measures need a model that maps each sample on its own")
+
+
+#: How many copies of one sample :func:`check_copies_agree` compares, two to a batch.
+COPIES = 128
+
+
+def check_copies_agree(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
+    """Refuse (one-line ``ValueError``) a model whose logits differ between two copies of one sample in
+    one batch: randomness drawn per sample (stochastic depth, drop-path, written by hand or timm's
+    ``DropPath``, in training mode), which two calls on two samples (:func:`check_samplewise`) miss as
+    often as no sample is dropped. :data:`COPIES` copies of the first sample of ``x``, in batches of
+    two (a model that expands its batch, as WT by its group, stays at :func:`check_samplewise`'s
+    size), without gradients, stopping at the first pair that differs: a drop rate of 0.1 leaves a
+    pair alike with probability 0.82, all 64 pairs with 3e-6. A model that refuses the batch passes
+    (the measure's own call reports it)."""
+    pair = x[:1].detach().expand(2, *x.shape[1:])
+    for _ in range(COPIES // 2):
+        try:
+            with torch.no_grad():
+                out = model_logits(model, pair.clone())
+        except ValueError:
+            return
+        moved = float((out[1] - out[0]).abs().max()) / (float(out.abs().max()) + 1e-12)
+        if moved > SAMPLEWISE_RTOL["cpu" if out.device.type == "cpu" else "other"]:
+            raise ValueError(f"model output differs between two copies of one sample in one batch (by {moved:.2g} "
+                             f"of the largest logit): randomness drawn per sample is on (drop-path or stochastic "
+                             f"depth in training mode?); the measures need a deterministic model: call model.eval()")
 
 
 #: CUDA's out-of-memory error (``torch.OutOfMemoryError`` from torch 2.5, ``torch.cuda.OutOfMemoryError`` before).

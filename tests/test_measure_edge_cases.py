@@ -219,3 +219,66 @@ def test_a_fully_convolutional_heads_n_c_1_1_output_is_pointed_to_flatten():
     model = nn.Sequential(nn.Conv2d(1, 5, 3, padding=1), nn.AdaptiveAvgPool2d(1)).eval()
     with pytest.raises(ValueError, match=r"got output \(\d+, 5, 1, 1\); a fully convolutional head's .* out.flatten\(1\)"):
         MEASURES["LI"](model, images())
+
+
+class _DropPath(nn.Module):
+    """Stochastic depth as timm's DropPath draws it: one keep-or-drop per sample, in training mode."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
+
+
+class _Residual(nn.Module):
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.conv, self.drop = nn.Conv2d(1, 1, 3, padding=1), _DropPath(p)
+
+    def forward(self, x):
+        return x + self.drop(torch.relu(self.conv(x)))
+
+
+def test_drop_path_left_in_training_mode_is_refused_naming_it():
+    from nets.model_checks import check_copies_agree
+
+    torch.manual_seed(0)
+    model = nn.Sequential(_Residual(0.5), nn.Flatten(), nn.Linear(36, 5))  # training mode, as built
+    with pytest.raises(ValueError, match=r"differs between two copies of one sample in one batch .*drop-path"):
+        check_copies_agree(model, images())  # one call: two calls on two samples miss it as often as none drops
+    with pytest.raises(ValueError, match=r"randomness .*drop-path"):
+        logit_invariance(model, images(), R4)  # whichever probe sees it first
+    logit_invariance(model.eval(), images(), R4)  # the same model in eval mode is measured
+
+
+def test_a_module_that_updates_running_statistics_in_training_mode_is_refused_and_put_back():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.InstanceNorm2d(2, track_running_stats=True), nn.Flatten(),
+                          nn.Linear(32, 5))
+    before = [b.clone() for b in model.buffers()]
+    with pytest.raises(ValueError, match=r"changes its buffers as it runs \(1.running_mean, 1.running_var"):
+        logit_invariance(model, images(), R4)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.buffers()))
+
+
+class _HiddenBatchNorm(nn.Module):
+    """A BatchNorm held in a plain list: not registered, so model.eval() and named_modules() miss it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.head, self.hidden = nn.Conv2d(1, 2, 3), nn.Linear(32, 5), [nn.BatchNorm2d(2)]
+
+    def forward(self, x):
+        return self.head(self.hidden[0](self.conv(x)).flatten(1))
+
+
+def test_an_unregistered_batch_norm_in_training_mode_is_refused_before_it_runs():
+    model = _HiddenBatchNorm().eval()
+    with pytest.raises(ValueError, match=r"the model runs a module it does not register whose output depends on"):
+        logit_invariance(model, images(), R4)
+    assert float(model.hidden[0].running_mean.abs().max()) == 0.0 and int(model.hidden[0].num_batches_tracked) == 0

@@ -226,7 +226,7 @@ class Recorder(nn.Module):
 
 
 def test_the_orbit_reaches_the_model_as_one_batch_with_the_channel_axis_intact():
-    model = Recorder(cnn(3))
+    model = Recorder(cnn(3)).eval()  # in training mode, check_copies_agree's pairs would come first
     logit_invariance(model, images(3, n=5), R4)
     probe = [(2, 3, SIZE, SIZE), (2, 3, SIZE, SIZE), (1, 3, SIZE, SIZE)]  # check_samplewise, without gradients
     assert model.shapes == [*probe, (4 * 5, 3, SIZE, SIZE)]
