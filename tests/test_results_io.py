@@ -207,6 +207,18 @@ def test_load_torch_file_moves_a_damaged_checkpoint_aside(tmp_path, capsys, dama
     assert str(path) in err and "from scratch" in err and len(err.splitlines()) == 1
 
 
+def test_a_checkpoint_whose_tensor_bytes_changed_is_damaged_not_loaded_with_other_numbers(tmp_path):
+    """torch.load does not check a zip record's CRC-32: a flipped byte inside a tensor loaded as another weight."""
+    path = rio.atomic_torch_save({"w": torch.arange(1000.0)}, tmp_path / "r4-DA-seed0.pt")
+    data = bytearray(path.read_bytes())
+    at = bytes(data).index(torch.arange(1000.0).numpy().tobytes()[400:416]) + 8  # inside the tensor's record
+    data[at] ^= 0x40
+    path.write_bytes(bytes(data))
+    with pytest.raises(rio.ResultsFileError, match=r"r4-DA-seed0.pt is damaged \(its record .*data/0 fails its "
+                                                   r"CRC-32 check"):
+        rio.read_torch_file(path)
+
+
 def test_load_torch_file_reads_a_good_file(tmp_path):
     path = rio.atomic_torch_save({"w": torch.arange(3.0)}, tmp_path / "ok.pt")
     assert torch.equal(rio.load_torch_file(path)["w"], torch.arange(3.0))

@@ -82,9 +82,24 @@ def quiet_torch_load(path: str | os.PathLike) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def _failed_crc(path: Path) -> str | None:
+    """The first record of the zip archive ``path`` (torch.save's format) whose CRC-32 does not match
+    its bytes (``zipfile.ZipFile.testzip``), else None; None for a file that is no zip (a legacy
+    pickle, checked by its load alone)."""
+    import zipfile
+
+    if not _starts_with(path, _ZIP_START):
+        return None
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:  # a header damaged too
+        return f"headers ({type(e).__name__})"
+
+
 def read_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> dict:
     """:func:`quiet_torch_load` of a file that holds a dict. A file that cannot be loaded (empty,
-    truncated, garbage, or not a dict) raises :class:`~nets.results_io.ResultsFileError`, one line
+    truncated, garbage, a record whose bytes fail the zip's CRC-32, or not a dict) raises :class:`~nets.results_io.ResultsFileError`, one line
     naming ``what``, the file and why (:func:`load_refusal`); the file is left where it is. A
     missing or unreadable file raises its ``OSError``."""
     import pickle
@@ -98,6 +113,10 @@ def read_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> dict:
         if isinstance(e, (FileNotFoundError, PermissionError)):
             raise
         raise ResultsFileError(f"{what} {path} is damaged ({load_refusal(e, path)})") from None
+    bad = _failed_crc(path)  # torch.load reads a zip's records without checking their CRC-32
+    if bad is not None:
+        raise ResultsFileError(f"{what} {path} is damaged (its record {bad} fails its CRC-32 check: bytes changed "
+                               f"since torch.save wrote it)")
     if not isinstance(obj, dict):
         raise ResultsFileError(f"{what} {path} is damaged (it holds a {type(obj).__name__}, not a dict)")
     return obj
