@@ -130,3 +130,25 @@ def test_a_damaged_results_json_is_named_moved_aside_and_recomputed(reference, t
     assert len(said) == 1 and "moved it to table1.json.corrupt" in said[0]
     assert (path.parent / "table1.json.corrupt").exists()
     assert _numbers(results) == _numbers(reference)
+
+
+def test_a_run_stopped_between_its_results_file_and_its_figures_has_them_drawn_by_the_rerun(tmp_path, monkeypatch,
+                                                                                             main_one_thread):
+    """The results file is written, then its figures: a stop in between left them missing (or an earlier
+    sitting's, stale) for good, since the rerun keeps a complete file as it is and REPORT.md linked them."""
+    from nets.__main__ import main
+    from nets.results_io import drawing_marker
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt  # Ctrl-C as the figures are drawn
+
+    monkeypatch.setattr("nets.figures.figures_for", stop)
+    assert main([*ARGS, "--results", str(tmp_path)]) == 130
+    monkeypatch.undo()
+    folder = tmp_path / "smoke"
+    assert (folder / "table1.json").exists() and not (folder / "figures" / "table1.png").exists()
+    assert drawing_marker(folder / "figures", "table1").exists()
+    main_one_thread("reproduce", "--profile", "smoke", "--groups", "r4", "--results", str(tmp_path))
+    assert (folder / "figures" / "table1.png").exists() and (folder / "figures" / "table1.pdf").exists()
+    assert not drawing_marker(folder / "figures", "table1").exists()
+    assert "not drawn" not in (folder / "REPORT.md").read_text()

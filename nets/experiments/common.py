@@ -25,11 +25,13 @@ from nets.results_io import (  # noqa: F401  (re-exported)
     checkpoint_dir,
     command_line,
     committed_files,
+    drawing_marker,
     dumps,
     figure_dir,
     folder_lock,
     git_commit,
     group_sections,
+    make_folder,
     metadata,
     out_dir,
     peek_results,
@@ -44,6 +46,7 @@ from nets.results_io import (  # noqa: F401  (re-exported)
     to_jsonable,
     versions,
     write_json,
+    write_text,
 )
 
 __all__ = [
@@ -62,6 +65,7 @@ __all__ = [
     "mean_std",
     "to_jsonable",
     "draw",
+    "draw_interrupted",
     "finish",
     "finished_groups",
     "SettingsMismatch",
@@ -79,14 +83,30 @@ def mean_std(values: Sequence[float]) -> dict[str, float]:
 
 
 def draw(experiment: str, results: dict, fig_dir: str | os.PathLike) -> list[Path]:
-    """Draw and save (PNG + PDF) every figure of one experiment from its results dict."""
+    """Draw and save (PNG + PDF) every figure of one experiment from its results dict; then remove its
+    :func:`~nets.results_io.drawing_marker`, if any (its figures are whole again)."""
     from nets.figures import figures_for
     from nets.plot_style import save_figure
 
     paths: list[Path] = []
     for stem, fig in figures_for(experiment, results).items():
         paths += save_figure(fig, Path(fig_dir) / stem)
+    drawing_marker(fig_dir, experiment).unlink(missing_ok=True)
     return paths
+
+
+def draw_interrupted(profile: Profile, experiment: str, results_root=None) -> bool:
+    """Draw the figures of ``experiment`` from its results file where a run stopped after writing the
+    file and before its figures were whole (its :func:`~nets.results_io.drawing_marker` is there):
+    whether it drew. A run that keeps the file as it is (``reproduce`` with nothing left to run)
+    calls it, so that a figure missing, or stale from an earlier sitting, is not kept with it."""
+    fig_dir = figure_dir(profile, results_root)
+    path = result_path(profile, experiment, results_root)
+    if not drawing_marker(fig_dir, experiment).exists() or not path.exists():
+        return False
+    print(f"{experiment}: a run stopped while drawing its figures; drawing them from {path}", flush=True)
+    draw(experiment, {k: v for k, v in read_json(path).items() if k != "meta"}, fig_dir)
+    return True
 
 
 def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, device: str, started: float,
@@ -115,10 +135,13 @@ def finish(profile: Profile, experiment: str, body: dict, results_root=None, *, 
             kept = results.pop("group_provenance", {})
             results["group_provenance"] = {g: kept.get(g) or provenance(meta) for g in result_groups(results)}
         results = {"meta": meta, **results}
+        fig_dir = figure_dir(profile, results_root)
+        make_folder(fig_dir)
+        write_text(drawing_marker(fig_dir, experiment), f"{path.name} written, its figures not yet drawn\n")
         write_json(path, results)
         _SEEN[path.resolve()] = _identity(path)  # this process's own write is no one else's
         # inside the lock: a run finishing later cannot have its figures overdrawn by this one's
-        draw(experiment, {k: v for k, v in results.items() if k != "meta"}, figure_dir(profile, results_root))
+        draw(experiment, {k: v for k, v in results.items() if k != "meta"}, fig_dir)
     return results
 
 

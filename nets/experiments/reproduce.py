@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from nets.experiments.common import (EXPERIMENTS, finished_groups, metadata, out_dir, profile_differences,
-                                     read_json, result_path, write_json)
+from nets.experiments.common import (EXPERIMENTS, draw_interrupted, finished_groups, metadata, out_dir,
+                                     profile_differences, read_json, result_path, write_json)
 from nets.experiments.profiles import Profile
 
 __all__ = ["run_reproduce", "experiment_runners", "pending_groups"]
@@ -75,6 +75,7 @@ def run_reproduce(profile: Profile, results_root=None, *, device: str = "auto", 
             print(f"{name}: keeping {', '.join(done)} from {result_path(profile, name, results_root)}"
                   + (f"; running {', '.join(todo)}" if todo else "; nothing to run"), flush=True)
         if not todo:
+            draw_interrupted(profile, name, results_root)  # a figure a stopped run left missing or stale
             continue
         part = profile if len(todo) == len(profile.groups) else profile.with_groups(todo)
         walls[name] = runners[name](part, results_root, device=device, progress=progress,

@@ -36,6 +36,7 @@ __all__ = [
     "precision_dir",
     "saved_checkpoints_text",
     "figure_dir",
+    "drawing_marker",
     "result_path",
     "write_json",
     "read_json",
@@ -122,6 +123,13 @@ def precision_dir(run_dir: str | os.PathLike, precision: str = "fp32") -> Path:
 
 def figure_dir(profile: Any, results_root=None) -> Path:
     return out_dir(profile, results_root) / "figures"
+
+
+def drawing_marker(fig_dir: str | os.PathLike, experiment: str) -> Path:
+    """``<fig_dir>/.<experiment>.drawing``: written before an experiment's results file and removed once
+    its figures are drawn, so that a run stopped in between leaves word that its figures are missing
+    or stale (``reproduce`` and ``report`` then draw them from the results file)."""
+    return Path(fig_dir) / f".{experiment}.drawing"
 
 
 def result_path(profile: Any, experiment: str, results_root=None) -> Path:
