@@ -31,6 +31,7 @@ from nets.train import (
     member_losses,
     orbit_cayley,
     OrbitData,
+    ResumedElsewhere,
     checkpoint_path,
     invariance_regularizer,
     orbit_accuracy,
@@ -369,6 +370,31 @@ def test_resumed_run_gives_the_same_result_as_an_uninterrupted_one(splits, tmp_p
     for a, b in zip(straight, resumed):
         assert a.history == b.history and a.best_epoch == b.best_epoch
         assert all(torch.equal(v, weights(b)[k]) for k, v in weights(a).items())
+
+
+def test_a_run_resumed_on_another_thread_count_says_its_numbers_match_no_uninterrupted_run(splits, tmp_path):
+    configs, threads = [small("DA", epochs=3)], torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with pytest.raises(_Interrupt):
+            train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path, checkpoint_every=1,
+                       on_epoch_end=_interrupt_at(1))
+        assert torch.load(checkpoint_path(tmp_path, configs[0], 0), weights_only=True)["torch_threads"] == 1
+        torch.set_num_threads(2)
+        with pytest.warns(ResumedElsewhere, match=r"^1 run\(s\) resume from checkpoints trained so far under another "
+                                                  r"setting \(r4-DA-e3-\S+ seed 0 at epoch 1: torch_threads 1 -> 2\)"):
+            train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_run_resumed_with_the_threads_it_started_with_says_nothing(splits, tmp_path, recwarn):
+    configs = [small("DA", epochs=2)]
+    with pytest.raises(_Interrupt):
+        train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path, checkpoint_every=1,
+                   on_epoch_end=_interrupt_at(1))
+    train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path)
+    assert not [w for w in recwarn if issubclass(w.category, ResumedElsewhere)]
 
 
 def test_finished_runs_are_loaded_not_retrained(splits, tmp_path):

@@ -119,7 +119,7 @@ from nets.train.losses import (
 from nets.train.nu import AUTO_NU_SEARCH, NuSearch, NuSelection, select_nu, tune_nu
 from nets.train.pooling import FirstLayerPooling, GroupPooled, wt_pooling_of
 from nets.train.run_checks import ChannelsLast, SameInitialWeights, UnusedClasses, seeds_share_initial_weights
-from nets.train.runs import AUTO_STACK, UnplannedTraining, train_runs, trained_before
+from nets.train.runs import AUTO_STACK, ResumedElsewhere, UnplannedTraining, train_runs, trained_before
 from nets.train.stacks import (
     GenericStack,
     MLPStack,
@@ -187,6 +187,7 @@ __all__ = [
     "train_runs",
     "trained_before",
     "UnplannedTraining",
+    "ResumedElsewhere",
     "select_nu",
     "tune_nu",
     "ModelFn",

@@ -5,7 +5,8 @@ Layout (format 1; plain tensors, dicts, lists and numbers, so it loads with
 ``torch.load(..., weights_only=True)``): ``format``, ``config`` (:meth:`TrainConfig.to_dict`),
 ``seed``, ``epoch`` (epochs done), ``finished``, ``best_state`` (the state dict of the best
 validation epoch), ``best_epoch``, ``best_val_accuracy``, ``generator`` (the data generator's
-state), ``history``, ``wall_time_s``, ``stack_size``, ``torch_version``; while unfinished also
+state), ``history``, ``wall_time_s``, ``stack_size``, ``torch_version``, and since 2026-12-07
+``device`` and, on a CPU, ``torch_threads`` (:func:`training_setting`); while unfinished also
 ``state`` (current state dict) and ``optimizer`` (Adam's ``step``, ``exp_avg``, ``exp_avg_sq``
 per parameter). Runs of a factory model also record ``engine`` and ``wt_pooling`` (WT), and,
 when trained one at a time, the global RNG state ``rng_state`` (and ``cuda_rng_state`` on CUDA)
@@ -199,6 +200,19 @@ def run_from_checkpoint(config: TrainConfig, seed: int, ckpt: dict, in_shape: tu
     )
 
 
+def training_setting(device: torch.device) -> dict:
+    """What besides the seed decides a run's last digits, as its checkpoint records it: the device
+    type, torch's version and, on a CPU, torch's threads (kernels split their sums by thread)."""
+    return {"device": device.type, "torch_version": str(torch.__version__),
+            **({"torch_threads": torch.get_num_threads()} if device.type == "cpu" else {})}
+
+
+def setting_changes(ckpt: dict, device: torch.device) -> list[str]:
+    """How this process's :func:`training_setting` on ``device`` differs from the one ``ckpt`` was
+    trained with so far, as ``"torch_threads 1 -> 2"``; what it does not record is not compared."""
+    return [f"{k} {ckpt[k]} -> {v}" for k, v in training_setting(device).items() if k in ckpt and ckpt[k] != v]
+
+
 def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_params: int,
                  opt: torch.optim.Optimizer, names: Sequence[str], best_state: Sequence[torch.Tensor],
                  best_acc: torch.Tensor, best_epoch: torch.Tensor, data_gens: Sequence[torch.Generator],
@@ -229,7 +243,7 @@ def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_para
             "history": {k: list(v) for k, v in histories[s].items()},
             "wall_time_s": float(wall[s]),
             "stack_size": len(members),
-            "torch_version": str(torch.__version__),
+            **training_setting(tensors[0].device),
         }
         if not finished:  # a finished run never resumes: only its selected weights are kept
             ckpt["state"] = {n: p[s].detach().cpu().clone() for n, p in zip(names, tensors)}

@@ -20,21 +20,41 @@ from nets.precision import check_precision
 from nets.results_io import make_folder, precision_dir
 from nets.train.batches import OrbitData
 from nets.train.checkpoints import (check_same_data, check_same_group, checkpoint_path, data_fingerprint,
-                                    finished_checkpoint, group_fingerprint, load_checkpoint, run_from_checkpoint)
+                                    finished_checkpoint, group_fingerprint, load_checkpoint, run_from_checkpoint,
+                                    setting_changes)
 from nets.train.config import TrainConfig, TrainedRun, check_device, resolve_device
 from nets.train.loop import Member, train_stack
 from nets.train.run_checks import (ChannelsLast, SameInitialWeights, UnusedClasses, check_configs, check_factory_model,
                                    check_images, check_labels, warn_unused_classes)
 
 #: The warnings, also importable from here, where they were defined before nets.train.run_checks.
-__all__ = ["AUTO_STACK", "train_runs", "trained_before", "UnplannedTraining", "ChannelsLast", "SameInitialWeights",
-           "UnusedClasses"]
+__all__ = ["AUTO_STACK", "train_runs", "trained_before", "UnplannedTraining", "ResumedElsewhere",
+           "warn_resumed_elsewhere", "ChannelsLast", "SameInitialWeights", "UnusedClasses"]
 
 
 #: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type: stacking was
 #: faster for every method on the CPU (``benchmarks/train_throughput_quick.py``; the
 #: measurement is in docs/trainer.md), and on CUDA it turns small kernels into large ones.
 AUTO_STACK: dict[str, bool] = {"cpu": True, "cuda": True}
+
+
+class ResumedElsewhere(UserWarning):
+    """:func:`train_runs` resumes runs trained so far on another device, torch or thread count."""
+
+
+def warn_resumed_elsewhere(resumed: Sequence[Member], device: torch.device) -> None:
+    """:class:`ResumedElsewhere` naming the runs of ``resumed`` (members with an unfinished checkpoint)
+    whose :func:`~nets.train.checkpoints.training_setting` differs from this process's on ``device``: their
+    numbers will equal an uninterrupted run's under neither setting."""
+    changed = [(m, setting_changes(m.ckpt, device)) for m in resumed]
+    changed = [(m, c) for m, c in changed if c]
+    if not changed:
+        return
+    runs = "; ".join(f"{m.config.key()} seed {m.seed} at epoch {m.start_epoch}: {', '.join(c)}"
+                     for m, c in changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3 else "")
+    warn_at_caller(f"{len(changed)} run(s) resume from checkpoints trained so far under another setting ({runs}): "
+                   f"their numbers will equal an uninterrupted run's under neither; for those, resume with the "
+                   f"setting they started with (--threads, --device, the torch build)", ResumedElsewhere)
 
 
 class UnplannedTraining(UserWarning):
@@ -167,6 +187,7 @@ def train_runs(
             pending.append((i, Member(c, s, path, ckpt, fingerprint() if path is not None else None,
                                       group_fp(c.group) if path is not None else None)))
 
+    warn_resumed_elsewhere([m for _, m in pending if m.ckpt is not None], dev)
     where = _TRAINED_BEFORE.get()
     if pending and where is not None:
         names = [f"{m.config.key()} seed {m.seed}" for _, m in pending]
