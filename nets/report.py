@@ -32,8 +32,10 @@ from nets.results_io import (  # the paper's numbers are re-exported here
     PAPER_TABLE1_STD,
     READ_ERRORS,
     load_results,
+    mixed_settings,
     recorded_dataset,
     reading,
+    result_groups,
     result_sittings,
     write_text,
 )
@@ -112,6 +114,12 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         f"\"On genuine invariance learning without weight-tying\") on {title}. "
         "Every verdict below is computed by `nets/verdicts.py` from the measured numbers with the thresholds "
         "listed; nothing is tuned toward the paper's values.\n")
+    first, mixed = mixed_settings(results)
+    if mixed:
+        lines.append(f"> **Results of other settings in one folder**: {'; '.join(mixed)}, against {first}.json's. "
+                     "Each section shows its own file's numbers, not one sweep's (the profile fields below are "
+                     f"{first}.json's): run the experiments again with one setting (`--overwrite`, or into a new "
+                     "`--results`).\n")
     if dataset != PAPER_DATASET:
         lines.append(
             f"> **Beyond the paper**: the paper builds {title} (Section 4.1) but reports Table 1 and Figures 1-3 "
@@ -239,9 +247,11 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         lines.append(f"Not sealed: {', '.join(unsealed)} (written before results files carried the SHA-256 of their "
                      f"content, or with it removed), so an edit to them after their run would go unnoticed; "
                      f"`python -m nets.results_io.add_seals FILE...` seals them as they are.\n")
-    if prof:
+    if prof:  # a file finished by a `--groups` run (a resumed sweep) records the groups that run ran, not all it holds
+        held = result_groups(next(r for r in results.values() if r and "meta" in r))
+        shown = {**prof, "groups": held} if set(held) - set(prof.get("groups") or ()) else prof
         lines.append("Profile fields:\n")
-        lines.append(markdown_table(["field", "value"], [[k, f"`{json.dumps(v)}`"] for k, v in prof.items()]) + "\n")
+        lines.append(markdown_table(["field", "value"], [[k, f"`{json.dumps(v)}`"] for k, v in shown.items()]) + "\n")
     return "\n".join(lines)
 
 

@@ -536,3 +536,18 @@ def test_report_shows_the_bootstrap_over_test_samples_when_intervals_json_is_pre
 
 def test_report_without_intervals_json_has_no_bootstrap_column():
     assert "bootstrap over test samples)" not in render_report(fake_results())
+
+
+def test_results_files_of_other_settings_in_one_folder_are_named_above_the_report():
+    results = fake_results()
+    results["drift"]["meta"]["profile"] = {**results["drift"]["meta"]["profile"], "seeds": [1]}
+    text = render_report(results)
+    assert ("> **Results of other settings in one folder**: drift.json (seeds [1], not [0]), against table1.json's. "
+            "Each section shows its own file's numbers, not one sweep's") in text
+    assert "other settings in one folder" not in render_report(fake_results())
+
+
+def test_the_profile_fields_name_every_group_the_first_file_holds_not_only_its_last_sittings():
+    results = fake_results()  # table1 holds r4 and t3; a resumed sweep's last sitting ran t3 alone
+    results["table1"]["meta"]["profile"] = {**results["table1"]["meta"]["profile"], "groups": ["t3"]}
+    assert '| groups | `["r4", "t3"]` |' in render_report(results)

@@ -76,6 +76,7 @@ from nets.results_io.provenance import (  # noqa: F401
     cpu_info,
     git_commit,
     metadata,
+    mixed_settings,
     profile_differences,
     provenance,
     recorded_precision,
@@ -99,7 +100,8 @@ __all__ = [
     "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "PAPER_DATASET", "DATASET_TITLES", "paper_table1_for",
     "recorded_dataset",
     "PROVENANCE_FIELDS", "code_version", "command_line", "committed_files", "cpu_info", "git_commit", "metadata",
-    "profile_differences", "provenance", "recorded_precision", "result_sittings", "run_provenance", "versions",
+    "mixed_settings", "profile_differences", "provenance", "recorded_precision", "result_sittings", "run_provenance",
+    "versions",
     "trained_elsewhere",
     "without_sitting",
 ]

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from nets.results_io.files import result_groups
 
@@ -38,6 +38,7 @@ __all__ = [
     "result_sittings",
     "without_sitting",
     "profile_differences",
+    "mixed_settings",
     "recorded_precision",
 ]
 
@@ -258,6 +259,29 @@ def recorded_precision(meta: dict) -> str:
     """The training precision a results file's ``meta`` records; ``"fp32"`` for a file written
     before precision was recorded (every run was float32 then)."""
     return str(meta.get("precision") or "fp32")
+
+
+def mixed_settings(results: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """Of the results files of one folder (name -> results dict), the first one and each other whose
+    recorded profile (its ``groups`` aside: ``--groups`` runs record the part they ran) or training
+    precision differs from the first's, as ``"drift.json (seeds [0], not [1])"``: files made with
+    other settings, which a report must not present as one sweep's."""
+    first: tuple[str, dict] | None = None
+    out = []
+    for name, r in results.items():
+        meta = r.get("meta") if isinstance(r, Mapping) else None
+        if not isinstance(meta, Mapping):
+            continue
+        prof = {k: v for k, v in (meta.get("profile") or {}).items() if k != "groups"}
+        prof["precision"] = recorded_precision(meta)
+        if first is None:
+            first = (name, prof)
+            continue
+        diff = sorted(k for k in first[1].keys() | prof.keys() if first[1].get(k) != prof.get(k))
+        if diff:
+            shown = ", ".join(f"{k} {json.dumps(prof.get(k))}, not {json.dumps(first[1].get(k))}" for k in diff[:3])
+            out.append(f"{name}.json ({shown}{' ...' if len(diff) > 3 else ''})")
+    return (None if first is None else first[0]), out
 
 
 def profile_differences(meta: dict, profile: Any, precision: str = "fp32") -> list[str]:
