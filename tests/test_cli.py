@@ -156,6 +156,13 @@ def test_overwrite_lets_the_run_replace_them(quick_copy):
     check_overwrite(get_profile("quick").with_seeds([0, 1]), quick_copy, overwrite=True)
 
 
+def test_overwrite_by_one_experiment_names_the_files_of_other_settings_it_leaves(quick_copy, capsys):
+    check_overwrite(get_profile("quick").with_seeds([0, 1]), quick_copy, overwrite=True, writes=("table1",))
+    err = capsys.readouterr().err
+    assert "other settings (table1.json) are replaced as this run rewrites them; drift.json, " in err
+    assert "stay as they are, so the folder will hold results of two settings (REPORT.md names them)" in err
+
+
 def test_the_issue_command_no_longer_touches_the_committed_paper_results(run_cli, no_data, tmp_path, tree_digest):
     paper = tmp_path / "results" / "paper"
     paper.mkdir(parents=True)

@@ -306,8 +306,14 @@ def check_overwrite(profile: Profile, results_root=None, *, overwrite: bool = Fa
     if not conflicts:
         return
     if overwrite:
-        print(f"--overwrite: results in {conflicts[0][0].parent}/ computed with other settings "
-              f"({', '.join(p.name for p, _ in conflicts)}) are replaced as this run rewrites them", file=sys.stderr)
+        rewritten = {result_path(profile, n, results_root) for n in (experiments if writes is None else writes)}
+        replaced = [p.name for p, _ in conflicts if p in rewritten]
+        kept = [p.name for p, _ in conflicts if p not in rewritten]
+        print(f"--overwrite: results in {conflicts[0][0].parent}/ computed with other settings"
+              + (f" ({', '.join(replaced)}) are replaced as this run rewrites them" if replaced else "")
+              + (f"{';' if replaced else ''} {', '.join(kept)} stay as they are, so the folder will hold results of "
+                 f"two settings (REPORT.md names them): run those experiments too, or write into a new --results"
+                 if kept else ""), file=sys.stderr)
         return
     path, diff = conflicts[0]
     meta = read_json(path).get("meta") or {}
