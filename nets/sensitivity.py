@@ -16,8 +16,8 @@ from nets.measure_inputs import check_finite_nonempty, check_floating, chunks, m
 from nets.model_checks import check_differentiable, check_model, model_logits
 from nets.pairwise import class_centered
 
-__all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "POWER_STREAK", "PowerNotConverged", "auto_method",
-           "jacobian_spectral_norm", "class_common_logit_share", "centered_logit_norm"]
+__all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "POWER_STREAK", "PowerNotConverged",
+           "auto_method", "jacobian_spectral_norm", "class_common_logit_share", "centered_logit_norm"]
 
 JacobianMethod = Literal["auto", "jacrev", "power"]
 
@@ -73,6 +73,25 @@ POWER_STREAK = 3
 class PowerNotConverged(UserWarning):
     """Power iteration reached ``n_iter`` before its tolerance on some samples: their ``sigma_max``
     are lower bounds further below than the tolerance."""
+
+
+def _needs_setup_context(e: RuntimeError) -> bool:
+    """Whether torch.func refused a custom ``torch.autograd.Function`` written without ``setup_context``
+    (the older style, ``forward(ctx, x)``): plain autograd still differentiates it."""
+    return "setup_context" in str(e)
+
+
+def _spectral_norm_autograd(model: Callable, xc: torch.Tensor) -> torch.Tensor:
+    """The dense per-sample Jacobians by plain autograd, one backward pass of the batch-summed logits
+    per class (as :func:`_spectral_norm_jacrev`, without torch.func), then the Gram eigenproblem:
+    for a model that torch.func cannot transform. Exact up to round-off; ``C`` passes."""
+    xg = xc.detach().requires_grad_(True)
+    out = model(xg)
+    rows = [torch.autograd.grad(out[:, c].sum(), xg, retain_graph=c + 1 < out.shape[1])[0]
+            for c in range(out.shape[1])]
+    J = torch.stack(rows, 1).reshape(xc.shape[0], out.shape[1], -1)  # (n, C, D)
+    check_finite_nonempty(J, "the model's input Jacobian")
+    return _sigma_max_dense(J)
 
 
 def _spectral_norm_power(model: Callable, xc: torch.Tensor, n_iter: int, tol: float,
@@ -177,7 +196,9 @@ def jacobian_spectral_norm(
     NaN or inf entries (finite logits, undefined gradients: ``sqrt(x**2)`` at 0) and a
     model that refuses the input shape. x: ``(N, *S)``, for images
     ``(N, *C, H, W)``. ``chunk_size`` samples go through the model at once (jacrev splits a chunk
-    further where its dense Jacobian would pass :data:`JACREV_CHUNK_BYTES`). Returns ``(N,)`` (detached).
+    further where its dense Jacobian would pass :data:`JACREV_CHUNK_BYTES`). A model that torch.func
+    cannot transform (a custom ``torch.autograd.Function`` without ``setup_context``) gets the dense
+    Jacobian by plain autograd, one backward pass per class, whichever the method. Returns ``(N,)`` (detached).
     """
     check_finite_nonempty(x)
     check_floating(x)
@@ -194,13 +215,18 @@ def jacobian_spectral_norm(
         with torch.no_grad():  # shape, refusal and NaN checks, outside the torch.func transforms
             classes = model_logits(model, xc).shape[-1]
         use = method if method != "auto" else auto_method(classes)
+        per_sample = classes * xc[0].numel() * (xc.element_size() + 8)  # J and its float64 copy
+        step = max(1, JACREV_CHUNK_BYTES // per_sample)
         with torch.enable_grad():
-            if use == "jacrev":
-                per_sample = classes * xc[0].numel() * (xc.element_size() + 8)  # J and its float64 copy
-                step = max(1, JACREV_CHUNK_BYTES // per_sample)
-                out += [_spectral_norm_jacrev(model, xc[i : i + step]).detach() for i in range(0, len(xc), step)]
-            else:
-                out.append(_spectral_norm_power(model, xc, n_iter, tol, gen).detach())
+            try:
+                if use == "jacrev":
+                    out += [_spectral_norm_jacrev(model, xc[i : i + step]).detach() for i in range(0, len(xc), step)]
+                else:
+                    out.append(_spectral_norm_power(model, xc, n_iter, tol, gen).detach())
+            except RuntimeError as e:  # an old-style autograd.Function: the dense Jacobian by plain autograd
+                if not _needs_setup_context(e):
+                    raise
+                out += [_spectral_norm_autograd(model, xc[i : i + step]).detach() for i in range(0, len(xc), step)]
     return torch.cat(out)
 
 

@@ -471,6 +471,41 @@ def test_power_iteration_that_reaches_n_iter_before_its_tolerance_says_its_value
         jacobian_spectral_norm(small_mlp(), images(n=3), method="power", n_iter=2)
 
 
+class _OldStyleSwish(torch.autograd.Function):
+    """A custom Function in the older style (forward(ctx, x), no setup_context), as memory-efficient
+    activations were written: torch.func (jacrev, vjp) refuses it; plain autograd differentiates it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * torch.sigmoid(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(x)
+        return g * s * (1 + x * (1 - s))
+
+
+class _SwishNet(nn.Module):
+    def __init__(self, old_style: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.old_style, self.conv, self.head = old_style, nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4, 9)
+
+    def forward(self, x):
+        h = self.conv(x)
+        return self.head((_OldStyleSwish.apply(h) if self.old_style else F.silu(h)).mean((-2, -1)))
+
+
+@pytest.mark.parametrize("method", ["jacrev", "power"])
+def test_sigma_max_of_a_model_with_an_old_style_autograd_function_is_its_dense_svd(method):
+    x = torch.randn(4, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    sigma = jacobian_spectral_norm(_SwishNet(old_style=True).eval(), x, method=method)
+    expected = dense_sigma_max(_SwishNet(old_style=False).eval(), x)  # the same function, torch's own silu
+    torch.testing.assert_close(sigma, expected, rtol=1e-5, atol=0)
+
+
 def test_auto_is_the_exact_dense_jacobian_up_to_the_class_limit_and_power_iteration_above(monkeypatch):
     from nets import sensitivity
 
