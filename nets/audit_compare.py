@@ -32,7 +32,7 @@ from nets.auditing import (DESCRIPTIONS, MEASURES, SAMPLE_MEANS, UNLABELLED_NOTE
                            sample_measures)
 from nets.class_accuracy import MAX_ROWS, check_class_names, class_label, lowest
 from nets.compare_effect import MIN_DIRECTION_SAMPLES, Effect, EffectKind, direction  # noqa: F401 (re-exported)
-from nets.groups import GroupLike, as_group, group_record
+from nets.groups import Group, GroupLike, as_group, group_record
 from nets.sample_bootstrap import (
     bootstrap_mean,
     bootstrap_ratio,
@@ -42,7 +42,7 @@ from nets.sample_bootstrap import (
 )
 
 __all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "class_effects", "direction", "logit_width",
-           "check_pair_names", "MIN_DIRECTION_SAMPLES"]
+           "check_pair_names", "check_same_group_and_images", "MIN_DIRECTION_SAMPLES"]
 
 Model = Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]]
 #: How B is set against A for each measure of :data:`nets.auditing.MEASURES`.
@@ -225,6 +225,7 @@ def compare_samples(
         if k in a and a[k].shape != b[k].shape:
             raise ValueError(f"{k} has {a[k].shape[0]} samples for {names[0]} but {b[k].shape[0]} for {names[1]}; "
                              "compare the two models on the same samples")
+    check_same_group_and_images(a, b, as_group(group), names)
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
     effects: dict[str, Effect] = {}
     measured = [k for k in MEASURES if k != "accuracy" or k in a]  # no accuracy without labels
@@ -256,6 +257,23 @@ def compare_samples(
     if out.width_note:
         warnings.warn(out.width_note, stacklevel=2)
     return out
+
+
+def check_same_group_and_images(a: dict[str, np.ndarray], b: dict[str, np.ndarray], group: Group,
+                                names: tuple[str, str] = ("A", "B")) -> None:
+    """A one-line ``ValueError`` where ``a`` and ``b`` (:func:`nets.auditing.sample_measures`) were
+    measured under another group than ``group`` (their ``group``, or their orbits' size), or on other
+    images than each other (``images_sha256``); values that do not record them are not checked."""
+    for name, v in zip(names, (a, b)):
+        got = str(v["group"]) if "group" in v else None
+        size = v["orbit_predictions"].shape[-1] if "orbit_predictions" in v else group.order
+        if (got is not None and got != group.name) or size != group.order:
+            was = f"group {got!r}" if got is not None else f"a group of {size} elements"
+            raise ValueError(f"{name}'s values were measured under {was}, not {group.name!r} ({group.order} "
+                             f"elements); measure both models under the group you compare them under")
+    if "images_sha256" in a and "images_sha256" in b and str(a["images_sha256"]) != str(b["images_sha256"]):
+        raise ValueError(f"{names[0]} and {names[1]} were measured on different images (their SHA-256 differ); "
+                         "compare the two models on the same samples")
 
 
 def class_effects(a: dict[str, np.ndarray], b: dict[str, np.ndarray], *, names: tuple[str, str] = ("A", "B"),

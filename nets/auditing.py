@@ -19,6 +19,7 @@ returning logits ``(N, classes)``, group a :class:`~nets.groups.Group` or its na
 
 from __future__ import annotations
 
+import hashlib
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
@@ -47,7 +48,7 @@ from nets.sample_bootstrap import (  # noqa: F401  (re-exported: the audit's int
 from nets.sensitivity import auto_method, centered_logit_norm, jacobian_spectral_norm
 
 __all__ = ["Estimate", "AuditResult", "audit", "sample_measures", "SAMPLE_MEANS", "MEASURES", "UNLABELLED_NOTE",
-           "check_names_have_labels", "bootstrap_mean",
+           "check_names_have_labels", "images_fingerprint", "bootstrap_mean",
            "bootstrap_ratio", "paired_bootstrap", "ratio_of_means", "check_bootstrap", "MIN_RESAMPLES"]
 
 MEASURES = ("accuracy", "LI", "DI", "SI", "sigma_max", "logit_scale", "sigma_per_scale")
@@ -213,7 +214,8 @@ def sample_measures(
     first ``si_samples``), ``sigma_max``, ``sigma_max_centered`` (of the centered logits) and
     ``logit_scale`` (the first ``sigma_samples``); ``orbit_predictions``, int64 ``(N, |G|)``
     (the predicted class of every ``g x``, :mod:`nets.class_accuracy`) and ``labels``, int64 ``(N,)``
-    (``y``). Without labels (``y=None``) there is no ``accuracy`` and no ``labels``, and SI takes
+    (``y``); ``group`` (its name) and ``images_sha256`` (:func:`images_fingerprint` of ``x``), 0-d string
+    arrays, for :func:`nets.audit_compare.compare_samples` to pair only values of one group and images. Without labels (``y=None``) there is no ``accuracy`` and no ``labels``, and SI takes
     each input's own predicted class as its target. Arguments as :func:`audit`'s; raises its
     ``ValueError``s."""
     group = as_group(group)
@@ -238,7 +240,17 @@ def sample_measures(
     }
     return {**{k: v.detach().double().cpu().numpy() for k, v in per_sample.items()},
             "orbit_predictions": terms["predictions"].cpu().numpy(),
-            **({"labels": y.cpu().long().numpy()} if labelled else {})}
+            **({"labels": y.cpu().long().numpy()} if labelled else {}),
+            "group": np.array(group.name), "images_sha256": np.array(images_fingerprint(x))}
+
+
+def images_fingerprint(x: torch.Tensor) -> str:
+    """SHA-256 of images ``x`` (dtype, shape and bytes): :func:`sample_measures` records it, so that
+    :func:`nets.audit_compare.compare_samples` pairs two models' values of the same images only."""
+    t = x.detach().cpu().contiguous()
+    h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
+    h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
 
 
 def audit(

@@ -209,3 +209,17 @@ def test_models_of_different_widths_are_compared_with_a_note_and_a_warning(data)
     with pytest.warns(UserWarning, match="A gives 3 logits and B 4: LI, DI, sigma_max and logit_scale sum over"):
         c = compare(mlp(0), wider, *data, R4, **SIZES)
     assert c.n_logits == (3, 4) and f"**Note**: {c.width_note}." in c.to_markdown()
+
+
+def test_values_measured_under_another_group_are_refused_naming_it(data):
+    x, y = data
+    a, b = (sample_measures(mlp(), x[:10], y[:10], g, n_steps=2) for g in (R4, "f2"))
+    with pytest.raises(ValueError, match=r"^B's values were measured under group 'f2', not 'r4' \(4 elements\)"):
+        compare_samples(a, b, R4)
+
+
+def test_values_measured_on_other_images_of_the_same_count_are_refused(data):
+    x, _ = data
+    a, b = (sample_measures(mlp(), images, None, R4, n_steps=2) for images in (x[:10], x[10:20]))
+    with pytest.raises(ValueError, match=r"^A and B were measured on different images \(their SHA-256 differ\)"):
+        compare_samples(a, b, R4)
