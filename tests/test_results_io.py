@@ -54,6 +54,15 @@ def test_the_data_cache_install_honours_the_umask(tmp_path, umask_022):
     assert _mode(tmp_path / "cache" / "x.bin") == 0o644
 
 
+def test_a_write_past_the_file_size_limit_says_so_once(tmp_path, monkeypatch):
+    def fail(*a, **k):
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+
+    monkeypatch.setattr(rio.atomic.os, "replace", fail)
+    with pytest.raises(rio.ResultsWriteError, match=r"r.json in .*: File too large; r.json was not changed$"):
+        rio.write_json(tmp_path / "r.json", {"new": 2})  # it read "File too large (File too large)"
+
+
 @pytest.mark.parametrize("error", [errno.ENOSPC, errno.EACCES])
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch, error):
     # We run as root, where chmod cannot make a folder read-only: the failure is simulated

@@ -190,8 +190,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, b
             raise interrupt from None
         if not isinstance(e, OSError) or isinstance(e, ResultsWriteError) or not _is_storage_error(e):
             raise  # e.g. a corrupt gzip read by ``write``: not the folder's fault
-        raise ResultsWriteError(f"cannot write {path.name} in {path.parent}: {_why(e)} "
-                                f"({e.strerror or e}); {path.name} was not changed", e.errno) from e
+        why, said = _why(e), e.strerror or str(e)
+        raise ResultsWriteError(f"cannot write {path.name} in {path.parent}: {why}"
+                                f"{'' if said == why else f' ({said})'}; {path.name} was not changed", e.errno) from e
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
