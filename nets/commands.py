@@ -133,9 +133,10 @@ def _run_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
                         "paper builds but trains nothing on (Figure 4's drift then goes from FMNIST to MNIST); "
                         "results default to results/fmnist/ (docs/fmnist.md)")
     p.add_argument("--reuse-from", default=d(None), metavar="RESULTS",
-                   help="before running, link the finished checkpoints of this other results root's folder of "
-                        "the same profile (its results files must differ in the seeds only) into --results, so "
-                        "added seeds train and the old ones load (docs/statistics.md)")
+                   help="before running, link the checkpoints of this other results root's folder of the same "
+                        "profile (its results files must differ in the seeds only) into --results, so added seeds "
+                        "train, finished ones load and unfinished ones go on here, the source left as it is "
+                        "(docs/statistics.md)")
 
 
 #: Subcommands that train nothing and evaluate checkpoints (no --executor, no --precision): they load
