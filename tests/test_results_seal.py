@@ -151,6 +151,21 @@ def test_a_file_without_a_seal_is_read_as_it_is(tmp_path):
     assert seal_damage(_doc()) is None and read_json(path) == _doc()
 
 
+@pytest.mark.parametrize("started, refused", [("2026-12-07T08:00:00+0000", True), ("2026-12-01T08:00:00+0000", False)],
+                         ids=["run after seals existed", "run before"])
+def test_a_file_whose_run_wrote_a_seal_and_that_has_none_had_it_removed(tmp_path, started, refused):
+    """Deleting the seal let any edit through: a run started since seals existed wrote one."""
+    path = tmp_path / "t.json"
+    write_json(path, {**_doc(), "meta": {**_doc()["meta"], "started_at": started}})
+    _rewrite(path, lambda d: (d["meta"].pop(SEAL_FIELD), d["groups"]["r4"]["methods"]["DA"]["runs"][0].update(LI=9)))
+    if refused:
+        with pytest.raises(ResultsFileError, match=r"its meta.content_sha256 is missing, though its run, started "
+                                                   r"2026-12-07T08:00:00\+0000, wrote one"):
+            read_json(path)
+    else:
+        assert read_json(path)["groups"]["r4"]["methods"]["DA"]["runs"][0]["LI"] == 9
+
+
 def test_nan_in_an_edited_file_is_a_mismatch_not_a_crash():
     doc = sealed(_doc())
     doc["groups"]["r4"]["methods"]["DA"]["runs"][0]["LI"] = float("nan")

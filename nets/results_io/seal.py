@@ -10,17 +10,19 @@ list shortened, a number changed, a group pasted in) would otherwise be read as 
 its verdicts would silently use what is left; :func:`~nets.results_io.files.read_json` refuses it
 instead, in one line naming it.
 
-A file without the field (written before seals, or by hand, as in tests) is read as it is.
+A file without the field (written before seals, or by hand, as in tests) is read as it is, unless it
+records a run started after seals existed (:data:`SEALED_SINCE`): its seal was removed.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import math
 from typing import Any
 
-__all__ = ["SEAL_FIELD", "canonical", "content_digest", "sealed", "seal_damage"]
+__all__ = ["SEAL_FIELD", "SEALED_SINCE", "canonical", "content_digest", "sealed", "seal_damage"]
 
 #: The ``meta`` field that holds the seal.
 SEAL_FIELD = "content_sha256"
@@ -66,10 +68,30 @@ def sealed(doc: Any) -> Any:
     return out
 
 
+#: From this time on (commit c20adb2) every results file a run wrote carries its seal: one that records a
+#: later start (``meta.started_at``) and has none had it removed.
+SEALED_SINCE = datetime.datetime(2026, 12, 6, 13, 0, 36, tzinfo=datetime.timezone.utc)
+
+
+def _started(meta: dict) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.strptime(str(meta.get("started_at")), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
+
+
 def seal_damage(doc: Any) -> str | None:
     """Why ``doc``, parsed from a file, does not match its seal; ``None`` when it matches or has no
-    seal (a document with no ``meta`` dict has none)."""
-    if not (isinstance(doc, dict) and isinstance(doc.get("meta"), dict)) or SEAL_FIELD not in doc["meta"]:
+    seal (a document with no ``meta`` dict has none), unless its run started after
+    :data:`SEALED_SINCE` (so it was written with one, which was removed: without that, deleting the
+    seal would let any edit through)."""
+    if not (isinstance(doc, dict) and isinstance(doc.get("meta"), dict)):
+        return None
+    if SEAL_FIELD not in doc["meta"]:
+        started = _started(doc["meta"])
+        if started is not None and started >= SEALED_SINCE:
+            return (f"its meta.{SEAL_FIELD} is missing, though its run, started {doc['meta']['started_at']}, "
+                    f"wrote one")
         return None
     seal = doc["meta"][SEAL_FIELD]
     if not isinstance(seal, str):
