@@ -304,7 +304,8 @@ def _main(argv: list[str], command: list[str]) -> int:
             if missing is not None:
                 raise UsageError(f"--executor ray {missing}")
             check_address(args.address)
-        check_folder(out_dir(profile, args.results))  # a file there, or a read-only disk: before any data is loaded
+        for folder in ("", "figures", "checkpoints"):  # a file there, or a read-only disk: before any data is loaded
+            check_folder(out_dir(profile, args.results) / folder)
         if args.command == "report":
             if args.reuse_from is not None:
                 raise UsageError("--reuse-from links checkpoints for a run that trains; report trains nothing")

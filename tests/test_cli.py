@@ -198,6 +198,16 @@ def test_results_that_name_a_file_are_one_line_exit_1_before_any_data_is_loaded(
     assert (tmp_path / "afile").read_text() == "not a folder"
 
 
+@pytest.mark.parametrize("sub", ["figures", "checkpoints"])
+def test_a_file_where_the_figures_or_checkpoints_go_is_one_line_before_any_data_is_loaded(run_cli, no_data, tmp_path,
+                                                                                           sub):
+    (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / sub).write_text("not a folder")  # it was met after Table 1 trained
+    rc, _, err = run_cli("table1", "--profile", "smoke", "--results", str(tmp_path))
+    assert rc == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"{tmp_path / 'smoke' / sub} is a file, not a folder" in err
+
+
 def test_intervals_without_table1_is_one_line_naming_the_command_to_run_first(run_cli, tmp_path):
     rc, _, err = run_cli("intervals", "--profile", "smoke", "--results", str(tmp_path))
     assert rc == 1 and len(err.strip().splitlines()) == 1, err

@@ -54,6 +54,18 @@ def test_the_data_cache_install_honours_the_umask(tmp_path, umask_022):
     assert _mode(tmp_path / "cache" / "x.bin") == 0o644
 
 
+def test_a_temporary_file_a_killed_write_left_is_removed_by_a_later_write_of_that_file(tmp_path):
+    import time
+
+    old, young = tmp_path / ".r.json.abc123.tmp", tmp_path / ".r.json.def456.tmp"
+    for t in (old, young):
+        t.write_bytes(b"half")
+    hour_ago = time.time() - rio.atomic.STALE_TEMPORARY_S - 1
+    os.utime(old, (hour_ago, hour_ago))
+    rio.write_json(tmp_path / "r.json", {"new": 2})
+    assert not old.exists() and young.exists()  # one written within the hour may be another process's at work
+
+
 def test_a_write_past_the_file_size_limit_says_so_once(tmp_path, monkeypatch):
     def fail(*a, **k):
         raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))

@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import glob
 import io
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
@@ -30,6 +32,8 @@ __all__ = [
     "check_folder",
     "make_folder",
     "atomic_write",
+    "remove_stale_temporaries",
+    "STALE_TEMPORARY_S",
     "write_text",
     "write_bytes",
     "atomic_torch_save",
@@ -164,6 +168,27 @@ def _interrupt_behind(e: BaseException, outer: BaseException | None) -> Keyboard
     return None
 
 
+#: A temporary file of :func:`atomic_write` untouched this long was left by a killed process (SIGKILL,
+#: a power cut: no cleanup ran), not one still being written.
+STALE_TEMPORARY_S = 3600.0
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of ``path`` (``.<name>.*.tmp`` beside it) that no one has written for
+    :data:`STALE_TEMPORARY_S` seconds, left by a process killed while it wrote ``path``; returns them.
+    A file that cannot be removed is left."""
+    path = Path(path)
+    gone = []
+    for t in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if time.time() - t.stat().st_mtime > STALE_TEMPORARY_S:
+                t.unlink()
+                gone.append(t)
+        except OSError:
+            continue
+    return gone
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, binary: bool = False) -> Path:
     """Create or replace ``path`` atomically with what ``write(f)`` writes to the open file ``f``.
 
@@ -175,6 +200,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, b
     tmp: str | None = None
     outer = sys.exc_info()[1]  # what a caller is handling (an interrupt there is not this write's)
     make_folder(path.parent)
+    remove_stale_temporaries(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
