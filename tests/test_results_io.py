@@ -66,6 +66,20 @@ def test_a_temporary_file_a_killed_write_left_is_removed_by_a_later_write_of_tha
     assert not old.exists() and young.exists()  # one written within the hour may be another process's at work
 
 
+def test_a_write_syncs_the_file_and_then_its_folder_so_the_rename_survives_a_power_cut(tmp_path, monkeypatch):
+    import stat
+
+    synced, fsync = [], os.fsync
+
+    def record(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        fsync(fd)
+
+    monkeypatch.setattr(rio.atomic.os, "fsync", record)
+    rio.write_json(tmp_path / "r.json", {"new": 2})
+    assert synced == [False, True]  # the temporary file's bytes, then the folder that holds the rename
+
+
 def test_a_write_past_the_file_size_limit_says_so_once(tmp_path, monkeypatch):
     def fail(*a, **k):
         raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))

@@ -168,6 +168,20 @@ def _interrupt_behind(e: BaseException, outer: BaseException | None) -> Keyboard
     return None
 
 
+def _sync_folder(folder: Path) -> None:
+    """``fsync`` of ``folder`` (its entries: a rename into it), where the file system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # a file system that does not sync folders
+        pass
+    finally:
+        os.close(fd)
+
+
 #: A temporary file of :func:`atomic_write` untouched this long was left by a killed process (SIGKILL,
 #: a power cut: no cleanup ran), not one still being written.
 STALE_TEMPORARY_S = 3600.0
@@ -210,6 +224,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], *, b
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
         tmp = None
+        _sync_folder(path.parent)  # the rename itself on disk: a power cut after it keeps the new file
     except Exception as e:
         interrupt = _interrupt_behind(e, outer)
         if interrupt is not None:  # Ctrl-C mid-write, then the writer's cleanup failed (torch's zip writer)
