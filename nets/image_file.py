@@ -61,6 +61,17 @@ def _where(path: Path, flag: str) -> str:
     return f"{flag} {path}" if flag else str(path)
 
 
+def _as_dtype(x: torch.Tensor, dtype: torch.dtype, where: str, name: str = "x") -> torch.Tensor:
+    """``x`` (finite) as ``dtype``, contiguous; an :class:`ImageFileError` where a value passes that dtype's
+    range (a float16 model given images up to 1e5): cast, it would be inf, read as images that are not finite."""
+    out = x.to(dtype).contiguous()
+    if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+        raise ImageFileError(f"{where}: {name} does not fit the model's {str(dtype).removeprefix('torch.')}: its "
+                             f"values reach {float(x.abs().max()):.3g}, past that type's largest, "
+                             f"{torch.finfo(dtype).max:.3g}; scale the images as the model was trained")
+    return out
+
+
 def _read(path: Path, flag: str = "", keys: tuple[str, ...] = ("x", "y")) -> dict:
     """The file's named arrays as tensors (keys as stored); ``flag`` names the option in errors
     (:func:`_where`), ``keys`` the arrays the caller needs (the format errors show how to save them)."""
@@ -173,7 +184,7 @@ def load_labelled(path: Path | str, n: int | None = None, dtype: torch.dtype = t
     x, y = _checked(arrays, "x", "y", _where(path, flag), hint=f"; for images without labels: {unlabelled}")
     names = _class_names(arrays, [y], _where(path, flag))
     n = _count(n, x, path, flag)
-    return LabelledImages(x[:n].to(dtype).contiguous(), y[:n].long(), names)
+    return LabelledImages(_as_dtype(x[:n], dtype, _where(path, flag)), y[:n].long(), names)
 
 
 def load_unlabelled(path: Path | str, n: int | None = None, dtype: torch.dtype = torch.float32, *,
@@ -184,7 +195,7 @@ def load_unlabelled(path: Path | str, n: int | None = None, dtype: torch.dtype =
     :class:`ImageFileError` as :func:`load_labelled` does for the file and its ``x`` (``flag`` too)."""
     path = Path(path)
     x = _checked_images(_read(path, flag, keys=("x",)), "x", _where(path, flag))
-    return x[: _count(n, x, path, flag)].to(dtype).contiguous()
+    return _as_dtype(x[: _count(n, x, path, flag)], dtype, _where(path, flag))
 
 
 def _count(n: int | None, x: torch.Tensor, path: Path, flag: str) -> int:
@@ -221,6 +232,6 @@ def load_split_file(path: Path | str, dtype: torch.dtype = torch.float32, *, fla
         raise ImageFileError(f"{where}: the splits' images differ in shape: "
                              + ", ".join(f"x_{s} {v}" for s, v in shapes.items()))
     names = _class_names(arrays, [y for _, y in parts.values()], where)
-    split = {s: Split(x.to(dtype).contiguous(), y.long()) for s, (x, y) in parts.items()}
+    split = {s: Split(_as_dtype(x, dtype, where, f"x_{s}"), y.long()) for s, (x, y) in parts.items()}
     return Splits("own", split["train"], split["val"], split["test"], mean=0.0, std=1.0, split_seed=-1,
                   class_names=names)

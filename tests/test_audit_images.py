@@ -273,3 +273,11 @@ def test_no_labels_does_not_read_the_labels_a_file_holds(tmp_path, images, user_
     assert run_main(tmp_path / "b", "--images", str(tmp_path / "xy.pt"), "--no-labels") == 0
     a, b = (json.loads((tmp_path / d / "audit.json").read_text())["measures"] for d in ("a", "b"))
     assert a == b
+
+
+def test_images_past_the_range_of_a_float16_model_are_named_not_called_infinite(tmp_path, images):
+    torch.save({"x": images[0] * 1e5, "y": images[1]}, tmp_path / "a.pt")  # finite in the file, as float32
+    with pytest.raises(ImageFileError, match=r"^--images \S*a.pt: x does not fit the model's float16: its values "
+                                             r"reach .*, past that type's largest, 6.55e\+04; scale the images"):
+        load_labelled(tmp_path / "a.pt", dtype=torch.float16, flag="--images")
+    assert bool(torch.isfinite(load_labelled(tmp_path / "a.pt", dtype=torch.bfloat16).x).all())  # float32's range
