@@ -736,3 +736,20 @@ def test_within_trained_before_a_run_to_train_is_named_and_a_finished_one_is_not
     with trained_before("on Ray"), warnings.catch_warnings():
         warnings.simplefilter("error", UnplannedTraining)  # finished: loaded, nothing to say
         train_runs(configs, [0], data, device="cpu", progress=False, run_dir=tmp_path, model_fn=lambda c: Net())
+
+
+def test_a_model_without_a_convolution_refusing_images_without_a_channel_axis_gets_no_channel_hint():
+    class Picky(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(144, 4)
+
+        def forward(self, x):
+            if x.shape[0] > 1:
+                raise RuntimeError("this model was written for one image at a time")
+            return self.lin(x.flatten(1))
+
+    message = refused(r"the model refused training inputs \(M, 12, 12\) \(RuntimeError: this model was written for "
+                      r"one image at a time\); give it a matching input_shape attribute or reshape the data$",
+                      [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Picky())
+    assert "channel" not in message

@@ -98,10 +98,10 @@ def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, s
     except ValueError as e:  # a declared input_shape that does not fit the data
         raise ValueError(f"{config.key()}: {e}") from None
     fix = {}
-    if x.ndim == 3 and declared_input_shape(model) is None:  # (M, H, W): a conv would read M as channels
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if x.ndim == 3 and declared_input_shape(model) is None and conv is not None:  # a conv would read M as channels
         h, w = x.shape[-2:]
-        conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-        c = 1 if conv is None else conv.in_channels
+        c = conv.in_channels
         fix = {"fix": f"the images are (N, {h}, {w}), without a channel axis: if the model takes (N, C, H, W), "
                       f"give it input_shape = (1, {h}, {w}), or store the images as (N, 1, {h}, {w}) "
                       f"(x.unsqueeze(1))" + ("" if c == 1 else f"; its first convolution takes {c} channels, so "
