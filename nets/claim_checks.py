@@ -16,8 +16,8 @@ from typing import Mapping, Sequence
 import nets.evidence as ev
 from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
 
-__all__ = ["Check", "LeftOut", "check", "outcome_left_out", "log_check", "not_finite", "sigma_ratio_check",
-           "planning_text", "fmt", "pm_text"]
+__all__ = ["Check", "LeftOut", "blocked_outcomes", "check", "outcome_left_out", "log_check", "not_finite",
+           "sigma_ratio_check", "planning_text", "fmt", "pm_text"]
 
 
 @dataclass
@@ -63,15 +63,27 @@ def pm_text(entry: Mapping | None, scale: float = 1.0, digits: int = 3) -> str:
 _MARK = {"holds": "✓ holds", "fails": "✗ fails", "undecided": "? undecided"}
 
 
-LeftOut = tuple[Sequence[int], str]
-"""Seeds left out of a check's interval and why: ``(seeds, why)``, ``why`` saying how they lie, or may
-lie, on its failing side (:func:`not_finite`)."""
+LeftOut = tuple[Sequence[int], str] | tuple[Sequence[int], str, str]
+"""Seeds left out of a check's interval and why: ``(seeds, why)`` for seeds that lie on its failing side,
+or ``(seeds, why, side)`` with ``side`` ``"failing"``, ``"holding"`` or ``"either"`` (their values
+unknown: :func:`not_finite`)."""
+
+_BLOCKS = {"failing": {"holds"}, "holding": {"fails"}, "either": {"holds", "fails"}}
 
 
-def outcome_left_out(outcome: Outcome, any_left_out: bool) -> Outcome:
-    """The rule of :func:`check`'s ``left_out`` for a decision alone: with seeds left out that may lie on
-    the failing side, only "fails" stands; "holds" and "not measured" become "undecided"."""
-    return "undecided" if any_left_out and outcome != "fails" else outcome
+def blocked_outcomes(left_out: Sequence[LeftOut]) -> set[str]:
+    """The outcomes that seeds left out of a check forbid: one that lies, or may lie, on the failing side
+    forbids "holds" (the check must not hold because its worst seeds were dropped), one on the holding
+    side forbids "fails"; "not measured" too, where any seed was left out (its seeds were run)."""
+    given = [lo for lo in left_out if lo[0]]
+    out = {o for lo in given for o in _BLOCKS[lo[2] if len(lo) > 2 else "failing"]}
+    return out | ({"not measured"} if given else set())
+
+
+def outcome_left_out(outcome: Outcome, blocked: set[str]) -> Outcome:
+    """The rule of :func:`check`'s ``left_out`` for a decision alone: an outcome the seeds left out forbid
+    (:func:`blocked_outcomes`) becomes "undecided"; the others stand."""
+    return "undecided" if outcome in blocked else outcome
 
 
 def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_text: str | None = None, *,
@@ -84,13 +96,15 @@ def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_te
     image, so seeds that agree exactly may do so by chance: an interval of no width over several
     seeds is then undecided, not exact (a continuous measure that agrees exactly, WT's LI of 0, is).
 
-    ``left_out``: seeds missing from ``iv`` that lie, or may lie, on the failing side (a reason with no
-    seeds is skipped). A check must not hold because its worst seeds were dropped: one that would hold
-    on the others is undecided (its mark says it held there), one with every seed left out is
-    undecided rather than "not measured", and an undecided one names them and has no planning figure
-    towards "holds", which could not come true while they stay unread (one towards "fails" stays). A
-    failing check fails as it is. ``n`` then counts the seeds run: the interval's and those left out."""
-    given = [(list(seeds), why) for seeds, why in left_out if seeds]
+    ``left_out``: seeds missing from ``iv``, each reason with the side they lie, or may lie, on (a reason
+    with no seeds is skipped; :data:`LeftOut`). A check must not hold because its worst seeds were
+    dropped, nor fail because its best were: one that would hold (fail) on the others, with a seed left
+    out that may lie on the failing (holding) side, is undecided (its mark says how it read there); one
+    with every seed left out is undecided rather than "not measured"; an undecided one names them and
+    has no planning figure towards an outcome they forbid, which could not come true while they stay
+    out. ``n`` then counts the seeds run: the interval's and those left out."""
+    given = [(list(lo[0]), lo[1]) for lo in left_out if lo[0]]
+    blocked = blocked_outcomes(left_out)
     unread_text = "; ".join(f"{ev.seeds_text(seeds)}, left out, {why}" for seeds, why in given)
     n_left_out = len({s for seeds, _ in given for s in seeds})
     outcome = decide(iv, op, bound)
@@ -102,7 +116,7 @@ def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_te
     tied = counts and iv.defined and iv.n >= 2 and iv.low == iv.high
     if tied:
         outcome = "undecided"
-    final = outcome_left_out(outcome, bool(given))  # a failing check fails as it is
+    final = outcome_left_out(outcome, blocked)
     capped = bool(given) and final == "undecided"
     value = shown if shown is not None else ev.iv_text(iv, fmt)
     how = "" if test is None or not iv.defined else f" ({ev.p_text(test)})"
@@ -118,13 +132,13 @@ def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_te
     towards = None
     if plan is not None:
         towards = "holds" if meets else "fails"
-        if capped and towards == "holds":
+        if capped and towards in blocked:
             plan = towards = None
         else:
             needs += f"; {planning_text(plan, towards)}"
     if not capped:
         return Check(what, outcome, f"{label or what} = {value}{how} {mark} ({needs})", iv.n, plan, towards)
-    if outcome == "holds":
+    if outcome in ("holds", "fails"):
         mark, unread_text = f"{_MARK['undecided']} (on the other seeds {mark})", f"undecided: {unread_text}"
     return Check(what, final, f"{label or what} = {value}{how} {mark} ({needs}); {unread_text}",
                  iv.n + n_left_out, plan, towards)
@@ -148,8 +162,9 @@ def log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, b
 
 def not_finite(seeds: Sequence[int], name: str) -> LeftOut:
     """:func:`check`'s ``left_out`` reason for ``seeds`` whose ``name`` is missing or not finite
-    (:func:`nets.evidence.unread`): their side of the bound is unknown, so it may be the failing one."""
-    return seeds, f"has no finite {name} (missing, NaN or infinite: a results file writes NaN and infinities as null)"
+    (:func:`nets.evidence.unread`): their side of the bound is unknown, so it may be either."""
+    return (seeds, f"has no finite {name} (missing, NaN or infinite: a results file writes NaN and infinities as "
+                   f"null)", "either")
 
 
 def sigma_ratio_check(what: str, label: str, test: PairedTest | None, left_out: Mapping[int, float],
@@ -157,8 +172,11 @@ def sigma_ratio_check(what: str, label: str, test: PairedTest | None, left_out: 
     """Claim 5's check: the paired log-ratio IR / DA of ``name`` (``test``, :func:`nets.evidence.paired_log`)
     decided against ``ratio_max`` (:func:`log_check`), and undecided, not holding, where a seed left out
     lies or may lie on its failing side (:func:`check`'s ``left_out``): ``left_out`` (paired_log's seed -> limit) at
-    ``inf`` (DA's value 0) or NaN (both 0), or ``unread`` (:func:`nets.evidence.unread`: not finite)."""
+    ``inf`` (DA's value 0) or NaN (both 0), or ``unread`` (:func:`nets.evidence.unread`: not finite); and
+    undecided, not failing, where a seed left out lies on its holding side (``-inf``: its own value 0)."""
     return log_check(what, test, "<=", ratio_max, f"{ratio_max:g}", label,
                      [([s for s, r in left_out.items() if r == math.inf], f"has DA's {name} 0"),
                       ([s for s, r in left_out.items() if math.isnan(r)], f"has {name} 0 in both"),
+                      ([s for s, r in left_out.items() if r == -math.inf], f"has {name} 0 where DA's is not",
+                       "holding"),
                       not_finite(unread, name)])

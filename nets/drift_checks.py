@@ -55,7 +55,10 @@ def drift_checks(dr: Mapping[str, Any], t: Any) -> tuple[list[Check], list[str]]
             checks.append(log_check(f"{G} DA DI(beta={betas[i1]:g})", growth, ">=", t.drift_da_growth_min,
                                     f"{t.drift_da_growth_min:g}", label,
                                     [(no_growth, "has no growth (DI 0 at the largest beta)"),
-                                     (zero_both, "has DI 0 at both betas"), not_finite(unread, "DI")]))
+                                     (zero_both, "has DI 0 at both betas"),
+                                     ([s for s, r in bad.items() if r == math.inf],
+                                      "grows without bound (DI 0 at the smallest beta)", "holding"),
+                                     not_finite(unread, "DI")]))
         for m in ("WT", "IR"):
             if m in methods:
                 runs, worst = methods[m].get("runs"), ev.largest("DI")

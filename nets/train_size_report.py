@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from nets.claim_checks import fmt, outcome_left_out
+from nets.claim_checks import blocked_outcomes, fmt, not_finite, outcome_left_out
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table
 from nets.evidence import seeds_text
@@ -26,7 +26,7 @@ def _interval_text(iv: Interval | None, unread: list[int]) -> str:
     if iv is None:
         return f"— ({seeds_text(unread)} not finite)" if unread else ""
     text = f"{iv.estimate:.3g}" + (f" [{iv.low:.3g}, {iv.high:.3g}]" if iv.defined else "")
-    outcome = outcome_left_out(decide(iv, '>=', 0.0), bool(unread))
+    outcome = outcome_left_out(decide(iv, '>=', 0.0), blocked_outcomes([not_finite(unread, "accuracy")]))
     return f"{text} ({outcome}{f'; {seeds_text(unread)} not finite' if unread else ''})"
 
 

@@ -11,8 +11,9 @@ import math
 
 import pytest
 
+import nets.evidence as ev
 from nets.centered_report import centered_checks
-from nets.claim_checks import check, not_finite
+from nets.claim_checks import check, not_finite, sigma_ratio_check
 from nets.evidence import left_out, measure, unread
 from nets.nu_selection_notes import selection_ties
 from nets.report import render_report
@@ -176,14 +177,30 @@ def test_a_di_of_0_at_both_betas_keeps_the_growth_from_holding():
     assert growth.outcome == "undecided" and "seed 0, left out, has DI 0 at both betas" in growth.detail
 
 
-def test_a_seed_left_out_never_turns_a_failing_check_into_an_undecided_one():
-    # the cap guards a "holds" only: the other seeds already fail it, whichever side the seed lies on
+def test_an_unread_seed_turns_a_check_the_others_fail_undecided_saying_so():
+    # its value is unknown, so it may lie on the holding side: the others' "fails" cannot stand for all seeds
     r = fake_results()
     r["table1"]["groups"]["r4"]["methods"]["WT"]["runs"][0]["LI"] = math.nan
     for run in r["table1"]["groups"]["r4"]["methods"]["WT"]["runs"][1:]:
         run["LI"] = 0.5  # far above WT's bound
     li = _check(r, "1", "R4 WT LI")
-    assert li.outcome == "fails" and "left out" not in li.detail
+    assert li.outcome == "undecided" and "? undecided (on the other seeds ✗ fails)" in li.detail
+    assert "seed 0, left out, has no finite LI" in li.detail
+
+
+def test_a_seed_left_out_on_the_holding_side_turns_a_failing_check_undecided():
+    # claim 5: IR's sigma_max 0 on one seed (a ratio of 0, the best there is) beside three seeds at DA's level
+    test, bad = ev.paired_log({0: 10.1, 1: 10.3, 2: 9.9, 3: 0.0}, {s: 10.0 for s in range(4)})
+    c = sigma_ratio_check("R4 IR-x sigma_max", "R4 IR-x / DA sigma_max", test, bad, [], 0.9)
+    assert c.outcome == "undecided" and "(on the other seeds ✗ fails)" in c.detail
+    assert "seed 3, left out, has sigma_max 0 where DA's is not" in c.detail
+    mirror_test, mirror_bad = ev.paired_log({s: 5.0 for s in range(4)}, {0: 10.0, 1: 10.1, 2: 9.9, 3: 0.0})
+    assert sigma_ratio_check("m", "m", mirror_test, mirror_bad, [], 0.9).outcome == "undecided"  # as before
+
+
+def test_a_seed_left_out_on_the_failing_side_leaves_a_failing_check_failing():
+    test, bad = ev.paired_log({s: 10.0 for s in range(4)}, {0: 10.0, 1: 10.1, 2: 9.9, 3: 0.0})  # DA 0: fails more
+    assert sigma_ratio_check("m", "m", test, bad, [], 0.9).outcome == "fails"
 
 
 def test_left_out_names_each_reason_with_its_seeds_and_skips_a_reason_without_any():
@@ -262,13 +279,20 @@ def test_an_undecided_check_names_its_unread_seed_and_drops_a_plan_towards_holds
                                                                          "writes NaN and infinities as null)")
 
 
-def test_an_undecided_check_towards_fails_keeps_its_plan_with_an_unread_seed():
+def test_an_undecided_check_with_an_unread_seed_plans_towards_neither_outcome():
+    # the seed may lie on either side: neither outcome could come true while it stays unread
     r = fake_results()
     for run, si in zip(r["table1"]["groups"]["t3"]["methods"]["IR"]["runs"], (0.945, 0.93, 0.95, math.nan)):
         run["SI"] = si
     c = _check(r, "3", "T3 IR SI")
-    assert c.outcome == "undecided" and c.towards == "fails" and "towards fails" in c.detail
+    assert c.outcome == "undecided" and c.towards is None and "would decide it" not in c.detail
     assert "seed 3, left out" in c.detail
+
+
+def test_an_undecided_check_towards_fails_keeps_its_plan_with_a_seed_left_out_on_the_failing_side():
+    iv = Interval(0.95, 0.9, 1.0, 3, "t")
+    c = check("x", iv, ">=", 0.96, left_out=[([3], "has it 0")])
+    assert c.outcome == "undecided" and c.towards == "fails" and "towards fails" in c.detail
 
 
 def test_a_drift_run_without_its_di_or_accuracy_curve_is_left_out_not_a_crash():
