@@ -99,16 +99,27 @@ def _values(values: Sequence[float], what: str = "values") -> np.ndarray:
 def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
     """Student's t interval on the mean of ``values`` (n - 1 degrees of freedom,
     standard error s / sqrt(n)). With n = 1 the interval is undefined (NaN bounds);
-    with no spread it is the mean itself. Raises ValueError on empty or non-finite input."""
+    with no spread (up to rounding, as :func:`paired_t` has it) it is the mean itself, and where the
+    values are all equal, that value (not a mean that rounds off it). Raises ValueError on empty or
+    non-finite input."""
     x = _values(values)
+    scale = float(np.max(np.abs(x)))
+    if scale > _HUGE:  # a sum of such values overflows: the interval of x / scale, scaled back
+        iv = t_interval(x / scale, confidence)
+        return Interval(iv.estimate * scale, iv.low * scale, iv.high * scale, iv.n, "t")
     n, mean = x.size, float(x.mean())
     if n < 2:
         return Interval(mean, math.nan, math.nan, n, "t")
+    if np.ptp(x) <= 1e-12 * scale:  # no spread (up to rounding): the value itself, exact
+        value = float(x[0]) if np.ptp(x) == 0 else mean
+        return Interval(value, value, value, n, "t")
     sem = float(stats.sem(x))
-    if sem == 0.0:
-        return Interval(mean, mean, mean, n, "t")
     low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem)
     return Interval(mean, float(low), float(high), n, "t")
+
+
+#: Values beyond this magnitude are scaled down before :func:`t_interval` sums them (their sum would overflow).
+_HUGE = 1e150
 
 
 def t_half_width_factor(n: int, confidence: float = CONFIDENCE) -> float:
@@ -158,7 +169,8 @@ def paired_t(a: Sequence[float], b: Sequence[float], *, log: bool = False,
     if n < 2:
         return PairedTest(Interval(mean, math.nan, math.nan, n, "paired t"), math.nan, log)
     if np.ptp(d) <= 1e-12 * np.max(np.abs(d)):  # no spread (up to rounding): exact, no test statistic
-        return PairedTest(Interval(mean, mean, mean, n, "paired t"), math.nan, log)
+        value = float(d[0]) if np.ptp(d) == 0 else mean
+        return PairedTest(Interval(value, value, value, n, "paired t"), math.nan, log)
     res = stats.ttest_rel(x, y)
     ci = res.confidence_interval(confidence)
     return PairedTest(Interval(mean, float(ci.low), float(ci.high), n, "paired t"), float(res.pvalue), log)

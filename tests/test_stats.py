@@ -40,6 +40,19 @@ def test_t_interval_without_spread_is_the_value_itself():
     assert (iv.low, iv.estimate, iv.high) == (1.0, 1.0, 1.0)
 
 
+@pytest.mark.parametrize("value", [0.1, 0.3, 0.7, 2.675])
+def test_seeds_that_agree_exactly_decide_as_that_value_whatever_their_mean_rounds_to(value):
+    # the mean of three 0.7s is 0.6999999999999998, with a spread of 1e-17: it read "undecided" against 0.7,
+    # "about 14 seeds would decide it"; the paired test already took such a spread as none
+    iv = t_interval([value] * 3)
+    assert (iv.estimate, iv.low, iv.high) == (value, value, value)
+    assert decide(iv, ">=", value) == "holds" and decide(iv, "<=", value) == "holds"
+
+
+def test_a_t_interval_of_values_whose_sum_overflows_keeps_a_finite_mean():
+    assert t_interval([1e308, 1.5e308]).estimate == pytest.approx(1.25e308)
+
+
 @pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [float("inf"), 1.0]])
 def test_t_interval_rejects_empty_or_non_finite_input(bad):
     with pytest.raises(ValueError):
