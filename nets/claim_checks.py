@@ -17,7 +17,7 @@ import nets.evidence as ev
 from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
 
 __all__ = ["Check", "LeftOut", "blocked_outcomes", "check", "outcome_left_out", "log_check", "not_finite",
-           "sigma_ratio_check", "planning_text", "fmt", "pm_text"]
+           "sigma_ratio_check", "planning_text", "fmt", "digits_apart", "pm_text"]
 
 
 @dataclass
@@ -52,6 +52,16 @@ def fmt(v: float | None, digits: int = 3) -> str:
     if abs(v) < 10 ** -(digits - 1) or abs(v) >= 1e5:
         return f"{v:.1e}"
     return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:.{max(digits - len(str(int(abs(v)))), 1)}f}"
+
+
+def digits_apart(edges: Sequence[float], bound: float | None, shown=lambda v: v, digits: int = 3) -> int:
+    """The significant digits (from ``digits``, at most 6) at which every interval edge of ``edges`` that is
+    not the bound reads apart from it (``shown``: how both are printed, ``math.exp`` for a log-ratio), so a
+    printed interval never seems to touch the bound that it misses, or cross one it meets."""
+    while digits < 6 and bound is not None and any(
+            e != bound and math.isfinite(e) and fmt(shown(e), digits) == fmt(shown(bound), digits) for e in edges):
+        digits += 1
+    return digits
 
 
 def pm_text(entry: Mapping | None, scale: float = 1.0, digits: int = 3) -> str:
@@ -118,7 +128,8 @@ def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_te
         outcome = "undecided"
     final = outcome_left_out(outcome, blocked)
     capped = bool(given) and final == "undecided"
-    value = shown if shown is not None else ev.iv_text(iv, fmt)
+    digits = digits_apart((iv.low, iv.high), bound)
+    value = shown if shown is not None else ev.iv_text(iv, lambda v: fmt(v, digits))
     how = "" if test is None or not iv.defined else f" ({ev.p_text(test)})"
     mark = _MARK[outcome]
     meets = iv.estimate <= bound if op == "<=" else iv.estimate >= bound  # the estimate's side of the bound
@@ -127,7 +138,7 @@ def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_te
     if tied:
         mark += (f" (the {iv.n} seeds agree exactly: accuracies move in steps of one test image, so this can be "
                  f"chance; more seeds or test images decide it; the point value {'meets' if meets else 'misses'} it)")
-    needs = f"needs {op} {bound_text if bound_text is not None else fmt(bound)}"
+    needs = f"needs {op} {bound_text if bound_text is not None else fmt(bound, digits)}"
     plan = seeds_to_decide(iv, op, bound) if outcome == "undecided" and not tied else None
     towards = None
     if plan is not None:
@@ -156,8 +167,9 @@ def log_check(what: str, test: PairedTest | None, op: str, ratio_bound: float, b
     """Decide a paired log-ratio against ``log(ratio_bound)``, shown as a ratio (``left_out`` as in :func:`check`)."""
     if test is None:
         return check(what, None, op, None, left_out=left_out)
+    digits = digits_apart((test.interval.low, test.interval.high), math.log(ratio_bound), math.exp)
     return check(what, test.interval, op, math.log(ratio_bound), bound_text, label=label,
-                 shown=ev.ratio_text(test, fmt), test=test, left_out=left_out)
+                 shown=ev.ratio_text(test, lambda v: fmt(v, digits)), test=test, left_out=left_out)
 
 
 def not_finite(seeds: Sequence[int], name: str) -> LeftOut:

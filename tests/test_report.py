@@ -551,3 +551,19 @@ def test_the_profile_fields_name_every_group_the_first_file_holds_not_only_its_l
     results = fake_results()  # table1 holds r4 and t3; a resumed sweep's last sitting ran t3 alone
     results["table1"]["meta"]["profile"] = {**results["table1"]["meta"]["profile"], "groups": ["t3"]}
     assert '| groups | `["r4", "t3"]` |' in render_report(results)
+
+
+def test_a_printed_interval_never_seems_to_touch_a_bound_it_misses_or_meets():
+    import math
+
+    from nets.claim_checks import check, log_check
+    from nets.stats import Interval, PairedTest
+
+    straddles = check("SI", Interval(0.952, 0.94496, 0.959, 4, "t"), ">=", 0.945)
+    holds = check("SI", Interval(0.952, 0.94504, 0.959, 4, "t"), ">=", 0.945)
+    assert straddles.outcome == "undecided" and "[0.94496, 0.959]" in straddles.detail  # read [0.945, 0.959]
+    assert holds.outcome == "holds" and "[0.94504, 0.959]" in holds.detail
+    ratio = log_check("s", PairedTest(Interval(-0.2, -0.3, math.log(0.90004), 4, "paired t"), 0.1, True), "<=", 0.9,
+                      "0.9", "s")
+    assert ratio.outcome == "undecided" and "0.90004]" in ratio.detail  # read [..., 0.9] beside "needs <= 0.9"
+    assert "0.952 [0.94, 0.959]" in check("SI", Interval(0.952, 0.94, 0.959, 4, "t"), ">=", 0.945).detail  # 3 digits
