@@ -83,8 +83,8 @@ def table1_interval_rows(t1: Mapping, paper: Mapping, paper_std: Mapping, group_
 def table1_paired_rows(t1: Mapping, fmt: Fmt) -> list[list[str]]:
     """Paired comparisons of the Table 1 models over their common seeds: for
     accuracy (points) and SI the mean per-seed difference, for LI and DI the
-    geometric-mean ratio (a paired t-test on log-ratios); each with its 95% interval
-    and two-sided p-value."""
+    geometric-mean ratio (a paired t-test on log-ratios; a seed with a value <= 0, which has none, is
+    left out and named); each with its 95% interval and two-sided p-value."""
     rows = []
     for g, entry in t1["groups"].items():
         methods = entry["methods"]
@@ -93,12 +93,15 @@ def table1_paired_rows(t1: Mapping, fmt: Fmt) -> list[list[str]]:
             for a, b in PAIRS:
                 if a not in methods or b not in methods:
                     continue
-                test = ev.paired(_seeds(methods[a], measure), _seeds(methods[b], measure), log=log)
-                if test is None:
+                pair = _seeds(methods[a], measure), _seeds(methods[b], measure)
+                test, bad = ev.paired_log(*pair) if log else (ev.paired(*pair), {})
+                if test is None and not bad:  # no seed in common
                     continue
                 what = f"{a} / {b} (ratio)" if log else f"{a} - {b}" + (" (points)" if measure == "accuracy" else "")
-                shown = ev.ratio_text(test, fmt) if log else ev.iv_text(test.interval, fmt)
-                rows.append([group_label(g), measure, what, shown, ev.p_text(test)])
+                shown = "n/a" if test is None else ev.ratio_text(test, fmt) if log else ev.iv_text(test.interval, fmt)
+                if bad:  # a value <= 0 has no log-ratio: the seed is named, not the row dropped
+                    shown += f"; {ev.seeds_text(sorted(bad))} left out (a value <= 0)"
+                rows.append([group_label(g), measure, what, shown, "n/a" if test is None else ev.p_text(test)])
     return rows
 
 

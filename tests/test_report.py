@@ -567,3 +567,14 @@ def test_a_printed_interval_never_seems_to_touch_a_bound_it_misses_or_meets():
                       "0.9", "s")
     assert ratio.outcome == "undecided" and "0.90004]" in ratio.detail  # read [..., 0.9] beside "needs <= 0.9"
     assert "0.952 [0.94, 0.959]" in check("SI", Interval(0.952, 0.94, 0.959, 4, "t"), ">=", 0.945).detail  # 3 digits
+
+
+def test_a_paired_ratio_row_with_a_seed_of_value_zero_names_it_instead_of_vanishing():
+    from nets.interval_tables import table1_paired_rows
+    from nets.report import fmt
+
+    t1 = fake_table1()
+    t1["groups"]["r4"]["methods"]["WT"]["runs"][1]["LI"] = 0.0  # exactly invariant on that seed: no log-ratio
+    rows = [r for r in table1_paired_rows(t1, fmt) if r[0] == "R4" and r[1] == "LI"]
+    assert [r[2] for r in rows] == ["DA / WT (ratio)", "IR / WT (ratio)", "IR / DA (ratio)"]  # two had vanished
+    assert "seed 1 left out (a value <= 0)" in rows[0][3] and "seed 1" not in rows[2][3]
