@@ -71,3 +71,31 @@ class _Stop(Exception):
 def _stop_after_first_epoch(done):
     if done == 1:
         raise _Stop
+
+
+def test_the_test_set_error_script_bootstraps_the_seed_averaged_differences_of_table1s_models(table1_smoke, tmp_path):
+    """scripts/test_set_error.py measures the same models as table1.json (its per-seed accuracies), and its
+    difference of seed-averaged per-sample accuracies is the mean of the per-seed differences."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "t.json"
+    done = subprocess.run([sys.executable, "scripts/test_set_error.py", "--profile", "smoke", "--results",
+                           str(table1_smoke), "--device", "cpu", "--out", str(out)], cwd=root, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    assert record["meta"]["experiment"] == "test_set_error" and "content_sha256" in record["meta"]
+    for g, entry in record["groups"].items():
+        for m, values in entry["per_seed"].items():
+            assert values == pytest.approx(entry["per_seed_json"][m], abs=1e-12)
+        for pair, e in entry["accuracy_points"].items():
+            a, b = pair.split(" - ")
+            per_seed_diff = [100 * (x - y) for x, y in zip(entry["per_seed"][a], entry["per_seed"][b])]
+            assert e["test_set"]["difference"] == pytest.approx(sum(per_seed_diff) / len(per_seed_diff), abs=1e-9)
+            assert e["over_seeds"]["difference"] == pytest.approx(e["test_set"]["difference"], abs=1e-9)
+            assert e["test_set"]["low"] <= e["test_set"]["difference"] <= e["test_set"]["high"]
+        assert f"{g} WT - DA accuracy (points): over " in done.stdout

@@ -42,7 +42,7 @@ from nets.results_io import ResultsFileError, WouldTrain, precision_dir, reading
 from nets.stats import CONFIDENCE, bootstrap_interval
 from nets.train import TrainConfig, TrainedRun, resolve_device, train_runs
 
-__all__ = ["run_intervals", "load_runs", "orbit_correct", "WouldTrain", "N_RESAMPLES", "METHOD"]
+__all__ = ["run_intervals", "load_runs", "orbit_correct", "paired_difference", "WouldTrain", "N_RESAMPLES", "METHOD"]
 
 N_RESAMPLES = 1999
 METHOD = "percentile"  # BCa's jackknife over 50,000 samples is too costly on 2 cores
@@ -86,6 +86,21 @@ def _ratio(ir: list[np.ndarray], da: list[np.ndarray]) -> dict:
     ci = res.confidence_interval
     return {"ratio": float(a.mean() / b.mean()), "low": float(ci.low), "high": float(ci.high),
             "n_samples": int(a.size)}
+
+
+def paired_difference(a: list[np.ndarray], b: list[np.ndarray], scale: float = 1.0) -> dict:
+    """The test-set interval of a seed-averaged paired difference: each sample's value averaged over the
+    seeds for model ``a`` and for ``b`` (``(N,)`` arrays per seed, the same samples and seeds in the same
+    order), then the percentile bootstrap over samples (paired: one sample is resampled for both
+    models) of ``mean(a) - mean(b)``, times ``scale`` (100: accuracy in points). With the models held
+    fixed, what the interval over seeds leaves out: the test images' own sampling error of the difference."""
+    u, v = np.mean(np.stack(a), 0), np.mean(np.stack(b), 0)
+    res = stats.bootstrap((u, v), lambda p, q: np.mean(p) - np.mean(q), paired=True, vectorized=False,
+                          n_resamples=N_RESAMPLES, method=METHOD, confidence_level=CONFIDENCE,
+                          rng=np.random.default_rng(BOOT_SEED))
+    ci = res.confidence_interval
+    return {"difference": scale * float(u.mean() - v.mean()), "low": scale * float(ci.low),
+            "high": scale * float(ci.high), "n_samples": int(u.size), "n_seeds": len(a)}
 
 
 def _json_seeds(entry: dict | None, key: str, seeds: list[int]) -> list[float] | None:
