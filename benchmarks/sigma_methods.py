@@ -2,7 +2,8 @@
 
 ``nets.sensitivity.jacobian_spectral_norm`` computes the dense ``(C, D)`` Jacobian with ``jacrev``
 (``C`` vector-Jacobian products, exact) or runs batched power iteration on ``J^T J`` (two passes an
-iteration, a lower bound that stops at a relative change ``tol``). Which is cheaper depends on ``C``:
+iteration, a lower bound that stops once the rest of its climb, extrapolated from its last two steps, is
+within a relative ``tol``; before 2026-12-07, at a relative change of ``tol``). Which is cheaper depends on ``C``:
 this times both, interleaved (A B A B ...) in one run, on a small CNN of a ``(3, 32, 32)`` image with
 ``C`` classes at random init, and records how far power iteration's estimate is below the exact
 value, the dense Jacobian's bytes per sample, and the CPU (model, flags) and versions.
