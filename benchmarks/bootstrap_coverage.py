@@ -6,8 +6,9 @@ Each replicate draws per-sample values for A and B from one distribution with a 
 difficulty (``z``, normal with spread ``--sigma``) and each model's own noise (spread 0.5): for a ratio
 measure (LI, DI, sigma_max: B / A of the means) the values are ``exp(z + noise)``, lognormal and skewed
 as per-sample LI and sigma_max are; for a difference measure (accuracy, SI: B - A of the means) they are
-``z + noise``. B and A are exchangeable, so a 95% interval should read "B < A" or "B > A" in 5% of
-replicates; the file records that rate per (kind, sigma, N) with its Monte Carlo standard error.
+``z + noise`` (the shared ``z`` cancels in B - A, so there the rate does not depend on ``--sigma``). B and
+A are exchangeable, so a 95% interval should read "B < A" or "B > A" in 5% of replicates; the file records
+that rate per (kind, sigma, N) with its Monte Carlo standard error.
 
     .venv/bin/python benchmarks/bootstrap_coverage.py --out benchmarks/results/bootstrap_coverage.json
 """
