@@ -282,3 +282,54 @@ def test_an_unregistered_batch_norm_in_training_mode_is_refused_before_it_runs()
     with pytest.raises(ValueError, match=r"the model runs a module it does not register whose output depends on"):
         logit_invariance(model, images(), R4)
     assert float(model.hidden[0].running_mean.abs().max()) == 0.0 and int(model.hidden[0].num_batches_tracked) == 0
+
+
+class _NaNSentinel(nn.Module):
+    """A buffer holding NaN on purpose (a sentinel), never changed: NaN != NaN must not read as a change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(36, 5)
+        self.register_buffer("sentinel", torch.tensor([float("nan")]))
+
+    def forward(self, x):
+        return self.lin(x.flatten(1))
+
+
+class _LazyCache(nn.Module):
+    """Registers a buffer of its own in its first forward: the buffers before and after differ in number."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(36, 5)
+        self.register_buffer("first", torch.zeros(3))
+
+    def forward(self, x):
+        if "cache" not in self._buffers:
+            self.register_buffer("cache", torch.zeros(7))
+        return self.lin(x.flatten(1))
+
+
+@pytest.mark.parametrize("make", [lambda: _NaNSentinel().eval(), _NaNSentinel, _LazyCache],
+                         ids=["NaN buffer, eval", "NaN buffer, training mode", "buffer made in forward"])
+def test_buffers_that_do_not_change_or_are_new_are_measured(make):
+    torch.manual_seed(0)
+    assert math.isfinite(float(logit_invariance(make(), images(), R4)))
+
+
+class _TrackedNormThenDropout(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.norm = nn.Conv2d(1, 2, 3), nn.InstanceNorm2d(2, track_running_stats=True)
+        self.head = nn.Linear(32, 5)
+
+    def forward(self, x):
+        return self.head(torch.nn.functional.dropout(self.norm(self.conv(x)), 0.5).flatten(1))
+
+
+def test_buffers_a_probe_changed_are_put_back_whichever_probe_refuses_the_model():
+    torch.manual_seed(0)
+    model = _TrackedNormThenDropout()
+    with pytest.raises(ValueError, match="changes from one call to the next"):  # refused for its randomness
+        logit_invariance(model, images(), R4)
+    assert float(model.norm.running_mean.abs().max()) == 0.0 and int(model.norm.num_batches_tracked) == 0
