@@ -17,7 +17,7 @@ from nets.model_checks import check_differentiable, check_model, model_logits
 from nets.pairwise import class_centered
 
 __all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "POWER_STREAK", "PowerNotConverged",
-           "auto_method", "jacobian_spectral_norm", "class_common_logit_share", "centered_logit_norm"]
+           "PlainAutograd", "auto_method", "jacobian_spectral_norm", "class_common_logit_share", "centered_logit_norm"]
 
 JacobianMethod = Literal["auto", "jacrev", "power"]
 
@@ -70,6 +70,11 @@ def _spectral_norm_jacrev(model: Callable, xc: torch.Tensor) -> torch.Tensor:
 POWER_STREAK = 3
 
 
+class PlainAutograd(UserWarning):
+    """sigma_max of a model torch.func cannot transform is measured by plain autograd: exact, one
+    backward pass per class (slower than jacrev, and than power iteration for many classes)."""
+
+
 class PowerNotConverged(UserWarning):
     """Power iteration reached ``n_iter`` before its tolerance on some samples: their ``sigma_max``
     are lower bounds further below than the tolerance."""
@@ -111,7 +116,10 @@ def _spectral_norm_power(model: Callable, xc: torch.Tensor, n_iter: int, tol: fl
     the benchmark's float32 CNN, ``benchmarks/results/sigma_methods_cpu.json``, and 20-25% below on a
     float16 / bfloat16 one.)
     A float16 / bfloat16 model's products round at about its ``eps``: there a stop on one small
-    step (a floor of ``100 eps`` on ``tol``, as before 2026-12-07) read 20-25% low."""
+    step (a floor of ``100 eps`` on ``tol``, as before 2026-12-07) read 20-25% low.
+    The extrapolation reads the rate from two steps: where the top singular values nearly coincide
+    (1 and 0.999, a rate's 1 - r of 0.002) round-off can hide it, and the iteration stop early, further
+    below than ``tol``; :class:`PowerNotConverged`'s "up to" is an estimate too. Use jacrev there."""
     n = xc.shape[0]
     wide = wide_dtype(xc)
     bview = (n,) + (1,) * (xc.ndim - 1)
@@ -207,6 +215,8 @@ def jacobian_spectral_norm(
     chunk_size = model_chunk(model, chunk_size)
     if method not in ("auto", "jacrev", "power"):
         raise ValueError(f"method must be 'auto', 'jacrev' or 'power', got {method!r}")
+    if n_iter < 1 or not tol > 0:
+        raise ValueError(f"power iteration needs n_iter >= 1 and tol > 0, got n_iter={n_iter}, tol={tol}")
     x = x.detach()
     gen = torch.Generator().manual_seed(seed)
     out = []
@@ -226,6 +236,11 @@ def jacobian_spectral_norm(
             except RuntimeError as e:  # an old-style autograd.Function: the dense Jacobian by plain autograd
                 if not _needs_setup_context(e):
                     raise
+                if not out:  # said once per call
+                    warn_at_caller(f"sigma_max: the model uses a custom autograd.Function torch.func cannot "
+                                   f"transform (no setup_context): measured by plain autograd instead, the dense "
+                                   f"Jacobian by {classes} backward passes per chunk ({use} was asked)",
+                                   PlainAutograd)
                 out += [_spectral_norm_autograd(model, xc[i : i + step]).detach() for i in range(0, len(xc), step)]
     return torch.cat(out)
 

@@ -462,6 +462,12 @@ def test_power_iteration_at_its_default_tolerance_reaches_the_dense_svd_in_the_m
     assert float((sigma / exact - 1).abs().max()) < 0.02
 
 
+@pytest.mark.parametrize("n_iter, tol", [(0, 1e-6), (-3, 1e-6), (10, 0.0)])
+def test_power_iteration_settings_that_run_nothing_are_refused_in_one_line(n_iter, tol):
+    with pytest.raises(ValueError, match=r"^power iteration needs n_iter >= 1 and tol > 0"):
+        jacobian_spectral_norm(small_mlp(), images(n=2), method="power", n_iter=n_iter, tol=tol)
+
+
 def test_power_iteration_that_reaches_n_iter_before_its_tolerance_says_its_values_are_further_below():
     from nets.sensitivity import PowerNotConverged
 
@@ -500,8 +506,11 @@ class _SwishNet(nn.Module):
 
 @pytest.mark.parametrize("method", ["jacrev", "power"])
 def test_sigma_max_of_a_model_with_an_old_style_autograd_function_is_its_dense_svd(method):
+    from nets.sensitivity import PlainAutograd
+
     x = torch.randn(4, 1, 12, 12, generator=torch.Generator().manual_seed(0))
-    sigma = jacobian_spectral_norm(_SwishNet(old_style=True).eval(), x, method=method)
+    with pytest.warns(PlainAutograd, match=r"measured by plain autograd instead, the dense Jacobian by 9 backward"):
+        sigma = jacobian_spectral_norm(_SwishNet(old_style=True).eval(), x, method=method)
     expected = dense_sigma_max(_SwishNet(old_style=False).eval(), x)  # the same function, torch's own silu
     torch.testing.assert_close(sigma, expected, rtol=1e-5, atol=0)
 
