@@ -263,7 +263,8 @@ def check_same_group_and_images(a: dict[str, np.ndarray], b: dict[str, np.ndarra
                                 names: tuple[str, str] = ("A", "B")) -> None:
     """A one-line ``ValueError`` where ``a`` and ``b`` (:func:`nets.auditing.sample_measures`) were
     measured under another group than ``group`` (their ``group``, or their orbits' size), or on other
-    images than each other (``images_sha256``); values that do not record them are not checked."""
+    images than each other (``images_sha256``, where both were measured in one dtype: a float16 model's
+    images are a cast of the others'); values that do not record them are not checked."""
     for name, v in zip(names, (a, b)):
         got = str(v["group"]) if "group" in v else None
         size = v["orbit_predictions"].shape[-1] if "orbit_predictions" in v else group.order
@@ -271,7 +272,9 @@ def check_same_group_and_images(a: dict[str, np.ndarray], b: dict[str, np.ndarra
             was = f"group {got!r}" if got is not None else f"a group of {size} elements"
             raise ValueError(f"{name}'s values were measured under {was}, not {group.name!r} ({group.order} "
                              f"elements); measure both models under the group you compare them under")
-    if "images_sha256" in a and "images_sha256" in b and str(a["images_sha256"]) != str(b["images_sha256"]):
+    same_dtype = str(a.get("images_dtype")) == str(b.get("images_dtype"))  # a float16 model's are its own cast
+    hashes = [str(v["images_sha256"]) for v in (a, b) if "images_sha256" in v]
+    if same_dtype and len(hashes) == 2 and hashes[0] != hashes[1]:
         raise ValueError(f"{names[0]} and {names[1]} were measured on different images (their SHA-256 differ); "
                          "compare the two models on the same samples")
 

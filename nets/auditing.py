@@ -214,8 +214,9 @@ def sample_measures(
     first ``si_samples``), ``sigma_max``, ``sigma_max_centered`` (of the centered logits) and
     ``logit_scale`` (the first ``sigma_samples``); ``orbit_predictions``, int64 ``(N, |G|)``
     (the predicted class of every ``g x``, :mod:`nets.class_accuracy`) and ``labels``, int64 ``(N,)``
-    (``y``); ``group`` (its name) and ``images_sha256`` (:func:`images_fingerprint` of ``x``), 0-d string
-    arrays, for :func:`nets.audit_compare.compare_samples` to pair only values of one group and images. Without labels (``y=None``) there is no ``accuracy`` and no ``labels``, and SI takes
+    (``y``); ``group`` (its name), ``images_sha256`` (:func:`images_fingerprint` of ``x``) and
+    ``images_dtype``, 0-d string arrays, for :func:`nets.audit_compare.compare_samples` to pair only
+    values of one group and images. Without labels (``y=None``) there is no ``accuracy`` and no ``labels``, and SI takes
     each input's own predicted class as its target. Arguments as :func:`audit`'s; raises its
     ``ValueError``s."""
     group = as_group(group)
@@ -241,15 +242,16 @@ def sample_measures(
     return {**{k: v.detach().double().cpu().numpy() for k, v in per_sample.items()},
             "orbit_predictions": terms["predictions"].cpu().numpy(),
             **({"labels": y.cpu().long().numpy()} if labelled else {}),
-            "group": np.array(group.name), "images_sha256": np.array(images_fingerprint(x))}
+            "group": np.array(group.name), "images_sha256": np.array(images_fingerprint(x)),
+            "images_dtype": np.array(str(x.dtype).removeprefix("torch."))}
 
 
 def images_fingerprint(x: torch.Tensor) -> str:
     """SHA-256 of images ``x`` (dtype, shape and bytes): :func:`sample_measures` records it, so that
     :func:`nets.audit_compare.compare_samples` pairs two models' values of the same images only."""
-    t = x.detach().cpu().contiguous()
-    h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
-    h.update(t.reshape(-1).view(torch.uint8).numpy())
+    h = hashlib.sha256(f"{x.dtype}{tuple(x.shape)}".encode())
+    for part in x.detach().split(1024):  # a chunk on the host at a time, not the whole set
+        h.update(part.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return h.hexdigest()
 
 

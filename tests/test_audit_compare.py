@@ -223,3 +223,10 @@ def test_values_measured_on_other_images_of_the_same_count_are_refused(data):
     a, b = (sample_measures(mlp(), images, None, R4, n_steps=2) for images in (x[:10], x[10:20]))
     with pytest.raises(ValueError, match=r"^A and B were measured on different images \(their SHA-256 differ\)"):
         compare_samples(a, b, R4)
+
+
+def test_models_of_two_dtypes_measured_on_one_set_of_images_are_compared(data):
+    x, y = data
+    a = sample_measures(mlp(), x[:10], y[:10], R4, n_steps=2)
+    b = sample_measures(mlp().double(), x[:10].double(), y[:10], R4, n_steps=2)  # its own cast of the images
+    assert compare_samples(a, b, R4).n_samples == 10
