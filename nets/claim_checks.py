@@ -147,8 +147,10 @@ def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_te
             plan = towards = None
         else:
             needs += f"; {planning_text(plan, towards)}"
-    if not capped:
-        return Check(what, outcome, f"{label or what} = {value}{how} {mark} ({needs})", iv.n, plan, towards)
+    if not capped:  # seeds left out on the outcome's own side: named, and counted among the seeds run
+        left = f"; {unread_text}" if given else ""
+        return Check(what, outcome, f"{label or what} = {value}{how} {mark} ({needs}){left}", iv.n + n_left_out,
+                     plan, towards)
     if outcome in ("holds", "fails"):
         mark, unread_text = f"{_MARK['undecided']} (on the other seeds {mark})", f"undecided: {unread_text}"
     return Check(what, final, f"{label or what} = {value}{how} {mark} ({needs}); {unread_text}",

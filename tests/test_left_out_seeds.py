@@ -80,7 +80,8 @@ def test_a_zero_at_the_first_beta_leaves_that_seed_out_of_the_growth_not_the_who
     r["drift"]["groups"]["r4"]["DA"]["runs"][3]["DI"][0] = 0.0  # DI(beta = 0) = 0: unbounded growth, no log-ratio
     v = _status(r, "4")
     growth = next(c for c in v.checks if c.what.startswith("R4 DA DI("))
-    assert growth.outcome == "holds" and growth.n == 3
+    assert growth.outcome == "holds" and growth.n == 4  # the seeds run, the one left out named in its line
+    assert "seed 3, left out, grows without bound (DI 0 at the smallest beta)" in growth.detail
     assert any("R4 DA DI growth: seed 3 left out of the ratio (a value <= 0 has no log-ratio)" in n for n in v.notes)
 
 
@@ -198,9 +199,16 @@ def test_a_seed_left_out_on_the_holding_side_turns_a_failing_check_undecided():
     assert sigma_ratio_check("m", "m", mirror_test, mirror_bad, [], 0.9).outcome == "undecided"  # as before
 
 
-def test_a_seed_left_out_on_the_failing_side_leaves_a_failing_check_failing():
+def test_a_seed_left_out_on_the_failing_side_leaves_a_failing_check_failing_and_names_it():
     test, bad = ev.paired_log({s: 10.0 for s in range(4)}, {0: 10.0, 1: 10.1, 2: 9.9, 3: 0.0})  # DA 0: fails more
-    assert sigma_ratio_check("m", "m", test, bad, [], 0.9).outcome == "fails"
+    c = sigma_ratio_check("m", "m", test, bad, [], 0.9)
+    assert c.outcome == "fails" and c.n == 4 and "seed 3, left out, has DA's sigma_max 0" in c.detail
+
+
+def test_a_seed_left_out_on_the_holding_side_of_a_holding_check_is_named_and_counted():
+    test, bad = ev.paired_log({0: 5.0, 1: 5.1, 2: 4.9, 3: 0.0}, {s: 10.0 for s in range(4)})  # IR 0: holds more
+    c = sigma_ratio_check("m", "m", test, bad, [], 0.9)
+    assert c.outcome == "holds" and c.n == 4 and "seed 3, left out, has sigma_max 0 where DA's is not" in c.detail
 
 
 def test_left_out_names_each_reason_with_its_seeds_and_skips_a_reason_without_any():
