@@ -52,7 +52,8 @@ def measure(profile, results_root, device: str = "auto") -> dict:
         for m, cfg in table1_configs(profile, g, nu).items():
             runs = load_runs([cfg], seeds, splits, checkpoint_dir(profile, results_root), dev, precision=precision)
             per[m] = [orbit_correct(r.model.to(dev).eval(), test.x, test.y, get_group(g)) for r in runs]
-        pairs = {}
+        methods = {m: {**e, "runs": [r for r in e["runs"] if int(r["seed"]) in seeds]} for m, e in methods.items()}
+        pairs = {}  # over the same seeds as the test-set interval, where --seeds takes some of table1.json's
         for a, b in PAIRS:
             over_seeds = ev.paired_methods(methods, a, b, ev.measure("accuracy", 100.0))
             pairs[f"{a} - {b}"] = {

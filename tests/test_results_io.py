@@ -57,13 +57,16 @@ def test_the_data_cache_install_honours_the_umask(tmp_path, umask_022):
 def test_a_temporary_file_a_killed_write_left_is_removed_by_a_later_write_of_that_file(tmp_path):
     import time
 
-    old, young = tmp_path / ".r.json.abc123.tmp", tmp_path / ".r.json.def456.tmp"
-    for t in (old, young):
+    old, young = tmp_path / ".r.json.abc12345.tmp", tmp_path / ".r.json.def45678.tmp"
+    other = tmp_path / ".r.json.bak.abc12345.tmp"  # r.json.bak's, not r.json's
+    for t in (old, young, other):
         t.write_bytes(b"half")
     hour_ago = time.time() - rio.atomic.STALE_TEMPORARY_S - 1
-    os.utime(old, (hour_ago, hour_ago))
+    for t in (old, other):
+        os.utime(t, (hour_ago, hour_ago))
     rio.write_json(tmp_path / "r.json", {"new": 2})
     assert not old.exists() and young.exists()  # one written within the hour may be another process's at work
+    assert other.exists()
 
 
 def test_a_write_syncs_the_file_and_then_its_folder_so_the_rename_survives_a_power_cut(tmp_path, monkeypatch):

@@ -193,7 +193,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     A file that cannot be removed is left."""
     path = Path(path)
     gone = []
-    for t in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+    for t in path.parent.glob(f".{glob.escape(path.name)}.{'?' * 8}.tmp"):  # mkstemp's 8 letters: not NAME.ext's
         try:
             if time.time() - t.stat().st_mtime > STALE_TEMPORARY_S:
                 t.unlink()

@@ -99,9 +99,9 @@ def _failed_crc(path: Path) -> str | None:
 
 def read_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> dict:
     """:func:`quiet_torch_load` of a file that holds a dict. A file that cannot be loaded (empty,
-    truncated, garbage, a record whose bytes fail the zip's CRC-32, or not a dict) raises :class:`~nets.results_io.ResultsFileError`, one line
-    naming ``what``, the file and why (:func:`load_refusal`); the file is left where it is. A
-    missing or unreadable file raises its ``OSError``."""
+    truncated, garbage, a record whose bytes fail the zip's CRC-32, or not a dict) raises
+    :class:`~nets.results_io.ResultsFileError`, one line naming ``what``, the file and why
+    (:func:`load_refusal`); the file is left where it is. A missing or unreadable file raises its ``OSError``."""
     import pickle
     import zipfile
 
