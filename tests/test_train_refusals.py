@@ -318,24 +318,20 @@ def test_a_frozen_part_shared_between_calls_trains_and_stays_as_it_was():
     assert not torch.equal(runs[0].model.head.weight, runs[1].model.head.weight)
 
 
-def test_logits_that_hold_nan_at_initialisation_are_refused_before_the_first_epoch():
-    def nan_net(c):
-        net = Net()
-        with torch.no_grad():
-            net.head[1].bias.fill_(float("nan"))
-        return net
+def nan_net(c) -> Net:
+    """A model whose logits are NaN from the start (a NaN bias)."""
+    net = Net()
+    with torch.no_grad():
+        net.head[1].bias.fill_(float("nan"))
+    return net
 
+
+def test_logits_that_hold_nan_at_initialisation_are_refused_before_the_first_epoch():
     refused(r"the model's logits on training inputs \(M, 1, 12, 12\) hold NaN before any training: its initial "
             r"weights or its forward make them so$", [TrainConfig(method="DA", **BASE)], model_fn=nan_net)
 
 
 def test_nan_logits_on_a_training_set_of_one_image_are_put_down_to_the_model_not_to_the_batch():
-    def nan_net(c):
-        net = Net()
-        with torch.no_grad():
-            net.head[1].bias.fill_(float("nan"))
-        return net
-
     data = splits()
     one = Splits(data.name, Split(data.train.x[:1], data.train.y[:1]), data.val, data.test, data.mean, data.std,
                  data.split_seed)
