@@ -3,10 +3,10 @@ checks the images, groups and labels).
 
 The model is any ``nn.Module`` or callable mapping images ``(M, *C, H, W)`` to logits
 ``(M, classes)``, one sample at a time: :func:`check_model` refuses one whose output for a sample
-depends on the rest of the batch or on chance, whose dtype is not the images', or whose tensors
-have no values; :func:`model_logits` calls it and refuses what it returns unless it is finite
-``(M, classes)`` logits, naming the layout the model accepts where it refused the one given.
-Running out of memory is never taken for a refusal (:func:`is_out_of_memory`).
+depends on the rest of the batch or on chance (:mod:`nets.model_probes`), whose dtype is not the
+images', or whose tensors have no values; :func:`check_differentiable` one whose logits carry no
+gradient to the images. :func:`model_logits` (:mod:`nets.model_logits`, here too) calls it and refuses
+what it returns unless it is finite ``(M, classes)`` logits.
 
 Each check raises ``ValueError`` with one line that names the problem.
 """
@@ -14,7 +14,6 @@ Each check raises ``ValueError`` with one line that names the problem.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import weakref
 from typing import Callable, Iterator, Optional
@@ -24,7 +23,9 @@ from torch import nn
 from torch.nn.modules.module import register_module_forward_pre_hook
 
 from nets.caller_warning import warn_at_caller
-from nets.layout_hints import CHANNELS_LAST_FORWARD, accepts_channels_last, channels_last_hint, probe_layouts, shape_str
+from nets.model_logits import (  # noqa: F401  (re-exported: the measures import them from here)
+    ONE_LOGIT_FIX, OutOfMemoryError, is_one_logit, is_out_of_memory, logit_width, logits_inside, model_logits, raised)
+from nets.model_probes import COPIES, SAMPLEWISE_RTOL, check_copies_agree, check_samplewise  # noqa: F401 (re-exported)
 
 __all__ = [
     "check_model",
@@ -239,189 +240,3 @@ def _check_module(model: nn.Module, x: torch.Tensor) -> None:
     if dtype is not None and dtype != x.dtype:
         raise ValueError(f"x has dtype {x.dtype} but the model's parameters are {dtype}; "
                          f"cast one of them (e.g. x.to({dtype}))")
-
-
-#: How far (relative to the largest logit) a sample's logits may move between two calls, or between
-#: a batch of two and the sample alone, before the model counts as random or batch-mixing: kernel
-#: choices differ by batch size (round-off, TF32 convolutions on CUDA), sample mixing does not stay
-#: this small.
-SAMPLEWISE_RTOL = {"cpu": 1e-4, "other": 1e-2}
-
-
-#: How many of the first samples :func:`check_samplewise` searches for one unlike the first.
-_PROBE_SEARCH = 64
-
-
-def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
-    """Refuse (one-line ``ValueError``) a model whose logits for a sample change from one call to
-    the next (randomness left on in evaluation, such as ``F.dropout(h, p)`` whose ``training``
-    defaults to True) or depend on the other samples of the batch (a layer using batch
-    statistics), whatever modules cause it: probed on two samples of ``x`` (the first and the
-    next one unlike it among the first 64, or, when there is none, the first flipped and halved),
-    called twice and the first alone, without
-    gradients, each call on its own copy (so ``x`` is never changed). Also refused: a model that
-    edits its input in place, and one that maps the pair but not the first sample alone (non-finite
-    logits from a batch variance of one sample, or a model that cannot take a batch of one). A model
-    that refuses the pair or returns malformed or non-finite logits for it passes: the measure's own
-    call then reports that with the batch it built (:func:`model_logits`)."""
-    first = x[:1].detach()
-    # a second sample unlike the first (duplicates would hide a batch-mixing model), among the first few
-    head = x[:_PROBE_SEARCH].detach()
-    differs = (head != first).flatten(1).any(1)
-    other = head[int(differs.float().argmax())][None] if bool(differs.any()) else 0.5 * first.flip(-1, -2)
-    pair = torch.cat([first, other])
-    given = pair.clone()  # the model gets copies only: x is never handed to it
-    try:
-        with torch.no_grad():
-            a = model_logits(model, given)
-            b = model_logits(model, pair.clone())
-    except ValueError:
-        return
-    try:
-        with torch.no_grad():
-            alone = model_logits(model, first.clone())
-    except ValueError as e:  # the pair maps, the sample alone does not: NaN from a batch variance of one sample
-        raise ValueError(f"the model maps two samples but not the first alone ({e}): a layer uses batch "
-                         f"statistics (BatchNorm in training mode, or x.std(0) / x.var(0) in its forward? call .eval() "
-                         f"on the network the model calls), or it cannot take a batch of one (a squeeze() of the "
-                         f"batch axis?); the measures need a model that maps each sample on its own, in batches of "
-                         f"any size") from None
-    if not torch.equal(given, pair):
-        raise ValueError("the model edits its input in place (its forward changed the images it was given); the "
-                         "measures reuse the images and differentiate through them: compute out of place "
-                         "(x = x * 2, not x.mul_(2))")
-    scale = float(a.abs().max()) + 1e-12
-    rtol = SAMPLEWISE_RTOL["cpu" if a.device.type == "cpu" else "other"]
-    moved = float((a - b).abs().max()) / scale
-    if moved > rtol:
-        raise ValueError(f"model output changes from one call to the next (by {moved:.2g} of the largest logit): "
-                         f"randomness is on (dropout? F.dropout needs training=self.training; drop-path?); the "
-                         f"measures need a deterministic model: call model.eval() or switch the randomness off")
-    moved = float((a[:1] - alone).abs().max()) / scale
-    if moved > rtol:
-        raise ValueError(f"model output for a sample depends on the rest of the batch (it moves by {moved:.2g} "
-                         f"of the largest logit when the sample is alone): a layer uses batch statistics "
-                         f"(BatchNorm in training mode? call .eval() on the network the model calls); the "
-                         f"measures need a model that maps each sample on its own")
-
-
-#: How many copies of one sample :func:`check_copies_agree` compares, two to a batch.
-COPIES = 64
-
-
-def check_copies_agree(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
-    """Refuse (one-line ``ValueError``) a model whose logits differ between two copies of one sample in
-    one batch: randomness drawn per sample (stochastic depth, drop-path, written by hand or timm's
-    ``DropPath``, in training mode), which two calls on two samples (:func:`check_samplewise`) miss as
-    often as no sample is dropped. :data:`COPIES` copies of the first sample of ``x``, in batches of
-    two (a model that expands its batch, as WT by its group, stays at :func:`check_samplewise`'s
-    size), without gradients, stopping at the first pair that differs: a drop rate of 0.1 leaves a
-    pair alike with probability 0.82, all 32 pairs with 0.2%. A model that refuses the batch passes
-    (the measure's own call reports it). :func:`check_model` runs it once per model and modes."""
-    pair = x[:1].detach().expand(2, *x.shape[1:])
-    for _ in range(COPIES // 2):
-        try:
-            with torch.no_grad():
-                out = model_logits(model, pair.clone())
-        except ValueError:
-            return
-        moved = float((out[1] - out[0]).abs().max()) / (float(out.abs().max()) + 1e-12)
-        if moved > SAMPLEWISE_RTOL["cpu" if out.device.type == "cpu" else "other"]:
-            raise ValueError(f"model output differs between two copies of one sample in one batch (by {moved:.2g} "
-                             f"of the largest logit): randomness drawn per sample is on (drop-path or stochastic "
-                             f"depth in training mode?); the measures need a deterministic model: call model.eval()")
-
-
-#: CUDA's out-of-memory error (``torch.OutOfMemoryError`` from torch 2.5, ``torch.cuda.OutOfMemoryError`` before).
-OutOfMemoryError = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-
-
-def is_out_of_memory(e: BaseException) -> bool:
-    """Whether ``e`` is an allocator giving up: CUDA's :data:`OutOfMemoryError`, the CPU
-    allocator's ``RuntimeError`` ("can't allocate memory"), MPS's ("out of memory"), or Python's
-    ``MemoryError``. Measures let it through as it is (not as a model that refused its input),
-    so a caller can say to lower the chunk size."""
-    if isinstance(e, (OutOfMemoryError, MemoryError)):
-        return True
-    text = str(e).lower()
-    return isinstance(e, RuntimeError) and any(s in text for s in ("out of memory", "can't allocate memory",
-                                                                     "not enough memory"))
-
-
-def raised(e: BaseException) -> str:
-    """What a model raised, in one line: ``"Type: first line of its message"`` (the type alone
-    for an empty message)."""
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
-
-
-#: How a binary classifier of one logit ``z`` becomes one the measures and the trainer take.
-ONE_LOGIT_FIX = "nets.TwoLogits(model), logits [-z/2, z/2] with the same probabilities (docs/audit.md#one-logit)"
-
-
-def is_one_logit(out: object, n: int) -> bool:
-    """Whether ``out``, a model's output for ``n`` images, is one logit per image: ``(n, 1)`` or ``(n,)``."""
-    return isinstance(out, torch.Tensor) and tuple(out.shape) in ((n,), (n, 1))
-
-
-def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
-    """``model(inputs)``, checked: logits ``(M, classes)`` for ``inputs (M, ...)``, all finite.
-
-    A model that raises on ``inputs`` (any ``Exception``: a shape mismatch, an ``assert`` on the
-    layout, a ``KeyError``) gets a one-line ``ValueError`` naming the layout given, ``(M, *C, H,
-    W)`` (``M`` is the batch the measure built: an orbit holds ``|G|`` times the samples), what the
-    model raised and, when adding or removing one channel axis makes the model accept it, the
-    layout it needs. Running out of memory (:func:`is_out_of_memory`) is raised as it is. Gradients
-    flow through (the caller chooses ``no_grad``).
-    """
-    try:
-        out = model(inputs)
-    except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
-        if is_out_of_memory(e):
-            raise  # not a layout the model refuses: the batch is too large for the memory
-        needed = probe_layouts(model, inputs.detach())
-        need = channels_last_hint(inputs.shape) or (f"; it accepts {shape_str(needed)}" if needed else "")
-        if accepts_channels_last(needed, inputs.shape):  # keep the images channels-first, wrap the model
-            need += f", channels-last: wrap it, forward(x) = {CHANNELS_LAST_FORWARD}"
-        group = getattr(model, "group", None) if getattr(model, "pooling", None) is not None else None
-        inner = (f"; as WT, it hands the model inside all {group.order} x M images of the orbits"
-                 if group is not None and hasattr(group, "order") else "")  # torch's message counts those
-        raise ValueError(f"model refused input of shape {shape_str(('M', *inputs.shape[1:]))} "
-                         f"(M = {inputs.shape[0]}, the batch the measure built){inner}{need} (images must be "
-                         f"(N, *C, H, W) as the model expects; model raised {raised(e)})") from e
-    M = inputs.shape[0]
-    if is_one_logit(out, M):
-        raise ValueError(f"model returned one logit per image, {shape_str(out.shape)}, where the measures need "
-                         f"logits ({M}, classes), classes >= 2; for a binary classifier of one logit give "
-                         f"{ONE_LOGIT_FIX}")
-    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != M:
-        got = shape_str(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        squeeze = (f"; a fully convolutional head's {got} gives them with out.flatten(1) at the end of its forward"
-                   if isinstance(out, torch.Tensor) and out.ndim > 2 and out.shape[0] == M
-                   and math.prod(out.shape[2:]) == 1 else "")
-        raise ValueError(f"model must map inputs ({M}, ...) to logits ({M}, classes); got output {got}"
-                         f"{logits_inside(out)}{squeeze}")
-    if not bool(torch.isfinite(out.detach()).all()):
-        raise ValueError(f"model returned NaN or inf logits for inputs of shape {shape_str(inputs.shape)}")
-    return out
-
-
-def logits_inside(out: object) -> str:
-    """A hint where the logits are inside an output that is not them: a ``logits`` field (a Hugging
-    Face ``ModelOutput``, a dict) or the tensors of a tuple; else ``""``."""
-    field = out.get("logits") if isinstance(out, dict) else getattr(out, "logits", None)
-    if isinstance(field, torch.Tensor):
-        pick = '["logits"]' if isinstance(out, dict) and not hasattr(out, "logits") else ".logits"
-        return (f", whose logits field holds {shape_str(field.shape)}: give a module that returns it, e.g. one "
-                f"whose forward is `return model(x){pick}`")
-    if isinstance(out, (tuple, list)):
-        shapes = ", ".join(shape_str(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in out)
-        return f" of {shapes}: give a module that returns the logits alone"
-    return ""
-
-
-def logit_width(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
-    """The number of logits ``model`` returns, from one image of ``x (N, *C, H, W)``
-    (:func:`model_logits`' checks; no gradients)."""
-    with torch.no_grad():
-        return int(model_logits(model, x[:1]).shape[-1])
