@@ -388,6 +388,25 @@ def test_a_run_resumed_on_another_thread_count_says_its_numbers_match_no_uninter
         torch.set_num_threads(threads)
 
 
+def test_a_run_resumed_twice_under_a_new_thread_count_is_still_named_the_second_time(splits, tmp_path):
+    configs, threads = [small("DA", epochs=3)], torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with pytest.raises(_Interrupt):
+            train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path, checkpoint_every=1,
+                       on_epoch_end=_interrupt_at(1))
+        torch.set_num_threads(2)
+        with pytest.warns(ResumedElsewhere), pytest.raises(_Interrupt):
+            train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path, checkpoint_every=1,
+                       on_epoch_end=_interrupt_at(2))
+        ckpt = torch.load(checkpoint_path(tmp_path, configs[0], 0), weights_only=True)
+        assert [s["torch_threads"] for s in ckpt["trained_under"]] == [1, 2]
+        with pytest.warns(ResumedElsewhere, match=r"at epoch 2: torch_threads 1 -> 2\)"):  # its start still differs
+            train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_a_run_resumed_with_the_threads_it_started_with_says_nothing(splits, tmp_path, recwarn):
     configs = [small("DA", epochs=2)]
     with pytest.raises(_Interrupt):

@@ -6,7 +6,8 @@ Layout (format 1; plain tensors, dicts, lists and numbers, so it loads with
 ``seed``, ``epoch`` (epochs done), ``finished``, ``best_state`` (the state dict of the best
 validation epoch), ``best_epoch``, ``best_val_accuracy``, ``generator`` (the data generator's
 state), ``history``, ``wall_time_s``, ``stack_size``, ``torch_version``, and since 2026-12-07
-``device`` and, on a CPU, ``torch_threads`` (:func:`training_setting`); while unfinished also
+``device`` and, on a CPU, ``torch_threads`` (:func:`training_setting`), and ``trained_under``, each
+setting the run was trained under in order (:func:`settings_trained_under`); while unfinished also
 ``state`` (current state dict) and ``optimizer`` (Adam's ``step``, ``exp_avg``, ``exp_avg_sq``
 per parameter). Runs of a factory model also record ``engine`` and ``wt_pooling`` (WT), and,
 when trained one at a time, the global RNG state ``rng_state`` (and ``cuda_rng_state`` on CUDA)
@@ -207,10 +208,31 @@ def training_setting(device: torch.device) -> dict:
             **({"torch_threads": torch.get_num_threads()} if device.type == "cpu" else {})}
 
 
+def settings_trained_under(ckpt: dict | None) -> list[dict]:
+    """Every :func:`training_setting` a run's checkpoint was trained under so far, in order (one per
+    change: ``trained_under``; a checkpoint that predates it, its one recorded setting)."""
+    if ckpt is None:
+        return []
+    if ckpt.get("trained_under"):
+        return list(ckpt["trained_under"])
+    one = {k: ckpt[k] for k in ("device", "torch_version", "torch_threads") if k in ckpt}
+    return [one] if one else []
+
+
 def setting_changes(ckpt: dict, device: torch.device) -> list[str]:
-    """How this process's :func:`training_setting` on ``device`` differs from the one ``ckpt`` was
-    trained with so far, as ``"torch_threads 1 -> 2"``; what it does not record is not compared."""
-    return [f"{k} {ckpt[k]} -> {v}" for k, v in training_setting(device).items() if k in ckpt and ckpt[k] != v]
+    """How this process's :func:`training_setting` on ``device`` differs from the first one ``ckpt``'s
+    run was trained under (:func:`settings_trained_under`), as ``"torch_threads 1 -> 2"``, or, that one
+    matching, from any later one; what a setting does not record is not compared."""
+    now = training_setting(device)
+    for past in settings_trained_under(ckpt):
+        changed = [f"{k} {past[k]} -> {v}" for k, v in now.items() if k in past and past[k] != v]
+        if changed:
+            return changed
+    return []
+
+
+def _with_setting(history: list[dict], now: dict) -> list[dict]:
+    return history if history and history[-1] == now else [*history, now]
 
 
 def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_params: int,
@@ -244,6 +266,7 @@ def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_para
             "wall_time_s": float(wall[s]),
             "stack_size": len(members),
             **training_setting(tensors[0].device),
+            "trained_under": _with_setting(settings_trained_under(m.ckpt), training_setting(tensors[0].device)),
         }
         if not finished:  # a finished run never resumes: only its selected weights are kept
             ckpt["state"] = {n: p[s].detach().cpu().clone() for n, p in zip(names, tensors)}
