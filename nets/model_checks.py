@@ -22,30 +22,14 @@ import torch
 from torch import nn
 from torch.nn.modules.module import register_module_forward_pre_hook
 
+from nets import model_logits as logits_module, model_probes as probes_module
 from nets.caller_warning import warn_at_caller
 from nets.model_logits import (  # noqa: F401  (re-exported: the measures import them from here)
     ONE_LOGIT_FIX, OutOfMemoryError, is_one_logit, is_out_of_memory, logit_width, logits_inside, model_logits, raised)
 from nets.model_probes import COPIES, SAMPLEWISE_RTOL, check_copies_agree, check_samplewise  # noqa: F401 (re-exported)
 
-__all__ = [
-    "check_model",
-    "check_differentiable",
-    "ZeroInputGradient",
-    "check_samplewise",
-    "check_copies_agree",
-    "COPIES",
-    "SAMPLEWISE_RTOL",
-    "on_meta_device",
-    "parameter_dtype",
-    "OutOfMemoryError",
-    "is_out_of_memory",
-    "raised",
-    "model_logits",
-    "logit_width",
-    "ONE_LOGIT_FIX",
-    "is_one_logit",
-    "logits_inside",
-]
+__all__ = ["check_model", "check_differentiable", "ZeroInputGradient", "on_meta_device", "parameter_dtype",
+           *probes_module.__all__, *logits_module.__all__]  # the last two modules' names, re-exported
 
 
 def _batch_dependent_modules(model: nn.Module) -> list[tuple[str, bool]]:

@@ -372,39 +372,43 @@ def test_resumed_run_gives_the_same_result_as_an_uninterrupted_one(splits, tmp_p
         assert all(torch.equal(v, weights(b)[k]) for k, v in weights(a).items())
 
 
-def test_a_run_resumed_on_another_thread_count_says_its_numbers_match_no_uninterrupted_run(splits, tmp_path):
-    configs, threads = [small("DA", epochs=3)], torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        with pytest.raises(_Interrupt):
-            train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path, checkpoint_every=1,
-                       on_epoch_end=_interrupt_at(1))
-        assert torch.load(checkpoint_path(tmp_path, configs[0], 0), weights_only=True)["torch_threads"] == 1
-        torch.set_num_threads(2)
-        with pytest.warns(ResumedElsewhere, match=r"^1 run\(s\) resume from checkpoints trained so far under another "
-                                                  r"setting \(r4-DA-e3-\S+ seed 0 at epoch 1: torch_threads 1 -> 2\)"):
-            train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path)
-    finally:
-        torch.set_num_threads(threads)
+@pytest.fixture
+def threads_restored():
+    """Tests that set torch's thread count get it back afterwards."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
-def test_a_run_resumed_twice_under_a_new_thread_count_is_still_named_the_second_time(splits, tmp_path):
-    configs, threads = [small("DA", epochs=3)], torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        with pytest.raises(_Interrupt):
-            train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path, checkpoint_every=1,
-                       on_epoch_end=_interrupt_at(1))
-        torch.set_num_threads(2)
-        with pytest.warns(ResumedElsewhere), pytest.raises(_Interrupt):
-            train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path, checkpoint_every=1,
-                       on_epoch_end=_interrupt_at(2))
-        ckpt = torch.load(checkpoint_path(tmp_path, configs[0], 0), weights_only=True)
-        assert [s["torch_threads"] for s in ckpt["trained_under"]] == [1, 2]
-        with pytest.warns(ResumedElsewhere, match=r"at epoch 2: torch_threads 1 -> 2\)"):  # its start still differs
-            train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path)
-    finally:
-        torch.set_num_threads(threads)
+def _stopped_after(epoch: int, configs, splits, run_dir, threads: int) -> None:
+    """Train ``configs`` (seed 0) on ``threads`` threads, checkpointing every epoch, and stop after ``epoch``."""
+    torch.set_num_threads(threads)
+    with pytest.raises(_Interrupt):
+        train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=run_dir, checkpoint_every=1,
+                   on_epoch_end=_interrupt_at(epoch))
+
+
+def test_a_run_resumed_on_another_thread_count_says_its_numbers_match_no_uninterrupted_run(splits, tmp_path,
+                                                                                             threads_restored):
+    configs = [small("DA", epochs=3)]
+    _stopped_after(1, configs, splits, tmp_path, threads=1)
+    assert torch.load(checkpoint_path(tmp_path, configs[0], 0), weights_only=True)["torch_threads"] == 1
+    torch.set_num_threads(2)
+    with pytest.warns(ResumedElsewhere, match=r"^1 run\(s\) resume from checkpoints trained so far under another "
+                                              r"setting \(r4-DA-e3-\S+ seed 0 at epoch 1: torch_threads 1 -> 2\)"):
+        train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path)
+
+
+def test_a_run_resumed_twice_under_a_new_thread_count_is_still_named_the_second_time(splits, tmp_path,
+                                                                                      threads_restored):
+    configs = [small("DA", epochs=3)]
+    _stopped_after(1, configs, splits, tmp_path, threads=1)
+    with pytest.warns(ResumedElsewhere):
+        _stopped_after(2, configs, splits, tmp_path, threads=2)
+    ckpt = torch.load(checkpoint_path(tmp_path, configs[0], 0), weights_only=True)
+    assert [s["torch_threads"] for s in ckpt["trained_under"]] == [1, 2]
+    with pytest.warns(ResumedElsewhere, match=r"at epoch 2: torch_threads 1 -> 2\)"):  # its start still differs
+        train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path)
 
 
 def test_a_run_resumed_with_the_threads_it_started_with_says_nothing(splits, tmp_path, recwarn):
