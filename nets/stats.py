@@ -110,12 +110,21 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Inter
     n, mean = x.size, float(x.mean())
     if n < 2:
         return Interval(mean, math.nan, math.nan, n, "t")
-    if np.ptp(x) <= 1e-12 * scale:  # no spread (up to rounding): the value itself, exact
-        value = float(x[0]) if np.ptp(x) == 0 else mean
+    value = _without_spread(x)
+    if value is not None:
         return Interval(value, value, value, n, "t")
     sem = float(stats.sem(x))
     low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem)
     return Interval(mean, float(low), float(high), n, "t")
+
+
+def _without_spread(x: np.ndarray) -> float | None:
+    """The value of ``x`` (finite, two or more) where it has no spread up to rounding (1e-12 of its largest
+    magnitude): the value itself where all are equal, else their mean; None where it has a spread."""
+    spread = np.ptp(x)
+    if spread > 1e-12 * float(np.max(np.abs(x))):
+        return None
+    return float(x[0]) if spread == 0 else float(x.mean())
 
 
 #: Values beyond this magnitude are scaled down before :func:`t_interval` sums them (their sum would overflow).
@@ -168,8 +177,8 @@ def paired_t(a: Sequence[float], b: Sequence[float], *, log: bool = False,
     n, mean = d.size, float(d.mean())
     if n < 2:
         return PairedTest(Interval(mean, math.nan, math.nan, n, "paired t"), math.nan, log)
-    if np.ptp(d) <= 1e-12 * np.max(np.abs(d)):  # no spread (up to rounding): exact, no test statistic
-        value = float(d[0]) if np.ptp(d) == 0 else mean
+    value = _without_spread(d)
+    if value is not None:  # exact, no test statistic
         return PairedTest(Interval(value, value, value, n, "paired t"), math.nan, log)
     res = stats.ttest_rel(x, y)
     ci = res.confidence_interval(confidence)
