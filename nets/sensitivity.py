@@ -114,9 +114,7 @@ def _spectral_norm_power(model: Callable, xc: torch.Tensor, n_iter: int, tol: fl
     iterations running); the largest estimate seen is returned (each is a lower bound up to round-off).
     (Before 2026-12-07 it stopped on one step smaller than ``tol``: up to 4.9e-4 below the dense SVD on
     the benchmark's float32 CNN, ``benchmarks/results/sigma_methods_cpu.json``, and 20-25% below on a
-    float16 / bfloat16 one.)
-    A float16 / bfloat16 model's products round at about its ``eps``: there a stop on one small
-    step (a floor of ``100 eps`` on ``tol``, as before 2026-12-07) read 20-25% low.
+    float16 / bfloat16 one, whose products round at about its ``eps``, a floor of ``100 eps`` on ``tol``.)
     The extrapolation reads the rate from two steps: where the top singular values nearly coincide
     (1 and 0.999, a rate's 1 - r of 0.002) round-off can hide it, and the iteration stop early, further
     below than ``tol``; :class:`PowerNotConverged`'s "up to" is an estimate too. Use jacrev there."""
@@ -220,6 +218,7 @@ def jacobian_spectral_norm(
     x = x.detach()
     gen = torch.Generator().manual_seed(seed)
     out = []
+    plain = False  # torch.func refused the model: every later chunk goes to plain autograd at once
     for s in chunks(x.shape[0], chunk_size):
         xc = x[s : s + chunk_size]
         with torch.no_grad():  # shape, refusal and NaN checks, outside the torch.func transforms
@@ -228,20 +227,23 @@ def jacobian_spectral_norm(
         per_sample = classes * xc[0].numel() * (xc.element_size() + 8)  # J and its float64 copy
         step = max(1, JACREV_CHUNK_BYTES // per_sample)
         with torch.enable_grad():
-            try:
-                if use == "jacrev":
-                    out += [_spectral_norm_jacrev(model, xc[i : i + step]).detach() for i in range(0, len(xc), step)]
-                else:
-                    out.append(_spectral_norm_power(model, xc, n_iter, tol, gen).detach())
-            except RuntimeError as e:  # an old-style autograd.Function: the dense Jacobian by plain autograd
-                if not _needs_setup_context(e):
-                    raise
-                if not out:  # said once per call
+            if not plain:
+                try:
+                    if use == "jacrev":
+                        out += [_spectral_norm_jacrev(model, xc[i : i + step]).detach()
+                                for i in range(0, len(xc), step)]
+                    else:
+                        out.append(_spectral_norm_power(model, xc, n_iter, tol, gen).detach())
+                    continue
+                except RuntimeError as e:  # an old-style autograd.Function: the dense Jacobian by plain autograd
+                    if not _needs_setup_context(e):
+                        raise
+                    plain = True
                     warn_at_caller(f"sigma_max: the model uses a custom autograd.Function torch.func cannot "
                                    f"transform (no setup_context): measured by plain autograd instead, the dense "
                                    f"Jacobian by {classes} backward passes per chunk ({use} was asked)",
                                    PlainAutograd)
-                out += [_spectral_norm_autograd(model, xc[i : i + step]).detach() for i in range(0, len(xc), step)]
+            out += [_spectral_norm_autograd(model, xc[i : i + step]).detach() for i in range(0, len(xc), step)]
     return torch.cat(out)
 
 
