@@ -39,6 +39,7 @@ from nets.metrics import (
 )
 from nets.models import CenteredLogits
 from nets.results_io import ResultsFileError, WouldTrain, precision_dir, reading
+from nets.sample_bootstrap import paired_bootstrap
 from nets.stats import CONFIDENCE, bootstrap_interval
 from nets.train import TrainConfig, TrainedRun, resolve_device, train_runs
 
@@ -95,12 +96,10 @@ def paired_difference(a: list[np.ndarray], b: list[np.ndarray], scale: float = 1
     models) of ``mean(a) - mean(b)``, times ``scale`` (100: accuracy in points). With the models held
     fixed, what the interval over seeds leaves out: the test images' own sampling error of the difference."""
     u, v = np.mean(np.stack(a), 0), np.mean(np.stack(b), 0)
-    res = stats.bootstrap((u, v), lambda p, q: np.mean(p) - np.mean(q), paired=True, vectorized=False,
-                          n_resamples=N_RESAMPLES, method=METHOD, confidence_level=CONFIDENCE,
-                          rng=np.random.default_rng(BOOT_SEED))
-    ci = res.confidence_interval
-    return {"difference": scale * float(u.mean() - v.mean()), "low": scale * float(ci.low),
-            "high": scale * float(ci.high), "n_samples": int(u.size), "n_seeds": len(a)}
+    est = paired_bootstrap((u, v), lambda p, q, axis=-1: p.mean(axis) - q.mean(axis), confidence=CONFIDENCE,
+                           n_resamples=N_RESAMPLES, seed=BOOT_SEED)
+    return {"difference": scale * est.value, "low": scale * est.low, "high": scale * est.high,
+            "n_samples": int(u.size), "n_seeds": len(a)}
 
 
 def _json_seeds(entry: dict | None, key: str, seeds: list[int]) -> list[float] | None:
