@@ -195,17 +195,17 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         from nets.distributed import pretrain
         from nets.node_provenance import machines, mixed_machines_warning
 
+        task_threads = args.task_threads or args.threads or 1
         trained_on = machines(pretrain(profile, args.command, args.results, device=args.device, address=args.address,
                                        progress=not args.no_progress, precision=args.precision,
                                        recompute=args.recompute,
-                                       cpus_per_task=args.task_threads or args.threads or 1))
+                                       cpus_per_task=task_threads))
         trained = time.time() - started
         print(f"{args.command} ({profile.name}): training on Ray took {trained:.0f} s; now measuring", flush=True)
         mixed = mixed_machines_warning(trained_on)
         if mixed:
             print(f"warning: {mixed}", file=sys.stderr, flush=True)
-        ray_training = {"wall_time_s": trained, "task_threads": args.task_threads or args.threads or 1,
-                        "machines": trained_on}
+        ray_training = {"wall_time_s": trained, "task_threads": task_threads, "machines": trained_on}
         if args.command == "reproduce":  # its wall time counts the training on Ray too, and says where it ran
             extra.update(started=started, ray_training=ray_training)
     if args.precision != "fp32":  # fp32 runs call every runner exactly as before

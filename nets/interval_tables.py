@@ -100,7 +100,7 @@ def table1_paired_rows(t1: Mapping, fmt: Fmt) -> list[list[str]]:
                 what = f"{a} / {b} (ratio)" if log else f"{a} - {b}" + (" (points)" if measure == "accuracy" else "")
                 shown = "n/a" if test is None else ev.ratio_text(test, fmt) if log else ev.iv_text(test.interval, fmt)
                 if bad:  # a value <= 0 has no log-ratio: the seed is named, not the row dropped
-                    shown += f"; {ev.seeds_text(sorted(bad))} left out (a value <= 0)"
+                    shown += f"; {_nonpositive_text(bad)}"
                 rows.append([group_label(g), measure, what, shown, "n/a" if test is None else ev.p_text(test)])
     return rows
 
@@ -115,6 +115,11 @@ def run_list_cell(runs: object, measure: str, index: int, fmt: Fmt) -> str:
     return ev.iv_text(ev.interval(ev.per_seed(runs, lambda r: r[measure][index])), fmt)  # type: ignore[arg-type]
 
 
+def _nonpositive_text(bad: Mapping[int, float]) -> str:
+    """How a paired ratio names the seeds :func:`nets.evidence.paired_log` left out for a value <= 0."""
+    return f"{ev.seeds_text(sorted(bad))} left out (a value <= 0)"
+
+
 def paired_ratio_cell(runs_a: object, runs_b: object, measure: str, fmt: Fmt) -> str:
     """The geometric-mean ratio a / b of a positive measure over common seeds, its
     95% interval and p-value (paired t-test on log-ratios); a seed where either value is <= 0 (no
@@ -124,7 +129,7 @@ def paired_ratio_cell(runs_a: object, runs_b: object, measure: str, fmt: Fmt) ->
     unread = ev.unread([runs_a, runs_b], ev.measure(measure))  # type: ignore[list-item]
     parts = []
     if bad:
-        parts.append(f"{ev.seeds_text(sorted(bad))} left out (a value <= 0)")
+        parts.append(_nonpositive_text(bad))
     if unread:
         parts.append(f"{ev.seeds_text(unread)} left out (not finite)")
     left = "; ".join(parts)

@@ -81,7 +81,6 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     modes = tuple(m.training for m in model.modules()) if module else ()
     training = any(modes)
     kept = {name: b.detach().clone() for name, b in model.named_buffers()} if training else {}
-    changed: list[str] = []
     try:  # a training-mode module the model runs is refused as it is called, before it runs: registered or not
         with _refusing_batch_dependent_calls():
             check_samplewise(model, x)
@@ -113,11 +112,7 @@ _COPIES_PASSED: "weakref.WeakKeyDictionary[nn.Module, tuple[bool, ...]]" = weakr
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Whether two buffers hold the same values, a NaN matching a NaN (a sentinel buffer of NaN)."""
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if not a.is_floating_point():
-        return torch.equal(a, b)
-    return torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(0.0), b.nan_to_num(0.0))
+    return a.shape == b.shape and a.dtype == b.dtype and torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)
 
 
 def _put_back(model: nn.Module, kept: dict[str, torch.Tensor]) -> list[str]:

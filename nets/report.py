@@ -103,7 +103,8 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                   command: str | None = None, total_wall_time_s: float | None = None) -> str:
     """The Markdown of REPORT.md from results dicts keyed by experiment name."""
     lines: list[str] = []
-    any_meta = next((r["meta"] for r in results.values() if r and "meta" in r), {})
+    first = next((r for r in results.values() if r and "meta" in r), {})  # the file whose profile is shown
+    any_meta = first.get("meta", {})
     prof = any_meta.get("profile", {})
     dataset = recorded_dataset(any_meta)
     title = DATASET_TITLES.get(dataset, dataset)
@@ -114,11 +115,11 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
         f"\"On genuine invariance learning without weight-tying\") on {title}. "
         "Every verdict below is computed by `nets/verdicts.py` from the measured numbers with the thresholds "
         "listed; nothing is tuned toward the paper's values.\n")
-    first, mixed = mixed_settings(results)
+    first_name, mixed = mixed_settings(results)
     if mixed:
-        lines.append(f"> **Results of other settings in one folder**: {'; '.join(mixed)}, against {first}.json's. "
+        lines.append(f"> **Results of other settings in one folder**: {'; '.join(mixed)}, against {first_name}.json's. "
                      "Each section shows its own file's numbers, not one sweep's (the profile fields below are "
-                     f"{first}.json's): run the experiments again with one setting (`--overwrite`, or into a new "
+                     f"{first_name}.json's): run the experiments again with one setting (`--overwrite`, or into a new "
                      "`--results`).\n")
     if dataset != PAPER_DATASET:
         lines.append(
@@ -248,7 +249,7 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
                      f"content, or with it removed), so an edit to them after their run would go unnoticed; "
                      f"`python -m nets.results_io.add_seals FILE...` seals them as they are.\n")
     if prof:  # a file finished by a `--groups` run (a resumed sweep) records the groups that run ran, not all it holds
-        held = result_groups(next(r for r in results.values() if r and "meta" in r))
+        held = result_groups(first)
         shown = {**prof, "groups": held} if set(held) - set(prof.get("groups") or ()) else prof
         lines.append("Profile fields:\n")
         lines.append(markdown_table(["field", "value"], [[k, f"`{json.dumps(v)}`"] for k, v in shown.items()]) + "\n")

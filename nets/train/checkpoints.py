@@ -251,6 +251,7 @@ def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_para
         st = opt.state[params[0]]
         step = float(st["step"])
     acc, ep = best_acc.cpu().tolist(), best_epoch.cpu().tolist()
+    setting = training_setting(tensors[0].device)
     for s, m in enumerate(members):
         ckpt: dict[str, Any] = {
             "format": CHECKPOINT_FORMAT,
@@ -265,8 +266,8 @@ def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_para
             "history": {k: list(v) for k, v in histories[s].items()},
             "wall_time_s": float(wall[s]),
             "stack_size": len(members),
-            **training_setting(tensors[0].device),
-            "trained_under": _with_setting(settings_trained_under(m.ckpt), training_setting(tensors[0].device)),
+            **setting,
+            "trained_under": _with_setting(settings_trained_under(m.ckpt), setting),
         }
         if not finished:  # a finished run never resumes: only its selected weights are kept
             ckpt["state"] = {n: p[s].detach().cpu().clone() for n, p in zip(names, tensors)}
