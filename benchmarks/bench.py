@@ -69,6 +69,7 @@ from benchmarks import reference as R  # noqa: E402
 from nets.cli_types import group_arg, positive_int  # noqa: E402
 from nets.experiments.common import write_json  # noqa: E402
 from nets.groups import Group, get_group  # noqa: E402
+from nets.precision import exact_float32  # noqa: E402
 
 from benchmarks.bench_report import environment, protocol_summary, table, targets  # noqa: E402
 from benchmarks.flops import (  # noqa: E402
@@ -262,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     device = torch.device(args.device)
+    with exact_float32(device):  # as the trainer runs (nets.precision): on CUDA, IEEE float32, cuDNN deterministic
+        return measure(args, device, rounds)
+
+
+def measure(args: argparse.Namespace, device: torch.device, rounds: int) -> int:
+    """The benchmark proper (module docstring): each section written as it finishes."""
     started = time.time()
     out = args.out or ROOT / "build" / "bench" / f"{device.type}.json"
     res: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "quick": args.quick,

@@ -13,7 +13,7 @@ import numpy
 import torch
 
 from benchmarks.flops import METHODS
-from nets.results_io import cpu_info
+from nets.results_io import cpu_info, cuda_float32
 
 __all__ = ["environment", "table", "protocol_summary", "targets"]
 
@@ -29,6 +29,7 @@ def environment(device: torch.device) -> dict:
     }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
+        env["cuda_float32"] = cuda_float32()
     try:
         env["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                            cwd=ROOT, timeout=5).stdout.strip()

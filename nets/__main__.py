@@ -23,6 +23,7 @@ from nets.commands import (DEFAULTS, EPOCHS_COMMANDS, EVALUATION_ONLY, LOGIT_GRI
                            UsageError, build_parser, default_results_root)
 from nets.experiments.profiles import PAPER_DATASET
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
+from nets.precision import exact_float32
 from nets.results_io import EXPERIMENTS, trained_elsewhere
 from nets.reuse import ReuseRefused, reuse_checkpoints
 from nets.startup import STARTING
@@ -211,10 +212,11 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
     if args.precision != "fp32":  # fp32 runs call every runner exactly as before
         extra["precision"] = args.precision
     try:
-        with ExitStack() as on_ray:
+        with ExitStack() as within:
+            within.enter_context(exact_float32(check_device(args.device)))  # on CUDA: IEEE float32 (nets.precision)
             if ray_training is not None:  # every result records where it trained; a run the plan missed is named
-                on_ray.enter_context(trained_elsewhere(ray_training))
-                on_ray.enter_context(trained_before("on Ray"))
+                within.enter_context(trained_elsewhere(ray_training))
+                within.enter_context(trained_before("on Ray"))
             out = runner(args.command)(profile, args.results, device=args.device, progress=not args.no_progress,
                                        command=command, **extra)
     except ModelSpecError as e:  # scale / si-settings --model cnn: cnn.json's own model cannot be built here

@@ -35,6 +35,7 @@ from nets.model_checks import check_model, logit_width
 from nets.class_accuracy import ClassBreakdown, check_class_names, class_breakdown_from_predictions
 from nets.metrics import ORBIT_TERMS, orbit_terms, saliency_invariance
 from nets.models import CenteredLogits
+from nets.precision import exact_float32
 from nets.sample_bootstrap import (  # noqa: F401  (re-exported: the audit's intervals)
     MIN_RESAMPLES,
     Estimate,
@@ -221,19 +222,21 @@ def sample_measures(
     ``ValueError``s."""
     group = as_group(group)
     check_images(x, group)
-    check_model(model, x)
     labelled = y is not None
-    terms = orbit_terms(model, x, y, group, include_identity=include_identity, chunk_size=chunk_size,
-                        terms=(*(ORBIT_TERMS if labelled else ("LI", "DI")), "predictions"))
-    xs = _first(x, si_samples, "si_samples")
-    ys = _first(y, si_samples, "si_samples") if labelled else None
-    si = saliency_invariance(model, xs, ys, group, target="label" if labelled else "predicted", n_steps=n_steps,
-                             include_identity=include_identity, reduction="none", chunk_size=max(1, chunk_size // 4))
-    x_sigma = _first(x, sigma_samples, "sigma_samples")
-    sigma = jacobian_spectral_norm(model, x_sigma, chunk_size=chunk_size)
-    sigma_centered = jacobian_spectral_norm(CenteredLogits(model), x_sigma, chunk_size=chunk_size)
-    with torch.no_grad():
-        scale = torch.cat([centered_logit_norm(model(c)) for c in x_sigma.split(model_chunk(model, chunk_size))])
+    with exact_float32(x.device):  # on CUDA: IEEE float32, cuDNN deterministic (nets.precision)
+        check_model(model, x)
+        terms = orbit_terms(model, x, y, group, include_identity=include_identity, chunk_size=chunk_size,
+                            terms=(*(ORBIT_TERMS if labelled else ("LI", "DI")), "predictions"))
+        xs = _first(x, si_samples, "si_samples")
+        ys = _first(y, si_samples, "si_samples") if labelled else None
+        si = saliency_invariance(model, xs, ys, group, target="label" if labelled else "predicted",
+                                 n_steps=n_steps, include_identity=include_identity, reduction="none",
+                                 chunk_size=max(1, chunk_size // 4))
+        x_sigma = _first(x, sigma_samples, "sigma_samples")
+        sigma = jacobian_spectral_norm(model, x_sigma, chunk_size=chunk_size)
+        sigma_centered = jacobian_spectral_norm(CenteredLogits(model), x_sigma, chunk_size=chunk_size)
+        with torch.no_grad():
+            scale = torch.cat([centered_logit_norm(model(c)) for c in x_sigma.split(model_chunk(model, chunk_size))])
     per_sample = {
         **({"accuracy": terms["correct"].double() / group.order} if labelled else {}),
         "LI": terms["LI"], "DI": terms["DI"], "SI": si, "sigma_max": sigma, "logit_scale": scale,
@@ -299,17 +302,16 @@ def audit(
     per_sample = sample_measures(model, x, y, group, n_steps=n_steps, si_samples=si_samples,
                                  sigma_samples=sigma_samples, include_identity=include_identity, chunk_size=chunk_size)
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
-    width = logit_width(model, x)  # the confusion matrix's size, and how sigma_max was computed
     measured = [k for k in SAMPLE_MEANS if k in per_sample]  # no accuracy without labels
     measures = {k: bootstrap_mean(per_sample[k], **boot) for k in measured}
     measures["sigma_per_scale"] = bootstrap_ratio(per_sample["sigma_max_centered"], per_sample["logit_scale"], **boot)
-    prof: list[tuple[str, Estimate]] = []
-    layer_types: dict[str, str] = {}
-    layers_left_out: dict[str, str] = {}
-    if isinstance(model, nn.Module):
-        elems = group_elements(group, include_identity)
-        names, num, den, layers_left_out = layer_invariance_terms(model, x, group, elems, layers=layers,
-                                                                  chunk_size=chunk_size)
+    names, layer_types, layers_left_out, prof = [], {}, {}, []
+    with exact_float32(x.device):  # the layer profile's forward passes, as sample_measures'
+        width = logit_width(model, x)  # the confusion matrix's size, and how sigma_max was computed
+        if isinstance(model, nn.Module):
+            names, num, den, layers_left_out = layer_invariance_terms(
+                model, x, group, group_elements(group, include_identity), layers=layers, chunk_size=chunk_size)
+    if names:
         modules = dict(model.named_modules())
         layer_types = {n: type(modules[n]).__name__ for n in names if n in modules}
         prof = [(n, bootstrap_ratio(num[:, j].cpu().numpy(), den[:, j].cpu().numpy(), **boot))

@@ -10,16 +10,26 @@ a CPU only when its flags (``/proc/cpuinfo``) include
 ``avx512_bf16`` or ``amx_bf16``: without bf16 matrix instructions PyTorch emulates
 bf16 and a step runs many times slower than in float32, so it is refused with an
 error naming the missing flags.
+
+On CUDA, float32 means IEEE float32: :func:`exact_float32`, which the trainer, the commands and
+:func:`nets.audit` enter, turns off TF32 for matrix products and convolutions (torch 2.13 uses it
+for cuDNN's convolutions by default, reading 10 bits of each mantissa) and restricts cuDNN to
+deterministic algorithms, so that one seed gives the same numbers twice and the measures agree
+with the CPU's.
 """
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any, Iterator
 
 import torch
 
-__all__ = ["PRECISIONS", "PRECISION_COMMANDS", "BF16_CPU_FLAGS", "cpu_flags", "check_precision", "training_autocast"]
+from nets.results_io import NEW_TF32_API, cuda_float32
+
+__all__ = ["PRECISIONS", "PRECISION_COMMANDS", "BF16_CPU_FLAGS", "EXACT_FLOAT32", "cpu_flags", "check_precision",
+           "training_autocast", "exact_float32"]
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #: The ``python -m nets`` subcommands that take ``--precision``: those that train the MLP's stacks
@@ -67,3 +77,36 @@ def training_autocast(precision: str, device: torch.device) -> contextlib.Abstra
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+#: The CUDA settings of :func:`exact_float32` (in :func:`~nets.results_io.numerics.cuda_float32`'s form).
+EXACT_FLOAT32: dict[str, Any] = {"matmul": "ieee", "conv": "ieee", "rnn": "ieee", "cudnn_deterministic": True,
+                                 "cudnn_benchmark": False}
+
+
+def _set_cuda_float32(settings: dict[str, Any]) -> None:
+    b = torch.backends
+    if NEW_TF32_API:
+        b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision = settings["matmul"], settings["conv"]
+        b.cudnn.rnn.fp32_precision = settings.get("rnn", settings["conv"])
+    else:
+        b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = settings["matmul"] == "tf32", settings["conv"] == "tf32"
+    b.cudnn.deterministic, b.cudnn.benchmark = settings["cudnn_deterministic"], settings["cudnn_benchmark"]
+
+
+@contextlib.contextmanager
+def exact_float32(device: str | torch.device | None) -> Iterator[None]:
+    """Within the block, if ``device`` is a CUDA device: float32 matrix products and convolutions in
+    IEEE float32 (no TF32) and cuDNN's deterministic algorithms only, without benchmarking
+    (:data:`EXACT_FLOAT32`); the settings before are restored on leaving it. Nothing changes for
+    another device (``None``: the CPU). The settings are the process's: a thread that runs CUDA work
+    meanwhile runs under them too. bf16 autocast (``--precision bf16``) is unaffected."""
+    if device is None or torch.device(device).type != "cuda":
+        yield
+        return
+    before = cuda_float32()
+    _set_cuda_float32(EXACT_FLOAT32)
+    try:
+        yield
+    finally:
+        _set_cuda_float32(before)

@@ -4,7 +4,10 @@ Each test needs a CUDA device and skips, saying so, where there is none. They ch
 the GPU what the CPU tests check on the CPU (stacked training against training each run
 alone, the same seed twice, bitwise resume), and that the GPU agrees with the CPU: every
 measure of one model within relative 1e-4 in float32, and one fused Adam step (the
-optimizer the trainer builds) equal to the CPU's step.
+optimizer the trainer builds) equal to the CPU's step. A small CNN checks what
+``nets.precision.exact_float32`` is for: its measures agree with the CPU's within 1e-4 (cuDNN's
+convolutions in IEEE float32, not TF32) and one seed trains it twice to the same weights (cuDNN's
+deterministic algorithms).
 
 Only public names of ``nets.train`` and ``nets.metrics`` are used. Small synthetic
 data (18x18 images) and small models keep each test to seconds.
@@ -16,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from nets.cnn import SmallCNN
 from nets.data import synthetic_splits
 from nets.groups import get_group
 from nets.models import MLP
@@ -28,6 +32,8 @@ from nets.metrics import (
     saliency_invariance,
     saliency_map,
 )
+from nets.precision import exact_float32
+from nets.results_io import cuda_float32
 from nets.train import TrainConfig, checkpoint_path, orbit_accuracy, train_runs
 
 HAS_CUDA = torch.cuda.is_available()
@@ -129,6 +135,34 @@ def test_every_measure_agrees_between_cpu_and_cuda_within_1e_4(splits):
         np.testing.assert_allclose(gpu[name], v, rtol=1e-4, atol=1e-6, err_msg=name)
     assert orbit_accuracy(model, splits.val.to("cuda"), group) == pytest.approx(
         orbit_accuracy(model.cpu(), splits.val, group), abs=1e-12)
+
+
+def _cnn(config: TrainConfig | None = None) -> SmallCNN:
+    return SmallCNN(9, channels=(8, 16), strides=(2, 2), image_size=18)
+
+
+def test_a_cnns_measures_agree_between_cpu_and_cuda_within_1e_4(splits):
+    group = get_group("r4")
+    torch.manual_seed(0)
+    model = _cnn().eval()
+    x, y = splits.test.x, splits.test.y
+    cpu = _measures(model, x, y, group)
+    with exact_float32("cuda"):
+        gpu = _measures(model.to("cuda"), x.to("cuda"), y.to("cuda"), group)
+    for name, v in cpu.items():
+        np.testing.assert_allclose(gpu[name], v, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("method", ["DA", "WT"])
+def test_one_seed_trains_a_cnn_on_cuda_twice_to_the_same_weights(splits, method):
+    cfg = [small(method, model="cnn")]
+    before = cuda_float32()
+    a = train_runs(cfg, [0, 1], splits, device="cuda", progress=False, model_fn=_cnn)
+    b = train_runs(cfg, [0, 1], splits, device="cuda", progress=False, model_fn=_cnn)
+    assert cuda_float32() == before  # the trainer puts torch's settings back
+    for ra, rb in zip(a, b):
+        assert ra.history == rb.history and ra.best_epoch == rb.best_epoch
+        assert all(torch.equal(v, weights(rb)[k]) for k, v in weights(ra).items())
 
 
 def test_a_fused_adam_step_on_cuda_matches_the_cpu_step():

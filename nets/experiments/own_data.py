@@ -52,6 +52,7 @@ from nets.layout_hints import (CHANNELS_LAST_FORWARD, accepts_channels_last, cha
 from nets.model_checks import ONE_LOGIT_FIX, is_one_logit, logits_inside
 from nets.model_spec import one_line
 from nets.own_data_report import own_data_report
+from nets.precision import exact_float32
 from nets.results_io import run_provenance, sha256_file, write_json, write_text
 from nets.sensitivity import centered_logit_norm
 from nets.train import (ChannelsLast, SameInitialWeights, TrainConfig, UnusedClasses, check_device, check_model_output,
@@ -141,7 +142,14 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     Table 1 and Figure 5, decide the claims, write ``own_data.json`` and ``REPORT.md`` into ``out``
     (module docstring). Returns the results. Raises :class:`OwnDataError` /
     :class:`~nets.image_file.ImageFileError` / the trainer's one-line ``ValueError`` for bad input,
-    before anything trains."""
+    before anything trains. On CUDA it trains and measures in IEEE float32
+    (:func:`nets.precision.exact_float32`)."""
+    with exact_float32(check_device(device)):
+        return _run_own_data(model, data, groups, out, settings, device=device, progress=progress, command=command)
+
+
+def _run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str | Path, settings: OwnDataSettings,
+                  *, device: str, progress: bool, command: str | None) -> dict:
     started = time.time()
     out = Path(out)
     dev = check_device(device)

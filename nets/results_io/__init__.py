@@ -16,6 +16,7 @@ it runs no subprocess (git is asked only when a results file's metadata is writt
 - :mod:`nets.results_io.torch_files`: ``torch.load(weights_only=True)`` with one-line reasons,
   :func:`load_torch_file` (moves a damaged checkpoint aside) and :func:`read_torch_file` (leaves it);
 - :mod:`nets.results_io.provenance`: versions, CPU, git commit, command line, ``meta`` blocks;
+- :mod:`nets.results_io.numerics`: how float32 runs on CUDA (TF32, cuDNN's determinism), as recorded;
 - :mod:`nets.results_io.paper`: the paper's Table 1;
 - :mod:`nets.results_io.seal`: the SHA-256 every results file carries of its content, so a file edited
   since its run wrote it is refused (:func:`read_json`) rather than read as the run's;
@@ -67,6 +68,7 @@ from nets.results_io.files import (  # noqa: F401
 from nets.results_io.reading import DEBUG, READ_ERRORS, reading, unreadable  # noqa: F401
 from nets.results_io.torch_files import load_refusal, load_torch_file, one_line, quiet_torch_load, read_torch_file  # noqa: F401
 from nets.results_io.paper import PAPER_CITATION, PAPER_TABLE1, PAPER_TABLE1_STD, PAPER_DATASET, DATASET_TITLES, paper_table1_for, recorded_dataset  # noqa: F401
+from nets.results_io.numerics import NEW_TF32_API, cuda_float32  # noqa: F401
 from nets.results_io.provenance import (  # noqa: F401
     PROVENANCE_FIELDS,
     GitUnanswered,
@@ -100,6 +102,7 @@ __all__ = [
     "move_aside", "out_dir", "precision_dir", "saved_checkpoints_text", "read_json", "read_results", "result_groups", "result_path", "to_jsonable", "write_json",
     "PAPER_CITATION", "PAPER_TABLE1", "PAPER_TABLE1_STD", "PAPER_DATASET", "DATASET_TITLES", "paper_table1_for",
     "recorded_dataset",
+    "NEW_TF32_API", "cuda_float32",
     "PROVENANCE_FIELDS", "code_version", "command_line", "committed_files", "cpu_info", "git_commit", "metadata",
     "mixed_settings", "profile_differences", "provenance", "recorded_precision", "result_sittings", "run_provenance",
     "versions",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from nets.results_io.files import result_groups
+from nets.results_io.numerics import cuda_float32
 
 __all__ = [
     "versions",
@@ -183,7 +184,8 @@ def run_provenance(*, device: str, started: float, command: str | None = None, p
     """How and where a run was made: ``device``, ``precision`` (the training precision,
     ``nets.precision``), package versions, the CPU's model and the flags that matter (the bf16 ones
     included), the git commit and whether ``nets/`` differed from it, ``command`` (default: this
-    process's), start time and wall time so far (``started``: a ``time.time()``); and within
+    process's), start time and wall time so far (``started``: a ``time.time()``); on a CUDA device
+    ``cuda_float32``, how float32 ran there (:func:`~nets.results_io.numerics.cuda_float32`); and within
     :func:`trained_elsewhere`, ``ray_training``: where the models were trained."""
     commit, dirty = code_version()
     elsewhere = _TRAINED_ELSEWHERE.get()
@@ -197,6 +199,7 @@ def run_provenance(*, device: str, started: float, command: str | None = None, p
         "command": command if command is not None else command_line(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "wall_time_s": round(time.time() - started, 2),
+        **({"cuda_float32": cuda_float32()} if str(device).startswith("cuda") else {}),
         **({} if elsewhere is None else {"ray_training": elsewhere}),
     }
 

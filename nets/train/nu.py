@@ -13,6 +13,7 @@ import torch
 from nets import metrics
 from nets.data import Splits
 from nets.groups import get_group
+from nets.precision import exact_float32
 from nets.train.config import TrainConfig, TrainedRun, resolve_device
 from nets.train.runs import train_runs
 from nets.train.stacks import input_shape_of, model_dtype
@@ -130,8 +131,9 @@ def tune_nu(
         return x.to(model_dtype(model, base.key())).reshape(n, *input_shape_of(model, tuple(x.shape[1:])))
 
     def measure(runs: list[TrainedRun]) -> tuple[float, float, list[float]]:
-        per_seed = [float(metrics.saliency_invariance(r.model, images_for(r.model), y, group, **si_kwargs))
-                    for r in runs]
+        with exact_float32(dev):
+            per_seed = [float(metrics.saliency_invariance(r.model, images_for(r.model), y, group, **si_kwargs))
+                        for r in runs]
         return float(np.mean(per_seed)), float(np.mean([r.best_val_accuracy for r in runs])), per_seed
 
     k = len(seeds)

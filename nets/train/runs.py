@@ -16,7 +16,7 @@ from torch import nn
 from nets.caller_warning import warn_at_caller
 from nets.data import Splits
 from nets.groups import get_group
-from nets.precision import check_precision
+from nets.precision import check_precision, exact_float32
 from nets.results_io import make_folder, precision_dir
 from nets.train.batches import OrbitData
 from nets.train.checkpoints import (check_same_data, check_same_group, checkpoint_path, data_fingerprint,
@@ -220,9 +220,10 @@ def train_runs(
                 g = get_group(cfg.group)
                 data_cache[dk] = (OrbitData(splits.train, g, dev, dk[1]), OrbitData(splits.val, g, dev, dk[1]))
             tr, va = data_cache[dk]
-            runs = train_stack([m for _, m in chunk], tr, va, dev, checkpoint_every=checkpoint_every,
-                               progress=progress, on_epoch_end=on_epoch_end, model_fn=factories[cfg.key()],
-                               vmap=stackable[cfg.stack_key()], precision=precision)
+            with exact_float32(dev):  # on CUDA: IEEE float32, cuDNN deterministic (nets.precision)
+                runs = train_stack([m for _, m in chunk], tr, va, dev, checkpoint_every=checkpoint_every,
+                                   progress=progress, on_epoch_end=on_epoch_end, model_fn=factories[cfg.key()],
+                                   vmap=stackable[cfg.stack_key()], precision=precision)
             for (i, _), r in zip(chunk, runs):
                 results[i] = r
     return [results[i] for i in range(len(keys))]
