@@ -11,7 +11,7 @@ of means itself for sigma_per_scale). The direction says where the interval lies
 ``B > A`` when it excludes no effect (0 for a difference, 1 for a ratio), ``B = A`` when the
 estimate and both ends are exactly no effect (every resample gave it: the models agree on every
 sample, as a model compared with itself does), else ``undecided``; a ratio whose A is exactly 0
-(an exactly invariant model's LI) is ``undefined``; an effect of fewer than
+(an exactly invariant model's LI), or one with resamples of 0 / 0, is ``undefined``; an effect of fewer than
 :data:`MIN_DIRECTION_SAMPLES` samples (a small class) has its interval and ``too few samples``.
 
 The intervals are over the test samples only: both trained models are fixed, so they say nothing

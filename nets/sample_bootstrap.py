@@ -17,6 +17,7 @@ JSON, ``nan`` in text). Each function returns an :class:`Estimate` (the point an
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
@@ -85,10 +86,13 @@ def paired_bootstrap(samples: Sequence[np.ndarray], statistic: Callable[..., Any
     """``statistic(*samples)`` with its percentile-bootstrap interval, resampling the samples' common
     axis jointly (``scipy.stats.bootstrap(paired=True)``). ``samples``: arrays ``(N,)`` of the same
     samples (per-sample numerators and denominators, two models' values); ``statistic(*arrays,
-    axis=-1)`` must be vectorized. NaN interval for fewer than 2 samples or a non-finite point."""
+    axis=-1)`` must be vectorized. NaN interval for fewer than 2 samples, a non-finite point, or a
+    resample whose statistic is undefined (a ratio of means 0 / 0: most samples 0 in both), where
+    scipy's own warning (which speaks of BCa, a method not used here) is not passed on."""
     check_bootstrap(confidence, n_resamples, seed)
     arrays = [np.asarray(a, dtype=np.float64) for a in samples]
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
         point = float(statistic(*arrays, axis=-1))
         if arrays[0].size < 2 or not math.isfinite(point):
             return Estimate(point, float("nan"), float("nan"))

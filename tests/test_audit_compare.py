@@ -16,6 +16,7 @@ from nets.audit_compare import EFFECTS, MIN_DIRECTION_SAMPLES, compare, compare_
 from nets.auditing import MEASURES, Estimate, audit, sample_measures
 from nets.groups import R4
 from nets.models import MLP, InvariantMLP
+from nets.sample_bootstrap import paired_bootstrap, ratio_of_means
 
 SIZES = dict(n_steps=4, n_resamples=300)
 
@@ -117,6 +118,17 @@ def test_an_interval_with_an_infinite_end_still_reads_the_side_it_lies_on():
     """A ratio whose A is 0 in some resamples: [3.33, inf] excludes 1."""
     assert direction("ratio", Estimate(5.0, 3.33, math.inf)) == "B > A"
     assert direction("ratio", Estimate(math.inf, 3.33, math.inf)) == "undefined"
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_ratio_undefined_in_some_resamples_has_no_interval_and_no_scipy_warning():
+    """Most samples 0 for both models: a resample of only those is 0 / 0, so the ratio's interval is
+    undefined (scipy's warning about it, which speaks of BCa, is not passed on)."""
+    rng = np.random.default_rng(0)
+    a, b = np.r_[np.zeros(27), rng.uniform(1, 2, 3)], np.r_[np.zeros(27), rng.uniform(1, 2, 3)]
+    effect = paired_bootstrap((b, a), ratio_of_means, n_resamples=200)
+    assert math.isfinite(effect.value) and math.isnan(effect.low) and math.isnan(effect.high)
+    assert direction("ratio", effect, n=30) == "undefined"
 
 
 def test_too_few_samples_give_an_interval_but_no_direction():
