@@ -22,7 +22,9 @@
 #             few files of a folder (default: none)
 #   GIT_COMMIT the commit of the tree, recorded in environment.json where no .git came along
 #             (there git_commit is null; nets_sha256, the digest of nets/**/*.py, ties it to the code)
-#   BUDGET_S  seconds the whole script may take (default 450; the protocol stages get what is left)
+#   BUDGET_S  seconds the whole script may take (default 450): every stage's limit is cut to what is
+#             left of it less the seconds the extrapolation and packing keep (FINAL_S, 30), a stage
+#             with less than 10 s left is skipped, so the script ends within about BUDGET_S + 15 s
 #   PYTHON    interpreter with torch (default python3)
 #   RESULTS   where the protocol stages train (checkpoints): an empty or new folder, so that
 #             nothing an earlier run trained is loaded and timed as this run's (default: a new
@@ -80,6 +82,7 @@ finish_up() {
 trap finish_up EXIT
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export MPLBACKEND=Agg
+export PYTHONUNBUFFERED=1  # a stage stopped at its limit keeps what it printed
 # Stopped (Ctrl-C, a time limit): stop the running stage too (timeout passes the signal on to it)
 # instead of leaving it running on its own.
 STAGE_PID=
@@ -89,14 +92,31 @@ printf 'stage\tseconds\tstatus\n' > "$STAGES"
 
 elapsed() { echo $(( $(date +%s) - START )); }
 left() { echo $(( BUDGET_S - $(elapsed) )); }
+FINAL_S=30  # kept for the extrapolation and the packing at the end
+# After each stage, the small files into PACK, so that a run stopped from outside (SIGKILL, no
+# EXIT trap) still sends back what it measured so far.
+pack_so_far() {
+    [ -n "${PACK:-}" ] || return 0
+    for f in stages.tsv environment.json "$DEVICE.json"; do [ -f "$OUT/$f" ] && cp "$OUT/$f" "$PACK/"; done
+    return 0
+}
 
-# stage NAME TIMEOUT CMD...: run CMD under a time limit, log to OUT/NAME.log, record its time
+# stage NAME LIMIT CMD...: run CMD under a time limit (LIMIT cut to what the budget has left less
+# FINAL_S; skipped with less than 10 s), log to OUT/NAME.log, record its time
 stage() {
     local name="$1" limit="$2"; shift 2
-    local t0 ms rc status
+    local t0 ms rc status cap
+    cap=$(( $(left) - FINAL_S ))
+    [ "$limit" -gt "$cap" ] && limit=$cap
+    if [ "$limit" -lt 10 ]; then
+        printf '%s\t0\tskipped_budget\n' "$name" >> "$STAGES"
+        echo "== $name skipped: $(elapsed) s of the ${BUDGET_S} s budget spent"
+        pack_so_far
+        return 124
+    fi
     t0=$(date +%s%N)
     echo "== $name (limit ${limit} s, $(elapsed) s elapsed)"
-    timeout --signal=TERM --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1 &
+    timeout --signal=TERM --kill-after=5 "$limit" "$@" > "$OUT/$name.log" 2>&1 &
     STAGE_PID=$!
     wait "$STAGE_PID"
     rc=$?
@@ -106,6 +126,7 @@ stage() {
     printf '%s\t%d.%03d\t%s\n' "$name" $((ms / 1000)) $((ms % 1000)) "$status" >> "$STAGES"
     echo "   $status in $((ms / 1000)).$((ms % 1000 / 100)) s"
     tail -n 3 "$OUT/$name.log" | sed 's/^/   | /'
+    pack_so_far
     return $rc
 }
 
@@ -131,12 +152,13 @@ if torch.cuda.is_available():
 for key, cmd in (("nvidia_smi", ["nvidia-smi", "-L"]),
                  ("nvidia_driver", ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])):
     try:
-        env[key] = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip() or None
+        env[key] = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         env[key] = None
 json.dump(env, open(sys.argv[1], "w"), indent=1)
 print(json.dumps({k: env[k] for k in ("device", "torch", "cuda_available", "git_commit")}))
 EOF
+pack_so_far
 if [ "$DEVICE" != cpu ] && ! "$PYTHON" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
     echo "gpu_check: DEVICE=$DEVICE but torch sees no CUDA device (run with DEVICE=cpu for the CPU path)" >&2
     exit 2
@@ -144,7 +166,7 @@ fi
 
 # the data: copied from DATA_DIR, or else the cache verified; never the network
 stage data_fetch 120 "$PYTHON" -m nets.data fetch ${DATA_DIR:+--from "$DATA_DIR"} --offline --quiet \
-    || { echo "gpu_check: no data (the reason is in $OUT/data_fetch.log; give DATA_DIR)" >&2; exit 3; }
+    || { echo "gpu_check: no data (the reason is in $OUT/data_fetch.log, or $STAGES says it was skipped; give DATA_DIR)" >&2; exit 3; }
 
 # 0. what every stage pays before its work (a new process: torch, the data, the device), so that
 #    the extrapolation counts it once, as reproduce's single process does
@@ -163,6 +185,7 @@ MARGIN=20
 BENCH_S=150
 stage table1_r4 "$(( $(left) - BENCH_S - MARGIN > 60 ? $(left) - BENCH_S - MARGIN : 60 ))" \
     "${NETS[@]}" table1 --groups r4 "${COMMON[@]}"
+TABLE1_RC=$?
 
 # 3. the throughput benchmark: matmul rate of this device, our training/evaluation share of it
 if [ "$PROFILE" = smoke ]; then BENCH=(--rounds 1 --n-si 8 --n-sigma 16 --n-train 256); else BENCH=(); fi
@@ -174,16 +197,17 @@ stage bench "$(( AVAIL < BENCH_S ? (AVAIL > 30 ? AVAIL : 30) : BENCH_S ))" "$PYT
 #    stage leaves its checkpoints; the summary counts only finished stages)
 for s in spectral:r4 table1:t3 spectral:t3 drift:r4,t3 tsne:r4,t3 saliency:r4,t3; do
     exp="${s%%:*}"; groups="${s#*:}"
-    if [ "$(left)" -le $(( MARGIN + 10 )) ]; then
-        printf '%s_%s\t0\tskipped_budget\n' "$exp" "${groups//,/_}" >> "$STAGES"; continue
-    fi
-    stage "${exp}_${groups//,/_}" "$(( $(left) - MARGIN ))" "${NETS[@]}" "$exp" --groups ${groups//,/ } "${COMMON[@]}"
+    stage "${exp}_${groups//,/_}" "$(left)" "${NETS[@]}" "$exp" --groups ${groups//,/ } "${COMMON[@]}"
 done
 
-# 5. what was measured, and the whole protocol extrapolated from it
-"$PYTHON" benchmarks/gpu_extrapolate.py --stages "$STAGES" --results "$RESULTS/$PROFILE" --profile "$PROFILE" \
-    --device "$DEVICE" --out "$OUT/protocol_extrapolation.json"
+# 5. what was measured, and the whole protocol extrapolated from it (from the checkpoints of
+#    runs a stopped stage left, where no results file has them)
+timeout --signal=TERM --kill-after=5 $(( FINAL_S - 10 )) "$PYTHON" benchmarks/gpu_extrapolate.py --stages "$STAGES" \
+    --results "$RESULTS/$PROFILE" --profile "$PROFILE" --device "$DEVICE" --out "$OUT/protocol_extrapolation.json"
 rc=$?
 echo "gpu_check: $(elapsed) s in all; wrote $OUT"
 if grep -q $'\tfailed' "$STAGES"; then echo "gpu_check: a stage failed (see $STAGES and its log)" >&2; exit 1; fi
+if [ "$TABLE1_RC" -ne 0 ]; then
+    echo "gpu_check: Table 1 for R4, the stage that must run, did not finish (see $STAGES)" >&2; exit 4
+fi
 exit $rc

@@ -180,3 +180,14 @@ def test_bad_settings_are_refused_in_one_line_before_anything_runs(tmp_path, set
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("gpu_check: ") and says in proc.stderr
     assert not (tmp_path / "out" / "stages.tsv").exists()
     assert not list(tmp_path.glob("gpu_check_results.*"))  # no temporary RESULTS folder left behind
+
+
+def test_a_budget_too_small_for_any_stage_skips_them_and_packs_what_it_has(tmp_path):
+    """Every stage's limit is cut to the budget left less what the end keeps (FINAL_S, 30 s): with
+    30 s in all, no stage starts; stages.tsv says so, and PACK has it without waiting for the end."""
+    proc = _refusal(tmp_path, BUDGET_S="30", PACK=str(tmp_path / "pack"))
+    assert proc.returncode == 3, proc.stderr  # no data: the data stage was skipped too
+    with open(tmp_path / "pack" / "stages.tsv") as f:
+        assert list(csv.DictReader(f, delimiter="\t")) == [{"stage": "data_fetch", "seconds": "0",
+                                                            "status": "skipped_budget"}]
+    assert (tmp_path / "pack" / "environment.json").exists()
