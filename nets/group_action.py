@@ -213,11 +213,15 @@ class Group(ABC, metaclass=_GroupMeta):
 
     def orbit(self, x: torch.Tensor) -> torch.Tensor:
         """All transformed copies of ``x``: ``(..., H, W) -> (order, ..., H, W)``,
-        with ``out[g] = act(x, g)``."""
+        with ``out[g] = act(x, g)``. For an ``x`` that requires grad, one gather per element, so
+        that the gradient back to ``x`` is a sum in a fixed order (one gather of every pixel
+        ``order`` times would sum by atomic adds on CUDA, in no fixed order); the values are the same."""
         H, W = _image_size(self, x)
         flat = x.reshape(*x.shape[:-2], H * W)
-        idx = self.orbit_index(H, W, x.device).reshape(-1)
-        out = torch.index_select(flat, -1, idx).view(*x.shape[:-2], self.order, H * W)
+        table = self.orbit_index(H, W, x.device)
+        if x.requires_grad and torch.is_grad_enabled():
+            return torch.stack([torch.index_select(flat, -1, i).view(x.shape) for i in table])
+        out = torch.index_select(flat, -1, table.reshape(-1)).view(*x.shape[:-2], self.order, H * W)
         return out.movedim(-2, 0).reshape(self.order, *x.shape)
 
     def permutation_matrix(self, g: int, H: int, W: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:

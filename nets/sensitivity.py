@@ -45,9 +45,12 @@ def _sigma_max_dense(J: torch.Tensor) -> torch.Tensor:
     """Largest singular value of each ``(C, D)`` matrix in ``J: (n, C, D)``, as
     ``sqrt(lambda_max(J J^T))`` in float64: for ``C << D`` the ``C x C`` Gram
     eigenproblem is orders of magnitude faster on CPU than ``svdvals`` of the
-    wide matrix and, in float64, accurate to round-off relative to ``sigma_max``."""
+    wide matrix and, in float64, accurate to round-off relative to ``sigma_max``. The Gram
+    matrices are formed on ``J``'s device and their eigenvalues found on the CPU (LAPACK): a batch
+    of small eigenproblems is no work for a GPU, cuSOLVER's batched solver has returned wrong
+    values before (cupy#4847), and loading it costs a process seconds."""
     J64 = J.to(wide_dtype(J))
-    lam = torch.linalg.eigvalsh(J64 @ J64.mT)[..., -1]
+    lam = torch.linalg.eigvalsh((J64 @ J64.mT).cpu())[..., -1].to(J.device)
     return lam.clamp_min(0).sqrt().to(J.dtype)
 
 

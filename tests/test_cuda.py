@@ -35,6 +35,7 @@ from nets.metrics import (
 from nets.precision import exact_float32
 from nets.results_io import cuda_float32
 from nets.train import TrainConfig, checkpoint_path, orbit_accuracy, train_runs
+from nets.train.pooling import GroupPooled
 
 HAS_CUDA = torch.cuda.is_available()
 pytestmark = [
@@ -98,7 +99,7 @@ def test_a_resumed_cuda_run_is_bitwise_the_uninterrupted_one(splits, tmp_path, m
     straight = train_runs(configs, [0, 1], splits, device="cuda", progress=False)
     with pytest.raises(_Interrupt):
         train_runs(configs, [0, 1], splits, device="cuda", progress=False, run_dir=tmp_path, checkpoint_every=2,
-                   on_epoch_end=_interrupt_at(3))
+                   min_checkpoint_s=0, on_epoch_end=_interrupt_at(3))  # on CUDA 30 s between checkpoints otherwise
     assert checkpoint_path(tmp_path, configs[0], 0).exists()
     resumed = train_runs(configs, [0, 1], splits, device="cuda", progress=False, run_dir=tmp_path,
                          checkpoint_every=2)
@@ -163,6 +164,18 @@ def test_one_seed_trains_a_cnn_on_cuda_twice_to_the_same_weights(splits, method)
     for ra, rb in zip(a, b):
         assert ra.history == rb.history and ra.best_epoch == rb.best_epoch
         assert all(torch.equal(v, weights(rb)[k]) for k, v in weights(ra).items())
+
+
+def test_a_weight_tied_cnns_input_gradients_are_the_same_twice_on_cuda(splits):
+    """SI and sigma_max differentiate through the group's orbit of the input: one gather per
+    element (nets.group_action.orbit), so no atomic adds, the same sums each time."""
+    torch.manual_seed(0)
+    model = GroupPooled(_cnn(), "r4").to("cuda").eval()
+    x, y = splits.test.x.to("cuda"), splits.test.y.to("cuda")
+    with exact_float32("cuda"):
+        first = [saliency_invariance(model, x, y, "r4", n_steps=8, reduction="none"), jacobian_spectral_norm(model, x)]
+        again = [saliency_invariance(model, x, y, "r4", n_steps=8, reduction="none"), jacobian_spectral_norm(model, x)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
 
 
 def test_a_fused_adam_step_on_cuda_matches_the_cpu_step():

@@ -352,6 +352,21 @@ def _interrupt_at(k: int):
     return hook
 
 
+def test_checkpoints_wait_min_checkpoint_s_and_the_last_one_is_always_written(splits, tmp_path):
+    configs = [small("DA", epochs=3)]
+    seen = []
+
+    def look(done: int) -> None:
+        path = checkpoint_path(tmp_path, configs[0], 0)
+        seen.append(torch.load(path, weights_only=True)["epoch"] if path.exists() else None)
+
+    train_runs(configs, [0], splits, device="cpu", progress=False, run_dir=tmp_path, checkpoint_every=1,
+               min_checkpoint_s=1e9, on_epoch_end=look)
+    assert seen == [None, None, 3]  # only the final checkpoint, however soon
+    with pytest.raises(ValueError, match="min_checkpoint_s must be >= 0"):
+        train_runs(configs, [0], splits, device="cpu", progress=False, min_checkpoint_s=-1.0)
+
+
 @pytest.mark.parametrize("method", ["DA", "IR"])
 def test_resumed_run_gives_the_same_result_as_an_uninterrupted_one(splits, tmp_path, method):
     configs = [small(method, epochs=5, nu=1.0 if method == "IR" else 0.0)]

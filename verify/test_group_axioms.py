@@ -218,6 +218,22 @@ def test_orbit_stacks_every_group_element(group: Group, data):
 
 @pytest.mark.parametrize("group", GROUPS, ids=group_id)
 @given(data=st.data())
+@settings(max_examples=10, deadline=None)
+def test_the_orbit_of_an_input_that_needs_grad_has_the_same_values_and_the_orbit_sums_gradient(group: Group, data):
+    """Oracle: the gradient of sum_g <w_g, g x> is sum_g g^-1 w_g, acting element by element."""
+    x = data.draw(images(group)).double()
+    xg = x.clone().requires_grad_()
+    orbit = group.orbit(xg)
+    assert torch.equal(orbit.detach(), group.orbit(x))
+    w = torch.randn(orbit.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    (grad,) = torch.autograd.grad((orbit * w).sum(), xg)
+    expected = sum(torch.autograd.grad((group.act(xe := x.clone().requires_grad_(), g) * w[g]).sum(), xe)[0]
+                   for g in group.elements)
+    torch.testing.assert_close(grad, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=group_id)
+@given(data=st.data())
 @settings(max_examples=20, deadline=None)
 def test_permutation_matrix_represents_the_action(group: Group, data):
     x = data.draw(images(group, batch=False))

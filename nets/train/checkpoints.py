@@ -252,6 +252,11 @@ def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_para
         step = float(st["step"])
     acc, ep = best_acc.cpu().tolist(), best_epoch.cpu().tolist()
     setting = training_setting(tensors[0].device)
+    # each stacked tensor copied to the CPU once (one copy from a GPU, not one per member), then sliced
+    best_cpu = [bp.detach().cpu() for bp in best_state]
+    if not finished:
+        state_cpu = [p.detach().cpu() for p in tensors]
+        moments = {k: [opt.state[p][k].detach().cpu() for p in params] for k in ("exp_avg", "exp_avg_sq")}
     for s, m in enumerate(members):
         ckpt: dict[str, Any] = {
             "format": CHECKPOINT_FORMAT,
@@ -259,7 +264,7 @@ def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_para
             "seed": int(m.seed),
             "epoch": int(done),
             "finished": bool(finished),
-            "best_state": {n: bp[s].detach().cpu().clone() for n, bp in zip(names, best_state)},
+            "best_state": {n: bp[s].clone() for n, bp in zip(names, best_cpu)},
             "best_epoch": int(ep[s]),
             "best_val_accuracy": float(acc[s]),
             "generator": data_gens[s].get_state(),
@@ -270,13 +275,9 @@ def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_para
             "trained_under": _with_setting(settings_trained_under(m.ckpt), setting),
         }
         if not finished:  # a finished run never resumes: only its selected weights are kept
-            ckpt["state"] = {n: p[s].detach().cpu().clone() for n, p in zip(names, tensors)}
-            ckpt["optimizer"] = {
-                "step": step,
-                "exp_avg": {n: opt.state[p]["exp_avg"][s].detach().cpu().clone() for n, p in zip(names, params)},
-                "exp_avg_sq": {n: opt.state[p]["exp_avg_sq"][s].detach().cpu().clone()
-                               for n, p in zip(names, params)},
-            }
+            ckpt["state"] = {n: p[s].clone() for n, p in zip(names, state_cpu)}
+            ckpt["optimizer"] = {"step": step, **{k: {n: m[s].clone() for n, m in zip(names, ms)}
+                                                  for k, ms in moments.items()}}
         if extras is not None:
             ckpt.update(extras[s])
         atomic_save(ckpt, m.path)

@@ -149,6 +149,7 @@ def train_stack(
     model_fn: ModelFn | None = None,
     vmap: bool = True,
     precision: str = "fp32",
+    min_checkpoint_s: float = 0.0,
 ) -> list[TrainedRun]:
     """Train ``members`` (same stack key and start epoch) together; see :func:`~nets.train.train_runs`.
 
@@ -217,7 +218,8 @@ def train_stack(
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{np.mean(stats[0]):.4f}", val_acc=f"{np.mean(stats[3]):.4f}")
-                if members[0].path is not None and (done % checkpoint_every == 0 or done == cfg.epochs):
+                due = done % checkpoint_every == 0 and time.perf_counter() - t0 - (saved or 0.0) >= min_checkpoint_s
+                if members[0].path is not None and (due or done == cfg.epochs):
                     elapsed = saved = time.perf_counter() - t0
                     save_members(members, tensors, len(params), opt, names, best_state, best_acc, best_epoch,
                                  data_gens, histories, [w + elapsed / S for w in prev_wall], done, cfg.epochs,

@@ -28,14 +28,19 @@ from nets.train.run_checks import (ChannelsLast, SameInitialWeights, UnusedClass
                                    check_images, check_labels, warn_unused_classes)
 
 #: The warnings, also importable from here, where they were defined before nets.train.run_checks.
-__all__ = ["AUTO_STACK", "train_runs", "trained_before", "UnplannedTraining", "ResumedElsewhere",
-           "warn_resumed_elsewhere", "ChannelsLast", "SameInitialWeights", "UnusedClasses"]
+__all__ = ["AUTO_STACK", "AUTO_MIN_CHECKPOINT_S", "train_runs", "trained_before", "UnplannedTraining",
+           "ResumedElsewhere", "warn_resumed_elsewhere", "ChannelsLast", "SameInitialWeights", "UnusedClasses"]
 
 
 #: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type: stacking was
 #: faster for every method on the CPU (``benchmarks/train_throughput_quick.py``; the
 #: measurement is in docs/trainer.md), and on CUDA it turns small kernels into large ones.
 AUTO_STACK: dict[str, bool] = {"cpu": True, "cuda": True}
+#: ``train_runs(min_checkpoint_s=None)``'s seconds between checkpoints at least, per device type
+#: (others: 0). On a GPU an epoch of the paper MLP's stack takes tens of milliseconds, and a
+#: checkpoint of each member (copied to the CPU, written and fsynced, about 12 ms on a CPU's disk)
+#: every 10 epochs would be a large share of the training; a run stopped loses at most this much.
+AUTO_MIN_CHECKPOINT_S: dict[str, float] = {"cuda": 30.0}
 
 
 class ResumedElsewhere(UserWarning):
@@ -89,6 +94,7 @@ def train_runs(
     stack: bool | None = None,
     max_stack: int | None = None,
     checkpoint_every: int = 10,
+    min_checkpoint_s: float | None = None,
     on_epoch_end: Callable[[int], None] | None = None,
     model_fn: Callable[[TrainConfig], nn.Module] | Mapping[str, Callable[[TrainConfig], nn.Module]] | None = None,
     precision: str = "fp32",
@@ -112,6 +118,9 @@ def train_runs(
             stacked (:func:`~nets.train.stacks.can_stack`) always trains one at a time.
         max_stack: at most this many runs per stack (``None``: no limit).
         checkpoint_every: epochs between checkpoints (and one at the end).
+        min_checkpoint_s: seconds since a stack's last checkpoint (or its start) before the next
+            one is written (the last one always is); ``None``: :data:`AUTO_MIN_CHECKPOINT_S` for
+            the device (30 on CUDA, 0 elsewhere).
         on_epoch_end: called with the number of finished epochs after each epoch
             of each stack (after its checkpoint, if any).
         model_fn: the factory ``model_fn(config) -> nn.Module`` of every config whose ``model``
@@ -139,6 +148,8 @@ def train_runs(
         return []
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+    if min_checkpoint_s is not None and not min_checkpoint_s >= 0:
+        raise ValueError(f"min_checkpoint_s must be >= 0 seconds, got {min_checkpoint_s}")
     if finished_only and run_dir is None:
         raise ValueError("finished_only needs the run_dir that holds the finished runs")
     if max_stack is not None and max_stack < 1:
@@ -150,6 +161,8 @@ def train_runs(
     check_precision(precision, dev)
     if stack is None:
         stack = AUTO_STACK.get(dev.type, True)
+    if min_checkpoint_s is None:
+        min_checkpoint_s = AUTO_MIN_CHECKPOINT_S.get(dev.type, 0.0)
     rdir = precision_dir(run_dir, precision) if run_dir is not None else None
     empty = [name for name, part in (("train", splits.train), ("val", splits.val)) if len(part) == 0]
     if empty:
@@ -222,8 +235,9 @@ def train_runs(
             tr, va = data_cache[dk]
             with exact_float32(dev):  # on CUDA: IEEE float32, cuDNN deterministic (nets.precision)
                 runs = train_stack([m for _, m in chunk], tr, va, dev, checkpoint_every=checkpoint_every,
-                                   progress=progress, on_epoch_end=on_epoch_end, model_fn=factories[cfg.key()],
-                                   vmap=stackable[cfg.stack_key()], precision=precision)
+                                   min_checkpoint_s=min_checkpoint_s, progress=progress, on_epoch_end=on_epoch_end,
+                                   model_fn=factories[cfg.key()], vmap=stackable[cfg.stack_key()],
+                                   precision=precision)
             for (i, _), r in zip(chunk, runs):
                 results[i] = r
     return [results[i] for i in range(len(keys))]
