@@ -14,7 +14,10 @@ submodule that is not a plain container (``nn.Sequential``, ``nn.ModuleList``,
 ``nn.ModuleDict``), descending into containers only. For ``nn.Sequential`` this is each layer;
 for a torchvision ResNet ``conv1, bn1, relu, maxpool, layer1.0, ..., layer4.1, avgpool, fc``
 (each residual block as a whole); for the paper's MLP the ``nn.Linear`` maps (before the
-ReLU that its forward applies as a function). A submodule called more than once per forward
+ReLU that its forward applies as a function). A weight-tied model pooled at its first layer
+(``nets.train.GroupPooled`` with ``pooling`` ``"first_layer-..."``, a checkpoint's WT run) calls
+its inner ``model``'s ``first_layer`` and ``after_first_layer``, never the inner forward: the walk
+descends into ``model``, whose layers after the pooling are read (invariant there, ``r_l = 0``). A submodule called more than once per forward
 contributes all its outputs, concatenated. Outputs that are not tensors, or whose first axis is
 not the batch the model was given (a submodule run on something else, e.g. inside a wrapper that
 averages over the orbit), are left out.
@@ -46,9 +49,11 @@ def default_layers(model: nn.Module) -> list[str]:
 
     def walk(module: nn.Module, prefix: str) -> list[str]:
         out = []
+        pooled_first = str(getattr(module, "pooling", "")).startswith("first_layer")  # WT: model's forward unused
         for name, child in module.named_children():
             full = f"{prefix}{name}"
-            out.extend(walk(child, full + ".") if isinstance(child, _CONTAINERS) else [full])
+            inside = isinstance(child, _CONTAINERS) or (pooled_first and name == "model")
+            out.extend(walk(child, full + ".") if inside else [full])
         return out
 
     return walk(model, "")

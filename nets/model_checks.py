@@ -25,7 +25,8 @@ from torch.nn.modules.module import register_module_forward_pre_hook
 from nets import model_logits as logits_module, model_probes as probes_module
 from nets.caller_warning import warn_at_caller
 from nets.model_logits import (  # noqa: F401  (re-exported: the measures import them from here)
-    ONE_LOGIT_FIX, OutOfMemoryError, is_one_logit, is_out_of_memory, logit_width, logits_inside, model_logits, raised)
+    ONE_LOGIT_FIX, LogProbabilities, OutOfMemoryError, check_output_kind, is_one_logit, is_out_of_memory, logit_width,
+    logits_inside, model_logits, output_kind, raised)
 from nets.model_probes import COPIES, SAMPLEWISE_RTOL, check_copies_agree, check_samplewise  # noqa: F401 (re-exported)
 
 __all__ = ["check_model", "check_differentiable", "ZeroInputGradient", "on_meta_device", "parameter_dtype",
@@ -189,7 +190,7 @@ def check_differentiable(model: Callable[[torch.Tensor], torch.Tensor], x: torch
                          f"carry no gradient{to} (a .detach(), an integer cast or torch.no_grad() in its forward?)")
     if not bool(grad.any()):
         warn_at_caller(f"{needs}: the logits' gradient with respect to the images is zero on the first sample "
-                       f"(a round() or another quantization of the input in the model's forward?): {needs} "
+                       f"(a model that does not use its input, or a round() or another quantization of it in the forward?): {needs} "
                        f"reads it as 0, an input the logits do not respond to", ZeroInputGradient)
 
 

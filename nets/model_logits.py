@@ -11,6 +11,7 @@ from typing import Callable
 
 import torch
 
+from nets.caller_warning import warn_at_caller
 from nets.layout_hints import CHANNELS_LAST_FORWARD, accepts_channels_last, channels_last_hint, probe_layouts, shape_str
 
 __all__ = [
@@ -22,6 +23,9 @@ __all__ = [
     "ONE_LOGIT_FIX",
     "is_one_logit",
     "logits_inside",
+    "LogProbabilities",
+    "output_kind",
+    "check_output_kind",
 ]
 
 
@@ -118,3 +122,38 @@ def logit_width(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     (:func:`model_logits`' checks; no gradients)."""
     with torch.no_grad():
         return int(model_logits(model, x[:1]).shape[-1])
+
+
+class LogProbabilities(UserWarning):
+    """The model returns log-probabilities (each row's logsumexp is 0), not logits: DI is the same for
+    both, LI and sigma_max are of the log-probabilities (:func:`check_output_kind`)."""
+
+
+def output_kind(out: torch.Tensor) -> str:
+    """What the rows of ``out (M, classes)`` are: ``"probabilities"`` (each row non-negative and summing
+    to 1), ``"log-probabilities"`` (each row's logsumexp 0, a final ``log_softmax``) or ``"logits"``;
+    to within ``max(1e-4, 16 eps)`` of the dtype."""
+    o = out.detach().double()
+    tol = max(1e-4, 16 * torch.finfo(out.dtype).eps)
+    if bool((o >= 0).all()) and bool(((o.sum(-1) - 1).abs() <= tol).all()):
+        return "probabilities"
+    if bool((o <= 0).all()) and bool((torch.logsumexp(o, -1).abs() <= tol).all()):
+        return "log-probabilities"
+    return "logits"
+
+
+def check_output_kind(out: torch.Tensor, who: str = "the model") -> None:
+    """Refuse (one-line ``ValueError``) probabilities in place of logits, and warn
+    (:class:`LogProbabilities`) for log-probabilities, by :func:`output_kind` of ``out``, the logits of
+    a few samples. Probabilities taken for logits would make DI the divergence between the softmaxes of
+    probabilities (near 0 for any model), LI and sigma_max as small, and training a cross-entropy of
+    them. Log-probabilities give the logits' DI and accuracy, but LI and sigma_max of the logits
+    shifted per sample by their logsumexp: compare models that return the same kind."""
+    kind = output_kind(out)
+    if kind == "probabilities":
+        raise ValueError(f"{who} returns probabilities (each row >= 0 and summing to 1), where logits are needed: "
+                         f"drop its final softmax, or give log-probabilities, forward(x) = model(x).log()")
+    if kind == "log-probabilities":
+        warn_at_caller(f"{who} returns log-probabilities (each row's logsumexp is 0, a final log_softmax): DI and "
+                       f"accuracy are as for its logits, LI and sigma_max are of the log-probabilities (the logits "
+                       f"shifted per sample); compare models that return the same kind", LogProbabilities)

@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from nets.model_logits import model_logits
+from nets.model_logits import check_output_kind, model_logits
 
 __all__ = ["SAMPLEWISE_RTOL", "check_samplewise", "COPIES", "check_copies_agree"]
 
@@ -37,7 +37,8 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     edits its input in place, and one that maps the pair but not the first sample alone (non-finite
     logits from a batch variance of one sample, or a model that cannot take a batch of one). A model
     that refuses the pair or returns malformed or non-finite logits for it passes: the measure's own
-    call then reports that with the batch it built (:func:`model_logits`)."""
+    call then reports that with the batch it built (:func:`model_logits`). Probabilities in place of
+    logits are refused, log-probabilities warned of (:func:`~nets.model_logits.check_output_kind`)."""
     first = x[:1].detach()
     # a second sample unlike the first (duplicates would hide a batch-mixing model), among the first few
     head = x[:_PROBE_SEARCH].detach()
@@ -51,6 +52,7 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
             b = model_logits(model, pair.clone())
     except ValueError:
         return
+    check_output_kind(a)
     try:
         with torch.no_grad():
             alone = model_logits(model, first.clone())
@@ -64,14 +66,14 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
         raise ValueError("the model edits its input in place (its forward changed the images it was given); the "
                          "measures reuse the images and differentiate through them: compute out of place "
                          "(x = x * 2, not x.mul_(2))")
-    scale = float(a.abs().max()) + 1e-12
+    scale = float(a.detach().abs().max()) + 1e-12
     rtol = SAMPLEWISE_RTOL["cpu" if a.device.type == "cpu" else "other"]
-    moved = float((a - b).abs().max()) / scale
+    moved = float((a - b).detach().abs().max()) / scale
     if moved > rtol:
         raise ValueError(f"model output changes from one call to the next (by {moved:.2g} of the largest logit): "
                          f"randomness is on (dropout? F.dropout needs training=self.training; drop-path?); the "
                          f"measures need a deterministic model: call model.eval() or switch the randomness off")
-    moved = float((a[:1] - alone).abs().max()) / scale
+    moved = float((a[:1] - alone).detach().abs().max()) / scale
     if moved > rtol:
         raise ValueError(f"model output for a sample depends on the rest of the batch (it moves by {moved:.2g} "
                          f"of the largest logit when the sample is alone): a layer uses batch statistics "
@@ -99,7 +101,7 @@ def check_copies_agree(model: Callable[[torch.Tensor], torch.Tensor], x: torch.T
                 out = model_logits(model, pair.clone())
         except ValueError:
             return
-        moved = float((out[1] - out[0]).abs().max()) / (float(out.abs().max()) + 1e-12)
+        moved = float((out[1] - out[0]).detach().abs().max()) / (float(out.detach().abs().max()) + 1e-12)
         if moved > SAMPLEWISE_RTOL["cpu" if out.device.type == "cpu" else "other"]:
             raise ValueError(f"model output differs between two copies of one sample in one batch (by {moved:.2g} "
                              f"of the largest logit): randomness drawn per sample is on (drop-path or stochastic "

@@ -13,8 +13,10 @@ from torch import nn
 
 from nets.auditing import audit
 from nets.groups import R4
-from nets.layer_profile import layer_invariance_terms
+from nets.cnn import SmallCNN
+from nets.layer_profile import default_layers, layer_invariance_terms
 from nets.metrics import layer_invariance_profile
+from nets.train.pooling import GroupPooled
 
 ELEMS = [1, 2, 3]
 
@@ -142,3 +144,14 @@ def test_a_layer_run_on_the_orbit_of_each_input_is_named_as_such():
     _, _, _, left_out = layer_invariance_terms(OrbitMean().eval(), _images(4), R4, ELEMS)
     why = "its output's first axis holds 4 inputs per input (inside an orbit-averaging wrapper?)"
     assert left_out == {"model.0": why, "model.1": why}
+
+
+def test_a_weight_tied_model_pooled_at_its_first_layer_is_profiled_inside_after_the_pooling():
+    """GroupPooled calls its model's first_layer and after_first_layer, never its forward: the default
+    layers are the inner model's, invariant after the pooling, the first run on the orbit."""
+    torch.manual_seed(0)
+    wt = GroupPooled(SmallCNN(9, channels=(4, 8), strides=(2, 2), image_size=12), "r4").eval()
+    assert default_layers(wt) == ["model.convs.0", "model.convs.1", "model.head"]
+    names, num, _, left_out = layer_invariance_terms(wt, _images(5)[:, None], R4, ELEMS)
+    assert names == ["model.convs.1", "model.head", "logits"] and bool((num == 0).all())
+    assert list(left_out) == ["model.convs.0"] and "4 inputs per input" in left_out["model.convs.0"]

@@ -14,6 +14,7 @@ from torch import nn
 
 from nets.auditing import audit
 from nets.groups import R4
+from nets.model_checks import LogProbabilities
 from nets.metrics import (
     distribution_invariance,
     integrated_gradients,
@@ -333,3 +334,21 @@ def test_buffers_a_probe_changed_are_put_back_whichever_probe_refuses_the_model(
     with pytest.raises(ValueError, match="changes from one call to the next"):  # refused for its randomness
         logit_invariance(model, images(), R4)
     assert float(model.norm.running_mean.abs().max()) == 0.0 and int(model.norm.num_batches_tracked) == 0
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_a_model_that_returns_probabilities_is_refused_by_every_measure(measure):
+    model = nn.Sequential(linear(), nn.Softmax(-1)).eval()
+    with pytest.raises(ValueError, match=r"returns probabilities \(each row >= 0 and summing to 1\)") as e:
+        MEASURES[measure](model, images())
+    assert "\n" not in str(e.value)
+
+
+def test_log_probabilities_are_measured_with_a_warning_and_keep_the_logits_di():
+    """DI (Eq. 1) compares softmaxes, which a shift per sample leaves alone; LI does not."""
+    logits, logp = linear(), nn.Sequential(linear(), nn.LogSoftmax(-1)).eval()
+    with pytest.warns(LogProbabilities, match="returns log-probabilities"):
+        di = distribution_invariance(logp, images(), R4)
+    torch.testing.assert_close(di, distribution_invariance(logits, images(), R4))
+    with pytest.warns(LogProbabilities):
+        assert not torch.allclose(logit_invariance(logp, images(), R4), logit_invariance(logits, images(), R4))

@@ -749,3 +749,19 @@ def test_a_model_without_a_convolution_refusing_images_without_a_channel_axis_ge
                       r"one image at a time\); give it a matching input_shape attribute or reshape the data$",
                       [TrainConfig(method="DA", **BASE)], model_fn=lambda c: Picky())
     assert "channel" not in message
+
+
+class Softmaxed(Net):
+    def forward(self, x):
+        return super().forward(x).softmax(-1)
+
+
+@pytest.mark.parametrize("method", ["DA", "WT", "IR"])
+def test_a_model_that_returns_probabilities_is_refused_before_cross_entropy_takes_them_for_logits(method):
+    refused(r"net-r4-.*the model returns probabilities \(each row >= 0 and summing to 1\).*drop its final softmax",
+            [TrainConfig(method=method, nu=1.0 if method == "IR" else 0.0, **BASE)], model_fn=lambda c: Softmaxed())
+
+
+def test_a_factory_that_returns_data_parallel_is_refused_naming_the_bare_module():
+    refused(r"net-r4-DA-e1-bs16-c4: the factory returns a DataParallel; return the bare module \(its \.module\)",
+            [TrainConfig(method="DA", **BASE)], model_fn=lambda c: nn.DataParallel(Net()))
