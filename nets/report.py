@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from nets.centered_report import WORDING, centered_section
 from nets.chance import untrained_groups, untrained_warning
@@ -100,8 +100,11 @@ def epochs_note(profile: Mapping) -> str | None:
 
 def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Thresholds(),
                   fig_dir: str = "figures", available_figures: set[str] | None = None,
-                  command: str | None = None, total_wall_time_s: float | None = None) -> str:
-    """The Markdown of REPORT.md from results dicts keyed by experiment name."""
+                  command: str | None = None, total_wall_time_s: float | None = None,
+                  kept_groups: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The Markdown of REPORT.md from results dicts keyed by experiment name. ``kept_groups``
+    (``reproduce.json``'s): the groups of each experiment the sweep's last sitting kept from earlier
+    ones, whose time ``total_wall_time_s`` does not count."""
     lines: list[str] = []
     first = next((r for r in results.values() if r and "meta" in r), {})  # the file whose profile is shown
     any_meta = first.get("meta", {})
@@ -163,7 +166,14 @@ def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Th
     ]
     if command:
         run.append(("command", f"`{command}`"))
-    if total_wall_time_s is not None:
+    kept = {name: list(groups) for name, groups in (kept_groups or {}).items() if groups}
+    if total_wall_time_s is not None and kept:  # a resumed sweep: its last sitting's time only
+        held = "; ".join(f"{name} ({', '.join(groups)})" for name, groups in kept.items())
+        run.append(("wall time of the sweep's last sitting",
+                    f"{total_wall_time_s / 60:.1f} min ({total_wall_time_s:.0f} s), not counting what it kept "
+                    f"from earlier sittings: {held} (their times are in the provenance table); runs already in "
+                    "the checkpoints are loaded, not retrained"))
+    elif total_wall_time_s is not None:
         run.append(("wall time of the sweep",
                     f"{total_wall_time_s / 60:.1f} min ({total_wall_time_s:.0f} s); runs already in the "
                     "checkpoints are loaded, not retrained"))
@@ -279,12 +289,15 @@ def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
     results_dir = Path(results_dir)
     results = load_results(results_dir)
     sweep = results_dir / "reproduce.json"  # written by `reproduce`: the sweep's command and wall time
+    kept = None
     if sweep.exists():
         with reading(sweep):
-            meta = load_results(results_dir, ("reproduce",))["reproduce"]["meta"]  # none: named in one line
+            record = load_results(results_dir, ("reproduce",))["reproduce"]
+            meta = record["meta"]  # none: named in one line
             command = command if command is not None else meta.get("command")
             if total_wall_time_s is None and meta.get("wall_time_s") is not None:
                 total_wall_time_s = float(meta["wall_time_s"])
+                kept = record.get("kept_groups")
     fig_dir = results_dir / "figures"
     available = {p.name for p in fig_dir.glob("*.png")} if fig_dir.exists() else set()
     with reading(f"{results_dir / 'cnn.json'} (or a cnn_scale.json / cnn_si_settings.json beside it)",
@@ -293,7 +306,8 @@ def write_report(results_dir: str | os.PathLike, *, command: str | None = None,
     if results:
         kw = dict(thresholds=thresholds, fig_dir="figures", available_figures=available)
         with reading(lambda: _unreadable_file(results_dir, results, **kw)):  # named only when one fails
-            text = render_report(results, command=command, total_wall_time_s=total_wall_time_s, **kw)
+            text = render_report(results, command=command, total_wall_time_s=total_wall_time_s, kept_groups=kept,
+                                 **kw)
         text = text + ("\n" + cnn if cnn else "")
     else:  # a folder of CNN results only (`python -m nets cnn --results DIR`)
         text = f"# The paper's claims on a CNN: {results_dir.name} profile, `{results_dir.parent}`\n\n" + cnn

@@ -316,6 +316,14 @@ def test_report_shows_paper_values_beside_ours_and_the_verdicts():
         assert f"(figures/{stem}.png)" in text
 
 
+def test_a_resumed_sweeps_wall_time_is_named_its_last_sittings_with_what_it_kept():
+    """reproduce.json's wall time counts its last sitting only: the groups it kept from earlier ones are named."""
+    text = render_report(fake_results(), total_wall_time_s=600.0, kept_groups={"spectral": ["r4", "t3"], "drift": []})
+    assert ("| wall time of the sweep's last sitting | 10.0 min (600 s), not counting what it kept from earlier "
+            "sittings: spectral (r4, t3) (their times") in text
+    assert "| wall time of the sweep |" in render_report(fake_results(), total_wall_time_s=600.0, kept_groups={})
+
+
 def test_report_states_a_failed_claim_and_an_unreached_target():
     r = fake_results()
     r["table1"] = fake_table1(ir=(0.879, 0.02, 0.001, 0.80), reached=False)

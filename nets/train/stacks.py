@@ -53,8 +53,10 @@ ModelFn = Callable[[TrainConfig], nn.Module]
 
 def init_model(config: TrainConfig, seed: int, model_fn: ModelFn) -> nn.Module:
     """``model_fn(config)`` called with the global RNG forked and seeded from ``seed`` (stream 0),
-    so its initial weights depend on the seed only, and the caller's RNG is left as it was.
-    WT wraps it in :class:`~nets.train.pooling.GroupPooled`. Raises TypeError for a non-module."""
+    so its initial weights depend on the seed only, and the caller's RNG is left as it was (but for
+    one case: where CUDA is available and not yet initialized, torch queues the seeding of its CUDA
+    generators until it initializes, so they start from the last factory call's seed, the same in
+    every run). WT wraps it in :class:`~nets.train.pooling.GroupPooled`. Raises TypeError for a non-module."""
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(stream_seed(seed, 0))
