@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from nets.auditing import MEASURES, NO_LAYERS, audit, bootstrap_mean
+from nets.auditing import IGNORES_INPUT, MEASURES, NO_LAYERS, audit, bootstrap_mean
 from nets.data import load_splits
 from nets.experiments.scale import scale_measures
 from nets.groups import R4
@@ -264,3 +264,23 @@ def test_without_labels_si_targets_each_inputs_own_predicted_class(mnist):
 def test_class_names_without_labels_are_refused_before_the_work(mnist):
     with pytest.raises(ValueError, match="needs labels y"):
         audit(small_cnn(), mnist[0][:4, None], None, "r4", class_names=[str(c) for c in range(9)])
+
+
+class _IgnoresInput(nn.Module):
+    """Constant logits, the images entering only as 0 * x (so they carry a gradient, of zero)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.b = nn.Parameter(torch.tensor([0.3, -0.1, 0.5]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b.expand(x.shape[0], -1) + 0 * x.flatten(1).sum(1, keepdim=True)
+
+
+@pytest.mark.filterwarnings("ignore::nets.model_checks.ZeroInputGradient")
+def test_a_model_that_ignores_its_input_is_said_to_under_the_table():
+    x, y = torch.randn(6, 1, 6, 6, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 2, 0, 1, 2])
+    text = audit(_IgnoresInput().eval(), x, y, "r4", n_steps=4, n_resamples=100).to_markdown()
+    assert IGNORES_INPUT in text
+    assert IGNORES_INPUT not in audit(nn.Sequential(nn.Flatten(), nn.Linear(36, 3)).eval(), x, y, "r4", n_steps=4,
+                                      n_resamples=100).to_markdown()
