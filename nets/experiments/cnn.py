@@ -239,8 +239,9 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
         models[g] = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
         nus[g] = float(ir_runs[0].config.nu)
         methods = {}
+        on_device = replace(splits, test=splits.test.to(dev))  # the test images moved once, not once per run
         for m, rs in models[g].items():
-            methods[m] = summarize(rs[0].config, [evaluate(r, splits, g, prof, dev) for r in rs])
+            methods[m] = summarize(rs[0].config, [evaluate(r, on_device, g, prof, dev) for r in rs])
             methods[m].update(engine=rs[0].engine, wt_pooling=rs[0].wt_pooling)
             if profile.model is not None:  # the paper MLP's sizes, which your model does not have
                 for field in MLP_ONLY_FIELDS:

@@ -148,7 +148,8 @@ def run_table1(profile: Profile, results_root=None, *, device: str = "auto", pro
         selection, ir_runs = tune(base["IR"], profile, splits, device=dev, run_dir=run_dir, progress=progress,
                                   precision=precision)
         runs = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
-        methods = {m: summarize(rs[0].config, [evaluate(r, splits, g, profile, dev) for r in rs])
+        on_device = replace(splits, test=splits.test.to(dev))  # the test images moved once, not once per run
+        methods = {m: summarize(rs[0].config, [evaluate(r, on_device, g, profile, dev) for r in rs])
                    for m, rs in runs.items()}
         groups[g] = {"methods": methods, "nu_selection": selection}
         # written after every group, so a sweep stopped later keeps what finished
