@@ -248,13 +248,18 @@ def _interrupted(args: argparse.Namespace, profile) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m nets``: the exit status. Warnings print as one line each, ``python -m nets
-    SUBCOMMAND: warning: ...``, without the file, line and source text of Python's own format."""
+    SUBCOMMAND: warning: ...``, without the file, line and source text of Python's own format, and
+    each text once (a warning raised again by every measure, such as torch's about a missing vmap
+    rule, is said once)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command: list[str] = []  # the subcommand, once parsed
+    said: set[str] = set()
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"python -m nets{''.join(' ' + c for c in command[:1])}: warning: {message}",
-              file=sys.stderr if file is None else file)
+        text = f"python -m nets{''.join(' ' + c for c in command[:1])}: warning: {message}"
+        if text not in said:
+            said.add(text)
+            print(text, file=sys.stderr if file is None else file)
 
     with warnings.catch_warnings():
         warnings.showwarning = show

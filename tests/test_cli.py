@@ -3,6 +3,7 @@ loaded, and no run that replaces results computed with other settings (issue 16,
 
 from __future__ import annotations
 
+import warnings
 import shutil
 import subprocess
 from pathlib import Path
@@ -329,3 +330,20 @@ def test_a_checkpoint_of_another_config_is_named_in_one_line_exit_1_and_kept(run
     assert rc == 1 and len(err.strip().splitlines()) == 1
     assert str(path) in err and "move it away" in err
     assert path.read_bytes() == before  # the user's file is kept as it was
+
+
+def test_a_warning_given_again_with_the_same_text_is_printed_once(monkeypatch, capsys):
+    """torch warns again at every measure (a vmap rule it lacks): the command says each text once."""
+    import nets.__main__ as cli
+
+    def run(argv, command):
+        command[:] = ["audit"]
+        warnings.warn("slow path", UserWarning)  # from two lines, as two measures would: Python says both
+        warnings.warn("slow path", UserWarning)
+        warnings.warn("another", UserWarning)
+        return 0
+
+    monkeypatch.setattr(cli, "_main", run)
+    assert cli.main([]) == 0
+    assert capsys.readouterr().err.splitlines() == ["python -m nets audit: warning: slow path",
+                                                    "python -m nets audit: warning: another"]
