@@ -79,17 +79,20 @@ def recorded_runs(results: Path) -> dict[tuple[str, str], list[float]]:
 
 
 def checkpoint_runs(results: Path) -> dict[tuple[str, str], list[float]]:
-    """``(group, kind) -> [seconds per run, ...]`` from the checkpoints in ``results/checkpoints``:
-    ``wall_time_s / epoch * epochs`` of each (a damaged one, or one of no epoch, is passed over)."""
+    """``(group, kind) -> [seconds per run, ...]`` from the paper MLP's checkpoints in
+    ``results/checkpoints``: ``wall_time_s / epoch * epochs`` of each (a damaged one, one of no
+    epoch, or one of another model is passed over)."""
     out: dict[tuple[str, str], list[float]] = {}
     for path in sorted((results / "checkpoints").glob("*.pt")):
         try:
             ck = read_torch_file(path)
             cfg, epoch = ck["config"], int(ck["epoch"])
-            per_run = float(ck["wall_time_s"]) / epoch * int(cfg["epochs"])
-        except (ResultsFileError, OSError, KeyError, TypeError, ValueError, ZeroDivisionError):
+            if cfg.get("model", "mlp") != "mlp":
+                continue
+            key, per_run = (cfg["group"], kind(cfg)), float(ck["wall_time_s"]) / epoch * int(cfg["epochs"])
+        except (ResultsFileError, OSError, KeyError, TypeError, ValueError, ZeroDivisionError, AttributeError):
             continue
-        out.setdefault((cfg["group"], kind(cfg)), []).append(per_run)
+        out.setdefault(key, []).append(per_run)
     return out
 
 
@@ -102,7 +105,8 @@ def per_run_time(rates: dict[tuple[str, str], float], group: str, k: str,
     order = get_group(group).order
     for (g, kk), t in rates.items():
         if kk == k and g != group:
-            return t * (1.0 if k == "DA" else order / get_group(g).order), f"scaled from {g}"
+            source = " (checkpoints)" if (g, kk) in from_checkpoints else ""
+            return t * (1.0 if k == "DA" else order / get_group(g).order), f"scaled from {g}{source}"
     if k.startswith("IR-") and k != "IR-logit":
         t, basis = per_run_time(rates, group, "IR-logit", from_checkpoints)
         if t is not None:

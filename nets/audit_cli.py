@@ -48,6 +48,7 @@ from nets.image_file import LabelledImages, load_labelled, load_unlabelled
 from nets.layout_hints import CHANNELS_LAST_MODEL, ChannelsLast, channels_last_warning
 from nets.model_checks import is_out_of_memory, parameter_dtype
 from nets.model_spec import load_factory, one_line
+from nets.precision import exact_float32
 from nets.audit_outputs import write_audit
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file
 from nets.train import GroupPooled
@@ -298,9 +299,10 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                                  "weights_sha256": sha256_file(args.weights) if args.weights else None,
                                  **data, "eval_mode": True,
                                  "device": str(device), "wt_pooling": _pooling(model)}
-    result.settings["provenance"] = run_provenance(
-        device=str(device), started=started,
-        command=shlex.join(["python", "-m", "nets", "audit", *argv]) if argv is not None else None)
+    with exact_float32(device):  # as the measures ran: on CUDA its cuda_float32 record says so
+        result.settings["provenance"] = run_provenance(
+            device=str(device), started=started,
+            command=shlex.join(["python", "-m", "nets", "audit", *argv]) if argv is not None else None)
     table = result.to_markdown()
     for note in filter(None, notes):
         print(f"({note})")

@@ -27,9 +27,9 @@ NO_LAYERS = ("No layer profile: the model is not an nn.Module (a plain callable 
 UNLABELLED_NOTE = "Unlabelled images: no accuracy, and SI's saliency maps target each input's own predicted class."
 
 
-#: Under the measures' table of a model whose sigma_max is 0 on every sample.
-IGNORES_INPUT = ("sigma_max is 0 on every sample: the logits do not respond to the image, so LI and DI are 0 "
-                 "trivially, and SI, the agreement of saliency maps that are all 0, says nothing.")
+#: Under the measures' table of a model whose sigma_max, LI and DI are 0 on every sample.
+IGNORES_INPUT = ("sigma_max, LI and DI are 0 on every sample: the logits do not respond to the image, so they "
+                 "are 0 trivially, and SI, the agreement of saliency maps that are all 0, says nothing.")
 
 
 DESCRIPTIONS = {
@@ -89,8 +89,8 @@ class AuditResult:
         counts = self.settings.get("n_samples_per_measure", {})
         if min([self.n_samples, *counts.values()]) < 2:
             rows += ["", "A bootstrap interval needs at least 2 samples: measured on 1, its ends are nan (null in JSON)."]
-        sigma = self.measures.get("sigma_max")
-        if sigma is not None and sigma.value == sigma.low == sigma.high == 0:
+        zero = [self.measures.get(k) for k in ("sigma_max", "LI", "DI")]
+        if all(e is not None and e.value == e.low == e.high == 0 for e in zero):
             rows += ["", IGNORES_INPUT]
         if self.classes is not None:
             rows += ["", "Accuracy over the orbit per class (a class whose orbit meets another's, a 6 turned into a 9, "

@@ -213,16 +213,22 @@ class Group(ABC, metaclass=_GroupMeta):
 
     def orbit(self, x: torch.Tensor) -> torch.Tensor:
         """All transformed copies of ``x``: ``(..., H, W) -> (order, ..., H, W)``,
-        with ``out[g] = act(x, g)``. For an ``x`` that requires grad, one gather per element, so
-        that the gradient back to ``x`` is a sum in a fixed order (one gather of every pixel
-        ``order`` times would sum by atomic adds on CUDA, in no fixed order); the values are the same."""
+        with ``out[g] = act(x, g)``. Off the CPU, for an ``x`` that requires grad, as
+        :meth:`orbit_per_element` (one gather of every pixel ``order`` times would send its gradient
+        back by CUDA's atomic adds, summed in no fixed order)."""
+        if x.requires_grad and torch.is_grad_enabled() and x.device.type != "cpu":
+            return self.orbit_per_element(x)
         H, W = _image_size(self, x)
         flat = x.reshape(*x.shape[:-2], H * W)
-        table = self.orbit_index(H, W, x.device)
-        if x.requires_grad and torch.is_grad_enabled():
-            return torch.stack([torch.index_select(flat, -1, i).view(x.shape) for i in table])
-        out = torch.index_select(flat, -1, table.reshape(-1)).view(*x.shape[:-2], self.order, H * W)
-        return out.movedim(-2, 0).reshape(self.order, *x.shape)
+        out = torch.index_select(flat, -1, self.orbit_index(H, W, x.device).reshape(-1))
+        return out.view(*x.shape[:-2], self.order, H * W).movedim(-2, 0).reshape(self.order, *x.shape)
+
+    def orbit_per_element(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`orbit`'s values, one gather per element: each pixel of ``x`` read once per gather,
+        so the gradient back to ``x`` is a sum over the elements in a fixed order, on any device."""
+        H, W = _image_size(self, x)
+        flat = x.reshape(*x.shape[:-2], H * W)
+        return torch.stack([torch.index_select(flat, -1, i).view(x.shape) for i in self.orbit_index(H, W, x.device)])
 
     def permutation_matrix(self, g: int, H: int, W: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """Matrix ``P_g`` of shape ``(H*W, H*W)`` with ``vec(g x) = P_g vec(x)``."""

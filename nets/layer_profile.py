@@ -17,7 +17,8 @@ for a torchvision ResNet ``conv1, bn1, relu, maxpool, layer1.0, ..., layer4.1, a
 ReLU that its forward applies as a function). A weight-tied model pooled at its first layer
 (``nets.train.GroupPooled`` with ``pooling`` ``"first_layer-..."``, a checkpoint's WT run) calls
 its inner ``model``'s ``first_layer`` and ``after_first_layer``, never the inner forward: the walk
-descends into ``model``, whose layers after the pooling are read (invariant there, ``r_l = 0``). A submodule called more than once per forward
+descends into ``model``, whose layers after the pooling are read (invariant there: ``r_l = 0``
+after max pooling, round-off after mean pooling). A submodule called more than once per forward
 contributes all its outputs, concatenated. Outputs that are not tensors, or whose first axis is
 not the batch the model was given (a submodule run on something else, e.g. inside a wrapper that
 averages over the orbit), are left out.

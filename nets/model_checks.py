@@ -190,8 +190,8 @@ def check_differentiable(model: Callable[[torch.Tensor], torch.Tensor], x: torch
                          f"carry no gradient{to} (a .detach(), an integer cast or torch.no_grad() in its forward?)")
     if not bool(grad.any()):
         warn_at_caller(f"{needs}: the logits' gradient with respect to the images is zero on the first sample "
-                       f"(a model that does not use its input, or a round() or another quantization of it in the forward?): {needs} "
-                       f"reads it as 0, an input the logits do not respond to", ZeroInputGradient)
+                       f"(a model that does not use its input, or a round() or another quantization of it in the "
+                       f"forward?): {needs} reads it as 0, an input the logits do not respond to", ZeroInputGradient)
 
 
 def on_meta_device(model: nn.Module) -> bool:

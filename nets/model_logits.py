@@ -132,9 +132,11 @@ class LogProbabilities(UserWarning):
 def output_kind(out: torch.Tensor) -> str:
     """What the rows of ``out (M, classes)`` are: ``"probabilities"`` (each row non-negative and summing
     to 1), ``"log-probabilities"`` (each row's logsumexp 0, a final ``log_softmax``) or ``"logits"``;
-    to within ``max(1e-4, 16 eps)`` of the dtype."""
+    to within ``max(1e-4, 4 eps)`` of the dtype. Integer outputs are ``"logits"`` (refused elsewhere)."""
+    if not out.is_floating_point():
+        return "logits"
     o = out.detach().double()
-    tol = max(1e-4, 16 * torch.finfo(out.dtype).eps)
+    tol = max(1e-4, 4 * torch.finfo(out.dtype).eps)
     if bool((o >= 0).all()) and bool(((o.sum(-1) - 1).abs() <= tol).all()):
         return "probabilities"
     if bool((o <= 0).all()) and bool((torch.logsumexp(o, -1).abs() <= tol).all()):
@@ -152,7 +154,7 @@ def check_output_kind(out: torch.Tensor, who: str = "the model") -> None:
     kind = output_kind(out)
     if kind == "probabilities":
         raise ValueError(f"{who} returns probabilities (each row >= 0 and summing to 1), where logits are needed: "
-                         f"drop its final softmax, or give log-probabilities, forward(x) = model(x).log()")
+                         f"drop its final softmax (or make it a log_softmax)")
     if kind == "log-probabilities":
         warn_at_caller(f"{who} returns log-probabilities (each row's logsumexp is 0, a final log_softmax): DI and "
                        f"accuracy are as for its logits, LI and sigma_max are of the log-probabilities (the logits "

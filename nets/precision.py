@@ -21,12 +21,13 @@ with the CPU's.
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 
-from nets.results_io import NEW_TF32_API, cuda_float32
+from nets.results_io import NEW_TF32_API
 
 __all__ = ["PRECISIONS", "PRECISION_COMMANDS", "BF16_CPU_FLAGS", "EXACT_FLOAT32", "cpu_flags", "check_precision",
            "training_autocast", "exact_float32"]
@@ -79,34 +80,73 @@ def training_autocast(precision: str, device: torch.device) -> contextlib.Abstra
     return contextlib.nullcontext()
 
 
-#: The CUDA settings of :func:`exact_float32` (in :func:`~nets.results_io.numerics.cuda_float32`'s form).
-EXACT_FLOAT32: dict[str, Any] = {"matmul": "ieee", "conv": "ieee", "rnn": "ieee", "cudnn_deterministic": True,
+#: The CUDA settings within :func:`exact_float32` (as :func:`~nets.results_io.numerics.cuda_float32` reads them).
+EXACT_FLOAT32: dict[str, Any] = {"matmul": "ieee", "conv": "ieee", "cudnn_deterministic": True,
                                  "cudnn_benchmark": False}
 
+# The settings are the process's: blocks entered from several threads share one state, applied by the
+# first to enter and put back by the last to leave.
+_LOCK = threading.Lock()
+_depth = 0
+_before: tuple | None = None
 
-def _set_cuda_float32(settings: dict[str, Any]) -> None:
+
+def _snapshot() -> tuple:
+    """torch's settings as set: ``allow_tf32`` where torch can read it, else the ``fp32_precision`` ones."""
     b = torch.backends
-    if NEW_TF32_API:
-        b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision = settings["matmul"], settings["conv"]
-        b.cudnn.rnn.fp32_precision = settings.get("rnn", settings["conv"])
+    raw = (b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision, b.cudnn.rnn.fp32_precision) if NEW_TF32_API \
+        else None
+    try:
+        legacy = (b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32)
+    except RuntimeError:  # torch >= 2.9, set through fp32_precision to what allow_tf32 cannot say
+        legacy = None
+    return raw, legacy, b.cudnn.deterministic, b.cudnn.benchmark
+
+
+def _restore(snapshot: tuple) -> None:
+    raw, legacy, deterministic, benchmark = snapshot
+    b = torch.backends
+    if legacy is not None:
+        b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = legacy
     else:
-        b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = settings["matmul"] == "tf32", settings["conv"] == "tf32"
-    b.cudnn.deterministic, b.cudnn.benchmark = settings["cudnn_deterministic"], settings["cudnn_benchmark"]
+        b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision, b.cudnn.rnn.fp32_precision = raw
+    b.cudnn.deterministic, b.cudnn.benchmark = deterministic, benchmark
+
+
+def _set_exact() -> None:
+    """Through ``allow_tf32``, which torch 2.9+ keeps in step with ``fp32_precision``: set through
+    ``fp32_precision``, torch would refuse to read ``allow_tf32`` inside the block (its own
+    ``cudnn.flags()``, ``torch.compile``'s convolutions)."""
+    b = torch.backends
+    b.cuda.matmul.allow_tf32 = b.cudnn.allow_tf32 = False
+    b.cudnn.deterministic, b.cudnn.benchmark = True, False
 
 
 @contextlib.contextmanager
 def exact_float32(device: str | torch.device | None) -> Iterator[None]:
     """Within the block, if ``device`` is a CUDA device: float32 matrix products and convolutions in
     IEEE float32 (no TF32) and cuDNN's deterministic algorithms only, without benchmarking
-    (:data:`EXACT_FLOAT32`); the settings before are restored on leaving it. Nothing changes for
-    another device (``None``: the CPU). The settings are the process's: a thread that runs CUDA work
-    meanwhile runs under them too. bf16 autocast (``--precision bf16``) is unaffected."""
+    (:data:`EXACT_FLOAT32`); torch's settings as they were before are put back on leaving it.
+    Nothing changes for another device (``None``: the CPU; ``"auto"``: CUDA where there is one). The
+    settings are the process's: blocks open in several threads at once share them (the first to
+    enter sets them, the last to leave puts them back), and CUDA work of other threads meanwhile
+    runs under them too. bf16 autocast (``--precision bf16``) is unaffected."""
+    global _depth, _before
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device is None or torch.device(device).type != "cuda":
         yield
         return
-    before = cuda_float32()
-    _set_cuda_float32(EXACT_FLOAT32)
+    with _LOCK:
+        if _depth == 0:
+            _before = _snapshot()
+            _set_exact()
+        _depth += 1
     try:
         yield
     finally:
-        _set_cuda_float32(before)
+        with _LOCK:
+            _depth -= 1
+            if _depth == 0:
+                _restore(_before)
+                _before = None

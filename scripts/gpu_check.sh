@@ -166,7 +166,8 @@ fi
 
 # the data: copied from DATA_DIR, or else the cache verified; never the network
 stage data_fetch 120 "$PYTHON" -m nets.data fetch ${DATA_DIR:+--from "$DATA_DIR"} --offline --quiet \
-    || { echo "gpu_check: no data (the reason is in $OUT/data_fetch.log, or $STAGES says it was skipped; give DATA_DIR)" >&2; exit 3; }
+    || { echo "gpu_check: no data (see $OUT/data_fetch.log, or $STAGES if it was skipped; give DATA_DIR)" >&2
+         exit 3; }
 
 # 0. what every stage pays before its work (a new process: torch, the data, the device), so that
 #    the extrapolation counts it once, as reproduce's single process does
@@ -181,16 +182,14 @@ stage cuda_tests 150 "$PYTHON" -m pytest tests/test_cuda.py -m cuda -q -p no:cac
 #    stacked), with all the budget but what the benchmark needs after it
 NETS=("$PYTHON" -m nets)
 COMMON=(--profile "$PROFILE" --device "$DEVICE" --results "$RESULTS" --no-progress)
-MARGIN=20
 BENCH_S=150
-stage table1_r4 "$(( $(left) - BENCH_S - MARGIN > 60 ? $(left) - BENCH_S - MARGIN : 60 ))" \
+stage table1_r4 "$(( $(left) - BENCH_S - FINAL_S > 60 ? $(left) - BENCH_S - FINAL_S : 60 ))" \
     "${NETS[@]}" table1 --groups r4 "${COMMON[@]}"
 TABLE1_RC=$?
 
 # 3. the throughput benchmark: matmul rate of this device, our training/evaluation share of it
 if [ "$PROFILE" = smoke ]; then BENCH=(--rounds 1 --n-si 8 --n-sigma 16 --n-train 256); else BENCH=(); fi
-AVAIL=$(( $(left) - MARGIN ))  # the benchmark's limit: BENCH_S, or what the budget has left (at least 30 s)
-stage bench "$(( AVAIL < BENCH_S ? (AVAIL > 30 ? AVAIL : 30) : BENCH_S ))" "$PYTHON" benchmarks/bench.py --device "$DEVICE" --out "$OUT/$DEVICE.json" \
+stage bench "$BENCH_S" "$PYTHON" benchmarks/bench.py --device "$DEVICE" --out "$OUT/$DEVICE.json" \
     --quick --no-memory "${BENCH[@]}"
 
 # 4. the rest of the protocol, stage by stage, while the budget lasts (an interrupted

@@ -284,3 +284,23 @@ def test_a_model_that_ignores_its_input_is_said_to_under_the_table():
     assert IGNORES_INPUT in text
     assert IGNORES_INPUT not in audit(nn.Sequential(nn.Flatten(), nn.Linear(36, 3)).eval(), x, y, "r4", n_steps=4,
                                       n_resamples=100).to_markdown()
+
+
+class _Rounds(nn.Module):
+    """Logits of the rounded image: no input gradient (sigma_max 0), yet not invariant (LI > 0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(36, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.round(2 * x).flatten(1))
+
+
+@pytest.mark.filterwarnings("ignore::nets.model_checks.ZeroInputGradient")
+def test_a_model_of_zero_input_gradient_that_is_not_invariant_gets_no_such_note():
+    torch.manual_seed(0)
+    x, y = torch.randn(6, 1, 6, 6, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 2, 0, 1, 2])
+    result = audit(_Rounds().eval(), x, y, "r4", n_steps=4, n_resamples=100)
+    assert result.measures["sigma_max"].value == 0 and result.measures["LI"].value > 0
+    assert IGNORES_INPUT not in result.to_markdown()

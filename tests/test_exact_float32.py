@@ -18,23 +18,23 @@ import nets.train.runs
 from nets.auditing import audit
 from nets.data import synthetic_splits
 from nets.precision import EXACT_FLOAT32, exact_float32
-from nets.results_io import cuda_float32, run_provenance
+from nets.results_io import NEW_TF32_API, cuda_float32, run_provenance
 from nets.train import TrainConfig, train_runs
 
 
 @pytest.fixture
 def torch_default_settings():
-    """The settings torch starts with, put back after the test whatever it changed."""
-    before = cuda_float32()
-    yield before
-    with exact_float32("cuda"):  # its exit restores ``before``'s flags
-        pass
-    assert cuda_float32() == before
+    """The settings torch starts with (as cuda_float32 reads them); torch's flags are put back after the
+    test whatever it changed."""
+    b = torch.backends
+    flags = (b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32, b.cudnn.deterministic, b.cudnn.benchmark)
+    yield cuda_float32()
+    b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32, b.cudnn.deterministic, b.cudnn.benchmark = flags
 
 
 def test_on_cuda_the_block_runs_in_ieee_float32_with_deterministic_cudnn(torch_default_settings):
     with exact_float32("cuda"):
-        assert cuda_float32() == {k: v for k, v in EXACT_FLOAT32.items() if k in cuda_float32()}
+        assert cuda_float32() == EXACT_FLOAT32
         assert cuda_float32()["conv"] == "ieee" and cuda_float32()["cudnn_deterministic"] is True
     assert cuda_float32() == torch_default_settings
 
@@ -55,7 +55,37 @@ def test_nested_blocks_restore_the_outer_blocks_settings(torch_default_settings)
     assert cuda_float32() == torch_default_settings
 
 
-@pytest.mark.parametrize("device", ["cpu", None, torch.device("cpu")])
+def test_blocks_that_overlap_in_two_threads_keep_the_settings_until_the_last_leaves(torch_default_settings):
+    """Thread A enters, B enters, A leaves (B still inside), B leaves: the order two threads may take."""
+    a, b = exact_float32("cuda"), exact_float32("cuda")
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert cuda_float32() == EXACT_FLOAT32
+    b.__exit__(None, None, None)
+    assert cuda_float32() == torch_default_settings
+
+
+def test_torchs_own_readers_of_the_tf32_flags_work_inside_the_block(torch_default_settings):
+    """torch 2.9+ refuses to read allow_tf32 once fp32_precision set it otherwise; the block sets them
+    through allow_tf32, so torch's cudnn.flags() (and torch.compile's convolutions) still read them."""
+    with exact_float32("cuda"):
+        assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
+        with torch.backends.cudnn.flags(enabled=True):
+            pass
+
+
+@pytest.mark.skipif(not NEW_TF32_API, reason=f"torch {torch.__version__} has no fp32_precision settings")
+def test_settings_made_through_fp32_precision_come_back_as_they_were(torch_default_settings):
+    b = torch.backends
+    b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision = "tf32", "tf32"
+    with exact_float32("cuda"):
+        assert cuda_float32() == EXACT_FLOAT32
+    assert (b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision) == ("tf32", "tf32")
+    assert cuda_float32()["matmul"] == "tf32"
+
+
+@pytest.mark.parametrize("device", ["cpu", None, torch.device("cpu"), "auto"])
 def test_other_devices_change_nothing(torch_default_settings, device):
     with exact_float32(device):
         assert cuda_float32() == torch_default_settings

@@ -184,7 +184,9 @@ def test_bad_settings_are_refused_in_one_line_before_anything_runs(tmp_path, set
 
 def test_a_budget_too_small_for_any_stage_skips_them_and_packs_what_it_has(tmp_path):
     """Every stage's limit is cut to the budget left less what the end keeps (FINAL_S, 30 s): with
-    30 s in all, no stage starts; stages.tsv says so, and PACK has it without waiting for the end."""
+    30 s in all, no stage starts; stages.tsv says so, and PACK has it after each stage, not only from
+    the end (whose copies follow the archive, which cannot be written here: its name is a folder)."""
+    (tmp_path / "pack" / "gpu_check.tar.gz").mkdir(parents=True)
     proc = _refusal(tmp_path, BUDGET_S="30", PACK=str(tmp_path / "pack"))
     assert proc.returncode == 3, proc.stderr  # no data: the data stage was skipped too
     with open(tmp_path / "pack" / "stages.tsv") as f:

@@ -19,8 +19,9 @@ from nets.train import TrainConfig  # noqa: E402
 STARTUP = [{"stage": "startup", "seconds": "1.0", "status": "ok"}]
 
 
-def _checkpoint(folder: Path, method: str, group: str, epoch: int, epochs: int, wall: float, seed: int = 0) -> None:
-    cfg = TrainConfig(method=method, group=group, epochs=epochs, nu=1.0 if method == "IR" else 0.0)
+def _checkpoint(folder: Path, method: str, group: str, epoch: int, epochs: int, wall: float, seed: int = 0,
+                model: str = "mlp") -> None:
+    cfg = TrainConfig(method=method, group=group, epochs=epochs, nu=1.0 if method == "IR" else 0.0, model=model)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save({"config": cfg.to_dict(), "seed": seed, "epoch": epoch, "wall_time_s": wall},
                folder / f"{cfg.key()}-seed{seed}.pt")
@@ -32,10 +33,11 @@ def test_a_runs_time_is_its_checkpoints_time_per_epoch_times_its_epochs(tmp_path
     assert checkpoint_runs(tmp_path) == {("r4", "WT"): [150.0, 150.0]}
 
 
-def test_a_damaged_checkpoint_is_passed_over(tmp_path):
+def test_a_damaged_checkpoint_and_another_models_are_passed_over(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "broken.pt").write_bytes(b"not a checkpoint")
     _checkpoint(tmp_path / "checkpoints", "DA", "t3", epoch=1, epochs=2, wall=0.5)
+    _checkpoint(tmp_path / "checkpoints", "DA", "t3", epoch=1, epochs=2, wall=9.0, seed=1, model="cnn")
     assert checkpoint_runs(tmp_path) == {("t3", "DA"): [1.0]}
 
 
@@ -43,7 +45,7 @@ def test_kinds_no_results_file_records_are_taken_from_checkpoints_and_say_so(tmp
     _checkpoint(tmp_path / "checkpoints", "WT", "r4", epoch=1, epochs=2, wall=0.5)
     parts = extrapolate(STARTUP, tmp_path, "smoke", "cpu")["protocol"]["training"]["parts"]
     assert parts["r4 WT"]["basis"] == "checkpoints" and parts["r4 WT"]["s_per_run"] == 1.0
-    assert parts["t3 WT"]["basis"] == "scaled from r4" and parts["r4 DA"]["basis"] == "not measured"
+    assert parts["t3 WT"]["basis"] == "scaled from r4 (checkpoints)" and parts["r4 DA"]["basis"] == "not measured"
 
 
 @pytest.mark.parametrize("wall, meets", [(1e-4, None), (1e4, False)])

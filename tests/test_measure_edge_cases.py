@@ -14,7 +14,7 @@ from torch import nn
 
 from nets.auditing import audit
 from nets.groups import R4
-from nets.model_checks import LogProbabilities
+from nets.model_checks import LogProbabilities, output_kind
 from nets.metrics import (
     distribution_invariance,
     integrated_gradients,
@@ -352,3 +352,8 @@ def test_log_probabilities_are_measured_with_a_warning_and_keep_the_logits_di():
     torch.testing.assert_close(di, distribution_invariance(logits, images(), R4))
     with pytest.warns(LogProbabilities):
         assert not torch.allclose(logit_invariance(logp, images(), R4), logit_invariance(logits, images(), R4))
+
+
+def test_integer_outputs_are_neither_probabilities_nor_log_probabilities():
+    assert output_kind(torch.tensor([[0, 1], [1, 0]])) == "logits"
+    assert output_kind(torch.tensor([[0.25, 0.75], [1.0, 0.0]])) == "probabilities"

@@ -762,6 +762,9 @@ def test_a_model_that_returns_probabilities_is_refused_before_cross_entropy_take
             [TrainConfig(method=method, nu=1.0 if method == "IR" else 0.0, **BASE)], model_fn=lambda c: Softmaxed())
 
 
-def test_a_factory_that_returns_data_parallel_is_refused_naming_the_bare_module():
-    refused(r"net-r4-DA-e1-bs16-c4: the factory returns a DataParallel; return the bare module \(its \.module\)",
-            [TrainConfig(method="DA", **BASE)], model_fn=lambda c: nn.DataParallel(Net()))
+@pytest.mark.parametrize("method", ["DA", "WT"])
+def test_a_factory_that_returns_data_parallel_is_refused_naming_the_bare_module(method):
+    """WT too, where the trainer wraps the model in its group pooling."""
+    refused(rf"net-r4-{method}-e1-bs16-c4: the factory returns a DataParallel; return the bare module "
+            r"\(its \.module\)",
+            [TrainConfig(method=method, **BASE)], model_fn=lambda c: nn.DataParallel(Net()))

@@ -219,11 +219,12 @@ def test_orbit_stacks_every_group_element(group: Group, data):
 @pytest.mark.parametrize("group", GROUPS, ids=group_id)
 @given(data=st.data())
 @settings(max_examples=10, deadline=None)
-def test_the_orbit_of_an_input_that_needs_grad_has_the_same_values_and_the_orbit_sums_gradient(group: Group, data):
-    """Oracle: the gradient of sum_g <w_g, g x> is sum_g g^-1 w_g, acting element by element."""
+def test_the_orbit_per_element_has_the_orbits_values_and_the_element_by_element_gradient(group: Group, data):
+    """What orbit does off the CPU for an input that needs grad. Oracle: the gradient of
+    sum_g <w_g, g x> is sum_g g^-1 w_g, acting element by element."""
     x = data.draw(images(group)).double()
     xg = x.clone().requires_grad_()
-    orbit = group.orbit(xg)
+    orbit = group.orbit_per_element(xg)
     assert torch.equal(orbit.detach(), group.orbit(x))
     w = torch.randn(orbit.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     (grad,) = torch.autograd.grad((orbit * w).sum(), xg)

@@ -119,7 +119,8 @@ from nets.train.losses import (
 from nets.train.nu import AUTO_NU_SEARCH, NuSearch, NuSelection, select_nu, tune_nu
 from nets.train.pooling import FirstLayerPooling, GroupPooled, wt_pooling_of
 from nets.train.run_checks import ChannelsLast, SameInitialWeights, UnusedClasses, seeds_share_initial_weights
-from nets.train.runs import AUTO_MIN_CHECKPOINT_S, AUTO_STACK, ResumedElsewhere, UnplannedTraining, train_runs, trained_before
+from nets.train.runs import (AUTO_MIN_CHECKPOINT_S, AUTO_STACK, ResumedElsewhere, UnplannedTraining, train_runs,
+                             trained_before)
 from nets.train.stacks import (
     GenericStack,
     MLPStack,

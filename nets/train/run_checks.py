@@ -80,9 +80,6 @@ def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, s
     (:func:`~nets.train.stacks.can_stack`; ``False`` when ``stack`` is off) and the dtype it trains
     in (:func:`~nets.train.stacks.model_dtype`)."""
     model = init_model(config, 0, factory)
-    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):  # torch.func refuses them
-        raise ValueError(f"{config.key()}: the factory returns a {type(model).__name__}; return the bare module "
-                         f"(its .module): the trainer calls the model functionally, on one device")
     other = init_model(config, 1, factory)
     shared = {id(p) for p in model.parameters()} & {id(p) for p in other.parameters()}
     if any(p.requires_grad for p in model.parameters() if id(p) in shared):

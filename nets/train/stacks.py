@@ -63,6 +63,9 @@ def init_model(config: TrainConfig, seed: int, model_fn: ModelFn) -> nn.Module:
         model = model_fn(config)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model_fn for {config.key()} must return an nn.Module, got {type(model).__name__}")
+    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):  # torch.func refuses them
+        raise ValueError(f"{config.key()}: the factory returns a {type(model).__name__}; return the bare module "
+                         f"(its .module): the trainer calls the model functionally, on one device")
     model_dtype(model, config.key())
     if config.method == "WT":
         model = GroupPooled(model, config.group, config.pool)  # by name: a custom group's spec is kept
