@@ -200,13 +200,14 @@ def _experiment(args: argparse.Namespace, profile, argv: Sequence[str] | None) -
         trained_on = machines(pretrain(profile, args.command, args.results, device=args.device, address=args.address,
                                        progress=not args.no_progress, precision=args.precision,
                                        recompute=args.recompute,
-                                       cpus_per_task=task_threads))
+                                       cpus_per_task=task_threads, gpus_per_task=args.task_gpus))
         trained = time.time() - started
         print(f"{args.command} ({profile.name}): training on Ray took {trained:.0f} s; now measuring", flush=True)
         mixed = mixed_machines_warning(trained_on)
         if mixed:
             print(f"warning: {mixed}", file=sys.stderr, flush=True)
-        ray_training = {"wall_time_s": trained, "task_threads": task_threads, "machines": trained_on}
+        ray_training = {"wall_time_s": trained, "task_threads": task_threads, "machines": trained_on,
+                        **({} if args.task_gpus is None else {"task_gpus": args.task_gpus})}
         if args.command == "reproduce":  # its wall time counts the training on Ray too, and says where it ran
             extra.update(started=started, ray_training=ray_training)
     if args.precision != "fp32":  # fp32 runs call every runner exactly as before
@@ -298,7 +299,8 @@ def _main(argv: list[str], command: list[str]) -> int:
             set_threads(args.threads)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        for flag, value in (("--address", args.address), ("--task-threads", args.task_threads)):
+        for flag, value in (("--address", args.address), ("--task-threads", args.task_threads),
+                            ("--task-gpus", args.task_gpus)):
             if value is not None and args.executor != "ray":
                 raise UsageError(f"{flag} applies to --executor ray only")
         if args.address is not None and (not args.address or args.address != args.address.strip()):
@@ -306,6 +308,11 @@ def _main(argv: list[str], command: list[str]) -> int:
                              f"ray://HOST:PORT or local")
         if args.task_threads is not None and args.task_threads < 1:
             raise UsageError(f"--task-threads must be >= 1, got {args.task_threads}")
+        if args.task_gpus is not None and not 0 < args.task_gpus <= 8:
+            raise UsageError(f"--task-gpus must be more than 0 and at most 8 GPUs, got {args.task_gpus}")
+        if args.task_gpus is not None and check_device(args.device).type != "cuda":
+            raise UsageError(f"--task-gpus applies to tasks that train on CUDA (--device cuda), not on "
+                             f"{check_device(args.device).type}")
         if args.executor == "ray":  # before any data is loaded
             missing = ray_import_error()
             if missing is not None:

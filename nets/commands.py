@@ -155,7 +155,7 @@ EPOCHS_COMMANDS = (*LOGIT_GRID_COMMANDS, *BEYOND_FORMS)
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 task_threads=None, precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None,
+                 task_threads=None, task_gpus=None, precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None,
                  settings=None, methods=None, sizes=None, reuse_from=None, dataset=PAPER_DATASET, regularizers=None)
 
 #: Subcommands whose ``--regularizers`` chooses which of the paper's IR forms Figure 5 trains and
@@ -211,6 +211,10 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
                                  "trains on (default: --threads, else 1); a Ray run gives a local run's numbers "
                                  "where its --task-threads and --threads both equal that run's --threads "
                                  "(docs/scaling.md)")
+            sp.add_argument("--task-gpus", type=float, default=argparse.SUPPRESS, metavar="F",
+                            help="with --executor ray and --device cuda: the GPUs each training task asks for "
+                                 "(default 1; a fraction such as 0.25 lets four stacks share a GPU, whose small "
+                                 "kernels one stack leaves mostly idle)")
             sp.add_argument("--address", default=argparse.SUPPRESS,
                             help="with --executor ray: the Ray cluster (auto, HOST:PORT of its GCS, ray://HOST:PORT, or local for a "
                                  "new cluster of this process; default: RAY_ADDRESS, else a cluster `ray start` "

@@ -214,6 +214,8 @@ def train_jobs(
         raise ValueError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     if int(cpus_per_task) < 1:
         raise ValueError(f"cpus_per_task must be >= 1, got {cpus_per_task}")
+    if gpus_per_task is not None and not gpus_per_task > 0:
+        raise ValueError(f"gpus_per_task must be > 0, got {gpus_per_task}")
     dev = resolve_device(device)
     check_precision(precision, dev)
     run_dir = str(Path(run_dir).resolve())  # workers may run elsewhere: the target of a link only the driver has

@@ -346,6 +346,11 @@ def test_the_ray_executor_trains_into_the_checkpoint_folder_and_a_rerun_resumes(
 @pytest.mark.parametrize("flags, says", [
     (["--task-threads", "2"], "--task-threads applies to --executor ray only"),
     (["--executor", "ray", "--task-threads", "0"], "--task-threads must be >= 1, got 0"),
+    (["--task-gpus", "0.5"], "--task-gpus applies to --executor ray only"),
+    (["--executor", "ray", "--task-gpus", "0"], "--task-gpus must be more than 0 and at most 8 GPUs, got 0.0"),
+    (["--executor", "ray", "--task-gpus", "nan"], "--task-gpus must be more than 0 and at most 8 GPUs, got nan"),
+    (["--executor", "ray", "--device", "cpu", "--task-gpus", "0.25"],
+     "--task-gpus applies to tasks that train on CUDA (--device cuda), not on cpu"),
     (["--executor", "ray", "--address", ""], "--address '' is empty or has spaces around it"),
     (["--executor", "ray", "--address", " auto"], "--address ' auto' is empty or has spaces around it")])
 def test_ray_flags_without_the_ray_executor_or_out_of_range_are_one_line_before_any_data(capsys, no_data, tmp_path,
