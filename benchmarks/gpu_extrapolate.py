@@ -14,7 +14,7 @@ and the results JSON files those stages wrote. Method:
   records (a stage stopped at its time limit before writing its file) is read from the
   checkpoints its runs left in ``checkpoints/``: their ``wall_time_s`` per epoch trained,
   times the run's epochs (basis ``checkpoints``).
-* A finished stage trained the runs ``nets.distributed.plan`` lists for its experiment
+* A finished stage trained the runs ``nets.sweep_plan.plan`` lists for its experiment
   and groups that no earlier stage trained (the whole nu grids, as the experiment's
   search on the device does); its training time is their count times the time per run
   of their kind, and the rest of its wall time, less the start-up, is evaluation.
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nets.distributed import plan  # noqa: E402
+from nets.sweep_plan import plan  # noqa: E402
 from nets.experiments.common import write_json  # noqa: E402
 from nets.experiments.profiles import get_profile  # noqa: E402
 from nets.groups import get_group  # noqa: E402

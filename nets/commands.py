@@ -155,8 +155,9 @@ EPOCHS_COMMANDS = (*LOGIT_GRID_COMMANDS, *BEYOND_FORMS)
 #: Every option's value when neither the subcommand nor the command line sets it.
 DEFAULTS = dict(profile="quick", device="auto", results=str(RESULTS_ROOT), seeds=None, groups=None, threads=None,
                  no_progress=False, overwrite=False, recompute=False, executor="local", address=None,
-                 task_threads=None, task_gpus=None, precision="fp32", epochs=None, nu_grid=None, model="mlp", factory=None,
-                 settings=None, methods=None, sizes=None, reuse_from=None, dataset=PAPER_DATASET, regularizers=None)
+                 task_threads=None, task_gpus=None, precision="fp32", epochs=None, nu_grid=None, model="mlp",
+                 factory=None, settings=None, methods=None, sizes=None, reuse_from=None, dataset=PAPER_DATASET,
+                 regularizers=None)
 
 #: Subcommands whose ``--regularizers`` chooses which of the paper's IR forms Figure 5 trains and
 #: compares (``spectral``; ``centered``, ``detached`` and ``scale`` read that file and record the same
@@ -200,7 +201,7 @@ def _build() -> tuple[argparse.ArgumentParser, Any]:
         sp = sub.add_parser(s.name, description=f"{s.summary}.\n\nwrites: {s.writes}.",
                             epilog=f"example: {s.example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         _run_options(sp, suppress=True)
-        # the subcommands that train the MLP's stacks (nets.distributed.plan) take --executor / --address and
+        # the subcommands that train the MLP's stacks (nets.sweep_plan.plan) take --executor / --address and
         # --precision: centered and cnn train their own runs locally in float32; the others train nothing
         if s.name in PRECISION_COMMANDS:
             sp.add_argument("--executor", choices=("local", "ray"), default=argparse.SUPPRESS,

@@ -34,7 +34,7 @@ __all__ = ["PRECISIONS", "PRECISION_COMMANDS", "BF16_CPU_FLAGS", "EXACT_FLOAT32"
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #: The ``python -m nets`` subcommands that take ``--precision``: those that train the MLP's stacks
-#: (``nets.distributed.plan``); the others train their own runs in float32 or train nothing.
+#: (``nets.sweep_plan.plan``); the others train their own runs in float32 or train nothing.
 PRECISION_COMMANDS: tuple[str, ...] = ("table1", "drift", "spectral", "tsne", "saliency", "reproduce")
 #: CPU flags of bf16 matrix instructions (AVX-512 BF16, AMX); one is needed for bf16 on a CPU.
 BF16_CPU_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")

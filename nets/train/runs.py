@@ -75,7 +75,7 @@ def trained_before(where: str):
     """Within the block, every run :func:`train_runs` meets is expected finished, trained ``where``
     (``"on Ray"``: the driver of a Ray sweep measures what its tasks trained); a call that finds runs to
     train warns (:class:`UnplannedTraining`), naming them, and trains them here: a run the sweep's plan
-    (:func:`nets.distributed.plan`) missed, which would otherwise train on the driver unsaid."""
+    (:func:`nets.sweep_plan.plan`) missed, which would otherwise train on the driver unsaid."""
     token = _TRAINED_BEFORE.set(where)
     try:
         yield
