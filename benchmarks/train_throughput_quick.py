@@ -22,7 +22,6 @@ the first; plus the forward of the validation orbit.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nets.cli_types import group_arg, positive_int  # noqa: E402
 from nets.data import synthetic_splits  # noqa: E402
+from nets.results_io import cpu_info, run_provenance, write_json  # noqa: E402
 from nets.train import TrainConfig, resolve_device, train_runs  # noqa: E402
 
 
@@ -138,6 +138,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
+    started = time.time()
     splits = synthetic_splits(n_train=10_000, n_val=2_000, n_test=0, seed=0)
     seeds = list(range(args.seeds))
     mm_big = matmul_gflops(dev, 2048, 2048, 2048, reps=5)
@@ -174,8 +175,12 @@ def main(argv=None) -> int:
                      f"({100 * row['gflops_stacked'] / mm_big:.0f}% of 2048^3 matmul), "
                      f"{row['gflops_sequential']:.1f} sequential ({100 * row['gflops_sequential'] / mm_big:.0f}%)")
         print(line, flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=2))
+    if args.json:  # atomically, with the CPU's model and flags, versions, threads and the command
+        out.update(cpu=cpu_info(), settings={"rounds": args.rounds, "seeds": args.seeds, "group": args.group,
+                                             "clock": "process CPU" if args.cpu_time else "wall"},
+                   meta=run_provenance(device=str(dev), started=started, command=" ".join(
+                       ["python", "benchmarks/train_throughput_quick.py", *(sys.argv[1:] if argv is None else argv)])))
+        print(f"wrote {write_json(args.json, out)}")
     return 0
 
 
