@@ -276,7 +276,7 @@ def save_members(members: Sequence[Any], tensors: Sequence[torch.Tensor], n_para
         }
         if not finished:  # a finished run never resumes: only its selected weights are kept
             ckpt["state"] = {n: p[s].clone() for n, p in zip(names, state_cpu)}
-            ckpt["optimizer"] = {"step": step, **{k: {n: m[s].clone() for n, m in zip(names, ms)}
+            ckpt["optimizer"] = {"step": step, **{k: {n: t[s].clone() for n, t in zip(names, ms)}
                                                   for k, ms in moments.items()}}
         if extras is not None:
             ckpt.update(extras[s])
