@@ -32,9 +32,10 @@ __all__ = ["AUTO_STACK", "AUTO_MIN_CHECKPOINT_S", "train_runs", "trained_before"
            "ResumedElsewhere", "warn_resumed_elsewhere", "ChannelsLast", "SameInitialWeights", "UnusedClasses"]
 
 
-#: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type: stacking was
-#: faster for every method on the CPU (``benchmarks/train_throughput_quick.py``; the
-#: measurement is in docs/trainer.md), and on CUDA it turns small kernels into large ones.
+#: Whether ``train_runs(stack=None)`` stacks compatible runs, per device type: on the CPU the committed
+#: results were trained so (a run's numbers depend on its stacking, to round-off), faster for every method
+#: on one CPU and for DA only on another (``benchmarks/train_throughput_quick.py``, docs/trainer.md);
+#: on CUDA it turns small kernels into large ones.
 AUTO_STACK: dict[str, bool] = {"cpu": True, "cuda": True}
 #: ``train_runs(min_checkpoint_s=None)``'s seconds between checkpoints at least, per device type
 #: (others: 0). On a GPU an epoch of the paper MLP's stack takes tens of milliseconds, and a
