@@ -310,9 +310,8 @@ def _main(argv: list[str], command: list[str]) -> int:
             raise UsageError(f"--task-threads must be >= 1, got {args.task_threads}")
         if args.task_gpus is not None and not 0 < args.task_gpus <= 8:
             raise UsageError(f"--task-gpus must be more than 0 and at most 8 GPUs, got {args.task_gpus}")
-        if args.task_gpus is not None and check_device(args.device).type != "cuda":
-            raise UsageError(f"--task-gpus applies to tasks that train on CUDA (--device cuda), not on "
-                             f"{check_device(args.device).type}")
+        if args.task_gpus is not None and (kind := check_device(args.device).type) != "cuda":
+            raise UsageError(f"--task-gpus applies to tasks that train on CUDA (--device cuda), not on {kind}")
         if args.executor == "ray":  # before any data is loaded
             missing = ray_import_error()
             if missing is not None:

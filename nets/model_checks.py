@@ -26,7 +26,7 @@ from nets import model_logits as logits_module, model_probes as probes_module
 from nets.caller_warning import warn_at_caller
 from nets.model_logits import (  # noqa: F401  (re-exported: the measures import them from here)
     ONE_LOGIT_FIX, LogProbabilities, OutOfMemoryError, check_output_kind, is_one_logit, is_out_of_memory, logit_width,
-    logits_inside, model_logits, output_kind, raised)
+    logits_inside, model_logits, output_kind, raised, refuse_probabilities)
 from nets.model_probes import COPIES, SAMPLEWISE_RTOL, check_copies_agree, check_samplewise  # noqa: F401 (re-exported)
 
 __all__ = ["check_model", "check_differentiable", "ZeroInputGradient", "on_meta_device", "parameter_dtype",

@@ -25,6 +25,7 @@ __all__ = [
     "logits_inside",
     "LogProbabilities",
     "output_kind",
+    "refuse_probabilities",
     "check_output_kind",
 ]
 
@@ -144,6 +145,13 @@ def output_kind(out: torch.Tensor) -> str:
     return "logits"
 
 
+def refuse_probabilities(out: torch.Tensor, who: str = "the model") -> None:
+    """A one-line ``ValueError`` where ``out``'s rows are probabilities (:func:`output_kind`), not logits."""
+    if output_kind(out) == "probabilities":
+        raise ValueError(f"{who} returns probabilities (each row >= 0 and summing to 1), where logits are needed: "
+                         f"drop its final softmax (or make it a log_softmax)")
+
+
 def check_output_kind(out: torch.Tensor, who: str = "the model") -> None:
     """Refuse (one-line ``ValueError``) probabilities in place of logits, and warn
     (:class:`LogProbabilities`) for log-probabilities, by :func:`output_kind` of ``out``, the logits of
@@ -151,11 +159,8 @@ def check_output_kind(out: torch.Tensor, who: str = "the model") -> None:
     probabilities (near 0 for any model), LI and sigma_max as small, and training a cross-entropy of
     them. Log-probabilities give the logits' DI and accuracy, but LI and sigma_max of the logits
     shifted per sample by their logsumexp: compare models that return the same kind."""
-    kind = output_kind(out)
-    if kind == "probabilities":
-        raise ValueError(f"{who} returns probabilities (each row >= 0 and summing to 1), where logits are needed: "
-                         f"drop its final softmax (or make it a log_softmax)")
-    if kind == "log-probabilities":
+    refuse_probabilities(out, who)
+    if output_kind(out) == "log-probabilities":
         warn_at_caller(f"{who} returns log-probabilities (each row's logsumexp is 0, a final log_softmax): DI and "
                        f"accuracy are as for its logits, LI and sigma_max are of the log-probabilities (the logits "
                        f"shifted per sample); compare models that return the same kind", LogProbabilities)

@@ -65,16 +65,20 @@ else  # a temporary folder, removed at the end (the results JSON files are copie
     RESULTS=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check_results.XXXXXX") || die "cannot create a temporary RESULTS folder"
     TEMP_RESULTS=1
 fi
+# The small files (and the names given) into PACK: after each stage, so that a run stopped from
+# outside (SIGKILL, no EXIT trap) still sends back what it measured so far, and at the end.
+pack_so_far() {
+    [ -n "${PACK:-}" ] || return 0
+    for f in stages.tsv environment.json "$DEVICE.json" "$@"; do [ -f "$OUT/$f" ] && cp "$OUT/$f" "$PACK/"; done
+    return 0
+}
 # When the script ends, however it ends: the results JSON files into OUT, OUT packed into PACK,
 # a temporary RESULTS folder removed.
 finish_up() {
     mkdir -p "$OUT/results/$PROFILE"
     cp "$RESULTS/$PROFILE"/*.json "$OUT/results/$PROFILE/" 2>/dev/null
     if [ -n "${PACK:-}" ]; then
-        tar -czf "$PACK/gpu_check.tar.gz" -C "$OUT" . \
-            && for f in stages.tsv environment.json "$DEVICE.json" protocol_extrapolation.json; do
-                [ -f "$OUT/$f" ] && cp "$OUT/$f" "$PACK/"
-            done
+        tar -czf "$PACK/gpu_check.tar.gz" -C "$OUT" . && pack_so_far protocol_extrapolation.json
         echo "gpu_check: packed $OUT into $PACK/gpu_check.tar.gz"
     fi
     [ -n "${TEMP_RESULTS:-}" ] && rm -rf "$RESULTS"
@@ -93,13 +97,6 @@ printf 'stage\tseconds\tstatus\n' > "$STAGES"
 elapsed() { echo $(( $(date +%s) - START )); }
 left() { echo $(( BUDGET_S - $(elapsed) )); }
 FINAL_S=30  # kept for the extrapolation and the packing at the end
-# After each stage, the small files into PACK, so that a run stopped from outside (SIGKILL, no
-# EXIT trap) still sends back what it measured so far.
-pack_so_far() {
-    [ -n "${PACK:-}" ] || return 0
-    for f in stages.tsv environment.json "$DEVICE.json"; do [ -f "$OUT/$f" ] && cp "$OUT/$f" "$PACK/"; done
-    return 0
-}
 
 # stage NAME LIMIT CMD...: run CMD under a time limit (LIMIT cut to what the budget has left less
 # FINAL_S; skipped with less than 10 s), log to OUT/NAME.log, record its time

@@ -228,6 +228,7 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
     dev = resolve_device(device)
     run_dir = checkpoint_dir(prof, results_root)
     splits, test, x_sigma = sigma_inputs(prof, dev)
+    on_device = replace(splits, test=test)  # the test images on the device once, for every run's evaluation
     k = len(prof.seeds)
     table1, models, nus, spectral = {}, {}, {}, {}
     for g in prof.groups:
@@ -239,7 +240,6 @@ def run_cnn(profile: Profile, results_root=None, *, device: str = "auto", progre
         models[g] = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
         nus[g] = float(ir_runs[0].config.nu)
         methods = {}
-        on_device = replace(splits, test=splits.test.to(dev))  # the test images moved once, not once per run
         for m, rs in models[g].items():
             methods[m] = summarize(rs[0].config, [evaluate(r, on_device, g, prof, dev) for r in rs])
             methods[m].update(engine=rs[0].engine, wt_pooling=rs[0].wt_pooling)

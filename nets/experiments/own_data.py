@@ -144,15 +144,15 @@ def run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str |
     :class:`~nets.image_file.ImageFileError` / the trainer's one-line ``ValueError`` for bad input,
     before anything trains. On CUDA it trains and measures in IEEE float32
     (:func:`nets.precision.exact_float32`)."""
-    with exact_float32(check_device(device)):
-        return _run_own_data(model, data, groups, out, settings, device=device, progress=progress, command=command)
+    dev = check_device(device)
+    with exact_float32(dev):
+        return _run_own_data(model, data, groups, out, settings, dev=dev, progress=progress, command=command)
 
 
 def _run_own_data(model: str, data: str | Path, groups: Sequence[str], out: str | Path, settings: OwnDataSettings,
-                  *, device: str, progress: bool, command: str | None) -> dict:
+                  *, dev: torch.device, progress: bool, command: str | None) -> dict:
     started = time.time()
     out = Path(out)
-    dev = check_device(device)
     if not groups:
         raise OwnDataError("give at least one group (--groups r4 ...)")
     groups = list(dict.fromkeys(group_name(g) for g in groups))  # "F2 f2" is one group; an unknown name: one line

@@ -139,6 +139,7 @@ def run_table1(profile: Profile, results_root=None, *, device: str = "auto", pro
     dev = resolve_device(device)
     run_dir = checkpoint_dir(profile, results_root)
     splits = profile_splits(profile)
+    on_device = replace(splits, test=splits.test.to(dev))  # the test images moved once, not once per run
     groups = {}
     for g in profile.groups:
         base = table1_configs(profile, g)
@@ -148,7 +149,6 @@ def run_table1(profile: Profile, results_root=None, *, device: str = "auto", pro
         selection, ir_runs = tune(base["IR"], profile, splits, device=dev, run_dir=run_dir, progress=progress,
                                   precision=precision)
         runs = {"WT": fixed[:k], "DA": fixed[k:], "IR": ir_runs}
-        on_device = replace(splits, test=splits.test.to(dev))  # the test images moved once, not once per run
         methods = {m: summarize(rs[0].config, [evaluate(r, on_device, g, profile, dev) for r in rs])
                    for m, rs in runs.items()}
         groups[g] = {"methods": methods, "nu_selection": selection}

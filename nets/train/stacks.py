@@ -40,8 +40,8 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn.parameter import is_lazy
 
 from nets.layout_hints import CHANNELS_LAST_FORWARD
-from nets.model_checks import (ONE_LOGIT_FIX, is_one_logit, logits_inside, on_meta_device, output_kind,
-                               parameter_dtype, raised)
+from nets.model_checks import (ONE_LOGIT_FIX, is_one_logit, logits_inside, on_meta_device, parameter_dtype, raised,
+                               refuse_probabilities)
 from nets.stacked import StackedMLP
 from nets.train.batches import OrbitData
 from nets.train.config import TrainConfig, stream_seed
@@ -167,9 +167,7 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
                 hint = logits_inside(out)
             raise ValueError(f"{key}: the model must map inputs {layout} to logits (M, n_classes) = "
                              f"({x.shape[0]}, {n_classes}); got {got}{hint}")
-        if output_kind(out) == "probabilities":  # cross-entropy would take them for logits
-            raise ValueError(f"{key}: the model returns probabilities (each row >= 0 and summing to 1), where the "
-                             f"trainer needs logits: drop its final softmax")
+        refuse_probabilities(out, f"{key}: the model")  # cross-entropy would take them for logits
 
     with _forked_rng(x), torch.no_grad():
         alone_refused = None
