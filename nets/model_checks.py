@@ -29,8 +29,8 @@ from nets.model_logits import (  # noqa: F401  (re-exported: the measures import
     logits_inside, model_logits, output_kind, raised, refuse_probabilities)
 from nets.model_probes import COPIES, SAMPLEWISE_RTOL, check_copies_agree, check_samplewise  # noqa: F401 (re-exported)
 
-__all__ = ["check_model", "check_differentiable", "ZeroInputGradient", "on_meta_device", "parameter_dtype",
-           *probes_module.__all__, *logits_module.__all__]  # the last two modules' names, re-exported
+__all__ = ["check_model", "check_differentiable", "ZeroInputGradient", "on_meta_device", "device_mismatch",
+           "parameter_dtype", *probes_module.__all__, *logits_module.__all__]  # the last two modules' names, re-exported
 
 
 def _batch_dependent_modules(model: nn.Module) -> list[tuple[str, bool]]:
@@ -69,6 +69,7 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     * any model (module or plain callable) whose logits, probed on two samples, change between two
       calls or when a sample is alone (:func:`check_samplewise`): the same two faults caused by
       code the module check cannot see (``F.dropout``, a hand-written batch statistic).
+    * a model none of whose parameters or buffers is on ``x``'s device (:func:`device_mismatch`);
     * floating-point parameters of another dtype than ``x`` (a float32 model given float64
       images, say): cast one of them; parameters or buffers on the meta device (no values).
     * a model that edits its input in place (``x.mul_(2)`` in its forward): the measures reuse the
@@ -200,6 +201,19 @@ def on_meta_device(model: nn.Module) -> bool:
     return any(t.is_meta for t in [*model.parameters(), *model.buffers()])
 
 
+def device_mismatch(model_devices: set[torch.device], x_device: torch.device) -> Optional[str]:
+    """The one-line refusal of images on ``x_device`` for a model whose parameters and buffers are on
+    ``model_devices``, or ``None`` when it holds a tensor there or holds none (a model split across devices
+    takes its images on one of them). The measures never move a model or its images: that is the caller's
+    choice (``model.to(x.device)``, or ``x.to(...)``)."""
+    if not model_devices or x_device in model_devices:
+        return None
+    where = ", ".join(sorted(str(d) for d in model_devices))
+    to = next(iter(model_devices)) if len(model_devices) == 1 else None
+    fix = f"move one of them (model.to('{x_device}') or x.to('{to}'))" if to else "move x to one of them"
+    return f"x is on {x_device} but the model's parameters and buffers are on {where}; {fix}"
+
+
 def parameter_dtype(model: nn.Module, default: Optional[torch.dtype] = torch.float32) -> Optional[torch.dtype]:
     """The dtype of ``model``'s first floating-point parameter, ``default`` when it has none: the
     dtype its images must have (the measures require it, the trainer and ``audit`` cast to it)."""
@@ -216,6 +230,9 @@ def _check_module(model: nn.Module, x: torch.Tensor) -> None:
     if on_meta_device(model):
         raise ValueError("the model's tensors are on the meta device (shapes without values); load or "
                          "initialise its weights first (e.g. model.to_empty(device='cpu') and a state dict)")
+    apart = device_mismatch({t.device for t in [*model.parameters(), *model.buffers()]}, x.device)
+    if apart:
+        raise ValueError(apart)
     dtype = parameter_dtype(model, None)
     if dtype is not None and dtype != x.dtype:
         raise ValueError(f"x has dtype {x.dtype} but the model's parameters are {dtype}; "

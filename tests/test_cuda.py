@@ -178,6 +178,15 @@ def test_a_weight_tied_cnns_input_gradients_are_the_same_twice_on_cuda(splits):
     assert all(torch.equal(a, b) for a, b in zip(first, again))
 
 
+@pytest.mark.parametrize("where", ["model", "images"])
+def test_a_model_and_images_on_different_devices_are_refused_in_one_line(splits, where):
+    model = _cnn().eval()
+    x = splits.test.x
+    model, x = (model.to("cuda"), x) if where == "model" else (model, x.to("cuda"))
+    with pytest.raises(ValueError, match=r"x is on .* but the model's parameters and buffers are on .*; move one"):
+        logit_invariance(model, x, "r4")
+
+
 def test_a_fused_adam_step_on_cuda_matches_the_cpu_step():
     """The trainer's optimizer (Adam, fused; lr of the paper) given the same weights and
     gradients takes the same steps on both devices (3 steps, float32)."""

@@ -12,7 +12,7 @@ from captum.attr import IntegratedGradients
 from torch import nn
 
 from nets.groups import R4, T3
-from nets.model_checks import check_samplewise
+from nets.model_checks import check_samplewise, device_mismatch
 from nets.metrics import (
     class_common_logit_share,
     distribution_invariance,
@@ -379,6 +379,22 @@ def test_active_dropout_is_refused(name):
 def test_float64_images_for_a_float32_model_are_refused_in_one_line(name):
     with pytest.raises(ValueError, match="dtype torch.float64 but the model's parameters are torch.float32"):
         MEASURES[name](cnn(1).float(), images(1))
+
+
+def test_images_on_another_device_than_the_model_are_refused_naming_both():
+    """The message each measure gives (tests/test_cuda.py refuses a real CUDA model so): both
+    devices named, and how to move either."""
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert device_mismatch({gpu}, cpu) == ("x is on cpu but the model's parameters and buffers are on cuda:0; "
+                                           "move one of them (model.to('cpu') or x.to('cuda:0'))")
+    assert device_mismatch({cpu}, gpu) == ("x is on cuda:0 but the model's parameters and buffers are on cpu; "
+                                           "move one of them (model.to('cuda:0') or x.to('cpu'))")
+
+
+def test_a_model_split_across_devices_or_without_tensors_takes_images_on_any_of_its_devices():
+    cpu, gpu0, gpu1 = torch.device("cpu"), torch.device("cuda", 0), torch.device("cuda", 1)
+    assert device_mismatch({cpu, gpu0}, gpu0) is None and device_mismatch(set(), gpu1) is None
+    assert device_mismatch({gpu0, gpu1}, cpu).endswith("are on cuda:0, cuda:1; move x to one of them")
 
 
 @pytest.mark.parametrize("name", MEASURES)
