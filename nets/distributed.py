@@ -46,7 +46,10 @@ import torch
 from nets.data import Splits
 from nets.precision import check_precision
 from nets.results_io import precision_dir
+from nets.experiments.common import checkpoint_dir
 from nets.experiments.profiles import Profile
+from nets.experiments.reproduce import pending_groups
+from nets.experiments.table1 import profile_splits
 from nets.node_provenance import machine
 from nets.ray_cluster import ClusterError, auth_hint, check_address, import_ray, missing_resources, starts_own_cluster
 from nets.sweep_plan import TrainingJob, plan, table1_chosen_nu  # noqa: F401 (re-exported: defined here before)
@@ -248,10 +251,6 @@ def pretrain(profile: Profile, experiment: str, results_root=None, *, executor: 
     group, ``drift`` / ``tsne`` / ``saliency`` train that nu only (:func:`plan`'s ``chosen_nu``).
     For ``"reproduce"``, only what the experiments and groups still to run need (unless
     ``recompute``: everything), as the serial pass after it runs only those."""
-    from nets.experiments.common import checkpoint_dir
-    from nets.experiments.reproduce import pending_groups
-    from nets.experiments.table1 import profile_splits
-
     precision = executor_kwargs.get("precision", "fp32")
     pending = pending_groups(profile, results_root, precision, recompute) if experiment == "reproduce" else None
     jobs = plan(profile, experiment, device, chosen_nu=table1_chosen_nu(profile, results_root, precision),

@@ -16,7 +16,9 @@ from typing import Mapping, Sequence
 
 import torch
 
+from nets.experiments.common import EXPERIMENTS
 from nets.experiments.profiles import Profile
+from nets.experiments.table1 import table1_configs
 from nets.results_io import profile_differences, read_results, result_path
 from nets.train import AUTO_NU_SEARCH, AUTO_STACK, TrainConfig, resolve_device
 
@@ -67,9 +69,6 @@ def plan(profile: Profile, experiment: str, device: str | torch.device = "auto",
     only what those experiments need in those groups; ``None``: every group.
 
     Raises ``ValueError`` for an unknown experiment."""
-    from nets.experiments.common import EXPERIMENTS
-    from nets.experiments.table1 import table1_configs
-
     if experiment != "reproduce" and experiment not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}, reproduce")
     dev = resolve_device(device)
