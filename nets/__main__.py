@@ -1,7 +1,7 @@
 """``python -m nets SUBCOMMAND ...``: run the paper's experiments and write their report.
 
-The subcommands and their parser are :mod:`nets.commands`; this module checks the options and
-runs the one asked for.
+The subcommands and their parser are :mod:`nets.commands`, the checks of their options before
+anything is loaded :mod:`nets.cli_checks`; this module runs the one asked for.
 
 Bad input gets one line on stderr and exit code 2 (nothing is loaded or written first); a
 refused overwrite exit 2; a damaged or missing results file for ``report``, a folder that
@@ -15,80 +15,19 @@ import sys
 import time
 import warnings
 from contextlib import ExitStack
-from dataclasses import replace
 from typing import Sequence
 
 from nets.checkpoint_archive import ArchiveError, read_manifest, restore
-from nets.commands import (DEFAULTS, EPOCHS_COMMANDS, EVALUATION_ONLY, LOGIT_GRID_COMMANDS, REGULARIZER_COMMANDS,
-                           UsageError, build_parser, default_results_root)
+from nets.cli_checks import check_options, check_report_options, profile_of
+from nets.commands import DEFAULTS, EVALUATION_ONLY, UsageError, build_parser, default_results_root
 from nets.experiments.profiles import PAPER_DATASET
 from nets.experiments.si_maps import METHODS as SI_METHODS, SETTINGS as SI_SETTINGS
 from nets.precision import exact_float32
 from nets.results_io import EXPERIMENTS, trained_elsewhere
 from nets.reuse import ReuseRefused, reuse_checkpoints
 from nets.startup import STARTING
-from nets.train.config import check_device, set_threads
+from nets.train.config import check_device
 from nets.train.runs import trained_before
-
-# ---- checks made before anything is loaded -----------------------------------------
-def _check_seeds(seeds: Sequence[int] | None) -> None:
-    if seeds is None:
-        return
-    bad = [s for s in seeds if s < 0]
-    if bad:
-        raise UsageError(f"--seeds must be non-negative integers, got {bad[0]}")
-    repeated = sorted({s for s in seeds if list(seeds).count(s) > 1})
-    if repeated:
-        raise UsageError(f"--seeds lists seed {repeated[0]} more than once")
-
-
-def _check_device(device: str) -> None:
-    """Refuse a device this machine does not have (before any data is loaded)."""
-    try:
-        check_device(device)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
-def _check_precision(precision: str, device: str) -> None:
-    """Refuse bf16 where it cannot run (before any data is loaded): one line naming the missing CPU flags."""
-    if precision == "fp32":
-        return
-    from nets.precision import check_precision
-    from nets.train import resolve_device
-
-    try:
-        check_precision(precision, resolve_device(device))
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
-def _profile(args: argparse.Namespace):
-    from nets.experiments.profiles import get_profile
-
-    _check_seeds(args.seeds)
-    try:
-        profile = get_profile(args.profile)
-        if args.seeds:
-            profile = profile.with_seeds(args.seeds)
-        if args.groups:
-            profile = profile.with_groups(args.groups)
-        profile = profile.with_dataset(args.dataset)
-        if args.command in LOGIT_GRID_COMMANDS and args.nu_grid is not None:
-            profile = profile.with_nu_grid("logit", args.nu_grid)
-        if args.command in EPOCHS_COMMANDS and args.epochs is not None:
-            profile = profile.with_epochs(args.epochs)
-        if args.command in REGULARIZER_COMMANDS and args.regularizers is not None:
-            profile = profile.with_regularizers(args.regularizers)
-        if args.command == "cnn" and args.factory is not None:  # your model in place of the SmallCNN
-            from nets.experiments.cnn import cnn_model
-
-            profile = replace(profile, model=args.factory)
-            cnn_model(profile, check_logits=True)  # builds it once: a bad spec is refused before anything else
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    return profile
-
 
 # ---- subcommands ---------------------------------------------------------------------
 def _report(args: argparse.Namespace, profile) -> int:
@@ -272,9 +211,9 @@ def _main(argv: list[str], command: list[str]) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         command[:] = [args.command] if args.command else []
-        from nets.ray_cluster import ClusterError, check_address, ray_import_error
+        from nets.ray_cluster import ClusterError
         from nets.experiments.common import SettingsMismatch
-        from nets.results_io import ResultsFileError, ResultsWriteError, WouldTrain, check_folder, out_dir
+        from nets.results_io import ResultsFileError, ResultsWriteError, WouldTrain
         from nets.train import TrainingDiverged
     except KeyboardInterrupt:
         print(STARTING, file=sys.stderr)
@@ -292,42 +231,10 @@ def _main(argv: list[str], command: list[str]) -> int:
             setattr(args, k, v)
     profile = None
     try:
-        profile = _profile(args)
-        _check_device(args.device)
-        _check_precision(args.precision, args.device)
-        try:
-            set_threads(args.threads)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        for flag, value in (("--address", args.address), ("--task-threads", args.task_threads),
-                            ("--task-gpus", args.task_gpus)):
-            if value is not None and args.executor != "ray":
-                raise UsageError(f"{flag} applies to --executor ray only")
-        if args.address is not None and (not args.address or args.address != args.address.strip()):
-            raise UsageError(f"--address {args.address!r} is empty or has spaces around it: give auto, HOST:PORT, "
-                             f"ray://HOST:PORT or local")
-        if args.task_threads is not None and args.task_threads < 1:
-            raise UsageError(f"--task-threads must be >= 1, got {args.task_threads}")
-        if args.task_gpus is not None and not 0 < args.task_gpus <= 8:
-            raise UsageError(f"--task-gpus must be more than 0 and at most 8 GPUs, got {args.task_gpus}")
-        if args.task_gpus is not None and (kind := check_device(args.device).type) != "cuda":
-            raise UsageError(f"--task-gpus applies to tasks that train on CUDA (--device cuda), not on {kind}")
-        if args.executor == "ray":  # before any data is loaded
-            missing = ray_import_error()
-            if missing is not None:
-                raise UsageError(f"--executor ray {missing}")
-            check_address(args.address)
-        for folder in ("", "figures", "checkpoints"):  # a file there, or a read-only disk: before any data is loaded
-            check_folder(out_dir(profile, args.results) / folder)
+        profile = profile_of(args)
+        check_options(args, profile)
         if args.command == "report":
-            if args.reuse_from is not None:
-                raise UsageError("--reuse-from links checkpoints for a run that trains; report trains nothing")
-            given = [flag for flag, value in (("--seeds", args.seeds), ("--groups", args.groups),
-                                              ("--overwrite", args.overwrite or None)) if value is not None]
-            if given:  # it would be ignored: the report is of what the folder holds
-                raise UsageError(f"{given[0]} does not apply to report, which renders every result the folder "
-                                 f"{out_dir(profile, args.results)}/ holds, with the seeds and groups they were "
-                                 "computed for")
+            check_report_options(args, profile)
             return _report(args, profile)
         return _experiment(args, profile, argv)
     except (UsageError, SettingsMismatch, ReuseRefused) as e:
