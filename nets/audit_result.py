@@ -13,15 +13,15 @@ from typing import Any, Optional
 import numpy as np
 
 from nets.class_accuracy import ClassBreakdown
-from nets.layer_profile import left_out_text
+from nets.layer_profile import left_out_text, unhookable
 from nets.sample_bootstrap import Estimate, fmt_value
 
 __all__ = ["AuditResult", "MEASURES", "DESCRIPTIONS", "NO_LAYERS", "UNLABELLED_NOTE", "IGNORES_INPUT"]
 
 MEASURES = ("accuracy", "LI", "DI", "SI", "sigma_max", "logit_scale", "sigma_per_scale")
-#: What the audit says where it has no layer profile.
-NO_LAYERS = ("No layer profile: the model is not an nn.Module (a plain callable has no submodules to hook); "
-             "wrap it in one for the profile")
+#: What the audit of a plain callable says where the layer profile goes (``settings["no_layer_profile"]``
+#: says why for another model without one: a TorchScript module, :func:`nets.layer_profile.unhookable`).
+NO_LAYERS = f"No layer profile: {unhookable(lambda x: x)}"
 
 #: The line an audit or a comparison of unlabelled images begins its table with.
 UNLABELLED_NOTE = "Unlabelled images: no accuracy, and SI's saliency maps target each input's own predicted class."
@@ -97,13 +97,17 @@ class AuditResult:
                      "caps an invariant model there):", "",
                      self.classes.to_markdown(self.settings.get("confidence", 0.95)).rstrip("\n")]
         if not self.layers:
-            return "\n".join(rows + ["", NO_LAYERS]) + "\n"
+            return "\n".join(rows + ["", self._no_layers()]) + "\n"
         rows += ["", f"| layer | r_l | {pct} interval |", "|---|---:|---|"]
         rows += [f"| {self._label(n)} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] |" for n, e in self.layers]
         left_out = self.settings.get("layers_left_out")
         if left_out:
             rows += ["", f"Left out of the layer profile: {left_out_text(left_out)}."]
         return "\n".join(rows) + "\n"
+
+    def _no_layers(self) -> str:
+        why = self.settings.get("no_layer_profile")
+        return f"No layer profile: {why}" if why else NO_LAYERS
 
     def _label(self, name: str) -> str:
         kind = self.settings.get("layer_types", {}).get(name)
@@ -146,7 +150,7 @@ class AuditResult:
                      fontsize=6, transform=ax1.transAxes)
         if not self.layers:
             ax1.set_axis_off()
-            ax1.text(0.5, 0.5, textwrap.fill(NO_LAYERS, 60), ha="center", va="center", fontsize=9,
+            ax1.text(0.5, 0.5, textwrap.fill(self._no_layers(), 60), ha="center", va="center", fontsize=9,
                      transform=ax1.transAxes)
         fig.tight_layout()
         return fig

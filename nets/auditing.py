@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from nets.groups import Group, group_record
-from nets.layer_profile import layer_invariance_terms
+from nets.layer_profile import layer_invariance_terms, unhookable
 from nets.measure_inputs import as_group, check_images, group_elements, model_chunk
 from nets.model_checks import check_model, logit_width
 from nets.class_accuracy import check_class_names, class_breakdown_from_predictions
@@ -183,7 +183,7 @@ def audit(
     names, layer_types, layers_left_out, prof = [], {}, {}, []
     with exact_float32(x.device):  # the layer profile's forward passes, as sample_measures'
         width = logit_width(model, x)  # the confusion matrix's size, and how sigma_max was computed
-        if isinstance(model, nn.Module):
+        if unhookable(model) is None:
             names, num, den, layers_left_out = layer_invariance_terms(
                 model, x, group, group_elements(group, include_identity), layers=layers, chunk_size=chunk_size)
     if names:
@@ -201,6 +201,7 @@ def audit(
                                   "sigma_per_scale": int(per_sample["logit_scale"].shape[0])},
         "layer_types": layer_types,
         "layers_left_out": layers_left_out,
+        **({"no_layer_profile": why} if (why := unhookable(model)) is not None else {}),
         "labels": y is not None,
         "saliency": "|IG| summed over channel axes, threshold 0.9 of the maximum, 3x3 Gaussian sigma 1, "
                     f"{'true-label' if y is not None else 'predicted-class (no labels)'} target, zero baseline",

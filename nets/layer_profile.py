@@ -35,25 +35,41 @@ from torch import nn
 from nets.groups import Group, GroupLike, as_group
 from nets.measure_inputs import DEFAULT_CHUNK, check_chunk_size, check_images, chunks, group_elements, model_chunk
 from nets.caller_warning import warn_at_caller
-from nets.model_checks import check_model, model_logits
+from nets.model_checks import check_model, hooks_firing, model_logits
 
-__all__ = ["default_layers", "recorded_activations", "batch_layers", "layer_invariance_terms", "left_out_text",
+__all__ = ["unhookable", "default_layers", "recorded_activations", "batch_layers", "layer_invariance_terms", "left_out_text",
            "layer_invariance_profile"]
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
-def default_layers(model: nn.Module) -> list[str]:
-    """Names of the submodules a profile reads by default (module docstring), in registration order."""
+def unhookable(model: object) -> Optional[str]:
+    """Why ``model`` can have no per-layer profile, or ``None`` where its submodules can be hooked: a
+    plain callable has none, a TorchScript module's take no forward hooks."""
     if not isinstance(model, nn.Module):
-        raise ValueError(f"a per-layer profile needs an nn.Module (to hook its submodules), got {type(model).__name__}")
+        return ("the model is not an nn.Module (a plain callable has no submodules to hook); wrap it in one for "
+                "the profile")
+    if isinstance(model, torch.jit.ScriptModule):
+        return ("the model is a TorchScript module, whose submodules take no forward hooks; give the nn.Module "
+                "before torch.jit.script / trace for the profile")
+    return None
+
+
+def default_layers(model: nn.Module) -> list[str]:
+    """Names of the submodules a profile reads by default (module docstring), in registration order; a
+    ``torch.compile``'d module's are its original module's (``_orig_mod.*``). Raises ``ValueError`` for
+    a model that cannot be hooked (:func:`unhookable`)."""
+    why = unhookable(model)
+    if why is not None:
+        raise ValueError(f"no per-layer profile: {why}")
 
     def walk(module: nn.Module, prefix: str) -> list[str]:
         out = []
         pooled_first = str(getattr(module, "pooling", "")).startswith("first_layer")  # WT: model's forward unused
         for name, child in module.named_children():
             full = f"{prefix}{name}"
-            inside = isinstance(child, _CONTAINERS) or (pooled_first and name == "model")
+            compiled = name == "_orig_mod" and getattr(module, "_orig_mod", None) is child  # torch.compile(module)
+            inside = isinstance(child, _CONTAINERS) or (pooled_first and name == "model") or compiled
             out.extend(walk(child, full + ".") if inside else [full])
         return out
 
@@ -66,7 +82,11 @@ def recorded_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[di
     (an output that is not a tensor, a tuple, as the name of its type), cleared by the caller between
     forwards. The hooks are removed on exit. Each output is stored as a copy: a later in-place operation
     (``nn.ReLU(inplace=True)``, a residual ``out += identity``) overwrites the tensor the submodule
-    returned, and would give that submodule the next one's value."""
+    returned, and would give that submodule the next one's value. Within the block a compiled model runs
+    eagerly (:func:`~nets.model_checks.hooks_firing`), so the hooks fire."""
+    why = unhookable(model)
+    if why is not None:
+        raise ValueError(f"no per-layer profile: {why}")
     modules = dict(model.named_modules())
     missing = [n for n in layers if n not in modules]
     if missing:
@@ -83,7 +103,8 @@ def recorded_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[di
     try:
         for n in layers:
             handles.append(modules[n].register_forward_hook(hook_for(n)))
-        yield store
+        with hooks_firing(model):
+            yield store
     finally:
         for h in handles:
             h.remove()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 import weakref
 from typing import Callable, Iterator, Optional
 
@@ -29,8 +30,9 @@ from nets.model_logits import (  # noqa: F401  (re-exported: the measures import
     logits_inside, model_logits, output_kind, raised, refuse_probabilities)
 from nets.model_probes import COPIES, SAMPLEWISE_RTOL, check_copies_agree, check_samplewise  # noqa: F401 (re-exported)
 
-__all__ = ["check_model", "check_differentiable", "ZeroInputGradient", "on_meta_device", "device_mismatch",
-           "parameter_dtype", *probes_module.__all__, *logits_module.__all__]  # the last two modules' names, re-exported
+__all__ = ["check_model", "check_differentiable", "compiled", "hooks_firing", "BackwardHooks", "backward_hooks",
+           "ZeroInputGradient", "on_meta_device", "device_mismatch", "parameter_dtype",
+           *probes_module.__all__, *logits_module.__all__]  # the last two modules' names, re-exported
 
 
 def _batch_dependent_modules(model: nn.Module) -> list[tuple[str, bool]]:
@@ -83,12 +85,16 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     modes = tuple(m.training for m in model.modules()) if module else ()
     training = any(modes)
     kept = {name: b.detach().clone() for name, b in model.named_buffers()} if training else {}
+    refusal = None  # a probe's, said unless the model changed its buffers (the more telling cause)
     try:  # a training-mode module the model runs is refused as it is called, before it runs: registered or not
-        with _refusing_batch_dependent_calls():
-            check_samplewise(model, x)
-            if training and _COPIES_PASSED.get(model) != modes:
-                check_copies_agree(model, x)
-                _COPIES_PASSED[model] = modes
+        with _refusing_batch_dependent_calls(model):
+            try:
+                check_samplewise(model, x)
+                if training and _COPIES_PASSED.get(model) != modes:
+                    check_copies_agree(model, x)
+                    _COPIES_PASSED[model] = modes
+            except ValueError as e:
+                refusal = e
     except _BatchDependentCall as e:
         what, eval_fixes = _batch_dependent_modules(e.module)[0]
         what = what.split(" (", 1)[-1].rstrip(")")  # "BatchNorm2d using batch statistics"
@@ -100,11 +106,13 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
                          f"(refused before it ran, so its running statistics are as they were)") from None
     finally:  # whichever probe refused, or none: the buffers the probes changed are put back
         changed = _put_back(model, kept) if kept else []
-    if changed:  # running statistics updated in training mode (an InstanceNorm that tracks them)
-        raise ValueError(f"the model changes its buffers as it runs ({', '.join(changed[:3])}"
+    if changed:  # running statistics updated in training mode (an InstanceNorm that tracks them; spectral_norm's
+        raise ValueError(f"the model changes its buffers as it runs ({', '.join(changed[:3])}"  # power iteration)
                          f"{' ...' if len(changed) > 3 else ''}: running statistics of a module in training "
-                         f"mode?), so measuring it would change it; call model.eval() (they were put back as "
-                         f"they were)")
+                         f"mode, or spectral_norm's power iteration?), so measuring it would change it, and its output "
+                         f"with it; call model.eval() (they were put back as they were)") from None
+    if refusal is not None:
+        raise refusal
 
 
 #: The models :func:`check_copies_agree` passed, each with the training flags of its modules then: a model
@@ -141,8 +149,35 @@ class _BatchDependentCall(BaseException):
         self.module = module
 
 
+def compiled(model: object) -> bool:
+    """Whether ``model`` is, or holds, a ``torch.compile``'d module (``torch.compile(module)``'s
+    ``OptimizedModule``, or a module compiled in place by ``module.compile()``)."""
+    return isinstance(model, nn.Module) and any(
+        type(m).__name__ == "OptimizedModule" or getattr(m, "_compiled_call_impl", None) is not None
+        for m in model.modules())
+
+
 @contextlib.contextmanager
-def _refusing_batch_dependent_calls() -> Iterator[None]:
+def hooks_firing(model: object) -> Iterator[None]:
+    """Within the block a ``torch.compile``'d ``model`` (:func:`compiled`) runs its Python forward as it
+    is written (``torch.compiler.set_stance("force_eager")``, torch 2.6+): a graph compiled before a hook
+    was added skips that hook, so a forward hook (the per-layer profile's) or the global pre-hook of
+    :func:`check_model` would not fire in it; torch's warning that a compiled module meets global hooks
+    is silenced, the hooks being ours. Nothing changes for any other model."""
+    stance = getattr(torch.compiler, "set_stance", None)
+    if not compiled(model):
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        if stance is not None:
+            stack.enter_context(stance("force_eager"))
+        stack.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", message=r"Using `torch\.compile\(module\)` when there are global hooks")
+        yield
+
+
+@contextlib.contextmanager
+def _refusing_batch_dependent_calls(model: object) -> Iterator[None]:
     """Within the block, any ``nn.Module`` call (torch's global forward pre-hook) of a batch
     normalization using batch statistics or an active dropout raises :class:`_BatchDependentCall`
     before that module runs: whatever wraps the network (a lambda, a bound method, a dict of
@@ -157,9 +192,28 @@ def _refusing_batch_dependent_calls() -> Iterator[None]:
 
     handle = register_module_forward_pre_hook(refuse)
     try:
-        yield
+        with hooks_firing(model):
+            yield
     finally:
         handle.remove()
+
+
+class BackwardHooks(UserWarning):
+    """The model has backward hooks (``register_full_backward_hook`` / ``register_full_backward_pre_hook`` on a
+    submodule, or torch's global ones): SI and sigma_max differentiate through them, so a hook that edits
+    gradients (guided backpropagation's clamp, a gradient clip) changes them from the model's own."""
+
+
+def backward_hooks(model: object) -> list[str]:
+    """The submodules of ``model`` that hold backward hooks (``""`` for the model itself), and
+    ``"(global)"`` where torch's global backward hooks are set; ``[]`` for none or a plain callable."""
+    found = [] if not isinstance(model, nn.Module) else [
+        name for name, m in model.named_modules() if m._backward_hooks or m._backward_pre_hooks]
+    module_globals = torch.nn.modules.module
+    if getattr(module_globals, "_global_backward_hooks", None) or getattr(module_globals,
+                                                                           "_global_backward_pre_hooks", None):
+        found.append("(global)")
+    return found
 
 
 class ZeroInputGradient(UserWarning):
@@ -172,8 +226,15 @@ def check_differentiable(model: Callable[[torch.Tensor], torch.Tensor], x: torch
     the input (a ``.detach()``, an integer cast or ``torch.no_grad()`` in its forward, of the logits or
     of the input alone, the parameters still having theirs): ``needs`` (the measure that
     differentiates it) would fail, or read zeros, on it; warn (:class:`ZeroInputGradient`) where that
-    gradient is there but zero (a ``round()`` of the input: the measure reads 0). Called under
+    gradient is there but zero (a ``round()`` of the input: the measure reads 0), and where the model has
+    backward hooks (:class:`BackwardHooks`, :func:`backward_hooks`). Called under
     ``torch.inference_mode()``, which no ``enable_grad`` undoes, it says so instead."""
+    hooked = backward_hooks(model)
+    if hooked:
+        names = ", ".join(n or "the model itself" for n in hooked[:3]) + (" ..." if len(hooked) > 3 else "")
+        warn_at_caller(f"{needs} differentiates the logits through the model's backward hooks ({names}): a hook "
+                       f"that edits gradients (guided backpropagation, a clip) changes it from the model's own "
+                       f"gradients; remove them (handle.remove()) to measure those", BackwardHooks)
     if torch.is_inference_mode_enabled():
         raise ValueError(f"{needs} differentiates the logits with respect to the images, but it was called under "
                          f"torch.inference_mode(), where nothing has a gradient: call it outside (torch.no_grad() "

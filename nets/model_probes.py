@@ -12,7 +12,7 @@ import torch
 
 from nets.model_logits import check_output_kind, model_logits
 
-__all__ = ["SAMPLEWISE_RTOL", "check_samplewise", "COPIES", "check_copies_agree"]
+__all__ = ["SAMPLEWISE_RTOL", "check_samplewise", "COPIES", "check_copies_agree", "dynamically_quantized"]
 
 
 #: How far (relative to the largest logit) a sample's logits may move between two calls, or between
@@ -75,10 +75,23 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
                          f"measures need a deterministic model: call model.eval() or switch the randomness off")
     moved = float((a[:1] - alone).detach().abs().max()) / scale
     if moved > rtol:
+        dynamic = dynamically_quantized(model)
+        why = (f"its layer {dynamic[0]} is dynamically quantized (torch.ao.quantization.quantize_dynamic), which scales its "
+               f"input by the batch's range; measure the float model" if dynamic else
+               "a layer uses batch statistics (BatchNorm in training mode? call .eval() on the network the model "
+               "calls)")
         raise ValueError(f"model output for a sample depends on the rest of the batch (it moves by {moved:.2g} "
-                         f"of the largest logit when the sample is alone): a layer uses batch statistics "
-                         f"(BatchNorm in training mode? call .eval() on the network the model calls); the "
-                         f"measures need a model that maps each sample on its own")
+                         f"of the largest logit when the sample is alone): {why}; the measures need a model that "
+                         f"maps each sample on its own")
+
+
+def dynamically_quantized(model: object) -> list[str]:
+    """The submodules of ``model`` quantized by ``torch.ao.quantization.quantize_dynamic`` (their
+    activations' scale is taken from each batch), each as ``"name (type)"``; ``[]`` for none or a plain callable."""
+    if not isinstance(model, torch.nn.Module):
+        return []
+    return [f"{name or 'the model'} ({type(m).__name__})" for name, m in model.named_modules()
+            if type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")]
 
 
 #: How many copies of one sample :func:`check_copies_agree` compares, two to a batch.

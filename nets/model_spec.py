@@ -77,6 +77,26 @@ INNER = "model."
 PARALLEL = "module."
 
 
+#: What ``torch.compile(model)`` puts in the names of the weights of the module it compiles (its
+#: ``OptimizedModule`` holds it as ``_orig_mod``): taken out, or put in, to match the model's names.
+COMPILED = "_orig_mod."
+
+
+def _compiled_names(state: dict, own: dict) -> dict:
+    """``state`` with :data:`COMPILED` taken out of its names where the model's (``own``) have none (weights
+    saved from a compiled model, or a run whose factory compiled it), or put in where the model's have it
+    and the state's, without it, are all the model's (a compiled model given plain weights); else as it is."""
+    def plain(k: str) -> str:
+        return k.replace(COMPILED, "")
+
+    if any(COMPILED in k for k in state) and not any(COMPILED in k for k in own):
+        return {plain(k): v for k, v in state.items()}
+    named = {plain(k): k for k in own}
+    if any(COMPILED in k for k in own) and state and not any(COMPILED in k for k in state) and set(state) <= set(named):
+        return {named[k]: v for k, v in state.items()}
+    return state
+
+
 def _is_state_dict(obj) -> bool:
     return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
@@ -163,10 +183,12 @@ def set_unsaved_buffers(model: nn.Module, state: dict) -> None:
 
 def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> None:
     """Load ``state`` (read from ``path`` by :func:`read_weights`, which also gave ``obj``) into
-    ``model``, without the :data:`PARALLEL` prefix of a data-parallel model's and the :data:`WRAPPED`
+    ``model``, with :data:`COMPILED` taken out or put in to match the model's names (a compiled model's
+    weights, or a compiled model), without the :data:`PARALLEL` prefix of a data-parallel model's and the :data:`WRAPPED`
     prefix of a ``cnn --model`` run's, with the :data:`INNER` prefix for the weights of the model
     inside a wrapper; ``ModelSpecError`` naming the first mismatch when it does not fit."""
     own = model.state_dict()
+    state = _compiled_names(state, own)  # saved from, or loaded into, a torch.compile'd model
     state = _without_prefix(state, own, PARALLEL)  # saved from nn.DataParallel / DDP
     state = _without_prefix(state, own, WRAPPED)  # a `cnn --model` run's: nets.image_layout's wrapper
     state = _with_prefix(state, own, INNER)  # the weights of the model a TwoLogits wraps

@@ -13,7 +13,7 @@ import torch
 
 from nets.caller_warning import warn_at_caller
 from nets.measure_inputs import check_finite_nonempty, check_floating, chunks, model_chunk, wide_dtype
-from nets.model_checks import check_differentiable, check_model, model_logits
+from nets.model_checks import backward_hooks, check_differentiable, check_model, model_logits
 from nets.pairwise import class_centered
 
 __all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "POWER_STREAK", "PowerNotConverged",
@@ -242,8 +242,9 @@ def jacobian_spectral_norm(
                     if not _needs_setup_context(e):
                         raise
                     plain = True
-                    warn_at_caller(f"sigma_max: the model uses a custom autograd.Function torch.func cannot "
-                                   f"transform (no setup_context): measured by plain autograd instead, the dense "
+                    what = ("backward hooks, whose autograd.Function torch.func cannot transform" if backward_hooks(model)
+                            else "a custom autograd.Function torch.func cannot transform (no setup_context)")
+                    warn_at_caller(f"sigma_max: the model uses {what}: measured by plain autograd instead, the dense "
                                    f"Jacobian by {classes} backward passes per chunk ({use} was asked)",
                                    PlainAutograd)
             out += [_spectral_norm_autograd(model, xc[i : i + step]).detach() for i in range(0, len(xc), step)]

@@ -15,7 +15,7 @@ from nets.auditing import audit
 from nets.groups import R4
 from nets.cnn import SmallCNN
 from nets.layer_profile import default_layers, layer_invariance_terms
-from nets.metrics import layer_invariance_profile
+from nets.metrics import layer_invariance_profile, logit_invariance
 from nets.train.pooling import GroupPooled
 
 ELEMS = [1, 2, 3]
@@ -155,3 +155,36 @@ def test_a_weight_tied_model_pooled_at_its_first_layer_is_profiled_inside_after_
     names, num, _, left_out = layer_invariance_terms(wt, _images(5)[:, None], R4, ELEMS)
     assert names == ["model.convs.1", "model.head", "logits"] and bool((num == 0).all())
     assert list(left_out) == ["model.convs.0"] and "4 inputs per input" in left_out["model.convs.0"]
+
+
+def _cnn() -> SmallCNN:
+    torch.manual_seed(0)
+    return SmallCNN(4, channels=(4, 8), strides=(2, 2), image_size=12).eval()
+
+
+def test_a_compiled_models_profile_is_its_modules_even_after_a_measure_compiled_it():
+    """torch.compile's graph skips hooks added after it was compiled (LI compiles it here first): the
+    profile runs the forward eagerly, reads the original module's layers, and says nothing of our hooks."""
+    x = _images(4).unsqueeze(1)
+    plain = layer_invariance_profile(_cnn(), x, R4)
+    compiled = torch.compile(_cnn(), backend="eager")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "global hooks on modules" warning came from our probe's hook
+        logit_invariance(compiled, x, R4)
+        names = default_layers(compiled)
+        profile = layer_invariance_profile(compiled, x, R4)
+    assert names == [f"_orig_mod.{n}" for n in default_layers(_cnn())]
+    torch.testing.assert_close(profile, plain, rtol=1e-6, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.jit.* is deprecated:DeprecationWarning")
+def test_a_torchscript_model_is_audited_without_a_layer_profile_saying_why():
+    model, x = _cnn(), _images(4).unsqueeze(1)
+    y = torch.tensor([0, 1, 2, 3])
+    scripted = audit(torch.jit.trace(model, x), x, y, R4, n_steps=4, n_resamples=200)
+    plain = audit(model, x, y, R4, n_steps=4, n_resamples=200)
+    assert scripted.layers == [] and "a TorchScript module" in scripted.to_markdown().splitlines()[-1]
+    assert {k: e.value for k, e in scripted.measures.items()} == pytest.approx(
+        {k: e.value for k, e in plain.measures.items()}, rel=1e-6)
+    with pytest.raises(ValueError, match="no per-layer profile: the model is a TorchScript module"):
+        layer_invariance_profile(torch.jit.trace(model, x), x, R4)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import types
+import warnings
 
 import pytest
 import torch
@@ -177,6 +178,29 @@ def test_sigma_max_of_a_model_that_rounds_its_input_warns_that_it_reads_zero():
         assert float(jacobian_spectral_norm(model, torch.rand(3, 36, 36)).abs().max()) == 0.0
 
 
+def test_si_and_sigma_max_through_a_gradient_editing_backward_hook_warn_naming_the_hooked_module():
+    """A guided-backpropagation hook left registered: the logits are the model's, their gradients are not."""
+    from nets.attribution import integrated_gradients
+    from nets.model_checks import BackwardHooks
+    from nets.sensitivity import PlainAutograd, jacobian_spectral_norm
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36 * 36, 8), nn.Tanh(), nn.Linear(8, 4)).eval()
+    x, y = torch.rand(3, 36, 36), torch.zeros(3, dtype=torch.long)
+    own = jacobian_spectral_norm(model, x)
+    handle = model[2].register_full_backward_hook(lambda m, grad_in, grad_out: (grad_in[0].clamp(min=0),))
+    with pytest.warns(BackwardHooks, match=r"^sigma_max differentiates .* through the model's backward hooks \(2\)"), \
+            pytest.warns(PlainAutograd, match="the model uses backward hooks, whose autograd.Function torch.func"):
+        hooked = jacobian_spectral_norm(model, x)
+    with pytest.warns(BackwardHooks, match=r"^integrated gradients .* through the model's backward hooks \(2\)"):
+        integrated_gradients(model, x, y, n_steps=4)
+    assert not torch.allclose(hooked, own)  # the hook's gradients, not the model's
+    handle.remove()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BackwardHooks)
+        torch.testing.assert_close(jacobian_spectral_norm(model, x), own)
+
+
 def test_sigma_max_and_si_under_inference_mode_name_the_callers_inference_mode_not_the_model():
     from nets.attribution import integrated_gradients
     from nets.sensitivity import jacobian_spectral_norm
@@ -331,7 +355,7 @@ class _TrackedNormThenDropout(nn.Module):
 def test_buffers_a_probe_changed_are_put_back_whichever_probe_refuses_the_model():
     torch.manual_seed(0)
     model = _TrackedNormThenDropout()
-    with pytest.raises(ValueError, match="changes from one call to the next"):  # refused for its randomness
+    with pytest.raises(ValueError, match="changes its buffers as it runs"):  # the telling cause, as for spectral_norm
         logit_invariance(model, images(), R4)
     assert float(model.norm.running_mean.abs().max()) == 0.0 and int(model.norm.num_batches_tracked) == 0
 
@@ -357,3 +381,26 @@ def test_log_probabilities_are_measured_with_a_warning_and_keep_the_logits_di():
 def test_integer_outputs_are_neither_probabilities_nor_log_probabilities():
     assert output_kind(torch.tensor([[0, 1], [1, 0]])) == "logits"
     assert output_kind(torch.tensor([[0.25, 0.75], [1.0, 0.0]])) == "probabilities"
+
+
+def test_spectral_norm_in_training_mode_is_refused_for_its_power_iteration_not_for_randomness():
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    model = nn.Sequential(nn.Flatten(), spectral_norm(nn.Linear(36, 4))).train()
+    u = model[1].parametrizations.weight[0]._u.clone()
+    with pytest.raises(ValueError, match=r"changes its buffers as it runs \(1\.parametrizations\.weight\.0\._u, .*"
+                                         r"spectral_norm's power iteration\?\).*call model\.eval\(\)") as e:
+        logit_invariance(model, images(3), R4)
+    assert "randomness" not in str(e.value) and torch.equal(model[1].parametrizations.weight[0]._u, u)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.ao.quantization's own
+@pytest.mark.filterwarnings("ignore:.*quantiz:UserWarning")
+def test_a_dynamically_quantized_model_is_refused_naming_its_quantized_layer_not_batch_norm():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
+    quantized = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    with pytest.raises(ValueError, match=r"depends on the rest of the batch .*: its layer 1 \(Linear\) is dynamically "
+                                         r"quantized .*measure the float model") as e:
+        logit_invariance(quantized, images(3), R4)
+    assert "BatchNorm" not in str(e.value)

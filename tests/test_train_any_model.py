@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import prune
 
 from nets.data import Splits, load_splits
 from nets.fetch_step import ENV_FROM, FOLDERS, MANIFEST, cache_root
@@ -213,6 +214,42 @@ def test_stacked_and_one_at_a_time_training_agree_to_float_round_off(splits):
         sa, sb = a.model.state_dict(), b.model.state_dict()
         for k in sa:
             torch.testing.assert_close(sa[k], sb[k], rtol=1e-3, atol=1e-5)
+
+
+def _pruned(c: TrainConfig) -> SmallCNN:
+    model = SmallCNN(c.n_classes)
+    prune.l1_unstructured(model.rest[1], "weight", amount=0.5)  # weight = weight_orig * weight_mask, a non-leaf
+    return model
+
+
+class _MaskedCNN(SmallCNN):
+    """The pruned CNN written out: the same mask, as a buffer, applied in the forward."""
+
+    def __init__(self, n_classes: int) -> None:
+        super().__init__(n_classes)
+        w = self.rest[1].weight.detach()
+        self.register_buffer("mask", prune.L1Unstructured(amount=0.5).compute_mask(w, torch.ones_like(w)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.rest[1]
+        h = self.rest[:1](self.conv1(x))
+        h = nn.functional.conv2d(h, conv.weight * self.mask, conv.bias, conv.stride, conv.padding)
+        return self.head(self.rest[2:](h).mean((-2, -1)))
+
+
+@pytest.mark.parametrize("method", ["DA", "WT", "IR"])
+def test_a_pruned_model_trains_as_its_mask_written_out_does(splits, method):
+    """torch.nn.utils.prune keeps the weight as a plain attribute computed before each forward, which
+    copy.deepcopy refuses (the trainer copies the model to probe it)."""
+    config = TrainConfig(method=method, nu=1.0 if method == "IR" else 0.0, **{**BASE, "epochs": 1})
+    pruned, = train_runs([config], [0], splits, device="cpu", progress=False, model_fn=_pruned)
+    masked, = train_runs([config], [0], splits, device="cpu", progress=False,
+                         model_fn=lambda c: _MaskedCNN(c.n_classes))
+    assert pruned.history["loss"] == masked.history["loss"]
+    net, oracle = (r.model.model if method == "WT" else r.model for r in (pruned, masked))
+    net(splits.val.x[:1].unsqueeze(1))  # pruning's pre-hook sets weight from the loaded weight_orig
+    assert torch.equal(net.rest[1].weight, oracle.rest[1].weight * oracle.mask)
+    assert torch.equal(net.rest[1].weight_mask, oracle.mask)
 
 
 # ---- the trained CNNs audited (nets.auditing) ------------------------------------------------

@@ -768,3 +768,13 @@ def test_a_factory_that_returns_data_parallel_is_refused_naming_the_bare_module(
     refused(rf"net-r4-{method}-e1-bs16-c4: the factory returns a DataParallel; return the bare module "
             r"\(its \.module\)",
             [TrainConfig(method=method, **BASE)], model_fn=lambda c: nn.DataParallel(Net()))
+
+
+@pytest.mark.parametrize("build", [torch.jit.script, lambda m: torch.jit.trace(m, torch.zeros(2, 1, 12, 12))],
+                         ids=["script", "trace"])
+@pytest.mark.filterwarnings("ignore:.*torch.jit.* is deprecated:DeprecationWarning")
+def test_a_factory_that_returns_a_torchscript_module_is_refused_naming_the_module_before_it(build):
+    """torch.func's functional_call refuses a TorchScript module only mid-training (31 lines)."""
+    refused(r"net-r4-DA-e1-bs16-c4: the factory returns a TorchScript module; return the nn.Module before "
+            r"torch\.jit\.script / trace",
+            [TrainConfig(method="DA", **BASE)], model_fn=lambda c: build(Net()))

@@ -156,3 +156,25 @@ def test_group_pooled_takes_a_group_name_and_refuses_an_unknown_one_at_construct
     assert GroupPooled(LayoutCNN(), "r4").group == R4
     with pytest.raises(ValueError, match="r5"):
         GroupPooled(LayoutCNN(), "r5")
+
+
+@pytest.mark.parametrize("saved_compiled", [True, False], ids=["compiled-into-plain", "plain-into-compiled"])
+def test_weights_of_a_compiled_model_load_into_the_plain_one_and_back(tmp_path, saved_compiled):
+    """torch.compile(model) names its weights _orig_mod.*; a WT run's checkpoint of a compiled factory too."""
+    source, target = _small_cnn(), _small_cnn()
+    with torch.no_grad():
+        source[2].bias.fill_(5.0)
+    saved = torch.compile(source) if saved_compiled else source
+    torch.save(saved.state_dict(), tmp_path / "w.pt")
+    model = checkpoint_model(target if saved_compiled else torch.compile(target), str(tmp_path / "w.pt"))
+    assert torch.equal(target[2].bias, torch.full((3,), 5.0)) and model.training is False
+
+
+def test_a_wt_checkpoint_of_a_compiled_factory_loads_into_the_plain_model_pooled(tmp_path):
+    pooled = GroupPooled(torch.compile(_small_cnn()), get_group("r4"), "mean")
+    with torch.no_grad():
+        pooled.model._orig_mod[2].bias.fill_(5.0)
+    torch.save({"config": {"model": "cnn", "method": "WT", "group": "r4", "pool": "mean"},
+                "best_state": pooled.state_dict(), "wt_pooling": pooled.pooling}, tmp_path / "wt.pt")
+    model = checkpoint_model(_small_cnn(), str(tmp_path / "wt.pt"))
+    assert isinstance(model, GroupPooled) and torch.equal(model.model[2].bias, torch.full((3,), 5.0))

@@ -21,7 +21,6 @@ before they existed: the archived paper runs) is not checked.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 from pathlib import Path
@@ -36,7 +35,7 @@ from nets.model_spec import as_state_dict, set_unsaved_buffers
 from nets.models import MLP, InvariantMLP
 from nets.results_io import ResultsFileError, WouldTrain, atomic_torch_save, load_torch_file, read_torch_file
 from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun
-from nets.train.stacks import ModelFn, init_model
+from nets.train.stacks import ModelFn, copy_module, init_model
 
 #: Version of the checkpoint layout; a different version is refused on load.
 CHECKPOINT_FORMAT = 1
@@ -165,7 +164,7 @@ def build_model(config: TrainConfig, in_shape: tuple[int, int], state: dict, dev
     if config.model != PAPER_MODEL:
         if model_fn is None:
             raise ValueError(f"{config.key()}: model {config.model!r} needs its model_fn")
-        model = copy.deepcopy(init_model(config, 0, model_fn))  # its own tensors: calls may share a frozen part
+        model = copy_module(init_model(config, 0, model_fn))  # its own tensors: calls may share a frozen part
         model.load_state_dict(as_state_dict(model, state))
         set_unsaved_buffers(model, state)
         return model.to(device).eval()

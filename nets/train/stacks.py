@@ -51,12 +51,23 @@ from nets.train.pooling import GroupPooled
 ModelFn = Callable[[TrainConfig], nn.Module]
 
 
+def copy_module(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy(model)``, where a module may hold a tensor computed from its parameters as a plain
+    attribute (pruning's ``weight = weight_orig * weight_mask``, the legacy ``torch.nn.utils.weight_norm``'s):
+    such a tensor is not a graph leaf, which ``deepcopy`` refuses, so the copy holds it detached. Its
+    forward pre-hook computes it again from the copy's own parameters before each forward."""
+    memo = {id(v): v.detach().clone() for m in model.modules() for v in vars(m).values()
+            if isinstance(v, torch.Tensor) and not v.is_leaf}
+    return copy.deepcopy(model, memo)
+
+
 def init_model(config: TrainConfig, seed: int, model_fn: ModelFn) -> nn.Module:
     """``model_fn(config)`` called with the global RNG forked and seeded from ``seed`` (stream 0),
     so its initial weights depend on the seed only, and the caller's RNG is left as it was (but for
     one case: where CUDA is available and not yet initialized, torch queues the seeding of its CUDA
     generators until it initializes, so they start from the last factory call's seed, the same in
-    every run). WT wraps it in :class:`~nets.train.pooling.GroupPooled`. Raises TypeError for a non-module."""
+    every run). WT wraps it in :class:`~nets.train.pooling.GroupPooled`. Raises TypeError for a non-module,
+    ValueError for a DataParallel or a TorchScript module."""
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(stream_seed(seed, 0))
@@ -66,6 +77,9 @@ def init_model(config: TrainConfig, seed: int, model_fn: ModelFn) -> nn.Module:
     if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):  # torch.func refuses them
         raise ValueError(f"{config.key()}: the factory returns a {type(model).__name__}; return the bare module "
                          f"(its .module): the trainer calls the model functionally, on one device")
+    if isinstance(model, torch.jit.ScriptModule):  # functional_call and vmap refuse it mid-training
+        raise ValueError(f"{config.key()}: the factory returns a TorchScript module; return the nn.Module before "
+                         f"torch.jit.script / trace: the trainer calls the model functionally")
     model_dtype(model, config.key())
     if config.method == "WT":
         model = GroupPooled(model, config.group, config.pool)  # by name: a custom group's spec is kept
@@ -147,7 +161,7 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
     logits that carry no gradient to them, or, pooling WT at its first layer, whose
     ``after_first_layer(first_layer(x))`` is not its own forward. Runs on a copy, in training mode as
     training does (the first-layer check in eval mode, where dropout is off), with the global RNG forked."""
-    probe = copy.deepcopy(model).train()
+    probe = copy_module(model).train()
     pooled = isinstance(probe, GroupPooled)
     where = f" under WT's {probe.pooling} pooling" if pooled else ""
     layout = "(M, " + ", ".join(str(d) for d in x.shape[1:]) + ")"
@@ -206,7 +220,7 @@ def can_stack(model: nn.Module, x: torch.Tensor) -> bool:
     """Whether ``model`` can train stacked: on a copy, in training mode, a forward on ``x``
     ``(M, *in)`` changes no buffer, and a ``vmap`` over two members, each with its own input as
     in training, runs. The global RNG is forked: the caller's is left as it was."""
-    probe = copy.deepcopy(model).train()
+    probe = copy_module(model).train()
     before = [b.detach().clone() for b in probe.buffers()]
     with _forked_rng(x), torch.no_grad():
         probe(x)
