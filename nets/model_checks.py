@@ -258,7 +258,7 @@ def check_differentiable(model: Callable[[torch.Tensor], torch.Tensor], x: torch
 
 def on_meta_device(model: nn.Module) -> bool:
     """Whether any parameter or buffer of ``model`` is on the meta device (a shape without values):
-    refused by the measures (:func:`check_model`) and by the trainer (:func:`nets.train.stacks.model_dtype`)."""
+    refused by the measures (:func:`check_model`) and by the trainer (:func:`nets.train.factory.model_dtype`)."""
     return any(t.is_meta for t in [*model.parameters(), *model.buffers()])
 
 

@@ -45,7 +45,7 @@ from nets.groups import get_group
 from nets.image_layout import image_layout
 from nets.model_spec import ModelSpecError, load_factory, spec_model_name
 from nets.train import TrainConfig, resolve_device, train_runs
-from nets.train.stacks import input_shape_of, model_dtype
+from nets.train.factory import input_shape_of, model_dtype
 
 __all__ = ["CNNSizes", "CNN_SIZES", "MODEL_NAME", "CNNModel", "build_cnn", "cnn_model", "cnn_profile", "cnn_sizes",
            "recorded_sizes", "run_cnn"]

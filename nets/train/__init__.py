@@ -4,7 +4,8 @@ The package, one concern per module: :mod:`~nets.train.config` (:class:`TrainCon
 :class:`TrainedRun`, names, seeds), :mod:`~nets.train.losses` (task loss, regularizer forms),
 :mod:`~nets.train.batches` (the orbit data on the device, batch inputs),
 :mod:`~nets.train.evaluate` (accuracy over the full orbit), :mod:`~nets.train.checkpoints`
-(path, atomic save, load, layout), :mod:`~nets.train.stacks` (the members of a stack: the paper
+(path, atomic save, load, layout), :mod:`~nets.train.factory` (a factory's model, built per seed and
+checked), :mod:`~nets.train.stacks` (the members of a stack: the paper
 MLP as a StackedMLP, any model by ``vmap`` or one at a time), :mod:`~nets.train.pooling` (WT for
 any model), :mod:`~nets.train.loop` (the epoch loop), :mod:`~nets.train.run_checks` (what is checked
 before anything trains), :mod:`~nets.train.runs` (:func:`train_runs`),
@@ -13,7 +14,7 @@ before anything trains), :mod:`~nets.train.runs` (:func:`train_runs`),
 Any model. ``TrainConfig(model="name")`` with ``train_runs(..., model_fn=f)`` trains the model
 ``f(config)`` with DA, WT or IR (see :mod:`~nets.train.stacks` and :mod:`~nets.train.pooling`,
 and docs/trainer.md), in the dtype of its parameters (float32 or float64,
-:func:`~nets.train.stacks.model_dtype`); ``model="mlp"`` (the default) is the paper's MLP.
+:func:`~nets.train.factory.model_dtype`); ``model="mlp"`` (the default) is the paper's MLP.
 
 * ``DA``: the plain :class:`~nets.models.MLP` trained with data augmentation, a
   uniformly random group element per sample per epoch.
@@ -57,7 +58,7 @@ host reads device values once per epoch (losses and validation accuracy).
 Randomness. Every run draws from two explicit CPU ``torch.Generator`` objects
 derived from its seed (initial weights; data order and augmentation), never
 from the global RNG (a factory model's initial weights and random layers come from
-the global RNG forked and seeded from the run's seed, :mod:`~nets.train.stacks`),
+the global RNG forked and seeded from the run's seed, :func:`~nets.train.factory.init_model`),
 so a seed gives the same initial weights and the same batches on every device and whether it is stacked or not, and the same seed
 on the same device gives the same numbers. Two runs with the same seed but
 different methods start from the same weights and see the same batches
@@ -103,6 +104,7 @@ from nets.train.config import (
     stream_seed,
 )
 from nets.train.evaluate import orbit_accuracy, shared_orbit_accuracy, stacked_orbit_accuracy
+from nets.train.factory import ModelFn, can_stack, check_model_output, declared_input_shape, init_model, input_shape_of
 from nets.train.loop import Member, make_adam, train_stack
 from nets.train.losses import (
     NORMALIZED_LOGIT_EPS,
@@ -121,16 +123,7 @@ from nets.train.pooling import FirstLayerPooling, GroupPooled, wt_pooling_of
 from nets.train.run_checks import ChannelsLast, SameInitialWeights, UnusedClasses, seeds_share_initial_weights
 from nets.train.runs import (AUTO_MIN_CHECKPOINT_S, AUTO_STACK, ResumedElsewhere, UnplannedTraining, train_runs,
                              trained_before)
-from nets.train.stacks import (
-    GenericStack,
-    MLPStack,
-    ModelFn,
-    can_stack,
-    check_model_output,
-    init_model,
-    declared_input_shape,
-    input_shape_of,
-)
+from nets.train.stacks import GenericStack, MLPStack
 
 __all__ = [
     "ChannelsLast",

@@ -35,7 +35,7 @@ from nets.model_spec import as_state_dict, set_unsaved_buffers
 from nets.models import MLP, InvariantMLP
 from nets.results_io import ResultsFileError, WouldTrain, atomic_torch_save, load_torch_file, read_torch_file
 from nets.train.config import PAPER_MODEL, TrainConfig, TrainedRun
-from nets.train.stacks import ModelFn, copy_module, init_model
+from nets.train.factory import ModelFn, copy_module, init_model
 
 #: Version of the checkpoint layout; a different version is refused on load.
 CHECKPOINT_FORMAT = 1

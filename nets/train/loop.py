@@ -26,7 +26,8 @@ from nets.train.checkpoints import build_model, save_members
 from nets.train.config import HISTORY_KEYS, PAPER_MODEL, Method, TrainConfig, TrainedRun, TrainingDiverged, stream_seed
 from nets.precision import training_autocast
 from nets.train.losses import member_losses
-from nets.train.stacks import GenericStack, MLPStack, ModelFn
+from nets.train.factory import ModelFn
+from nets.train.stacks import GenericStack, MLPStack
 
 
 def make_adam(params: list[nn.Parameter], lr: float, device: torch.device) -> torch.optim.Optimizer:

@@ -16,7 +16,7 @@ from nets.groups import get_group
 from nets.precision import exact_float32
 from nets.train.config import TrainConfig, TrainedRun, resolve_device
 from nets.train.runs import train_runs
-from nets.train.stacks import input_shape_of, model_dtype
+from nets.train.factory import input_shape_of, model_dtype
 
 #: How ``tune_nu(search=None)`` walks the nu grid, per device type. ``"ascending"``
 #: trains one nu at a time (its seeds stacked), smallest first, and stops at the first

@@ -17,8 +17,8 @@ from nets.groups import get_group
 from nets.layout_hints import ChannelsLast, channels_last_hint, channels_last_warning, shape_str
 from nets.measure_inputs import nonfinite_samples
 from nets.train.config import PAPER_MODEL, TrainConfig
-from nets.train.stacks import (ModelFn, can_stack, check_model_output, declared_input_shape, init_model, input_shape_of,
-                               model_dtype)
+from nets.train.factory import (ModelFn, can_stack, check_model_output, declared_input_shape, init_model, input_shape_of,
+                                model_dtype)
 
 __all__ = ["CHANNELS_FIRST_FIX", "CHANNELS_LAST", "ChannelsLast", "UnusedClasses", "SameInitialWeights",
            "model_factory", "same_weights", "seeds_share_initial_weights", "check_factory_model", "check_images",
@@ -70,15 +70,15 @@ def seeds_share_initial_weights(config: TrainConfig, factory: ModelFn) -> bool:
 def check_factory_model(config: TrainConfig, factory: ModelFn, splits: Splits, stack: bool,
                    precision: str, several_seeds: bool = False) -> tuple[bool, torch.dtype]:
     """Check ``config``'s model on two training samples, shaped as it takes them, in its dtype
-    (:func:`~nets.train.stacks.check_model_output`), and on one where the last batch of an epoch
+    (:func:`~nets.train.factory.check_model_output`), and on one where the last batch of an epoch
     feeds it one sample alone (DA and WT with ``n_train % batch_size == 1``; IR feeds that sample's
     whole orbit), which BatchNorm in training mode refuses; and refuse a factory whose models of two
     calls share trainable parameters (it returns one module object, so every run would be the same
     model); a frozen part shared between calls passes (each run's model is loaded into a copy); warn
     (:class:`SameInitialWeights`) where ``several_seeds`` train from equal initial weights. Returns
     whether it can train stacked
-    (:func:`~nets.train.stacks.can_stack`; ``False`` when ``stack`` is off) and the dtype it trains
-    in (:func:`~nets.train.stacks.model_dtype`)."""
+    (:func:`~nets.train.factory.can_stack`; ``False`` when ``stack`` is off) and the dtype it trains
+    in (:func:`~nets.train.factory.model_dtype`)."""
     model = init_model(config, 0, factory)
     other = init_model(config, 1, factory)
     shared = {id(p) for p in model.parameters()} & {id(p) for p in other.parameters()}

@@ -116,7 +116,7 @@ def train_runs(
         stack: train runs that differ only in seed and ``nu`` together as one
             stacked model (``True``), one at a time (``False``), or per
             ``AUTO_STACK`` for the device (``None``). A factory model that cannot be
-            stacked (:func:`~nets.train.stacks.can_stack`) always trains one at a time.
+            stacked (:func:`~nets.train.factory.can_stack`) always trains one at a time.
         max_stack: at most this many runs per stack (``None``: no limit).
         checkpoint_every: epochs between checkpoints (and one at the end).
         min_checkpoint_s: seconds since a stack's last checkpoint (or its start) before the next
