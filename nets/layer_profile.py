@@ -18,7 +18,9 @@ ReLU that its forward applies as a function). A weight-tied model pooled at its 
 (``nets.train.GroupPooled`` with ``pooling`` ``"first_layer-..."``, a checkpoint's WT run) calls
 its inner ``model``'s ``first_layer`` and ``after_first_layer``, never the inner forward: the walk
 descends into ``model``, whose layers after the pooling are read (invariant there: ``r_l = 0``
-after max pooling, round-off after mean pooling). A submodule called more than once per forward
+after max pooling, round-off after mean pooling). A model whose only child is a network of its own
+(a wrapper that resizes or normalizes its input, ``nets.TwoLogits``, ``torch.compile``'s
+``OptimizedModule``) is read as that network. A submodule called more than once per forward
 contributes all its outputs, concatenated. Outputs that are not tensors, or whose first axis is
 not the batch the model was given (a submodule run on something else, e.g. inside a wrapper that
 averages over the orbit), are left out.
@@ -55,9 +57,17 @@ def unhookable(model: object) -> Optional[str]:
     return None
 
 
+def _wraps(module: nn.Module) -> bool:
+    """Whether ``module`` wraps one network: its only child has children of its own, and it is not a
+    weight-tied model (``pooling``: its network runs on the whole orbit, read at the pooling instead)."""
+    children = list(module.children())
+    return len(children) == 1 and any(True for _ in children[0].children()) and not hasattr(module, "pooling")
+
+
 def default_layers(model: nn.Module) -> list[str]:
     """Names of the submodules a profile reads by default (module docstring), in registration order; a
-    ``torch.compile``'d module's are its original module's (``_orig_mod.*``). Raises ``ValueError`` for
+    ``torch.compile``'d module's are its original module's (``_orig_mod.*``), and a model that wraps one
+    network (resizing or normalizing its input, ``nets.TwoLogits``) that network's. Raises ``ValueError`` for
     a model that cannot be hooked (:func:`unhookable`)."""
     why = unhookable(model)
     if why is not None:
@@ -69,7 +79,8 @@ def default_layers(model: nn.Module) -> list[str]:
         for name, child in module.named_children():
             full = f"{prefix}{name}"
             compiled = name == "_orig_mod" and getattr(module, "_orig_mod", None) is child  # torch.compile(module)
-            inside = isinstance(child, _CONTAINERS) or (pooled_first and name == "model") or compiled
+            wrapper = not prefix and _wraps(module)  # the model is a wrapper around one network: read its layers
+            inside = isinstance(child, _CONTAINERS) or (pooled_first and name == "model") or compiled or wrapper
             out.extend(walk(child, full + ".") if inside else [full])
         return out
 

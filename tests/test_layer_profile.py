@@ -188,3 +188,27 @@ def test_a_torchscript_model_is_audited_without_a_layer_profile_saying_why():
         {k: e.value for k, e in plain.measures.items()}, rel=1e-6)
     with pytest.raises(ValueError, match="no per-layer profile: the model is a TorchScript module"):
         layer_invariance_profile(torch.jit.trace(model, x), x, R4)
+
+
+class _Normalized(nn.Module):
+    """A wrapper that standardizes its images before the network it holds."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net((x - 0.5) / 0.25)
+
+
+def test_a_model_that_wraps_one_network_is_profiled_by_that_networks_layers():
+    x = _images(4).unsqueeze(1)
+    assert default_layers(_Normalized(_cnn())) == [f"net.{n}" for n in default_layers(_cnn())]
+    torch.testing.assert_close(layer_invariance_profile(_Normalized(_cnn()), x, R4),
+                               layer_invariance_profile(_cnn(), (x - 0.5) / 0.25, R4), rtol=1e-6, atol=0)
+
+
+def test_a_weight_tied_model_pooling_its_logits_is_not_read_as_a_wrapper():
+    """Its network runs on the whole orbit: each of its layers would be left out, one by one."""
+    pooled = GroupPooled(_Normalized(nn.Sequential(nn.Flatten(), nn.Linear(144, 4))), R4)
+    assert pooled.pooling.startswith("logits") and default_layers(pooled) == ["model"]
