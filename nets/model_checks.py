@@ -106,8 +106,8 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
                          f"(refused before it ran, so its running statistics are as they were)") from None
     finally:  # whichever probe refused, or none: the buffers the probes changed are put back
         changed = _put_back(model, kept) if kept else []
-    if changed:  # running statistics updated in training mode (an InstanceNorm that tracks them; spectral_norm's
-        raise ValueError(f"the model changes its buffers as it runs ({', '.join(changed[:3])}"  # power iteration)
+    if changed:  # running statistics in training mode (an InstanceNorm tracking them), spectral_norm's iteration
+        raise ValueError(f"the model changes its buffers as it runs ({', '.join(changed[:3])}"
                          f"{' ...' if len(changed) > 3 else ''}: running statistics of a module in training "
                          f"mode, or spectral_norm's power iteration?), so measuring it would change it, and its output "
                          f"with it; call model.eval() (they were put back as they were)") from None
