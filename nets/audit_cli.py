@@ -181,7 +181,8 @@ def _ready(spec: str, weights: str | None, device: torch.device, asked: str,
         note = (f"{flag} weights: a WT run's checkpoint, measured pooled over {model.group.name} "
                 f"({model.pooling}) as it was trained" if model is not built else None)
     try:
-        return model.to(device).eval(), note
+        model = model.to(device)  # torch.export's module refuses eval(): it runs as it was exported
+        return (model if "eval" in vars(model) else model.eval()), note
     except (RuntimeError, AssertionError) as e:  # e.g. out of device memory
         raise AuditError(f"cannot move the model to --device {asked}: {one_line(e)}") from e
 

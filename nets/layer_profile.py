@@ -39,18 +39,29 @@ from nets.measure_inputs import DEFAULT_CHUNK, check_chunk_size, check_images, c
 from nets.caller_warning import warn_at_caller
 from nets.model_checks import check_model, hooks_firing, model_logits
 
-__all__ = ["unhookable", "default_layers", "recorded_activations", "batch_layers", "layer_invariance_terms", "left_out_text",
-           "layer_invariance_profile"]
+__all__ = ["graph_modules", "unhookable", "default_layers", "recorded_activations", "batch_layers",
+           "layer_invariance_terms", "left_out_text", "layer_invariance_profile"]
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
+def graph_modules(model: torch.fx.GraphModule) -> list[str]:
+    """The submodules a ``torch.fx`` graph calls (``call_module`` nodes), in the graph's order, each once;
+    torch.export's input check ``_guards_fn`` left out."""
+    called = [str(n.target) for n in model.graph.nodes if n.op == "call_module" and n.target != "_guards_fn"]
+    return list(dict.fromkeys(called))
+
+
 def unhookable(model: object) -> Optional[str]:
     """Why ``model`` can have no per-layer profile, or ``None`` where its submodules can be hooked: a
-    plain callable has none, a TorchScript module's take no forward hooks."""
+    plain callable has none, a TorchScript module's take no forward hooks, and torch.export's module runs one
+    flattened graph that calls none of them."""
     if not isinstance(model, nn.Module):
         return ("the model is not an nn.Module (a plain callable has no submodules to hook); wrap it in one for "
                 "the profile")
+    if isinstance(model, torch.fx.GraphModule) and not graph_modules(model) and any(True for _ in model.parameters()):
+        return ("the model is a torch.fx graph that calls none of its submodules (torch.export's .module() flattens "
+                "them into one graph); give the nn.Module before torch.export for the profile")
     if isinstance(model, torch.jit.ScriptModule):
         return ("the model is a TorchScript module, whose submodules take no forward hooks; give the nn.Module "
                 "before torch.jit.script / trace for the profile")
@@ -67,11 +78,14 @@ def _wraps(module: nn.Module) -> bool:
 def default_layers(model: nn.Module) -> list[str]:
     """Names of the submodules a profile reads by default (module docstring), in registration order; a
     ``torch.compile``'d module's are its original module's (``_orig_mod.*``), and a model that wraps one
-    network (resizing or normalizing its input, ``nets.TwoLogits``) that network's. Raises ``ValueError`` for
+    network (resizing or normalizing its input, ``nets.TwoLogits``) that network's, and a ``torch.fx`` graph's
+    those its graph calls (:func:`graph_modules`). Raises ``ValueError`` for
     a model that cannot be hooked (:func:`unhookable`)."""
     why = unhookable(model)
     if why is not None:
         raise ValueError(f"no per-layer profile: {why}")
+    if isinstance(model, torch.fx.GraphModule):  # symbolic_trace makes its containers plain modules: read the graph
+        return graph_modules(model)
 
     def walk(module: nn.Module, prefix: str) -> list[str]:
         out = []

@@ -30,8 +30,8 @@ from nets.model_logits import (  # noqa: F401  (re-exported: the measures import
     logits_inside, model_logits, output_kind, raised, refuse_probabilities)
 from nets.model_probes import COPIES, SAMPLEWISE_RTOL, check_copies_agree, check_samplewise  # noqa: F401 (re-exported)
 
-__all__ = ["check_model", "check_differentiable", "compiled", "hooks_firing", "BackwardHooks", "backward_hooks",
-           "ZeroInputGradient", "on_meta_device", "device_mismatch", "parameter_dtype",
+__all__ = ["check_model", "check_differentiable", "compiled", "hooks_firing", "AutocastActive", "BackwardHooks",
+           "backward_hooks", "ZeroInputGradient", "on_meta_device", "device_mismatch", "parameter_dtype",
            *probes_module.__all__, *logits_module.__all__]  # the last two modules' names, re-exported
 
 
@@ -72,6 +72,7 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
       calls or when a sample is alone (:func:`check_samplewise`): the same two faults caused by
       code the module check cannot see (``F.dropout``, a hand-written batch statistic).
     * a model none of whose parameters or buffers is on ``x``'s device (:func:`device_mismatch`);
+      and it warns (:class:`AutocastActive`) where the caller's ``torch.autocast`` is on;
     * floating-point parameters of another dtype than ``x`` (a float32 model given float64
       images, say): cast one of them; parameters or buffers on the meta device (no values).
     * a model that edits its input in place (``x.mul_(2)`` in its forward): the measures reuse the
@@ -79,6 +80,11 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     """
     if not callable(model):
         raise ValueError(f"model must be an nn.Module or a callable returning logits, got {type(model).__name__}")
+    if _autocast_on(x.device.type):
+        cast = torch.get_autocast_dtype(x.device.type)
+        warn_at_caller(f"the model is measured under the caller's torch.autocast ({cast}): its logits and gradients "
+                       f"are computed in that type, not {x.dtype}; measure outside the autocast block (audit and "
+                       f"the trainer turn it off)", AutocastActive)
     module = isinstance(model, nn.Module)
     if module:
         _check_module(model, x)
@@ -196,6 +202,18 @@ def _refusing_batch_dependent_calls(model: object) -> Iterator[None]:
             yield
     finally:
         handle.remove()
+
+
+class AutocastActive(UserWarning):
+    """A measure was called inside the caller's ``torch.autocast``: it measures the model in the autocast
+    type (bf16, say), not in its own (``nets.audit`` and the trainer turn autocast off)."""
+
+
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except (TypeError, RuntimeError):  # a device type torch has no autocast for (meta)
+        return False
 
 
 class BackwardHooks(UserWarning):

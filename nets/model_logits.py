@@ -18,6 +18,7 @@ __all__ = [
     "OutOfMemoryError",
     "is_out_of_memory",
     "raised",
+    "is_export_guard",
     "model_logits",
     "logit_width",
     "ONE_LOGIT_FIX",
@@ -44,6 +45,12 @@ def is_out_of_memory(e: BaseException) -> bool:
     text = str(e).lower()
     return isinstance(e, RuntimeError) and any(s in text for s in ("out of memory", "can't allocate memory",
                                                                      "not enough memory"))
+
+
+def is_export_guard(e: BaseException) -> bool:
+    """Whether ``e`` is a ``torch.export`` program refusing inputs of sizes it was not exported for (its
+    ``_guards_fn``: ``AssertionError: Guard failed: x.size()[0] == 2``)."""
+    return isinstance(e, (AssertionError, RuntimeError)) and str(e).startswith("Guard failed")
 
 
 def raised(e: BaseException) -> str:
@@ -77,6 +84,11 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
     except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
         if is_out_of_memory(e):
             raise  # not a layout the model refuses: the batch is too large for the memory
+        if is_export_guard(e):  # torch.export's fixed sizes: no layout of ours would do
+            raise ValueError(f"model refused input of shape {shape_str(inputs.shape)}: it was exported (torch.export) "
+                             f"for inputs of other sizes, and the measures build batches of every size; export it "
+                             f"with a dynamic batch, dynamic_shapes={{'x': {{0: torch.export.Dim('batch')}}}} (model "
+                             f"raised {raised(e)})") from e
         needed = probe_layouts(model, inputs.detach())
         need = channels_last_hint(inputs.shape) or (f"; it accepts {shape_str(needed)}" if needed else "")
         if accepts_channels_last(needed, inputs.shape):  # keep the images channels-first, wrap the model

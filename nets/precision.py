@@ -30,7 +30,7 @@ import torch
 from nets.results_io import NEW_TF32_API
 
 __all__ = ["PRECISIONS", "PRECISION_COMMANDS", "BF16_CPU_FLAGS", "EXACT_FLOAT32", "cpu_flags", "check_precision",
-           "training_autocast", "exact_float32"]
+           "no_autocast", "training_autocast", "exact_float32"]
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #: The ``python -m nets`` subcommands that take ``--precision``: those that train the MLP's stacks
@@ -71,6 +71,16 @@ def check_precision(precision: str, device: str | torch.device, flags: frozenset
         raise ValueError(f"--precision bf16 refused on {torch.cuda.get_device_name(dev)}: it has no native bf16 "
                          "(compute capability 8.0 or later has); use fp32")
     return precision
+
+
+def no_autocast(device_type: str) -> contextlib.AbstractContextManager:
+    """``torch.autocast(device_type, enabled=False)``: a caller's autocast off within the block (autocast
+    state is the thread's), so a float32 model trains and is measured in float32; nothing where torch has
+    no autocast for ``device_type`` (``meta``)."""
+    available = getattr(torch.amp, "is_autocast_available", None)
+    if available is not None and not available(device_type):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, enabled=False)
 
 
 def training_autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
@@ -124,18 +134,21 @@ def _set_exact() -> None:
 
 @contextlib.contextmanager
 def exact_float32(device: str | torch.device | None) -> Iterator[None]:
-    """Within the block, if ``device`` is a CUDA device: float32 matrix products and convolutions in
+    """Within the block, a caller's ``torch.autocast`` for ``device``'s type is off (:func:`no_autocast`), and if
+    ``device`` is a CUDA device: float32 matrix products and convolutions in
     IEEE float32 (no TF32) and cuDNN's deterministic algorithms only, without benchmarking
     (:data:`EXACT_FLOAT32`); torch's settings as they were before are put back on leaving it.
-    Nothing changes for another device (``None``: the CPU; ``"auto"``: CUDA where there is one). The
-    settings are the process's: blocks open in several threads at once share them (the first to
+    Nothing else changes for another device (``None``: the CPU; ``"auto"``: CUDA where there is one). The
+    CUDA settings are the process's: blocks open in several threads at once share them (the first to
     enter sets them, the last to leave puts them back), and CUDA work of other threads meanwhile
-    runs under them too. bf16 autocast (``--precision bf16``) is unaffected."""
+    runs under them too. bf16 autocast (``--precision bf16``), entered inside the block, is unaffected."""
     global _depth, _before
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device is None or torch.device(device).type != "cuda":
-        yield
+    kind = "cpu" if device is None else torch.device(device).type
+    if kind != "cuda":
+        with no_autocast(kind):
+            yield
         return
     with _LOCK:
         if _depth == 0:
@@ -143,7 +156,8 @@ def exact_float32(device: str | torch.device | None) -> Iterator[None]:
             _set_exact()
         _depth += 1
     try:
-        yield
+        with no_autocast(kind):
+            yield
     finally:
         with _LOCK:
             _depth -= 1

@@ -218,7 +218,7 @@ def jacobian_spectral_norm(
         raise ValueError(f"method must be 'auto', 'jacrev' or 'power', got {method!r}")
     if n_iter < 1 or not tol > 0:
         raise ValueError(f"power iteration needs n_iter >= 1 and tol > 0, got n_iter={n_iter}, tol={tol}")
-    x = x.detach()
+    x = x.clone() if x.is_inference() else x.detach()  # made under inference_mode: autograd cannot save it
     gen = torch.Generator().manual_seed(seed)
     out = []
     plain = False  # torch.func refused the model: every later chunk goes to plain autograd at once

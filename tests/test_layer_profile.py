@@ -212,3 +212,31 @@ def test_a_weight_tied_model_pooling_its_logits_is_not_read_as_a_wrapper():
     """Its network runs on the whole orbit: each of its layers would be left out, one by one."""
     pooled = GroupPooled(_Normalized(nn.Sequential(nn.Flatten(), nn.Linear(144, 4))), R4)
     assert pooled.pooling.startswith("logits") and default_layers(pooled) == ["model"]
+
+
+def _sequential() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 144, 4)).eval()
+
+
+def test_a_symbolically_traced_model_is_profiled_by_the_modules_its_graph_calls():
+    """torch.fx makes a traced model's containers plain modules, which the default walk would read as
+    leaves never called."""
+    x = _images(4).unsqueeze(1)
+    traced = torch.fx.symbolic_trace(_sequential())
+    assert default_layers(traced) == default_layers(_sequential()) == ["0", "1", "2", "3"]
+    torch.testing.assert_close(layer_invariance_profile(traced, x, R4), layer_invariance_profile(_sequential(), x, R4),
+                               rtol=0, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch.export's own
+def test_an_exported_model_is_audited_without_a_layer_profile_and_a_fixed_batch_is_named():
+    x, y = _images(4).unsqueeze(1), torch.tensor([0, 1, 2, 3])
+    dynamic = torch.export.export(_sequential(), (x,), dynamic_shapes={"input": {0: torch.export.Dim("batch")}})
+    record = audit(dynamic.module(), x, y, R4, n_steps=4, n_resamples=100)
+    assert record.layers == [] and "calls none of its submodules (torch.export" in record.to_markdown()
+    assert record.measures["LI"].value == pytest.approx(float(logit_invariance(_sequential(), x, R4)), rel=1e-6)
+    fixed = torch.export.export(_sequential(), (x[:2],)).module()
+    with pytest.raises(ValueError, match=r"exported \(torch.export\) for inputs of other sizes.*dynamic_shapes") as e:
+        logit_invariance(fixed, x, R4)
+    assert "BatchNorm" not in str(e.value) and "\n" not in str(e.value)

@@ -778,3 +778,15 @@ def test_a_factory_that_returns_a_torchscript_module_is_refused_naming_the_modul
     refused(r"net-r4-DA-e1-bs16-c4: the factory returns a TorchScript module; return the nn.Module before "
             r"torch\.jit\.script / trace",
             [TrainConfig(method="DA", **BASE)], model_fn=lambda c: build(Net()))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch.export's own
+def test_a_factory_that_returns_a_torch_export_module_is_refused_before_anything_trains():
+    """Its .module() refuses train() (NotImplementedError, 20 lines, after every check had passed)."""
+    def exported(c):
+        batch = torch.export.Dim("batch")
+        return torch.export.export(Net(), (torch.zeros(2, 1, 12, 12),), dynamic_shapes={"x": {0: batch}}).module()
+
+    refused(r"net-r4-DA-e1-bs16-c4: the factory returns a torch\.export program's module, which cannot switch to "
+            r"training mode; return the nn\.Module before torch\.export", [TrainConfig(method="DA", **BASE)],
+            model_fn=exported)

@@ -7,7 +7,7 @@ splits kept in memory for the next call.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
@@ -79,6 +79,11 @@ class Split:
     y: torch.Tensor
 
     def __post_init__(self) -> None:
+        given = [f"{k} {type(v).__module__}.{type(v).__name__}" for k, v in (("x", self.x), ("y", self.y))
+                 if not isinstance(v, torch.Tensor)]
+        if given:
+            raise ValueError(f"Split needs torch tensors x and y; got {', '.join(given)}: give torch.as_tensor(...) "
+                             f"(torch.from_numpy for a numpy array)")
         if self.x.ndim < 3 or self.y.ndim != 1 or self.x.shape[0] != self.y.shape[0]:
             raise ValueError(
                 f"Split needs x of shape (N, ..., H, W) and y of shape (N,); got x {tuple(self.x.shape)}, "
@@ -97,6 +102,17 @@ class Split:
     def to(self, device: torch.device | str) -> "Split":
         """The split with both tensors on ``device``."""
         return Split(self.x.to(device), self.y.to(device))
+
+    def plain(self) -> "Split":
+        """The split as data only: tensors that require grad detached, and an inference tensor (made under
+        ``torch.inference_mode()``, which autograd cannot save for a backward pass) cloned; the split itself
+        where neither is so."""
+        def data(t: torch.Tensor) -> torch.Tensor:
+            return t.clone() if t.is_inference() else t.detach()
+
+        if not any(t.requires_grad or t.is_inference() for t in (self.x, self.y)):
+            return self
+        return Split(data(self.x), data(self.y))
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,11 @@ class Splits:
     std: float
     split_seed: int
     class_names: tuple[str, ...] | None = None
+
+    def plain(self) -> "Splits":
+        """Every split as data only (:meth:`Split.plain`)."""
+        parts = {k: getattr(self, k).plain() for k in ("train", "val", "test")}
+        return self if all(parts[k] is getattr(self, k) for k in parts) else replace(self, **parts)
 
     def __getitem__(self, split: str) -> Split:
         if split not in ("train", "val", "test"):

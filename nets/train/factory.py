@@ -45,7 +45,7 @@ def init_model(config: TrainConfig, seed: int, model_fn: ModelFn) -> nn.Module:
     one case: where CUDA is available and not yet initialized, torch queues the seeding of its CUDA
     generators until it initializes, so they start from the last factory call's seed, the same in
     every run). WT wraps it in :class:`~nets.train.pooling.GroupPooled`. Raises TypeError for a non-module,
-    ValueError for a DataParallel or a TorchScript module."""
+    ValueError for a DataParallel, TorchScript or torch.export module."""
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(stream_seed(seed, 0))
@@ -55,6 +55,9 @@ def init_model(config: TrainConfig, seed: int, model_fn: ModelFn) -> nn.Module:
     if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):  # torch.func refuses them
         raise ValueError(f"{config.key()}: the factory returns a {type(model).__name__}; return the bare module "
                          f"(its .module): the trainer calls the model functionally, on one device")
+    if isinstance(model, torch.fx.GraphModule) and "train" in vars(model):  # torch.export's .module() refuses it
+        raise ValueError(f"{config.key()}: the factory returns a torch.export program's module, which cannot switch "
+                         f"to training mode; return the nn.Module before torch.export")
     if isinstance(model, torch.jit.ScriptModule):  # functional_call and vmap refuse it mid-training
         raise ValueError(f"{config.key()}: the factory returns a TorchScript module; return the nn.Module before "
                          f"torch.jit.script / trace: the trainer calls the model functionally")

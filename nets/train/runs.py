@@ -158,6 +158,9 @@ def train_runs(
     keys = [(c.key(), s) for c in configs for s in seeds]
     if len(set(keys)) != len(keys):
         raise ValueError("duplicate (config, seed) pairs in train_runs")
+    if torch.is_inference_mode_enabled():
+        raise ValueError("train_runs was called under torch.inference_mode(), where nothing has a gradient and "
+                         "nothing can train: call it outside (the trainer turns a caller's torch.no_grad() off itself)")
     dev = check_device(device, "device") if isinstance(device, str) else resolve_device(device)
     check_precision(precision, dev)
     if stack is None:
@@ -169,6 +172,7 @@ def train_runs(
     if empty:
         raise ValueError(f"train_runs needs non-empty train and val splits; {' and '.join(empty)} "
                          f"{'has' if len(empty) == 1 else 'have'} no samples")
+    splits = splits.plain()  # images that require grad, or made under inference_mode, as data
     in_shape = (int(splits.train.x.shape[-2]), int(splits.train.x.shape[-1]))
     check_images(splits)
     n_lab = check_labels(splits, configs)
@@ -234,7 +238,9 @@ def train_runs(
                 g = get_group(cfg.group)
                 data_cache[dk] = (OrbitData(splits.train, g, dev, dk[1]), OrbitData(splits.val, g, dev, dk[1]))
             tr, va = data_cache[dk]
-            with exact_float32(dev):  # on CUDA: IEEE float32, cuDNN deterministic (nets.precision)
+            # a caller's autocast off, IEEE float32 on CUDA, cuDNN deterministic (nets.precision); and gradients on,
+            # whatever torch.no_grad() the caller is in
+            with exact_float32(dev), torch.enable_grad():
                 runs = train_stack([m for _, m in chunk], tr, va, dev, checkpoint_every=checkpoint_every,
                                    min_checkpoint_s=min_checkpoint_s, progress=progress, on_epoch_end=on_epoch_end,
                                    model_fn=factories[cfg.key()], vmap=stackable[cfg.stack_key()],
