@@ -84,6 +84,10 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
     except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
         if is_out_of_memory(e):
             raise  # not a layout the model refuses: the batch is too large for the memory
+        if "does not have a deterministic implementation" in str(e):  # the caller's setting, not a layout
+            raise ValueError(f"model refused input of shape {shape_str(inputs.shape)}: it runs an operation that has "
+                             f"no deterministic implementation, and torch.use_deterministic_algorithms(True) is on; "
+                             f"turn it off or pass warn_only=True (model raised {raised(e)})") from e
         if is_export_guard(e):  # torch.export's fixed sizes: no layout of ours would do
             raise ValueError(f"model refused input of shape {shape_str(inputs.shape)}: it was exported (torch.export) "
                              f"for inputs of other sizes, and the measures build batches of every size; export it "

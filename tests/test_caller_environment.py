@@ -102,3 +102,20 @@ def test_a_split_of_numpy_arrays_is_refused_naming_torch_from_numpy():
     with pytest.raises(ValueError, match=r"Split needs torch tensors x and y; got x numpy.ndarray, y builtins.list: "
                                          r"give torch.as_tensor\(\.\.\.\) \(torch.from_numpy"):
         Split(np.zeros((2, 12, 12), dtype=np.float32), [0, 1])
+
+
+def test_an_op_without_a_deterministic_implementation_under_deterministic_mode_is_named_not_the_layout():
+    class Unpools(nn.Module):
+        def forward(self, x):
+            pooled, where = nn.functional.max_pool2d(x, 2, return_indices=True)
+            return nn.functional.max_unpool2d(pooled, where, 2).flatten(1)[:, :4]
+
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        with pytest.raises(ValueError, match=r"no deterministic implementation, and "
+                                             r"torch\.use_deterministic_algorithms\(True\) is on") as e:
+            logit_invariance(Unpools(), splits().test.x, "r4")
+    finally:
+        torch.use_deterministic_algorithms(before)
+    assert "(N, *C, H, W)" not in str(e.value) and "\n" not in str(e.value)
