@@ -86,13 +86,16 @@ def default_layers(model: nn.Module) -> list[str]:
         raise ValueError(f"no per-layer profile: {why}")
     if isinstance(model, torch.fx.GraphModule):  # symbolic_trace makes its containers plain modules: read the graph
         return graph_modules(model)
+    inner = getattr(model, "_orig_mod", None)
+    if isinstance(inner, nn.Module) and list(model.children()) == [inner]:  # torch.compile(module): read as the module
+        return [f"_orig_mod.{n}" for n in default_layers(inner)]
 
     def walk(module: nn.Module, prefix: str) -> list[str]:
         out = []
         pooled_first = str(getattr(module, "pooling", "")).startswith("first_layer")  # WT: model's forward unused
         for name, child in module.named_children():
             full = f"{prefix}{name}"
-            compiled = name == "_orig_mod" and getattr(module, "_orig_mod", None) is child  # torch.compile(module)
+            compiled = name == "_orig_mod" and getattr(module, "_orig_mod", None) is child  # a compiled submodule
             wrapper = not prefix and _wraps(module)  # the model is a wrapper around one network: read its layers
             inside = isinstance(child, _CONTAINERS) or (pooled_first and name == "model") or compiled or wrapper
             out.extend(walk(child, full + ".") if inside else [full])

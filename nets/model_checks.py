@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import warnings
 import weakref
 from typing import Callable, Iterator, Optional
 
@@ -25,6 +24,7 @@ from torch.nn.modules.module import register_module_forward_pre_hook
 
 from nets import model_logits as logits_module, model_probes as probes_module
 from nets.caller_warning import warn_at_caller
+from nets.precision import autocast_on
 from nets.model_logits import (  # noqa: F401  (re-exported: the measures import them from here)
     ONE_LOGIT_FIX, LogProbabilities, OutOfMemoryError, check_output_kind, is_one_logit, is_out_of_memory, logit_width,
     logits_inside, model_logits, output_kind, raised, refuse_probabilities)
@@ -80,7 +80,7 @@ def check_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     """
     if not callable(model):
         raise ValueError(f"model must be an nn.Module or a callable returning logits, got {type(model).__name__}")
-    if _autocast_on(x.device.type):
+    if autocast_on(x.device.type):
         cast = torch.get_autocast_dtype(x.device.type)
         warn_at_caller(f"the model is measured under the caller's torch.autocast ({cast}): its logits and gradients "
                        f"are computed in that type, not {x.dtype}; measure outside the autocast block (audit and "
@@ -163,23 +163,38 @@ def compiled(model: object) -> bool:
         for m in model.modules())
 
 
+# torch's compiler stance is the process's: blocks of hooks_firing open in several threads share one
+# force_eager stance, set by the first to enter and put back by the last to leave (as nets.precision's).
+_STANCE_LOCK = threading.Lock()
+_stance_depth = 0
+_stance = None
+
+
 @contextlib.contextmanager
 def hooks_firing(model: object) -> Iterator[None]:
     """Within the block a ``torch.compile``'d ``model`` (:func:`compiled`) runs its Python forward as it
     is written (``torch.compiler.set_stance("force_eager")``, torch 2.6+): a graph compiled before a hook
-    was added skips that hook, so a forward hook (the per-layer profile's) or the global pre-hook of
-    :func:`check_model` would not fire in it; torch's warning that a compiled module meets global hooks
-    is silenced, the hooks being ours. Nothing changes for any other model."""
-    stance = getattr(torch.compiler, "set_stance", None)
-    if not compiled(model):
+    was added skips that hook, so a forward hook (the per-layer profile's, :func:`check_model`'s) would not
+    fire in it. The stance is the process's: blocks open in several threads share it (the first to enter
+    sets it, the last to leave puts back the one before), and another thread's compiled model runs eagerly
+    meanwhile too. Nothing changes for any other model."""
+    global _stance_depth, _stance
+    set_stance = getattr(torch.compiler, "set_stance", None)
+    if set_stance is None or not compiled(model):
         yield
         return
-    with contextlib.ExitStack() as stack:
-        if stance is not None:
-            stack.enter_context(stance("force_eager"))
-        stack.enter_context(warnings.catch_warnings())
-        warnings.filterwarnings("ignore", message=r"Using `torch\.compile\(module\)` when there are global hooks")
+    with _STANCE_LOCK:
+        if _stance_depth == 0:
+            _stance = set_stance("force_eager")  # set now; its __exit__ puts the previous stance back
+        _stance_depth += 1
+    try:
         yield
+    finally:
+        with _STANCE_LOCK:
+            _stance_depth -= 1
+            if _stance_depth == 0:
+                _stance.__exit__(None, None, None)
+                _stance = None
 
 
 @contextlib.contextmanager
@@ -187,7 +202,8 @@ def _refusing_batch_dependent_calls(model: object) -> Iterator[None]:
     """Within the block, any ``nn.Module`` call (torch's global forward pre-hook) of a batch
     normalization using batch statistics or an active dropout raises :class:`_BatchDependentCall`
     before that module runs: whatever wraps the network (a lambda, a bound method, a dict of
-    networks, an object of the user's), its running statistics are never updated by the probe."""
+    networks, an object of the user's), its running statistics are never updated by the probe. (For a
+    compiled model, a pre-hook on each of its own modules, which :func:`hooks_firing` makes fire.)"""
 
     thread = threading.get_ident()  # the hook is process-wide: another thread's training is left alone
 
@@ -196,24 +212,20 @@ def _refusing_batch_dependent_calls(model: object) -> Iterator[None]:
                 and _batch_dependent_modules(module)):
             raise _BatchDependentCall(module)
 
-    handle = register_module_forward_pre_hook(refuse)
+    # a compiled module's own modules, hooked one by one: torch warns of a global hook on a compiled call
+    handles = ([m.register_forward_pre_hook(refuse) for m in model.modules()] if compiled(model)
+               else [register_module_forward_pre_hook(refuse)])
     try:
         with hooks_firing(model):
             yield
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
 class AutocastActive(UserWarning):
     """A measure was called inside the caller's ``torch.autocast``: it measures the model in the autocast
     type (bf16, say), not in its own (``nets.audit`` and the trainer turn autocast off)."""
-
-
-def _autocast_on(device_type: str) -> bool:
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except (TypeError, RuntimeError):  # a device type torch has no autocast for (meta)
-        return False
 
 
 class BackwardHooks(UserWarning):

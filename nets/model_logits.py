@@ -91,7 +91,7 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
         if is_export_guard(e):  # torch.export's fixed sizes: no layout of ours would do
             raise ValueError(f"model refused input of shape {shape_str(inputs.shape)}: it was exported (torch.export) "
                              f"for inputs of other sizes, and the measures build batches of every size; export it "
-                             f"with a dynamic batch, dynamic_shapes={{'x': {{0: torch.export.Dim('batch')}}}} (model "
+                             f"with a dynamic batch, dynamic_shapes=({{0: torch.export.Dim('batch')}},) (model "
                              f"raised {raised(e)})") from e
         needed = probe_layouts(model, inputs.detach())
         need = channels_last_hint(inputs.shape) or (f"; it accepts {shape_str(needed)}" if needed else "")

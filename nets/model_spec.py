@@ -82,19 +82,9 @@ PARALLEL = "module."
 COMPILED = "_orig_mod."
 
 
-def _compiled_names(state: dict, own: dict) -> dict:
-    """``state`` with :data:`COMPILED` taken out of its names where the model's (``own``) have none (weights
-    saved from a compiled model, or a run whose factory compiled it), or put in where the model's have it
-    and the state's, without it, are all the model's (a compiled model given plain weights); else as it is."""
-    def plain(k: str) -> str:
-        return k.replace(COMPILED, "")
-
-    if any(COMPILED in k for k in state) and not any(COMPILED in k for k in own):
-        return {plain(k): v for k, v in state.items()}
-    named = {plain(k): k for k in own}
-    if any(COMPILED in k for k in own) and state and not any(COMPILED in k for k in state) and set(state) <= set(named):
-        return {named[k]: v for k, v in state.items()}
-    return state
+def _uncompiled(name: str) -> str:
+    """A weight's name without :data:`COMPILED` (the name in the module that was compiled)."""
+    return name.replace(COMPILED, "")
 
 
 def _is_state_dict(obj) -> bool:
@@ -184,14 +174,18 @@ def set_unsaved_buffers(model: nn.Module, state: dict) -> None:
 def load_state(model: nn.Module, state: dict, path: str, obj: object = None) -> None:
     """Load ``state`` (read from ``path`` by :func:`read_weights`, which also gave ``obj``) into
     ``model``, with :data:`COMPILED` taken out or put in to match the model's names (a compiled model's
-    weights, or a compiled model), without the :data:`PARALLEL` prefix of a data-parallel model's and the :data:`WRAPPED`
+    weights, or a compiled model; the other fix-ups made as if neither was compiled), without the
+    :data:`PARALLEL` prefix of a data-parallel model's and the :data:`WRAPPED`
     prefix of a ``cnn --model`` run's, with the :data:`INNER` prefix for the weights of the model
     inside a wrapper; ``ModelSpecError`` naming the first mismatch when it does not fit."""
     own = model.state_dict()
-    state = _compiled_names(state, own)  # saved from, or loaded into, a torch.compile'd model
-    state = _without_prefix(state, own, PARALLEL)  # saved from nn.DataParallel / DDP
-    state = _without_prefix(state, own, WRAPPED)  # a `cnn --model` run's: nets.image_layout's wrapper
-    state = _with_prefix(state, own, INNER)  # the weights of the model a TwoLogits wraps
+    plain = {_uncompiled(k): v for k, v in own.items()}  # the names fixed up below, as if neither was compiled
+    state = {_uncompiled(k): v for k, v in state.items()}  # saved from a torch.compile'd model
+    state = _without_prefix(state, plain, PARALLEL)  # saved from nn.DataParallel / DDP
+    state = _without_prefix(state, plain, WRAPPED)  # a `cnn --model` run's: nets.image_layout's wrapper
+    state = _with_prefix(state, plain, INNER)  # the weights of the model a TwoLogits wraps
+    compiled = {_uncompiled(k): k for k in own}
+    state = {compiled.get(k, k): v for k, v in state.items()}  # into a torch.compile'd model: its own names
     saved, state = state, as_state_dict(model, state)  # a checkpoint's: tied tensors once, unsaved buffers too
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

@@ -30,7 +30,7 @@ import torch
 from nets.results_io import NEW_TF32_API
 
 __all__ = ["PRECISIONS", "PRECISION_COMMANDS", "BF16_CPU_FLAGS", "EXACT_FLOAT32", "cpu_flags", "check_precision",
-           "no_autocast", "training_autocast", "exact_float32"]
+           "autocast_on", "no_autocast", "training_autocast", "exact_float32"]
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #: The ``python -m nets`` subcommands that take ``--precision``: those that train the MLP's stacks
@@ -73,12 +73,21 @@ def check_precision(precision: str, device: str | torch.device, flags: frozenset
     return precision
 
 
+def autocast_on(device_type: str) -> bool:
+    """Whether a ``torch.autocast`` for ``device_type`` is on in this thread (``False`` for a device type
+    torch has no autocast for, ``meta``)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except (TypeError, RuntimeError):
+        return False
+
+
 def no_autocast(device_type: str) -> contextlib.AbstractContextManager:
-    """``torch.autocast(device_type, enabled=False)``: a caller's autocast off within the block (autocast
-    state is the thread's), so a float32 model trains and is measured in float32; nothing where torch has
-    no autocast for ``device_type`` (``meta``)."""
-    available = getattr(torch.amp, "is_autocast_available", None)
-    if available is not None and not available(device_type):
+    """``torch.autocast(device_type, enabled=False)`` where a caller's autocast is on (:func:`autocast_on`;
+    autocast state is the thread's), so a float32 model trains and is measured in float32; nothing
+    otherwise, so that the trainer's own bf16 autocast, entered inside, stays the outermost one, whose exit
+    clears torch's cache of cast weights after every batch."""
+    if not autocast_on(device_type):
         return contextlib.nullcontext()
     return torch.autocast(device_type=device_type, enabled=False)
 

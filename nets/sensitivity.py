@@ -218,12 +218,13 @@ def jacobian_spectral_norm(
         raise ValueError(f"method must be 'auto', 'jacrev' or 'power', got {method!r}")
     if n_iter < 1 or not tol > 0:
         raise ValueError(f"power iteration needs n_iter >= 1 and tol > 0, got n_iter={n_iter}, tol={tol}")
-    x = x.clone() if x.is_inference() else x.detach()  # made under inference_mode: autograd cannot save it
+    x = x.detach()
     gen = torch.Generator().manual_seed(seed)
     out = []
     plain = False  # torch.func refused the model: every later chunk goes to plain autograd at once
     for s in chunks(x.shape[0], chunk_size):
         xc = x[s : s + chunk_size]
+        xc = xc.clone() if xc.is_inference() else xc  # made under inference_mode: autograd cannot save it
         with torch.no_grad():  # shape, refusal and NaN checks, outside the torch.func transforms
             classes = model_logits(model, xc).shape[-1]
         use = method if method != "auto" else auto_method(classes)
@@ -242,7 +243,8 @@ def jacobian_spectral_norm(
                     if not _needs_setup_context(e):
                         raise
                     plain = True
-                    what = ("backward hooks, whose autograd.Function torch.func cannot transform" if backward_hooks(model)
+                    what = ("backward hooks (their autograd.Function), or a custom autograd.Function without "
+                            "setup_context, which torch.func cannot transform" if backward_hooks(model)
                             else "a custom autograd.Function torch.func cannot transform (no setup_context)")
                     warn_at_caller(f"sigma_max: the model uses {what}: measured by plain autograd instead, the dense "
                                    f"Jacobian by {classes} backward passes per chunk ({use} was asked)",

@@ -5,6 +5,7 @@ tokens as the orbit batch) is left out, named, rather than read along its tokens
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import pytest
@@ -15,6 +16,7 @@ from nets.auditing import audit
 from nets.groups import R4
 from nets.cnn import SmallCNN
 from nets.layer_profile import default_layers, layer_invariance_terms
+from nets.model_checks import hooks_firing
 from nets.metrics import layer_invariance_profile, logit_invariance
 from nets.train.pooling import GroupPooled
 
@@ -240,3 +242,39 @@ def test_an_exported_model_is_audited_without_a_layer_profile_and_a_fixed_batch_
     with pytest.raises(ValueError, match=r"exported \(torch.export\) for inputs of other sizes.*dynamic_shapes") as e:
         logit_invariance(fixed, x, R4)
     assert "BatchNorm" not in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_compiled_wrapper_is_profiled_by_its_networks_layers():
+    compiled = torch.compile(_Normalized(_cnn()), backend="eager")
+    assert default_layers(compiled) == [f"_orig_mod.net.{n}" for n in default_layers(_cnn())]
+
+
+def test_blocks_that_run_compiled_models_eagerly_in_two_threads_put_the_compilers_stance_back():
+    """The stance is the process's: two overlapping blocks share it, and the last to leave restores it."""
+    model = torch.compile(nn.Linear(2, 2), backend="eager")
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with hooks_firing(model):
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with hooks_firing(model):
+            second_in.set()
+            first_out.wait(10)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert _stance_now() == "default"
+
+
+def _stance_now() -> str:
+    from torch._dynamo import eval_frame  # torch keeps the stance there, with no public reader
+
+    return eval_frame._stance.stance

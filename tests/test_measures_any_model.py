@@ -391,6 +391,22 @@ def test_images_on_another_device_than_the_model_are_refused_naming_both():
                                            "move one of them (model.to('cuda:0') or x.to('cpu'))")
 
 
+@pytest.mark.parametrize("name", MEASURES)
+def test_every_measure_refuses_in_the_line_of_its_device_check(name, monkeypatch):
+    """The wiring, on a CPU: the check is told the devices of the model's tensors and of the images, and
+    its line is the measure's refusal (tests/test_cuda.py refuses a real CUDA model so)."""
+    seen = []
+
+    def told(model_devices, x_device):
+        seen.append((model_devices, x_device))
+        return "x is on cpu but the model's parameters and buffers are on cuda:0; move one of them"
+
+    monkeypatch.setattr("nets.model_checks.device_mismatch", told)
+    with pytest.raises(ValueError, match=r"^x is on cpu but the model's parameters and buffers are on cuda:0"):
+        MEASURES[name](cnn(1), images(1))
+    assert seen[0] == ({torch.device("cpu")}, torch.device("cpu"))
+
+
 def test_a_model_split_across_devices_or_without_tensors_takes_images_on_any_of_its_devices():
     cpu, gpu0, gpu1 = torch.device("cpu"), torch.device("cuda", 0), torch.device("cuda", 1)
     assert device_mismatch({cpu, gpu0}, gpu0) is None and device_mismatch(set(), gpu1) is None

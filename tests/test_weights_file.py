@@ -178,3 +178,14 @@ def test_a_wt_checkpoint_of_a_compiled_factory_loads_into_the_plain_model_pooled
                 "best_state": pooled.state_dict(), "wt_pooling": pooled.pooling}, tmp_path / "wt.pt")
     model = checkpoint_model(_small_cnn(), str(tmp_path / "wt.pt"))
     assert isinstance(model, GroupPooled) and torch.equal(model.model[2].bias, torch.full((3,), 5.0))
+
+
+def test_a_data_parallel_models_weights_load_into_a_compiled_model(tmp_path):
+    """The prefixes are taken off as if neither were compiled, then _orig_mod. put in."""
+    source = _small_cnn()
+    with torch.no_grad():
+        source[2].bias.fill_(5.0)
+    torch.save({f"module.{k}": v for k, v in source.state_dict().items()}, tmp_path / "dp.pt")
+    target = _small_cnn()
+    checkpoint_model(torch.compile(target), str(tmp_path / "dp.pt"))
+    assert torch.equal(target[2].bias, torch.full((3,), 5.0))

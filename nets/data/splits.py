@@ -103,14 +103,14 @@ class Split:
         """The split with both tensors on ``device``."""
         return Split(self.x.to(device), self.y.to(device))
 
-    def plain(self) -> "Split":
-        """The split as data only: tensors that require grad detached, and an inference tensor (made under
-        ``torch.inference_mode()``, which autograd cannot save for a backward pass) cloned; the split itself
-        where neither is so."""
+    def plain(self, trained: bool = True) -> "Split":
+        """The split as data only: tensors that require grad detached (no copy), and, where it is
+        ``trained`` on, an inference tensor (made under ``torch.inference_mode()``, which autograd cannot
+        save for a backward pass) cloned; the split itself where nothing changes."""
         def data(t: torch.Tensor) -> torch.Tensor:
-            return t.clone() if t.is_inference() else t.detach()
+            return t.clone() if trained and t.is_inference() else t.detach()
 
-        if not any(t.requires_grad or t.is_inference() for t in (self.x, self.y)):
+        if not any(t.requires_grad or (trained and t.is_inference()) for t in (self.x, self.y)):
             return self
         return Split(data(self.x), data(self.y))
 
@@ -135,8 +135,9 @@ class Splits:
     class_names: tuple[str, ...] | None = None
 
     def plain(self) -> "Splits":
-        """Every split as data only (:meth:`Split.plain`)."""
-        parts = {k: getattr(self, k).plain() for k in ("train", "val", "test")}
+        """Every split as data only (:meth:`Split.plain`; only ``train`` is trained on, the others evaluated
+        without gradients)."""
+        parts = {k: getattr(self, k).plain(trained=k == "train") for k in ("train", "val", "test")}
         return self if all(parts[k] is getattr(self, k) for k in parts) else replace(self, **parts)
 
     def __getitem__(self, split: str) -> Split:
