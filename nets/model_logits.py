@@ -19,6 +19,7 @@ __all__ = [
     "is_out_of_memory",
     "raised",
     "is_export_guard",
+    "deterministic_fix",
     "model_logits",
     "logit_width",
     "ONE_LOGIT_FIX",
@@ -45,6 +46,20 @@ def is_out_of_memory(e: BaseException) -> bool:
     text = str(e).lower()
     return isinstance(e, RuntimeError) and any(s in text for s in ("out of memory", "can't allocate memory",
                                                                      "not enough memory"))
+
+
+def deterministic_fix(e: BaseException) -> str | None:
+    """What to do where ``e`` is torch refusing an operation under ``torch.use_deterministic_algorithms(True)``
+    (an operation with no deterministic implementation; on CUDA, cuBLAS without ``CUBLAS_WORKSPACE_CONFIG``);
+    ``None`` for any other error."""
+    text = str(e)
+    if "CUBLAS_WORKSPACE_CONFIG" in text:
+        return ("torch.use_deterministic_algorithms(True) is on, and cuBLAS needs CUBLAS_WORKSPACE_CONFIG=:4096:8 "
+                "in the environment before Python starts for that")
+    if "does not have a deterministic implementation" in text:
+        return ("it runs an operation that has no deterministic implementation, and "
+                "torch.use_deterministic_algorithms(True) is on; turn it off or pass warn_only=True")
+    return None
 
 
 def is_export_guard(e: BaseException) -> bool:
@@ -84,10 +99,10 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
     except Exception as e:  # noqa: BLE001 - whatever the model raises is reported in one line
         if is_out_of_memory(e):
             raise  # not a layout the model refuses: the batch is too large for the memory
-        if "does not have a deterministic implementation" in str(e):  # the caller's setting, not a layout
-            raise ValueError(f"model refused input of shape {shape_str(inputs.shape)}: it runs an operation that has "
-                             f"no deterministic implementation, and torch.use_deterministic_algorithms(True) is on; "
-                             f"turn it off or pass warn_only=True (model raised {raised(e)})") from e
+        fix = deterministic_fix(e)
+        if fix is not None:  # the caller's setting, not a layout
+            raise ValueError(f"model refused input of shape {shape_str(inputs.shape)}: {fix} (model raised "
+                             f"{raised(e)})") from e
         if is_export_guard(e):  # torch.export's fixed sizes: no layout of ours would do
             raise ValueError(f"model refused input of shape {shape_str(inputs.shape)}: it was exported (torch.export) "
                              f"for inputs of other sizes, and the measures build batches of every size; export it "

@@ -104,6 +104,19 @@ def test_a_split_of_numpy_arrays_is_refused_naming_torch_from_numpy():
         Split(np.zeros((2, 12, 12), dtype=np.float32), [0, 1])
 
 
+def test_cublas_without_its_workspace_setting_under_deterministic_mode_is_named_with_the_setting():
+    """torch's own words on CUDA (tests here have no GPU): the fix is an environment variable."""
+    from nets.model_logits import deterministic_fix
+
+    said = RuntimeError("Deterministic behavior was enabled with either `torch.use_deterministic_algorithms(True)` "
+                        "or `at::Context::setDeterministicAlgorithms(true)`, but this operation is not deterministic "
+                        "because it uses CuBLAS and you have CUDA >= 10.2. To enable deterministic behavior in this "
+                        "case, you must set an environment variable before running your PyTorch application: "
+                        "CUBLAS_WORKSPACE_CONFIG=:4096:8 or CUBLAS_WORKSPACE_CONFIG=:16:8.")
+    assert "CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment before Python starts" in deterministic_fix(said)
+    assert deterministic_fix(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
+
+
 def test_an_op_without_a_deterministic_implementation_under_deterministic_mode_is_named_not_the_layout():
     class Unpools(nn.Module):
         def forward(self, x):
