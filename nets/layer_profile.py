@@ -37,7 +37,8 @@ from torch import nn
 from nets.groups import Group, GroupLike, as_group
 from nets.measure_inputs import DEFAULT_CHUNK, check_chunk_size, check_images, chunks, group_elements, model_chunk
 from nets.caller_warning import warn_at_caller
-from nets.model_checks import check_model, hooks_firing, model_logits
+from nets.model_checks import check_model, model_logits
+from nets.model_hooks import hooks_firing
 
 __all__ = ["graph_modules", "unhookable", "default_layers", "recorded_activations", "batch_layers",
            "layer_invariance_terms", "left_out_text", "layer_invariance_profile"]
@@ -111,7 +112,7 @@ def recorded_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[di
     forwards. The hooks are removed on exit. Each output is stored as a copy: a later in-place operation
     (``nn.ReLU(inplace=True)``, a residual ``out += identity``) overwrites the tensor the submodule
     returned, and would give that submodule the next one's value. Within the block a compiled model runs
-    eagerly (:func:`~nets.model_checks.hooks_firing`), so the hooks fire."""
+    eagerly (:func:`~nets.model_hooks.hooks_firing`), so the hooks fire."""
     why = unhookable(model)
     if why is not None:
         raise ValueError(f"no per-layer profile: {why}")

@@ -28,6 +28,7 @@ from nets.precision import autocast_on
 from nets.model_logits import (  # noqa: F401  (re-exported: the measures import them from here)
     ONE_LOGIT_FIX, LogProbabilities, OutOfMemoryError, check_output_kind, is_one_logit, is_out_of_memory, logit_width,
     logits_inside, model_logits, output_kind, raised, refuse_probabilities)
+from nets.model_hooks import BackwardHooks, backward_hooks, compiled, hooks_firing  # noqa: F401 (re-exported)
 from nets.model_probes import COPIES, SAMPLEWISE_RTOL, check_copies_agree, check_samplewise  # noqa: F401 (re-exported)
 
 __all__ = ["check_model", "check_differentiable", "compiled", "hooks_firing", "AutocastActive", "BackwardHooks",
@@ -155,55 +156,13 @@ class _BatchDependentCall(BaseException):
         self.module = module
 
 
-def compiled(model: object) -> bool:
-    """Whether ``model`` is, or holds, a ``torch.compile``'d module (``torch.compile(module)``'s
-    ``OptimizedModule``, or a module compiled in place by ``module.compile()``)."""
-    return isinstance(model, nn.Module) and any(
-        type(m).__name__ == "OptimizedModule" or getattr(m, "_compiled_call_impl", None) is not None
-        for m in model.modules())
-
-
-# torch's compiler stance is the process's: blocks of hooks_firing open in several threads share one
-# force_eager stance, set by the first to enter and put back by the last to leave (as nets.precision's).
-_STANCE_LOCK = threading.Lock()
-_stance_depth = 0
-_stance = None
-
-
-@contextlib.contextmanager
-def hooks_firing(model: object) -> Iterator[None]:
-    """Within the block a ``torch.compile``'d ``model`` (:func:`compiled`) runs its Python forward as it
-    is written (``torch.compiler.set_stance("force_eager")``, torch 2.6+): a graph compiled before a hook
-    was added skips that hook, so a forward hook (the per-layer profile's, :func:`check_model`'s) would not
-    fire in it. The stance is the process's: blocks open in several threads share it (the first to enter
-    sets it, the last to leave puts back the one before), and another thread's compiled model runs eagerly
-    meanwhile too. Nothing changes for any other model."""
-    global _stance_depth, _stance
-    set_stance = getattr(torch.compiler, "set_stance", None)
-    if set_stance is None or not compiled(model):
-        yield
-        return
-    with _STANCE_LOCK:
-        if _stance_depth == 0:
-            _stance = set_stance("force_eager")  # set now; its __exit__ puts the previous stance back
-        _stance_depth += 1
-    try:
-        yield
-    finally:
-        with _STANCE_LOCK:
-            _stance_depth -= 1
-            if _stance_depth == 0:
-                _stance.__exit__(None, None, None)
-                _stance = None
-
-
 @contextlib.contextmanager
 def _refusing_batch_dependent_calls(model: object) -> Iterator[None]:
     """Within the block, any ``nn.Module`` call (torch's global forward pre-hook) of a batch
     normalization using batch statistics or an active dropout raises :class:`_BatchDependentCall`
     before that module runs: whatever wraps the network (a lambda, a bound method, a dict of
     networks, an object of the user's), its running statistics are never updated by the probe. (For a
-    compiled model, a pre-hook on each of its own modules, which :func:`hooks_firing` makes fire.)"""
+    compiled model, a pre-hook on each of its own modules, which :func:`~nets.model_hooks.hooks_firing` makes fire.)"""
 
     thread = threading.get_ident()  # the hook is process-wide: another thread's training is left alone
 
@@ -228,24 +187,6 @@ class AutocastActive(UserWarning):
     type (bf16, say), not in its own (``nets.audit`` and the trainer turn autocast off)."""
 
 
-class BackwardHooks(UserWarning):
-    """The model has backward hooks (``register_full_backward_hook`` / ``register_full_backward_pre_hook`` on a
-    submodule, or torch's global ones): SI and sigma_max differentiate through them, so a hook that edits
-    gradients (guided backpropagation's clamp, a gradient clip) changes them from the model's own."""
-
-
-def backward_hooks(model: object) -> list[str]:
-    """The submodules of ``model`` that hold backward hooks (``""`` for the model itself), and
-    ``"(global)"`` where torch's global backward hooks are set; ``[]`` for none or a plain callable."""
-    found = [] if not isinstance(model, nn.Module) else [
-        name for name, m in model.named_modules() if m._backward_hooks or m._backward_pre_hooks]
-    module_globals = torch.nn.modules.module
-    if getattr(module_globals, "_global_backward_hooks", None) or getattr(module_globals,
-                                                                           "_global_backward_pre_hooks", None):
-        found.append("(global)")
-    return found
-
-
 class ZeroInputGradient(UserWarning):
     """The logits' gradient with respect to the images is zero at the sample :func:`check_differentiable`
     probes: a measure that differentiates them reads the model as not responding to its input."""
@@ -257,7 +198,7 @@ def check_differentiable(model: Callable[[torch.Tensor], torch.Tensor], x: torch
     of the input alone, the parameters still having theirs): ``needs`` (the measure that
     differentiates it) would fail, or read zeros, on it; warn (:class:`ZeroInputGradient`) where that
     gradient is there but zero (a ``round()`` of the input: the measure reads 0), and where the model has
-    backward hooks (:class:`BackwardHooks`, :func:`backward_hooks`). Called under
+    backward hooks (:class:`~nets.model_hooks.BackwardHooks`, :func:`~nets.model_hooks.backward_hooks`). Called under
     ``torch.inference_mode()``, which no ``enable_grad`` undoes, it says so instead."""
     hooked = backward_hooks(model)
     if hooked:

@@ -13,7 +13,8 @@ import torch
 
 from nets.caller_warning import warn_at_caller
 from nets.measure_inputs import check_finite_nonempty, check_floating, chunks, model_chunk, wide_dtype
-from nets.model_checks import backward_hooks, check_differentiable, check_model, model_logits
+from nets.model_checks import check_differentiable, check_model, model_logits
+from nets.model_hooks import backward_hooks
 from nets.pairwise import class_centered
 
 __all__ = ["JacobianMethod", "JACREV_MAX_CLASSES", "JACREV_CHUNK_BYTES", "POWER_STREAK", "PowerNotConverged",

@@ -16,7 +16,7 @@ from nets.auditing import audit
 from nets.groups import R4
 from nets.cnn import SmallCNN
 from nets.layer_profile import default_layers, layer_invariance_terms
-from nets.model_checks import hooks_firing
+from nets.model_hooks import hooks_firing
 from nets.metrics import layer_invariance_profile, logit_invariance
 from nets.train.pooling import GroupPooled
 

@@ -181,7 +181,7 @@ def test_sigma_max_of_a_model_that_rounds_its_input_warns_that_it_reads_zero():
 def test_si_and_sigma_max_through_a_gradient_editing_backward_hook_warn_naming_the_hooked_module():
     """A guided-backpropagation hook left registered: the logits are the model's, their gradients are not."""
     from nets.attribution import integrated_gradients
-    from nets.model_checks import BackwardHooks
+    from nets.model_hooks import BackwardHooks
     from nets.sensitivity import PlainAutograd, jacobian_spectral_norm
 
     torch.manual_seed(0)
