@@ -35,9 +35,10 @@ def hooks_firing(model: object) -> Iterator[None]:
     """Within the block a ``torch.compile``'d ``model`` (:func:`compiled`) runs its Python forward as it
     is written (``torch.compiler.set_stance("force_eager")``, torch 2.6+): a graph compiled before a hook
     was added skips that hook, so a forward hook (the per-layer profile's, or the probe's of
-    :func:`~nets.model_checks.check_model`) would not fire in it. The stance is the process's: blocks open in several threads share it (the first to enter
-    sets it, the last to leave puts back the one before), and another thread's compiled model runs eagerly
-    meanwhile too. Nothing changes for any other model."""
+    :func:`~nets.model_checks.check_model`) would not fire in it. The stance is the process's: blocks
+    open in several threads share it (the first to enter sets it, the last to leave puts back the one
+    before), and another thread's compiled model runs eagerly meanwhile too. Nothing changes for any
+    other model."""
     global _stance_depth, _stance
     set_stance = getattr(torch.compiler, "set_stance", None)
     if set_stance is None or not compiled(model):
