@@ -22,16 +22,17 @@ The raw files come through the verified fetch step (:mod:`nets.fetch_step`): see
 ``python -m nets.data fetch --help``. CLI: ``python -m nets.data
 {fetch,info,show}`` (:mod:`nets.data.cli`).
 
-Modules: :mod:`nets.data.splits` (containers, construction, loading),
+Modules: :mod:`nets.data.containers` (Split, Splits, RawSplits), :mod:`nets.data.splits` (construction, loading),
 :mod:`nets.data.orbits` (a split under a group), :mod:`nets.data.drifting` (Section 4.3),
 :mod:`nets.data.synthetic` (small data for tests); every public name is re-exported here.
 """
 
 # Each submodule's public names (its __all__), re-exported: one list per name, in its module.
-from nets.data import drifting, orbits, splits, synthetic
+from nets.data import containers, drifting, orbits, splits, synthetic
+from nets.data.containers import *  # noqa: F403
 from nets.data.drifting import *  # noqa: F403
 from nets.data.orbits import *  # noqa: F403
 from nets.data.splits import *  # noqa: F403
 from nets.data.synthetic import *  # noqa: F403
 
-__all__ = [*splits.__all__, *orbits.__all__, *drifting.__all__, *synthetic.__all__]
+__all__ = [*containers.__all__, *splits.__all__, *orbits.__all__, *drifting.__all__, *synthetic.__all__]
