@@ -47,6 +47,7 @@ from nets.cli_types import OneLineParser
 from nets.image_file import LabelledImages, load_labelled, load_unlabelled
 from nets.layout_hints import CHANNELS_LAST_MODEL, ChannelsLast, channels_last_warning
 from nets.model_checks import is_out_of_memory, parameter_dtype
+from nets.model_hooks import exported
 from nets.model_spec import load_factory, one_line
 from nets.precision import exact_float32
 from nets.audit_outputs import write_audit
@@ -182,7 +183,7 @@ def _ready(spec: str, weights: str | None, device: torch.device, asked: str,
                 f"({model.pooling}) as it was trained" if model is not built else None)
     try:
         model = model.to(device)  # torch.export's module refuses eval(): it runs as it was exported
-        return (model if "eval" in vars(model) else model.eval()), note
+        return (model if exported(model) else model.eval()), note
     except (RuntimeError, AssertionError) as e:  # e.g. out of device memory
         raise AuditError(f"cannot move the model to --device {asked}: {one_line(e)}") from e
 

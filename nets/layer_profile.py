@@ -38,7 +38,7 @@ from nets.groups import Group, GroupLike, as_group
 from nets.measure_inputs import DEFAULT_CHUNK, check_chunk_size, check_images, chunks, group_elements, model_chunk
 from nets.caller_warning import warn_at_caller
 from nets.model_checks import check_model, model_logits
-from nets.model_hooks import hooks_firing
+from nets.model_hooks import hooks_firing, original_module
 
 __all__ = ["graph_modules", "unhookable", "default_layers", "recorded_activations", "batch_layers",
            "layer_invariance_terms", "left_out_text", "layer_invariance_profile"]
@@ -87,17 +87,17 @@ def default_layers(model: nn.Module) -> list[str]:
         raise ValueError(f"no per-layer profile: {why}")
     if isinstance(model, torch.fx.GraphModule):  # symbolic_trace makes its containers plain modules: read the graph
         return graph_modules(model)
-    inner = getattr(model, "_orig_mod", None)
-    if isinstance(inner, nn.Module) and list(model.children()) == [inner]:  # torch.compile(module): read as the module
+    inner = original_module(model)
+    if inner is not None:  # torch.compile(module): read as the module it compiled
         return [f"_orig_mod.{n}" for n in default_layers(inner)]
 
     def walk(module: nn.Module, prefix: str) -> list[str]:
         out = []
         pooled_first = str(getattr(module, "pooling", "")).startswith("first_layer")  # WT: model's forward unused
+        wrapper = not prefix and _wraps(module)  # the model is a wrapper around one network: read its layers
         for name, child in module.named_children():
             full = f"{prefix}{name}"
-            compiled = name == "_orig_mod" and getattr(module, "_orig_mod", None) is child  # a compiled submodule
-            wrapper = not prefix and _wraps(module)  # the model is a wrapper around one network: read its layers
+            compiled = child is original_module(module)  # a compiled submodule
             inside = isinstance(child, _CONTAINERS) or (pooled_first and name == "model") or compiled or wrapper
             out.extend(walk(child, full + ".") if inside else [full])
         return out

@@ -12,15 +12,28 @@ from typing import Iterator
 import torch
 from torch import nn
 
-__all__ = ["compiled", "hooks_firing", "BackwardHooks", "backward_hooks"]
+__all__ = ["original_module", "compiled", "exported", "hooks_firing", "BackwardHooks", "backward_hooks"]
+
+
+def original_module(module: nn.Module) -> nn.Module | None:
+    """The module ``torch.compile(module)`` compiled, where ``module`` is its ``OptimizedModule`` (which
+    holds it as its one child, ``_orig_mod``); else ``None``."""
+    inner = getattr(module, "_orig_mod", None)
+    return inner if isinstance(inner, nn.Module) and list(module.children()) == [inner] else None
 
 
 def compiled(model: object) -> bool:
     """Whether ``model`` is, or holds, a ``torch.compile``'d module (``torch.compile(module)``'s
-    ``OptimizedModule``, or a module compiled in place by ``module.compile()``)."""
+    ``OptimizedModule``, :func:`original_module`, or a module compiled in place by ``module.compile()``)."""
     return isinstance(model, nn.Module) and any(
-        type(m).__name__ == "OptimizedModule" or getattr(m, "_compiled_call_impl", None) is not None
+        original_module(m) is not None or getattr(m, "_compiled_call_impl", None) is not None
         for m in model.modules())
+
+
+def exported(model: object) -> bool:
+    """Whether ``model`` is a ``torch.export`` program's module (``ep.module()``): a ``torch.fx`` graph
+    whose ``train()`` and ``eval()`` torch replaced, on the instance, by ones that refuse."""
+    return isinstance(model, torch.fx.GraphModule) and "train" in vars(model)
 
 
 # torch's compiler stance is the process's: blocks of hooks_firing open in several threads share one

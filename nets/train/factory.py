@@ -20,6 +20,7 @@ from torch.nn.parameter import is_lazy
 from nets.layout_hints import CHANNELS_LAST_FORWARD
 from nets.model_checks import (ONE_LOGIT_FIX, is_one_logit, logits_inside, on_meta_device, parameter_dtype, raised,
                                refuse_probabilities)
+from nets.model_hooks import exported
 from nets.train.config import TrainConfig, stream_seed
 from nets.train.pooling import GroupPooled
 
@@ -55,7 +56,7 @@ def init_model(config: TrainConfig, seed: int, model_fn: ModelFn) -> nn.Module:
     if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):  # torch.func refuses them
         raise ValueError(f"{config.key()}: the factory returns a {type(model).__name__}; return the bare module "
                          f"(its .module): the trainer calls the model functionally, on one device")
-    if isinstance(model, torch.fx.GraphModule) and "train" in vars(model):  # torch.export's .module() refuses it
+    if exported(model):  # its train() refuses
         raise ValueError(f"{config.key()}: the factory returns a torch.export program's module, which cannot switch "
                          f"to training mode; return the nn.Module before torch.export")
     if isinstance(model, torch.jit.ScriptModule):  # functional_call and vmap refuse it mid-training
