@@ -17,7 +17,7 @@ from torch import nn
 from nets.attribution import DEFAULT_IG_CHUNK, Baseline, IGMethod, gaussian_smooth, saliency_map, smoothing_commutes
 from nets.groups import Group, GroupLike, as_group
 from nets.measure_inputs import (
-    Reduction, check_chunk_size, check_images, check_reduction, chunks, class_targets, cosine_similarity,
+    Reduction, check_chunk_size, check_images, check_labels, check_reduction, chunks, cosine_similarity,
     group_elements, model_chunk, reduce,
 )
 from nets.model_checks import check_model, model_logits
@@ -94,7 +94,8 @@ def saliency_invariance(
         if y is None:
             raise ValueError("target='label' needs labels y of shape (N,); without labels, pass "
                              "target='predicted' (each input's own predicted class)")
-        y = class_targets(y, N, x.device)
+        check_labels(y, N)
+        y = y.to(x.device).long()
     baseline = _check_invariant_baseline(baseline, group, H, W, x)
     elems = group_elements(group, include_identity)
     G = group.order

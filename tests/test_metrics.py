@@ -7,6 +7,7 @@ import contextlib
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -634,8 +635,14 @@ def test_spectral_norm_rejects_an_empty_batch():
 
 
 def test_saliency_invariance_rejects_labels_of_the_wrong_length():
-    with pytest.raises(ValueError, match=r"shape \(N,\)"):
+    with pytest.raises(ValueError, match=r"shape \(5,\) matching x, got \(3,\)"):
         saliency_invariance(small_mlp(), images(n=5), torch.zeros(3, dtype=torch.long), R4)
+
+
+@pytest.mark.parametrize("labels", [np.zeros(5, dtype=np.int64), [0, 0, 0, 0, 0], 0])
+def test_saliency_invariance_takes_labels_as_the_other_measures_do_a_tensor(labels):
+    with pytest.raises(ValueError, match=r"y must be a tensor of shape \(5,\)"):
+        saliency_invariance(small_mlp(), images(n=5), labels, R4)
 
 
 def test_saliency_invariance_needs_labels_for_the_label_target():
