@@ -40,7 +40,7 @@ from nets.caller_warning import warn_at_caller
 from nets.model_checks import check_model, model_logits
 from nets.model_hooks import hooks_firing, original_module
 
-__all__ = ["graph_modules", "unhookable", "default_layers", "recorded_activations", "batch_layers",
+__all__ = ["graph_modules", "unhookable", "SCRIPTED", "scripted", "default_layers", "recorded_activations", "batch_layers",
            "layer_invariance_terms", "left_out_text", "layer_invariance_profile"]
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -66,7 +66,21 @@ def unhookable(model: object) -> Optional[str]:
     if isinstance(model, torch.jit.ScriptModule):
         return ("the model is a TorchScript module, whose submodules take no forward hooks; give the nn.Module "
                 "before torch.jit.script / trace for the profile")
+    if _wraps(model) and isinstance(next(model.children()), torch.jit.ScriptModule):
+        return ("the model wraps a TorchScript module, whose submodules take no forward hooks; wrap the nn.Module "
+                "before torch.jit.script / trace for the profile")
     return None
+
+
+#: Why a profile leaves out a layer that is (or is inside) a TorchScript module.
+SCRIPTED = "a TorchScript module, which takes no forward hooks"
+
+
+def scripted(model: nn.Module, name: str) -> bool:
+    """Whether the submodule ``name`` of ``model`` is, or is inside, a TorchScript module (no forward hooks)."""
+    parts = name.split(".")
+    return any(isinstance(model.get_submodule(".".join(parts[:i])), torch.jit.ScriptModule)
+               for i in range(1, len(parts) + 1))
 
 
 def _wraps(module: nn.Module) -> bool:
@@ -99,6 +113,7 @@ def default_layers(model: nn.Module) -> list[str]:
             full = f"{prefix}{name}"
             compiled = child is original_module(module)  # a compiled submodule
             inside = isinstance(child, _CONTAINERS) or (pooled_first and name == "model") or compiled or wrapper
+            inside = inside and not isinstance(child, torch.jit.ScriptModule)  # one layer, left out (SCRIPTED)
             out.extend(walk(child, full + ".") if inside else [full])
         return out
 
@@ -131,7 +146,8 @@ def recorded_activations(model: nn.Module, layers: Sequence[str]) -> Iterator[di
 
     try:
         for n in layers:
-            handles.append(modules[n].register_forward_hook(hook_for(n)))
+            if not scripted(model, n):  # left out by the profile, with why (SCRIPTED)
+                handles.append(modules[n].register_forward_hook(hook_for(n)))
         with hooks_firing(model):
             yield store
     finally:
@@ -242,7 +258,7 @@ def layer_invariance_terms(
             late = {k: _why_left_out(store[k], G * n) for k in (names if why is None else produced)}
             acts = {k: torch.cat([a.reshape(G * n, -1) for a in store[k]], dim=1) for k, w in late.items() if w is None}
             if why is None:
-                why = batch_layers(model, store, flat)
+                why = {**batch_layers(model, store, flat), **{k: SCRIPTED for k in names if scripted(model, k)}}
                 produced = [k for k in names if why[k] is None]
             lost = [k for k in produced if k not in acts]
             if lost:

@@ -192,6 +192,40 @@ def test_a_torchscript_model_is_audited_without_a_layer_profile_saying_why():
         layer_invariance_profile(torch.jit.trace(model, x), x, R4)
 
 
+class _Around(nn.Module):
+    """A standardizing step, a network, and a head on its logits."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.pre, self.net, self.head = nn.Identity(), net, nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.head(self.net(self.pre(x)))
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.jit.* is deprecated:DeprecationWarning")
+def test_a_torchscript_layer_inside_a_model_is_left_out_and_named_and_the_other_layers_are_read():
+    model, x = _Around(_cnn()), _images(4).unsqueeze(1)
+    inner = _Around(torch.jit.trace(_cnn(), x))
+    inner.head.load_state_dict(model.head.state_dict())
+    names, num, den, left_out = layer_invariance_terms(inner, x, R4, ELEMS)
+    plain_names, plain_num, plain_den, _ = layer_invariance_terms(model, x, R4, ELEMS)
+    assert names == ["pre", "head", "logits"] and left_out == {"net": "a TorchScript module, which takes no forward hooks"}
+    read = [plain_names.index(n) for n in names]
+    torch.testing.assert_close((num, den), (plain_num[:, read], plain_den[:, read]), rtol=1e-6, atol=0)
+    _, _, _, named = layer_invariance_terms(inner, x, R4, ELEMS, layers=["net.convs.0", "head"])
+    assert named == {"net.convs.0": "a TorchScript module, which takes no forward hooks"}
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.jit.* is deprecated:DeprecationWarning")
+def test_a_wrapper_around_a_torchscript_network_is_audited_without_a_layer_profile_saying_why():
+    x, y = _images(4).unsqueeze(1), torch.tensor([0, 1, 2, 3])
+    wrapped = audit(_Normalized(torch.jit.trace(_cnn(), x)), x, y, R4, n_steps=4, n_resamples=200)
+    assert wrapped.layers == [] and "wraps a TorchScript module" in wrapped.to_markdown().splitlines()[-1]
+    with pytest.raises(ValueError, match="no per-layer profile: the model wraps a TorchScript module"):
+        layer_invariance_profile(_Normalized(torch.jit.trace(_cnn(), x)), x, R4)
+
+
 class _Normalized(nn.Module):
     """A wrapper that standardizes its images before the network it holds."""
 
