@@ -13,14 +13,15 @@ from typing import Any, Optional
 import numpy as np
 
 from nets.class_accuracy import ClassBreakdown
-from nets.layer_profile import left_out_text, unhookable
+from nets.layer_names import unhookable
+from nets.layer_profile import left_out_text
 from nets.sample_bootstrap import Estimate, fmt_value
 
 __all__ = ["AuditResult", "MEASURES", "DESCRIPTIONS", "NO_LAYERS", "UNLABELLED_NOTE", "IGNORES_INPUT"]
 
 MEASURES = ("accuracy", "LI", "DI", "SI", "sigma_max", "logit_scale", "sigma_per_scale")
 #: What the audit of a plain callable says where the layer profile goes (``settings["no_layer_profile"]``
-#: says why for another model without one: a TorchScript module, :func:`nets.layer_profile.unhookable`).
+#: says why for another model without one: a TorchScript module, :func:`nets.layer_names.unhookable`).
 NO_LAYERS = f"No layer profile: {unhookable(lambda x: x)}"
 
 #: The line an audit or a comparison of unlabelled images begins its table with.

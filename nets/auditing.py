@@ -7,7 +7,7 @@ sensitivity per unit of it (ours, beyond the paper: a small ``sigma_max`` may be
 logits; docs/findings.md), the accuracy over the orbit per class with the class each is most
 often taken for (ours: :mod:`nets.class_accuracy`), and the per-layer relative
 invariance error ``r_l`` of :func:`nets.metrics.layer_invariance_profile` over the model's named
-submodules (forward hooks; :func:`nets.layer_profile.default_layers`). Every number comes with a
+submodules (forward hooks; :func:`nets.layer_names.default_layers`). Every number comes with a
 95% bootstrap interval over the samples.
 
 Intervals: :mod:`nets.sample_bootstrap` (percentile bootstrap over the samples, the model fixed).
@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from nets.groups import Group, group_record
-from nets.layer_profile import layer_invariance_terms, unhookable
+from nets.layer_names import unhookable
+from nets.layer_profile import layer_invariance_terms
 from nets.measure_inputs import as_group, check_images, group_elements, model_chunk
 from nets.model_checks import check_model, logit_width
 from nets.class_accuracy import check_class_names, class_breakdown_from_predictions
@@ -160,7 +161,7 @@ def audit(
     ``python -m nets scale``; its interval the paired bootstrap of that ratio). SI uses the true
     labels, ``n_steps`` Gauss-Legendre points and a zero baseline, as Table 1. Averages over ``g``
     skip the identity unless ``include_identity`` (see :mod:`nets.metrics`). The layer profile is
-    over ``layers`` (names of submodules; default :func:`nets.layer_profile.default_layers`) and
+    over ``layers`` (names of submodules; default :func:`nets.layer_names.default_layers`) and
     needs an ``nn.Module``. Intervals: module docstring. ``class_names`` (label order) name the
     classes of the per-class table.
 
