@@ -85,7 +85,7 @@ def is_one_logit(out: object, n: int) -> bool:
 
 
 def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
-    """``model(inputs)``, checked: logits ``(M, classes)`` for ``inputs (M, ...)``, all finite.
+    """``model(inputs)``, checked: real floating-point logits ``(M, classes)`` for ``inputs (M, ...)``, all finite.
 
     A model that raises on ``inputs`` (any ``Exception``: a shape mismatch, an ``assert`` on the
     layout, a ``KeyError``) gets a one-line ``ValueError`` naming the layout given, ``(M, *C, H,
@@ -130,6 +130,10 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
                    and math.prod(out.shape[2:]) == 1 else "")
         raise ValueError(f"model must map inputs ({M}, ...) to logits ({M}, classes); got output {got}"
                          f"{logits_inside(out)}{squeeze}")
+    if not out.is_floating_point():  # integer, bool or complex: no real-valued logits to compare or divide
+        raise ValueError(f"model returned {str(out.dtype).removeprefix('torch.')} logits, where the measures need "
+                         f"real floating-point logits ({M}, classes): drop the cast, comparison or complex layer at "
+                         f"the end of its forward")
     if not bool(torch.isfinite(out.detach()).all()):
         raise ValueError(f"model returned NaN or inf logits for inputs of shape {shape_str(inputs.shape)}")
     return out

@@ -468,6 +468,27 @@ def test_an_output_that_is_not_batch_by_classes_is_refused(name):
         MEASURES[name](model, images(1))
 
 
+class CastLogits(nn.Module):
+    """A CNN whose forward ends in a cast of its logits to ``dtype`` (or a comparison, for bool)."""
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.net, self.dtype = cnn(1), dtype
+
+    def forward(self, x):
+        z = self.net(x)
+        return z > 0 if self.dtype == torch.bool else (100 * z).to(self.dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.complex128])
+@pytest.mark.parametrize("name", MEASURES)
+def test_logits_that_are_not_real_floating_point_are_refused_naming_their_dtype(name, dtype):
+    """Integer logits gave LI a number and DI torch's mean() error; bool and complex, torch's own errors."""
+    with pytest.raises(ValueError, match=rf"model returned {str(dtype)[6:]} logits, where the measures need real "
+                                         r"floating-point logits"):
+        MEASURES[name](CastLogits(dtype), images(1))
+
+
 def test_labels_out_of_range_are_refused():
     with pytest.raises(ValueError, match=r"labels y must be in \[0, 5\)"):
         orbit_measures(cnn(1), images(1), torch.tensor([0, 1, 2, 7]), R4)

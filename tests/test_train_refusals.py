@@ -762,6 +762,24 @@ def test_a_model_that_returns_probabilities_is_refused_before_cross_entropy_take
             [TrainConfig(method=method, nu=1.0 if method == "IR" else 0.0, **BASE)], model_fn=lambda c: Softmaxed())
 
 
+class Cast(Net):
+    def __init__(self, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.dtype = dtype
+
+    def forward(self, x):
+        z = super().forward(x)
+        return z > 0 if self.dtype == torch.bool else z.to(self.dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
+@pytest.mark.parametrize("method", ["DA", "WT", "IR"])
+def test_logits_that_are_not_real_floating_point_are_refused_naming_their_dtype(method, dtype):
+    refused(rf"net-r4-.*: the model returned {str(dtype)[6:]} logits, where training needs real floating-point "
+            r"logits: drop the cast, comparison or complex layer at the end of its forward$",
+            [TrainConfig(method=method, nu=1.0 if method == "IR" else 0.0, **BASE)], model_fn=lambda c: Cast(dtype))
+
+
 @pytest.mark.parametrize("method", ["DA", "WT"])
 def test_a_factory_that_returns_data_parallel_is_refused_naming_the_bare_module(method):
     """WT too, where the trainer wraps the model in its group pooling."""

@@ -163,6 +163,10 @@ def check_model_output(model: nn.Module, x: torch.Tensor, n_classes: int, key: s
                 hint = logits_inside(out)
             raise ValueError(f"{key}: the model must map inputs {layout} to logits (M, n_classes) = "
                              f"({x.shape[0]}, {n_classes}); got {got}{hint}")
+        if not out.is_floating_point():  # integer, bool or complex: cross-entropy has nothing to train
+            raise ValueError(f"{key}: the model returned {str(out.dtype).removeprefix('torch.')} logits, where "
+                             f"training needs real floating-point logits: drop the cast, comparison or complex "
+                             f"layer at the end of its forward")
         refuse_probabilities(out, f"{key}: the model")  # cross-entropy would take them for logits
 
     with _forked_rng(x), torch.no_grad():
