@@ -26,6 +26,7 @@ __all__ = [
     "Baseline",
     "ig_quadrature",
     "integrated_gradients",
+    "SMOOTHING_KERNEL",
     "gaussian_kernel",
     "smoothing_commutes",
     "gaussian_smooth",
@@ -37,6 +38,9 @@ IGMethod = Literal["riemann_trapezoid", "gausslegendre", "riemann_left", "rieman
 Baseline = Union[None, float, int, torch.Tensor]
 
 IG_METHODS: tuple[str, ...] = ("riemann_trapezoid", "gausslegendre", "riemann_left", "riemann_right", "riemann_middle")
+
+#: Side of the saliency map's Gaussian smoothing kernel (the paper's 3x3, sigma 1).
+SMOOTHING_KERNEL = 3
 
 # samples per chunk: integrated gradients evaluates n_steps * chunk inputs (64 * 50 * 36 * 36 floats = 16 MB)
 DEFAULT_IG_CHUNK = 64
@@ -201,7 +205,7 @@ def integrated_gradients(
 # ---- saliency maps ---------------------------------------------------------------------
 
 
-def gaussian_kernel(kernel_size: int = 3, sigma: float = 1.0, dtype: torch.dtype = torch.float32,
+def gaussian_kernel(kernel_size: int = SMOOTHING_KERNEL, sigma: float = 1.0, dtype: torch.dtype = torch.float32,
                     device: torch.device | str | None = None) -> torch.Tensor:
     """Normalised 2-D Gaussian ``(k, k)``, ``K[i, j] ∝ exp(-((i-c)^2 + (j-c)^2) / (2 sigma^2))``.
 
@@ -219,7 +223,7 @@ def gaussian_kernel(kernel_size: int = 3, sigma: float = 1.0, dtype: torch.dtype
     return (k / k.sum()).to(dtype=dtype, device=device)
 
 
-def gaussian_smooth(maps: torch.Tensor, kernel_size: int = 3, sigma: float = 1.0) -> torch.Tensor:
+def gaussian_smooth(maps: torch.Tensor, kernel_size: int = SMOOTHING_KERNEL, sigma: float = 1.0) -> torch.Tensor:
     """Gaussian smoothing with circular (wrap-around) padding, ``(..., H, W) -> (..., H, W)``.
 
     Circular padding makes the grid a torus, on which convolution commutes with

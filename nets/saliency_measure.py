@@ -14,7 +14,10 @@ from typing import Literal, Optional
 import torch
 from torch import nn
 
-from nets.attribution import DEFAULT_IG_CHUNK, Baseline, IGMethod, gaussian_smooth, saliency_map, smoothing_commutes
+from nets.attribution import (
+    DEFAULT_IG_CHUNK, SMOOTHING_KERNEL, Baseline, IGMethod, gaussian_smooth, saliency_map, smoothing_commutes,
+)
+from nets.caller_warning import warn_at_caller
 from nets.groups import Group, GroupLike, as_group
 from nets.measure_inputs import (
     Reduction, check_chunk_size, check_images, check_labels, check_reduction, chunks, cosine_similarity,
@@ -22,9 +25,14 @@ from nets.measure_inputs import (
 )
 from nets.model_checks import check_model, model_logits
 
-__all__ = ["SaliencyTarget", "saliency_invariance"]
+__all__ = ["SaliencyTarget", "SmoothingSpansImage", "saliency_invariance"]
 
 SaliencyTarget = Literal["label", "predicted"]
+
+
+class SmoothingSpansImage(UserWarning):
+    """The saliency maps' smoothing kernel spans a whole side of the image: the smoothed maps are nearly
+    flat, and their cosine, SI, reads near 1 for any model (:func:`saliency_invariance`)."""
 
 
 def _check_invariant_baseline(baseline: Baseline, group: Group, H: int, W: int, like: torch.Tensor) -> Baseline:
@@ -81,13 +89,18 @@ def saliency_invariance(
     (module docstring). Multi-channel images: ``m`` sums ``|IG|`` over the channel
     axes (:func:`saliency_map`), so maps are ``(H, W)`` and ``g^{-1}`` realigns them on
     the spatial axes. x: ``(N, *C, H, W)``, y: ``(N,)`` integer labels. Returns a
-    scalar, or ``(N,)`` with ``reduction="none"``.
+    scalar, or ``(N,)`` with ``reduction="none"``. Warns :class:`SmoothingSpansImage` where the
+    smoothing's kernel spans a whole side of the images (``min(H, W) <= 3``): SI is then near 1 for any model.
     """
     group = as_group(group)
     N, H, W = check_images(x, group)
     check_model(model, x)
     check_reduction(reduction)
     chunk_size = check_chunk_size(chunk_size)
+    if smooth and min(H, W) <= SMOOTHING_KERNEL:
+        warn_at_caller(f"saliency_invariance: the {SMOOTHING_KERNEL}x{SMOOTHING_KERNEL} smoothing of the saliency maps "
+                       f"spans a whole side of the {H}x{W} images, so the maps are nearly flat and SI reads near 1 "
+                       f"whatever the model; pass smooth=False, or measure larger images", SmoothingSpansImage)
     if target not in ("label", "predicted"):
         raise ValueError(f"target must be 'label' or 'predicted', got {target!r}")
     if target == "label":

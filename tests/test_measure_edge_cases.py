@@ -16,6 +16,7 @@ from torch import nn
 from nets.auditing import audit
 from nets.groups import R4
 from nets.model_checks import LogProbabilities, output_kind
+from nets.saliency_measure import SmoothingSpansImage
 from nets.metrics import (
     distribution_invariance,
     integrated_gradients,
@@ -404,3 +405,29 @@ def test_a_dynamically_quantized_model_is_refused_naming_its_quantized_layer_not
                                          r"quantized .*measure the float model") as e:
         logit_invariance(quantized, images(3), R4)
     assert "BatchNorm" not in str(e.value)
+
+
+def _random_mlp(side: int) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(side * side, 16), nn.Tanh(), nn.Linear(16, 3)).double().eval()
+
+
+@pytest.mark.parametrize("side", [2, 3])
+def test_si_warns_where_the_smoothing_spans_the_image_and_it_would_read_a_random_model_as_invariant(side):
+    """The 3x3 smoothing spans a 2x2 or 3x3 image: the maps come out nearly flat, and a random model's SI
+    with smoothing is far above its SI without (the maps' own disagreement)."""
+    model, x = _random_mlp(side), torch.randn(64, 1, side, side, dtype=torch.float64)
+    y = torch.randint(0, 3, (64,), generator=torch.Generator().manual_seed(0))
+    with pytest.warns(SmoothingSpansImage, match=rf"spans a whole side of the {side}x{side} images"):
+        smoothed = float(saliency_invariance(model, x, y, R4, n_steps=8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmoothingSpansImage)
+        plain = float(saliency_invariance(model, x, y, R4, n_steps=8, smooth=False))
+    assert smoothed > 0.9 > plain + 0.4
+
+
+def test_si_does_not_warn_about_the_smoothing_on_images_wider_than_its_kernel():
+    x = torch.randn(8, 1, 4, 4, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmoothingSpansImage)
+        saliency_invariance(_random_mlp(4), x, torch.zeros(8, dtype=torch.long), R4, n_steps=4)
