@@ -25,7 +25,8 @@ Kind = Literal["residual", "bound", "counterexample"]
 #: Unit roundoff of float64, the only dtype the theory checks use.
 EPS64: float = float(np.finfo(np.float64).eps)
 
-__all__ = ["CheckResult", "Kind", "EPS64", "EXPM_ROUNDING_CONSTANT", "expm_rounding", "at_most", "exceeds"]
+__all__ = ["CheckResult", "Kind", "EPS64", "EXPM_ROUNDING_CONSTANT", "MAX_CONDITION", "expm_rounding", "ode_allowance",
+           "finite_difference_tolerance", "at_most", "exceeds"]
 
 
 #: The constant of :func:`expm_rounding`'s bound. ``n u (1 + lambda t)`` is the scale of expm's
@@ -45,6 +46,31 @@ def expm_rounding(n: int, rate_time: float) -> float:
     eigenvalue of Sigma times the longest time), u the float64 unit roundoff, ``c`` =
     :data:`EXPM_ROUNDING_CONSTANT`."""
     return EXPM_ROUNDING_CONSTANT * n * EPS64 * (1 + rate_time)
+
+
+#: The largest ``lambda_max / lambda_min+`` of Sigma the flow checks accept. Their time grids run out to
+#: ``50 / lambda_min+`` and expm's rounding grows with ``lambda_max t``, so past this the allowances grow
+#: with the condition number until they hide an O(1) discrepancy (a flow that raises sigma_max by 1.5x
+#: passed the bound check at 3e12); a check refuses such a Sigma as a FAIL naming it (verify/ draws none).
+MAX_CONDITION = 1e8
+
+
+def ode_allowance(rtol: float, rate_time: float) -> float:
+    """What the checks against ``solve_ivp`` (DOP853 at ``rtol``) allow for its global error over a horizon
+    of ``rate_time = lambda_max t_max``: ``10 rtol (1 + lambda_max t_max)``. Its error control is local
+    (per step, relative to the solution); on ``dW/dt = -W Sigma`` the per-step errors add up over the
+    horizon in units of the fastest decay, so the global error grows with ``lambda_max t_max`` (1.25e-9
+    at ``lambda t`` = 2e3 on a seed where expm's was 1e-13; a fixed ``1e3 rtol`` failed such seeds). A
+    heuristic allowance, not a derived bound: a wrong flow is off by O(1)."""
+    return 10 * rtol * (1 + rate_time)
+
+
+def finite_difference_tolerance(loss_scale: float, h: float, grad_scale: float) -> float:
+    """What a central-difference gradient of a quadratic loss may be off by, relative to the gradient's
+    largest entry ``grad_scale``: cancellation only (no truncation error), ``100 u loss_scale / (h
+    grad_scale)``, ``loss_scale`` the largest ``|loss|`` the differences evaluated. Scale-free: W and the
+    data scaled by ``c`` scale the loss, h and the gradient so that it does not change."""
+    return 100 * EPS64 * loss_scale / (h * max(grad_scale, 1e-300))
 
 
 @dataclass(frozen=True)

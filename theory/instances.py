@@ -112,8 +112,9 @@ def make_instances(cfg: Config) -> Instances:
 
 
 def rank_one_times(cfg: Config, eps: np.ndarray) -> np.ndarray:
-    """The times of the rank-one checks: in units of ``1 / ||eps||^2`` up to ``t_max``, then far out."""
-    s = float(eps @ eps)
+    """The times of the rank-one checks: in units of ``1 / ||eps||^2`` up to ``t_max``, then far out
+    (unit times where ``eps = 0``, an x that g fixes: then W(t) = W0 at every t)."""
+    s = float(eps @ eps) or 1.0
     return _time_grid(cfg.t_max / s, 50.0 / s, cfg.n_times)
 
 

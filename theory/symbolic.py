@@ -156,8 +156,11 @@ def check_closed_form_spectrum(n: int = 3) -> CheckResult:
     ``q = exp(-t eps^T eps)``, is symmetric, and ``0 < q <= 1`` for ``t >= 0``; hence its
     spectral norm (the largest |eigenvalue| of a symmetric matrix) is exactly 1.
 
-    Checked as ``det(lambda I - E) = (lambda - 1)^(n-1) (lambda - q)`` with eps (n,) symbolic.
+    Checked as ``det(lambda I - E) = (lambda - 1)^(n-1) (lambda - q)`` with eps (n,) symbolic. For n = 1
+    the norm is q < 1, so n >= 2 (``ValueError`` otherwise).
     """
+    if n < 2:
+        raise ValueError(f"the spectrum step needs n >= 2 (for n = 1, ||exp(-Sigma t)||_2 = q < 1), got n = {n}")
     lam = sp.Symbol("lambda")
     q = sp.Symbol("q", positive=True)
     eps = symbolic_matrix("e", n, 1)

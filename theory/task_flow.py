@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from .checks import EPS64, CheckResult, at_most, exceeds
+from .checks import CheckResult, at_most, exceeds, finite_difference_tolerance
 from .linear_flow import rank_one_exp, sigma_max, task_loss, task_loss_flow, task_loss_velocity
 from .numeric import finite_difference_gradient
 
@@ -29,14 +29,14 @@ def check_task_flow_is_gradient_flow(W0: Array, x: Array, G: Array, y: Array, nu
     """The flow's velocity :func:`~theory.linear_flow.task_loss_velocity` at W0 is ``-grad L``,
     L = :func:`~theory.linear_flow.task_loss`, by central differences (L is quadratic in W, so only
     cancellation is left). Residual ``max |velocity + FD| / max |FD|``; tolerance
-    ``100 u (1 + |L|) / (h max |FD|)``, as for the invariance error's gradient check.
+    :func:`~theory.checks.finite_difference_tolerance`, as for the invariance error's gradient check.
     """
     W0 = np.asarray(W0, dtype=np.float64)
     L0 = task_loss(W0, x, G, y, nu)
-    fd, h = finite_difference_gradient(lambda V: task_loss(V, x, G, y, nu), W0)
+    fd, h, seen = finite_difference_gradient(lambda V: task_loss(V, x, G, y, nu), W0)
     scale = max(float(np.abs(fd).max()), 1e-300)
     err = float(np.abs(task_loss_velocity(W0, x, G, y, nu) + fd).max() / scale)
-    return at_most(name, err, 100 * EPS64 * (1 + abs(L0)) / (h * scale),
+    return at_most(name, err, finite_difference_tolerance(seen, h, scale),
                    f"relative max |dW/dt + FD grad L| at W0, nu={nu:g}, L(W0)={L0:.4g}")
 
 

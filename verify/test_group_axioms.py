@@ -265,3 +265,46 @@ def test_action_is_faithful(group: Group):
     H, W = allowed_size(group, 2)
     idx = group.orbit_index(H, W)
     assert len({tuple(row.tolist()) for row in idx}) == group.order
+
+
+def oracle_orbit(group: Group, x: torch.Tensor) -> list[torch.Tensor]:
+    """The images a group's elements make of ``x``, from torch's own rot90 / flip / roll: the oracle the
+    library's cached pixel index (``orbit_index``, read by ``act``, ``orbit`` and ``permutation_matrix``)
+    is checked against, element order aside."""
+    H, W = x.shape[-2:]
+    turns = [torch.rot90(x, k, (-2, -1)) for k in range(4)]
+    if group.name == "r4":
+        return turns
+    if group.name == "r2":
+        return turns[::2]
+    if group.name == "d4":
+        return turns + [t.flip(-1) for t in turns]
+    if group.name == "f2":
+        return [x, x.flip(-1)]
+    if group.name == "f2y":
+        return [x, x.flip(-2)]
+    if group.name == "t3":
+        return [x.roll(k * W // 3, -1) for k in range(3)]
+    if isinstance(group, CyclicTranslations):
+        side, dim = (W, -1) if group.axis == "x" else (H, -2)
+        return [x.roll(k * side // group.order, dim) for k in range(group.order)]
+    if isinstance(group, Translations2D):
+        n = group.n
+        return [x.roll((i * H // n, j * W // n), (-2, -1)) for i in range(n) for j in range(n)]
+    raise AssertionError(f"no oracle for {group.name}")
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=group_id)
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(1, 4), lead=st.lists(st.integers(1, 3), min_size=1, max_size=3), seed=st.integers(0, 2**31 - 1))
+def test_the_orbit_is_the_images_torchs_own_rotations_flips_and_rolls_make(group: Group, k: int, lead: list[int],
+                                                                           seed: int):
+    """Distinct pixel values, so two images are equal only where the same pixels went to the same places."""
+    H, W = allowed_size(group, k)
+    n = int(np.prod(lead)) * H * W
+    x = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).reshape(*lead, H, W)
+    ours = group.orbit(x)
+    assert ours.shape == (group.order, *x.shape)
+    key = lambda t: tuple(t.flatten().tolist())  # noqa: E731
+    assert sorted(map(key, ours)) == sorted(map(key, oracle_orbit(group, x)))
+    assert torch.equal(ours[group.identity], x)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy.special import rel_entr, softmax
 from torch import nn
 
 from nets.groups import CyclicTranslations, Group, get_group
@@ -246,6 +247,26 @@ def test_logit_error_sees_per_sample_logit_shift(group: Group, x: torch.Tensor, 
     corner = group.orbit(x)[:, :, 0, 0]  # (|G|, N): c(gx) / s
     expected = 0.5 * N_CLASSES * (s * (corner[1:] - corner[0])).pow(2).mean(0)
     torch.testing.assert_close(li, expected, atol=1e-12, rtol=1e-9)
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=group_id)
+@SETTINGS
+@given(x=image_batches(), seed=SEEDS, scale=st.floats(0.1, 10))
+def test_distribution_error_is_eq1s_kl_from_the_sample_to_its_transformed_copy(group: Group, x: torch.Tensor,
+                                                                               seed: int, scale: float):
+    """Eq. 1's direction, KL(u_x || q_gx), against scipy's rel_entr on softmaxes taken by scipy; the
+    other direction, KL(q_gx || u_x), differs wherever the two distributions are not mirror images."""
+    model = plain(x.shape[-1], seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(scale)
+        orbit = group.orbit(x)  # (G, N, S, S)
+        logits = model(orbit.reshape(-1, *x.shape[1:])).reshape(group.order, x.shape[0], -1).numpy()
+    u = softmax(logits[0], axis=-1)
+    others = [g for g in group.elements if g != group.identity]
+    oracle = np.mean([rel_entr(u, softmax(logits[g], axis=-1)).sum(-1) for g in others], axis=0)
+    ours = distribution_invariance(model, x, group, reduction="none").numpy()
+    np.testing.assert_allclose(ours, oracle, rtol=1e-9, atol=1e-13)
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=group_id)
