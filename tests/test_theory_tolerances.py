@@ -1,6 +1,7 @@
 """The Proposition 3.1 checks at the edges of its hypotheses: the integrator's allowance over long
 horizons, the gradient check at every scale of W and x, an ill-conditioned Sigma, and an x that its g
-fixes (eps = 0). Each check must pass on the right flow and fail on a wrong one there too."""
+fixes (eps = 0); and just past them, two linear layers (extension (i)). Each check must pass on the
+right flow and fail on a wrong one there too."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from theory import linear_flow as lf
 from theory import numeric as nm
 from theory import spectral_flow as sf
 from theory import symbolic as sy
+from theory import two_layer as tw
 from theory.checks import MAX_CONDITION
 from theory.instances import Config, make_instances, rank_one_times
 
@@ -80,3 +82,31 @@ def test_an_x_that_g_fixes_leaves_w_unchanged_and_every_check_passes() -> None:
 def test_the_spectrum_step_is_refused_for_one_dimension_where_its_conclusion_is_false() -> None:
     with pytest.raises(ValueError, match="n >= 2"):
         sy.check_closed_form_spectrum(1)
+
+
+def test_the_two_layer_checks_pass_on_the_gradient_flow() -> None:
+    for check in (tw.check_two_layer_flow_is_gradient_flow, tw.check_two_layer_flow_vs_limit,
+                  tw.check_two_layer_can_grow_sigma_max):
+        assert check().passed, check().line()
+
+
+def test_the_two_layer_growth_comes_from_the_second_layer_moving(monkeypatch) -> None:
+    """W2 held fixed, the flow moves W1 along e only: P f stays and sigma_max(W2 W1) can only fall."""
+    velocity = tw.two_layer_velocity
+    monkeypatch.setattr(tw, "two_layer_velocity", lambda W1, W2, S: (velocity(W1, W2, S)[0], 0 * W2))
+    res = tw.check_two_layer_can_grow_sigma_max()
+    assert not res.passed and res.value <= 1e-12, res.line()
+
+
+@pytest.mark.parametrize("wrong", ["W2 doubled", "W1 sign"])
+def test_the_two_layer_flow_checks_fail_for_another_velocity(monkeypatch, wrong: str) -> None:
+    velocity = tw.two_layer_velocity
+
+    def other(W1, W2, S):
+        d1, d2 = velocity(W1, W2, S)
+        return (d1, 2 * d2) if wrong == "W2 doubled" else (-d1, d2)
+
+    monkeypatch.setattr(tw, "two_layer_velocity", other)
+    assert not tw.check_two_layer_flow_is_gradient_flow().passed
+    if wrong == "W2 doubled":  # the reversed W1 flow runs away: only the doubled one has an end to compare
+        assert not tw.check_two_layer_flow_vs_limit().passed

@@ -8,7 +8,8 @@ and extensions (a)-(c)), :mod:`theory.task_flow` (extension (d), a task loss add
 :mod:`theory.images` (extension (e), the paper's groups on images; imports torch),
 :mod:`theory.tightness` (extension (f), how much decay), :mod:`theory.adam` (extension (g), Adam;
 imports torch), :mod:`theory.momentum` (extension (h), SGD with momentum; imports torch),
-:mod:`theory.spectral_flow` (the report, ``python -m theory.spectral_flow``).
+:mod:`theory.two_layer` (extension (i), two linear layers), :mod:`theory.spectral_flow` (the report,
+``python -m theory.spectral_flow``).
 ``images``, ``adam``, ``momentum`` and ``spectral_flow`` are not imported here: the first three need
 torch, the last is the ``-m`` entry point.
 """

@@ -1,6 +1,6 @@
 """Report on Proposition 3.1 (invariance-induced spectral decay): ``python -m theory.spectral_flow``.
 
-Runs every named check (symbolic, numerical, extensions (a)-(h)), prints one line per check
+Runs every named check (symbolic, numerical, extensions (a)-(i)), prints one line per check
 with PASS/FAIL, the measured residual or bound and its tolerance, optionally writes the same
 as JSON (``--json PATH``, atomically) and a figure of ``sigma_max(W(t))`` (``--plot PATH``),
 and exits with status 1 if any check fails.
@@ -32,6 +32,7 @@ from . import numeric as nm
 from . import symbolic as sy
 from . import task_flow as tl
 from . import tightness as tg
+from . import two_layer as tw
 from ._blas import single_threaded_blas
 from .checks import CheckResult
 from .flow_figure import plot_flow
@@ -170,6 +171,12 @@ def default_checks(cfg: Config, inst: Instances | None = None) -> dict[str, Chec
     # (h) SGD with momentum, at a step where gradient descent keeps the bound.
     checks["momentum_can_grow_sigma_max"] = lambda: _momentum_growth(S_data, cfg.m)
     checks["momentum_unsafe_steps"] = _momentum_steps
+    # (i) two linear layers, h(x) = W2 W1 x: the flow of the invariance error alone can raise sigma_max.
+    checks.update({
+        "two_layer_flow_is_gradient_flow": tw.check_two_layer_flow_is_gradient_flow,
+        "two_layer_flow_vs_limit": tw.check_two_layer_flow_vs_limit,
+        "two_layer_can_grow_sigma_max": tw.check_two_layer_can_grow_sigma_max,
+    })
     return checks
 
 
@@ -266,7 +273,7 @@ def report_dict(cfg: Config, results: Sequence[CheckResult], seconds: dict[str, 
     return {
         "report": "theory.spectral_flow",
         "claim": "Proposition 3.1: sigma_max(W(t)) <= sigma_max(W(0)) under the gradient flow "
-                 "of the logit invariance error (Eqs. 2, 5-7), with extensions (a)-(h)",
+                 "of the logit invariance error (Eqs. 2, 5-7), with extensions (a)-(i)",
         "passed": all(r.passed for r in results),
         "n_checks": len(results),
         "n_failed": sum(not r.passed for r in results),
