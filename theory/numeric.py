@@ -3,6 +3,8 @@
 The notation and the building blocks (residuals, Sigma, the flows) are :mod:`theory.linear_flow`'s:
 ``W(t) = W(0) exp(-Sigma t)`` (Eq. 6) solves the flow Eq. (5) of the logit invariance error Eq. (2).
 
+Extension (c), gradient descent's step bound, is :mod:`theory.descent`'s (re-exported here).
+
 Each ``check_*`` function returns a :class:`theory.checks.CheckResult`; its tolerance is
 stated in the docstring, as a function of float64 roundoff ``u`` and the instance where rounding
 is the only error, so that it does not hide a real discrepancy and does not fail on rounding. The
@@ -18,12 +20,12 @@ import numpy as np
 import scipy.linalg as sla
 
 from .checks import (
-    EPS64, MAX_CONDITION, CheckResult, at_most, exceeds, expm_rounding, finite_difference_tolerance, ode_allowance,
+    EPS64, MAX_CONDITION, CheckResult, at_most, expm_rounding, finite_difference_tolerance, ode_allowance,
 )
+from .descent import check_gd_above_step_bound_grows, check_gd_below_step_bound
 from .linear_flow import (
     flow_expm,
     flow_ode,
-    gradient_descent,
     invariance_covariance,
     invariance_residuals,
     logit_invariance_error,
@@ -47,7 +49,7 @@ __all__ = [
     "check_singular_values_nonincreasing",
     "check_limit_is_projection",
     "check_limit_is_invariant",
-    "check_gd_below_step_bound",
+    "check_gd_below_step_bound",  # theory.descent's, extension (c)
     "check_gd_above_step_bound_grows",
 ]
 
@@ -307,44 +309,3 @@ def check_limit_is_invariant(W0: Array, X: Array, Gs: Array,
     scale = max(float(sigma_max(W0)) * float(np.linalg.norm(eps, axis=1).max()), 1e-300)
     err = float(np.abs(eps @ W_inf.T).max() / scale)
     return at_most(name, err, 10 * P.shape[0] * EPS64, f"relative max |W(oo)(x - gx)|, rank {r}")
-
-
-# ---------------------------------------------------------------------------------------
-# Extension (c): discrete gradient descent and the step-size bound
-# ---------------------------------------------------------------------------------------
-def check_gd_below_step_bound(W0: Array, Sigma: Array, alpha_factor: float, steps: int,
-                              name: str = "gd_below_step_bound") -> CheckResult:
-    """Extension (c): ``W <- W (I - alpha Sigma)`` keeps sigma_max non-increasing when
-    ``alpha = alpha_factor / lambda_max(Sigma)`` with ``alpha_factor <= 2`` (then every
-    eigenvalue ``1 - alpha lambda`` of ``I - alpha Sigma`` lies in [-1, 1]).
-
-    Measured: ``max_k sigma_max(W_{k+1}) - sigma_max(W_k)``; tolerance
-    ``4 n u sigma_max(W0)`` (one matrix product and one SVD per step).
-    """
-    W0 = np.asarray(W0, dtype=np.float64)
-    lmax = float(np.linalg.eigvalsh(Sigma)[-1])
-    smax = sigma_max(gradient_descent(W0, Sigma, alpha_factor / lmax, steps))
-    excess = float(np.diff(smax).max())
-    tol = 4 * W0.shape[1] * EPS64 * float(smax[0])
-    return at_most(name, excess, tol, f"alpha={alpha_factor:g}/lambda_max, {steps} steps, "
-                   f"sigma_max {smax[0]:.4g} -> {smax[-1]:.4g}", kind="bound")
-
-
-def check_gd_above_step_bound_grows(Sigma: Array, m: int = 1, alpha_factor: float = 3.0,
-                                    steps: int = 5,
-                                    name: str = "gd_above_step_bound_counterexample") -> CheckResult:
-    """Extension (c), counterexample: with ``alpha = alpha_factor / lambda_max > 2 / lambda_max``
-    and every row of W0 along the top eigenvector v of Sigma, ``W_k = (1 - alpha lambda_max)^k W0``,
-    so sigma_max grows by ``|1 - alpha_factor|`` per step.
-
-    Measured: ``sigma_max(W_steps) / sigma_max(W0) - 1``; it must exceed ``1/2`` (the predicted
-    value, ``(alpha_factor - 1)^steps - 1``, is in the detail).
-    """
-    lam, U = np.linalg.eigh(Sigma)
-    v = U[:, -1]
-    W0 = np.outer(np.arange(1, m + 1, dtype=np.float64), v)  # rank one, rows along v
-    smax = sigma_max(gradient_descent(W0, Sigma, alpha_factor / lam[-1], steps))
-    growth = float(smax[-1] / smax[0] - 1)
-    predicted = abs(1 - alpha_factor) ** steps - 1
-    return exceeds(name, growth, 0.5, f"alpha={alpha_factor:g}/lambda_max, W0 along top eigenvector, "
-                   f"{steps} steps: growth {growth:.4g} (predicted {predicted:.4g})")
