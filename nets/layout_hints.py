@@ -10,8 +10,12 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-__all__ = ["ChannelsLast", "CHANNELS_LAST_MODEL", "CHANNELS_LAST_FORWARD", "accepts_channels_last",
+__all__ = ["ChannelsLast", "CHANNEL_COUNTS", "CHANNELS_LAST_MODEL", "CHANNELS_LAST_FORWARD", "accepts_channels_last",
            "channels_last_hint", "channels_last_warning", "probe_layouts", "shape_str"]
+
+#: The channel counts whose channels-last images ``(N, H, W, C)`` are named or warned of: grey, two-channel
+#: (optical flow, a stereo pair), RGB, RGBA.
+CHANNEL_COUNTS = (1, 2, 3, 4)
 
 #: The forward of a wrapper that hands a model written for ``(N, H, W, C)`` channels-first images.
 CHANNELS_LAST_FORWARD = "net(x.permute(0, 2, 3, 1))"
@@ -21,18 +25,19 @@ CHANNELS_LAST_MODEL = ("a model written for (N, H, W, C) then takes them through
 
 
 class ChannelsLast(UserWarning):
-    """Images look like ``(N, H, W, C)`` with C in 1, 3, 4 and nothing refused them: a group acts on the last
-    two axes, width and channels there (``f2`` would swap the colour channels rather than mirror the
-    image), which a model that takes that layout is measured or trained under without complaint."""
+    """Images look like ``(N, H, W, C)`` with C of 1 to 4 (:data:`CHANNEL_COUNTS`) and nothing refused them:
+    a group acts on the last two axes, width and channels there (``f2`` would swap the colour channels rather
+    than mirror the image), which a model that takes that layout is measured or trained under without
+    complaint."""
 
 
 def channels_last_hint(shape: Sequence[int], subject: str = "x looks",
                        fix: str = "give x.permute(0, 3, 1, 2)") -> str:
     """``"; x looks channels-last, ..."`` (``subject`` and its verb, then) naming the fix (``fix``, default
-    ``x.permute(0, 3, 1, 2)``) for a batch of 4 axes whose last holds 1, 3 or 4 values and whose two
+    ``x.permute(0, 3, 1, 2)``) for a batch of 4 axes whose last holds 1 to 4 values and whose two
     before it hold more; ``""`` otherwise. Only an error message's ending: the measures and the trainer
     take ``(N, *C, H, W)`` and act on the last two axes."""
-    if len(shape) == 4 and shape[-1] in (1, 3, 4) and min(shape[1], shape[2]) > shape[-1]:
+    if len(shape) == 4 and shape[-1] in CHANNEL_COUNTS and min(shape[1], shape[2]) > shape[-1]:
         return f"; {subject} channels-last, (N, H, W, C) = {shape_str(('N', *shape[1:]))}: {fix}, (N, C, H, W)"
     return ""
 
@@ -54,7 +59,7 @@ def shape_str(shape: Sequence) -> str:
 
 def probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int, ...]]:
     """The layout a model accepts when it refuses ``inputs``: one channel axis added or removed, or, for
-    ``(M, C, H, W)`` with C in 1, 3, 4, the channels last (:func:`accepts_channels_last`)."""
+    ``(M, C, H, W)`` with C of 1 to 4, the channels last (:func:`accepts_channels_last`)."""
     probe = inputs[:2]
     candidates = [probe.unsqueeze(1)]
     if probe.ndim >= 4 and probe.shape[1] == 1:
@@ -64,7 +69,7 @@ def probe_layouts(model: Callable, inputs: torch.Tensor) -> Optional[tuple[int, 
                           else probe[:, :1].expand(probe.shape[0], 3, *probe.shape[2:]))
     if probe.ndim == 3:
         candidates.append(probe.unsqueeze(1).expand(probe.shape[0], 3, *probe.shape[1:]))
-    if probe.ndim == 4 and probe.shape[1] in (1, 3, 4):  # a model written for channels-last images
+    if probe.ndim == 4 and probe.shape[1] in CHANNEL_COUNTS:  # a model written for channels-last images
         candidates.append(probe.permute(0, 2, 3, 1))
     for c in candidates:
         try:

@@ -17,7 +17,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn.parameter import is_lazy
 
-from nets.layout_hints import CHANNELS_LAST_FORWARD
+from nets.layout_hints import CHANNEL_COUNTS, CHANNELS_LAST_FORWARD
 from nets.model_checks import (ONE_LOGIT_FIX, is_one_logit, logits_inside, on_meta_device, parameter_dtype, raised,
                                refuse_probabilities)
 from nets.model_hooks import exported
@@ -118,7 +118,7 @@ def input_shape_of(model: nn.Module, sample_shape: tuple[int, ...]) -> tuple[int
                 f"{(math.prod(sample_shape[:-2]), *shape[-2:])} and repeat the channel in its forward "
                 f"(x.expand(-1, {shape[0]}, -1, -1))" if shape[-2:] == tuple(sample_shape[-2:]) and len(shape) == 3
                 and math.prod(sample_shape[:-2]) == 1 else "")
-        if len(shape) == 3 and shape[:2] == tuple(sample_shape[-2:]) and shape[2] in (1, 3, 4) \
+        if len(shape) == 3 and shape[:2] == tuple(sample_shape[-2:]) and shape[2] in CHANNEL_COUNTS \
                 and math.prod(shape) == math.prod(sample_shape):
             more = (f"; {shape} looks channels-last, (H, W, C): declare input_shape {(shape[2], *shape[:2])} and "
                     f"take the images through a wrapper whose forward is {CHANNELS_LAST_FORWARD}")
