@@ -81,6 +81,20 @@ def test_bad_sizes_are_refused_in_one_line():
         SmallCNN(n_classes=0)
 
 
+@pytest.mark.parametrize("pool", ["max", "mean"])
+def test_wt_pooling_at_the_first_layer_pools_its_responses_to_the_orbit_by_hand(pool):
+    """``after_first_layer(pool_g first_layer(g x))``, each response computed on its own."""
+    torch.manual_seed(0)
+    mlp = MLP((6, 6), 5, 8, 2).double()
+    x = torch.randn(7, 6, 6, dtype=torch.float64)
+    wt = GroupPooled(mlp, R4, pool)
+    assert wt.pooling == f"first_layer-{pool}"
+    with torch.no_grad():
+        h = torch.stack([mlp.first_layer(R4.act(x, g)) for g in R4.elements])
+        expected = mlp.after_first_layer(h.amax(0) if pool == "max" else h.mean(0))
+        torch.testing.assert_close(wt(x), expected, rtol=1e-12, atol=1e-12)
+
+
 def test_wt_pooling_of_the_logits_is_their_orbit_average():
     torch.manual_seed(0)
     cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.ReLU(), torch.nn.Flatten(),

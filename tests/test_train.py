@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+import nets.train.loop as loop
 from nets.data import Split, Splits, synthetic_splits
 from nets.experiments.cnn import MODEL_NAME, build_cnn
 from nets.groups import get_group
@@ -183,6 +184,23 @@ def test_batch_inputs_are_the_group_action_and_its_orbit(splits, group_name):
         aug = group.act(x[idx[s]], elem[s])
         assert torch.equal(da[s], aug.flatten(1))
         assert torch.equal(ir[s], group.orbit(aug).flatten(2))  # member h = h (g x), h = e first
+
+
+@pytest.mark.parametrize("method", ["DA", "IR"])
+def test_each_epoch_draws_every_group_element_for_the_samples_uniformly(splits, method, monkeypatch):
+    """DA augments, and IR's orbit starts, with an element drawn per sample and epoch: all of D4's 8, each
+    about 1/8 of the time (a draw that missed one, or favoured the identity, would pass every loss test)."""
+    seen: list[torch.Tensor] = []
+    inputs = loop.batch_inputs
+    monkeypatch.setattr(loop, "batch_inputs", lambda data, m, elem, idx, c: seen.append(elem) or inputs(
+        data, m, elem, idx, c))
+    train_runs([small(method, epochs=10, group="d4", nu=1.0 if method == "IR" else 0.0)], [0], splits,
+               device="cpu", progress=False)
+    counts = torch.bincount(torch.cat([e.flatten() for e in seen]), minlength=8)
+    assert counts.shape == (8,) and int(counts.sum()) == 10 * len(splits.train)
+    expected = float(counts.sum()) / 8
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    assert chi2 < 24.3, counts  # the 0.999 quantile of chi-square with 7 degrees of freedom
 
 
 @pytest.mark.parametrize(

@@ -36,12 +36,12 @@ def _mlp(config: TrainConfig) -> MLP:
                n_hidden_layers=config.n_hidden_layers)
 
 
-def _both(method: str):
+def _both(method: str, pool: str = "max"):
     splits = synthetic_splits(n_train=64, n_val=16, n_test=8, seed=0, size=18)
     data = OrbitData(splits.train, get_group("r4"), torch.device("cpu"))
     nus = [0.5, 1.0, 2.0] if method == "IR" else [0.0] * 3
-    paper = [TrainConfig(method=method, nu=nu, **SMALL) for nu in nus]
-    generic = [TrainConfig(method=method, nu=nu, model="mlp_generic", **SMALL) for nu in nus]
+    paper = [TrainConfig(method=method, nu=nu, pool=pool, **SMALL) for nu in nus]
+    generic = [TrainConfig(method=method, nu=nu, pool=pool, model="mlp_generic", **SMALL) for nu in nus]
     stacked = MLPStack(paper, SEEDS, data, torch.device("cpu"))
     vmapped = GenericStack(generic, SEEDS, data, torch.device("cpu"), _mlp, vmap=True)
     prefix = "model." if method == "WT" else ""
@@ -62,9 +62,10 @@ def _losses_and_grads(stack, data: OrbitData, method: str, nu: torch.Tensor):
     return task.detach(), reg.detach(), {n: p.grad for n, p in zip(stack.names, stack.params)}
 
 
-@pytest.mark.parametrize("method", ["DA", "WT", "IR"])
-def test_stacked_mlp_and_generic_stack_give_equal_losses_and_gradients(method):
-    data, stacked, vmapped, nu, prefix = _both(method)
+@pytest.mark.parametrize("method, pool", [("DA", "max"), ("WT", "max"), ("WT", "mean"), ("IR", "max")])
+def test_stacked_mlp_and_generic_stack_give_equal_losses_and_gradients(method, pool):
+    """WT's mean pooling too: the stacked engine's own mean of relu responses against GroupPooled's."""
+    data, stacked, vmapped, nu, prefix = _both(method, pool)
     t1, r1, g1 = _losses_and_grads(stacked, data, method, nu)
     t2, r2, g2 = _losses_and_grads(vmapped, data, method, nu)
     torch.testing.assert_close(t1, t2, rtol=1e-5, atol=1e-6)
