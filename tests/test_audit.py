@@ -10,6 +10,7 @@ import json
 import sys
 import types
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -77,6 +78,15 @@ def test_every_bootstrap_interval_contains_its_point_estimate(mnist):
 def test_bootstrap_interval_of_a_constant_is_the_constant():
     e = bootstrap_mean(torch.full((50,), 0.25).numpy())
     assert (e.value, e.low, e.high) == (0.25, 0.25, 0.25)
+
+
+def test_the_default_bootstrap_interval_is_95_percent_wide_as_normal_theory_says():
+    """For 2,000 normal values the percentile interval's half-width is about 1.96 standard errors (a 90%
+    one, 1.64; a 99% one, 2.58): the default is the 95% the reports say."""
+    values = np.random.default_rng(0).normal(size=2000)
+    e = bootstrap_mean(values)
+    se = values.std(ddof=1) / np.sqrt(values.size)
+    assert 1.85 < (e.high - e.low) / 2 / se < 2.07
 
 
 @pytest.mark.parametrize("setting, value", [("si_samples", 0), ("sigma_samples", -3), ("n_resamples", 1),
