@@ -463,6 +463,22 @@ def test_power_iteration_at_its_default_tolerance_reaches_the_dense_svd_in_the_m
     assert float((sigma / exact - 1).abs().max()) < 0.02
 
 
+@pytest.mark.parametrize("scale", [1e-4, 1.0, 1e4])
+def test_power_iterations_tolerance_is_relative_so_its_accuracy_does_not_depend_on_the_scale(scale):
+    """A linear model whose top two singular values are close (1 and 0.97: slow convergence), scaled by
+    ``scale``: at the default tolerance the estimate is within 1e-5 of the exact value at every scale (an
+    absolute tolerance stops at once on a model of scale 1e-4, far below)."""
+    gen = torch.Generator().manual_seed(0)
+    U, _ = torch.linalg.qr(torch.randn(10, 10, generator=gen, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(36, 10, generator=gen, dtype=torch.float64))
+    lin = nn.Linear(36, 10, bias=False).double()
+    with torch.no_grad():
+        lin.weight.copy_(scale * (U * torch.tensor([1.0, 0.97] + [0.5] * 8, dtype=torch.float64)) @ V.T)
+    x = torch.randn(4, 6, 6, generator=gen, dtype=torch.float64)
+    sigma = jacobian_spectral_norm(nn.Sequential(nn.Flatten(), lin), x, method="power")
+    assert float((sigma / scale - 1).abs().max()) < 1e-5
+
+
 @pytest.mark.parametrize("n_iter, tol", [(0, 1e-6), (-3, 1e-6), (10, 0.0)])
 def test_power_iteration_settings_that_run_nothing_are_refused_in_one_line(n_iter, tol):
     with pytest.raises(ValueError, match=r"^power iteration needs n_iter >= 1 and tol > 0"):
