@@ -126,6 +126,8 @@ def _iv(low, high):
     (_iv(0.90, 0.94), ">=", 0.945, "fails"),
     (_iv(0.40, 0.60), "<=", 0.9, "holds"),
     (_iv(0.45, 1.76), "<=", 0.9, "undecided"),
+    (Interval(0.8, 0.5, 1.1, 4, "t"), "<=", 0.9, "undecided"),  # the estimate meets the bound, the interval not
+    (Interval(0.96, 0.93, 0.97, 4, "t"), ">=", 0.945, "undecided"),
     (_iv(4.8, 11.7), "<=", 0.9, "fails"),
 ])
 def test_decide_holds_fails_or_is_undecided_by_where_the_interval_lies(iv, op, bound, outcome):

@@ -37,6 +37,7 @@ from nets.train import (
     invariance_regularizer,
     orbit_accuracy,
     select_nu,
+    stream_seed,
     train_runs,
     tune_nu,
 )
@@ -184,6 +185,14 @@ def test_batch_inputs_are_the_group_action_and_its_orbit(splits, group_name):
         aug = group.act(x[idx[s]], elem[s])
         assert torch.equal(da[s], aug.flatten(1))
         assert torch.equal(ir[s], group.orbit(aug).flatten(2))  # member h = h (g x), h = e first
+
+
+def test_each_run_seed_and_stream_gets_its_own_seed_the_same_every_time():
+    """Initial weights (stream 0), data order (1) and the rest are independent streams of each run seed."""
+    seeds = {(s, k): stream_seed(s, k) for s in range(20) for k in range(4)}
+    assert len(set(seeds.values())) == len(seeds)
+    assert all(0 <= v < 2**63 for v in seeds.values())
+    assert seeds == {(s, k): stream_seed(s, k) for s in range(20) for k in range(4)}
 
 
 @pytest.mark.parametrize("method", ["DA", "IR"])
