@@ -56,7 +56,8 @@ def test_no_nets_module_imports_itself_back_through_others():
 def test_the_measures_and_the_pairwise_formulas_sit_below_the_trainer():
     graph = import_graph()
     below = {"nets.metrics", "nets.pairwise", "nets.measure_inputs", "nets.model_checks", "nets.attribution",
-             "nets.sensitivity", "nets.layer_profile", "nets.layer_names", "nets.groups", "nets.models"}
+             "nets.sensitivity", "nets.layer_profile", "nets.layer_names", "nets.groups", "nets.builtin_groups",
+             "nets.models"}
     for m in below:
         assert not any(d == "nets.train" or d.startswith("nets.train.") for d in graph[m]), m
 
