@@ -216,9 +216,11 @@ def check_any_n_in_the_projector_algebra() -> CheckResult:
     commutative and reduced modulo ``P^2 - P``. Checked, for symbolic ``s > 0`` and ``t``:
 
     * ``E(t) = I - (1 - exp(-s t)) P`` solves ``E' = -Sigma E``, ``E(0) = I`` (so it is ``exp(-Sigma t)``);
-    * ``E^T E = E^2 = I - (1 - q^2) P`` with ``q = exp(-s t)``: ``||E u||^2 = ||u||^2 - (1 - q^2) ||P u||^2
-      <= ||u||^2`` for ``0 < q <= 1``, with equality for ``u`` orthogonal to eps, which exists for
-      n >= 2: ``||exp(-Sigma t)||_2 = 1``, whatever n.
+    * ``E^2 = I - (1 - q^2) P`` with ``q = exp(-s t)``, and ``0 < q <= 1``.
+
+    What follows is argued, not checked: P is symmetric by its form (the commutative symbol cannot say
+    so), so ``E^T E = E^2`` and ``||E u||^2 = ||u||^2 - (1 - q^2) ||P u||^2 <= ||u||^2``, with equality for
+    ``u`` orthogonal to eps, which exists for n >= 2: ``||exp(-Sigma t)||_2 = 1``, whatever n.
     """
     p = sp.Symbol("P")
     t = sp.Symbol("t", nonnegative=True)
