@@ -13,7 +13,7 @@ from theory import numeric as nm
 from theory import spectral_flow as sf
 from theory import symbolic as sy
 from theory import two_layer as tw
-from theory.checks import MAX_CONDITION
+from theory.checks import MAX_ODE_RATE_TIME, MAX_RATE_TIME
 from theory.instances import Config, make_instances, rank_one_times
 
 
@@ -43,31 +43,38 @@ def test_the_gradient_check_fails_on_twice_w_sigma_at_every_scale(scale: float, 
     assert not res.passed and res.tolerance < 1e-6, res.line()
 
 
-def _ill_conditioned(cond: float) -> tuple[np.ndarray, np.ndarray]:
-    """W0 (2, 3) and a Sigma of rank 2 with lambda_max / lambda_min+ = cond."""
+def _ill_conditioned(cond: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """W0 (2, 3), a Sigma of rank 2 with lambda_max / lambda_min+ = cond, and the dataset checks' grid out to
+    50 / lambda_min+ (:func:`theory.instances.data_times`)."""
     Sigma = np.diag([1.0, 1.0 / cond, 0.0])
-    return np.arange(1.0, 7.0).reshape(2, 3), Sigma
+    return np.arange(1.0, 7.0).reshape(2, 3), Sigma, np.array([1.0, 50.0 * cond])
 
 
-@pytest.mark.parametrize("check", [nm.check_sigma_max_bound, nm.check_singular_values_nonincreasing,
-                                   nm.check_flow_expm_vs_ode])
-def test_a_sigma_past_the_largest_condition_number_is_refused_as_a_failure_naming_it(check) -> None:
-    W0, Sigma = _ill_conditioned(1e12)
-    res = check(W0, Sigma, np.array([1.0, 10.0]))
-    assert not res.passed and res.value == pytest.approx(1e12) and res.tolerance == MAX_CONDITION
-    assert "lambda_max / lambda_min+ = 1e+12" in res.detail
+@pytest.mark.parametrize("check, cap", [(nm.check_sigma_max_bound, MAX_RATE_TIME),
+                                        (nm.check_singular_values_nonincreasing, MAX_RATE_TIME),
+                                        (nm.check_flow_expm_vs_ode, MAX_ODE_RATE_TIME)])
+def test_a_horizon_past_the_cap_is_refused_as_a_failure_naming_it(check, cap) -> None:
+    """An ill-conditioned Sigma's grid (condition 1e12, out to 50 / lambda_min+): its allowances had grown
+    until a flow raising sigma_max 1.5x passed."""
+    W0, Sigma, ts = _ill_conditioned(1e12)
+    res = check(W0, Sigma, ts)
+    assert not res.passed and res.value == pytest.approx(5e13) and res.tolerance == cap
+    assert "lambda_max t_max = 5e+13" in res.detail and "not measured" in res.detail
 
 
-def test_a_sigma_within_the_largest_condition_number_is_measured() -> None:
-    W0, Sigma = _ill_conditioned(1e3)
+def test_an_ill_conditioned_sigma_is_measured_over_a_horizon_within_the_cap() -> None:
+    W0, Sigma, _ = _ill_conditioned(1e12)
     res = nm.check_sigma_max_bound(W0, Sigma, np.array([1.0, 10.0]))
     assert res.passed and res.kind == "bound", res.line()
 
 
-def test_the_limit_check_refuses_an_ill_conditioned_sigma() -> None:
-    eps = np.array([[1.0, 0.0, 0.0], [0.0, 1e-7, 0.0]])  # Sigma diag(1, 1e-14, 0)
+@pytest.mark.parametrize("small", [1e-7, 1e-9])
+def test_the_limit_check_refuses_an_ill_conditioned_sigma_at_its_own_rank(small: float) -> None:
+    """Residuals of singular values 1 and 1e-9 give Sigma = diag(1, 1e-18, 0), whose smallest eigenvalue is
+    below the round-off of the largest: the rank the check uses (of the residuals) still counts it."""
+    eps = np.array([[1.0, 0.0, 0.0], [0.0, small, 0.0]])
     res = nm.check_limit_is_projection(np.ones((2, 3)), eps)
-    assert not res.passed and "not measured" in res.detail
+    assert not res.passed and "not measured" in res.detail, res.line()
 
 
 def test_an_x_that_g_fixes_leaves_w_unchanged_and_every_check_passes() -> None:

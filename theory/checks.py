@@ -25,7 +25,8 @@ Kind = Literal["residual", "bound", "counterexample"]
 #: Unit roundoff of float64, the only dtype the theory checks use.
 EPS64: float = float(np.finfo(np.float64).eps)
 
-__all__ = ["CheckResult", "Kind", "EPS64", "EXPM_ROUNDING_CONSTANT", "MAX_CONDITION", "expm_rounding", "ode_allowance",
+__all__ = ["CheckResult", "Kind", "EPS64", "EXPM_ROUNDING_CONSTANT", "MAX_RATE_TIME", "MAX_ODE_RATE_TIME",
+           "expm_rounding", "ode_allowance",
            "finite_difference_tolerance", "at_most", "exceeds"]
 
 
@@ -48,11 +49,15 @@ def expm_rounding(n: int, rate_time: float) -> float:
     return EXPM_ROUNDING_CONSTANT * n * EPS64 * (1 + rate_time)
 
 
-#: The largest ``lambda_max / lambda_min+`` of Sigma the flow checks accept. Their time grids run out to
-#: ``50 / lambda_min+`` and expm's rounding grows with ``lambda_max t``, so past this the allowances grow
-#: with the condition number until they hide an O(1) discrepancy (a flow that raises sigma_max by 1.5x
-#: passed the bound check at 3e12); a check refuses such a Sigma as a FAIL naming it (verify/ draws none).
-MAX_CONDITION = 1e8
+#: The longest horizon ``lambda_max t_max`` the expm-based checks measure over. Their allowances grow with it
+#: (:func:`expm_rounding`), and a grid out to ``50 / lambda_min+`` makes it 50 times Sigma's condition
+#: number: left unchecked they grew until a flow raising sigma_max 1.5x passed (condition 3e12). At this cap
+#: they allow about ``1e-4`` relative for n = 36, far below an O(1) discrepancy; a check past it is a FAIL
+#: naming the horizon (:func:`theory.numeric.refuse_long_horizon`). verify/ draws conditions up to 1e8.
+MAX_RATE_TIME = 5e9
+#: The same for the checks against ``solve_ivp``, whose explicit integrator takes steps of about
+#: ``1 / lambda_max`` (a horizon of 5e5 took 5 s; 1e6 allows ``ode_allowance`` 1e-5).
+MAX_ODE_RATE_TIME = 1e6
 
 
 def ode_allowance(rtol: float, rate_time: float) -> float:
