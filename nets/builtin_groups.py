@@ -13,10 +13,23 @@ import torch
 
 from nets.group_action import Group
 
-__all__ = ["Rotations", "CyclicTranslations", "Dihedral4", "Mirror", "Translations2D", "divmod_rs", "R4", "T3", "D4"]
+__all__ = ["CyclicGroup", "Rotations", "CyclicTranslations", "Dihedral4", "Mirror", "Translations2D", "divmod_rs",
+           "R4", "T3", "D4"]
 
 
-class Rotations(Group):
+class CyclicGroup(Group):
+    """A cyclic group of order ``n``: elements ``0 .. n-1``, composed by addition mod n."""
+
+    n: int
+
+    def compose(self, a: int, b: int) -> int:
+        return (self._check_element(a) + self._check_element(b)) % self.n
+
+    def inverse(self, a: int) -> int:
+        return (-self._check_element(a)) % self.n
+
+
+class Rotations(CyclicGroup):
     """Cyclic rotations by multiples of ``360/n`` degrees; only ``n = 4`` (or 2)
     permutes a square grid exactly (``n = 2``, the half turn, any rectangle). Element ``k`` rotates by
     ``k * 360 / n`` degrees counter-clockwise (``torch.rot90``)."""
@@ -30,12 +43,6 @@ class Rotations(Group):
         self.order = n
         self.name = f"r{n}"
 
-    def compose(self, a: int, b: int) -> int:
-        return (self._check_element(a) + self._check_element(b)) % self.n
-
-    def inverse(self, a: int) -> int:
-        return (-self._check_element(a)) % self.n
-
     def check_shape(self, H: int, W: int) -> None:
         super().check_shape(H, W)
         if H != W and self.n == 4:  # a half turn maps any rectangle onto itself
@@ -45,7 +52,7 @@ class Rotations(Group):
         return torch.rot90(grid, k=g * (4 // self.n), dims=(-2, -1))
 
 
-class CyclicTranslations(Group):
+class CyclicTranslations(CyclicGroup):
     """Cyclic translations by multiples of ``size/n`` pixels along x (width) or y
     (height). Element ``k`` shifts by ``k * size / n`` pixels (``torch.roll``).
     ``n = 3`` along x is the paper's T^2_3."""
@@ -61,12 +68,6 @@ class CyclicTranslations(Group):
         self.axis = axis
         self.order = n
         self.name = f"t{n}" if axis == "x" else f"t{n}y"
-
-    def compose(self, a: int, b: int) -> int:
-        return (self._check_element(a) + self._check_element(b)) % self.n
-
-    def inverse(self, a: int) -> int:
-        return (-self._check_element(a)) % self.n
 
     def check_shape(self, H: int, W: int) -> None:
         super().check_shape(H, W)

@@ -124,12 +124,12 @@ def test_layer_profile_is_the_same_whether_a_layer_is_followed_by_an_in_place_op
 
 
 class PixelColours(nn.Module):
-    """A model written for channels-last images ``(N, H, W, 3)``."""
+    """A model written for channels-last images ``(N, H, W, channels)`` (2: an optical flow field)."""
 
-    def __init__(self):
+    def __init__(self, channels: int = 3):
         super().__init__()
         torch.manual_seed(0)
-        self.lin = nn.Linear(3, 5).double()
+        self.lin = nn.Linear(channels, 5).double()
 
     def forward(self, x):
         return self.lin(x).mean(dim=(1, 2))
@@ -149,24 +149,12 @@ def test_channels_last_images_the_group_does_not_refuse_are_warned_of_at_the_cal
     assert {(w.filename, w.lineno) for w in record if issubclass(w.category, ChannelsLast)} == {(__file__, line)}
 
 
-class FlowField(nn.Module):
-    """A model written for two-channel channels-last images ``(N, H, W, 2)``, an optical flow field."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.lin = nn.Linear(2, 5).double()
-
-    def forward(self, x):
-        return self.lin(x).mean(dim=(1, 2))
-
-
 def test_two_channel_channels_last_images_are_warned_of_too():
     """An optical flow field (N, H, W, 2) under f2: the group would swap its two components."""
     from nets import ChannelsLast
 
     with pytest.warns(ChannelsLast, match=r"x of shape \(N, 6, 6, 2\) looks channels-last"):
-        logit_invariance(FlowField(), torch.randn(4, SIZE, SIZE, 2, dtype=torch.float64), "f2")
+        logit_invariance(PixelColours(channels=2), torch.randn(4, SIZE, SIZE, 2, dtype=torch.float64), "f2")
 
 
 def test_a_model_written_for_channels_last_refusing_channels_first_images_is_told_to_wrap_itself():
