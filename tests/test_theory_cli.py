@@ -8,6 +8,7 @@ run either in-process through ``main(checks=...)`` or as a short subprocess rest
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -203,3 +204,68 @@ def test_zero_tolerance_scale_fails_a_nonzero_residual_but_keeps_an_exact_one() 
                                 "rounded": lambda: at_most("rounded", 1e-16, 1e-12)},
                                tolerance_scale=0.0)
     assert [r.passed for r in results] == [True, False]
+
+
+# ---------------------------------------------------------------------------------------
+# The committed report and the guard over it
+# ---------------------------------------------------------------------------------------
+COMMITTED = ROOT / "results" / "theory" / "spectral_flow.json"
+
+
+def test_cli_json_records_the_command_commit_and_cpu(full_run) -> None:
+    prov = json.loads(full_run[1].read_text())["provenance"]
+    assert prov["command"].startswith("python -m theory.spectral_flow --seed 0 --json ")
+    assert {"model", "flags", "logical_cpus"} <= set(prov["cpu"]) and "git_dirty" in prov
+
+
+def test_committed_report_holds_every_current_check_each_passed_at_seed_0() -> None:
+    doc = json.loads(COMMITTED.read_text())
+    cfg = sf.Config()
+    assert doc["seed"] == 0 and doc["passed"] and all(c["passed"] for c in doc["checks"])
+    assert [c["name"] for c in doc["checks"]] == list(sf.default_checks(cfg, sf.make_instances(cfg)))
+
+
+def test_committed_report_was_written_by_committed_code() -> None:
+    prov = json.loads(COMMITTED.read_text())["provenance"]
+    assert prov["git_dirty"] is False and len(prov["git_commit"]) == 40
+    assert prov["command"] == "python -m theory.spectral_flow --seed 0 --json results/theory/spectral_flow.json"
+
+
+def test_a_fresh_run_reproduces_the_committed_counterexamples(full_run) -> None:
+    fresh = {c["name"]: c for c in json.loads(full_run[1].read_text())["checks"]}
+    for c in json.loads(COMMITTED.read_text())["checks"]:
+        assert fresh[c["name"]]["passed"] == c["passed"], c["name"]
+        if c["kind"] == "counterexample":
+            assert fresh[c["name"]]["value"] == pytest.approx(c["value"], rel=1e-6), c["name"]
+
+
+def test_findings_cite_the_committed_momentum_numbers() -> None:
+    checks = {c["name"]: c for c in json.loads(COMMITTED.read_text())["checks"]}
+    lo, hi = map(float, re.search(r"\(\[([\d.]+), ([\d.]+)\]\)", checks["momentum_unsafe_steps"]["detail"]).groups())
+    findings = (ROOT / "docs" / "findings.md").read_text()
+    assert f"between {lo:.3f} and {hi:.3f}" in findings
+    assert f"raises sigma_max by {round(100 * checks['momentum_can_grow_sigma_max']['value'])}%" in findings
+
+
+def _commit(repo: Path, name: str, text: str) -> Path:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / name).write_text(text)
+    subprocess.run([*git, "add", name], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "report"], check=True)
+    return repo / name
+
+
+def test_writing_over_a_committed_report_is_refused_and_leaves_it(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = _commit(tmp_path, "r.json", "committed\n")
+    with pytest.raises(SystemExit) as exc:
+        sf.main(["--json", str(path), "--only", "symbolic_gradient_n2_m2"])
+    assert exc.value.code == 2 and path.read_text() == "committed\n"
+    assert "the repository tracks this file" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_a_committed_report(tmp_path: Path) -> None:
+    path = _commit(tmp_path, "r.json", "committed\n")
+    assert sf.main(["--json", str(path), "--only", "symbolic_gradient_n2_m2", "--overwrite"]) == 0
+    assert json.loads(path.read_text())["n_checks"] == 1

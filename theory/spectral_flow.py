@@ -7,6 +7,10 @@ and exits with status 1 if any check fails.
 
     python -m theory.spectral_flow --seed 0 --json results/spectral_flow.json --plot results/spectral_flow.png
 
+The committed report, ``results/theory/spectral_flow.json`` (seed 0, the numbers docs/findings.md
+cites), is one such file; a run that would write over a file the repository tracks is refused unless
+``--overwrite`` is given.
+
 Every random instance is drawn from ``numpy.random.default_rng`` seeded by ``(seed, instance
 name)``, so a seed fixes every number in the report (timings aside). Which checks, in which order:
 :mod:`theory.report_checks` (``default_checks`` and ``select_checks`` are re-exported here).
@@ -19,6 +23,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import sys
 import time
 from dataclasses import asdict
@@ -43,6 +48,7 @@ __all__ = [
     "run_checks",
     "format_report",
     "report_dict",
+    "provenance",
     "write_json_atomic",
     "plot_flow",
     "main",
@@ -103,8 +109,10 @@ def _versions() -> dict[str, str]:
 
 
 def report_dict(cfg: Config, results: Sequence[CheckResult], seconds: dict[str, float],
-                total_s: float, plot: str | None = None) -> dict[str, Any]:
-    """The JSON document: verdict, seed, config, versions, checks, timings."""
+                total_s: float, plot: str | None = None, provenance: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+    """The JSON document: verdict, seed, config, versions, checks, timings, and where given
+    ``provenance`` (:func:`provenance`: the command, the commit, the CPU)."""
     return {
         "report": "theory.spectral_flow",
         "claim": "Proposition 3.1: sigma_max(W(t)) <= sigma_max(W(0)) under the gradient flow "
@@ -119,7 +127,17 @@ def report_dict(cfg: Config, results: Sequence[CheckResult], seconds: dict[str, 
         "checks": [r.to_dict() for r in results],
         "timing_s": {"total": total_s, "per_check": seconds},
         "plot": plot,
+        **({"provenance": provenance} if provenance is not None else {}),
     }
+
+
+def provenance(argv: Sequence[str]) -> dict[str, Any]:
+    """How the report was made: the command (``python -m theory.spectral_flow`` and ``argv``), the git
+    commit and whether ``theory/`` differed from it, and the CPU's model and flags."""
+    from nets.results_io import cpu_info, folder_dirty, git_commit  # torch is imported only when a file is written
+
+    return {"command": shlex.join(["python", "-m", "theory.spectral_flow", *argv]), "git_commit": git_commit(),
+            "git_dirty": folder_dirty(Path(__file__).resolve().parent), "cpu": cpu_info()}
 
 
 def write_json_atomic(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
@@ -139,20 +157,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", metavar="SUBSTRING",
                    help="run only the checks whose name contains SUBSTRING (repeatable)")
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write over a --json or --plot file that the git repository tracks (the committed report)")
     return p
 
 
-def _check_outputs(parser: argparse.ArgumentParser, paths: dict[str, str | None]) -> None:
-    """Refuse (``parser.error``, exit 2) an output file that cannot be written, before the checks run."""
+def _check_outputs(parser: argparse.ArgumentParser, paths: dict[str, str | None], overwrite: bool = False) -> None:
+    """Refuse (``parser.error``, exit 2) an output file that cannot be written, or, unless ``overwrite``,
+    one that the git repository holding it tracks (a committed report), before the checks run."""
     if not any(p is not None for p in paths.values()):
         return
-    from nets.results_io import ResultsWriteError, check_file  # torch is imported only when a file is written
+    from nets.results_io import GitUnanswered, ResultsWriteError, check_file, committed_files  # torch: see provenance
 
     for flag, path in paths.items():
         if path is not None:
             try:
                 check_file(path)
-            except ResultsWriteError as exc:
+                if not overwrite and committed_files([path]):
+                    parser.error(f"{flag} {path}: the repository tracks this file (a committed report); write "
+                                 f"elsewhere, or add --overwrite to replace it")
+            except (ResultsWriteError, GitUnanswered) as exc:
                 parser.error(f"{flag} {path}: {exc}")
 
 
@@ -170,7 +194,7 @@ def main(argv: Sequence[str] | None = None,
         parser.error(f"--tolerance-scale must be a finite number >= 0, got {args.tolerance_scale}")
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf"):
         parser.error(f"--plot {args.plot}: name the figure's file with .png or .pdf")
-    _check_outputs(parser, {"--json": args.json, "--plot": args.plot})
+    _check_outputs(parser, {"--json": args.json, "--plot": args.plot}, args.overwrite)
     cfg = Config(seed=args.seed, tolerance_scale=args.tolerance_scale)
     t0 = time.perf_counter()
     with single_threaded_blas():
@@ -193,7 +217,8 @@ def main(argv: Sequence[str] | None = None,
     print(text.splitlines()[-1] if args.quiet else text)
     if args.json:
         try:
-            write_json_atomic(report_dict(cfg, results, seconds, total, args.plot), args.json)
+            write_json_atomic(report_dict(cfg, results, seconds, total, args.plot,
+                                          provenance(sys.argv[1:] if argv is None else argv)), args.json)
         except OSError as exc:  # ResultsWriteError: one line naming the folder
             print(f"error: --json {args.json}: {exc}", file=sys.stderr)
             return 1

@@ -28,6 +28,7 @@ __all__ = [
     "cpu_info",
     "command_line",
     "git_commit",
+    "folder_dirty",
     "code_version",
     "committed_files",
     "GitUnanswered",
@@ -109,13 +110,19 @@ def git_commit() -> str | None:
     return (out.stdout.strip() or None) if out is not None and out.returncode == 0 else None
 
 
-def _git_dirty() -> bool | None:
-    """Whether the library code (``nets/``) differs from the recorded commit; ``None`` where there
-    is no commit to differ from (a copy of the tree without ``.git``, as a lent machine gets)."""
+def folder_dirty(folder: str | os.PathLike) -> bool | None:
+    """Whether the code under ``folder`` (``nets/``, ``theory/``) differs from the commit checked out;
+    ``None`` where there is no commit to differ from (a copy of the tree without ``.git``, as a lent
+    machine gets)."""
     if git_commit() is None:
         return None
-    out = _git("diff", "--quiet", "HEAD", "--", str(_PACKAGE_ROOT / "nets"))
+    out = _git("diff", "--quiet", "HEAD", "--", str(folder))
     return None if out is None or out.returncode not in (0, 1) else out.returncode == 1
+
+
+def _git_dirty() -> bool | None:
+    """Whether the library code (``nets/``) differs from the recorded commit (:func:`folder_dirty`)."""
+    return folder_dirty(_PACKAGE_ROOT / "nets")
 
 
 class GitUnanswered(RuntimeError):
