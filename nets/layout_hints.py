@@ -35,9 +35,11 @@ def channels_last_hint(shape: Sequence[int], subject: str = "x looks",
                        fix: str = "give x.permute(0, 3, 1, 2)") -> str:
     """``"; x looks channels-last, ..."`` (``subject`` and its verb, then) naming the fix (``fix``, default
     ``x.permute(0, 3, 1, 2)``) for a batch of 4 axes whose last holds 1 to 4 values and whose two
-    before it hold more; ``""`` otherwise. Only an error message's ending: the measures and the trainer
-    take ``(N, *C, H, W)`` and act on the last two axes."""
-    if len(shape) == 4 and shape[-1] in CHANNEL_COUNTS and min(shape[1], shape[2]) > shape[-1]:
+    before it hold more, the first of them more than 4 (``(N, 3, 8, 2)`` reads as well as 3-channel 8 x 2
+    images, and gets no hint); ``""`` otherwise. Only an error message's ending: the measures and the
+    trainer take ``(N, *C, H, W)`` and act on the last two axes."""
+    if (len(shape) == 4 and shape[-1] in CHANNEL_COUNTS and shape[1] not in CHANNEL_COUNTS
+            and min(shape[1], shape[2]) > shape[-1]):
         return f"; {subject} channels-last, (N, H, W, C) = {shape_str(('N', *shape[1:]))}: {fix}, (N, C, H, W)"
     return ""
 

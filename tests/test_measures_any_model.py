@@ -173,6 +173,18 @@ def test_channels_first_images_get_no_channels_last_warning():
         logit_invariance(cnn(3), images(3), "f2")
 
 
+def test_channels_first_images_whose_first_axis_could_be_channels_get_no_channels_last_warning():
+    # (N, 3, 8, 2): 3-channel 8 x 2 images as well as 3 x 8 two-channel ones; only the warning's test decides
+    import warnings
+
+    from nets import ChannelsLast
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 2, 5)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChannelsLast)
+        logit_invariance(model, torch.randn(4, 3, 8, 2), "f2")
+
+
 @pytest.mark.parametrize("c", CHANNELS)
 def test_integrated_gradients_of_a_cnn_match_captum(c):
     model, x = cnn(c), images(c)
