@@ -20,8 +20,8 @@ from nets.attribution import (
 from nets.caller_warning import warn_at_caller
 from nets.groups import Group, GroupLike, as_group
 from nets.measure_inputs import (
-    Reduction, check_chunk_size, check_images, check_labels, check_reduction, chunks, cosine_similarity,
-    group_elements, model_chunk, reduce,
+    Reduction, check_chunk_size, check_images, check_label_range, check_labels, check_reduction, chunks,
+    cosine_similarity, group_elements, model_chunk, reduce,
 )
 from nets.model_checks import check_model, model_logits
 
@@ -89,7 +89,8 @@ def saliency_invariance(
     (module docstring). Multi-channel images: ``m`` sums ``|IG|`` over the channel
     axes (:func:`saliency_map`), so maps are ``(H, W)`` and ``g^{-1}`` realigns them on
     the spatial axes. x: ``(N, *C, H, W)``, y: ``(N,)`` integer labels. Returns a
-    scalar, or ``(N,)`` with ``reduction="none"``. Warns :class:`SmoothingSpansImage` where the
+    scalar, or ``(N,)`` with ``reduction="none"``. Raises a one-line ``ValueError`` for labels outside
+    ``[0, classes)`` (:func:`~nets.measure_inputs.check_label_range`). Warns :class:`SmoothingSpansImage` where the
     smoothing's kernel spans a whole side of the images (``min(H, W) <= 3``): SI is then near 1 for any model.
     """
     group = as_group(group)
@@ -109,6 +110,8 @@ def saliency_invariance(
                              "target='predicted' (each input's own predicted class)")
         check_labels(y, N)
         y = y.to(x.device).long()
+        with torch.no_grad():  # the number of classes, from one sample's logits
+            check_label_range(y, model_logits(model, x[:1]).shape[-1])
     baseline = _check_invariant_baseline(baseline, group, H, W, x)
     elems = group_elements(group, include_identity)
     G = group.order

@@ -514,6 +514,13 @@ def test_labels_out_of_range_are_refused():
         orbit_measures(cnn(1), images(1), torch.tensor([0, 1, 2, 7]), R4)
 
 
+def test_saliency_invariance_refuses_labels_out_of_range_naming_its_own_argument():
+    """It said IG's "target must be class indices in [0, 5)", naming an argument SI does not have."""
+    with pytest.raises(ValueError, match=r"^labels y must be in \[0, 5\) for a model with 5 classes, got values in "
+                                         r"\[0, 7\]$"):
+        saliency_invariance(cnn(1), images(1), torch.tensor([0, 1, 2, 7]), R4, n_steps=2)
+
+
 def test_a_group_that_does_not_fit_the_spatial_axes_is_refused():
     with pytest.raises(ValueError, match="divisible"):
         logit_invariance(cnn(1), torch.zeros(2, 1, 6, 7, dtype=torch.float64), T3)
