@@ -44,6 +44,7 @@ from nets.sample_bootstrap import (  # noqa: F401  (re-exported: the audit's int
     fmt_value,
     paired_bootstrap,
     ratio_of_means,
+    share_mean,
 )
 from nets.sensitivity import auto_method, centered_logit_norm, jacobian_spectral_norm
 from nets.audit_result import (  # noqa: F401  (re-exported: where they were defined before)
@@ -179,7 +180,7 @@ def audit(
                                  sigma_samples=sigma_samples, include_identity=include_identity, chunk_size=chunk_size)
     boot = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
     measured = [k for k in SAMPLE_MEANS if k in per_sample]  # no accuracy without labels
-    measures = {k: bootstrap_mean(per_sample[k], **boot) for k in measured}
+    measures = {k: (share_mean if k == "accuracy" else bootstrap_mean)(per_sample[k], **boot) for k in measured}
     measures["sigma_per_scale"] = bootstrap_ratio(per_sample["sigma_max_centered"], per_sample["logit_scale"], **boot)
     names, layer_types, layers_left_out, prof = [], {}, {}, []
     with exact_float32(x.device):  # the layer profile's forward passes, as sample_measures'

@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import nets.evidence as ev
 from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
 
-__all__ = ["Check", "LeftOut", "blocked_outcomes", "check", "outcome_left_out", "log_check", "not_finite",
+__all__ = ["Check", "LeftOut", "blocked_outcomes", "check", "tied_counts", "outcome_left_out", "log_check", "not_finite",
            "sigma_ratio_check", "planning_text", "fmt", "digits_apart", "pm_text"]
 
 
@@ -58,8 +58,12 @@ def digits_apart(edges: Sequence[float], bound: float | None, shown=lambda v: v,
     """The significant digits (from ``digits``, at most 6) at which every interval edge of ``edges`` that is
     not the bound reads apart from it (``shown``: how both are printed, ``math.exp`` for a log-ratio), so a
     printed interval never seems to touch the bound that it misses, or cross one it meets."""
-    while digits < 6 and bound is not None and any(
-            e != bound and math.isfinite(e) and fmt(shown(e), digits) == fmt(shown(bound), digits) for e in edges):
+    def reads_as_bound(e: float) -> bool:  # as numbers: 0.9996 prints "1" and 1.0 "1.00", the same value
+        a, b = fmt(shown(e), digits), fmt(shown(bound), digits)
+        return a == b or ("n/a" not in (a, b) and float(a) == float(b))
+
+    while digits < 6 and bound is not None and any(e != bound and math.isfinite(e) and reads_as_bound(e)
+                                                   for e in edges):
         digits += 1
     return digits
 
@@ -96,6 +100,13 @@ def outcome_left_out(outcome: Outcome, blocked: set[str]) -> Outcome:
     return "undecided" if outcome in blocked else outcome
 
 
+def tied_counts(iv: Interval | None) -> bool:
+    """Whether ``iv``, an interval over two or more seeds of shares of a finite test set (accuracies), has
+    no width: the seeds agree exactly, which such values, moving in steps of one image, may do by chance,
+    so a decision there is "undecided" (:func:`check`'s ``counts``)."""
+    return iv is not None and iv.defined and iv.n >= 2 and iv.low == iv.high
+
+
 def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_text: str | None = None, *,
           label: str | None = None, shown: str | None = None, test: PairedTest | None = None,
           counts: bool = False, left_out: Sequence[LeftOut] = ()) -> Check:
@@ -123,7 +134,7 @@ def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_te
             return Check(what, "undecided", f"{what}: {_MARK['undecided']}, every seed left out: {unread_text}",
                          n_left_out)
         return Check(what, outcome, f"{what}: not measured (no per-seed values)")
-    tied = counts and iv.defined and iv.n >= 2 and iv.low == iv.high
+    tied = counts and tied_counts(iv)
     if tied:
         outcome = "undecided"
     final = outcome_left_out(outcome, blocked)

@@ -10,8 +10,8 @@ module breaks the accuracy over the full orbit (the count behind Table 1's orbit
   the class-``c`` samples that are each class (a row sums to 1; a class with no sample is NaN).
 - :func:`class_breakdown_from_predictions` / :func:`class_breakdown`: a :class:`ClassBreakdown`,
   the orbit accuracy of every class present with its percentile-bootstrap interval over that
-  class's samples (:func:`nets.sample_bootstrap.bootstrap_mean`, the model fixed) and its
-  confusion matrix.
+  class's samples (:func:`nets.sample_bootstrap.share_mean`, the model fixed; an exact bound where
+  every sample's orbit is right, or every one wrong) and its confusion matrix.
 - :func:`per_class_over_seeds` / :func:`per_class_rows`: the same for trained methods over seeds
   (``python -m nets own-data`` and ``python -m nets per-class``): each seed's per-class orbit
   accuracy, and a table of the means with WT - DA's paired t interval over seeds
@@ -35,10 +35,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from nets.compare_effect import MIN_DIRECTION_SAMPLES
 from nets.groups import GroupLike, as_group, group_record
 from nets.model_checks import logit_width
 from nets.metrics import orbit_terms
-from nets.sample_bootstrap import Estimate, bootstrap_mean, check_bootstrap, fmt_value
+from nets.sample_bootstrap import Estimate, check_bootstrap, fmt_value, share_mean
 from nets.stats import paired_t
 
 __all__ = ["MAX_CONFUSION_CLASSES", "MAX_ROWS", "ClassBreakdown", "orbit_correct_share", "orbit_confusion",
@@ -173,8 +174,11 @@ class ClassBreakdown:
 
     def to_markdown(self, confidence: float = 0.95, max_rows: int = MAX_ROWS) -> str:
         """One row per class (at most ``max_rows``, the lowest, with a note): samples, orbit accuracy with
-        its interval, the class most often predicted instead."""
+        its interval, the class most often predicted instead; the note names the classes of fewer than
+        :data:`~nets.compare_effect.MIN_DIRECTION_SAMPLES` samples, whose bootstrap intervals cover far
+        less than their level."""
         keep, note = lowest([e.value for e in self.accuracy], max_rows)
+        few = [i for i in keep if self.counts[i] < MIN_DIRECTION_SAMPLES]
         rows = [f"| class | samples | orbit accuracy | {100 * confidence:g}% interval | most often taken for |",
                 "|---|---:|---:|---|---|"]
         for i in keep:
@@ -183,6 +187,11 @@ class ClassBreakdown:
             other = "never wrong" if t is None else \
                 f"{class_label(t[0], self.class_names)} ({fmt_value(t[1])} of the orbit)"
             rows.append(f"| {name} | {n} | {fmt_value(e.value)} | [{fmt_value(e.low)}, {fmt_value(e.high)}] | {other} |")
+        if few:
+            names = ", ".join(class_label(self.classes[i], self.class_names) for i in few)
+            note = (f"{note} " if note else "") + (
+                f"Fewer than {MIN_DIRECTION_SAMPLES} samples in class{'es' if len(few) > 1 else ''} {names}: a "
+                f"bootstrap interval there covers far less than {100 * confidence:g}%.")
         return "\n".join(rows + ([] if not note else ["", note])) + "\n"
 
 
@@ -202,7 +211,7 @@ def class_breakdown_from_predictions(predictions: np.ndarray, y: np.ndarray, gro
     correct = orbit_correct_share(p, t)
     classes = [int(c) for c in np.unique(t)]
     counts = [int((t == c).sum()) for c in classes]
-    accuracy = [bootstrap_mean(correct[t == c], confidence=confidence, n_resamples=n_resamples, seed=seed)
+    accuracy = [share_mean(correct[t == c], confidence=confidence, n_resamples=n_resamples, seed=seed)
                 for c in classes]
     return ClassBreakdown(group=group, classes=classes, counts=counts, accuracy=accuracy, confusion=confusion,
                           class_names=names)

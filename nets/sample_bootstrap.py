@@ -9,7 +9,8 @@ method (rather than scipy's default BCa) is used because an exactly invariant mo
 constant per-sample values (SI = 1, LI = 0), for which BCa is undefined; its interval is then
 the point itself. The intervals are over samples only: the model (its training seed) is fixed.
 
-With fewer than 2 samples there is nothing to resample: the interval's ends are NaN (``None`` in
+An accuracy of every sample right (or every one wrong) gets an exact bound instead of the
+bootstrap's interval of no width (:func:`share_mean`). With fewer than 2 samples there is nothing to resample: the interval's ends are NaN (``None`` in
 JSON, ``nan`` in text). Each function returns an :class:`Estimate` (the point and its interval) and raises a one-line
 ``ValueError`` for a confidence outside (0, 1) or fewer than :data:`MIN_RESAMPLES` resamples.
 """
@@ -24,7 +25,8 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["Estimate", "MIN_RESAMPLES", "check_bootstrap", "bootstrap_mean", "paired_bootstrap", "ratio_of_means",
+__all__ = ["Estimate", "MIN_RESAMPLES", "check_bootstrap", "bootstrap_mean", "share_mean", "paired_bootstrap",
+           "ratio_of_means",
            "bootstrap_ratio", "fmt_value"]
 
 
@@ -79,6 +81,22 @@ def bootstrap_mean(values: np.ndarray, *, confidence: float = 0.95, n_resamples:
     res = stats.bootstrap((v,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
                           method="percentile", vectorized=True, rng=np.random.default_rng(seed))
     return Estimate(point, *_interval(res))
+
+
+def share_mean(shares: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Estimate:
+    """The mean of ``shares (N,)``, each sample's share of its orbit predicted right (in [0, 1]: an
+    accuracy), with its interval: :func:`bootstrap_mean`'s, except where every share is 1 (or every one 0)
+    over two or more samples. There the bootstrap has nothing to resample and would give ``[1, 1]``, as if
+    no sample could ever be wrong; the interval is then Clopper-Pearson's exact bound on the chance that a
+    sample's whole orbit is right, ``(alpha / 2) ** (1 / N)`` with ``alpha = 1 - confidence`` (0.478 for 5
+    samples, 0.970 for 121), which bounds the mean share as well (a share is at least 0, and 1 where the
+    whole orbit is right); for every share 0, its mirror image ``1 - (alpha / 2) ** (1 / N)``."""
+    check_bootstrap(confidence, n_resamples, seed)
+    v = np.asarray(shares, dtype=np.float64)
+    if v.size >= 2 and (np.all(v == 1) or np.all(v == 0)):
+        edge = ((1 - confidence) / 2) ** (1 / v.size)
+        return Estimate(1.0, edge, 1.0) if v[0] == 1 else Estimate(0.0, 0.0, 1 - edge)
+    return bootstrap_mean(v, confidence=confidence, n_resamples=n_resamples, seed=seed)
 
 
 def paired_bootstrap(samples: Sequence[np.ndarray], statistic: Callable[..., Any], *, confidence: float = 0.95,

@@ -4,7 +4,7 @@ sensitivity per unit of scale, each IR model against DA.
 
 The rule. Per IR model and measure, the paired t-test over common seeds of log(IR / DA)
 (:func:`nets.evidence.paired_log`); its 95% interval entirely below 0 reads "lower", entirely above
-"higher", else "not distinguishable" (:func:`nets.stats.decide`). A seed with no log-ratio (a value <= 0, or
+"higher", else "not distinguishable" (strictly: an interval of no width at 0 is neither). A seed with no log-ratio (a value <= 0, or
 not finite) is left out of the test and named (:func:`nets.evidence.paired_log`); where its
 limit lies on the other side (IR's value 0 against "higher", DA's against "lower", or unknown),
 the direction is "not distinguishable", and with every seed left out too. Since sigma = scale x relative
@@ -28,7 +28,7 @@ from typing import Callable, Mapping
 from nets.evidence import measure, paired_log, per_seed, ratio_text, seeds_text, unread
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table, model_label
-from nets.stats import PairedTest, decide
+from nets.stats import PairedTest
 from nets.train import CENTERED_FORM
 from nets.verdicts import pm_text
 
@@ -54,7 +54,8 @@ def direction(rt: RatioTest | None) -> str:
         return "not measured"
     if rt.test is None:
         return "not distinguishable"
-    d = {"holds": "lower", "fails": "higher"}.get(decide(rt.test.interval, "<=", 0.0), "not distinguishable")
+    iv = rt.test.interval  # strictly on one side: an interval of no width at 0 (identical models) is neither
+    d = "lower" if iv.defined and iv.high < 0 else "higher" if iv.defined and iv.low > 0 else "not distinguishable"
     same_side = {"lower": lambda v: v < 0, "higher": lambda v: v > 0}.get(d)  # False for NaN: side unknown
     return d if same_side is None or all(map(same_side, rt.left_out.values())) else "not distinguishable"
 

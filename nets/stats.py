@@ -104,7 +104,7 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Inter
     non-finite input."""
     x = _values(values)
     scale = float(np.max(np.abs(x)))
-    if scale > _HUGE:  # a sum of such values overflows: the interval of x / scale, scaled back
+    if _extreme(scale):  # a sum overflows, or squares underflow: the interval of x / scale, scaled back
         iv = t_interval(x / scale, confidence)
         return Interval(iv.estimate * scale, iv.low * scale, iv.high * scale, iv.n, "t")
     n, mean = x.size, float(x.mean())
@@ -118,17 +118,24 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Inter
     return Interval(mean, float(low), float(high), n, "t")
 
 
-def _without_spread(x: np.ndarray) -> float | None:
-    """The value of ``x`` (finite, two or more) where it has no spread up to rounding (1e-12 of its largest
-    magnitude): the value itself where all are equal, else their mean; None where it has a spread."""
+def _without_spread(x: np.ndarray, magnitude: float | None = None) -> float | None:
+    """The value of ``x`` (finite, two or more) where it has no spread up to rounding (1e-12 of
+    ``magnitude``, by default its largest magnitude; for differences, that of the values differenced, whose
+    rounding they carry): the value itself where all are equal, else their mean; None where it has a spread."""
     spread = np.ptp(x)
-    if spread > 1e-12 * float(np.max(np.abs(x))):
+    if spread > 1e-12 * (float(np.max(np.abs(x))) if magnitude is None else magnitude):
         return None
     return float(x[0]) if spread == 0 else float(x.mean())
 
 
-#: Values beyond this magnitude are scaled down before :func:`t_interval` sums them (their sum would overflow).
+#: Values beyond this magnitude are scaled down before :func:`t_interval` and :func:`paired_t` sum them (their
+#: sum would overflow), and values all below its inverse scaled up (their squares would underflow to 0).
 _HUGE = 1e150
+
+
+def _extreme(scale: float) -> bool:
+    """Whether values of largest magnitude ``scale`` are summed or squared only after rescaling (:data:`_HUGE`)."""
+    return scale > _HUGE or 0 < scale < 1 / _HUGE
 
 
 def t_half_width_factor(n: int, confidence: float = CONFIDENCE) -> float:
@@ -173,11 +180,16 @@ def paired_t(a: Sequence[float], b: Sequence[float], *, log: bool = False,
         if np.any(x <= 0) or np.any(y <= 0):
             raise ValueError("paired_t(log=True): every value must be positive")
         x, y = np.log(x), np.log(y)
+    scale = float(max(np.max(np.abs(x)), np.max(np.abs(y))))
+    if _extreme(scale):  # the test of x / scale against y / scale, its interval scaled back (p is the same)
+        t = paired_t(x / scale, y / scale, confidence=confidence)
+        iv = t.interval
+        return PairedTest(Interval(iv.estimate * scale, iv.low * scale, iv.high * scale, iv.n, iv.method), t.p_value, log)
     d = x - y
     n, mean = d.size, float(d.mean())
     if n < 2:
         return PairedTest(Interval(mean, math.nan, math.nan, n, "paired t"), math.nan, log)
-    value = _without_spread(d)
+    value = _without_spread(d, max(scale, 1.0) if log else scale)  # rounding of the values differenced
     if value is not None:  # exact, no test statistic
         return PairedTest(Interval(value, value, value, n, "paired t"), math.nan, log)
     res = stats.ttest_rel(x, y)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from nets.claim_checks import blocked_outcomes, fmt, not_finite, outcome_left_out
+from nets.claim_checks import blocked_outcomes, fmt, not_finite, outcome_left_out, tied_counts
 from nets.groups import group_label
 from nets.markdown import figure_lines, markdown_table
 from nets.evidence import seeds_text
@@ -22,11 +22,12 @@ METHODS = ("WT", "DA", "IR")
 
 def _interval_text(iv: Interval | None, unread: list[int]) -> str:
     """The WT - DA cell: the interval and claim 1b's decision there, undecided rather than holding where a
-    seed's accuracy could not be read (named)."""
+    seed's accuracy could not be read (named), or where the seeds agree exactly (:func:`tied_counts`)."""
     if iv is None:
         return f"— ({seeds_text(unread)} not finite)" if unread else ""
     text = f"{iv.estimate:.3g}" + (f" [{iv.low:.3g}, {iv.high:.3g}]" if iv.defined else "")
-    outcome = outcome_left_out(decide(iv, '>=', 0.0), blocked_outcomes([not_finite(unread, "accuracy")]))
+    outcome = "undecided" if tied_counts(iv) else decide(iv, '>=', 0.0)
+    outcome = outcome_left_out(outcome, blocked_outcomes([not_finite(unread, "accuracy")]))
     return f"{text} ({outcome}{f'; {seeds_text(unread)} not finite' if unread else ''})"
 
 

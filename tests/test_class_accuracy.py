@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats
 import torch
 from torch import nn
 
@@ -16,6 +17,7 @@ from nets.class_accuracy import (class_breakdown, class_breakdown_from_predictio
                                  per_class_over_seeds)
 from nets.groups import R4
 from nets.metrics import orbit_terms
+from nets.sample_bootstrap import share_mean
 from nets.train import GroupPooled
 
 BOOT = dict(n_resamples=200)
@@ -82,12 +84,36 @@ def test_an_invariant_model_cannot_tell_a_class_from_its_turned_copy_and_the_bre
     assert b.taken_for(2) is None
 
 
-def test_a_class_never_misclassified_says_so_and_its_interval_is_the_point():
+def test_a_class_never_misclassified_says_so_with_clopper_pearsons_exact_bound_not_the_point():
+    """The bootstrap of all-equal shares gave [1, 1], as if no sample of the class could ever be wrong."""
     pred, y = np.array([[0, 0], [0, 0], [1, 0]]), np.array([0, 0, 1])
     b = class_breakdown_from_predictions(pred, y, "f2", **BOOT)
-    assert b.taken_for(0) is None and b.accuracy[0].low == b.accuracy[0].high == 1.0
-    assert "| 0 | 2 | 1 | [1, 1] | never wrong |" in b.to_markdown()
+    exact = stats.binomtest(2, 2).proportion_ci(0.95, method="exact")
+    assert b.taken_for(0) is None and (b.accuracy[0].low, b.accuracy[0].high) == pytest.approx((exact.low, 1.0))
+    assert "| 0 | 2 | 1 | [0.1581, 1] | never wrong |" in b.to_markdown()
     assert b.taken_for(1) == (0, 0.5)
+
+
+@pytest.mark.parametrize("n, right", [(5, True), (40, True), (121, True), (30, False)])
+def test_an_accuracy_of_every_sample_right_or_every_one_wrong_gets_clopper_pearsons_bound(n, right):
+    exact = stats.binomtest(n if right else 0, n).proportion_ci(0.95, method="exact")
+    e = share_mean(np.full(n, 1.0 if right else 0.0), **BOOT)
+    assert (e.value, e.low, e.high) == pytest.approx((1.0 if right else 0.0, exact.low, exact.high), rel=1e-9)
+
+
+def test_the_audits_accuracy_of_a_model_never_wrong_is_not_an_interval_of_no_width():
+    x = torch.randn(30, 1, 8, 8, dtype=torch.float64)
+    r = audit(GroupPooled(PairOrShifted(), R4), x + 2, torch.full((30,), 2), "r4", n_steps=2, **BOOT)
+    assert r.measures["accuracy"].value == 1.0 and r.measures["accuracy"].low == pytest.approx(0.025 ** (1 / 30))
+
+
+def test_small_classes_are_named_below_the_table_as_their_bootstrap_covers_less():
+    pred = np.array([[0, 1]] * 3 + [[1, 1]] * 25 + [[2, 2]] * 4)
+    y = np.array([0] * 3 + [1] * 25 + [2] * 4)
+    text = class_breakdown_from_predictions(pred, y, "f2", **BOOT).to_markdown()
+    assert text.rstrip().endswith("Fewer than 20 samples in classes 0, 2: a bootstrap interval there covers far less "
+                                  "than 95%.")
+    assert "Fewer than" not in class_breakdown_from_predictions(pred[3:28], y[3:28], "f2", **BOOT).to_markdown()
 
 
 def test_the_breakdown_is_json_ready_with_a_single_sample_class_undefined():

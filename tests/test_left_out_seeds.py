@@ -343,3 +343,10 @@ def test_a_tsne_ratio_list_shorter_than_its_seeds_is_read_as_no_seed_not_as_the_
     v = _status(r, "Fig. 2")
     c = next(c for c in v.checks if c.what == "R4 DA orbit/class distance")
     assert c.outcome == "undecided" and "every seed left out: seeds 0, 1, 2, 3" in c.detail
+
+
+def test_an_edge_that_prints_as_the_bound_gets_the_digits_that_tell_them_apart():
+    """0.9996 printed "1" and the bound 1.0 "1.00": compared as strings they differed, so no digit was added
+    and the interval that misses the bound seemed to reach it."""
+    assert check("SI", Interval(0.9999, 0.9996, 0.99999, 4, "t"), ">=", 1.0).detail.startswith(
+        "SI = 0.9999 [0.9996, 0.99999] ✗ fails")

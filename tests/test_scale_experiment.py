@@ -237,6 +237,12 @@ def test_a_left_out_seed_on_the_other_side_keeps_the_direction_undecided(zero_in
     assert direction(ratio_tests(ir, da)["logit_scale"]) == "not distinguishable"
 
 
+def test_a_model_identical_to_da_is_neither_lower_nor_higher():
+    """An interval of no width at 0 was read "lower" (a decision that accepts high == 0)."""
+    assert direction(ratio_tests(_model([30.0, 32.0, 31.0, 29.0], [0.33, 0.34, 0.35, 0.33]), DA)["logit_scale"]) \
+        == "not distinguishable"
+
+
 def test_a_seed_whose_value_is_not_finite_keeps_either_direction_undecided():
     ir = _model([10.0, 10.5, 10.4, 9.6], [0.34, 0.33, 0.35, 0.34])
     ir["runs"][3]["logit_scale"] = float("nan")  # its side unknown

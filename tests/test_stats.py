@@ -182,3 +182,27 @@ def test_the_half_width_factor_is_the_t_intervals_half_width_over_the_standard_d
     assert math.isclose((iv.high - iv.low) / 2 / values.std(ddof=1), t_half_width_factor(n), rel_tol=1e-12)
     with pytest.raises(ValueError, match="at least 2 values"):
         t_half_width_factor(1)
+
+
+def test_a_constant_lead_of_a_few_test_images_has_no_spread_despite_rounding():
+    """100 * (k + 2) / M - 100 * k / M carries rounding of the accuracies' size (1e-14), which a tolerance
+    scaled to the differences (1e-3) read as a spread: a "p = 1.5e-34" interval held where the seeds agree."""
+    da = np.array([192759, 189554, 187667, 184046])  # orbit predictions right of 200,000; WT 3 more on each seed
+    t = paired_t(100 * (da + 3) / 200_000, 100 * da / 200_000)
+    assert t.interval.low == t.interval.high == pytest.approx(1.5e-3) and math.isnan(t.p_value)
+
+
+def test_values_too_small_to_square_get_the_interval_of_their_rescaled_values():
+    x = np.array([1.0, 2.0, 3.0])
+    iv, oracle = t_interval(x * 1e-170), t_interval(x)
+    assert (iv.low, iv.high) == pytest.approx((oracle.low * 1e-170, oracle.high * 1e-170), rel=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-170, 1e155])
+def test_a_paired_t_on_extreme_magnitudes_matches_scipy_on_the_rescaled_values(scale):
+    a, b = np.array([3.0, 5.0, 4.0, 7.0]), np.array([1.0, 1.0, 2.0, 2.0])
+    t, oracle = paired_t(a * scale, b * scale), stats.ttest_rel(a, b)
+    ci = oracle.confidence_interval(0.95)
+    assert (t.interval.low, t.interval.high) == pytest.approx((ci.low * scale, ci.high * scale), rel=1e-12)
+    assert t.p_value == pytest.approx(oracle.pvalue, rel=1e-12)
+

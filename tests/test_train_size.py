@@ -215,3 +215,13 @@ def test_the_table_decides_claim_1bs_wt_minus_da_check_per_size():
     lines = train_size_section({"protocol": {}, "groups": {"r4": entry}}, available_figures=set())
     assert any("on 100 training images" in line for line in lines)
     assert train_size_section(None) == []
+
+
+@pytest.mark.parametrize("lead", [0.0, 2 / 200_000])
+def test_seeds_whose_accuracies_agree_exactly_leave_claim_1b_undecided_not_held(lead):
+    """The table decided without check's tie rule: equal accuracies on every seed read "0 [0, 0] (holds)"."""
+    da = [0.94777, 0.938335, 0.92023, 0.963795]
+    _, rows = train_size_rows({"nu_IR": 10.0, "points": [_point(100, {"WT": [a + lead for a in da], "DA": da,
+                                                                       "IR": [0.7] * 4})]})
+    assert rows[0][5].endswith("(undecided)")
+
