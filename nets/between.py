@@ -32,11 +32,11 @@ import torch
 import torch.nn.functional as F
 
 from nets.groups import CyclicTranslations, Dihedral4, GroupLike, Rotations, as_group
+from nets.logit_terms import orbit_logits
 from nets.measure_inputs import (
     DEFAULT_CHUNK, check_chunk_size, check_images, check_label_range, check_labels, chunks, wide_dtype,
 )
 from nets.model_checks import check_model, model_logits
-from nets.metrics import orbit_logits
 from nets.pairwise import half_squared_logit_distance, kl_from_log_probs
 
 __all__ = ["BETWEEN_TERMS", "DEFAULT_STEPS", "Between", "between_for", "between_terms", "rotate", "shift"]

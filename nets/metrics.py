@@ -9,11 +9,13 @@ Every measure has the form ``measure(model, x, group, ...) -> tensor``:
 * :func:`orbit_measures`: accuracy over the full orbit, LI and DI from one pass.
 * :func:`orbit_centroid_invariance`, :func:`layer_invariance_profile`: extras.
 
-This module holds the orbit-logit measures (LI, DI, the orbit centroid); the others live in
-one module each and are re-exported here, so ``from nets.metrics import X`` works for every
-measure: SI in :mod:`nets.saliency_measure`, the saliency map, integrated gradients and
-smoothing in :mod:`nets.attribution`, the per-layer profile in :mod:`nets.layer_profile`, the
-input sensitivity ``sigma_max(J)`` of Section 4.4 in :mod:`nets.sensitivity`.
+This module holds the orbit-logit measures (LI, DI, the orbit centroid), computed from the
+orbit's logits and per-sample terms of :mod:`nets.logit_terms` (:func:`orbit_logits` is
+re-exported); the others live in one module each and are re-exported here, so
+``from nets.metrics import X`` works for every measure: SI in :mod:`nets.saliency_measure`,
+the saliency map, integrated gradients and smoothing in :mod:`nets.attribution`, the
+per-layer profile in :mod:`nets.layer_profile`, the input sensitivity ``sigma_max(J)`` of
+Section 4.4 in :mod:`nets.sensitivity`.
 
 Why the group averages skip the identity by default. Eq. 1-3 write the sums
 over ``g ~ G``; the identity contributes ``0`` to LI and DI and exactly ``1`` to
@@ -45,7 +47,6 @@ from __future__ import annotations
 from typing import Callable, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nets.attribution import (  # noqa: F401  (re-exported)
@@ -59,26 +60,22 @@ from nets.attribution import (  # noqa: F401  (re-exported)
     integrated_gradients,
     saliency_map,
 )
-from nets.groups import Group, GroupLike
+from nets.groups import GroupLike
 from nets.layer_profile import layer_invariance_profile  # noqa: F401  (re-exported)
+from nets.logit_terms import di_per_sample, li_per_sample, orbit_logit_chunks
+from nets.logit_terms import orbit_logits  # noqa: F401  (re-exported)
 from nets.measure_inputs import (  # noqa: F401  (cosine_similarity re-exported)
     DEFAULT_CHUNK,
     Reduction,
     as_group,
     check_chunk_size,
-    model_chunk,
-    check_images,
     check_label_range,
     check_labels,
     check_reduction,
-    chunks,
     cosine_similarity,
     group_elements,
     reduce,
 )
-from nets.measure_inputs import wide_dtype as _wide_dtype
-from nets.model_checks import check_model, model_logits
-from nets.pairwise import half_squared_logit_distance, kl_from_log_probs
 from nets.saliency_measure import SaliencyTarget, saliency_invariance  # noqa: F401  (re-exported)
 from nets.sensitivity import (  # noqa: F401  (re-exported)
     DEFAULT_JAC_CHUNK,
@@ -116,16 +113,6 @@ ORBIT_TERMS = ("correct", "LI", "DI")
 OPTIONAL_ORBIT_TERMS = ("predictions",)
 
 
-def orbit_logits(model: nn.Module, xc: torch.Tensor, group: Group) -> torch.Tensor:
-    """Logits of the whole orbit of a chunk: ``(n, *C, H, W) -> (|G|, n, classes)``, ``[0]`` = identity.
-    The model sees one ``(|G| n, *C, H, W)`` batch (:func:`~nets.model_checks.model_logits`' checks;
-    unchecked images: the measures validate ``xc`` first)."""
-    orbit = group.orbit(xc)  # (|G|, n, *C, H, W)
-    G, n = orbit.shape[:2]
-    out = model_logits(model, orbit.reshape(G * n, *xc.shape[1:]))
-    return out.view(G, n, -1)
-
-
 def _orbit_logit_measure(
     model: nn.Module,
     x: torch.Tensor,
@@ -137,42 +124,12 @@ def _orbit_logit_measure(
     """Shared body of the logit measures: validate, evaluate the orbit logits
     ``(|G|, n, C)`` chunk by chunk, map them to per-sample values ``(n,)`` with
     ``per_sample``, and reduce over the samples."""
-    chunks_ = _orbit_logit_chunks(model, x, group, chunk_size)
+    chunks_ = orbit_logit_chunks(model, x, group, chunk_size)
     check_reduction(reduction)
     return reduce(torch.cat([per_sample(logits) for _, logits in chunks_]), reduction)
 
 
-def _orbit_logit_chunks(model: nn.Module, x: torch.Tensor, group: GroupLike, chunk_size: int):
-    """Validate ``x``, ``model`` and ``chunk_size`` now; return a lazy iterator of ``(start, logits)``
-    with the orbit logits ``(|G|, n, C)`` of ``x[start : start + chunk_size]``."""
-    group = as_group(group)
-    check_images(x, group)
-    check_model(model, x)
-    chunk_size = model_chunk(model, chunk_size)
-    return ((s, orbit_logits(model, x[s : s + chunk_size], group)) for s in chunks(x.shape[0], chunk_size))
-
-
 # ---- LI, DI, orbit centroid, per-layer profile ---------------------------------------
-def _li_per_sample(logits: torch.Tensor, elems: list[int]) -> torch.Tensor:
-    """Orbit logits ``(|G|, n, C)`` -> per-sample LI ``(n,)``: mean over ``elems`` of 1/2 ||f(x) - f(gx)||^2,
-    in float32 for float16 / bfloat16 logits (float16 overflows once a logit gap passes 256). A value
-    that still overflows (finite logits past about 1e19 in float32) is a one-line ``ValueError``."""
-    wide = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
-    li = half_squared_logit_distance(wide[0], wide[elems]).mean(0)
-    if not bool(torch.isfinite(li).all()):
-        raise ValueError(f"LI overflows {li.dtype}: the model's logits reach {float(logits.abs().max()):.3g}, "
-                         f"whose squared gaps pass the dtype's range; measure it in float64 (model and images)")
-    return li
-
-
-def _di_per_sample(logits: torch.Tensor, elems: list[int]) -> torch.Tensor:
-    """Orbit logits ``(|G|, n, C)`` -> per-sample DI ``(n,)``: mean over ``elems`` of KL(u_x || q_gx), in float64."""
-    logp = F.log_softmax(logits.to(_wide_dtype(logits)), dim=-1)
-    p0 = logp[0]
-    kl = kl_from_log_probs(p0, logp[elems]).clamp_min(0)  # (|elems|, n)
-    return kl.mean(0).to(logits.dtype)
-
-
 @torch.no_grad()
 def orbit_terms(
     model: nn.Module,
@@ -202,14 +159,14 @@ def orbit_terms(
     if y is None and "correct" in terms:
         raise ValueError("the orbit accuracy needs labels y of shape (N,); without labels, leave out 'correct'")
     group = as_group(group)
-    chunks_ = _orbit_logit_chunks(model, x, group, chunk_size)  # validates x; nothing evaluated yet
+    chunks_ = orbit_logit_chunks(model, x, group, chunk_size)  # validates x; nothing evaluated yet
     if y is not None:
         check_labels(y, x.shape[0])
         y = y.to(x.device)
     elems = group_elements(group, include_identity)
     per_sample = {"correct": lambda logits, s: (logits.argmax(-1) == y[s : s + logits.shape[1]]).sum(0),
-                  "LI": lambda logits, s: _li_per_sample(logits, elems),
-                  "DI": lambda logits, s: _di_per_sample(logits, elems),
+                  "LI": lambda logits, s: li_per_sample(logits, elems),
+                  "DI": lambda logits, s: di_per_sample(logits, elems),
                   "predictions": lambda logits, s: logits.argmax(-1).T}
     out: dict[str, list[torch.Tensor]] = {t: [] for t in known if t in terms}
     for s, logits in chunks_:  # logits: (|G|, n, C)
@@ -264,7 +221,7 @@ def logit_invariance(
     with ``reduction="none"``.
     """
     elems = group_elements(as_group(group), include_identity)
-    return _orbit_logit_measure(model, x, group, lambda z: _li_per_sample(z, elems), reduction, chunk_size)
+    return _orbit_logit_measure(model, x, group, lambda z: li_per_sample(z, elems), reduction, chunk_size)
 
 
 @torch.no_grad()
@@ -290,7 +247,7 @@ def distribution_invariance(
     x: ``(N, *C, H, W)``. Returns a scalar, or ``(N,)`` with ``reduction="none"``.
     """
     elems = group_elements(as_group(group), include_identity)
-    return _orbit_logit_measure(model, x, group, lambda z: _di_per_sample(z, elems), reduction, chunk_size)
+    return _orbit_logit_measure(model, x, group, lambda z: di_per_sample(z, elems), reduction, chunk_size)
 
 
 @torch.no_grad()
