@@ -6,6 +6,8 @@ next to them, with the sections of the experiments beyond the paper: the centere
 forms' (:mod:`nets.centered_report`), the logit scale's (:mod:`nets.scale_report`), the saliency maps'
 (:mod:`nets.si_settings_report`), the orbit accuracy per class (:mod:`nets.per_class_report`) and the CNN's
 (:mod:`nets.cnn_report`), each only when its JSON exists.
+The notes above the verdicts (an incomplete sweep, another nu grid or training length than the
+profile's) are :mod:`nets.report_notes`'.
 """
 
 from __future__ import annotations
@@ -20,11 +22,8 @@ from nets.chance import untrained_groups, untrained_warning
 from nets.data.splits import N_CLASSES
 from nets.experiment_sections import drift_section, saliency_section, spectral_section, table1_section, tsne_section
 from nets.cnn_report import cnn_section
-from nets.experiments.profiles import PROFILES
-from nets.groups import group_label
 from nets.markdown import markdown_table
 from nets.results_io import (  # the paper's numbers are re-exported here
-    EXPERIMENTS,
     DATASET_TITLES,
     PAPER_CITATION,
     PAPER_DATASET,
@@ -44,6 +43,7 @@ from nets.scale_report import scale_section
 from nets.between_report import between_section
 from nets.train_size_report import train_size_section
 from nets.per_class_report import per_class_section
+from nets.report_notes import completeness, epochs_note, grid_notes  # re-exported
 from nets.si_settings_report import si_settings_section
 from nets.verdicts import Thresholds, fmt, verdicts
 
@@ -59,45 +59,6 @@ __all__ = [
 
 
 # ---- rendering ------------------------------------------------------------------
-def completeness(results: Mapping[str, Mapping]) -> list[str]:
-    """What is missing from a sweep, one phrase per gap (empty when every
-    experiment ran on every group): experiments not run, groups still pending."""
-    gaps = []
-    for name in EXPERIMENTS:
-        r = results.get(name)
-        if not r:
-            gaps.append(f"`{name}` has not run")
-        elif r.get("pending_groups"):
-            done = ", ".join(group_label(g) for g in r.get("groups", {})) or "none"
-            gaps.append(f"`{name}` covers {done} only ({', '.join(group_label(g) for g in r['pending_groups'])} pending)")
-    return gaps
-
-
-def grid_notes(profile: Mapping) -> list[str]:
-    """One sentence per regularizer form whose recorded nu grid (a results file's ``meta.profile``)
-    is not its named profile's (``table1 --nu-grid``); none for a profile this package does not know."""
-    default = PROFILES.get(profile.get("name"))
-    if default is None:
-        return []
-    base = {form: [float(nu) for nu in grid] for form, grid in default.nu_grids}
-    used = {form: [float(nu) for nu in grid] for form, grid in (profile.get("nu_grids") or {}).items()}
-    rest = "; every other setting is the profile's." if epochs_note(profile) is None else "."
-    return [f"IR's {form.replace('_', '-')} form searched ν over {', '.join(f'{nu:g}' for nu in grid)} "
-            f"(`--nu-grid`), not the `{profile['name']}` profile's {', '.join(f'{nu:g}' for nu in base[form])}{rest}"
-            for form, grid in used.items() if form in base and grid != base[form]]
-
-
-def epochs_note(profile: Mapping) -> str | None:
-    """A sentence when the recorded training length (a results file's ``meta.profile``) is not its
-    named profile's (``--epochs``); ``None`` otherwise, or for a profile this package does not know."""
-    default = PROFILES.get(profile.get("name"))
-    if default is None or profile.get("epochs") in (None, default.epochs):
-        return None
-    n = profile["epochs"]
-    return (f"the MLPs trained {n} epoch{'s' if n != 1 else ''} (`--epochs`), not the `{profile['name']}` "
-            f"profile's {default.epochs}.")
-
-
 def render_report(results: Mapping[str, Mapping], *, thresholds: Thresholds = Thresholds(),
                   fig_dir: str = "figures", available_figures: set[str] | None = None,
                   command: str | None = None, total_wall_time_s: float | None = None,
