@@ -39,28 +39,21 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 from torch import nn
 
-from nets.checkpoint_archive import archived_hint
+from nets.audit_inputs import AuditError, audit_images, ready_model  # re-exported
 from nets.cli_types import OneLineParser
-from nets.image_file import LabelledImages, load_labelled, load_unlabelled
+from nets.image_file import load_labelled, load_unlabelled
 from nets.layout_hints import CHANNELS_LAST_MODEL, ChannelsLast, channels_last_warning
 from nets.model_checks import is_out_of_memory, parameter_dtype
-from nets.model_hooks import exported
-from nets.model_spec import load_factory, one_line
+from nets.model_spec import one_line
 from nets.precision import exact_float32
 from nets.audit_outputs import write_audit
 from nets.results_io import ResultsWriteError, check_folder, run_provenance, sha256_file
 from nets.train import GroupPooled
 from nets.train.config import check_device, set_threads
-from nets.weights_file import checkpoint_model
 
 __all__ = ["AuditError", "add_parser", "build_parser", "main", "audit_images"]
-
-
-class AuditError(ValueError):
-    """A problem with the command's inputs; printed as one line."""
 
 
 SUMMARY = "audit your own model: LI, DI, SI, sigma_max, orbit accuracy, per-layer invariance, 95% intervals"
@@ -165,46 +158,6 @@ def _pair_labels(args: argparse.Namespace) -> tuple[str, str]:
     return (f"{a} [baseline]", b) if a == b else (a, b)
 
 
-def _ready(spec: str, weights: str | None, device: torch.device, asked: str,
-           flag: str = "--model") -> tuple[nn.Module, str | None]:
-    """The model of ``spec`` with ``weights`` loaded (a WT run's checkpoint: pooled as it was
-    trained, :func:`nets.weights_file.checkpoint_model`), on ``device``, in eval mode, and a
-    note to print when it holds no weights file's or is pooled (else ``None``)."""
-    model = load_factory(spec, flag)
-    if not weights:
-        note = (f"{flag} has no weights file: the factory's own weights (untrained unless it loads some; "
-                f"new at every call unless it seeds them)")
-    else:
-        hint = archived_hint(weights)
-        if hint is not None:
-            raise AuditError(f"weights file {weights} does not exist; {hint}")
-        built, model = model, checkpoint_model(model, weights)
-        note = (f"{flag} weights: a WT run's checkpoint, measured pooled over {model.group.name} "
-                f"({model.pooling}) as it was trained" if model is not built else None)
-    try:
-        model = model.to(device)  # torch.export's module refuses eval(): it runs as it was exported
-        return (model if exported(model) else model.eval()), note
-    except (RuntimeError, AssertionError) as e:  # e.g. out of device memory
-        raise AuditError(f"cannot move the model to --device {asked}: {one_line(e)}") from e
-
-
-def audit_images(dataset: str, n: int, channels: int) -> LabelledImages:
-    """The first ``n`` test images of Transforming-MNIST/-FMNIST in the layout ``channels`` asks for,
-    their labels and the dataset's class names (``None`` for MNIST, whose classes are their digits)."""
-    from nets.data import load_splits
-
-    splits = load_splits(dataset, progress=False)
-    test = splits.test
-    if not 1 <= n <= len(test.y):
-        raise AuditError(f"--n must be in [1, {len(test.y)}] for the {dataset} test split, got {n}")
-    x, y = test.x[:n], test.y[:n]
-    if channels == 1:
-        x = x.unsqueeze(1)
-    elif channels == 3:
-        x = x.unsqueeze(1).repeat(1, 3, 1, 1)
-    return LabelledImages(x, y, splits.class_names)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``audit`` (module docstring); returns the exit status (Ctrl-C: 130)."""
     args = build_parser().parse_args(argv)
@@ -238,10 +191,10 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             raise AuditError(str(e)) from None
         if args.images and args.channels is not None:
             raise AuditError("--channels shapes --dataset images; --images are used as stored in the file")
-        model, note = _ready(args.model, args.weights, device, args.device)
+        model, note = ready_model(args.model, args.weights, device, args.device)
         notes, baseline = [note], None
         if args.baseline:
-            baseline, note = _ready(args.baseline, args.baseline_weights, device, args.device, "--baseline")
+            baseline, note = ready_model(args.baseline, args.baseline_weights, device, args.device, "--baseline")
             notes.append(note)
         if args.images and args.no_labels:
             x = load_unlabelled(args.images, args.n, parameter_dtype(model), flag="--images")

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 from nets.cli_types import positive_int
-from nets.audit_cli import audit_images
 from nets.audit_compare import compare_samples
+from nets.audit_inputs import audit_images
 from nets.auditing import audit, sample_measures
 from nets.groups import R4
 from nets.model_spec import load_weights
