@@ -39,6 +39,7 @@ from nets.sample_bootstrap import (
     check_bootstrap,
     paired_bootstrap,
     ratio_of_means,
+    share_mean,
 )
 
 __all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "class_effects", "direction", "logit_width",
@@ -232,7 +233,8 @@ def compare_samples(
     for k in measured:
         kind = EFFECTS[k]
         if k in SAMPLE_MEANS:
-            est_a, est_b = bootstrap_mean(a[k], **boot), bootstrap_mean(b[k], **boot)
+            mean = share_mean if k == "accuracy" else bootstrap_mean  # an accuracy all right: an exact bound
+            est_a, est_b = mean(a[k], **boot), mean(b[k], **boot)
             stat = _mean_difference if kind == "difference" else _mean_ratio
             eff = paired_bootstrap((a[k], b[k]), stat, **boot)
         else:  # sigma_per_scale: a ratio of means per model
@@ -294,7 +296,7 @@ def class_effects(a: dict[str, np.ndarray], b: dict[str, np.ndarray], *, names: 
     for c in np.unique(a["labels"]):
         idx = a["labels"] == c
         va, vb = a["accuracy"][idx], b["accuracy"][idx]
-        out[int(c)] = (int(idx.sum()), Effect(f"accuracy, class {int(c)}", "difference", bootstrap_mean(va, **boot),
-                                              bootstrap_mean(vb, **boot),
+        out[int(c)] = (int(idx.sum()), Effect(f"accuracy, class {int(c)}", "difference", share_mean(va, **boot),
+                                              share_mean(vb, **boot),
                                               paired_bootstrap((va, vb), _mean_difference, **boot), n=int(idx.sum())))
     return out
