@@ -80,7 +80,7 @@ def adjusted_check(values: Sequence[float], op: str, bound: float, looks: int,
     spread; the claim's direction when undecided)."""
     x = np.asarray(values, dtype=float)
     iv, adjusted = (t_interval(x, c) for c in (confidence, 1 - (1 - confidence) / looks))
-    spread = x.size > 1 and np.ptp(x) > 0
+    spread = iv.defined and iv.low < iv.high  # t_interval's rule: no spread up to rounding is none
     outcome = decide(iv, op, bound)
     above = (op == ">=") != (outcome == "fails")
     p = float(stats.ttest_1samp(x, bound, alternative="greater" if above else "less").pvalue) if spread \

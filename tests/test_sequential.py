@@ -148,3 +148,9 @@ def test_a_results_root_without_the_runs_is_one_line_exit_1(tmp_path, capsys):
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "holds the committed runs (paper-s12/" in err
     assert not (tmp_path / "s.json").exists()
+
+
+def test_values_that_differ_only_by_rounding_have_no_p_value_beside_their_interval_of_no_width():
+    """ptp > 0 saw a spread in 0.1 + 0.2 against 0.3 and gave ttest_1samp's p beside t_interval's point."""
+    check = adjusted_check([0.1 + 0.2, 0.3, 0.3, 0.3], ">=", 0.25, 3)
+    assert check["interval"][0] == check["interval"][1] and np.isnan(check["one_sided_p"])
