@@ -175,10 +175,11 @@ class ClassBreakdown:
     def to_markdown(self, confidence: float = 0.95, max_rows: int = MAX_ROWS) -> str:
         """One row per class (at most ``max_rows``, the lowest, with a note): samples, orbit accuracy with
         its interval, the class most often predicted instead; the note names the classes of fewer than
-        :data:`~nets.compare_effect.MIN_DIRECTION_SAMPLES` samples, whose bootstrap intervals cover far
-        less than their level."""
+        :data:`~nets.compare_effect.MIN_DIRECTION_SAMPLES` samples whose interval is the bootstrap's, which
+        there covers far less than its level."""
         keep, note = lowest([e.value for e in self.accuracy], max_rows)
-        few = [i for i in keep if self.counts[i] < MIN_DIRECTION_SAMPLES]
+        few = [i for i in keep if 2 <= self.counts[i] < MIN_DIRECTION_SAMPLES  # a bootstrap interval, not
+               and 0 < self.accuracy[i].value < 1]  # share_mean's exact bound (every sample right, or wrong)
         rows = [f"| class | samples | orbit accuracy | {100 * confidence:g}% interval | most often taken for |",
                 "|---|---:|---:|---|---|"]
         for i in keep:

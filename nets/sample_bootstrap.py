@@ -90,7 +90,10 @@ def share_mean(shares: np.ndarray, *, confidence: float = 0.95, n_resamples: int
     no sample could ever be wrong; the interval is then Clopper-Pearson's exact bound on the chance that a
     sample's whole orbit is right, ``(alpha / 2) ** (1 / N)`` with ``alpha = 1 - confidence`` (0.478 for 5
     samples, 0.970 for 121), which bounds the mean share as well (a share is at least 0, and 1 where the
-    whole orbit is right); for every share 0, its mirror image ``1 - (alpha / 2) ** (1 / N)``."""
+    whole orbit is right); for every share 0, its mirror image ``1 - (alpha / 2) ** (1 / N)``. The two
+    methods meet unevenly at that edge: one sample short of all right the bootstrap's interval is the
+    narrower (121 samples: all right [0.970, 1], one orbit wrong [0.975, 1]), since near 0 and 1 it covers
+    less than its level; the exact bound is the one to trust there."""
     check_bootstrap(confidence, n_resamples, seed)
     v = np.asarray(shares, dtype=np.float64)
     if v.size >= 2 and (np.all(v == 1) or np.all(v == 0)):

@@ -75,7 +75,7 @@ class PairedTest:
     ``interval`` is the t interval of the mean per-seed difference ``a - b``
     (``log=False``) or of the mean per-seed log-ratio ``log(a / b)`` (``log=True``);
     ``p_value`` is two-sided, for a mean difference (log-ratio) of zero; NaN when the
-    differences have no spread or ``n < 2``."""
+    differences have no spread beyond rounding (1e-12 of the values differenced) or ``n < 2``."""
 
     interval: Interval
     p_value: float

@@ -147,6 +147,15 @@ def test_a_small_class_of_a_comparison_has_no_direction(data):
     assert record["effects"]["accuracy"]["n"] == 24 and record["effects"]["SI"]["n"] == c.effects["SI"].n
 
 
+def test_a_model_right_on_every_sample_has_clopper_pearsons_bound_overall_and_per_class(data):
+    """Both read [1, 1] (the bootstrap of all-equal shares) until share_mean."""
+    x, _ = data
+    c = compare(Constant(), mlp(0), x, torch.zeros(24, dtype=torch.long), R4, **SIZES)  # Constant says class 0
+    exact = 0.025 ** (1 / 24)
+    assert (c.effects["accuracy"].a.value, c.effects["accuracy"].a.low) == (1.0, pytest.approx(exact))
+    assert c.classes[0][0] == 24 and c.classes[0][1].a.low == pytest.approx(exact)
+
+
 def test_values_of_different_samples_are_refused(data):
     x, y = data
     a = sample_measures(mlp(), x, y, R4, n_steps=2)

@@ -108,10 +108,11 @@ def test_the_audits_accuracy_of_a_model_never_wrong_is_not_an_interval_of_no_wid
 
 
 def test_small_classes_are_named_below_the_table_as_their_bootstrap_covers_less():
-    pred = np.array([[0, 1]] * 3 + [[1, 1]] * 25 + [[2, 2]] * 4)
-    y = np.array([0] * 3 + [1] * 25 + [2] * 4)
+    # classes 0 and 3 have a bootstrap interval; class 2, all right, the exact bound, which covers 95%
+    pred = np.array([[0, 1]] * 3 + [[1, 1]] * 25 + [[2, 2]] * 4 + [[3, 0]] * 5)
+    y = np.array([0] * 3 + [1] * 25 + [2] * 4 + [3] * 5)
     text = class_breakdown_from_predictions(pred, y, "f2", **BOOT).to_markdown()
-    assert text.rstrip().endswith("Fewer than 20 samples in classes 0, 2: a bootstrap interval there covers far less "
+    assert text.rstrip().endswith("Fewer than 20 samples in classes 0, 3: a bootstrap interval there covers far less "
                                   "than 95%.")
     assert "Fewer than" not in class_breakdown_from_predictions(pred[3:28], y[3:28], "f2", **BOOT).to_markdown()
 

@@ -228,7 +228,8 @@ def test_committed_report_holds_every_current_check_each_passed_at_seed_0() -> N
 def test_committed_report_was_written_by_committed_code() -> None:
     prov = json.loads(COMMITTED.read_text())["provenance"]
     assert prov["git_dirty"] is False and len(prov["git_commit"]) == 40
-    assert prov["command"] == "python -m theory.spectral_flow --seed 0 --json results/theory/spectral_flow.json"
+    assert prov["command"] in (f"python -m theory.spectral_flow --seed 0 --json results/theory/spectral_flow.json{o}"
+                               for o in ("", " --overwrite"))
 
 
 def test_a_fresh_run_reproduces_the_committed_counterexamples(full_run) -> None:
@@ -237,6 +238,9 @@ def test_a_fresh_run_reproduces_the_committed_counterexamples(full_run) -> None:
         assert fresh[c["name"]]["passed"] == c["passed"], c["name"]
         if c["kind"] == "counterexample":
             assert fresh[c["name"]]["value"] == pytest.approx(c["value"], rel=1e-4), c["name"]  # BLAS and CPU aside
+    committed = {c["name"]: c for c in json.loads(COMMITTED.read_text())["checks"]}
+    for name in ("momentum_unsafe_steps", "momentum_can_grow_sigma_max"):  # findings.md cites their details
+        assert fresh[name]["detail"] == committed[name]["detail"]
 
 
 def test_findings_cite_the_committed_momentum_numbers() -> None:
