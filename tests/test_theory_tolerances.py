@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from theory import kl_flow as kl
 from theory import linear_flow as lf
 from theory import numeric as nm
 from theory import spectral_flow as sf
@@ -117,3 +118,28 @@ def test_the_two_layer_flow_checks_fail_for_another_velocity(monkeypatch, wrong:
     assert not tw.check_two_layer_flow_is_gradient_flow().passed
     if wrong == "W2 doubled":  # the reversed W1 flow runs away: only the doubled one has an end to compare
         assert not tw.check_two_layer_flow_vs_limit().passed
+
+
+def test_the_kl_checks_pass_on_the_kl_flow() -> None:
+    for check in (kl.check_kl_gradient_vs_finite_differences, kl.check_kl_flow_vs_gap_flow,
+                  kl.check_kl_can_grow_sigma_max, kl.check_centered_can_grow_sigma_max):
+        assert check().passed, check().line()
+
+
+def test_the_kl_gradient_check_fails_for_a_wrong_gradient(monkeypatch) -> None:
+    gradient = kl.kl_gradient
+    monkeypatch.setattr(kl, "kl_gradient", lambda W, x, G: gradient(W, x, G) * np.array([[1.0, -1.0]]))
+    assert not kl.check_kl_gradient_vs_finite_differences().passed
+    assert not kl.check_kl_flow_vs_gap_flow().passed
+
+
+def test_without_its_part_along_x_plus_gx_the_kl_flow_ends_where_the_centered_flow_does(monkeypatch) -> None:
+    """The KL flow's growth in two parts: the common shift it ignores (the centered flow's end, sigma_max
+    3.236) and its move along x + g x (on to 3.718)."""
+    W0, x, G = kl.kl_instance()
+    eps = x - G @ x
+    P = np.outer(eps, eps) / (eps @ eps)
+    gradient = kl.kl_gradient
+    monkeypatch.setattr(kl, "kl_gradient", lambda W, x, G: gradient(W, x, G) @ P)
+    end = kl.kl_flow(W0, x, G, np.array([0.0, kl.KL_HORIZON]))[-1]
+    np.testing.assert_allclose(end, kl.centered_limit(W0, eps), atol=1e-9)

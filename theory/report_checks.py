@@ -1,5 +1,5 @@
 """Which checks the Proposition 3.1 report runs (:mod:`theory.spectral_flow`), by name and in report
-order: the symbolic ones, Proposition 3.1 itself, and extensions (a)-(i), each bound to the seeded
+order: the symbolic ones, Proposition 3.1 itself, and extensions (a)-(j), each bound to the seeded
 instances of :mod:`theory.instances`. The report runs them, prints and writes them."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import kl_flow as kl
 from . import linear_flow as lf
 from . import numeric as nm
 from . import symbolic as sy
@@ -143,6 +144,13 @@ def default_checks(cfg: Config, inst: Instances | None = None) -> dict[str, Chec
         "two_layer_flow_is_gradient_flow": tw.check_two_layer_flow_is_gradient_flow,
         "two_layer_flow_vs_limit": tw.check_two_layer_flow_vs_limit,
         "two_layer_can_grow_sigma_max": tw.check_two_layer_can_grow_sigma_max,
+    })
+    # (j) the KL invariance error (Eq. 1, the trainer's kl form) in place of Eq. (2): its flow can raise sigma_max.
+    checks.update({
+        "kl_gradient_vs_finite_differences": kl.check_kl_gradient_vs_finite_differences,
+        "kl_flow_vs_gap_flow": kl.check_kl_flow_vs_gap_flow,
+        "kl_can_grow_sigma_max": kl.check_kl_can_grow_sigma_max,
+        "centered_can_grow_sigma_max": kl.check_centered_can_grow_sigma_max,
     })
     return checks
 

@@ -1,6 +1,6 @@
 """Report on Proposition 3.1 (invariance-induced spectral decay): ``python -m theory.spectral_flow``.
 
-Runs every named check (symbolic, numerical, extensions (a)-(i)), prints one line per check
+Runs every named check (symbolic, numerical, extensions (a)-(j)), prints one line per check
 with PASS/FAIL, the measured residual or bound and its tolerance, optionally writes the same
 as JSON (``--json PATH``, atomically) and a figure of ``sigma_max(W(t))`` (``--plot PATH``),
 and exits with status 1 if any check fails.
@@ -116,7 +116,7 @@ def report_dict(cfg: Config, results: Sequence[CheckResult], seconds: dict[str, 
     return {
         "report": "theory.spectral_flow",
         "claim": "Proposition 3.1: sigma_max(W(t)) <= sigma_max(W(0)) under the gradient flow "
-                 "of the logit invariance error (Eqs. 2, 5-7), with extensions (a)-(i)",
+                 "of the logit invariance error (Eqs. 2, 5-7), with extensions (a)-(j)",
         "passed": all(r.passed for r in results),
         "n_checks": len(results),
         "n_failed": sum(not r.passed for r in results),

@@ -1,0 +1,167 @@
+"""Extension (j): Proposition 3.1 is about the logit invariance error, Eq. (2). The paper's other
+invariance error, DI's KL divergence (Eq. 1), which ``nets.train`` also trains with (its ``kl`` form,
+both distributions differentiated), does not keep the bound: for one linear layer ``h(x) = W x`` the
+gradient flow of ``KL(softmax(W x) || softmax(W g x))`` alone can raise sigma_max(W). One constructed
+counterexample.
+
+Why. With ``p = softmax(W x)``, ``q = softmax(W g x)`` and ``d = log p - log q`` the gradient is
+``a x^T + b (g x)^T`` with ``a = p * d - p (p . d)`` and ``b = q - p`` (:func:`kl_gradient`), that is
+``(a + b)/2 (x + g x)^T + (a - b)/2 (x - g x)^T``. Two things part it from Eq. (2)'s flow ``dW/dt = -W
+Sigma``, on which the bound rests. The softmax ignores a shift common to all logits, so the flow never
+moves the rows' mean (``1^T a = 1^T b = 0``) and stops where the logits of x and g x differ by such a
+shift, not where they agree: it is then the flow of the centered logits' error ``1/2 ||C W eps||^2``,
+``C = I - 1 1^T / m``, ``dW/dt = -C W Sigma``, which ends at ``W(0) - C W(0) e e^T`` for one residual
+(:func:`centered_limit`) and can already raise sigma_max. And W moves along ``x + g x`` as well as along
+the residual ``x - g x``, which takes it further.
+
+The instance (:func:`kl_instance`): two classes, ``x = (1, 0)``, G the swap, ``W = [[2, 2], [-2, 2]]``
+(sigma_max ``2 sqrt 2``). Since ``1^T a = 1^T b = 0`` the rows' mean ``c = (0, 2)`` never moves; only the
+gap ``u = w_1 - w_2`` does, and with ``s = u . x``, ``r = u . g x`` (the logit gaps of x and g x: 4 and 0)
+the flow is (:func:`gap_velocity`)
+
+    ds/dt = -2 sigma'(s) (s - r),        dr/dt = 2 (sigma(s) - sigma(r))
+
+(the derivatives of KL between two Bernoullis, sigma the logistic function). Where x's prediction is
+confident, sigma'(s) is small and r, the unconfident gap, rises to meet s above the midpoint 2; the flow
+ends at ``s = r = m*`` with ``W = [[m*/2, 2 + m*/2], [-m*/2, 2 - m*/2]]``, its sigma_max above its start
+(:func:`check_kl_can_grow_sigma_max` gives by how much, and m*). The flow of the centered logits' error
+meets at the midpoint, ``W = [[1, 3], [-1, 1]]``, sigma_max ``sqrt(6 + 2 sqrt 5)``
+(:func:`check_centered_can_grow_sigma_max`); the flow of Eq. (2) from the same W keeps sigma_max at
+``2 sqrt 2`` (it removes ``w_2``'s residual part and leaves ``w_1``, orthogonal to the residual).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.integrate import solve_ivp
+from scipy.special import expit, log_softmax, softmax
+
+from .checks import CheckResult, at_most, exceeds, ode_allowance
+from .linear_flow import sigma_max
+from .numeric import finite_difference_gradient
+
+__all__ = ["kl_instance", "kl_invariance_error", "kl_gradient", "kl_flow", "gap_velocity", "gap_limit",
+           "centered_limit", "check_kl_gradient_vs_finite_differences", "check_kl_flow_vs_gap_flow",
+           "check_kl_can_grow_sigma_max", "check_centered_can_grow_sigma_max"]
+
+Array = np.ndarray
+
+#: How long the counterexample's flows run: the gap flow has met (to rounding) well before.
+KL_HORIZON = 400.0
+
+
+def kl_instance() -> tuple[Array, Array, Array]:
+    """``(W (2, 2), x (2,), G (2, 2))`` of the module's counterexample."""
+    return np.array([[2.0, 2.0], [-2.0, 2.0]]), np.array([1.0, 0.0]), np.array([[0.0, 1.0], [1.0, 0.0]])
+
+
+def kl_invariance_error(W: Array, x: Array, G: Array) -> float:
+    """``KL(softmax(W x) || softmax(W G x))`` (Eq. 1 for one sample and one group element), in float64."""
+    lp, lq = log_softmax(W @ x), log_softmax(W @ (G @ x))
+    return float(np.exp(lp) @ (lp - lq))
+
+
+def kl_gradient(W: Array, x: Array, G: Array) -> Array:
+    """The gradient of :func:`kl_invariance_error` in ``W (m, n)``: ``a x^T + b (G x)^T`` with ``p``, ``q``
+    the two softmaxes, ``d = log p - log q``, ``a = p * d - p (p . d)`` and ``b = q - p``."""
+    gx = G @ x
+    p, q = softmax(W @ x), softmax(W @ gx)
+    d = log_softmax(W @ x) - log_softmax(W @ gx)
+    return np.outer(p * d - p * (p @ d), x) + np.outer(q - p, gx)
+
+
+def kl_flow(W0: Array, x: Array, G: Array, ts: Array, rtol: float = 1e-12) -> Array:
+    """The gradient flow ``dW/dt = -kl_gradient(W)`` integrated by ``solve_ivp`` (DOP853) from t = 0:
+    ``W(t) (T, m, n)`` at the increasing times ``ts``."""
+    W0 = np.asarray(W0, dtype=np.float64)
+    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    sol = solve_ivp(lambda _t, w: -kl_gradient(w.reshape(W0.shape), x, G).ravel(), (0.0, float(ts.max())),
+                    W0.ravel(), method="DOP853", t_eval=ts, rtol=rtol, atol=1e-14 * float(np.abs(W0).max()))
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp failed: {sol.message}")
+    return sol.y.T.reshape(len(ts), *W0.shape)
+
+
+def gap_velocity(s: float, r: float) -> tuple[float, float]:
+    """``(ds/dt, dr/dt)`` of two classes' logit gaps ``s`` (of x) and ``r`` (of g x) under the KL flow, for
+    orthonormal x and g x: ``(-2 sigma'(s) (s - r), 2 (sigma(s) - sigma(r)))``."""
+    return -2 * expit(s) * (1 - expit(s)) * (s - r), 2 * (expit(s) - expit(r))
+
+
+def gap_limit(s0: float, r0: float, horizon: float = KL_HORIZON, rtol: float = 1e-12) -> tuple[float, float]:
+    """``(s(T), r(T))`` of :func:`gap_velocity` from ``(s0, r0)`` at ``T = horizon``, by ``solve_ivp``."""
+    sol = solve_ivp(lambda _t, z: gap_velocity(*z), (0.0, horizon), [s0, r0], method="DOP853", rtol=rtol,
+                    atol=1e-14)
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp failed: {sol.message}")
+    return float(sol.y[0, -1]), float(sol.y[1, -1])
+
+
+def centered_limit(W0: Array, eps: Array) -> Array:
+    """Where the flow ``dW/dt = -C W eps eps^T`` of the centered logits' error ``1/2 ||C W eps||^2`` ends,
+    ``C = I - 1 1^T / m``: ``W(0) - C W(0) e e^T``, ``e = eps / ||eps||`` (``C`` is a projector, so ``W(t) =
+    W(0) - C W(0) (I - exp(-eps eps^T t))``; the rows' mean never moves)."""
+    W0, eps = np.asarray(W0, dtype=np.float64), np.asarray(eps, dtype=np.float64)
+    e = eps / np.linalg.norm(eps)
+    CW = W0 - W0.mean(axis=0, keepdims=True)
+    return W0 - np.outer(CW @ e, e)
+
+
+def check_kl_gradient_vs_finite_differences(name: str = "kl_gradient_vs_finite_differences") -> CheckResult:
+    """:func:`kl_gradient` at the instance against central differences of the KL itself. Not quadratic, so
+    the differences carry truncation error ``O(h^2)`` (``h = u^(1/3) max|W|``, about 1e-10 relative here)
+    besides cancellation: residual ``max |grad - FD| / max |FD|``, tolerance 1e-7 (a wrong gradient is off
+    by O(1))."""
+    W, x, G = kl_instance()
+    fd, _h, _seen = finite_difference_gradient(lambda V: kl_invariance_error(V, x, G), W)
+    err = float(np.abs(kl_gradient(W, x, G) - fd).max()) / float(np.abs(fd).max())
+    return at_most(name, err, 1e-7, f"relative max |grad - FD| at W {W.shape}")
+
+
+def check_kl_flow_vs_gap_flow(rtol: float = 1e-12, name: str = "kl_flow_vs_gap_flow") -> CheckResult:
+    """The full flow of W (:func:`kl_flow`) is the gap flow of the module docstring: at ``T =``
+    :data:`KL_HORIZON` its rows' mean is still ``(0, 2)`` and its gaps ``u . x``, ``u . g x`` are
+    :func:`gap_limit`'s. Residual: the largest difference, relative to max|W(0)|; tolerance
+    :func:`~theory.checks.ode_allowance` over the horizon times 2, a bound on the gap flow's rates here
+    (its Jacobian's entries are at most ``2 (|sigma''| |s - r| + sigma')``, with ``|s - r| <= 4``)."""
+    W0, x, G = kl_instance()
+    W = kl_flow(W0, x, G, np.array([0.0, KL_HORIZON]), rtol)[-1]
+    u0 = W0[0] - W0[1]
+    s, r = gap_limit(float(u0 @ x), float(u0 @ (G @ x)), KL_HORIZON, rtol)
+    u = W[0] - W[1]
+    err = max(float(np.abs((W[0] + W[1]) / 2 - (W0[0] + W0[1]) / 2).max()), abs(float(u @ x) - s),
+              abs(float(u @ (G @ x)) - r)) / float(np.abs(W0).max())
+    return at_most(name, err, ode_allowance(rtol, 2 * KL_HORIZON),
+                   f"rows' mean and logit gaps at T = {KL_HORIZON:g} against the gap flow's ({s:.6g}, {r:.6g})")
+
+
+def check_kl_can_grow_sigma_max(threshold: float = 0.05, name: str = "kl_can_grow_sigma_max") -> CheckResult:
+    """Counterexample: the flow of the KL invariance error alone raises sigma_max(W) of :func:`kl_instance`
+    by more than ``threshold`` (relative), while the KL falls to (near) 0 and never rises. Value: the
+    relative growth at ``T =`` :data:`KL_HORIZON`; the detail gives the gaps' meeting point and the KL."""
+    W0, x, G = kl_instance()
+    ts = np.linspace(0.0, KL_HORIZON, 801)
+    Ws = kl_flow(W0, x, G, ts)
+    sig = np.array([float(sigma_max(W)) for W in Ws])
+    kl = np.array([kl_invariance_error(W, x, G) for W in Ws])
+    non_increasing = bool(np.all(np.diff(kl) <= 1e-12 * kl[0]))
+    s0 = float(sig[0])
+    growth = float(sig[-1]) / s0 - 1
+    u = Ws[-1][0] - Ws[-1][1]
+    return exceeds(name, growth, threshold,
+                   f"W = [[2, 2], [-2, 2]], x = (1, 0), G the swap: sigma_max(W) {s0:.4g} -> {sig[-1]:.4g} "
+                   f"(max {sig.max():.4g}); KL {kl[0]:.3g} -> {kl[-1]:.2g} (non-increasing: {non_increasing}); "
+                   f"the logit gaps (4, 0) meet at {float(u @ x):.4g} (midpoint 2)")
+
+
+def check_centered_can_grow_sigma_max(threshold: float = 0.05,
+                                      name: str = "centered_can_grow_sigma_max") -> CheckResult:
+    """Counterexample: the flow of the centered logits' error (:func:`centered_limit`; the LI of the
+    shift-free logits, whose common shift the KL ignores too) raises sigma_max(W) of :func:`kl_instance`,
+    ``2 sqrt 2`` to ``sqrt(6 + 2 sqrt 5)``, by more than ``threshold``. Value: the relative growth."""
+    W0, x, G = kl_instance()
+    end = centered_limit(W0, x - G @ x)
+    s0, s1 = float(sigma_max(W0)), float(sigma_max(end))
+    return exceeds(name, s1 / s0 - 1, threshold,
+                   f"W = [[2, 2], [-2, 2]]: sigma_max {s0:.4g} -> {s1:.4g} at the flow's end {end.tolist()} "
+                   f"(closed form sqrt(6 + 2 sqrt 5) = {np.sqrt(6 + 2 * np.sqrt(5)):.4g})")
