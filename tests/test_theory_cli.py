@@ -249,9 +249,10 @@ def test_findings_cite_the_committed_momentum_numbers() -> None:
     findings = (ROOT / "docs" / "findings.md").read_text()
     assert f"between {lo:.3f} and {hi:.3f}" in findings
     assert f"raises sigma_max by {round(100 * checks['momentum_can_grow_sigma_max']['value'])}%" in findings
-    start, end = map(float, re.search(r"sigma_max\(W\) ([\d.]+) -> ([\d.]+)", checks["kl_can_grow_sigma_max"]["detail"]).groups())
-    centered = float(re.search(r"sigma_max [\d.]+ -> ([\d.]+)", checks["centered_can_grow_sigma_max"]["detail"]).group(1))
-    assert f"sigma_max from {start:.2f} to {end:.2f}" in findings and f"takes sigma_max to {centered:.2f}" in findings
+    kl_grows = re.search(r"sigma_max\(C W\) ([\d.]+) -> ([\d.]+)", checks["kl_can_grow_sigma_max"]["detail"])
+    centered = re.search(r"sigma_max\(W\) ([\d.]+) -> ([\d.]+)", checks["centered_can_grow_sigma_max"]["detail"])
+    assert "raises sigma_max(C W) from {:.2f} to {:.2f}".format(*map(float, kl_grows.groups())) in findings
+    assert "takes sigma_max(W) from {:.2f} to {:.2f}".format(*map(float, centered.groups())) in findings
 
 
 def _commit(repo: Path, name: str, text: str) -> Path:

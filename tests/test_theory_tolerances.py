@@ -134,8 +134,9 @@ def test_the_kl_gradient_check_fails_for_a_wrong_gradient(monkeypatch) -> None:
 
 
 def test_without_its_part_along_x_plus_gx_the_kl_flow_ends_where_the_centered_flow_does(monkeypatch) -> None:
-    """The KL flow's growth in two parts: the common shift it ignores (the centered flow's end, sigma_max
-    3.236) and its move along x + g x (on to 3.718)."""
+    """The KL flow's end in two parts: the centered flow's end (shared exactly for one sample and a
+    permutation, though not its path) and a move along x + g x. On the KL instance, whose rows' mean is 0,
+    the centered flow is Eq. (2)'s and keeps the bound: the growth is all in the move along x + g x."""
     W0, x, G = kl.kl_instance()
     eps = x - G @ x
     P = np.outer(eps, eps) / (eps @ eps)
@@ -143,3 +144,11 @@ def test_without_its_part_along_x_plus_gx_the_kl_flow_ends_where_the_centered_fl
     monkeypatch.setattr(kl, "kl_gradient", lambda W, x, G: gradient(W, x, G) @ P)
     end = kl.kl_flow(W0, x, G, np.array([0.0, kl.KL_HORIZON]))[-1]
     np.testing.assert_allclose(end, kl.centered_limit(W0, eps), atol=1e-9)
+    assert lf.sigma_max(end) <= lf.sigma_max(W0)
+
+
+def test_the_gap_flow_check_fails_for_a_gap_flow_at_another_speed(monkeypatch) -> None:
+    """Compared at its end only, a gap flow at half speed (a factor 2 dropped) meets where the true one does."""
+    velocity = kl.gap_velocity
+    monkeypatch.setattr(kl, "gap_velocity", lambda s, r: tuple(v / 2 for v in velocity(s, r)))
+    assert not kl.check_kl_flow_vs_gap_flow().passed

@@ -1,33 +1,35 @@
 """Extension (j): Proposition 3.1 is about the logit invariance error, Eq. (2). The paper's other
 invariance error, DI's KL divergence (Eq. 1), which ``nets.train`` also trains with (its ``kl`` form,
 both distributions differentiated), does not keep the bound: for one linear layer ``h(x) = W x`` the
-gradient flow of ``KL(softmax(W x) || softmax(W g x))`` alone can raise sigma_max(W). One constructed
-counterexample.
+gradient flow of ``KL(softmax(W x) || softmax(W g x))`` alone can raise sigma_max(W), even sigma_max of the
+centered map ``C W`` (``C = I - 1 1^T / m``), the part of W the softmax sees. One constructed
+counterexample, and one for the centered logits' error.
 
 Why. With ``p = softmax(W x)``, ``q = softmax(W g x)`` and ``d = log p - log q`` the gradient is
 ``a x^T + b (g x)^T`` with ``a = p * d - p (p . d)`` and ``b = q - p`` (:func:`kl_gradient`), that is
 ``(a + b)/2 (x + g x)^T + (a - b)/2 (x - g x)^T``. Two things part it from Eq. (2)'s flow ``dW/dt = -W
 Sigma``, on which the bound rests. The softmax ignores a shift common to all logits, so the flow never
 moves the rows' mean (``1^T a = 1^T b = 0``) and stops where the logits of x and g x differ by such a
-shift, not where they agree: it is then the flow of the centered logits' error ``1/2 ||C W eps||^2``,
-``C = I - 1 1^T / m``, ``dW/dt = -C W Sigma``, which ends at ``W(0) - C W(0) e e^T`` for one residual
-(:func:`centered_limit`) and can already raise sigma_max. And W moves along ``x + g x`` as well as along
-the residual ``x - g x``, which takes it further.
+shift, not where they agree; the flow of the centered logits' error ``1/2 ||C W eps||^2``, ``dW/dt = -C W
+Sigma``, shares that (it ends at ``W(0) - C W(0) e e^T`` for one residual, :func:`centered_limit`, as does
+the KL flow without its part along ``x + g x``). On ``C W`` that flow is Eq. (2)'s, so sigma_max(C W) never
+rises, but sigma_max(W) can, through the rows' mean it leaves in place
+(:func:`check_centered_can_grow_sigma_max`, from ``W = [[2, 2], [-2, 2]]``). And the KL moves W along
+``x + g x`` as well as along the residual ``x - g x``, which can raise sigma_max(C W) itself (in general it
+can also lower it).
 
-The instance (:func:`kl_instance`): two classes, ``x = (1, 0)``, G the swap, ``W = [[2, 2], [-2, 2]]``
-(sigma_max ``2 sqrt 2``). Since ``1^T a = 1^T b = 0`` the rows' mean ``c = (0, 2)`` never moves; only the
-gap ``u = w_1 - w_2`` does, and with ``s = u . x``, ``r = u . g x`` (the logit gaps of x and g x: 4 and 0)
-the flow is (:func:`gap_velocity`)
+The KL instance (:func:`kl_instance`): two classes, ``x = (1, 0)``, G the swap, ``W = [[3, 0], [-3, 0]]``
+(rows' mean 0, so ``W = C W``; sigma_max ``3 sqrt 2``). Since ``1^T a = 1^T b = 0`` only the gap
+``u = w_1 - w_2`` moves, and with ``s = u . x``, ``r = u . g x`` (the logit gaps of x and g x: 6 and 0) the
+flow is (:func:`gap_velocity`)
 
     ds/dt = -2 sigma'(s) (s - r),        dr/dt = 2 (sigma(s) - sigma(r))
 
 (the derivatives of KL between two Bernoullis, sigma the logistic function). Where x's prediction is
-confident, sigma'(s) is small and r, the unconfident gap, rises to meet s above the midpoint 2; the flow
-ends at ``s = r = m*`` with ``W = [[m*/2, 2 + m*/2], [-m*/2, 2 - m*/2]]``, its sigma_max above its start
-(:func:`check_kl_can_grow_sigma_max` gives by how much, and m*). The flow of the centered logits' error
-meets at the midpoint, ``W = [[1, 3], [-1, 1]]``, sigma_max ``sqrt(6 + 2 sqrt 5)``
-(:func:`check_centered_can_grow_sigma_max`); the flow of Eq. (2) from the same W keeps sigma_max at
-``2 sqrt 2`` (it removes ``w_2``'s residual part and leaves ``w_1``, orthogonal to the residual).
+confident, sigma'(s) is small, and r, the unconfident gap, rises to meet s above their midpoint 3; the flow
+ends at ``s = r = m*`` with ``W = [[m*/2, m*/2], [-m*/2, -m*/2]]``, sigma_max ``m* / sqrt 2``
+(:func:`check_kl_can_grow_sigma_max` gives m*). The flow of Eq. (2), or of the centered error, from the
+same W ends at the midpoint, ``W = [[1.5, 1.5], [-1.5, -1.5]]``, sigma_max ``3 / sqrt 2``.
 """
 
 from __future__ import annotations
@@ -40,19 +42,34 @@ from .checks import CheckResult, at_most, exceeds, ode_allowance
 from .linear_flow import sigma_max
 from .numeric import finite_difference_gradient
 
-__all__ = ["kl_instance", "kl_invariance_error", "kl_gradient", "kl_flow", "gap_velocity", "gap_limit",
-           "centered_limit", "check_kl_gradient_vs_finite_differences", "check_kl_flow_vs_gap_flow",
+__all__ = ["kl_instance", "centered_instance", "kl_invariance_error", "kl_gradient", "kl_flow", "gap_velocity", "gap_limit",
+           "centered_limit", "centered_sigma_max", "check_kl_gradient_vs_finite_differences", "check_kl_flow_vs_gap_flow",
            "check_kl_can_grow_sigma_max", "check_centered_can_grow_sigma_max"]
 
 Array = np.ndarray
 
-#: How long the counterexample's flows run: the gap flow has met (to rounding) well before.
-KL_HORIZON = 400.0
+#: How long the counterexample's flows run: the gaps meet to about 1e-12 by then (they close at a rate
+#: of about ``4 sigma'(m*)``, 0.03).
+KL_HORIZON = 1000.0
+#: The times at which :func:`check_kl_flow_vs_gap_flow` compares the two flows (a flow run at another
+#: speed would meet at the same end).
+GAP_TIMES = (0.5, 2.0, 10.0, 50.0, KL_HORIZON)
 
 
 def kl_instance() -> tuple[Array, Array, Array]:
-    """``(W (2, 2), x (2,), G (2, 2))`` of the module's counterexample."""
+    """``(W (2, 2), x (2,), G (2, 2))`` of the KL counterexample: rows' mean 0, logit gaps 6 and 0."""
+    return np.array([[3.0, 0.0], [-3.0, 0.0]]), np.array([1.0, 0.0]), np.array([[0.0, 1.0], [1.0, 0.0]])
+
+
+def centered_instance() -> tuple[Array, Array, Array]:
+    """``(W (2, 2), x (2,), G (2, 2))`` of the centered error's counterexample: rows' mean ``(0, 2)``."""
     return np.array([[2.0, 2.0], [-2.0, 2.0]]), np.array([1.0, 0.0]), np.array([[0.0, 1.0], [1.0, 0.0]])
+
+
+def centered_sigma_max(W: Array) -> float:
+    """sigma_max of ``C W``, W with its rows' mean taken out: the part of W a softmax sees."""
+    W = np.asarray(W, dtype=np.float64)
+    return float(sigma_max(W - W.mean(axis=0, keepdims=True)))
 
 
 def kl_invariance_error(W: Array, x: Array, G: Array) -> float:
@@ -119,49 +136,57 @@ def check_kl_gradient_vs_finite_differences(name: str = "kl_gradient_vs_finite_d
 
 
 def check_kl_flow_vs_gap_flow(rtol: float = 1e-12, name: str = "kl_flow_vs_gap_flow") -> CheckResult:
-    """The full flow of W (:func:`kl_flow`) is the gap flow of the module docstring: at ``T =``
-    :data:`KL_HORIZON` its rows' mean is still ``(0, 2)`` and its gaps ``u . x``, ``u . g x`` are
-    :func:`gap_limit`'s. Residual: the largest difference, relative to max|W(0)|; tolerance
-    :func:`~theory.checks.ode_allowance` over the horizon times 2, a bound on the gap flow's rates here
-    (its Jacobian's entries are at most ``2 (|sigma''| |s - r| + sigma')``, with ``|s - r| <= 4``)."""
+    """The full flow of W (:func:`kl_flow`) is the gap flow of the module docstring: at each of
+    :data:`GAP_TIMES` its rows' mean is still W(0)'s and its gaps ``u . x``, ``u . g x`` are the gap flow's
+    (:func:`gap_limit` run to that time). Residual: the largest difference, relative to max|W(0)|;
+    tolerance :func:`~theory.checks.ode_allowance` over the horizon times 2, a bound on the gap flow's
+    rates here (its Jacobian's entries are at most ``2 (|sigma''| |s - r| + sigma')``, with ``|s - r| <=
+    6``)."""
     W0, x, G = kl_instance()
-    W = kl_flow(W0, x, G, np.array([0.0, KL_HORIZON]), rtol)[-1]
+    Ws = kl_flow(W0, x, G, np.array([0.0, *GAP_TIMES]), rtol)[1:]
     u0 = W0[0] - W0[1]
-    s, r = gap_limit(float(u0 @ x), float(u0 @ (G @ x)), KL_HORIZON, rtol)
-    u = W[0] - W[1]
-    err = max(float(np.abs((W[0] + W[1]) / 2 - (W0[0] + W0[1]) / 2).max()), abs(float(u @ x) - s),
-              abs(float(u @ (G @ x)) - r)) / float(np.abs(W0).max())
+    err = 0.0
+    for t, W in zip(GAP_TIMES, Ws):
+        s, r = gap_limit(float(u0 @ x), float(u0 @ (G @ x)), t, rtol)
+        u = W[0] - W[1]
+        err = max(err, float(np.abs((W[0] + W[1]) / 2 - (W0[0] + W0[1]) / 2).max()), abs(float(u @ x) - s),
+                  abs(float(u @ (G @ x)) - r))
+    err /= float(np.abs(W0).max())
     return at_most(name, err, ode_allowance(rtol, 2 * KL_HORIZON),
-                   f"rows' mean and logit gaps at T = {KL_HORIZON:g} against the gap flow's ({s:.6g}, {r:.6g})")
+                   f"rows' mean and logit gaps at t = {', '.join(f'{t:g}' for t in GAP_TIMES)} against the gap "
+                   f"flow's (ending at {s:.6g}, {r:.6g})")
 
 
 def check_kl_can_grow_sigma_max(threshold: float = 0.05, name: str = "kl_can_grow_sigma_max") -> CheckResult:
     """Counterexample: the flow of the KL invariance error alone raises sigma_max(W) of :func:`kl_instance`
-    by more than ``threshold`` (relative), while the KL falls to (near) 0 and never rises. Value: the
-    relative growth at ``T =`` :data:`KL_HORIZON`; the detail gives the gaps' meeting point and the KL."""
+    (whose rows' mean is 0, so sigma_max(C W) too) by more than ``threshold`` (relative), while the KL never
+    rises and falls to (near) 0. Value: the relative growth at ``T =`` :data:`KL_HORIZON`, NaN (a fail)
+    where the KL rose or did not fall below 1e-9 of its start; the detail gives the gaps' meeting point."""
     W0, x, G = kl_instance()
-    ts = np.linspace(0.0, KL_HORIZON, 801)
+    ts = np.linspace(0.0, KL_HORIZON, 2001)
     Ws = kl_flow(W0, x, G, ts)
     sig = np.array([float(sigma_max(W)) for W in Ws])
     kl = np.array([kl_invariance_error(W, x, G) for W in Ws])
-    non_increasing = bool(np.all(np.diff(kl) <= 1e-12 * kl[0]))
-    s0 = float(sig[0])
-    growth = float(sig[-1]) / s0 - 1
+    settled = bool(np.all(np.diff(kl) <= 1e-12 * kl[0]) and kl[-1] <= 1e-9 * kl[0])
+    growth = float(sig[-1]) / float(sig[0]) - 1 if settled else float("nan")
     u = Ws[-1][0] - Ws[-1][1]
     return exceeds(name, growth, threshold,
-                   f"W = [[2, 2], [-2, 2]], x = (1, 0), G the swap: sigma_max(W) {s0:.4g} -> {sig[-1]:.4g} "
-                   f"(max {sig.max():.4g}); KL {kl[0]:.3g} -> {kl[-1]:.2g} (non-increasing: {non_increasing}); "
-                   f"the logit gaps (4, 0) meet at {float(u @ x):.4g} (midpoint 2)")
+                   f"W = [[3, 0], [-3, 0]], x = (1, 0), G the swap: sigma_max(W) = sigma_max(C W) {sig[0]:.4g} -> "
+                   f"{sig[-1]:.4g} ({centered_sigma_max(Ws[-1]):.4g} centered); KL {kl[0]:.3g} -> {kl[-1]:.1g}, "
+                   f"never rising: {settled}; the logit gaps (6, 0) meet at {float(u @ x):.4g}, not at 3")
 
 
 def check_centered_can_grow_sigma_max(threshold: float = 0.05,
                                       name: str = "centered_can_grow_sigma_max") -> CheckResult:
-    """Counterexample: the flow of the centered logits' error (:func:`centered_limit`; the LI of the
-    shift-free logits, whose common shift the KL ignores too) raises sigma_max(W) of :func:`kl_instance`,
-    ``2 sqrt 2`` to ``sqrt(6 + 2 sqrt 5)``, by more than ``threshold``. Value: the relative growth."""
-    W0, x, G = kl_instance()
+    """Counterexample: the flow of the centered logits' error (:func:`centered_limit`; the KL flow without its
+    part along ``x + g x`` ends there too) raises sigma_max(W) of :func:`centered_instance`, ``2 sqrt 2`` to
+    ``sqrt(6 + 2 sqrt 5)``, by more than ``threshold``, through the rows' mean it leaves in place alone:
+    sigma_max(C W) falls, as Proposition 3.1 says of Eq. (2)'s flow, which it is on ``C W``. Value: the
+    relative growth of sigma_max(W)."""
+    W0, x, G = centered_instance()
     end = centered_limit(W0, x - G @ x)
     s0, s1 = float(sigma_max(W0)), float(sigma_max(end))
     return exceeds(name, s1 / s0 - 1, threshold,
-                   f"W = [[2, 2], [-2, 2]]: sigma_max {s0:.4g} -> {s1:.4g} at the flow's end {end.tolist()} "
-                   f"(closed form sqrt(6 + 2 sqrt 5) = {np.sqrt(6 + 2 * np.sqrt(5)):.4g})")
+                   f"W = [[2, 2], [-2, 2]]: sigma_max(W) {s0:.4g} -> {s1:.4g} (closed form sqrt(6 + 2 sqrt 5) = "
+                   f"{np.sqrt(6 + 2 * np.sqrt(5)):.4g}); sigma_max(C W) {centered_sigma_max(W0):.4g} -> "
+                   f"{centered_sigma_max(end):.4g}")
