@@ -4,11 +4,13 @@ Modules: :mod:`theory.checks` (the :class:`CheckResult` every check returns),
 :mod:`theory.symbolic` (sympy checks of the proof's steps: exact identities for n = 2, 3, and
 the closed form and its norm for every n), :mod:`theory.linear_flow` (the
 linear model, its residuals and flows in numpy/scipy), :mod:`theory.numeric` (numpy/scipy checks
-and extensions (a)-(b)), :mod:`theory.descent` (extension (c), gradient descent's step bound), :mod:`theory.task_flow` (extension (d), a task loss added),
+and extensions (a)-(b)), :mod:`theory.descent` (extension (c), gradient descent's step bound),
+:mod:`theory.task_flow` (extension (d), a task loss added),
 :mod:`theory.images` (extension (e), the paper's groups on images; imports torch),
 :mod:`theory.tightness` (extension (f), how much decay), :mod:`theory.adam` (extension (g), Adam;
 imports torch), :mod:`theory.momentum` (extension (h), SGD with momentum; imports torch),
-:mod:`theory.two_layer` (extension (i), two linear layers), :mod:`theory.report_checks` (which
+:mod:`theory.two_layer` (extension (i), two linear layers), :mod:`theory.kl_flow` (extension (j),
+the KL invariance error and the centered logits' error), :mod:`theory.report_checks` (which
 checks the report runs), :mod:`theory.spectral_flow` (the report, ``python -m theory.spectral_flow``).
 ``images``, ``adam``, ``momentum`` and ``spectral_flow`` are not imported here: the first three need
 torch, the last is the ``-m`` entry point.

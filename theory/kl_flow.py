@@ -36,14 +36,15 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.integrate import solve_ivp
-from scipy.special import expit, log_softmax, softmax
+from scipy.special import expit, log_softmax
 
 from .checks import CheckResult, at_most, exceeds, ode_allowance
 from .linear_flow import sigma_max
 from .numeric import finite_difference_gradient
 
-__all__ = ["kl_instance", "centered_instance", "kl_invariance_error", "kl_gradient", "kl_flow", "gap_velocity", "gap_limit",
-           "centered_limit", "centered_sigma_max", "check_kl_gradient_vs_finite_differences", "check_kl_flow_vs_gap_flow",
+__all__ = ["kl_instance", "centered_instance", "kl_invariance_error", "kl_gradient", "kl_flow", "gap_velocity",
+           "gap_flow", "centered_limit", "centered_sigma_max", "check_kl_gradient_vs_finite_differences",
+           "check_kl_flow_vs_gap_flow",
            "check_kl_can_grow_sigma_max", "check_centered_can_grow_sigma_max"]
 
 Array = np.ndarray
@@ -56,20 +57,30 @@ KL_HORIZON = 1000.0
 GAP_TIMES = (0.5, 2.0, 10.0, 50.0, KL_HORIZON)
 
 
+def _swap_instance(W: list[list[float]]) -> tuple[Array, Array, Array]:
+    """``(W (2, 2), x = (1, 0), G the swap)``: both counterexamples' sample and group."""
+    return np.array(W), np.array([1.0, 0.0]), np.array([[0.0, 1.0], [1.0, 0.0]])
+
+
 def kl_instance() -> tuple[Array, Array, Array]:
     """``(W (2, 2), x (2,), G (2, 2))`` of the KL counterexample: rows' mean 0, logit gaps 6 and 0."""
-    return np.array([[3.0, 0.0], [-3.0, 0.0]]), np.array([1.0, 0.0]), np.array([[0.0, 1.0], [1.0, 0.0]])
+    return _swap_instance([[3.0, 0.0], [-3.0, 0.0]])
 
 
 def centered_instance() -> tuple[Array, Array, Array]:
     """``(W (2, 2), x (2,), G (2, 2))`` of the centered error's counterexample: rows' mean ``(0, 2)``."""
-    return np.array([[2.0, 2.0], [-2.0, 2.0]]), np.array([1.0, 0.0]), np.array([[0.0, 1.0], [1.0, 0.0]])
+    return _swap_instance([[2.0, 2.0], [-2.0, 2.0]])
+
+
+def _centered(W: Array) -> Array:
+    """``C W``: W with its rows' mean taken out, the part of W a softmax sees."""
+    W = np.asarray(W, dtype=np.float64)
+    return W - W.mean(axis=0, keepdims=True)
 
 
 def centered_sigma_max(W: Array) -> float:
-    """sigma_max of ``C W``, W with its rows' mean taken out: the part of W a softmax sees."""
-    W = np.asarray(W, dtype=np.float64)
-    return float(sigma_max(W - W.mean(axis=0, keepdims=True)))
+    """sigma_max of ``C W`` (W with its rows' mean taken out: the part of W a softmax sees)."""
+    return float(sigma_max(_centered(W)))
 
 
 def kl_invariance_error(W: Array, x: Array, G: Array) -> float:
@@ -82,8 +93,8 @@ def kl_gradient(W: Array, x: Array, G: Array) -> Array:
     """The gradient of :func:`kl_invariance_error` in ``W (m, n)``: ``a x^T + b (G x)^T`` with ``p``, ``q``
     the two softmaxes, ``d = log p - log q``, ``a = p * d - p (p . d)`` and ``b = q - p``."""
     gx = G @ x
-    p, q = softmax(W @ x), softmax(W @ gx)
-    d = log_softmax(W @ x) - log_softmax(W @ gx)
+    lp, lq = log_softmax(W @ x), log_softmax(W @ gx)
+    p, q, d = np.exp(lp), np.exp(lq), lp - lq
     return np.outer(p * d - p * (p @ d), x) + np.outer(q - p, gx)
 
 
@@ -105,13 +116,15 @@ def gap_velocity(s: float, r: float) -> tuple[float, float]:
     return -2 * expit(s) * (1 - expit(s)) * (s - r), 2 * (expit(s) - expit(r))
 
 
-def gap_limit(s0: float, r0: float, horizon: float = KL_HORIZON, rtol: float = 1e-12) -> tuple[float, float]:
-    """``(s(T), r(T))`` of :func:`gap_velocity` from ``(s0, r0)`` at ``T = horizon``, by ``solve_ivp``."""
-    sol = solve_ivp(lambda _t, z: gap_velocity(*z), (0.0, horizon), [s0, r0], method="DOP853", rtol=rtol,
-                    atol=1e-14)
+def gap_flow(s0: float, r0: float, ts: Array, rtol: float = 1e-12) -> Array:
+    """``(s(t), r(t))`` of :func:`gap_velocity` from ``(s0, r0)`` at the increasing times ``ts``, by
+    ``solve_ivp`` (DOP853): ``(T, 2)``."""
+    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    sol = solve_ivp(lambda _t, z: gap_velocity(*z), (0.0, float(ts.max())), [s0, r0], method="DOP853",
+                    t_eval=ts, rtol=rtol, atol=1e-14)
     if not sol.success:
         raise RuntimeError(f"solve_ivp failed: {sol.message}")
-    return float(sol.y[0, -1]), float(sol.y[1, -1])
+    return sol.y.T
 
 
 def centered_limit(W0: Array, eps: Array) -> Array:
@@ -120,8 +133,7 @@ def centered_limit(W0: Array, eps: Array) -> Array:
     W(0) - C W(0) (I - exp(-eps eps^T t))``; the rows' mean never moves)."""
     W0, eps = np.asarray(W0, dtype=np.float64), np.asarray(eps, dtype=np.float64)
     e = eps / np.linalg.norm(eps)
-    CW = W0 - W0.mean(axis=0, keepdims=True)
-    return W0 - np.outer(CW @ e, e)
+    return W0 - np.outer(_centered(W0) @ e, e)
 
 
 def check_kl_gradient_vs_finite_differences(name: str = "kl_gradient_vs_finite_differences") -> CheckResult:
@@ -138,16 +150,16 @@ def check_kl_gradient_vs_finite_differences(name: str = "kl_gradient_vs_finite_d
 def check_kl_flow_vs_gap_flow(rtol: float = 1e-12, name: str = "kl_flow_vs_gap_flow") -> CheckResult:
     """The full flow of W (:func:`kl_flow`) is the gap flow of the module docstring: at each of
     :data:`GAP_TIMES` its rows' mean is still W(0)'s and its gaps ``u . x``, ``u . g x`` are the gap flow's
-    (:func:`gap_limit` run to that time). Residual: the largest difference, relative to max|W(0)|;
+    (:func:`gap_flow`). Residual: the largest difference, relative to max|W(0)|;
     tolerance :func:`~theory.checks.ode_allowance` over the horizon times 2, a bound on the gap flow's
     rates here (its Jacobian's entries are at most ``2 (|sigma''| |s - r| + sigma')``, with ``|s - r| <=
     6``)."""
     W0, x, G = kl_instance()
     Ws = kl_flow(W0, x, G, np.array([0.0, *GAP_TIMES]), rtol)[1:]
     u0 = W0[0] - W0[1]
+    gaps = gap_flow(float(u0 @ x), float(u0 @ (G @ x)), np.array(GAP_TIMES), rtol)
     err = 0.0
-    for t, W in zip(GAP_TIMES, Ws):
-        s, r = gap_limit(float(u0 @ x), float(u0 @ (G @ x)), t, rtol)
+    for W, (s, r) in zip(Ws, gaps):
         u = W[0] - W[1]
         err = max(err, float(np.abs((W[0] + W[1]) / 2 - (W0[0] + W0[1]) / 2).max()), abs(float(u @ x) - s),
                   abs(float(u @ (G @ x)) - r))
