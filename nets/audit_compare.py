@@ -33,6 +33,7 @@ from nets.auditing import (DESCRIPTIONS, MEASURES, SAMPLE_MEANS, UNLABELLED_NOTE
 from nets.class_accuracy import MAX_ROWS, check_class_names, class_label, lowest
 from nets.compare_effect import MIN_DIRECTION_SAMPLES, Effect, EffectKind, direction  # noqa: F401 (re-exported)
 from nets.groups import Group, GroupLike, as_group, group_record
+from nets.model_checks import logit_width  # noqa: F401 (re-exported: the measures' own, checked)
 from nets.sample_bootstrap import (
     bootstrap_mean,
     bootstrap_ratio,
@@ -184,12 +185,6 @@ def check_pair_names(names: Sequence[str]) -> tuple[str, str]:
     if pair[0] == pair[1]:
         raise ValueError(f"names must tell A from B, got {pair[0]!r} for both; give two different names")
     return pair
-
-
-def logit_width(model: Model, x: torch.Tensor) -> int:
-    """How many logits ``model`` gives for the images ``x (N, *C, H, W)`` (one forward of the first)."""
-    with torch.no_grad():
-        return int(model(x[:1]).shape[-1])
 
 
 def compare_samples(

@@ -23,7 +23,7 @@ from nets.measure_inputs import (
     Reduction, check_chunk_size, check_images, check_label_range, check_labels, check_reduction, chunks,
     cosine_similarity, group_elements, model_chunk, reduce,
 )
-from nets.model_checks import check_model, model_logits
+from nets.model_checks import check_model, logit_width, model_logits
 
 __all__ = ["SaliencyTarget", "SmoothingSpansImage", "saliency_invariance"]
 
@@ -110,8 +110,7 @@ def saliency_invariance(
                              "target='predicted' (each input's own predicted class)")
         check_labels(y, N)
         y = y.to(x.device).long()
-        with torch.no_grad():  # the number of classes, from one sample's logits
-            check_label_range(y, model_logits(model, x[:1]).shape[-1])
+        check_label_range(y, logit_width(model, x))
     baseline = _check_invariant_baseline(baseline, group, H, W, x)
     elems = group_elements(group, include_identity)
     G = group.order

@@ -10,8 +10,9 @@ constant per-sample values (SI = 1, LI = 0), for which BCa is undefined; its int
 the point itself. The intervals are over samples only: the model (its training seed) is fixed.
 
 An accuracy of every sample right (or every one wrong) gets an exact bound instead of the
-bootstrap's interval of no width (:func:`share_mean`). With fewer than 2 samples there is nothing to resample: the interval's ends are NaN (``None`` in
-JSON, ``nan`` in text). Each function returns an :class:`Estimate` (the point and its interval) and raises a one-line
+bootstrap's interval of no width (:func:`share_mean`). With fewer than 2 samples there is nothing to
+resample: the interval's ends are NaN (``None`` in JSON, ``nan`` in text). Each function returns an
+:class:`Estimate` (the point and its interval) and raises a one-line
 ``ValueError`` for a confidence outside (0, 1) or fewer than :data:`MIN_RESAMPLES` resamples.
 """
 
@@ -26,8 +27,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["Estimate", "MIN_RESAMPLES", "check_bootstrap", "bootstrap_mean", "share_mean", "paired_bootstrap",
-           "ratio_of_means",
-           "bootstrap_ratio", "fmt_value"]
+           "ratio_of_means", "bootstrap_ratio", "fmt_value"]
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,9 @@ def share_mean(shares: np.ndarray, *, confidence: float = 0.95, n_resamples: int
     methods meet unevenly at that edge: one sample short of all right the bootstrap's interval is the
     narrower (121 samples: all right [0.970, 1], one orbit wrong [0.975, 1]), since near 0 and 1 it covers
     less than its level; the exact bound is the one to trust there."""
-    check_bootstrap(confidence, n_resamples, seed)
     v = np.asarray(shares, dtype=np.float64)
     if v.size >= 2 and (np.all(v == 1) or np.all(v == 0)):
+        check_bootstrap(confidence, n_resamples, seed)  # bootstrap_mean checks them on the other path
         edge = ((1 - confidence) / 2) ** (1 / v.size)
         return Estimate(1.0, edge, 1.0) if v[0] == 1 else Estimate(0.0, 0.0, 1 - edge)
     return bootstrap_mean(v, confidence=confidence, n_resamples=n_resamples, seed=seed)
