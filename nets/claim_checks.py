@@ -16,8 +16,8 @@ from typing import Mapping, Sequence
 import nets.evidence as ev
 from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
 
-__all__ = ["Check", "LeftOut", "blocked_outcomes", "check", "tied_counts", "outcome_left_out", "log_check", "not_finite",
-           "sigma_ratio_check", "planning_text", "fmt", "digits_apart", "pm_text"]
+__all__ = ["Check", "LeftOut", "blocked_outcomes", "check", "tied_counts", "outcome_left_out", "log_check",
+           "not_finite", "sigma_ratio_check", "planning_text", "fmt", "digits_apart", "pm_text"]
 
 
 @dataclass

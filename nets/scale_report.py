@@ -4,9 +4,9 @@ sensitivity per unit of scale, each IR model against DA.
 
 The rule. Per IR model and measure, the paired t-test over common seeds of log(IR / DA)
 (:func:`nets.evidence.paired_log`); its 95% interval entirely below 0 reads "lower", entirely above
-"higher", else "not distinguishable" (strictly: an interval of no width at 0 is neither). A seed with no log-ratio (a value <= 0, or
-not finite) is left out of the test and named (:func:`nets.evidence.paired_log`); where its
-limit lies on the other side (IR's value 0 against "higher", DA's against "lower", or unknown),
+"higher", else "not distinguishable" (strictly: an interval of no width at 0 is neither). A seed with
+no log-ratio (a value <= 0, or not finite) is left out of the test and named
+(:func:`nets.evidence.paired_log`); where its limit lies on the other side (IR's value 0 against "higher", DA's against "lower", or unknown),
 the direction is "not distinguishable", and with every seed left out too. Since sigma = scale x relative
 per seed, log(sigma ratio) = log(scale ratio) + log(relative ratio) exactly, and the share of the
 first in the sum says how much of IR's drop in sigma_max its smaller scale carries. An IR model's

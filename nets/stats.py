@@ -184,7 +184,8 @@ def paired_t(a: Sequence[float], b: Sequence[float], *, log: bool = False,
     if _extreme(scale):  # the test of x / scale against y / scale, its interval scaled back (p is the same)
         t = paired_t(x / scale, y / scale, confidence=confidence)
         iv = t.interval
-        return PairedTest(Interval(iv.estimate * scale, iv.low * scale, iv.high * scale, iv.n, iv.method), t.p_value, log)
+        return PairedTest(Interval(iv.estimate * scale, iv.low * scale, iv.high * scale, iv.n, iv.method),
+                          t.p_value, log)
     d = x - y
     n, mean = d.size, float(d.mean())
     if n < 2:
