@@ -35,11 +35,10 @@ same W ends at the midpoint, ``W = [[1.5, 1.5], [-1.5, -1.5]]``, sigma_max ``3 /
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import solve_ivp
 from scipy.special import expit, log_softmax
 
 from .checks import CheckResult, at_most, exceeds, ode_allowance
-from .linear_flow import sigma_max
+from .linear_flow import integrate, sigma_max
 from .numeric import finite_difference_gradient
 
 __all__ = ["kl_instance", "centered_instance", "kl_invariance_error", "kl_gradient", "kl_flow", "gap_velocity",
@@ -103,11 +102,9 @@ def kl_flow(W0: Array, x: Array, G: Array, ts: Array, rtol: float = 1e-12) -> Ar
     ``W(t) (T, m, n)`` at the increasing times ``ts``."""
     W0 = np.asarray(W0, dtype=np.float64)
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
-    sol = solve_ivp(lambda _t, w: -kl_gradient(w.reshape(W0.shape), x, G).ravel(), (0.0, float(ts.max())),
-                    W0.ravel(), method="DOP853", t_eval=ts, rtol=rtol, atol=1e-14 * float(np.abs(W0).max()))
-    if not sol.success:
-        raise RuntimeError(f"solve_ivp failed: {sol.message}")
-    return sol.y.T.reshape(len(ts), *W0.shape)
+    z = integrate(lambda w: -kl_gradient(w.reshape(W0.shape), x, G).ravel(), W0.ravel(), ts, rtol,
+                  1e-14 * float(np.abs(W0).max()))
+    return z.reshape(len(ts), *W0.shape)
 
 
 def gap_velocity(s: float, r: float) -> tuple[float, float]:
@@ -119,12 +116,7 @@ def gap_velocity(s: float, r: float) -> tuple[float, float]:
 def gap_flow(s0: float, r0: float, ts: Array, rtol: float = 1e-12) -> Array:
     """``(s(t), r(t))`` of :func:`gap_velocity` from ``(s0, r0)`` at the increasing times ``ts``, by
     ``solve_ivp`` (DOP853): ``(T, 2)``."""
-    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
-    sol = solve_ivp(lambda _t, z: gap_velocity(*z), (0.0, float(ts.max())), [s0, r0], method="DOP853",
-                    t_eval=ts, rtol=rtol, atol=1e-14)
-    if not sol.success:
-        raise RuntimeError(f"solve_ivp failed: {sol.message}")
-    return sol.y.T
+    return integrate(lambda z: np.array(gap_velocity(*z)), np.array([s0, r0]), ts, rtol, 1e-14)
 
 
 def centered_limit(W0: Array, eps: Array) -> Array:

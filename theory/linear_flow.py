@@ -23,6 +23,7 @@ __all__ = [
     "logit_invariance_grad",
     "rank_one_exp",
     "flow_expm",
+    "integrate",
     "flow_ode",
     "gradient_descent",
     "task_loss",
@@ -91,6 +92,18 @@ def flow_expm(W0: Array, Sigma: Array, ts: Array) -> Array:
     return np.asarray(W0, dtype=np.float64)[None] @ E
 
 
+def integrate(velocity, z0: Array, ts: Array, rtol: float, atol: float) -> Array:
+    """``dz/dt = velocity(z)`` from ``z(0) = z0 (d,)``, by ``scipy.integrate.solve_ivp`` (DOP853) at ``rtol``
+    and ``atol``: ``z(t) (T, d)`` at the increasing times ``ts >= 0``. Every flow of the checks is integrated
+    here; ``RuntimeError`` where the solver fails."""
+    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    sol = solve_ivp(lambda _t, z: velocity(z), (0.0, float(ts.max())), np.asarray(z0, dtype=np.float64),
+                    method="DOP853", t_eval=ts, rtol=rtol, atol=atol)
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp failed: {sol.message}")
+    return sol.y.T
+
+
 def flow_ode(W0: Array, Sigma: Array, ts: Array, rtol: float = 1e-12,
              atol: float = 1e-14) -> Array:
     """Eq. (5) integrated by ``scipy.integrate.solve_ivp`` (DOP853): ``dW/dt = -W Sigma``.
@@ -103,15 +116,8 @@ def flow_ode(W0: Array, Sigma: Array, ts: Array, rtol: float = 1e-12,
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
     m, n = W0.shape
     scale = max(float(np.abs(W0).max()), 1e-300)
-
-    def rhs(_t: float, w: Array) -> Array:
-        return -(w.reshape(m, n) @ Sigma).ravel()
-
-    sol = solve_ivp(rhs, (0.0, float(ts.max())), W0.ravel(), method="DOP853", t_eval=ts,
-                    rtol=rtol, atol=atol * scale)
-    if not sol.success:
-        raise RuntimeError(f"solve_ivp failed: {sol.message}")
-    return sol.y.T.reshape(len(ts), m, n)
+    z = integrate(lambda w: -(w.reshape(m, n) @ Sigma).ravel(), W0.ravel(), ts, rtol, atol * scale)
+    return z.reshape(len(ts), m, n)
 
 
 def gradient_descent(W0: Array, Sigma: Array, alpha: float, steps: int) -> Array:
@@ -191,13 +197,7 @@ def task_loss_flow(W0: Array, x: Array, G: Array, y: Array, nu: float, ts: Array
     y = np.asarray(y, dtype=np.float64)
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
     m, n = W0.shape
-
-    def rhs(_t: float, w: Array) -> Array:
-        return task_loss_velocity(w.reshape(m, n), x, G, y, nu).ravel()
-
     scale = max(float(np.abs(W0).max()), float(np.abs(y).max()), 1e-300)
-    sol = solve_ivp(rhs, (0.0, float(ts.max())), W0.ravel(), method="DOP853", t_eval=ts,
-                    rtol=1e-12, atol=1e-14 * scale)
-    if not sol.success:
-        raise RuntimeError(f"solve_ivp failed: {sol.message}")
-    return sol.y.T.reshape(len(ts), m, n)
+    z = integrate(lambda w: task_loss_velocity(w.reshape(m, n), x, G, y, nu).ravel(), W0.ravel(), ts, 1e-12,
+                  1e-14 * scale)
+    return z.reshape(len(ts), m, n)

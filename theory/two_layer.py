@@ -29,10 +29,9 @@ sqrt(2)``, ``tanh(2 tau*) = 2 / 3`` and ``sigma_max(P(oo)) = cosh(tau*) + 2 sinh
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from .checks import CheckResult, at_most, exceeds, finite_difference_tolerance, ode_allowance
-from .linear_flow import invariance_covariance, logit_invariance_error, sigma_max
+from .linear_flow import integrate, invariance_covariance, logit_invariance_error, sigma_max
 from .numeric import finite_difference_gradient
 
 __all__ = ["two_layer_instance", "two_layer_velocity", "two_layer_flow", "two_layer_limit", "slowest_rate",
@@ -62,16 +61,12 @@ def two_layer_flow(W1: Array, W2: Array, Sigma: Array, ts: Array, rtol: float = 
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
     cut = W1.size
 
-    def rhs(_t: float, z: Array) -> Array:
+    def velocity(z: Array) -> Array:
         d1, d2 = two_layer_velocity(z[:cut].reshape(W1.shape), z[cut:].reshape(W2.shape), Sigma)
         return np.concatenate([d1.ravel(), d2.ravel()])
 
     scale = max(float(np.abs(W1).max()), float(np.abs(W2).max()), 1e-300)
-    sol = solve_ivp(rhs, (0.0, float(ts.max())), np.concatenate([W1.ravel(), W2.ravel()]), method="DOP853",
-                    t_eval=ts, rtol=rtol, atol=1e-14 * scale)
-    if not sol.success:
-        raise RuntimeError(f"solve_ivp failed: {sol.message}")
-    z = sol.y.T
+    z = integrate(velocity, np.concatenate([W1.ravel(), W2.ravel()]), ts, rtol, 1e-14 * scale)
     return z[:, :cut].reshape(len(ts), *W1.shape), z[:, cut:].reshape(len(ts), *W2.shape)
 
 
