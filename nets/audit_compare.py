@@ -10,7 +10,10 @@ data): the difference ``B - A`` for the bounded measures (accuracy, SI) and the 
 of means itself for sigma_per_scale). The direction says where the interval lies: ``B < A`` or
 ``B > A`` when it excludes no effect (0 for a difference, 1 for a ratio), ``B = A`` when the
 estimate and both ends are exactly no effect (every resample gave it: the models agree on every
-sample, as a model compared with itself does), else ``undecided``; a ratio whose A is exactly 0
+sample, as a model compared with itself does), else ``undecided``. Accuracy is the exception to
+``B = A``: two models right on every image (of a class, say) agree by chance, so where their
+accuracies agree on every sample the interval is the exact bound that agreement allows
+(:func:`nets.sample_bootstrap.share_difference`) and reads ``undecided``; a ratio whose A is exactly 0
 (an exactly invariant model's LI), or one with resamples of 0 / 0, is ``undefined``; an effect of fewer than
 :data:`MIN_DIRECTION_SAMPLES` samples (a small class) has its interval and ``too few samples``.
 
@@ -38,8 +41,10 @@ from nets.sample_bootstrap import (
     bootstrap_mean,
     bootstrap_ratio,
     check_bootstrap,
+    mean_difference,
     paired_bootstrap,
     ratio_of_means,
+    share_difference,
     share_mean,
 )
 
@@ -50,10 +55,6 @@ Model = Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]]
 #: How B is set against A for each measure of :data:`nets.auditing.MEASURES`.
 EFFECTS: dict[str, EffectKind] = {"accuracy": "difference", "SI": "difference", "LI": "ratio", "DI": "ratio",
                                   "sigma_max": "ratio", "logit_scale": "ratio", "sigma_per_scale": "ratio"}
-
-
-def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-    return b.mean(axis) - a.mean(axis)
 
 
 def _mean_ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -230,8 +231,10 @@ def compare_samples(
         if k in SAMPLE_MEANS:
             mean = share_mean if k == "accuracy" else bootstrap_mean  # an accuracy all right: an exact bound
             est_a, est_b = mean(a[k], **boot), mean(b[k], **boot)
-            stat = _mean_difference if kind == "difference" else _mean_ratio
-            eff = paired_bootstrap((a[k], b[k]), stat, **boot)
+            if k == "accuracy":  # models agreeing on every sample: an exact bound, not [0, 0]
+                eff = share_difference(a[k], b[k], **boot)
+            else:
+                eff = paired_bootstrap((a[k], b[k]), mean_difference if kind == "difference" else _mean_ratio, **boot)
         else:  # sigma_per_scale: a ratio of means per model
             pair = ("sigma_max_centered", "logit_scale")
             est_a, est_b = (bootstrap_ratio(v[pair[0]], v[pair[1]], **boot) for v in (a, b))
@@ -280,7 +283,9 @@ def class_effects(a: dict[str, np.ndarray], b: dict[str, np.ndarray], *, names: 
                   confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> dict[int, tuple[int, Effect]]:
     """Per class of the ``labels`` both sample dicts hold (:func:`nets.auditing.sample_measures`):
     its number of samples and the :class:`Effect` B - A on its orbit ``accuracy``, a paired bootstrap
-    over that class's samples. Empty when either lacks labels; ``ValueError`` when the labels differ."""
+    over that class's samples (:func:`~nets.sample_bootstrap.share_difference`: where both models agree on
+    every sample of the class, the exact bound of that agreement). Empty when either lacks labels;
+    ``ValueError`` when the labels differ."""
     if "labels" not in a or "labels" not in b:
         return {}
     if a["labels"].shape != b["labels"].shape or not np.array_equal(a["labels"], b["labels"]):
@@ -293,5 +298,5 @@ def class_effects(a: dict[str, np.ndarray], b: dict[str, np.ndarray], *, names: 
         va, vb = a["accuracy"][idx], b["accuracy"][idx]
         out[int(c)] = (int(idx.sum()), Effect(f"accuracy, class {int(c)}", "difference", share_mean(va, **boot),
                                               share_mean(vb, **boot),
-                                              paired_bootstrap((va, vb), _mean_difference, **boot), n=int(idx.sum())))
+                                              share_difference(va, vb, **boot), n=int(idx.sum())))
     return out

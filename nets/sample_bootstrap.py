@@ -10,7 +10,8 @@ constant per-sample values (SI = 1, LI = 0), for which BCa is undefined; its int
 the point itself. The intervals are over samples only: the model (its training seed) is fixed.
 
 An accuracy of every sample right (or every one wrong) gets an exact bound instead of the
-bootstrap's interval of no width (:func:`share_mean`). With fewer than 2 samples there is nothing to
+bootstrap's interval of no width (:func:`share_mean`), and so does the difference of two models'
+accuracies where they agree on every sample (:func:`share_difference`). With fewer than 2 samples there is nothing to
 resample: the interval's ends are NaN (``None`` in JSON, ``nan`` in text). Each function returns an
 :class:`Estimate` (the point and its interval) and raises a one-line
 ``ValueError`` for a confidence outside (0, 1) or fewer than :data:`MIN_RESAMPLES` resamples.
@@ -26,7 +27,8 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["Estimate", "MIN_RESAMPLES", "check_bootstrap", "bootstrap_mean", "share_mean", "paired_bootstrap",
+__all__ = ["Estimate", "MIN_RESAMPLES", "check_bootstrap", "bootstrap_mean", "share_mean", "share_difference",
+           "mean_difference", "paired_bootstrap",
            "ratio_of_means", "bootstrap_ratio", "fmt_value"]
 
 
@@ -100,6 +102,30 @@ def share_mean(shares: np.ndarray, *, confidence: float = 0.95, n_resamples: int
         edge = ((1 - confidence) / 2) ** (1 / v.size)
         return Estimate(1.0, edge, 1.0) if v[0] == 1 else Estimate(0.0, 0.0, 1 - edge)
     return bootstrap_mean(v, confidence=confidence, n_resamples=n_resamples, seed=seed)
+
+
+def mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``mean(b) - mean(a)`` along ``axis`` (the statistic of :func:`share_difference`: B - A)."""
+    return b.mean(axis) - a.mean(axis)
+
+
+def share_difference(a: np.ndarray, b: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
+                     seed: int = 0) -> Estimate:
+    """``mean(b) - mean(a)`` of two models' shares ``(N,)`` on the same samples (each in [0, 1], as
+    :func:`share_mean`'s), with :func:`paired_bootstrap`'s interval, except where the two agree on every
+    one of two or more samples. There every resample differs by exactly 0, and the bootstrap's ``[0, 0]``
+    would say the models are equally accurate beyond these samples, which two models right on every
+    image of a class are by chance. The interval is then the exact bound that agreement on ``N``
+    samples allows: a sample's difference lies in [-1, 1] and is 0 where the two agree, so
+    ``|mean difference|`` is at most the chance that they disagree, whose Clopper-Pearson upper bound
+    with none seen in ``N`` is ``1 - (alpha / 2) ** (1 / N)`` (0.030 for 121 samples): the interval is
+    ``[-that, that]`` around 0."""
+    u, v = (np.asarray(x, dtype=np.float64) for x in (a, b))
+    if u.shape == v.shape and u.size >= 2 and np.array_equal(u, v):
+        check_bootstrap(confidence, n_resamples, seed)  # paired_bootstrap checks them on the other path
+        edge = 1 - ((1 - confidence) / 2) ** (1 / u.size)
+        return Estimate(0.0, -edge, edge)
+    return paired_bootstrap((u, v), mean_difference, confidence=confidence, n_resamples=n_resamples, seed=seed)
 
 
 def paired_bootstrap(samples: Sequence[np.ndarray], statistic: Callable[..., Any], *, confidence: float = 0.95,

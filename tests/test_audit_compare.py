@@ -67,10 +67,21 @@ def test_names_that_do_not_tell_a_from_b_are_refused_before_measuring(data, name
 
 def test_a_model_against_itself_has_exactly_no_effect_and_reads_b_equals_a(data):
     c = compare(mlp(), mlp(), *data, R4, **SIZES)
-    for e in c.effects.values():
+    for k, e in c.effects.items():
+        if k == "accuracy":
+            continue  # equal accuracies on every sample: the next test
         none = 0.0 if e.kind == "difference" else 1.0
         assert (e.effect.value, e.effect.low, e.effect.high) == (none, none, none)
         assert e.direction == "B = A"
+
+
+def test_accuracies_equal_on_every_sample_get_the_exact_bound_of_that_agreement_not_b_equals_a(data):
+    """Two models right on the same images agree by chance; the bootstrap read [0, 0] and "B = A"."""
+    c = compare(mlp(), mlp(), *data, R4, **SIZES)
+    edge = 1 - 0.025 ** (1 / 24)  # Clopper-Pearson's upper bound on disagreeing, none seen in 24
+    e = c.effects["accuracy"]
+    assert (e.effect.value, e.effect.low, e.effect.high) == pytest.approx((0.0, -edge, edge), rel=1e-12)
+    assert e.direction == "undecided"
 
 
 def test_scaled_logits_give_the_exact_ratios(data):
@@ -141,7 +152,7 @@ def test_too_few_samples_give_an_interval_but_no_direction():
 def test_a_small_class_of_a_comparison_has_no_direction(data):
     x, y = data  # 24 samples over 3 classes: each class below MIN_DIRECTION_SAMPLES
     c = compare(mlp(0), Scaled(mlp(0), -1.0), x, y, R4, **SIZES)
-    assert all(n < MIN_DIRECTION_SAMPLES and e.direction in ("too few samples", "B = A") for n, e in c.classes.values())
+    assert all(n < MIN_DIRECTION_SAMPLES and e.direction == "too few samples" for n, e in c.classes.values())
     assert c.effects["accuracy"].direction != "too few samples"  # all 24 samples
     record = c.to_dict()
     assert record["effects"]["accuracy"]["n"] == 24 and record["effects"]["SI"]["n"] == c.effects["SI"].n
@@ -154,6 +165,15 @@ def test_a_model_right_on_every_sample_has_clopper_pearsons_bound_overall_and_pe
     exact = 0.025 ** (1 / 24)
     assert (c.effects["accuracy"].a.value, c.effects["accuracy"].a.low) == (1.0, pytest.approx(exact))
     assert c.classes[0][0] == 24 and c.classes[0][1].a.low == pytest.approx(exact)
+
+
+@pytest.mark.filterwarnings("ignore::nets.model_checks.ZeroInputGradient")  # constant models
+def test_two_different_models_right_on_every_sample_of_a_class_are_not_read_as_equal():
+    """Both always say class 0: equal on the 30 images of that class, by chance, not B = A."""
+    x = torch.rand(30, 8, 8, generator=torch.Generator().manual_seed(1))
+    c = compare(Constant(), Scaled(Constant(), 2.0), x, torch.zeros(30, dtype=torch.long), R4, **SIZES)
+    n, e = c.classes[0]
+    assert n == 30 and e.effect.low == pytest.approx(-(1 - 0.025 ** (1 / 30))) and e.direction == "undecided"
 
 
 def test_values_of_different_samples_are_refused(data):

@@ -17,7 +17,7 @@ from nets.class_accuracy import (class_breakdown, class_breakdown_from_predictio
                                  per_class_over_seeds)
 from nets.groups import R4
 from nets.metrics import orbit_terms
-from nets.sample_bootstrap import share_mean
+from nets.sample_bootstrap import mean_difference, paired_bootstrap, share_difference, share_mean
 from nets.train import GroupPooled
 
 BOOT = dict(n_resamples=200)
@@ -101,6 +101,21 @@ def test_an_accuracy_of_every_sample_right_or_every_one_wrong_gets_clopper_pears
     assert (e.value, e.low, e.high) == pytest.approx((1.0 if right else 0.0, exact.low, exact.high), rel=1e-9)
 
 
+@pytest.mark.parametrize("n", [2, 24, 121])
+def test_two_accuracies_equal_on_every_sample_are_bounded_by_clopper_pearsons_bound_on_disagreeing(n):
+    shares = np.random.default_rng(n).integers(0, 5, n) / 4  # shares of an orbit of 4
+    edge = stats.binomtest(0, n).proportion_ci(0.95, method="exact").high
+    e = share_difference(shares, shares.copy(), **BOOT)
+    assert (e.value, e.low, e.high) == pytest.approx((0.0, -edge, edge), rel=1e-9)
+
+
+def test_two_accuracies_that_differ_somewhere_keep_the_paired_bootstrap():
+    a = np.ones(30)
+    b = a.copy()
+    b[3] = 0.5
+    assert share_difference(a, b, **BOOT) == paired_bootstrap((a, b), mean_difference, **BOOT)
+
+
 def test_the_audits_accuracy_of_a_model_never_wrong_is_not_an_interval_of_no_width():
     x = torch.randn(30, 1, 8, 8, dtype=torch.float64)
     r = audit(GroupPooled(PairOrShifted(), R4), x + 2, torch.full((30,), 2), "r4", n_steps=2, **BOOT)
@@ -170,14 +185,16 @@ def test_an_unknown_orbit_term_is_refused_naming_the_known_ones():
                     terms=("argmax",))
 
 
-def test_a_model_compared_with_itself_has_no_effect_in_any_class():
+def test_a_model_compared_with_itself_has_no_effect_in_any_class_within_the_bound_of_agreeing():
     from nets.audit_compare import compare
 
     x, y = torch.randn(30, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (30,))
     c = compare(linear(), linear(), x, y, "r4", n_steps=2, **BOOT)
     assert sorted(c.classes) == sorted(set(y.tolist()))
     for n, e in c.classes.values():
-        assert (e.effect.value, e.effect.low, e.effect.high) == (0.0, 0.0, 0.0) and e.direction == "B = A"
+        edge = 1 - 0.025 ** (1 / n)
+        assert (e.effect.value, e.effect.low, e.effect.high) == pytest.approx((0.0, -edge, edge), rel=1e-12)
+        assert e.direction == "too few samples"  # every class under 20 samples
 
 
 def test_the_per_class_effect_is_the_difference_of_the_two_breakdowns():

@@ -5,11 +5,23 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from nets.data import Split, Splits
-from nets.experiments.intervals import WouldTrain, load_runs, orbit_correct
+from nets.experiments.intervals import (
+    METHOD,
+    N_RESAMPLES,
+    WouldTrain,
+    load_runs,
+    orbit_correct,
+    paired_difference,
+    sample_summary,
+)
+from nets.sample_bootstrap import paired_bootstrap
+from nets.stats import bootstrap_interval
 from nets.groups import get_group
 from nets.models import MLP
 from nets.train import TrainConfig, checkpoint_path, orbit_accuracy, train_runs
@@ -99,3 +111,33 @@ def test_the_test_set_error_script_bootstraps_the_seed_averaged_differences_of_t
             assert e["over_seeds"]["difference"] == pytest.approx(e["test_set"]["difference"], abs=1e-9)
             assert e["test_set"]["low"] <= e["test_set"]["difference"] <= e["test_set"]["high"]
         assert f"{g} WT - DA accuracy (points): over " in done.stdout
+
+
+def _shares(n, seed):
+    return np.random.default_rng(seed).integers(0, 5, n) / 4  # shares of an orbit of 4
+
+
+def test_an_orbit_accuracy_of_every_sample_right_gets_clopper_pearsons_bound_not_one_one():
+    """Every seed right on every orbit: the bootstrap read [1, 1]."""
+    s = sample_summary([np.ones(40), np.ones(40)], None, shares=True)
+    exact = stats.binomtest(40, 40).proportion_ci(0.95, method="exact")
+    assert (s["mean"], s["low"], s["high"]) == pytest.approx((1.0, exact.low, 1.0), rel=1e-9)
+
+
+def test_an_orbit_accuracy_off_the_edge_keeps_the_bootstrap_interval_the_committed_files_hold():
+    per_seed = [_shares(200, 1), _shares(200, 2)]
+    s = sample_summary(per_seed, None, shares=True)
+    iv = bootstrap_interval(np.mean(np.stack(per_seed), 0), np.mean, n_resamples=N_RESAMPLES, seed=0, method=METHOD)
+    assert (s["mean"], s["low"], s["high"]) == (iv.estimate, iv.low, iv.high)
+
+
+def test_the_test_set_difference_keeps_the_paired_bootstrap_and_bounds_models_that_agree_everywhere():
+    a, b = [_shares(200, 1), _shares(200, 2)], [_shares(200, 3), _shares(200, 4)]
+    u, v = np.mean(np.stack(a), 0), np.mean(np.stack(b), 0)
+    boot = paired_bootstrap((u, v), lambda p, q, axis=-1: p.mean(axis) - q.mean(axis), n_resamples=N_RESAMPLES)
+    d = paired_difference(a, b, scale=100.0)
+    assert (d["difference"], d["low"], d["high"]) == pytest.approx((100 * boot.value, 100 * boot.low, 100 * boot.high),
+                                                                   rel=1e-12)
+    same = paired_difference(a, [x.copy() for x in a], scale=100.0)
+    edge = 100 * stats.binomtest(0, 200).proportion_ci(0.95, method="exact").high
+    assert (same["difference"], same["low"], same["high"]) == pytest.approx((0.0, -edge, edge), rel=1e-9)

@@ -39,11 +39,12 @@ from nets.metrics import (
 )
 from nets.models import CenteredLogits
 from nets.results_io import ResultsFileError, WouldTrain, precision_dir, reading
-from nets.sample_bootstrap import paired_bootstrap
+from nets.sample_bootstrap import share_difference, share_mean
 from nets.stats import CONFIDENCE, bootstrap_interval
 from nets.train import TrainConfig, TrainedRun, resolve_device, train_runs
 
-__all__ = ["run_intervals", "load_runs", "orbit_correct", "paired_difference", "WouldTrain", "N_RESAMPLES", "METHOD"]
+__all__ = ["run_intervals", "load_runs", "orbit_correct", "sample_summary", "paired_difference", "WouldTrain",
+           "N_RESAMPLES", "METHOD"]
 
 N_RESAMPLES = 1999
 METHOD = "percentile"  # BCa's jackknife over 50,000 samples is too costly on 2 cores
@@ -69,11 +70,19 @@ def orbit_correct(model, x: torch.Tensor, y: torch.Tensor, group: Group, chunk: 
     return (correct.double() / group.order).cpu().numpy()
 
 
-def _summary(per_seed_samples: list[np.ndarray], json_per_seed: list[float] | None) -> dict:
-    """The bootstrap interval over samples of the seed-averaged per-sample values."""
+def sample_summary(per_seed_samples: list[np.ndarray], json_per_seed: list[float] | None,
+                   shares: bool = False) -> dict:
+    """The bootstrap interval over samples of the seed-averaged per-sample values; for ``shares`` (an
+    orbit accuracy) :func:`~nets.sample_bootstrap.share_mean`'s, the same percentile bootstrap except
+    for every sample right (or every one wrong), where it is Clopper-Pearson's exact bound, not [1, 1]."""
     values = np.mean(np.stack(per_seed_samples), axis=0)
-    iv = bootstrap_interval(values, np.mean, n_resamples=N_RESAMPLES, seed=BOOT_SEED, method=METHOD)
-    return {"mean": iv.estimate, "low": iv.low, "high": iv.high, "n_samples": int(values.size),
+    if shares:
+        e = share_mean(values, confidence=CONFIDENCE, n_resamples=N_RESAMPLES, seed=BOOT_SEED)
+        mean, low, high = e.value, e.low, e.high
+    else:
+        iv = bootstrap_interval(values, np.mean, n_resamples=N_RESAMPLES, seed=BOOT_SEED, method=METHOD)
+        mean, low, high = iv.estimate, iv.low, iv.high
+    return {"mean": mean, "low": low, "high": high, "n_samples": int(values.size),
             "per_seed": [float(v.mean()) for v in per_seed_samples], "per_seed_json": json_per_seed}
 
 
@@ -90,14 +99,15 @@ def _ratio(ir: list[np.ndarray], da: list[np.ndarray]) -> dict:
 
 
 def paired_difference(a: list[np.ndarray], b: list[np.ndarray], scale: float = 1.0) -> dict:
-    """The test-set interval of a seed-averaged paired difference: each sample's value averaged over the
-    seeds for model ``a`` and for ``b`` (``(N,)`` arrays per seed, the same samples and seeds in the same
-    order), then the percentile bootstrap over samples (paired: one sample is resampled for both
-    models) of ``mean(a) - mean(b)``, times ``scale`` (100: accuracy in points). With the models held
-    fixed, what the interval over seeds leaves out: the test images' own sampling error of the difference."""
+    """The test-set interval of a seed-averaged paired difference of orbit accuracies: each sample's share
+    (:func:`orbit_correct`) averaged over the seeds for model ``a`` and for ``b`` (``(N,)`` arrays per
+    seed, the same samples and seeds in the same order), then the percentile bootstrap over samples
+    (paired: one sample is resampled for both models) of ``mean(a) - mean(b)``, times ``scale`` (100:
+    accuracy in points); where the two agree on every sample, the exact bound of that agreement
+    (:func:`~nets.sample_bootstrap.share_difference`). With the models held fixed, what the interval over
+    seeds leaves out: the test images' own sampling error of the difference."""
     u, v = np.mean(np.stack(a), 0), np.mean(np.stack(b), 0)
-    est = paired_bootstrap((u, v), lambda p, q, axis=-1: p.mean(axis) - q.mean(axis), confidence=CONFIDENCE,
-                           n_resamples=N_RESAMPLES, seed=BOOT_SEED)
+    est = share_difference(v, u, confidence=CONFIDENCE, n_resamples=N_RESAMPLES, seed=BOOT_SEED)  # u - v
     return {"difference": scale * est.value, "low": scale * est.low, "high": scale * est.high,
             "n_samples": int(u.size), "n_seeds": len(a)}
 
@@ -147,7 +157,8 @@ def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", 
                                                      n_steps=profile.ig_steps, reduction="none")
                                  .double().cpu().numpy())
             entry = t1["groups"][g]["methods"].get(m)
-            table[m] = {k: _summary(v, _json_seeds(entry, k, seeds)) for k, v in per.items()}
+            table[m] = {k: sample_summary(v, _json_seeds(entry, k, seeds), shares=k == "accuracy")
+                        for k, v in per.items()}
         for key, m in sp["groups"][g]["models"].items():
             cfg = spectral_config(profile, g, key, m)
             per = {"sigma_max": [], "sigma_max_centered": [], "common_logit_share": []}
@@ -160,7 +171,7 @@ def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", 
                 with torch.no_grad():
                     per["common_logit_share"].append(class_common_logit_share(model(xs)).double().cpu().numpy())
             sigma[key] = per["sigma_max"]
-            spectral[key] = {k: _summary(v, _json_seeds(m, k, seeds)) for k, v in per.items()}
+            spectral[key] = {k: sample_summary(v, _json_seeds(m, k, seeds)) for k, v in per.items()}
         for key in spectral:
             if key != "DA" and "DA" in sigma:
                 spectral[key]["sigma_max_ratio_to_DA"] = _ratio(sigma[key], sigma["DA"])
