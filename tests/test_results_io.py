@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from nets import results_io as rio
+from nets.results_io import folder_dirty
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -305,3 +306,45 @@ def test_a_grouped_results_file_without_groups_is_damaged_and_moved_aside_by_the
     assert read_results(path) is None and not path.exists()
     assert (tmp_path / "table1.json.corrupt").read_text() == '{"meta": {}, "protocol": {}}'
     assert "table1.json is damaged" in capsys.readouterr().err
+
+
+def _code_repo(root: Path) -> Path:
+    """A repository with ``code/m.py`` committed and ``*.log`` ignored; returns ``code``."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(root)]
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / "code").mkdir()
+    (root / "code" / "m.py").write_text("x = 1\n")
+    (root / ".gitignore").write_text("*.log\n")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "code"], check=True)
+    return root / "code"
+
+
+def test_a_folder_is_clean_as_committed_and_ignores_what_git_ignores(tmp_path):
+    code = _code_repo(tmp_path)
+    (code / "run.log").write_text("ignored\n")
+    assert folder_dirty(code) is False
+
+
+def test_an_edited_file_makes_the_folder_dirty(tmp_path):
+    code = _code_repo(tmp_path)
+    (code / "m.py").write_text("x = 2\n")
+    assert folder_dirty(code) is True
+
+
+def test_a_new_untracked_module_makes_the_folder_dirty(tmp_path):
+    """A run may import it; ``git diff`` alone does not see it."""
+    code = _code_repo(tmp_path)
+    (code / "new.py").write_text("y = 1\n")
+    assert folder_dirty(code) is True
+
+
+def test_a_change_outside_the_folder_leaves_it_clean(tmp_path):
+    code = _code_repo(tmp_path)
+    (tmp_path / "notes.py").write_text("z = 1\n")
+    (tmp_path / ".gitignore").write_text("*.log\n*.tmp\n")
+    assert folder_dirty(code) is False
+
+
+def test_a_folder_outside_any_commit_has_no_answer(tmp_path):
+    assert folder_dirty(tmp_path) is None

@@ -111,13 +111,22 @@ def git_commit() -> str | None:
 
 
 def folder_dirty(folder: str | os.PathLike) -> bool | None:
-    """Whether the code under ``folder`` (``nets/``, ``theory/``) differs from the commit checked out;
-    ``None`` where there is no commit to differ from (a copy of the tree without ``.git``, as a lent
-    machine gets)."""
-    if git_commit() is None:
+    """Whether the code under ``folder`` (``nets/``, ``theory/``) differs from the commit checked out in
+    the repository holding it: a tracked file edited, staged or removed, or a file git neither tracks nor
+    ignores (a new module the run may have imported; ignored files, ``__pycache__`` among them, do not
+    count). ``None`` where there is no commit to differ from (a copy of the tree without ``.git``, as a
+    lent machine gets) or git does not answer."""
+    folder = Path(folder)
+    head = _git("rev-parse", "--verify", "-q", "HEAD", cwd=folder)
+    if head is None or head.returncode != 0:
         return None
-    out = _git("diff", "--quiet", "HEAD", "--", str(folder))
-    return None if out is None or out.returncode not in (0, 1) else out.returncode == 1
+    edited = _git("diff", "--quiet", "HEAD", "--", ".", cwd=folder)
+    if edited is None or edited.returncode not in (0, 1):
+        return None
+    if edited.returncode == 1:
+        return True
+    new = _git("ls-files", "--others", "--exclude-standard", "-z", "--", ".", cwd=folder)
+    return None if new is None or new.returncode != 0 else bool(new.stdout)
 
 
 def _git_dirty() -> bool | None:
