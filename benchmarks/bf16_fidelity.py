@@ -34,7 +34,10 @@ Paired by seed. Where both runs trained the same seeds, two or more (``table1 --
 in each precision), no borrowed spread is needed (:func:`compare_paired`): a seed fixes the
 initialisation and the data order, so bf16 - fp32 per seed isolates the precision, and its
 95% paired t interval over seeds (:func:`nets.stats.paired_t`) says whether a number moved (the
-interval excludes 0). With 24 numbers about one such interval excludes 0 by chance, so the
+interval excludes 0; a non-zero difference the same on every seed, which accuracies moving in steps
+of one test image may show by chance, has no spread for a t-test and is decided by the exact sign
+test, :func:`sign_test`, which needs 6 seeds to reach p < 0.05). With 24 numbers about one such
+interval excludes 0 by chance, so the
 Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``) are given too and
 ``moved_fdr`` lists the numbers with q < 0.05. The family is the question "did bf16 move a number
 of the same model": a number below ``1e-6`` in every run of both (WT's LI and DI: zero up to
@@ -54,7 +57,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from scipy.stats import false_discovery_control  # noqa: E402
+from scipy.stats import binomtest, false_discovery_control  # noqa: E402
 from scipy.stats import t as student_t  # noqa: E402
 
 from nets.results_io import read_json, recorded_precision, write_json  # noqa: E402
@@ -128,10 +131,22 @@ def seeds_of(table1: dict) -> list[int]:
     return list(found.pop()) if len(found) == 1 else []
 
 
+def sign_test(differences: np.ndarray) -> float:
+    """The exact two-sided sign test's p-value (``scipy.stats.binomtest``) of per-seed differences:
+    under no effect each non-zero difference is as likely positive as negative, so ``n`` seeds that all
+    moved the same way give ``2 * 0.5 ** n`` (0.125 for 4 seeds), and no non-zero difference gives 1.
+    The test for a difference the same on every seed, where the t-test has no spread: shares of a
+    finite test set (accuracies) move in steps of one image and may agree by chance."""
+    d = np.asarray(differences, dtype=float)
+    n = int(np.count_nonzero(d))
+    return 1.0 if n == 0 else float(binomtest(int(np.count_nonzero(d > 0)), n).pvalue)
+
+
 def compare_paired(fp32: dict, bf16: dict) -> dict:
     """Every Table 1 number of ``bf16`` against ``fp32``, paired by seed (module docstring):
     per number the mean per-seed difference bf16 - fp32 with its 95% paired t interval, the
-    two-sided p-value (0 for a non-zero difference the same on every seed), the
+    two-sided p-value (for a non-zero difference the same on every seed, the exact sign test's,
+    :func:`sign_test`, which also decides ``moved`` there), the
     Benjamini-Hochberg q-value over the family of tested numbers of the same model, and the fp32
     seed std. Raises
     ``ValueError`` unless both files trained the same two or more seeds and the same methods."""
@@ -168,11 +183,12 @@ def compare_paired(fp32: dict, bf16: dict) -> dict:
                 else:
                     test = paired_t(a, b)
                     iv, p_value = test.interval, test.p_value
-                    if np.isnan(p_value):  # the same difference on every seed: no spread to test against
-                        p_value = 1.0 if iv.estimate == 0 else 0.0
-                        notes.append("the same difference on every seed")
-                    row.update(tested=True, low=iv.low, high=iv.high, p_value=p_value,
-                               moved=bool(iv.defined and (iv.low > 0 or iv.high < 0)),
+                    moved = bool(iv.defined and (iv.low > 0 or iv.high < 0))
+                    if np.isnan(p_value):  # the same difference on every seed: no spread for a t-test
+                        p_value = sign_test(a - b)
+                        moved = p_value < 0.05  # its interval of no width would exclude 0 at any n
+                        notes.append("the same difference on every seed: the exact sign test's p")
+                    row.update(tested=True, low=iv.low, high=iv.high, p_value=p_value, moved=moved,
                                same_model=not (m == "IR" and nu32 != nu16))
                 if notes:
                     row["note"] = "; ".join(notes)

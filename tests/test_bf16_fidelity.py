@@ -102,10 +102,10 @@ def test_a_different_nu_is_reported_and_marks_irs_rows():
 
 
 def test_q_values_are_benjamini_hochberg_over_every_tested_number_and_a_constant_shift_counts():
-    fp32, bf16 = _table(), _table()
+    fp32, bf16 = _table(seeds=range(8)), _table(seeds=range(8))
     for i, r in enumerate(bf16["groups"]["r4"]["methods"]["DA"]["runs"]):
-        r["accuracy"] += 0.05  # the same shift on every seed: no spread, p taken as 0
-        r["SI"] += 0.01 * (i - 1.5) + 0.002  # a small, noisy shift
+        r["accuracy"] += 0.05  # the same shift on every seed: no spread, the sign test's p = 2 / 2 ** 8
+        r["SI"] += 0.01 * (-1) ** i + 0.002  # a small, noisy shift
     for i, r in enumerate(bf16["groups"]["r4"]["methods"]["IR"]["runs"]):
         r["DI"] += 0.02 + 0.01 * (-1) ** i
     out = compare_paired(fp32, bf16)
@@ -114,6 +114,17 @@ def test_q_values_are_benjamini_hochberg_over_every_tested_number_and_a_constant
     q = stats.false_discovery_control([r["p_value"] for r in tested])
     assert [r["q_value"] for r in tested] == pytest.approx(list(q))
     assert "r4 DA accuracy" in out["moved_fdr"] and "r4 DA SI" not in out["moved_fdr"]
+
+
+@pytest.mark.parametrize("n_seeds, moved", [(4, False), (6, True)])
+def test_the_same_difference_on_every_seed_gets_the_exact_sign_tests_p_not_zero(n_seeds, moved):
+    """Accuracies move in steps of one image: one image more on each of 4 seeds is not p = 0."""
+    fp32, bf16 = _table(seeds=range(n_seeds)), _table(seeds=range(n_seeds))
+    for r in bf16["groups"]["r4"]["methods"]["DA"]["runs"]:
+        r["accuracy"] += 1e-4  # one test image of 10,000 on every seed
+    row = next(r for r in compare_paired(fp32, bf16)["rows"] if r["method"] == "DA" and r["measure"] == "accuracy")
+    p = stats.binomtest(n_seeds, n_seeds).pvalue
+    assert row["p_value"] == pytest.approx(p) and row["moved"] is moved and "sign test" in row["note"]
 
 
 def test_irs_rows_at_a_different_nu_are_tested_but_left_out_of_the_false_discovery_family():
