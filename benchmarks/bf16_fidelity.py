@@ -19,7 +19,10 @@ the same scale in both profiles) it is used as is; LI and DI grow with training 
 for them it is scaled by |fp32 quick value| / |paper mean| (the paper's coefficient of
 variation applied to the quick value). A number "moved" when
 ``|bf16 - fp32| > k * spread`` (default k = 2). Where the spread is 0 (WT's LI and DI,
-exactly 0 by construction; its SI, exactly 1), any difference moves it. The two runs are
+exactly 0 by construction; its SI, exactly 1), any difference moves it, except for an accuracy:
+seeds whose accuracies agree exactly (they move in steps of one test image) may do so by chance, so
+such a number is not judged (``moved`` false, a note says why) and not counted among those with a
+spread. The two runs are
 each one seed, so their difference has a seed noise of sqrt(2) sigma, sigma a run's seed std.
 The spread is a population std of n seeds (n = 4), an estimate of sigma that falls short of
 it on average, so the rule is a sensitive test: if the difference is seed noise alone,
@@ -90,10 +93,13 @@ def compare(fp32: dict, bf16: dict, ref: dict, k: float = 2.0) -> dict:
                 a, b = float(mv[meas]["mean"]), float(bv[meas]["mean"])
                 s = spread(meas, a, rv[meas])
                 d = b - a
-                beyond = abs(d) > k * s
+                tied = meas == "accuracy" and s == 0  # seeds agreeing exactly: chance, not no spread
+                beyond = not tied and abs(d) > k * s
                 row = {"group": g, "method": m, "measure": meas, "fp32": a, "bf16": b, "diff": d,
                        "rel_diff": d / abs(a) if a else None, "spread": s,
-                       "z": d / s if s > 0 else (0.0 if d == 0 else None), "moved": beyond}
+                       "z": d / s if s > 0 else (0.0 if d == 0 else None), "moved": beyond,
+                       **({"note": "the spread file's seeds agree exactly: accuracies move in steps of one "
+                                   "test image, so this can be chance; not judged"} if tied else {})}
                 rows.append(row)
                 if beyond:
                     moved.append(f"{g} {m} {meas}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import nets.evidence as ev
-from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide
+from nets.stats import MAX_PLANNED_SEEDS, Interval, Outcome, PairedTest, decide, seeds_to_decide, tied_counts
 
 __all__ = ["Check", "LeftOut", "blocked_outcomes", "check", "tied_counts", "outcome_left_out", "log_check",
            "not_finite", "sigma_ratio_check", "planning_text", "fmt", "digits_apart", "pm_text"]
@@ -98,13 +98,6 @@ def outcome_left_out(outcome: Outcome, blocked: set[str]) -> Outcome:
     """The rule of :func:`check`'s ``left_out`` for a decision alone: an outcome the seeds left out forbid
     (:func:`blocked_outcomes`) becomes "undecided"; the others stand."""
     return "undecided" if outcome in blocked else outcome
-
-
-def tied_counts(iv: Interval | None) -> bool:
-    """Whether ``iv``, an interval over two or more seeds of shares of a finite test set (accuracies), has
-    no width: the seeds agree exactly, which such values, moving in steps of one image, may do by chance,
-    so a decision there is "undecided" (:func:`check`'s ``counts``)."""
-    return iv is not None and iv.defined and iv.n >= 2 and iv.low == iv.high
 
 
 def check(what: str, iv: Interval | None, op: str, bound: float | None, bound_text: str | None = None, *,

@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 
 import nets.evidence as ev
 from nets.groups import group_label
-from nets.stats import overlaps
+from nets.stats import overlaps, tied_counts
 
 __all__ = [
     "WITHIN_RULE",
@@ -74,9 +74,13 @@ def table1_interval_rows(t1: Mapping, paper: Mapping, paper_std: Mapping, group_
                     continue
                 mean, std = ref[k], paper_std[g][m][k]
                 lo, hi = ev.paper_range(mean, std, measure)
-                inside = None if iv is None else overlaps(iv, lo, hi)
+                # accuracies whose seeds agree exactly: an interval of no width, which can be chance (the
+                # verdicts' tie rule), so no reading either way
+                tied = measure == "accuracy" and tied_counts(iv)
+                inside = None if iv is None or tied else overlaps(iv, lo, hi)
+                within = "n/a (the seeds tie)" if tied else "n/a" if inside is None else ("yes" if inside else "**no**")
                 rows.append([group_names.get(g, g), m, measure, ev.iv_text(iv, fmt), *extra, f"{mean:g} ± {std:g}",
-                             f"[{fmt(lo)}, {fmt(hi)}]", "n/a" if inside is None else ("yes" if inside else "**no**")])
+                             f"[{fmt(lo)}, {fmt(hi)}]", within])
     return rows
 
 

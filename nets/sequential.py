@@ -26,6 +26,7 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -35,10 +36,10 @@ from scipy import stats
 from nets.evidence import later_accuracy_ratio, measure, per_seed, seeds_text, unread
 from nets.cli_types import positive_int
 from nets.results_io import ResultsWriteError, check_file, read_json, run_provenance, write_json
-from nets.stats import CONFIDENCE, decide, t_interval
+from nets.stats import CONFIDENCE, decide, t_interval, tied_counts
 from nets.verdicts import Thresholds
 
-__all__ = ["stopping_error", "adjusted_check", "DECIDED_AFTER_MORE_SEEDS", "PLAN_LOOKS", "main"]
+__all__ = ["stopping_error", "adjusted_check", "Found", "DECIDED_AFTER_MORE_SEEDS", "PLAN_LOOKS", "main"]
 
 #: The looks the plan took at most (4, 12 and 36 seeds): every check decided after seeds were added is
 #: held to their Bonferroni level, whichever look decided it.
@@ -71,23 +72,39 @@ def stopping_error(looks: Sequence[int], *, confidence: float | Sequence[float] 
     return out
 
 
+@dataclass(frozen=True)
+class Found:
+    """A re-checked check's per-seed values, as REPORT.md reads them: ``magnitude``, for differences, the
+    largest value differenced (whose rounding they carry, :func:`~nets.stats.t_interval`); ``counts``,
+    differences of accuracies, where seeds that agree exactly may do so by chance
+    (:func:`~nets.stats.tied_counts`)."""
+
+    values: list[float]
+    magnitude: float | None = None
+    counts: bool = False
+
+
 def adjusted_check(values: Sequence[float], op: str, bound: float, looks: int,
-                   confidence: float = CONFIDENCE) -> dict:
+                   confidence: float = CONFIDENCE, *, magnitude: float | None = None, counts: bool = False) -> dict:
     """The check ``mean(values) <op> bound`` at the stated ``confidence`` and Bonferroni-adjusted
     over ``looks``: ``{n, estimate, interval, outcome, one_sided_p, adjusted_confidence,
     adjusted_interval, adjusted_outcome}``; ``one_sided_p`` tests the bound (not 0) on the side the
     check was decided at ``confidence``: the claim's direction, the other where it fails (NaN without
-    spread; the claim's direction when undecided)."""
+    spread; the claim's direction when undecided). ``magnitude`` and ``counts`` as :class:`Found` has
+    them, so that the re-check applies REPORT.md's rules (:func:`nets.claim_checks.check`): values of
+    accuracies with no spread over two or more seeds are undecided at both levels, as there."""
     x = np.asarray(values, dtype=float)
-    iv, adjusted = (t_interval(x, c) for c in (confidence, 1 - (1 - confidence) / looks))
+    iv, adjusted = (t_interval(x, c, magnitude=magnitude) for c in (confidence, 1 - (1 - confidence) / looks))
     spread = iv.defined and iv.low < iv.high  # t_interval's rule: no spread up to rounding is none
-    outcome = decide(iv, op, bound)
+    tied = counts and tied_counts(iv)
+    outcome = "undecided" if tied else decide(iv, op, bound)
     above = (op == ">=") != (outcome == "fails")
     p = float(stats.ttest_1samp(x, bound, alternative="greater" if above else "less").pvalue) if spread \
         else math.nan
     return {"n": int(x.size), "estimate": iv.estimate, "interval": [iv.low, iv.high], "outcome": outcome,
             "one_sided_p": p, "adjusted_confidence": 1 - (1 - confidence) / looks,
-            "adjusted_interval": [adjusted.low, adjusted.high], "adjusted_outcome": decide(adjusted, op, bound)}
+            "adjusted_interval": [adjusted.low, adjusted.high],
+            "adjusted_outcome": "undecided" if tied else decide(adjusted, op, bound)}
 
 
 def _every_seed(runs: Sequence, value: Callable, what: str) -> list[dict[int, float]]:
@@ -101,32 +118,38 @@ def _every_seed(runs: Sequence, value: Callable, what: str) -> list[dict[int, fl
     return [per_seed(r, value) for r in runs]
 
 
-def _difference(path: str, group: str, a: str, b: str, key: str, scale: float) -> Callable[[Path], list[float]]:
-    def values(root: Path) -> list[float]:
+def _differences(a: dict[int, float], b: dict[int, float]) -> Found:
+    """Per seed ``a - b`` of accuracies (REPORT.md's ``counts``), over the seeds both hold."""
+    common = sorted(set(a) & set(b))
+    return Found([a[s] - b[s] for s in common], max((max(abs(a[s]), abs(b[s])) for s in common), default=None),
+                 counts=True)
+
+
+def _difference(path: str, group: str, a: str, b: str, key: str, scale: float) -> Callable[[Path], Found]:
+    def values(root: Path) -> Found:
         methods = read_json(root / path)["groups"][group]["methods"]
-        va, vb = _every_seed([methods[m]["runs"] for m in (a, b)], measure(key, scale), key)
-        return [va[s] - vb[s] for s in sorted(set(va) & set(vb))]
+        return _differences(*_every_seed([methods[m]["runs"] for m in (a, b)], measure(key, scale), key))
     return values
 
 
-def _single(path: str, group: str, method: str, key: str) -> Callable[[Path], list[float]]:
-    def values(root: Path) -> list[float]:
+def _single(path: str, group: str, method: str, key: str) -> Callable[[Path], Found]:
+    def values(root: Path) -> Found:
         runs = read_json(root / path)["groups"][group]["methods"][method]["runs"]
-        return list(_every_seed([runs], measure(key), key)[0].values())
+        return Found(list(_every_seed([runs], measure(key), key)[0].values()))
     return values
 
 
-def _drift_difference(path: str, group: str) -> Callable[[Path], list[float]]:
-    def values(root: Path) -> list[float]:  # claim 4's per-seed WT - DA
+def _drift_difference(path: str, group: str) -> Callable[[Path], Found]:
+    def values(root: Path) -> Found:  # claim 4's per-seed WT - DA
         drift = read_json(root / path)
         later = later_accuracy_ratio(drift["betas"])
-        wt, da = _every_seed([drift["groups"][group][m]["runs"] for m in ("WT", "DA")], later, "mean Acc ratio")
-        return [wt[s] - da[s] for s in sorted(set(wt) & set(da))]
+        return _differences(*_every_seed([drift["groups"][group][m]["runs"] for m in ("WT", "DA")], later,
+                                         "mean Acc ratio"))
     return values
 
 
-def _log_sigma_ratio(path: str, group: str) -> Callable[[Path], list[float]]:
-    def values(root: Path) -> list[float]:  # claim 5's per-seed log(sigma_form / sigma_DA) for a form of ours
+def _log_sigma_ratio(path: str, group: str) -> Callable[[Path], Found]:
+    def values(root: Path) -> Found:  # claim 5's per-seed log(sigma_form / sigma_DA) for a form of ours
         entry = read_json(root / path)["groups"][group]
         form, da = _every_seed([entry["model"]["runs"], entry["comparison"]["DA"]["runs"]], measure("sigma_max"),
                                "sigma_max")
@@ -135,13 +158,13 @@ def _log_sigma_ratio(path: str, group: str) -> Callable[[Path], list[float]]:
         if bad:
             raise ValueError(f"{seeds_text(bad)} {'have' if len(bad) > 1 else 'has'} a sigma_max <= 0, which has "
                              "no log-ratio")
-        return [math.log(form[s] / da[s]) for s in common]
+        return Found([math.log(form[s] / da[s]) for s in common])
     return values
 
 
 #: The checks the committed runs decided only after seeds were added: (claim, what, op, bound,
 #: the looks it took (its seed counts), values from the results root).
-DECIDED_AFTER_MORE_SEEDS: list[tuple[str, str, str, float, tuple[int, ...], Callable[[Path], list[float]]]] = [
+DECIDED_AFTER_MORE_SEEDS: list[tuple[str, str, str, float, tuple[int, ...], Callable[[Path], Found]]] = [
     ("1b", "R4 WT - DA accuracy (points), 12 seeds", ">=", 0.0, (4, 12),
      _difference("paper-s12/paper/table1.json", "r4", "WT", "DA", "accuracy", 100.0)),
     ("3", "T3 IR SI, 12 seeds", ">=", 0.945, (4, 12), _single("paper-s12/paper/table1.json", "t3", "IR", "SI")),
@@ -194,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return 1
         row = {"claim": claim, "what": what, "op": op, "bound": bound, "looks": list(looks),
-               **adjusted_check(found, op, bound, len(PLAN_LOOKS))}
+               **adjusted_check(found.values, op, bound, len(PLAN_LOOKS), magnitude=found.magnitude,
+                                counts=found.counts)}
         record["checks"].append(row)
         lo, hi = row["adjusted_interval"]
         print(f"claim {claim}: {what} {row['estimate']:.4g}, {row['outcome']}; one-sided p vs {bound:g} "

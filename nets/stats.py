@@ -35,6 +35,7 @@ __all__ = [
     "bootstrap_interval",
     "paired_t",
     "decide",
+    "tied_counts",
     "claim_status",
     "PLANNING_POWER",
     "MAX_PLANNED_SEEDS",
@@ -96,21 +97,24 @@ def _values(values: Sequence[float], what: str = "values") -> np.ndarray:
     return x
 
 
-def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
+def t_interval(values: Sequence[float], confidence: float = CONFIDENCE, *,
+               magnitude: float | None = None) -> Interval:
     """Student's t interval on the mean of ``values`` (n - 1 degrees of freedom,
     standard error s / sqrt(n)). With n = 1 the interval is undefined (NaN bounds);
     with no spread (up to rounding, as :func:`paired_t` has it) it is the mean itself, and where the
-    values are all equal, that value (not a mean that rounds off it). Raises ValueError on empty or
-    non-finite input."""
+    values are all equal, that value (not a mean that rounds off it). ``magnitude``: for values that are
+    differences (per-seed ``a - b``), the largest ``|a|`` or ``|b|``, whose rounding they carry (as
+    :func:`paired_t` takes it; by default the values' own largest magnitude). Raises ValueError on empty
+    or non-finite input."""
     x = _values(values)
     scale = float(np.max(np.abs(x)))
     if _extreme(scale):  # a sum overflows, or squares underflow: the interval of x / scale, scaled back
-        iv = t_interval(x / scale, confidence)
+        iv = t_interval(x / scale, confidence, magnitude=None if magnitude is None else magnitude / scale)
         return Interval(iv.estimate * scale, iv.low * scale, iv.high * scale, iv.n, "t")
     n, mean = x.size, float(x.mean())
     if n < 2:
         return Interval(mean, math.nan, math.nan, n, "t")
-    value = _without_spread(x)
+    value = _without_spread(x, magnitude)
     if value is not None:
         return Interval(value, value, value, n, "t")
     sem = float(stats.sem(x))
@@ -196,6 +200,13 @@ def paired_t(a: Sequence[float], b: Sequence[float], *, log: bool = False,
     res = stats.ttest_rel(x, y)
     ci = res.confidence_interval(confidence)
     return PairedTest(Interval(mean, float(ci.low), float(ci.high), n, "paired t"), float(res.pvalue), log)
+
+
+def tied_counts(iv: Interval | None) -> bool:
+    """Whether ``iv``, an interval over two or more seeds of shares of a finite test set (accuracies), has
+    no width: the seeds agree exactly, which such values, moving in steps of one image, may do by chance,
+    so a decision there is "undecided" (:func:`nets.claim_checks.check`'s ``counts``)."""
+    return iv is not None and iv.defined and iv.n >= 2 and iv.low == iv.high
 
 
 def decide(interval: Interval | None, op: str, bound: float | None) -> Outcome:

@@ -154,3 +154,14 @@ def test_files_with_other_methods_are_refused():
     del bf16["groups"]["r4"]["methods"]["WT"]
     with pytest.raises(ValueError, match="methods"):
         compare_paired(_table(), bf16)
+
+
+def test_an_accuracy_whose_reference_seeds_agree_exactly_is_not_judged_moved(files):
+    """A spread of 0 made any difference "moved"; for accuracies it is a tie, which can be chance."""
+    quick, paper = files
+    paper, bf16 = copy.deepcopy(paper), copy.deepcopy(quick)
+    paper["groups"]["r4"]["methods"]["IR"]["accuracy"]["std"] = 0.0
+    bf16["groups"]["r4"]["methods"]["IR"]["accuracy"]["mean"] += 1e-4
+    out = compare(quick, bf16, paper)
+    row = next(r for r in out["rows"] if (r["group"], r["method"], r["measure"]) == ("r4", "IR", "accuracy"))
+    assert not row["moved"] and "not judged" in row["note"] and "r4 IR accuracy" not in out["moved"]

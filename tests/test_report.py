@@ -524,6 +524,16 @@ def test_report_sets_our_interval_beside_the_papers_range_and_says_if_it_lies_wi
     assert "### Paired comparisons of the Table 1 models" in text
 
 
+def test_accuracies_that_tie_on_every_seed_are_not_read_within_or_outside_the_papers_range():
+    """A 4-seed interval of no width read "**no**" beside the paper's 87.9 ± 0.8: the tie rule says nothing."""
+    r = fake_results()
+    for runs in (e["methods"]["IR"]["runs"] for e in r["table1"]["groups"].values()):
+        for run in runs:
+            run["accuracy"] = 0.846
+    text = render_report(r)
+    assert "| IR | accuracy | 84.6 [84.6, 84.6] |" in text and "| n/a (the seeds tie) |" in text
+
+
 def _boot(mean, low, high):
     return {"mean": mean, "low": low, "high": high, "n_samples": 100}
 

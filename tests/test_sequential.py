@@ -83,7 +83,9 @@ def test_a_check_that_holds_only_at_the_nominal_confidence_is_undecided_after_ad
                          ids=[c[1] for c in DECIDED_AFTER_MORE_SEEDS])
 def test_the_committed_checks_decided_after_more_seeds_stay_decided_after_adjustment(claim, what, op, bound, looks,
                                                                                      values):
-    row = adjusted_check(values(RESULTS), op, bound, len(PLAN_LOOKS))  # the plan's looks, whichever decided it
+    found = values(RESULTS)
+    row = adjusted_check(found.values, op, bound, len(PLAN_LOOKS), magnitude=found.magnitude,
+                         counts=found.counts)  # the plan's looks, whichever decided it
     assert row["n"] in (10, 12, 20, 21, 36) and row["outcome"] == row["adjusted_outcome"] != "undecided"
 
 
@@ -154,3 +156,27 @@ def test_values_that_differ_only_by_rounding_have_no_p_value_beside_their_interv
     """ptp > 0 saw a spread in 0.1 + 0.2 against 0.3 and gave ttest_1samp's p beside t_interval's point."""
     check = adjusted_check([0.1 + 0.2, 0.3, 0.3, 0.3], ">=", 0.25, 3)
     assert check["interval"][0] == check["interval"][1] and np.isnan(check["one_sided_p"])
+
+
+def test_accuracies_tied_on_every_seed_stay_undecided_as_in_the_report():
+    """WT equal to DA on 12 seeds read "holds" for WT >= DA; REPORT.md's tie rule says undecided."""
+    row = adjusted_check([0.0] * 12, ">=", 0.0, 3, counts=True)
+    assert (row["outcome"], row["adjusted_outcome"]) == ("undecided", "undecided") and np.isnan(row["one_sided_p"])
+    assert adjusted_check([0.0] * 12, ">=", 0.0, 3)["outcome"] == "holds"  # a continuous measure: exact
+
+
+def test_a_lead_of_one_image_on_every_seed_is_a_tie_not_a_spread_of_rounding():
+    """Differences of accuracies near 97 points carry their rounding: 1e-14 of 0.01 read as a spread (p 5e-38)."""
+    wt = np.array([9753, 9741, 9760, 9748]) / 1e4 * 100
+    da = (np.array([9753, 9741, 9760, 9748]) - 1) / 1e4 * 100
+    row = adjusted_check(list(wt - da), ">=", 0.0, 3, magnitude=float(wt.max()), counts=True)
+    assert row["interval"][0] == row["interval"][1] and np.isnan(row["one_sided_p"])
+    assert (row["outcome"], row["adjusted_outcome"]) == ("undecided", "undecided")
+
+
+def test_the_committed_accuracy_checks_are_read_as_differences_of_accuracies():
+    found = {what: values(RESULTS) for _, what, *_, values in DECIDED_AFTER_MORE_SEEDS}
+    assert [what for what, f in found.items() if f.counts] == [
+        "R4 WT - DA accuracy (points), 12 seeds", "T3 WT - DA mean Acc ratio over beta > 0, 12 seeds",
+        "T3 WT - DA accuracy (points), 36 seeds", "FMNIST R4 WT - DA mean Acc ratio over beta > 0, 12 seeds"]
+    assert all(f.magnitude >= max(map(abs, f.values)) for f in found.values() if f.counts)
