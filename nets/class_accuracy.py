@@ -11,7 +11,8 @@ module breaks the accuracy over the full orbit (the count behind Table 1's orbit
 - :func:`class_breakdown_from_predictions` / :func:`class_breakdown`: a :class:`ClassBreakdown`,
   the orbit accuracy of every class present with its percentile-bootstrap interval over that
   class's samples (:func:`nets.sample_bootstrap.share_mean`, the model fixed; an exact bound where
-  every sample's orbit is right, or every one wrong) and its confusion matrix.
+  every sample has the same share of its orbit right: all, none, or one element each) and its
+  confusion matrix.
 - :func:`per_class_over_seeds` / :func:`per_class_rows`: the same for trained methods over seeds
   (``python -m nets own-data`` and ``python -m nets per-class``): each seed's per-class orbit
   accuracy, and a table of the means with WT - DA's paired t interval over seeds
@@ -39,7 +40,7 @@ from nets.compare_effect import MIN_DIRECTION_SAMPLES
 from nets.groups import GroupLike, as_group, group_record
 from nets.model_checks import logit_width
 from nets.metrics import orbit_terms
-from nets.sample_bootstrap import Estimate, check_bootstrap, fmt_value, share_mean
+from nets.sample_bootstrap import Estimate, check_bootstrap, constant_share_bound, fmt_value, share_mean
 from nets.stats import paired_t
 
 __all__ = ["MAX_CONFUSION_CLASSES", "MAX_ROWS", "ClassBreakdown", "orbit_correct_share", "orbit_confusion",
@@ -179,7 +180,8 @@ class ClassBreakdown:
         there covers far less than its level."""
         keep, note = lowest([e.value for e in self.accuracy], max_rows)
         few = [i for i in keep if 2 <= self.counts[i] < MIN_DIRECTION_SAMPLES  # a bootstrap interval, not
-               and 0 < self.accuracy[i].value < 1]  # share_mean's exact bound (every sample right, or wrong)
+               # share_mean's exact bound (every sample of the class at one share: all right, all wrong, ...)
+               and self.accuracy[i] != constant_share_bound(self.accuracy[i].value, self.counts[i], confidence)]
         rows = [f"| class | samples | orbit accuracy | {100 * confidence:g}% interval | most often taken for |",
                 "|---|---:|---:|---|---|"]
         for i in keep:

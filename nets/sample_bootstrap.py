@@ -9,8 +9,9 @@ method (rather than scipy's default BCa) is used because an exactly invariant mo
 constant per-sample values (SI = 1, LI = 0), for which BCa is undefined; its interval is then
 the point itself. The intervals are over samples only: the model (its training seed) is fixed.
 
-An accuracy of every sample right (or every one wrong) gets an exact bound instead of the
-bootstrap's interval of no width (:func:`share_mean`), and so does the difference of two models'
+An accuracy whose samples all have the same share (every sample right, every one wrong, or a
+model right on one element of every orbit) gets an exact bound instead of the bootstrap's interval
+of no width (:func:`share_mean`), and so does the difference of two models'
 accuracies where they agree on every sample (:func:`share_difference`). With fewer than 2 samples there is nothing to
 resample: the interval's ends are NaN (``None`` in JSON, ``nan`` in text). Each function returns an
 :class:`Estimate` (the point and its interval) and raises a one-line
@@ -27,9 +28,8 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["Estimate", "MIN_RESAMPLES", "check_bootstrap", "bootstrap_mean", "share_mean", "share_difference",
-           "mean_difference", "paired_bootstrap",
-           "ratio_of_means", "bootstrap_ratio", "fmt_value"]
+__all__ = ["Estimate", "MIN_RESAMPLES", "check_bootstrap", "bootstrap_mean", "share_mean", "constant_share_bound",
+           "share_difference", "mean_difference", "paired_bootstrap", "ratio_of_means", "bootstrap_ratio", "fmt_value"]
 
 
 @dataclass(frozen=True)
@@ -87,21 +87,32 @@ def bootstrap_mean(values: np.ndarray, *, confidence: float = 0.95, n_resamples:
 
 def share_mean(shares: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Estimate:
     """The mean of ``shares (N,)``, each sample's share of its orbit predicted right (in [0, 1]: an
-    accuracy), with its interval: :func:`bootstrap_mean`'s, except where every share is 1 (or every one 0)
-    over two or more samples. There the bootstrap has nothing to resample and would give ``[1, 1]``, as if
-    no sample could ever be wrong; the interval is then Clopper-Pearson's exact bound on the chance that a
-    sample's whole orbit is right, ``(alpha / 2) ** (1 / N)`` with ``alpha = 1 - confidence`` (0.478 for 5
-    samples, 0.970 for 121), which bounds the mean share as well (a share is at least 0, and 1 where the
-    whole orbit is right); for every share 0, its mirror image ``1 - (alpha / 2) ** (1 / N)``. The two
-    methods meet unevenly at that edge: one sample short of all right the bootstrap's interval is the
-    narrower (121 samples: all right [0.970, 1], one orbit wrong [0.975, 1]), since near 0 and 1 it covers
-    less than its level; the exact bound is the one to trust there."""
+    accuracy), with its interval: :func:`bootstrap_mean`'s, except where every share is the same value
+    ``c`` over two or more samples (every sample right, every one wrong, or a model right only on the
+    untransformed image of every sample, ``c = 1 / |G|``). There the bootstrap has nothing to resample
+    and would give ``[c, c]``, as if no sample could ever have another share; the interval is then the
+    exact bound that ``N`` samples all at ``c`` allow. The chance ``q`` that a sample's share is not ``c``
+    is at most Clopper-Pearson's bound with none seen in ``N``, ``u = 1 - (alpha / 2) ** (1 / N)``
+    (``alpha = 1 - confidence``), and a share lies in [0, 1], so the mean lies in
+    ``[c - u c, c + u (1 - c)]``. For ``c = 1`` that is ``[(alpha / 2) ** (1 / N), 1]`` (0.478 for 5
+    samples, 0.970 for 121), Clopper-Pearson's interval for an accuracy of N out of N; for ``c = 0`` its
+    mirror image. The two methods meet unevenly at that edge: one sample short of all right the
+    bootstrap's interval is the narrower (121 samples: all right [0.970, 1], one orbit wrong [0.975, 1]),
+    since near 0 and 1 it covers less than its level; the exact bound is the one to trust there."""
     v = np.asarray(shares, dtype=np.float64)
-    if v.size >= 2 and (np.all(v == 1) or np.all(v == 0)):
+    if v.size >= 2 and np.all(v == v[0]):
         check_bootstrap(confidence, n_resamples, seed)  # bootstrap_mean checks them on the other path
-        edge = ((1 - confidence) / 2) ** (1 / v.size)
-        return Estimate(1.0, edge, 1.0) if v[0] == 1 else Estimate(0.0, 0.0, 1 - edge)
+        return constant_share_bound(float(v[0]), v.size, confidence)
     return bootstrap_mean(v, confidence=confidence, n_resamples=n_resamples, seed=seed)
+
+
+def constant_share_bound(c: float, n: int, confidence: float = 0.95) -> Estimate:
+    """:func:`share_mean`'s exact interval for ``n`` samples whose shares are all ``c``:
+    ``[c - u c, c + u (1 - c)]``, ``u = 1 - (alpha / 2) ** (1 / n)``; for ``c = 1`` its low end is
+    ``(alpha / 2) ** (1 / n)`` as written (Clopper-Pearson's, not ``1 - u`` rounded)."""
+    edge = ((1 - confidence) / 2) ** (1 / n)
+    u = 1 - edge
+    return Estimate(c, edge if c == 1 else c - u * c, c + u * (1 - c))
 
 
 def mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -124,7 +124,7 @@ def test_the_audits_accuracy_of_a_model_never_wrong_is_not_an_interval_of_no_wid
 
 def test_small_classes_are_named_below_the_table_as_their_bootstrap_covers_less():
     # classes 0 and 3 have a bootstrap interval; class 2, all right, the exact bound, which covers 95%
-    pred = np.array([[0, 1]] * 3 + [[1, 1]] * 25 + [[2, 2]] * 4 + [[3, 0]] * 5)
+    pred = np.array([[0, 1], [0, 0], [0, 1]] + [[1, 1]] * 25 + [[2, 2]] * 4 + [[3, 0]] * 4 + [[3, 3]])
     y = np.array([0] * 3 + [1] * 25 + [2] * 4 + [3] * 5)
     text = class_breakdown_from_predictions(pred, y, "f2", **BOOT).to_markdown()
     assert text.rstrip().endswith("Fewer than 20 samples in classes 0, 3: a bootstrap interval there covers far less "
@@ -303,3 +303,18 @@ def test_the_per_class_table_leaves_out_a_null_accuracy_and_says_so_rather_than_
     by_class = {r[0]: r for r in rows}
     assert by_class["0"][4].endswith("(n = 2 of 3: not finite on the others)") and by_class["0"][2] == "nan"
     assert "not finite" not in by_class["1"][4]
+
+
+@pytest.mark.parametrize("c", [0.25, 0.5, 0.75])
+def test_one_share_on_every_sample_gets_the_exact_bound_of_that_agreement_not_an_interval_of_no_width(c):
+    """A model right only on each image as given (1 of the 4 rotations): every share 0.25 read [0.25, 0.25]."""
+    u = stats.binomtest(0, 30).proportion_ci(0.95, method="exact").high  # the chance of another share, bounded
+    e = share_mean(np.full(30, c), **BOOT)
+    assert (e.value, e.low, e.high) == pytest.approx((c, c - u * c, c + u * (1 - c)), rel=1e-9)
+
+
+def test_a_small_class_at_one_share_is_not_named_as_a_bootstrap_interval():
+    pred = np.array([[0, 1, 1, 1]] * 5 + [[1, 1, 1, 1]] * 25)  # class 0: right on the identity only, 5 samples
+    b = class_breakdown_from_predictions(pred, np.array([0] * 5 + [1] * 25), "r4", **BOOT)
+    assert b.accuracy[0].value == 0.25 and b.accuracy[0].low < 0.25 < b.accuracy[0].high
+    assert "Fewer than" not in b.to_markdown()

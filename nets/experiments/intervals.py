@@ -74,7 +74,8 @@ def sample_summary(per_seed_samples: list[np.ndarray], json_per_seed: list[float
                    shares: bool = False) -> dict:
     """The bootstrap interval over samples of the seed-averaged per-sample values; for ``shares`` (an
     orbit accuracy) :func:`~nets.sample_bootstrap.share_mean`'s, the same percentile bootstrap except
-    for every sample right (or every one wrong), where it is Clopper-Pearson's exact bound, not [1, 1]."""
+    where every sample has the same share (all right, say), where it is the exact bound of
+    :func:`~nets.sample_bootstrap.constant_share_bound`, not [1, 1]."""
     values = np.mean(np.stack(per_seed_samples), axis=0)
     if shares:
         e = share_mean(values, confidence=CONFIDENCE, n_resamples=N_RESAMPLES, seed=BOOT_SEED)
