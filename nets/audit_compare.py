@@ -259,12 +259,18 @@ def compare_samples(
     return out
 
 
+#: The settings :func:`nets.auditing.sample_measures` records that change the values themselves, and how.
+MEASURE_SETTINGS = {"n_steps": "SI's integrated-gradients steps", "include_identity": "the identity in LI, DI and SI's "
+                    "averages scales them by (|G| - 1) / |G|"}
+
+
 def check_same_group_and_images(a: dict[str, np.ndarray], b: dict[str, np.ndarray], group: Group,
                                 names: tuple[str, str] = ("A", "B")) -> None:
     """A one-line ``ValueError`` where ``a`` and ``b`` (:func:`nets.auditing.sample_measures`) were
-    measured under another group than ``group`` (their ``group``, or their orbits' size), or on other
-    images than each other (``images_sha256``, where both were measured in one dtype: a float16 model's
-    images are a cast of the others'); values that do not record them are not checked."""
+    measured under another group than ``group`` (their ``group``, or their orbits' size), with other
+    :data:`MEASURE_SETTINGS` than each other, or on other images than each other (``images_sha256``,
+    where both were measured in one dtype: a float16 model's images are a cast of the others'); values
+    that do not record them are not checked."""
     for name, v in zip(names, (a, b)):
         got = str(v["group"]) if "group" in v else None
         size = v["orbit_predictions"].shape[-1] if "orbit_predictions" in v else group.order
@@ -272,6 +278,10 @@ def check_same_group_and_images(a: dict[str, np.ndarray], b: dict[str, np.ndarra
             was = f"group {got!r}" if got is not None else f"a group of {size} elements"
             raise ValueError(f"{name}'s values were measured under {was}, not {group.name!r} ({group.order} "
                              f"elements); measure both models under the group you compare them under")
+    for setting, what in MEASURE_SETTINGS.items():
+        if setting in a and setting in b and a[setting].item() != b[setting].item():
+            raise ValueError(f"{names[0]} and {names[1]} were measured with different {setting} ({a[setting].item()} "
+                             f"and {b[setting].item()}: {what}); measure both models with the same settings")
     same_dtype = str(a.get("images_dtype")) == str(b.get("images_dtype"))  # a float16 model's are its own cast
     hashes = [str(v["images_sha256"]) for v in (a, b) if "images_sha256" in v]
     if same_dtype and len(hashes) == 2 and hashes[0] != hashes[1]:

@@ -93,8 +93,9 @@ def sample_measures(
     ``logit_scale`` (the first ``sigma_samples``); ``orbit_predictions``, int64 ``(N, |G|)``
     (the predicted class of every ``g x``, :mod:`nets.class_accuracy`) and ``labels``, int64 ``(N,)``
     (``y``); ``group`` (its name), ``images_sha256`` (:func:`images_fingerprint` of ``x``) and
-    ``images_dtype``, 0-d string arrays, for :func:`nets.audit_compare.compare_samples` to pair only
-    values of one group and images. Without labels (``y=None``) there is no ``accuracy`` and no ``labels``, and SI takes
+    ``images_dtype``, 0-d string arrays, and the settings the values depend on, ``n_steps`` and
+    ``include_identity`` (0-d int and bool arrays), for :func:`nets.audit_compare.compare_samples` to pair
+    only values of one group, images and settings. Without labels (``y=None``) there is no ``accuracy`` and no ``labels``, and SI takes
     each input's own predicted class as its target. Arguments as :func:`audit`'s; raises its
     ``ValueError``s."""
     group = as_group(group)
@@ -123,7 +124,8 @@ def sample_measures(
             "orbit_predictions": terms["predictions"].cpu().numpy(),
             **({"labels": y.cpu().long().numpy()} if labelled else {}),
             "group": np.array(group.name), "images_sha256": np.array(images_fingerprint(x)),
-            "images_dtype": np.array(str(x.dtype).removeprefix("torch."))}
+            "images_dtype": np.array(str(x.dtype).removeprefix("torch.")),
+            "n_steps": np.array(int(n_steps)), "include_identity": np.array(bool(include_identity))}
 
 
 def images_fingerprint(x: torch.Tensor) -> str:

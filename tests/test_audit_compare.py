@@ -6,6 +6,7 @@ against nets.auditing.audit, and a weight-tied model against an unconstrained on
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -271,3 +272,14 @@ def test_models_of_two_dtypes_measured_on_one_set_of_images_are_compared(data):
     a = sample_measures(mlp(), x[:10], y[:10], R4, n_steps=2)
     b = sample_measures(mlp().double(), x[:10].double(), y[:10], R4, n_steps=2)  # its own cast of the images
     assert compare_samples(a, b, R4).n_samples == 10
+
+
+@pytest.mark.parametrize("other, says", [(dict(n_steps=3), "different n_steps (4 and 3: SI's integrated"),
+                                         (dict(include_identity=True), "different include_identity (False and True")])
+def test_values_measured_with_other_settings_are_refused_naming_the_setting(data, other, says):
+    """The same model with the identity in the averages read LI "B < A", a ratio of 0.750 exactly."""
+    x, y = data
+    a = sample_measures(mlp(), x, y, R4, n_steps=4)
+    b = sample_measures(mlp(), x, y, R4, **{"n_steps": 4, **other})
+    with pytest.raises(ValueError, match=re.escape(says)):
+        compare_samples(a, b, R4)
