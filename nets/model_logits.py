@@ -15,6 +15,8 @@ from nets.caller_warning import warn_at_caller
 from nets.layout_hints import CHANNELS_LAST_FORWARD, accepts_channels_last, channels_last_hint, probe_layouts, shape_str
 
 __all__ = [
+    "MemoryFormatRefused",
+    "takes_contiguous",
     "OutOfMemoryError",
     "is_out_of_memory",
     "raised",
@@ -84,6 +86,23 @@ def is_one_logit(out: object, n: int) -> bool:
     return isinstance(out, torch.Tensor) and tuple(out.shape) in ((n,), (n, 1))
 
 
+class MemoryFormatRefused(ValueError):
+    """The model refuses images stored non-contiguously (``torch.channels_last``) that it takes once
+    contiguous: the shape is right, the strides are not (a ``.view()`` in its forward)."""
+
+
+def takes_contiguous(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> bool:
+    """Whether ``inputs`` is stored non-contiguously and ``model`` maps a contiguous copy of it (no gradient)."""
+    if inputs.is_contiguous():
+        return False
+    try:
+        with torch.no_grad():
+            model(inputs.detach().contiguous())
+    except Exception:  # noqa: BLE001 - any refusal: the memory format is not the cause
+        return False
+    return True
+
+
 def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
     """``model(inputs)``, checked: real floating-point logits ``(M, classes)`` for ``inputs (M, ...)``, all finite.
 
@@ -91,7 +110,8 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
     layout, a ``KeyError``) gets a one-line ``ValueError`` naming the layout given, ``(M, *C, H,
     W)`` (``M`` is the batch the measure built: an orbit holds ``|G|`` times the samples), what the
     model raised and, when adding or removing one channel axis makes the model accept it, the
-    layout it needs. Running out of memory (:func:`is_out_of_memory`) is raised as it is. Gradients
+    layout it needs; images in another memory format (``torch.channels_last``) that the model takes
+    contiguous get :class:`MemoryFormatRefused`, naming ``x.contiguous()``. Running out of memory (:func:`is_out_of_memory`) is raised as it is. Gradients
     flow through (the caller chooses ``no_grad``).
     """
     try:
@@ -108,6 +128,10 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
                              f"for inputs of other sizes, and the measures build batches of every size; export it "
                              f"with a dynamic batch, dynamic_shapes=({{0: torch.export.Dim('batch')}},) (model "
                              f"raised {raised(e)})") from e
+        if takes_contiguous(model, inputs):  # the memory layout, not the shape (a .view() in the model)
+            raise MemoryFormatRefused(f"model refused images {shape_str(('M', *inputs.shape[1:]))} stored in another "
+                                      f"memory format (torch.channels_last?), and takes them contiguous: pass "
+                                      f"x.contiguous() (model raised {raised(e)})") from e
         needed = probe_layouts(model, inputs.detach())
         need = channels_last_hint(inputs.shape) or (f"; it accepts {shape_str(needed)}" if needed else "")
         if accepts_channels_last(needed, inputs.shape):  # keep the images channels-first, wrap the model

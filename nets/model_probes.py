@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from nets.model_logits import check_output_kind, is_export_guard, model_logits
+from nets.model_logits import MemoryFormatRefused, check_output_kind, is_export_guard, model_logits
 
 __all__ = ["SAMPLEWISE_RTOL", "check_samplewise", "COPIES", "check_copies_agree", "dynamically_quantized"]
 
@@ -57,8 +57,8 @@ def check_samplewise(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
         with torch.no_grad():
             alone = model_logits(model, first.clone())
     except ValueError as e:  # the pair maps, the sample alone does not: NaN from a batch variance of one sample
-        if e.__cause__ is not None and is_export_guard(e.__cause__):  # exported for one batch size, said so
-            raise
+        if isinstance(e, MemoryFormatRefused) or (e.__cause__ is not None and is_export_guard(e.__cause__)):
+            raise  # channels_last images of a model with a .view(), or exported for one batch size: said so
         raise ValueError(f"the model maps two samples but not the first alone ({e}): a layer uses batch "
                          f"statistics (BatchNorm in training mode, or x.std(0) / x.var(0) in its forward? call .eval() "
                          f"on the network the model calls), or it cannot take a batch of one (a squeeze() of the "

@@ -617,3 +617,25 @@ def test_the_sample_wise_probe_works_on_a_single_image_and_a_plain_callable():
     check_samplewise(lambda t: model(t), images(1, n=1))  # no error: the CNN maps each sample on its own
     with pytest.raises(ValueError, match="rest of the batch"):
         check_samplewise(BatchMeanMix(model), images(1, n=1))
+
+
+class FlattenByView(nn.Module):
+    """A linear classifier that flattens with .view(), which needs contiguous images."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(3 * 8 * 8, 4)
+
+    def forward(self, x):
+        return self.fc(x.view(x.shape[0], -1))
+
+
+def test_images_in_the_channels_last_memory_format_are_named_with_the_fix_not_a_layout_to_wrap():
+    """The shape is right, the strides are not: the refusal said 'wrap it, forward(x) = net(x.permute(...))'."""
+    x = torch.randn(6, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"stored in another memory format \(torch.channels_last\?\), and takes them "
+                                         r"contiguous: pass x.contiguous\(\)") as e:
+        logit_invariance(FlattenByView().eval(), x.to(memory_format=torch.channels_last), R4)
+    assert "permute" not in str(e.value) and "batch statistics" not in str(e.value)
+    assert torch.isfinite(logit_invariance(FlattenByView().eval(), x, R4))  # as the fix says
