@@ -39,6 +39,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
 from torch import nn
 
 from nets.audit_inputs import AuditError, audit_images, ready_model  # re-exported
@@ -196,19 +197,24 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         if args.baseline:
             baseline, note = ready_model(args.baseline, args.baseline_weights, device, args.device, "--baseline")
             notes.append(note)
+        # read in the wider of the two models' dtypes, then cast to each: a float16 model against its float32
+        # original measures the float32 one on the images as stored, not on a float16 cast of them
+        dtype = parameter_dtype(model) if baseline is None else \
+            torch.promote_types(parameter_dtype(model), parameter_dtype(baseline))
         if args.images and args.no_labels:
-            x = load_unlabelled(args.images, args.n, parameter_dtype(model), flag="--images")
+            x = load_unlabelled(args.images, args.n, dtype, flag="--images")
             y = class_names = None
         elif args.images:
-            x, y, class_names = load_labelled(args.images, args.n, parameter_dtype(model), flag="--images")
+            x, y, class_names = load_labelled(args.images, args.n, dtype, flag="--images")
         else:
             x, y, class_names = audit_images(args.dataset or "mnist", 1000 if args.n is None else args.n,
                                              1 if args.channels is None else args.channels)
-            x = x.to(parameter_dtype(model))  # as --images: a float64 / float16 / bfloat16 model gets its own dtype
+            x = x.to(dtype)  # as --images: a float64 / float16 / bfloat16 model gets its own dtype
             if args.no_labels:
                 y, class_names = None, None
         images_sha256 = sha256_file(args.images) if args.images else None
-        x, y = x.to(device), (None if y is None else y.to(device))
+        x_all, y = x.to(device), (None if y is None else y.to(device))
+        x = x_all.to(parameter_dtype(model))
         sizes = dict(n_steps=args.n_steps, si_samples=args.si_samples, sigma_samples=args.sigma_samples,
                      chunk_size=args.chunk_size)
         boot = dict(n_resamples=args.n_resamples, seed=args.seed)
@@ -217,8 +223,9 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             result = audit(model, x, y, args.group, **sizes, **boot, name=args.model, class_names=class_names)
             comparison = None
             if baseline is not None:
+                x_base = x_all.to(parameter_dtype(baseline))  # its own dtype (images_per_model)
                 try:
-                    base = sample_measures(baseline, x, y, args.group, **sizes)
+                    base = sample_measures(baseline, x_base, y, args.group, **sizes)
                 except ValueError as e:
                     raise AuditError(f"--baseline {args.baseline}: {one_line(e)}") from None
                 names = _pair_labels(args)
@@ -226,7 +233,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                                              input_shape=tuple(x.shape), **boot, class_names=class_names,
                                              settings={"n_steps": args.n_steps, "include_identity": False,
                                                        "chunk_size": args.chunk_size},
-                                             n_logits=(logit_width(baseline, x), logit_width(model, x)))
+                                             n_logits=(logit_width(baseline, x_base), logit_width(model, x)))
         unrefused = channels_last_warning(tuple(x.shape), "the --images images", "save x as x.permute(0, 3, 1, 2)")
         if unrefused:  # measured all the same: the group acted on width and channels
             warnings.warn(f"{unrefused} ({CHANNELS_LAST_MODEL})", ChannelsLast, stacklevel=1)

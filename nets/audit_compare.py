@@ -36,7 +36,7 @@ from nets.auditing import (DESCRIPTIONS, MEASURES, SAMPLE_MEANS, UNLABELLED_NOTE
 from nets.class_accuracy import MAX_ROWS, check_class_names, class_label, lowest
 from nets.compare_effect import MIN_DIRECTION_SAMPLES, Effect, EffectKind, direction  # noqa: F401 (re-exported)
 from nets.groups import Group, GroupLike, as_group, group_record
-from nets.model_checks import logit_width  # noqa: F401 (re-exported: the measures' own, checked)
+from nets.model_checks import logit_width, parameter_dtype  # logit_width re-exported: the measures' own
 from nets.sample_bootstrap import (
     bootstrap_mean,
     bootstrap_ratio,
@@ -48,8 +48,8 @@ from nets.sample_bootstrap import (
     share_mean,
 )
 
-__all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "class_effects", "direction", "logit_width",
-           "check_pair_names", "check_same_group_and_images", "MIN_DIRECTION_SAMPLES"]
+__all__ = ["EFFECTS", "Effect", "Comparison", "compare", "compare_samples", "images_per_model", "class_effects",
+           "direction", "logit_width", "check_pair_names", "check_same_group_and_images", "MIN_DIRECTION_SAMPLES"]
 
 Model = Union[nn.Module, Callable[[torch.Tensor], torch.Tensor]]
 #: How B is set against A for each measure of :data:`nets.auditing.MEASURES`.
@@ -153,8 +153,9 @@ def compare(
     under ``group`` and estimate the effect of B relative to A for every measure (module docstring).
 
     Arguments as :func:`nets.auditing.audit`'s; both models must take the same ``x`` (same device
-    and dtype). Each model's own estimates equal :func:`~nets.auditing.audit`'s with the same
-    settings; ``class_names`` (label order) name the classes of the per-class table. Raises
+    and dtype), except that two modules of different parameter dtypes (float16 and float32) each get
+    ``x`` in their own (:func:`images_per_model`). Each model's own estimates equal
+    :func:`~nets.auditing.audit`'s with the same settings; ``class_names`` (label order) name the classes of the per-class table. Raises
     ``ValueError`` (one line) for any input the measures refuse, naming the model.
     """
     given, group = group, as_group(group)
@@ -164,17 +165,29 @@ def compare(
     check_names_have_labels(y, class_names)
     kw = dict(n_steps=n_steps, si_samples=si_samples, sigma_samples=sigma_samples,
               include_identity=include_identity, chunk_size=chunk_size)
-    values = []
-    for label, model in zip(names, (model_a, model_b)):
+    values, widths = [], []
+    for label, model, xm in zip(names, (model_a, model_b), images_per_model(x, model_a, model_b)):
         try:
-            values.append(sample_measures(model, x, y, group, **kw))
+            values.append(sample_measures(model, xm, y, group, **kw))
         except ValueError as e:
             raise ValueError(f"model {label}: {e}") from None
+        widths.append(logit_width(model, xm))
     a, b = values
     return compare_samples(a, b, given, names=names, input_shape=tuple(x.shape), confidence=confidence,
                            n_resamples=n_resamples, seed=seed, class_names=class_names,
                            settings={"n_steps": n_steps, "include_identity": include_identity},
-                           n_logits=(logit_width(model_a, x), logit_width(model_b, x)))
+                           n_logits=(widths[0], widths[1]))
+
+
+def images_per_model(x: torch.Tensor, model_a: Model, model_b: Model) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images each model is measured on: ``x`` for both, except where the two are modules whose
+    floating-point parameters differ in dtype (a float16 model against its float32 original), which no
+    one ``x`` can serve: each then gets ``x`` cast to its own (:func:`~nets.model_checks.parameter_dtype`;
+    give ``x`` in the wider dtype, since a cast to the narrower loses digits)."""
+    dtypes = [parameter_dtype(m, None) if isinstance(m, nn.Module) else None for m in (model_a, model_b)]
+    if None in dtypes or dtypes[0] == dtypes[1] or not x.is_floating_point():
+        return x, x
+    return x.to(dtypes[0]), x.to(dtypes[1])
 
 
 def check_pair_names(names: Sequence[str]) -> tuple[str, str]:

@@ -24,15 +24,17 @@ MIN_DIRECTION_SAMPLES = 20
 def direction(kind: EffectKind, effect: Estimate, n: int | None = None) -> str:
     """``"B < A"``, ``"B > A"`` (the interval excludes no effect, an infinite end included),
     ``"B = A"`` (the estimate and both ends are exactly no effect), ``"undecided"``, ``"undefined"``
-    (no finite estimate, or no interval), or ``"too few samples"`` (``n`` below
-    :data:`MIN_DIRECTION_SAMPLES`: the interval is given, no direction is read from it)."""
+    (no finite estimate, or no interval over enough samples), or ``"too few samples"`` (``n`` below
+    :data:`MIN_DIRECTION_SAMPLES`: the interval is given, where there is one, and no direction is read)."""
     none = 0.0 if kind == "difference" else 1.0
-    if not math.isfinite(effect.value) or math.isnan(effect.low) or math.isnan(effect.high):
+    if not math.isfinite(effect.value):
         return "undefined"
     if effect.value == effect.low == effect.high == none:
         return "B = A"  # every sample agrees: exact at any n
     if n is not None and n < MIN_DIRECTION_SAMPLES:
-        return "too few samples"
+        return "too few samples"  # one sample has no interval at all: too few, as the docs say
+    if math.isnan(effect.low) or math.isnan(effect.high):
+        return "undefined"
     if effect.high < none:
         return "B < A"
     if effect.low > none:

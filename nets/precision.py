@@ -62,13 +62,13 @@ def check_precision(precision: str, device: str | torch.device, flags: frozenset
     if precision == "bf16" and dev.type == "cpu":
         flags = cpu_flags() if flags is None else flags
         if not any(f in flags for f in BF16_CPU_FLAGS):
-            raise ValueError(f"--precision bf16 refused on this CPU: it has neither {' nor '.join(BF16_CPU_FLAGS)} "
+            raise ValueError(f"bf16 precision refused on this CPU: it has neither {' nor '.join(BF16_CPU_FLAGS)} "
                              "(bf16 would be emulated, many times slower than fp32); use fp32 or a CUDA device")
     elif precision == "bf16" and dev.type != "cuda":
-        raise ValueError(f"--precision bf16 runs on CUDA or a CPU with bf16 instructions, not on {dev.type}")
+        raise ValueError(f"bf16 precision runs on CUDA or a CPU with bf16 instructions, not on {dev.type}")
     elif precision == "bf16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported(
             including_emulation=False):
-        raise ValueError(f"--precision bf16 refused on {torch.cuda.get_device_name(dev)}: it has no native bf16 "
+        raise ValueError(f"bf16 precision refused on {torch.cuda.get_device_name(dev)}: it has no native bf16 "
                          "(compute capability 8.0 or later has); use fp32")
     return precision
 

@@ -31,6 +31,9 @@ MODELS = textwrap.dedent('''
     def rgb_cnn():
         return cnn(channels=3)
 
+    def cnn_float64():
+        return cnn().double()
+
     def five_classes():
         return cnn(classes=5)
 
@@ -145,6 +148,14 @@ def test_two_weights_files_of_one_name_are_told_apart_by_their_paths(tmp_path, u
     record = json.loads((out / "compare.json").read_text())
     assert (record["a"], record["b"]) == (f"user_models_for_audit:cnn ({a})", f"user_models_for_audit:cnn ({b})")
     assert record["effects"]["logit_scale"]["effect"]["value"] != pytest.approx(1.0, rel=1e-3)
+
+
+def test_a_baseline_of_another_dtype_is_measured_on_the_images_in_its_own(tmp_path, user_module):
+    """The images were cast to the audited model's dtype and refused by the baseline: 'cast one of them'."""
+    out = tmp_path / "out"
+    assert run_main(out, "--model", "user_models_for_audit:cnn_float64", "--baseline", "user_models_for_audit:cnn") == 0
+    record = json.loads((out / "compare.json").read_text())
+    assert record["effects"]["LI"]["effect"]["value"] == pytest.approx(1.0, rel=1e-4)  # the same weights, float64
 
 
 def test_a_model_compared_with_itself_is_told_apart_as_the_baseline(tmp_path, user_module):

@@ -283,3 +283,17 @@ def test_values_measured_with_other_settings_are_refused_naming_the_setting(data
     b = sample_measures(mlp(), x, y, R4, **{"n_steps": 4, **other})
     with pytest.raises(ValueError, match=re.escape(says)):
         compare_samples(a, b, R4)
+
+
+def test_two_models_of_different_dtypes_each_get_the_images_in_their_own(data):
+    """A float64 model against its float32 original: no one x served both, and compare refused."""
+    x, y = data
+    c = compare(mlp(), mlp().double(), x, y, R4, **SIZES)
+    assert c.effects["LI"].effect.value == pytest.approx(1.0, rel=1e-4)
+    assert c.effects["sigma_max"].effect.value == pytest.approx(1.0, rel=1e-4)
+
+
+def test_one_sample_has_too_few_samples_not_an_undefined_effect():
+    """No interval at all on one sample: it read "undefined", which the docs keep for an A of exactly 0."""
+    assert direction("difference", Estimate(0.25, math.nan, math.nan), n=1) == "too few samples"
+    assert direction("ratio", Estimate(math.inf, math.nan, math.nan), n=1) == "undefined"  # over an A of 0
