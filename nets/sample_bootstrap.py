@@ -123,19 +123,21 @@ def mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
 def share_difference(a: np.ndarray, b: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
                      seed: int = 0) -> Estimate:
     """``mean(b) - mean(a)`` of two models' shares ``(N,)`` on the same samples (each in [0, 1], as
-    :func:`share_mean`'s), with :func:`paired_bootstrap`'s interval, except where the two agree on every
-    one of two or more samples. There every resample differs by exactly 0, and the bootstrap's ``[0, 0]``
-    would say the models are equally accurate beyond these samples, which two models right on every
-    image of a class are by chance. The interval is then the exact bound that agreement on ``N``
-    samples allows: a sample's difference lies in [-1, 1] and is 0 where the two agree, so
-    ``|mean difference|`` is at most the chance that they disagree, whose Clopper-Pearson upper bound
-    with none seen in ``N`` is ``1 - (alpha / 2) ** (1 / N)`` (0.030 for 121 samples): the interval is
-    ``[-that, that]`` around 0."""
+    :func:`share_mean`'s), with :func:`paired_bootstrap`'s interval, except where the two differ by the
+    same ``d`` on every one of two or more samples (up to the rounding of shares ``k / |G|``), above all
+    where they agree on every one (``d = 0``). There every resample differs by exactly ``d``, and the
+    bootstrap's ``[d, d]`` would say so beyond these samples: ``[0, 0]`` for two models right on every
+    image of a class, which they are by chance. The interval is then the exact bound that ``N`` samples
+    at ``d`` allow: a sample's difference lies in [-1, 1], and the chance that it is not ``d`` is at most
+    Clopper-Pearson's bound with none seen in ``N``, ``u = 1 - (alpha / 2) ** (1 / N)`` (0.030 for 121
+    samples), so the mean difference lies in ``[d - u (1 + d), d + u (1 - d)]``: ``[-u, u]`` where the
+    two agree."""
     u, v = (np.asarray(x, dtype=np.float64) for x in (a, b))
-    if u.shape == v.shape and u.size >= 2 and np.array_equal(u, v):
+    if u.shape == v.shape and u.size >= 2 and np.ptp(v - u) <= 1e-12:
         check_bootstrap(confidence, n_resamples, seed)  # paired_bootstrap checks them on the other path
+        d = 0.0 if np.array_equal(u, v) else float(np.mean(v - u))
         edge = 1 - ((1 - confidence) / 2) ** (1 / u.size)
-        return Estimate(0.0, -edge, edge)
+        return Estimate(d, d - edge * (1 + d), d + edge * (1 - d))
     return paired_bootstrap((u, v), mean_difference, confidence=confidence, n_resamples=n_resamples, seed=seed)
 
 

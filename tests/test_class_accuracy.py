@@ -318,3 +318,13 @@ def test_a_small_class_at_one_share_is_not_named_as_a_bootstrap_interval():
     b = class_breakdown_from_predictions(pred, np.array([0] * 5 + [1] * 25), "r4", **BOOT)
     assert b.accuracy[0].value == 0.25 and b.accuracy[0].low < 0.25 < b.accuracy[0].high
     assert "Fewer than" not in b.to_markdown()
+
+
+def test_two_accuracies_apart_by_the_same_share_on_every_sample_get_the_exact_bound_not_one_point():
+    """A right on each image as given (1/4), B on two rotations of each (2/4): the bootstrap read [0.25, 0.25]."""
+    a, b = np.full(40, 0.25), np.full(40, 0.5)
+    u = stats.binomtest(0, 40).proportion_ci(0.95, method="exact").high
+    e = share_difference(a, b, **BOOT)
+    assert (e.value, e.low, e.high) == pytest.approx((0.25, 0.25 - 1.25 * u, 0.25 + 0.75 * u), rel=1e-9)
+    thirds = share_difference(np.full(30, 1 / 3), np.full(30, 2 / 3), **BOOT)  # 2/3 - 1/3 rounds apart from 1/3
+    assert thirds.low < thirds.value < thirds.high and thirds.high - thirds.low > 0.1
