@@ -37,9 +37,10 @@ Paired by seed. Where both runs trained the same seeds, two or more (``table1 --
 in each precision), no borrowed spread is needed (:func:`compare_paired`): a seed fixes the
 initialisation and the data order, so bf16 - fp32 per seed isolates the precision, and its
 95% paired t interval over seeds (:func:`nets.stats.paired_t`) says whether a number moved (the
-interval excludes 0; a non-zero difference the same on every seed, which accuracies moving in steps
-of one test image may show by chance, has no spread for a t-test and is decided by the exact sign
-test, :func:`sign_test`, which needs 6 seeds to reach p < 0.05). With 24 numbers about one such
+interval excludes 0; a non-zero difference of accuracies the same on every seed, which accuracies
+moving in steps of one test image may show by chance, has no spread for a t-test and is decided by the
+exact sign test, :func:`sign_test`, which needs 6 seeds to reach p < 0.05; a continuous measure the same
+on every seed is exact, p = 0, as the reports' tie rule has it). With 24 numbers about one such
 interval excludes 0 by chance, so the
 Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``) are given too and
 ``moved_fdr`` lists the numbers with q < 0.05. The family is the question "did bf16 move a number
@@ -151,8 +152,8 @@ def sign_test(differences: np.ndarray) -> float:
 def compare_paired(fp32: dict, bf16: dict) -> dict:
     """Every Table 1 number of ``bf16`` against ``fp32``, paired by seed (module docstring):
     per number the mean per-seed difference bf16 - fp32 with its 95% paired t interval, the
-    two-sided p-value (for a non-zero difference the same on every seed, the exact sign test's,
-    :func:`sign_test`, which also decides ``moved`` there), the
+    two-sided p-value (for a non-zero difference of accuracies the same on every seed, the exact sign
+    test's, :func:`sign_test`, which also decides ``moved`` there; for another measure, 0: exact), the
     Benjamini-Hochberg q-value over the family of tested numbers of the same model, and the fp32
     seed std. Raises
     ``ValueError`` unless both files trained the same two or more seeds and the same methods."""
@@ -190,10 +191,13 @@ def compare_paired(fp32: dict, bf16: dict) -> dict:
                     test = paired_t(a, b)
                     iv, p_value = test.interval, test.p_value
                     moved = bool(iv.defined and (iv.low > 0 or iv.high < 0))
-                    if np.isnan(p_value):  # the same difference on every seed: no spread for a t-test
+                    if np.isnan(p_value) and meas == "accuracy":  # the same lead of whole images on every seed
                         p_value = sign_test(a - b)
                         moved = p_value < 0.05  # its interval of no width would exclude 0 at any n
                         notes.append("the same difference on every seed: the exact sign test's p")
+                    elif np.isnan(p_value):  # a continuous measure the same on every seed: exact, as the tie rule
+                        p_value = 0.0
+                        notes.append("the same difference on every seed")
                     row.update(tested=True, low=iv.low, high=iv.high, p_value=p_value, moved=moved,
                                same_model=not (m == "IR" and nu32 != nu16))
                 if notes:

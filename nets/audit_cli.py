@@ -42,6 +42,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from nets.audit_compare import images_per_model
 from nets.audit_inputs import AuditError, audit_images, ready_model  # re-exported
 from nets.cli_types import OneLineParser
 from nets.image_file import load_labelled, load_unlabelled
@@ -213,8 +214,9 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             if args.no_labels:
                 y, class_names = None, None
         images_sha256 = sha256_file(args.images) if args.images else None
-        x_all, y = x.to(device), (None if y is None else y.to(device))
-        x = x_all.to(parameter_dtype(model))
+        x, y = x.to(device), (None if y is None else y.to(device))
+        x_base, x = (x, x) if baseline is None else \
+            images_per_model(x, baseline, model, names=(f"--baseline {args.baseline}", f"--model {args.model}"))
         sizes = dict(n_steps=args.n_steps, si_samples=args.si_samples, sigma_samples=args.sigma_samples,
                      chunk_size=args.chunk_size)
         boot = dict(n_resamples=args.n_resamples, seed=args.seed)
@@ -223,7 +225,6 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             result = audit(model, x, y, args.group, **sizes, **boot, name=args.model, class_names=class_names)
             comparison = None
             if baseline is not None:
-                x_base = x_all.to(parameter_dtype(baseline))  # its own dtype (images_per_model)
                 try:
                     base = sample_measures(baseline, x_base, y, args.group, **sizes)
                 except ValueError as e:

@@ -166,7 +166,8 @@ def compare(
     kw = dict(n_steps=n_steps, si_samples=si_samples, sigma_samples=sigma_samples,
               include_identity=include_identity, chunk_size=chunk_size)
     values, widths = [], []
-    for label, model, xm in zip(names, (model_a, model_b), images_per_model(x, model_a, model_b)):
+    per_model = images_per_model(x, model_a, model_b, names=(f"model {names[0]}", f"model {names[1]}"))
+    for label, model, xm in zip(names, (model_a, model_b), per_model):
         try:
             values.append(sample_measures(model, xm, y, group, **kw))
         except ValueError as e:
@@ -179,15 +180,28 @@ def compare(
                            n_logits=(widths[0], widths[1]))
 
 
-def images_per_model(x: torch.Tensor, model_a: Model, model_b: Model) -> tuple[torch.Tensor, torch.Tensor]:
+def images_per_model(x: torch.Tensor, model_a: Model, model_b: Model,
+                     names: tuple[str, str] = ("model A", "model B")) -> tuple[torch.Tensor, torch.Tensor]:
     """The images each model is measured on: ``x`` for both, except where the two are modules whose
     floating-point parameters differ in dtype (a float16 model against its float32 original), which no
     one ``x`` can serve: each then gets ``x`` cast to its own (:func:`~nets.model_checks.parameter_dtype`;
-    give ``x`` in the wider dtype, since a cast to the narrower loses digits)."""
-    dtypes = [parameter_dtype(m, None) if isinstance(m, nn.Module) else None for m in (model_a, model_b)]
-    if None in dtypes or dtypes[0] == dtypes[1] or not x.is_floating_point():
+    give ``x`` in the wider dtype, since a cast to the narrower loses digits). A one-line ``ValueError``,
+    naming the model by ``names``, where finite images pass its dtype's range (values up to 1e5 for a
+    float16 model), which the cast would turn into infinities."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():  # the measures refuse it, naming the model
         return x, x
-    return x.to(dtypes[0]), x.to(dtypes[1])
+    dtypes = [parameter_dtype(m, None) if isinstance(m, nn.Module) else None for m in (model_a, model_b)]
+    if None in dtypes or dtypes[0] == dtypes[1]:
+        return x, x
+    cast = []
+    for name, dtype in zip(names, dtypes):
+        xm = x.to(dtype)
+        if not bool(torch.isfinite(xm).all()) and bool(torch.isfinite(x).all()):
+            raise ValueError(f"x does not fit {name}'s {str(dtype).removeprefix('torch.')}: its values reach "
+                             f"{float(x.abs().max()):.3g}, past that type's largest, {torch.finfo(dtype).max:.3g}; "
+                             f"scale the images as the model was trained")
+        cast.append(xm)
+    return cast[0], cast[1]
 
 
 def check_pair_names(names: Sequence[str]) -> tuple[str, str]:
@@ -256,7 +270,9 @@ def compare_samples(
     settings = {
         **(settings or {}), "confidence": confidence, "n_resamples": n_resamples, "seed": seed,
         "interval": "paired percentile bootstrap over samples (scipy.stats.bootstrap, paired=True, "
-                    "method='percentile')",
+                    "method='percentile'); for accuracy, where every sample has one share (each model), or B's "
+                    "differs from A's by the same amount on every sample (the effect), the exact bound of that "
+                    "(nets.sample_bootstrap.share_mean, share_difference)",
         "n_samples_per_measure": {k: int(a[k].shape[0]) for k in SAMPLE_MEANS if k in a},
         "labels": "labels" in a,
         "effects": {k: ("B - A" if v == "difference" else "B / A") for k, v in EFFECTS.items()},

@@ -200,7 +200,9 @@ def audit(
         "sigma_max_method": {"jacrev": "jacrev: the dense Jacobian, exact",
                              "power": "power iteration on J^T J, a lower bound within its tolerance"}[auto_method(width)],
         "n_resamples": n_resamples, "seed": seed,
-        "interval": "percentile bootstrap over samples (scipy.stats.bootstrap, method='percentile')",
+        "interval": "percentile bootstrap over samples (scipy.stats.bootstrap, method='percentile'); for "
+                    "accuracy, where every sample has one share (all right, say), the exact bound of that "
+                    "(nets.sample_bootstrap.share_mean)",
         "n_samples_per_measure": {**{k: int(per_sample[k].shape[0]) for k in measured},
                                   "sigma_per_scale": int(per_sample["logit_scale"].shape[0])},
         "layer_types": layer_types,

@@ -92,13 +92,18 @@ class MemoryFormatRefused(ValueError):
 
 
 def takes_contiguous(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> bool:
-    """Whether ``inputs`` is stored non-contiguously and ``model`` maps a contiguous copy of it (no gradient)."""
+    """Whether ``inputs`` is stored non-contiguously and ``model`` maps a contiguous copy of its first two
+    samples, under the caller's gradient mode and with the same ``requires_grad`` (a refusal that comes
+    from gradients, an in-place edit of a leaf, is then not blamed on the layout). Running out of memory is
+    raised as it is."""
     if inputs.is_contiguous():
         return False
+    probe = inputs[:2].detach().contiguous().requires_grad_(inputs.requires_grad)
     try:
-        with torch.no_grad():
-            model(inputs.detach().contiguous())
-    except Exception:  # noqa: BLE001 - any refusal: the memory format is not the cause
+        model(probe)
+    except Exception as e:  # noqa: BLE001 - any other refusal: the memory format is not the cause
+        if is_out_of_memory(e):
+            raise
         return False
     return True
 

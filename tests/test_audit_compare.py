@@ -297,3 +297,22 @@ def test_one_sample_has_too_few_samples_not_an_undefined_effect():
     """No interval at all on one sample: it read "undefined", which the docs keep for an A of exactly 0."""
     assert direction("difference", Estimate(0.25, math.nan, math.nan), n=1) == "too few samples"
     assert direction("ratio", Estimate(math.inf, math.nan, math.nan), n=1) == "undefined"  # over an A of 0
+
+
+def test_images_past_a_float16_models_range_are_refused_naming_that_model_not_as_non_finite(data):
+    """The cast made them infinite, and the refusal read 'x contains NaN or inf values' of finite images."""
+    x, y = data
+    with pytest.raises(ValueError, match=r"^x does not fit model B's float16: its values reach 1e\+05"):
+        compare(mlp(), mlp().half(), x * 1e5, y, R4, **SIZES)
+
+
+def test_images_that_are_not_a_tensor_get_the_measures_one_line_for_models_of_different_dtypes(data):
+    x, y = data
+    with pytest.raises(ValueError, match="x must be a torch.Tensor"):
+        compare(mlp(), mlp().double(), x.numpy(), y, R4, **SIZES)
+
+
+def test_the_record_names_the_exact_bound_beside_the_bootstrap():
+    assert "share_difference" in compare_samples(*(sample_measures(mlp(), torch.rand(4, 8, 8), torch.zeros(4).long(),
+                                                                   R4, n_steps=2),) * 2, R4,
+                                                 n_resamples=100).settings["interval"]

@@ -165,3 +165,11 @@ def test_an_accuracy_whose_reference_seeds_agree_exactly_is_not_judged_moved(fil
     out = compare(quick, bf16, paper)
     row = next(r for r in out["rows"] if (r["group"], r["method"], r["measure"]) == ("r4", "IR", "accuracy"))
     assert not row["moved"] and "not judged" in row["note"] and "r4 IR accuracy" not in out["moved"]
+
+
+def test_a_continuous_measure_the_same_on_every_seed_is_exact_not_a_sign_test():
+    fp32, bf16 = _table(), _table()
+    for r in bf16["groups"]["r4"]["methods"]["DA"]["runs"]:
+        r["SI"] += 0.01
+    row = next(r for r in compare_paired(fp32, bf16)["rows"] if r["method"] == "DA" and r["measure"] == "SI")
+    assert row["moved"] and row["p_value"] == 0.0 and "sign test" not in row["note"]

@@ -639,3 +639,33 @@ def test_images_in_the_channels_last_memory_format_are_named_with_the_fix_not_a_
         logit_invariance(FlattenByView().eval(), x.to(memory_format=torch.channels_last), R4)
     assert "permute" not in str(e.value) and "batch statistics" not in str(e.value)
     assert torch.isfinite(logit_invariance(FlattenByView().eval(), x, R4))  # as the fix says
+
+
+class EditsItsInput(nn.Module):
+    def forward(self, x):
+        return x.mul_(2).flatten(1)[:, :4]
+
+
+def test_a_refusal_that_comes_from_gradients_is_not_blamed_on_the_memory_format():
+    """The retry ran without gradients on a detached copy, so an in-place edit of a leaf read as channels_last."""
+    from nets.model_logits import MemoryFormatRefused, model_logits
+
+    x = torch.randn(4, 3, 8, 8).to(memory_format=torch.channels_last).requires_grad_()
+    with pytest.raises(ValueError) as e:
+        model_logits(EditsItsInput(), x)
+    assert not isinstance(e.value, MemoryFormatRefused) and "in-place" in str(e.value)
+
+
+def test_the_memory_format_retry_runs_two_samples_not_the_batch():
+    sizes = []
+
+    class Counting(FlattenByView):
+        def forward(self, x):
+            sizes.append(x.shape[0])
+            return super().forward(x)
+
+    from nets.model_logits import model_logits
+
+    with pytest.raises(ValueError, match="pass x.contiguous"):
+        model_logits(Counting().eval(), torch.randn(50, 3, 8, 8).to(memory_format=torch.channels_last))
+    assert sizes == [50, 2]  # the batch that failed, then two samples of it contiguous
