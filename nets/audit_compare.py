@@ -155,7 +155,8 @@ def compare(
     Arguments as :func:`nets.auditing.audit`'s; both models must take the same ``x`` (same device
     and dtype), except that two modules of different parameter dtypes (float16 and float32) each get
     ``x`` in their own (:func:`images_per_model`). Each model's own estimates equal
-    :func:`~nets.auditing.audit`'s with the same settings; ``class_names`` (label order) name the classes of the per-class table. Raises
+    :func:`~nets.auditing.audit`'s with the same settings; ``class_names`` (label order) name the
+    classes of the per-class table. Raises
     ``ValueError`` (one line) for any input the measures refuse, naming the model.
     """
     given, group = group, as_group(group)

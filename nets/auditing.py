@@ -95,7 +95,8 @@ def sample_measures(
     (``y``); ``group`` (its name), ``images_sha256`` (:func:`images_fingerprint` of ``x``) and
     ``images_dtype``, 0-d string arrays, and the settings the values depend on, ``n_steps`` and
     ``include_identity`` (0-d int and bool arrays), for :func:`nets.audit_compare.compare_samples` to pair
-    only values of one group, images and settings. Without labels (``y=None``) there is no ``accuracy`` and no ``labels``, and SI takes
+    only values of one group, images and settings. Without labels (``y=None``) there is no
+    ``accuracy`` and no ``labels``, and SI takes
     each input's own predicted class as its target. Arguments as :func:`audit`'s; raises its
     ``ValueError``s."""
     group = as_group(group)

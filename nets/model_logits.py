@@ -116,7 +116,8 @@ def model_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Te
     W)`` (``M`` is the batch the measure built: an orbit holds ``|G|`` times the samples), what the
     model raised and, when adding or removing one channel axis makes the model accept it, the
     layout it needs; images in another memory format (``torch.channels_last``) that the model takes
-    contiguous get :class:`MemoryFormatRefused`, naming ``x.contiguous()``. Running out of memory (:func:`is_out_of_memory`) is raised as it is. Gradients
+    contiguous get :class:`MemoryFormatRefused`, naming ``x.contiguous()``. Running out of memory
+    (:func:`is_out_of_memory`) is raised as it is. Gradients
     flow through (the caller chooses ``no_grad``).
     """
     try:
