@@ -106,13 +106,20 @@ def share_mean(shares: np.ndarray, *, confidence: float = 0.95, n_resamples: int
     return bootstrap_mean(v, confidence=confidence, n_resamples=n_resamples, seed=seed)
 
 
-def constant_share_bound(c: float, n: int, confidence: float = 0.95) -> Estimate:
-    """:func:`share_mean`'s exact interval for ``n`` samples whose shares are all ``c``:
-    ``[c - u c, c + u (1 - c)]``, ``u = 1 - (alpha / 2) ** (1 / n)``; for ``c = 1`` its low end is
-    ``(alpha / 2) ** (1 / n)`` as written (Clopper-Pearson's, not ``1 - u`` rounded)."""
+def _constant_bound(c: float, n: int, low: float, high: float, confidence: float) -> Estimate:
+    """The exact interval of the mean of values that lie in ``[low, high]`` and were ``c`` on all ``n``
+    samples seen: the chance of another value is at most Clopper-Pearson's bound with none seen,
+    ``u = 1 - (alpha / 2) ** (1 / n)``, so the mean lies in ``[c - u (c - low), c + u (high - c)]``; at
+    ``c = high = 1`` the low end is ``(alpha / 2) ** (1 / n)`` as written (not ``1 - u`` rounded)."""
     edge = ((1 - confidence) / 2) ** (1 / n)
     u = 1 - edge
-    return Estimate(c, edge if c == 1 else c - u * c, c + u * (1 - c))
+    return Estimate(c, edge if c == high == 1 else c - u * (c - low), c + u * (high - c))
+
+
+def constant_share_bound(c: float, n: int, confidence: float = 0.95) -> Estimate:
+    """:func:`share_mean`'s exact interval for ``n`` samples whose shares (in [0, 1]) are all ``c``:
+    ``[c - u c, c + u (1 - c)]``, ``u = 1 - (alpha / 2) ** (1 / n)`` (:func:`_constant_bound`)."""
+    return _constant_bound(c, n, 0.0, 1.0, confidence)
 
 
 def mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -133,11 +140,11 @@ def share_difference(a: np.ndarray, b: np.ndarray, *, confidence: float = 0.95, 
     samples), so the mean difference lies in ``[d - u (1 + d), d + u (1 - d)]``: ``[-u, u]`` where the
     two agree."""
     u, v = (np.asarray(x, dtype=np.float64) for x in (a, b))
-    if u.shape == v.shape and u.size >= 2 and np.ptp(v - u) <= 1e-12:
+    diff = v - u if u.shape == v.shape and u.size >= 2 else None
+    if diff is not None and np.ptp(diff) <= 1e-12:
         check_bootstrap(confidence, n_resamples, seed)  # paired_bootstrap checks them on the other path
-        d = 0.0 if np.array_equal(u, v) else float(np.mean(v - u))
-        edge = 1 - ((1 - confidence) / 2) ** (1 / u.size)
-        return Estimate(d, d - edge * (1 + d), d + edge * (1 - d))
+        d = 0.0 if not diff.any() else float(diff.mean())  # a difference lies in [-1, 1]
+        return _constant_bound(d, u.size, -1.0, 1.0, confidence)
     return paired_bootstrap((u, v), mean_difference, confidence=confidence, n_resamples=n_resamples, seed=seed)
 
 
