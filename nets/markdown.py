@@ -21,12 +21,13 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
 
 
 def figure_lines(fig_dir: str, stem: str, caption: str, available: set[str] | None = None) -> list[str]:
-    """A figure in REPORT.md: the PNG inline and the caption with a link to the PDF, both under
-    ``fig_dir``; when ``available`` (the figure files drawn) lacks ``<stem>.png``, one line saying
-    it was not drawn."""
+    """A figure in REPORT.md: the PNG under ``fig_dir`` inline, then its caption; when ``available``
+    (the figure files drawn) lacks ``<stem>.png``, one line saying it was not drawn. The PDF drawn
+    beside the PNG is not linked: PDFs are never committed (.gitignore), so in a committed results
+    folder such a link would lead nowhere (tests/test_docs_links.py)."""
     if available is not None and f"{stem}.png" not in available:
         return [f"*(figure `{stem}` not drawn)*\n"]
-    return [f"![{caption}]({fig_dir}/{stem}.png)\n", f"*{caption}* ([PDF]({fig_dir}/{stem}.pdf))\n"]
+    return [f"![{caption}]({fig_dir}/{stem}.png)\n", f"*{caption}*\n"]
 
 
 def model_label(model: Mapping, bold: Sequence[str] = ()) -> str:
