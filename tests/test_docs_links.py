@@ -106,7 +106,8 @@ def test_the_check_sees_the_links_it_guards():
 #: maps existed, whose saliency.json and figures are left out of the 16 MiB tree (.gitignore; the reports
 #: cannot be rendered again without them: tests/test_committed_reports.py's NOT_RENDERABLE).
 LEFT_OUT = {
-    "results/bf16/quick/REPORT.md": ["figures/saliency_r4.png (no such file)", "figures/saliency_t3.png (no such file)"],
+    "results/bf16/quick/REPORT.md": ["figures/saliency_r4.png (no such file)",
+                                     "figures/saliency_t3.png (no such file)"],
     "results/d4/paper/REPORT.md": ["figures/saliency_d4.png (no such file)"],
     "results/d4/quick/REPORT.md": ["figures/saliency_r4.png (no such file)", "figures/saliency_d4.png (no such file)"],
 }
