@@ -10,8 +10,10 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 from torch import nn
 
 from nets.between import between_for, between_terms, rotate, shift
@@ -50,6 +52,17 @@ def test_pixels_from_outside_the_image_take_the_fill_value():
     blank = torch.full((2, 1, 10, 10), -0.4, dtype=torch.float64)
     assert torch.allclose(rotate(blank, 33.0, fill=-0.4), blank, atol=1e-12)
     assert rotate(blank, 33.0, fill=0.0)[0, 0, 0, 0] > -0.4  # a corner from outside, filled with 0
+
+
+@pytest.mark.parametrize("size", [9, 10])
+@pytest.mark.parametrize("degrees", [30.0, -17.0, 45.0, 123.4])
+@pytest.mark.parametrize("fill", [0.0, -0.4])
+def test_an_off_grid_rotation_is_scipys_bilinear_rotation(size, degrees, fill):
+    """The oracle for the angles `between` reports (45 degrees): scipy.ndimage.rotate, order 1 (bilinear)
+    about the image's centre, the plane's own size kept, the outside at ``fill``."""
+    x = torch.rand(3, size, size, dtype=torch.float64, generator=torch.Generator().manual_seed(size))
+    expected = ndimage.rotate(x.numpy(), degrees, axes=(1, 2), reshape=False, order=1, mode="grid-constant", cval=fill)
+    np.testing.assert_allclose(rotate(x, degrees, fill=fill).numpy(), expected, rtol=0, atol=1e-12)
 
 
 def test_rotate_keeps_shape_and_dtype_of_multichannel_and_5d_images():

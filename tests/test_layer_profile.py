@@ -18,6 +18,7 @@ from nets.cnn import SmallCNN
 from nets.layer_profile import default_layers, layer_invariance_terms
 from nets.model_hooks import hooks_firing
 from nets.metrics import layer_invariance_profile, logit_invariance
+from nets.models import MLP
 from nets.train.pooling import GroupPooled
 
 ELEMS = [1, 2, 3]
@@ -312,3 +313,40 @@ def _stance_now() -> str:
     from torch._dynamo import eval_frame  # torch keeps the stance there, with no public reader
 
     return eval_frame._stance.stance
+
+
+def _brute_force_r(acts_of, x: torch.Tensor, quarters=(1, 2, 3)) -> torch.Tensor:
+    """``r_l`` by its formula, element by element: ``sum_{i, g} ||a(g x_i) - a(x_i)||^2 / sum_{i, g} (||a(x_i)||^2
+    + ||a(g x_i)||^2) / 2`` over the rotations by ``quarters`` (``torch.rot90``, not the group's code);
+    ``acts_of(images) -> list of (N, ...)`` activations."""
+    ref = [a.reshape(len(x), -1) for a in acts_of(x)]
+    num, den = torch.zeros(len(ref), dtype=torch.float64), torch.zeros(len(ref), dtype=torch.float64)
+    for k in quarters:
+        for j, a in enumerate(acts_of(torch.rot90(x, k, dims=(-2, -1)))):
+            a = a.reshape(len(x), -1)
+            num[j] += (a - ref[j]).pow(2).sum()
+            den[j] += 0.5 * (ref[j].pow(2).sum() + a.pow(2).sum())
+    return num / den
+
+
+def test_the_profile_of_a_hooked_model_is_its_formula_layer_by_layer():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(36, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    x = torch.randn(5, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    names, _, _, _ = layer_invariance_terms(net, x, R4, ELEMS)
+    assert names == ["0", "1", "2", "3", "logits"]  # the last layer's output is the logits, read twice
+    expected = _brute_force_r(lambda z: [net[: i + 1](z) for i in range(4)] + [net(z)], x)
+    torch.testing.assert_close(layer_invariance_profile(net, x, "r4"), expected, rtol=1e-12, atol=0)
+    rec = audit(net, x, torch.tensor([0, 1, 2, 0, 1]), "r4", n_steps=4)
+    torch.testing.assert_close(torch.tensor([e.value for _, e in rec.layers], dtype=torch.float64), expected,
+                               rtol=1e-12, atol=0)
+
+
+def test_the_profile_of_the_papers_mlp_is_its_formula_after_each_relu():
+    torch.manual_seed(0)
+    mlp = MLP((6, 6), hidden=7, n_hidden_layers=2, n_classes=3).double()
+    x = torch.randn(4, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    acts = lambda z: [*mlp.hidden_activations(z), mlp(z)]  # noqa: E731
+    torch.testing.assert_close(layer_invariance_profile(mlp, x, "r4"), _brute_force_r(acts, x), rtol=1e-12, atol=0)
+    torch.testing.assert_close(layer_invariance_profile(mlp, x, "r4", include_identity=True),
+                               _brute_force_r(acts, x, quarters=(0, 1, 2, 3)), rtol=1e-12, atol=0)
