@@ -145,6 +145,21 @@ def test_scaling_the_logits_scales_the_logit_scale_but_not_the_sensitivity_per_u
                                                                        rel=1e-10)
 
 
+def test_each_samples_sigma_max_and_logit_scale_are_those_of_its_dense_jacobian_and_logits(mnist):
+    """The oracle: each sample's Jacobian built by autograd, its spectral norm by torch.linalg (an SVD),
+    for the logits and for the centered logits ``f - mean_c f_c``, whose norm is the logit scale."""
+    x, y = mnist
+    model, x = small_cnn().double(), x[:6].unsqueeze(1).double()
+    r = audit(model, x, y[:6], R4, n_steps=2, n_resamples=100)
+    centered = lambda z: model(z) - model(z).mean(-1, keepdim=True)  # noqa: E731
+    for i in range(6):
+        xi = x[i : i + 1]
+        for key, f in (("sigma_max", model), ("sigma_max_centered", centered)):
+            J = torch.autograd.functional.jacobian(f, xi).reshape(9, -1)
+            assert r.samples[key][i] == pytest.approx(torch.linalg.matrix_norm(J, 2).item(), rel=1e-9)
+        assert r.samples["logit_scale"][i] == pytest.approx(torch.linalg.vector_norm(centered(xi)).item(), rel=1e-12)
+
+
 def test_the_sensitivity_per_unit_of_scale_is_the_one_the_scale_experiment_measures(mnist):
     x, y = mnist
     model, x = small_cnn().double(), x[:12].unsqueeze(1).double()

@@ -39,6 +39,13 @@ def test_the_best_finite_model_decides_and_none_finite_is_untrained():
     assert untrained_warning({}, 9, "Train.") == ""
 
 
+def test_one_model_beyond_chance_is_enough_and_an_untrained_group_keeps_its_best_models_accuracy():
+    groups = {"r4": {"methods": {"WT": {"accuracy": {"mean": 0.9}}, "IR": {"accuracy": {"mean": 0.12}}}},
+              "t3": {"methods": {"WT": {"accuracy": {"mean": 0.15}}, "DA": {"accuracy": {"mean": 0.12}},
+                                 "IR": {"accuracy": {"mean": 0.13}}}}}
+    assert untrained_groups(groups, 9) == {"t3": 0.15}
+
+
 def test_the_mlp_report_warns_where_no_model_learned_and_not_otherwise():
     text = render_report(_table1_at(0.12))
     assert ("> **Warning**: no model learned beyond chance in R4, T3 (best mean orbit accuracy 12.0%; chance 11.1% "

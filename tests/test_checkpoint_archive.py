@@ -266,7 +266,9 @@ def test_adding_checkpoints_on_another_dataset_to_a_paper_manifest_is_refused(ar
 
 
 def test_the_committed_manifests_restore_into_their_datasets_checkpoint_folder():
-    for path in sorted((REPO / "results").glob("**/checkpoints.manifest.json")):
+    paths = sorted((REPO / "results").glob("**/checkpoints.manifest.json"))
+    assert REPO / "results" / "paper" / "checkpoints.manifest.json" in paths and len(paths) >= 4
+    for path in paths:
         m = json.loads(path.read_text())
         folder = path.parent.relative_to(REPO).as_posix()
         expected = folder + "/checkpoints" + ("/" + m["dataset"] if "dataset" in m else "")

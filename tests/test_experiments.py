@@ -71,7 +71,7 @@ def test_with_seeds_changes_only_seeds():
     p = get_profile("quick").with_seeds([5, 6])
     assert p.seeds == (5, 6)
     assert p.epochs == PROFILES["quick"].epochs
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown profile 'nope'; known: paper, quick, smoke"):
         get_profile("nope")
 
 
