@@ -226,10 +226,13 @@ def test_jacobian_spectral_norm_of_a_cnn_matches_a_dense_svd(c):
 
 
 @pytest.mark.parametrize("c", CHANNELS)
-def test_class_common_share_of_cnn_logits_is_in_the_unit_interval(c):
+def test_class_common_share_of_cnn_logits_is_their_cosine_with_the_ones_vector(c):
     with torch.no_grad():
-        share = class_common_logit_share(cnn(c)(images(c)))
+        logits = cnn(c)(images(c))
+    share = class_common_logit_share(logits)
+    cosine = torch.nn.functional.cosine_similarity(logits.double(), torch.ones_like(logits, dtype=torch.float64), dim=1)
     assert share.shape == (4,) and bool(((share >= 0) & (share <= 1)).all())
+    torch.testing.assert_close(share, cosine.abs().to(share.dtype), rtol=1e-6, atol=0)  # |cos(f, 1)|
 
 
 # ---- the orbit reaches the model as one batch ----------------------------------------------------

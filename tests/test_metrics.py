@@ -32,7 +32,9 @@ from nets.metrics import (
     saliency_invariance,
     saliency_map,
 )
+from nets.logit_terms import di_per_sample
 from nets.models import InvariantMLP, MLP
+from nets.pairwise import kl_from_log_probs
 
 CAPTUM_METHODS = ["gausslegendre", "riemann_left", "riemann_right", "riemann_middle"]
 
@@ -228,8 +230,22 @@ def test_orbit_measures_equal_the_separate_measures_from_one_pass(group):
     y = torch.arange(23) % 5
     out = orbit_measures(model, x, y, group, chunk_size=7)
     assert out["accuracy"] == orbit_accuracy(model, Split(x, y), group)
+    with torch.no_grad():  # the oracle: every element of every orbit classified one by one
+        right = [(model(group.act(x, g)).argmax(1) == y).double().mean() for g in range(group.order)]
+    assert out["accuracy"] == pytest.approx(float(torch.stack(right).mean()), rel=1e-12)
     assert out["LI"] == pytest.approx(float(logit_invariance(model, x, group)), rel=1e-12)
     assert out["DI"] == pytest.approx(float(distribution_invariance(model, x, group)), rel=1e-12)
+
+
+def test_di_is_never_negative_where_the_kl_divergence_rounds_below_zero():
+    """Orbit logits that differ by 1e-10: KL is about 1e-19, below float64's rounding of its sum."""
+    g = torch.Generator().manual_seed(0)
+    f = 10 * torch.randn(1, 50, 9, generator=g, dtype=torch.float64)
+    orbit = torch.cat([f, f + 1e-10 * torch.randn(3, 50, 9, generator=g, dtype=torch.float64)])
+    logp = F.log_softmax(orbit, -1)
+    assert bool((kl_from_log_probs(logp[0], logp[1:]) < 0).any())  # the case exists
+    di = di_per_sample(orbit, [1, 2, 3])
+    assert bool((di >= 0).all()) and float(di.max()) < 1e-15
 
 
 def test_orbit_terms_computes_only_the_terms_asked_for_with_the_same_values():
@@ -673,12 +689,18 @@ def test_saliency_invariance_rejects_a_baseline_the_group_moves():
         saliency_invariance(small_mlp(), images(), torch.zeros(5, dtype=torch.long), R4, baseline=baseline)
 
 
-def test_saliency_invariance_accepts_a_baseline_the_group_fixes():
+def test_saliency_invariance_with_a_baseline_the_group_fixes_is_equation_3_from_that_baseline():
+    model, x, y = small_mlp(), images(), torch.zeros(5, dtype=torch.long)
     baseline = torch.ones(6, 6, dtype=torch.float64)
     baseline[2:4, 2:4] = 2.0  # centre block: fixed by every rotation
-    si = saliency_invariance(small_mlp(), images(), torch.zeros(5, dtype=torch.long), R4, baseline=baseline,
-                             n_steps=4)
-    assert 0.0 <= float(si) <= 1.0
+    m = saliency_map(model, x, y, n_steps=4, baseline=baseline)
+    expected = torch.stack([F.cosine_similarity(m.flatten(1), R4.act(saliency_map(model, R4.act(x, g), y, n_steps=4,
+                                                                                  baseline=baseline),
+                                                                     R4.inverse(g)).flatten(1), dim=1)
+                            for g in (1, 2, 3)]).mean(0)
+    si = saliency_invariance(model, x, y, R4, baseline=baseline, n_steps=4, reduction="none")
+    torch.testing.assert_close(si, expected)
+    assert not torch.allclose(si, saliency_invariance(model, x, y, R4, n_steps=4, reduction="none"))
 
 
 @pytest.mark.parametrize("reduction", ["max", None])

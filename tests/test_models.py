@@ -99,9 +99,12 @@ def test_invariant_mlp_rejects_an_unknown_pool():
         InvariantMLP(R4, pool="sum")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", [dict(n_hidden_layers=0), dict(hidden=0), dict(n_classes=0), dict(in_shape=(36,))])
-def test_mlp_rejects_bad_sizes(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, message", [(dict(n_hidden_layers=0), "n_hidden_layers must be >= 1, got 0"),
+                                          (dict(hidden=0), "hidden must be >= 1, got 0"),
+                                          (dict(n_classes=0), "n_classes must be >= 1, got 0"),
+                                          (dict(in_shape=(36,)), r"in_shape must be \(H, W\) with positive sizes")])
+def test_mlp_rejects_bad_sizes(bad, message):
+    with pytest.raises(ValueError, match=message):
         MLP(**bad)
 
 

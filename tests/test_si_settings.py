@@ -49,6 +49,7 @@ def test_the_black_baseline_is_the_smallest_pixel_unless_given(data):
     black = {"black baseline": {"baseline": BLACK}}
     got = si_values({"DA": [mlp]}, x, y, R4, black, n_steps=4)["black baseline"]["DA"][0]
     assert got == float(saliency_invariance(mlp, x, y, R4, n_steps=4, baseline=float(x.min())))
+    assert got != float(saliency_invariance(mlp, x, y, R4, n_steps=4))  # the zero baseline's: another row
 
 
 def test_each_claims_si_check_is_decided_on_the_interval_over_seeds():

@@ -53,9 +53,10 @@ def test_a_t_interval_of_values_whose_sum_overflows_keeps_a_finite_mean():
     assert t_interval([1e308, 1.5e308]).estimate == pytest.approx(1.25e308)
 
 
-@pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [float("inf"), 1.0]])
-def test_t_interval_rejects_empty_or_non_finite_input(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, message", [([], "no values"), ([1.0, float("nan")], r"non-finite value in \[1.0, nan\]"),
+                                          ([float("inf"), 1.0], r"non-finite value in \[inf, 1.0\]")])
+def test_t_interval_rejects_empty_or_non_finite_input(bad, message):
+    with pytest.raises(ValueError, match=message):
         t_interval(bad)
 
 
