@@ -34,7 +34,8 @@ from torch import nn
 from nets.auditing import (DESCRIPTIONS, MEASURES, SAMPLE_MEANS, UNLABELLED_NOTE, check_names_have_labels,
                            sample_measures)
 from nets.class_accuracy import MAX_ROWS, check_class_names, class_label, lowest
-from nets.compare_effect import MIN_DIRECTION_SAMPLES, Effect, EffectKind, direction  # noqa: F401 (re-exported)
+from nets.compare_effect import (MIN_DIRECTION_SAMPLES, Disagreement, Effect, EffectKind,  # noqa: F401
+                                 direction)  # (re-exported)
 from nets.groups import Group, GroupLike, as_group, group_record
 from nets.model_checks import logit_width, parameter_dtype  # logit_width re-exported: the measures' own
 from nets.sample_bootstrap import (
@@ -70,7 +71,9 @@ def _ratio_of_ratios(num_a: np.ndarray, den_a: np.ndarray, num_b: np.ndarray, de
 class Comparison:
     """What :func:`compare` measured: ``effects`` per measure (:data:`nets.auditing.MEASURES` order);
     ``classes``: class -> (its number of samples, the effect B - A on its orbit accuracy, paired over
-    its samples), ours (:mod:`nets.class_accuracy`); ``class_names`` (label order) name them in the table."""
+    its samples), ours (:mod:`nets.class_accuracy`); ``class_names`` (label order) name them in the table;
+    ``disagreement``: the samples on which the two accuracies differ, with the exact sign test over them
+    (:class:`~nets.compare_effect.Disagreement`; ``None`` without labels)."""
 
     a: str
     b: str
@@ -82,6 +85,7 @@ class Comparison:
     classes: dict[int, tuple[int, Effect]] = field(default_factory=dict)
     class_names: Optional[tuple[str, ...]] = None
     n_logits: Optional[tuple[int, int]] = None
+    disagreement: Optional[Disagreement] = None
 
     @property
     def width_note(self) -> Optional[str]:
@@ -100,6 +104,7 @@ class Comparison:
                 "classes": {str(c): {"n": n, **e.to_dict()} for c, (n, e) in self.classes.items()},
                 "class_names": None if self.class_names is None else list(self.class_names),
                 "n_logits": None if self.n_logits is None else dict(zip(("a", "b"), self.n_logits)),
+                **({} if self.disagreement is None else {"accuracy_disagreement": self.disagreement.to_dict()}),
                 "settings": dict(self.settings)}
 
     def to_markdown(self) -> str:
@@ -114,6 +119,8 @@ class Comparison:
         for k, e in self.effects.items():
             what = "B - A" if e.kind == "difference" else "B / A"
             rows.append(f"| {k} | {e.a.text()} | {e.b.text()} | {what} | {e.effect.text()} | {e.direction} |")
+        if self.disagreement is not None and "accuracy" in self.effects:
+            rows += ["", self.disagreement.text(self.effects["accuracy"], self.settings.get("confidence", 0.95))]
         if self.classes:
             items = list(self.classes.items())
             # at most MAX_ROWS classes: those where B and A differ most
@@ -283,7 +290,8 @@ def compare_samples(
                      n_samples=int(a["LI"].shape[0]), effects=effects, settings=settings,
                      classes=class_effects(a, b, names=names, **boot),
                      class_names=check_class_names(class_names, int(a["labels"].max()) + 1 if "labels" in a else 0),
-                     n_logits=None if n_logits is None else (int(n_logits[0]), int(n_logits[1])))
+                     n_logits=None if n_logits is None else (int(n_logits[0]), int(n_logits[1])),
+                     disagreement=Disagreement.of(a["accuracy"], b["accuracy"]) if "accuracy" in a else None)
     if out.width_note:
         warnings.warn(out.width_note, stacklevel=2)
     return out

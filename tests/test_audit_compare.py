@@ -11,13 +11,15 @@ import re
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from torch import nn
 
 from nets.audit_compare import EFFECTS, MIN_DIRECTION_SAMPLES, compare, compare_samples, direction
 from nets.auditing import MEASURES, Estimate, audit, sample_measures
+from nets.compare_effect import Disagreement, Effect
 from nets.groups import R4
 from nets.models import MLP, InvariantMLP
-from nets.sample_bootstrap import paired_bootstrap, ratio_of_means
+from nets.sample_bootstrap import paired_bootstrap, ratio_of_means, share_difference, share_mean
 
 SIZES = dict(n_steps=4, n_resamples=300)
 
@@ -316,3 +318,39 @@ def test_the_record_names_the_exact_bound_beside_the_bootstrap():
     assert "share_difference" in compare_samples(*(sample_measures(mlp(), torch.rand(4, 8, 8), torch.zeros(4).long(),
                                                                    R4, n_steps=2),) * 2, R4,
                                                  n_resamples=100).settings["interval"]
+
+
+def test_the_disagreements_are_counted_with_the_exact_sign_test_over_them():
+    a, b = np.zeros(100), np.zeros(100)
+    b[:7], a[7:9], a[9], b[9] = 1.0, 1.0, 0.25, 0.75  # B ahead on 8 samples (one of them by a share), A on 2
+    d = Disagreement.of(a, b)
+    assert (d.samples, d.b_ahead, d.a_ahead) == (10, 8, 2)
+    assert d.sign_test_p == pytest.approx(stats.binomtest(8, 10, 0.5).pvalue, rel=1e-12)
+    assert d.sign_test_p == pytest.approx(2 * (1 + 10 + 45) / 2 ** 10, rel=1e-12)  # by hand
+    assert Disagreement.of(a, a).to_dict() == {"samples": 0, "b_ahead": 0, "a_ahead": 0, "sign_test_p": 1.0}
+
+
+def test_a_direction_read_from_four_disagreements_all_one_way_is_flagged():
+    """The case docs/audit.md names: 4 of 100 samples right for B only. The bootstrap reads B > A; the
+    exact sign test over those 4 gives p = 0.125, and the comparison says so."""
+    a, b = np.zeros(100), np.zeros(100)
+    b[:4] = 1.0
+    effect = Effect("accuracy", "difference", share_mean(a), share_mean(b), share_difference(a, b), n=100)
+    text = Disagreement.of(a, b).text(effect, 0.95)
+    assert effect.direction == "B > A"
+    assert "B and A differ on 4 of 100 samples (B ahead on 4, A on 0); exact sign test over them p = 0.125." in text
+    assert "rests on too few disagreements for that test at 95%" in text
+    b[:10] = 1.0  # 10 all for B: p = 0.002, no caution
+    wide = Effect("accuracy", "difference", share_mean(a), share_mean(b), share_difference(a, b), n=100)
+    assert "with care" not in Disagreement.of(a, b).text(wide, 0.95)
+
+
+def test_a_comparison_records_and_shows_its_disagreements(data):
+    x, y = data
+    c = compare(mlp(0), mlp(1), x, y, R4, **SIZES)
+    a, b = (sample_measures(m, x, y, R4, n_steps=4)["accuracy"] for m in (mlp(0), mlp(1)))
+    assert c.disagreement == Disagreement.of(a, b) and c.disagreement.samples == int((a != b).sum())
+    assert c.to_dict()["accuracy_disagreement"]["b_ahead"] == int((b > a).sum())
+    assert f"B and A differ on {c.disagreement.samples} of 24 samples" in c.to_markdown()
+    unlabelled = compare(mlp(0), mlp(1), x, None, R4, **SIZES)
+    assert unlabelled.disagreement is None and "accuracy_disagreement" not in unlabelled.to_dict()
