@@ -97,6 +97,6 @@ class Disagreement:
         out = (f"Accuracy: B and A differ on {self.samples} of {effect.n} samples (B ahead on {self.b_ahead}, A on "
                f"{self.a_ahead}); exact sign test over them p = {self.sign_test_p:.3g}.")
         if effect.direction in ("B < A", "B > A") and self.sign_test_p > 1 - confidence:
-            out += (f" The bootstrap's direction rests on too few disagreements for that test at {100 * confidence:g}%: "
-                    "read it with care (docs/audit.md).")
+            out += (f" The bootstrap's direction rests on too few disagreements for that test at "
+                    f"{100 * confidence:g}%: read it with care (docs/audit.md).")
         return out
