@@ -13,6 +13,7 @@ import types
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from torch import nn
 
 from nets.auditing import IGNORES_INPUT, MEASURES, NO_LAYERS, audit, bootstrap_mean
@@ -21,6 +22,7 @@ from nets.experiments.scale import scale_measures
 from nets.groups import R4
 from nets.layer_profile import default_layers
 from nets.models import InvariantMLP
+from nets.sample_bootstrap import mean_difference, paired_bootstrap
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +89,23 @@ def test_the_default_bootstrap_interval_is_95_percent_wide_as_normal_theory_says
     e = bootstrap_mean(values)
     se = values.std(ddof=1) / np.sqrt(values.size)
     assert 1.85 < (e.high - e.low) / 2 / se < 2.07
+
+
+@pytest.mark.parametrize("confidence", [0.8, 0.99])
+def test_another_confidence_level_is_scipys_percentile_interval_at_that_level(confidence):
+    """The level given is the level used: scipy's percentile bootstrap with the same resamples and seed,
+    for one model's mean and for a paired difference (a 90% table must not show 95% intervals)."""
+    g = np.random.default_rng(1)
+    a, b = g.normal(size=60), g.normal(0.3, 1.0, size=60)
+    ref = stats.bootstrap((a,), np.mean, confidence_level=confidence, method="percentile", n_resamples=2000,
+                          rng=np.random.default_rng(0)).confidence_interval
+    e = bootstrap_mean(a, confidence=confidence)
+    assert (e.low, e.high) == pytest.approx((ref.low, ref.high), rel=1e-12)
+    diff = stats.bootstrap((a, b), lambda u, v, axis=-1: v.mean(axis) - u.mean(axis), paired=True, vectorized=True,
+                           confidence_level=confidence, method="percentile", n_resamples=2000,
+                           rng=np.random.default_rng(0)).confidence_interval
+    d = paired_bootstrap((a, b), mean_difference, confidence=confidence)
+    assert (d.low, d.high) == pytest.approx((diff.low, diff.high), rel=1e-12)
 
 
 @pytest.mark.parametrize("setting, value", [("si_samples", 0), ("sigma_samples", -3), ("n_resamples", 1),

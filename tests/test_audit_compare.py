@@ -113,6 +113,19 @@ def test_weight_tying_is_more_invariant_than_an_unconstrained_model(data):
     assert c.effects["SI"].direction == "B > A"
 
 
+def test_every_effect_is_b_against_a_of_the_two_models_own_estimates(data):
+    """B - A for a difference, B / A for a ratio (sigma_per_scale's ratio of ratios too), overall and per
+    class: no effect may set A against B. Two different models, so no effect is 0 or 1 by symmetry."""
+    c = compare(mlp(0), mlp(1), *data, R4, **SIZES)
+    for k, e in c.effects.items():
+        expected = e.b.value - e.a.value if e.kind == "difference" else e.b.value / e.a.value
+        assert e.effect.value == pytest.approx(expected, rel=1e-12, abs=1e-15), k
+    assert c.effects["sigma_per_scale"].effect.value != pytest.approx(1.0, abs=1e-3)
+    assert any(e.effect.value != 0 for _, e in c.classes.values())
+    for n, e in c.classes.values():
+        assert e.effect.value == pytest.approx(e.b.value - e.a.value, rel=1e-12, abs=1e-15)
+
+
 @pytest.mark.filterwarnings("ignore::nets.model_checks.ZeroInputGradient")  # a constant model
 def test_a_ratio_against_an_exactly_invariant_model_is_undefined(data):
     c = compare(Constant(), mlp(), *data, R4, **SIZES)

@@ -19,6 +19,7 @@ from nets.experiments.intervals import (
     orbit_correct,
     paired_difference,
     sample_summary,
+    sigma_ratio,
 )
 from nets.sample_bootstrap import paired_bootstrap
 from nets.stats import bootstrap_interval
@@ -141,3 +142,22 @@ def test_the_test_set_difference_keeps_the_paired_bootstrap_and_bounds_models_th
     same = paired_difference(a, [x.copy() for x in a], scale=100.0)
     edge = 100 * stats.binomtest(0, 200).proportion_ci(0.95, method="exact").high
     assert (same["difference"], same["low"], same["high"]) == pytest.approx((0.0, -edge, edge), rel=1e-9)
+
+
+def test_the_sigma_ratio_is_ir_over_da_paired_over_samples():
+    """IR's sigma_max half DA's on every sample: every paired resample gives exactly 0.5 (an unpaired one
+    would not, a swapped one 2); with noise, scipy's paired bootstrap of the ratio of means over the
+    seed-averaged samples is the oracle."""
+    da = np.linspace(1.0, 2.0, 50)
+    exact = sigma_ratio([0.5 * da, 0.5 * da], [da, da])
+    assert exact["ratio"] == pytest.approx(0.5) and exact["low"] == pytest.approx(0.5) == exact["high"]
+    assert exact["n_samples"] == 50
+    g = np.random.default_rng(3)
+    ir_seeds, da_seeds = [g.uniform(0.2, 1.0, 40) for _ in range(2)], [g.uniform(0.5, 2.0, 40) for _ in range(2)]
+    got = sigma_ratio(ir_seeds, da_seeds)
+    ir, da_mean = np.mean(ir_seeds, 0), np.mean(da_seeds, 0)
+    ref = stats.bootstrap((ir, da_mean), lambda u, v: np.mean(u) / np.mean(v), paired=True, vectorized=False,
+                          n_resamples=N_RESAMPLES, method=METHOD, confidence_level=0.95,
+                          rng=np.random.default_rng(0)).confidence_interval
+    assert got["ratio"] == pytest.approx(ir.mean() / da_mean.mean(), rel=1e-12)
+    assert (got["low"], got["high"]) == pytest.approx((ref.low, ref.high), rel=1e-12)

@@ -43,8 +43,8 @@ from nets.sample_bootstrap import share_difference, share_mean
 from nets.stats import CONFIDENCE, bootstrap_interval
 from nets.train import TrainConfig, TrainedRun, resolve_device, train_runs
 
-__all__ = ["run_intervals", "load_runs", "orbit_correct", "sample_summary", "paired_difference", "WouldTrain",
-           "N_RESAMPLES", "METHOD"]
+__all__ = ["run_intervals", "load_runs", "orbit_correct", "sample_summary", "paired_difference", "sigma_ratio",
+           "WouldTrain", "N_RESAMPLES", "METHOD"]
 
 N_RESAMPLES = 1999
 METHOD = "percentile"  # BCa's jackknife over 50,000 samples is too costly on 2 cores
@@ -87,7 +87,7 @@ def sample_summary(per_seed_samples: list[np.ndarray], json_per_seed: list[float
             "per_seed": [float(v.mean()) for v in per_seed_samples], "per_seed_json": json_per_seed}
 
 
-def _ratio(ir: list[np.ndarray], da: list[np.ndarray]) -> dict:
+def sigma_ratio(ir: list[np.ndarray], da: list[np.ndarray]) -> dict:
     """Bootstrap over samples (paired: one sample is resampled for both models) of
     mean sigma_IR / mean sigma_DA, both averaged over seeds."""
     a, b = np.mean(np.stack(ir), 0), np.mean(np.stack(da), 0)
@@ -175,7 +175,7 @@ def run_intervals(profile: Profile, results_root=None, *, device: str = "auto", 
             spectral[key] = {k: sample_summary(v, _json_seeds(m, k, seeds)) for k, v in per.items()}
         for key in spectral:
             if key != "DA" and "DA" in sigma:
-                spectral[key]["sigma_max_ratio_to_DA"] = _ratio(sigma[key], sigma["DA"])
+                spectral[key]["sigma_max_ratio_to_DA"] = sigma_ratio(sigma[key], sigma["DA"])
         groups[g] = {"table1": table, "spectral": spectral}
         if progress:
             print(f"intervals: {g} done ({time.time() - started:.0f} s)", flush=True)
