@@ -308,6 +308,14 @@ def test_mixture_drift_replaces_a_nested_beta_fraction_with_target_samples_and_l
         prev = chosen
 
 
+def test_mixture_drift_rounds_a_fraction_that_floats_hold_just_below_a_whole_sample():
+    """0.29 x 100 is 28.999999999999996 in floating point: 29 samples are replaced, not 28."""
+    s, t = _pair(100)
+    assert bool((s.x != t.x).flatten(1).any(1).all())  # every pair tells its target from its source
+    d = drift(s, t, 0.29, 0.1, 0.3, mode="mixture", seed=0)
+    assert int((d.x == normalize(t.x, 0.1, 0.3)).flatten(1).all(1).sum()) == 29
+
+
 def test_drift_rejects_bad_beta_and_mode():
     s, t = _pair(4)
     with pytest.raises(ValueError, match=r"beta must be in \[0, 1\]"):

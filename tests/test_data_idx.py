@@ -33,6 +33,18 @@ def test_hand_written_uint8_images_are_read_with_their_shape_and_values(tmp_path
     np.testing.assert_array_equal(arr, np.array(images, dtype=np.uint8))
 
 
+@pytest.mark.parametrize("code, fmt, values", [(0x09, "b", [-128, 5]), (0x0B, "h", [258, -2]),
+                                               (0x0C, "i", [70000, -3]), (0x0D, "f", [1.5, -0.25]),
+                                               (0x0E, "d", [1e300, -2.5])])
+def test_hand_written_multibyte_values_are_read_big_endian_as_idx_says(tmp_path: Path, code, fmt, values):
+    """The IDX format stores every multi-byte value most significant byte first: bytes packed here by
+    struct (">"), not by write_idx, read back as the values packed."""
+    path = tmp_path / "v-idx1"
+    path.write_bytes(struct.pack(">BBBB", 0, 0, code, 1) + struct.pack(">I", len(values))
+                     + struct.pack(f">{len(values)}{fmt}", *values))
+    np.testing.assert_array_equal(read_idx(path), np.array(values))
+
+
 def test_gzip_is_detected_from_content_not_name(tmp_path: Path):
     images = [[[7, 8], [9, 10]]]
     path = tmp_path / "no-gz-suffix"

@@ -234,6 +234,14 @@ def test_read_results_moves_a_damaged_file_aside(tmp_path, capsys):
     assert "table1.json" in capsys.readouterr().err
 
 
+def test_a_second_damaged_file_is_moved_beside_the_first_not_onto_it(tmp_path):
+    path = tmp_path / "table1.json"
+    for text in ("{", "[", "]"):
+        path.write_text(text)
+        assert rio.read_results(path) is None
+    assert [(tmp_path / f"table1.json.corrupt{k}").read_text() for k in ("", ".1", ".2")] == ["{", "[", "]"]
+
+
 @pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
 def test_load_torch_file_moves_a_damaged_checkpoint_aside(tmp_path, capsys, damage):
     path = tmp_path / "r4-DA-seed0.pt"

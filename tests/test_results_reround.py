@@ -74,6 +74,19 @@ def test_a_value_that_is_not_a_rounded_float32_is_refused_and_the_file_kept(tmp_
     assert path.read_text() == text
 
 
+def test_a_float32_value_that_rounding_would_change_is_refused_and_the_file_kept(tmp_path, capsys):
+    """A float32 image value with more than the 2 decimals it is rounded to: rewriting it would change a
+    committed number, and the new seal would hide the change, so the file is refused as it is."""
+    path = _old_saliency(tmp_path)
+    data = json.loads(path.read_text())
+    data["groups"]["r4"]["images"][0][0][0] = float(np.float32(0.123456))
+    write_json(path, data)
+    text = path.read_text()
+    assert reround_results.main([str(path)]) == 2
+    assert "groups.r4.images: rounding to 2 decimals changes a float32 value" in capsys.readouterr().err
+    assert path.read_text() == text
+
+
 def test_a_json_list_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "list.json").write_text("[]")
     assert reround_results.main([str(tmp_path / "list.json")]) == 2
