@@ -350,3 +350,10 @@ def test_an_edge_that_prints_as_the_bound_gets_the_digits_that_tell_them_apart()
     and the interval that misses the bound seemed to reach it."""
     assert check("SI", Interval(0.9999, 0.9996, 0.99999, 4, "t"), ">=", 1.0).detail.startswith(
         "SI = 0.9999 [0.9996, 0.99999] ✗ fails")
+
+
+def test_a_paired_test_pairs_by_seed_when_a_seed_is_missing_on_one_side():
+    """Seeds 0, 1, 3 in common (seed 2 only in b): differences 1, 2, 3, so n = 3 and the mean 2.0; pairing
+    by position would set a's seed 3 against b's seed 2."""
+    t = ev.paired({0: 1.0, 1: 2.0, 3: 4.0}, {0: 0.0, 1: 0.0, 2: 100.0, 3: 1.0})
+    assert t.n == 3 and t.interval.estimate == pytest.approx(2.0)

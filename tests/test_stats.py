@@ -40,6 +40,18 @@ def test_t_interval_without_spread_is_the_value_itself():
     assert (iv.low, iv.estimate, iv.high) == (1.0, 1.0, 1.0)
 
 
+def test_seeds_a_billionth_apart_have_a_spread_and_an_interval_of_their_own():
+    """Only rounding (1e-12 of the values) counts as no spread: seeds 1e-9 apart are a real, if small,
+    spread, whose t interval matches scipy's and whose paired test has a p."""
+    x = [1.0, 1.0 + 1e-9, 1.0 - 1e-9, 1.0 + 2e-9]
+    iv = t_interval(x)
+    ref = stats.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
+    assert iv.low < iv.high and (iv.low, iv.high) == pytest.approx(ref, rel=1e-15)
+    test = paired_t(x, [1.0] * 4)
+    expected = stats.ttest_1samp(np.array(x) - 1.0, 0).pvalue
+    assert not math.isnan(test.p_value) and test.p_value == pytest.approx(expected, rel=1e-6)
+
+
 @pytest.mark.parametrize("value", [0.1, 0.3, 0.7, 2.675])
 def test_seeds_that_agree_exactly_decide_as_that_value_whatever_their_mean_rounds_to(value):
     # the mean of three 0.7s is 0.6999999999999998, with a spread of 1e-17: it read "undecided" against 0.7,

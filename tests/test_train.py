@@ -22,6 +22,7 @@ import nets.train.loop as loop
 from nets.data import Split, Splits, synthetic_splits
 from nets.experiments.cnn import MODEL_NAME, build_cnn
 from nets.groups import get_group
+from nets.metrics import saliency_invariance
 from nets.models import MLP, InvariantMLP
 from nets.stacked import StackedMLP
 from nets.train import (
@@ -503,9 +504,10 @@ def test_tune_nu_reports_every_grid_value_and_applies_the_rule(splits):
 
 def test_tune_nu_records_each_seeds_si_whose_mean_is_the_si(splits):
     base = small("IR", epochs=1)
-    sel, _ = tune_nu(base, [1.0, 0.0], [0, 1], splits, n_si_samples=4, device="cpu", progress=False,
+    sel, _ = tune_nu(base, [1.0, 0.0], [0, 1, 2], splits, n_si_samples=4, device="cpu", progress=False,
                      n_steps=4, search="full")
-    assert [len(v) for v in sel.si_per_seed] == [2, 2]
+    assert [len(v) for v in sel.si_per_seed] == [3, 3]
+    assert any(np.mean(v) != np.median(v) for v in sel.si_per_seed)  # three seeds: the mean is not the median
     assert sel.si == [float(np.mean(v)) for v in sel.si_per_seed]
     assert sel.to_dict()["si_per_seed"] == sel.si_per_seed
 
@@ -573,3 +575,33 @@ def test_irs_loss_is_the_task_loss_plus_nu_times_the_regularizer_for_each_member
         h = run.history
         assert h["reg_loss"][0] > 0
         assert h["loss"][0] == pytest.approx(h["task_loss"][0] + run.config.nu * h["reg_loss"][0], rel=1e-6)  # float32 sums
+
+
+def test_different_seeds_start_from_different_weights(splits):
+    """Each seed draws its own initial weights (stream 0): two seeds trained with a vanishing step keep
+    different weights, so the seeds' spread is that of independent models."""
+    a, b = train_runs([small("DA", epochs=1, lr=1e-12)], [0, 1], splits, device="cpu", progress=False)
+    wa, wb = weights(a), weights(b)
+    assert all(not torch.allclose(v, wb[k]) for k, v in wa.items() if "weight" in k)
+
+
+def test_the_detached_forms_gradient_treats_the_denominator_as_a_constant():
+    """The oracle: ||f(x) - f(hx)||^2 / c with c = ||f(x)||^2 + eps a number, not a function of f(x);
+    the paper's normalized form, at the same value, has another gradient."""
+    orbit = torch.randn(4, 5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    (got,) = torch.autograd.grad(invariance_regularizer(orbit, "detached_normalized_logit"), orbit)
+    leaf = orbit.detach().clone().requires_grad_(True)
+    c = [float(orbit[0, i].detach().pow(2).sum()) + NORMALIZED_LOGIT_EPS for i in range(5)]
+    oracle = sum((leaf[0, i] - leaf[h, i]).pow(2).sum() / c[i] for h in range(1, 4) for i in range(5)) / 15
+    (expected,) = torch.autograd.grad(oracle, leaf)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
+    (paper,) = torch.autograd.grad(invariance_regularizer(orbit, "normalized_logit"), orbit)
+    assert not torch.allclose(got, paper)
+
+
+def test_nu_is_chosen_on_si_measured_on_the_validation_split(splits):
+    selection, runs = tune_nu(small("IR", epochs=1), [1.0], [0], splits, n_si_samples=4, device="cpu",
+                              progress=False, n_steps=4, search="full")
+    x, y = splits.val.x[:4], splits.val.y[:4]
+    expected = float(saliency_invariance(runs[1.0][0].model, x, y, get_group("r4"), n_steps=4))
+    assert selection.si_per_seed[0][0] == pytest.approx(expected, abs=1e-6)
