@@ -305,6 +305,18 @@ def test_the_per_class_table_leaves_out_a_null_accuracy_and_says_so_rather_than_
     assert "not finite" not in by_class["1"][4]
 
 
+def test_the_per_class_wt_minus_da_column_is_wt_minus_da_with_scipys_paired_interval():
+    from nets.class_accuracy import per_class_rows
+
+    wt, da = [0.95, 0.97, 0.96], [0.90, 0.91, 0.93]
+    entry = {"classes": [0], "counts": [10], "methods": {"WT": {"accuracy": [[v] for v in wt], "taken_for": [None]},
+                                                        "DA": {"accuracy": [[v] for v in da]}}}
+    _, rows, _ = per_class_rows(entry, methods=("WT", "DA"))
+    a, b = 100 * np.array(wt), 100 * np.array(da)
+    ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert rows[0][4] == f"{(a - b).mean():.3g} [{ci.low:.3g}, {ci.high:.3g}]" and ci.low > 0
+
+
 @pytest.mark.parametrize("c", [0.25, 0.5, 0.75])
 def test_one_share_on_every_sample_gets_the_exact_bound_of_that_agreement_not_an_interval_of_no_width(c):
     """A model right only on each image as given (1 of the 4 rotations): every share 0.25 read [0.25, 0.25]."""

@@ -596,3 +596,26 @@ def test_a_paired_ratio_row_with_a_seed_of_value_zero_names_it_instead_of_vanish
     rows = [r for r in table1_paired_rows(t1, fmt) if r[0] == "R4" and r[1] == "LI"]
     assert [r[2] for r in rows] == ["DA / WT (ratio)", "IR / WT (ratio)", "IR / DA (ratio)"]  # two had vanished
     assert "seed 1 left out (a value <= 0)" in rows[0][3] and "seed 1" not in rows[2][3]
+
+
+def test_the_paired_rows_are_a_minus_b_as_labelled_with_scipys_paired_interval():
+    """DA - WT (points) and DA - WT for SI: the mean per-seed difference in that order and
+    scipy.stats.ttest_rel's 95% interval, so a row can never show WT - DA under a DA - WT label."""
+    from nets.interval_tables import table1_paired_rows
+    from nets.report import fmt
+    from scipy import stats
+
+    t1 = fake_table1()
+    da, wt = [0.90, 0.91, 0.93, 0.92], [0.95, 0.97, 0.96, 0.955]
+    methods = t1["groups"]["r4"]["methods"]
+    for k, run in enumerate(methods["DA"]["runs"]):
+        run["accuracy"], run["SI"] = da[k], da[k] - 0.6
+    for k, run in enumerate(methods["WT"]["runs"]):
+        run["accuracy"], run["SI"] = wt[k], wt[k]
+    rows = {(r[1], r[2]): r[3] for r in table1_paired_rows(t1, fmt) if r[0] == "R4"}
+    for (measure, label), scale, shift in ((("accuracy", "DA - WT (points)"), 100.0, 0.0),
+                                           (("SI", "DA - WT"), 1.0, 0.6)):
+        a, b = scale * (np.array(da) - shift), scale * np.array(wt)
+        ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+        assert rows[(measure, label)] == f"{fmt((a - b).mean())} [{fmt(ci.low)}, {fmt(ci.high)}]"
+        assert ci.high < 0
