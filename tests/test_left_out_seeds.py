@@ -13,13 +13,13 @@ import pytest
 
 import nets.evidence as ev
 from nets.centered_report import centered_checks
-from nets.claim_checks import check, not_finite, sigma_ratio_check
+from nets.claim_checks import Check, check, not_finite, sigma_ratio_check
 from nets.evidence import left_out, measure, unread
 from nets.nu_selection_notes import selection_ties
 from nets.report import render_report
 from nets.results_io import read_json, write_json
 from nets.stats import Interval
-from nets.verdicts import verdicts
+from nets.verdicts import Verdict, verdicts
 from test_report import fake_results
 
 
@@ -357,3 +357,11 @@ def test_a_paired_test_pairs_by_seed_when_a_seed_is_missing_on_one_side():
     by position would set a's seed 3 against b's seed 2."""
     t = ev.paired({0: 1.0, 1: 2.0, 3: 4.0}, {0: 0.0, 1: 0.0, 2: 100.0, 3: 1.0})
     assert t.n == 3 and t.interval.estimate == pytest.approx(2.0)
+
+
+def test_an_undecided_claim_names_the_most_seeds_its_undecided_checks_rest_on():
+    """Checks undecided at 4 and at 12 seeds, one that holds at 36: 'undecided at n = 12 seeds' (the seeds
+    that did not decide it), neither the 4 nor the deciding check's 36."""
+    v = Verdict("3", "IR reaches SI >= 0.95.", checks=[Check("a", "undecided", "", n=4), Check("b", "holds", "", n=36),
+                                                        Check("c", "undecided", "", n=12)])
+    assert v.status == "undecided at n = 12 seeds"

@@ -605,3 +605,14 @@ def test_nu_is_chosen_on_si_measured_on_the_validation_split(splits):
     x, y = splits.val.x[:4], splits.val.y[:4]
     expected = float(saliency_invariance(runs[1.0][0].model, x, y, get_group("r4"), n_steps=4))
     assert selection.si_per_seed[0][0] == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_logged_epoch_loss_is_the_mean_over_samples_with_a_partial_last_batch():
+    """100 training images in batches of 32 (the last of 4) and a step too small to move the weights: the
+    epoch's logged task loss is the cross-entropy of the model over all 100, each image counted once."""
+    data = synthetic_splits(n_train=100, n_val=24, n_test=8, seed=0, size=18)
+    (run,) = train_runs([small("WT", epochs=1, lr=1e-12)], [0], data, device="cpu", progress=False)
+    with torch.no_grad():
+        expected = F.cross_entropy(run.model(data.train.x), data.train.y).item()
+    assert run.history["task_loss"][0] == pytest.approx(expected, rel=1e-6)
+    assert run.history["loss"][0] == run.history["task_loss"][0]  # WT has no regularizer
