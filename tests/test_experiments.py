@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from nets import plots
 from nets.experiments.common import write_json
 from nets.experiments.profiles import METHOD_FIELDS, PROFILES, SIZE_FIELDS, Profile, get_profile
+from nets.results_io import folder_lock
 from test_report import fake_drift, fake_results, fake_saliency, fake_spectral, fake_table1, fake_tsne
 
 
@@ -210,6 +211,20 @@ def test_runs_of_one_sweep_finishing_together_keep_each_others_groups(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0]
     merged = json.loads((tmp_path / "paper" / "tsne_merge_test.json").read_text())
     assert list(merged["groups"]) == ["r4", "t3"] and merged["complete"] is True
+
+
+def test_a_run_finishing_while_another_holds_the_folders_lock_waits_for_it(tmp_path):
+    """Deterministic where the test above is a race: with the lock held here, a run in another process
+    writes nothing until it is released, then writes its group."""
+    ctx = multiprocessing.get_context("fork")
+    with folder_lock(tmp_path / "paper"):
+        child = ctx.Process(target=_finish_in_a_process, args=(tmp_path, "r4"))
+        child.start()
+        child.join(3)
+        assert child.is_alive() and not (tmp_path / "paper" / "tsne_merge_test.json").exists()
+    child.join(60)
+    assert child.exitcode == 0
+    assert list(json.loads((tmp_path / "paper" / "tsne_merge_test.json").read_text())["groups"]) == ["r4"]
 
 
 def test_figures_are_drawn_after_the_json_is_written(tmp_path, monkeypatch):
