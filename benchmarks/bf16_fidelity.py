@@ -61,11 +61,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from scipy.stats import binomtest, false_discovery_control  # noqa: E402
+from scipy.stats import false_discovery_control  # noqa: E402
 from scipy.stats import t as student_t  # noqa: E402
 
 from nets.results_io import read_json, recorded_precision, write_json  # noqa: E402
-from nets.stats import paired_t  # noqa: E402
+from nets.stats import paired_t, sign_test  # noqa: E402
 
 MEASURES = ("accuracy", "LI", "DI", "SI")
 SCALED = ("LI", "DI")  # measures whose spread is scaled by the quick/paper ratio of means
@@ -136,17 +136,6 @@ def seeds_of(table1: dict) -> list[int]:
     found = {tuple(sorted(r["seed"] for r in mv["runs"])) for gv in table1["groups"].values()
              for mv in gv["methods"].values()}
     return list(found.pop()) if len(found) == 1 else []
-
-
-def sign_test(differences: np.ndarray) -> float:
-    """The exact two-sided sign test's p-value (``scipy.stats.binomtest``) of per-seed differences:
-    under no effect each non-zero difference is as likely positive as negative, so ``n`` seeds that all
-    moved the same way give ``2 * 0.5 ** n`` (0.125 for 4 seeds), and no non-zero difference gives 1.
-    The test for a difference the same on every seed, where the t-test has no spread: shares of a
-    finite test set (accuracies) move in steps of one image and may agree by chance."""
-    d = np.asarray(differences, dtype=float)
-    n = int(np.count_nonzero(d))
-    return 1.0 if n == 0 else float(binomtest(int(np.count_nonzero(d > 0)), n).pvalue)
 
 
 def compare_paired(fp32: dict, bf16: dict) -> dict:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
 import numpy as np
-from scipy import stats
 
 from nets.sample_bootstrap import Estimate
+from nets.stats import sign_test
 
 __all__ = ["EffectKind", "MIN_DIRECTION_SAMPLES", "direction", "Effect", "Disagreement"]
 
@@ -69,7 +69,7 @@ class Effect:
 @dataclass(frozen=True)
 class Disagreement:
     """The samples on which B's accuracy share differs from A's (``samples``: B higher on ``b_ahead``, A on
-    ``a_ahead``) and the exact two-sided sign test over them (``scipy.stats.binomtest``, p = 1 where they
+    ``a_ahead``) and the exact two-sided sign test over them (:func:`nets.stats.sign_test`, p = 1 where they
     agree everywhere). Beside the paired bootstrap's interval: where the two disagree on a handful of samples,
     all one way, the percentile bootstrap can read a direction that this test does not (4 samples, all for
     B: p = 0.125), since its interval covers less than its level there."""
@@ -84,8 +84,7 @@ class Disagreement:
         """From A's and B's per-sample shares ``(N,)`` (each in [0, 1], the same samples)."""
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
         b_ahead, a_ahead = int((b > a).sum()), int((a > b).sum())
-        m = b_ahead + a_ahead
-        return cls(m, b_ahead, a_ahead, float(stats.binomtest(b_ahead, m, 0.5).pvalue) if m else 1.0)
+        return cls(b_ahead + a_ahead, b_ahead, a_ahead, sign_test(b - a))
 
     def to_dict(self) -> dict[str, Any]:
         return {"samples": self.samples, "b_ahead": self.b_ahead, "a_ahead": self.a_ahead,

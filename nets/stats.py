@@ -34,6 +34,7 @@ __all__ = [
     "t_interval",
     "bootstrap_interval",
     "paired_t",
+    "sign_test",
     "decide",
     "tied_counts",
     "claim_status",
@@ -167,6 +168,16 @@ def bootstrap_interval(values: Sequence[float], statistic: Callable[..., float] 
                           method=method, rng=np.random.default_rng(seed), vectorized=False)
     ci = res.confidence_interval
     return Interval(est, float(ci.low), float(ci.high), x.size, f"bootstrap-{method}")
+
+
+def sign_test(differences: Sequence[float]) -> float:
+    """The exact two-sided sign test's p-value (``scipy.stats.binomtest``) of paired differences: under
+    no effect each non-zero difference is as likely positive as negative, so ``n`` that all go the same
+    way give ``2 * 0.5 ** n`` (0.125 for 4), and no non-zero difference gives 1. The test for shares of a
+    finite set (accuracies), which move in steps of one image and may agree, or differ alike, by chance."""
+    d = np.asarray(differences, dtype=float)
+    n = int(np.count_nonzero(d))
+    return 1.0 if n == 0 else float(stats.binomtest(int(np.count_nonzero(d > 0)), n).pvalue)
 
 
 def paired_t(a: Sequence[float], b: Sequence[float], *, log: bool = False,
